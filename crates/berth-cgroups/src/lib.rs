@@ -1,0 +1,1 @@
+//! berth-cgroups (placeholder, being written).

@@ -1,0 +1,1 @@
+//! berth-image (placeholder, being written).

@@ -1,0 +1,1 @@
+//! berth-runtime library (placeholder).

@@ -1,0 +1,1 @@
+//! berth-seccomp (placeholder, being written).

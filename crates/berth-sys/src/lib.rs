@@ -1,0 +1,1 @@
+//! berth-sys: the only crate with unsafe code (placeholder).
