@@ -42,5 +42,7 @@ pub use docker::{
 };
 pub use error::{Error, Result};
 pub use fd::NotifyFd;
-pub use listener::{container_process_state, receive_listener_fd, send_listener_fd};
+pub use listener::{
+    container_process_state, receive_listener_fd, send_listener_fd, send_listener_fd_on,
+};
 pub use names::{name_of, parse_action, parse_arch, parse_flag, parse_operator};
