@@ -1,1 +1,320 @@
-//! berth-sys: the only crate with unsafe code (placeholder).
+//! berth-sys: the one crate of the workspace that holds `unsafe` code.
+//!
+//! Each function here wraps exactly one kernel interface that the safe crates
+//! (`nix`, `caps`) do not offer safely, and states why the call is sound. The
+//! rest of the workspace denies `unsafe_code`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::unistd::Pid;
+
+/// Which side of a fork-like call we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The parent; holds the child's pid (in the parent's pid namespace).
+    Parent(Pid),
+    /// The new process.
+    Child,
+}
+
+/// `clone(2)` with namespace flags and fork semantics (no new stack: the child
+/// runs on a copy-on-write copy of the caller's stack, exactly like `fork`).
+/// SIGCHLD is always added as the exit signal.
+///
+/// The caller must be single-threaded: only the calling thread exists in the
+/// child, so any lock held by another thread would stay locked there.
+pub fn clone_fork(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: with a null stack pointer the raw clone syscall behaves like
+    // fork(2): the child continues from here on a private copy of the address
+    // space. The remaining pointer arguments (parent_tid, child_tid, tls) are
+    // null and unused because no CLONE_*TID/SETTLS flag is passed. The
+    // workspace's runtime is single-threaded when it calls this, which is the
+    // documented precondition.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as libc::pid_t))),
+    }
+}
+
+/// Plain `fork(2)`, for single-threaded callers (hooks, helpers).
+pub fn fork() -> io::Result<Forked> {
+    clone_fork(0)
+}
+
+/// Set FD_CLOEXEC on every descriptor numbered `from` or above, so that exec
+/// closes them all. Uses close_range(2) with CLOSE_RANGE_CLOEXEC where the
+/// kernel has it and walks /proc/self/fd otherwise.
+pub fn cloexec_from(from: RawFd) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags in this process; no
+    // memory is passed to the kernel.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == 0 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let name = entry?.file_name();
+        let Some(fd) = name.to_str().and_then(|s| s.parse::<RawFd>().ok()) else {
+            continue;
+        };
+        if fd >= from {
+            // The descriptor of the read_dir itself may already be gone; ignore EBADF.
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reset every catchable signal to its default disposition and clear the
+/// signal mask. An exec keeps ignored signals ignored (Rust's runtime ignores
+/// SIGPIPE), so the container process would otherwise inherit that.
+pub fn reset_signals() -> io::Result<()> {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL passes no handler code; signal numbers that
+        // are invalid simply fail with EINVAL, which is ignored.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session.
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal); no memory
+    // is passed.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Set the window size of a terminal.
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a `struct winsize` from the pointer, which
+    // points at a live, properly initialised local.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Read the window size of a terminal as (rows, cols).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `struct winsize` into the pointer, which
+    // points at a live local of that type.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// setdomainname(2).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe the bytes of a live &str.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Join a new session keyring with the given name (what runc does unless
+/// `--no-new-keyring`), so containers do not share the caller's keys.
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads a NUL-terminated string from
+    // the pointer, which points into a live CString.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// prctl(PR_SET_KEEPCAPS).
+pub fn set_keep_caps(keep: bool) -> io::Result<()> {
+    prctl2(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong)
+}
+
+/// prctl(PR_SET_DUMPABLE): a non-dumpable process's /proc entries (exe, fd,
+/// mem) are unreachable for other processes without CAP_SYS_PTRACE.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    prctl2(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong)
+}
+
+/// prctl(PR_SET_NO_NEW_PRIVS, 1).
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl2(libc::PR_SET_NO_NEW_PRIVS, 1)
+}
+
+/// prctl(PR_SET_PDEATHSIG).
+pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    prctl2(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
+}
+
+fn prctl2(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: the options used here take plain integer arguments and no
+    // pointers.
+    let ret = unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket(2) takes no pointers; the result is checked below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is a plain C struct for which all-zero bytes are valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into the
+    // live `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: after SIOCGIFFLAGS the flags member of the union is the one set.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads the live `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receive one descriptor sent with SCM_RIGHTS, with the message's payload.
+/// `None` when the peer closed the socket or sent no descriptor.
+pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<(std::os::fd::OwnedFd, Vec<u8>)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut buf = [0u8; 4096];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let len = msg.bytes;
+    let mut received: Vec<OwnedFd> = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel installed these descriptors in this
+                // process during this recvmsg call; nothing else refers to them.
+                received.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    let payload = buf[..len].to_vec();
+    Ok(received.into_iter().next().map(|fd| (fd, payload)))
+}
+
+/// Terminate the current process immediately with `code`, without running
+/// Rust destructors or atexit handlers (used in forked children, whose copies
+/// of the parent's buffers must not be flushed twice).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fork_child_exit_code_is_seen_by_parent() {
+        match fork().expect("fork") {
+            Forked::Child => exit_now(7),
+            Forked::Parent(pid) => {
+                let status = nix::sys::wait::waitpid(pid, None).expect("waitpid");
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 7));
+            }
+        }
+    }
+
+    #[test]
+    fn cloexec_from_marks_descriptors() {
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        let fd = file.as_raw_fd();
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .unwrap();
+        cloexec_from(fd).unwrap();
+        let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert!(
+            nix::fcntl::FdFlag::from_bits_truncate(flags).contains(nix::fcntl::FdFlag::FD_CLOEXEC)
+        );
+    }
+}

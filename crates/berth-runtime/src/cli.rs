@@ -1,0 +1,308 @@
+//! The command line, runc's: the same global flags, commands and flags, so
+//! engines that drive runc can drive berth-runtime.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::container::{self, create::CreateOptions};
+use crate::error::{Error, Result};
+use crate::spec;
+use crate::state::{State, OCI_VERSION};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-runtime",
+    about = "An OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for storage of container state
+    #[arg(long, global = true, default_value = "/run/berth-runtime")]
+    pub root: PathBuf,
+    /// Log file (default: stderr)
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log format: text or json
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not supported yet)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// With `spec`: write a config for an unprivileged user (auto, true, false)
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Path to the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the master of the container's terminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra file descriptors (from fd 3) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// The container id
+    pub id: String,
+}
+
+impl CreateArgs {
+    fn options(&self) -> CreateOptions {
+        CreateOptions {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            console_socket: self.console_socket.clone(),
+            pid_file: self.pid_file.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write an example config.json into the bundle directory
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Create a container; its process waits until `start`
+    Create(CreateArgs),
+    /// Start the process of a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal to a container's init (default SIGTERM)
+    Kill {
+        /// Send the signal to every process of the container
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (or any, with --force)
+    Delete {
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container has started
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        /// Only print the ids
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Print what this runtime supports, as JSON
+    Features,
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    if cli.version {
+        println!(
+            "berth-runtime version {}\nspec: {OCI_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return 0;
+    }
+    let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            crate::log::error(&e.to_string());
+            1
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    if cli.log_format != "text" && cli.log_format != "json" {
+        return Err(Error::Config(format!(
+            "--log-format {:?}: use text or json",
+            cli.log_format
+        )));
+    }
+    if cli.systemd_cgroup {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into(),
+        ));
+    }
+    let Some(command) = &cli.command else {
+        return Err(Error::Config("no command given; see --help".into()));
+    };
+    let root = &cli.root;
+    match command {
+        Command::Spec { bundle } => {
+            let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(Error::Config(format!("{} already exists", path.display())));
+            }
+            let text = spec::to_pretty_json(&spec::example_config(rootless));
+            std::fs::write(&path, text).map_err(|e| Error::Io {
+                context: format!("write {}", path.display()),
+                source: e,
+            })?;
+        }
+        Command::Create(args) => {
+            let console = match &args.console_socket {
+                Some(p) => {
+                    Some(
+                        std::os::unix::net::UnixStream::connect(p).map_err(|e| Error::Io {
+                            context: format!("connect to console socket {}", p.display()),
+                            source: e,
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            container::create::create(root, &args.options(), console)?;
+        }
+        Command::Start { id } => container::start::start(root, id)?,
+        Command::State { id } => {
+            let (st, status) = container::load(root, id)?;
+            print_json(&st.view(status), true);
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = container::kill::parse_signal(signal)?;
+            container::kill::kill(root, id, sig, *all)?;
+        }
+        Command::Delete { force, id } => container::delete::delete(root, id, *force)?,
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => {
+            let _ = keep;
+            return container::run::run(root, &create.options(), *detach);
+        }
+        Command::List { format, quiet } => list(root, format, *quiet)?,
+        Command::Features => print_json(&crate::features::features(), true),
+    }
+    Ok(0)
+}
+
+fn print_json<T: serde::Serialize>(v: &T, pretty: bool) {
+    let text = if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    }
+    .expect("serializes");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
+    let mut states = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            let Some(id) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if let Ok(st) = State::load(root, &id) {
+                let status = st.status(root);
+                states.push((st, status));
+            }
+        }
+    }
+    states.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (st, _) in &states {
+            let _ = writeln!(out, "{}", st.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            let views: Vec<_> = states.iter().map(|(s, st)| s.view(*st)).collect();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&views).expect("serializes")
+            );
+        }
+        "table" => {
+            let rows: Vec<[String; 6]> = states
+                .iter()
+                .map(|(s, st)| {
+                    let v = s.view(*st);
+                    [
+                        s.id.clone(),
+                        v.pid.to_string(),
+                        st.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        "root".to_string(),
+                    ]
+                })
+                .collect();
+            let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
+            let mut widths = head.clone().map(|h| h.len());
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.len());
+                }
+            }
+            for r in std::iter::once(&head).chain(rows.iter()) {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                let _ = writeln!(out, "{}", line.join("   ").trim_end());
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "--format {other:?}: use table or json"
+            )))
+        }
+    }
+    Ok(())
+}

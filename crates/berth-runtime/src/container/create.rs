@@ -1,0 +1,355 @@
+//! `create`: the runtime's side of making a container. It claims the state
+//! directory, clones the container's init straight into its new namespaces
+//! (no re-exec of the runtime binary), writes id maps, places init in its
+//! cgroup, runs the runtime-side hooks, and records the state once init is
+//! parked on the exec fifo. Any failure undoes all of it.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use berth_sys::Forked;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::cgroups;
+use crate::container::init::{self, InitArgs};
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::spec::Bundle;
+use crate::state::{self, State, Status, CONFIG_FILE, EXEC_FIFO};
+use crate::sync::{Channel, Msg};
+
+/// The flags of `create` (and `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+}
+
+/// How namespaces are obtained, worked out from linux.namespaces.
+pub struct NsPlan {
+    /// CLONE_NEW* flags passed to clone for init.
+    pub clone_flags: CloneFlags,
+    /// Namespaces init joins by path, user namespace first.
+    pub joins: Vec<(CloneFlags, OwnedFd, PathBuf)>,
+    pub new_user: bool,
+    pub new_cgroup: bool,
+    pub new_net: bool,
+    pub new_mount: bool,
+    pub new_pid: bool,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    CloneFlags::from_bits_truncate(t as i32)
+}
+
+impl NsPlan {
+    /// Open every namespace path now, in the runtime's own mount namespace,
+    /// so a bad path is reported before anything is created. Namespaces that
+    /// only affect children (pid, time) are entered here, by the runtime.
+    pub fn prepare(spec: &Spec) -> Result<NsPlan> {
+        let mut plan = NsPlan {
+            clone_flags: CloneFlags::empty(),
+            joins: Vec::new(),
+            new_user: false,
+            new_cgroup: false,
+            new_net: false,
+            new_mount: false,
+            new_pid: false,
+        };
+        let namespaces = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        let mut time_new = false;
+        for (i, ns) in namespaces.iter().enumerate() {
+            let t = ns.typ();
+            match ns.path() {
+                Some(path) => {
+                    let fd = crate::mounts::open_fd(path, OFlag::empty()).with_ctx(|| {
+                        format!("linux.namespaces[{i}].path: open {}", path.display())
+                    })?;
+                    if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                        // Only children enter these, so the runtime joins and
+                        // the clone below inherits them.
+                        nix::sched::setns(&fd, ns_flag(t)).with_ctx(|| {
+                            format!("linux.namespaces[{i}]: join {}", path.display())
+                        })?;
+                    } else if t == LinuxNamespaceType::User {
+                        plan.joins.insert(0, (ns_flag(t), fd, path.clone()));
+                    } else {
+                        plan.joins.push((ns_flag(t), fd, path.clone()));
+                    }
+                }
+                None => match t {
+                    LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    LinuxNamespaceType::Time => time_new = true,
+                    _ => {
+                        plan.clone_flags |= ns_flag(t);
+                        plan.new_user |= t == LinuxNamespaceType::User;
+                        plan.new_net |= t == LinuxNamespaceType::Network;
+                        plan.new_mount |= t == LinuxNamespaceType::Mount;
+                        plan.new_pid |= t == LinuxNamespaceType::Pid;
+                    }
+                },
+            }
+        }
+        if !plan.new_mount {
+            return Err(Error::Config(
+                "linux.namespaces: the container needs a new mount namespace".into(),
+            ));
+        }
+        if time_new {
+            nix::sched::unshare(CloneFlags::from_bits_truncate(libc::CLONE_NEWTIME))
+                .ctx("unshare the time namespace")?;
+            let mut offsets = String::new();
+            for (clock, off) in spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.time_offsets().clone())
+                .unwrap_or_default()
+            {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(Error::Config(format!(
+                        "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+                    )));
+                }
+                offsets.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            if !offsets.is_empty() {
+                fs::write("/proc/self/timens_offsets", offsets)
+                    .ctx("write time namespace offsets")?;
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// A created container: its state, and init's pid for a foreground `run`.
+pub struct Created {
+    pub state: State,
+    pub pid: Pid,
+}
+
+/// Create a container. `console` is the socket init sends the terminal's
+/// master to (from `--console-socket`, or the runtime's own for `run`).
+pub fn create(root: &Path, opts: &CreateOptions, console: Option<UnixStream>) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    create_with(root, opts, &bundle, console)
+}
+
+/// [`create`] with the bundle already loaded.
+pub fn create_with(
+    root: &Path,
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    console: Option<UnixStream>,
+) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    let process = bundle.spec.process().as_ref().expect("validated");
+    if process.terminal().unwrap_or(false) && console.is_none() {
+        return Err(Error::Config(
+            "process.terminal is true: give --console-socket (or set terminal to false)".into(),
+        ));
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_ctx(|| format!("create state root {}", root.display()))?;
+    let dir = root.join(&opts.id);
+    match fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(opts.id.clone()))
+        }
+        Err(e) => return Err(e).with_ctx(|| format!("create {}", dir.display())),
+    }
+    let mut undo = Undo {
+        dir: dir.clone(),
+        pid: None,
+        cgroup: None,
+    };
+    let created = create_in(bundle, opts, console, &dir, &mut undo)?;
+    undo.disarm();
+    Ok(created)
+}
+
+/// What to tear down if create fails midway.
+struct Undo {
+    dir: PathBuf,
+    pid: Option<Pid>,
+    cgroup: Option<cgroups::Cgroup>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = PathBuf::new();
+        self.pid = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                crate::log::warn(&format!("cleanup after failed create: {e}"));
+            }
+        }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn create_in(
+    bundle: &Bundle,
+    opts: &CreateOptions,
+    console: Option<UnixStream>,
+    dir: &Path,
+    undo: &mut Undo,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let seccomp = crate::seccomp::compile(spec)?;
+    let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
+    let plan = NsPlan::prepare(spec)?;
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
+    let fifo = crate::mounts::open_fd(&fifo_path, OFlag::O_PATH).ctx("open exec fifo")?;
+
+    let (parent_sock, child_sock) = UnixStream::pair().ctx("create sync socketpair")?;
+    let created = state::now_rfc3339();
+    let annotations = spec.annotations().clone().unwrap_or_default();
+
+    let forked = berth_sys::clone_fork(plan.clone_flags.bits()).ctx("clone container init")?;
+    let pid = match forked {
+        Forked::Child => {
+            drop(parent_sock);
+            init::init_main(InitArgs {
+                bundle,
+                opts,
+                sync: Channel(child_sock),
+                fifo,
+                console,
+                plan: &plan,
+                seccomp,
+            })
+        }
+        Forked::Parent(pid) => pid,
+    };
+    undo.pid = Some(pid);
+    drop(child_sock);
+    drop(console);
+    drop(fifo);
+    let mut sync = Channel(parent_sock);
+
+    if plan.new_user {
+        write_id_maps(spec, pid)?;
+    }
+    if let Some(cg) = cgroup {
+        let cg = undo.cgroup.insert(cg);
+        cg.apply(pid.as_raw())?;
+        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cg.set(res)?;
+        }
+    }
+    sync.send(&Msg::Continue(pid.as_raw()))?;
+    sync.expect(&Msg::HooksReady)?;
+
+    let pid_start = state::proc_stat(pid.as_raw())
+        .map(|(_, s)| s)
+        .ok_or_else(|| Error::Init("container init vanished".into()))?;
+    let st = State {
+        id: opts.id.clone(),
+        pid: pid.as_raw(),
+        pid_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created,
+        cgroup_path: undo.cgroup.as_ref().map(|c| c.path_string()),
+        annotations,
+        shared_pid_ns: !plan.new_pid,
+    };
+    if let Some(h) = spec.hooks() {
+        let json =
+            serde_json::to_string(&st.hook_state(Status::Creating)).expect("state serializes");
+        #[allow(deprecated)]
+        hooks::run_all("prestart", h.prestart().as_ref(), &json)?;
+        hooks::run_all("createRuntime", h.create_runtime().as_ref(), &json)?;
+    }
+    sync.send(&Msg::Continue(pid.as_raw()))?;
+    sync.expect(&Msg::Ready)?;
+
+    // Keep the config for delete's poststop hooks and for exec, even if the
+    // bundle goes away.
+    let config = serde_json::to_vec(spec).expect("spec serializes");
+    state::write_atomic(&dir.join(CONFIG_FILE), &config)?;
+    st.save(dir.parent().expect("state dir has a parent"))?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid.as_raw())?;
+    }
+    Ok(Created { state: st, pid })
+}
+
+/// Write the pid file atomically (runc writes the bare number, no newline).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ctx("current directory")?.join(path)
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    fs::write(&tmp, pid.to_string()).with_ctx(|| format!("write pid file {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_ctx(|| format!("write pid file {}", path.display()))
+}
+
+fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
+    let linux = spec.linux().as_ref().expect("user namespace implies linux");
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let uid = fmt(linux.uid_mappings().as_ref());
+    let gid = fmt(linux.gid_mappings().as_ref());
+    if !nix::unistd::geteuid().is_root() {
+        // An unprivileged caller may only map itself, and only after denying setgroups.
+        let _ = fs::write(format!("/proc/{pid}/setgroups"), "deny");
+    }
+    fs::write(format!("/proc/{pid}/uid_map"), &uid)
+        .with_ctx(|| format!("linux.uidMappings: write uid_map ({})", uid.trim()))?;
+    if !gid.is_empty() {
+        fs::write(format!("/proc/{pid}/gid_map"), &gid)
+            .with_ctx(|| format!("linux.gidMappings: write gid_map ({})", gid.trim()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `delete`: remove a stopped container (or, with `--force`, kill it first):
+//! its cgroup, the poststop hooks, its state directory.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::state::{self, State, Status};
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let (st, status) = match super::load(root, id) {
+        Ok(v) => v,
+        Err(Error::NotFound(_)) => {
+            // A create that died before writing its state leaves a bare
+            // directory; remove it so the id can be used again.
+            let dir = state::container_dir(root, id)?;
+            let existed = dir.exists();
+            let _ = fs::remove_dir_all(&dir);
+            if force || existed {
+                return Ok(());
+            }
+            return Err(Error::NotFound(id.into()));
+        }
+        Err(e) => return Err(e),
+    };
+    match status {
+        Status::Stopped => {}
+        _ if force => {
+            if status == Status::Paused {
+                if let Some(cg) = Cgroup::from_state(&st) {
+                    let _ = cg.thaw();
+                }
+            }
+            if let Some(cg) = Cgroup::from_state(&st) {
+                for pid in cg.pids().unwrap_or_default() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            super::wait_gone(&st, Duration::from_secs(10))?;
+        }
+        _ => {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                action: format!("cannot delete a container that is {status} without --force"),
+            })
+        }
+    }
+    destroy(root, &st)
+}
+
+/// Tear down a stopped container. Every step runs even if an earlier one
+/// failed; the errors are reported together.
+pub fn destroy(root: &Path, st: &State) -> Result<()> {
+    let mut errors = Vec::new();
+    if let Some(cg) = Cgroup::from_state(st) {
+        if st.shared_pid_ns {
+            // Without its own pid namespace, init's death does not take the
+            // other processes with it.
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        if let Err(e) = cg.destroy() {
+            errors.push(e.to_string());
+        }
+    }
+    if let Some(spec) = super::start::saved_spec(root, st) {
+        if let Some(h) = spec.hooks() {
+            let json =
+                serde_json::to_string(&st.hook_state(Status::Stopped)).expect("state serializes");
+            hooks::run_all_warn("poststop", h.poststop().as_ref(), &json);
+        }
+    }
+    if let Err(e) = fs::remove_dir_all(st.dir(root)) {
+        errors.push(format!("remove state directory: {e}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::State {
+            id: st.id.clone(),
+            status: "stopped".into(),
+            action: format!("delete left work undone: {}", errors.join("; ")),
+        })
+    }
+}

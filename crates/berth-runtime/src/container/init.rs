@@ -1,0 +1,351 @@
+//! The container's init before it becomes the user's program. It runs in the
+//! cloned child, already inside its new namespaces, and does, in order:
+//! join namespaces by path, mounts, pivot_root, masks, terminal, limits,
+//! user and capabilities, then waits on the exec fifo for `start` and execs.
+//! Until it is parked it reports every failure to the runtime over the sync
+//! channel; it never returns.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::unistd::{chdir, dup2, setresgid, setresuid, setsid, Gid, Uid};
+
+use crate::container::create::{CreateOptions, NsPlan};
+use crate::error::{Context, Error, Result};
+use crate::process::{self, CapPlan};
+use crate::rootfs::{self, RootfsContext};
+use crate::seccomp::Filter;
+use crate::spec::Bundle;
+use crate::state::{HookState, Status, OCI_VERSION};
+use crate::sync::{Channel, Msg};
+
+pub struct InitArgs<'a> {
+    pub bundle: &'a Bundle,
+    pub opts: &'a CreateOptions,
+    pub sync: Channel,
+    pub fifo: OwnedFd,
+    pub console: Option<UnixStream>,
+    pub plan: &'a NsPlan,
+    pub seccomp: Option<Filter>,
+}
+
+/// Entry point of the cloned child. Never returns.
+pub fn init_main(mut args: InitArgs) -> ! {
+    let code = match setup(&mut args) {
+        Ok(()) => {
+            // Set-up is done and `start` has opened the fifo; exec follows.
+            match finish(&mut args) {
+                Ok(never) => match never {},
+                Err(e) => {
+                    eprintln!("berth-runtime: container init: {e}");
+                    127
+                }
+            }
+        }
+        Err(e) => {
+            let _ = args.sync.send(&Msg::Failed(e.to_string()));
+            1
+        }
+    };
+    berth_sys::exit_now(code)
+}
+
+enum Never {}
+
+fn setup(a: &mut InitArgs) -> Result<()> {
+    // Other processes (in a shared pid namespace) must not reach the
+    // runtime's binary through /proc/<pid>/exe before we exec; exec resets it.
+    berth_sys::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    let host_pid = match a.sync.expect(&Msg::Continue(0))? {
+        Msg::Continue(pid) => pid,
+        _ => unreachable!("expect checks the message kind"),
+    };
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let linux = spec.linux().as_ref();
+
+    for (flag, fd, path) in &a.plan.joins {
+        nix::sched::setns(fd, *flag).with_ctx(|| format!("join namespace {}", path.display()))?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            become_root()?;
+        }
+    }
+    if a.plan.new_user {
+        become_root()?;
+    }
+    if a.plan.new_cgroup {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare the cgroup namespace")?;
+    }
+    if !a.opts.no_new_keyring {
+        if let Err(e) = berth_sys::join_session_keyring(&a.opts.id) {
+            // Kernels without keyrings, or a user namespace without quota,
+            // refuse this; the container works without it.
+            crate::log::debug(&format!("new session keyring: {e}"));
+        }
+    }
+    if a.plan.new_net {
+        berth_sys::loopback_up().ctx("bring up the loopback interface")?;
+    }
+    setsid().ctx("setsid")?;
+    if let Some(adj) = process.oom_score_adj() {
+        fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_ctx(|| format!("process.oomScoreAdj: write {adj}"))?;
+    }
+    let terminal = process.terminal().unwrap_or(false);
+    let ctx = RootfsContext {
+        spec,
+        rootfs: &a.bundle.rootfs,
+        bundle: &a.bundle.dir,
+        user_ns: a.plan.new_user
+            || a.plan
+                .joins
+                .iter()
+                .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER),
+        terminal,
+    };
+    rootfs::prepare(&ctx)?;
+
+    a.sync.send(&Msg::HooksReady)?;
+    a.sync.expect(&Msg::Continue(0))?;
+
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let hook_state = |status: Status| {
+        serde_json::to_string(&HookState {
+            oci_version: OCI_VERSION,
+            id: &a.opts.id,
+            status,
+            pid: host_pid,
+            bundle: &a.bundle.dir,
+            annotations: &annotations,
+        })
+        .expect("state serializes")
+    };
+    if let Some(h) = spec.hooks() {
+        crate::hooks::run_all(
+            "createContainer",
+            h.create_container().as_ref(),
+            &hook_state(Status::Creating),
+        )?;
+    }
+
+    rootfs::switch_root(&a.bundle.rootfs, a.opts.no_pivot)?;
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(name).with_ctx(|| format!("hostname: set {name:?}"))?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        berth_sys::set_domainname(name).with_ctx(|| format!("domainname: set {name:?}"))?;
+    }
+    for (k, v) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        write_sysctl(k, v)?;
+    }
+    // The working directory is made while the root is still writable.
+    let cwd = process.cwd();
+    let _ = fs::create_dir_all(cwd);
+    rootfs::finish(spec)?;
+
+    if terminal {
+        setup_terminal(a, process)?;
+    }
+    if let Some(rl) = process.rlimits() {
+        process::set_rlimits(rl)?;
+    }
+    apply_lsm(process)?;
+
+    chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+    // A leaked descriptor of a host directory must never become the cwd
+    // (the CVE-2024-21626 class): the kernel reports a cwd outside our root
+    // as unreachable, which getcwd turns into an error.
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        _ => {
+            return Err(Error::Init(format!(
+                "process.cwd {} is outside the container's root",
+                cwd.display()
+            )))
+        }
+    }
+    let args = process.args().as_ref().expect("validated");
+    let env = process.env().clone().unwrap_or_default();
+    process::find_executable(&args[0], &env)?;
+
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in
+        // before the capabilities are dropped.
+        if let Some(f) = a.seccomp.take() {
+            f.load(a.opts.id.as_str(), host_pid)?;
+        }
+    }
+    let plan = CapPlan::new(process.capabilities().as_ref())?;
+    if let Some(p) = &plan {
+        p.apply_bounding()?;
+    }
+    berth_sys::set_keep_caps(true).ctx("prctl(PR_SET_KEEPCAPS)")?;
+    let setgroups_allowed = !ctx.user_ns
+        || fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    process::set_user(process, setgroups_allowed)?;
+    berth_sys::set_keep_caps(false).ctx("prctl(PR_SET_KEEPCAPS)")?;
+    if let Some(p) = &plan {
+        p.apply_rest()?;
+    }
+    if nnp {
+        berth_sys::set_no_new_privs().ctx("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    }
+    if let Some(umask) = process.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    }
+    let keep = 3 + a.opts.preserve_fds;
+    for fd in 3..keep {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
+    }
+    berth_sys::cloexec_from(keep).ctx("mark descriptors close-on-exec")?;
+    a.sync.send(&Msg::Ready)?;
+    Ok(())
+}
+
+/// In a new or joined user namespace, become its root (uid and gid 0).
+fn become_root() -> Result<()> {
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .ctx("setgid 0 in the user namespace")?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .ctx("setuid 0 in the user namespace")?;
+    Ok(())
+}
+
+/// Runs after `start`: wait on the fifo, startContainer hooks, exec.
+fn finish(a: &mut InitArgs) -> Result<Never> {
+    let fifo = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
+    // Blocks until `start` opens the read end.
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .with_ctx(|| format!("open exec fifo through {fifo} (is /proc mounted?)"))?;
+    std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
+    drop(w);
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    if let Some(h) = spec.hooks() {
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let json = serde_json::to_string(&HookState {
+            oci_version: OCI_VERSION,
+            id: &a.opts.id,
+            status: Status::Created,
+            pid: 0,
+            bundle: &a.bundle.dir,
+            annotations: &annotations,
+        })
+        .expect("state serializes");
+        crate::hooks::run_all("startContainer", h.start_container().as_ref(), &json)?;
+    }
+    if let Some(f) = a.seccomp.take() {
+        f.load(a.opts.id.as_str(), 0)?;
+    }
+    let args = process.args().as_ref().expect("validated");
+    let env_list = process.env().clone().unwrap_or_default();
+    let path = process::find_executable(&args[0], &env_list)?;
+    let path = CString::new(path.into_os_string().into_encoded_bytes())
+        .map_err(|_| Error::Config("process.args[0]: contains a NUL byte".into()))?;
+    let argv: Vec<CString> = args
+        .iter()
+        .map(|s| CString::new(s.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Config("process.args: contains a NUL byte".into()))?;
+    let env = process::final_env(process);
+    berth_sys::reset_signals().ctx("reset signals")?;
+    let err = nix::unistd::execve(&path, &argv, &env).unwrap_err();
+    Err(Error::Init(format!("exec {}: {err}", args[0])))
+}
+
+fn setup_terminal(a: &mut InitArgs, process: &oci_spec::runtime::Process) -> Result<()> {
+    let pty = nix::pty::openpty(None, None).ctx("open a pseudo-terminal (/dev/ptmx)")?;
+    let slave_path = fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+        .unwrap_or_else(|_| PathBuf::from("/dev/pts/0"));
+    if let Some(size) = process.console_size() {
+        berth_sys::set_window_size(
+            pty.master.as_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        )
+        .ctx("process.consoleSize: set window size")?;
+    }
+    rootfs::bind_console(&slave_path)?;
+    let sock = a
+        .console
+        .take()
+        .ok_or_else(|| Error::Init("terminal requested without a console socket".into()))?;
+    send_fd(&sock, &pty.master, &slave_path)?;
+    drop(sock);
+    drop(pty.master);
+    berth_sys::set_controlling_terminal(pty.slave.as_fd())
+        .ctx("make the pty the controlling terminal")?;
+    for fd in 0..3 {
+        dup2(pty.slave.as_raw_fd(), fd).ctx("dup the pty onto stdio")?;
+    }
+    Ok(())
+}
+
+/// Send `fd` with its name as payload over a unix socket (SCM_RIGHTS), as
+/// runc does for the console socket.
+pub fn send_fd(sock: &UnixStream, fd: &OwnedFd, name: &Path) -> Result<()> {
+    let payload = name.as_os_str().as_encoded_bytes();
+    let iov = [IoSlice::new(payload)];
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .ctx("send the terminal to the console socket")?;
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    if !crate::sysctl::is_namespaced(key) {
+        return Err(Error::Config(format!(
+            "linux.sysctl: {key} is not namespaced and would change the host; refused"
+        )));
+    }
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    fs::write(&path, value).with_ctx(|| format!("linux.sysctl: write {key}={value}"))
+}
+
+fn apply_lsm(process: &oci_spec::runtime::Process) -> Result<()> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !Path::new("/sys/kernel/security/apparmor").exists() {
+            return Err(Error::Unsupported(format!(
+                "process.apparmorProfile {profile:?}: AppArmor is not enabled on this host"
+            )));
+        }
+        let attr = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        fs::write(attr, format!("exec {profile}"))
+            .with_ctx(|| format!("process.apparmorProfile: apply {profile}"))?;
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|p| !p.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::Unsupported(format!(
+                "process.selinuxLabel {label:?}: SELinux is not enabled on this host"
+            )));
+        }
+        fs::write("/proc/self/attr/exec", label)
+            .with_ctx(|| format!("process.selinuxLabel: apply {label}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Logging as runc does it: `--log FILE` and `--log-format text|json`.
+//! Engines (containerd's shim, conmon) read the last error from that file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::OnceLock;
+
+struct Logger {
+    file: Option<File>,
+    json: bool,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Set up logging; without a file, messages go to stderr.
+pub fn init(path: Option<&str>, json: bool, debug: bool) -> std::io::Result<()> {
+    let file = match path {
+        Some(p) if !p.is_empty() => Some(OpenOptions::new().create(true).append(true).open(p)?),
+        _ => None,
+    };
+    let _ = LOGGER.set(Logger { file, json, debug });
+    Ok(())
+}
+
+fn write(level: &str, msg: &str) {
+    let Some(logger) = LOGGER.get() else {
+        eprintln!("{level}: {msg}");
+        return;
+    };
+    let time = crate::state::now_rfc3339();
+    let line = if logger.json {
+        format!(
+            "{}\n",
+            serde_json::json!({"level": level, "msg": msg, "time": time})
+        )
+    } else {
+        format!("time=\"{time}\" level={level} msg={msg:?}\n")
+    };
+    match &logger.file {
+        Some(f) => {
+            let mut f = f;
+            let _ = f.write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Record an error. It always reaches stderr too, since that is what a person sees.
+pub fn error(msg: &str) {
+    if let Some(logger) = LOGGER.get() {
+        if logger.file.is_some() {
+            write("error", msg);
+        }
+    }
+    eprintln!("berth-runtime: {msg}");
+}
+
+pub fn warn(msg: &str) {
+    write("warning", msg);
+}
+
+pub fn debug(msg: &str) {
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        write("debug", msg);
+    }
+}

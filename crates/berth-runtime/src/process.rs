@@ -1,0 +1,267 @@
+//! The container process's identity and limits: rlimits, user and groups,
+//! capabilities, and finding the program to exec.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Process};
+
+use crate::error::{Context, Error, Result};
+
+/// Apply `process.rlimits`.
+pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+    for (i, rl) in rlimits.iter().enumerate() {
+        let name = rl.typ().to_string();
+        let res = resource(&name).ok_or_else(|| {
+            Error::Config(format!(
+                "process.rlimits[{i}].type: unknown rlimit {name:?}"
+            ))
+        })?;
+        setrlimit(res, rl.soft(), rl.hard()).with_ctx(|| {
+            format!(
+                "process.rlimits[{i}]: set {name} to soft {} hard {}",
+                rl.soft(),
+                rl.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn resource(name: &str) -> Option<Resource> {
+    Some(match name {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+fn cap_set(
+    names: Option<&oci_spec::runtime::Capabilities>,
+    field: &str,
+) -> Result<Option<CapsHashSet>> {
+    let Some(names) = names else { return Ok(None) };
+    let mut out = CapsHashSet::new();
+    for c in names {
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match Capability::from_str(&name) {
+            Ok(cap) => {
+                out.insert(cap);
+            }
+            // A capability this kernel or library does not know: runc warns
+            // and goes on, so containers written for newer kernels still run.
+            Err(_) => crate::log::warn(&format!(
+                "process.capabilities.{field}: unknown capability {name}, ignored"
+            )),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Capability sets resolved from the config, computed before anything changes.
+pub struct CapPlan {
+    bounding: Option<CapsHashSet>,
+    effective: Option<CapsHashSet>,
+    permitted: Option<CapsHashSet>,
+    inheritable: Option<CapsHashSet>,
+    ambient: Option<CapsHashSet>,
+}
+
+impl CapPlan {
+    pub fn new(caps: Option<&LinuxCapabilities>) -> Result<Option<CapPlan>> {
+        let Some(c) = caps else { return Ok(None) };
+        Ok(Some(CapPlan {
+            bounding: cap_set(c.bounding().as_ref(), "bounding")?,
+            effective: cap_set(c.effective().as_ref(), "effective")?,
+            permitted: cap_set(c.permitted().as_ref(), "permitted")?,
+            inheritable: cap_set(c.inheritable().as_ref(), "inheritable")?,
+            ambient: cap_set(c.ambient().as_ref(), "ambient")?,
+        }))
+    }
+
+    /// Drop from the bounding set what the config leaves out (needs
+    /// CAP_SETPCAP, so this runs before the user changes).
+    pub fn apply_bounding(&self) -> Result<()> {
+        let wanted = self.bounding.clone().unwrap_or_default();
+        for cap in caps::all() {
+            if !wanted.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
+            {
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(|e| Error::Init(format!("drop {cap} from the bounding set: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Set effective, inheritable, permitted and ambient (after the user
+    /// change, which kept the permitted set thanks to PR_SET_KEEPCAPS).
+    pub fn apply_rest(&self) -> Result<()> {
+        let empty = CapsHashSet::new();
+        let eff = self.effective.as_ref().unwrap_or(&empty);
+        let perm = self.permitted.as_ref().unwrap_or(&empty);
+        let inh = self.inheritable.as_ref().unwrap_or(&empty);
+        if let Some(extra) = eff.iter().find(|c| !perm.contains(c)) {
+            return Err(Error::Config(format!(
+                "process.capabilities.effective: {extra} is not in the permitted set"
+            )));
+        }
+        let set = |which: CapSet, v: &CapsHashSet, name: &str| {
+            caps::set(None, which, v)
+                .map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
+        };
+        set(CapSet::Effective, eff, "effective")?;
+        set(CapSet::Inheritable, inh, "inheritable")?;
+        set(CapSet::Permitted, perm, "permitted")?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| Error::Init(format!("clear ambient capabilities: {e}")))?;
+        for cap in self.ambient.iter().flatten() {
+            // Ambient needs the capability in both permitted and inheritable;
+            // runc skips the others silently.
+            if perm.contains(cap) && inh.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap)
+                    .map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Become the configured user: groups, gid, uid. Capabilities survive via
+/// PR_SET_KEEPCAPS and are then set by [`CapPlan::apply_rest`].
+pub fn set_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
+    let user = process.user();
+    let uid = Uid::from_raw(user.uid());
+    let gid = Gid::from_raw(user.gid());
+    if setgroups_allowed {
+        let groups: Vec<Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        setgroups(&groups).ctx("setgroups (process.user.additionalGids)")?;
+    }
+    setresgid(gid, gid, gid).with_ctx(|| format!("setgid {} (process.user.gid)", user.gid()))?;
+    setresuid(uid, uid, uid).with_ctx(|| format!("setuid {} (process.user.uid)", user.uid()))?;
+    Ok(())
+}
+
+/// Find the program the way execvp would, with the container's PATH.
+pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let is_exec = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if is_exec(&p) {
+            return Ok(p);
+        }
+        return Err(Error::Init(format!(
+            "exec: {arg0:?}: no such executable file in the container"
+        )));
+    }
+    let path = env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        if is_exec(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// The environment for exec; HOME is added from /etc/passwd when missing.
+pub fn final_env(process: &Process) -> Vec<CString> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env.into_iter()
+        .filter_map(|kv| CString::new(kv).ok())
+        .collect()
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executable_lookup_uses_path() {
+        let env = vec!["PATH=/nonexistent:/bin".to_string()];
+        assert_eq!(
+            find_executable("sh", &env).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        let err = find_executable("no-such-program-x", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not found in $PATH"), "{err}");
+        assert!(find_executable("/etc/passwd", &env).is_err());
+    }
+
+    #[test]
+    fn rlimit_names_map() {
+        for n in [
+            "RLIMIT_NOFILE",
+            "RLIMIT_NPROC",
+            "RLIMIT_CORE",
+            "RLIMIT_RTTIME",
+        ] {
+            assert!(resource(n).is_some(), "{n}");
+        }
+        assert!(resource("RLIMIT_BOGUS").is_none());
+    }
+
+    #[test]
+    fn cap_names_convert() {
+        let caps: oci_spec::runtime::LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_KILL","CAP_NET_BIND_SERVICE"],"effective":["CAP_KILL"]}"#,
+        )
+        .unwrap();
+        let plan = CapPlan::new(Some(&caps)).unwrap().unwrap();
+        assert!(plan
+            .bounding
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::CAP_NET_BIND_SERVICE));
+        assert_eq!(plan.effective.as_ref().unwrap().len(), 1);
+        assert!(plan.permitted.is_none());
+    }
+}

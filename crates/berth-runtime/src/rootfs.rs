@@ -1,0 +1,558 @@
+//! The container's file system view, built by init inside its new mount
+//! namespace: propagation, the rootfs bind, the config's mounts, devices,
+//! pivot_root, then masked and read-only paths.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{chdir, chown, fchdir, pivot_root, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::mounts::{self, parse_options, prepare_target, propagation_flag};
+
+const NONE: Option<&str> = None;
+
+/// What the rootfs set-up needs to know besides the spec.
+pub struct RootfsContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub user_ns: bool,
+    pub terminal: bool,
+}
+
+/// Everything before pivot_root: propagation, the rootfs bind, mounts, devices.
+pub fn prepare(ctx: &RootfsContext) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+        .and_then(propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, prop, NONE)
+        .ctx("set propagation of / in the container's mount namespace")?;
+    make_parent_private(ctx.rootfs)?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .with_ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
+
+    let mut dev_is_bind = false;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        if m.destination() == Path::new("/dev") && is_bind(m) {
+            dev_is_bind = true;
+        }
+        mount_one(ctx, m).map_err(|e| match e {
+            Error::Io { context, source } => Error::Io {
+                context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
+                source,
+            },
+            other => other,
+        })?;
+    }
+    if !dev_is_bind {
+        create_devices(ctx)?;
+        dev_symlinks(ctx.rootfs)?;
+    }
+    if ctx.terminal {
+        // The pty is bind-mounted here once it exists (after pivot_root).
+        prepare_target(ctx.rootfs, Path::new("/dev/console"), true)?;
+    }
+    Ok(())
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// pivot_root needs the rootfs's parent mount to not be shared.
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let infos = mounts::mountinfo()?;
+    let parent = infos
+        .iter()
+        .filter(|m| rootfs.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len());
+    if let Some(m) = parent {
+        if m.optional.contains("shared:") {
+            mount(NONE, &m.mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
+                .with_ctx(|| format!("make {} private", m.mount_point.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, m, &opts);
+    }
+    if opts.bind || typ == "bind" {
+        let source = m.source().as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "mount {}: bind without a source",
+                m.destination().display()
+            ))
+        })?;
+        let source = if source.is_absolute() {
+            source.clone()
+        } else {
+            ctx.bundle.join(source)
+        };
+        let meta =
+            fs::metadata(&source).with_ctx(|| format!("bind source {}", source.display()))?;
+        let target = prepare_target(ctx.rootfs, m.destination(), !meta.is_dir())?;
+        let mut flags = MsFlags::MS_BIND;
+        if opts.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(Some(&source), &target.proc_path(), NONE, flags, NONE)
+            .with_ctx(|| format!("bind {} on {}", source.display(), target.path.display()))?;
+        let wanted = opts.flags & !MsFlags::MS_REMOUNT;
+        if !wanted.is_empty() {
+            remount_bind(&target.path, wanted)?;
+        }
+        for p in &opts.propagation {
+            mount(NONE, &target.path, NONE, *p, NONE)
+                .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
+        }
+        return Ok(());
+    }
+    let target = prepare_target(ctx.rootfs, m.destination(), false)?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(typ));
+    let data = opts.data_string();
+    let flags = opts.flags;
+    let res = mount(
+        Some(&source),
+        &target.proc_path(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    );
+    match res {
+        Ok(()) => {}
+        // Without its own network namespace a container may not mount sysfs
+        // (or mqueue without an ipc namespace in a user namespace): bind the
+        // host's instead, read-only, as runc does.
+        Err(nix::errno::Errno::EPERM) if ctx.user_ns && (typ == "sysfs" || typ == "mqueue") => {
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            mount(
+                Some(host),
+                &target.proc_path(),
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .with_ctx(|| format!("bind host {host} on {}", target.path.display()))?;
+            remount_bind(&target.path, flags | MsFlags::MS_RDONLY)?;
+        }
+        Err(e) => {
+            return Err(e).with_ctx(|| format!("mount {typ} on {}", target.path.display()));
+        }
+    }
+    for p in &opts.propagation {
+        mount(NONE, &target.path, NONE, *p, NONE)
+            .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
+    }
+    Ok(())
+}
+
+/// Remount a bind mount with `flags`, keeping the flags the kernel locks
+/// (nosuid, nodev, noexec, atime) so the remount is allowed in a user namespace.
+pub fn remount_bind(path: &Path, flags: MsFlags) -> Result<()> {
+    let locked = locked_flags(path);
+    mount(
+        NONE,
+        path,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked,
+        NONE,
+    )
+    .with_ctx(|| format!("remount {} with {:?}", path.display(), flags))
+}
+
+fn locked_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// /sys/fs/cgroup inside the container: on a cgroup v2 host a cgroup2 mount
+/// (the namespace root); on v1 and hybrid hosts a tmpfs holding read-only
+/// binds of the container's own cgroup in every hierarchy.
+fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> Result<()> {
+    let target = prepare_target(ctx.rootfs, m.destination(), false)?;
+    let infos = mounts::mountinfo()?;
+    let own = fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+    let v1: Vec<_> = infos.iter().filter(|i| i.fs_type == "cgroup").collect();
+    let v2: Vec<_> = infos.iter().filter(|i| i.fs_type == "cgroup2").collect();
+    if v1.is_empty() {
+        if v2.is_empty() {
+            return Err(Error::Cgroup(
+                "no cgroup file system is mounted on the host".into(),
+            ));
+        }
+        mount(
+            Some("cgroup"),
+            &target.proc_path(),
+            Some("cgroup2"),
+            opts.flags,
+            NONE,
+        )
+        .with_ctx(|| format!("mount cgroup2 on {}", target.path.display()))?;
+        return Ok(());
+    }
+    mount(
+        Some("tmpfs"),
+        &target.proc_path(),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .with_ctx(|| format!("mount tmpfs on {}", target.path.display()))?;
+    for h in v1.iter().chain(v2.iter()) {
+        let Some(name) = h.mount_point.file_name() else {
+            continue;
+        };
+        // The hierarchy's entry in /proc/self/cgroup: "N:controllers:/path".
+        let key = if h.fs_type == "cgroup2" {
+            String::new()
+        } else {
+            h.super_options
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let path = own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let matches = if h.fs_type == "cgroup2" {
+                ctrl.is_empty()
+            } else {
+                ctrl.split(',').all(|c| {
+                    key.split(',')
+                        .any(|k| k == c || k == format!("name={c}") || c == k)
+                }) && !ctrl.is_empty()
+            };
+            matches.then(|| path.to_string())
+        });
+        let Some(cg_path) = path else { continue };
+        // Inside a cgroup namespace /proc/self/cgroup shows paths relative to
+        // the namespace root, which is what the mount's root is in that case.
+        let rel = cg_path.trim_start_matches('/');
+        let root_rel = h.root.trim_start_matches('/');
+        let source = if rel.starts_with(root_rel) {
+            h.mount_point.join(
+                rel.strip_prefix(root_rel)
+                    .unwrap_or("")
+                    .trim_start_matches('/'),
+            )
+        } else {
+            h.mount_point.join(rel)
+        };
+        if !source.is_dir() {
+            continue;
+        }
+        let dest = target.path.join(name);
+        fs::create_dir_all(&dest).with_ctx(|| format!("mkdir {}", dest.display()))?;
+        mount(
+            Some(&source),
+            &dest,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .with_ctx(|| format!("bind cgroup {} on {}", source.display(), dest.display()))?;
+        let ro = if opts.flags.contains(MsFlags::MS_RDONLY) {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        remount_bind(&dest, flags | ro)?;
+        // Co-mounted controllers get the symlinks users expect (cpu -> cpu,cpuacct).
+        let name = name.to_string_lossy();
+        if name.contains(',') {
+            for part in name.split(',') {
+                let _ = symlink(&*name, target.path.join(part));
+            }
+        }
+    }
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        remount_bind(&target.path, flags | MsFlags::MS_RDONLY)?;
+    }
+    Ok(())
+}
+
+/// The devices every container gets, whatever linux.devices says.
+fn default_devices() -> Vec<(&'static str, u64, u64)> {
+    vec![
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+}
+
+fn create_devices(ctx: &RootfsContext) -> Result<()> {
+    let old = nix::sys::stat::umask(Mode::empty());
+    let res = (|| {
+        let configured: Vec<LinuxDevice> = ctx
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().clone())
+            .unwrap_or_default();
+        for (path, major, minor) in default_devices() {
+            if configured.iter().any(|d| d.path() == Path::new(path)) {
+                continue;
+            }
+            make_device(
+                ctx,
+                Path::new(path),
+                SFlag::S_IFCHR,
+                major,
+                minor,
+                0o666,
+                None,
+                None,
+            )?;
+        }
+        for (i, d) in configured.iter().enumerate() {
+            let kind = match d.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+                LinuxDeviceType::B => SFlag::S_IFBLK,
+                LinuxDeviceType::P => SFlag::S_IFIFO,
+                LinuxDeviceType::A => {
+                    return Err(Error::Config(format!(
+                        "linux.devices[{i}].type: \"a\" is only valid in cgroup rules"
+                    )))
+                }
+            };
+            if !d.path().starts_with("/dev") {
+                return Err(Error::Config(format!(
+                    "linux.devices[{i}].path: {} is not under /dev",
+                    d.path().display()
+                )));
+            }
+            make_device(
+                ctx,
+                d.path(),
+                kind,
+                d.major() as u64,
+                d.minor() as u64,
+                d.file_mode().unwrap_or(0o666),
+                d.uid(),
+                d.gid(),
+            )?;
+        }
+        Ok(())
+    })();
+    nix::sys::stat::umask(old);
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_device(
+    ctx: &RootfsContext,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<()> {
+    let resolved = mounts::resolve_in_root(ctx.rootfs, path)?;
+    if let Some(parent) = resolved.parent() {
+        mounts::mkdir_all_in_root(ctx.rootfs, parent)?;
+    }
+    let _ = fs::remove_file(&resolved);
+    if ctx.user_ns {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        let target = prepare_target(ctx.rootfs, path, true)?;
+        mount(
+            Some(path),
+            &target.proc_path(),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
+        .with_ctx(|| format!("bind device {}", path.display()))?;
+        return Ok(());
+    }
+    mknod(
+        &resolved,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        makedev(major, minor),
+    )
+    .with_ctx(|| format!("mknod {}", path.display()))?;
+    if uid.is_some() || gid.is_some() {
+        chown(&resolved, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
+            .with_ctx(|| format!("chown {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn dev_symlinks(rootfs: &Path) -> Result<()> {
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    let dev = mounts::resolve_in_root(rootfs, Path::new("/dev"))?;
+    for (target, name) in links {
+        match symlink(target, dev.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_ctx(|| format!("symlink /dev/{name}")),
+        }
+    }
+    let ptmx = dev.join("ptmx");
+    if dev.join("pts/ptmx").exists() {
+        let _ = fs::remove_file(&ptmx);
+        symlink("pts/ptmx", &ptmx).ctx("symlink /dev/ptmx")?;
+    }
+    Ok(())
+}
+
+/// Switch the root: pivot_root, or with `--no-pivot` MS_MOVE plus chroot.
+pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        chdir(rootfs).ctx("chdir to rootfs")?;
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx("move rootfs to /")?;
+        nix::unistd::chroot(".").ctx("chroot into rootfs")?;
+        chdir("/").ctx("chdir /")?;
+        return Ok(());
+    }
+    let old =
+        mounts::open_fd(Path::new("/"), nix::fcntl::OFlag::O_DIRECTORY).ctx("open old root")?;
+    chdir(rootfs).ctx("chdir to rootfs")?;
+    // pivot_root(".", ".") stacks the old root on top of the new one, so no
+    // directory for it is needed inside the container.
+    pivot_root(".", ".").ctx("pivot_root")?;
+    fchdir(old.as_raw_fd()).ctx("fchdir to old root")?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .ctx("make old root a slave")?;
+    umount2(".", MntFlags::MNT_DETACH).ctx("detach old root")?;
+    chdir("/").ctx("chdir /")?;
+    Ok(())
+}
+
+/// After pivot_root: masked paths, read-only paths, a read-only root, and
+/// the root's propagation.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        mask_path(p)?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        readonly_path(p)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        remount_bind(Path::new("/"), MsFlags::MS_RDONLY)?;
+    }
+    if let Some(flag) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+        .and_then(propagation_flag)
+    {
+        mount(NONE, "/", NONE, flag, NONE).ctx("set rootfs propagation")?;
+    }
+    Ok(())
+}
+
+fn mask_path(p: &str) -> Result<()> {
+    let meta = match fs::metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_dir() {
+        mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
+            .with_ctx(|| format!("mask {p}"))
+    } else {
+        match mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e).with_ctx(|| format!("mask {p}")),
+        }
+    }
+}
+
+fn readonly_path(p: &str) -> Result<()> {
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    mount(Some(p), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .with_ctx(|| format!("bind read-only path {p}"))?;
+    remount_bind(Path::new(p), MsFlags::MS_RDONLY | MsFlags::MS_REC)
+}
+
+/// Bind the terminal's slave on /dev/console.
+pub fn bind_console(pts_path: &Path) -> Result<()> {
+    let console = Path::new("/dev/console");
+    if !console.exists() {
+        fs::File::create(console).ctx("create /dev/console")?;
+        let _ = fs::set_permissions(console, fs::Permissions::from_mode(0o600));
+    }
+    mount(Some(pts_path), console, NONE, MsFlags::MS_BIND, NONE)
+        .with_ctx(|| format!("bind {} on /dev/console", pts_path.display()))
+}

@@ -1,0 +1,292 @@
+//! Container state on disk: `<root>/<id>/state.json`, the exec fifo and a
+//! copy of the config. The state survives a crash of the runtime; the status
+//! is derived from the kernel (is init alive, is the fifo still there) rather
+//! than stored, so it can never go stale.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+
+/// The runtime-spec version this runtime implements.
+pub const OCI_VERSION: &str = "1.2.0";
+
+pub const STATE_FILE: &str = "state.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// A container's status, as the runtime-spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the runtime records about a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// Start time of init in clock ticks since boot (field 22 of
+    /// /proc/pid/stat), so a recycled pid is never mistaken for init.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 time of creation, UTC, nanoseconds.
+    pub created: String,
+    /// The cgroupsPath the container was created with, resolved.
+    pub cgroup_path: Option<String>,
+    pub annotations: HashMap<String, String>,
+    /// Whether the init shares the host pid namespace (kill --all then matters).
+    #[serde(default)]
+    pub shared_pid_ns: bool,
+}
+
+/// The state as `berth-runtime state` prints it (runc's shape).
+#[derive(Debug, Serialize)]
+pub struct StateView<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// The state given to hooks on stdin (the runtime-spec's shape).
+#[derive(Debug, Serialize)]
+pub struct HookState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pid: i32,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+/// Check a container id the way runc does, so it is safe as a directory name.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+/// The directory holding one container's state.
+pub fn container_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    validate_id(id)?;
+    Ok(root.join(id))
+}
+
+impl State {
+    pub fn load(root: &Path, id: &str) -> Result<State> {
+        let dir = container_dir(root, id)?;
+        let data = match fs::read(dir.join(STATE_FILE)) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("read state of {id}")),
+        };
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::Config(format!("state of container {id} is corrupt: {e}")))
+    }
+
+    /// Write the state atomically (temporary file, fsync-free rename).
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let dir = container_dir(root, &self.id)?;
+        let data = serde_json::to_vec(self).expect("state serializes");
+        write_atomic(&dir.join(STATE_FILE), &data)
+    }
+
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(&self.id)
+    }
+
+    /// Whether init is still alive (and is still our process, not a reused pid).
+    pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        match proc_stat(self.pid) {
+            Some((state, start)) => state != 'Z' && state != 'X' && start == self.pid_start,
+            None => false,
+        }
+    }
+
+    /// The status, derived from the kernel and the exec fifo.
+    pub fn status(&self, root: &Path) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.dir(root).join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if crate::cgroups::is_frozen(self) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn view<'a>(&'a self, status: Status) -> StateView<'a> {
+        StateView {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: "",
+            annotations: &self.annotations,
+        }
+    }
+
+    pub fn hook_state<'a>(&'a self, status: Status) -> HookState<'a> {
+        HookState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            status,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// State letter and start time (clock ticks) of a process, from /proc/pid/stat.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces or ')'.
+    let rest = &data[data.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // rest starts at field 3 (state); starttime is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Write a file by writing a temporary sibling and renaming it over.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
+    f.write_all(data)
+        .with_ctx(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_ctx(|| format!("rename {} into place", path.display()))
+}
+
+/// The current time as RFC 3339 with nanoseconds, UTC (runc's `created`).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+/// Format seconds since the epoch as RFC 3339 UTC with nanoseconds.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(validate_id("abc-1.2_3+x").is_ok());
+        for bad in ["", ".hidden", "a/b", "../x", "a b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
+    }
+
+    #[test]
+    fn proc_stat_reads_own_process() {
+        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
+        assert!(state == 'R' || state == 'S');
+        assert!(start > 0);
+    }
+}
