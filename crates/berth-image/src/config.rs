@@ -1,0 +1,380 @@
+//! Image configuration (the Docker/OCI config JSON, including Docker's Healthcheck), the runtime defaults the
+//! engine takes from it, and Dockerfile-style changes (`CMD`, `ENV`, ...) applied at import time.
+
+use std::collections::BTreeMap;
+
+/// Errors from config handling.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config JSON is malformed.
+    #[error("malformed image config: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A change instruction is not understood.
+    #[error("unsupported config change {0:?}: expected CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL or STOPSIGNAL")]
+    Change(String),
+}
+
+fn is_empty_map<T>(m: &Option<BTreeMap<String, T>>) -> bool {
+    m.as_ref().map(|m| m.is_empty()).unwrap_or(true)
+}
+
+/// An empty JSON object (values of `ExposedPorts` and `Volumes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Empty {}
+
+/// Docker's health check settings (durations in nanoseconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", cmd]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<String>>,
+    /// Interval between checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<i64>,
+    /// Timeout of one check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// Start period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<i64>,
+    /// Consecutive failures before unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+}
+
+/// The `config` object of an image config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    /// User (name, uid, uid:gid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Ports like `80/tcp`.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub exposed_ports: Option<BTreeMap<String, Empty>>,
+    /// `KEY=value` entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// Entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Cmd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Volumes.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub volumes: Option<BTreeMap<String, Empty>>,
+    /// Working dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Stop signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Health check (Docker extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// `rootfs` of an image config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RootFs {
+    /// Always `layers`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Digests of the uncompressed layers, bottom first.
+    pub diff_ids: Vec<String>,
+}
+
+/// One history entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    /// Creation time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// What created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Whether this step made no layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_layer: Option<bool>,
+}
+
+/// An image config file (OCI and Docker compatible; unknown fields are ignored when reading).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageConfig {
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// CPU architecture.
+    pub architecture: String,
+    /// OS.
+    pub os: String,
+    /// Variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Runtime config.
+    #[serde(default)]
+    pub config: Option<ContainerConfig>,
+    /// Layers.
+    pub rootfs: RootFs,
+    /// History.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<History>,
+}
+
+impl ImageConfig {
+    /// Parse config JSON.
+    pub fn parse(bytes: &[u8]) -> Result<ImageConfig, ConfigError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// Serialize to JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("config serializes")
+    }
+
+    /// A fresh config for this host with the given diffIDs.
+    pub fn new_for_host(diff_ids: Vec<String>) -> ImageConfig {
+        let (os, arch, variant) = crate::media::host_platform();
+        ImageConfig {
+            created: Some(now_rfc3339()),
+            architecture: arch,
+            os,
+            variant,
+            config: Some(ContainerConfig::default()),
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Runtime defaults for the engine.
+    pub fn defaults(&self) -> RuntimeDefaults {
+        let c = self.config.clone().unwrap_or_default();
+        RuntimeDefaults {
+            env: c.env.unwrap_or_default(),
+            cmd: c.cmd.unwrap_or_default(),
+            entrypoint: c.entrypoint.unwrap_or_default(),
+            working_dir: c
+                .working_dir
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: c.user.filter(|u| !u.is_empty()),
+            exposed_ports: c.exposed_ports.unwrap_or_default().into_keys().collect(),
+            volumes: c.volumes.unwrap_or_default().into_keys().collect(),
+            stop_signal: c.stop_signal.unwrap_or_else(|| "SIGTERM".into()),
+            healthcheck: c.healthcheck.filter(|h| {
+                h.test
+                    .as_ref()
+                    .map(|t| t.first().map(|s| s != "NONE").unwrap_or(false))
+                    .unwrap_or(false)
+            }),
+            labels: c.labels.unwrap_or_default(),
+        }
+    }
+}
+
+/// What the engine needs from an image to start a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeDefaults {
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    /// Default arguments.
+    pub cmd: Vec<String>,
+    /// Entrypoint.
+    pub entrypoint: Vec<String>,
+    /// Working directory (`/` if unset).
+    pub working_dir: String,
+    /// User, if set.
+    pub user: Option<String>,
+    /// Exposed ports (`80/tcp`).
+    pub exposed_ports: Vec<String>,
+    /// Volume mount points.
+    pub volumes: Vec<String>,
+    /// Stop signal (`SIGTERM` if unset).
+    pub stop_signal: String,
+    /// Health check, unless absent or `NONE`.
+    pub healthcheck: Option<Healthcheck>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl RuntimeDefaults {
+    /// The process args: entrypoint followed by cmd (or `override_cmd` if non-empty).
+    pub fn args(&self, override_cmd: &[String]) -> Vec<String> {
+        let mut a = self.entrypoint.clone();
+        a.extend_from_slice(if override_cmd.is_empty() {
+            &self.cmd
+        } else {
+            override_cmd
+        });
+        a
+    }
+}
+
+/// Current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn json_or_shell(rest: &str, shell: bool) -> Vec<String> {
+    if let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
+        return v;
+    }
+    if shell {
+        vec!["/bin/sh".into(), "-c".into(), rest.to_string()]
+    } else {
+        rest.split_whitespace().map(String::from).collect()
+    }
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    env.retain(|e| e.split('=').next() != Some(key));
+    env.push(format!("{key}={value}"));
+}
+
+/// Apply Dockerfile-style change instructions (as `docker import --change`).
+pub fn apply_changes(c: &mut ContainerConfig, changes: &[String]) -> Result<(), ConfigError> {
+    for ch in changes {
+        let ch_t = ch.trim();
+        let (instr, rest) = ch_t.split_once(char::is_whitespace).unwrap_or((ch_t, ""));
+        let rest = rest.trim();
+        match instr.to_ascii_uppercase().as_str() {
+            "CMD" => c.cmd = Some(json_or_shell(rest, true)),
+            "ENTRYPOINT" => c.entrypoint = Some(json_or_shell(rest, true)),
+            "WORKDIR" => c.working_dir = Some(rest.to_string()),
+            "USER" => c.user = Some(rest.to_string()),
+            "STOPSIGNAL" => c.stop_signal = Some(rest.to_string()),
+            "ENV" => {
+                let env = c.env.get_or_insert_with(Vec::new);
+                if rest.contains('=') {
+                    for kv in rest.split_whitespace() {
+                        let (k, v) = kv
+                            .split_once('=')
+                            .ok_or_else(|| ConfigError::Change(ch.clone()))?;
+                        set_env(env, k, v.trim_matches('"'));
+                    }
+                } else {
+                    let (k, v) = rest
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| ConfigError::Change(ch.clone()))?;
+                    set_env(env, k, v.trim());
+                }
+            }
+            "EXPOSE" => {
+                let ports = c.exposed_ports.get_or_insert_with(BTreeMap::new);
+                for p in rest.split_whitespace() {
+                    let p = if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    ports.insert(p, Empty {});
+                }
+            }
+            "VOLUME" => {
+                let vols = c.volumes.get_or_insert_with(BTreeMap::new);
+                for v in json_or_shell(rest, false) {
+                    vols.insert(v, Empty {});
+                }
+            }
+            "LABEL" => {
+                let labels = c.labels.get_or_insert_with(BTreeMap::new);
+                for kv in rest.split_whitespace() {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| ConfigError::Change(ch.clone()))?;
+                    labels.insert(
+                        k.trim_matches('"').to_string(),
+                        v.trim_matches('"').to_string(),
+                    );
+                }
+            }
+            _ => return Err(ConfigError::Change(ch.clone())),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_to_defaults() {
+        let j = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"Entrypoint":null,
+            "WorkingDir":"","User":"1000:1000","ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}},"StopSignal":"SIGQUIT",
+            "Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":1000000000}},"rootfs":{"type":"layers","diff_ids":[]},
+            "container_config":{"Hostname":"x"}}"#;
+        let c = ImageConfig::parse(j.as_bytes()).unwrap();
+        let d = c.defaults();
+        assert_eq!(d.env, vec!["PATH=/bin"]);
+        assert_eq!(d.args(&[]), vec!["sh"]);
+        assert_eq!(d.working_dir, "/");
+        assert_eq!(d.user.as_deref(), Some("1000:1000"));
+        assert_eq!(d.exposed_ports, vec!["80/tcp"]);
+        assert_eq!(d.volumes, vec!["/data"]);
+        assert_eq!(d.stop_signal, "SIGQUIT");
+        assert_eq!(d.healthcheck.unwrap().interval, Some(1_000_000_000));
+    }
+
+    #[test]
+    fn changes_apply() {
+        let mut c = ContainerConfig::default();
+        let ch: Vec<String> = [
+            "CMD [\"/bin/sh\",\"-c\",\"echo hi\"]",
+            "ENV A=1 B=2",
+            "ENV A 3",
+            "WORKDIR /w",
+            "USER nobody",
+            "EXPOSE 80 53/udp",
+            "VOLUME [\"/v\"]",
+            "LABEL k=v",
+            "STOPSIGNAL SIGINT",
+            "ENTRYPOINT top -b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        apply_changes(&mut c, &ch).unwrap();
+        assert_eq!(c.cmd.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
+        assert_eq!(c.env.unwrap(), vec!["B=2", "A=3"]);
+        assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "top -b"]);
+        assert!(c.exposed_ports.unwrap().contains_key("53/udp"));
+        assert!(apply_changes(&mut ContainerConfig::default(), &["RUN x".to_string()]).is_err());
+        assert_eq!(now_rfc3339().len(), 20);
+    }
+}

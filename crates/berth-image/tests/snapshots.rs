@@ -1,0 +1,160 @@
+//! Overlay snapshots: two images sharing a base share its layer on disk; removing one leaves the other
+//! intact; GC frees the rest. Also a container's upper dir committed as a new layer.
+
+mod common;
+
+use berth_image::compression::Compression;
+use berth_image::gc::collect;
+use berth_image::image::{
+    commit, import_rootfs, lookup, remove, resolve, store_layer, unpack, write_image,
+};
+use berth_image::media;
+use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+use berth_image::Store;
+use common::LayerBuilder;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+/// Builds image `name` = base layers of `base` + one more layer.
+fn derive(store: &Store, base: &str, name: &str, layer: Vec<u8>) {
+    let info = resolve(store, &lookup(store, base).unwrap()).unwrap();
+    let (d, size, diff_id) = store_layer(store, &layer[..], Compression::Zstd).unwrap();
+    let mut cfg = info.config.clone();
+    cfg.rootfs.diff_ids.push(diff_id.to_string());
+    let mut layers = info.layers.clone();
+    layers.push(media::descriptor(media::OCI_LAYER_ZSTD, &d, size));
+    let rec = write_image(store, &cfg, layers, false).unwrap();
+    store
+        .set_ref(&berth_image::image::ref_key(name).unwrap(), rec)
+        .unwrap();
+}
+
+#[test]
+fn shared_base_layer_remove_and_gc() {
+    if !common::is_root() {
+        println!(
+            "skipped: shared_base_layer_remove_and_gc: overlay whiteouts and mounts need root"
+        );
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path().join("store")).unwrap();
+    let snap = OverlaySnapshotter::open(t.path().join("snap")).unwrap();
+    import_rootfs(
+        &store,
+        &common::busybox_rootfs(50_000, 7)[..],
+        "berth.test/base:1",
+        &[],
+    )
+    .unwrap();
+    derive(
+        &store,
+        "berth.test/base:1",
+        "berth.test/app-a:1",
+        LayerBuilder::default().file("a.txt", b"a", 0o644).build(),
+    );
+    derive(
+        &store,
+        "berth.test/base:1",
+        "berth.test/app-b:1",
+        LayerBuilder::default()
+            .file("b.txt", b"b", 0o644)
+            .file("etc/.wh.hostname", b"", 0o644)
+            .build(),
+    );
+    let a = resolve(&store, &lookup(&store, "berth.test/app-a:1").unwrap()).unwrap();
+    let b = resolve(&store, &lookup(&store, "berth.test/app-b:1").unwrap()).unwrap();
+    unpack(&store, &snap, &a).unwrap();
+    unpack(&store, &snap, &b).unwrap();
+    let layers = snap.layers().unwrap();
+    assert_eq!(layers.len(), 3, "base layer unpacked once, shared");
+    let base_chain = &berth_image::snapshot::chain_ids(&a.diff_ids)[0];
+    assert_eq!(
+        layers
+            .iter()
+            .find(|l| &l.chain_id == base_chain)
+            .unwrap()
+            .refcount,
+        2
+    );
+    let busybox = snap.layer_diff_dir(base_chain).join("bin/busybox");
+    let ino = fs::metadata(&busybox).unwrap().ino();
+    // The whiteout in b became an overlay whiteout device.
+    let wh = snap
+        .layer_diff_dir(&b.top_chain_id().unwrap())
+        .join("etc/hostname");
+    assert_eq!(fs::symlink_metadata(&wh).unwrap().rdev(), 0);
+
+    // A container on b: mounted view, write, delete, commit.
+    snap.prepare("c1", b.top_chain_id().as_ref()).unwrap();
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    snap.mount("c1", &mnt).unwrap();
+    let view = || {
+        assert!(mnt.join("bin/busybox").is_file());
+        assert!(mnt.join("b.txt").is_file());
+        assert!(!mnt.join("a.txt").exists());
+        assert!(
+            !mnt.join("etc/hostname").exists(),
+            "whiteout hides the base file"
+        );
+        fs::write(mnt.join("new.txt"), b"new").unwrap();
+        fs::remove_file(mnt.join("b.txt")).unwrap();
+    };
+    let r = std::panic::catch_unwind(view);
+    OverlaySnapshotter::unmount(&mnt).unwrap();
+    r.unwrap();
+    let c = commit(
+        &store,
+        &snap,
+        "c1",
+        &b,
+        "berth.test/committed:1",
+        &["CMD [\"true\"]".into()],
+    )
+    .unwrap();
+    let ci = resolve(&store, &c).unwrap();
+    assert_eq!(ci.layers.len(), 3);
+    let flat = t.path().join("flat");
+    fs::create_dir(&flat).unwrap();
+    berth_image::image::flatten(&store, &ci, &flat, &Default::default()).unwrap();
+    assert!(flat.join("new.txt").is_file());
+    assert!(
+        !flat.join("b.txt").exists(),
+        "deletion committed as a whiteout"
+    );
+    assert_eq!(ci.config.defaults().cmd, vec!["true"]);
+
+    // Removing a leaves b intact; GC frees a's own layer but not the shared base.
+    remove(&store, "berth.test/app-a:1").unwrap();
+    let r = collect(&store, Some(&snap)).unwrap();
+    assert_eq!(r.layers_removed, vec![a.top_chain_id().unwrap()]);
+    assert!(!r.blobs_removed.is_empty());
+    assert_eq!(
+        fs::metadata(&busybox).unwrap().ino(),
+        ino,
+        "shared base untouched"
+    );
+    unpack(&store, &snap, &b).unwrap();
+    for l in &b.layers {
+        assert!(store.has_blob(&media::desc_digest(l).unwrap()));
+    }
+    // The container still pins b's layers even after every name is gone.
+    for n in [
+        "berth.test/app-b:1",
+        "berth.test/base:1",
+        "berth.test/committed:1",
+    ] {
+        remove(&store, n).unwrap();
+    }
+    collect(&store, Some(&snap)).unwrap();
+    assert!(
+        snap.has_layer(&b.top_chain_id().unwrap()),
+        "layer under a container is kept"
+    );
+    snap.remove("c1").unwrap();
+    let r = collect(&store, Some(&snap)).unwrap();
+    assert_eq!(r.layers_removed.len(), 2);
+    assert!(snap.layers().unwrap().is_empty());
+    assert!(store.list_blobs().unwrap().is_empty(), "every blob freed");
+}
