@@ -147,6 +147,10 @@ pub enum Error {
     #[error("seccomp profile entry sets both name {0:?} and names, use one of them")]
     NameAndNames(String),
 
+    /// A raw `linux.seccomp` section that does not deserialize.
+    #[error("invalid linux.seccomp section: {0}")]
+    InvalidSeccomp(#[source] serde_json::Error),
+
     /// An `oci-spec` value could not be built.
     #[error("cannot build seccomp spec value: {0}")]
     Spec(#[source] oci_spec::OciSpecError),

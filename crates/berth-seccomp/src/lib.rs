@@ -45,4 +45,6 @@ pub use fd::NotifyFd;
 pub use listener::{
     container_process_state, receive_listener_fd, send_listener_fd, send_listener_fd_on,
 };
-pub use names::{name_of, parse_action, parse_arch, parse_flag, parse_operator};
+pub use names::{
+    name_of, parse_action, parse_arch, parse_flag, parse_linux_seccomp, parse_operator,
+};

@@ -5,7 +5,9 @@
 //! serde is the single source of truth for the spelling; these helpers only
 //! turn a failed parse into an [`Error`] that names the offending string.
 
-use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -42,6 +44,54 @@ pub fn parse_operator(s: &str) -> Result<LinuxSeccompOperator> {
 /// Parses a `SECCOMP_FILTER_FLAG_*` name.
 pub fn parse_flag(s: &str) -> Result<LinuxSeccompFilterFlag> {
     parse(s).ok_or_else(|| Error::UnknownFlag(s.to_owned()))
+}
+
+/// Parses a raw `linux.seccomp` JSON value, reporting an unknown action,
+/// architecture, operator or flag by name (plain serde errors only say
+/// "unknown variant").
+///
+/// Useful when parsing the whole `config.json` failed and the runtime wants
+/// a clear message, or to validate a section on its own.
+pub fn parse_linux_seccomp(value: &serde_json::Value) -> Result<LinuxSeccomp> {
+    let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for action in strings(value.get("defaultAction")) {
+        parse_action(&action)?;
+    }
+    for arch in strings(value.get("architectures")) {
+        parse_arch(&arch)?;
+    }
+    for flag in strings(value.get("flags")) {
+        parse_flag(&flag)?;
+    }
+    let empty = Vec::new();
+    let syscalls = value
+        .get("syscalls")
+        .and_then(|v| v.as_array())
+        .unwrap_or(&empty);
+    for syscall in syscalls {
+        for action in strings(syscall.get("action")) {
+            parse_action(&action)?;
+        }
+        let args = syscall
+            .get("args")
+            .and_then(|v| v.as_array())
+            .unwrap_or(&empty);
+        for arg in args {
+            for op in strings(arg.get("op")) {
+                parse_operator(&op)?;
+            }
+        }
+    }
+    serde_json::from_value(value.clone()).map_err(Error::InvalidSeccomp)
 }
 
 #[cfg(test)]
@@ -98,5 +148,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("SECCOMP_FILTER_FLAG_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn raw_sections_are_checked_by_name() {
+        let ok = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+        });
+        assert!(parse_linux_seccomp(&ok).is_ok());
+        let mut bad = ok.clone();
+        bad["syscalls"][0]["action"] = "SCMP_ACT_MAYBE".into();
+        let e = parse_linux_seccomp(&bad).unwrap_err().to_string();
+        assert_eq!(e, "unknown seccomp action \"SCMP_ACT_MAYBE\"");
+        let mut bad = ok.clone();
+        bad["syscalls"][0]["args"][0]["op"] = "SCMP_CMP_NEAR".into();
+        assert!(parse_linux_seccomp(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("SCMP_CMP_NEAR"));
+        let mut bad = ok.clone();
+        bad["architectures"][0] = "SCMP_ARCH_6502".into();
+        assert!(parse_linux_seccomp(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("SCMP_ARCH_6502"));
+        let mut bad = ok;
+        bad["syscalls"][0]["names"] = 7.into();
+        assert!(parse_linux_seccomp(&bad)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid linux.seccomp"));
     }
 }
