@@ -1,1 +1,240 @@
-//! berth-cgroups (placeholder, being written).
+//! berth-cgroups: the cgroup manager of the berth OCI runtime.
+//!
+//! Owns: creating a container's cgroup, moving processes into it, applying
+//! every `linux.resources` setting of the OCI spec, freezing / thawing,
+//! listing pids, collecting `runc events --stats`-shaped statistics, OOM
+//! kill counting / notification and removing the cgroup again.
+//!
+//! Three back ends sit behind the object-safe [`CgroupManager`] trait:
+//! cgroup v1 (`v1.rs`), cgroup v2 (`v2.rs`) and hybrid (v1 controllers plus
+//! a cgroup2 mount, handled by the v1 back end with a unified directory).
+//! The layout is detected from `/proc/self/mountinfo` (`layout.rs`).
+//! Only the cgroupfs driver exists; asking for systemd gives
+//! [`Error::SystemdDriverUnsupported`].
+//!
+//! ```no_run
+//! use berth_cgroups::{create, ManagerConfig};
+//! let cfg = ManagerConfig::new(Some("/berth/c1".into()), "c1");
+//! let cg = create(&cfg)?;
+//! cg.apply(nix::unistd::Pid::from_raw(1234))?;
+//! # Ok::<(), berth_cgroups::Error>(())
+//! ```
+//!
+//! Module map: `error.rs` (the error enum), `fsutil.rs` (file I/O),
+//! `layout.rs` (mounts and paths), `convert.rs` (v1 -> v2 formulas),
+//! `devices.rs` (device rules and the v2 eBPF program), `stats.rs` (stats
+//! types), `v1.rs` / `v1_stats.rs`, `v2.rs` / `v2_stats.rs` (back ends),
+//! `oom.rs` (OOM notification).
+
+mod convert;
+mod devices;
+mod error;
+mod fsutil;
+mod layout;
+mod oom;
+mod stats;
+mod v1;
+mod v1_stats;
+mod v2;
+mod v2_stats;
+
+#[cfg(test)]
+mod tests_v1;
+#[cfg(test)]
+mod tests_v2;
+#[cfg(test)]
+mod testutil;
+
+use std::path::{Path, PathBuf};
+
+pub use convert::{
+    blkio_weight_to_io_weight, cpu_shares_to_weight, cpu_shares_to_weight_linear, memory_swap_to_v2,
+};
+pub use devices::{
+    device_filter_program, rules_from_oci, BpfInsn, DeviceKind, DeviceProgram, DeviceRule,
+};
+pub use error::{Error, Result};
+pub use layout::{
+    clean_path, detect_layout, parse_layout, CgroupDriver, CgroupPaths, CgroupVersion, Layout,
+    UnifiedMount, V1Mount,
+};
+pub use nix::unistd::Pid;
+pub use oom::OomNotifier;
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Event, Hugetlb, Memory, MemoryEntry, Pids, Stats,
+    Throttling,
+};
+
+use oci_spec::runtime::LinuxResources;
+
+/// Default cgroup root.
+pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+
+/// Freezer state of a cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FreezerState {
+    Thawed,
+    /// Freezing has been requested but not every task is frozen yet.
+    Freezing,
+    Frozen,
+}
+
+/// What `set` could not do itself and leaves to the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// cgroup v2 only: the device rules from the spec. The kernel enforces
+    /// them only through an eBPF program the caller must load and attach
+    /// (see [`SetOutcome::device_program`]). Always `None` on v1, where
+    /// `set` wrote them to `devices.allow` / `devices.deny`.
+    pub device_rules: Option<Vec<DeviceRule>>,
+}
+
+impl SetOutcome {
+    /// The eBPF program enforcing [`SetOutcome::device_rules`], if any.
+    pub fn device_program(&self) -> Option<DeviceProgram> {
+        self.device_rules.as_deref().map(device_filter_program)
+    }
+}
+
+/// A container's cgroup. Object safe: the runtime holds a
+/// `Box<dyn CgroupManager>`.
+pub trait CgroupManager: std::fmt::Debug + Send + Sync {
+    /// Which back end this is.
+    fn version(&self) -> CgroupVersion;
+    /// Every directory this manager uses (persist it to rebuild the manager
+    /// with [`from_paths`]).
+    fn paths(&self) -> &CgroupPaths;
+    /// The main directory, for messages: the v2 directory, or on v1 / hybrid
+    /// the memory (else first) controller's directory.
+    fn path(&self) -> PathBuf;
+    /// Create the cgroup (in every mounted v1 hierarchy, or the v2 directory
+    /// with controllers enabled in the parents' `cgroup.subtree_control`)
+    /// and move `pid` into it. Fine on an existing cgroup: this is also how
+    /// `exec` joins a process to a running container.
+    fn apply(&self, pid: Pid) -> Result<()>;
+    /// Apply all of `linux.resources`. On v2 the device rules are returned
+    /// for the caller to enforce with eBPF.
+    fn set(&self, resources: &LinuxResources) -> Result<SetOutcome>;
+    /// Freeze every task and wait until the kernel reports frozen.
+    fn freeze(&self) -> Result<()>;
+    /// Thaw and wait until the kernel reports thawed.
+    fn thaw(&self) -> Result<()>;
+    /// Current freezer state.
+    fn state(&self) -> Result<FreezerState>;
+    /// All pids in the cgroup and its descendants.
+    fn pids(&self) -> Result<Vec<Pid>>;
+    /// Statistics for `runc events --stats`.
+    fn stats(&self) -> Result<Stats>;
+    /// How many tasks the OOM killer has killed in this cgroup (v1:
+    /// `oom_kill` of `memory.oom_control`, v2: `memory.events`).
+    fn oom_kill_count(&self) -> Result<u64>;
+    /// A notifier that blocks until the next OOM event.
+    fn oom_notifier(&self) -> Result<OomNotifier>;
+    /// Whether the cgroup directory exists.
+    fn exists(&self) -> bool;
+    /// Remove every directory of the cgroup, leaf first. `EBUSY` is retried
+    /// briefly; all failures are reported together in [`Error::Remove`].
+    fn destroy(&self) -> Result<()>;
+}
+
+/// The inputs a manager is built from. Building again from the same
+/// inputs gives the same manager (for relative paths as long as the caller's
+/// own cgroup is unchanged; persist [`CgroupManager::paths`] otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerConfig {
+    /// OCI `linux.cgroupsPath`. Absolute: below the cgroup root. Relative:
+    /// below the caller's own cgroup (v2: its parent), like runc's
+    /// cgroupfs driver. `None` / empty: the relative path `<container_id>`.
+    pub cgroups_path: Option<String>,
+    pub container_id: String,
+    /// The cgroup root, default `/sys/fs/cgroup`.
+    pub root: PathBuf,
+    pub driver: CgroupDriver,
+    /// Where to read mounts from, default `/proc/self/mountinfo`.
+    pub mountinfo: PathBuf,
+    /// Where to read our own cgroup from, default `/proc/self/cgroup`.
+    pub proc_cgroup: PathBuf,
+}
+
+impl ManagerConfig {
+    pub fn new(cgroups_path: Option<String>, container_id: impl Into<String>) -> Self {
+        ManagerConfig {
+            cgroups_path,
+            container_id: container_id.into(),
+            root: PathBuf::from(DEFAULT_ROOT),
+            driver: CgroupDriver::Cgroupfs,
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            proc_cgroup: PathBuf::from("/proc/self/cgroup"),
+        }
+    }
+
+    pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    pub fn with_driver(mut self, driver: CgroupDriver) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    pub fn with_mountinfo(mut self, p: impl Into<PathBuf>) -> Self {
+        self.mountinfo = p.into();
+        self
+    }
+
+    pub fn with_proc_cgroup(mut self, p: impl Into<PathBuf>) -> Self {
+        self.proc_cgroup = p.into();
+        self
+    }
+
+    /// Resolve the directories without touching the cgroup filesystem.
+    pub fn resolve(&self) -> Result<CgroupPaths> {
+        if self.driver == CgroupDriver::Systemd {
+            return Err(Error::SystemdDriverUnsupported(
+                self.cgroups_path.clone().unwrap_or_default(),
+            ));
+        }
+        let (inner, absolute) =
+            layout::inner_path(self.cgroups_path.as_deref(), &self.container_id)?;
+        let lay = detect_layout(&self.mountinfo, &self.root)?;
+        let own = if absolute {
+            String::new()
+        } else {
+            read_text(&self.proc_cgroup)?
+        };
+        layout::resolve_paths(&lay, &inner, absolute, &own)
+    }
+}
+
+fn read_text(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|source| Error::Read {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// Build the manager for `config` (detects the layout; creates nothing).
+pub fn create(config: &ManagerConfig) -> Result<Box<dyn CgroupManager>> {
+    Ok(from_paths(config.resolve()?))
+}
+
+/// Shorthand for [`create`] with the default root and `/proc/self`.
+pub fn create_default(
+    cgroups_path: Option<&str>,
+    container_id: &str,
+) -> Result<Box<dyn CgroupManager>> {
+    create(&ManagerConfig::new(
+        cgroups_path.map(str::to_string),
+        container_id,
+    ))
+}
+
+/// Rebuild a manager from previously resolved (persisted) paths.
+pub fn from_paths(paths: CgroupPaths) -> Box<dyn CgroupManager> {
+    match paths.version {
+        CgroupVersion::V2 => Box::new(v2::V2Manager::new(paths)),
+        CgroupVersion::V1 | CgroupVersion::Hybrid => Box::new(v1::V1Manager::new(paths)),
+    }
+}
