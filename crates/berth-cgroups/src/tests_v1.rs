@@ -93,7 +93,6 @@ fn apply_creates_every_hierarchy_then_joins() {
         w(&[
             ("cpuset/berth/c1/cpuset.cpus", "0-3"),
             ("cpuset/berth/c1/cpuset.mems", "0"),
-            ("unified/cgroup.subtree_control", "+hugetlb"),
             ("cpuset/berth/c1/cgroup.procs", "42"),
             ("memory/berth/c1/cgroup.procs", "42"),
             ("pids/berth/c1/cgroup.procs", "42"),
@@ -349,7 +348,10 @@ fn hugetlb_v1_and_hybrid_fallback() {
     m.set(&r).unwrap();
     assert_eq!(
         h.writes(),
-        w(&[("unified/berth/c1/hugetlb.2MB.max", "4194304")])
+        w(&[
+            ("unified/cgroup.subtree_control", "+hugetlb"),
+            ("unified/berth/c1/hugetlb.2MB.max", "4194304"),
+        ])
     );
     let none = Fake::v1(&["memory"], None);
     let e = manager(&none).set(&r).unwrap_err();
@@ -369,7 +371,13 @@ fn unified_keys_need_a_cgroup2_mount() {
     let h = Fake::v1(&["memory"], Some("memory"));
     h.touch("unified/berth/c1", &["memory.high"]);
     manager(&h).set(&r).unwrap();
-    assert_eq!(h.writes(), w(&[("unified/berth/c1/memory.high", "1000")]));
+    assert_eq!(
+        h.writes(),
+        w(&[
+            ("unified/cgroup.subtree_control", "+memory"),
+            ("unified/berth/c1/memory.high", "1000"),
+        ])
+    );
     let missing = res(json!({"unified": {"io.max": "8:0 rbps=1"}}));
     let e = manager(&h).set(&missing).unwrap_err();
     assert!(matches!(e, Error::ControllerMissing { .. }), "{e}");

@@ -78,6 +78,12 @@ impl V1Manager {
                 .is_some_and(|c| c.split_whitespace().any(|x| x == controller))
     }
 
+    /// Enable the cgroup2 controllers above the hybrid unified `dir`.
+    fn enable_unified(&self, dir: &Path) -> Result<()> {
+        let mount = self.paths.unified_mount.as_deref().unwrap_or(dir);
+        v2::enable_along(mount, dir, false)
+    }
+
     fn set_cpuset(&self, cpu: &LinuxCpu) -> Result<()> {
         for (file, val) in [("cpuset.cpus", cpu.cpus()), ("cpuset.mems", cpu.mems())] {
             if let Some(v) = val.as_deref().filter(|v| !v.is_empty()) {
@@ -327,7 +333,10 @@ impl V1Manager {
         }
         // Hybrid: hugetlb may only be bound to the cgroup2 hierarchy.
         match self.unified() {
-            Some(dir) if self.unified_has("hugetlb") => v2::write_hugetlb(dir, limits),
+            Some(dir) if self.unified_has("hugetlb") => {
+                self.enable_unified(dir)?;
+                v2::write_hugetlb(dir, limits)
+            }
             _ => Err(Error::ControllerMissing {
                 controller: "hugetlb".into(),
                 resource: "hugepageLimits".into(),
@@ -406,9 +415,10 @@ impl CgroupManager for V1Manager {
                 }
             }
         }
+        // Hybrid: join the cgroup2 tree too, but enable its controllers in
+        // the host's cgroup2 root only when `set` needs one of them.
         if let Some(u) = self.unified() {
-            let mount = self.paths.unified_mount.as_deref().unwrap_or(u);
-            v2::create_and_enable(mount, u)?;
+            fsutil::create_dirs(u)?;
         }
         let pid_s = pid.as_raw().to_string();
         for dir in self.unique_dirs() {
@@ -462,7 +472,10 @@ impl CgroupManager for V1Manager {
         }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             match self.unified() {
-                Some(dir) => v2::write_unified(dir, u)?,
+                Some(dir) => {
+                    self.enable_unified(dir)?;
+                    v2::write_unified(dir, u)?
+                }
                 None => {
                     return Err(Error::unsupported(
                         "linux.resources.unified",

@@ -321,12 +321,18 @@ impl CgroupManager for V2Manager {
     }
 }
 
-/// Create `dir` below the cgroup2 `mount`, enabling in every ancestor
-/// (from `mount` down to `dir`'s parent) each controller the ancestor
-/// offers in `cgroup.controllers`. Enabling is best effort: a controller
-/// that cannot be delegated (e.g. the parent has processes) is skipped and
-/// the write that needs it will report the missing file.
+/// Create `dir` below the cgroup2 `mount` and enable controllers along
+/// the way (see [`enable_along`]).
 pub(crate) fn create_and_enable(mount: &Path, dir: &Path) -> Result<()> {
+    enable_along(mount, dir, true)
+}
+
+/// Enable, in every ancestor of `dir` from `mount` down to `dir`'s parent,
+/// each controller the ancestor offers in `cgroup.controllers`, creating
+/// missing directories when `create` is set. Enabling is best effort: a
+/// controller that cannot be delegated (e.g. the parent has processes) is
+/// skipped, and the write that needs it will report the missing file.
+pub(crate) fn enable_along(mount: &Path, dir: &Path, create: bool) -> Result<()> {
     let rel = dir.strip_prefix(mount).map_err(|_| Error::InvalidPath {
         path: dir.display().to_string(),
         reason: format!("not below the cgroup2 mount {}", mount.display()),
@@ -335,7 +341,7 @@ pub(crate) fn create_and_enable(mount: &Path, dir: &Path) -> Result<()> {
     for comp in rel.components() {
         enable_controllers(&cur);
         cur.push(comp);
-        if !cur.exists() {
+        if create && !cur.exists() {
             fsutil::create_dirs(&cur)?;
         }
     }
