@@ -23,6 +23,7 @@ pub mod layout;
 pub mod media;
 pub mod pack;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod transfer;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: generated images, tool lookup, skipping.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -173,4 +175,47 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// sha256 hex of bytes.
 pub fn sha256_hex(b: &[u8]) -> String {
     berth_image::Digest::of(b).hex().to_string()
+}
+
+/// Build image `name` with a busybox base layer plus one layer of `size` random bytes per entry of `sizes`
+/// (gzip layers, OCI manifest). Returns its record.
+pub fn generated_image(
+    store: &berth_image::Store,
+    name: &str,
+    seed: u64,
+    sizes: &[usize],
+) -> berth_image::ImageRecord {
+    use berth_image::image::{import_rootfs, lookup, ref_key, resolve, store_layer, write_image};
+    let base = format!("{name}-base");
+    import_rootfs(
+        store,
+        &busybox_rootfs(1000, seed)[..],
+        &base,
+        &["CMD [\"sh\"]".into()],
+    )
+    .unwrap();
+    let info = resolve(store, &lookup(store, &base).unwrap()).unwrap();
+    let mut cfg = info.config.clone();
+    let mut layers = info.layers.clone();
+    for (i, size) in sizes.iter().enumerate() {
+        let tar = LayerBuilder::default()
+            .file(
+                &format!("layer{i}.bin"),
+                &random_bytes(seed * 1000 + i as u64, *size),
+                0o644,
+            )
+            .build();
+        let (d, sz, diff_id) =
+            store_layer(store, &tar[..], berth_image::compression::Compression::Gzip).unwrap();
+        cfg.rootfs.diff_ids.push(diff_id.to_string());
+        layers.push(berth_image::media::descriptor(
+            berth_image::media::OCI_LAYER_GZIP,
+            &d,
+            sz,
+        ));
+    }
+    let rec = write_image(store, &cfg, layers, false).unwrap();
+    store.set_ref(&ref_key(name).unwrap(), rec.clone()).unwrap();
+    store.remove_ref(&ref_key(&base).unwrap()).unwrap();
+    rec
 }
