@@ -31,6 +31,14 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// The error for a cgroup directory that does not exist (any more).
+pub(crate) fn not_found(dir: &Path) -> Error {
+    Error::Read {
+        path: dir.to_path_buf(),
+        source: std::io::Error::from(ErrorKind::NotFound),
+    }
+}
+
 /// Whether `dir/file` exists.
 pub(crate) fn exists(dir: &Path, file: &str) -> bool {
     dir.join(file).exists()

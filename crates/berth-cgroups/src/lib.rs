@@ -58,6 +58,7 @@ pub use layout::{
     clean_path, detect_layout, parse_layout, CgroupDriver, CgroupPaths, CgroupVersion, Layout,
     UnifiedMount, V1Mount,
 };
+pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use oom::OomNotifier;
 pub use stats::{
@@ -136,6 +137,32 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// Remove every directory of the cgroup, leaf first. `EBUSY` is retried
     /// briefly; all failures are reported together in [`Error::Remove`].
     fn destroy(&self) -> Result<()>;
+
+    /// Send `signal` to every process in the cgroup (`kill --all`). The
+    /// cgroup is frozen meanwhile when a freezer is available, so no task
+    /// can fork away unseen, and thawed afterwards (also on error).
+    /// Processes that exit on their own meanwhile (`ESRCH`) are fine.
+    fn signal_all(&self, signal: Signal) -> Result<()> {
+        let frozen = self.freeze().is_ok();
+        let result = (|| {
+            for pid in self.pids()? {
+                match nix::sys::signal::kill(pid, signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(source) => {
+                        return Err(Error::Sys {
+                            what: format!("sending {signal} to pid {pid}"),
+                            source,
+                        })
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if frozen {
+            self.thaw()?;
+        }
+        result
+    }
 }
 
 /// The inputs a manager is built from. Building again from the same

@@ -535,3 +535,13 @@ fn destroy_removes_leaf_first_and_collects_errors() {
     assert!(!m.exists());
     m.destroy().unwrap();
 }
+
+#[test]
+fn no_freezer_means_thawed_and_missing_cgroup_has_no_stats() {
+    let f = Fake::v1(&["memory"], None);
+    let m = manager(&f);
+    assert_eq!(m.state().unwrap(), FreezerState::Thawed);
+    assert!(matches!(m.freeze(), Err(Error::ControllerMissing { .. })));
+    let e = m.stats().unwrap_err();
+    assert!(e.to_string().contains("memory/berth/c1"), "{e}");
+}

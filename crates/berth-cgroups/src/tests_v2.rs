@@ -274,3 +274,12 @@ fn stats_pids_oom_destroy() {
     assert!(!m.exists());
     assert!(f.exists("berth"));
 }
+
+#[test]
+fn pids_stats_without_the_pids_controller() {
+    let f = Fake::v2("hugetlb");
+    f.mk("berth/c1", &[("cgroup.procs", "3\n4\n")]);
+    let s = manager(&f).stats().unwrap();
+    assert_eq!((s.pids.current, s.pids.limit), (2, 0));
+    assert_eq!(s.memory.usage.limit, u64::MAX);
+}

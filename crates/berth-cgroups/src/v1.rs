@@ -505,7 +505,10 @@ impl CgroupManager for V1Manager {
     }
 
     fn state(&self) -> Result<FreezerState> {
-        let dir = self.need("freezer", "freezer state")?;
+        // Without a freezer hierarchy the cgroup can never be frozen.
+        let Some(dir) = self.dir("freezer") else {
+            return Ok(FreezerState::Thawed);
+        };
         let s = fsutil::read(dir, "freezer.state")?;
         match s.trim() {
             "THAWED" => Ok(FreezerState::Thawed),
@@ -541,6 +544,9 @@ impl CgroupManager for V1Manager {
     }
 
     fn stats(&self) -> Result<Stats> {
+        if !self.exists() {
+            return Err(fsutil::not_found(&self.path()));
+        }
         crate::v1_stats::collect(self, self.unified())
     }
 

@@ -292,6 +292,9 @@ impl CgroupManager for V2Manager {
     }
 
     fn stats(&self) -> Result<Stats> {
+        if !self.exists() {
+            return Err(fsutil::not_found(&self.dir));
+        }
         crate::v2_stats::collect(&self.dir)
     }
 

@@ -56,7 +56,11 @@ pub(crate) fn collect(dir: &Path) -> Result<Stats> {
         .copied()
         .unwrap_or(0);
 
-    s.pids.current = fsutil::read_u64(dir, "pids.current")?.unwrap_or(0);
+    // Without the pids controller, count the processes instead.
+    s.pids.current = match fsutil::read_u64(dir, "pids.current")? {
+        Some(c) => c,
+        None => fsutil::read_procs(dir)?.len() as u64,
+    };
     s.pids.limit = fsutil::read_u64(dir, "pids.max")?
         .filter(|v| *v != u64::MAX)
         .unwrap_or(0);

@@ -25,8 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_cgroups::{
     create, detect_layout, CgroupManager, CgroupVersion, Error, FreezerState, ManagerConfig, Pid,
+    Signal,
 };
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
 use oci_spec::runtime::LinuxResources;
 use serde_json::json;
 
@@ -167,7 +168,8 @@ fn real_v1_or_hybrid() {
     }
 
     let r = res(json!({
-        "memory": {"limit": 67108864, "reservation": 33554432},
+        "memory": {"limit": 67108864, "reservation": 33554432, "swappiness": 10,
+                   "kernelTCP": 16777216},
         "pids": {"limit": 32},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000},
         "devices": [{"allow": false, "access": "rwm"},
@@ -177,6 +179,11 @@ fn real_v1_or_hybrid() {
     assert!(out.device_rules.is_none());
     assert_eq!(read(&mem.join("memory.limit_in_bytes")), "67108864");
     assert_eq!(read(&mem.join("memory.soft_limit_in_bytes")), "33554432");
+    assert_eq!(read(&mem.join("memory.swappiness")), "10");
+    let tcp = mem.join("memory.kmem.tcp.limit_in_bytes");
+    if tcp.exists() {
+        assert_eq!(read(&tcp), "16777216");
+    }
     assert_eq!(read(&paths.v1["pids"].join("pids.max")), "32");
     assert_eq!(read(&paths.v1["cpu"].join("cpu.shares")), "512");
     assert_eq!(read(&paths.v1["cpu"].join("cpu.cfs_quota_us")), "50000");
@@ -233,7 +240,17 @@ fn real_v1_or_hybrid() {
         }
         other => panic!("destroy of a populated cgroup: {other:?}"),
     }
-    g.kill_all();
+    // kill --all: freeze, signal every task, thaw.
+    g.cg.signal_all(Signal::SIGKILL).unwrap();
+    for c in &mut g.children {
+        let _ = c.wait();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !g.cg.pids().unwrap().is_empty() && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+    }
+    assert!(g.cg.pids().unwrap().is_empty());
+    assert_eq!(g.cg.state().unwrap(), FreezerState::Thawed);
     g.cg.destroy().unwrap();
     assert!(!g.cg.exists());
     assert!(!mem.exists());
