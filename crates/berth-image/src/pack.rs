@@ -47,7 +47,7 @@ fn xattrs_of(p: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Read one xattr of a path without following a final symlink.
-pub(crate) fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+pub fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 65536];
     let n = rustix::fs::lgetxattr(p, name, &mut buf[..]).ok()?;
     buf.truncate(n);
