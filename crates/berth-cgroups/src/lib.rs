@@ -20,6 +20,20 @@
 //! # Ok::<(), berth_cgroups::Error>(())
 //! ```
 //!
+//! What each back end does with `linux.resources` (see `v1.rs` / `v2.rs`):
+//!
+//! | resource | v1 (and hybrid) | v2 |
+//! |---|---|---|
+//! | memory | limit, memsw, soft limit, kmem / kmem.tcp (if present), swappiness, oom_control, use_hierarchy | memory.max, memory.swap.max (swap − limit), memory.low; swappiness / OOM killer / kmem ignored like runc |
+//! | cpu | shares, cfs quota / period / burst, rt period / runtime, idle, cpuset | cpu.weight (shares converted), cpu.max, cpu.max.burst, cpu.idle, cpuset; realtime is an error |
+//! | pids | pids.max | pids.max |
+//! | blockIO | blkio weight / leaf weight / weight_device (CFQ or BFQ files), throttle files | io.bfq.weight or converted io.weight, io.max |
+//! | hugepageLimits | hugetlb.SIZE.limit_in_bytes (hybrid: cgroup2 hugetlb.SIZE.max if v1 lacks hugetlb) | hugetlb.SIZE.max |
+//! | devices | devices.deny / devices.allow | returned in [`SetOutcome`] with an eBPF program |
+//! | network | net_cls.classid, net_prio.ifpriomap | error |
+//! | rdma | rdma.max | rdma.max |
+//! | unified | error on v1, files in the cgroup2 directory on hybrid | files in the directory |
+//!
 //! Module map: `error.rs` (the error enum), `fsutil.rs` (file I/O),
 //! `layout.rs` (mounts and paths), `convert.rs` (v1 -> v2 formulas),
 //! `devices.rs` (device rules and the v2 eBPF program), `stats.rs` (stats
@@ -114,6 +128,15 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// and move `pid` into it. Fine on an existing cgroup: this is also how
     /// `exec` joins a process to a running container.
     fn apply(&self, pid: Pid) -> Result<()>;
+    /// Move `pid` into the already existing cgroup (`exec`). Unlike
+    /// [`CgroupManager::apply`] it never creates anything, so joining a
+    /// container whose cgroup is gone is an error.
+    fn add_process(&self, pid: Pid) -> Result<()> {
+        if !self.exists() {
+            return Err(fsutil::not_found(&self.path()));
+        }
+        self.apply(pid)
+    }
     /// Apply all of `linux.resources`. On v2 the device rules are returned
     /// for the caller to enforce with eBPF.
     fn set(&self, resources: &LinuxResources) -> Result<SetOutcome>;

@@ -545,3 +545,22 @@ fn no_freezer_means_thawed_and_missing_cgroup_has_no_stats() {
     let e = m.stats().unwrap_err();
     assert!(e.to_string().contains("memory/berth/c1"), "{e}");
 }
+
+#[test]
+fn add_process_only_joins_existing_cgroups() {
+    let f = Fake::v1(&["memory", "pids"], None);
+    let m = manager(&f);
+    let e = m.add_process(Pid::from_raw(5)).unwrap_err();
+    assert!(e.to_string().contains("memory/berth/c1"), "{e}");
+    assert!(!f.exists("memory/berth/c1"), "nothing created");
+    f.touch("memory/berth/c1", &["cgroup.procs"]);
+    f.touch("pids/berth/c1", &["cgroup.procs"]);
+    m.add_process(Pid::from_raw(5)).unwrap();
+    assert_eq!(
+        f.writes(),
+        w(&[
+            ("memory/berth/c1/cgroup.procs", "5"),
+            ("pids/berth/c1/cgroup.procs", "5"),
+        ])
+    );
+}
