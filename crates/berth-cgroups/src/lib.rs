@@ -38,7 +38,7 @@
 //! `layout.rs` (mounts and paths), `convert.rs` (v1 -> v2 formulas),
 //! `devices.rs` (device rules and the v2 eBPF program), `stats.rs` (stats
 //! types), `v1.rs` / `v1_stats.rs`, `v2.rs` / `v2_stats.rs` (back ends),
-//! `oom.rs` (OOM notification).
+//! `oom.rs` (OOM notification), `validate.rs` (checks before any write).
 
 mod convert;
 mod devices;
@@ -51,6 +51,7 @@ mod v1;
 mod v1_stats;
 mod v2;
 mod v2_stats;
+mod validate;
 
 #[cfg(test)]
 mod tests_v1;

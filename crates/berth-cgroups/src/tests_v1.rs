@@ -564,3 +564,20 @@ fn add_process_only_joins_existing_cgroups() {
         ])
     );
 }
+
+#[test]
+fn invalid_specs_write_nothing() {
+    let f = Fake::v1(ALL, None);
+    f.touch("cpuset/berth/c1", &["cpuset.cpus", "cpuset.mems"]);
+    f.touch("devices/berth/c1", &["devices.allow", "devices.deny"]);
+    let m = manager(&f);
+    for bad in [
+        json!({"cpu": {"cpus": "0"}, "hugepageLimits": [{"pageSize": "huge", "limit": 1}]}),
+        json!({"cpu": {"cpus": "0"}, "memory": {"swappiness": 200}}),
+        json!({"cpu": {"cpus": "0"}, "devices": [{"allow": true, "access": "rwx"}]}),
+        json!({"cpu": {"cpus": "0"}, "unified": {"memory.max": "1"}}),
+    ] {
+        assert!(m.set(&res(bad.clone())).is_err(), "{bad}");
+        assert!(f.writes().is_empty(), "{bad}");
+    }
+}

@@ -283,3 +283,20 @@ fn pids_stats_without_the_pids_controller() {
     assert_eq!((s.pids.current, s.pids.limit), (2, 0));
     assert_eq!(s.memory.usage.limit, u64::MAX);
 }
+
+#[test]
+fn invalid_v2_specs_write_nothing() {
+    let f = Fake::v2("cpu memory");
+    f.touch("berth/c1", LEAF);
+    let m = manager(&f);
+    for bad in [
+        json!({"pids": {"limit": 5}, "memory": {"swap": 100}}),
+        json!({"pids": {"limit": 5}, "cpu": {"realtimePeriod": 1000}}),
+        json!({"pids": {"limit": 5}, "network": {"priorities": [{"name": "lo", "priority": 1}]}}),
+        json!({"pids": {"limit": 5}, "unified": {"../x": "1"}}),
+        json!({"pids": {"limit": 5}, "unified": {"cgroup.procs": "1"}}),
+    ] {
+        assert!(m.set(&res(bad.clone())).is_err(), "{bad}");
+        assert!(f.writes().is_empty(), "{bad}");
+    }
+}

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::{self, write};
 use crate::layout::{CgroupPaths, CgroupVersion};
 use crate::oom::OomNotifier;
-use crate::stats::{is_page_size, Stats};
+use crate::stats::Stats;
 use crate::{v2, CgroupManager, FreezerState, Pid, SetOutcome};
 
 /// Manager for cgroup v1 and hybrid layouts.
@@ -108,14 +108,6 @@ impl V1Manager {
         let dir = self.need("memory", "memory")?;
         let limit = m.limit().unwrap_or(0);
         let mut swap = m.swap().unwrap_or(0);
-        if let Some(s) = m.swappiness() {
-            if s > 100 {
-                return Err(Error::invalid(
-                    "memory.swappiness",
-                    format!("{s} is outside 0-100"),
-                ));
-            }
-        }
         if m.check_before_update() == Some(true) && limit > 0 {
             if let Some(usage) = fsutil::read_u64(dir, "memory.usage_in_bytes")? {
                 if usage > limit as u64 {
@@ -312,14 +304,6 @@ impl V1Manager {
         if limits.is_empty() {
             return Ok(());
         }
-        for l in limits {
-            if !is_page_size(l.page_size()) {
-                return Err(Error::invalid(
-                    "hugepageLimits.pageSize",
-                    format!("{:?} is not a page size like 2MB", l.page_size()),
-                ));
-            }
-        }
         if let Some(dir) = self.dir("hugetlb") {
             for l in limits {
                 let file = format!("hugetlb.{}.limit_in_bytes", l.page_size());
@@ -431,6 +415,7 @@ impl CgroupManager for V1Manager {
     }
 
     fn set(&self, r: &LinuxResources) -> Result<SetOutcome> {
+        crate::validate::check(r, self.paths.version)?;
         if let Some(c) = r.cpu() {
             self.set_cpuset(c)?;
         }

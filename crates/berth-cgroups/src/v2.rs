@@ -215,6 +215,7 @@ impl CgroupManager for V2Manager {
     }
 
     fn set(&self, r: &LinuxResources) -> Result<SetOutcome> {
+        crate::validate::check(r, CgroupVersion::V2)?;
         if let Some(p) = r.pids() {
             if p.limit() != 0 {
                 let v = v2_num(p.limit()).unwrap_or_default();
