@@ -251,6 +251,8 @@ fn real_v1_or_hybrid() {
     }
     assert!(g.cg.pids().unwrap().is_empty());
     assert_eq!(g.cg.state().unwrap(), FreezerState::Thawed);
+    // Nested cgroups (made by the container, say) go leaf first.
+    fs::create_dir_all(mem.join("inner/deeper")).unwrap();
     g.cg.destroy().unwrap();
     assert!(!g.cg.exists());
     assert!(!mem.exists());
