@@ -172,14 +172,24 @@ pub fn unpack(
     info: &ImageInfo,
 ) -> Result<Option<Digest>, ImageError> {
     let chains = chain_ids(&info.diff_ids);
+    let mut pending = Vec::new();
     for (i, layer) in info.layers.iter().enumerate() {
         if snap.has_layer(&chains[i]) {
             continue;
         }
-        let mut f = store.open_blob(&media::desc_digest(layer)?)?;
-        let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-        snap.apply_layer(&chains[i], parent, &mut f, &info.diff_ids[i])?;
+        let f = store.open_blob(&media::desc_digest(layer)?)?;
+        pending.push(crate::snapshot::PendingLayer {
+            chain_id: chains[i].clone(),
+            parent: if i == 0 {
+                None
+            } else {
+                Some(chains[i - 1].clone())
+            },
+            diff_id: info.diff_ids[i].clone(),
+            reader: Box::new(f),
+        });
     }
+    snap.apply_layers(pending)?;
     Ok(chains.last().cloned())
 }
 

@@ -100,6 +100,18 @@ pub struct LayerInfo {
     pub refcount: usize,
 }
 
+/// A layer waiting to be applied by [`Snapshotter::apply_layers`].
+pub struct PendingLayer<'a> {
+    /// Its chain ID.
+    pub chain_id: Digest,
+    /// Parent chain ID.
+    pub parent: Option<Digest>,
+    /// diffID to verify.
+    pub diff_id: Digest,
+    /// The (possibly compressed) layer stream.
+    pub reader: Box<dyn Read + Send + 'a>,
+}
+
 /// What the engine needs from a snapshotter (a fake can stand in for unit tests).
 pub trait Snapshotter: Send + Sync {
     /// Whether a committed layer exists.
@@ -113,6 +125,14 @@ pub trait Snapshotter: Send + Sync {
         layer: &mut dyn Read,
         diff_id: &Digest,
     ) -> Result<(), SnapshotError>;
+    /// Apply a chain of layers (bottom first); implementations may unpack them concurrently. Layers that
+    /// already exist are skipped.
+    fn apply_layers(&self, layers: Vec<PendingLayer<'_>>) -> Result<(), SnapshotError> {
+        for mut l in layers {
+            self.apply_layer(&l.chain_id, l.parent.as_ref(), &mut l.reader, &l.diff_id)?;
+        }
+        Ok(())
+    }
     /// Create a writable snapshot `key` above layer `parent` (or empty) and return how to mount it.
     fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<Mount>, SnapshotError>;
     /// The mounts of an existing snapshot.
@@ -264,6 +284,53 @@ fn write_parent(dir: &Path, parent: Option<&Digest>) -> Result<(), SnapshotError
     Ok(())
 }
 
+impl OverlaySnapshotter {
+    /// Unpack a layer into a fresh temporary layer directory.
+    fn extract_tmp(
+        &self,
+        chain_id: &Digest,
+        layer: &mut dyn Read,
+        diff_id: &Digest,
+    ) -> Result<tempfile::TempDir, SnapshotError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempdir_in(self.root.join("tmp"))
+            .map_err(io_err(&self.root))?;
+        let diff = tmp.path().join("diff");
+        fs::create_dir(&diff).map_err(io_err(&diff))?;
+        let opts = ExtractOptions {
+            whiteouts: WhiteoutMode::Overlay,
+            ..ExtractOptions::default()
+        };
+        extract_layer(layer, &diff, &opts, Some(diff_id)).map_err(|source| {
+            SnapshotError::Extract {
+                chain_id: chain_id.clone(),
+                source,
+            }
+        })?;
+        let f = tmp.path().join("diff_id");
+        fs::write(&f, diff_id.as_str()).map_err(io_err(&f))?;
+        Ok(tmp)
+    }
+
+    /// Move an unpacked layer into place under its chain ID.
+    fn commit_tmp(
+        &self,
+        tmp: tempfile::TempDir,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<(), SnapshotError> {
+        write_parent(tmp.path(), parent)?;
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let dst = self.layer_dir(chain_id);
+        if dst.exists() {
+            return Ok(()); // someone else unpacked the same layer meanwhile
+        }
+        let tmp_path = tmp.keep();
+        fs::rename(&tmp_path, &dst).map_err(io_err(&dst))
+    }
+}
+
 impl Snapshotter for OverlaySnapshotter {
     fn has_layer(&self, chain_id: &Digest) -> bool {
         self.layer_dir(chain_id).join("diff").is_dir()
@@ -284,32 +351,53 @@ impl Snapshotter for OverlaySnapshotter {
                 return Err(SnapshotError::MissingParent(p.clone()));
             }
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("layer-")
-            .tempdir_in(self.root.join("tmp"))
-            .map_err(io_err(&self.root))?;
-        let diff = tmp.path().join("diff");
-        fs::create_dir(&diff).map_err(io_err(&diff))?;
-        let opts = ExtractOptions {
-            whiteouts: WhiteoutMode::Overlay,
-            ..ExtractOptions::default()
-        };
-        extract_layer(layer, &diff, &opts, Some(diff_id)).map_err(|source| {
-            SnapshotError::Extract {
-                chain_id: chain_id.clone(),
-                source,
+        let tmp = self.extract_tmp(chain_id, layer, diff_id)?;
+        self.commit_tmp(tmp, chain_id, parent)
+    }
+
+    fn apply_layers(&self, layers: Vec<PendingLayer<'_>>) -> Result<(), SnapshotError> {
+        let mut known: BTreeSet<Digest> = BTreeSet::new();
+        let mut todo = Vec::new();
+        for l in layers {
+            if self.has_layer(&l.chain_id) {
+                known.insert(l.chain_id.clone());
+                continue;
             }
-        })?;
-        write_parent(tmp.path(), parent)?;
-        let f = tmp.path().join("diff_id");
-        fs::write(&f, diff_id.as_str()).map_err(io_err(&f))?;
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let dst = self.layer_dir(chain_id);
-        if dst.exists() {
-            return Ok(()); // someone else unpacked the same layer meanwhile
+            if let Some(p) = &l.parent {
+                if !known.contains(p) && !self.has_layer(p) {
+                    return Err(SnapshotError::MissingParent(p.clone()));
+                }
+            }
+            known.insert(l.chain_id.clone());
+            todo.push(l);
         }
-        let tmp_path = tmp.keep();
-        fs::rename(&tmp_path, &dst).map_err(io_err(&dst))
+        // Each layer unpacks into its own directory, so all can be unpacked at once; they are committed
+        // bottom first so a layer never appears before its parent.
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(todo.len().max(1));
+        let slots: Vec<Mutex<Option<Result<tempfile::TempDir, SnapshotError>>>> =
+            todo.iter().map(|_| Mutex::new(None)).collect();
+        let queue = Mutex::new(todo.iter_mut().enumerate().collect::<Vec<_>>());
+        std::thread::scope(|sc| {
+            for _ in 0..workers {
+                sc.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let Some((i, l)) = next else { return };
+                    let r = self.extract_tmp(&l.chain_id, &mut l.reader, &l.diff_id);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                });
+            }
+        });
+        for (l, slot) in todo.iter().zip(slots) {
+            let tmp = slot
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every layer was unpacked")?;
+            self.commit_tmp(tmp, &l.chain_id, l.parent.as_ref())?;
+        }
+        Ok(())
     }
 
     fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<Mount>, SnapshotError> {

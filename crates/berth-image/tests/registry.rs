@@ -305,3 +305,49 @@ fn interrupted_pull_resumes_without_refetching() {
         "retry resumed at an offset"
     );
 }
+
+#[test]
+fn index_push_and_platform_pull() {
+    let Some(reg) = Registry::start("index_push_and_platform_pull", Auth::None) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = Store::open(t.path().join("src")).unwrap();
+    let amd = common::generated_image(&src, "berth.test/amd:1", 21, &[10_000]);
+    let arm = common::generated_image(&src, "berth.test/arm:1", 22, &[10_000]);
+    let idx = serde_json::json!({"schemaVersion": 2, "mediaType": berth_image::media::OCI_INDEX, "manifests": [
+        {"mediaType": amd.media_type, "digest": amd.digest, "size": amd.size, "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": arm.media_type, "digest": arm.digest, "size": arm.size, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]});
+    let bytes = serde_json::to_vec(&idx).unwrap();
+    let rec = berth_image::ImageRecord {
+        digest: src.write_blob(&bytes).unwrap(),
+        media_type: berth_image::media::OCI_INDEX.into(),
+        size: bytes.len() as u64,
+    };
+    let target = Reference::parse(&format!("{}/berth/multi:1", reg.host)).unwrap();
+    let client = Client::new(insecure(&reg.host, AuthConfig::default())).unwrap();
+    assert_eq!(
+        client.push(&src, &rec, &target, None, &quiet).unwrap(),
+        rec.digest
+    );
+
+    let dst = Store::open(t.path().join("dst")).unwrap();
+    let platform = Some((
+        "linux".to_string(),
+        "arm64".to_string(),
+        Some("v8".to_string()),
+    ));
+    let arm_client = Client::new(ClientOptions {
+        platform,
+        ..insecure(&reg.host, AuthConfig::default())
+    })
+    .unwrap();
+    let got = arm_client.pull(&dst, &target, &quiet).unwrap();
+    assert_eq!(got.digest, rec.digest, "the name points at the index");
+    let info = berth_image::image::resolve_for(&dst, &got, "linux", "arm64", Some("v8")).unwrap();
+    assert_eq!(info.manifest_digest, arm.digest);
+    assert!(!dst.has_blob(&amd.digest), "other platform not fetched");
+    // GC keeps the chosen platform's content under the index.
+    berth_image::gc::collect(&dst, None).unwrap();
+    assert!(dst.has_blob(&info.config_digest));
+}

@@ -158,3 +158,41 @@ fn shared_base_layer_remove_and_gc() {
     assert!(snap.layers().unwrap().is_empty());
     assert!(store.list_blobs().unwrap().is_empty(), "every blob freed");
 }
+
+#[test]
+fn exported_filesystem_reimports() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path().join("store")).unwrap();
+    import_rootfs(
+        &store,
+        &common::busybox_rootfs(10_000, 3)[..],
+        "berth.test/fs:1",
+        &[],
+    )
+    .unwrap();
+    let info = resolve(&store, &lookup(&store, "berth.test/fs:1").unwrap()).unwrap();
+    let flat = t.path().join("flat");
+    fs::create_dir(&flat).unwrap();
+    berth_image::image::flatten(&store, &info, &flat, &Default::default()).unwrap();
+    let tar = berth_image::image::export_fs(&flat, Vec::new()).unwrap();
+    let rec = import_rootfs(
+        &store,
+        &tar[..],
+        "berth.test/fs:2",
+        &["WORKDIR /data".into()],
+    )
+    .unwrap();
+    let again = resolve(&store, &rec).unwrap();
+    let flat2 = t.path().join("flat2");
+    fs::create_dir(&flat2).unwrap();
+    berth_image::image::flatten(&store, &again, &flat2, &Default::default()).unwrap();
+    assert_eq!(
+        fs::read(flat.join("data/blob")).unwrap(),
+        fs::read(flat2.join("data/blob")).unwrap()
+    );
+    assert_eq!(
+        fs::read_link(flat2.join("bin/sh")).unwrap(),
+        std::path::PathBuf::from("busybox")
+    );
+    assert_eq!(again.config.defaults().working_dir, "/data");
+}
