@@ -20,10 +20,12 @@ DOCKER=/usr/bin/docker; [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 W=$(mktemp -d /tmp/berth-bench.XXXXXX)
 REG_PID=""; DOCKERD_PID=""
 cleanup() {
+    local rc=$?
     [ -n "$DOCKERD_PID" ] && kill "$DOCKERD_PID" 2>/dev/null && for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
     grep -o " $W[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$W"
+    exit "$rc"
 }
 trap cleanup EXIT
 
@@ -63,6 +65,8 @@ for _ in $(seq 150); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
 hyperfine --runs "$RUNS" --export-markdown "$W/results.md" \
     --prepare "rm -rf $W/berth $W/berth-snap" \
     -n "berth pull+unpack" "$BERTH pull $W/berth $IMAGE --insecure --unpack $W/berth-snap" \
+    --prepare "rm -rf $W/berth-pull" \
+    -n "berth pull only" "$BERTH pull $W/berth-pull $IMAGE --insecure" \
     --prepare "rm -rf $W/skopeo" \
     -n "skopeo copy (no unpack)" "skopeo copy -q --src-tls-verify=false docker://$IMAGE dir:$W/skopeo" \
     --prepare "$D rmi -f $IMAGE >/dev/null 2>&1 || true" \

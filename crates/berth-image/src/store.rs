@@ -219,6 +219,22 @@ impl Store {
         res
     }
 
+    /// Move a file in the ingest area into place given the digest the caller computed while writing it
+    /// (saves hashing it again); fails and removes it if that is not the expected digest or size.
+    pub fn commit_hashed(
+        &self,
+        tmp: &Path,
+        actual: &Digest,
+        size: u64,
+        expected: &Digest,
+    ) -> Result<(), StoreError> {
+        let res = self.commit_file(tmp, actual, size, Some(expected), None);
+        if res.is_err() || tmp.exists() {
+            let _ = fs::remove_file(tmp);
+        }
+        res
+    }
+
     /// Read a whole blob.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(d);

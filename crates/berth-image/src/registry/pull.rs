@@ -6,6 +6,7 @@ use crate::digest::Digest;
 use crate::media::{self, Parsed, ACCEPT_MANIFESTS};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, Store};
+use sha2::Digest as _;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -177,9 +178,9 @@ impl Client {
         }
         let partial = store.partial_path(d);
         let mut attempt = 0;
-        loop {
+        let (actual, got) = loop {
             match self.download(r, d, size, &partial, progress) {
-                Ok(()) => break,
+                Ok(v) => break v,
                 Err(e) if e.is_retryable() && attempt < self.opts.retries => {
                     attempt += 1;
                     progress(&Progress::Retry {
@@ -191,12 +192,22 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             }
+        };
+        if got != size {
+            let _ = std::fs::remove_file(&partial);
+            return Err(crate::store::StoreError::SizeMismatch {
+                digest: d.clone(),
+                expected: size,
+                actual: got,
+            }
+            .into());
         }
-        store.commit_ingested(&partial, d, Some(size))?;
+        store.commit_hashed(&partial, &actual, got, d)?;
         progress(&Progress::BlobDone { digest: d.clone() });
         Ok(())
     }
 
+    /// Download (the rest of) a blob into `partial`, hashing as it goes; returns digest and size of the file.
     fn download(
         &self,
         r: &Reference,
@@ -204,10 +215,21 @@ impl Client {
         size: u64,
         partial: &std::path::Path,
         progress: &(dyn Fn(&Progress) + Sync),
-    ) -> Result<(), RegistryError> {
+    ) -> Result<(Digest, u64), RegistryError> {
         let io_err = |source| RegistryError::Io {
             path: partial.to_path_buf(),
             source,
+        };
+        let hash_prefix = |len: u64| -> Result<sha2::Sha256, RegistryError> {
+            let mut h = sha2::Sha256::new();
+            if len > 0 {
+                let f = std::fs::File::open(partial).map_err(io_err)?;
+                std::io::copy(&mut f.take(len), &mut h).map_err(io_err)?;
+            }
+            Ok(h)
+        };
+        let finish = |h: sha2::Sha256| {
+            Digest::from_hex(&hex::encode(h.finalize())).expect("sha256 is 64 hex digits")
         };
         let mut offset = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
         if offset > size {
@@ -215,7 +237,7 @@ impl Client {
             offset = 0;
         }
         if offset == size && size > 0 {
-            return Ok(());
+            return Ok((finish(hash_prefix(size)?), size));
         }
         progress(&Progress::BlobStart {
             digest: d.clone(),
@@ -251,6 +273,7 @@ impl Client {
                 .open(partial)
                 .map_err(io_err)?
         };
+        let mut hasher = hash_prefix(offset)?;
         let mut reader = resp.into_reader();
         let mut buf = vec![0u8; 256 * 1024];
         let mut done = offset;
@@ -268,6 +291,7 @@ impl Client {
                 }
             };
             f.write_all(&buf[..n]).map_err(io_err)?;
+            hasher.update(&buf[..n]);
             done += n as u64;
             if done - last_report >= 4 << 20 || done == size {
                 last_report = done;
@@ -289,6 +313,6 @@ impl Client {
                 want: size,
             });
         }
-        Ok(())
+        Ok((finish(hasher), done))
     }
 }
