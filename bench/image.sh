@@ -21,9 +21,10 @@ W=$(mktemp -d /tmp/berth-bench.XXXXXX)
 REG_PID=""; DOCKERD_PID=""
 cleanup() {
     local rc=$?
+    set +e
     [ -n "$DOCKERD_PID" ] && kill "$DOCKERD_PID" 2>/dev/null && for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
-    grep -o " $W[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    grep -o " $W[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$W"
     exit "$rc"
 }
