@@ -240,6 +240,12 @@ fn create_in(
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
+    // Any user init becomes must be able to write it; the umask would stop that.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
+            .ctx("chmod exec fifo")?;
+    }
     let fifo = crate::mounts::open_fd(&fifo_path, OFlag::O_PATH).ctx("open exec fifo")?;
 
     let (parent_sock, child_sock) = UnixStream::pair().ctx("create sync socketpair")?;

@@ -232,7 +232,9 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
     let mut w = fs::OpenOptions::new()
         .write(true)
         .open(&fifo)
-        .with_ctx(|| format!("open exec fifo through {fifo} (is /proc mounted?)"))?;
+        .with_ctx(|| {
+            format!("open exec fifo through {fifo} (the container needs /proc mounted)")
+        })?;
     std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
     drop(w);
     let spec = &a.bundle.spec;

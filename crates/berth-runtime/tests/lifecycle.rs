@@ -1,0 +1,384 @@
+//! The runtime driven through its command line, as engines drive runc:
+//! spec + run, the create/start/kill/delete state machine, what a process
+//! sees inside, terminals, hooks, and clean failure.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{err_text, sh, text, Bundle};
+use serde_json::json;
+
+#[test]
+fn spec_config_runs_with_output_and_exit_code() {
+    require_root!();
+    // The config exactly as `spec` writes it (a terminal, `sh`): the runtime
+    // relays the terminal itself in the foreground.
+    let b = Bundle::new(|c| c["process"]["terminal"] = json!(true));
+    let mut child = b
+        .cmd(&["run", "spec-sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"echo marker-$((40+2)); exit 3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", err_text(&out));
+    assert!(text(&out).contains("marker-42"), "stdout: {}", text(&out));
+
+    let (code, out, err) = sh(|_| {}, "echo hello; exit 3");
+    assert_eq!((code, out.as_str()), (3, "hello\n"), "stderr: {err}");
+}
+
+#[test]
+fn death_by_signal_gives_128_plus_n() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let child = b
+        .cmd(&["run", "sig"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.run(&["state", "sig"]).status.code() != Some(0) || b.state("sig")["status"] != "running"
+    {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = b.run(&["kill", "sig", "KILL"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    // A foreground run removes the container once it has exited.
+    assert!(!b.run(&["state", "sig"]).status.success());
+}
+
+#[test]
+fn create_start_kill_delete_state_machine() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let pid_file = b.tmp.path().join("pid");
+    let (ok, err) = b.detached(&["create", "--pid-file", pid_file.to_str().unwrap(), "life"]);
+    assert!(ok, "create: {err}");
+    let st = b.state("life");
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "life");
+    assert!(st["ociVersion"].as_str().unwrap().starts_with("1."));
+    assert_eq!(
+        st["bundle"],
+        b.dir.canonicalize().unwrap().to_str().unwrap()
+    );
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    // The parked init is not yet the user's program.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(!cmdline.starts_with(b"sleep"));
+
+    let out = b.run(&["delete", "life"]);
+    assert!(
+        !out.status.success(),
+        "deleting a created container must fail without --force"
+    );
+    assert!(err_text(&out).contains("created"), "{}", err_text(&out));
+
+    let out = b.run(&["start", "life"]);
+    assert!(out.status.success(), "start: {}", err_text(&out));
+    assert_eq!(b.state("life")["status"], "running");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with(b"sleep\x0060"), "{cmdline:?}");
+    let out = b.run(&["start", "life"]);
+    assert!(!out.status.success(), "a second start must fail");
+
+    let out = b.run(&["delete", "life"]);
+    assert!(
+        !out.status.success(),
+        "deleting a running container must fail without --force"
+    );
+    assert!(err_text(&out).contains("running"));
+
+    let list = b.run(&["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["id"], "life");
+    assert_eq!(list[0]["status"], "running");
+
+    assert!(b.run(&["kill", "life", "KILL"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.state("life")["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "never stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.state("life")["pid"], 0);
+    let out = b.run(&["kill", "life", "TERM"]);
+    assert!(
+        !out.status.success(),
+        "kill of a stopped container must fail"
+    );
+    let out = b.run(&["delete", "life"]);
+    assert!(out.status.success(), "delete: {}", err_text(&out));
+    let out = b.run(&["state", "life"]);
+    assert!(!out.status.success());
+    assert!(err_text(&out).contains("does not exist"));
+}
+
+#[test]
+fn force_delete_of_running_container_kills_it() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "forced"]);
+    assert!(ok, "{err}");
+    let pid = b.state("forced")["pid"].as_i64().unwrap();
+    let out = b.run(&["delete", "--force", "forced"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "init still alive: {stat}"
+    );
+}
+
+#[test]
+fn flags_after_the_id_are_accepted() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let (ok, err) = b.detached(&["create", "late-flags", "--bundle", &bundle]);
+    assert!(ok, "{err}");
+    assert!(b.run(&["delete", "--force", "late-flags"]).status.success());
+}
+
+#[test]
+fn inside_the_container() {
+    require_root!();
+    let script = r#"
+        echo "pid=$$"
+        echo "host=$(hostname)"
+        echo "procs=$(ls /proc | grep -c '^[0-9]')"
+        echo "timer_list=$(cat /proc/timer_list | wc -c)"
+        echo "firmware=$(ls -A /sys/firmware | wc -l)"
+        echo x > /proc/sysrq-trigger 2>/dev/null && echo "sysrq=writable" || echo "sysrq=readonly"
+        touch /newfile 2>/dev/null && echo "root=writable" || echo "root=readonly"
+        echo "id=$(id -u):$(id -g):$(id -G)"
+        echo "cwd=$(pwd)"
+        echo "foo=$FOO"
+        echo "home=$HOME"
+    "#;
+    let (code, out, err) = sh(
+        |c| {
+            c["hostname"] = json!("inside-test");
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]});
+            c["process"]["cwd"] = json!("/tmp");
+            c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+        },
+        script,
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let get = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+            .to_string()
+    };
+    assert_eq!(get("pid"), "1");
+    assert_eq!(get("host"), "inside-test");
+    // sh itself plus the command substitution's processes, never the host's.
+    assert!(get("procs").parse::<u32>().unwrap() <= 4, "{out}");
+    assert_eq!(get("timer_list"), "0", "masked file must read empty");
+    assert_eq!(get("firmware"), "0", "masked directory must be empty");
+    assert_eq!(get("sysrq"), "readonly");
+    assert_eq!(get("root"), "readonly");
+    assert_eq!(get("id"), "1000:1000:1000 10 20");
+    assert_eq!(get("cwd"), "/tmp");
+    assert_eq!(get("foo"), "bar baz");
+    assert_eq!(get("home"), "/home/user");
+}
+
+#[test]
+fn terminal_through_console_socket() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+        c["process"]["args"] = json!(["sh", "-c", "tty; stty size; echo done"]);
+    });
+    let sock_path = b.tmp.path().join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let (ok, err) = b.detached(&[
+        "create",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "tty",
+    ]);
+    assert!(ok, "create: {err}");
+    let (conn, _) = listener.accept().unwrap();
+    let (master, name) = berth_sys::recv_fd(conn.as_fd())
+        .unwrap()
+        .expect("a terminal fd");
+    assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
+    assert!(b.run(&["start", "tty"]).status.success());
+    let mut f = std::fs::File::from(master);
+    let mut buf = String::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !buf.contains("done") && Instant::now() < deadline {
+        match f.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        }
+    }
+    assert!(buf.contains("/dev/pts/0"), "{buf:?}");
+    assert!(buf.contains("33 101"), "{buf:?}");
+    let _ = b.run(&["delete", "-f", "tty"]);
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    let log = b.tmp.path().join("hooks.log");
+    let log_s = log.to_str().unwrap().to_string();
+    // startContainer runs inside the container: its path resolves there, and
+    // it writes to a file the runtime-side hooks can see only through a bind.
+    let shared = b.tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    b.set_config(|c| {
+        let hook = |name: &str, path: &str, file: &str| {
+            json!({"path": path, "args": ["sh", "-c",
+                format!("read -r state; echo \"{name} $(echo \"$state\" | grep -o '\"status\":\"[a-z]*\"')\" >> {file}")]})
+        };
+        c["hooks"] = json!({
+            "prestart": [hook("prestart", "/bin/sh", &log_s)],
+            "createRuntime": [hook("createRuntime", "/bin/sh", &log_s)],
+            "createContainer": [hook("createContainer", "/bin/sh", &log_s)],
+            "startContainer": [hook("startContainer", "/bin/sh", "/shared/log")],
+            "poststart": [hook("poststart", "/bin/sh", &log_s)],
+            "poststop": [hook("poststop", "/bin/sh", &log_s)],
+        });
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": shared.to_str().unwrap(), "options": ["rbind"]
+        }));
+    });
+    let out = b.run(&["run", "hooked"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        got,
+        "prestart \"status\":\"creating\"\ncreateRuntime \"status\":\"creating\"\n\
+         createContainer \"status\":\"creating\"\npoststart \"status\":\"running\"\n\
+         poststop \"status\":\"stopped\"\n"
+    );
+    let inside = std::fs::read_to_string(shared.join("log")).unwrap();
+    assert_eq!(inside, "startContainer \"status\":\"created\"\n");
+}
+
+#[test]
+fn failing_prestart_hook_fails_create_and_leaves_nothing() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "60"]);
+        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no-go >&2; exit 7"]}]});
+    });
+    let (ok, err) = b.detached(&["create", "badhook"]);
+    assert!(!ok);
+    assert!(
+        err.contains("prestart hook #0") && err.contains("no-go"),
+        "{err}"
+    );
+    assert!(
+        !b.root.join("badhook").exists(),
+        "state directory left behind"
+    );
+    // Nothing of ours runs on with this bundle's rootfs.
+    let rootfs = b.dir.join("rootfs").canonicalize().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(root) = std::fs::read_link(entry.path().join("root")) {
+            assert_ne!(root, rootfs, "a process was left running in the container");
+        }
+    }
+    // And the id can be used again.
+    b.set_config(|c| {
+        c.as_object_mut().unwrap().remove("hooks");
+    });
+    assert!(b.detached(&["create", "badhook"]).0);
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    require_root!();
+    let b = Bundle::new(|c| c["linux"]["namespaces"][0]["type"] = json!("pidd"));
+    let out = b.run(&["run", "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err_text(&out).contains("linux.namespaces[0].type"),
+        "{}",
+        err_text(&out)
+    );
+    assert!(!b.root.join("bad").exists());
+
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["no-such-binary"]));
+    let out = b.run(&["run", "noexec"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err_text(&out).contains("no-such-binary"),
+        "{}",
+        err_text(&out)
+    );
+    assert!(
+        !b.root.join("noexec").exists(),
+        "failed create left its state"
+    );
+}
+
+#[test]
+fn mount_destination_symlink_stays_inside_rootfs() {
+    require_root!();
+    let b = Bundle::new(|_| {});
+    let rootfs = b.dir.join("rootfs");
+    let victim = b.tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    // A symlink in the image pointing at a host path must resolve inside.
+    std::os::unix::fs::symlink(&victim, rootfs.join("escape")).unwrap();
+    b.set_config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "ls /escape"]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"
+        }));
+    });
+    let out = b.run(&["run", "escape"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(
+        !victim.join("x").exists(),
+        "mount point created on the host"
+    );
+    let inside = rootfs.join(victim.strip_prefix("/").unwrap()).join("x");
+    assert!(inside.exists(), "mount point not created inside the rootfs");
+}
+
+#[test]
+fn no_runtime_descriptor_leaks_into_the_container() {
+    require_root!();
+    let (code, out, err) = sh(|_| {}, "ls /proc/self/fd | sort -n | tr '\\n' ' '");
+    assert_eq!(code, 0, "{err}");
+    // stdio plus the descriptor ls opened for the directory listing.
+    assert_eq!(out.trim(), "0 1 2 3", "unexpected descriptors: {out}");
+}
+
+#[test]
+fn no_pivot_works() {
+    require_root!();
+    let b =
+        Bundle::new(|c| c["process"]["args"] = json!(["sh", "-c", "cat /etc/passwd | head -1"]));
+    let out = b.run(&["run", "--no-pivot", "nopivot"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(text(&out).starts_with("root:x:0:0"));
+}
