@@ -226,3 +226,43 @@ fn umoci_layout_through_skopeo_docker_archive_loads() {
         let _ = fs::remove_dir_all(&bundle);
     }
 }
+
+#[test]
+fn docker_archive_with_several_images_round_trips() {
+    let t = tempfile::tempdir().unwrap();
+    let store = sample_store(t.path());
+    let rec = lookup(&store, "berth.test/busybox:1").unwrap();
+    store
+        .set_ref("berth.test/busybox:also", rec.clone())
+        .unwrap();
+    store
+        .set_ref(
+            &Reference::parse("other.test:5000/x/y:2")
+                .unwrap()
+                .to_string(),
+            rec,
+        )
+        .unwrap();
+    common::generated_image(&store, "berth.test/second:1", 4, &[5_000]);
+    let names = [
+        "berth.test/busybox:1",
+        "berth.test/busybox:also",
+        "other.test:5000/x/y:2",
+        "berth.test/second:1",
+    ];
+    let mut buf = Vec::new();
+    export_docker_archive(&store, &names, &mut TarSink::new(&mut buf)).unwrap();
+    let store2 = Store::open(t.path().join("again")).unwrap();
+    let src = Source::scan_tar(&store2, &buf[..]).unwrap();
+    let loaded = import_docker_archive(&store2, &src).unwrap();
+    assert_eq!(loaded.len(), 2, "one manifest.json entry per image");
+    assert_eq!(loaded[0].names.len(), 3, "all tags of the first image kept");
+    for n in names {
+        let a = resolve(&store, &lookup(&store, n).unwrap()).unwrap();
+        let b = resolve(&store2, &lookup(&store2, n).unwrap()).unwrap();
+        assert_eq!(a.config_digest, b.config_digest, "{n}");
+    }
+    let repos: serde_json::Value =
+        serde_json::from_slice(&src.read(&store2, "repositories").unwrap()).unwrap();
+    assert!(repos["berth.test/busybox"]["also"].is_string());
+}
