@@ -105,6 +105,13 @@ impl Store {
         self.blob_path(d).is_file()
     }
 
+    /// Mark a present blob as just used (a garbage collector with a grace period keeps it for now).
+    pub fn touch_blob(&self, d: &Digest) {
+        if let Ok(f) = OpenOptions::new().write(true).open(self.blob_path(d)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+
     /// Size of a present blob.
     pub fn blob_size(&self, d: &Digest) -> Option<u64> {
         fs::metadata(self.blob_path(d)).ok().map(|m| m.len())
@@ -151,6 +158,7 @@ impl Store {
     ) -> Result<(Digest, u64), StoreError> {
         if let Some(d) = expected {
             if self.has_blob(d) {
+                self.touch_blob(d);
                 let mut hr = HashingReader::new(r);
                 io::copy(&mut hr, &mut io::sink()).map_err(io_err(&self.root))?;
                 return Ok((d.clone(), hr.count()));
@@ -198,6 +206,7 @@ impl Store {
         }
         let dst = self.blob_path(actual);
         if dst.exists() {
+            self.touch_blob(actual);
             return Ok(());
         }
         fs::rename(tmp, &dst).map_err(io_err(&dst))

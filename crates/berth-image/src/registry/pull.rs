@@ -173,6 +173,7 @@ impl Client {
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<(), RegistryError> {
         if store.has_blob(d) {
+            store.touch_blob(d);
             progress(&Progress::BlobExists { digest: d.clone() });
             return Ok(());
         }
