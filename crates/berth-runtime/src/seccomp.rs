@@ -1,36 +1,90 @@
 //! The runtime's use of berth-seccomp: compile `linux.seccomp` before
-//! forking (so a bad profile fails `create` cleanly), load it in init.
+//! forking (so a bad profile fails `create` cleanly, before anything is
+//! made), and load it in init as late as the spec allows.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 use oci_spec::runtime::Spec;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// A compiled filter, ready for init to load as its last step.
+/// A compiled filter, ready for init to load, and the listener connection
+/// (made before pivot_root, while `listenerPath` is still reachable).
 pub struct Filter {
-    _private: (),
+    inner: berth_seccomp::Filter,
+    listener: Option<UnixStream>,
 }
 
 /// Compile the spec's seccomp section, if any.
 pub fn compile(spec: &Spec) -> Result<Option<Filter>> {
-    if spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .is_some()
-    {
-        crate::log::debug("seccomp filter support is being integrated");
+    let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let inner =
+        berth_seccomp::compile(sc).map_err(|e| Error::Seccomp(format!("linux.seccomp: {e}")))?;
+    for name in inner.skipped_syscalls() {
+        crate::log::debug(&format!(
+            "seccomp: syscall {name} unknown here, rule skipped"
+        ));
     }
-    Ok(None)
+    let listener = match inner.listener_path() {
+        Some(path) => Some(UnixStream::connect(path).map_err(|e| {
+            Error::Seccomp(format!(
+                "linux.seccomp.listenerPath: connect {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Some(Filter { inner, listener }))
 }
 
 impl Filter {
-    /// Install the filter in the calling process.
-    pub fn load(self, _id: &str, _pid: i32) -> Result<()> {
+    /// Install the filter in the calling process; hand a notify listener,
+    /// if the profile makes one, to the agent at `listenerPath`.
+    pub fn load(self, id: &str, bundle: &std::path::Path, pid: i32) -> Result<()> {
+        let metadata = self.inner.listener_metadata().map(str::to_string);
+        let notify = self
+            .inner
+            .load()
+            .map_err(|e| Error::Seccomp(format!("load filter: {e}")))?;
+        if let (Some(fd), Some(stream)) = (notify, self.listener) {
+            let state: oci_spec::runtime::State = serde_json::from_value(serde_json::json!({
+                "ociVersion": crate::state::OCI_VERSION,
+                "id": id,
+                "status": "creating",
+                "pid": pid,
+                "bundle": bundle,
+            }))
+            .map_err(|e| Error::Seccomp(format!("listener state: {e}")))?;
+            let msg = berth_seccomp::container_process_state(state, pid, metadata);
+            berth_seccomp::send_listener_fd_on(stream, fd.as_raw_fd(), &msg)
+                .map_err(|e| Error::Seccomp(format!("send listener fd: {e}")))?;
+        }
         Ok(())
     }
 }
 
 /// The seccomp part of `features`.
 pub fn features() -> serde_json::Value {
-    serde_json::json!({"enabled": false})
+    serde_json::json!({
+        "enabled": true,
+        "actions": [
+            "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
+        ],
+        "operators": [
+            "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+            "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
+        ],
+        "archs": [
+            "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
+            "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
+            "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
+            "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"
+        ],
+        "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"],
+        "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"]
+    })
 }

@@ -61,8 +61,8 @@ pub struct State {
     pub rootfs: PathBuf,
     /// RFC 3339 time of creation, UTC, nanoseconds.
     pub created: String,
-    /// The cgroupsPath the container was created with, resolved.
-    pub cgroup_path: Option<String>,
+    /// The container's cgroup, resolved at create time.
+    pub cgroup: Option<berth_cgroups::CgroupPaths>,
     pub annotations: HashMap<String, String>,
     /// Whether the init shares the host pid namespace (kill --all then matters).
     #[serde(default)]

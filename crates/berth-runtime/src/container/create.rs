@@ -281,7 +281,7 @@ fn create_in(
         let cg = undo.cgroup.insert(cg);
         cg.apply(pid.as_raw())?;
         if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cg.set(res)?;
+            cg.set(&cgroups::with_default_devices(res, spec))?;
         }
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
@@ -297,7 +297,7 @@ fn create_in(
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created,
-        cgroup_path: undo.cgroup.as_ref().map(|c| c.path_string()),
+        cgroup: undo.cgroup.as_ref().map(|c| c.paths()),
         annotations,
         shared_pid_ns: !plan.new_pid,
     };

@@ -183,7 +183,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in
         // before the capabilities are dropped.
         if let Some(f) = a.seccomp.take() {
-            f.load(a.opts.id.as_str(), host_pid)?;
+            f.load(a.opts.id.as_str(), &a.bundle.dir, host_pid)?;
         }
     }
     let plan = CapPlan::new(process.capabilities().as_ref())?;
@@ -253,7 +253,7 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
         crate::hooks::run_all("startContainer", h.start_container().as_ref(), &json)?;
     }
     if let Some(f) = a.seccomp.take() {
-        f.load(a.opts.id.as_str(), 0)?;
+        f.load(a.opts.id.as_str(), &a.bundle.dir, 0)?;
     }
     let args = process.args().as_ref().expect("validated");
     let env_list = process.env().clone().unwrap_or_default();

@@ -36,9 +36,7 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     }
     if all {
         if let Some(cg) = Cgroup::from_state(&st) {
-            for pid in cg.pids()? {
-                let _ = send(Pid::from_raw(pid), signal);
-            }
+            return cg.signal_all(signal);
         }
     }
     send(Pid::from_raw(st.pid), signal)
