@@ -49,7 +49,12 @@ pub fn init_main(mut args: InitArgs) -> ! {
             }
         }
         Err(e) => {
-            let _ = args.sync.send(&Msg::Failed(e.to_string()));
+            // The runtime adds "container init failed" itself.
+            let msg = match e {
+                Error::Init(m) => m,
+                other => other.to_string(),
+            };
+            let _ = args.sync.send(&Msg::Failed(msg));
             1
         }
     };
