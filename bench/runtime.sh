@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# berth-runtime beside runc and crun, in one hyperfine run per scenario:
+#   `run` of /bin/true, create+start+delete, `list`; then the peak RSS of
+#   `run` and the RSS of the parked init between create and start.
+# crun 1.8 refuses this machine's hybrid cgroup layout, so everything runs
+# in a private mount namespace with /sys/fs/cgroup/unified unmounted, and
+# the bundle says ociVersion 1.0.2 (crun 1.8 refuses newer ones).
+# Usage: bash bench/runtime.sh [runs]   (as root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-30}
+
+if [ -z "${BERTH_BENCH_INNER:-}" ]; then
+    cargo build --release -p berth-runtime >&2
+    export BERTH_BENCH_INNER=1
+    exec unshare -m --propagation private bash "$0" "$@"
+fi
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+
+berth="$PWD/target/release/berth-runtime"
+runc=$(command -v runc)
+crun=$(command -v crun)
+work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+trap 'for r in berth runc crun; do for id in $("${!r}" --root "$work/$r" list -q 2>/dev/null); do "${!r}" --root "$work/$r" delete -f "$id" 2>/dev/null; done; done; rm -rf "$work"' EXIT
+
+mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
+cp /bin/busybox "$work/bundle/rootfs/bin/"
+for t in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$t"; done
+"$berth" spec --bundle "$work/bundle"
+jq '.ociVersion="1.0.2" | .process.terminal=false | .process.args=["/bin/true"]' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
+b="$work/bundle"
+
+echo "## versions"
+"$berth" --version | head -1; "$runc" --version | head -1; "$crun" --version | head -1
+echo
+
+echo "## run /bin/true"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" \
+    -n berth-runtime "$berth --root $work/berth run -b $b bench" \
+    -n runc "$runc --root $work/runc run -b $b bench" \
+    -n crun "$crun --root $work/crun run -b $b bench"
+
+echo "## create + start + delete"
+hyperfine --warmup 3 --runs "$runs" --export-json "$work/csd.json" \
+    -n berth-runtime "$berth --root $work/berth create -b $b csd && $berth --root $work/berth start csd && $berth --root $work/berth delete -f csd" \
+    -n runc "$runc --root $work/runc create -b $b csd && $runc --root $work/runc start csd && $runc --root $work/runc delete -f csd" \
+    -n crun "$crun --root $work/crun create -b $b csd && $crun --root $work/crun start csd && $crun --root $work/crun delete -f csd"
+
+# Five created containers each, so `list` has something to read.
+for r in berth runc crun; do
+    for i in 1 2 3 4 5; do "${!r}" --root "$work/$r" create -b "$b" "l$i" >/dev/null; done
+done
+echo "## list (5 created containers)"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/list.json" \
+    -n berth-runtime "$berth --root $work/berth list" \
+    -n runc "$runc --root $work/runc list" \
+    -n crun "$crun --root $work/crun list"
+
+echo "## memory (kB)"
+printf '%-14s %12s %14s %10s\n' runtime "peak RSS run" "parked init RSS" "binary"
+for r in berth runc crun; do
+    bin=${!r}
+    peaks=()
+    for i in 1 2 3 4 5; do
+        peaks+=("$(/usr/bin/time -f %M "$bin" --root "$work/$r" run -b "$b" rss 2>&1 >/dev/null | tail -1)")
+    done
+    peak=$(printf '%s\n' "${peaks[@]}" | sort -n | sed -n 3p)
+    pid=$("$bin" --root "$work/$r" state l1 | jq .pid)
+    parked=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    size=$(( $(stat -L -c %s "$bin") / 1024 ))
+    printf '%-14s %12s %14s %10s\n' "$r" "$peak" "$parked" "$size"
+done
+echo
+
+echo "## ratios (median time of runc and crun / berth-runtime; above 1 means berth is faster)"
+for f in run csd list; do
+    jq -r --arg f "$f" '
+        (.results | map({(.command): .median}) | add) as $m
+        | "\($f): berth \($m["berth-runtime"]*1000 | .*100|round/100) ms, runc/berth \($m.runc/$m["berth-runtime"] | .*100|round/100), crun/berth \($m.crun/$m["berth-runtime"] | .*100|round/100)"' "$work/$f.json"
+done
