@@ -44,6 +44,11 @@ impl Cgroup {
         self.0.apply(Pid::from_raw(pid)).map_err(err)
     }
 
+    /// Move `pid` into the existing cgroup (`exec`); never creates it.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        self.0.add_process(Pid::from_raw(pid)).map_err(err)
+    }
+
     pub fn set(&self, res: &LinuxResources) -> Result<()> {
         let outcome = self.0.set(res).map_err(err)?;
         if outcome.device_program().is_some() {
@@ -80,30 +85,56 @@ impl Cgroup {
         self.0.signal_all(sig).map_err(err)
     }
 
+    pub fn state(&self) -> Result<FreezerState> {
+        self.0.state().map_err(err)
+    }
+
+    pub fn stats(&self) -> Result<berth_cgroups::Stats> {
+        self.0.stats().map_err(err)
+    }
+
+    pub fn oom_notifier(&self) -> Result<berth_cgroups::OomNotifier> {
+        self.0.oom_notifier().map_err(err)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.0.exists()
+    }
+
     pub fn paths(&self) -> CgroupPaths {
         self.0.paths().clone()
     }
 }
 
-/// The device rules of the config, followed by what every container needs:
-/// the default nodes init creates, ptys, and the config's own devices
-/// (as runc does; a config that denies everything still gets /dev/null).
+/// The device rules of the config with what every container needs put in
+/// after its leading deny-all rules: the default nodes init creates, ptys,
+/// and the config's own linux.devices (a config that denies everything still
+/// gets /dev/null). Later rules of the config, explicit denies included, keep
+/// the last word.
 pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);
         r.set_typ(Some(typ));
         r.set_major(major);
         r.set_minor(minor);
-        r.set_access(Some(access.to_string()));
+        r.set_access(Some("rwm".to_string()));
         r
     };
     let mut out = res.clone();
-    let mut rules = res.devices().clone().unwrap_or_default();
+    let rules = res.devices().clone().unwrap_or_default();
     if rules.is_empty() {
         return out;
     }
+    let deny_all = |r: &LinuxDeviceCgroup| {
+        !r.allow()
+            && matches!(r.typ(), None | Some(LinuxDeviceType::A))
+            && r.major().is_none()
+            && r.minor().is_none()
+    };
+    let split = rules.iter().rposition(deny_all).map_or(0, |i| i + 1);
+    let mut merged: Vec<LinuxDeviceCgroup> = rules[..split].to_vec();
     use LinuxDeviceType::C;
     for (major, minor) in [
         (1, 3),
@@ -115,10 +146,10 @@ pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources
         (5, 1),
         (5, 2),
     ] {
-        rules.push(rule(C, Some(major), Some(minor), "rwm"));
+        merged.push(rule(C, Some(major), Some(minor)));
     }
     // The container's own devpts instance.
-    rules.push(rule(C, Some(136), None, "rwm"));
+    merged.push(rule(C, Some(136), None));
     for d in spec
         .linux()
         .as_ref()
@@ -126,10 +157,43 @@ pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources
         .into_iter()
         .flatten()
     {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+        merged.push(rule(d.typ(), Some(d.major()), Some(d.minor())));
     }
-    out.set_devices(Some(rules));
+    merged.extend_from_slice(&rules[split..]);
+    out.set_devices(Some(merged));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_devices_go_after_deny_all_and_before_later_rules() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
+                ]}
+            }
+        }))
+        .unwrap();
+        let res = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        let merged = with_default_devices(res, &spec);
+        let rules: Vec<String> = merged
+            .devices()
+            .iter()
+            .flatten()
+            .map(|r| format!("{} {r}", if r.allow() { "allow" } else { "deny" }))
+            .collect();
+        assert_eq!(rules.first().unwrap(), "deny a *:* rwm");
+        assert!(rules.contains(&"allow c 1:3 rwm".to_string()));
+        assert_eq!(rules[rules.len() - 2], "allow c 1:11 rwm");
+        assert_eq!(rules.last().unwrap(), "deny c 1:11 rwm");
+    }
 }
 
 /// Whether the container's cgroup is frozen (status `paused`).

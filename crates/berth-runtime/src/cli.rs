@@ -81,6 +81,180 @@ impl CreateArgs {
     }
 }
 
+/// The flags of `exec` (runc's).
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Unix socket that receives the master of the process's terminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// User and group ids (format: <uid>[:<gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional group ids
+    #[arg(short = 'g', long = "additional-gids", allow_negative_numbers = true)]
+    pub additional_gids: Vec<i64>,
+    /// Path to a JSON OCI process (replaces the config's process)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Return once the process has started
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label for the process
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability to the bounding, effective, permitted and ambient sets
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass N extra file descriptors (from fd 3) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// Run the process in a sub-cgroup (not supported yet)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// The container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl ExecArgs {
+    fn options(&self) -> container::exec::ExecOptions {
+        container::exec::ExecOptions {
+            id: self.id.clone(),
+            flags: container::exec::ProcessFlags {
+                process: self.process.clone(),
+                args: self.command.clone(),
+                tty: self.tty,
+                cwd: self.cwd.clone(),
+                env: self.env.clone(),
+                user: self.user.clone(),
+                additional_gids: self.additional_gids.clone(),
+                caps: self.cap.clone(),
+                no_new_privs: self.no_new_privs,
+                process_label: self.process_label.clone(),
+                apparmor: self.apparmor.clone(),
+            },
+            console_socket: self.console_socket.clone(),
+            detach: self.detach,
+            pid_file: self.pid_file.clone(),
+            preserve_fds: self.preserve_fds,
+            ignore_paused: self.ignore_paused,
+        }
+    }
+}
+
+/// The flags of `update` (runc's; memory sizes take units like 512m).
+#[derive(Args, Debug, Clone)]
+pub struct UpdateArgs {
+    /// JSON file of LinuxResources, or - for stdin (the other flags are then ignored)
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// Block IO weight (10 to 1000)
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<String>,
+    /// CPU CFS quota in microseconds per period
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPU CFS burst in microseconds
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    pub cpu_share: Option<String>,
+    /// CPU realtime period in microseconds
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime runtime in microseconds per period
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<String>,
+    /// CPUs to use
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// SCHED_IDLE for the cgroup (1) or not (0)
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<String>,
+    /// Memory limit in bytes (-1: unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory soft limit in bytes
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit in bytes (-1: unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Obsolete, ignored
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Obsolete, ignored
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Maximum number of pids (-1: unlimited)
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported)
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported)
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    /// The container id
+    pub id: String,
+}
+
+impl UpdateArgs {
+    fn flags(&self) -> container::update::UpdateFlags {
+        container::update::UpdateFlags {
+            resources: self.resources.clone(),
+            blkio_weight: self.blkio_weight,
+            cpu_period: self.cpu_period.clone(),
+            cpu_quota: self.cpu_quota.clone(),
+            cpu_burst: self.cpu_burst.clone(),
+            cpu_share: self.cpu_share.clone(),
+            cpu_rt_period: self.cpu_rt_period.clone(),
+            cpu_rt_runtime: self.cpu_rt_runtime.clone(),
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            cpu_idle: self.cpu_idle.clone(),
+            memory: self.memory.clone(),
+            memory_reservation: self.memory_reservation.clone(),
+            memory_swap: self.memory_swap.clone(),
+            kernel_memory: self.kernel_memory.clone(),
+            kernel_memory_tcp: self.kernel_memory_tcp.clone(),
+            pids_limit: self.pids_limit,
+            l3_cache_schema: self.l3_cache_schema.clone(),
+            mem_bw_schema: self.mem_bw_schema.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Write an example config.json into the bundle directory
@@ -131,6 +305,34 @@ pub enum Command {
     },
     /// Print what this runtime supports, as JSON
     Features,
+    /// Run a new process inside a container
+    Exec(ExecArgs),
+    /// List the processes of a container (extra arguments go to ps)
+    Ps {
+        /// table or json
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for ps (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Suspend every process of a container
+    Pause { id: String },
+    /// Resume the processes of a paused container
+    Resume { id: String },
+    /// Change a container's resource limits
+    Update(UpdateArgs),
+    /// Print a container's statistics and OOM events as JSON lines
+    Events {
+        /// Interval between statistics (Go duration: 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the statistics once and exit
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
 }
 
 /// Run the command line; returns the process exit code.
@@ -222,6 +424,37 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         }
         Command::List { format, quiet } => list(root, format, *quiet)?,
         Command::Features => print_json(&crate::features::features(), true),
+        Command::Exec(args) => {
+            let result = if args.cgroup.is_empty() {
+                container::exec::exec(root, &args.options())
+            } else {
+                Err(Error::Unsupported(
+                    "--cgroup: running exec in a sub-cgroup is not supported yet".into(),
+                ))
+            };
+            // runc exits 255 when exec itself fails, so callers can tell
+            // that from the process's own status.
+            return Ok(result.unwrap_or_else(|e| {
+                crate::log::error(&format!("exec failed: {e}"));
+                255
+            }));
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => container::ps::ps(root, id, format, ps_args)?,
+        Command::Pause { id } => container::pause::pause(root, id)?,
+        Command::Resume { id } => container::pause::resume(root, id)?,
+        Command::Update(args) => container::update::update(root, &args.id, &args.flags())?,
+        Command::Events {
+            interval,
+            stats,
+            id,
+        } => {
+            let interval = container::events::parse_duration(interval)?;
+            container::events::events(root, id, interval, *stats)?;
+        }
     }
     Ok(0)
 }

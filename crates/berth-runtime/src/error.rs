@@ -35,6 +35,12 @@ pub enum Error {
     Seccomp(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A command-line flag with a bad value (the message names the flag).
+    #[error("{0}")]
+    Usage(String),
+    /// What a process started by `exec` reported before it could exec.
+    #[error("{0}")]
+    Exec(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -409,8 +409,7 @@ fn make_device(
         mounts::mkdir_all_in_root(ctx.rootfs, parent)?;
     }
     let _ = fs::remove_file(&resolved);
-    if ctx.user_ns {
-        // mknod is not allowed in a user namespace: bind the host's node.
+    let bind_host_node = || -> Result<()> {
         let target = prepare_target(ctx.rootfs, path, true)?;
         mount(
             Some(path),
@@ -419,16 +418,25 @@ fn make_device(
             MsFlags::MS_BIND,
             NONE,
         )
-        .with_ctx(|| format!("bind device {}", path.display()))?;
-        return Ok(());
+        .with_ctx(|| format!("bind device {}", path.display()))
+    };
+    if ctx.user_ns {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        return bind_host_node();
     }
-    mknod(
+    match mknod(
         &resolved,
         kind,
         Mode::from_bits_truncate(mode & 0o7777),
         makedev(major, minor),
-    )
-    .with_ctx(|| format!("mknod {}", path.display()))?;
+    ) {
+        Ok(()) => {}
+        // The device cgroup may deny creating the node (the config lists the
+        // device but denies it): give the container the host's node, which
+        // the cgroup still keeps it from opening.
+        Err(nix::errno::Errno::EPERM) if path.exists() => return bind_host_node(),
+        Err(e) => return Err(e).with_ctx(|| format!("mknod {}", path.display())),
+    }
     if uid.is_some() || gid.is_some() {
         chown(&resolved, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
             .with_ctx(|| format!("chown {}", path.display()))?;

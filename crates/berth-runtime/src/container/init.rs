@@ -159,8 +159,43 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     rootfs::finish(spec)?;
 
     if terminal {
-        setup_terminal(a, process)?;
+        setup_terminal(a.console.take(), process, true)?;
     }
+    prepare_exec(
+        &ExecSetup {
+            process,
+            id: &a.opts.id,
+            bundle: &a.bundle.dir,
+            pid: host_pid,
+            user_ns: ctx.user_ns,
+            preserve_fds: a.opts.preserve_fds,
+        },
+        &mut a.seccomp,
+    )?;
+    a.sync.send(&Msg::Ready)?;
+    Ok(())
+}
+
+/// What [`prepare_exec`] needs to know about the process it prepares.
+pub(crate) struct ExecSetup<'a> {
+    pub process: &'a oci_spec::runtime::Process,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    /// The process's pid in the runtime's pid namespace (for the seccomp agent).
+    pub pid: i32,
+    /// Whether the process is in a user namespace other than the host's.
+    pub user_ns: bool,
+    pub preserve_fds: i32,
+}
+
+/// The last steps before exec, shared by init and `exec`: rlimits, LSM,
+/// working directory, the program's presence, seccomp (when it must go in
+/// before the capabilities are dropped), capabilities, user, no_new_privs,
+/// umask and descriptors. `seccomp` is left for [`exec_process`] when the
+/// process has no_new_privs.
+pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Result<()> {
+    let process = s.process;
+    let cwd = process.cwd();
     if let Some(rl) = process.rlimits() {
         process::set_rlimits(rl)?;
     }
@@ -187,8 +222,8 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     if !nnp {
         // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in
         // before the capabilities are dropped.
-        if let Some(f) = a.seccomp.take() {
-            f.load(a.opts.id.as_str(), &a.bundle.dir, host_pid)?;
+        if let Some(f) = seccomp.take() {
+            f.load(s.id, s.bundle, s.pid)?;
         }
     }
     let plan = CapPlan::new(process.capabilities().as_ref())?;
@@ -196,8 +231,8 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         p.apply_bounding()?;
     }
     berth_sys::set_keep_caps(true).ctx("prctl(PR_SET_KEEPCAPS)")?;
-    let setgroups_allowed = !ctx.user_ns
-        || fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    let setgroups_allowed =
+        !s.user_ns || fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
     process::set_user(process, setgroups_allowed)?;
     berth_sys::set_keep_caps(false).ctx("prctl(PR_SET_KEEPCAPS)")?;
     if let Some(p) = &plan {
@@ -209,7 +244,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     if let Some(umask) = process.user().umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
-    let keep = 3 + a.opts.preserve_fds;
+    let keep = 3 + s.preserve_fds;
     for fd in 3..keep {
         let _ = nix::fcntl::fcntl(
             fd,
@@ -217,12 +252,11 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         );
     }
     berth_sys::cloexec_from(keep).ctx("mark descriptors close-on-exec")?;
-    a.sync.send(&Msg::Ready)?;
     Ok(())
 }
 
 /// In a new or joined user namespace, become its root (uid and gid 0).
-fn become_root() -> Result<()> {
+pub(crate) fn become_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
         .ctx("setgid 0 in the user namespace")?;
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
@@ -257,8 +291,36 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
         .expect("state serializes");
         crate::hooks::run_all("startContainer", h.start_container().as_ref(), &json)?;
     }
-    if let Some(f) = a.seccomp.take() {
-        f.load(a.opts.id.as_str(), &a.bundle.dir, 0)?;
+    Err(exec_process(
+        process,
+        a.seccomp.take(),
+        &a.opts.id,
+        &a.bundle.dir,
+    ))
+}
+
+/// Load the seccomp filter still pending (the no_new_privs case) and exec
+/// the process's program; shared by init and `exec`. Returns only on failure.
+pub(crate) fn exec_process(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<Filter>,
+    id: &str,
+    bundle: &Path,
+) -> Error {
+    match try_exec(process, seccomp, id, bundle) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn try_exec(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<Filter>,
+    id: &str,
+    bundle: &Path,
+) -> Result<Never> {
+    if let Some(f) = seccomp {
+        f.load(id, bundle, 0)?;
     }
     let args = process.args().as_ref().expect("validated");
     let env_list = process.env().clone().unwrap_or_default();
@@ -276,7 +338,14 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
     Err(Error::Init(format!("exec {}: {err}", args[0])))
 }
 
-fn setup_terminal(a: &mut InitArgs, process: &oci_spec::runtime::Process) -> Result<()> {
+/// Open a pty in the container, send its master to `console`, and make the
+/// slave the controlling terminal and stdio; `dev_console` also binds it
+/// over /dev/console (init only; `exec` shares the container's).
+pub(crate) fn setup_terminal(
+    console: Option<UnixStream>,
+    process: &oci_spec::runtime::Process,
+    dev_console: bool,
+) -> Result<()> {
     let pty = nix::pty::openpty(None, None).ctx("open a pseudo-terminal (/dev/ptmx)")?;
     let slave_path = fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
         .unwrap_or_else(|_| PathBuf::from("/dev/pts/0"));
@@ -288,11 +357,11 @@ fn setup_terminal(a: &mut InitArgs, process: &oci_spec::runtime::Process) -> Res
         )
         .ctx("process.consoleSize: set window size")?;
     }
-    rootfs::bind_console(&slave_path)?;
-    let sock = a
-        .console
-        .take()
-        .ok_or_else(|| Error::Init("terminal requested without a console socket".into()))?;
+    if dev_console {
+        rootfs::bind_console(&slave_path)?;
+    }
+    let sock =
+        console.ok_or_else(|| Error::Init("terminal requested without a console socket".into()))?;
     send_fd(&sock, &pty.master, &slave_path)?;
     drop(sock);
     drop(pty.master);

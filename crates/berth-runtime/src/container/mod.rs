@@ -2,10 +2,15 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
+pub mod exec;
 pub mod init;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
+pub mod update;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -23,7 +23,7 @@ use crate::spec::Bundle;
 use crate::state::Status;
 
 /// Signals the foreground runtime takes over (and forwards to init).
-fn forwarded() -> SigSet {
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::all();
     for s in [
         Signal::SIGKILL,
@@ -51,24 +51,12 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let mut own_console = None;
-    let console = match (&opts.console_socket, terminal) {
-        (Some(path), true) => Some(
-            UnixStream::connect(path)
-                .with_ctx(|| format!("connect to console socket {}", path.display()))?,
-        ),
-        (None, true) if detach => {
-            return Err(Error::Config(
-                "process.terminal is true: a detached run needs --console-socket".into(),
-            ))
-        }
-        (None, true) => {
-            let (ours, theirs) = UnixStream::pair().ctx("create console socketpair")?;
-            own_console = Some(ours);
-            Some(theirs)
-        }
-        (_, false) => None,
-    };
+    let (own_console, console) = console_for(
+        opts.console_socket.as_deref(),
+        terminal,
+        detach,
+        "process.terminal is true: a detached run needs --console-socket",
+    )?;
     // Block the signals before init exists, so none (SIGCHLD above all) can be
     // lost between the clone and the wait loop. Init resets its mask.
     let sigset = forwarded();
@@ -104,6 +92,32 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32> {
     code
 }
 
+/// The console socket for a process that may want a terminal: the caller's
+/// (`--console-socket`), or in the foreground a socketpair whose first end the
+/// runtime keeps to receive the master and relay it. Returns (ours, theirs).
+pub(crate) fn console_for(
+    socket: Option<&Path>,
+    terminal: bool,
+    detach: bool,
+    detached_error: &str,
+) -> Result<(Option<UnixStream>, Option<UnixStream>)> {
+    match (socket, terminal) {
+        (Some(path), true) => Ok((
+            None,
+            Some(
+                UnixStream::connect(path)
+                    .with_ctx(|| format!("connect to console socket {}", path.display()))?,
+            ),
+        )),
+        (None, true) if detach => Err(Error::Config(detached_error.into())),
+        (None, true) => {
+            let (ours, theirs) = UnixStream::pair().ctx("create console socketpair")?;
+            Ok((Some(ours), Some(theirs)))
+        }
+        (_, false) => Ok((None, None)),
+    }
+}
+
 /// Receive the terminal's master that init sent with SCM_RIGHTS.
 pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd> {
     berth_sys::recv_fd(sock.as_fd())
@@ -112,8 +126,8 @@ pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd> {
         .ok_or_else(|| Error::Init("init sent no terminal".into()))
 }
 
-/// Wait for init, forwarding signals and relaying the terminal.
-fn supervise(pid: Pid, sfd: &SignalFd, master: Option<OwnedFd>) -> Result<i32> {
+/// Wait for init (or an exec'd process), forwarding signals and relaying the terminal.
+pub(crate) fn supervise(pid: Pid, sfd: &SignalFd, master: Option<OwnedFd>) -> Result<i32> {
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
     let saved = match &master {

@@ -1,0 +1,347 @@
+//! Isolation seen from inside and from the host: limits that hold,
+//! capabilities and no_new_privs exactly as configured, Docker's seccomp
+//! profile, user namespaces with id mappings.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{sh, Bundle};
+use serde_json::{json, Value};
+
+/// Bit of a capability in /proc/self/status masks.
+fn mask(caps: &[u32]) -> String {
+    format!("{:016x}", caps.iter().fold(0u64, |m, c| m | (1u64 << c)))
+}
+
+fn status_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:\t")))
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+}
+
+#[test]
+fn capabilities_and_no_new_privs_match_the_spec_exactly() {
+    require_root!();
+    // CAP_CHOWN=0, CAP_KILL=5, CAP_NET_BIND_SERVICE=10, CAP_NET_RAW=13, CAP_SYS_CHROOT=18
+    let (code, out, err) = sh(
+        |c| {
+            c["process"]["capabilities"] = json!({
+                "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+                "effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+                "inheritable": ["CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_NET_BIND_SERVICE"]
+            });
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+        "grep -E '^(Cap|NoNewPrivs)' /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    // After exec as a non-root user, effective and permitted come from the
+    // ambient set (the kernel's rules); bounding and inheritable stay as set.
+    assert_eq!(status_line(&out, "CapBnd"), mask(&[0, 5, 10, 13]));
+    assert_eq!(status_line(&out, "CapInh"), mask(&[10]));
+    assert_eq!(status_line(&out, "CapAmb"), mask(&[10]));
+    assert_eq!(status_line(&out, "CapPrm"), mask(&[10]));
+    assert_eq!(status_line(&out, "CapEff"), mask(&[10]));
+    assert_eq!(status_line(&out, "NoNewPrivs"), "0");
+
+    let (code, out, err) = sh(
+        |c| {
+            c["process"]["capabilities"] = json!({
+                "bounding": ["CAP_KILL", "CAP_SYS_CHROOT"],
+                "effective": ["CAP_KILL", "CAP_SYS_CHROOT"],
+                "permitted": ["CAP_KILL", "CAP_SYS_CHROOT"]
+            });
+            c["process"]["noNewPrivileges"] = json!(true);
+        },
+        "grep -E '^(Cap|NoNewPrivs)' /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    // Root keeps its bounding set as permitted and effective across exec.
+    for key in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(status_line(&out, key), mask(&[5, 18]), "{key}");
+    }
+    assert_eq!(status_line(&out, "CapInh"), mask(&[]));
+    assert_eq!(status_line(&out, "NoNewPrivs"), "1");
+}
+
+fn docker_seccomp() -> Value {
+    let caps: Vec<String> = berth_seccomp::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let profile = berth_seccomp::default_profile();
+    let oci = berth_seccomp::docker_to_oci(&profile, &caps, berth_seccomp::native_arch()).unwrap();
+    serde_json::to_value(oci).unwrap()
+}
+
+#[test]
+fn docker_default_seccomp_profile_lets_busybox_work_and_blocks_unshare_and_mount() {
+    require_root!();
+    let script = "ls / >/dev/null && echo ls-ok; \
+                  unshare -m true 2>&1; echo unshare=$?; \
+                  mount -t tmpfs none /tmp 2>&1; echo mount=$?; \
+                  grep Seccomp: /proc/self/status";
+    let (code, out, err) = sh(
+        |c| {
+            c["linux"]["seccomp"] = docker_seccomp();
+            // Docker's caps include CAP_SYS_ADMIN nowhere; with it the
+            // profile would allow these calls, so give the container Docker's set.
+            let caps = json!(berth_seccomp::DOCKER_DEFAULT_CAPS);
+            c["process"]["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps});
+        },
+        script,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ls-ok"), "{out}");
+    assert!(
+        out.contains("unshare=1") && out.contains("Operation not permitted"),
+        "{out}"
+    );
+    // busybox mount words EPERM its own way.
+    assert!(
+        out.contains("mount=1") && out.contains("permission denied"),
+        "{out}"
+    );
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+}
+
+#[test]
+fn seccomp_errno_ret_and_argument_conditions() {
+    require_root!();
+    // mkdir gets ENOSYS (38); personality(0xffffffff) is allowed (a query),
+    // any other personality value gets EPERM through the default action.
+    let (code, out, err) = sh(
+        |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                    {"names": ["chmod", "fchmodat"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 2, "value": 511, "op": "SCMP_CMP_EQ"}]},
+                    {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 1, "value": 511, "op": "SCMP_CMP_EQ"}]}
+                ]
+            });
+        },
+        "mkdir /tmp/x 2>&1; echo mkdir=$?; touch /tmp/f; chmod 644 /tmp/f && echo chmod644=ok; chmod 777 /tmp/f 2>&1; echo chmod777=$?",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Function not implemented") && out.contains("mkdir=1"),
+        "{out}"
+    );
+    assert!(out.contains("chmod644=ok"), "{out}");
+    assert!(
+        out.contains("chmod777=1") && out.contains("Operation not permitted"),
+        "{out}"
+    );
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    let rootfs = b.dir.join("rootfs");
+    let vol = b.tmp.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    for p in [&rootfs, &vol] {
+        let st = std::process::Command::new("chown")
+            .args(["-R", "200000:200000"])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    b.set_config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "id -u; id -g; touch /vol/made-inside; sleep 30"]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol.to_str().unwrap(), "options": ["rbind"]
+        }));
+    });
+    let out_path = b.tmp.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let st = b
+        .cmd(&["run", "-d", "userns"])
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !vol.join("made-inside").exists() {
+        assert!(Instant::now() < deadline, "container never wrote its file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "0\n0\n");
+    // The host sees the mapped ids, for the process and for the file.
+    let pid = b.state("userns")["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.contains("200000"), "{uid_line}");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(vol.join("made-inside")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (200000, 200000));
+    assert!(b.run(&["delete", "-f", "userns"]).status.success());
+}
+
+/// A container started detached, its cgroup paths read from state.json.
+fn cgroup_dir(b: &Bundle, id: &str, controller: &str) -> std::path::PathBuf {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(b.root.join(id).join("state.json")).unwrap())
+            .unwrap();
+    let cg = &state["cgroup"];
+    let p = cg["v1"][controller]
+        .as_str()
+        .or_else(|| cg["unified"].as_str())
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
+    std::path::PathBuf::from(p)
+}
+
+fn wait_stopped(b: &Bundle, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state(id)["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "{id} never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024});
+        // A shell variable of 100 MB cannot fit in 32 MB.
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived ${#x}"
+        ]);
+    });
+    let (ok, err) = b.detached(&["run", "-d", "oom"]);
+    assert!(ok, "{err}");
+    let dir = cgroup_dir(&b, "oom", "memory");
+    wait_stopped(&b, "oom");
+    let oom = std::fs::read_to_string(dir.join("memory.oom_control"))
+        .or_else(|_| std::fs::read_to_string(dir.join("memory.events")))
+        .unwrap();
+    let kills: u64 = oom
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(kills >= 1, "no OOM kill recorded: {oom}");
+    assert!(b.run(&["delete", "oom"]).status.success());
+    assert!(!dir.exists(), "cgroup left behind");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    require_root!();
+    // The bomb runs in a child shell; init then execs sleep, needing no fork.
+    let b = Bundle::new(|c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 10});
+        c["process"]["args"] = json!(["sh", "-c",
+            "sh -c 'for i in $(seq 30); do sleep 20 & done' 2>/dev/null; echo bomb-done; exec sleep 20"]);
+    });
+    let out_path = b.tmp.path().join("out");
+    let st = b
+        .cmd(&["run", "-d", "bomb"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&out_path)
+        .unwrap()
+        .contains("bomb-done")
+    {
+        assert!(Instant::now() < deadline, "the bomb never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = cgroup_dir(&b, "bomb", "pids");
+    let current: u32 = std::fs::read_to_string(dir.join("pids.current"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (5..=10).contains(&current),
+        "pids.current {current} with a limit of 10"
+    );
+    let events = std::fs::read_to_string(dir.join("pids.events")).unwrap();
+    let refused: u64 = events.trim().strip_prefix("max ").unwrap().parse().unwrap();
+    assert!(refused > 0, "no fork was refused: {events}");
+    assert!(b.run(&["delete", "-f", "bomb"]).status.success());
+    assert!(!dir.exists(), "cgroup left behind");
+}
+
+#[test]
+fn cpu_quota_throttles() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["linux"]["resources"]["cpu"] = json!({"quota": 10000, "period": 100000});
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "end=$(($(date +%s)+2)); while [ $(date +%s) -lt $end ]; do :; done"
+        ]);
+    });
+    let (ok, err) = b.detached(&["run", "-d", "cpu"]);
+    assert!(ok, "{err}");
+    let dir = cgroup_dir(&b, "cpu", "cpu");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "10000"
+    );
+    wait_stopped(&b, "cpu");
+    let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+    let throttled: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_throttled "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(throttled > 0, "{stat}");
+    assert!(b.run(&["delete", "cpu"]).status.success());
+}
+
+#[test]
+fn denied_device_cannot_be_opened() {
+    require_root!();
+    let (code, out, err) = sh(
+        |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420}]);
+            c["linux"]["resources"]["devices"] = json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
+            ]);
+        },
+        "ls -l /dev/kmsg >/dev/null && echo node-present; head -c 1 /dev/kmsg 2>&1; echo kmsg=$?; head -c 1 /dev/zero | wc -c",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("node-present"), "{out}");
+    assert!(
+        out.contains("kmsg=1") && out.contains("Operation not permitted"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with('1'),
+        "/dev/zero must stay usable: {out}"
+    );
+}
