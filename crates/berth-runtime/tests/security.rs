@@ -345,3 +345,84 @@ fn denied_device_cannot_be_opened() {
         "/dev/zero must stay usable: {out}"
     );
 }
+
+/// The CVE-2019-5736 class: a process in the container must not reach the
+/// runtime's binary through /proc/<pid>/exe of a runtime process that is in
+/// its pid namespace. Here the parked init of a second container joins the
+/// first one's pid namespace; the first one's root tries to read and write
+/// its exe.
+#[test]
+fn runtime_binary_is_unreachable_from_a_shared_pid_namespace() {
+    require_root!();
+    let before = std::fs::read(common::BIN).unwrap();
+    let shared_dir = tempfile::tempdir().unwrap();
+    let shared = shared_dir.path().to_str().unwrap().to_string();
+    let caps = json!(berth_seccomp::DOCKER_DEFAULT_CAPS);
+    let a = Bundle::new(|c| {
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            r#"
+            while [ ! -e /shared/go ]; do sleep 0.05; done
+            for p in /proc/[0-9]*; do
+                n=${p#/proc/}
+                [ "$n" = 1 ] && continue
+                if cat $p/exe >/dev/null 2>&1; then echo "read-ok $n"; else echo "read-denied $n"; fi
+                if (echo x >> $p/exe) 2>/dev/null; then echo "write-ok $n"; else echo "write-denied $n"; fi
+            done > /shared/report.tmp
+            mv /shared/report.tmp /shared/report
+            exec sleep 30"#
+        ]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]
+        }));
+    });
+    let (ok, err) = a.detached(&["run", "-d", "victim-a"]);
+    assert!(ok, "{err}");
+    let a_pid = a.state("victim-a")["pid"].as_i64().unwrap();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["true"]);
+        c["linux"]["namespaces"] = json!([
+            {"type": "pid", "path": format!("/proc/{a_pid}/ns/pid")},
+            {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
+        ]);
+    });
+    let (ok, err) = b.detached(&["create", "parked-b"]);
+    assert!(ok, "{err}");
+    let b_host_pid = b.state("parked-b")["pid"].as_i64().unwrap();
+    // B's parked init, as numbered in A's pid namespace.
+    let nspid = std::fs::read_to_string(format!("/proc/{b_host_pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("NSpid:")
+                .map(|v| v.split_whitespace().last().unwrap().to_string())
+        })
+        .unwrap();
+    std::fs::write(shared_dir.path().join("go"), "").unwrap();
+    let report_path = shared_dir.path().join("report");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !report_path.exists() {
+        assert!(Instant::now() < deadline, "no report from the container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(
+        report.contains(&format!("read-denied {nspid}")),
+        "parked init's exe was readable:\n{report}"
+    );
+    assert!(
+        report.contains(&format!("write-denied {nspid}")),
+        "{report}"
+    );
+    assert!(!report.contains("write-ok"), "{report}");
+    assert_eq!(
+        std::fs::read(common::BIN).unwrap(),
+        before,
+        "runtime binary changed"
+    );
+    let _ = b.run(&["delete", "-f", "parked-b"]);
+    let _ = a.run(&["delete", "-f", "victim-a"]);
+}
