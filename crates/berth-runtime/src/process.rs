@@ -147,6 +147,84 @@ impl CapPlan {
     }
 }
 
+/// Apply `process.ioPriority` and `process.scheduler`.
+pub fn set_scheduling(process: &Process) -> Result<()> {
+    use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy};
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        if !(0..=7).contains(&io.priority()) {
+            return Err(Error::Config(format!(
+                "process.ioPriority.priority: {} is outside 0-7",
+                io.priority()
+            )));
+        }
+        berth_sys::set_io_priority(class, io.priority() as u32).with_ctx(|| {
+            format!(
+                "process.ioPriority: set class {class} level {}",
+                io.priority()
+            )
+        })?;
+    }
+    if let Some(s) = process.scheduler() {
+        let policy = match s.policy() {
+            LinuxSchedulerPolicy::SchedOther => 0,
+            LinuxSchedulerPolicy::SchedFifo => 1,
+            LinuxSchedulerPolicy::SchedRr => 2,
+            LinuxSchedulerPolicy::SchedBatch => 3,
+            LinuxSchedulerPolicy::SchedIso => 4,
+            LinuxSchedulerPolicy::SchedIdle => 5,
+            LinuxSchedulerPolicy::SchedDeadline => 6,
+        };
+        let mut flags = 0u64;
+        for f in s.flags().iter().flatten() {
+            flags |= match f {
+                LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+            };
+        }
+        let attr = berth_sys::SchedAttr {
+            policy,
+            flags,
+            nice: s.nice().unwrap_or(0),
+            priority: s.priority().unwrap_or(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+            ..Default::default()
+        };
+        berth_sys::set_sched_attr(&attr)
+            .with_ctx(|| format!("process.scheduler: set {:?}", s.policy()))?;
+    }
+    Ok(())
+}
+
+/// Apply `linux.personality`.
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let domain: libc::c_ulong = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    if let Some(flags) = p.flags() {
+        if !flags.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "linux.personality.flags {flags:?}: no flags are defined by the runtime-spec yet"
+            )));
+        }
+    }
+    berth_sys::set_personality(domain)
+        .with_ctx(|| format!("linux.personality: set {:?}", p.domain()))
+}
+
 /// Become the configured user: groups, gid, uid. Capabilities survive via
 /// PR_SET_KEEPCAPS and are then set by [`CapPlan::apply_rest`].
 pub fn set_user(process: &Process, setgroups_allowed: bool) -> Result<()> {

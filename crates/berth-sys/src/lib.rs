@@ -279,6 +279,71 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<(std::os::fd::OwnedFd,
     Ok(received.into_iter().next().map(|fd| (fd, payload)))
 }
 
+/// personality(2): set the execution domain (PER_LINUX, PER_LINUX32) and flags.
+pub fn set_personality(persona: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: personality takes an integer and touches no memory of ours.
+    let ret = unsafe { libc::personality(persona) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) for the caller.
+pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    let prio = ((class << 13) | (level & 0x1fff)) as libc::c_long;
+    // SAFETY: ioprio_set takes three integers; no memory is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0 as libc::c_long,
+            prio,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's `struct sched_attr` (version 1, with utilisation clamps).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) for the calling thread.
+pub fn set_sched_attr(attr: &SchedAttr) -> io::Result<()> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: the pointer refers to a live, fully initialised SchedAttr whose
+    // `size` field tells the kernel how much of it to read.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0 as libc::c_long,
+            &a as *const SchedAttr,
+            0 as libc::c_ulong,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Terminate the current process immediately with `code`, without running
 /// Rust destructors or atexit handlers (used in forked children, whose copies
 /// of the parent's buffers must not be flushed twice).

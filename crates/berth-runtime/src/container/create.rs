@@ -53,7 +53,7 @@ pub struct NsPlan {
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
-    CloneFlags::from_bits_truncate(t as i32)
+    CloneFlags::from_bits_retain(t as i32)
 }
 
 impl NsPlan {
@@ -114,7 +114,7 @@ impl NsPlan {
             ));
         }
         if time_new {
-            nix::sched::unshare(CloneFlags::from_bits_truncate(libc::CLONE_NEWTIME))
+            nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
                 .ctx("unshare the time namespace")?;
             let mut offsets = String::new();
             for (clock, off) in spec

@@ -157,6 +157,9 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     let cwd = process.cwd();
     let _ = fs::create_dir_all(cwd);
     rootfs::finish(spec)?;
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        process::set_personality(p)?;
+    }
 
     if terminal {
         setup_terminal(a.console.take(), process, true)?;
@@ -200,6 +203,7 @@ pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Resul
         process::set_rlimits(rl)?;
     }
     apply_lsm(process)?;
+    process::set_scheduling(process)?;
 
     chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
     // A leaked descriptor of a host directory must never become the cwd
