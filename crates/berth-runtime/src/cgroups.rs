@@ -23,14 +23,32 @@ impl Cgroup {
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        match berth_cgroups::create_default(path.as_deref(), id) {
-            Ok(m) => Ok(Some(Cgroup(m))),
-            Err(e) if !nix::unistd::geteuid().is_root() => {
-                crate::log::debug(&format!("running without a cgroup: {e}"));
-                Ok(None)
+        if !nix::unistd::geteuid().is_root() {
+            // Rootless: cgroup directories belong to root unless a hierarchy was
+            // delegated, which is not supported yet; limits cannot hold then.
+            let limited = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .is_some_and(|r| {
+                    r.memory().is_some()
+                        || r.cpu().is_some()
+                        || r.pids().is_some()
+                        || r.block_io().is_some()
+                        || r.hugepage_limits().is_some()
+                        || r.unified().is_some()
+                });
+            if limited {
+                return Err(Error::Cgroup(
+                    "linux.resources: a rootless container cannot have resource limits (no delegated cgroup)".into(),
+                ));
             }
-            Err(e) => Err(Error::Cgroup(format!("linux.cgroupsPath: {e}"))),
+            crate::log::debug("rootless: running without a cgroup");
+            return Ok(None);
         }
+        berth_cgroups::create_default(path.as_deref(), id)
+            .map(|m| Some(Cgroup(m)))
+            .map_err(|e| Error::Cgroup(format!("linux.cgroupsPath: {e}")))
     }
 
     pub fn from_state(state: &State) -> Option<Cgroup> {

@@ -18,9 +18,10 @@ use crate::state::{State, OCI_VERSION};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for storage of container state
-    #[arg(long, global = true, default_value = "/run/berth-runtime")]
-    pub root: PathBuf,
+    /// Root directory for storage of container state (default /run/berth-runtime;
+    /// $XDG_RUNTIME_DIR/berth-runtime for other users)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr)
     #[arg(long, global = true)]
     pub log: Option<String>,
@@ -34,7 +35,7 @@ pub struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// With `spec`: write a config for an unprivileged user (auto, true, false)
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version
     #[arg(short = 'v', long = "version")]
@@ -376,7 +377,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     let Some(command) = &cli.command else {
         return Err(Error::Config("no command given; see --help".into()));
     };
-    let root = &cli.root;
+    let root = &cli.root.clone().unwrap_or_else(default_root);
     match command {
         Command::Spec { bundle } => {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
@@ -468,6 +469,19 @@ fn print_json<T: serde::Serialize>(v: &T, pretty: bool) {
     .expect("serializes");
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
+}
+
+/// runc's default state root: /run for root, the user's runtime directory
+/// for anyone else.
+fn default_root() -> PathBuf {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/berth-runtime");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("berth-runtime"),
+        _ => PathBuf::from(format!("/run/user/{uid}/berth-runtime")),
+    }
 }
 
 fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
