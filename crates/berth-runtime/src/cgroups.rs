@@ -182,6 +182,11 @@ pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources
     out
 }
 
+/// Whether the container's cgroup is frozen (status `paused`).
+pub fn is_frozen(state: &State) -> bool {
+    Cgroup::from_state(state).is_some_and(|c| matches!(c.0.state(), Ok(FreezerState::Frozen)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,9 +217,4 @@ mod tests {
         assert_eq!(rules[rules.len() - 2], "allow c 1:11 rwm");
         assert_eq!(rules.last().unwrap(), "deny c 1:11 rwm");
     }
-}
-
-/// Whether the container's cgroup is frozen (status `paused`).
-pub fn is_frozen(state: &State) -> bool {
-    Cgroup::from_state(state).is_some_and(|c| matches!(c.0.state(), Ok(FreezerState::Frozen)))
 }

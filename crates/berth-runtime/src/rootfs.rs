@@ -269,10 +269,9 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
             let matches = if h.fs_type == "cgroup2" {
                 ctrl.is_empty()
             } else {
-                ctrl.split(',').all(|c| {
-                    key.split(',')
-                        .any(|k| k == c || k == format!("name={c}") || c == k)
-                }) && !ctrl.is_empty()
+                // Both name their controllers the same way ("cpu",
+                // "name=systemd"); every one on the line must be mounted here.
+                !ctrl.is_empty() && ctrl.split(',').all(|c| key.split(',').any(|k| k == c))
             };
             matches.then(|| path.to_string())
         });
