@@ -1,1 +1,215 @@
-fn main() {}
+//! berth-shim: one small, synchronous process per container.
+//!
+//! berthd starts it for `start`; it double-forks (the first process exits at once, the second calls
+//! `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
+//! `<runtime> create` with the container's stdio pipes (the container's init is reparented to it when
+//! `create` exits), reports `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
+//!
+//! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients,
+//! - serves its unix socket ([`server`]): `attach`, `wait`,
+//! - reaps every process reparented to it, and when the container's init exits, records the status in
+//!   the exit file (atomically), answers the waiters, closes the attached streams, runs `<runtime>
+//!   delete` and exits.
+//!
+//! berthd runs `<runtime> start` itself once it has connected the attached clients.
+
+mod args;
+mod log;
+mod server;
+mod time;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+fn main() {
+    let args = match args::Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-shim: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    // First fork: the parent returns to berthd at once; the child leads a new session.
+    match berth_sys::fork() {
+        Ok(berth_sys::Forked::Parent(_)) => std::process::exit(0),
+        Ok(berth_sys::Forked::Child) => {}
+        Err(e) => {
+            println!("error fork: {e}");
+            std::process::exit(1);
+        }
+    }
+    if let Err(e) = nix::unistd::setsid() {
+        println!("error setsid: {e}");
+        berth_sys::exit_now(1);
+    }
+    let code = match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            // Still connected to berthd's pipe if the failure came before `ok`.
+            let msg = format!("{e:#}").replace('\n', " ");
+            let _ = writeln!(std::io::stdout(), "error {msg}");
+            eprintln!("berth-shim {}: {msg}", args.id);
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Make descriptors 0-2 point at /dev/null (stdout last, after berthd got its answer).
+fn detach_stdio() -> Result<()> {
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in [0, 1] {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+fn runtime_error(log: &std::path::Path) -> String {
+    // The runtime's json log: the last `error` entry says why create failed.
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["level"] == "error")
+        .and_then(|v| v["msg"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "runtime create failed".into())
+}
+
+fn run(a: &args::Args) -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let (out_r, out_w) = nix::unistd::pipe()?;
+    let (err_r, err_w) = nix::unistd::pipe()?;
+    let (stdin_child, stdin_w): (Stdio, Option<OwnedFd>) = if a.stdin {
+        let (r, w) = nix::unistd::pipe()?;
+        (Stdio::from(r), Some(w))
+    } else {
+        (Stdio::null(), None)
+    };
+    let _ = fs::remove_file(&a.socket);
+    let listener =
+        UnixListener::bind(&a.socket).with_context(|| format!("bind {}", a.socket.display()))?;
+    let pid_file = a.bundle.join("init.pid");
+    let _ = fs::remove_file(&pid_file);
+    let status = {
+        let mut cmd = Command::new(&a.runtime);
+        cmd.arg("--root")
+            .arg(&a.runtime_root)
+            .arg("--log")
+            .arg(&a.runtime_log)
+            .arg("--log-format")
+            .arg("json")
+            .arg("create")
+            .arg("--bundle")
+            .arg(&a.bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&a.id)
+            .stdin(stdin_child)
+            .stdout(Stdio::from(out_w))
+            .stderr(Stdio::from(err_w));
+        cmd.status()
+            .with_context(|| format!("run {}", a.runtime.display()))?
+        // `cmd` (holding the container's ends of the pipes) is dropped here.
+    };
+    if !status.success() {
+        bail!("{}", runtime_error(&a.runtime_log));
+    }
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .context("read pid file")?
+        .trim()
+        .parse()
+        .context("parse pid file")?;
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once));
+    let logger = Arc::new(log::JsonLog::open(&a.log_path)?);
+    let readers = [(out_r, 1u8), (err_r, 2u8)].map(|(fd, stream)| {
+        let shared = shared.clone();
+        let logger = logger.clone();
+        std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
+    });
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || server::serve(listener, shared));
+    }
+    println!("ok {pid}");
+    std::io::stdout().flush()?;
+    detach_stdio()?;
+
+    let code = reap_until(Pid::from_raw(pid));
+    for r in readers {
+        let _ = r.join();
+    }
+    logger.flush();
+    write_exit_file(a, code)?;
+    shared.finish(code);
+    let _ = Command::new(&a.runtime)
+        .arg("--root")
+        .arg(&a.runtime_root)
+        .arg("--log")
+        .arg(&a.runtime_log)
+        .arg("--log-format")
+        .arg("json")
+        .arg("delete")
+        .arg("--force")
+        .arg(&a.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = fs::remove_file(&a.socket);
+    Ok(())
+}
+
+/// Reap every child until `init` exits; its exit code (128+n for signal n).
+fn reap_until(init: Pid) -> i32 {
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, c)) if p == init => return c,
+            Ok(WaitStatus::Signaled(p, s, _)) if p == init => return 128 + s as i32,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            // No children left at all: init is gone without us seeing it (should not happen).
+            Err(_) => return 255,
+        }
+    }
+}
+
+fn write_exit_file(a: &args::Args, code: i32) -> Result<()> {
+    let body = serde_json::json!({
+        "exit_code": code,
+        "finished_at": time::now_rfc3339_nano(),
+    });
+    let tmp = a.exit_file.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(body.to_string().as_bytes())?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &a.exit_file)?;
+    Ok(())
+}
+
+fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::Shared) {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut log_state = log::LineBuffer::default();
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        logger.write(stream, &mut log_state, &buf[..n]);
+        shared.broadcast(stream, &buf[..n]);
+    }
+    logger.finish(stream, &mut log_state);
+}

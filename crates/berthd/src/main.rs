@@ -1,1 +1,115 @@
-fn main() {}
+//! berthd: the Berth engine daemon. It serves the Docker Engine API on a unix socket (`-H`), keeps its
+//! state in `<data-root>` (SQLite for containers, berth-image's store and overlay snapshotter for images)
+//! and runs containers through `berth-shim` + a runc-compatible runtime, with per-container files in
+//! `<exec-root>`.
+
+#![recursion_limit = "256"]
+
+mod api;
+mod containers;
+mod daemon;
+mod error;
+mod http;
+mod images;
+mod logging;
+mod store;
+mod time;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// berthd's flags (dockerd's names).
+#[derive(Parser, Debug)]
+#[command(name = "berthd", about = "The Berth engine daemon (Docker Engine API)")]
+struct Flags {
+    /// Daemon socket to listen on (unix:///path)
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    host: Vec<String>,
+    /// Root of persistent state
+    #[arg(long = "data-root", default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Root of runtime state (sockets, runtime state, exit files)
+    #[arg(long = "exec-root", default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Path of the daemon's pid file
+    #[arg(short = 'p', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Log level: debug, info, warn, error, fatal
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    log_level: String,
+    /// Register a runc-compatible runtime: name=path
+    #[arg(long = "add-runtime")]
+    add_runtime: Vec<String>,
+    /// Runtime used when a container names none
+    #[arg(long = "default-runtime", default_value = "berth")]
+    default_runtime: String,
+    /// The shim binary (default: berth-shim next to berthd, else on PATH)
+    #[arg(long = "shim-binary", hide = true)]
+    shim_binary: Option<PathBuf>,
+}
+
+/// A binary next to this executable, else the bare name (looked up on PATH when run).
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn main() -> Result<()> {
+    let f = Flags::parse();
+    logging::set_level(&f.log_level)?;
+    let mut runtimes = BTreeMap::new();
+    runtimes.insert("berth".to_string(), sibling("berth-runtime"));
+    for r in &f.add_runtime {
+        let (name, path) = r
+            .split_once('=')
+            .with_context(|| format!("--add-runtime {r:?}: want name=path"))?;
+        runtimes.insert(name.to_string(), PathBuf::from(path));
+    }
+    if !runtimes.contains_key(&f.default_runtime) {
+        bail!(
+            "--default-runtime {:?} is not a known runtime",
+            f.default_runtime
+        );
+    }
+    let mut sockets = Vec::new();
+    for h in &f.host {
+        match h.strip_prefix("unix://") {
+            Some(p) if !p.is_empty() => sockets.push(PathBuf::from(p)),
+            _ => bail!("-H {h:?}: only unix:///path sockets are supported"),
+        }
+    }
+    let cfg = daemon::Config {
+        sockets,
+        data_root: f.data_root,
+        exec_root: f.exec_root,
+        runtimes,
+        default_runtime: f.default_runtime,
+        shim: f.shim_binary.unwrap_or_else(|| sibling("berth-shim")),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let d = daemon::Daemon::open(cfg).await?;
+        if let Some(p) = &f.pidfile {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .with_context(|| format!("write pid file {}", p.display()))?;
+        }
+        let res = api::serve(d).await;
+        if let Some(p) = &f.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        res
+    })
+}

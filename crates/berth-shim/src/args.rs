@@ -1,0 +1,90 @@
+//! The shim's command line (berthd is its only caller): `--name value` pairs and two switches.
+
+use anyhow::{anyhow, bail, Result};
+use std::path::PathBuf;
+
+/// Everything the shim needs to run one container.
+#[derive(Debug, Default)]
+pub struct Args {
+    /// Container id (also the runtime's id).
+    pub id: String,
+    /// OCI bundle directory (holds config.json; the pid file is written here).
+    pub bundle: PathBuf,
+    /// runc-compatible runtime binary.
+    pub runtime: PathBuf,
+    /// The runtime's `--root`.
+    pub runtime_root: PathBuf,
+    /// The runtime's `--log` (json).
+    pub runtime_log: PathBuf,
+    /// json-file log of the container's output.
+    pub log_path: PathBuf,
+    /// The shim's unix socket.
+    pub socket: PathBuf,
+    /// Where the exit status is recorded.
+    pub exit_file: PathBuf,
+    /// Give the container a stdin pipe (OpenStdin).
+    pub stdin: bool,
+    /// Close the container's stdin when the first attached client closes its input (StdinOnce).
+    pub stdin_once: bool,
+}
+
+impl Args {
+    /// Parse the arguments (without the program name).
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args> {
+        let mut a = Args::default();
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--stdin" => a.stdin = true,
+                "--stdin-once" => a.stdin_once = true,
+                _ => {
+                    let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
+                    match flag.as_str() {
+                        "--id" => a.id = v,
+                        "--bundle" => a.bundle = v.into(),
+                        "--runtime" => a.runtime = v.into(),
+                        "--runtime-root" => a.runtime_root = v.into(),
+                        "--runtime-log" => a.runtime_log = v.into(),
+                        "--log-path" => a.log_path = v.into(),
+                        "--socket" => a.socket = v.into(),
+                        "--exit-file" => a.exit_file = v.into(),
+                        _ => bail!("unknown flag {flag}"),
+                    }
+                }
+            }
+        }
+        for (name, empty) in [
+            ("--id", a.id.is_empty()),
+            ("--bundle", a.bundle.as_os_str().is_empty()),
+            ("--runtime", a.runtime.as_os_str().is_empty()),
+            ("--runtime-root", a.runtime_root.as_os_str().is_empty()),
+            ("--runtime-log", a.runtime_log.as_os_str().is_empty()),
+            ("--log-path", a.log_path.as_os_str().is_empty()),
+            ("--socket", a.socket.as_os_str().is_empty()),
+            ("--exit-file", a.exit_file.as_os_str().is_empty()),
+        ] {
+            if empty {
+                bail!("{name} is required");
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_requires() {
+        let v: Vec<String> =
+            "--id c --bundle /b --runtime /r --runtime-root /rr --runtime-log /rl \
+                              --log-path /l --socket /s --exit-file /e --stdin"
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+        let a = Args::parse(v.into_iter()).unwrap();
+        assert_eq!(a.id, "c");
+        assert!(a.stdin && !a.stdin_once);
+        assert!(Args::parse(["--id".to_string(), "c".into()].into_iter()).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! The shim's unix socket. A client sends one line, then:
+//!
+//! - `wait\n`: gets `<exit code>\n` when the container exits;
+//! - `attach <stdin> <stdout> <stderr>\n` (each `0` or `1`): gets the container's output from then on in
+//!   Docker's multiplexed framing (`[stream, 0, 0, 0, u32 BE length]` + payload), and, with stdin, its
+//!   further bytes go to the container's stdin. The shim first answers `ok\n` once the client is registered. The shim closes the stream after the last output.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Mutex;
+
+struct Attacher {
+    conn: UnixStream,
+    stdout: bool,
+    stderr: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    attachers: Vec<Attacher>,
+    waiters: Vec<UnixStream>,
+    exit: Option<i32>,
+}
+
+/// State shared by the output copiers, the socket server and the main thread.
+pub struct Shared {
+    inner: Mutex<Inner>,
+    stdin: Mutex<Option<File>>,
+    stdin_once: bool,
+}
+
+impl Shared {
+    /// `stdin`: the write end of the container's stdin pipe, if it has one.
+    pub fn new(stdin: Option<OwnedFd>, stdin_once: bool) -> Shared {
+        Shared {
+            inner: Mutex::new(Inner::default()),
+            stdin: Mutex::new(stdin.map(File::from)),
+            stdin_once,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send output to every client attached to that stream (dropping clients that went away).
+    pub fn broadcast(&self, stream: u8, data: &[u8]) {
+        let mut g = self.lock();
+        if g.attachers.is_empty() {
+            return;
+        }
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes();
+        let mut frame = Vec::with_capacity(8 + data.len());
+        frame.extend_from_slice(&[stream, 0, 0, 0]);
+        frame.extend_from_slice(&len);
+        frame.extend_from_slice(data);
+        g.attachers.retain_mut(|a| {
+            let wanted = if stream == 2 { a.stderr } else { a.stdout };
+            !wanted || a.conn.write_all(&frame).is_ok()
+        });
+    }
+
+    /// The container exited: answer waiters, end attached streams.
+    pub fn finish(&self, code: i32) {
+        let mut g = self.lock();
+        g.exit = Some(code);
+        for mut w in g.waiters.drain(..) {
+            let _ = writeln!(w, "{code}");
+        }
+        for a in g.attachers.drain(..) {
+            let _ = a.conn.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn close_stdin(&self) {
+        self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// Accept clients forever (the process exits when the container is done).
+pub fn serve(listener: UnixListener, shared: std::sync::Arc<Shared>) {
+    for conn in listener.incoming().flatten() {
+        let shared = shared.clone();
+        std::thread::spawn(move || handle(conn, &shared));
+    }
+}
+
+fn handle(conn: UnixStream, shared: &Shared) {
+    let mut reader = match conn.try_clone() {
+        Ok(c) => BufReader::new(c),
+        Err(_) => return,
+    };
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["wait"] => {
+            let mut g = shared.lock();
+            match g.exit {
+                Some(code) => {
+                    let mut c = conn;
+                    let _ = writeln!(c, "{code}");
+                }
+                None => g.waiters.push(conn),
+            }
+        }
+        ["attach", i, o, e] => {
+            {
+                let mut g = shared.lock();
+                if g.exit.is_some() {
+                    let _ = conn.shutdown(Shutdown::Both);
+                    return;
+                }
+                // The ack goes out before any frame: the client knows it is registered.
+                let mut conn = conn;
+                if conn.write_all(b"ok\n").is_err() {
+                    return;
+                }
+                g.attachers.push(Attacher {
+                    conn,
+                    stdout: *o == "1",
+                    stderr: *e == "1",
+                });
+            }
+            if *i == "1" {
+                copy_stdin(&mut reader, shared);
+            }
+        }
+        _ => {
+            let mut c = conn;
+            let _ = writeln!(c, "error unknown request");
+        }
+    }
+}
+
+fn copy_stdin(from: &mut impl Read, shared: &Shared) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut g = shared.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        let written = g.as_mut().map(|f| f.write_all(&buf[..n]).is_ok());
+        if written != Some(true) {
+            return;
+        }
+    }
+    if shared.stdin_once {
+        shared.close_stdin();
+    }
+}

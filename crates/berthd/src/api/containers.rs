@@ -1,0 +1,375 @@
+//! Container endpoints: create, list, inspect, start, stop, restart, kill, wait, delete.
+
+use crate::containers::lifecycle;
+use crate::containers::model::{Container, Status};
+use crate::containers::shim::Paths;
+use crate::containers::spec::{MASKED_PATHS, READONLY_PATHS};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, ok_json, Query, Resp};
+use crate::time;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `POST /containers/create?name=`.
+pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+    let body: Value = http::body_json(req.into_body()).await?;
+    if !body.is_object() {
+        return Err(ApiError::BadRequest(
+            "invalid JSON: body must be an object".into(),
+        ));
+    }
+    let (id, warnings) = lifecycle::create(d, q.get("name"), body).await?;
+    Ok(http::json_response(
+        StatusCode::CREATED,
+        &json!({"Id": id, "Warnings": warnings}),
+    ))
+}
+
+fn command_line(c: &Container) -> String {
+    c.spec
+        .args
+        .iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(|ch: char| ch.is_whitespace() || "'\"$\\".contains(ch)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn since(ts: &str) -> String {
+    time::parse_rfc3339(ts)
+        .and_then(|t| t.elapsed().ok())
+        .map(time::human_duration)
+        .unwrap_or_else(|| "Less than a second".into())
+}
+
+fn status_line(c: &Container) -> String {
+    match c.state.status {
+        Status::Running => format!("Up {}", since(&c.state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn unix(ts: &str) -> i64 {
+    time::parse_rfc3339(ts)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn network_mode(c: &Container) -> &str {
+    match c.spec.network_mode.as_str() {
+        "default" => "default",
+        other => other,
+    }
+}
+
+fn mounts(c: &Container) -> Value {
+    json!(c
+        .spec
+        .binds
+        .iter()
+        .map(|b| json!({
+            "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": if b.readonly { "ro" } else { "" },
+            "RW": !b.readonly, "Propagation": b.propagation,
+        }))
+        .collect::<Vec<_>>())
+}
+
+fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool> {
+    for s in f.get("status") {
+        if ![
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ]
+        .contains(&s.as_str())
+        {
+            return Err(ApiError::BadRequest(format!("invalid filter 'status={s}'")));
+        }
+    }
+    if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.state.status.as_str())
+    {
+        return Ok(false);
+    }
+    if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
+        return Ok(false);
+    }
+    if !f.get("name").is_empty()
+        && !f
+            .get("name")
+            .iter()
+            .any(|n| c.name.contains(n.trim_start_matches('/')))
+    {
+        return Ok(false);
+    }
+    let labels = c.labels();
+    for want in f.get("label") {
+        let ok = match want.split_once('=') {
+            Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+            None => labels.contains_key(want),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    if !f.get("exited").is_empty()
+        && (c.state.status != Status::Exited
+            || !f
+                .get("exited")
+                .iter()
+                .any(|e| e.parse() == Ok(c.state.exit_code)))
+    {
+        return Ok(false);
+    }
+    if !f.get("ancestor").is_empty() {
+        let ok = f.get("ancestor").iter().any(|a| {
+            a == c.image_name()
+                || crate::images::find(d, a)
+                    .map(|i| i.id() == c.image_id)
+                    .unwrap_or(false)
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `GET /containers/json`.
+pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&["status", "id", "name", "label", "exited", "ancestor"])?;
+    let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
+    let mut cs: Vec<Container> = d.containers.all();
+    cs.sort_by(|a, b| b.created.cmp(&a.created));
+    let mut out = Vec::new();
+    for c in cs {
+        if !all && c.state.status != Status::Running {
+            continue;
+        }
+        if !filter_match(d, &c, &f)? {
+            continue;
+        }
+        out.push(json!({
+            "Id": c.id,
+            "Names": [format!("/{}", c.name)],
+            "Image": c.image_name(),
+            "ImageID": c.image_id,
+            "Command": command_line(&c),
+            "Created": unix(&c.created),
+            "Ports": [],
+            "Labels": c.labels(),
+            "State": c.state.status.as_str(),
+            "Status": status_line(&c),
+            "HostConfig": {"NetworkMode": network_mode(&c)},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": mounts(&c),
+        }));
+    }
+    if let Some(n) = q.int("limit")? {
+        if n > 0 {
+            out.truncate(n as usize);
+        }
+    }
+    ok_json(&out)
+}
+
+fn host_config(c: &Container) -> Value {
+    let mut hc = json!({
+        "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": network_mode(c), "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
+        "CapDrop": null, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
+        "GroupAdd": null, "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
+        "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "Isolation": "",
+        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+        "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "DeviceCgroupRules": null, "DeviceRequests": null, "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": null, "OomKillDisable": false, "PidsLimit": null, "Ulimits": [], "CpuCount": 0,
+        "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": if c.spec.privileged { json!(null) } else { json!(MASKED_PATHS) },
+        "ReadonlyPaths": if c.spec.privileged { json!(null) } else { json!(READONLY_PATHS) },
+    });
+    if let (Some(o), Some(given)) = (hc.as_object_mut(), c.host_config.as_object()) {
+        for (k, v) in given {
+            let keep_default = v.is_null()
+                || matches!(
+                    k.as_str(),
+                    "LogConfig" | "NetworkMode" | "Runtime" | "MaskedPaths" | "ReadonlyPaths"
+                )
+                || (k == "ShmSize" && v.as_i64() == Some(0))
+                || (k == "IpcMode" && v.as_str() == Some(""))
+                || (k == "CgroupnsMode" && v.as_str() == Some(""));
+            if !keep_default {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    hc
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
+    let c = d.containers.get(key)?;
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let s = &c.state;
+    let upper = d
+        .snap
+        .upper_dir(&c.id)
+        .map(|u| u.display().to_string())
+        .unwrap_or_default();
+    let mut config = c.config.clone();
+    if let Some(o) = config.as_object_mut() {
+        for k in [
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+        ] {
+            o.entry(k).or_insert(json!(false));
+        }
+        o.entry("Domainname").or_insert(json!(""));
+        o.entry("Volumes").or_insert(Value::Null);
+        o.entry("OnBuild").or_insert(Value::Null);
+    }
+    ok_json(&json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path(),
+        "Args": c.args(),
+        "State": {
+            "Status": s.status.as_str(),
+            "Running": s.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": s.status == Status::Dead,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": p.dir.join("resolv.conf"),
+        "HostnamePath": p.dir.join("hostname"),
+        "HostsPath": p.dir.join("hosts"),
+        "LogPath": p.log,
+        "Name": format!("/{}", c.name),
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host_config(&c),
+        "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
+        "Mounts": mounts(&c),
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": {},
+        },
+    }))
+}
+
+/// `POST /containers/{id}/start`.
+pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<Resp> {
+    lifecycle::start(d, key).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/stop?t=&signal=`.
+pub async fn stop(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let t = q.int("t")?.or(q.int("timeout")?);
+    lifecycle::stop(d, key, t, q.get("signal")).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let t = q.int("t")?.or(q.int("timeout")?);
+    match lifecycle::stop(d, key, t, q.get("signal")).await {
+        Ok(()) | Err(ApiError::NotModified) => {}
+        Err(e) => return Err(e),
+    }
+    let id = d.containers.id_of(key)?;
+    let c = d.containers.modify(&id, |c| c.restart_count += 1)?;
+    d.db.update(&c.id, &c.name, &c)
+        .map_err(ApiError::internal)?;
+    lifecycle::start(d, &id).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/kill?signal=`.
+pub async fn kill(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    lifecycle::kill(d, key, q.get("signal").unwrap_or("")).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /containers/{id}?force=&v=`.
+pub async fn delete(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    lifecycle::remove(d, key, q.bool("force")).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/wait?condition=`: headers at once, `{"Error":null,"StatusCode":N}` when done.
+pub async fn wait(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let cond = q.get("condition").unwrap_or("not-running").to_string();
+    if !["not-running", "next-exit", "removed", ""].contains(&cond.as_str()) {
+        return Err(ApiError::BadRequest(format!("invalid condition: {cond:?}")));
+    }
+    let mut rx = match d.containers.subscribe(key)? {
+        Ok(rx) => rx,
+        Err(code) => {
+            return ok_json(&json!({"Error": null, "StatusCode": code}));
+        }
+    };
+    let start = *rx.borrow();
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        let done = rx
+            .wait_for(|e| match cond.as_str() {
+                "next-exit" => e.exits > start.exits || e.removed,
+                "removed" => e.removed,
+                _ => !e.running || e.removed,
+            })
+            .await
+            .map(|e| *e);
+        let code = match done {
+            Ok(e) => e.exit_code,
+            Err(_) => rx.borrow().exit_code,
+        };
+        let body = format!("{}\n", json!({"Error": null, "StatusCode": code}));
+        let _ = tx.send(bytes::Bytes::from(body)).await;
+    });
+    Ok(resp)
+}

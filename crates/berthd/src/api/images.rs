@@ -1,0 +1,470 @@
+//! Image endpoints: list, inspect, load, import (`create?fromSrc`), save, tag, delete (with Docker's
+//! conflict rules).
+
+use crate::containers::model::Status;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, ok_json, Query, Resp};
+use crate::images::{self, Image};
+use berth_image::{Digest, Reference};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn created_unix(img: &Image) -> i64 {
+    img.info
+        .config
+        .created
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Shell-style match of `*` and `?` (what Docker's `reference` filter uses).
+fn glob(pat: &str, s: &str) -> bool {
+    fn m(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => m(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && m(p, &s[1..])),
+            (Some(b'?'), Some(c)) if *c != b'/' => m(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    m(pat.as_bytes(), s.as_bytes())
+}
+
+fn matches_reference(img: &Image, pats: &[String]) -> bool {
+    pats.iter().any(|p| {
+        img.repo_tags().iter().any(|t| {
+            let repo = t.rsplit_once(':').map(|(r, _)| r).unwrap_or(t);
+            glob(p, t) || glob(p, repo)
+        })
+    })
+}
+
+fn labels(img: &Image) -> Value {
+    img.info
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .map(|l| json!(l))
+        .unwrap_or(Value::Null)
+}
+
+/// `GET /images/json`.
+pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&["dangling", "reference", "label"])?;
+    let mut out = Vec::new();
+    for img in images::list(d)?.into_values() {
+        let dangling = img.repo_tags().is_empty();
+        if let Some(v) = f.get("dangling").first() {
+            let want = match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid filter 'dangling={v}'"
+                    )))
+                }
+            };
+            if want != dangling {
+                continue;
+            }
+        }
+        if !f.get("reference").is_empty() && !matches_reference(&img, f.get("reference")) {
+            continue;
+        }
+        if !f.get("label").is_empty() {
+            let l = labels(&img);
+            let ok = f
+                .get("label")
+                .iter()
+                .all(|want| match want.split_once('=') {
+                    Some((k, v)) => l[k].as_str() == Some(v),
+                    None => l.get(want).is_some(),
+                });
+            if !ok {
+                continue;
+            }
+        }
+        let size = img.size();
+        out.push((
+            created_unix(&img),
+            json!({
+                "Containers": -1,
+                "Created": created_unix(&img),
+                "Id": img.id(),
+                "Labels": labels(&img),
+                "ParentId": "",
+                "RepoDigests": img.repo_digests(),
+                "RepoTags": img.repo_tags(),
+                "SharedSize": -1,
+                "Size": size,
+                "VirtualSize": size,
+            }),
+        ));
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
+}
+
+/// `GET /images/{name}/json`.
+pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
+    let img = images::find(d, name)?;
+    let cfg = &img.info.config;
+    let cc = cfg.config.clone().unwrap_or_default();
+    let container_config = json!({
+        "Hostname": "", "Domainname": "", "User": cc.user.clone().unwrap_or_default(),
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "ExposedPorts": cc.exposed_ports, "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": cc.env, "Cmd": cc.cmd, "Image": "", "Volumes": cc.volumes,
+        "WorkingDir": cc.working_dir.clone().unwrap_or_default(), "Entrypoint": cc.entrypoint,
+        "OnBuild": null, "Labels": cc.labels, "StopSignal": cc.stop_signal,
+    });
+    let comment = cfg
+        .history
+        .last()
+        .and_then(|h| h.comment.clone())
+        .unwrap_or_default();
+    let upper = d
+        .snap
+        .layer_diff_dir(&img.info.top_chain_id().unwrap_or_else(|| Digest::of(b"")))
+        .display()
+        .to_string();
+    ok_json(&json!({
+        "Id": img.id(),
+        "RepoTags": img.repo_tags(),
+        "RepoDigests": img.repo_digests(),
+        "Parent": "",
+        "Comment": comment,
+        "Created": cfg.created.clone().unwrap_or_else(|| crate::time::ZERO.to_string()),
+        "Container": "",
+        "ContainerConfig": container_config,
+        "DockerVersion": "",
+        "Author": cfg.author.clone().unwrap_or_default(),
+        "Config": container_config,
+        "Architecture": cfg.architecture,
+        "Variant": cfg.variant,
+        "Os": cfg.os,
+        "Size": img.size(),
+        "VirtualSize": img.size(),
+        "GraphDriver": {"Data": {"UpperDir": upper}, "Name": "overlay2"},
+        "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
+        "Metadata": {"LastTagTime": crate::time::ZERO},
+    }))
+}
+
+/// Names (manifest digest -> keys) before a change, to keep replaced images as dangling after it.
+fn keep_replaced_as_dangling(
+    d: &Daemon,
+    before: &std::collections::BTreeMap<String, Image>,
+) -> ApiResult<()> {
+    let after = images::list(d)?;
+    for (id, img) in before {
+        if !after.contains_key(id) {
+            let rec = &img.info.record;
+            d.images
+                .set_ref(rec.digest.as_str(), rec.clone())
+                .map_err(ApiError::internal)?;
+        }
+    }
+    Ok(())
+}
+
+fn temp_file(d: &Daemon, hint: &str) -> std::path::PathBuf {
+    d.images.temp_path(hint)
+}
+
+fn progress_line(v: Value) -> Bytes {
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.extend_from_slice(b"\r\n");
+    Bytes::from(b)
+}
+
+/// `POST /images/load`: a `docker save` archive.
+pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+    let tmp = temp_file(d, "load");
+    let res = http::body_to_file(req.into_body(), &tmp).await;
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let _g = d.image_lock.lock().await;
+    let before = images::list(d)?;
+    let d2 = d.clone();
+    let tmp2 = tmp.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&tmp2)?;
+        let src = berth_image::transfer::Source::scan_tar(&d2.images, f)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        berth_image::archive::import_docker_archive(&d2.images, &src)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let _ = std::fs::remove_file(&tmp);
+    let loaded = loaded.map_err(|e| ApiError::BadRequest(format!("loading archive: {e}")))?;
+    keep_replaced_as_dangling(d, &before)?;
+    let mut body = Vec::new();
+    for img in loaded {
+        for n in &img.names {
+            let line = match Reference::parse(n) {
+                Ok(r) if Digest::parse(n).is_err() => format!("Loaded image: {}\n", r.familiar()),
+                _ => format!("Loaded image ID: sha256:{}\n", img.config_digest.hex()),
+            };
+            body.extend_from_slice(&progress_line(json!({ "stream": line })));
+        }
+    }
+    Ok(http::full(StatusCode::OK, "application/json", body))
+}
+
+/// `POST /images/create`: `fromSrc` (import a rootfs tarball from the body); pulling is not served yet.
+pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+    let Some(src) = q.get("fromSrc") else {
+        let name = q.get("fromImage").unwrap_or("");
+        return Err(ApiError::NotFound(format!(
+            "pull access denied for {name}: pulling images is not supported by this berthd yet"
+        )));
+    };
+    if src != "-" {
+        return Err(ApiError::BadRequest(
+            "only fromSrc=- (the request body) is supported".into(),
+        ));
+    }
+    let repo = q.get("repo").unwrap_or("");
+    let tag = q.get("tag").unwrap_or("");
+    let name = match (repo, tag) {
+        ("", _) => None,
+        (r, "") => Some(r.to_string()),
+        (r, t) => Some(format!("{r}:{t}")),
+    };
+    let key = match &name {
+        Some(n) => Some(
+            images::key_of(n)
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid reference format: {n}")))?,
+        ),
+        None => None,
+    };
+    let changes = q.all("changes");
+    let tmp = temp_file(d, "import");
+    if let Err(e) = http::body_to_file(req.into_body(), &tmp).await {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let _g = d.image_lock.lock().await;
+    let before = images::list(d)?;
+    let d2 = d.clone();
+    let tmp2 = tmp.clone();
+    let temp_name = format!(
+        "berth-import-{}:tmp",
+        &crate::containers::model::random_hex()[..16]
+    );
+    let key2 = key.clone().unwrap_or(temp_name.clone());
+    let res = tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
+        let f = std::fs::File::open(&tmp2)?;
+        let rec = berth_image::image::import_rootfs(&d2.images, f, &key2, &changes)?;
+        let info = berth_image::image::resolve(&d2.images, &rec)?;
+        Ok((rec, info.config_digest))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let _ = std::fs::remove_file(&tmp);
+    let (rec, cdigest) = res.map_err(|e| ApiError::BadRequest(format!("importing: {e}")))?;
+    if key.is_none() {
+        d.images
+            .set_ref(rec.digest.as_str(), rec.clone())
+            .map_err(ApiError::internal)?;
+        let _ = berth_image::image::remove(&d.images, &temp_name);
+    }
+    keep_replaced_as_dangling(d, &before)?;
+    let body = progress_line(json!({"status": format!("sha256:{}", cdigest.hex())}));
+    Ok(http::full(StatusCode::OK, "application/json", body))
+}
+
+/// A `Write` that feeds a streamed response from a blocking thread.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /images/get?names=...`: a `docker save` archive, streamed.
+pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Resp> {
+    if names.is_empty() {
+        return Err(ApiError::BadRequest("no image names given".into()));
+    }
+    let mut keys = Vec::new();
+    for n in &names {
+        let img = images::find(d, n)?;
+        match images::key_of(n).filter(|k| img.keys.contains(k)) {
+            Some(k) => keys.push(k),
+            None => keys.push(img.keys.first().cloned().unwrap_or_default()),
+        }
+    }
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/x-tar");
+    let d2 = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut sink = berth_image::transfer::TarSink::new(ChannelWriter(tx));
+        if let Err(e) = berth_image::archive::export_docker_archive(&d2.images, &refs, &mut sink) {
+            crate::log!(3, "save: {e}");
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn tag(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
+    let _g = d.image_lock.lock().await;
+    let img = images::find(d, name)?;
+    let repo = q.get("repo").unwrap_or("");
+    let tag = q.get("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
+    if repo.is_empty() {
+        return Err(ApiError::BadRequest(
+            "repository name must have at least one component".into(),
+        ));
+    }
+    let full = if repo.contains('@') {
+        repo.to_string()
+    } else {
+        format!("{repo}:{tag}")
+    };
+    let r = Reference::parse(&full)
+        .map_err(|e| ApiError::BadRequest(format!("invalid reference format: {e}")))?;
+    if r.digest().is_some() {
+        return Err(ApiError::BadRequest(
+            "refusing to create a tag with a digest reference".into(),
+        ));
+    }
+    let before = images::list(d)?;
+    d.images
+        .set_ref(&r.to_string(), img.info.record.clone())
+        .map_err(ApiError::internal)?;
+    for k in img.keys.iter().filter(|k| Digest::parse(k).is_ok()) {
+        let _ = d.images.remove_ref(k);
+    }
+    keep_replaced_as_dangling(d, &before)?;
+    Ok(http::empty(StatusCode::CREATED))
+}
+
+fn short(id: &str) -> &str {
+    let h = id.strip_prefix("sha256:").unwrap_or(id);
+    &h[..12.min(h.len())]
+}
+
+/// `DELETE /images/{name}`: Docker's rules — untag a name; delete the image when its last name goes,
+/// unless a container uses it (409 unless forced; never for a running container when deleting by ID).
+pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
+    let force = q.bool("force");
+    let _g = d.image_lock.lock().await;
+    let img = images::find(d, name)?;
+    let id = img.id();
+    let users: Vec<_> = d
+        .containers
+        .all()
+        .into_iter()
+        .filter(|c| c.image_id == id)
+        .collect();
+    let by_name = images::key_of(name).filter(|k| img.keys.contains(k));
+    let mut out = Vec::new();
+    let untag = |k: &str, out: &mut Vec<Value>| -> ApiResult<()> {
+        d.images.remove_ref(k).map_err(ApiError::internal)?;
+        if Digest::parse(k).is_err() {
+            let fam = Reference::parse(k)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| k.to_string());
+            out.push(json!({ "Untagged": fam }));
+        }
+        Ok(())
+    };
+    let named_keys: Vec<&String> = img
+        .keys
+        .iter()
+        .filter(|k| Digest::parse(k).is_err())
+        .collect();
+    if let Some(k) = &by_name {
+        if named_keys.len() > 1 || (named_keys.len() == 1 && !users.is_empty() && force) {
+            // Other names remain (or forced while in use): only this name goes.
+            untag(k, &mut out)?;
+            if named_keys.len() == 1 {
+                let rec = &img.info.record;
+                d.images
+                    .set_ref(rec.digest.as_str(), rec.clone())
+                    .map_err(ApiError::internal)?;
+            }
+            return ok_json(&out);
+        }
+        if let Some(c) = users.first() {
+            return Err(ApiError::Conflict(format!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                short(&c.id),
+                short(&id)
+            )));
+        }
+    } else {
+        if let Some(c) = users.iter().find(|c| c.state.status == Status::Running) {
+            return Err(ApiError::Conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                short(&id),
+                short(&c.id)
+            )));
+        }
+        if named_keys.len() > 1 && !force {
+            return Err(ApiError::Conflict(format!(
+                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                short(&id)
+            )));
+        }
+        if let Some(c) = users.first() {
+            if !force {
+                return Err(ApiError::Conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                    short(&id),
+                    short(&c.id)
+                )));
+            }
+            for k in &img.keys {
+                untag(k, &mut out)?;
+            }
+            let rec = &img.info.record;
+            d.images
+                .set_ref(rec.digest.as_str(), rec.clone())
+                .map_err(ApiError::internal)?;
+            return ok_json(&out);
+        }
+    }
+    for k in &img.keys {
+        untag(k, &mut out)?;
+    }
+    out.push(json!({ "Deleted": id }));
+    ok_json(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("busy*", "busybox:latest"));
+        assert!(glob("busybox", "busybox"));
+        assert!(!glob("busybox", "busybox:latest"));
+        assert!(glob("library/*", "library/x"));
+        assert!(!glob("*", "a/b"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The Engine API server: unix sockets, hyper connections (with upgrades for attach), the `/vX.Y`
+//! prefix, routing to the handlers, and the common response headers.
+
+mod containers;
+mod images;
+mod streams;
+mod system;
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Query, Resp};
+use anyhow::{bail, Context, Result};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use tokio::net::UnixListener;
+
+/// The newest API version served (what `/_ping` and `/version` advertise).
+pub const API_VERSION: &str = "1.47";
+/// The oldest accepted.
+pub const MIN_API_VERSION: &str = "1.24";
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn bind(path: &std::path::Path) -> Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{} is in use by another daemon", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("remove stale {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(l)
+}
+
+/// Serve every configured socket until SIGINT/SIGTERM.
+pub async fn serve(d: Arc<Daemon>) -> Result<()> {
+    let mut listeners = Vec::new();
+    for s in &d.cfg.sockets {
+        listeners.push((bind(s)?, s.clone()));
+    }
+    for (l, path) in listeners {
+        crate::log!(1, "API listening on {}", path.display());
+        let d = d.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = match l.accept().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        crate::log!(3, "accept: {e}");
+                        continue;
+                    }
+                };
+                let d = d.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let d = d.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(d, req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .with_upgrades();
+                    if let Err(e) = conn.await {
+                        crate::log!(0, "connection: {e}");
+                    }
+                });
+            }
+        });
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    crate::log!(1, "shutting down (containers keep running)");
+    for s in &d.cfg.sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    Ok(())
+}
+
+async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    crate::log!(0, "{method} {}", req.uri());
+    let mut resp = match route(d, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status().is_server_error() {
+                crate::log!(3, "{method} {path}: {e}");
+            }
+            e.into_response()
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("Api-Version", API_VERSION.parse().expect("header"));
+    h.insert("Docker-Experimental", "false".parse().expect("header"));
+    h.insert("Ostype", "linux".parse().expect("header"));
+    h.insert(
+        "Server",
+        format!("Berth/{} (linux)", env!("CARGO_PKG_VERSION"))
+            .parse()
+            .expect("header"),
+    );
+    resp
+}
+
+/// Strip `/vX.Y`, checking the version is one we serve.
+fn strip_version(path: &str) -> ApiResult<&str> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let (ver, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let Some(v) = parse_version(ver) else {
+        return Ok(path);
+    };
+    let min = parse_version(MIN_API_VERSION).expect("min version");
+    let max = parse_version(API_VERSION).expect("max version");
+    if v < min {
+        return Err(ApiError::BadRequest(format!(
+            "client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    if v > max {
+        return Err(ApiError::BadRequest(format!(
+            "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    Ok(tail)
+}
+
+async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
+    let full = req.uri().path().to_string();
+    let path = strip_version(&full)?.to_string();
+    let q = Query::parse(req.uri().query());
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = req.method().clone();
+    use Method as M;
+    match (&m, segs.as_slice()) {
+        (&M::GET | &M::HEAD, ["_ping"]) => system::ping(&m),
+        (&M::GET, ["version"]) => system::version(&d),
+        (&M::GET, ["info"]) => system::info(&d).await,
+
+        (&M::GET, ["images", "json"]) => images::list(&d, &q).await,
+        (&M::POST, ["images", "load"]) => images::load(&d, &q, req).await,
+        (&M::POST, ["images", "create"]) => images::create(&d, &q, req).await,
+        (&M::GET, ["images", "get"]) => images::save(&d, q.all("names")).await,
+        (&M::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            images::save(&d, vec![name.join("/")]).await
+        }
+        (&M::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
+            images::inspect(&d, &name.join("/")).await
+        }
+        (&M::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
+            images::tag(&d, &name.join("/"), &q).await
+        }
+        (&M::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            images::delete(&d, &name.join("/"), &q).await
+        }
+
+        (&M::POST, ["containers", "create"]) => containers::create(&d, &q, req).await,
+        (&M::GET, ["containers", "json"]) => containers::list(&d, &q),
+        (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id),
+        (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,
+        (&M::POST, ["containers", id, "stop"]) => containers::stop(&d, id, &q).await,
+        (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,
+        (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
+        (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
+        (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
+        (&M::POST, ["containers", id, "attach"]) => streams::attach(&d, id, &q, req).await,
+        (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
+        (&M::POST, ["containers", id, "resize"]) => {
+            d.containers.get(id)?;
+            Ok(crate::http::empty(hyper::StatusCode::OK))
+        }
+        _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            strip_version("/v1.41/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/_ping").unwrap(), "/_ping");
+        assert!(strip_version("/v1.12/info").is_err());
+        assert!(strip_version("/v1.99/info").is_err());
+        assert_eq!(strip_version("/v1.24/version").unwrap(), "/version");
+    }
+}

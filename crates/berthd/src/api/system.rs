@@ -1,0 +1,173 @@
+//! `/_ping`, `/version`, `/info`.
+
+use super::{API_VERSION, MIN_API_VERSION};
+use crate::containers::model::Status;
+use crate::daemon::Daemon;
+use crate::error::ApiResult;
+use crate::http::{full, ok_json, Resp};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `GET|HEAD /_ping`: `OK` with the version headers (added for every response by the router).
+pub fn ping(m: &Method) -> ApiResult<Resp> {
+    let body = if m == Method::HEAD { "" } else { "OK" };
+    let mut r = full(StatusCode::OK, "text/plain; charset=utf-8", body);
+    let h = r.headers_mut();
+    h.insert("Builder-Version", "1".parse().expect("header"));
+    h.insert(
+        "Cache-Control",
+        "no-cache, no-store, must-revalidate"
+            .parse()
+            .expect("header"),
+    );
+    h.insert("Pragma", "no-cache".parse().expect("header"));
+    Ok(r)
+}
+
+fn kernel() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `GET /version`.
+pub fn version(d: &Daemon) -> ApiResult<Resp> {
+    let rt = d
+        .cfg
+        .runtimes
+        .get(&d.cfg.default_runtime)
+        .map(|p| p.display().to_string());
+    ok_json(&json!({
+        "Platform": {"Name": "Berth Engine"},
+        "Components": [
+            {"Name": "Engine", "Version": VERSION, "Details": {
+                "ApiVersion": API_VERSION, "Arch": go_arch(), "BuildTime": "", "Experimental": "false",
+                "GitCommit": "", "GoVersion": "n/a (Rust)", "KernelVersion": kernel(),
+                "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}},
+            {"Name": d.cfg.default_runtime, "Version": VERSION, "Details": {"Path": rt}},
+        ],
+        "Version": VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "n/a (Rust)",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel(),
+        "BuildTime": "",
+    }))
+}
+
+fn os_release() -> (String, String) {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    (get("PRETTY_NAME"), get("VERSION_ID"))
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// `GET /info`.
+pub async fn info(d: &Daemon) -> ApiResult<Resp> {
+    let all = d.containers.all();
+    let count = |s: Status| all.iter().filter(|c| c.state.status == s).count();
+    let images = crate::images::list(d)?.len();
+    let (os, os_version) = os_release();
+    let runtimes: serde_json::Map<String, serde_json::Value> = d
+        .cfg
+        .runtimes
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({"path": v.display().to_string()})))
+        .collect();
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nfd = std::fs::read_dir("/proc/self/fd")
+        .map(|r| r.count())
+        .unwrap_or(0);
+    ok_json(&json!({
+        "ID": d.engine_id,
+        "Containers": all.len(),
+        "ContainersRunning": count(Status::Running),
+        "ContainersPaused": 0,
+        "ContainersStopped": all.len() - count(Status::Running),
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": [], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
+        "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+        "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "Debug": crate::logging::enabled(0),
+        "NFd": nfd,
+        "OomKillDisable": false,
+        "NGoroutines": 0,
+        "SystemTime": crate::time::now_rfc3339_nano(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "NEventsListener": 0,
+        "KernelVersion": kernel(),
+        "OperatingSystem": os,
+        "OSVersion": os_version,
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Name": "docker.io",
+            "Mirrors": [], "Secure": true, "Official": true}}, "Mirrors": []},
+        "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "MemTotal": mem_total(),
+        "GenericResources": null,
+        "DockerRootDir": d.cfg.data_root.display().to_string(),
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": VERSION,
+        "Runtimes": runtimes,
+        "DefaultRuntime": d.cfg.default_runtime,
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
+            "Error": "", "RemoteManagers": null},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": null,
+    }))
+}

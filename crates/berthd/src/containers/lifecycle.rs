@@ -1,0 +1,606 @@
+//! Container life cycle: create, start, exit handling, stop, kill, remove, and restoring the running
+//! containers after a berthd restart (the shims kept them running; their exit files say what happened).
+
+use super::model::{self, Container, CreateRequest, RunSpec, State, Status};
+use super::registry::Events;
+use super::shim::{self, Paths};
+use super::spec;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::store::StoreError;
+use crate::time;
+use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn persist(d: &Daemon, c: &Container) -> ApiResult<()> {
+    d.db.update(&c.id, &c.name, c).map_err(ApiError::internal)
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+];
+const NAMES: &[&str] = &[
+    "babbage", "curie", "dijkstra", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
+    "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath",
+];
+
+fn random_name(d: &Daemon) -> String {
+    loop {
+        let h = model::random_hex();
+        let b = h.as_bytes();
+        let n = format!(
+            "{}_{}",
+            ADJECTIVES[(b[0] as usize) % ADJECTIVES.len()],
+            NAMES[(b[1] as usize) % NAMES.len()]
+        );
+        if d.containers.name_owner(&n).is_none() {
+            return n;
+        }
+        let n = format!("{n}_{}", &h[2..6]);
+        if d.containers.name_owner(&n).is_none() {
+            return n;
+        }
+    }
+}
+
+fn signal_arg(sig: &str) -> ApiResult<String> {
+    let s = sig.trim();
+    if s.is_empty() {
+        return Ok("KILL".into());
+    }
+    if let Ok(n) = s.parse::<u32>() {
+        if n == 0 || n > 64 {
+            return Err(ApiError::BadRequest(format!("Invalid signal: {sig}")));
+        }
+        return Ok(n.to_string());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up).to_string();
+    if format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
+        .is_err()
+    {
+        return Err(ApiError::BadRequest(format!("Invalid signal: {sig}")));
+    }
+    Ok(name)
+}
+
+/// `POST /containers/create`: returns the new id.
+pub async fn create(
+    d: &Arc<Daemon>,
+    name: Option<&str>,
+    body: Value,
+) -> ApiResult<(String, Vec<String>)> {
+    let req: CreateRequest = serde_json::from_value(body.clone())
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    let image_name = req
+        .image
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("config.Image is required".into()))?;
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(n) => model::validate_name(n)?,
+        None => random_name(d),
+    };
+    let hc = req.host_config.unwrap_or_default();
+    let runtime = hc
+        .runtime
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| d.cfg.default_runtime.clone());
+    if d.runtime_path(&runtime).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "unknown or invalid runtime name: {runtime}"
+        )));
+    }
+    let _img_guard = d.image_lock.lock().await;
+    let img = crate::images::find(d, &image_name)?;
+    let defaults = img.info.config.defaults();
+    let id = model::random_hex();
+
+    let user_entrypoint = req.entrypoint.map(|e| e.into_vec());
+    let user_cmd = req.cmd.map(|c| c.into_vec()).unwrap_or_default();
+    let (entrypoint, cmd) = match user_entrypoint {
+        Some(ep) if !ep.is_empty() => (ep, user_cmd),
+        Some(_) => (
+            vec![],
+            if user_cmd.is_empty() {
+                vec![]
+            } else {
+                user_cmd
+            },
+        ),
+        None => (
+            defaults.entrypoint.clone(),
+            if user_cmd.is_empty() {
+                defaults.cmd.clone()
+            } else {
+                user_cmd
+            },
+        ),
+    };
+    let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    if args.is_empty() {
+        return Err(ApiError::BadRequest("No command specified".into()));
+    }
+    let mut env = defaults.env.clone();
+    for e in req.env.unwrap_or_default() {
+        let key = e.split('=').next().unwrap_or("").to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    let network_mode = match hc.network_mode.as_deref().unwrap_or("default") {
+        "" | "default" | "bridge" => "default".to_string(),
+        "none" => "none".into(),
+        "host" => "host".into(),
+        other => {
+            return Err(ApiError::NotFound(format!("network {other} not found")));
+        }
+    };
+    let security = hc.security_opt.clone().unwrap_or_default();
+    let mut no_new_privileges = false;
+    let mut seccomp_unconfined = false;
+    for o in &security {
+        match o.replace('=', ":").as_str() {
+            "no-new-privileges" | "no-new-privileges:true" => no_new_privileges = true,
+            "no-new-privileges:false" => {}
+            "seccomp:unconfined" => seccomp_unconfined = true,
+            "apparmor:unconfined" | "label:disable" => {}
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid --security-opt: {o:?} is not supported yet"
+                )))
+            }
+        }
+    }
+    let privileged = hc.privileged.unwrap_or(false);
+    let caps = spec::capabilities(
+        privileged,
+        &hc.cap_add.clone().unwrap_or_default(),
+        &hc.cap_drop.clone().unwrap_or_default(),
+    )
+    .map_err(ApiError::BadRequest)?;
+    for (what, v) in [("Memory", hc.memory), ("NanoCpus", hc.nano_cpus)] {
+        if v.unwrap_or(0) < 0 {
+            return Err(ApiError::BadRequest(format!(
+                "invalid {what}: must not be negative"
+            )));
+        }
+    }
+    if hc.memory.unwrap_or(0) > 0 && hc.memory.unwrap_or(0) < 6 * 1024 * 1024 {
+        return Err(ApiError::BadRequest(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    let binds = hc
+        .binds
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| model::parse_bind(b))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let hostname = match req.hostname.filter(|h| !h.is_empty()) {
+        Some(h) => h,
+        None if network_mode == "host" => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| id[..12].to_string()),
+        None => id[..12].to_string(),
+    };
+    let cwd = req
+        .working_dir
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| defaults.working_dir.clone());
+    if !cwd.starts_with('/') {
+        return Err(ApiError::BadRequest(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    let user = req
+        .user
+        .filter(|u| !u.is_empty())
+        .or(defaults.user.clone())
+        .unwrap_or_default();
+    let mut labels = defaults.labels.clone();
+    labels.extend(req.labels.unwrap_or_default());
+    let chain_id = img.info.top_chain_id().map(|c| c.to_string());
+    let run = RunSpec {
+        args,
+        env: env.clone(),
+        cwd: cwd.clone(),
+        user: user.clone(),
+        hostname: hostname.clone(),
+        domainname: req.domainname.unwrap_or_default(),
+        tty: req.tty.unwrap_or(false),
+        open_stdin: req.open_stdin.unwrap_or(false),
+        stdin_once: req.stdin_once.unwrap_or(false),
+        stop_signal: req
+            .stop_signal
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(defaults.stop_signal.clone()),
+        stop_timeout: req.stop_timeout,
+        binds,
+        auto_remove: hc.auto_remove.unwrap_or(false),
+        privileged,
+        caps,
+        readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+        memory: hc.memory.unwrap_or(0),
+        nano_cpus: hc.nano_cpus.unwrap_or(0),
+        pids_limit: hc.pids_limit.unwrap_or(0),
+        network_mode,
+        no_new_privileges,
+        seccomp_unconfined,
+        chain_id: chain_id.clone(),
+    };
+    // Docker's Config in inspect: the request, merged with the image's defaults.
+    let mut config = body;
+    let mut host_config = Value::Null;
+    if let Some(o) = config.as_object_mut() {
+        host_config = o.remove("HostConfig").unwrap_or(Value::Null);
+        o.remove("NetworkingConfig");
+        o.insert("Hostname".into(), json!(hostname));
+        o.insert("Env".into(), json!(env));
+        o.insert("Cmd".into(), json!(cmd));
+        let ep = if entrypoint.is_empty() {
+            Value::Null
+        } else {
+            json!(entrypoint)
+        };
+        o.insert("Entrypoint".into(), ep);
+        let wd = if cwd == "/" && defaults.working_dir == "/" {
+            String::new()
+        } else {
+            cwd
+        };
+        o.insert("WorkingDir".into(), json!(wd));
+        o.insert("User".into(), json!(user));
+        o.insert("Labels".into(), json!(labels));
+        o.insert("Image".into(), json!(image_name));
+    }
+    let c = Container {
+        id: id.clone(),
+        name: name.clone(),
+        created: time::now_rfc3339_nano(),
+        image_id: format!("sha256:{}", img.info.config_digest.hex()),
+        config,
+        host_config,
+        runtime,
+        spec: run,
+        state: State {
+            started_at: time::ZERO.into(),
+            finished_at: time::ZERO.into(),
+            ..Default::default()
+        },
+        restart_count: 0,
+    };
+    // The root filesystem: the image's layers, then a writable snapshot keyed by the id.
+    let d2 = d.clone();
+    let info = img.info.clone();
+    let id2 = id.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        berth_image::image::unpack(&d2.images, &d2.snap, &info)?;
+        d2.snap
+            .prepare(&id2, info.top_chain_id().as_ref())
+            .map_err(ApiError::internal)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    drop(_img_guard);
+    let dirs = Paths::new(d, &id, &c.runtime);
+    if let Err(e) = std::fs::create_dir_all(&dirs.rootfs) {
+        let _ = d.snap.remove(&id);
+        return Err(ApiError::internal(e));
+    }
+    match d.db.insert(&id, &name, &c) {
+        Ok(()) => {}
+        Err(e) => {
+            let _ = d.snap.remove(&id);
+            let _ = std::fs::remove_dir_all(&dirs.dir);
+            return Err(match e {
+                StoreError::NameInUse(n, owner) => ApiError::Conflict(format!(
+                    "Conflict. The container name \"/{n}\" is already in use by container \"{owner}\". \
+                     You have to remove (or rename) that container to be able to reuse that name."
+                )),
+                other => ApiError::internal(other),
+            });
+        }
+    }
+    d.containers.insert(c);
+    let mut warnings = vec![];
+    if run_network_is_default(d, &id) {
+        warnings.push(
+            "bridge networking is not available yet: the container has only a loopback interface"
+                .to_string(),
+        );
+    }
+    crate::log!(0, "created container {id} ({name})");
+    Ok((id, warnings))
+}
+
+fn run_network_is_default(d: &Daemon, id: &str) -> bool {
+    d.containers
+        .get(id)
+        .map(|c| c.spec.network_mode == "default")
+        .unwrap_or(false)
+}
+
+fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()> {
+    let _ = OverlaySnapshotter::unmount(&p.rootfs);
+    std::fs::create_dir_all(&p.rootfs).map_err(ApiError::internal)?;
+    snap.mount(id, &p.rootfs).map_err(ApiError::internal)
+}
+
+fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
+    std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
+    mount_rootfs(&d.snap, &c.id, p)?;
+    let cwd = p.rootfs.join(c.spec.cwd.trim_start_matches('/'));
+    if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
+        std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
+    }
+    for b in &c.spec.binds {
+        if !std::path::Path::new(&b.source).exists() {
+            std::fs::create_dir_all(&b.source).map_err(|e| {
+                ApiError::BadRequest(format!("invalid mount source {:?}: {e}", b.source))
+            })?;
+        }
+    }
+    let fail = |e: spec::SpecError| ApiError::BadRequest(e.to_string());
+    spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
+    let cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
+    std::fs::write(
+        p.dir.join("config.json"),
+        serde_json::to_vec_pretty(&cfg).expect("config serializes"),
+    )
+    .map_err(ApiError::internal)?;
+    let _ = std::fs::remove_file(&p.exit_file);
+    Ok(())
+}
+
+/// `POST /containers/{id}/start`.
+pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if c.state.status == Status::Running {
+        return Err(ApiError::NotModified);
+    }
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let (d2, c2) = (d.clone(), c.clone());
+    let p2 = Paths::new(d, &c.id, &c.runtime);
+    tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
+        .await
+        .map_err(ApiError::internal)??;
+    let pid = match shim::spawn(
+        d,
+        &c.id,
+        &c.runtime,
+        &p,
+        c.spec.open_stdin,
+        c.spec.stdin_once,
+    )
+    .await
+    {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = OverlaySnapshotter::unmount(&p.rootfs);
+            let msg = e.to_string();
+            let c = d.containers.modify(&c.id, |c| {
+                c.state.error = msg.clone();
+                c.state.exit_code = 128;
+            })?;
+            persist(d, &c)?;
+            return Err(ApiError::BadRequest(format!(
+                "failed to create task for container: {msg}"
+            )));
+        }
+    };
+    for pending in d.containers.take_pending(&c.id) {
+        if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
+            let _ = pending.tx.send(s);
+        }
+    }
+    let now = time::now_rfc3339_nano();
+    let c = d.containers.modify(&c.id, |c| {
+        c.state.status = Status::Running;
+        c.state.pid = pid;
+        c.state.started_at = now.clone();
+        c.state.finished_at = time::ZERO.into();
+        c.state.error.clear();
+    })?;
+    persist(d, &c)?;
+    spawn_waiter(d.clone(), c.id.clone());
+    if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+        return Err(ApiError::internal(format!(
+            "failed to start container: {e}"
+        )));
+    }
+    crate::log!(0, "started container {} pid {pid}", c.id);
+    Ok(())
+}
+
+/// Watch the shim until the container exits, then record it.
+fn spawn_waiter(d: Arc<Daemon>, id: String) {
+    tokio::spawn(async move {
+        let c = match d.containers.get(&id) {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        let p = Paths::new(&d, &id, &c.runtime);
+        let code = shim::wait_exit(&p.socket).await;
+        on_exit(&d, &id, code).await;
+    });
+}
+
+async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
+    let Ok(c) = d.containers.get(id) else { return };
+    let p = Paths::new(d, id, &c.runtime);
+    let (code, finished, err) = match shim::read_exit_file(&p) {
+        Some((code, at)) => (code, at, String::new()),
+        None => (
+            code.unwrap_or(255),
+            time::now_rfc3339_nano(),
+            if code.is_none() {
+                "the shim exited without recording the container's exit".to_string()
+            } else {
+                String::new()
+            },
+        ),
+    };
+    let rootfs = p.rootfs.clone();
+    let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    let Ok(c) = d.containers.modify(id, |c| {
+        c.state.status = Status::Exited;
+        c.state.pid = 0;
+        c.state.exit_code = code;
+        c.state.finished_at = finished.clone();
+        c.state.error = err.clone();
+    }) else {
+        return;
+    };
+    if let Err(e) = persist(d, &c) {
+        crate::log!(3, "recording exit of {id}: {e}");
+    }
+    d.containers.notify_exit(id, code);
+    crate::log!(0, "container {id} exited with {code}");
+    if c.spec.auto_remove {
+        if let Err(e) = remove(d, id, true).await {
+            crate::log!(3, "auto-removing {id}: {e}");
+        }
+    }
+}
+
+async fn wait_for_exit(
+    rx: &mut tokio::sync::watch::Receiver<Events>,
+    exits: u64,
+    limit: Duration,
+) -> bool {
+    tokio::time::timeout(
+        limit,
+        rx.wait_for(|e| e.exits > exits || !e.running || e.removed),
+    )
+    .await
+    .map(|r| r.is_ok())
+    .unwrap_or(false)
+}
+
+/// `POST /containers/{id}/kill`.
+pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
+    let c = d.containers.get(key)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    let sig = signal_arg(signal)?;
+    let p = Paths::new(d, &c.id, &c.runtime);
+    shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
+pub async fn stop(
+    d: &Arc<Daemon>,
+    key: &str,
+    t: Option<i64>,
+    signal: Option<&str>,
+) -> ApiResult<()> {
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::NotModified);
+    }
+    let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
+        return Ok(());
+    };
+    let exits = rx.borrow().exits;
+    let sig = signal_arg(
+        signal
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&c.spec.stop_signal),
+    )?;
+    let timeout = t.or(c.spec.stop_timeout).unwrap_or(10);
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig]).await;
+    if timeout >= 0 && wait_for_exit(&mut rx, exits, Duration::from_secs(timeout as u64)).await {
+        return Ok(());
+    }
+    let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+    if wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
+        Ok(())
+    } else {
+        Err(ApiError::internal(format!(
+            "container {} did not exit after SIGKILL",
+            c.id
+        )))
+    }
+}
+
+/// `DELETE /containers/{id}`.
+pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if c.state.status == Status::Running {
+        if !force {
+            return Err(ApiError::Conflict(format!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                c.name
+            )));
+        }
+        let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
+            return Ok(());
+        };
+        let exits = rx.borrow().exits;
+        let p = Paths::new(d, &c.id, &c.runtime);
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+        if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
+            return Err(ApiError::internal(format!(
+                "could not kill running container {}, cannot remove",
+                c.id
+            )));
+        }
+    }
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let (d2, id) = (d.clone(), c.id.clone());
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        let _ = OverlaySnapshotter::unmount(&p.rootfs);
+        match d2.snap.remove(&id) {
+            Ok(()) | Err(berth_image::snapshot::SnapshotError::NotFound(_)) => {}
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+        for dir in [&p.dir, &p.run_dir] {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    d.db.delete(&c.id).map_err(ApiError::internal)?;
+    d.containers.remove(&c.id);
+    crate::log!(0, "removed container {}", c.id);
+    Ok(())
+}
+
+/// After a restart: load every record, and watch the running ones again through their shims.
+pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
+    for c in records {
+        let running = c.state.status == Status::Running;
+        let id = c.id.clone();
+        d.containers.insert(c);
+        if running {
+            spawn_waiter(d.clone(), id);
+        }
+    }
+}

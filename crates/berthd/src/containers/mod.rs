@@ -1,0 +1,8 @@
+//! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
+//! shim and runtime calls ([`shim`]) and the life cycle built from them ([`lifecycle`]).
+
+pub mod lifecycle;
+pub mod model;
+pub mod registry;
+pub mod shim;
+pub mod spec;

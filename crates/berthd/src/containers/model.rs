@@ -1,0 +1,335 @@
+//! What berthd records per container, and the create request as the API sends it.
+
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Life-cycle status, Docker's names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started.
+    #[default]
+    Created,
+    /// Its process runs.
+    Running,
+    /// Stopped after running.
+    Exited,
+    /// Being removed.
+    Removing,
+    /// Broken (removal failed half-way).
+    Dead,
+}
+
+impl Status {
+    /// Docker's string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Removing => "removing",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// The `State` of a container.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct State {
+    /// Status.
+    pub status: Status,
+    /// Host pid of its init while running.
+    pub pid: i32,
+    /// Last exit code.
+    pub exit_code: i32,
+    /// RFC 3339 or Docker's zero time.
+    pub started_at: String,
+    /// RFC 3339 or Docker's zero time.
+    pub finished_at: String,
+    /// Last start error.
+    pub error: String,
+}
+
+/// Bind mount from `HostConfig.Binds`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    /// Host path.
+    pub source: String,
+    /// Container path.
+    pub destination: String,
+    /// Read-only.
+    pub readonly: bool,
+    /// Propagation (`rprivate` unless given).
+    pub propagation: String,
+}
+
+/// What the OCI config is generated from (resolved at create time).
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct RunSpec {
+    /// Full argv.
+    pub args: Vec<String>,
+    /// Environment (image's, then the request's).
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// User as given (`name`, `uid`, `uid:gid`, ...), empty for root.
+    pub user: String,
+    /// Hostname.
+    pub hostname: String,
+    /// Domain name.
+    pub domainname: String,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub open_stdin: bool,
+    /// Close stdin after the first attach ends.
+    pub stdin_once: bool,
+    /// Signal for stop.
+    pub stop_signal: String,
+    /// Seconds before SIGKILL on stop.
+    pub stop_timeout: Option<i64>,
+    /// Bind mounts.
+    pub binds: Vec<Bind>,
+    /// Remove when it exits.
+    pub auto_remove: bool,
+    /// All capabilities, all devices, no confinement.
+    pub privileged: bool,
+    /// Final capability set (CAP_ names).
+    pub caps: Vec<String>,
+    /// Read-only root.
+    pub readonly_rootfs: bool,
+    /// Bytes, 0 = unlimited.
+    pub memory: i64,
+    /// CPU in 1e-9 units, 0 = unlimited.
+    pub nano_cpus: i64,
+    /// Max pids, 0 or less = unlimited.
+    pub pids_limit: i64,
+    /// `none`, `host`, or `default`/`bridge` (a private network namespace with loopback only, for now).
+    pub network_mode: String,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// No seccomp filter (`seccomp=unconfined` or privileged).
+    pub seccomp_unconfined: bool,
+    /// Top layer chain ID of the image (the snapshot's parent).
+    pub chain_id: Option<String>,
+}
+
+/// A container.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Container {
+    /// 64 hex digits.
+    pub id: String,
+    /// Name without the leading slash.
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Image ID (`sha256:` + config digest).
+    pub image_id: String,
+    /// Docker's `Config`, merged with the image's defaults, for inspect.
+    pub config: Value,
+    /// `HostConfig` as sent.
+    pub host_config: Value,
+    /// Runtime name.
+    pub runtime: String,
+    /// Resolved settings.
+    pub spec: RunSpec,
+    /// Current state.
+    pub state: State,
+    /// Restarts so far.
+    pub restart_count: u32,
+}
+
+impl Container {
+    /// `Path` (argv[0]).
+    pub fn path(&self) -> &str {
+        self.spec.args.first().map(String::as_str).unwrap_or("")
+    }
+
+    /// `Args` (argv[1..]).
+    pub fn args(&self) -> &[String] {
+        self.spec.args.get(1..).unwrap_or(&[])
+    }
+
+    /// Labels from the config.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        serde_json::from_value(self.config["Labels"].clone()).unwrap_or_default()
+    }
+
+    /// Image as the user named it.
+    pub fn image_name(&self) -> &str {
+        self.config["Image"].as_str().unwrap_or("")
+    }
+}
+
+/// `Cmd`/`Entrypoint`: a list, or (old clients) a string.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum StrOrVec {
+    /// One string.
+    Str(String),
+    /// A list.
+    Vec(Vec<String>),
+}
+
+impl StrOrVec {
+    /// As a list (a string is one element; Docker splits nothing).
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            StrOrVec::Str(s) if s.is_empty() => vec![],
+            StrOrVec::Str(s) => vec![s],
+            StrOrVec::Vec(v) => v,
+        }
+    }
+}
+
+/// The fields of `POST /containers/create` that berthd acts on (the body is also kept whole).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateRequest {
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub user: Option<String>,
+    pub tty: Option<bool>,
+    pub open_stdin: Option<bool>,
+    pub stdin_once: Option<bool>,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<StrOrVec>,
+    pub entrypoint: Option<StrOrVec>,
+    pub image: Option<String>,
+    pub working_dir: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub host_config: Option<HostConfigRequest>,
+}
+
+/// The `HostConfig` fields berthd acts on.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfigRequest {
+    pub binds: Option<Vec<String>>,
+    pub auto_remove: Option<bool>,
+    pub privileged: Option<bool>,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub readonly_rootfs: Option<bool>,
+    pub memory: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub network_mode: Option<String>,
+    pub security_opt: Option<Vec<String>>,
+    pub runtime: Option<String>,
+}
+
+/// A container name must match Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/` is dropped).
+pub fn validate_name(name: &str) -> ApiResult<String> {
+    let n = name.strip_prefix('/').unwrap_or(name);
+    let ok = n.len() >= 2
+        && n.as_bytes()[0].is_ascii_alphanumeric()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(n.to_string())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Parse `HostConfig.Binds` entries: `/host:/ctr[:ro|rw|z|Z|<propagation>,...]`.
+pub fn parse_bind(s: &str) -> ApiResult<Bind> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid volume specification: '{s}'"
+            )))
+        }
+    };
+    if !src.starts_with('/') {
+        return Err(ApiError::BadRequest(format!(
+            "invalid volume specification: '{s}': named volumes are not supported yet"
+        )));
+    }
+    if !dst.starts_with('/') {
+        return Err(ApiError::BadRequest(format!(
+            "invalid volume specification: '{s}': mount path must be absolute"
+        )));
+    }
+    let mut b = Bind {
+        source: src.to_string(),
+        destination: dst.to_string(),
+        readonly: false,
+        propagation: "rprivate".into(),
+    };
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => b.readonly = true,
+            "rw" | "z" | "Z" | "nocopy" => {}
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
+                b.propagation = o.to_string()
+            }
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid mode: {o} in volume specification '{s}'"
+                )))
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// 64 random hex digits.
+pub fn random_hex() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Docker's engine ID shape (`XXXX:XXXX:...`, 12 groups).
+pub fn new_engine_id() -> String {
+    let h = random_hex().to_uppercase();
+    h.as_bytes()
+        .chunks(4)
+        .take(12)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_binds() {
+        assert_eq!(validate_name("/web1").unwrap(), "web1");
+        assert!(validate_name("-x").is_err());
+        assert!(validate_name("a b").is_err());
+        let b = parse_bind("/h:/c:ro,rshared").unwrap();
+        assert!(b.readonly);
+        assert_eq!(b.propagation, "rshared");
+        assert!(parse_bind("vol:/c").is_err());
+        assert!(parse_bind("/h:c").is_err());
+    }
+
+    #[test]
+    fn create_request_tolerates_nulls_and_unknowns() {
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/create_req.json"
+        ))
+        .unwrap();
+        let r: CreateRequest = serde_json::from_str(&raw).unwrap();
+        assert_eq!(r.image.as_deref(), Some("busybox:local"));
+        assert_eq!(r.host_config.unwrap().auto_remove, Some(true));
+    }
+}

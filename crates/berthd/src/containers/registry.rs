@@ -1,0 +1,204 @@
+//! The live view of containers: records by id, lookup by id, name or unique id prefix, a watch channel
+//! per container for `wait`, per-container operation locks, and attach requests waiting for `start`.
+//! Records are persisted by the callers through [`crate::store::StateStore`].
+
+use super::model::{Container, Status};
+use crate::error::{ApiError, ApiResult};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+/// What `wait` watches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Events {
+    /// How many times it exited (since berthd started).
+    pub exits: u64,
+    /// Exit code of the last exit.
+    pub exit_code: i32,
+    /// Whether it is running.
+    pub running: bool,
+    /// Removed.
+    pub removed: bool,
+}
+
+/// An attach made before `start`: `start` connects it to the shim and hands over the stream.
+pub struct PendingAttach {
+    /// `attach <stdin> <stdout> <stderr>` flags.
+    pub flags: (bool, bool, bool),
+    /// Where the connected shim stream goes.
+    pub tx: oneshot::Sender<tokio::net::UnixStream>,
+}
+
+struct Entry {
+    c: Container,
+    events: watch::Sender<Events>,
+    op: Arc<tokio::sync::Mutex<()>>,
+    pending: Vec<PendingAttach>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, Entry>,
+    /// Recently removed containers: a `wait` that comes late still gets the exit code.
+    tombstones: HashMap<String, (i32, Instant)>,
+}
+
+/// The registry.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+}
+
+const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Add a container.
+    pub fn insert(&self, c: Container) {
+        let ev = Events {
+            running: c.state.status == Status::Running,
+            exit_code: c.state.exit_code,
+            ..Default::default()
+        };
+        let (tx, _) = watch::channel(ev);
+        self.lock().by_id.insert(
+            c.id.clone(),
+            Entry {
+                c,
+                events: tx,
+                op: Arc::new(tokio::sync::Mutex::new(())),
+                pending: Vec::new(),
+            },
+        );
+    }
+
+    fn resolve(inner: &Inner, key: &str) -> ApiResult<String> {
+        if key.is_empty() {
+            return Err(ApiError::NotFound("No such container: ".into()));
+        }
+        if inner.by_id.contains_key(key) {
+            return Ok(key.to_string());
+        }
+        let name = key.strip_prefix('/').unwrap_or(key);
+        if let Some(e) = inner.by_id.values().find(|e| e.c.name == name) {
+            return Ok(e.c.id.clone());
+        }
+        let matches: Vec<&String> = inner
+            .by_id
+            .keys()
+            .filter(|id| id.starts_with(key))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::NotFound(format!("No such container: {key}"))),
+            _ => Err(ApiError::BadRequest(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    /// Full id for an id, name or prefix.
+    pub fn id_of(&self, key: &str) -> ApiResult<String> {
+        Self::resolve(&self.lock(), key)
+    }
+
+    /// A copy of a container's record.
+    pub fn get(&self, key: &str) -> ApiResult<Container> {
+        let g = self.lock();
+        let id = Self::resolve(&g, key)?;
+        Ok(g.by_id[&id].c.clone())
+    }
+
+    /// Copies of every record.
+    pub fn all(&self) -> Vec<Container> {
+        self.lock().by_id.values().map(|e| e.c.clone()).collect()
+    }
+
+    /// The operation lock of a container (start/stop/remove take it).
+    pub fn op_lock(&self, id: &str) -> ApiResult<Arc<tokio::sync::Mutex<()>>> {
+        let g = self.lock();
+        let id = Self::resolve(&g, id)?;
+        Ok(g.by_id[&id].op.clone())
+    }
+
+    /// Change a record in memory; returns the new copy (the caller persists it).
+    pub fn modify(&self, id: &str, f: impl FnOnce(&mut Container)) -> ApiResult<Container> {
+        let mut g = self.lock();
+        let e = g
+            .by_id
+            .get_mut(id)
+            .ok_or_else(|| ApiError::NotFound(format!("No such container: {id}")))?;
+        f(&mut e.c);
+        let running = e.c.state.status == Status::Running;
+        e.events.send_modify(|ev| ev.running = running);
+        Ok(e.c.clone())
+    }
+
+    /// Record an exit for `wait`.
+    pub fn notify_exit(&self, id: &str, code: i32) {
+        if let Some(e) = self.lock().by_id.get(id) {
+            e.events.send_modify(|ev| {
+                ev.exits += 1;
+                ev.exit_code = code;
+                ev.running = false;
+            });
+        }
+    }
+
+    /// Watch a container's events; `Err(code)` if it was removed recently (tombstone).
+    pub fn subscribe(&self, key: &str) -> ApiResult<Result<watch::Receiver<Events>, i32>> {
+        let mut g = self.lock();
+        g.tombstones.retain(|_, (_, t)| t.elapsed() < TOMBSTONE_TTL);
+        if let Some((code, _)) = g.tombstones.get(key) {
+            return Ok(Err(*code));
+        }
+        let id = Self::resolve(&g, key)?;
+        Ok(Ok(g.by_id[&id].events.subscribe()))
+    }
+
+    /// Forget a container (after its files are gone); wakes `wait ... removed`.
+    pub fn remove(&self, id: &str) {
+        let mut g = self.lock();
+        if let Some(e) = g.by_id.remove(id) {
+            g.tombstones
+                .insert(id.to_string(), (e.c.state.exit_code, Instant::now()));
+            e.events.send_modify(|ev| {
+                ev.removed = true;
+                ev.running = false;
+            });
+        }
+    }
+
+    /// Queue an attach until `start`.
+    pub fn add_pending(&self, id: &str, p: PendingAttach) -> ApiResult<()> {
+        let mut g = self.lock();
+        let e = g
+            .by_id
+            .get_mut(id)
+            .ok_or_else(|| ApiError::NotFound(format!("No such container: {id}")))?;
+        e.pending.push(p);
+        Ok(())
+    }
+
+    /// Take the queued attaches.
+    pub fn take_pending(&self, id: &str) -> Vec<PendingAttach> {
+        self.lock()
+            .by_id
+            .get_mut(id)
+            .map(|e| std::mem::take(&mut e.pending))
+            .unwrap_or_default()
+    }
+
+    /// Whether a name is used by another container than `id`.
+    pub fn name_owner(&self, name: &str) -> Option<String> {
+        self.lock()
+            .by_id
+            .values()
+            .find(|e| e.c.name == name)
+            .map(|e| e.c.id.clone())
+    }
+}

@@ -1,0 +1,198 @@
+//! Talking to a container's shim and runtime: where its files are, starting the shim (which runs
+//! `<runtime> create`), `<runtime> start` and `kill`, and waiting for the exit on the shim's socket.
+
+use crate::daemon::Daemon;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// Errors from the shim or runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// Could not run a binary.
+    #[error("running {0}: {1}")]
+    Spawn(String, std::io::Error),
+    /// The shim reported a failure (usually the runtime's create error).
+    #[error("{0}")]
+    Failed(String),
+    /// The runtime command failed.
+    #[error("{0}")]
+    Runtime(String),
+    /// Socket trouble.
+    #[error("shim socket: {0}")]
+    Socket(std::io::Error),
+}
+
+/// The files of one container.
+pub struct Paths {
+    /// `<data-root>/containers/<id>`: config.json (the bundle), hosts, hostname, resolv.conf, the log.
+    pub dir: PathBuf,
+    /// `<dir>/rootfs`: where the overlay is mounted.
+    pub rootfs: PathBuf,
+    /// json-file log.
+    pub log: PathBuf,
+    /// `<exec-root>/containers/<id>`: exit file, runtime and shim logs.
+    pub run_dir: PathBuf,
+    /// The exit file the shim writes.
+    pub exit_file: PathBuf,
+    /// The shim's socket (`<exec-root>/s/<id[..16]>`, short enough for sun_path).
+    pub socket: PathBuf,
+    /// The runtime's `--root`.
+    pub runtime_root: PathBuf,
+}
+
+impl Paths {
+    /// Paths for a container id and runtime name.
+    pub fn new(d: &Daemon, id: &str, runtime: &str) -> Paths {
+        let dir = d.cfg.data_root.join("containers").join(id);
+        let run_dir = d.cfg.exec_root.join("containers").join(id);
+        Paths {
+            rootfs: dir.join("rootfs"),
+            log: dir.join(format!("{id}-json.log")),
+            exit_file: run_dir.join("exit.json"),
+            socket: d.cfg.exec_root.join("s").join(&id[..16.min(id.len())]),
+            runtime_root: d.cfg.exec_root.join("runtime").join(runtime),
+            dir,
+            run_dir,
+        }
+    }
+}
+
+/// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
+pub async fn spawn(
+    d: &Daemon,
+    id: &str,
+    runtime: &str,
+    p: &Paths,
+    stdin: bool,
+    stdin_once: bool,
+) -> Result<i32, ShimError> {
+    let runtime_bin = d
+        .runtime_path(runtime)
+        .ok_or_else(|| ShimError::Failed(format!("unknown runtime {runtime:?}")))?;
+    let shim_log = std::fs::File::create(p.run_dir.join("shim.log"))
+        .map_err(|e| ShimError::Spawn("shim log".into(), e))?;
+    let mut cmd = tokio::process::Command::new(&d.cfg.shim);
+    cmd.arg("--id")
+        .arg(id)
+        .arg("--bundle")
+        .arg(&p.dir)
+        .arg("--runtime")
+        .arg(runtime_bin)
+        .arg("--runtime-root")
+        .arg(&p.runtime_root)
+        .arg("--runtime-log")
+        .arg(p.run_dir.join("runtime.log"))
+        .arg("--log-path")
+        .arg(&p.log)
+        .arg("--socket")
+        .arg(&p.socket)
+        .arg("--exit-file")
+        .arg(&p.exit_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(shim_log));
+    if stdin {
+        cmd.arg("--stdin");
+    }
+    if stdin_once {
+        cmd.arg("--stdin-once");
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;
+    let out = child.stdout.take().expect("piped stdout");
+    // The first process exits at once (the shim double-forks); reap it.
+    let _ = child.wait().await;
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| ShimError::Spawn("shim".into(), e))?;
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("ok ") {
+        return pid
+            .parse()
+            .map_err(|_| ShimError::Failed(format!("shim said {line:?}")));
+    }
+    let msg = line.strip_prefix("error ").unwrap_or(line);
+    if msg.is_empty() {
+        let log = std::fs::read_to_string(p.run_dir.join("shim.log")).unwrap_or_default();
+        return Err(ShimError::Failed(format!("shim exited: {}", log.trim())));
+    }
+    Err(ShimError::Failed(msg.to_string()))
+}
+
+/// Run `<runtime> --root R <args...>`; the error carries the runtime's message.
+pub async fn runtime_cmd(
+    d: &Daemon,
+    runtime: &str,
+    p: &Paths,
+    args: &[&str],
+) -> Result<(), ShimError> {
+    let bin = d
+        .runtime_path(runtime)
+        .ok_or_else(|| ShimError::Runtime(format!("unknown runtime {runtime:?}")))?;
+    let out = tokio::process::Command::new(bin)
+        .arg("--root")
+        .arg(&p.runtime_root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ShimError::Spawn(bin.display().to_string(), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(ShimError::Runtime(if msg.is_empty() {
+            format!("{} {} failed", bin.display(), args.join(" "))
+        } else {
+            msg
+        }))
+    }
+}
+
+/// Connect to the shim and attach: returns the stream after the shim's `ok` (frames follow).
+pub async fn attach(
+    socket: &std::path::Path,
+    flags: (bool, bool, bool),
+) -> Result<UnixStream, ShimError> {
+    let mut s = UnixStream::connect(socket)
+        .await
+        .map_err(ShimError::Socket)?;
+    let b = |x: bool| if x { 1 } else { 0 };
+    s.write_all(format!("attach {} {} {}\n", b(flags.0), b(flags.1), b(flags.2)).as_bytes())
+        .await
+        .map_err(ShimError::Socket)?;
+    let mut ack = [0u8; 3];
+    tokio::io::AsyncReadExt::read_exact(&mut s, &mut ack)
+        .await
+        .map_err(ShimError::Socket)?;
+    if &ack != b"ok\n" {
+        return Err(ShimError::Failed("shim refused attach".into()));
+    }
+    Ok(s)
+}
+
+/// Wait for the container's exit through the shim; `None` if the shim is gone without saying.
+pub async fn wait_exit(socket: &std::path::Path) -> Option<i32> {
+    let mut s = UnixStream::connect(socket).await.ok()?;
+    s.write_all(b"wait\n").await.ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await.ok()?;
+    line.trim().parse().ok()
+}
+
+/// What the shim recorded in the exit file.
+pub fn read_exit_file(p: &Paths) -> Option<(i32, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p.exit_file).ok()?).ok()?;
+    Some((
+        v["exit_code"].as_i64()? as i32,
+        v["finished_at"]
+            .as_str()
+            .unwrap_or(crate::time::ZERO)
+            .to_string(),
+    ))
+}

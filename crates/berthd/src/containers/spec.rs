@@ -1,0 +1,470 @@
+//! The OCI runtime config for a container, with Docker's defaults: its capability set, the default
+//! seccomp profile (berth-seccomp), masked and read-only paths, the standard mounts, cgroup limits, and
+//! `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` bound in from the container's directory.
+
+use super::model::{Container, RunSpec};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Errors building the config.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// User lookup failed.
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    NoUser(String),
+    /// Group lookup failed.
+    #[error("unable to find group {0}: no matching entries in group file")]
+    NoGroup(String),
+    /// Seccomp conversion failed.
+    #[error("seccomp profile: {0}")]
+    Seccomp(#[from] berth_seccomp::Error),
+    /// File I/O.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability the kernel knows (for `ALL` and privileged containers).
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Docker's masked paths.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Normalise a capability name (`net_admin` -> `CAP_NET_ADMIN`); `None` if unknown (`ALL` passes).
+pub fn normalize_cap(c: &str) -> Option<String> {
+    let up = c.to_ascii_uppercase();
+    if up == "ALL" {
+        return Some(up);
+    }
+    let full = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    ALL_CAPS.contains(&full.as_str()).then_some(full)
+}
+
+/// The capability set from Docker's rules: default set, `ALL` in add or drop, then adds and drops.
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, String> {
+    if privileged {
+        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let norm = |list: &[String], what: &str| -> Result<Vec<String>, String> {
+        list.iter()
+            .map(|c| {
+                normalize_cap(c).ok_or_else(|| format!("invalid {what}: unknown capability: {c:?}"))
+            })
+            .collect()
+    };
+    let add = norm(add, "CapAdd")?;
+    let drop = norm(drop, "CapDrop")?;
+    let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+    } else if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    if !drop.iter().any(|c| c == "ALL") {
+        caps.retain(|c| !drop.contains(c));
+    }
+    for c in add.into_iter().filter(|c| c != "ALL") {
+        if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    Ok(caps)
+}
+
+fn read_db(rootfs: &Path, file: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(rootfs.join(file))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').map(String::from).collect())
+        .collect()
+}
+
+/// Resolved user: uid, gid, additional gids, home.
+#[derive(Debug, PartialEq, Eq)]
+pub struct User {
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional: Vec<u32>,
+    /// Home directory (`/` if unknown).
+    pub home: String,
+}
+
+/// Resolve `user[:group]` against the container's /etc/passwd and /etc/group, as Docker does.
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, SpecError> {
+    let passwd = read_db(rootfs, "etc/passwd");
+    let group = read_db(rootfs, "etc/group");
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let u = if u.is_empty() { "0" } else { u };
+    let entry = passwd
+        .iter()
+        .find(|e| e.len() >= 4 && (e[0] == u || e[2] == u));
+    let (uid, mut gid, home, uname) = match (entry, u.parse::<u32>()) {
+        (Some(e), _) => (
+            e[2].parse().unwrap_or(0),
+            e[3].parse().unwrap_or(0),
+            e.get(5).cloned().unwrap_or_else(|| "/".into()),
+            e[0].clone(),
+        ),
+        (None, Ok(n)) => (n, 0, "/".to_string(), String::new()),
+        (None, Err(_)) => return Err(SpecError::NoUser(u.to_string())),
+    };
+    if let Some(g) = g {
+        gid = match group
+            .iter()
+            .find(|e| e.len() >= 3 && (e[0] == g || e[2] == g))
+        {
+            Some(e) => e[2].parse().unwrap_or(0),
+            None => g.parse().map_err(|_| SpecError::NoGroup(g.to_string()))?,
+        };
+    }
+    let additional = if uname.is_empty() {
+        vec![]
+    } else {
+        group
+            .iter()
+            .filter(|e| e.len() >= 4 && e[3].split(',').any(|m| m == uname))
+            .filter_map(|e| e[2].parse().ok())
+            .filter(|g| *g != gid)
+            .collect()
+    };
+    Ok(User {
+        uid,
+        gid,
+        additional,
+        home,
+    })
+}
+
+fn env_has(env: &[String], key: &str) -> bool {
+    env.iter()
+        .any(|e| e.split_once('=').map(|(k, _)| k) == Some(key) || e == key)
+}
+
+/// The process environment: PATH default, HOSTNAME, the container's env, HOME, TERM for a tty.
+pub fn process_env(s: &RunSpec, home: &str) -> Vec<String> {
+    let mut env = Vec::new();
+    if !env_has(&s.env, "PATH") {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+    }
+    env.push(format!("HOSTNAME={}", s.hostname));
+    if s.tty && !env_has(&s.env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env.extend(s.env.iter().cloned());
+    if !env_has(&env, "HOME") {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
+    json!({"destination": dest, "type": typ, "source": src, "options": opts})
+}
+
+/// Build config.json. `dir` holds hosts, hostname, resolv.conf; `rootfs` is the mounted root.
+pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, SpecError> {
+    let s = &c.spec;
+    let user = resolve_user(rootfs, &s.user)?;
+    let ro_sys = if s.privileged { "rw" } else { "ro" };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", ro_sys],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[ro_sys, "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        ),
+    ];
+    let user_dests: Vec<&str> = s.binds.iter().map(|b| b.destination.as_str()).collect();
+    for f in ["resolv.conf", "hostname", "hosts"] {
+        let dest = format!("/etc/{f}");
+        if !user_dests.contains(&dest.as_str()) {
+            let src = dir.join(f).display().to_string();
+            mounts.push(mount(&dest, "bind", &src, &["rbind", "rprivate"]));
+        }
+    }
+    for b in &s.binds {
+        let mut o = vec!["rbind", b.propagation.as_str()];
+        if b.readonly {
+            o.push("ro");
+        }
+        mounts.push(mount(&b.destination, "bind", &b.source, &o));
+    }
+    let mut namespaces = vec![
+        json!({"type": "mount"}),
+        json!({"type": "uts"}),
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+    ];
+    if s.network_mode != "host" {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut resources = json!({
+        "devices": if s.privileged {
+            json!([{"allow": true, "access": "rwm"}])
+        } else {
+            json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+                {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+            ])
+        },
+    });
+    if s.memory > 0 {
+        resources["memory"] = json!({"limit": s.memory});
+    }
+    if s.nano_cpus > 0 {
+        let period: i64 = 100_000;
+        resources["cpu"] = json!({"quota": s.nano_cpus * period / 1_000_000_000, "period": period});
+    }
+    if s.pids_limit > 0 {
+        resources["pids"] = json!({"limit": s.pids_limit});
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": format!("/berth/{}", c.id),
+    });
+    if !s.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    if !s.seccomp_unconfined && !s.privileged {
+        let profile = berth_seccomp::default_profile();
+        let sc = berth_seccomp::docker_to_oci(&profile, &s.caps, berth_seccomp::native_arch())?;
+        linux["seccomp"] = serde_json::to_value(sc).expect("seccomp serializes");
+    }
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": s.tty,
+            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional},
+            "args": s.args,
+            "env": process_env(s, &user.home),
+            "cwd": s.cwd,
+            "capabilities": {
+                "bounding": s.caps, "effective": s.caps, "permitted": s.caps,
+            },
+            "noNewPrivileges": s.no_new_privileges,
+            "oomScoreAdj": 0,
+        },
+        "root": {"path": rootfs.display().to_string(), "readonly": s.readonly_rootfs},
+        "hostname": s.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    }))
+}
+
+/// Write hosts, hostname and resolv.conf for the container into `dir`.
+pub fn write_etc_files(s: &RunSpec, dir: &Path) -> Result<(), SpecError> {
+    let w = |name: &str, body: String| {
+        std::fs::write(dir.join(name), body).map_err(|e| SpecError::Io(name.to_string(), e))
+    };
+    w("hostname", format!("{}\n", s.hostname))?;
+    let hosts = if s.network_mode == "host" {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+            .to_string()
+    };
+    w("hosts", hosts)?;
+    // Docker copies the host's resolv.conf (minus local resolvers when the container has its own network).
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv: String = if s.network_mode == "host" {
+        host
+    } else {
+        host.lines()
+            .filter(|l| {
+                let mut it = l.split_whitespace();
+                !(it.next() == Some("nameserver")
+                    && it
+                        .next()
+                        .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    w("resolv.conf", resolv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_follow_docker_rules() {
+        let c = capabilities(false, &[], &[]).unwrap();
+        assert_eq!(c.len(), DEFAULT_CAPS.len());
+        let c = capabilities(false, &["net_admin".into()], &["CHOWN".into()]).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".into()) && !c.contains(&"CAP_CHOWN".into()));
+        let c = capabilities(false, &["KILL".into()], &["ALL".into()]).unwrap();
+        assert_eq!(c, vec!["CAP_KILL".to_string()]);
+        assert!(capabilities(false, &["BOGUS".into()], &[]).is_err());
+        assert_eq!(capabilities(true, &[], &[]).unwrap().len(), ALL_CAPS.len());
+    }
+
+    #[test]
+    fn users_resolve_from_the_rootfs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nwww:x:33:\nextra:x:50:www\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_user(d.path(), "").unwrap().home, "/root");
+        let u = resolve_user(d.path(), "www").unwrap();
+        assert_eq!((u.uid, u.gid, u.additional.clone()), (33, 33, vec![50]));
+        let u = resolve_user(d.path(), "1000:extra").unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 50));
+        assert!(resolve_user(d.path(), "nobody").is_err());
+    }
+}

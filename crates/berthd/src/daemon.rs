@@ -1,0 +1,79 @@
+//! The daemon's shared state: configuration, the state store, the image store and snapshotter, and the
+//! container registry. Handlers get an `Arc<Daemon>`.
+
+use crate::containers::registry::Registry;
+use crate::store::StateStore;
+use anyhow::{Context, Result};
+use berth_image::snapshot::OverlaySnapshotter;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Settings from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Unix sockets to serve.
+    pub sockets: Vec<PathBuf>,
+    /// Persistent state.
+    pub data_root: PathBuf,
+    /// Runtime state.
+    pub exec_root: PathBuf,
+    /// Runtime name -> binary.
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// Runtime for containers that name none.
+    pub default_runtime: String,
+    /// The shim binary.
+    pub shim: PathBuf,
+}
+
+/// Everything the handlers share.
+pub struct Daemon {
+    /// Settings.
+    pub cfg: Config,
+    /// Container records.
+    pub db: StateStore,
+    /// Image content store.
+    pub images: berth_image::Store,
+    /// Layers and container root filesystems.
+    pub snap: OverlaySnapshotter,
+    /// Serializes image mutations (load, import, tag, delete) against each other and container creation.
+    pub image_lock: tokio::sync::Mutex<()>,
+    /// Live view of the containers.
+    pub containers: Registry,
+    /// Engine ID shown by `docker info`.
+    pub engine_id: String,
+}
+
+impl Daemon {
+    /// Open the stores under the data root and restore the containers.
+    pub async fn open(cfg: Config) -> Result<Arc<Daemon>> {
+        for d in [
+            cfg.data_root.join("containers"),
+            cfg.exec_root.join("containers"),
+            cfg.exec_root.join("s"),
+        ] {
+            std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
+        }
+        let db = StateStore::open(&cfg.data_root.join("berthd.db"))?;
+        let images = berth_image::Store::open(cfg.data_root.join("images"))?;
+        let snap = OverlaySnapshotter::open(cfg.data_root.join("overlay"))?;
+        let engine_id = db.meta_or_init("engine-id", crate::containers::model::new_engine_id)?;
+        let records = db.all()?;
+        let d = Arc::new(Daemon {
+            cfg,
+            db,
+            images,
+            snap,
+            image_lock: tokio::sync::Mutex::new(()),
+            containers: Registry::default(),
+            engine_id,
+        });
+        crate::containers::lifecycle::restore(&d, records).await;
+        Ok(d)
+    }
+
+    /// The binary of a runtime by name.
+    pub fn runtime_path(&self, name: &str) -> Option<&PathBuf> {
+        self.cfg.runtimes.get(name)
+    }
+}

@@ -1,0 +1,80 @@
+//! API errors: every handler returns [`ApiError`], turned into an HTTP status and Docker's
+//! `{"message": "..."}` body in one place ([`ApiError::into_response`]).
+
+use crate::http::{json_response, Resp};
+use hyper::StatusCode;
+
+/// An error as the Engine API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a value is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such object (the message names it, as Docker's do).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the object is in a state that forbids the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// 304: nothing to do (container already started or stopped).
+    #[error("not modified")]
+    NotModified,
+    /// 500: anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Shorthand for a 500 from any displayable error (the whole chain, once).
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotModified => StatusCode::NOT_MODIFIED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response: status plus `{"message": ...}` (no body for 304).
+    pub fn into_response(self) -> Resp {
+        let status = self.status();
+        if status == StatusCode::NOT_MODIFIED {
+            let mut r = crate::http::empty(status);
+            *r.status_mut() = status;
+            return r;
+        }
+        json_response(status, &serde_json::json!({ "message": self.to_string() }))
+    }
+}
+
+impl From<berth_image::image::ImageError> for ApiError {
+    fn from(e: berth_image::image::ImageError) -> Self {
+        use berth_image::image::ImageError as E;
+        match e {
+            E::NotFound(n) => ApiError::NotFound(format!("No such image: {n}")),
+            E::Reference(r) => ApiError::BadRequest(r.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ApiError::NotFound("x".into()).status(), 404);
+        assert_eq!(ApiError::Conflict("x".into()).status(), 409);
+        assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
+    }
+}

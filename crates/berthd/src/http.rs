@@ -1,0 +1,206 @@
+//! HTTP plumbing shared by the handlers: body types, JSON responses, query strings, request bodies.
+
+use crate::error::{ApiError, ApiResult};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Response, StatusCode};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// Response body: whole or streamed.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+/// A response.
+pub type Resp = Response<Body>;
+
+/// An empty response with a status.
+pub fn empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// A response with a whole body.
+pub fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("Content-Type", content_type.parse().expect("content type"));
+    r
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, v: &impl serde::Serialize) -> Resp {
+    let mut body = serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec());
+    body.push(b'\n');
+    full(status, "application/json", body)
+}
+
+/// 200 with JSON.
+pub fn ok_json(v: &impl serde::Serialize) -> ApiResult<Resp> {
+    Ok(json_response(StatusCode::OK, v))
+}
+
+/// A streamed response: the sender's chunks are written as they come (headers go out at once).
+pub fn streamed(status: StatusCode, content_type: &str) -> (mpsc::Sender<Bytes>, Resp) {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let stream =
+        tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| {
+            Ok::<_, std::io::Error>(Frame::data(b))
+        });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("Content-Type", content_type.parse().expect("content type"));
+    (tx, r)
+}
+
+/// Query parameters; repeated keys keep every value.
+#[derive(Debug, Default)]
+pub struct Query(HashMap<String, Vec<String>>);
+
+impl Query {
+    /// Parse a raw query string.
+    pub fn parse(q: Option<&str>) -> Query {
+        let mut m: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+            m.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        Query(m)
+    }
+
+    /// First value.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    /// All values.
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0.get(k).cloned().unwrap_or_default()
+    }
+
+    /// A boolean as Docker reads them: `1`, `true`, `True` (and absent/empty/`0`/`false` = false).
+    pub fn bool(&self, k: &str) -> bool {
+        matches!(self.get(k), Some(v) if !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+
+    /// An integer, 400 if it does not parse.
+    pub fn int(&self, k: &str) -> ApiResult<Option<i64>> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("invalid value for {k}: {v:?}"))),
+        }
+    }
+
+    /// The `filters` parameter: `{"name": {"value": true}}` (or the old `{"name": ["value"]}`).
+    pub fn filters(&self) -> ApiResult<Filters> {
+        let raw = match self.get("filters") {
+            None | Some("") => return Ok(Filters::default()),
+            Some(r) => r,
+        };
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let obj = v
+            .as_object()
+            .ok_or_else(|| ApiError::BadRequest("invalid filter: not an object".into()))?;
+        for (k, vals) in obj {
+            let list = out.entry(k.clone()).or_default();
+            match vals {
+                serde_json::Value::Object(m) => list.extend(m.keys().cloned()),
+                serde_json::Value::Array(a) => {
+                    list.extend(a.iter().filter_map(|x| x.as_str().map(String::from)))
+                }
+                _ => return Err(ApiError::BadRequest(format!("invalid filter {k:?}"))),
+            }
+        }
+        Ok(Filters(out))
+    }
+}
+
+/// Parsed `filters`.
+#[derive(Debug, Default)]
+pub struct Filters(pub HashMap<String, Vec<String>>);
+
+impl Filters {
+    /// Values of one filter (empty if absent).
+    pub fn get(&self, k: &str) -> &[String] {
+        self.0.get(k).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Reject filters not in `known` (Docker answers 400 "invalid filter 'x'").
+    pub fn only(&self, known: &[&str]) -> ApiResult<()> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(ApiError::BadRequest(format!("invalid filter '{k}'"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Read a whole request body.
+pub async fn body_bytes(body: Incoming) -> ApiResult<Bytes> {
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))
+}
+
+/// Parse a JSON request body (empty = `null` -> default of T when T allows).
+pub async fn body_json<T: serde::de::DeserializeOwned>(body: Incoming) -> ApiResult<T> {
+    let b = body_bytes(body).await?;
+    let b: &[u8] = if b.iter().all(|c| c.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        &b
+    };
+    serde_json::from_slice(b).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// Stream a request body into a file (image archives, rootfs tarballs).
+pub async fn body_to_file(mut body: Incoming, path: &std::path::Path) -> ApiResult<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut f = tokio::fs::File::create(path)
+        .await
+        .map_err(ApiError::internal)?;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        if let Some(d) = frame.data_ref() {
+            f.write_all(d).await.map_err(ApiError::internal)?;
+        }
+    }
+    f.flush().await.map_err(ApiError::internal)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_filters() {
+        let q = Query::parse(Some(
+            "all=1&filters=%7B%22status%22%3A%7B%22exited%22%3Atrue%7D%7D&names=a&names=b",
+        ));
+        assert!(q.bool("all"));
+        assert!(!q.bool("force"));
+        assert_eq!(q.all("names"), vec!["a", "b"]);
+        let f = q.filters().unwrap();
+        assert_eq!(f.get("status"), ["exited".to_string()]);
+        assert!(f.only(&["status"]).is_ok());
+        assert!(f.only(&["label"]).is_err());
+        let old = Query::parse(Some("filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"));
+        assert_eq!(old.filters().unwrap().get("label"), ["a=b".to_string()]);
+    }
+}

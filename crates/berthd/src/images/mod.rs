@@ -1,0 +1,110 @@
+//! The image view the API needs over berth-image's store: images grouped by ID (config digest) with all
+//! the names pointing at them, and lookup by name, full ID or short ID prefix. An image without a name
+//! (dangling) is kept under its manifest digest as key.
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use berth_image::image::{self, ImageInfo};
+use berth_image::{Digest, ImageRecord, Reference};
+use std::collections::BTreeMap;
+
+/// One image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// Resolved manifest and config.
+    pub info: ImageInfo,
+    /// Store keys pointing at it (references and/or a bare digest key).
+    pub keys: Vec<String>,
+}
+
+impl Image {
+    /// `sha256:<hex>`.
+    pub fn id(&self) -> String {
+        format!("sha256:{}", self.info.config_digest.hex())
+    }
+
+    /// Names in Docker's familiar form (`busybox:latest`), tags only.
+    pub fn repo_tags(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|k| Digest::parse(k).is_err())
+            .filter_map(|k| Reference::parse(k).ok())
+            .filter(|r| r.tag().is_some())
+            .map(|r| r.familiar())
+            .collect()
+    }
+
+    /// Names by digest (`busybox@sha256:...`).
+    pub fn repo_digests(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|k| Digest::parse(k).is_err())
+            .filter_map(|k| Reference::parse(k).ok())
+            .filter(|r| r.digest().is_some())
+            .map(|r| r.familiar())
+            .collect()
+    }
+
+    /// Uncompressed size of the layers (Docker reports unpacked sizes; layer blob sizes are close enough
+    /// for uncompressed archives).
+    pub fn size(&self) -> i64 {
+        self.info.layers.iter().map(|l| l.size() as i64).sum()
+    }
+}
+
+/// Every image, by ID.
+pub fn list(d: &Daemon) -> ApiResult<BTreeMap<String, Image>> {
+    let refs = d.images.list_refs().map_err(ApiError::internal)?;
+    let mut by_manifest: BTreeMap<Digest, (ImageRecord, Vec<String>)> = BTreeMap::new();
+    for (k, r) in refs {
+        by_manifest
+            .entry(r.digest.clone())
+            .or_insert_with(|| (r.clone(), vec![]))
+            .1
+            .push(k);
+    }
+    let mut out: BTreeMap<String, Image> = BTreeMap::new();
+    for (_, (rec, keys)) in by_manifest {
+        let info = match image::resolve(&d.images, &rec) {
+            Ok(i) => i,
+            Err(e) => {
+                crate::log!(2, "skipping unreadable image {}: {e}", rec.digest);
+                continue;
+            }
+        };
+        let id = format!("sha256:{}", info.config_digest.hex());
+        match out.get_mut(&id) {
+            Some(img) => img.keys.extend(keys),
+            None => {
+                out.insert(id, Image { info, keys });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The store key of a user-given name, if it parses as a reference (`busybox` -> `docker.io/library/busybox:latest`).
+pub fn key_of(name: &str) -> Option<String> {
+    image::ref_key(name).ok()
+}
+
+/// Find an image by name, ID or ID prefix; 404 `No such image: <name>`.
+pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
+    let all = list(d)?;
+    if let Some(k) = key_of(name) {
+        if let Some(img) = all.values().find(|i| i.keys.contains(&k)) {
+            return Ok(img.clone());
+        }
+    }
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let m: Vec<&Image> = all
+            .values()
+            .filter(|i| i.info.config_digest.hex().starts_with(hex))
+            .collect();
+        if m.len() == 1 {
+            return Ok(m[0].clone());
+        }
+    }
+    Err(ApiError::NotFound(format!("No such image: {name}")))
+}

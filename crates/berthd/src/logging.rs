@@ -1,0 +1,33 @@
+//! Minimal leveled logging to stderr (`--log-level`).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+static LEVEL: AtomicU8 = AtomicU8::new(1);
+
+/// Set the level from dockerd's names.
+pub fn set_level(s: &str) -> anyhow::Result<()> {
+    let l = match s {
+        "debug" => 0,
+        "info" => 1,
+        "warn" => 2,
+        "error" | "fatal" => 3,
+        _ => anyhow::bail!("--log-level {s:?}: want debug, info, warn, error or fatal"),
+    };
+    LEVEL.store(l, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether messages of level `l` (0 debug .. 3 error) are printed.
+pub fn enabled(l: u8) -> bool {
+    l >= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Log at a level: `log!(1, "started {id}")`.
+#[macro_export]
+macro_rules! log {
+    ($lvl:expr, $($arg:tt)*) => {
+        if $crate::logging::enabled($lvl) {
+            eprintln!("{} berthd: {}", $crate::time::now_rfc3339_nano(), format!($($arg)*));
+        }
+    };
+}

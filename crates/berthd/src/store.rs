@@ -1,0 +1,161 @@
+//! The daemon's state store: SQLite (WAL, synchronous=FULL) in `<data-root>/berthd.db`.
+//!
+//! Containers are rows `(id, name UNIQUE, data JSON)`, so reserving a name and creating a container is one
+//! transaction, and a crash leaves either the whole container or nothing. `meta` holds daemon-wide values
+//! (the engine ID). Images live in berth-image's store; this one only references them.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The name is taken (by the container id given).
+    #[error("name {0:?} is in use by container {1}")]
+    NameInUse(String, String),
+    /// SQLite failure.
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A row did not decode.
+    #[error("state database: bad record {0}: {1}")]
+    Decode(String, serde_json::Error),
+}
+
+/// A handle on the database (one connection; calls are short).
+pub struct StateStore {
+    conn: Mutex<Connection>,
+}
+
+impl StateStore {
+    /// Open or create the database.
+    pub fn open(path: &Path) -> Result<StateStore, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS containers (
+                 id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        )?;
+        Ok(StateStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Insert a new container; fails with [`StoreError::NameInUse`] if the name is taken.
+    pub fn insert<T: serde::Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        data: &T,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(StoreError::NameInUse(name.to_string(), owner));
+        }
+        let json = serde_json::to_string(data).expect("record serializes");
+        conn.execute(
+            "INSERT INTO containers (id, name, data) VALUES (?1, ?2, ?3)",
+            params![id, name, json],
+        )?;
+        Ok(())
+    }
+
+    /// Replace a container's record (and name).
+    pub fn update<T: serde::Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        data: &T,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(data).expect("record serializes");
+        self.lock().execute(
+            "UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1",
+            params![id, name, json],
+        )?;
+        Ok(())
+    }
+
+    /// Delete a container's row.
+    pub fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Every container record.
+    pub fn all<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT id, data FROM containers")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            out.push(serde_json::from_str(&data).map_err(|e| StoreError::Decode(id, e))?);
+        }
+        Ok(out)
+    }
+
+    /// A meta value, set to `init()` the first time.
+    pub fn meta_or_init(
+        &self,
+        key: &str,
+        init: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        let conn = self.lock();
+        if let Some(v) = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            return Ok(v);
+        }
+        let v = init();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, v],
+        )?;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_rows_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        {
+            let s = StateStore::open(&p).unwrap();
+            s.insert("a1", "web", &serde_json::json!({"x": 1})).unwrap();
+            match s.insert("b2", "web", &serde_json::json!({})) {
+                Err(StoreError::NameInUse(n, owner)) => {
+                    assert_eq!((n.as_str(), owner.as_str()), ("web", "a1"))
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(s.meta_or_init("id", || "one".into()).unwrap(), "one");
+        }
+        let s = StateStore::open(&p).unwrap();
+        let all: Vec<serde_json::Value> = s.all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(s.meta_or_init("id", || "two".into()).unwrap(), "one");
+        s.delete("a1").unwrap();
+        assert!(s.all::<serde_json::Value>().unwrap().is_empty());
+    }
+}
