@@ -596,3 +596,144 @@ fn events_stream_stats_and_oom_until_the_container_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn exec_forwards_signals_and_passes_preserved_fds() {
+    require_root!();
+    let b = running("sig", |_| {});
+    let init = init_pid(&b, "sig");
+    let child = b
+        .cmd(&["exec", "sig", "sleep", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the exec'd sleep", || {
+        let out = b.run(&["ps", "-f", "json", "sig"]);
+        serde_json::from_slice::<Vec<i64>>(&out.stdout).is_ok_and(|p| p.len() == 2)
+    });
+    // SIGTERM to the runtime reaches the process: 128 + 15.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", err_text(&out));
+    let out = b.run(&["ps", "-f", "json", "sig"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([init])
+    );
+
+    // fd 3 of the caller reaches the process with --preserve-fds 1.
+    let file = b.tmp.path().join("fd3");
+    std::fs::write(&file, "through-fd-3\n").unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3<"$1"; exec "$2" --root "$3" exec --preserve-fds 1 sig cat /proc/self/fd/3"#)
+        .args([
+            "sh",
+            file.to_str().unwrap(),
+            common::BIN,
+            b.root.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), "through-fd-3\n", "{}", err_text(&out));
+    // Without it, the descriptor stays out.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3<"$1"; exec "$2" --root "$3" exec sig ls /proc/self/fd/3"#)
+        .args([
+            "sh",
+            file.to_str().unwrap(),
+            common::BIN,
+            b.root.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "fd 3 leaked: {}", text(&out));
+}
+
+#[test]
+fn exec_applies_user_namespace_seccomp_rlimits_and_lsm_checks() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "600"]);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 888}]);
+    });
+    let st = Command::new("chown")
+        .args(["-R", "300000:300000"])
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (ok, err) = b.detached(&["run", "-d", "uns"]);
+    assert!(ok, "run -d: {err}");
+    let out = b.run(&[
+        "exec",
+        "uns",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; mkdir /tmp/x || echo mkdir-denied; \
+         grep -E '^Seccomp:' /proc/self/status; ulimit -n; ulimit -Hn",
+    ]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let lines: Vec<String> = text(&out)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "0",
+            "0 300000 65536",
+            "mkdir-denied",
+            "Seccomp: 2",
+            "777",
+            "888"
+        ],
+        "{}",
+        err_text(&out)
+    );
+    // The host sees the mapped uid.
+    let pid_file = b.tmp.path().join("p");
+    let (ok, err) = b.detached(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "uns",
+        "sleep",
+        "60",
+    ]);
+    assert!(ok, "{err}");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.contains("300000"), "{uid}");
+
+    // An LSM this host lacks is a clear error, not a silent no-op.
+    if !Path::new("/sys/kernel/security/apparmor").exists() {
+        let out = b.run(&["exec", "--apparmor", "some-profile", "uns", "true"]);
+        assert_eq!(out.status.code(), Some(255));
+        assert!(
+            err_text(&out).contains("AppArmor is not enabled"),
+            "{}",
+            err_text(&out)
+        );
+    }
+}

@@ -12,7 +12,6 @@ use berth_cgroups::Event;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::state::Status;
 
 pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool) -> Result<()> {
     if interval.is_zero() {
@@ -20,19 +19,8 @@ pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool) -> Re
             "--interval: duration interval must be greater than 0".into(),
         ));
     }
-    let (st, status) = super::load(root, id)?;
-    if status == Status::Stopped {
-        return Err(Error::State {
-            id: id.into(),
-            status: status.to_string(),
-            action: "container is not running".into(),
-        });
-    }
-    let cg = Cgroup::from_state(&st).ok_or_else(|| {
-        Error::Cgroup(format!(
-            "container {id} runs without a cgroup, so it has no statistics"
-        ))
-    })?;
+    let (st, _) = super::load_live(root, id, "container is not running")?;
+    let cg = super::cgroup_of(&st, "it has no statistics")?;
     let stats_event = |cg: &Cgroup| -> Result<String> {
         let ev = Event {
             kind: "stats".into(),

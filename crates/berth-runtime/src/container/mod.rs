@@ -15,6 +15,7 @@ pub mod update;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::state::{State, Status};
 
@@ -23,6 +24,30 @@ pub fn load(root: &Path, id: &str) -> Result<(State, Status)> {
     let st = State::load(root, id)?;
     let status = st.status(root);
     Ok((st, status))
+}
+
+/// Load a container that has not stopped; `action` is the refusal's text.
+pub fn load_live(root: &Path, id: &str, action: &str) -> Result<(State, Status)> {
+    let (st, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::State {
+            id: id.into(),
+            status: status.to_string(),
+            action: action.into(),
+        });
+    }
+    Ok((st, status))
+}
+
+/// The container's cgroup; `need` says what it is needed for, in the error
+/// (an unprivileged container may run without one).
+pub fn cgroup_of(st: &State, need: &str) -> Result<Cgroup> {
+    Cgroup::from_state(st).ok_or_else(|| {
+        Error::Cgroup(format!(
+            "container {} runs without a cgroup, so {need}",
+            st.id
+        ))
+    })
 }
 
 /// Wait until init is gone (or a zombie), up to `timeout`.

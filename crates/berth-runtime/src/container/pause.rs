@@ -4,9 +4,8 @@
 
 use std::path::Path;
 
-use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::state::{State, Status};
+use crate::state::Status;
 
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let (st, status) = super::load(root, id)?;
@@ -17,7 +16,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
             action: "container not running".into(),
         });
     }
-    cgroup(&st)?.freeze()
+    super::cgroup_of(&st, "it has no freezer")?.freeze()
 }
 
 pub fn resume(root: &Path, id: &str) -> Result<()> {
@@ -29,14 +28,5 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
             action: "container not paused".into(),
         });
     }
-    cgroup(&st)?.thaw()
-}
-
-fn cgroup(st: &State) -> Result<Cgroup> {
-    Cgroup::from_state(st).ok_or_else(|| {
-        Error::Cgroup(format!(
-            "container {} runs without a cgroup, so it has no freezer",
-            st.id
-        ))
-    })
+    super::cgroup_of(&st, "it has no freezer")?.thaw()
 }

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 
 pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
@@ -17,11 +16,7 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
             "--format {format:?}: use table or json"
         )));
     }
-    let cg = Cgroup::from_state(&st).ok_or_else(|| {
-        Error::Cgroup(format!(
-            "container {id} runs without a cgroup, so its processes cannot be listed"
-        ))
-    })?;
+    let cg = super::cgroup_of(&st, "its processes cannot be listed")?;
     let pids = cg.pids()?;
     let mut out = std::io::stdout().lock();
     if format == "json" {

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
 
-use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
-use crate::state::{self, Status, CONFIG_FILE};
+use crate::state::{self, CONFIG_FILE};
 
 /// runc's `update` flags; strings where runc takes strings.
 #[derive(Debug, Clone, Default)]
@@ -40,20 +39,9 @@ pub struct UpdateFlags {
 }
 
 pub fn update(root: &Path, id: &str, flags: &UpdateFlags) -> Result<()> {
-    let (st, status) = super::load(root, id)?;
-    if status == Status::Stopped {
-        return Err(Error::State {
-            id: id.into(),
-            status: status.to_string(),
-            action: "container not running".into(),
-        });
-    }
+    let (st, _) = super::load_live(root, id, "container not running")?;
     let request = request(flags)?;
-    let cg = Cgroup::from_state(&st).ok_or_else(|| {
-        Error::Cgroup(format!(
-            "container {id} runs without a cgroup, so its resources cannot change"
-        ))
-    })?;
+    let cg = super::cgroup_of(&st, "its resources cannot change")?;
     let config_path = st.dir(root).join(CONFIG_FILE);
     let data = std::fs::read(&config_path)
         .with_ctx(|| format!("read the saved config {}", config_path.display()))?;
