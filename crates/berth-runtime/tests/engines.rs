@@ -128,6 +128,15 @@ fn podman_runs_containers_with_berth_runtime() {
         .unwrap();
     let ps = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(ps.contains("berth-podman-d Up"), "{ps}");
+    let o = podman_cmd(&["exec", "berth-podman-d", "sh", "-c", "echo exec-ok; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", out_text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "exec-ok\n");
+    for verb in ["pause", "unpause"] {
+        let o = podman_cmd(&[verb, "berth-podman-d"]).output().unwrap();
+        assert!(o.status.success(), "{verb}: {}", out_text(&o));
+    }
     let o = podman_cmd(&["stop", "-t", "1", "berth-podman-d"])
         .output()
         .unwrap();
@@ -283,6 +292,113 @@ fn dockerd_runs_containers_with_berth_runtime() {
     assert!(text.contains("CapEff:\t00000000a80425fb"), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
     assert!(text.contains("unshare-denied"), "{text}");
+
+    // Limits, capabilities, user and a custom seccomp profile from docker's flags.
+    let profile = tmp.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let seccomp_opt = format!("seccomp={}", profile.display());
+    let mut args = run.to_vec();
+    args.extend([
+        "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50",
+        "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--user", "0:0",
+        "--security-opt", &seccomp_opt,
+        "berth-test:latest", "sh", "-c",
+        "id -u; grep CapEff /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes \
+         /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; mkdir /tmp/d 2>&1 || echo mkdir-denied",
+    ]);
+    let o = d.docker(&args);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", out_text(&o));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0", "{text}");
+    assert_eq!(lines[1], "CapEff:\t0000000000000400", "{text}");
+    assert_eq!(&lines[2..5], ["67108864", "50", "50000"], "{text}");
+    assert!(text.contains("mkdir-denied"), "{text}");
+
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "berth-d",
+        "--runtime",
+        "berth",
+        "--network",
+        "none",
+        "berth-test:latest",
+        "sleep",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", out_text(&o));
+    // exec joins the container; top, pause, update and stats go through the runtime.
+    let o = d.docker(&[
+        "exec",
+        "berth-d",
+        "sh",
+        "-c",
+        "echo exec-ok; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec-ok\nsleep 100 ",
+        "{}",
+        out_text(&o)
+    );
+    let o = d.docker(&["exec", "berth-d", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", out_text(&o));
+    let o = d.docker(&["top", "berth-d"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sleep 100"),
+        "{}",
+        out_text(&o)
+    );
+    let o = d.docker(&["pause", "berth-d"]);
+    assert!(o.status.success(), "{}", out_text(&o));
+    let o = d.docker(&["ps", "--format", "{{.Status}}", "--filter", "name=berth-d"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Paused"),
+        "{}",
+        out_text(&o)
+    );
+    let o = d.docker(&["unpause", "berth-d"]);
+    assert!(o.status.success(), "{}", out_text(&o));
+    let o = d.docker(&[
+        "update",
+        "--memory",
+        "128m",
+        "--memory-swap",
+        "256m",
+        "berth-d",
+    ]);
+    assert!(o.status.success(), "{}", out_text(&o));
+    let o = d.docker(&[
+        "exec",
+        "berth-d",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "134217728",
+        "{}",
+        out_text(&o)
+    );
+    let o = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        "berth-d",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("/ 128MiB"),
+        "{}",
+        out_text(&o)
+    );
+    d.docker(&["rm", "-f", "berth-d"]);
 
     let o = d.docker(&[
         "run",
