@@ -128,6 +128,24 @@ fn podman_runs_containers_with_berth_runtime() {
         .unwrap();
     let ps = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(ps.contains("berth-podman-d Up"), "{ps}");
+    let o = podman_cmd(&["exec", "berth-podman-d", "sh", "-c", "hostname; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", out_text(&o));
+    for cmd in [
+        &["pause", "berth-podman-d"][..],
+        &["unpause", "berth-podman-d"],
+        &["update", "--memory", "64m", "berth-podman-d"],
+    ] {
+        let o = podman_cmd(cmd).output().unwrap();
+        assert!(o.status.success(), "{cmd:?}: {}", out_text(&o));
+    }
+    let o = podman_cmd(&["top", "berth-podman-d"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sleep 100"),
+        "{}",
+        out_text(&o)
+    );
     let o = podman_cmd(&["exec", "berth-podman-d", "sh", "-c", "echo exec-ok; exit 3"])
         .output()
         .unwrap();
@@ -420,6 +438,61 @@ fn dockerd_runs_containers_with_berth_runtime() {
         "{}",
         out_text(&o)
     );
+    // What engines do to a running container: exec (the shim's `exec
+    // --process`), a terminal, pause/unpause, update, stats and top.
+    let o = d.docker(&["exec", "berth-d", "sh", "-c", "echo exec-$((2*3)); exit 6"]);
+    assert_eq!(o.status.code(), Some(6), "{}", out_text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "exec-6\n");
+    let o = d.docker(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000",
+        "berth-d",
+        "sh",
+        "-c",
+        "id -u; tty",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.starts_with("1000\r\n/dev/pts/"), "{}", out_text(&o));
+    assert!(d.docker(&["pause", "berth-d"]).status.success());
+    let o = d.docker(&["ps", "--format", "{{.Status}}"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(Paused)"),
+        "{}",
+        out_text(&o)
+    );
+    assert!(d.docker(&["unpause", "berth-d"]).status.success());
+    let o = d.docker(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--pids-limit",
+        "30",
+        "berth-d",
+    ]);
+    assert!(o.status.success(), "{}", out_text(&o));
+    let o = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        "berth-d",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("/ 64MiB"),
+        "{}",
+        out_text(&o)
+    );
+    let o = d.docker(&["top", "berth-d"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sleep 100"),
+        "{}",
+        out_text(&o)
+    );
+
     let o = d.docker(&["rm", "-f", "berth-d"]);
     assert!(o.status.success(), "{}", out_text(&o));
     let o = d.docker(&["ps", "-aq"]);
