@@ -656,6 +656,18 @@ fn exec_forwards_signals_and_passes_preserved_fds() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "fd 3 leaked: {}", text(&out));
+    // Preserved descriptors the caller did not open are /dev/null, never
+    // one of the runtime's own.
+    let out = b.run(&[
+        "exec",
+        "--preserve-fds",
+        "2",
+        "sig",
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/3; readlink /proc/self/fd/4",
+    ]);
+    assert_eq!(text(&out), "/dev/null\n/dev/null\n", "{}", err_text(&out));
 }
 
 #[test]

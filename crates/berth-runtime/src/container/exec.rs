@@ -9,7 +9,7 @@
 //! terminal, and exits with the process's status.
 
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -253,16 +253,13 @@ fn open_namespaces(pid: i32) -> Result<Joins> {
     };
     for (i, (name, flag)) in CHILD.iter().chain(runtime_ns.iter()).enumerate() {
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
-        let Ok(their_meta) = fs::metadata(&theirs) else {
+        let their_meta = match fs::metadata(&theirs) {
+            Ok(m) => m,
             // A kernel without this namespace type (time before 5.6).
-            if fs::metadata(format!("/proc/self/ns/{name}")).is_err() {
-                continue;
+            Err(_) if fs::metadata(format!("/proc/self/ns/{name}")).is_err() => continue,
+            Err(e) => {
+                return Err(e).with_ctx(|| format!("read the {name} namespace of init (pid {pid})"))
             }
-            return Err(Error::State {
-                id: String::new(),
-                status: "stopped".into(),
-                action: format!("cannot read {}", theirs.display()),
-            });
         };
         let ours = fs::metadata(format!("/proc/self/ns/{name}"));
         if ours.is_ok_and(|m| m.ino() == their_meta.ino() && m.dev() == their_meta.dev()) {
@@ -283,6 +280,7 @@ fn open_namespaces(pid: i32) -> Result<Joins> {
 /// Run `exec`; the exit code of the command (the process's status in the
 /// foreground, 0 once it has started with `--detach`).
 pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
+    reserve_preserved_fds(opts.preserve_fds)?;
     let (st, status) = super::load(root, &opts.id)?;
     let refuse = |action: &str| Error::State {
         id: st.id.clone(),
@@ -384,6 +382,26 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
     let code = super::run::supervise(pid, &sfd, master);
     let _ = sigset.thread_unblock();
     code
+}
+
+/// Hold fds 3..3+n with /dev/null where the caller left them closed, so
+/// that no descriptor the runtime opens lands there and, marked to be kept,
+/// leaks into the container.
+fn reserve_preserved_fds(n: i32) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    for fd in 3..3 + n.max(0) {
+        if fcntl(fd, FcntlArg::F_GETFD) == Err(nix::errno::Errno::EBADF) {
+            // Lower descriptors are all open by now, so this one lands on `fd`.
+            let null = fs::File::open("/dev/null").ctx("open /dev/null")?;
+            if null.as_raw_fd() != fd {
+                nix::unistd::dup2(null.as_raw_fd(), fd).ctx("reserve a preserved descriptor")?;
+            } else {
+                // Kept open for the process (prepare_exec clears close-on-exec).
+                let _ = null.into_raw_fd();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Kills and reaps the child if exec fails on the runtime's side.
