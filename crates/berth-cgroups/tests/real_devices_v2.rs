@@ -3,9 +3,8 @@
 //! verifier and attached to a fresh cgroup2 directory, and a shell inside
 //! that cgroup tries to open devices.
 //!
-//! The workspace forbids `unsafe`, so the `bpf(2)` calls are made by a
-//! small python3 `ctypes` helper (x86_64 / aarch64 syscall numbers). The
-//! test prints "skipped: ..." without root, python3 or a cgroup2 mount.
+//! The `bpf(2)` load and attach go through berth-sys, as the runtime does.
+//! The test prints "skipped: ..." without root or a cgroup2 mount.
 
 use std::fs;
 use std::path::PathBuf;
@@ -16,35 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_cgroups::{create, ManagerConfig, Pid};
 use oci_spec::runtime::LinuxResources;
 use serde_json::json;
-
-const LOADER: &str = r#"
-import ctypes, os, platform, struct, sys
-prog = open(sys.argv[1], "rb").read()
-nr = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
-if nr is None:
-    print("skip: unknown arch"); sys.exit(3)
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-insns = ctypes.create_string_buffer(prog, len(prog))
-lic = ctypes.create_string_buffer(b"Apache")
-log = ctypes.create_string_buffer(65536)
-attr = ctypes.create_string_buffer(128)
-# BPF_PROG_LOAD: prog_type=BPF_PROG_TYPE_CGROUP_DEVICE(15)
-struct.pack_into("<IIQQIIQ", attr, 0, 15, len(prog) // 8,
-                 ctypes.addressof(insns), ctypes.addressof(lic),
-                 1, len(log), ctypes.addressof(log))
-fd = libc.syscall(nr, 5, attr, 128)
-if fd < 0:
-    print("load failed:", os.strerror(ctypes.get_errno()))
-    print(log.value.decode(errors="replace")); sys.exit(1)
-cg = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
-attr = ctypes.create_string_buffer(128)
-# BPF_PROG_ATTACH: attach_type=BPF_CGROUP_DEVICE(6)
-struct.pack_into("<III", attr, 0, cg, fd, 6)
-if libc.syscall(nr, 8, attr, 128) < 0:
-    print("attach failed:", os.strerror(ctypes.get_errno())); sys.exit(1)
-print("attached")
-"#;
 
 fn cgroup2_mount() -> Option<PathBuf> {
     let mi = fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -79,16 +49,6 @@ fn real_v2_device_filter_is_enforced() {
         println!("skipped: no cgroup2 mount");
         return;
     };
-    if Command::new("python3")
-        .arg("-c")
-        .arg("import ctypes")
-        .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
-    {
-        println!("skipped: python3 (used to call bpf(2) without unsafe) is not available");
-        return;
-    }
     let ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -100,7 +60,7 @@ fn real_v2_device_filter_is_enforced() {
 
     // The shell waits until it has been moved into the cgroup. It must not
     // redirect to /dev/null itself: writing /dev/null is denied below.
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(
             "sleep 0.5; \
@@ -125,24 +85,10 @@ fn real_v2_device_filter_is_enforced() {
     ]}))
     .unwrap();
     let program = cg.set(&r).unwrap().device_program().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let bin = tmp.path().join("prog.bin");
-    fs::write(&bin, program.to_bytes()).unwrap();
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(LOADER)
-        .arg(&bin)
-        .arg(cg.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.code() == Some(3) {
-        println!("skipped: {text}");
-        let _ = child.kill();
-        let _ = child.wait();
-        return;
-    }
-    assert!(out.status.success(), "loader: {text}");
+    let dir = fs::File::open(cg.path()).unwrap();
+    use std::os::fd::AsFd;
+    berth_sys::attach_cgroup_device_filter(&program.to_bytes(), dir.as_fd())
+        .expect("load and attach");
 
     let got = child.wait_with_output().unwrap();
     let got = String::from_utf8_lossy(&got.stdout);

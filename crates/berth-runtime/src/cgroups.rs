@@ -69,10 +69,16 @@ impl Cgroup {
 
     pub fn set(&self, res: &LinuxResources) -> Result<()> {
         let outcome = self.0.set(res).map_err(err)?;
-        if outcome.device_program().is_some() {
-            // cgroup v2 enforces device rules with an eBPF program; loading it
-            // is not wired up yet, so say so instead of pretending.
-            crate::log::warn("linux.resources.devices: not enforced on cgroup v2 yet");
+        if let Some(program) = outcome.device_program() {
+            // cgroup v2 has no devices files: the rules become an eBPF
+            // program attached to the container's cgroup directory.
+            let dir = self.0.path();
+            let fd = crate::mounts::open_fd(&dir, nix::fcntl::OFlag::O_DIRECTORY)
+                .map_err(|e| Error::Cgroup(format!("open {}: {e}", dir.display())))?;
+            use std::os::fd::AsFd;
+            berth_sys::attach_cgroup_device_filter(&program.to_bytes(), fd.as_fd()).map_err(
+                |e| Error::Cgroup(format!("linux.resources.devices on {}: {e}", dir.display())),
+            )?;
         }
         Ok(())
     }

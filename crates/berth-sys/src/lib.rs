@@ -344,6 +344,108 @@ pub fn set_sched_attr(attr: &SchedAttr) -> io::Result<()> {
     Ok(())
 }
 
+/// Load a BPF_PROG_TYPE_CGROUP_DEVICE program (raw 8-byte instructions) and
+/// attach it to the cgroup v2 directory `cgroup_dir` with BPF_F_ALLOW_MULTI,
+/// so it adds to what parent cgroups enforce. On failure the verifier's log
+/// is part of the error.
+pub fn attach_cgroup_device_filter(insns: &[u8], cgroup_dir: BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    #[derive(Default)]
+    struct LoadAttr {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct AttachAttr {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    if insns.is_empty() || !insns.len().is_multiple_of(8) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bpf program must be whole 8-byte instructions",
+        ));
+    }
+    let license = b"Apache\0";
+    let mut log = vec![0u8; 64 * 1024];
+    let load = LoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `load` is a live, initialised bpf_attr prefix whose pointers
+    // (instructions, license, log buffer) refer to live buffers of the stated
+    // sizes for the whole call; the size argument is the struct's size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &load as *const LoadAttr,
+            std::mem::size_of::<LoadAttr>(),
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[..end]);
+        return Err(io::Error::new(
+            err.kind(),
+            format!("load device program: {err}: {}", text.trim()),
+        ));
+    }
+    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
+    let prog = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attach = AttachAttr {
+        target_fd: cgroup_dir.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attach` is a live, initialised bpf_attr prefix with no pointers;
+    // the size argument is its size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const AttachAttr,
+            std::mem::size_of::<AttachAttr>(),
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attach device program: {err}"),
+        ));
+    }
+    // The attached program lives as long as the cgroup; our descriptor can go.
+    drop(prog);
+    Ok(())
+}
+
 /// Terminate the current process immediately with `code`, without running
 /// Rust destructors or atexit handlers (used in forked children, whose copies
 /// of the parent's buffers must not be flushed twice).
