@@ -270,6 +270,47 @@ fn exec_user_groups_caps_and_no_new_privs() {
     assert_eq!(nnp, "1");
     let (_, _, _, bnd, _, _) = status(&[]);
     assert_eq!(bnd, "0000000020000420");
+
+    // runc, given the same flags on the same bundle, makes the same identity.
+    let Some(runc) = Runc::start(&b, "who-runc") else {
+        return;
+    };
+    let identity = |out: &std::process::Output| -> Vec<String> {
+        let keys = [
+            "Uid:",
+            "Gid:",
+            "Groups:",
+            "CapInh:",
+            "CapPrm:",
+            "CapEff:",
+            "CapBnd:",
+            "CapAmb:",
+            "NoNewPrivs:",
+            "Seccomp:",
+        ];
+        text(out)
+            .lines()
+            .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+            .map(str::to_string)
+            .collect()
+    };
+    for flags in [
+        &["-u", "1000:1000", "-g", "5", "-g", "6"][..],
+        &["--cap", "CAP_NET_RAW", "--no-new-privs"],
+        &["--cap", "CAP_SYS_ADMIN", "-u", "1000"],
+        &[],
+    ] {
+        let args = |id: &'static str| {
+            let mut a = vec!["exec"];
+            a.extend_from_slice(flags);
+            a.extend([id, "cat", "/proc/self/status"]);
+            a
+        };
+        let ours = b.run(&args("who"));
+        let theirs = runc.run(&args("who-runc"));
+        assert!(theirs.status.success(), "runc: {}", err_text(&theirs));
+        assert_eq!(identity(&ours), identity(&theirs), "{flags:?}");
+    }
 }
 
 #[test]
@@ -748,4 +789,75 @@ fn exec_applies_user_namespace_seccomp_rlimits_and_lsm_checks() {
             err_text(&out)
         );
     }
+}
+
+#[test]
+fn update_flags_land_like_runcs() {
+    require_root!();
+    let b = running("upd-ours", |_| {});
+    let Some(runc) = Runc::start(&b, "upd-runc") else {
+        return;
+    };
+    let flags = [
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--memory-reservation",
+        "32m",
+        "--cpu-share",
+        "512",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "--cpuset-cpus",
+        "0",
+        "--pids-limit",
+        "20",
+    ];
+    let mut args = vec!["update"];
+    args.extend(flags);
+    let out = b.run(&[&args[..], &["upd-ours"]].concat());
+    assert!(out.status.success(), "{}", err_text(&out));
+    let theirs = runc.run(&[&args[..], &["upd-runc"]].concat());
+    assert!(theirs.status.success(), "runc: {}", err_text(&theirs));
+
+    let ours_cg = saved_state(&b, "upd-ours")["cgroup"].clone();
+    let runc_state: Value =
+        serde_json::from_slice(&std::fs::read(runc.root.join("upd-runc/state.json")).unwrap())
+            .unwrap();
+    let runc_cg = &runc_state["cgroup_paths"];
+    let files = [
+        ("memory", "memory.limit_in_bytes", "memory.max"),
+        ("memory", "memory.memsw.limit_in_bytes", "memory.swap.max"),
+        ("memory", "memory.soft_limit_in_bytes", "memory.low"),
+        ("cpu", "cpu.shares", "cpu.weight"),
+        ("cpu", "cpu.cfs_period_us", "cpu.max"),
+        ("cpu", "cpu.cfs_quota_us", "cpu.max"),
+        ("cpuset", "cpuset.cpus", "cpuset.cpus"),
+        ("pids", "pids.max", "pids.max"),
+    ];
+    let mut compared = 0;
+    for (controller, v1, v2) in files {
+        let (ours, theirs) = match (
+            ours_cg["v1"][controller].as_str(),
+            runc_cg[controller].as_str(),
+        ) {
+            (Some(o), Some(t)) => (Path::new(o).join(v1), Path::new(t).join(v1)),
+            _ => match (ours_cg["unified"].as_str(), runc_cg[""].as_str()) {
+                (Some(o), Some(t)) => (Path::new(o).join(v2), Path::new(t).join(v2)),
+                _ => continue,
+            },
+        };
+        let (Ok(o), Ok(t)) = (
+            std::fs::read_to_string(&ours),
+            std::fs::read_to_string(&theirs),
+        ) else {
+            continue;
+        };
+        assert_eq!(o, t, "{} vs {}", ours.display(), theirs.display());
+        compared += 1;
+    }
+    assert!(compared >= 5, "only {compared} cgroup files compared");
 }
