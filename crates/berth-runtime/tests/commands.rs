@@ -670,32 +670,22 @@ fn exec_forwards_signals_and_passes_preserved_fds() {
     // fd 3 of the caller reaches the process with --preserve-fds 1.
     let file = b.tmp.path().join("fd3");
     std::fs::write(&file, "through-fd-3\n").unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec 3<"$1"; exec "$2" --root "$3" exec --preserve-fds 1 sig cat /proc/self/fd/3"#)
-        .args([
-            "sh",
-            file.to_str().unwrap(),
-            common::BIN,
-            b.root.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let with_fd3 = |exec_args: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                r#"exec 3<"$1"; exec "$2" --root "$3" exec {exec_args}"#
+            ))
+            .args(["sh", file.to_str().unwrap(), common::BIN])
+            .arg(&b.root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = with_fd3("--preserve-fds 1 sig cat /proc/self/fd/3");
     assert_eq!(text(&out), "through-fd-3\n", "{}", err_text(&out));
     // Without it, the descriptor stays out.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec 3<"$1"; exec "$2" --root "$3" exec sig ls /proc/self/fd/3"#)
-        .args([
-            "sh",
-            file.to_str().unwrap(),
-            common::BIN,
-            b.root.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = with_fd3("sig ls /proc/self/fd/3");
     assert!(!out.status.success(), "fd 3 leaked: {}", text(&out));
     // Preserved descriptors the caller did not open are /dev/null, never
     // one of the runtime's own.

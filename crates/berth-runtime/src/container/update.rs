@@ -110,31 +110,14 @@ pub fn request(f: &UpdateFlags) -> Result<LinuxResources> {
         }
     }
     let u64_flag = |name: &str, v: &Option<String>| -> Result<Option<u64>> {
-        match v.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::Usage(format!("--{name} {s:?}: not a non-negative integer"))),
-        }
+        flag_value(name, v, |s| s.parse().ok(), "a non-negative integer")
     };
     let i64_flag = |name: &str, v: &Option<String>| -> Result<Option<i64>> {
-        match v.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::Usage(format!("--{name} {s:?}: not an integer"))),
-        }
+        flag_value(name, v, |s| s.parse().ok(), "an integer")
     };
     let mem_flag = |name: &str, v: &Option<String>| -> Result<Option<i64>> {
-        match v.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some("-1") => Ok(Some(-1)),
-            Some(s) => ram_in_bytes(s)
-                .map(Some)
-                .ok_or_else(|| Error::Usage(format!("--{name} {s:?}: not a size like 512m or 1g"))),
-        }
+        let size = |s: &str| if s == "-1" { Some(-1) } else { ram_in_bytes(s) };
+        flag_value(name, v, size, "a size like 512m or 1g")
     };
 
     let mut cpu = LinuxCpu::default();
@@ -167,6 +150,22 @@ pub fn request(f: &UpdateFlags) -> Result<LinuxResources> {
         r.set_pids(Some(p));
     }
     Ok(r)
+}
+
+/// The value of a string flag: absent or empty is `None`, else `parse`'s
+/// result, or an error naming the flag and what `want`s.
+fn flag_value<T>(
+    name: &str,
+    v: &Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    want: &str,
+) -> Result<Option<T>> {
+    match v.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => parse(s)
+            .map(Some)
+            .ok_or_else(|| Error::Usage(format!("--{name} {s:?}: not {want}"))),
+    }
 }
 
 /// Parse a size as docker's units.RAMInBytes does: a decimal number with an
