@@ -165,11 +165,13 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if self.dir(root).join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
+        // Frozen wins over created, as in runc: a paused created container
+        // must read `paused`, so that resume and delete --force thaw it.
         if crate::cgroups::is_frozen(self) {
             return Status::Paused;
+        }
+        if self.dir(root).join(EXEC_FIFO).exists() {
+            return Status::Created;
         }
         Status::Running
     }

@@ -493,6 +493,18 @@ fn pause_and_resume() {
     let out = b.run(&["exec", "pz", "echo", "back"]);
     assert_eq!(text(&out), "back\n", "{}", err_text(&out));
 
+    // A created container pauses too (as with runc), reads `paused`, and
+    // resumes to `created`, ready to start.
+    let c = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "600"]));
+    let (ok, err) = c.detached(&["create", "pc"]);
+    assert!(ok, "create: {err}");
+    assert!(c.run(&["pause", "pc"]).status.success());
+    assert_eq!(c.state("pc")["status"], "paused");
+    assert!(c.run(&["resume", "pc"]).status.success());
+    assert_eq!(c.state("pc")["status"], "created");
+    assert!(c.run(&["start", "pc"]).status.success());
+    assert_eq!(c.state("pc")["status"], "running");
+
     // A paused container can still be force-deleted.
     assert!(b.run(&["pause", "pz"]).status.success());
     let out = b.run(&["delete", "-f", "pz"]);
