@@ -457,6 +457,11 @@ fn child_setup(c: &mut Child) -> Result<()> {
         }
     }
     c.joins.child.clear();
+    // A session keyring of its own, as init has, so the process never sees
+    // the caller's keys; kernels without keyrings go on without one.
+    if let Err(e) = berth_sys::join_session_keyring(&c.st.id) {
+        crate::log::debug(&format!("new session keyring: {e}"));
+    }
     let process = c.process;
     if let Some(adj) = process.oom_score_adj() {
         fs::write("/proc/self/oom_score_adj", adj.to_string())
