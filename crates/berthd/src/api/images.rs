@@ -111,7 +111,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             }),
         ));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
 }
 

@@ -132,6 +132,12 @@ pub async fn create(
         env.retain(|x| x.split('=').next() != Some(key.as_str()));
         env.push(e);
     }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
     let network_mode = match hc.network_mode.as_deref().unwrap_or("default") {
         "" | "default" | "bridge" => "default".to_string(),
         "none" => "none".into(),
@@ -393,6 +399,16 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
                 c.state.exit_code = 128;
             })?;
             persist(d, &c)?;
+            drop(d.containers.take_pending(&c.id));
+            if c.spec.auto_remove {
+                // The client waits for the removal (`wait?condition=removed`); do it after this start returns.
+                let (d2, id) = (d.clone(), c.id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = remove(&d2, &id, true).await {
+                        crate::log!(3, "auto-removing {id}: {e}");
+                    }
+                });
+            }
             return Err(ApiError::BadRequest(format!(
                 "failed to create task for container: {msg}"
             )));

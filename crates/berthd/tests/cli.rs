@@ -1,0 +1,522 @@
+//! End-to-end tests: each starts its own berthd on a temporary socket, data root and exec root, makes a
+//! busybox image from Debian's busybox-static, and drives the stock docker CLI against it. They need root
+//! (mounts, namespaces), the docker CLI and /bin/busybox; without them they print why and pass.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+fn docker_cli() -> Option<PathBuf> {
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Why this machine cannot run the tests, if it cannot.
+fn skip_reason() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("berthd tests need root".into());
+    }
+    if docker_cli().is_none() {
+        return Some("the docker CLI is not installed".into());
+    }
+    if !Path::new(BUSYBOX).is_file() {
+        return Some(format!(
+            "{BUSYBOX} is missing (Debian package busybox-static)"
+        ));
+    }
+    None
+}
+
+macro_rules! skip_unless_ready {
+    ($name:expr) => {
+        if let Some(why) = skip_reason() {
+            println!("skipped: {}: {why}", $name);
+            return;
+        }
+    };
+}
+
+/// berth-shim and berth-runtime next to berthd (built here if `cargo test -p berthd` did not).
+fn ensure_helpers(bin_dir: &Path) {
+    if bin_dir.join("berth-shim").is_file() && bin_dir.join("berth-runtime").is_file() {
+        return;
+    }
+    let target = bin_dir.parent().expect("target dir");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-p", "berth-shim", "-p", "berth-runtime"])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(st.success(), "building berth-shim and berth-runtime failed");
+}
+
+struct Berthd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    sock: PathBuf,
+}
+
+impl Berthd {
+    fn start() -> Berthd {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        ensure_helpers(bin.parent().expect("bin dir"));
+        let dir = tempfile::Builder::new()
+            .prefix("bd")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let sock = dir.path().join("b.sock");
+        let mut d = Berthd {
+            dir,
+            child: None,
+            sock,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .arg("--data-root")
+            .arg(self.dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(self.dir.path().join("berthd.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let t = Instant::now();
+        while UnixStream::connect(&self.sock).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "berthd did not come up: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL the daemon (its containers' shims live on).
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        self.docker_in(args, None)
+    }
+
+    fn docker_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new(docker_cli().expect("docker"));
+        cmd.args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run docker");
+        if let Some(input) = stdin {
+            let mut w = child.stdin.take().expect("stdin");
+            w.write_all(input).expect("write stdin");
+        }
+        let t = Instant::now();
+        loop {
+            if child.try_wait().expect("wait docker").is_some() {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("docker {args:?} hung; berthd log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.wait_with_output().expect("docker output")
+    }
+
+    /// Run docker, assert success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A raw HTTP/1.0 request on the socket: (status, body).
+    fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        let b = body.unwrap_or("");
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )
+        .expect("write request");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read response");
+        let status = resp[9..12].parse().expect("status");
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Build a tarball of a busybox rootfs and import it as `name`.
+    fn import_busybox(&self, name: &str) {
+        let root = self.dir.path().join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+        for a in [
+            "sh", "echo", "cat", "sleep", "true", "false", "id", "hostname", "ls", "env",
+        ] {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        let tar = self.dir.path().join("rootfs.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        let out = self.ok(&["import", tar.to_str().unwrap(), name]);
+        assert!(out.trim().starts_with("sha256:"), "import said {out:?}");
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = self.docker(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
+            }
+        }
+        self.kill9();
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        // Shims of containers left behind (a failed test): only ours, found by our unique directory.
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmd).contains(&dir) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+#[test]
+fn version_info_and_api_errors() {
+    skip_unless_ready!("version_info_and_api_errors");
+    let d = Berthd::start();
+    let v = d.ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}",
+    ]);
+    assert_eq!(v.trim(), "1.47 1.24");
+    let info = d.ok(&[
+        "info",
+        "--format",
+        "{{.OSType}} {{.Driver}} {{.DefaultRuntime}}",
+    ]);
+    assert_eq!(info.trim(), "linux overlay2 berth");
+
+    let (st, body) = d.http("GET", "/_ping", None);
+    assert_eq!((st, body.as_str()), (200, "OK"));
+    let (st, _) = d.http("GET", "/v1.24/version", None);
+    assert_eq!(st, 200);
+    let (st, body) = d.http("GET", "/v1.12/version", None);
+    assert_eq!(st, 400, "{body}");
+
+    let (st, body) = d.http("GET", "/v1.47/containers/x/json", None);
+    assert_eq!(st, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"], "No such container: x");
+
+    let (st, body) = d.http("POST", "/containers/create", Some("{\"Image\":"));
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("\"message\""));
+
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "create",
+        "--name",
+        "dup",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let (st, body) = d.http(
+        "POST",
+        "/containers/create?name=dup",
+        Some(r#"{"Image":"bb:1","Cmd":["true"]}"#),
+    );
+    assert_eq!(st, 409, "{body}");
+    assert!(body.contains("is already in use"), "{body}");
+    let (st, body) = d.http("POST", "/containers/create", Some(r#"{"Image":"nope:1"}"#));
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such image: nope:1"), "{body}");
+    // Nothing half-created: only `dup` exists.
+    assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn images_import_load_tag_rmi_save() {
+    skip_unless_ready!("images_import_load_tag_rmi_save");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["tag", "bb:1", "bb:2"]);
+    let tags = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(tags.contains("bb:1") && tags.contains("bb:2"), "{tags}");
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", "bb:1"]);
+    assert!(id.trim().starts_with("sha256:"));
+
+    let archive = d.dir.path().join("save.tar");
+    d.ok(&["save", "-o", archive.to_str().unwrap(), "bb:1"]);
+    let out = d.ok(&["rmi", "bb:2"]);
+    assert!(out.contains("Untagged: bb:2"), "{out}");
+
+    // In use by a container: the last name cannot go without force.
+    d.ok(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let o = d.docker(&["rmi", "bb:1"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("conflict"),
+        "{o:?}"
+    );
+    d.ok(&["rm", "user"]);
+    let out = d.ok(&["rmi", "bb:1"]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_eq!(d.ok(&["images", "-q"]).trim(), "");
+
+    let out = d.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: bb:1"), "{out}");
+    let filtered = d.ok(&[
+        "images",
+        "--filter",
+        "reference=bb*",
+        "--format",
+        "{{.Tag}}",
+    ]);
+    assert_eq!(filtered.trim(), "1");
+    assert_eq!(
+        d.ok(&["images", "-q", "--filter", "dangling=true"]).trim(),
+        ""
+    );
+    let run = d.ok(&["run", "--rm", "--network", "none", "bb:1", "echo", "loaded"]);
+    assert_eq!(run, "loaded\n");
+}
+
+#[test]
+fn run_logs_stop_rm() {
+    skip_unless_ready!("run_logs_stop_rm");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "bb:1", "echo", "hi"]),
+        "hi\n"
+    );
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let o = d.docker_in(
+        &["run", "--rm", "-i", "--network", "none", "bb:1", "cat"],
+        Some(b"piped\n"),
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "piped\n");
+    let o = d.docker(&["run", "--rm", "--network", "none", "bb:1", "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm containers are gone");
+
+    // Docker's defaults inside: capabilities, hostname, read-only /proc/sys.
+    let id_out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--hostname",
+        "box",
+        "bb:1",
+        "sh",
+        "-c",
+        "hostname; grep CapBnd /proc/self/status; touch /proc/sys/x 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(id_out, "box\nCapBnd:\t00000000a80425fb\nro\n");
+
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    std::thread::sleep(Duration::from_millis(700));
+    let ps = d.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web running");
+    let logs = d.ok(&["logs", "web"]);
+    assert!(logs.starts_with("line 0\nline 1\n"), "{logs}");
+    assert_eq!(d.ok(&["logs", "--tail", "1", "web"]).lines().count(), 1);
+    let t = Instant::now();
+    d.ok(&["stop", "-t", "1", "web"]);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let ps = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "status=exited",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(ps.starts_with("web Exited (137)"), "{ps}");
+    d.ok(&["start", "web"]);
+    d.ok(&["kill", "web"]);
+    d.ok(&["rm", "web"]);
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let o = d.docker(&["rm", "victim"]);
+    assert!(
+        !o.status.success(),
+        "removing a running container needs force"
+    );
+    d.ok(&["rm", "-f", "victim"]);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn containers_survive_a_daemon_kill() {
+    skip_unless_ready!("containers_survive_a_daemon_kill");
+    let mut d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 1; exit 3",
+    ]);
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn();
+    let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert!(ps.contains("long running"), "{ps}");
+    assert!(ps.contains("short exited"), "{ps}");
+    let code = d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "short"]);
+    assert_eq!(code.trim(), "3");
+    let before = d.ok(&["logs", "long"]).lines().count();
+    std::thread::sleep(Duration::from_millis(600));
+    let after = d.ok(&["logs", "long"]).lines().count();
+    assert!(
+        after > before,
+        "logs go on after the restart ({before} -> {after})"
+    );
+    d.ok(&["stop", "-t", "1", "long"]);
+    let code = d.ok(&["wait", "long"]);
+    assert_eq!(code.trim(), "137");
+}
