@@ -26,6 +26,8 @@ pub struct Args {
     pub stdin: bool,
     /// Close the container's stdin when the first attached client closes its input (StdinOnce).
     pub stdin_once: bool,
+    /// Give the container a terminal (the runtime sends its master over a console socket).
+    pub tty: bool,
 }
 
 impl Args {
@@ -36,6 +38,7 @@ impl Args {
             match flag.as_str() {
                 "--stdin" => a.stdin = true,
                 "--stdin-once" => a.stdin_once = true,
+                "--tty" => a.tty = true,
                 _ => {
                     let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
                     match flag.as_str() {

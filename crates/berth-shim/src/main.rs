@@ -14,6 +14,7 @@
 //! berthd runs `<runtime> start` itself once it has connected the attached clients.
 
 mod args;
+mod console;
 mod log;
 mod server;
 mod time;
@@ -87,40 +88,77 @@ fn runtime_error(log: &std::path::Path) -> String {
 
 fn run(a: &args::Args) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
-    let (out_r, out_w) = nix::unistd::pipe()?;
-    let (err_r, err_w) = nix::unistd::pipe()?;
-    let (stdin_child, stdin_w): (Stdio, Option<OwnedFd>) = if a.stdin {
-        let (r, w) = nix::unistd::pipe()?;
-        (Stdio::from(r), Some(w))
-    } else {
-        (Stdio::null(), None)
-    };
     let _ = fs::remove_file(&a.socket);
     let listener =
         UnixListener::bind(&a.socket).with_context(|| format!("bind {}", a.socket.display()))?;
     let pid_file = a.bundle.join("init.pid");
     let _ = fs::remove_file(&pid_file);
-    let status = {
-        let mut cmd = Command::new(&a.runtime);
-        cmd.arg("--root")
-            .arg(&a.runtime_root)
-            .arg("--log")
-            .arg(&a.runtime_log)
-            .arg("--log-format")
-            .arg("json")
-            .arg("create")
-            .arg("--bundle")
-            .arg(&a.bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(&a.id)
-            .stdin(stdin_child)
+    let mut cmd = Command::new(&a.runtime);
+    cmd.arg("--root")
+        .arg(&a.runtime_root)
+        .arg("--log")
+        .arg(&a.runtime_log)
+        .arg("--log-format")
+        .arg("json")
+        .arg("create")
+        .arg("--bundle")
+        .arg(&a.bundle)
+        .arg("--pid-file")
+        .arg(&pid_file);
+    // Output sources: (fd, stream) pairs; the pty master for a terminal.
+    let mut outputs: Vec<(OwnedFd, u8)> = Vec::new();
+    let stdin_w: Option<OwnedFd>;
+    let mut pty: Option<OwnedFd> = None;
+    let console = if a.tty {
+        let path = a.socket.with_extension("console");
+        let _ = fs::remove_file(&path);
+        let l = UnixListener::bind(&path).with_context(|| format!("bind {}", path.display()))?;
+        cmd.arg("--console-socket").arg(&path);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        stdin_w = None;
+        Some((std::thread::spawn(move || console::receive(l)), path))
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe()?;
+        let (err_r, err_w) = nix::unistd::pipe()?;
+        let stdin_child = if a.stdin {
+            let (r, w) = nix::unistd::pipe()?;
+            stdin_w = Some(w);
+            Stdio::from(r)
+        } else {
+            stdin_w = None;
+            Stdio::null()
+        };
+        cmd.stdin(stdin_child)
             .stdout(Stdio::from(out_w))
             .stderr(Stdio::from(err_w));
-        cmd.status()
-            .with_context(|| format!("run {}", a.runtime.display()))?
-        // `cmd` (holding the container's ends of the pipes) is dropped here.
+        outputs.push((out_r, 1));
+        outputs.push((err_r, 2));
+        None
     };
+    cmd.arg(&a.id);
+    let status = cmd
+        .status()
+        .with_context(|| format!("run {}", a.runtime.display()));
+    // The container's ends of the pipes must not stay open here.
+    drop(cmd);
+    let status = status?;
+    if let Some((t, path)) = console {
+        if !status.success() {
+            // Unblock the receiver if the runtime never connected.
+            let _ = std::os::unix::net::UnixStream::connect(&path);
+        }
+        let master = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("console thread panicked"))?;
+        let _ = fs::remove_file(&path);
+        if status.success() {
+            let master = master.context("receive the terminal from the runtime")?;
+            outputs.push((master.try_clone()?, 1));
+            pty = Some(master);
+        }
+    }
     if !status.success() {
         bail!("{}", runtime_error(&a.runtime_log));
     }
@@ -129,13 +167,16 @@ fn run(a: &args::Args) -> Result<()> {
         .trim()
         .parse()
         .context("parse pid file")?;
-    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once));
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty));
     let logger = Arc::new(log::JsonLog::open(&a.log_path)?);
-    let readers = [(out_r, 1u8), (err_r, 2u8)].map(|(fd, stream)| {
-        let shared = shared.clone();
-        let logger = logger.clone();
-        std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
-    });
+    let readers: Vec<_> = outputs
+        .into_iter()
+        .map(|(fd, stream)| {
+            let shared = shared.clone();
+            let logger = logger.clone();
+            std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
+        })
+        .collect();
     {
         let shared = shared.clone();
         std::thread::spawn(move || server::serve(listener, shared));

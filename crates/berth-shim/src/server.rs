@@ -3,7 +3,11 @@
 //! - `wait\n`: gets `<exit code>\n` when the container exits;
 //! - `attach <stdin> <stdout> <stderr>\n` (each `0` or `1`): gets the container's output from then on in
 //!   Docker's multiplexed framing (`[stream, 0, 0, 0, u32 BE length]` + payload), and, with stdin, its
-//!   further bytes go to the container's stdin. The shim first answers `ok\n` once the client is registered. The shim closes the stream after the last output.
+//!   further bytes go to the container's stdin (or terminal);
+//! - `resize <rows> <cols>\n`: sets the terminal size of a tty container, answers `ok`.
+//!
+//! An attach is answered `ok\n` once the client is registered; the shim closes the stream after the
+//! last output.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,17 +32,32 @@ struct Inner {
 /// State shared by the output copiers, the socket server and the main thread.
 pub struct Shared {
     inner: Mutex<Inner>,
+    pty: Option<OwnedFd>,
     stdin: Mutex<Option<File>>,
     stdin_once: bool,
 }
 
 impl Shared {
-    /// `stdin`: the write end of the container's stdin pipe, if it has one.
-    pub fn new(stdin: Option<OwnedFd>, stdin_once: bool) -> Shared {
+    /// `stdin`: the write end of the container's stdin pipe, if it has one; `pty`: the terminal
+    /// master of a tty container (its input goes there too).
+    pub fn new(stdin: Option<OwnedFd>, stdin_once: bool, pty: Option<OwnedFd>) -> Shared {
+        let stdin = match (&pty, stdin) {
+            (Some(m), _) => m.try_clone().ok().map(File::from),
+            (None, s) => s.map(File::from),
+        };
         Shared {
             inner: Mutex::new(Inner::default()),
-            stdin: Mutex::new(stdin.map(File::from)),
-            stdin_once,
+            stdin: Mutex::new(stdin),
+            // A terminal stays open for the container's life.
+            stdin_once: stdin_once && pty.is_none(),
+            pty,
+        }
+    }
+
+    fn resize(&self, rows: u16, cols: u16) -> bool {
+        match &self.pty {
+            Some(m) => berth_sys::set_window_size(std::os::fd::AsFd::as_fd(m), rows, cols).is_ok(),
+            None => false,
         }
     }
 
@@ -130,6 +149,14 @@ fn handle(conn: UnixStream, shared: &Shared) {
             if *i == "1" {
                 copy_stdin(&mut reader, shared);
             }
+        }
+        ["resize", h, w] => {
+            let mut c = conn;
+            let ok = match (h.parse(), w.parse()) {
+                (Ok(h), Ok(w)) => shared.resize(h, w),
+                _ => false,
+            };
+            let _ = writeln!(c, "{}", if ok { "ok" } else { "error no terminal" });
         }
         _ => {
             let mut c = conn;

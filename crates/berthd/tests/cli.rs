@@ -452,6 +452,40 @@ fn run_logs_stop_rm() {
     d.ok(&["kill", "web"]);
     d.ok(&["rm", "web"]);
 
+    // A terminal: output comes raw, with the pty's CRLF.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "-t",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo tty; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "tty\r\n");
+
+    // logs -f follows until the container exits; restart runs it again.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ff",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo n$i; sleep 0.2; done",
+    ]);
+    assert_eq!(d.ok(&["logs", "-f", "ff"]), "n1\nn2\nn3\n");
+    d.ok(&["restart", "-t", "1", "ff"]);
+    assert_eq!(d.ok(&["wait", "ff"]).trim(), "0");
+    assert_eq!(d.ok(&["logs", "ff"]).lines().count(), 6);
+    d.ok(&["rm", "ff"]);
+
     d.ok(&[
         "run",
         "-d",

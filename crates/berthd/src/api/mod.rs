@@ -180,10 +180,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
         (&M::POST, ["containers", id, "attach"]) => streams::attach(&d, id, &q, req).await,
         (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
-        (&M::POST, ["containers", id, "resize"]) => {
-            d.containers.get(id)?;
-            Ok(crate::http::empty(hyper::StatusCode::OK))
-        }
+        (&M::POST, ["containers", id, "resize"]) => streams::resize(&d, id, &q).await,
         _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),
     }
 }

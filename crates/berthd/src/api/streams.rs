@@ -218,3 +218,25 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     });
     Ok(resp)
 }
+
+/// `POST /containers/{id}/resize?h=&w=`.
+pub async fn resize(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let c = d.containers.get(key)?;
+    let dim = |k: &str| -> ApiResult<u16> {
+        q.int(k)?
+            .and_then(|v| u16::try_from(v).ok())
+            .ok_or_else(|| ApiError::BadRequest(format!("invalid or missing {k}")))
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    let p = Paths::new(d, &c.id, &c.runtime);
+    shim::resize(&p.socket, h, w)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("resize: {e}")))?;
+    Ok(http::empty(StatusCode::OK))
+}

@@ -387,6 +387,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         &p,
         c.spec.open_stdin,
         c.spec.stdin_once,
+        c.spec.tty,
     )
     .await
     {

@@ -67,6 +67,7 @@ pub async fn spawn(
     p: &Paths,
     stdin: bool,
     stdin_once: bool,
+    tty: bool,
 ) -> Result<i32, ShimError> {
     let runtime_bin = d
         .runtime_path(runtime)
@@ -98,6 +99,9 @@ pub async fn spawn(
     }
     if stdin_once {
         cmd.arg("--stdin-once");
+    }
+    if tty {
+        cmd.arg("--tty");
     }
     let mut child = cmd
         .spawn()
@@ -195,4 +199,25 @@ pub fn read_exit_file(p: &Paths) -> Option<(i32, String)> {
             .unwrap_or(crate::time::ZERO)
             .to_string(),
     ))
+}
+
+/// Set the terminal size of a tty container.
+pub async fn resize(socket: &std::path::Path, rows: u16, cols: u16) -> Result<(), ShimError> {
+    let mut s = UnixStream::connect(socket)
+        .await
+        .map_err(ShimError::Socket)?;
+    s.write_all(format!("resize {rows} {cols}\n").as_bytes())
+        .await
+        .map_err(ShimError::Socket)?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .await
+        .map_err(ShimError::Socket)?;
+    match line.trim() {
+        "ok" => Ok(()),
+        other => Err(ShimError::Failed(
+            other.trim_start_matches("error ").to_string(),
+        )),
+    }
 }
