@@ -8,8 +8,8 @@
 //! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients,
 //! - serves its unix socket ([`server`]): `attach`, `wait`,
 //! - reaps every process reparented to it, and when the container's init exits, records the status in
-//!   the exit file (atomically), answers the waiters, closes the attached streams, runs `<runtime>
-//!   delete` and exits.
+//!   the exit file (atomically), runs `<runtime> delete`, answers the waiters, closes the attached
+//!   streams and exits.
 //!
 //! berthd runs `<runtime> start` itself once it has connected the attached clients.
 
@@ -191,7 +191,7 @@ fn run(a: &args::Args) -> Result<()> {
     }
     logger.flush();
     write_exit_file(a, code)?;
-    shared.finish(code);
+    // The runtime's state goes before anyone hears of the exit, so berthd can remove every file then.
     let _ = Command::new(&a.runtime)
         .arg("--root")
         .arg(&a.runtime_root)
@@ -206,6 +206,7 @@ fn run(a: &args::Args) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    shared.finish(code);
     let _ = fs::remove_file(&a.socket);
     Ok(())
 }

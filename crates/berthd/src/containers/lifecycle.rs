@@ -594,7 +594,15 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
             Err(e) => return Err(ApiError::internal(e)),
         }
         for dir in [&p.dir, &p.run_dir] {
-            match std::fs::remove_dir_all(dir) {
+            // A late writer (the runtime's log) can race one pass; a second pass finishes.
+            let first = std::fs::remove_dir_all(dir);
+            let res = match first {
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    std::fs::remove_dir_all(dir)
+                }
+                other => other,
+            };
+            match res {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
