@@ -1,0 +1,35 @@
+//! The networking error type.
+
+/// What can go wrong setting up container networking.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid subnet {0:?}: use a.b.c.d/len with len 8-30")]
+    BadSubnet(String),
+    #[error("invalid address {0:?}")]
+    BadAddress(String),
+    #[error("address pool {subnet} is exhausted")]
+    Exhausted { subnet: String },
+    #[error("address {addr} is not in {subnet} or is reserved")]
+    NotInSubnet { addr: String, subnet: String },
+    #[error("address {0} is already in use")]
+    InUse(String),
+    #[error("invalid port mapping {spec:?}: {why}")]
+    BadPortMapping { spec: String, why: String },
+    #[error("`{command}` failed: {stderr}")]
+    Command { command: String, stderr: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("network setup failed and cleanup also failed: {0}")]
+    Cleanup(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}

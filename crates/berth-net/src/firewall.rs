@@ -1,0 +1,296 @@
+//! NAT and forwarding rules with iptables (nf_tables backed on Debian):
+//! masquerade for a network's subnet, forwarding to and from its bridge, and
+//! DNAT for published ports, each in Berth's own chains so they can be listed
+//! and removed without touching anyone else's rules.
+
+use std::net::Ipv4Addr;
+
+use crate::cmd::run;
+use crate::error::Result;
+use crate::ipam::Subnet;
+use crate::PortMapping;
+
+/// Where rules go; `None` is for hosts whose firewall the user manages.
+pub trait Firewall: Send + Sync {
+    fn setup_network(&self, bridge: &str, subnet: Subnet) -> Result<()>;
+    fn teardown_network(&self, bridge: &str, subnet: Subnet) -> Result<()>;
+    fn publish(&self, bridge: &str, container: Ipv4Addr, port: &PortMapping) -> Result<()>;
+    fn unpublish(&self, bridge: &str, container: Ipv4Addr, port: &PortMapping) -> Result<()>;
+}
+
+/// No rules at all.
+pub struct NoFirewall;
+
+impl Firewall for NoFirewall {
+    fn setup_network(&self, _: &str, _: Subnet) -> Result<()> {
+        Ok(())
+    }
+    fn teardown_network(&self, _: &str, _: Subnet) -> Result<()> {
+        Ok(())
+    }
+    fn publish(&self, _: &str, _: Ipv4Addr, _: &PortMapping) -> Result<()> {
+        Ok(())
+    }
+    fn unpublish(&self, _: &str, _: Ipv4Addr, _: &PortMapping) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Rules through the `iptables` command.
+pub struct Iptables {
+    /// Prefix of the chains this instance owns (BERTH by default).
+    pub chain: String,
+}
+
+impl Default for Iptables {
+    fn default() -> Self {
+        Iptables {
+            chain: "BERTH".into(),
+        }
+    }
+}
+
+fn ipt(args: &[&str]) -> Result<String> {
+    let mut full = vec!["-w"];
+    full.extend_from_slice(args);
+    run("iptables", &full)
+}
+
+/// Append `rule` to `chain` of `table` unless it is there already.
+fn ensure_rule(table: &str, chain: &str, rule: &[&str]) -> Result<()> {
+    let mut check = vec!["-t", table, "-C", chain];
+    check.extend_from_slice(rule);
+    if ipt(&check).is_ok() {
+        return Ok(());
+    }
+    let mut add = vec!["-t", table, "-A", chain];
+    add.extend_from_slice(rule);
+    ipt(&add).map(|_| ())
+}
+
+fn delete_rule(table: &str, chain: &str, rule: &[&str]) {
+    let mut del = vec!["-t", table, "-D", chain];
+    del.extend_from_slice(rule);
+    while ipt(&del).is_ok() {}
+}
+
+fn ensure_chain(table: &str, chain: &str) -> Result<()> {
+    if ipt(&["-t", table, "-L", chain, "-n"]).is_err() {
+        ipt(&["-t", table, "-N", chain])?;
+    }
+    Ok(())
+}
+
+impl Iptables {
+    fn nat_chain(&self) -> String {
+        format!("{}-DNAT", self.chain)
+    }
+    fn post_chain(&self) -> String {
+        format!("{}-POSTROUTING", self.chain)
+    }
+    fn fwd_chain(&self) -> String {
+        format!("{}-FORWARD", self.chain)
+    }
+
+    /// The chains and the jumps into them from the built-in chains.
+    fn ensure_chains(&self) -> Result<()> {
+        let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
+        ensure_chain("nat", &nat)?;
+        ensure_chain("nat", &post)?;
+        ensure_chain("filter", &fwd)?;
+        ensure_rule(
+            "nat",
+            "PREROUTING",
+            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
+        )?;
+        ensure_rule(
+            "nat",
+            "OUTPUT",
+            &[
+                "!",
+                "-d",
+                "127.0.0.0/8",
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                &nat,
+            ],
+        )?;
+        ensure_rule("nat", "POSTROUTING", &["-j", &post])?;
+        ensure_rule("filter", "FORWARD", &["-j", &fwd])?;
+        Ok(())
+    }
+}
+
+fn port_rule(bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Vec<String> {
+    let mut r = vec!["-p".to_string(), p.protocol.clone()];
+    if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        r.extend(["-d".into(), format!("{ip}/32")]);
+    }
+    r.extend([
+        "!".into(),
+        "-i".into(),
+        bridge.to_string(),
+        "--dport".into(),
+        p.host_port.to_string(),
+        "-j".into(),
+        "DNAT".into(),
+        "--to-destination".into(),
+        format!("{container}:{}", p.container_port),
+    ]);
+    r
+}
+
+impl Firewall for Iptables {
+    fn setup_network(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        // Containers reach the outside only if the host forwards packets.
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+            .map_err(crate::error::io("enable net.ipv4.ip_forward"))?;
+        self.ensure_chains()?;
+        let s = subnet.to_string();
+        ensure_rule(
+            "nat",
+            &self.post_chain(),
+            &["-s", &s, "!", "-o", bridge, "-j", "MASQUERADE"],
+        )?;
+        let fwd = self.fwd_chain();
+        ensure_rule("filter", &fwd, &["-i", bridge, "-j", "ACCEPT"])?;
+        ensure_rule(
+            "filter",
+            &fwd,
+            &[
+                "-o",
+                bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn teardown_network(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        let s = subnet.to_string();
+        delete_rule(
+            "nat",
+            &self.post_chain(),
+            &["-s", &s, "!", "-o", bridge, "-j", "MASQUERADE"],
+        );
+        let fwd = self.fwd_chain();
+        delete_rule("filter", &fwd, &["-i", bridge, "-j", "ACCEPT"]);
+        delete_rule(
+            "filter",
+            &fwd,
+            &[
+                "-o",
+                bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ],
+        );
+        Ok(())
+    }
+
+    fn publish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
+        self.ensure_chains()?;
+        let rule = port_rule(bridge, container, p);
+        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+        ensure_rule("nat", &self.nat_chain(), &rule)?;
+        let dport = p.container_port.to_string();
+        let dst = format!("{container}/32");
+        ensure_rule(
+            "filter",
+            &self.fwd_chain(),
+            &[
+                "-d",
+                &dst,
+                "!",
+                "-i",
+                bridge,
+                "-o",
+                bridge,
+                "-p",
+                &p.protocol,
+                "--dport",
+                &dport,
+                "-j",
+                "ACCEPT",
+            ],
+        )
+    }
+
+    fn unpublish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
+        let rule = port_rule(bridge, container, p);
+        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+        delete_rule("nat", &self.nat_chain(), &rule);
+        let dport = p.container_port.to_string();
+        let dst = format!("{container}/32");
+        delete_rule(
+            "filter",
+            &self.fwd_chain(),
+            &[
+                "-d",
+                &dst,
+                "!",
+                "-i",
+                bridge,
+                "-o",
+                bridge,
+                "-p",
+                &p.protocol,
+                "--dport",
+                &dport,
+                "-j",
+                "ACCEPT",
+            ],
+        );
+        Ok(())
+    }
+}
+
+impl Iptables {
+    /// Remove this instance's chains and the jumps into them.
+    pub fn purge(&self) {
+        let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
+        delete_rule(
+            "nat",
+            "PREROUTING",
+            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
+        );
+        delete_rule(
+            "nat",
+            "OUTPUT",
+            &[
+                "!",
+                "-d",
+                "127.0.0.0/8",
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                &nat,
+            ],
+        );
+        delete_rule("nat", "POSTROUTING", &["-j", &post]);
+        delete_rule("filter", "FORWARD", &["-j", &fwd]);
+        for (table, chain) in [("nat", &nat), ("nat", &post), ("filter", &fwd)] {
+            let _ = ipt(&["-t", table, "-F", chain]);
+            let _ = ipt(&["-t", table, "-X", chain]);
+        }
+    }
+}
+
+/// List the rules of Berth's chains (for tests and `berth network inspect`).
+pub fn list_rules(table: &str, chain: &str) -> Result<String> {
+    ipt(&["-t", table, "-S", chain])
+}

@@ -1,0 +1,318 @@
+//! berth-net: container networking for the engine.
+//!
+//! A [`NetworkDriver`] makes interfaces (the bridge driver: a Linux bridge and
+//! a veth per container); [`ipam::Ipam`] hands out addresses and remembers
+//! them across restarts; a [`firewall::Firewall`] adds NAT and published-port
+//! rules; [`proxy::Proxy`] relays published ports in user space (what makes
+//! `-p 127.0.0.1:8080:80` answer). [`BridgeNetwork`] ties them together for
+//! one network and undoes everything it half-made when a step fails.
+//! Other drivers (CNI plugins, Docker network plugins) fit behind the same trait.
+
+pub mod bridge;
+mod cmd;
+pub mod error;
+pub mod files;
+pub mod firewall;
+pub mod ipam;
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+use firewall::Firewall;
+use ipam::{Ipam, Subnet};
+use proxy::Proxy;
+
+/// A container's interface on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub interface: String,
+    pub host_interface: String,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+}
+
+/// Makes and removes the interfaces of one network.
+pub trait NetworkDriver: Send + Sync {
+    /// Create the network's shared parts (the bridge) if missing.
+    fn ensure(&self) -> Result<()>;
+    /// Give the network namespace at `netns` an interface with `addr`.
+    fn connect(&self, container_id: &str, netns: &str, addr: Ipv4Addr) -> Result<Endpoint>;
+    /// Remove the container's interface (gone already is fine).
+    fn disconnect(&self, container_id: &str) -> Result<()>;
+    /// Remove the network's shared parts.
+    fn remove(&self) -> Result<()>;
+}
+
+/// One published port: `[host_ip:]host_port:container_port/protocol`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub host_ip: Option<Ipv4Addr>,
+    /// 0 asks for any free port.
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// Parse docker's `-p` forms: `80`, `8080:80`, `127.0.0.1:8080:80`,
+/// `127.0.0.1::80`, each with an optional `/tcp` or `/udp`, and ranges
+/// (`8000-8001:80-81`).
+pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
+    let bad = |why: &str| Error::BadPortMapping {
+        spec: spec.to_string(),
+        why: why.to_string(),
+    };
+    let (rest, protocol) = match spec.rsplit_once('/') {
+        Some((r, p)) if p == "tcp" || p == "udp" => (r, p.to_string()),
+        Some(_) => return Err(bad("the protocol must be tcp or udp")),
+        None => (spec, "tcp".to_string()),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (ip, host, container) = match parts.as_slice() {
+        [c] => (None, "", *c),
+        [h, c] => (None, *h, *c),
+        [ip, h, c] => (Some(*ip), *h, *c),
+        _ => return Err(bad("too many ':'")),
+    };
+    let host_ip = match ip {
+        None | Some("") => None,
+        Some(ip) => Some(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| bad("the host address is not IPv4"))?,
+        ),
+    };
+    let range = |s: &str, what: &str| -> Result<(u16, u16)> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let a: u16 = a
+            .parse()
+            .map_err(|_| bad(&format!("{what} port is not a number")))?;
+        let b: u16 = b
+            .parse()
+            .map_err(|_| bad(&format!("{what} port is not a number")))?;
+        if a == 0 || b < a {
+            return Err(bad(&format!("{what} port range is empty or starts at 0")));
+        }
+        Ok((a, b))
+    };
+    let (c0, c1) = range(container, "container")?;
+    let hosts: Vec<u16> = if host.is_empty() {
+        vec![0; usize::from(c1 - c0) + 1]
+    } else {
+        let (h0, h1) = range(host, "host")?;
+        if h1 - h0 != c1 - c0 {
+            return Err(bad("host and container ranges differ in length"));
+        }
+        (h0..=h1).collect()
+    };
+    Ok((c0..=c1)
+        .zip(hosts)
+        .map(|(c, h)| PortMapping {
+            host_ip,
+            host_port: h,
+            container_port: c,
+            protocol: protocol.clone(),
+        })
+        .collect())
+}
+
+/// What `attach` made for a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    pub endpoint: Endpoint,
+    /// The published ports, with any port 0 replaced by the one bound.
+    pub ports: Vec<PortMapping>,
+}
+
+/// A bridge network: driver, addresses, firewall and port relays.
+pub struct BridgeNetwork {
+    pub name: String,
+    driver: bridge::BridgeDriver,
+    ipam: Mutex<Ipam>,
+    firewall: Box<dyn Firewall>,
+    proxies: Mutex<HashMap<String, Vec<Proxy>>>,
+}
+
+impl BridgeNetwork {
+    /// Open the network (creating the bridge and its NAT rules if missing);
+    /// addresses are remembered in `<state_dir>/<name>.ipam.json`.
+    pub fn open(
+        name: &str,
+        bridge_name: &str,
+        subnet: Subnet,
+        state_dir: &Path,
+        firewall: Box<dyn Firewall>,
+    ) -> Result<BridgeNetwork> {
+        let driver = bridge::BridgeDriver::new(bridge_name, subnet);
+        driver.ensure()?;
+        firewall.setup_network(bridge_name, subnet)?;
+        let ipam = Ipam::open(subnet, &state_dir.join(format!("{name}.ipam.json")))?;
+        Ok(BridgeNetwork {
+            name: name.to_string(),
+            driver,
+            ipam: Mutex::new(ipam),
+            firewall,
+            proxies: Mutex::default(),
+        })
+    }
+
+    pub fn subnet(&self) -> Subnet {
+        self.driver.subnet
+    }
+
+    /// Connect a container's network namespace and publish its ports.
+    pub fn attach(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+    ) -> Result<Attachment> {
+        let addr = self
+            .ipam
+            .lock()
+            .expect("ipam lock")
+            .allocate(container_id, want)?;
+        let endpoint = match self.driver.connect(container_id, netns, addr) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+                return Err(e);
+            }
+        };
+        match self.publish(container_id, addr, ports) {
+            Ok(ports) => Ok(Attachment { endpoint, ports }),
+            Err(e) => {
+                let _ = self.detach(container_id, addr, &[]);
+                Err(e)
+            }
+        }
+    }
+
+    fn publish(
+        &self,
+        container_id: &str,
+        addr: Ipv4Addr,
+        ports: &[PortMapping],
+    ) -> Result<Vec<PortMapping>> {
+        let mut done: Vec<PortMapping> = Vec::new();
+        let mut relays = Vec::new();
+        let result = (|| {
+            for p in ports {
+                let listen = SocketAddr::new(
+                    p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).into(),
+                    p.host_port,
+                );
+                let target = SocketAddr::new(addr.into(), p.container_port);
+                let relay = if p.protocol == "udp" {
+                    Proxy::udp(listen, target)?
+                } else {
+                    Proxy::tcp(listen, target)?
+                };
+                let mut bound = p.clone();
+                bound.host_port = relay.local_addr().port();
+                relays.push(relay);
+                self.firewall.publish(&self.driver.bridge, addr, &bound)?;
+                done.push(bound);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for p in &done {
+                let _ = self.firewall.unpublish(&self.driver.bridge, addr, p);
+            }
+            return Err(e);
+        }
+        self.proxies
+            .lock()
+            .expect("proxies lock")
+            .insert(container_id.to_string(), relays);
+        Ok(done)
+    }
+
+    /// Undo `attach`. Every step runs; errors are reported together.
+    pub fn detach(&self, container_id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
+        let mut errors = Vec::new();
+        for p in ports {
+            if let Err(e) = self.firewall.unpublish(&self.driver.bridge, addr, p) {
+                errors.push(e.to_string());
+            }
+        }
+        self.proxies
+            .lock()
+            .expect("proxies lock")
+            .remove(container_id);
+        if let Err(e) = self.driver.disconnect(container_id) {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = self.ipam.lock().expect("ipam lock").release(container_id) {
+            errors.push(e.to_string());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Cleanup(errors.join("; ")))
+        }
+    }
+
+    /// Remove the bridge and the network's rules.
+    pub fn remove(&self) -> Result<()> {
+        let fw = self
+            .firewall
+            .teardown_network(&self.driver.bridge, self.driver.subnet);
+        let br = self.driver.remove();
+        fw.and(br)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_parse_like_docker() {
+        let p = parse_port_spec("127.0.0.1:8080:80").unwrap();
+        assert_eq!(
+            p,
+            vec![PortMapping {
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 8080,
+                container_port: 80,
+                protocol: "tcp".into()
+            }]
+        );
+        let p = parse_port_spec("53/udp").unwrap();
+        assert_eq!(
+            (p[0].host_port, p[0].container_port, p[0].protocol.as_str()),
+            (0, 53, "udp")
+        );
+        let p = parse_port_spec("127.0.0.1::80").unwrap();
+        assert_eq!(
+            (p[0].host_ip, p[0].host_port),
+            (Some(Ipv4Addr::LOCALHOST), 0)
+        );
+        let p = parse_port_spec("8000-8002:80-82").unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|m| (m.host_port, m.container_port))
+                .collect::<Vec<_>>(),
+            [(8000, 80), (8001, 81), (8002, 82)]
+        );
+        for bad in [
+            "80/sctp",
+            "a:80",
+            "1:2:3:4",
+            "8000-8001:80",
+            "0",
+            "localhost:80:80",
+        ] {
+            assert!(parse_port_spec(bad).is_err(), "{bad}");
+        }
+    }
+}
