@@ -64,13 +64,17 @@ pub fn init_main(mut args: InitArgs) -> ! {
 enum Never {}
 
 fn setup(a: &mut InitArgs) -> Result<()> {
-    // Other processes (in a shared pid namespace) must not reach the
-    // runtime's binary through /proc/<pid>/exe before we exec; exec resets it.
-    berth_sys::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     let host_pid = match a.sync.expect(&Msg::Continue(0))? {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    // Other processes (in a shared pid namespace) must not reach the
+    // runtime's binary through /proc/<pid>/exe before we exec; exec resets
+    // it. Only now: a rootless runtime writes our id maps in /proc/<pid>,
+    // which a non-dumpable process's owner change would forbid. Until here
+    // we hold every capability, so a less privileged process could not
+    // ptrace-access us anyway.
+    berth_sys::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     let spec = &a.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let linux = spec.linux().as_ref();
