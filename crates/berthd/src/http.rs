@@ -63,6 +63,21 @@ pub fn streamed(status: StatusCode, content_type: &str) -> (mpsc::Sender<Bytes>,
     (tx, r)
 }
 
+/// A `Write` that feeds a streamed response from a blocking thread.
+pub struct ChannelWriter(pub mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Query parameters; repeated keys keep every value.
 #[derive(Debug, Default)]
 pub struct Query(HashMap<String, Vec<String>>);

@@ -554,3 +554,82 @@ fn containers_survive_a_daemon_kill() {
     let code = d.ok(&["wait", "long"]);
     assert_eq!(code.trim(), "137");
 }
+
+#[test]
+fn diff_commit_export_rename_prune() {
+    skip_unless_ready!("diff_commit_export_rename_prune");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "--name",
+        "cc",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo x > /new; echo y >> /etc/passwd; rm /bin/ls",
+    ]);
+    assert_eq!(
+        d.ok(&["diff", "cc"]),
+        "C /bin\nD /bin/ls\nC /etc\nC /etc/passwd\nA /new\n"
+    );
+    d.ok(&["rename", "cc", "cc2"]);
+    let o = d.docker(&["rename", "cc2", "cc2"]);
+    assert!(!o.status.success());
+    let id = d.ok(&["commit", "cc2", "committed:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "committed:1",
+            "cat",
+            "/new"
+        ]),
+        "x\n"
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "DOCKER_HOST=unix://{} {} export cc2 | tar t",
+            d.sock.display(),
+            docker_cli().unwrap().display()
+        ))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listing.contains("new") && listing.contains("bin/busybox"),
+        "{listing}"
+    );
+    assert!(
+        !listing.lines().any(|l| l.trim_end_matches('/') == "bin/ls"),
+        "{listing}"
+    );
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let out = d.ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers"), "{out}");
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "up");
+    d.ok(&["rmi", "committed:1"]);
+    d.ok(&["image", "prune", "-f"]);
+    let df = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(
+        df.contains("Images 1") && df.contains("Containers 1"),
+        "{df}"
+    );
+}

@@ -373,3 +373,61 @@ pub async fn wait(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     });
     Ok(resp)
 }
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let new = crate::containers::model::validate_name(q.get("name").unwrap_or(""))?;
+    let id = d.containers.id_of(key)?;
+    let lock = d.containers.op_lock(&id)?;
+    let _g = lock.lock().await;
+    if let Some(owner) = d.containers.name_owner(&new) {
+        if owner == id {
+            return Err(ApiError::BadRequest(
+                "Renaming a container with the same name as its current name".to_string(),
+            ));
+        }
+        return Err(ApiError::Conflict(format!(
+            "Conflict. The container name \"/{new}\" is already in use by container \"{owner}\". \
+             You have to remove (or rename) that container to be able to reuse that name."
+        )));
+    }
+    let old = d.containers.get(&id)?;
+    let c = d.containers.modify(&id, |c| c.name = new.clone())?;
+    if let Err(e) = d.db.update(&c.id, &c.name, &c) {
+        let _ = d.containers.modify(&id, |c| c.name = old.name.clone());
+        return Err(ApiError::internal(e));
+    }
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/prune`: remove every container that is not running.
+pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&["label", "until"])?;
+    let mut deleted = Vec::new();
+    for c in d.containers.all() {
+        if c.state.status == Status::Running {
+            continue;
+        }
+        let labels = c.labels();
+        let ok = f
+            .get("label")
+            .iter()
+            .all(|want| match want.split_once('=') {
+                Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+                None => labels.contains_key(want),
+            });
+        if !ok {
+            continue;
+        }
+        match lifecycle::remove(d, &c.id, false).await {
+            Ok(()) => deleted.push(c.id),
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => crate::log!(2, "prune {}: {e}", c.id),
+        }
+    }
+    ok_json(&json!({
+        "ContainersDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
+        "SpaceReclaimed": 0,
+    }))
+}

@@ -288,21 +288,6 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRe
     Ok(http::full(StatusCode::OK, "application/json", body))
 }
 
-/// A `Write` that feeds a streamed response from a blocking thread.
-struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `GET /images/get?names=...`: a `docker save` archive, streamed.
 pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Resp> {
     if names.is_empty() {
@@ -320,7 +305,7 @@ pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Resp> {
     let d2 = d.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut sink = berth_image::transfer::TarSink::new(ChannelWriter(tx));
+        let mut sink = berth_image::transfer::TarSink::new(http::ChannelWriter(tx));
         if let Err(e) = berth_image::archive::export_docker_archive(&d2.images, &refs, &mut sink) {
             crate::log!(3, "save: {e}");
         }
@@ -452,7 +437,59 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
         untag(k, &mut out)?;
     }
     out.push(json!({ "Deleted": id }));
+    collect_garbage(d).await;
     ok_json(&out)
+}
+
+/// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
+async fn collect_garbage(d: &Daemon) -> u64 {
+    let r = berth_image::gc::collect_with_grace(
+        &d.images,
+        Some(&d.snap),
+        std::time::Duration::from_secs(60),
+    );
+    match r {
+        Ok(r) => r.bytes_freed,
+        Err(e) => {
+            crate::log!(2, "image garbage collection: {e}");
+            0
+        }
+    }
+}
+
+/// `POST /images/prune?filters=`: dangling images (all unused ones with `dangling=false`) that no
+/// container uses.
+pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&["dangling", "label", "until"])?;
+    let only_dangling = !matches!(
+        f.get("dangling").first().map(String::as_str),
+        Some("false" | "0")
+    );
+    let _g = d.image_lock.lock().await;
+    let used: std::collections::BTreeSet<String> =
+        d.containers.all().into_iter().map(|c| c.image_id).collect();
+    let mut deleted = Vec::new();
+    for img in images::list(d)?.into_values() {
+        if used.contains(&img.id()) || (only_dangling && !img.repo_tags().is_empty()) {
+            continue;
+        }
+        for k in &img.keys {
+            d.images.remove_ref(k).map_err(ApiError::internal)?;
+            if Digest::parse(k).is_err() {
+                let fam = Reference::parse(k)
+                    .map(|r| r.familiar())
+                    .unwrap_or_else(|_| k.clone());
+                deleted.push(json!({ "Untagged": fam }));
+            }
+        }
+        deleted.push(json!({ "Deleted": img.id() }));
+    }
+    let freed = collect_garbage(d).await;
+    ok_json(&json!({
+        "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
+        "SpaceReclaimed": freed,
+    }))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The Engine API server: unix sockets, hyper connections (with upgrades for attach), the `/vX.Y`
 //! prefix, routing to the handlers, and the common response headers.
 
+mod container_fs;
 mod containers;
 mod images;
 mod streams;
@@ -165,11 +166,18 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(&d, &name.join("/"), &q).await
         }
+        (&M::POST, ["images", "prune"]) => images::prune(&d, &q).await,
         (&M::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::delete(&d, &name.join("/"), &q).await
         }
 
         (&M::POST, ["containers", "create"]) => containers::create(&d, &q, req).await,
+        (&M::POST, ["containers", "prune"]) => containers::prune(&d, &q).await,
+        (&M::POST, ["containers", id, "rename"]) => containers::rename(&d, id, &q).await,
+        (&M::GET, ["containers", id, "export"]) => container_fs::export(&d, id).await,
+        (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
+        (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,
+        (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q),
         (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id),
         (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,

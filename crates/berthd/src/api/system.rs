@@ -171,3 +171,39 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Warnings": null,
     }))
 }
+
+/// `GET /system/df`: images, containers (volumes and build cache are empty for now).
+pub async fn df(d: &Daemon) -> ApiResult<Resp> {
+    let containers = d.containers.all();
+    let images = crate::images::list(d)?;
+    let layers: i64 = images.values().map(|i| i.size()).sum();
+    let imgs: Vec<_> = images
+        .values()
+        .map(|i| {
+            let n = containers.iter().filter(|c| c.image_id == i.id()).count();
+            json!({
+                "Containers": n, "Created": 0, "Id": i.id(), "Labels": null, "ParentId": "",
+                "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(), "SharedSize": 0,
+                "Size": i.size(), "VirtualSize": i.size(),
+            })
+        })
+        .collect();
+    let cs: Vec<_> = containers
+        .iter()
+        .map(|c| {
+            json!({
+                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
+                "ImageID": c.image_id, "Command": c.spec.args.join(" "), "Created": 0,
+                "State": c.state.status.as_str(), "Status": c.state.status.as_str(),
+                "SizeRw": 0, "SizeRootFs": 0, "Labels": c.labels(), "Mounts": [],
+            })
+        })
+        .collect();
+    ok_json(&json!({
+        "LayersSize": layers,
+        "Images": imgs,
+        "Containers": cs,
+        "Volumes": [],
+        "BuildCache": [],
+    }))
+}
