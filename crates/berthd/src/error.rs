@@ -10,6 +10,9 @@ pub enum ApiError {
     /// 400: the request is malformed or a value is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: a registry refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 404: no such object (the message names it, as Docker's do).
     #[error("{0}")]
     NotFound(String),
@@ -35,6 +38,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -162,7 +162,7 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
 }
 
 /// Names (manifest digest -> keys) before a change, to keep replaced images as dangling after it.
-fn keep_replaced_as_dangling(
+pub fn keep_replaced_as_dangling(
     d: &Daemon,
     before: &std::collections::BTreeMap<String, Image>,
 ) -> ApiResult<()> {
@@ -228,10 +228,8 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiRes
 /// `POST /images/create`: `fromSrc` (import a rootfs tarball from the body); pulling is not served yet.
 pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let Some(src) = q.get("fromSrc") else {
-        let name = q.get("fromImage").unwrap_or("");
-        return Err(ApiError::NotFound(format!(
-            "pull access denied for {name}: pulling images is not supported by this berthd yet"
-        )));
+        let headers = req.headers().clone();
+        return super::registry::pull(d, q, &headers).await;
     };
     if src != "-" {
         return Err(ApiError::BadRequest(

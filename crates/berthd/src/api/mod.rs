@@ -4,6 +4,7 @@
 mod container_fs;
 mod containers;
 mod images;
+mod registry;
 mod streams;
 mod system;
 
@@ -167,6 +168,11 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             images::tag(&d, &name.join("/"), &q).await
         }
         (&M::POST, ["images", "prune"]) => images::prune(&d, &q).await,
+        (&M::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            let headers = req.headers().clone();
+            registry::push(&d, &name.join("/"), &q, &headers).await
+        }
+        (&M::POST, ["auth"]) => registry::auth(req.into_body()).await,
         (&M::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::delete(&d, &name.join("/"), &q).await
         }

@@ -1,0 +1,241 @@
+//! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST /images/{name}/push`, `POST /auth`.
+//! Progress goes out as Docker's JSON message stream (`\r\n` separated); failures after the headers come
+//! inside the stream as `{"errorDetail": {...}, "error": ...}`. Registries on loopback addresses are
+//! spoken to over plain http, as dockerd does by default for 127.0.0.0/8.
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Query, Resp};
+use base64::Engine;
+use berth_image::registry::{AuthConfig, Client, ClientOptions, Credentials, Progress};
+use berth_image::Reference;
+use bytes::Bytes;
+use hyper::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::mpsc::Sender;
+
+/// Credentials from `X-Registry-Auth` (base64url JSON `{username, password, serveraddress}`; `e30=` is none).
+fn header_credentials(h: &HeaderMap) -> Option<Credentials> {
+    let raw = h.get("X-Registry-Auth")?.to_str().ok()?.trim();
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw)
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+        })
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let user = v["username"].as_str().unwrap_or("");
+    let token = v["identitytoken"].as_str().unwrap_or("");
+    if !token.is_empty() {
+        return Some(Credentials {
+            username: "<token>".into(),
+            password: token.into(),
+        });
+    }
+    (!user.is_empty()).then(|| Credentials {
+        username: user.into(),
+        password: v["password"].as_str().unwrap_or("").into(),
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    h == "localhost" || h.starts_with("127.") || h == "[::1]"
+}
+
+fn client_for(host: &str, creds: Option<Credentials>) -> Result<Client, String> {
+    let mut auth = AuthConfig::default();
+    if let Some(c) = creds {
+        auth.insert(host, c);
+    }
+    let insecure = if is_loopback(host) {
+        vec![host.to_string()]
+    } else {
+        vec![]
+    };
+    Client::new(ClientOptions {
+        auth,
+        insecure_registries: insecure,
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn line(v: Value) -> Bytes {
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.extend_from_slice(b"\r\n");
+    Bytes::from(b)
+}
+
+fn short(d: &berth_image::Digest) -> String {
+    d.hex()[..12].to_string()
+}
+
+/// A progress event as Docker's message, for pull (`push = false`) or push.
+fn progress_message(p: &Progress, push: bool) -> Option<Value> {
+    Some(match p {
+        Progress::BlobExists { digest } => json!({
+            "status": if push { "Layer already exists" } else { "Already exists" }, "id": short(digest)}),
+        Progress::BlobStart { digest, size, .. } => json!({
+            "status": if push { "Preparing" } else { "Pulling fs layer" }, "id": short(digest),
+            "progressDetail": {"current": 0, "total": size}}),
+        Progress::BlobProgress {
+            digest,
+            done,
+            total,
+        } => json!({
+            "status": if push { "Pushing" } else { "Downloading" }, "id": short(digest),
+            "progressDetail": {"current": done, "total": total}}),
+        Progress::BlobDone { digest } => json!({
+            "status": if push { "Pushed" } else { "Pull complete" }, "id": short(digest), "progressDetail": {}}),
+        Progress::BlobMounted { digest, from } => json!({
+            "status": format!("Mounted from {from}"), "id": short(digest), "progressDetail": {}}),
+        Progress::Retry {
+            digest, attempt, ..
+        } => json!({
+            "status": format!("Retrying in 0 seconds (attempt {attempt})"), "id": short(digest)}),
+        Progress::Manifest { .. } => return None,
+    })
+}
+
+fn send(tx: &Sender<Bytes>, v: Value) {
+    let _ = tx.blocking_send(line(v));
+}
+
+fn send_error(tx: &Sender<Bytes>, msg: &str) {
+    send(tx, json!({"errorDetail": {"message": msg}, "error": msg}));
+}
+
+/// `POST /images/create?fromImage=&tag=`.
+pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
+    let from = q.get("fromImage").unwrap_or("");
+    let tag = q.get("tag").unwrap_or("");
+    let name = match tag {
+        "" => from.to_string(),
+        t if t.starts_with("sha256:") => format!("{from}@{t}"),
+        t => format!("{from}:{t}"),
+    };
+    let r = Reference::parse(&name)
+        .map_err(|e| ApiError::BadRequest(format!("invalid reference format: {e}")))?;
+    let creds = header_credentials(headers);
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let d = d.clone();
+    tokio::spawn(async move {
+        let _g = d.image_lock.lock().await;
+        let before = crate::images::list(&d).unwrap_or_default();
+        let d2 = d.clone();
+        let tx2 = tx.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let tx = tx2;
+            let client = match client_for(r.api_host(), creds) {
+                Ok(c) => c,
+                Err(e) => return send_error(&tx, &e),
+            };
+            send(&tx, json!({"status": format!("Pulling from {}", r.repository()),
+                "id": r.tag().unwrap_or("latest")}));
+            let progress = |p: &Progress| {
+                if let Some(v) = progress_message(p, false) {
+                    send(&tx, v);
+                }
+            };
+            match client.pull(&d2.images, &r, &progress) {
+                Ok(rec) => {
+                    send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
+                    send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
+                }
+                Err(e) => send_error(&tx, &e.to_string()),
+            }
+        })
+        .await;
+        if res.is_err() {
+            let _ = tx.send(line(json!({"error": "pull failed"}))).await;
+        }
+        if let Err(e) = super::images::keep_replaced_as_dangling(&d, &before) {
+            crate::log!(2, "pull: {e}");
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /images/{name}/push?tag=`.
+pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
+    let full = match q.get("tag").unwrap_or("") {
+        "" => name.to_string(),
+        t => format!("{name}:{t}"),
+    };
+    let img = crate::images::find(d, &full)?;
+    let target = Reference::parse(&full)
+        .map_err(|e| ApiError::BadRequest(format!("invalid reference format: {e}")))?;
+    let creds = header_credentials(headers);
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let d = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let client = match client_for(target.api_host(), creds) {
+            Ok(c) => c,
+            Err(e) => return send_error(&tx, &e),
+        };
+        send(
+            &tx,
+            json!({"status": format!("The push refers to repository [{}]", target.name())}),
+        );
+        let progress = |p: &Progress| {
+            if let Some(v) = progress_message(p, true) {
+                send(&tx, v);
+            }
+        };
+        match client.push(&d.images, &img.info.record, &target, None, &progress) {
+            Ok(digest) => {
+                let tag = target.tag().unwrap_or("latest").to_string();
+                let size = img.info.record.size;
+                send(
+                    &tx,
+                    json!({"status": format!("{tag}: digest: {digest} size: {size}")}),
+                );
+                send(
+                    &tx,
+                    json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest.to_string(), "Size": size}}),
+                );
+            }
+            Err(e) => send_error(&tx, &e.to_string()),
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /auth`: check the credentials against the registry.
+pub async fn auth(body: hyper::body::Incoming) -> ApiResult<Resp> {
+    let v: Value = http::body_json(body).await?;
+    let user = v["username"].as_str().unwrap_or("").to_string();
+    let pass = v["password"].as_str().unwrap_or("").to_string();
+    let server = v["serveraddress"].as_str().unwrap_or("").to_string();
+    let host = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let host = if host.is_empty() || host == "index.docker.io" {
+        "registry-1.docker.io".to_string()
+    } else {
+        host
+    };
+    let res = tokio::task::spawn_blocking(move || {
+        let client = client_for(
+            &host,
+            Some(Credentials {
+                username: user,
+                password: pass,
+            }),
+        )?;
+        client.ping(&host).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match res {
+        Ok(()) => http::ok_json(&json!({"IdentityToken": "", "Status": "Login Succeeded"})),
+        Err(e) => Err(ApiError::Unauthorized(format!("login attempt failed: {e}"))),
+    }
+}
