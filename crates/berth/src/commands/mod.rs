@@ -1,0 +1,111 @@
+//! The command line: docker's flags for the everyday verbs.
+
+mod containers;
+mod images;
+mod system;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{Client, DaemonError, Endpoint};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "Run and manage containers through berthd (Docker Engine API)",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Daemon socket (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)
+    #[arg(short = 'H', long, global = true)]
+    pub host: Option<String>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create and run a container
+    Run(containers::RunArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Fetch a container's logs
+    Logs(containers::LogsArgs),
+    /// Run a command in a running container
+    Exec(containers::ExecArgs),
+    /// Stop containers
+    Stop(containers::StopArgs),
+    /// Start stopped containers
+    Start { containers: Vec<String> },
+    /// Restart containers
+    Restart(containers::StopArgs),
+    /// Send a signal to containers
+    Kill(containers::KillArgs),
+    /// Remove containers
+    Rm(containers::RmArgs),
+    /// Show low-level information on containers or images
+    Inspect { names: Vec<String> },
+    /// List images
+    Images(images::ImagesArgs),
+    /// Pull an image from a registry
+    Pull { image: String },
+    /// Push an image to a registry
+    Push { image: String },
+    /// Log in to a registry
+    Login(images::LoginArgs),
+    /// Load images from a tar archive (docker save format)
+    Load(images::LoadArgs),
+    /// Save images to a tar archive
+    Save(images::SaveArgs),
+    /// Import a root file system tarball as an image
+    Import(images::ImportArgs),
+    /// Tag an image
+    Tag { source: String, target: String },
+    /// Remove images
+    Rmi(images::RmiArgs),
+    /// Show client and daemon versions
+    Version,
+    /// Show daemon information
+    Info,
+}
+
+/// Parse, run, and turn errors into docker's messages and exit codes.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let run = || -> anyhow::Result<i32> {
+        let client = Client::new(Endpoint::from_env(cli.host.as_deref())?)?;
+        match &cli.command {
+            Cmd::Run(a) => containers::run(&client, a),
+            Cmd::Ps(a) => containers::ps(&client, a),
+            Cmd::Logs(a) => containers::logs(&client, a),
+            Cmd::Exec(a) => containers::exec(&client, a),
+            Cmd::Stop(a) => containers::stop(&client, a, false),
+            Cmd::Restart(a) => containers::stop(&client, a, true),
+            Cmd::Start { containers: names } => containers::start(&client, names),
+            Cmd::Kill(a) => containers::kill(&client, a),
+            Cmd::Rm(a) => containers::rm(&client, a),
+            Cmd::Inspect { names } => containers::inspect(&client, names),
+            Cmd::Images(a) => images::list(&client, a),
+            Cmd::Pull { image } => images::pull(&client, image),
+            Cmd::Push { image } => images::push(&client, image),
+            Cmd::Login(a) => images::login(&client, a),
+            Cmd::Load(a) => images::load(&client, a),
+            Cmd::Save(a) => images::save(&client, a),
+            Cmd::Import(a) => images::import(&client, a),
+            Cmd::Tag { source, target } => images::tag(&client, source, target),
+            Cmd::Rmi(a) => images::rmi(&client, a),
+            Cmd::Version => system::version(&client),
+            Cmd::Info => system::info(&client),
+        }
+    };
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e:#}");
+            // docker run reports its own failures (not the container's) as 125.
+            match (&cli.command, e.downcast_ref::<DaemonError>()) {
+                (Cmd::Run(_), _) => 125,
+                _ => 1,
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Stream handling: Docker's multiplexed frames (8-byte header, then the
+//! payload for stdout or stderr), JSON progress streams with progress bars,
+//! and relaying a hijacked connection to the terminal.
+
+use std::io::{self, Read, Write};
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+
+/// Copy a multiplexed stream to stdout and stderr until it ends.
+pub fn demux(mut r: impl Read) -> io::Result<()> {
+    let mut head = [0u8; 8];
+    let mut out = io::stdout();
+    let mut err = io::stderr();
+    loop {
+        match r.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        r.read_exact(&mut payload)?;
+        if head[0] == 2 {
+            err.write_all(&payload)?;
+            err.flush()?;
+        } else {
+            out.write_all(&payload)?;
+            out.flush()?;
+        }
+    }
+}
+
+/// Copy a raw (TTY) stream to stdout until it ends.
+pub fn raw(mut r: impl Read) -> io::Result<()> {
+    let mut out = io::stdout();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buf[..n])?;
+        out.flush()?;
+    }
+}
+
+/// Show a JSON progress stream (pull, push, load, import): one line per
+/// layer, redrawn in place on a terminal; an error object ends it with an error.
+pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
+    use std::io::BufRead;
+    let tty = nix::unistd::isatty(2).unwrap_or(false);
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut all = Vec::new();
+    let mut drawn = 0usize;
+    let mut err = io::stderr();
+    for line in io::BufReader::new(r).lines() {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            return Err(anyhow!("{e}"));
+        }
+        all.push(v.clone());
+        if quiet {
+            continue;
+        }
+        let id = v["id"].as_str().unwrap_or("").to_string();
+        let status = v["status"]
+            .as_str()
+            .or_else(|| v["stream"].as_str())
+            .unwrap_or("")
+            .trim_end()
+            .to_string();
+        let bar = bar(&v["progressDetail"]);
+        let text = if id.is_empty() {
+            status
+        } else {
+            format!("{id}: {status} {bar}").trim_end().to_string()
+        };
+        if id.is_empty() || !tty {
+            if tty && drawn > 0 {
+                drawn = 0;
+                lines.clear();
+            }
+            writeln!(err, "{text}")?;
+            continue;
+        }
+        match lines.iter_mut().find(|(i, _)| *i == id) {
+            Some(l) => l.1 = text,
+            None => lines.push((id, text)),
+        }
+        if drawn > 0 {
+            write!(err, "\x1b[{drawn}A")?;
+        }
+        for (_, t) in &lines {
+            writeln!(err, "\x1b[2K{t}")?;
+        }
+        drawn = lines.len();
+    }
+    Ok(all)
+}
+
+fn bar(detail: &Value) -> String {
+    let (Some(cur), Some(total)) = (detail["current"].as_u64(), detail["total"].as_u64()) else {
+        return String::new();
+    };
+    if total == 0 {
+        return String::new();
+    }
+    let width = 30u64;
+    let filled = (cur.min(total) * width / total) as usize;
+    format!(
+        "[{}>{}] {}/{}",
+        "=".repeat(filled.saturating_sub(1)),
+        " ".repeat(width as usize - filled.max(1)),
+        human(cur),
+        human(total)
+    )
+}
+
+/// Sizes as docker prints them: 1000-based, three significant digits.
+pub fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", units[u])
+}
+
+/// "5 minutes ago" from a unix time.
+pub fn ago(unix: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let s = (now - unix).max(0);
+    let (n, unit) = match s {
+        0..=59 => return "Less than a minute ago".into(),
+        60..=3599 => (s / 60, "minute"),
+        3600..=86_399 => (s / 3600, "hour"),
+        86_400..=2_591_999 => (s / 86_400, "day"),
+        _ => (s / 2_592_000, "month"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// Print rows as a table with columns padded to the widest cell.
+pub fn table(head: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = io::stdout().lock();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect::<Vec<_>>()
+            .join("   ")
+            .trim_end()
+            .to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        line(head.iter().map(|s| s.to_string()).collect())
+    );
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_docker() {
+        assert_eq!(human(512), "512B");
+        assert_eq!(human(1_980_000), "1.98MB");
+        assert_eq!(human(4_000_000), "4MB");
+    }
+
+    #[test]
+    fn progress_errors_surface() {
+        let stream = b"{\"status\":\"Pulling\"}\r\n{\"errorDetail\":{\"message\":\"not found\"},\"error\":\"not found\"}\r\n";
+        let err = progress(&stream[..], true).unwrap_err();
+        assert_eq!(err.to_string(), "not found");
+    }
+}
