@@ -497,6 +497,8 @@ fn run_logs_stop_rm() {
         "sleep",
         "60",
     ]);
+    let top = d.ok(&["top", "victim"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 60"), "{top}");
     let o = d.docker(&["rm", "victim"]);
     assert!(
         !o.status.success(),

@@ -7,6 +7,7 @@ mod images;
 mod registry;
 mod streams;
 mod system;
+mod top;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -181,6 +182,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", "prune"]) => containers::prune(&d, &q).await,
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&d, id, &q).await,
         (&M::GET, ["containers", id, "export"]) => container_fs::export(&d, id).await,
+        (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,

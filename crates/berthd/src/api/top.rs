@@ -1,0 +1,109 @@
+//! `GET /containers/{id}/top`: the container's processes in `ps -ef` columns. The processes are those
+//! in the pid namespace of the container's init, read from /proc.
+
+use crate::containers::model::Status;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ok_json, Resp};
+use serde_json::json;
+
+struct Proc {
+    uid: u32,
+    pid: i32,
+    ppid: i32,
+    cpu_secs: u64,
+    cmd: String,
+}
+
+fn read_proc(pid: i32) -> Option<Proc> {
+    let base = format!("/proc/{pid}");
+    let stat = std::fs::read_to_string(format!("{base}/stat")).ok()?;
+    // comm may contain spaces and parentheses: the fields after it start past the last ')'.
+    let close = stat.rfind(')')?;
+    let comm = stat[stat.find('(')? + 1..close].to_string();
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ppid = f.get(1)?.parse().ok()?;
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("{base}/status")).ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let raw = std::fs::read(format!("{base}/cmdline")).unwrap_or_default();
+    let cmd = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(Proc {
+        uid,
+        pid,
+        ppid,
+        cpu_secs: ticks / 100,
+        cmd: if cmd.is_empty() {
+            format!("[{comm}]")
+        } else {
+            cmd
+        },
+    })
+}
+
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The handler.
+pub fn top(d: &Daemon, key: &str) -> ApiResult<Resp> {
+    let c = d.containers.get(key)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    let ns = std::fs::read_link(format!("/proc/{}/ns/pid", c.state.pid))
+        .map_err(|e| ApiError::internal(format!("container init: {e}")))?;
+    let mut procs: Vec<Proc> = std::fs::read_dir("/proc")
+        .map_err(ApiError::internal)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+        })
+        .filter_map(read_proc)
+        .collect();
+    procs.sort_by_key(|p| p.pid);
+    let rows: Vec<Vec<String>> = procs
+        .iter()
+        .map(|p| {
+            let t = p.cpu_secs;
+            vec![
+                user_name(p.uid),
+                p.pid.to_string(),
+                p.ppid.to_string(),
+                "0".into(),
+                "-".into(),
+                "?".into(),
+                format!("{:02}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60),
+                p.cmd.clone(),
+            ]
+        })
+        .collect();
+    ok_json(&json!({
+        "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "Processes": rows,
+    }))
+}
