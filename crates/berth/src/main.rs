@@ -6,5 +6,8 @@ mod commands;
 mod streams;
 
 fn main() {
+    // Rust ignores SIGPIPE, which would turn `berth images | head` into a
+    // panic; a command line should just stop, as docker does.
+    let _ = berth_sys::reset_signals();
     std::process::exit(commands::main());
 }
