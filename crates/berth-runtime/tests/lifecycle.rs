@@ -305,6 +305,7 @@ fn failing_prestart_hook_fails_create_and_leaves_nothing() {
             assert_ne!(root, rootfs, "a process was left running in the container");
         }
     }
+    assert!(find_cgroup_dir("badhook").is_none(), "cgroup left behind");
     // And the id can be used again.
     b.set_config(|c| {
         c.as_object_mut().unwrap().remove("hooks");
@@ -381,4 +382,27 @@ fn no_pivot_works() {
     let out = b.run(&["run", "--no-pivot", "nopivot"]);
     assert!(out.status.success(), "{}", err_text(&out));
     assert!(text(&out).starts_with("root:x:0:0"));
+}
+
+/// A cgroup directory named `name` anywhere in the first levels of the
+/// host's hierarchies (relative cgroup paths sit under the caller's cgroup).
+fn find_cgroup_dir(name: &str) -> Option<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, name: &str, depth: u32) -> Option<std::path::PathBuf> {
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = e.path();
+            if !p.is_dir() || p.is_symlink() {
+                continue;
+            }
+            if e.file_name() == name {
+                return Some(p);
+            }
+            if depth > 0 {
+                if let Some(found) = walk(&p, name, depth - 1) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    walk(std::path::Path::new("/sys/fs/cgroup"), name, 4)
 }

@@ -426,3 +426,49 @@ fn runtime_binary_is_unreachable_from_a_shared_pid_namespace() {
     let _ = b.run(&["delete", "-f", "parked-b"]);
     let _ = a.run(&["delete", "-f", "victim-a"]);
 }
+
+/// linux.seccomp.listenerPath: SCMP_ACT_NOTIFY rules hand the listener and
+/// the container's state to an agent, which then decides the syscall.
+#[test]
+fn seccomp_notify_reaches_the_agent_at_listener_path() {
+    require_root!();
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use std::os::fd::AsRawFd;
+    let b = Bundle::new(|_| {});
+    let socket = b.tmp.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    b.set_config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "mkdir /tmp/agent-decides 2>&1; echo mkdir=$?"]);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket.to_str().unwrap(),
+            "listenerMetadata": "berth-test-agent",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let agent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let (state, fd) = berth_seccomp::receive_listener_fd(&mut conn).unwrap();
+        let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        let name = req.data.syscall.get_name().unwrap_or_default();
+        ScmpNotifResp::new_error(req.id, -libc::EACCES, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+        (
+            state.state().id().to_string(),
+            state.metadata().clone(),
+            name,
+        )
+    });
+    let out = b.run(&["run", "notified"]);
+    assert!(out.status.success(), "{}", common::err_text(&out));
+    assert!(
+        common::text(&out).contains("Permission denied") && common::text(&out).contains("mkdir=1"),
+        "{}",
+        common::text(&out)
+    );
+    let (id, metadata, syscall) = agent.join().unwrap();
+    assert_eq!(id, "notified");
+    assert_eq!(metadata.as_deref(), Some("berth-test-agent"));
+    assert!(syscall.starts_with("mkdir"), "{syscall}");
+}
