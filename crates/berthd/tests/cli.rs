@@ -400,6 +400,21 @@ fn run_logs_stop_rm() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "piped\n");
     let o = d.docker(&["run", "--rm", "--network", "none", "bb:1", "nosuchcmd"]);
     assert_eq!(o.status.code(), Some(127), "{o:?}");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nobody",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unable to find user nobody"),
+        "{o:?}"
+    );
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm containers are gone");
 
     // Docker's defaults inside: capabilities, hostname, read-only /proc/sys.

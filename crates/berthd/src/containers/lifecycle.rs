@@ -377,10 +377,14 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let p = Paths::new(d, &c.id, &c.runtime);
     let (d2, c2) = (d.clone(), c.clone());
     let p2 = Paths::new(d, &c.id, &c.runtime);
-    tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
+    let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
         .await
-        .map_err(ApiError::internal)??;
-    let pid = match shim::spawn(
+        .map_err(ApiError::internal)
+        .and_then(|r| r);
+    if let Err(e) = prepared {
+        return Err(start_failed(d, &c, &p, e).await);
+    }
+    let spawned = shim::spawn(
         d,
         &c.id,
         &c.runtime,
@@ -389,30 +393,12 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         c.spec.stdin_once,
         c.spec.tty,
     )
-    .await
-    {
+    .await;
+    let pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
-            let _ = OverlaySnapshotter::unmount(&p.rootfs);
-            let msg = e.to_string();
-            let c = d.containers.modify(&c.id, |c| {
-                c.state.error = msg.clone();
-                c.state.exit_code = 128;
-            })?;
-            persist(d, &c)?;
-            drop(d.containers.take_pending(&c.id));
-            if c.spec.auto_remove {
-                // The client waits for the removal (`wait?condition=removed`); do it after this start returns.
-                let (d2, id) = (d.clone(), c.id.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = remove(&d2, &id, true).await {
-                        crate::log!(3, "auto-removing {id}: {e}");
-                    }
-                });
-            }
-            return Err(ApiError::BadRequest(format!(
-                "failed to create task for container: {msg}"
-            )));
+            let e = ApiError::BadRequest(format!("failed to create task for container: {e}"));
+            return Err(start_failed(d, &c, &p, e).await);
         }
     };
     for pending in d.containers.take_pending(&c.id) {
@@ -438,6 +424,32 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     }
     crate::log!(0, "started container {} pid {pid}", c.id);
     Ok(())
+}
+
+/// A start that failed before the process ran: unmount, record the error, drop waiting attaches, and
+/// remove an auto-remove container (its client waits for the removal); returns the error to report.
+async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) -> ApiError {
+    let rootfs = p.rootfs.clone();
+    let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    let msg = e.to_string();
+    if let Ok(c) = d.containers.modify(&c.id, |c| {
+        c.state.error = msg.clone();
+        c.state.exit_code = 128;
+    }) {
+        if let Err(e) = persist(d, &c) {
+            crate::log!(3, "recording start failure of {}: {e}", c.id);
+        }
+    }
+    drop(d.containers.take_pending(&c.id));
+    if c.spec.auto_remove {
+        let (d2, id) = (d.clone(), c.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = remove(&d2, &id, true).await {
+                crate::log!(3, "auto-removing {id}: {e}");
+            }
+        });
+    }
+    e
 }
 
 /// Watch the shim until the container exits, then record it.
