@@ -40,6 +40,8 @@ pub struct Daemon {
     pub image_lock: tokio::sync::Mutex<()>,
     /// Live view of the containers.
     pub containers: Registry,
+    /// Exec instances.
+    pub execs: crate::containers::exec::Execs,
     /// Engine ID shown by `docker info`.
     pub engine_id: String,
 }
@@ -66,6 +68,7 @@ impl Daemon {
             snap,
             image_lock: tokio::sync::Mutex::new(()),
             containers: Registry::default(),
+            execs: Default::default(),
             engine_id,
         });
         crate::containers::lifecycle::restore(&d, records).await;

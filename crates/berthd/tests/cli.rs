@@ -512,6 +512,36 @@ fn run_logs_stop_rm() {
         "sleep",
         "60",
     ]);
+    let o = d.docker(&[
+        "exec",
+        "victim",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let o = d.docker_in(
+        &[
+            "exec",
+            "-i",
+            "-u",
+            "1000",
+            "-w",
+            "/tmp",
+            "victim",
+            "sh",
+            "-c",
+            "cat; id -u; pwd",
+        ],
+        Some(b"in\n"),
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "in\n1000\n/tmp\n");
+    d.ok(&["pause", "victim"]);
+    assert_eq!(d.ok(&["ps", "--format", "{{.State}}"]).trim(), "paused");
+    d.ok(&["unpause", "victim"]);
+    d.ok(&["pause", "victim"]);
     let top = d.ok(&["top", "victim"]);
     assert!(top.starts_with("UID") && top.contains("sleep 60"), "{top}");
     let o = d.docker(&["rm", "victim"]);

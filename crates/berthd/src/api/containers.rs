@@ -52,6 +52,7 @@ fn since(ts: &str) -> String {
 
 fn status_line(c: &Container) -> String {
     match c.state.status {
+        Status::Running if c.state.paused => format!("Up {} (Paused)", since(&c.state.started_at)),
         Status::Running => format!("Up {}", since(&c.state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -178,7 +179,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             "Created": unix(&c.created),
             "Ports": [],
             "Labels": c.labels(),
-            "State": c.state.status.as_str(),
+            "State": c.status_str(),
             "Status": status_line(&c),
             "HostConfig": {"NetworkMode": network_mode(&c)},
             "NetworkSettings": {"Networks": {}},
@@ -262,9 +263,9 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "Path": c.path(),
         "Args": c.args(),
         "State": {
-            "Status": s.status.as_str(),
+            "Status": c.status_str(),
             "Running": s.status == Status::Running,
-            "Paused": false,
+            "Paused": s.paused,
             "Restarting": false,
             "OOMKilled": false,
             "Dead": s.status == Status::Dead,
@@ -430,4 +431,10 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
         "ContainersDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": 0,
     }))
+}
+
+/// `POST /containers/{id}/pause` and `/unpause`.
+pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
+    lifecycle::pause(d, key, pause).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
 }

@@ -3,6 +3,7 @@
 
 mod container_fs;
 mod containers;
+mod exec;
 mod images;
 mod registry;
 mod streams;
@@ -182,6 +183,13 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", "prune"]) => containers::prune(&d, &q).await,
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&d, id, &q).await,
         (&M::GET, ["containers", id, "export"]) => container_fs::export(&d, id).await,
+        (&M::POST, ["containers", id, "exec"]) => exec::create(&d, id, req).await,
+        (&M::POST, ["exec", id, "start"]) => exec::start(&d, id, req).await,
+        (&M::GET, ["exec", id, "json"]) => exec::inspect(&d, id),
+        (&M::POST, ["exec", id, "resize"]) => {
+            d.execs.get(id)?;
+            Ok(crate::http::empty(hyper::StatusCode::OK))
+        }
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,
@@ -191,6 +199,8 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,
         (&M::POST, ["containers", id, "stop"]) => containers::stop(&d, id, &q).await,
         (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,
+        (&M::POST, ["containers", id, "pause"]) => containers::pause(&d, id, true).await,
+        (&M::POST, ["containers", id, "unpause"]) => containers::pause(&d, id, false).await,
         (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,

@@ -121,7 +121,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "ID": d.engine_id,
         "Containers": all.len(),
         "ContainersRunning": count(Status::Running),
-        "ContainersPaused": 0,
+        "ContainersPaused": all.iter().filter(|c| c.state.paused && c.state.status == Status::Running).count(),
         "ContainersStopped": all.len() - count(Status::Running),
         "Images": images,
         "Driver": "overlay2",
@@ -194,7 +194,7 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
                 "ImageID": c.image_id, "Command": c.spec.args.join(" "), "Created": 0,
-                "State": c.state.status.as_str(), "Status": c.state.status.as_str(),
+                "State": c.status_str(), "Status": c.status_str(),
                 "SizeRw": 0, "SizeRootFs": 0, "Labels": c.labels(), "Mounts": [],
             })
         })

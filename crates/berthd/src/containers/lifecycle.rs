@@ -484,6 +484,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
+        c.state.paused = false;
         c.state.pid = 0;
         c.state.exit_code = code;
         c.state.finished_at = finished.clone();
@@ -517,6 +518,44 @@ async fn wait_for_exit(
     .unwrap_or(false)
 }
 
+/// `pause` (freeze every process) or `unpause`.
+pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<()> {
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    if c.state.paused == pause {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is {}paused",
+            c.id,
+            if pause { "already " } else { "not " }
+        )));
+    }
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let verb = if pause { "pause" } else { "resume" };
+    shim::runtime_cmd(d, &c.runtime, &p, &[verb, &c.id])
+        .await
+        .map_err(ApiError::internal)?;
+    let c = d.containers.modify(&c.id, |c| c.state.paused = pause)?;
+    persist(d, &c)
+}
+
+/// Thaw a paused container before signalling it (a frozen process cannot act on the signal).
+async fn thaw(d: &Arc<Daemon>, c: &Container) {
+    if c.state.paused {
+        let p = Paths::new(d, &c.id, &c.runtime);
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["resume", &c.id]).await;
+        if let Ok(c) = d.containers.modify(&c.id, |c| c.state.paused = false) {
+            let _ = persist(d, &c);
+        }
+    }
+}
+
 /// `POST /containers/{id}/kill`.
 pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     let c = d.containers.get(key)?;
@@ -527,6 +566,7 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
         )));
     }
     let sig = signal_arg(signal)?;
+    thaw(d, &c).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
         .await
@@ -556,6 +596,7 @@ pub async fn stop(
             .unwrap_or(&c.spec.stop_signal),
     )?;
     let timeout = t.or(c.spec.stop_timeout).unwrap_or(10);
+    thaw(d, &c).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig]).await;
     if timeout >= 0 && wait_for_exit(&mut rx, exits, Duration::from_secs(timeout as u64)).await {
@@ -588,6 +629,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
             return Ok(());
         };
         let exits = rx.borrow().exits;
+        thaw(d, &c).await;
         let p = Paths::new(d, &c.id, &c.runtime);
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
@@ -626,6 +668,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
     .map_err(ApiError::internal)??;
     d.db.delete(&c.id).map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
+    d.execs.forget_container(&c.id);
     crate::log!(0, "removed container {}", c.id);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]) and the life cycle built from them ([`lifecycle`]).
+//! shim and runtime calls ([`shim`]), the life cycle built from them ([`lifecycle`]) and exec
+//! instances ([`exec`]).
 
+pub mod exec;
 pub mod lifecycle;
 pub mod model;
 pub mod registry;

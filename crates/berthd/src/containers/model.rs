@@ -50,6 +50,9 @@ pub struct State {
     pub finished_at: String,
     /// Last start error.
     pub error: String,
+    /// Frozen by `pause` (while running).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Bind mount from `HostConfig.Binds`.
@@ -155,6 +158,15 @@ impl Container {
     /// Labels from the config.
     pub fn labels(&self) -> BTreeMap<String, String> {
         serde_json::from_value(self.config["Labels"].clone()).unwrap_or_default()
+    }
+
+    /// Docker's status string (`paused` is a running container that is frozen).
+    pub fn status_str(&self) -> &'static str {
+        if self.state.status == Status::Running && self.state.paused {
+            "paused"
+        } else {
+            self.state.status.as_str()
+        }
     }
 
     /// Image as the user named it.

@@ -1,0 +1,184 @@
+//! Exec endpoints: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked unless detached),
+//! `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
+
+use crate::containers::exec::{self, ExecRequest};
+use crate::containers::model::Status;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Resp};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// `POST /containers/{id}/exec`.
+pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
+    let c = d.containers.get(key)?;
+    let body: ExecRequest = http::body_json(req.into_body()).await?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    if body.tty.unwrap_or(false) {
+        return Err(ApiError::BadRequest(
+            "exec with a terminal (-t) is not supported yet".into(),
+        ));
+    }
+    let id = d.execs.create(&c, body)?;
+    Ok(http::json_response(
+        StatusCode::CREATED,
+        &json!({ "Id": id }),
+    ))
+}
+
+async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut f = Vec::with_capacity(n + 8);
+                f.extend_from_slice(&[stream, 0, 0, 0]);
+                f.extend_from_slice(&(n as u32).to_be_bytes());
+                f.extend_from_slice(&buf[..n]);
+                if tx.send(Bytes::from(f)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `POST /exec/{id}/start`.
+pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let body: Value = http::body_json(req.into_body()).await?;
+    let detach = body["Detach"].as_bool().unwrap_or(false);
+    let e = d.execs.get(id)?;
+    let c = d.containers.get(&e.container)?;
+    if c.state.status != Status::Running {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    let e = d.execs.begin(id)?;
+    let mut child = match exec::spawn(d, &c, &e) {
+        Ok(ch) => ch,
+        Err(err) => {
+            d.execs.finish(id, 126);
+            return Err(err);
+        }
+    };
+    d.execs
+        .set_pid(id, child.id().map(|p| p as i32).unwrap_or(0));
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let (want_out, want_err) = (
+        e.req.attach_stdout.unwrap_or(false),
+        e.req.attach_stderr.unwrap_or(false),
+    );
+    let d2 = d.clone();
+    let id2 = id.to_string();
+    if detach {
+        tokio::spawn(async move {
+            let code = child
+                .wait()
+                .await
+                .map(|s| s.code().unwrap_or(137))
+                .unwrap_or(126);
+            d2.execs.finish(&id2, code);
+        });
+        return Ok(http::empty(StatusCode::OK));
+    }
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let mut pumps = Vec::new();
+        if let Some(o) = stdout {
+            pumps.push(tokio::spawn(pump(o, 1, tx.clone())));
+        }
+        if let Some(er) = stderr {
+            pumps.push(tokio::spawn(pump(er, 2, tx.clone())));
+        }
+        drop(tx);
+        let upgraded = on_upgrade.await.ok().map(hyper_util::rt::TokioIo::new);
+        let (mut cr, mut cw) = match upgraded {
+            Some(io) => {
+                let (r, w) = tokio::io::split(io);
+                (Some(r), Some(w))
+            }
+            None => (None, None),
+        };
+        let input = match (cr.take(), stdin) {
+            (Some(mut r), Some(mut w)) => Some(tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            })),
+            _ => None,
+        };
+        while let Some(frame) = rx.recv().await {
+            let wanted = if frame[0] == 2 { want_err } else { want_out };
+            if let (true, Some(w)) = (wanted, cw.as_mut()) {
+                if w.write_all(&frame).await.is_err() {
+                    cw = None;
+                }
+            }
+        }
+        for p in pumps {
+            let _ = p.await;
+        }
+        let code = child
+            .wait()
+            .await
+            .map(|s| s.code().unwrap_or(137))
+            .unwrap_or(126);
+        // The client reads the exit code right after the stream ends: record it first.
+        d2.execs.finish(&id2, code);
+        if let Some(mut w) = cw {
+            let _ = w.shutdown().await;
+        }
+        if let Some(i) = input {
+            i.abort();
+        }
+    });
+    let mut r = http::empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = r.headers_mut();
+    h.insert(
+        "Content-Type",
+        "application/vnd.docker.multiplexed-stream"
+            .parse()
+            .expect("header"),
+    );
+    h.insert("Connection", "Upgrade".parse().expect("header"));
+    h.insert("Upgrade", "tcp".parse().expect("header"));
+    Ok(r)
+}
+
+/// `GET /exec/{id}/json`.
+pub fn inspect(d: &Daemon, id: &str) -> ApiResult<Resp> {
+    let e = d.execs.get(id)?;
+    let cmd = e.req.cmd.clone().unwrap_or_default();
+    http::ok_json(&json!({
+        "CanRemove": false,
+        "ContainerID": e.container,
+        "DetachKeys": "",
+        "ExitCode": e.exit_code,
+        "ID": e.id,
+        "OpenStderr": e.req.attach_stderr.unwrap_or(false),
+        "OpenStdin": e.req.attach_stdin.unwrap_or(false),
+        "OpenStdout": e.req.attach_stdout.unwrap_or(false),
+        "ProcessConfig": {
+            "arguments": cmd.get(1..).unwrap_or(&[]),
+            "entrypoint": cmd.first(),
+            "privileged": e.req.privileged.unwrap_or(false),
+            "tty": e.req.tty.unwrap_or(false),
+            "user": e.req.user.clone().unwrap_or_default(),
+        },
+        "Running": e.running,
+        "Pid": e.pid,
+    }))
+}

@@ -1,0 +1,163 @@
+//! `docker exec`: exec instances (created, then started once) and running them through the runtime's
+//! `exec` in the foreground with piped stdio, relayed as Docker's multiplexed stream. The exec process
+//! is a child of berthd (it does not outlive a berthd restart; the container does).
+
+use super::model::Container;
+use super::shim::Paths;
+use super::spec;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+/// `POST /containers/{id}/exec` body.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecRequest {
+    pub attach_stdin: Option<bool>,
+    pub attach_stdout: Option<bool>,
+    pub attach_stderr: Option<bool>,
+    pub tty: Option<bool>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub privileged: Option<bool>,
+}
+
+/// One exec instance.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    /// Its id.
+    pub id: String,
+    /// The container's id.
+    pub container: String,
+    /// What was asked.
+    pub req: ExecRequest,
+    /// Started (an exec starts once).
+    pub started: bool,
+    /// Running now.
+    pub running: bool,
+    /// Pid while running.
+    pub pid: i32,
+    /// Exit code once done.
+    pub exit_code: Option<i32>,
+}
+
+/// The exec instances (in memory: they do not survive berthd).
+#[derive(Default)]
+pub struct Execs(Mutex<HashMap<String, Exec>>);
+
+impl Execs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Exec>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a new exec for a running container.
+    pub fn create(&self, c: &Container, req: ExecRequest) -> ApiResult<String> {
+        if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(ApiError::BadRequest("No exec command specified".into()));
+        }
+        let id = super::model::random_hex();
+        self.lock().insert(
+            id.clone(),
+            Exec {
+                id: id.clone(),
+                container: c.id.clone(),
+                req,
+                started: false,
+                running: false,
+                pid: 0,
+                exit_code: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// A copy of an exec.
+    pub fn get(&self, id: &str) -> ApiResult<Exec> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// Mark started (fails if it was).
+    pub fn begin(&self, id: &str) -> ApiResult<Exec> {
+        let mut g = self.lock();
+        let e = g
+            .get_mut(id)
+            .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
+        if e.started {
+            return Err(ApiError::Conflict(format!(
+                "Error: Exec command {id} is already running"
+            )));
+        }
+        e.started = true;
+        e.running = true;
+        Ok(e.clone())
+    }
+
+    /// Record the pid.
+    pub fn set_pid(&self, id: &str, pid: i32) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.pid = pid;
+        }
+    }
+
+    /// Record the end.
+    pub fn finish(&self, id: &str, code: i32) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.running = false;
+            e.exit_code = Some(code);
+        }
+    }
+
+    /// Forget the execs of a removed container.
+    pub fn forget_container(&self, container: &str) {
+        self.lock().retain(|_, e| e.container != container);
+    }
+}
+
+/// Start `<runtime> exec` for an exec instance with piped stdio (stdin only if attached).
+pub fn spawn(d: &Daemon, c: &Container, e: &Exec) -> ApiResult<tokio::process::Child> {
+    let runtime = d
+        .runtime_path(&c.runtime)
+        .ok_or_else(|| ApiError::internal(format!("unknown runtime {}", c.runtime)))?;
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let mut cmd = tokio::process::Command::new(runtime);
+    cmd.arg("--root").arg(&p.runtime_root).arg("exec");
+    if let Some(cwd) = e.req.working_dir.as_deref().filter(|w| !w.is_empty()) {
+        cmd.arg("--cwd").arg(cwd);
+    }
+    for kv in e.req.env.iter().flatten() {
+        cmd.arg("-e").arg(kv);
+    }
+    if let Some(u) = e.req.user.as_deref().filter(|u| !u.is_empty()) {
+        let user =
+            spec::resolve_user(&p.rootfs, u).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        cmd.arg("-u").arg(format!("{}:{}", user.uid, user.gid));
+        for g in user.additional {
+            cmd.arg("-g").arg(g.to_string());
+        }
+    }
+    if e.req.privileged.unwrap_or(false) {
+        for cap in spec::capabilities(true, &[], &[]).unwrap_or_default() {
+            cmd.arg("-c").arg(cap);
+        }
+    }
+    cmd.arg(&c.id).arg("--");
+    cmd.args(e.req.cmd.iter().flatten());
+    cmd.stdin(if e.req.attach_stdin.unwrap_or(false) {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(false);
+    cmd.spawn()
+        .map_err(|err| ApiError::internal(format!("running {}: {err}", runtime.display())))
+}
