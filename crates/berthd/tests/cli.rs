@@ -538,6 +538,9 @@ fn run_logs_stop_rm() {
         Some(b"in\n"),
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "in\n1000\n/tmp\n");
+    let o = d.docker(&["exec", "-t", "victim", "sh", "-c", "echo tty; exit 6"]);
+    assert_eq!(o.status.code(), Some(6));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "tty\r\n");
     d.ok(&["pause", "victim"]);
     assert_eq!(d.ok(&["ps", "--format", "{{.State}}"]).trim(), "paused");
     d.ok(&["unpause", "victim"]);

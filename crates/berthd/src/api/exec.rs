@@ -24,11 +24,6 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiRe
             c.id
         )));
     }
-    if body.tty.unwrap_or(false) {
-        return Err(ApiError::BadRequest(
-            "exec with a terminal (-t) is not supported yet".into(),
-        ));
-    }
     let id = d.execs.create(&c, body)?;
     Ok(http::json_response(
         StatusCode::CREATED,
@@ -68,7 +63,10 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
         )));
     }
     let e = d.execs.begin(id)?;
-    let mut child = match exec::spawn(d, &c, &e) {
+    if e.req.tty.unwrap_or(false) {
+        return start_tty(d, &c, &e, detach, on_upgrade).await;
+    }
+    let mut child = match exec::spawn(d, &c, &e, None) {
         Ok(ch) => ch,
         Err(err) => {
             d.execs.finish(id, 126);
@@ -145,17 +143,132 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             i.abort();
         }
     });
+    Ok(upgrade_response(
+        "application/vnd.docker.multiplexed-stream",
+    ))
+}
+
+fn upgrade_response(content_type: &str) -> Resp {
     let mut r = http::empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = r.headers_mut();
-    h.insert(
-        "Content-Type",
-        "application/vnd.docker.multiplexed-stream"
-            .parse()
-            .expect("header"),
-    );
+    h.insert("Content-Type", content_type.parse().expect("header"));
     h.insert("Connection", "Upgrade".parse().expect("header"));
     h.insert("Upgrade", "tcp".parse().expect("header"));
-    Ok(r)
+    r
+}
+
+/// A tty exec: the runtime hands over the terminal's master on a console socket; bytes go both ways
+/// raw.
+async fn start_tty(
+    d: &Arc<Daemon>,
+    c: &crate::containers::model::Container,
+    e: &exec::Exec,
+    detach: bool,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+) -> ApiResult<Resp> {
+    use std::os::fd::AsFd;
+    let path = d.cfg.exec_root.join("s").join(format!("x{}", &e.id[..15]));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(ApiError::internal)?;
+    let mut accept =
+        tokio::task::spawn_blocking(move || -> std::io::Result<std::os::fd::OwnedFd> {
+            let (conn, _) = listener.accept()?;
+            berth_sys::recv_fd(conn.as_fd())?
+                .map(|(fd, _)| fd)
+                .ok_or_else(|| std::io::Error::other("the runtime sent no terminal"))
+        });
+    let mut child = match exec::spawn(d, c, e, Some(&path)) {
+        Ok(ch) => ch,
+        Err(err) => {
+            let _ = std::os::unix::net::UnixStream::connect(&path);
+            let _ = std::fs::remove_file(&path);
+            d.execs.finish(&e.id, 126);
+            return Err(err);
+        }
+    };
+    d.execs
+        .set_pid(&e.id, child.id().map(|p| p as i32).unwrap_or(0));
+    let master = tokio::select! {
+        r = &mut accept => r
+            .map_err(ApiError::internal)
+            .and_then(|r| r.map_err(ApiError::internal)),
+        st = child.wait() => {
+            // The runtime ended without a terminal: unblock the accept, report its error.
+            let _ = std::os::unix::net::UnixStream::connect(&path);
+            let mut msg = String::new();
+            if let Some(mut er) = child.stderr.take() {
+                let _ = er.read_to_string(&mut msg).await;
+            }
+            let code = st.ok().and_then(|s| s.code()).unwrap_or(126);
+            d.execs.finish(&e.id, code);
+            Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    let master = Arc::new(master?);
+    d.execs.set_pty(&e.id, master.clone());
+    let (d2, id2) = (d.clone(), e.id.clone());
+    let reader = master.try_clone().map_err(ApiError::internal)?;
+    let writer = master.try_clone().map_err(ApiError::internal)?;
+    tokio::spawn(async move {
+        let upgraded = if detach { None } else { on_upgrade.await.ok() };
+        let mut from_pty = tokio::fs::File::from_std(std::fs::File::from(reader));
+        let mut to_pty = tokio::fs::File::from_std(std::fs::File::from(writer));
+        let mut input = None;
+        let mut client_w = None;
+        if let Some(up) = upgraded {
+            let (mut r, w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
+            client_w = Some(w);
+            input = Some(tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut r, &mut to_pty).await;
+            }));
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            // EIO once the last holder of the terminal's other side is gone.
+            let n = match from_pty.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Some(w) = client_w.as_mut() {
+                if w.write_all(&buf[..n]).await.is_err() {
+                    client_w = None;
+                }
+            }
+        }
+        let code = child
+            .wait()
+            .await
+            .map(|s| s.code().unwrap_or(137))
+            .unwrap_or(126);
+        d2.execs.finish(&id2, code);
+        if let Some(mut w) = client_w {
+            let _ = w.shutdown().await;
+        }
+        if let Some(i) = input {
+            i.abort();
+        }
+    });
+    if detach {
+        return Ok(http::empty(StatusCode::OK));
+    }
+    Ok(upgrade_response("application/vnd.docker.raw-stream"))
+}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+pub fn resize(d: &Daemon, id: &str, q: &http::Query) -> ApiResult<Resp> {
+    use std::os::fd::AsFd;
+    let e = d.execs.get(id)?;
+    let dim = |k: &str| -> ApiResult<u16> {
+        q.int(k)?
+            .and_then(|v| u16::try_from(v).ok())
+            .ok_or_else(|| ApiError::BadRequest(format!("invalid or missing {k}")))
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    if let Some(m) = &e.pty {
+        berth_sys::set_window_size(m.as_fd(), h, w).map_err(ApiError::internal)?;
+    }
+    Ok(http::empty(StatusCode::OK))
 }
 
 /// `GET /exec/{id}/json`.

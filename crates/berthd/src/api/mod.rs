@@ -186,10 +186,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "exec"]) => exec::create(&d, id, req).await,
         (&M::POST, ["exec", id, "start"]) => exec::start(&d, id, req).await,
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&d, id),
-        (&M::POST, ["exec", id, "resize"]) => {
-            d.execs.get(id)?;
-            Ok(crate::http::empty(hyper::StatusCode::OK))
-        }
+        (&M::POST, ["exec", id, "resize"]) => exec::resize(&d, id, &q),
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,

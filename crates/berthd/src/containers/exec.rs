@@ -44,6 +44,8 @@ pub struct Exec {
     pub pid: i32,
     /// Exit code once done.
     pub exit_code: Option<i32>,
+    /// The terminal master of a tty exec while it runs.
+    pub pty: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The exec instances (in memory: they do not survive berthd).
@@ -71,6 +73,7 @@ impl Execs {
                 running: false,
                 pid: 0,
                 exit_code: None,
+                pty: None,
             },
         );
         Ok(id)
@@ -112,6 +115,14 @@ impl Execs {
         if let Some(e) = self.lock().get_mut(id) {
             e.running = false;
             e.exit_code = Some(code);
+            e.pty = None;
+        }
+    }
+
+    /// Keep the terminal of a running tty exec (for resize).
+    pub fn set_pty(&self, id: &str, pty: std::sync::Arc<std::os::fd::OwnedFd>) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.pty = Some(pty);
         }
     }
 
@@ -121,8 +132,14 @@ impl Execs {
     }
 }
 
-/// Start `<runtime> exec` for an exec instance with piped stdio (stdin only if attached).
-pub fn spawn(d: &Daemon, c: &Container, e: &Exec) -> ApiResult<tokio::process::Child> {
+/// Start `<runtime> exec` for an exec instance: with piped stdio (stdin only if attached), or, with
+/// `console`, a terminal whose master the runtime sends to that socket.
+pub fn spawn(
+    d: &Daemon,
+    c: &Container,
+    e: &Exec,
+    console: Option<&std::path::Path>,
+) -> ApiResult<tokio::process::Child> {
     let runtime = d
         .runtime_path(&c.runtime)
         .ok_or_else(|| ApiError::internal(format!("unknown runtime {}", c.runtime)))?;
@@ -148,16 +165,23 @@ pub fn spawn(d: &Daemon, c: &Container, e: &Exec) -> ApiResult<tokio::process::C
             cmd.arg("-c").arg(cap);
         }
     }
+    if let Some(sock) = console {
+        cmd.arg("--tty").arg("--console-socket").arg(sock);
+        if !e.req.env.iter().flatten().any(|kv| kv.starts_with("TERM=")) {
+            cmd.arg("-e").arg("TERM=xterm");
+        }
+    }
     cmd.arg(&c.id).arg("--");
     cmd.args(e.req.cmd.iter().flatten());
-    cmd.stdin(if e.req.attach_stdin.unwrap_or(false) {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(false);
+    let stdin = e.req.attach_stdin.unwrap_or(false) && console.is_none();
+    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(if console.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
     cmd.spawn()
         .map_err(|err| ApiError::internal(format!("running {}: {err}", runtime.display())))
 }
