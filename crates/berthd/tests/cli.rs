@@ -775,3 +775,62 @@ fn registry_login_push_pull() {
         "pulled\n"
     );
 }
+
+#[test]
+fn restart_policies() {
+    skip_unless_ready!("restart_policies");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "0.2",
+    ]);
+    let t = Instant::now();
+    loop {
+        let s = d.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ]);
+        if s.trim() == "2 exited" {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "flaky: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(d.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    let n: u32 = d
+        .ok(&["inspect", "-f", "{{.RestartCount}}", "always"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n >= 1, "always restarted ({n})");
+    d.ok(&["stop", "-t", "1", "always"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = d.ok(&["inspect", "-f", "{{.State.Status}}", "always"]);
+    assert_eq!(s.trim(), "exited", "a stopped container stays stopped");
+}

@@ -162,6 +162,34 @@ pub async fn create(
             }
         }
     }
+    let (restart_policy, restart_max) = match &hc.restart_policy {
+        Some(r) => (
+            r.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            r.maximum_retry_count.unwrap_or(0),
+        ),
+        None => ("no".to_string(), 0),
+    };
+    match restart_policy.as_str() {
+        "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )))
+        }
+    }
+    if restart_max < 0 || (restart_max > 0 && restart_policy != "on-failure") {
+        return Err(ApiError::BadRequest(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative".into(),
+        ));
+    }
+    if restart_policy != "no" && hc.auto_remove.unwrap_or(false) {
+        return Err(ApiError::BadRequest(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(
         privileged,
@@ -230,6 +258,8 @@ pub async fn create(
         stop_timeout: req.stop_timeout,
         binds,
         auto_remove: hc.auto_remove.unwrap_or(false),
+        restart_policy,
+        restart_max,
         privileged,
         caps,
         readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
@@ -409,6 +439,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let now = time::now_rfc3339_nano();
     let c = d.containers.modify(&c.id, |c| {
         c.state.status = Status::Running;
+        c.state.stopped_by_user = false;
         c.state.pid = pid;
         c.state.started_at = now.clone();
         c.state.finished_at = time::ZERO.into();
@@ -501,6 +532,61 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         if let Err(e) = remove(d, id, true).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
+    } else if should_restart(&c) {
+        schedule_restart(d.clone(), c);
+    }
+}
+
+/// Whether the restart policy brings an exited container back.
+fn should_restart(c: &Container) -> bool {
+    let s = &c.spec;
+    match s.restart_policy.as_str() {
+        "always" | "unless-stopped" => !c.state.stopped_by_user,
+        "on-failure" => {
+            !c.state.stopped_by_user
+                && c.state.exit_code != 0
+                && (s.restart_max == 0 || i64::from(c.restart_count) < s.restart_max)
+        }
+        _ => false,
+    }
+}
+
+/// Start it again after a back-off (100 ms doubling per restart, at most 10 s; 100 ms again once it
+/// had run for 10 s), unless it was stopped, removed or started meanwhile.
+fn schedule_restart(d: Arc<Daemon>, c: Container) {
+    let ran = match (
+        time::parse_rfc3339(&c.state.started_at),
+        time::parse_rfc3339(&c.state.finished_at),
+    ) {
+        (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    let delay = if ran >= Duration::from_secs(10) {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(100 * (1u64 << c.restart_count.min(7))).min(Duration::from_secs(10))
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let Ok(now) = d.containers.get(&c.id) else {
+            return;
+        };
+        if now.state.status != Status::Exited || !should_restart(&now) {
+            return;
+        }
+        if let Ok(c) = d.containers.modify(&c.id, |c| c.restart_count += 1) {
+            let _ = persist(&d, &c);
+        }
+        if let Err(e) = start(&d, &c.id).await {
+            crate::log!(2, "restarting {}: {e}", c.id);
+        }
+    });
+}
+
+/// Record that the user stopped it (the restart policy leaves it alone until the next start).
+fn mark_stopped_by_user(d: &Daemon, id: &str) {
+    if let Ok(c) = d.containers.modify(id, |c| c.state.stopped_by_user = true) {
+        let _ = persist(d, &c);
     }
 }
 
@@ -566,6 +652,7 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
         )));
     }
     let sig = signal_arg(signal)?;
+    mark_stopped_by_user(d, &c.id);
     thaw(d, &c).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
@@ -583,6 +670,7 @@ pub async fn stop(
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
+    mark_stopped_by_user(d, &c.id);
     if c.state.status != Status::Running {
         return Err(ApiError::NotModified);
     }
@@ -629,6 +717,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
             return Ok(());
         };
         let exits = rx.borrow().exits;
+        mark_stopped_by_user(d, &c.id);
         thaw(d, &c).await;
         let p = Paths::new(d, &c.id, &c.runtime);
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
@@ -678,9 +767,14 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
     for c in records {
         let running = c.state.status == Status::Running;
         let id = c.id.clone();
-        d.containers.insert(c);
+        let again = c.state.status == Status::Exited
+            && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
+            && should_restart(&c);
+        d.containers.insert(c.clone());
         if running {
             spawn_waiter(d.clone(), id);
+        } else if again {
+            schedule_restart(d.clone(), c);
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct State {
     /// Frozen by `pause` (while running).
     #[serde(default)]
     pub paused: bool,
+    /// Stopped or killed through the API: the restart policy does not bring it back.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// Bind mount from `HostConfig.Binds`.
@@ -115,6 +118,12 @@ pub struct RunSpec {
     pub no_new_privileges: bool,
     /// No seccomp filter (`seccomp=unconfined` or privileged).
     pub seccomp_unconfined: bool,
+    /// Restart policy: `no`, `always`, `unless-stopped` or `on-failure`.
+    #[serde(default)]
+    pub restart_policy: String,
+    /// `on-failure`'s maximum retry count (0 = unlimited).
+    #[serde(default)]
+    pub restart_max: i64,
     /// Top layer chain ID of the image (the snapshot's parent).
     pub chain_id: Option<String>,
 }
@@ -233,6 +242,15 @@ pub struct HostConfigRequest {
     pub network_mode: Option<String>,
     pub security_opt: Option<Vec<String>>,
     pub runtime: Option<String>,
+    pub restart_policy: Option<RestartPolicyRequest>,
+}
+
+/// `HostConfig.RestartPolicy`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicyRequest {
+    pub name: Option<String>,
+    pub maximum_retry_count: Option<i64>,
 }
 
 /// A container name must match Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/` is dropped).
