@@ -21,7 +21,7 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRe
             "invalid JSON: body must be an object".into(),
         ));
     }
-    let (id, warnings) = lifecycle::create(d, q.get("name"), body).await?;
+    let (id, warnings) = crate::containers::create::create(d, q.get("name"), body).await?;
     Ok(http::json_response(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),

@@ -1,7 +1,9 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]), the life cycle built from them ([`lifecycle`]) and exec
+//! shim and runtime calls ([`shim`]), creation ([`create`]), the life cycle built from them
+//! ([`lifecycle`]) and exec
 //! instances ([`exec`]).
 
+pub mod create;
 pub mod exec;
 pub mod lifecycle;
 pub mod model;

@@ -1,0 +1,338 @@
+//! `POST /containers/create`: the request merged with the image's defaults into a [`RunSpec`], the
+//! root filesystem prepared as a snapshot, and the record stored (name reservation and all) in one
+//! transaction; nothing is left behind when any step fails.
+
+use super::model::{self, Container, CreateRequest, RunSpec, State};
+use super::shim::Paths;
+use super::spec;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::store::StoreError;
+use crate::time;
+use berth_image::snapshot::Snapshotter;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+];
+const NAMES: &[&str] = &[
+    "babbage", "curie", "dijkstra", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
+    "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath",
+];
+
+fn random_name(d: &Daemon) -> String {
+    loop {
+        let h = model::random_hex();
+        let b = h.as_bytes();
+        let n = format!(
+            "{}_{}",
+            ADJECTIVES[(b[0] as usize) % ADJECTIVES.len()],
+            NAMES[(b[1] as usize) % NAMES.len()]
+        );
+        if d.containers.name_owner(&n).is_none() {
+            return n;
+        }
+        let n = format!("{n}_{}", &h[2..6]);
+        if d.containers.name_owner(&n).is_none() {
+            return n;
+        }
+    }
+}
+
+/// `POST /containers/create`: returns the new id.
+pub async fn create(
+    d: &Arc<Daemon>,
+    name: Option<&str>,
+    body: Value,
+) -> ApiResult<(String, Vec<String>)> {
+    let req: CreateRequest = serde_json::from_value(body.clone())
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    let image_name = req
+        .image
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("config.Image is required".into()))?;
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(n) => model::validate_name(n)?,
+        None => random_name(d),
+    };
+    let hc = req.host_config.unwrap_or_default();
+    let runtime = hc
+        .runtime
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| d.cfg.default_runtime.clone());
+    if d.runtime_path(&runtime).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "unknown or invalid runtime name: {runtime}"
+        )));
+    }
+    let _img_guard = d.image_lock.lock().await;
+    let img = crate::images::find(d, &image_name)?;
+    let defaults = img.info.config.defaults();
+    let id = model::random_hex();
+
+    let user_entrypoint = req.entrypoint.map(|e| e.into_vec());
+    let user_cmd = req.cmd.map(|c| c.into_vec()).unwrap_or_default();
+    let (entrypoint, cmd) = match user_entrypoint {
+        Some(ep) if !ep.is_empty() => (ep, user_cmd),
+        Some(_) => (
+            vec![],
+            if user_cmd.is_empty() {
+                vec![]
+            } else {
+                user_cmd
+            },
+        ),
+        None => (
+            defaults.entrypoint.clone(),
+            if user_cmd.is_empty() {
+                defaults.cmd.clone()
+            } else {
+                user_cmd
+            },
+        ),
+    };
+    let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    if args.is_empty() {
+        return Err(ApiError::BadRequest("No command specified".into()));
+    }
+    let mut env = defaults.env.clone();
+    for e in req.env.unwrap_or_default() {
+        let key = e.split('=').next().unwrap_or("").to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
+    let network_mode = match hc.network_mode.as_deref().unwrap_or("default") {
+        "" | "default" | "bridge" => "default".to_string(),
+        "none" => "none".into(),
+        "host" => "host".into(),
+        other => {
+            return Err(ApiError::NotFound(format!("network {other} not found")));
+        }
+    };
+    let security = hc.security_opt.clone().unwrap_or_default();
+    let mut no_new_privileges = false;
+    let mut seccomp_unconfined = false;
+    for o in &security {
+        match o.replace('=', ":").as_str() {
+            "no-new-privileges" | "no-new-privileges:true" => no_new_privileges = true,
+            "no-new-privileges:false" => {}
+            "seccomp:unconfined" => seccomp_unconfined = true,
+            "apparmor:unconfined" | "label:disable" => {}
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid --security-opt: {o:?} is not supported yet"
+                )))
+            }
+        }
+    }
+    let (restart_policy, restart_max) = match &hc.restart_policy {
+        Some(r) => (
+            r.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            r.maximum_retry_count.unwrap_or(0),
+        ),
+        None => ("no".to_string(), 0),
+    };
+    match restart_policy.as_str() {
+        "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )))
+        }
+    }
+    if restart_max < 0 || (restart_max > 0 && restart_policy != "on-failure") {
+        return Err(ApiError::BadRequest(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative".into(),
+        ));
+    }
+    if restart_policy != "no" && hc.auto_remove.unwrap_or(false) {
+        return Err(ApiError::BadRequest(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
+    let privileged = hc.privileged.unwrap_or(false);
+    let caps = spec::capabilities(
+        privileged,
+        &hc.cap_add.clone().unwrap_or_default(),
+        &hc.cap_drop.clone().unwrap_or_default(),
+    )
+    .map_err(ApiError::BadRequest)?;
+    for (what, v) in [("Memory", hc.memory), ("NanoCpus", hc.nano_cpus)] {
+        if v.unwrap_or(0) < 0 {
+            return Err(ApiError::BadRequest(format!(
+                "invalid {what}: must not be negative"
+            )));
+        }
+    }
+    if hc.memory.unwrap_or(0) > 0 && hc.memory.unwrap_or(0) < 6 * 1024 * 1024 {
+        return Err(ApiError::BadRequest(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    let binds = hc
+        .binds
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| model::parse_bind(b))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let hostname = match req.hostname.filter(|h| !h.is_empty()) {
+        Some(h) => h,
+        None if network_mode == "host" => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| id[..12].to_string()),
+        None => id[..12].to_string(),
+    };
+    let cwd = req
+        .working_dir
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| defaults.working_dir.clone());
+    if !cwd.starts_with('/') {
+        return Err(ApiError::BadRequest(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    let user = req
+        .user
+        .filter(|u| !u.is_empty())
+        .or(defaults.user.clone())
+        .unwrap_or_default();
+    let mut labels = defaults.labels.clone();
+    labels.extend(req.labels.unwrap_or_default());
+    let chain_id = img.info.top_chain_id().map(|c| c.to_string());
+    let run = RunSpec {
+        args,
+        env: env.clone(),
+        cwd: cwd.clone(),
+        user: user.clone(),
+        hostname: hostname.clone(),
+        domainname: req.domainname.unwrap_or_default(),
+        tty: req.tty.unwrap_or(false),
+        open_stdin: req.open_stdin.unwrap_or(false),
+        stdin_once: req.stdin_once.unwrap_or(false),
+        stop_signal: req
+            .stop_signal
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(defaults.stop_signal.clone()),
+        stop_timeout: req.stop_timeout,
+        binds,
+        auto_remove: hc.auto_remove.unwrap_or(false),
+        restart_policy,
+        restart_max,
+        privileged,
+        caps,
+        readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+        memory: hc.memory.unwrap_or(0),
+        nano_cpus: hc.nano_cpus.unwrap_or(0),
+        pids_limit: hc.pids_limit.unwrap_or(0),
+        network_mode,
+        no_new_privileges,
+        seccomp_unconfined,
+        chain_id: chain_id.clone(),
+    };
+    // Docker's Config in inspect: the request, merged with the image's defaults.
+    let mut config = body;
+    let mut host_config = Value::Null;
+    if let Some(o) = config.as_object_mut() {
+        host_config = o.remove("HostConfig").unwrap_or(Value::Null);
+        o.remove("NetworkingConfig");
+        o.insert("Hostname".into(), json!(hostname));
+        o.insert("Env".into(), json!(env));
+        o.insert("Cmd".into(), json!(cmd));
+        let ep = if entrypoint.is_empty() {
+            Value::Null
+        } else {
+            json!(entrypoint)
+        };
+        o.insert("Entrypoint".into(), ep);
+        let wd = if cwd == "/" && defaults.working_dir == "/" {
+            String::new()
+        } else {
+            cwd
+        };
+        o.insert("WorkingDir".into(), json!(wd));
+        o.insert("User".into(), json!(user));
+        o.insert("Labels".into(), json!(labels));
+        o.insert("Image".into(), json!(image_name));
+    }
+    let c = Container {
+        id: id.clone(),
+        name: name.clone(),
+        created: time::now_rfc3339_nano(),
+        image_id: format!("sha256:{}", img.info.config_digest.hex()),
+        config,
+        host_config,
+        runtime,
+        spec: run,
+        state: State {
+            started_at: time::ZERO.into(),
+            finished_at: time::ZERO.into(),
+            ..Default::default()
+        },
+        restart_count: 0,
+    };
+    // The root filesystem: the image's layers, then a writable snapshot keyed by the id.
+    let d2 = d.clone();
+    let info = img.info.clone();
+    let id2 = id.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        berth_image::image::unpack(&d2.images, &d2.snap, &info)?;
+        d2.snap
+            .prepare(&id2, info.top_chain_id().as_ref())
+            .map_err(ApiError::internal)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    drop(_img_guard);
+    let dirs = Paths::new(d, &id, &c.runtime);
+    if let Err(e) = std::fs::create_dir_all(&dirs.rootfs) {
+        let _ = d.snap.remove(&id);
+        return Err(ApiError::internal(e));
+    }
+    match d.db.insert(&id, &name, &c) {
+        Ok(()) => {}
+        Err(e) => {
+            let _ = d.snap.remove(&id);
+            let _ = std::fs::remove_dir_all(&dirs.dir);
+            return Err(match e {
+                StoreError::NameInUse(n, owner) => ApiError::Conflict(format!(
+                    "Conflict. The container name \"/{n}\" is already in use by container \"{owner}\". \
+                     You have to remove (or rename) that container to be able to reuse that name."
+                )),
+                other => ApiError::internal(other),
+            });
+        }
+    }
+    d.containers.insert(c);
+    let mut warnings = vec![];
+    if run_network_is_default(d, &id) {
+        warnings.push(
+            "bridge networking is not available yet: the container has only a loopback interface"
+                .to_string(),
+        );
+    }
+    crate::log!(0, "created container {id} ({name})");
+    Ok((id, warnings))
+}
+
+fn run_network_is_default(d: &Daemon, id: &str) -> bool {
+    d.containers
+        .get(id)
+        .map(|c| c.spec.network_mode == "default")
+        .unwrap_or(false)
+}
