@@ -122,6 +122,22 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
     {
         return Ok(false);
     }
+    for (key, newer) in [("since", true), ("before", false)] {
+        for other in f.get(key) {
+            let o = d
+                .containers
+                .get(other)
+                .map_err(|_| ApiError::NotFound(format!("No such container: {other}")))?;
+            let keep = if newer {
+                c.created > o.created
+            } else {
+                c.created < o.created
+            };
+            if !keep {
+                return Ok(false);
+            }
+        }
+    }
     let labels = c.labels();
     for want in f.get("label") {
         let ok = match want.split_once('=') {
@@ -158,7 +174,9 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 /// `GET /containers/json`.
 pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["status", "id", "name", "label", "exited", "ancestor"])?;
+    f.only(&[
+        "status", "id", "name", "label", "exited", "ancestor", "before", "since",
+    ])?;
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
     cs.sort_by(|a, b| b.created.cmp(&a.created));

@@ -103,6 +103,24 @@ struct LogOpts {
     stderr: bool,
     timestamps: bool,
     tty: bool,
+    since: Option<std::time::SystemTime>,
+    until: Option<std::time::SystemTime>,
+}
+
+/// `since`/`until` as the CLI sends them: unix seconds with optional fraction (`1700000000.5`).
+fn unix_time(q: &Query, k: &str) -> ApiResult<Option<std::time::SystemTime>> {
+    match q.get(k) {
+        None | Some("") | Some("0") => Ok(None),
+        Some(v) => {
+            let (secs, frac) = v.split_once('.').unwrap_or((v, "0"));
+            let bad = || ApiError::BadRequest(format!("invalid value for {k}: {v:?}"));
+            let secs: u64 = secs.parse().map_err(|_| bad())?;
+            let nanos: u32 = format!("{frac:0<9}")[..9].parse().map_err(|_| bad())?;
+            Ok(Some(
+                std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos),
+            ))
+        }
+    }
 }
 
 /// One json-file line as a frame, or `None` if its stream is not wanted.
@@ -111,6 +129,12 @@ fn frame(line: &[u8], o: &LogOpts) -> Option<Bytes> {
     let stream = if v["stream"] == "stderr" { 2u8 } else { 1u8 };
     if (stream == 1 && !o.stdout) || (stream == 2 && !o.stderr) {
         return None;
+    }
+    if o.since.is_some() || o.until.is_some() {
+        let t = crate::time::parse_rfc3339(v["time"].as_str().unwrap_or(""))?;
+        if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
+            return None;
+        }
     }
     let mut text = String::new();
     if o.timestamps {
@@ -135,6 +159,8 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         stderr: q.bool("stderr"),
         timestamps: q.bool("timestamps"),
         tty: c.spec.tty,
+        since: unix_time(q, "since")?,
+        until: unix_time(q, "until")?,
     };
     if !o.stdout && !o.stderr {
         return Err(ApiError::BadRequest(

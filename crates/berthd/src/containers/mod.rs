@@ -1,7 +1,6 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), the life cycle built from them
-//! ([`lifecycle`]) and exec
-//! instances ([`exec`]).
+//! ([`lifecycle`]) and exec instances ([`exec`]).
 
 pub mod create;
 pub mod exec;
