@@ -669,9 +669,47 @@ fn diff_commit_export_rename_prune() {
         "--network",
         "none",
         "bb:1",
-        "sleep",
-        "60",
+        "sh",
+        "-c",
+        "ln -s / /escape; sleep 60",
     ]);
+    // docker cp both ways; a symlink to / in the container must not lead to the host's root.
+    let host = d.dir.path().join("cp");
+    std::fs::create_dir_all(host.join("dir")).unwrap();
+    std::fs::write(host.join("f.txt"), "hello\n").unwrap();
+    std::fs::write(host.join("dir/g"), "inner\n").unwrap();
+    let hs = |p: &str| host.join(p).display().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    d.ok(&["cp", &hs("f.txt"), "up:/tmp/"]);
+    d.ok(&["cp", &hs("dir"), "up:/tmp/d2"]);
+    assert_eq!(
+        d.ok(&["exec", "up", "cat", "/tmp/f.txt", "/tmp/d2/g"]),
+        "hello\ninner\n"
+    );
+    let marker = format!("berth-cp-escape-{}", std::process::id());
+    std::fs::write(host.join(&marker), "x").unwrap();
+    d.ok(&["cp", &hs(&marker), "up:/escape/tmp/"]);
+    assert!(
+        !Path::new("/tmp").join(&marker).exists(),
+        "cp escaped the container root"
+    );
+    assert!(d.ok(&["exec", "up", "ls", "/tmp"]).contains(&marker));
+    d.ok(&["cp", "up:/etc/passwd", &hs("out.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\n"
+    );
+    let o = d.docker(&["cp", "up:/nonexistent", &hs("x")]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Could not find the file /nonexistent"),
+        "{o:?}"
+    );
+    d.ok(&["cp", "cc2:/new", &hs("from-stopped")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("from-stopped")).unwrap(),
+        "x\n"
+    );
+
     let out = d.ok(&["container", "prune", "-f"]);
     assert!(out.contains("Deleted Containers"), "{out}");
     assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "up");

@@ -1,6 +1,7 @@
 //! The Engine API server: unix sockets, hyper connections (with upgrades for attach), the `/vX.Y`
 //! prefix, routing to the handlers, and the common response headers.
 
+mod archive;
 mod container_fs;
 mod containers;
 mod exec;
@@ -187,6 +188,9 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["exec", id, "start"]) => exec::start(&d, id, req).await,
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&d, id),
         (&M::POST, ["exec", id, "resize"]) => exec::resize(&d, id, &q),
+        (&M::HEAD, ["containers", id, "archive"]) => archive::head(&d, id, &q).await,
+        (&M::GET, ["containers", id, "archive"]) => archive::get(&d, id, &q).await,
+        (&M::PUT, ["containers", id, "archive"]) => archive::put(&d, id, &q, req).await,
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,

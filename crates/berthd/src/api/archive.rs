@@ -1,0 +1,193 @@
+//! `HEAD|GET|PUT /containers/{id}/archive?path=` (`docker cp`). The work happens in the chrooted helper
+//! of [`crate::archive`]; a stopped container's root is mounted for the request (under its operation
+//! lock) and unmounted after.
+
+use crate::containers::model::Status;
+use crate::containers::shim::Paths;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Query, Resp};
+use base64::Engine;
+use berth_image::snapshot::OverlaySnapshotter;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use std::process::Stdio;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The container's root, mounted for as long as this lives.
+struct Root {
+    path: std::path::PathBuf,
+    unmount: bool,
+    name: String,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        if self.unmount {
+            let _ = OverlaySnapshotter::unmount(&self.path);
+        }
+    }
+}
+
+async fn root(d: &Arc<Daemon>, key: &str) -> ApiResult<Root> {
+    let lock = d.containers.op_lock(key)?.lock_owned().await;
+    let c = d.containers.get(key)?;
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let unmount = c.state.status != Status::Running;
+    if unmount {
+        let (d2, id, rootfs) = (d.clone(), c.id.clone(), p.rootfs.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = OverlaySnapshotter::unmount(&rootfs);
+            std::fs::create_dir_all(&rootfs)?;
+            d2.snap
+                .mount(&id, &rootfs)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    }
+    Ok(Root {
+        path: p.rootfs,
+        unmount,
+        name: c.name,
+        _lock: lock,
+    })
+}
+
+fn target(q: &Query) -> ApiResult<String> {
+    match q.get("path") {
+        None | Some("") => Err(ApiError::BadRequest("path is required".into())),
+        Some(p) if p.starts_with('/') => Ok(p.to_string()),
+        Some(p) => Ok(format!("/{p}")),
+    }
+}
+
+fn helper(op: &str, root: &Root, path: &str) -> ApiResult<tokio::process::Command> {
+    let exe = std::env::current_exe().map_err(ApiError::internal)?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("__archive").arg(op).arg(&root.path).arg(path);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Ok(cmd)
+}
+
+fn helper_error(code: Option<i32>, stderr: &[u8], path: &str, name: &str) -> ApiError {
+    let msg = String::from_utf8_lossy(stderr).trim().to_string();
+    match code {
+        Some(2) => ApiError::NotFound(format!(
+            "Could not find the file {path} in container {name}"
+        )),
+        Some(3) => ApiError::BadRequest(msg),
+        _ => ApiError::internal(msg),
+    }
+}
+
+async fn stat(root: &Root, path: &str) -> ApiResult<String> {
+    let out = helper("stat", root, path)?
+        .output()
+        .await
+        .map_err(ApiError::internal)?;
+    if !out.status.success() {
+        return Err(helper_error(
+            out.status.code(),
+            &out.stderr,
+            path,
+            &root.name,
+        ));
+    }
+    let json = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok(base64::engine::general_purpose::STANDARD.encode(json))
+}
+
+/// `HEAD /containers/{id}/archive?path=`.
+pub async fn head(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let path = target(q)?;
+    let root = root(d, key).await?;
+    let st = stat(&root, &path).await?;
+    let mut r = http::empty(StatusCode::OK);
+    r.headers_mut().insert(
+        "X-Docker-Container-Path-Stat",
+        st.parse().map_err(ApiError::internal)?,
+    );
+    Ok(r)
+}
+
+/// `GET /containers/{id}/archive?path=`: a tar of the path, streamed.
+pub async fn get(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let path = target(q)?;
+    let root = root(d, key).await?;
+    let st = stat(&root, &path).await?;
+    let mut child = helper("get", &root, &path)?
+        .spawn()
+        .map_err(ApiError::internal)?;
+    let mut out = child.stdout.take().expect("piped");
+    let (tx, mut resp) = http::streamed(StatusCode::OK, "application/x-tar");
+    resp.headers_mut().insert(
+        "X-Docker-Container-Path-Stat",
+        st.parse().map_err(ApiError::internal)?,
+    );
+    tokio::spawn(async move {
+        let _root = root;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match out.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        let _ = child.kill().await;
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = child.wait().await;
+    });
+    Ok(resp)
+}
+
+/// `PUT /containers/{id}/archive?path=`: extract the request's tar into the directory at path.
+pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+    let path = target(q)?;
+    let root = root(d, key).await?;
+    let mut cmd = helper("put", &root, &path)?;
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(ApiError::internal)?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut body = req.into_body();
+    let mut read_err = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(data) = f.data_ref() {
+                    if stdin.write_all(data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                read_err = Some(e);
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let out = child.wait_with_output().await.map_err(ApiError::internal)?;
+    if let Some(e) = read_err {
+        return Err(ApiError::BadRequest(format!("reading request body: {e}")));
+    }
+    if !out.status.success() {
+        return Err(helper_error(
+            out.status.code(),
+            &out.stderr,
+            &path,
+            &root.name,
+        ));
+    }
+    Ok(http::empty(StatusCode::OK))
+}
