@@ -872,3 +872,50 @@ fn restart_policies() {
     let s = d.ok(&["inspect", "-f", "{{.State.Status}}", "always"]);
     assert_eq!(s.trim(), "exited", "a stopped container stays stopped");
 }
+
+#[test]
+fn update_limits() {
+    skip_unless_ready!("update_limits");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lim",
+        "--network",
+        "none",
+        "--pids-limit",
+        "100",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    d.ok(&[
+        "update",
+        "--pids-limit",
+        "40",
+        "--restart",
+        "on-failure:3",
+        "lim",
+    ]);
+    let pids = d.ok(&["exec", "lim", "cat", "/sys/fs/cgroup/pids/pids.max"]);
+    let v2 = d.ok(&[
+        "exec",
+        "lim",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids.max 2>/dev/null || true",
+    ]);
+    assert!(
+        pids.trim() == "40" || v2.trim() == "40",
+        "pids.max: {pids} {v2}"
+    );
+    let hc = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}",
+        "lim",
+    ]);
+    assert_eq!(hc.trim(), "40 on-failure");
+}

@@ -456,3 +456,10 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
     lifecycle::pause(d, key, pause).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
+
+/// `POST /containers/{id}/update`.
+pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
+    let body: crate::containers::update::UpdateRequest = http::body_json(req.into_body()).await?;
+    let warnings = crate::containers::update::update(d, key, body).await?;
+    ok_json(&json!({ "Warnings": warnings }))
+}

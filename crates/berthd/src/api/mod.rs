@@ -202,6 +202,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,
         (&M::POST, ["containers", id, "pause"]) => containers::pause(&d, id, true).await,
         (&M::POST, ["containers", id, "unpause"]) => containers::pause(&d, id, false).await,
+        (&M::POST, ["containers", id, "update"]) => containers::update(&d, id, req).await,
         (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,

@@ -1,6 +1,6 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), the life cycle built from them
-//! ([`lifecycle`]) and exec instances ([`exec`]).
+//! ([`lifecycle`]), exec instances ([`exec`]) and resource updates ([`update`]).
 
 pub mod create;
 pub mod exec;
@@ -9,3 +9,4 @@ pub mod model;
 pub mod registry;
 pub mod shim;
 pub mod spec;
+pub mod update;

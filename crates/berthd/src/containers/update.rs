@@ -1,0 +1,122 @@
+//! `POST /containers/{id}/update`: new limits (memory, CPU, pids) applied to a running container through
+//! the runtime's `update`, and recorded (with a new restart policy) for the next start.
+
+use super::lifecycle::persist;
+use super::model::{RestartPolicyRequest, Status};
+use super::shim::{self, Paths};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The fields of the update body berthd acts on.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateRequest {
+    pub memory: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<RestartPolicyRequest>,
+}
+
+/// Apply an update; returns Docker's warnings.
+pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<Vec<String>> {
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if u.memory.is_some_and(|m| m != 0 && m < 6 * 1024 * 1024) {
+        return Err(ApiError::BadRequest(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    if u.nano_cpus.is_some_and(|n| n < 0) {
+        return Err(ApiError::BadRequest(
+            "invalid NanoCpus: must not be negative".into(),
+        ));
+    }
+    let policy = match &u.restart_policy {
+        Some(r) => {
+            let name = r
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into());
+            if !["no", "always", "unless-stopped", "on-failure"].contains(&name.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid restart policy: unknown policy '{name}'"
+                )));
+            }
+            if name != "no" && c.spec.auto_remove {
+                return Err(ApiError::BadRequest(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+            Some((name, r.maximum_retry_count.unwrap_or(0)))
+        }
+        None => None,
+    };
+    if c.state.status == Status::Running {
+        let mut args: Vec<String> = vec!["update".into()];
+        if let Some(m) = u.memory.filter(|m| *m > 0) {
+            args.extend(["--memory".into(), m.to_string()]);
+        }
+        if let Some(n) = u.nano_cpus.filter(|n| *n > 0) {
+            let period: i64 = 100_000;
+            args.extend(["--cpu-period".into(), period.to_string()]);
+            args.extend([
+                "--cpu-quota".into(),
+                (n * period / 1_000_000_000).to_string(),
+            ]);
+        }
+        if let Some(p) = u.pids_limit {
+            args.extend([
+                "--pids-limit".into(),
+                if p > 0 { p.to_string() } else { "-1".into() },
+            ]);
+        }
+        if args.len() > 1 {
+            args.push(c.id.clone());
+            let p = Paths::new(d, &c.id, &c.runtime);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            shim::runtime_cmd(d, &c.runtime, &p, &refs)
+                .await
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("Cannot update container {}: {e}", c.id))
+                })?;
+        }
+    }
+    let c = d.containers.modify(&c.id, |c| {
+        let hc = c.host_config.as_object_mut();
+        let mut hc = hc;
+        if let Some(m) = u.memory {
+            c.spec.memory = m;
+            if let Some(h) = hc.as_mut() {
+                h.insert("Memory".into(), m.into());
+            }
+        }
+        if let Some(n) = u.nano_cpus {
+            c.spec.nano_cpus = n;
+            if let Some(h) = hc.as_mut() {
+                h.insert("NanoCpus".into(), n.into());
+            }
+        }
+        if let Some(p) = u.pids_limit {
+            c.spec.pids_limit = p;
+            if let Some(h) = hc.as_mut() {
+                h.insert("PidsLimit".into(), p.into());
+            }
+        }
+        if let Some((name, max)) = &policy {
+            c.spec.restart_policy = name.clone();
+            c.spec.restart_max = *max;
+            if let Some(h) = hc.as_mut() {
+                h.insert(
+                    "RestartPolicy".into(),
+                    serde_json::json!({"Name": name, "MaximumRetryCount": max}),
+                );
+            }
+        }
+    })?;
+    persist(d, &c)?;
+    Ok(vec![])
+}
