@@ -918,4 +918,12 @@ fn update_limits() {
         "lim",
     ]);
     assert_eq!(hc.trim(), "40 on-failure");
+    let st = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "lim",
+    ]);
+    assert_eq!(st.trim(), "lim 1");
 }

@@ -7,6 +7,7 @@ mod containers;
 mod exec;
 mod images;
 mod registry;
+mod stats;
 mod streams;
 mod system;
 mod top;
@@ -191,6 +192,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::HEAD, ["containers", id, "archive"]) => archive::head(&d, id, &q).await,
         (&M::GET, ["containers", id, "archive"]) => archive::get(&d, id, &q).await,
         (&M::PUT, ["containers", id, "archive"]) => archive::put(&d, id, &q, req).await,
+        (&M::GET, ["containers", id, "stats"]) => stats::stats(&d, id, &q).await,
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,

@@ -1,0 +1,160 @@
+//! `GET /containers/{id}/stats?stream=&one-shot=`: cgroup statistics from the runtime's
+//! `events --stats`, in Docker's shape (cpu with the previous sample, memory, pids), once or every second.
+
+use crate::containers::model::{Container, Status};
+use crate::containers::shim::Paths;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Query, Resp};
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Host CPU time in nanoseconds (the `cpu` line of /proc/stat, in USER_HZ = 100 ticks).
+fn system_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum::<u64>()
+                    * 10_000_000
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// One sample: (read time, cpu_stats, memory_stats, pids_stats).
+async fn sample(d: &Daemon, c: &Container) -> Option<(String, Value, Value, Value)> {
+    let runtime = d.runtime_path(&c.runtime)?;
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let out = tokio::process::Command::new(runtime)
+        .arg("--root")
+        .arg(&p.runtime_root)
+        .args(["events", "--stats", &c.id])
+        .output()
+        .await
+        .ok()?;
+    let v: Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next()?).ok()?;
+    let data = &v["data"];
+    let cpu = &data["cpu"];
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu_stats = json!({
+        "cpu_usage": {
+            "total_usage": cpu["usage"]["total"].as_u64().unwrap_or(0),
+            "percpu_usage": cpu["usage"]["percpu"].clone(),
+            "usage_in_kernelmode": cpu["usage"]["kernel"].as_u64().unwrap_or(0),
+            "usage_in_usermode": cpu["usage"]["user"].as_u64().unwrap_or(0),
+        },
+        "system_cpu_usage": system_cpu_ns(),
+        "online_cpus": cpus,
+        "throttling_data": {
+            "periods": cpu["throttling"]["periods"].as_u64().unwrap_or(0),
+            "throttled_periods": cpu["throttling"]["throttledPeriods"].as_u64().unwrap_or(0),
+            "throttled_time": cpu["throttling"]["throttledTime"].as_u64().unwrap_or(0),
+        },
+    });
+    let mem = &data["memory"];
+    let limit = mem["usage"]["limit"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+        .min(mem_total());
+    let memory_stats = json!({
+        "usage": mem["usage"]["usage"].as_u64().unwrap_or(0),
+        "max_usage": mem["usage"]["max"].as_u64().unwrap_or(0),
+        "stats": mem["raw"].clone(),
+        "limit": limit,
+    });
+    let pids = json!({"current": data["pids"]["current"].as_u64().unwrap_or(0)});
+    Some((
+        crate::time::now_rfc3339_nano(),
+        cpu_stats,
+        memory_stats,
+        pids,
+    ))
+}
+
+fn empty_cpu() -> Value {
+    json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}})
+}
+
+fn document(
+    c: &Container,
+    cur: Option<&(String, Value, Value, Value)>,
+    pre: Option<&(String, Value, Value, Value)>,
+) -> Value {
+    let zero = crate::time::ZERO.to_string();
+    json!({
+        "read": cur.map(|s| s.0.clone()).unwrap_or_else(|| zero.clone()),
+        "preread": pre.map(|s| s.0.clone()).unwrap_or(zero),
+        "pids_stats": cur.map(|s| s.3.clone()).unwrap_or(json!({})),
+        "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null,
+            "io_queue_recursive": null, "io_service_time_recursive": null, "io_wait_time_recursive": null,
+            "io_merged_recursive": null, "io_time_recursive": null, "sectors_recursive": null},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cur.map(|s| s.1.clone()).unwrap_or_else(empty_cpu),
+        "precpu_stats": pre.map(|s| s.1.clone()).unwrap_or_else(empty_cpu),
+        "memory_stats": cur.map(|s| s.2.clone()).unwrap_or(json!({})),
+        "name": format!("/{}", c.name),
+        "id": c.id,
+    })
+}
+
+/// The handler.
+pub async fn stats(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    let c = d.containers.get(key)?;
+    let stream = q.get("stream").is_none_or(|_| q.bool("stream"));
+    let one_shot = q.bool("one-shot");
+    if one_shot && stream {
+        return Err(ApiError::BadRequest(
+            "cannot have stream=true and one-shot=true".into(),
+        ));
+    }
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let d = d.clone();
+    tokio::spawn(async move {
+        let mut pre = None;
+        loop {
+            let running = d
+                .containers
+                .get(&c.id)
+                .map(|c| c.state.status == Status::Running)
+                .unwrap_or(false);
+            let cur = if running { sample(&d, &c).await } else { None };
+            if !stream && !one_shot && pre.is_none() && cur.is_some() {
+                // A single answer carries a previous sample too, so CPU% can be computed.
+                pre = cur;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let doc = document(&c, cur.as_ref(), pre.as_ref());
+            let line = format!("{doc}\n");
+            if tx.send(Bytes::from(line)).await.is_err() || !stream || !running {
+                return;
+            }
+            pre = cur;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(resp)
+}
