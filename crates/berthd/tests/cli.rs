@@ -926,4 +926,30 @@ fn update_limits() {
         "lim",
     ]);
     assert_eq!(st.trim(), "lim 1");
+
+    // More of HostConfig: extra hosts, DNS, ulimits, tmpfs, OOM score, extra groups.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns",
+        "9.9.9.9",
+        "--ulimit",
+        "nofile=100:200",
+        "--tmpfs",
+        "/run:size=1m",
+        "--oom-score-adj",
+        "300",
+        "--group-add",
+        "50",
+        "bb:1",
+        "sh",
+        "-c",
+        "busybox tail -1 /etc/hosts; busybox grep nameserver /etc/resolv.conf; ulimit -n; \
+         busybox grep -c ' /run tmpfs' /proc/mounts; cat /proc/self/oom_score_adj; id -G",
+    ]);
+    assert_eq!(out, "10.1.2.3\tdb\nnameserver 9.9.9.9\n100\n1\n300\n0 50\n");
 }

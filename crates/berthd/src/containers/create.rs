@@ -163,6 +163,7 @@ pub async fn create(
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
+    let extra = super::hostextra::parse(hc.extra.clone())?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(
         privileged,
@@ -243,6 +244,7 @@ pub async fn create(
         no_new_privileges,
         seccomp_unconfined,
         chain_id: chain_id.clone(),
+        extra,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;

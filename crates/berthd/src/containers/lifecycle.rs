@@ -330,10 +330,19 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     let sig = signal_arg(signal)?;
     mark_stopped_by_user(d, &c.id);
     thaw(d, &c).await;
+    let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
+        return Ok(());
+    };
+    let exits = rx.borrow().exits;
     let p = Paths::new(d, &c.id, &c.runtime);
     shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    // As dockerd: after SIGKILL the answer waits until the container is recorded as exited.
+    if sig == "KILL" || sig == "9" {
+        wait_for_exit(&mut rx, exits, Duration::from_secs(10)).await;
+    }
+    Ok(())
 }
 
 /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.

@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod hostextra;
 pub mod lifecycle;
 pub mod model;
 pub mod registry;

@@ -126,6 +126,9 @@ pub struct RunSpec {
     pub restart_max: i64,
     /// Top layer chain ID of the image (the snapshot's parent).
     pub chain_id: Option<String>,
+    /// DNS, hosts, tmpfs, ulimits, sysctls, devices, shared namespaces, ...
+    #[serde(default)]
+    pub extra: super::hostextra::HostExtra,
 }
 
 /// A container.
@@ -243,6 +246,8 @@ pub struct HostConfigRequest {
     pub security_opt: Option<Vec<String>>,
     pub runtime: Option<String>,
     pub restart_policy: Option<RestartPolicyRequest>,
+    #[serde(flatten)]
+    pub extra: super::hostextra::ExtraRequest,
 }
 
 /// `HostConfig.RestartPolicy`.

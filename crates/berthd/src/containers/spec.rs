@@ -18,6 +18,9 @@ pub enum SpecError {
     /// Seccomp conversion failed.
     #[error("seccomp profile: {0}")]
     Seccomp(#[from] berth_seccomp::Error),
+    /// A HostConfig setting could not be applied.
+    #[error("{0}")]
+    Extra(String),
     /// File I/O.
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
@@ -395,7 +398,7 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         let sc = berth_seccomp::docker_to_oci(&profile, &s.caps, berth_seccomp::native_arch())?;
         linux["seccomp"] = serde_json::to_value(sc).expect("seccomp serializes");
     }
-    Ok(json!({
+    let mut cfg = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": s.tty,
@@ -413,7 +416,9 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         "hostname": s.hostname,
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    super::hostextra::apply(&s.extra, &mut cfg, rootfs).map_err(SpecError::Extra)?;
+    Ok(cfg)
 }
 
 /// Write hosts, hostname and resolv.conf for the container into `dir`.
@@ -429,7 +434,7 @@ pub fn write_etc_files(s: &RunSpec, dir: &Path) -> Result<(), SpecError> {
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
             .to_string()
     };
-    w("hosts", hosts)?;
+    w("hosts", hosts + &super::hostextra::hosts_lines(&s.extra))?;
     // Docker copies the host's resolv.conf (minus local resolvers when the container has its own network).
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv: String = if s.network_mode == "host" {
@@ -446,6 +451,7 @@ pub fn write_etc_files(s: &RunSpec, dir: &Path) -> Result<(), SpecError> {
             .map(|l| format!("{l}\n"))
             .collect()
     };
+    let resolv = super::hostextra::resolv_conf(&s.extra, &resolv).unwrap_or(resolv);
     w("resolv.conf", resolv)
 }
 

@@ -1,0 +1,397 @@
+//! The rest of `HostConfig` users rely on, validated at create time and applied to the OCI config:
+//! DNS settings and extra hosts (the container's resolv.conf and hosts), tmpfs mounts, ulimits,
+//! sysctls, /dev/shm size, OOM score, extra groups, devices, sharing the host's pid/ipc/uts namespaces,
+//! CPU shares and cpuset, memory+swap.
+
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// `HostConfig.Ulimits[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `HostConfig.Devices[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
+}
+
+/// The request's fields (all optional).
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExtraRequest {
+    pub dns: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    pub ulimits: Option<Vec<Ulimit>>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    pub shm_size: Option<i64>,
+    pub oom_score_adj: Option<i64>,
+    pub group_add: Option<Vec<String>>,
+    pub devices: Option<Vec<DeviceMapping>>,
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: Option<String>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub memory_swap: Option<i64>,
+}
+
+/// The validated settings kept in the container's record.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default)]
+pub struct HostExtra {
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// (host name, address).
+    pub extra_hosts: Vec<(String, String)>,
+    pub tmpfs: BTreeMap<String, String>,
+    pub ulimits: Vec<Ulimit>,
+    pub sysctls: BTreeMap<String, String>,
+    pub shm_size: i64,
+    pub oom_score_adj: i64,
+    pub group_add: Vec<String>,
+    pub devices: Vec<DeviceMapping>,
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    pub host_uts: bool,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub memory_swap: i64,
+}
+
+const ULIMITS: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+fn bad(msg: String) -> ApiError {
+    ApiError::BadRequest(msg)
+}
+
+fn host_or_private(v: &Option<String>, what: &str) -> ApiResult<bool> {
+    match v.as_deref().unwrap_or("") {
+        "" | "private" | "shareable" => Ok(false),
+        "host" => Ok(true),
+        other => Err(bad(format!(
+            "invalid {what}: {other:?} is not supported yet"
+        ))),
+    }
+}
+
+/// Validate the request.
+pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
+    let mut extra_hosts = Vec::new();
+    for h in r.extra_hosts.unwrap_or_default() {
+        let (name, ip) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .ok_or_else(|| bad(format!("invalid extra host {h:?}: want host:ip")))?;
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(format!("invalid IP address in add-host: {ip:?}")));
+        }
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    for d in r.dns.iter().flatten() {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(format!("{d} is not an ip address")));
+        }
+    }
+    let ulimits = r.ulimits.unwrap_or_default();
+    for u in &ulimits {
+        if !ULIMITS.contains(&u.name.as_str()) {
+            return Err(bad(format!("invalid ulimit type: {}", u.name)));
+        }
+        if u.soft > u.hard {
+            return Err(bad(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+    }
+    let tmpfs = r.tmpfs.unwrap_or_default();
+    if let Some(p) = tmpfs.keys().find(|p| !p.starts_with('/')) {
+        return Err(bad(format!("invalid mount path {p:?}: must be absolute")));
+    }
+    let devices = r.devices.unwrap_or_default();
+    for dev in &devices {
+        if !std::path::Path::new(&dev.path_on_host).exists() {
+            return Err(bad(format!(
+                "error gathering device information while adding custom device {:?}: no such file or directory",
+                dev.path_on_host
+            )));
+        }
+    }
+    if r.shm_size.is_some_and(|s| s < 0) {
+        return Err(bad("SHM size can not be less than 0".into()));
+    }
+    if r.oom_score_adj
+        .is_some_and(|o| !(-1000..=1000).contains(&o))
+    {
+        return Err(bad(
+            "Invalid value for OomScoreAdj, range is [-1000, 1000]".into()
+        ));
+    }
+    Ok(HostExtra {
+        dns: r.dns.unwrap_or_default(),
+        dns_search: r.dns_search.unwrap_or_default(),
+        dns_options: r.dns_options.unwrap_or_default(),
+        extra_hosts,
+        tmpfs,
+        ulimits,
+        sysctls: r.sysctls.unwrap_or_default(),
+        shm_size: r.shm_size.unwrap_or(0),
+        oom_score_adj: r.oom_score_adj.unwrap_or(0),
+        group_add: r.group_add.unwrap_or_default(),
+        devices,
+        host_pid: host_or_private(&r.pid_mode, "PidMode")?,
+        host_ipc: host_or_private(&r.ipc_mode, "IpcMode")?,
+        host_uts: host_or_private(&r.uts_mode, "UTSMode")?,
+        cpu_shares: r.cpu_shares.unwrap_or(0),
+        cpuset_cpus: r.cpuset_cpus.unwrap_or_default(),
+        memory_swap: r.memory_swap.unwrap_or(0),
+    })
+}
+
+/// Extra lines for /etc/hosts.
+pub fn hosts_lines(x: &HostExtra) -> String {
+    x.extra_hosts
+        .iter()
+        .map(|(n, ip)| format!("{ip}\t{n}\n"))
+        .collect()
+}
+
+/// resolv.conf when DNS settings were given (None: use the host's).
+pub fn resolv_conf(x: &HostExtra, host: &str) -> Option<String> {
+    if x.dns.is_empty() && x.dns_search.is_empty() && x.dns_options.is_empty() {
+        return None;
+    }
+    let keep = |kw: &str| -> Vec<String> {
+        host.lines()
+            .filter(|l| l.split_whitespace().next() == Some(kw))
+            .map(String::from)
+            .collect()
+    };
+    let mut out = String::new();
+    let ns: Vec<String> = if x.dns.is_empty() {
+        keep("nameserver")
+    } else {
+        x.dns.iter().map(|d| format!("nameserver {d}")).collect()
+    };
+    let search: Vec<String> = if x.dns_search.is_empty() {
+        keep("search")
+    } else {
+        vec![format!("search {}", x.dns_search.join(" "))]
+    };
+    let opts: Vec<String> = if x.dns_options.is_empty() {
+        keep("options")
+    } else {
+        vec![format!("options {}", x.dns_options.join(" "))]
+    };
+    for l in search.iter().chain(ns.iter()).chain(opts.iter()) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Group names or ids of `GroupAdd`, resolved against the container's /etc/group.
+pub fn group_ids(x: &HostExtra, rootfs: &std::path::Path) -> Result<Vec<u32>, String> {
+    let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    x.group_add
+        .iter()
+        .map(|g| {
+            g.parse::<u32>().or_else(|_| {
+                groups
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() > 2 && f[0] == g)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| {
+                        format!("unable to find group {g}: no matching entries in group file")
+                    })
+            })
+        })
+        .collect()
+}
+
+fn device_node(path: &str) -> Option<(char, u64, u64, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let md = std::fs::metadata(path).ok()?;
+    let kind = if md.file_type().is_char_device() {
+        'c'
+    } else if md.file_type().is_block_device() {
+        'b'
+    } else {
+        return None;
+    };
+    let rdev = md.rdev();
+    Some((
+        kind,
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev),
+        md.permissions().mode() & 0o777,
+    ))
+}
+
+/// Apply to a config built by [`super::spec::oci_config`].
+pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result<(), String> {
+    // Namespaces shared with the host.
+    if let Some(ns) = cfg["linux"]["namespaces"].as_array_mut() {
+        ns.retain(|n| {
+            let t = n["type"].as_str().unwrap_or("");
+            !((t == "pid" && x.host_pid)
+                || (t == "ipc" && x.host_ipc)
+                || (t == "uts" && x.host_uts))
+        });
+    }
+    if x.host_uts {
+        if let Some(o) = cfg.as_object_mut() {
+            o.remove("hostname");
+        }
+    }
+    if let Some(mounts) = cfg["mounts"].as_array_mut() {
+        if x.shm_size > 0 {
+            for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "nodev",
+                    "mode=1777",
+                    format!("size={}", x.shm_size)
+                ]);
+            }
+        }
+        for (dest, opts) in &x.tmpfs {
+            let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+            o.extend(opts.split(',').filter(|s| !s.is_empty()).map(String::from));
+            mounts.retain(|m| m["destination"] != dest.as_str());
+            mounts.push(
+                json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}),
+            );
+        }
+    }
+    if !x.ulimits.is_empty() {
+        cfg["process"]["rlimits"] = json!(x
+            .ulimits
+            .iter()
+            .map(|u| json!({"type": format!("RLIMIT_{}", u.name.to_uppercase()), "soft": u.soft, "hard": u.hard}))
+            .collect::<Vec<_>>());
+    }
+    if !x.sysctls.is_empty() {
+        cfg["linux"]["sysctl"] = json!(x.sysctls);
+    }
+    if x.oom_score_adj != 0 {
+        cfg["process"]["oomScoreAdj"] = json!(x.oom_score_adj);
+    }
+    if !x.group_add.is_empty() {
+        let mut gids: Vec<u32> =
+            serde_json::from_value(cfg["process"]["user"]["additionalGids"].clone())
+                .unwrap_or_default();
+        gids.extend(group_ids(x, rootfs)?);
+        cfg["process"]["user"]["additionalGids"] = json!(gids);
+    }
+    let res = &mut cfg["linux"]["resources"];
+    if x.cpu_shares > 0 || !x.cpuset_cpus.is_empty() {
+        if !res["cpu"].is_object() {
+            res["cpu"] = json!({});
+        }
+        if x.cpu_shares > 0 {
+            res["cpu"]["shares"] = json!(x.cpu_shares);
+        }
+        if !x.cpuset_cpus.is_empty() {
+            res["cpu"]["cpus"] = json!(x.cpuset_cpus);
+        }
+    }
+    if x.memory_swap != 0 && res["memory"].is_object() {
+        res["memory"]["swap"] = json!(x.memory_swap);
+    }
+    let mut devs = Vec::new();
+    for d in &x.devices {
+        let (kind, major, minor, mode) = device_node(&d.path_on_host)
+            .ok_or_else(|| format!("{} is not a device", d.path_on_host))?;
+        let dest = if d.path_in_container.is_empty() {
+            &d.path_on_host
+        } else {
+            &d.path_in_container
+        };
+        let access = if d.cgroup_permissions.is_empty() {
+            "rwm"
+        } else {
+            d.cgroup_permissions.as_str()
+        };
+        devs.push(
+            json!({"path": dest, "type": kind.to_string(), "major": major, "minor": minor,
+            "fileMode": mode, "uid": 0, "gid": 0}),
+        );
+        if let Some(rules) = res["devices"].as_array_mut() {
+            rules.push(json!({"allow": true, "type": kind.to_string(), "major": major, "minor": minor, "access": access}));
+        }
+    }
+    if !devs.is_empty() {
+        cfg["linux"]["devices"] = json!(devs);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_and_applies() {
+        let r: ExtraRequest = serde_json::from_value(json!({
+            "ExtraHosts": ["db:10.0.0.5"], "Dns": ["1.1.1.1"], "DnsSearch": ["example.com"],
+            "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}], "Tmpfs": {"/run": "size=1m"},
+            "PidMode": "host", "ShmSize": 1048576, "Sysctls": {"net.ipv4.ip_forward": "1"}
+        }))
+        .unwrap();
+        let x = parse(r).unwrap();
+        assert_eq!(hosts_lines(&x), "10.0.0.5\tdb\n");
+        assert_eq!(
+            resolv_conf(&x, "nameserver 9.9.9.9\noptions ndots:1\n").unwrap(),
+            "search example.com\nnameserver 1.1.1.1\noptions ndots:1\n"
+        );
+        let mut cfg = json!({"process": {"user": {}}, "mounts": [{"destination": "/dev/shm", "options": []}],
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}], "resources": {"devices": []}}});
+        apply(&x, &mut cfg, std::path::Path::new("/nonexistent")).unwrap();
+        assert_eq!(cfg["linux"]["namespaces"], json!([{"type": "mount"}]));
+        assert_eq!(cfg["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
+        assert_eq!(cfg["mounts"][1]["destination"], "/run");
+        assert!(
+            parse(serde_json::from_value(json!({"Ulimits": [{"Name": "bogus"}]})).unwrap())
+                .is_err()
+        );
+        assert!(
+            parse(serde_json::from_value(json!({"ExtraHosts": ["x:notanip"]})).unwrap()).is_err()
+        );
+    }
+}
