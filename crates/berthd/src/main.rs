@@ -15,6 +15,7 @@ mod images;
 mod logging;
 mod store;
 mod time;
+mod volumes;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;

@@ -2,7 +2,8 @@
 //!
 //! Containers are rows `(id, name UNIQUE, data JSON)`, so reserving a name and creating a container is one
 //! transaction, and a crash leaves either the whole container or nothing. `meta` holds daemon-wide values
-//! (the engine ID). Images live in berth-image's store; this one only references them.
+//! (the engine ID), `volumes` the named volumes. Images live in berth-image's store; this one only
+//! references them.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -36,7 +37,8 @@ impl StateStore {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS containers (
                  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, data TEXT NOT NULL);",
         )?;
         Ok(StateStore {
             conn: Mutex::new(conn),
@@ -106,6 +108,53 @@ impl StateStore {
             out.push(serde_json::from_str(&data).map_err(|e| StoreError::Decode(id, e))?);
         }
         Ok(out)
+    }
+
+    /// Insert or replace a volume.
+    pub fn volume_put<T: serde::Serialize>(&self, name: &str, v: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(v).expect("volume serializes");
+        self.lock().execute(
+            "INSERT OR REPLACE INTO volumes (name, data) VALUES (?1, ?2)",
+            params![name, json],
+        )?;
+        Ok(())
+    }
+
+    /// A volume by name.
+    pub fn volume_get<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let data: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT data FROM volumes WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        data.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Decode(name.to_string(), e)))
+            .transpose()
+    }
+
+    /// Every volume.
+    pub fn volume_list<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT name, data FROM volumes ORDER BY name")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (n, d) = row?;
+            out.push(serde_json::from_str(&d).map_err(|e| StoreError::Decode(n, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Delete a volume's row.
+    pub fn volume_delete(&self, name: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
+        Ok(())
     }
 
     /// A meta value, set to `init()` the first time.

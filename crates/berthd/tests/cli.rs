@@ -953,3 +953,88 @@ fn update_limits() {
     ]);
     assert_eq!(out, "10.1.2.3\tdb\nnameserver 9.9.9.9\n100\n1\n300\n0 50\n");
 }
+
+#[test]
+fn named_and_anonymous_volumes() {
+    skip_unless_ready!("named_and_anonymous_volumes");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["volume", "create", "vol1"]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "vol1:/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "vol1:/data:ro",
+            "bb:1",
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    // A new volume is filled with what the image has at the mount point.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "etcvol:/etc",
+            "bb:1",
+            "cat",
+            "/etc/group"
+        ]),
+        "root:x:0:\n"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "vu",
+        "--network",
+        "none",
+        "-v",
+        "vol1:/data",
+        "-v",
+        "/anon",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let mounts = d.ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+        "vu",
+    ]);
+    assert_eq!(mounts.trim(), "volume:/data volume:/anon");
+    let o = d.docker(&["volume", "rm", "vol1"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("volume is in use"),
+        "{o:?}"
+    );
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).lines().count(), 3);
+    d.ok(&["rm", "-f", "-v", "vu"]);
+    assert_eq!(
+        d.ok(&["volume", "ls", "-q"]),
+        "etcvol\nvol1\n",
+        "rm -v removes the anonymous volume"
+    );
+    d.ok(&["volume", "rm", "vol1", "etcvol"]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]), "");
+}

@@ -84,10 +84,16 @@ fn mounts(c: &Container) -> Value {
         .spec
         .binds
         .iter()
-        .map(|b| json!({
-            "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": if b.readonly { "ro" } else { "" },
-            "RW": !b.readonly, "Propagation": b.propagation,
-        }))
+        .map(|b| match &b.volume {
+            Some(v) => json!({
+                "Type": "volume", "Name": v, "Source": b.source, "Destination": b.destination,
+                "Driver": "local", "Mode": if b.readonly { "ro" } else { "z" }, "RW": !b.readonly, "Propagation": "",
+            }),
+            None => json!({
+                "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": if b.readonly { "ro" } else { "" },
+                "RW": !b.readonly, "Propagation": b.propagation,
+            }),
+        })
         .collect::<Vec<_>>())
 }
 
@@ -356,7 +362,7 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 
 /// `DELETE /containers/{id}?force=&v=`.
 pub async fn delete(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
-    lifecycle::remove(d, key, q.bool("force")).await?;
+    lifecycle::remove(d, key, q.bool("force"), q.bool("v")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -439,7 +445,7 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
         if !ok {
             continue;
         }
-        match lifecycle::remove(d, &c.id, false).await {
+        match lifecycle::remove(d, &c.id, false, false).await {
             Ok(()) => deleted.push(c.id),
             Err(ApiError::NotFound(_)) => {}
             Err(e) => crate::log!(2, "prune {}: {e}", c.id),

@@ -11,6 +11,7 @@ mod stats;
 mod streams;
 mod system;
 mod top;
+mod volumes;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -195,6 +196,11 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["containers", id, "stats"]) => stats::stats(&d, id, &q).await,
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
+        (&M::POST, ["volumes", "create"]) => volumes::create(&d, req.into_body()).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(&d, &q).await,
+        (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
+        (&M::DELETE, ["volumes", name]) => volumes::delete(&d, name, &q).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q),

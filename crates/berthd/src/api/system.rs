@@ -126,7 +126,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": [], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file"]},
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file"]},
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
         "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
@@ -203,7 +203,15 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         "LayersSize": layers,
         "Images": imgs,
         "Containers": cs,
-        "Volumes": [],
+        "Volumes": crate::volumes::list(d)?
+            .into_iter()
+            .map(|v| {
+                let n = crate::volumes::users(d, &v.name).len();
+                let mut j = serde_json::to_value(&v).unwrap_or_default();
+                j["UsageData"] = json!({"RefCount": n, "Size": -1});
+                j
+            })
+            .collect::<Vec<_>>(),
         "BuildCache": [],
     }))
 }

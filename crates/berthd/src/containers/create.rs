@@ -183,13 +183,41 @@ pub async fn create(
             "Minimum memory limit allowed is 6MB".into(),
         ));
     }
-    let binds = hc
+    let mut binds = hc
         .binds
         .clone()
         .unwrap_or_default()
         .iter()
         .map(|b| model::parse_bind(b))
         .collect::<ApiResult<Vec<_>>>()?;
+    // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a bind.
+    let mut anon: Vec<String> = req
+        .volumes
+        .clone()
+        .unwrap_or_default()
+        .into_keys()
+        .collect();
+    anon.extend(defaults.volumes.iter().cloned());
+    anon.sort();
+    anon.dedup();
+    for dest in anon {
+        if !dest.starts_with('/') {
+            return Err(ApiError::BadRequest(format!(
+                "invalid volume {dest:?}: must be an absolute path"
+            )));
+        }
+        if binds.iter().any(|b| b.destination == dest) {
+            continue;
+        }
+        binds.push(model::Bind {
+            source: String::new(),
+            destination: dest,
+            readonly: false,
+            propagation: "rprivate".into(),
+            volume: Some(model::random_hex()),
+            anonymous: true,
+        });
+    }
     let hostname = match req.hostname.filter(|h| !h.is_empty()) {
         Some(h) => h,
         None if network_mode == "host" => nix::unistd::gethostname()
@@ -301,6 +329,28 @@ pub async fn create(
     .await
     .map_err(ApiError::internal)??;
     drop(_img_guard);
+    // Named and anonymous volumes (created on first use); undone if the container is not created.
+    let mut made: Vec<String> = Vec::new();
+    let mut c = c;
+    for b in c.spec.binds.iter_mut() {
+        let Some(name) = b.volume.clone() else {
+            continue;
+        };
+        let existed = crate::volumes::get(d, &name).is_ok();
+        match crate::volumes::create(d, &name, "", Default::default(), Default::default()) {
+            Ok(v) => b.source = v.mountpoint,
+            Err(e) => {
+                for n in &made {
+                    let _ = crate::volumes::remove(d, n, true);
+                }
+                let _ = d.snap.remove(&id);
+                return Err(e);
+            }
+        }
+        if !existed {
+            made.push(name);
+        }
+    }
     let dirs = Paths::new(d, &id, &c.runtime);
     if let Err(e) = std::fs::create_dir_all(&dirs.rootfs) {
         let _ = d.snap.remove(&id);
@@ -311,6 +361,9 @@ pub async fn create(
         Err(e) => {
             let _ = d.snap.remove(&id);
             let _ = std::fs::remove_dir_all(&dirs.dir);
+            for n in &made {
+                let _ = crate::volumes::remove(d, n, true);
+            }
             return Err(match e {
                 StoreError::NameInUse(n, owner) => ApiError::Conflict(format!(
                     "Conflict. The container name \"/{n}\" is already in use by container \"{owner}\". \

@@ -53,6 +53,17 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
     }
+    for b in c.spec.binds.iter().filter(|b| b.volume.is_some()) {
+        let inside = p.rootfs.join(b.destination.trim_start_matches('/'));
+        if let Err(e) = crate::volumes::copy_up(&inside, std::path::Path::new(&b.source)) {
+            crate::log!(
+                2,
+                "copying {} into volume {:?}: {e}",
+                b.destination,
+                b.volume
+            );
+        }
+    }
     for b in &c.spec.binds {
         if !std::path::Path::new(&b.source).exists() {
             std::fs::create_dir_all(&b.source).map_err(|e| {
@@ -151,7 +162,7 @@ async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) ->
     if c.spec.auto_remove {
         let (d2, id) = (d.clone(), c.id.clone());
         tokio::spawn(async move {
-            if let Err(e) = remove(&d2, &id, true).await {
+            if let Err(e) = remove(&d2, &id, true, true).await {
                 crate::log!(3, "auto-removing {id}: {e}");
             }
         });
@@ -205,7 +216,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     d.containers.notify_exit(id, code);
     crate::log!(0, "container {id} exited with {code}");
     if c.spec.auto_remove {
-        if let Err(e) = remove(d, id, true).await {
+        if let Err(e) = remove(d, id, true, true).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
     } else if should_restart(&c) {
@@ -387,7 +398,7 @@ pub async fn stop(
 }
 
 /// `DELETE /containers/{id}`.
-pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
+pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
@@ -443,6 +454,15 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool) -> ApiResult<()> {
     d.db.delete(&c.id).map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
+    if volumes {
+        for b in c.spec.binds.iter().filter(|b| b.anonymous) {
+            if let Some(v) = &b.volume {
+                if let Err(e) = crate::volumes::remove(d, v, true) {
+                    crate::log!(2, "removing volume {v} of {}: {e}", c.id);
+                }
+            }
+        }
+    }
     crate::log!(0, "removed container {}", c.id);
     Ok(())
 }

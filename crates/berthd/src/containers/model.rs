@@ -69,6 +69,12 @@ pub struct Bind {
     pub readonly: bool,
     /// Propagation (`rprivate` unless given).
     pub propagation: String,
+    /// The named volume behind it (its mount point is `source`).
+    #[serde(default)]
+    pub volume: Option<String>,
+    /// An anonymous volume (removed with the container by `rm -v`).
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// What the OCI config is generated from (resolved at create time).
@@ -224,6 +230,7 @@ pub struct CreateRequest {
     pub image: Option<String>,
     pub working_dir: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub host_config: Option<HostConfigRequest>,
@@ -286,11 +293,12 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
             )))
         }
     };
-    if !src.starts_with('/') {
-        return Err(ApiError::BadRequest(format!(
-            "invalid volume specification: '{s}': named volumes are not supported yet"
-        )));
-    }
+    let volume = if src.starts_with('/') {
+        None
+    } else {
+        crate::volumes::validate_name(src)?;
+        Some(src.to_string())
+    };
     if !dst.starts_with('/') {
         return Err(ApiError::BadRequest(format!(
             "invalid volume specification: '{s}': mount path must be absolute"
@@ -301,6 +309,8 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
         destination: dst.to_string(),
         readonly: false,
         propagation: "rprivate".into(),
+        volume,
+        anonymous: false,
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
@@ -352,7 +362,8 @@ mod tests {
         let b = parse_bind("/h:/c:ro,rshared").unwrap();
         assert!(b.readonly);
         assert_eq!(b.propagation, "rshared");
-        assert!(parse_bind("vol:/c").is_err());
+        assert_eq!(parse_bind("vol:/c").unwrap().volume.as_deref(), Some("vol"));
+        assert!(parse_bind("bad/name:/c").is_err());
         assert!(parse_bind("/h:c").is_err());
     }
 

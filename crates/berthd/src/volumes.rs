@@ -1,0 +1,168 @@
+//! Named volumes of the `local` driver: a directory `<data-root>/volumes/<name>/_data`, recorded in the
+//! state store. Containers get them as bind mounts; `-v name:/path` creates one on first use, and
+//! anonymous volumes (`-v /path`, an image's `VOLUME`) get random names and go with `rm -v`.
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A volume as the API shows it.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: String,
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub scope: String,
+}
+
+/// Docker's volume name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn validate_name(n: &str) -> ApiResult<()> {
+    let ok = n.len() >= 2
+        && n.as_bytes()[0].is_ascii_alphanumeric()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )))
+    }
+}
+
+fn dir(d: &Daemon, name: &str) -> PathBuf {
+    d.cfg.data_root.join("volumes").join(name)
+}
+
+/// Get a volume.
+pub fn get(d: &Daemon, name: &str) -> ApiResult<Volume> {
+    d.db.volume_get(name)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("get {name}: no such volume")))
+}
+
+/// Create a volume (an existing one is returned as it is, as Docker does).
+pub fn create(
+    d: &Daemon,
+    name: &str,
+    driver: &str,
+    labels: BTreeMap<String, String>,
+    options: BTreeMap<String, String>,
+) -> ApiResult<Volume> {
+    validate_name(name)?;
+    if !driver.is_empty() && driver != "local" {
+        return Err(ApiError::NotFound(format!(
+            "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+        )));
+    }
+    if !options.is_empty() {
+        return Err(ApiError::BadRequest(
+            "volume driver options are not supported yet".into(),
+        ));
+    }
+    if let Some(v) = d.db.volume_get(name).map_err(ApiError::internal)? {
+        return Ok(v);
+    }
+    let data = dir(d, name).join("_data");
+    std::fs::create_dir_all(&data).map_err(ApiError::internal)?;
+    let v = Volume {
+        name: name.to_string(),
+        driver: "local".into(),
+        mountpoint: data.display().to_string(),
+        created_at: crate::time::now_rfc3339_nano(),
+        labels,
+        options,
+        scope: "local".into(),
+    };
+    d.db.volume_put(&v.name, &v).map_err(ApiError::internal)?;
+    Ok(v)
+}
+
+/// Containers using a volume.
+pub fn users(d: &Daemon, name: &str) -> Vec<String> {
+    d.containers
+        .all()
+        .into_iter()
+        .filter(|c| {
+            c.spec
+                .binds
+                .iter()
+                .any(|b| b.volume.as_deref() == Some(name))
+        })
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Remove a volume (409 while a container uses it, unless `force`... which Docker also refuses then).
+pub fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult<()> {
+    if d.db
+        .volume_get::<Volume>(name)
+        .map_err(ApiError::internal)?
+        .is_none()
+    {
+        if force {
+            return Ok(());
+        }
+        return Err(ApiError::NotFound(format!("get {name}: no such volume")));
+    }
+    let used = users(d, name);
+    if !used.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "remove {name}: volume is in use - [{}]",
+            used.join(", ")
+        )));
+    }
+    match std::fs::remove_dir_all(dir(d, name)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    d.db.volume_delete(name).map_err(ApiError::internal)
+}
+
+/// Every volume.
+pub fn list(d: &Daemon) -> ApiResult<Vec<Volume>> {
+    d.db.volume_list().map_err(ApiError::internal)
+}
+
+/// Fill an empty new volume with what the image has at the mount point (Docker's copy-up).
+pub fn copy_up(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !from.is_dir() || std::fs::read_dir(to)?.next().is_some() {
+        return Ok(());
+    }
+    let md = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+    let _ = nix::unistd::chown(to, Some(md.uid().into()), Some(md.gid().into()));
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let md = std::fs::symlink_metadata(&src)?;
+        if md.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if md.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_up(&src, &dst)?;
+            continue;
+        } else if md.is_file() {
+            std::fs::copy(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        } else {
+            continue;
+        }
+        let _ = nix::unistd::fchownat(
+            None,
+            &dst,
+            Some(md.uid().into()),
+            Some(md.gid().into()),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+    }
+    Ok(())
+}
