@@ -40,6 +40,8 @@ pub struct Daemon {
     pub image_lock: tokio::sync::Mutex<()>,
     /// Live view of the containers.
     pub containers: Registry,
+    /// The event bus.
+    pub events: crate::events::Events,
     /// Exec instances.
     pub execs: crate::containers::exec::Execs,
     /// Engine ID shown by `docker info`.
@@ -69,6 +71,7 @@ impl Daemon {
             image_lock: tokio::sync::Mutex::new(()),
             containers: Registry::default(),
             execs: Default::default(),
+            events: Default::default(),
             engine_id,
         });
         crate::containers::lifecycle::restore(&d, records).await;

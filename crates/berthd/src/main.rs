@@ -10,6 +10,7 @@ mod archive;
 mod containers;
 mod daemon;
 mod error;
+mod events;
 mod http;
 mod images;
 mod logging;

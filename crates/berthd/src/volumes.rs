@@ -81,6 +81,12 @@ pub fn create(
         scope: "local".into(),
     };
     d.db.volume_put(&v.name, &v).map_err(ApiError::internal)?;
+    d.events.emit(
+        "volume",
+        "create",
+        &v.name,
+        [("driver".to_string(), "local".to_string())].into(),
+    );
     Ok(v)
 }
 
@@ -123,7 +129,14 @@ pub fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ApiError::internal(e)),
     }
-    d.db.volume_delete(name).map_err(ApiError::internal)
+    d.db.volume_delete(name).map_err(ApiError::internal)?;
+    d.events.emit(
+        "volume",
+        "destroy",
+        name,
+        [("driver".to_string(), "local".to_string())].into(),
+    );
+    Ok(())
 }
 
 /// Every volume.

@@ -314,6 +314,24 @@ fn version_info_and_api_errors() {
     assert!(body.contains("No such image: nope:1"), "{body}");
     // Nothing half-created: only `dup` exists.
     assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), 1);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        "1",
+        "--until",
+        &until,
+        "--filter",
+        "event=create",
+        "--format",
+        "{{.Type}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(ev, "container dup\n");
 }
 
 #[test]

@@ -336,6 +336,14 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<Resp> {
 pub async fn stop(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let t = q.int("t")?.or(q.int("timeout")?);
     lifecycle::stop(d, key, t, q.get("signal")).await?;
+    if let Ok(c) = d.containers.get(key) {
+        d.events.emit(
+            "container",
+            "stop",
+            &c.id,
+            crate::events::container_attrs(&c),
+        );
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -422,6 +430,9 @@ pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         let _ = d.containers.modify(&id, |c| c.name = old.name.clone());
         return Err(ApiError::internal(e));
     }
+    let mut attrs = crate::events::container_attrs(&c);
+    attrs.insert("oldName".into(), format!("/{}", old.name));
+    d.events.emit("container", "rename", &c.id, attrs);
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 

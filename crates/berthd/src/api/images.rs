@@ -220,6 +220,12 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiRes
                 _ => format!("Loaded image ID: sha256:{}\n", img.config_digest.hex()),
             };
             body.extend_from_slice(&progress_line(json!({ "stream": line })));
+            d.events.emit(
+                "image",
+                "load",
+                &format!("sha256:{}", img.config_digest.hex()),
+                Default::default(),
+            );
         }
     }
     Ok(http::full(StatusCode::OK, "application/json", body))
@@ -282,6 +288,12 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRe
         let _ = berth_image::image::remove(&d.images, &temp_name);
     }
     keep_replaced_as_dangling(d, &before)?;
+    d.events.emit(
+        "image",
+        "import",
+        &format!("sha256:{}", cdigest.hex()),
+        Default::default(),
+    );
     let body = progress_line(json!({"status": format!("sha256:{}", cdigest.hex())}));
     Ok(http::full(StatusCode::OK, "application/json", body))
 }
@@ -342,6 +354,12 @@ pub async fn tag(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
         let _ = d.images.remove_ref(k);
     }
     keep_replaced_as_dangling(d, &before)?;
+    d.events.emit(
+        "image",
+        "tag",
+        &img.id(),
+        [("name".to_string(), r.familiar())].into(),
+    );
     Ok(http::empty(StatusCode::CREATED))
 }
 
@@ -435,6 +453,7 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
         untag(k, &mut out)?;
     }
     out.push(json!({ "Deleted": id }));
+    d.events.emit("image", "delete", &id, Default::default());
     collect_garbage(d).await;
     ok_json(&out)
 }

@@ -4,6 +4,7 @@
 mod archive;
 mod container_fs;
 mod containers;
+mod events;
 mod exec;
 mod images;
 mod registry;
@@ -158,6 +159,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET | &M::HEAD, ["_ping"]) => system::ping(&m),
         (&M::GET, ["version"]) => system::version(&d),
         (&M::GET, ["info"]) => system::info(&d).await,
+        (&M::GET, ["events"]) => events::events(&d, &q).await,
 
         (&M::GET, ["images", "json"]) => images::list(&d, &q).await,
         (&M::POST, ["images", "load"]) => images::load(&d, &q, req).await,

@@ -143,6 +143,7 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
             match client.pull(&d2.images, &r, &progress) {
                 Ok(rec) => {
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
+                    d2.events.emit("image", "pull", &r.familiar(), [("name".to_string(), r.familiar())].into());
                     send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
                 }
                 Err(e) => send_error(&tx, &e.to_string()),

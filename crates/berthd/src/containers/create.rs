@@ -373,6 +373,12 @@ pub async fn create(
             });
         }
     }
+    d.events.emit(
+        "container",
+        "create",
+        &id,
+        crate::events::container_attrs(&c),
+    );
     d.containers.insert(c);
     let mut warnings = vec![];
     if run_network_is_default(d, &id) {

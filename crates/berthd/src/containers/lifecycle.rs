@@ -140,6 +140,12 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             "failed to start container: {e}"
         )));
     }
+    d.events.emit(
+        "container",
+        "start",
+        &c.id,
+        crate::events::container_attrs(&c),
+    );
     crate::log!(0, "started container {} pid {pid}", c.id);
     Ok(())
 }
@@ -214,6 +220,9 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         crate::log!(3, "recording exit of {id}: {e}");
     }
     d.containers.notify_exit(id, code);
+    let mut attrs = crate::events::container_attrs(&c);
+    attrs.insert("exitCode".into(), code.to_string());
+    d.events.emit("container", "die", id, attrs);
     crate::log!(0, "container {id} exited with {code}");
     if c.spec.auto_remove {
         if let Err(e) = remove(d, id, true, true).await {
@@ -315,6 +324,13 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<()> {
         .await
         .map_err(ApiError::internal)?;
     let c = d.containers.modify(&c.id, |c| c.state.paused = pause)?;
+    let action = if pause { "pause" } else { "unpause" };
+    d.events.emit(
+        "container",
+        action,
+        &c.id,
+        crate::events::container_attrs(&c),
+    );
     persist(d, &c)
 }
 
@@ -349,6 +365,9 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
         .await
         .map_err(ApiError::internal)?;
+    let mut attrs = crate::events::container_attrs(&c);
+    attrs.insert("signal".into(), sig.clone());
+    d.events.emit("container", "kill", &c.id, attrs);
     // As dockerd: after SIGKILL the answer waits until the container is recorded as exited.
     if sig == "KILL" || sig == "9" {
         wait_for_exit(&mut rx, exits, Duration::from_secs(10)).await;
@@ -454,6 +473,12 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     d.db.delete(&c.id).map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
+    d.events.emit(
+        "container",
+        "destroy",
+        &c.id,
+        crate::events::container_attrs(&c),
+    );
     if volumes {
         for b in c.spec.binds.iter().filter(|b| b.anonymous) {
             if let Some(v) = &b.volume {
