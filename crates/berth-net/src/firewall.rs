@@ -202,59 +202,49 @@ impl Firewall for Iptables {
 
     fn publish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
         self.ensure_chains()?;
-        let rule = port_rule(bridge, container, p);
-        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-        ensure_rule("nat", &self.nat_chain(), &rule)?;
-        let dport = p.container_port.to_string();
-        let dst = format!("{container}/32");
-        ensure_rule(
-            "filter",
-            &self.fwd_chain(),
-            &[
-                "-d",
-                &dst,
-                "!",
-                "-i",
-                bridge,
-                "-o",
-                bridge,
-                "-p",
-                &p.protocol,
-                "--dport",
-                &dport,
-                "-j",
-                "ACCEPT",
-            ],
-        )
+        let (dnat, accept) = (
+            port_rule(bridge, container, p),
+            forward_rule(bridge, container, p),
+        );
+        ensure_rule("nat", &self.nat_chain(), &strs(&dnat))?;
+        ensure_rule("filter", &self.fwd_chain(), &strs(&accept))
     }
 
     fn unpublish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
-        let rule = port_rule(bridge, container, p);
-        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-        delete_rule("nat", &self.nat_chain(), &rule);
-        let dport = p.container_port.to_string();
-        let dst = format!("{container}/32");
-        delete_rule(
-            "filter",
-            &self.fwd_chain(),
-            &[
-                "-d",
-                &dst,
-                "!",
-                "-i",
-                bridge,
-                "-o",
-                bridge,
-                "-p",
-                &p.protocol,
-                "--dport",
-                &dport,
-                "-j",
-                "ACCEPT",
-            ],
+        let (dnat, accept) = (
+            port_rule(bridge, container, p),
+            forward_rule(bridge, container, p),
         );
+        delete_rule("nat", &self.nat_chain(), &strs(&dnat));
+        delete_rule("filter", &self.fwd_chain(), &strs(&accept));
         Ok(())
     }
+}
+
+/// Let the DNATed traffic of a published port through FORWARD.
+fn forward_rule(bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Vec<String> {
+    [
+        "-d",
+        &format!("{container}/32"),
+        "!",
+        "-i",
+        bridge,
+        "-o",
+        bridge,
+        "-p",
+        &p.protocol,
+        "--dport",
+        &p.container_port.to_string(),
+        "-j",
+        "ACCEPT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 impl Iptables {

@@ -287,24 +287,9 @@ pub struct PsArgs {
 }
 
 pub fn ps(c: &Client, a: &PsArgs) -> Result<i32> {
-    let mut filters: Map<String, Value> = Map::new();
-    for f in &a.filter {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad filter {f:?}: use key=value"))?;
-        filters
-            .entry(k.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("filter values are objects")
-            .insert(v.to_string(), json!(true));
-    }
     let mut path = format!("/containers/json?all={}", u8::from(a.all));
-    if !filters.is_empty() {
-        path.push_str(&format!(
-            "&filters={}",
-            q(&Value::Object(filters).to_string())
-        ));
+    if let Some(f) = super::filters_query(&a.filter)? {
+        path.push_str(&format!("&filters={f}"));
     }
     let list = c.get(&path)?;
     let list = list.as_array().cloned().unwrap_or_default();

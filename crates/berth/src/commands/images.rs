@@ -24,24 +24,9 @@ pub struct ImagesArgs {
 }
 
 pub fn list(c: &Client, a: &ImagesArgs) -> Result<i32> {
-    let mut filters = serde_json::Map::new();
-    for f in &a.filter {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad filter {f:?}: use key=value"))?;
-        filters
-            .entry(k.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("filter values are objects")
-            .insert(v.to_string(), json!(true));
-    }
     let mut path = format!("/images/json?all={}", u8::from(a.all));
-    if !filters.is_empty() {
-        path.push_str(&format!(
-            "&filters={}",
-            q(&Value::Object(filters).to_string())
-        ));
+    if let Some(f) = super::filters_query(&a.filter)? {
+        path.push_str(&format!("&filters={f}"));
     }
     let list = c.get(&path)?;
     let short = |id: &str| {

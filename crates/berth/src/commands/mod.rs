@@ -68,6 +68,25 @@ pub enum Cmd {
     Info,
 }
 
+/// `--filter key=value` flags as the API's `filters` query value
+/// (`{"key":{"value":true}}`), percent-encoded; `None` without filters.
+pub fn filters_query(flags: &[String]) -> anyhow::Result<Option<String>> {
+    use serde_json::{json, Map, Value};
+    let mut filters: Map<String, Value> = Map::new();
+    for f in flags {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("bad filter {f:?}: use key=value"))?;
+        filters
+            .entry(k.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("filter values are objects")
+            .insert(v.to_string(), json!(true));
+    }
+    Ok((!filters.is_empty()).then(|| crate::client::q(&Value::Object(filters).to_string())))
+}
+
 /// Parse, run, and turn errors into docker's messages and exit codes.
 pub fn main() -> i32 {
     let cli = Cli::parse();
