@@ -435,6 +435,24 @@ fn run_logs_stop_rm() {
     );
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm containers are gone");
 
+    // A custom seccomp profile (the CLI sends the file's JSON inline).
+    let prof = d.dir.path().join("seccomp.json");
+    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
+    let opt = format!("seccomp={}", prof.display());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        "bb:1",
+        "sh",
+        "-c",
+        "mkdir /x 2>/dev/null || echo blocked",
+    ]);
+    assert_eq!(out, "blocked\n");
+
     // Docker's defaults inside: capabilities, hostname, read-only /proc/sys.
     let id_out = d.ok(&[
         "run",

@@ -122,12 +122,28 @@ pub async fn create(
     let security = hc.security_opt.clone().unwrap_or_default();
     let mut no_new_privileges = false;
     let mut seccomp_unconfined = false;
+    let mut seccomp_profile = None;
     for o in &security {
-        match o.replace('=', ":").as_str() {
-            "no-new-privileges" | "no-new-privileges:true" => no_new_privileges = true,
-            "no-new-privileges:false" => {}
-            "seccomp:unconfined" => seccomp_unconfined = true,
-            "apparmor:unconfined" | "label:disable" => {}
+        let (key, value) = match o.find(['=', ':']) {
+            Some(i) => (&o[..i], &o[i + 1..]),
+            None => (o.as_str(), ""),
+        };
+        match (key, value) {
+            ("no-new-privileges", "" | "true") => no_new_privileges = true,
+            ("no-new-privileges", "false") => {}
+            ("seccomp", "unconfined") => seccomp_unconfined = true,
+            ("seccomp", "builtin" | "default") => {}
+            ("seccomp", json) => {
+                let p = berth_seccomp::DockerProfile::from_json(json).map_err(|e| {
+                    ApiError::BadRequest(format!("Decoding seccomp profile failed: {e}"))
+                })?;
+                if p.is_unconfined() {
+                    seccomp_unconfined = true;
+                } else {
+                    seccomp_profile = Some(json.to_string());
+                }
+            }
+            ("apparmor", _) | ("label", _) => {}
             _ => {
                 return Err(ApiError::BadRequest(format!(
                     "invalid --security-opt: {o:?} is not supported yet"
@@ -271,6 +287,7 @@ pub async fn create(
         network_mode,
         no_new_privileges,
         seccomp_unconfined,
+        seccomp_profile,
         chain_id: chain_id.clone(),
         extra,
     };

@@ -124,6 +124,9 @@ pub struct RunSpec {
     pub no_new_privileges: bool,
     /// No seccomp filter (`seccomp=unconfined` or privileged).
     pub seccomp_unconfined: bool,
+    /// A Docker seccomp profile (JSON) given with `--security-opt seccomp=`, instead of the default.
+    #[serde(default)]
+    pub seccomp_profile: Option<String>,
     /// Restart policy: `no`, `always`, `unless-stopped` or `on-failure`.
     #[serde(default)]
     pub restart_policy: String,

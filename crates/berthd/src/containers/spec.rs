@@ -394,7 +394,10 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
     if !s.seccomp_unconfined && !s.privileged {
-        let profile = berth_seccomp::default_profile();
+        let profile = match &s.seccomp_profile {
+            Some(json) => berth_seccomp::DockerProfile::from_json(json)?,
+            None => berth_seccomp::default_profile(),
+        };
         let sc = berth_seccomp::docker_to_oci(&profile, &s.caps, berth_seccomp::native_arch())?;
         linux["seccomp"] = serde_json::to_value(sc).expect("seccomp serializes");
     }
