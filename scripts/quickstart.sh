@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian machine and run a container with berth-runtime:
-# install packages, build in release mode, make a busybox bundle, run it.
+# Set up a fresh Debian machine and run the main job: install packages, build
+# in release mode, run a container with berth-runtime directly, then start
+# berthd with its default state (/var/lib/berth, /run/berth/berth.sock),
+# import a busybox image with the berth CLI and run a container through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ apt-get update -qq
 mapfile -t pkgs < <(cat .ci/apt-packages.d/*.txt | sed 's/#.*//' | awk 'NF' | sort -u)
 apt-get install -y -qq "${pkgs[@]}" >/dev/null
 
-cargo build --release --locked
+cargo build --release --locked -p berth-runtime -p berthd -p berth-shim -p berth
 bin="$PWD/target/release/berth-runtime"
 
 bundle=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
@@ -29,4 +31,15 @@ jq '.process.terminal = false
     | .process.args = ["sh", "-c", "echo hello from $(hostname), pid $$, in a berth container; cat /proc/self/status | grep -E \"^(Cap|NoNewPrivs)\""]' \
     "$bundle/config.json" > "$bundle/config.new" && mv "$bundle/config.new" "$bundle/config.json"
 "$bin" run --bundle "$bundle" "quickstart-$$"
-echo "quickstart: ok ($bin)"
+
+# The engine: berthd with its default paths, driven by the berth CLI.
+berthd="$PWD/target/release/berthd"
+berth="$PWD/target/release/berth"
+"$berthd" --pidfile /run/berth/quickstart.pid >/tmp/berthd-quickstart.log 2>&1 &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$bundle"' EXIT
+for _ in $(seq 100); do "$berth" version >/dev/null 2>&1 && break; sleep 0.1; done
+tar -C "$bundle/rootfs" -c . | "$berth" import --change 'CMD ["/bin/sh"]' - quickstart/busybox:latest
+"$berth" run --rm --network none quickstart/busybox:latest \
+    sh -c 'echo "hello from a berthd container (pid $$, $(hostname))"'
+echo "quickstart: ok (berth-runtime, berthd and berth in $PWD/target/release; berthd log: /tmp/berthd-quickstart.log)"
