@@ -118,7 +118,12 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             })),
             _ => None,
         };
+        // The runtime's own failure ("exec failed: ...") comes first on stderr.
+        let mut first_err: Vec<u8> = Vec::new();
         while let Some(frame) = rx.recv().await {
+            if frame[0] == 2 && first_err.len() < 4096 {
+                first_err.extend_from_slice(&frame[8..]);
+            }
             let wanted = if frame[0] == 2 { want_err } else { want_out };
             if let (true, Some(w)) = (wanted, cw.as_mut()) {
                 if w.write_all(&frame).await.is_err() {
@@ -134,6 +139,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
+        let code = runtime_failure_code(code, &first_err);
         // The client reads the exit code right after the stream ends: record it first.
         d2.execs.finish(&id2, code);
         if let Some(mut w) = cw {
@@ -146,6 +152,21 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     Ok(upgrade_response(
         "application/vnd.docker.multiplexed-stream",
     ))
+}
+
+/// Docker's codes when the process could not be started: 127 not found, 126 not executable.
+fn runtime_failure_code(code: i32, stderr: &[u8]) -> i32 {
+    let text = String::from_utf8_lossy(stderr);
+    if code != 255 || !text.contains("exec failed") {
+        return code;
+    }
+    if text.contains("not found") || text.contains("no such file") {
+        127
+    } else if text.contains("permission denied") {
+        126
+    } else {
+        code
+    }
 }
 
 fn upgrade_response(content_type: &str) -> Resp {

@@ -262,6 +262,45 @@ fn device_node(path: &str) -> Option<(char, u64, u64, u32)> {
     ))
 }
 
+/// The host's device nodes under /dev, for a privileged container (the runtime's defaults and the
+/// per-container file systems excepted).
+pub fn host_devices() -> Vec<Value> {
+    const SKIP: &[&str] = &[
+        "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx",
+    ];
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if !matches!(p.to_str(), Some("/dev/pts" | "/dev/shm" | "/dev/mqueue")) {
+                    stack.push(p);
+                }
+                continue;
+            }
+            if dir == std::path::Path::new("/dev")
+                && SKIP.contains(&e.file_name().to_str().unwrap_or(""))
+            {
+                continue;
+            }
+            let Some(ps) = p.to_str() else { continue };
+            if let Some((kind, major, minor, mode)) = device_node(ps) {
+                out.push(
+                    json!({"path": ps, "type": kind.to_string(), "major": major, "minor": minor,
+                    "fileMode": mode, "uid": 0, "gid": 0}),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    out
+}
+
 /// Apply to a config built by [`super::spec::oci_config`].
 pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result<(), String> {
     // Namespaces shared with the host.

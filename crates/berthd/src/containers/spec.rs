@@ -421,6 +421,14 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         "linux": linux,
     });
     super::hostextra::apply(&s.extra, &mut cfg, rootfs).map_err(SpecError::Extra)?;
+    if s.privileged {
+        let mut devs = super::hostextra::host_devices();
+        if let Some(given) = cfg["linux"]["devices"].as_array() {
+            devs.retain(|d| !given.iter().any(|g| g["path"] == d["path"]));
+            devs.extend(given.iter().cloned());
+        }
+        cfg["linux"]["devices"] = json!(devs);
+    }
     Ok(cfg)
 }
 
