@@ -1,13 +1,16 @@
 //! The bridge driver: one Linux bridge per network (the default one is
 //! `berth0`), the gateway address on the bridge, and per container a veth
 //! pair whose inside end becomes `eth0` with an address from IPAM and a
-//! default route through the gateway.
+//! default route through the gateway. All through rtnetlink (no `ip`
+//! processes), so connecting a container costs a few syscalls.
 
 use std::net::Ipv4Addr;
 
-use crate::cmd::{ip_in, run};
+use std::path::Path;
+
 use crate::error::{Error, Result};
 use crate::ipam::Subnet;
+use crate::netlink::{self, Netlink};
 use crate::{Endpoint, NetworkDriver};
 
 pub struct BridgeDriver {
@@ -25,10 +28,6 @@ impl BridgeDriver {
         }
     }
 
-    fn link_exists(name: &str) -> bool {
-        run("ip", &["link", "show", "dev", name]).is_ok()
-    }
-
     /// The host end of a container's veth: short (15 bytes max) and derived
     /// from the container id so it can be found again for cleanup.
     pub fn host_veth(container_id: &str) -> String {
@@ -43,84 +42,79 @@ impl BridgeDriver {
 
 impl NetworkDriver for BridgeDriver {
     fn ensure(&self) -> Result<()> {
-        if !Self::link_exists(&self.bridge) {
-            run(
-                "ip",
-                &["link", "add", "name", &self.bridge, "type", "bridge"],
-            )?;
+        let mut nl = Netlink::open()?;
+        if netlink::index(&self.bridge).is_err() {
+            match nl.create_bridge(&self.bridge) {
+                // Another caller made it meanwhile.
+                Err(Error::Command { stderr, .. }) if stderr.contains("EEXIST") => {}
+                other => other?,
+            }
         }
-        let cidr = format!("{}/{}", self.subnet.gateway(), self.subnet.prefix);
-        let addrs = run("ip", &["-o", "-4", "addr", "show", "dev", &self.bridge])?;
-        if !addrs.contains(&format!(" {cidr} ")) {
-            run("ip", &["addr", "add", &cidr, "dev", &self.bridge])?;
-        }
-        run("ip", &["link", "set", "dev", &self.bridge, "up"])?;
-        Ok(())
+        let idx = netlink::index(&self.bridge)?;
+        nl.add_address(idx, self.subnet.gateway(), self.subnet.prefix)?;
+        nl.set_link(idx, true, None, None, None)
     }
 
     fn connect(&self, container_id: &str, netns: &str, addr: Ipv4Addr) -> Result<Endpoint> {
         let host = Self::host_veth(container_id);
         let peer = format!("{host}p");
-        let mtu = self.mtu.to_string();
-        run(
-            "ip",
-            &[
-                "link", "add", &host, "mtu", &mtu, "type", "veth", "peer", "name", &peer, "mtu",
-                &mtu,
-            ],
-        )?;
-        let undo = |e: Error| {
-            // Deleting one end removes both (and the peer inside the netns).
-            let _ = run("ip", &["link", "del", &host]);
-            e
-        };
-        let pid_or_path = netns;
-        (|| {
-            run(
-                "ip",
-                &["link", "set", "dev", &host, "master", &self.bridge, "up"],
+        let mut nl = Netlink::open()?;
+        nl.create_veth(&host, &peer, self.mtu)?;
+        let result = (|| {
+            let bridge_idx = netlink::index(&self.bridge)?;
+            let host_idx = netlink::index(&host)?;
+            let peer_idx = netlink::index(&peer)?;
+            nl.set_link(host_idx, true, Some(bridge_idx), None, None)?;
+            let ns =
+                std::fs::File::open(netns).map_err(crate::error::io(format!("open {netns}")))?;
+            nl.set_link(
+                peer_idx,
+                false,
+                None,
+                None,
+                Some(&std::os::fd::OwnedFd::from(ns)),
             )?;
-            run("ip", &["link", "set", "dev", &peer, "netns", pid_or_path])?;
-            ip_in(netns, &["link", "set", "dev", &peer, "name", "eth0"])?;
-            let cidr = format!("{addr}/{}", self.subnet.prefix);
-            ip_in(netns, &["addr", "add", &cidr, "dev", "eth0"])?;
-            ip_in(netns, &["link", "set", "dev", "eth0", "up"])?;
-            ip_in(netns, &["link", "set", "dev", "lo", "up"])?;
-            let gw = self.subnet.gateway().to_string();
-            ip_in(
-                netns,
-                &["route", "add", "default", "via", &gw, "dev", "eth0"],
-            )?;
-            let mac = ip_in(netns, &["-o", "link", "show", "dev", "eth0"])?
-                .split_whitespace()
-                .skip_while(|w| *w != "link/ether")
-                .nth(1)
-                .unwrap_or_default()
-                .to_string();
+            let (prefix, gateway) = (self.subnet.prefix, self.subnet.gateway());
+            let peer_name = peer.clone();
+            let mac = netlink::in_netns(Path::new(netns), move |nl| {
+                let idx = netlink::index(&peer_name)?;
+                nl.set_link(idx, false, None, Some("eth0"), None)?;
+                nl.add_address(idx, addr, prefix)?;
+                nl.set_link(idx, true, None, None, None)?;
+                nl.set_link(netlink::index("lo")?, true, None, None, None)?;
+                nl.add_default_route(idx, gateway)?;
+                nl.mac(idx)
+            })?;
             Ok(Endpoint {
                 interface: "eth0".into(),
                 host_interface: host.clone(),
                 address: addr,
-                prefix: self.subnet.prefix,
-                gateway: self.subnet.gateway(),
+                prefix,
+                gateway,
                 mac,
             })
-        })()
-        .map_err(undo)
+        })();
+        if result.is_err() {
+            // Deleting one end removes both, wherever the peer went.
+            if let Ok(idx) = netlink::index(&host) {
+                let _ = nl.delete_link(idx);
+            }
+        }
+        result
     }
 
     fn disconnect(&self, container_id: &str) -> Result<()> {
         let host = Self::host_veth(container_id);
-        if Self::link_exists(&host) {
-            run("ip", &["link", "del", &host])?;
+        match netlink::index(&host) {
+            Ok(idx) => Netlink::open()?.delete_link(idx),
+            Err(_) => Ok(()),
         }
-        Ok(())
     }
 
     fn remove(&self) -> Result<()> {
-        if Self::link_exists(&self.bridge) {
-            run("ip", &["link", "del", &self.bridge])?;
+        match netlink::index(&self.bridge) {
+            Ok(idx) => Netlink::open()?.delete_link(idx),
+            Err(_) => Ok(()),
         }
-        Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! Running the host's network tools (iproute2, nsenter, iptables). Every
-//! failure names the command and carries its stderr.
+//! Running the host's network tools (iptables). Every failure names the
+//! command and carries its stderr.
 
 use std::process::Command;
 
@@ -21,13 +21,4 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// `ip args...` in the network namespace at `netns` (a /proc/<pid>/ns/net
-/// or bind-mounted path).
-pub fn ip_in(netns: &str, args: &[&str]) -> Result<String> {
-    let ns = format!("--net={netns}");
-    let mut full = vec![ns.as_str(), "ip"];
-    full.extend_from_slice(args);
-    run("nsenter", &full)
 }

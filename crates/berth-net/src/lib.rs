@@ -5,7 +5,8 @@
 //! them across restarts; a [`firewall::Firewall`] adds NAT and published-port
 //! rules; [`proxy::Proxy`] relays published ports in user space (what makes
 //! `-p 127.0.0.1:8080:80` answer). [`BridgeNetwork`] ties them together for
-//! one network and undoes everything it half-made when a step fails.
+//! one network and undoes everything it half-made when a step fails. Links
+//! and addresses are made over rtnetlink ([`netlink`]); rules with iptables.
 //! Other drivers (CNI plugins, Docker network plugins) fit behind the same trait.
 
 pub mod bridge;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod netlink;
 pub mod proxy;
 
 use std::collections::HashMap;

@@ -130,6 +130,7 @@ fn bridge_network_connects_publishes_and_cleans_up() {
         format!("10.213.{}.3", tag % 200 + 20)
     );
     assert_eq!(att_a.endpoint.interface, "eth0");
+    assert_eq!(att_a.endpoint.mac.len(), 17, "mac {:?}", att_a.endpoint.mac);
     assert!(att_a.ports[0].host_port != 0);
 
     // a reaches b and the gateway.
