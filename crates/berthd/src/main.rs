@@ -52,6 +52,10 @@ struct Flags {
     /// Runtime used when a container names none
     #[arg(long = "default-runtime", default_value = "berth")]
     default_runtime: String,
+    /// dockerd-style daemon.json (hosts, data-root, exec-root, pidfile, log-level, runtimes,
+    /// default-runtime); flags given on the command line win
+    #[arg(long = "config-file")]
+    config_file: Option<PathBuf>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -66,12 +70,57 @@ fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// Fill flags not given on the command line from daemon.json.
+fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
+    let Some(path) = &f.config_file else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let default = |id: &str| m.value_source(id) != Some(clap::parser::ValueSource::CommandLine);
+    if let (true, Some(h)) = (default("host"), v["hosts"].as_array()) {
+        f.host = h
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect();
+    }
+    for (id, key, slot) in [
+        ("data_root", "data-root", &mut f.data_root),
+        ("exec_root", "exec-root", &mut f.exec_root),
+    ] {
+        if let (true, Some(s)) = (default(id), v[key].as_str()) {
+            *slot = PathBuf::from(s);
+        }
+    }
+    if let (true, Some(s)) = (default("pidfile"), v["pidfile"].as_str()) {
+        f.pidfile = Some(PathBuf::from(s));
+    }
+    if let (true, Some(s)) = (default("log_level"), v["log-level"].as_str()) {
+        f.log_level = s.to_string();
+    }
+    if let (true, Some(s)) = (default("default_runtime"), v["default-runtime"].as_str()) {
+        f.default_runtime = s.to_string();
+    }
+    if let Some(rt) = v["runtimes"].as_object() {
+        // Before the command line's, which therefore win for the same name.
+        let from_file: Vec<String> = rt
+            .iter()
+            .filter_map(|(name, r)| r["path"].as_str().map(|p| format!("{name}={p}")))
+            .collect();
+        f.add_runtime.splice(0..0, from_file);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("__archive") {
         std::process::exit(archive::helper_main(&argv[2..]));
     }
-    let f = Flags::parse();
+    let matches = <Flags as clap::CommandFactory>::command().get_matches();
+    let mut f = <Flags as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    apply_config_file(&mut f, &matches)?;
     logging::set_level(&f.log_level)?;
     let mut runtimes = BTreeMap::new();
     runtimes.insert("berth".to_string(), sibling("berth-runtime"));

@@ -202,3 +202,57 @@ impl Registry {
             .map(|e| e.c.id.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::model::{RunSpec, State};
+
+    fn ctr(id: &str, name: &str) -> Container {
+        Container {
+            id: id.into(),
+            name: name.into(),
+            created: String::new(),
+            image_id: String::new(),
+            config: serde_json::json!({}),
+            host_config: serde_json::Value::Null,
+            runtime: "berth".into(),
+            spec: RunSpec::default(),
+            state: State {
+                exit_code: 3,
+                ..Default::default()
+            },
+            restart_count: 0,
+        }
+    }
+
+    #[test]
+    fn lookup_by_id_name_and_prefix() {
+        let r = Registry::default();
+        r.insert(ctr("abc123", "web"));
+        r.insert(ctr("abd456", "db"));
+        assert_eq!(r.id_of("abc123").unwrap(), "abc123");
+        assert_eq!(r.id_of("/web").unwrap(), "abc123");
+        assert_eq!(r.id_of("abd").unwrap(), "abd456");
+        assert!(matches!(r.id_of("ab"), Err(ApiError::BadRequest(_))));
+        match r.id_of("zzz") {
+            Err(ApiError::NotFound(m)) => assert_eq!(m, "No such container: zzz"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.name_owner("db").as_deref(), Some("abd456"));
+    }
+
+    #[test]
+    fn removal_wakes_waiters_and_leaves_a_tombstone() {
+        let r = Registry::default();
+        r.insert(ctr("abc123", "web"));
+        let mut rx = r.subscribe("web").unwrap().unwrap();
+        r.notify_exit("abc123", 7);
+        assert_eq!(rx.borrow_and_update().exits, 1);
+        r.remove("abc123");
+        assert!(rx.borrow().removed);
+        // A `wait` that arrives after the removal still learns the exit code.
+        assert_eq!(r.subscribe("abc123").unwrap().unwrap_err(), 3);
+        assert!(r.get("abc123").is_err());
+    }
+}
