@@ -1,7 +1,7 @@
 //! Running OCI hooks: the program with its args and env, the container state
 //! as JSON on stdin, killed when its timeout passes.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,38 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    // Drain the hook's output as it comes, so a chatty hook never blocks on
+    // a full pipe; the end of stderr is kept for the error message.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(mut p) = pipe {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = p.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > 4096 {
+                        kept.drain(..kept.len() - 4096);
+                    }
+                }
+            }
+            kept
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not make us fail.
         let _ = stdin.write_all(state_json.as_bytes());
@@ -71,6 +103,8 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             if start.elapsed() >= t {
                 let _ = child.kill();
                 let _ = child.wait();
+                // The output threads end once the hook (and anything it left
+                // holding the pipes) is gone; they are not waited for.
                 return Err(format!("timed out after {}s", t.as_secs()));
             }
         }
@@ -78,13 +112,14 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             (start.elapsed().as_millis() as u64 / 10).clamp(1, 20),
         ));
     };
+    let _ = out.join();
+    let stderr = err
+        .join()
+        .map(|e| String::from_utf8_lossy(&e).trim().to_string())
+        .unwrap_or_default();
     if status.success() {
         return Ok(());
     }
-    let out = child.wait_with_output().ok();
-    let stderr = out
-        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-        .unwrap_or_default();
     let mut msg = match status.code() {
         Some(c) => format!("exited with status {c}"),
         None => format!("killed by {status}"),
@@ -142,6 +177,19 @@ mod tests {
             "{err}"
         );
         assert!(!marker.exists());
+    }
+
+    #[test]
+    fn chatty_hook_does_not_block() {
+        run_all(
+            "prestart",
+            Some(&vec![hook(
+                "head -c 1000000 /dev/zero; head -c 300000 /dev/zero >&2",
+                Some(10),
+            )]),
+            "{}",
+        )
+        .unwrap();
     }
 
     #[test]
