@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod idmap;
 pub mod log;
 pub mod mounts;
 pub mod process;

@@ -23,6 +23,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     pub bind: bool,
     pub recursive: bool,
+    /// `idmap` / `ridmap`: an idmapped bind mount.
+    pub idmap: bool,
+    pub idmap_recursive: bool,
 }
 
 impl MountOptions {
@@ -44,6 +47,8 @@ pub fn parse_options(options: &[String]) -> MountOptions {
         data: Vec::new(),
         bind: false,
         recursive: false,
+        idmap: false,
+        idmap_recursive: false,
     };
     for opt in options {
         let (set, clear) = match opt.as_str() {
@@ -116,9 +121,16 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             }
             // Options that belong to other runtimes' extensions and carry no
             // kernel meaning.
-            "tmpcopyup" | "defaults" | "idmap" | "ridmap" | "z" | "Z" | "copy" | "nocopy" => {
-                continue
+            "idmap" => {
+                o.idmap = true;
+                continue;
             }
+            "ridmap" => {
+                o.idmap = true;
+                o.idmap_recursive = true;
+                continue;
+            }
+            "tmpcopyup" | "defaults" | "z" | "Z" | "copy" | "nocopy" => continue,
             _ => {
                 o.data.push(opt.clone());
                 continue;
@@ -210,6 +222,11 @@ pub struct Target {
 }
 
 impl Target {
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
     pub fn proc_path(&self) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }

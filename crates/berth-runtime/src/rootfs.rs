@@ -24,6 +24,8 @@ pub struct RootfsContext<'a> {
     pub bundle: &'a Path,
     pub user_ns: bool,
     pub terminal: bool,
+    /// Idmapped trees made by the runtime, by mount index.
+    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Everything before pivot_root: propagation, the rootfs bind, mounts, devices.
@@ -51,7 +53,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_is_bind = true;
         }
-        mount_one(ctx, m).map_err(|e| match e {
+        mount_one(ctx, m, ctx.idmapped.get(i).and_then(Option::as_ref)).map_err(|e| match e {
             Error::Io { context, source } => Error::Io {
                 context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
                 source,
@@ -94,7 +96,11 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
+fn mount_one(
+    ctx: &RootfsContext,
+    m: &Mount,
+    idmapped: Option<&std::os::fd::OwnedFd>,
+) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     if typ == "cgroup" || typ == "cgroup2" {
@@ -119,8 +125,20 @@ fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
         if opts.recursive {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(&source), &target.proc_path(), NONE, flags, NONE)
-            .with_ctx(|| format!("bind {} on {}", source.display(), target.path.display()))?;
+        match idmapped {
+            Some(tree) => {
+                use std::os::fd::AsFd;
+                berth_sys::attach_mount(tree.as_fd(), target.fd()).with_ctx(|| {
+                    format!(
+                        "attach idmapped {} on {}",
+                        source.display(),
+                        target.path.display()
+                    )
+                })?;
+            }
+            None => mount(Some(&source), &target.proc_path(), NONE, flags, NONE)
+                .with_ctx(|| format!("bind {} on {}", source.display(), target.path.display()))?,
+        }
         let wanted = opts.flags & !MsFlags::MS_REMOUNT;
         if !wanted.is_empty() {
             remount_bind(&target.path, wanted)?;

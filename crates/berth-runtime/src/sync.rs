@@ -80,6 +80,30 @@ impl Channel {
     }
 }
 
+/// Pass descriptors (idmapped mount trees) to init in one message.
+pub fn send_fds(sock: &UnixStream, fds: &[std::os::fd::OwnedFd]) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let iov = [std::io::IoSlice::new(b"F")];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&raw)],
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx("pass mount trees to container init")?;
+    Ok(())
+}
+
+/// Receive what [`send_fds`] sent.
+pub fn recv_fds(sock: &UnixStream) -> Result<Vec<std::os::fd::OwnedFd>> {
+    use std::os::fd::AsFd;
+    let (fds, _) = berth_sys::recv_fds(sock.as_fd()).ctx("receive mount trees from the runtime")?;
+    Ok(fds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

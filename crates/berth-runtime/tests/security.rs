@@ -472,3 +472,58 @@ fn seccomp_notify_reaches_the_agent_at_listener_path() {
     assert_eq!(metadata.as_deref(), Some("berth-test-agent"));
     assert!(syscall.starts_with("mkdir"), "{syscall}");
 }
+
+/// An idmapped bind mount (`idmap` option) in a user-namespaced container:
+/// files owned by host root show as owned by the container's root, and what
+/// the container writes lands as host root. Without idmapping the same
+/// volume shows as nobody and cannot be written.
+#[test]
+fn idmapped_volume_in_a_user_namespace() {
+    require_root!();
+    let vol_dir = tempfile::tempdir().unwrap();
+    let vol = vol_dir.path().to_path_buf();
+    std::fs::write(vol.join("hostfile"), "hi").unwrap();
+    let run = |options: serde_json::Value| {
+        let b = Bundle::new(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+            c["process"]["args"] = json!(["sh", "-c",
+                "stat -c 'owner=%u:%g' /vol/hostfile; touch /vol/made-inside 2>/dev/null && echo write=ok || echo write=denied"]);
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/vol", "type": "bind", "source": vol.to_str().unwrap(), "options": options
+            }));
+        });
+        let st = std::process::Command::new("chown")
+            .args(["-R", "300000:300000"])
+            .arg(b.dir.join("rootfs"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = b.run(&["run", "idmapped"]);
+        assert!(out.status.success(), "{}", common::err_text(&out));
+        common::text(&out)
+    };
+    let plain = run(json!(["rbind"]));
+    assert!(
+        plain.contains("owner=65534:65534") && plain.contains("write=denied"),
+        "{plain}"
+    );
+    let mapped = run(json!(["rbind", "idmap"]));
+    assert!(
+        mapped.contains("owner=0:0") && mapped.contains("write=ok"),
+        "{mapped}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(vol.join("made-inside")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "written through the idmapped mount as host root"
+    );
+}

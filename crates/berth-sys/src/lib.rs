@@ -253,11 +253,17 @@ pub fn loopback_up() -> io::Result<()> {
 /// Receive one descriptor sent with SCM_RIGHTS, with the message's payload.
 /// `None` when the peer closed the socket or sent no descriptor.
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<(std::os::fd::OwnedFd, Vec<u8>)>> {
+    let (fds, payload) = recv_fds(sock)?;
+    Ok(fds.into_iter().next().map(|fd| (fd, payload)))
+}
+
+/// Receive one message with the descriptors sent along (SCM_RIGHTS, up to 64).
+pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<(Vec<std::os::fd::OwnedFd>, Vec<u8>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut buf = [0u8; 4096];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; 64]);
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
         &mut iov,
@@ -275,8 +281,7 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<(std::os::fd::OwnedFd,
             }
         }
     }
-    let payload = buf[..len].to_vec();
-    Ok(received.into_iter().next().map(|fd| (fd, payload)))
+    Ok((received, buf[..len].to_vec()))
 }
 
 /// personality(2): set the execution domain (PER_LINUX, PER_LINUX32) and flags.
@@ -443,6 +448,92 @@ pub fn attach_cgroup_device_filter(insns: &[u8], cgroup_dir: BorrowedFd<'_>) -> 
     }
     // The attached program lives as long as the cgroup; our descriptor can go.
     drop(prog);
+    Ok(())
+}
+
+/// A detached copy of the mount tree at `path` (open_tree with
+/// OPEN_TREE_CLONE, recursive when asked), idmapped through the user
+/// namespace `userns`: ids on disk are shown as that namespace maps them.
+/// The tree is attached elsewhere with [`attach_mount`].
+pub fn idmapped_tree(
+    path: &std::path::Path,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: open_tree reads the NUL-terminated path from a live CString.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut setattr_flags = AT_EMPTY_PATH;
+    if recursive {
+        setattr_flags |= AT_RECURSIVE;
+    }
+    // SAFETY: mount_setattr reads the empty C string and a live, initialised
+    // `struct mount_attr` of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            setattr_flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// Attach a detached mount tree (from [`idmapped_tree`]) on the directory
+/// or file that `target` (an O_PATH descriptor) refers to.
+pub fn attach_mount(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: move_mount reads two empty C string literals; both descriptors
+    // are borrowed and stay open for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
 }
 

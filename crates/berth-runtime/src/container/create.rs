@@ -264,6 +264,7 @@ fn create_in(
                 console,
                 plan: &plan,
                 seccomp,
+                idmapped: Vec::new(),
             })
         }
         Forked::Parent(pid) => pid,
@@ -285,6 +286,13 @@ fn create_in(
         }
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
+    let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir)?
+        .into_iter()
+        .flatten()
+        .collect();
+    if !trees.is_empty() {
+        crate::sync::send_fds(&sync.0, &trees)?;
+    }
     sync.expect(&Msg::HooksReady)?;
 
     let pid_start = state::proc_stat(pid.as_raw())

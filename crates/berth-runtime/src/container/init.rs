@@ -33,6 +33,8 @@ pub struct InitArgs<'a> {
     pub console: Option<UnixStream>,
     pub plan: &'a NsPlan,
     pub seccomp: Option<Filter>,
+    /// Idmapped trees made by the runtime, by mount index.
+    pub idmapped: Vec<Option<OwnedFd>>,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -68,6 +70,20 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    let wanted = crate::idmap::indices(&a.bundle.spec);
+    if !wanted.is_empty() {
+        let mut trees = crate::sync::recv_fds(&a.sync.0)?.into_iter();
+        let count = a.bundle.spec.mounts().as_ref().map_or(0, Vec::len);
+        a.idmapped = (0..count)
+            .map(|i| {
+                if wanted.contains(&i) {
+                    trees.next()
+                } else {
+                    None
+                }
+            })
+            .collect();
+    }
     // Other processes (in a shared pid namespace) must not reach the
     // runtime's binary through /proc/<pid>/exe before we exec; exec resets
     // it. Only now: a rootless runtime writes our id maps in /proc/<pid>,
@@ -117,6 +133,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
                 .iter()
                 .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER),
         terminal,
+        idmapped: &a.idmapped,
     };
     rootfs::prepare(&ctx)?;
 
