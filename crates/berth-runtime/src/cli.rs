@@ -420,8 +420,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             detach,
             keep,
         } => {
-            let _ = keep;
-            return container::run::run(root, &create.options(), *detach);
+            return container::run::run(root, &create.options(), *detach, *keep);
         }
         Command::List { format, quiet } => list(root, format, *quiet)?,
         Command::Features => print_json(&crate::features::features(), true),

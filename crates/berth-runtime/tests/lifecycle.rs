@@ -375,6 +375,16 @@ fn no_runtime_descriptor_leaks_into_the_container() {
 }
 
 #[test]
+fn run_keep_leaves_the_stopped_container() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sh", "-c", "exit 6"]));
+    let out = b.run(&["run", "--keep", "kept"]);
+    assert_eq!(out.status.code(), Some(6), "{}", err_text(&out));
+    assert_eq!(b.state("kept")["status"], "stopped");
+    assert!(b.run(&["delete", "kept"]).status.success());
+}
+
+#[test]
 fn no_pivot_works() {
     require_root!();
     let b =

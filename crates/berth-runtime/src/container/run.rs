@@ -42,7 +42,8 @@ pub(crate) fn forwarded() -> SigSet {
     set
 }
 
-pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32> {
+/// With `keep`, a foreground run leaves the stopped container for `delete`.
+pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
     crate::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let terminal = bundle
@@ -86,6 +87,9 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32> {
     };
     let code = supervise(created.pid, sfd.as_ref().expect("foreground"), master);
     let _ = sigset.thread_unblock();
+    if keep {
+        return code;
+    }
     if let Err(e) = super::delete::delete(root, &st.id, true) {
         crate::log::warn(&format!("remove container after run: {e}"));
     }
