@@ -207,6 +207,35 @@ pub fn set_scheduling(process: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Apply `process.execCPUAffinity.final` (a cpu list such as "0-3,7").
+pub fn set_cpu_affinity(process: &Process) -> Result<()> {
+    let Some(list) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().clone())
+    else {
+        return Ok(());
+    };
+    let mut set = nix::sched::CpuSet::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let bad = || {
+            Error::Config(format!(
+                "process.execCPUAffinity.final: {list:?} is not a cpu list"
+            ))
+        };
+        let (a, b): (usize, usize) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        for cpu in a..=b {
+            set.set(cpu).map_err(|_| bad())?;
+        }
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_ctx(|| format!("process.execCPUAffinity.final: set affinity {list}"))
+}
+
 /// Apply `linux.personality`.
 pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
     use oci_spec::runtime::LinuxPersonalityDomain;

@@ -95,6 +95,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    // Parts of the spec this runtime does not implement yet: refuse them
+    // rather than run the container without what they ask for.
+    if linux.intel_rdt().is_some() {
+        return Err(Error::Unsupported(
+            "linux.intelRdt: Intel RDT (resctrl) is not supported".into(),
+        ));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(Error::Unsupported(
+            "linux.memoryPolicy: NUMA memory policies are not supported yet".into(),
+        ));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::Unsupported(
+            "linux.netDevices: moving host network devices is not supported yet".into(),
+        ));
+    }
     let mut seen = HashSet::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ() as i64) {

@@ -92,6 +92,21 @@ fn personality_io_priority_and_scheduler() {
 }
 
 #[test]
+fn exec_cpu_affinity_and_unsupported_sections() {
+    require_root!();
+    let (code, out, err) = sh(
+        |c| c["process"]["execCPUAffinity"] = json!({"final": "0"}),
+        "grep Cpus_allowed_list /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Cpus_allowed_list:\t0"), "{out}");
+    // Sections not implemented are refused by name, never silently skipped.
+    let (code, _, err) = sh(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}), "true");
+    assert_eq!(code, 1);
+    assert!(err.contains("linux.intelRdt"), "{err}");
+}
+
+#[test]
 fn time_namespace_offsets_apply() {
     require_root!();
     if !std::path::Path::new("/proc/self/ns/time").exists() {

@@ -225,6 +225,7 @@ pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Resul
     }
     apply_lsm(process)?;
     process::set_scheduling(process)?;
+    process::set_cpu_affinity(process)?;
 
     chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
     // A leaked descriptor of a host directory must never become the cwd
