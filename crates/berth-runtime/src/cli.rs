@@ -55,6 +55,9 @@ pub struct CreateArgs {
     /// File to write the container's init pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE and chroot instead of pivot_root
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -75,6 +78,7 @@ impl CreateArgs {
             bundle: self.bundle.clone(),
             console_socket: self.console_socket.clone(),
             pid_file: self.pid_file.clone(),
+            pidfd_socket: self.pidfd_socket.clone(),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
@@ -112,6 +116,9 @@ pub struct ExecArgs {
     /// File to write the process's pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// SELinux label for the process
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
@@ -160,6 +167,7 @@ impl ExecArgs {
             console_socket: self.console_socket.clone(),
             detach: self.detach,
             pid_file: self.pid_file.clone(),
+            pidfd_socket: self.pidfd_socket.clone(),
             preserve_fds: self.preserve_fds,
             ignore_paused: self.ignore_paused,
         }

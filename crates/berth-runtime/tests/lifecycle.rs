@@ -385,6 +385,30 @@ fn run_keep_leaves_the_stopped_container() {
 }
 
 #[test]
+fn pidfd_socket_receives_a_pidfd_of_init() {
+    require_root!();
+    use std::os::fd::AsRawFd;
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let sock = b.tmp.path().join("pidfd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let (ok, err) = b.detached(&["create", "--pidfd-socket", sock.to_str().unwrap(), "pidfd"]);
+    assert!(ok, "{err}");
+    let (conn, _) = listener.accept().unwrap();
+    let (pidfd, _) = berth_sys::recv_fd(conn.as_fd()).unwrap().expect("a pidfd");
+    let pid = b.state("pidfd")["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+    assert!(info.lines().any(|l| l == format!("Pid:\t{pid}")), "{info}");
+    // The pidfd becomes readable when init exits.
+    assert!(b.run(&["delete", "--force", "pidfd"]).status.success());
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(n, 1, "pidfd did not report the exit");
+}
+
+#[test]
 fn no_pivot_works() {
     require_root!();
     let b =

@@ -537,6 +537,19 @@ pub fn attach_mount(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<
     Ok(())
 }
 
+/// pidfd_open(2): a descriptor that refers to process `pid` itself, immune to
+/// pid reuse.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes two integers; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Terminate the current process immediately with `code`, without running
 /// Rust destructors or atexit handlers (used in forked children, whose copies
 /// of the parent's buffers must not be flushed twice).

@@ -34,6 +34,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    /// Where to send a pidfd of init (runc's --pidfd-socket).
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
@@ -327,7 +329,19 @@ fn create_in(
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
+    if let Some(path) = &opts.pidfd_socket {
+        send_pidfd(path, pid.as_raw())?;
+    }
     Ok(Created { state: st, pid })
+}
+
+/// Send a pidfd of `pid` to the unix socket at `path`, so the caller can
+/// signal and wait for the process without pid reuse races.
+pub fn send_pidfd(path: &Path, pid: i32) -> Result<()> {
+    let sock = UnixStream::connect(path)
+        .with_ctx(|| format!("connect to pidfd socket {}", path.display()))?;
+    let pidfd = berth_sys::pidfd_open(pid).with_ctx(|| format!("pidfd_open({pid})"))?;
+    crate::container::init::send_fd(&sock, &pidfd, Path::new("pidfd"))
 }
 
 /// Write the pid file atomically (runc writes the bare number, no newline).

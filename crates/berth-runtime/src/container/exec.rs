@@ -57,6 +57,7 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
 }
@@ -372,6 +373,9 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
     }
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(path, pid.as_raw())?;
+    }
+    if let Some(path) = &opts.pidfd_socket {
+        super::create::send_pidfd(path, pid.as_raw())?;
     }
     guard.0 = None;
     let Some(sfd) = sfd else { return Ok(0) };
