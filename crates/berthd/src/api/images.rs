@@ -509,6 +509,54 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     }))
 }
 
+/// `GET /images/{name}/history`: the config's history, newest first; the top entry carries the ID and
+/// tags, layer-making entries their layer's size.
+pub async fn history(d: &Daemon, name: &str) -> ApiResult<Resp> {
+    let img = images::find(d, name)?;
+    let cfg = &img.info.config;
+    let mut layer_sizes = img.info.layers.iter().map(|l| l.size() as i64);
+    let mut rows: Vec<Value> = Vec::new();
+    let hist = if cfg.history.is_empty() {
+        // No history: one entry per layer.
+        img.info
+            .layers
+            .iter()
+            .map(|_| berth_image::config::History::default())
+            .collect()
+    } else {
+        cfg.history.clone()
+    };
+    for h in &hist {
+        let empty = h.empty_layer.unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layer_sizes.next().unwrap_or(0)
+        };
+        let created = h
+            .created
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        rows.push(json!({
+            "Id": "<missing>",
+            "Created": created,
+            "CreatedBy": h.created_by.clone().unwrap_or_default(),
+            "Tags": null,
+            "Size": size,
+            "Comment": h.comment.clone().unwrap_or_default(),
+        }));
+    }
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        top["Id"] = json!(img.id());
+        top["Tags"] = json!(img.repo_tags());
+    }
+    ok_json(&rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::glob;

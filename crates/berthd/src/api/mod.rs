@@ -168,6 +168,9 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
             images::save(&d, vec![name.join("/")]).await
         }
+        (&M::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            images::history(&d, &name.join("/")).await
+        }
         (&M::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&d, &name.join("/")).await
         }
