@@ -124,6 +124,42 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
         .collect())
 }
 
+/// The first of 172.17.0.0/16 .. 172.31.0.0/16 that no route of the host
+/// overlaps (routes through `bridge` itself do not count), as Docker picks
+/// its default bridge's subnet.
+pub fn pick_subnet(bridge: &str) -> Result<Subnet> {
+    let routes =
+        std::fs::read_to_string("/proc/net/route").map_err(error::io("read /proc/net/route"))?;
+    let taken: Vec<Subnet> = routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 8 || f[0] == bridge {
+                return None;
+            }
+            let dest = u32::from_str_radix(f[1], 16).ok()?;
+            let mask = u32::from_str_radix(f[7], 16).ok()?;
+            if mask == 0 {
+                return None; // the default route overlaps everything; it does not count
+            }
+            Some(Subnet {
+                network: Ipv4Addr::from(u32::from_be(dest)),
+                prefix: u32::from_be(mask).leading_ones() as u8,
+            })
+        })
+        .collect();
+    (17..=31)
+        .map(|b| Subnet {
+            network: Ipv4Addr::new(172, b, 0, 0),
+            prefix: 16,
+        })
+        .find(|s| !taken.iter().any(|t| t.overlaps(s)))
+        .ok_or_else(|| Error::Exhausted {
+            subnet: "172.17.0.0/16-172.31.0.0/16".into(),
+        })
+}
+
 /// What `attach` made for a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attachment {
@@ -236,6 +272,13 @@ impl BridgeNetwork {
             .expect("proxies lock")
             .insert(container_id.to_string(), relays);
         Ok(done)
+    }
+
+    /// After a daemon restart: the container's interface and address are still
+    /// there, but the port relays died with the old daemon; start them again
+    /// (and make sure the rules are in place) for `ports` as recorded.
+    pub fn restore(&self, container_id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
+        self.publish(container_id, addr, ports).map(|_| ())
     }
 
     /// Undo `attach`. Every step runs; errors are reported together.

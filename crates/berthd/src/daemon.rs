@@ -24,6 +24,12 @@ pub struct Config {
     pub default_runtime: String,
     /// The shim binary.
     pub shim: PathBuf,
+    /// Bridge of the default network (None: loopback only).
+    pub bridge: Option<String>,
+    /// The bridge's address/prefix, when given.
+    pub bip: Option<String>,
+    /// Whether to manage iptables rules.
+    pub iptables: bool,
 }
 
 /// Everything the handlers share.
@@ -46,6 +52,38 @@ pub struct Daemon {
     pub execs: crate::containers::exec::Execs,
     /// Engine ID shown by `docker info`.
     pub engine_id: String,
+    /// The default bridge network, when there is one.
+    pub bridge: Option<Arc<berth_net::BridgeNetwork>>,
+}
+
+/// Open the default bridge network: the bridge, its subnet and NAT rules.
+fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwork>>> {
+    let Some(name) = &cfg.bridge else {
+        return Ok(None);
+    };
+    let subnet: berth_net::ipam::Subnet = match &cfg.bip {
+        Some(b) => b.parse()?,
+        None => berth_net::pick_subnet(name)?,
+    };
+    let firewall: Box<dyn berth_net::firewall::Firewall> = if cfg.iptables {
+        // One set of chains per bridge, so daemons with other bridges keep apart.
+        let chain = if name == "berth0" {
+            "BERTH".to_string()
+        } else {
+            name.to_uppercase().chars().take(10).collect()
+        };
+        Box::new(berth_net::firewall::Iptables { chain })
+    } else {
+        Box::new(berth_net::firewall::NoFirewall)
+    };
+    let net = berth_net::BridgeNetwork::open(
+        "bridge",
+        name,
+        subnet,
+        &cfg.data_root.join("network"),
+        firewall,
+    )?;
+    Ok(Some(Arc::new(net)))
 }
 
 impl Daemon {
@@ -63,6 +101,17 @@ impl Daemon {
         let snap = OverlaySnapshotter::open(cfg.data_root.join("overlay"))?;
         let engine_id = db.meta_or_init("engine-id", crate::containers::model::new_engine_id)?;
         let records = db.all()?;
+        // Without a bridge containers still run (loopback only); say why.
+        let bridge = match open_bridge(&cfg) {
+            Ok(b) => b,
+            Err(e) => {
+                crate::log!(
+                    3,
+                    "default bridge network unavailable, containers get loopback only: {e:#}"
+                );
+                None
+            }
+        };
         let d = Arc::new(Daemon {
             cfg,
             db,
@@ -73,6 +122,7 @@ impl Daemon {
             execs: Default::default(),
             events: Default::default(),
             engine_id,
+            bridge,
         });
         crate::containers::lifecycle::restore(&d, records).await;
         Ok(d)

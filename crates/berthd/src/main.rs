@@ -56,6 +56,16 @@ struct Flags {
     /// default-runtime); flags given on the command line win
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
+    /// Bridge of the default network; "none" leaves containers with loopback only
+    #[arg(short = 'b', long = "bridge", default_value = "berth0")]
+    bridge: String,
+    /// Address and subnet of the bridge, e.g. 172.18.0.1/16 (default: the first
+    /// 172.17-31.0.0/16 no host route uses)
+    #[arg(long = "bip")]
+    bip: Option<String>,
+    /// Add NAT and published-port rules with iptables
+    #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
+    iptables: bool,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -150,6 +160,9 @@ fn main() -> Result<()> {
         runtimes,
         default_runtime: f.default_runtime,
         shim: f.shim_binary.unwrap_or_else(|| sibling("berth-shim")),
+        bridge: (f.bridge != "none").then(|| f.bridge.clone()),
+        bip: f.bip.clone(),
+        iptables: f.iptables,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

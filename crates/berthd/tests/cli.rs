@@ -65,10 +65,18 @@ struct Berthd {
     dir: tempfile::TempDir,
     child: Option<Child>,
     sock: PathBuf,
+    /// Extra daemon flags.
+    extra: Vec<String>,
 }
 
 impl Berthd {
     fn start() -> Berthd {
+        // Most tests run with --network none; the daemon gets no bridge, so
+        // tests never share one.
+        Berthd::start_with(&["--bridge", "none"])
+    }
+
+    fn start_with(extra: &[&str]) -> Berthd {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
         ensure_helpers(bin.parent().expect("bin dir"));
         let dir = tempfile::Builder::new()
@@ -80,6 +88,7 @@ impl Berthd {
             dir,
             child: None,
             sock,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         d.spawn();
         d
@@ -100,6 +109,7 @@ impl Berthd {
             .arg(self.dir.path().join("exec"))
             .arg("--pidfile")
             .arg(self.dir.path().join("berthd.pid"))
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -1106,4 +1116,150 @@ fn named_and_anonymous_volumes() {
     );
     d.ok(&["volume", "rm", "vol1", "etcvol"]);
     assert_eq!(d.ok(&["volume", "ls", "-q"]), "");
+}
+
+/// The default bridge network: a published port on 127.0.0.1 answers from the
+/// host (also after a `kill -9` of berthd), containers reach each other by
+/// address, inspect and ps show the address and ports, and removal leaves no
+/// interface or rule behind. The daemon gets a bridge and subnet of the
+/// test's own; traffic stays on loopback and the test's bridge.
+#[test]
+fn bridge_network_and_published_ports() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let tag = std::process::id() % 1000;
+    let bridge = format!("btd{tag}");
+    let chain = bridge.to_uppercase();
+    let bip = format!("10.217.{}.1/24", tag % 200 + 10);
+    let mut d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
+    struct Cleanup(String, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+            let c = &self.1;
+            for (t, builtin, target) in [
+                ("nat", "PREROUTING", format!("{c}-DNAT")),
+                ("nat", "OUTPUT", format!("{c}-DNAT")),
+                ("nat", "POSTROUTING", format!("{c}-POSTROUTING")),
+                ("filter", "FORWARD", format!("{c}-FORWARD")),
+            ] {
+                let rules = Command::new("iptables")
+                    .args(["-w", "-t", t, "-S", builtin])
+                    .output();
+                for line in rules
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default()
+                    .lines()
+                {
+                    if line.ends_with(&format!("-j {target}")) {
+                        let mut args = vec!["-w", "-t", t, "-D"];
+                        args.extend(line.split_whitespace().skip(1));
+                        let _ = Command::new("iptables").args(&args).output();
+                    }
+                }
+            }
+            for (t, ch) in [
+                ("nat", "DNAT"),
+                ("nat", "POSTROUTING"),
+                ("filter", "FORWARD"),
+            ] {
+                let name = format!("{c}-{ch}");
+                let _ = Command::new("iptables")
+                    .args(["-w", "-t", t, "-F", &name])
+                    .output();
+                let _ = Command::new("iptables")
+                    .args(["-w", "-t", t, "-X", &name])
+                    .output();
+            }
+        }
+    }
+    let _cleanup = Cleanup(bridge.clone(), chain.clone());
+    d.import_busybox("bb:1");
+    let www = d.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello through the bridge\n").unwrap();
+    let port = 20000 + (tag as u16);
+    let publish = format!("127.0.0.1:{port}:80");
+    let vol = format!("{}:/www", www.display());
+    let id = d.ok(&[
+        "run", "-d", "--name", "web", "-p", &publish, "-v", &vol, "bb:1", "busybox", "httpd", "-f",
+        "-p", "80", "-h", "/www",
+    ]);
+    let id = id.trim().to_string();
+    let get = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let answered = |d: &Berthd, what: &str| {
+        let t = Instant::now();
+        loop {
+            if get().is_some_and(|b| b.contains("hello through the bridge")) {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no answer on 127.0.0.1:{port} {what}: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    answered(&d, "after run");
+    let ip = d.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    let ip = ip.trim().to_string();
+    assert!(
+        ip.starts_with(&format!("10.217.{}.", tag % 200 + 10)),
+        "{ip}"
+    );
+    let ports = d.ok(&["ps", "--format", "{{.Ports}}", "--filter", "name=web"]);
+    assert!(
+        ports.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{ports}"
+    );
+    // Another container reaches it by address and finds itself in /etc/hosts.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!("busybox wget -q -O - http://{ip}/index.html; busybox tail -1 /etc/hosts"),
+    ]);
+    assert!(out.contains("hello through the bridge"), "{out}");
+    assert!(
+        out.lines().last().unwrap_or("").starts_with("10.217."),
+        "{out}"
+    );
+    // The relay comes back with a restarted daemon.
+    d.kill9();
+    d.spawn();
+    answered(&d, "after berthd was killed and restarted");
+    d.ok(&["rm", "-f", &id]);
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    let veth = format!("vb{}", &id[..11]);
+    assert!(!links.contains(&veth), "veth left behind: {links}");
+    let dnat = String::from_utf8_lossy(
+        &Command::new("iptables")
+            .args(["-w", "-t", "nat", "-S", &format!("{chain}-DNAT")])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(!dnat.contains("DNAT --to-destination"), "{dnat}");
+    assert!(get().is_none(), "port still answers after rm");
 }

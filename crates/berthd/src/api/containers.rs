@@ -201,12 +201,12 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             "ImageID": c.image_id,
             "Command": command_line(&c),
             "Created": unix(&c.created),
-            "Ports": [],
+            "Ports": list_ports(&c),
             "Labels": c.labels(),
             "State": c.status_str(),
             "Status": status_line(&c),
             "HostConfig": {"NetworkMode": network_mode(&c)},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": network_settings(&c)["Networks"].clone()},
             "Mounts": mounts(&c),
         }));
     }
@@ -216,6 +216,70 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
     }
     ok_json(&out)
+}
+
+/// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's
+/// shape (top-level fields for the default network, and `Networks.bridge`).
+fn network_settings(c: &Container) -> Value {
+    let mut ports = serde_json::Map::new();
+    for key in c.config["ExposedPorts"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
+        ports.insert(key.clone(), Value::Null);
+    }
+    let mut ns = json!({
+        "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": {},
+    });
+    let Some(att) = &c.state.network else {
+        ns["Ports"] = Value::Object(ports);
+        return ns;
+    };
+    for p in &att.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        entry.as_array_mut().expect("array").push(json!({
+            "HostIp": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+            "HostPort": p.host_port.to_string(),
+        }));
+    }
+    let e = &att.endpoint;
+    let endpoint = json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "bridge", "EndpointID": c.id,
+        "Gateway": e.gateway.to_string(), "IPAddress": e.address.to_string(), "IPPrefixLen": e.prefix,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": e.mac,
+        "DriverOpts": null,
+    });
+    ns["Ports"] = Value::Object(ports);
+    ns["Gateway"] = json!(e.gateway.to_string());
+    ns["IPAddress"] = json!(e.address.to_string());
+    ns["IPPrefixLen"] = json!(e.prefix);
+    ns["MacAddress"] = json!(e.mac);
+    ns["EndpointID"] = json!(c.id);
+    ns["Networks"] = json!({ "bridge": endpoint });
+    ns
+}
+
+/// `Ports` of the container list.
+fn list_ports(c: &Container) -> Value {
+    let mut out = Vec::new();
+    if let Some(att) = &c.state.network {
+        for p in &att.ports {
+            out.push(json!({
+                "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.protocol,
+            }));
+        }
+    }
+    Value::Array(out)
 }
 
 fn host_config(c: &Container) -> Value {
@@ -316,13 +380,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings(&c),
     }))
 }
 

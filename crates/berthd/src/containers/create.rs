@@ -398,9 +398,9 @@ pub async fn create(
     );
     d.containers.insert(c);
     let mut warnings = vec![];
-    if run_network_is_default(d, &id) {
+    if d.bridge.is_none() && run_network_is_default(d, &id) {
         warnings.push(
-            "bridge networking is not available yet: the container has only a loopback interface"
+            "the default bridge network is not available (see berthd's log): the container has only a loopback interface"
                 .to_string(),
         );
     }

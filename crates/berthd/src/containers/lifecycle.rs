@@ -118,6 +118,12 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             return Err(start_failed(d, &c, &p, e).await);
         }
     };
+    // Init is parked in its namespaces until `start`: give it its interface,
+    // address and published ports now, so the program starts networked.
+    if let Err(e) = connect_network(d, &c, &p, pid).await {
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+        return Err(start_failed(d, &c, &p, e).await);
+    }
     for pending in d.containers.take_pending(&c.id) {
         if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
             let _ = pending.tx.send(s);
@@ -150,9 +156,124 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// The published ports a container asks for: `HostConfig.PortBindings`, plus
+/// every exposed port on a free host port with `PublishAllPorts` (`-P`).
+pub fn port_mappings(c: &Container) -> ApiResult<Vec<berth_net::PortMapping>> {
+    let mut out = Vec::new();
+    let parse_key = |key: &str| -> ApiResult<(u16, String)> {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid port {key:?} in PortBindings")))?;
+        Ok((port, proto.to_string()))
+    };
+    if let Some(bindings) = c.host_config["PortBindings"].as_object() {
+        for (key, list) in bindings {
+            let (container_port, protocol) = parse_key(key)?;
+            for b in list.as_array().into_iter().flatten() {
+                let host_ip = match b["HostIp"].as_str().unwrap_or("") {
+                    "" => None,
+                    ip => Some(ip.parse().map_err(|_| {
+                        ApiError::BadRequest(format!("invalid HostIp {ip:?} for {key}: IPv4 only"))
+                    })?),
+                };
+                let host_port = match b["HostPort"].as_str().unwrap_or("") {
+                    "" => 0,
+                    p => p.parse().map_err(|_| {
+                        ApiError::BadRequest(format!("invalid HostPort {p:?} for {key}"))
+                    })?,
+                };
+                out.push(berth_net::PortMapping {
+                    host_ip,
+                    host_port,
+                    container_port,
+                    protocol: protocol.clone(),
+                });
+            }
+        }
+    }
+    if c.host_config["PublishAllPorts"].as_bool() == Some(true) {
+        for key in c.config["ExposedPorts"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            let (container_port, protocol) = parse_key(key)?;
+            if !out
+                .iter()
+                .any(|m| m.container_port == container_port && m.protocol == protocol)
+            {
+                out.push(berth_net::PortMapping {
+                    host_ip: None,
+                    host_port: 0,
+                    container_port,
+                    protocol,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Put a created container (init parked, pid known) on the default bridge:
+/// veth + address + ports, its IP in its /etc/hosts, the attachment recorded.
+async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) -> ApiResult<()> {
+    if c.spec.network_mode != "default" {
+        return Ok(());
+    }
+    let Some(net) = d.bridge.clone() else {
+        return Ok(());
+    };
+    let ports = port_mappings(c)?;
+    let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
+    let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
+        let att = net
+            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None)
+            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
+        // The file is bind-mounted into the container: append in place.
+        use std::io::Write;
+        let line = format!(
+            "{}	{hostname}
+",
+            att.endpoint.address
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&hosts)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(ApiError::internal)?;
+        Ok(att)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let c = d
+        .containers
+        .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
+    persist(d, &c)
+}
+
+/// Take a container off the bridge (after it exited, or when its start failed).
+async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
+    let Ok(c) = d.containers.get(id) else { return };
+    let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) else {
+        return;
+    };
+    let id2 = id.to_string();
+    let res =
+        tokio::task::spawn_blocking(move || net.detach(&id2, att.endpoint.address, &att.ports))
+            .await;
+    if let Ok(Err(e)) = res {
+        crate::log!(3, "disconnecting {id} from the bridge: {e}");
+    }
+    if let Ok(c) = d.containers.modify(id, |c| c.state.network = None) {
+        let _ = persist(d, &c);
+    }
+}
+
 /// A start that failed before the process ran: unmount, record the error, drop waiting attaches, and
 /// remove an auto-remove container (its client waits for the removal); returns the error to report.
 async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) -> ApiError {
+    disconnect_network(d, &c.id).await;
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     let msg = e.to_string();
@@ -206,6 +327,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     };
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    disconnect_network(d, id).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
         c.state.paused = false;
@@ -502,6 +624,17 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
             && should_restart(&c);
         d.containers.insert(c.clone());
         if running {
+            // The relays of its published ports died with the old daemon.
+            if let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) {
+                let id2 = id.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    net.restore(&id2, att.endpoint.address, &att.ports)
+                })
+                .await;
+                if let Ok(Err(e)) = res {
+                    crate::log!(3, "restoring the published ports of {id}: {e}");
+                }
+            }
             spawn_waiter(d.clone(), id);
         } else if again {
             schedule_restart(d.clone(), c);

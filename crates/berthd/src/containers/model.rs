@@ -56,6 +56,9 @@ pub struct State {
     /// Stopped or killed through the API: the restart policy does not bring it back.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Its place on the default bridge network while running.
+    #[serde(default)]
+    pub network: Option<berth_net::Attachment>,
 }
 
 /// Bind mount from `HostConfig.Binds`.
