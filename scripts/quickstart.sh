@@ -40,6 +40,6 @@ daemon=$!
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$bundle"' EXIT
 for _ in $(seq 100); do "$berth" version >/dev/null 2>&1 && break; sleep 0.1; done
 tar -C "$bundle/rootfs" -c . | "$berth" import --change 'CMD ["/bin/sh"]' - quickstart/busybox:latest
-"$berth" run --rm --network none quickstart/busybox:latest \
-    sh -c 'echo "hello from a berthd container (pid $$, $(hostname))"'
+"$berth" run --rm quickstart/busybox:latest \
+    sh -c 'echo "hello from a berthd container (pid $$, $(hostname), $(ip -4 -o addr show eth0 | awk "{print \$4}") on berth0)"'
 echo "quickstart: ok (berth-runtime, berthd and berth in $PWD/target/release; berthd log: /tmp/berthd-quickstart.log)"
