@@ -1,0 +1,123 @@
+//! berth-time: RFC 3339 timestamps with nanoseconds in UTC, as Docker and runc write them
+//! (`2026-11-28T08:06:19.519068068Z`), parsing them back, and Docker's human durations.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Format a time.
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (y, mo, da) = civil(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{da:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// Now.
+pub fn now_rfc3339_nano() -> String {
+    rfc3339_nano(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats() {
+        let t = UNIX_EPOCH + Duration::new(1_795_853_179, 519_068_068);
+        assert_eq!(rfc3339_nano(t), "2026-11-28T08:06:19.519068068Z");
+        assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let leap = UNIX_EPOCH + Duration::new(951_782_400, 5);
+        assert_eq!(rfc3339_nano(leap), "2000-02-29T00:00:00.000000005Z");
+    }
+}
+
+/// Parse our own format back (for durations like "Up 3 seconds"); `None` for the zero time.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || s.starts_with("0001-") {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = if b.get(19) == Some(&b'.') {
+        let frac: String = s[20..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        format!("{frac:0<9}")[..9].parse::<u32>().ok()?
+    } else {
+        0
+    };
+    // days from civil (inverse of `civil`)
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    Some(UNIX_EPOCH + std::time::Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+/// Docker's zero time.
+pub const ZERO: &str = "0001-01-01T00:00:00Z";
+
+/// Docker's human durations ("Less than a second", "3 seconds", "About a minute", "5 minutes", ...).
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if s / 60 == 1 {
+        "About a minute".into()
+    } else if s < 3600 {
+        format!("{} minutes", s / 60)
+    } else if s / 3600 == 1 {
+        "About an hour".into()
+    } else if s < 48 * 3600 {
+        format!("{} hours", s / 3600)
+    } else if s < 14 * 86_400 {
+        format!("{} days", s / 86_400)
+    } else {
+        format!("{} weeks", s / (7 * 86_400))
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let t = UNIX_EPOCH + std::time::Duration::new(1_795_853_179, 519_068_068);
+        assert_eq!(parse_rfc3339(&rfc3339_nano(t)), Some(t));
+        assert_eq!(parse_rfc3339(ZERO), None);
+        assert_eq!(
+            human_duration(std::time::Duration::from_secs(21)),
+            "21 seconds"
+        );
+    }
+}
