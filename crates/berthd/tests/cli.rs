@@ -1237,6 +1237,14 @@ fn bridge_network_and_published_ports() {
         out.lines().last().unwrap_or("").starts_with("10.217."),
         "{out}"
     );
+    // Stats carry the interface counters of the container's namespace.
+    let (code, body) = d.http("GET", &format!("/containers/{id}/stats?stream=0"), None);
+    assert_eq!(code, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        stats["networks"]["eth0"]["rx_bytes"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
     // The relay comes back with a restarted daemon.
     d.kill9();
     d.spawn();

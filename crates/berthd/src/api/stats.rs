@@ -103,7 +103,7 @@ fn document(
     pre: Option<&(String, Value, Value, Value)>,
 ) -> Value {
     let zero = crate::time::ZERO.to_string();
-    json!({
+    let mut doc = json!({
         "read": cur.map(|s| s.0.clone()).unwrap_or_else(|| zero.clone()),
         "preread": pre.map(|s| s.0.clone()).unwrap_or(zero),
         "pids_stats": cur.map(|s| s.3.clone()).unwrap_or(json!({})),
@@ -117,7 +117,43 @@ fn document(
         "memory_stats": cur.map(|s| s.2.clone()).unwrap_or(json!({})),
         "name": format!("/{}", c.name),
         "id": c.id,
-    })
+    });
+    // Interface counters of the container's own network namespace, as Docker
+    // reports them for networked containers (none for --network none/host).
+    if c.state.network.is_some() && c.state.pid > 0 {
+        if let Some(n) = network_stats(c.state.pid) {
+            doc["networks"] = n;
+        }
+    }
+    doc
+}
+
+/// `/proc/<pid>/net/dev` of the container's init, loopback left out.
+fn network_stats(pid: i32) -> Option<Value> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    let mut out = serde_json::Map::new();
+    for line in text.lines().skip(2) {
+        let (name, rest) = line.split_once(':')?;
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!({
+                "rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
+                "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11],
+            }),
+        );
+    }
+    Some(Value::Object(out))
 }
 
 /// The handler.
