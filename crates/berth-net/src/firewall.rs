@@ -92,34 +92,45 @@ impl Iptables {
         format!("{}-FORWARD", self.chain)
     }
 
+    /// The jumps from the built-in chains into this instance's chains:
+    /// (table, built-in chain, rule).
+    fn jumps(&self) -> Vec<(&'static str, &'static str, Vec<String>)> {
+        let v = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
+        vec![
+            (
+                "nat",
+                "PREROUTING",
+                v(&["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat]),
+            ),
+            (
+                "nat",
+                "OUTPUT",
+                v(&[
+                    "!",
+                    "-d",
+                    "127.0.0.0/8",
+                    "-m",
+                    "addrtype",
+                    "--dst-type",
+                    "LOCAL",
+                    "-j",
+                    &nat,
+                ]),
+            ),
+            ("nat", "POSTROUTING", v(&["-j", &post])),
+            ("filter", "FORWARD", v(&["-j", &fwd])),
+        ]
+    }
+
     /// The chains and the jumps into them from the built-in chains.
     fn ensure_chains(&self) -> Result<()> {
-        let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
-        ensure_chain("nat", &nat)?;
-        ensure_chain("nat", &post)?;
-        ensure_chain("filter", &fwd)?;
-        ensure_rule(
-            "nat",
-            "PREROUTING",
-            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
-        )?;
-        ensure_rule(
-            "nat",
-            "OUTPUT",
-            &[
-                "!",
-                "-d",
-                "127.0.0.0/8",
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-j",
-                &nat,
-            ],
-        )?;
-        ensure_rule("nat", "POSTROUTING", &["-j", &post])?;
-        ensure_rule("filter", "FORWARD", &["-j", &fwd])?;
+        ensure_chain("nat", &self.nat_chain())?;
+        ensure_chain("nat", &self.post_chain())?;
+        ensure_chain("filter", &self.fwd_chain())?;
+        for (table, chain, rule) in self.jumps() {
+            ensure_rule(table, chain, &strs(&rule))?;
+        }
         Ok(())
     }
 }
@@ -250,29 +261,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 impl Iptables {
     /// Remove this instance's chains and the jumps into them.
     pub fn purge(&self) {
+        for (table, chain, rule) in self.jumps() {
+            delete_rule(table, chain, &strs(&rule));
+        }
         let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
-        delete_rule(
-            "nat",
-            "PREROUTING",
-            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
-        );
-        delete_rule(
-            "nat",
-            "OUTPUT",
-            &[
-                "!",
-                "-d",
-                "127.0.0.0/8",
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-j",
-                &nat,
-            ],
-        );
-        delete_rule("nat", "POSTROUTING", &["-j", &post]);
-        delete_rule("filter", "FORWARD", &["-j", &fwd]);
         for (table, chain) in [("nat", &nat), ("nat", &post), ("filter", &fwd)] {
             let _ = ipt(&["-t", table, "-F", chain]);
             let _ = ipt(&["-t", table, "-X", chain]);

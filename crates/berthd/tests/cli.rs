@@ -1134,45 +1134,15 @@ fn bridge_network_and_published_ports() {
     let chain = bridge.to_uppercase();
     let bip = format!("10.217.{}.1/24", tag % 200 + 10);
     let mut d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
+    // The bridge and berthd's iptables chains for it, removed whatever happens.
     struct Cleanup(String, String);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-            let c = &self.1;
-            for (t, builtin, target) in [
-                ("nat", "PREROUTING", format!("{c}-DNAT")),
-                ("nat", "OUTPUT", format!("{c}-DNAT")),
-                ("nat", "POSTROUTING", format!("{c}-POSTROUTING")),
-                ("filter", "FORWARD", format!("{c}-FORWARD")),
-            ] {
-                let rules = Command::new("iptables")
-                    .args(["-w", "-t", t, "-S", builtin])
-                    .output();
-                for line in rules
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default()
-                    .lines()
-                {
-                    if line.ends_with(&format!("-j {target}")) {
-                        let mut args = vec!["-w", "-t", t, "-D"];
-                        args.extend(line.split_whitespace().skip(1));
-                        let _ = Command::new("iptables").args(&args).output();
-                    }
-                }
+            berth_net::firewall::Iptables {
+                chain: self.1.clone(),
             }
-            for (t, ch) in [
-                ("nat", "DNAT"),
-                ("nat", "POSTROUTING"),
-                ("filter", "FORWARD"),
-            ] {
-                let name = format!("{c}-{ch}");
-                let _ = Command::new("iptables")
-                    .args(["-w", "-t", t, "-F", &name])
-                    .output();
-                let _ = Command::new("iptables")
-                    .args(["-w", "-t", t, "-X", &name])
-                    .output();
-            }
+            .purge();
         }
     }
     let _cleanup = Cleanup(bridge.clone(), chain.clone());

@@ -26,23 +26,9 @@ pub enum SpecError {
     Io(String, std::io::Error),
 }
 
-/// Docker's default capabilities.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+/// Docker's default capabilities: the same list the seccomp profile is
+/// resolved against, so the two can never disagree.
+pub const DEFAULT_CAPS: &[&str] = &berth_seccomp::DOCKER_DEFAULT_CAPS;
 
 /// Every capability the kernel knows (for `ALL` and privileged containers).
 pub const ALL_CAPS: &[&str] = &[
