@@ -1,6 +1,10 @@
 //! The runtime's use of berth-seccomp: compile `linux.seccomp` before
 //! forking (so a bad profile fails `create` cleanly, before anything is
 //! made), and load it in init as late as the spec allows.
+//!
+//! Generated programs are kept in `<root>/.seccomp-cache/` (a
+//! [`berth_seccomp::ProgramCache`]): the next container or exec with the same
+//! profile loads the stored program and skips libseccomp altogether.
 
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -12,23 +16,65 @@ use crate::error::{Error, Result};
 /// A compiled filter, ready for init to load, and the listener connection
 /// (made before pivot_root, while `listenerPath` is still reachable).
 pub struct Filter {
-    inner: berth_seccomp::Filter,
+    inner: Inner,
     listener: Option<UnixStream>,
 }
 
-/// Compile the spec's seccomp section, if any.
-pub fn compile(spec: &Spec) -> Result<Option<Filter>> {
+enum Inner {
+    /// libseccomp's filter, loaded by libseccomp (notify filters).
+    Filter(berth_seccomp::Filter),
+    /// A generated (possibly cached) program, loaded with one syscall.
+    Program(berth_seccomp::Program),
+}
+
+/// The program cache under the runtime's state root (a name no container
+/// id can have: ids never start with a dot).
+pub fn cache(root: &std::path::Path) -> berth_seccomp::ProgramCache {
+    berth_seccomp::ProgramCache::new(root.join(".seccomp-cache"))
+}
+
+/// Compile the spec's seccomp section, if any, or take its program from
+/// `cache`.
+pub fn compile(spec: &Spec, cache: &berth_seccomp::ProgramCache) -> Result<Option<Filter>> {
     let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
-    let inner =
+    let key = berth_seccomp::ProgramCache::key(sc);
+    if let Some(p) = key.as_deref().and_then(|k| cache.get(k, sc)) {
+        return Ok(Some(Filter {
+            inner: Inner::Program(p),
+            listener: None,
+        }));
+    }
+    let filter =
         berth_seccomp::compile(sc).map_err(|e| Error::Seccomp(format!("linux.seccomp: {e}")))?;
-    for name in inner.skipped_syscalls() {
+    for name in filter.skipped_syscalls() {
         crate::log::debug(&format!(
             "seccomp: syscall {name} unknown here, rule skipped"
         ));
     }
-    let listener = match inner.listener_path() {
+    let program = filter
+        .program(sc)
+        .map_err(|e| Error::Seccomp(format!("linux.seccomp: {e}")))?;
+    let inner = match program {
+        Some(p) => {
+            if let Some(k) = &key {
+                if let Err(e) = cache.put(k, &p) {
+                    crate::log::debug(&format!(
+                        "seccomp: keeping the program in {}: {e}",
+                        cache.dir().display()
+                    ));
+                }
+            }
+            Inner::Program(p)
+        }
+        None => Inner::Filter(filter),
+    };
+    let listener_path = match &inner {
+        Inner::Filter(f) => f.listener_path(),
+        Inner::Program(_) => None,
+    };
+    let listener = match listener_path {
         Some(path) => Some(UnixStream::connect(path).map_err(|e| {
             Error::Seccomp(format!(
                 "linux.seccomp.listenerPath: connect {}: {e}",
@@ -44,9 +90,16 @@ impl Filter {
     /// Install the filter in the calling process; hand a notify listener,
     /// if the profile makes one, to the agent at `listenerPath`.
     pub fn load(self, id: &str, bundle: &std::path::Path, pid: i32) -> Result<()> {
-        let metadata = self.inner.listener_metadata().map(str::to_string);
-        let notify = self
-            .inner
+        let filter = match self.inner {
+            Inner::Program(p) => {
+                return p
+                    .load()
+                    .map_err(|e| Error::Seccomp(format!("load filter: {e}")))
+            }
+            Inner::Filter(f) => f,
+        };
+        let metadata = filter.listener_metadata().map(str::to_string);
+        let notify = filter
             .load()
             .map_err(|e| Error::Seccomp(format!("load filter: {e}")))?;
         if let (Some(fd), Some(stream)) = (notify, self.listener) {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{sh, Bundle};
+use common::{err_text, sh, text, Bundle};
 use serde_json::{json, Value};
 
 /// Bit of a capability in /proc/self/status masks.
@@ -108,6 +108,84 @@ fn docker_default_seccomp_profile_lets_busybox_work_and_blocks_unshare_and_mount
         "{out}"
     );
     assert!(out.contains("Seccomp:\t2"), "{out}");
+}
+
+/// The program generated for a profile is kept under the state root; the
+/// next container with that profile loads it and is filtered the same way,
+/// and a damaged entry is regenerated rather than trusted.
+#[test]
+fn seccomp_program_cache_is_used_and_a_damaged_entry_is_regenerated() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "unshare -m true 2>&1; echo unshare=$?; grep Seccomp: /proc/self/status"
+        ]);
+        c["linux"]["seccomp"] = docker_seccomp();
+        let caps = json!(berth_seccomp::DOCKER_DEFAULT_CAPS);
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
+    });
+    let cache = b.root.join(".seccomp-cache");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let filtered = |what: &str| {
+        let out = b.run(&["run", "cached"]);
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", err_text(&out));
+        assert!(
+            text.contains("unshare=1") && text.contains("Seccomp:\t2"),
+            "{what}: {text}"
+        );
+    };
+    filtered("first run (compiles)");
+    let stored = entries();
+    assert_eq!(stored.len(), 1, "one program kept: {stored:?}");
+    assert!(
+        stored[0].extension().is_some_and(|e| e == "bpf"),
+        "{stored:?}"
+    );
+    let program = std::fs::read(&stored[0]).unwrap();
+    assert!(!program.is_empty() && program.len() % 8 == 0);
+    filtered("second run (cached program)");
+    // The stored program is what gets loaded: swap in one of our own (x86_64:
+    // unshare fails with ENOSYS, everything else allowed) and the container
+    // sees it.
+    if cfg!(target_arch = "x86_64") {
+        let insn = |code: u16, jt: u8, jf: u8, k: u32| {
+            let mut v = code.to_ne_bytes().to_vec();
+            v.extend([jt, jf]);
+            v.extend(k.to_ne_bytes());
+            v
+        };
+        let own: Vec<u8> = [
+            insn(0x20, 0, 0, 0),                // ld [nr]
+            insn(0x15, 0, 1, 272),              // jeq unshare
+            insn(0x06, 0, 0, 0x0005_0000 | 38), // ret ERRNO(ENOSYS)
+            insn(0x06, 0, 0, 0x7fff_0000),      // ret ALLOW
+        ]
+        .concat();
+        std::fs::write(&stored[0], &own).unwrap();
+        let out = b.run(&["run", "cached"]);
+        let text = text(&out);
+        assert!(
+            text.contains("unshare=1") && text.contains("not implemented"),
+            "the stored program was not the one loaded: {text}"
+        );
+        std::fs::write(&stored[0], &program).unwrap();
+    }
+    // A truncated entry must not be loaded: the runtime regenerates it.
+    std::fs::write(&stored[0], &program[..program.len() - 3]).unwrap();
+    filtered("after damage");
+    assert_eq!(
+        std::fs::read(&stored[0]).unwrap(),
+        program,
+        "entry rewritten"
+    );
 }
 
 #[test]

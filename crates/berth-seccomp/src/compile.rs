@@ -190,6 +190,28 @@ impl Filter {
         &self.skipped
     }
 
+    /// The kernel program libseccomp generates for this filter, to load
+    /// with [`crate::Program::load`] (and to keep in a [`crate::ProgramCache`]).
+    /// `None` when the filter needs what only libseccomp's own load does (a
+    /// notify listener), or uses a flag the program cannot carry.
+    pub fn program(&self, seccomp: &LinuxSeccomp) -> Result<Option<crate::Program>> {
+        let Some(flags) = crate::program::kernel_flags(seccomp) else {
+            return Ok(None);
+        };
+        if self.uses_notify {
+            return Ok(None);
+        }
+        // At most 4096 instructions of 8 bytes: the whole program fits in a
+        // pipe's buffer, so writing it before reading cannot block.
+        let (r, w) = nix::unistd::pipe().map_err(|e| Error::LoadProgram(e.into()))?;
+        self.ctx.export_bpf(&w).map_err(Error::Export)?;
+        drop(w);
+        let mut insns = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut insns)
+            .map_err(Error::LoadProgram)?;
+        Ok(Some(crate::Program::new(insns, flags)?))
+    }
+
     /// Writes the filter in libseccomp's human-readable pseudo filter code
     /// (PFC) to `fd`, for debugging.
     pub fn export_pfc<F: AsFd>(&self, fd: F) -> Result<()> {

@@ -135,6 +135,14 @@ pub enum Error {
     #[error("cannot load seccomp filter: {0}")]
     Load(#[source] SeccompError),
 
+    /// libseccomp could not generate the BPF program.
+    #[error("cannot generate seccomp program: {0}")]
+    Export(#[source] SeccompError),
+
+    /// The kernel refused a BPF program (or reading it back failed).
+    #[error("cannot load seccomp program: {0}")]
+    LoadProgram(#[source] std::io::Error),
+
     /// The filter was loaded but its notify listener could not be obtained.
     #[error("cannot get seccomp notify listener fd: {0}")]
     NotifyFd(#[source] SeccompError),

@@ -34,6 +34,7 @@ mod error;
 mod fd;
 mod listener;
 mod names;
+mod program;
 
 pub use compile::{compile, Filter};
 pub use docker::{
@@ -48,3 +49,4 @@ pub use listener::{
 pub use names::{
     name_of, parse_action, parse_arch, parse_flag, parse_linux_seccomp, parse_operator,
 };
+pub use program::{Program, ProgramCache};

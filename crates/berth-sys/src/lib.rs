@@ -349,6 +349,61 @@ pub fn set_sched_attr(attr: &SchedAttr) -> io::Result<()> {
     Ok(())
 }
 
+/// Install a classic-BPF seccomp filter (raw 8-byte `sock_filter`
+/// instructions, host byte order) on the calling thread with
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` in `flags` the kernel returns the
+/// user-notification listener, which is handed back.
+pub fn seccomp_set_filter(
+    insns: &[u8],
+    flags: libc::c_ulong,
+) -> io::Result<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 8;
+    #[repr(C)]
+    struct SockFprog {
+        len: libc::c_ushort,
+        filter: *const u8,
+    }
+    if insns.is_empty() || !insns.len().is_multiple_of(8) || insns.len() / 8 > 4096 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "seccomp program must be 1 to 4096 whole 8-byte instructions",
+        ));
+    }
+    // The kernel reads `sock_filter`s (u16, u8, u8, u32) through the pointer;
+    // copy into a buffer aligned for them rather than trusting `insns`.
+    let aligned: Vec<u64> = insns
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk")))
+        .collect();
+    let prog = SockFprog {
+        len: aligned.len() as libc::c_ushort,
+        filter: aligned.as_ptr() as *const u8,
+    };
+    // SAFETY: `prog` points at `aligned`, which holds `len` complete 8-byte
+    // instructions and outlives the call; the kernel copies the program and
+    // keeps no pointer into our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const SockFprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the return value is a new descriptor that
+        // nothing else owns.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }));
+    }
+    Ok(None)
+}
+
 /// Load a BPF_PROG_TYPE_CGROUP_DEVICE program (raw 8-byte instructions) and
 /// attach it to the cgroup v2 directory `cgroup_dir` with BPF_F_ALLOW_MULTI,
 /// so it adds to what parent cgroups enforce. On failure the verifier's log

@@ -191,7 +191,7 @@ pub fn create_with(
         pid: None,
         cgroup: None,
     };
-    let created = create_in(bundle, opts, console, &dir, &mut undo)?;
+    let created = create_in(bundle, opts, console, root, &dir, &mut undo)?;
     undo.disarm();
     Ok(created)
 }
@@ -232,11 +232,12 @@ fn create_in(
     bundle: &Bundle,
     opts: &CreateOptions,
     console: Option<UnixStream>,
+    root: &Path,
     dir: &Path,
     undo: &mut Undo,
 ) -> Result<Created> {
     let spec = &bundle.spec;
-    let seccomp = crate::seccomp::compile(spec)?;
+    let seccomp = crate::seccomp::compile(spec, &crate::seccomp::cache(root))?;
     let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
     let plan = NsPlan::prepare(spec)?;
 

@@ -310,7 +310,7 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
             "--console-socket needs --tty (or process.terminal in --process)".into(),
         ));
     }
-    let seccomp = crate::seccomp::compile(&spec)?;
+    let seccomp = crate::seccomp::compile(&spec, &crate::seccomp::cache(root))?;
     let joins = open_namespaces(st.pid)?;
     // The namespaces were opened by pid: make sure it was still init.
     if !st.init_alive() {
