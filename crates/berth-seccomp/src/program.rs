@@ -200,7 +200,7 @@ mod tests {
         let key = ProgramCache::key(&sc).unwrap();
         assert!(cache.get(&key, &sc).is_none());
         let program = crate::compile(&sc).unwrap().program(&sc).unwrap().unwrap();
-        assert!(program.len() > 0 && program.flags == FLAG_LOG);
+        assert!(!program.is_empty() && program.flags == FLAG_LOG);
         cache.put(&key, &program).unwrap();
         let back = cache.get(&key, &sc).unwrap();
         assert_eq!(back.insns, program.insns);
