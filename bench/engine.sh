@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# berthd beside a private dockerd, with the same docker CLI and the same busybox image:
-#   hyperfine of `docker run --rm --network none IMG true`, N sequential `run -d`, `docker ps` with
-#   them running, the daemons' idle RSS and the memory each running container adds (shim PSS).
-# podman's service is not measured here yet.
-# Usage: bash bench/engine.sh [runs] [containers]   (as root)
+# berthd beside a private dockerd and a private `podman system service`, with the same docker CLI and the same
+# busybox image: one hyperfine run of `docker run --rm --network none IMG true` against all three, N sequential
+# `run -d`, `docker ps` with them running, the daemons' idle RSS and the memory each running container adds
+# (PSS of berth-shim / containerd-shim / conmon).
+# podman 4.3's crun refuses this machine's hybrid cgroup layout, so its service runs in a private mount
+# namespace with /sys/fs/cgroup/unified unmounted (the CLI reaches it through its socket as usual); it gets
+# containers.conf default ulimits under root's hard limits (root here lacks CAP_SYS_RESOURCE).
+# Usage: bash bench/engine.sh [runs] [containers]   (as root; set NO_PODMAN=1 to leave podman out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -12,12 +15,14 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 CARGO_TARGET_DIR=$target cargo build --release -p berthd -p berth-shim -p berth-runtime >&2
 docker=$(command -v docker)
 work=$(mktemp -d /tmp/berth-engine.XXXXXX)
+engines=(berth docker)
+if [ -z "${NO_PODMAN:-}" ] && command -v podman >/dev/null; then engines+=(podman); fi
 pids=()
 cleanup() {
     set +e
-    for h in "unix://$work/berth.sock" "unix://$work/docker.sock"; do
-        ids=$(DOCKER_HOST=$h "$docker" ps -aq 2>/dev/null || true)
-        [ -n "$ids" ] && DOCKER_HOST=$h "$docker" rm -f $ids >/dev/null 2>&1 || true
+    for h in "${engines[@]}"; do
+        ids=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" ps -aq 2>/dev/null || true)
+        [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1 || true
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
@@ -40,31 +45,45 @@ dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfil
     -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
     --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
 pids+=($!); dockerd_pid=$!
-for h in berth docker; do
+podman_pid=
+if [[ " ${engines[*]} " == *" podman "* ]]; then
+    printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nevents_logger = "none"\n' \
+        > "$work/containers.conf"
+    CONTAINERS_CONF=$work/containers.conf unshare -m --propagation private sh -c \
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec podman --root $work/podman-root --runroot $work/podman-run \
+         --tmpdir $work/podman-tmp system service --time=0 unix://$work/podman.sock" 2>"$work/podman.log" &
+    pids+=($!); podman_pid=$!
+fi
+for h in "${engines[@]}"; do
     for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
     DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
 done
 sleep 2
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 containerd_pid=$(pgrep -P "$dockerd_pid" containerd || true)
-echo "idle RSS (kB): berthd $(rss "$berthd_pid"); dockerd $(rss "$dockerd_pid") + containerd $( [ -n "$containerd_pid" ] && rss "$containerd_pid" || echo n/a)"
+echo "idle RSS (kB): berthd $(rss "$berthd_pid"); dockerd $(rss "$dockerd_pid") + containerd $( [ -n "$containerd_pid" ] && rss "$containerd_pid" || echo n/a)$( [ -n "$podman_pid" ] && echo "; podman service $(rss "$podman_pid")")"
 
-hyperfine -N --warmup 3 --runs "$runs" \
-    -n berthd "env DOCKER_HOST=unix://$work/berth.sock $docker run --rm --network none bb:bench true" \
-    -n dockerd "env DOCKER_HOST=unix://$work/docker.sock $docker run --rm --network none bb:bench true"
+cmds=()
+for h in "${engines[@]}"; do
+    name=$h; [ "$h" = berth ] && name=berthd; [ "$h" = docker ] && name=dockerd
+    cmds+=(-n "$name" "env DOCKER_HOST=unix://$work/$h.sock $docker run --rm --network none bb:bench true")
+done
+hyperfine -N --warmup 3 --runs "$runs" "${cmds[@]}"
 
-for h in berth docker; do
+for h in "${engines[@]}"; do
     export DOCKER_HOST="unix://$work/$h.sock"
     start=$(date +%s.%N)
     for i in $(seq "$n"); do "$docker" run -d --network none bb:bench sleep 600 >/dev/null; done
     end=$(date +%s.%N)
     echo "$h: $n sequential run -d: $(awk "BEGIN {printf \"%.2f\", $end - $start}") s"
     hyperfine -N --runs 10 -n "$h ps ($n running)" "env DOCKER_HOST=$DOCKER_HOST $docker ps -q"
-    if [ "$h" = berth ]; then
-        pss=$(for p in $(pgrep -f "berth-shim --id"); do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"; done | awk '{s+=$1; c++} END {printf "%.0f kB over %d shims, %.0f kB each", s, c, s/c}')
-    else
-        pss=$(for p in $(pgrep -f "containerd-shim"); do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"; done | awk '{s+=$1; c++} END {if (c) printf "%.0f kB over %d shims, %.0f kB each", s, c, s/c; else print "n/a"}')
-    fi
-    echo "$h: shim PSS $pss"
+    case $h in
+        berth) pattern="berth-shim --id.*$work" ;;
+        docker) pattern="containerd-shim.*" ;;
+        podman) pattern="conmon.*$work" ;;
+    esac
+    pss=$(for p in $(pgrep -f "$pattern"); do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done |
+        awk '{s+=$1; c++} END {if (c) printf "%.0f kB over %d processes, %.0f kB each", s, c, s/c; else print "n/a"}')
+    echo "$h: per-container supervisor PSS $pss"
     "$docker" rm -f $("$docker" ps -aq) >/dev/null
 done
