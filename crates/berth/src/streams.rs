@@ -45,15 +45,17 @@ pub fn raw(mut r: impl Read) -> io::Result<()> {
     }
 }
 
-/// Show a JSON progress stream (pull, push, load, import): one line per
-/// layer, redrawn in place on a terminal; an error object ends it with an error.
+/// Show a JSON progress stream (pull, push, load, import) on stdout, as
+/// docker does: on a terminal one line per layer with a progress bar, redrawn
+/// in place; otherwise plain status lines without bars. An error object ends
+/// it with an error.
 pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
     use std::io::BufRead;
-    let tty = nix::unistd::isatty(2).unwrap_or(false);
+    let tty = nix::unistd::isatty(1).unwrap_or(false);
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut all = Vec::new();
     let mut drawn = 0usize;
-    let mut err = io::stderr();
+    let mut out = io::stdout().lock();
     for line in io::BufReader::new(r).lines() {
         let line = line?;
         let line = line.trim();
@@ -77,7 +79,11 @@ pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
             .unwrap_or("")
             .trim_end()
             .to_string();
-        let bar = bar(&v["progressDetail"]);
+        let bar = if tty {
+            bar(&v["progressDetail"])
+        } else {
+            String::new()
+        };
         let text = if id.is_empty() {
             status
         } else {
@@ -88,7 +94,7 @@ pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
                 drawn = 0;
                 lines.clear();
             }
-            writeln!(err, "{text}")?;
+            writeln!(out, "{text}")?;
             continue;
         }
         match lines.iter_mut().find(|(i, _)| *i == id) {
@@ -96,10 +102,10 @@ pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
             None => lines.push((id, text)),
         }
         if drawn > 0 {
-            write!(err, "\x1b[{drawn}A")?;
+            write!(out, "\x1b[{drawn}A")?;
         }
         for (_, t) in &lines {
-            writeln!(err, "\x1b[2K{t}")?;
+            writeln!(out, "\x1b[2K{t}")?;
         }
         drawn = lines.len();
     }

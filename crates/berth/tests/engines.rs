@@ -1,0 +1,471 @@
+//! The berth CLI against real Engine API servers: berthd and, as the
+//! reference, a private dockerd (each with its own data root, exec root,
+//! socket and pidfile; stopped by pid afterwards). The same verbs are run
+//! against both: what works against the reference implementation must work
+//! against berthd.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A daemon serving the Engine API on a unix socket in `dir`.
+struct Engine {
+    child: Child,
+    dir: PathBuf,
+    host: String,
+}
+
+impl Engine {
+    fn dockerd(dir: &Path) -> Engine {
+        let socket = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--storage-driver=vfs",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Engine::ready(child, dir, &socket)
+    }
+
+    /// berthd from this workspace's target dir (built here with its shim and
+    /// runtime if this test run did not build them).
+    fn berthd(dir: &Path) -> Engine {
+        let bin_dir = Path::new(BERTH).parent().unwrap().to_path_buf();
+        let wanted = ["berthd", "berth-shim", "berth-runtime"];
+        if !wanted.iter().all(|b| bin_dir.join(b).is_file()) {
+            let st = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-p",
+                    "berthd",
+                    "-p",
+                    "berth-shim",
+                    "-p",
+                    "berth-runtime",
+                ])
+                .env("CARGO_TARGET_DIR", bin_dir.parent().unwrap())
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(st.success(), "building berthd failed");
+        }
+        let socket = dir.join("berth.sock");
+        let log = std::fs::File::create(dir.join("berthd.log")).unwrap();
+        let child = Command::new(bin_dir.join("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("berthd.pid"))
+            .args(["--bridge", "none"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Engine::ready(child, dir, &socket)
+    }
+
+    fn ready(child: Child, dir: &Path, socket: &Path) -> Engine {
+        let e = Engine {
+            child,
+            dir: dir.to_path_buf(),
+            host: format!("unix://{}", socket.display()),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !e.berth(&["version"]).status.success() {
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        e
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(BERTH)
+            .env("BERTH_HOST", &self.host)
+            .env("DOCKER_CONFIG", self.dir.join("client"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut c = Command::new(BERTH)
+            .env("BERTH_HOST", &self.host)
+            .env("DOCKER_CONFIG", self.dir.join("client"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input).unwrap();
+        c.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Containers a failed test left behind go first, through the API.
+        let ids = text(&self.berth(&["ps", "-aq"]));
+        for id in ids.split_whitespace() {
+            let _ = self.berth(&["rm", "-f", id]);
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
+            .collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            let _ = Command::new("umount").arg("-l").arg(m).output();
+        }
+    }
+}
+
+/// A local docker-registry with htpasswd auth (user u, password p) on a free
+/// loopback port; `None` where Debian's docker-registry or htpasswd is missing.
+struct Registry {
+    child: Child,
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Option<Registry> {
+        let (reg, htpasswd) = (
+            Path::new("/usr/bin/docker-registry"),
+            Path::new("/usr/bin/htpasswd"),
+        );
+        if !reg.is_file() || !htpasswd.is_file() {
+            return None;
+        }
+        let pw = Command::new(htpasswd)
+            .args(["-Bbn", "u", "p"])
+            .output()
+            .ok()?;
+        std::fs::write(dir.join("htpasswd"), pw.stdout).ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\nauth:\n  htpasswd:\n    realm: t\n    path: {}\n",
+            dir.join("registry").display(),
+            dir.join("htpasswd").display()
+        );
+        std::fs::write(dir.join("registry.yml"), cfg).ok()?;
+        let child = Command::new(reg)
+            .arg("serve")
+            .arg(dir.join("registry.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let host = format!("127.0.0.1:{port}");
+        let t = Instant::now();
+        while std::net::TcpStream::connect(&host).is_err() {
+            if t.elapsed() > Duration::from_secs(15) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry { child, host })
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        text(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Why these tests cannot run here, if they cannot.
+fn skip_reason(dockerd: bool) -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root");
+    }
+    if !Path::new("/bin/busybox").is_file() {
+        return Some("needs /bin/busybox (busybox-static)");
+    }
+    if dockerd && Command::new("dockerd").arg("--version").output().is_err() {
+        return Some("needs dockerd (apt-get install docker.io)");
+    }
+    None
+}
+
+/// A busybox root file system as a tarball in `dir`.
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for t in ["sh", "cat", "echo", "sleep", "true"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(t)).unwrap();
+    }
+    let tar = dir.join("rootfs.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    tar
+}
+
+#[test]
+fn everyday_verbs_against_dockerd() {
+    if let Some(why) = skip_reason(true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::dockerd(tmp.path());
+    everyday_verbs(&d, tmp.path());
+}
+
+#[test]
+fn everyday_verbs_against_berthd() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::berthd(tmp.path());
+    everyday_verbs(&d, tmp.path());
+}
+
+/// login, push and pull (with progress) through a local registry.
+#[test]
+fn login_push_pull_against_berthd() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let Some(reg) = Registry::start(tmp.path()) else {
+        eprintln!("skipped: docker-registry or htpasswd (apache2-utils) is missing");
+        return;
+    };
+    let d = Engine::berthd(tmp.path());
+    let tar = busybox_tar(tmp.path());
+    assert!(d
+        .berth(&["import", tar.to_str().unwrap(), "cli-reg:v1"])
+        .status
+        .success());
+    let name = format!("{}/cli/bb:v1", reg.host);
+    assert!(d.berth(&["tag", "cli-reg:v1", &name]).status.success());
+    let o = d.berth(&["push", &name]);
+    assert!(
+        !o.status.success(),
+        "push without login must fail: {}",
+        show(&o)
+    );
+    let o = d.berth_stdin(
+        &["login", "-u", "u", "--password-stdin", &reg.host],
+        b"wrong\n",
+    );
+    assert!(
+        !o.status.success(),
+        "a bad password is refused: {}",
+        show(&o)
+    );
+    let o = d.berth_stdin(&["login", "-u", "u", "--password-stdin", &reg.host], b"p\n");
+    assert!(o.status.success(), "{}", show(&o));
+    let o = d.berth(&["push", &name]);
+    assert!(
+        o.status.success() && text(&o).contains("v1: digest: sha256:"),
+        "{}",
+        show(&o)
+    );
+    assert!(d.berth(&["rmi", &name]).status.success());
+    assert!(d.berth(&["rmi", "cli-reg:v1"]).status.success());
+    let o = d.berth(&["pull", &name]);
+    assert!(
+        o.status.success() && text(&o).contains("Downloaded newer image"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
+    assert_eq!(text(&o), "pulled\n", "{}", show(&o));
+}
+
+fn everyday_verbs(d: &Engine, dir: &Path) {
+    let tar = busybox_tar(dir);
+    let tmp = dir;
+
+    let o = d.berth(&["import", tar.to_str().unwrap(), "cli-test:v1"]);
+    assert!(
+        o.status.success() && text(&o).starts_with("sha256:"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["images"]);
+    assert!(
+        text(&o).contains("cli-test") && text(&o).contains("v1"),
+        "{}",
+        show(&o)
+    );
+
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "cli-test:v1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", show(&o));
+    assert_eq!(text(&o), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+
+    let o = d.berth_stdin(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "cli-test:v1",
+            "cat",
+        ],
+        b"piped in\n",
+    );
+    assert_eq!(text(&o), "piped in\n", "{}", show(&o));
+
+    let o = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "cli-d",
+        "--network",
+        "none",
+        "cli-test:v1",
+        "sh",
+        "-c",
+        "echo started; sleep 60",
+    ]);
+    assert!(
+        o.status.success() && text(&o).trim().len() == 64,
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["ps"]);
+    assert!(
+        text(&o).contains("cli-d") && text(&o).contains("Up"),
+        "{}",
+        show(&o)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&d.berth(&["logs", "cli-d"])).contains("started") {
+        assert!(Instant::now() < deadline, "no logs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = d.berth(&["exec", "cli-d", "sh", "-c", "echo in-exec; exit 4"]);
+    assert_eq!(
+        (o.status.code(), text(&o).as_str()),
+        (Some(4), "in-exec\n"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["stop", "-t", "1", "cli-d"]);
+    assert_eq!(text(&o), "cli-d\n", "{}", show(&o));
+    let o = d.berth(&["ps", "-a", "--filter", "status=exited", "-q"]);
+    assert_eq!(text(&o).lines().count(), 1, "{}", show(&o));
+    let o = d.berth(&["inspect", "cli-d"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["State"]["Status"], "exited");
+    assert!(d.berth(&["rm", "cli-d"]).status.success());
+
+    // Images: tag, save, rmi, load round trip.
+    assert!(d
+        .berth(&["tag", "cli-test:v1", "cli-test:v2"])
+        .status
+        .success());
+    let saved = tmp.join("saved.tar");
+    let o = d.berth(&["save", "-o", saved.to_str().unwrap(), "cli-test:v2"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = d.berth(&["rmi", "cli-test:v2"]);
+    assert!(text(&o).contains("Untagged: cli-test:v2"), "{}", show(&o));
+    let o = d.berth(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(text(&o).contains("cli-test:v2"), "{}", show(&o));
+
+    // Errors name the thing and use docker's exit codes.
+    let o = d.berth(&["stop", "no-such-container"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No such container: no-such-container"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "80/sctp",
+        "cli-test:v1",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+}
