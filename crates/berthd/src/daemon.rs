@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub struct Config {
     /// Unix sockets to serve.
     pub sockets: Vec<PathBuf>,
+    /// TCP addresses to serve (host:port), with mutual TLS.
+    pub tcp: Vec<String>,
+    /// The TLS server config for the TCP addresses (client certificates required).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Persistent state.
     pub data_root: PathBuf,
     /// Runtime state.

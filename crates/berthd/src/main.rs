@@ -16,6 +16,7 @@ mod images;
 mod logging;
 mod store;
 mod time;
+mod tls;
 mod volumes;
 
 use anyhow::{bail, Context, Result};
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "berthd", about = "The Berth engine daemon (Docker Engine API)")]
 struct Flags {
-    /// Daemon socket to listen on (unix:///path)
+    /// Daemon socket to listen on: unix:///path, or tcp://host:port (with --tlsverify only)
     #[arg(
         short = 'H',
         long = "host",
@@ -66,6 +67,18 @@ struct Flags {
     /// Add NAT and published-port rules with iptables
     #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
     iptables: bool,
+    /// Require clients on TCP sockets to present a certificate signed by --tlscacert
+    #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    tlsverify: bool,
+    /// CA certificate that signs the clients' certificates (TCP sockets)
+    #[arg(long = "tlscacert")]
+    tlscacert: Option<PathBuf>,
+    /// The server's TLS certificate (TCP sockets)
+    #[arg(long = "tlscert")]
+    tlscert: Option<PathBuf>,
+    /// The server's TLS key (TCP sockets)
+    #[arg(long = "tlskey")]
+    tlskey: Option<PathBuf>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -112,6 +125,18 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     if let (true, Some(s)) = (default("default_runtime"), v["default-runtime"].as_str()) {
         f.default_runtime = s.to_string();
     }
+    if let (true, Some(b)) = (default("tlsverify"), v["tlsverify"].as_bool()) {
+        f.tlsverify = b;
+    }
+    for (id, slot) in [
+        ("tlscacert", &mut f.tlscacert),
+        ("tlscert", &mut f.tlscert),
+        ("tlskey", &mut f.tlskey),
+    ] {
+        if let (true, Some(s)) = (default(id), v[id].as_str()) {
+            *slot = Some(PathBuf::from(s));
+        }
+    }
     if let Some(rt) = v["runtimes"].as_object() {
         // Before the command line's, which therefore win for the same name.
         let from_file: Vec<String> = rt
@@ -121,6 +146,28 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
         f.add_runtime.splice(0..0, from_file);
     }
     Ok(())
+}
+
+/// The TLS server config for TCP sockets; refuses TCP without client verification.
+fn tcp_tls(f: &Flags, has_tcp: bool) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    if !has_tcp {
+        return Ok(None);
+    }
+    if !f.tlsverify {
+        bail!(
+            "refusing to listen on TCP without --tlsverify: anyone who can reach the port would be root \
+             on this host; give --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY (or use a unix socket)"
+        );
+    }
+    let (Some(ca), Some(cert), Some(key)) = (&f.tlscacert, &f.tlscert, &f.tlskey) else {
+        bail!("--tlsverify needs --tlscacert, --tlscert and --tlskey");
+    };
+    let files = tls::TlsFiles {
+        ca: ca.clone(),
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    Ok(Some(tls::server_config(&files).context("TLS")?))
 }
 
 fn main() -> Result<()> {
@@ -147,14 +194,19 @@ fn main() -> Result<()> {
         );
     }
     let mut sockets = Vec::new();
+    let mut tcp = Vec::new();
     for h in &f.host {
-        match h.strip_prefix("unix://") {
-            Some(p) if !p.is_empty() => sockets.push(PathBuf::from(p)),
-            _ => bail!("-H {h:?}: only unix:///path sockets are supported"),
+        match (h.strip_prefix("unix://"), tls::parse_tcp(h)) {
+            (Some(p), _) if !p.is_empty() => sockets.push(PathBuf::from(p)),
+            (_, Some(addr)) => tcp.push(addr),
+            _ => bail!("-H {h:?}: want unix:///path or tcp://host:port"),
         }
     }
+    let tls = tcp_tls(&f, !tcp.is_empty())?;
     let cfg = daemon::Config {
         sockets,
+        tcp,
+        tls,
         data_root: f.data_root,
         exec_root: f.exec_root,
         runtimes,
