@@ -34,6 +34,10 @@ pub struct Config {
     pub bip: Option<String>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
+    /// `--init`: containers that do not say run under berth-init.
+    pub init: bool,
+    /// The berth-init binary bind-mounted at /dev/init.
+    pub init_binary: PathBuf,
 }
 
 /// Everything the handlers share.

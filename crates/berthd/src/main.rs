@@ -79,6 +79,12 @@ struct Flags {
     /// The server's TLS key (TCP sockets)
     #[arg(long = "tlskey")]
     tlskey: Option<PathBuf>,
+    /// Run an init (berth-init) inside containers that do not set HostConfig.Init
+    #[arg(long = "init", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    init: bool,
+    /// The init binary (default: berth-init next to berthd, else on PATH)
+    #[arg(long = "init-path")]
+    init_path: Option<PathBuf>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -127,6 +133,12 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     }
     if let (true, Some(b)) = (default("tlsverify"), v["tlsverify"].as_bool()) {
         f.tlsverify = b;
+    }
+    if let (true, Some(b)) = (default("init"), v["init"].as_bool()) {
+        f.init = b;
+    }
+    if let (true, Some(s)) = (default("init_path"), v["init-path"].as_str()) {
+        f.init_path = Some(PathBuf::from(s));
     }
     for (id, slot) in [
         ("tlscacert", &mut f.tlscacert),
@@ -215,6 +227,8 @@ fn main() -> Result<()> {
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
         iptables: f.iptables,
+        init: f.init,
+        init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

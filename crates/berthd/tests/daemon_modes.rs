@@ -218,3 +218,278 @@ fn tcp_requires_mutual_tls() {
     }
     assert!(d.log().contains("TLS handshake"), "{}", d.log());
 }
+
+/// berth-init next to berthd (the harness builds only the shim and the runtime).
+fn ensure_init() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_berthd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-p", "berth-init"])
+        .env("CARGO_TARGET_DIR", bin.parent().unwrap())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(st.success(), "building berth-init failed");
+}
+
+/// The namespace a symlink like `/proc/self/ns/net` names, from `ls -l` output (`net:[4026531840]`).
+fn ns_of(ls_output: &str) -> String {
+    ls_output
+        .rsplit("-> ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn init_runs_the_command_forwards_signals_and_reaps() {
+    skip_unless_ready!("init_runs_the_command_forwards_signals_and_reaps");
+    ensure_init();
+    let d = Berthd::start();
+    d.import_busybox("bb:init");
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "bb:init",
+        "busybox",
+        "ps",
+    ]);
+    let pid1 = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"))
+        .unwrap_or_else(|| panic!("no PID 1 in {ps}"));
+    assert!(pid1.contains("/dev/init -- busybox ps"), "{ps}");
+    // Without --init the command itself is PID 1.
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:init",
+        "busybox",
+        "ps",
+    ]);
+    assert!(!ps.contains("/dev/init"), "{ps}");
+
+    // Exit codes come through, 128+n for a signal.
+    for (script, code) in [("exit 3", 3), ("kill -KILL $$", 137)] {
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--init",
+            "--network",
+            "none",
+            "bb:init",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{script}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    // An orphan reparented to init is reaped (it would stay a zombie otherwise).
+    let script = "sh -c 'sleep 0 & echo $! > /tmp/orphan'; p=$(cat /tmp/orphan); i=0; \
+                  while [ -e /proc/$p ] && [ $i -lt 500 ]; do busybox usleep 10000; i=$((i+1)); done; \
+                  if [ -e /proc/$p ]; then echo zombie; else echo reaped; fi";
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "bb:init",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.trim(), "reaped");
+
+    // `docker stop`: SIGTERM reaches sleep through init (sleep as PID 1 would ignore it, and the stop
+    // would end in SIGKILL after the timeout: exit code 137 instead of 143).
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--network",
+        "none",
+        "bb:init",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    d.ok(&["stop", "-t", "60", id]);
+    let code = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.ExitCode}} {{.HostConfig.Init}}",
+        id,
+    ]);
+    assert_eq!(code.trim(), "143 true");
+}
+
+#[test]
+fn daemon_init_default_and_opt_out() {
+    skip_unless_ready!("daemon_init_default_and_opt_out");
+    ensure_init();
+    let d = Berthd::start_with(&["--bridge", "none", "--init"]);
+    d.import_busybox("bb:dinit");
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:dinit",
+        "busybox",
+        "ps",
+    ]);
+    assert!(ps.contains("/dev/init"), "{ps}");
+    let (st, body) = d.http(
+        "POST",
+        "/containers/create?name=noinit",
+        Some(r#"{"Image":"bb:dinit","Cmd":["busybox","ps"],"HostConfig":{"Init":false,"NetworkMode":"none"}}"#),
+    );
+    assert_eq!(st, 201, "{body}");
+    d.ok(&["start", "noinit"]);
+    d.ok(&["wait", "noinit"]);
+    let logs = d.ok(&["logs", "noinit"]);
+    assert!(
+        logs.contains("busybox ps") && !logs.contains("/dev/init"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn container_namespace_modes() {
+    skip_unless_ready!("container_namespace_modes");
+    let d = Berthd::start();
+    d.import_busybox("bb:ns");
+    let first = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--hostname",
+        "firsthost",
+        "--network",
+        "none",
+        "bb:ns",
+        "sleep",
+        "1000",
+    ]);
+    let first = first.trim();
+    let ns = |args: &[&str], kind: &str| -> String {
+        let path = format!("/proc/self/ns/{kind}");
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["ls", "-l", &path]);
+        ns_of(&d.ok(&a))
+    };
+    let first_ns = |kind: &str| ns(&["exec", "first"], kind);
+    let run = ["run", "--rm"];
+
+    // Network: same namespace, the first's host name and hosts file.
+    let second = [&run[..], &["--network", "container:first", "bb:ns"]].concat();
+    assert_eq!(ns(&second, "net"), first_ns("net"));
+    let mut a = second.clone();
+    a.extend(["sh", "-c", "hostname; cat /etc/hostname"]);
+    assert_eq!(d.ok(&a), "firsthost\nfirsthost\n");
+    // A container on its own network is elsewhere.
+    assert_ne!(
+        ns(&["run", "--rm", "--network", "none", "bb:ns"], "net"),
+        first_ns("net")
+    );
+
+    // PID: the first's processes are visible.
+    let mut a = [
+        &run[..],
+        &["--network", "none", "--pid", "container:first", "bb:ns"],
+    ]
+    .concat();
+    a.extend(["busybox", "ps"]);
+    let ps = d.ok(&a);
+    assert!(ps.contains("sleep 1000"), "{ps}");
+    // IPC.
+    let a = [
+        &run[..],
+        &["--network", "none", "--ipc", "container:first", "bb:ns"],
+    ]
+    .concat();
+    assert_eq!(ns(&a, "ipc"), first_ns("ipc"));
+    // The host's IPC namespace for --ipc host.
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let a = [&run[..], &["--network", "none", "--ipc", "host", "bb:ns"]].concat();
+    assert_eq!(ns(&a, "ipc"), host_ipc.display().to_string());
+
+    // Inspect shows the modes.
+    let id = d.ok(&[
+        "create",
+        "--network",
+        "container:first",
+        "--pid",
+        "container:first",
+        "bb:ns",
+        "true",
+    ]);
+    let modes = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}} {{.HostConfig.PidMode}}",
+        id.trim(),
+    ]);
+    assert_eq!(modes.trim(), format!("container:{first} container:first"));
+
+    // Joining a container that does not run: 409; one that does not exist: 404.
+    d.ok(&[
+        "create",
+        "--name",
+        "idle",
+        "--network",
+        "none",
+        "bb:ns",
+        "true",
+    ]);
+    for mode in ["NetworkMode", "PidMode", "IpcMode"] {
+        let body = format!(
+            r#"{{"Image":"bb:ns","Cmd":["true"],"HostConfig":{{"{mode}":"container:idle"}}}}"#
+        );
+        let (st, out) = d.http("POST", "/containers/create", Some(&body));
+        assert_eq!(st, 201, "{out}");
+        let id: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let id = id["Id"].as_str().unwrap();
+        let (st, out) = d.http("POST", &format!("/containers/{id}/start"), None);
+        assert_eq!(st, 409, "{mode}: {out}");
+        assert!(out.contains("of a non running container: "), "{out}");
+    }
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nope",
+        "bb:ns",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("No such container: nope"), "{err}");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:first",
+        "-h",
+        "x",
+        "bb:ns",
+        "true",
+    ]);
+    assert!(!o.status.success());
+}

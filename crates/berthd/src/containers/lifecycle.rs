@@ -73,7 +73,8 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     }
     let fail = |e: spec::SpecError| ApiError::BadRequest(e.to_string());
     spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
-    let cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
+    let mut cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
+    super::modes::apply(d, c, &mut cfg)?;
     std::fs::write(
         p.dir.join("config.json"),
         serde_json::to_vec_pretty(&cfg).expect("config serializes"),
