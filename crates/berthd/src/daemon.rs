@@ -34,6 +34,8 @@ pub struct Config {
     pub bip: Option<String>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
+    /// `--userns-remap`: the user namespace mapping containers run with.
+    pub remap: Option<Arc<crate::userns::Remap>>,
     /// `--init`: containers that do not say run under berth-init.
     pub init: bool,
     /// The berth-init binary bind-mounted at /dev/init.

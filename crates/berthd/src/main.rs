@@ -17,6 +17,7 @@ mod logging;
 mod store;
 mod time;
 mod tls;
+mod userns;
 mod volumes;
 
 use anyhow::{bail, Context, Result};
@@ -85,6 +86,10 @@ struct Flags {
     /// The init binary (default: berth-init next to berthd, else on PATH)
     #[arg(long = "init-path")]
     init_path: Option<PathBuf>,
+    /// Run containers in a user namespace: "default" (the berthremap user, made if missing) or
+    /// user[:group] with ranges in /etc/subuid and /etc/subgid
+    #[arg(long = "userns-remap")]
+    userns_remap: Option<String>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -133,6 +138,9 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     }
     if let (true, Some(b)) = (default("tlsverify"), v["tlsverify"].as_bool()) {
         f.tlsverify = b;
+    }
+    if let (true, Some(s)) = (default("userns_remap"), v["userns-remap"].as_str()) {
+        f.userns_remap = Some(s.to_string());
     }
     if let (true, Some(b)) = (default("init"), v["init"].as_bool()) {
         f.init = b;
@@ -187,6 +195,9 @@ fn main() -> Result<()> {
     if argv.get(1).map(String::as_str) == Some("__archive") {
         std::process::exit(archive::helper_main(&argv[2..]));
     }
+    if argv.get(1).map(String::as_str) == Some("__userns") {
+        std::process::exit(userns::helper_main());
+    }
     let matches = <Flags as clap::CommandFactory>::command().get_matches();
     let mut f = <Flags as clap::FromArgMatches>::from_arg_matches(&matches)?;
     apply_config_file(&mut f, &matches)?;
@@ -215,6 +226,21 @@ fn main() -> Result<()> {
         }
     }
     let tls = tcp_tls(&f, !tcp.is_empty())?;
+    let remap = match f.userns_remap.as_deref().filter(|s| !s.is_empty()) {
+        Some(spec) => {
+            let r = userns::Remap::setup(spec, &[&f.data_root, &f.exec_root])
+                .with_context(|| format!("--userns-remap {spec}"))?;
+            let (uid, gid) = r.root();
+            crate::log!(
+                1,
+                "user namespaces: containers' root is uid {uid} gid {gid} ({}:{})",
+                r.user,
+                r.group
+            );
+            Some(std::sync::Arc::new(r))
+        }
+        None => None,
+    };
     let cfg = daemon::Config {
         sockets,
         tcp,
@@ -228,6 +254,7 @@ fn main() -> Result<()> {
         bip: f.bip.clone(),
         iptables: f.iptables,
         init: f.init,
+        remap,
         init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -49,6 +49,7 @@ fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()>
 fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(&d.snap, &c.id, p)?;
+    super::modes::idmap_rootfs(d, c, &p.rootfs)?;
     let cwd = p.rootfs.join(c.spec.cwd.trim_start_matches('/'));
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;

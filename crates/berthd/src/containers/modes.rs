@@ -1,7 +1,8 @@
 //! Per-container modes beyond the plain OCI defaults: `--init` (berth-init bind-mounted at `/dev/init`
 //! as PID 1, running the command), and namespaces joined from another container
 //! (`container:<id|name>` as NetworkMode, PidMode or IpcMode: the other container's
-//! `/proc/<pid>/ns/...` paths, its hosts/hostname/resolv.conf for a shared network).
+//! `/proc/<pid>/ns/...` paths, its hosts/hostname/resolv.conf for a shared network), and the user
+//! namespace of `--userns-remap` (see [`crate::userns`]) unless `UsernsMode` is `host`.
 
 use super::model::{Container, Status};
 use crate::daemon::Daemon;
@@ -21,6 +22,8 @@ pub struct Modes {
     pub pid_container: Option<String>,
     /// Share the IPC namespace of this container (id).
     pub ipc_container: Option<String>,
+    /// `UsernsMode: host`: no user namespace even when the daemon remaps.
+    pub userns_host: bool,
 }
 
 /// The container a `container:<id|name>` mode names: its id when it exists now, else the name as given
@@ -50,7 +53,21 @@ pub fn parse(d: &Daemon, hc: &Value, hostname_given: bool) -> ApiResult<Modes> {
         net_container: joined(d, s("NetworkMode"))?,
         pid_container: joined(d, s("PidMode"))?,
         ipc_container: joined(d, s("IpcMode"))?,
+        userns_host: match s("UsernsMode").unwrap_or("") {
+            "" => false,
+            "host" => true,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid UsernsMode {other:?}: want \"host\" or nothing"
+                )))
+            }
+        },
     };
+    if d.cfg.remap.is_some() && !m.userns_host && hc["Privileged"].as_bool() == Some(true) {
+        return Err(ApiError::BadRequest(
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into(),
+        ));
+    }
     if m.net_container.is_some() && hostname_given {
         return Err(ApiError::BadRequest(
             "conflicting options: hostname and the network mode".into(),
@@ -86,11 +103,41 @@ fn set_namespace(cfg: &mut Value, typ: &str, path: String) {
     }
 }
 
+/// The daemon's remapping if this container runs with it.
+pub fn remap<'a>(d: &'a Daemon, c: &Container) -> Option<&'a crate::userns::Remap> {
+    d.cfg.remap.as_deref().filter(|_| !c.spec.modes.userns_host)
+}
+
+/// Mount a remapped container's root again with idmapped image layers (image files owned by root show
+/// as the container's root).
+pub fn idmap_rootfs(d: &Daemon, c: &Container, rootfs: &std::path::Path) -> ApiResult<()> {
+    use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+    let Some(r) = remap(d, c) else {
+        return Ok(());
+    };
+    let mounts = d.snap.mounts(&c.id).map_err(ApiError::internal)?;
+    let m = mounts
+        .first()
+        .filter(|m| m.fs_type == "overlay")
+        .ok_or_else(|| ApiError::internal("user namespaces need an overlay root"))?;
+    OverlaySnapshotter::unmount(rootfs).map_err(ApiError::internal)?;
+    r.mount_overlay(&m.options, rootfs)
+        .map_err(ApiError::internal)
+}
+
 /// Apply to a config built by [`super::spec::oci_config`], at start (the joined containers must run).
 pub fn apply(d: &Daemon, c: &Container, cfg: &mut Value) -> ApiResult<()> {
     let m = &c.spec.modes;
+    // Namespaces of a remapped container belong to its user namespace: join that one too.
+    let mut owner_userns = None;
+    let mut note_owner = |other: &Container, pid: i32| {
+        if remap(d, c).is_some() && remap(d, other).is_some() && owner_userns.is_none() {
+            owner_userns = Some(format!("/proc/{pid}/ns/user"));
+        }
+    };
     if let Some(id) = &m.net_container {
         let (other, pid) = running_pid(d, &c.id, id, "network")?;
+        note_owner(&other, pid);
         set_namespace(cfg, "network", format!("/proc/{pid}/ns/net"));
         // Docker shares the other container's hosts, hostname and resolv.conf files.
         let dir = d.cfg.data_root.join("containers").join(&other.id);
@@ -107,12 +154,27 @@ pub fn apply(d: &Daemon, c: &Container, cfg: &mut Value) -> ApiResult<()> {
         }
     }
     if let Some(id) = &m.pid_container {
-        let (_, pid) = running_pid(d, &c.id, id, "PID")?;
+        let (other, pid) = running_pid(d, &c.id, id, "PID")?;
+        note_owner(&other, pid);
         set_namespace(cfg, "pid", format!("/proc/{pid}/ns/pid"));
     }
     if let Some(id) = &m.ipc_container {
-        let (_, pid) = running_pid(d, &c.id, id, "IPC")?;
+        let (other, pid) = running_pid(d, &c.id, id, "IPC")?;
+        note_owner(&other, pid);
         set_namespace(cfg, "ipc", format!("/proc/{pid}/ns/ipc"));
+    }
+    if let Some(r) = remap(d, c) {
+        let volumes: Vec<String> = c
+            .spec
+            .binds
+            .iter()
+            .filter(|b| b.volume.is_some())
+            .map(|b| b.destination.clone())
+            .collect();
+        r.apply(cfg, &volumes);
+        if let Some(path) = owner_userns {
+            set_namespace(cfg, "user", path);
+        }
     }
     if m.init {
         let init = &d.cfg.init_binary;
