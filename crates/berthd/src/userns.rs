@@ -324,13 +324,6 @@ impl Remap {
                 ns.push(json!({"type": "user"}));
             }
         }
-        // Docker's default of 0 is left to inheritance: init, in its user namespace, may not lower
-        // the value the daemon's process tree has.
-        if cfg["process"]["oomScoreAdj"] == json!(0) {
-            if let Some(p) = cfg["process"].as_object_mut() {
-                p.remove("oomScoreAdj");
-            }
-        }
         cfg["linux"]["uidMappings"] = maps(&self.uids);
         cfg["linux"]["gidMappings"] = maps(&self.gids);
         const OURS: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];

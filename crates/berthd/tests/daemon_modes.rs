@@ -598,6 +598,22 @@ fn userns_remap_runs_containers_as_subordinate_ids() {
     let inside = d.ok(&["exec", id, "ls", "-ln", "/data/f"]);
     assert_eq!(inside.split_whitespace().nth(2), Some("0"), "{inside}");
 
+    // The OOM score is set for the process in its user namespace (by the runtime, from outside).
+    let adj = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--oom-score-adj",
+        "321",
+        "bb:userns",
+        "cat",
+        "/proc/self/oom_score_adj",
+    ]);
+    assert_eq!(adj.trim(), "321");
+    let adj = d.ok(&["exec", id, "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(adj.trim(), "0");
+
     // --userns host: not remapped.
     let id2 = d.ok(&[
         "run",
