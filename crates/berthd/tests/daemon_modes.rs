@@ -634,16 +634,29 @@ fn userns_remap_runs_containers_as_subordinate_ids() {
     ]);
     let (pid2, mode) = pid2.trim().split_once(' ').unwrap();
     assert_eq!((host_uid(pid2), mode), (0, "host"));
-    // Privileged needs the host's user namespace.
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--privileged",
-        "--network",
-        "none",
-        "bb:userns",
-        "true",
-    ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("incompatible with user namespaces"));
+    // Privileged, the host's network or pid namespace need the host's user namespace.
+    for (flags, msg) in [
+        (
+            &["--privileged", "--network", "none"][..],
+            "incompatible with user namespaces",
+        ),
+        (
+            &["--network", "host"][..],
+            "cannot share the host's network namespace",
+        ),
+        (
+            &["--network", "none", "--pid", "host"][..],
+            "cannot share the host PID namespace",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(flags);
+        a.extend(["bb:userns", "true"]);
+        let o = d.docker(&a);
+        assert!(!o.status.success(), "{flags:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(msg), "{flags:?}: {err}");
+        a.splice(2..2, ["--userns", "host"]);
+        d.ok(&a);
+    }
 }

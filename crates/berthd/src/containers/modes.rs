@@ -63,10 +63,20 @@ pub fn parse(d: &Daemon, hc: &Value, hostname_given: bool) -> ApiResult<Modes> {
             }
         },
     };
-    if d.cfg.remap.is_some() && !m.userns_host && hc["Privileged"].as_bool() == Some(true) {
-        return Err(ApiError::BadRequest(
-            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into(),
-        ));
+    if d.cfg.remap.is_some() && !m.userns_host {
+        // Docker's rules: these need the host's user namespace (`--userns host`).
+        let conflict = if hc["Privileged"].as_bool() == Some(true) {
+            Some("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
+        } else if s("NetworkMode") == Some("host") {
+            Some("cannot share the host's network namespace when user namespaces are enabled")
+        } else if s("PidMode") == Some("host") {
+            Some("cannot share the host PID namespace when user namespaces are enabled")
+        } else {
+            None
+        };
+        if let Some(msg) = conflict {
+            return Err(ApiError::BadRequest(msg.into()));
+        }
     }
     if m.net_container.is_some() && hostname_given {
         return Err(ApiError::BadRequest(
