@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub struct Config {
     /// Unix sockets to serve.
     pub sockets: Vec<PathBuf>,
+    /// TCP addresses to serve (host:port), with mutual TLS.
+    pub tcp: Vec<String>,
+    /// The TLS server config for the TCP addresses (client certificates required).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Persistent state.
     pub data_root: PathBuf,
     /// Runtime state.
@@ -30,6 +34,12 @@ pub struct Config {
     pub bip: Option<String>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
+    /// `--userns-remap`: the user namespace mapping containers run with.
+    pub remap: Option<Arc<crate::userns::Remap>>,
+    /// `--init`: containers that do not say run under berth-init.
+    pub init: bool,
+    /// The berth-init binary bind-mounted at /dev/init.
+    pub init_binary: PathBuf,
 }
 
 /// Everything the handlers share.

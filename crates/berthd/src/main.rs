@@ -16,6 +16,8 @@ mod images;
 mod logging;
 mod store;
 mod time;
+mod tls;
+mod userns;
 mod volumes;
 
 use anyhow::{bail, Context, Result};
@@ -27,7 +29,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "berthd", about = "The Berth engine daemon (Docker Engine API)")]
 struct Flags {
-    /// Daemon socket to listen on (unix:///path)
+    /// Daemon socket to listen on: unix:///path, or tcp://host:port (with --tlsverify only)
     #[arg(
         short = 'H',
         long = "host",
@@ -66,6 +68,28 @@ struct Flags {
     /// Add NAT and published-port rules with iptables
     #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
     iptables: bool,
+    /// Require clients on TCP sockets to present a certificate signed by --tlscacert
+    #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    tlsverify: bool,
+    /// CA certificate that signs the clients' certificates (TCP sockets)
+    #[arg(long = "tlscacert")]
+    tlscacert: Option<PathBuf>,
+    /// The server's TLS certificate (TCP sockets)
+    #[arg(long = "tlscert")]
+    tlscert: Option<PathBuf>,
+    /// The server's TLS key (TCP sockets)
+    #[arg(long = "tlskey")]
+    tlskey: Option<PathBuf>,
+    /// Run an init (berth-init) inside containers that do not set HostConfig.Init
+    #[arg(long = "init", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    init: bool,
+    /// The init binary (default: berth-init next to berthd, else on PATH)
+    #[arg(long = "init-path")]
+    init_path: Option<PathBuf>,
+    /// Run containers in a user namespace: "default" (the berthremap user, made if missing) or
+    /// user[:group] with ranges in /etc/subuid and /etc/subgid
+    #[arg(long = "userns-remap")]
+    userns_remap: Option<String>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -112,6 +136,27 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     if let (true, Some(s)) = (default("default_runtime"), v["default-runtime"].as_str()) {
         f.default_runtime = s.to_string();
     }
+    if let (true, Some(b)) = (default("tlsverify"), v["tlsverify"].as_bool()) {
+        f.tlsverify = b;
+    }
+    if let (true, Some(s)) = (default("userns_remap"), v["userns-remap"].as_str()) {
+        f.userns_remap = Some(s.to_string());
+    }
+    if let (true, Some(b)) = (default("init"), v["init"].as_bool()) {
+        f.init = b;
+    }
+    if let (true, Some(s)) = (default("init_path"), v["init-path"].as_str()) {
+        f.init_path = Some(PathBuf::from(s));
+    }
+    for (id, slot) in [
+        ("tlscacert", &mut f.tlscacert),
+        ("tlscert", &mut f.tlscert),
+        ("tlskey", &mut f.tlskey),
+    ] {
+        if let (true, Some(s)) = (default(id), v[id].as_str()) {
+            *slot = Some(PathBuf::from(s));
+        }
+    }
     if let Some(rt) = v["runtimes"].as_object() {
         // Before the command line's, which therefore win for the same name.
         let from_file: Vec<String> = rt
@@ -123,10 +168,35 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     Ok(())
 }
 
+/// The TLS server config for TCP sockets; refuses TCP without client verification.
+fn tcp_tls(f: &Flags, has_tcp: bool) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    if !has_tcp {
+        return Ok(None);
+    }
+    if !f.tlsverify {
+        bail!(
+            "refusing to listen on TCP without --tlsverify: anyone who can reach the port would be root \
+             on this host; give --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY (or use a unix socket)"
+        );
+    }
+    let (Some(ca), Some(cert), Some(key)) = (&f.tlscacert, &f.tlscert, &f.tlskey) else {
+        bail!("--tlsverify needs --tlscacert, --tlscert and --tlskey");
+    };
+    let files = tls::TlsFiles {
+        ca: ca.clone(),
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    Ok(Some(tls::server_config(&files).context("TLS")?))
+}
+
 fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("__archive") {
         std::process::exit(archive::helper_main(&argv[2..]));
+    }
+    if argv.get(1).map(String::as_str) == Some("__userns") {
+        std::process::exit(userns::helper_main());
     }
     let matches = <Flags as clap::CommandFactory>::command().get_matches();
     let mut f = <Flags as clap::FromArgMatches>::from_arg_matches(&matches)?;
@@ -147,14 +217,34 @@ fn main() -> Result<()> {
         );
     }
     let mut sockets = Vec::new();
+    let mut tcp = Vec::new();
     for h in &f.host {
-        match h.strip_prefix("unix://") {
-            Some(p) if !p.is_empty() => sockets.push(PathBuf::from(p)),
-            _ => bail!("-H {h:?}: only unix:///path sockets are supported"),
+        match (h.strip_prefix("unix://"), tls::parse_tcp(h)) {
+            (Some(p), _) if !p.is_empty() => sockets.push(PathBuf::from(p)),
+            (_, Some(addr)) => tcp.push(addr),
+            _ => bail!("-H {h:?}: want unix:///path or tcp://host:port"),
         }
     }
+    let tls = tcp_tls(&f, !tcp.is_empty())?;
+    let remap = match f.userns_remap.as_deref().filter(|s| !s.is_empty()) {
+        Some(spec) => {
+            let r = userns::Remap::setup(spec, &[&f.data_root, &f.exec_root])
+                .with_context(|| format!("--userns-remap {spec}"))?;
+            let (uid, gid) = r.root();
+            crate::log!(
+                1,
+                "user namespaces: containers' root is uid {uid} gid {gid} ({}:{})",
+                r.user,
+                r.group
+            );
+            Some(std::sync::Arc::new(r))
+        }
+        None => None,
+    };
     let cfg = daemon::Config {
         sockets,
+        tcp,
+        tls,
         data_root: f.data_root,
         exec_root: f.exec_root,
         runtimes,
@@ -163,6 +253,9 @@ fn main() -> Result<()> {
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
         iptables: f.iptables,
+        init: f.init,
+        remap,
+        init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -281,6 +281,9 @@ fn create_in(
     if plan.new_user {
         write_id_maps(spec, pid)?;
     }
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        set_oom_score_adj(pid, adj)?;
+    }
     if let Some(cg) = cgroup {
         let cg = undo.cgroup.insert(cg);
         cg.apply(pid.as_raw())?;
@@ -358,6 +361,13 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     ));
     fs::write(&tmp, pid.to_string()).with_ctx(|| format!("write pid file {}", tmp.display()))?;
     fs::rename(&tmp, &path).with_ctx(|| format!("write pid file {}", path.display()))
+}
+
+/// `process.oomScoreAdj`, written by the runtime for its child: the child, non-dumpable in a user
+/// namespace, may not open its own /proc files (they stay host root's until it execs).
+pub fn set_oom_score_adj(pid: Pid, adj: i32) -> Result<()> {
+    fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+        .with_ctx(|| format!("process.oomScoreAdj: write {adj}"))
 }
 
 fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {

@@ -362,6 +362,9 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
     if let Some(cg) = &cgroup {
         cg.add_process(pid.as_raw())?;
     }
+    if let Some(adj) = process.oom_score_adj() {
+        super::create::set_oom_score_adj(pid, adj)?;
+    }
     sync.send(&Msg::Continue(pid.as_raw()))?;
     // The channel closes on exec (close-on-exec); before that the child
     // can only report a failure.
@@ -467,10 +470,6 @@ fn child_setup(c: &mut Child) -> Result<()> {
         crate::log::debug(&format!("new session keyring: {e}"));
     }
     let process = c.process;
-    if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_ctx(|| format!("process.oomScoreAdj: write {adj}"))?;
-    }
     if process.terminal().unwrap_or(false) {
         nix::unistd::setsid().ctx("setsid")?;
         init::setup_terminal(c.console.take(), process, false)?;

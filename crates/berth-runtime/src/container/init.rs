@@ -118,10 +118,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         berth_sys::loopback_up().ctx("bring up the loopback interface")?;
     }
     setsid().ctx("setsid")?;
-    if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_ctx(|| format!("process.oomScoreAdj: write {adj}"))?;
-    }
+    // process.oomScoreAdj: written by the runtime before `Continue` (see create::set_oom_score_adj).
     let terminal = process.terminal().unwrap_or(false);
     let ctx = RootfsContext {
         spec,

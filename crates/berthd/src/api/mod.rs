@@ -1,4 +1,4 @@
-//! The Engine API server: unix sockets, hyper connections (with upgrades for attach), the `/vX.Y`
+//! The Engine API server: unix sockets and mutual-TLS TCP sockets, hyper connections (with upgrades for attach), the `/vX.Y`
 //! prefix, routing to the handlers, and the common response headers.
 
 mod archive;
@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 
 /// The newest API version served (what `/_ping` and `/version` advertise).
 pub const API_VERSION: &str = "1.47";
@@ -49,37 +49,76 @@ fn bind(path: &std::path::Path) -> Result<UnixListener> {
     Ok(l)
 }
 
+/// Serve one connection (plain unix stream or TLS over TCP), with upgrades for attach and exec.
+async fn serve_conn<S>(d: Arc<Daemon>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let d = d.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(d, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        crate::log!(0, "connection: {e}");
+    }
+}
+
+/// Accept TCP connections; each is served only after a TLS handshake with a verified client certificate.
+fn spawn_tcp(d: Arc<Daemon>, l: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match l.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    crate::log!(3, "accept: {e}");
+                    continue;
+                }
+            };
+            let (d, acceptor) = (d.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                match acceptor.accept(stream).await {
+                    Ok(tls) => serve_conn(d, tls).await,
+                    Err(e) => crate::log!(2, "TLS handshake with {peer} failed: {e}"),
+                }
+            });
+        }
+    });
+}
+
 /// Serve every configured socket until SIGINT/SIGTERM.
 pub async fn serve(d: Arc<Daemon>) -> Result<()> {
     let mut listeners = Vec::new();
     for s in &d.cfg.sockets {
         listeners.push((bind(s)?, s.clone()));
     }
+    let mut tcp = Vec::new();
+    for a in &d.cfg.tcp {
+        let l = TcpListener::bind(a)
+            .await
+            .with_context(|| format!("listen on tcp://{a}"))?;
+        tcp.push(l);
+    }
+    if let Some(tls) = &d.cfg.tls {
+        for l in tcp {
+            crate::log!(1, "API listening on tcp://{} (mutual TLS)", l.local_addr()?);
+            spawn_tcp(d.clone(), l, tls.clone());
+        }
+    }
     for (l, path) in listeners {
         crate::log!(1, "API listening on {}", path.display());
         let d = d.clone();
         tokio::spawn(async move {
             loop {
-                let (stream, _) = match l.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        crate::log!(3, "accept: {e}");
-                        continue;
+                match l.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_conn(d.clone(), stream));
                     }
-                };
-                let d = d.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let d = d.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(d, req).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .with_upgrades();
-                    if let Err(e) = conn.await {
-                        crate::log!(0, "connection: {e}");
-                    }
-                });
+                    Err(e) => crate::log!(3, "accept: {e}"),
+                }
             }
         });
     }

@@ -167,7 +167,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": security_options(d),
         "Warnings": null,
     }))
 }
@@ -214,4 +214,13 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
             .collect::<Vec<_>>(),
         "BuildCache": [],
     }))
+}
+
+/// `SecurityOptions` of `/info`.
+fn security_options(d: &Daemon) -> Vec<&'static str> {
+    let mut v = vec!["name=seccomp,profile=builtin"];
+    if d.cfg.remap.is_some() {
+        v.push("name=userns");
+    }
+    v
 }

@@ -111,13 +111,19 @@ pub async fn create(
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         );
     }
+    let modes = super::modes::parse(
+        d,
+        &body["HostConfig"],
+        req.hostname.as_ref().is_some_and(|h| !h.is_empty()),
+    )?;
     let network_mode = match hc.network_mode.as_deref().unwrap_or("default") {
         "" | "default" | "bridge" => "default".to_string(),
         "none" => "none".into(),
         "host" => "host".into(),
-        other => {
-            return Err(ApiError::NotFound(format!("network {other} not found")));
-        }
+        other => match &modes.net_container {
+            Some(id) => format!("container:{id}"),
+            None => return Err(ApiError::NotFound(format!("network {other} not found"))),
+        },
     };
     let security = hc.security_opt.clone().unwrap_or_default();
     let mut no_new_privileges = false;
@@ -234,7 +240,13 @@ pub async fn create(
             anonymous: true,
         });
     }
-    let hostname = match req.hostname.filter(|h| !h.is_empty()) {
+    // A shared network shares the other container's host name too.
+    let joined_hostname = modes
+        .net_container
+        .as_ref()
+        .and_then(|id| d.containers.get(id).ok())
+        .map(|o| o.spec.hostname);
+    let hostname = match req.hostname.filter(|h| !h.is_empty()).or(joined_hostname) {
         Some(h) => h,
         None if network_mode == "host" => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -290,6 +302,7 @@ pub async fn create(
         seccomp_profile,
         chain_id: chain_id.clone(),
         extra,
+        modes,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;

@@ -101,6 +101,8 @@ fn host_or_private(v: &Option<String>, what: &str) -> ApiResult<bool> {
     match v.as_deref().unwrap_or("") {
         "" | "private" | "shareable" => Ok(false),
         "host" => Ok(true),
+        // Joining another container's namespace: see `super::modes`.
+        other if other.starts_with("container:") => Ok(false),
         other => Err(bad(format!(
             "invalid {what}: {other:?} is not supported yet"
         ))),

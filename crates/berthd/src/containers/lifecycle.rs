@@ -49,6 +49,7 @@ fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()>
 fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(&d.snap, &c.id, p)?;
+    super::modes::idmap_rootfs(d, c, &p.rootfs)?;
     let cwd = p.rootfs.join(c.spec.cwd.trim_start_matches('/'));
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
@@ -73,7 +74,8 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     }
     let fail = |e: spec::SpecError| ApiError::BadRequest(e.to_string());
     spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
-    let cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
+    let mut cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
+    super::modes::apply(d, c, &mut cfg)?;
     std::fs::write(
         p.dir.join("config.json"),
         serde_json::to_vec_pretty(&cfg).expect("config serializes"),

@@ -1,5 +1,5 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]), creation ([`create`]), the life cycle built from them
+//! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
 //! ([`lifecycle`]), exec instances ([`exec`]) and resource updates ([`update`]).
 
 pub mod create;
@@ -7,6 +7,7 @@ pub mod exec;
 pub mod hostextra;
 pub mod lifecycle;
 pub mod model;
+pub mod modes;
 pub mod registry;
 pub mod shim;
 pub mod spec;

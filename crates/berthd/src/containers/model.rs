@@ -141,6 +141,9 @@ pub struct RunSpec {
     /// DNS, hosts, tmpfs, ulimits, sysctls, devices, shared namespaces, ...
     #[serde(default)]
     pub extra: super::hostextra::HostExtra,
+    /// `--init`, namespaces joined from other containers.
+    #[serde(default)]
+    pub modes: super::modes::Modes,
 }
 
 /// A container.

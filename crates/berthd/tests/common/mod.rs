@@ -234,6 +234,26 @@ impl Berthd {
         let out = self.ok(&["import", tar.to_str().unwrap(), name]);
         assert!(out.trim().starts_with("sha256:"), "import said {out:?}");
     }
+
+    /// Like `start_with`, after `prepare` ran on the fresh directory (before the daemon starts).
+    pub fn start_prepared(extra: &[&str], prepare: impl FnOnce(&Path)) -> Berthd {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        ensure_helpers(bin.parent().expect("bin dir"));
+        let dir = tempfile::Builder::new()
+            .prefix("bd")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        prepare(dir.path());
+        let sock = dir.path().join("b.sock");
+        let mut d = Berthd {
+            dir,
+            child: None,
+            sock,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        d.spawn();
+        d
+    }
 }
 
 impl Drop for Berthd {
