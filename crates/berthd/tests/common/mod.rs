@@ -49,17 +49,30 @@ macro_rules! skip_unless_ready {
 
 /// berth-shim and berth-runtime next to berthd (built here if `cargo test -p berthd` did not).
 pub fn ensure_helpers(bin_dir: &Path) {
-    if bin_dir.join("berth-shim").is_file() && bin_dir.join("berth-runtime").is_file() {
-        return;
-    }
-    let target = bin_dir.parent().expect("target dir");
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-p", "berth-shim", "-p", "berth-runtime"])
-        .env("CARGO_TARGET_DIR", target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(st.success(), "building berth-shim and berth-runtime failed");
+    // Always ask cargo (a no-op when they are fresh): `cargo test -p berthd` alone does not rebuild
+    // the other crates' binaries, and a stale shim or runtime would test old code.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let target = bin_dir.parent().expect("target dir");
+        let st = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "berth-shim",
+                "-p",
+                "berth-runtime",
+                "-p",
+                "berth-init",
+            ])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(
+            st.success(),
+            "building berth-shim, berth-runtime and berth-init failed"
+        );
+    });
 }
 
 pub struct Berthd {
