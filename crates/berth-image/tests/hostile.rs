@@ -34,6 +34,7 @@ fn opts() -> ExtractOptions {
         allow_devices: false,
         same_owner: false,
         xattrs: true,
+        no_overwrite_dir_non_dir: false,
     }
 }
 
@@ -270,4 +271,36 @@ fn diff_id_mismatch_is_rejected() {
     )
     .unwrap();
     assert_eq!(r.diff_id, good);
+}
+
+#[test]
+fn literal_whiteouts_and_no_overwrite_dir_non_dir() {
+    let s = sandbox();
+    fs::create_dir_all(s.root.join("d")).unwrap();
+    fs::write(s.root.join("keep"), b"k").unwrap();
+    let o = ExtractOptions {
+        whiteouts: WhiteoutMode::Literal,
+        no_overwrite_dir_non_dir: true,
+        ..opts()
+    };
+    // A user's archive: `.wh.keep` is a file like any other, not a deletion.
+    let tar = LayerBuilder::default()
+        .file(".wh.keep", b"w", 0o644)
+        .build();
+    extract_layer(&tar[..], &s.root, &o, None).unwrap();
+    assert_eq!(fs::read(s.root.join("keep")).unwrap(), b"k");
+    assert_eq!(fs::read(s.root.join(".wh.keep")).unwrap(), b"w");
+    // A file where a directory is, and a directory where a file is, are refused.
+    let tar = LayerBuilder::default().file("d", b"x", 0o644).build();
+    let err = extract_layer(&tar[..], &s.root, &o, None).unwrap_err();
+    assert!(matches!(err, ExtractError::Overwrite { .. }), "{err}");
+    assert!(s.root.join("d").is_dir());
+    let tar = LayerBuilder::default().dir("keep").build();
+    let err = extract_layer(&tar[..], &s.root, &o, None).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot overwrite non-directory"),
+        "{err}"
+    );
+    assert_eq!(fs::read(s.root.join("keep")).unwrap(), b"k");
+    assert_outside_untouched(&s);
 }
