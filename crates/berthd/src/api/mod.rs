@@ -2,6 +2,7 @@
 //! prefix, routing to the handlers, and the common response headers.
 
 mod archive;
+mod attach;
 mod container_fs;
 mod containers;
 mod events;
@@ -219,7 +220,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
-        (&M::POST, ["containers", id, "attach"]) => streams::attach(&d, id, &q, req).await,
+        (&M::POST, ["containers", id, "attach"]) => attach::attach(&d, id, &q, req).await,
         (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
         (&M::POST, ["containers", id, "resize"]) => streams::resize(&d, id, &q).await,
         _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),
