@@ -14,6 +14,7 @@ mod streams;
 mod system;
 mod top;
 mod volumes;
+mod websocket;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -221,6 +222,13 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
         (&M::POST, ["containers", id, "attach"]) => attach::attach(&d, id, &q, req).await,
+        (&M::GET, ["containers", id, "attach", "ws"]) => {
+            let version = full
+                .strip_prefix("/v")
+                .and_then(|r| r.split('/').next())
+                .and_then(parse_version);
+            websocket::attach_ws(&d, id, &q, version, req).await
+        }
         (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
         (&M::POST, ["containers", id, "resize"]) => streams::resize(&d, id, &q).await,
         _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),
