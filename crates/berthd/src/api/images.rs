@@ -478,17 +478,35 @@ async fn collect_garbage(d: &Daemon) -> u64 {
 /// container uses.
 pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["dangling", "label", "until"])?;
-    let only_dangling = !matches!(
-        f.get("dangling").first().map(String::as_str),
-        Some("false" | "0")
-    );
+    f.only(&["dangling", "label", "label!", "until"])?;
+    let only_dangling = match f.get("dangling").first().map(String::as_str) {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid filter 'dangling={v}'"
+            )))
+        }
+    };
+    let until = super::prune::until(&f)?;
     let _g = d.image_lock.lock().await;
     let used: std::collections::BTreeSet<String> =
         d.containers.all().into_iter().map(|c| c.image_id).collect();
     let mut deleted = Vec::new();
     for img in images::list(d)?.into_values() {
         if used.contains(&img.id()) || (only_dangling && !img.repo_tags().is_empty()) {
+            continue;
+        }
+        let labels = img
+            .info
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        if !super::prune::labels_match(&f, &labels)
+            || !super::prune::created_before(img.info.config.created.as_deref(), until)
+        {
             continue;
         }
         for k in &img.keys {

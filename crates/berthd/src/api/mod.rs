@@ -8,6 +8,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod prune;
 mod registry;
 mod stats;
 mod streams;
