@@ -188,7 +188,7 @@ fn progress_line(v: Value) -> Bytes {
     Bytes::from(b)
 }
 
-/// `POST /images/load`: a `docker save` archive.
+/// `POST /images/load`: a `docker save` archive; a bad one is reported in the stream, as Docker does.
 pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let tmp = temp_file(d, "load");
     let res = http::body_to_file(req.into_body(), &tmp).await;
@@ -210,7 +210,15 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiRes
     .await
     .map_err(ApiError::internal)?;
     let _ = std::fs::remove_file(&tmp);
-    let loaded = loaded.map_err(|e| ApiError::BadRequest(format!("loading archive: {e}")))?;
+    let loaded = match loaded {
+        Ok(l) => l,
+        // Docker answers 200 and puts the error in the JSON stream (the SDK reads it from there).
+        Err(e) => {
+            let msg = format!("loading archive: {e}");
+            let line = progress_line(json!({"errorDetail": {"message": msg}, "error": msg}));
+            return Ok(http::full(StatusCode::OK, "application/json", line));
+        }
+    };
     keep_replaced_as_dangling(d, &before)?;
     let mut body = Vec::new();
     for img in loaded {

@@ -186,6 +186,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             registry::push(&d, &name.join("/"), &q, &headers).await
         }
         (&M::POST, ["auth"]) => registry::auth(req.into_body()).await,
+        (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            let headers = req.headers().clone();
+            registry::distribution(&d, &name.join("/"), &headers).await
+        }
         (&M::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::delete(&d, &name.join("/"), &q).await
         }
