@@ -467,19 +467,16 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
 }
 
 /// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
-async fn collect_garbage(d: &Daemon) -> u64 {
+async fn collect_garbage(d: &Daemon) -> berth_image::gc::GcReport {
     let r = berth_image::gc::collect_with_grace(
         &d.images,
         Some(&d.snap),
         std::time::Duration::from_secs(60),
     );
-    match r {
-        Ok(r) => r.bytes_freed,
-        Err(e) => {
-            crate::log!(2, "image garbage collection: {e}");
-            0
-        }
-    }
+    r.unwrap_or_else(|e| {
+        crate::log!(2, "image garbage collection: {e}");
+        berth_image::gc::GcReport::default()
+    })
 }
 
 /// `POST /images/prune?filters=`: dangling images (all unused ones with `dangling=false`) that no
@@ -501,6 +498,9 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let used: std::collections::BTreeSet<String> =
         d.containers.all().into_iter().map(|c| c.image_id).collect();
     let mut deleted = Vec::new();
+    // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
+    let mut layer_sizes = std::collections::BTreeMap::new();
+    let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
     for img in images::list(d)?.into_values() {
         if used.contains(&img.id()) || (only_dangling && !img.repo_tags().is_empty()) {
             continue;
@@ -527,8 +527,23 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             }
         }
         deleted.push(json!({ "Deleted": img.id() }));
+        for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
+            let dir = d.snap.layer_diff_dir(&ch);
+            layer_sizes.insert(ch, super::prune::disk_usage(&dir));
+        }
     }
-    let freed = collect_garbage(d).await;
+    // Blobs no name reaches any more are garbage: freed now or, if fresh, by the next collection.
+    let reachable_after = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
+    let unreferenced: u64 = reachable_before
+        .difference(&reachable_after)
+        .filter_map(|b| d.images.blob_size(b))
+        .sum();
+    let gc = collect_garbage(d).await;
+    let freed = unreferenced
+        + gc.layers_removed
+            .iter()
+            .filter_map(|c| layer_sizes.get(c))
+            .sum::<u64>();
     ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": freed,
