@@ -136,25 +136,6 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
             None::<&str>,
         )
         .map_err(|e| format!("make mounts private: {e}"))?;
-        if readonly_root {
-            mount(
-                Some(rootfs),
-                rootfs,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .and_then(|_| {
-                mount(
-                    None::<&str>,
-                    rootfs,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-            })
-            .map_err(|e| format!("read-only root: {e}"))?;
-        }
         let mut sorted = mounts.to_vec();
         sorted.sort_by_key(|m| m.destination.split('/').filter(|c| !c.is_empty()).count());
         for m in sorted {
@@ -169,6 +150,8 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
     nix::unistd::chroot(rootfs)
         .and_then(|_| nix::unistd::chdir("/"))
         .map_err(|e| format!("chroot {rootfs}: {e}"))?;
+    // Each mount point is made (in the root, or in a mount made before it) and mounted on in turn;
+    // the root turns read-only last (the mounts keep their own mode).
     for (tree, m, is_dir) in trees {
         let dest = Path::new(&m.destination);
         let made = if is_dir {
@@ -208,6 +191,16 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
             )
             .map_err(|e| format!("read-only {}: {e}", m.destination))?;
         }
+    }
+    if readonly_root {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("read-only root: {e}"))?;
     }
     Ok(())
 }
