@@ -16,6 +16,9 @@ use hyper::{Request, StatusCode};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// How long the upgrade's head travels alone before a log replay follows it.
+const HEAD_ALONE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Docker's default detach sequence: ctrl-p ctrl-q.
 pub const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
 
@@ -185,7 +188,14 @@ where
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     if o.logs {
-        for f in log_frames(&p.log, &lo).await {
+        let frames = log_frames(&p.log, &lo).await;
+        if !frames.is_empty() {
+            // Clients such as the Python SDK read the 101 head through a buffered reader and then
+            // take the raw socket: bytes that arrive with the head are lost to them. Let the head go
+            // alone first (dockerd's replay starts later too).
+            tokio::time::sleep(HEAD_ALONE).await;
+        }
+        for f in frames {
             if cw.write_all(&f).await.is_err() {
                 return;
             }
