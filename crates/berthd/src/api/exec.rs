@@ -274,8 +274,10 @@ async fn start_tty(
                 r = &mut detached_rx, if watching => {
                     watching = false;
                     // Detached: the client goes, the process keeps its terminal.
-                    if let (Ok(()), Some(mut w)) = (r, client_w.take()) {
-                        let _ = w.shutdown().await;
+                    if r.is_ok() {
+                        if let Some(mut w) = client_w.take() {
+                            let _ = w.shutdown().await;
+                        }
                     }
                     continue;
                 }
