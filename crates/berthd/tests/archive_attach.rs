@@ -962,3 +962,46 @@ fn distribution_inspect_against_a_local_registry() {
     );
     assert_eq!(st, 404, "{body}");
 }
+
+/// A volume whose mount point is a symlink in the image is filled from the container's side of the
+/// link, never from the host's.
+#[test]
+fn volume_copy_up_through_a_symlink_stays_inside() {
+    skip_unless_ready!("volume_copy_up_through_a_symlink_stays_inside");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let host_dir = d.dir.path().join("host-secrets");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("secret"), "host only").unwrap();
+    let target = host_dir.display().to_string();
+    d.ok(&[
+        "run",
+        "--name",
+        "mk",
+        "--network",
+        "none",
+        "bb:1",
+        "busybox",
+        "ln",
+        "-s",
+        &target,
+        "/data",
+    ]);
+    d.ok(&["commit", "mk", "linked:1"]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        "linked:1",
+        "ls",
+        "-a",
+        "/data",
+    ]);
+    assert!(
+        !out.contains("secret"),
+        "host files copied into the volume: {out}"
+    );
+}

@@ -54,7 +54,10 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
     }
     for b in c.spec.binds.iter().filter(|b| b.volume.is_some()) {
-        let inside = p.rootfs.join(b.destination.trim_start_matches('/'));
+        // As the container sees the path: a symlink in the image must not lead to the host's files.
+        let Some(inside) = crate::volumes::resolve_in_root(&p.rootfs, &b.destination) else {
+            continue;
+        };
         if let Err(e) = crate::volumes::copy_up(&inside, std::path::Path::new(&b.source)) {
             crate::log!(
                 2,
