@@ -1004,4 +1004,22 @@ fn volume_copy_up_through_a_symlink_stays_inside() {
         !out.contains("secret"),
         "host files copied into the volume: {out}"
     );
+    // The working directory is made inside the root too, not through the link on the host.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-w",
+        "/data/made",
+        "linked:1",
+        "sh",
+        "-c",
+        "pwd",
+    ]);
+    assert!(out.trim().ends_with("/made"), "{out}");
+    assert!(
+        !host_dir.join("made").exists(),
+        "the working directory was made on the host"
+    );
 }
