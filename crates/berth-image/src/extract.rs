@@ -104,6 +104,8 @@ pub struct ExtractOptions {
     pub xattrs: bool,
     /// Fail instead of replacing a directory with a non-directory (or the reverse).
     pub no_overwrite_dir_non_dir: bool,
+    /// With `same_owner`: every entry owned by these (uid, gid) instead of the archive's.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for ExtractOptions {
@@ -115,6 +117,7 @@ impl Default for ExtractOptions {
             same_owner: root,
             xattrs: true,
             no_overwrite_dir_non_dir: false,
+            owner: None,
         }
     }
 }
@@ -379,8 +382,13 @@ impl Extractor {
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = match self.opts.owner {
+            Some(ids) => ids,
+            None => (
+                header.uid().unwrap_or(0) as u32,
+                header.gid().unwrap_or(0) as u32,
+            ),
+        };
         let mtime = header.mtime().unwrap_or(0);
         let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
         if self.opts.xattrs {

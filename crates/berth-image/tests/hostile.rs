@@ -35,6 +35,7 @@ fn opts() -> ExtractOptions {
         same_owner: false,
         xattrs: true,
         no_overwrite_dir_non_dir: false,
+        owner: None,
     }
 }
 
@@ -302,5 +303,31 @@ fn literal_whiteouts_and_no_overwrite_dir_non_dir() {
         "{err}"
     );
     assert_eq!(fs::read(s.root.join("keep")).unwrap(), b"k");
+    assert_outside_untouched(&s);
+}
+
+#[test]
+fn owner_override_replaces_the_archives_ids() {
+    if !common::is_root() {
+        println!("skipped: owner_override_replaces_the_archives_ids: needs root");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let s = sandbox();
+    let o = ExtractOptions {
+        same_owner: true,
+        owner: Some((4321, 8765)),
+        ..opts()
+    };
+    let tar = LayerBuilder::default()
+        .dir("d")
+        .file("d/f", b"x", 0o644)
+        .symlink("d/l", "f")
+        .build();
+    extract_layer(&tar[..], &s.root, &o, None).unwrap();
+    for p in ["d", "d/f", "d/l"] {
+        let md = fs::symlink_metadata(s.root.join(p)).unwrap();
+        assert_eq!((md.uid(), md.gid()), (4321, 8765), "{p}");
+    }
     assert_outside_untouched(&s);
 }

@@ -86,12 +86,15 @@ impl HelperMount {
 }
 
 /// The helper's options, passed as one comma-separated argument (`-` for none).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HelperOptions {
     /// `noOverwriteDirNonDir` of `put`: never replace a directory with a file or the reverse.
     pub no_overwrite_dir_non_dir: bool,
     /// The container's root is read-only: so is the helper's view of it (volumes keep their mode).
     pub readonly_root: bool,
+    /// `copyUIDGID` of `put`: files owned by this user (`user[:group]` of the container's config,
+    /// resolved in its root; empty for root) instead of the archive's ids.
+    pub chown_to: Option<String>,
 }
 
 impl HelperOptions {
@@ -99,10 +102,13 @@ impl HelperOptions {
     pub fn arg(&self) -> String {
         let mut o = Vec::new();
         if self.no_overwrite_dir_non_dir {
-            o.push("no-overwrite-dir-non-dir");
+            o.push("no-overwrite-dir-non-dir".to_string());
         }
         if self.readonly_root {
-            o.push("ro-root");
+            o.push("ro-root".to_string());
+        }
+        if let Some(u) = &self.chown_to {
+            o.push(format!("chown={}", u.replace(',', "")));
         }
         if o.is_empty() {
             "-".into()
@@ -116,6 +122,10 @@ impl HelperOptions {
         HelperOptions {
             no_overwrite_dir_non_dir: has("no-overwrite-dir-non-dir"),
             readonly_root: has("ro-root"),
+            chown_to: arg
+                .split(',')
+                .find_map(|o| o.strip_prefix("chown="))
+                .map(str::to_string),
         }
     }
 }
@@ -270,9 +280,18 @@ pub fn helper_main(args: &[String]) -> i32 {
                     format!("extraction point is not a directory: {path}"),
                 );
             }
+            // Inside the root now: its /etc/passwd and /etc/group are the container's.
+            let owner = match &opts.chown_to {
+                None => None,
+                Some(u) => match crate::containers::spec::resolve_user(Path::new("/"), u) {
+                    Ok(u) => Some((u.uid, u.gid)),
+                    Err(e) => return fail(1, format!("copyUIDGID: {e}")),
+                },
+            };
             let opts = berth_image::extract::ExtractOptions {
                 whiteouts: berth_image::extract::WhiteoutMode::Literal,
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                owner,
                 ..Default::default()
             };
             match berth_image::extract::extract_layer(std::io::stdin().lock(), p, &opts, None) {

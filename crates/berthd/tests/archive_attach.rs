@@ -1023,3 +1023,47 @@ fn volume_copy_up_through_a_symlink_stays_inside() {
         "the working directory was made on the host"
     );
 }
+
+/// `copyUIDGID` (`docker cp -a`): the files belong to the container's user, not to the archive's ids.
+#[test]
+fn archive_put_copy_uid_gid() {
+    skip_unless_ready!("archive_put_copy_uid_gid");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "own",
+        "--user",
+        "1234:4321",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let put = |q: &str, name: &str| {
+        let (st, _, body) = call(
+            &d,
+            "PUT",
+            &format!("/containers/own/archive?path=/tmp{q}"),
+            &[],
+            &tar_of(&[(name, b"x")]),
+        );
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    };
+    put("", "plain");
+    put("&copyUIDGID=1", "owned");
+    let ls = d.ok(&["exec", "own", "busybox", "ls", "-ln", "/tmp"]);
+    let ids = |name: &str| -> String {
+        let line = ls
+            .lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_else(|| panic!("{ls}"));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        format!("{}:{}", f[2], f[3])
+    };
+    assert_eq!(ids("plain"), "0:0", "{ls}");
+    assert_eq!(ids("owned"), "1234:4321", "{ls}");
+}

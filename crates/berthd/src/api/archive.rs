@@ -25,6 +25,7 @@ struct Root {
     name: String,
     mounts: Vec<HelperMount>,
     readonly: bool,
+    user: String,
     _lock: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -70,6 +71,7 @@ async fn root(d: &Arc<Daemon>, key: &str) -> ApiResult<Root> {
         name: c.name,
         mounts,
         readonly: c.spec.readonly_rootfs,
+        user: c.config["User"].as_str().unwrap_or("").to_string(),
         _lock: lock,
     })
 }
@@ -221,6 +223,7 @@ pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) 
     let opts = HelperOptions {
         no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
         readonly_root: root.readonly,
+        chown_to: q.bool("copyUIDGID").then(|| root.user.clone()),
     };
     let mut cmd = helper("put", &root, &path, opts)?;
     cmd.stdin(Stdio::piped());
