@@ -261,3 +261,41 @@ pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) 
     }
     Ok(http::empty(StatusCode::OK))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(p: &str) -> String {
+        let q = format!(
+            "path={}",
+            form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+        );
+        target(&Query::parse(Some(&q))).unwrap()
+    }
+
+    #[test]
+    fn paths_are_absolute_and_clean() {
+        assert_eq!(t("/vol1/data.txt"), "/vol1/data.txt");
+        assert_eq!(t("vol1"), "/vol1");
+        assert_eq!(t("/../../etc/./passwd"), "/etc/passwd");
+        assert_eq!(t("/data/../tmp"), "/tmp");
+        assert_eq!(t("/dir/"), "/dir/");
+        assert_eq!(t("/dir/."), "/dir/.");
+        assert_eq!(t("/.."), "/");
+        assert!(target(&Query::parse(Some("path="))).is_err());
+    }
+
+    #[test]
+    fn writable_mounts() {
+        let m = |d: &str, ro| HelperMount {
+            source: "/s".into(),
+            destination: d.into(),
+            readonly: ro,
+        };
+        let mounts = [m("/data", false), m("/conf", true)];
+        assert!(in_writable_mount(&mounts, "/data/x"));
+        assert!(!in_writable_mount(&mounts, "/conf/x"));
+        assert!(!in_writable_mount(&mounts, "/database"));
+    }
+}
