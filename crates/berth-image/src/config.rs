@@ -130,6 +130,15 @@ pub struct ImageConfig {
     /// History.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
+    /// Docker's fields for an image committed from a container: its ID...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// ...its config at the time (Docker's container config JSON)...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<serde_json::Value>,
+    /// ...and the ID of the image it ran (only for images made locally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl ImageConfig {

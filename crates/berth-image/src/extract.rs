@@ -41,6 +41,17 @@ pub enum ExtractError {
     /// A path component is not a directory.
     #[error("layer entry {0:?}: a parent is not a directory")]
     NotADirectory(String),
+    /// An entry would replace a directory with a non-directory or the reverse, and
+    /// [`ExtractOptions::no_overwrite_dir_non_dir`] forbids it.
+    #[error("cannot overwrite {existing} {path:?} with {new} {path:?}")]
+    Overwrite {
+        /// Entry path.
+        path: String,
+        /// What is there: `directory` or `non-directory`.
+        existing: &'static str,
+        /// What the entry is.
+        new: &'static str,
+    },
     /// A filesystem operation failed.
     #[error("extracting {path:?}: {op}: {source}")]
     Fs {
@@ -76,6 +87,8 @@ pub enum WhiteoutMode {
     Apply,
     /// Turn them into overlayfs whiteouts (0/0 char devices, `trusted.overlay.opaque`).
     Overlay,
+    /// No whiteouts: `.wh.` entries are ordinary files (a user's archive, not a layer).
+    Literal,
 }
 
 /// Extraction options.
@@ -89,6 +102,10 @@ pub struct ExtractOptions {
     pub same_owner: bool,
     /// Apply extended attributes from PAX headers.
     pub xattrs: bool,
+    /// Fail instead of replacing a directory with a non-directory (or the reverse).
+    pub no_overwrite_dir_non_dir: bool,
+    /// With `same_owner`: every entry owned by these (uid, gid) instead of the archive's.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for ExtractOptions {
@@ -99,6 +116,8 @@ impl Default for ExtractOptions {
             allow_devices: root,
             same_owner: root,
             xattrs: true,
+            no_overwrite_dir_non_dir: false,
+            owner: None,
         }
     }
 }
@@ -363,8 +382,13 @@ impl Extractor {
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = match self.opts.owner {
+            Some(ids) => ids,
+            None => (
+                header.uid().unwrap_or(0) as u32,
+                header.gid().unwrap_or(0) as u32,
+            ),
+        };
         let mtime = header.mtime().unwrap_or(0);
         let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
         if self.opts.xattrs {
@@ -393,7 +417,11 @@ impl Extractor {
         let nb = name.as_bytes();
 
         // Whiteouts.
-        if let Some(hidden) = nb.strip_prefix(b".wh.") {
+        let whiteout = match self.opts.whiteouts {
+            WhiteoutMode::Literal => None,
+            _ => nb.strip_prefix(b".wh."),
+        };
+        if let Some(hidden) = whiteout {
             if hidden == b".wh..opq" {
                 match self.opts.whiteouts {
                     WhiteoutMode::Overlay => rustix::fs::fsetxattr(
@@ -403,7 +431,7 @@ impl Extractor {
                         rustix::fs::XattrFlags::empty(),
                     )
                     .map_err(fs_err(&display, "set opaque xattr"))?,
-                    WhiteoutMode::Apply => {
+                    WhiteoutMode::Apply | WhiteoutMode::Literal => {
                         let created = &self.created;
                         let keep = |n: &OsStr| {
                             let mut p = parent_comps.clone();
@@ -437,6 +465,17 @@ impl Extractor {
         let mut full = parent_comps.clone();
         full.push(name.clone());
         let existing = exists_at(&parent, &name).map_err(fs_err(&display, "stat"))?;
+        if let Some(st) = &existing {
+            let was_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            if self.opts.no_overwrite_dir_non_dir && was_dir != kind.is_dir() {
+                let what = |dir: bool| if dir { "directory" } else { "non-directory" };
+                return Err(ExtractError::Overwrite {
+                    path: display,
+                    existing: what(was_dir),
+                    new: what(kind.is_dir()),
+                });
+            }
+        }
         if kind.is_dir() {
             match existing {
                 Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}

@@ -2,7 +2,7 @@
 //! directory, importing a rootfs tarball as a one-layer image, exporting a filesystem, removing names.
 
 use crate::compression::{decompress, Compression, Compressor};
-use crate::config::{apply_changes, ConfigError, History, ImageConfig};
+use crate::config::{apply_changes, ConfigError, ContainerConfig, History, ImageConfig};
 use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::extract::{extract_layer, ExtractError, ExtractOptions};
 use crate::media::{self, MediaError, Parsed};
@@ -316,7 +316,7 @@ pub fn commit(
     key: &str,
     base: &ImageInfo,
     name: &str,
-    changes: &[String],
+    meta: &CommitMeta,
 ) -> Result<ImageRecord, ImageError> {
     let tmp = tempfile::NamedTempFile::new_in(store.root().join("ingest"))?;
     {
@@ -328,12 +328,22 @@ pub fn commit(
     let mut config = base.config.clone();
     config.created = Some(crate::config::now_rfc3339());
     config.rootfs.diff_ids.push(diff_id.to_string());
-    let mut cc = config.config.take().unwrap_or_default();
-    apply_changes(&mut cc, changes)?;
+    let mut cc = match &meta.config {
+        Some(c) => c.clone(),
+        None => config.config.take().unwrap_or_default(),
+    };
+    apply_changes(&mut cc, &meta.changes)?;
     config.config = Some(cc);
+    if meta.author.is_some() {
+        config.author = meta.author.clone();
+    }
+    config.container = meta.container.clone();
+    config.container_config = meta.container_config.clone();
+    config.parent = meta.parent.clone();
     config.history.push(History {
         created: config.created.clone(),
         created_by: Some("berth commit".into()),
+        comment: meta.comment.clone(),
         ..Default::default()
     });
     let mut layers = base.layers.clone();
@@ -341,6 +351,25 @@ pub fn commit(
     let rec = write_image(store, &config, layers, false)?;
     store.set_ref(&ref_key(name)?, rec.clone())?;
     Ok(rec)
+}
+
+/// What [`commit`] records besides the new layer.
+#[derive(Clone, Debug, Default)]
+pub struct CommitMeta {
+    /// The runtime config (the base image's when `None`), before `changes`.
+    pub config: Option<ContainerConfig>,
+    /// Dockerfile-style changes applied to it (`CMD ["x"]`, `EXPOSE 80`...).
+    pub changes: Vec<String>,
+    /// Author.
+    pub author: Option<String>,
+    /// The history entry's comment (`docker commit -m`).
+    pub comment: Option<String>,
+    /// The ID of the container committed.
+    pub container: Option<String>,
+    /// Its config, as Docker shows it.
+    pub container_config: Option<serde_json::Value>,
+    /// The ID of the image the container ran.
+    pub parent: Option<String>,
 }
 
 /// Remove a name. Blobs stay until garbage collection.

@@ -34,6 +34,8 @@ fn opts() -> ExtractOptions {
         allow_devices: false,
         same_owner: false,
         xattrs: true,
+        no_overwrite_dir_non_dir: false,
+        owner: None,
     }
 }
 
@@ -270,4 +272,62 @@ fn diff_id_mismatch_is_rejected() {
     )
     .unwrap();
     assert_eq!(r.diff_id, good);
+}
+
+#[test]
+fn literal_whiteouts_and_no_overwrite_dir_non_dir() {
+    let s = sandbox();
+    fs::create_dir_all(s.root.join("d")).unwrap();
+    fs::write(s.root.join("keep"), b"k").unwrap();
+    let o = ExtractOptions {
+        whiteouts: WhiteoutMode::Literal,
+        no_overwrite_dir_non_dir: true,
+        ..opts()
+    };
+    // A user's archive: `.wh.keep` is a file like any other, not a deletion.
+    let tar = LayerBuilder::default()
+        .file(".wh.keep", b"w", 0o644)
+        .build();
+    extract_layer(&tar[..], &s.root, &o, None).unwrap();
+    assert_eq!(fs::read(s.root.join("keep")).unwrap(), b"k");
+    assert_eq!(fs::read(s.root.join(".wh.keep")).unwrap(), b"w");
+    // A file where a directory is, and a directory where a file is, are refused.
+    let tar = LayerBuilder::default().file("d", b"x", 0o644).build();
+    let err = extract_layer(&tar[..], &s.root, &o, None).unwrap_err();
+    assert!(matches!(err, ExtractError::Overwrite { .. }), "{err}");
+    assert!(s.root.join("d").is_dir());
+    let tar = LayerBuilder::default().dir("keep").build();
+    let err = extract_layer(&tar[..], &s.root, &o, None).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot overwrite non-directory"),
+        "{err}"
+    );
+    assert_eq!(fs::read(s.root.join("keep")).unwrap(), b"k");
+    assert_outside_untouched(&s);
+}
+
+#[test]
+fn owner_override_replaces_the_archives_ids() {
+    if !common::is_root() {
+        println!("skipped: owner_override_replaces_the_archives_ids: needs root");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let s = sandbox();
+    let o = ExtractOptions {
+        same_owner: true,
+        owner: Some((4321, 8765)),
+        ..opts()
+    };
+    let tar = LayerBuilder::default()
+        .dir("d")
+        .file("d/f", b"x", 0o644)
+        .symlink("d/l", "f")
+        .build();
+    extract_layer(&tar[..], &s.root, &o, None).unwrap();
+    for p in ["d", "d/f", "d/l"] {
+        let md = fs::symlink_metadata(s.root.join(p)).unwrap();
+        assert_eq!((md.uid(), md.gid()), (4321, 8765), "{p}");
+    }
+    assert_outside_untouched(&s);
 }

@@ -110,10 +110,24 @@ fn shared_base_layer_remove_and_gc() {
         "c1",
         &b,
         "berth.test/committed:1",
-        &["CMD [\"true\"]".into()],
+        &berth_image::image::CommitMeta {
+            changes: vec!["CMD [\"true\"]".into()],
+            author: Some("a <a@b>".into()),
+            comment: Some("why".into()),
+            container: Some("c1".into()),
+            parent: Some("sha256:p".into()),
+            ..Default::default()
+        },
     )
     .unwrap();
     let ci = resolve(&store, &c).unwrap();
+    assert_eq!(ci.config.author.as_deref(), Some("a <a@b>"));
+    assert_eq!(ci.config.container.as_deref(), Some("c1"));
+    assert_eq!(ci.config.parent.as_deref(), Some("sha256:p"));
+    assert_eq!(
+        ci.config.history.last().and_then(|h| h.comment.as_deref()),
+        Some("why")
+    );
     assert_eq!(ci.layers.len(), 3);
     let flat = t.path().join("flat");
     fs::create_dir(&flat).unwrap();

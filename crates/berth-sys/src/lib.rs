@@ -569,7 +569,27 @@ pub fn idmapped_tree(
     Ok(tree)
 }
 
-/// Attach a detached mount tree (from [`idmapped_tree`]) on the directory
+/// A detached copy of the mount tree at `path` (open_tree with OPEN_TREE_CLONE and
+/// AT_RECURSIVE), to be attached elsewhere with [`attach_mount`] — for instance after a
+/// chroot that hides `path`.
+pub fn clone_tree(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: open_tree reads the NUL-terminated path from a live CString.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Attach a detached mount tree (from [`idmapped_tree`] or [`clone_tree`]) on the directory
 /// or file that `target` (an O_PATH descriptor) refers to.
 pub fn attach_mount(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;

@@ -65,13 +65,179 @@ fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     code
 }
 
-/// The helper's entry point (`args` after `__archive`); returns the exit code.
+/// A volume or bind mount of the container: shown at its destination while the helper works, as the
+/// container sees it. Passed as three arguments: `SOURCE DESTINATION ro|rw`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelperMount {
+    /// Host path.
+    pub source: String,
+    /// Path in the container.
+    pub destination: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
+impl HelperMount {
+    /// The helper's arguments for this mount.
+    pub fn args(&self) -> [&str; 3] {
+        let mode = if self.readonly { "ro" } else { "rw" };
+        [&self.source, &self.destination, mode]
+    }
+}
+
+/// The helper's options, passed as one comma-separated argument (`-` for none).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelperOptions {
+    /// `noOverwriteDirNonDir` of `put`: never replace a directory with a file or the reverse.
+    pub no_overwrite_dir_non_dir: bool,
+    /// The container's root is read-only: so is the helper's view of it (volumes keep their mode).
+    pub readonly_root: bool,
+    /// `copyUIDGID` of `put`: files owned by this user (`user[:group]` of the container's config,
+    /// resolved in its root; empty for root) instead of the archive's ids.
+    pub chown_to: Option<String>,
+}
+
+impl HelperOptions {
+    /// The helper's argument.
+    pub fn arg(&self) -> String {
+        let mut o = Vec::new();
+        if self.no_overwrite_dir_non_dir {
+            o.push("no-overwrite-dir-non-dir".to_string());
+        }
+        if self.readonly_root {
+            o.push("ro-root".to_string());
+        }
+        if let Some(u) = &self.chown_to {
+            o.push(format!("chown={}", u.replace(',', "")));
+        }
+        if o.is_empty() {
+            "-".into()
+        } else {
+            o.join(",")
+        }
+    }
+
+    fn parse(arg: &str) -> HelperOptions {
+        let has = |n: &str| arg.split(',').any(|o| o == n);
+        HelperOptions {
+            no_overwrite_dir_non_dir: has("no-overwrite-dir-non-dir"),
+            readonly_root: has("ro-root"),
+            chown_to: arg
+                .split(',')
+                .find_map(|o| o.strip_prefix("chown="))
+                .map(str::to_string),
+        }
+    }
+}
+
+/// Enter a private mount namespace, chroot into `rootfs` and show the mounts at their destinations
+/// there (each destination created, and resolved, inside the new root).
+fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Result<(), String> {
+    use nix::mount::{mount, MsFlags};
+    let mut trees = Vec::new();
+    if !mounts.is_empty() || readonly_root {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("new mount namespace: {e}"))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("make mounts private: {e}"))?;
+        let mut sorted = mounts.to_vec();
+        sorted.sort_by_key(|m| m.destination.split('/').filter(|c| !c.is_empty()).count());
+        for m in sorted {
+            let src = Path::new(&m.source);
+            let Ok(md) = std::fs::metadata(src) else {
+                continue; // made at start; nothing to show yet
+            };
+            let tree = berth_sys::clone_tree(src).map_err(|e| format!("{}: {e}", m.source))?;
+            trees.push((tree, m, md.is_dir()));
+        }
+    }
+    nix::unistd::chroot(rootfs)
+        .and_then(|_| nix::unistd::chdir("/"))
+        .map_err(|e| format!("chroot {rootfs}: {e}"))?;
+    // Each mount point is made (in the root, or in a mount made before it) and mounted on in turn;
+    // the root turns read-only last (the mounts keep their own mode).
+    for (tree, m, is_dir) in trees {
+        let dest = Path::new(&m.destination);
+        let made = if is_dir {
+            std::fs::create_dir_all(dest)
+        } else {
+            dest.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(dest)
+                        .map(drop)
+                })
+        };
+        made.map_err(|e| format!("mount point {}: {e}", m.destination))?;
+        let target = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(dest)
+                .map_err(|e| format!("mount point {}: {e}", m.destination))?
+        };
+        berth_sys::attach_mount(
+            std::os::fd::AsFd::as_fd(&tree),
+            std::os::fd::AsFd::as_fd(&target),
+        )
+        .map_err(|e| format!("mount {} on {}: {e}", m.source, m.destination))?;
+        if m.readonly {
+            mount(
+                None::<&str>,
+                dest,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| format!("read-only {}: {e}", m.destination))?;
+        }
+    }
+    if readonly_root {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("read-only root: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The helper's entry point (`args` after `__archive`): `OP ROOTFS PATH PUT-OPTIONS [SRC DST ro|rw]...`;
+/// returns the exit code.
 pub fn helper_main(args: &[String]) -> i32 {
-    let [op, rootfs, path] = args else {
-        return fail(1, "usage: berthd __archive stat|get|put ROOTFS PATH");
+    let [op, rootfs, path, opts, rest @ ..] = args else {
+        return fail(
+            1,
+            "usage: berthd __archive stat|get|put ROOTFS PATH OPTIONS [SRC DST ro|rw]...",
+        );
     };
-    if let Err(e) = nix::unistd::chroot(rootfs.as_str()).and_then(|_| nix::unistd::chdir("/")) {
-        return fail(1, format!("chroot {rootfs}: {e}"));
+    if rest.len() % 3 != 0 {
+        return fail(1, "mounts come as SRC DST ro|rw");
+    }
+    let mounts: Vec<HelperMount> = rest
+        .chunks(3)
+        .map(|c| HelperMount {
+            source: c[0].clone(),
+            destination: c[1].clone(),
+            readonly: c[2] == "ro",
+        })
+        .collect();
+    let opts = HelperOptions::parse(opts);
+    if let Err(e) = enter_root(rootfs, &mounts, opts.readonly_root) {
+        return fail(1, e);
     }
     let p = Path::new(path);
     let md = match std::fs::symlink_metadata(p) {
@@ -114,7 +280,20 @@ pub fn helper_main(args: &[String]) -> i32 {
                     format!("extraction point is not a directory: {path}"),
                 );
             }
-            let opts = berth_image::extract::ExtractOptions::default();
+            // Inside the root now: its /etc/passwd and /etc/group are the container's.
+            let owner = match &opts.chown_to {
+                None => None,
+                Some(u) => match crate::containers::spec::resolve_user(Path::new("/"), u) {
+                    Ok(u) => Some((u.uid, u.gid)),
+                    Err(e) => return fail(1, format!("copyUIDGID: {e}")),
+                },
+            };
+            let opts = berth_image::extract::ExtractOptions {
+                whiteouts: berth_image::extract::WhiteoutMode::Literal,
+                no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                owner,
+                ..Default::default()
+            };
             match berth_image::extract::extract_layer(std::io::stdin().lock(), p, &opts, None) {
                 Ok(_) => 0,
                 Err(e) => fail(1, format!("extracting into {path}: {e}")),

@@ -179,3 +179,74 @@ pub fn copy_up(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<
     }
     Ok(())
 }
+
+/// `path` (absolute, as the container names it) resolved under `root` the way the container would
+/// resolve it: symlinks are followed, absolute ones from `root`, and `..` never climbs above `root`.
+/// `None` after too many links. Meant for a root no process runs in (nothing changes meanwhile).
+pub fn resolve_in_root(root: &std::path::Path, path: &str) -> Option<std::path::PathBuf> {
+    let mut todo: std::collections::VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = done
+            .iter()
+            .fold(root.to_path_buf(), |p, d| p.join(d))
+            .join(&c);
+        match std::fs::symlink_metadata(&here) {
+            Ok(md) if md.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return None;
+                }
+                let target = std::fs::read_link(&here).ok()?;
+                let t = target.to_string_lossy();
+                if t.starts_with('/') {
+                    done.clear();
+                }
+                for part in t.split('/').filter(|p| !p.is_empty()).rev() {
+                    todo.push_front(part.to_string());
+                }
+            }
+            _ => done.push(c),
+        }
+    }
+    Some(done.iter().fold(root.to_path_buf(), |p, d| p.join(d)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_in_root;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("var/lib")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("data")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("var/lib/up")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(resolve_in_root(&root, "/data").unwrap(), root.join("etc"));
+        assert_eq!(
+            resolve_in_root(&root, "/var/lib/up/etc").unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in_root(&root, "/../../x/./y").unwrap(),
+            root.join("x/y")
+        );
+        assert_eq!(resolve_in_root(&root, "/loop"), None);
+    }
+}

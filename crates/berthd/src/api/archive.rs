@@ -2,6 +2,7 @@
 //! of [`crate::archive`]; a stopped container's root is mounted for the request (under its operation
 //! lock) and unmounted after.
 
+use crate::archive::{HelperMount, HelperOptions};
 use crate::containers::model::Status;
 use crate::containers::shim::Paths;
 use crate::daemon::Daemon;
@@ -22,6 +23,9 @@ struct Root {
     path: std::path::PathBuf,
     unmount: bool,
     name: String,
+    mounts: Vec<HelperMount>,
+    readonly: bool,
+    user: String,
     _lock: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -51,26 +55,74 @@ async fn root(d: &Arc<Daemon>, key: &str) -> ApiResult<Root> {
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     }
+    let mounts = c
+        .spec
+        .binds
+        .iter()
+        .map(|b| HelperMount {
+            source: b.source.clone(),
+            destination: b.destination.clone(),
+            readonly: b.readonly,
+        })
+        .collect();
     Ok(Root {
         path: p.rootfs,
         unmount,
         name: c.name,
+        mounts,
+        readonly: c.spec.readonly_rootfs,
+        user: c.config["User"].as_str().unwrap_or("").to_string(),
         _lock: lock,
     })
 }
 
+/// The path, absolute and lexically clean (`..` cannot climb above `/`); a trailing `/` or `/.` is
+/// kept, since it means "the directory's contents" to `docker cp`.
 fn target(q: &Query) -> ApiResult<String> {
-    match q.get("path") {
-        None | Some("") => Err(ApiError::BadRequest("path is required".into())),
-        Some(p) if p.starts_with('/') => Ok(p.to_string()),
-        Some(p) => Ok(format!("/{p}")),
+    let raw = match q.get("path") {
+        None | Some("") => return Err(ApiError::BadRequest("path is required".into())),
+        Some(p) => p,
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in raw.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
     }
+    let mut clean = format!("/{}", parts.join("/"));
+    if clean != "/" {
+        if raw.ends_with("/.") {
+            clean.push_str("/.");
+        } else if raw.ends_with('/') {
+            clean.push('/');
+        }
+    }
+    Ok(clean)
 }
 
-fn helper(op: &str, root: &Root, path: &str) -> ApiResult<tokio::process::Command> {
+fn helper(
+    op: &str,
+    root: &Root,
+    path: &str,
+    opts: HelperOptions,
+) -> ApiResult<tokio::process::Command> {
     let exe = std::env::current_exe().map_err(ApiError::internal)?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("__archive").arg(op).arg(&root.path).arg(path);
+    cmd.arg(
+        HelperOptions {
+            readonly_root: root.readonly,
+            ..opts
+        }
+        .arg(),
+    );
+    for m in &root.mounts {
+        cmd.args(m.args());
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -89,7 +141,7 @@ fn helper_error(code: Option<i32>, stderr: &[u8], path: &str, name: &str) -> Api
 }
 
 async fn stat(root: &Root, path: &str) -> ApiResult<String> {
-    let out = helper("stat", root, path)?
+    let out = helper("stat", root, path, HelperOptions::default())?
         .output()
         .await
         .map_err(ApiError::internal)?;
@@ -103,6 +155,14 @@ async fn stat(root: &Root, path: &str) -> ApiResult<String> {
     }
     let json = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok(base64::engine::general_purpose::STANDARD.encode(json))
+}
+
+/// Whether `path` lies in a read-write volume or bind mount (writable even with a read-only root).
+fn in_writable_mount(mounts: &[HelperMount], path: &str) -> bool {
+    let p = std::path::Path::new(path);
+    mounts
+        .iter()
+        .any(|m| !m.readonly && p.starts_with(&m.destination))
 }
 
 /// `HEAD /containers/{id}/archive?path=`.
@@ -123,7 +183,7 @@ pub async fn get(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let path = target(q)?;
     let root = root(d, key).await?;
     let st = stat(&root, &path).await?;
-    let mut child = helper("get", &root, &path)?
+    let mut child = helper("get", &root, &path, HelperOptions::default())?
         .spawn()
         .map_err(ApiError::internal)?;
     let mut out = child.stdout.take().expect("piped");
@@ -155,7 +215,17 @@ pub async fn get(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let path = target(q)?;
     let root = root(d, key).await?;
-    let mut cmd = helper("put", &root, &path)?;
+    if root.readonly && !in_writable_mount(&root.mounts, &path) {
+        return Err(ApiError::BadRequest(
+            "container rootfs is marked read-only".into(),
+        ));
+    }
+    let opts = HelperOptions {
+        no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
+        readonly_root: root.readonly,
+        chown_to: q.bool("copyUIDGID").then(|| root.user.clone()),
+    };
+    let mut cmd = helper("put", &root, &path, opts)?;
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(ApiError::internal)?;
     let mut stdin = child.stdin.take().expect("piped");
@@ -190,4 +260,42 @@ pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) 
         ));
     }
     Ok(http::empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(p: &str) -> String {
+        let q = format!(
+            "path={}",
+            form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+        );
+        target(&Query::parse(Some(&q))).unwrap()
+    }
+
+    #[test]
+    fn paths_are_absolute_and_clean() {
+        assert_eq!(t("/vol1/data.txt"), "/vol1/data.txt");
+        assert_eq!(t("vol1"), "/vol1");
+        assert_eq!(t("/../../etc/./passwd"), "/etc/passwd");
+        assert_eq!(t("/data/../tmp"), "/tmp");
+        assert_eq!(t("/dir/"), "/dir/");
+        assert_eq!(t("/dir/."), "/dir/.");
+        assert_eq!(t("/.."), "/");
+        assert!(target(&Query::parse(Some("path="))).is_err());
+    }
+
+    #[test]
+    fn writable_mounts() {
+        let m = |d: &str, ro| HelperMount {
+            source: "/s".into(),
+            destination: d.into(),
+            readonly: ro,
+        };
+        let mounts = [m("/data", false), m("/conf", true)];
+        assert!(in_writable_mount(&mounts, "/data/x"));
+        assert!(!in_writable_mount(&mounts, "/conf/x"));
+        assert!(!in_writable_mount(&mounts, "/database"));
+    }
 }

@@ -8,8 +8,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use berth_image::snapshot::{chain_ids, OverlaySnapshotter};
 use berth_image::Digest;
+use hyper::body::Incoming;
+use hyper::Request;
 use hyper::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,10 +129,41 @@ pub async fn changes(d: &Arc<Daemon>, key: &str) -> ApiResult<Resp> {
     http::ok_json(&if v.is_empty() { json!(null) } else { json!(v) })
 }
 
-/// `POST /commit?container=&repo=&tag=&changes=`: 201 `{"Id": "sha256:..."}`.
-pub async fn commit(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
+/// The new image's runtime config, as Docker makes it: the request body's config (if any) over the
+/// container's config; `changes` are applied after. Fields an image config does not carry are dropped.
+fn commit_config(
+    container: &Value,
+    body: &Value,
+) -> ApiResult<berth_image::config::ContainerConfig> {
+    let mut merged = container.clone();
+    if let (Some(m), Some(b)) = (merged.as_object_mut(), body.as_object()) {
+        for (k, v) in b {
+            let empty = v.is_null()
+                || v.as_str() == Some("")
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.as_object().is_some_and(|o| o.is_empty());
+            if !empty {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    serde_json::from_value(merged)
+        .map_err(|e| ApiError::BadRequest(format!("invalid commit config: {e}")))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` (body: a container config
+/// to commit with): 201 `{"Id": "sha256:..."}`. A running container is paused meanwhile unless
+/// `pause=0`.
+pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let key = q.get("container").unwrap_or("");
     let c = d.containers.get(key)?;
+    let raw = http::body_bytes(req.into_body()).await?;
+    let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
     let base = crate::images::find(d, &c.image_id)?;
     let name = match (q.get("repo").unwrap_or(""), q.get("tag").unwrap_or("")) {
         ("", _) => None,
@@ -145,17 +178,38 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
             &crate::containers::model::random_hex()[..16]
         ),
     };
-    let changes = q.all("changes");
+    let non_empty = |k: &str| q.get(k).filter(|v| !v.is_empty()).map(str::to_string);
+    let meta = berth_image::image::CommitMeta {
+        config: Some(commit_config(&c.config, &body)?),
+        changes: q.all("changes"),
+        author: non_empty("author"),
+        comment: non_empty("comment"),
+        container: Some(c.id.clone()),
+        container_config: Some(c.config.clone()),
+        parent: Some(c.image_id.clone()),
+    };
+    // Docker's default: pause a running container so the layer is consistent.
+    let pause = !matches!(q.get("pause"), Some("0" | "false" | "False"));
+    let paused_here = pause
+        && c.state.status == Status::Running
+        && !c.state.paused
+        && crate::containers::lifecycle::pause(d, &c.id, true)
+            .await
+            .is_ok();
     let _g = d.image_lock.lock().await;
     let (d2, id, k2) = (d.clone(), c.id.clone(), key_name.clone());
-    let (rec, cdigest) =
-        tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
-            let rec =
-                berth_image::image::commit(&d2.images, &d2.snap, &id, &base.info, &k2, &changes)?;
-            let info = berth_image::image::resolve(&d2.images, &rec)?;
-            Ok((rec, info.config_digest))
-        })
-        .await
+    let res = tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
+        let rec = berth_image::image::commit(&d2.images, &d2.snap, &id, &base.info, &k2, &meta)?;
+        let info = berth_image::image::resolve(&d2.images, &rec)?;
+        Ok((rec, info.config_digest))
+    })
+    .await;
+    if paused_here {
+        if let Err(e) = crate::containers::lifecycle::pause(d, &c.id, false).await {
+            crate::log!(2, "commit: unpausing {}: {e}", c.id);
+        }
+    }
+    let (rec, cdigest) = res
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::BadRequest(format!("commit: {e}")))?;
     if name.is_none() {

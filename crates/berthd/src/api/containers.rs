@@ -497,32 +497,35 @@ pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 /// `POST /containers/prune`: remove every container that is not running.
 pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["label", "until"])?;
+    f.only(&["label", "label!", "until"])?;
+    let until = super::prune::until(&f)?;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
     for c in d.containers.all() {
-        if c.state.status == Status::Running {
+        if c.state.status == Status::Running
+            || !super::prune::labels_match(&f, &c.labels())
+            || !super::prune::created_before(Some(&c.created), until)
+        {
             continue;
         }
-        let labels = c.labels();
-        let ok = f
-            .get("label")
-            .iter()
-            .all(|want| match want.split_once('=') {
-                Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-                None => labels.contains_key(want),
-            });
-        if !ok {
-            continue;
-        }
+        let size = match d.snap.upper_dir(&c.id) {
+            Ok(u) => tokio::task::spawn_blocking(move || super::prune::disk_usage(&u))
+                .await
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
         match lifecycle::remove(d, &c.id, false, false).await {
-            Ok(()) => deleted.push(c.id),
+            Ok(()) => {
+                deleted.push(c.id);
+                reclaimed += size;
+            }
             Err(ApiError::NotFound(_)) => {}
             Err(e) => crate::log!(2, "prune {}: {e}", c.id),
         }
     }
     ok_json(&json!({
         "ContainersDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
-        "SpaceReclaimed": 0,
+        "SpaceReclaimed": reclaimed,
     }))
 }
 

@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let body: ExecRequest = http::body_json(req.into_body()).await?;
+    if let Some(k) = body.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+        super::attach::parse_detach_keys(k)?;
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",
@@ -154,15 +157,11 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     ))
 }
 
-/// Docker's codes when the process could not be started: 127 not found, 126 not executable.
+/// Docker's code for an exec whose process could not be started (not found, not executable, bad
+/// user...): 126, whatever the reason; the runtime itself says 255 with "exec failed".
 fn runtime_failure_code(code: i32, stderr: &[u8]) -> i32 {
     let text = String::from_utf8_lossy(stderr);
-    if code != 255 || !text.contains("exec failed") {
-        return code;
-    }
-    if text.contains("not found") || text.contains("no such file") {
-        127
-    } else if text.contains("permission denied") {
+    if code == 255 && text.contains("exec failed") {
         126
     } else {
         code
@@ -229,6 +228,12 @@ async fn start_tty(
     let master = Arc::new(master?);
     d.execs.set_pty(&e.id, master.clone());
     let (d2, id2) = (d.clone(), e.id.clone());
+    let keys = match e.req.detach_keys.as_deref() {
+        None | Some("") => super::attach::DEFAULT_DETACH_KEYS.to_vec(),
+        Some(k) => super::attach::parse_detach_keys(k)?,
+    };
+    let mut escape = super::attach::Escape::new(keys);
+    let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
     let reader = master.try_clone().map_err(ApiError::internal)?;
     let writer = master.try_clone().map_err(ApiError::internal)?;
     tokio::spawn(async move {
@@ -241,15 +246,41 @@ async fn start_tty(
             let (mut r, w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
             client_w = Some(w);
             input = Some(tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut r, &mut to_pty).await;
+                // The client's input, minus the detach keys; they end the attach, not the process.
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut out = Vec::with_capacity(buf.len());
+                while let Ok(n @ 1..) = r.read(&mut buf).await {
+                    out.clear();
+                    let detach = escape.feed(&buf[..n], &mut out);
+                    if to_pty.write_all(&out).await.is_err() {
+                        break;
+                    }
+                    if detach {
+                        let _ = detached_tx.send(());
+                        break;
+                    }
+                }
             }));
         }
         let mut buf = vec![0u8; 16 * 1024];
+        let mut watching = true;
         loop {
             // EIO once the last holder of the terminal's other side is gone.
-            let n = match from_pty.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            let n = tokio::select! {
+                r = from_pty.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                },
+                r = &mut detached_rx, if watching => {
+                    watching = false;
+                    // Detached: the client goes, the process keeps its terminal.
+                    if r.is_ok() {
+                        if let Some(mut w) = client_w.take() {
+                            let _ = w.shutdown().await;
+                        }
+                    }
+                    continue;
+                }
             };
             if let Some(w) = client_w.as_mut() {
                 if w.write_all(&buf[..n]).await.is_err() {

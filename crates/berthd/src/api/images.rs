@@ -142,11 +142,11 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         "Id": img.id(),
         "RepoTags": img.repo_tags(),
         "RepoDigests": img.repo_digests(),
-        "Parent": "",
+        "Parent": cfg.parent.clone().unwrap_or_default(),
         "Comment": comment,
         "Created": cfg.created.clone().unwrap_or_else(|| crate::time::ZERO.to_string()),
-        "Container": "",
-        "ContainerConfig": container_config,
+        "Container": cfg.container.clone().unwrap_or_default(),
+        "ContainerConfig": cfg.container_config.clone().unwrap_or_else(|| container_config.clone()),
         "DockerVersion": "",
         "Author": cfg.author.clone().unwrap_or_default(),
         "Config": container_config,
@@ -188,7 +188,7 @@ fn progress_line(v: Value) -> Bytes {
     Bytes::from(b)
 }
 
-/// `POST /images/load`: a `docker save` archive.
+/// `POST /images/load`: a `docker save` archive; a bad one is reported in the stream, as Docker does.
 pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let tmp = temp_file(d, "load");
     let res = http::body_to_file(req.into_body(), &tmp).await;
@@ -210,7 +210,15 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiRes
     .await
     .map_err(ApiError::internal)?;
     let _ = std::fs::remove_file(&tmp);
-    let loaded = loaded.map_err(|e| ApiError::BadRequest(format!("loading archive: {e}")))?;
+    let loaded = match loaded {
+        Ok(l) => l,
+        // Docker answers 200 and puts the error in the JSON stream (the SDK reads it from there).
+        Err(e) => {
+            let msg = format!("loading archive: {e}");
+            let line = progress_line(json!({"errorDetail": {"message": msg}, "error": msg}));
+            return Ok(http::full(StatusCode::OK, "application/json", line));
+        }
+    };
     keep_replaced_as_dangling(d, &before)?;
     let mut body = Vec::new();
     for img in loaded {
@@ -459,36 +467,54 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
 }
 
 /// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
-async fn collect_garbage(d: &Daemon) -> u64 {
+async fn collect_garbage(d: &Daemon) -> berth_image::gc::GcReport {
     let r = berth_image::gc::collect_with_grace(
         &d.images,
         Some(&d.snap),
         std::time::Duration::from_secs(60),
     );
-    match r {
-        Ok(r) => r.bytes_freed,
-        Err(e) => {
-            crate::log!(2, "image garbage collection: {e}");
-            0
-        }
-    }
+    r.unwrap_or_else(|e| {
+        crate::log!(2, "image garbage collection: {e}");
+        berth_image::gc::GcReport::default()
+    })
 }
 
 /// `POST /images/prune?filters=`: dangling images (all unused ones with `dangling=false`) that no
 /// container uses.
 pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["dangling", "label", "until"])?;
-    let only_dangling = !matches!(
-        f.get("dangling").first().map(String::as_str),
-        Some("false" | "0")
-    );
+    f.only(&["dangling", "label", "label!", "until"])?;
+    let only_dangling = match f.get("dangling").first().map(String::as_str) {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid filter 'dangling={v}'"
+            )))
+        }
+    };
+    let until = super::prune::until(&f)?;
     let _g = d.image_lock.lock().await;
     let used: std::collections::BTreeSet<String> =
         d.containers.all().into_iter().map(|c| c.image_id).collect();
     let mut deleted = Vec::new();
+    // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
+    let mut layer_sizes = std::collections::BTreeMap::new();
+    let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
     for img in images::list(d)?.into_values() {
         if used.contains(&img.id()) || (only_dangling && !img.repo_tags().is_empty()) {
+            continue;
+        }
+        let labels = img
+            .info
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        if !super::prune::labels_match(&f, &labels)
+            || !super::prune::created_before(img.info.config.created.as_deref(), until)
+        {
             continue;
         }
         for k in &img.keys {
@@ -501,8 +527,23 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             }
         }
         deleted.push(json!({ "Deleted": img.id() }));
+        for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
+            let dir = d.snap.layer_diff_dir(&ch);
+            layer_sizes.insert(ch, super::prune::disk_usage(&dir));
+        }
     }
-    let freed = collect_garbage(d).await;
+    // Blobs no name reaches any more are garbage: freed now or, if fresh, by the next collection.
+    let reachable_after = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
+    let unreferenced: u64 = reachable_before
+        .difference(&reachable_after)
+        .filter_map(|b| d.images.blob_size(b))
+        .sum();
+    let gc = collect_garbage(d).await;
+    let freed = unreferenced
+        + gc.layers_removed
+            .iter()
+            .filter_map(|c| layer_sizes.get(c))
+            .sum::<u64>();
     ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": freed,

@@ -2,17 +2,20 @@
 //! prefix, routing to the handlers, and the common response headers.
 
 mod archive;
+mod attach;
 mod container_fs;
 mod containers;
 mod events;
 mod exec;
 mod images;
+mod prune;
 mod registry;
 mod stats;
 mod streams;
 mod system;
 mod top;
 mod volumes;
+mod websocket;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -222,6 +225,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             registry::push(&d, &name.join("/"), &q, &headers).await
         }
         (&M::POST, ["auth"]) => registry::auth(req.into_body()).await,
+        (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            let headers = req.headers().clone();
+            registry::distribution(&d, &name.join("/"), &headers).await
+        }
         (&M::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::delete(&d, &name.join("/"), &q).await
         }
@@ -245,7 +252,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::delete(&d, name, &q).await,
-        (&M::POST, ["commit"]) => container_fs::commit(&d, &q).await,
+        (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q),
         (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id),
@@ -258,7 +265,14 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
-        (&M::POST, ["containers", id, "attach"]) => streams::attach(&d, id, &q, req).await,
+        (&M::POST, ["containers", id, "attach"]) => attach::attach(&d, id, &q, req).await,
+        (&M::GET, ["containers", id, "attach", "ws"]) => {
+            let version = full
+                .strip_prefix("/v")
+                .and_then(|r| r.split('/').next())
+                .and_then(parse_version);
+            websocket::attach_ws(&d, id, &q, version, req).await
+        }
         (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
         (&M::POST, ["containers", id, "resize"]) => streams::resize(&d, id, &q).await,
         _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),

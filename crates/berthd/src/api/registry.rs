@@ -1,4 +1,5 @@
-//! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST /images/{name}/push`, `POST /auth`.
+//! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST /images/{name}/push`, `POST /auth`,
+//! `GET /distribution/{name}/json`.
 //! Progress goes out as Docker's JSON message stream (`\r\n` separated); failures after the headers come
 //! inside the stream as `{"errorDetail": {...}, "error": ...}`. Registries on loopback addresses are
 //! spoken to over plain http, as dockerd does by default for 127.0.0.0/8.
@@ -203,6 +204,76 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
         }
     });
     Ok(resp)
+}
+
+/// A platform as Docker shows it: only the fields that are set.
+fn platform(v: &Value) -> Value {
+    let mut p = serde_json::Map::new();
+    for k in ["architecture", "os", "os.version", "os.features", "variant"] {
+        let set = match &v[k] {
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            _ => false,
+        };
+        if set {
+            p.insert(k.to_string(), v[k].clone());
+        }
+    }
+    Value::Object(p)
+}
+
+/// `GET /distribution/{name}/json`: the registry's descriptor for the name and the platforms it
+/// offers (from an index, or from a single manifest's config).
+pub async fn distribution(d: &Arc<Daemon>, name: &str, headers: &HeaderMap) -> ApiResult<Resp> {
+    let r = Reference::parse(name)
+        .map_err(|e| ApiError::BadRequest(format!("invalid reference format: {e}")))?;
+    let creds = header_credentials(headers);
+    let d = d.clone();
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || -> ApiResult<Resp> {
+        let client = client_for(r.api_host(), creds).map_err(ApiError::internal)?;
+        let reference = match (r.digest(), r.tag()) {
+            (Some(dg), _) => dg.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let fail = |e: berth_image::registry::RegistryError| match &e {
+            berth_image::registry::RegistryError::Status { status: 404, .. } => {
+                ApiError::NotFound(format!("{name}: not found: {e}"))
+            }
+            berth_image::registry::RegistryError::Unauthorized { .. } => {
+                ApiError::Unauthorized(e.to_string())
+            }
+            _ => ApiError::internal(e),
+        };
+        let (bytes, media_type, digest) = client.fetch_manifest(&r, &reference).map_err(fail)?;
+        let m: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        let platforms: Vec<Value> = match m["manifests"].as_array() {
+            Some(list) => list.iter().map(|e| platform(&e["platform"])).collect(),
+            None => {
+                let cfg = berth_image::Digest::parse(m["config"]["digest"].as_str().unwrap_or(""))
+                    .map_err(|e| ApiError::internal(format!("manifest config: {e}")))?;
+                let size = m["config"]["size"].as_u64().unwrap_or(0);
+                client
+                    .fetch_blob(&d.images, &r, &cfg, size, &|_| {})
+                    .map_err(fail)?;
+                let mut raw = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut d.images.open_blob(&cfg).map_err(ApiError::internal)?,
+                    &mut raw,
+                )
+                .map_err(ApiError::internal)?;
+                let c: Value = serde_json::from_slice(&raw).map_err(ApiError::internal)?;
+                vec![platform(&c)]
+            }
+        };
+        http::ok_json(&json!({
+            "Descriptor": {"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()},
+            "Platforms": platforms,
+        }))
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// `POST /auth`: check the credentials against the registry.

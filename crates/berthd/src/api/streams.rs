@@ -1,18 +1,15 @@
-//! Streaming endpoints: `attach` (a hijacked connection proxied to the shim's socket; an attach made
-//! before `start` is connected by `start` before the process runs) and `logs` (the json-file log,
-//! framed, optionally followed).
+//! Streaming endpoints: `logs` (the json-file log, framed, optionally followed) and `resize`; `attach`
+//! is in [`super::attach`].
 
 use crate::containers::model::Status;
-use crate::containers::registry::PendingAttach;
 use crate::containers::shim::{self, Paths};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use bytes::Bytes;
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::StatusCode;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 fn stream_type(tty: bool) -> &'static str {
     if tty {
@@ -22,89 +19,28 @@ fn stream_type(tty: bool) -> &'static str {
     }
 }
 
-/// Copy shim frames to the client: as they are, or without the 8-byte headers for a TTY.
-async fn copy_frames(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    raw: bool,
-) -> std::io::Result<()> {
-    if !raw {
-        tokio::io::copy(&mut from, &mut to).await?;
-        return Ok(());
-    }
-    let mut head = [0u8; 8];
-    loop {
-        if from.read_exact(&mut head).await.is_err() {
-            return Ok(());
-        }
-        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        let mut buf = vec![0u8; len];
-        from.read_exact(&mut buf).await?;
-        to.write_all(&buf).await?;
-        to.flush().await?;
-    }
+/// What a log read wants.
+pub struct LogOpts {
+    /// Stdout lines.
+    pub stdout: bool,
+    /// Stderr lines.
+    pub stderr: bool,
+    /// Each line prefixed with its time.
+    pub timestamps: bool,
+    /// Without the 8-byte stream headers.
+    pub tty: bool,
+    /// Lines from then on.
+    pub since: Option<std::time::SystemTime>,
+    /// Lines up to then.
+    pub until: Option<std::time::SystemTime>,
 }
 
-async fn proxy(upgraded: hyper::upgrade::Upgraded, shim: tokio::net::UnixStream, tty: bool) {
-    let io = hyper_util::rt::TokioIo::new(upgraded);
-    let (mut cr, mut cw) = tokio::io::split(io);
-    let (sr, mut sw) = shim.into_split();
-    let up = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut cr, &mut sw).await;
-        let _ = sw.shutdown().await;
-    });
-    let _ = copy_frames(sr, &mut cw, tty).await;
-    let _ = cw.shutdown().await;
-    up.abort();
-}
-
-/// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
-pub async fn attach(
-    d: &Arc<Daemon>,
-    key: &str,
-    q: &Query,
-    mut req: Request<Incoming>,
-) -> ApiResult<Resp> {
-    let c = d.containers.get(key)?;
-    let flags = (q.bool("stdin"), q.bool("stdout"), q.bool("stderr"));
-    let tty = c.spec.tty;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let p = Paths::new(d, &c.id, &c.runtime);
-    if c.state.status == Status::Running {
-        let socket = p.socket.clone();
-        tokio::spawn(async move {
-            let Ok(up) = on_upgrade.await else { return };
-            match shim::attach(&socket, flags).await {
-                Ok(s) => proxy(up, s, tty).await,
-                Err(e) => crate::log!(2, "attach: {e}"),
-            }
-        });
-    } else {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        d.containers
-            .add_pending(&c.id, PendingAttach { flags, tx })?;
-        tokio::spawn(async move {
-            let Ok(up) = on_upgrade.await else { return };
-            if let Ok(s) = rx.await {
-                proxy(up, s, tty).await;
-            }
-        });
-    }
-    let mut r = http::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let h = r.headers_mut();
-    h.insert("Content-Type", stream_type(tty).parse().expect("header"));
-    h.insert("Connection", "Upgrade".parse().expect("header"));
-    h.insert("Upgrade", "tcp".parse().expect("header"));
-    Ok(r)
-}
-
-struct LogOpts {
-    stdout: bool,
-    stderr: bool,
-    timestamps: bool,
-    tty: bool,
-    since: Option<std::time::SystemTime>,
-    until: Option<std::time::SystemTime>,
+/// The whole log at `path` as frames (what `attach?logs=1` replays).
+pub async fn log_frames(path: &std::path::Path, o: &LogOpts) -> Vec<Bytes> {
+    let data = tokio::fs::read(path).await.unwrap_or_default();
+    data.split(|b| *b == b'\n')
+        .filter_map(|l| frame(l, o))
+        .collect()
 }
 
 /// `since`/`until` as the CLI sends them: unix seconds with optional fraction (`1700000000.5`).

@@ -25,6 +25,7 @@ pub struct ExecRequest {
     pub user: Option<String>,
     pub working_dir: Option<String>,
     pub privileged: Option<bool>,
+    pub detach_keys: Option<String>,
 }
 
 /// One exec instance.

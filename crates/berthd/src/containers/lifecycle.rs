@@ -50,12 +50,18 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(&d.snap, &c.id, p)?;
     super::modes::idmap_rootfs(d, c, &p.rootfs)?;
-    let cwd = p.rootfs.join(c.spec.cwd.trim_start_matches('/'));
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
+        // Made where the container will look for it: symlinks resolve inside its root.
+        let cwd = crate::volumes::resolve_in_root(&p.rootfs, &c.spec.cwd).ok_or_else(|| {
+            ApiError::BadRequest(format!("working directory {}: too many links", c.spec.cwd))
+        })?;
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
     }
     for b in c.spec.binds.iter().filter(|b| b.volume.is_some()) {
-        let inside = p.rootfs.join(b.destination.trim_start_matches('/'));
+        // As the container sees the path: a symlink in the image must not lead to the host's files.
+        let Some(inside) = crate::volumes::resolve_in_root(&p.rootfs, &b.destination) else {
+            continue;
+        };
         if let Err(e) = crate::volumes::copy_up(&inside, std::path::Path::new(&b.source)) {
             crate::log!(
                 2,

@@ -1,0 +1,318 @@
+//! End-to-end tests of the image-side endpoints the Python SDK reaches: prune filters (containers and
+//! images) with the space reclaimed, commit metadata, load errors in the stream, and
+//! `/distribution/{name}/json` against a local registry.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn inspect(d: &Berthd, what: &str) -> Value {
+    let out = d.ok(&["inspect", what]);
+    serde_json::from_str::<Value>(&out).unwrap()[0].clone()
+}
+
+fn prune(d: &Berthd, what: &str, filters: &str) -> Value {
+    let q = form_urlencoded::byte_serialize(filters.as_bytes()).collect::<String>();
+    let (st, body) = d.http("POST", &format!("/v1.47/{what}/prune?filters={q}"), None);
+    assert_eq!(st, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn prune_filters_and_reclaimed_space() {
+    skip_unless_ready!("prune_filters_and_reclaimed_space");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let mk = |name: &str, label: Option<&str>| -> String {
+        let mut args = vec!["run", "--name", name, "--network", "none"];
+        if let Some(l) = label {
+            args.extend(["--label", l]);
+        }
+        args.extend([
+            "bb:1",
+            "sh",
+            "-c",
+            "busybox head -c 100000 /bin/busybox > /blob",
+        ]);
+        d.ok(&args);
+        inspect(&d, name)["Id"].as_str().unwrap().to_string()
+    };
+    let keep = mk("keep", Some("tier=keep"));
+    let other = mk("other", Some("tier=other"));
+    let plain = mk("plain", None);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+
+    // until: nothing is older than an hour.
+    let r = prune(&d, "containers", r#"{"until":["1h"]}"#);
+    assert!(ids(&r, "ContainersDeleted").is_empty(), "{r}");
+    let (st, body) = d.http(
+        "POST",
+        "/containers/prune?filters=%7B%22until%22%3A%5B%22soon%22%5D%7D",
+        None,
+    );
+    assert_eq!(st, 400, "{body}");
+    // label!: everything stopped except tier=keep.
+    let r = prune(&d, "containers", r#"{"label!":["tier=keep"]}"#);
+    let mut got = ids(&r, "ContainersDeleted");
+    got.sort();
+    let mut want = vec![other, plain];
+    want.sort();
+    assert_eq!(got, want, "{r}");
+    assert!(r["SpaceReclaimed"].as_u64().unwrap() >= 200_000, "{r}");
+    // label: only matching ones; the running one never.
+    let r = prune(&d, "containers", r#"{"label":["tier"]}"#);
+    assert_eq!(ids(&r, "ContainersDeleted"), vec![keep], "{r}");
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "up");
+
+    // Images: committed ones with labels; dangling=false prunes unused tagged images too.
+    for (name, label) in [("img-a:1", "keep=no"), ("img-b:1", "keep=yes")] {
+        d.ok(&[
+            "run",
+            "--name",
+            "src",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            "busybox head -c 50000 /bin/busybox > /f",
+        ]);
+        d.ok(&["commit", "-c", &format!("LABEL {label}"), "src", name]);
+        d.ok(&["rm", "src"]);
+    }
+    let r = prune(
+        &d,
+        "images",
+        r#"{"dangling":["false"],"label!":["keep=yes"],"until":["1h"]}"#,
+    );
+    assert!(
+        r["ImagesDeleted"].is_null(),
+        "until=1h keeps new images: {r}"
+    );
+    let r = prune(
+        &d,
+        "images",
+        r#"{"dangling":["false"],"label!":["keep=yes"]}"#,
+    );
+    let untagged: Vec<&str> = r["ImagesDeleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["Untagged"].as_str())
+        .collect();
+    assert_eq!(untagged, vec!["img-a:1"], "{r}");
+    assert!(r["SpaceReclaimed"].as_u64().unwrap() > 0, "{r}");
+    let images = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        images.contains("img-b:1") && images.contains("bb:1") && !images.contains("img-a"),
+        "{images}"
+    );
+}
+
+#[test]
+fn commit_records_what_docker_records() {
+    skip_unless_ready!("commit_records_what_docker_records");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "--name",
+        "cc",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "--network",
+        "none",
+        "bb:1",
+        "busybox",
+        "touch",
+        "/test",
+    ]);
+    let cid = inspect(&d, "cc")["Id"].as_str().unwrap().to_string();
+    d.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "a message",
+        "-c",
+        "EXPOSE 8000",
+        "-c",
+        "CMD [\"cat\", \"/test\"]",
+        "cc",
+        "made:1",
+    ]);
+    let img = inspect(&d, "made:1");
+    assert_eq!(img["Author"], "Ann <ann@example.com>");
+    assert_eq!(img["Comment"], "a message");
+    assert_eq!(img["Container"], cid.as_str());
+    assert_eq!(img["ContainerConfig"]["Image"], "bb:1");
+    assert_eq!(img["Parent"], inspect(&d, "bb:1")["Id"]);
+    assert!(
+        img["Config"]["ExposedPorts"]["8000/tcp"].is_object(),
+        "{img}"
+    );
+    assert_eq!(img["Config"]["Cmd"], serde_json::json!(["cat", "/test"]));
+    // The container's own config is the image's: its env and working directory come along.
+    let env = img["Config"]["Env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e == "FOO=bar"), "{env:?}");
+    assert_eq!(img["Config"]["WorkingDir"], "/tmp");
+    assert_eq!(d.ok(&["run", "--rm", "--network", "none", "made:1"]), "");
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "made:1",
+            "sh",
+            "-c",
+            "echo $FOO; pwd"
+        ]),
+        "bar\n/tmp\n"
+    );
+
+    // A running container is paused while it is committed, and runs on after.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    d.ok(&["commit", "live", "live:1"]);
+    let st = inspect(&d, "live")["State"].clone();
+    assert_eq!(
+        (st["Running"].as_bool(), st["Paused"].as_bool()),
+        (Some(true), Some(false))
+    );
+}
+
+#[test]
+fn load_errors_come_in_the_stream() {
+    skip_unless_ready!("load_errors_come_in_the_stream");
+    let d = Berthd::start();
+    let (st, body) = d.http("POST", "/v1.47/images/load", Some("abc"));
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert_eq!(v["errorDetail"]["message"], v["error"]);
+    let o = d.docker_in(&["load"], Some(b"abc"));
+    assert!(!o.status.success(), "docker load of garbage succeeded");
+    assert_eq!(d.ok(&["images", "-q"]), "");
+}
+
+/// Debian's docker-registry without auth on a free 127.0.0.1 port.
+struct Registry {
+    child: Child,
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Option<Registry> {
+        let reg = Path::new("/usr/bin/docker-registry");
+        if !reg.is_file() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\n",
+            dir.join("registry").display(),
+        );
+        std::fs::write(dir.join("registry.yml"), cfg).ok()?;
+        let child = Command::new(reg)
+            .arg("serve")
+            .arg(dir.join("registry.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let host = format!("127.0.0.1:{port}");
+        let t = Instant::now();
+        while std::net::TcpStream::connect(&host).is_err() {
+            if t.elapsed() > Duration::from_secs(15) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry { child, host })
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn distribution_inspect_against_a_local_registry() {
+    skip_unless_ready!("distribution_inspect_against_a_local_registry");
+    let d = Berthd::start();
+    let Some(reg) = Registry::start(d.dir.path()) else {
+        println!(
+            "skipped: distribution_inspect_against_a_local_registry: docker-registry is missing"
+        );
+        return;
+    };
+    d.import_busybox("bb:1");
+    let name = format!("{}/bb:1", reg.host);
+    d.ok(&["tag", "bb:1", &name]);
+    let pushed = d.ok(&["push", &name]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in {pushed}"))
+        .to_string();
+    let (st, body) = d.http("GET", &format!("/v1.47/distribution/{name}/json"), None);
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest.as_str());
+    assert!(v["Descriptor"]["size"].as_u64().unwrap() > 0);
+    assert_eq!(
+        v["Platforms"],
+        serde_json::json!([{"architecture": "amd64", "os": "linux"}])
+    );
+    let (st, body) = d.http(
+        "GET",
+        &format!("/v1.47/distribution/{}/nope:1/json", reg.host),
+        None,
+    );
+    assert_eq!(st, 404, "{body}");
+}
