@@ -284,7 +284,8 @@ fn list_ports(c: &Container) -> Value {
 
 fn host_config(c: &Container) -> Value {
     let mut hc = json!({
-        "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": null, "ContainerIDFile": "",
+        "LogConfig": {"Type": c.spec.log.driver_name(), "Config": c.spec.log.options},
         "NetworkMode": network_mode(c), "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
         "CapDrop": null, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
@@ -367,7 +368,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "ResolvConfPath": p.dir.join("resolv.conf"),
         "HostnamePath": p.dir.join("hostname"),
         "HostsPath": p.dir.join("hosts"),
-        "LogPath": p.log,
+        "LogPath": if c.spec.log.readable() { json!(p.log) } else { json!("") },
         "Name": format!("/{}", c.name),
         "RestartCount": c.restart_count,
         "Driver": "overlay2",

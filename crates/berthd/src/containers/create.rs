@@ -180,6 +180,7 @@ pub async fn create(
         ));
     }
     let extra = super::hostextra::parse(hc.extra.clone())?;
+    let log = super::logconfig::parse(hc.log_config.clone())?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(
         privileged,
@@ -290,6 +291,7 @@ pub async fn create(
         seccomp_profile,
         chain_id: chain_id.clone(),
         extra,
+        log,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;

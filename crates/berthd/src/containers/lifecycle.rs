@@ -101,16 +101,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if let Err(e) = prepared {
         return Err(start_failed(d, &c, &p, e).await);
     }
-    let spawned = shim::spawn(
-        d,
-        &c.id,
-        &c.runtime,
-        &p,
-        c.spec.open_stdin,
-        c.spec.stdin_once,
-        c.spec.tty,
-    )
-    .await;
+    let spawned = shim::spawn(d, &c, &p).await;
     let pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {

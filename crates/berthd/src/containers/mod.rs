@@ -6,6 +6,8 @@ pub mod create;
 pub mod exec;
 pub mod hostextra;
 pub mod lifecycle;
+pub mod logconfig;
+pub mod logfile;
 pub mod model;
 pub mod registry;
 pub mod shim;

