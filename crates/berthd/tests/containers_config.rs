@@ -95,3 +95,116 @@ fn log_drivers_and_rotation() {
         "line298\nline299\n"
     );
 }
+
+#[test]
+fn restart_policy_states_and_update() {
+    skip_unless_ready!("restart_policy_states_and_update");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    // Once it exited, its policy owns it: restarting (or running again), never removable as is.
+    assert_eq!(d.ok(&["wait", "again"]).trim(), "3");
+    let o = d.docker(&["rm", "again"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("You cannot remove a restarting container")
+            || err.contains("You cannot remove a running container"),
+        "{err}"
+    );
+    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("again"), "docker ps lists it: {ps}");
+    // A stop cancels the pending restart for good.
+    d.ok(&["stop", "-t", "1", "again"]);
+    assert_eq!(
+        inspect(&d, "again", "{{.State.Status}} {{.State.Restarting}}"),
+        "exited false"
+    );
+    d.ok(&["rm", "again"]);
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "upd",
+        "--network",
+        "none",
+        "--cpu-shares",
+        "256",
+        "--restart",
+        "always",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    d.ok(&[
+        "update",
+        "--cpu-shares",
+        "512",
+        "--restart",
+        "on-failure:42",
+        "upd",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "upd",
+            "{{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "512 on-failure 42"
+    );
+    let shares = d.ok(&[
+        "exec",
+        "upd",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu,cpuacct/cpu.shares",
+    ]);
+    assert_eq!(shares.trim(), "512");
+}
+
+#[test]
+fn runtimes_by_name() {
+    skip_unless_ready!("runtimes_by_name");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let o = d.docker(&["create", "--runtime", "nope", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown or invalid runtime name: nope"));
+    let info = d.ok(&["info", "--format", "{{.DefaultRuntime}} {{json .Runtimes}}"]);
+    assert!(info.starts_with("berth "), "{info}");
+    let runc_installed = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()))
+        .unwrap_or(false);
+    if !runc_installed {
+        println!("runc is not installed: only the default runtime is checked");
+        return;
+    }
+    assert!(info.contains(r#""runc":{"path":""#), "{info}");
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "viarunc",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "bb:1",
+        "echo",
+        "hello from runc",
+    ]);
+    assert_eq!(out, "hello from runc\n");
+    assert_eq!(inspect(&d, "viarunc", "{{.HostConfig.Runtime}}"), "runc");
+}

@@ -54,6 +54,11 @@ fn status_line(c: &Container) -> String {
     match c.state.status {
         Status::Running if c.state.paused => format!("Up {} (Paused)", since(&c.state.started_at)),
         Status::Running => format!("Up {}", since(&c.state.started_at)),
+        Status::Exited if c.state.restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,
@@ -113,8 +118,7 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
             return Err(ApiError::BadRequest(format!("invalid filter 'status={s}'")));
         }
     }
-    if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.state.status.as_str())
-    {
+    if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.status_str()) {
         return Ok(false);
     }
     if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
@@ -188,7 +192,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     cs.sort_by(|a, b| b.created.cmp(&a.created));
     let mut out = Vec::new();
     for c in cs {
-        if !all && c.state.status != Status::Running {
+        if !all && !c.is_active() {
             continue;
         }
         if !filter_match(d, &c, &f)? {
@@ -353,9 +357,9 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "Args": c.args(),
         "State": {
             "Status": c.status_str(),
-            "Running": s.status == Status::Running,
+            "Running": c.is_active(),
             "Paused": s.paused,
-            "Restarting": false,
+            "Restarting": c.is_restarting(),
             "OOMKilled": false,
             "Dead": s.status == Status::Dead,
             "Pid": s.pid,

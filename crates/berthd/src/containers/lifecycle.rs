@@ -124,6 +124,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let c = d.containers.modify(&c.id, |c| {
         c.state.status = Status::Running;
         c.state.stopped_by_user = false;
+        c.state.restarting = false;
         c.state.pid = pid;
         c.state.started_at = now.clone();
         c.state.finished_at = time::ZERO.into();
@@ -326,6 +327,8 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         c.state.exit_code = code;
         c.state.finished_at = finished.clone();
         c.state.error = err.clone();
+        // Restarting from the moment it exits, so no one sees it idle (and removes it) meanwhile.
+        c.state.restarting = !c.spec.auto_remove && should_restart(c);
     }) else {
         return;
     };
@@ -341,7 +344,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         if let Err(e) = remove(d, id, true, true).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
-    } else if should_restart(&c) {
+    } else if c.state.restarting {
         schedule_restart(d.clone(), c);
     }
 }
@@ -380,7 +383,7 @@ fn schedule_restart(d: Arc<Daemon>, c: Container) {
         let Ok(now) = d.containers.get(&c.id) else {
             return;
         };
-        if now.state.status != Status::Exited || !should_restart(&now) {
+        if !now.is_restarting() || !should_restart(&now) {
             return;
         }
         if let Ok(c) = d.containers.modify(&c.id, |c| c.restart_count += 1) {
@@ -388,13 +391,20 @@ fn schedule_restart(d: Arc<Daemon>, c: Container) {
         }
         if let Err(e) = start(&d, &c.id).await {
             crate::log!(2, "restarting {}: {e}", c.id);
+            if let Ok(c) = d.containers.modify(&c.id, |c| c.state.restarting = false) {
+                let _ = persist(&d, &c);
+            }
         }
     });
 }
 
-/// Record that the user stopped it (the restart policy leaves it alone until the next start).
+/// Record that the user stopped it (the restart policy leaves it alone until the next start; a
+/// pending restart is cancelled).
 fn mark_stopped_by_user(d: &Daemon, id: &str) {
-    if let Ok(c) = d.containers.modify(id, |c| c.state.stopped_by_user = true) {
+    if let Ok(c) = d.containers.modify(id, |c| {
+        c.state.stopped_by_user = true;
+        c.state.restarting = false;
+    }) {
         let _ = persist(d, &c);
     }
 }
@@ -499,6 +509,10 @@ pub async fn stop(
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
     mark_stopped_by_user(d, &c.id);
+    if c.is_restarting() {
+        // Its pending restart is cancelled: it stays exited.
+        return Ok(());
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::NotModified);
     }
@@ -534,13 +548,22 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
+    if c.is_active() && !force {
+        let procedure = if c.state.paused {
+            "Unpause and then stop the container before attempting removal or force remove"
+        } else {
+            "Stop the container before attempting removal or force remove"
+        };
+        return Err(ApiError::Conflict(format!(
+            "You cannot remove a {} container {}. {procedure}",
+            c.status_str(),
+            c.id
+        )));
+    }
+    if c.is_restarting() {
+        mark_stopped_by_user(d, &c.id);
+    }
     if c.state.status == Status::Running {
-        if !force {
-            return Err(ApiError::Conflict(format!(
-                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                c.name
-            )));
-        }
         let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
             return Ok(());
         };
@@ -610,9 +633,10 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
     for c in records {
         let running = c.state.status == Status::Running;
         let id = c.id.clone();
-        let again = c.state.status == Status::Exited
-            && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
-            && should_restart(&c);
+        let again = c.is_restarting()
+            || (c.state.status == Status::Exited
+                && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
+                && should_restart(&c));
         d.containers.insert(c.clone());
         if running {
             // The relays of its published ports died with the old daemon.

@@ -56,6 +56,9 @@ pub struct State {
     /// Stopped or killed through the API: the restart policy does not bring it back.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Exited, and its restart policy starts it again after a back-off (Docker's `restarting`).
+    #[serde(default)]
+    pub restarting: bool,
     /// Its place on the default bridge network while running.
     #[serde(default)]
     pub network: Option<berth_net::Attachment>,
@@ -182,15 +185,28 @@ impl Container {
         self.spec.args.get(1..).unwrap_or(&[])
     }
 
+    /// Exited and waiting for its restart.
+    pub fn is_restarting(&self) -> bool {
+        self.state.status == Status::Exited && self.state.restarting
+    }
+
+    /// Running or about to run again (what `docker ps` lists and `rm` refuses without force).
+    pub fn is_active(&self) -> bool {
+        self.state.status == Status::Running || self.is_restarting()
+    }
+
     /// Labels from the config.
     pub fn labels(&self) -> BTreeMap<String, String> {
         serde_json::from_value(self.config["Labels"].clone()).unwrap_or_default()
     }
 
-    /// Docker's status string (`paused` is a running container that is frozen).
+    /// Docker's status string (`paused` is a running container that is frozen, `restarting` an
+    /// exited one its restart policy brings back).
     pub fn status_str(&self) -> &'static str {
         if self.state.status == Status::Running && self.state.paused {
             "paused"
+        } else if self.is_restarting() {
+            "restarting"
         } else {
             self.state.status.as_str()
         }
