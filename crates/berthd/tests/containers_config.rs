@@ -208,3 +208,123 @@ fn runtimes_by_name() {
     assert_eq!(out, "hello from runc\n");
     assert_eq!(inspect(&d, "viarunc", "{{.HostConfig.Runtime}}"), "runc");
 }
+
+#[test]
+fn mounts_bind_volume_tmpfs() {
+    skip_unless_ready!("mounts_bind_volume_tmpfs");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("shared.txt"), "from the host\n").unwrap();
+    let src = host.path().to_str().unwrap();
+
+    // Bind, read-only: visible, not writable; inspect lists it as a read-only bind.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "bm",
+        "--network",
+        "none",
+        "--mount",
+        &format!("type=bind,src={src},dst=/mnt,readonly"),
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /mnt/shared.txt; echo x > /mnt/new 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(out, "from the host\nrefused\n");
+    assert_eq!(
+        inspect(
+            &d,
+            "bm",
+            "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        format!("bind {src} /mnt false")
+    );
+    let o = d.docker(&[
+        "create",
+        "--mount",
+        "type=bind,src=/nonexistent-berth-src,dst=/m",
+        "bb:1",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("bind source path does not exist: /nonexistent-berth-src"));
+
+    // A named volume made by the mount (with its labels), read-only in a second container.
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=v1,dst=/d,volume-label=team=blue",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ]);
+    assert_eq!(
+        d.ok(&["volume", "inspect", "--format", "{{.Labels.team}}", "v1"])
+            .trim(),
+        "blue"
+    );
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "ro",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=v1,dst=/d,readonly",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /d/f; echo y > /d/g 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(out, "kept\nrefused\n");
+    assert_eq!(
+        inspect(
+            &d,
+            "ro",
+            "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "volume v1 /d false"
+    );
+
+    // tmpfs with size and mode.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "tm",
+        "--network",
+        "none",
+        "--mount",
+        "type=tmpfs,dst=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+        "bb:1",
+        "sh",
+        "-c",
+        "busybox grep ' /scratch ' /proc/mounts; ls -ld /scratch",
+    ]);
+    assert!(
+        out.contains("/scratch tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    assert!(out.contains("mode=1770"), "{out}");
+    assert!(out.contains("drwxrwx--T"), "{out}");
+    assert_eq!(
+        inspect(
+            &d,
+            "tm",
+            "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "tmpfs /scratch true"
+    );
+    let o = d.docker(&[
+        "create",
+        "--mount",
+        "type=tmpfs,src=x,dst=/m",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+}

@@ -85,6 +85,10 @@ fn network_mode(c: &Container) -> &str {
 }
 
 fn mounts(c: &Container) -> Value {
+    let tmpfs = c.spec.tmpfs_mounts.iter().map(|t| {
+        json!({"Type": "tmpfs", "Source": "", "Destination": t.destination, "Mode": "",
+            "RW": !t.readonly, "Propagation": ""})
+    });
     json!(c
         .spec
         .binds
@@ -99,6 +103,7 @@ fn mounts(c: &Container) -> Value {
                 "RW": !b.readonly, "Propagation": b.propagation,
             }),
         })
+        .chain(tmpfs)
         .collect::<Vec<_>>())
 }
 

@@ -207,7 +207,11 @@ pub async fn create(
         .iter()
         .map(|b| model::parse_bind(b))
         .collect::<ApiResult<Vec<_>>>()?;
-    // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a bind.
+    let taken: Vec<String> = binds.iter().map(|b| b.destination.clone()).collect();
+    let mounts = super::mounts::parse(hc.mounts.clone().unwrap_or_default(), &taken)?;
+    binds.extend(mounts.binds);
+    let tmpfs_mounts = mounts.tmpfs;
+    // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a mount.
     let mut anon: Vec<String> = req
         .volumes
         .clone()
@@ -223,16 +227,17 @@ pub async fn create(
                 "invalid volume {dest:?}: must be an absolute path"
             )));
         }
-        if binds.iter().any(|b| b.destination == dest) {
+        if binds.iter().any(|b| b.destination == dest)
+            || tmpfs_mounts.iter().any(|t| t.destination == dest)
+        {
             continue;
         }
         binds.push(model::Bind {
-            source: String::new(),
             destination: dest,
-            readonly: false,
             propagation: "rprivate".into(),
             volume: Some(model::random_hex()),
             anonymous: true,
+            ..Default::default()
         });
     }
     let hostname = match req.hostname.filter(|h| !h.is_empty()) {
@@ -292,6 +297,7 @@ pub async fn create(
         chain_id: chain_id.clone(),
         extra,
         log,
+        tmpfs_mounts,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;
@@ -356,7 +362,14 @@ pub async fn create(
             continue;
         };
         let existed = crate::volumes::get(d, &name).is_ok();
-        match crate::volumes::create(d, &name, "", Default::default(), Default::default()) {
+        let created = crate::volumes::create(
+            d,
+            &name,
+            &b.volume_driver,
+            b.volume_labels.clone(),
+            b.volume_options.clone(),
+        );
+        match created {
             Ok(v) => b.source = v.mountpoint,
             Err(e) => {
                 for n in &made {

@@ -53,7 +53,12 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
     }
-    for b in c.spec.binds.iter().filter(|b| b.volume.is_some()) {
+    for b in c
+        .spec
+        .binds
+        .iter()
+        .filter(|b| b.volume.is_some() && !b.nocopy)
+    {
         let inside = p.rootfs.join(b.destination.trim_start_matches('/'));
         if let Err(e) = crate::volumes::copy_up(&inside, std::path::Path::new(&b.source)) {
             crate::log!(

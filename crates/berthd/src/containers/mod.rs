@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod logconfig;
 pub mod logfile;
 pub mod model;
+pub mod mounts;
 pub mod registry;
 pub mod shim;
 pub mod spec;

@@ -64,8 +64,8 @@ pub struct State {
     pub network: Option<berth_net::Attachment>,
 }
 
-/// Bind mount from `HostConfig.Binds`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// Bind mount or volume from `HostConfig.Binds` or `HostConfig.Mounts`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Bind {
     /// Host path.
     pub source: String,
@@ -81,6 +81,21 @@ pub struct Bind {
     /// An anonymous volume (removed with the container by `rm -v`).
     #[serde(default)]
     pub anonymous: bool,
+    /// A volume the image's content at the destination is not copied into (`nocopy`).
+    #[serde(default)]
+    pub nocopy: bool,
+    /// A bind of the source alone, without the mounts below it (`BindOptions.NonRecursive`).
+    #[serde(default)]
+    pub non_recursive: bool,
+    /// Labels of the volume, if this container creates it (`VolumeOptions.Labels`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_labels: BTreeMap<String, String>,
+    /// Driver of the volume, if this container creates it (`local` or empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub volume_driver: String,
+    /// Driver options of the volume, if this container creates it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_options: BTreeMap<String, String>,
 }
 
 /// What the OCI config is generated from (resolved at create time).
@@ -147,6 +162,9 @@ pub struct RunSpec {
     /// The log driver and its rotation.
     #[serde(default)]
     pub log: super::logconfig::LogSettings,
+    /// tmpfs mounts of `HostConfig.Mounts`.
+    #[serde(default)]
+    pub tmpfs_mounts: Vec<super::mounts::TmpfsMount>,
 }
 
 /// A container.
@@ -279,6 +297,7 @@ pub struct HostConfigRequest {
     pub runtime: Option<String>,
     pub restart_policy: Option<RestartPolicyRequest>,
     pub log_config: Option<super::logconfig::LogConfigRequest>,
+    pub mounts: Option<Vec<super::mounts::MountRequest>>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }
@@ -336,12 +355,13 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
         readonly: false,
         propagation: "rprivate".into(),
         volume,
-        anonymous: false,
+        ..Default::default()
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => b.readonly = true,
-            "rw" | "z" | "Z" | "nocopy" => {}
+            "nocopy" if b.volume.is_some() => b.nocopy = true,
+            "rw" | "z" | "Z" => {}
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
                 b.propagation = o.to_string()
             }
