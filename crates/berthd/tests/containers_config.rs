@@ -328,3 +328,137 @@ fn mounts_bind_volume_tmpfs() {
     ]);
     assert!(!o.status.success());
 }
+
+/// A private berthd with its own bridge and iptables chains, removed whatever happens.
+struct BridgeDaemon {
+    d: Berthd,
+    bridge: String,
+    chain: String,
+    prefix: String,
+}
+
+impl BridgeDaemon {
+    fn start() -> BridgeDaemon {
+        let tag = std::process::id() % 1000;
+        let bridge = format!("bcc{tag}");
+        let prefix = format!("10.219.{}.", tag % 200 + 10);
+        let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &format!("{prefix}1/24")]);
+        BridgeDaemon {
+            d,
+            chain: bridge.to_uppercase(),
+            bridge,
+            prefix,
+        }
+    }
+}
+
+impl Drop for BridgeDaemon {
+    fn drop(&mut self) {
+        let ids = self.d.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.d.docker(&["rm", "-f", id]);
+        }
+        self.d.kill9();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        berth_net::firewall::Iptables {
+            chain: self.chain.clone(),
+        }
+        .purge();
+    }
+}
+
+#[test]
+fn links_and_mac_address_on_the_bridge() {
+    skip_unless_ready!("links_and_mac_address_on_the_bridge");
+    let b = BridgeDaemon::start();
+    let d = &b.d;
+    d.import_busybox("bb:1");
+
+    // The MAC address asked for is the container's eth0, and inspect reports it.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "macd",
+        "--mac-address",
+        "02:42:ac:11:00:0a",
+        "bb:1",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "02:42:ac:11:00:0a");
+    let o = d.docker(&[
+        "create",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        "bb:1",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid MAC address"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "macrun",
+        "--mac-address",
+        "02:42:ac:11:00:0b",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        inspect(d, "macrun", "{{.NetworkSettings.MacAddress}}"),
+        "02:42:ac:11:00:0b"
+    );
+
+    // Legacy links: hosts entry and environment of the linked container.
+    d.ok(&[
+        "run", "-d", "--name", "db", "-e", "FOO=1", "--expose", "5432", "bb:1", "sleep", "60",
+    ]);
+    let db_ip = inspect(d, "db", "{{.NetworkSettings.IPAddress}}");
+    assert!(db_ip.starts_with(&b.prefix), "{db_ip}");
+    d.ok(&[
+        "run", "-d", "--name", "web", "--link", "db:data", "bb:1", "sleep", "60",
+    ]);
+    let env = d.ok(&["exec", "web", "env"]);
+    for want in [
+        "DATA_NAME=/web/data".to_string(),
+        "DATA_ENV_FOO=1".to_string(),
+        format!("DATA_PORT=tcp://{db_ip}:5432"),
+        format!("DATA_PORT_5432_TCP_ADDR={db_ip}"),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} in {env}");
+    }
+    let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{db_ip}\tdata ")) && l.ends_with(" db")),
+        "{hosts}"
+    );
+    assert_eq!(
+        inspect(d, "web", "{{json .HostConfig.Links}}"),
+        r#"["/db:/web/data"]"#
+    );
+    let names = d.ok(&[
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "name=db",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(names.contains("web/data"), "{names}");
+
+    // rm --link removes the link, not the containers.
+    d.ok(&["rm", "--link", "/web/data"]);
+    assert_eq!(inspect(d, "web", "{{json .HostConfig.Links}}"), "null");
+    assert_eq!(inspect(d, "db", "{{.State.Status}}"), "running");
+    let o = d.docker(&["rm", "--link", "/web/data"]);
+    assert!(!o.status.success());
+
+    // Links to containers that do not exist are refused at create time.
+    let o = d.docker(&["create", "--link", "nosuch:x", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("could not get container for nosuch"));
+}

@@ -195,6 +195,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
     cs.sort_by(|a, b| b.created.cmp(&a.created));
+    let everyone = cs.clone();
     let mut out = Vec::new();
     for c in cs {
         if !all && !c.is_active() {
@@ -205,7 +206,9 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
         out.push(json!({
             "Id": c.id,
-            "Names": [format!("/{}", c.name)],
+            "Names": std::iter::once(format!("/{}", c.name))
+                .chain(crate::containers::links::link_names(&everyone, &c.id))
+                .collect::<Vec<_>>(),
             "Image": c.image_name(),
             "ImageID": c.image_id,
             "Command": command_line(&c),
@@ -355,6 +358,13 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         o.entry("Volumes").or_insert(Value::Null);
         o.entry("OnBuild").or_insert(Value::Null);
     }
+    let mut hc = host_config(&c);
+    let links = crate::containers::links::inspect_form(d, &c);
+    hc["Links"] = if links.is_empty() {
+        Value::Null
+    } else {
+        json!(links)
+    };
     ok_json(&json!({
         "Id": c.id,
         "Created": c.created,
@@ -386,7 +396,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
-        "HostConfig": host_config(&c),
+        "HostConfig": hc,
         "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
@@ -436,8 +446,12 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
-/// `DELETE /containers/{id}?force=&v=`.
+/// `DELETE /containers/{id}?force=&v=&link=` (`{id}` is `parent/alias` to remove a link).
 pub async fn delete(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    if q.bool("link") {
+        crate::containers::links::remove(d, key).await?;
+        return Ok(http::empty(StatusCode::NO_CONTENT));
+    }
     lifecycle::remove(d, key, q.bool("force"), q.bool("v")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }

@@ -119,6 +119,32 @@ pub async fn create(
             return Err(ApiError::NotFound(format!("network {other} not found")));
         }
     };
+    // API 1.44 moved the MAC address to the endpoint; older clients (the Python SDK) send Config's.
+    let endpoint_mac = req
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+        .and_then(|m| m.values().flatten().find_map(|e| e.mac_address.clone()));
+    let mac_address = match endpoint_mac
+        .or(req.mac_address.clone())
+        .filter(|m| !m.is_empty())
+    {
+        Some(m) => {
+            let b = berth_net::parse_mac(&m).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if network_mode == "host" {
+                return Err(ApiError::BadRequest(
+                    "conflicting options: mac-address and the network mode".into(),
+                ));
+            }
+            Some(
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            )
+        }
+        None => None,
+    };
     let security = hc.security_opt.clone().unwrap_or_default();
     let mut no_new_privileges = false;
     let mut seccomp_unconfined = false;
@@ -181,6 +207,7 @@ pub async fn create(
     }
     let extra = super::hostextra::parse(hc.extra.clone())?;
     let log = super::logconfig::parse(hc.log_config.clone())?;
+    let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(
         privileged,
@@ -297,6 +324,8 @@ pub async fn create(
         chain_id: chain_id.clone(),
         extra,
         log,
+        mac_address,
+        links,
         tmpfs_mounts,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.

@@ -97,7 +97,16 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         return Err(ApiError::NotModified);
     }
     let p = Paths::new(d, &c.id, &c.runtime);
-    let (d2, c2) = (d.clone(), c.clone());
+    // Links: the environment and hosts entries of the linked containers, as they are now.
+    let mut c2 = c.clone();
+    match super::links::resolve(d, &c) {
+        Ok(r) => {
+            c2.spec.env.splice(0..0, r.env);
+            c2.spec.extra.extra_hosts.extend(r.hosts);
+        }
+        Err(e) => return Err(start_failed(d, &c, &p, e).await),
+    }
+    let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
         .await
@@ -222,10 +231,14 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
         return Ok(());
     };
     let ports = port_mappings(c)?;
+    let mac = match &c.spec.mac_address {
+        Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        None => None,
+    };
     let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
     let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
         let att = net
-            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None)
+            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None, mac)
             .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
         // The file is bind-mounted into the container: append in place.
         use std::io::Write;

@@ -6,6 +6,7 @@ pub mod create;
 pub mod exec;
 pub mod hostextra;
 pub mod lifecycle;
+pub mod links;
 pub mod logconfig;
 pub mod logfile;
 pub mod model;

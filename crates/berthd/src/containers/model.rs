@@ -162,6 +162,12 @@ pub struct RunSpec {
     /// The log driver and its rotation.
     #[serde(default)]
     pub log: super::logconfig::LogSettings,
+    /// The MAC address asked for on the default bridge (`Config.MacAddress`, or the endpoint's).
+    #[serde(default)]
+    pub mac_address: Option<String>,
+    /// Legacy links to other containers (`HostConfig.Links`).
+    #[serde(default)]
+    pub links: Vec<super::links::Link>,
     /// tmpfs mounts of `HostConfig.Mounts`.
     #[serde(default)]
     pub tmpfs_mounts: Vec<super::mounts::TmpfsMount>,
@@ -276,7 +282,23 @@ pub struct CreateRequest {
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    pub mac_address: Option<String>,
     pub host_config: Option<HostConfigRequest>,
+    pub networking_config: Option<NetworkingConfigRequest>,
+}
+
+/// `NetworkingConfig`: per network endpoint settings (berthd reads the MAC address).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfigRequest {
+    pub endpoints_config: Option<BTreeMap<String, Option<EndpointRequest>>>,
+}
+
+/// One entry of `NetworkingConfig.EndpointsConfig`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointRequest {
+    pub mac_address: Option<String>,
 }
 
 /// The `HostConfig` fields berthd acts on.
@@ -298,6 +320,7 @@ pub struct HostConfigRequest {
     pub restart_policy: Option<RestartPolicyRequest>,
     pub log_config: Option<super::logconfig::LogConfigRequest>,
     pub mounts: Option<Vec<super::mounts::MountRequest>>,
+    pub links: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }
