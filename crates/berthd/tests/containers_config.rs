@@ -207,6 +207,14 @@ fn runtimes_by_name() {
     ]);
     assert_eq!(out, "hello from runc\n");
     assert_eq!(inspect(&d, "viarunc", "{{.HostConfig.Runtime}}"), "runc");
+    // docker-py's create_container(runtime=...) sends the runtime at the top of the config.
+    let (st, body) = d.http(
+        "POST",
+        "/v1.47/containers/create?name=pyrunc",
+        Some(r#"{"Image":"bb:1","Cmd":["true"],"Runtime":"runc"}"#),
+    );
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(inspect(&d, "pyrunc", "{{.HostConfig.Runtime}}"), "runc");
 }
 
 #[test]

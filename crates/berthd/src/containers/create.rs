@@ -63,6 +63,7 @@ pub async fn create(
         .runtime
         .clone()
         .filter(|r| !r.is_empty())
+        .or_else(|| req.runtime.clone().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| d.cfg.default_runtime.clone());
     if d.runtime_path(&runtime).is_none() {
         return Err(ApiError::BadRequest(format!(
@@ -334,6 +335,7 @@ pub async fn create(
     if let Some(o) = config.as_object_mut() {
         host_config = o.remove("HostConfig").unwrap_or(Value::Null);
         o.remove("NetworkingConfig");
+        o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
         o.insert("Env".into(), json!(env));
         o.insert("Cmd".into(), json!(cmd));

@@ -283,6 +283,9 @@ pub struct CreateRequest {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub mac_address: Option<String>,
+    /// Where docker-py's `create_container(runtime=...)` puts the runtime (dockerd reads only
+    /// `HostConfig.Runtime`, and its default is the runc the client asks for).
+    pub runtime: Option<String>,
     pub host_config: Option<HostConfigRequest>,
     pub networking_config: Option<NetworkingConfigRequest>,
 }
