@@ -127,13 +127,37 @@ fn restart_policy_states_and_update() {
     );
     let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
     assert!(ps.contains("again"), "docker ps lists it: {ps}");
-    // A stop cancels the pending restart for good.
-    d.ok(&["stop", "-t", "1", "again"]);
+    // Without a policy it stays down after its current (or next) exit.
+    d.ok(&["update", "--restart", "no", "again"]);
+    d.ok(&["wait", "again"]);
     assert_eq!(
         inspect(&d, "again", "{{.State.Status}} {{.State.Restarting}}"),
         "exited false"
     );
     d.ok(&["rm", "again"]);
+
+    // A stop cancels a pending restart for good.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again2",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(d.ok(&["wait", "again2"]).trim(), "4");
+    d.ok(&["stop", "-t", "1", "again2"]);
+    assert_eq!(
+        inspect(&d, "again2", "{{.State.Status}} {{.State.Restarting}}"),
+        "exited false"
+    );
+    d.ok(&["rm", "again2"]);
 
     d.ok(&[
         "run",

@@ -92,6 +92,11 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
 pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
+    start_locked(d, key).await
+}
+
+/// `start` with the container's operation lock held.
+async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let c = d.containers.get(key)?;
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
@@ -398,16 +403,28 @@ fn schedule_restart(d: Arc<Daemon>, c: Container) {
     };
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        // Under the operation lock, so a stop or an update that comes first cancels it.
+        let Ok(lock) = d.containers.op_lock(&c.id) else {
+            return;
+        };
+        let _g = lock.lock().await;
         let Ok(now) = d.containers.get(&c.id) else {
             return;
         };
-        if !now.is_restarting() || !should_restart(&now) {
+        if !now.is_restarting() {
+            return;
+        }
+        if !should_restart(&now) {
+            // Its policy changed meanwhile: it stays exited.
+            if let Ok(c) = d.containers.modify(&c.id, |c| c.state.restarting = false) {
+                let _ = persist(&d, &c);
+            }
             return;
         }
         if let Ok(c) = d.containers.modify(&c.id, |c| c.restart_count += 1) {
             let _ = persist(&d, &c);
         }
-        if let Err(e) = start(&d, &c.id).await {
+        if let Err(e) = start_locked(&d, &c.id).await {
             crate::log!(2, "restarting {}: {e}", c.id);
             if let Ok(c) = d.containers.modify(&c.id, |c| c.state.restarting = false) {
                 let _ = persist(&d, &c);
@@ -489,6 +506,12 @@ async fn thaw(d: &Arc<Daemon>, c: &Container) {
 /// `POST /containers/{id}/kill`.
 pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     let c = d.containers.get(key)?;
+    if c.is_restarting() {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            c.id
+        )));
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",

@@ -144,6 +144,10 @@ pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<V
         if let Some((name, max)) = &policy {
             c.spec.restart_policy = name.clone();
             c.spec.restart_max = *max;
+            if name == "no" {
+                // A pending restart is off too.
+                c.state.restarting = false;
+            }
             if let Some(h) = hc.as_mut() {
                 h.insert(
                     "RestartPolicy".into(),
