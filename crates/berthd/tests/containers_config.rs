@@ -35,6 +35,15 @@ fn log_drivers_and_rotation() {
         inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}"),
         "none"
     );
+    let nets = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=quiet",
+        "--format",
+        "{{.Networks}}",
+    ]);
+    assert_eq!(nets.trim(), "none");
     let o = d.docker(&["logs", "quiet"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -420,6 +429,16 @@ fn links_and_mac_address_on_the_bridge() {
         "/sys/class/net/eth0/address",
     ]);
     assert_eq!(out.trim(), "02:42:ac:11:00:0a");
+    // Exited, it still names the network it is configured for.
+    let nets = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=macd",
+        "--format",
+        "{{.Networks}}",
+    ]);
+    assert_eq!(nets.trim(), "bridge");
     let o = d.docker(&[
         "create",
         "--mac-address",

@@ -250,6 +250,20 @@ fn network_settings(c: &Container) -> Value {
     });
     let Some(att) = &c.state.network else {
         ns["Ports"] = Value::Object(ports);
+        // As dockerd: the network a container is configured for is listed while it is not
+        // connected too (stopped, or `none`/`host`, which have no endpoint of their own).
+        let net = match c.spec.network_mode.as_str() {
+            "default" => "bridge",
+            "none" => "none",
+            "host" => "host",
+            _ => return ns,
+        };
+        ns["Networks"] = json!({ net: {
+            "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": net, "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
+            "DriverOpts": null,
+        }});
         return ns;
     };
     for p in &att.ports {
