@@ -502,6 +502,20 @@ fn links_and_mac_address_on_the_bridge() {
     ]);
     assert!(names.contains("web/data"), "{names}");
 
+    // The linked container comes back with another address: the linking one's hosts follow it.
+    d.ok(&["stop", "-t", "1", "db"]);
+    d.ok(&["run", "-d", "--name", "filler", "bb:1", "sleep", "60"]);
+    d.ok(&["start", "db"]);
+    let db_ip2 = inspect(d, "db", "{{.NetworkSettings.IPAddress}}");
+    let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{db_ip2}\tdata "))),
+        "{db_ip2} in {hosts}"
+    );
+    assert_eq!(hosts.matches("\tdata ").count(), 1, "{hosts}");
+
     // rm --link removes the link, not the containers.
     d.ok(&["rm", "--link", "/web/data"]);
     assert_eq!(inspect(d, "web", "{{json .HostConfig.Links}}"), "null");

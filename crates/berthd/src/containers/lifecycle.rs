@@ -264,7 +264,10 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
     let c = d
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
-    persist(d, &c)
+    persist(d, &c)?;
+    let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
+    let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
+    Ok(())
 }
 
 /// Take a container off the bridge (after it exited, or when its start failed).

@@ -162,15 +162,66 @@ pub fn resolve(d: &Daemon, c: &Container) -> ApiResult<Resolved> {
             .unwrap_or_default();
         env.extend(link_env(&c.name, &l.alias, &child, &ip));
         if !ip.is_empty() {
-            let mut names = format!("{} {}", l.alias, child.spec.hostname);
-            if l.alias != child.name {
-                names.push(' ');
-                names.push_str(&child.name);
-            }
-            hosts.push((names, ip));
+            hosts.push((host_names(&l.alias, &child), ip));
         }
     }
     Ok(Resolved { env, hosts })
+}
+
+/// The names of a link's /etc/hosts entry: the alias, the child's hostname and its name.
+fn host_names(alias: &str, child: &Container) -> String {
+    let mut names = format!("{alias} {}", child.spec.hostname);
+    if alias != child.name {
+        names.push(' ');
+        names.push_str(&child.name);
+    }
+    names
+}
+
+/// Point the `hosts` text's entry for `names` at `ip` (appended if missing).
+fn set_entry(hosts: &str, names: &str, ip: &str) -> String {
+    let mut found = false;
+    let mut out = String::new();
+    for line in hosts.lines() {
+        match line.split_once('\t') {
+            Some((_, n)) if n == names => {
+                found = true;
+                out.push_str(&format!("{ip}\t{names}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !found {
+        out.push_str(&format!("{ip}\t{names}\n"));
+    }
+    out
+}
+
+/// A linked container got a new address (it started again): the running containers linking to it
+/// see the new one in their /etc/hosts, as Docker updates them. (Their environment keeps the
+/// address of their own start, as in Docker.)
+pub fn refresh_parents(d: &Daemon, child: &Container, ip: &str) {
+    for p in d.containers.all() {
+        if p.state.status != Status::Running {
+            continue;
+        }
+        for l in p.spec.links.iter().filter(|l| l.child == child.id) {
+            let path = super::shim::Paths::new(d, &p.id, &p.runtime)
+                .dir
+                .join("hosts");
+            let names = host_names(&l.alias, child);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            // In place: the file is bind-mounted into the parent by its inode.
+            if let Err(e) = std::fs::write(&path, set_entry(&text, &names, ip)) {
+                crate::log!(2, "updating the link {} of {}: {e}", l.alias, p.id);
+            }
+        }
+    }
 }
 
 /// `DELETE /containers/<parent>/<alias>?link=1`.
@@ -210,5 +261,15 @@ mod tests {
         );
         assert!(parse_one(":x").is_err());
         assert_eq!(env_key("my-link.1"), "MY_LINK_1");
+    }
+
+    #[test]
+    fn hosts_entries_follow_the_child() {
+        let h = "127.0.0.1\tlocalhost\n10.0.0.2\tdata abc db\n10.0.0.3\tweb\n";
+        assert_eq!(
+            set_entry(h, "data abc db", "10.0.0.9"),
+            "127.0.0.1\tlocalhost\n10.0.0.9\tdata abc db\n10.0.0.3\tweb\n"
+        );
+        assert!(set_entry("", "x y", "10.0.0.1").ends_with("10.0.0.1\tx y\n"));
     }
 }
