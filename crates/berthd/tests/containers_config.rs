@@ -52,6 +52,21 @@ fn log_drivers_and_rotation() {
         "{err}"
     );
 
+    // local: kept (as json-file lines) and readable.
+    d.ok(&[
+        "run",
+        "--name",
+        "loc",
+        "--network",
+        "none",
+        "--log-driver",
+        "local",
+        "bb:1",
+        "echo",
+        "kept",
+    ]);
+    assert_eq!(d.ok(&["logs", "loc"]), "kept\n");
+
     // Unknown drivers and options are refused at create time, as dockerd does.
     let o = d.docker(&["create", "--log-driver", "asdf", "bb:1", "true"]);
     assert!(!o.status.success());
