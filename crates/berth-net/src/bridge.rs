@@ -55,11 +55,17 @@ impl NetworkDriver for BridgeDriver {
         nl.set_link(idx, true, None, None, None)
     }
 
-    fn connect(&self, container_id: &str, netns: &str, addr: Ipv4Addr) -> Result<Endpoint> {
+    fn connect(
+        &self,
+        container_id: &str,
+        netns: &str,
+        addr: Ipv4Addr,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Endpoint> {
         let host = Self::host_veth(container_id);
         let peer = format!("{host}p");
         let mut nl = Netlink::open()?;
-        nl.create_veth(&host, &peer, self.mtu)?;
+        nl.create_veth(&host, &peer, self.mtu, mac)?;
         let result = (|| {
             let bridge_idx = netlink::index(&self.bridge)?;
             let host_idx = netlink::index(&host)?;

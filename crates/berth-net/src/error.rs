@@ -7,6 +7,10 @@ pub enum Error {
     BadSubnet(String),
     #[error("invalid address {0:?}")]
     BadAddress(String),
+    #[error(
+        "invalid MAC address {0:?}: want six hex pairs (aa:bb:cc:dd:ee:ff) of a unicast address"
+    )]
+    BadMac(String),
     #[error("address pool {subnet} is exhausted")]
     Exhausted { subnet: String },
     #[error("address {addr} is not in {subnet} or is reserved")]

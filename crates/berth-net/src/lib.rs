@@ -45,8 +45,14 @@ pub struct Endpoint {
 pub trait NetworkDriver: Send + Sync {
     /// Create the network's shared parts (the bridge) if missing.
     fn ensure(&self) -> Result<()>;
-    /// Give the network namespace at `netns` an interface with `addr`.
-    fn connect(&self, container_id: &str, netns: &str, addr: Ipv4Addr) -> Result<Endpoint>;
+    /// Give the network namespace at `netns` an interface with `addr` (and `mac`, if given).
+    fn connect(
+        &self,
+        container_id: &str,
+        netns: &str,
+        addr: Ipv4Addr,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Endpoint>;
     /// Remove the container's interface (gone already is fine).
     fn disconnect(&self, container_id: &str) -> Result<()>;
     /// Remove the network's shared parts.
@@ -61,6 +67,27 @@ pub struct PortMapping {
     pub host_port: u16,
     pub container_port: u16,
     pub protocol: String,
+}
+
+/// Parse a MAC address (`02:42:ac:11:00:0a`, `-` separators too) for a container's interface: it
+/// must be unicast (the kernel refuses a multicast address on an ethernet link).
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || Error::BadMac(s.to_string());
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 != 0 || mac == [0; 6] {
+        return Err(bad());
+    }
+    Ok(mac)
 }
 
 /// Parse docker's `-p` forms: `80`, `8080:80`, `127.0.0.1:8080:80`,
@@ -211,13 +238,14 @@ impl BridgeNetwork {
         netns: &str,
         ports: &[PortMapping],
         want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
     ) -> Result<Attachment> {
         let addr = self
             .ipam
             .lock()
             .expect("ipam lock")
             .allocate(container_id, want)?;
-        let endpoint = match self.driver.connect(container_id, netns, addr) {
+        let endpoint = match self.driver.connect(container_id, netns, addr, mac) {
             Ok(e) => e,
             Err(e) => {
                 let _ = self.ipam.lock().expect("ipam lock").release(container_id);
@@ -319,6 +347,17 @@ impl BridgeNetwork {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:0a").unwrap(),
+            [2, 0x42, 0xac, 0x11, 0, 0x0a]
+        );
+        assert!(parse_mac("01:00:5e:00:00:01").is_err());
+        assert!(parse_mac("02:42:ac:11:00").is_err());
+        assert!(parse_mac("02:42:ac:11:00:zz").is_err());
+    }
 
     #[test]
     fn port_specs_parse_like_docker() {

@@ -185,10 +185,20 @@ impl Netlink {
         .map(|_| ())
     }
 
-    pub fn create_veth(&mut self, name: &str, peer: &str, mtu: u32) -> Result<()> {
+    /// A veth pair; the peer gets `peer_mac` if given (else the kernel's random one).
+    pub fn create_veth(
+        &mut self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        peer_mac: Option<[u8; 6]>,
+    ) -> Result<()> {
         let mut peer_data = ifinfo(0, 0, 0);
         Attr::str(IFLA_IFNAME, peer).encode(&mut peer_data);
         Attr::u32(IFLA_MTU, mtu).encode(&mut peer_data);
+        if let Some(mac) = peer_mac {
+            Attr::bytes(IFLA_ADDRESS, &mac).encode(&mut peer_data);
+        }
         let info = Attr::nested(
             IFLA_LINKINFO,
             &[

@@ -119,8 +119,14 @@ fn bridge_network_connects_publishes_and_cleans_up() {
         server: None,
     };
     let ports = parse_port_spec("127.0.0.1::8080").unwrap();
-    let att_a = net.attach("container-a", &a.path(), &ports, None).unwrap();
-    let att_b = net.attach("container-b", &b.path(), &[], None).unwrap();
+    let att_a = net
+        .attach("container-a", &a.path(), &ports, None, None)
+        .unwrap();
+    let mac = berth_net::parse_mac("02:42:ac:11:00:0a").unwrap();
+    let att_b = net
+        .attach("container-b", &b.path(), &[], None, Some(mac))
+        .unwrap();
+    assert_eq!(att_b.endpoint.mac, "02:42:ac:11:00:0a", "the MAC asked for");
     assert_eq!(
         att_a.endpoint.address.to_string(),
         format!("10.213.{}.2", tag % 200 + 20)
@@ -236,7 +242,9 @@ fn bridge_network_connects_publishes_and_cleans_up() {
     );
     let dnat = list_rules("nat", &format!("{chain}-DNAT")).unwrap();
     assert!(!dnat.contains("DNAT --to-destination"), "{dnat}");
-    let again = net.attach("container-c", &b.path(), &[], None).unwrap();
+    let again = net
+        .attach("container-c", &b.path(), &[], None, None)
+        .unwrap();
     assert_eq!(again.endpoint.address, att_a.endpoint.address);
     net.detach("container-c", again.endpoint.address, &[])
         .unwrap();

@@ -28,12 +28,21 @@ pub struct Args {
     pub stdin_once: bool,
     /// Give the container a terminal (the runtime sends its master over a console socket).
     pub tty: bool,
+    /// `none`: keep no log (attached clients still get the output).
+    pub no_log: bool,
+    /// Rotate the log when it reaches this many bytes (0: never).
+    pub log_max_size: u64,
+    /// Log files kept, the live one included (at least 1).
+    pub log_max_file: u32,
 }
 
 impl Args {
     /// Parse the arguments (without the program name).
     pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args> {
-        let mut a = Args::default();
+        let mut a = Args {
+            log_max_file: 1,
+            ..Args::default()
+        };
         while let Some(flag) = it.next() {
             match flag.as_str() {
                 "--stdin" => a.stdin = true,
@@ -50,6 +59,17 @@ impl Args {
                         "--log-path" => a.log_path = v.into(),
                         "--socket" => a.socket = v.into(),
                         "--exit-file" => a.exit_file = v.into(),
+                        "--log-driver" => match v.as_str() {
+                            "json-file" => a.no_log = false,
+                            "none" => a.no_log = true,
+                            _ => bail!("unknown log driver {v:?}"),
+                        },
+                        "--log-max-size" => {
+                            a.log_max_size = v.parse().map_err(|_| anyhow!("bad {flag} {v:?}"))?
+                        }
+                        "--log-max-file" => {
+                            a.log_max_file = v.parse().map_err(|_| anyhow!("bad {flag} {v:?}"))?
+                        }
                         _ => bail!("unknown flag {flag}"),
                     }
                 }
@@ -88,6 +108,11 @@ mod tests {
         let a = Args::parse(v.into_iter()).unwrap();
         assert_eq!(a.id, "c");
         assert!(a.stdin && !a.stdin_once);
+        assert_eq!((a.no_log, a.log_max_size, a.log_max_file), (false, 0, 1));
+        let v = "--id c --bundle /b --runtime /r --runtime-root /rr --runtime-log /rl \
+                 --log-path /l --socket /s --exit-file /e --log-max-size 1000 --log-max-file 3";
+        let a = Args::parse(v.split_whitespace().map(String::from)).unwrap();
+        assert_eq!((a.log_max_size, a.log_max_file), (1000, 3));
         assert!(Args::parse(["--id".to_string(), "c".into()].into_iter()).is_err());
     }
 }

@@ -1,11 +1,17 @@
 //! Docker's json-file log: one JSON object per line, `{"log":"text\n","stream":"stdout","time":"..."}`.
 //! A line is logged when its newline arrives (or when it reaches 16 KiB, or at end of stream, without
 //! the newline, as Docker does with partial lines).
+//!
+//! Rotation (`max-size`, `max-file`) works as dockerd's: before an entry is written, a file that has
+//! reached `max-size` is rotated: `<log>.1` becomes `<log>.2` and so on (the oldest beyond
+//! `max-file - 1` is dropped), `<log>` becomes `<log>.1`, and a new empty `<log>` is started. With
+//! `max-file` 1 the live file is truncated instead. Readers take `<log>.N` .. `<log>.1`, then `<log>`.
+//! The `none` driver keeps no file at all ([`JsonLog::disabled`]).
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const MAX_LINE: usize = 16 * 1024;
@@ -14,9 +20,19 @@ const MAX_LINE: usize = 16 * 1024;
 #[derive(Default)]
 pub struct LineBuffer(Vec<u8>);
 
+/// The open file and how much it holds.
+struct Sink {
+    w: BufWriter<File>,
+    size: u64,
+}
+
 /// The log file, shared by the stdout and stderr copiers.
 pub struct JsonLog {
-    w: Mutex<BufWriter<File>>,
+    path: PathBuf,
+    max_size: u64,
+    max_file: u32,
+    /// `None`: the `none` driver.
+    sink: Option<Mutex<Sink>>,
 }
 
 fn stream_name(stream: u8) -> &'static str {
@@ -27,32 +43,93 @@ fn stream_name(stream: u8) -> &'static str {
     }
 }
 
+fn open_append(path: &Path) -> Result<Sink> {
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Sink {
+        w: BufWriter::new(f),
+        size,
+    })
+}
+
+/// `<log>.n`.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
 impl JsonLog {
-    /// Open (appending; a restarted container continues its log).
-    pub fn open(path: &Path) -> Result<JsonLog> {
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("open {}", path.display()))?;
+    /// Open (appending; a restarted container continues its log), rotating at `max_size` bytes
+    /// (0: never) and keeping `max_file` files.
+    pub fn open(path: &Path, max_size: u64, max_file: u32) -> Result<JsonLog> {
         Ok(JsonLog {
-            w: Mutex::new(BufWriter::new(f)),
+            path: path.to_path_buf(),
+            max_size,
+            max_file: max_file.max(1),
+            sink: Some(Mutex::new(open_append(path)?)),
         })
     }
 
+    /// The `none` driver: every write is dropped.
+    pub fn disabled() -> JsonLog {
+        JsonLog {
+            path: PathBuf::new(),
+            max_size: 0,
+            max_file: 1,
+            sink: None,
+        }
+    }
+
+    /// Shift the numbered files up, move the live file to `.1` and start a new one (or truncate
+    /// the live file when only one is kept).
+    fn rotate(&self, sink: &mut Sink) -> Result<()> {
+        sink.w.flush()?;
+        if self.max_file >= 2 {
+            let _ = std::fs::remove_file(numbered(&self.path, self.max_file - 1));
+            for n in (1..self.max_file - 1).rev() {
+                let from = numbered(&self.path, n);
+                if from.exists() {
+                    std::fs::rename(&from, numbered(&self.path, n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, numbered(&self.path, 1))?;
+        } else {
+            sink.w.get_ref().set_len(0)?;
+        }
+        *sink = open_append(&self.path)?;
+        Ok(())
+    }
+
     fn entry(&self, stream: u8, bytes: &[u8]) {
+        let Some(sink) = &self.sink else { return };
         let v = serde_json::json!({
             "log": String::from_utf8_lossy(bytes),
             "stream": stream_name(stream),
             "time": crate::time::now_rfc3339_nano(),
         });
-        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = serde_json::to_writer(&mut *w, &v);
-        let _ = w.write_all(b"\n");
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+        if self.max_size > 0 && s.size >= self.max_size {
+            if let Err(e) = self.rotate(&mut s) {
+                eprintln!("berth-shim: rotating {}: {e:#}", self.path.display());
+            }
+        }
+        if s.w.write_all(&line).is_ok() {
+            s.size += line.len() as u64;
+        }
     }
 
     /// Log the complete lines of `data`, keeping a trailing partial line in `buf`.
     pub fn write(&self, stream: u8, buf: &mut LineBuffer, data: &[u8]) {
+        if self.sink.is_none() {
+            return;
+        }
         buf.0.extend_from_slice(data);
         let mut start = 0;
         while let Some(i) = buf.0[start..].iter().position(|&b| b == b'\n') {
@@ -82,8 +159,10 @@ impl JsonLog {
 
     /// Flush to the file.
     pub fn flush(&self) {
-        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = w.flush();
+        if let Some(sink) = &self.sink {
+            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = s.w.flush();
+        }
     }
 }
 
@@ -91,26 +170,68 @@ impl JsonLog {
 mod tests {
     use super::*;
 
+    fn entries(p: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|x| serde_json::from_str(x).unwrap())
+            .collect()
+    }
+
     #[test]
     fn lines_and_partials() {
-        let dir = std::env::temp_dir().join(format!("berth-shim-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("x.log");
-        let l = JsonLog::open(&p).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let l = JsonLog::open(&p, 0, 1).unwrap();
         let mut b = LineBuffer::default();
         l.write(1, &mut b, b"hel");
         l.write(1, &mut b, b"lo\nwor");
         l.finish(1, &mut b);
         let mut e = LineBuffer::default();
         l.write(2, &mut e, b"oops\n");
-        let text = std::fs::read_to_string(&p).unwrap();
-        let v: Vec<serde_json::Value> = text
-            .lines()
-            .map(|x| serde_json::from_str(x).unwrap())
-            .collect();
+        let v = entries(&p);
         assert_eq!(v[0]["log"], "hello\n");
         assert_eq!(v[1]["log"], "wor");
         assert_eq!(v[2]["stream"], "stderr");
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotates_and_keeps_max_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.log");
+        // Each entry is ~80 bytes: a 100-byte limit rotates after every second line.
+        let l = JsonLog::open(&p, 100, 3).unwrap();
+        let mut b = LineBuffer::default();
+        for i in 0..10 {
+            l.write(1, &mut b, format!("line {i}\n").as_bytes());
+        }
+        l.finish(1, &mut b);
+        let logs: Vec<String> = [numbered(&p, 2), numbered(&p, 1), p.clone()]
+            .iter()
+            .flat_map(|f| entries(f))
+            .map(|v| v["log"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            logs,
+            ["line 4\n", "line 5\n", "line 6\n", "line 7\n", "line 8\n", "line 9\n"]
+        );
+        assert!(!numbered(&p, 3).exists());
+    }
+
+    #[test]
+    fn one_file_truncates_and_none_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.log");
+        let l = JsonLog::open(&p, 100, 1).unwrap();
+        let mut b = LineBuffer::default();
+        for i in 0..5 {
+            l.write(1, &mut b, format!("line {i}\n").as_bytes());
+        }
+        let v = entries(&p);
+        assert_eq!(v.last().unwrap()["log"], "line 4\n");
+        assert!(v.len() <= 2 && !numbered(&p, 1).exists());
+        let n = JsonLog::disabled();
+        n.write(1, &mut b, b"dropped\n");
+        n.finish(1, &mut b);
     }
 }

@@ -168,7 +168,11 @@ fn run(a: &args::Args) -> Result<()> {
         .parse()
         .context("parse pid file")?;
     let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty));
-    let logger = Arc::new(log::JsonLog::open(&a.log_path)?);
+    let logger = Arc::new(if a.no_log {
+        log::JsonLog::disabled()
+    } else {
+        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+    });
     let readers: Vec<_> = outputs
         .into_iter()
         .map(|(fd, stream)| {

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 304: nothing to do (container already started or stopped).
     #[error("not modified")]
     NotModified,
+    /// 501: the feature is absent (e.g. reading logs of a driver that keeps none).
+    #[error("{0}")]
+    NotImplemented(String),
     /// 500: anything else.
     #[error("{0}")]
     Internal(String),
@@ -41,6 +44,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -104,6 +104,19 @@ fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// The first executable `name` in `$PATH`.
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
 /// Fill flags not given on the command line from daemon.json.
 fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
     let Some(path) = &f.config_file else {
@@ -209,6 +222,13 @@ fn main() -> Result<()> {
             .split_once('=')
             .with_context(|| format!("--add-runtime {r:?}: want name=path"))?;
         runtimes.insert(name.to_string(), PathBuf::from(path));
+    }
+    // Docker's default runtime is named `runc` and clients ask for it by name (`--runtime runc`):
+    // it is offered when the runc binary is installed, as dockerd ships it (`berth` stays the default).
+    if !runtimes.contains_key("runc") {
+        if let Some(runc) = find_in_path("runc") {
+            runtimes.insert("runc".to_string(), runc);
+        }
     }
     if !runtimes.contains_key(&f.default_runtime) {
         bail!(

@@ -54,6 +54,11 @@ fn status_line(c: &Container) -> String {
     match c.state.status {
         Status::Running if c.state.paused => format!("Up {} (Paused)", since(&c.state.started_at)),
         Status::Running => format!("Up {}", since(&c.state.started_at)),
+        Status::Exited if c.state.restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,
@@ -80,6 +85,10 @@ fn network_mode(c: &Container) -> &str {
 }
 
 fn mounts(c: &Container) -> Value {
+    let tmpfs = c.spec.tmpfs_mounts.iter().map(|t| {
+        json!({"Type": "tmpfs", "Source": "", "Destination": t.destination, "Mode": "",
+            "RW": !t.readonly, "Propagation": ""})
+    });
     json!(c
         .spec
         .binds
@@ -94,6 +103,7 @@ fn mounts(c: &Container) -> Value {
                 "RW": !b.readonly, "Propagation": b.propagation,
             }),
         })
+        .chain(tmpfs)
         .collect::<Vec<_>>())
 }
 
@@ -113,8 +123,7 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
             return Err(ApiError::BadRequest(format!("invalid filter 'status={s}'")));
         }
     }
-    if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.state.status.as_str())
-    {
+    if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.status_str()) {
         return Ok(false);
     }
     if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
@@ -186,9 +195,10 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
     cs.sort_by(|a, b| b.created.cmp(&a.created));
+    let everyone = cs.clone();
     let mut out = Vec::new();
     for c in cs {
-        if !all && c.state.status != Status::Running {
+        if !all && !c.is_active() {
             continue;
         }
         if !filter_match(d, &c, &f)? {
@@ -196,7 +206,9 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
         out.push(json!({
             "Id": c.id,
-            "Names": [format!("/{}", c.name)],
+            "Names": std::iter::once(format!("/{}", c.name))
+                .chain(crate::containers::links::link_names(&everyone, &c.id))
+                .collect::<Vec<_>>(),
             "Image": c.image_name(),
             "ImageID": c.image_id,
             "Command": command_line(&c),
@@ -238,6 +250,20 @@ fn network_settings(c: &Container) -> Value {
     });
     let Some(att) = &c.state.network else {
         ns["Ports"] = Value::Object(ports);
+        // As dockerd: the network a container is configured for is listed while it is not
+        // connected too (stopped, or `none`/`host`, which have no endpoint of their own).
+        let net = match c.spec.network_mode.as_str() {
+            "default" => "bridge",
+            "none" => "none",
+            "host" => "host",
+            _ => return ns,
+        };
+        ns["Networks"] = json!({ net: {
+            "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": net, "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
+            "DriverOpts": null,
+        }});
         return ns;
     };
     for p in &att.ports {
@@ -284,7 +310,8 @@ fn list_ports(c: &Container) -> Value {
 
 fn host_config(c: &Container) -> Value {
     let mut hc = json!({
-        "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": null, "ContainerIDFile": "",
+        "LogConfig": {"Type": c.spec.log.driver_name(), "Config": c.spec.log.options},
         "NetworkMode": network_mode(c), "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
         "CapDrop": null, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
@@ -345,6 +372,13 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         o.entry("Volumes").or_insert(Value::Null);
         o.entry("OnBuild").or_insert(Value::Null);
     }
+    let mut hc = host_config(&c);
+    let links = crate::containers::links::inspect_form(d, &c);
+    hc["Links"] = if links.is_empty() {
+        Value::Null
+    } else {
+        json!(links)
+    };
     ok_json(&json!({
         "Id": c.id,
         "Created": c.created,
@@ -352,9 +386,9 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "Args": c.args(),
         "State": {
             "Status": c.status_str(),
-            "Running": s.status == Status::Running,
+            "Running": c.is_active(),
             "Paused": s.paused,
-            "Restarting": false,
+            "Restarting": c.is_restarting(),
             "OOMKilled": false,
             "Dead": s.status == Status::Dead,
             "Pid": s.pid,
@@ -367,7 +401,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "ResolvConfPath": p.dir.join("resolv.conf"),
         "HostnamePath": p.dir.join("hostname"),
         "HostsPath": p.dir.join("hosts"),
-        "LogPath": p.log,
+        "LogPath": if c.spec.log.readable() { json!(p.log) } else { json!("") },
         "Name": format!("/{}", c.name),
         "RestartCount": c.restart_count,
         "Driver": "overlay2",
@@ -376,7 +410,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
-        "HostConfig": host_config(&c),
+        "HostConfig": hc,
         "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
@@ -426,8 +460,12 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
-/// `DELETE /containers/{id}?force=&v=`.
+/// `DELETE /containers/{id}?force=&v=&link=` (`{id}` is `parent/alias` to remove a link).
 pub async fn delete(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
+    if q.bool("link") {
+        crate::containers::links::remove(d, key).await?;
+        return Ok(http::empty(StatusCode::NO_CONTENT));
+    }
     lifecycle::remove(d, key, q.bool("force"), q.bool("v")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }

@@ -265,6 +265,9 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::POST, ["containers", id, "kill"]) => containers::kill(&d, id, &q).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&d, id, &q).await,
         (&M::DELETE, ["containers", id]) => containers::delete(&d, id, &q).await,
+        (&M::DELETE, ["containers", parent, alias]) => {
+            containers::delete(&d, &format!("{parent}/{alias}"), &q).await
+        }
         (&M::POST, ["containers", id, "attach"]) => attach::attach(&d, id, &q, req).await,
         (&M::GET, ["containers", id, "attach", "ws"]) => {
             let version = full

@@ -9,7 +9,6 @@ use crate::http::{self, Query, Resp};
 use bytes::Bytes;
 use hyper::StatusCode;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
 
 fn stream_type(tty: bool) -> &'static str {
     if tty {
@@ -90,6 +89,11 @@ fn frame(line: &[u8], o: &LogOpts) -> Option<Bytes> {
 /// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=`.
 pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
+    if !c.spec.log.readable() {
+        return Err(ApiError::NotImplemented(
+            "configured logging driver does not support reading".into(),
+        ));
+    }
     let o = LogOpts {
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
@@ -116,14 +120,7 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let d = d.clone();
     let id = c.id.clone();
     tokio::spawn(async move {
-        let mut data = tokio::fs::read(&path).await.unwrap_or_default();
-        let mut offset = data.len() as u64;
-        let complete = data
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let rest = data.split_off(complete);
+        let (data, mut cursor) = crate::containers::logfile::Cursor::read_all(&path).await;
         let mut frames: Vec<Bytes> = data
             .split(|b| *b == b'\n')
             .filter_map(|l| frame(l, &o))
@@ -140,32 +137,17 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         if !follow {
             return;
         }
-        let mut pending = rest;
-        offset -= pending.len() as u64;
-        pending.clear();
         loop {
             let running = d
                 .containers
                 .get(&id)
                 .map(|c| c.state.status == Status::Running)
                 .unwrap_or(false);
-            if let Ok(mut f) = tokio::fs::File::open(&path).await {
-                use tokio::io::AsyncSeekExt;
-                if f.seek(std::io::SeekFrom::Start(offset)).await.is_ok() {
-                    let mut buf = Vec::new();
-                    let _ = f.read_to_end(&mut buf).await;
-                    let end = buf
-                        .iter()
-                        .rposition(|b| *b == b'\n')
-                        .map(|i| i + 1)
-                        .unwrap_or(0);
-                    offset += end as u64;
-                    for l in buf[..end].split(|b| *b == b'\n') {
-                        if let Some(fr) = frame(l, &o) {
-                            if tx.send(fr).await.is_err() {
-                                return;
-                            }
-                        }
+            let buf = cursor.read_new().await;
+            for l in buf.split(|b| *b == b'\n') {
+                if let Some(fr) = frame(l, &o) {
+                    if tx.send(fr).await.is_err() {
+                        return;
                     }
                 }
             }

@@ -126,7 +126,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file"]},
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local"]},
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
         "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,

@@ -63,6 +63,7 @@ pub async fn create(
         .runtime
         .clone()
         .filter(|r| !r.is_empty())
+        .or_else(|| req.runtime.clone().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| d.cfg.default_runtime.clone());
     if d.runtime_path(&runtime).is_none() {
         return Err(ApiError::BadRequest(format!(
@@ -125,6 +126,32 @@ pub async fn create(
             None => return Err(ApiError::NotFound(format!("network {other} not found"))),
         },
     };
+    // API 1.44 moved the MAC address to the endpoint; older clients (the Python SDK) send Config's.
+    let endpoint_mac = req
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+        .and_then(|m| m.values().flatten().find_map(|e| e.mac_address.clone()));
+    let mac_address = match endpoint_mac
+        .or(req.mac_address.clone())
+        .filter(|m| !m.is_empty())
+    {
+        Some(m) => {
+            let b = berth_net::parse_mac(&m).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if network_mode == "host" {
+                return Err(ApiError::BadRequest(
+                    "conflicting options: mac-address and the network mode".into(),
+                ));
+            }
+            Some(
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            )
+        }
+        None => None,
+    };
     let security = hc.security_opt.clone().unwrap_or_default();
     let mut no_new_privileges = false;
     let mut seccomp_unconfined = false;
@@ -186,6 +213,8 @@ pub async fn create(
         ));
     }
     let extra = super::hostextra::parse(hc.extra.clone())?;
+    let log = super::logconfig::parse(hc.log_config.clone())?;
+    let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(
         privileged,
@@ -212,7 +241,11 @@ pub async fn create(
         .iter()
         .map(|b| model::parse_bind(b))
         .collect::<ApiResult<Vec<_>>>()?;
-    // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a bind.
+    let taken: Vec<String> = binds.iter().map(|b| b.destination.clone()).collect();
+    let mounts = super::mounts::parse(hc.mounts.clone().unwrap_or_default(), &taken)?;
+    binds.extend(mounts.binds);
+    let tmpfs_mounts = mounts.tmpfs;
+    // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a mount.
     let mut anon: Vec<String> = req
         .volumes
         .clone()
@@ -228,16 +261,17 @@ pub async fn create(
                 "invalid volume {dest:?}: must be an absolute path"
             )));
         }
-        if binds.iter().any(|b| b.destination == dest) {
+        if binds.iter().any(|b| b.destination == dest)
+            || tmpfs_mounts.iter().any(|t| t.destination == dest)
+        {
             continue;
         }
         binds.push(model::Bind {
-            source: String::new(),
             destination: dest,
-            readonly: false,
             propagation: "rprivate".into(),
             volume: Some(model::random_hex()),
             anonymous: true,
+            ..Default::default()
         });
     }
     // A shared network shares the other container's host name too.
@@ -303,6 +337,10 @@ pub async fn create(
         chain_id: chain_id.clone(),
         extra,
         modes,
+        log,
+        mac_address,
+        links,
+        tmpfs_mounts,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;
@@ -310,6 +348,7 @@ pub async fn create(
     if let Some(o) = config.as_object_mut() {
         host_config = o.remove("HostConfig").unwrap_or(Value::Null);
         o.remove("NetworkingConfig");
+        o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
         o.insert("Env".into(), json!(env));
         o.insert("Cmd".into(), json!(cmd));
@@ -367,7 +406,14 @@ pub async fn create(
             continue;
         };
         let existed = crate::volumes::get(d, &name).is_ok();
-        match crate::volumes::create(d, &name, "", Default::default(), Default::default()) {
+        let created = crate::volumes::create(
+            d,
+            &name,
+            &b.volume_driver,
+            b.volume_labels.clone(),
+            b.volume_options.clone(),
+        );
+        match created {
             Ok(v) => b.source = v.mountpoint,
             Err(e) => {
                 for n in &made {

@@ -57,7 +57,12 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
         })?;
         std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
     }
-    for b in c.spec.binds.iter().filter(|b| b.volume.is_some()) {
+    for b in c
+        .spec
+        .binds
+        .iter()
+        .filter(|b| b.volume.is_some() && !b.nocopy)
+    {
         // As the container sees the path: a symlink in the image must not lead to the host's files.
         let Some(inside) = crate::volumes::resolve_in_root(&p.rootfs, &b.destination) else {
             continue;
@@ -95,12 +100,26 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
 pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
+    start_locked(d, key).await
+}
+
+/// `start` with the container's operation lock held.
+async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let c = d.containers.get(key)?;
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
     }
     let p = Paths::new(d, &c.id, &c.runtime);
-    let (d2, c2) = (d.clone(), c.clone());
+    // Links: the environment and hosts entries of the linked containers, as they are now.
+    let mut c2 = c.clone();
+    match super::links::resolve(d, &c) {
+        Ok(r) => {
+            c2.spec.env.splice(0..0, r.env);
+            c2.spec.extra.extra_hosts.extend(r.hosts);
+        }
+        Err(e) => return Err(start_failed(d, &c, &p, e).await),
+    }
+    let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
         .await
@@ -109,16 +128,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if let Err(e) = prepared {
         return Err(start_failed(d, &c, &p, e).await);
     }
-    let spawned = shim::spawn(
-        d,
-        &c.id,
-        &c.runtime,
-        &p,
-        c.spec.open_stdin,
-        c.spec.stdin_once,
-        c.spec.tty,
-    )
-    .await;
+    let spawned = shim::spawn(d, &c, &p).await;
     let pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
@@ -141,6 +151,7 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let c = d.containers.modify(&c.id, |c| {
         c.state.status = Status::Running;
         c.state.stopped_by_user = false;
+        c.state.restarting = false;
         c.state.pid = pid;
         c.state.started_at = now.clone();
         c.state.finished_at = time::ZERO.into();
@@ -233,10 +244,14 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
         return Ok(());
     };
     let ports = port_mappings(c)?;
+    let mac = match &c.spec.mac_address {
+        Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        None => None,
+    };
     let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
     let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
         let att = net
-            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None)
+            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None, mac)
             .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
         // The file is bind-mounted into the container: append in place.
         use std::io::Write;
@@ -257,7 +272,10 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
     let c = d
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
-    persist(d, &c)
+    persist(d, &c)?;
+    let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
+    let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
+    Ok(())
 }
 
 /// Take a container off the bridge (after it exited, or when its start failed).
@@ -343,6 +361,8 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         c.state.exit_code = code;
         c.state.finished_at = finished.clone();
         c.state.error = err.clone();
+        // Restarting from the moment it exits, so no one sees it idle (and removes it) meanwhile.
+        c.state.restarting = !c.spec.auto_remove && should_restart(c);
     }) else {
         return;
     };
@@ -358,7 +378,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         if let Err(e) = remove(d, id, true, true).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
-    } else if should_restart(&c) {
+    } else if c.state.restarting {
         schedule_restart(d.clone(), c);
     }
 }
@@ -394,24 +414,43 @@ fn schedule_restart(d: Arc<Daemon>, c: Container) {
     };
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        // Under the operation lock, so a stop or an update that comes first cancels it.
+        let Ok(lock) = d.containers.op_lock(&c.id) else {
+            return;
+        };
+        let _g = lock.lock().await;
         let Ok(now) = d.containers.get(&c.id) else {
             return;
         };
-        if now.state.status != Status::Exited || !should_restart(&now) {
+        if !now.is_restarting() {
+            return;
+        }
+        if !should_restart(&now) {
+            // Its policy changed meanwhile: it stays exited.
+            if let Ok(c) = d.containers.modify(&c.id, |c| c.state.restarting = false) {
+                let _ = persist(&d, &c);
+            }
             return;
         }
         if let Ok(c) = d.containers.modify(&c.id, |c| c.restart_count += 1) {
             let _ = persist(&d, &c);
         }
-        if let Err(e) = start(&d, &c.id).await {
+        if let Err(e) = start_locked(&d, &c.id).await {
             crate::log!(2, "restarting {}: {e}", c.id);
+            if let Ok(c) = d.containers.modify(&c.id, |c| c.state.restarting = false) {
+                let _ = persist(&d, &c);
+            }
         }
     });
 }
 
-/// Record that the user stopped it (the restart policy leaves it alone until the next start).
+/// Record that the user stopped it (the restart policy leaves it alone until the next start; a
+/// pending restart is cancelled).
 fn mark_stopped_by_user(d: &Daemon, id: &str) {
-    if let Ok(c) = d.containers.modify(id, |c| c.state.stopped_by_user = true) {
+    if let Ok(c) = d.containers.modify(id, |c| {
+        c.state.stopped_by_user = true;
+        c.state.restarting = false;
+    }) {
         let _ = persist(d, &c);
     }
 }
@@ -478,6 +517,12 @@ async fn thaw(d: &Arc<Daemon>, c: &Container) {
 /// `POST /containers/{id}/kill`.
 pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     let c = d.containers.get(key)?;
+    if c.is_restarting() {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            c.id
+        )));
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",
@@ -516,6 +561,10 @@ pub async fn stop(
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
     mark_stopped_by_user(d, &c.id);
+    if c.is_restarting() {
+        // Its pending restart is cancelled: it stays exited.
+        return Ok(());
+    }
     if c.state.status != Status::Running {
         return Err(ApiError::NotModified);
     }
@@ -551,13 +600,22 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
+    if c.is_active() && !force {
+        let procedure = if c.state.paused {
+            "Unpause and then stop the container before attempting removal or force remove"
+        } else {
+            "Stop the container before attempting removal or force remove"
+        };
+        return Err(ApiError::Conflict(format!(
+            "You cannot remove a {} container {}. {procedure}",
+            c.status_str(),
+            c.id
+        )));
+    }
+    if c.is_restarting() {
+        mark_stopped_by_user(d, &c.id);
+    }
     if c.state.status == Status::Running {
-        if !force {
-            return Err(ApiError::Conflict(format!(
-                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                c.name
-            )));
-        }
         let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
             return Ok(());
         };
@@ -627,9 +685,10 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
     for c in records {
         let running = c.state.status == Status::Running;
         let id = c.id.clone();
-        let again = c.state.status == Status::Exited
-            && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
-            && should_restart(&c);
+        let again = c.is_restarting()
+            || (c.state.status == Status::Exited
+                && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
+                && should_restart(&c));
         d.containers.insert(c.clone());
         if running {
             // The relays of its published ports died with the old daemon.

@@ -56,13 +56,16 @@ pub struct State {
     /// Stopped or killed through the API: the restart policy does not bring it back.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Exited, and its restart policy starts it again after a back-off (Docker's `restarting`).
+    #[serde(default)]
+    pub restarting: bool,
     /// Its place on the default bridge network while running.
     #[serde(default)]
     pub network: Option<berth_net::Attachment>,
 }
 
-/// Bind mount from `HostConfig.Binds`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// Bind mount or volume from `HostConfig.Binds` or `HostConfig.Mounts`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Bind {
     /// Host path.
     pub source: String,
@@ -78,6 +81,21 @@ pub struct Bind {
     /// An anonymous volume (removed with the container by `rm -v`).
     #[serde(default)]
     pub anonymous: bool,
+    /// A volume the image's content at the destination is not copied into (`nocopy`).
+    #[serde(default)]
+    pub nocopy: bool,
+    /// A bind of the source alone, without the mounts below it (`BindOptions.NonRecursive`).
+    #[serde(default)]
+    pub non_recursive: bool,
+    /// Labels of the volume, if this container creates it (`VolumeOptions.Labels`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_labels: BTreeMap<String, String>,
+    /// Driver of the volume, if this container creates it (`local` or empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub volume_driver: String,
+    /// Driver options of the volume, if this container creates it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_options: BTreeMap<String, String>,
 }
 
 /// What the OCI config is generated from (resolved at create time).
@@ -144,6 +162,18 @@ pub struct RunSpec {
     /// `--init`, namespaces joined from other containers.
     #[serde(default)]
     pub modes: super::modes::Modes,
+    /// The log driver and its rotation.
+    #[serde(default)]
+    pub log: super::logconfig::LogSettings,
+    /// The MAC address asked for on the default bridge (`Config.MacAddress`, or the endpoint's).
+    #[serde(default)]
+    pub mac_address: Option<String>,
+    /// Legacy links to other containers (`HostConfig.Links`).
+    #[serde(default)]
+    pub links: Vec<super::links::Link>,
+    /// tmpfs mounts of `HostConfig.Mounts`.
+    #[serde(default)]
+    pub tmpfs_mounts: Vec<super::mounts::TmpfsMount>,
 }
 
 /// A container.
@@ -182,15 +212,28 @@ impl Container {
         self.spec.args.get(1..).unwrap_or(&[])
     }
 
+    /// Exited and waiting for its restart.
+    pub fn is_restarting(&self) -> bool {
+        self.state.status == Status::Exited && self.state.restarting
+    }
+
+    /// Running or about to run again (what `docker ps` lists and `rm` refuses without force).
+    pub fn is_active(&self) -> bool {
+        self.state.status == Status::Running || self.is_restarting()
+    }
+
     /// Labels from the config.
     pub fn labels(&self) -> BTreeMap<String, String> {
         serde_json::from_value(self.config["Labels"].clone()).unwrap_or_default()
     }
 
-    /// Docker's status string (`paused` is a running container that is frozen).
+    /// Docker's status string (`paused` is a running container that is frozen, `restarting` an
+    /// exited one its restart policy brings back).
     pub fn status_str(&self) -> &'static str {
         if self.state.status == Status::Running && self.state.paused {
             "paused"
+        } else if self.is_restarting() {
+            "restarting"
         } else {
             self.state.status.as_str()
         }
@@ -242,7 +285,26 @@ pub struct CreateRequest {
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    pub mac_address: Option<String>,
+    /// Where docker-py's `create_container(runtime=...)` puts the runtime (dockerd reads only
+    /// `HostConfig.Runtime`, and its default is the runc the client asks for).
+    pub runtime: Option<String>,
     pub host_config: Option<HostConfigRequest>,
+    pub networking_config: Option<NetworkingConfigRequest>,
+}
+
+/// `NetworkingConfig`: per network endpoint settings (berthd reads the MAC address).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfigRequest {
+    pub endpoints_config: Option<BTreeMap<String, Option<EndpointRequest>>>,
+}
+
+/// One entry of `NetworkingConfig.EndpointsConfig`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointRequest {
+    pub mac_address: Option<String>,
 }
 
 /// The `HostConfig` fields berthd acts on.
@@ -262,6 +324,9 @@ pub struct HostConfigRequest {
     pub security_opt: Option<Vec<String>>,
     pub runtime: Option<String>,
     pub restart_policy: Option<RestartPolicyRequest>,
+    pub log_config: Option<super::logconfig::LogConfigRequest>,
+    pub mounts: Option<Vec<super::mounts::MountRequest>>,
+    pub links: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }
@@ -319,12 +384,13 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
         readonly: false,
         propagation: "rprivate".into(),
         volume,
-        anonymous: false,
+        ..Default::default()
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => b.readonly = true,
-            "rw" | "z" | "Z" | "nocopy" => {}
+            "nocopy" if b.volume.is_some() => b.nocopy = true,
+            "rw" | "z" | "Z" => {}
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
                 b.propagation = o.to_string()
             }

@@ -133,8 +133,14 @@ impl Registry {
             .get_mut(id)
             .ok_or_else(|| ApiError::NotFound(format!("No such container: {id}")))?;
         f(&mut e.c);
-        let running = e.c.state.status == Status::Running;
-        e.events.send_modify(|ev| ev.running = running);
+        let (running, code) = (e.c.state.status == Status::Running, e.c.state.exit_code);
+        e.events.send_modify(|ev| {
+            // A waiter woken by the exit reads the code recorded with it.
+            if ev.running && !running {
+                ev.exit_code = code;
+            }
+            ev.running = running;
+        });
         Ok(e.c.clone())
     }
 

@@ -60,15 +60,9 @@ impl Paths {
 }
 
 /// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
-pub async fn spawn(
-    d: &Daemon,
-    id: &str,
-    runtime: &str,
-    p: &Paths,
-    stdin: bool,
-    stdin_once: bool,
-    tty: bool,
-) -> Result<i32, ShimError> {
+pub async fn spawn(d: &Daemon, c: &super::model::Container, p: &Paths) -> Result<i32, ShimError> {
+    let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
+    let (stdin, stdin_once, tty) = (s.open_stdin, s.stdin_once, s.tty);
     let runtime_bin = d
         .runtime_path(runtime)
         .ok_or_else(|| ShimError::Failed(format!("unknown runtime {runtime:?}")))?;
@@ -103,6 +97,7 @@ pub async fn spawn(
     if tty {
         cmd.arg("--tty");
     }
+    cmd.args(super::logconfig::shim_args(&s.log));
     let mut child = cmd
         .spawn()
         .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;

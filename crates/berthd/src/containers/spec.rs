@@ -317,7 +317,12 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
         ),
     ];
-    let user_dests: Vec<&str> = s.binds.iter().map(|b| b.destination.as_str()).collect();
+    let user_dests: Vec<&str> = s
+        .binds
+        .iter()
+        .map(|b| b.destination.as_str())
+        .chain(s.tmpfs_mounts.iter().map(|t| t.destination.as_str()))
+        .collect();
     for f in ["resolv.conf", "hostname", "hosts"] {
         let dest = format!("/etc/{f}");
         if !user_dests.contains(&dest.as_str()) {
@@ -326,11 +331,17 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         }
     }
     for b in &s.binds {
-        let mut o = vec!["rbind", b.propagation.as_str()];
+        let kind = if b.non_recursive { "bind" } else { "rbind" };
+        let mut o = vec![kind, b.propagation.as_str()];
         if b.readonly {
             o.push("ro");
         }
         mounts.push(mount(&b.destination, "bind", &b.source, &o));
+    }
+    for t in &s.tmpfs_mounts {
+        let o = t.options();
+        let o: Vec<&str> = o.iter().map(String::as_str).collect();
+        mounts.push(mount(&t.destination, "tmpfs", "tmpfs", &o));
     }
     let mut namespaces = vec![
         json!({"type": "mount"}),

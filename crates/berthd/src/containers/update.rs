@@ -1,4 +1,4 @@
-//! `POST /containers/{id}/update`: new limits (memory, CPU, pids) applied to a running container through
+//! `POST /containers/{id}/update`: new limits (memory and swap, CPU quota, shares and cpuset, pids) applied to a running container through
 //! the runtime's `update`, and recorded (with a new restart policy) for the next start.
 
 use super::lifecycle::persist;
@@ -16,6 +16,9 @@ pub struct UpdateRequest {
     pub memory: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub pids_limit: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub memory_swap: Option<i64>,
     pub restart_policy: Option<RestartPolicyRequest>,
 }
 
@@ -32,6 +35,11 @@ pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<V
     if u.nano_cpus.is_some_and(|n| n < 0) {
         return Err(ApiError::BadRequest(
             "invalid NanoCpus: must not be negative".into(),
+        ));
+    }
+    if u.cpu_shares.is_some_and(|s| s < 0) {
+        return Err(ApiError::BadRequest(
+            "invalid CpuShares: must not be negative".into(),
         ));
     }
     let policy = match &u.restart_policy {
@@ -67,6 +75,15 @@ pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<V
                 "--cpu-quota".into(),
                 (n * period / 1_000_000_000).to_string(),
             ]);
+        }
+        if let Some(s) = u.cpu_shares.filter(|s| *s > 0) {
+            args.extend(["--cpu-share".into(), s.to_string()]);
+        }
+        if let Some(c) = u.cpuset_cpus.as_ref().filter(|c| !c.is_empty()) {
+            args.extend(["--cpuset-cpus".into(), c.clone()]);
+        }
+        if let Some(s) = u.memory_swap.filter(|s| *s != 0) {
+            args.extend(["--memory-swap".into(), s.to_string()]);
         }
         if let Some(p) = u.pids_limit {
             args.extend([
@@ -106,9 +123,31 @@ pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<V
                 h.insert("PidsLimit".into(), p.into());
             }
         }
+        if let Some(s) = u.cpu_shares {
+            c.spec.extra.cpu_shares = s;
+            if let Some(h) = hc.as_mut() {
+                h.insert("CpuShares".into(), s.into());
+            }
+        }
+        if let Some(cpus) = &u.cpuset_cpus {
+            c.spec.extra.cpuset_cpus = cpus.clone();
+            if let Some(h) = hc.as_mut() {
+                h.insert("CpusetCpus".into(), cpus.clone().into());
+            }
+        }
+        if let Some(s) = u.memory_swap {
+            c.spec.extra.memory_swap = s;
+            if let Some(h) = hc.as_mut() {
+                h.insert("MemorySwap".into(), s.into());
+            }
+        }
         if let Some((name, max)) = &policy {
             c.spec.restart_policy = name.clone();
             c.spec.restart_max = *max;
+            if name == "no" {
+                // A pending restart is off too.
+                c.state.restarting = false;
+            }
             if let Some(h) = hc.as_mut() {
                 h.insert(
                     "RestartPolicy".into(),

@@ -1,0 +1,207 @@
+//! `HostConfig.LogConfig`: which log driver keeps a container's output, validated at create time as
+//! dockerd validates it. Two drivers exist: `json-file` (the default; `max-size` and `max-file`
+//! rotate it, the shim does the writing) and `none` (nothing is kept, `logs` cannot read). `local`
+//! is accepted as json-file with the local driver's default limits (20 MB per file, 5 files), since
+//! berthd has no binary log format: the files stay readable JSON lines.
+
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `HostConfig.LogConfig` as the request sends it.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfigRequest {
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+/// The validated settings, kept in the container's record.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `json-file`, `local` or `none` (empty in records made before log drivers: json-file).
+    pub driver: String,
+    /// The options as given (shown by inspect).
+    pub options: BTreeMap<String, String>,
+    /// Rotate when the file reaches this many bytes (0: never).
+    pub max_size: u64,
+    /// Files kept, the live one included (1: the live file is truncated instead of rotated).
+    pub max_file: u32,
+}
+
+impl LogSettings {
+    /// Whether the output is kept (and `logs` can read it).
+    pub fn readable(&self) -> bool {
+        self.driver != "none"
+    }
+
+    /// The driver's name as inspect shows it.
+    pub fn driver_name(&self) -> &str {
+        if self.driver.is_empty() {
+            "json-file"
+        } else {
+            &self.driver
+        }
+    }
+}
+
+/// The default driver when the request names none.
+pub const DEFAULT_DRIVER: &str = "json-file";
+
+fn bad(msg: String) -> ApiError {
+    ApiError::BadRequest(msg)
+}
+
+/// Docker's sizes: a number with an optional `k`, `m`, `g` (decimal, as Docker's `FromHumanSize`)
+/// or `kb`/`mb`/`gb`, `b`.
+fn human_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        _ => return None,
+    };
+    let v = n * mult;
+    (v.is_finite() && v >= 0.0).then_some(v as u64)
+}
+
+/// Validate the request (a missing or empty `Type` is the default driver).
+pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
+    let r = r.unwrap_or_default();
+    let driver = r
+        .kind
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| DEFAULT_DRIVER.to_string());
+    let options = r.config.unwrap_or_default();
+    let (mut max_size, mut max_file) = match driver.as_str() {
+        "json-file" => (0, 1),
+        "local" => (20_000_000, 5),
+        // dockerd takes any options for `none`: nothing reads them.
+        "none" => {
+            return Ok(LogSettings {
+                driver,
+                options,
+                max_size: 0,
+                max_file: 1,
+            })
+        }
+        other => {
+            return Err(bad(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
+    };
+    for (k, v) in &options {
+        match k.as_str() {
+            "max-size" => {
+                max_size = human_size(v)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("max-size must be a positive number".into()))?;
+            }
+            "max-file" => {
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| bad(format!("invalid max-file {v:?}: not a number")))?;
+                if n < 1 {
+                    return Err(bad("max-file cannot be less than 1".into()));
+                }
+                max_file = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            "compress" => match v.as_str() {
+                "false" | "0" => {}
+                "true" | "1" => {
+                    return Err(bad(format!(
+                        "log opt 'compress' of the {driver} log driver is not supported by berthd"
+                    )))
+                }
+                _ => return Err(bad(format!("invalid value for compress: {v:?}"))),
+            },
+            "mode" if v == "blocking" => {}
+            "labels" | "labels-regex" | "env" | "env-regex" | "tag" | "mode"
+            | "max-buffer-size" => {
+                return Err(bad(format!(
+                    "log opt '{k}' of the {driver} log driver is not supported by berthd"
+                )))
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown log opt '{k}' for {driver} log driver"
+                )))
+            }
+        }
+    }
+    Ok(LogSettings {
+        driver,
+        options,
+        max_size,
+        max_file,
+    })
+}
+
+/// The shim's flags for these settings.
+pub fn shim_args(s: &LogSettings) -> Vec<String> {
+    if !s.readable() {
+        return vec!["--log-driver".into(), "none".into()];
+    }
+    vec![
+        "--log-max-size".into(),
+        s.max_size.to_string(),
+        "--log-max-file".into(),
+        s.max_file.max(1).to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(kind: &str, opts: &[(&str, &str)]) -> Option<LogConfigRequest> {
+        Some(LogConfigRequest {
+            kind: Some(kind.into()),
+            config: Some(
+                opts.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        })
+    }
+
+    #[test]
+    fn drivers_and_options() {
+        let s = parse(None).unwrap();
+        assert_eq!(
+            (s.driver.as_str(), s.max_size, s.max_file),
+            ("json-file", 0, 1)
+        );
+        let s = parse(req("", &[("max-file", "100")])).unwrap();
+        assert_eq!(s.driver_name(), "json-file");
+        assert_eq!(s.max_file, 100);
+        let s = parse(req("json-file", &[("max-size", "10k"), ("max-file", "3")])).unwrap();
+        assert_eq!((s.max_size, s.max_file), (10_000, 3));
+        assert_eq!(parse(req("local", &[])).unwrap().max_file, 5);
+        assert!(!parse(req("none", &[])).unwrap().readable());
+        let e = parse(req("asdf", &[])).unwrap_err().to_string();
+        assert_eq!(e, "logger: no log driver named 'asdf' is registered");
+        assert!(parse(req("json-file", &[("max-file", "0")])).is_err());
+        assert!(parse(req("json-file", &[("max-size", "-1")])).is_err());
+        assert!(parse(req("json-file", &[("bogus", "1")])).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size("1k"), Some(1000));
+        assert_eq!(human_size("1.5m"), Some(1_500_000));
+        assert_eq!(human_size("20"), Some(20));
+        assert_eq!(human_size("x"), None);
+    }
+}

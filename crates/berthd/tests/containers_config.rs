@@ -1,0 +1,544 @@
+//! End-to-end tests of container configuration through the stock docker CLI: log drivers and
+//! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses.
+
+mod common;
+
+use common::*;
+
+fn inspect(d: &Berthd, name: &str, format: &str) -> String {
+    d.ok(&["inspect", "--format", format, name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn log_drivers_and_rotation() {
+    skip_unless_ready!("log_drivers_and_rotation");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+
+    // none: the output still reaches an attached client, but nothing is kept.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        "bb:1",
+        "echo",
+        "live",
+    ]);
+    assert_eq!(out.trim(), "live");
+    assert_eq!(
+        inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}"),
+        "none"
+    );
+    let nets = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=quiet",
+        "--format",
+        "{{.Networks}}",
+    ]);
+    assert_eq!(nets.trim(), "none");
+    let o = d.docker(&["logs", "quiet"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("configured logging driver does not support reading"),
+        "{err}"
+    );
+
+    // local: kept (as json-file lines) and readable.
+    d.ok(&[
+        "run",
+        "--name",
+        "loc",
+        "--network",
+        "none",
+        "--log-driver",
+        "local",
+        "bb:1",
+        "echo",
+        "kept",
+    ]);
+    assert_eq!(d.ok(&["logs", "loc"]), "kept\n");
+
+    // Unknown drivers and options are refused at create time, as dockerd does.
+    let o = d.docker(&["create", "--log-driver", "asdf", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("logger: no log driver named 'asdf' is registered"),
+        "{err}"
+    );
+    let o = d.docker(&["create", "--log-opt", "max-file=0", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let o = d.docker(&["create", "--log-opt", "colour=blue", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("unknown log opt 'colour' for json-file log driver"));
+
+    // json-file with rotation: 1 kB files, two kept; the tail survives, the head is rotated away.
+    d.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(
+        inspect(&d, "chatty", "{{json .HostConfig.LogConfig}}"),
+        r#"{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}"#
+    );
+    let logs = d.ok(&["logs", "chatty"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.last(), Some(&"line299"), "{logs}");
+    assert!(!lines.contains(&"line0"), "{logs}");
+    // What is kept is a contiguous tail, oldest first, across the rotated file and the live one.
+    let first: usize = lines[0].trim_start_matches("line").parse().unwrap();
+    let want: Vec<String> = (first..300).map(|i| format!("line{i}")).collect();
+    assert_eq!(lines, want);
+    let log_path = inspect(&d, "chatty", "{{.LogPath}}");
+    let rotated = format!("{log_path}.1");
+    assert!(std::path::Path::new(&rotated).is_file());
+    assert!(!std::path::Path::new(&format!("{log_path}.2")).exists());
+    assert!(std::fs::metadata(&log_path).unwrap().len() < 2048);
+    assert_eq!(
+        d.ok(&["logs", "--tail", "2", "chatty"]),
+        "line298\nline299\n"
+    );
+}
+
+#[test]
+fn restart_policy_states_and_update() {
+    skip_unless_ready!("restart_policy_states_and_update");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    // Once it exited, its policy owns it: restarting (or running again), never removable as is.
+    assert_eq!(d.ok(&["wait", "again"]).trim(), "3");
+    let o = d.docker(&["rm", "again"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("You cannot remove a restarting container")
+            || err.contains("You cannot remove a running container"),
+        "{err}"
+    );
+    let ps = d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("again"), "docker ps lists it: {ps}");
+    // Without a policy it stays down after its current (or next) exit.
+    d.ok(&["update", "--restart", "no", "again"]);
+    d.ok(&["wait", "again"]);
+    assert_eq!(
+        inspect(&d, "again", "{{.State.Status}} {{.State.Restarting}}"),
+        "exited false"
+    );
+    d.ok(&["rm", "again"]);
+
+    // A stop cancels a pending restart for good.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again2",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(d.ok(&["wait", "again2"]).trim(), "4");
+    d.ok(&["stop", "-t", "1", "again2"]);
+    assert_eq!(
+        inspect(&d, "again2", "{{.State.Status}} {{.State.Restarting}}"),
+        "exited false"
+    );
+    d.ok(&["rm", "again2"]);
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "upd",
+        "--network",
+        "none",
+        "--cpu-shares",
+        "256",
+        "--restart",
+        "always",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    d.ok(&[
+        "update",
+        "--cpu-shares",
+        "512",
+        "--restart",
+        "on-failure:42",
+        "upd",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "upd",
+            "{{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "512 on-failure 42"
+    );
+    let shares = d.ok(&[
+        "exec",
+        "upd",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu,cpuacct/cpu.shares",
+    ]);
+    assert_eq!(shares.trim(), "512");
+}
+
+#[test]
+fn runtimes_by_name() {
+    skip_unless_ready!("runtimes_by_name");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let o = d.docker(&["create", "--runtime", "nope", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown or invalid runtime name: nope"));
+    let info = d.ok(&["info", "--format", "{{.DefaultRuntime}} {{json .Runtimes}}"]);
+    assert!(info.starts_with("berth "), "{info}");
+    let runc_installed = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()))
+        .unwrap_or(false);
+    if !runc_installed {
+        println!("runc is not installed: only the default runtime is checked");
+        return;
+    }
+    assert!(info.contains(r#""runc":{"path":""#), "{info}");
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "viarunc",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "bb:1",
+        "echo",
+        "hello from runc",
+    ]);
+    assert_eq!(out, "hello from runc\n");
+    assert_eq!(inspect(&d, "viarunc", "{{.HostConfig.Runtime}}"), "runc");
+    // docker-py's create_container(runtime=...) sends the runtime at the top of the config.
+    let (st, body) = d.http(
+        "POST",
+        "/v1.47/containers/create?name=pyrunc",
+        Some(r#"{"Image":"bb:1","Cmd":["true"],"Runtime":"runc"}"#),
+    );
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(inspect(&d, "pyrunc", "{{.HostConfig.Runtime}}"), "runc");
+}
+
+#[test]
+fn mounts_bind_volume_tmpfs() {
+    skip_unless_ready!("mounts_bind_volume_tmpfs");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("shared.txt"), "from the host\n").unwrap();
+    let src = host.path().to_str().unwrap();
+
+    // Bind, read-only: visible, not writable; inspect lists it as a read-only bind.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "bm",
+        "--network",
+        "none",
+        "--mount",
+        &format!("type=bind,src={src},dst=/mnt,readonly"),
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /mnt/shared.txt; echo x > /mnt/new 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(out, "from the host\nrefused\n");
+    assert_eq!(
+        inspect(
+            &d,
+            "bm",
+            "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        format!("bind {src} /mnt false")
+    );
+    let o = d.docker(&[
+        "create",
+        "--mount",
+        "type=bind,src=/nonexistent-berth-src,dst=/m",
+        "bb:1",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("bind source path does not exist: /nonexistent-berth-src"));
+
+    // A named volume made by the mount (with its labels), read-only in a second container.
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=v1,dst=/d,volume-label=team=blue",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ]);
+    assert_eq!(
+        d.ok(&["volume", "inspect", "--format", "{{.Labels.team}}", "v1"])
+            .trim(),
+        "blue"
+    );
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "ro",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=v1,dst=/d,readonly",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /d/f; echo y > /d/g 2>/dev/null || echo refused",
+    ]);
+    assert_eq!(out, "kept\nrefused\n");
+    assert_eq!(
+        inspect(
+            &d,
+            "ro",
+            "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "volume v1 /d false"
+    );
+
+    // tmpfs with size and mode.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "tm",
+        "--network",
+        "none",
+        "--mount",
+        "type=tmpfs,dst=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+        "bb:1",
+        "sh",
+        "-c",
+        "busybox grep ' /scratch ' /proc/mounts; ls -ld /scratch",
+    ]);
+    assert!(
+        out.contains("/scratch tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    assert!(out.contains("mode=1770"), "{out}");
+    assert!(out.contains("drwxrwx--T"), "{out}");
+    assert_eq!(
+        inspect(
+            &d,
+            "tm",
+            "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "tmpfs /scratch true"
+    );
+    let o = d.docker(&[
+        "create",
+        "--mount",
+        "type=tmpfs,src=x,dst=/m",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+}
+
+/// A private berthd with its own bridge and iptables chains, removed whatever happens.
+struct BridgeDaemon {
+    d: Berthd,
+    bridge: String,
+    chain: String,
+    prefix: String,
+}
+
+impl BridgeDaemon {
+    fn start() -> BridgeDaemon {
+        let tag = std::process::id() % 1000;
+        let bridge = format!("bcc{tag}");
+        let prefix = format!("10.219.{}.", tag % 200 + 10);
+        let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &format!("{prefix}1/24")]);
+        BridgeDaemon {
+            d,
+            chain: bridge.to_uppercase(),
+            bridge,
+            prefix,
+        }
+    }
+}
+
+impl Drop for BridgeDaemon {
+    fn drop(&mut self) {
+        let ids = self.d.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.d.docker(&["rm", "-f", id]);
+        }
+        self.d.kill9();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        berth_net::firewall::Iptables {
+            chain: self.chain.clone(),
+        }
+        .purge();
+    }
+}
+
+#[test]
+fn links_and_mac_address_on_the_bridge() {
+    skip_unless_ready!("links_and_mac_address_on_the_bridge");
+    let b = BridgeDaemon::start();
+    let d = &b.d;
+    d.import_busybox("bb:1");
+
+    // The MAC address asked for is the container's eth0, and inspect reports it.
+    let out = d.ok(&[
+        "run",
+        "--name",
+        "macd",
+        "--mac-address",
+        "02:42:ac:11:00:0a",
+        "bb:1",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "02:42:ac:11:00:0a");
+    // Exited, it still names the network it is configured for.
+    let nets = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=macd",
+        "--format",
+        "{{.Networks}}",
+    ]);
+    assert_eq!(nets.trim(), "bridge");
+    let o = d.docker(&[
+        "create",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        "bb:1",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid MAC address"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "macrun",
+        "--mac-address",
+        "02:42:ac:11:00:0b",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        inspect(d, "macrun", "{{.NetworkSettings.MacAddress}}"),
+        "02:42:ac:11:00:0b"
+    );
+
+    // Legacy links: hosts entry and environment of the linked container.
+    d.ok(&[
+        "run", "-d", "--name", "db", "-e", "FOO=1", "--expose", "5432", "bb:1", "sleep", "60",
+    ]);
+    let db_ip = inspect(d, "db", "{{.NetworkSettings.IPAddress}}");
+    assert!(db_ip.starts_with(&b.prefix), "{db_ip}");
+    d.ok(&[
+        "run", "-d", "--name", "web", "--link", "db:data", "bb:1", "sleep", "60",
+    ]);
+    let env = d.ok(&["exec", "web", "env"]);
+    for want in [
+        "DATA_NAME=/web/data".to_string(),
+        "DATA_ENV_FOO=1".to_string(),
+        format!("DATA_PORT=tcp://{db_ip}:5432"),
+        format!("DATA_PORT_5432_TCP_ADDR={db_ip}"),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} in {env}");
+    }
+    let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{db_ip}\tdata ")) && l.ends_with(" db")),
+        "{hosts}"
+    );
+    assert_eq!(
+        inspect(d, "web", "{{json .HostConfig.Links}}"),
+        r#"["/db:/web/data"]"#
+    );
+    let names = d.ok(&[
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "name=db",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(names.contains("web/data"), "{names}");
+
+    // The linked container comes back with another address: the linking one's hosts follow it.
+    d.ok(&["stop", "-t", "1", "db"]);
+    d.ok(&["run", "-d", "--name", "filler", "bb:1", "sleep", "60"]);
+    d.ok(&["start", "db"]);
+    let db_ip2 = inspect(d, "db", "{{.NetworkSettings.IPAddress}}");
+    let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{db_ip2}\tdata "))),
+        "{db_ip2} in {hosts}"
+    );
+    assert_eq!(hosts.matches("\tdata ").count(), 1, "{hosts}");
+
+    // rm --link removes the link, not the containers.
+    d.ok(&["rm", "--link", "/web/data"]);
+    assert_eq!(inspect(d, "web", "{{json .HostConfig.Links}}"), "null");
+    assert_eq!(inspect(d, "db", "{{.State.Status}}"), "running");
+    let o = d.docker(&["rm", "--link", "/web/data"]);
+    assert!(!o.status.success());
+
+    // Links to containers that do not exist are refused at create time.
+    let o = d.docker(&["create", "--link", "nosuch:x", "bb:1", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("could not get container for nosuch"));
+}
