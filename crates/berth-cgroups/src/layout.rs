@@ -197,6 +197,34 @@ pub fn parse_proc_cgroup(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// The `cgroup.procs` file of the cgroup a process is in, in one hierarchy
+/// (cgroup2 if mounted, else the first v1 hierarchy), from its mountinfo and
+/// `/proc/<pid>/cgroup` texts; `None` if neither names a usable one.
+pub fn own_procs_file(layout: &Layout, proc_cgroup: &str) -> Option<PathBuf> {
+    let own = parse_proc_cgroup(proc_cgroup);
+    let inside = |mount_root: &str, path: &str| -> Option<PathBuf> {
+        let rel = if mount_root == "/" {
+            path
+        } else {
+            path.strip_prefix(mount_root)?
+        };
+        Some(PathBuf::from(rel.trim_start_matches('/')))
+    };
+    if let (Some(u), Some(path)) = (&layout.unified, own.get("")) {
+        if let Some(rel) = inside(&u.mount_root, path) {
+            return Some(u.mount_point.join(rel).join("cgroup.procs"));
+        }
+    }
+    layout.v1.iter().find_map(|m| {
+        let path = m.controllers.iter().find_map(|c| own.get(c))?;
+        Some(
+            m.mount_point
+                .join(inside(&m.mount_root, path)?)
+                .join("cgroup.procs"),
+        )
+    })
+}
+
 /// Clean a path lexically the way runc's `CleanPath` does: `.` and `..` are
 /// resolved, and a relative path can never climb above its starting point.
 /// Returns the cleaned path and whether it is absolute; `""` stays `""`.
@@ -364,6 +392,25 @@ mod tests {
 36 31 0:31 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate
 37 31 0:32 / /sys/fs/cgroup/net_cls,net_prio rw shared:9 - cgroup cgroup rw,net_cls,net_prio
 ";
+
+    #[test]
+    fn own_procs_file_prefers_cgroup2_and_falls_back_to_v1() {
+        let own = "4:memory:/svc/berthd\n2:cpu:/svc/berthd\n0::/system.slice/berthd.service\n";
+        let hybrid = parse_layout(HYBRID, Path::new("/sys/fs/cgroup")).unwrap();
+        assert_eq!(
+            own_procs_file(&hybrid, own),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/unified/system.slice/berthd.service/cgroup.procs"
+            ))
+        );
+        let mut v1 = hybrid.clone();
+        v1.unified = None;
+        assert_eq!(
+            own_procs_file(&v1, own),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu/svc/berthd/cgroup.procs"))
+        );
+        assert_eq!(own_procs_file(&v1, "0::/x\n"), None);
+    }
 
     #[test]
     fn detects_hybrid_and_controllers() {

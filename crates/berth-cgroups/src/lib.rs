@@ -70,8 +70,8 @@ pub use devices::{
 };
 pub use error::{Error, Result};
 pub use layout::{
-    clean_path, detect_layout, parse_layout, CgroupDriver, CgroupPaths, CgroupVersion, Layout,
-    UnifiedMount, V1Mount,
+    clean_path, detect_layout, own_procs_file, parse_layout, parse_proc_cgroup, CgroupDriver,
+    CgroupPaths, CgroupVersion, Layout, UnifiedMount, V1Mount,
 };
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;

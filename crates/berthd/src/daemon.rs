@@ -64,6 +64,8 @@ pub struct Daemon {
     pub engine_id: String,
     /// The default bridge network, when there is one.
     pub bridge: Option<Arc<berth_net::BridgeNetwork>>,
+    /// Starts the kernel's cgroup-migration grace period ahead of a container start.
+    pub warmup: crate::containers::warmup::Warmup,
 }
 
 /// Open the default bridge network: the bridge, its subnet and NAT rules.
@@ -133,6 +135,7 @@ impl Daemon {
             events: Default::default(),
             engine_id,
             bridge,
+            warmup: crate::containers::warmup::Warmup::detect(),
         });
         crate::containers::lifecycle::restore(&d, records).await;
         Ok(d)

@@ -49,6 +49,8 @@ pub async fn create(
 ) -> ApiResult<(String, Vec<String>)> {
     let req: CreateRequest = serde_json::from_value(body.clone())
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    // A start usually follows within milliseconds: let its cgroup migration find the way clear.
+    d.warmup.kick();
     let image_name = req
         .image
         .clone()

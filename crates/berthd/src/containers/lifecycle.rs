@@ -109,6 +109,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
     }
+    d.warmup.kick();
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
     let mut c2 = c.clone();

@@ -16,3 +16,4 @@ pub mod registry;
 pub mod shim;
 pub mod spec;
 pub mod update;
+pub mod warmup;
