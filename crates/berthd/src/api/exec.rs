@@ -28,6 +28,8 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiRe
         )));
     }
     let id = d.execs.create(&c, body)?;
+    // The exec process is migrated into the container's cgroup at start: see containers::warmup.
+    d.warmup.kick();
     Ok(http::json_response(
         StatusCode::CREATED,
         &json!({ "Id": id }),
