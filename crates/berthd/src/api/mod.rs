@@ -198,7 +198,12 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
     let m = req.method().clone();
     use Method as M;
     match (&m, segs.as_slice()) {
-        (&M::GET | &M::HEAD, ["_ping"]) => system::ping(&m),
+        (&M::GET | &M::HEAD, ["_ping"]) => {
+            // The docker CLI pings before every command; when that command is `run`, the
+            // container's cgroup migration follows within milliseconds (see containers::warmup).
+            d.warmup.kick();
+            system::ping(&m)
+        }
         (&M::GET, ["version"]) => system::version(&d),
         (&M::GET, ["info"]) => system::info(&d).await,
         (&M::GET, ["events"]) => events::events(&d, &q).await,

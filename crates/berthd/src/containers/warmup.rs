@@ -6,12 +6,15 @@
 //! which is most of the time a `docker run` spends in the runtime. Any migration starts that wait, and
 //! once it has passed the next migrations go through at once.
 //!
-//! So when a container is about to start (at create, which `docker run` follows with start within a
-//! few milliseconds, and at start), berthd starts the wait itself on a blocking thread by writing its own
+//! So when a container may be about to start (at `/_ping`, which the docker CLI sends before every
+//! command, at create, which `docker run` follows with start within a few milliseconds, at start, and
+//! at exec create), berthd starts the wait itself on a blocking thread by writing its own
 //! pid to its own `cgroup.procs`: a migration to where it already is, which moves nothing. The grace
 //! period then elapses while the client sends start, berthd prepares the bundle and the shim and
-//! runtime come up, and the runtime's own write usually finds it over. One warm-up is in flight at a
-//! time; where berthd cannot find its cgroup it does nothing.
+//! runtime come up, and the runtime's own write usually finds it over (the kernel keeps the way clear
+//! for about one more grace period after the last migration). One warm-up is in flight at a time;
+//! where berthd cannot find its cgroup it does nothing. A kick no start follows costs one write and
+//! a grace period of the kernel's time.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
