@@ -169,10 +169,22 @@ pub fn capabilities(
     Ok(caps)
 }
 
+/// One of the image's account files, resolved the way the container sees it (a symlink in the image
+/// must not make berthd read a host file) and opened without following a final link.
 fn read_db(rootfs: &Path, file: &str) -> Vec<Vec<String>> {
-    std::fs::read_to_string(rootfs.join(file))
-        .unwrap_or_default()
-        .lines()
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::new();
+    if let Some(path) = crate::volumes::resolve_in_root(rootfs, file) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+        {
+            let _ = f.read_to_string(&mut text);
+        }
+    }
+    text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| l.split(':').map(String::from).collect())
         .collect()
@@ -499,5 +511,24 @@ mod tests {
         let u = resolve_user(d.path(), "1000:extra").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 50));
         assert!(resolve_user(d.path(), "nobody").is_err());
+    }
+
+    #[test]
+    fn account_files_resolve_inside_the_rootfs() {
+        // An image whose /etc/passwd is an absolute symlink: it must name the file in the image,
+        // never the host's.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc/real")).unwrap();
+        std::fs::write(
+            d.path().join("etc/real/passwd"),
+            "img:x:4242:4242::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/real/passwd", d.path().join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("etc/group")).unwrap();
+        let u = resolve_user(d.path(), "img").unwrap();
+        assert_eq!((u.uid, u.gid), (4242, 4242));
+        // The host's root account is not seen through the group link either.
+        assert!(resolve_user(d.path(), "0:root").is_err());
     }
 }
