@@ -118,6 +118,42 @@ fn log_drivers_and_rotation() {
         d.ok(&["logs", "--tail", "2", "chatty"]),
         "line298\nline299\n"
     );
+    // attach?logs=1 replays the same tail, the rotated file included.
+    let replay = attach_replay(&d, "chatty");
+    assert_eq!(replay, logs, "attach replay differs from logs");
+}
+
+/// `POST /containers/{name}/attach?logs=1&stream=0&stdout=1` upgraded by hand: the payloads of the
+/// multiplexed frames that come back.
+fn attach_replay(d: &Berthd, name: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /v1.47/containers/{name}/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+         Upgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let start = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head")
+        + 4;
+    assert!(
+        raw.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let mut body = &raw[start..];
+    let mut out = Vec::new();
+    while body.len() >= 8 {
+        let len = u32::from_be_bytes([body[4], body[5], body[6], body[7]]) as usize;
+        out.extend_from_slice(&body[8..8 + len]);
+        body = &body[8 + len..];
+    }
+    String::from_utf8(out).unwrap()
 }
 
 #[test]

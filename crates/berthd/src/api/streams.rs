@@ -34,9 +34,10 @@ pub struct LogOpts {
     pub until: Option<std::time::SystemTime>,
 }
 
-/// The whole log at `path` as frames (what `attach?logs=1` replays).
+/// The whole log at `path`, rotated files first, as frames (what `attach?logs=1` replays; nothing
+/// with the `none` driver, which writes no file).
 pub async fn log_frames(path: &std::path::Path, o: &LogOpts) -> Vec<Bytes> {
-    let data = tokio::fs::read(path).await.unwrap_or_default();
+    let (data, _) = crate::containers::logfile::Cursor::read_all(path).await;
     data.split(|b| *b == b'\n')
         .filter_map(|l| frame(l, o))
         .collect()
