@@ -71,7 +71,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     if e.req.tty.unwrap_or(false) {
         return start_tty(d, &c, &e, detach, on_upgrade).await;
     }
-    let mut child = match exec::spawn(d, &c, &e, None) {
+    let mut child = match exec::spawn(d, &c, &e, None, detach) {
         Ok(ch) => ch,
         Err(err) => {
             d.execs.finish(id, 126);
@@ -199,7 +199,7 @@ async fn start_tty(
                 .map(|(fd, _)| fd)
                 .ok_or_else(|| std::io::Error::other("the runtime sent no terminal"))
         });
-    let mut child = match exec::spawn(d, c, e, Some(&path)) {
+    let mut child = match exec::spawn(d, c, e, Some(&path), false) {
         Ok(ch) => ch,
         Err(err) => {
             let _ = std::os::unix::net::UnixStream::connect(&path);

@@ -134,12 +134,13 @@ impl Execs {
 }
 
 /// Start `<runtime> exec` for an exec instance: with piped stdio (stdin only if attached), or, with
-/// `console`, a terminal whose master the runtime sends to that socket.
+/// `console`, a terminal whose master the runtime sends to that socket; `detached` (non-tty): no stdio.
 pub fn spawn(
     d: &Daemon,
     c: &Container,
     e: &Exec,
     console: Option<&std::path::Path>,
+    detached: bool,
 ) -> ApiResult<tokio::process::Child> {
     let runtime = d
         .runtime_path(&c.runtime)
@@ -175,14 +176,23 @@ pub fn spawn(
     cmd.arg(&c.id).arg("--");
     cmd.args(e.req.cmd.iter().flatten());
     let stdin = e.req.attach_stdin.unwrap_or(false) && console.is_none();
-    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(if console.is_some() {
-            Stdio::null()
-        } else {
+    // A detached exec's output goes nowhere, as in Docker; pipes nobody reads would end it with
+    // SIGPIPE at its first write (and would tie it to berthd).
+    let out = |piped: bool| {
+        if piped && !detached {
             Stdio::piped()
-        })
-        .stderr(Stdio::piped())
-        .kill_on_drop(false);
+        } else {
+            Stdio::null()
+        }
+    };
+    cmd.stdin(if stdin && !detached {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(out(console.is_none()))
+    .stderr(out(true))
+    .kill_on_drop(false);
     cmd.spawn()
         .map_err(|err| ApiError::internal(format!("running {}: {err}", runtime.display())))
 }
