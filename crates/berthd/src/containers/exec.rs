@@ -1,6 +1,7 @@
 //! `docker exec`: exec instances (created, then started once) and running them through the runtime's
-//! `exec` in the foreground with piped stdio, relayed as Docker's multiplexed stream. The exec process
-//! is a child of berthd (it does not outlive a berthd restart; the container does).
+//! `exec` in the foreground with piped stdio, relayed as Docker's multiplexed stream. An attached exec
+//! loses its streams with berthd; a detached one (`exec -d`, no stdio) runs on through a restart,
+//! though its record (and so its exit code) is berthd's memory only.
 
 use super::model::Container;
 use super::shim::Paths;
