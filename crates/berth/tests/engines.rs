@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../berthd/tests/common/registry.rs"]
+mod registry;
+
+use registry::Registry;
+
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A daemon serving the Engine API on a unix socket in `dir`.
@@ -154,65 +159,6 @@ impl Drop for Engine {
     }
 }
 
-/// A local docker-registry with htpasswd auth (user u, password p) on a free
-/// loopback port; `None` where Debian's docker-registry or htpasswd is missing.
-struct Registry {
-    child: Child,
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Option<Registry> {
-        let (reg, htpasswd) = (
-            Path::new("/usr/bin/docker-registry"),
-            Path::new("/usr/bin/htpasswd"),
-        );
-        if !reg.is_file() || !htpasswd.is_file() {
-            return None;
-        }
-        let pw = Command::new(htpasswd)
-            .args(["-Bbn", "u", "p"])
-            .output()
-            .ok()?;
-        std::fs::write(dir.join("htpasswd"), pw.stdout).ok()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\nauth:\n  htpasswd:\n    realm: t\n    path: {}\n",
-            dir.join("registry").display(),
-            dir.join("htpasswd").display()
-        );
-        std::fs::write(dir.join("registry.yml"), cfg).ok()?;
-        let child = Command::new(reg)
-            .arg("serve")
-            .arg(dir.join("registry.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let host = format!("127.0.0.1:{port}");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(&host).is_err() {
-            if t.elapsed() > Duration::from_secs(15) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Registry { child, host })
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -300,7 +246,7 @@ fn login_push_pull_against_berthd() {
         .prefix("berth-cli-")
         .tempdir()
         .unwrap();
-    let Some(reg) = Registry::start(tmp.path()) else {
+    let Some(reg) = Registry::start(tmp.path(), true) else {
         eprintln!("skipped: docker-registry or htpasswd (apache2-utils) is missing");
         return;
     };

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -531,69 +531,11 @@ fn diff_commit_export_rename_prune() {
     );
 }
 
-/// Debian's docker-registry on a free 127.0.0.1 port with htpasswd auth (user `u`, password `p`).
-struct Registry {
-    child: Child,
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Option<Registry> {
-        let (reg, htpasswd) = (
-            Path::new("/usr/bin/docker-registry"),
-            Path::new("/usr/bin/htpasswd"),
-        );
-        if !reg.is_file() || !htpasswd.is_file() {
-            return None;
-        }
-        let pw = Command::new(htpasswd)
-            .args(["-Bbn", "u", "p"])
-            .output()
-            .ok()?;
-        std::fs::write(dir.join("htpasswd"), pw.stdout).ok()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\nauth:\n  htpasswd:\n    realm: t\n    path: {}\n",
-            dir.join("registry").display(),
-            dir.join("htpasswd").display()
-        );
-        std::fs::write(dir.join("registry.yml"), cfg).ok()?;
-        let child = Command::new(reg)
-            .arg("serve")
-            .arg(dir.join("registry.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let host = format!("127.0.0.1:{port}");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(&host).is_err() {
-            if t.elapsed() > Duration::from_secs(15) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Registry { child, host })
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn registry_login_push_pull() {
     skip_unless_ready!("registry_login_push_pull");
     let d = Berthd::start();
-    let Some(reg) = Registry::start(d.dir.path()) else {
+    let Some(reg) = Registry::start(d.dir.path(), true) else {
         println!("skipped: registry_login_push_pull: docker-registry or htpasswd is missing");
         return;
     };

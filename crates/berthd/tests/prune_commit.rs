@@ -6,9 +6,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn inspect(d: &Berthd, what: &str) -> Value {
     let out = d.ok(&["inspect", what]);
@@ -232,60 +229,11 @@ fn load_errors_come_in_the_stream() {
     assert_eq!(d.ok(&["images", "-q"]), "");
 }
 
-/// Debian's docker-registry without auth on a free 127.0.0.1 port.
-struct Registry {
-    child: Child,
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Option<Registry> {
-        let reg = Path::new("/usr/bin/docker-registry");
-        if !reg.is_file() {
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\n",
-            dir.join("registry").display(),
-        );
-        std::fs::write(dir.join("registry.yml"), cfg).ok()?;
-        let child = Command::new(reg)
-            .arg("serve")
-            .arg(dir.join("registry.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let host = format!("127.0.0.1:{port}");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(&host).is_err() {
-            if t.elapsed() > Duration::from_secs(15) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Registry { child, host })
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn distribution_inspect_against_a_local_registry() {
     skip_unless_ready!("distribution_inspect_against_a_local_registry");
     let d = Berthd::start();
-    let Some(reg) = Registry::start(d.dir.path()) else {
+    let Some(reg) = Registry::start(d.dir.path(), false) else {
         println!(
             "skipped: distribution_inspect_against_a_local_registry: docker-registry is missing"
         );

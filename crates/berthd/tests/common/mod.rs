@@ -2,6 +2,10 @@
 //! docker CLI pointed at it, raw HTTP on its socket, and a busybox image made from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod registry;
+#[allow(unused_imports)]
+pub use registry::Registry;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
