@@ -224,21 +224,6 @@ fn tcp_requires_mutual_tls() {
     assert!(logged, "{}", d.log());
 }
 
-/// berth-init next to berthd (the harness builds only the shim and the runtime).
-fn ensure_init() {
-    let bin = Path::new(env!("CARGO_BIN_EXE_berthd"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-p", "berth-init"])
-        .env("CARGO_TARGET_DIR", bin.parent().unwrap())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(st.success(), "building berth-init failed");
-}
-
 /// The namespace a symlink like `/proc/self/ns/net` names, from `ls -l` output (`net:[4026531840]`).
 fn ns_of(ls_output: &str) -> String {
     ls_output
@@ -252,7 +237,6 @@ fn ns_of(ls_output: &str) -> String {
 #[test]
 fn init_runs_the_command_forwards_signals_and_reaps() {
     skip_unless_ready!("init_runs_the_command_forwards_signals_and_reaps");
-    ensure_init();
     let d = Berthd::start();
     d.import_busybox("bb:init");
     let ps = d.ok(&[
@@ -346,7 +330,6 @@ fn init_runs_the_command_forwards_signals_and_reaps() {
 #[test]
 fn daemon_init_default_and_opt_out() {
     skip_unless_ready!("daemon_init_default_and_opt_out");
-    ensure_init();
     let d = Berthd::start_with(&["--bridge", "none", "--init"]);
     d.import_busybox("bb:dinit");
     let ps = d.ok(&[
