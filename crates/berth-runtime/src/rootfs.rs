@@ -487,6 +487,24 @@ fn dev_symlinks(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Without a mount namespace of its own, nothing is mounted (it would
+/// change the host's mounts): say what of the config is left out.
+pub fn warn_shared_mount_ns(spec: &Spec) {
+    let n = spec.mounts().as_ref().map_or(0, Vec::len);
+    if n > 0 {
+        crate::log::warn(&format!(
+            "no mount namespace: the {n} mounts of the config are not made (they would change the host's mounts); the rootfs is used as it is"
+        ));
+    }
+}
+
+/// Enter the rootfs with chroot (no mount namespace: no pivot_root, as runc).
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).ctx("chdir to rootfs")?;
+    nix::unistd::chroot(".").ctx("chroot into rootfs")?;
+    chdir("/").ctx("chdir /")
+}
+
 /// Switch the root: pivot_root, or with `--no-pivot` MS_MOVE plus chroot.
 pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {

@@ -92,8 +92,22 @@ pub fn validate(spec: &Spec) -> Result<()> {
             )));
         }
     }
+    let mount_ns = spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|ns| ns.typ() == LinuxNamespaceType::Mount);
+    let readonly_root_without_mount_ns = || {
+        if !mount_ns && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            return Err(Error::Config(
+                "root.readonly: cannot make the root read-only without a private mount namespace"
+                    .into(),
+            ));
+        }
+        Ok(())
+    };
     let Some(linux) = spec.linux() else {
-        return Ok(());
+        return readonly_root_without_mount_ns();
     };
     // Parts of the spec this runtime does not implement yet: refuse them
     // rather than run the container without what they ask for.
@@ -155,6 +169,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
         return Err(Error::Config(
             "linux.uidMappings: mappings given without a user namespace".into(),
         ));
+    }
+    readonly_root_without_mount_ns()?;
+    if !mount_ns {
+        // Without a mount namespace of its own the container shares the
+        // host's mount table: what these ask for could only be done by
+        // changing the host's mounts, so refuse rather than weaken (runc
+        // refuses the paths too).
+        if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+            || linux
+                .readonly_paths()
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
+        {
+            return Err(Error::Config(
+                "linux.maskedPaths/readonlyPaths: cannot restrict paths without a private mount namespace".into(),
+            ));
+        }
     }
     for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
         if !p.starts_with('/') {

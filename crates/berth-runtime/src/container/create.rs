@@ -54,6 +54,19 @@ pub struct NsPlan {
     pub new_pid: bool,
 }
 
+impl NsPlan {
+    /// Whether init gets a mount namespace of its own (new, or joined by
+    /// path). Without one it shares the runtime's, and nothing may be
+    /// mounted: the rootfs is entered with chroot as it is.
+    pub fn own_mount_ns(&self) -> bool {
+        self.new_mount
+            || self
+                .joins
+                .iter()
+                .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWNS)
+    }
+}
+
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     CloneFlags::from_bits_retain(t as i32)
 }
@@ -109,11 +122,6 @@ impl NsPlan {
                     }
                 },
             }
-        }
-        if !plan.new_mount {
-            return Err(Error::Config(
-                "linux.namespaces: the container needs a new mount namespace".into(),
-            ));
         }
         if time_new {
             nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
@@ -240,6 +248,9 @@ fn create_in(
     let seccomp = crate::seccomp::compile(spec, &crate::seccomp::cache(root))?;
     let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
     let plan = NsPlan::prepare(spec)?;
+    if !plan.own_mount_ns() {
+        crate::rootfs::warn_shared_mount_ns(spec);
+    }
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
@@ -268,6 +279,7 @@ fn create_in(
                 plan: &plan,
                 seccomp,
                 idmapped: Vec::new(),
+                proc_fds: None,
             })
         }
         Forked::Parent(pid) => pid,

@@ -231,6 +231,9 @@ struct Joins {
     /// Joined by the runtime before cloning (pid, time).
     runtime: Vec<(CloneFlags, OwnedFd, &'static str)>,
     user: bool,
+    /// init's root directory, when init shares the runtime's mount
+    /// namespace (the container was made without one): entered by chroot.
+    root: Option<OwnedFd>,
 }
 
 /// Open every namespace of `pid` that differs from the runtime's own.
@@ -251,6 +254,7 @@ fn open_namespaces(pid: i32) -> Result<Joins> {
         child: Vec::new(),
         runtime: Vec::new(),
         user: false,
+        root: None,
     };
     for (i, (name, flag)) in CHILD.iter().chain(runtime_ns.iter()).enumerate() {
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
@@ -264,6 +268,13 @@ fn open_namespaces(pid: i32) -> Result<Joins> {
         };
         let ours = fs::metadata(format!("/proc/self/ns/{name}"));
         if ours.is_ok_and(|m| m.ino() == their_meta.ino() && m.dev() == their_meta.dev()) {
+            if *flag == CloneFlags::CLONE_NEWNS {
+                let root = PathBuf::from(format!("/proc/{pid}/root"));
+                joins.root = Some(
+                    crate::mounts::open_fd(&root, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                        .with_ctx(|| format!("open {}", root.display()))?,
+                );
+            }
             continue;
         }
         let fd = crate::mounts::open_fd(&theirs, OFlag::empty())
@@ -456,6 +467,11 @@ fn child_setup(c: &mut Child) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    if let Some(root) = c.joins.root.take() {
+        nix::unistd::fchdir(root.as_raw_fd()).ctx("fchdir to init's root")?;
+        nix::unistd::chroot(".").ctx("chroot into init's root")?;
+        nix::unistd::chdir("/").ctx("chdir /")?;
+    }
     for (flag, fd, name) in &c.joins.child {
         nix::sched::setns(fd, *flag)
             .with_ctx(|| format!("join the {name} namespace of init (pid {})", c.st.pid))?;

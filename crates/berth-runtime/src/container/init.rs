@@ -35,6 +35,10 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<Filter>,
     /// Idmapped trees made by the runtime, by mount index.
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// Without a mount namespace: the host's /proc/self/fd, opened before
+    /// the chroot, through which the exec fifo is reopened (the rootfs has
+    /// no /proc then).
+    pub proc_fds: Option<OwnedFd>,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -132,7 +136,18 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         terminal,
         idmapped: &a.idmapped,
     };
-    rootfs::prepare(&ctx)?;
+    let own_mount_ns = a.plan.own_mount_ns();
+    if own_mount_ns {
+        rootfs::prepare(&ctx)?;
+    } else {
+        a.proc_fds = Some(
+            crate::mounts::open_fd(
+                Path::new("/proc/self/fd"),
+                nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_PATH,
+            )
+            .ctx("open /proc/self/fd")?,
+        );
+    }
 
     a.sync.send(&Msg::HooksReady)?;
     a.sync.expect(&Msg::Continue(0))?;
@@ -150,6 +165,9 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         .expect("state serializes")
     };
     if let Some(h) = spec.hooks() {
+        // runc runs these in the container's root directory.
+        chdir(a.bundle.rootfs.as_path())
+            .with_ctx(|| format!("chdir to {}", a.bundle.rootfs.display()))?;
         crate::hooks::run_all(
             "createContainer",
             h.create_container().as_ref(),
@@ -157,7 +175,11 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         )?;
     }
 
-    rootfs::switch_root(&a.bundle.rootfs, a.opts.no_pivot)?;
+    if own_mount_ns {
+        rootfs::switch_root(&a.bundle.rootfs, a.opts.no_pivot)?;
+    } else {
+        rootfs::chroot_into(&a.bundle.rootfs)?;
+    }
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).with_ctx(|| format!("hostname: set {name:?}"))?;
     }
@@ -174,13 +196,15 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     // The working directory is made while the root is still writable.
     let cwd = process.cwd();
     let _ = fs::create_dir_all(cwd);
-    rootfs::finish(spec)?;
+    if own_mount_ns {
+        rootfs::finish(spec)?;
+    }
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         process::set_personality(p)?;
     }
 
     if terminal {
-        setup_terminal(a.console.take(), process, true)?;
+        setup_terminal(a.console.take(), process, own_mount_ns)?;
     }
     prepare_exec(
         &ExecSetup {
@@ -291,12 +315,26 @@ pub(crate) fn become_root() -> Result<()> {
 fn finish(a: &mut InitArgs) -> Result<Never> {
     let fifo = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
     // Blocks until `start` opens the read end.
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .with_ctx(|| {
-            format!("open exec fifo through {fifo} (the container needs /proc mounted)")
-        })?;
+    let mut w = match a.proc_fds.take() {
+        // The rootfs has no /proc: open the fifo relative to the host's
+        // /proc/self/fd, then go back to the process's working directory.
+        Some(dir) => {
+            nix::unistd::fchdir(dir.as_raw_fd()).ctx("fchdir to /proc/self/fd")?;
+            let opened = fs::OpenOptions::new()
+                .write(true)
+                .open(a.fifo.as_raw_fd().to_string())
+                .ctx("open exec fifo");
+            let cwd = a.bundle.spec.process().as_ref().expect("validated").cwd();
+            chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+            opened?
+        }
+        None => fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .with_ctx(|| {
+                format!("open exec fifo through {fifo} (the container needs /proc mounted)")
+            })?,
+    };
     std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
     drop(w);
     let spec = &a.bundle.spec;

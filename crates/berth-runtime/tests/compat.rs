@@ -1,0 +1,115 @@
+//! Compatibility with the OCI validation suite and runc's behaviour where
+//! callers rely on it: inherited and joined namespaces, devices, cgroup v1
+//! corners, terminals owned by the process's user, and the command line.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+
+use common::{err_text, text, Bundle};
+use serde_json::{json, Value};
+
+fn ns_ino(pid: &str, ns: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .ino()
+}
+
+fn mountinfo_lines() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// Drop the mount namespace and what needs one from `spec`'s config.
+fn without_mount_ns(c: &mut Value) {
+    let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "mount");
+    let linux = c["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    c["root"]["readonly"] = json!(false);
+}
+
+#[test]
+fn omitted_mount_namespace_is_inherited_and_host_mounts_untouched() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        without_mount_ns(c);
+        c["process"]["args"] = json!(["sleep", "60"]);
+    });
+    std::fs::write(b.dir.join("rootfs/marker"), "in-the-rootfs\n").unwrap();
+    let before = mountinfo_lines();
+    let (ok, err) = b.detached(&["create", "nomnt"]);
+    assert!(ok, "create without a mount namespace: {err}");
+    let pid = b.state("nomnt")["pid"].as_i64().unwrap().to_string();
+    assert_eq!(ns_ino(&pid, "mnt"), ns_ino("self", "mnt"), "not inherited");
+    assert_ne!(
+        ns_ino(&pid, "uts"),
+        ns_ino("self", "uts"),
+        "uts is still new"
+    );
+    assert_eq!(mountinfo_lines(), before, "the host's mounts changed");
+    // init is chrooted into the rootfs.
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, b.dir.join("rootfs").canonicalize().unwrap());
+    let out = b.run(&["start", "nomnt"]);
+    assert!(out.status.success(), "start: {}", err_text(&out));
+    // exec lands in the same root, not the host's.
+    let out = b.run(&["exec", "nomnt", "cat", "/marker"]);
+    assert_eq!(text(&out), "in-the-rootfs\n", "exec: {}", err_text(&out));
+    let out = b.run(&["delete", "-f", "nomnt"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert_eq!(mountinfo_lines(), before, "the host's mounts changed");
+
+    // What would need a mount namespace is refused, not ignored.
+    let b = Bundle::new(without_mount_ns);
+    b.set_config(|c| c["linux"]["maskedPaths"] = json!(["/proc/kcore"]));
+    let out = b.run(&["run", "nomnt-masked"]);
+    assert!(!out.status.success());
+    assert!(
+        err_text(&out).contains("without a private mount namespace"),
+        "{}",
+        err_text(&out)
+    );
+}
+
+#[test]
+fn mount_namespace_joined_by_path() {
+    require_root!();
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hpid = holder.id().to_string();
+    // unshare execs sleep once the namespace is made.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ns_ino(&hpid, "mnt") == ns_ino("self", "mnt") {
+        assert!(std::time::Instant::now() < deadline, "unshare never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let b = Bundle::new(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "mount" {
+                n["path"] = json!(format!("/proc/{hpid}/ns/mnt"));
+            }
+        }
+        c["process"]["args"] = json!(["sleep", "60"]);
+    });
+    let (ok, err) = b.detached(&["create", "joinmnt"]);
+    let joined = ok.then(|| {
+        let pid = b.state("joinmnt")["pid"].as_i64().unwrap().to_string();
+        ns_ino(&pid, "mnt") == ns_ino(&hpid, "mnt")
+    });
+    let _ = b.run(&["delete", "-f", "joinmnt"]);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = holder.wait();
+    assert!(ok, "create with a mount namespace path: {err}");
+    assert_eq!(joined, Some(true), "init is not in the given namespace");
+}
