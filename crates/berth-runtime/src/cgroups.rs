@@ -180,6 +180,8 @@ pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources
         .and_then(|l| l.devices().as_ref())
         .into_iter()
         .flatten()
+        // A FIFO is no device: the device cgroup neither knows nor guards it.
+        .filter(|d| d.typ() != LinuxDeviceType::P)
     {
         merged.push(rule(d.typ(), Some(d.major()), Some(d.minor())));
     }

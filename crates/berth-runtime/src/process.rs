@@ -261,12 +261,13 @@ pub fn set_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
     let uid = Uid::from_raw(user.uid());
     let gid = Gid::from_raw(user.gid());
     if setgroups_allowed {
-        let groups: Vec<Gid> = user
-            .additional_gids()
-            .iter()
-            .flatten()
-            .map(|g| Gid::from_raw(*g))
-            .collect();
+        // Each group once, as runc passes them (the kernel keeps duplicates).
+        let mut groups: Vec<Gid> = Vec::new();
+        for g in user.additional_gids().iter().flatten() {
+            if !groups.contains(&Gid::from_raw(*g)) {
+                groups.push(Gid::from_raw(*g));
+            }
+        }
         setgroups(&groups).ctx("setgroups (process.user.additionalGids)")?;
     }
     setresgid(gid, gid, gid).with_ctx(|| format!("setgid {} (process.user.gid)", user.gid()))?;

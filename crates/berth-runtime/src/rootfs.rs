@@ -156,7 +156,12 @@ fn mount_one(
         .map(|s| s.to_path_buf())
         .unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
-    let flags = opts.flags;
+    let mut flags = opts.flags;
+    if delays_readonly(typ, m.destination()) {
+        // Files are still to be made there (devices, chmod): read-only
+        // comes in `finish`, as runc does it.
+        flags &= !MsFlags::MS_RDONLY;
+    }
     let res = mount(
         Some(&source),
         &target.proc_path(),
@@ -194,6 +199,12 @@ fn mount_one(
             .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
     }
     Ok(())
+}
+
+/// tmpfs mounts and /dev are mounted writable first and made read-only
+/// after the devices and the rest are in place.
+fn delays_readonly(typ: &str, destination: &Path) -> bool {
+    typ == "tmpfs" || destination == Path::new("/dev")
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locks
@@ -437,8 +448,9 @@ fn make_device(
         )
         .with_ctx(|| format!("bind device {}", path.display()))
     };
-    if ctx.user_ns {
-        // mknod is not allowed in a user namespace: bind the host's node.
+    if ctx.user_ns && kind != SFlag::S_IFIFO {
+        // mknod of a device is not allowed in a user namespace (of a FIFO
+        // it is): bind the host's node.
         return bind_host_node();
     }
     match mknod(
@@ -532,6 +544,17 @@ pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// the root's propagation.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
+    for m in spec.mounts().iter().flatten() {
+        let typ = m.typ().as_deref().unwrap_or("");
+        let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+        if opts.flags.contains(MsFlags::MS_RDONLY)
+            && !opts.bind
+            && typ != "bind"
+            && delays_readonly(typ, m.destination())
+        {
+            remount_bind(m.destination(), opts.flags | MsFlags::MS_RDONLY)?;
+        }
+    }
     for p in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()

@@ -113,3 +113,50 @@ fn mount_namespace_joined_by_path() {
     assert!(ok, "create with a mount namespace path: {err}");
     assert_eq!(joined, Some(true), "init is not in the given namespace");
 }
+
+#[test]
+fn fifo_in_linux_devices_is_made() {
+    require_root!();
+    let (code, out, err) = common::sh(
+        |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/myfifo", "type": "p",
+                "major": 0, "minor": 0, "fileMode": 0o640, "uid": 0, "gid": 0}]);
+        },
+        "stat -c '%F %a' /dev/myfifo",
+    );
+    assert_eq!((code, out.as_str()), (0, "fifo 640\n"), "stderr: {err}");
+}
+
+#[test]
+fn read_only_dev_is_made_read_only_after_its_devices() {
+    require_root!();
+    let (code, out, err) = common::sh(
+        |c| {
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push(json!("ro"));
+                }
+            }
+        },
+        "test -c /dev/null && test -d /dev/pts && echo devices; \
+         touch /dev/x 2>/dev/null || echo read-only; \
+         grep ' /dev ' /proc/self/mountinfo | grep -q ' ro,' && echo ro-mount",
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "devices\nread-only\nro-mount\n"),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn duplicate_additional_gids_are_set_once() {
+    require_root!();
+    let (code, out, err) = common::sh(
+        |c| c["process"]["user"]["additionalGids"] = json!([10, 20, 10, 20, 10]),
+        "grep Groups /proc/self/status",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let groups: Vec<&str> = out.split_whitespace().skip(1).collect();
+    assert_eq!(groups, ["10", "20"], "{out}");
+}
