@@ -105,6 +105,36 @@ fn apply_creates_every_hierarchy_then_joins() {
 }
 
 #[test]
+fn apply_fills_an_empty_cpuset_parent_made_by_someone_else() {
+    let f = Fake::v1(&["cpuset"], None);
+    f.mk(
+        "cpuset/berth",
+        &[("cpuset.cpus", "0-3"), ("cpuset.mems", "0")],
+    );
+    // A parent made by hand (mkdir) and never set up: the kernel leaves it empty.
+    f.mk(
+        "cpuset/berth/p",
+        &[("cpuset.cpus", ""), ("cpuset.mems", "")],
+    );
+    f.touch(
+        "cpuset/berth/p/c1",
+        &["cgroup.procs", "cpuset.cpus", "cpuset.mems"],
+    );
+    let m = create(&f.config(Some("/berth/p/c1"), "c1")).unwrap();
+    m.apply(Pid::from_raw(42)).unwrap();
+    assert_eq!(
+        f.writes(),
+        w(&[
+            ("cpuset/berth/p/cpuset.cpus", "0-3"),
+            ("cpuset/berth/p/cpuset.mems", "0"),
+            ("cpuset/berth/p/c1/cpuset.cpus", "0-3"),
+            ("cpuset/berth/p/c1/cpuset.mems", "0"),
+            ("cpuset/berth/p/c1/cgroup.procs", "42"),
+        ])
+    );
+}
+
+#[test]
 fn apply_creates_missing_directories() {
     let f = Fake::v1(&["memory", "pids"], None);
     let m = create(&f.config(Some("/a/b/c"), "c")).unwrap();

@@ -391,10 +391,16 @@ impl CgroupManager for V1Manager {
 
     fn apply(&self, pid: Pid) -> Result<()> {
         for (ctrl, dir) in &self.paths.v1 {
-            let created = fsutil::create_dirs(dir)?;
+            fsutil::create_dirs(dir)?;
             if ctrl == "cpuset" {
-                // New cpusets start empty and refuse tasks until filled.
-                for d in created.iter().chain(std::iter::once(dir)) {
+                // New cpusets start empty and refuse tasks until filled, and
+                // so does a parent someone made and never set up: fill every
+                // empty level top-down from the hierarchy's root, as runc does.
+                let levels: Vec<&Path> = dir
+                    .ancestors()
+                    .take_while(|d| d.join("cpuset.cpus").exists())
+                    .collect();
+                for d in levels.into_iter().rev() {
                     copy_cpuset_from_parent(d)?;
                 }
             }

@@ -160,3 +160,33 @@ fn duplicate_additional_gids_are_set_once() {
     let groups: Vec<&str> = out.split_whitespace().skip(1).collect();
     assert_eq!(groups, ["10", "20"], "{out}");
 }
+
+#[test]
+fn cpuset_parent_never_set_up_is_filled_from_its_parent() {
+    require_root!();
+    let cpuset = std::path::Path::new("/sys/fs/cgroup/cpuset");
+    if !cpuset.join("cpuset.cpus").exists() {
+        eprintln!(
+            "skipped: no cgroup v1 cpuset hierarchy at {}",
+            cpuset.display()
+        );
+        return;
+    }
+    // A parent made by hand and never set up: the kernel leaves it empty.
+    let name = format!("berth-compat-{}", std::process::id());
+    let parent = cpuset.join(&name);
+    std::fs::create_dir(&parent).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(parent.join("cpuset.cpus"))
+            .unwrap()
+            .trim(),
+        ""
+    );
+    let (code, out, err) = common::sh(
+        |c| c["linux"]["cgroupsPath"] = json!(format!("/{name}/c1")),
+        "echo joined",
+    );
+    let _ = std::fs::remove_dir(parent.join("c1"));
+    let _ = std::fs::remove_dir(&parent);
+    assert_eq!((code, out.as_str()), (0, "joined\n"), "stderr: {err}");
+}
