@@ -252,8 +252,8 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
     let own = fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
     let flags = opts.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
-    let v1: Vec<_> = infos.iter().filter(|i| i.fs_type == "cgroup").collect();
-    let v2: Vec<_> = infos.iter().filter(|i| i.fs_type == "cgroup2").collect();
+    let v1 = pick_hierarchies(&infos, "cgroup");
+    let v2 = pick_hierarchies(&infos, "cgroup2");
     if v1.is_empty() {
         if v2.is_empty() {
             return Err(Error::Cgroup(
@@ -349,6 +349,48 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
         remount_bind(&target.path, flags | MsFlags::MS_RDONLY)?;
     }
     Ok(())
+}
+
+/// One mount per hierarchy of `fs_type`: a hierarchy may be mounted more
+/// than once (a stale test mount, a bind of a subtree), and the one to use is
+/// the mount of its root under /sys/fs/cgroup, else any mount of its root,
+/// as runc picks it.
+fn pick_hierarchies<'a>(
+    infos: &'a [mounts::MountInfo],
+    fs_type: &str,
+) -> Vec<&'a mounts::MountInfo> {
+    let key = |i: &mounts::MountInfo| {
+        let mut opts: Vec<&str> = i
+            .super_options
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro"))
+            .collect();
+        opts.sort_unstable();
+        opts.join(",")
+    };
+    let rank = |i: &mounts::MountInfo| match (
+        i.root == "/",
+        i.mount_point.starts_with("/sys/fs/cgroup"),
+    ) {
+        (true, true) => 0,
+        (true, false) => 1,
+        (false, true) => 2,
+        (false, false) => 3,
+    };
+    let mut picked: Vec<(String, &mounts::MountInfo)> = Vec::new();
+    for i in infos.iter().filter(|i| i.fs_type == fs_type) {
+        let k = if fs_type == "cgroup2" {
+            String::new()
+        } else {
+            key(i)
+        };
+        match picked.iter_mut().find(|(pk, _)| *pk == k) {
+            Some(slot) if rank(i) < rank(slot.1) => slot.1 = i,
+            Some(_) => {}
+            None => picked.push((k, i)),
+        }
+    }
+    picked.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The devices every container gets, whatever linux.devices says.
@@ -621,4 +663,29 @@ pub fn bind_console(pts_path: &Path) -> Result<()> {
     }
     mount(Some(pts_path), console, NONE, MsFlags::MS_BIND, NONE)
         .with_ctx(|| format!("bind {} on /dev/console", pts_path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_mount_per_cgroup_hierarchy_the_root_under_sys_fs_cgroup() {
+        let info = b"\
+90 25 0:26 /sub /tmp/y/pids rw - cgroup cgroup rw,pids
+30 25 0:26 / /sys/fs/cgroup/pids rw,nosuid shared:12 - cgroup cgroup rw,pids
+31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw shared:13 - cgroup cgroup rw,cpuacct,cpu
+99 25 0:26 / /tmp/x/cgroup-stale rw shared:50 - cgroup cgroup rw,pids
+100 25 0:27 / /tmp/x/cg2 rw - cgroup cgroup rw,cpu,cpuacct
+29 25 0:25 / /sys/fs/cgroup/unified rw shared:11 - cgroup2 cgroup2 rw
+";
+        let infos = mounts::parse_mountinfo(info);
+        let v1: Vec<_> = pick_hierarchies(&infos, "cgroup")
+            .iter()
+            .map(|i| i.mount_point.display().to_string())
+            .collect();
+        assert_eq!(v1, ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct"]);
+        let v2 = pick_hierarchies(&infos, "cgroup2");
+        assert_eq!(v2.len(), 1);
+    }
 }

@@ -266,7 +266,7 @@ pub fn example_config(rootless: bool) -> Value {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -285,7 +285,7 @@ pub fn example_config(rootless: bool) -> Value {
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         linux["namespaces"] = json!([
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
+            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
         ]);
         linux.as_object_mut().unwrap().remove("resources");
         let mounts = config["mounts"].as_array_mut().unwrap();
@@ -302,7 +302,19 @@ pub fn example_config(rootless: bool) -> Value {
             }
         }
     }
+    // As runc: a cgroup namespace only on a pure cgroup v2 host; on v1 and
+    // hybrid hosts the container sees the host's cgroup paths.
+    if cgroup2_unified() {
+        if let Some(ns) = config["linux"]["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    }
     config
+}
+
+fn cgroup2_unified() -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }
 
 /// Serialize the way runc does (tab indentation), so diffs against runc's are small.

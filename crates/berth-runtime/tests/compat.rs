@@ -186,7 +186,67 @@ fn cpuset_parent_never_set_up_is_filled_from_its_parent() {
         |c| c["linux"]["cgroupsPath"] = json!(format!("/{name}/c1")),
         "echo joined",
     );
-    let _ = std::fs::remove_dir(parent.join("c1"));
-    let _ = std::fs::remove_dir(&parent);
+    // The runtime removes its own cgroup; the parents it made are ours.
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(h.path().join(&name).join("c1"));
+        let _ = std::fs::remove_dir(h.path().join(&name));
+    }
     assert_eq!((code, out.as_str()), (0, "joined\n"), "stderr: {err}");
+}
+
+#[test]
+fn stale_extra_cgroup_v1_mount_is_not_used_for_sys_fs_cgroup() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        eprintln!("skipped: no cgroup v1 pids hierarchy");
+        return;
+    }
+    // What runc's own tests leave behind: the pids hierarchy mounted again
+    // elsewhere.
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cg-")
+        .tempdir()
+        .unwrap();
+    let stale = tmp.path().join("cgroup-stale");
+    std::fs::create_dir(&stale).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "cgroup", "-o", "pids", "cgroup"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a second pids hierarchy");
+    let (code, out, err) = common::sh(
+        |_| {},
+        "ls /sys/fs/cgroup; grep -c . /sys/fs/cgroup/pids/cgroup.procs",
+    );
+    let _ = Command::new("umount").arg(&stale).status();
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(!out.contains("cgroup-stale"), "{out}");
+    // The container sees its own pids cgroup (grep alone), not the root's.
+    assert!(out.contains("pids\n"), "{out}");
+    let procs: usize = out.lines().last().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&procs), "{out}");
+}
+
+#[test]
+fn spec_namespaces_match_runc() {
+    require_root!();
+    let b = Bundle::new(|_| {});
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
+    let names: Vec<&str> = config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .unwrap()
+        .filesystem_type()
+        == nix::sys::statfs::CGROUP2_SUPER_MAGIC;
+    let mut want = vec!["pid", "network", "ipc", "uts", "mount"];
+    if unified {
+        want.push("cgroup");
+    }
+    assert_eq!(names, want);
 }
