@@ -83,6 +83,55 @@ impl Cgroup {
         Ok(())
     }
 
+    /// `exec --cgroup`: the container's cgroup with existing sub-cgroups
+    /// swapped in, runc's way. Each argument is `path` (every controller;
+    /// alone) or `controller[,controller...]:path`. On cgroup v2 only the
+    /// plain path counts; a controller-prefixed one leaves the base.
+    pub fn with_sub_cgroups(&self, args: &[String]) -> Result<Cgroup> {
+        let subs = parse_sub_cgroups(args)?;
+        let mut paths = self.paths();
+        let join = |base: &std::path::Path, sub: &str| -> Result<std::path::PathBuf> {
+            let rel = std::path::Path::new(sub.trim_start_matches('/'));
+            if sub.is_empty()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(Error::Usage(format!(
+                    "--cgroup: {sub:?} is not a sub-cgroup path"
+                )));
+            }
+            let dir = base.join(rel);
+            if !dir.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--cgroup: sub-cgroup {} does not exist",
+                    dir.display()
+                )));
+            }
+            Ok(dir)
+        };
+        if paths.v1.is_empty() {
+            if let (Some(sub), Some(base)) = (subs.get(""), paths.unified.clone()) {
+                paths.unified = Some(join(&base, sub)?);
+            }
+        } else {
+            for (ctrl, sub) in &subs {
+                let targets: Vec<String> = if ctrl.is_empty() {
+                    paths.v1.keys().cloned().collect()
+                } else if paths.v1.contains_key(ctrl) {
+                    vec![ctrl.clone()]
+                } else {
+                    return Err(Error::Usage(format!("--cgroup: unknown controller {ctrl}")));
+                };
+                for t in targets {
+                    let dir = join(&paths.v1[&t], sub)?;
+                    paths.v1.insert(t, dir);
+                }
+            }
+        }
+        Ok(Cgroup(berth_cgroups::from_paths(paths)))
+    }
+
     pub fn destroy(&self) -> Result<()> {
         self.0.destroy().map_err(err)
     }
@@ -190,6 +239,39 @@ pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources
     out
 }
 
+/// `exec --cgroup` arguments as runc reads them: controller -> sub-path,
+/// with "" for a path given alone (which must then be the only argument).
+fn parse_sub_cgroups(args: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in args {
+        match a.split_once(':') {
+            Some((ctrls, path)) => {
+                for c in ctrls.split(',') {
+                    if c.is_empty() {
+                        return Err(Error::Usage(format!(
+                            "invalid --cgroup argument: {a} (empty <controller> prefix)"
+                        )));
+                    }
+                    if out.insert(c.to_string(), path.to_string()).is_some() {
+                        return Err(Error::Usage(format!(
+                            "invalid --cgroup argument(s): controller {c} specified multiple times"
+                        )));
+                    }
+                }
+            }
+            None if args.len() != 1 => {
+                return Err(Error::Usage(format!(
+                    "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                )))
+            }
+            None => {
+                out.insert(String::new(), a.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether the container's cgroup is frozen (status `paused`).
 pub fn is_frozen(state: &State) -> bool {
     Cgroup::from_state(state).is_some_and(|c| matches!(c.0.state(), Ok(FreezerState::Frozen)))
@@ -198,6 +280,19 @@ pub fn is_frozen(state: &State) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sub_cgroup_arguments_are_read_like_runc() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let m = parse_sub_cgroups(&args(&["cpu,memory:sub", "pids:other"])).unwrap();
+        assert_eq!(m["cpu"], "sub");
+        assert_eq!(m["memory"], "sub");
+        assert_eq!(m["pids"], "other");
+        assert_eq!(parse_sub_cgroups(&args(&["sub"])).unwrap()[""], "sub");
+        for bad in [&["a", "b"][..], &[":x"], &["cpu:a", "cpu:b"]] {
+            assert!(parse_sub_cgroups(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn default_devices_go_after_deny_all_and_before_later_rules() {

@@ -134,7 +134,7 @@ pub struct ExecArgs {
     /// Pass N extra file descriptors (from fd 3) to the process
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: i32,
-    /// Run the process in a sub-cgroup (not supported yet)
+    /// Run the process in an existing sub-cgroup: [<controller>[,<controller>...]:]<path>
     #[arg(long)]
     pub cgroup: Vec<String>,
     /// Allow exec in a paused container
@@ -170,6 +170,7 @@ impl ExecArgs {
             pidfd_socket: self.pidfd_socket.clone(),
             preserve_fds: self.preserve_fds,
             ignore_paused: self.ignore_paused,
+            sub_cgroups: self.cgroup.clone(),
         }
     }
 }
@@ -433,13 +434,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::List { format, quiet } => list(root, format, *quiet)?,
         Command::Features => print_json(&crate::features::features(), true),
         Command::Exec(args) => {
-            let result = if args.cgroup.is_empty() {
-                container::exec::exec(root, &args.options())
-            } else {
-                Err(Error::Unsupported(
-                    "--cgroup: running exec in a sub-cgroup is not supported yet".into(),
-                ))
-            };
+            let result = container::exec::exec(root, &args.options());
             // runc exits 255 when exec itself fails, so callers can tell
             // that from the process's own status.
             return Ok(result.unwrap_or_else(|e| {

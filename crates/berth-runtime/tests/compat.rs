@@ -250,3 +250,65 @@ fn spec_namespaces_match_runc() {
     }
     assert_eq!(names, want);
 }
+
+/// The container's directory in the v1 hierarchy `ctrl`, from init's /proc/PID/cgroup.
+fn v1_cgroup_dir(pid: &str, ctrl: &str) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrls.split(',').any(|c| c == ctrl).then(|| {
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(path.trim_start_matches('/'))
+        })
+    })
+}
+
+#[test]
+fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        eprintln!("skipped: no cgroup v1 pids hierarchy");
+        return;
+    }
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "subcg"]);
+    assert!(ok, "{err}");
+    let pid = b.state("subcg")["pid"].as_i64().unwrap().to_string();
+    let pids_dir = v1_cgroup_dir(&pid, "pids").unwrap();
+    std::fs::create_dir(pids_dir.join("sub")).unwrap();
+    let out = b.run(&[
+        "exec",
+        "--cgroup",
+        "pids:sub",
+        "subcg",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let lines = text(&out);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let line = |ctrl: &str| {
+        lines
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(ctrl))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("pids").ends_with("/sub"), "{lines}");
+    assert!(!line("memory").ends_with("/sub"), "{lines}");
+    // A sub-cgroup that does not exist, or a path alone that is missing in
+    // some hierarchy, is an error and runs nothing.
+    let out = b.run(&["exec", "--cgroup", "pids:nope", "subcg", "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        err_text(&out).contains("does not exist"),
+        "{}",
+        err_text(&out)
+    );
+    let out = b.run(&["exec", "--cgroup", "sub", "subcg", "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", err_text(&out));
+    let out = b.run(&["delete", "-f", "subcg"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(!pids_dir.exists(), "delete left the cgroup behind");
+}

@@ -60,6 +60,8 @@ pub struct ExecOptions {
     pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
+    /// `--cgroup`: existing sub-cgroups to run the process in (runc's format).
+    pub sub_cgroups: Vec<String>,
 }
 
 /// The process to start: the one of `--process`, or the container's own with
@@ -327,7 +329,14 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
     if !st.init_alive() {
         return Err(refuse("cannot exec in a stopped container"));
     }
-    let cgroup = Cgroup::from_state(&st);
+    let cgroup = match Cgroup::from_state(&st) {
+        Some(cg) if !opts.sub_cgroups.is_empty() => Some(cg.with_sub_cgroups(&opts.sub_cgroups)?),
+        Some(cg) => Some(cg),
+        None if !opts.sub_cgroups.is_empty() => {
+            return Err(Error::Usage("--cgroup: the container has no cgroup".into()))
+        }
+        None => None,
+    };
 
     // Block the signals before the process exists, so none (SIGCHLD above
     // all) is lost between the clone and the wait loop; the child resets
