@@ -312,3 +312,44 @@ fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
     assert!(out.status.success(), "{}", err_text(&out));
     assert!(!pids_dir.exists(), "delete left the cgroup behind");
 }
+
+#[test]
+fn terminal_belongs_to_the_process_user() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["args"] = json!(["sh", "-c", "stat -L -c 'pty %u %g %a' /proc/self/fd/0"]);
+    });
+    std::fs::write(
+        b.dir.join("rootfs/etc/group"),
+        "root:x:0:\ntty:x:5:\nuser:x:1000:\n",
+    )
+    .unwrap();
+    let out = b.run(&["run", "ptyuser"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(text(&out).contains("pty 1000 5 620"), "{}", text(&out));
+    // exec -t as another user gets its own pty, owned by that user.
+    b.set_config(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    b.set_config(|c| c["process"]["terminal"] = json!(false));
+    let (ok, err) = b.detached(&["run", "-d", "ptyexec"]);
+    assert!(ok, "{err}");
+    let out = b.run(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000:1000",
+        "ptyexec",
+        "stat",
+        "-L",
+        "-c",
+        "pty %u %g %a",
+        "/proc/self/fd/0",
+    ]);
+    assert!(
+        text(&out).contains("pty 1000 5 620"),
+        "{} {}",
+        text(&out),
+        err_text(&out)
+    );
+}

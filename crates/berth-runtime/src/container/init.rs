@@ -410,6 +410,7 @@ pub(crate) fn setup_terminal(
     let pty = nix::pty::openpty(None, None).ctx("open a pseudo-terminal (/dev/ptmx)")?;
     let slave_path = fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
         .unwrap_or_else(|_| PathBuf::from("/dev/pts/0"));
+    give_pty_to_user(&pty.slave, process);
     if let Some(size) = process.console_size() {
         berth_sys::set_window_size(
             pty.master.as_fd(),
@@ -432,6 +433,30 @@ pub(crate) fn setup_terminal(
         dup2(pty.slave.as_raw_fd(), fd).ctx("dup the pty onto stdio")?;
     }
     Ok(())
+}
+
+/// The pty belongs to the process's user, mode 0620, group `tty` when the
+/// container has one (runc chowns it too, so a non-root user can use its
+/// terminal). Owners not mapped in a user namespace or a read-only /dev
+/// leave it as it is, as runc does.
+fn give_pty_to_user(slave: &OwnedFd, process: &oci_spec::runtime::Process) {
+    let uid = process.user().uid();
+    let tty_gid = fs::read_to_string("/etc/group").ok().and_then(|g| {
+        g.lines().find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some("tty"))
+                .then(|| f.nth(1).and_then(|id| id.parse::<u32>().ok()))
+                .flatten()
+        })
+    });
+    let fd = slave.as_raw_fd();
+    if let Err(e) = nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), tty_gid.map(Gid::from_raw)) {
+        crate::log::debug(&format!("chown the pty to {uid}: {e}"));
+        return;
+    }
+    if let Err(e) = nix::sys::stat::fchmod(fd, nix::sys::stat::Mode::from_bits_truncate(0o620)) {
+        crate::log::debug(&format!("chmod the pty: {e}"));
+    }
 }
 
 /// Send `fd` with its name as payload over a unix socket (SCM_RIGHTS), as
