@@ -174,6 +174,11 @@ impl Cgroup {
         self.0.exists()
     }
 
+    /// The main directory (v1: the memory controller's).
+    pub fn path(&self) -> std::path::PathBuf {
+        self.0.path()
+    }
+
     pub fn paths(&self) -> CgroupPaths {
         self.0.paths().clone()
     }

@@ -14,7 +14,7 @@ use crate::state::{State, OCI_VERSION};
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    about = "An OCI container runtime",
+    about = "Open Container Initiative runtime",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -345,20 +345,49 @@ pub enum Command {
     },
 }
 
+/// Help in runc's shape, which scripts parse: "NAME:" then "   <cmd> - <about>".
+const HELP_TEMPLATE: &str =
+    "NAME:\n   {name} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}{after-help}";
+
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .help_template(HELP_TEMPLATE)
+        .mut_subcommands(|c| {
+            let name = c.get_name().to_string();
+            c.help_template(HELP_TEMPLATE.replace("{name}", &format!("berth-runtime {name}")))
+        })
+}
+
+/// `--version` as runc prints it (name, commit, spec), with our name.
+pub fn version_text() -> String {
+    format!(
+        "berth-runtime version {}\ncommit: {}\nspec: {OCI_VERSION}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("BERTH_GIT_COMMIT")
+    )
+}
+
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    use clap::FromArgMatches;
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
+            if let Some(topic) = unknown_help_topic(&e) {
+                // runc's answer (and exit status) to `help foo` / `foo -h`.
+                eprintln!("berth-runtime: No help topic for '{topic}'");
+                return 3;
+            }
             let _ = e.print();
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
     if cli.version {
-        println!(
-            "berth-runtime version {}\nspec: {OCI_VERSION}",
-            env!("CARGO_PKG_VERSION")
-        );
+        print!("{}", version_text());
         return 0;
     }
     let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
@@ -368,6 +397,21 @@ pub fn main() -> i32 {
             crate::log::error(&e.to_string());
             1
         }
+    }
+}
+
+/// The unknown command of `help foo` or `foo -h`.
+fn unknown_help_topic(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wants_help =
+        args.iter().any(|a| a == "-h" || a == "--help") || args.iter().any(|a| a == "help");
+    match e.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(name)) if wants_help => Some(name.clone()),
+        _ => None,
     }
 }
 

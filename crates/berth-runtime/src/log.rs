@@ -63,7 +63,23 @@ pub fn warn(msg: &str) {
 }
 
 pub fn debug(msg: &str) {
-    if LOGGER.get().is_some_and(|l| l.debug) {
+    if debug_enabled() {
         write("debug", msg);
     }
+}
+
+/// Whether `--debug` is on (so callers skip formatting otherwise).
+pub fn debug_enabled() -> bool {
+    LOGGER.get().is_some_and(|l| l.debug)
+}
+
+/// `log_debug!("fmt", args)`: a `level=debug` line with `--debug`; without
+/// it nothing is formatted (the hot path of create and start stays as it is).
+#[macro_export]
+macro_rules! log_debug {
+    ($($arg:tt)*) => {
+        if $crate::log::debug_enabled() {
+            $crate::log::debug(&format!($($arg)*));
+        }
+    };
 }

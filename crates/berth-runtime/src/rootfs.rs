@@ -629,7 +629,19 @@ pub fn finish(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// A masked or read-only path as the container names it: relative ones
+/// count from its root.
+fn in_container(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    }
+}
+
 fn mask_path(p: &str) -> Result<()> {
+    let owned = in_container(p);
+    let p = owned.as_str();
     let meta = match fs::metadata(p) {
         Ok(m) => m,
         Err(_) => return Ok(()),
@@ -646,6 +658,8 @@ fn mask_path(p: &str) -> Result<()> {
 }
 
 fn readonly_path(p: &str) -> Result<()> {
+    let owned = in_container(p);
+    let p = owned.as_str();
     if fs::symlink_metadata(p).is_err() {
         return Ok(());
     }

@@ -187,20 +187,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
-        if !p.starts_with('/') {
-            return Err(Error::Config(format!(
-                "linux.maskedPaths[{i}]: {p:?} is not an absolute path"
-            )));
-        }
-    }
-    for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
-        if !p.starts_with('/') {
-            return Err(Error::Config(format!(
-                "linux.readonlyPaths[{i}]: {p:?} is not an absolute path"
-            )));
-        }
-    }
+    // Relative masked and read-only paths are taken from the container's
+    // root, as runc does (it applies them with / as the working directory).
     if let Some(prop) = linux.rootfs_propagation() {
         if !matches!(
             prop.as_str(),

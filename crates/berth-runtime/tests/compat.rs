@@ -353,3 +353,149 @@ fn terminal_belongs_to_the_process_user() {
         err_text(&out)
     );
 }
+
+#[test]
+fn kill_signal_zero_and_kill_all_on_a_stopped_container() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "k0"]);
+    assert!(ok, "{err}");
+    // Signal 0 checks that init exists.
+    let out = b.run(&["kill", "k0", "0"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert_eq!(b.state("k0")["status"], "running");
+    let out = b.run(&["kill", "k0", "NOPE"]);
+    assert!(!out.status.success());
+    assert!(
+        err_text(&out).contains("unknown signal \"NOPE\"")
+            && !err_text(&out).contains("config.json"),
+        "{}",
+        err_text(&out)
+    );
+    let out = b.run(&["kill", "k0", "KILL"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.state("k0")["status"] != "stopped" {
+        assert!(std::time::Instant::now() < deadline, "never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // As runc: --all on a stopped container succeeds; without it, it fails.
+    let out = b.run(&["kill", "--all", "k0", "KILL"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let out = b.run(&["kill", "k0", "0"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn exec_process_file_without_user_runs_as_root() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "procuser"]);
+    assert!(ok, "{err}");
+    let p = b.tmp.path().join("process.json");
+    std::fs::write(&p, r#"{"args": ["id", "-u"], "cwd": "/"}"#).unwrap();
+    let out = b.run(&["exec", "-p", p.to_str().unwrap(), "procuser"]);
+    assert_eq!(text(&out), "0\n", "{}", err_text(&out));
+}
+
+#[test]
+fn debug_prints_level_debug_lines() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    let out = b.run(&["--debug", "run", "dbg"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let err = err_text(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("level=debug") && l.contains("create dbg")),
+        "{err}"
+    );
+    let log = b.tmp.path().join("log.json");
+    let out = b.run(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "dbg2",
+    ]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["level"], "debug", "{text}");
+    // Without --debug: no debug lines.
+    let out = b.run(&["run", "dbg3"]);
+    assert!(!err_text(&out).contains("level=debug"));
+}
+
+#[test]
+fn help_and_version_in_runcs_shape() {
+    let run = |args: &[&str]| Command::new(common::BIN).args(args).output().unwrap();
+    let out = run(&["--version"]);
+    let lines: Vec<String> = text(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("berth-runtime version "), "{lines:?}");
+    assert!(lines[1].starts_with("commit: "), "{lines:?}");
+    assert!(lines[2].starts_with("spec: 1."), "{lines:?}");
+    assert_eq!(text(&run(&["-v"])), text(&out));
+    for args in [&["-h"][..], &["--help"], &["help"]] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert_eq!(lines[0], "NAME:", "{args:?}");
+        assert_eq!(
+            lines[1],
+            "   berth-runtime - Open Container Initiative runtime"
+        );
+    }
+    for args in [&["delete", "-h"][..], &["help", "delete"]] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert!(
+            lines[1].starts_with("   berth-runtime delete - "),
+            "{lines:?}"
+        );
+    }
+    for args in [&["foo", "-h"][..], &["help", "foo"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            err_text(&out).contains("No help topic for 'foo'"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    require_root!();
+    let b = Bundle::new(|_| {});
+    let out_file = b.tmp.path().join("hook-cwd");
+    b.set_config(|c| {
+        c["process"]["args"] = json!(["true"]);
+        c["hooks"] = json!({"createContainer": [{
+            "path": common::BUSYBOX,
+            "args": ["busybox", "sh", "-c", format!("pwd > {}", out_file.display())]
+        }]});
+    });
+    let out = b.run(&["run", "hookcwd"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let cwd = std::fs::read_to_string(&out_file).unwrap();
+    let rootfs = b.dir.join("rootfs").canonicalize().unwrap();
+    assert_eq!(cwd.trim(), rootfs.to_str().unwrap());
+}
+
+#[test]
+fn relative_readonly_path_counts_from_the_root() {
+    require_root!();
+    let (code, out, err) = common::sh(
+        |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["readonlyPaths"] = json!(["etc"]);
+        },
+        "touch /tmp/ok && echo writable-tmp; touch /etc/x 2>/dev/null || echo ro-etc",
+    );
+    assert_eq!((code, out.as_str()), (0, "writable-tmp\nro-etc\n"), "{err}");
+}

@@ -248,6 +248,13 @@ fn create_in(
     let seccomp = crate::seccomp::compile(spec, &crate::seccomp::cache(root))?;
     let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
     let plan = NsPlan::prepare(spec)?;
+    crate::log_debug!(
+        "create {}: bundle {}, new namespaces {:?}, {} joined by path",
+        opts.id,
+        bundle.dir.display(),
+        plan.clone_flags,
+        plan.joins.len()
+    );
     if !plan.own_mount_ns() {
         crate::rootfs::warn_shared_mount_ns(spec);
     }
@@ -285,6 +292,7 @@ fn create_in(
         Forked::Parent(pid) => pid,
     };
     undo.pid = Some(pid);
+    crate::log_debug!("create {}: init cloned, pid {pid}", opts.id);
     drop(child_sock);
     drop(console);
     drop(fifo);
@@ -299,6 +307,11 @@ fn create_in(
     if let Some(cg) = cgroup {
         let cg = undo.cgroup.insert(cg);
         cg.apply(pid.as_raw())?;
+        crate::log_debug!(
+            "create {}: init placed in cgroup {}",
+            opts.id,
+            cg.path().display()
+        );
         if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
             cg.set(&cgroups::with_default_devices(res, spec))?;
         }
@@ -312,6 +325,7 @@ fn create_in(
         crate::sync::send_fds(&sync.0, &trees)?;
     }
     sync.expect(&Msg::HooksReady)?;
+    crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
 
     let pid_start = state::proc_stat(pid.as_raw())
         .map(|(_, s)| s)
@@ -336,6 +350,7 @@ fn create_in(
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
     sync.expect(&Msg::Ready)?;
+    crate::log_debug!("create {}: init is parked on the exec fifo", opts.id);
 
     // Keep the config for delete's poststop hooks and for exec, even if the
     // bundle goes away.

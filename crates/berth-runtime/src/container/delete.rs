@@ -29,6 +29,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    crate::log_debug!("delete {id}: status {status}, force {force}");
     match status {
         Status::Stopped => {}
         _ if force => {

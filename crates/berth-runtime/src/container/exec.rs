@@ -73,8 +73,15 @@ pub fn build_process(spec: &Spec, f: &ProcessFlags) -> Result<Process> {
     let mut p = match &f.process {
         Some(path) => {
             let data = fs::read(path).with_ctx(|| format!("--process: read {}", path.display()))?;
-            let mut de = serde_json::Deserializer::from_slice(&data);
-            let mut p: Process = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let bad = |e: String| Error::Usage(format!("--process {}: {e}", path.display()));
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&data).map_err(|e| bad(e.to_string()))?;
+            // runc reads a missing user as uid 0, gid 0 (the zero value).
+            if let Some(obj) = v.as_object_mut() {
+                obj.entry("user")
+                    .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            }
+            let mut p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
                 Error::Usage(format!(
                     "--process {}: {}: {}",
                     path.display(),
@@ -401,6 +408,7 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
         super::create::send_pidfd(path, pid.as_raw())?;
     }
     guard.0 = None;
+    crate::log_debug!("exec {}: process started, pid {pid}", st.id);
     let Some(sfd) = sfd else { return Ok(0) };
     let master = match own_console {
         Some(sock) => Some(super::run::recv_fd(&sock)?),

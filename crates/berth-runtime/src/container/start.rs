@@ -17,6 +17,7 @@ use crate::state::{State, Status, CONFIG_FILE, EXEC_FIFO};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let (st, status) = super::load(root, id)?;
+    crate::log_debug!("start {id}: init pid {}, status {status}", st.pid);
     match status {
         Status::Created => {}
         Status::Stopped => {
