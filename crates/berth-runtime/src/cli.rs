@@ -265,8 +265,118 @@ impl UpdateArgs {
     }
 }
 
+/// The criu flags of `checkpoint` and `restore` (runc's).
+#[derive(Args, Debug, Clone)]
+pub struct CriuArgs {
+    /// Path for criu's image files (default: ./checkpoint)
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Path for criu's work files and logs (default: the image path)
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// cgroups mode: soft|full|strict|ignore (default: soft)
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace, but do not restore its properties (network)
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// Enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// Use userfaultfd to restore memory pages lazily
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+}
+
+impl CriuArgs {
+    fn flags(&self) -> container::checkpoint::CriuFlags {
+        container::checkpoint::CriuFlags {
+            image_path: self.image_path.clone(),
+            work_path: self.work_path.clone(),
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode: self.manage_cgroups_mode.clone(),
+            empty_ns: self.empty_ns.clone(),
+            auto_dedup: self.auto_dedup,
+            lazy_pages: self.lazy_pages,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Checkpoint a running container with criu
+    Checkpoint {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Previous images, relative to the image path (pre-dump chains)
+        #[arg(long = "parent-path")]
+        parent_path: Option<PathBuf>,
+        /// Leave the process running after checkpointing
+        #[arg(long = "leave-running")]
+        leave_running: bool,
+        /// Skip in-flight TCP connections
+        #[arg(long = "tcp-skip-in-flight")]
+        tcp_skip_in_flight: bool,
+        /// Link unlinked files back when possible
+        #[arg(long = "link-remap")]
+        link_remap: bool,
+        /// criu writes \0 to this descriptor once lazy pages are ready
+        #[arg(long = "status-fd", default_value_t = -1, allow_negative_numbers = true)]
+        status_fd: i32,
+        /// ADDRESS:PORT of the page server
+        #[arg(long = "page-server")]
+        page_server: Option<String>,
+        /// Dump the memory only and leave the container running
+        #[arg(long = "pre-dump")]
+        pre_dump: bool,
+        id: String,
+    },
+    /// Restore a container from a previous checkpoint
+    Restore {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Path to the bundle directory
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// Unix socket that receives the master of the container's terminal
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
+        /// Return once the container runs
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// File to write the restored init's pid to
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Do not act as a subreaper
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+        /// Do not use pivot_root
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// LSM profile for the restore, TYPE:NAME
+        #[arg(long = "lsm-profile")]
+        lsm_profile: Option<String>,
+        /// LSM mount context for the restore
+        #[arg(long = "lsm-mount-context")]
+        lsm_mount_context: Option<String>,
+        id: String,
+    },
     /// Write an example config.json into the bundle directory
     Spec {
         #[arg(short = 'b', long, default_value = ".")]
@@ -459,6 +569,67 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             container::create::create(root, &args.options(), console)?;
         }
         Command::Start { id } => container::start::start(root, id)?,
+        Command::Checkpoint {
+            criu,
+            parent_path,
+            leave_running,
+            tcp_skip_in_flight,
+            link_remap,
+            status_fd,
+            page_server,
+            pre_dump,
+            id,
+        } => {
+            let flags = container::checkpoint::CriuFlags {
+                parent_path: parent_path.clone(),
+                leave_running: *leave_running,
+                tcp_skip_in_flight: *tcp_skip_in_flight,
+                link_remap: *link_remap,
+                status_fd: Some(*status_fd),
+                page_server: page_server.clone(),
+                pre_dump: *pre_dump,
+                ..criu.flags()
+            };
+            container::checkpoint::checkpoint(
+                root,
+                id,
+                &flags,
+                &container::checkpoint::CriuCommand,
+            )?;
+        }
+        Command::Restore {
+            criu,
+            bundle,
+            console_socket,
+            detach,
+            pid_file,
+            no_subreaper,
+            no_pivot,
+            lsm_profile,
+            lsm_mount_context,
+            id,
+        } => {
+            let flags = container::checkpoint::CriuFlags {
+                lsm_profile: lsm_profile.clone(),
+                lsm_mount_context: lsm_mount_context.clone(),
+                ..criu.flags()
+            };
+            let opts = container::checkpoint::RestoreOptions {
+                id: id.clone(),
+                bundle: bundle.clone(),
+                detach: *detach,
+                pid_file: pid_file.clone(),
+                console_socket: console_socket.clone(),
+                no_subreaper: *no_subreaper,
+                no_pivot: *no_pivot,
+            };
+            return container::checkpoint::restore(
+                root,
+                &opts,
+                &flags,
+                &container::checkpoint::CriuCommand,
+            );
+        }
         Command::State { id } => {
             let (st, status) = container::load(root, id)?;
             print_json(&st.view(status), true);

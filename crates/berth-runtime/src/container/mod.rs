@@ -1,5 +1,6 @@
 //! Container lifecycle operations, one file each.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
