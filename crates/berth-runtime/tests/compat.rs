@@ -524,6 +524,11 @@ fn checkpoint_and_restore_with_criu() {
             "-c",
             "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done"
         ]);
+        // /sys/fs/cgroup on a v1 host is refused (tested below).
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
     });
     // A container that is not running cannot be checkpointed.
     let (ok, err) = b.detached(&["create", "ckpt"]);
@@ -535,6 +540,23 @@ fn checkpoint_and_restore_with_criu() {
     assert!(out.status.success(), "{}", err_text(&out));
     let images = b.tmp.path().join("images");
     let image_arg = format!("--image-path={}", images.display());
+    let v1 = std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists();
+    if v1 {
+        let c = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+        let (ok, err) = c.detached(&["run", "-d", "ckpt-cg"]);
+        assert!(ok, "{err}");
+        let out = c.run(&[
+            "checkpoint",
+            &format!("--image-path={}", c.tmp.path().join("i").display()),
+            "ckpt-cg",
+        ]);
+        assert!(
+            err_text(&out).contains("/sys/fs/cgroup mount on a cgroup v1 host"),
+            "{}",
+            err_text(&out)
+        );
+        assert_eq!(c.state("ckpt-cg")["status"], "running");
+    }
     if let Some(why) = criu_unusable() {
         // criu's failure comes back plainly and the container keeps running.
         let out = b.run(&["checkpoint", &image_arg, "ckpt"]);

@@ -274,6 +274,24 @@ pub fn checkpoint(root: &Path, id: &str, flags: &CriuFlags, criu: &dyn Criu) -> 
             "the config saved for container {id} is missing or unreadable"
         ))
     })?;
+    let v1_host = st
+        .cgroup
+        .as_ref()
+        .is_some_and(|c| c.version != berth_cgroups::CgroupVersion::V2);
+    if v1_host
+        && spec
+            .mounts()
+            .iter()
+            .flatten()
+            .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
+    {
+        // Its binds of host cgroup directories would need mapping to the
+        // restored container's; refuse rather than write images that
+        // cannot be restored.
+        return Err(Error::Unsupported(
+            "checkpoint: a /sys/fs/cgroup mount on a cgroup v1 host is not supported yet".into(),
+        ));
+    }
     let images = image_dir(flags)?;
     let args = dump_args(&st, &spec, flags, &images, &masked_files(&st, &spec))?;
     // What init's stdio were, so restore can hand over the caller's pipes.
