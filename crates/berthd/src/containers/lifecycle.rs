@@ -172,6 +172,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         &c.id,
         crate::events::container_attrs(&c),
     );
+    super::health::start_monitor(d, &c, true);
     crate::log!(0, "started container {} pid {pid}", c.id);
     Ok(())
 }
@@ -703,6 +704,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                     crate::log!(3, "restoring the published ports of {id}: {e}");
                 }
             }
+            super::health::start_monitor(d, &c, false);
             spawn_waiter(d.clone(), id);
         } else if again {
             schedule_restart(d.clone(), c);
