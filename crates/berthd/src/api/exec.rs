@@ -43,8 +43,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let mut f = Vec::with_capacity(n + 8);
-                f.extend_from_slice(&[stream, 0, 0, 0]);
-                f.extend_from_slice(&(n as u32).to_be_bytes());
+                f.extend_from_slice(&frame_header(stream, n));
                 f.extend_from_slice(&buf[..n]);
                 if tx.send(Bytes::from(f)).await.is_err() {
                     return;
@@ -60,6 +59,11 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     let body: Value = http::body_json(req.into_body()).await?;
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let e = d.execs.get(id)?;
+    // The start's own `Tty` decides the framing (as dockerd): a tty exec started with `Tty: false`
+    // (docker-py does this) gets its terminal's output as stdout frames, and the reverse raw bytes.
+    let framed = !body["Tty"]
+        .as_bool()
+        .unwrap_or_else(|| e.req.tty.unwrap_or(false));
     let c = d.containers.get(&e.container)?;
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
@@ -69,7 +73,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     }
     let e = d.execs.begin(id)?;
     if e.req.tty.unwrap_or(false) {
-        return start_tty(d, &c, &e, detach, on_upgrade).await;
+        return start_tty(d, &c, &e, detach, framed, on_upgrade).await;
     }
     let mut child = match exec::spawn(d, &c, &e, None, detach) {
         Ok(ch) => ch,
@@ -130,8 +134,9 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
                 first_err.extend_from_slice(&frame[8..]);
             }
             let wanted = if frame[0] == 2 { want_err } else { want_out };
+            let bytes = if framed { &frame[..] } else { &frame[8..] };
             if let (true, Some(w)) = (wanted, cw.as_mut()) {
-                if w.write_all(&frame).await.is_err() {
+                if w.write_all(bytes).await.is_err() {
                     cw = None;
                 }
             }
@@ -154,9 +159,11 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             i.abort();
         }
     });
-    Ok(upgrade_response(
-        "application/vnd.docker.multiplexed-stream",
-    ))
+    Ok(upgrade_response(if framed {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }))
 }
 
 /// Docker's code for an exec whose process could not be started (not found, not executable, bad
@@ -180,12 +187,13 @@ fn upgrade_response(content_type: &str) -> Resp {
 }
 
 /// A tty exec: the runtime hands over the terminal's master on a console socket; bytes go both ways
-/// raw.
+/// raw (or, `framed`, the terminal's output as stdout frames).
 async fn start_tty(
     d: &Arc<Daemon>,
     c: &crate::containers::model::Container,
     e: &exec::Exec,
     detach: bool,
+    framed: bool,
     on_upgrade: hyper::upgrade::OnUpgrade,
 ) -> ApiResult<Resp> {
     use std::os::fd::AsFd;
@@ -285,7 +293,12 @@ async fn start_tty(
                 }
             };
             if let Some(w) = client_w.as_mut() {
-                if w.write_all(&buf[..n]).await.is_err() {
+                let header = framed.then(|| frame_header(1, n));
+                let mut ok = true;
+                if let Some(h) = header {
+                    ok = w.write_all(&h).await.is_ok();
+                }
+                if !ok || w.write_all(&buf[..n]).await.is_err() {
                     client_w = None;
                 }
             }
@@ -306,7 +319,17 @@ async fn start_tty(
     if detach {
         return Ok(http::empty(StatusCode::OK));
     }
-    Ok(upgrade_response("application/vnd.docker.raw-stream"))
+    Ok(upgrade_response(if framed {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }))
+}
+
+/// The header of a multiplexed-stream frame: stream, three zero bytes, the length big-endian.
+fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let l = (len as u32).to_be_bytes();
+    [stream, 0, 0, 0, l[0], l[1], l[2], l[3]]
 }
 
 /// `POST /exec/{id}/resize?h=&w=`.
