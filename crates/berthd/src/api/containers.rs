@@ -473,7 +473,12 @@ pub async fn stop(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let t = q.int("t")?.or(q.int("timeout")?);
     match lifecycle::stop(d, key, t, q.get("signal")).await {
-        Ok(()) | Err(ApiError::NotModified) => {}
+        Ok(()) => {
+            if let Ok(c) = d.containers.get(key) {
+                d.events.container(&c, "stop", &[]);
+            }
+        }
+        Err(ApiError::NotModified) => {}
         Err(e) => return Err(e),
     }
     let id = d.containers.id_of(key)?;
@@ -481,6 +486,9 @@ pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     d.db.update(&c.id, &c.name, &c)
         .map_err(ApiError::internal)?;
     lifecycle::start(d, &id).await?;
+    if let Ok(c) = d.containers.get(&id) {
+        d.events.container(&c, "restart", &[]);
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -607,5 +615,8 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
 pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
     let body: crate::containers::update::UpdateRequest = http::body_json(req.into_body()).await?;
     let warnings = crate::containers::update::update(d, key, body).await?;
+    if let Ok(c) = d.containers.get(key) {
+        d.events.container(&c, "update", &[]);
+    }
     ok_json(&json!({ "Warnings": warnings }))
 }

@@ -27,7 +27,12 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiRe
             c.id
         )));
     }
+    let action = format!(
+        "exec_create: {}",
+        body.cmd.as_deref().unwrap_or_default().join(" ")
+    );
     let id = d.execs.create(&c, body)?;
+    d.events.container(&c, &action, &[("execID", id.clone())]);
     // The exec process is migrated into the container's cgroup at start: see containers::warmup.
     d.warmup.kick();
     Ok(http::json_response(
@@ -53,6 +58,23 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
     }
 }
 
+/// Record an exec's end and publish `exec_die`.
+fn finished(d: &Daemon, id: &str, code: i32) {
+    d.execs.finish(id, code);
+    if let Some(c) = d
+        .execs
+        .get(id)
+        .ok()
+        .and_then(|e| d.containers.get(&e.container).ok())
+    {
+        d.events.container(
+            &c,
+            "exec_die",
+            &[("execID", id.to_string()), ("exitCode", code.to_string())],
+        );
+    }
+}
+
 /// `POST /exec/{id}/start`.
 pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -72,13 +94,19 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
         )));
     }
     let e = d.execs.begin(id)?;
+    let action = format!(
+        "exec_start: {}",
+        e.req.cmd.as_deref().unwrap_or_default().join(" ")
+    );
+    d.events
+        .container(&c, &action, &[("execID", id.to_string())]);
     if e.req.tty.unwrap_or(false) {
         return start_tty(d, &c, &e, detach, framed, on_upgrade).await;
     }
     let mut child = match exec::spawn(d, &c, &e, None, detach) {
         Ok(ch) => ch,
         Err(err) => {
-            d.execs.finish(id, 126);
+            finished(d, id, 126);
             return Err(err);
         }
     };
@@ -98,7 +126,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
                 .await
                 .map(|s| s.code().unwrap_or(137))
                 .unwrap_or(126);
-            d2.execs.finish(&id2, code);
+            finished(&d2, &id2, code);
         });
         return Ok(http::empty(StatusCode::OK));
     }
@@ -151,7 +179,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             .unwrap_or(126);
         let code = runtime_failure_code(code, &first_err);
         // The client reads the exit code right after the stream ends: record it first.
-        d2.execs.finish(&id2, code);
+        finished(&d2, &id2, code);
         if let Some(mut w) = cw {
             let _ = w.shutdown().await;
         }
@@ -212,7 +240,7 @@ async fn start_tty(
         Err(err) => {
             let _ = std::os::unix::net::UnixStream::connect(&path);
             let _ = std::fs::remove_file(&path);
-            d.execs.finish(&e.id, 126);
+            finished(d, &e.id, 126);
             return Err(err);
         }
     };
@@ -230,7 +258,7 @@ async fn start_tty(
                 let _ = er.read_to_string(&mut msg).await;
             }
             let code = st.ok().and_then(|s| s.code()).unwrap_or(126);
-            d.execs.finish(&e.id, code);
+            finished(d, &e.id, code);
             Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
         }
     };
@@ -308,7 +336,7 @@ async fn start_tty(
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
-        d2.execs.finish(&id2, code);
+        finished(&d2, &id2, code);
         if let Some(mut w) = client_w {
             let _ = w.shutdown().await;
         }

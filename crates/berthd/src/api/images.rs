@@ -319,6 +319,15 @@ pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Resp> {
             None => keys.push(img.keys.first().cloned().unwrap_or_default()),
         }
     }
+    for n in &names {
+        let id = images::find(d, n).map(|i| i.id()).unwrap_or_default();
+        d.events.emit(
+            "image",
+            "save",
+            &id,
+            [("name".to_string(), n.clone())].into(),
+        );
+    }
     let (tx, resp) = http::streamed(StatusCode::OK, "application/x-tar");
     let d2 = d.clone();
     tokio::task::spawn_blocking(move || {
@@ -397,6 +406,12 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
             let fam = Reference::parse(k)
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| k.to_string());
+            d.events.emit(
+                "image",
+                "untag",
+                &id,
+                [("name".to_string(), fam.clone())].into(),
+            );
             out.push(json!({ "Untagged": fam }));
         }
         Ok(())
@@ -523,6 +538,12 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 let fam = Reference::parse(k)
                     .map(|r| r.familiar())
                     .unwrap_or_else(|_| k.clone());
+                d.events.emit(
+                    "image",
+                    "untag",
+                    &img.id(),
+                    [("name".to_string(), fam.clone())].into(),
+                );
                 deleted.push(json!({ "Untagged": fam }));
             }
         }

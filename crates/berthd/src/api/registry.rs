@@ -199,6 +199,12 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
                     &tx,
                     json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest.to_string(), "Size": size}}),
                 );
+                d.events.emit(
+                    "image",
+                    "push",
+                    &target.familiar(),
+                    [("name".to_string(), target.familiar())].into(),
+                );
             }
             Err(e) => send_error(&tx, &e.to_string()),
         }
