@@ -212,6 +212,56 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
     Ok(resp)
 }
 
+/// `GET /images/search?term=&limit=&filters=`: the registry's v1 search (Docker Hub's index unless
+/// the term names a registry), filtered by `is-official`, `is-automated` and `stars`.
+pub async fn search(q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
+    let term = q.get("term").unwrap_or("").trim().to_string();
+    if term.is_empty() {
+        return Err(ApiError::BadRequest("a search term is required".into()));
+    }
+    let limit = q.int("limit")?.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "Limit {limit} is outside the range of [1, 100]"
+        )));
+    }
+    let f = q.filters()?;
+    f.only(&["is-automated", "is-official", "stars"])?;
+    let flag = |k: &str| -> ApiResult<Option<bool>> {
+        match f.get(k).first().map(String::as_str) {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(v) => Err(ApiError::BadRequest(format!("invalid filter '{k}={v}'"))),
+        }
+    };
+    let (official, automated) = (flag("is-official")?, flag("is-automated")?);
+    let stars = match f.get("stars").first() {
+        None => 0,
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid filter 'stars={v}'")))?,
+    };
+    let (host, what) = berth_image::registry::search::split_term(&term);
+    let creds = header_credentials(headers);
+    let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let client = client_for(&host, creds)?;
+        client
+            .search(&host, &what, limit as u32)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::Internal)?;
+    let kept: Vec<_> = found
+        .into_iter()
+        .filter(|r| official.is_none_or(|o| r.is_official == o))
+        .filter(|r| automated.is_none_or(|a| r.is_automated == a))
+        .filter(|r| r.star_count >= stars)
+        .collect();
+    http::ok_json(&json!(kept))
+}
+
 /// A platform as Docker shows it: only the fields that are set.
 fn platform(v: &Value) -> Value {
     let mut p = serde_json::Map::new();

@@ -3,7 +3,7 @@
 use super::{API_VERSION, MIN_API_VERSION};
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{full, ok_json, Resp};
 use hyper::{Method, StatusCode};
 use serde_json::json;
@@ -223,4 +223,30 @@ fn security_options(d: &Daemon) -> Vec<&'static str> {
         v.push("name=userns");
     }
     v
+}
+
+/// The swarm endpoints' first path segment.
+pub fn is_swarm_path(first: &str) -> bool {
+    matches!(
+        first,
+        "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs"
+    )
+}
+
+/// What a dockerd that is not in a swarm answers there: 503, "not part of a swarm" for the calls
+/// on the node's own membership, "not a swarm manager" for everything else; `init` and `join` are
+/// refused with 503 too, since berthd has no swarm mode.
+pub fn not_a_swarm_node(first: &str, rest: &[&str]) -> ApiError {
+    let membership = first == "swarm" && matches!(rest, ["leave"] | ["update"] | ["unlockkey"]);
+    if first == "swarm" && matches!(rest, ["init"] | ["join"]) {
+        ApiError::Unavailable("berthd does not run swarm mode".into())
+    } else if membership {
+        ApiError::Unavailable("This node is not part of a swarm".into())
+    } else {
+        ApiError::Unavailable(
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" \
+             to connect this node to swarm and try again."
+                .into(),
+        )
+    }
 }

@@ -1,0 +1,110 @@
+//! Endpoints a non-swarm dockerd answers that clients probe: the swarm endpoints (503, as dockerd
+//! outside a swarm) and `docker search` (a registry's v1 search API, here a fake index on loopback).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+#[test]
+fn swarm_endpoints_answer_like_a_node_outside_a_swarm() {
+    skip_unless_ready!("swarm_endpoints_answer_like_a_node_outside_a_swarm");
+    let d = Berthd::start();
+    for args in [&["node", "ls"][..], &["service", "ls"], &["secret", "ls"]] {
+        let o = d.docker(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("This node is not a swarm manager"),
+            "{args:?}: {err}"
+        );
+    }
+    let o = d.docker(&["swarm", "leave"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("This node is not part of a swarm"));
+    let (st, body) = d.http("GET", "/v1.41/swarm", None);
+    assert_eq!(st, 503, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+}
+
+/// A v1 search index on loopback: answers `q=bb` with three repositories, anything else with 404.
+fn fake_index() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = r.read_line(&mut first);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let (status, body) = if first.starts_with("GET /v1/search?q=bb&") {
+                (
+                    "200 OK",
+                    r#"{"num_results":3,"query":"bb","results":[
+                    {"name":"bb","description":"the official one","star_count":900,"is_official":true,"is_automated":false},
+                    {"name":"someone/bb","description":"a fork","star_count":12,"is_official":false,"is_automated":false},
+                    {"name":"other/bb-tools","description":"tools","star_count":3,"is_official":false,"is_automated":true}]}"#,
+                )
+            } else {
+                ("404 Not Found", r#"{"errors":[{"code":"NOT_FOUND"}]}"#)
+            };
+            let mut w = conn;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn search_asks_the_registry_named_in_the_term() {
+    skip_unless_ready!("search_asks_the_registry_named_in_the_term");
+    let d = Berthd::start();
+    let port = fake_index();
+    let term = format!("127.0.0.1:{port}/bb");
+    let out = d.ok(&[
+        "search",
+        "--format",
+        "{{.Name}} {{.StarCount}} {{.IsOfficial}}",
+        &term,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["bb 900 [OK]", "someone/bb 12 ", "other/bb-tools 3 "],
+        "{out}"
+    );
+    let out = d.ok(&[
+        "search",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "is-official=true",
+        &term,
+    ]);
+    assert_eq!(out.trim(), "bb");
+    let out = d.ok(&[
+        "search",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "stars=10",
+        &term,
+    ]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let out = d.ok(&["search", "--format", "{{.Name}}", "--limit", "1", &term]);
+    assert_eq!(out.trim(), "bb");
+    // A registry without the search API: the client sees the registry's answer, not a 404 of ours.
+    let o = d.docker(&["search", &format!("127.0.0.1:{port}/nothing")]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/v1/search") && err.contains("404"), "{err}");
+}
