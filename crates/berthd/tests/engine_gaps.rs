@@ -108,3 +108,54 @@ fn search_asks_the_registry_named_in_the_term() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/v1/search") && err.contains("404"), "{err}");
 }
+
+fn repo_digests(d: &Berthd, image: &str) -> Vec<String> {
+    let out = d.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        image,
+    ]);
+    serde_json::from_str(out.trim()).unwrap_or_default()
+}
+
+#[test]
+fn pull_and_push_record_repo_digests() {
+    skip_unless_ready!("pull_and_push_record_repo_digests");
+    let d = Berthd::start();
+    let Some(reg) = Registry::start(d.dir.path(), false) else {
+        println!("skipped: pull_and_push_record_repo_digests: docker-registry is missing");
+        return;
+    };
+    d.import_busybox("bb:1");
+    let name = format!("{}/bb:1", reg.host);
+    d.ok(&["tag", "bb:1", &name]);
+    let pushed = d.ok(&["push", &name]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in {pushed}"))
+        .to_string();
+    let by_digest = format!("{}/bb@{digest}", reg.host);
+    assert_eq!(repo_digests(&d, "bb:1"), [by_digest.clone()]);
+    // The last tag of the repository goes: its digest name with it, as dockerd does.
+    let out = d.ok(&["rmi", &name]);
+    assert!(out.contains(&format!("Untagged: {by_digest}")), "{out}");
+    assert!(repo_digests(&d, "bb:1").is_empty());
+    // Pulled again while present under another name: the digest is recorded again.
+    d.ok(&["pull", &name]);
+    assert_eq!(repo_digests(&d, &name), [by_digest.clone()]);
+    let listed = d.ok(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Digest}}",
+    ]);
+    assert!(
+        listed.contains(&format!("{}/bb {digest}", reg.host)),
+        "{listed}"
+    );
+    // It runs by digest.
+    d.ok(&["run", "--rm", "--network", "none", &by_digest, "true"]);
+}

@@ -144,6 +144,8 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
             match client.pull(&d2.images, &r, &progress) {
                 Ok(rec) => {
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
+                    // `RepoDigests`: the repository by the digest the registry serves it under.
+                    record_repo_digest(&d2, &r, &rec.digest, &rec);
                     d2.events.emit("image", "pull", &r.familiar(), [("name".to_string(), r.familiar())].into());
                     send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
                 }
@@ -159,6 +161,21 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
         }
     });
     Ok(resp)
+}
+
+/// Name the image `repo@digest` too, as dockerd does after a pull or push.
+fn record_repo_digest(
+    d: &Daemon,
+    r: &Reference,
+    digest: &berth_image::Digest,
+    rec: &berth_image::ImageRecord,
+) {
+    let key = crate::images::key_of(&format!("{}@{digest}", r.name()));
+    if let Some(key) = key {
+        if let Err(e) = d.images.set_ref(&key, rec.clone()) {
+            crate::log!(2, "recording {key}: {e}");
+        }
+    }
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -189,6 +206,7 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
         };
         match client.push(&d.images, &img.info.record, &target, None, &progress) {
             Ok(digest) => {
+                record_repo_digest(&d, &target, &digest, &img.info.record);
                 let tag = target.tag().unwrap_or("latest").to_string();
                 let size = img.info.record.size;
                 send(
