@@ -138,14 +138,14 @@ fn pull_and_push_record_repo_digests() {
         .unwrap_or_else(|| panic!("no digest in {pushed}"))
         .to_string();
     let by_digest = format!("{}/bb@{digest}", reg.host);
-    assert_eq!(repo_digests(&d, "bb:1"), [by_digest.clone()]);
+    assert_eq!(repo_digests(&d, "bb:1"), vec![by_digest.clone()]);
     // The last tag of the repository goes: its digest name with it, as dockerd does.
     let out = d.ok(&["rmi", &name]);
     assert!(out.contains(&format!("Untagged: {by_digest}")), "{out}");
     assert!(repo_digests(&d, "bb:1").is_empty());
     // Pulled again while present under another name: the digest is recorded again.
     d.ok(&["pull", &name]);
-    assert_eq!(repo_digests(&d, &name), [by_digest.clone()]);
+    assert_eq!(repo_digests(&d, &name), vec![by_digest.clone()]);
     let listed = d.ok(&[
         "images",
         "--digests",
