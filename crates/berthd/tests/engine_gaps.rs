@@ -159,3 +159,39 @@ fn pull_and_push_record_repo_digests() {
     // It runs by digest.
     d.ok(&["run", "--rm", "--network", "none", &by_digest, "true"]);
 }
+
+#[test]
+fn disk_usage_and_volume_prune_report_real_sizes() {
+    skip_unless_ready!("disk_usage_and_volume_prune_report_real_sizes");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["volume", "create", "data1"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "--network",
+        "none",
+        "-v",
+        "data1:/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "/bin/busybox dd if=/dev/zero of=/big bs=1024 count=1024 && \
+         /bin/busybox dd if=/dev/zero of=/data/half bs=1024 count=512",
+    ]);
+    let (st, body) = d.http("GET", "/v1.41/system/df", None);
+    assert_eq!(st, 200, "{body}");
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let c = &df["Containers"][0];
+    let rw = c["SizeRw"].as_i64().unwrap();
+    assert!(rw >= 1 << 20, "{c}");
+    assert!(c["SizeRootFs"].as_i64().unwrap() > rw, "{c}");
+    assert!(c["Created"].as_i64().unwrap() > 1_700_000_000, "{c}");
+    let v = &df["Volumes"][0];
+    assert!(v["UsageData"]["Size"].as_i64().unwrap() >= 512 << 10, "{v}");
+    d.ok(&["rm", "writer"]);
+    let out = d.ok(&["volume", "prune", "--all", "--force"]);
+    assert!(out.contains("data1"), "{out}");
+    assert!(out.contains("Total reclaimed space: 524.3kB"), "{out}");
+}
