@@ -195,3 +195,79 @@ fn disk_usage_and_volume_prune_report_real_sizes() {
     assert!(out.contains("data1"), "{out}");
     assert!(out.contains("Total reclaimed space: 524.3kB"), "{out}");
 }
+
+#[test]
+fn exec_as_another_user_gets_that_users_groups_only() {
+    skip_unless_ready!("exec_as_another_user_gets_that_users_groups_only");
+    let d = Berthd::start();
+    let root = d.dir.path().join("grp-root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    for a in ["sh", "id", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nwheel:x:10:root\nextra:x:50:www\n",
+    )
+    .unwrap();
+    let tar = d.dir.path().join("grp.tar");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d.ok(&["import", tar.to_str().unwrap(), "grp:1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gr",
+        "--network",
+        "none",
+        "-e",
+        "FOO=1",
+        "grp:1",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "gr", "id"]).trim(),
+        "uid=0(root) gid=0(root) groups=10(wheel)"
+    );
+    // Not root's wheel group on top of its own (the runtime's -u/-g would add to init's).
+    assert_eq!(
+        d.ok(&["exec", "-u", "www", "gr", "id"]).trim(),
+        "uid=33(www) gid=33 groups=50(extra)"
+    );
+    // user:group names the one group.
+    assert_eq!(
+        d.ok(&["exec", "-u", "www:wheel", "gr", "id"]).trim(),
+        "uid=33(www) gid=10(wheel)"
+    );
+    // The container's environment, the exec's additions and working directory still apply.
+    let out = d.ok(&[
+        "exec",
+        "-u",
+        "www",
+        "-e",
+        "BAR=2",
+        "-w",
+        "/etc",
+        "gr",
+        "sh",
+        "-c",
+        "echo $FOO $BAR $PWD",
+    ]);
+    assert_eq!(out.trim(), "1 2 /etc");
+}

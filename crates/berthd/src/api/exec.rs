@@ -58,7 +58,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
     }
 }
 
-/// Record an exec's end and publish `exec_die`.
+/// Record an exec's end (its process file goes) and publish `exec_die`.
 fn finished(d: &Daemon, id: &str, code: i32) {
     d.execs.finish(id, code);
     if let Some(c) = d
@@ -67,6 +67,8 @@ fn finished(d: &Daemon, id: &str, code: i32) {
         .ok()
         .and_then(|e| d.containers.get(&e.container).ok())
     {
+        let p = crate::containers::shim::Paths::new(d, &c.id, &c.runtime);
+        let _ = std::fs::remove_file(exec::process_file(&p, id));
         d.events.container(
             &c,
             "exec_die",
