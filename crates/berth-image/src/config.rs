@@ -38,6 +38,9 @@ pub struct Healthcheck {
     /// Start period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<i64>,
+    /// Interval between checks during the start period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<i64>,
     /// Consecutive failures before unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<i64>,

@@ -68,6 +68,20 @@ impl Events {
         let _ = self.tx.send(e);
     }
 
+    /// A container event: the container's attributes (labels, image, name) and `extra`.
+    pub fn container(
+        &self,
+        c: &crate::containers::model::Container,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
+        let mut attrs = container_attrs(c);
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.emit("container", action, &c.id, attrs);
+    }
+
     /// Events kept since `since_nano`, and a receiver for the ones to come.
     pub fn subscribe(&self, since_nano: Option<u128>) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let r = self.recent.lock().unwrap_or_else(|e| e.into_inner());

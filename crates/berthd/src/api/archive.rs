@@ -165,11 +165,19 @@ fn in_writable_mount(mounts: &[HelperMount], path: &str) -> bool {
         .any(|m| !m.readonly && p.starts_with(&m.destination))
 }
 
+/// The archive endpoints' events (dockerd's `archive-path` and `extract-to-dir`).
+fn container_event(d: &Daemon, key: &str, action: &str) {
+    if let Ok(c) = d.containers.get(key) {
+        d.events.container(&c, action, &[]);
+    }
+}
+
 /// `HEAD /containers/{id}/archive?path=`.
 pub async fn head(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let path = target(q)?;
     let root = root(d, key).await?;
     let st = stat(&root, &path).await?;
+    container_event(d, key, "archive-path");
     let mut r = http::empty(StatusCode::OK);
     r.headers_mut().insert(
         "X-Docker-Container-Path-Stat",
@@ -187,6 +195,7 @@ pub async fn get(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         .spawn()
         .map_err(ApiError::internal)?;
     let mut out = child.stdout.take().expect("piped");
+    container_event(d, key, "archive-path");
     let (tx, mut resp) = http::streamed(StatusCode::OK, "application/x-tar");
     resp.headers_mut().insert(
         "X-Docker-Container-Path-Stat",
@@ -259,6 +268,7 @@ pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) 
             &root.name,
         ));
     }
+    container_event(d, key, "extract-to-dir");
     Ok(http::empty(StatusCode::OK))
 }
 

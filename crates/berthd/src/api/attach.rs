@@ -281,6 +281,7 @@ pub async fn attach(
     let o = AttachOpts::new(q, c.spec.tty, false)?;
     let raw = o.raw;
     let (live, lo, p) = prepare(d, key, &o)?;
+    d.events.container(&c, "attach", &[]);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };

@@ -22,6 +22,7 @@ pub async fn export(d: &Arc<Daemon>, key: &str) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let (tx, resp) = http::streamed(StatusCode::OK, "application/x-tar");
+    d.events.container(&c, "export", &[]);
     let d2 = d.clone();
     tokio::spawn(async move {
         // Hold the operation lock while the root is mounted for us (no start/remove meanwhile).
@@ -219,6 +220,15 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRe
         let _ = d.images.remove_ref(&key_name);
     }
     let id: Digest = cdigest;
+    d.events.container(
+        &c,
+        "commit",
+        &[
+            ("comment", q.get("comment").unwrap_or("").to_string()),
+            ("imageID", format!("sha256:{}", id.hex())),
+            ("imageRef", name.clone().unwrap_or_default()),
+        ],
+    );
     Ok(http::json_response(
         StatusCode::CREATED,
         &json!({"Id": format!("sha256:{}", id.hex())}),

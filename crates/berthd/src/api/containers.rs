@@ -1,9 +1,9 @@
 //! Container endpoints: create, list, inspect, start, stop, restart, kill, wait, delete.
 
-use crate::containers::lifecycle;
 use crate::containers::model::{Container, Status};
 use crate::containers::shim::Paths;
 use crate::containers::spec::{MASKED_PATHS, READONLY_PATHS};
+use crate::containers::{health, lifecycle};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, ok_json, Query, Resp};
@@ -53,7 +53,13 @@ fn since(ts: &str) -> String {
 fn status_line(c: &Container) -> String {
     match c.state.status {
         Status::Running if c.state.paused => format!("Up {} (Paused)", since(&c.state.started_at)),
-        Status::Running => format!("Up {}", since(&c.state.started_at)),
+        Status::Running => match c.state.health.as_ref().map(|h| h.status.as_str()) {
+            Some(health::STARTING) => {
+                format!("Up {} (health: starting)", since(&c.state.started_at))
+            }
+            Some(h) => format!("Up {} ({h})", since(&c.state.started_at)),
+            None => format!("Up {}", since(&c.state.started_at)),
+        },
         Status::Exited if c.state.restarting => format!(
             "Restarting ({}) {} ago",
             c.state.exit_code,
@@ -68,6 +74,14 @@ fn status_line(c: &Container) -> String {
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }
+}
+
+/// `State`, with `Health` for a container that has a health check.
+fn with_health(c: &Container, mut state: Value) -> Value {
+    if let Some(h) = &c.state.health {
+        state["Health"] = h.to_json();
+    }
+    state
 }
 
 fn unix(ts: &str) -> i64 {
@@ -125,6 +139,22 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
     }
     if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == c.status_str()) {
         return Ok(false);
+    }
+    for h in f.get("health") {
+        if ![health::STARTING, health::HEALTHY, health::UNHEALTHY, "none"].contains(&h.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "Unrecognised filter value for health: {h}"
+            )));
+        }
+    }
+    if !f.get("health").is_empty() {
+        let mine = match (&c.state.health, c.state.status) {
+            (Some(h), Status::Running) => h.status.as_str(),
+            _ => "none",
+        };
+        if !f.get("health").iter().any(|h| h == mine) {
+            return Ok(false);
+        }
     }
     if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
         return Ok(false);
@@ -190,7 +220,7 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&[
-        "status", "id", "name", "label", "exited", "ancestor", "before", "since",
+        "status", "id", "name", "label", "exited", "ancestor", "before", "since", "health",
     ])?;
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
@@ -384,7 +414,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "Created": c.created,
         "Path": c.path(),
         "Args": c.args(),
-        "State": {
+        "State": with_health(&c, json!({
             "Status": c.status_str(),
             "Running": c.is_active(),
             "Paused": s.paused,
@@ -396,7 +426,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
             "Error": s.error,
             "StartedAt": s.started_at,
             "FinishedAt": s.finished_at,
-        },
+        })),
         "Image": c.image_id,
         "ResolvConfPath": p.dir.join("resolv.conf"),
         "HostnamePath": p.dir.join("hostname"),
@@ -443,7 +473,12 @@ pub async fn stop(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let t = q.int("t")?.or(q.int("timeout")?);
     match lifecycle::stop(d, key, t, q.get("signal")).await {
-        Ok(()) | Err(ApiError::NotModified) => {}
+        Ok(()) => {
+            if let Ok(c) = d.containers.get(key) {
+                d.events.container(&c, "stop", &[]);
+            }
+        }
+        Err(ApiError::NotModified) => {}
         Err(e) => return Err(e),
     }
     let id = d.containers.id_of(key)?;
@@ -451,6 +486,9 @@ pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     d.db.update(&c.id, &c.name, &c)
         .map_err(ApiError::internal)?;
     lifecycle::start(d, &id).await?;
+    if let Ok(c) = d.containers.get(&id) {
+        d.events.container(&c, "restart", &[]);
+    }
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -577,5 +615,8 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
 pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
     let body: crate::containers::update::UpdateRequest = http::body_json(req.into_body()).await?;
     let warnings = crate::containers::update::update(d, key, body).await?;
+    if let Ok(c) = d.containers.get(key) {
+        d.events.container(&c, "update", &[]);
+    }
     ok_json(&json!({ "Warnings": warnings }))
 }

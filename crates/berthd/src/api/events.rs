@@ -36,7 +36,11 @@ fn matches(e: &Event, f: &Filters) -> bool {
     let any =
         |k: &str, ok: &dyn Fn(&str) -> bool| f.get(k).is_empty() || f.get(k).iter().any(|v| ok(v));
     any("type", &|v| v == kind)
-        && any("event", &|v| v == j["Action"].as_str().unwrap_or(""))
+        && any("event", &|v| {
+            // `exec_start: sh -c ...` and `health_status: healthy` match `exec_start`, `health_status`.
+            let action = j["Action"].as_str().unwrap_or("");
+            v == action || action.split_once(": ").is_some_and(|(a, _)| a == v)
+        })
         && any("container", &|v| {
             kind == "container" && (id.starts_with(v) || attr("name") == v)
         })

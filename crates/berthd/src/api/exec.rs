@@ -27,7 +27,12 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiRe
             c.id
         )));
     }
+    let action = format!(
+        "exec_create: {}",
+        body.cmd.as_deref().unwrap_or_default().join(" ")
+    );
     let id = d.execs.create(&c, body)?;
+    d.events.container(&c, &action, &[("execID", id.clone())]);
     // The exec process is migrated into the container's cgroup at start: see containers::warmup.
     d.warmup.kick();
     Ok(http::json_response(
@@ -43,8 +48,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let mut f = Vec::with_capacity(n + 8);
-                f.extend_from_slice(&[stream, 0, 0, 0]);
-                f.extend_from_slice(&(n as u32).to_be_bytes());
+                f.extend_from_slice(&frame_header(stream, n));
                 f.extend_from_slice(&buf[..n]);
                 if tx.send(Bytes::from(f)).await.is_err() {
                     return;
@@ -54,12 +58,36 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
     }
 }
 
+/// Record an exec's end (its process file goes) and publish `exec_die`.
+fn finished(d: &Daemon, id: &str, code: i32) {
+    d.execs.finish(id, code);
+    if let Some(c) = d
+        .execs
+        .get(id)
+        .ok()
+        .and_then(|e| d.containers.get(&e.container).ok())
+    {
+        let p = crate::containers::shim::Paths::new(d, &c.id, &c.runtime);
+        let _ = std::fs::remove_file(exec::process_file(&p, id));
+        d.events.container(
+            &c,
+            "exec_die",
+            &[("execID", id.to_string()), ("exitCode", code.to_string())],
+        );
+    }
+}
+
 /// `POST /exec/{id}/start`.
 pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body: Value = http::body_json(req.into_body()).await?;
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let e = d.execs.get(id)?;
+    // The start's own `Tty` decides the framing (as dockerd): a tty exec started with `Tty: false`
+    // (docker-py does this) gets its terminal's output as stdout frames, and the reverse raw bytes.
+    let framed = !body["Tty"]
+        .as_bool()
+        .unwrap_or_else(|| e.req.tty.unwrap_or(false));
     let c = d.containers.get(&e.container)?;
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
@@ -68,13 +96,19 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
         )));
     }
     let e = d.execs.begin(id)?;
+    let action = format!(
+        "exec_start: {}",
+        e.req.cmd.as_deref().unwrap_or_default().join(" ")
+    );
+    d.events
+        .container(&c, &action, &[("execID", id.to_string())]);
     if e.req.tty.unwrap_or(false) {
-        return start_tty(d, &c, &e, detach, on_upgrade).await;
+        return start_tty(d, &c, &e, detach, framed, on_upgrade).await;
     }
     let mut child = match exec::spawn(d, &c, &e, None, detach) {
         Ok(ch) => ch,
         Err(err) => {
-            d.execs.finish(id, 126);
+            finished(d, id, 126);
             return Err(err);
         }
     };
@@ -94,7 +128,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
                 .await
                 .map(|s| s.code().unwrap_or(137))
                 .unwrap_or(126);
-            d2.execs.finish(&id2, code);
+            finished(&d2, &id2, code);
         });
         return Ok(http::empty(StatusCode::OK));
     }
@@ -130,8 +164,9 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
                 first_err.extend_from_slice(&frame[8..]);
             }
             let wanted = if frame[0] == 2 { want_err } else { want_out };
+            let bytes = if framed { &frame[..] } else { &frame[8..] };
             if let (true, Some(w)) = (wanted, cw.as_mut()) {
-                if w.write_all(&frame).await.is_err() {
+                if w.write_all(bytes).await.is_err() {
                     cw = None;
                 }
             }
@@ -146,7 +181,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             .unwrap_or(126);
         let code = runtime_failure_code(code, &first_err);
         // The client reads the exit code right after the stream ends: record it first.
-        d2.execs.finish(&id2, code);
+        finished(&d2, &id2, code);
         if let Some(mut w) = cw {
             let _ = w.shutdown().await;
         }
@@ -154,9 +189,11 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             i.abort();
         }
     });
-    Ok(upgrade_response(
-        "application/vnd.docker.multiplexed-stream",
-    ))
+    Ok(upgrade_response(if framed {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }))
 }
 
 /// Docker's code for an exec whose process could not be started (not found, not executable, bad
@@ -180,12 +217,13 @@ fn upgrade_response(content_type: &str) -> Resp {
 }
 
 /// A tty exec: the runtime hands over the terminal's master on a console socket; bytes go both ways
-/// raw.
+/// raw (or, `framed`, the terminal's output as stdout frames).
 async fn start_tty(
     d: &Arc<Daemon>,
     c: &crate::containers::model::Container,
     e: &exec::Exec,
     detach: bool,
+    framed: bool,
     on_upgrade: hyper::upgrade::OnUpgrade,
 ) -> ApiResult<Resp> {
     use std::os::fd::AsFd;
@@ -204,7 +242,7 @@ async fn start_tty(
         Err(err) => {
             let _ = std::os::unix::net::UnixStream::connect(&path);
             let _ = std::fs::remove_file(&path);
-            d.execs.finish(&e.id, 126);
+            finished(d, &e.id, 126);
             return Err(err);
         }
     };
@@ -222,7 +260,7 @@ async fn start_tty(
                 let _ = er.read_to_string(&mut msg).await;
             }
             let code = st.ok().and_then(|s| s.code()).unwrap_or(126);
-            d.execs.finish(&e.id, code);
+            finished(d, &e.id, code);
             Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
         }
     };
@@ -285,7 +323,12 @@ async fn start_tty(
                 }
             };
             if let Some(w) = client_w.as_mut() {
-                if w.write_all(&buf[..n]).await.is_err() {
+                let header = framed.then(|| frame_header(1, n));
+                let mut ok = true;
+                if let Some(h) = header {
+                    ok = w.write_all(&h).await.is_ok();
+                }
+                if !ok || w.write_all(&buf[..n]).await.is_err() {
                     client_w = None;
                 }
             }
@@ -295,7 +338,7 @@ async fn start_tty(
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
-        d2.execs.finish(&id2, code);
+        finished(&d2, &id2, code);
         if let Some(mut w) = client_w {
             let _ = w.shutdown().await;
         }
@@ -306,7 +349,17 @@ async fn start_tty(
     if detach {
         return Ok(http::empty(StatusCode::OK));
     }
-    Ok(upgrade_response("application/vnd.docker.raw-stream"))
+    Ok(upgrade_response(if framed {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }))
+}
+
+/// The header of a multiplexed-stream frame: stream, three zero bytes, the length big-endian.
+fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let l = (len as u32).to_be_bytes();
+    [stream, 0, 0, 0, l[0], l[1], l[2], l[3]]
 }
 
 /// `POST /exec/{id}/resize?h=&w=`.

@@ -319,6 +319,15 @@ pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Resp> {
             None => keys.push(img.keys.first().cloned().unwrap_or_default()),
         }
     }
+    for n in &names {
+        let id = images::find(d, n).map(|i| i.id()).unwrap_or_default();
+        d.events.emit(
+            "image",
+            "save",
+            &id,
+            [("name".to_string(), n.clone())].into(),
+        );
+    }
     let (tx, resp) = http::streamed(StatusCode::OK, "application/x-tar");
     let d2 = d.clone();
     tokio::task::spawn_blocking(move || {
@@ -371,6 +380,27 @@ pub async fn tag(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     Ok(http::empty(StatusCode::CREATED))
 }
 
+/// The digest names (`repo@sha256:...`) of the repository of the tag `key`, when `key` is the last
+/// tag of that repository among `names`: untagging it removes them too.
+fn digest_names_left_alone(key: &str, names: &[&String]) -> Vec<String> {
+    let Ok(r) = Reference::parse(key) else {
+        return Vec::new();
+    };
+    if r.digest().is_some() {
+        return Vec::new();
+    }
+    let same_repo: Vec<(&String, Reference)> = names
+        .iter()
+        .filter(|k| k.as_str() != key)
+        .filter_map(|k| Some((*k, Reference::parse(k).ok()?)))
+        .filter(|(_, o)| o.name() == r.name())
+        .collect();
+    if same_repo.iter().any(|(_, o)| o.digest().is_none()) {
+        return Vec::new();
+    }
+    same_repo.into_iter().map(|(k, _)| k.clone()).collect()
+}
+
 fn short(id: &str) -> &str {
     let h = id.strip_prefix("sha256:").unwrap_or(id);
     &h[..12.min(h.len())]
@@ -397,6 +427,12 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
             let fam = Reference::parse(k)
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| k.to_string());
+            d.events.emit(
+                "image",
+                "untag",
+                &id,
+                [("name".to_string(), fam.clone())].into(),
+            );
             out.push(json!({ "Untagged": fam }));
         }
         Ok(())
@@ -406,11 +442,20 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
         .iter()
         .filter(|k| Digest::parse(k).is_err())
         .collect();
+    // Untagging the last tag of a repository takes that repository's digest names along (dockerd).
+    let companions = by_name
+        .as_deref()
+        .map(|k| digest_names_left_alone(k, &named_keys))
+        .unwrap_or_default();
     if let Some(k) = &by_name {
-        if named_keys.len() > 1 || (named_keys.len() == 1 && !users.is_empty() && force) {
+        let others = named_keys.len() - 1 - companions.len();
+        if others > 0 || (others == 0 && !users.is_empty() && force) {
             // Other names remain (or forced while in use): only this name goes.
             untag(k, &mut out)?;
-            if named_keys.len() == 1 {
+            for c in &companions {
+                untag(c, &mut out)?;
+            }
+            if others == 0 {
                 let rec = &img.info.record;
                 d.images
                     .set_ref(rec.digest.as_str(), rec.clone())
@@ -523,6 +568,12 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 let fam = Reference::parse(k)
                     .map(|r| r.familiar())
                     .unwrap_or_else(|_| k.clone());
+                d.events.emit(
+                    "image",
+                    "untag",
+                    &img.id(),
+                    [("name".to_string(), fam.clone())].into(),
+                );
                 deleted.push(json!({ "Untagged": fam }));
             }
         }

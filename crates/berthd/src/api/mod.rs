@@ -225,6 +225,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             images::tag(&d, &name.join("/"), &q).await
         }
         (&M::POST, ["images", "prune"]) => images::prune(&d, &q).await,
+        (&M::GET, ["images", "search"]) => registry::search(&q, req.headers()).await,
         (&M::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
             let headers = req.headers().clone();
             registry::push(&d, &name.join("/"), &q, &headers).await
@@ -283,6 +284,9 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         }
         (&M::GET, ["containers", id, "logs"]) => streams::logs(&d, id, &q).await,
         (&M::POST, ["containers", id, "resize"]) => streams::resize(&d, id, &q).await,
+        (_, [first, rest @ ..]) if system::is_swarm_path(first) => {
+            Err(system::not_a_swarm_node(first, rest))
+        }
         _ => Err(ApiError::NotFound(format!("page not found: {m} {full}"))),
     }
 }

@@ -144,6 +144,8 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
             match client.pull(&d2.images, &r, &progress) {
                 Ok(rec) => {
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
+                    // `RepoDigests`: the repository by the digest the registry serves it under.
+                    record_repo_digest(&d2, &r, &rec.digest, &rec);
                     d2.events.emit("image", "pull", &r.familiar(), [("name".to_string(), r.familiar())].into());
                     send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
                 }
@@ -159,6 +161,21 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
         }
     });
     Ok(resp)
+}
+
+/// Name the image `repo@digest` too, as dockerd does after a pull or push.
+fn record_repo_digest(
+    d: &Daemon,
+    r: &Reference,
+    digest: &berth_image::Digest,
+    rec: &berth_image::ImageRecord,
+) {
+    let key = crate::images::key_of(&format!("{}@{digest}", r.name()));
+    if let Some(key) = key {
+        if let Err(e) = d.images.set_ref(&key, rec.clone()) {
+            crate::log!(2, "recording {key}: {e}");
+        }
+    }
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -189,6 +206,7 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
         };
         match client.push(&d.images, &img.info.record, &target, None, &progress) {
             Ok(digest) => {
+                record_repo_digest(&d, &target, &digest, &img.info.record);
                 let tag = target.tag().unwrap_or("latest").to_string();
                 let size = img.info.record.size;
                 send(
@@ -199,11 +217,67 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
                     &tx,
                     json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest.to_string(), "Size": size}}),
                 );
+                d.events.emit(
+                    "image",
+                    "push",
+                    &target.familiar(),
+                    [("name".to_string(), target.familiar())].into(),
+                );
             }
             Err(e) => send_error(&tx, &e.to_string()),
         }
     });
     Ok(resp)
+}
+
+/// `GET /images/search?term=&limit=&filters=`: the registry's v1 search (Docker Hub's index unless
+/// the term names a registry), filtered by `is-official`, `is-automated` and `stars`.
+pub async fn search(q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
+    let term = q.get("term").unwrap_or("").trim().to_string();
+    if term.is_empty() {
+        return Err(ApiError::BadRequest("a search term is required".into()));
+    }
+    let limit = q.int("limit")?.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "Limit {limit} is outside the range of [1, 100]"
+        )));
+    }
+    let f = q.filters()?;
+    f.only(&["is-automated", "is-official", "stars"])?;
+    let flag = |k: &str| -> ApiResult<Option<bool>> {
+        match f.get(k).first().map(String::as_str) {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(v) => Err(ApiError::BadRequest(format!("invalid filter '{k}={v}'"))),
+        }
+    };
+    let (official, automated) = (flag("is-official")?, flag("is-automated")?);
+    let stars = match f.get("stars").first() {
+        None => 0,
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid filter 'stars={v}'")))?,
+    };
+    let (host, what) = berth_image::registry::search::split_term(&term);
+    let creds = header_credentials(headers);
+    let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let client = client_for(&host, creds)?;
+        client
+            .search(&host, &what, limit as u32)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::Internal)?;
+    let kept: Vec<_> = found
+        .into_iter()
+        .filter(|r| official.is_none_or(|o| r.is_official == o))
+        .filter(|r| automated.is_none_or(|a| r.is_automated == a))
+        .filter(|r| r.star_count >= stars)
+        .collect();
+    http::ok_json(&json!(kept))
 }
 
 /// A platform as Docker shows it: only the fields that are set.

@@ -183,5 +183,10 @@ pub async fn resize(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     shim::resize(&p.socket, h, w)
         .await
         .map_err(|e| ApiError::BadRequest(format!("resize: {e}")))?;
+    d.events.container(
+        &c,
+        "resize",
+        &[("height", h.to_string()), ("width", w.to_string())],
+    );
     Ok(http::empty(StatusCode::OK))
 }

@@ -3,7 +3,7 @@
 use super::{API_VERSION, MIN_API_VERSION};
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{full, ok_json, Resp};
 use hyper::{Method, StatusCode};
 use serde_json::json;
@@ -172,17 +172,41 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
     }))
 }
 
-/// `GET /system/df`: images, containers (volumes and build cache are empty for now).
+/// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
+/// the build cache is empty for now.
 pub async fn df(d: &Daemon) -> ApiResult<Resp> {
     let containers = d.containers.all();
     let images = crate::images::list(d)?;
+    let image_size: std::collections::BTreeMap<String, i64> =
+        images.values().map(|i| (i.id(), i.size())).collect();
+    // The sizes are walks of directories: on a blocking thread, all at once.
+    let uppers: Vec<Option<std::path::PathBuf>> = containers
+        .iter()
+        .map(|c| d.snap.upper_dir(&c.id).ok())
+        .collect();
+    let vols = crate::volumes::list(d)?;
+    let vol_dirs: Vec<std::path::PathBuf> =
+        vols.iter().map(|v| v.mountpoint.clone().into()).collect();
+    let (rw, vol_sizes) = tokio::task::spawn_blocking(move || {
+        let rw: Vec<u64> = uppers
+            .iter()
+            .map(|u| u.as_deref().map(super::prune::disk_usage).unwrap_or(0))
+            .collect();
+        let vs: Vec<u64> = vol_dirs
+            .iter()
+            .map(|p| super::prune::disk_usage(p))
+            .collect();
+        (rw, vs)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let layers: i64 = images.values().map(|i| i.size()).sum();
     let imgs: Vec<_> = images
         .values()
         .map(|i| {
             let n = containers.iter().filter(|c| c.image_id == i.id()).count();
             json!({
-                "Containers": n, "Created": 0, "Id": i.id(), "Labels": null, "ParentId": "",
+                "Containers": n, "Created": created_unix(i.info.config.created.as_deref()), "Id": i.id(), "Labels": null, "ParentId": "",
                 "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(), "SharedSize": 0,
                 "Size": i.size(), "VirtualSize": i.size(),
             })
@@ -190,12 +214,15 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         .collect();
     let cs: Vec<_> = containers
         .iter()
-        .map(|c| {
+        .zip(&rw)
+        .map(|(c, rw)| {
+            let base = image_size.get(&c.image_id).copied().unwrap_or(0);
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
-                "ImageID": c.image_id, "Command": c.spec.args.join(" "), "Created": 0,
+                "ImageID": c.image_id, "Command": c.spec.args.join(" "),
+                "Created": created_unix(Some(&c.created)),
                 "State": c.status_str(), "Status": c.status_str(),
-                "SizeRw": 0, "SizeRootFs": 0, "Labels": c.labels(), "Mounts": [],
+                "SizeRw": rw, "SizeRootFs": base + *rw as i64, "Labels": c.labels(), "Mounts": [],
             })
         })
         .collect();
@@ -203,17 +230,26 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         "LayersSize": layers,
         "Images": imgs,
         "Containers": cs,
-        "Volumes": crate::volumes::list(d)?
+        "Volumes": vols
             .into_iter()
-            .map(|v| {
+            .zip(vol_sizes)
+            .map(|(v, size)| {
                 let n = crate::volumes::users(d, &v.name).len();
                 let mut j = serde_json::to_value(&v).unwrap_or_default();
-                j["UsageData"] = json!({"RefCount": n, "Size": -1});
+                j["UsageData"] = json!({"RefCount": n, "Size": size});
                 j
             })
             .collect::<Vec<_>>(),
         "BuildCache": [],
     }))
+}
+
+/// Seconds since the epoch of an RFC 3339 time (0 if absent or malformed).
+fn created_unix(ts: Option<&str>) -> i64 {
+    ts.and_then(crate::time::parse_rfc3339)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// `SecurityOptions` of `/info`.
@@ -223,4 +259,30 @@ fn security_options(d: &Daemon) -> Vec<&'static str> {
         v.push("name=userns");
     }
     v
+}
+
+/// The swarm endpoints' first path segment.
+pub fn is_swarm_path(first: &str) -> bool {
+    matches!(
+        first,
+        "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs"
+    )
+}
+
+/// What a dockerd that is not in a swarm answers there: 503, "not part of a swarm" for the calls
+/// on the node's own membership, "not a swarm manager" for everything else; `init` and `join` are
+/// refused with 503 too, since berthd has no swarm mode.
+pub fn not_a_swarm_node(first: &str, rest: &[&str]) -> ApiError {
+    let membership = first == "swarm" && matches!(rest, ["leave"] | ["update"] | ["unlockkey"]);
+    if first == "swarm" && matches!(rest, ["init"] | ["join"]) {
+        ApiError::Unavailable("berthd does not run swarm mode".into())
+    } else if membership {
+        ApiError::Unavailable("This node is not part of a swarm".into())
+    } else {
+        ApiError::Unavailable(
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" \
+             to connect this node to swarm and try again."
+                .into(),
+        )
+    }
 }

@@ -71,6 +71,7 @@ pub fn top(d: &Daemon, key: &str) -> ApiResult<Resp> {
             c.id
         )));
     }
+    d.events.container(&c, "top", &[]);
     let ns = std::fs::read_link(format!("/proc/{}/ns/pid", c.state.pid))
         .map_err(|e| ApiError::internal(format!("container init: {e}")))?;
     let mut procs: Vec<Proc> = std::fs::read_dir("/proc")

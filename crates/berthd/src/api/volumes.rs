@@ -86,6 +86,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         .first()
         .is_some_and(|v| v == "true" || v == "1");
     let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
     for v in volumes::list(d)? {
         let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
         if (!all && !anonymous)
@@ -94,14 +95,21 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         {
             continue;
         }
+        let dir = std::path::PathBuf::from(&v.mountpoint);
+        let size = tokio::task::spawn_blocking(move || super::prune::disk_usage(&dir))
+            .await
+            .unwrap_or(0);
         match volumes::remove(d, &v.name, false) {
-            Ok(()) => deleted.push(v.name),
+            Ok(()) => {
+                deleted.push(v.name);
+                reclaimed += size;
+            }
             Err(ApiError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
     }
     ok_json(&json!({
         "VolumesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
-        "SpaceReclaimed": 0,
+        "SpaceReclaimed": reclaimed,
     }))
 }

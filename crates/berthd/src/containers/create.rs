@@ -369,6 +369,14 @@ pub async fn create(
         o.insert("User".into(), json!(user));
         o.insert("Labels".into(), json!(labels));
         o.insert("Image".into(), json!(image_name));
+        let image_hc = defaults
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok());
+        match super::health::merge(o.get("Healthcheck"), image_hc.as_ref()) {
+            Some(h) => o.insert("Healthcheck".into(), h),
+            None => o.remove("Healthcheck"),
+        };
     }
     let c = Container {
         id: id.clone(),

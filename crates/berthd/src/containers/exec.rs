@@ -149,33 +149,40 @@ pub fn spawn(
     let p = Paths::new(d, &c.id, &c.runtime);
     let mut cmd = tokio::process::Command::new(runtime);
     cmd.arg("--root").arg(&p.runtime_root).arg("exec");
-    if let Some(cwd) = e.req.working_dir.as_deref().filter(|w| !w.is_empty()) {
-        cmd.arg("--cwd").arg(cwd);
-    }
-    for kv in e.req.env.iter().flatten() {
-        cmd.arg("-e").arg(kv);
-    }
-    if let Some(u) = e.req.user.as_deref().filter(|u| !u.is_empty()) {
-        let user =
-            spec::resolve_user(&p.rootfs, u).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        cmd.arg("-u").arg(format!("{}:{}", user.uid, user.gid));
-        for g in user.additional {
-            cmd.arg("-g").arg(g.to_string());
+    let as_user = e.req.user.as_deref().filter(|u| !u.is_empty());
+    match as_user {
+        // Another user: the whole process (its own supplementary groups, not init's added to
+        // them, which is what the runtime's `-u`/`-g` flags would give, as runc's do).
+        Some(u) => {
+            let user = spec::resolve_user(&p.rootfs, u)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let file = write_process(&p, e, &user, console.is_some())?;
+            cmd.arg("--process").arg(file);
         }
-    }
-    if e.req.privileged.unwrap_or(false) {
-        for cap in spec::capabilities(true, &[], &[]).unwrap_or_default() {
-            cmd.arg("-c").arg(cap);
+        None => {
+            if let Some(cwd) = e.req.working_dir.as_deref().filter(|w| !w.is_empty()) {
+                cmd.arg("--cwd").arg(cwd);
+            }
+            for kv in e.req.env.iter().flatten() {
+                cmd.arg("-e").arg(kv);
+            }
+            if e.req.privileged.unwrap_or(false) {
+                for cap in spec::capabilities(true, &[], &[]).unwrap_or_default() {
+                    cmd.arg("-c").arg(cap);
+                }
+            }
         }
     }
     if let Some(sock) = console {
         cmd.arg("--tty").arg("--console-socket").arg(sock);
-        if !e.req.env.iter().flatten().any(|kv| kv.starts_with("TERM=")) {
+        if as_user.is_none() && !e.req.env.iter().flatten().any(|kv| kv.starts_with("TERM=")) {
             cmd.arg("-e").arg("TERM=xterm");
         }
     }
-    cmd.arg(&c.id).arg("--");
-    cmd.args(e.req.cmd.iter().flatten());
+    cmd.arg(&c.id);
+    if as_user.is_none() {
+        cmd.arg("--").args(e.req.cmd.iter().flatten());
+    }
     let stdin = e.req.attach_stdin.unwrap_or(false) && console.is_none();
     // A detached exec's output goes nowhere, as in Docker; pipes nobody reads would end it with
     // SIGPIPE at its first write (and would tie it to berthd).
@@ -196,4 +203,60 @@ pub fn spawn(
     .kill_on_drop(false);
     cmd.spawn()
         .map_err(|err| ApiError::internal(format!("running {}: {err}", runtime.display())))
+}
+
+/// Where an exec's process JSON is kept while it runs.
+pub fn process_file(p: &Paths, exec_id: &str) -> std::path::PathBuf {
+    p.run_dir.join(format!("exec-{exec_id}.json"))
+}
+
+/// The OCI process of an exec run as `user`: the container's process (from its bundle) with the
+/// exec's command, environment, working directory, terminal and capabilities.
+fn write_process(
+    p: &Paths,
+    e: &Exec,
+    user: &spec::User,
+    terminal: bool,
+) -> ApiResult<std::path::PathBuf> {
+    let bundle = std::fs::read(p.dir.join("config.json")).map_err(ApiError::internal)?;
+    let cfg: serde_json::Value = serde_json::from_slice(&bundle).map_err(ApiError::internal)?;
+    let mut proc = cfg["process"].clone();
+    if !proc.is_object() {
+        return Err(ApiError::internal("the container's config has no process"));
+    }
+    proc["user"] = serde_json::json!({
+        "uid": user.uid, "gid": user.gid, "additionalGids": user.additional,
+    });
+    proc["args"] = serde_json::json!(e.req.cmd.clone().unwrap_or_default());
+    proc["terminal"] = serde_json::json!(terminal);
+    let mut env: Vec<String> = serde_json::from_value(proc["env"].clone()).unwrap_or_default();
+    let mut extra: Vec<String> = e.req.env.clone().unwrap_or_default();
+    if terminal && !extra.iter().chain(&env).any(|kv| kv.starts_with("TERM=")) {
+        extra.push("TERM=xterm".into());
+    }
+    for kv in extra {
+        let key = kv
+            .split_once('=')
+            .map_or(kv.as_str(), |(k, _)| k)
+            .to_string();
+        env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
+        env.push(kv);
+    }
+    proc["env"] = serde_json::json!(env);
+    if let Some(cwd) = e.req.working_dir.as_deref().filter(|w| !w.is_empty()) {
+        proc["cwd"] = serde_json::json!(cwd);
+    }
+    if e.req.privileged.unwrap_or(false) {
+        let all = spec::capabilities(true, &[], &[]).unwrap_or_default();
+        proc["capabilities"] = serde_json::json!({
+            "bounding": all, "effective": all, "permitted": all, "inheritable": all, "ambient": all,
+        });
+    }
+    let path = process_file(p, &e.id);
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&proc).map_err(ApiError::internal)?,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(path)
 }

@@ -40,6 +40,18 @@ fn signal_arg(sig: &str) -> ApiResult<String> {
     Ok(name)
 }
 
+/// The `kill` event, with the signal's number as Docker gives it.
+fn kill_event(d: &Daemon, c: &Container, sig: &str) {
+    let number = sig.parse::<i32>().ok().or_else(|| {
+        format!("SIG{sig}")
+            .parse::<nix::sys::signal::Signal>()
+            .ok()
+            .map(|s| s as i32)
+    });
+    let signal = number.map(|n| n.to_string()).unwrap_or_else(|| sig.into());
+    d.events.container(c, "kill", &[("signal", signal)]);
+}
+
 fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()> {
     let _ = OverlaySnapshotter::unmount(&p.rootfs);
     std::fs::create_dir_all(&p.rootfs).map_err(ApiError::internal)?;
@@ -172,6 +184,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         &c.id,
         crate::events::container_attrs(&c),
     );
+    super::health::start_monitor(d, &c, true);
     crate::log!(0, "started container {} pid {pid}", c.id);
     Ok(())
 }
@@ -541,9 +554,7 @@ pub async fn kill(d: &Arc<Daemon>, key: &str, signal: &str) -> ApiResult<()> {
     shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig])
         .await
         .map_err(ApiError::internal)?;
-    let mut attrs = crate::events::container_attrs(&c);
-    attrs.insert("signal".into(), sig.clone());
-    d.events.emit("container", "kill", &c.id, attrs);
+    kill_event(d, &c, &sig);
     // As dockerd: after SIGKILL the answer waits until the container is recorded as exited.
     if sig == "KILL" || sig == "9" {
         wait_for_exit(&mut rx, exits, Duration::from_secs(10)).await;
@@ -582,10 +593,12 @@ pub async fn stop(
     thaw(d, &c).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig]).await;
+    kill_event(d, &c, &sig);
     if timeout >= 0 && wait_for_exit(&mut rx, exits, Duration::from_secs(timeout as u64)).await {
         return Ok(());
     }
     let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+    kill_event(d, &c, "KILL");
     if wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
         Ok(())
     } else {
@@ -625,6 +638,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
         thaw(d, &c).await;
         let p = Paths::new(d, &c.id, &c.runtime);
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+        kill_event(d, &c, "KILL");
         if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
             return Err(ApiError::internal(format!(
                 "could not kill running container {}, cannot remove",
@@ -703,6 +717,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                     crate::log!(3, "restoring the published ports of {id}: {e}");
                 }
             }
+            super::health::start_monitor(d, &c, false);
             spawn_waiter(d.clone(), id);
         } else if again {
             schedule_restart(d.clone(), c);

@@ -1,9 +1,10 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
-//! ([`lifecycle`]), exec instances ([`exec`]) and resource updates ([`update`]).
+//! ([`lifecycle`]), exec instances ([`exec`]), health checks ([`health`]) and resource updates ([`update`]).
 
 pub mod create;
 pub mod exec;
+pub mod health;
 pub mod hostextra;
 pub mod lifecycle;
 pub mod links;

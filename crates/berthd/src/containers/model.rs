@@ -62,6 +62,9 @@ pub struct State {
     /// Its place on the default bridge network while running.
     #[serde(default)]
     pub network: Option<berth_net::Attachment>,
+    /// The health check's state, for a container that has one (`State.Health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 /// Bind mount or volume from `HostConfig.Binds` or `HostConfig.Mounts`.

@@ -234,7 +234,9 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, SpecError> {
             None => g.parse().map_err(|_| SpecError::NoGroup(g.to_string()))?,
         };
     }
-    let additional = if uname.is_empty() {
+    // Supplementary groups come from /etc/group only for `user` alone: `user:group` names the one
+    // group the process has (as runc's user lookup, which Docker uses).
+    let additional = if uname.is_empty() || g.is_some() {
         vec![]
     } else {
         group
@@ -510,6 +512,8 @@ mod tests {
         assert_eq!((u.uid, u.gid, u.additional.clone()), (33, 33, vec![50]));
         let u = resolve_user(d.path(), "1000:extra").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 50));
+        let u = resolve_user(d.path(), "www:root").unwrap();
+        assert_eq!((u.uid, u.gid, u.additional), (33, 0, vec![]));
         assert!(resolve_user(d.path(), "nobody").is_err());
     }
 
