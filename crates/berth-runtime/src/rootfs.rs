@@ -104,7 +104,12 @@ fn mount_one(
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, m, &opts);
+        mount_cgroup(ctx, m, &opts)?;
+        if opts.has_recursive_attrs() {
+            let path = mounts::resolve_in_root(ctx.rootfs, m.destination())?;
+            set_recursive_attrs(&opts, &path)?;
+        }
+        return Ok(());
     }
     if opts.bind || typ == "bind" {
         let source = m.source().as_ref().ok_or_else(|| {
@@ -143,6 +148,7 @@ fn mount_one(
         if !wanted.is_empty() {
             remount_bind(&target.path, wanted)?;
         }
+        set_recursive_attrs(&opts, &target.path)?;
         for p in &opts.propagation {
             mount(NONE, &target.path, NONE, *p, NONE)
                 .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
@@ -189,11 +195,36 @@ fn mount_one(
             return Err(e).with_ctx(|| format!("mount {typ} on {}", target.path.display()));
         }
     }
+    set_recursive_attrs(&opts, &target.path)?;
     for p in &opts.propagation {
         mount(NONE, &target.path, NONE, *p, NONE)
             .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
     }
     Ok(())
+}
+
+/// Apply `rro`, `rnosuid`, ... to the mount at `path` and every mount below
+/// it. Nothing is done (no syscall) when none was asked; a kernel without
+/// mount_setattr refuses the config rather than leaving them unapplied.
+fn set_recursive_attrs(opts: &mounts::MountOptions, path: &Path) -> Result<()> {
+    if !opts.has_recursive_attrs() {
+        return Ok(());
+    }
+    match berth_sys::mount_setattr_recursive(path, opts.rec_set, opts.rec_clr) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Err(Error::Unsupported(format!(
+            "recursive mount options (rro, rnosuid, ...) on {} need mount_setattr (Linux 5.12 or later)",
+            path.display()
+        ))),
+        Err(e) => Err(e).with_ctx(|| {
+            format!(
+                "set recursive mount attributes on {} (set {:#x}, clear {:#x})",
+                path.display(),
+                opts.rec_set,
+                opts.rec_clr
+            )
+        }),
+    }
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locks
