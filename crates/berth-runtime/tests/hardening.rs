@@ -73,3 +73,27 @@ fn recursive_read_only_and_noexec_reach_submounts() {
     // The host's view is untouched.
     std::fs::write(vol.join("sub/host-can-write"), "x").unwrap();
 }
+
+/// `linux.devices` creates a node; whether the container may open it is for
+/// `linux.resources.devices` alone. A deny-all with no allow for /dev/kmsg
+/// leaves it unusable (runc: EPERM), while the default nodes still work.
+#[test]
+fn device_deny_all_holds_for_a_listed_device() {
+    require_root!();
+    let (code, out, err) = sh(
+        |c| {
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438}
+            ]);
+            c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        },
+        "test -c /dev/kmsg && echo node-present; \
+         echo berth-device-test > /dev/kmsg; echo kmsg=$?; \
+         head -c 1 /dev/zero | wc -c",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("node-present"), "{out}");
+    assert!(out.contains("kmsg=1"), "/dev/kmsg was writable: {out} {err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert!(out.trim_end().ends_with('1'), "/dev/zero must stay usable: {out}");
+}

@@ -287,9 +287,8 @@ fn create_in(
     if let Some(cg) = cgroup {
         let cg = undo.cgroup.insert(cg);
         cg.apply(pid.as_raw())?;
-        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cg.set(&cgroups::with_default_devices(res, spec))?;
-        }
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        cg.set(&cgroups::with_default_devices(res, spec))?;
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
     let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir)?
