@@ -141,7 +141,11 @@ impl Cgroup {
 /// loses its default rule too (the config's entry takes its place).
 pub fn with_default_devices(res: Option<&LinuxResources>, spec: &Spec) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let rule = |allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+    let rule = |allow: bool,
+                typ: LinuxDeviceType,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(allow);
         r.set_typ(Some(typ));
@@ -157,9 +161,9 @@ pub fn with_default_devices(res: Option<&LinuxResources>, spec: &Spec) -> LinuxR
             && matches!(r.typ(), None | Some(LinuxDeviceType::A))
             && r.major().is_none()
             && r.minor().is_none()
-            && r.access().as_deref().is_some_and(|a| {
-                a.contains('r') && a.contains('w') && a.contains('m')
-            })
+            && r.access()
+                .as_deref()
+                .is_some_and(|a| a.contains('r') && a.contains('w') && a.contains('m'))
     };
     let mut rules = Vec::with_capacity(config_rules.len() + 12);
     // runc starts from an empty (deny-all) set; say so explicitly so cgroup

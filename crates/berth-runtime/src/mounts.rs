@@ -8,8 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::OFlag;
 use berth_sys::mount_attr as attr;
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 
 use crate::error::{Context, Error, Result};

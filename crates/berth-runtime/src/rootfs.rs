@@ -155,6 +155,23 @@ fn mount_one(
         }
         return Ok(());
     }
+    if typ == "proc" || typ == "sysfs" {
+        // Never through a symlink (or onto a file): the link's target, which
+        // the image chose, would get the mount (runc refuses the same way).
+        let dest = ctx
+            .rootfs
+            .join(m.destination().strip_prefix("/").unwrap_or(m.destination()));
+        if let Ok(meta) = fs::symlink_metadata(&dest) {
+            if !meta.is_dir() {
+                return Err(Error::Config(format!(
+                    "mount {}: filesystem {typ:?} must be mounted on ordinary directory ({} is a {})",
+                    m.destination().display(),
+                    dest.display(),
+                    if meta.file_type().is_symlink() { "symlink" } else { "file" }
+                )));
+            }
+        }
+    }
     let target = prepare_target(ctx.rootfs, m.destination(), false)?;
     let source = m
         .source()
@@ -518,9 +535,45 @@ fn dev_symlinks(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Before `--no-pivot`'s chroot: the host's whole procfs and sysfs mounts
+/// stay in this mount namespace (only out of the chroot's reach), and the
+/// kernel lets a user namespace mount a fresh procfs or sysfs whenever such
+/// a fully visible one exists. Detach them (or, where that is not allowed,
+/// cover them with an empty tmpfs), as runc does, so the container's own
+/// masked /proc is the only one left.
+fn hide_host_pseudo_fs(rootfs: &Path) -> Result<()> {
+    use nix::errno::Errno;
+    for m in mounts::mountinfo()? {
+        if m.root != "/"
+            || !matches!(m.fs_type.as_str(), "proc" | "sysfs")
+            || m.mount_point.starts_with(rootfs)
+        {
+            continue;
+        }
+        let p = &m.mount_point;
+        // Keep the detach from propagating back to the host.
+        match mount(NONE, p, NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE) {
+            Ok(()) => {}
+            // Already gone with a parent detached before it.
+            Err(Errno::ENOENT | Errno::EINVAL) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("make {} a slave", p.display())),
+        }
+        match umount2(p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::empty(), NONE)
+                    .with_ctx(|| format!("cover host {} {}", m.fs_type, p.display()))?;
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("detach host {}", p.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Switch the root: pivot_root, or with `--no-pivot` MS_MOVE plus chroot.
 pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
+        hide_host_pseudo_fs(rootfs)?;
         chdir(rootfs).ctx("chdir to rootfs")?;
         mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx("move rootfs to /")?;
         nix::unistd::chroot(".").ctx("chroot into rootfs")?;

@@ -64,7 +64,10 @@ fn recursive_read_only_and_noexec_reach_submounts() {
          cat /proc/self/mountinfo",
     );
     assert_eq!(code, 0, "{err}");
-    assert!(!out.contains("wrote-"), "a recursive read-only mount was written: {out}");
+    assert!(
+        !out.contains("wrote-"),
+        "a recursive read-only mount was written: {out}"
+    );
     for point in ["/mnt", "/mnt/sub"] {
         let line = mount_line(&out, point);
         let opts: Vec<&str> = line.split(' ').nth(5).unwrap().split(',').collect();
@@ -93,7 +96,72 @@ fn device_deny_all_holds_for_a_listed_device() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("node-present"), "{out}");
-    assert!(out.contains("kmsg=1"), "/dev/kmsg was writable: {out} {err}");
+    assert!(
+        out.contains("kmsg=1"),
+        "/dev/kmsg was writable: {out} {err}"
+    );
     assert!(err.contains("Operation not permitted"), "{err}");
-    assert!(out.trim_end().ends_with('1'), "/dev/zero must stay usable: {out}");
+    assert!(
+        out.trim_end().ends_with('1'),
+        "/dev/zero must stay usable: {out}"
+    );
+}
+
+/// With --no-pivot the host's /proc must not stay reachable for the
+/// kernel's "a fully visible procfs exists" check: a user namespace made
+/// inside the container may not mount a fresh procfs (runc: permission
+/// denied; runc's no_pivot.bats).
+#[test]
+fn no_pivot_leaves_no_bare_procfs_to_remount() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!([
+            "unshare",
+            "-mrpf",
+            "sh",
+            "-c",
+            "mount -t proc none /proc && echo procfs-mounted"
+        ]);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SETFCAP"));
+        }
+    });
+    let out = b.run(&["run", "--no-pivot", "np"]);
+    let (o, e) = (text(&out), err_text(&out));
+    assert!(!o.contains("procfs-mounted"), "procfs was mounted: {o} {e}");
+    assert!(e.contains("permission denied"), "{o} {e}");
+    assert_ne!(out.status.code(), Some(0));
+    // The host keeps its /proc.
+    assert!(Path::new("/proc/self/status").exists());
+}
+
+/// A rootfs whose /proc (or /sys) is a symlink gets no procfs at the link's
+/// target: the config is refused, as runc refuses it.
+#[test]
+fn proc_or_sys_on_a_symlink_is_refused() {
+    require_root!();
+    for dir in ["proc", "sys"] {
+        let b = Bundle::new(|c| {
+            c["process"]["args"] = json!(["true"]);
+        });
+        let rootfs = b.dir.join("rootfs");
+        std::fs::remove_dir(rootfs.join(dir)).unwrap();
+        std::os::unix::fs::symlink("tmp", rootfs.join(dir)).unwrap();
+        let out = b.run(&["run", "link"]);
+        assert!(!out.status.success(), "{dir}: ran");
+        let e = err_text(&out);
+        assert!(
+            e.contains("must be mounted on ordinary directory"),
+            "{dir}: {e}"
+        );
+        assert!(std::fs::read_dir(rootfs.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none());
+        let list = text(&b.run(&["list", "-q"]));
+        assert!(list.trim().is_empty(), "{dir}: left behind {list}");
+    }
 }
