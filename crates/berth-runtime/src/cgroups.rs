@@ -48,9 +48,19 @@ impl Cgroup {
             crate::log::debug("rootless: running without a cgroup");
             return Ok(None);
         }
-        berth_cgroups::create_default(path.as_deref(), id)
-            .map(|m| Some(Cgroup(m)))
-            .map_err(|e| Error::Cgroup(format!("linux.cgroupsPath: {e}")))
+        let m = berth_cgroups::create_default(path.as_deref(), id)
+            .map_err(|e| Error::Cgroup(format!("linux.cgroupsPath: {e}")))?;
+        // A cgroup frozen in advance would freeze init as soon as it joins,
+        // and create would wait for it forever: refuse it first, as runc
+        // does. (A cgroup that does not exist yet cannot be frozen; the read
+        // fails then and is no answer.)
+        if matches!(m.state(), Ok(FreezerState::Frozen | FreezerState::Freezing)) {
+            return Err(Error::Cgroup(format!(
+                "container's cgroup unexpectedly frozen ({})",
+                m.path().display()
+            )));
+        }
+        Ok(Some(Cgroup(m)))
     }
 
     pub fn from_state(state: &State) -> Option<Cgroup> {

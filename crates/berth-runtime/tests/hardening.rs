@@ -165,3 +165,78 @@ fn proc_or_sys_on_a_symlink_is_refused() {
         assert!(list.trim().is_empty(), "{dir}: left behind {list}");
     }
 }
+
+/// Where the cgroup v1 hierarchy with `controller` is mounted, if any.
+fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let mut r = right.split(' ');
+        let (fs, _, opts) = (r.next()?, r.next()?, r.next()?);
+        let point = left.split(' ').nth(4)?;
+        (fs == "cgroup" && opts.split(',').any(|o| o == controller)).then(|| PathBuf::from(point))
+    })
+}
+
+/// A cgroup frozen before the container exists must make `run -d` fail at
+/// once with runc's message (it used to hang with init frozen in D state),
+/// leaving no container and no cgroup directories of its own behind.
+#[test]
+fn pre_frozen_cgroup_fails_run_at_once() {
+    require_root!();
+    let Some(freezer) = v1_hierarchy("freezer") else {
+        eprintln!("skipped: no cgroup v1 freezer hierarchy");
+        return;
+    };
+    let rel = format!("berth-test-frozen-{}", std::process::id());
+    let dir = freezer.join(&rel);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Thaw(PathBuf);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join("freezer.state"), "THAWED");
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _thaw = Thaw(dir.clone());
+    std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "30"]);
+        c["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+    });
+    let mut child = b
+        .cmd(&["run", "-d", "frozen"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Let the frozen init go so the cleanup can kill it.
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            panic!("run -d hung on a frozen cgroup");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("container's cgroup unexpectedly frozen"),
+        "{err}"
+    );
+    assert!(text(&b.run(&["list", "-q"])).trim().is_empty());
+    if let Some(mem) = v1_hierarchy("memory") {
+        assert!(!mem.join(&rel).exists(), "a memory cgroup was left behind");
+    }
+    assert!(std::fs::read_to_string(dir.join("tasks"))
+        .unwrap()
+        .trim()
+        .is_empty());
+}
