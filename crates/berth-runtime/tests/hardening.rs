@@ -240,3 +240,188 @@ fn pre_frozen_cgroup_fails_run_at_once() {
         .trim()
         .is_empty());
 }
+
+/// A static x86_64 program that makes syscall 1000 (which no kernel has)
+/// and exits with the errno it got back.
+fn syscall_1000_program() -> Vec<u8> {
+    let code: &[u8] = &[
+        0xb8, 0xe8, 0x03, 0x00, 0x00, // mov eax, 1000
+        0x0f, 0x05, // syscall
+        0xf7, 0xd8, // neg eax
+        0x89, 0xc7, // mov edi, eax
+        0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+        0x0f, 0x05, // syscall
+    ];
+    let base: u64 = 0x40_0000;
+    let total = (64 + 56 + code.len()) as u64;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(base + 120).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    elf.extend_from_slice(&0u32.to_le_bytes());
+    for v in [64u16, 56, 1, 0, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for v in [0u64, base, base, total, total, 0x1000] {
+        elf.extend_from_slice(&v.to_le_bytes());
+    }
+    elf.extend_from_slice(code);
+    elf
+}
+
+/// Docker's profile (default EPERM) answers ENOSYS for a syscall newer than
+/// any it names, as runc does, so programs fall back instead of failing.
+#[test]
+fn seccomp_unknown_syscall_gets_enosys_like_runc() {
+    require_root!();
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the probe program is x86_64 code");
+        return;
+    }
+    let caps = json!(berth_seccomp::DOCKER_DEFAULT_CAPS);
+    let profile = berth_seccomp::docker_to_oci(
+        &berth_seccomp::default_profile(),
+        &berth_seccomp::DOCKER_DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+        berth_seccomp::native_arch(),
+    )
+    .unwrap();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["/bin/sys1000"]);
+        c["linux"]["seccomp"] = serde_json::to_value(&profile).unwrap();
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
+    });
+    let prog = b.dir.join("rootfs/bin/sys1000");
+    std::fs::write(&prog, syscall_1000_program()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Twice: the second run loads the cached program.
+    for (i, id) in ["enosys-1", "enosys-2"].into_iter().enumerate() {
+        let out = b.run(&["run", id]);
+        assert_eq!(
+            out.status.code(),
+            Some(libc::ENOSYS),
+            "run {i}: {}",
+            err_text(&out)
+        );
+    }
+}
+
+/// The startContainer hooks run in the container after the filter is in
+/// (runc loads it before them, no_new_privs or not).
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    require_root!();
+    for nnp in [true, false] {
+        let b = Bundle::new(|c| {
+            c["process"]["args"] = json!(["cat", "/tmp/hook-result"]);
+            c["root"]["readonly"] = json!(false);
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": 13}]
+            });
+            c["hooks"] = json!({"startContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", "mkdir /tmp/hook-dir; echo mkdir=$? > /tmp/hook-result"]
+            }]});
+        });
+        let out = b.run(&["run", "hooked"]);
+        assert!(out.status.success(), "nnp={nnp}: {}", err_text(&out));
+        assert_eq!(
+            text(&out).trim(),
+            "mkdir=1",
+            "nnp={nnp}: the hook ran unfiltered"
+        );
+        assert!(!b.dir.join("rootfs/tmp/hook-dir").exists());
+    }
+}
+
+/// SCMP_ACT_NOTIFY on write would leave init's own writes waiting on the
+/// agent: refused before anything is made (runc refuses it too).
+#[test]
+fn seccomp_notify_on_write_is_refused() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/berth-test-no-agent.sock",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let out = b.run(&["run", "notify-write"]);
+    assert!(!out.status.success());
+    assert!(
+        err_text(&out).contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+        "{}",
+        err_text(&out)
+    );
+    assert!(text(&b.run(&["list", "-q"])).trim().is_empty());
+}
+
+/// The agent at listenerPath gets the state ("creating") and the listener
+/// during `create`, as with runc, not only at `start`; it then decides the
+/// container's notified syscalls.
+#[test]
+fn seccomp_listener_arrives_during_create() {
+    require_root!();
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use std::os::fd::AsRawFd;
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "mkdir /tmp/agent-decides 2>/dev/null; echo mkdir=$? > /tmp/result"
+        ]);
+        c["process"]["noNewPrivileges"] = json!(true);
+        c["root"]["readonly"] = json!(false);
+    });
+    let socket = b.tmp.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    b.set_config(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let agent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let (state, fd) = berth_seccomp::receive_listener_fd(&mut conn).unwrap();
+        tx.send(format!("{:?}", state.state().status())).unwrap();
+        let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        ScmpNotifResp::new_error(req.id, -libc::EACCES, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+    });
+    let (ok, err) = b.detached(&["create", "listened"]);
+    assert!(ok, "{err}");
+    let status = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the agent got nothing during create");
+    assert_eq!(status, "Creating");
+    let out = b.run(&["start", "listened"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let result = b.dir.join("rootfs/tmp/result");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&result).map_or(true, |s| !s.ends_with('\n')) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&result).unwrap().trim(), "mkdir=1");
+    agent.join().unwrap();
+}

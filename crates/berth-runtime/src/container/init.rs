@@ -193,6 +193,13 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         },
         &mut a.seccomp,
     )?;
+    // With no_new_privs the filter goes in last, after user and
+    // capabilities, but still during create, as runc does: a notify agent
+    // gets its listener before `start` (it may answer syscalls made until
+    // then), and the startContainer hooks run under the filter.
+    if let Some(f) = a.seccomp.take() {
+        f.load(&a.opts.id, &a.bundle.dir, host_pid)?;
+    }
     a.sync.send(&Msg::Ready)?;
     Ok(())
 }
