@@ -352,10 +352,14 @@ fn start_container_hooks_run_under_the_seccomp_filter() {
 #[test]
 fn seccomp_notify_on_write_is_refused() {
     require_root!();
-    let b = Bundle::new(|c| {
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    // An agent socket that exists (nobody answers on it).
+    let socket = b.tmp.path().join("agent.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    b.set_config(|c| {
         c["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": "/run/berth-test-no-agent.sock",
+            "listenerPath": socket.to_str().unwrap(),
             "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]
         });
     });
