@@ -1,7 +1,7 @@
 //! The container's init before it becomes the user's program. It runs in the
 //! cloned child, already inside its new namespaces, and does, in order:
 //! join namespaces by path, mounts, pivot_root, masks, terminal, limits,
-//! user and capabilities, then waits on the exec fifo for `start` and execs.
+//! user and capabilities, seccomp, then waits on the exec fifo for `start` and execs.
 //! Until it is parked it reports every failure to the runtime over the sync
 //! channel; it never returns.
 
