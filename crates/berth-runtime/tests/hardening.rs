@@ -429,3 +429,53 @@ fn seccomp_listener_arrives_during_create() {
     assert_eq!(std::fs::read_to_string(&result).unwrap().trim(), "mkdir=1");
     agent.join().unwrap();
 }
+
+/// An `exec` under a notify profile hands the agent its own listener, with
+/// the state's pid naming the exec'd process (the one whose syscalls the
+/// agent will see), not 0.
+#[test]
+fn seccomp_listener_of_an_exec_names_its_process() {
+    require_root!();
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use std::os::fd::AsRawFd;
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "30"]);
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    let socket = b.tmp.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    b.set_config(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let agent = std::thread::spawn(move || {
+        // First init's listener (kept open), then the exec's.
+        let (mut conn, _) = listener.accept().unwrap();
+        let _init = berth_seccomp::receive_listener_fd(&mut conn).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let (state, fd) = berth_seccomp::receive_listener_fd(&mut conn).unwrap();
+        let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        ScmpNotifResp::new_error(req.id, -libc::EACCES, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+        (*state.pid(), req.pid)
+    });
+    let (ok, err) = b.detached(&["run", "-d", "execd"]);
+    assert!(ok, "{err}");
+    // mkdir itself is the exec'd process (a shell would fork it).
+    let out = b.run(&["exec", "execd", "mkdir", "/tmp/x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err_text(&out).contains("Permission denied"),
+        "{}",
+        err_text(&out)
+    );
+    let (state_pid, syscall_pid) = agent.join().unwrap();
+    assert_eq!(
+        state_pid as u32, syscall_pid,
+        "the state names another process"
+    );
+}

@@ -270,7 +270,12 @@ fn create_in(
                 idmapped: Vec::new(),
             })
         }
-        Forked::Parent(pid) => pid,
+        Forked::Parent(pid) => {
+            // Init has its own copy of the seccomp agent's connection; ours
+            // closes now so the agent sees the end of init's message.
+            drop(seccomp);
+            pid
+        }
     };
     undo.pid = Some(pid);
     drop(child_sock);

@@ -321,23 +321,28 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
         .expect("state serializes");
         crate::hooks::run_all("startContainer", h.start_container().as_ref(), &json)?;
     }
+    // The filter went in during set-up; nothing is left to load here.
     Err(exec_process(
         process,
         a.seccomp.take(),
         &a.opts.id,
         &a.bundle.dir,
+        0,
     ))
 }
 
 /// Load the seccomp filter still pending (the no_new_privs case) and exec
-/// the process's program; shared by init and `exec`. Returns only on failure.
+/// the process's program; shared by init and `exec`. `pid` is the process's
+/// pid in the runtime's pid namespace, for the seccomp agent. Returns only
+/// on failure.
 pub(crate) fn exec_process(
     process: &oci_spec::runtime::Process,
     seccomp: Option<Filter>,
     id: &str,
     bundle: &Path,
+    pid: i32,
 ) -> Error {
-    match try_exec(process, seccomp, id, bundle) {
+    match try_exec(process, seccomp, id, bundle, pid) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -348,9 +353,10 @@ fn try_exec(
     seccomp: Option<Filter>,
     id: &str,
     bundle: &Path,
+    pid: i32,
 ) -> Result<Never> {
     if let Some(f) = seccomp {
-        f.load(id, bundle, 0)?;
+        f.load(id, bundle, pid)?;
     }
     let args = process.args().as_ref().expect("validated");
     let env_list = process.env().clone().unwrap_or_default();
