@@ -138,6 +138,30 @@ fn no_pivot_leaves_no_bare_procfs_to_remount() {
     assert!(Path::new("/proc/self/status").exists());
 }
 
+/// --no-pivot with a private root propagation is refused before anything is
+/// made, as runc refuses it.
+#[test]
+fn no_pivot_refuses_a_private_root_propagation() {
+    require_root!();
+    for prop in ["private", "rprivate"] {
+        let b = Bundle::new(|c| {
+            c["process"]["args"] = json!(["true"]);
+            c["linux"]["rootfsPropagation"] = json!(prop);
+        });
+        let out = b.run(&["run", "--no-pivot", "np-private"]);
+        assert!(!out.status.success(), "{prop}: ran");
+        assert!(
+            err_text(&out).contains("not safe without pivot_root"),
+            "{prop}: {}",
+            err_text(&out)
+        );
+        assert!(text(&b.run(&["list", "-q"])).trim().is_empty());
+        // With pivot_root the same config runs.
+        let out = b.run(&["run", "np-private"]);
+        assert!(out.status.success(), "{prop}: {}", err_text(&out));
+    }
+}
+
 /// A rootfs whose /proc (or /sys) is a symlink gets no procfs at the link's
 /// target: the config is refused, as runc refuses it.
 #[test]

@@ -237,6 +237,9 @@ fn create_in(
     undo: &mut Undo,
 ) -> Result<Created> {
     let spec = &bundle.spec;
+    if opts.no_pivot {
+        check_no_pivot_propagation(spec)?;
+    }
     let seccomp = crate::seccomp::compile(spec, &crate::seccomp::cache(root))?;
     let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
     let plan = NsPlan::prepare(spec)?;
@@ -341,6 +344,25 @@ fn create_in(
         send_pidfd(path, pid.as_raw())?;
     }
     Ok(Created { state: st, pid })
+}
+
+/// Without pivot_root the host's mounts stay under the container's root in
+/// its mount namespace; a private root would keep host unmounts from ever
+/// reaching them (runc refuses the same combination).
+fn check_no_pivot_propagation(spec: &Spec) -> Result<()> {
+    let private = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(crate::mounts::propagation_flag)
+        .is_some_and(|f| f.contains(nix::mount::MsFlags::MS_PRIVATE));
+    if private {
+        return Err(Error::Config(
+            "linux.rootfsPropagation: [r]private is not safe without pivot_root (--no-pivot)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Send a pidfd of `pid` to the unix socket at `path`, so the caller can
