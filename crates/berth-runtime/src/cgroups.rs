@@ -2,6 +2,8 @@
 //! from `linux.cgroupsPath` at create time, saved in the state as resolved
 //! paths, and rebuilt from them for kill, delete and status.
 
+use std::path::Path;
+
 use berth_cgroups::{CgroupManager, CgroupPaths, FreezerState, Pid};
 use oci_spec::runtime::{LinuxResources, Spec};
 
@@ -46,9 +48,19 @@ impl Cgroup {
             crate::log::debug("rootless: running without a cgroup");
             return Ok(None);
         }
-        berth_cgroups::create_default(path.as_deref(), id)
-            .map(|m| Some(Cgroup(m)))
-            .map_err(|e| Error::Cgroup(format!("linux.cgroupsPath: {e}")))
+        let m = berth_cgroups::create_default(path.as_deref(), id)
+            .map_err(|e| Error::Cgroup(format!("linux.cgroupsPath: {e}")))?;
+        // A cgroup frozen in advance would freeze init as soon as it joins,
+        // and create would wait for it forever: refuse it first, as runc
+        // does. (A cgroup that does not exist yet cannot be frozen; the read
+        // fails then and is no answer.)
+        if matches!(m.state(), Ok(FreezerState::Frozen | FreezerState::Freezing)) {
+            return Err(Error::Cgroup(format!(
+                "container's cgroup unexpectedly frozen ({})",
+                m.path().display()
+            )));
+        }
+        Ok(Some(Cgroup(m)))
     }
 
     pub fn from_state(state: &State) -> Option<Cgroup> {
@@ -184,63 +196,74 @@ impl Cgroup {
     }
 }
 
-/// The device rules of the config with what every container needs put in
-/// after its leading deny-all rules: the default nodes init creates, ptys,
-/// and the config's own linux.devices (a config that denies everything still
-/// gets /dev/null). Later rules of the config, explicit denies included, keep
-/// the last word.
-pub fn with_default_devices(res: &LinuxResources, spec: &Spec) -> LinuxResources {
+/// The container's device rules, in runc's order: deny everything, the
+/// config's `linux.resources.devices` as written, then the devices every
+/// container gets (mknod of any node, the default nodes, ptys, tun) at the
+/// end. Entries of `linux.devices` get no allow rule of their own: the
+/// config's rules decide whether the container may open them, so an
+/// explicit deny holds. A default node whose path `linux.devices` lists
+/// loses its default rule too (the config's entry takes its place).
+pub fn with_default_devices(res: Option<&LinuxResources>, spec: &Spec) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+    let rule = |allow: bool,
+                typ: LinuxDeviceType,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str| {
         let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true);
+        r.set_allow(allow);
         r.set_typ(Some(typ));
         r.set_major(major);
         r.set_minor(minor);
-        r.set_access(Some("rwm".to_string()));
+        r.set_access(Some(access.to_string()));
         r
     };
-    let mut out = res.clone();
-    let rules = res.devices().clone().unwrap_or_default();
-    if rules.is_empty() {
-        return out;
-    }
+    let mut out = res.cloned().unwrap_or_default();
+    let config_rules = res.and_then(|r| r.devices().clone()).unwrap_or_default();
     let deny_all = |r: &LinuxDeviceCgroup| {
         !r.allow()
             && matches!(r.typ(), None | Some(LinuxDeviceType::A))
             && r.major().is_none()
             && r.minor().is_none()
+            && r.access()
+                .as_deref()
+                .is_some_and(|a| a.contains('r') && a.contains('w') && a.contains('m'))
     };
-    let split = rules.iter().rposition(deny_all).map_or(0, |i| i + 1);
-    let mut merged: Vec<LinuxDeviceCgroup> = rules[..split].to_vec();
-    use LinuxDeviceType::C;
-    for (major, minor) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-    ] {
-        merged.push(rule(C, Some(major), Some(minor)));
+    let mut rules = Vec::with_capacity(config_rules.len() + 12);
+    // runc starts from an empty (deny-all) set; say so explicitly so cgroup
+    // v1, which starts from the parent's rules, ends in the same place.
+    if !config_rules.first().is_some_and(deny_all) {
+        rules.push(rule(false, LinuxDeviceType::A, None, None, "rwm"));
     }
-    // The container's own devpts instance.
-    merged.push(rule(C, Some(136), None));
-    for d in spec
+    rules.extend(config_rules);
+    let listed: Vec<&Path> = spec
         .linux()
         .as_ref()
         .and_then(|l| l.devices().as_ref())
         .into_iter()
         .flatten()
-        // A FIFO is no device: the device cgroup neither knows nor guards it.
-        .filter(|d| d.typ() != LinuxDeviceType::P)
-    {
-        merged.push(rule(d.typ(), Some(d.major()), Some(d.minor())));
+        .map(|d| d.path().as_path())
+        .collect();
+    use LinuxDeviceType::{B, C};
+    rules.push(rule(true, C, None, None, "m"));
+    rules.push(rule(true, B, None, None, "m"));
+    for (path, major, minor) in [
+        ("/dev/null", 1, 3),
+        ("/dev/random", 1, 8),
+        ("/dev/full", 1, 7),
+        ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
+    ] {
+        if !listed.contains(&Path::new(path)) {
+            rules.push(rule(true, C, Some(major), Some(minor), "rwm"));
+        }
     }
-    merged.extend_from_slice(&rules[split..]);
-    out.set_devices(Some(merged));
+    // The container's own devpts instance and its ptmx, and tun.
+    rules.push(rule(true, C, Some(136), None, "rwm"));
+    rules.push(rule(true, C, Some(5), Some(2), "rwm"));
+    rules.push(rule(true, C, Some(10), Some(200), "rwm"));
+    out.set_devices(Some(rules));
     out
 }
 
@@ -299,30 +322,52 @@ mod tests {
         }
     }
 
-    #[test]
-    fn default_devices_go_after_deny_all_and_before_later_rules() {
-        let spec: Spec = serde_json::from_value(serde_json::json!({
-            "ociVersion": "1.0.2",
-            "linux": {
-                "devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}],
-                "resources": {"devices": [
-                    {"allow": false, "access": "rwm"},
-                    {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
-                ]}
-            }
-        }))
-        .unwrap();
-        let res = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
-        let merged = with_default_devices(res, &spec);
-        let rules: Vec<String> = merged
+    fn rules(spec: serde_json::Value) -> Vec<String> {
+        let spec: Spec = serde_json::from_value(spec).unwrap();
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        with_default_devices(res, &spec)
             .devices()
             .iter()
             .flatten()
             .map(|r| format!("{} {r}", if r.allow() { "allow" } else { "deny" }))
-            .collect();
-        assert_eq!(rules.first().unwrap(), "deny a *:* rwm");
-        assert!(rules.contains(&"allow c 1:3 rwm".to_string()));
-        assert_eq!(rules[rules.len() - 2], "allow c 1:11 rwm");
-        assert_eq!(rules.last().unwrap(), "deny c 1:11 rwm");
+            .collect()
+    }
+
+    #[test]
+    fn listed_devices_get_no_allow_rule_and_defaults_come_last() {
+        let got = rules(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "devices": [
+                    {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11},
+                    {"path": "/dev/null", "type": "c", "major": 1, "minor": 3}
+                ],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": false, "type": "c", "major": 1, "minor": 8, "access": "rwm"}
+                ]}
+            }
+        }));
+        assert_eq!(got[0], "deny a *:* rwm");
+        assert_eq!(got[1], "deny c 1:8 rwm");
+        assert!(!got.iter().any(|r| r.contains(" 1:11 ")), "{got:?}");
+        // /dev/null is the config's now: no default rule for it either.
+        assert!(!got.iter().any(|r| r.contains(" 1:3 ")), "{got:?}");
+        // The defaults come after the config's rules, as in runc (so its
+        // default /dev/random rule wins over the config's deny).
+        assert!(got[2..].contains(&"allow c 1:8 rwm".to_string()), "{got:?}");
+        assert_eq!(got.last().unwrap(), "allow c 10:200 rwm");
+    }
+
+    #[test]
+    fn a_config_without_device_rules_starts_from_deny_all() {
+        let got = rules(serde_json::json!({"ociVersion": "1.0.2", "linux": {}}));
+        assert_eq!(got[0], "deny a *:* rwm");
+        assert_eq!(got[1], "allow c *:* m");
+        let got = rules(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {"resources": {"devices": [{"allow": true, "access": "rwm"}]}}
+        }));
+        assert_eq!(got[..2], ["deny a *:* rwm", "allow a *:* rwm"]);
     }
 }

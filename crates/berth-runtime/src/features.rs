@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 pub fn features() -> Value {
-    let mount_options: Vec<&str> = vec![
+    let mut mount_options: Vec<&str> = vec![
         "async",
         "atime",
         "bind",
@@ -43,6 +43,8 @@ pub fn features() -> Value {
         "sync",
         "unbindable",
     ];
+    mount_options.extend_from_slice(crate::mounts::RECURSIVE_ATTR_OPTIONS);
+    mount_options.sort_unstable();
     let caps: Vec<String> = caps::all()
         .iter()
         .map(|c| c.to_string())

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use berth_sys::mount_attr as attr;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 
@@ -26,9 +27,19 @@ pub struct MountOptions {
     /// `idmap` / `ridmap`: an idmapped bind mount.
     pub idmap: bool,
     pub idmap_recursive: bool,
+    /// `rro`, `rnosuid`, ... : `MOUNT_ATTR_*` bits to set on the mount and
+    /// every mount below it (mount_setattr with AT_RECURSIVE).
+    pub rec_set: u64,
+    /// `rrw`, `rsuid`, ... : `MOUNT_ATTR_*` bits to clear recursively.
+    pub rec_clr: u64,
 }
 
 impl MountOptions {
+    /// Whether a recursive attribute (`rro`, `rnoexec`, ...) was asked for.
+    pub fn has_recursive_attrs(&self) -> bool {
+        self.rec_set != 0 || self.rec_clr != 0
+    }
+
     pub fn data_string(&self) -> Option<String> {
         if self.data.is_empty() {
             None
@@ -49,8 +60,36 @@ pub fn parse_options(options: &[String]) -> MountOptions {
         recursive: false,
         idmap: false,
         idmap_recursive: false,
+        rec_set: 0,
+        rec_clr: 0,
     };
     for opt in options {
+        if let Some((clear, bit)) = recursive_attr(opt) {
+            if bit & attr::ATIME_MASK == bit {
+                // The access time is a field (relatime = 0, noatime,
+                // strictatime), not a bit: mount_setattr wants the whole
+                // field in attr_clr whenever it changes. Clearing a mode
+                // falls back to relatime, the kernel's default.
+                let current = o.rec_set & attr::ATIME_MASK;
+                if clear && (bit == attr::RELATIME || (current != 0 && current != bit)) {
+                    // `rnorelatime` has nothing to clear (as in runc); a
+                    // clear of a mode other than the one asked keeps it.
+                    continue;
+                }
+                o.rec_set &= !attr::ATIME_MASK;
+                if !clear {
+                    o.rec_set |= bit;
+                }
+                o.rec_clr |= attr::ATIME_MASK;
+            } else if clear {
+                o.rec_clr |= bit;
+                o.rec_set &= !bit;
+            } else {
+                o.rec_set |= bit;
+                o.rec_clr &= !bit;
+            }
+            continue;
+        }
         let (set, clear) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
@@ -142,6 +181,53 @@ pub fn parse_options(options: &[String]) -> MountOptions {
     }
     o
 }
+
+/// The recursive mount attributes runc knows: name -> (clears?, bit).
+fn recursive_attr(opt: &str) -> Option<(bool, u64)> {
+    Some(match opt {
+        "rro" => (false, attr::RDONLY),
+        "rrw" => (true, attr::RDONLY),
+        "rnosuid" => (false, attr::NOSUID),
+        "rsuid" => (true, attr::NOSUID),
+        "rnodev" => (false, attr::NODEV),
+        "rdev" => (true, attr::NODEV),
+        "rnoexec" => (false, attr::NOEXEC),
+        "rexec" => (true, attr::NOEXEC),
+        "rnodiratime" => (false, attr::NODIRATIME),
+        "rdiratime" => (true, attr::NODIRATIME),
+        "rrelatime" => (false, attr::RELATIME),
+        "rnorelatime" => (true, attr::RELATIME),
+        "rnoatime" => (false, attr::NOATIME),
+        "ratime" => (true, attr::NOATIME),
+        "rstrictatime" => (false, attr::STRICTATIME),
+        "rnostrictatime" => (true, attr::STRICTATIME),
+        "rnosymfollow" => (false, attr::NOSYMFOLLOW),
+        "rsymfollow" => (true, attr::NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+/// The option names [`parse_options`] reads as recursive attributes.
+pub const RECURSIVE_ATTR_OPTIONS: &[&str] = &[
+    "ratime",
+    "rdev",
+    "rdiratime",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+];
 
 /// Parse a propagation name as in `rootfsPropagation`.
 pub fn propagation_flag(name: &str) -> Option<MsFlags> {
@@ -381,6 +467,27 @@ mod tests {
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         let o = parse_options(&["ro".into(), "rw".into()]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn recursive_attributes_parse_into_mount_setattr_bits() {
+        let o = parse_options(&["rbind".into(), "rro".into(), "rnoexec".into()]);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOEXEC);
+        assert_eq!(o.rec_clr, 0);
+        assert!(o.flags.is_empty() && o.data.is_empty(), "{o:?}");
+        let o = parse_options(&["rro".into(), "rrw".into(), "rsuid".into()]);
+        assert_eq!(o.rec_set, 0);
+        assert_eq!(o.rec_clr, attr::RDONLY | attr::NOSUID);
+        assert!(o.has_recursive_attrs());
+        // Access times: the whole field is cleared whenever one is set.
+        let o = parse_options(&["rnoatime".into(), "rstrictatime".into()]);
+        assert_eq!(o.rec_set, attr::STRICTATIME);
+        assert_eq!(o.rec_clr, attr::ATIME_MASK);
+        let o = parse_options(&["rnoatime".into(), "ratime".into()]);
+        assert_eq!(o.rec_set, attr::RELATIME);
+        assert_eq!(o.rec_clr, attr::ATIME_MASK);
+        assert!(!parse_options(&["rnorelatime".into()]).has_recursive_attrs());
+        assert!(!parse_options(&["ro".into(), "rbind".into()]).has_recursive_attrs());
     }
 
     #[test]

@@ -104,7 +104,12 @@ fn mount_one(
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, m, &opts);
+        mount_cgroup(ctx, m, &opts)?;
+        if opts.has_recursive_attrs() {
+            let path = mounts::resolve_in_root(ctx.rootfs, m.destination())?;
+            set_recursive_attrs(&opts, &path)?;
+        }
+        return Ok(());
     }
     if opts.bind || typ == "bind" {
         let source = m.source().as_ref().ok_or_else(|| {
@@ -143,11 +148,29 @@ fn mount_one(
         if !wanted.is_empty() {
             remount_bind(&target.path, wanted)?;
         }
+        set_recursive_attrs(&opts, &target.path)?;
         for p in &opts.propagation {
             mount(NONE, &target.path, NONE, *p, NONE)
                 .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
         }
         return Ok(());
+    }
+    if typ == "proc" || typ == "sysfs" {
+        // Never through a symlink (or onto a file): the link's target, which
+        // the image chose, would get the mount (runc refuses the same way).
+        let dest = ctx
+            .rootfs
+            .join(m.destination().strip_prefix("/").unwrap_or(m.destination()));
+        if let Ok(meta) = fs::symlink_metadata(&dest) {
+            if !meta.is_dir() {
+                return Err(Error::Config(format!(
+                    "mount {}: filesystem {typ:?} must be mounted on ordinary directory ({} is a {})",
+                    m.destination().display(),
+                    dest.display(),
+                    if meta.file_type().is_symlink() { "symlink" } else { "file" }
+                )));
+            }
+        }
     }
     let target = prepare_target(ctx.rootfs, m.destination(), false)?;
     let source = m
@@ -194,6 +217,7 @@ fn mount_one(
             return Err(e).with_ctx(|| format!("mount {typ} on {}", target.path.display()));
         }
     }
+    set_recursive_attrs(&opts, &target.path)?;
     for p in &opts.propagation {
         mount(NONE, &target.path, NONE, *p, NONE)
             .with_ctx(|| format!("set propagation of {}", target.path.display()))?;
@@ -205,6 +229,30 @@ fn mount_one(
 /// after the devices and the rest are in place.
 fn delays_readonly(typ: &str, destination: &Path) -> bool {
     typ == "tmpfs" || destination == Path::new("/dev")
+}
+
+/// Apply `rro`, `rnosuid`, ... to the mount at `path` and every mount below
+/// it. Nothing is done (no syscall) when none was asked; a kernel without
+/// mount_setattr refuses the config rather than leaving them unapplied.
+fn set_recursive_attrs(opts: &mounts::MountOptions, path: &Path) -> Result<()> {
+    if !opts.has_recursive_attrs() {
+        return Ok(());
+    }
+    match berth_sys::mount_setattr_recursive(path, opts.rec_set, opts.rec_clr) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Err(Error::Unsupported(format!(
+            "recursive mount options (rro, rnosuid, ...) on {} need mount_setattr (Linux 5.12 or later)",
+            path.display()
+        ))),
+        Err(e) => Err(e).with_ctx(|| {
+            format!(
+                "set recursive mount attributes on {} (set {:#x}, clear {:#x})",
+                path.display(),
+                opts.rec_set,
+                opts.rec_clr
+            )
+        }),
+    }
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locks
@@ -559,9 +607,45 @@ pub fn chroot_into(rootfs: &Path) -> Result<()> {
     chdir("/").ctx("chdir /")
 }
 
+/// Before `--no-pivot`'s chroot: the host's whole procfs and sysfs mounts
+/// stay in this mount namespace (only out of the chroot's reach), and the
+/// kernel lets a user namespace mount a fresh procfs or sysfs whenever such
+/// a fully visible one exists. Detach them (or, where that is not allowed,
+/// cover them with an empty tmpfs), as runc does, so the container's own
+/// masked /proc is the only one left.
+fn hide_host_pseudo_fs(rootfs: &Path) -> Result<()> {
+    use nix::errno::Errno;
+    for m in mounts::mountinfo()? {
+        if m.root != "/"
+            || !matches!(m.fs_type.as_str(), "proc" | "sysfs")
+            || m.mount_point.starts_with(rootfs)
+        {
+            continue;
+        }
+        let p = &m.mount_point;
+        // Keep the detach from propagating back to the host.
+        match mount(NONE, p, NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE) {
+            Ok(()) => {}
+            // Already gone with a parent detached before it.
+            Err(Errno::ENOENT | Errno::EINVAL) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("make {} a slave", p.display())),
+        }
+        match umount2(p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::empty(), NONE)
+                    .with_ctx(|| format!("cover host {} {}", m.fs_type, p.display()))?;
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("detach host {}", p.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Switch the root: pivot_root, or with `--no-pivot` MS_MOVE plus chroot.
 pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
+        hide_host_pseudo_fs(rootfs)?;
         chdir(rootfs).ctx("chdir to rootfs")?;
         mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx("move rootfs to /")?;
         nix::unistd::chroot(".").ctx("chroot into rootfs")?;

@@ -17,11 +17,13 @@ use crate::error::{Error, Result};
 /// (made before pivot_root, while `listenerPath` is still reachable).
 pub struct Filter {
     inner: Inner,
-    listener: Option<UnixStream>,
+    /// The agent's socket and `listenerMetadata`, for notify profiles.
+    listener: Option<(UnixStream, Option<String>)>,
 }
 
 enum Inner {
-    /// libseccomp's filter, loaded by libseccomp (notify filters).
+    /// libseccomp's filter, loaded by libseccomp (flags a stored program
+    /// cannot carry).
     Filter(berth_seccomp::Filter),
     /// A generated (possibly cached) program, loaded with one syscall.
     Program(berth_seccomp::Program),
@@ -56,6 +58,18 @@ pub fn compile(spec: &Spec, cache: &berth_seccomp::ProgramCache) -> Result<Optio
     let program = filter
         .program(sc)
         .map_err(|e| Error::Seccomp(format!("linux.seccomp: {e}")))?;
+    let listener = match filter.listener_path().filter(|_| filter.uses_notify()) {
+        Some(path) => Some((
+            UnixStream::connect(path).map_err(|e| {
+                Error::Seccomp(format!(
+                    "linux.seccomp.listenerPath: connect {}: {e}",
+                    path.display()
+                ))
+            })?,
+            filter.listener_metadata().map(str::to_string),
+        )),
+        None => None,
+    };
     let inner = match program {
         Some(p) => {
             if let Some(k) = &key {
@@ -70,39 +84,20 @@ pub fn compile(spec: &Spec, cache: &berth_seccomp::ProgramCache) -> Result<Optio
         }
         None => Inner::Filter(filter),
     };
-    let listener_path = match &inner {
-        Inner::Filter(f) => f.listener_path(),
-        Inner::Program(_) => None,
-    };
-    let listener = match listener_path {
-        Some(path) => Some(UnixStream::connect(path).map_err(|e| {
-            Error::Seccomp(format!(
-                "linux.seccomp.listenerPath: connect {}: {e}",
-                path.display()
-            ))
-        })?),
-        None => None,
-    };
     Ok(Some(Filter { inner, listener }))
 }
 
 impl Filter {
     /// Install the filter in the calling process; hand a notify listener,
-    /// if the profile makes one, to the agent at `listenerPath`.
+    /// if the profile makes one, to the agent at `listenerPath` with the
+    /// state `creating` (as runc does, during `create`).
     pub fn load(self, id: &str, bundle: &std::path::Path, pid: i32) -> Result<()> {
-        let filter = match self.inner {
-            Inner::Program(p) => {
-                return p
-                    .load()
-                    .map_err(|e| Error::Seccomp(format!("load filter: {e}")))
-            }
-            Inner::Filter(f) => f,
-        };
-        let metadata = filter.listener_metadata().map(str::to_string);
-        let notify = filter
-            .load()
-            .map_err(|e| Error::Seccomp(format!("load filter: {e}")))?;
-        if let (Some(fd), Some(stream)) = (notify, self.listener) {
+        let notify = match self.inner {
+            Inner::Program(p) => p.load(),
+            Inner::Filter(f) => f.load(),
+        }
+        .map_err(|e| Error::Seccomp(format!("load filter: {e}")))?;
+        if let (Some(fd), Some((stream, metadata))) = (notify, self.listener) {
             let state: oci_spec::runtime::State = serde_json::from_value(serde_json::json!({
                 "ociVersion": crate::state::OCI_VERSION,
                 "id": id,

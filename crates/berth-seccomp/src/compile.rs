@@ -108,6 +108,11 @@ impl Filter {
         let names = syscall.names();
         let action = scmp_action(syscall.action(), syscall.errno_ret(), Some(names))?;
         if action == ScmpAction::Notify {
+            // Init writes to the runtime after the filter is in; a write
+            // waiting on an agent that waits on the runtime never returns.
+            if names.iter().any(|n| n == "write") {
+                return Err(Error::NotifyOnWrite);
+            }
             if self.listener_path.is_none() {
                 return Err(Error::NotifyWithoutListener {
                     syscalls: names.clone(),
@@ -190,25 +195,36 @@ impl Filter {
         &self.skipped
     }
 
-    /// The kernel program libseccomp generates for this filter, to load
-    /// with [`crate::Program::load`] (and to keep in a [`crate::ProgramCache`]).
-    /// `None` when the filter needs what only libseccomp's own load does (a
-    /// notify listener), or uses a flag the program cannot carry.
+    /// The kernel program for this filter, to load with
+    /// [`crate::Program::load`] (and to keep in a [`crate::ProgramCache`]):
+    /// what libseccomp generates, behind runc's `-ENOSYS` stub for syscalls
+    /// newer than the profile (see `enosys.rs`). A filter with notify rules
+    /// gets a program that asks the kernel for the listener on load.
+    /// `None` when the profile uses a flag a program cannot carry.
     pub fn program(&self, seccomp: &LinuxSeccomp) -> Result<Option<crate::Program>> {
-        let Some(flags) = crate::program::kernel_flags(seccomp) else {
+        let Some(mut flags) = crate::program::kernel_flags(seccomp) else {
             return Ok(None);
         };
         if self.uses_notify {
-            return Ok(None);
+            flags |= crate::program::FLAG_NEW_LISTENER;
         }
         // At most 4096 instructions of 8 bytes: the whole program fits in a
         // pipe's buffer, so writing it before reading cannot block.
         let (r, w) = nix::unistd::pipe().map_err(|e| Error::LoadProgram(e.into()))?;
         self.ctx.export_bpf(&w).map_err(Error::Export)?;
         drop(w);
-        let mut insns = Vec::new();
-        std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut insns)
+        let mut generated = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut generated)
             .map_err(Error::LoadProgram)?;
+        let mut arches: Vec<ScmpArch> = seccomp
+            .architectures()
+            .iter()
+            .flatten()
+            .map(|a| scmp_arch(*a))
+            .collect();
+        arches.push(ScmpArch::native());
+        let mut insns = crate::enosys::stub(seccomp, &arches);
+        insns.extend_from_slice(&generated);
         Ok(Some(crate::Program::new(insns, flags)?))
     }
 

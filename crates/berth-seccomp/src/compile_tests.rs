@@ -235,3 +235,27 @@ fn notify_needs_a_listener_and_cannot_be_default() {
     }));
     assert!(e.contains("mkdir") && e.contains("listenerPath"), "{e}");
 }
+
+#[test]
+fn notify_on_write_is_refused() {
+    let e = compile_err(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
+        "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    assert_eq!(e, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
+}
+
+#[test]
+fn notify_filters_become_programs_that_ask_for_the_listener() {
+    let sc = spec(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "listenerPath": "/run/agent.sock",
+        "syscalls": [
+            {"names": ["read", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}
+        ]
+    }));
+    let program = compile(&sc).unwrap().program(&sc).unwrap().unwrap();
+    assert!(program.uses_notify());
+}

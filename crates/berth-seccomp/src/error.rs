@@ -95,6 +95,11 @@ pub enum Error {
     #[error("seccomp action SCMP_ACT_NOTIFY cannot be the default action")]
     NotifyAsDefault,
 
+    /// `SCMP_ACT_NOTIFY` on `write`: the runtime's own writes after the
+    /// filter is loaded would wait on the agent (runc refuses it too).
+    #[error("SCMP_ACT_NOTIFY cannot be used for the write syscall")]
+    NotifyOnWrite,
+
     /// A rule uses `SCMP_ACT_NOTIFY` but nobody would receive the listener.
     #[error("syscalls {syscalls:?} use SCMP_ACT_NOTIFY but listenerPath is not set")]
     NotifyWithoutListener {

@@ -30,6 +30,7 @@
 
 mod compile;
 mod docker;
+mod enosys;
 mod error;
 mod fd;
 mod listener;

@@ -9,8 +9,9 @@
 //! hit skips libseccomp entirely and loads the stored instructions with one
 //! `seccomp(2)` call.
 //!
-//! Only filters without `SCMP_ACT_NOTIFY` rules are cached: a notify filter
-//! needs the listener that libseccomp's own load sets up.
+//! Only filters without `SCMP_ACT_NOTIFY` rules are cached (a notify
+//! profile is rare and carries its agent's socket path); their programs are
+//! still loaded the same way, asking the kernel for the listener.
 
 use std::fs;
 use std::io::Write;
@@ -24,6 +25,8 @@ use crate::error::{Error, Result};
 const FLAG_TSYNC: u64 = 1;
 const FLAG_LOG: u64 = 2;
 const FLAG_SPEC_ALLOW: u64 = 4;
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER: load returns the notify listener.
+pub(crate) const FLAG_NEW_LISTENER: u64 = 8;
 
 /// Classic BPF allows at most this many instructions.
 const MAX_INSNS: usize = 4096;
@@ -62,10 +65,17 @@ impl Program {
     /// Installs the program on the calling thread (same rules as
     /// [`crate::Filter::load`]: the very last step before `execve`, with
     /// no_new_privs set or `CAP_SYS_ADMIN` held).
-    pub fn load(&self) -> Result<()> {
-        berth_sys::seccomp_set_filter(&self.insns, self.flags as _)
-            .map(|_| ())
-            .map_err(Error::LoadProgram)
+    /// Returns the user-notification listener when the profile has notify
+    /// rules (hand it to the agent at `listenerPath`).
+    pub fn load(&self) -> Result<Option<crate::NotifyFd>> {
+        let fd = berth_sys::seccomp_set_filter(&self.insns, self.flags as _)
+            .map_err(Error::LoadProgram)?;
+        Ok(fd.map(|fd| crate::NotifyFd::from_raw_owned(std::os::fd::IntoRawFd::into_raw_fd(fd))))
+    }
+
+    /// Whether loading makes a notify listener.
+    pub fn uses_notify(&self) -> bool {
+        self.flags & FLAG_NEW_LISTENER != 0
     }
 }
 
@@ -114,7 +124,7 @@ impl ProgramCache {
         let v = libseccomp::ScmpVersion::current().ok()?;
         let uts = nix::sys::utsname::uname().ok()?;
         h.update(format!(
-            "\0berth-seccomp {}\0libseccomp {}.{}.{}\0{}\0{}\0{}",
+            "\0berth-seccomp {} enosys-stub\0libseccomp {}.{}.{}\0{}\0{}\0{}",
             env!("CARGO_PKG_VERSION"),
             v.major,
             v.minor,

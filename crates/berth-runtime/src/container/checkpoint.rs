@@ -537,9 +537,8 @@ pub fn restore(
     if let Some(cg) = cgroup {
         let cg = undo.cgroup.insert(cg);
         cg.apply(pid)?;
-        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cg.set(&crate::cgroups::with_default_devices(res, spec))?;
-        }
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        cg.set(&crate::cgroups::with_default_devices(res, spec))?;
     }
     let pid_start = crate::state::proc_stat(pid)
         .map(|(_, s)| s)

@@ -245,6 +245,9 @@ fn create_in(
     undo: &mut Undo,
 ) -> Result<Created> {
     let spec = &bundle.spec;
+    if opts.no_pivot {
+        check_no_pivot_propagation(spec)?;
+    }
     let seccomp = crate::seccomp::compile(spec, &crate::seccomp::cache(root))?;
     let cgroup = cgroups::Cgroup::for_spec(&opts.id, spec)?;
     let plan = NsPlan::prepare(spec)?;
@@ -289,7 +292,12 @@ fn create_in(
                 proc_fds: None,
             })
         }
-        Forked::Parent(pid) => pid,
+        Forked::Parent(pid) => {
+            // Init has its own copy of the seccomp agent's connection; ours
+            // closes now so the agent sees the end of init's message.
+            drop(seccomp);
+            pid
+        }
     };
     undo.pid = Some(pid);
     crate::log_debug!("create {}: init cloned, pid {pid}", opts.id);
@@ -312,9 +320,8 @@ fn create_in(
             opts.id,
             cg.path().display()
         );
-        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cg.set(&cgroups::with_default_devices(res, spec))?;
-        }
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        cg.set(&cgroups::with_default_devices(res, spec))?;
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
     let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir)?
@@ -364,6 +371,25 @@ fn create_in(
         send_pidfd(path, pid.as_raw())?;
     }
     Ok(Created { state: st, pid })
+}
+
+/// Without pivot_root the host's mounts stay under the container's root in
+/// its mount namespace; a private root would keep host unmounts from ever
+/// reaching them (runc refuses the same combination).
+fn check_no_pivot_propagation(spec: &Spec) -> Result<()> {
+    let private = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(crate::mounts::propagation_flag)
+        .is_some_and(|f| f.contains(nix::mount::MsFlags::MS_PRIVATE));
+    if private {
+        return Err(Error::Config(
+            "linux.rootfsPropagation: [r]private is not safe without pivot_root (--no-pivot)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Send a pidfd of `pid` to the unix socket at `path`, so the caller can

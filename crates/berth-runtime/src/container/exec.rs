@@ -380,7 +380,14 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
                 preserve_fds: opts.preserve_fds,
             })
         }
-        Forked::Parent(pid) => pid,
+        Forked::Parent(pid) => {
+            // The child has its own copy of the seccomp agent's connection;
+            // ours must close now, or an agent reading to the end of the
+            // message would wait for this process while the child's
+            // notified syscalls wait for the agent.
+            drop(seccomp);
+            pid
+        }
     };
     let mut guard = KillOnDrop(Some(pid));
     drop(child_sock);
@@ -464,7 +471,7 @@ struct Child<'a> {
 /// The cloned child. Never returns: it execs or reports and exits.
 fn child_main(mut c: Child) -> ! {
     let err = match child_setup(&mut c) {
-        Ok(()) => init::exec_process(c.process, c.seccomp.take(), &c.st.id, &c.st.bundle),
+        Ok(pid) => init::exec_process(c.process, c.seccomp.take(), &c.st.id, &c.st.bundle, pid),
         Err(e) => e,
     };
     // Error::Init would say "container init failed"; this is not init.
@@ -476,7 +483,9 @@ fn child_main(mut c: Child) -> ! {
     berth_sys::exit_now(255)
 }
 
-fn child_setup(c: &mut Child) -> Result<()> {
+/// Everything before the exec; returns the process's pid in the runtime's
+/// pid namespace.
+fn child_setup(c: &mut Child) -> Result<i32> {
     // Processes of the container must not reach the runtime's memory or
     // binary through /proc/<pid> before the exec; exec resets this.
     berth_sys::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
@@ -517,7 +526,8 @@ fn child_setup(c: &mut Child) -> Result<()> {
             preserve_fds: c.preserve_fds,
         },
         &mut c.seccomp,
-    )
+    )?;
+    Ok(host_pid)
 }
 
 #[cfg(test)]

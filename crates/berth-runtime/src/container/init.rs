@@ -1,7 +1,7 @@
 //! The container's init before it becomes the user's program. It runs in the
 //! cloned child, already inside its new namespaces, and does, in order:
 //! join namespaces by path, mounts, pivot_root, masks, terminal, limits,
-//! user and capabilities, then waits on the exec fifo for `start` and execs.
+//! user and capabilities, seccomp, then waits on the exec fifo for `start` and execs.
 //! Until it is parked it reports every failure to the runtime over the sync
 //! channel; it never returns.
 
@@ -217,6 +217,13 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         },
         &mut a.seccomp,
     )?;
+    // With no_new_privs the filter goes in last, after user and
+    // capabilities, but still during create, as runc does: a notify agent
+    // gets its listener before `start` (it may answer syscalls made until
+    // then), and the startContainer hooks run under the filter.
+    if let Some(f) = a.seccomp.take() {
+        f.load(&a.opts.id, &a.bundle.dir, host_pid)?;
+    }
     a.sync.send(&Msg::Ready)?;
     Ok(())
 }
@@ -352,23 +359,28 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
         .expect("state serializes");
         crate::hooks::run_all("startContainer", h.start_container().as_ref(), &json)?;
     }
+    // The filter went in during set-up; nothing is left to load here.
     Err(exec_process(
         process,
         a.seccomp.take(),
         &a.opts.id,
         &a.bundle.dir,
+        0,
     ))
 }
 
 /// Load the seccomp filter still pending (the no_new_privs case) and exec
-/// the process's program; shared by init and `exec`. Returns only on failure.
+/// the process's program; shared by init and `exec`. `pid` is the process's
+/// pid in the runtime's pid namespace, for the seccomp agent. Returns only
+/// on failure.
 pub(crate) fn exec_process(
     process: &oci_spec::runtime::Process,
     seccomp: Option<Filter>,
     id: &str,
     bundle: &Path,
+    pid: i32,
 ) -> Error {
-    match try_exec(process, seccomp, id, bundle) {
+    match try_exec(process, seccomp, id, bundle, pid) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -379,9 +391,10 @@ fn try_exec(
     seccomp: Option<Filter>,
     id: &str,
     bundle: &Path,
+    pid: i32,
 ) -> Result<Never> {
     if let Some(f) = seccomp {
-        f.load(id, bundle, 0)?;
+        f.load(id, bundle, pid)?;
     }
     let args = process.args().as_ref().expect("validated");
     let env_list = process.env().clone().unwrap_or_default();
