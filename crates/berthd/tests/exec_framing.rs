@@ -88,3 +88,45 @@ fn exec_start_frames_by_its_own_tty() {
     let (_, bytes) = exec_stream(&d, "ct", true, true);
     assert_eq!(bytes, b"hello\r\n");
 }
+
+#[test]
+fn exec_detach_keys_in_docker_py_spelling() {
+    skip_unless_ready!("exec_detach_keys_in_docker_py_spelling");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "ct",
+        "--network",
+        "none",
+        "bb:1",
+        "cat",
+    ]);
+    // docker-py takes detachKeys from the client's config file and sends it in this spelling.
+    let body = r#"{"AttachStdin":true,"AttachStdout":true,"Tty":true,"Cmd":["cat"],"detachKeys":"ctrl-x"}"#;
+    let (st, resp) = d.http("POST", "/containers/ct/exec", Some(body));
+    assert_eq!(st, 201, "{resp}");
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    let id = v["Id"].as_str().unwrap().to_string();
+    let start = r#"{"Detach":false,"Tty":true}"#;
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
+        start.len()
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.write_all(b"\x18").unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut all = Vec::new();
+    // The attach ends (EOF) instead of timing out; the exec runs on.
+    s.read_to_end(&mut all)
+        .expect("the detach keys ended the stream");
+    let (_, info) = d.http("GET", &format!("/exec/{id}/json"), None);
+    assert!(info.contains("\"Running\":true"), "{info}");
+}

@@ -26,6 +26,8 @@ pub struct ExecRequest {
     pub user: Option<String>,
     pub working_dir: Option<String>,
     pub privileged: Option<bool>,
+    /// docker-py sends `detachKeys` (dockerd's JSON decoding ignores case).
+    #[serde(alias = "detachKeys")]
     pub detach_keys: Option<String>,
 }
 
