@@ -331,7 +331,7 @@ mod tests {
                 .unwrap()
                 .parse()
                 .unwrap();
-            n % 2 == 0
+            n.is_multiple_of(2)
         };
         for n in [0, 1, 2, 3, 50, 399, 400, 401, 1000] {
             let (data, _) = all(&log, Some(n), &|_| true);
@@ -339,7 +339,7 @@ mod tests {
             assert!(data == want.as_bytes(), "tail {n}");
             // With a filter, the tail starts at the n-th accepted line from the end.
             let (data, _) = all(&log, Some(n), &even);
-            let accepted: Vec<usize> = (0..lines.len()).filter(|i| i % 2 == 0).collect();
+            let accepted: Vec<usize> = (0..lines.len()).filter(|i| i.is_multiple_of(2)).collect();
             let from = if n == 0 {
                 lines.len()
             } else {
