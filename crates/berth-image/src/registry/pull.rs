@@ -76,7 +76,26 @@ impl Client {
         r: &Reference,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<ImageRecord, RegistryError> {
+        // A failed pull leaves nothing: the blobs it brought are removed again.
+        let mut created = Vec::new();
+        let res = self.pull_into(store, r, progress, &mut created);
+        if res.is_err() {
+            crate::transfer::remove_blobs(store, &created);
+        }
+        res
+    }
+
+    fn pull_into(
+        &self,
+        store: &Store,
+        r: &Reference,
+        progress: &(dyn Fn(&Progress) + Sync),
+        created: &mut Vec<Digest>,
+    ) -> Result<ImageRecord, RegistryError> {
         let (bytes, mt, digest) = self.fetch_manifest(r, &r.reference_part())?;
+        if !store.has_blob(&digest) {
+            created.push(digest.clone());
+        }
         store.write_blob_expected(&bytes, &digest)?;
         progress(&Progress::Manifest {
             digest: digest.clone(),
@@ -98,6 +117,9 @@ impl Client {
                     .ok_or_else(|| crate::image::ImageError::NoPlatform(format!("{os}/{arch}")))?;
                 let dd = media::desc_digest(d)?;
                 let (b, cmt, cd) = self.fetch_manifest(r, dd.as_str())?;
+                if !store.has_blob(&cd) {
+                    created.push(cd.clone());
+                }
                 store.write_blob_expected(&b, &cd)?;
                 progress(&Progress::Manifest { digest: cd });
                 match media::parse(&b, &cmt)? {
@@ -113,6 +135,9 @@ impl Client {
         for d in std::iter::once(manifest.config()).chain(manifest.layers().iter()) {
             let dd = media::desc_digest(d)?;
             if seen.insert(dd.clone()) {
+                if !store.has_blob(&dd) {
+                    created.push(dd.clone());
+                }
                 blobs.push_back((dd, d.size()));
             }
         }
@@ -191,7 +216,11 @@ impl Client {
                     });
                     std::thread::sleep(std::time::Duration::from_millis(100 * attempt as u64));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Given up: the partial download goes too.
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
             }
         };
         if got != size {
