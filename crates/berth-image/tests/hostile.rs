@@ -36,6 +36,7 @@ fn opts() -> ExtractOptions {
         xattrs: true,
         no_overwrite_dir_non_dir: false,
         owner: None,
+        clean_dotdot: false,
     }
 }
 
