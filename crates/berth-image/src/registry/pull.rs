@@ -76,10 +76,12 @@ impl Client {
         r: &Reference,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<ImageRecord, RegistryError> {
-        // A failed pull leaves nothing: the blobs it brought are removed again.
+        // A failed pull leaves nothing: the blobs it brought are removed again. Only an
+        // interrupted transfer (a retryable error) keeps its verified blobs and partial download,
+        // so that pulling again resumes.
         let mut created = Vec::new();
         let res = self.pull_into(store, r, progress, &mut created);
-        if res.is_err() {
+        if res.as_ref().is_err_and(|e| !e.is_retryable()) {
             crate::transfer::remove_blobs(store, &created);
         }
         res
@@ -217,8 +219,11 @@ impl Client {
                     std::thread::sleep(std::time::Duration::from_millis(100 * attempt as u64));
                 }
                 Err(e) => {
-                    // Given up: the partial download goes too.
-                    let _ = std::fs::remove_file(&partial);
+                    // Given up on bad content: the partial download goes too (an interrupted
+                    // one stays for the next pull to resume).
+                    if !e.is_retryable() {
+                        let _ = std::fs::remove_file(&partial);
+                    }
                     return Err(e);
                 }
             }
