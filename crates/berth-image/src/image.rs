@@ -224,6 +224,7 @@ pub fn store_layer<R: Read>(
     compression: Compression,
 ) -> Result<(Digest, u64, Digest), ImageError> {
     let (_, plain) = decompress(r)?;
+    let plain = crate::compression::Bounded::new(plain, store.max_uncompressed());
     let mut hr = HashingReader::new(plain);
     let tmp = store.temp_path("layer");
     let res = (|| {
