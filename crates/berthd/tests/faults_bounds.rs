@@ -95,7 +95,7 @@ fn logs_of_a_large_log_keep_memory_bounded() {
     let mib: usize = std::env::var("BERTH_TEST_LOG_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(48);
     grow_log(&log, mib);
     {
         use std::io::Write;

@@ -218,8 +218,10 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
                     return;
                 }
             }
-            if !buf.is_empty() {
-                // More may be waiting (a read takes a bounded chunk): read on before stopping.
+            // A read takes a bounded chunk: read on at once when it was full, and until nothing is
+            // left once the container stopped.
+            let full = buf.len() as u64 >= logfile::FOLLOW_CHUNK / 2;
+            if !buf.is_empty() && (full || !running) {
                 continue;
             }
             if !running {
