@@ -498,3 +498,37 @@ fn archive_put_follows_symlinks_and_cleans_dotdot_inside_the_root() {
     d.ok(&["cp", f.to_str().unwrap(), "cpc:/linkdir/"]);
     assert_eq!(d.ok(&["exec", "cpc", "cat", "/data/cp.txt"]), "cp");
 }
+
+#[test]
+fn a_pulled_bomb_stops_at_the_limit_when_unpacked() {
+    skip_unless_ready!("a_pulled_bomb_stops_at_the_limit_when_unpacked");
+    let src = Berthd::start();
+    let Some(reg) = common::Registry::start(src.dir.path(), false) else {
+        println!(
+            "skipped: a_pulled_bomb_stops_at_the_limit_when_unpacked: docker-registry is missing"
+        );
+        return;
+    };
+    // A rootfs of 12 MiB of zeros: its layer is stored gzipped, a few tens of KiB.
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(12 << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    t.append_data(&mut h, "zeros", std::io::repeat(0).take(12 << 20))
+        .unwrap();
+    let tarball = src.dir.path().join("zeros.tar");
+    std::fs::write(&tarball, t.into_inner().unwrap()).unwrap();
+    let name = format!("{}/bomb:1", reg.host);
+    src.ok(&["import", tarball.to_str().unwrap(), &name]);
+    src.ok(&["push", &name]);
+    let d = Berthd::start_with(&["--bridge", "none", "--max-uncompressed-size", "4m"]);
+    d.ok(&["pull", &name]);
+    let o = d.docker(&["create", &name, "true"]);
+    assert!(!o.status.success(), "the bomb unpacked");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exceeds the limit of 4194304 bytes"), "{err}");
+    let overlay = d.dir.path().join("data/overlay");
+    assert_eq!(count_files(&overlay.join("tmp")), 0, "partial layer left");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
