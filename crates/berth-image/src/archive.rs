@@ -63,53 +63,26 @@ pub struct LoadedImage {
     pub config_digest: Digest,
 }
 
-/// Load every image of a docker archive.
+/// Load every image of a docker archive. All or nothing: every image is checked (layers against
+/// the config's diffIDs, decompressed within the store's bound) before any name is set, and a
+/// failure removes every blob the load added, the scanned ones included.
 pub fn import_docker_archive(
     store: &Store,
     src: &Source,
 ) -> Result<Vec<LoadedImage>, ArchiveError> {
-    let m = src.read(store, "manifest.json")?;
-    let entries: Vec<ArchiveEntry> =
-        serde_json::from_slice(&m).map_err(|e| ArchiveError::Manifest(e.to_string()))?;
+    let mut created: Vec<Digest> = src.created().to_vec();
+    let checked = check_entries(store, src, &mut created);
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            crate::transfer::remove_blobs(store, &created);
+            return Err(e);
+        }
+    };
     let mut out = Vec::new();
-    for e in entries {
-        let cbytes = src.read(store, &e.config)?;
-        let config = crate::config::ImageConfig::parse(&cbytes).map_err(ImageError::from)?;
-        let cdigest = store.write_blob(&cbytes).map_err(ImageError::from)?;
-        if config.rootfs.diff_ids.len() != e.layers.len() {
-            return Err(ArchiveError::Manifest(format!(
-                "{} layers but {} diffIDs",
-                e.layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
-        let mut layers = Vec::new();
-        for (i, path) in e.layers.iter().enumerate() {
-            let (d, size) = src.ingest(store, path, None)?;
-            let mut f = store.open_blob(&d).map_err(ImageError::from)?;
-            let mut head = [0u8; 4];
-            let n = f.read(&mut head)?;
-            f.rewind()?;
-            let c = Compression::detect(&head[..n]);
-            let diff_id = if c == Compression::None {
-                d.clone()
-            } else {
-                let (_, plain) = decompress(f)?;
-                HashingReader::new(plain).finish()?.0
-            };
-            if diff_id.as_str() != config.rootfs.diff_ids[i] {
-                return Err(ArchiveError::DiffId {
-                    path: path.clone(),
-                    expected: config.rootfs.diff_ids[i].clone(),
-                    actual: diff_id,
-                });
-            }
-            layers.push(media::descriptor(c.docker_layer_type(), &d, size));
-        }
-        let rec = write_image_with_config(store, &cdigest, cbytes.len() as u64, layers)?;
+    for (rec, cdigest, tags) in checked {
         let mut names = Vec::new();
-        for t in e.repo_tags.unwrap_or_default() {
-            let r = Reference::parse(&t).map_err(ImageError::from)?;
+        for r in tags {
             store
                 .set_ref(&r.to_string(), rec.clone())
                 .map_err(ImageError::from)?;
@@ -130,12 +103,82 @@ pub fn import_docker_archive(
     Ok(out)
 }
 
+/// The images of an archive, checked and written (config, manifest), with their tags; the blobs
+/// written that were absent before are added to `created`.
+#[allow(clippy::type_complexity)]
+fn check_entries(
+    store: &Store,
+    src: &Source,
+    created: &mut Vec<Digest>,
+) -> Result<Vec<(ImageRecord, Digest, Vec<Reference>)>, ArchiveError> {
+    let m = src.read(store, "manifest.json")?;
+    let entries: Vec<ArchiveEntry> =
+        serde_json::from_slice(&m).map_err(|e| ArchiveError::Manifest(e.to_string()))?;
+    let mut out = Vec::new();
+    for e in entries {
+        let cbytes = src.read(store, &e.config)?;
+        let config = crate::config::ImageConfig::parse(&cbytes).map_err(ImageError::from)?;
+        let tags = e
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .map(|t| Reference::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ImageError::from)?;
+        if config.rootfs.diff_ids.len() != e.layers.len() {
+            return Err(ArchiveError::Manifest(format!(
+                "{} layers but {} diffIDs",
+                e.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (i, path) in e.layers.iter().enumerate() {
+            let (d, size) = src.ingest(store, path, None)?;
+            let mut f = store.open_blob(&d).map_err(ImageError::from)?;
+            let mut head = [0u8; 4];
+            let n = f.read(&mut head)?;
+            f.rewind()?;
+            let c = Compression::detect(&head[..n]);
+            // The diffID: the blob's own digest for a plain tar, else hashed while decompressing
+            // (bounded: nothing of the decompressed data is kept).
+            let diff_id = if c == Compression::None {
+                d.clone()
+            } else {
+                let (_, plain) = decompress(f)?;
+                let plain = crate::compression::Bounded::new(plain, store.max_uncompressed());
+                HashingReader::new(plain).finish()?.0
+            };
+            if diff_id.as_str() != config.rootfs.diff_ids[i] {
+                return Err(ArchiveError::DiffId {
+                    path: path.clone(),
+                    expected: config.rootfs.diff_ids[i].clone(),
+                    actual: diff_id,
+                });
+            }
+            layers.push(media::descriptor(c.docker_layer_type(), &d, size));
+        }
+        let (cdigest, _, new) = store
+            .ingest_new(&cbytes[..], None, None)
+            .map_err(ImageError::from)?;
+        if new {
+            created.push(cdigest.clone());
+        }
+        let (rec, new) = write_image_with_config(store, &cdigest, cbytes.len() as u64, layers)?;
+        if new {
+            created.push(rec.digest.clone());
+        }
+        out.push((rec, cdigest, tags));
+    }
+    Ok(out)
+}
+
 fn write_image_with_config(
     store: &Store,
     cdigest: &Digest,
     csize: u64,
     layers: Vec<oci_spec::image::Descriptor>,
-) -> Result<ImageRecord, ImageError> {
+) -> Result<(ImageRecord, bool), ImageError> {
     let manifest = oci_spec::image::ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(oci_spec::image::MediaType::from(media::DOCKER_MANIFEST))
@@ -144,12 +187,13 @@ fn write_image_with_config(
         .build()
         .map_err(|e| ImageError::Build(e.to_string()))?;
     let mbytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::Build(e.to_string()))?;
-    let d = store.write_blob(&mbytes)?;
-    Ok(ImageRecord {
+    let (d, _, new) = store.ingest_new(&mbytes[..], None, None)?;
+    let rec = ImageRecord {
         digest: d,
         media_type: media::DOCKER_MANIFEST.into(),
         size: mbytes.len() as u64,
-    })
+    };
+    Ok((rec, new))
 }
 
 /// Write images by name as a `docker save` archive (layers uncompressed, as docker writes them).

@@ -56,6 +56,82 @@ pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Re
     Ok((c, out))
 }
 
+/// [`decompress`] for a reader that crosses threads, the result bounded to `limit` bytes.
+pub fn decompress_bounded<'a, R: Read + Send + 'a>(
+    r: R,
+    limit: u64,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let mut br = BufReader::with_capacity(256 * 1024, r);
+    let c = Compression::detect(br.fill_buf()?);
+    Ok(match c {
+        Compression::None => Box::new(Bounded::new(br, limit)),
+        Compression::Gzip => Box::new(Bounded::new(
+            flate2::bufread::MultiGzDecoder::new(br),
+            limit,
+        )),
+        Compression::Zstd => Box::new(Bounded::new(
+            zstd::stream::read::Decoder::with_buffer(br)?,
+            limit,
+        )),
+    })
+}
+
+/// The default bound on what one decompressed stream (a loaded archive, a layer) may hold: 64 GiB.
+pub const DEFAULT_MAX_UNCOMPRESSED: u64 = 64 << 30;
+
+/// A decompressed stream went past its bound (a decompression bomb, or a limit set too low).
+#[derive(Debug, thiserror::Error)]
+#[error("decompressed data exceeds the limit of {limit} bytes (berthd --max-uncompressed-size)")]
+pub struct TooLarge {
+    /// The bound.
+    pub limit: u64,
+}
+
+/// Whether an I/O error is a [`TooLarge`].
+pub fn is_too_large(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<TooLarge>())
+}
+
+/// A reader that fails with [`TooLarge`] once more than `limit` bytes come through.
+pub struct Bounded<R> {
+    inner: R,
+    limit: u64,
+    left: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    /// Bound `inner` to `limit` bytes.
+    pub fn new(inner: R, limit: u64) -> Self {
+        Bounded {
+            inner,
+            limit,
+            left: limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // At the bound: only the end of the stream is acceptable.
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(TooLarge { limit: self.limit })),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// A writer that compresses into `w`.
 pub enum Compressor<W: Write> {
     /// Pass-through.
@@ -109,6 +185,19 @@ impl<W: Write> Write for Compressor<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_up_to_the_limit_and_no_further() {
+        let mut v = Vec::new();
+        Bounded::new(&[7u8; 100][..], 100)
+            .read_to_end(&mut v)
+            .unwrap();
+        assert_eq!(v.len(), 100);
+        let e = Bounded::new(&[7u8; 101][..], 100)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(is_too_large(&e), "{e}");
+    }
 
     #[test]
     fn round_trip_all() {

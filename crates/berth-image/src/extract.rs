@@ -106,6 +106,10 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// With `same_owner`: every entry owned by these (uid, gid) instead of the archive's.
     pub owner: Option<(u32, u32)>,
+    /// Resolve `..` in entry names lexically instead of refusing them (a user's archive, as
+    /// `docker cp` takes them): `a/../b` is `b`, `/../b` is `b`; a relative name that climbs
+    /// above the extraction directory is still refused.
+    pub clean_dotdot: bool,
 }
 
 impl Default for ExtractOptions {
@@ -118,6 +122,7 @@ impl Default for ExtractOptions {
             xattrs: true,
             no_overwrite_dir_non_dir: false,
             owner: None,
+            clean_dotdot: false,
         }
     }
 }
@@ -157,6 +162,25 @@ pub fn split_entry_path(p: &[u8]) -> Result<Vec<OsString>, ExtractError> {
                 return Err(ExtractError::PathTraversal(
                     String::from_utf8_lossy(p).into_owned(),
                 ))
+            }
+            c => out.push(OsString::from_vec(c.to_vec())),
+        }
+    }
+    Ok(out)
+}
+
+/// Like [`split_entry_path`], resolving `..` lexically (see [`ExtractOptions::clean_dotdot`]).
+pub fn clean_entry_path(p: &[u8]) -> Result<Vec<OsString>, ExtractError> {
+    let mut out: Vec<OsString> = Vec::new();
+    for c in p.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if out.pop().is_none() && !p.starts_with(b"/") {
+                    return Err(ExtractError::PathTraversal(
+                        String::from_utf8_lossy(p).into_owned(),
+                    ));
+                }
             }
             c => out.push(OsString::from_vec(c.to_vec())),
         }
@@ -375,10 +399,18 @@ impl Extractor {
         }
     }
 
+    fn split(&self, p: &[u8]) -> Result<Vec<OsString>, ExtractError> {
+        if self.opts.clean_dotdot {
+            clean_entry_path(p)
+        } else {
+            split_entry_path(p)
+        }
+    }
+
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ExtractError> {
         let raw_path = entry.path_bytes().into_owned();
         let display = String::from_utf8_lossy(&raw_path).into_owned();
-        let comps = split_entry_path(&raw_path)?;
+        let comps = self.split(&raw_path)?;
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
@@ -545,7 +577,7 @@ impl Extractor {
                 path: display.clone(),
                 target: tdisp.clone(),
             };
-            let tcomps = split_entry_path(&target).map_err(|_| bad())?;
+            let tcomps = self.split(&target).map_err(|_| bad())?;
             let Some((tname, tparent)) = tcomps.split_last() else {
                 return Err(bad());
             };

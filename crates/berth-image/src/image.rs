@@ -178,6 +178,9 @@ pub fn unpack(
             continue;
         }
         let f = store.open_blob(&media::desc_digest(layer)?)?;
+        // Decompressed here, within the store's bound (a bomb stops at the bound, its diffID
+        // check fails and the snapshotter drops the partial layer).
+        let f = crate::compression::decompress_bounded(f, store.max_uncompressed())?;
         pending.push(crate::snapshot::PendingLayer {
             chain_id: chains[i].clone(),
             parent: if i == 0 {
@@ -206,6 +209,9 @@ pub fn flatten(
     };
     for (i, layer) in info.layers.iter().enumerate() {
         let f = store.open_blob(&media::desc_digest(layer)?)?;
+        // Decompressed here, within the store's bound (a bomb stops at the bound, its diffID
+        // check fails and the snapshotter drops the partial layer).
+        let f = crate::compression::decompress_bounded(f, store.max_uncompressed())?;
         extract_layer(f, dest, &opts, Some(&info.diff_ids[i]))?;
     }
     Ok(())
@@ -218,6 +224,7 @@ pub fn store_layer<R: Read>(
     compression: Compression,
 ) -> Result<(Digest, u64, Digest), ImageError> {
     let (_, plain) = decompress(r)?;
+    let plain = crate::compression::Bounded::new(plain, store.max_uncompressed());
     let mut hr = HashingReader::new(plain);
     let tmp = store.temp_path("layer");
     let res = (|| {

@@ -76,6 +76,8 @@ pub struct ImageRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Bound on one decompressed stream (see [`crate::compression::Bounded`]).
+    max_uncompressed: std::sync::Arc<AtomicU64>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -87,7 +89,22 @@ impl Store {
         for d in [root.join("blobs/sha256"), root.join("ingest")] {
             fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            max_uncompressed: std::sync::Arc::new(AtomicU64::new(
+                crate::compression::DEFAULT_MAX_UNCOMPRESSED,
+            )),
+        })
+    }
+
+    /// Bound what one decompressed stream (a loaded archive, a layer) may hold.
+    pub fn set_max_uncompressed(&self, limit: u64) {
+        self.max_uncompressed.store(limit, Ordering::Relaxed);
+    }
+
+    /// The bound on one decompressed stream.
+    pub fn max_uncompressed(&self) -> u64 {
+        self.max_uncompressed.load(Ordering::Relaxed)
     }
 
     /// Root directory.
@@ -156,12 +173,23 @@ impl Store {
         expected: Option<&Digest>,
         size: Option<u64>,
     ) -> Result<(Digest, u64), StoreError> {
+        self.ingest_new(r, expected, size).map(|(d, n, _)| (d, n))
+    }
+
+    /// [`Store::ingest`], also saying whether the blob is new (absent before): what a failed
+    /// operation that brought it must remove again. Nothing is left in the ingest area on error.
+    pub fn ingest_new<R: Read>(
+        &self,
+        r: R,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<(Digest, u64, bool), StoreError> {
         if let Some(d) = expected {
             if self.has_blob(d) {
                 self.touch_blob(d);
                 let mut hr = HashingReader::new(r);
                 io::copy(&mut hr, &mut io::sink()).map_err(io_err(&self.root))?;
-                return Ok((d.clone(), hr.count()));
+                return Ok((d.clone(), hr.count(), false));
             }
         }
         let tmp = self.temp_path("blob");
@@ -171,8 +199,8 @@ impl Store {
             io::copy(&mut hr, &mut f).map_err(io_err(&tmp))?;
             f.sync_all().map_err(io_err(&tmp))?;
             let (d, n) = hr.finish().map_err(io_err(&tmp))?;
-            self.commit_file(&tmp, &d, n, expected, size)?;
-            Ok((d, n))
+            let created = self.commit_file(&tmp, &d, n, expected, size)?;
+            Ok((d, n, created))
         })();
         let _ = fs::remove_file(&tmp);
         res
@@ -186,7 +214,7 @@ impl Store {
         n: u64,
         expected: Option<&Digest>,
         size: Option<u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if let Some(e) = expected {
             if e != actual {
                 return Err(StoreError::DigestMismatch {
@@ -207,9 +235,10 @@ impl Store {
         let dst = self.blob_path(actual);
         if dst.exists() {
             self.touch_blob(actual);
-            return Ok(());
+            return Ok(false);
         }
-        fs::rename(tmp, &dst).map_err(io_err(&dst))
+        fs::rename(tmp, &dst).map_err(io_err(&dst))?;
+        Ok(true)
     }
 
     /// Hash an already-written file in the ingest area and move it into place if it matches.
@@ -225,7 +254,7 @@ impl Store {
         if res.is_err() || tmp.exists() {
             let _ = fs::remove_file(tmp);
         }
-        res
+        res.map(|_| ())
     }
 
     /// Move a file in the ingest area into place given the digest the caller computed while writing it
@@ -241,7 +270,7 @@ impl Store {
         if res.is_err() || tmp.exists() {
             let _ = fs::remove_file(tmp);
         }
-        res
+        res.map(|_| ())
     }
 
     /// Read a whole blob.

@@ -117,6 +117,14 @@ impl<W: Write> Sink for TarSink<W> {
     }
 }
 
+/// Remove blobs a failed operation added (best effort: a blob another image uses meanwhile is
+/// fetched again when needed).
+pub fn remove_blobs(store: &Store, blobs: &[Digest]) {
+    for d in blobs {
+        let _ = store.delete_blob(d);
+    }
+}
+
 /// An archive being imported: a directory, or a tar whose blobs were streamed into the store.
 pub enum Source {
     /// An unpacked directory.
@@ -127,6 +135,8 @@ pub enum Source {
         small: HashMap<String, Vec<u8>>,
         /// Other files, already in the store.
         blobs: HashMap<String, (Digest, u64)>,
+        /// The blobs the scan added to the store (absent before): what a failed import removes.
+        created: Vec<Digest>,
     },
 }
 
@@ -153,7 +163,29 @@ impl Source {
     /// Scan a tar stream: metadata files are kept, everything else goes into the store (blobs under
     /// `blobs/sha256/` are verified against their names).
     pub fn scan_tar<R: Read>(store: &Store, r: R) -> Result<Source, TransferError> {
+        let mut created = Vec::new();
+        let res = Self::scan_tar_into(store, r, &mut created);
+        if res.is_err() {
+            remove_blobs(store, &created);
+        }
+        let (small, blobs) = res?;
+        Ok(Source::Tar {
+            small,
+            blobs,
+            created,
+        })
+    }
+
+    /// What [`Source::scan_tar`] does, noting each blob it adds in `created`. The decompressed
+    /// stream is bounded by the store's [`Store::max_uncompressed`].
+    #[allow(clippy::type_complexity)]
+    fn scan_tar_into<R: Read>(
+        store: &Store,
+        r: R,
+        created: &mut Vec<Digest>,
+    ) -> Result<(HashMap<String, Vec<u8>>, HashMap<String, (Digest, u64)>), TransferError> {
         let (_, plain) = crate::compression::decompress(r).map_err(tio("<archive>"))?;
+        let plain = crate::compression::Bounded::new(plain, store.max_uncompressed());
         let mut ar = tar::Archive::new(plain);
         let mut small = HashMap::new();
         let mut blobs = HashMap::new();
@@ -173,10 +205,21 @@ impl Source {
                 .strip_prefix("blobs/sha256/")
                 .and_then(|h| Digest::from_hex(h).ok());
             let size = e.size();
-            let got = store.ingest(&mut e, expected.as_ref(), Some(size))?;
-            blobs.insert(path, got);
+            let (d, n, new) = store.ingest_new(&mut e, expected.as_ref(), Some(size))?;
+            if new {
+                created.push(d.clone());
+            }
+            blobs.insert(path, (d, n));
         }
-        Ok(Source::Tar { small, blobs })
+        Ok((small, blobs))
+    }
+
+    /// The blobs this source added to the store (none for a directory).
+    pub fn created(&self) -> &[Digest] {
+        match self {
+            Source::Dir(_) => &[],
+            Source::Tar { created, .. } => created,
+        }
     }
 
     /// Read a small file (metadata, config, manifest).
@@ -193,7 +236,7 @@ impl Source {
                     }
                 }
             }),
-            Source::Tar { small, blobs } => {
+            Source::Tar { small, blobs, .. } => {
                 if let Some(v) = small.get(&path) {
                     return Ok(v.clone());
                 }
@@ -228,7 +271,7 @@ impl Source {
                 })?;
                 Ok(store.ingest(f, expected, None)?)
             }
-            Source::Tar { small, blobs } => {
+            Source::Tar { small, blobs, .. } => {
                 if let Some(v) = small.get(&path) {
                     let d = store.write_blob(v)?;
                     if let Some(e) = expected {

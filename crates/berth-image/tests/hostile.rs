@@ -36,6 +36,7 @@ fn opts() -> ExtractOptions {
         xattrs: true,
         no_overwrite_dir_non_dir: false,
         owner: None,
+        clean_dotdot: false,
     }
 }
 
@@ -330,4 +331,21 @@ fn owner_override_replaces_the_archives_ids() {
         assert_eq!((md.uid(), md.gid()), (4321, 8765), "{p}");
     }
     assert_outside_untouched(&s);
+}
+
+#[test]
+fn clean_dotdot_resolves_inside_and_refuses_climbing_out() {
+    use berth_image::extract::clean_entry_path;
+    let p = |s: &str| -> Vec<String> {
+        clean_entry_path(s.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(p("a/../b"), ["b"]);
+    assert_eq!(p("/../b"), ["b"]);
+    assert_eq!(p("./a/./b/.."), ["a"]);
+    assert!(clean_entry_path(b"../x").is_err());
+    assert!(clean_entry_path(b"a/../../x").is_err());
 }

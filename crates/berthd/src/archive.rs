@@ -2,7 +2,8 @@
 //! `berthd __archive <op> <rootfs> <path>`) that first chroots into the container's root, so no path or
 //! symlink the container controls can lead outside it. Ops: `stat` (JSON on stdout), `get` (a tar of
 //! the path on stdout), `put` (a tar on stdin extracted into the directory at path).
-//! Exit codes: 0 ok, 2 no such path, 3 not a directory, 1 anything else (message on stderr).
+//! Exit codes: 0 ok, 2 no such path, 3 not a directory, 4 an archive entry outside the destination,
+//! 1 anything else (message on stderr).
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -10,6 +11,7 @@ use std::path::Path;
 
 const NOT_FOUND: i32 = 2;
 const NOT_DIR: i32 = 3;
+const BAD_ARCHIVE: i32 = 4;
 
 /// Go's `os.FileMode` bits for a file (what `X-Docker-Container-Path-Stat` carries).
 pub fn go_mode(md: &std::fs::Metadata) -> u64 {
@@ -274,6 +276,15 @@ pub fn helper_main(args: &[String]) -> i32 {
             }
         }
         "put" => {
+            // The extraction point may be a symlink to a directory: followed, inside the root.
+            let (p, md) = match std::fs::canonicalize(p).and_then(|c| {
+                let md = std::fs::metadata(&c)?;
+                Ok((c, md))
+            }) {
+                Ok(v) => v,
+                Err(_) => (p.to_path_buf(), md),
+            };
+            let p = p.as_path();
             if !md.is_dir() {
                 return fail(
                     NOT_DIR,
@@ -292,10 +303,14 @@ pub fn helper_main(args: &[String]) -> i32 {
                 whiteouts: berth_image::extract::WhiteoutMode::Literal,
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 owner,
+                clean_dotdot: true,
                 ..Default::default()
             };
             match berth_image::extract::extract_layer(std::io::stdin().lock(), p, &opts, None) {
                 Ok(_) => 0,
+                Err(e @ berth_image::extract::ExtractError::PathTraversal(_)) => {
+                    fail(BAD_ARCHIVE, format!("extracting into {path}: {e}"))
+                }
                 Err(e) => fail(1, format!("extracting into {path}: {e}")),
             }
         }

@@ -40,6 +40,9 @@ pub struct Config {
     pub init: bool,
     /// The berth-init binary bind-mounted at /dev/init.
     pub init_binary: PathBuf,
+    /// `--max-uncompressed-size`: the most one decompressed stream (a loaded archive, a layer)
+    /// may hold.
+    pub max_uncompressed: u64,
 }
 
 /// Everything the handlers share.
@@ -110,6 +113,7 @@ impl Daemon {
         }
         let db = StateStore::open(&cfg.data_root.join("berthd.db"))?;
         let images = berth_image::Store::open(cfg.data_root.join("images"))?;
+        images.set_max_uncompressed(cfg.max_uncompressed);
         let snap = OverlaySnapshotter::open(cfg.data_root.join("overlay"))?;
         let engine_id = db.meta_or_init("engine-id", crate::containers::model::new_engine_id)?;
         let records = db.all()?;

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 304: nothing to do (container already started or stopped).
     #[error("not modified")]
     NotModified,
+    /// 413: a request body larger than its endpoint takes.
+    #[error("{0}")]
+    TooLarge(String),
     /// 501: the feature is absent (e.g. reading logs of a driver that keeps none).
     #[error("{0}")]
     NotImplemented(String),
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -163,17 +163,46 @@ impl Filters {
     }
 }
 
-/// Read a whole request body.
-pub async fn body_bytes(body: Incoming) -> ApiResult<Bytes> {
-    body.collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))
+/// The most a JSON body may hold: a container's configuration (`/containers/create`, `/commit`).
+/// dockerd sets no limit; what a container can use is far smaller (its environment and command go
+/// through `execve`, at most a few MiB), so anything bigger is refused before it is read.
+pub const CONFIG_BODY_LIMIT: usize = 8 << 20;
+/// The most the other JSON bodies may hold (exec, update, volumes, auth): 1 MiB.
+pub const SMALL_BODY_LIMIT: usize = 1 << 20;
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::TooLarge(format!(
+        "request body is too large: this endpoint takes at most {limit} bytes"
+    ))
 }
 
-/// Parse a JSON request body (empty = `null` -> default of T when T allows).
-pub async fn body_json<T: serde::de::DeserializeOwned>(body: Incoming) -> ApiResult<T> {
-    let b = body_bytes(body).await?;
+/// Read a whole request body of at most `limit` bytes: a larger declared length is refused before
+/// reading any of it, a longer (chunked) stream as soon as it passes the limit; the rest is never read.
+pub async fn body_bytes(mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
+    use hyper::body::Body;
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large(limit));
+    }
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > limit {
+                return Err(too_large(limit));
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// Parse a JSON request body of at most `limit` bytes (empty = `null` -> default of T when T allows).
+pub async fn body_json<T: serde::de::DeserializeOwned>(
+    body: Incoming,
+    limit: usize,
+) -> ApiResult<T> {
+    let b = body_bytes(body, limit).await?;
     let b: &[u8] = if b.iter().all(|c| c.is_ascii_whitespace()) {
         b"{}"
     } else {

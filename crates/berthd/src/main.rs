@@ -90,9 +90,34 @@ struct Flags {
     /// user[:group] with ranges in /etc/subuid and /etc/subgid
     #[arg(long = "userns-remap")]
     userns_remap: Option<String>,
+    /// The most one decompressed stream may hold: a loaded or imported archive, or a layer when it
+    /// is checked or unpacked (bytes, or with a k/m/g/t suffix, binary units); larger ones fail
+    /// and leave nothing behind
+    #[arg(long = "max-uncompressed-size", default_value = "64g", value_parser = parse_size)]
+    max_uncompressed_size: u64,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
+}
+
+/// A size such as `512m` or `64g` (binary units; a plain number is bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 10),
+        Some((i, 'm')) => (&t[..i], 20),
+        Some((i, 'g')) => (&t[..i], 30),
+        Some((i, 't')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (e.g. 512m, 64g)"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("invalid size {s:?}"))
 }
 
 /// A binary next to this executable, else the bare name (looked up on PATH when run).
@@ -276,6 +301,7 @@ fn main() -> Result<()> {
         init: f.init,
         remap,
         init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
+        max_uncompressed: f.max_uncompressed_size,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -76,7 +76,28 @@ impl Client {
         r: &Reference,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<ImageRecord, RegistryError> {
+        // A failed pull leaves nothing: the blobs it brought are removed again. Only an
+        // interrupted transfer (a retryable error) keeps its verified blobs and partial download,
+        // so that pulling again resumes.
+        let mut created = Vec::new();
+        let res = self.pull_into(store, r, progress, &mut created);
+        if res.as_ref().is_err_and(|e| !e.is_retryable()) {
+            crate::transfer::remove_blobs(store, &created);
+        }
+        res
+    }
+
+    fn pull_into(
+        &self,
+        store: &Store,
+        r: &Reference,
+        progress: &(dyn Fn(&Progress) + Sync),
+        created: &mut Vec<Digest>,
+    ) -> Result<ImageRecord, RegistryError> {
         let (bytes, mt, digest) = self.fetch_manifest(r, &r.reference_part())?;
+        if !store.has_blob(&digest) {
+            created.push(digest.clone());
+        }
         store.write_blob_expected(&bytes, &digest)?;
         progress(&Progress::Manifest {
             digest: digest.clone(),
@@ -98,6 +119,9 @@ impl Client {
                     .ok_or_else(|| crate::image::ImageError::NoPlatform(format!("{os}/{arch}")))?;
                 let dd = media::desc_digest(d)?;
                 let (b, cmt, cd) = self.fetch_manifest(r, dd.as_str())?;
+                if !store.has_blob(&cd) {
+                    created.push(cd.clone());
+                }
                 store.write_blob_expected(&b, &cd)?;
                 progress(&Progress::Manifest { digest: cd });
                 match media::parse(&b, &cmt)? {
@@ -113,6 +137,9 @@ impl Client {
         for d in std::iter::once(manifest.config()).chain(manifest.layers().iter()) {
             let dd = media::desc_digest(d)?;
             if seen.insert(dd.clone()) {
+                if !store.has_blob(&dd) {
+                    created.push(dd.clone());
+                }
                 blobs.push_back((dd, d.size()));
             }
         }
@@ -191,7 +218,14 @@ impl Client {
                     });
                     std::thread::sleep(std::time::Duration::from_millis(100 * attempt as u64));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Given up on bad content: the partial download goes too (an interrupted
+                    // one stays for the next pull to resume).
+                    if !e.is_retryable() {
+                        let _ = std::fs::remove_file(&partial);
+                    }
+                    return Err(e);
+                }
             }
         };
         if got != size {

@@ -135,7 +135,7 @@ fn helper_error(code: Option<i32>, stderr: &[u8], path: &str, name: &str) -> Api
         Some(2) => ApiError::NotFound(format!(
             "Could not find the file {path} in container {name}"
         )),
-        Some(3) => ApiError::BadRequest(msg),
+        Some(3) | Some(4) => ApiError::BadRequest(msg),
         _ => ApiError::internal(msg),
     }
 }

@@ -158,7 +158,7 @@ fn commit_config(
 pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let key = q.get("container").unwrap_or("");
     let c = d.containers.get(key)?;
-    let raw = http::body_bytes(req.into_body()).await?;
+    let raw = http::body_bytes(req.into_body(), http::CONFIG_BODY_LIMIT).await?;
     let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {

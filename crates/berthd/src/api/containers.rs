@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// `POST /containers/create?name=`.
 pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
-    let body: Value = http::body_json(req.into_body()).await?;
+    let body: Value = http::body_json(req.into_body(), http::CONFIG_BODY_LIMIT).await?;
     if !body.is_object() {
         return Err(ApiError::BadRequest(
             "invalid JSON: body must be an object".into(),
@@ -613,7 +613,8 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
 
 /// `POST /containers/{id}/update`.
 pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
-    let body: crate::containers::update::UpdateRequest = http::body_json(req.into_body()).await?;
+    let body: crate::containers::update::UpdateRequest =
+        http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     let warnings = crate::containers::update::update(d, key, body).await?;
     if let Ok(c) = d.containers.get(key) {
         d.events.container(&c, "update", &[]);

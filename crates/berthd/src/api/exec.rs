@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 /// `POST /containers/{id}/exec`.
 pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
-    let body: ExecRequest = http::body_json(req.into_body()).await?;
+    let body: ExecRequest = http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     if let Some(k) = body.detach_keys.as_deref().filter(|k| !k.is_empty()) {
         super::attach::parse_detach_keys(k)?;
     }
@@ -80,7 +80,7 @@ fn finished(d: &Daemon, id: &str, code: i32) {
 /// `POST /exec/{id}/start`.
 pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let body: Value = http::body_json(req.into_body()).await?;
+    let body: Value = http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let e = d.execs.get(id)?;
     // The start's own `Tty` decides the framing (as dockerd): a tty exec started with `Tty: false`

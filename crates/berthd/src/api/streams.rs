@@ -1,6 +1,7 @@
 //! Streaming endpoints: `logs` (the json-file log, framed, optionally followed) and `resize`; `attach`
 //! is in [`super::attach`].
 
+use crate::containers::logfile;
 use crate::containers::model::Status;
 use crate::containers::shim::{self, Paths};
 use crate::daemon::Daemon;
@@ -8,6 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
 use bytes::Bytes;
 use hyper::StatusCode;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 fn stream_type(tty: bool) -> &'static str {
@@ -19,6 +21,7 @@ fn stream_type(tty: bool) -> &'static str {
 }
 
 /// What a log read wants.
+#[derive(Clone)]
 pub struct LogOpts {
     /// Stdout lines.
     pub stdout: bool,
@@ -37,10 +40,17 @@ pub struct LogOpts {
 /// The whole log at `path`, rotated files first, as frames (what `attach?logs=1` replays; nothing
 /// with the `none` driver, which writes no file).
 pub async fn log_frames(path: &std::path::Path, o: &LogOpts) -> Vec<Bytes> {
-    let (data, _) = crate::containers::logfile::Cursor::read_all(path).await;
-    data.split(|b| *b == b'\n')
-        .filter_map(|l| frame(l, o))
-        .collect()
+    let (path, o) = (path.to_path_buf(), o.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        logfile::replay(&path, None, &|_| true, &mut |l| {
+            out.extend(frame(l, &o));
+            true
+        });
+        out
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// `since`/`until` as the CLI sends them: unix seconds with optional fraction (`1700000000.5`).
@@ -59,32 +69,84 @@ fn unix_time(q: &Query, k: &str) -> ApiResult<Option<std::time::SystemTime>> {
     }
 }
 
-/// One json-file line as a frame, or `None` if its stream is not wanted.
-fn frame(line: &[u8], o: &LogOpts) -> Option<Bytes> {
-    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    let stream = if v["stream"] == "stderr" { 2u8 } else { 1u8 };
+/// One line of the json-file log (the shim's fields; borrowed unless the text has escapes).
+#[derive(serde::Deserialize)]
+struct Entry<'a> {
+    #[serde(borrow, default)]
+    log: Cow<'a, str>,
+    #[serde(borrow, default)]
+    stream: Cow<'a, str>,
+    #[serde(borrow, default)]
+    time: Cow<'a, str>,
+}
+
+impl Entry<'_> {
+    fn stream(&self) -> u8 {
+        if self.stream == "stderr" {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The line if it parses and `o` wants it (its stream, within since/until).
+fn wanted<'a>(line: &'a [u8], o: &LogOpts) -> Option<Entry<'a>> {
+    let e: Entry = serde_json::from_slice(line).ok()?;
+    let stream = e.stream();
     if (stream == 1 && !o.stdout) || (stream == 2 && !o.stderr) {
         return None;
     }
     if o.since.is_some() || o.until.is_some() {
-        let t = crate::time::parse_rfc3339(v["time"].as_str().unwrap_or(""))?;
+        let t = crate::time::parse_rfc3339(&e.time)?;
         if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
             return None;
         }
     }
-    let mut text = String::new();
-    if o.timestamps {
-        text.push_str(v["time"].as_str().unwrap_or(""));
-        text.push(' ');
-    }
-    text.push_str(v["log"].as_str().unwrap_or(""));
-    let mut out = Vec::with_capacity(text.len() + 8);
+    Some(e)
+}
+
+/// Append the frame of a wanted line to `out`.
+fn push_frame(e: &Entry, o: &LogOpts, out: &mut Vec<u8>) {
+    let len = e.log.len() + if o.timestamps { e.time.len() + 1 } else { 0 };
     if !o.tty {
-        out.extend_from_slice(&[stream, 0, 0, 0]);
-        out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+        out.extend_from_slice(&[e.stream(), 0, 0, 0]);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
     }
-    out.extend_from_slice(text.as_bytes());
+    if o.timestamps {
+        out.extend_from_slice(e.time.as_bytes());
+        out.push(b' ');
+    }
+    out.extend_from_slice(e.log.as_bytes());
+}
+
+/// One json-file line as a frame, or `None` if its stream is not wanted.
+fn frame(line: &[u8], o: &LogOpts) -> Option<Bytes> {
+    let e = wanted(line, o)?;
+    let mut out = Vec::with_capacity(e.log.len() + 48);
+    push_frame(&e, o, &mut out);
     Some(Bytes::from(out))
+}
+
+/// How many bytes of frames go out in one chunk.
+const BATCH: usize = 64 << 10;
+
+/// The frames of the lines in `buf`, in chunks of about [`BATCH`] bytes.
+fn batches(buf: &[u8], o: &LogOpts) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    for l in buf.split(|b| *b == b'\n') {
+        if let Some(e) = wanted(l, o) {
+            push_frame(&e, o, &mut batch);
+            if batch.len() >= BATCH {
+                out.push(Bytes::from(std::mem::take(&mut batch)));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        out.push(Bytes::from(batch));
+    }
+    out
 }
 
 /// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=`.
@@ -121,20 +183,26 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let d = d.clone();
     let id = c.id.clone();
     tokio::spawn(async move {
-        let (data, mut cursor) = crate::containers::logfile::Cursor::read_all(&path).await;
-        let mut frames: Vec<Bytes> = data
-            .split(|b| *b == b'\n')
-            .filter_map(|l| frame(l, &o))
-            .collect();
-        if let Some(n) = tail {
-            let skip = frames.len().saturating_sub(n);
-            frames.drain(..skip);
-        }
-        for f in frames {
-            if tx.send(f).await.is_err() {
-                return;
-            }
-        }
+        // The log so far, streamed from a blocking thread through a bounded buffer.
+        let (o2, tx2) = (o.clone(), tx.clone());
+        let replayed = tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::new();
+            let keep = |l: &[u8]| wanted(l, &o2).is_some();
+            let cursor = logfile::replay(&path, tail, &keep, &mut |l| {
+                if let Some(e) = wanted(l, &o2) {
+                    push_frame(&e, &o2, &mut batch);
+                }
+                batch.len() < BATCH
+                    || tx2
+                        .blocking_send(Bytes::from(std::mem::take(&mut batch)))
+                        .is_ok()
+            })?;
+            (batch.is_empty() || tx2.blocking_send(Bytes::from(batch)).is_ok()).then_some(cursor)
+        })
+        .await;
+        let Ok(Some(mut cursor)) = replayed else {
+            return;
+        };
         if !follow {
             return;
         }
@@ -145,12 +213,16 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
                 .map(|c| c.state.status == Status::Running)
                 .unwrap_or(false);
             let buf = cursor.read_new().await;
-            for l in buf.split(|b| *b == b'\n') {
-                if let Some(fr) = frame(l, &o) {
-                    if tx.send(fr).await.is_err() {
-                        return;
-                    }
+            for b in batches(&buf, &o) {
+                if tx.send(b).await.is_err() {
+                    return;
                 }
+            }
+            // A read takes a bounded chunk: read on at once when it was full, and until nothing is
+            // left once the container stopped.
+            let full = buf.len() as u64 >= logfile::FOLLOW_CHUNK / 2;
+            if !buf.is_empty() && (full || !running) {
+                continue;
             }
             if !running {
                 return;

@@ -21,7 +21,7 @@ struct CreateVolume {
 
 /// `POST /volumes/create`.
 pub async fn create(d: &Daemon, body: Incoming) -> ApiResult<Resp> {
-    let r: CreateVolume = http::body_json(body).await?;
+    let r: CreateVolume = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let name = r
         .name
         .filter(|n| !n.is_empty())

@@ -13,32 +13,17 @@ use berth_image::snapshot::Snapshotter;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const ADJECTIVES: &[&str] = &[
-    "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
-    "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
-];
-const NAMES: &[&str] = &[
-    "babbage", "curie", "dijkstra", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
-    "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath",
-];
-
-fn random_name(d: &Daemon) -> String {
-    loop {
-        let h = model::random_hex();
-        let b = h.as_bytes();
-        let n = format!(
-            "{}_{}",
-            ADJECTIVES[(b[0] as usize) % ADJECTIVES.len()],
-            NAMES[(b[1] as usize) % NAMES.len()]
-        );
+/// A generated name no container has yet (a concurrent create may still take it first: the
+/// insert decides, and [`create`] tries again).
+fn random_name(d: &Daemon, attempt: usize) -> String {
+    let mut n = super::names::generate(attempt);
+    for _ in 0..3 {
         if d.containers.name_owner(&n).is_none() {
-            return n;
+            break;
         }
-        let n = format!("{n}_{}", &h[2..6]);
-        if d.containers.name_owner(&n).is_none() {
-            return n;
-        }
+        n = super::names::generate(attempt);
     }
+    n
 }
 
 /// `POST /containers/create`: returns the new id.
@@ -56,9 +41,10 @@ pub async fn create(
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::BadRequest("config.Image is required".into()))?;
+    let generated = name.is_none_or(str::is_empty);
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => model::validate_name(n)?,
-        None => random_name(d),
+        None => random_name(d, 0),
     };
     let hc = req.host_config.unwrap_or_default();
     let runtime = hc
@@ -442,7 +428,24 @@ pub async fn create(
         let _ = d.snap.remove(&id);
         return Err(ApiError::internal(e));
     }
-    match d.db.insert(&id, &name, &c) {
+    // The name is reserved by the insert (the name column is unique); a generated one that a
+    // concurrent create took meanwhile is replaced, as Docker does.
+    let mut attempt = 0;
+    let inserted = loop {
+        match d.db.insert(&id, &c.name, &c) {
+            Err(StoreError::NameInUse(..)) if generated && attempt + 1 < super::names::TRIES => {
+                attempt += 1;
+                c.name = random_name(d, attempt);
+            }
+            Err(StoreError::NameInUse(..)) if generated && attempt + 1 == super::names::TRIES => {
+                attempt += 1;
+                c.name = super::names::fallback(&id);
+            }
+            other => break other,
+        }
+    };
+    let name = c.name.clone();
+    match inserted {
         Ok(()) => {}
         Err(e) => {
             let _ = d.snap.remove(&id);

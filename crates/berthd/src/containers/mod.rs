@@ -13,6 +13,7 @@ pub mod logfile;
 pub mod model;
 pub mod modes;
 pub mod mounts;
+pub mod names;
 pub mod registry;
 pub mod shim;
 pub mod spec;

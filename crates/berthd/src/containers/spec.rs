@@ -341,7 +341,12 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         let dest = format!("/etc/{f}");
         if !user_dests.contains(&dest.as_str()) {
             let src = dir.join(f).display().to_string();
-            mounts.push(mount(&dest, "bind", &src, &["rbind", "rprivate"]));
+            // Read-only with a read-only root, as dockerd makes them.
+            let mut o = vec!["rbind", "rprivate"];
+            if s.readonly_rootfs {
+                o.push("ro");
+            }
+            mounts.push(mount(&dest, "bind", &src, &o));
         }
     }
     for b in &s.binds {
