@@ -1,0 +1,429 @@
+//! Container DNS for user networks: one resolver per network, listening on
+//! UDP port 53 of the network's gateway address (berthd's own network
+//! namespace, so no socket has to be made inside each container). It answers
+//! A queries for the names of the network's endpoints (container name,
+//! aliases, short id, hostname), round-robin when several containers share a
+//! name, and forwards everything else to the host's resolvers (an
+//! [`Upstream`]). The message codec is hand-written: a header, one question,
+//! answers that point back at the question's name.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::error::{io, Result};
+
+const TYPE_A: u16 = 1;
+const CLASS_IN: u16 = 1;
+const RCODE_SERVFAIL: u8 = 2;
+const RCODE_NXDOMAIN: u8 = 3;
+/// Seconds a client may keep an answer (containers come and go: short).
+const TTL: u32 = 600;
+
+/// One question of a DNS query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Lower-case, without the final dot.
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Bytes of the header plus question, as received (echoed in the answer).
+    end: usize,
+}
+
+/// Parse the header and the first question of a query; None if malformed or not a query.
+pub fn parse_query(msg: &[u8]) -> Option<Question> {
+    if msg.len() < 12 || msg[2] & 0x80 != 0 {
+        return None;
+    }
+    let qdcount = u16::from_be_bytes([msg[4], msg[5]]);
+    if qdcount != 1 {
+        return None;
+    }
+    let mut off = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *msg.get(off)? as usize;
+        off += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None; // compression has no place in a question
+        }
+        let label = msg.get(off..off + len)?;
+        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        off += len;
+    }
+    let qtype = u16::from_be_bytes([*msg.get(off)?, *msg.get(off + 1)?]);
+    let qclass = u16::from_be_bytes([*msg.get(off + 2)?, *msg.get(off + 3)?]);
+    Some(Question {
+        name: labels.join("."),
+        qtype,
+        qclass,
+        end: off + 4,
+    })
+}
+
+/// The answer to `query` (whose question is `q`): `addrs` as A records, or
+/// the given error code when `rcode` is not 0.
+pub fn build_answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(q.end + addrs.len() * 16);
+    out.extend_from_slice(&query[..2]); // id
+                                        // QR, the query's opcode and RD; AA, RA; the code.
+    out.push(0x80 | (query[2] & 0x79) | 0x04);
+    out.push(0x80 | (rcode & 0x0f));
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]); // no authority, no additional
+    out.extend_from_slice(&query[12..q.end]);
+    for a in addrs {
+        out.extend_from_slice(&[0xc0, 12]); // the question's name
+        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        out.extend_from_slice(&TTL.to_be_bytes());
+        out.extend_from_slice(&4u16.to_be_bytes());
+        out.extend_from_slice(&a.octets());
+    }
+    out
+}
+
+/// Where names the network does not know go: the host's resolvers.
+pub trait Upstream: Send + Sync {
+    /// The reply to `query`, or None if no resolver answered.
+    fn forward(&self, query: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Forwarding over UDP to the host's resolvers, one after another.
+pub struct UdpUpstream {
+    pub servers: Vec<SocketAddr>,
+    pub timeout: Duration,
+}
+
+impl UdpUpstream {
+    /// The nameservers of a resolv.conf, leaving out loopback ones (they
+    /// answer in the host's namespace only and would loop back to us).
+    pub fn from_resolv_conf(text: &str) -> UdpUpstream {
+        let servers = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("nameserver")).then(|| w.next())?
+            })
+            .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+            .filter(|a| !a.is_loopback())
+            .map(|a| SocketAddr::new(a, 53))
+            .collect();
+        UdpUpstream {
+            servers,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Upstream for UdpUpstream {
+    fn forward(&self, query: &[u8]) -> Option<Vec<u8>> {
+        for server in &self.servers {
+            let bind: SocketAddr = if server.is_ipv4() {
+                "0.0.0.0:0".parse().expect("addr")
+            } else {
+                "[::]:0".parse().expect("addr")
+            };
+            let Ok(sock) = UdpSocket::bind(bind) else {
+                continue;
+            };
+            if sock.set_read_timeout(Some(self.timeout)).is_err()
+                || sock.connect(server).is_err()
+                || sock.send(query).is_err()
+            {
+                continue;
+            }
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                if n >= 2 && buf[..2] == query[..2] {
+                    return Some(buf[..n].to_vec());
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The names of one network: name -> (container id, address), in the order added.
+#[derive(Default)]
+pub struct Records {
+    names: BTreeMap<String, Vec<(String, Ipv4Addr)>>,
+    turn: AtomicUsize,
+}
+
+impl Records {
+    /// Add a container's endpoint under each of `names` (case-insensitive).
+    pub fn add(&mut self, container_id: &str, names: &[String], addr: Ipv4Addr) {
+        for n in names.iter().filter(|n| !n.is_empty()) {
+            let list = self.names.entry(n.to_ascii_lowercase()).or_default();
+            if !list.iter().any(|(c, _)| c == container_id) {
+                list.push((container_id.to_string(), addr));
+            }
+        }
+    }
+
+    /// Remove every name of a container.
+    pub fn remove(&mut self, container_id: &str) {
+        self.names.retain(|_, list| {
+            list.retain(|(c, _)| c != container_id);
+            !list.is_empty()
+        });
+    }
+
+    /// The addresses of `name`, rotated one step per lookup (round-robin).
+    pub fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let list = self.names.get(name.trim_end_matches('.'))?;
+        let mut addrs: Vec<Ipv4Addr> = list.iter().map(|(_, a)| *a).collect();
+        addrs.dedup();
+        let k = self.turn.fetch_add(1, Ordering::Relaxed) % addrs.len();
+        addrs.rotate_left(k);
+        Some(addrs)
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The answer to a query that needs no upstream: a name of the network
+/// (its A records; no other kind of record, which is an empty answer, not an
+/// error), or NXDOMAIN for a single label nobody on the network has (the
+/// host's resolvers cannot know it either). None: malformed, or ask upstream.
+fn answer_locally(query: &[u8], q: &Question, records: &Records) -> Option<Vec<u8>> {
+    if q.qclass == CLASS_IN {
+        if let Some(addrs) = records.lookup(&q.name) {
+            let addrs = if q.qtype == TYPE_A { addrs } else { Vec::new() };
+            return Some(build_answer(query, q, &addrs, 0));
+        }
+    }
+    (!q.name.is_empty() && !q.name.contains('.'))
+        .then(|| build_answer(query, q, &[], RCODE_NXDOMAIN))
+}
+
+/// Answer one query: from `records`, else through `upstream` (SERVFAIL when
+/// no resolver answers). None for a malformed query (which gets no reply).
+pub fn resolve(query: &[u8], records: &Records, upstream: &dyn Upstream) -> Option<Vec<u8>> {
+    let q = parse_query(query)?;
+    Some(answer_locally(query, &q, records).unwrap_or_else(|| forward(query, &q, upstream)))
+}
+
+fn forward(query: &[u8], q: &Question, upstream: &dyn Upstream) -> Vec<u8> {
+    upstream
+        .forward(query)
+        .unwrap_or_else(|| build_answer(query, q, &[], RCODE_SERVFAIL))
+}
+
+/// A resolver serving one network on `addr:53` (UDP), on a thread of its own.
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    pub records: Arc<RwLock<Records>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DnsServer {
+    /// Bind `addr` and start answering.
+    pub fn start(
+        addr: SocketAddr,
+        records: Arc<RwLock<Records>>,
+        upstream: Arc<dyn Upstream>,
+    ) -> Result<DnsServer> {
+        let sock = UdpSocket::bind(addr).map_err(io(format!("bind the DNS resolver on {addr}")))?;
+        let addr = sock
+            .local_addr()
+            .map_err(io("the DNS resolver's address"))?;
+        let sock = Arc::new(sock);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sock2, stop2, records2) = (sock.clone(), stop.clone(), records.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("dns {addr}"))
+            .spawn(move || serve(&sock2, &stop2, &records2, upstream))
+            .map_err(io("start the DNS resolver thread"))?;
+        Ok(DnsServer {
+            addr,
+            records,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn serve(
+    sock: &Arc<UdpSocket>,
+    stop: &AtomicBool,
+    records: &RwLock<Records>,
+    up: Arc<dyn Upstream>,
+) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            continue;
+        };
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        let query = buf[..n].to_vec();
+        let Some(q) = parse_query(&query) else {
+            continue;
+        };
+        let local = answer_locally(
+            &query,
+            &q,
+            &records.read().unwrap_or_else(|e| e.into_inner()),
+        );
+        match local {
+            Some(reply) => {
+                let _ = sock.send_to(&reply, from);
+            }
+            None => {
+                // Forwarding waits on the network: not on the thread that answers the rest.
+                let (sock, up) = (sock.clone(), up.clone());
+                let _ = std::thread::Builder::new()
+                    .name("dns forward".into())
+                    .spawn(move || {
+                        let _ = sock.send_to(&forward(&query, &q, up.as_ref()), from);
+                    });
+            }
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the blocked receive with a datagram of our own.
+        if let Ok(s) = UdpSocket::bind(SocketAddr::new(self.addr.ip(), 0)) {
+            let _ = s.send_to(&[], self.addr);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&1u16.to_be_bytes());
+        q
+    }
+
+    /// Records the queries it is asked and answers none.
+    #[derive(Default)]
+    struct FakeUpstream(std::sync::Mutex<Vec<Vec<u8>>>);
+    impl Upstream for FakeUpstream {
+        fn forward(&self, q: &[u8]) -> Option<Vec<u8>> {
+            self.0.lock().unwrap().push(q.to_vec());
+            None
+        }
+    }
+
+    fn answers(reply: &[u8]) -> (u8, Vec<Ipv4Addr>) {
+        let q = parse_query(&{
+            let mut r = reply.to_vec();
+            r[2] &= 0x7f;
+            r
+        })
+        .unwrap();
+        let n = u16::from_be_bytes([reply[6], reply[7]]) as usize;
+        let addrs = (0..n)
+            .map(|i| {
+                let o = q.end + i * 16 + 12;
+                Ipv4Addr::new(reply[o], reply[o + 1], reply[o + 2], reply[o + 3])
+            })
+            .collect();
+        (reply[3] & 0x0f, addrs)
+    }
+
+    #[test]
+    fn names_answer_round_robin_and_others_go_upstream() {
+        let mut r = Records::default();
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3));
+        r.add("c1", &["web".into(), "Front".into()], a);
+        r.add("c2", &["front".into()], b);
+        let up = FakeUpstream::default();
+        let reply = resolve(&query("web", TYPE_A), &r, &up).unwrap();
+        assert_eq!(&reply[..2], &[0x12, 0x34], "the id is echoed");
+        assert_eq!(answers(&reply), (0, vec![a]));
+        let first = answers(&resolve(&query("FRONT", TYPE_A), &r, &up).unwrap()).1;
+        let second = answers(&resolve(&query("front", TYPE_A), &r, &up).unwrap()).1;
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], second[0], "round-robin");
+        // AAAA of a known name: an empty answer, not an error.
+        assert_eq!(
+            answers(&resolve(&query("web", 28), &r, &up).unwrap()),
+            (0, vec![])
+        );
+        assert!(up.0.lock().unwrap().is_empty());
+        // A name nobody has: the host's resolvers, SERVFAIL when none answers.
+        let reply = resolve(&query("example.org", TYPE_A), &r, &up).unwrap();
+        assert_eq!(answers(&reply).0, RCODE_SERVFAIL);
+        assert_eq!(up.0.lock().unwrap().len(), 1);
+        // A single label nobody has: NXDOMAIN at once.
+        let reply = resolve(&query("nosuch", TYPE_A), &r, &up).unwrap();
+        assert_eq!(answers(&reply).0, RCODE_NXDOMAIN);
+        r.remove("c1");
+        assert!(r.lookup("web").is_none());
+        assert_eq!(r.lookup("front"), Some(vec![b]));
+    }
+
+    #[test]
+    fn malformed_queries_are_ignored() {
+        let up = FakeUpstream::default();
+        let r = Records::default();
+        assert!(resolve(&[1, 2, 3], &r, &up).is_none());
+        let mut q = query("web", TYPE_A);
+        q.truncate(q.len() - 2);
+        assert!(resolve(&q, &r, &up).is_none());
+    }
+
+    #[test]
+    fn upstreams_skip_loopback() {
+        let u = UdpUpstream::from_resolv_conf(
+            "nameserver 127.0.0.53\nnameserver 10.1.1.1\nsearch x\nnameserver ::1\n",
+        );
+        assert_eq!(u.servers, vec!["10.1.1.1:53".parse().unwrap()]);
+    }
+
+    #[test]
+    fn the_server_answers_over_udp() {
+        let records = Arc::new(RwLock::new(Records::default()));
+        records
+            .write()
+            .unwrap()
+            .add("c1", &["db".into()], Ipv4Addr::new(10, 0, 0, 9));
+        let srv = DnsServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            records,
+            Arc::new(FakeUpstream::default()),
+        )
+        .unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(&query("db", TYPE_A), srv.addr).unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.recv(&mut buf).unwrap();
+        assert_eq!(answers(&buf[..n]), (0, vec![Ipv4Addr::new(10, 0, 0, 9)]));
+        drop(srv); // returns: the thread stopped
+    }
+}
