@@ -155,12 +155,15 @@ impl Upstream for UdpUpstream {
 #[derive(Default)]
 pub struct Records {
     names: BTreeMap<String, Vec<(String, Ipv4Addr)>>,
+    /// container id -> its address on this network.
+    owners: BTreeMap<String, Ipv4Addr>,
     turn: AtomicUsize,
 }
 
 impl Records {
     /// Add a container's endpoint under each of `names` (case-insensitive).
     pub fn add(&mut self, container_id: &str, names: &[String], addr: Ipv4Addr) {
+        self.owners.insert(container_id.to_string(), addr);
         for n in names.iter().filter(|n| !n.is_empty()) {
             let list = self.names.entry(n.to_ascii_lowercase()).or_default();
             if !list.iter().any(|(c, _)| c == container_id) {
@@ -171,6 +174,7 @@ impl Records {
 
     /// Remove every name of a container.
     pub fn remove(&mut self, container_id: &str) {
+        self.owners.remove(container_id);
         self.names.retain(|_, list| {
             list.retain(|(c, _)| c != container_id);
             !list.is_empty()
@@ -187,9 +191,50 @@ impl Records {
         Some(addrs)
     }
 
+    /// The container that has `addr` on this network.
+    fn owner(&self, addr: Ipv4Addr) -> Option<&str> {
+        self.owners
+            .iter()
+            .find(|(_, a)| **a == addr)
+            .map(|(c, _)| c.as_str())
+    }
+
     /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+}
+
+/// The records of every network, so a container on several networks
+/// resolves the names of all of them, whichever resolver it asks.
+#[derive(Default)]
+pub struct Directory {
+    nets: BTreeMap<String, Records>,
+}
+
+impl Directory {
+    /// The records of one network (made empty on first use).
+    pub fn network(&mut self, net: &str) -> &mut Records {
+        self.nets.entry(net.to_string()).or_default()
+    }
+
+    /// Forget a network.
+    pub fn drop_network(&mut self, net: &str) {
+        self.nets.remove(net);
+    }
+
+    /// `name` as the container at `from` on network `net` sees it: the names of
+    /// `net` first, then of the other networks that container is on.
+    pub fn lookup(&self, net: &str, from: Option<Ipv4Addr>, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let home = self.nets.get(net)?;
+        if let Some(a) = home.lookup(name) {
+            return Some(a);
+        }
+        let who = home.owner(from?)?;
+        self.nets
+            .iter()
+            .filter(|(id, r)| id.as_str() != net && r.owners.contains_key(who))
+            .find_map(|(_, r)| r.lookup(name))
     }
 }
 
@@ -197,9 +242,13 @@ impl Records {
 /// (its A records; no other kind of record, which is an empty answer, not an
 /// error), or NXDOMAIN for a single label nobody on the network has (the
 /// host's resolvers cannot know it either). None: malformed, or ask upstream.
-fn answer_locally(query: &[u8], q: &Question, records: &Records) -> Option<Vec<u8>> {
+fn answer_locally(
+    query: &[u8],
+    q: &Question,
+    lookup: impl Fn(&str) -> Option<Vec<Ipv4Addr>>,
+) -> Option<Vec<u8>> {
     if q.qclass == CLASS_IN {
-        if let Some(addrs) = records.lookup(&q.name) {
+        if let Some(addrs) = lookup(&q.name) {
             let addrs = if q.qtype == TYPE_A { addrs } else { Vec::new() };
             return Some(build_answer(query, q, &addrs, 0));
         }
@@ -212,7 +261,10 @@ fn answer_locally(query: &[u8], q: &Question, records: &Records) -> Option<Vec<u
 /// no resolver answers). None for a malformed query (which gets no reply).
 pub fn resolve(query: &[u8], records: &Records, upstream: &dyn Upstream) -> Option<Vec<u8>> {
     let q = parse_query(query)?;
-    Some(answer_locally(query, &q, records).unwrap_or_else(|| forward(query, &q, upstream)))
+    Some(
+        answer_locally(query, &q, |n| records.lookup(n))
+            .unwrap_or_else(|| forward(query, &q, upstream)),
+    )
 }
 
 fn forward(query: &[u8], q: &Question, upstream: &dyn Upstream) -> Vec<u8> {
@@ -224,16 +276,17 @@ fn forward(query: &[u8], q: &Question, upstream: &dyn Upstream) -> Vec<u8> {
 /// A resolver serving one network on `addr:53` (UDP), on a thread of its own.
 pub struct DnsServer {
     pub addr: SocketAddr,
-    pub records: Arc<RwLock<Records>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DnsServer {
     /// Bind `addr` and start answering.
+    /// Bind `addr` and answer for network `net` of `dir`.
     pub fn start(
         addr: SocketAddr,
-        records: Arc<RwLock<Records>>,
+        net: &str,
+        dir: Arc<RwLock<Directory>>,
         upstream: Arc<dyn Upstream>,
     ) -> Result<DnsServer> {
         let sock = UdpSocket::bind(addr).map_err(io(format!("bind the DNS resolver on {addr}")))?;
@@ -242,14 +295,13 @@ impl DnsServer {
             .map_err(io("the DNS resolver's address"))?;
         let sock = Arc::new(sock);
         let stop = Arc::new(AtomicBool::new(false));
-        let (sock2, stop2, records2) = (sock.clone(), stop.clone(), records.clone());
+        let (sock2, stop2, net) = (sock.clone(), stop.clone(), net.to_string());
         let thread = std::thread::Builder::new()
             .name(format!("dns {addr}"))
-            .spawn(move || serve(&sock2, &stop2, &records2, upstream))
+            .spawn(move || serve(&sock2, &stop2, &net, &dir, upstream))
             .map_err(io("start the DNS resolver thread"))?;
         Ok(DnsServer {
             addr,
-            records,
             stop,
             thread: Some(thread),
         })
@@ -259,7 +311,8 @@ impl DnsServer {
 fn serve(
     sock: &Arc<UdpSocket>,
     stop: &AtomicBool,
-    records: &RwLock<Records>,
+    net: &str,
+    dir: &RwLock<Directory>,
     up: Arc<dyn Upstream>,
 ) {
     let mut buf = vec![0u8; 4096];
@@ -277,11 +330,14 @@ fn serve(
         let Some(q) = parse_query(&query) else {
             continue;
         };
-        let local = answer_locally(
-            &query,
-            &q,
-            &records.read().unwrap_or_else(|e| e.into_inner()),
-        );
+        let from_v4 = match from.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        };
+        let local = {
+            let dir = dir.read().unwrap_or_else(|e| e.into_inner());
+            answer_locally(&query, &q, |n| dir.lookup(net, from_v4, n))
+        };
         match local {
             Some(reply) => {
                 let _ = sock.send_to(&reply, from);
@@ -388,6 +444,25 @@ mod tests {
     }
 
     #[test]
+    fn a_container_on_two_networks_resolves_both() {
+        let mut dir = Directory::default();
+        let (c1a, c1b) = (Ipv4Addr::new(10, 1, 0, 2), Ipv4Addr::new(10, 2, 0, 2));
+        let c2 = Ipv4Addr::new(10, 2, 0, 3);
+        let c3 = Ipv4Addr::new(10, 1, 0, 3);
+        dir.network("a").add("c1", &["one".into()], c1a);
+        dir.network("b").add("c1", &["one".into()], c1b);
+        dir.network("b").add("c2", &["two".into()], c2);
+        dir.network("a").add("c3", &["three".into()], c3);
+        // c1 asks network a's resolver for a name of network b.
+        assert_eq!(dir.lookup("a", Some(c1a), "two"), Some(vec![c2]));
+        // c3 is only on a: b's names stay hidden.
+        assert_eq!(dir.lookup("a", Some(c3), "two"), None);
+        assert_eq!(dir.lookup("a", None, "two"), None);
+        dir.network("b").remove("c1");
+        assert_eq!(dir.lookup("a", Some(c1a), "two"), None);
+    }
+
+    #[test]
     fn malformed_queries_are_ignored() {
         let up = FakeUpstream::default();
         let r = Records::default();
@@ -407,14 +482,15 @@ mod tests {
 
     #[test]
     fn the_server_answers_over_udp() {
-        let records = Arc::new(RwLock::new(Records::default()));
-        records
-            .write()
+        let dir = Arc::new(RwLock::new(Directory::default()));
+        dir.write()
             .unwrap()
+            .network("n1")
             .add("c1", &["db".into()], Ipv4Addr::new(10, 0, 0, 9));
         let srv = DnsServer::start(
             "127.0.0.1:0".parse().unwrap(),
-            records,
+            "n1",
+            dir,
             Arc::new(FakeUpstream::default()),
         )
         .unwrap();

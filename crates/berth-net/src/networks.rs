@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::dns::{DnsServer, Records, Upstream};
+use crate::dns::{Directory, DnsServer, Upstream};
 use crate::firewall::Firewall;
 use crate::ipam::Subnet;
 use crate::model::{
@@ -49,7 +49,6 @@ pub struct Settings {
 /// A user network's running parts.
 struct Live {
     net: Arc<BridgeNetwork>,
-    records: Arc<RwLock<Records>>,
     _dns: DnsServer,
 }
 
@@ -63,6 +62,8 @@ pub struct Networks {
     store: Box<dyn NetworkStore>,
     settings: Settings,
     nets: Mutex<BTreeMap<String, Entry>>,
+    /// The names on every network, shared by the resolvers.
+    dns: Arc<RwLock<Directory>>,
 }
 
 /// The DNS names of a container on a network.
@@ -147,6 +148,7 @@ impl Networks {
             store,
             settings,
             nets: Mutex::new(nets),
+            dns: Arc::default(),
         };
         let mut problems = Vec::new();
         let user: Vec<NetworkConfig> = this
@@ -191,10 +193,10 @@ impl Networks {
             internal: cfg.internal,
             veth_tag: cfg.id[..6].to_string(),
         })?;
-        let records = Arc::new(RwLock::new(Records::default()));
         let dns = DnsServer::start(
             SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
-            records.clone(),
+            &cfg.id,
+            self.dns.clone(),
             self.settings.upstream.clone(),
         );
         let dns = match dns {
@@ -206,7 +208,6 @@ impl Networks {
         };
         Ok(Live {
             net: Arc::new(net),
-            records,
             _dns: dns,
         })
     }
@@ -316,6 +317,7 @@ impl Networks {
         }
         self.store.delete(id)?;
         let e = nets.remove(id).expect("present");
+        self.names().drop_network(id);
         if let Some(live) = e.live {
             drop(live._dns);
             live.net.destroy()?;
@@ -323,7 +325,11 @@ impl Networks {
         Ok(())
     }
 
-    fn live(&self, id: &str) -> NetResult<(Arc<BridgeNetwork>, Arc<RwLock<Records>>)> {
+    fn names(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
+        self.dns.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn live(&self, id: &str) -> NetResult<Arc<BridgeNetwork>> {
         let nets = self.lock();
         let e = nets
             .get(id)
@@ -334,7 +340,7 @@ impl Networks {
                 e.cfg.name
             ))
         })?;
-        Ok((live.net.clone(), live.records.clone()))
+        Ok(live.net.clone())
     }
 
     /// Put the container whose network namespace is `netns` on user network
@@ -351,23 +357,18 @@ impl Networks {
         mac: Option<[u8; 6]>,
         names: &DnsNames,
     ) -> NetResult<Attachment> {
-        let (net, records) = self.live(id)?;
+        let net = self.live(id)?;
         let att = net.attach(container_id, netns, ports, want, mac)?;
-        records.write().unwrap_or_else(|e| e.into_inner()).add(
-            container_id,
-            &names.0,
-            att.endpoint.address,
-        );
+        self.names()
+            .network(id)
+            .add(container_id, &names.0, att.endpoint.address);
         Ok(att)
     }
 
     /// Undo `connect`: names, ports, interface and lease. Every step runs.
     pub fn disconnect(&self, id: &str, container_id: &str, att: &Attachment) -> NetResult<()> {
-        let (net, records) = self.live(id)?;
-        records
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(container_id);
+        let net = self.live(id)?;
+        self.names().network(id).remove(container_id);
         net.detach(container_id, att.endpoint.address, &att.ports)?;
         Ok(())
     }
@@ -381,12 +382,10 @@ impl Networks {
         att: &Attachment,
         names: &DnsNames,
     ) -> NetResult<()> {
-        let (net, records) = self.live(id)?;
-        records.write().unwrap_or_else(|e| e.into_inner()).add(
-            container_id,
-            &names.0,
-            att.endpoint.address,
-        );
+        let net = self.live(id)?;
+        self.names()
+            .network(id)
+            .add(container_id, &names.0, att.endpoint.address);
         net.restore(container_id, att.endpoint.address, &att.ports)?;
         Ok(())
     }

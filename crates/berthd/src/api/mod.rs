@@ -8,6 +8,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod prune;
 mod registry;
 mod stats;
@@ -252,6 +253,15 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["containers", id, "stats"]) => stats::stats(&d, id, &q).await,
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
+        (&M::GET, ["networks"]) => networks::list(&d, &q).await,
+        (&M::POST, ["networks", "create"]) => networks::create(&d, req.into_body()).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(&d, &q).await,
+        (&M::GET, ["networks", id]) => networks::inspect(&d, id).await,
+        (&M::DELETE, ["networks", id]) => networks::delete(&d, id).await,
+        (&M::POST, ["networks", id, "connect"]) => networks::connect(&d, id, req.into_body()).await,
+        (&M::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&d, id, req.into_body()).await
+        }
         (&M::POST, ["volumes", "create"]) => volumes::create(&d, req.into_body()).await,
         (&M::POST, ["volumes", "prune"]) => volumes::prune(&d, &q).await,
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,

@@ -12,6 +12,7 @@ pub mod logfile;
 pub mod model;
 pub mod modes;
 pub mod mounts;
+pub mod netconn;
 pub mod registry;
 pub mod shim;
 pub mod spec;
