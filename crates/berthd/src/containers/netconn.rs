@@ -87,6 +87,16 @@ pub fn endpoints_at_create(
     let mut out = BTreeMap::new();
     let mut wanted: Vec<(NetworkConfig, Option<&EndpointRequest>)> = Vec::new();
     for (key, req) in config.into_iter().flatten() {
+        // The CLI names the mode's own entry as the mode (`default` too).
+        if matches!(key.as_str(), "default" | "bridge" | "host" | "none")
+            || key == network_mode
+            || key.starts_with("container:")
+        {
+            if let Some(net) = d.networks.find(key).ok().filter(|n| !n.predefined) {
+                wanted.push((net, req.as_ref()));
+            }
+            continue;
+        }
         let net = d.networks.find(key)?;
         if !net.predefined {
             wanted.push((net, req.as_ref()));
