@@ -407,3 +407,74 @@ fn internal_networks_ports_and_listing() {
     assert!(out.contains("inner") && out.contains("pub"), "{out}");
     assert!(t.user_bridges().is_empty());
 }
+
+/// Compose v1 (Debian's docker-compose): a project network where one service
+/// reaches the other by its name, and `down` leaves no container, network or
+/// bridge behind.
+#[test]
+fn compose_v1_project_network() {
+    skip_unless_ready!("compose_v1_project_network");
+    let compose = std::path::Path::new("/usr/bin/docker-compose");
+    if !compose.is_file() {
+        println!("skipped: compose_v1_project_network: /usr/bin/docker-compose is missing");
+        return;
+    }
+    let t = Net::start(2);
+    let x = t.x;
+    let dir = t.d.dir.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3"
+services:
+  web:
+    image: bb:1
+    command: ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]
+  client:
+    image: bb:1
+    command: ["sleep", "1000"]
+    depends_on: [web]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.224.{x}.0/24
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(compose)
+            .args(["-p", "bnet"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", t.d.sock.display()))
+            .output()
+            .expect("docker-compose");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "compose {args:?}: {out}\n{}", t.d.log());
+        out
+    };
+    run(&["up", "-d"]);
+    let bridges = t.user_bridges();
+    assert_eq!(bridges.len(), 1, "{bridges:?}");
+    let out = run(&[
+        "exec",
+        "-T",
+        "client",
+        "sh",
+        "-c",
+        "timeout 5 busybox wget -q -O - http://web/passwd",
+    ]);
+    assert!(out.contains("root:x:0:0"), "{out}");
+    run(&["down", "-t", "0"]);
+    assert!(t.d.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(t.user_bridges().is_empty());
+    let links = host("ip", &["-o", "link"]);
+    assert!(!links.contains(bridges[0].as_str()), "{links}");
+}
