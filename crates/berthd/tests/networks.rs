@@ -390,6 +390,74 @@ fn internal_networks_ports_and_listing() {
     let o = t.d.docker(&["network", "inspect", "nosuch"]);
     assert!(!o.status.success());
 
+    // --ip-range, --gateway and --aux-address; one alias on two containers answers with both.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.225.{x}.0/24"),
+        "--ip-range",
+        &format!("10.225.{x}.128/25"),
+        "--gateway",
+        &format!("10.225.{x}.254"),
+        "--aux-address",
+        &format!("printer=10.225.{x}.128"),
+        "ranged",
+    ]);
+    for name in ["r1", "r2"] {
+        t.d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "ranged",
+            "--network-alias",
+            "pool",
+            "bb:1",
+            "sleep",
+            "1000",
+        ]);
+    }
+    let ips: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|n| {
+            t.d.ok(&[
+                "inspect",
+                "-f",
+                "{{(index .NetworkSettings.Networks \"ranged\").IPAddress}}",
+                n,
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    for ip in &ips {
+        let last: u32 = ip.rsplit('.').next().unwrap().parse().unwrap();
+        assert!(
+            ip.starts_with(&format!("10.225.{x}.")) && last > 128 && last != 254,
+            "{ips:?}"
+        );
+    }
+    let (ok, out) = t.sh(
+        "ranged",
+        "busybox nslookup pool; busybox ip route; busybox tail -1 /etc/hosts",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains(&ips[0]) && out.contains(&ips[1]), "{out}");
+    assert!(
+        out.contains(&format!("default via 10.225.{x}.254")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap_or("")
+            .starts_with(&format!("10.225.{x}.")),
+        "the container's own address is not in its /etc/hosts: {out}"
+    );
+    t.d.ok(&["rm", "-f", "r1", "r2"]);
+
     // Prune takes only networks no container is on.
     t.d.ok(&[
         "network",
@@ -399,7 +467,7 @@ fn internal_networks_ports_and_listing() {
         "spare",
     ]);
     let out = t.d.ok(&["network", "prune", "-f"]);
-    assert!(out.contains("spare"), "{out}");
+    assert!(out.contains("spare") && out.contains("ranged"), "{out}");
     assert_eq!(names(&["--filter", "type=custom"]), ["inner", "pub"]);
     t.d.ok(&["rm", "-f", "web", "db"]);
     assert!(get().is_none(), "the port still answers after rm");

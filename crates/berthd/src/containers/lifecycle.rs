@@ -146,7 +146,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     // Init is parked in its namespaces until `start`: give it its interface,
     // address and published ports now, so the program starts networked.
     let connected = match connect_network(d, &c, &p, pid).await {
-        Ok(()) => super::netconn::connect_all(d, &c, pid).await,
+        Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
         Err(e) => Err(e),
     };
     if let Err(e) = connected {

@@ -182,10 +182,33 @@ async fn attach_one(
 
 /// Put a starting container on every user network it is configured for.
 /// On failure, what was made is undone and the error returned.
-pub async fn connect_all(d: &Arc<Daemon>, c: &Container, pid: i32) -> ApiResult<()> {
+/// The container's own address goes into its /etc/hosts (`hosts`), as Docker writes it.
+pub async fn connect_all(
+    d: &Arc<Daemon>,
+    c: &Container,
+    pid: i32,
+    hosts: &std::path::Path,
+) -> ApiResult<()> {
     for (net_id, e) in &c.spec.networks {
         match attach_one(d, c, net_id, e, pid).await {
             Ok(att) => {
+                if e.network == c.spec.network_mode {
+                    // The file is bind-mounted into the container: append in place.
+                    use std::io::Write;
+                    let line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    let written = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(hosts)
+                        .and_then(|mut f| f.write_all(line.as_bytes()));
+                    if let Err(e) = written {
+                        crate::log!(
+                            3,
+                            "adding {} to the hosts file of {}: {e}",
+                            line.trim(),
+                            c.id
+                        );
+                    }
+                }
                 d.containers.modify(&c.id, |c| {
                     c.state.endpoints.insert(net_id.clone(), att.clone());
                 })?;
