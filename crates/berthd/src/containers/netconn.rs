@@ -222,9 +222,7 @@ pub async fn connect_all(
             }
         }
     }
-    if !c.spec.networks.is_empty() {
-        persist(d, &d.containers.get(&c.id)?)?;
-    }
+    // The caller persists the record with the rest of the start.
     Ok(())
 }
 
@@ -242,7 +240,7 @@ async fn detach_one(
         .map_err(ApiError::from)
 }
 
-/// Take an exited (or failed) container off all its user networks.
+/// Take an exited (or failed) container off all its user networks (the record is not persisted here).
 pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
     let Ok(c) = d.containers.get(id) else { return };
     if c.state.endpoints.is_empty() {
@@ -253,9 +251,8 @@ pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
             crate::log!(3, "disconnecting {id} from network {net_id}: {e}");
         }
     }
-    if let Ok(c) = d.containers.modify(id, |c| c.state.endpoints.clear()) {
-        let _ = persist(d, &c);
-    }
+    // The caller (exit or failed start) persists the record.
+    let _ = d.containers.modify(id, |c| c.state.endpoints.clear());
 }
 
 /// After a daemon restart, for a running container: its names in the
