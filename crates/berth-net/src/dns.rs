@@ -157,6 +157,9 @@ pub struct Records {
     names: BTreeMap<String, Vec<(String, Ipv4Addr)>>,
     /// container id -> its address on this network.
     owners: BTreeMap<String, Ipv4Addr>,
+    /// container id -> (alias -> container name): legacy links on a user network,
+    /// names only that container resolves.
+    links: BTreeMap<String, BTreeMap<String, String>>,
     turn: AtomicUsize,
 }
 
@@ -172,9 +175,21 @@ impl Records {
         }
     }
 
+    /// Names only `container_id` resolves: (alias, name of the linked container).
+    pub fn add_links(&mut self, container_id: &str, links: &[(String, String)]) {
+        if links.is_empty() {
+            return;
+        }
+        let map = self.links.entry(container_id.to_string()).or_default();
+        for (alias, target) in links {
+            map.insert(alias.to_ascii_lowercase(), target.to_ascii_lowercase());
+        }
+    }
+
     /// Remove every name of a container.
     pub fn remove(&mut self, container_id: &str) {
         self.owners.remove(container_id);
+        self.links.remove(container_id);
         self.names.retain(|_, list| {
             list.retain(|(c, _)| c != container_id);
             !list.is_empty()
@@ -231,6 +246,10 @@ impl Directory {
             return Some(a);
         }
         let who = home.owner(from?)?;
+        let name = name.trim_end_matches('.');
+        if let Some(target) = home.links.get(who).and_then(|l| l.get(name)) {
+            return home.lookup(target);
+        }
         self.nets
             .iter()
             .filter(|(id, r)| id.as_str() != net && r.owners.contains_key(who))
@@ -460,6 +479,11 @@ mod tests {
         assert_eq!(dir.lookup("a", None, "two"), None);
         dir.network("b").remove("c1");
         assert_eq!(dir.lookup("a", Some(c1a), "two"), None);
+        // A link: c3 alone resolves `db` to c1 (by c1's name, c1 may come later).
+        dir.network("a")
+            .add_links("c3", &[("db".into(), "one".into())]);
+        assert_eq!(dir.lookup("a", Some(c3), "db"), Some(vec![c1a]));
+        assert_eq!(dir.lookup("a", Some(c1a), "db"), None);
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub struct NetworkConfig {
     /// RFC 3339.
     pub created: String,
     pub ipam_driver: String,
+    /// As given (None when the request had none, which inspect shows as null).
     #[serde(default)]
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     pub pools: Vec<IpamPool>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
@@ -93,7 +94,7 @@ pub struct CreateRequest {
     pub attachable: bool,
     pub enable_ipv6: bool,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     pub pools: Vec<PoolRequest>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -148,11 +149,10 @@ impl NetworkStore for MemoryStore {
     }
 }
 
-/// A network name as Docker accepts them.
+/// A network name as Docker accepts them: anything printable (spaces too;
+/// the Linux bridge is named after the id, not the name).
 pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    !name.trim().is_empty() && name.len() <= 255 && !name.chars().any(char::is_control)
 }
 
 /// The default pools, in Docker's order: 172.17-31.0.0/16, then 192.168.0-240.0/20.
@@ -269,7 +269,7 @@ pub fn plan_pool(
 pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
     if !valid_name(&req.name) {
         return Err(ModelError::Invalid(format!(
-            "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            "invalid network name {:?}: it must be printable and not empty",
             req.name
         )));
     }
@@ -371,8 +371,8 @@ mod tests {
 
     #[test]
     fn names_and_drivers() {
-        assert!(valid_name("my_net-1.x"));
-        assert!(!valid_name("-x") && !valid_name("") && !valid_name("a b"));
+        assert!(valid_name("my_net-1.x") && valid_name("test 01"));
+        assert!(!valid_name("") && !valid_name(" ") && !valid_name("a\nb"));
         let mut r = CreateRequest {
             name: "n".into(),
             ..Default::default()

@@ -66,9 +66,14 @@ pub struct Networks {
     dns: Arc<RwLock<Directory>>,
 }
 
-/// The DNS names of a container on a network.
+/// The DNS names of a container on a network, and its links there.
 #[derive(Debug, Clone, Default)]
-pub struct DnsNames(pub Vec<String>);
+pub struct DnsNames {
+    /// Names every container on the network resolves.
+    pub names: Vec<String>,
+    /// (alias, container name): names only this container resolves.
+    pub links: Vec<(String, String)>,
+}
 
 impl Networks {
     /// Load the stored networks, add the predefined ones the first time, and
@@ -98,7 +103,7 @@ impl Networks {
                         scope: "local".into(),
                         created: now.clone(),
                         ipam_driver: "default".into(),
-                        ipam_options: BTreeMap::new(),
+                        ipam_options: None,
                         pools: Vec::new(),
                         options: BTreeMap::new(),
                         labels: BTreeMap::new(),
@@ -359,9 +364,10 @@ impl Networks {
     ) -> NetResult<Attachment> {
         let net = self.live(id)?;
         let att = net.attach(container_id, netns, ports, want, mac)?;
-        self.names()
-            .network(id)
-            .add(container_id, &names.0, att.endpoint.address);
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.add(container_id, &names.names, att.endpoint.address);
+        records.add_links(container_id, &names.links);
         Ok(att)
     }
 
@@ -383,9 +389,10 @@ impl Networks {
         names: &DnsNames,
     ) -> NetResult<()> {
         let net = self.live(id)?;
-        self.names()
-            .network(id)
-            .add(container_id, &names.0, att.endpoint.address);
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.add(container_id, &names.names, att.endpoint.address);
+        records.add_links(container_id, &names.links);
         net.restore(container_id, att.endpoint.address, &att.ports)?;
         Ok(())
     }

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 501: the feature is absent (e.g. reading logs of a driver that keeps none).
     #[error("{0}")]
     NotImplemented(String),
+    /// 503: the feature needs a mode the daemon is not in (swarm).
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: anything else.
     #[error("{0}")]
     Internal(String),
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

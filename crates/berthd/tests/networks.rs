@@ -385,6 +385,18 @@ fn internal_networks_ports_and_listing() {
         "inner",
     ]);
     assert_eq!(o.trim(), "true bridge local db");
+    // Any printable name, spaces too (the path arrives percent-encoded).
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.226.{x}.0/24"),
+        "two words",
+    ]);
+    let o =
+        t.d.ok(&["network", "inspect", "-f", "{{.Name}}", "two words"]);
+    assert_eq!(o.trim(), "two words");
+    t.d.ok(&["network", "rm", "two words"]);
     let o = t.d.docker(&["network", "rm", "host"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("pre-defined network"));
     let o = t.d.docker(&["network", "inspect", "nosuch"]);

@@ -320,7 +320,8 @@ fn user_endpoints(c: &Container) -> Value {
         out.insert(
             e.network.clone(),
             json!({
-                "IPAMConfig": ipam, "Links": null,
+                "IPAMConfig": ipam,
+                "Links": if e.links.is_empty() { Value::Null } else { json!(e.links) },
                 "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
                 "MacAddress": att.map(|a| a.mac.clone()).or(e.mac.clone()).unwrap_or_default(),
                 "DriverOpts": null, "NetworkID": id,

@@ -88,7 +88,7 @@ fn network_json(d: &Daemon, net: &NetworkConfig, with_containers: bool) -> Value
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {
             "Driver": net.ipam_driver,
-            "Options": if net.predefined { Value::Null } else { json!(net.ipam_options) },
+            "Options": net.ipam_options,
             "Config": config,
         },
         "Internal": net.internal,
@@ -199,7 +199,7 @@ pub async fn create(d: &Arc<Daemon>, body: Incoming) -> ApiResult<Resp> {
         attachable: b.attachable,
         enable_ipv6: b.enable_ipv6.unwrap_or(false),
         ipam_driver: ipam.driver.unwrap_or_default(),
-        ipam_options: ipam.options.unwrap_or_default(),
+        ipam_options: ipam.options,
         pools: ipam
             .config
             .unwrap_or_default()

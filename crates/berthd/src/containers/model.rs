@@ -196,6 +196,9 @@ pub struct EndpointSpec {
     /// `--mac-address` for this network.
     #[serde(default)]
     pub mac: Option<String>,
+    /// `--link name:alias` on this network: `alias` resolves to `name` for this container only.
+    #[serde(default)]
+    pub links: Vec<String>,
     /// 64 hex digits, stable while the container is on the network.
     pub endpoint_id: String,
 }
@@ -330,6 +333,7 @@ pub struct NetworkingConfigRequest {
 pub struct EndpointRequest {
     pub mac_address: Option<String>,
     pub aliases: Option<Vec<String>>,
+    pub links: Option<Vec<String>>,
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<IpamConfigRequest>,
 }

@@ -68,8 +68,18 @@ pub fn endpoint_spec(
         }
         None => None,
     };
+    let mut links = Vec::new();
+    for l in req.links.iter().flatten() {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        let name = name.trim_start_matches('/');
+        if name.is_empty() || alias.is_empty() {
+            return Err(ApiError::BadRequest(format!("invalid link {l:?}")));
+        }
+        links.push(format!("{name}:{alias}"));
+    }
     Ok(EndpointSpec {
         network: net.name.clone(),
+        links,
         aliases: req.aliases.clone().unwrap_or_default(),
         ipv4,
         mac,
@@ -134,6 +144,19 @@ pub fn dns_names(c: &Container, e: &EndpointSpec) -> Vec<String> {
     names
 }
 
+/// What the resolvers know of a container on a network: its names and its links.
+fn dns_scope(c: &Container, e: &EndpointSpec) -> DnsNames {
+    DnsNames {
+        names: dns_names(c, e),
+        links: e
+            .links
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(name, alias)| (alias.to_string(), name.to_string()))
+            .collect(),
+    }
+}
+
 /// The resolver a container asks: its network mode's network's gateway.
 pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
     let (id, _) = c
@@ -162,7 +185,7 @@ async fn attach_one(
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
     };
-    let names = DnsNames(dns_names(c, e));
+    let names = dns_scope(c, e);
     let (d2, net_id, cid, want) = (d.clone(), net_id.to_string(), c.id.clone(), e.ipv4);
     tokio::task::spawn_blocking(move || {
         d2.networks.connect(
@@ -262,7 +285,7 @@ pub async fn restore(d: &Arc<Daemon>, c: &Container) {
         let Some(e) = c.spec.networks.get(net_id) else {
             continue;
         };
-        let names = DnsNames(dns_names(c, e));
+        let names = dns_scope(c, e);
         let (d2, net2, id2, att2) = (d.clone(), net_id.clone(), c.id.clone(), att.clone());
         let res =
             tokio::task::spawn_blocking(move || d2.networks.restore(&net2, &id2, &att2, &names))
