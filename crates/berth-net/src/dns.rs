@@ -19,6 +19,8 @@ const TYPE_A: u16 = 1;
 const CLASS_IN: u16 = 1;
 const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NXDOMAIN: u8 = 3;
+/// Queries being forwarded upstream at once, per network.
+const MAX_FORWARDS: usize = 64;
 /// Seconds a client may keep an answer (containers come and go: short).
 const TTL: u32 = 600;
 
@@ -335,6 +337,7 @@ fn serve(
     up: Arc<dyn Upstream>,
 ) {
     let mut buf = vec![0u8; 4096];
+    let in_flight = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             if stop.load(Ordering::Acquire) {
@@ -362,15 +365,32 @@ fn serve(
                 let _ = sock.send_to(&reply, from);
             }
             None => {
-                // Forwarding waits on the network: not on the thread that answers the rest.
+                // Forwarding waits on the network: not on the thread that answers the rest,
+                // and never more than MAX_FORWARDS at once (the rest are dropped; clients retry).
+                if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_FORWARDS {
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                // Gives the slot back when the forward ends (or its thread never started).
+                let slot = Slot(in_flight.clone());
                 let (sock, up) = (sock.clone(), up.clone());
                 let _ = std::thread::Builder::new()
                     .name("dns forward".into())
                     .spawn(move || {
+                        let _slot = slot;
                         let _ = sock.send_to(&forward(&query, &q, up.as_ref()), from);
                     });
             }
         }
+    }
+}
+
+/// One forward in flight.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -525,5 +545,36 @@ mod tests {
         let n = c.recv(&mut buf).unwrap();
         assert_eq!(answers(&buf[..n]), (0, vec![Ipv4Addr::new(10, 0, 0, 9)]));
         drop(srv); // returns: the thread stopped
+    }
+
+    /// Answers every query with 192.0.2.7.
+    struct Canned;
+    impl Upstream for Canned {
+        fn forward(&self, q: &[u8]) -> Option<Vec<u8>> {
+            let question = parse_query(q)?;
+            Some(build_answer(
+                q,
+                &question,
+                &[Ipv4Addr::new(192, 0, 2, 7)],
+                0,
+            ))
+        }
+    }
+
+    #[test]
+    fn the_server_forwards_what_it_does_not_know() {
+        let srv = DnsServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            "n1",
+            Arc::default(),
+            Arc::new(Canned),
+        )
+        .unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(&query("example.org", TYPE_A), srv.addr).unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.recv(&mut buf).unwrap();
+        assert_eq!(answers(&buf[..n]), (0, vec![Ipv4Addr::new(192, 0, 2, 7)]));
     }
 }

@@ -385,6 +385,33 @@ fn internal_networks_ports_and_listing() {
         "inner",
     ]);
     assert_eq!(o.trim(), "true bridge local db");
+    // A stopped container's network removed: its start fails, as with dockerd.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.227.{x}.0/24"),
+        "gone",
+    ]);
+    t.d.ok(&[
+        "create",
+        "--name",
+        "zz",
+        "--network",
+        "gone",
+        "bb:1",
+        "true",
+    ]);
+    t.d.ok(&["network", "rm", "gone"]);
+    let o = t.d.docker(&["start", "zz"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("network gone not found"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    t.d.ok(&["rm", "zz"]);
+
     // Any printable name, spaces too (the path arrives percent-encoded).
     t.d.ok(&[
         "network",

@@ -212,6 +212,12 @@ pub async fn connect_all(
     pid: i32,
     hosts: &std::path::Path,
 ) -> ApiResult<()> {
+    let mode = c.spec.network_mode.as_str();
+    let user_mode = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
+    if user_mode && !c.spec.networks.values().any(|e| e.network == mode) {
+        // Its network was removed while it was stopped (as dockerd, the start fails).
+        return Err(ApiError::NotFound(format!("network {mode} not found")));
+    }
     for (net_id, e) in &c.spec.networks {
         match attach_one(d, c, net_id, e, pid).await {
             Ok(att) => {
