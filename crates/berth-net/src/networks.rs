@@ -379,6 +379,15 @@ impl Networks {
         Ok(())
     }
 
+    /// Replace a connected container's names (after a rename); its address stays.
+    pub fn refresh_names(&self, id: &str, container_id: &str, addr: Ipv4Addr, names: &DnsNames) {
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.remove(container_id);
+        records.add(container_id, &names.names, addr);
+        records.add_links(container_id, &names.links);
+    }
+
     /// After a daemon restart, for a running container: its names again, and
     /// the relays of its published ports (the interface survived).
     pub fn restore(

@@ -228,6 +228,15 @@ fn user_networks_resolve_isolate_and_clean_up() {
     ]);
     assert!(o.contains(&format!("10.219.{x}.77/24")), "{o}");
 
+    // A rename: the new name resolves, the old one no longer.
+    t.d.ok(&["rename", "web", "web2"]);
+    let (ok, out) = t.sh(
+        "front",
+        "busybox ping -c1 -W2 web2 && ! busybox nslookup web",
+    );
+    assert!(ok, "{out}");
+    t.d.ok(&["rename", "web2", "web"]);
+
     // In use: refused.
     let o = t.d.docker(&["network", "rm", "front"]);
     assert!(!o.status.success());

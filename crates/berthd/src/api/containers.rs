@@ -574,6 +574,7 @@ pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         let _ = d.containers.modify(&id, |c| c.name = old.name.clone());
         return Err(ApiError::internal(e));
     }
+    crate::containers::netconn::renamed(d, &c);
     let mut attrs = crate::events::container_attrs(&c);
     attrs.insert("oldName".into(), format!("/{}", old.name));
     d.events.emit("container", "rename", &c.id, attrs);

@@ -302,6 +302,16 @@ pub async fn restore(d: &Arc<Daemon>, c: &Container) {
     }
 }
 
+/// After a rename: the resolvers answer to the new name (and no longer to the old one).
+pub fn renamed(d: &Daemon, c: &Container) {
+    for (net_id, att) in &c.state.endpoints {
+        if let Some(e) = c.spec.networks.get(net_id) {
+            d.networks
+                .refresh_names(net_id, &c.id, att.endpoint.address, &dns_scope(c, e));
+        }
+    }
+}
+
 /// `docker network connect`: on a running container at once, on a stopped
 /// one at its next start.
 pub async fn connect(
