@@ -1,6 +1,6 @@
 //! Container DNS for user networks: one resolver per network, listening on
 //! UDP port 53 of the network's gateway address (berthd's own network
-//! namespace, so no socket has to be made inside each container). It answers
+//! namespace, so no socket has to be made inside each container; TCP too). It answers
 //! A queries for the names of the network's endpoints (container name,
 //! aliases, short id, hostname), round-robin when several containers share a
 //! name, and forwards everything else to the host's resolvers (an
@@ -294,16 +294,16 @@ fn forward(query: &[u8], q: &Question, upstream: &dyn Upstream) -> Vec<u8> {
         .unwrap_or_else(|| build_answer(query, q, &[], RCODE_SERVFAIL))
 }
 
-/// A resolver serving one network on `addr:53` (UDP), on a thread of its own.
+/// A resolver serving one network on `addr:53`, UDP and TCP, each on a thread of its own.
 pub struct DnsServer {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    tcp_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DnsServer {
-    /// Bind `addr` and start answering.
-    /// Bind `addr` and answer for network `net` of `dir`.
+    /// Bind `addr` (UDP, and TCP on the same port) and answer for network `net` of `dir`.
     pub fn start(
         addr: SocketAddr,
         net: &str,
@@ -316,16 +316,98 @@ impl DnsServer {
             .map_err(io("the DNS resolver's address"))?;
         let sock = Arc::new(sock);
         let stop = Arc::new(AtomicBool::new(false));
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(io(format!("bind the DNS resolver on {addr}/tcp")))?;
+        let (stop2, net2, dir2, up2) =
+            (stop.clone(), net.to_string(), dir.clone(), upstream.clone());
+        let tcp_thread = std::thread::Builder::new()
+            .name(format!("dns tcp {addr}"))
+            .spawn(move || serve_tcp(&listener, &stop2, &net2, &dir2, &up2))
+            .map_err(io("start the DNS resolver thread"))?;
         let (sock2, stop2, net) = (sock.clone(), stop.clone(), net.to_string());
         let thread = std::thread::Builder::new()
             .name(format!("dns {addr}"))
-            .spawn(move || serve(&sock2, &stop2, &net, &dir, upstream))
-            .map_err(io("start the DNS resolver thread"))?;
-        Ok(DnsServer {
+            .spawn(move || serve(&sock2, &stop2, &net, &dir, upstream));
+        let mut server = DnsServer {
             addr,
             stop,
-            thread: Some(thread),
-        })
+            thread: None,
+            tcp_thread: Some(tcp_thread),
+        };
+        // On failure, dropping `server` stops the TCP thread.
+        server.thread = Some(thread.map_err(io("start the DNS resolver thread"))?);
+        Ok(server)
+    }
+}
+
+/// DNS over TCP (clients retry there when a UDP answer is truncated): each
+/// connection on a thread of its own, at most MAX_FORWARDS at once.
+fn serve_tcp(
+    listener: &std::net::TcpListener,
+    stop: &AtomicBool,
+    net: &str,
+    dir: &Arc<RwLock<Directory>>,
+    up: &Arc<dyn Upstream>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for conn in listener.incoming() {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(stream) = conn else { continue };
+        if open.fetch_add(1, Ordering::AcqRel) >= MAX_FORWARDS {
+            open.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
+        let slot = Slot(open.clone());
+        let (net, dir, up) = (net.to_string(), dir.clone(), up.clone());
+        let _ = std::thread::Builder::new()
+            .name("dns tcp conn".into())
+            .spawn(move || {
+                let _slot = slot;
+                serve_tcp_conn(stream, &net, &dir, up.as_ref());
+            });
+    }
+}
+
+/// Length-prefixed queries on one connection until it closes or idles for 10 s.
+fn serve_tcp_conn(
+    mut stream: std::net::TcpStream,
+    net: &str,
+    dir: &RwLock<Directory>,
+    up: &dyn Upstream,
+) {
+    use std::io::{Read, Write};
+    let from = match stream.peer_addr().map(|a| a.ip()) {
+        Ok(std::net::IpAddr::V4(a)) => Some(a),
+        _ => None,
+    };
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        if stream.read_exact(&mut query).is_err() {
+            return;
+        }
+        let Some(q) = parse_query(&query) else { return };
+        let local = {
+            let dir = dir.read().unwrap_or_else(|e| e.into_inner());
+            answer_locally(&query, &q, |n| dir.lookup(net, from, n))
+        };
+        let reply = local.unwrap_or_else(|| forward(&query, &q, up));
+        let mut out = (reply.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&reply);
+        if stream.write_all(&out).is_err() {
+            return;
+        }
     }
 }
 
@@ -397,11 +479,15 @@ impl Drop for Slot {
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wake the blocked receive with a datagram of our own.
+        // Wake the blocked receive with a datagram of our own, the accept with a connection.
         if let Ok(s) = UdpSocket::bind(SocketAddr::new(self.addr.ip(), 0)) {
             let _ = s.send_to(&[], self.addr);
         }
-        if let Some(t) = self.thread.take() {
+        let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        for t in [self.thread.take(), self.tcp_thread.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
     }
@@ -544,7 +630,23 @@ mod tests {
         let mut buf = [0u8; 512];
         let n = c.recv(&mut buf).unwrap();
         assert_eq!(answers(&buf[..n]), (0, vec![Ipv4Addr::new(10, 0, 0, 9)]));
-        drop(srv); // returns: the thread stopped
+        // The same over TCP, twice on one connection.
+        use std::io::{Read, Write};
+        let mut t = std::net::TcpStream::connect(srv.addr).unwrap();
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for _ in 0..2 {
+            let q = query("db", TYPE_A);
+            let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+            msg.extend_from_slice(&q);
+            t.write_all(&msg).unwrap();
+            let mut len = [0u8; 2];
+            t.read_exact(&mut len).unwrap();
+            let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+            t.read_exact(&mut reply).unwrap();
+            assert_eq!(answers(&reply), (0, vec![Ipv4Addr::new(10, 0, 0, 9)]));
+        }
+        drop(t);
+        drop(srv); // returns: both threads stopped
     }
 
     /// Answers every query with 192.0.2.7.
