@@ -92,6 +92,19 @@ pub fn build_answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -
     out
 }
 
+/// A local answer cut to what fits a plain UDP message (512 bytes): whole A
+/// records only, with the TC bit set so the client asks again over TCP.
+fn truncate_for_udp(mut reply: Vec<u8>, q: &Question) -> Vec<u8> {
+    if reply.len() <= 512 {
+        return reply;
+    }
+    let fit = (512 - q.end) / 16;
+    reply.truncate(q.end + fit * 16);
+    reply[2] |= 0x02;
+    reply[6..8].copy_from_slice(&(fit as u16).to_be_bytes());
+    reply
+}
+
 /// Where names the network does not know go: the host's resolvers.
 pub trait Upstream: Send + Sync {
     /// The reply to `query`, or None if no resolver answered.
@@ -444,7 +457,7 @@ fn serve(
         };
         match local {
             Some(reply) => {
-                let _ = sock.send_to(&reply, from);
+                let _ = sock.send_to(&truncate_for_udp(reply, &q), from);
             }
             None => {
                 // Forwarding waits on the network: not on the thread that answers the rest,
@@ -590,6 +603,25 @@ mod tests {
             .add_links("c3", &[("db".into(), "one".into())]);
         assert_eq!(dir.lookup("a", Some(c3), "db"), Some(vec![c1a]));
         assert_eq!(dir.lookup("a", Some(c1a), "db"), None);
+    }
+
+    #[test]
+    fn big_answers_are_truncated_for_udp() {
+        let mut r = Records::default();
+        for i in 0..40u8 {
+            r.add(
+                &format!("c{i}"),
+                &["many".into()],
+                Ipv4Addr::new(10, 0, 1, i),
+            );
+        }
+        let q = query("many", TYPE_A);
+        let full = resolve(&q, &r, &FakeUpstream::default()).unwrap();
+        assert_eq!(answers(&full).1.len(), 40);
+        let cut = truncate_for_udp(full, &parse_query(&q).unwrap());
+        assert!(cut.len() <= 512);
+        assert_eq!(cut[2] & 0x02, 0x02, "TC set");
+        assert_eq!(answers(&cut).1.len(), (512 - q.len()) / 16);
     }
 
     #[test]
