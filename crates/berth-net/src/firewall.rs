@@ -26,6 +26,14 @@ pub trait Firewall: Send + Sync {
         let _ = (bridge, subnet);
         Ok(())
     }
+    /// `enable_icc=false`: containers of the bridge cannot reach each other.
+    fn block_icc(&self, bridge: &str) -> Result<()> {
+        let _ = bridge;
+        Ok(())
+    }
+    fn unblock_icc(&self, bridge: &str) {
+        let _ = bridge;
+    }
 }
 
 /// No rules at all.
@@ -299,6 +307,32 @@ impl Firewall for Iptables {
             &self.fwd_chain(),
             &["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
         )
+    }
+
+    fn block_icc(&self, bridge: &str) -> Result<()> {
+        // Bridged traffic meets iptables only with br_netfilter's hook on.
+        std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1").map_err(
+            crate::error::io("enable net.bridge.bridge-nf-call-iptables (is br_netfilter loaded?)"),
+        )?;
+        self.ensure_chains()?;
+        let iso1 = self.iso1_chain();
+        let rule = ["-i", bridge, "-o", bridge, "-j", "DROP"];
+        let mut check = vec!["-t", "filter", "-C", &iso1];
+        check.extend_from_slice(&rule);
+        if ipt(&check).is_err() {
+            let mut add = vec!["-t", "filter", "-I", &iso1, "1"];
+            add.extend_from_slice(&rule);
+            ipt(&add)?;
+        }
+        Ok(())
+    }
+
+    fn unblock_icc(&self, bridge: &str) {
+        delete_rule(
+            "filter",
+            &self.iso1_chain(),
+            &["-i", bridge, "-o", bridge, "-j", "DROP"],
+        );
     }
 
     fn teardown_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {

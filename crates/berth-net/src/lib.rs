@@ -213,6 +213,8 @@ pub struct BridgeNetwork {
     proxies: Mutex<HashMap<String, Vec<Proxy>>>,
     /// No NAT and no way out (`--internal`).
     internal: bool,
+    /// Containers cannot reach each other (`enable_icc=false`).
+    no_icc: bool,
 }
 
 /// What a user network's bridge is made from.
@@ -223,6 +225,10 @@ pub struct UserBridge {
     pub ipam_file: std::path::PathBuf,
     pub firewall: Box<dyn Firewall>,
     pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc=false`.
+    pub no_icc: bool,
+    /// `com.docker.network.driver.mtu` (1500 by default).
+    pub mtu: u32,
     /// Part of the host veth names (the network's short id).
     pub veth_tag: String,
 }
@@ -248,6 +254,7 @@ impl BridgeNetwork {
             firewall,
             proxies: Mutex::default(),
             internal: false,
+            no_icc: false,
         })
     }
 
@@ -258,6 +265,7 @@ impl BridgeNetwork {
         driver.gateway = u.pool.gateway;
         driver.veth_tag = Some(u.veth_tag);
         driver.default_route = !u.internal;
+        driver.mtu = u.mtu;
         let reserved = u.pool.aux.values().copied().collect();
         let ipam = Ipam::open_pool(
             u.pool.subnet,
@@ -273,6 +281,7 @@ impl BridgeNetwork {
             firewall: u.firewall,
             proxies: Mutex::default(),
             internal: u.internal,
+            no_icc: u.no_icc,
         };
         let made = net.driver.ensure().and_then(|()| {
             if net.internal {
@@ -282,6 +291,13 @@ impl BridgeNetwork {
                 net.firewall
                     .setup_network(&net.driver.bridge, net.driver.subnet)
             }
+            .and_then(|()| {
+                if net.no_icc {
+                    net.firewall.block_icc(&net.driver.bridge)
+                } else {
+                    Ok(())
+                }
+            })
         });
         if let Err(e) = made {
             let _ = net.remove();
@@ -404,6 +420,9 @@ impl BridgeNetwork {
 
     /// Remove the bridge and the network's rules.
     pub fn remove(&self) -> Result<()> {
+        if self.no_icc {
+            self.firewall.unblock_icc(&self.driver.bridge);
+        }
         let fw = if self.internal {
             self.firewall
                 .teardown_internal(&self.driver.bridge, self.driver.subnet)

@@ -265,6 +265,46 @@ pub fn plan_pool(
     })
 }
 
+/// `-o com.docker.network.bridge.enable_icc=false`: no traffic between the network's containers.
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// `-o com.docker.network.driver.mtu=N`: the MTU of the containers' interfaces.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+/// The bridge driver options berthd acts on; others with a meaning it lacks are refused
+/// rather than ignored (unknown keys pass, as with dockerd).
+fn check_options(options: &BTreeMap<String, String>) -> Result<(), ModelError> {
+    let bool_opt = |k: &str, v: &str| -> Result<bool, ModelError> {
+        match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(ModelError::Invalid(format!("invalid value {v:?} for {k}"))),
+        }
+    };
+    for (k, v) in options {
+        match k.as_str() {
+            OPT_ICC => {
+                bool_opt(k, v)?;
+            }
+            OPT_MTU => match v.parse::<u32>() {
+                Ok(m) if (68..=65535).contains(&m) => {}
+                _ => return Err(ModelError::Invalid(format!("invalid MTU {v:?}: 68-65535"))),
+            },
+            "com.docker.network.bridge.enable_ip_masquerade" => {
+                if !bool_opt(k, v)? {
+                    return Err(ModelError::Unsupported(format!(
+                        "{k}=false is not supported yet"
+                    )));
+                }
+            }
+            "com.docker.network.bridge.host_binding_ipv4" if v != "0.0.0.0" => {
+                return Err(ModelError::Unsupported(format!("{k} is not supported yet")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Check the parts of a create request that do not depend on other networks.
 pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
     if !valid_name(&req.name) {
@@ -290,6 +330,7 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
             "IPv6 networks are not supported yet".into(),
         ));
     }
+    check_options(&req.options)?;
     if req.pools.len() > 1 {
         return Err(ModelError::Unsupported(
             "one IPv4 pool per network is supported for now".into(),
@@ -380,6 +421,22 @@ mod tests {
         assert!(check_request(&r).is_ok());
         r.driver = "overlay".into();
         assert!(matches!(check_request(&r), Err(ModelError::Unsupported(_))));
+        r.driver = "bridge".into();
+        for (k, v, ok) in [
+            (OPT_ICC, "false", true),
+            (OPT_ICC, "maybe", false),
+            (OPT_MTU, "1400", true),
+            (OPT_MTU, "10", false),
+            (
+                "com.docker.network.bridge.enable_ip_masquerade",
+                "false",
+                false,
+            ),
+            ("com.example.anything", "x", true),
+        ] {
+            r.options = [(k.to_string(), v.to_string())].into_iter().collect();
+            assert_eq!(check_request(&r).is_ok(), ok, "{k}={v}");
+        }
         assert_eq!(bridge_name(&new_id()).len(), 15);
     }
 }

@@ -196,6 +196,15 @@ impl Networks {
                 .join(format!("{}.ipam.json", cfg.id)),
             firewall: (self.settings.firewall)(),
             internal: cfg.internal,
+            no_icc: cfg
+                .options
+                .get(model::OPT_ICC)
+                .is_some_and(|v| v == "false"),
+            mtu: cfg
+                .options
+                .get(model::OPT_MTU)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1500),
             veth_tag: cfg.id[..6].to_string(),
         })?;
         let dns = DnsServer::start(

@@ -394,6 +394,46 @@ fn internal_networks_ports_and_listing() {
         "inner",
     ]);
     assert_eq!(o.trim(), "true bridge local db");
+    // enable_icc=false: the network's containers resolve but cannot reach each other; an MTU option.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.228.{}.0/24", (x + 100) % 250),
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "noicc",
+    ]);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lonely",
+        "--network",
+        "noicc",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    let (ok, out) = t.sh(
+        "noicc",
+        "busybox ip link show eth0; busybox nslookup lonely && ! busybox ping -c1 -W1 lonely",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("mtu 1400"), "{out}");
+    t.d.ok(&["rm", "-f", "lonely"]);
+    t.d.ok(&["network", "rm", "noicc"]);
+    let o = t.d.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "nomasq",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
+
     // A stopped container's network removed: its start fails, as with dockerd.
     t.d.ok(&[
         "network",
