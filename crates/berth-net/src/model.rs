@@ -289,12 +289,10 @@ fn check_options(options: &BTreeMap<String, String>) -> Result<(), ModelError> {
                 Ok(m) if (68..=65535).contains(&m) => {}
                 _ => return Err(ModelError::Invalid(format!("invalid MTU {v:?}: 68-65535"))),
             },
-            "com.docker.network.bridge.enable_ip_masquerade" => {
-                if !bool_opt(k, v)? {
-                    return Err(ModelError::Unsupported(format!(
-                        "{k}=false is not supported yet"
-                    )));
-                }
+            "com.docker.network.bridge.enable_ip_masquerade" if !bool_opt(k, v)? => {
+                return Err(ModelError::Unsupported(format!(
+                    "{k}=false is not supported yet"
+                )));
             }
             "com.docker.network.bridge.host_binding_ipv4" if v != "0.0.0.0" => {
                 return Err(ModelError::Unsupported(format!("{k} is not supported yet")));
