@@ -16,7 +16,14 @@ use crate::{Endpoint, NetworkDriver};
 pub struct BridgeDriver {
     pub bridge: String,
     pub subnet: Subnet,
+    /// The bridge's own address (the containers' default gateway).
+    pub gateway: Ipv4Addr,
     pub mtu: u32,
+    /// Part of the host veth names of a user network (its short id), so a
+    /// container on several networks gets one distinct veth for each.
+    pub veth_tag: Option<String>,
+    /// Internal networks give containers no default route.
+    pub default_route: bool,
 }
 
 impl BridgeDriver {
@@ -24,20 +31,36 @@ impl BridgeDriver {
         BridgeDriver {
             bridge: bridge.into(),
             subnet,
+            gateway: subnet.gateway(),
             mtu: 1500,
+            veth_tag: None,
+            default_route: true,
         }
     }
 
     /// The host end of a container's veth: short (15 bytes max) and derived
-    /// from the container id so it can be found again for cleanup.
-    pub fn host_veth(container_id: &str) -> String {
-        let short: String = container_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(11)
-            .collect();
-        format!("vb{short}")
+    /// from the container id (and the network's tag) so it can be found again
+    /// for cleanup.
+    pub fn host_veth(&self, container_id: &str) -> String {
+        let alnum = |s: &str, n: usize| -> String {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(n)
+                .collect()
+        };
+        match &self.veth_tag {
+            None => format!("vb{}", alnum(container_id, 11)),
+            Some(tag) => format!("v{}{}", alnum(container_id, 8), alnum(tag, 6)),
+        }
     }
+}
+
+/// The first `ethN` not present in the calling thread's network namespace.
+fn free_eth() -> String {
+    (0..)
+        .map(|n| format!("eth{n}"))
+        .find(|n| netlink::index(n).is_err())
+        .expect("some ethN is free")
 }
 
 impl NetworkDriver for BridgeDriver {
@@ -51,7 +74,7 @@ impl NetworkDriver for BridgeDriver {
             }
         }
         let idx = netlink::index(&self.bridge)?;
-        nl.add_address(idx, self.subnet.gateway(), self.subnet.prefix)?;
+        nl.add_address(idx, self.gateway, self.subnet.prefix)?;
         nl.set_link(idx, true, None, None, None)
     }
 
@@ -62,8 +85,9 @@ impl NetworkDriver for BridgeDriver {
         addr: Ipv4Addr,
         mac: Option<[u8; 6]>,
     ) -> Result<Endpoint> {
-        let host = Self::host_veth(container_id);
-        let peer = format!("{host}p");
+        let host = self.host_veth(container_id);
+        // Created in the host's namespace: a name unique there until it moves.
+        let peer = format!("{}p", &host[..host.len().min(14)]);
         let mut nl = Netlink::open()?;
         nl.create_veth(&host, &peer, self.mtu, mac)?;
         let result = (|| {
@@ -80,19 +104,26 @@ impl NetworkDriver for BridgeDriver {
                 None,
                 Some(&std::os::fd::OwnedFd::from(ns)),
             )?;
-            let (prefix, gateway) = (self.subnet.prefix, self.subnet.gateway());
+            let (prefix, gateway, route) = (self.subnet.prefix, self.gateway, self.default_route);
             let peer_name = peer.clone();
-            let mac = netlink::in_netns(Path::new(netns), move |nl| {
+            let (interface, mac) = netlink::in_netns(Path::new(netns), move |nl| {
                 let idx = netlink::index(&peer_name)?;
-                nl.set_link(idx, false, None, Some("eth0"), None)?;
+                let name = free_eth();
+                nl.set_link(idx, false, None, Some(&name), None)?;
                 nl.add_address(idx, addr, prefix)?;
                 nl.set_link(idx, true, None, None, None)?;
                 nl.set_link(netlink::index("lo")?, true, None, None, None)?;
-                nl.add_default_route(idx, gateway)?;
-                nl.mac(idx)
+                if route {
+                    // The first network with a way out keeps the default route.
+                    match nl.add_default_route(idx, gateway) {
+                        Err(Error::Command { stderr, .. }) if stderr.contains("EEXIST") => {}
+                        other => other?,
+                    }
+                }
+                Ok((name, nl.mac(idx)?))
             })?;
             Ok(Endpoint {
-                interface: "eth0".into(),
+                interface,
                 host_interface: host.clone(),
                 address: addr,
                 prefix,
@@ -110,7 +141,7 @@ impl NetworkDriver for BridgeDriver {
     }
 
     fn disconnect(&self, container_id: &str) -> Result<()> {
-        let host = Self::host_veth(container_id);
+        let host = self.host_veth(container_id);
         match netlink::index(&host) {
             Ok(idx) => Netlink::open()?.delete_link(idx),
             Err(_) => Ok(()),

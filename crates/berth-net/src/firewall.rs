@@ -16,6 +16,24 @@ pub trait Firewall: Send + Sync {
     fn teardown_network(&self, bridge: &str, subnet: Subnet) -> Result<()>;
     fn publish(&self, bridge: &str, container: Ipv4Addr, port: &PortMapping) -> Result<()>;
     fn unpublish(&self, bridge: &str, container: Ipv4Addr, port: &PortMapping) -> Result<()>;
+    /// An internal network: no NAT and nothing forwarded in or out of its bridge
+    /// (only between its own containers). Called after `setup_network` is skipped.
+    fn setup_internal(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        let _ = (bridge, subnet);
+        Ok(())
+    }
+    fn teardown_internal(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        let _ = (bridge, subnet);
+        Ok(())
+    }
+    /// `enable_icc=false`: containers of the bridge cannot reach each other.
+    fn block_icc(&self, bridge: &str) -> Result<()> {
+        let _ = bridge;
+        Ok(())
+    }
+    fn unblock_icc(&self, bridge: &str) {
+        let _ = bridge;
+    }
 }
 
 /// No rules at all.
@@ -91,6 +109,36 @@ impl Iptables {
     fn fwd_chain(&self) -> String {
         format!("{}-FORWARD", self.chain)
     }
+    /// Isolation, stage 1: traffic leaving a bridge for another one goes to stage 2.
+    fn iso1_chain(&self) -> String {
+        format!("{}-ISO1", self.chain)
+    }
+    /// Isolation, stage 2: traffic about to enter one of this daemon's bridges is dropped.
+    fn iso2_chain(&self) -> String {
+        format!("{}-ISO2", self.chain)
+    }
+
+    /// Keep `bridge` apart from this daemon's other bridges (Docker's two-stage
+    /// isolation: any packet from one of our bridges to another one is dropped).
+    fn isolate(&self, bridge: &str) -> Result<()> {
+        let (iso1, iso2) = (self.iso1_chain(), self.iso2_chain());
+        ensure_rule(
+            "filter",
+            &iso1,
+            &["-i", bridge, "!", "-o", bridge, "-j", &iso2],
+        )?;
+        ensure_rule("filter", &iso2, &["-o", bridge, "-j", "DROP"])
+    }
+
+    fn unisolate(&self, bridge: &str) {
+        let (iso1, iso2) = (self.iso1_chain(), self.iso2_chain());
+        delete_rule(
+            "filter",
+            &iso1,
+            &["-i", bridge, "!", "-o", bridge, "-j", &iso2],
+        );
+        delete_rule("filter", &iso2, &["-o", bridge, "-j", "DROP"]);
+    }
 
     /// The jumps from the built-in chains into this instance's chains:
     /// (table, built-in chain, rule).
@@ -128,8 +176,15 @@ impl Iptables {
         ensure_chain("nat", &self.nat_chain())?;
         ensure_chain("nat", &self.post_chain())?;
         ensure_chain("filter", &self.fwd_chain())?;
+        ensure_chain("filter", &self.iso1_chain())?;
+        ensure_chain("filter", &self.iso2_chain())?;
         for (table, chain, rule) in self.jumps() {
             ensure_rule(table, chain, &strs(&rule))?;
+        }
+        // Isolation comes before any ACCEPT of the forward chain.
+        let (fwd, iso1) = (self.fwd_chain(), self.iso1_chain());
+        if ipt(&["-t", "filter", "-C", &fwd, "-j", &iso1]).is_err() {
+            ipt(&["-t", "filter", "-I", &fwd, "1", "-j", &iso1])?;
         }
         Ok(())
     }
@@ -160,6 +215,7 @@ impl Firewall for Iptables {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(crate::error::io("enable net.ipv4.ip_forward"))?;
         self.ensure_chains()?;
+        self.isolate(bridge)?;
         let s = subnet.to_string();
         ensure_rule(
             "nat",
@@ -186,6 +242,7 @@ impl Firewall for Iptables {
     }
 
     fn teardown_network(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        self.unisolate(bridge);
         let s = subnet.to_string();
         delete_rule(
             "nat",
@@ -230,6 +287,75 @@ impl Firewall for Iptables {
         delete_rule("filter", &self.fwd_chain(), &strs(&accept));
         Ok(())
     }
+
+    fn setup_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
+        self.ensure_chains()?;
+        self.isolate(bridge)?;
+        let iso1 = self.iso1_chain();
+        for rule in internal_rules(bridge) {
+            let r = strs(&rule);
+            let mut check = vec!["-t", "filter", "-C", &iso1];
+            check.extend_from_slice(&r);
+            if ipt(&check).is_err() {
+                let mut add = vec!["-t", "filter", "-I", &iso1, "1"];
+                add.extend_from_slice(&r);
+                ipt(&add)?;
+            }
+        }
+        ensure_rule(
+            "filter",
+            &self.fwd_chain(),
+            &["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+        )
+    }
+
+    fn block_icc(&self, bridge: &str) -> Result<()> {
+        // Bridged traffic meets iptables only with br_netfilter's hook on.
+        std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1").map_err(
+            crate::error::io("enable net.bridge.bridge-nf-call-iptables (is br_netfilter loaded?)"),
+        )?;
+        self.ensure_chains()?;
+        let iso1 = self.iso1_chain();
+        let rule = ["-i", bridge, "-o", bridge, "-j", "DROP"];
+        let mut check = vec!["-t", "filter", "-C", &iso1];
+        check.extend_from_slice(&rule);
+        if ipt(&check).is_err() {
+            let mut add = vec!["-t", "filter", "-I", &iso1, "1"];
+            add.extend_from_slice(&rule);
+            ipt(&add)?;
+        }
+        Ok(())
+    }
+
+    fn unblock_icc(&self, bridge: &str) {
+        delete_rule(
+            "filter",
+            &self.iso1_chain(),
+            &["-i", bridge, "-o", bridge, "-j", "DROP"],
+        );
+    }
+
+    fn teardown_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
+        self.unisolate(bridge);
+        for rule in internal_rules(bridge) {
+            delete_rule("filter", &self.iso1_chain(), &strs(&rule));
+        }
+        delete_rule(
+            "filter",
+            &self.fwd_chain(),
+            &["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+        );
+        Ok(())
+    }
+}
+
+/// An internal network's bridge: nothing leaves it for elsewhere, nothing enters it from elsewhere.
+fn internal_rules(bridge: &str) -> [Vec<String>; 2] {
+    let v = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    [
+        v(&["-i", bridge, "!", "-o", bridge, "-j", "DROP"]),
+        v(&["-o", bridge, "!", "-i", bridge, "-j", "DROP"]),
+    ]
 }
 
 /// Let the DNATed traffic of a published port through FORWARD.
@@ -265,7 +391,14 @@ impl Iptables {
             delete_rule(table, chain, &strs(&rule));
         }
         let (nat, post, fwd) = (self.nat_chain(), self.post_chain(), self.fwd_chain());
-        for (table, chain) in [("nat", &nat), ("nat", &post), ("filter", &fwd)] {
+        let (iso1, iso2) = (self.iso1_chain(), self.iso2_chain());
+        for (table, chain) in [
+            ("nat", &nat),
+            ("nat", &post),
+            ("filter", &fwd),
+            ("filter", &iso1),
+            ("filter", &iso2),
+        ] {
             let _ = ipt(&["-t", table, "-F", chain]);
             let _ = ipt(&["-t", table, "-X", chain]);
         }

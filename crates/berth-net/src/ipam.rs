@@ -85,6 +85,12 @@ struct Allocations {
 /// Addresses of one subnet, persisted in `path`.
 pub struct Ipam {
     subnet: Subnet,
+    /// The address the bridge takes (never handed out).
+    gateway: Ipv4Addr,
+    /// Where automatic allocations come from (`--ip-range`); the whole subnet if none.
+    range: Option<Subnet>,
+    /// Addresses never handed out (`--aux-address`).
+    reserved: Vec<Ipv4Addr>,
     path: PathBuf,
     alloc: Allocations,
 }
@@ -102,9 +108,38 @@ impl Ipam {
         };
         Ok(Ipam {
             subnet,
+            gateway: subnet.gateway(),
+            range: None,
+            reserved: Vec::new(),
             path: path.to_path_buf(),
             alloc,
         })
+    }
+
+    /// Like [`Ipam::open`], with a gateway other than the first address, automatic
+    /// allocations limited to `range`, and `reserved` addresses never handed out.
+    pub fn open_pool(
+        subnet: Subnet,
+        gateway: Ipv4Addr,
+        range: Option<Subnet>,
+        reserved: Vec<Ipv4Addr>,
+        path: &Path,
+    ) -> Result<Ipam> {
+        let mut ipam = Ipam::open(subnet, path)?;
+        ipam.gateway = gateway;
+        ipam.range = range;
+        ipam.reserved = reserved;
+        Ok(ipam)
+    }
+
+    /// Forget every allocation and delete the file (the network is gone).
+    pub fn destroy(&mut self) -> Result<()> {
+        self.alloc.used.clear();
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(format!("remove {}", self.path.display()))(e)),
+        }
     }
 
     pub fn subnet(&self) -> Subnet {
@@ -115,7 +150,8 @@ impl Ipam {
         self.subnet.contains(a)
             && a != self.subnet.network
             && a != self.subnet.broadcast()
-            && a != self.subnet.gateway()
+            && a != self.gateway
+            && !self.reserved.contains(&a)
     }
 
     /// Give `owner` an address: `want` if given and free, else the lowest free one.
@@ -137,11 +173,12 @@ impl Ipam {
                 a
             }
             None => {
-                let first = u32::from(self.subnet.gateway()) + 1;
-                let last = u32::from(self.subnet.broadcast());
-                (first..last)
+                let pool = self.range.unwrap_or(self.subnet);
+                let first = u32::from(pool.network);
+                let last = u32::from(pool.broadcast());
+                (first..=last)
                     .map(Ipv4Addr::from)
-                    .find(|a| !self.alloc.used.contains_key(a))
+                    .find(|a| self.usable(*a) && !self.alloc.used.contains_key(a))
                     .ok_or_else(|| Error::Exhausted {
                         subnet: self.subnet.to_string(),
                     })?

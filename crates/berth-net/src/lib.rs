@@ -11,11 +11,14 @@
 
 pub mod bridge;
 mod cmd;
+pub mod dns;
 pub mod error;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod model;
 pub mod netlink;
+pub mod networks;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -155,14 +158,29 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
 /// overlaps (routes through `bridge` itself do not count), as Docker picks
 /// its default bridge's subnet.
 pub fn pick_subnet(bridge: &str) -> Result<Subnet> {
+    let taken = host_routes(&[bridge])?;
+    (17..=31)
+        .map(|b| Subnet {
+            network: Ipv4Addr::new(172, b, 0, 0),
+            prefix: 16,
+        })
+        .find(|s| !taken.iter().any(|t| t.overlaps(s)))
+        .ok_or_else(|| Error::Exhausted {
+            subnet: "172.17.0.0/16-172.31.0.0/16".into(),
+        })
+}
+
+/// The IPv4 routes of the host (but the default route and routes through the
+/// links named in `except`).
+pub fn host_routes(except: &[&str]) -> Result<Vec<Subnet>> {
     let routes =
         std::fs::read_to_string("/proc/net/route").map_err(error::io("read /proc/net/route"))?;
-    let taken: Vec<Subnet> = routes
+    Ok(routes
         .lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 || f[0] == bridge {
+            if f.len() < 8 || except.contains(&f[0]) {
                 return None;
             }
             let dest = u32::from_str_radix(f[1], 16).ok()?;
@@ -175,16 +193,7 @@ pub fn pick_subnet(bridge: &str) -> Result<Subnet> {
                 prefix: u32::from_be(mask).leading_ones() as u8,
             })
         })
-        .collect();
-    (17..=31)
-        .map(|b| Subnet {
-            network: Ipv4Addr::new(172, b, 0, 0),
-            prefix: 16,
-        })
-        .find(|s| !taken.iter().any(|t| t.overlaps(s)))
-        .ok_or_else(|| Error::Exhausted {
-            subnet: "172.17.0.0/16-172.31.0.0/16".into(),
-        })
+        .collect())
 }
 
 /// What `attach` made for a container.
@@ -202,6 +211,26 @@ pub struct BridgeNetwork {
     ipam: Mutex<Ipam>,
     firewall: Box<dyn Firewall>,
     proxies: Mutex<HashMap<String, Vec<Proxy>>>,
+    /// No NAT and no way out (`--internal`).
+    internal: bool,
+    /// Containers cannot reach each other (`enable_icc=false`).
+    no_icc: bool,
+}
+
+/// What a user network's bridge is made from.
+pub struct UserBridge {
+    pub name: String,
+    pub bridge_name: String,
+    pub pool: model::IpamPool,
+    pub ipam_file: std::path::PathBuf,
+    pub firewall: Box<dyn Firewall>,
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc=false`.
+    pub no_icc: bool,
+    /// `com.docker.network.driver.mtu` (1500 by default).
+    pub mtu: u32,
+    /// Part of the host veth names (the network's short id).
+    pub veth_tag: String,
 }
 
 impl BridgeNetwork {
@@ -224,7 +253,62 @@ impl BridgeNetwork {
             ipam: Mutex::new(ipam),
             firewall,
             proxies: Mutex::default(),
+            internal: false,
+            no_icc: false,
         })
+    }
+
+    /// Open a user network's bridge (creating it and its rules if missing).
+    /// What a failed step half-made is removed again.
+    pub fn open_user(u: UserBridge) -> Result<BridgeNetwork> {
+        let mut driver = bridge::BridgeDriver::new(&u.bridge_name, u.pool.subnet);
+        driver.gateway = u.pool.gateway;
+        driver.veth_tag = Some(u.veth_tag);
+        driver.default_route = !u.internal;
+        driver.mtu = u.mtu;
+        let reserved = u.pool.aux.values().copied().collect();
+        let ipam = Ipam::open_pool(
+            u.pool.subnet,
+            u.pool.gateway,
+            u.pool.ip_range,
+            reserved,
+            &u.ipam_file,
+        )?;
+        let net = BridgeNetwork {
+            name: u.name,
+            driver,
+            ipam: Mutex::new(ipam),
+            firewall: u.firewall,
+            proxies: Mutex::default(),
+            internal: u.internal,
+            no_icc: u.no_icc,
+        };
+        let made = net.driver.ensure().and_then(|()| {
+            if net.internal {
+                net.firewall
+                    .setup_internal(&net.driver.bridge, net.driver.subnet)
+            } else {
+                net.firewall
+                    .setup_network(&net.driver.bridge, net.driver.subnet)
+            }
+            .and_then(|()| {
+                if net.no_icc {
+                    net.firewall.block_icc(&net.driver.bridge)
+                } else {
+                    Ok(())
+                }
+            })
+        });
+        if let Err(e) = made {
+            let _ = net.remove();
+            return Err(e);
+        }
+        Ok(net)
+    }
+
+    /// The Linux bridge's name.
+    pub fn bridge_name(&self) -> &str {
+        &self.driver.bridge
     }
 
     pub fn subnet(&self) -> Subnet {
@@ -336,11 +420,25 @@ impl BridgeNetwork {
 
     /// Remove the bridge and the network's rules.
     pub fn remove(&self) -> Result<()> {
-        let fw = self
-            .firewall
-            .teardown_network(&self.driver.bridge, self.driver.subnet);
+        if self.no_icc {
+            self.firewall.unblock_icc(&self.driver.bridge);
+        }
+        let fw = if self.internal {
+            self.firewall
+                .teardown_internal(&self.driver.bridge, self.driver.subnet)
+        } else {
+            self.firewall
+                .teardown_network(&self.driver.bridge, self.driver.subnet)
+        };
         let br = self.driver.remove();
         fw.and(br)
+    }
+
+    /// Remove the bridge, the rules and the address leases (the network is deleted).
+    pub fn destroy(&self) -> Result<()> {
+        let removed = self.remove();
+        let leases = self.ipam.lock().expect("ipam lock").destroy();
+        removed.and(leases)
     }
 }
 

@@ -111,7 +111,7 @@ fn bridge_network_connects_publishes_and_cleans_up() {
         bridge: bridge.clone(),
         veths: ["container-a", "container-b", "container-c"]
             .iter()
-            .map(|c| berth_net::bridge::BridgeDriver::host_veth(c))
+            .map(|c| berth_net::bridge::BridgeDriver::new(&bridge, subnet).host_veth(c))
             .collect(),
         firewall: Iptables {
             chain: chain.clone(),

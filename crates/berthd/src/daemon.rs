@@ -67,8 +67,50 @@ pub struct Daemon {
     pub engine_id: String,
     /// The default bridge network, when there is one.
     pub bridge: Option<Arc<berth_net::BridgeNetwork>>,
+    /// Every network: the predefined ones and the user-defined bridges.
+    pub networks: berth_net::networks::Networks,
     /// Starts the kernel's cgroup-migration grace period ahead of a container start.
     pub warmup: crate::containers::warmup::Warmup,
+}
+
+/// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
+/// other bridges keep apart (`BERTH` for berth0, and for daemons without a default bridge).
+fn make_firewall(
+    cfg: &Config,
+) -> Box<dyn Fn() -> Box<dyn berth_net::firewall::Firewall> + Send + Sync> {
+    if !cfg.iptables {
+        return Box::new(|| Box::new(berth_net::firewall::NoFirewall));
+    }
+    let chain = match cfg.bridge.as_deref() {
+        None | Some("berth0") => "BERTH".to_string(),
+        Some(name) => name.to_uppercase().chars().take(10).collect(),
+    };
+    Box::new(move || {
+        Box::new(berth_net::firewall::Iptables {
+            chain: chain.clone(),
+        })
+    })
+}
+
+/// The registry of networks (predefined and user-defined), from the database.
+fn open_networks(
+    cfg: &Config,
+    bridge: Option<&berth_net::BridgeNetwork>,
+) -> Result<berth_net::networks::Networks> {
+    let table = crate::store::NetworkTable::open(&cfg.data_root.join("berthd.db"))?;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let settings = berth_net::networks::Settings {
+        state_dir: cfg.data_root.join("network"),
+        firewall: make_firewall(cfg),
+        upstream: Arc::new(berth_net::dns::UdpUpstream::from_resolv_conf(&host_resolv)),
+        default_bridge: bridge.map(|b| (b.bridge_name().to_string(), b.subnet())),
+        dns_port: 53,
+    };
+    let (nets, problems) = berth_net::networks::Networks::open(Box::new(table), settings)?;
+    for p in problems {
+        crate::log!(3, "{p}");
+    }
+    Ok(nets)
 }
 
 /// Open the default bridge network: the bridge, its subnet and NAT rules.
@@ -80,17 +122,7 @@ fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwo
         Some(b) => b.parse()?,
         None => berth_net::pick_subnet(name)?,
     };
-    let firewall: Box<dyn berth_net::firewall::Firewall> = if cfg.iptables {
-        // One set of chains per bridge, so daemons with other bridges keep apart.
-        let chain = if name == "berth0" {
-            "BERTH".to_string()
-        } else {
-            name.to_uppercase().chars().take(10).collect()
-        };
-        Box::new(berth_net::firewall::Iptables { chain })
-    } else {
-        Box::new(berth_net::firewall::NoFirewall)
-    };
+    let firewall = make_firewall(cfg)();
     let net = berth_net::BridgeNetwork::open(
         "bridge",
         name,
@@ -128,6 +160,7 @@ impl Daemon {
                 None
             }
         };
+        let networks = open_networks(&cfg, bridge.as_deref())?;
         let d = Arc::new(Daemon {
             cfg,
             db,
@@ -139,6 +172,7 @@ impl Daemon {
             events: Default::default(),
             engine_id,
             bridge,
+            networks,
             warmup: crate::containers::warmup::Warmup::detect(),
         });
         crate::containers::lifecycle::restore(&d, records).await;

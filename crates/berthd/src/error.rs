@@ -13,6 +13,9 @@ pub enum ApiError {
     /// 401: a registry refused the credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: forbidden by the object's nature (a predefined network, an overlapping pool).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such object (the message names it, as Docker's do).
     #[error("{0}")]
     NotFound(String),
@@ -28,7 +31,7 @@ pub enum ApiError {
     /// 501: the feature is absent (e.g. reading logs of a driver that keeps none).
     #[error("{0}")]
     NotImplemented(String),
-    /// 503: a subsystem this engine does not run (swarm mode).
+    /// 503: the feature needs a mode the daemon is not in (swarm).
     #[error("{0}")]
     Unavailable(String),
     /// 500: anything else.
@@ -47,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
@@ -75,6 +79,29 @@ impl From<berth_image::image::ImageError> for ApiError {
         match e {
             E::NotFound(n) => ApiError::NotFound(format!("No such image: {n}")),
             E::Reference(r) => ApiError::BadRequest(r.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<berth_net::networks::NetError> for ApiError {
+    fn from(e: berth_net::networks::NetError) -> Self {
+        use berth_net::model::ModelError as M;
+        use berth_net::networks::NetError as E;
+        match e {
+            E::Model(M::NotFound(n)) => ApiError::NotFound(format!("network {n} not found")),
+            E::Model(e @ M::NameTaken(_)) => ApiError::Conflict(e.to_string()),
+            E::Model(e @ (M::Predefined(_) | M::Overlap)) => ApiError::Forbidden(e.to_string()),
+            E::Model(e @ (M::Invalid(_) | M::Unsupported(_) | M::NoPool)) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            E::Net(
+                e @ (berth_net::Error::InUse(_)
+                | berth_net::Error::NotInSubnet { .. }
+                | berth_net::Error::Exhausted { .. }
+                | berth_net::Error::BadMac(_)
+                | berth_net::Error::BadAddress(_)),
+            ) => ApiError::BadRequest(e.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -38,7 +38,9 @@ impl StateStore {
             "CREATE TABLE IF NOT EXISTS containers (
                  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, data TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS networks (
+                 id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);",
         )?;
         Ok(StateStore {
             conn: Mutex::new(conn),
@@ -178,6 +180,73 @@ impl StateStore {
             params![key, v],
         )?;
         Ok(v)
+    }
+}
+
+/// The networks table, as berth-net's store: a connection of its own on the same database.
+pub struct NetworkTable {
+    conn: Mutex<Connection>,
+}
+
+impl NetworkTable {
+    /// Open the database at `path` (the table exists once [`StateStore::open`] ran).
+    pub fn open(path: &Path) -> Result<NetworkTable, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(NetworkTable {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn model_err(e: impl std::fmt::Display) -> berth_net::model::ModelError {
+    berth_net::model::ModelError::Store(e.to_string())
+}
+
+impl berth_net::model::NetworkStore for NetworkTable {
+    fn load(&self) -> Result<Vec<berth_net::model::NetworkConfig>, berth_net::model::ModelError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT id, data FROM networks")
+            .map_err(model_err)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(model_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, data) = row.map_err(model_err)?;
+            out.push(
+                serde_json::from_str(&data)
+                    .map_err(|e| model_err(format!("bad record {id}: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn save(
+        &self,
+        n: &berth_net::model::NetworkConfig,
+    ) -> Result<(), berth_net::model::ModelError> {
+        let json = serde_json::to_string(n).expect("network serializes");
+        self.lock()
+            .execute(
+                "INSERT OR REPLACE INTO networks (id, name, data) VALUES (?1, ?2, ?3)",
+                params![n.id, n.name, json],
+            )
+            .map_err(model_err)?;
+        Ok(())
+    }
+
+    fn delete(&self, id: &str) -> Result<(), berth_net::model::ModelError> {
+        self.lock()
+            .execute("DELETE FROM networks WHERE id = ?1", params![id])
+            .map_err(model_err)?;
+        Ok(())
     }
 }
 

@@ -248,7 +248,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             "State": c.status_str(),
             "Status": status_line(&c),
             "HostConfig": {"NetworkMode": network_mode(&c)},
-            "NetworkSettings": {"Networks": network_settings(&c)["Networks"].clone()},
+            "NetworkSettings": {"Networks": network_settings(d, &c)["Networks"].clone()},
             "Mounts": mounts(&c),
         }));
     }
@@ -262,7 +262,8 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
 
 /// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's
 /// shape (top-level fields for the default network, and `Networks.bridge`).
-fn network_settings(c: &Container) -> Value {
+fn network_settings(d: &Daemon, c: &Container) -> Value {
+    let bridge_id = d.networks.find("bridge").map(|n| n.id).unwrap_or_default();
     let mut ports = serde_json::Map::new();
     for key in c.config["ExposedPorts"]
         .as_object()
@@ -278,25 +279,13 @@ fn network_settings(c: &Container) -> Value {
         "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
         "Networks": {},
     });
-    let Some(att) = &c.state.network else {
-        ns["Ports"] = Value::Object(ports);
-        // As dockerd: the network a container is configured for is listed while it is not
-        // connected too (stopped, or `none`/`host`, which have no endpoint of their own).
-        let net = match c.spec.network_mode.as_str() {
-            "default" => "bridge",
-            "none" => "none",
-            "host" => "host",
-            _ => return ns,
-        };
-        ns["Networks"] = json!({ net: {
-            "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": net, "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
-            "DriverOpts": null,
-        }});
-        return ns;
-    };
-    for p in &att.ports {
+    let user = user_endpoints(c);
+    let published = c
+        .state
+        .network
+        .as_ref()
+        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()));
+    for p in published.iter().flat_map(|a| a.ports.iter()) {
         let key = format!("{}/{}", p.container_port, p.protocol);
         let entry = ports.entry(key).or_insert_with(|| json!([]));
         if !entry.is_array() {
@@ -307,9 +296,32 @@ fn network_settings(c: &Container) -> Value {
             "HostPort": p.host_port.to_string(),
         }));
     }
+    let Some(att) = &c.state.network else {
+        ns["Ports"] = Value::Object(ports);
+        if !c.spec.networks.is_empty() {
+            ns["Networks"] = user;
+            return ns;
+        }
+        // As dockerd: the network a container is configured for is listed while it is not
+        // connected too (stopped, or `none`/`host`, which have no endpoint of their own).
+        let net = match c.spec.network_mode.as_str() {
+            "default" => "bridge",
+            "none" => "none",
+            "host" => "host",
+            _ => return ns,
+        };
+        ns["Networks"] = json!({ net: {
+            "IPAMConfig": null, "Links": null, "Aliases": null,
+            "NetworkID": if net == "bridge" { bridge_id.as_str() } else { "" }, "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
+            "DriverOpts": null,
+        }});
+        return ns;
+    };
     let e = &att.endpoint;
     let endpoint = json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "bridge", "EndpointID": c.id,
+        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": bridge_id, "EndpointID": c.id,
         "Gateway": e.gateway.to_string(), "IPAddress": e.address.to_string(), "IPPrefixLen": e.prefix,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": e.mac,
         "DriverOpts": null,
@@ -320,14 +332,50 @@ fn network_settings(c: &Container) -> Value {
     ns["IPPrefixLen"] = json!(e.prefix);
     ns["MacAddress"] = json!(e.mac);
     ns["EndpointID"] = json!(c.id);
-    ns["Networks"] = json!({ "bridge": endpoint });
+    let mut nets = user;
+    nets["bridge"] = endpoint;
+    ns["Networks"] = nets;
     ns
+}
+
+/// `NetworkSettings.Networks` entries of the user networks (addresses while it runs).
+fn user_endpoints(c: &Container) -> Value {
+    let mut out = serde_json::Map::new();
+    for (id, e) in &c.spec.networks {
+        let att = c.state.endpoints.get(id).map(|a| &a.endpoint);
+        let ipam = e
+            .ipv4
+            .map(|ip| json!({"IPv4Address": ip.to_string()}))
+            .unwrap_or(Value::Null);
+        out.insert(
+            e.network.clone(),
+            json!({
+                "IPAMConfig": ipam,
+                "Links": if e.links.is_empty() { Value::Null } else { json!(e.links) },
+                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
+                "MacAddress": att.map(|a| a.mac.clone()).or(e.mac.clone()).unwrap_or_default(),
+                "DriverOpts": null, "NetworkID": id,
+                "EndpointID": if att.is_some() { e.endpoint_id.as_str() } else { "" },
+                "Gateway": att.map(|a| a.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": att.map(|a| a.address.to_string()).unwrap_or_default(),
+                "IPPrefixLen": att.map(|a| a.prefix).unwrap_or(0),
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": crate::containers::netconn::dns_names(c, e),
+            }),
+        );
+    }
+    Value::Object(out)
 }
 
 /// `Ports` of the container list.
 fn list_ports(c: &Container) -> Value {
     let mut out = Vec::new();
-    if let Some(att) = &c.state.network {
+    let published = c
+        .state
+        .network
+        .as_ref()
+        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()));
+    if let Some(att) = published {
         for p in &att.ports {
             out.push(json!({
                 "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
@@ -444,7 +492,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
-        "NetworkSettings": network_settings(&c),
+        "NetworkSettings": network_settings(d, &c),
     }))
 }
 
@@ -564,6 +612,7 @@ pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         let _ = d.containers.modify(&id, |c| c.name = old.name.clone());
         return Err(ApiError::internal(e));
     }
+    crate::containers::netconn::renamed(d, &c);
     let mut attrs = crate::events::container_attrs(&c);
     attrs.insert("oldName".into(), format!("/{}", old.name));
     d.events.emit("container", "rename", &c.id, attrs);

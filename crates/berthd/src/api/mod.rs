@@ -8,6 +8,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod prune;
 mod registry;
 mod stats;
@@ -163,6 +164,29 @@ async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// `%XX` escapes of a path segment decoded (invalid ones and non-UTF-8 results left as they are).
+fn percent_decode(seg: &str) -> String {
+    if !seg.contains('%') {
+        return seg.to_string();
+    }
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| seg.to_string())
+}
+
 /// Strip `/vX.Y`, checking the version is one we serve.
 fn strip_version(path: &str) -> ApiResult<&str> {
     let Some(rest) = path.strip_prefix("/v") else {
@@ -194,7 +218,13 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
     let full = req.uri().path().to_string();
     let path = strip_version(&full)?.to_string();
     let q = Query::parse(req.uri().query());
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Each segment percent-decoded (a network named "test 01" arrives as test%2001).
+    let owned: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
     let m = req.method().clone();
     use Method as M;
     match (&m, segs.as_slice()) {
@@ -253,6 +283,15 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["containers", id, "stats"]) => stats::stats(&d, id, &q).await,
         (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
+        (&M::GET, ["networks"]) => networks::list(&d, &q).await,
+        (&M::POST, ["networks", "create"]) => networks::create(&d, req.into_body()).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(&d, &q).await,
+        (&M::GET, ["networks", id]) => networks::inspect(&d, id).await,
+        (&M::DELETE, ["networks", id]) => networks::delete(&d, id).await,
+        (&M::POST, ["networks", id, "connect"]) => networks::connect(&d, id, req.into_body()).await,
+        (&M::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&d, id, req.into_body()).await
+        }
         (&M::POST, ["volumes", "create"]) => volumes::create(&d, req.into_body()).await,
         (&M::POST, ["volumes", "prune"]) => volumes::prune(&d, &q).await,
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
@@ -293,6 +332,13 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn path_segments_are_percent_decoded() {
+        assert_eq!(super::percent_decode("test%2001"), "test 01");
+        assert_eq!(super::percent_decode("a%zz%2"), "a%zz%2");
+        assert_eq!(super::percent_decode("plain"), "plain");
+    }
+
     use super::*;
 
     #[test]

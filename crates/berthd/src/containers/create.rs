@@ -111,15 +111,28 @@ pub async fn create(
         "host" => "host".into(),
         other => match &modes.net_container {
             Some(id) => format!("container:{id}"),
-            None => return Err(ApiError::NotFound(format!("network {other} not found"))),
+            None => super::netconn::user_network_mode(d, other)?,
         },
     };
+    let networks = super::netconn::endpoints_at_create(
+        d,
+        &network_mode,
+        req.networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref()),
+    )?;
     // API 1.44 moved the MAC address to the endpoint; older clients (the Python SDK) send Config's.
     let endpoint_mac = req
         .networking_config
         .as_ref()
         .and_then(|n| n.endpoints_config.as_ref())
-        .and_then(|m| m.values().flatten().find_map(|e| e.mac_address.clone()));
+        .and_then(|m| {
+            m.iter()
+                .filter(|(k, _)| matches!(k.as_str(), "bridge" | "default") || *k == &network_mode)
+                .filter_map(|(_, e)| e.as_ref())
+                .find_map(|e| e.mac_address.clone())
+        })
+        .filter(|_| !networks.values().any(|e| e.mac.is_some()));
     let mac_address = match endpoint_mac
         .or(req.mac_address.clone())
         .filter(|m| !m.is_empty())
@@ -329,6 +342,7 @@ pub async fn create(
         mac_address,
         links,
         tmpfs_mounts,
+        networks,
     };
     // Docker's Config in inspect: the request, merged with the image's defaults.
     let mut config = body;

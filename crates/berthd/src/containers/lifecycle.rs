@@ -132,6 +132,12 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
         Err(e) => return Err(start_failed(d, &c, &p, e).await),
     }
+    // On a user network the container asks the network's resolver (on the gateway).
+    if c2.spec.extra.dns.is_empty() {
+        if let Some(gw) = super::netconn::nameserver(d, &c) {
+            c2.spec.extra.dns = vec![gw.to_string()];
+        }
+    }
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
@@ -151,7 +157,11 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     };
     // Init is parked in its namespaces until `start`: give it its interface,
     // address and published ports now, so the program starts networked.
-    if let Err(e) = connect_network(d, &c, &p, pid).await {
+    let connected = match connect_network(d, &c, &p, pid).await {
+        Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = connected {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(start_failed(d, &c, &p, e).await);
     }
@@ -292,8 +302,9 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
     Ok(())
 }
 
-/// Take a container off the bridge (after it exited, or when its start failed).
+/// Take a container off the bridge and its user networks (after it exited, or when its start failed).
 async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
+    super::netconn::disconnect_all(d, id).await;
     let Ok(c) = d.containers.get(id) else { return };
     let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) else {
         return;
@@ -717,6 +728,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                     crate::log!(3, "restoring the published ports of {id}: {e}");
                 }
             }
+            super::netconn::restore(d, &c).await;
             super::health::start_monitor(d, &c, false);
             spawn_waiter(d.clone(), id);
         } else if again {

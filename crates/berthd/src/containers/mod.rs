@@ -14,6 +14,7 @@ pub mod model;
 pub mod modes;
 pub mod mounts;
 pub mod names;
+pub mod netconn;
 pub mod registry;
 pub mod shim;
 pub mod spec;

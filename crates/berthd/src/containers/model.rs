@@ -65,6 +65,9 @@ pub struct State {
     /// The health check's state, for a container that has one (`State.Health`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::health::Health>,
+    /// Its places on user networks while running (network id -> attachment).
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, berth_net::Attachment>,
 }
 
 /// Bind mount or volume from `HostConfig.Binds` or `HostConfig.Mounts`.
@@ -177,6 +180,30 @@ pub struct RunSpec {
     /// tmpfs mounts of `HostConfig.Mounts`.
     #[serde(default)]
     pub tmpfs_mounts: Vec<super::mounts::TmpfsMount>,
+    /// The user networks it is on (network id -> endpoint settings).
+    #[serde(default)]
+    pub networks: BTreeMap<String, EndpointSpec>,
+}
+
+/// A container's settings on one user network (`EndpointSettings` as sent).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// The network's name.
+    pub network: String,
+    /// `--network-alias`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    #[serde(default)]
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    /// `--mac-address` for this network.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// `--link name:alias` on this network: `alias` resolves to `name` for this container only.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// 64 hex digits, stable while the container is on the network.
+    pub endpoint_id: String,
 }
 
 /// A container.
@@ -303,11 +330,25 @@ pub struct NetworkingConfigRequest {
     pub endpoints_config: Option<BTreeMap<String, Option<EndpointRequest>>>,
 }
 
-/// One entry of `NetworkingConfig.EndpointsConfig`.
-#[derive(Deserialize, Debug, Default)]
+/// One entry of `NetworkingConfig.EndpointsConfig` (and the body of a network connect).
+#[derive(Deserialize, Debug, Default, Clone)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointRequest {
     pub mac_address: Option<String>,
+    pub aliases: Option<Vec<String>>,
+    pub links: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfigRequest>,
+}
+
+/// `EndpointSettings.IPAMConfig`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(default)]
+pub struct IpamConfigRequest {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
 }
 
 /// The `HostConfig` fields berthd acts on.

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# User-defined networks, berthd beside a private dockerd (same docker CLI, same busybox image):
+#  1. `run --rm` on a user network vs `--network none` (hyperfine, all four in one run: the difference is the
+#     network setup and teardown);
+#  2. DNS: mean time of a container-name lookup from inside a container (busybox nslookup in a loop, so
+#     it includes the nslookup process; compare the two daemons, not the absolute figure);
+#  3. TCP throughput between two containers on one user network (iperf3 from the host, run inside the
+#     containers' network namespaces with nsenter) beside host loopback.
+# dockerd runs with --iptables=false and no default bridge (it must not touch the host's firewall);
+# berthd gets a bridge and chains of its own. Everything stays on loopback and the two test networks.
+# Usage: bash bench/network.sh [runs]   (as root; PROFILE=debug uses the debug build instead of release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-20}
+profile=${PROFILE:-release}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+flag=--release; [ "$profile" = debug ] && flag=
+CARGO_TARGET_DIR=$target cargo build $flag -p berthd -p berth-shim -p berth-runtime -p berth-init >&2
+docker=$(command -v docker)
+work=$(mktemp -d /tmp/berth-netbench.XXXXXX)
+tag=$(( $$ % 200 + 20 ))
+bridge="bnb$tag"
+pids=()
+cleanup() {
+    set +e
+    for h in berth docker; do
+        ids=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" ps -aq 2>/dev/null || true)
+        [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1
+        DOCKER_HOST="unix://$work/$h.sock" "$docker" network prune -f >/dev/null 2>&1
+    done
+    [ -n "${iperf_pid:-}" ] && kill "$iperf_pid" 2>/dev/null
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    ip link del "$bridge" 2>/dev/null
+    chain=$(echo "$bridge" | tr a-z A-Z)
+    iptables -w -D FORWARD -j "$chain-FORWARD" 2>/dev/null
+    iptables -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
+    iptables -w -t nat -D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
+    iptables -w -t nat -D POSTROUTING -j "$chain-POSTROUTING" 2>/dev/null
+    for c in FORWARD ISO1 ISO2; do iptables -w -F "$chain-$c" 2>/dev/null; done
+    for c in FORWARD ISO1 ISO2; do iptables -w -X "$chain-$c" 2>/dev/null; done
+    for c in DNAT POSTROUTING; do iptables -w -t nat -F "$chain-$c" 2>/dev/null; iptables -w -t nat -X "$chain-$c" 2>/dev/null; done
+    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
+    return 0
+}
+trap cleanup EXIT
+
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh true sleep nslookup; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -cf "$work/bb.tar" .
+
+"$target/$profile/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
+    --exec-root "$work/berth-exec" --bridge "$bridge" --bip "10.228.$tag.1/24" --log-level error \
+    2>"$work/berthd.log" &
+pids+=($!)
+dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+    -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
+    --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
+pids+=($!)
+declare -A subnet=([berth]="10.229.$tag.0/24" [docker]="10.230.$tag.0/24")
+for h in berth docker; do
+    for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
+    DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
+    DOCKER_HOST="unix://$work/$h.sock" "$docker" network create --subnet "${subnet[$h]}" benchnet >/dev/null
+done
+
+echo "== run --rm: user network vs none"
+cmds=()
+for h in berth docker; do
+    name=$h; [ "$h" = berth ] && name=berthd; [ "$h" = docker ] && name=dockerd
+    for net in none benchnet; do
+        cmds+=(-n "$name --network $net" "env DOCKER_HOST=unix://$work/$h.sock $docker run --rm --network $net bb:bench true")
+    done
+done
+hyperfine -N --warmup 3 --runs "$runs" "${cmds[@]}"
+
+echo "== DNS: mean answer time for a container name (1000 UDP queries from the client's namespace)"
+for h in berth docker; do
+    export DOCKER_HOST="unix://$work/$h.sock"
+    "$docker" run -d --name srv --network benchnet bb:bench sleep 600 >/dev/null
+    "$docker" run -d --name cli --network benchnet bb:bench sleep 600 >/dev/null
+    ns=$("$docker" exec cli sh -c 'while read -r k v; do [ "$k" = nameserver ] && echo "$v" && break; done < /etc/resolv.conf')
+    cli_pid=$("$docker" inspect -f '{{.State.Pid}}' cli)
+    nsenter --net="/proc/$cli_pid/ns/net" python3 - "$ns" srv <<'PY'
+import socket, struct, sys, time
+server, name = sys.argv[1], sys.argv[2]
+q = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+n, t0 = 1000, time.perf_counter()
+for i in range(n):
+    s.sendto(struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + q + struct.pack(">HH", 1, 1), (server, 53))
+    r = s.recv(512)
+    assert struct.unpack(">H", r[6:8])[0] >= 1, "no answer"
+print(f"{(time.perf_counter() - t0) / n * 1e6:.0f} us per query (resolver {server})")
+PY
+done
+
+echo "== TCP throughput (iperf3, 5 s)"
+iperf3 -s -1 -B 127.0.0.1 -p 5299 >/dev/null 2>&1 & iperf_pid=$!
+sleep 0.5
+lo=$(iperf3 -c 127.0.0.1 -p 5299 -t 5 -J | awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}')
+wait "$iperf_pid" 2>/dev/null || true; iperf_pid=
+echo "host loopback: $(awk "BEGIN {printf \"%.2f\", $lo / 1e9}") Gbit/s"
+for h in berth docker; do
+    export DOCKER_HOST="unix://$work/$h.sock"
+    srv_pid=$("$docker" inspect -f '{{.State.Pid}}' srv)
+    cli_pid=$("$docker" inspect -f '{{.State.Pid}}' cli)
+    srv_ip=$("$docker" inspect -f '{{(index .NetworkSettings.Networks "benchnet").IPAddress}}' srv)
+    nsenter --net="/proc/$srv_pid/ns/net" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & iperf_pid=$!
+    sleep 0.5
+    bps=$(nsenter --net="/proc/$cli_pid/ns/net" iperf3 -c "$srv_ip" -p 5299 -t 5 -J |
+        awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}')
+    wait "$iperf_pid" 2>/dev/null || true; iperf_pid=
+    echo "$h: container to container $(awk "BEGIN {printf \"%.2f (%.0f%% of loopback)\", $bps / 1e9, 100 * $bps / $lo}") Gbit/s"
+    "$docker" rm -f srv cli >/dev/null
+done

@@ -1,0 +1,486 @@
+//! The daemon's networks: the predefined `bridge`, `host` and `none`, and the
+//! user-defined bridge networks, each with its own Linux bridge, rules,
+//! address leases and DNS resolver. Creating, finding, removing, and putting
+//! containers on and off them; the configurations persist in a
+//! [`NetworkStore`], so a restarted daemon brings every network back.
+//!
+//! Which containers are on a network is the containers' business (their
+//! records say it, and berthd asks them); this module only keeps what the
+//! kernel and the resolver need.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::dns::{Directory, DnsServer, Upstream};
+use crate::firewall::Firewall;
+use crate::ipam::Subnet;
+use crate::model::{
+    self, CreateRequest, IpamPool, ModelError, NetworkConfig, NetworkStore, PREDEFINED,
+};
+use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge};
+
+/// Errors of the network registry.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Net(#[from] crate::Error),
+}
+
+pub type NetResult<T> = std::result::Result<T, NetError>;
+
+/// How the registry makes things.
+pub struct Settings {
+    /// Address leases of user networks live here (`<id>.ipam.json`).
+    pub state_dir: PathBuf,
+    /// A firewall for each network (all in this daemon's chains).
+    pub firewall: Box<dyn Fn() -> Box<dyn Firewall> + Send + Sync>,
+    /// Where the resolvers send names they do not know.
+    pub upstream: Arc<dyn Upstream>,
+    /// The default bridge's Linux bridge and subnet, if the daemon has one.
+    pub default_bridge: Option<(String, Subnet)>,
+    /// Port the resolvers listen on (53; tests of this crate use others).
+    pub dns_port: u16,
+}
+
+/// A user network's running parts.
+struct Live {
+    net: Arc<BridgeNetwork>,
+    _dns: DnsServer,
+}
+
+struct Entry {
+    cfg: NetworkConfig,
+    live: Option<Live>,
+}
+
+/// The registry of networks.
+pub struct Networks {
+    store: Box<dyn NetworkStore>,
+    settings: Settings,
+    nets: Mutex<BTreeMap<String, Entry>>,
+    /// The names on every network, shared by the resolvers.
+    dns: Arc<RwLock<Directory>>,
+}
+
+/// The DNS names of a container on a network, and its links there.
+#[derive(Debug, Clone, Default)]
+pub struct DnsNames {
+    /// Names every container on the network resolves.
+    pub names: Vec<String>,
+    /// (alias, container name): names only this container resolves.
+    pub links: Vec<(String, String)>,
+}
+
+impl Networks {
+    /// Load the stored networks, add the predefined ones the first time, and
+    /// bring up every user network (bridge, rules, resolver). A network that
+    /// cannot come up is kept (and reported in the returned list) so it can
+    /// still be removed.
+    pub fn open(
+        store: Box<dyn NetworkStore>,
+        settings: Settings,
+    ) -> NetResult<(Networks, Vec<String>)> {
+        let mut nets = BTreeMap::new();
+        for cfg in store.load()? {
+            nets.insert(cfg.id.clone(), Entry { cfg, live: None });
+        }
+        let now = berth_time::now_rfc3339_nano();
+        for (name, driver) in PREDEFINED {
+            let existing = nets
+                .values_mut()
+                .find(|e| e.cfg.predefined && e.cfg.name == name);
+            let cfg = match existing {
+                Some(e) => &mut e.cfg,
+                None => {
+                    let cfg = NetworkConfig {
+                        id: model::new_id(),
+                        name: name.into(),
+                        driver: driver.into(),
+                        scope: "local".into(),
+                        created: now.clone(),
+                        ipam_driver: "default".into(),
+                        ipam_options: None,
+                        pools: Vec::new(),
+                        options: BTreeMap::new(),
+                        labels: BTreeMap::new(),
+                        internal: false,
+                        attachable: false,
+                        enable_ipv6: false,
+                        bridge: String::new(),
+                        predefined: true,
+                    };
+                    let id = cfg.id.clone();
+                    nets.insert(id.clone(), Entry { cfg, live: None });
+                    &mut nets.get_mut(&id).expect("just added").cfg
+                }
+            };
+            if name == "bridge" {
+                // The default bridge follows the daemon's flags of this start.
+                let (bridge, pools) = match &settings.default_bridge {
+                    Some((b, s)) => (
+                        b.clone(),
+                        vec![IpamPool {
+                            subnet: *s,
+                            ip_range: None,
+                            gateway: s.gateway(),
+                            aux: BTreeMap::new(),
+                            gateway_given: true,
+                        }],
+                    ),
+                    None => (String::new(), Vec::new()),
+                };
+                cfg.bridge = bridge.clone();
+                cfg.pools = pools;
+                cfg.options = [
+                    ("com.docker.network.bridge.default_bridge", "true"),
+                    ("com.docker.network.bridge.enable_icc", "true"),
+                    ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                    ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                    ("com.docker.network.bridge.name", bridge.as_str()),
+                    ("com.docker.network.driver.mtu", "1500"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            }
+            store.save(cfg)?;
+        }
+        let this = Networks {
+            store,
+            settings,
+            nets: Mutex::new(nets),
+            dns: Arc::default(),
+        };
+        let mut problems = Vec::new();
+        let user: Vec<NetworkConfig> = this
+            .lock()
+            .values()
+            .filter(|e| !e.cfg.predefined)
+            .map(|e| e.cfg.clone())
+            .collect();
+        for cfg in user {
+            match this.bring_up(&cfg) {
+                Ok(live) => {
+                    if let Some(e) = this.lock().get_mut(&cfg.id) {
+                        e.live = Some(live);
+                    }
+                }
+                Err(e) => problems.push(format!("network {}: {e}", cfg.name)),
+            }
+        }
+        Ok((this, problems))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.nets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bridge, rules and resolver of a user network.
+    fn bring_up(&self, cfg: &NetworkConfig) -> NetResult<Live> {
+        let pool = cfg
+            .pools
+            .first()
+            .cloned()
+            .ok_or_else(|| ModelError::Invalid("the network has no address pool".into()))?;
+        let net = BridgeNetwork::open_user(UserBridge {
+            name: cfg.name.clone(),
+            bridge_name: cfg.bridge.clone(),
+            pool: pool.clone(),
+            ipam_file: self
+                .settings
+                .state_dir
+                .join(format!("{}.ipam.json", cfg.id)),
+            firewall: (self.settings.firewall)(),
+            internal: cfg.internal,
+            no_icc: cfg
+                .options
+                .get(model::OPT_ICC)
+                .is_some_and(|v| v == "false"),
+            mtu: cfg
+                .options
+                .get(model::OPT_MTU)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1500),
+            veth_tag: cfg.id[..6].to_string(),
+        })?;
+        let dns = DnsServer::start(
+            SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
+            &cfg.id,
+            self.dns.clone(),
+            self.settings.upstream.clone(),
+        );
+        let dns = match dns {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = net.remove();
+                return Err(e.into());
+            }
+        };
+        Ok(Live {
+            net: Arc::new(net),
+            _dns: dns,
+        })
+    }
+
+    /// Every network, predefined first, then by name.
+    pub fn list(&self) -> Vec<NetworkConfig> {
+        let mut all: Vec<NetworkConfig> = self.lock().values().map(|e| e.cfg.clone()).collect();
+        all.sort_by(|a, b| (!a.predefined, &a.name).cmp(&(!b.predefined, &b.name)));
+        all
+    }
+
+    /// A network by full id, full name or unique id prefix, as Docker looks them up.
+    pub fn find(&self, key: &str) -> NetResult<NetworkConfig> {
+        let nets = self.lock();
+        if let Some(e) = nets.get(key) {
+            return Ok(e.cfg.clone());
+        }
+        if let Some(e) = nets.values().find(|e| e.cfg.name == key) {
+            return Ok(e.cfg.clone());
+        }
+        let mut by_prefix = nets
+            .values()
+            .filter(|e| !key.is_empty() && e.cfg.id.starts_with(key));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(e), None) => Ok(e.cfg.clone()),
+            (Some(_), Some(_)) => Err(ModelError::Invalid(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                nets.values().filter(|e| e.cfg.id.starts_with(key)).count()
+            ))
+            .into()),
+            _ => Err(ModelError::NotFound(key.to_string()).into()),
+        }
+    }
+
+    /// Create a user-defined bridge network.
+    pub fn create(&self, req: CreateRequest) -> NetResult<NetworkConfig> {
+        model::check_request(&req)?;
+        let mut nets = self.lock();
+        if nets.values().any(|e| e.cfg.name == req.name) {
+            return Err(ModelError::NameTaken(req.name).into());
+        }
+        let mut in_use: Vec<Subnet> = nets
+            .values()
+            .flat_map(|e| e.cfg.pools.iter().map(|p| p.subnet))
+            .collect();
+        if let Some((_, s)) = &self.settings.default_bridge {
+            in_use.push(*s);
+        }
+        let ours: Vec<String> = nets.values().map(|e| e.cfg.bridge.clone()).collect();
+        let except: Vec<&str> = ours.iter().map(String::as_str).collect();
+        let routes = crate::host_routes(&except)?;
+        let pool = model::plan_pool(req.pools.first(), &in_use, &routes)?;
+        let id = model::new_id();
+        let cfg = NetworkConfig {
+            bridge: req
+                .options
+                .get("com.docker.network.bridge.name")
+                .filter(|b| !b.is_empty())
+                .cloned()
+                .unwrap_or_else(|| model::bridge_name(&id)),
+            id,
+            name: req.name,
+            driver: "bridge".into(),
+            scope: "local".into(),
+            created: berth_time::now_rfc3339_nano(),
+            ipam_driver: "default".into(),
+            ipam_options: req.ipam_options,
+            pools: vec![pool],
+            options: req.options,
+            labels: req.labels,
+            internal: req.internal,
+            attachable: req.attachable,
+            enable_ipv6: false,
+            predefined: false,
+        };
+        if cfg.bridge.len() > 15 {
+            return Err(ModelError::Invalid(format!(
+                "bridge name {:?} is longer than 15 characters",
+                cfg.bridge
+            ))
+            .into());
+        }
+        let live = self.bring_up(&cfg)?;
+        if let Err(e) = self.store.save(&cfg) {
+            let _ = live.net.destroy();
+            return Err(e.into());
+        }
+        nets.insert(
+            cfg.id.clone(),
+            Entry {
+                cfg: cfg.clone(),
+                live: Some(live),
+            },
+        );
+        Ok(cfg)
+    }
+
+    /// Delete a user network (the caller checked that no container is on it):
+    /// its resolver, rules, bridge and leases go.
+    pub fn remove(&self, id: &str) -> NetResult<()> {
+        let mut nets = self.lock();
+        let Some(e) = nets.get(id) else {
+            return Err(ModelError::NotFound(id.to_string()).into());
+        };
+        if e.cfg.predefined {
+            return Err(ModelError::Predefined(e.cfg.name.clone()).into());
+        }
+        self.store.delete(id)?;
+        let e = nets.remove(id).expect("present");
+        self.names().drop_network(id);
+        if let Some(live) = e.live {
+            drop(live._dns);
+            live.net.destroy()?;
+        }
+        Ok(())
+    }
+
+    fn names(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
+        self.dns.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn live(&self, id: &str) -> NetResult<Arc<BridgeNetwork>> {
+        let nets = self.lock();
+        let e = nets
+            .get(id)
+            .ok_or_else(|| ModelError::NotFound(id.to_string()))?;
+        let live = e.live.as_ref().ok_or_else(|| {
+            ModelError::Unsupported(format!(
+                "network {} is not up (see berthd's log)",
+                e.cfg.name
+            ))
+        })?;
+        Ok(live.net.clone())
+    }
+
+    /// Put the container whose network namespace is `netns` on user network
+    /// `id`: an interface, an address (`want` if given), published ports, and
+    /// its names in the network's resolver.
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        &self,
+        id: &str,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
+        names: &DnsNames,
+    ) -> NetResult<Attachment> {
+        let net = self.live(id)?;
+        let att = net.attach(container_id, netns, ports, want, mac)?;
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.add(container_id, &names.names, att.endpoint.address);
+        records.add_links(container_id, &names.links);
+        Ok(att)
+    }
+
+    /// Undo `connect`: names, ports, interface and lease. Every step runs.
+    pub fn disconnect(&self, id: &str, container_id: &str, att: &Attachment) -> NetResult<()> {
+        let net = self.live(id)?;
+        self.names().network(id).remove(container_id);
+        net.detach(container_id, att.endpoint.address, &att.ports)?;
+        Ok(())
+    }
+
+    /// Replace a connected container's names (after a rename); its address stays.
+    pub fn refresh_names(&self, id: &str, container_id: &str, addr: Ipv4Addr, names: &DnsNames) {
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.remove(container_id);
+        records.add(container_id, &names.names, addr);
+        records.add_links(container_id, &names.links);
+    }
+
+    /// After a daemon restart, for a running container: its names again, and
+    /// the relays of its published ports (the interface survived).
+    pub fn restore(
+        &self,
+        id: &str,
+        container_id: &str,
+        att: &Attachment,
+        names: &DnsNames,
+    ) -> NetResult<()> {
+        let net = self.live(id)?;
+        let mut dir = self.names();
+        let records = dir.network(id);
+        records.add(container_id, &names.names, att.endpoint.address);
+        records.add_links(container_id, &names.links);
+        net.restore(container_id, att.endpoint.address, &att.ports)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::NoFirewall;
+    use crate::model::MemoryStore;
+
+    struct NoUpstream;
+    impl Upstream for NoUpstream {
+        fn forward(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    fn settings(dir: &std::path::Path) -> Settings {
+        Settings {
+            state_dir: dir.to_path_buf(),
+            firewall: Box::new(|| Box::new(NoFirewall)),
+            upstream: Arc::new(NoUpstream),
+            default_bridge: Some(("b0".into(), "10.88.0.0/16".parse().unwrap())),
+            dns_port: 0,
+        }
+    }
+
+    /// Shares one store between two registries (a daemon and its restart).
+    struct Shared(Arc<MemoryStore>);
+    impl NetworkStore for Shared {
+        fn load(&self) -> Result<Vec<NetworkConfig>, ModelError> {
+            self.0.load()
+        }
+        fn save(&self, n: &NetworkConfig) -> Result<(), ModelError> {
+            self.0.save(n)
+        }
+        fn delete(&self, id: &str) -> Result<(), ModelError> {
+            self.0.delete(id)
+        }
+    }
+
+    #[test]
+    fn predefined_networks_keep_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemoryStore::default());
+        let (a, problems) =
+            Networks::open(Box::new(Shared(store.clone())), settings(dir.path())).unwrap();
+        assert!(problems.is_empty());
+        let names: Vec<String> = a.list().iter().map(|n| n.name.clone()).collect();
+        assert_eq!(names, ["bridge", "host", "none"]);
+        let bridge = a.find("bridge").unwrap();
+        assert_eq!(bridge.id.len(), 64);
+        assert_eq!(bridge.pools[0].subnet.to_string(), "10.88.0.0/16");
+        assert_eq!(a.find(&bridge.id[..10]).unwrap().name, "bridge");
+        assert_eq!(a.find("none").unwrap().driver, "null");
+        assert!(matches!(
+            a.remove(&bridge.id),
+            Err(NetError::Model(ModelError::Predefined(_)))
+        ));
+        assert!(matches!(
+            a.create(CreateRequest {
+                name: "host".into(),
+                ..Default::default()
+            }),
+            Err(NetError::Model(ModelError::NameTaken(_)))
+        ));
+        drop(a);
+        let (b, _) = Networks::open(Box::new(Shared(store)), settings(dir.path())).unwrap();
+        assert_eq!(b.find("bridge").unwrap().id, bridge.id);
+        assert_eq!(b.list().len(), 3);
+    }
+}

@@ -1,0 +1,433 @@
+//! A container's user-defined networks: the endpoints asked for at create
+//! (`--network`, `NetworkingConfig`), putting a starting container on each of
+//! them and taking an exiting one off, `docker network connect`/`disconnect`
+//! on running and stopped containers, and the names each endpoint has in the
+//! network's resolver. The default bridge stays in [`super::lifecycle`].
+
+use super::lifecycle::persist;
+use super::model::{Container, EndpointRequest, EndpointSpec, Status};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use berth_net::model::NetworkConfig;
+use berth_net::networks::DnsNames;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// The network mode of `--network NAME|ID` for a name that is not `default`,
+/// `bridge`, `host`, `none` or `container:`: the user network's name.
+pub fn user_network_mode(d: &Daemon, key: &str) -> ApiResult<String> {
+    let net = d.networks.find(key)?;
+    Ok(match (net.predefined, net.name.as_str()) {
+        (true, "bridge") => "default".into(),
+        (true, other) => other.to_string(),
+        (false, name) => name.to_string(),
+    })
+}
+
+/// A container's settings on `net` from an `EndpointSettings` request.
+pub fn endpoint_spec(
+    net: &NetworkConfig,
+    req: Option<&EndpointRequest>,
+) -> ApiResult<EndpointSpec> {
+    let empty = EndpointRequest::default();
+    let req = req.unwrap_or(&empty);
+    let ipv4 = match req
+        .ipam_config
+        .as_ref()
+        .and_then(|i| i.ipv4_address.as_deref())
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => {
+            let ip: Ipv4Addr = a
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid IPv4 address {a:?}")))?;
+            if !net.pools.iter().any(|p| p.subnet.contains(ip)) {
+                return Err(ApiError::BadRequest(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+            Some(ip)
+        }
+        None => None,
+    };
+    if req
+        .ipam_config
+        .as_ref()
+        .and_then(|i| i.ipv6_address.as_deref())
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(ApiError::BadRequest(
+            "IPv6 addresses are not supported yet".into(),
+        ));
+    }
+    let mac = match req.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => {
+            berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Some(m.to_ascii_lowercase())
+        }
+        None => None,
+    };
+    let mut links = Vec::new();
+    for l in req.links.iter().flatten() {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        let name = name.trim_start_matches('/');
+        if name.is_empty() || alias.is_empty() {
+            return Err(ApiError::BadRequest(format!("invalid link {l:?}")));
+        }
+        links.push(format!("{name}:{alias}"));
+    }
+    Ok(EndpointSpec {
+        network: net.name.clone(),
+        links,
+        aliases: req.aliases.clone().unwrap_or_default(),
+        ipv4,
+        mac,
+        endpoint_id: super::model::random_hex(),
+    })
+}
+
+/// The user networks of a new container: its network mode's, and any other
+/// named in `NetworkingConfig.EndpointsConfig`.
+pub fn endpoints_at_create(
+    d: &Daemon,
+    network_mode: &str,
+    config: Option<&BTreeMap<String, Option<EndpointRequest>>>,
+) -> ApiResult<BTreeMap<String, EndpointSpec>> {
+    let mut out = BTreeMap::new();
+    let mut wanted: Vec<(NetworkConfig, Option<&EndpointRequest>)> = Vec::new();
+    for (key, req) in config.into_iter().flatten() {
+        // The CLI names the mode's own entry as the mode (`default` too).
+        if matches!(key.as_str(), "default" | "bridge" | "host" | "none")
+            || key == network_mode
+            || key.starts_with("container:")
+        {
+            if let Some(net) = d.networks.find(key).ok().filter(|n| !n.predefined) {
+                wanted.push((net, req.as_ref()));
+            }
+            continue;
+        }
+        let net = d.networks.find(key)?;
+        if !net.predefined {
+            wanted.push((net, req.as_ref()));
+        }
+    }
+    if !matches!(network_mode, "default" | "none" | "host")
+        && !network_mode.starts_with("container:")
+    {
+        let net = d.networks.find(network_mode)?;
+        if !wanted.iter().any(|(n, _)| n.id == net.id) {
+            wanted.push((net, None));
+        }
+    } else if !wanted.is_empty() && network_mode != "default" {
+        return Err(ApiError::BadRequest(format!(
+            "conflicting options: network mode {network_mode:?} cannot be combined with other networks"
+        )));
+    }
+    for (net, req) in wanted {
+        out.insert(net.id.clone(), endpoint_spec(&net, req)?);
+    }
+    Ok(out)
+}
+
+/// The names a container answers to on a network: its name, the aliases,
+/// its short id and its hostname (Docker's `DNSNames`).
+pub fn dns_names(c: &Container, e: &EndpointSpec) -> Vec<String> {
+    let mut names = vec![c.name.clone()];
+    names.extend(e.aliases.iter().cloned());
+    names.push(c.id[..12.min(c.id.len())].to_string());
+    if !c.spec.hostname.is_empty() {
+        names.push(c.spec.hostname.clone());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// What the resolvers know of a container on a network: its names and its links.
+fn dns_scope(c: &Container, e: &EndpointSpec) -> DnsNames {
+    DnsNames {
+        names: dns_names(c, e),
+        links: e
+            .links
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(name, alias)| (alias.to_string(), name.to_string()))
+            .collect(),
+    }
+}
+
+/// The resolver a container asks: its network mode's network's gateway.
+pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
+    let (id, _) = c
+        .spec
+        .networks
+        .iter()
+        .find(|(_, e)| e.network == c.spec.network_mode)?;
+    let net = d.networks.find(id).ok()?;
+    net.pools.first().map(|p| p.gateway)
+}
+
+/// Put one container (its init at `pid`) on one user network.
+async fn attach_one(
+    d: &Arc<Daemon>,
+    c: &Container,
+    net_id: &str,
+    e: &EndpointSpec,
+    pid: i32,
+) -> ApiResult<berth_net::Attachment> {
+    let ports = if e.network == c.spec.network_mode {
+        super::lifecycle::port_mappings(c)?
+    } else {
+        Vec::new()
+    };
+    let mac = match &e.mac {
+        Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        None => None,
+    };
+    let names = dns_scope(c, e);
+    let (d2, net_id, cid, want) = (d.clone(), net_id.to_string(), c.id.clone(), e.ipv4);
+    tokio::task::spawn_blocking(move || {
+        d2.networks.connect(
+            &net_id,
+            &cid,
+            &format!("/proc/{pid}/ns/net"),
+            &ports,
+            want,
+            mac,
+            &names,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)
+}
+
+/// Put a starting container on every user network it is configured for.
+/// On failure, what was made is undone and the error returned.
+/// The container's own address goes into its /etc/hosts (`hosts`), as Docker writes it.
+pub async fn connect_all(
+    d: &Arc<Daemon>,
+    c: &Container,
+    pid: i32,
+    hosts: &std::path::Path,
+) -> ApiResult<()> {
+    let mode = c.spec.network_mode.as_str();
+    let user_mode = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
+    if user_mode && !c.spec.networks.values().any(|e| e.network == mode) {
+        // Its network was removed while it was stopped (as dockerd, the start fails).
+        return Err(ApiError::NotFound(format!("network {mode} not found")));
+    }
+    for (net_id, e) in &c.spec.networks {
+        match attach_one(d, c, net_id, e, pid).await {
+            Ok(att) => {
+                if e.network == c.spec.network_mode {
+                    // The file is bind-mounted into the container: append in place.
+                    use std::io::Write;
+                    let line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    let written = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(hosts)
+                        .and_then(|mut f| f.write_all(line.as_bytes()));
+                    if let Err(e) = written {
+                        crate::log!(
+                            3,
+                            "adding {} to the hosts file of {}: {e}",
+                            line.trim(),
+                            c.id
+                        );
+                    }
+                }
+                d.containers.modify(&c.id, |c| {
+                    c.state.endpoints.insert(net_id.clone(), att.clone());
+                })?;
+            }
+            Err(err) => {
+                disconnect_all(d, &c.id).await;
+                return Err(ApiError::BadRequest(format!(
+                    "connect to network {}: {err}",
+                    e.network
+                )));
+            }
+        }
+    }
+    // The caller persists the record with the rest of the start.
+    Ok(())
+}
+
+/// Take a container off one user network (names, ports, interface, lease).
+async fn detach_one(
+    d: &Arc<Daemon>,
+    id: &str,
+    net_id: &str,
+    att: berth_net::Attachment,
+) -> ApiResult<()> {
+    let (d2, id2, net2) = (d.clone(), id.to_string(), net_id.to_string());
+    tokio::task::spawn_blocking(move || d2.networks.disconnect(&net2, &id2, &att))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
+/// Take an exited (or failed) container off all its user networks (the record is not persisted here).
+pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
+    let Ok(c) = d.containers.get(id) else { return };
+    if c.state.endpoints.is_empty() {
+        return;
+    }
+    for (net_id, att) in c.state.endpoints.clone() {
+        if let Err(e) = detach_one(d, id, &net_id, att).await {
+            crate::log!(3, "disconnecting {id} from network {net_id}: {e}");
+        }
+    }
+    // The caller (exit or failed start) persists the record.
+    let _ = d.containers.modify(id, |c| c.state.endpoints.clear());
+}
+
+/// After a daemon restart, for a running container: its names in the
+/// resolvers and the relays of its published ports.
+pub async fn restore(d: &Arc<Daemon>, c: &Container) {
+    for (net_id, att) in &c.state.endpoints {
+        let Some(e) = c.spec.networks.get(net_id) else {
+            continue;
+        };
+        let names = dns_scope(c, e);
+        let (d2, net2, id2, att2) = (d.clone(), net_id.clone(), c.id.clone(), att.clone());
+        let res =
+            tokio::task::spawn_blocking(move || d2.networks.restore(&net2, &id2, &att2, &names))
+                .await;
+        if let Ok(Err(e)) = res {
+            crate::log!(3, "restoring {} on network {net_id}: {e}", c.id);
+        }
+    }
+}
+
+/// After a rename: the resolvers answer to the new name (and no longer to the old one).
+pub fn renamed(d: &Daemon, c: &Container) {
+    for (net_id, att) in &c.state.endpoints {
+        if let Some(e) = c.spec.networks.get(net_id) {
+            d.networks
+                .refresh_names(net_id, &c.id, att.endpoint.address, &dns_scope(c, e));
+        }
+    }
+}
+
+/// `docker network connect`: on a running container at once, on a stopped
+/// one at its next start.
+pub async fn connect(
+    d: &Arc<Daemon>,
+    net_key: &str,
+    container: &str,
+    req: Option<EndpointRequest>,
+) -> ApiResult<()> {
+    let net = d.networks.find(net_key)?;
+    let c = d.containers.get(container)?;
+    let lock = d.containers.op_lock(&c.id)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(&c.id)?;
+    if net.predefined {
+        return Err(ApiError::BadRequest(format!(
+            "connecting a container to the predefined network {} is not supported",
+            net.name
+        )));
+    }
+    match c.spec.network_mode.as_str() {
+        "host" | "none" => {
+            return Err(ApiError::BadRequest(format!(
+                "container cannot be connected to network {}: it runs with network mode {}",
+                net.name, c.spec.network_mode
+            )))
+        }
+        m if m.starts_with("container:") => {
+            return Err(ApiError::BadRequest(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ))
+        }
+        _ => {}
+    }
+    if c.spec.networks.contains_key(&net.id) {
+        return Err(ApiError::Forbidden(format!(
+            "endpoint with name {} already exists in network {}",
+            c.name, net.name
+        )));
+    }
+    let e = endpoint_spec(&net, req.as_ref())?;
+    let c = d.containers.modify(&c.id, |c| {
+        c.spec.networks.insert(net.id.clone(), e.clone());
+    })?;
+    if c.state.status == Status::Running && c.state.pid > 0 {
+        match attach_one(d, &c, &net.id, &e, c.state.pid).await {
+            Ok(att) => {
+                d.containers.modify(&c.id, |c| {
+                    c.state.endpoints.insert(net.id.clone(), att.clone());
+                })?;
+            }
+            Err(err) => {
+                d.containers.modify(&c.id, |c| {
+                    c.spec.networks.remove(&net.id);
+                })?;
+                return Err(err);
+            }
+        }
+    }
+    persist(d, &d.containers.get(&c.id)?)?;
+    d.events.emit(
+        "network",
+        "connect",
+        &net.id,
+        [
+            ("container".to_string(), c.id.clone()),
+            ("name".to_string(), net.name.clone()),
+            ("type".to_string(), net.driver.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    Ok(())
+}
+
+/// `docker network disconnect [-f]`.
+pub async fn disconnect(
+    d: &Arc<Daemon>,
+    net_key: &str,
+    container: &str,
+    force: bool,
+) -> ApiResult<()> {
+    let net = d.networks.find(net_key)?;
+    let c = d.containers.get(container)?;
+    let lock = d.containers.op_lock(&c.id)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(&c.id)?;
+    if !c.spec.networks.contains_key(&net.id) {
+        return Err(ApiError::Forbidden(format!(
+            "container {} is not connected to network {}",
+            c.id, net.name
+        )));
+    }
+    if let Some(att) = c.state.endpoints.get(&net.id).cloned() {
+        if let Err(e) = detach_one(d, &c.id, &net.id, att).await {
+            if !force {
+                return Err(e);
+            }
+            crate::log!(3, "disconnecting {} from {} (forced): {e}", c.id, net.name);
+        }
+    }
+    let c = d.containers.modify(&c.id, |c| {
+        c.state.endpoints.remove(&net.id);
+        c.spec.networks.remove(&net.id);
+    })?;
+    persist(d, &c)?;
+    d.events.emit(
+        "network",
+        "disconnect",
+        &net.id,
+        [
+            ("container".to_string(), c.id.clone()),
+            ("name".to_string(), net.name.clone()),
+            ("type".to_string(), net.driver.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    Ok(())
+}

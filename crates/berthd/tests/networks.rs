@@ -1,0 +1,636 @@
+//! User-defined networks through the stock docker CLI: DNS by name, alias and
+//! short id; isolation between networks; live connect/disconnect; static
+//! addresses; internal networks; published ports; ls/inspect/rm/prune; a
+//! daemon restart; and nothing left behind (links, rules, leases). Each test
+//! runs its own berthd with its own default bridge and iptables chains, and
+//! gives its networks subnets of its own (10.218-222.x from the process id), so
+//! parallel daemons never share one.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The test's daemon, plus everything it may leave on the host, removed whatever happens.
+struct Net {
+    d: Berthd,
+    bridge: String,
+    chain: String,
+    /// Third octet unique to this test process and test.
+    x: u32,
+}
+
+impl Net {
+    fn start(salt: u32) -> Net {
+        let tag = std::process::id() % 1000;
+        let x = (tag * 2 + salt) % 250 + 2;
+        let bridge = format!("btn{tag}{salt}");
+        let chain = bridge.to_uppercase();
+        let bip = format!("10.218.{x}.1/24");
+        let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
+        d.import_busybox("bb:1");
+        Net {
+            d,
+            bridge,
+            chain,
+            x,
+        }
+    }
+
+    /// The Linux bridges of this daemon's user networks.
+    fn user_bridges(&self) -> Vec<String> {
+        let o = self.d.docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "type=custom",
+        ]);
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(|id| format!("br-{}", &id[..12]))
+            .collect()
+    }
+
+    /// Run a shell line in a throw-away container on `net`: (success, output).
+    fn sh(&self, net: &str, line: &str) -> (bool, String) {
+        let o = self
+            .d
+            .docker(&["run", "--rm", "--network", net, "bb:1", "sh", "-c", line]);
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), out)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let bridges = self.user_bridges();
+        if self.d.child.is_some() {
+            let ids = self.d.docker(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.d.docker(&["rm", "-f", id]);
+            }
+            let _ = self.d.docker(&["network", "prune", "-f"]);
+        }
+        for b in bridges.iter().chain([&self.bridge]) {
+            let _ = Command::new("ip").args(["link", "del", b]).output();
+        }
+        berth_net::firewall::Iptables {
+            chain: self.chain.clone(),
+        }
+        .purge();
+    }
+}
+
+fn host(cmd: &str, args: &[&str]) -> String {
+    let o = Command::new(cmd).args(args).output().expect(cmd);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Names, aliases and short ids resolve on a network, not from another one;
+/// connect/disconnect of a running container moves its DNS with it; `--ip`;
+/// `network rm` refused while in use; a restarted daemon keeps networks and
+/// names; removal leaves no bridge, veth, rule or lease.
+#[test]
+fn user_networks_resolve_isolate_and_clean_up() {
+    skip_unless_ready!("user_networks_resolve_isolate_and_clean_up");
+    let mut t = Net::start(0);
+    let x = t.x;
+    let (s1, s2) = (format!("10.219.{x}.0/24"), format!("10.220.{x}.0/24"));
+    let id1 = t.d.ok(&["network", "create", "--subnet", &s1, "front"]);
+    let id1 = id1.trim().to_string();
+    assert_eq!(id1.len(), 64, "{id1}");
+    t.d.ok(&["network", "create", "--subnet", &s2, "back"]);
+    // A name or subnet taken is refused, with Docker's messages.
+    let o = t.d.docker(&["network", "create", "front"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("network with name front already exists"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = t.d.docker(&["network", "create", "--subnet", &s1, "again"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("Pool overlaps with other one on this address space"));
+
+    let web = t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    let short = web.trim()[..12].to_string();
+    let ip = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"front\").IPAddress}}",
+        "web",
+    ]);
+    let ip = ip.trim().to_string();
+    assert!(ip.starts_with(&format!("10.219.{x}.")), "{ip}");
+    let (ok, out) = t.sh(
+        "front",
+        &format!(
+            "busybox ping -c1 -W2 web && busybox ping -c1 -W2 www && busybox ping -c1 -W2 {short}"
+        ),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains(&ip), "{out}");
+    // From the other network: no name, and no way to the address.
+    let (ok, out) = t.sh("back", "busybox nslookup web");
+    assert!(!ok, "web resolves from another network: {out}");
+    let (ok, out) = t.sh("back", &format!("busybox ping -c1 -W1 {ip}"));
+    assert!(!ok, "another network reaches {ip}: {out}");
+
+    // Inspect shapes.
+    let eps =
+        t.d.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "web"]);
+    let eps: serde_json::Value = serde_json::from_str(&eps).unwrap();
+    let front = &eps["front"];
+    assert_eq!(front["NetworkID"], id1.as_str());
+    assert_eq!(front["Aliases"], serde_json::json!(["www"]));
+    assert_eq!(front["IPPrefixLen"], 24);
+    assert_eq!(front["Gateway"], format!("10.219.{x}.1"));
+    assert_eq!(front["EndpointID"].as_str().unwrap_or("").len(), 64);
+    assert!(
+        front["MacAddress"].as_str().unwrap_or("").len() == 17,
+        "{front}"
+    );
+    let dns: Vec<&str> = front["DNSNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(dns.contains(&"web") && dns.contains(&"www") && dns.contains(&short.as_str()));
+    let net = t.d.ok(&["network", "inspect", "front"]);
+    let net: serde_json::Value = serde_json::from_str(&net).unwrap();
+    assert_eq!(net[0]["IPAM"]["Config"][0]["Subnet"], s1.as_str());
+    assert_eq!(net[0]["Containers"][web.trim()]["Name"], "web");
+    assert_eq!(
+        net[0]["Containers"][web.trim()]["IPv4Address"],
+        format!("{ip}/24")
+    );
+
+    // Connect a running container from the other network, then disconnect it.
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "back",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    t.d.ok(&["network", "connect", "--alias", "other", "front", "c2"]);
+    let o =
+        t.d.ok(&["exec", "c2", "busybox", "ping", "-c1", "-W2", "web"]);
+    assert!(o.contains(&ip), "{o}");
+    let (ok, out) = t.sh("front", "busybox ping -c1 -W2 other");
+    assert!(ok, "{out}");
+    t.d.ok(&["network", "disconnect", "front", "c2"]);
+    let o = t.d.docker(&["exec", "c2", "busybox", "nslookup", "web"]);
+    assert!(!o.status.success(), "web still resolves after disconnect");
+    let (ok, out) = t.sh("front", "busybox nslookup other");
+    assert!(!ok, "the alias outlived the disconnect: {out}");
+
+    // A static address.
+    let o = t.d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--ip",
+        &format!("10.219.{x}.77"),
+        "bb:1",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(o.contains(&format!("10.219.{x}.77/24")), "{o}");
+
+    // A rename: the new name resolves, the old one no longer.
+    t.d.ok(&["rename", "web", "web2"]);
+    let (ok, out) = t.sh(
+        "front",
+        "busybox ping -c1 -W2 web2 && ! busybox nslookup web",
+    );
+    assert!(ok, "{out}");
+    t.d.ok(&["rename", "web2", "web"]);
+
+    // In use: refused.
+    let o = t.d.docker(&["network", "rm", "front"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("active endpoints"));
+
+    // A daemon killed and started again keeps networks and names.
+    t.d.kill9();
+    t.d.spawn();
+    let (ok, out) = t.sh("front", "busybox ping -c1 -W2 www");
+    assert!(ok, "after a berthd restart: {out}");
+
+    // Teardown is total.
+    let bridges = t.user_bridges();
+    assert_eq!(bridges.len(), 2, "{bridges:?}");
+    let c2 = t.d.ok(&["inspect", "-f", "{{.Id}}", "c2"]);
+    t.d.ok(&["rm", "-f", "web", "c2"]);
+    t.d.ok(&["network", "rm", "front", "back"]);
+    let links = host("ip", &["-o", "link"]);
+    for b in &bridges {
+        assert!(!links.contains(b.as_str()), "{b} left behind: {links}");
+    }
+    for cid in [web.trim(), c2.trim()] {
+        let veth = format!("v{}", &cid[..8]);
+        assert!(!links.contains(&veth), "veth {veth} left behind: {links}");
+    }
+    let rules = host("iptables-save", &[]);
+    for b in &bridges {
+        assert!(!rules.contains(b.as_str()), "rules of {b} left behind");
+    }
+    let leases = std::fs::read_dir(t.d.dir.path().join("data/network"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert!(
+        !leases
+            .iter()
+            .any(|f| f.to_string_lossy().starts_with(&id1[..12])),
+        "leases left behind: {leases:?}"
+    );
+}
+
+/// `--internal` has no way out; a published port on a user network answers
+/// on 127.0.0.1; ls filters, inspect and prune have Docker's shapes.
+#[test]
+fn internal_networks_ports_and_listing() {
+    skip_unless_ready!("internal_networks_ports_and_listing");
+    let t = Net::start(1);
+    let x = t.x;
+    let (si, sp) = (format!("10.221.{x}.0/24"), format!("10.222.{x}.0/24"));
+    t.d.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        &si,
+        "--label",
+        "tier=db",
+        "inner",
+    ]);
+    t.d.ok(&["network", "create", "--subnet", &sp, "pub"]);
+    // Internal: no default route, the daemon's other bridge unreachable; names still resolve.
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "inner",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    let (ok, out) = t.sh(
+        "inner",
+        &format!(
+            "busybox ip route; busybox ping -c1 -W2 db && ! busybox ping -c1 -W1 10.218.{x}.1"
+        ),
+    );
+    assert!(ok, "{out}");
+    assert!(!out.contains("default"), "{out}");
+    // On a network with a way out, the route is there.
+    let (ok, out) = t.sh("pub", "busybox ip route");
+    assert!(
+        ok && out.contains(&format!("default via 10.222.{x}.1")),
+        "{out}"
+    );
+
+    // A published port on a user network.
+    let www = t.d.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from a user network\n").unwrap();
+    let port = 21000 + (std::process::id() % 1000) as u16;
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "pub",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "-v",
+        &format!("{}:/www", www.display()),
+        "bb:1",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let get = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let t0 = Instant::now();
+    while !get().is_some_and(|b| b.contains("hello from a user network")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no answer on 127.0.0.1:{port}: {}",
+            t.d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ports =
+        t.d.ok(&["ps", "--format", "{{.Ports}}", "--filter", "name=web"]);
+    assert!(
+        ports.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{ports}"
+    );
+
+    // Listing and filters.
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["network", "ls", "--format", "{{.Name}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = t.d.ok(&a).lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]), ["bridge", "host", "inner", "none", "pub"]);
+    assert_eq!(names(&["--filter", "type=custom"]), ["inner", "pub"]);
+    assert_eq!(names(&["--filter", "driver=null"]), ["none"]);
+    assert_eq!(names(&["--filter", "label=tier=db"]), ["inner"]);
+    assert_eq!(names(&["--filter", "name=pu"]), ["pub"]);
+    let o = t.d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Internal}} {{.Driver}} {{.Scope}} {{index .Labels \"tier\"}}",
+        "inner",
+    ]);
+    assert_eq!(o.trim(), "true bridge local db");
+    // enable_icc=false: the network's containers resolve but cannot reach each other; an MTU option.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.228.{}.0/24", (x + 100) % 250),
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "noicc",
+    ]);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lonely",
+        "--network",
+        "noicc",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    let (ok, out) = t.sh(
+        "noicc",
+        "busybox ip link show eth0; busybox nslookup lonely && ! busybox ping -c1 -W1 lonely",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("mtu 1400"), "{out}");
+    t.d.ok(&["rm", "-f", "lonely"]);
+    t.d.ok(&["network", "rm", "noicc"]);
+    let o = t.d.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "nomasq",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
+
+    // A stopped container's network removed: its start fails, as with dockerd.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.227.{x}.0/24"),
+        "gone",
+    ]);
+    t.d.ok(&[
+        "create",
+        "--name",
+        "zz",
+        "--network",
+        "gone",
+        "bb:1",
+        "true",
+    ]);
+    t.d.ok(&["network", "rm", "gone"]);
+    let o = t.d.docker(&["start", "zz"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("network gone not found"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    t.d.ok(&["rm", "zz"]);
+
+    // Any printable name, spaces too (the path arrives percent-encoded).
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.226.{x}.0/24"),
+        "two words",
+    ]);
+    let o =
+        t.d.ok(&["network", "inspect", "-f", "{{.Name}}", "two words"]);
+    assert_eq!(o.trim(), "two words");
+    t.d.ok(&["network", "rm", "two words"]);
+    let o = t.d.docker(&["network", "rm", "host"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pre-defined network"));
+    let o = t.d.docker(&["network", "inspect", "nosuch"]);
+    assert!(!o.status.success());
+
+    // --ip-range, --gateway and --aux-address; one alias on two containers answers with both.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.225.{x}.0/24"),
+        "--ip-range",
+        &format!("10.225.{x}.128/25"),
+        "--gateway",
+        &format!("10.225.{x}.254"),
+        "--aux-address",
+        &format!("printer=10.225.{x}.128"),
+        "ranged",
+    ]);
+    for name in ["r1", "r2"] {
+        t.d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "ranged",
+            "--network-alias",
+            "pool",
+            "bb:1",
+            "sleep",
+            "1000",
+        ]);
+    }
+    let ips: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|n| {
+            t.d.ok(&[
+                "inspect",
+                "-f",
+                "{{(index .NetworkSettings.Networks \"ranged\").IPAddress}}",
+                n,
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    for ip in &ips {
+        let last: u32 = ip.rsplit('.').next().unwrap().parse().unwrap();
+        assert!(
+            ip.starts_with(&format!("10.225.{x}.")) && last > 128 && last != 254,
+            "{ips:?}"
+        );
+    }
+    let (ok, out) = t.sh(
+        "ranged",
+        "busybox nslookup pool; busybox ip route; busybox tail -1 /etc/hosts",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains(&ips[0]) && out.contains(&ips[1]), "{out}");
+    assert!(
+        out.contains(&format!("default via 10.225.{x}.254")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap_or("")
+            .starts_with(&format!("10.225.{x}.")),
+        "the container's own address is not in its /etc/hosts: {out}"
+    );
+    t.d.ok(&["rm", "-f", "r1", "r2"]);
+
+    // Prune takes only networks no container is on.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.223.{x}.0/24"),
+        "spare",
+    ]);
+    let out = t.d.ok(&["network", "prune", "-f"]);
+    assert!(out.contains("spare") && out.contains("ranged"), "{out}");
+    assert_eq!(names(&["--filter", "type=custom"]), ["inner", "pub"]);
+    t.d.ok(&["rm", "-f", "web", "db"]);
+    assert!(get().is_none(), "the port still answers after rm");
+    let out = t.d.ok(&["network", "prune", "-f"]);
+    assert!(out.contains("inner") && out.contains("pub"), "{out}");
+    assert!(t.user_bridges().is_empty());
+}
+
+/// Compose v1 (Debian's docker-compose): a project network where one service
+/// reaches the other by its name, and `down` leaves no container, network or
+/// bridge behind.
+#[test]
+fn compose_v1_project_network() {
+    skip_unless_ready!("compose_v1_project_network");
+    let compose = std::path::Path::new("/usr/bin/docker-compose");
+    if !compose.is_file() {
+        println!("skipped: compose_v1_project_network: /usr/bin/docker-compose is missing");
+        return;
+    }
+    let t = Net::start(2);
+    let x = t.x;
+    let dir = t.d.dir.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3"
+services:
+  web:
+    image: bb:1
+    command: ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]
+  client:
+    image: bb:1
+    command: ["sleep", "1000"]
+    depends_on: [web]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.224.{x}.0/24
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(compose)
+            .args(["-p", "bnet"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", t.d.sock.display()))
+            .output()
+            .expect("docker-compose");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "compose {args:?}: {out}\n{}", t.d.log());
+        out
+    };
+    run(&["up", "-d"]);
+    let bridges = t.user_bridges();
+    assert_eq!(bridges.len(), 1, "{bridges:?}");
+    let out = run(&[
+        "exec",
+        "-T",
+        "client",
+        "sh",
+        "-c",
+        "timeout 5 busybox wget -q -O - http://web/passwd",
+    ]);
+    assert!(out.contains("root:x:0:0"), "{out}");
+    run(&["down", "-t", "0"]);
+    assert!(t.d.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(t.user_bridges().is_empty());
+    let links = host("ip", &["-o", "link"]);
+    assert!(!links.contains(bridges[0].as_str()), "{links}");
+}
