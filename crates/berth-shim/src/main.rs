@@ -56,6 +56,9 @@ fn main() {
             // Still connected to berthd's pipe if the failure came before `ok`.
             let msg = format!("{e:#}").replace('\n', " ");
             let _ = writeln!(std::io::stdout(), "error {msg}");
+            // No one will answer there: leave no socket behind.
+            let _ = fs::remove_file(&args.socket);
+            let _ = fs::remove_file(args.socket.with_extension("console"));
             eprintln!("berth-shim {}: {msg}", args.id);
             1
         }
@@ -210,8 +213,9 @@ fn run(a: &args::Args) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    shared.finish(code);
+    // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
     let _ = fs::remove_file(&a.socket);
+    shared.finish(code);
     Ok(())
 }
 

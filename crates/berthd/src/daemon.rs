@@ -137,7 +137,7 @@ impl Daemon {
             bridge,
             warmup: crate::containers::warmup::Warmup::detect(),
         });
-        crate::containers::lifecycle::restore(&d, records).await;
+        crate::containers::recover::restore(&d, records).await;
         Ok(d)
     }
 

@@ -1,6 +1,6 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
-//! ([`lifecycle`]), exec instances ([`exec`]) and resource updates ([`update`]).
+//! ([`lifecycle`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]) and resource updates ([`update`]).
 
 pub mod create;
 pub mod exec;
@@ -12,6 +12,7 @@ pub mod logfile;
 pub mod model;
 pub mod modes;
 pub mod mounts;
+pub mod recover;
 pub mod registry;
 pub mod shim;
 pub mod spec;
