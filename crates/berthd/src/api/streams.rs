@@ -117,11 +117,12 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     };
     let follow = q.bool("follow");
     let path = Paths::new(d, &c.id, &c.runtime).log;
+    // Opened before the answer: a client that removes the container next still gets every line.
+    let (data, mut cursor) = crate::containers::logfile::Cursor::read_all(&path).await;
     let (tx, resp) = http::streamed(StatusCode::OK, stream_type(o.tty));
     let d = d.clone();
     let id = c.id.clone();
     tokio::spawn(async move {
-        let (data, mut cursor) = crate::containers::logfile::Cursor::read_all(&path).await;
         let mut frames: Vec<Bytes> = data
             .split(|b| *b == b'\n')
             .filter_map(|l| frame(l, &o))

@@ -27,20 +27,28 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
 /// Where a reader is in the live file.
 pub struct Cursor {
     path: PathBuf,
+    /// The live file as the reader opened it: read on after a rotation renamed it or a removal of
+    /// the container unlinked it, so no line written before is lost to a reader that asked for it.
+    file: Option<tokio::fs::File>,
     ino: Option<u64>,
     offset: u64,
 }
 
-async fn read_from(path: &Path, offset: u64) -> (Vec<u8>, Option<u64>) {
-    let Ok(mut f) = tokio::fs::File::open(path).await else {
-        return (Vec::new(), None);
+async fn open(path: &Path) -> (Option<tokio::fs::File>, Option<u64>) {
+    let Ok(f) = tokio::fs::File::open(path).await else {
+        return (None, None);
     };
     let ino = f.metadata().await.ok().map(|m| m.ino());
+    (Some(f), ino)
+}
+
+/// The complete lines of `f` from `offset` on.
+async fn read_from(f: &mut tokio::fs::File, offset: u64) -> Vec<u8> {
     let mut buf = Vec::new();
     if f.seek(std::io::SeekFrom::Start(offset)).await.is_ok() {
         let _ = f.read_to_end(&mut buf).await;
     }
-    (buf, ino)
+    complete_lines(buf)
 }
 
 /// Keep the complete lines of `buf` (a line being written stays for the next read).
@@ -59,40 +67,45 @@ impl Cursor {
         for p in rotated {
             data.extend(complete_lines(tokio::fs::read(p).await.unwrap_or_default()));
         }
-        let (buf, ino) = read_from(live, 0).await;
-        let buf = complete_lines(buf);
-        let offset = buf.len() as u64;
-        data.extend(buf);
+        let (mut file, ino) = open(live).await;
+        let mut offset = 0;
+        if let Some(f) = file.as_mut() {
+            let buf = read_from(f, 0).await;
+            offset = buf.len() as u64;
+            data.extend(buf);
+        }
         let cur = Cursor {
             path: path.to_path_buf(),
+            file,
             ino,
             offset,
         };
         (data, cur)
     }
 
-    /// The complete lines written since the last read, across a rotation.
+    /// The complete lines written since the last read, across a rotation (and after a removal).
     pub async fn read_new(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         let now = tokio::fs::metadata(&self.path).await.ok().map(|m| m.ino());
-        if now != self.ino && self.ino.is_some() {
-            // Rotated: the old file is `<log>.1` (or gone, when only one file is kept).
-            let old = numbered(&self.path, 1);
-            let (buf, ino) = read_from(&old, self.offset).await;
-            if ino == self.ino {
-                out.extend(complete_lines(buf));
-            }
+        if self.file.is_none() {
+            // Not there yet when the reader came.
+            (self.file, self.ino) = open(&self.path).await;
             self.offset = 0;
-            self.ino = now;
         }
-        let (buf, ino) = read_from(&self.path, self.offset).await;
-        if self.ino.is_none() {
-            self.ino = ino;
-        }
-        if ino == self.ino {
-            let buf = complete_lines(buf);
+        if let Some(f) = self.file.as_mut() {
+            let buf = read_from(f, self.offset).await;
             self.offset += buf.len() as u64;
             out.extend(buf);
+        }
+        if now.is_some() && now != self.ino {
+            // Rotated: the rest of the old file (`<log>.1` now) was read above; on with the new one.
+            (self.file, self.ino) = open(&self.path).await;
+            self.offset = 0;
+            if let Some(f) = self.file.as_mut() {
+                let buf = read_from(f, 0).await;
+                self.offset = buf.len() as u64;
+                out.extend(buf);
+            }
         }
         out
     }
