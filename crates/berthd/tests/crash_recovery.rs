@@ -252,4 +252,13 @@ fn kill_9_at_every_step_recovers_and_leaves_nothing() {
         assert!(left.is_empty(), "{}", ctx(&format!("left: {left:#?}")));
         eprintln!("{}: ok in {:?}", case.step, t.elapsed());
     }
+    // Containers that exit on their own: their veth is gone with their namespace, and that is no error.
+    for _ in 0..3 {
+        d.ok(&["run", "--rm", "bb:1", "true"]);
+    }
+    let log = d.log();
+    assert!(
+        !log.contains("disconnecting"),
+        "taking containers off the bridge failed:\n{log}"
+    );
 }
