@@ -109,6 +109,12 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
     }
+    if matches!(c.state.status, Status::Removing | Status::Dead) {
+        return Err(ApiError::Conflict(format!(
+            "container {} is marked for removal and cannot be started",
+            c.id
+        )));
+    }
     d.warmup.kick();
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
