@@ -143,7 +143,12 @@ impl NetworkDriver for BridgeDriver {
     fn disconnect(&self, container_id: &str) -> Result<()> {
         let host = self.host_veth(container_id);
         match netlink::index(&host) {
-            Ok(idx) => Netlink::open()?.delete_link(idx),
+            // The pair goes with the container's namespace, which may be going right now (ENODEV):
+            // gone already is what was asked for.
+            Ok(idx) => match Netlink::open()?.delete_link(idx) {
+                Err(_) if netlink::index(&host).is_err() => Ok(()),
+                other => other,
+            },
             Err(_) => Ok(()),
         }
     }

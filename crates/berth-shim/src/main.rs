@@ -5,7 +5,8 @@
 //! `<runtime> create` with the container's stdio pipes (the container's init is reparented to it when
 //! `create` exits), reports `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
 //!
-//! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients,
+//! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients
+//!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
 //! - serves its unix socket ([`server`]): `attach`, `wait`,
 //! - reaps every process reparented to it, and when the container's init exits, records the status in
 //!   the exit file (atomically), runs `<runtime> delete`, answers the waiters, closes the attached
@@ -16,6 +17,7 @@
 mod args;
 mod console;
 mod log;
+mod outbox;
 mod server;
 mod time;
 
@@ -56,6 +58,9 @@ fn main() {
             // Still connected to berthd's pipe if the failure came before `ok`.
             let msg = format!("{e:#}").replace('\n', " ");
             let _ = writeln!(std::io::stdout(), "error {msg}");
+            // No one will answer there: leave no socket behind.
+            let _ = fs::remove_file(&args.socket);
+            let _ = fs::remove_file(args.socket.with_extension("console"));
             eprintln!("berth-shim {}: {msg}", args.id);
             1
         }
@@ -210,8 +215,13 @@ fn run(a: &args::Args) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    shared.finish(code);
+    // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
     let _ = fs::remove_file(&a.socket);
+    let clients = shared.finish(code);
+    let deadline = std::time::Instant::now() + outbox::DRAIN;
+    for c in clients {
+        c.wait_done(deadline);
+    }
     Ok(())
 }
 

@@ -7,17 +7,19 @@
 //! - `resize <rows> <cols>\n`: sets the terminal size of a tty container, answers `ok`.
 //!
 //! An attach is answered `ok\n` once the client is registered; the shim closes the stream after the
-//! last output.
+//! last output. Each client is written to by its own thread from a bounded queue ([`crate::outbox`]):
+//! one that does not keep up is dropped, and never holds up the container.
 
+use crate::outbox::Outbox;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 struct Attacher {
-    conn: UnixStream,
+    out: Arc<Outbox>,
     stdout: bool,
     stderr: bool,
 }
@@ -65,7 +67,8 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Send output to every client attached to that stream (dropping clients that went away).
+    /// Queue output for every client attached to that stream (dropping clients that went away or
+    /// fell too far behind).
     pub fn broadcast(&self, stream: u8, data: &[u8]) {
         let mut g = self.lock();
         if g.attachers.is_empty() {
@@ -76,22 +79,28 @@ impl Shared {
         frame.extend_from_slice(&[stream, 0, 0, 0]);
         frame.extend_from_slice(&len);
         frame.extend_from_slice(data);
-        g.attachers.retain_mut(|a| {
+        let frame: Arc<[u8]> = frame.into();
+        g.attachers.retain(|a| {
             let wanted = if stream == 2 { a.stderr } else { a.stdout };
-            !wanted || a.conn.write_all(&frame).is_ok()
+            !wanted || a.out.push(&frame)
         });
     }
 
-    /// The container exited: answer waiters, end attached streams.
-    pub fn finish(&self, code: i32) {
+    /// The container exited: answer waiters, end attached streams (after what is queued for them);
+    /// returns the attached clients' queues, to wait for.
+    pub fn finish(&self, code: i32) -> Vec<Arc<Outbox>> {
         let mut g = self.lock();
         g.exit = Some(code);
         for mut w in g.waiters.drain(..) {
             let _ = writeln!(w, "{code}");
         }
-        for a in g.attachers.drain(..) {
-            let _ = a.conn.shutdown(Shutdown::Both);
-        }
+        g.attachers
+            .drain(..)
+            .map(|a| {
+                a.out.close();
+                a.out
+            })
+            .collect()
     }
 
     fn close_stdin(&self) {
@@ -100,7 +109,7 @@ impl Shared {
 }
 
 /// Accept clients forever (the process exits when the container is done).
-pub fn serve(listener: UnixListener, shared: std::sync::Arc<Shared>) {
+pub fn serve(listener: UnixListener, shared: Arc<Shared>) {
     for conn in listener.incoming().flatten() {
         let shared = shared.clone();
         std::thread::spawn(move || handle(conn, &shared));
@@ -140,8 +149,11 @@ fn handle(conn: UnixStream, shared: &Shared) {
                 if conn.write_all(b"ok\n").is_err() {
                     return;
                 }
+                let Ok(out) = Outbox::start(conn) else {
+                    return;
+                };
                 g.attachers.push(Attacher {
-                    conn,
+                    out,
                     stdout: *o == "1",
                     stderr: *e == "1",
                 });

@@ -175,7 +175,7 @@ impl Daemon {
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
         });
-        crate::containers::lifecycle::restore(&d, records).await;
+        crate::containers::recover::restore(&d, records).await;
         Ok(d)
     }
 

@@ -8,6 +8,7 @@
 mod api;
 mod archive;
 mod containers;
+mod crash;
 mod daemon;
 mod error;
 mod events;

@@ -22,6 +22,7 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRe
         ));
     }
     let (id, warnings) = crate::containers::create::create(d, q.get("name"), body).await?;
+    crate::crash::point("create:stored");
     Ok(http::json_response(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),

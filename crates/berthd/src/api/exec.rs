@@ -114,6 +114,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     };
     d.execs
         .set_pid(id, child.id().map(|p| p as i32).unwrap_or(0));
+    crate::crash::point("exec:spawned");
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let (want_out, want_err) = (
         e.req.attach_stdout.unwrap_or(false),

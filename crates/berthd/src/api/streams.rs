@@ -179,6 +179,11 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     };
     let follow = q.bool("follow");
     let path = Paths::new(d, &c.id, &c.runtime).log;
+    // The files are opened before the answer: a client that removes the container next still
+    // gets every line written before.
+    let snapshot = tokio::task::spawn_blocking(move || logfile::Snapshot::open(&path))
+        .await
+        .map_err(ApiError::internal)?;
     let (tx, resp) = http::streamed(StatusCode::OK, stream_type(o.tty));
     let d = d.clone();
     let id = c.id.clone();
@@ -188,7 +193,7 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         let replayed = tokio::task::spawn_blocking(move || {
             let mut batch = Vec::new();
             let keep = |l: &[u8]| wanted(l, &o2).is_some();
-            let cursor = logfile::replay(&path, tail, &keep, &mut |l| {
+            let cursor = snapshot.replay(tail, &keep, &mut |l| {
                 if let Some(e) = wanted(l, &o2) {
                     push_frame(&e, &o2, &mut batch);
                 }

@@ -121,6 +121,12 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
     }
+    if matches!(c.state.status, Status::Removing | Status::Dead) {
+        return Err(ApiError::Conflict(format!(
+            "container {} is marked for removal and cannot be started",
+            c.id
+        )));
+    }
     d.warmup.kick();
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
@@ -147,6 +153,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if let Err(e) = prepared {
         return Err(start_failed(d, &c, &p, e).await);
     }
+    crate::crash::point("start:mounted");
     let spawned = shim::spawn(d, &c, &p).await;
     let pid = match spawned {
         Ok(pid) => pid,
@@ -155,6 +162,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             return Err(start_failed(d, &c, &p, e).await);
         }
     };
+    crate::crash::point("start:shim");
     // Init is parked in its namespaces until `start`: give it its interface,
     // address and published ports now, so the program starts networked.
     let connected = match connect_network(d, &c, &p, pid).await {
@@ -165,6 +173,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(start_failed(d, &c, &p, e).await);
     }
+    crate::crash::point("start:network");
     for pending in d.containers.take_pending(&c.id) {
         if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
             let _ = pending.tx.send(s);
@@ -181,6 +190,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         c.state.error.clear();
     })?;
     persist(d, &c)?;
+    crate::crash::point("start:persisted");
     spawn_waiter(d.clone(), c.id.clone());
     if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
@@ -188,6 +198,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             "failed to start container: {e}"
         )));
     }
+    crate::crash::point("start:started");
     d.events.emit(
         "container",
         "start",
@@ -303,7 +314,7 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
 }
 
 /// Take a container off the bridge and its user networks (after it exited, or when its start failed).
-async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
+pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
     super::netconn::disconnect_all(d, id).await;
     let Ok(c) = d.containers.get(id) else { return };
     let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) else {
@@ -349,7 +360,7 @@ async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) ->
 }
 
 /// Watch the shim until the container exits, then record it.
-fn spawn_waiter(d: Arc<Daemon>, id: String) {
+pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String) {
     tokio::spawn(async move {
         let c = match d.containers.get(&id) {
             Ok(c) => c,
@@ -376,6 +387,10 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
             },
         ),
     };
+    if p.runtime_root.join(id).exists() {
+        // The shim died before deleting the runtime's state (it was killed).
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", id]).await;
+    }
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     disconnect_network(d, id).await;
@@ -400,6 +415,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     d.events.emit("container", "die", id, attrs);
     crate::log!(0, "container {id} exited with {code}");
     if c.spec.auto_remove {
+        crate::crash::point("exit:autoremove");
         if let Err(e) = remove(d, id, true, true).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
@@ -409,7 +425,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
 }
 
 /// Whether the restart policy brings an exited container back.
-fn should_restart(c: &Container) -> bool {
+pub(super) fn should_restart(c: &Container) -> bool {
     let s = &c.spec;
     match s.restart_policy.as_str() {
         "always" | "unless-stopped" => !c.state.stopped_by_user,
@@ -424,7 +440,7 @@ fn should_restart(c: &Container) -> bool {
 
 /// Start it again after a back-off (100 ms doubling per restart, at most 10 s; 100 ms again once it
 /// had run for 10 s), unless it was stopped, removed or started meanwhile.
-fn schedule_restart(d: Arc<Daemon>, c: Container) {
+pub(super) fn schedule_restart(d: Arc<Daemon>, c: Container) {
     let ran = match (
         time::parse_rfc3339(&c.state.started_at),
         time::parse_rfc3339(&c.state.finished_at),
@@ -605,6 +621,7 @@ pub async fn stop(
     let p = Paths::new(d, &c.id, &c.runtime);
     let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, &sig]).await;
     kill_event(d, &c, &sig);
+    crate::crash::point("stop:signalled");
     if timeout >= 0 && wait_for_exit(&mut rx, exits, Duration::from_secs(timeout as u64)).await {
         return Ok(());
     }
@@ -650,6 +667,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
         let p = Paths::new(d, &c.id, &c.runtime);
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         kill_event(d, &c, "KILL");
+        crate::crash::point("rm:killed");
         if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
             return Err(ApiError::internal(format!(
                 "could not kill running container {}, cannot remove",
@@ -657,6 +675,16 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
             )));
         }
     }
+    let c = d.containers.get(&c.id)?;
+    if c.state.status != Status::Running {
+        // Whatever an interrupted start left (a parked init holding the rootfs, its shim).
+        super::recover::teardown(d, &c).await;
+    }
+    // From here on it goes, even if berthd dies half-way: the next start finishes the removal.
+    let c = d
+        .containers
+        .modify(&c.id, |c| c.state.status = Status::Removing)?;
+    persist(d, &c)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let (d2, id) = (d.clone(), c.id.clone());
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
@@ -684,6 +712,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     })
     .await
     .map_err(ApiError::internal)??;
+    crate::crash::point("rm:files");
     d.db.delete(&c.id).map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
@@ -704,35 +733,4 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     }
     crate::log!(0, "removed container {}", c.id);
     Ok(())
-}
-
-/// After a restart: load every record, and watch the running ones again through their shims.
-pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
-    for c in records {
-        let running = c.state.status == Status::Running;
-        let id = c.id.clone();
-        let again = c.is_restarting()
-            || (c.state.status == Status::Exited
-                && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
-                && should_restart(&c));
-        d.containers.insert(c.clone());
-        if running {
-            // The relays of its published ports died with the old daemon.
-            if let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) {
-                let id2 = id.clone();
-                let res = tokio::task::spawn_blocking(move || {
-                    net.restore(&id2, att.endpoint.address, &att.ports)
-                })
-                .await;
-                if let Ok(Err(e)) = res {
-                    crate::log!(3, "restoring the published ports of {id}: {e}");
-                }
-            }
-            super::netconn::restore(d, &c).await;
-            super::health::start_monitor(d, &c, false);
-            spawn_waiter(d.clone(), id);
-        } else if again {
-            schedule_restart(d.clone(), c);
-        }
-    }
 }

@@ -6,11 +6,17 @@
 //! fixed buffer (one line at a time, lines being as long as the shim writes them), finds where a
 //! `tail` starts by reading blocks backwards from the end, and [`Cursor::read_new`] reads at most
 //! [`FOLLOW_CHUNK`] bytes (plus the rest of a line) per call.
+//!
+//! The live file stays open from [`Snapshot::open`] on: a follower reads on through its own handle
+//! after a rotation renamed the file or a removal of the container unlinked it, so a client that
+//! asked for the log before `rm` gets every line written before it (docker-py's
+//! `containers.run(remove=True)` reads after the removal).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The most a follower reads per call (more is left for the next call).
 pub const FOLLOW_CHUNK: u64 = 1 << 20;
@@ -25,16 +31,18 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Where a reader is in the live file.
+/// Where a reader is in the live file, which it keeps open.
+#[derive(Clone)]
 pub struct Cursor {
     path: PathBuf,
+    file: Option<Arc<File>>,
     ino: Option<u64>,
     offset: u64,
 }
 
 /// One opened file of the log and how much of it holds complete lines.
 struct Part {
-    file: File,
+    file: Arc<File>,
     len: u64,
 }
 
@@ -61,18 +69,39 @@ impl Part {
         let file = File::open(path).ok()?;
         let m = file.metadata().ok()?;
         let len = complete_len(&file, m.len());
-        Some((Part { file, len }, m.ino()))
+        Some((
+            Part {
+                file: Arc::new(file),
+                len,
+            },
+            m.ino(),
+        ))
     }
 }
 
-/// The log as it is now: the live file is opened first, then the rotated ones newest first, so a
-/// rotation meanwhile shows a file twice (skipped by inode) rather than losing one.
+/// The log as it was when opened: its files, and a cursor after them in the live one.
+pub struct Snapshot {
+    parts: Vec<Part>,
+    cursor: Cursor,
+}
+
+impl Snapshot {
+    /// Open the log's files: the live file first, then the rotated ones newest first, so a
+    /// rotation meanwhile shows a file twice (skipped by inode) rather than losing one. Blocking
+    /// (a few opens): done before answering, so a removal that comes next loses nothing.
+    pub fn open(path: &Path) -> Snapshot {
+        let (parts, cursor) = snapshot(path);
+        Snapshot { parts, cursor }
+    }
+}
+
 fn snapshot(path: &Path) -> (Vec<Part>, Cursor) {
     let mut seen = Vec::new();
     let mut parts = Vec::new();
     let live = Part::open(path);
     let cursor = Cursor {
         path: path.to_path_buf(),
+        file: live.as_ref().map(|(p, _)| p.file.clone()),
         ino: live.as_ref().map(|(_, ino)| *ino),
         offset: live.as_ref().map_or(0, |(p, _)| p.len),
     };
@@ -162,7 +191,28 @@ pub fn replay(
     keep: &dyn Fn(&[u8]) -> bool,
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Option<Cursor> {
-    let (parts, cursor) = snapshot(path);
+    Snapshot::open(path).replay(tail, keep, emit)
+}
+
+impl Snapshot {
+    /// [`replay`] of the files as they were opened.
+    pub fn replay(
+        self,
+        tail: Option<usize>,
+        keep: &dyn Fn(&[u8]) -> bool,
+        emit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Option<Cursor> {
+        replay_parts(self.parts, self.cursor, tail, keep, emit)
+    }
+}
+
+fn replay_parts(
+    parts: Vec<Part>,
+    cursor: Cursor,
+    tail: Option<usize>,
+    keep: &dyn Fn(&[u8]) -> bool,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Option<Cursor> {
     let (first, offset) = match tail {
         Some(n) => tail_start(&parts, n, keep),
         None => (0, 0),
@@ -170,7 +220,7 @@ pub fn replay(
     let mut line = Vec::new();
     for (idx, part) in parts.iter().enumerate().skip(first) {
         let from = if idx == first { offset } else { 0 };
-        let mut f = &part.file;
+        let mut f: &File = &part.file;
         if f.seek(SeekFrom::Start(from)).is_err() {
             continue;
         }
@@ -197,21 +247,20 @@ pub fn replay(
     Some(cursor)
 }
 
-/// Up to [`FOLLOW_CHUNK`] bytes (more to finish a line) of `path` from `offset`, and its inode.
-fn read_from(path: &Path, offset: u64) -> (Vec<u8>, Option<u64>) {
-    let Ok(mut f) = File::open(path) else {
-        return (Vec::new(), None);
-    };
-    let ino = f.metadata().ok().map(|m| m.ino());
+/// Up to [`FOLLOW_CHUNK`] bytes (more to finish a line) of `f` from `offset`.
+fn read_from(f: &File, offset: u64) -> Vec<u8> {
     let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(offset)).is_ok() {
-        let _ = (&mut f).take(FOLLOW_CHUNK).read_to_end(&mut buf);
-        if buf.len() as u64 == FOLLOW_CHUNK && !buf.contains(&b'\n') {
-            // A line longer than the chunk: read on to its end.
-            let _ = BufReader::new(f).read_until(b'\n', &mut buf);
+    let mut r = f.try_clone().ok();
+    if let Some(f) = r.as_mut() {
+        if f.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = f.take(FOLLOW_CHUNK).read_to_end(&mut buf);
+            if buf.len() as u64 == FOLLOW_CHUNK && !buf.contains(&b'\n') {
+                // A line longer than the chunk: read on to its end.
+                let _ = BufReader::new(f).read_until(b'\n', &mut buf);
+            }
         }
     }
-    (buf, ino)
+    buf
 }
 
 /// Keep the complete lines of `buf` (a line being written stays for the next read).
@@ -223,17 +272,10 @@ fn complete_lines(mut buf: Vec<u8>) -> Vec<u8> {
 
 impl Cursor {
     /// Complete lines written since the last read (at most about [`FOLLOW_CHUNK`] bytes: an empty
-    /// answer means nothing new), across a rotation.
+    /// answer means nothing new), across a rotation and after the file was removed.
     pub async fn read_new(&mut self) -> Vec<u8> {
-        let path = self.path.clone();
-        let (ino, offset) = (self.ino, self.offset);
-        let res = tokio::task::spawn_blocking(move || {
-            let mut c = Cursor { path, ino, offset };
-            let out = c.read_new_blocking();
-            (out, c)
-        })
-        .await;
-        match res {
+        let mut c = self.clone();
+        match tokio::task::spawn_blocking(move || (c.read_new_blocking(), c)).await {
             Ok((out, c)) => {
                 *self = c;
                 out
@@ -243,29 +285,29 @@ impl Cursor {
     }
 
     fn read_new_blocking(&mut self) -> Vec<u8> {
-        let now = std::fs::metadata(&self.path).ok().map(|m| m.ino());
-        if now != self.ino && self.ino.is_some() {
-            // Rotated: the old file is `<log>.1` (or gone, when only one file is kept).
-            let old = numbered(&self.path, 1);
-            let (buf, ino) = read_from(&old, self.offset);
-            if ino == self.ino {
-                let buf = complete_lines(buf);
-                if !buf.is_empty() {
-                    self.offset += buf.len() as u64;
-                    return buf;
-                }
-            }
+        if self.file.is_none() {
+            // Not there yet when the reader came.
+            let Ok(f) = File::open(&self.path) else {
+                return Vec::new();
+            };
+            self.ino = f.metadata().ok().map(|m| m.ino());
+            self.file = Some(Arc::new(f));
             self.offset = 0;
-            self.ino = now;
         }
-        let (buf, ino) = read_from(&self.path, self.offset);
-        if self.ino.is_none() {
-            self.ino = ino;
+        if let Some(f) = &self.file {
+            // The file this reader has open: the live one, or the rest of it after a rotation
+            // renamed it (`<log>.1`) or a removal unlinked it.
+            let buf = complete_lines(read_from(f, self.offset));
+            if !buf.is_empty() {
+                self.offset += buf.len() as u64;
+                return buf;
+            }
         }
-        if ino == self.ino {
-            let buf = complete_lines(buf);
-            self.offset += buf.len() as u64;
-            return buf;
+        let now = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+        if now.is_some() && now != self.ino {
+            // Rotated, and the old file is read to its end: on with the new one.
+            self.file = None;
+            return self.read_new_blocking();
         }
         Vec::new()
     }

@@ -1,6 +1,7 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
-//! ([`lifecycle`]), exec instances ([`exec`]), health checks ([`health`]) and resource updates ([`update`]).
+//! ([`lifecycle`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
+//! ([`health`]) and resource updates ([`update`]).
 
 pub mod create;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod modes;
 pub mod mounts;
 pub mod names;
 pub mod netconn;
+pub mod recover;
 pub mod registry;
 pub mod shim;
 pub mod spec;

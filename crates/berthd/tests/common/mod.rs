@@ -113,6 +113,11 @@ impl Berthd {
     }
 
     pub fn spawn(&mut self) {
+        self.spawn_env(&[]);
+    }
+
+    /// Start the daemon with extra environment variables (e.g. `BERTHD_CRASH_AT`).
+    pub fn spawn_env(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -128,6 +133,7 @@ impl Berthd {
             .arg("--pidfile")
             .arg(self.dir.path().join("berthd.pid"))
             .args(&self.extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,164 @@
+//! Bringing every container back to a state the user can act on after berthd died, even by `kill -9`
+//! half-way through an operation: running (its shim kept it alive; a start cut off after the record
+//! said running is finished), created or exited and startable (whatever an interrupted start left,
+//! a parked init, its shim, the runtime's state, the rootfs mount, a veth or an address, is taken
+//! down), or gone (an interrupted removal is finished; auto-remove containers that are not running
+//! are removed, as dockerd does). Shim sockets nobody answers on are removed.
+
+use super::lifecycle;
+use super::model::{Container, Status};
+use super::shim::{self, Paths};
+use crate::daemon::Daemon;
+use berth_image::snapshot::OverlaySnapshotter;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a leftover shim gets to record its container's exit after the SIGKILL.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+fn shim_answers(p: &Paths) -> bool {
+    std::os::unix::net::UnixStream::connect(&p.socket).is_ok()
+}
+
+fn runtime_state(p: &Paths, id: &str) -> bool {
+    p.runtime_root.join(id).exists()
+}
+
+/// Take down everything of a container's process side (for a container that must have none: not
+/// running): kill the init (its shim reaps it, records the exit and exits), delete the runtime's
+/// state, remove the socket, unmount the rootfs, and take it off the bridge (also an address or a
+/// veth the record never heard of).
+pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
+    let p = Paths::new(d, &c.id, &c.runtime);
+    if runtime_state(&p, &c.id) || shim_answers(&p) {
+        crate::log!(
+            2,
+            "taking down what an interrupted operation left of {}",
+            c.id
+        );
+        let t = Instant::now();
+        loop {
+            // Until the shim is gone: one still inside `<runtime> create` parks an init later.
+            let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+            let waited =
+                tokio::time::timeout(Duration::from_millis(500), shim::wait_exit(&p.socket)).await;
+            if waited.is_ok() || t.elapsed() > TEARDOWN_LIMIT {
+                break;
+            }
+        }
+        if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", &c.id]).await {
+            if runtime_state(&p, &c.id) {
+                crate::log!(3, "deleting the runtime state of {}: {e}", c.id);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&p.socket);
+    let rootfs = p.rootfs.clone();
+    let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    if c.state.network.is_some() {
+        lifecycle::disconnect_network(d, &c.id).await;
+    } else if let (Some(net), "default") = (d.bridge.clone(), c.spec.network_mode.as_str()) {
+        // Cut off between the attach and recording it: the veth and address carry its id.
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            net.detach(&id, std::net::Ipv4Addr::UNSPECIFIED, &[])
+        })
+        .await;
+    }
+}
+
+/// A start cut off after the record said running but before `<runtime> start`: its init is parked.
+async fn finish_start(d: &Arc<Daemon>, c: &Container, p: &Paths) {
+    let Some(bin) = d.runtime_path(&c.runtime) else {
+        return;
+    };
+    let out = tokio::process::Command::new(bin)
+        .arg("--root")
+        .arg(&p.runtime_root)
+        .args(["state", &c.id])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await;
+    let created = out
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .is_some_and(|v| v["status"] == "created");
+    if created {
+        crate::log!(2, "finishing the interrupted start of {}", c.id);
+        if let Err(e) = shim::runtime_cmd(d, &c.runtime, p, &["start", &c.id]).await {
+            crate::log!(3, "starting {}: {e}", c.id);
+            let _ = shim::runtime_cmd(d, &c.runtime, p, &["kill", &c.id, "KILL"]).await;
+        }
+    }
+}
+
+/// After a restart: load every record and bring each to a state the user can act on.
+pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
+    let mut remove = Vec::new();
+    for c in records {
+        let id = c.id.clone();
+        d.containers.insert(c.clone());
+        let p = Paths::new(d, &id, &c.runtime);
+        match c.state.status {
+            Status::Running => {
+                if runtime_state(&p, &id) {
+                    finish_start(d, &c, &p).await;
+                }
+                // The relays of its published ports died with the old daemon.
+                if let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) {
+                    let id2 = id.clone();
+                    let res = tokio::task::spawn_blocking(move || {
+                        net.restore(&id2, att.endpoint.address, &att.ports)
+                    })
+                    .await;
+                    if let Ok(Err(e)) = res {
+                        crate::log!(3, "restoring the published ports of {id}: {e}");
+                    }
+                }
+                super::netconn::restore(d, &c).await;
+                super::health::start_monitor(d, &c, false);
+                lifecycle::spawn_waiter(d.clone(), id);
+                continue;
+            }
+            Status::Removing | Status::Dead => {
+                teardown(d, &c).await;
+                remove.push(id);
+                continue;
+            }
+            Status::Created | Status::Exited => teardown(d, &c).await,
+        }
+        let c = d.containers.get(&id).unwrap_or(c);
+        if c.spec.auto_remove {
+            remove.push(id);
+        } else if c.is_restarting()
+            || (c.state.status == Status::Exited
+                && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
+                && lifecycle::should_restart(&c))
+        {
+            lifecycle::schedule_restart(d.clone(), c);
+        }
+    }
+    for id in remove {
+        if let Err(e) = lifecycle::remove(d, &id, true, true).await {
+            crate::log!(3, "finishing the removal of {id}: {e}");
+        }
+    }
+    sweep_sockets(d);
+}
+
+/// Remove the shim sockets no shim answers on (a shim killed, or one from before this fix).
+fn sweep_sockets(d: &Daemon) {
+    let Ok(rd) = std::fs::read_dir(d.cfg.exec_root.join("s")) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        // A tty shim's `<socket>.console` goes with its socket (connecting to it would hand a
+        // shim inside `create` a bogus terminal).
+        let main = path.with_extension("");
+        if std::os::unix::net::UnixStream::connect(&main).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}

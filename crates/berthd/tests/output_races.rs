@@ -1,0 +1,176 @@
+//! Output and clients under races: a `logs?follow=1` stream opened while the container runs gets every
+//! line although the container is removed before the client reads (docker-py's
+//! `containers.run(remove=True)` does create, start, logs follow, wait, rm, then reads); a client that
+//! never reads its attach stream does not keep `rm -f` from removing a container that floods stdout;
+//! shims leave no sockets behind.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Send a request on a new connection (HTTP/1.0: the server closes it after the response).
+fn send(d: &Berthd, method: &str, path: &str, body: &str) -> UnixStream {
+    let mut s = UnixStream::connect(&d.sock).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write request");
+    s
+}
+
+fn response(mut s: UnixStream) -> (u16, Vec<u8>) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read response");
+    let status = std::str::from_utf8(&resp[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let start = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(resp.len(), |i| i + 4);
+    (status, resp[start..].to_vec())
+}
+
+fn call(d: &Berthd, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    response(send(d, method, path, body))
+}
+
+/// How many tries: `BERTH_FOLLOW_TRIES` (200 for the issue's figure), 40 by default.
+fn tries() -> usize {
+    std::env::var("BERTH_FOLLOW_TRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40)
+}
+
+#[test]
+fn follow_then_remove_loses_no_output() {
+    skip_unless_ready!("follow_then_remove_loses_no_output");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done";
+    let create = serde_json::json!({"Image": "bb:1", "Cmd": ["sh", "-c", script]}).to_string();
+    let n = tries();
+    let mut lost = Vec::new();
+    for i in 0..n {
+        let (st, body) = call(&d, "POST", "/v1.41/containers/create", &create);
+        assert_eq!(st, 201, "create: {}", String::from_utf8_lossy(&body));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let id = v["Id"].as_str().unwrap().to_string();
+        let (st, _) = call(&d, "POST", &format!("/v1.41/containers/{id}/start"), "");
+        assert_eq!(st, 204);
+        let logs = send(
+            &d,
+            "GET",
+            &format!("/v1.41/containers/{id}/logs?follow=1&stdout=1&stderr=1"),
+            "",
+        );
+        let (st, _) = call(&d, "POST", &format!("/v1.41/containers/{id}/wait"), "");
+        assert_eq!(st, 200);
+        let (st, _) = call(&d, "DELETE", &format!("/v1.41/containers/{id}"), "");
+        assert_eq!(st, 204);
+        let (st, out) = response(logs);
+        assert_eq!(st, 200);
+        let out = String::from_utf8_lossy(&out);
+        let missing: Vec<String> = (1..=5)
+            .flat_map(|k| [format!("out{k}\n"), format!("err{k}\n")])
+            .filter(|l| !out.contains(l.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            lost.push(format!("try {i}: missing {missing:?}"));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {n} follows lost output: {lost:#?}",
+        lost.len()
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_block_rm() {
+    skip_unless_ready!("a_client_that_never_reads_does_not_block_rm");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let flood = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    d.ok(&[
+        "run", "-d", "--name", "flood", "bb:1", "busybox", "yes", flood,
+    ]);
+    // Hijacked attach, never read: berthd's buffers and the shim's fill up.
+    let mut stuck = UnixStream::connect(&d.sock).expect("connect");
+    stuck
+        .write_all(
+            b"POST /v1.41/containers/flood/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+              Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+        )
+        .expect("write attach");
+    let mut head = [0u8; 12];
+    stuck.read_exact(&mut head).expect("attach answer");
+    assert_eq!(
+        &head[9..12],
+        b"101",
+        "attach: {}",
+        String::from_utf8_lossy(&head)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let t = Instant::now();
+    let o = d.docker(&["rm", "-f", "flood"]);
+    let took = t.elapsed();
+    assert!(
+        o.status.success(),
+        "rm -f with a stuck attach client failed after {took:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        d.log()
+    );
+    eprintln!("rm -f with a client that never reads: {took:?}");
+    let left = d.ok(&["ps", "-aq"]);
+    assert!(left.trim().is_empty(), "still there: {left}");
+    // The log kept flowing while the client was stuck (nothing held the container's output up).
+    drop(stuck);
+}
+
+#[test]
+fn shims_leave_no_sockets() {
+    skip_unless_ready!("shims_leave_no_sockets");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    for i in 0..5 {
+        d.ok(&["run", "--rm", "bb:1", "true"]);
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("s{i}"),
+            "bb:1",
+            "sleep",
+            "100",
+        ]);
+        // A start the runtime refuses (no such program).
+        let o = d.docker(&[
+            "run",
+            "--name",
+            &format!("f{i}"),
+            "-v",
+            "/etc/hostname:/bin",
+            "bb:1",
+            "true",
+        ]);
+        assert!(!o.status.success());
+        d.ok(&["rm", "-f", &format!("s{i}"), &format!("f{i}")]);
+    }
+    let s = d.dir.path().join("exec/s");
+    let left: Vec<_> = std::fs::read_dir(&s)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "sockets left in {}: {left:?}", s.display());
+}
