@@ -6,6 +6,9 @@
 # in a private mount namespace with /sys/fs/cgroup/unified unmounted, and
 # the bundle says ociVersion 1.0.2 (crun 1.8 refuses newer ones).
 # Usage: bash bench/runtime.sh [runs]   (as root)
+# BERTH_BENCH_BASE=/path/to/older/berth-runtime adds that binary as a fourth
+# command ("berth-base") to `run` and the memory table, to compare a change
+# with what it replaces in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -20,8 +23,10 @@ if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 berth="$PWD/target/release/berth-runtime"
 runc=$(command -v runc)
 crun=$(command -v crun)
+base=${BERTH_BENCH_BASE:-}
+runtimes="berth runc crun${base:+ base}"
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-trap 'for r in berth runc crun; do for id in $("${!r}" --root "$work/$r" list -q 2>/dev/null); do "${!r}" --root "$work/$r" delete -f "$id" 2>/dev/null; done; done; rm -rf "$work"' EXIT
+trap 'for r in $runtimes; do for id in $("${!r}" --root "$work/$r" list -q 2>/dev/null); do "${!r}" --root "$work/$r" delete -f "$id" 2>/dev/null; done; done; rm -rf "$work"' EXIT
 
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
 cp /bin/busybox "$work/bundle/rootfs/bin/"
@@ -38,7 +43,8 @@ echo "## run /bin/true"
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" \
     -n berth-runtime "$berth --root $work/berth run -b $b bench" \
     -n runc "$runc --root $work/runc run -b $b bench" \
-    -n crun "$crun --root $work/crun run -b $b bench"
+    -n crun "$crun --root $work/crun run -b $b bench" \
+    ${base:+-n berth-base "$base --root $work/base run -b $b bench"}
 
 echo "## create + start + delete"
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/csd.json" \
@@ -47,7 +53,7 @@ hyperfine --warmup 3 --runs "$runs" --export-json "$work/csd.json" \
     -n crun "$crun --root $work/crun create -b $b csd && $crun --root $work/crun start csd && $crun --root $work/crun delete -f csd"
 
 # Five created containers each, so `list` has something to read.
-for r in berth runc crun; do
+for r in $runtimes; do
     for i in 1 2 3 4 5; do "${!r}" --root "$work/$r" create -b "$b" "l$i" >/dev/null; done
 done
 echo "## list (5 created containers)"
@@ -59,8 +65,8 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/list.json" \
 echo "## memory (kB)"
 # Peak RSS counts the binary's file-backed pages (shared page cache); the
 # parked init's anonymous RSS is the memory a created container really costs.
-printf '%-14s %12s %16s %16s %10s\n' runtime "peak RSS run" "parked init RSS" "parked init anon" "binary"
-for r in berth runc crun; do
+printf '%-14s %12s %16s %16s %16s %10s\n' runtime "peak RSS run" "parked init RSS" "parked init anon" "parked init file" "binary"
+for r in $runtimes; do
     bin=${!r}
     peaks=()
     for i in 1 2 3 4 5; do
@@ -70,14 +76,16 @@ for r in berth runc crun; do
     pid=$("$bin" --root "$work/$r" state l1 | jq .pid)
     parked=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     anon=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")
+    file=$(awk '/RssFile/ {print $2}' "/proc/$pid/status")
     size=$(( $(stat -L -c %s "$bin") / 1024 ))
-    printf '%-14s %12s %16s %16s %10s\n' "$r" "$peak" "$parked" "$anon" "$size"
+    printf '%-14s %12s %16s %16s %16s %10s\n' "$r" "$peak" "$parked" "$anon" "$file" "$size"
 done
 echo
 
-echo "## ratios (median time of runc and crun / berth-runtime; above 1 means berth is faster)"
+echo "## ratios (median time of runc, crun (and berth-base) / berth-runtime; above 1 means berth is faster)"
 for f in run csd list; do
     jq -r --arg f "$f" '
         (.results | map({(.command): .median}) | add) as $m
-        | "\($f): berth \($m["berth-runtime"]*1000 | .*100|round/100) ms, runc/berth \($m.runc/$m["berth-runtime"] | .*100|round/100), crun/berth \($m.crun/$m["berth-runtime"] | .*100|round/100)"' "$work/$f.json"
+        | "\($f): berth \($m["berth-runtime"]*1000 | .*100|round/100) ms, runc/berth \($m.runc/$m["berth-runtime"] | .*100|round/100), crun/berth \($m.crun/$m["berth-runtime"] | .*100|round/100)"
+        + (if $m["berth-base"] then ", base/berth \($m["berth-base"]/$m["berth-runtime"] | .*100|round/100)" else "" end)' "$work/$f.json"
 done

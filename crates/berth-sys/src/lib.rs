@@ -693,6 +693,109 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Unmap this process's pages of the read-only segments (code, constants)
+/// of the executable and of every shared library it has loaded, leaving the
+/// page cache alone: the pages stay cached and are mapped back, from the same
+/// file, by the next access. A process that is about to block for long (a
+/// container's init parked until `start`) keeps only what it touches after.
+/// The vDSO is left alone. Returns the number of bytes advised; segments the
+/// kernel refuses (e.g. mlocked) are skipped.
+pub fn drop_readonly_segments() -> usize {
+    struct Walk {
+        vdso: usize,
+        page: usize,
+        advised: usize,
+    }
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid dl_phdr_info for the
+        // duration of the call, and `data` is the `Walk` given below, which
+        // nothing else touches while the walk runs.
+        let (info, walk) = unsafe { (&*info, &mut *data.cast::<Walk>()) };
+        if info.dlpi_addr as usize == walk.vdso || info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        for i in 0..usize::from(info.dlpi_phnum) {
+            // SAFETY: dlpi_phdr points to dlpi_phnum program headers of a
+            // loaded object, which stay mapped while it is loaded.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_W != 0 || ph.p_memsz == 0 {
+                continue;
+            }
+            let start = (info.dlpi_addr as usize + ph.p_vaddr as usize) & !(walk.page - 1);
+            let end = (info.dlpi_addr as usize + (ph.p_vaddr + ph.p_memsz) as usize + walk.page
+                - 1)
+                & !(walk.page - 1);
+            // SAFETY: [start, end) is a PT_LOAD segment without PF_W, which
+            // the loader maps read-only and private from the object's file
+            // and never writes (no text relocations in our binaries and
+            // libraries; the RELRO part that is written lies in a writable
+            // PT_LOAD and is skipped above). Segments never share a page
+            // with a writable one, since protections are per page. Its pages
+            // therefore hold exactly the file's contents, and
+            // MADV_DONTNEED only drops the mappings: the next access maps
+            // the same page-cache pages again. Nothing is freed that Rust
+            // holds a reference into.
+            let ret = unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+            if ret == 0 {
+                walk.advised += end - start;
+            }
+        }
+        0
+    }
+    // SAFETY: sysconf and getauxval only read process constants.
+    let (page, vdso) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize,
+            libc::getauxval(libc::AT_SYSINFO_EHDR) as usize,
+        )
+    };
+    let mut walk = Walk {
+        vdso,
+        page,
+        advised: 0,
+    };
+    // SAFETY: `each` matches the callback type dl_iterate_phdr expects and
+    // only reads what it is given; `walk` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut walk).cast()) };
+    walk.advised
+}
+
+/// Open `path` write-only (close-on-exec) after [`drop_readonly_segments`],
+/// for a process that blocks in this open for long (a container's init on
+/// its exec fifo until `start`): the drop comes last so that only the pages
+/// this call and the open itself run on are mapped back while it waits.
+pub fn open_write_lean(path: &std::ffi::CStr) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    drop_readonly_segments();
+    let fd = loop {
+        // SAFETY: `path` is a valid NUL-terminated string for the call.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            break fd;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    };
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Give the heap's free memory back to the kernel (glibc's malloc_trim),
+/// so a long-lived process keeps only the heap pages it still uses.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only works on the allocator's own free lists and
+    // is safe to call at any time from any thread.
+    unsafe { libc::malloc_trim(0) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,6 +809,36 @@ mod tests {
                 assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 7));
             }
         }
+    }
+
+    fn rss_file_kb() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("RssFile:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn dropping_readonly_segments_unmaps_pages_and_code_still_runs() {
+        let before = rss_file_kb();
+        let advised = drop_readonly_segments();
+        let after = rss_file_kb();
+        assert!(advised > 0, "nothing advised");
+        assert!(after < before, "RssFile {before} kB -> {after} kB");
+        // Code and constants come back from the page cache.
+        let s = format!("{:?}", std::path::Path::new("/proc/self").canonicalize());
+        assert!(s.contains("/proc/"), "{s}");
+    }
+
+    #[test]
+    fn open_write_lean_opens_write_only_and_reports_errors() {
+        let fd = open_write_lean(c"/dev/null").expect("open /dev/null");
+        let mut f = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        let err = open_write_lean(c"/nonexistent/berth").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

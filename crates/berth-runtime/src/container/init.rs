@@ -321,27 +321,30 @@ pub(crate) fn become_root() -> Result<()> {
 /// Runs after `start`: wait on the fifo, startContainer hooks, exec.
 fn finish(a: &mut InitArgs) -> Result<Never> {
     let fifo = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
+    // Init may stay parked for long: give back the heap it no longer needs
+    // and the binary's pages mapped so far (they come back from the page
+    // cache after `start`).
+    berth_sys::trim_heap();
+    let open = |path: String| {
+        let path = CString::new(path).expect("a /proc path has no NUL");
+        berth_sys::open_write_lean(&path)
+    };
     // Blocks until `start` opens the read end.
-    let mut w = match a.proc_fds.take() {
+    let w = match a.proc_fds.take() {
         // The rootfs has no /proc: open the fifo relative to the host's
         // /proc/self/fd, then go back to the process's working directory.
         Some(dir) => {
             nix::unistd::fchdir(dir.as_raw_fd()).ctx("fchdir to /proc/self/fd")?;
-            let opened = fs::OpenOptions::new()
-                .write(true)
-                .open(a.fifo.as_raw_fd().to_string())
-                .ctx("open exec fifo");
+            let opened = open(a.fifo.as_raw_fd().to_string()).ctx("open exec fifo");
             let cwd = a.bundle.spec.process().as_ref().expect("validated").cwd();
             chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
             opened?
         }
-        None => fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo)
-            .with_ctx(|| {
-                format!("open exec fifo through {fifo} (the container needs /proc mounted)")
-            })?,
+        None => open(fifo.clone()).with_ctx(|| {
+            format!("open exec fifo through {fifo} (the container needs /proc mounted)")
+        })?,
     };
+    let mut w = fs::File::from(w);
     std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
     drop(w);
     let spec = &a.bundle.spec;
