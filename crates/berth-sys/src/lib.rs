@@ -56,8 +56,33 @@ pub fn fork() -> io::Result<Forked> {
 
 /// Set FD_CLOEXEC on every descriptor numbered `from` or above, so that exec
 /// closes them all. Uses close_range(2) with CLOSE_RANGE_CLOEXEC where the
-/// kernel has it and walks /proc/self/fd otherwise.
+/// kernel has it (and no seccomp filter already loaded denies it), walks
+/// /proc/self/fd otherwise, and where there is no /proc either (a chroot
+/// without a mount namespace) tries every number up to the descriptor limit.
 pub fn cloexec_from(from: RawFd) -> io::Result<()> {
+    match cloexec_fast(from) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => cloexec_each(from),
+        r => r,
+    }
+}
+
+fn cloexec_each(from: RawFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // Limits lowered after a descriptor was opened do not close it, so walk
+    // up to the default fs.nr_open (or a higher hard limit): about 0.1 s of
+    // fcntl calls, only on this rare path.
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(io::Error::from)?;
+    let limit = hard.clamp(1 << 20, 1 << 30) as RawFd;
+    for fd in from.max(0)..limit {
+        if fcntl(fd, FcntlArg::F_GETFD).is_ok() {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+        }
+    }
+    Ok(())
+}
+
+fn cloexec_fast(from: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags in this process; no
     // memory is passed to the kernel.

@@ -1,0 +1,54 @@
+//! Cases the OCI runtime-tools validation suite found (scripts/conformance.sh
+//! runs the suite itself; these are its failures reduced to one config each).
+
+mod common;
+
+use std::os::fd::AsRawFd;
+
+use common::{err_text, text, Bundle};
+use serde_json::json;
+
+/// runtime-tools' linux_ns_itype: no mount namespace (so no /proc in the
+/// chrooted rootfs) and a seccomp profile from before close_range(2), loaded
+/// before the capabilities drop (no no_new_privs). The runtime must still
+/// close its descriptors on exec instead of failing to start, and a
+/// descriptor the runtime inherited must not reach the container.
+#[test]
+fn descriptors_are_closed_without_proc_or_close_range() {
+    require_root!();
+    let leak = tempfile::tempfile().unwrap();
+    // Inheritable, as a careless caller's descriptor would be.
+    nix::fcntl::fcntl(
+        leak.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
+    let n = leak.as_raw_fd();
+    let b = Bundle::new(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "mount");
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+        c["root"]["readonly"] = json!(false);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            format!("if echo leaked >&{n}; then echo leaked; else echo closed; fi")
+        ]);
+    });
+    assert!(
+        !b.dir.join("rootfs/proc/self").exists(),
+        "the rootfs must have no /proc for this case"
+    );
+    let out = b.run(&["run", "noproc"]);
+    assert!(out.status.success(), "run: {}", err_text(&out));
+    assert_eq!(text(&out), "closed\n", "{}", err_text(&out));
+    drop(leak);
+}
