@@ -36,6 +36,13 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         .filter(|p| !p.is_empty())
         .and_then(propagation_flag)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // An unbindable host root could not give the rootfs its bind mount:
+    // private until pivot_root, and finish() makes the new root unbindable.
+    let prop = if prop.contains(MsFlags::MS_UNBINDABLE) {
+        (prop - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE
+    } else {
+        prop
+    };
     mount(NONE, "/", NONE, prop, NONE)
         .ctx("set propagation of / in the container's mount namespace")?;
     make_parent_private(ctx.rootfs)?;

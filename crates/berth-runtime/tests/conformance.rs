@@ -52,3 +52,26 @@ fn descriptors_are_closed_without_proc_or_close_range() {
     assert_eq!(text(&out), "closed\n", "{}", err_text(&out));
     drop(leak);
 }
+
+/// runtime-tools' linux_rootfs_propagation: `rootfsPropagation: unbindable`
+/// made the host's root unbindable before the rootfs was bound, so create
+/// failed with EINVAL (runc 1.1.5 fails the same way; crun runs it). The
+/// container's root must end up unbindable.
+#[test]
+fn unbindable_rootfs_propagation() {
+    require_root!();
+    for prop in ["unbindable", "runbindable"] {
+        let b = Bundle::new(|c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            c["process"]["args"] = json!(["cat", "/proc/self/mountinfo"]);
+        });
+        let out = b.run(&["run", "unbind"]);
+        assert!(out.status.success(), "{prop}: {}", err_text(&out));
+        let root = text(&out)
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .map(str::to_string)
+            .unwrap_or_default();
+        assert!(root.contains(" unbindable "), "{prop}: root mount {root:?}");
+    }
+}
