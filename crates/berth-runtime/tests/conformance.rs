@@ -75,3 +75,39 @@ fn unbindable_rootfs_propagation() {
         assert!(root.contains(" unbindable "), "{prop}: root mount {root:?}");
     }
 }
+
+/// runc's help.bats and version.bats: installed as `runc` (a drop-in), the
+/// runtime's help and version name it `runc`, as scripts that parse
+/// `runc --version` or `runc -h` expect; under its own name it says its own.
+#[test]
+fn help_and_version_use_the_invoked_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let runc = dir.path().join("runc");
+    std::os::unix::fs::symlink(common::BIN, &runc).unwrap();
+    let run = |bin: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        (out.status.code(), text(&out), err_text(&out))
+    };
+    let (code, out, _) = run(&runc, &["--version"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("runc version "), "{out}");
+    let (_, out, _) = run(&runc, &["-h"]);
+    assert_eq!(
+        out.lines().nth(1),
+        Some("   runc - Open Container Initiative runtime"),
+        "{out}"
+    );
+    let (_, out, _) = run(&runc, &["delete", "-h"]);
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap_or("")
+            .starts_with("   runc delete - "),
+        "{out}"
+    );
+    let (code, _, err) = run(&runc, &["help", "foo"]);
+    assert_eq!(code, Some(3));
+    assert!(err.starts_with("runc: No help topic for 'foo'"), "{err}");
+    let (_, out, _) = run(std::path::Path::new(common::BIN), &["--version"]);
+    assert!(out.starts_with("berth-runtime version "), "{out}");
+}
