@@ -111,3 +111,45 @@ fn help_and_version_use_the_invoked_name() {
     let (_, out, _) = run(std::path::Path::new(common::BIN), &["--version"]);
     assert!(out.starts_with("berth-runtime version "), "{out}");
 }
+
+/// runc's delete.bats "delete --force in cgroupv1 with subcgroups": with a
+/// cgroup namespace, /sys/fs/cgroup/<controller> in the container is the
+/// container's own cgroup (a sub-cgroup can be made there), never the host's
+/// whole hierarchy, which the bind of the host's mount exposed.
+#[test]
+fn cgroup_namespace_sees_only_its_own_v1_cgroup() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        eprintln!("skipped: no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+        return;
+    }
+    let marker = format!("berth-host-only-{}", std::process::id());
+    let host_marker = std::path::Path::new("/sys/fs/cgroup/memory").join(&marker);
+    std::fs::create_dir_all(&host_marker).unwrap();
+    let cg = format!("/berth-cgns-test-{}", std::process::id());
+    let b = Bundle::new(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}));
+        c["linux"]["cgroupsPath"] = json!(cg);
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "cgroup" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
+            }
+        }
+        c["process"]["args"] = json!(["sh", "-c",
+            "set -e; cd /sys/fs/cgroup/memory; mkdir sub; echo $$ > sub/tasks; \
+             grep -c . sub/tasks; ls; grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f4"]);
+    });
+    let out = b.run(&["run", "cgns"]);
+    let _ = std::fs::remove_dir(&host_marker);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let stdout = text(&out);
+    assert!(
+        !stdout.contains(&marker),
+        "host's cgroups visible: {stdout}"
+    );
+    assert!(stdout.lines().any(|l| l == "sub"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("/"), "mount root: {stdout}");
+}
