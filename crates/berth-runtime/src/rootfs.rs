@@ -125,8 +125,13 @@ fn mount_one(
         } else {
             ctx.bundle.join(source)
         };
-        let meta =
-            fs::metadata(&source).with_ctx(|| format!("bind source {}", source.display()))?;
+        // A tree the runtime opened is examined through its descriptor: the
+        // path may be closed to init's user namespace.
+        let meta = match idmapped {
+            Some(tree) => fs::File::from(tree.try_clone().ctx("dup a mount tree")?).metadata(),
+            None => fs::metadata(&source),
+        }
+        .with_ctx(|| format!("bind source {}", source.display()))?;
         let target = prepare_target(ctx.rootfs, m.destination(), !meta.is_dir())?;
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {
@@ -136,11 +141,7 @@ fn mount_one(
             Some(tree) => {
                 use std::os::fd::AsFd;
                 berth_sys::attach_mount(tree.as_fd(), target.fd()).with_ctx(|| {
-                    format!(
-                        "attach idmapped {} on {}",
-                        source.display(),
-                        target.path.display()
-                    )
+                    format!("attach {} on {}", source.display(), target.path.display())
                 })?;
             }
             None => mount(Some(&source), &target.proc_path(), NONE, flags, NONE)

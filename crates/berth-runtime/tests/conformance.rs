@@ -153,3 +153,45 @@ fn cgroup_namespace_sees_only_its_own_v1_cgroup() {
     assert!(stdout.lines().any(|l| l == "sub"), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("/"), "mount root: {stdout}");
 }
+
+/// runc's userns.bats "userns with 2 inaccessible mounts": bind sources the
+/// user namespace's root cannot reach (mode 0700 directories of host root)
+/// are opened by the runtime and attached by init, as runc passes them; an
+/// `rbind,ro` one keeps its flags.
+#[test]
+fn user_namespace_binds_sources_it_cannot_reach() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 210000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 210000, "size": 65536}]);
+        c["root"]["readonly"] = json!(false);
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"source": "closed-1/dir", "destination": "/m1", "options": ["bind"]}));
+        mounts.push(
+            json!({"source": "closed-2/dir", "destination": "/m2", "options": ["rbind", "ro"]}),
+        );
+        c["process"]["args"] =
+            json!(["sh", "-c",
+            "cat /m1/f /m2/f; touch /m2/new 2>/dev/null && echo m2-writable || echo m2-read-only"]);
+    });
+    for d in ["closed-1", "closed-2"] {
+        let dir = b.dir.join(d);
+        std::fs::create_dir_all(dir.join("dir")).unwrap();
+        std::fs::write(dir.join("dir/f"), format!("{d}\n")).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+    }
+    let st = std::process::Command::new("chown")
+        .args(["-R", "210000:210000"])
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = b.run(&["run", "userns-closed"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert_eq!(text(&out), "closed-1\nclosed-2\nm2-read-only\n");
+}
