@@ -459,20 +459,35 @@ pub enum Command {
 const HELP_TEMPLATE: &str =
     "NAME:\n   {name} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}{after-help}";
 
-fn command() -> clap::Command {
+/// The name the runtime was invoked by: installed as `runc` (a drop-in),
+/// help and version say `runc`, as scripts that parse them expect.
+fn prog_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty() && n != "exe")
+        .unwrap_or_else(|| "berth-runtime".into())
+}
+
+fn command(prog: &str) -> clap::Command {
     use clap::CommandFactory;
+    // Built once per process: clap keeps names as &'static str.
+    let name: &'static str = Box::leak(prog.to_string().into_boxed_str());
     Cli::command()
+        .name(name)
+        .bin_name(name)
         .help_template(HELP_TEMPLATE)
         .mut_subcommands(|c| {
             let name = c.get_name().to_string();
-            c.help_template(HELP_TEMPLATE.replace("{name}", &format!("berth-runtime {name}")))
+            c.help_template(HELP_TEMPLATE.replace("{name}", &format!("{prog} {name}")))
         })
 }
 
-/// `--version` as runc prints it (name, commit, spec), with our name.
-pub fn version_text() -> String {
+/// `--version` as runc prints it (name, commit, spec), with the invoked name.
+pub fn version_text(prog: &str) -> String {
     format!(
-        "berth-runtime version {}\ncommit: {}\nspec: {OCI_VERSION}\n",
+        "{prog} version {}\ncommit: {}\nspec: {OCI_VERSION}\n",
         env!("CARGO_PKG_VERSION"),
         env!("BERTH_GIT_COMMIT")
     )
@@ -481,7 +496,8 @@ pub fn version_text() -> String {
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
     use clap::FromArgMatches;
-    let parsed = command()
+    let prog = prog_name();
+    let parsed = command(&prog)
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
@@ -489,7 +505,7 @@ pub fn main() -> i32 {
         Err(e) => {
             if let Some(topic) = unknown_help_topic(&e) {
                 // runc's answer (and exit status) to `help foo` / `foo -h`.
-                eprintln!("berth-runtime: No help topic for '{topic}'");
+                eprintln!("{prog}: No help topic for '{topic}'");
                 return 3;
             }
             let _ = e.print();
@@ -497,7 +513,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.version {
-        print!("{}", version_text());
+        print!("{}", version_text(&prog));
         return 0;
     }
     let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);

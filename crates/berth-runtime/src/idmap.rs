@@ -1,4 +1,7 @@
-//! Idmapped bind mounts (the `idmap`/`ridmap` mount options, or a mount's
+//! Detached mount trees the runtime makes for init. Plain bind mounts of a
+//! container with a user namespace: the runtime (host root) opens their
+//! sources, which the namespace's root may not reach (runc passes them the
+//! same way). Idmapped bind mounts (the `idmap`/`ridmap` mount options, or a mount's
 //! own uidMappings/gidMappings): the runtime, which is privileged over the
 //! host's file systems, clones each source tree detached and idmaps it
 //! through a user namespace made for the purpose; init then attaches the
@@ -69,26 +72,71 @@ fn wants_idmap(m: &Mount) -> Option<bool> {
     (opts.idmap || explicit).then_some(opts.idmap_recursive || opts.recursive)
 }
 
-/// The indices of the spec's mounts that are idmapped.
-pub fn indices(spec: &Spec) -> Vec<usize> {
+/// Whether the container gets a user namespace of its own.
+fn new_user_ns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none()
+            })
+        })
+}
+
+/// A plain bind mount of a container with its own user namespace, and
+/// whether recursive: a runtime running as host root opens its source, as
+/// runc does, since the namespace's root may not be able to reach it (a
+/// rootless runtime owns what it binds, and may not clone mounts).
+fn plain_bind(spec: &Spec, m: &Mount, runtime_is_root: bool) -> Option<bool> {
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    let bind = opts.bind || m.typ().as_deref() == Some("bind");
+    (runtime_is_root && bind && new_user_ns(spec)).then_some(opts.recursive)
+}
+
+/// The indices of the spec's mounts that init gets as detached trees:
+/// idmapped ones, and plain binds of a container with a user namespace.
+pub fn indices(spec: &Spec, runtime_is_root: bool) -> Vec<usize> {
     spec.mounts()
         .iter()
         .flatten()
         .enumerate()
-        .filter_map(|(i, m)| wants_idmap(m).map(|_| i))
+        .filter_map(|(i, m)| {
+            (wants_idmap(m).is_some() || plain_bind(spec, m, runtime_is_root).is_some())
+                .then_some(i)
+        })
         .collect()
 }
 
 /// The detached, idmapped trees for the spec's mounts, by mount index.
 /// Made after the container's mount namespace exists: the kernel attaches a
 /// detached tree only into a mount namespace older than the tree.
-pub fn prepare(spec: &Spec, bundle: &std::path::Path) -> Result<Vec<Option<OwnedFd>>> {
+pub fn prepare(
+    spec: &Spec,
+    bundle: &std::path::Path,
+    runtime_is_root: bool,
+) -> Result<Vec<Option<OwnedFd>>> {
     let mounts = spec.mounts().clone().unwrap_or_default();
     let mut out: Vec<Option<OwnedFd>> = Vec::with_capacity(mounts.len());
     let linux = spec.linux().as_ref();
     for (i, m) in mounts.iter().enumerate() {
         let Some(recursive) = wants_idmap(m) else {
-            out.push(None);
+            match plain_bind(spec, m, runtime_is_root) {
+                Some(recursive) => {
+                    let source = m.source().as_ref().ok_or_else(|| {
+                        Error::Config(format!("mounts[{i}]: a bind mount needs a source"))
+                    })?;
+                    let source = if source.is_absolute() {
+                        source.clone()
+                    } else {
+                        bundle.join(source)
+                    };
+                    let tree = berth_sys::bind_tree(&source, recursive)
+                        .with_ctx(|| format!("mounts[{i}]: bind source {}", source.display()))?;
+                    out.push(Some(tree));
+                }
+                None => out.push(None),
+            }
             continue;
         };
         let pick = |own: Option<&Vec<LinuxIdMapping>>, container: Option<&Vec<LinuxIdMapping>>| {

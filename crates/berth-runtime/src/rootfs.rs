@@ -36,6 +36,13 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         .filter(|p| !p.is_empty())
         .and_then(propagation_flag)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // An unbindable host root could not give the rootfs its bind mount:
+    // private until pivot_root, and finish() makes the new root unbindable.
+    let prop = if prop.contains(MsFlags::MS_UNBINDABLE) {
+        (prop - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE
+    } else {
+        prop
+    };
     mount(NONE, "/", NONE, prop, NONE)
         .ctx("set propagation of / in the container's mount namespace")?;
     make_parent_private(ctx.rootfs)?;
@@ -123,8 +130,13 @@ fn mount_one(
         } else {
             ctx.bundle.join(source)
         };
-        let meta =
-            fs::metadata(&source).with_ctx(|| format!("bind source {}", source.display()))?;
+        // A tree the runtime opened is examined through its descriptor: the
+        // path may be closed to init's user namespace.
+        let meta = match idmapped {
+            Some(tree) => fs::File::from(tree.try_clone().ctx("dup a mount tree")?).metadata(),
+            None => fs::metadata(&source),
+        }
+        .with_ctx(|| format!("bind source {}", source.display()))?;
         let target = prepare_target(ctx.rootfs, m.destination(), !meta.is_dir())?;
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {
@@ -134,11 +146,7 @@ fn mount_one(
             Some(tree) => {
                 use std::os::fd::AsFd;
                 berth_sys::attach_mount(tree.as_fd(), target.fd()).with_ctx(|| {
-                    format!(
-                        "attach idmapped {} on {}",
-                        source.display(),
-                        target.path.display()
-                    )
+                    format!("attach {} on {}", source.display(), target.path.display())
                 })?;
             }
             None => mount(Some(&source), &target.proc_path(), NONE, flags, NONE)
@@ -294,6 +302,16 @@ fn locked_flags(path: &Path) -> MsFlags {
 /// /sys/fs/cgroup inside the container: on a cgroup v2 host a cgroup2 mount
 /// (the namespace root); on v1 and hybrid hosts a tmpfs holding read-only
 /// binds of the container's own cgroup in every hierarchy.
+/// Co-mounted controllers get the symlinks users expect (cpu -> cpu,cpuacct).
+fn symlink_co_mounted(dir: &Path, name: &std::ffi::OsStr) {
+    let name = name.to_string_lossy();
+    if name.contains(',') {
+        for part in name.split(',') {
+            let _ = symlink(&*name, dir.join(part));
+        }
+    }
+}
+
 fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> Result<()> {
     let target = prepare_target(ctx.rootfs, m.destination(), false)?;
     let infos = mounts::mountinfo()?;
@@ -353,6 +371,24 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
             matches.then(|| path.to_string())
         });
         let Some(cg_path) = path else { continue };
+        let dest = target.path.join(name);
+        if h.root.split('/').any(|c| c == "..") {
+            // In a new cgroup namespace the host's mount starts above the
+            // namespace's root, so no path in it names our cgroup: a fresh
+            // mount of the same hierarchy shows exactly the namespace's part
+            // (as runc does with a cgroup namespace). A bind would expose the
+            // host's whole tree.
+            fs::create_dir_all(&dest).with_ctx(|| format!("mkdir {}", dest.display()))?;
+            let (fstype, data) = if h.fs_type == "cgroup2" {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(key.as_str()))
+            };
+            mount(Some("cgroup"), &dest, Some(fstype), opts.flags, data)
+                .with_ctx(|| format!("mount {fstype} {key} on {}", dest.display()))?;
+            symlink_co_mounted(&target.path, name);
+            continue;
+        }
         // Inside a cgroup namespace /proc/self/cgroup shows paths relative to
         // the namespace root, which is what the mount's root is in that case.
         let rel = cg_path.trim_start_matches('/');
@@ -369,7 +405,6 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
         if !source.is_dir() {
             continue;
         }
-        let dest = target.path.join(name);
         fs::create_dir_all(&dest).with_ctx(|| format!("mkdir {}", dest.display()))?;
         mount(
             Some(&source),
@@ -385,13 +420,7 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
             MsFlags::empty()
         };
         remount_bind(&dest, flags | ro)?;
-        // Co-mounted controllers get the symlinks users expect (cpu -> cpu,cpuacct).
-        let name = name.to_string_lossy();
-        if name.contains(',') {
-            for part in name.split(',') {
-                let _ = symlink(&*name, target.path.join(part));
-            }
-        }
+        symlink_co_mounted(&target.path, name);
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         remount_bind(&target.path, flags | MsFlags::MS_RDONLY)?;

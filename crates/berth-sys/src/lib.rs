@@ -54,10 +54,59 @@ pub fn fork() -> io::Result<Forked> {
     clone_fork(0)
 }
 
+/// A detached copy of the mount at `path` (with its submounts when
+/// `recursive`), as `mount --bind` would make it, for [`attach_mount`]:
+/// opened by a process that can reach `path` for one that cannot (a bind
+/// source closed to the container's user namespace).
+pub fn bind_tree(path: &std::path::Path, recursive: bool) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: open_tree reads the NUL-terminated path from a live CString.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Set FD_CLOEXEC on every descriptor numbered `from` or above, so that exec
 /// closes them all. Uses close_range(2) with CLOSE_RANGE_CLOEXEC where the
-/// kernel has it and walks /proc/self/fd otherwise.
+/// kernel has it (and no seccomp filter already loaded denies it), walks
+/// /proc/self/fd otherwise, and where there is no /proc either (a chroot
+/// without a mount namespace) tries every number up to the descriptor limit.
 pub fn cloexec_from(from: RawFd) -> io::Result<()> {
+    match cloexec_fast(from) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => cloexec_each(from),
+        r => r,
+    }
+}
+
+fn cloexec_each(from: RawFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // Limits lowered after a descriptor was opened do not close it, so walk
+    // up to the default fs.nr_open (or a higher hard limit): about 0.1 s of
+    // fcntl calls, only on this rare path.
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(io::Error::from)?;
+    let limit = hard.clamp(1 << 20, 1 << 30) as RawFd;
+    for fd in from.max(0)..limit {
+        if fcntl(fd, FcntlArg::F_GETFD).is_ok() {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+        }
+    }
+    Ok(())
+}
+
+fn cloexec_fast(from: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags in this process; no
     // memory is passed to the kernel.

@@ -276,6 +276,8 @@ fn create_in(
     let created = state::now_rfc3339();
     let annotations = spec.annotations().clone().unwrap_or_default();
 
+    // Asked before the clone: in a new user namespace init is nobody at first.
+    let runtime_is_root = nix::unistd::geteuid().is_root();
     let forked = berth_sys::clone_fork(plan.clone_flags.bits()).ctx("clone container init")?;
     let pid = match forked {
         Forked::Child => {
@@ -289,6 +291,7 @@ fn create_in(
                 plan: &plan,
                 seccomp,
                 idmapped: Vec::new(),
+                runtime_is_root,
                 proc_fds: None,
             })
         }
@@ -324,7 +327,7 @@ fn create_in(
         cg.set(&cgroups::with_default_devices(res, spec))?;
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
-    let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir)?
+    let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir, runtime_is_root)?
         .into_iter()
         .flatten()
         .collect();

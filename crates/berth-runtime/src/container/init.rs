@@ -35,6 +35,9 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<Filter>,
     /// Idmapped trees made by the runtime, by mount index.
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// The runtime runs as host root (so it opens bind sources for a user
+    /// namespace; see idmap::indices).
+    pub runtime_is_root: bool,
     /// Without a mount namespace: the host's /proc/self/fd, opened before
     /// the chroot, through which the exec fifo is reopened (the rootfs has
     /// no /proc then).
@@ -74,7 +77,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
-    let wanted = crate::idmap::indices(&a.bundle.spec);
+    let wanted = crate::idmap::indices(&a.bundle.spec, a.runtime_is_root);
     if !wanted.is_empty() {
         let mut trees = crate::sync::recv_fds(&a.sync.0)?.into_iter();
         let count = a.bundle.spec.mounts().as_ref().map_or(0, Vec::len);
