@@ -34,6 +34,10 @@ tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/sh"]' - busybox:lates
 for t in busybox:buildroot-2014.02 alpine:3.10 alpine:latest; do docker tag busybox:latest "$t"; done
 
 name=$(echo "$host" | tr -c 'a-zA-Z0-9\n' '_')
+# The context tests write ~/.docker: a fresh home per run, so a run never sees an earlier one's.
+rm -rf "$work/home-$name"
+mkdir -p "$work/home-$name"
+export HOME="$work/home-$name"
 files=$(cd "$tests/integration" && ls ./*_test.py | grep -v -E 'swarm|service|secret|config|node|plugin' | sed "s|^\./|$tests/integration/|")
 # shellcheck disable=SC2086
 unshare -m bash -c '
