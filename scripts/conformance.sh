@@ -190,6 +190,15 @@ runc_bats() {
     echo "pass / fail / skip: $pass / $fail / $skip   (TAP: $logs/bats.tap)"
 }
 
+# A runtime under test may change the host's /dev/null: crun 1.8.1 chowns it to the exec user in
+# exec.bats' "--user vs /dev/null ownership" (runc and berth-runtime leave it). Put it back after
+# the run whatever happened, so one runtime's run never fails the next one's.
+devnull_owner=$(stat -c %u:%g /dev/null)
+trap 'if [ "$(stat -c %u:%g /dev/null)" != "$devnull_owner" ]; then
+        echo "the run changed the owner of /dev/null to $(stat -c %u:%g /dev/null); restored $devnull_owner" >&2
+        chown "$devnull_owner" /dev/null
+      fi' EXIT
+
 case $suite in
 runtime-tools) runtime_tools ;;
 bats) runc_bats ;;
