@@ -555,6 +555,15 @@ pub fn attach_cgroup_device_filter(insns: &[u8], cgroup_dir: BorrowedFd<'_>) -> 
     Ok(())
 }
 
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
 /// A detached copy of the mount tree at `path` (open_tree with
 /// OPEN_TREE_CLONE, recursive when asked), idmapped through the user
 /// namespace `userns`: ids on disk are shown as that namespace maps them.
@@ -564,32 +573,10 @@ pub fn idmapped_tree(
     recursive: bool,
     userns: BorrowedFd<'_>,
 ) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     const AT_RECURSIVE: libc::c_uint = 0x8000;
     const AT_EMPTY_PATH: libc::c_uint = 0x1000;
     const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let cpath = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= AT_RECURSIVE;
-    }
-    // SAFETY: open_tree reads the NUL-terminated path from a live CString.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let tree = bind_tree(path, recursive)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -645,13 +632,6 @@ pub fn mount_setattr_recursive(
     use std::os::unix::ffi::OsStrExt;
     const AT_RECURSIVE: libc::c_uint = 0x8000;
     const AT_SYMLINK_NOFOLLOW: libc::c_uint = 0x100;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let cpath = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let attr = MountAttr {
@@ -682,20 +662,7 @@ pub fn mount_setattr_recursive(
 /// AT_RECURSIVE), to be attached elsewhere with [`attach_mount`] — for instance after a
 /// chroot that hides `path`.
 pub fn clone_tree(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    let cpath = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: open_tree reads the NUL-terminated path from a live CString.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    bind_tree(path, true)
 }
 
 /// Attach a detached mount tree (from [`idmapped_tree`] or [`clone_tree`]) on the directory
