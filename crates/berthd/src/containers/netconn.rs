@@ -371,19 +371,31 @@ pub async fn connect(
         }
     }
     persist(d, &d.containers.get(&c.id)?)?;
+    connection_event(d, "connect", &net.id, &net.name, &net.driver, &c.id);
+    Ok(())
+}
+
+/// The `connect`/`disconnect` event of a network (Docker's attributes: container, name, type).
+fn connection_event(
+    d: &Daemon,
+    action: &str,
+    net: &str,
+    name: &str,
+    driver: &str,
+    container: &str,
+) {
     d.events.emit(
         "network",
-        "connect",
-        &net.id,
+        action,
+        net,
         [
-            ("container".to_string(), c.id.clone()),
-            ("name".to_string(), net.name.clone()),
-            ("type".to_string(), net.driver.clone()),
+            ("container".to_string(), container.to_string()),
+            ("name".to_string(), name.to_string()),
+            ("type".to_string(), driver.to_string()),
         ]
         .into_iter()
         .collect(),
     );
-    Ok(())
 }
 
 /// `docker network disconnect [-f]`.
@@ -417,17 +429,6 @@ pub async fn disconnect(
         c.spec.networks.remove(&net.id);
     })?;
     persist(d, &c)?;
-    d.events.emit(
-        "network",
-        "disconnect",
-        &net.id,
-        [
-            ("container".to_string(), c.id.clone()),
-            ("name".to_string(), net.name.clone()),
-            ("type".to_string(), net.driver.clone()),
-        ]
-        .into_iter()
-        .collect(),
-    );
+    connection_event(d, "disconnect", &net.id, &net.name, &net.driver, &c.id);
     Ok(())
 }
