@@ -674,6 +674,14 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
                 c.id
             )));
         }
+        // The watch says "not running" as soon as the exit handler updates the record, before it
+        // writes it: let it finish (it is immediate), or its write of `exited` could land after
+        // ours of `Removing`, and an interrupted removal would come back as an exited container.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            rx.wait_for(|e| e.exits > exits || e.removed),
+        )
+        .await;
     }
     let c = d.containers.get(&c.id)?;
     if c.state.status != Status::Running {
