@@ -161,6 +161,7 @@ impl Daemon {
             }
         };
         let networks = open_networks(&cfg, bridge.as_deref())?;
+        let execs = crate::containers::exec::Execs::new(cfg.exec_root.clone());
         let d = Arc::new(Daemon {
             cfg,
             db,
@@ -168,7 +169,7 @@ impl Daemon {
             snap,
             image_lock: tokio::sync::Mutex::new(()),
             containers: Registry::default(),
-            execs: Default::default(),
+            execs,
             events: Default::default(),
             engine_id,
             bridge,

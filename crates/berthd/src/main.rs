@@ -234,6 +234,9 @@ fn main() -> Result<()> {
     if argv.get(1).map(String::as_str) == Some("__archive") {
         std::process::exit(archive::helper_main(&argv[2..]));
     }
+    if argv.get(1).map(String::as_str) == Some("__execwait") {
+        std::process::exit(containers::exec::waiter_main(&argv[2..]));
+    }
     if argv.get(1).map(String::as_str) == Some("__userns") {
         std::process::exit(userns::helper_main());
     }

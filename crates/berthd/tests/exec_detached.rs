@@ -64,3 +64,83 @@ fn detached_exec_outlives_its_output_and_a_daemon_kill() {
         d.log()
     );
 }
+
+/// Create and start a detached exec through the API; its id.
+fn exec_detached(d: &Berthd, container: &str, script: &str) -> String {
+    let body = serde_json::json!({ "Cmd": ["sh", "-c", script] }).to_string();
+    let (code, out) = d.http(
+        "POST",
+        &format!("/containers/{container}/exec"),
+        Some(&body),
+    );
+    assert_eq!(code, 201, "exec create: {out}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out) = d.http(
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(code, 200, "exec start: {out}");
+    id
+}
+
+/// `GET /exec/{id}/json` as (Running, ExitCode).
+fn exec_state(d: &Berthd, id: &str) -> (bool, Option<i64>) {
+    let (code, out) = d.http("GET", &format!("/exec/{id}/json"), None);
+    assert_eq!(code, 200, "exec inspect {id}: {out}\n{}", d.log());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (v["Running"].as_bool().unwrap(), v["ExitCode"].as_i64())
+}
+
+/// Wait until an exec is not running; its exit code.
+fn exec_exit(d: &Berthd, id: &str) -> Option<i64> {
+    let t = Instant::now();
+    loop {
+        let (running, code) = exec_state(d, id);
+        if !running || t.elapsed() > Duration::from_secs(20) {
+            assert!(!running, "exec {id} still running after 20 s");
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn exec_records_and_exit_codes_survive_a_daemon_kill() {
+    skip_unless_ready!("exec_records_and_exit_codes_survive_a_daemon_kill");
+    let mut d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    let done = exec_detached(&d, "host", "exit 3");
+    assert_eq!(exec_exit(&d, &done), Some(3));
+    // One ends while no berthd is there, one after the restart.
+    let gap = exec_detached(&d, "host", "sleep 1; exit 5");
+    let after = exec_detached(&d, "host", "sleep 4; exit 7");
+    d.kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    d.spawn();
+    assert_eq!(exec_state(&d, &done), (false, Some(3)), "{}", d.log());
+    assert_eq!(exec_exit(&d, &gap), Some(5), "{}", d.log());
+    assert!(
+        exec_state(&d, &after).0,
+        "the running exec is not running after the restart"
+    );
+    assert_eq!(exec_exit(&d, &after), Some(7), "{}", d.log());
+    // They go with the container.
+    d.ok(&["rm", "-f", "host"]);
+    let (code, _) = d.http("GET", &format!("/exec/{done}/json"), None);
+    assert_eq!(code, 404);
+}

@@ -58,25 +58,6 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
     }
 }
 
-/// Record an exec's end (its process file goes) and publish `exec_die`.
-fn finished(d: &Daemon, id: &str, code: i32) {
-    d.execs.finish(id, code);
-    if let Some(c) = d
-        .execs
-        .get(id)
-        .ok()
-        .and_then(|e| d.containers.get(&e.container).ok())
-    {
-        let p = crate::containers::shim::Paths::new(d, &c.id, &c.runtime);
-        let _ = std::fs::remove_file(exec::process_file(&p, id));
-        d.events.container(
-            &c,
-            "exec_die",
-            &[("execID", id.to_string()), ("exitCode", code.to_string())],
-        );
-    }
-}
-
 /// `POST /exec/{id}/start`.
 pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -108,7 +89,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     let mut child = match exec::spawn(d, &c, &e, None, detach) {
         Ok(ch) => ch,
         Err(err) => {
-            finished(d, id, 126);
+            exec::finished(d, id, 126);
             return Err(err);
         }
     };
@@ -129,7 +110,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
                 .await
                 .map(|s| s.code().unwrap_or(137))
                 .unwrap_or(126);
-            finished(&d2, &id2, code);
+            exec::finished(&d2, &id2, code);
         });
         return Ok(http::empty(StatusCode::OK));
     }
@@ -182,7 +163,7 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             .unwrap_or(126);
         let code = runtime_failure_code(code, &first_err);
         // The client reads the exit code right after the stream ends: record it first.
-        finished(&d2, &id2, code);
+        exec::finished(&d2, &id2, code);
         if let Some(mut w) = cw {
             let _ = w.shutdown().await;
         }
@@ -243,7 +224,7 @@ async fn start_tty(
         Err(err) => {
             let _ = std::os::unix::net::UnixStream::connect(&path);
             let _ = std::fs::remove_file(&path);
-            finished(d, &e.id, 126);
+            exec::finished(d, &e.id, 126);
             return Err(err);
         }
     };
@@ -261,7 +242,7 @@ async fn start_tty(
                 let _ = er.read_to_string(&mut msg).await;
             }
             let code = st.ok().and_then(|s| s.code()).unwrap_or(126);
-            finished(d, &e.id, code);
+            exec::finished(d, &e.id, code);
             Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
         }
     };
@@ -339,7 +320,7 @@ async fn start_tty(
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
-        finished(&d2, &id2, code);
+        exec::finished(&d2, &id2, code);
         if let Some(mut w) = client_w {
             let _ = w.shutdown().await;
         }

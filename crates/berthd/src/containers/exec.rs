@@ -1,20 +1,23 @@
 //! `docker exec`: exec instances (created, then started once) and running them through the runtime's
 //! `exec` in the foreground with piped stdio, relayed as Docker's multiplexed stream. An attached exec
-//! loses its streams with berthd; a detached one (`exec -d`, no stdio) runs on through a restart,
-//! though its record (and so its exit code) is berthd's memory only.
+//! loses its streams with berthd; a detached one (`exec -d`, no stdio) runs on through a restart.
+//! Each record is kept beside the container's run files (`exec-<id>.state`), so `exec inspect`
+//! answers after a restart; the runtime runs under `berthd __execwait`, which writes the exit code
+//! to `exec-<id>.exit`, so an exec that ends while no berthd is there still gets its code.
 
 use super::model::Container;
 use super::shim::Paths;
 use super::spec;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 
 /// `POST /containers/{id}/exec` body.
-#[derive(Deserialize, Debug, Default, Clone)]
+#[derive(Deserialize, Serialize, Debug, Default, Clone)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ExecRequest {
     pub attach_stdin: Option<bool>,
@@ -32,7 +35,7 @@ pub struct ExecRequest {
 }
 
 /// One exec instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exec {
     /// Its id.
     pub id: String,
@@ -49,16 +52,113 @@ pub struct Exec {
     /// Exit code once done.
     pub exit_code: Option<i32>,
     /// The terminal master of a tty exec while it runs.
+    #[serde(skip)]
     pub pty: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
-/// The exec instances (in memory: they do not survive berthd).
-#[derive(Default)]
-pub struct Execs(Mutex<HashMap<String, Exec>>);
+/// The exec instances, each also kept on disk under `<exec-root>/containers/<container>/`.
+pub struct Execs {
+    map: Mutex<HashMap<String, Exec>>,
+    exec_root: PathBuf,
+}
+
+/// Where a container's exec files go (its run directory, removed with the container).
+fn run_dir(exec_root: &Path, container: &str) -> PathBuf {
+    exec_root.join("containers").join(container)
+}
+
+/// The record of an exec.
+fn state_file(exec_root: &Path, container: &str, id: &str) -> PathBuf {
+    run_dir(exec_root, container).join(format!("exec-{id}.state"))
+}
+
+/// The exit code `berthd __execwait` leaves.
+fn exit_file(exec_root: &Path, container: &str, id: &str) -> PathBuf {
+    run_dir(exec_root, container).join(format!("exec-{id}.exit"))
+}
 
 impl Execs {
+    /// Exec records kept under `exec_root`.
+    pub fn new(exec_root: PathBuf) -> Execs {
+        Execs {
+            map: Mutex::default(),
+            exec_root,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Exec>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write an exec's record (a new file renamed over the old, so a crash leaves one or the other).
+    fn save(&self, e: &Exec) {
+        let path = state_file(&self.exec_root, &e.container, &e.id);
+        let tmp = path.with_extension("state.tmp");
+        let res = serde_json::to_vec(e)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(err) = res {
+            crate::log!(3, "saving exec {}: {err}", e.id);
+        }
+    }
+
+    /// Change an exec and save it.
+    fn update(&self, id: &str, f: impl FnOnce(&mut Exec)) -> Option<Exec> {
+        let e = {
+            let mut g = self.lock();
+            let e = g.get_mut(id)?;
+            f(e);
+            e.clone()
+        };
+        self.save(&e);
+        Some(e)
+    }
+
+    /// Load a container's exec records after a restart. Those that were running: the ones whose
+    /// `__execwait` left an exit code are finished with it; the ids of those still running are
+    /// returned (see [`Execs::settle`]).
+    pub fn load(&self, container: &str) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(run_dir(&self.exec_root, container)) else {
+            return Vec::new();
+        };
+        let mut running = Vec::new();
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !(name.starts_with("exec-") && name.ends_with(".state")) {
+                continue;
+            }
+            let Some(e) = std::fs::read(ent.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Exec>(&b).ok())
+                .filter(|e| e.container == container)
+            else {
+                continue;
+            };
+            let id = e.id.clone();
+            let was_running = e.running;
+            self.lock().insert(id.clone(), e);
+            if was_running {
+                running.push(id);
+            }
+        }
+        running
+    }
+
+    /// For a running exec found after a restart: `Some(code)` once it has ended (its exit code, or
+    /// 255 when nothing recorded one: its `__execwait` was killed too), `None` while it runs.
+    pub fn settle(&self, id: &str) -> Option<i32> {
+        let e = self.get(id).ok()?;
+        let exit = exit_file(&self.exec_root, &e.container, id);
+        if let Some(code) = read_exit(&exit) {
+            return Some(code);
+        }
+        if e.pid > 0 && waiter_alive(e.pid, id) {
+            return None;
+        }
+        // It may have written its code just before it went.
+        Some(read_exit(&exit).unwrap_or(255))
     }
 
     /// Register a new exec for a running container.
@@ -67,19 +167,18 @@ impl Execs {
             return Err(ApiError::BadRequest("No exec command specified".into()));
         }
         let id = super::model::random_hex();
-        self.lock().insert(
-            id.clone(),
-            Exec {
-                id: id.clone(),
-                container: c.id.clone(),
-                req,
-                started: false,
-                running: false,
-                pid: 0,
-                exit_code: None,
-                pty: None,
-            },
-        );
+        let e = Exec {
+            id: id.clone(),
+            container: c.id.clone(),
+            req,
+            started: false,
+            running: false,
+            pid: 0,
+            exit_code: None,
+            pty: None,
+        };
+        self.lock().insert(id.clone(), e.clone());
+        self.save(&e);
         Ok(id)
     }
 
@@ -93,33 +192,37 @@ impl Execs {
 
     /// Mark started (fails if it was).
     pub fn begin(&self, id: &str) -> ApiResult<Exec> {
-        let mut g = self.lock();
-        let e = g
-            .get_mut(id)
-            .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
-        if e.started {
-            return Err(ApiError::Conflict(format!(
-                "Error: Exec command {id} is already running"
-            )));
-        }
-        e.started = true;
-        e.running = true;
-        Ok(e.clone())
+        let e = {
+            let mut g = self.lock();
+            let e = g
+                .get_mut(id)
+                .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
+            if e.started {
+                return Err(ApiError::Conflict(format!(
+                    "Error: Exec command {id} is already running"
+                )));
+            }
+            e.started = true;
+            e.running = true;
+            e.clone()
+        };
+        self.save(&e);
+        Ok(e)
     }
 
-    /// Record the pid.
+    /// Record the pid (of its `__execwait`).
     pub fn set_pid(&self, id: &str, pid: i32) {
-        if let Some(e) = self.lock().get_mut(id) {
-            e.pid = pid;
-        }
+        self.update(id, |e| e.pid = pid);
     }
 
     /// Record the end.
     pub fn finish(&self, id: &str, code: i32) {
-        if let Some(e) = self.lock().get_mut(id) {
+        if let Some(e) = self.update(id, |e| {
             e.running = false;
             e.exit_code = Some(code);
             e.pty = None;
+        }) {
+            let _ = std::fs::remove_file(exit_file(&self.exec_root, &e.container, id));
         }
     }
 
@@ -149,7 +252,13 @@ pub fn spawn(
         .runtime_path(&c.runtime)
         .ok_or_else(|| ApiError::internal(format!("unknown runtime {}", c.runtime)))?;
     let p = Paths::new(d, &c.id, &c.runtime);
-    let mut cmd = tokio::process::Command::new(runtime);
+    // The runtime runs under `berthd __execwait`, which records its exit code on disk.
+    let me = std::env::current_exe()
+        .map_err(|err| ApiError::internal(format!("locating berthd: {err}")))?;
+    let mut cmd = tokio::process::Command::new(me);
+    cmd.arg("__execwait")
+        .arg(exit_file(&d.cfg.exec_root, &c.id, &e.id))
+        .arg(runtime);
     cmd.arg("--root").arg(&p.runtime_root).arg("exec");
     let as_user = e.req.user.as_deref().filter(|u| !u.is_empty());
     match as_user {
@@ -261,4 +370,94 @@ fn write_process(
     )
     .map_err(ApiError::internal)?;
     Ok(path)
+}
+
+/// Record an exec's end (its process file goes) and publish `exec_die`.
+pub fn finished(d: &Daemon, id: &str, code: i32) {
+    d.execs.finish(id, code);
+    if let Some(c) = d
+        .execs
+        .get(id)
+        .ok()
+        .and_then(|e| d.containers.get(&e.container).ok())
+    {
+        let p = Paths::new(d, &c.id, &c.runtime);
+        let _ = std::fs::remove_file(process_file(&p, id));
+        d.events.container(
+            &c,
+            "exec_die",
+            &[("execID", id.to_string()), ("exitCode", code.to_string())],
+        );
+    }
+}
+
+/// After a restart: load a container's exec records and follow those that were running until
+/// they end (their `__execwait` is not berthd's child any more, so it is polled).
+pub fn restore(d: &std::sync::Arc<Daemon>, container: &str) {
+    let running = d.execs.load(container);
+    if running.is_empty() {
+        return;
+    }
+    let d = d.clone();
+    tokio::spawn(async move {
+        let mut left = running;
+        while !left.is_empty() {
+            left.retain(|id| match d.execs.settle(id) {
+                Some(code) => {
+                    finished(&d, id, code);
+                    false
+                }
+                None => true,
+            });
+            if !left.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    });
+}
+
+/// The exit code an `__execwait` wrote, if it did.
+fn read_exit(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is still the `__execwait` of exec `id` (and not a reused pid).
+fn waiter_alive(pid: i32, id: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let s = String::from_utf8_lossy(&c);
+            s.contains("__execwait") && s.contains(id)
+        })
+        .unwrap_or(false)
+}
+
+/// `berthd __execwait EXIT-FILE PROGRAM ARGS...`: run PROGRAM with this process's stdio, write its
+/// exit code (128 + signal when a signal ended it) to EXIT-FILE, and exit with that code. It outlives
+/// a berthd that is killed, so an exec's code is not lost with it.
+pub fn waiter_main(args: &[String]) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    let [exit, prog, rest @ ..] = args else {
+        eprintln!("usage: berthd __execwait EXIT-FILE PROGRAM [ARGS...]");
+        return 125;
+    };
+    let status = match std::process::Command::new(prog).args(rest).status() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("exec failed: running {prog}: {err}");
+            return 126;
+        }
+    };
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(255);
+    let exit = Path::new(exit);
+    let tmp = exit.with_extension("exit.tmp");
+    if std::fs::write(&tmp, code.to_string())
+        .and_then(|()| std::fs::rename(&tmp, exit))
+        .is_err()
+    {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    code
 }

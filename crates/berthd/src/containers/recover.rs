@@ -99,6 +99,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
     for c in records {
         let id = c.id.clone();
         d.containers.insert(c.clone());
+        super::exec::restore(d, &id);
         let p = Paths::new(d, &id, &c.runtime);
         match c.state.status {
             Status::Running => {
