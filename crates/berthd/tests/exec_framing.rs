@@ -130,3 +130,41 @@ fn exec_detach_keys_in_docker_py_spelling() {
     let (_, info) = d.http("GET", &format!("/exec/{id}/json"), None);
     assert!(info.contains("\"Running\":true"), "{info}");
 }
+
+#[test]
+fn tty_exec_that_cannot_start_says_why_with_126() {
+    skip_unless_ready!("tty_exec_that_cannot_start_says_why_with_126");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ct",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    for tty in [&["-t"][..], &[][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(tty);
+        args.extend_from_slice(&["ct", "no-such-program"]);
+        let o = d.docker(&args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(126), "exec {tty:?}: {all}");
+        assert!(
+            all.contains("no-such-program"),
+            "exec {tty:?} said: {all:?}"
+        );
+    }
+    // A quick program's terminal output arrives, and its code.
+    let o = d.docker(&["exec", "-t", "ct", "sh", "-c", "printf done; exit 4"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "done");
+}

@@ -86,24 +86,19 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
     if e.req.tty.unwrap_or(false) {
         return start_tty(d, &c, &e, detach, framed, on_upgrade).await;
     }
-    let mut child = match exec::spawn(d, &c, &e, None, detach) {
-        Ok(ch) => ch,
-        Err(err) => {
-            exec::finished(d, id, 126);
-            return Err(err);
-        }
-    };
-    d.execs
-        .set_pid(id, child.id().map(|p| p as i32).unwrap_or(0));
-    crate::crash::point("exec:spawned");
-    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let (want_out, want_err) = (
-        e.req.attach_stdout.unwrap_or(false),
-        e.req.attach_stderr.unwrap_or(false),
-    );
     let d2 = d.clone();
     let id2 = id.to_string();
     if detach {
+        let mut child = match exec::spawn(d, &c, &e, None, true) {
+            Ok(ch) => ch,
+            Err(err) => {
+                exec::finished(d, id, 126);
+                return Err(err);
+            }
+        };
+        d.execs
+            .set_pid(id, child.id().map(|p| p as i32).unwrap_or(0));
+        crate::crash::point("exec:spawned");
         tokio::spawn(async move {
             let code = child
                 .wait()
@@ -114,7 +109,35 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
         });
         return Ok(http::empty(StatusCode::OK));
     }
+    let (want_out, want_err) = (
+        e.req.attach_stdout.unwrap_or(false),
+        e.req.attach_stderr.unwrap_or(false),
+    );
     tokio::spawn(async move {
+        // As dockerd does, the process starts once the connection is taken over, so its first
+        // output never arrives with the 101 response: docker-py reads the stream from the raw
+        // socket, and bytes that came in the same read as the response would be lost in its buffer.
+        let upgraded = on_upgrade.await.ok().map(hyper_util::rt::TokioIo::new);
+        let (mut cr, mut cw) = match upgraded {
+            Some(io) => {
+                let (r, w) = tokio::io::split(io);
+                (Some(r), Some(w))
+            }
+            None => (None, None),
+        };
+        let mut child = match exec::spawn(&d2, &c, &e, None, false) {
+            Ok(ch) => ch,
+            Err(err) => {
+                exec::finished(&d2, &id2, 126);
+                report_start_failure(cw, framed, &err).await;
+                return;
+            }
+        };
+        d2.execs
+            .set_pid(&id2, child.id().map(|p| p as i32).unwrap_or(0));
+        crate::crash::point("exec:spawned");
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (tx, mut rx) = mpsc::channel::<Bytes>(16);
         let mut pumps = Vec::new();
         if let Some(o) = stdout {
@@ -124,14 +147,6 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> Api
             pumps.push(tokio::spawn(pump(er, 2, tx.clone())));
         }
         drop(tx);
-        let upgraded = on_upgrade.await.ok().map(hyper_util::rt::TokioIo::new);
-        let (mut cr, mut cw) = match upgraded {
-            Some(io) => {
-                let (r, w) = tokio::io::split(io);
-                (Some(r), Some(w))
-            }
-            None => (None, None),
-        };
         let input = match (cr.take(), stdin) {
             (Some(mut r), Some(mut w)) => Some(tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -198,16 +213,30 @@ fn upgrade_response(content_type: &str) -> Resp {
     r
 }
 
-/// A tty exec: the runtime hands over the terminal's master on a console socket; bytes go both ways
-/// raw (or, `framed`, the terminal's output as stdout frames).
-async fn start_tty(
-    d: &Arc<Daemon>,
+/// Tell an attached client why its exec did not start (dockerd writes the error into the stream
+/// too, and the exit code, 126, is in the exec's record), then close its side.
+async fn report_start_failure<W: tokio::io::AsyncWrite + Unpin>(
+    w: Option<W>,
+    framed: bool,
+    err: &ApiError,
+) {
+    let Some(mut w) = w else { return };
+    let msg = format!("{err}\r\n");
+    if framed {
+        let _ = w.write_all(&frame_header(1, msg.len())).await;
+    }
+    let _ = w.write_all(msg.as_bytes()).await;
+    let _ = w.shutdown().await;
+}
+
+/// Start a tty exec: the runtime hands the terminal's master over on a console socket. Its child
+/// and the master.
+async fn launch_tty(
+    d: &Daemon,
     c: &crate::containers::model::Container,
     e: &exec::Exec,
     detach: bool,
-    framed: bool,
-    on_upgrade: hyper::upgrade::OnUpgrade,
-) -> ApiResult<Resp> {
+) -> ApiResult<(tokio::process::Child, Arc<std::os::fd::OwnedFd>)> {
     use std::os::fd::AsFd;
     let path = d.cfg.exec_root.join("s").join(format!("x{}", &e.id[..15]));
     let _ = std::fs::remove_file(&path);
@@ -230,36 +259,80 @@ async fn start_tty(
     };
     d.execs
         .set_pid(&e.id, child.id().map(|p| p as i32).unwrap_or(0));
-    let master = tokio::select! {
-        r = &mut accept => r
-            .map_err(ApiError::internal)
-            .and_then(|r| r.map_err(ApiError::internal)),
-        st = child.wait() => {
-            // The runtime ended without a terminal: unblock the accept, report its error.
+    if detach {
+        crate::crash::point("exec:spawned");
+    }
+    let got = tokio::select! {
+        biased;
+        r = &mut accept => r,
+        _ = child.wait() => {
+            // The runtime ended (a quick process ends it early): unblock the accept, which has
+            // the terminal if the runtime sent it before it went.
             let _ = std::os::unix::net::UnixStream::connect(&path);
+            (&mut accept).await
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    match got.map_err(std::io::Error::other).and_then(|r| r) {
+        Ok(master) => Ok((child, Arc::new(master))),
+        Err(_) => {
+            let status = child.wait().await;
             let mut msg = String::new();
             if let Some(mut er) = child.stderr.take() {
                 let _ = er.read_to_string(&mut msg).await;
             }
-            let code = st.ok().and_then(|s| s.code()).unwrap_or(126);
+            let code = status.ok().and_then(|s| s.code()).unwrap_or(126);
             exec::finished(d, &e.id, code);
             Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
         }
-    };
-    let _ = std::fs::remove_file(&path);
-    let master = Arc::new(master?);
-    d.execs.set_pty(&e.id, master.clone());
-    let (d2, id2) = (d.clone(), e.id.clone());
+    }
+}
+
+/// A tty exec: bytes go both ways raw (or, `framed`, the terminal's output as stdout frames). A
+/// detached one starts before the answer; an attached one once the connection is taken over.
+async fn start_tty(
+    d: &Arc<Daemon>,
+    c: &crate::containers::model::Container,
+    e: &exec::Exec,
+    detach: bool,
+    framed: bool,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+) -> ApiResult<Resp> {
     let keys = match e.req.detach_keys.as_deref() {
         None | Some("") => super::attach::DEFAULT_DETACH_KEYS.to_vec(),
         Some(k) => super::attach::parse_detach_keys(k)?,
     };
+    let launched = if detach {
+        Some(launch_tty(d, c, e, true).await?)
+    } else {
+        None
+    };
+    let (d2, id2) = (d.clone(), e.id.clone());
     let mut escape = super::attach::Escape::new(keys);
     let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
-    let reader = master.try_clone().map_err(ApiError::internal)?;
-    let writer = master.try_clone().map_err(ApiError::internal)?;
+    let (c2, e2) = (c.clone(), e.clone());
     tokio::spawn(async move {
         let upgraded = if detach { None } else { on_upgrade.await.ok() };
+        let (mut child, master) = match launched {
+            Some(l) => l,
+            None => match launch_tty(&d2, &c2, &e2, false).await {
+                Ok(l) => l,
+                Err(err) => {
+                    let w = upgraded.map(hyper_util::rt::TokioIo::new);
+                    report_start_failure(w, framed, &err).await;
+                    return;
+                }
+            },
+        };
+        d2.execs.set_pty(&id2, master.clone());
+        let (reader, writer) = match (master.try_clone(), master.try_clone()) {
+            (Ok(r), Ok(w)) => (r, w),
+            _ => {
+                let _ = child.start_kill();
+                exec::finished(&d2, &id2, 126);
+                return;
+            }
+        };
         let mut from_pty = tokio::fs::File::from_std(std::fs::File::from(reader));
         let mut to_pty = tokio::fs::File::from_std(std::fs::File::from(writer));
         let mut input = None;
@@ -320,8 +393,22 @@ async fn start_tty(
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
+        // A process that could not start ran no program on the terminal: the runtime's reason is
+        // on its stderr; the client gets it, and Docker's 126.
+        let mut why = Vec::new();
+        if let Some(er) = child.stderr.take() {
+            let _ = er.take(4096).read_to_end(&mut why).await;
+        }
+        let code = runtime_failure_code(code, &why);
         exec::finished(&d2, &id2, code);
         if let Some(mut w) = client_w {
+            if code == 126 && !why.is_empty() {
+                let msg = format!("{}\r\n", String::from_utf8_lossy(&why).trim_end());
+                if framed {
+                    let _ = w.write_all(&frame_header(1, msg.len())).await;
+                }
+                let _ = w.write_all(msg.as_bytes()).await;
+            }
             let _ = w.shutdown().await;
         }
         if let Some(i) = input {
