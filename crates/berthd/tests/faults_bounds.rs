@@ -139,6 +139,60 @@ fn logs_of_a_large_log_keep_memory_bounded() {
         peak < idle + 50 * 1024,
         "berthd grew from {idle} KiB to {peak} KiB for the whole log"
     );
+
+    // attach?logs=1 replays the whole log the same way (it was read into memory first).
+    reset_peak(&d);
+    let (bytes, tail) = attach_replay(&d, "big");
+    assert!(bytes > (mib << 20) / 2, "only {bytes} bytes replayed");
+    assert!(tail.ends_with(b"last 2\n"), "{tail:?}");
+    let (_, peak) = rss(&d);
+    println!("attach?logs=1 of a {mib} MiB log: berthd peak {peak} KiB");
+    assert!(
+        peak < idle + 50 * 1024,
+        "berthd grew from {idle} KiB to {peak} KiB replaying the log to an attach"
+    );
+}
+
+/// `POST /containers/NAME/attach?logs=1&stream=0&stdout=1&stderr=1` read as it comes: the bytes
+/// after the response head, and the last of them.
+fn attach_replay(d: &Berthd, name: &str) -> (usize, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /v1.47/containers/{name}/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\n\
+         Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let (mut head, mut bytes, mut tail) = (Vec::new(), 0usize, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = s.read(&mut buf).expect("read the attach stream");
+        if n == 0 {
+            break;
+        }
+        let mut data = &buf[..n];
+        if !head.ends_with(b"\r\n\r\n") {
+            let mut i = 0;
+            while i < data.len() && !head.ends_with(b"\r\n\r\n") {
+                head.push(data[i]);
+                i += 1;
+            }
+            data = &data[i..];
+        }
+        bytes += data.len();
+        tail.extend_from_slice(data);
+        let keep = tail.len().saturating_sub(64);
+        tail.drain(..keep);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    (bytes, tail)
 }
 
 /// Send `head` then up to `body_len` bytes of a JSON body with one huge label (in 1 MiB writes, until

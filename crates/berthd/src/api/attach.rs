@@ -4,7 +4,7 @@
 //! `start` before the process runs). With a TTY, the detach keys (ctrl-p ctrl-q unless `detachKeys=`)
 //! in the input end the attach and leave the container running.
 
-use super::streams::{log_frames, LogOpts};
+use super::streams::{log_stream, LogOpts};
 use crate::containers::model::Status;
 use crate::containers::registry::PendingAttach;
 use crate::containers::shim::{self, Paths};
@@ -188,15 +188,16 @@ where
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     if o.logs {
-        let frames = log_frames(&p.log, &lo).await;
-        if !frames.is_empty() {
-            // Clients such as the Python SDK read the 101 head through a buffered reader and then
-            // take the raw socket: bytes that arrive with the head are lost to them. Let the head go
-            // alone first (dockerd's replay starts later too).
-            tokio::time::sleep(HEAD_ALONE).await;
-        }
-        for f in frames {
-            if cw.write_all(&f).await.is_err() {
+        let mut chunks = log_stream(&p.log, &lo);
+        let mut first = true;
+        while let Some(chunk) = chunks.recv().await {
+            if std::mem::take(&mut first) {
+                // Clients such as the Python SDK read the 101 head through a buffered reader and
+                // then take the raw socket: bytes that arrive with the head are lost to them. Let
+                // the head go alone first (dockerd's replay starts later too).
+                tokio::time::sleep(HEAD_ALONE).await;
+            }
+            if cw.write_all(&chunk).await.is_err() {
                 return;
             }
         }

@@ -37,20 +37,29 @@ pub struct LogOpts {
     pub until: Option<std::time::SystemTime>,
 }
 
-/// The whole log at `path`, rotated files first, as frames (what `attach?logs=1` replays; nothing
-/// with the `none` driver, which writes no file).
-pub async fn log_frames(path: &std::path::Path, o: &LogOpts) -> Vec<Bytes> {
+/// The whole log at `path`, rotated files first, as frames in chunks of about [`BATCH`] bytes (what
+/// `attach?logs=1` replays; nothing with the `none` driver, which writes no file). Read on a
+/// blocking thread that stays a few chunks ahead of the receiver, so a large log is never held in
+/// memory; dropping the receiver stops it.
+pub fn log_stream(path: &std::path::Path, o: &LogOpts) -> tokio::sync::mpsc::Receiver<Bytes> {
     let (path, o) = (path.to_path_buf(), o.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
+        let mut batch = Vec::new();
         logfile::replay(&path, None, &|_| true, &mut |l| {
-            out.extend(frame(l, &o));
-            true
+            if let Some(e) = wanted(l, &o) {
+                push_frame(&e, &o, &mut batch);
+            }
+            batch.len() < BATCH
+                || tx
+                    .blocking_send(Bytes::from(std::mem::take(&mut batch)))
+                    .is_ok()
         });
-        out
-    })
-    .await
-    .unwrap_or_default()
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Bytes::from(batch));
+        }
+    });
+    rx
 }
 
 /// `since`/`until` as the CLI sends them: unix seconds with optional fraction (`1700000000.5`).
@@ -118,14 +127,6 @@ fn push_frame(e: &Entry, o: &LogOpts, out: &mut Vec<u8>) {
         out.push(b' ');
     }
     out.extend_from_slice(e.log.as_bytes());
-}
-
-/// One json-file line as a frame, or `None` if its stream is not wanted.
-fn frame(line: &[u8], o: &LogOpts) -> Option<Bytes> {
-    let e = wanted(line, o)?;
-    let mut out = Vec::with_capacity(e.log.len() + 48);
-    push_frame(&e, o, &mut out);
-    Some(Bytes::from(out))
 }
 
 /// How many bytes of frames go out in one chunk.
