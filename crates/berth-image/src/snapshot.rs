@@ -171,6 +171,15 @@ impl OverlaySnapshotter {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
+        // What removals moved aside and a crash kept from being deleted.
+        if let Ok(rd) = fs::read_dir(root.join("tmp")) {
+            let old: Vec<PathBuf> = rd
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rm-"))
+                .map(|e| e.path())
+                .collect();
+            delete_in_background(old);
+        }
         Ok(OverlaySnapshotter {
             root,
             lock: Mutex::new(()),
@@ -441,7 +450,21 @@ impl Snapshotter for OverlaySnapshotter {
         if !dir.exists() {
             return Err(SnapshotError::NotFound(key.to_string()));
         }
-        fs::remove_dir_all(&dir).map_err(io_err(&dir))
+        // Gone from its name at once (one rename); its files are deleted off the caller's path.
+        let aside = self.root.join("tmp").join(format!(
+            "rm-{key}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        match fs::rename(&dir, &aside) {
+            Ok(()) => {
+                delete_in_background(vec![aside]);
+                Ok(())
+            }
+            Err(_) => fs::remove_dir_all(&dir).map_err(io_err(&dir)),
+        }
     }
 
     fn layers(&self) -> Result<Vec<LayerInfo>, SnapshotError> {
@@ -492,6 +515,21 @@ impl Snapshotter for OverlaySnapshotter {
         fs::rename(&dir, &tmp).map_err(io_err(&dir))?;
         fs::remove_dir_all(&tmp).map_err(io_err(&tmp))
     }
+}
+
+/// Delete directories that were moved aside, on a thread of their own (a failure leaves them for
+/// the next [`OverlaySnapshotter::open`]).
+fn delete_in_background(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("snapshot-rm".into())
+        .spawn(move || {
+            for d in dirs {
+                let _ = fs::remove_dir_all(&d);
+            }
+        });
 }
 
 /// Layers (chain ID → parent) and snapshots (key → parent) of the fake.

@@ -143,6 +143,8 @@ impl Daemon {
         ] {
             std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
         }
+        crate::containers::trash::sweep(&cfg.data_root.join("containers"));
+        crate::containers::trash::sweep(&cfg.exec_root.join("containers"));
         let db = StateStore::open(&cfg.data_root.join("berthd.db"))?;
         let images = berth_image::Store::open(cfg.data_root.join("images"))?;
         images.set_max_uncompressed(cfg.max_uncompressed);

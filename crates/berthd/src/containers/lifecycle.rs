@@ -702,6 +702,10 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
             Err(e) => return Err(ApiError::internal(e)),
         }
         for dir in [&p.dir, &p.run_dir] {
+            // Moved aside at once and deleted off the request's path.
+            if super::trash::discard(dir) {
+                continue;
+            }
             // A late writer (the runtime's log) can race one pass; a second pass finishes.
             let first = std::fs::remove_dir_all(dir);
             let res = match first {

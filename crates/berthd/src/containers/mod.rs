@@ -20,5 +20,6 @@ pub mod recover;
 pub mod registry;
 pub mod shim;
 pub mod spec;
+pub mod trash;
 pub mod update;
 pub mod warmup;

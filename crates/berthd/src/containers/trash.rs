@@ -1,0 +1,57 @@
+//! Removal off the request's path: a removed container's directories are renamed into a `.trash`
+//! directory beside them (one rename each, so they are gone from their names at once) and deleted
+//! by a background thread. What a crash keeps from being deleted goes at the next start.
+
+use std::path::{Path, PathBuf};
+
+/// The trash beside `dir` (`<parent>/.trash`): the same file system, so a rename moves it.
+fn trash_of(dir: &Path) -> Option<PathBuf> {
+    Some(dir.parent()?.join(".trash"))
+}
+
+/// Move `dir` into the trash and delete it in the background. False when it could not be moved
+/// (the caller deletes it in place); true also when it does not exist.
+pub fn discard(dir: &Path) -> bool {
+    let (Some(trash), Some(name)) = (trash_of(dir), dir.file_name()) else {
+        return false;
+    };
+    if std::fs::create_dir_all(&trash).is_err() {
+        return false;
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let aside = trash.join(format!("{}-{stamp}", name.to_string_lossy()));
+    match std::fs::rename(dir, &aside) {
+        Ok(()) => {
+            delete(vec![aside]);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Empty the trash of the directories under `parent` (at start-up).
+pub fn sweep(parent: &Path) {
+    let Ok(rd) = std::fs::read_dir(parent.join(".trash")) else {
+        return;
+    };
+    delete(rd.flatten().map(|e| e.path()).collect());
+}
+
+fn delete(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("trash".into())
+        .spawn(move || {
+            for d in dirs {
+                if std::fs::remove_dir_all(&d).is_err() {
+                    // A late writer (the runtime's log) can race one pass; a second pass finishes.
+                    let _ = std::fs::remove_dir_all(&d);
+                }
+            }
+        });
+}
