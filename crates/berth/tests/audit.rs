@@ -102,6 +102,26 @@ fn assert_flags_the_four(engine: &str, v: &Value, code: Option<i32>) {
     }
 }
 
+/// Sections 4 and 5 of two audits: the same result and items for every check.
+fn assert_same_sections(an: &str, a: &Value, bn: &str, b: &Value) {
+    let (a, b) = (by_id(a), by_id(b));
+    let mut differ = Vec::new();
+    for (id, ac) in a
+        .iter()
+        .filter(|(id, _)| id.starts_with("4.") || id.starts_with("5."))
+    {
+        let bc = &b[id];
+        if (&ac["result"], &ac["items"]) != (&bc["result"], &bc["items"]) {
+            differ.push(format!("{id}:\n  {an}: {ac}\n  {bn}: {bc}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "sections 4 and 5 differ:\n{}",
+        differ.join("\n")
+    );
+}
+
 #[test]
 fn audit_flags_the_same_containers_on_berthd_and_dockerd() {
     if let Some(why) = skip_reason(true) {
@@ -120,8 +140,16 @@ fn audit_flags_the_same_containers_on_berthd_and_dockerd() {
     std::fs::create_dir_all(&bdir).unwrap();
     std::fs::create_dir_all(&ddir).unwrap();
 
+    // dockerd also answers on loopback TCP: the "remote" view of the same engine.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let dockerd = Engine::dockerd_with(&ddir, &["-H", &tcp]);
+
     // One image for both: imported into dockerd, saved, and loaded everywhere.
-    let dockerd = Engine::dockerd(&ddir);
     let rootfs = busybox_tar(tmp.path());
     let o = dockerd.docker(&["import", rootfs.to_str().unwrap(), "audit-bb:1"]);
     assert!(o.status.success(), "{}", show(&o));
@@ -132,6 +160,22 @@ fn audit_flags_the_same_containers_on_berthd_and_dockerd() {
 
     let (dv, dcode) = audit_of(&dockerd, &image);
     assert_flags_the_four("dockerd", &dv, dcode);
+
+    // Over TCP the host sections are skipped with the reason; 4 and 5 come out the same.
+    let o = dockerd.berth(&["-H", &tcp, "audit", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let rv: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (id, c) in by_id(&rv) {
+        if id.starts_with("1.") || id.starts_with("3.") {
+            assert_eq!(c["result"], "skipped", "remote {id}: {c}");
+            assert!(
+                c["reason"].as_str().unwrap().contains("over TCP"),
+                "remote {id}: {c}"
+            );
+        }
+    }
+    assert_eq!(by_id(&rv)["2.7"]["result"], "fail", "plain TCP without TLS");
+    assert_same_sections("dockerd over TCP", &rv, "dockerd over its socket", &dv);
 
     let berthd = Engine::berthd(&bdir);
     let (bv, bcode) = audit_of(&berthd, &image);

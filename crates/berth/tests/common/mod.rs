@@ -19,6 +19,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn dockerd(dir: &Path) -> Engine {
+        Engine::dockerd_with(dir, &[])
+    }
+
+    /// dockerd with more flags (e.g. another `-H`).
+    pub fn dockerd_with(dir: &Path, extra: &[&str]) -> Engine {
         let socket = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")
@@ -36,6 +41,7 @@ impl Engine {
                 "--bridge=none",
                 "--storage-driver=vfs",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
