@@ -316,10 +316,12 @@ fn trusted_users(f: &Files) -> Verdict {
     let (name, members) = g
         .map(|g| (g.name, g.members))
         .unwrap_or_else(|| (st.gid.to_string(), Vec::new()));
-    Verdict::info(
-        format!("members of group {name} can control the daemon through {sock}: make sure they are trusted"),
-        members,
-    )
+    let reason = if members.is_empty() {
+        format!("group {name} may use {sock} (it has no members now)")
+    } else {
+        format!("members of group {name} can control the daemon through {sock}: make sure they are trusted")
+    };
+    Verdict::info(reason, members)
 }
 
 fn owned_by_root(h: &dyn HostView, t: Target, gids: &[u32]) -> Verdict {

@@ -10,11 +10,11 @@ use crate::client::{Client, DaemonError, Endpoint};
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
-    /// Output format: table or json
-    #[arg(long, default_value = "table")]
+    /// Output format
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
-    /// Exit non-zero when a check's result is at or above this: fail (default), info, or never
-    #[arg(long = "fail-on", default_value = "fail")]
+    /// Exit 1 when a check ends at or above this result: fail; info (fail or info); never
+    #[arg(long = "fail-on", default_value = "fail", value_parser = ["fail", "info", "never"])]
     pub fail_on: String,
 }
 
@@ -75,14 +75,11 @@ impl EngineView for ApiEngine<'_> {
 
 pub fn audit(c: &Client, endpoint: &Endpoint, a: &AuditArgs) -> Result<i32> {
     let threshold = match a.fail_on.as_str() {
-        "fail" | "warn" => Some(Outcome::Fail),
+        "fail" => Some(Outcome::Fail),
         "info" => Some(Outcome::Info),
-        "never" | "none" => None,
+        "never" => None,
         x => bail!("unknown --fail-on {x:?}: use fail, info or never"),
     };
-    if a.format != "table" && a.format != "json" {
-        bail!("unknown --format {:?}: use table or json", a.format);
-    }
     let (host, address): (Box<dyn HostView>, String) = match endpoint {
         Endpoint::Unix(p) => (Box::new(LocalHost::new(p)), format!("unix://{p}")),
         Endpoint::Tcp(addr) => (
