@@ -182,7 +182,10 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                     .into_iter()
                     .flatten()
                     .filter_map(|m| m["Source"].as_str())
-                    .filter(|s| SENSITIVE.contains(&s.trim_end_matches('/').max("/")))
+                    .filter(|s| {
+                        let t = s.trim_end_matches('/');
+                        SENSITIVE.contains(&if t.is_empty() { "/" } else { t })
+                    })
                     .map(str::to_string)
                     .collect();
                 (!bad.is_empty()).then(|| bad.join(", "))
@@ -493,7 +496,11 @@ mod tests {
     #[test]
     fn a_well_configured_container_passes_every_automated_check() {
         let mut e = FakeEngine::new();
-        e.container("good", json!({}));
+        e.container(
+            "good",
+            json!({"Mounts": [{"Source": "/srv/data", "Destination": "/data"},
+                              {"Source": "/etcetera", "Destination": "/e"}]}),
+        );
         let f = run(&e);
         for x in f.iter().filter(|x| x.id.starts_with("5.")) {
             assert_ne!(x.result, Outcome::Fail, "{x:?}");
@@ -506,6 +513,10 @@ mod tests {
         let cases = [
             ("5.4", json!({"HostConfig": {"CapAdd": ["NET_ADMIN"]}})),
             ("5.5", json!({"HostConfig": {"Privileged": true}})),
+            (
+                "5.6",
+                json!({"Mounts": [{"Source": "/", "Destination": "/host"}]}),
+            ),
             (
                 "5.6",
                 json!({"Mounts": [{"Source": "/etc", "Destination": "/h"}]}),

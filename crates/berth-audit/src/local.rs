@@ -76,10 +76,18 @@ impl HostView for LocalHost {
         if canon != self.socket {
             inodes.extend(listening_inodes(&table, &canon));
         }
-        let pid = inodes
-            .into_iter()
-            .find_map(holder)
-            .ok_or_else(|| format!("no process on this machine listens on {}", self.socket))?;
+        if inodes.is_empty() {
+            return Err(format!(
+                "no process in this network namespace listens on {}",
+                self.socket
+            ));
+        }
+        let pid = inodes.into_iter().find_map(holder).ok_or_else(|| {
+            format!(
+                "the process listening on {} is not visible to this user (run as root to check the host)",
+                self.socket
+            )
+        })?;
         let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
             .map(|p| p.display().to_string())
             .map_err(|e| format!("cannot read the daemon's executable (pid {pid}): {e}"))?;
