@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
@@ -128,7 +127,7 @@ fn audit_flags_the_same_containers_on_berthd_and_dockerd() {
         eprintln!("skipped: {why}");
         return;
     }
-    if Command::new("docker").arg("--version").output().is_err() {
+    if common::docker_cli().is_none() {
         eprintln!("skipped: needs the docker CLI");
         return;
     }

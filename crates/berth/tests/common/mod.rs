@@ -118,7 +118,7 @@ impl Engine {
 
     /// The stock docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
+        Command::new(docker_cli().expect("a docker CLI"))
             .env("DOCKER_HOST", &self.host)
             .env("DOCKER_CONFIG", self.dir.join("client"))
             .args(args)
@@ -169,6 +169,17 @@ impl Drop for Engine {
             let _ = Command::new("umount").arg("-l").arg(m).output();
         }
     }
+}
+
+/// The docker CLI: `$BERTH_TEST_DOCKER`, else the machine's (/usr/local/bin first, then Debian's).
+pub fn docker_cli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_TEST_DOCKER") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
 }
 
 pub fn text(o: &Output) -> String {
