@@ -5,7 +5,25 @@ use serde_json::Value;
 
 use crate::{container_name, image_name, sorted, Ctx, Verdict};
 
-/// Host directories a container should not mount (docker-bench's list).
+/// The capabilities Docker gives every container: adding one of them adds nothing (5.4).
+const DEFAULT_CAPS: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Host directories a container should not mount writable (docker-bench's list).
 const SENSITIVE: &[&str] = &[
     "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr",
 ];
@@ -165,7 +183,10 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .filter_map(|x| x.as_str())
+                    .map(|x| x.to_ascii_uppercase())
+                    .map(|x| x.strip_prefix("CAP_").map(str::to_string).unwrap_or(x))
+                    .filter(|x| !DEFAULT_CAPS.contains(&x.as_str()))
                     .collect();
                 (!add.is_empty()).then(|| format!("adds {}", add.join(", ")))
             }),
@@ -181,6 +202,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                     .as_array()
                     .into_iter()
                     .flatten()
+                    .filter(|m| m["RW"] != false)
                     .filter_map(|m| m["Source"].as_str())
                     .filter(|s| {
                         let t = s.trim_end_matches('/');
@@ -190,7 +212,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                     .collect();
                 (!bad.is_empty()).then(|| bad.join(", "))
             }),
-            "containers that mount sensitive host directories",
+            "containers that mount sensitive host directories writable",
         ),
         "5.7" => sshd(ctx, cs),
         "5.8" => Verdict::unless_any(
@@ -212,7 +234,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                     .collect();
                 (!p.is_empty()).then(|| p.join(", "))
             });
-            Verdict::info("review the published ports", items)
+            Verdict::note_any("review the published ports", items)
         }
         "5.10" => Verdict::unless_any(
             each(cs, |c| host_mode(c, "NetworkMode").then(String::new)),
@@ -265,7 +287,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
             each(cs, |c| host_mode(c, "IpcMode").then(String::new)),
             "containers sharing the host's IPC namespace",
         ),
-        "5.18" => Verdict::info(
+        "5.18" => Verdict::note_any(
             "review the host devices given to containers",
             each(cs, |c| {
                 let d: Vec<String> = hc(c, "Devices")
@@ -277,7 +299,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
                 (!d.is_empty()).then(|| d.join(", "))
             }),
         ),
-        "5.19" => Verdict::info(
+        "5.19" => Verdict::note_any(
             "containers using the daemon's default ulimits",
             each(cs, |c| {
                 hc(c, "Ulimits")
@@ -352,7 +374,7 @@ fn per_container(ctx: &Ctx, id: &str, cs: &[Value]) -> Verdict {
             }),
             "containers without a PIDs limit",
         ),
-        "5.30" => Verdict::info(
+        "5.30" => Verdict::note_any(
             "containers on the default bridge network",
             each(cs, |c| {
                 c["NetworkSettings"]["Networks"]
@@ -468,7 +490,7 @@ fn execs(ctx: &Ctx, cs: &[Value], privileged: bool) -> Verdict {
     if privileged {
         Verdict::unless_any(items, "containers with privileged execs")
     } else {
-        Verdict::info("containers with execs run as root", items)
+        Verdict::note_any("containers with execs run as root", items)
     }
 }
 
@@ -498,8 +520,10 @@ mod tests {
         let mut e = FakeEngine::new();
         e.container(
             "good",
-            json!({"Mounts": [{"Source": "/srv/data", "Destination": "/data"},
-                              {"Source": "/etcetera", "Destination": "/e"}]}),
+            json!({"Mounts": [{"Source": "/srv/data", "Destination": "/data", "RW": true},
+                              {"Source": "/etcetera", "Destination": "/e", "RW": true},
+                              {"Source": "/etc", "Destination": "/host-etc", "RW": false}],
+                   "HostConfig": {"CapAdd": ["NET_BIND_SERVICE", "cap_chown"]}}),
         );
         let f = run(&e);
         for x in f.iter().filter(|x| x.id.starts_with("5.")) {
@@ -511,7 +535,10 @@ mod tests {
     #[test]
     fn each_bad_setting_fails_its_check_naming_the_container() {
         let cases = [
-            ("5.4", json!({"HostConfig": {"CapAdd": ["NET_ADMIN"]}})),
+            (
+                "5.4",
+                json!({"HostConfig": {"CapAdd": ["CHOWN", "cap_net_admin"]}}),
+            ),
             ("5.5", json!({"HostConfig": {"Privileged": true}})),
             (
                 "5.6",

@@ -100,7 +100,7 @@ fn by_image(ctx: &Ctx, id: &str, images: &[Value]) -> Verdict {
             names(images, |i| !has_healthcheck(i)),
             "images without a HEALTHCHECK",
         ),
-        "4.7" => Verdict::info(
+        "4.7" => Verdict::note_any(
             "update steps on their own in the images' history",
             history_steps(ctx, images, |by| {
                 let words: Vec<&str> = by.split_whitespace().collect();
@@ -112,7 +112,7 @@ fn by_image(ctx: &Ctx, id: &str, images: &[Value]) -> Verdict {
             "look for setuid/setgid files in these images (find / -perm /6000)",
             all(),
         ),
-        "4.9" => Verdict::info(
+        "4.9" => Verdict::note_any(
             "ADD steps in the images' history (COPY is preferred)",
             history_steps(ctx, images, |by| {
                 let by = by
@@ -121,7 +121,7 @@ fn by_image(ctx: &Ctx, id: &str, images: &[Value]) -> Verdict {
                 by.trim_start().starts_with("ADD ")
             }),
         ),
-        "4.10" => Verdict::info(
+        "4.10" => Verdict::note_any(
             "environment variables in images that look like secrets",
             sorted(images.iter().flat_map(secret_envs).collect()),
         ),

@@ -111,6 +111,15 @@ impl Verdict {
             items: Vec::new(),
         }
     }
+    /// Information naming `items` if there are any (a manual check found something to review),
+    /// else pass.
+    pub fn note_any(why: &str, items: Vec<String>) -> Verdict {
+        if items.is_empty() {
+            Verdict::pass()
+        } else {
+            Verdict::info(why, items)
+        }
+    }
     /// Fail naming `items` if there are any, else pass.
     pub fn unless_any(items: Vec<String>, why: &str) -> Verdict {
         if items.is_empty() {
