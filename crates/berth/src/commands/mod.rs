@@ -1,5 +1,6 @@
 //! The command line: docker's flags for the everyday verbs.
 
+mod audit;
 mod containers;
 mod images;
 mod system;
@@ -66,6 +67,8 @@ pub enum Cmd {
     Version,
     /// Show daemon information
     Info,
+    /// Check the engine, its containers and images against the CIS Docker Benchmark
+    Audit(audit::AuditArgs),
 }
 
 /// `--filter key=value` flags as the API's `filters` query value
@@ -91,7 +94,8 @@ pub fn filters_query(flags: &[String]) -> anyhow::Result<Option<String>> {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let run = || -> anyhow::Result<i32> {
-        let client = Client::new(Endpoint::from_env(cli.host.as_deref())?)?;
+        let endpoint = Endpoint::from_env(cli.host.as_deref())?;
+        let client = Client::new(endpoint.clone())?;
         match &cli.command {
             Cmd::Run(a) => containers::run(&client, a),
             Cmd::Ps(a) => containers::ps(&client, a),
@@ -114,6 +118,7 @@ pub fn main() -> i32 {
             Cmd::Rmi(a) => images::rmi(&client, a),
             Cmd::Version => system::version(&client),
             Cmd::Info => system::info(&client),
+            Cmd::Audit(a) => audit::audit(&client, &endpoint, a),
         }
     };
     match run() {
