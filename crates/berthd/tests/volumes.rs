@@ -373,3 +373,135 @@ fn local_driver_options() {
         d.ok(&["volume", "rm", "nv"]);
     }
 }
+
+/// `--mount ...,volume-subpath=SUB` mounts that directory of the volume (an error if it is
+/// missing or leaves the volume through a symlink); `volume-nocopy` keeps the image's content out.
+#[test]
+fn subpath_and_nocopy() {
+    skip_unless_ready!("subpath_and_nocopy");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    run(
+        &d,
+        &[
+            "-v",
+            "sv:/v",
+            "bb:1",
+            "sh",
+            "-c",
+            "busybox mkdir -p /v/a/b && echo deep > /v/a/b/f && echo top > /v/top && \
+             busybox ln -s /etc /v/link",
+        ],
+    );
+    assert_eq!(
+        run(
+            &d,
+            &[
+                "--mount",
+                "type=volume,src=sv,dst=/m,volume-subpath=a/b",
+                "bb:1",
+                "sh",
+                "-c",
+                "ls /m; echo new > /m/g"
+            ]
+        ),
+        "f\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&mountpoint(&d, "sv")).join("a/b/g")).unwrap(),
+        "new\n"
+    );
+    let e = stderr_of(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            "type=volume,src=sv,dst=/m,volume-subpath=missing",
+            "bb:1",
+            "true",
+        ],
+    );
+    assert!(
+        e.contains("cannot access path") && e.contains("missing"),
+        "{e}"
+    );
+    let e = stderr_of(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            "type=volume,src=sv,dst=/m,volume-subpath=link",
+            "bb:1",
+            "true",
+        ],
+    );
+    assert!(
+        e.contains("cannot access path"),
+        "a symlink is refused: {e}"
+    );
+    let e = stderr_of(
+        &d,
+        &[
+            "create",
+            "--mount",
+            "type=volume,src=sv,dst=/m,volume-subpath=../x",
+            "bb:1",
+            "true",
+        ],
+    );
+    assert!(
+        e.contains("subpath must be a relative path within the volume"),
+        "{e}"
+    );
+    let e = stderr_of(
+        &d,
+        &[
+            "create",
+            "--mount",
+            "type=volume,dst=/m,volume-subpath=a",
+            "bb:1",
+            "true",
+        ],
+    );
+    assert!(
+        e.contains("must not set Subpath when using anonymous volumes"),
+        "{e}"
+    );
+    // No temporary bind is left behind in the daemon's mount table.
+    let left = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!left.contains("volume-subpath-"), "{left}");
+
+    // nocopy: a fresh volume stays empty; without it the image's /etc is copied in.
+    assert_eq!(
+        run(
+            &d,
+            &[
+                "--mount",
+                "type=volume,src=nc,dst=/etc,volume-nocopy",
+                "bb:1",
+                "ls",
+                "/etc"
+            ]
+        ),
+        ""
+    );
+    assert_eq!(
+        run(
+            &d,
+            &[
+                "--mount",
+                "type=volume,src=cp,dst=/etc",
+                "bb:1",
+                "ls",
+                "/etc"
+            ]
+        ),
+        "group\npasswd\n"
+    );
+}
