@@ -94,6 +94,15 @@ pub fn create(
     Ok(v)
 }
 
+/// The label dockerd puts on anonymous volumes (what `volume prune` without `--all` removes).
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// An anonymous volume: labelled so, or (made before the label) named by 64 hex digits.
+pub fn is_anonymous(v: &Volume) -> bool {
+    v.labels.contains_key(ANONYMOUS_LABEL)
+        || (v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Containers using a volume.
 pub fn users(d: &Daemon, name: &str) -> Vec<String> {
     d.containers

@@ -505,3 +505,186 @@ fn subpath_and_nocopy() {
         "group\npasswd\n"
     );
 }
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `volume ls` filters, `volume prune` (anonymous by default on API >= 1.42, all before, label
+/// and label! filters, never a volume with driver options), `volume update` refused, `system df
+/// -v` sizes and links, and the volume events with dockerd's attributes.
+#[test]
+fn filters_prune_update_df_and_events() {
+    skip_unless_ready!("filters_prune_update_df_and_events");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let since = now_secs().to_string();
+    d.ok(&[
+        "volume",
+        "create",
+        "--label",
+        "team=blue",
+        "--label",
+        "keep",
+        "blue1",
+    ]);
+    d.ok(&["volume", "create", "--label", "team=red", "red1"]);
+    let host = tempfile::tempdir().unwrap();
+    let dev = format!("device={}", host.path().display());
+    d.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &dev,
+        "bindv",
+    ]);
+    d.ok(&[
+        "run",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "blue1:/b:ro",
+        "-v",
+        "/anon",
+        "bb:1",
+        "sh",
+        "-c",
+        "busybox dd if=/dev/zero of=/anon/z bs=1024 count=100 2>/dev/null",
+    ]);
+    let anon = d
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+            "user",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(anon.len(), 64);
+    assert_eq!(
+        d.ok(&["volume", "inspect", "-f", "{{json .Labels}}", &anon])
+            .trim(),
+        r#"{"com.docker.volume.anonymous":""}"#
+    );
+    let ls = |f: &[&str]| {
+        let mut a = vec!["volume", "ls", "-q"];
+        for x in f {
+            a.extend(["--filter", x]);
+        }
+        d.ok(&a)
+    };
+    assert_eq!(ls(&["label=team=blue"]), "blue1\n");
+    assert_eq!(ls(&["label=team"]), "blue1\nred1\n");
+    assert_eq!(ls(&["label=team", "label=keep"]), "blue1\n");
+    assert_eq!(ls(&["name=red"]), "red1\n");
+    assert_eq!(ls(&["driver=local", "label=team"]), "blue1\nred1\n");
+    assert_eq!(ls(&["driver=other"]), "");
+    assert_eq!(ls(&["dangling=true"]), "bindv\nred1\n");
+    let mut used = [anon.as_str(), "blue1"];
+    used.sort();
+    assert_eq!(
+        ls(&["dangling=false"]),
+        format!("{}\n{}\n", used[0], used[1])
+    );
+    let (st, body) = d.http(
+        "GET",
+        "/v1.47/volumes?filters=%7B%22dangling%22%3A%5B%22maybe%22%5D%7D",
+        None,
+    );
+    assert_eq!(
+        (st, body.contains("invalid filter 'dangling=[maybe]'")),
+        (400, true),
+        "{body}"
+    );
+
+    // system df -v: the sizes of local volumes and how many containers use each.
+    let df = d.ok(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}}\n{{end}}",
+    ]);
+    assert!(df.contains(&format!("{anon} 1 102.4kB")), "{df}");
+    assert!(df.contains("red1 0 0B"), "{df}");
+    assert!(
+        !df.contains("bindv"),
+        "volumes with driver options are not the daemon's space: {df}"
+    );
+
+    // volume update: only cluster volumes, and there is no swarm.
+    let (st, body) = d.http("PUT", "/v1.47/volumes/red1?version=1", Some("{}"));
+    assert_eq!(st, 503, "{body}");
+    assert!(
+        body.contains("volume update only valid for cluster volumes"),
+        "{body}"
+    );
+
+    // Prune: unused anonymous volumes only by default; the anonymous one is in use until rm.
+    d.ok(&["rm", "user"]);
+    let out = d.ok(&["volume", "prune", "-f", "--filter", "label=team"]);
+    assert!(
+        !out.contains("red1"),
+        "named volumes stay without --all: {out}"
+    );
+    let out = d.ok(&["volume", "prune", "-f"]);
+    assert!(out.contains(&anon) && out.contains("102.4kB"), "{out}");
+    let out = d.ok(&["volume", "prune", "-f", "--all", "--filter", "label!=keep"]);
+    assert!(out.contains("red1") && !out.contains("blue1"), "{out}");
+    assert!(
+        !out.contains("bindv"),
+        "never a volume with driver options: {out}"
+    );
+    // Clients older than API 1.42 prune every unused volume.
+    d.ok(&["volume", "create", "old1"]);
+    let (st, body) = d.http("POST", "/v1.41/volumes/prune", None);
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("old1") && body.contains("blue1"), "{body}");
+    assert_eq!(ls(&[]), "bindv\n");
+    d.ok(&["volume", "rm", "bindv"]);
+
+    // Events: create, mount (driver, container, destination, read/write, propagation),
+    // unmount, destroy, prune.
+    let until = (now_secs() + 1).to_string();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
+    ]);
+    let cid = ev
+        .lines()
+        .find(|l| l.starts_with("mount blue1"))
+        .and_then(|l| l.split("\"container\":\"").nth(1))
+        .map(|s| s[..64].to_string())
+        .unwrap_or_else(|| panic!("no mount event: {ev}"));
+    for want in [
+        r#"create blue1 {"driver":"local"}"#.to_string(),
+        format!(
+            r#"mount blue1 {{"container":"{cid}","destination":"/b","driver":"local","propagation":"","read/write":"false"}}"#
+        ),
+        format!(
+            r#"mount {anon} {{"container":"{cid}","destination":"/anon","driver":"local","propagation":"","read/write":"true"}}"#
+        ),
+        format!(r#"unmount blue1 {{"container":"{cid}","driver":"local"}}"#),
+        format!(r#"destroy {anon} {{"driver":"local"}}"#),
+        r#"destroy red1 {"driver":"local"}"#.to_string(),
+        r#"prune  {"reclaimed":"102400"}"#.to_string(),
+    ] {
+        assert!(ev.lines().any(|l| l == want), "missing {want:?} in\n{ev}");
+    }
+}
