@@ -32,12 +32,11 @@ fn mount_opts(d: &Daemon, name: &str) -> ApiResult<Option<(local::MountOpts, Pat
 /// `run_dir`); the binds as the runtime should get them. Undoes its own work on failure.
 pub fn mount_for(d: &Daemon, c: &Container, run_dir: &Path) -> ApiResult<Vec<Bind>> {
     let mut out = c.spec.binds.clone();
-    for i in 0..out.len() {
-        let Some(name) = out[i].volume.clone() else {
+    for (i, b) in out.iter_mut().enumerate() {
+        let Some(name) = b.volume.clone() else {
             continue;
         };
-        let done = mount_one(d, c, &name, &mut out[i], run_dir, i);
-        if let Err(e) = done {
+        if let Err(e) = mount_one(d, c, &name, b, run_dir, i) {
             release_subpaths(run_dir);
             unmount_for(d, c, false);
             return Err(e);
@@ -49,8 +48,8 @@ pub fn mount_for(d: &Daemon, c: &Container, run_dir: &Path) -> ApiResult<Vec<Bin
             BTreeMap::from([
                 ("driver".into(), driver_of(d, &name)),
                 ("container".into(), c.id.clone()),
-                ("destination".into(), out[i].destination.clone()),
-                ("read/write".into(), (!out[i].readonly).to_string()),
+                ("destination".into(), b.destination.clone()),
+                ("read/write".into(), (!b.readonly).to_string()),
                 ("propagation".into(), String::new()),
             ]),
         );
