@@ -260,6 +260,27 @@ fn local_driver_options() {
         "c\n"
     );
     assert!(!mounted(&mountpoint(&d, "bv")));
+    // docker cp into a stopped container reaches the bound directory too.
+    d.ok(&[
+        "create",
+        "--name",
+        "cpb",
+        "--network",
+        "none",
+        "-v",
+        "bv:/b",
+        "bb:1",
+        "true",
+    ]);
+    let src = d.dir.path().join("to-copy");
+    std::fs::write(&src, "copied\n").unwrap();
+    d.ok(&["cp", src.to_str().unwrap(), "cpb:/b/copied"]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("copied")).unwrap(),
+        "copied\n"
+    );
+    assert!(!mounted(&mountpoint(&d, "bv")), "unmounted after the copy");
+    d.ok(&["rm", "cpb"]);
     d.ok(&["volume", "rm", "bv"]);
     assert!(
         host.path().join("from-host").exists(),
@@ -473,6 +494,27 @@ fn subpath_and_nocopy() {
         e.contains("must not set Subpath when using anonymous volumes"),
         "{e}"
     );
+    // docker cp sees the subpath, not the whole volume.
+    d.ok(&[
+        "create",
+        "--name",
+        "spc",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=sv,dst=/m,volume-subpath=a/b",
+        "bb:1",
+        "true",
+    ]);
+    let out = d.dir.path().join("spc-out");
+    d.ok(&["cp", "spc:/m", out.to_str().unwrap()]);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f", "g"]);
+    d.ok(&["rm", "spc"]);
     // No temporary bind is left behind in the daemon's mount table.
     let left = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!left.contains("volume-subpath-"), "{left}");

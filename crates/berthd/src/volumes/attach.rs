@@ -99,38 +99,45 @@ impl Drop for Fd {
     }
 }
 
-/// `base/sub` opened without following any symlink and without leaving `base`, then bound on a
-/// private mount point in `run_dir`: what the runtime mounts is what was checked, even if a
-/// container sharing the volume swaps a directory for a symlink meanwhile.
-fn bind_subpath(base: &Path, sub: &str, run_dir: &Path, i: usize) -> ApiResult<PathBuf> {
+/// `base/sub` opened (`O_PATH`) without following any symlink and without leaving `base`.
+fn open_beneath(base: &Path, sub: &str) -> ApiResult<Fd> {
     let joined = base.join(sub);
-    let not_accessible = |e: nix::errno::Errno| {
-        ApiError::NotFound(format!(
-            "cannot access path {}: {}",
-            joined.display(),
-            e.desc().to_lowercase()
-        ))
-    };
     let dir = nix::fcntl::open(
         base,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::empty(),
     )
     .map(Fd)
-    .map_err(|e| ApiError::NotFound(format!("cannot access path {}: {e}", base.display())))?;
+    .map_err(|e| {
+        ApiError::NotFound(format!(
+            "cannot access path {}: {}",
+            base.display(),
+            e.desc().to_lowercase()
+        ))
+    })?;
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let fd = match nix::fcntl::openat2(dir.0, sub, how) {
-        Ok(fd) => Fd(fd),
-        Err(nix::errno::Errno::EXDEV) => {
-            return Err(ApiError::BadRequest(format!(
-                "path concatenation escapes the base directory, base: {}, subpath: {sub}",
-                base.display()
-            )))
-        }
-        Err(e) => return Err(not_accessible(e)),
-    };
+    match nix::fcntl::openat2(dir.0, sub, how) {
+        Ok(fd) => Ok(Fd(fd)),
+        Err(nix::errno::Errno::EXDEV) => Err(ApiError::BadRequest(format!(
+            "path concatenation escapes the base directory, base: {}, subpath: {sub}",
+            base.display()
+        ))),
+        Err(e) => Err(ApiError::NotFound(format!(
+            "cannot access path {}: {}",
+            joined.display(),
+            e.desc().to_lowercase()
+        ))),
+    }
+}
+
+/// `base/sub` opened with [`open_beneath`], then bound on a private mount point in `run_dir`:
+/// what the runtime mounts is what was checked, even if a container sharing the volume swaps a
+/// directory for a symlink meanwhile.
+fn bind_subpath(base: &Path, sub: &str, run_dir: &Path, i: usize) -> ApiResult<PathBuf> {
+    let joined = base.join(sub);
+    let fd = open_beneath(base, sub)?;
     let proc_path = format!("/proc/self/fd/{}", fd.0);
     let is_dir = std::fs::metadata(&proc_path)
         .map_err(|e| ApiError::internal(format!("{}: {e}", joined.display())))?
@@ -227,4 +234,72 @@ pub fn unmount_for(d: &Daemon, c: &Container, events: bool) {
 /// Before a volume's directory is removed: its filesystem comes off first.
 pub fn before_remove(d: &Daemon, mountpoint: &Path) -> ApiResult<()> {
     Ok(d.volume_mounts.ensure_unmounted(mountpoint)?)
+}
+
+/// A stopped or running container's volumes held for a one-off job in a helper process (`docker
+/// cp`): the local filesystems mounted (a stopped container holds none) and each subpath bound
+/// in `run_dir` as at start. Released on drop.
+pub struct Held {
+    d: std::sync::Arc<Daemon>,
+    c: Container,
+    holder: String,
+    run_dir: PathBuf,
+}
+
+impl Held {
+    /// Hold `c`'s volumes; the binds' sources as the helper should use them.
+    pub fn new(
+        d: &std::sync::Arc<Daemon>,
+        c: &Container,
+        run_dir: &Path,
+    ) -> ApiResult<(Held, Vec<Bind>)> {
+        let held = Held {
+            d: d.clone(),
+            c: c.clone(),
+            holder: format!("cp:{}", c.id),
+            run_dir: run_dir.to_path_buf(),
+        };
+        let mut binds = c.spec.binds.clone();
+        for (i, b) in binds.iter_mut().enumerate() {
+            let Some(name) = b.volume.clone() else {
+                continue;
+            };
+            if let Some((opts, target)) = mount_opts(d, &name)? {
+                d.volume_mounts
+                    .acquire(&opts, &target, &held.holder)
+                    .map_err(|e| {
+                        ApiError::Internal(format!(
+                            "error while mounting volume '{}': {e}",
+                            target.display()
+                        ))
+                    })?;
+            }
+            if !b.subpath.is_empty() {
+                let path = bind_subpath(Path::new(&b.source), &b.subpath, run_dir, i)?;
+                b.source = path.display().to_string();
+            }
+        }
+        Ok((held, binds))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        release_subpaths(&self.run_dir);
+        for b in &self.c.spec.binds {
+            let Some(name) = &b.volume else { continue };
+            if let Ok(Some((_, target))) = mount_opts(&self.d, name) {
+                let others = self.d.containers.all().into_iter().any(|o| {
+                    o.state.status == Status::Running
+                        && o.spec
+                            .binds
+                            .iter()
+                            .any(|ob| ob.volume.as_ref() == Some(name))
+                });
+                if let Err(e) = self.d.volume_mounts.release(&target, &self.holder, others) {
+                    crate::log!(3, "unmounting volume {name} after a copy: {e}");
+                }
+            }
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub enum LocalError {
     #[error("{0}")]
     Invalid(String),
     /// mount(2) failed.
-    #[error("failed to mount local volume: mount {device}:{target}, flags: {flags:#x}, data: {data}: {errno}{hint}")]
+    #[error("failed to mount local volume: mount {device}:{target}, flags: {flags:#x}, data: {data}: {}{hint}", errno_text(*.errno))]
     Mount {
         device: String,
         target: String,
@@ -36,7 +36,7 @@ pub enum LocalError {
         hint: String,
     },
     /// umount(2) failed.
-    #[error("failed to unmount local volume {target}: {errno}")]
+    #[error("failed to unmount local volume {target}: {}", errno_text(*.errno))]
     Unmount {
         target: String,
         errno: nix::errno::Errno,
@@ -44,6 +44,11 @@ pub enum LocalError {
     /// Removing a volume a container still has mounted.
     #[error("volume has active mounts")]
     Active,
+}
+
+/// An errno as Go prints it ("no such device").
+fn errno_text(e: nix::errno::Errno) -> String {
+    e.desc().to_lowercase()
 }
 
 /// The options of a local volume that mounts something.
