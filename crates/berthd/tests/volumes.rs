@@ -730,3 +730,49 @@ fn filters_prune_update_df_and_events() {
         assert!(ev.lines().any(|l| l == want), "missing {want:?} in\n{ev}");
     }
 }
+
+/// A local volume's mount outlives a berthd crash with its container: after the restart a second
+/// container's exit leaves it mounted for the first, and the first one's stop takes it down.
+#[test]
+fn local_mount_refcount_across_a_daemon_restart() {
+    skip_unless_ready!("local_mount_refcount_across_a_daemon_restart");
+    let mut d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=1m",
+        "tv",
+    ]);
+    let mp = mountpoint(&d, "tv");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--network",
+        "none",
+        "-v",
+        "tv:/t",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo a > /t/a; exec sleep 60",
+    ]);
+    d.kill9();
+    d.spawn();
+    assert!(mounted(&mp));
+    assert_eq!(run(&d, &["-v", "tv:/t", "bb:1", "cat", "/t/a"]), "a\n");
+    assert!(mounted(&mp), "the first container still uses it");
+    let (st, body) = d.http("DELETE", "/v1.47/volumes/tv", None);
+    assert_eq!(st, 409, "{body}");
+    d.ok(&["stop", "-t", "1", "first"]);
+    assert!(!mounted(&mp), "unmounted with its last user");
+    d.ok(&["rm", "first"]);
+    d.ok(&["volume", "rm", "tv"]);
+}
