@@ -64,7 +64,13 @@ pub fn create(
             "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
         )));
     }
-    if let Err(e) = local::validate(&options) {
+    // The local driver's options (a plugin's are the plugin's to check).
+    let local_opts = if driver.is_empty() || driver == "local" {
+        local::validate(&options).map(|_| ())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = local_opts {
         return Err(match ApiError::from(e) {
             ApiError::BadRequest(m) => ApiError::BadRequest(format!("create {name}: {m}")),
             other => other,
