@@ -147,6 +147,66 @@ impl Drop for LoopDev {
     }
 }
 
+/// `-o type=ext4 -o device=/dev/loopN` on a loop device made (and removed) here.
+fn ext4_on_a_loop_device(d: &Berthd) {
+    let tools = ["losetup", "mkfs.ext4"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !tools || !Path::new("/dev/loop-control").exists() {
+        println!("skipped: ext4 on a loop device: no losetup/mkfs.ext4 or no loop support");
+        return;
+    }
+    let img = d.dir.path().join("fs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let st = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&img)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        println!(
+            "skipped: ext4 on a loop device: losetup: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    let loopdev = LoopDev(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    let dev = format!("device={}", loopdev.0);
+    d.ok(&["volume", "create", "-o", "type=ext4", "-o", &dev, "ev"]);
+    let out = run(
+        d,
+        &[
+            "-v",
+            "ev:/e",
+            "bb:1",
+            "sh",
+            "-c",
+            "busybox grep ' /e ' /proc/mounts | busybox cut -d' ' -f3; echo x > /e/kept",
+        ],
+    );
+    assert_eq!(out, "ext4\n");
+    let mp = mountpoint(d, "ev");
+    assert!(!mounted(&mp));
+    assert!(
+        !Path::new(&mp).join("kept").exists(),
+        "the file went to the device, not the directory"
+    );
+    assert_eq!(run(d, &["-v", "ev:/e", "bb:1", "cat", "/e/kept"]), "x\n");
+    d.ok(&["volume", "rm", "ev"]);
+}
+
 /// `docker volume create -o type=... -o device=... -o o=...`: tmpfs with size and mode, a bind of
 /// a host directory, ext4 on a loop device; mounted while a container uses the volume,
 /// unmounted when the last one stops; bad options refused at create.
@@ -302,58 +362,7 @@ fn local_driver_options() {
     );
     assert!(e.contains("must be an absolute host path"), "{e}");
 
-    // ext4 on a loop device made here.
-    let tools = ["losetup", "mkfs.ext4"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !tools || !Path::new("/dev/loop-control").exists() {
-        println!("skipped: ext4 on a loop device: no losetup/mkfs.ext4 or no loop support");
-    } else {
-        let img = d.dir.path().join("fs.img");
-        std::fs::File::create(&img)
-            .unwrap()
-            .set_len(16 << 20)
-            .unwrap();
-        let st = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&img)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let loopdev = LoopDev(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        let dev = format!("device={}", loopdev.0);
-        d.ok(&["volume", "create", "-o", "type=ext4", "-o", &dev, "ev"]);
-        let out = run(
-            &d,
-            &[
-                "-v",
-                "ev:/e",
-                "bb:1",
-                "sh",
-                "-c",
-                "busybox grep ' /e ' /proc/mounts | busybox cut -d' ' -f3; echo x > /e/kept",
-            ],
-        );
-        assert_eq!(out, "ext4\n");
-        let mp = mountpoint(&d, "ev");
-        assert!(!mounted(&mp));
-        assert!(
-            !Path::new(&mp).join("kept").exists(),
-            "the file went to the device, not the directory"
-        );
-        assert_eq!(run(&d, &["-v", "ev:/e", "bb:1", "cat", "/e/kept"]), "x\n");
-        d.ok(&["volume", "rm", "ev"]);
-        drop(loopdev);
-    }
+    ext4_on_a_loop_device(&d);
 
     // nfs: a clear error when the kernel has no nfs (a real server is out of a test's reach).
     let has_nfs = std::fs::read_to_string("/proc/filesystems")
