@@ -71,6 +71,8 @@ pub struct Daemon {
     pub networks: berth_net::networks::Networks,
     /// Starts the kernel's cgroup-migration grace period ahead of a container start.
     pub warmup: crate::containers::warmup::Warmup,
+    /// The local volumes with a filesystem mounted, and the containers holding each.
+    pub volume_mounts: crate::volumes::local::Active,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -177,6 +179,7 @@ impl Daemon {
             bridge,
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
+            volume_mounts: Default::default(),
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

@@ -107,6 +107,19 @@ impl From<berth_net::networks::NetError> for ApiError {
     }
 }
 
+impl From<crate::volumes::local::LocalError> for ApiError {
+    fn from(e: crate::volumes::local::LocalError) -> Self {
+        use crate::volumes::local::LocalError as E;
+        match e {
+            E::InvalidKey(_) | E::Missing(_) | E::NoQuota | E::Invalid(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            E::Active => ApiError::Conflict(e.to_string()),
+            E::Mount { .. } | E::Unmount { .. } => ApiError::internal(e),
+        }
+    }
+}
+
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -2,6 +2,9 @@
 //! state store. Containers get them as bind mounts; `-v name:/path` creates one on first use, and
 //! anonymous volumes (`-v /path`, an image's `VOLUME`) get random names and go with `rm -v`.
 
+pub mod attach;
+pub mod local;
+
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -61,10 +64,17 @@ pub fn create(
             "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
         )));
     }
-    if !options.is_empty() {
-        return Err(ApiError::BadRequest(
-            "volume driver options are not supported yet".into(),
-        ));
+    // The local driver's options (a plugin's are the plugin's to check).
+    let local_opts = if driver.is_empty() || driver == "local" {
+        local::validate(&options).map(|_| ())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = local_opts {
+        return Err(match ApiError::from(e) {
+            ApiError::BadRequest(m) => ApiError::BadRequest(format!("create {name}: {m}")),
+            other => other,
+        });
     }
     if let Some(v) = d.db.volume_get(name).map_err(ApiError::internal)? {
         return Ok(v);
@@ -88,6 +98,15 @@ pub fn create(
         [("driver".to_string(), "local".to_string())].into(),
     );
     Ok(v)
+}
+
+/// The label dockerd puts on anonymous volumes (what `volume prune` without `--all` removes).
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// An anonymous volume: labelled so, or (made before the label) named by 64 hex digits.
+pub fn is_anonymous(v: &Volume) -> bool {
+    v.labels.contains_key(ANONYMOUS_LABEL)
+        || (v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Containers using a volume.
@@ -124,6 +143,8 @@ pub fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult<()> {
             used.join(", ")
         )));
     }
+    // A filesystem still mounted on it (a bound host directory, a device) comes off first.
+    attach::before_remove(d, &dir(d, name).join("_data"))?;
     match std::fs::remove_dir_all(dir(d, name)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -26,6 +26,7 @@ struct Root {
     mounts: Vec<HelperMount>,
     readonly: bool,
     user: String,
+    _held: crate::volumes::attach::Held,
     _lock: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -55,9 +56,23 @@ async fn root(d: &Arc<Daemon>, key: &str) -> ApiResult<Root> {
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     }
-    let mounts = c
-        .spec
-        .binds
+    // The volumes as the container has them: filesystems mounted, subpaths resolved.
+    let (d2, c2, run_dir) = (d.clone(), c.clone(), p.run_dir.clone());
+    let held =
+        tokio::task::spawn_blocking(move || crate::volumes::attach::Held::new(&d2, &c2, &run_dir))
+            .await
+            .map_err(ApiError::internal)
+            .and_then(|r| r);
+    let (held, binds) = match held {
+        Ok(h) => h,
+        Err(e) => {
+            if unmount {
+                let _ = OverlaySnapshotter::unmount(&p.rootfs);
+            }
+            return Err(e);
+        }
+    };
+    let mounts = binds
         .iter()
         .map(|b| HelperMount {
             source: b.source.clone(),
@@ -72,6 +87,7 @@ async fn root(d: &Arc<Daemon>, key: &str) -> ApiResult<Root> {
         mounts,
         readonly: c.spec.readonly_rootfs,
         user: c.config["User"].as_str().unwrap_or("").to_string(),
+        _held: held,
         _lock: lock,
     })
 }

@@ -293,7 +293,16 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             networks::disconnect(&d, id, req.into_body()).await
         }
         (&M::POST, ["volumes", "create"]) => volumes::create(&d, req.into_body()).await,
-        (&M::POST, ["volumes", "prune"]) => volumes::prune(&d, &q).await,
+        (&M::POST, ["volumes", "prune"]) => {
+            let api = full
+                .strip_prefix("/v")
+                .and_then(|r| r.split('/').next())
+                .and_then(parse_version)
+                .or_else(|| parse_version(API_VERSION))
+                .unwrap_or((1, 47));
+            volumes::prune(&d, &q, api).await
+        }
+        (&M::PUT, ["volumes", name]) => volumes::update(&d, name).await,
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::delete(&d, name, &q).await,

@@ -184,7 +184,12 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         .iter()
         .map(|c| d.snap.upper_dir(&c.id).ok())
         .collect();
-    let vols = crate::volumes::list(d)?;
+    // As dockerd: local volumes without driver options (a mounted device or host directory is
+    // not the daemon's space, and walking it could mean walking the host).
+    let vols: Vec<_> = crate::volumes::list(d)?
+        .into_iter()
+        .filter(|v| v.driver == "local" && v.options.is_empty())
+        .collect();
     let vol_dirs: Vec<std::path::PathBuf> =
         vols.iter().map(|v| v.mountpoint.clone().into()).collect();
     let (rw, vol_sizes) = tokio::task::spawn_blocking(move || {

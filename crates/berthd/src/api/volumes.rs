@@ -1,4 +1,4 @@
-//! Volume endpoints: create, list, inspect, remove, prune.
+//! Volume endpoints: create, list, inspect, remove, prune, update (refused: cluster volumes only).
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -36,6 +36,7 @@ pub async fn create(d: &Daemon, body: Incoming) -> ApiResult<Resp> {
     Ok(http::json_response(StatusCode::CREATED, &v))
 }
 
+/// Every `key` or `key=value` of `wants` matches a label (dockerd's `MatchKVList`).
 fn label_match(v: &volumes::Volume, wants: &[String]) -> bool {
     wants.iter().all(|w| match w.split_once('=') {
         Some((k, val)) => v.labels.get(k).map(String::as_str) == Some(val),
@@ -43,27 +44,58 @@ fn label_match(v: &volumes::Volume, wants: &[String]) -> bool {
     })
 }
 
-/// `GET /volumes?filters=`.
+/// `label` all match, and `label!` not all (dockerd's volume label filter).
+fn labels_pass(v: &volumes::Volume, f: &http::Filters) -> bool {
+    let not = f.get("label!");
+    label_match(v, f.get("label")) && (not.is_empty() || !label_match(v, not))
+}
+
+/// A boolean filter as dockerd reads it (`GetBoolOrDefault`): one of 1/true or 0/false.
+fn bool_filter(f: &http::Filters, key: &str) -> ApiResult<Option<bool>> {
+    let vals = f.get(key);
+    if vals.is_empty() {
+        return Ok(None);
+    }
+    let t = vals.iter().any(|v| v == "1" || v == "true");
+    let fa = vals.iter().any(|v| v == "0" || v == "false");
+    if t == fa {
+        return Err(ApiError::BadRequest(format!(
+            "invalid filter '{key}=[{}]'",
+            vals.join(" ")
+        )));
+    }
+    Ok(Some(t))
+}
+
+/// `GET /volumes?filters=`: `name` (substring), `driver`, `label`, `dangling`.
 pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&["name", "dangling", "label", "driver"])?;
+    let dangling = bool_filter(&f, "dangling")?;
     let mut out = Vec::new();
     for v in volumes::list(d)? {
         if !f.get("name").is_empty() && !f.get("name").iter().any(|n| v.name.contains(n.as_str())) {
             continue;
         }
-        if let Some(dg) = f.get("dangling").first() {
-            let dangling = volumes::users(d, &v.name).is_empty();
-            if (dg == "true" || dg == "1") != dangling {
-                continue;
-            }
+        if !f.get("driver").is_empty() && !f.get("driver").contains(&v.driver) {
+            continue;
         }
-        if !label_match(&v, f.get("label")) {
+        if dangling.is_some_and(|dg| dg != volumes::users(d, &v.name).is_empty()) {
+            continue;
+        }
+        if !labels_pass(&v, &f) {
             continue;
         }
         out.push(v);
     }
     ok_json(&json!({"Volumes": out, "Warnings": null}))
+}
+
+/// `PUT /volumes/{name}`: only cluster (swarm) volumes can be updated, and berthd has no swarm.
+pub async fn update(_d: &Daemon, _name: &str) -> ApiResult<Resp> {
+    Err(ApiError::Unavailable(
+        "volume update only valid for cluster volumes, but swarm is unavailable".into(),
+    ))
 }
 
 /// `GET /volumes/{name}`.
@@ -77,20 +109,33 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /volumes/prune`: unused anonymous volumes (all unused ones with `all=true`).
-pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+/// `POST /volumes/prune`: unused local volumes without driver options (a mount of a device or
+/// a host directory holds nothing to reclaim), anonymous ones only unless `all=true`; clients
+/// older than API 1.42 get all, as they did then. `label`/`label!` filters narrow it down.
+pub async fn prune(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["label", "all"])?;
-    let all = f
-        .get("all")
-        .first()
-        .is_some_and(|v| v == "true" || v == "1");
+    f.only(&["label", "label!", "all"])?;
+    let all = match f.get("all") {
+        [] => api < (1, 42),
+        [one] => parse_go_bool(one).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid filter 'all': strconv.ParseBool: parsing {one:?}: invalid syntax"
+            ))
+        })?,
+        many => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid filter 'all=[{}]': only one value is expected",
+                many.join(" ")
+            )))
+        }
+    };
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for v in volumes::list(d)? {
-        let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
-        if (!all && !anonymous)
-            || !label_match(&v, f.get("label"))
+        if v.driver != "local"
+            || !v.options.is_empty()
+            || (!all && !volumes::is_anonymous(&v))
+            || !labels_pass(&v, &f)
             || !volumes::users(d, &v.name).is_empty()
         {
             continue;
@@ -108,8 +153,23 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             Err(e) => return Err(e),
         }
     }
+    d.events.emit(
+        "volume",
+        "prune",
+        "",
+        [("reclaimed".to_string(), reclaimed.to_string())].into(),
+    );
     ok_json(&json!({
         "VolumesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": reclaimed,
     }))
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }

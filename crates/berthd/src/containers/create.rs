@@ -416,13 +416,12 @@ pub async fn create(
             continue;
         };
         let existed = crate::volumes::get(d, &name).is_ok();
-        let created = crate::volumes::create(
-            d,
-            &name,
-            &b.volume_driver,
-            b.volume_labels.clone(),
-            b.volume_options.clone(),
-        );
+        let mut labels = b.volume_labels.clone();
+        if b.anonymous {
+            labels.insert(crate::volumes::ANONYMOUS_LABEL.into(), String::new());
+        }
+        let created =
+            crate::volumes::create(d, &name, &b.volume_driver, labels, b.volume_options.clone());
         match created {
             Ok(v) => b.source = v.mountpoint,
             Err(e) => {

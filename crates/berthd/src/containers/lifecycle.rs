@@ -61,6 +61,10 @@ fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()>
 fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(&d.snap, &c.id, p)?;
+    // The volumes' filesystems and subpaths, as the runtime will mount them.
+    let mut c = c.clone();
+    c.spec.binds = crate::volumes::attach::mount_for(d, &c, &p.run_dir)?;
+    let c = &c;
     super::modes::idmap_rootfs(d, c, &p.rootfs)?;
     if !c.spec.cwd.is_empty() && c.spec.cwd != "/" {
         // Made where the container will look for it: symlinks resolve inside its root.
@@ -155,6 +159,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     }
     crate::crash::point("start:mounted");
     let spawned = shim::spawn(d, &c, &p).await;
+    // The runtime has made the container's mounts: the temporary subpath binds can go.
+    crate::volumes::attach::release_subpaths(&p.run_dir);
     let pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
@@ -338,6 +344,7 @@ async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) ->
     disconnect_network(d, &c.id).await;
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    release_volumes(d, c, p, false).await;
     let msg = e.to_string();
     if let Ok(c) = d.containers.modify(&c.id, |c| {
         c.state.error = msg.clone();
@@ -357,6 +364,20 @@ async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) ->
         });
     }
     e
+}
+
+/// Let go of a container's volumes (unmounting the local ones no one else holds) and take down
+/// any temporary subpath binds; `events`: publish the `unmount` events (a container that ran).
+pub(super) async fn release_volumes(d: &Arc<Daemon>, c: &Container, p: &Paths, events: bool) {
+    if !c.spec.binds.iter().any(|b| b.volume.is_some()) {
+        return;
+    }
+    let (d2, c2, run_dir) = (d.clone(), c.clone(), p.run_dir.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        crate::volumes::attach::release_subpaths(&run_dir);
+        crate::volumes::attach::unmount_for(&d2, &c2, events);
+    })
+    .await;
 }
 
 /// Watch the shim until the container exits, then record it.
@@ -393,6 +414,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     }
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    release_volumes(d, &c, &p, true).await;
     disconnect_network(d, id).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;

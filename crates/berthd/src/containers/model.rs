@@ -102,6 +102,9 @@ pub struct Bind {
     /// Driver options of the volume, if this container creates it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub volume_options: BTreeMap<String, String>,
+    /// A path inside the volume mounted instead of its root (`VolumeOptions.Subpath`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// What the OCI config is generated from (resolved at create time).

@@ -177,10 +177,22 @@ pub fn parse(list: Vec<MountRequest>, taken: &[String]) -> ApiResult<Parsed> {
                     return Err(err(&kind, "field TmpfsOptions must not be specified"));
                 }
                 let o = m.volume_options.unwrap_or_default();
-                if o.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
-                    return Err(err(&kind, "volume subpaths are not supported by berthd"));
-                }
                 let anonymous = source.is_empty();
+                let subpath = o.subpath.clone().unwrap_or_default();
+                if !subpath.is_empty() {
+                    if anonymous {
+                        return Err(err(
+                            &kind,
+                            "must not set Subpath when using anonymous volumes",
+                        ));
+                    }
+                    if !is_local(&subpath) {
+                        return Err(err(
+                            &kind,
+                            "subpath must be a relative path within the volume",
+                        ));
+                    }
+                }
                 let name = if anonymous {
                     super::model::random_hex()
                 } else {
@@ -198,6 +210,7 @@ pub fn parse(list: Vec<MountRequest>, taken: &[String]) -> ApiResult<Parsed> {
                     volume_labels: o.labels.unwrap_or_default(),
                     volume_driver: dc.name.unwrap_or_default(),
                     volume_options: dc.options.unwrap_or_default(),
+                    subpath,
                     ..Default::default()
                 });
             }
@@ -227,6 +240,27 @@ pub fn parse(list: Vec<MountRequest>, taken: &[String]) -> ApiResult<Parsed> {
         }
     }
     Ok(out)
+}
+
+/// Go's `filepath.IsLocal`: relative, not empty, and never above its start (`a/../b` is fine).
+fn is_local(p: &str) -> bool {
+    if p.is_empty() || p.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 /// A path without a trailing slash or doubled slashes (`/a//b/` is `/a/b`).
@@ -283,6 +317,22 @@ mod tests {
         );
         assert!(e(json!([{"Type": "bind", "Source": "/tmp"}])).contains("Target must not be empty"));
         assert!(e(json!([{"Type": "nfs", "Target": "/m"}])).contains("mount type unknown"));
+        assert_eq!(
+            e(json!([{"Type": "volume", "Target": "/m", "VolumeOptions": {"Subpath": "a"}}])),
+            "invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes"
+        );
+        for bad in ["/abs", "../up", "a/../../b"] {
+            assert_eq!(
+                e(json!([{"Type": "volume", "Source": "vv", "Target": "/m",
+                          "VolumeOptions": {"Subpath": bad}}])),
+                "invalid mount config for type \"volume\": subpath must be a relative path within the volume",
+                "{bad}"
+            );
+        }
+        let p = parse_json(json!([{"Type": "volume", "Source": "vv", "Target": "/m",
+                                   "VolumeOptions": {"Subpath": "a/../b/c"}}]))
+        .unwrap();
+        assert_eq!(p.binds[0].subpath, "a/../b/c");
         assert!(parse(
             serde_json::from_value(json!([{"Type": "volume", "Target": "/m"}])).unwrap(),
             &["/m".to_string()]

@@ -55,6 +55,7 @@ pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
     let _ = std::fs::remove_file(&p.socket);
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    lifecycle::release_volumes(d, c, &p, false).await;
     if c.state.network.is_some() {
         lifecycle::disconnect_network(d, &c.id).await;
     } else if let (Some(net), "default") = (d.bridge.clone(), c.spec.network_mode.as_str()) {
