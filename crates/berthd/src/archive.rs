@@ -217,6 +217,91 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
     Ok(())
 }
 
+/// `DIR/.`: the directory's contents, as `docker cp` says it.
+fn contents_only(path: &str) -> bool {
+    path == "." || path.ends_with("/.")
+}
+
+/// A directory's contents with names under `./` (`./`, `./a`, `./a/b`), as dockerd archives
+/// `DIR/.`: the CLI renames the entries by replacing that leading `.`. The tar crate drops `./`
+/// from the names it is given, so headers are written here with their names as they are (GNU
+/// long-name records for long ones).
+fn append_contents<W: Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut stack = vec![(dir.to_path_buf(), "./".to_string().into_bytes())];
+    while let Some((path, name)) = stack.pop() {
+        let md = std::fs::symlink_metadata(&path)?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+        let ft = md.file_type();
+        let mut name = name;
+        if ft.is_dir() && !name.ends_with(b"/") {
+            name.push(b'/');
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            raw_name(b, &mut h, target.as_os_str().as_bytes(), true)?;
+            h.set_size(0);
+        }
+        raw_name(b, &mut h, &name, false)?;
+        if ft.is_file() {
+            h.set_cksum();
+            b.append(&h, std::fs::File::open(&path)?)?;
+        } else {
+            if !ft.is_symlink() && !ft.is_file() {
+                h.set_size(0);
+            }
+            h.set_cksum();
+            b.append(&h, std::io::empty())?;
+        }
+        if ft.is_dir() {
+            let mut kids: Vec<_> = std::fs::read_dir(&path)?.flatten().collect();
+            kids.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+            for e in kids {
+                let mut n = name.clone();
+                n.extend_from_slice(e.file_name().as_bytes());
+                stack.push((e.path(), n));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Put `name` in the header's name (or, `link`, link name) field as it is; one too long for the
+/// field goes first as a GNU long-name (`L`) or long-link (`K`) record.
+fn raw_name<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &[u8],
+    link: bool,
+) -> std::io::Result<()> {
+    let field = if link {
+        &mut h.as_old_mut().linkname
+    } else {
+        &mut h.as_old_mut().name
+    };
+    field.fill(0);
+    if name.len() <= field.len() {
+        field[..name.len()].copy_from_slice(name);
+        return Ok(());
+    }
+    let n = field.len();
+    field.copy_from_slice(&name[..n]);
+    let mut long = tar::Header::new_gnu();
+    long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    long.set_mode(0o644);
+    long.set_entry_type(if link {
+        tar::EntryType::GNULongLink
+    } else {
+        tar::EntryType::GNULongName
+    });
+    let mut data = name.to_vec();
+    data.push(0);
+    long.set_size(data.len() as u64);
+    long.set_cksum();
+    b.append(&long, data.as_slice())
+}
+
 /// The helper's entry point (`args` after `__archive`): `OP ROOTFS PATH PUT-OPTIONS [SRC DST ro|rw]...`;
 /// returns the exit code.
 pub fn helper_main(args: &[String]) -> i32 {
@@ -251,7 +336,12 @@ pub fn helper_main(args: &[String]) -> i32 {
     };
     let out = std::io::stdout();
     match op.as_str() {
-        "stat" => match stat_json(p) {
+        "stat" => match stat_json(p).map(|mut v| {
+            if contents_only(path) {
+                v["name"] = ".".into();
+            }
+            v
+        }) {
             Ok(v) => {
                 let _ = writeln!(out.lock(), "{v}");
                 0
@@ -265,7 +355,9 @@ pub fn helper_main(args: &[String]) -> i32 {
                 .unwrap_or_else(|| ".".into());
             let mut b = tar::Builder::new(std::io::BufWriter::new(out.lock()));
             b.follow_symlinks(false);
-            let res = if md.is_dir() {
+            let res = if md.is_dir() && contents_only(path) {
+                append_contents(&mut b, p)
+            } else if md.is_dir() {
                 b.append_dir_all(&name, p)
             } else {
                 b.append_path_with_name(p, &name)

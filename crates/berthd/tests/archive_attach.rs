@@ -759,3 +759,58 @@ fn archive_put_copy_uid_gid() {
     assert_eq!(ids("plain"), "0:0", "{ls}");
     assert_eq!(ids("owned"), "1234:4321", "{ls}");
 }
+
+#[test]
+fn cp_of_a_directorys_contents() {
+    skip_unless_ready!("cp_of_a_directorys_contents");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let long = "l".repeat(120);
+    d.ok(&[
+        "run",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p /d/sub/{long} && echo a > /d/a.txt && echo b > /d/sub/b && \
+             ln -s a.txt /d/link && echo deep > /d/sub/{long}/f"
+        ),
+    ]);
+    let host = d.dir.path().join("cpout");
+    let existing = host.join("existing");
+    std::fs::create_dir_all(&existing).unwrap();
+    let fresh = host.join("fresh");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // `DIR/.` into an existing directory and into a new one: the contents, not DIR itself.
+    d.ok(&["cp", "src:/d/.", &s(&existing)]);
+    d.ok(&["cp", "src:/d/.", &s(&fresh)]);
+    for dir in [&existing, &fresh] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("a.txt")).unwrap(),
+            "a\n",
+            "{dir:?}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("sub/b")).unwrap(), "b\n");
+        let deep = dir.join("sub").join(&long).join("f");
+        assert_eq!(std::fs::read_to_string(deep).unwrap(), "deep\n");
+        assert_eq!(
+            std::fs::read_link(dir.join("link")).unwrap(),
+            std::path::PathBuf::from("a.txt")
+        );
+        assert!(!dir.join("d").exists(), "{dir:?} got d/ itself");
+    }
+    assert!(
+        !host.join("a.txt").exists(),
+        "the contents landed in the parent"
+    );
+    // Without `/.` the directory itself goes.
+    d.ok(&["cp", "src:/d", &s(&existing)]);
+    assert_eq!(
+        std::fs::read_to_string(existing.join("d/sub/b")).unwrap(),
+        "b\n"
+    );
+}
