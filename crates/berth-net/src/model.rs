@@ -63,6 +63,10 @@ pub struct NetworkConfig {
     /// `bridge`, `host` and `none`: listed, never removed.
     #[serde(default)]
     pub predefined: bool,
+    /// macvlan and ipvlan: berthd made the parent link (an 802.1q sub-interface or a dummy),
+    /// so the last network on it removes it.
+    #[serde(default)]
+    pub parent_made: bool,
 }
 
 impl NetworkConfig {
@@ -311,11 +315,19 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
             req.name
         )));
     }
-    if !matches!(req.driver.as_str(), "" | "bridge") {
-        return Err(ModelError::Unsupported(format!(
-            "plugin {:?} not found: berthd has the bridge network driver only",
-            req.driver
-        )));
+    match req.driver.as_str() {
+        "" | "bridge" => check_options(&req.options)?,
+        "macvlan" => {
+            crate::macvlan::link(&req.options)?;
+        }
+        "ipvlan" => {
+            crate::ipvlan::link(&req.options)?;
+        }
+        other => {
+            return Err(ModelError::Unsupported(format!(
+            "plugin {other:?} not found: berthd has the bridge, macvlan and ipvlan network drivers"
+        )))
+        }
     }
     if !matches!(req.ipam_driver.as_str(), "" | "default") {
         return Err(ModelError::Unsupported(format!(
@@ -328,7 +340,6 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
             "IPv6 networks are not supported yet".into(),
         ));
     }
-    check_options(&req.options)?;
     if req.pools.len() > 1 {
         return Err(ModelError::Unsupported(
             "one IPv4 pool per network is supported for now".into(),

@@ -19,7 +19,9 @@ use crate::ipam::Subnet;
 use crate::model::{
     self, CreateRequest, IpamPool, ModelError, NetworkConfig, NetworkStore, PREDEFINED,
 };
-use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge};
+use crate::sublink::{SublinkDriver, SublinkNetwork};
+use crate::vlan::{self, Parent};
+use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge, UserNetwork};
 
 /// Errors of the network registry.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +48,33 @@ pub struct Settings {
     pub dns_port: u16,
 }
 
-/// A user network's running parts.
+/// A user network's running parts (bridge networks have a resolver).
 struct Live {
-    net: Arc<BridgeNetwork>,
-    _dns: DnsServer,
+    net: Arc<dyn UserNetwork>,
+    _dns: Option<DnsServer>,
+}
+
+/// Whether a network's containers hang on a parent link (macvlan, ipvlan).
+fn on_parent(cfg: &NetworkConfig) -> bool {
+    matches!(cfg.driver.as_str(), "macvlan" | "ipvlan")
+}
+
+/// The containers' link kind of a macvlan or ipvlan network.
+fn link_of(cfg: &NetworkConfig) -> Result<crate::netlink::Sublink, ModelError> {
+    if cfg.driver == "macvlan" {
+        crate::macvlan::link(&cfg.options)
+    } else {
+        crate::ipvlan::link(&cfg.options)
+    }
+}
+
+/// The parent link of a macvlan or ipvlan network.
+fn parent_of(cfg: &NetworkConfig) -> Result<Parent, ModelError> {
+    vlan::plan(
+        cfg.options.get(vlan::OPT_PARENT).map(String::as_str),
+        cfg.internal,
+        &cfg.id,
+    )
 }
 
 struct Entry {
@@ -112,6 +137,7 @@ impl Networks {
                         enable_ipv6: false,
                         bridge: String::new(),
                         predefined: true,
+                        parent_made: false,
                     };
                     let id = cfg.id.clone();
                     nets.insert(id.clone(), Entry { cfg, live: None });
@@ -179,21 +205,40 @@ impl Networks {
         self.nets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bridge, rules and resolver of a user network.
+    /// The bridge, rules and resolver of a user network (the parent link and lease file of
+    /// a macvlan or ipvlan one).
     fn bring_up(&self, cfg: &NetworkConfig) -> NetResult<Live> {
         let pool = cfg
             .pools
             .first()
             .cloned()
             .ok_or_else(|| ModelError::Invalid("the network has no address pool".into()))?;
+        if on_parent(cfg) {
+            let parent = parent_of(cfg)?;
+            if cfg.parent_made {
+                // A reboot took the link berthd made: make it again.
+                vlan::ensure(&parent)?;
+            }
+            let link = link_of(cfg)?;
+            let driver = SublinkDriver {
+                parent: parent.name().to_string(),
+                link,
+                subnet: pool.subnet,
+                gateway: pool.gateway,
+                default_route: !cfg.internal && !matches!(parent, Parent::Dummy(_)),
+                tag: cfg.id[..6].to_string(),
+            };
+            let net = SublinkNetwork::open(driver, &pool, &self.ipam_file(cfg))?;
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
         let net = BridgeNetwork::open_user(UserBridge {
             name: cfg.name.clone(),
             bridge_name: cfg.bridge.clone(),
             pool: pool.clone(),
-            ipam_file: self
-                .settings
-                .state_dir
-                .join(format!("{}.ipam.json", cfg.id)),
+            ipam_file: self.ipam_file(cfg),
             firewall: (self.settings.firewall)(),
             internal: cfg.internal,
             no_icc: cfg
@@ -222,8 +267,14 @@ impl Networks {
         };
         Ok(Live {
             net: Arc::new(net),
-            _dns: dns,
+            _dns: Some(dns),
         })
+    }
+
+    fn ipam_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings
+            .state_dir
+            .join(format!("{}.ipam.json", cfg.id))
     }
 
     /// Every network, predefined first, then by name.
@@ -275,16 +326,25 @@ impl Networks {
         let routes = crate::host_routes(&except)?;
         let pool = model::plan_pool(req.pools.first(), &in_use, &routes)?;
         let id = model::new_id();
-        let cfg = NetworkConfig {
-            bridge: req
-                .options
+        let driver = if req.driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            req.driver.clone()
+        };
+        let bridge = if driver != "bridge" {
+            String::new()
+        } else {
+            req.options
                 .get("com.docker.network.bridge.name")
                 .filter(|b| !b.is_empty())
                 .cloned()
-                .unwrap_or_else(|| model::bridge_name(&id)),
+                .unwrap_or_else(|| model::bridge_name(&id))
+        };
+        let mut cfg = NetworkConfig {
+            bridge,
             id,
             name: req.name,
-            driver: "bridge".into(),
+            driver,
             scope: "local".into(),
             created: berth_time::now_rfc3339_nano(),
             ipam_driver: "default".into(),
@@ -296,6 +356,7 @@ impl Networks {
             attachable: req.attachable,
             enable_ipv6: false,
             predefined: false,
+            parent_made: false,
         };
         if cfg.bridge.len() > 15 {
             return Err(ModelError::Invalid(format!(
@@ -304,9 +365,43 @@ impl Networks {
             ))
             .into());
         }
-        let live = self.bring_up(&cfg)?;
+        let mut made = None;
+        if on_parent(&cfg) {
+            let parent = parent_of(&cfg)?;
+            let made_now = vlan::ensure(&parent)?;
+            if made_now {
+                made = Some(parent.name().to_string());
+            }
+            let link = link_of(&cfg)?;
+            if let Err(e) = crate::sublink::probe(parent.name(), link, &cfg.id[..12]) {
+                if made_now {
+                    let _ = vlan::remove(parent.name());
+                }
+                return Err(e.into());
+            }
+            // A VLAN link another of our networks made stays ours to remove with the last of them.
+            cfg.parent_made = made_now
+                || nets.values().any(|e| {
+                    on_parent(&e.cfg)
+                        && e.cfg.parent_made
+                        && parent_of(&e.cfg).is_ok_and(|p| p.name() == parent.name())
+                });
+        }
+        let drop_made = |made: &Option<String>| {
+            if let Some(p) = made {
+                let _ = vlan::remove(p);
+            }
+        };
+        let live = match self.bring_up(&cfg) {
+            Ok(l) => l,
+            Err(e) => {
+                drop_made(&made);
+                return Err(e);
+            }
+        };
         if let Err(e) = self.store.save(&cfg) {
             let _ = live.net.destroy();
+            drop_made(&made);
             return Err(e.into());
         }
         nets.insert(
@@ -332,10 +427,25 @@ impl Networks {
         self.store.delete(id)?;
         let e = nets.remove(id).expect("present");
         self.names().drop_network(id);
-        if let Some(live) = e.live {
-            drop(live._dns);
-            live.net.destroy()?;
+        let destroyed = match e.live {
+            Some(live) => {
+                drop(live._dns);
+                live.net.destroy()
+            }
+            None => Ok(()),
+        };
+        // The parent link berthd made goes with the last network on it.
+        if on_parent(&e.cfg) && e.cfg.parent_made {
+            if let Ok(parent) = parent_of(&e.cfg) {
+                let still_used = nets.values().any(|o| {
+                    on_parent(&o.cfg) && parent_of(&o.cfg).is_ok_and(|p| p.name() == parent.name())
+                });
+                if !still_used {
+                    vlan::remove(parent.name())?;
+                }
+            }
         }
+        destroyed?;
         Ok(())
     }
 
@@ -343,7 +453,7 @@ impl Networks {
         self.dns.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn live(&self, id: &str) -> NetResult<Arc<BridgeNetwork>> {
+    fn live(&self, id: &str) -> NetResult<Arc<dyn UserNetwork>> {
         let nets = self.lock();
         let e = nets
             .get(id)
@@ -384,7 +494,7 @@ impl Networks {
     pub fn disconnect(&self, id: &str, container_id: &str, att: &Attachment) -> NetResult<()> {
         let net = self.live(id)?;
         self.names().network(id).remove(container_id);
-        net.detach(container_id, att.endpoint.address, &att.ports)?;
+        net.detach(container_id, att)?;
         Ok(())
     }
 
@@ -411,7 +521,7 @@ impl Networks {
         let records = dir.network(id);
         records.add(container_id, &names.names, att.endpoint.address);
         records.add_links(container_id, &names.links);
-        net.restore(container_id, att.endpoint.address, &att.ports)?;
+        net.restore(container_id, att)?;
         Ok(())
     }
 }

@@ -157,14 +157,15 @@ fn dns_scope(c: &Container, e: &EndpointSpec) -> DnsNames {
     }
 }
 
-/// The resolver a container asks: its network mode's network's gateway.
+/// The resolver a container asks: its network mode's network's gateway (bridge networks only:
+/// macvlan and ipvlan networks have no resolver, their containers use the host's servers).
 pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
     let (id, _) = c
         .spec
         .networks
         .iter()
         .find(|(_, e)| e.network == c.spec.network_mode)?;
-    let net = d.networks.find(id).ok()?;
+    let net = d.networks.find(id).ok().filter(|n| n.driver == "bridge")?;
     net.pools.first().map(|p| p.gateway)
 }
 
