@@ -22,6 +22,8 @@ pub mod model;
 pub mod netlink;
 pub mod networks;
 pub mod proxy;
+pub mod remote;
+pub mod remote_net;
 pub mod sublink;
 pub mod vlan;
 

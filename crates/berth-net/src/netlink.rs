@@ -45,6 +45,7 @@ const IFLA_IPVLAN_FLAGS: u16 = 2;
 const IFLA_VLAN_ID: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const RTA_DST: u16 = 1;
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 const IFF_UP: u32 = 1;
@@ -422,6 +423,17 @@ impl Netlink {
     }
 
     fn default_route(&mut self, index: u32, gateway: Option<Ipv4Addr>) -> Result<()> {
+        self.add_route(index, None, gateway)
+    }
+
+    /// A route to `dst` (None: the default route) through `gateway`, or straight out of link
+    /// `index` without one.
+    pub fn add_route(
+        &mut self,
+        index: u32,
+        dst: Option<crate::ipam::Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
         let scope = if gateway.is_some() {
             libc::RT_SCOPE_UNIVERSE
@@ -430,7 +442,7 @@ impl Netlink {
         };
         let mut body = vec![
             libc::AF_INET as u8,
-            0,
+            dst.map_or(0, |d| d.prefix),
             0,
             0,
             libc::RT_TABLE_MAIN,
@@ -443,9 +455,13 @@ impl Netlink {
         if let Some(g) = gateway {
             attrs.insert(0, Attr::bytes(RTA_GATEWAY, &g.octets()));
         }
+        if let Some(d) = dst {
+            attrs.insert(0, Attr::bytes(RTA_DST, &d.network.octets()));
+        }
+        let to = dst.map_or_else(|| "default".to_string(), |d| d.to_string());
         let what = match gateway {
-            Some(g) => format!("add default route via {g}"),
-            None => format!("add default route out of link {index}"),
+            Some(g) => format!("add route {to} via {g}"),
+            None => format!("add route {to} out of link {index}"),
         };
         self.request(
             &what,
