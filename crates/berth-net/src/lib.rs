@@ -11,6 +11,8 @@
 
 pub mod bridge;
 mod cmd;
+pub mod cni;
+pub mod cni_net;
 pub mod dns;
 pub mod error;
 pub mod files;
@@ -244,6 +246,9 @@ pub struct Attachment {
     pub endpoint: Endpoint,
     /// The published ports, with any port 0 replaced by the one bound.
     pub ports: Vec<PortMapping>,
+    /// Name servers the network's driver gave (a CNI result's `dns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<Ipv4Addr>,
 }
 
 /// One user network's running parts, whatever its driver: what the registry
@@ -427,7 +432,11 @@ impl BridgeNetwork {
             }
         };
         match self.publish(container_id, addr, ports) {
-            Ok(ports) => Ok(Attachment { endpoint, ports }),
+            Ok(ports) => Ok(Attachment {
+                endpoint,
+                ports,
+                dns: Vec::new(),
+            }),
             Err(e) => {
                 let _ = self.detach(container_id, addr, &[]);
                 Err(e)

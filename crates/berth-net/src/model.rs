@@ -323,9 +323,10 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
         "ipvlan" => {
             crate::ipvlan::link(&req.options)?;
         }
+        "cni" => {}
         other => {
             return Err(ModelError::Unsupported(format!(
-            "plugin {other:?} not found: berthd has the bridge, macvlan and ipvlan network drivers"
+            "plugin {other:?} not found: berthd has the bridge, macvlan, ipvlan and cni network drivers"
         )))
         }
     }

@@ -13,6 +13,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::cni::{ConfList, RealExec, Runner};
+use crate::cni_net::{CniDirs, CniNetwork, OPT_CONFIG};
 use crate::dns::{Directory, DnsServer, Upstream};
 use crate::firewall::Firewall;
 use crate::ipam::Subnet;
@@ -46,6 +48,8 @@ pub struct Settings {
     pub default_bridge: Option<(String, Subnet)>,
     /// Port the resolvers listen on (53; tests of this crate use others).
     pub dns_port: u16,
+    /// CNI plugins, configurations and result cache (None: no CNI networks).
+    pub cni: Option<CniDirs>,
 }
 
 /// A user network's running parts (bridge networks have a resolver).
@@ -198,6 +202,7 @@ impl Networks {
                 Err(e) => problems.push(format!("network {}: {e}", cfg.name)),
             }
         }
+        problems.extend(this.adopt_cni_dir());
         Ok((this, problems))
     }
 
@@ -208,6 +213,16 @@ impl Networks {
     /// The bridge, rules and resolver of a user network (the parent link and lease file of
     /// a macvlan or ipvlan one).
     fn bring_up(&self, cfg: &NetworkConfig) -> NetResult<Live> {
+        if cfg.driver == "cni" {
+            let list = ConfList::read(&self.conflist_file(cfg))?;
+            let net = CniNetwork::new(list, self.cni_runner()?);
+            // ADDs a crash cut short: nothing will DEL them otherwise (best effort).
+            let _ = net.clean_interrupted();
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
         let pool = cfg
             .pools
             .first()
@@ -271,6 +286,66 @@ impl Networks {
         })
     }
 
+    /// A CNI network's conflist, as it was at create.
+    fn conflist_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings.state_dir.join(format!("{}.conflist", cfg.id))
+    }
+
+    fn cni_runner(&self) -> NetResult<Arc<Runner>> {
+        let dirs = self
+            .settings
+            .cni
+            .as_ref()
+            .ok_or_else(|| ModelError::Unsupported("this daemon runs without CNI".into()))?;
+        Ok(Arc::new(Runner {
+            plugin_dir: dirs.plugin_dir.clone(),
+            cache_dir: dirs.cache_dir.clone(),
+            exec: Box::new(RealExec),
+        }))
+    }
+
+    /// The conflists of the CNI directory that are not networks yet become networks.
+    fn adopt_cni_dir(&self) -> Vec<String> {
+        let Some(dir) = self.settings.cni.as_ref().map(|c| c.config_dir.clone()) else {
+            return Vec::new();
+        };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "conflist" || x == "conf")
+            })
+            .collect();
+        files.sort();
+        let mut problems = Vec::new();
+        for f in files {
+            let list = match ConfList::read(&f) {
+                Ok(l) => l,
+                Err(e) => {
+                    problems.push(format!("{}: {e}", f.display()));
+                    continue;
+                }
+            };
+            if self.lock().values().any(|e| e.cfg.name == list.name) {
+                continue;
+            }
+            let req = CreateRequest {
+                name: list.name.clone(),
+                driver: "cni".into(),
+                options: [(OPT_CONFIG.to_string(), f.display().to_string())].into(),
+                ..Default::default()
+            };
+            if let Err(e) = self.create(req) {
+                problems.push(format!("{}: {e}", f.display()));
+            }
+        }
+        problems
+    }
+
     fn ipam_file(&self, cfg: &NetworkConfig) -> PathBuf {
         self.settings
             .state_dir
@@ -324,8 +399,31 @@ impl Networks {
         let ours: Vec<String> = nets.values().map(|e| e.cfg.bridge.clone()).collect();
         let except: Vec<&str> = ours.iter().map(String::as_str).collect();
         let routes = crate::host_routes(&except)?;
-        let pool = model::plan_pool(req.pools.first(), &in_use, &routes)?;
         let id = model::new_id();
+        let mut conflist = None;
+        let pool = if req.driver == "cni" {
+            let path = req
+                .options
+                .get(OPT_CONFIG)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| {
+                    ModelError::Invalid("a CNI network needs -o config=PATH (a .conflist)".into())
+                })?;
+            let text = std::fs::read(path)
+                .map_err(|e| ModelError::Invalid(format!("CNI configuration {path}: {e}")))?;
+            let list = ConfList::parse(&text)?;
+            let subnet = list.subnet();
+            conflist = Some(text);
+            subnet.map(|s| IpamPool {
+                subnet: s,
+                ip_range: None,
+                gateway: s.gateway(),
+                aux: BTreeMap::new(),
+                gateway_given: false,
+            })
+        } else {
+            Some(model::plan_pool(req.pools.first(), &in_use, &routes)?)
+        };
         let driver = if req.driver.is_empty() {
             "bridge".to_string()
         } else {
@@ -349,7 +447,7 @@ impl Networks {
             created: berth_time::now_rfc3339_nano(),
             ipam_driver: "default".into(),
             ipam_options: req.ipam_options,
-            pools: vec![pool],
+            pools: pool.into_iter().collect(),
             options: req.options,
             labels: req.labels,
             internal: req.internal,
@@ -364,6 +462,12 @@ impl Networks {
                 cfg.bridge
             ))
             .into());
+        }
+        if let Some(text) = &conflist {
+            let file = self.conflist_file(&cfg);
+            std::fs::create_dir_all(&self.settings.state_dir)
+                .and_then(|()| std::fs::write(&file, text))
+                .map_err(|e| ModelError::Store(format!("{}: {e}", file.display())))?;
         }
         let mut made = None;
         if on_parent(&cfg) {
@@ -396,11 +500,13 @@ impl Networks {
             Ok(l) => l,
             Err(e) => {
                 drop_made(&made);
+                let _ = std::fs::remove_file(self.conflist_file(&cfg));
                 return Err(e);
             }
         };
         if let Err(e) = self.store.save(&cfg) {
             let _ = live.net.destroy();
+            let _ = std::fs::remove_file(self.conflist_file(&cfg));
             drop_made(&made);
             return Err(e.into());
         }
@@ -444,6 +550,9 @@ impl Networks {
                     vlan::remove(parent.name())?;
                 }
             }
+        }
+        if e.cfg.driver == "cni" {
+            let _ = std::fs::remove_file(self.conflist_file(&e.cfg));
         }
         destroyed?;
         Ok(())
@@ -546,6 +655,7 @@ mod tests {
             upstream: Arc::new(NoUpstream),
             default_bridge: Some(("b0".into(), "10.88.0.0/16".parse().unwrap())),
             dns_port: 0,
+            cni: None,
         }
     }
 

@@ -264,6 +264,7 @@ impl RemoteNetwork {
         Ok(Attachment {
             endpoint,
             ports: ports.to_vec(),
+            dns: Vec::new(),
         })
     }
 

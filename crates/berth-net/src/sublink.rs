@@ -220,6 +220,7 @@ impl UserNetwork for SublinkNetwork {
             Ok(endpoint) => Ok(Attachment {
                 endpoint,
                 ports: Vec::new(),
+                dns: Vec::new(),
             }),
             Err(e) => {
                 let _ = self.leases().release(container_id);
