@@ -496,3 +496,243 @@ pub fn port_mappings(ports: &[crate::PortMapping]) -> Value {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A plugin runner that logs (plugin, CNI_COMMAND, stdin) and answers from a script.
+    #[derive(Clone, Default)]
+    struct FakeExec {
+        log: Arc<Mutex<Vec<(String, String, Value)>>>,
+        /// Plugin type whose ADD fails.
+        fail_add: Option<&'static str>,
+        /// Answer this instead of a proper result (plugin type, stdout).
+        garbage: Option<(&'static str, &'static str)>,
+    }
+
+    impl PluginExec for FakeExec {
+        fn exec(&self, binary: &Path, env: &[(String, String)], stdin: &[u8]) -> Result<Vec<u8>> {
+            let t = binary.file_name().unwrap().to_string_lossy().into_owned();
+            let get = |k: &str| {
+                env.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap()
+            };
+            let cmd = get("CNI_COMMAND");
+            assert_eq!(get("CNI_IFNAME"), "eth0");
+            assert_eq!(get("CNI_CONTAINERID"), "c1");
+            assert!(!get("CNI_PATH").is_empty());
+            let conf: Value = serde_json::from_slice(stdin).unwrap();
+            self.log
+                .lock()
+                .unwrap()
+                .push((t.clone(), cmd.clone(), conf.clone()));
+            if cmd != "ADD" {
+                return Ok(Vec::new());
+            }
+            if self.fail_add == Some(t.as_str()) {
+                return Err(Error::Command {
+                    command: t,
+                    stderr: "no can do".into(),
+                });
+            }
+            if let Some((g, out)) = self.garbage {
+                if g == t {
+                    return Ok(out.as_bytes().to_vec());
+                }
+            }
+            // bridge makes the result; the others pass prevResult through.
+            let result = conf.get("prevResult").cloned().unwrap_or_else(|| {
+                json!({"cniVersion": "1.0.0",
+                       "interfaces": [{"name": "cni0"}, {"name": "eth0", "mac": "02:00:00:00:00:09", "sandbox": "/proc/1/ns/net"}],
+                       "ips": [{"address": "10.5.0.9/24", "gateway": "10.5.0.1", "interface": 1}],
+                       "dns": {"nameservers": ["10.5.0.53"]}})
+            });
+            Ok(serde_json::to_vec(&result).unwrap())
+        }
+    }
+
+    fn list() -> ConfList {
+        ConfList::parse(
+            br#"{"cniVersion": "1.0.0", "name": "n", "plugins": [
+                 {"type": "bridge", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.5.0.0/24"}]]}},
+                 {"type": "portmap", "capabilities": {"portMappings": true}},
+                 {"type": "tuning", "capabilities": {"mac": true}}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn runner(exec: FakeExec, dir: &Path) -> Runner {
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        for p in ["bridge", "portmap", "tuning"] {
+            std::fs::write(dir.join("plugins").join(p), "").unwrap();
+        }
+        Runner {
+            plugin_dir: dir.join("plugins"),
+            cache_dir: dir.join("cache"),
+            exec: Box::new(exec),
+        }
+    }
+
+    fn inv() -> Invocation {
+        let ports = crate::parse_port_spec("8080:80").unwrap();
+        Invocation {
+            container_id: "c1".into(),
+            netns: "/proc/1/ns/net".into(),
+            ifname: "eth0".into(),
+            capability_args: json!({"portMappings": port_mappings(&ports), "mac": "02:00:00:00:00:01"}),
+        }
+    }
+
+    #[test]
+    fn add_chains_prev_results_and_del_gets_the_cached_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let exec = FakeExec::default();
+        let r = runner(exec.clone(), dir.path());
+        let l = list();
+        assert_eq!(l.subnet().unwrap().to_string(), "10.5.0.0/24");
+        let res = r.add(&l, &inv()).unwrap();
+        assert_eq!((res.address, res.prefix), (Ipv4Addr::new(10, 5, 0, 9), 24));
+        assert_eq!(res.gateway, Some(Ipv4Addr::new(10, 5, 0, 1)));
+        assert_eq!(res.mac, "02:00:00:00:00:09");
+        assert_eq!(res.nameservers, [Ipv4Addr::new(10, 5, 0, 53)]);
+        {
+            let log = exec.log.lock().unwrap();
+            let order: Vec<(&str, &str)> = log
+                .iter()
+                .map(|(t, c, _)| (t.as_str(), c.as_str()))
+                .collect();
+            assert_eq!(
+                order,
+                [("bridge", "ADD"), ("portmap", "ADD"), ("tuning", "ADD")]
+            );
+            let (bridge, portmap, tuning) = (&log[0].2, &log[1].2, &log[2].2);
+            // Each plugin gets the list's name and version; the first no prevResult.
+            assert_eq!(
+                (bridge["name"].as_str(), bridge["cniVersion"].as_str()),
+                (Some("n"), Some("1.0.0"))
+            );
+            assert!(bridge.get("prevResult").is_none());
+            assert!(
+                bridge.get("runtimeConfig").is_none(),
+                "bridge declares no capability"
+            );
+            assert_eq!(portmap["prevResult"]["ips"][0]["address"], "10.5.0.9/24");
+            // Only the capabilities a plugin declares reach it.
+            assert_eq!(
+                portmap["runtimeConfig"]["portMappings"][0]["hostPort"],
+                8080
+            );
+            assert_eq!(
+                portmap["runtimeConfig"]["portMappings"][0]["containerPort"],
+                80
+            );
+            assert!(portmap["runtimeConfig"].get("mac").is_none());
+            assert_eq!(tuning["runtimeConfig"], json!({"mac": "02:00:00:00:00:01"}));
+        }
+        let cached = r.cached("n");
+        assert_eq!(cached.len(), 1);
+        assert_eq!(cached[0].kind, "cniCacheV1");
+        assert!(cached[0].result.is_some());
+        // DEL runs in reverse with the cached result, even if the list changed meanwhile.
+        let mut changed = l.clone();
+        changed.plugins.truncate(1);
+        r.del(&changed, &inv()).unwrap();
+        let log = exec.log.lock().unwrap();
+        let dels: Vec<&(String, String, Value)> =
+            log.iter().filter(|(_, c, _)| c == "DEL").collect();
+        let order: Vec<&str> = dels.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(order, ["tuning", "portmap", "bridge"]);
+        for (_, _, conf) in &dels {
+            assert_eq!(conf["prevResult"]["ips"][0]["address"], "10.5.0.9/24");
+        }
+        assert!(r.cached("n").is_empty(), "the cache entry goes with DEL");
+    }
+
+    #[test]
+    fn a_failed_or_garbage_add_runs_del_and_keeps_no_cache() {
+        for exec in [
+            FakeExec {
+                fail_add: Some("portmap"),
+                ..Default::default()
+            },
+            FakeExec {
+                garbage: Some(("portmap", "{\"cniVersion\": \"1.0.0\", \"ips\": [{\"address\": \"10.5.0.9\"}]}")),
+                ..Default::default()
+            },
+            FakeExec {
+                garbage: Some(("bridge", "not json")),
+                ..Default::default()
+            },
+            FakeExec {
+                garbage: Some(("tuning", "{\"cniVersion\": \"1.0.0\", \"interfaces\": [], \"ips\": [{\"address\": \"10.5.0.9/24\", \"interface\": 3}]}")),
+                ..Default::default()
+            },
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let r = runner(exec.clone(), dir.path());
+            assert!(r.add(&list(), &inv()).is_err());
+            let log = exec.log.lock().unwrap();
+            let dels: Vec<&str> = log
+                .iter()
+                .filter(|(_, c, _)| c == "DEL")
+                .map(|(t, _, _)| t.as_str())
+                .collect();
+            assert_eq!(dels, ["tuning", "portmap", "bridge"], "DEL through the whole list");
+            assert!(r.cached("n").is_empty());
+        }
+    }
+
+    #[test]
+    fn conflists_and_results_are_checked() {
+        for bad in [
+            &b"{"[..],
+            br#"{"cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}"#,
+            br#"{"cniVersion": "1.0.0", "name": "n", "plugins": []}"#,
+            br#"{"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "../../bin/sh"}]}"#,
+        ] {
+            assert!(
+                ConfList::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A single plugin's .conf is a list of one.
+        let one =
+            ConfList::parse(br#"{"cniVersion": "0.3.1", "name": "n", "type": "bridge"}"#).unwrap();
+        assert_eq!(one.plugins.len(), 1);
+        assert!(!one.can_check(), "CHECK came with 0.4.0");
+        assert!(list().can_check());
+        assert!(check_result(&json!([]), "eth0").is_err());
+        assert!(check_result(&json!({"ips": []}), "eth0").is_err());
+        assert!(check_result(
+            &json!({"cniVersion": "1.0.0", "ips": [{"address": "300.1.1.1/24"}]}),
+            "eth0"
+        )
+        .is_err());
+        assert!(check_result(
+            &json!({"cniVersion": "1.0.0", "ips": [{"address": "10.1.1.1/24", "gateway": "x"}]}),
+            "eth0"
+        )
+        .is_err());
+        assert_eq!(
+            check_result(&json!({"cniVersion": "1.0.0"}), "eth0").unwrap(),
+            None
+        );
+        // A plugin that is not there.
+        let dir = tempfile::tempdir().unwrap();
+        let r = runner(FakeExec::default(), dir.path());
+        let missing = ConfList::parse(
+            br#"{"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "nosuch"}]}"#,
+        )
+        .unwrap();
+        let e = r.add(&missing, &inv()).unwrap_err();
+        assert!(
+            e.to_string().contains("CNI plugin \"nosuch\" not found"),
+            "{e}"
+        );
+    }
+}
