@@ -21,6 +21,7 @@ use crate::ipam::Subnet;
 use crate::model::{
     self, CreateRequest, IpamPool, ModelError, NetworkConfig, NetworkStore, PREDEFINED,
 };
+use crate::remote_net::{default_ipam, Plugins, PoolChoice, RemoteState};
 use crate::sublink::{SublinkDriver, SublinkNetwork};
 use crate::vlan::{self, Parent};
 use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge, UserNetwork};
@@ -32,6 +33,8 @@ pub enum NetError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Net(#[from] crate::Error),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 pub type NetResult<T> = std::result::Result<T, NetError>;
@@ -50,6 +53,8 @@ pub struct Settings {
     pub dns_port: u16,
     /// CNI plugins, configurations and result cache (None: no CNI networks).
     pub cni: Option<CniDirs>,
+    /// Docker network and IPAM plugins (None: drivers other than the built-in ones are refused).
+    pub plugins: Option<Plugins>,
 }
 
 /// A user network's running parts (bridge networks have a resolver).
@@ -228,6 +233,25 @@ impl Networks {
             .first()
             .cloned()
             .ok_or_else(|| ModelError::Invalid("the network has no address pool".into()))?;
+        if !model::builtin_driver(&cfg.driver) {
+            let plugins = self.plugins()?;
+            let state: RemoteState = std::fs::read(self.remote_file(cfg))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ModelError::Store(format!("{}: no plugin state", cfg.name)))?;
+            let net = plugins.reopen(
+                &cfg.id,
+                &cfg.driver,
+                &cfg.ipam_driver,
+                state,
+                &pool,
+                &self.ipam_file(cfg),
+            )?;
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
         if on_parent(cfg) {
             let parent = parent_of(cfg)?;
             if cfg.parent_made {
@@ -283,6 +307,80 @@ impl Networks {
         Ok(Live {
             net: Arc::new(net),
             _dns: Some(dns),
+        })
+    }
+
+    /// A plugin network's pool and gateway at its plugins.
+    fn remote_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings
+            .state_dir
+            .join(format!("{}.remote.json", cfg.id))
+    }
+
+    fn plugins(&self) -> NetResult<&Plugins> {
+        self.settings.plugins.as_ref().ok_or_else(|| {
+            ModelError::Unsupported("this daemon runs without network plugins".into()).into()
+        })
+    }
+
+    /// Make a network of a plugin driver; its pool goes into `cfg`.
+    fn create_remote(
+        &self,
+        cfg: &mut NetworkConfig,
+        req: &CreateRequest,
+        local: Option<IpamPool>,
+    ) -> NetResult<Live> {
+        let plugins = self.plugins()?;
+        let parse = |what: &str, v: &Option<String>| -> NetResult<Option<Subnet>> {
+            match v.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Ok(Some(s.parse().map_err(|e: crate::Error| {
+                    ModelError::Invalid(format!("invalid {what}: {e}"))
+                })?)),
+                None => Ok(None),
+            }
+        };
+        let empty = model::PoolRequest::default();
+        let want = req.pools.first().unwrap_or(&empty);
+        let choice = match &local {
+            Some(p) => PoolChoice::Local(p),
+            None => PoolChoice::Remote {
+                subnet: parse("subnet", &want.subnet)?,
+                ip_range: parse("ip-range", &want.ip_range)?,
+                gateway: match want.gateway.as_deref().filter(|g| !g.is_empty()) {
+                    Some(g) => Some(g.parse().map_err(|_| {
+                        ModelError::Invalid(format!("invalid gateway address {g:?}"))
+                    })?),
+                    None => None,
+                },
+            },
+        };
+        let net = plugins.create(
+            &cfg.id,
+            &cfg.driver,
+            &cfg.ipam_driver,
+            choice,
+            &req.ipam_options.clone().unwrap_or_default(),
+            &cfg.options,
+            &self.ipam_file(cfg),
+        )?;
+        let s = &net.state;
+        cfg.pools = vec![local.unwrap_or(IpamPool {
+            subnet: s.pool.subnet,
+            ip_range: None,
+            gateway: s.gateway,
+            aux: BTreeMap::new(),
+            gateway_given: true,
+        })];
+        let file = self.remote_file(cfg);
+        let saved = std::fs::create_dir_all(&self.settings.state_dir)
+            .and_then(|()| std::fs::write(&file, serde_json::to_vec(s).expect("json")));
+        if let Err(e) = saved {
+            let _ = crate::UserNetwork::destroy(&net);
+            return Err(ModelError::Store(format!("{}: {e}", file.display())).into());
+        }
+        Ok(Live {
+            net: Arc::new(net),
+            _dns: None,
         })
     }
 
@@ -384,7 +482,8 @@ impl Networks {
 
     /// Create a user-defined bridge network.
     pub fn create(&self, req: CreateRequest) -> NetResult<NetworkConfig> {
-        model::check_request(&req)?;
+        model::check_request_with(&req, self.settings.plugins.is_some())?;
+        let plugin_driver = !model::builtin_driver(&req.driver);
         let mut nets = self.lock();
         if nets.values().any(|e| e.cfg.name == req.name) {
             return Err(ModelError::NameTaken(req.name).into());
@@ -421,6 +520,8 @@ impl Networks {
                 aux: BTreeMap::new(),
                 gateway_given: false,
             })
+        } else if plugin_driver && !default_ipam(&req.ipam_driver) {
+            None // the IPAM plugin's
         } else {
             Some(model::plan_pool(req.pools.first(), &in_use, &routes)?)
         };
@@ -441,15 +542,19 @@ impl Networks {
         let mut cfg = NetworkConfig {
             bridge,
             id,
-            name: req.name,
+            name: req.name.clone(),
             driver,
             scope: "local".into(),
             created: berth_time::now_rfc3339_nano(),
-            ipam_driver: "default".into(),
-            ipam_options: req.ipam_options,
-            pools: pool.into_iter().collect(),
-            options: req.options,
-            labels: req.labels,
+            ipam_driver: if default_ipam(&req.ipam_driver) {
+                "default".into()
+            } else {
+                req.ipam_driver.clone()
+            },
+            ipam_options: req.ipam_options.clone(),
+            pools: pool.clone().into_iter().collect(),
+            options: req.options.clone(),
+            labels: req.labels.clone(),
             internal: req.internal,
             attachable: req.attachable,
             enable_ipv6: false,
@@ -496,7 +601,12 @@ impl Networks {
                 let _ = vlan::remove(p);
             }
         };
-        let live = match self.bring_up(&cfg) {
+        let up = if plugin_driver {
+            self.create_remote(&mut cfg, &req, pool)
+        } else {
+            self.bring_up(&cfg)
+        };
+        let live = match up {
             Ok(l) => l,
             Err(e) => {
                 drop_made(&made);
@@ -507,6 +617,7 @@ impl Networks {
         if let Err(e) = self.store.save(&cfg) {
             let _ = live.net.destroy();
             let _ = std::fs::remove_file(self.conflist_file(&cfg));
+            let _ = std::fs::remove_file(self.remote_file(&cfg));
             drop_made(&made);
             return Err(e.into());
         }
@@ -553,6 +664,9 @@ impl Networks {
         }
         if e.cfg.driver == "cni" {
             let _ = std::fs::remove_file(self.conflist_file(&e.cfg));
+        }
+        if !model::builtin_driver(&e.cfg.driver) {
+            let _ = std::fs::remove_file(self.remote_file(&e.cfg));
         }
         destroyed?;
         Ok(())
@@ -656,6 +770,7 @@ mod tests {
             default_bridge: Some(("b0".into(), "10.88.0.0/16".parse().unwrap())),
             dns_port: 0,
             cni: None,
+            plugins: None,
         }
     }
 

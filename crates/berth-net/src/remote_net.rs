@@ -15,16 +15,16 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::ipam::Subnet;
+use crate::ipam::{Ipam, Subnet};
 use crate::netlink::{self, Netlink};
 use crate::remote::{
-    endpoint_options, JoinInfo, RemoteError, RemoteIpam, RemoteNetworkDriver, RemotePool,
-    RemoteResult,
+    endpoint_options, JoinInfo, PluginCall, RemoteError, RemoteIpam, RemoteNetworkDriver,
+    RemotePool, RemoteResult,
 };
 use crate::{Attachment, Endpoint, NetnsRef, PortMapping, UserNetwork};
 
@@ -119,11 +119,65 @@ pub struct RemoteState {
     pub gateway_prefix: u8,
 }
 
+/// Where a remote network's addresses come from: a remote IPAM plugin, or the daemon's own
+/// IPAM (`--ipam-driver default`), whose leases live in a file as for bridge networks.
+pub enum Addresses {
+    Remote(RemoteIpam),
+    Local(Mutex<Ipam>),
+}
+
+/// The address space dockerd's own IPAM names its local pools in.
+pub const LOCAL_SPACE: &str = "LocalDefault";
+
+impl Addresses {
+    fn local(&self) -> Option<std::sync::MutexGuard<'_, Ipam>> {
+        match self {
+            Addresses::Local(m) => Some(m.lock().unwrap_or_else(|e| e.into_inner())),
+            Addresses::Remote(_) => None,
+        }
+    }
+
+    fn request(
+        &self,
+        pool: &RemotePool,
+        owner: &str,
+        want: Option<Ipv4Addr>,
+        mac: Option<&str>,
+    ) -> RemoteResult<(Ipv4Addr, u8)> {
+        match self {
+            Addresses::Remote(r) => r.request_address(pool, want, false, mac),
+            Addresses::Local(_) => {
+                let a = self.local().expect("local").allocate(owner, want)?;
+                Ok((a, pool.subnet.prefix))
+            }
+        }
+    }
+
+    fn release(&self, pool: &RemotePool, owner: &str, addr: Ipv4Addr) -> RemoteResult<()> {
+        match self {
+            Addresses::Remote(r) => r.release_address(pool, addr),
+            Addresses::Local(_) => Ok(self.local().expect("local").release(owner)?),
+        }
+    }
+
+    /// The network goes: its gateway and pool (the lease file of a local pool).
+    fn release_all(&self, pool: &RemotePool, gateway: Ipv4Addr) -> RemoteResult<()> {
+        match self {
+            Addresses::Remote(r) => {
+                let gw = r.release_address(pool, gateway);
+                let p = r.release_pool(pool);
+                gw.and(p)
+            }
+            Addresses::Local(_) => Ok(self.local().expect("local").destroy()?),
+        }
+    }
+}
+
 /// A network of a remote driver.
 pub struct RemoteNetwork {
     id: String,
     driver: RemoteNetworkDriver,
-    ipam: RemoteIpam,
+    ipam: Addresses,
     pub state: RemoteState,
     sandbox: Arc<dyn Sandbox>,
 }
@@ -165,7 +219,7 @@ impl RemoteNetwork {
         Ok(RemoteNetwork {
             id: id.to_string(),
             driver,
-            ipam,
+            ipam: Addresses::Remote(ipam),
             state: RemoteState {
                 pool,
                 gateway: gw,
@@ -175,11 +229,56 @@ impl RemoteNetwork {
         })
     }
 
+    /// Create network `id` at the driver with addresses from the daemon's own IPAM (`pool`,
+    /// leases in `ipam_file`); undone on failure.
+    pub fn create_local(
+        id: &str,
+        driver: RemoteNetworkDriver,
+        pool: &crate::model::IpamPool,
+        ipam_file: &Path,
+        options: &BTreeMap<String, String>,
+        sandbox: Arc<dyn Sandbox>,
+    ) -> RemoteResult<RemoteNetwork> {
+        let state = RemoteState {
+            pool: RemotePool {
+                id: format!("{LOCAL_SPACE}/{}", pool.subnet),
+                subnet: pool.subnet,
+                address_space: LOCAL_SPACE.into(),
+            },
+            gateway: pool.gateway,
+            gateway_prefix: pool.subnet.prefix,
+        };
+        let mut ipam = Ipam::open_pool(
+            pool.subnet,
+            pool.gateway,
+            pool.ip_range,
+            pool.aux.values().copied().collect(),
+            ipam_file,
+        )?;
+        if let Err(e) = driver.create_network(
+            id,
+            options,
+            &state.pool,
+            (state.gateway, state.gateway_prefix),
+            &pool.aux,
+        ) {
+            let _ = ipam.destroy();
+            return Err(e);
+        }
+        Ok(RemoteNetwork {
+            id: id.to_string(),
+            driver,
+            ipam: Addresses::Local(Mutex::new(ipam)),
+            state,
+            sandbox,
+        })
+    }
+
     /// A network made before (after a daemon restart).
     pub fn reopen(
         id: &str,
         driver: RemoteNetworkDriver,
-        ipam: RemoteIpam,
+        ipam: Addresses,
         state: RemoteState,
         sandbox: Arc<dyn Sandbox>,
     ) -> RemoteNetwork {
@@ -210,10 +309,10 @@ impl RemoteNetwork {
         let pool = &self.state.pool;
         let (addr, prefix) = self
             .ipam
-            .request_address(pool, want, false, mac.as_deref())?;
+            .request(pool, container_id, want, mac.as_deref())?;
         let options = endpoint_options(ports);
         let release = || {
-            let _ = self.ipam.release_address(pool, addr);
+            let _ = self.ipam.release(pool, container_id, addr);
         };
         if let Err(e) =
             self.driver
@@ -282,7 +381,7 @@ impl RemoteNetwork {
             &|| self.driver.delete_endpoint(&self.id, &eid),
             &|| {
                 self.ipam
-                    .release_address(&self.state.pool, att.endpoint.address)
+                    .release(&self.state.pool, container_id, att.endpoint.address)
             },
         ];
         for step in steps {
@@ -298,12 +397,9 @@ impl RemoteNetwork {
     }
 
     fn destroy_remote(&self) -> RemoteResult<()> {
-        let gw = self
-            .ipam
-            .release_address(&self.state.pool, self.state.gateway);
-        let pool = self.ipam.release_pool(&self.state.pool);
+        let addresses = self.ipam.release_all(&self.state.pool, self.state.gateway);
         let net = self.driver.delete_network(&self.id);
-        gw.and(pool).and(net)
+        addresses.and(net)
     }
 }
 
@@ -338,6 +434,118 @@ impl UserNetwork for RemoteNetwork {
     fn destroy(&self) -> Result<()> {
         self.destroy_remote().map_err(net_err)
     }
+}
+
+/// Finds Docker plugins by name (the plugin crate's discovery and activation behind it).
+pub trait PluginResolver: Send + Sync {
+    /// The activated plugin `name` implementing `subsystem` (`NetworkDriver`, `IpamDriver`).
+    fn find(&self, name: &str, subsystem: &str)
+        -> std::result::Result<Arc<dyn PluginCall>, String>;
+}
+
+/// What the registry needs for networks of plugin drivers.
+#[derive(Clone)]
+pub struct Plugins {
+    pub resolver: Arc<dyn PluginResolver>,
+    pub sandbox: Arc<dyn Sandbox>,
+}
+
+/// Whether `name` is the daemon's own IPAM.
+pub fn default_ipam(name: &str) -> bool {
+    matches!(name, "" | "default")
+}
+
+impl Plugins {
+    fn find(&self, name: &str, subsystem: &str) -> RemoteResult<Arc<dyn PluginCall>> {
+        self.resolver
+            .find(name, subsystem)
+            .map_err(|why| RemoteError::Plugin {
+                method: format!("{subsystem} {name}"),
+                message: why,
+            })
+    }
+
+    /// Make network `id` of driver `driver` at the plugins. `pool` is the daemon's own pool when
+    /// `ipam_driver` is the default one (else the request goes to the IPAM plugin).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &self,
+        id: &str,
+        driver: &str,
+        ipam_driver: &str,
+        pool: PoolChoice<'_>,
+        ipam_options: &BTreeMap<String, String>,
+        options: &BTreeMap<String, String>,
+        ipam_file: &Path,
+    ) -> RemoteResult<RemoteNetwork> {
+        let d = RemoteNetworkDriver::register(self.find(driver, "NetworkDriver")?)?;
+        match pool {
+            PoolChoice::Local(p) => {
+                RemoteNetwork::create_local(id, d, p, ipam_file, options, self.sandbox.clone())
+            }
+            PoolChoice::Remote {
+                subnet,
+                ip_range,
+                gateway,
+            } => {
+                let ipam = RemoteIpam::register(self.find(ipam_driver, "IpamDriver")?)?;
+                RemoteNetwork::create(
+                    id,
+                    d,
+                    ipam,
+                    subnet,
+                    ip_range,
+                    gateway,
+                    ipam_options,
+                    options,
+                    self.sandbox.clone(),
+                )
+            }
+        }
+    }
+
+    /// A network made before (after a daemon restart): the plugins registered again.
+    pub fn reopen(
+        &self,
+        id: &str,
+        driver: &str,
+        ipam_driver: &str,
+        state: RemoteState,
+        local_pool: &crate::model::IpamPool,
+        ipam_file: &Path,
+    ) -> RemoteResult<RemoteNetwork> {
+        let d = RemoteNetworkDriver::register(self.find(driver, "NetworkDriver")?)?;
+        let addresses = if default_ipam(ipam_driver) {
+            Addresses::Local(Mutex::new(Ipam::open_pool(
+                local_pool.subnet,
+                local_pool.gateway,
+                local_pool.ip_range,
+                local_pool.aux.values().copied().collect(),
+                ipam_file,
+            )?))
+        } else {
+            Addresses::Remote(RemoteIpam::register(self.find(ipam_driver, "IpamDriver")?)?)
+        };
+        Ok(RemoteNetwork::reopen(
+            id,
+            d,
+            addresses,
+            state,
+            self.sandbox.clone(),
+        ))
+    }
+}
+
+/// Where a new remote network's pool comes from.
+pub enum PoolChoice<'a> {
+    /// The daemon's own IPAM planned it.
+    Local(&'a crate::model::IpamPool),
+    /// The IPAM plugin gives it (what the user asked for, if anything).
+    Remote {
+        subnet: Option<Subnet>,
+        ip_range: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    },
 }
 
 #[cfg(test)]

@@ -434,3 +434,154 @@ fn ipam_answers_are_checked() {
         .is_err());
     assert_eq!(plugin.methods().len(), n);
 }
+
+/// The resolver of the tests: one plugin for both subsystems, under one name.
+struct OnePlugin(Arc<Fake>);
+
+impl PluginResolver for OnePlugin {
+    fn find(
+        &self,
+        name: &str,
+        _subsystem: &str,
+    ) -> std::result::Result<Arc<dyn PluginCall>, String> {
+        if name == "rs" {
+            Ok(self.0.clone())
+        } else {
+            Err(format!("plugin {name:?} not found"))
+        }
+    }
+}
+
+/// Ids and the sandbox key replaced by placeholders (they are random per run).
+fn normalized(mut v: Value) -> Value {
+    for (k, p) in [("NetworkID", "N"), ("EndpointID", "E"), ("SandboxKey", "S")] {
+        if v.get(k).is_some() {
+            v[k] = json!(p);
+        }
+    }
+    v
+}
+
+#[test]
+fn the_registry_drives_plugin_networks_in_dockerds_order_across_a_restart() {
+    use crate::model::{CreateRequest, MemoryStore, NetworkConfig, NetworkStore, PoolRequest};
+    use crate::networks::{DnsNames, Networks, Settings};
+    let expected = trace();
+    let script: Mutex<VecDeque<(String, Value, Value)>> = Mutex::new(expected.clone().into());
+    let plugin = Arc::new(Fake {
+        log: Mutex::default(),
+        answer: Box::new(move |method, body| {
+            if let Some(a) = registration(method) {
+                return Ok(a);
+            }
+            let (m, req, resp) = script.lock().unwrap().pop_front().expect("a call too many");
+            assert_eq!(method, m, "call order");
+            assert_eq!(
+                normalized(body.clone()),
+                normalized(req),
+                "the body of {method}"
+            );
+            Ok(resp)
+        }),
+    });
+    struct Shared(Arc<MemoryStore>);
+    impl NetworkStore for Shared {
+        fn load(&self) -> std::result::Result<Vec<NetworkConfig>, crate::model::ModelError> {
+            self.0.load()
+        }
+        fn save(&self, n: &NetworkConfig) -> std::result::Result<(), crate::model::ModelError> {
+            self.0.save(n)
+        }
+        fn delete(&self, id: &str) -> std::result::Result<(), crate::model::ModelError> {
+            self.0.delete(id)
+        }
+    }
+    struct NoUpstream;
+    impl crate::dns::Upstream for NoUpstream {
+        fn forward(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Arc::new(FakeSandbox::default());
+    let settings = || Settings {
+        state_dir: dir.path().to_path_buf(),
+        firewall: Box::new(|| Box::new(crate::firewall::NoFirewall)),
+        upstream: Arc::new(NoUpstream),
+        default_bridge: None,
+        dns_port: 0,
+        cni: None,
+        plugins: Some(Plugins {
+            resolver: Arc::new(OnePlugin(plugin.clone())),
+            sandbox: sandbox.clone(),
+        }),
+    };
+    let store = Arc::new(MemoryStore::default());
+    let (nets, problems) = Networks::open(Box::new(Shared(store.clone())), settings()).unwrap();
+    assert!(problems.is_empty());
+    // An unknown plugin is a clear error.
+    let e = nets
+        .create(CreateRequest {
+            name: "x".into(),
+            driver: "nosuch".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("plugin \"nosuch\" not found"), "{e}");
+    let cfg = nets
+        .create(CreateRequest {
+            name: "rsnet".into(),
+            driver: "rs".into(),
+            ipam_driver: "rs".into(),
+            pools: vec![PoolRequest {
+                subnet: Some("10.231.80.0/24".into()),
+                ..Default::default()
+            }],
+            options: [("com.example.mode".to_string(), "test".to_string())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        (cfg.driver.as_str(), cfg.ipam_driver.as_str()),
+        ("rs", "rs")
+    );
+    assert_eq!(cfg.pools[0].subnet.to_string(), "10.231.80.0/24");
+    assert_eq!(cfg.pools[0].gateway, Ipv4Addr::new(10, 231, 80, 1));
+    let cid = "16bf0760b310a2bca39537252107110f6f8f1801876e50d858c4517210a8be00";
+    let ports = crate::parse_port_spec("127.0.0.1:18090:80").unwrap();
+    let att = nets
+        .connect(
+            &cfg.id,
+            cid,
+            "/proc/self/ns/net",
+            &ports,
+            None,
+            None,
+            &DnsNames::default(),
+        )
+        .unwrap();
+    assert_eq!(att.endpoint.address, Ipv4Addr::new(10, 231, 80, 2));
+    // A restart: the network comes back from its stored state (the plugins registered again).
+    drop(nets);
+    let (nets, problems) = Networks::open(Box::new(Shared(store)), settings()).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    nets.disconnect(&cfg.id, cid, &att).unwrap();
+    nets.remove(&cfg.id).unwrap();
+    let calls: Vec<String> = plugin
+        .methods()
+        .into_iter()
+        .filter(|m| registration(m).is_none())
+        .collect();
+    let want: Vec<String> = expected.iter().map(|(m, _, _)| m.clone()).collect();
+    assert_eq!(calls, want);
+    assert_eq!(
+        plugin
+            .methods()
+            .iter()
+            .filter(|m| *m == "NetworkDriver.GetCapabilities")
+            .count(),
+        2,
+        "registered at create and again after the restart"
+    );
+    assert!(!dir.path().join(format!("{}.remote.json", cfg.id)).exists());
+}

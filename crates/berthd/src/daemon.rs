@@ -114,6 +114,8 @@ fn open_networks(
             config_dir: cfg.cni_config_dir.clone(),
             cache_dir: cfg.data_root.join("network").join("cni-cache"),
         }),
+        // Network and IPAM plugins come with plugin discovery.
+        plugins: None,
     };
     let (nets, problems) = berth_net::networks::Networks::open(Box::new(table), settings)?;
     for p in problems {
