@@ -22,7 +22,18 @@ pub trait PluginExec: Send + Sync {
 }
 
 /// Spawns the plugin (a clean environment but for the CNI variables and PATH).
-pub struct RealExec;
+pub struct RealExec {
+    /// How long one plugin may take (60 s).
+    pub timeout: std::time::Duration,
+}
+
+impl Default for RealExec {
+    fn default() -> Self {
+        RealExec {
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
 
 impl PluginExec for RealExec {
     fn exec(&self, binary: &Path, env: &[(String, String)], stdin: &[u8]) -> Result<Vec<u8>> {
@@ -41,13 +52,34 @@ impl PluginExec for RealExec {
                 "run CNI plugin {}",
                 binary.display()
             )))?;
-        if let Some(mut w) = child.stdin.take() {
-            let _ = w.write_all(stdin);
-        }
-        let out = child.wait_with_output().map_err(crate::error::io(format!(
-            "wait for CNI plugin {}",
-            binary.display()
-        )))?;
+        let input = stdin.to_vec();
+        let mut w = child.stdin.take();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        // A plugin that hangs must not hold the container's start forever: after the timeout it
+        // is killed (its pid stays ours until the waiting thread reaps it).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Some(w) = w.as_mut() {
+                let _ = w.write_all(&input);
+            }
+            drop(w);
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(self.timeout) {
+            Ok(r) => r.map_err(crate::error::io(format!(
+                "wait for CNI plugin {}",
+                binary.display()
+            )))?,
+            Err(_) => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                // Reaped by the thread; its children may hold the pipes a little longer.
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+                return Err(Error::Command {
+                    command: format!("CNI plugin {}", binary.display()),
+                    stderr: format!("no answer in {:?}: killed", self.timeout),
+                });
+            }
+        };
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -684,6 +716,43 @@ mod tests {
             assert_eq!(dels, ["tuning", "portmap", "bridge"], "DEL through the whole list");
             assert!(r.cached("n").is_empty());
         }
+    }
+
+    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("plugin");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn real_plugins_errors_and_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let exec = RealExec {
+            timeout: std::time::Duration::from_millis(300),
+        };
+        let env = [("CNI_COMMAND".to_string(), "ADD".to_string())];
+        // stdin arrives, the environment is only what was given (and PATH).
+        let p = script(dir.path(), "cat; echo \" $CNI_COMMAND ${HOME:-nohome}\"");
+        let out = exec.exec(&p, &env, b"{}").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "{} ADD nohome\n");
+        // The spec's error object becomes the message.
+        let p = script(
+            dir.path(),
+            "echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"bad config\",\"details\":\"no bridge\"}'; exit 1",
+        );
+        let e = exec.exec(&p, &env, b"{}").unwrap_err();
+        assert!(
+            e.to_string().contains("bad config: no bridge (code 7)"),
+            "{e}"
+        );
+        // A hanging plugin is killed after the timeout.
+        let p = script(dir.path(), "exec sleep 30");
+        let t = std::time::Instant::now();
+        let e = exec.exec(&p, &env, b"{}").unwrap_err();
+        assert!(e.to_string().contains("killed"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

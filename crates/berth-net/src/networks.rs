@@ -398,7 +398,7 @@ impl Networks {
         Ok(Arc::new(Runner {
             plugin_dir: dirs.plugin_dir.clone(),
             cache_dir: dirs.cache_dir.clone(),
-            exec: Box::new(RealExec),
+            exec: Box::new(RealExec::default()),
         }))
     }
 
