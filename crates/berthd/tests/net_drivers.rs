@@ -129,7 +129,7 @@ fn kernel_has(kind: &str, extra: &[&str]) -> bool {
 #[test]
 fn macvlan_containers_talk_over_a_veth_parent() {
     skip_unless_ready!("macvlan_containers_talk_over_a_veth_parent");
-    let t = Parent::start(0);
+    let mut t = Parent::start(0);
     let x = t.x;
     let subnet = format!("10.231.{x}.0/24");
     let parent = format!("parent={}", t.link);
@@ -207,7 +207,10 @@ fn macvlan_containers_talk_over_a_veth_parent() {
     assert!(out.contains("hello-macvlan"), "{out}");
     assert!(out.contains(&format!("10.231.{x}.")), "{out}");
 
-    // disconnect takes the interface out of the running container.
+    // After a kill -9 and a restart of berthd, disconnect still takes the interface out of the
+    // running container (the endpoint remembers the container's namespace).
+    t.d.kill9();
+    t.d.spawn();
     t.d.ok(&["network", "disconnect", "mv", "srv"]);
     let links = t.d.ok(&["exec", "srv", "busybox", "ip", "-o", "link"]);
     assert!(!links.contains("eth0"), "{links}");
