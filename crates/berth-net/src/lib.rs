@@ -7,7 +7,10 @@
 //! `-p 127.0.0.1:8080:80` answer). [`BridgeNetwork`] ties them together for
 //! one network and undoes everything it half-made when a step fails. Links
 //! and addresses are made over rtnetlink ([`netlink`]); rules with iptables.
-//! Other drivers (CNI plugins, Docker network plugins) fit behind the same trait.
+//! The registry ([`networks`]) holds every user network as a [`UserNetwork`]:
+//! bridge networks, macvlan and ipvlan ones ([`sublink`], parents in [`vlan`]),
+//! CNI ones ([`cni_net`] over [`cni`]) and those of Docker network plugins
+//! ([`remote_net`] over [`remote`]).
 
 pub mod bridge;
 mod cmd;
