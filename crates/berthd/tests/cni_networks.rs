@@ -24,6 +24,36 @@ struct Cni {
     files: tempfile::TempDir,
 }
 
+/// Tests of this file running now: the last one out removes portmap's shared chain (it leaves
+/// `CNI-HOSTPORT-DNAT` and its jumps behind, as with any CNI runtime) when nothing is in it.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn drop_portmap_chain() {
+    let rules = host("iptables", &["-t", "nat", "-S", "CNI-HOSTPORT-DNAT"]);
+    if rules.lines().any(|l| l.starts_with("-A ")) || !rules.contains("-N CNI-HOSTPORT-DNAT") {
+        return;
+    }
+    for hook in ["PREROUTING", "OUTPUT"] {
+        let _ = Command::new("iptables")
+            .args([
+                "-t",
+                "nat",
+                "-D",
+                hook,
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                "CNI-HOSTPORT-DNAT",
+            ])
+            .output();
+    }
+    let _ = Command::new("iptables")
+        .args(["-t", "nat", "-X", "CNI-HOSTPORT-DNAT"])
+        .output();
+}
+
 impl Drop for Cni {
     fn drop(&mut self) {
         if self.d.child.is_some() {
@@ -35,6 +65,9 @@ impl Drop for Cni {
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
+        if LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            drop_portmap_chain();
+        }
     }
 }
 
@@ -78,6 +111,7 @@ fn start(salt: u32) -> Option<Cni> {
         ),
     )
     .unwrap();
+    LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let d = Berthd::start_with(&[
         "--bridge",
         "none",
