@@ -129,6 +129,7 @@ impl NetworkDriver for BridgeDriver {
                 prefix,
                 gateway,
                 mac,
+                netns: None,
             })
         })();
         if result.is_err() {

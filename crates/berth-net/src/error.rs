@@ -27,6 +27,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The kernel or the host lacks what the network needs (a link kind, a parent interface).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("network setup failed and cleanup also failed: {0}")]
     Cleanup(String),
 }

@@ -7,19 +7,30 @@
 //! `-p 127.0.0.1:8080:80` answer). [`BridgeNetwork`] ties them together for
 //! one network and undoes everything it half-made when a step fails. Links
 //! and addresses are made over rtnetlink ([`netlink`]); rules with iptables.
-//! Other drivers (CNI plugins, Docker network plugins) fit behind the same trait.
+//! The registry ([`networks`]) holds every user network as a [`UserNetwork`]:
+//! bridge networks, macvlan and ipvlan ones ([`sublink`], parents in [`vlan`]),
+//! CNI ones ([`cni_net`] over [`cni`]) and those of Docker network plugins
+//! ([`remote_net`] over [`remote`]).
 
 pub mod bridge;
 mod cmd;
+pub mod cni;
+pub mod cni_net;
 pub mod dns;
 pub mod error;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod ipvlan;
+pub mod macvlan;
 pub mod model;
 pub mod netlink;
 pub mod networks;
 pub mod proxy;
+pub mod remote;
+pub mod remote_net;
+pub mod sublink;
+pub mod vlan;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +53,36 @@ pub struct Endpoint {
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mac: String,
+    /// The container's network namespace, for drivers whose interface lives only there
+    /// (macvlan, ipvlan): removing it on disconnect needs the namespace, and the inode
+    /// makes sure it is still the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsRef>,
+}
+
+/// A network namespace by path and inode (a `/proc/PID/ns/net` path names another one once
+/// the process is gone and its pid reused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsRef {
+    pub path: String,
+    pub inode: u64,
+}
+
+impl NetnsRef {
+    /// The namespace at `path` now.
+    pub fn at(path: &str) -> Result<NetnsRef> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).map_err(error::io(format!("stat {path}")))?;
+        Ok(NetnsRef {
+            path: path.to_string(),
+            inode: m.ino(),
+        })
+    }
+
+    /// Whether `path` still names this namespace.
+    pub fn alive(&self) -> bool {
+        NetnsRef::at(&self.path).is_ok_and(|n| n.inode == self.inode)
+    }
 }
 
 /// Makes and removes the interfaces of one network.
@@ -58,6 +99,12 @@ pub trait NetworkDriver: Send + Sync {
     ) -> Result<Endpoint>;
     /// Remove the container's interface (gone already is fine).
     fn disconnect(&self, container_id: &str) -> Result<()>;
+    /// Remove the interface `connect` returned as `endpoint` (drivers whose interface lives in
+    /// the container's namespace need it; the others remove by container id).
+    fn disconnect_endpoint(&self, container_id: &str, endpoint: &Endpoint) -> Result<()> {
+        let _ = endpoint;
+        self.disconnect(container_id)
+    }
     /// Remove the network's shared parts.
     fn remove(&self) -> Result<()>;
 }
@@ -202,6 +249,57 @@ pub struct Attachment {
     pub endpoint: Endpoint,
     /// The published ports, with any port 0 replaced by the one bound.
     pub ports: Vec<PortMapping>,
+    /// Name servers the network's driver gave (a CNI result's `dns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<Ipv4Addr>,
+}
+
+/// One user network's running parts, whatever its driver: what the registry
+/// ([`networks::Networks`]) puts containers on and takes them off.
+pub trait UserNetwork: Send + Sync {
+    /// Give the container at `netns` an interface and an address (`want` if given) and publish
+    /// `ports` where the driver can; what a failed step half-made is undone.
+    fn attach(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Attachment>;
+    /// Undo `attach`; every step runs.
+    fn detach(&self, container_id: &str, att: &Attachment) -> Result<()>;
+    /// After a daemon restart, for a container still attached: what died with the old daemon.
+    fn restore(&self, container_id: &str, att: &Attachment) -> Result<()>;
+    /// Take the network's kernel parts down (a failed bring-up), keeping its leases.
+    fn remove(&self) -> Result<()>;
+    /// The network is deleted: its kernel parts and its leases go.
+    fn destroy(&self) -> Result<()>;
+}
+
+impl UserNetwork for BridgeNetwork {
+    fn attach(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Attachment> {
+        BridgeNetwork::attach(self, container_id, netns, ports, want, mac)
+    }
+    fn detach(&self, container_id: &str, att: &Attachment) -> Result<()> {
+        BridgeNetwork::detach(self, container_id, att.endpoint.address, &att.ports)
+    }
+    fn restore(&self, container_id: &str, att: &Attachment) -> Result<()> {
+        BridgeNetwork::restore(self, container_id, att.endpoint.address, &att.ports)
+    }
+    fn remove(&self) -> Result<()> {
+        BridgeNetwork::remove(self)
+    }
+    fn destroy(&self) -> Result<()> {
+        BridgeNetwork::destroy(self)
+    }
 }
 
 /// A bridge network: driver, addresses, firewall and port relays.
@@ -337,7 +435,11 @@ impl BridgeNetwork {
             }
         };
         match self.publish(container_id, addr, ports) {
-            Ok(ports) => Ok(Attachment { endpoint, ports }),
+            Ok(ports) => Ok(Attachment {
+                endpoint,
+                ports,
+                dns: Vec::new(),
+            }),
             Err(e) => {
                 let _ = self.detach(container_id, addr, &[]);
                 Err(e)

@@ -63,6 +63,10 @@ pub struct NetworkConfig {
     /// `bridge`, `host` and `none`: listed, never removed.
     #[serde(default)]
     pub predefined: bool,
+    /// macvlan and ipvlan: berthd made the parent link (an 802.1q sub-interface or a dummy),
+    /// so the last network on it removes it.
+    #[serde(default)]
+    pub parent_made: bool,
 }
 
 impl NetworkConfig {
@@ -305,30 +309,64 @@ fn check_options(options: &BTreeMap<String, String>) -> Result<(), ModelError> {
 
 /// Check the parts of a create request that do not depend on other networks.
 pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
+    check_request_with(req, false)
+}
+
+/// The network drivers berthd has itself.
+pub fn builtin_driver(driver: &str) -> bool {
+    matches!(driver, "" | "bridge" | "macvlan" | "ipvlan" | "cni")
+}
+
+/// [`check_request`], where `plugins` says whether drivers other than the built-in ones may be
+/// plugins (then a plugin driver may take a plugin IPAM driver).
+pub fn check_request_with(req: &CreateRequest, plugins: bool) -> Result<(), ModelError> {
     if !valid_name(&req.name) {
         return Err(ModelError::Invalid(format!(
             "invalid network name {:?}: it must be printable and not empty",
             req.name
         )));
     }
-    if !matches!(req.driver.as_str(), "" | "bridge") {
-        return Err(ModelError::Unsupported(format!(
-            "plugin {:?} not found: berthd has the bridge network driver only",
-            req.driver
-        )));
+    match req.driver.as_str() {
+        "" | "bridge" => check_options(&req.options)?,
+        "macvlan" => {
+            crate::macvlan::link(&req.options)?;
+        }
+        "ipvlan" => {
+            crate::ipvlan::link(&req.options)?;
+        }
+        "cni" => {}
+        _ if plugins => {}
+        other => {
+            return Err(ModelError::Unsupported(format!(
+            "plugin {other:?} not found: berthd has the bridge, macvlan, ipvlan and cni network drivers"
+        )))
+        }
     }
     if !matches!(req.ipam_driver.as_str(), "" | "default") {
-        return Err(ModelError::Unsupported(format!(
-            "IPAM driver {:?} not found: berthd has the default one only",
-            req.ipam_driver
-        )));
+        if plugins && !builtin_driver(&req.driver) {
+            // A plugin network driver with a plugin IPAM driver.
+        } else if plugins {
+            return Err(ModelError::Unsupported(format!(
+                "IPAM driver {:?} with the {} driver is not supported yet",
+                req.ipam_driver,
+                if req.driver.is_empty() {
+                    "bridge"
+                } else {
+                    &req.driver
+                }
+            )));
+        } else {
+            return Err(ModelError::Unsupported(format!(
+                "IPAM driver {:?} not found: berthd has the default one only",
+                req.ipam_driver
+            )));
+        }
     }
     if req.enable_ipv6 {
         return Err(ModelError::Unsupported(
             "IPv6 networks are not supported yet".into(),
         ));
     }
-    check_options(&req.options)?;
     if req.pools.len() > 1 {
         return Err(ModelError::Unsupported(
             "one IPv4 pool per network is supported for now".into(),

@@ -31,6 +31,7 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_LINK: u16 = 5;
 const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
@@ -38,8 +39,13 @@ const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
+const IFLA_MACVLAN_MODE: u16 = 1;
+const IFLA_IPVLAN_MODE: u16 = 1;
+const IFLA_IPVLAN_FLAGS: u16 = 2;
+const IFLA_VLAN_ID: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const RTA_DST: u16 = 1;
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 const IFF_UP: u32 = 1;
@@ -96,9 +102,60 @@ fn ifinfo(index: i32, flags: u32, change: u32) -> Vec<u8> {
     v
 }
 
+/// Where netlink messages go: the kernel's route socket, or a fake in tests.
+pub trait Wire: Send {
+    fn send(&mut self, msg: &[u8]) -> std::result::Result<(), nix::errno::Errno>;
+    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<usize, nix::errno::Errno>;
+}
+
+/// The kernel's NETLINK_ROUTE socket.
+struct Kernel(OwnedFd);
+
+impl Wire for Kernel {
+    fn send(&mut self, msg: &[u8]) -> std::result::Result<(), nix::errno::Errno> {
+        send(self.0.as_raw_fd(), msg, MsgFlags::empty()).map(|_| ())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<usize, nix::errno::Errno> {
+        recv(self.0.as_raw_fd(), buf, MsgFlags::empty())
+    }
+}
+
+/// A link made on top of a parent link (macvlan, ipvlan, 802.1q VLAN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sublink {
+    /// `mode`: MACVLAN_MODE_* (private 1, vepa 2, bridge 4, passthru 8).
+    Macvlan { mode: u32 },
+    /// `mode`: l2 0, l3 1, l3s 2; `flags`: bridge 0, private 1, vepa 2.
+    Ipvlan { mode: u16, flags: u16 },
+    /// An 802.1q sub-interface with VLAN id `id`.
+    Vlan { id: u16 },
+}
+
+impl Sublink {
+    /// The kernel's name of the link kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Sublink::Macvlan { .. } => "macvlan",
+            Sublink::Ipvlan { .. } => "ipvlan",
+            Sublink::Vlan { .. } => "vlan",
+        }
+    }
+
+    fn data(&self) -> Vec<Attr> {
+        match *self {
+            Sublink::Macvlan { mode } => vec![Attr::u32(IFLA_MACVLAN_MODE, mode)],
+            Sublink::Ipvlan { mode, flags } => vec![
+                Attr::bytes(IFLA_IPVLAN_MODE, &mode.to_ne_bytes()),
+                Attr::bytes(IFLA_IPVLAN_FLAGS, &flags.to_ne_bytes()),
+            ],
+            Sublink::Vlan { id } => vec![Attr::bytes(IFLA_VLAN_ID, &id.to_ne_bytes())],
+        }
+    }
+}
+
 /// A route socket in the calling thread's network namespace.
 pub struct Netlink {
-    fd: OwnedFd,
+    wire: Box<dyn Wire>,
     seq: u32,
 }
 
@@ -113,7 +170,12 @@ impl Netlink {
         .map_err(|e| nl_err("open a netlink socket", e))?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
             .map_err(|e| nl_err("bind the netlink socket", e))?;
-        Ok(Netlink { fd, seq: 0 })
+        Ok(Netlink::over(Box::new(Kernel(fd))))
+    }
+
+    /// Netlink over another wire (a fake kernel in tests).
+    pub fn over(wire: Box<dyn Wire>) -> Netlink {
+        Netlink { wire, seq: 0 }
     }
 
     /// Send one request and wait for its ACK (or its reply, for GET).
@@ -138,12 +200,11 @@ impl Netlink {
         msg.extend_from_slice(&self.seq.to_ne_bytes());
         msg.extend_from_slice(&0u32.to_ne_bytes());
         msg.extend_from_slice(&payload);
-        send(self.fd.as_raw_fd(), &msg, MsgFlags::empty()).map_err(|e| nl_err(what, e))?;
+        self.wire.send(&msg).map_err(|e| nl_err(what, e))?;
         let mut reply = None;
         let mut buf = vec![0u8; 32 * 1024];
         loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())
-                .map_err(|e| nl_err(what, e))?;
+            let n = self.wire.recv(&mut buf).map_err(|e| nl_err(what, e))?;
             let mut off = 0;
             while off + 16 <= n {
                 let len =
@@ -216,6 +277,43 @@ impl Netlink {
         .map(|_| ())
     }
 
+    /// A link of kind `sub` named `name` on the parent link with index `parent`. A kernel without
+    /// the link kind gets [`Error::Unsupported`], saying which.
+    pub fn create_sublink(&mut self, name: &str, parent: u32, sub: Sublink) -> Result<()> {
+        let info = Attr::nested(
+            IFLA_LINKINFO,
+            &[
+                Attr::str(IFLA_INFO_KIND, sub.kind()),
+                Attr::nested(IFLA_INFO_DATA, &sub.data()),
+            ],
+        );
+        let made = self.request(
+            &format!("create {} link {name}", sub.kind()),
+            RTM_NEWLINK,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &ifinfo(0, 0, 0),
+            &[
+                Attr::str(IFLA_IFNAME, name),
+                Attr::u32(IFLA_LINK, parent),
+                info,
+            ],
+        );
+        unsupported_kind(made, sub.kind())
+    }
+
+    /// A dummy link (a parent that goes nowhere).
+    pub fn create_dummy(&mut self, name: &str) -> Result<()> {
+        let info = Attr::nested(IFLA_LINKINFO, &[Attr::str(IFLA_INFO_KIND, "dummy")]);
+        let made = self.request(
+            &format!("create dummy link {name}"),
+            RTM_NEWLINK,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &ifinfo(0, 0, 0),
+            &[Attr::str(IFLA_IFNAME, name), info],
+        );
+        unsupported_kind(made, "dummy")
+    }
+
     /// Change a link: bring it up, give it a master, a new name or a netns.
     pub fn set_link(
         &mut self,
@@ -242,6 +340,18 @@ impl Netlink {
             0,
             &ifinfo(index as i32, flags, change),
             &attrs,
+        )
+        .map(|_| ())
+    }
+
+    /// Give a link another hardware address.
+    pub fn set_address(&mut self, index: u32, mac: [u8; 6]) -> Result<()> {
+        self.request(
+            &format!("set the address of link {index}"),
+            RTM_NEWLINK,
+            0,
+            &ifinfo(index as i32, 0, 0),
+            &[Attr::bytes(IFLA_ADDRESS, &mac)],
         )
         .map(|_| ())
     }
@@ -304,29 +414,74 @@ impl Netlink {
 
     /// A default route through `gateway` on link `index`.
     pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> Result<()> {
+        self.default_route(index, Some(gateway))
+    }
+
+    /// A default route straight out of link `index` (no gateway: ipvlan's l3 modes).
+    pub fn add_default_device_route(&mut self, index: u32) -> Result<()> {
+        self.default_route(index, None)
+    }
+
+    fn default_route(&mut self, index: u32, gateway: Option<Ipv4Addr>) -> Result<()> {
+        self.add_route(index, None, gateway)
+    }
+
+    /// A route to `dst` (None: the default route) through `gateway`, or straight out of link
+    /// `index` without one.
+    pub fn add_route(
+        &mut self,
+        index: u32,
+        dst: Option<crate::ipam::Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+        let scope = if gateway.is_some() {
+            libc::RT_SCOPE_UNIVERSE
+        } else {
+            libc::RT_SCOPE_LINK
+        };
         let mut body = vec![
             libc::AF_INET as u8,
-            0,
+            dst.map_or(0, |d| d.prefix),
             0,
             0,
             libc::RT_TABLE_MAIN,
             libc::RTPROT_BOOT,
-            libc::RT_SCOPE_UNIVERSE,
+            scope,
             libc::RTN_UNICAST,
         ];
         body.extend_from_slice(&0u32.to_ne_bytes());
+        let mut attrs = vec![Attr::u32(RTA_OIF, index)];
+        if let Some(g) = gateway {
+            attrs.insert(0, Attr::bytes(RTA_GATEWAY, &g.octets()));
+        }
+        if let Some(d) = dst {
+            attrs.insert(0, Attr::bytes(RTA_DST, &d.network.octets()));
+        }
+        let to = dst.map_or_else(|| "default".to_string(), |d| d.to_string());
+        let what = match gateway {
+            Some(g) => format!("add route {to} via {g}"),
+            None => format!("add route {to} out of link {index}"),
+        };
         self.request(
-            &format!("add default route via {gateway}"),
+            &what,
             RTM_NEWROUTE,
             NLM_F_CREATE | NLM_F_EXCL,
             &body,
-            &[
-                Attr::bytes(RTA_GATEWAY, &gateway.octets()),
-                Attr::u32(RTA_OIF, index),
-            ],
+            &attrs,
         )
         .map(|_| ())
+    }
+}
+
+fn unsupported_kind(made: Result<Vec<u8>>, kind: &str) -> Result<()> {
+    match made {
+        Err(Error::Command { stderr, .. }) if stderr.contains("EOPNOTSUPP") => {
+            Err(Error::Unsupported(format!(
+                "the kernel has no {kind} links (module {kind} missing)"
+            )))
+        }
+        other => other.map(|_| ()),
     }
 }
 
@@ -379,5 +534,153 @@ mod tests {
         nested.encode(&mut out);
         assert_eq!(u16::from_ne_bytes([out[0], out[1]]) as usize, 4 + 12);
         assert_eq!(out.len(), 16);
+    }
+
+    /// A kernel that records each request and answers with `errno` (0: ACK).
+    struct FakeKernel {
+        sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+        errno: i32,
+        pending: Option<Vec<u8>>,
+    }
+
+    impl Wire for FakeKernel {
+        fn send(&mut self, msg: &[u8]) -> std::result::Result<(), nix::errno::Errno> {
+            self.sent.lock().unwrap().push(msg.to_vec());
+            let mut ack = Vec::new();
+            ack.extend_from_slice(&36u32.to_ne_bytes());
+            ack.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            ack.extend_from_slice(&0u16.to_ne_bytes());
+            ack.extend_from_slice(&msg[8..12]); // seq
+            ack.extend_from_slice(&0u32.to_ne_bytes());
+            ack.extend_from_slice(&(-self.errno).to_ne_bytes());
+            ack.extend_from_slice(&msg[..16]);
+            self.pending = Some(ack);
+            Ok(())
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<usize, nix::errno::Errno> {
+            let m = self.pending.take().expect("a request before the reply");
+            buf[..m.len()].copy_from_slice(&m);
+            Ok(m.len())
+        }
+    }
+
+    fn fake(errno: i32) -> (Netlink, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        let sent = std::sync::Arc::default();
+        let nl = Netlink::over(Box::new(FakeKernel {
+            sent: std::sync::Arc::clone(&sent),
+            errno,
+            pending: None,
+        }));
+        (nl, sent)
+    }
+
+    /// (kind, payload) of each attribute in `b`.
+    fn attrs(mut b: &[u8]) -> Attrs {
+        let mut out = Vec::new();
+        while b.len() >= 4 {
+            let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+            let kind = u16::from_ne_bytes([b[2], b[3]]);
+            out.push((kind, b[4..len].to_vec()));
+            b = &b[((len + 3) & !3).min(b.len())..];
+        }
+        out
+    }
+
+    fn find(a: &[(u16, Vec<u8>)], kind: u16) -> Vec<u8> {
+        a.iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap_or_else(|| panic!("attribute {kind} missing"))
+            .1
+            .clone()
+    }
+
+    /// The link name, the parent index, the kind and the kind's data of an RTM_NEWLINK.
+    type Attrs = Vec<(u16, Vec<u8>)>;
+
+    fn new_link(msg: &[u8]) -> (String, Option<u32>, String, Attrs) {
+        assert_eq!(u16::from_ne_bytes([msg[4], msg[5]]), RTM_NEWLINK);
+        let flags = u16::from_ne_bytes([msg[6], msg[7]]);
+        assert_eq!(
+            flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            "a new link is created exclusively, with an ACK"
+        );
+        let top = attrs(&msg[32..]);
+        let name = find(&top, IFLA_IFNAME);
+        let name = String::from_utf8(name[..name.len() - 1].to_vec()).unwrap();
+        let parent = top
+            .iter()
+            .find(|(k, _)| *k == IFLA_LINK)
+            .map(|(_, v)| u32::from_ne_bytes(v[..4].try_into().unwrap()));
+        let info = attrs(&find(&top, IFLA_LINKINFO));
+        let kind = find(&info, IFLA_INFO_KIND);
+        let kind = String::from_utf8(kind[..kind.len() - 1].to_vec()).unwrap();
+        let data = info
+            .iter()
+            .find(|(k, _)| *k == IFLA_INFO_DATA)
+            .map(|(_, d)| attrs(d))
+            .unwrap_or_default();
+        (name, parent, kind, data)
+    }
+
+    #[test]
+    fn sublink_messages_carry_parent_kind_and_mode() {
+        let (mut nl, sent) = fake(0);
+        nl.create_sublink("mv0", 7, Sublink::Macvlan { mode: 4 })
+            .unwrap();
+        nl.create_sublink("ipv0", 8, Sublink::Ipvlan { mode: 2, flags: 1 })
+            .unwrap();
+        nl.create_sublink("eth0.42", 2, Sublink::Vlan { id: 42 })
+            .unwrap();
+        nl.create_dummy("dm-x").unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 4);
+
+        let (name, parent, kind, data) = new_link(&sent[0]);
+        assert_eq!(
+            (name.as_str(), parent, kind.as_str()),
+            ("mv0", Some(7), "macvlan")
+        );
+        assert_eq!(find(&data, IFLA_MACVLAN_MODE), 4u32.to_ne_bytes());
+
+        let (name, parent, kind, data) = new_link(&sent[1]);
+        assert_eq!(
+            (name.as_str(), parent, kind.as_str()),
+            ("ipv0", Some(8), "ipvlan")
+        );
+        assert_eq!(find(&data, IFLA_IPVLAN_MODE), 2u16.to_ne_bytes());
+        assert_eq!(find(&data, IFLA_IPVLAN_FLAGS), 1u16.to_ne_bytes());
+
+        let (name, parent, kind, data) = new_link(&sent[2]);
+        assert_eq!(
+            (name.as_str(), parent, kind.as_str()),
+            ("eth0.42", Some(2), "vlan")
+        );
+        assert_eq!(find(&data, IFLA_VLAN_ID), 42u16.to_ne_bytes());
+
+        let (name, parent, kind, data) = new_link(&sent[3]);
+        assert_eq!(
+            (name.as_str(), parent, kind.as_str()),
+            ("dm-x", None, "dummy")
+        );
+        assert!(data.is_empty());
+    }
+
+    #[test]
+    fn a_missing_link_kind_is_a_clear_error() {
+        let (mut nl, _) = fake(libc::EOPNOTSUPP);
+        let e = nl
+            .create_sublink("ipv0", 3, Sublink::Ipvlan { mode: 0, flags: 0 })
+            .unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the kernel has no ipvlan links (module ipvlan missing)"
+        );
+        let (mut nl, _) = fake(libc::ENODEV);
+        let e = nl
+            .create_sublink("mv0", 99, Sublink::Macvlan { mode: 4 })
+            .unwrap_err();
+        assert!(e.to_string().contains("ENODEV"), "{e}");
     }
 }

@@ -13,13 +13,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::cni::{ConfList, RealExec, Runner};
+use crate::cni_net::{CniDirs, CniNetwork, OPT_CONFIG};
 use crate::dns::{Directory, DnsServer, Upstream};
 use crate::firewall::Firewall;
 use crate::ipam::Subnet;
 use crate::model::{
     self, CreateRequest, IpamPool, ModelError, NetworkConfig, NetworkStore, PREDEFINED,
 };
-use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge};
+use crate::remote_net::{default_ipam, Plugins, PoolChoice, RemoteState};
+use crate::sublink::{SublinkDriver, SublinkNetwork};
+use crate::vlan::{self, Parent};
+use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge, UserNetwork};
 
 /// Errors of the network registry.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,8 @@ pub enum NetError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Net(#[from] crate::Error),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 pub type NetResult<T> = std::result::Result<T, NetError>;
@@ -44,12 +51,39 @@ pub struct Settings {
     pub default_bridge: Option<(String, Subnet)>,
     /// Port the resolvers listen on (53; tests of this crate use others).
     pub dns_port: u16,
+    /// CNI plugins, configurations and result cache (None: no CNI networks).
+    pub cni: Option<CniDirs>,
+    /// Docker network and IPAM plugins (None: drivers other than the built-in ones are refused).
+    pub plugins: Option<Plugins>,
 }
 
-/// A user network's running parts.
+/// A user network's running parts (bridge networks have a resolver).
 struct Live {
-    net: Arc<BridgeNetwork>,
-    _dns: DnsServer,
+    net: Arc<dyn UserNetwork>,
+    _dns: Option<DnsServer>,
+}
+
+/// Whether a network's containers hang on a parent link (macvlan, ipvlan).
+fn on_parent(cfg: &NetworkConfig) -> bool {
+    matches!(cfg.driver.as_str(), "macvlan" | "ipvlan")
+}
+
+/// The containers' link kind of a macvlan or ipvlan network.
+fn link_of(cfg: &NetworkConfig) -> Result<crate::netlink::Sublink, ModelError> {
+    if cfg.driver == "macvlan" {
+        crate::macvlan::link(&cfg.options)
+    } else {
+        crate::ipvlan::link(&cfg.options)
+    }
+}
+
+/// The parent link of a macvlan or ipvlan network.
+fn parent_of(cfg: &NetworkConfig) -> Result<Parent, ModelError> {
+    vlan::plan(
+        cfg.options.get(vlan::OPT_PARENT).map(String::as_str),
+        cfg.internal,
+        &cfg.id,
+    )
 }
 
 struct Entry {
@@ -112,6 +146,7 @@ impl Networks {
                         enable_ipv6: false,
                         bridge: String::new(),
                         predefined: true,
+                        parent_made: false,
                     };
                     let id = cfg.id.clone();
                     nets.insert(id.clone(), Entry { cfg, live: None });
@@ -172,6 +207,7 @@ impl Networks {
                 Err(e) => problems.push(format!("network {}: {e}", cfg.name)),
             }
         }
+        problems.extend(this.adopt_cni_dir());
         Ok((this, problems))
     }
 
@@ -179,21 +215,69 @@ impl Networks {
         self.nets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bridge, rules and resolver of a user network.
+    /// The bridge, rules and resolver of a user network (the parent link and lease file of
+    /// a macvlan or ipvlan one).
     fn bring_up(&self, cfg: &NetworkConfig) -> NetResult<Live> {
+        if cfg.driver == "cni" {
+            let list = ConfList::read(&self.conflist_file(cfg))?;
+            let net = CniNetwork::new(list, self.cni_runner()?);
+            // ADDs a crash cut short: nothing will DEL them otherwise (best effort).
+            let _ = net.clean_interrupted();
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
         let pool = cfg
             .pools
             .first()
             .cloned()
             .ok_or_else(|| ModelError::Invalid("the network has no address pool".into()))?;
+        if !model::builtin_driver(&cfg.driver) {
+            let plugins = self.plugins()?;
+            let state: RemoteState = std::fs::read(self.remote_file(cfg))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ModelError::Store(format!("{}: no plugin state", cfg.name)))?;
+            let net = plugins.reopen(
+                &cfg.id,
+                &cfg.driver,
+                &cfg.ipam_driver,
+                state,
+                &pool,
+                &self.ipam_file(cfg),
+            )?;
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
+        if on_parent(cfg) {
+            let parent = parent_of(cfg)?;
+            if cfg.parent_made {
+                // A reboot took the link berthd made: make it again.
+                vlan::ensure(&parent)?;
+            }
+            let link = link_of(cfg)?;
+            let driver = SublinkDriver {
+                parent: parent.name().to_string(),
+                link,
+                subnet: pool.subnet,
+                gateway: pool.gateway,
+                default_route: !cfg.internal && !matches!(parent, Parent::Dummy(_)),
+                tag: cfg.id[..6].to_string(),
+            };
+            let net = SublinkNetwork::open(driver, &pool, &self.ipam_file(cfg))?;
+            return Ok(Live {
+                net: Arc::new(net),
+                _dns: None,
+            });
+        }
         let net = BridgeNetwork::open_user(UserBridge {
             name: cfg.name.clone(),
             bridge_name: cfg.bridge.clone(),
             pool: pool.clone(),
-            ipam_file: self
-                .settings
-                .state_dir
-                .join(format!("{}.ipam.json", cfg.id)),
+            ipam_file: self.ipam_file(cfg),
             firewall: (self.settings.firewall)(),
             internal: cfg.internal,
             no_icc: cfg
@@ -222,8 +306,148 @@ impl Networks {
         };
         Ok(Live {
             net: Arc::new(net),
-            _dns: dns,
+            _dns: Some(dns),
         })
+    }
+
+    /// A plugin network's pool and gateway at its plugins.
+    fn remote_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings
+            .state_dir
+            .join(format!("{}.remote.json", cfg.id))
+    }
+
+    fn plugins(&self) -> NetResult<&Plugins> {
+        self.settings.plugins.as_ref().ok_or_else(|| {
+            ModelError::Unsupported("this daemon runs without network plugins".into()).into()
+        })
+    }
+
+    /// Make a network of a plugin driver; its pool goes into `cfg`.
+    fn create_remote(
+        &self,
+        cfg: &mut NetworkConfig,
+        req: &CreateRequest,
+        local: Option<IpamPool>,
+    ) -> NetResult<Live> {
+        let plugins = self.plugins()?;
+        let parse = |what: &str, v: &Option<String>| -> NetResult<Option<Subnet>> {
+            match v.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Ok(Some(s.parse().map_err(|e: crate::Error| {
+                    ModelError::Invalid(format!("invalid {what}: {e}"))
+                })?)),
+                None => Ok(None),
+            }
+        };
+        let empty = model::PoolRequest::default();
+        let want = req.pools.first().unwrap_or(&empty);
+        let choice = match &local {
+            Some(p) => PoolChoice::Local(p),
+            None => PoolChoice::Remote {
+                subnet: parse("subnet", &want.subnet)?,
+                ip_range: parse("ip-range", &want.ip_range)?,
+                gateway: match want.gateway.as_deref().filter(|g| !g.is_empty()) {
+                    Some(g) => Some(g.parse().map_err(|_| {
+                        ModelError::Invalid(format!("invalid gateway address {g:?}"))
+                    })?),
+                    None => None,
+                },
+            },
+        };
+        let net = plugins.create(
+            &cfg.id,
+            &cfg.driver,
+            &cfg.ipam_driver,
+            choice,
+            &req.ipam_options.clone().unwrap_or_default(),
+            &cfg.options,
+            &self.ipam_file(cfg),
+        )?;
+        let s = &net.state;
+        cfg.pools = vec![local.unwrap_or(IpamPool {
+            subnet: s.pool.subnet,
+            ip_range: None,
+            gateway: s.gateway,
+            aux: BTreeMap::new(),
+            gateway_given: true,
+        })];
+        let file = self.remote_file(cfg);
+        let saved = std::fs::create_dir_all(&self.settings.state_dir)
+            .and_then(|()| std::fs::write(&file, serde_json::to_vec(s).expect("json")));
+        if let Err(e) = saved {
+            let _ = crate::UserNetwork::destroy(&net);
+            return Err(ModelError::Store(format!("{}: {e}", file.display())).into());
+        }
+        Ok(Live {
+            net: Arc::new(net),
+            _dns: None,
+        })
+    }
+
+    /// A CNI network's conflist, as it was at create.
+    fn conflist_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings.state_dir.join(format!("{}.conflist", cfg.id))
+    }
+
+    fn cni_runner(&self) -> NetResult<Arc<Runner>> {
+        let dirs = self
+            .settings
+            .cni
+            .as_ref()
+            .ok_or_else(|| ModelError::Unsupported("this daemon runs without CNI".into()))?;
+        Ok(Arc::new(Runner {
+            plugin_dir: dirs.plugin_dir.clone(),
+            cache_dir: dirs.cache_dir.clone(),
+            exec: Box::new(RealExec::default()),
+        }))
+    }
+
+    /// The conflists of the CNI directory that are not networks yet become networks.
+    fn adopt_cni_dir(&self) -> Vec<String> {
+        let Some(dir) = self.settings.cni.as_ref().map(|c| c.config_dir.clone()) else {
+            return Vec::new();
+        };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "conflist" || x == "conf")
+            })
+            .collect();
+        files.sort();
+        let mut problems = Vec::new();
+        for f in files {
+            let list = match ConfList::read(&f) {
+                Ok(l) => l,
+                Err(e) => {
+                    problems.push(format!("{}: {e}", f.display()));
+                    continue;
+                }
+            };
+            if self.lock().values().any(|e| e.cfg.name == list.name) {
+                continue;
+            }
+            let req = CreateRequest {
+                name: list.name.clone(),
+                driver: "cni".into(),
+                options: [(OPT_CONFIG.to_string(), f.display().to_string())].into(),
+                ..Default::default()
+            };
+            if let Err(e) = self.create(req) {
+                problems.push(format!("{}: {e}", f.display()));
+            }
+        }
+        problems
+    }
+
+    fn ipam_file(&self, cfg: &NetworkConfig) -> PathBuf {
+        self.settings
+            .state_dir
+            .join(format!("{}.ipam.json", cfg.id))
     }
 
     /// Every network, predefined first, then by name.
@@ -258,7 +482,8 @@ impl Networks {
 
     /// Create a user-defined bridge network.
     pub fn create(&self, req: CreateRequest) -> NetResult<NetworkConfig> {
-        model::check_request(&req)?;
+        model::check_request_with(&req, self.settings.plugins.is_some())?;
+        let plugin_driver = !model::builtin_driver(&req.driver);
         let mut nets = self.lock();
         if nets.values().any(|e| e.cfg.name == req.name) {
             return Err(ModelError::NameTaken(req.name).into());
@@ -273,29 +498,68 @@ impl Networks {
         let ours: Vec<String> = nets.values().map(|e| e.cfg.bridge.clone()).collect();
         let except: Vec<&str> = ours.iter().map(String::as_str).collect();
         let routes = crate::host_routes(&except)?;
-        let pool = model::plan_pool(req.pools.first(), &in_use, &routes)?;
         let id = model::new_id();
-        let cfg = NetworkConfig {
-            bridge: req
+        let mut conflist = None;
+        let pool = if req.driver == "cni" {
+            let path = req
                 .options
+                .get(OPT_CONFIG)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| {
+                    ModelError::Invalid("a CNI network needs -o config=PATH (a .conflist)".into())
+                })?;
+            let text = std::fs::read(path)
+                .map_err(|e| ModelError::Invalid(format!("CNI configuration {path}: {e}")))?;
+            let list = ConfList::parse(&text)?;
+            let subnet = list.subnet();
+            conflist = Some(text);
+            subnet.map(|s| IpamPool {
+                subnet: s,
+                ip_range: None,
+                gateway: s.gateway(),
+                aux: BTreeMap::new(),
+                gateway_given: false,
+            })
+        } else if plugin_driver && !default_ipam(&req.ipam_driver) {
+            None // the IPAM plugin's
+        } else {
+            Some(model::plan_pool(req.pools.first(), &in_use, &routes)?)
+        };
+        let driver = if req.driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            req.driver.clone()
+        };
+        let bridge = if driver != "bridge" {
+            String::new()
+        } else {
+            req.options
                 .get("com.docker.network.bridge.name")
                 .filter(|b| !b.is_empty())
                 .cloned()
-                .unwrap_or_else(|| model::bridge_name(&id)),
+                .unwrap_or_else(|| model::bridge_name(&id))
+        };
+        let mut cfg = NetworkConfig {
+            bridge,
             id,
-            name: req.name,
-            driver: "bridge".into(),
+            name: req.name.clone(),
+            driver,
             scope: "local".into(),
             created: berth_time::now_rfc3339_nano(),
-            ipam_driver: "default".into(),
-            ipam_options: req.ipam_options,
-            pools: vec![pool],
-            options: req.options,
-            labels: req.labels,
+            ipam_driver: if default_ipam(&req.ipam_driver) {
+                "default".into()
+            } else {
+                req.ipam_driver.clone()
+            },
+            ipam_options: req.ipam_options.clone(),
+            pools: pool.clone().into_iter().collect(),
+            options: req.options.clone(),
+            labels: req.labels.clone(),
             internal: req.internal,
             attachable: req.attachable,
             enable_ipv6: false,
             predefined: false,
+            parent_made: false,
         };
         if cfg.bridge.len() > 15 {
             return Err(ModelError::Invalid(format!(
@@ -304,9 +568,57 @@ impl Networks {
             ))
             .into());
         }
-        let live = self.bring_up(&cfg)?;
+        if let Some(text) = &conflist {
+            let file = self.conflist_file(&cfg);
+            std::fs::create_dir_all(&self.settings.state_dir)
+                .and_then(|()| std::fs::write(&file, text))
+                .map_err(|e| ModelError::Store(format!("{}: {e}", file.display())))?;
+        }
+        let mut made = None;
+        if on_parent(&cfg) {
+            let parent = parent_of(&cfg)?;
+            let made_now = vlan::ensure(&parent)?;
+            if made_now {
+                made = Some(parent.name().to_string());
+            }
+            let link = link_of(&cfg)?;
+            if let Err(e) = crate::sublink::probe(parent.name(), link, &cfg.id[..12]) {
+                if made_now {
+                    let _ = vlan::remove(parent.name());
+                }
+                return Err(e.into());
+            }
+            // A VLAN link another of our networks made stays ours to remove with the last of them.
+            cfg.parent_made = made_now
+                || nets.values().any(|e| {
+                    on_parent(&e.cfg)
+                        && e.cfg.parent_made
+                        && parent_of(&e.cfg).is_ok_and(|p| p.name() == parent.name())
+                });
+        }
+        let drop_made = |made: &Option<String>| {
+            if let Some(p) = made {
+                let _ = vlan::remove(p);
+            }
+        };
+        let up = if plugin_driver {
+            self.create_remote(&mut cfg, &req, pool)
+        } else {
+            self.bring_up(&cfg)
+        };
+        let live = match up {
+            Ok(l) => l,
+            Err(e) => {
+                drop_made(&made);
+                let _ = std::fs::remove_file(self.conflist_file(&cfg));
+                return Err(e);
+            }
+        };
         if let Err(e) = self.store.save(&cfg) {
             let _ = live.net.destroy();
+            let _ = std::fs::remove_file(self.conflist_file(&cfg));
+            let _ = std::fs::remove_file(self.remote_file(&cfg));
+            drop_made(&made);
             return Err(e.into());
         }
         nets.insert(
@@ -332,10 +644,31 @@ impl Networks {
         self.store.delete(id)?;
         let e = nets.remove(id).expect("present");
         self.names().drop_network(id);
-        if let Some(live) = e.live {
-            drop(live._dns);
-            live.net.destroy()?;
+        let destroyed = match e.live {
+            Some(live) => {
+                drop(live._dns);
+                live.net.destroy()
+            }
+            None => Ok(()),
+        };
+        // The parent link berthd made goes with the last network on it.
+        if on_parent(&e.cfg) && e.cfg.parent_made {
+            if let Ok(parent) = parent_of(&e.cfg) {
+                let still_used = nets.values().any(|o| {
+                    on_parent(&o.cfg) && parent_of(&o.cfg).is_ok_and(|p| p.name() == parent.name())
+                });
+                if !still_used {
+                    vlan::remove(parent.name())?;
+                }
+            }
         }
+        if e.cfg.driver == "cni" {
+            let _ = std::fs::remove_file(self.conflist_file(&e.cfg));
+        }
+        if !model::builtin_driver(&e.cfg.driver) {
+            let _ = std::fs::remove_file(self.remote_file(&e.cfg));
+        }
+        destroyed?;
         Ok(())
     }
 
@@ -343,7 +676,7 @@ impl Networks {
         self.dns.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn live(&self, id: &str) -> NetResult<Arc<BridgeNetwork>> {
+    fn live(&self, id: &str) -> NetResult<Arc<dyn UserNetwork>> {
         let nets = self.lock();
         let e = nets
             .get(id)
@@ -384,7 +717,7 @@ impl Networks {
     pub fn disconnect(&self, id: &str, container_id: &str, att: &Attachment) -> NetResult<()> {
         let net = self.live(id)?;
         self.names().network(id).remove(container_id);
-        net.detach(container_id, att.endpoint.address, &att.ports)?;
+        net.detach(container_id, att)?;
         Ok(())
     }
 
@@ -411,7 +744,7 @@ impl Networks {
         let records = dir.network(id);
         records.add(container_id, &names.names, att.endpoint.address);
         records.add_links(container_id, &names.links);
-        net.restore(container_id, att.endpoint.address, &att.ports)?;
+        net.restore(container_id, att)?;
         Ok(())
     }
 }
@@ -436,6 +769,8 @@ mod tests {
             upstream: Arc::new(NoUpstream),
             default_bridge: Some(("b0".into(), "10.88.0.0/16".parse().unwrap())),
             dns_port: 0,
+            cni: None,
+            plugins: None,
         }
     }
 

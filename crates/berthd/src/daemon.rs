@@ -32,6 +32,10 @@ pub struct Config {
     pub bridge: Option<String>,
     /// The bridge's address/prefix, when given.
     pub bip: Option<String>,
+    /// `--cni-plugin-dir`: CNI plugin binaries.
+    pub cni_plugin_dir: PathBuf,
+    /// `--cni-config-dir`: conflists that become networks at start.
+    pub cni_config_dir: PathBuf,
     /// Whether to manage iptables rules.
     pub iptables: bool,
     /// `--userns-remap`: the user namespace mapping containers run with.
@@ -107,6 +111,13 @@ fn open_networks(
         upstream: Arc::new(berth_net::dns::UdpUpstream::from_resolv_conf(&host_resolv)),
         default_bridge: bridge.map(|b| (b.bridge_name().to_string(), b.subnet())),
         dns_port: 53,
+        cni: Some(berth_net::cni_net::CniDirs {
+            plugin_dir: cfg.cni_plugin_dir.clone(),
+            config_dir: cfg.cni_config_dir.clone(),
+            cache_dir: cfg.data_root.join("network").join("cni-cache"),
+        }),
+        // Network and IPAM plugins come with plugin discovery.
+        plugins: None,
     };
     let (nets, problems) = berth_net::networks::Networks::open(Box::new(table), settings)?;
     for p in problems {

@@ -100,7 +100,8 @@ impl From<berth_net::networks::NetError> for ApiError {
                 | berth_net::Error::NotInSubnet { .. }
                 | berth_net::Error::Exhausted { .. }
                 | berth_net::Error::BadMac(_)
-                | berth_net::Error::BadAddress(_)),
+                | berth_net::Error::BadAddress(_)
+                | berth_net::Error::Unsupported(_)),
             ) => ApiError::BadRequest(e.to_string()),
             other => ApiError::internal(other),
         }

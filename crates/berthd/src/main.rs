@@ -66,6 +66,12 @@ struct Flags {
     /// 172.17-31.0.0/16 no host route uses)
     #[arg(long = "bip")]
     bip: Option<String>,
+    /// Directory of CNI plugin binaries (Debian's containernetworking-plugins)
+    #[arg(long = "cni-plugin-dir", default_value = "/usr/lib/cni")]
+    cni_plugin_dir: PathBuf,
+    /// Directory whose .conflist files become networks (driver cni) at start
+    #[arg(long = "cni-config-dir", default_value = "/etc/berth/cni")]
+    cni_config_dir: PathBuf,
     /// Add NAT and published-port rules with iptables
     #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
     iptables: bool,
@@ -301,6 +307,8 @@ fn main() -> Result<()> {
         shim: f.shim_binary.unwrap_or_else(|| sibling("berth-shim")),
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
+        cni_plugin_dir: f.cni_plugin_dir.clone(),
+        cni_config_dir: f.cni_config_dir.clone(),
         iptables: f.iptables,
         init: f.init,
         remap,

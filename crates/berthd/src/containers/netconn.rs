@@ -157,14 +157,15 @@ fn dns_scope(c: &Container, e: &EndpointSpec) -> DnsNames {
     }
 }
 
-/// The resolver a container asks: its network mode's network's gateway.
+/// The resolver a container asks: its network mode's network's gateway (bridge networks only:
+/// macvlan and ipvlan networks have no resolver, their containers use the host's servers).
 pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
     let (id, _) = c
         .spec
         .networks
         .iter()
         .find(|(_, e)| e.network == c.spec.network_mode)?;
-    let net = d.networks.find(id).ok()?;
+    let net = d.networks.find(id).ok().filter(|n| n.driver == "bridge")?;
     net.pools.first().map(|p| p.gateway)
 }
 
@@ -221,6 +222,13 @@ pub async fn connect_all(
     for (net_id, e) in &c.spec.networks {
         match attach_one(d, c, net_id, e, pid).await {
             Ok(att) => {
+                if e.network == c.spec.network_mode
+                    && !att.dns.is_empty()
+                    && c.spec.extra.dns.is_empty()
+                {
+                    // DNS the network's driver gave (a CNI result): the servers of resolv.conf.
+                    write_nameservers(&hosts.with_file_name("resolv.conf"), &att.dns);
+                }
                 if e.network == c.spec.network_mode {
                     // The file is bind-mounted into the container: append in place.
                     use std::io::Write;
@@ -253,6 +261,25 @@ pub async fn connect_all(
     }
     // The caller persists the record with the rest of the start.
     Ok(())
+}
+
+/// Replace the `nameserver` lines of a container's resolv.conf in place (it is bind-mounted).
+fn write_nameservers(path: &std::path::Path, servers: &[Ipv4Addr]) {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let mut new: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for l in old
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("nameserver"))
+    {
+        new.push_str(l);
+        new.push('\n');
+    }
+    if let Err(e) = std::fs::write(path, new) {
+        crate::log!(3, "writing {}: {e}", path.display());
+    }
 }
 
 /// Take a container off one user network (names, ports, interface, lease).
