@@ -71,6 +71,8 @@ pub struct Daemon {
     pub networks: berth_net::networks::Networks,
     /// Starts the kernel's cgroup-migration grace period ahead of a container start.
     pub warmup: crate::containers::warmup::Warmup,
+    /// Learned security profiles and the learning runs in progress.
+    pub profiles: Arc<crate::profiles::Profiles>,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -147,6 +149,7 @@ impl Daemon {
         let images = berth_image::Store::open(cfg.data_root.join("images"))?;
         images.set_max_uncompressed(cfg.max_uncompressed);
         let snap = OverlaySnapshotter::open(cfg.data_root.join("overlay"))?;
+        let profiles = Arc::new(crate::profiles::Profiles::new(&cfg.data_root));
         let engine_id = db.meta_or_init("engine-id", crate::containers::model::new_engine_id)?;
         let records = db.all()?;
         // Without a bridge containers still run (loopback only); say why.
@@ -174,6 +177,7 @@ impl Daemon {
             bridge,
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
+            profiles,
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

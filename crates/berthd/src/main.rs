@@ -15,6 +15,7 @@ mod events;
 mod http;
 mod images;
 mod logging;
+mod profiles;
 mod store;
 mod time;
 mod tls;

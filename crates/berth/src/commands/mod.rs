@@ -2,6 +2,7 @@
 
 mod containers;
 mod images;
+mod profiles;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -25,7 +26,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create and run a container
-    Run(containers::RunArgs),
+    Run(Box<containers::RunArgs>),
     /// List containers
     Ps(containers::PsArgs),
     /// Fetch a container's logs
@@ -66,6 +67,9 @@ pub enum Cmd {
     Version,
     /// Show daemon information
     Info,
+    /// Least-privilege profiles learned from a run (berthd only)
+    #[command(subcommand)]
+    Profile(profiles::ProfileCmd),
 }
 
 /// `--filter key=value` flags as the API's `filters` query value
@@ -114,6 +118,7 @@ pub fn main() -> i32 {
             Cmd::Rmi(a) => images::rmi(&client, a),
             Cmd::Version => system::version(&client),
             Cmd::Info => system::info(&client),
+            Cmd::Profile(p) => profiles::main(&client, p),
         }
     };
     match run() {
