@@ -390,7 +390,8 @@ impl Observed {
             "kill" | "tkill" | "tgkill" => {
                 // Signalling a process of another user needs CAP_KILL.
                 let target = if name == "tgkill" { a[1] } else { a[0] } as i64 as i32;
-                if target > 0 && uid_of(pid as i32, "Uid") != uid_of_in(pid as i32, target) {
+                let (own, theirs) = (uid_of(pid as i32, "Uid"), uid_of_in(pid as i32, target));
+                if target > 0 && own.is_some() && theirs.is_some() && own != theirs {
                     self.cap("CAP_KILL");
                 }
             }

@@ -169,6 +169,16 @@ impl Profiles {
         sock: &Path,
     ) -> ApiResult<Value> {
         check_name(name)?;
+        // A run of the same profile that just ended may still be storing
+        // its recording (its agent sees the last process go): give it a
+        // moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self
+            .learning(name)
+            .is_some_and(|c| c != container && Instant::now() < deadline)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let mut sessions = self.sessions.lock().expect("sessions lock");
         if let Some(s) = sessions.get(name) {
             if !s.done.load(Ordering::SeqCst) && s.container != container {
