@@ -212,3 +212,104 @@ fn learning_ends_with_duration_or_stop() {
         show(&o)
     );
 }
+
+#[path = "../../berthd/tests/common/registry.rs"]
+mod registry;
+
+/// Writes outside what the workload wrote fail through Landlock; unshare
+/// through seccomp.
+const OUTSIDE: &str = "echo x > /etc/y; echo etc=$?; unshare -n true; echo unshare=$?";
+
+fn run_profiled(e: &Engine, image: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[image, "sh", "-c"]);
+    let script = format!("{WORKLOAD}; {OUTSIDE}");
+    args.push(&script);
+    let o = e.docker(&args);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(text(&o).contains("done\n"), "{}", show(&o));
+    text(&o)
+}
+
+fn assert_applied(e: &Engine, image: &str) {
+    let out = run_profiled(e, image, &[]);
+    assert!(out.contains("etc=1") && out.contains("unshare=1"), "{out}");
+    let o = e.docker(&["create", "--network", "none", image, "true"]);
+    let id = text(&o).trim().to_string();
+    let o = e.docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"run.berth.profile.applied\"}}",
+        &id,
+    ]);
+    assert_eq!(text(&o).trim(), "shell", "{}", show(&o));
+    let _ = e.docker(&["rm", "-f", &id]);
+}
+
+#[test]
+fn an_attached_profile_applies_by_default_travels_and_yields_to_the_user() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-prof-")
+        .tempdir()
+        .unwrap();
+    let b = Engine::berthd(&tmp.path().join("b"));
+    let tar = busybox_tar(tmp.path());
+    let o = b.docker(&["import", tar.to_str().unwrap(), "bb:1"]);
+    assert!(o.status.success(), "{}", show(&o));
+    learn(&b, "shell");
+    let o = b.berth(&["profile", "attach", "shell", "bb:1", "bb:prof"]);
+    assert!(o.status.success(), "{}", show(&o));
+
+    // Without the profile the same writes work.
+    let out = run_profiled(&b, "bb:1", &[]);
+    assert!(out.contains("etc=0") && out.contains("unshare=1"), "{out}");
+    assert_applied(&b, "bb:prof");
+    // The user's explicit choices win.
+    for extra in [
+        &["--security-opt", "seccomp=unconfined"][..],
+        &["--privileged"][..],
+    ] {
+        let out = run_profiled(&b, "bb:prof", extra);
+        assert!(out.contains("etc=0"), "{extra:?}: {out}");
+    }
+
+    // save/load keeps it.
+    let saved = tmp.path().join("prof.tar");
+    let o = b.docker(&["save", "-o", saved.to_str().unwrap(), "bb:prof"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = b.docker(&["rmi", "bb:prof"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let o = b.docker(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_applied(&b, "bb:prof");
+
+    // push/pull through a local registry keeps it.
+    if let Some(reg) = registry::Registry::start(tmp.path(), false) {
+        let name = format!("{}/prof/bb:v1", reg.host);
+        for args in [
+            &["tag", "bb:prof", name.as_str()][..],
+            &["push", name.as_str()][..],
+            &["rmi", name.as_str(), "bb:prof"][..],
+            &["pull", name.as_str()][..],
+        ] {
+            let o = b.docker(args);
+            assert!(o.status.success(), "{args:?}: {}", show(&o));
+        }
+        assert_applied(&b, &name);
+    } else {
+        eprintln!("push/pull skipped: docker-registry is missing");
+    }
+
+    // A daemon with --security-profiles=off leaves it alone.
+    drop(b);
+    let off = Engine::berthd_with(&tmp.path().join("off"), &["--security-profiles", "off"]);
+    let o = off.docker(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&o));
+    let out = run_profiled(&off, "bb:prof", &[]);
+    assert!(out.contains("etc=0"), "{out}");
+}

@@ -43,6 +43,8 @@ pub struct Config {
     /// `--max-uncompressed-size`: the most one decompressed stream (a loaded archive, a layer)
     /// may hold.
     pub max_uncompressed: u64,
+    /// `--security-profiles=enforce`: images' learned profiles apply by default.
+    pub security_profiles: bool,
 }
 
 /// Everything the handlers share.

@@ -25,6 +25,54 @@ use crate::error::{ApiError, ApiResult};
 /// The label that makes a container a learning run for the profile it names.
 pub const LEARN_LABEL: &str = "run.berth.profile.learn";
 
+/// The image label carrying a learned profile (`berth profile attach`).
+pub const IMAGE_LABEL: &str = "run.berth.profile";
+/// The container label naming the image profile berthd applied.
+pub const APPLIED_LABEL: &str = "run.berth.profile.applied";
+
+/// What a container gets from its image's profile.
+pub struct ImageProfile {
+    pub name: String,
+    /// Docker seccomp JSON.
+    pub seccomp: String,
+    pub caps: Vec<String>,
+    /// `process.landlock` JSON.
+    pub landlock: String,
+}
+
+/// The profile an image's labels carry, if any.
+pub fn for_image(
+    labels: &std::collections::BTreeMap<String, String>,
+) -> ApiResult<Option<ImageProfile>> {
+    let Some(text) = labels.get(IMAGE_LABEL) else {
+        return Ok(None);
+    };
+    let bad = |what: &str| {
+        ApiError::BadRequest(format!(
+            "the image's {IMAGE_LABEL} label is not a Berth profile: {what}"
+        ))
+    };
+    let p: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    let seccomp = p
+        .get("seccomp")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| bad("no seccomp"))?;
+    berth_seccomp::DockerProfile::from_json(&seccomp.to_string())
+        .map_err(|e| bad(&e.to_string()))?;
+    let caps = p["capabilities"]
+        .as_array()
+        .ok_or_else(|| bad("no capabilities"))?
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    Ok(Some(ImageProfile {
+        name: p["Name"].as_str().unwrap_or("").to_string(),
+        seccomp: seccomp.to_string(),
+        caps,
+        landlock: p["landlock"].to_string(),
+    }))
+}
+
 /// Landlock rights a learned profile handles: every kind of write. Reads
 /// and execution stay unrestricted.
 const WRITE_RIGHTS: [&str; 12] = [

@@ -33,6 +33,12 @@ pub enum ProfileCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Make a new image that carries the profile (berthd applies it to its containers)
+    Attach {
+        name: String,
+        image: String,
+        new_ref: String,
+    },
     /// Write a profile out in another format
     Export {
         /// Docker's seccomp JSON (for `docker run --security-opt seccomp=FILE`)
@@ -136,6 +142,11 @@ pub fn main(c: &Client, cmd: &ProfileCmd) -> Result<i32> {
             }
             Ok(code)
         }
+        ProfileCmd::Attach {
+            name,
+            image,
+            new_ref,
+        } => attach(c, name, image, new_ref),
         ProfileCmd::Export {
             seccomp,
             output,
@@ -240,4 +251,53 @@ fn summary(p: &Value) {
                 .unwrap_or_default()
         );
     }
+}
+
+/// The image label berthd reads the profile from.
+const IMAGE_LABEL: &str = "run.berth.profile";
+
+/// A new image: `image` with the profile in its config's labels (committed
+/// from a container that never runs, so the image's own config stays).
+fn attach(c: &Client, name: &str, image: &str, new_ref: &str) -> Result<i32> {
+    let p = c.get(&path(name))?;
+    let carried = serde_json::json!({
+        "Name": p["Name"],
+        "capabilities": p["capabilities"],
+        "landlock": p["landlock"],
+        "seccomp": p["seccomp"],
+    });
+    let img = c.get(&format!("/images/{}/json", q(image)))?;
+    let config = &img["Config"];
+    let mut labels = config["Labels"].as_object().cloned().unwrap_or_default();
+    labels.insert(IMAGE_LABEL.into(), Value::String(carried.to_string()));
+    let cmd = match &config["Cmd"] {
+        Value::Array(a) if !a.is_empty() => Value::Array(a.clone()),
+        _ => serde_json::json!(["true"]),
+    };
+    let created = c.post(
+        "/containers/create",
+        serde_json::json!({"Image": image, "Cmd": cmd, "Entrypoint": config["Entrypoint"], "HostConfig": {"NetworkMode": "none"}}),
+    )?;
+    let id = created["Id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the daemon returned no container id"))?
+        .to_string();
+    let (repo, tag) = match new_ref.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (new_ref, "latest"),
+    };
+    let body = serde_json::json!({"Labels": labels, "Cmd": config["Cmd"], "Entrypoint": config["Entrypoint"]});
+    let committed = c.post(
+        &format!("/commit?container={id}&repo={}&tag={}", q(repo), q(tag)),
+        body,
+    );
+    let _ = c.request(
+        "DELETE",
+        &format!("/containers/{id}?force=1"),
+        &[],
+        Body::Empty,
+    );
+    let committed = committed?;
+    println!("{}", committed["Id"].as_str().unwrap_or(""));
+    Ok(0)
 }
