@@ -12,6 +12,7 @@ pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod idmap;
+pub mod landlock;
 pub mod log;
 pub mod mounts;
 pub mod process;

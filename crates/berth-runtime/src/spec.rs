@@ -15,6 +15,8 @@ pub struct Bundle {
     pub spec: Spec,
     /// The absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// `process.landlock` (or its annotation), checked.
+    pub landlock: Option<crate::landlock::Landlock>,
 }
 
 /// Parse config.json, naming the field that is wrong when it is invalid.
@@ -40,6 +42,10 @@ impl Bundle {
         let data = std::fs::read(&path).with_ctx(|| format!("read {}", path.display()))?;
         let spec = parse_config(&data)?;
         validate(&spec)?;
+        // Extensions the spec types drop: read them from the raw document.
+        let raw: Value = serde_json::from_slice(&data)
+            .map_err(|e| Error::Config(format!("config.json: {e}")))?;
+        let landlock = crate::landlock::Landlock::from_config(&raw)?;
         let root = spec.root().as_ref().ok_or_else(|| {
             Error::Config("root: missing (the container needs a root filesystem)".into())
         })?;
@@ -56,7 +62,12 @@ impl Bundle {
                 rootfs.display()
             )));
         }
-        Ok(Bundle { dir, spec, rootfs })
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            landlock,
+        })
     }
 }
 

@@ -33,6 +33,8 @@ mod docker;
 mod enosys;
 mod error;
 mod fd;
+mod learn;
+mod learned;
 mod listener;
 mod names;
 mod program;
@@ -44,6 +46,8 @@ pub use docker::{
 };
 pub use error::{Error, Result};
 pub use fd::NotifyFd;
+pub use learn::{record, recording_filter, Observed, ALWAYS_ALLOWED, RUNTIME_SYSCALLS};
+pub use learned::{allowed_syscalls, learned_profile, syscall_count};
 pub use listener::{
     container_process_state, receive_listener_fd, send_listener_fd, send_listener_fd_on,
 };

@@ -209,6 +209,7 @@ impl std::fmt::Display for DaemonError {
 
 impl std::error::Error for DaemonError {}
 
+#[derive(Clone)]
 pub struct Client {
     endpoint: Endpoint,
     /// API version prefix, e.g. "/v1.41".

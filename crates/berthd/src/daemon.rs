@@ -47,6 +47,8 @@ pub struct Config {
     /// `--max-uncompressed-size`: the most one decompressed stream (a loaded archive, a layer)
     /// may hold.
     pub max_uncompressed: u64,
+    /// `--security-profiles=enforce`: images' learned profiles apply by default.
+    pub security_profiles: bool,
 }
 
 /// Everything the handlers share.
@@ -77,6 +79,8 @@ pub struct Daemon {
     pub warmup: crate::containers::warmup::Warmup,
     /// The local volumes with a filesystem mounted, and the containers holding each.
     pub volume_mounts: crate::volumes::local::Active,
+    /// Learned security profiles and the learning runs in progress.
+    pub profiles: Arc<crate::profiles::Profiles>,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -162,6 +166,7 @@ impl Daemon {
         let images = berth_image::Store::open(cfg.data_root.join("images"))?;
         images.set_max_uncompressed(cfg.max_uncompressed);
         let snap = OverlaySnapshotter::open(cfg.data_root.join("overlay"))?;
+        let profiles = Arc::new(crate::profiles::Profiles::new(&cfg.data_root));
         let engine_id = db.meta_or_init("engine-id", crate::containers::model::new_engine_id)?;
         let records = db.all()?;
         // Without a bridge containers still run (loopback only); say why.
@@ -191,6 +196,7 @@ impl Daemon {
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
             volume_mounts: Default::default(),
+            profiles,
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

@@ -15,6 +15,7 @@ mod events;
 mod http;
 mod images;
 mod logging;
+mod profiles;
 mod store;
 mod time;
 mod tls;
@@ -102,6 +103,10 @@ struct Flags {
     /// and leave nothing behind
     #[arg(long = "max-uncompressed-size", default_value = "64g", value_parser = parse_size)]
     max_uncompressed_size: u64,
+    /// Apply the learned profile an image carries (label run.berth.profile) to its containers
+    /// by default (enforce), or never (off)
+    #[arg(long = "security-profiles", default_value = "enforce", value_parser = ["enforce", "off"])]
+    security_profiles: String,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -314,6 +319,7 @@ fn main() -> Result<()> {
         remap,
         init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
         max_uncompressed: f.max_uncompressed_size,
+        security_profiles: f.security_profiles == "enforce",
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -364,7 +364,22 @@ fn create_in(
 
     // Keep the config for delete's poststop hooks and for exec, even if the
     // bundle goes away.
-    let config = serde_json::to_vec(spec).expect("spec serializes");
+    // process.landlock does not survive the spec types: it travels in its
+    // annotation, so `exec` applies the same rules.
+    let config = match &bundle.landlock {
+        Some(l) => {
+            let mut saved = spec.clone();
+            let mut ann = saved.annotations().clone().unwrap_or_default();
+            ann.insert(
+                crate::landlock::ANNOTATION.to_string(),
+                l.to_json().to_string(),
+            );
+            saved.set_annotations(Some(ann));
+            serde_json::to_vec(&saved)
+        }
+        None => serde_json::to_vec(spec),
+    }
+    .expect("spec serializes");
     state::write_atomic(&dir.join(CONFIG_FILE), &config)?;
     st.save(dir.parent().expect("state dir has a parent"))?;
     if let Some(pid_file) = &opts.pid_file {

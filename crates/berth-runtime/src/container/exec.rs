@@ -331,6 +331,14 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
         ));
     }
     let seccomp = crate::seccomp::compile(&spec, &crate::seccomp::cache(root))?;
+    let annotations = spec.annotations().as_ref().map(|a| {
+        serde_json::Value::Object(
+            a.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        )
+    });
+    let landlock = crate::landlock::Landlock::from_annotations(annotations.as_ref())?;
     let joins = open_namespaces(st.pid)?;
     // The namespaces were opened by pid: make sure it was still init.
     if !st.init_alive() {
@@ -377,6 +385,7 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
                 sync: Channel(child_sock),
                 console,
                 seccomp,
+                landlock,
                 preserve_fds: opts.preserve_fds,
             })
         }
@@ -465,6 +474,7 @@ struct Child<'a> {
     sync: Channel,
     console: Option<UnixStream>,
     seccomp: Option<Filter>,
+    landlock: Option<crate::landlock::Landlock>,
     preserve_fds: i32,
 }
 
@@ -516,6 +526,12 @@ fn child_setup(c: &mut Child) -> Result<i32> {
         nix::unistd::setsid().ctx("setsid")?;
         init::setup_terminal(c.console.take(), process, false)?;
     }
+    // The container's Landlock rules (create keeps them in the saved
+    // config's annotation), resolved in its root.
+    let mut landlock = match &c.landlock {
+        Some(l) => l.prepare(None)?,
+        None => None,
+    };
     init::prepare_exec(
         &ExecSetup {
             process,
@@ -526,6 +542,7 @@ fn child_setup(c: &mut Child) -> Result<i32> {
             preserve_fds: c.preserve_fds,
         },
         &mut c.seccomp,
+        &mut landlock,
     )?;
     Ok(host_pid)
 }

@@ -1,7 +1,7 @@
 //! The container's init before it becomes the user's program. It runs in the
 //! cloned child, already inside its new namespaces, and does, in order:
 //! join namespaces by path, mounts, pivot_root, masks, terminal, limits,
-//! user and capabilities, seccomp, then waits on the exec fifo for `start` and execs.
+//! user and capabilities, Landlock, seccomp, then waits on the exec fifo for `start` and execs.
 //! Until it is parked it reports every failure to the runtime over the sync
 //! channel; it never returns.
 
@@ -18,6 +18,7 @@ use nix::unistd::{chdir, dup2, setresgid, setresuid, setsid, Gid, Uid};
 
 use crate::container::create::{CreateOptions, NsPlan};
 use crate::error::{Context, Error, Result};
+use crate::landlock::Ruleset;
 use crate::process::{self, CapPlan};
 use crate::rootfs::{self, RootfsContext};
 use crate::seccomp::Filter;
@@ -209,6 +210,12 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     if terminal {
         setup_terminal(a.console.take(), process, own_mount_ns)?;
     }
+    // The rules resolve their paths in the container's root; the exec
+    // fifo, opened after they are in force, keeps its write right.
+    let mut landlock = match &a.bundle.landlock {
+        Some(l) => l.prepare(Some(a.fifo.as_fd()))?,
+        None => None,
+    };
     prepare_exec(
         &ExecSetup {
             process,
@@ -219,6 +226,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
             preserve_fds: a.opts.preserve_fds,
         },
         &mut a.seccomp,
+        &mut landlock,
     )?;
     // With no_new_privs the filter goes in last, after user and
     // capabilities, but still during create, as runc does: a notify agent
@@ -248,7 +256,11 @@ pub(crate) struct ExecSetup<'a> {
 /// before the capabilities are dropped), capabilities, user, no_new_privs,
 /// umask and descriptors. `seccomp` is left for [`exec_process`] when the
 /// process has no_new_privs.
-pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Result<()> {
+pub(crate) fn prepare_exec(
+    s: &ExecSetup,
+    seccomp: &mut Option<Filter>,
+    landlock: &mut Option<Ruleset>,
+) -> Result<()> {
     let process = s.process;
     let cwd = process.cwd();
     if let Some(rl) = process.rlimits() {
@@ -277,8 +289,12 @@ pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Resul
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
-        // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in
-        // before the capabilities are dropped.
+        // Without no_new_privs Landlock and the filter need CAP_SYS_ADMIN,
+        // so they go in before the capabilities are dropped (Landlock
+        // first: the filter may not allow its system calls).
+        if let Some(l) = landlock.take() {
+            l.restrict()?;
+        }
         if let Some(f) = seccomp.take() {
             f.load(s.id, s.bundle, s.pid)?;
         }
@@ -297,6 +313,10 @@ pub(crate) fn prepare_exec(s: &ExecSetup, seccomp: &mut Option<Filter>) -> Resul
     }
     if nnp {
         berth_sys::set_no_new_privs().ctx("prctl(PR_SET_NO_NEW_PRIVS)")?;
+        // Last, after no_new_privs, and before the filter (see above).
+        if let Some(l) = landlock.take() {
+            l.restrict()?;
+        }
     }
     if let Some(umask) = process.user().umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));

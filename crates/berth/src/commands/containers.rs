@@ -13,44 +13,66 @@ use crate::streams;
 pub struct RunArgs {
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
-    detach: bool,
-    /// Keep stdin open
-    #[arg(short = 'i', long)]
-    interactive: bool,
-    /// Allocate a terminal
-    #[arg(short = 't', long)]
-    tty: bool,
+    pub detach: bool,
     /// Remove the container when it exits
     #[arg(long)]
-    rm: bool,
+    pub rm: bool,
     #[arg(long)]
-    name: Option<String>,
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub opts: RunOpts,
+}
+
+/// The options `run` shares with `profile learn`.
+#[derive(Args, Debug, Clone)]
+pub struct RunOpts {
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Environment variables (KEY=VALUE, or KEY to take it from here)
     #[arg(short = 'e', long = "env")]
-    env: Vec<String>,
+    pub env: Vec<String>,
     /// Bind mounts or volumes (SRC:DST[:ro])
     #[arg(short = 'v', long = "volume")]
-    volumes: Vec<String>,
+    pub volumes: Vec<String>,
     /// Publish ports ([IP:][HOST:]CONTAINER[/PROTO])
     #[arg(short = 'p', long = "publish")]
-    publish: Vec<String>,
+    pub publish: Vec<String>,
     /// Network mode (bridge, none, host, container:NAME)
     #[arg(long)]
-    network: Option<String>,
+    pub network: Option<String>,
     #[arg(short = 'w', long)]
-    workdir: Option<String>,
+    pub workdir: Option<String>,
     #[arg(short = 'u', long)]
-    user: Option<String>,
+    pub user: Option<String>,
     #[arg(long)]
-    entrypoint: Option<String>,
+    pub entrypoint: Option<String>,
     #[arg(long)]
-    hostname: Option<String>,
+    pub hostname: Option<String>,
     /// Runtime to use for this container
     #[arg(long)]
-    runtime: Option<String>,
-    image: String,
+    pub runtime: Option<String>,
+    /// Labels (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges, ...)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Give extended privileges to the container
+    #[arg(long)]
+    pub privileged: bool,
+    pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// `-e KEY` takes the variable from the caller's environment, as docker does.
@@ -102,40 +124,62 @@ fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
 }
 
 pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
-    let (exposed, bindings) = ports(&a.publish)?;
+    let (exposed, bindings) = ports(&a.opts.publish)?;
     let mut host_config = json!({
-        "Binds": a.volumes,
+        "Binds": a.opts.volumes,
         "PortBindings": bindings,
         "AutoRemove": a.rm,
     });
-    if let Some(n) = &a.network {
+    if let Some(n) = &a.opts.network {
         host_config["NetworkMode"] = json!(n);
     }
-    if let Some(r) = &a.runtime {
+    if let Some(r) = &a.opts.runtime {
         host_config["Runtime"] = json!(r);
     }
+    host_config["CapAdd"] = json!(a.opts.cap_add);
+    host_config["CapDrop"] = json!(a.opts.cap_drop);
+    host_config["Privileged"] = json!(a.opts.privileged);
+    let mut security_opt = Vec::new();
+    for o in &a.opts.security_opt {
+        // As docker does: seccomp=FILE sends the file's content.
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
+                let json = std::fs::read_to_string(v)
+                    .with_context(|| format!("opening seccomp profile ({v})"))?;
+                security_opt.push(format!("seccomp={json}"));
+            }
+            _ => security_opt.push(o.clone()),
+        }
+    }
+    host_config["SecurityOpt"] = json!(security_opt);
+    let mut labels = Map::new();
+    for l in &a.opts.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), json!(v));
+    }
     let mut config = json!({
-        "Image": a.image,
-        "Env": env_list(&a.env),
-        "Tty": a.tty,
-        "OpenStdin": a.interactive,
-        "StdinOnce": a.interactive,
-        "AttachStdin": a.interactive && !a.detach,
+        "Image": a.opts.image,
+        "Env": env_list(&a.opts.env),
+        "Tty": a.opts.tty,
+        "OpenStdin": a.opts.interactive,
+        "StdinOnce": a.opts.interactive,
+        "AttachStdin": a.opts.interactive && !a.detach,
         "AttachStdout": !a.detach,
         "AttachStderr": !a.detach,
         "ExposedPorts": exposed,
         "HostConfig": host_config,
+        "Labels": labels,
     });
-    if !a.command.is_empty() {
-        config["Cmd"] = json!(a.command);
+    if !a.opts.command.is_empty() {
+        config["Cmd"] = json!(a.opts.command);
     }
-    if let Some(e) = &a.entrypoint {
+    if let Some(e) = &a.opts.entrypoint {
         config["Entrypoint"] = json!([e]);
     }
     for (key, val) in [
-        ("WorkingDir", &a.workdir),
-        ("User", &a.user),
-        ("Hostname", &a.hostname),
+        ("WorkingDir", &a.opts.workdir),
+        ("User", &a.opts.user),
+        ("Hostname", &a.opts.hostname),
     ] {
         if let Some(v) = val {
             config[key] = json!(v);
@@ -151,8 +195,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
             if e.downcast_ref::<DaemonError>()
                 .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
         {
-            eprintln!("Unable to find image '{}' locally", a.image);
-            super::images::pull(c, &a.image)?;
+            eprintln!("Unable to find image '{}' locally", a.opts.image);
+            super::images::pull(c, &a.opts.image)?;
             c.post(&path, config)?
         }
         Err(e) => return Err(e),
@@ -172,7 +216,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
     }
     let attach = format!(
         "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-        if a.interactive { "&stdin=1" } else { "" }
+        if a.opts.interactive { "&stdin=1" } else { "" }
     );
     let (conn, multiplexed) = c.hijack(&attach, None)?;
     let condition = if a.rm { "removed" } else { "next-exit" };
@@ -198,10 +242,10 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
             );
         }
     };
-    if a.tty {
+    if a.opts.tty {
         resize(c);
     }
-    relay(conn, a.interactive, a.tty && !multiplexed)?;
+    relay(conn, a.opts.interactive, a.opts.tty && !multiplexed)?;
     let status = wait.json()?;
     if let Some(msg) = status["Error"]["Message"]
         .as_str()

@@ -3,6 +3,7 @@
 mod audit;
 mod containers;
 mod images;
+mod profiles;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create and run a container
-    Run(containers::RunArgs),
+    Run(Box<containers::RunArgs>),
     /// List containers
     Ps(containers::PsArgs),
     /// Fetch a container's logs
@@ -69,6 +70,9 @@ pub enum Cmd {
     Info,
     /// Check the engine, its containers and images against the CIS Docker Benchmark
     Audit(audit::AuditArgs),
+    /// Least-privilege profiles learned from a run (berthd only)
+    #[command(subcommand)]
+    Profile(profiles::ProfileCmd),
 }
 
 /// `--filter key=value` flags as the API's `filters` query value
@@ -119,6 +123,7 @@ pub fn main() -> i32 {
             Cmd::Version => system::version(&client),
             Cmd::Info => system::info(&client),
             Cmd::Audit(a) => audit::audit(&client, &endpoint, a),
+            Cmd::Profile(p) => profiles::main(&client, p),
         }
     };
     match run() {

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod images;
 mod networks;
+mod profiles;
 mod prune;
 mod registry;
 mod stats;
@@ -269,6 +270,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             images::delete(&d, &name.join("/"), &q).await
         }
 
+        (&M::GET, ["berth", "v1", "profiles"]) => profiles::list(&d),
+        (&M::GET, ["berth", "v1", "profiles", name]) => profiles::inspect(&d, name),
+        (&M::DELETE, ["berth", "v1", "profiles", name]) => profiles::delete(&d, name),
+        (&M::POST, ["berth", "v1", "profiles", name, "stop"]) => profiles::stop(&d, name).await,
         (&M::POST, ["containers", "create"]) => containers::create(&d, &q, req).await,
         (&M::POST, ["containers", "prune"]) => containers::prune(&d, &q).await,
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&d, id, &q).await,

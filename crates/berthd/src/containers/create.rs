@@ -304,6 +304,24 @@ pub async fn create(
         .unwrap_or_default();
     let mut labels = defaults.labels.clone();
     labels.extend(req.labels.unwrap_or_default());
+    // The learned profile the image carries, unless the user said otherwise.
+    let (mut caps, mut seccomp_profile) = (caps, seccomp_profile);
+    let mut landlock = None;
+    if d.cfg.security_profiles && !privileged && !seccomp_unconfined {
+        if let Some(p) = crate::profiles::for_image(&labels)? {
+            let explicit_seccomp = security.iter().any(|o| o.starts_with("seccomp"));
+            if !explicit_seccomp {
+                seccomp_profile = Some(p.seccomp);
+            }
+            let explicit_caps = hc.cap_add.as_ref().is_some_and(|c| !c.is_empty())
+                || hc.cap_drop.as_ref().is_some_and(|c| !c.is_empty());
+            if !explicit_caps {
+                caps = p.caps;
+            }
+            landlock = Some(p.landlock);
+            labels.insert(crate::profiles::APPLIED_LABEL.into(), p.name);
+        }
+    }
     let chain_id = img.info.top_chain_id().map(|c| c.to_string());
     let run = RunSpec {
         args,
@@ -335,6 +353,7 @@ pub async fn create(
         no_new_privileges,
         seccomp_unconfined,
         seccomp_profile,
+        landlock,
         chain_id: chain_id.clone(),
         extra,
         modes,

@@ -103,6 +103,21 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
     let mut cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
     super::modes::apply(d, c, &mut cfg)?;
+    if let Some(name) = c.labels().get(crate::profiles::LEARN_LABEL) {
+        if c.spec.privileged || c.spec.seccomp_unconfined {
+            return Err(ApiError::BadRequest(format!(
+                "learning profile {name} needs a seccomp filter: drop --privileged and seccomp=unconfined"
+            )));
+        }
+        let image = c.config["Image"].as_str().unwrap_or_default();
+        cfg["linux"]["seccomp"] = d.profiles.begin(
+            name,
+            &c.id,
+            image,
+            &c.spec.caps,
+            &std::path::PathBuf::from(format!("{}.learn", p.socket.display())),
+        )?;
+    }
     std::fs::write(
         p.dir.join("config.json"),
         serde_json::to_vec_pretty(&cfg).expect("config serializes"),

@@ -157,6 +157,9 @@ pub struct RunSpec {
     /// A Docker seccomp profile (JSON) given with `--security-opt seccomp=`, instead of the default.
     #[serde(default)]
     pub seccomp_profile: Option<String>,
+    /// Landlock rules (the runtime-spec proposal's JSON) from the image's learned profile.
+    #[serde(default)]
+    pub landlock: Option<String>,
     /// Restart policy: `no`, `always`, `unless-stopped` or `on-failure`.
     #[serde(default)]
     pub restart_policy: String,

@@ -417,6 +417,8 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         let sc = berth_seccomp::docker_to_oci(&profile, &s.caps, berth_seccomp::native_arch())?;
         linux["seccomp"] = serde_json::to_value(sc).expect("seccomp serializes");
     }
+    // Landlock travels as berth-runtime's annotation (other runtimes ignore it).
+    let landlock = s.landlock.as_ref().filter(|_| !s.privileged);
     let mut cfg = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -444,6 +446,9 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
             devs.extend(given.iter().cloned());
         }
         cfg["linux"]["devices"] = json!(devs);
+    }
+    if let Some(l) = landlock {
+        cfg["annotations"]["run.berth.landlock"] = json!(l);
     }
     Ok(cfg)
 }
