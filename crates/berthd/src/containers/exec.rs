@@ -149,7 +149,7 @@ pub fn spawn(
         .runtime_path(&c.runtime)
         .ok_or_else(|| ApiError::internal(format!("unknown runtime {}", c.runtime)))?;
     let p = Paths::new(d, &c.id, &c.runtime);
-    let mut cmd = tokio::process::Command::new(runtime);
+    let mut cmd = tokio::process::Command::new(&runtime);
     cmd.arg("--root").arg(&p.runtime_root).arg("exec");
     let as_user = e.req.user.as_deref().filter(|u| !u.is_empty());
     match as_user {
