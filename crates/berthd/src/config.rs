@@ -31,6 +31,10 @@ pub struct Flags {
     /// Root of runtime state (sockets, runtime state, exit files)
     #[arg(long = "exec-root", default_value = "/run/berth")]
     pub exec_root: PathBuf,
+    /// Group owning the unix sockets berthd makes (members use the API without sudo); left to
+    /// root when the group does not exist
+    #[arg(short = 'G', long = "group", default_value = "berth")]
+    pub group: String,
     /// Path of the daemon's pid file
     #[arg(short = 'p', long = "pidfile")]
     pub pidfile: Option<PathBuf>,
@@ -198,6 +202,7 @@ pub const KEYS: &[Key] = &[
     key("data-root", "data-root", string),
     key("exec-root", "exec-root", string),
     key("pidfile", "pidfile", string),
+    key("group", "group", string),
     key("log-level", "log-level", string),
     key("debug", "debug", boolean),
     key("runtimes", "add-runtime", runtimes),

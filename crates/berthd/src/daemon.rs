@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Config {
     /// Unix sockets to serve.
     pub sockets: Vec<PathBuf>,
+    /// `--group`: the group given the unix sockets, if it exists.
+    pub socket_group: Option<nix::unistd::Gid>,
     /// TCP addresses to serve (host:port), with mutual TLS.
     pub tcp: Vec<String>,
     /// Listening sockets systemd passed (`-H fd://`), taken over by the server.

@@ -91,6 +91,17 @@ fn main() -> Result<()> {
     if argv.get(1).map(String::as_str) == Some("__archive") {
         std::process::exit(archive::helper_main(&argv[2..]));
     }
+    if argv.get(1).map(String::as_str) == Some("__man") {
+        // Packaging: `berthd __man DIR` writes berthd.8.
+        let dir = PathBuf::from(argv.get(2).map(String::as_str).unwrap_or("."));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(<Flags as clap::CommandFactory>::command())
+            .section("8")
+            .render(&mut out)?;
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("berthd.8"), out)?;
+        return Ok(());
+    }
     if argv.get(1).map(String::as_str) == Some("__userns") {
         std::process::exit(userns::helper_main());
     }
@@ -151,6 +162,10 @@ fn main() -> Result<()> {
     }
     let cfg = daemon::Config {
         sockets: hosts.sockets,
+        socket_group: nix::unistd::Group::from_name(&f.group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid),
         tcp: hosts.tcp,
         listen_fds: std::sync::Mutex::new(listen_fds),
         tls,
@@ -178,7 +193,7 @@ fn main() -> Result<()> {
         .max_blocking_threads(64)
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let res = rt.block_on(async move {
         let d = daemon::Daemon::open(cfg, settings).await?;
         if let Some(p) = &f.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
@@ -189,5 +204,8 @@ fn main() -> Result<()> {
             let _ = std::fs::remove_file(p);
         }
         res
-    })
+    });
+    // Background work (health checks, exec pumps) does not hold the exit up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    res
 }

@@ -38,7 +38,7 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-fn bind(path: &std::path::Path) -> Result<UnixListener> {
+fn bind(path: &std::path::Path, group: Option<nix::unistd::Gid>) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -50,6 +50,10 @@ fn bind(path: &std::path::Path) -> Result<UnixListener> {
     }
     let l = UnixListener::bind(path).with_context(|| format!("listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(gid))
+            .with_context(|| format!("give {} to group {gid}", path.display()))?;
+    }
     Ok(l)
 }
 
@@ -156,7 +160,7 @@ pub async fn serve(d: Arc<Daemon>, argv: Vec<String>) -> Result<()> {
     let stop = Shutdown(stop_rx);
     let mut listeners = Vec::new();
     for s in &d.cfg.sockets {
-        listeners.push((bind(s)?, s.display().to_string()));
+        listeners.push((bind(s, d.cfg.socket_group)?, s.display().to_string()));
     }
     for l in activated(&d)? {
         listeners.push((l, "the socket systemd passed (fd://)".to_string()));
