@@ -156,6 +156,11 @@ fn activated(d: &Daemon) -> Result<Vec<UnixListener>> {
 /// and daemon.json read again). On SIGTERM the listeners close, requests in flight get up to the
 /// shutdown timeout to finish, the sockets are removed, and containers keep running.
 pub async fn serve(d: Arc<Daemon>, argv: Vec<String>) -> Result<()> {
+    // Handlers first: a signal that arrives once the first request has been answered must find them.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop = Shutdown(stop_rx);
     let mut listeners = Vec::new();
@@ -182,12 +187,9 @@ pub async fn serve(d: Arc<Daemon>, argv: Vec<String>) -> Result<()> {
         crate::log!(1, "API listening on {what}");
         spawn_unix(d.clone(), l, stop.clone());
     }
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
             _ = hup.recv() => crate::live::reload(&d, &argv),
         }
