@@ -268,7 +268,7 @@ fn sigterm_finishes_requests_in_flight_and_leaves_containers_running() {
     let keep = d.ok(&["run", "-d", "--name", "keep", "bb", "sleep", "1000"]);
     d.ok(&["run", "-d", "--name", "slow", "bb", "sleep", "1000"]);
     // `sleep` as pid 1 ignores SIGTERM: the stop takes its whole 3 s timeout, then SIGKILL.
-    let mut stop = Command::new(common::docker_cli().unwrap())
+    let stop = Command::new(common::docker_cli().unwrap())
         .args(["stop", "-t", "3", "slow"])
         .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
         .stdout(std::process::Stdio::piped())

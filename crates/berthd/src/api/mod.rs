@@ -144,10 +144,13 @@ fn activated(d: &Daemon) -> Result<Vec<UnixListener>> {
     let fds = std::mem::take(&mut *d.cfg.listen_fds.lock().unwrap_or_else(|e| e.into_inner()));
     fds.into_iter()
         .map(|fd| {
+            use std::os::fd::AsRawFd;
+            // Only unix stream sockets are served here (TCP needs mutual TLS: use -H tcp://).
+            nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(fd.as_raw_fd())
+                .map_err(|_| anyhow::anyhow!("-H fd://: a passed socket is not a unix socket"))?;
             let l = std::os::unix::net::UnixListener::from(fd);
             l.set_nonblocking(true)?;
-            Ok(UnixListener::from_std(l)
-                .context("-H fd://: a passed socket is not a unix socket")?)
+            UnixListener::from_std(l).context("-H fd://: the passed socket")
         })
         .collect()
 }
