@@ -320,3 +320,58 @@ fn sigterm_finishes_requests_in_flight_and_leaves_containers_running() {
         "false 137"
     );
 }
+
+/// The host's first address that is not loopback (`hostname -I`).
+fn host_address() -> Option<String> {
+    let o = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(String::from)
+}
+
+#[test]
+fn plain_http_only_for_insecure_registries() {
+    skip_unless_ready!("plain_http_only_for_insecure_registries");
+    let Some(ip) = host_address() else {
+        println!("skipped: plain_http_only_for_insecure_registries: no non-loopback address");
+        return;
+    };
+    let regdir = tempfile::tempdir().unwrap();
+    let Some(reg) = Registry::start_on(regdir.path(), false, &ip) else {
+        println!("skipped: plain_http_only_for_insecure_registries: docker-registry is missing");
+        return;
+    };
+    let name = format!("{}/x/insecure:1", reg.host);
+    // Not listed: berthd speaks https to it, which the plain-http registry cannot answer.
+    let d = Berthd::start();
+    d.import_busybox("bb");
+    d.ok(&["tag", "bb", &name]);
+    let o = d.docker(&["push", &name]);
+    assert!(
+        !o.status.success(),
+        "a push over plain http to an unlisted registry must fail"
+    );
+    drop(d);
+    // Listed by its network (a CIDR), as dockerd accepts them: push and pull over http.
+    let cfg = tempfile::tempdir().unwrap();
+    let file = write_config(
+        cfg.path(),
+        &format!(r#"{{"insecure-registries": ["{ip}/32"]}}"#),
+    );
+    let d = Berthd::start_with(&["--bridge", "none", "--config-file", &file]);
+    d.import_busybox("bb");
+    d.ok(&["tag", "bb", &name]);
+    d.ok(&["push", &name]);
+    d.ok(&["rmi", &name]);
+    d.ok(&["pull", &name]);
+    let listed = d.ok(&[
+        "info",
+        "--format",
+        "{{json .RegistryConfig.InsecureRegistryCIDRs}}",
+    ]);
+    assert_eq!(listed.trim(), format!(r#"["127.0.0.0/8","{ip}/32"]"#));
+}
