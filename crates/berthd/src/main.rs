@@ -80,6 +80,11 @@ fn check(f: &Flags) -> Result<(live::Live, Hosts, containers::defaults::Defaults
     let defaults = containers::defaults::Defaults::from_flags(f).map_err(anyhow::Error::msg)?;
     // Refused rather than ignored: a daemon that seems to enforce a policy but does not is worse
     // than one that does not start.
+    if !f.ip_forward && f.iptables && f.bridge != "none" {
+        bail!(
+            "ip-forward false needs iptables false too: berthd's NAT rules turn net.ipv4.ip_forward on"
+        );
+    }
     if let Some(p) = f.authorization_plugins.first() {
         bail!("authorization plugin {p:?}: authorization plugins are not supported by this berthd");
     }

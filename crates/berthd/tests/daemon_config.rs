@@ -65,6 +65,14 @@ fn validate_and_dockerds_merge_errors() {
     );
 
     // A value the daemon would refuse at start is refused by --validate too.
+    let (code, _, err) = validate(r#"{"ip-forward": false}"#, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ip-forward false needs iptables false"),
+        "{err}"
+    );
+    let (code, _, err) = validate(r#"{"ip-forward": false, "iptables": false}"#, &[]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = validate(r#"{"log-opts": {"max-size": "lots"}}"#, &[]);
     assert_eq!(code, 1, "{err}");
     let (code, _, err) = validate(r#"{"registry-mirrors": ["mirror.example"]}"#, &[]);

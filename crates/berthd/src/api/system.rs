@@ -147,7 +147,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local"]},
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-        "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
         "Debug": live.debug,
         "NFd": nfd,
         "OomKillDisable": false,
