@@ -218,6 +218,17 @@ impl Reference {
         })
     }
 
+    /// The same repository, tag and digest on another registry (a mirror's host[:port]).
+    pub fn with_registry(&self, registry: &str) -> Result<Reference, ReferenceError> {
+        if !valid_registry(registry) {
+            return Err(ReferenceError::Registry(registry.to_string()));
+        }
+        Ok(Reference {
+            registry: registry.to_string(),
+            ..self.clone()
+        })
+    }
+
     /// The same repository pinned to a digest, with no tag.
     pub fn with_digest(&self, digest: Digest) -> Reference {
         Reference {

@@ -925,6 +925,37 @@ pub fn trim_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
+/// The sockets systemd passed to this process (socket activation): `LISTEN_FDS` descriptors from
+/// fd 3 on, when `LISTEN_PID` is this process. The variables are removed so children do not see
+/// them; each descriptor is marked close-on-exec. Empty when nothing was passed.
+pub fn take_listen_fds() -> Vec<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    if !pid_ok || n <= 0 {
+        return Vec::new();
+    }
+    (3..3 + n)
+        .filter(|fd| {
+            // SAFETY: fcntl on an integer descriptor touches no memory; a closed one fails with EBADF.
+            let r = unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            r == 0
+        })
+        // SAFETY: systemd hands these descriptors to this process (LISTEN_PID matched) and nothing
+        // else in it owns them; the fcntl above proved each is open.
+        .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,27 +5,27 @@ use crate::containers::registry::Registry;
 use crate::store::StateStore;
 use anyhow::{Context, Result};
 use berth_image::snapshot::OverlaySnapshotter;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Settings from the command line.
-#[derive(Debug, Clone)]
+/// Settings from the command line and daemon.json that stay for the daemon's life (the ones
+/// SIGHUP can change are in [`crate::live::Live`]).
+#[derive(Debug)]
 pub struct Config {
     /// Unix sockets to serve.
     pub sockets: Vec<PathBuf>,
+    /// `--group`: the group given the unix sockets, if it exists.
+    pub socket_group: Option<nix::unistd::Gid>,
     /// TCP addresses to serve (host:port), with mutual TLS.
     pub tcp: Vec<String>,
+    /// Listening sockets systemd passed (`-H fd://`), taken over by the server.
+    pub listen_fds: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
     /// The TLS server config for the TCP addresses (client certificates required).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Persistent state.
     pub data_root: PathBuf,
     /// Runtime state.
     pub exec_root: PathBuf,
-    /// Runtime name -> binary.
-    pub runtimes: BTreeMap<String, PathBuf>,
-    /// Runtime for containers that name none.
-    pub default_runtime: String,
     /// The shim binary.
     pub shim: PathBuf,
     /// Bridge of the default network (None: loopback only).
@@ -49,12 +49,18 @@ pub struct Config {
     pub max_uncompressed: u64,
     /// `--security-profiles=enforce`: images' learned profiles apply by default.
     pub security_profiles: bool,
+    /// Log driver, DNS and ulimits of containers that set none.
+    pub defaults: crate::containers::defaults::Defaults,
+    /// `--experimental`.
+    pub experimental: bool,
 }
 
 /// Everything the handlers share.
 pub struct Daemon {
     /// Settings.
     pub cfg: Config,
+    /// The settings SIGHUP reloads.
+    pub live: std::sync::RwLock<crate::live::Live>,
     /// Container records.
     pub db: StateStore,
     /// Image content store.
@@ -108,7 +114,16 @@ fn open_networks(
     bridge: Option<&berth_net::BridgeNetwork>,
 ) -> Result<berth_net::networks::Networks> {
     let table = crate::store::NetworkTable::open(&cfg.data_root.join("berthd.db"))?;
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // The networks' resolvers forward what they do not know to `--dns`, else to the host's servers.
+    let host_resolv = if cfg.defaults.dns.is_empty() {
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    } else {
+        cfg.defaults
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}\n"))
+            .collect()
+    };
     let settings = berth_net::networks::Settings {
         state_dir: cfg.data_root.join("network"),
         firewall: make_firewall(cfg),
@@ -152,7 +167,7 @@ fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwo
 
 impl Daemon {
     /// Open the stores under the data root and restore the containers.
-    pub async fn open(cfg: Config) -> Result<Arc<Daemon>> {
+    pub async fn open(cfg: Config, live: crate::live::Live) -> Result<Arc<Daemon>> {
         for d in [
             cfg.data_root.join("containers"),
             cfg.exec_root.join("containers"),
@@ -184,6 +199,7 @@ impl Daemon {
         let execs = crate::containers::exec::Execs::new(cfg.exec_root.clone());
         let d = Arc::new(Daemon {
             cfg,
+            live: std::sync::RwLock::new(live),
             db,
             images,
             snap,
@@ -202,8 +218,32 @@ impl Daemon {
         Ok(d)
     }
 
+    /// The reloadable settings as they are now.
+    pub fn live(&self) -> crate::live::Live {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swap in reloaded settings.
+    pub fn set_live(&self, l: crate::live::Live) {
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = l;
+    }
+
     /// The binary of a runtime by name.
-    pub fn runtime_path(&self, name: &str) -> Option<&PathBuf> {
-        self.cfg.runtimes.get(name)
+    pub fn runtime_path(&self, name: &str) -> Option<PathBuf> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .runtimes
+            .get(name)
+            .cloned()
+    }
+
+    /// The runtime of containers that name none.
+    pub fn default_runtime(&self) -> String {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .default_runtime
+            .clone()
     }
 }

@@ -4,16 +4,22 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
+/// The level of one of dockerd's names.
+pub fn level_of(s: &str) -> Result<u8, String> {
+    match s {
+        "debug" => Ok(0),
+        "info" => Ok(1),
+        "warn" => Ok(2),
+        "error" | "fatal" => Ok(3),
+        _ => Err(format!(
+            "--log-level {s:?}: want debug, info, warn, error or fatal"
+        )),
+    }
+}
+
 /// Set the level from dockerd's names.
 pub fn set_level(s: &str) -> anyhow::Result<()> {
-    let l = match s {
-        "debug" => 0,
-        "info" => 1,
-        "warn" => 2,
-        "error" | "fatal" => 3,
-        _ => anyhow::bail!("--log-level {s:?}: want debug, info, warn, error or fatal"),
-    };
-    LEVEL.store(l, Ordering::Relaxed);
+    LEVEL.store(level_of(s).map_err(anyhow::Error::msg)?, Ordering::Relaxed);
     Ok(())
 }
 

@@ -76,11 +76,22 @@ impl Client {
         r: &Reference,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<ImageRecord, RegistryError> {
+        self.pull_as(store, r, r, progress)
+    }
+
+    /// Pull `from` (e.g. the same repository on a mirror) and name it `name` in the store.
+    pub fn pull_as(
+        &self,
+        store: &Store,
+        from: &Reference,
+        name: &Reference,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<ImageRecord, RegistryError> {
         // A failed pull leaves nothing: the blobs it brought are removed again. Only an
         // interrupted transfer (a retryable error) keeps its verified blobs and partial download,
         // so that pulling again resumes.
         let mut created = Vec::new();
-        let res = self.pull_into(store, r, progress, &mut created);
+        let res = self.pull_into(store, from, name, progress, &mut created);
         if res.as_ref().is_err_and(|e| !e.is_retryable()) {
             crate::transfer::remove_blobs(store, &created);
         }
@@ -91,6 +102,7 @@ impl Client {
         &self,
         store: &Store,
         r: &Reference,
+        name: &Reference,
         progress: &(dyn Fn(&Progress) + Sync),
         created: &mut Vec<Digest>,
     ) -> Result<ImageRecord, RegistryError> {
@@ -144,7 +156,7 @@ impl Client {
             }
         }
         self.fetch_blobs(store, r, blobs, progress)?;
-        store.set_ref(&r.to_string(), top.clone())?;
+        store.set_ref(&name.to_string(), top.clone())?;
         Ok(top)
     }
 

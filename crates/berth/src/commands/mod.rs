@@ -73,6 +73,55 @@ pub enum Cmd {
     /// Least-privilege profiles learned from a run (berthd only)
     #[command(subcommand)]
     Profile(profiles::ProfileCmd),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Write man pages (berth.1 and one per subcommand) into a directory
+    Man { dir: std::path::PathBuf },
+}
+
+/// Shells `berth completion` writes scripts for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `berth completion SHELL`: the script on stdout (source it, or install it where the shell
+/// looks: /usr/share/bash-completion/completions/berth, .../zsh/vendor-completions/_berth,
+/// .../fish/vendor_completions.d/berth.fish).
+fn completion(shell: Shell) -> i32 {
+    use clap::CommandFactory;
+    let sh = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(sh, &mut Cli::command(), "berth", &mut std::io::stdout());
+    0
+}
+
+/// `berth man DIR`: berth.1 and berth-VERB.1 for each subcommand.
+fn man(dir: &std::path::Path) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let cmd = Cli::command();
+    let write = |name: &str, c: clap::Command| -> anyhow::Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("write {}", path.display()))
+    };
+    for sub in cmd.get_subcommands() {
+        let name = format!("berth-{}", sub.get_name());
+        write(&name, sub.clone().name(name.clone()))?;
+    }
+    write("berth", cmd)?;
+    Ok(0)
 }
 
 /// `--filter key=value` flags as the API's `filters` query value
@@ -97,6 +146,17 @@ pub fn filters_query(flags: &[String]) -> anyhow::Result<Option<String>> {
 /// Parse, run, and turn errors into docker's messages and exit codes.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // These need no daemon.
+    match &cli.command {
+        Cmd::Completion { shell } => return completion(*shell),
+        Cmd::Man { dir } => {
+            return man(dir).unwrap_or_else(|e| {
+                eprintln!("{e:#}");
+                1
+            })
+        }
+        _ => {}
+    }
     let run = || -> anyhow::Result<i32> {
         let endpoint = Endpoint::from_env(cli.host.as_deref())?;
         let client = Client::new(endpoint.clone())?;
@@ -124,6 +184,7 @@ pub fn main() -> i32 {
             Cmd::Info => system::info(&client),
             Cmd::Audit(a) => audit::audit(&client, &endpoint, a),
             Cmd::Profile(p) => profiles::main(&client, p),
+            Cmd::Completion { .. } | Cmd::Man { .. } => Ok(0),
         }
     };
     match run() {

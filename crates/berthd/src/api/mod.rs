@@ -39,7 +39,7 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-fn bind(path: &std::path::Path) -> Result<UnixListener> {
+fn bind(path: &std::path::Path, group: Option<nix::unistd::Gid>) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -51,11 +51,27 @@ fn bind(path: &std::path::Path) -> Result<UnixListener> {
     }
     let l = UnixListener::bind(path).with_context(|| format!("listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(gid))
+            .with_context(|| format!("give {} to group {gid}", path.display()))?;
+    }
     Ok(l)
 }
 
-/// Serve one connection (plain unix stream or TLS over TCP), with upgrades for attach and exec.
-async fn serve_conn<S>(d: Arc<Daemon>, stream: S)
+/// Tells the accept loops and connections that the daemon is shutting down; its receivers'
+/// count is the number of connections still open.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    async fn wait(&mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+}
+
+/// Serve one connection (plain unix stream or TLS over TCP), with upgrades for attach and exec. On
+/// shutdown, a request in flight is finished and the connection then closed.
+async fn serve_conn<S>(d: Arc<Daemon>, stream: S, mut stop: Shutdown)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -66,27 +82,39 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
         .with_upgrades();
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.wait() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
         crate::log!(0, "connection: {e}");
     }
 }
 
 /// Accept TCP connections; each is served only after a TLS handshake with a verified client certificate.
-fn spawn_tcp(d: Arc<Daemon>, l: TcpListener, tls: Arc<rustls::ServerConfig>) {
+fn spawn_tcp(d: Arc<Daemon>, l: TcpListener, tls: Arc<rustls::ServerConfig>, stop: Shutdown) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(async move {
+        let mut stopping = stop.clone();
         loop {
-            let (stream, peer) = match l.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    crate::log!(3, "accept: {e}");
-                    continue;
-                }
+            let (stream, peer) = tokio::select! {
+                r = l.accept() => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        crate::log!(3, "accept: {e}");
+                        continue;
+                    }
+                },
+                _ = stopping.wait() => return,
             };
-            let (d, acceptor) = (d.clone(), acceptor.clone());
+            let (d, acceptor, stop) = (d.clone(), acceptor.clone(), stop.clone());
             tokio::spawn(async move {
                 match acceptor.accept(stream).await {
-                    Ok(tls) => serve_conn(d, tls).await,
+                    Ok(tls) => serve_conn(d, tls, stop).await,
                     Err(e) => crate::log!(2, "TLS handshake with {peer} failed: {e}"),
                 }
             });
@@ -94,11 +122,57 @@ fn spawn_tcp(d: Arc<Daemon>, l: TcpListener, tls: Arc<rustls::ServerConfig>) {
     });
 }
 
-/// Serve every configured socket until SIGINT/SIGTERM.
-pub async fn serve(d: Arc<Daemon>) -> Result<()> {
+/// Accept on a unix socket until shutdown (the listener is then closed).
+fn spawn_unix(d: Arc<Daemon>, l: UnixListener, stop: Shutdown) {
+    tokio::spawn(async move {
+        let mut stopping = stop.clone();
+        loop {
+            tokio::select! {
+                r = l.accept() => match r {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_conn(d.clone(), stream, stop.clone()));
+                    }
+                    Err(e) => crate::log!(3, "accept: {e}"),
+                },
+                _ = stopping.wait() => return,
+            }
+        }
+    });
+}
+
+/// The unix sockets systemd passed (`-H fd://`).
+fn activated(d: &Daemon) -> Result<Vec<UnixListener>> {
+    let fds = std::mem::take(&mut *d.cfg.listen_fds.lock().unwrap_or_else(|e| e.into_inner()));
+    fds.into_iter()
+        .map(|fd| {
+            use std::os::fd::AsRawFd;
+            // Only unix stream sockets are served here (TCP needs mutual TLS: use -H tcp://).
+            nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(fd.as_raw_fd())
+                .map_err(|_| anyhow::anyhow!("-H fd://: a passed socket is not a unix socket"))?;
+            let l = std::os::unix::net::UnixListener::from(fd);
+            l.set_nonblocking(true)?;
+            UnixListener::from_std(l).context("-H fd://: the passed socket")
+        })
+        .collect()
+}
+
+/// Serve every configured socket until SIGINT/SIGTERM; SIGHUP reloads the configuration (`argv`
+/// and daemon.json read again). On SIGTERM the listeners close, requests in flight get up to the
+/// shutdown timeout to finish, the sockets are removed, and containers keep running.
+pub async fn serve(d: Arc<Daemon>, argv: Vec<String>) -> Result<()> {
+    // Handlers first: a signal that arrives once the first request has been answered must find them.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = Shutdown(stop_rx);
     let mut listeners = Vec::new();
     for s in &d.cfg.sockets {
-        listeners.push((bind(s)?, s.clone()));
+        listeners.push((bind(s, d.cfg.socket_group)?, s.display().to_string()));
+    }
+    for l in activated(&d)? {
+        listeners.push((l, "the socket systemd passed (fd://)".to_string()));
     }
     let mut tcp = Vec::new();
     for a in &d.cfg.tcp {
@@ -110,31 +184,42 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
     if let Some(tls) = &d.cfg.tls {
         for l in tcp {
             crate::log!(1, "API listening on tcp://{} (mutual TLS)", l.local_addr()?);
-            spawn_tcp(d.clone(), l, tls.clone());
+            spawn_tcp(d.clone(), l, tls.clone(), stop.clone());
         }
     }
-    for (l, path) in listeners {
-        crate::log!(1, "API listening on {}", path.display());
-        let d = d.clone();
-        tokio::spawn(async move {
-            loop {
-                match l.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(serve_conn(d.clone(), stream));
-                    }
-                    Err(e) => crate::log!(3, "accept: {e}"),
-                }
-            }
-        });
+    for (l, what) in listeners {
+        crate::log!(1, "API listening on {what}");
+        spawn_unix(d.clone(), l, stop.clone());
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            _ = int.recv() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => crate::live::reload(&d, &argv),
+        }
     }
-    crate::log!(1, "shutting down (containers keep running)");
+    let timeout = std::time::Duration::from_secs(d.live().shutdown_timeout);
+    crate::log!(
+        1,
+        "shutting down: no new requests, up to {}s for those in flight (containers keep running)",
+        timeout.as_secs()
+    );
+    let _ = stop_tx.send(true);
+    drop(stop);
     for s in &d.cfg.sockets {
         let _ = std::fs::remove_file(s);
+    }
+    // Every open connection holds a receiver; wait until they are all done, or the timeout.
+    let t = std::time::Instant::now();
+    while stop_tx.receiver_count() > 0 && t.elapsed() < timeout {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if stop_tx.receiver_count() > 0 {
+        crate::log!(
+            2,
+            "shutdown timeout: {} connection(s) still busy are cut",
+            stop_tx.receiver_count()
+        );
     }
     Ok(())
 }
@@ -142,6 +227,7 @@ pub async fn serve(d: Arc<Daemon>) -> Result<()> {
 async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let experimental = if d.cfg.experimental { "true" } else { "false" };
     crate::log!(0, "{method} {}", req.uri());
     let mut resp = match route(d, req).await {
         Ok(r) => r,
@@ -154,7 +240,7 @@ async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
     };
     let h = resp.headers_mut();
     h.insert("Api-Version", API_VERSION.parse().expect("header"));
-    h.insert("Docker-Experimental", "false".parse().expect("header"));
+    h.insert("Docker-Experimental", experimental.parse().expect("header"));
     h.insert("Ostype", "linux".parse().expect("header"));
     h.insert(
         "Server",
@@ -256,12 +342,12 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
             images::tag(&d, &name.join("/"), &q).await
         }
         (&M::POST, ["images", "prune"]) => images::prune(&d, &q).await,
-        (&M::GET, ["images", "search"]) => registry::search(&q, req.headers()).await,
+        (&M::GET, ["images", "search"]) => registry::search(&d, &q, req.headers()).await,
         (&M::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
             let headers = req.headers().clone();
             registry::push(&d, &name.join("/"), &q, &headers).await
         }
-        (&M::POST, ["auth"]) => registry::auth(req.into_body()).await,
+        (&M::POST, ["auth"]) => registry::auth(&d, req.into_body()).await,
         (&M::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => {
             let headers = req.headers().clone();
             registry::distribution(&d, &name.join("/"), &headers).await

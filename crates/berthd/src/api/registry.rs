@@ -1,8 +1,9 @@
 //! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST /images/{name}/push`, `POST /auth`,
 //! `GET /distribution/{name}/json`.
 //! Progress goes out as Docker's JSON message stream (`\r\n` separated); failures after the headers come
-//! inside the stream as `{"errorDetail": {...}, "error": ...}`. Registries on loopback addresses are
-//! spoken to over plain http, as dockerd does by default for 127.0.0.0/8.
+//! inside the stream as `{"errorDetail": {...}, "error": ...}`. Insecure registries (127.0.0.0/8
+//! always, as dockerd, and `--insecure-registry` ones) are spoken to over plain http; pulls of
+//! Docker Hub images try the `--registry-mirror`s first.
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -41,17 +42,22 @@ fn header_credentials(h: &HeaderMap) -> Option<Credentials> {
     })
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    h == "localhost" || h.starts_with("127.") || h == "[::1]"
-}
-
-fn client_for(host: &str, creds: Option<Credentials>) -> Result<Client, String> {
+/// A client for `host`: plain http if it is an insecure registry (127.0.0.0/8 always is, as with
+/// dockerd, plus `--insecure-registry`), or an `http://` mirror.
+fn client_for(
+    reg: &crate::live::Registries,
+    host: &str,
+    creds: Option<Credentials>,
+) -> Result<Client, String> {
     let mut auth = AuthConfig::default();
     if let Some(c) = creds {
         auth.insert(host, c);
     }
-    let insecure = if is_loopback(host) {
+    let http_mirror = reg.mirrors.iter().any(|m| {
+        m.strip_prefix("http://")
+            .is_some_and(|h| h.trim_end_matches('/') == host)
+    });
+    let insecure = if http_mirror || reg.is_insecure(host) {
         vec![host.to_string()]
     } else {
         vec![]
@@ -62,6 +68,56 @@ fn client_for(host: &str, creds: Option<Credentials>) -> Result<Client, String> 
         ..Default::default()
     })
     .map_err(|e| e.to_string())
+}
+
+/// The host[:port] of a mirror URL (`http://127.0.0.1:5000/` -> `127.0.0.1:5000`).
+fn mirror_host(m: &str) -> &str {
+    m.split_once("://")
+        .map(|(_, h)| h)
+        .unwrap_or(m)
+        .trim_end_matches('/')
+}
+
+/// Pull `r`: Docker Hub images from the mirrors first, in order, then from Docker Hub itself, as
+/// dockerd does; other registries directly.
+fn pull_with_mirrors(
+    d: &Daemon,
+    reg: &crate::live::Registries,
+    r: &Reference,
+    creds: Option<Credentials>,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<berth_image::ImageRecord, String> {
+    if r.registry() == "docker.io" {
+        for m in &reg.mirrors {
+            let host = mirror_host(m);
+            let from = match r.with_registry(host) {
+                Ok(f) => f,
+                Err(e) => {
+                    crate::log!(2, "mirror {m}: {e}");
+                    continue;
+                }
+            };
+            // Docker Hub credentials are not sent to mirrors.
+            let res = client_for(reg, host, None).and_then(|c| {
+                c.pull_as(&d.images, &from, r, progress)
+                    .map_err(|e| e.to_string())
+            });
+            match res {
+                Ok(rec) => {
+                    crate::log!(1, "pulled {} from mirror {m}", r.familiar());
+                    return Ok(rec);
+                }
+                Err(e) => crate::log!(
+                    1,
+                    "mirror {m} failed for {}: {e}; trying the next",
+                    r.familiar()
+                ),
+            }
+        }
+    }
+    client_for(reg, r.api_host(), creds)?
+        .pull(&d.images, r, progress)
+        .map_err(|e| e.to_string())
 }
 
 fn line(v: Value) -> Bytes {
@@ -130,10 +186,7 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
         let tx2 = tx.clone();
         let res = tokio::task::spawn_blocking(move || {
             let tx = tx2;
-            let client = match client_for(r.api_host(), creds) {
-                Ok(c) => c,
-                Err(e) => return send_error(&tx, &e),
-            };
+            let reg = d2.live().registries;
             send(&tx, json!({"status": format!("Pulling from {}", r.repository()),
                 "id": r.tag().unwrap_or("latest")}));
             let progress = |p: &Progress| {
@@ -141,7 +194,7 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
                     send(&tx, v);
                 }
             };
-            match client.pull(&d2.images, &r, &progress) {
+            match pull_with_mirrors(&d2, &reg, &r, creds, &progress) {
                 Ok(rec) => {
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
                     // `RepoDigests`: the repository by the digest the registry serves it under.
@@ -149,7 +202,7 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
                     d2.events.emit("image", "pull", &r.familiar(), [("name".to_string(), r.familiar())].into());
                     send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
                 }
-                Err(e) => send_error(&tx, &e.to_string()),
+                Err(e) => send_error(&tx, &e),
             }
         })
         .await;
@@ -191,7 +244,7 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
     let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::task::spawn_blocking(move || {
-        let client = match client_for(target.api_host(), creds) {
+        let client = match client_for(&d.live().registries, target.api_host(), creds) {
             Ok(c) => c,
             Err(e) => return send_error(&tx, &e),
         };
@@ -232,7 +285,7 @@ pub async fn push(d: &Arc<Daemon>, name: &str, q: &Query, headers: &HeaderMap) -
 
 /// `GET /images/search?term=&limit=&filters=`: the registry's v1 search (Docker Hub's index unless
 /// the term names a registry), filtered by `is-official`, `is-automated` and `stars`.
-pub async fn search(q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
+pub async fn search(d: &Daemon, q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
     let term = q.get("term").unwrap_or("").trim().to_string();
     if term.is_empty() {
         return Err(ApiError::BadRequest("a search term is required".into()));
@@ -262,8 +315,9 @@ pub async fn search(q: &Query, headers: &HeaderMap) -> ApiResult<Resp> {
     };
     let (host, what) = berth_image::registry::search::split_term(&term);
     let creds = header_credentials(headers);
+    let reg = d.live().registries;
     let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let client = client_for(&host, creds)?;
+        let client = client_for(&reg, &host, creds)?;
         client
             .search(&host, &what, limit as u32)
             .map_err(|e| e.to_string())
@@ -305,7 +359,8 @@ pub async fn distribution(d: &Arc<Daemon>, name: &str, headers: &HeaderMap) -> A
     let d = d.clone();
     let name = name.to_string();
     tokio::task::spawn_blocking(move || -> ApiResult<Resp> {
-        let client = client_for(r.api_host(), creds).map_err(ApiError::internal)?;
+        let client =
+            client_for(&d.live().registries, r.api_host(), creds).map_err(ApiError::internal)?;
         let reference = match (r.digest(), r.tag()) {
             (Some(dg), _) => dg.to_string(),
             (None, Some(t)) => t.to_string(),
@@ -351,7 +406,7 @@ pub async fn distribution(d: &Arc<Daemon>, name: &str, headers: &HeaderMap) -> A
 }
 
 /// `POST /auth`: check the credentials against the registry.
-pub async fn auth(body: hyper::body::Incoming) -> ApiResult<Resp> {
+pub async fn auth(d: &Daemon, body: hyper::body::Incoming) -> ApiResult<Resp> {
     let v: Value = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let user = v["username"].as_str().unwrap_or("").to_string();
     let pass = v["password"].as_str().unwrap_or("").to_string();
@@ -368,8 +423,10 @@ pub async fn auth(body: hyper::body::Incoming) -> ApiResult<Resp> {
     } else {
         host
     };
+    let reg = d.live().registries;
     let res = tokio::task::spawn_blocking(move || {
         let client = client_for(
+            &reg,
             &host,
             Some(Credentials {
                 username: user,

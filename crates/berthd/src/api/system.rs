@@ -42,19 +42,19 @@ fn go_arch() -> &'static str {
 
 /// `GET /version`.
 pub fn version(d: &Daemon) -> ApiResult<Resp> {
-    let rt = d
-        .cfg
+    let live = d.live();
+    let rt = live
         .runtimes
-        .get(&d.cfg.default_runtime)
+        .get(&live.default_runtime)
         .map(|p| p.display().to_string());
     ok_json(&json!({
         "Platform": {"Name": "Berth Engine"},
         "Components": [
             {"Name": "Engine", "Version": VERSION, "Details": {
-                "ApiVersion": API_VERSION, "Arch": go_arch(), "BuildTime": "", "Experimental": "false",
+                "ApiVersion": API_VERSION, "Arch": go_arch(), "BuildTime": "", "Experimental": d.cfg.experimental.to_string(),
                 "GitCommit": "", "GoVersion": "n/a (Rust)", "KernelVersion": kernel(),
                 "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}},
-            {"Name": d.cfg.default_runtime, "Version": VERSION, "Details": {"Path": rt}},
+            {"Name": live.default_runtime, "Version": VERSION, "Details": {"Path": rt}},
         ],
         "Version": VERSION,
         "ApiVersion": API_VERSION,
@@ -99,14 +99,32 @@ fn cgroup_version() -> &'static str {
     }
 }
 
+/// `RegistryConfig` as dockerd shows it: the insecure CIDRs, and an index entry for Docker Hub
+/// (with the mirrors) and for each insecure registry named by host.
+fn registry_config(r: &crate::live::Registries) -> serde_json::Value {
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Mirrors": r.mirrors, "Secure": true, "Official": true}),
+    );
+    for h in &r.insecure_hosts {
+        index.insert(
+            h.clone(),
+            json!({"Name": h, "Mirrors": [], "Secure": false, "Official": false}),
+        );
+    }
+    json!({"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": r.insecure_cidrs, "IndexConfigs": index, "Mirrors": r.mirrors})
+}
+
 /// `GET /info`.
 pub async fn info(d: &Daemon) -> ApiResult<Resp> {
     let all = d.containers.all();
     let count = |s: Status| all.iter().filter(|c| c.state.status == s).count();
     let images = crate::images::list(d)?.len();
     let (os, os_version) = os_release();
-    let runtimes: serde_json::Map<String, serde_json::Value> = d
-        .cfg
+    let live = d.live();
+    let runtimes: serde_json::Map<String, serde_json::Value> = live
         .runtimes
         .iter()
         .map(|(k, v)| (k.clone(), json!({"path": v.display().to_string()})))
@@ -129,13 +147,13 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local"]},
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-        "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
-        "Debug": crate::logging::enabled(0),
+        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "Debug": live.debug,
         "NFd": nfd,
         "OomKillDisable": false,
         "NGoroutines": 0,
         "SystemTime": crate::time::now_rfc3339_nano(),
-        "LoggingDriver": "json-file",
+        "LoggingDriver": d.cfg.defaults.log_driver,
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version(),
         "NEventsListener": 0,
@@ -145,20 +163,18 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Name": "docker.io",
-            "Mirrors": [], "Secure": true, "Official": true}}, "Mirrors": []},
+        "RegistryConfig": registry_config(&live.registries),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total(),
         "GenericResources": null,
         "DockerRootDir": d.cfg.data_root.display().to_string(),
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": hostname,
-        "Labels": [],
-        "ExperimentalBuild": false,
+        "Labels": live.labels,
+        "ExperimentalBuild": d.cfg.experimental,
         "ServerVersion": VERSION,
         "Runtimes": runtimes,
-        "DefaultRuntime": d.cfg.default_runtime,
+        "DefaultRuntime": live.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
             "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": true,

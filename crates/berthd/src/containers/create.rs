@@ -52,7 +52,7 @@ pub async fn create(
         .clone()
         .filter(|r| !r.is_empty())
         .or_else(|| req.runtime.clone().filter(|r| !r.is_empty()))
-        .unwrap_or_else(|| d.cfg.default_runtime.clone());
+        .unwrap_or_else(|| d.default_runtime());
     if d.runtime_path(&runtime).is_none() {
         return Err(ApiError::BadRequest(format!(
             "unknown or invalid runtime name: {runtime}"
@@ -214,7 +214,7 @@ pub async fn create(
         ));
     }
     let extra = super::hostextra::parse(hc.extra.clone())?;
-    let log = super::logconfig::parse(hc.log_config.clone())?;
+    let log = super::logconfig::parse(Some(d.cfg.defaults.log_config(hc.log_config.clone())))?;
     let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(

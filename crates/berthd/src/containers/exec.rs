@@ -258,7 +258,7 @@ pub fn spawn(
     let mut cmd = tokio::process::Command::new(me);
     cmd.arg("__execwait")
         .arg(exit_file(&d.cfg.exec_root, &c.id, &e.id))
-        .arg(runtime);
+        .arg(&runtime);
     cmd.arg("--root").arg(&p.runtime_root).arg("exec");
     let as_user = e.req.user.as_deref().filter(|u| !u.is_empty());
     match as_user {

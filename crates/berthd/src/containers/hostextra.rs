@@ -74,7 +74,7 @@ pub struct HostExtra {
     pub memory_swap: i64,
 }
 
-const ULIMITS: &[&str] = &[
+pub const ULIMITS: &[&str] = &[
     "as",
     "core",
     "cpu",

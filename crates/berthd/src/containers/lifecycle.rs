@@ -163,6 +163,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             c2.spec.extra.dns = vec![gw.to_string()];
         }
     }
+    // The daemon's DNS settings and ulimits where the container sets none.
+    d.cfg.defaults.apply_at_start(&mut c2.spec.extra);
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))

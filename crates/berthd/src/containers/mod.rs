@@ -4,6 +4,7 @@
 //! ([`health`]) and resource updates ([`update`]).
 
 pub mod create;
+pub mod defaults;
 pub mod exec;
 pub mod health;
 pub mod hostextra;

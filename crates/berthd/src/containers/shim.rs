@@ -133,7 +133,7 @@ pub async fn runtime_cmd(
     let bin = d
         .runtime_path(runtime)
         .ok_or_else(|| ShimError::Runtime(format!("unknown runtime {runtime:?}")))?;
-    let out = tokio::process::Command::new(bin)
+    let out = tokio::process::Command::new(&bin)
         .arg("--root")
         .arg(&p.runtime_root)
         .args(args)

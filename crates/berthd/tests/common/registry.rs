@@ -16,6 +16,11 @@ impl Registry {
     /// Start one storing under `dir`; `None` where docker-registry (or, with `auth`, htpasswd from
     /// apache2-utils) is missing or it does not come up.
     pub fn start(dir: &Path, auth: bool) -> Option<Registry> {
+        Registry::start_on(dir, auth, "127.0.0.1")
+    }
+
+    /// Like `start`, listening on the address `ip` (e.g. the host's own, which is not loopback).
+    pub fn start_on(dir: &Path, auth: bool, ip: &str) -> Option<Registry> {
         let reg = Path::new("/usr/bin/docker-registry");
         if !reg.is_file() {
             return None;
@@ -33,14 +38,14 @@ impl Registry {
                 dir.join("htpasswd").display()
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind(format!("{ip}:0"))
             .ok()?
             .local_addr()
             .ok()?
             .port();
         let cfg = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: s\n{auth_cfg}",
+             rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n  secret: s\n{auth_cfg}",
             dir.join("registry").display(),
         );
         std::fs::write(dir.join("registry.yml"), cfg).ok()?;
@@ -53,7 +58,7 @@ impl Registry {
             .ok()?;
         let r = Registry {
             child,
-            host: format!("127.0.0.1:{port}"),
+            host: format!("{ip}:{port}"),
         };
         let t = Instant::now();
         while std::net::TcpStream::connect(&r.host).is_err() {
