@@ -5,9 +5,12 @@
 
 use std::net::Ipv4Addr;
 
+mod ipv6;
+
 use crate::cmd::run;
 use crate::error::Result;
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
 use crate::PortMapping;
 
 /// Where rules go; `None` is for hosts whose firewall the user manages.
@@ -33,6 +36,15 @@ pub trait Firewall: Send + Sync {
     }
     fn unblock_icc(&self, bridge: &str) {
         let _ = bridge;
+    }
+    /// A dual-stack network's IPv6 side: isolation, forwarding and (unless
+    /// `internal`) masquerade for `subnet`, as for IPv4.
+    fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        let _ = (bridge, subnet, internal);
+        Ok(())
+    }
+    fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        let _ = (bridge, subnet, internal);
     }
 }
 
@@ -68,35 +80,72 @@ impl Default for Iptables {
     }
 }
 
-fn ipt(args: &[&str]) -> Result<String> {
-    let mut full = vec!["-w"];
-    full.extend_from_slice(args);
-    run("iptables", &full)
+/// The rule tool of one address family: `iptables` or `ip6tables`.
+#[derive(Clone, Copy)]
+pub(crate) struct Tool(pub(crate) &'static str);
+
+pub(crate) const V4: Tool = Tool("iptables");
+pub(crate) const V6: Tool = Tool("ip6tables");
+
+impl Tool {
+    pub(crate) fn ipt(self, args: &[&str]) -> Result<String> {
+        let mut full = vec!["-w"];
+        full.extend_from_slice(args);
+        run(self.0, &full)
+    }
+
+    /// Append `rule` to `chain` of `table` unless it is there already.
+    pub(crate) fn ensure_rule(self, table: &str, chain: &str, rule: &[&str]) -> Result<()> {
+        let mut check = vec!["-t", table, "-C", chain];
+        check.extend_from_slice(rule);
+        if self.ipt(&check).is_ok() {
+            return Ok(());
+        }
+        let mut add = vec!["-t", table, "-A", chain];
+        add.extend_from_slice(rule);
+        self.ipt(&add).map(|_| ())
+    }
+
+    /// Insert `rule` at the top of `chain` unless it is there already.
+    pub(crate) fn ensure_first(self, table: &str, chain: &str, rule: &[&str]) -> Result<()> {
+        let mut check = vec!["-t", table, "-C", chain];
+        check.extend_from_slice(rule);
+        if self.ipt(&check).is_ok() {
+            return Ok(());
+        }
+        let mut add = vec!["-t", table, "-I", chain, "1"];
+        add.extend_from_slice(rule);
+        self.ipt(&add).map(|_| ())
+    }
+
+    pub(crate) fn delete_rule(self, table: &str, chain: &str, rule: &[&str]) {
+        let mut del = vec!["-t", table, "-D", chain];
+        del.extend_from_slice(rule);
+        while self.ipt(&del).is_ok() {}
+    }
+
+    pub(crate) fn ensure_chain(self, table: &str, chain: &str) -> Result<()> {
+        if self.ipt(&["-t", table, "-L", chain, "-n"]).is_err() {
+            self.ipt(&["-t", table, "-N", chain])?;
+        }
+        Ok(())
+    }
 }
 
-/// Append `rule` to `chain` of `table` unless it is there already.
+fn ipt(args: &[&str]) -> Result<String> {
+    V4.ipt(args)
+}
+
 fn ensure_rule(table: &str, chain: &str, rule: &[&str]) -> Result<()> {
-    let mut check = vec!["-t", table, "-C", chain];
-    check.extend_from_slice(rule);
-    if ipt(&check).is_ok() {
-        return Ok(());
-    }
-    let mut add = vec!["-t", table, "-A", chain];
-    add.extend_from_slice(rule);
-    ipt(&add).map(|_| ())
+    V4.ensure_rule(table, chain, rule)
 }
 
 fn delete_rule(table: &str, chain: &str, rule: &[&str]) {
-    let mut del = vec!["-t", table, "-D", chain];
-    del.extend_from_slice(rule);
-    while ipt(&del).is_ok() {}
+    V4.delete_rule(table, chain, rule)
 }
 
 fn ensure_chain(table: &str, chain: &str) -> Result<()> {
-    if ipt(&["-t", table, "-L", chain, "-n"]).is_err() {
-        ipt(&["-t", table, "-N", chain])?;
-    }
-    Ok(())
+    V4.ensure_chain(table, chain)
 }
 
 impl Iptables {
@@ -335,6 +384,14 @@ impl Firewall for Iptables {
         );
     }
 
+    fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        self.setup6(bridge, subnet, internal)
+    }
+
+    fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        self.teardown6(bridge, subnet, internal)
+    }
+
     fn teardown_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
         self.unisolate(bridge);
         for rule in internal_rules(bridge) {
@@ -385,8 +442,9 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 impl Iptables {
-    /// Remove this instance's chains and the jumps into them.
+    /// Remove this instance's chains and the jumps into them (IPv6 ones too).
     pub fn purge(&self) {
+        ipv6::purge(self);
         for (table, chain, rule) in self.jumps() {
             delete_rule(table, chain, &strs(&rule));
         }

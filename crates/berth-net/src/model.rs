@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
+use std::net::Ipv6Addr;
 
 /// The networks every daemon has.
 pub const PREDEFINED: [(&str, &str); 3] =
@@ -30,6 +32,16 @@ pub struct IpamPool {
     pub gateway_given: bool,
 }
 
+/// The IPv6 pool of a dual-stack network (`--ipv6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamPool6 {
+    pub subnet: Subnet6,
+    pub gateway: Ipv6Addr,
+    /// Whether the user gave the gateway.
+    #[serde(default)]
+    pub gateway_given: bool,
+}
+
 /// A network as it persists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkConfig {
@@ -47,6 +59,9 @@ pub struct NetworkConfig {
     #[serde(default)]
     pub ipam_options: Option<BTreeMap<String, String>>,
     pub pools: Vec<IpamPool>,
+    /// The IPv6 pool of a network with `enable_ipv6` (at most one).
+    #[serde(default)]
+    pub pools6: Vec<IpamPool6>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     #[serde(default)]
@@ -323,18 +338,77 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
             req.ipam_driver
         )));
     }
-    if req.enable_ipv6 {
+    check_options(&req.options)?;
+    let (v4, v6) = split_pools(&req.pools);
+    if v4.len() > 1 || v6.len() > 1 {
         return Err(ModelError::Unsupported(
-            "IPv6 networks are not supported yet".into(),
+            "one IPv4 and one IPv6 pool per network are supported for now".into(),
         ));
     }
-    check_options(&req.options)?;
-    if req.pools.len() > 1 {
-        return Err(ModelError::Unsupported(
-            "one IPv4 pool per network is supported for now".into(),
+    if !v6.is_empty() && !req.enable_ipv6 {
+        return Err(ModelError::Invalid(
+            "an IPv6 subnet needs IPv6 enabled on the network (--ipv6)".into(),
         ));
     }
     Ok(())
+}
+
+/// The requested pools by family: those whose subnet is IPv6, and the rest.
+pub fn split_pools(pools: &[PoolRequest]) -> (Vec<&PoolRequest>, Vec<&PoolRequest>) {
+    pools
+        .iter()
+        .partition(|p| !p.subnet.as_deref().is_some_and(|s| s.contains(':')))
+}
+
+/// The IPv6 pool of a network with IPv6 enabled: the requested subnet (which may
+/// overlap no other network's), or a random unique local /64.
+pub fn plan_pool6(
+    req: Option<&PoolRequest>,
+    networks: &[Subnet6],
+) -> Result<IpamPool6, ModelError> {
+    let subnet = match req.and_then(|r| r.subnet.as_deref()) {
+        Some(s) => s
+            .parse::<Subnet6>()
+            .map_err(|e| ModelError::Invalid(format!("invalid subnet: {e}")))?,
+        None => loop {
+            let s = Subnet6::random_ula();
+            if !networks.iter().any(|n| n.overlaps(&s)) {
+                break s;
+            }
+        },
+    };
+    if networks.iter().any(|n| n.overlaps(&subnet)) {
+        return Err(ModelError::Overlap);
+    }
+    if req
+        .is_some_and(|r| r.ip_range.as_deref().is_some_and(|x| !x.is_empty()) || !r.aux.is_empty())
+    {
+        return Err(ModelError::Unsupported(
+            "ip-range and auxiliary addresses of IPv6 pools are not supported yet".into(),
+        ));
+    }
+    let (gateway, gateway_given) = match req
+        .and_then(|r| r.gateway.as_deref())
+        .filter(|g| !g.is_empty())
+    {
+        Some(g) => {
+            let g: Ipv6Addr = g
+                .parse()
+                .map_err(|_| ModelError::Invalid(format!("invalid gateway address {g:?}")))?;
+            if !subnet.contains(g) || g == subnet.network {
+                return Err(ModelError::Invalid(format!(
+                    "gateway {g} is not a host address of subnet {subnet}"
+                )));
+            }
+            (g, true)
+        }
+        None => (subnet.gateway(), false),
+    };
+    Ok(IpamPool6 {
+        subnet,
+        gateway,
+        gateway_given,
+    })
 }
 
 /// 64 random hex digits.

@@ -9,7 +9,7 @@
 //! kernel and the resolver need.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -73,6 +73,9 @@ pub struct DnsNames {
     pub names: Vec<String>,
     /// (alias, container name): names only this container resolves.
     pub links: Vec<(String, String)>,
+    /// The container's own DNS servers (`--dns`): what the resolver forwards its
+    /// other queries to, instead of the host's resolvers.
+    pub servers: Vec<IpAddr>,
 }
 
 impl Networks {
@@ -105,6 +108,7 @@ impl Networks {
                         ipam_driver: "default".into(),
                         ipam_options: None,
                         pools: Vec::new(),
+                        pools6: Vec::new(),
                         options: BTreeMap::new(),
                         labels: BTreeMap::new(),
                         internal: false,
@@ -206,6 +210,7 @@ impl Networks {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1500),
             veth_tag: cfg.id[..6].to_string(),
+            pool6: cfg.pools6.first().cloned(),
         })?;
         let dns = DnsServer::start(
             SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
@@ -273,7 +278,17 @@ impl Networks {
         let ours: Vec<String> = nets.values().map(|e| e.cfg.bridge.clone()).collect();
         let except: Vec<&str> = ours.iter().map(String::as_str).collect();
         let routes = crate::host_routes(&except)?;
-        let pool = model::plan_pool(req.pools.first(), &in_use, &routes)?;
+        let (v4, v6) = model::split_pools(&req.pools);
+        let pool = model::plan_pool(v4.first().copied(), &in_use, &routes)?;
+        let pools6 = if req.enable_ipv6 {
+            let in_use6: Vec<crate::ipam6::Subnet6> = nets
+                .values()
+                .flat_map(|e| e.cfg.pools6.iter().map(|p| p.subnet))
+                .collect();
+            vec![model::plan_pool6(v6.first().copied(), &in_use6)?]
+        } else {
+            Vec::new()
+        };
         let id = model::new_id();
         let cfg = NetworkConfig {
             bridge: req
@@ -290,11 +305,12 @@ impl Networks {
             ipam_driver: "default".into(),
             ipam_options: req.ipam_options,
             pools: vec![pool],
+            pools6,
             options: req.options,
             labels: req.labels,
             internal: req.internal,
             attachable: req.attachable,
-            enable_ipv6: false,
+            enable_ipv6: req.enable_ipv6,
             predefined: false,
         };
         if cfg.bridge.len() > 15 {
@@ -371,13 +387,38 @@ impl Networks {
         mac: Option<[u8; 6]>,
         names: &DnsNames,
     ) -> NetResult<Attachment> {
+        self.connect_dual(id, container_id, netns, ports, (want, None), mac, names)
+    }
+
+    /// [`Networks::connect`] with the IPv4 and IPv6 addresses asked for (a
+    /// dual-stack network gives an IPv6 one in any case).
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect_dual(
+        &self,
+        id: &str,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        mac: Option<[u8; 6]>,
+        names: &DnsNames,
+    ) -> NetResult<Attachment> {
         let net = self.live(id)?;
-        let att = net.attach(container_id, netns, ports, want, mac)?;
+        let att = net.attach_dual(container_id, netns, ports, want.0, want.1, mac)?;
+        self.register(id, container_id, &att, names);
+        Ok(att)
+    }
+
+    /// A connected container's names, IPv6 address and DNS servers in the network's resolver.
+    fn register(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
         let mut dir = self.names();
         let records = dir.network(id);
         records.add(container_id, &names.names, att.endpoint.address);
         records.add_links(container_id, &names.links);
-        Ok(att)
+        if let Some(v6) = att.ipv6 {
+            records.add_ipv6(container_id, v6.address);
+        }
+        records.set_servers(container_id, &names.servers);
     }
 
     /// Undo `connect`: names, ports, interface and lease. Every step runs.
@@ -388,13 +429,10 @@ impl Networks {
         Ok(())
     }
 
-    /// Replace a connected container's names (after a rename); its address stays.
-    pub fn refresh_names(&self, id: &str, container_id: &str, addr: Ipv4Addr, names: &DnsNames) {
-        let mut dir = self.names();
-        let records = dir.network(id);
-        records.remove(container_id);
-        records.add(container_id, &names.names, addr);
-        records.add_links(container_id, &names.links);
+    /// Replace a connected container's names (after a rename); its addresses stay.
+    pub fn refresh_names(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
+        self.names().network(id).remove(container_id);
+        self.register(id, container_id, att, names);
     }
 
     /// After a daemon restart, for a running container: its names again, and
@@ -407,10 +445,7 @@ impl Networks {
         names: &DnsNames,
     ) -> NetResult<()> {
         let net = self.live(id)?;
-        let mut dir = self.names();
-        let records = dir.network(id);
-        records.add(container_id, &names.names, att.endpoint.address);
-        records.add_links(container_id, &names.links);
+        self.register(id, container_id, att, names);
         net.restore(container_id, att.endpoint.address, &att.ports)?;
         Ok(())
     }

@@ -196,6 +196,9 @@ pub struct EndpointSpec {
     /// `--ip`.
     #[serde(default)]
     pub ipv4: Option<std::net::Ipv4Addr>,
+    /// `--ip6`.
+    #[serde(default)]
+    pub ipv6: Option<std::net::Ipv6Addr>,
     /// `--mac-address` for this network.
     #[serde(default)]
     pub mac: Option<String>,
