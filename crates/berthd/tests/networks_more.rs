@@ -173,3 +173,141 @@ fn ipv6_networks_talk_by_name() {
         "leases left: {files:?}"
     );
 }
+
+/// A DNS server on `addr:53` that knows one name, outside.example (A 192.0.2.55), until dropped.
+struct FakeDns {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeDns {
+    fn start(addr: &str) -> FakeDns {
+        use std::sync::atomic::Ordering;
+        let sock = std::net::UdpSocket::bind((addr, 53)).expect("bind the fake DNS server");
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, asked2) = (stop.clone(), asked.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let q = &buf[..n];
+                let mut off = 12;
+                let mut labels = Vec::new();
+                while off < n && q[off] != 0 {
+                    let l = q[off] as usize;
+                    labels.push(String::from_utf8_lossy(&q[off + 1..off + 1 + l]).into_owned());
+                    off += l + 1;
+                }
+                let end = off + 5;
+                let name = labels.join(".");
+                let known = name.starts_with("outside.example");
+                asked2.lock().unwrap().push(name);
+                let mut r = q[..2].to_vec();
+                if known {
+                    r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+                } else {
+                    r.extend_from_slice(&[0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0]);
+                }
+                r.extend_from_slice(&q[12..end]);
+                if known && q[end - 3] == 1 {
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 55]);
+                } else if known {
+                    r[7] = 0;
+                }
+                let _ = sock.send_to(&r, from);
+            }
+        });
+        FakeDns { stop, asked }
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The resolver of a user network: PTR answers for container addresses; with
+/// `--dns` the container still asks the network's resolver (its names keep
+/// working), which forwards the rest to those servers; `--dns-search`,
+/// `--dns-option` and `--add-host NAME:host-gateway` land in its files.
+#[test]
+fn dns_reverse_forwarding_and_files() {
+    skip_unless_ready!("dns_reverse_forwarding_and_files");
+    let t = Net::start(3);
+    let x = t.x;
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.225.{x}.0/24"),
+        "dnsnet",
+    ]);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "dnsnet",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    let (ip, _) = addrs(&t, "srv", "dnsnet");
+    let (ok, out) = t.sh("dnsnet", &format!("busybox nslookup {ip}"));
+    assert!(ok && out.contains("srv"), "no PTR answer for {ip}: {out}");
+
+    // A server of the container's own, on an address only the host reaches.
+    let fake_ip = format!("127.0.{}.53", x);
+    let fake = FakeDns::start(&fake_ip);
+    let o = t.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--dns",
+        &fake_ip,
+        "--dns-search",
+        "corp.test",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "hostgw:host-gateway",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts; busybox nslookup outside.example; busybox ping -c1 -W2 srv",
+    ]);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("nameserver 10.225.{x}.1")),
+        "the network's resolver is not the nameserver: {out}"
+    );
+    assert!(!out.contains(&format!("nameserver {fake_ip}")), "{out}");
+    assert!(
+        out.contains("search corp.test") && out.contains("options ndots:2"),
+        "{out}"
+    );
+    assert!(out.contains("192.0.2.55"), "not forwarded to --dns: {out}");
+    assert!(out.contains(&format!("10.218.{x}.1\thostgw")), "{out}");
+    assert!(out.contains(&ip), "srv does not resolve: {out}");
+    assert!(
+        fake.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.starts_with("outside.example")),
+        "the --dns server was not asked"
+    );
+}

@@ -138,11 +138,32 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
         Err(e) => return Err(start_failed(d, &c, &p, e).await),
     }
-    // On a user network the container asks the network's resolver (on the gateway).
-    if c2.spec.extra.dns.is_empty() {
-        if let Some(gw) = super::netconn::nameserver(d, &c) {
-            c2.spec.extra.dns = vec![gw.to_string()];
+    // `host-gateway` is the host's address on the default bridge, as with dockerd.
+    if let Some(h) = c2
+        .spec
+        .extra
+        .extra_hosts
+        .iter_mut()
+        .find(|(_, ip)| ip == super::hostextra::HOST_GATEWAY)
+    {
+        let Some(gw) = d.bridge.as_ref().map(|b| b.subnet().gateway()) else {
+            let e = ApiError::BadRequest(format!(
+                "unable to derive the IP value for host-gateway of {}: berthd runs without a default bridge",
+                h.0
+            ));
+            return Err(start_failed(d, &c, &p, e).await);
+        };
+        for (_, ip) in c2.spec.extra.extra_hosts.iter_mut() {
+            if ip == super::hostextra::HOST_GATEWAY {
+                *ip = gw.to_string();
+            }
         }
+    }
+    // On a user network the container asks the network's resolver (on the gateway), which
+    // forwards what it does not know to the container's `--dns` servers if it has any (as
+    // Docker's embedded resolver does), else to the host's.
+    if let Some(gw) = super::netconn::nameserver(d, &c) {
+        c2.spec.extra.dns = vec![gw.to_string()];
     }
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
