@@ -139,24 +139,21 @@ impl BridgeDriver {
         mac: Option<[u8; 6]>,
     ) -> Result<Endpoint> {
         let host = self.host_veth(container_id);
-        // Created in the host's namespace: a name unique there until it moves.
+        // Made in the container's namespace under a name of ours, renamed to ethN there.
         let peer = format!("{}p", &host[..host.len().min(14)]);
         let mut nl = Netlink::open()?;
-        nl.create_veth(&host, &peer, self.mtu, mac)?;
+        let ns = std::fs::File::open(netns).map_err(crate::error::io(format!("open {netns}")))?;
+        nl.create_veth_into(
+            &host,
+            &peer,
+            self.mtu,
+            mac,
+            Some(&std::os::fd::OwnedFd::from(ns)),
+        )?;
         let result = (|| {
             let bridge_idx = netlink::index(&self.bridge)?;
             let host_idx = netlink::index(&host)?;
-            let peer_idx = netlink::index(&peer)?;
             nl.set_link(host_idx, true, Some(bridge_idx), None, None)?;
-            let ns =
-                std::fs::File::open(netns).map_err(crate::error::io(format!("open {netns}")))?;
-            nl.set_link(
-                peer_idx,
-                false,
-                None,
-                None,
-                Some(&std::os::fd::OwnedFd::from(ns)),
-            )?;
             let (prefix, gateway, route) = (self.subnet.prefix, self.gateway, self.default_route);
             let peer_name = peer.clone();
             let v6 = match (self.ipv6, addr6) {

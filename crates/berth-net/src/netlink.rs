@@ -195,11 +195,28 @@ impl Netlink {
         mtu: u32,
         peer_mac: Option<[u8; 6]>,
     ) -> Result<()> {
+        self.create_veth_into(name, peer, mtu, peer_mac, None)
+    }
+
+    /// A veth pair whose peer is made right in the network namespace `peer_ns`
+    /// (if given): moving a link between namespaces afterwards costs an RCU grace
+    /// period (10-15 ms here), making it there does not.
+    pub fn create_veth_into(
+        &mut self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        peer_mac: Option<[u8; 6]>,
+        peer_ns: Option<&OwnedFd>,
+    ) -> Result<()> {
         let mut peer_data = ifinfo(0, 0, 0);
         Attr::str(IFLA_IFNAME, peer).encode(&mut peer_data);
         Attr::u32(IFLA_MTU, mtu).encode(&mut peer_data);
         if let Some(mac) = peer_mac {
             Attr::bytes(IFLA_ADDRESS, &mac).encode(&mut peer_data);
+        }
+        if let Some(fd) = peer_ns {
+            Attr::u32(IFLA_NET_NS_FD, fd.as_fd().as_raw_fd() as u32).encode(&mut peer_data);
         }
         let info = Attr::nested(
             IFLA_LINKINFO,

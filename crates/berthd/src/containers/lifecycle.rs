@@ -186,10 +186,17 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     crate::crash::point("start:shim");
     // Init is parked in its namespaces until `start`: give it its interface,
     // address and published ports now, so the program starts networked.
+    let t0 = std::time::Instant::now();
     let connected = match connect_network(d, &c, &p, pid).await {
         Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
         Err(e) => Err(e),
     };
+    crate::log!(
+        0,
+        "network setup of {}: {} us",
+        c.id,
+        t0.elapsed().as_micros()
+    );
     if let Err(e) = connected {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(start_failed(d, &c, &p, e).await);
@@ -336,7 +343,13 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
 
 /// Take a container off the bridge and its user networks (after it exited, or when its start failed).
 pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
+    let t0 = std::time::Instant::now();
     super::netconn::disconnect_all(d, id).await;
+    crate::log!(
+        0,
+        "user networks teardown of {id}: {} us",
+        t0.elapsed().as_micros()
+    );
     let Ok(c) = d.containers.get(id) else { return };
     let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) else {
         return;
