@@ -311,3 +311,116 @@ fn dns_reverse_forwarding_and_files() {
         "the --dns server was not asked"
     );
 }
+
+/// The leftovers of user network `id` on the host: links named after it other than its bridge,
+/// leases in its lease files, and published-port rules in the daemon's chains.
+fn leftovers(t: &Net, id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bridge = format!("br-{}", &id[..12]);
+    for l in host("ip", &["-o", "link"]).lines() {
+        let name = l.split(':').nth(1).unwrap_or("").trim();
+        let name = name.split('@').next().unwrap_or("");
+        if name.contains(&id[..6]) && name != bridge {
+            out.push(format!("link {name}"));
+        }
+    }
+    for ext in ["ipam.json", "ipam6.json"] {
+        let f = t.d.dir.path().join(format!("data/network/{id}.{ext}"));
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for (addr, owner) in v["used"].as_object().into_iter().flatten() {
+                out.push(format!("lease {addr} of {owner}"));
+            }
+        }
+    }
+    // Published ports: a DNAT rule and a FORWARD accept each.
+    for r in host("iptables-save", &[]).lines() {
+        if r.starts_with(&format!("-A {}-DNAT", t.chain))
+            || r.starts_with(&format!("-A {}-FORWARD -d ", t.chain))
+        {
+            out.push(format!("rule {r}"));
+        }
+    }
+    out
+}
+
+/// Done-when 4 of issue 9: run/rm cycles on a user network (BERTH_NET_CYCLES, 20 by default,
+/// some with a published port) leave no veth, lease or rule; after a `kill -9` of berthd, a
+/// container that died meanwhile is cleaned up at start and the running ones still resolve
+/// each other.
+#[test]
+fn cycles_and_crash_leave_nothing_behind() {
+    skip_unless_ready!("cycles_and_crash_leave_nothing_behind");
+    let mut t = Net::start(4);
+    let x = t.x;
+    let id = t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.226.{x}.0/24"),
+        "cyc",
+    ]);
+    let id = id.trim().to_string();
+    let cycles: usize = std::env::var("BERTH_NET_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for i in 0..cycles {
+        let mut args = vec!["run", "--rm", "--network", "cyc"];
+        if i % 5 == 0 {
+            args.extend(["-p", "127.0.0.1::80"]);
+        }
+        args.extend(["bb:1", "true"]);
+        t.d.ok(&args);
+    }
+    let left = leftovers(&t, &id);
+    assert!(left.is_empty(), "after {cycles} run/rm cycles: {left:?}");
+
+    // Three containers; one dies while berthd is down.
+    for n in ["ca", "cb", "cc"] {
+        t.d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "cyc",
+            "-p",
+            "127.0.0.1::80",
+            "bb:1",
+            "sleep",
+            "1000",
+        ]);
+    }
+    let c_pid = t.d.ok(&["inspect", "-f", "{{.State.Pid}}", "cc"]);
+    let c_id = t.d.ok(&["inspect", "-f", "{{.Id}}", "cc"]);
+    t.d.kill9();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c_pid.trim().parse().unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.d.spawn();
+    let o =
+        t.d.ok(&["exec", "ca", "busybox", "ping", "-c1", "-W2", "cb"]);
+    assert!(o.contains("1 packets received"), "{o}");
+    let o = t.d.docker(&["exec", "ca", "busybox", "nslookup", "cc"]);
+    assert!(!o.status.success(), "the dead container still resolves");
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = leftovers(&t, &id)
+            .into_iter()
+            .filter(|l| l.contains(&c_id.trim()[..8]) || l.starts_with("rule"))
+            .collect();
+        // ca and cb keep the two rules of their port each.
+        if left.len() == 4 && left.iter().all(|l| l.starts_with("rule")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(left.len(), 4, "cc's leftovers after the restart: {left:?}");
+    t.d.ok(&["rm", "-f", "ca", "cb", "cc"]);
+    let left = leftovers(&t, &id);
+    assert!(left.is_empty(), "after rm: {left:?}");
+}
