@@ -424,3 +424,122 @@ fn cycles_and_crash_leave_nothing_behind() {
     let left = leftovers(&t, &id);
     assert!(left.is_empty(), "after rm: {left:?}");
 }
+
+/// Read what a TCP server at 127.0.0.1:`port` sends, retrying while it starts.
+fn read_tcp(port: u16) -> String {
+    use std::io::Read;
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+                .unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    String::new()
+}
+
+/// Published ports of a container on a user network: a host range onto a container range,
+/// UDP, `-P` for an exposed port, all bound to 127.0.0.1 as asked; `docker port` lists them.
+#[test]
+fn published_ports_on_user_networks() {
+    skip_unless_ready!("published_ports_on_user_networks");
+    let t = Net::start(5);
+    let x = t.x;
+    t.d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.227.{x}.0/24"),
+        "pubs",
+    ]);
+    let base = 31000 + (x as u16) * 8;
+    let range = format!("127.0.0.1:{}-{}:7000-7001", base, base + 1);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "pubs",
+        "-p",
+        &range,
+        "-p",
+        "127.0.0.1::7002/udp",
+        "--expose",
+        "7003",
+        "-P",
+        "bb:1",
+        "sh",
+        "-c",
+        "while true; do echo r0 | busybox nc -l -p 7000; done & \
+         while true; do echo r1 | busybox nc -l -p 7001; done & \
+         while true; do echo p3 | busybox nc -l -p 7003; done & \
+         sleep 1000",
+    ]);
+    // Busybox has no UDP server: the test listens in the container's namespace itself.
+    let pid: i32 =
+        t.d.ok(&["inspect", "-f", "{{.State.Pid}}", "web"])
+            .trim()
+            .parse()
+            .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let udp = std::thread::spawn(move || {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let sock = std::net::UdpSocket::bind("0.0.0.0:7002").unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        sock.recv(&mut buf)
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+            .unwrap_or_default()
+    });
+    rx.recv().unwrap();
+    assert_eq!(read_tcp(base).trim(), "r0");
+    assert_eq!(read_tcp(base + 1).trim(), "r1", "port {}", base + 1);
+    let ports = t.d.ok(&["port", "web"]);
+    let host_port = |key: &str| -> u16 {
+        ports
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} not in `docker port`: {ports}"))
+    };
+    assert!(
+        ports.contains(&format!("7000/tcp -> 127.0.0.1:{base}")),
+        "{ports}"
+    );
+    let p3 = host_port("7003/tcp");
+    assert_eq!(read_tcp(p3).trim(), "p3");
+    let pu = host_port("7002/udp");
+    assert!(
+        ports.contains(&format!("7002/udp -> 127.0.0.1:{pu}")),
+        "{ports}"
+    );
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"udp-hello", ("127.0.0.1", pu)).unwrap();
+    let got = udp.join().unwrap();
+    assert_eq!(got, "udp-hello", "the UDP datagram did not arrive");
+    // Bound to 127.0.0.1 only: the daemon's bridge address does not answer.
+    let gw = format!("10.218.{x}.1");
+    assert!(
+        std::net::TcpStream::connect_timeout(
+            &format!("{gw}:{base}").parse().unwrap(),
+            std::time::Duration::from_millis(500)
+        )
+        .is_err(),
+        "a port bound to 127.0.0.1 answers on {gw}"
+    );
+    t.d.ok(&["rm", "-f", "web"]);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", base)).is_err(),
+        "the port outlived the container"
+    );
+}
