@@ -344,6 +344,27 @@ impl BridgeNetwork {
         Ok(net)
     }
 
+    /// Make the network dual-stack (the default bridge with `--ipv6 --fixed-cidr-v6`): the
+    /// bridge gets `::1` of `subnet`, containers attached from now on an IPv6 address too
+    /// (leases in `<state_dir>/<name>.ipam6.json`), and the IPv6 rules are added.
+    pub fn enable_ipv6(&mut self, subnet: ipam6::Subnet6, state_dir: &Path) -> Result<()> {
+        self.driver.ipv6 = Some((subnet, subnet.gateway()));
+        self.driver.ensure()?;
+        self.firewall
+            .setup_ipv6(&self.driver.bridge, subnet, self.internal)?;
+        self.ipam6 = Some(Mutex::new(ipam6::Ipam6::open(
+            subnet,
+            subnet.gateway(),
+            &state_dir.join(format!("{}.ipam6.json", self.name)),
+        )?));
+        Ok(())
+    }
+
+    /// The IPv6 subnet of a dual-stack network.
+    pub fn subnet6(&self) -> Option<ipam6::Subnet6> {
+        self.driver.ipv6.map(|(s, _)| s)
+    }
+
     /// The Linux bridge's name.
     pub fn bridge_name(&self) -> &str {
         &self.driver.bridge

@@ -44,6 +44,8 @@ pub struct Settings {
     pub default_bridge: Option<(String, Subnet)>,
     /// Port the resolvers listen on (53; tests of this crate use others).
     pub dns_port: u16,
+    /// The default bridge's IPv6 subnet (`--fixed-cidr-v6`), if it is dual-stack.
+    pub default_bridge6: Option<crate::ipam6::Subnet6>,
 }
 
 /// A user network's running parts.
@@ -139,6 +141,16 @@ impl Networks {
                 };
                 cfg.bridge = bridge.clone();
                 cfg.pools = pools;
+                cfg.pools6 = settings
+                    .default_bridge6
+                    .iter()
+                    .map(|s| model::IpamPool6 {
+                        subnet: *s,
+                        gateway: s.gateway(),
+                        gateway_given: true,
+                    })
+                    .collect();
+                cfg.enable_ipv6 = settings.default_bridge6.is_some();
                 cfg.options = [
                     ("com.docker.network.bridge.default_bridge", "true"),
                     ("com.docker.network.bridge.enable_icc", "true"),
@@ -471,6 +483,7 @@ mod tests {
             upstream: Arc::new(NoUpstream),
             default_bridge: Some(("b0".into(), "10.88.0.0/16".parse().unwrap())),
             dns_port: 0,
+            default_bridge6: None,
         }
     }
 

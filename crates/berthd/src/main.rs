@@ -66,6 +66,12 @@ struct Flags {
     /// 172.17-31.0.0/16 no host route uses)
     #[arg(long = "bip")]
     bip: Option<String>,
+    /// Give the default bridge's containers IPv6 addresses too (needs --fixed-cidr-v6)
+    #[arg(long = "ipv6", default_value_t = false)]
+    ipv6: bool,
+    /// The default bridge's IPv6 subnet, e.g. fd00:1::/64
+    #[arg(long = "fixed-cidr-v6")]
+    fixed_cidr_v6: Option<String>,
     /// Add NAT and published-port rules with iptables
     #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
     iptables: bool,
@@ -298,6 +304,16 @@ fn main() -> Result<()> {
         shim: f.shim_binary.unwrap_or_else(|| sibling("berth-shim")),
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
+        fixed_cidr_v6: if f.ipv6 {
+            match &f.fixed_cidr_v6 {
+                Some(c) => Some(c.clone()),
+                None => {
+                    anyhow::bail!("--ipv6 needs --fixed-cidr-v6 (the default bridge's IPv6 subnet)")
+                }
+            }
+        } else {
+            None
+        },
         iptables: f.iptables,
         init: f.init,
         remap,

@@ -543,3 +543,40 @@ fn published_ports_on_user_networks() {
         "the port outlived the container"
     );
 }
+
+/// `--ipv6 --fixed-cidr-v6` make the default bridge dual-stack: containers get an IPv6
+/// address in the subnet (inspect's top-level and `bridge` entry), reach each other over it,
+/// and `network inspect bridge` shows the subnet.
+#[test]
+fn default_bridge_ipv6() {
+    skip_unless_ready!("default_bridge_ipv6");
+    let t = Net::start_with(6, |x| {
+        vec![
+            "--ipv6".into(),
+            "--fixed-cidr-v6".into(),
+            format!("fd00:b3{x:02x}::/64"),
+        ]
+    });
+    let x = t.x;
+    let s6 = format!("fd00:b3{x:02x}::/64");
+    t.d.ok(&["run", "-d", "--name", "one", "bb:1", "sleep", "1000"]);
+    let v6 = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.Networks.bridge.GlobalIPv6Address}} {{.NetworkSettings.Networks.bridge.IPv6Gateway}}",
+        "one",
+    ]);
+    let f: Vec<&str> = v6.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "{v6}");
+    assert!(f[0].starts_with(&format!("fd00:b3{x:02x}::")), "{v6}");
+    assert_eq!(f[0], f[1]);
+    assert_eq!(f[2], format!("fd00:b3{x:02x}::1"));
+    let o = t.d.ok(&[
+        "run", "--rm", "bb:1", "busybox", "ping6", "-c1", "-W2", f[0],
+    ]);
+    assert!(o.contains("1 packets received"), "{o}");
+    let net = t.d.ok(&["network", "inspect", "bridge"]);
+    assert!(net.contains(&format!("\"Subnet\": \"{s6}\"")), "{net}");
+    assert!(net.contains("\"EnableIPv6\": true"), "{net}");
+    t.d.ok(&["rm", "-f", "one"]);
+}

@@ -318,11 +318,14 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
             .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
         // The file is bind-mounted into the container: append in place.
         use std::io::Write;
-        let line = format!(
+        let mut line = format!(
             "{}	{hostname}
 ",
             att.endpoint.address
         );
+        if let Some(v6) = att.ipv6 {
+            line.push_str(&format!("{}\t{hostname}\n", v6.address));
+        }
         std::fs::OpenOptions::new()
             .append(true)
             .open(&hosts)

@@ -15,12 +15,20 @@ pub struct Net {
 
 impl Net {
     pub fn start(salt: u32) -> Net {
+        Net::start_with(salt, |_| Vec::new())
+    }
+
+    /// [`Net::start`] with more daemon flags, made from the test's third octet.
+    pub fn start_with(salt: u32, extra: impl Fn(u32) -> Vec<String>) -> Net {
         let tag = std::process::id() % 1000;
         let x = (tag * 2 + salt) % 250 + 2;
         let bridge = format!("btn{tag}{salt}");
         let chain = bridge.to_uppercase();
         let bip = format!("10.218.{x}.1/24");
-        let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
+        let mut args = vec!["--bridge".to_string(), bridge.clone(), "--bip".into(), bip];
+        args.extend(extra(x));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let d = Berthd::start_with(&args);
         d.import_busybox("bb:1");
         Net {
             d,
