@@ -136,6 +136,24 @@ fn ipv6_networks_talk_by_name() {
         "{rules6}"
     );
 
+    // Another dual-stack network cannot reach the first over IPv6 either.
+    t.d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &format!("fd00:b4{x:02x}::/64"),
+        "dual2",
+    ]);
+    let (ok, out) = t.sh("dual2", &format!("busybox ping6 -c1 -W1 {v6}"));
+    assert!(!ok, "another network reaches {v6}: {out}");
+    let (ok, out) = t.sh("dual2", "busybox ip -6 addr show eth0");
+    assert!(
+        ok && out.contains(&format!("fd00:b4{x:02x}::2/64")),
+        "{out}"
+    );
+    t.d.ok(&["network", "rm", "dual2"]);
+
     // IPv4-only networks: no IPv6 on the container's interface, not even link-local.
     t.d.ok(&[
         "network",
