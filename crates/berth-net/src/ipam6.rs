@@ -101,6 +101,8 @@ struct Leases {
 pub struct Ipam6 {
     subnet: Subnet6,
     gateway: Ipv6Addr,
+    /// Where automatic addresses come from (`--ip-range`); the whole subnet if none.
+    range: Option<Subnet6>,
     path: PathBuf,
     leases: Leases,
 }
@@ -119,9 +121,16 @@ impl Ipam6 {
         Ok(Ipam6 {
             subnet,
             gateway,
+            range: None,
             path: path.to_path_buf(),
             leases,
         })
+    }
+
+    /// Limit automatic addresses to `range` (within the subnet).
+    pub fn with_range(mut self, range: Option<Subnet6>) -> Ipam6 {
+        self.range = range;
+        self
     }
 
     pub fn subnet(&self) -> Subnet6 {
@@ -152,8 +161,9 @@ impl Ipam6 {
                 a
             }
             None => {
-                let first = u128::from(self.subnet.network);
-                let hosts = (!self.subnet.mask()).min(u128::from(u32::MAX));
+                let pool = self.range.unwrap_or(self.subnet);
+                let first = u128::from(pool.network);
+                let hosts = (!pool.mask()).min(u128::from(u32::MAX));
                 (1..=hosts)
                     .map(|i| Ipv6Addr::from(first + i))
                     .find(|a| self.usable(*a) && !self.leases.used.contains_key(a))
@@ -250,5 +260,15 @@ mod tests {
         );
         again.destroy().unwrap();
         assert!(!path.exists());
+        // With an ip-range, automatic addresses come from there.
+        let s: Subnet6 = "2001:389::/64".parse().unwrap();
+        let r: Subnet6 = "2001:389::1:0/112".parse().unwrap();
+        let mut ranged = Ipam6::open(s, "2001:389::ffff".parse().unwrap(), &path)
+            .unwrap()
+            .with_range(Some(r));
+        assert_eq!(
+            ranged.allocate("a", None).unwrap().to_string(),
+            "2001:389::1:1"
+        );
     }
 }

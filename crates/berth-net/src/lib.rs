@@ -290,11 +290,10 @@ impl BridgeNetwork {
         driver.mtu = u.mtu;
         driver.ipv6 = u.pool6.as_ref().map(|p| (p.subnet, p.gateway));
         let ipam6 = match &u.pool6 {
-            Some(p) => Some(Mutex::new(ipam6::Ipam6::open(
-                p.subnet,
-                p.gateway,
-                &ipam6_file(&u.ipam_file),
-            )?)),
+            Some(p) => Some(Mutex::new(
+                ipam6::Ipam6::open(p.subnet, p.gateway, &ipam6_file(&u.ipam_file))?
+                    .with_range(p.ip_range),
+            )),
             None => None,
         };
         let reserved = u.pool.aux.values().copied().collect();

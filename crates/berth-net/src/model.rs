@@ -36,6 +36,9 @@ pub struct IpamPool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpamPool6 {
     pub subnet: Subnet6,
+    /// Automatic addresses come from here (`--ip-range`).
+    #[serde(default)]
+    pub ip_range: Option<Subnet6>,
     pub gateway: Ipv6Addr,
     /// Whether the user gave the gateway.
     #[serde(default)]
@@ -345,11 +348,6 @@ pub fn check_request(req: &CreateRequest) -> Result<(), ModelError> {
             "one IPv4 and one IPv6 pool per network are supported for now".into(),
         ));
     }
-    if !v6.is_empty() && !req.enable_ipv6 {
-        return Err(ModelError::Invalid(
-            "an IPv6 subnet needs IPv6 enabled on the network (--ipv6)".into(),
-        ));
-    }
     Ok(())
 }
 
@@ -380,13 +378,28 @@ pub fn plan_pool6(
     if networks.iter().any(|n| n.overlaps(&subnet)) {
         return Err(ModelError::Overlap);
     }
-    if req
-        .is_some_and(|r| r.ip_range.as_deref().is_some_and(|x| !x.is_empty()) || !r.aux.is_empty())
-    {
+    if req.is_some_and(|r| !r.aux.is_empty()) {
         return Err(ModelError::Unsupported(
-            "ip-range and auxiliary addresses of IPv6 pools are not supported yet".into(),
+            "auxiliary addresses of IPv6 pools are not supported yet".into(),
         ));
     }
+    let ip_range = match req
+        .and_then(|r| r.ip_range.as_deref())
+        .filter(|r| !r.is_empty())
+    {
+        Some(r) => {
+            let r: Subnet6 = r
+                .parse()
+                .map_err(|e| ModelError::Invalid(format!("invalid ip-range: {e}")))?;
+            if !(subnet.contains(r.network) && r.prefix >= subnet.prefix) {
+                return Err(ModelError::Invalid(format!(
+                    "ip-range {r} is not within subnet {subnet}"
+                )));
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let (gateway, gateway_given) = match req
         .and_then(|r| r.gateway.as_deref())
         .filter(|g| !g.is_empty())
@@ -406,6 +419,7 @@ pub fn plan_pool6(
     };
     Ok(IpamPool6 {
         subnet,
+        ip_range,
         gateway,
         gateway_given,
     })
@@ -480,6 +494,36 @@ mod tests {
             plan_pool(Some(&req("fd00::/64")), &taken, &[]),
             Err(ModelError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn ipv6_pools_are_checked() {
+        let mut r = req("2001:389::/64");
+        r.ip_range = Some("2001:389::/96".into());
+        r.gateway = Some("2001:389::ffff".into());
+        let p = plan_pool6(Some(&r), &[]).unwrap();
+        assert_eq!(p.gateway.to_string(), "2001:389::ffff");
+        assert_eq!(p.ip_range.unwrap().to_string(), "2001:389::/96");
+        assert!(matches!(
+            plan_pool6(Some(&req("2001:389:0:0:1::/80")), &[p.subnet]),
+            Err(ModelError::Overlap)
+        ));
+        r.ip_range = Some("2001:38a::/96".into());
+        assert!(plan_pool6(Some(&r), &[]).is_err());
+        let auto = plan_pool6(None, &[]).unwrap();
+        assert_eq!(
+            (auto.subnet.prefix, auto.gateway),
+            (64, auto.subnet.gateway())
+        );
+        // Split by family; an IPv6 pool without EnableIPv6 is accepted (kept, unused), as dockerd.
+        let c = CreateRequest {
+            name: "n".into(),
+            pools: vec![req("10.0.0.0/24"), req("fd00::/64")],
+            ..Default::default()
+        };
+        assert!(check_request(&c).is_ok());
+        let (v4, v6) = split_pools(&c.pools);
+        assert_eq!((v4.len(), v6.len()), (1, 1));
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl Networks {
                     .iter()
                     .map(|s| model::IpamPool6 {
                         subnet: *s,
+                        ip_range: None,
                         gateway: s.gateway(),
                         gateway_given: true,
                     })
@@ -222,7 +223,7 @@ impl Networks {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1500),
             veth_tag: cfg.id[..6].to_string(),
-            pool6: cfg.pools6.first().cloned(),
+            pool6: cfg.pools6.first().filter(|_| cfg.enable_ipv6).cloned(),
         })?;
         let dns = DnsServer::start(
             SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
@@ -292,7 +293,8 @@ impl Networks {
         let routes = crate::host_routes(&except)?;
         let (v4, v6) = model::split_pools(&req.pools);
         let pool = model::plan_pool(v4.first().copied(), &in_use, &routes)?;
-        let pools6 = if req.enable_ipv6 {
+        // An IPv6 pool given without EnableIPv6 is kept (inspect shows it) but not used, as dockerd does.
+        let pools6 = if req.enable_ipv6 || !v6.is_empty() {
             let in_use6: Vec<crate::ipam6::Subnet6> = nets
                 .values()
                 .flat_map(|e| e.cfg.pools6.iter().map(|p| p.subnet))
@@ -416,7 +418,9 @@ impl Networks {
         names: &DnsNames,
     ) -> NetResult<Attachment> {
         let net = self.live(id)?;
-        let att = net.attach_dual(container_id, netns, ports, want.0, want.1, mac)?;
+        // An IPv6 address asked for on a network without IPv6 is recorded, not given (as dockerd).
+        let want6 = want.1.filter(|_| net.subnet6().is_some());
+        let att = net.attach_dual(container_id, netns, ports, want.0, want6, mac)?;
         self.register(id, container_id, &att, names);
         Ok(att)
     }

@@ -76,11 +76,13 @@ fn network_json(d: &Daemon, net: &NetworkConfig, with_containers: bool) -> Value
             }
             v
         })
-        .chain(
-            net.pools6
-                .iter()
-                .map(|p| json!({"Subnet": p.subnet.to_string(), "Gateway": p.gateway.to_string()})),
-        )
+        .chain(net.pools6.iter().map(|p| {
+            let mut v = json!({"Subnet": p.subnet.to_string(), "Gateway": p.gateway.to_string()});
+            if let Some(r) = p.ip_range {
+                v["IPRange"] = json!(r.to_string());
+            }
+            v
+        }))
         .collect();
     let mut containers = serde_json::Map::new();
     if with_containers {
