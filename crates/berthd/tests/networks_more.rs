@@ -598,3 +598,30 @@ fn default_bridge_ipv6() {
     assert!(net.contains("\"EnableIPv6\": true"), "{net}");
     t.d.ok(&["rm", "-f", "one"]);
 }
+
+/// The default bridge's endpoint settings given at create (the CLI's advanced `--network`
+/// syntax: driver options, link-local addresses) are shown back by inspect, as dockerd does.
+#[test]
+fn default_bridge_endpoint_settings_are_kept() {
+    skip_unless_ready!("default_bridge_endpoint_settings_are_kept");
+    let t = Net::start(7);
+    t.d.ok(&[
+        "create",
+        "--name",
+        "ep",
+        "--network",
+        "name=bridge,driver-opt=com.example.setting=on,link-local-ip=169.254.8.8",
+        "bb:1",
+        "true",
+    ]);
+    let o = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks.bridge}}",
+        "ep",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["DriverOpts"]["com.example.setting"], "on", "{v}");
+    assert_eq!(v["IPAMConfig"]["LinkLocalIPs"][0], "169.254.8.8", "{v}");
+    t.d.ok(&["rm", "ep"]);
+}

@@ -318,6 +318,9 @@ fn network_settings(d: &Daemon, c: &Container) -> Value {
             "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
             "DriverOpts": null,
         }});
+        if net == "bridge" {
+            echo_bridge_endpoint(c, &mut ns["Networks"]["bridge"]);
+        }
         return ns;
     };
     let e = &att.endpoint;
@@ -342,8 +345,20 @@ fn network_settings(d: &Daemon, c: &Container) -> Value {
     }
     let mut nets = user;
     nets["bridge"] = endpoint;
+    echo_bridge_endpoint(c, &mut nets["bridge"]);
     ns["Networks"] = nets;
     ns
+}
+
+/// The default bridge's `IPAMConfig` and `DriverOpts` as the container was created with.
+fn echo_bridge_endpoint(c: &Container, entry: &mut Value) {
+    if let Some(asked) = &c.spec.bridge_endpoint {
+        for k in ["IPAMConfig", "DriverOpts"] {
+            if !asked[k].is_null() {
+                entry[k] = asked[k].clone();
+            }
+        }
+    }
 }
 
 /// `NetworkSettings.Networks` entries of the user networks (addresses while it runs).

@@ -174,6 +174,10 @@ pub struct RunSpec {
     /// The MAC address asked for on the default bridge (`Config.MacAddress`, or the endpoint's).
     #[serde(default)]
     pub mac_address: Option<String>,
+    /// `IPAMConfig` and `DriverOpts` of the default bridge's endpoint as asked for at create
+    /// (inspect shows them back, as dockerd does).
+    #[serde(default)]
+    pub bridge_endpoint: Option<serde_json::Value>,
     /// Legacy links to other containers (`HostConfig.Links`).
     #[serde(default)]
     pub links: Vec<super::links::Link>,
