@@ -66,6 +66,10 @@ impl Firewall for NoFirewall {
     }
 }
 
+/// The chain prefixes whose chains and jumps this process has made (or found) already.
+static READY: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Rules through the `iptables` command.
 pub struct Iptables {
     /// Prefix of the chains this instance owns (BERTH by default).
@@ -220,8 +224,19 @@ impl Iptables {
         ]
     }
 
-    /// The chains and the jumps into them from the built-in chains.
+    /// The chains and the jumps into them from the built-in chains, checked once per daemon
+    /// (each check is an iptables process: a published port paid ten of them before).
     fn ensure_chains(&self) -> Result<()> {
+        let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+        if ready.contains(&self.chain) {
+            return Ok(());
+        }
+        self.make_chains()?;
+        ready.insert(self.chain.clone());
+        Ok(())
+    }
+
+    fn make_chains(&self) -> Result<()> {
         ensure_chain("nat", &self.nat_chain())?;
         ensure_chain("nat", &self.post_chain())?;
         ensure_chain("filter", &self.fwd_chain())?;
@@ -323,8 +338,34 @@ impl Firewall for Iptables {
             port_rule(bridge, container, p),
             forward_rule(bridge, container, p),
         );
-        ensure_rule("nat", &self.nat_chain(), &strs(&dnat))?;
-        ensure_rule("filter", &self.fwd_chain(), &strs(&accept))
+        // Checked first (a restored container's rules may be there), then added together.
+        let nat_there =
+            ipt(&[&["-t", "nat", "-C", &self.nat_chain()], &strs(&dnat)[..]].concat()).is_ok();
+        let fwd_there = ipt(&[
+            &["-t", "filter", "-C", &self.fwd_chain()],
+            &strs(&accept)[..],
+        ]
+        .concat())
+        .is_ok();
+        let mut batch = String::new();
+        if !nat_there {
+            batch.push_str(&format!(
+                "*nat\n-A {} {}\nCOMMIT\n",
+                self.nat_chain(),
+                dnat.join(" ")
+            ));
+        }
+        if !fwd_there {
+            batch.push_str(&format!(
+                "*filter\n-A {} {}\nCOMMIT\n",
+                self.fwd_chain(),
+                accept.join(" ")
+            ));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        crate::cmd::run_with_input("iptables-restore", &["-w", "--noflush"], &batch)
     }
 
     fn unpublish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
@@ -332,8 +373,19 @@ impl Firewall for Iptables {
             port_rule(bridge, container, p),
             forward_rule(bridge, container, p),
         );
-        delete_rule("nat", &self.nat_chain(), &strs(&dnat));
-        delete_rule("filter", &self.fwd_chain(), &strs(&accept));
+        // Both rules in one iptables-restore (one process, not four); if either is missing
+        // (the batch fails as a whole), one by one.
+        let batch = format!(
+            "*nat\n-D {} {}\nCOMMIT\n*filter\n-D {} {}\nCOMMIT\n",
+            self.nat_chain(),
+            dnat.join(" "),
+            self.fwd_chain(),
+            accept.join(" ")
+        );
+        if crate::cmd::run_with_input("iptables-restore", &["-w", "--noflush"], &batch).is_err() {
+            delete_rule("nat", &self.nat_chain(), &strs(&dnat));
+            delete_rule("filter", &self.fwd_chain(), &strs(&accept));
+        }
         Ok(())
     }
 
@@ -444,6 +496,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 impl Iptables {
     /// Remove this instance's chains and the jumps into them (IPv6 ones too).
     pub fn purge(&self) {
+        READY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.chain);
         ipv6::purge(self);
         for (table, chain, rule) in self.jumps() {
             delete_rule(table, chain, &strs(&rule));
