@@ -4,12 +4,13 @@
 //! default route through the gateway. All through rtnetlink (no `ip`
 //! processes), so connecting a container costs a few syscalls.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
 use crate::netlink::{self, Netlink};
 use crate::{Endpoint, NetworkDriver};
 
@@ -24,6 +25,17 @@ pub struct BridgeDriver {
     pub veth_tag: Option<String>,
     /// Internal networks give containers no default route.
     pub default_route: bool,
+    /// The IPv6 subnet and gateway of a dual-stack network; without one the
+    /// containers' interfaces on it get IPv6 turned off.
+    pub ipv6: Option<(Subnet6, Ipv6Addr)>,
+}
+
+/// A container's IPv6 address on a dual-stack network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endpoint6 {
+    pub address: Ipv6Addr,
+    pub prefix: u8,
+    pub gateway: Ipv6Addr,
 }
 
 impl BridgeDriver {
@@ -35,6 +47,7 @@ impl BridgeDriver {
             mtu: 1500,
             veth_tag: None,
             default_route: true,
+            ipv6: None,
         }
     }
 
@@ -75,6 +88,10 @@ impl NetworkDriver for BridgeDriver {
         }
         let idx = netlink::index(&self.bridge)?;
         nl.add_address(idx, self.gateway, self.subnet.prefix)?;
+        if let Some((subnet, gw)) = self.ipv6 {
+            netlink::set_ipv6(&self.bridge, true)?;
+            nl.add_address6(idx, gw, subnet.prefix)?;
+        }
         nl.set_link(idx, true, None, None, None)
     }
 
@@ -85,32 +102,74 @@ impl NetworkDriver for BridgeDriver {
         addr: Ipv4Addr,
         mac: Option<[u8; 6]>,
     ) -> Result<Endpoint> {
+        self.connect_dual(container_id, netns, addr, None, mac)
+    }
+
+    fn disconnect(&self, container_id: &str) -> Result<()> {
         let host = self.host_veth(container_id);
-        // Created in the host's namespace: a name unique there until it moves.
+        match netlink::index(&host) {
+            // The pair goes with the container's namespace, which may be going right now (ENODEV):
+            // gone already is what was asked for.
+            Ok(idx) => match Netlink::open()?.delete_link(idx) {
+                Err(_) if netlink::index(&host).is_err() => Ok(()),
+                other => other,
+            },
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn remove(&self) -> Result<()> {
+        match netlink::index(&self.bridge) {
+            Ok(idx) => Netlink::open()?.delete_link(idx),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl BridgeDriver {
+    /// [`NetworkDriver::connect`] with an IPv6 address too (`addr6`, on a
+    /// dual-stack network): the interface gets both and a default route for
+    /// each family; on an IPv4-only network its IPv6 is turned off.
+    pub fn connect_dual(
+        &self,
+        container_id: &str,
+        netns: &str,
+        addr: Ipv4Addr,
+        addr6: Option<Ipv6Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Endpoint> {
+        let host = self.host_veth(container_id);
+        // Made in the container's namespace under a name of ours, renamed to ethN there.
         let peer = format!("{}p", &host[..host.len().min(14)]);
         let mut nl = Netlink::open()?;
-        nl.create_veth(&host, &peer, self.mtu, mac)?;
+        let ns = std::fs::File::open(netns).map_err(crate::error::io(format!("open {netns}")))?;
+        nl.create_veth_into(
+            &host,
+            &peer,
+            self.mtu,
+            mac,
+            Some(&std::os::fd::OwnedFd::from(ns)),
+        )?;
         let result = (|| {
             let bridge_idx = netlink::index(&self.bridge)?;
             let host_idx = netlink::index(&host)?;
-            let peer_idx = netlink::index(&peer)?;
             nl.set_link(host_idx, true, Some(bridge_idx), None, None)?;
-            let ns =
-                std::fs::File::open(netns).map_err(crate::error::io(format!("open {netns}")))?;
-            nl.set_link(
-                peer_idx,
-                false,
-                None,
-                None,
-                Some(&std::os::fd::OwnedFd::from(ns)),
-            )?;
             let (prefix, gateway, route) = (self.subnet.prefix, self.gateway, self.default_route);
             let peer_name = peer.clone();
+            let v6 = match (self.ipv6, addr6) {
+                (Some((subnet, gw)), Some(a)) => Some((a, subnet.prefix, gw)),
+                _ => None,
+            };
             let (interface, mac) = netlink::in_netns(Path::new(netns), move |nl| {
                 let idx = netlink::index(&peer_name)?;
                 let name = free_eth();
                 nl.set_link(idx, false, None, Some(&name), None)?;
+                // Before the link is up, so an IPv4-only one never gets a link-local address.
+                netlink::set_ipv6(&name, v6.is_some())?;
                 nl.add_address(idx, addr, prefix)?;
+                if let Some((a6, p6, _)) = v6 {
+                    nl.add_address6(idx, a6, p6)?;
+                }
                 nl.set_link(idx, true, None, None, None)?;
                 nl.set_link(netlink::index("lo")?, true, None, None, None)?;
                 if route {
@@ -118,6 +177,12 @@ impl NetworkDriver for BridgeDriver {
                     match nl.add_default_route(idx, gateway) {
                         Err(Error::Command { stderr, .. }) if stderr.contains("EEXIST") => {}
                         other => other?,
+                    }
+                    if let Some((_, _, gw6)) = v6 {
+                        match nl.add_default_route6(idx, gw6) {
+                            Err(Error::Command { stderr, .. }) if stderr.contains("EEXIST") => {}
+                            other => other?,
+                        }
                     }
                 }
                 Ok((name, nl.mac(idx)?))
@@ -139,25 +204,5 @@ impl NetworkDriver for BridgeDriver {
             }
         }
         result
-    }
-
-    fn disconnect(&self, container_id: &str) -> Result<()> {
-        let host = self.host_veth(container_id);
-        match netlink::index(&host) {
-            // The pair goes with the container's namespace, which may be going right now (ENODEV):
-            // gone already is what was asked for.
-            Ok(idx) => match Netlink::open()?.delete_link(idx) {
-                Err(_) if netlink::index(&host).is_err() => Ok(()),
-                other => other,
-            },
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn remove(&self) -> Result<()> {
-        match netlink::index(&self.bridge) {
-            Ok(idx) => Netlink::open()?.delete_link(idx),
-            Err(_) => Ok(()),
-        }
     }
 }

@@ -126,6 +126,7 @@ impl UserNetwork for CniNetwork {
                 netns: Some(ns_ref),
             },
             ports: bound,
+            ipv6: None,
             dns: r.nameservers,
         })
     }

@@ -8,7 +8,7 @@
 //! answers that point back at the question's name.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::error::{io, Result};
 
 const TYPE_A: u16 = 1;
+const TYPE_PTR: u16 = 12;
+const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NXDOMAIN: u8 = 3;
@@ -72,37 +74,99 @@ pub fn parse_query(msg: &[u8]) -> Option<Question> {
 /// The answer to `query` (whose question is `q`): `addrs` as A records, or
 /// the given error code when `rcode` is not 0.
 pub fn build_answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
-    let mut out = Vec::with_capacity(q.end + addrs.len() * 16);
+    let records: Vec<(u16, Vec<u8>)> = addrs
+        .iter()
+        .map(|a| (TYPE_A, a.octets().to_vec()))
+        .collect();
+    build_records(query, q, &records, rcode)
+}
+
+/// The answer to `query` with `records` ((type, rdata), each owned by the question's name).
+fn build_records(query: &[u8], q: &Question, records: &[(u16, Vec<u8>)], rcode: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(q.end + records.len() * 28);
     out.extend_from_slice(&query[..2]); // id
                                         // QR, the query's opcode and RD; AA, RA; the code.
     out.push(0x80 | (query[2] & 0x79) | 0x04);
     out.push(0x80 | (rcode & 0x0f));
     out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(records.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]); // no authority, no additional
     out.extend_from_slice(&query[12..q.end]);
-    for a in addrs {
+    for (kind, data) in records {
         out.extend_from_slice(&[0xc0, 12]); // the question's name
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&kind.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&a.octets());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(data);
     }
     out
 }
 
-/// A local answer cut to what fits a plain UDP message (512 bytes): whole A
-/// records only, with the TC bit set so the client asks again over TCP.
+/// A local answer cut to what fits a plain UDP message (512 bytes): whole
+/// records only (all of one type, so of one size), with the TC bit set so the
+/// client asks again over TCP.
 fn truncate_for_udp(mut reply: Vec<u8>, q: &Question) -> Vec<u8> {
-    if reply.len() <= 512 {
+    let count = u16::from_be_bytes([reply[6], reply[7]]) as usize;
+    if reply.len() <= 512 || count == 0 {
         return reply;
     }
-    let fit = (512 - q.end) / 16;
-    reply.truncate(q.end + fit * 16);
+    let size = (reply.len() - q.end) / count;
+    let fit = (512 - q.end) / size;
+    reply.truncate(q.end + fit * size);
     reply[2] |= 0x02;
     reply[6..8].copy_from_slice(&(fit as u16).to_be_bytes());
     reply
+}
+
+/// The address a reverse name (`4.3.2.1.in-addr.arpa`, the 32 nibbles of `ip6.arpa`) stands for.
+fn reverse_addr(name: &str) -> Option<IpAddr> {
+    if let Some(v4) = name.strip_suffix(".in-addr.arpa") {
+        let mut o: Vec<u8> = v4
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        if o.len() != 4 {
+            return None;
+        }
+        o.reverse();
+        return Some(IpAddr::from([o[0], o[1], o[2], o[3]]));
+    }
+    let v6 = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u8> = v6
+        .split('.')
+        .map(|p| (p.len() == 1).then(|| u8::from_str_radix(p, 16).ok())?)
+        .collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let mut o = [0u8; 16];
+    for (i, pair) in nibbles.rchunks(2).enumerate() {
+        o[i] = pair[1] << 4 | pair[0];
+    }
+    Some(IpAddr::from(o))
+}
+
+/// `name` as DNS labels, ending with the root.
+fn encode_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in name.split('.').filter(|l| !l.is_empty()) {
+        let l = &l.as_bytes()[..l.len().min(63)];
+        out.push(l.len() as u8);
+        out.extend_from_slice(l);
+    }
+    out.push(0);
+    out
+}
+
+/// What a resolver knows, as the asking container sees it.
+pub trait Names {
+    /// The IPv4 addresses of `name`; None if nobody has it.
+    fn a(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
+    /// The IPv6 addresses of `name` (empty when its containers have none); None if nobody has it.
+    fn aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>>;
+    /// The name of the container that has `addr`.
+    fn ptr(&self, addr: IpAddr) -> Option<String>;
 }
 
 /// Where names the network does not know go: the host's resolvers.
@@ -118,6 +182,14 @@ pub struct UdpUpstream {
 }
 
 impl UdpUpstream {
+    /// Forwarding to `servers` (a container's `--dns`).
+    pub fn to(servers: Vec<SocketAddr>) -> UdpUpstream {
+        UdpUpstream {
+            servers,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
     /// The nameservers of a resolv.conf, leaving out loopback ones (they
     /// answer in the host's namespace only and would loop back to us).
     pub fn from_resolv_conf(text: &str) -> UdpUpstream {
@@ -175,6 +247,12 @@ pub struct Records {
     /// container id -> (alias -> container name): legacy links on a user network,
     /// names only that container resolves.
     links: BTreeMap<String, BTreeMap<String, String>>,
+    /// container id -> its IPv6 address on a dual-stack network.
+    v6: BTreeMap<String, Ipv6Addr>,
+    /// container id -> its first name (what a reverse lookup answers).
+    primary: BTreeMap<String, String>,
+    /// container id -> its own upstream servers (`--dns`).
+    servers: BTreeMap<String, Vec<SocketAddr>>,
     turn: AtomicUsize,
 }
 
@@ -182,6 +260,10 @@ impl Records {
     /// Add a container's endpoint under each of `names` (case-insensitive).
     pub fn add(&mut self, container_id: &str, names: &[String], addr: Ipv4Addr) {
         self.owners.insert(container_id.to_string(), addr);
+        if let Some(first) = names.iter().find(|n| !n.is_empty()) {
+            self.primary
+                .insert(container_id.to_string(), first.to_ascii_lowercase());
+        }
         for n in names.iter().filter(|n| !n.is_empty()) {
             let list = self.names.entry(n.to_ascii_lowercase()).or_default();
             if !list.iter().any(|(c, _)| c == container_id) {
@@ -201,9 +283,28 @@ impl Records {
         }
     }
 
+    /// The container's IPv6 address (its names answer AAAA queries with it).
+    pub fn add_ipv6(&mut self, container_id: &str, addr: Ipv6Addr) {
+        self.v6.insert(container_id.to_string(), addr);
+    }
+
+    /// Where the container's queries for names nobody here has go (its `--dns`
+    /// servers, port 53), instead of the host's resolvers.
+    pub fn set_servers(&mut self, container_id: &str, servers: &[IpAddr]) {
+        if servers.is_empty() {
+            self.servers.remove(container_id);
+        } else {
+            let list = servers.iter().map(|a| SocketAddr::new(*a, 53)).collect();
+            self.servers.insert(container_id.to_string(), list);
+        }
+    }
+
     /// Remove every name of a container.
     pub fn remove(&mut self, container_id: &str) {
         self.owners.remove(container_id);
+        self.v6.remove(container_id);
+        self.primary.remove(container_id);
+        self.servers.remove(container_id);
         self.links.remove(container_id);
         self.names.retain(|_, list| {
             list.retain(|(c, _)| c != container_id);
@@ -219,6 +320,30 @@ impl Records {
         let k = self.turn.fetch_add(1, Ordering::Relaxed) % addrs.len();
         addrs.rotate_left(k);
         Some(addrs)
+    }
+
+    /// The IPv6 addresses of `name`'s containers (round-robin too).
+    pub fn lookup6(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        let list = self.names.get(name.trim_end_matches('.'))?;
+        let mut addrs: Vec<Ipv6Addr> = list
+            .iter()
+            .filter_map(|(c, _)| self.v6.get(c).copied())
+            .collect();
+        addrs.dedup();
+        if !addrs.is_empty() {
+            let k = self.turn.fetch_add(1, Ordering::Relaxed) % addrs.len();
+            addrs.rotate_left(k);
+        }
+        Some(addrs)
+    }
+
+    /// The first name of the container with `addr` (either family).
+    fn name_of(&self, addr: IpAddr) -> Option<String> {
+        let who = match addr {
+            IpAddr::V4(a) => self.owner(a)?,
+            IpAddr::V6(a) => self.v6.iter().find(|(_, x)| **x == a)?.0.as_str(),
+        };
+        self.primary.get(who).cloned()
     }
 
     /// The container that has `addr` on this network.
@@ -256,33 +381,112 @@ impl Directory {
     /// `name` as the container at `from` on network `net` sees it: the names of
     /// `net` first, then of the other networks that container is on.
     pub fn lookup(&self, net: &str, from: Option<Ipv4Addr>, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.find(net, from, name, Records::lookup)
+    }
+
+    /// [`Directory::lookup`] for IPv6 addresses.
+    pub fn lookup6(&self, net: &str, from: Option<Ipv4Addr>, name: &str) -> Option<Vec<Ipv6Addr>> {
+        self.find(net, from, name, Records::lookup6)
+    }
+
+    fn find<T>(
+        &self,
+        net: &str,
+        from: Option<Ipv4Addr>,
+        name: &str,
+        get: impl Fn(&Records, &str) -> Option<T>,
+    ) -> Option<T> {
         let home = self.nets.get(net)?;
-        if let Some(a) = home.lookup(name) {
+        if let Some(a) = get(home, name) {
             return Some(a);
         }
         let who = home.owner(from?)?;
         let name = name.trim_end_matches('.');
         if let Some(target) = home.links.get(who).and_then(|l| l.get(name)) {
-            return home.lookup(target);
+            return get(home, target);
         }
         self.nets
             .iter()
             .filter(|(id, r)| id.as_str() != net && r.owners.contains_key(who))
-            .find_map(|(_, r)| r.lookup(name))
+            .find_map(|(_, r)| get(r, name))
+    }
+
+    /// The name of the container with `addr` on `net` or on another network of the asking container.
+    pub fn ptr(&self, net: &str, from: Option<Ipv4Addr>, addr: IpAddr) -> Option<String> {
+        let home = self.nets.get(net)?;
+        if let Some(n) = home.name_of(addr) {
+            return Some(n);
+        }
+        let who = home.owner(from?)?;
+        self.nets
+            .iter()
+            .filter(|(id, r)| id.as_str() != net && r.owners.contains_key(who))
+            .find_map(|(_, r)| r.name_of(addr))
+    }
+
+    /// The asking container's own upstream servers (`--dns`), if it has any.
+    pub fn servers(&self, net: &str, from: Option<Ipv4Addr>) -> Option<Vec<SocketAddr>> {
+        let home = self.nets.get(net)?;
+        home.servers.get(home.owner(from?)?).cloned()
     }
 }
 
-/// The answer to a query that needs no upstream: a name of the network
-/// (its A records; no other kind of record, which is an empty answer, not an
-/// error), or NXDOMAIN for a single label nobody on the network has (the
-/// host's resolvers cannot know it either). None: malformed, or ask upstream.
-fn answer_locally(
-    query: &[u8],
-    q: &Question,
-    lookup: impl Fn(&str) -> Option<Vec<Ipv4Addr>>,
-) -> Option<Vec<u8>> {
+impl Names for Records {
+    fn a(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.lookup(name)
+    }
+    fn aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        self.lookup6(name)
+    }
+    fn ptr(&self, addr: IpAddr) -> Option<String> {
+        self.name_of(addr)
+    }
+}
+
+/// The directory as the container at `from` on network `net` sees it.
+struct Asking<'a> {
+    dir: &'a Directory,
+    net: &'a str,
+    from: Option<Ipv4Addr>,
+}
+
+impl Names for Asking<'_> {
+    fn a(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.dir.lookup(self.net, self.from, name)
+    }
+    fn aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        self.dir.lookup6(self.net, self.from, name)
+    }
+    fn ptr(&self, addr: IpAddr) -> Option<String> {
+        self.dir.ptr(self.net, self.from, addr)
+    }
+}
+
+/// The answer to a query that needs no upstream: a name of the network (its
+/// A or AAAA records; no other kind of record, which is an empty answer, not
+/// an error), the PTR record of a container's address, or NXDOMAIN for a
+/// single label nobody on the network has (the host's resolvers cannot know it
+/// either). None: ask upstream.
+fn answer_locally(query: &[u8], q: &Question, names: &dyn Names) -> Option<Vec<u8>> {
     if q.qclass == CLASS_IN {
-        if let Some(addrs) = lookup(&q.name) {
+        if q.qtype == TYPE_PTR {
+            if let Some(name) = reverse_addr(&q.name).and_then(|a| names.ptr(a)) {
+                return Some(build_records(
+                    query,
+                    q,
+                    &[(TYPE_PTR, encode_name(&name))],
+                    0,
+                ));
+            }
+        } else if q.qtype == TYPE_AAAA {
+            if let Some(addrs) = names.aaaa(&q.name) {
+                let records: Vec<(u16, Vec<u8>)> = addrs
+                    .iter()
+                    .map(|a| (TYPE_AAAA, a.octets().to_vec()))
+                    .collect();
+                return Some(build_records(query, q, &records, 0));
+            }
+        } else if let Some(addrs) = names.a(&q.name) {
             let addrs = if q.qtype == TYPE_A { addrs } else { Vec::new() };
             return Some(build_answer(query, q, &addrs, 0));
         }
@@ -295,10 +499,7 @@ fn answer_locally(
 /// no resolver answers). None for a malformed query (which gets no reply).
 pub fn resolve(query: &[u8], records: &Records, upstream: &dyn Upstream) -> Option<Vec<u8>> {
     let q = parse_query(query)?;
-    Some(
-        answer_locally(query, &q, |n| records.lookup(n))
-            .unwrap_or_else(|| forward(query, &q, upstream)),
-    )
+    Some(answer_locally(query, &q, records).unwrap_or_else(|| forward(query, &q, upstream)))
 }
 
 fn forward(query: &[u8], q: &Question, upstream: &dyn Upstream) -> Vec<u8> {
@@ -411,11 +612,19 @@ fn serve_tcp_conn(
             return;
         }
         let Some(q) = parse_query(&query) else { return };
-        let local = {
+        let (local, own) = {
             let dir = dir.read().unwrap_or_else(|e| e.into_inner());
-            answer_locally(&query, &q, |n| dir.lookup(net, from, n))
+            let asking = Asking {
+                dir: &dir,
+                net,
+                from,
+            };
+            (answer_locally(&query, &q, &asking), dir.servers(net, from))
         };
-        let reply = local.unwrap_or_else(|| forward(&query, &q, up));
+        let reply = local.unwrap_or_else(|| match own {
+            Some(servers) => forward(&query, &q, &UdpUpstream::to(servers)),
+            None => forward(&query, &q, up),
+        });
         let mut out = (reply.len() as u16).to_be_bytes().to_vec();
         out.extend_from_slice(&reply);
         if stream.write_all(&out).is_err() {
@@ -451,9 +660,17 @@ fn serve(
             std::net::IpAddr::V4(a) => Some(a),
             std::net::IpAddr::V6(_) => None,
         };
-        let local = {
+        let (local, own) = {
             let dir = dir.read().unwrap_or_else(|e| e.into_inner());
-            answer_locally(&query, &q, |n| dir.lookup(net, from_v4, n))
+            let asking = Asking {
+                dir: &dir,
+                net,
+                from: from_v4,
+            };
+            (
+                answer_locally(&query, &q, &asking),
+                dir.servers(net, from_v4),
+            )
         };
         match local {
             Some(reply) => {
@@ -473,7 +690,11 @@ fn serve(
                     .name("dns forward".into())
                     .spawn(move || {
                         let _slot = slot;
-                        let _ = sock.send_to(&forward(&query, &q, up.as_ref()), from);
+                        let reply = match own {
+                            Some(servers) => forward(&query, &q, &UdpUpstream::to(servers)),
+                            None => forward(&query, &q, up.as_ref()),
+                        };
+                        let _ = sock.send_to(&reply, from);
                     });
             }
         }
@@ -579,6 +800,39 @@ mod tests {
         r.remove("c1");
         assert!(r.lookup("web").is_none());
         assert_eq!(r.lookup("front"), Some(vec![b]));
+    }
+
+    #[test]
+    fn aaaa_and_ptr_answers() {
+        let mut r = Records::default();
+        let a = Ipv4Addr::new(10, 0, 0, 2);
+        let a6: Ipv6Addr = "fd00:1::2".parse().unwrap();
+        r.add("c1", &["web".into(), "www".into()], a);
+        r.add_ipv6("c1", a6);
+        r.add("c2", &["db".into()], Ipv4Addr::new(10, 0, 0, 3));
+        let up = FakeUpstream::default();
+        let reply = resolve(&query("www", TYPE_AAAA), &r, &up).unwrap();
+        let q = parse_query(&query("www", TYPE_AAAA)).unwrap();
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1);
+        assert_eq!(&reply[q.end + 12..q.end + 28], &a6.octets());
+        // A name without an IPv6 address: an empty answer, not an error.
+        let reply = resolve(&query("db", TYPE_AAAA), &r, &up).unwrap();
+        assert_eq!((reply[3] & 0x0f, reply[7]), (0, 0));
+        // Reverse lookups of either address answer the first name.
+        for rev in [
+            "2.0.0.10.in-addr.arpa".to_string(),
+            "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa".to_string(),
+        ] {
+            let qq = query(&rev, TYPE_PTR);
+            let reply = resolve(&qq, &r, &up).unwrap();
+            let q = parse_query(&qq).unwrap();
+            assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "{rev}");
+            assert_eq!(&reply[q.end + 12..], b"\x03web\x00", "{rev}");
+        }
+        assert!(up.0.lock().unwrap().is_empty());
+        // An address nobody here has goes upstream.
+        resolve(&query("9.0.0.10.in-addr.arpa", TYPE_PTR), &r, &up).unwrap();
+        assert_eq!(up.0.lock().unwrap().len(), 1);
     }
 
     #[test]

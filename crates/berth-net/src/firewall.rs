@@ -5,9 +5,12 @@
 
 use std::net::Ipv4Addr;
 
+mod ipv6;
+
 use crate::cmd::run;
 use crate::error::Result;
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
 use crate::PortMapping;
 
 /// Where rules go; `None` is for hosts whose firewall the user manages.
@@ -34,6 +37,15 @@ pub trait Firewall: Send + Sync {
     fn unblock_icc(&self, bridge: &str) {
         let _ = bridge;
     }
+    /// A dual-stack network's IPv6 side: isolation, forwarding and (unless
+    /// `internal`) masquerade for `subnet`, as for IPv4.
+    fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        let _ = (bridge, subnet, internal);
+        Ok(())
+    }
+    fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        let _ = (bridge, subnet, internal);
+    }
 }
 
 /// No rules at all.
@@ -54,6 +66,10 @@ impl Firewall for NoFirewall {
     }
 }
 
+/// The chain prefixes whose chains and jumps this process has made (or found) already.
+static READY: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Rules through the `iptables` command.
 pub struct Iptables {
     /// Prefix of the chains this instance owns (BERTH by default).
@@ -68,35 +84,72 @@ impl Default for Iptables {
     }
 }
 
-fn ipt(args: &[&str]) -> Result<String> {
-    let mut full = vec!["-w"];
-    full.extend_from_slice(args);
-    run("iptables", &full)
+/// The rule tool of one address family: `iptables` or `ip6tables`.
+#[derive(Clone, Copy)]
+pub(crate) struct Tool(pub(crate) &'static str);
+
+pub(crate) const V4: Tool = Tool("iptables");
+pub(crate) const V6: Tool = Tool("ip6tables");
+
+impl Tool {
+    pub(crate) fn ipt(self, args: &[&str]) -> Result<String> {
+        let mut full = vec!["-w"];
+        full.extend_from_slice(args);
+        run(self.0, &full)
+    }
+
+    /// Append `rule` to `chain` of `table` unless it is there already.
+    pub(crate) fn ensure_rule(self, table: &str, chain: &str, rule: &[&str]) -> Result<()> {
+        let mut check = vec!["-t", table, "-C", chain];
+        check.extend_from_slice(rule);
+        if self.ipt(&check).is_ok() {
+            return Ok(());
+        }
+        let mut add = vec!["-t", table, "-A", chain];
+        add.extend_from_slice(rule);
+        self.ipt(&add).map(|_| ())
+    }
+
+    /// Insert `rule` at the top of `chain` unless it is there already.
+    pub(crate) fn ensure_first(self, table: &str, chain: &str, rule: &[&str]) -> Result<()> {
+        let mut check = vec!["-t", table, "-C", chain];
+        check.extend_from_slice(rule);
+        if self.ipt(&check).is_ok() {
+            return Ok(());
+        }
+        let mut add = vec!["-t", table, "-I", chain, "1"];
+        add.extend_from_slice(rule);
+        self.ipt(&add).map(|_| ())
+    }
+
+    pub(crate) fn delete_rule(self, table: &str, chain: &str, rule: &[&str]) {
+        let mut del = vec!["-t", table, "-D", chain];
+        del.extend_from_slice(rule);
+        while self.ipt(&del).is_ok() {}
+    }
+
+    pub(crate) fn ensure_chain(self, table: &str, chain: &str) -> Result<()> {
+        if self.ipt(&["-t", table, "-L", chain, "-n"]).is_err() {
+            self.ipt(&["-t", table, "-N", chain])?;
+        }
+        Ok(())
+    }
 }
 
-/// Append `rule` to `chain` of `table` unless it is there already.
+fn ipt(args: &[&str]) -> Result<String> {
+    V4.ipt(args)
+}
+
 fn ensure_rule(table: &str, chain: &str, rule: &[&str]) -> Result<()> {
-    let mut check = vec!["-t", table, "-C", chain];
-    check.extend_from_slice(rule);
-    if ipt(&check).is_ok() {
-        return Ok(());
-    }
-    let mut add = vec!["-t", table, "-A", chain];
-    add.extend_from_slice(rule);
-    ipt(&add).map(|_| ())
+    V4.ensure_rule(table, chain, rule)
 }
 
 fn delete_rule(table: &str, chain: &str, rule: &[&str]) {
-    let mut del = vec!["-t", table, "-D", chain];
-    del.extend_from_slice(rule);
-    while ipt(&del).is_ok() {}
+    V4.delete_rule(table, chain, rule)
 }
 
 fn ensure_chain(table: &str, chain: &str) -> Result<()> {
-    if ipt(&["-t", table, "-L", chain, "-n"]).is_err() {
-        ipt(&["-t", table, "-N", chain])?;
-    }
-    Ok(())
+    V4.ensure_chain(table, chain)
 }
 
 impl Iptables {
@@ -171,8 +224,19 @@ impl Iptables {
         ]
     }
 
-    /// The chains and the jumps into them from the built-in chains.
+    /// The chains and the jumps into them from the built-in chains, checked once per daemon
+    /// (each check is an iptables process: a published port paid ten of them before).
     fn ensure_chains(&self) -> Result<()> {
+        let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+        if ready.contains(&self.chain) {
+            return Ok(());
+        }
+        self.make_chains()?;
+        ready.insert(self.chain.clone());
+        Ok(())
+    }
+
+    fn make_chains(&self) -> Result<()> {
         ensure_chain("nat", &self.nat_chain())?;
         ensure_chain("nat", &self.post_chain())?;
         ensure_chain("filter", &self.fwd_chain())?;
@@ -274,8 +338,34 @@ impl Firewall for Iptables {
             port_rule(bridge, container, p),
             forward_rule(bridge, container, p),
         );
-        ensure_rule("nat", &self.nat_chain(), &strs(&dnat))?;
-        ensure_rule("filter", &self.fwd_chain(), &strs(&accept))
+        // Checked first (a restored container's rules may be there), then added together.
+        let nat_there =
+            ipt(&[&["-t", "nat", "-C", &self.nat_chain()], &strs(&dnat)[..]].concat()).is_ok();
+        let fwd_there = ipt(&[
+            &["-t", "filter", "-C", &self.fwd_chain()],
+            &strs(&accept)[..],
+        ]
+        .concat())
+        .is_ok();
+        let mut batch = String::new();
+        if !nat_there {
+            batch.push_str(&format!(
+                "*nat\n-A {} {}\nCOMMIT\n",
+                self.nat_chain(),
+                dnat.join(" ")
+            ));
+        }
+        if !fwd_there {
+            batch.push_str(&format!(
+                "*filter\n-A {} {}\nCOMMIT\n",
+                self.fwd_chain(),
+                accept.join(" ")
+            ));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        crate::cmd::run_with_input("iptables-restore", &["-w", "--noflush"], &batch)
     }
 
     fn unpublish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
@@ -283,8 +373,19 @@ impl Firewall for Iptables {
             port_rule(bridge, container, p),
             forward_rule(bridge, container, p),
         );
-        delete_rule("nat", &self.nat_chain(), &strs(&dnat));
-        delete_rule("filter", &self.fwd_chain(), &strs(&accept));
+        // Both rules in one iptables-restore (one process, not four); if either is missing
+        // (the batch fails as a whole), one by one.
+        let batch = format!(
+            "*nat\n-D {} {}\nCOMMIT\n*filter\n-D {} {}\nCOMMIT\n",
+            self.nat_chain(),
+            dnat.join(" "),
+            self.fwd_chain(),
+            accept.join(" ")
+        );
+        if crate::cmd::run_with_input("iptables-restore", &["-w", "--noflush"], &batch).is_err() {
+            delete_rule("nat", &self.nat_chain(), &strs(&dnat));
+            delete_rule("filter", &self.fwd_chain(), &strs(&accept));
+        }
         Ok(())
     }
 
@@ -333,6 +434,14 @@ impl Firewall for Iptables {
             &self.iso1_chain(),
             &["-i", bridge, "-o", bridge, "-j", "DROP"],
         );
+    }
+
+    fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        self.setup6(bridge, subnet, internal)
+    }
+
+    fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        self.teardown6(bridge, subnet, internal)
     }
 
     fn teardown_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
@@ -385,8 +494,13 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 impl Iptables {
-    /// Remove this instance's chains and the jumps into them.
+    /// Remove this instance's chains and the jumps into them (IPv6 ones too).
     pub fn purge(&self) {
+        READY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.chain);
+        ipv6::purge(self);
         for (table, chain, rule) in self.jumps() {
             delete_rule(table, chain, &strs(&rule));
         }

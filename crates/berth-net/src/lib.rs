@@ -21,6 +21,7 @@ pub mod error;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
 pub mod ipvlan;
 pub mod macvlan;
 pub mod model;
@@ -33,7 +34,7 @@ pub mod sublink;
 pub mod vlan;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -252,6 +253,22 @@ pub struct Attachment {
     /// Name servers the network's driver gave (a CNI result's `dns`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Ipv4Addr>,
+    /// The IPv6 address on a dual-stack network.
+    #[serde(default)]
+    pub ipv6: Option<bridge::Endpoint6>,
+}
+
+/// The IPv6 lease file beside a network's IPv4 one (`<id>.ipam.json` -> `<id>.ipam6.json`).
+fn ipam6_file(v4: &Path) -> std::path::PathBuf {
+    let name = v4
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match name.strip_suffix(".ipam.json") {
+        Some(stem) => format!("{stem}.ipam6.json"),
+        None => format!("{name}.v6"),
+    };
+    v4.with_file_name(name)
 }
 
 /// One user network's running parts, whatever its driver: what the registry
@@ -275,6 +292,23 @@ pub trait UserNetwork: Send + Sync {
     fn remove(&self) -> Result<()>;
     /// The network is deleted: its kernel parts and its leases go.
     fn destroy(&self) -> Result<()>;
+    /// Its IPv6 subnet, on a dual-stack network.
+    fn subnet6(&self) -> Option<ipam6::Subnet6> {
+        None
+    }
+    /// [`UserNetwork::attach`] with an IPv6 address too where the network has IPv6 (`want6`
+    /// if given); drivers without IPv6 give the IPv4 attachment alone.
+    fn attach_dual(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        _want6: Option<Ipv6Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Attachment> {
+        self.attach(container_id, netns, ports, want, mac)
+    }
 }
 
 impl UserNetwork for BridgeNetwork {
@@ -300,6 +334,20 @@ impl UserNetwork for BridgeNetwork {
     fn destroy(&self) -> Result<()> {
         BridgeNetwork::destroy(self)
     }
+    fn subnet6(&self) -> Option<ipam6::Subnet6> {
+        BridgeNetwork::subnet6(self)
+    }
+    fn attach_dual(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        want6: Option<Ipv6Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Attachment> {
+        BridgeNetwork::attach_dual(self, container_id, netns, ports, want, want6, mac)
+    }
 }
 
 /// A bridge network: driver, addresses, firewall and port relays.
@@ -313,6 +361,8 @@ pub struct BridgeNetwork {
     internal: bool,
     /// Containers cannot reach each other (`enable_icc=false`).
     no_icc: bool,
+    /// The IPv6 leases of a dual-stack network.
+    ipam6: Option<Mutex<ipam6::Ipam6>>,
 }
 
 /// What a user network's bridge is made from.
@@ -329,6 +379,8 @@ pub struct UserBridge {
     pub mtu: u32,
     /// Part of the host veth names (the network's short id).
     pub veth_tag: String,
+    /// The IPv6 pool of a dual-stack network.
+    pub pool6: Option<model::IpamPool6>,
 }
 
 impl BridgeNetwork {
@@ -353,6 +405,7 @@ impl BridgeNetwork {
             proxies: Mutex::default(),
             internal: false,
             no_icc: false,
+            ipam6: None,
         })
     }
 
@@ -364,6 +417,14 @@ impl BridgeNetwork {
         driver.veth_tag = Some(u.veth_tag);
         driver.default_route = !u.internal;
         driver.mtu = u.mtu;
+        driver.ipv6 = u.pool6.as_ref().map(|p| (p.subnet, p.gateway));
+        let ipam6 = match &u.pool6 {
+            Some(p) => Some(Mutex::new(
+                ipam6::Ipam6::open(p.subnet, p.gateway, &ipam6_file(&u.ipam_file))?
+                    .with_range(p.ip_range),
+            )),
+            None => None,
+        };
         let reserved = u.pool.aux.values().copied().collect();
         let ipam = Ipam::open_pool(
             u.pool.subnet,
@@ -380,6 +441,7 @@ impl BridgeNetwork {
             proxies: Mutex::default(),
             internal: u.internal,
             no_icc: u.no_icc,
+            ipam6,
         };
         let made = net.driver.ensure().and_then(|()| {
             if net.internal {
@@ -396,12 +458,39 @@ impl BridgeNetwork {
                     Ok(())
                 }
             })
+            .and_then(|()| match net.driver.ipv6 {
+                Some((s6, _)) => net
+                    .firewall
+                    .setup_ipv6(&net.driver.bridge, s6, net.internal),
+                None => Ok(()),
+            })
         });
         if let Err(e) = made {
             let _ = net.remove();
             return Err(e);
         }
         Ok(net)
+    }
+
+    /// Make the network dual-stack (the default bridge with `--ipv6 --fixed-cidr-v6`): the
+    /// bridge gets `::1` of `subnet`, containers attached from now on an IPv6 address too
+    /// (leases in `<state_dir>/<name>.ipam6.json`), and the IPv6 rules are added.
+    pub fn enable_ipv6(&mut self, subnet: ipam6::Subnet6, state_dir: &Path) -> Result<()> {
+        self.driver.ipv6 = Some((subnet, subnet.gateway()));
+        self.driver.ensure()?;
+        self.firewall
+            .setup_ipv6(&self.driver.bridge, subnet, self.internal)?;
+        self.ipam6 = Some(Mutex::new(ipam6::Ipam6::open(
+            subnet,
+            subnet.gateway(),
+            &state_dir.join(format!("{}.ipam6.json", self.name)),
+        )?));
+        Ok(())
+    }
+
+    /// The IPv6 subnet of a dual-stack network.
+    pub fn subnet6(&self) -> Option<ipam6::Subnet6> {
+        self.driver.ipv6.map(|(s, _)| s)
     }
 
     /// The Linux bridge's name.
@@ -422,23 +511,67 @@ impl BridgeNetwork {
         want: Option<Ipv4Addr>,
         mac: Option<[u8; 6]>,
     ) -> Result<Attachment> {
+        self.attach_dual(container_id, netns, ports, want, None, mac)
+    }
+
+    /// [`BridgeNetwork::attach`], with an IPv6 address too on a dual-stack
+    /// network (`want6` if given, else the lowest free one).
+    pub fn attach_dual(
+        &self,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: Option<Ipv4Addr>,
+        want6: Option<Ipv6Addr>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<Attachment> {
+        if let (Some(a), None) = (want6, &self.ipam6) {
+            return Err(Error::BadAddress(format!(
+                "{a}: the network has no IPv6 subnet"
+            )));
+        }
         let addr = self
             .ipam
             .lock()
             .expect("ipam lock")
             .allocate(container_id, want)?;
-        let endpoint = match self.driver.connect(container_id, netns, addr, mac) {
+        let v6 = match &self.ipam6 {
+            Some(i) => match i.lock().expect("ipam6 lock").allocate(container_id, want6) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let release = || {
+            let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+            if let Some(i) = &self.ipam6 {
+                let _ = i.lock().expect("ipam6 lock").release(container_id);
+            }
+        };
+        let endpoint = match self.driver.connect_dual(container_id, netns, addr, v6, mac) {
             Ok(e) => e,
             Err(e) => {
-                let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+                release();
                 return Err(e);
             }
+        };
+        let ipv6 = match (v6, self.driver.ipv6) {
+            (Some(address), Some((s6, gateway))) => Some(bridge::Endpoint6 {
+                address,
+                prefix: s6.prefix,
+                gateway,
+            }),
+            _ => None,
         };
         match self.publish(container_id, addr, ports) {
             Ok(ports) => Ok(Attachment {
                 endpoint,
                 ports,
                 dns: Vec::new(),
+                ipv6,
             }),
             Err(e) => {
                 let _ = self.detach(container_id, addr, &[]);
@@ -513,6 +646,11 @@ impl BridgeNetwork {
         if let Err(e) = self.ipam.lock().expect("ipam lock").release(container_id) {
             errors.push(e.to_string());
         }
+        if let Some(i) = &self.ipam6 {
+            if let Err(e) = i.lock().expect("ipam6 lock").release(container_id) {
+                errors.push(e.to_string());
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -524,6 +662,10 @@ impl BridgeNetwork {
     pub fn remove(&self) -> Result<()> {
         if self.no_icc {
             self.firewall.unblock_icc(&self.driver.bridge);
+        }
+        if let Some((s6, _)) = self.driver.ipv6 {
+            self.firewall
+                .teardown_ipv6(&self.driver.bridge, s6, self.internal);
         }
         let fw = if self.internal {
             self.firewall
@@ -540,7 +682,11 @@ impl BridgeNetwork {
     pub fn destroy(&self) -> Result<()> {
         let removed = self.remove();
         let leases = self.ipam.lock().expect("ipam lock").destroy();
-        removed.and(leases)
+        let leases6 = match &self.ipam6 {
+            Some(i) => i.lock().expect("ipam6 lock").destroy(),
+            None => Ok(()),
+        };
+        removed.and(leases).and(leases6)
     }
 }
 

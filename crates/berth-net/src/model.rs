@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
+use std::net::Ipv6Addr;
 
 /// The networks every daemon has.
 pub const PREDEFINED: [(&str, &str); 3] =
@@ -30,6 +32,19 @@ pub struct IpamPool {
     pub gateway_given: bool,
 }
 
+/// The IPv6 pool of a dual-stack network (`--ipv6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamPool6 {
+    pub subnet: Subnet6,
+    /// Automatic addresses come from here (`--ip-range`).
+    #[serde(default)]
+    pub ip_range: Option<Subnet6>,
+    pub gateway: Ipv6Addr,
+    /// Whether the user gave the gateway.
+    #[serde(default)]
+    pub gateway_given: bool,
+}
+
 /// A network as it persists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkConfig {
@@ -47,6 +62,9 @@ pub struct NetworkConfig {
     #[serde(default)]
     pub ipam_options: Option<BTreeMap<String, String>>,
     pub pools: Vec<IpamPool>,
+    /// The IPv6 pool of a network with `enable_ipv6` (at most one).
+    #[serde(default)]
+    pub pools6: Vec<IpamPool6>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     #[serde(default)]
@@ -362,17 +380,88 @@ pub fn check_request_with(req: &CreateRequest, plugins: bool) -> Result<(), Mode
             )));
         }
     }
-    if req.enable_ipv6 {
+    check_options(&req.options)?;
+    let (v4, v6) = split_pools(&req.pools);
+    if v4.len() > 1 || v6.len() > 1 {
         return Err(ModelError::Unsupported(
-            "IPv6 networks are not supported yet".into(),
-        ));
-    }
-    if req.pools.len() > 1 {
-        return Err(ModelError::Unsupported(
-            "one IPv4 pool per network is supported for now".into(),
+            "one IPv4 and one IPv6 pool per network are supported for now".into(),
         ));
     }
     Ok(())
+}
+
+/// The requested pools by family: those whose subnet is IPv6, and the rest.
+pub fn split_pools(pools: &[PoolRequest]) -> (Vec<&PoolRequest>, Vec<&PoolRequest>) {
+    pools
+        .iter()
+        .partition(|p| !p.subnet.as_deref().is_some_and(|s| s.contains(':')))
+}
+
+/// The IPv6 pool of a network with IPv6 enabled: the requested subnet (which may
+/// overlap no other network's), or a random unique local /64.
+pub fn plan_pool6(
+    req: Option<&PoolRequest>,
+    networks: &[Subnet6],
+) -> Result<IpamPool6, ModelError> {
+    let subnet = match req.and_then(|r| r.subnet.as_deref()) {
+        Some(s) => s
+            .parse::<Subnet6>()
+            .map_err(|e| ModelError::Invalid(format!("invalid subnet: {e}")))?,
+        None => loop {
+            let s = Subnet6::random_ula();
+            if !networks.iter().any(|n| n.overlaps(&s)) {
+                break s;
+            }
+        },
+    };
+    if networks.iter().any(|n| n.overlaps(&subnet)) {
+        return Err(ModelError::Overlap);
+    }
+    if req.is_some_and(|r| !r.aux.is_empty()) {
+        return Err(ModelError::Unsupported(
+            "auxiliary addresses of IPv6 pools are not supported yet".into(),
+        ));
+    }
+    let ip_range = match req
+        .and_then(|r| r.ip_range.as_deref())
+        .filter(|r| !r.is_empty())
+    {
+        Some(r) => {
+            let r: Subnet6 = r
+                .parse()
+                .map_err(|e| ModelError::Invalid(format!("invalid ip-range: {e}")))?;
+            if !(subnet.contains(r.network) && r.prefix >= subnet.prefix) {
+                return Err(ModelError::Invalid(format!(
+                    "ip-range {r} is not within subnet {subnet}"
+                )));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let (gateway, gateway_given) = match req
+        .and_then(|r| r.gateway.as_deref())
+        .filter(|g| !g.is_empty())
+    {
+        Some(g) => {
+            let g: Ipv6Addr = g
+                .parse()
+                .map_err(|_| ModelError::Invalid(format!("invalid gateway address {g:?}")))?;
+            if !subnet.contains(g) || g == subnet.network {
+                return Err(ModelError::Invalid(format!(
+                    "gateway {g} is not a host address of subnet {subnet}"
+                )));
+            }
+            (g, true)
+        }
+        None => (subnet.gateway(), false),
+    };
+    Ok(IpamPool6 {
+        subnet,
+        ip_range,
+        gateway,
+        gateway_given,
+    })
 }
 
 /// 64 random hex digits.
@@ -444,6 +533,36 @@ mod tests {
             plan_pool(Some(&req("fd00::/64")), &taken, &[]),
             Err(ModelError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn ipv6_pools_are_checked() {
+        let mut r = req("2001:389::/64");
+        r.ip_range = Some("2001:389::/96".into());
+        r.gateway = Some("2001:389::ffff".into());
+        let p = plan_pool6(Some(&r), &[]).unwrap();
+        assert_eq!(p.gateway.to_string(), "2001:389::ffff");
+        assert_eq!(p.ip_range.unwrap().to_string(), "2001:389::/96");
+        assert!(matches!(
+            plan_pool6(Some(&req("2001:389:0:0:1::/80")), &[p.subnet]),
+            Err(ModelError::Overlap)
+        ));
+        r.ip_range = Some("2001:38a::/96".into());
+        assert!(plan_pool6(Some(&r), &[]).is_err());
+        let auto = plan_pool6(None, &[]).unwrap();
+        assert_eq!(
+            (auto.subnet.prefix, auto.gateway),
+            (64, auto.subnet.gateway())
+        );
+        // Split by family; an IPv6 pool without EnableIPv6 is accepted (kept, unused), as dockerd.
+        let c = CreateRequest {
+            name: "n".into(),
+            pools: vec![req("10.0.0.0/24"), req("fd00::/64")],
+            ..Default::default()
+        };
+        assert!(check_request(&c).is_ok());
+        let (v4, v6) = split_pools(&c.pools);
+        assert_eq!((v4.len(), v6.len()), (1, 1));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! container's network namespace happens on a short-lived thread that
 //! joins it, so the caller's own namespace never changes.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -49,6 +49,8 @@ const RTA_DST: u16 = 1;
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 const IFF_UP: u32 = 1;
+/// No duplicate address detection: the address is usable at once (IPAM made it unique).
+const IFA_F_NODAD: u8 = 0x02;
 
 /// A netlink attribute under construction (possibly nested).
 struct Attr {
@@ -254,11 +256,28 @@ impl Netlink {
         mtu: u32,
         peer_mac: Option<[u8; 6]>,
     ) -> Result<()> {
+        self.create_veth_into(name, peer, mtu, peer_mac, None)
+    }
+
+    /// A veth pair whose peer is made right in the network namespace `peer_ns`
+    /// (if given): moving a link between namespaces afterwards costs an RCU grace
+    /// period (10-15 ms here), making it there does not.
+    pub fn create_veth_into(
+        &mut self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        peer_mac: Option<[u8; 6]>,
+        peer_ns: Option<&OwnedFd>,
+    ) -> Result<()> {
         let mut peer_data = ifinfo(0, 0, 0);
         Attr::str(IFLA_IFNAME, peer).encode(&mut peer_data);
         Attr::u32(IFLA_MTU, mtu).encode(&mut peer_data);
         if let Some(mac) = peer_mac {
             Attr::bytes(IFLA_ADDRESS, &mac).encode(&mut peer_data);
+        }
+        if let Some(fd) = peer_ns {
+            Attr::u32(IFLA_NET_NS_FD, fd.as_fd().as_raw_fd() as u32).encode(&mut peer_data);
         }
         let info = Attr::nested(
             IFLA_LINKINFO,
@@ -412,6 +431,50 @@ impl Netlink {
         }
     }
 
+    /// Add an IPv6 `addr/prefix` to a link, usable at once (no duplicate address
+    /// detection: IPAM made it unique); an address already there is fine.
+    pub fn add_address6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut body = vec![libc::AF_INET6 as u8, prefix, IFA_F_NODAD, 0];
+        body.extend_from_slice(&index.to_ne_bytes());
+        let o = addr.octets();
+        match self.request(
+            &format!("add address {addr}/{prefix}"),
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &body,
+            &[Attr::bytes(IFA_LOCAL, &o), Attr::bytes(IFA_ADDRESS, &o)],
+        ) {
+            Err(Error::Command { stderr, .. }) if stderr.contains("EEXIST") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// An IPv6 default route through `gateway` on link `index`.
+    pub fn add_default_route6(&mut self, index: u32, gateway: Ipv6Addr) -> Result<()> {
+        let mut body = vec![
+            libc::AF_INET6 as u8,
+            0,
+            0,
+            0,
+            libc::RT_TABLE_MAIN,
+            libc::RTPROT_BOOT,
+            libc::RT_SCOPE_UNIVERSE,
+            libc::RTN_UNICAST,
+        ];
+        body.extend_from_slice(&0u32.to_ne_bytes());
+        self.request(
+            &format!("add default route via {gateway}"),
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &body,
+            &[
+                Attr::bytes(RTA_GATEWAY, &gateway.octets()),
+                Attr::u32(RTA_OIF, index),
+            ],
+        )
+        .map(|_| ())
+    }
+
     /// A default route through `gateway` on link `index`.
     pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> Result<()> {
         self.default_route(index, Some(gateway))
@@ -495,6 +558,17 @@ fn nl_err(what: &str, e: nix::errno::Errno) -> Error {
 /// The index of a link in the calling thread's network namespace.
 pub fn index(name: &str) -> Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(|e| nl_err(&format!("find link {name}"), e))
+}
+
+/// Turn IPv6 on or off for one link of the calling thread's network namespace
+/// (off: no link-local address either, as Docker leaves a container's interface
+/// on an IPv4-only network). A kernel without IPv6 has nothing to turn off.
+pub fn set_ipv6(link: &str, on: bool) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
+    match std::fs::write(&path, if on { "0" } else { "1" }) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !on => Ok(()),
+        other => other.map_err(crate::error::io(format!("write {path}"))),
+    }
 }
 
 /// Run `f` with a netlink socket inside the network namespace at `netns`,

@@ -9,7 +9,7 @@
 //! kernel and the resolver need.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -55,6 +55,8 @@ pub struct Settings {
     pub cni: Option<CniDirs>,
     /// Docker network and IPAM plugins (None: drivers other than the built-in ones are refused).
     pub plugins: Option<Plugins>,
+    /// The default bridge's IPv6 subnet (`--fixed-cidr-v6`), if it is dual-stack.
+    pub default_bridge6: Option<crate::ipam6::Subnet6>,
 }
 
 /// A user network's running parts (bridge networks have a resolver).
@@ -107,6 +109,9 @@ pub struct DnsNames {
     pub names: Vec<String>,
     /// (alias, container name): names only this container resolves.
     pub links: Vec<(String, String)>,
+    /// The container's own DNS servers (`--dns`): what the resolver forwards its
+    /// other queries to, instead of the host's resolvers.
+    pub servers: Vec<IpAddr>,
 }
 
 impl Networks {
@@ -139,6 +144,7 @@ impl Networks {
                         ipam_driver: "default".into(),
                         ipam_options: None,
                         pools: Vec::new(),
+                        pools6: Vec::new(),
                         options: BTreeMap::new(),
                         labels: BTreeMap::new(),
                         internal: false,
@@ -170,6 +176,17 @@ impl Networks {
                 };
                 cfg.bridge = bridge.clone();
                 cfg.pools = pools;
+                cfg.pools6 = settings
+                    .default_bridge6
+                    .iter()
+                    .map(|s| model::IpamPool6 {
+                        subnet: *s,
+                        ip_range: None,
+                        gateway: s.gateway(),
+                        gateway_given: true,
+                    })
+                    .collect();
+                cfg.enable_ipv6 = settings.default_bridge6.is_some();
                 cfg.options = [
                     ("com.docker.network.bridge.default_bridge", "true"),
                     ("com.docker.network.bridge.enable_icc", "true"),
@@ -290,6 +307,7 @@ impl Networks {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1500),
             veth_tag: cfg.id[..6].to_string(),
+            pool6: cfg.pools6.first().filter(|_| cfg.enable_ipv6).cloned(),
         })?;
         let dns = DnsServer::start(
             SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
@@ -498,6 +516,17 @@ impl Networks {
         let ours: Vec<String> = nets.values().map(|e| e.cfg.bridge.clone()).collect();
         let except: Vec<&str> = ours.iter().map(String::as_str).collect();
         let routes = crate::host_routes(&except)?;
+        let (v4, v6) = model::split_pools(&req.pools);
+        // An IPv6 pool given without EnableIPv6 is kept (inspect shows it) but not used, as dockerd does.
+        let pools6 = if req.enable_ipv6 || !v6.is_empty() {
+            let in_use6: Vec<crate::ipam6::Subnet6> = nets
+                .values()
+                .flat_map(|e| e.cfg.pools6.iter().map(|p| p.subnet))
+                .collect();
+            vec![model::plan_pool6(v6.first().copied(), &in_use6)?]
+        } else {
+            Vec::new()
+        };
         let id = model::new_id();
         let mut conflist = None;
         let pool = if req.driver == "cni" {
@@ -523,7 +552,7 @@ impl Networks {
         } else if plugin_driver && !default_ipam(&req.ipam_driver) {
             None // the IPAM plugin's
         } else {
-            Some(model::plan_pool(req.pools.first(), &in_use, &routes)?)
+            Some(model::plan_pool(v4.first().copied(), &in_use, &routes)?)
         };
         let driver = if req.driver.is_empty() {
             "bridge".to_string()
@@ -555,9 +584,10 @@ impl Networks {
             pools: pool.clone().into_iter().collect(),
             options: req.options.clone(),
             labels: req.labels.clone(),
+            pools6,
             internal: req.internal,
             attachable: req.attachable,
-            enable_ipv6: false,
+            enable_ipv6: req.enable_ipv6,
             predefined: false,
             parent_made: false,
         };
@@ -704,13 +734,40 @@ impl Networks {
         mac: Option<[u8; 6]>,
         names: &DnsNames,
     ) -> NetResult<Attachment> {
+        self.connect_dual(id, container_id, netns, ports, (want, None), mac, names)
+    }
+
+    /// [`Networks::connect`] with the IPv4 and IPv6 addresses asked for (a
+    /// dual-stack network gives an IPv6 one in any case).
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect_dual(
+        &self,
+        id: &str,
+        container_id: &str,
+        netns: &str,
+        ports: &[PortMapping],
+        want: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        mac: Option<[u8; 6]>,
+        names: &DnsNames,
+    ) -> NetResult<Attachment> {
         let net = self.live(id)?;
-        let att = net.attach(container_id, netns, ports, want, mac)?;
+        // An IPv6 address asked for on a network without IPv6 is recorded, not given (as dockerd).
+        let want6 = want.1.filter(|_| net.subnet6().is_some());
+        let att = net.attach_dual(container_id, netns, ports, want.0, want6, mac)?;
+        self.register(id, container_id, &att, names);
+        Ok(att)
+    }
+
+    /// A connected container's names, IPv6 address and DNS servers in the network's resolver.
+    fn register(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
         let mut dir = self.names();
         let records = dir.network(id);
         records.add(container_id, &names.names, att.endpoint.address);
         records.add_links(container_id, &names.links);
-        Ok(att)
+        if let Some(v6) = att.ipv6 {
+            records.add_ipv6(container_id, v6.address);
+        }
+        records.set_servers(container_id, &names.servers);
     }
 
     /// Undo `connect`: names, ports, interface and lease. Every step runs.
@@ -721,13 +778,10 @@ impl Networks {
         Ok(())
     }
 
-    /// Replace a connected container's names (after a rename); its address stays.
-    pub fn refresh_names(&self, id: &str, container_id: &str, addr: Ipv4Addr, names: &DnsNames) {
-        let mut dir = self.names();
-        let records = dir.network(id);
-        records.remove(container_id);
-        records.add(container_id, &names.names, addr);
-        records.add_links(container_id, &names.links);
+    /// Replace a connected container's names (after a rename); its addresses stay.
+    pub fn refresh_names(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
+        self.names().network(id).remove(container_id);
+        self.register(id, container_id, att, names);
     }
 
     /// After a daemon restart, for a running container: its names again, and
@@ -740,10 +794,7 @@ impl Networks {
         names: &DnsNames,
     ) -> NetResult<()> {
         let net = self.live(id)?;
-        let mut dir = self.names();
-        let records = dir.network(id);
-        records.add(container_id, &names.names, att.endpoint.address);
-        records.add_links(container_id, &names.links);
+        self.register(id, container_id, att, names);
         net.restore(container_id, att)?;
         Ok(())
     }
@@ -771,6 +822,7 @@ mod tests {
             dns_port: 0,
             cni: None,
             plugins: None,
+            default_bridge6: None,
         }
     }
 

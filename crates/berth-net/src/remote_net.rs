@@ -363,6 +363,7 @@ impl RemoteNetwork {
         Ok(Attachment {
             endpoint,
             ports: ports.to_vec(),
+            ipv6: None,
             dns: Vec::new(),
         })
     }

@@ -509,6 +509,7 @@ fn the_registry_drives_plugin_networks_in_dockerds_order_across_a_restart() {
         firewall: Box::new(|| Box::new(crate::firewall::NoFirewall)),
         upstream: Arc::new(NoUpstream),
         default_bridge: None,
+        default_bridge6: None,
         dns_port: 0,
         cni: None,
         plugins: Some(Plugins {

@@ -220,6 +220,7 @@ impl UserNetwork for SublinkNetwork {
             Ok(endpoint) => Ok(Attachment {
                 endpoint,
                 ports: Vec::new(),
+                ipv6: None,
                 dns: Vec::new(),
             }),
             Err(e) => {

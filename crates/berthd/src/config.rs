@@ -58,6 +58,12 @@ pub struct Flags {
     /// 172.17-31.0.0/16 no host route uses)
     #[arg(long = "bip")]
     pub bip: Option<String>,
+    /// Give the default bridge's containers IPv6 addresses too (needs --fixed-cidr-v6)
+    #[arg(long = "ipv6", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    pub ipv6: bool,
+    /// The default bridge's IPv6 subnet, e.g. fd00:1::/64
+    #[arg(long = "fixed-cidr-v6")]
+    pub fixed_cidr_v6: Option<String>,
     /// Directory of CNI plugin binaries (Debian's containernetworking-plugins)
     #[arg(long = "cni-plugin-dir", default_value = "/usr/lib/cni")]
     pub cni_plugin_dir: PathBuf,
@@ -219,6 +225,8 @@ pub const KEYS: &[Key] = &[
     key("default-runtime", "default-runtime", string),
     key("bridge", "bridge", string),
     key("bip", "bip", string),
+    key("ipv6", "ipv6", boolean),
+    key("fixed-cidr-v6", "fixed-cidr-v6", string),
     key("cni-plugin-dir", "cni-plugin-dir", string),
     key("cni-config-dir", "cni-config-dir", string),
     key("security-profiles", "security-profiles", string),

@@ -36,6 +36,8 @@ pub struct Config {
     pub cni_plugin_dir: PathBuf,
     /// `--cni-config-dir`: conflists that become networks at start.
     pub cni_config_dir: PathBuf,
+    /// `--ipv6 --fixed-cidr-v6 CIDR`: the default bridge's IPv6 subnet.
+    pub fixed_cidr_v6: Option<String>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
     /// `--userns-remap`: the user namespace mapping containers run with.
@@ -129,6 +131,7 @@ fn open_networks(
         firewall: make_firewall(cfg),
         upstream: Arc::new(berth_net::dns::UdpUpstream::from_resolv_conf(&host_resolv)),
         default_bridge: bridge.map(|b| (b.bridge_name().to_string(), b.subnet())),
+        default_bridge6: bridge.and_then(|b| b.subnet6()),
         dns_port: 53,
         cni: Some(berth_net::cni_net::CniDirs {
             plugin_dir: cfg.cni_plugin_dir.clone(),
@@ -155,13 +158,22 @@ fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwo
         None => berth_net::pick_subnet(name)?,
     };
     let firewall = make_firewall(cfg)();
-    let net = berth_net::BridgeNetwork::open(
+    let mut net = berth_net::BridgeNetwork::open(
         "bridge",
         name,
         subnet,
         &cfg.data_root.join("network"),
         firewall,
     )?;
+    if let Some(v6) = &cfg.fixed_cidr_v6 {
+        let subnet6: berth_net::ipam6::Subnet6 = v6
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--fixed-cidr-v6: {e}"))?;
+        if let Err(e) = net.enable_ipv6(subnet6, &cfg.data_root.join("network")) {
+            let _ = net.remove();
+            return Err(e.into());
+        }
+    }
     Ok(Some(Arc::new(net)))
 }
 

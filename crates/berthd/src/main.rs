@@ -188,6 +188,16 @@ fn main() -> Result<()> {
         bip: f.bip.clone(),
         cni_plugin_dir: f.cni_plugin_dir.clone(),
         cni_config_dir: f.cni_config_dir.clone(),
+        fixed_cidr_v6: if f.ipv6 {
+            match &f.fixed_cidr_v6 {
+                Some(c) => Some(c.clone()),
+                None => {
+                    anyhow::bail!("--ipv6 needs --fixed-cidr-v6 (the default bridge's IPv6 subnet)")
+                }
+            }
+        } else {
+            None
+        },
         iptables: f.iptables,
         init: f.init,
         remap,

@@ -8,90 +8,9 @@
 
 mod common;
 
-use common::*;
+use common::net::{host, Net};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// The test's daemon, plus everything it may leave on the host, removed whatever happens.
-struct Net {
-    d: Berthd,
-    bridge: String,
-    chain: String,
-    /// Third octet unique to this test process and test.
-    x: u32,
-}
-
-impl Net {
-    fn start(salt: u32) -> Net {
-        let tag = std::process::id() % 1000;
-        let x = (tag * 2 + salt) % 250 + 2;
-        let bridge = format!("btn{tag}{salt}");
-        let chain = bridge.to_uppercase();
-        let bip = format!("10.218.{x}.1/24");
-        let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
-        d.import_busybox("bb:1");
-        Net {
-            d,
-            bridge,
-            chain,
-            x,
-        }
-    }
-
-    /// The Linux bridges of this daemon's user networks.
-    fn user_bridges(&self) -> Vec<String> {
-        let o = self.d.docker(&[
-            "network",
-            "ls",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "type=custom",
-        ]);
-        String::from_utf8_lossy(&o.stdout)
-            .split_whitespace()
-            .map(|id| format!("br-{}", &id[..12]))
-            .collect()
-    }
-
-    /// Run a shell line in a throw-away container on `net`: (success, output).
-    fn sh(&self, net: &str, line: &str) -> (bool, String) {
-        let o = self
-            .d
-            .docker(&["run", "--rm", "--network", net, "bb:1", "sh", "-c", line]);
-        let out = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (o.status.success(), out)
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let bridges = self.user_bridges();
-        if self.d.child.is_some() {
-            let ids = self.d.docker(&["ps", "-aq"]);
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = self.d.docker(&["rm", "-f", id]);
-            }
-            let _ = self.d.docker(&["network", "prune", "-f"]);
-        }
-        for b in bridges.iter().chain([&self.bridge]) {
-            let _ = Command::new("ip").args(["link", "del", b]).output();
-        }
-        berth_net::firewall::Iptables {
-            chain: self.chain.clone(),
-        }
-        .purge();
-    }
-}
-
-fn host(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().expect(cmd);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Names, aliases and short ids resolve on a network, not from another one;
 /// connect/disconnect of a running container moves its DNS with it; `--ip`;

@@ -318,13 +318,18 @@ fn network_settings(d: &Daemon, c: &Container) -> Value {
             "GlobalIPv6PrefixLen": 0, "MacAddress": c.spec.mac_address.clone().unwrap_or_default(),
             "DriverOpts": null,
         }});
+        if net == "bridge" {
+            echo_bridge_endpoint(c, &mut ns["Networks"]["bridge"]);
+        }
         return ns;
     };
     let e = &att.endpoint;
     let endpoint = json!({
         "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": bridge_id, "EndpointID": c.id,
         "Gateway": e.gateway.to_string(), "IPAddress": e.address.to_string(), "IPPrefixLen": e.prefix,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": e.mac,
+        "IPv6Gateway": att.ipv6.map(|v| v.gateway.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": att.ipv6.map(|v| v.address.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": att.ipv6.map(|v| v.prefix).unwrap_or(0), "MacAddress": e.mac,
         "DriverOpts": null,
     });
     ns["Ports"] = Value::Object(ports);
@@ -333,21 +338,47 @@ fn network_settings(d: &Daemon, c: &Container) -> Value {
     ns["IPPrefixLen"] = json!(e.prefix);
     ns["MacAddress"] = json!(e.mac);
     ns["EndpointID"] = json!(c.id);
+    if let Some(v) = att.ipv6 {
+        ns["GlobalIPv6Address"] = json!(v.address.to_string());
+        ns["GlobalIPv6PrefixLen"] = json!(v.prefix);
+        ns["IPv6Gateway"] = json!(v.gateway.to_string());
+    }
     let mut nets = user;
     nets["bridge"] = endpoint;
+    echo_bridge_endpoint(c, &mut nets["bridge"]);
     ns["Networks"] = nets;
     ns
+}
+
+/// The default bridge's `IPAMConfig` and `DriverOpts` as the container was created with.
+fn echo_bridge_endpoint(c: &Container, entry: &mut Value) {
+    if let Some(asked) = &c.spec.bridge_endpoint {
+        for k in ["IPAMConfig", "DriverOpts"] {
+            if !asked[k].is_null() {
+                entry[k] = asked[k].clone();
+            }
+        }
+    }
 }
 
 /// `NetworkSettings.Networks` entries of the user networks (addresses while it runs).
 fn user_endpoints(c: &Container) -> Value {
     let mut out = serde_json::Map::new();
     for (id, e) in &c.spec.networks {
+        let v6 = c.state.endpoints.get(id).and_then(|a| a.ipv6);
         let att = c.state.endpoints.get(id).map(|a| &a.endpoint);
-        let ipam = e
-            .ipv4
-            .map(|ip| json!({"IPv4Address": ip.to_string()}))
-            .unwrap_or(Value::Null);
+        let ipam = if e.ipv4.is_none() && e.ipv6.is_none() {
+            Value::Null
+        } else {
+            let mut m = serde_json::Map::new();
+            if let Some(ip) = e.ipv4 {
+                m.insert("IPv4Address".into(), json!(ip.to_string()));
+            }
+            if let Some(ip) = e.ipv6 {
+                m.insert("IPv6Address".into(), json!(ip.to_string()));
+            }
+            Value::Object(m)
+        };
         out.insert(
             e.network.clone(),
             json!({
@@ -360,7 +391,9 @@ fn user_endpoints(c: &Container) -> Value {
                 "Gateway": att.map(|a| a.gateway.to_string()).unwrap_or_default(),
                 "IPAddress": att.map(|a| a.address.to_string()).unwrap_or_default(),
                 "IPPrefixLen": att.map(|a| a.prefix).unwrap_or(0),
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": v6.map(|v| v.gateway.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": v6.map(|v| v.address.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": v6.map(|v| v.prefix).unwrap_or(0),
                 "DNSNames": crate::containers::netconn::dns_names(c, e),
             }),
         );

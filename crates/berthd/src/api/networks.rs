@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The containers on a network: (container, address/prefix, mac, endpoint id).
-fn members(d: &Daemon, net: &NetworkConfig) -> Vec<(Container, String, String, String)> {
+fn members(d: &Daemon, net: &NetworkConfig) -> Vec<(Container, String, String, String, String)> {
     let mut out = Vec::new();
     for c in d.containers.all() {
         if net.predefined && net.name == "bridge" {
@@ -26,6 +26,7 @@ fn members(d: &Daemon, net: &NetworkConfig) -> Vec<(Container, String, String, S
                     format!("{}/{}", e.address, e.prefix),
                     e.mac.clone(),
                     c.id.clone(),
+                    v6_cidr(att),
                 ));
             }
         } else if let (Some(att), Some(spec)) =
@@ -37,6 +38,7 @@ fn members(d: &Daemon, net: &NetworkConfig) -> Vec<(Container, String, String, S
                 format!("{}/{}", e.address, e.prefix),
                 e.mac.clone(),
                 spec.endpoint_id.clone(),
+                v6_cidr(att),
             ));
         }
     }
@@ -48,6 +50,13 @@ fn configured(d: &Daemon, net: &NetworkConfig) -> bool {
     d.containers.all().iter().any(|c| {
         c.spec.networks.contains_key(&net.id) || (net.predefined && c.spec.network_mode == net.name)
     })
+}
+
+/// `addr/prefix` of an endpoint's IPv6 address, or "".
+fn v6_cidr(att: &berth_net::Attachment) -> String {
+    att.ipv6
+        .map(|v| format!("{}/{}", v.address, v.prefix))
+        .unwrap_or_default()
 }
 
 /// moby's `Network` object.
@@ -67,14 +76,21 @@ fn network_json(d: &Daemon, net: &NetworkConfig, with_containers: bool) -> Value
             }
             v
         })
+        .chain(net.pools6.iter().map(|p| {
+            let mut v = json!({"Subnet": p.subnet.to_string(), "Gateway": p.gateway.to_string()});
+            if let Some(r) = p.ip_range {
+                v["IPRange"] = json!(r.to_string());
+            }
+            v
+        }))
         .collect();
     let mut containers = serde_json::Map::new();
     if with_containers {
-        for (c, addr, mac, eid) in members(d, net) {
+        for (c, addr, mac, eid, addr6) in members(d, net) {
             containers.insert(
                 c.id.clone(),
                 json!({"Name": c.name, "EndpointID": eid, "MacAddress": mac,
-                       "IPv4Address": addr, "IPv6Address": ""}),
+                       "IPv4Address": addr, "IPv6Address": addr6}),
             );
         }
     }

@@ -323,6 +323,22 @@ pub async fn create(
         }
     }
     let chain_id = img.info.top_chain_id().map(|c| c.to_string());
+    // The default bridge's endpoint settings, shown back by inspect.
+    let bridge_endpoint = if network_mode == "default" {
+        let eps = &body["NetworkingConfig"]["EndpointsConfig"];
+        ["bridge", "default"]
+            .iter()
+            .map(|k| &eps[*k])
+            .find(|e| e.is_object())
+            .map(|e| {
+                serde_json::json!({
+                    "IPAMConfig": e.get("IPAMConfig").cloned().unwrap_or(serde_json::Value::Null),
+                    "DriverOpts": e.get("DriverOpts").cloned().unwrap_or(serde_json::Value::Null),
+                })
+            })
+    } else {
+        None
+    };
     let run = RunSpec {
         args,
         env: env.clone(),
@@ -359,6 +375,7 @@ pub async fn create(
         modes,
         log,
         mac_address,
+        bridge_endpoint,
         links,
         tmpfs_mounts,
         networks,

@@ -109,6 +109,10 @@ fn host_or_private(v: &Option<String>, what: &str) -> ApiResult<bool> {
     }
 }
 
+/// `--add-host name:host-gateway`: the host's address as containers reach it (the default
+/// bridge's gateway), put in at each start.
+pub const HOST_GATEWAY: &str = "host-gateway";
+
 /// Validate the request.
 pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
     let mut extra_hosts = Vec::new();
@@ -117,7 +121,7 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
             .split_once('=')
             .or_else(|| h.split_once(':'))
             .ok_or_else(|| bad(format!("invalid extra host {h:?}: want host:ip")))?;
-        if ip.parse::<std::net::IpAddr>().is_err() {
+        if ip != HOST_GATEWAY && ip.parse::<std::net::IpAddr>().is_err() {
             return Err(bad(format!("invalid IP address in add-host: {ip:?}")));
         }
         extra_hosts.push((name.to_string(), ip.to_string()));

@@ -157,14 +157,35 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
         Err(e) => return Err(start_failed(d, &c, &p, e).await),
     }
-    // On a user network the container asks the network's resolver (on the gateway).
-    if c2.spec.extra.dns.is_empty() {
-        if let Some(gw) = super::netconn::nameserver(d, &c) {
-            c2.spec.extra.dns = vec![gw.to_string()];
+    // `host-gateway` is the host's address on the default bridge, as with dockerd.
+    if let Some(h) = c2
+        .spec
+        .extra
+        .extra_hosts
+        .iter_mut()
+        .find(|(_, ip)| ip == super::hostextra::HOST_GATEWAY)
+    {
+        let Some(gw) = d.bridge.as_ref().map(|b| b.subnet().gateway()) else {
+            let e = ApiError::BadRequest(format!(
+                "unable to derive the IP value for host-gateway of {}: berthd runs without a default bridge",
+                h.0
+            ));
+            return Err(start_failed(d, &c, &p, e).await);
+        };
+        for (_, ip) in c2.spec.extra.extra_hosts.iter_mut() {
+            if ip == super::hostextra::HOST_GATEWAY {
+                *ip = gw.to_string();
+            }
         }
     }
     // The daemon's DNS settings and ulimits where the container sets none.
     d.cfg.defaults.apply_at_start(&mut c2.spec.extra);
+    // On a user network the container asks the network's resolver (on the gateway), which
+    // forwards what it does not know to the container's `--dns` servers if it has any (as
+    // Docker's embedded resolver does), else to the host's.
+    if let Some(gw) = super::netconn::nameserver(d, &c) {
+        c2.spec.extra.dns = vec![gw.to_string()];
+    }
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
@@ -188,10 +209,17 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     crate::crash::point("start:shim");
     // Init is parked in its namespaces until `start`: give it its interface,
     // address and published ports now, so the program starts networked.
+    let t0 = std::time::Instant::now();
     let connected = match connect_network(d, &c, &p, pid).await {
         Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
         Err(e) => Err(e),
     };
+    crate::log!(
+        0,
+        "network setup of {}: {} us",
+        c.id,
+        t0.elapsed().as_micros()
+    );
     if let Err(e) = connected {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(start_failed(d, &c, &p, e).await);
@@ -313,11 +341,14 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
             .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
         // The file is bind-mounted into the container: append in place.
         use std::io::Write;
-        let line = format!(
+        let mut line = format!(
             "{}	{hostname}
 ",
             att.endpoint.address
         );
+        if let Some(v6) = att.ipv6 {
+            line.push_str(&format!("{}\t{hostname}\n", v6.address));
+        }
         std::fs::OpenOptions::new()
             .append(true)
             .open(&hosts)
@@ -338,7 +369,13 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
 
 /// Take a container off the bridge and its user networks (after it exited, or when its start failed).
 pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
+    let t0 = std::time::Instant::now();
     super::netconn::disconnect_all(d, id).await;
+    crate::log!(
+        0,
+        "user networks teardown of {id}: {} us",
+        t0.elapsed().as_micros()
+    );
     let Ok(c) = d.containers.get(id) else { return };
     let (Some(att), Some(net)) = (c.state.network.clone(), d.bridge.clone()) else {
         return;

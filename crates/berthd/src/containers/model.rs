@@ -180,6 +180,10 @@ pub struct RunSpec {
     /// The MAC address asked for on the default bridge (`Config.MacAddress`, or the endpoint's).
     #[serde(default)]
     pub mac_address: Option<String>,
+    /// `IPAMConfig` and `DriverOpts` of the default bridge's endpoint as asked for at create
+    /// (inspect shows them back, as dockerd does).
+    #[serde(default)]
+    pub bridge_endpoint: Option<serde_json::Value>,
     /// Legacy links to other containers (`HostConfig.Links`).
     #[serde(default)]
     pub links: Vec<super::links::Link>,
@@ -202,6 +206,9 @@ pub struct EndpointSpec {
     /// `--ip`.
     #[serde(default)]
     pub ipv4: Option<std::net::Ipv4Addr>,
+    /// `--ip6`.
+    #[serde(default)]
+    pub ipv6: Option<std::net::Ipv6Addr>,
     /// `--mac-address` for this network.
     #[serde(default)]
     pub mac: Option<String>,

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use berth_net::model::NetworkConfig;
 use berth_net::networks::DnsNames;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// The network mode of `--network NAME|ID` for a name that is not `default`,
@@ -51,16 +51,25 @@ pub fn endpoint_spec(
         }
         None => None,
     };
-    if req
+    let ipv6 = match req
         .ipam_config
         .as_ref()
         .and_then(|i| i.ipv6_address.as_deref())
-        .is_some_and(|a| !a.is_empty())
+        .filter(|a| !a.is_empty())
     {
-        return Err(ApiError::BadRequest(
-            "IPv6 addresses are not supported yet".into(),
-        ));
-    }
+        Some(a) => {
+            let ip: Ipv6Addr = a
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid IPv6 address {a:?}")))?;
+            if !net.pools6.iter().any(|p| p.subnet.contains(ip)) {
+                return Err(ApiError::BadRequest(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+            Some(ip)
+        }
+        None => None,
+    };
     let mac = match req.mac_address.as_deref().filter(|m| !m.is_empty()) {
         Some(m) => {
             berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -82,6 +91,7 @@ pub fn endpoint_spec(
         links,
         aliases: req.aliases.clone().unwrap_or_default(),
         ipv4,
+        ipv6,
         mac,
         endpoint_id: super::model::random_hex(),
     })
@@ -154,6 +164,13 @@ fn dns_scope(c: &Container, e: &EndpointSpec) -> DnsNames {
             .filter_map(|l| l.split_once(':'))
             .map(|(name, alias)| (alias.to_string(), name.to_string()))
             .collect(),
+        servers: c
+            .spec
+            .extra
+            .dns
+            .iter()
+            .filter_map(|s| s.parse::<IpAddr>().ok())
+            .collect(),
     }
 }
 
@@ -187,9 +204,14 @@ async fn attach_one(
         None => None,
     };
     let names = dns_scope(c, e);
-    let (d2, net_id, cid, want) = (d.clone(), net_id.to_string(), c.id.clone(), e.ipv4);
+    let (d2, net_id, cid, want) = (
+        d.clone(),
+        net_id.to_string(),
+        c.id.clone(),
+        (e.ipv4, e.ipv6),
+    );
     tokio::task::spawn_blocking(move || {
-        d2.networks.connect(
+        d2.networks.connect_dual(
             &net_id,
             &cid,
             &format!("/proc/{pid}/ns/net"),
@@ -232,7 +254,10 @@ pub async fn connect_all(
                 if e.network == c.spec.network_mode {
                     // The file is bind-mounted into the container: append in place.
                     use std::io::Write;
-                    let line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    let mut line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    if let Some(v6) = att.ipv6 {
+                        line.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
+                    }
                     let written = std::fs::OpenOptions::new()
                         .append(true)
                         .open(hosts)
@@ -334,7 +359,7 @@ pub fn renamed(d: &Daemon, c: &Container) {
     for (net_id, att) in &c.state.endpoints {
         if let Some(e) = c.spec.networks.get(net_id) {
             d.networks
-                .refresh_names(net_id, &c.id, att.endpoint.address, &dns_scope(c, e));
+                .refresh_names(net_id, &c.id, att, &dns_scope(c, e));
         }
     }
 }

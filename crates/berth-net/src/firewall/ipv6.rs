@@ -1,0 +1,133 @@
+//! The IPv6 side of a dual-stack network, with `ip6tables` in chains of the
+//! same names as the IPv4 ones: Docker's two-stage isolation between bridges,
+//! forwarding to and from the bridge, and masquerade of the subnet for a way
+//! out (Docker's default NAT mode for IPv6); an internal network gets the
+//! drops instead. Published ports stay IPv4 (the relay listens there).
+
+use super::{strs, Iptables, V6};
+use crate::error::Result;
+use crate::ipam6::Subnet6;
+
+impl Iptables {
+    fn ensure_chains6(&self) -> Result<()> {
+        V6.ensure_chain("nat", &self.post_chain())?;
+        V6.ensure_chain("filter", &self.fwd_chain())?;
+        V6.ensure_chain("filter", &self.iso1_chain())?;
+        V6.ensure_chain("filter", &self.iso2_chain())?;
+        V6.ensure_rule("nat", "POSTROUTING", &["-j", &self.post_chain()])?;
+        V6.ensure_rule("filter", "FORWARD", &["-j", &self.fwd_chain()])?;
+        V6.ensure_first("filter", &self.fwd_chain(), &["-j", &self.iso1_chain()])
+    }
+
+    /// (table, chain, rule, at the top) of a network's IPv6 side.
+    fn rules6(
+        &self,
+        bridge: &str,
+        subnet: Subnet6,
+        internal: bool,
+    ) -> Vec<(&'static str, String, Vec<String>, bool)> {
+        let v = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (iso1, iso2, fwd, post) = (
+            self.iso1_chain(),
+            self.iso2_chain(),
+            self.fwd_chain(),
+            self.post_chain(),
+        );
+        let mut rules = vec![
+            (
+                "filter",
+                iso1.clone(),
+                v(&["-i", bridge, "!", "-o", bridge, "-j", &iso2]),
+                false,
+            ),
+            ("filter", iso2, v(&["-o", bridge, "-j", "DROP"]), false),
+        ];
+        if internal {
+            rules.push((
+                "filter",
+                iso1.clone(),
+                v(&["-i", bridge, "!", "-o", bridge, "-j", "DROP"]),
+                true,
+            ));
+            rules.push((
+                "filter",
+                iso1,
+                v(&["-o", bridge, "!", "-i", bridge, "-j", "DROP"]),
+                true,
+            ));
+            rules.push((
+                "filter",
+                fwd,
+                v(&["-i", bridge, "-o", bridge, "-j", "ACCEPT"]),
+                false,
+            ));
+        } else {
+            let s = subnet.to_string();
+            rules.push((
+                "nat",
+                post,
+                v(&["-s", &s, "!", "-o", bridge, "-j", "MASQUERADE"]),
+                false,
+            ));
+            rules.push((
+                "filter",
+                fwd.clone(),
+                v(&["-i", bridge, "-j", "ACCEPT"]),
+                false,
+            ));
+            rules.push((
+                "filter",
+                fwd,
+                v(&[
+                    "-o",
+                    bridge,
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "RELATED,ESTABLISHED",
+                    "-j",
+                    "ACCEPT",
+                ]),
+                false,
+            ));
+        }
+        rules
+    }
+
+    pub(super) fn setup6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        if !internal {
+            std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+                .map_err(crate::error::io("enable net.ipv6.conf.all.forwarding"))?;
+        }
+        self.ensure_chains6()?;
+        for (table, chain, rule, first) in self.rules6(bridge, subnet, internal) {
+            if first {
+                V6.ensure_first(table, &chain, &strs(&rule))?;
+            } else {
+                V6.ensure_rule(table, &chain, &strs(&rule))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn teardown6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        for (table, chain, rule, _) in self.rules6(bridge, subnet, internal) {
+            V6.delete_rule(table, &chain, &strs(&rule));
+        }
+    }
+}
+
+/// Remove the IPv6 chains of `fw` and the jumps into them.
+pub(super) fn purge(fw: &Iptables) {
+    V6.delete_rule("nat", "POSTROUTING", &["-j", &fw.post_chain()]);
+    V6.delete_rule("filter", "FORWARD", &["-j", &fw.fwd_chain()]);
+    for (table, chain) in [
+        ("nat", fw.post_chain()),
+        ("filter", fw.fwd_chain()),
+        ("filter", fw.iso1_chain()),
+        ("filter", fw.iso2_chain()),
+    ] {
+        let _ = V6.ipt(&["-t", table, "-F", &chain]);
+        let _ = V6.ipt(&["-t", table, "-X", &chain]);
+    }
+}
