@@ -43,6 +43,12 @@ pub struct Config {
     /// `--max-uncompressed-size`: the most one decompressed stream (a loaded archive, a layer)
     /// may hold.
     pub max_uncompressed: u64,
+    /// `--plugin-dir`: where legacy plugins are looked for, in order.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Retry budget and time limits of plugin calls.
+    pub plugin_settings: berth_plugin::Settings,
+    /// `--authorization-plugin`: the chain asked about every request.
+    pub authz: Vec<String>,
 }
 
 /// Everything the handlers share.
@@ -71,6 +77,8 @@ pub struct Daemon {
     pub networks: berth_net::networks::Networks,
     /// Starts the kernel's cgroup-migration grace period ahead of a container start.
     pub warmup: crate::containers::warmup::Warmup,
+    /// Legacy plugins (volume, authz; network and IPAM later), activated on first use.
+    pub plugins: berth_plugin::Plugins,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -161,6 +169,7 @@ impl Daemon {
             }
         };
         let networks = open_networks(&cfg, bridge.as_deref())?;
+        let cfg_plugins = (cfg.plugin_dirs.clone(), cfg.plugin_settings.clone());
         let d = Arc::new(Daemon {
             cfg,
             db,
@@ -174,6 +183,7 @@ impl Daemon {
             bridge,
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
+            plugins: berth_plugin::Plugins::new(cfg_plugins.0, cfg_plugins.1),
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

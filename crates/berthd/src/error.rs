@@ -73,6 +73,39 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A plugin's error, after what berthd was doing (`context`, may be empty): an unknown plugin is
+    /// 404 (dockerd's "plugin \"x\" not found"), a plugin lacking the interface 400, and a plugin
+    /// that is down, answers with an error or with garbage 500, its message kept whole.
+    pub fn plugin(context: &str, e: berth_plugin::PluginError) -> ApiError {
+        use berth_plugin::PluginError as E;
+        let msg = if context.is_empty() {
+            e.to_string()
+        } else {
+            format!("{context}: {e}")
+        };
+        match e {
+            E::NotFound(_) => ApiError::NotFound(msg),
+            E::NotImplemented { .. } => ApiError::BadRequest(msg),
+            E::Unavailable { .. } | E::Remote { .. } | E::Protocol { .. } | E::BadSpec { .. } => {
+                ApiError::Internal(msg)
+            }
+        }
+    }
+}
+
+impl From<berth_plugin::authz::AuthzError> for ApiError {
+    /// A denial is 403 with dockerd's "authorization denied by plugin NAME: MSG"; a plugin that
+    /// cannot be asked fails the request closed, as dockerd does (500, "plugin NAME failed ...").
+    fn from(e: berth_plugin::authz::AuthzError) -> Self {
+        use berth_plugin::authz::AuthzError as E;
+        match e {
+            e @ E::Denied { .. } => ApiError::Forbidden(e.to_string()),
+            e @ E::Failed { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<berth_image::image::ImageError> for ApiError {
     fn from(e: berth_image::image::ImageError) -> Self {
         use berth_image::image::ImageError as E;

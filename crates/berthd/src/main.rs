@@ -15,6 +15,7 @@ mod events;
 mod http;
 mod images;
 mod logging;
+mod plugin_volumes;
 mod store;
 mod time;
 mod tls;
@@ -96,6 +97,18 @@ struct Flags {
     /// and leave nothing behind
     #[arg(long = "max-uncompressed-size", default_value = "64g", value_parser = parse_size)]
     max_uncompressed_size: u64,
+    /// Where legacy plugins are looked for, in order (repeatable; in each: NAME.sock, NAME/NAME.sock,
+    /// NAME.spec, NAME/NAME.spec, NAME.json, NAME/NAME.json). Default: dockerd's /run/docker/plugins,
+    /// /etc/docker/plugins, /usr/lib/docker/plugins
+    #[arg(long = "plugin-dir")]
+    plugin_dir: Vec<PathBuf>,
+    /// How long calls wait for a plugin that cannot be reached yet (it may be starting), retrying
+    /// with back-off, before they fail (seconds; dockerd waits 30)
+    #[arg(long = "plugin-retry-timeout", default_value_t = 30.0)]
+    plugin_retry_timeout: f64,
+    /// Authorization plugin asked about every API request (repeatable: all must allow)
+    #[arg(long = "authorization-plugin")]
+    authorization_plugin: Vec<String>,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     shim_binary: Option<PathBuf>,
@@ -196,6 +209,15 @@ fn apply_config_file(f: &mut Flags, m: &clap::ArgMatches) -> Result<()> {
             *slot = Some(PathBuf::from(s));
         }
     }
+    if let (true, Some(a)) = (
+        default("authorization_plugin"),
+        v["authorization-plugins"].as_array(),
+    ) {
+        f.authorization_plugin = a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect();
+    }
     if let Some(rt) = v["runtimes"].as_object() {
         // Before the command line's, which therefore win for the same name.
         let from_file: Vec<String> = rt
@@ -272,6 +294,21 @@ fn main() -> Result<()> {
         }
     }
     let tls = tcp_tls(&f, !tcp.is_empty())?;
+    if !(f.plugin_retry_timeout >= 0.0 && f.plugin_retry_timeout <= 3600.0) {
+        bail!("--plugin-retry-timeout: want seconds between 0 and 3600");
+    }
+    let plugin_dirs = if f.plugin_dir.is_empty() {
+        berth_plugin::discovery::DEFAULT_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        f.plugin_dir.clone()
+    };
+    let plugin_settings = berth_plugin::Settings {
+        retry_budget: std::time::Duration::from_secs_f64(f.plugin_retry_timeout),
+        ..Default::default()
+    };
     let remap = match f.userns_remap.as_deref().filter(|s| !s.is_empty()) {
         Some(spec) => {
             let r = userns::Remap::setup(spec, &[&f.data_root, &f.exec_root])
@@ -303,6 +340,9 @@ fn main() -> Result<()> {
         remap,
         init_binary: f.init_path.clone().unwrap_or_else(|| sibling("berth-init")),
         max_uncompressed: f.max_uncompressed_size,
+        plugin_dirs,
+        plugin_settings,
+        authz: f.authorization_plugin.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

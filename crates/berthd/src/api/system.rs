@@ -99,6 +99,22 @@ fn cgroup_version() -> &'static str {
     }
 }
 
+/// `Plugins` of `docker info`: the built-in drivers, the legacy plugins activated so far (as dockerd
+/// lists them), and the authorization chain.
+fn plugins_info(d: &Daemon) -> serde_json::Value {
+    let with = |builtin: &[&str], iface: &str| {
+        let mut v: Vec<String> = builtin.iter().map(|s| s.to_string()).collect();
+        v.extend(d.plugins.active(iface));
+        v
+    };
+    json!({
+        "Volume": with(&["local"], berth_plugin::VOLUME),
+        "Network": with(&["bridge", "host", "null"], berth_plugin::NETWORK),
+        "Authorization": if d.cfg.authz.is_empty() { json!(null) } else { json!(d.cfg.authz) },
+        "Log": ["json-file", "local"],
+    })
+}
+
 /// `GET /info`.
 pub async fn info(d: &Daemon) -> ApiResult<Resp> {
     let all = d.containers.all();
@@ -126,7 +142,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local"]},
+        "Plugins": plugins_info(d),
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
         "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,

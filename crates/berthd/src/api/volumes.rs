@@ -3,7 +3,7 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, ok_json, Query, Resp};
-use crate::volumes;
+use crate::{plugin_volumes, volumes};
 use hyper::body::Incoming;
 use hyper::StatusCode;
 use serde::Deserialize;
@@ -26,13 +26,15 @@ pub async fn create(d: &Daemon, body: Incoming) -> ApiResult<Resp> {
         .name
         .filter(|n| !n.is_empty())
         .unwrap_or_else(crate::containers::model::random_hex);
-    let v = volumes::create(
+    let v = plugin_volumes::create(
         d,
         &name,
         r.driver.as_deref().unwrap_or(""),
         r.labels.unwrap_or_default(),
         r.driver_opts.unwrap_or_default(),
-    )?;
+    )
+    .await?;
+    let v = plugin_volumes::describe(d, v).await?;
     Ok(http::json_response(StatusCode::CREATED, &v))
 }
 
@@ -48,7 +50,9 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&["name", "dangling", "label", "driver"])?;
     let mut out = Vec::new();
-    for v in volumes::list(d)? {
+    let mut all = volumes::list(d)?;
+    let warnings = plugin_volumes::merge(d, &mut all).await;
+    for v in all {
         if !f.get("name").is_empty() && !f.get("name").iter().any(|n| v.name.contains(n.as_str())) {
             continue;
         }
@@ -63,17 +67,22 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
         out.push(v);
     }
-    ok_json(&json!({"Volumes": out, "Warnings": null}))
+    let warnings = if warnings.is_empty() {
+        json!(null)
+    } else {
+        json!(warnings)
+    };
+    ok_json(&json!({"Volumes": out, "Warnings": warnings}))
 }
 
 /// `GET /volumes/{name}`.
 pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
-    ok_json(&volumes::get(d, name)?)
+    ok_json(&plugin_volumes::inspect(d, name).await?)
 }
 
 /// `DELETE /volumes/{name}?force=`.
 pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
-    volumes::remove(d, name, q.bool("force"))?;
+    plugin_volumes::remove(d, name, q.bool("force")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -99,7 +108,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         let size = tokio::task::spawn_blocking(move || super::prune::disk_usage(&dir))
             .await
             .unwrap_or(0);
-        match volumes::remove(d, &v.name, false) {
+        match plugin_volumes::remove(d, &v.name, false).await {
             Ok(()) => {
                 deleted.push(v.name);
                 reclaimed += size;

@@ -1,0 +1,393 @@
+//! Legacy volume plugins through the stock docker CLI: a plugin written here from the protocol
+//! (tests/fixtures/plugins/volume_plugin.py, Python on a unix socket in a private plugin directory)
+//! logs every call berthd makes; the calls must come in the order dockerd makes them
+//! (tests/fixtures/plugins/dockerd-trace-volume.jsonl, recorded from dockerd 20.10), mounts are
+//! one per container and survive a berthd restart without a second Mount, and a plugin that is
+//! down gives clear errors without losing a record.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ACCEPT: &str = "application/vnd.docker.plugins.v1.2+json";
+
+/// The test plugin: a Python process serving `<dir>/plugins/<name>.sock`.
+struct Plugin {
+    dir: tempfile::TempDir,
+    name: String,
+    child: Option<Child>,
+}
+
+impl Plugin {
+    fn start(name: &str) -> Plugin {
+        let dir = tempfile::Builder::new()
+            .prefix("vp")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        let mut p = Plugin {
+            dir,
+            name: name.to_string(),
+            child: None,
+        };
+        p.spawn();
+        p
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("plugins")
+            .join(format!("{}.sock", self.name))
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("volumes")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("calls.jsonl")
+    }
+
+    fn spawn(&mut self) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins/volume_plugin.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(self.sock())
+            .arg(self.root())
+            .arg(self.log_path())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3");
+        self.child = Some(child);
+        let t = Instant::now();
+        while std::os::unix::net::UnixStream::connect(self.sock()).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "plugin did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--bridge".into(),
+            "none".into(),
+            "--plugin-dir".into(),
+            self.dir.path().join("plugins").display().to_string(),
+            "--plugin-retry-timeout".into(),
+            "1".into(),
+        ]
+    }
+
+    /// Every call so far: (method, request).
+    fn calls(&self) -> Vec<(String, Value)> {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["accept"], ACCEPT, "dockerd's Accept header: {l}");
+                let m = v["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches('/')
+                    .to_string();
+                (m, v["req"].clone())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn start_daemon(p: &Plugin) -> Berthd {
+    let flags = p.flags();
+    let f: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let d = Berthd::start_with(&f);
+    d.import_busybox("bb:1");
+    d
+}
+
+/// Methods of `calls` that change something (Create, Mount, Unmount, Remove), in order, and the
+/// whole sequence with repeated Gets collapsed.
+fn shape(calls: &[String]) -> (Vec<String>, Vec<String>) {
+    let changing: Vec<String> = calls
+        .iter()
+        .filter(|m| {
+            ["Create", "Mount", "Unmount", "Remove"]
+                .iter()
+                .any(|x| m.as_str() == format!("VolumeDriver.{x}"))
+        })
+        .cloned()
+        .collect();
+    let mut collapsed: Vec<String> = Vec::new();
+    for m in calls.iter().filter(|m| {
+        !matches!(
+            m.as_str(),
+            "Plugin.Activate"
+                | "VolumeDriver.Capabilities"
+                | "VolumeDriver.List"
+                | "VolumeDriver.Path"
+        )
+    }) {
+        if collapsed.last() != Some(m) {
+            collapsed.push(m.clone());
+        }
+    }
+    (changing, collapsed)
+}
+
+#[test]
+fn volume_plugin_calls_follow_dockerds_order() {
+    skip_unless_ready!("volume_plugin_calls_follow_dockerds_order");
+    let p = Plugin::start("tvp");
+    let d = start_daemon(&p);
+    let out = d.ok(&[
+        "volume", "create", "-d", "tvp", "--opt", "size=1g", "--label", "team=rs", "pv1",
+    ]);
+    assert_eq!(out.trim(), "pv1");
+    let v: Value = serde_json::from_str(&d.ok(&["volume", "inspect", "pv1"])).unwrap();
+    let v = &v[0];
+    assert_eq!(v["Driver"], "tvp");
+    assert_eq!(v["Labels"]["team"], "rs");
+    assert_eq!(v["Options"]["size"], "1g");
+    assert_eq!(v["Scope"], "local");
+    assert_eq!(
+        v["Status"]["opts"]["size"], "1g",
+        "the plugin's Status, verbatim: {v}"
+    );
+    assert_eq!(v["Mountpoint"], p.root().join("pv1").display().to_string());
+    let ran = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "pv1:/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo written > /data/f && cat /data/f",
+    ]);
+    assert_eq!(ran.trim(), "written");
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("pv1/f")).unwrap(),
+        "written\n",
+        "the container wrote into the plugin's directory"
+    );
+    // --rm removes the container in the background: wait for it before removing the volume.
+    let t = Instant::now();
+    while !d.ok(&["ps", "-aq"]).trim().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.ok(&["volume", "rm", "pv1"]);
+    let info = d.ok(&["info", "--format", "{{json .Plugins.Volume}}"]);
+    assert!(
+        info.contains("\"tvp\"") && info.contains("\"local\""),
+        "{info}"
+    );
+
+    let calls = p.calls();
+    let ours: Vec<String> = calls.iter().map(|c| c.0.clone()).collect();
+    assert_eq!(ours[0], "Plugin.Activate", "{ours:?}");
+    let trace = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plugins/dockerd-trace-volume.jsonl"),
+    )
+    .unwrap();
+    let theirs: Vec<String> = trace
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["path"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('/')
+                .to_string()
+        })
+        .collect();
+    let (ours_changing, ours_collapsed) = shape(&ours);
+    let (theirs_changing, theirs_collapsed) = shape(&theirs);
+    assert_eq!(ours_changing, theirs_changing, "calls: {ours:?}");
+    // Every Get we make sits where dockerd makes one (dockerd also asks once between Mount and
+    // Unmount, which changes nothing).
+    let mut rest = theirs_collapsed.iter();
+    for m in &ours_collapsed {
+        assert!(
+            rest.any(|t| t == m),
+            "{m} out of dockerd's order: ours {ours_collapsed:?}, dockerd's {theirs_collapsed:?}"
+        );
+    }
+    // The plugin gets the options, never the labels; Mount and Unmount carry the same 64-hex ID.
+    let req = |m: &str| {
+        calls
+            .iter()
+            .find(|c| c.0 == format!("VolumeDriver.{m}"))
+            .map(|c| c.1.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        req("Create"),
+        serde_json::json!({"Name": "pv1", "Opts": {"size": "1g"}})
+    );
+    let id = req("Mount")["ID"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(req("Unmount"), serde_json::json!({"Name": "pv1", "ID": id}));
+    assert_eq!(req("Remove"), serde_json::json!({"Name": "pv1"}));
+    // The first Get of the volume, before Create, was answered "no such volume".
+    let first_get = ours.iter().position(|m| m == "VolumeDriver.Get").unwrap();
+    assert!(
+        first_get
+            < ours
+                .iter()
+                .position(|m| m == "VolumeDriver.Create")
+                .unwrap()
+    );
+}
+
+fn mounts(p: &Plugin) -> Vec<(String, String)> {
+    p.calls()
+        .into_iter()
+        .filter(|c| c.0 == "VolumeDriver.Mount" || c.0 == "VolumeDriver.Unmount")
+        .map(|c| {
+            (
+                c.0.trim_start_matches("VolumeDriver.").to_string(),
+                c.1["ID"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plugin_mounts_are_per_container_and_survive_a_restart() {
+    skip_unless_ready!("plugin_mounts_are_per_container_and_survive_a_restart");
+    let p = Plugin::start("tvq");
+    let mut d = start_daemon(&p);
+    d.ok(&["volume", "create", "-d", "tvq", "shared"]);
+    d.ok(&["volume", "create", "localone"]);
+    let run = |name: &str| {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "-v",
+            "shared:/d",
+            "bb:1",
+            "sleep",
+            "300",
+        ])
+        .trim()
+        .to_string()
+    };
+    let (c1, c2) = (run("one"), run("two"));
+    assert_eq!(
+        mounts(&p),
+        [
+            ("Mount".to_string(), c1.clone()),
+            ("Mount".to_string(), c2.clone())
+        ],
+        "one Mount per container, with its id"
+    );
+    let o = d.docker(&["volume", "rm", "shared"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("volume is in use"),
+        "{o:?}"
+    );
+
+    // A berthd restart with both still running: no second Mount, and the Unmounts still come.
+    d.kill9();
+    d.spawn();
+    d.ok(&["stop", "-t", "0", "one"]);
+    let o = d.docker(&["volume", "rm", "shared"]);
+    assert!(!o.status.success(), "still used by two");
+    let o = d.docker(&["volume", "rm", "shared"]);
+    assert!(!o.status.success(), "a stopped container still uses it");
+    d.ok(&["rm", "one"]);
+    d.ok(&["rm", "-f", "two"]);
+    assert_eq!(
+        mounts(&p),
+        [
+            ("Mount".to_string(), c1.clone()),
+            ("Mount".to_string(), c2.clone()),
+            ("Unmount".to_string(), c1.clone()),
+            ("Unmount".to_string(), c2.clone()),
+        ]
+    );
+
+    // The plugin goes down: clear errors, local volumes still listed, no record lost.
+    let mut p = p;
+    p.stop();
+    let (status, body) = d.http("GET", "/v1.47/volumes", None);
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = list["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["Name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"localone") && names.contains(&"shared"),
+        "{body}"
+    );
+    assert!(list["Warnings"].to_string().contains("tvq"), "{body}");
+    for args in [
+        vec!["volume", "rm", "shared"],
+        vec!["volume", "inspect", "shared"],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "shared:/d",
+            "bb:1",
+            "true",
+        ],
+        vec!["volume", "create", "-d", "tvq", "another"],
+    ] {
+        let o = d.docker(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success(),
+            "{args:?} succeeded with the plugin down"
+        );
+        assert!(
+            err.contains("tvq") && err.contains("not available"),
+            "{args:?}: {err}"
+        );
+    }
+    let ls = d.ok(&["volume", "ls", "-q"]);
+    assert!(ls.contains("shared") && ls.contains("localone"), "{ls}");
+    assert!(!ls.contains("another"), "{ls}");
+    // Back up: the record was kept, so the volume is removed through the plugin.
+    p.spawn();
+    d.ok(&["volume", "rm", "shared"]);
+    assert!(!d.ok(&["volume", "ls", "-q"]).contains("shared"));
+    assert!(!p.root().join("shared").exists());
+}
