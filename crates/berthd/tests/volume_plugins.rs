@@ -7,115 +7,11 @@
 
 mod common;
 
+use common::plugins::Plugin;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-const ACCEPT: &str = "application/vnd.docker.plugins.v1.2+json";
-
-/// The test plugin: a Python process serving `<dir>/plugins/<name>.sock`.
-struct Plugin {
-    dir: tempfile::TempDir,
-    name: String,
-    child: Option<Child>,
-}
-
-impl Plugin {
-    fn start(name: &str) -> Plugin {
-        let dir = tempfile::Builder::new()
-            .prefix("vp")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        let mut p = Plugin {
-            dir,
-            name: name.to_string(),
-            child: None,
-        };
-        p.spawn();
-        p
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join("plugins")
-            .join(format!("{}.sock", self.name))
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("volumes")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("calls.jsonl")
-    }
-
-    fn spawn(&mut self) {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins/volume_plugin.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(self.sock())
-            .arg(self.root())
-            .arg(self.log_path())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::os::unix::net::UnixStream::connect(self.sock()).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "plugin did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn flags(&self) -> Vec<String> {
-        vec![
-            "--bridge".into(),
-            "none".into(),
-            "--plugin-dir".into(),
-            self.dir.path().join("plugins").display().to_string(),
-            "--plugin-retry-timeout".into(),
-            "1".into(),
-        ]
-    }
-
-    /// Every call so far: (method, request).
-    fn calls(&self) -> Vec<(String, Value)> {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        text.lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                assert_eq!(v["accept"], ACCEPT, "dockerd's Accept header: {l}");
-                let m = v["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches('/')
-                    .to_string();
-                (m, v["req"].clone())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Plugin {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn start_daemon(p: &Plugin) -> Berthd {
     let flags = p.flags();
@@ -157,7 +53,7 @@ fn shape(calls: &[String]) -> (Vec<String>, Vec<String>) {
 #[test]
 fn volume_plugin_calls_follow_dockerds_order() {
     skip_unless_ready!("volume_plugin_calls_follow_dockerds_order");
-    let p = Plugin::start("tvp");
+    let p = Plugin::start("volume_plugin.py", "tvp");
     let d = start_daemon(&p);
     let out = d.ok(&[
         "volume", "create", "-d", "tvp", "--opt", "size=1g", "--label", "team=rs", "pv1",
@@ -282,7 +178,7 @@ fn mounts(p: &Plugin) -> Vec<(String, String)> {
 #[test]
 fn plugin_mounts_are_per_container_and_survive_a_restart() {
     skip_unless_ready!("plugin_mounts_are_per_container_and_survive_a_restart");
-    let p = Plugin::start("tvq");
+    let p = Plugin::start("volume_plugin.py", "tvq");
     let mut d = start_daemon(&p);
     d.ok(&["volume", "create", "-d", "tvq", "shared"]);
     d.ok(&["volume", "create", "localone"]);

@@ -2,9 +2,9 @@
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, ok_json, Query, Resp};
 use crate::{plugin_volumes, volumes};
-use hyper::body::Incoming;
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,7 +20,7 @@ struct CreateVolume {
 }
 
 /// `POST /volumes/create`.
-pub async fn create(d: &Daemon, body: Incoming) -> ApiResult<Resp> {
+pub async fn create(d: &Daemon, body: ReqBody) -> ApiResult<Resp> {
     let r: CreateVolume = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let name = r
         .name

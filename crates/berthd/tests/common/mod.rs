@@ -2,6 +2,7 @@
 //! docker CLI pointed at it, raw HTTP on its socket, and a busybox image made from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod plugins;
 pub mod registry;
 #[allow(unused_imports)]
 pub use registry::Registry;
