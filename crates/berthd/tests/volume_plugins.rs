@@ -287,3 +287,131 @@ fn plugin_mounts_are_per_container_and_survive_a_restart() {
     assert!(!d.ok(&["volume", "ls", "-q"]).contains("shared"));
     assert!(!p.root().join("shared").exists());
 }
+
+/// A venv with PyPI's docker-volume-easyfuse (made once per machine), or why there is none.
+fn easyfuse() -> Result<std::path::PathBuf, String> {
+    for tool in ["/usr/bin/bindfs", "/usr/sbin/mount.fuse3"] {
+        if !Path::new(tool).exists() {
+            return Err(format!("{tool} is missing (Debian packages bindfs, fuse3)"));
+        }
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Err("no /dev/fuse".into());
+    }
+    let venv = std::env::temp_dir().join("berth-test-easyfuse-venv");
+    let py = venv.join("bin/python");
+    let ready = |py: &Path| {
+        std::process::Command::new(py)
+            .args(["-c", "import easyfuse"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready(&py) {
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "docker-volume-easyfuse==0.2.1"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !ok || !ready(&py) {
+            return Err("could not pip install docker-volume-easyfuse (PyPI unreachable?)".into());
+        }
+    }
+    Ok(py)
+}
+
+#[test]
+fn easyfuse_from_pypi_serves_a_volume_a_container_writes_to() {
+    skip_unless_ready!("easyfuse_from_pypi_serves_a_volume_a_container_writes_to");
+    let py = match easyfuse() {
+        Ok(p) => p,
+        Err(why) => {
+            println!("skipped: easyfuse_from_pypi_serves_a_volume_a_container_writes_to: {why}");
+            return;
+        }
+    };
+    let t = tempfile::Builder::new()
+        .prefix("ef")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let (plugins, src, mnt) = (
+        t.path().join("plugins"),
+        t.path().join("src"),
+        t.path().join("mnt"),
+    );
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    let sock = plugins.join("easyfuse.sock");
+    let mut plugin = std::process::Command::new(py)
+        .args(["-m", "easyfuse", "-s"])
+        .arg(&sock)
+        .arg("-m")
+        .arg(&mnt)
+        .arg("-d")
+        .arg(t.path().join("mntdb.json"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Reap<'a>(&'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _reap = Reap(&mut plugin);
+    let plugin_dir = plugins.display().to_string();
+    // The plugin may still be starting: berthd waits for it (the retry budget).
+    let d = Berthd::start_with(&[
+        "--bridge",
+        "none",
+        "--plugin-dir",
+        &plugin_dir,
+        "--plugin-retry-timeout",
+        "20",
+    ]);
+    d.import_busybox("bb:1");
+    let device = format!("device=bindfs#{}", src.display());
+    d.ok(&["volume", "create", "-d", "easyfuse", "-o", &device, "efv"]);
+    let v: Value = serde_json::from_str(&d.ok(&["volume", "inspect", "efv"])).unwrap();
+    assert_eq!(v[0]["Driver"], "easyfuse");
+    assert_eq!(v[0]["Scope"], "global", "easyfuse's Capabilities");
+    assert_eq!(v[0]["Status"]["Mounted"], false);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "efv:/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo from-container > /data/hello && cat /data/hello && grep ' /data ' /proc/mounts",
+    ]);
+    assert!(out.starts_with("from-container\n"), "{out}");
+    assert!(out.contains(" /data fuse "), "a FUSE mount inside: {out}");
+    assert_eq!(
+        std::fs::read_to_string(src.join("hello")).unwrap(),
+        "from-container\n",
+        "written through the FUSE mount into the plugin's device"
+    );
+    // --rm finishes in the background: wait for the container (and its Unmount) to go.
+    let t0 = Instant::now();
+    while !d.ok(&["ps", "-aq"]).trim().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains(&mnt.display().to_string()),
+        "unmounted after the container: {mounts}"
+    );
+    d.ok(&["volume", "rm", "efv"]);
+    assert!(!d.ok(&["volume", "ls", "-q"]).contains("efv"));
+}
