@@ -272,4 +272,36 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, TransportError::Connect(_)), "{e}");
     }
+
+    #[tokio::test]
+    async fn tcp_and_the_time_limit() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            // First connection: answered. Second: accepted and never answered.
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .await
+                .unwrap();
+            let (silent, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(silent);
+        });
+        let tr = HttpTransport::new(Addr::Tcp(addr));
+        let a = tr
+            .post("/Plugin.Activate", Bytes::new(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!((a.status, &a.body[..]), (200, &b"{}"[..]));
+        let start = std::time::Instant::now();
+        let e = tr
+            .post("/Plugin.Activate", Bytes::new(), Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::Timeout(_)), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        server.abort();
+    }
 }

@@ -153,4 +153,34 @@ mod tests {
         assert_eq!(ApiError::Conflict("x".into()).status(), 409);
         assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
     }
+
+    #[test]
+    fn plugin_errors_map_to_dockers_statuses() {
+        use berth_plugin::authz::AuthzError;
+        use berth_plugin::PluginError as P;
+        let e = ApiError::plugin("error looking up volume plugin x", P::NotFound("x".into()));
+        assert_eq!(e.status(), 404);
+        assert_eq!(
+            e.to_string(),
+            "error looking up volume plugin x: plugin \"x\" not found"
+        );
+        let down = || P::Unavailable {
+            name: "x".into(),
+            method: "VolumeDriver.Get".into(),
+            msg: "connection refused".into(),
+        };
+        assert_eq!(ApiError::plugin("get v", down()).status(), 500);
+        let denied = ApiError::from(AuthzError::Denied {
+            plugin: "az".into(),
+            msg: "no".into(),
+        });
+        assert_eq!(denied.status(), 403);
+        assert_eq!(denied.to_string(), "authorization denied by plugin az: no");
+        let failed = ApiError::from(AuthzError::Failed {
+            plugin: "az".into(),
+            method: "AuthZPlugin.AuthZReq",
+            source: down(),
+        });
+        assert_eq!(failed.status(), 500, "fails closed");
+    }
 }
