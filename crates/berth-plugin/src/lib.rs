@@ -7,6 +7,7 @@
 
 pub mod authz;
 pub mod discovery;
+mod tls;
 pub mod transport;
 pub mod volume;
 

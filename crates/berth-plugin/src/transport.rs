@@ -56,15 +56,21 @@ pub trait PluginTransport: Send + Sync {
     ) -> BoxFuture<'a, Result<Answer, TransportError>>;
 }
 
-/// HTTP/1.1 over a unix socket or TCP, a fresh connection per call.
+/// HTTP/1.1 over a unix socket, TCP or TLS, a fresh connection per call.
 pub struct HttpTransport {
     addr: Addr,
+    /// For TLS addresses: the client config, or why there is none (an unreadable CA file...).
+    tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
 }
 
 impl HttpTransport {
     /// A transport to `addr`.
     pub fn new(addr: Addr) -> HttpTransport {
-        HttpTransport { addr }
+        let tls = match &addr {
+            Addr::Tls { tls, .. } => Some(crate::tls::client_config(tls)),
+            _ => None,
+        };
+        HttpTransport { addr, tls }
     }
 }
 
@@ -131,9 +137,35 @@ impl PluginTransport for HttpTransport {
                             .map_err(|e| TransportError::Connect(format!("dial tcp {hp}: {e}")))?;
                         exchange(s, hp, path, body).await
                     }
-                    Addr::Tls { host_port, .. } => Err(TransportError::Unsupported(format!(
-                        "https://{host_port}: plugins over TLS are not supported yet"
-                    ))),
+                    Addr::Tls { host_port, .. } => {
+                        let cfg = match &self.tls {
+                            Some(Ok(c)) => c.clone(),
+                            Some(Err(e)) => return Err(TransportError::Unsupported(e.clone())),
+                            None => {
+                                return Err(TransportError::Unsupported("no TLS settings".into()))
+                            }
+                        };
+                        let host = host_port
+                            .rsplit_once(':')
+                            .map(|(h, _)| h)
+                            .unwrap_or(host_port)
+                            .trim_start_matches('[')
+                            .trim_end_matches(']');
+                        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                            .map_err(|e| TransportError::Unsupported(format!("{host}: {e}")))?;
+                        let s = tokio::net::TcpStream::connect(host_port)
+                            .await
+                            .map_err(|e| {
+                                TransportError::Connect(format!("dial tcp {host_port}: {e}"))
+                            })?;
+                        let s = tokio_rustls::TlsConnector::from(cfg)
+                            .connect(name, s)
+                            .await
+                            .map_err(|e| {
+                                TransportError::Exchange(format!("TLS with {host_port}: {e}"))
+                            })?;
+                        exchange(s, host_port, path, body).await
+                    }
                 }
             };
             match tokio::time::timeout(timeout, call).await {
