@@ -13,6 +13,20 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A POST with the headers and body given as they go on the wire: (status, response).
+fn raw(d: &Berthd, path: &str, headers: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n{body}"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    (resp[9..12].parse().unwrap(), resp)
+}
+
 #[test]
 fn authz_plugin_denies_exec_and_privileged_and_fails_closed() {
     skip_unless_ready!("authz_plugin_denies_exec_and_privileged_and_fails_closed");
@@ -96,6 +110,30 @@ fn authz_plugin_denies_exec_and_privileged_and_fails_closed() {
         "{}",
         stderr(&o)
     );
+    // The body reaches the plugin however it is sent: chunked (no length declared), or JSON under
+    // another content type.
+    let create =
+        r#"{"Image":"bb:1","Cmd":["true"],"HostConfig":{"Privileged":true,"NetworkMode":"none"}}"#;
+    for (headers, body) in [
+        (
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n".to_string(),
+            format!("{:x}\r\n{create}\r\n0\r\n\r\n", create.len()),
+        ),
+        (
+            format!(
+                "Content-Type: text/plain\r\nContent-Length: {}\r\n",
+                create.len()
+            ),
+            create.to_string(),
+        ),
+    ] {
+        let (status, resp) = raw(&d, "/v1.47/containers/create", &headers, &body);
+        assert_eq!(status, 403, "{headers}: {resp}");
+        assert!(
+            resp.contains("privileged containers are not allowed"),
+            "{resp}"
+        );
+    }
     let ps = d.ok(&["ps", "-aq", "--no-trunc"]);
     assert_eq!(ps.trim(), id, "the denied create made nothing");
 

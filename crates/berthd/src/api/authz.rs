@@ -1,7 +1,9 @@
 //! Authorization plugins (`--authorization-plugin NAME`, repeatable): every API request is put to
 //! the chain (`AuthZReq`) before it is routed, and its response (`AuthZRes`) before it is sent, as
-//! dockerd does. JSON request bodies up to 1 MiB are read, sent base64-encoded, and replayed to the
-//! handler; other bodies (archives, images) go unread and unsent, as do the credentials of `/auth`.
+//! dockerd does. Request bodies up to 1 MiB are read (also chunked ones, whose length is not
+//! declared) and replayed to the handler; the JSON ones (by content type, or because they parse as
+//! JSON whatever the type says) are sent base64-encoded. Larger bodies (archives, images) go unread
+//! and unsent, as do the credentials of `/auth`.
 //! Whole JSON responses up to 1 MiB are sent with `AuthZRes`; streamed and hijacked ones (logs
 //! follow, events, attach, exec start) are authorized on their status and headers before the first
 //! byte goes out. A plugin that says no gives 403 "authorization denied by plugin NAME: MSG"; one
@@ -51,6 +53,30 @@ fn replay(b: Bytes) -> ReqBody {
     Full::new(b).map_err(|never| match never {}).boxed()
 }
 
+/// Read up to `limit` bytes of `body`: the bytes and, if the body is longer, the rest unread.
+async fn read_prefix(mut body: ReqBody, limit: usize) -> ApiResult<(Bytes, Option<ReqBody>)> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        if let Ok(d) = frame.into_data() {
+            out.extend_from_slice(&d);
+            if out.len() > limit {
+                return Ok((out.freeze(), Some(body)));
+            }
+        }
+    }
+    Ok((out.freeze(), None))
+}
+
+/// The bytes already read, then the rest of the body as it comes.
+fn chain(prefix: Bytes, rest: ReqBody) -> ReqBody {
+    use tokio_stream::StreamExt;
+    let head = tokio_stream::once(Ok::<_, hyper::Error>(hyper::body::Frame::data(prefix)));
+    let tail = http_body_util::BodyStream::new(rest);
+    http_body_util::StreamBody::new(head.chain(tail)).boxed()
+}
+
 /// `AuthZReq` for `req`: on allow, the request to route (its body replayed if it was read) and what
 /// `AuthZRes` will carry of it.
 pub async fn check_request(
@@ -64,17 +90,25 @@ pub async fn check_request(
         headers: flat(&parts.headers),
         ..Default::default()
     };
+    // Read whatever fits the limit, whatever the declared length or type says (a chunked body, or
+    // JSON sent under another content type, must not slip past the plugins unread); forward it if it
+    // is JSON. A larger body goes unread and unsent, as with dockerd.
     let declared = body.size_hint().exact();
-    let send_body = authz::is_json(content_type(&parts.headers))
-        && !parts.uri.path().ends_with("/auth")
-        && declared.is_some_and(|n| n > 0 && n <= MAX_BODY as u64);
-    let body = if send_body {
-        let bytes = crate::http::body_bytes(body, MAX_BODY).await?;
-        a.body = Some(bytes.to_vec());
-        replay(bytes)
-    } else {
-        body
-    };
+    let body =
+        if parts.uri.path().ends_with("/auth") || declared.is_some_and(|n| n > MAX_BODY as u64) {
+            body
+        } else {
+            let (prefix, rest) = read_prefix(body, MAX_BODY).await?;
+            let json = authz::is_json(content_type(&parts.headers))
+                || serde_json::from_slice::<serde::de::IgnoredAny>(&prefix).is_ok();
+            if rest.is_none() && json && !prefix.is_empty() {
+                a.body = Some(prefix.to_vec());
+            }
+            match rest {
+                None => replay(prefix),
+                Some(rest) => chain(prefix, rest),
+            }
+        };
     authz::authorize_request(&d.plugins, &d.cfg.authz, &a).await?;
     Ok((Request::from_parts(parts, body), a))
 }
