@@ -310,7 +310,7 @@ impl Plugins {
         let p = match self.cached(name) {
             Some(p) => p,
             None => {
-                let spec = discovery::lookup(&self.dirs, name)?;
+                let spec = self.lookup_with_retry(name).await?;
                 let p = Arc::new(self.activate(spec).await?);
                 self.active
                     .lock()
@@ -327,6 +327,24 @@ impl Plugins {
             });
         }
         Ok(p)
+    }
+
+    /// Find `name` in the directories; a plugin not there yet is looked for again with back-off
+    /// within the retry budget (dockerd does the same: plugins may start after the daemon).
+    async fn lookup_with_retry(&self, name: &str) -> Result<discovery::Spec, PluginError> {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match discovery::lookup(&self.dirs, name) {
+                Err(PluginError::NotFound(_))
+                    if start.elapsed() + backoff <= self.settings.retry_budget =>
+                {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(4));
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn activate(&self, spec: discovery::Spec) -> Result<Plugin, PluginError> {
@@ -416,6 +434,35 @@ mod tests {
             plugins.get("nope", VOLUME).await,
             Err(PluginError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_plugin_that_appears_late_is_found() {
+        let fake = FakeTransport::default();
+        fake.answer("/Plugin.Activate", 200, r#"{"Implements":["authz"]}"#);
+        let t = tempfile::tempdir().unwrap();
+        let f = fake.clone();
+        let plugins = Plugins::with_transport(
+            vec![t.path().to_path_buf()],
+            fast(),
+            Box::new(move |_| Arc::new(f.clone())),
+        );
+        let spec = t.path().join("late.spec");
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            std::fs::write(spec, "tcp://127.0.0.1:1\n").unwrap();
+        });
+        assert!(plugins.get("late", AUTHZ).await.is_ok());
+        writer.await.unwrap();
+        let start = Instant::now();
+        assert!(matches!(
+            plugins.get("never", AUTHZ).await,
+            Err(PluginError::NotFound(_))
+        ));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "within the budget"
+        );
     }
 
     #[tokio::test]
