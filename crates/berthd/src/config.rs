@@ -104,6 +104,15 @@ pub struct Flags {
     /// by default (enforce), or never (off)
     #[arg(long = "security-profiles", default_value = "enforce", value_parser = ["enforce", "off"])]
     pub security_profiles: String,
+    /// Where legacy plugins are looked for, in order (repeatable; in each: NAME.sock, NAME/NAME.sock,
+    /// NAME.spec, NAME/NAME.spec, NAME.json, NAME/NAME.json). Default: dockerd's /run/docker/plugins,
+    /// /etc/docker/plugins, /usr/lib/docker/plugins
+    #[arg(long = "plugin-dir")]
+    pub plugin_dir: Vec<PathBuf>,
+    /// How long calls wait for a plugin that cannot be reached yet (it may be starting), retrying
+    /// with back-off, before they fail (seconds; dockerd waits 30)
+    #[arg(long = "plugin-retry-timeout", default_value_t = 30.0)]
+    pub plugin_retry_timeout: f64,
     /// The shim binary (default: berth-shim next to berthd, else on PATH)
     #[arg(long = "shim-binary", hide = true)]
     pub shim_binary: Option<PathBuf>,

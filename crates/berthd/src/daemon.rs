@@ -55,6 +55,12 @@ pub struct Config {
     pub defaults: crate::containers::defaults::Defaults,
     /// `--experimental`.
     pub experimental: bool,
+    /// `--plugin-dir`: where legacy plugins are looked for, in order.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Retry budget and time limits of plugin calls.
+    pub plugin_settings: berth_plugin::Settings,
+    /// `--authorization-plugin`: the chain asked about every request.
+    pub authz: Vec<String>,
 }
 
 /// Everything the handlers share.
@@ -89,6 +95,8 @@ pub struct Daemon {
     pub volume_mounts: crate::volumes::local::Active,
     /// Learned security profiles and the learning runs in progress.
     pub profiles: Arc<crate::profiles::Profiles>,
+    /// Legacy plugins (volume, authz; network and IPAM later), activated on first use.
+    pub plugins: berth_plugin::Plugins,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -209,6 +217,7 @@ impl Daemon {
         };
         let networks = open_networks(&cfg, bridge.as_deref())?;
         let execs = crate::containers::exec::Execs::new(cfg.exec_root.clone());
+        let cfg_plugins = (cfg.plugin_dirs.clone(), cfg.plugin_settings.clone());
         let d = Arc::new(Daemon {
             cfg,
             live: std::sync::RwLock::new(live),
@@ -225,6 +234,7 @@ impl Daemon {
             warmup: crate::containers::warmup::Warmup::detect(),
             volume_mounts: Default::default(),
             profiles,
+            plugins: berth_plugin::Plugins::new(cfg_plugins.0, cfg_plugins.1),
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

@@ -73,6 +73,39 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A plugin's error, after what berthd was doing (`context`, may be empty): an unknown plugin is
+    /// 404 (dockerd's "plugin \"x\" not found"), a plugin lacking the interface 400, and a plugin
+    /// that is down, answers with an error or with garbage 500, its message kept whole.
+    pub fn plugin(context: &str, e: berth_plugin::PluginError) -> ApiError {
+        use berth_plugin::PluginError as E;
+        let msg = if context.is_empty() {
+            e.to_string()
+        } else {
+            format!("{context}: {e}")
+        };
+        match e {
+            E::NotFound(_) => ApiError::NotFound(msg),
+            E::NotImplemented { .. } => ApiError::BadRequest(msg),
+            E::Unavailable { .. } | E::Remote { .. } | E::Protocol { .. } | E::BadSpec { .. } => {
+                ApiError::Internal(msg)
+            }
+        }
+    }
+}
+
+impl From<berth_plugin::authz::AuthzError> for ApiError {
+    /// A denial is 403 with dockerd's "authorization denied by plugin NAME: MSG"; a plugin that
+    /// cannot be asked fails the request closed, as dockerd does (500, "plugin NAME failed ...").
+    fn from(e: berth_plugin::authz::AuthzError) -> Self {
+        use berth_plugin::authz::AuthzError as E;
+        match e {
+            e @ E::Denied { .. } => ApiError::Forbidden(e.to_string()),
+            e @ E::Failed { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<berth_image::image::ImageError> for ApiError {
     fn from(e: berth_image::image::ImageError) -> Self {
         use berth_image::image::ImageError as E;
@@ -133,5 +166,35 @@ mod tests {
         assert_eq!(ApiError::NotFound("x".into()).status(), 404);
         assert_eq!(ApiError::Conflict("x".into()).status(), 409);
         assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
+    }
+
+    #[test]
+    fn plugin_errors_map_to_dockers_statuses() {
+        use berth_plugin::authz::AuthzError;
+        use berth_plugin::PluginError as P;
+        let e = ApiError::plugin("error looking up volume plugin x", P::NotFound("x".into()));
+        assert_eq!(e.status(), 404);
+        assert_eq!(
+            e.to_string(),
+            "error looking up volume plugin x: plugin \"x\" not found"
+        );
+        let down = || P::Unavailable {
+            name: "x".into(),
+            method: "VolumeDriver.Get".into(),
+            msg: "connection refused".into(),
+        };
+        assert_eq!(ApiError::plugin("get v", down()).status(), 500);
+        let denied = ApiError::from(AuthzError::Denied {
+            plugin: "az".into(),
+            msg: "no".into(),
+        });
+        assert_eq!(denied.status(), 403);
+        assert_eq!(denied.to_string(), "authorization denied by plugin az: no");
+        let failed = ApiError::from(AuthzError::Failed {
+            plugin: "az".into(),
+            method: "AuthZPlugin.AuthZReq",
+            source: down(),
+        });
+        assert_eq!(failed.status(), 500, "fails closed");
     }
 }

@@ -3,11 +3,14 @@
 use crate::error::{ApiError, ApiResult};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
+/// Request body: what the connection delivers, or (after an authorization plugin read it) the
+/// bytes it read, replayed.
+pub type ReqBody = BoxBody<Bytes, hyper::Error>;
 /// Response body: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 /// A response.
@@ -178,7 +181,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Read a whole request body of at most `limit` bytes: a larger declared length is refused before
 /// reading any of it, a longer (chunked) stream as soon as it passes the limit; the rest is never read.
-pub async fn body_bytes(mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
+pub async fn body_bytes(mut body: ReqBody, limit: usize) -> ApiResult<Bytes> {
     use hyper::body::Body;
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large(limit));
@@ -199,7 +202,7 @@ pub async fn body_bytes(mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
 
 /// Parse a JSON request body of at most `limit` bytes (empty = `null` -> default of T when T allows).
 pub async fn body_json<T: serde::de::DeserializeOwned>(
-    body: Incoming,
+    body: ReqBody,
     limit: usize,
 ) -> ApiResult<T> {
     let b = body_bytes(body, limit).await?;
@@ -212,7 +215,7 @@ pub async fn body_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Stream a request body into a file (image archives, rootfs tarballs).
-pub async fn body_to_file(mut body: Incoming, path: &std::path::Path) -> ApiResult<()> {
+pub async fn body_to_file(mut body: ReqBody, path: &std::path::Path) -> ApiResult<()> {
     use tokio::io::AsyncWriteExt;
     let mut f = tokio::fs::File::create(path)
         .await

@@ -17,6 +17,7 @@ mod http;
 mod images;
 mod live;
 mod logging;
+mod plugin_volumes;
 mod profiles;
 mod store;
 mod time;
@@ -86,9 +87,6 @@ fn check(f: &Flags) -> Result<(live::Live, Hosts, containers::defaults::Defaults
             "ip-forward false needs iptables false too: berthd's NAT rules turn net.ipv4.ip_forward on"
         );
     }
-    if let Some(p) = f.authorization_plugins.first() {
-        bail!("authorization plugin {p:?}: authorization plugins are not supported by this berthd");
-    }
     Ok((settings, hosts, defaults))
 }
 
@@ -149,6 +147,21 @@ fn main() -> Result<()> {
         Vec::new()
     };
     let tls = tcp_tls(&f, !hosts.tcp.is_empty())?;
+    if !(f.plugin_retry_timeout >= 0.0 && f.plugin_retry_timeout <= 3600.0) {
+        bail!("--plugin-retry-timeout: want seconds between 0 and 3600");
+    }
+    let plugin_dirs = if f.plugin_dir.is_empty() {
+        berth_plugin::discovery::DEFAULT_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        f.plugin_dir.clone()
+    };
+    let plugin_settings = berth_plugin::Settings {
+        retry_budget: std::time::Duration::from_secs_f64(f.plugin_retry_timeout),
+        ..Default::default()
+    };
     let remap = match f.userns_remap.as_deref().filter(|s| !s.is_empty()) {
         Some(spec) => {
             let r = userns::Remap::setup(spec, &[&f.data_root, &f.exec_root])
@@ -209,6 +222,9 @@ fn main() -> Result<()> {
         security_profiles: f.security_profiles == "enforce",
         defaults,
         experimental: f.experimental,
+        plugin_dirs,
+        plugin_settings,
+        authz: f.authorization_plugins.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

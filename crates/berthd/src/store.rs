@@ -39,6 +39,9 @@ impl StateStore {
                  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS volume_mounts (
+                 volume TEXT NOT NULL, container TEXT NOT NULL, driver TEXT NOT NULL,
+                 mountpoint TEXT NOT NULL, PRIMARY KEY (volume, container));
              CREATE TABLE IF NOT EXISTS networks (
                  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);",
         )?;
@@ -157,6 +160,53 @@ impl StateStore {
         self.lock()
             .execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
         Ok(())
+    }
+
+    /// Record that plugin `driver` mounted `volume` for `container` at `mountpoint`.
+    pub fn mount_put(
+        &self,
+        volume: &str,
+        container: &str,
+        driver: &str,
+        mountpoint: &str,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO volume_mounts (volume, container, driver, mountpoint)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![volume, container, driver, mountpoint],
+        )?;
+        Ok(())
+    }
+
+    /// Forget a plugin mount (after its `Unmount`).
+    pub fn mount_delete(&self, volume: &str, container: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "DELETE FROM volume_mounts WHERE volume = ?1 AND container = ?2",
+            params![volume, container],
+        )?;
+        Ok(())
+    }
+
+    /// The plugin mounts held for a container: (volume, driver, mountpoint).
+    pub fn mounts_of(&self, container: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT volume, driver, mountpoint FROM volume_mounts WHERE container = ?1
+             ORDER BY volume",
+        )?;
+        let rows = st.query_map(params![container], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The containers holding a plugin mount of `volume`.
+    pub fn mounts_of_volume(&self, volume: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT container FROM volume_mounts WHERE volume = ?1 ORDER BY container")?;
+        let rows = st.query_map(params![volume], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// A meta value, set to `init()` the first time.

@@ -7,12 +7,12 @@ use crate::containers::model::Status;
 use crate::containers::shim::Paths;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, Query, Resp};
 use base64::Engine;
 use berth_image::snapshot::OverlaySnapshotter;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -237,7 +237,7 @@ pub async fn get(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 }
 
 /// `PUT /containers/{id}/archive?path=`: extract the request's tar into the directory at path.
-pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let path = target(q)?;
     let root = root(d, key).await?;
     if root.readonly && !in_writable_mount(&root.mounts, &path) {

@@ -10,8 +10,8 @@ use crate::containers::registry::PendingAttach;
 use crate::containers::shim::{self, Paths};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, Query, Resp};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -276,7 +276,7 @@ pub async fn attach(
     d: &Arc<Daemon>,
     key: &str,
     q: &Query,
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
 ) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let o = AttachOpts::new(q, c.spec.tty, false)?;

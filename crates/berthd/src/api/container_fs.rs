@@ -5,10 +5,10 @@ use crate::containers::model::{Container, Status};
 use crate::containers::shim::Paths;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, Query, Resp};
 use berth_image::snapshot::{chain_ids, OverlaySnapshotter};
 use berth_image::Digest;
-use hyper::body::Incoming;
 use hyper::Request;
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -155,7 +155,7 @@ fn commit_config(
 /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` (body: a container config
 /// to commit with): 201 `{"Id": "sha256:..."}`. A running container is paused meanwhile unless
 /// `pause=0`.
-pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let key = q.get("container").unwrap_or("");
     let c = d.containers.get(key)?;
     let raw = http::body_bytes(req.into_body(), http::CONFIG_BODY_LIMIT).await?;

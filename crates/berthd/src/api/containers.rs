@@ -6,15 +6,15 @@ use crate::containers::spec::{MASKED_PATHS, READONLY_PATHS};
 use crate::containers::{health, lifecycle};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, ok_json, Query, Resp};
 use crate::time;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `POST /containers/create?name=`.
-pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let body: Value = http::body_json(req.into_body(), http::CONFIG_BODY_LIMIT).await?;
     if !body.is_object() {
         return Err(ApiError::BadRequest(
@@ -695,7 +695,7 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
 }
 
 /// `POST /containers/{id}/update`.
-pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<ReqBody>) -> ApiResult<Resp> {
     let body: crate::containers::update::UpdateRequest =
         http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     let warnings = crate::containers::update::update(d, key, body).await?;

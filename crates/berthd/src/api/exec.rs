@@ -5,9 +5,9 @@ use crate::containers::exec::{self, ExecRequest};
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, Resp};
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// `POST /containers/{id}/exec`.
-pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<ReqBody>) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let body: ExecRequest = http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     if let Some(k) = body.detach_keys.as_deref().filter(|k| !k.is_empty()) {
@@ -59,7 +59,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, stream: u8, tx: mpsc::Sender<Bytes>
 }
 
 /// `POST /exec/{id}/start`.
-pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiResult<Resp> {
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body: Value = http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     let detach = body["Detach"].as_bool().unwrap_or(false);

@@ -4,11 +4,11 @@
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, ok_json, Query, Resp};
 use crate::images::{self, Image};
 use berth_image::{Digest, Reference};
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -189,7 +189,7 @@ fn progress_line(v: Value) -> Bytes {
 }
 
 /// `POST /images/load`: a `docker save` archive; a bad one is reported in the stream, as Docker does.
-pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let tmp = temp_file(d, "load");
     let res = http::body_to_file(req.into_body(), &tmp).await;
     if let Err(e) = res {
@@ -240,7 +240,7 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<Incoming>) -> ApiRes
 }
 
 /// `POST /images/create`: `fromSrc` (import a rootfs tarball from the body); pulling is not served yet.
-pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult<Resp> {
+pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let Some(src) = q.get("fromSrc") else {
         let headers = req.headers().clone();
         return super::registry::pull(d, q, &headers).await;

@@ -3,6 +3,7 @@
 
 mod archive;
 mod attach;
+mod authz;
 mod container_fs;
 mod containers;
 mod events;
@@ -21,9 +22,8 @@ mod websocket;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Query, Resp};
+use crate::http::{Query, ReqBody, Resp};
 use anyhow::{bail, Context, Result};
-use hyper::body::Incoming;
 use hyper::{Method, Request};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -77,7 +77,10 @@ where
 {
     let svc = hyper::service::service_fn(move |req| {
         let d = d.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(d, req).await) }
+        async move {
+            let req = req.map(|b: hyper::body::Incoming| http_body_util::BodyExt::boxed(b));
+            Ok::<_, std::convert::Infallible>(handle(d, req).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -224,12 +227,17 @@ pub async fn serve(d: Arc<Daemon>, argv: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
+async fn handle(d: Arc<Daemon>, req: Request<ReqBody>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let experimental = if d.cfg.experimental { "true" } else { "false" };
     crate::log!(0, "{method} {}", req.uri());
-    let mut resp = match route(d, req).await {
+    let routed = if d.cfg.authz.is_empty() {
+        route(d, req).await
+    } else {
+        authorized(d, req).await
+    };
+    let mut resp = match routed {
         Ok(r) => r,
         Err(e) => {
             if e.status().is_server_error() {
@@ -249,6 +257,21 @@ async fn handle(d: Arc<Daemon>, req: Request<Incoming>) -> Resp {
             .expect("header"),
     );
     resp
+}
+
+/// A request through the authorization plugins: asked before routing and again with the response.
+async fn authorized(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
+    let (req, a) = authz::check_request(&d, req).await?;
+    let resp = match route(d.clone(), req).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status().is_server_error() {
+                crate::log!(3, "{}: {e}", a.uri);
+            }
+            e.into_response()
+        }
+    };
+    authz::check_response(&d, a, resp).await
 }
 
 /// `%XX` escapes of a path segment decoded (invalid ones and non-UTF-8 results left as they are).
@@ -301,7 +324,7 @@ fn strip_version(path: &str) -> ApiResult<&str> {
     Ok(tail)
 }
 
-async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
+async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
     let full = req.uri().path().to_string();
     let path = strip_version(&full)?.to_string();
     let q = Query::parse(req.uri().query());

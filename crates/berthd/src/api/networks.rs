@@ -5,9 +5,9 @@
 use crate::containers::model::{Container, EndpointRequest};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, ok_json, Query, Resp};
 use berth_net::model::{CreateRequest, NetworkConfig, PoolRequest};
-use hyper::body::Incoming;
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -205,7 +205,7 @@ struct PoolBody {
 }
 
 /// `POST /networks/create`: 201 `{"Id", "Warning"}`.
-pub async fn create(d: &Arc<Daemon>, body: Incoming) -> ApiResult<Resp> {
+pub async fn create(d: &Arc<Daemon>, body: ReqBody) -> ApiResult<Resp> {
     let b: CreateBody = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let ipam = b.ipam.unwrap_or_default();
     let req = CreateRequest {
@@ -319,7 +319,7 @@ struct ConnectBody {
 }
 
 /// `POST /networks/{id}/connect`.
-pub async fn connect(d: &Arc<Daemon>, key: &str, body: Incoming) -> ApiResult<Resp> {
+pub async fn connect(d: &Arc<Daemon>, key: &str, body: ReqBody) -> ApiResult<Resp> {
     let b: ConnectBody = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     if b.container.is_empty() {
         return Err(ApiError::BadRequest("no container given".into()));
@@ -329,7 +329,7 @@ pub async fn connect(d: &Arc<Daemon>, key: &str, body: Incoming) -> ApiResult<Re
 }
 
 /// `POST /networks/{id}/disconnect`.
-pub async fn disconnect(d: &Arc<Daemon>, key: &str, body: Incoming) -> ApiResult<Resp> {
+pub async fn disconnect(d: &Arc<Daemon>, key: &str, body: ReqBody) -> ApiResult<Resp> {
     let b: ConnectBody = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     if b.container.is_empty() {
         return Err(ApiError::BadRequest("no container given".into()));

@@ -406,7 +406,7 @@ pub async fn distribution(d: &Arc<Daemon>, name: &str, headers: &HeaderMap) -> A
 }
 
 /// `POST /auth`: check the credentials against the registry.
-pub async fn auth(d: &Daemon, body: hyper::body::Incoming) -> ApiResult<Resp> {
+pub async fn auth(d: &Daemon, body: crate::http::ReqBody) -> ApiResult<Resp> {
     let v: Value = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let user = v["username"].as_str().unwrap_or("").to_string();
     let pass = v["password"].as_str().unwrap_or("").to_string();

@@ -117,6 +117,22 @@ fn registry_config(r: &crate::live::Registries) -> serde_json::Value {
         "InsecureRegistryCIDRs": r.insecure_cidrs, "IndexConfigs": index, "Mirrors": r.mirrors})
 }
 
+/// `Plugins` of `docker info`: the built-in drivers, the legacy plugins activated so far (as dockerd
+/// lists them), and the authorization chain.
+fn plugins_info(d: &Daemon) -> serde_json::Value {
+    let with = |builtin: &[&str], iface: &str| {
+        let mut v: Vec<String> = builtin.iter().map(|s| s.to_string()).collect();
+        v.extend(d.plugins.active(iface));
+        v
+    };
+    json!({
+        "Volume": with(&["local"], berth_plugin::VOLUME),
+        "Network": with(&["bridge", "host", "null"], berth_plugin::NETWORK),
+        "Authorization": if d.cfg.authz.is_empty() { json!(null) } else { json!(d.cfg.authz) },
+        "Log": ["json-file", "local"],
+    })
+}
+
 /// `GET /info`.
 pub async fn info(d: &Daemon) -> ApiResult<Resp> {
     let all = d.containers.all();
@@ -144,7 +160,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file", "local"]},
+        "Plugins": plugins_info(d),
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
         "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,

@@ -2,9 +2,9 @@
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, ok_json, Query, Resp};
-use crate::volumes;
-use hyper::body::Incoming;
+use crate::{plugin_volumes, volumes};
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,19 +20,21 @@ struct CreateVolume {
 }
 
 /// `POST /volumes/create`.
-pub async fn create(d: &Daemon, body: Incoming) -> ApiResult<Resp> {
+pub async fn create(d: &Daemon, body: ReqBody) -> ApiResult<Resp> {
     let r: CreateVolume = http::body_json(body, http::SMALL_BODY_LIMIT).await?;
     let name = r
         .name
         .filter(|n| !n.is_empty())
         .unwrap_or_else(crate::containers::model::random_hex);
-    let v = volumes::create(
+    let v = plugin_volumes::create(
         d,
         &name,
         r.driver.as_deref().unwrap_or(""),
         r.labels.unwrap_or_default(),
         r.driver_opts.unwrap_or_default(),
-    )?;
+    )
+    .await?;
+    let v = plugin_volumes::describe(d, v).await?;
     Ok(http::json_response(StatusCode::CREATED, &v))
 }
 
@@ -73,7 +75,9 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     f.only(&["name", "dangling", "label", "driver"])?;
     let dangling = bool_filter(&f, "dangling")?;
     let mut out = Vec::new();
-    for v in volumes::list(d)? {
+    let mut all = volumes::list(d)?;
+    let warnings = plugin_volumes::merge(d, &mut all).await;
+    for v in all {
         if !f.get("name").is_empty() && !f.get("name").iter().any(|n| v.name.contains(n.as_str())) {
             continue;
         }
@@ -88,7 +92,12 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
         out.push(v);
     }
-    ok_json(&json!({"Volumes": out, "Warnings": null}))
+    let warnings = if warnings.is_empty() {
+        json!(null)
+    } else {
+        json!(warnings)
+    };
+    ok_json(&json!({"Volumes": out, "Warnings": warnings}))
 }
 
 /// `PUT /volumes/{name}`: only cluster (swarm) volumes can be updated, and berthd has no swarm.
@@ -100,12 +109,12 @@ pub async fn update(_d: &Daemon, _name: &str) -> ApiResult<Resp> {
 
 /// `GET /volumes/{name}`.
 pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
-    ok_json(&volumes::get(d, name)?)
+    ok_json(&plugin_volumes::inspect(d, name).await?)
 }
 
 /// `DELETE /volumes/{name}?force=`.
 pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
-    volumes::remove(d, name, q.bool("force"))?;
+    plugin_volumes::remove(d, name, q.bool("force")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -144,7 +153,7 @@ pub async fn prune(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         let size = tokio::task::spawn_blocking(move || super::prune::disk_usage(&dir))
             .await
             .unwrap_or(0);
-        match volumes::remove(d, &v.name, false) {
+        match plugin_volumes::remove(d, &v.name, false).await {
             Ok(()) => {
                 deleted.push(v.name);
                 reclaimed += size;

@@ -7,9 +7,9 @@
 use super::attach::{self, AttachOpts};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
+use crate::http::ReqBody;
 use crate::http::{self, Query, Resp};
 use base64::Engine;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use sha1::Digest;
 use std::sync::Arc;
@@ -155,7 +155,7 @@ pub async fn attach_ws(
     key: &str,
     q: &Query,
     api_version: Option<(u32, u32)>,
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
 ) -> ApiResult<Resp> {
     let client_key = req
         .headers()

@@ -447,6 +447,10 @@ pub async fn create(
     // Named and anonymous volumes (created on first use); undone if the container is not created.
     let mut made: Vec<String> = Vec::new();
     let mut c = c;
+    let volume_driver = c.host_config["VolumeDriver"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     for b in c.spec.binds.iter_mut() {
         let Some(name) = b.volume.clone() else {
             continue;
@@ -456,13 +460,20 @@ pub async fn create(
         if b.anonymous {
             labels.insert(crate::volumes::ANONYMOUS_LABEL.into(), String::new());
         }
+        // `--volume-driver` (HostConfig.VolumeDriver) for volumes a `--mount` names no driver of.
+        let driver = match b.volume_driver.as_str() {
+            "" => volume_driver.clone(),
+            other => other.to_string(),
+        };
         let created =
-            crate::volumes::create(d, &name, &b.volume_driver, labels, b.volume_options.clone());
+            crate::plugin_volumes::create(d, &name, &driver, labels, b.volume_options.clone())
+                .await;
         match created {
+            // A plugin volume's source is the mount point its plugin gives at start.
             Ok(v) => b.source = v.mountpoint,
             Err(e) => {
                 for n in &made {
-                    let _ = crate::volumes::remove(d, n, true);
+                    let _ = crate::plugin_volumes::remove(d, n, true).await;
                 }
                 let _ = d.snap.remove(&id);
                 return Err(e);
@@ -500,7 +511,7 @@ pub async fn create(
             let _ = d.snap.remove(&id);
             let _ = std::fs::remove_dir_all(&dirs.dir);
             for n in &made {
-                let _ = crate::volumes::remove(d, n, true);
+                let _ = crate::plugin_volumes::remove(d, n, true).await;
             }
             return Err(match e {
                 StoreError::NameInUse(n, owner) => ApiError::Conflict(format!(

@@ -186,6 +186,18 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     if let Some(gw) = super::netconn::nameserver(d, &c) {
         c2.spec.extra.dns = vec![gw.to_string()];
     }
+    // Plugin volumes: mounted by their plugins for this container; the record shows where.
+    if let Err(e) = crate::plugin_volumes::mount_for(d, &mut c2).await {
+        return Err(start_failed(d, &c, &p, e).await);
+    }
+    let sources: Vec<String> = c2.spec.binds.iter().map(|b| b.source.clone()).collect();
+    let _ = d.containers.modify(&c.id, |rec| {
+        for (b, s) in rec.spec.binds.iter_mut().zip(&sources) {
+            if b.volume.is_some() {
+                b.source = s.clone();
+            }
+        }
+    });
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
@@ -396,6 +408,7 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
 /// remove an auto-remove container (its client waits for the removal); returns the error to report.
 async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) -> ApiError {
     disconnect_network(d, &c.id).await;
+    crate::plugin_volumes::release(d, &c.id).await;
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     release_volumes(d, c, p, false).await;
@@ -470,6 +483,7 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     release_volumes(d, &c, &p, true).await;
     disconnect_network(d, id).await;
+    crate::plugin_volumes::release(d, id).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
         c.state.paused = false;
@@ -813,7 +827,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     if volumes {
         for b in c.spec.binds.iter().filter(|b| b.anonymous) {
             if let Some(v) = &b.volume {
-                if let Err(e) = crate::volumes::remove(d, v, true) {
+                if let Err(e) = crate::plugin_volumes::remove(d, v, true).await {
                     crate::log!(2, "removing volume {v} of {}: {e}", c.id);
                 }
             }

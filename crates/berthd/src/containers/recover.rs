@@ -56,6 +56,8 @@ pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     lifecycle::release_volumes(d, c, &p, false).await;
+    // Plugin mounts a cut-off start or exit left (none for a container that never mounted one).
+    crate::plugin_volumes::release(d, &c.id).await;
     if c.state.network.is_some() {
         lifecycle::disconnect_network(d, &c.id).await;
     } else if let (Some(net), "default") = (d.bridge.clone(), c.spec.network_mode.as_str()) {

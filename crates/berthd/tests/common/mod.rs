@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod plugins;
 pub mod registry;
 #[allow(unused_imports)]
 pub use registry::Registry;
