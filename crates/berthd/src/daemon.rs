@@ -96,7 +96,7 @@ pub struct Daemon {
     /// Learned security profiles and the learning runs in progress.
     pub profiles: Arc<crate::profiles::Profiles>,
     /// Legacy plugins (volume, authz; network and IPAM later), activated on first use.
-    pub plugins: berth_plugin::Plugins,
+    pub plugins: Arc<berth_plugin::Plugins>,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -122,6 +122,7 @@ fn make_firewall(
 fn open_networks(
     cfg: &Config,
     bridge: Option<&berth_net::BridgeNetwork>,
+    plugins: &Arc<berth_plugin::Plugins>,
 ) -> Result<berth_net::networks::Networks> {
     let table = crate::store::NetworkTable::open(&cfg.data_root.join("berthd.db"))?;
     // The networks' resolvers forward what they do not know to `--dns`, else to the host's servers.
@@ -146,8 +147,14 @@ fn open_networks(
             config_dir: cfg.cni_config_dir.clone(),
             cache_dir: cfg.data_root.join("network").join("cni-cache"),
         }),
-        // Network and IPAM plugins come with plugin discovery.
-        plugins: None,
+        // Docker's network and IPAM plugins, found as the volume and authorization ones are.
+        plugins: Some(berth_net::remote_net::Plugins {
+            resolver: Arc::new(crate::net_plugins::Resolver::new(
+                plugins.clone(),
+                tokio::runtime::Handle::current(),
+            )),
+            sandbox: Arc::new(berth_net::remote_net::KernelSandbox),
+        }),
     };
     let (nets, problems) = berth_net::networks::Networks::open(Box::new(table), settings)?;
     for p in problems {
@@ -215,9 +222,12 @@ impl Daemon {
                 None
             }
         };
-        let networks = open_networks(&cfg, bridge.as_deref())?;
+        let plugins = Arc::new(berth_plugin::Plugins::new(
+            cfg.plugin_dirs.clone(),
+            cfg.plugin_settings.clone(),
+        ));
+        let networks = open_networks(&cfg, bridge.as_deref(), &plugins)?;
         let execs = crate::containers::exec::Execs::new(cfg.exec_root.clone());
-        let cfg_plugins = (cfg.plugin_dirs.clone(), cfg.plugin_settings.clone());
         let d = Arc::new(Daemon {
             cfg,
             live: std::sync::RwLock::new(live),
@@ -234,7 +244,7 @@ impl Daemon {
             warmup: crate::containers::warmup::Warmup::detect(),
             volume_mounts: Default::default(),
             profiles,
-            plugins: berth_plugin::Plugins::new(cfg_plugins.0, cfg_plugins.1),
+            plugins,
         });
         crate::containers::recover::restore(&d, records).await;
         Ok(d)

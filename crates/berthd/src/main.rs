@@ -17,6 +17,7 @@ mod http;
 mod images;
 mod live;
 mod logging;
+mod net_plugins;
 mod plugin_volumes;
 mod profiles;
 mod store;
