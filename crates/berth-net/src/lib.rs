@@ -205,17 +205,25 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
 /// The first of 172.17.0.0/16 .. 172.31.0.0/16 that no route of the host
 /// overlaps (routes through `bridge` itself do not count), as Docker picks
 /// its default bridge's subnet.
-pub fn pick_subnet(bridge: &str) -> Result<Subnet> {
+pub fn pick_subnet(bridge: &str, pools: &[model::AddressPool]) -> Result<Subnet> {
     let taken = host_routes(&[bridge])?;
-    (17..=31)
-        .map(|b| Subnet {
-            network: Ipv4Addr::new(172, b, 0, 0),
-            prefix: 16,
-        })
-        .find(|s| !taken.iter().any(|t| t.overlaps(s)))
-        .ok_or_else(|| Error::Exhausted {
-            subnet: "172.17.0.0/16-172.31.0.0/16".into(),
-        })
+    let found = if pools.is_empty() {
+        (17..=31)
+            .map(|b| Subnet {
+                network: Ipv4Addr::new(172, b, 0, 0),
+                prefix: 16,
+            })
+            .find(|s| !taken.iter().any(|t| t.overlaps(s)))
+    } else {
+        model::candidate_pools(pools).find(|s| !taken.iter().any(|t| t.overlaps(s)))
+    };
+    found.ok_or_else(|| Error::Exhausted {
+        subnet: if pools.is_empty() {
+            "172.17.0.0/16-172.31.0.0/16".into()
+        } else {
+            "the default address pools".into()
+        },
+    })
 }
 
 /// The IPv4 routes of the host (but the default route and routes through the

@@ -178,6 +178,68 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// The default pools, in Docker's order: 172.17-31.0.0/16, then 192.168.0-240.0/20.
+/// One `default-address-pools` entry: `base` cut into subnets of `size` bits, taken in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressPool {
+    pub base: Subnet,
+    pub size: u8,
+}
+
+impl AddressPool {
+    /// `base=10.10.0.0/16,size=24` (dockerd's `--default-address-pool` form).
+    pub fn parse(s: &str) -> Result<AddressPool, ModelError> {
+        let (mut base, mut size) = (None, None);
+        for kv in s.split(',') {
+            match kv.split_once('=') {
+                Some(("base", v)) => base = Some(parse_subnet("default address pool base", v)?),
+                Some(("size", v)) => {
+                    size = Some(v.parse::<u8>().map_err(|_| {
+                        ModelError::Invalid(format!("invalid default address pool size {v:?}"))
+                    })?)
+                }
+                _ => {
+                    return Err(ModelError::Invalid(format!(
+                        "invalid default address pool {s:?}: want base=CIDR,size=N"
+                    )))
+                }
+            }
+        }
+        let (Some(base), Some(size)) = (base, size) else {
+            return Err(ModelError::Invalid(format!(
+                "invalid default address pool {s:?}: want base=CIDR,size=N"
+            )));
+        };
+        if size < base.prefix || size > 30 {
+            return Err(ModelError::Invalid(format!(
+                "invalid default address pool {s:?}: size {size} must be between {} and 30",
+                base.prefix
+            )));
+        }
+        Ok(AddressPool { base, size })
+    }
+
+    /// Its subnets, in order (at most 65536 of them are looked at).
+    pub fn subnets(&self) -> impl Iterator<Item = Subnet> {
+        let start = u32::from(self.base.network);
+        let step = 1u64 << (32 - u32::from(self.size));
+        let count = 1u64 << (u32::from(self.size) - u32::from(self.base.prefix)).min(16);
+        let size = self.size;
+        (0..count).map(move |i| Subnet {
+            network: Ipv4Addr::from((u64::from(start) + i * step) as u32),
+            prefix: size,
+        })
+    }
+}
+
+/// Where networks without a subnet take theirs: the configured pools, else Docker's defaults.
+pub fn candidate_pools(pools: &[AddressPool]) -> Box<dyn Iterator<Item = Subnet> + '_> {
+    if pools.is_empty() {
+        Box::new(default_pools())
+    } else {
+        Box::new(pools.iter().flat_map(AddressPool::subnets))
+    }
+}
+
 pub fn default_pools() -> impl Iterator<Item = Subnet> {
     (17..=31)
         .map(|b| Subnet {
@@ -217,6 +279,7 @@ pub fn plan_pool(
     req: Option<&PoolRequest>,
     networks: &[Subnet],
     host_routes: &[Subnet],
+    pools: &[AddressPool],
 ) -> Result<IpamPool, ModelError> {
     let empty = PoolRequest::default();
     let req = req.unwrap_or(&empty);
@@ -236,7 +299,7 @@ pub fn plan_pool(
                     "an ip-range or gateway needs a subnet".into(),
                 ));
             }
-            default_pools()
+            candidate_pools(pools)
                 .find(|p| {
                     !networks.iter().any(|n| n.overlaps(p))
                         && !host_routes.iter().any(|n| n.overlaps(p))
@@ -494,13 +557,13 @@ mod tests {
     fn pools_come_in_dockers_order_and_skip_what_is_taken() {
         let taken: Vec<Subnet> = vec!["172.17.0.0/16".parse().unwrap()];
         let routes: Vec<Subnet> = vec!["172.18.5.0/24".parse().unwrap()];
-        let p = plan_pool(None, &taken, &routes).unwrap();
+        let p = plan_pool(None, &taken, &routes, &[]).unwrap();
         assert_eq!(p.subnet.to_string(), "172.19.0.0/16");
         assert_eq!(p.gateway, Ipv4Addr::new(172, 19, 0, 1));
         let all: Vec<Subnet> = (17..=31)
             .map(|b| format!("172.{b}.0.0/16").parse().unwrap())
             .collect();
-        let p = plan_pool(None, &all, &[]).unwrap();
+        let p = plan_pool(None, &all, &[], &[]).unwrap();
         assert_eq!(p.subnet.to_string(), "192.168.0.0/20");
         assert_eq!(default_pools().count(), 31);
     }
@@ -509,7 +572,7 @@ mod tests {
     fn explicit_pools_are_checked() {
         let taken: Vec<Subnet> = vec!["10.1.0.0/16".parse().unwrap()];
         assert!(matches!(
-            plan_pool(Some(&req("10.1.2.0/24")), &taken, &[]),
+            plan_pool(Some(&req("10.1.2.0/24")), &taken, &[], &[]),
             Err(ModelError::Overlap)
         ));
         assert_eq!(
@@ -520,17 +583,17 @@ mod tests {
         r.gateway = Some("10.2.0.254".into());
         r.ip_range = Some("10.2.0.128/25".into());
         r.aux.insert("printer".into(), "10.2.0.5".into());
-        let p = plan_pool(Some(&r), &taken, &[]).unwrap();
+        let p = plan_pool(Some(&r), &taken, &[], &[]).unwrap();
         assert_eq!(p.gateway, Ipv4Addr::new(10, 2, 0, 254));
         assert!(p.gateway_given);
         assert_eq!(p.ip_range.unwrap().to_string(), "10.2.0.128/25");
         r.gateway = Some("10.3.0.1".into());
-        assert!(plan_pool(Some(&r), &taken, &[]).is_err());
+        assert!(plan_pool(Some(&r), &taken, &[], &[]).is_err());
         let mut r = req("10.2.0.0/24");
         r.ip_range = Some("10.2.1.0/25".into());
-        assert!(plan_pool(Some(&r), &taken, &[]).is_err());
+        assert!(plan_pool(Some(&r), &taken, &[], &[]).is_err());
         assert!(matches!(
-            plan_pool(Some(&req("fd00::/64")), &taken, &[]),
+            plan_pool(Some(&req("fd00::/64")), &taken, &[], &[]),
             Err(ModelError::Unsupported(_))
         ));
     }

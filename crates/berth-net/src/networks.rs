@@ -57,6 +57,9 @@ pub struct Settings {
     pub plugins: Option<Plugins>,
     /// The default bridge's IPv6 subnet (`--fixed-cidr-v6`), if it is dual-stack.
     pub default_bridge6: Option<crate::ipam6::Subnet6>,
+    /// `default-address-pools`: where networks without a subnet take one (empty: Docker's
+    /// 172.17-31.0.0/16 and 192.168.0-240.0/20).
+    pub address_pools: Vec<model::AddressPool>,
 }
 
 /// A user network's running parts (bridge networks have a resolver).
@@ -552,7 +555,12 @@ impl Networks {
         } else if plugin_driver && !default_ipam(&req.ipam_driver) {
             None // the IPAM plugin's
         } else {
-            Some(model::plan_pool(v4.first().copied(), &in_use, &routes)?)
+            Some(model::plan_pool(
+                v4.first().copied(),
+                &in_use,
+                &routes,
+                &self.settings.address_pools,
+            )?)
         };
         let driver = if req.driver.is_empty() {
             "bridge".to_string()
@@ -823,6 +831,7 @@ mod tests {
             cni: None,
             plugins: None,
             default_bridge6: None,
+            address_pools: Vec::new(),
         }
     }
 

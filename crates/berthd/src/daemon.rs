@@ -32,6 +32,9 @@ pub struct Config {
     pub bridge: Option<String>,
     /// The bridge's address/prefix, when given.
     pub bip: Option<String>,
+    /// `--default-address-pool`: where the default bridge (without `--bip`) and networks without
+    /// a subnet take theirs.
+    pub address_pools: Vec<berth_net::model::AddressPool>,
     /// `--cni-plugin-dir`: CNI plugin binaries.
     pub cni_plugin_dir: PathBuf,
     /// `--cni-config-dir`: conflists that become networks at start.
@@ -141,6 +144,7 @@ fn open_networks(
         upstream: Arc::new(berth_net::dns::UdpUpstream::from_resolv_conf(&host_resolv)),
         default_bridge: bridge.map(|b| (b.bridge_name().to_string(), b.subnet())),
         default_bridge6: bridge.and_then(|b| b.subnet6()),
+        address_pools: cfg.address_pools.clone(),
         dns_port: 53,
         cni: Some(berth_net::cni_net::CniDirs {
             plugin_dir: cfg.cni_plugin_dir.clone(),
@@ -170,7 +174,7 @@ fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwo
     };
     let subnet: berth_net::ipam::Subnet = match &cfg.bip {
         Some(b) => b.parse()?,
-        None => berth_net::pick_subnet(name)?,
+        None => berth_net::pick_subnet(name, &cfg.address_pools)?,
     };
     let firewall = make_firewall(cfg)();
     let mut net = berth_net::BridgeNetwork::open(

@@ -88,6 +88,9 @@ fn check(f: &Flags) -> Result<(live::Live, Hosts, containers::defaults::Defaults
             "ip-forward false needs iptables false too: berthd's NAT rules turn net.ipv4.ip_forward on"
         );
     }
+    for p in &f.default_address_pools {
+        berth_net::model::AddressPool::parse(p).context("default-address-pools")?;
+    }
     Ok((settings, hosts, defaults))
 }
 
@@ -128,12 +131,6 @@ fn main() -> Result<()> {
         crate::log!(
             2,
             "feature {feature}: berthd has no optional features; ignored"
-        );
-    }
-    if !f.default_address_pools.is_empty() {
-        crate::log!(
-            2,
-            "default-address-pools is accepted but not applied yet: new networks take 172.17-31.0.0/16 and 192.168.0-240.0/20"
         );
     }
     let listen_fds = if hosts.systemd {
@@ -200,6 +197,12 @@ fn main() -> Result<()> {
             .unwrap_or_else(|| live::sibling("berth-shim")),
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
+        address_pools: f
+            .default_address_pools
+            .iter()
+            .map(|p| berth_net::model::AddressPool::parse(p))
+            .collect::<Result<_, _>>()
+            .context("default-address-pools")?,
         cni_plugin_dir: f.cni_plugin_dir.clone(),
         cni_config_dir: f.cni_config_dir.clone(),
         fixed_cidr_v6: if f.ipv6 {

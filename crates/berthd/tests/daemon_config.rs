@@ -383,3 +383,39 @@ fn plain_http_only_for_insecure_registries() {
     ]);
     assert_eq!(listed.trim(), format!(r#"["127.0.0.0/8","{ip}/32"]"#));
 }
+
+#[test]
+fn default_address_pools_give_new_networks_their_subnets() {
+    skip_unless_ready!("default_address_pools_give_new_networks_their_subnets");
+    let (code, _, err) = validate(
+        r#"{"default-address-pools": [{"base": "10.123.0.0/16", "size": 8}]}"#,
+        &[],
+    );
+    assert_eq!(code, 1, "a size wider than the base: {err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        r#"{"default-address-pools": [{"base": "10.123.0.0/16", "size": 24}]}"#,
+    );
+    let d = Berthd::start_with(&["--bridge", "none", "--config-file", &file]);
+    let subnet = |n: &str| {
+        d.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            n,
+        ])
+        .trim()
+        .to_string()
+    };
+    d.ok(&["network", "create", "pa"]);
+    d.ok(&["network", "create", "--subnet", "10.123.1.0/24", "pb"]);
+    d.ok(&["network", "create", "pc"]);
+    assert_eq!(subnet("pa"), "10.123.0.0/24");
+    // The next free one: 10.123.1.0/24 is taken by pb.
+    assert_eq!(subnet("pc"), "10.123.2.0/24");
+    for n in ["pa", "pb", "pc"] {
+        d.ok(&["network", "rm", n]);
+    }
+}
