@@ -128,6 +128,8 @@ pub trait LayerStore {
 pub trait Output {
     /// Some text (whole lines, or a RUN step's output as it comes).
     fn stream(&mut self, text: &str);
+    /// The final image's ID, before `Successfully built` (the `{"aux": {"ID": ...}}` message).
+    fn aux_id(&mut self, _id: &str) {}
 }
 
 impl Output for Vec<String> {

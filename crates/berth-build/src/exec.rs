@@ -171,6 +171,7 @@ pub fn build(
             unused.join(" ")
         ));
     }
+    b.out.aux_id(&id);
     b.out
         .stream(&format!("Successfully built {}\n", short(&id)));
     for t in &opts.tags {
@@ -1008,15 +1009,16 @@ impl Builder<'_> {
                     .stages
                     .iter()
                     .find(|(n, _)| n.as_deref() == Some(lf.as_str()));
-                let id =
-                    match (by_name, lf.parse::<usize>()) {
-                        (Some((_, id)), _) => id.clone(),
-                        (None, Ok(i)) if i < self.stages.len() => self.stages[i].1.clone(),
-                        (None, Ok(i)) => return Err(BuildError::Invalid(format!(
+                let id = match (by_name, lf.parse::<usize>()) {
+                    (Some((_, id)), _) => id.clone(),
+                    (None, Ok(i)) if i < self.stages.len() => self.stages[i].1.clone(),
+                    (None, Ok(i)) => {
+                        return Err(BuildError::Invalid(format!(
                             "invalid from flag value {i}: refers to current or future build stage"
-                        ))),
-                        (None, Err(_)) => Some(self.images.get(f, self.opts.pull, self.out)?.id),
-                    };
+                        )))
+                    }
+                    (None, Err(_)) => Some(self.images.get(f, self.opts.pull, self.out)?.id),
+                };
                 let id = id.ok_or_else(|| {
                     BuildError::Invalid(format!("stage {f} made no image to copy from"))
                 })?;

@@ -108,3 +108,10 @@ pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
     }
     Err(ApiError::NotFound(format!("No such image: {name}")))
 }
+
+/// IDs of images that some image names as its parent (a build's intermediate images have children).
+pub fn parents(all: &BTreeMap<String, Image>) -> std::collections::BTreeSet<String> {
+    all.values()
+        .filter_map(|i| i.info.config.parent.clone())
+        .collect()
+}

@@ -1,0 +1,277 @@
+//! `docker build` (the CLI's classic /build path) end to end: a multi-stage Dockerfile with every
+//! instruction, build args, a .dockerignore and ADD of a local tar; the image's config and what it
+//! runs; the layer cache (an unchanged rebuild is all `Using cache` with the same ID, a changed file
+//! rebuilds from its COPY on); `--target`; a failing RUN's message with nothing left behind; and the
+//! intermediate images hidden from `docker images` and removed with the final image.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS build
+ARG GREETING=hello
+RUN mkdir -p /out \
+ && echo "$GREETING from build" > /out/built.txt
+FROM busybox:latest AS final
+LABEL org.test.kind=final
+ENV APP_HOME=/app \
+    MODE=${MODE:-prod}
+WORKDIR $APP_HOME
+COPY --from=build /out/built.txt ./
+COPY app.txt ./
+COPY . /ctx/
+ADD data.tar /data/
+COPY --chown=1000:1000 --chmod=600 app.txt /owned.txt
+RUN ls /ctx > /app/listing
+USER 1000
+EXPOSE 8080/tcp 53/udp
+VOLUME /vol
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD cat /app/app.txt
+STOPSIGNAL SIGUSR1
+SHELL ["/bin/sh", "-c"]
+ONBUILD RUN echo triggered
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/built.txt /app/app.txt /data/inside.txt"]
+"#;
+
+fn context(dir: &Path) {
+    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.join("app.txt"), "app v1\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "do not send\n").unwrap();
+    std::fs::write(dir.join("debug.log"), "noise\n").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "secret.txt\n*.log\n").unwrap();
+    let t = dir.join("tarsrc");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("inside.txt"), "inside the tar\n").unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&t)
+        .arg("-cf")
+        .arg(dir.join("data.tar"))
+        .arg("inside.txt")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&t).unwrap();
+}
+
+fn build(d: &Berthd, args: &[&str]) -> (bool, String) {
+    let mut a = vec!["build"];
+    a.extend_from_slice(args);
+    let o = d.docker(&a);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+fn inspect(d: &Berthd, what: &str) -> Value {
+    serde_json::from_str::<Value>(&d.ok(&["image", "inspect", what])).unwrap()[0].clone()
+}
+
+#[test]
+fn multi_stage_build_config_cache_and_target() {
+    skip_unless_ready!("multi_stage_build_config_cache_and_target");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    context(ctx.path());
+    let c = ctx.path().to_str().unwrap();
+
+    let (ok, out) = build(
+        &d,
+        &[
+            "-t",
+            "built:1",
+            "-t",
+            "built:alt",
+            "--build-arg",
+            "GREETING=hi",
+            c,
+        ],
+    );
+    assert!(ok, "{out}\n{}", d.log());
+    assert!(out.contains("Step 1/23 : ARG BASE=busybox"), "{out}");
+    assert!(out.contains("Step 4/23 : RUN mkdir -p /out"), "{out}");
+    assert!(out.contains(" ---> Running in "), "{out}");
+    assert!(out.contains("Removing intermediate container "), "{out}");
+    assert!(
+        out.contains("Successfully tagged built:1\nSuccessfully tagged built:alt"),
+        "{out}"
+    );
+    let id = inspect(&d, "built:1")["Id"].as_str().unwrap().to_string();
+    assert!(
+        out.contains(&format!("Successfully built {}", &id[7..19])),
+        "{out}"
+    );
+    assert_eq!(inspect(&d, "built:alt")["Id"], id.as_str());
+
+    // The image runs, with the other stage's file, the context's and the tar's contents.
+    let ran = d.ok(&["run", "--rm", "--network", "none", "built:1"]);
+    assert_eq!(ran, "hi from build\napp v1\ninside the tar\n");
+    let ls = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "built:1",
+        "cat /app/listing; /bin/busybox stat -c '%u:%g %a' /owned.txt; id -u",
+    ]);
+    // .dockerignore kept secret.txt and debug.log out of the context (the CLI filters too).
+    assert_eq!(ls, "Dockerfile\napp.txt\ndata.tar\n1000:1000 600\n1000\n");
+
+    let cfg = &inspect(&d, "built:1")["Config"];
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["cat /app/built.txt /app/app.txt /data/inside.txt"])
+    );
+    let env: Vec<&str> = cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"APP_HOME=/app") && env.contains(&"MODE=prod"),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with("GREETING")),
+        "build args stay out of Env"
+    );
+    assert_eq!(
+        cfg["ExposedPorts"],
+        serde_json::json!({"53/udp": {}, "8080/tcp": {}})
+    );
+    assert_eq!(cfg["Labels"], serde_json::json!({"org.test.kind": "final"}));
+    assert_eq!(cfg["User"], "1000");
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(cfg["StopSignal"], "SIGUSR1");
+    assert_eq!(cfg["Volumes"], serde_json::json!({"/vol": {}}));
+    assert_eq!(cfg["OnBuild"], serde_json::json!(["RUN echo triggered"]));
+    assert_eq!(
+        cfg["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "cat /app/app.txt"], "Interval": 30_000_000_000i64, "Timeout": 5_000_000_000i64, "Retries": 3})
+    );
+
+    // Intermediate images: hidden from `docker images` (but the `build` stage's result, untagged
+    // and without children, shows as <none> as with dockerd), listed with -a.
+    let shown = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut shown: Vec<&str> = shown.lines().collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        ["<none>:<none>", "built:1", "built:alt", "busybox:latest"]
+    );
+    let all = d.ok(&["images", "-aq"]);
+    assert!(all.lines().count() > 20, "{all}");
+
+    // An unchanged rebuild: every step from the cache, the same ID, no container run.
+    let (ok, out) = build(&d, &["-t", "built:1", "--build-arg", "GREETING=hi", c]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 20, "{out}");
+    assert!(!out.contains("Running in"), "{out}");
+    assert_eq!(inspect(&d, "built:1")["Id"], id.as_str());
+
+    // A changed file rebuilds from its COPY on; the steps before stay cached.
+    std::fs::write(ctx.path().join("app.txt"), "app v2\n").unwrap();
+    let (ok, out) = build(&d, &["-t", "built:2", "--build-arg", "GREETING=hi", c]);
+    assert!(ok, "{out}");
+    let (before, after) = out.split_once("COPY app.txt ./").unwrap();
+    assert_eq!(before.matches("Using cache").count(), 6, "{out}");
+    assert!(!after.contains("Using cache"), "{out}");
+    let id2 = inspect(&d, "built:2")["Id"].as_str().unwrap().to_string();
+    assert_ne!(id2, id);
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "built:2"]),
+        "hi from build\napp v2\ninside the tar\n"
+    );
+
+    // --target stops at the named stage.
+    let (ok, out) = build(&d, &["-t", "stage:build", "--target", "build", c]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Step 4/4 : RUN"), "{out}");
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "stage:build",
+            "cat",
+            "/out/built.txt"
+        ]),
+        "hello from build\n"
+    );
+
+    // Removing the final image takes its now unused intermediate images along.
+    let before = d.ok(&["images", "-aq"]).lines().count();
+    let out = d.ok(&["rmi", "built:2"]);
+    assert!(out.matches("Deleted:").count() > 1, "{out}");
+    assert!(d.ok(&["images", "-aq"]).lines().count() < before);
+    assert!(
+        d.ok(&["ps", "-aq"]).trim().is_empty(),
+        "no build container left"
+    );
+}
+
+#[test]
+fn failing_run_fails_with_dockers_message_and_leaves_nothing() {
+    skip_unless_ready!("failing_run_fails_with_dockers_message_and_leaves_nothing");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo partial > /x\nRUN echo about to fail && exit 3\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    let (ok, out) = build(&d, &["-t", "broken", ctx.path().to_str().unwrap()]);
+    assert!(!ok, "{out}\n{}", d.log());
+    assert!(
+        out.contains("about to fail"),
+        "the step output is shown: {out}\n{}",
+        d.log()
+    );
+    assert!(
+        out.contains(
+            "The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Step 4/4"), "{out}");
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty(), "no container left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = d.dir.path().to_str().unwrap();
+    assert!(!mounts.contains(root), "no mount left under {root}");
+    assert!(d.docker(&["image", "inspect", "broken"]).status.code() != Some(0));
+
+    // Errors the builder finds in the Dockerfile come in the stream too.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN <<EOF\necho\nEOF\n",
+    )
+    .unwrap();
+    let (ok, out) = build(&d, &[ctx.path().to_str().unwrap()]);
+    assert!(!ok && out.contains("heredoc"), "{out}");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nADD https://example.com/x.tgz /\n",
+    )
+    .unwrap();
+    let (ok, out) = build(&d, &[ctx.path().to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("does not download remote files"),
+        "{out}"
+    );
+    let (ok, out) = build(&d, &["--squash", ctx.path().to_str().unwrap()]);
+    assert!(!ok, "{out}");
+}
