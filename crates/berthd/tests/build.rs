@@ -275,3 +275,83 @@ fn failing_run_fails_with_dockers_message_and_leaves_nothing() {
     let (ok, out) = build(&d, &["--squash", ctx.path().to_str().unwrap()]);
     assert!(!ok, "{out}");
 }
+
+fn compose_build(d: &Berthd, compose: &[&str], project: &str, env: &[(&str, &str)]) {
+    let dir = d.dir.path().join(project);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nARG MSG=unset\nRUN echo \"$MSG\" > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; exec sleep 1000\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3.4"
+services:
+  app:
+    build:
+      context: .
+      args:
+        MSG: built-by-{project}
+    image: {project}-img:v1
+    network_mode: none
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(compose[0])
+            .args(&compose[1..])
+            .args(["-p", project])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .envs(env.iter().copied())
+            .output()
+            .expect("compose");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "compose {args:?}: {out}\n{}", d.log());
+        out
+    };
+    run(&["up", "-d", "--build"]);
+    let out = run(&["exec", "-T", "app", "cat", "/msg"]);
+    assert_eq!(out.trim(), format!("built-by-{project}"));
+    let img = inspect(d, &format!("{project}-img:v1"));
+    assert_eq!(
+        img["Config"]["Cmd"],
+        serde_json::json!(["sh", "-c", "cat /msg; exec sleep 1000"])
+    );
+    run(&["down", "-t", "0"]);
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
+/// Compose v1 (Debian's docker-compose) and v2 (the CLI plugin; classic builder with
+/// DOCKER_BUILDKIT=0) build a service with `build:` and build args, and start it.
+#[test]
+fn compose_v1_and_v2_build_and_start_a_service() {
+    skip_unless_ready!("compose_v1_and_v2_build_and_start_a_service");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    if Path::new("/usr/bin/docker-compose").is_file() {
+        compose_build(&d, &["/usr/bin/docker-compose"], "cv1", &[]);
+    } else {
+        println!("skipped: compose v1: /usr/bin/docker-compose is missing");
+    }
+    let v2 = [
+        std::env::var("BERTH_TEST_COMPOSE2").unwrap_or_default(),
+        "/usr/local/lib/docker/cli-plugins/docker-compose".into(),
+        "/usr/lib/docker/cli-plugins/docker-compose".into(),
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file());
+    match v2 {
+        Some(p) => compose_build(&d, &[&p], "cv2", &[("DOCKER_BUILDKIT", "0")]),
+        None => println!("skipped: compose v2: no Compose v2 plugin (scripts/compose-v2.sh installs it)"),
+    }
+}
