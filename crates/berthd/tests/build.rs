@@ -352,6 +352,51 @@ fn compose_v1_and_v2_build_and_start_a_service() {
     .find(|p| Path::new(p).is_file());
     match v2 {
         Some(p) => compose_build(&d, &[&p], "cv2", &[("DOCKER_BUILDKIT", "0")]),
-        None => println!("skipped: compose v2: no Compose v2 plugin (scripts/compose-v2.sh installs it)"),
+        None => println!(
+            "skipped: compose v2: no Compose v2 plugin (scripts/compose-v2.sh installs it)"
+        ),
     }
+}
+
+/// The build cache in `docker system df` and `docker builder prune`: steps no tagged image
+/// descends from go, the ones the current image is made of stay (its rebuild is still cached).
+#[test]
+fn build_cache_in_system_df_and_builder_prune() {
+    skip_unless_ready!("build_cache_in_system_df_and_builder_prune");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path().to_str().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY a.txt /\nRUN cat /a.txt > /b.txt\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("a.txt"), "one\n").unwrap();
+    assert!(build(&d, &["-t", "cached", c]).0);
+    std::fs::write(ctx.path().join("a.txt"), "two\n").unwrap();
+    assert!(build(&d, &["-t", "cached", c]).0);
+    let df = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Build Cache 3"), "{df}");
+    let out = d.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    let df = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(
+        df.contains("Build Cache 1"),
+        "the current image's COPY step stays: {df}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "cached",
+            "cat",
+            "/b.txt"
+        ]),
+        "two\n"
+    );
+    let (ok, out) = build(&d, &["-t", "cached", c]);
+    assert!(ok && out.matches("Using cache").count() == 2, "{out}");
 }

@@ -232,6 +232,99 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
     Ok(resp)
 }
 
+/// `GET /system/df`'s `BuildCache`: one record per cached build step.
+pub fn cache_records(d: &Daemon) -> ApiResult<Vec<Value>> {
+    let all = crate::images::list(d)?;
+    let used: Vec<String> = d.containers.all().into_iter().map(|c| c.image_id).collect();
+    let in_use = crate::images::in_use_ancestors(&all, &used);
+    Ok(crate::images::build_cache(&all)
+        .into_iter()
+        .map(|(img, size)| {
+            let cfg = &img.info.config;
+            let created = cfg.created.clone().unwrap_or_default();
+            let desc = cfg
+                .history
+                .last()
+                .and_then(|h| h.created_by.clone())
+                .unwrap_or_default();
+            json!({
+                "ID": img.info.config_digest.hex(),
+                "Parent": cfg.parent.clone().unwrap_or_default().trim_start_matches("sha256:"),
+                "Parents": [cfg.parent.clone().unwrap_or_default().trim_start_matches("sha256:")],
+                "Type": "regular",
+                "Description": desc,
+                "InUse": in_use.contains(&img.id()),
+                "Shared": false,
+                "Size": size,
+                "CreatedAt": created,
+                "LastUsedAt": created,
+                "UsageCount": 0,
+            })
+        })
+        .collect())
+}
+
+/// `POST /build/prune?all=&filters=`: cached build steps that no tagged image or container descends
+/// from (with `all`, every one no container uses), and build directories a crash left behind.
+pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&[
+        "until",
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+    ])?;
+    let all_flag = q.bool("all");
+    let _g = d.image_lock.lock().await;
+    let all = crate::images::list(d)?;
+    let used: Vec<String> = d.containers.all().into_iter().map(|c| c.image_id).collect();
+    let keep = if all_flag {
+        used.iter().cloned().collect()
+    } else {
+        crate::images::in_use_ancestors(&all, &used)
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed: i64 = 0;
+    for (img, size) in crate::images::build_cache(&all) {
+        if keep.contains(&img.id()) {
+            continue;
+        }
+        for k in &img.keys {
+            d.images.remove_ref(k).map_err(ApiError::internal)?;
+        }
+        reclaimed += size;
+        deleted.push(img.info.config_digest.hex().to_string());
+    }
+    // Build directories of builds that are not running (none run while the image lock is held
+    // only between steps, so keep any younger than an hour).
+    if let Ok(rd) = std::fs::read_dir(d.cfg.data_root.join("build")) {
+        for e in rd.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|a| a > std::time::Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let _ = berth_image::gc::collect_with_grace(
+        &d.images,
+        Some(&d.snap),
+        std::time::Duration::from_secs(60),
+    );
+    http::ok_json(&json!({
+        "CachesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    }))
+}
+
 /// The parameters' shape, for tests.
 #[cfg(test)]
 mod tests {

@@ -302,6 +302,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Resp> {
         (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::delete(&d, name, &q).await,
         (&M::POST, ["build"]) => build::build(&d, &q, req).await,
+        (&M::POST, ["build", "prune"]) => build::prune(&d, &q).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q),
