@@ -55,6 +55,9 @@ pub struct BuildResult {
     pub id: String,
 }
 
+/// The PATH a stage gets when its base image sets none (dockerd's default).
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct State {
     image: Option<String>,
     config: ImageConfig,
@@ -375,6 +378,12 @@ impl Builder<'_> {
             }
         };
         let mut run = st.run();
+        // As dockerd's classic builder: a stage whose image sets no PATH gets the default one.
+        let env = run.env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        st.config.config = Some(run.clone());
         let triggers = run.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             st.config.config = Some(run);

@@ -400,3 +400,130 @@ fn build_cache_in_system_df_and_builder_prune() {
     let (ok, out) = build(&d, &["-t", "cached", c]);
     assert!(ok && out.matches("Using cache").count() == 2, "{out}");
 }
+
+/// The same context built by a private dockerd's classic builder (DOCKER_BUILDKIT=0) gives the
+/// same image config (dockerd 20.10's classic builder has no `COPY --chmod`: left out here).
+#[test]
+fn config_matches_dockerds_classic_builder() {
+    skip_unless_ready!("config_matches_dockerds_classic_builder");
+    if Command::new("dockerd").arg("--version").output().is_err() {
+        println!("skipped: config_matches_dockerds_classic_builder: no dockerd");
+        return;
+    }
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    context(ctx.path());
+    let df = DOCKERFILE.replace("--chmod=600 ", "");
+    std::fs::write(ctx.path().join("Dockerfile"), &df).unwrap();
+    let c = ctx.path().to_str().unwrap();
+    let dir = d.dir.path().join("dockerd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("docker.sock");
+    let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+    let mut child = Command::new("dockerd")
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("docker.pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--storage-driver=vfs",
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let docker = |args: &[&str]| {
+        Command::new(docker_cli().unwrap())
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .env("DOCKER_CONFIG", dir.join("cfg"))
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap()
+    };
+    let t = std::time::Instant::now();
+    while !docker(&["version"]).status.success() {
+        assert!(t.elapsed().as_secs() < 60, "dockerd did not start");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let rootfs_tar = d.dir.path().join("rootfs.tar");
+    let res = std::panic::catch_unwind(|| {
+        assert!(
+            docker(&["import", rootfs_tar.to_str().unwrap(), "busybox:latest"])
+                .status
+                .success()
+        );
+        let o = docker(&[
+            "build",
+            "--network",
+            "none",
+            "-t",
+            "ref:1",
+            "--build-arg",
+            "GREETING=hi",
+            c,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let theirs: Value =
+            serde_json::from_slice(&docker(&["image", "inspect", "ref:1"]).stdout).unwrap();
+        let (ok, out) = build(
+            &d,
+            &[
+                "--network",
+                "none",
+                "-t",
+                "ours:1",
+                "--build-arg",
+                "GREETING=hi",
+                c,
+            ],
+        );
+        assert!(ok, "{out}");
+        let ours = inspect(&d, "ours:1");
+        for k in [
+            "Entrypoint",
+            "Cmd",
+            "Env",
+            "ExposedPorts",
+            "Labels",
+            "User",
+            "WorkingDir",
+            "StopSignal",
+            "Healthcheck",
+            "Volumes",
+            "OnBuild",
+        ] {
+            assert_eq!(ours["Config"][k], theirs[0]["Config"][k], "Config.{k}");
+        }
+        let run = |img: &str, theirs: bool| {
+            let args = ["run", "--rm", "--network", "none", img];
+            let o = if theirs {
+                docker(&args)
+            } else {
+                d.docker(&args)
+            };
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        assert_eq!(run("ours:1", false), run("ref:1", true));
+    });
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "grep ' {0}' /proc/self/mountinfo | awk '{{print $5}}' | sort -r | xargs -r umount -l",
+            dir.display()
+        ))
+        .status();
+    if let Err(e) = res {
+        std::panic::resume_unwind(e);
+    }
+}

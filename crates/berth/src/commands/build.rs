@@ -90,7 +90,11 @@ fn add_dir(
         .collect();
     names.sort();
     for n in names {
-        let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+        let r = if rel.is_empty() {
+            n
+        } else {
+            format!("{rel}/{n}")
+        };
         let p = root.join(&r);
         let md = std::fs::symlink_metadata(&p)?;
         let ignored = ignore.ignored(&r) && !keep.contains(&r);
@@ -138,21 +142,28 @@ pub fn build(c: &Client, a: &BuildArgs) -> Result<i32> {
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
         // A Dockerfile outside the context goes in under a name of its own.
-        let name = match df_path.strip_prefix(root).ok().or_else(|| {
-            (!df_path.is_absolute() && root.join(df_path).is_file()).then_some(df_path)
-        }) {
-            Some(rel) => rel.to_string_lossy().into_owned(),
-            None => {
-                let text = std::fs::read(df_path).with_context(|| format!("reading {df}"))?;
-                let mut h = tar::Header::new_gnu();
-                h.set_size(text.len() as u64);
-                h.set_mode(0o644);
-                h.set_cksum();
-                b.append_data(&mut h, ".berth-dockerfile", &text[..])?;
-                ".berth-dockerfile".into()
-            }
-        };
-        add_dir(&mut b, root, "", &ignore, &[name.clone(), ".dockerignore".into()])?;
+        let name =
+            match df_path.strip_prefix(root).ok().or_else(|| {
+                (!df_path.is_absolute() && root.join(df_path).is_file()).then_some(df_path)
+            }) {
+                Some(rel) => rel.to_string_lossy().into_owned(),
+                None => {
+                    let text = std::fs::read(df_path).with_context(|| format!("reading {df}"))?;
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(text.len() as u64);
+                    h.set_mode(0o644);
+                    h.set_cksum();
+                    b.append_data(&mut h, ".berth-dockerfile", &text[..])?;
+                    ".berth-dockerfile".into()
+                }
+            };
+        add_dir(
+            &mut b,
+            root,
+            "",
+            &ignore,
+            &[name.clone(), ".dockerignore".into()],
+        )?;
         (b.into_inner()?, name)
     };
     let mut path = format!("/build?dockerfile={}", q(&dockerfile));
@@ -178,7 +189,10 @@ pub fn build(c: &Client, a: &BuildArgs) -> Result<i32> {
         path.push_str(&format!("&labels={}", q(&json!(labels).to_string())));
     }
     if !a.cache_from.is_empty() {
-        path.push_str(&format!("&cachefrom={}", q(&json!(a.cache_from).to_string())));
+        path.push_str(&format!(
+            "&cachefrom={}",
+            q(&json!(a.cache_from).to_string())
+        ));
     }
     for (k, v) in [
         ("target", a.target.clone()),
