@@ -236,7 +236,7 @@ impl StepRunner for Runner {
         // The container is driven by a task on the runtime; its output comes back over a channel
         // to this (blocking) thread, which writes it to the build's stream.
         enum Msg {
-            Out(Vec<u8>),
+            Out(u8, Vec<u8>),
             Exit(Result<i32, String>),
         }
         let (mtx, mrx) = std::sync::mpsc::channel::<Msg>();
@@ -280,7 +280,7 @@ impl StepRunner for Runner {
                         if s.read_exact(&mut buf).await.is_err() {
                             break;
                         }
-                        let _ = mtx.send(Msg::Out(buf));
+                        let _ = mtx.send(Msg::Out(head[0], buf));
                     }
                 };
                 let mut ev = events.clone();
@@ -302,7 +302,11 @@ impl StepRunner for Runner {
         }
         loop {
             match mrx.recv() {
-                Ok(Msg::Out(b)) => out.stream(&String::from_utf8_lossy(&b)),
+                // stderr in red, between the classic builder's escape codes.
+                Ok(Msg::Out(2, b)) => {
+                    out.stream(&format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&b)))
+                }
+                Ok(Msg::Out(_, b)) => out.stream(&String::from_utf8_lossy(&b)),
                 Ok(Msg::Exit(r)) => return r.map_err(BuildError::Engine),
                 Err(_) => {
                     return Err(BuildError::Engine(
