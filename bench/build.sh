@@ -2,7 +2,8 @@
 # docker build of one multi-stage project (about 4 MB of context, five RUN steps) on berthd, on a private
 # dockerd with its classic builder (DOCKER_BUILDKIT=0, the same docker CLI) and with buildah (Debian),
 # in one run: a cold build (--no-cache) and an unchanged rebuild (all steps from the cache), with the ratios.
-# RUN steps get no network on all three (--network none); buildah runs them with --isolation chroot
+# RUN steps get no network on berthd and dockerd (--network none); buildah runs them with --isolation chroot,
+# which shares the host network
 # (its OCI isolation needs a cgroup layout this machine's hybrid v1 one is not).
 # Usage: bash bench/build.sh [cold-runs] [cached-runs]   (as root)
 set -euo pipefail
@@ -67,14 +68,14 @@ buildah "${B[@]}" commit -q "$c" bb:bench >/dev/null
 buildah "${B[@]}" rm "$c" >/dev/null
 
 dk() { echo "env DOCKER_BUILDKIT=0 DOCKER_HOST=unix://$work/$1.sock $docker build -q --network none $2 -t out:bench $ctx"; }
-bh() { echo "buildah ${B[*]} build -q --layers --isolation chroot --network none $1 -t out:bench $ctx"; }
+bh() { echo "buildah ${B[*]} build -q --layers --isolation chroot $1 -t out:bench $ctx"; }
 # Check that all three build it and the image says what it should.
 for h in berth docker; do
     DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/$h.sock" "$docker" build -q --network none -t out:bench "$ctx" >/dev/null
     out=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" run --rm --network none out:bench)
     [ "$out" = "$(printf 'blob.md5\nsize')" ] || { echo "$h built a wrong image: $out" >&2; exit 1; }
 done
-buildah "${B[@]}" build -q --layers --isolation chroot --network none -t out:bench "$ctx" >/dev/null
+buildah "${B[@]}" build -q --layers --isolation chroot -t out:bench "$ctx" >/dev/null
 
 hyperfine -N --runs "$cold" --export-json "$work/cold.json" \
     -n "berthd cold" "$(dk berth --no-cache)" \
