@@ -331,6 +331,16 @@ impl StepRunner for Runner {
 pub struct Layers {
     /// The daemon.
     pub d: Arc<Daemon>,
+    /// Images by parent, read once per build (every step's cache lookup asks) and kept current
+    /// with the build's own commits.
+    by_parent: Option<BTreeMap<Option<String>, Vec<BaseImage>>>,
+}
+
+impl Layers {
+    /// Over `d`.
+    pub fn new(d: Arc<Daemon>) -> Self {
+        Layers { d, by_parent: None }
+    }
 }
 
 fn store_tar(d: &Daemon, path: &Path) -> Result<(Digest, u64, Digest), BuildError> {
@@ -340,16 +350,24 @@ fn store_tar(d: &Daemon, path: &Path) -> Result<(Digest, u64, Digest), BuildErro
 
 impl LayerStore for Layers {
     fn children(&mut self, parent: Option<&str>) -> Result<Vec<BaseImage>, BuildError> {
-        Ok(crate::images::list(&self.d)
-            .map_err(engine)?
-            .into_values()
-            .filter(|i| i.info.config.parent.as_deref() == parent)
-            .filter(|i| i.info.config.container_config.is_some())
-            .map(|i| BaseImage {
-                id: i.id(),
-                config: i.info.config,
-            })
-            .collect())
+        if self.by_parent.is_none() {
+            let mut m: BTreeMap<Option<String>, Vec<BaseImage>> = BTreeMap::new();
+            for i in crate::images::list(&self.d).map_err(engine)?.into_values() {
+                if i.info.config.container_config.is_some() {
+                    m.entry(i.info.config.parent.clone())
+                        .or_default()
+                        .push(BaseImage {
+                            id: i.id(),
+                            config: i.info.config,
+                        });
+                }
+            }
+            self.by_parent = Some(m);
+        }
+        let m = self.by_parent.as_ref().expect("index built");
+        Ok(m.get(&parent.map(str::to_string))
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn parent(&mut self, id: &str) -> Result<Option<String>, BuildError> {
@@ -401,7 +419,16 @@ impl LayerStore for Layers {
             .set_ref(rec.digest.as_str(), rec.clone())
             .map_err(engine)?;
         let info = image::resolve(&d.images, &rec).map_err(engine)?;
-        Ok(format!("sha256:{}", info.config_digest.hex()))
+        let id = format!("sha256:{}", info.config_digest.hex());
+        if let Some(m) = self.by_parent.as_mut() {
+            m.entry(info.config.parent.clone())
+                .or_default()
+                .push(BaseImage {
+                    id: id.clone(),
+                    config: info.config,
+                });
+        }
+        Ok(id)
     }
 
     fn tag(&mut self, id: &str, name: &str) -> Result<(), BuildError> {

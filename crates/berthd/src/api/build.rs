@@ -218,7 +218,7 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
             let _ = std::fs::remove_file(&tar);
             let mut images = Images::new(d.clone(), dir.clone(), creds);
             let mut runner = Runner { d: d.clone(), rt };
-            let mut layers = Layers { d: d.clone() };
+            let mut layers = Layers::new(d.clone());
             berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out)
                 .map_err(|e| e.to_string())
         });
