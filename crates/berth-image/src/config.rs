@@ -80,6 +80,12 @@ pub struct ContainerConfig {
     /// Health check (Docker extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
+    /// ONBUILD triggers, run by a build that starts `FROM` this image (Docker extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    /// The shell of shell-form instructions (`SHELL`; Docker extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 /// `rootfs` of an image config.

@@ -85,6 +85,9 @@ pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
             String::new()
         };
         let text = if id.is_empty() {
+            if status.is_empty() {
+                continue; // an `aux` message or an empty line
+            }
             status
         } else {
             format!("{id}: {status} {bar}").trim_end().to_string()

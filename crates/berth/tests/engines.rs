@@ -223,3 +223,111 @@ fn everyday_verbs(d: &Engine, dir: &Path) {
     ]);
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
 }
+
+/// `berth build`: tags, build args, another Dockerfile name, .dockerignore, -q, and a failing RUN's
+/// message; the same against dockerd's classic builder and berthd.
+fn build_verbs(e: &Engine, dir: &Path) {
+    let tar = busybox_tar(dir);
+    assert!(e
+        .berth(&["import", tar.to_str().unwrap(), "bb:build"])
+        .status
+        .success());
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Build.file"),
+        "FROM bb:build\nARG WHO=nobody\nCOPY . /ctx/\nRUN echo \"hi $WHO\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("keep.txt"), "k").unwrap();
+    std::fs::write(ctx.join("skip.txt"), "s").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "skip.txt\n").unwrap();
+    let c = ctx.to_str().unwrap();
+    let df = ctx.join("Build.file");
+    let o = e.berth(&[
+        "build",
+        "-t",
+        "cli-built:1",
+        "-t",
+        "cli-built:2",
+        "-f",
+        df.to_str().unwrap(),
+        "--build-arg",
+        "WHO=berth",
+        "--network",
+        "none",
+        c,
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?} {out}", o.status);
+    assert!(
+        out.contains("Step 4/5 : RUN echo") && out.contains("Successfully tagged cli-built:2"),
+        "{out}"
+    );
+    let run = |args: &[&str]| String::from_utf8_lossy(&e.berth(args).stdout).into_owned();
+    assert_eq!(
+        run(&["run", "--rm", "--network", "none", "cli-built:1"]),
+        "hi berth\n"
+    );
+    let ls = run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "cli-built:2",
+        "sh",
+        "-c",
+        "echo /ctx/*",
+    ]);
+    assert!(ls.contains("keep.txt") && !ls.contains("skip.txt"), "{ls}");
+    let o = e.berth(&[
+        "build",
+        "-q",
+        "-f",
+        df.to_str().unwrap(),
+        "--network",
+        "none",
+        c,
+    ]);
+    let id = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success() && id.trim().starts_with("sha256:") && id.lines().count() == 1,
+        "{id}"
+    );
+    std::fs::write(ctx.join("Dockerfile"), "FROM bb:build\nRUN exit 7\n").unwrap();
+    let o = e.berth(&["build", "--network", "none", c]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"),
+        "{err}"
+    );
+}
+
+#[test]
+fn build_against_dockerd() {
+    if let Some(why) = skip_reason(true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::dockerd(tmp.path());
+    build_verbs(&d, tmp.path());
+}
+
+#[test]
+fn build_against_berthd() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::berthd(tmp.path());
+    build_verbs(&d, tmp.path());
+}

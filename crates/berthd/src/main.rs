@@ -7,6 +7,7 @@
 
 mod api;
 mod archive;
+mod builder;
 mod config;
 mod containers;
 mod crash;

@@ -1,6 +1,7 @@
 //! The command line: docker's flags for the everyday verbs.
 
 mod audit;
+mod build;
 mod containers;
 mod images;
 mod profiles;
@@ -46,6 +47,8 @@ pub enum Cmd {
     Rm(containers::RmArgs),
     /// Show low-level information on containers or images
     Inspect { names: Vec<String> },
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Pull an image from a registry
@@ -171,6 +174,7 @@ pub fn main() -> i32 {
             Cmd::Kill(a) => containers::kill(&client, a),
             Cmd::Rm(a) => containers::rm(&client, a),
             Cmd::Inspect { names } => containers::inspect(&client, names),
+            Cmd::Build(a) => build::build(&client, a),
             Cmd::Images(a) => images::list(&client, a),
             Cmd::Pull { image } => images::pull(&client, image),
             Cmd::Push { image } => images::push(&client, image),

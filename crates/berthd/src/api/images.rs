@@ -62,8 +62,14 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&["dangling", "reference", "label"])?;
     let mut out = Vec::new();
-    for img in images::list(d)?.into_values() {
+    let all_images = images::list(d)?;
+    let parents = images::parents(&all_images);
+    for img in all_images.into_values() {
         let dangling = img.repo_tags().is_empty();
+        // Untagged images with children are a build's intermediate images: shown only with `all`.
+        if dangling && parents.contains(&img.id()) && !q.bool("all") {
+            continue;
+        }
         if let Some(v) = f.get("dangling").first() {
             let want = match v.as_str() {
                 "true" | "1" => true,
@@ -102,7 +108,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 "Created": created_unix(&img),
                 "Id": img.id(),
                 "Labels": labels(&img),
-                "ParentId": "",
+                "ParentId": img.info.config.parent.clone().unwrap_or_default(),
                 "RepoDigests": img.repo_digests(),
                 "RepoTags": img.repo_tags(),
                 "SharedSize": -1,
@@ -126,8 +132,15 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         "ExposedPorts": cc.exposed_ports, "Tty": false, "OpenStdin": false, "StdinOnce": false,
         "Env": cc.env, "Cmd": cc.cmd, "Image": "", "Volumes": cc.volumes,
         "WorkingDir": cc.working_dir.clone().unwrap_or_default(), "Entrypoint": cc.entrypoint,
-        "OnBuild": null, "Labels": cc.labels, "StopSignal": cc.stop_signal,
+        "OnBuild": cc.on_build, "Labels": cc.labels, "StopSignal": cc.stop_signal,
     });
+    let mut container_config = container_config;
+    if let Some(h) = &cc.healthcheck {
+        container_config["Healthcheck"] = json!(h);
+    }
+    if let Some(sh) = &cc.shell {
+        container_config["Shell"] = json!(sh);
+    }
     let comment = cfg
         .history
         .last()
@@ -507,8 +520,36 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     }
     out.push(json!({ "Deleted": id }));
     d.events.emit("image", "delete", &id, Default::default());
+    if !q.bool("noprune") {
+        delete_unused_parents(d, &img, &mut out)?;
+    }
     collect_garbage(d).await;
     ok_json(&out)
+}
+
+/// After an image went: its untagged parents (a build's intermediate images) that no other image
+/// descends from and no container uses go too, as dockerd prunes them.
+fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiResult<()> {
+    let mut next = img.info.config.parent.clone();
+    while let Some(pid) = next {
+        let all = images::list(d)?;
+        let Some(p) = all.get(&pid) else { break };
+        let children = all
+            .values()
+            .filter(|i| i.info.config.parent.as_deref() == Some(pid.as_str()))
+            .count();
+        let used = d.containers.all().iter().any(|c| c.image_id == pid);
+        if !p.repo_tags().is_empty() || !p.repo_digests().is_empty() || children > 0 || used {
+            break;
+        }
+        for k in &p.keys {
+            d.images.remove_ref(k).map_err(ApiError::internal)?;
+        }
+        out.push(json!({ "Deleted": pid }));
+        d.events.emit("image", "delete", &pid, Default::default());
+        next = p.info.config.parent.clone();
+    }
+    Ok(())
 }
 
 /// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
@@ -546,8 +587,13 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
     let mut layer_sizes = std::collections::BTreeMap::new();
     let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
-    for img in images::list(d)?.into_values() {
-        if used.contains(&img.id()) || (only_dangling && !img.repo_tags().is_empty()) {
+    let all = images::list(d)?;
+    let parents = images::parents(&all);
+    for img in all.into_values() {
+        if used.contains(&img.id())
+            || (only_dangling && !img.repo_tags().is_empty())
+            || parents.contains(&img.id())
+        {
             continue;
         }
         let labels = img

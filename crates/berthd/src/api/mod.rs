@@ -4,6 +4,7 @@
 mod archive;
 mod attach;
 mod authz;
+mod build;
 mod container_fs;
 mod containers;
 mod events;
@@ -19,6 +20,9 @@ mod system;
 mod top;
 mod volumes;
 mod websocket;
+
+pub use images::keep_replaced_as_dangling;
+pub use registry::pull_blocking;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -420,6 +424,8 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::delete(&d, name, &q).await,
+        (&M::POST, ["build"]) => build::build(&d, &q, req).await,
+        (&M::POST, ["build", "prune"]) => build::prune(&d, &q).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q),

@@ -216,6 +216,82 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
     Ok(resp)
 }
 
+/// Pull `name` from its registry on this (blocking) thread, with `X-Registry-Config`-style credentials
+/// by registry host (a build's base images); each progress message goes to `status`.
+pub fn pull_blocking(
+    d: &Daemon,
+    name: &str,
+    creds: &std::collections::BTreeMap<String, Credentials>,
+    status: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let r = Reference::parse(name).map_err(|e| format!("invalid reference format: {e}"))?;
+    status(format!(
+        "{}: Pulling from {}",
+        r.tag().unwrap_or("latest"),
+        r.repository()
+    ));
+    // As `docker pull`: Docker Hub names through the mirrors first.
+    let reg = d.live().registries.clone();
+    let rec = pull_with_mirrors(
+        d,
+        &reg,
+        &r,
+        creds.get(r.api_host()).cloned(),
+        &|_: &Progress| {},
+    )?;
+    record_repo_digest(d, &r, &rec.digest, &rec);
+    status(format!("Digest: {}", rec.digest));
+    status(format!(
+        "Status: Downloaded newer image for {}",
+        r.familiar()
+    ));
+    d.events.emit(
+        "image",
+        "pull",
+        &r.familiar(),
+        [("name".to_string(), r.familiar())].into(),
+    );
+    Ok(())
+}
+
+/// `X-Registry-Config` (base64 JSON: registry host -> auth config), as `POST /build` gets it.
+pub fn registry_config(h: &HeaderMap) -> std::collections::BTreeMap<String, Credentials> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(raw) = h.get("X-Registry-Config").and_then(|v| v.to_str().ok()) else {
+        return out;
+    };
+    let raw = raw.trim();
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+        });
+    let Ok(bytes) = bytes else { return out };
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&bytes) else {
+        return out;
+    };
+    for (host, v) in m {
+        let user = v["username"].as_str().unwrap_or("");
+        if user.is_empty() {
+            continue;
+        }
+        let host = host
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        out.insert(
+            host,
+            Credentials {
+                username: user.into(),
+                password: v["password"].as_str().unwrap_or("").into(),
+            },
+        );
+    }
+    out
+}
+
 /// Name the image `repo@digest` too, as dockerd does after a pull or push.
 fn record_repo_digest(
     d: &Daemon,

@@ -205,7 +205,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
 }
 
 /// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
-/// the build cache is empty for now.
+/// and the build cache (the untagged images of build steps).
 pub async fn df(d: &Daemon) -> ApiResult<Resp> {
     let containers = d.containers.all();
     let images = crate::images::list(d)?;
@@ -277,7 +277,7 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
                 j
             })
             .collect::<Vec<_>>(),
-        "BuildCache": [],
+        "BuildCache": super::build::cache_records(d)?,
     }))
 }
 

@@ -108,3 +108,60 @@ pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
     }
     Err(ApiError::NotFound(format!("No such image: {name}")))
 }
+
+/// IDs of images that some image names as its parent (a build's intermediate images have children).
+pub fn parents(all: &BTreeMap<String, Image>) -> std::collections::BTreeSet<String> {
+    all.values()
+        .filter_map(|i| i.info.config.parent.clone())
+        .collect()
+}
+
+/// The build cache: untagged images a build made (they have a parent and the step's
+/// `ContainerConfig`), with the size of the layer each added.
+pub fn build_cache(all: &BTreeMap<String, Image>) -> Vec<(Image, i64)> {
+    all.values()
+        .filter(|i| i.repo_tags().is_empty() && i.repo_digests().is_empty())
+        .filter(|i| i.info.config.parent.is_some() && i.info.config.container_config.is_some())
+        .map(|i| {
+            let parent_layers = i
+                .info
+                .config
+                .parent
+                .as_ref()
+                .and_then(|p| all.get(p))
+                .map(|p| p.info.layers.len())
+                .unwrap_or(0);
+            let own: i64 = i
+                .info
+                .layers
+                .iter()
+                .skip(parent_layers)
+                .map(|l| l.size() as i64)
+                .sum();
+            (i.clone(), own)
+        })
+        .collect()
+}
+
+/// Images some tagged image or container descends from (the cache entries still in use).
+pub fn in_use_ancestors(
+    all: &BTreeMap<String, Image>,
+    container_images: &[String],
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let starts = all
+        .values()
+        .filter(|i| !i.repo_tags().is_empty() || !i.repo_digests().is_empty())
+        .map(|i| i.id())
+        .chain(container_images.iter().cloned());
+    for s in starts {
+        let mut cur = Some(s);
+        while let Some(id) = cur {
+            if !out.insert(id.clone()) {
+                break;
+            }
+            cur = all.get(&id).and_then(|i| i.info.config.parent.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,656 @@
+//! COPY and ADD: sources resolved inside their root (the context, or a stage's or image's file
+//! system), wildcards, directories copied by their contents, ADD's local tar auto-extraction (gzip,
+//! zstd or plain), URLs refused; the content checksum the cache keys on; and the layer tar, written
+//! directly (owners root unless `--chown`, modes kept unless `--chmod`, new parent directories made
+//! with the `--chown` owner, existing ones keeping the image's metadata).
+
+use crate::boundary::FileMeta;
+use crate::ignore::Ignore;
+use crate::BuildError;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// One thing to put in the layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file, a directory or a symlink from the source root, at `dest`.
+    Path {
+        /// Absolute path of the source.
+        src: PathBuf,
+        /// Absolute path in the image.
+        dest: String,
+    },
+    /// A tar archive (ADD) whose contents go under `dest`.
+    Archive {
+        /// The archive.
+        src: PathBuf,
+        /// Absolute directory in the image.
+        dest: String,
+    },
+}
+
+/// A resolved COPY/ADD.
+#[derive(Clone, Debug)]
+pub struct CopyPlan {
+    /// What goes where, in order.
+    pub entries: Vec<Entry>,
+    /// `file`, `dir` or `multi` (the classic builder's checksum prefix).
+    pub kind: &'static str,
+    /// `--chown` (uid, gid).
+    pub chown: Option<(u32, u32)>,
+    /// `--chmod` bits.
+    pub chmod: Option<u32>,
+    /// Directories that must exist above the entries (absolute, shortest first).
+    pub parents: Vec<String>,
+}
+
+/// What COPY/ADD asks.
+#[derive(Clone, Debug)]
+pub struct CopyRequest<'a> {
+    /// The source root.
+    pub root: &'a Path,
+    /// `.dockerignore` (context sources only).
+    pub ignore: Option<&'a Ignore>,
+    /// Sources as written (substituted).
+    pub sources: Vec<String>,
+    /// Absolute destination, cleaned, symlinks of the image resolved.
+    pub dest: String,
+    /// Whether the destination is a directory (written with a trailing `/`, or one in the image).
+    pub dest_is_dir: bool,
+    /// ADD (archives extracted, URLs refused).
+    pub add: bool,
+    /// `--chown`.
+    pub chown: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub chmod: Option<u32>,
+    /// `COPY` or `ADD`, for messages.
+    pub keyword: &'a str,
+}
+
+fn has_meta(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Clean a relative source path; refuse one that climbs out of the root.
+pub fn clean_source(src: &str) -> Result<String, BuildError> {
+    let mut out: Vec<&str> = Vec::new();
+    for part in src.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.pop().is_none() && !src.starts_with('/') {
+                    return Err(BuildError::Copy(format!(
+                        "forbidden path outside the build context: {src} ()"
+                    )));
+                }
+            }
+            x => out.push(x),
+        }
+    }
+    Ok(out.join("/"))
+}
+
+/// Join an absolute image path and a relative one (`/a` + `b/c` = `/a/b/c`).
+pub fn join_abs(base: &str, rel: &str) -> String {
+    let rel = rel.trim_start_matches('/');
+    if rel.is_empty() {
+        return base.to_string();
+    }
+    if base == "/" || base.is_empty() {
+        format!("/{rel}")
+    } else {
+        format!("{}/{rel}", base.trim_end_matches('/'))
+    }
+}
+
+/// Expand one source pattern to relative paths under `root` (element by element, as Go's Glob).
+fn expand(root: &Path, pattern: &str, ignore: Option<&Ignore>) -> Result<Vec<String>, BuildError> {
+    let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    let mut found = vec![String::new()];
+    for part in parts {
+        let mut next = Vec::new();
+        for base in &found {
+            let dir = root.join(base);
+            if !has_meta(part) {
+                let p = if base.is_empty() {
+                    part.to_string()
+                } else {
+                    format!("{base}/{part}")
+                };
+                if fs::symlink_metadata(root.join(&p)).is_ok() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            let pat: Vec<char> = part.chars().collect();
+            let mut names: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| crate::ignore::glob(&pat, &n.chars().collect::<Vec<_>>()))
+                .collect();
+            names.sort();
+            for n in names {
+                next.push(if base.is_empty() {
+                    n
+                } else {
+                    format!("{base}/{n}")
+                });
+            }
+        }
+        found = next;
+    }
+    Ok(found
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .filter(|p| !ignore.is_some_and(|i| i.ignored(p)))
+        .collect())
+}
+
+fn is_url(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("http://")
+        || l.starts_with("https://")
+        || l.starts_with("git@")
+        || l.starts_with("git://")
+}
+
+/// Whether a file is a tar archive ADD unpacks (plain, gzip or zstd compressed).
+pub fn is_archive(p: &Path) -> bool {
+    let Ok(f) = fs::File::open(p) else {
+        return false;
+    };
+    let Ok((_, mut r)) = berth_image::compression::decompress(f) else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n == 512 && &head[257..262] == b"ustar"
+}
+
+/// Resolve what to copy.
+pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
+    let mut items: Vec<(String, bool)> = Vec::new(); // (relative path, from a wildcard)
+    for s in &req.sources {
+        if is_url(s) {
+            if req.add {
+                return Err(BuildError::Copy(format!(
+                    "ADD of a URL ({s}) is not supported: Berth's builder does not download remote files; download it into the build context and ADD or COPY it from there"
+                )));
+            }
+            return Err(BuildError::Copy(format!(
+                "source can't be a URL for COPY: {s}"
+            )));
+        }
+        let rel = clean_source(s)?;
+        if has_meta(&rel) {
+            for m in expand(req.root, &rel, req.ignore)? {
+                items.push((m, true));
+            }
+            continue;
+        }
+        let excluded = req
+            .ignore
+            .is_some_and(|i| !rel.is_empty() && i.ignored(&rel));
+        if excluded || fs::symlink_metadata(req.root.join(&rel)).is_err() {
+            return Err(BuildError::Copy(format!(
+                "{} failed: file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist",
+                req.keyword
+            )));
+        }
+        items.push((rel, false));
+    }
+    if items.is_empty() {
+        return Err(BuildError::Copy(format!(
+            "{} failed: no source files were specified",
+            req.keyword
+        )));
+    }
+    let multi = items.len() > 1;
+    if multi && !req.dest_is_dir {
+        return Err(BuildError::Copy(format!(
+            "When using {} with more than one source file, the destination must be a directory and end with a /",
+            req.keyword
+        )));
+    }
+    let mut entries = Vec::new();
+    let mut kind = "file";
+    for (rel, _) in &items {
+        let src = req.root.join(rel);
+        let md =
+            fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {rel}"), e))?;
+        if md.is_dir() {
+            kind = "dir";
+            walk(req.root, rel, &req.dest, req.ignore, &mut entries)?;
+        } else {
+            let base = rel.rsplit('/').next().unwrap_or(rel);
+            if req.add && md.is_file() && is_archive(&src) {
+                entries.push(Entry::Archive {
+                    src,
+                    dest: req.dest.clone(),
+                });
+                continue;
+            }
+            let dest = if req.dest_is_dir {
+                join_abs(&req.dest, base)
+            } else {
+                req.dest.clone()
+            };
+            entries.push(Entry::Path { src, dest });
+        }
+    }
+    if multi {
+        kind = "multi";
+    }
+    // Directories above every entry; a directory destination is one of them.
+    let mut parents = std::collections::BTreeSet::new();
+    let mut add_parents = |p: &str, include_self: bool| {
+        let mut cur = String::new();
+        let parts: Vec<&str> = p.split('/').filter(|x| !x.is_empty()).collect();
+        let n = if include_self {
+            parts.len()
+        } else {
+            parts.len().saturating_sub(1)
+        };
+        for part in &parts[..n] {
+            cur = format!("{cur}/{part}");
+            parents.insert(cur.clone());
+        }
+    };
+    if req.dest_is_dir || kind == "dir" {
+        add_parents(&req.dest, true);
+    }
+    for e in &entries {
+        match e {
+            Entry::Path { dest, .. } => add_parents(dest, false),
+            Entry::Archive { dest, .. } => add_parents(dest, true),
+        }
+    }
+    let own: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Path { dest, .. } => Some(dest.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut parents: Vec<String> = parents
+        .into_iter()
+        .filter(|p| !own.contains(p.as_str()))
+        .collect();
+    parents.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+    Ok(CopyPlan {
+        entries,
+        kind,
+        chown: req.chown,
+        chmod: req.chmod,
+        parents,
+    })
+}
+
+/// A directory's contents (not itself), sorted, ignored paths skipped.
+fn walk(
+    root: &Path,
+    rel: &str,
+    dest: &str,
+    ignore: Option<&Ignore>,
+    out: &mut Vec<Entry>,
+) -> Result<(), BuildError> {
+    let dir = root.join(rel);
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .map_err(|e| BuildError::io(format!("reading {rel}"), e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for n in names {
+        let r = if rel.is_empty() {
+            n.clone()
+        } else {
+            format!("{rel}/{n}")
+        };
+        let ignored = ignore.is_some_and(|i| i.ignored(&r));
+        let src = root.join(&r);
+        let md = fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {r}"), e))?;
+        let d = join_abs(dest, &n);
+        if md.is_dir() {
+            if ignored && !ignore.is_some_and(Ignore::has_exceptions) {
+                continue;
+            }
+            if !ignored {
+                out.push(Entry::Path {
+                    src: src.clone(),
+                    dest: d.clone(),
+                });
+            }
+            walk(root, &r, &d, ignore, out)?;
+        } else if !ignored {
+            out.push(Entry::Path { src, dest: d });
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(p: &Path) -> io::Result<String> {
+    let mut f = fs::File::open(p)?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+impl CopyPlan {
+    /// The checksum the cache keys on: `file:<sha256>`, `dir:<sha256>` or `multi:<sha256>` over the
+    /// destinations, types, modes, owners and contents.
+    pub fn checksum(&self) -> Result<String, BuildError> {
+        let mut h = Sha256::new();
+        h.update(format!("{:?} {:?}\n", self.chown, self.chmod));
+        for e in &self.entries {
+            match e {
+                Entry::Path { src, dest } => {
+                    let md = fs::symlink_metadata(src)
+                        .map_err(|e| BuildError::io(format!("stat {}", src.display()), e))?;
+                    let content = if md.is_file() {
+                        hash_file(src)
+                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?
+                    } else if md.file_type().is_symlink() {
+                        fs::read_link(src)
+                            .map(|t| t.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    h.update(format!("{dest}\0{:o}\0{}\n", md.mode(), content));
+                }
+                Entry::Archive { src, dest } => {
+                    let c = hash_file(src)
+                        .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
+                    h.update(format!("archive {dest}\0{c}\n"));
+                }
+            }
+        }
+        Ok(format!("{}:{}", self.kind, hex::encode(h.finalize())))
+    }
+
+    /// Write the layer as an uncompressed tar. `existing` gives the image's metadata of the parent
+    /// directories that exist (others are made 0755, owned by `--chown`'s owner or root).
+    pub fn write_layer<W: Write>(
+        &self,
+        w: W,
+        existing: &BTreeMap<String, FileMeta>,
+    ) -> Result<W, BuildError> {
+        let ioe = |e: io::Error| BuildError::io("writing the COPY layer", e);
+        let mut b = tar::Builder::new(w);
+        let (uid, gid) = self.chown.unwrap_or((0, 0));
+        for p in &self.parents {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            match existing.get(p) {
+                Some(m) => {
+                    h.set_mode(m.mode & 0o7777);
+                    h.set_uid(m.uid as u64);
+                    h.set_gid(m.gid as u64);
+                }
+                None => {
+                    h.set_mode(0o755);
+                    h.set_uid(uid as u64);
+                    h.set_gid(gid as u64);
+                }
+            }
+            h.set_size(0);
+            h.set_mtime(0);
+            b.append_data(&mut h, p.trim_start_matches('/'), io::empty())
+                .map_err(ioe)?;
+        }
+        for e in &self.entries {
+            match e {
+                Entry::Path { src, dest } => self.append_path(&mut b, src, dest).map_err(ioe)?,
+                Entry::Archive { src, dest } => {
+                    self.append_archive(&mut b, src, dest).map_err(ioe)?
+                }
+            }
+        }
+        b.into_inner().map_err(ioe)
+    }
+
+    fn header(&self, md: &fs::Metadata) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        let (uid, gid) = self.chown.unwrap_or((0, 0));
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
+        let mode = self.chmod.unwrap_or(md.permissions().mode() & 0o7777);
+        h.set_mode(mode);
+        h.set_mtime(md.mtime().max(0) as u64);
+        h
+    }
+
+    fn append_path<W: Write>(
+        &self,
+        b: &mut tar::Builder<W>,
+        src: &Path,
+        dest: &str,
+    ) -> io::Result<()> {
+        let md = fs::symlink_metadata(src)?;
+        let mut h = self.header(&md);
+        let name = dest.trim_start_matches('/');
+        let ft = md.file_type();
+        if ft.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            b.append_data(&mut h, name, io::empty())
+        } else if ft.is_symlink() {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, name, fs::read_link(src)?)
+        } else if ft.is_file() {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(md.len());
+            b.append_data(&mut h, name, fs::File::open(src)?)
+        } else {
+            // Devices, fifos and sockets of a context are not copied (as Docker's archiver skips sockets).
+            Ok(())
+        }
+    }
+
+    fn append_archive<W: Write>(
+        &self,
+        b: &mut tar::Builder<W>,
+        src: &Path,
+        dest: &str,
+    ) -> io::Result<()> {
+        let (_, r) = berth_image::compression::decompress(fs::File::open(src)?)?;
+        let mut a = tar::Archive::new(r);
+        for e in a.entries()? {
+            let mut e = e?;
+            let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let Ok(rel) = clean_source(raw.trim_start_matches('/')) else {
+                continue; // climbs out: skipped, never written outside the destination
+            };
+            if rel.is_empty() {
+                continue;
+            }
+            let name = join_abs(dest, &rel);
+            let mut h = e.header().clone();
+            if let Some((u, g)) = self.chown {
+                h.set_uid(u as u64);
+                h.set_gid(g as u64);
+            }
+            if let Some(m) = self.chmod {
+                h.set_mode(m);
+            }
+            let name = name.trim_start_matches('/').to_string();
+            match h.entry_type() {
+                tar::EntryType::Link => {
+                    let target = e
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
+                    let Ok(t) = clean_source(target.trim_start_matches('/')) else {
+                        continue;
+                    };
+                    let t = join_abs(dest, &t);
+                    b.append_link(&mut h, &name, t.trim_start_matches('/'))?;
+                }
+                tar::EntryType::Symlink => {
+                    let target = e
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
+                    b.append_link(&mut h, &name, target)?;
+                }
+                tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink => {}
+                _ => {
+                    b.append_data(&mut h, &name, &mut e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path();
+        fs::create_dir_all(p.join("src/sub")).unwrap();
+        fs::write(p.join("src/a.txt"), "a").unwrap();
+        fs::write(p.join("src/sub/b.txt"), "b").unwrap();
+        fs::write(p.join("src/skip.log"), "x").unwrap();
+        fs::write(p.join("one.txt"), "1").unwrap();
+        fs::write(p.join("two.txt"), "2").unwrap();
+        t
+    }
+
+    fn req<'a>(
+        root: &'a Path,
+        ig: Option<&'a Ignore>,
+        srcs: &[&str],
+        dest: &str,
+        dir: bool,
+    ) -> CopyRequest<'a> {
+        CopyRequest {
+            root,
+            ignore: ig,
+            sources: srcs.iter().map(|s| s.to_string()).collect(),
+            dest: dest.into(),
+            dest_is_dir: dir,
+            add: false,
+            chown: None,
+            chmod: None,
+            keyword: "COPY",
+        }
+    }
+
+    fn names(layer: &[u8]) -> Vec<(String, u64, u32)> {
+        let mut a = tar::Archive::new(layer);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                    e.header().mode().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn directory_contents_wildcards_and_ignore() {
+        let t = ctx();
+        let ig = Ignore::parse("*/*.log\n");
+        let p = resolve(&req(t.path(), Some(&ig), &["src"], "/app", false)).unwrap();
+        assert_eq!(p.kind, "dir");
+        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let n: Vec<String> = names(&layer).into_iter().map(|x| x.0).collect();
+        assert_eq!(n, ["app", "app/a.txt", "app/sub", "app/sub/b.txt"]);
+        let p = resolve(&req(t.path(), None, &["*.txt"], "/d/", true)).unwrap();
+        assert_eq!(p.kind, "multi");
+        let e = resolve(&req(t.path(), None, &["*.txt"], "/d", false)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("must be a directory and end with a /"),
+            "{e}"
+        );
+        let e = resolve(&req(t.path(), Some(&ig), &["src/skip.log"], "/x", false)).unwrap_err();
+        assert!(e.to_string().contains("excluded by .dockerignore"), "{e}");
+        let e = resolve(&req(t.path(), None, &["../etc/passwd"], "/x", false)).unwrap_err();
+        assert!(e.to_string().contains("outside the build context"), "{e}");
+        let e = resolve(&req(t.path(), None, &["nomatch*"], "/x/", true)).unwrap_err();
+        assert!(e.to_string().contains("no source files"), "{e}");
+    }
+
+    #[test]
+    fn owners_modes_parents_and_checksum() {
+        let t = ctx();
+        let mut r = req(t.path(), None, &["one.txt"], "/usr/local/bin/", true);
+        r.chown = Some((7, 8));
+        r.chmod = Some(0o700);
+        let p = resolve(&r).unwrap();
+        let existing: BTreeMap<String, FileMeta> = [(
+            "/usr".to_string(),
+            FileMeta {
+                mode: 0o040755,
+                uid: 0,
+                gid: 0,
+                link: None,
+            },
+        )]
+        .into();
+        let layer = p.write_layer(Vec::new(), &existing).unwrap();
+        assert_eq!(
+            names(&layer),
+            [
+                ("usr".to_string(), 0, 0o755),
+                ("usr/local".to_string(), 7, 0o755),
+                ("usr/local/bin".to_string(), 7, 0o755),
+                ("usr/local/bin/one.txt".to_string(), 7, 0o700),
+            ]
+        );
+        let c1 = p.checksum().unwrap();
+        assert!(c1.starts_with("file:"));
+        fs::write(t.path().join("one.txt"), "changed").unwrap();
+        assert_ne!(resolve(&r).unwrap().checksum().unwrap(), c1);
+    }
+
+    #[test]
+    fn add_extracts_local_archives_and_refuses_urls() {
+        let t = ctx();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o640);
+        h.set_uid(5);
+        b.append_data(&mut h, "x/y.txt", &b"hi"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        b.append_data(&mut h, "../../evil", &b"e"[..]).unwrap_or(());
+        fs::write(t.path().join("a.tar"), b.into_inner().unwrap()).unwrap();
+        let mut r = req(t.path(), None, &["a.tar"], "/opt", false);
+        r.add = true;
+        let p = resolve(&r).unwrap();
+        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let n = names(&layer);
+        assert!(n.contains(&("opt/x/y.txt".to_string(), 5, 0o640)), "{n:?}");
+        assert!(n.iter().all(|(p, _, _)| p.starts_with("opt")), "{n:?}");
+        r.sources = vec!["https://example.com/x.tgz".into()];
+        let e = resolve(&r).unwrap_err();
+        assert!(e.to_string().contains("does not download"), "{e}");
+    }
+}

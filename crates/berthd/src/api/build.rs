@@ -1,0 +1,360 @@
+//! `POST /build`: the classic builder's parameters and tar context (plain, gzip or zstd) mapped to
+//! berth-build, and its progress as the classic JSON stream (`{"stream": ...}`, `{"aux": {"ID": ...}}`,
+//! `{"errorDetail": ...}`), objects separated by `\r\n`.
+
+use crate::builder::{Images, Layers, Runner};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, Query, Resp};
+use berth_build::{BuildOptions, HostOptions, Output};
+use bytes::Bytes;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc::Sender;
+
+fn line(v: Value) -> Bytes {
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.extend_from_slice(b"\r\n");
+    Bytes::from(b)
+}
+
+/// The stream a build writes to (from its blocking thread).
+struct Stream {
+    tx: Sender<Bytes>,
+    quiet: bool,
+}
+
+impl Output for Stream {
+    fn stream(&mut self, text: &str) {
+        if !self.quiet {
+            let _ = self.tx.blocking_send(line(json!({ "stream": text })));
+        }
+    }
+    fn aux_id(&mut self, id: &str) {
+        let _ = self.tx.blocking_send(line(json!({"aux": {"ID": id}})));
+        if self.quiet {
+            let _ = self
+                .tx
+                .blocking_send(line(json!({ "stream": format!("{id}\n") })));
+        }
+    }
+}
+
+fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, k: &str) -> ApiResult<T> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|e| ApiError::BadRequest(format!("invalid {k} parameter: {e}"))),
+    }
+}
+
+fn int(q: &Query, k: &str) -> ApiResult<i64> {
+    Ok(q.int(k)?.unwrap_or(0))
+}
+
+/// The request, checked before anything streams.
+fn options(q: &Query) -> ApiResult<BuildOptions> {
+    if q.get("remote").is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::BadRequest(
+            "remote build contexts (git or URL) are not supported: Berth builds the context sent in the request body".into(),
+        ));
+    }
+    if q.bool("squash") {
+        return Err(ApiError::BadRequest(
+            "squash is not supported: Berth's builder keeps one layer per step (dockerd supports it only in experimental mode)".into(),
+        ));
+    }
+    if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+        let (os, arch, _) = berth_image::media::host_platform();
+        let mut it = p.split('/');
+        let (o, a) = (it.next().unwrap_or(""), it.next().unwrap_or(arch.as_str()));
+        if o != os || a != arch {
+            return Err(ApiError::BadRequest(format!(
+                "platform {p} is not supported: Berth builds for {os}/{arch} (this host) only"
+            )));
+        }
+    }
+    let tags = q.all("t");
+    for t in &tags {
+        if crate::images::key_of(t).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "invalid reference format: {t}"
+            )));
+        }
+    }
+    let rm = if q.bool("forcerm") {
+        true
+    } else {
+        q.get("rm").is_none_or(|v| v.is_empty()) || q.bool("rm")
+    };
+    let extra_hosts: Vec<String> = q
+        .all("extrahosts")
+        .iter()
+        .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let network = q.get("networkmode").unwrap_or("").to_string();
+    Ok(BuildOptions {
+        tags,
+        no_cache: q.bool("nocache"),
+        pull: q.bool("pull"),
+        rm,
+        force_rm: q.bool("forcerm"),
+        build_args: json_param(q, "buildargs")?,
+        labels: json_param(q, "labels")?,
+        target: q
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        cache_from: json_param(q, "cachefrom")?,
+        host: HostOptions {
+            network_mode: if network == "default" {
+                String::new()
+            } else {
+                network
+            },
+            memory: int(q, "memory")?,
+            memory_swap: int(q, "memswap")?,
+            cpu_shares: int(q, "cpushares")?,
+            cpuset_cpus: q.get("cpusetcpus").unwrap_or("").into(),
+            cpuset_mems: q.get("cpusetmems").unwrap_or("").into(),
+            cpu_period: int(q, "cpuperiod")?,
+            cpu_quota: int(q, "cpuquota")?,
+            shm_size: int(q, "shmsize")?,
+            extra_hosts,
+        },
+        ..Default::default()
+    })
+}
+
+/// Unpack the context tar into `dir`; read the Dockerfile and `.dockerignore`.
+fn prepare(
+    d: &Daemon,
+    tar: &Path,
+    dir: &Path,
+    dockerfile: &str,
+    opts: &mut BuildOptions,
+) -> Result<(), String> {
+    let f = std::fs::File::open(tar).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 6];
+    {
+        use std::io::Read;
+        let _ = std::fs::File::open(tar).and_then(|mut f| f.read(&mut head));
+    }
+    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(
+            "the build context is bzip2 or xz compressed: send it plain, gzip or zstd compressed"
+                .into(),
+        );
+    }
+    let ctx = dir.join("context");
+    std::fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
+    let eo = berth_image::extract::ExtractOptions {
+        whiteouts: berth_image::extract::WhiteoutMode::Literal,
+        allow_devices: false,
+        same_owner: false,
+        xattrs: false,
+        clean_dotdot: true,
+        ..Default::default()
+    };
+    let r = berth_image::compression::decompress_bounded(f, d.images.max_uncompressed())
+        .map_err(|e| e.to_string())?;
+    berth_image::extract::extract_layer(r, &ctx, &eo, None)
+        .map_err(|e| format!("unpacking the build context: {e}"))?;
+    let name = if dockerfile.is_empty() {
+        "Dockerfile"
+    } else {
+        dockerfile
+    };
+    let rel = berth_build::copy::clean_source(name)
+        .map_err(|_| format!("the Dockerfile ({name}) must be within the build context"))?;
+    let mut path = ctx.join(&rel);
+    if !path.is_file() && dockerfile.is_empty() {
+        path = ctx.join("dockerfile");
+    }
+    opts.dockerfile = std::fs::read_to_string(&path)
+        .map_err(|_| format!("Cannot locate specified Dockerfile: {name}"))?;
+    let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
+    opts.ignore = berth_build::ignore::Ignore::parse(&ignore);
+    opts.context = ctx;
+    opts.scratch = dir.to_path_buf();
+    Ok(())
+}
+
+/// `POST /build`.
+pub async fn build(
+    d: &Arc<Daemon>,
+    q: &Query,
+    req: Request<crate::http::ReqBody>,
+) -> ApiResult<Resp> {
+    let mut opts = options(q)?;
+    let quiet = q.bool("q");
+    let dockerfile = q.get("dockerfile").unwrap_or("").to_string();
+    if dockerfile.starts_with("http://") || dockerfile.starts_with("https://") {
+        return Err(ApiError::BadRequest(format!(
+            "a remote Dockerfile ({dockerfile}) is not supported: Berth does not download build files"
+        )));
+    }
+    let creds = super::registry::registry_config(req.headers());
+    let dir: PathBuf = d
+        .cfg
+        .data_root
+        .join("build")
+        .join(crate::containers::model::random_hex());
+    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    let tar = dir.join("context.tar");
+    if let Err(e) = http::body_to_file(req.into_body(), &tar).await {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let d = d.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Stream {
+            tx: tx.clone(),
+            quiet,
+        };
+        let res = prepare(&d, &tar, &dir, &dockerfile, &mut opts).and_then(|()| {
+            let _ = std::fs::remove_file(&tar);
+            let mut images = Images::new(d.clone(), dir.clone(), creds);
+            let mut runner = Runner { d: d.clone(), rt };
+            let mut layers = Layers::new(d.clone());
+            berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(msg) = res {
+            let _ = tx.blocking_send(line(json!({"errorDetail": {"message": msg}, "error": msg})));
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            crate::log!(2, "build: removing {}: {e}", dir.display());
+        }
+    });
+    Ok(resp)
+}
+
+/// `GET /system/df`'s `BuildCache`: one record per cached build step.
+pub fn cache_records(d: &Daemon) -> ApiResult<Vec<Value>> {
+    let all = crate::images::list(d)?;
+    let used: Vec<String> = d.containers.all().into_iter().map(|c| c.image_id).collect();
+    let in_use = crate::images::in_use_ancestors(&all, &used);
+    Ok(crate::images::build_cache(&all)
+        .into_iter()
+        .map(|(img, size)| {
+            let cfg = &img.info.config;
+            let created = cfg.created.clone().unwrap_or_default();
+            let desc = cfg
+                .history
+                .last()
+                .and_then(|h| h.created_by.clone())
+                .unwrap_or_default();
+            json!({
+                "ID": img.info.config_digest.hex(),
+                "Parent": cfg.parent.clone().unwrap_or_default().trim_start_matches("sha256:"),
+                "Parents": [cfg.parent.clone().unwrap_or_default().trim_start_matches("sha256:")],
+                "Type": "regular",
+                "Description": desc,
+                "InUse": in_use.contains(&img.id()),
+                "Shared": false,
+                "Size": size,
+                "CreatedAt": created,
+                "LastUsedAt": created,
+                "UsageCount": 0,
+            })
+        })
+        .collect())
+}
+
+/// `POST /build/prune?all=&filters=`: cached build steps that no tagged image or container descends
+/// from (with `all`, every one no container uses), and build directories a crash left behind.
+pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
+    let f = q.filters()?;
+    f.only(&[
+        "until",
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+    ])?;
+    let all_flag = q.bool("all");
+    let _g = d.image_lock.lock().await;
+    let all = crate::images::list(d)?;
+    let used: Vec<String> = d.containers.all().into_iter().map(|c| c.image_id).collect();
+    let keep = if all_flag {
+        used.iter().cloned().collect()
+    } else {
+        crate::images::in_use_ancestors(&all, &used)
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed: i64 = 0;
+    for (img, size) in crate::images::build_cache(&all) {
+        if keep.contains(&img.id()) {
+            continue;
+        }
+        for k in &img.keys {
+            d.images.remove_ref(k).map_err(ApiError::internal)?;
+        }
+        reclaimed += size;
+        deleted.push(img.info.config_digest.hex().to_string());
+    }
+    // Build directories of builds that are not running (none run while the image lock is held
+    // only between steps, so keep any younger than an hour).
+    if let Ok(rd) = std::fs::read_dir(d.cfg.data_root.join("build")) {
+        for e in rd.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|a| a > std::time::Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let _ = berth_image::gc::collect_with_grace(
+        &d.images,
+        Some(&d.snap),
+        std::time::Duration::from_secs(60),
+    );
+    http::ok_json(&json!({
+        "CachesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    }))
+}
+
+/// The parameters' shape, for tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters() {
+        let q = Query::parse(Some(
+            "t=a:1&t=b&buildargs=%7B%22X%22%3A%221%22%2C%22Y%22%3Anull%7D&extrahosts=h%3A1.2.3.4&memory=5&rm=0&target=x",
+        ));
+        let o = options(&q).unwrap();
+        assert_eq!(o.tags, ["a:1", "b"]);
+        assert_eq!(o.build_args.get("X"), Some(&Some("1".to_string())));
+        assert_eq!(o.build_args.get("Y"), Some(&None));
+        assert_eq!(o.host.extra_hosts, ["h:1.2.3.4"]);
+        assert_eq!(o.host.memory, 5);
+        assert!(!o.rm);
+        assert_eq!(o.target.as_deref(), Some("x"));
+        assert!(options(&Query::parse(Some(""))).unwrap().rm);
+        for bad in [
+            "squash=1",
+            "platform=linux/s390x",
+            "t=UPPER:x",
+            "remote=git://x",
+            "memory=x",
+        ] {
+            assert!(options(&Query::parse(Some(bad))).is_err(), "{bad}");
+        }
+    }
+}
