@@ -217,16 +217,30 @@ pub async fn build(
             tx: tx.clone(),
             quiet,
         };
-        let res = prepare(&d, &tar, &dir, &dockerfile, &mut opts).and_then(|()| {
-            let _ = std::fs::remove_file(&tar);
-            let mut images = Images::new(d.clone(), dir.clone(), creds);
-            let mut runner = Runner { d: d.clone(), rt };
-            let mut layers = Layers::new(d.clone());
-            berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out)
-                .map_err(|e| e.to_string())
-        });
-        if let Err(msg) = res {
-            let _ = tx.blocking_send(line(json!({"errorDetail": {"message": msg}, "error": msg})));
+        let res = prepare(&d, &tar, &dir, &dockerfile, &mut opts)
+            .map_err(|msg| (msg, None))
+            .and_then(|()| {
+                let _ = std::fs::remove_file(&tar);
+                let mut images = Images::new(d.clone(), dir.clone(), creds);
+                let mut runner = Runner { d: d.clone(), rt };
+                let mut layers = Layers::new(d.clone());
+                berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out).map_err(
+                    |e| {
+                        // A failed RUN carries its exit code, as dockerd's errorDetail does.
+                        let code = match &e {
+                            berth_build::BuildError::RunFailed { code, .. } => Some(*code),
+                            _ => None,
+                        };
+                        (e.to_string(), code)
+                    },
+                )
+            });
+        if let Err((msg, code)) = res {
+            let mut detail = json!({ "message": msg });
+            if let Some(c) = code {
+                detail["code"] = json!(c);
+            }
+            let _ = tx.blocking_send(line(json!({"errorDetail": detail, "error": msg})));
         }
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             crate::log!(2, "build: removing {}: {e}", dir.display());
