@@ -78,7 +78,16 @@ fn hosts(f: &Flags) -> Result<Hosts> {
 }
 
 /// Everything that can be checked without touching the system (`--validate` stops here).
-fn check(f: &Flags) -> Result<(live::Live, Hosts, containers::defaults::Defaults)> {
+/// What `check` found valid: the reloadable settings, the sockets, the container defaults and the
+/// address pools.
+type Checked = (
+    live::Live,
+    Hosts,
+    containers::defaults::Defaults,
+    Vec<berth_net::model::AddressPool>,
+);
+
+fn check(f: &Flags) -> Result<Checked> {
     let settings = live::Live::from_flags(f)?;
     let hosts = hosts(f)?;
     let defaults = containers::defaults::Defaults::from_flags(f).map_err(anyhow::Error::msg)?;
@@ -89,10 +98,13 @@ fn check(f: &Flags) -> Result<(live::Live, Hosts, containers::defaults::Defaults
             "ip-forward false needs iptables false too: berthd's NAT rules turn net.ipv4.ip_forward on"
         );
     }
-    for p in &f.default_address_pools {
-        berth_net::model::AddressPool::parse(p).context("default-address-pools")?;
-    }
-    Ok((settings, hosts, defaults))
+    let pools = f
+        .default_address_pools
+        .iter()
+        .map(|p| berth_net::model::AddressPool::parse(p))
+        .collect::<Result<_, _>>()
+        .context("default-address-pools")?;
+    Ok((settings, hosts, defaults, pools))
 }
 
 fn main() -> Result<()> {
@@ -122,7 +134,7 @@ fn main() -> Result<()> {
         Err(config::ConfigError::Flags(e)) => e.exit(),
         Err(e) => return Err(e.into()),
     };
-    let (settings, hosts, defaults) = check(&f)?;
+    let (settings, hosts, defaults, address_pools) = check(&f)?;
     if f.validate {
         println!("configuration OK");
         return Ok(());
@@ -198,12 +210,7 @@ fn main() -> Result<()> {
             .unwrap_or_else(|| live::sibling("berth-shim")),
         bridge: (f.bridge != "none").then(|| f.bridge.clone()),
         bip: f.bip.clone(),
-        address_pools: f
-            .default_address_pools
-            .iter()
-            .map(|p| berth_net::model::AddressPool::parse(p))
-            .collect::<Result<_, _>>()
-            .context("default-address-pools")?,
+        address_pools,
         cni_plugin_dir: f.cni_plugin_dir.clone(),
         cni_config_dir: f.cni_config_dir.clone(),
         fixed_cidr_v6: if f.ipv6 {
