@@ -2,10 +2,9 @@
 //! berthd, then the exported seccomp profile with the stock docker CLI on
 //! berthd and on a private dockerd.
 
-#[path = "support/engine.rs"]
-mod engine;
+mod common;
 
-use engine::{busybox_tar, show, skip_reason, text, Engine};
+use common::{busybox_tar, show, skip_reason, text, Engine};
 use serde_json::Value;
 
 /// A shell workload: files in /tmp, a pipe, a directory tree made and removed.

@@ -24,6 +24,7 @@ impl Engine {
 
     /// dockerd with more flags (e.g. another `-H`).
     pub fn dockerd_with(dir: &Path, extra: &[&str]) -> Engine {
+        std::fs::create_dir_all(dir).unwrap();
         let socket = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")
@@ -53,6 +54,12 @@ impl Engine {
     /// berthd from this workspace's target dir (brought up to date here with
     /// its shim and runtime).
     pub fn berthd(dir: &Path) -> Engine {
+        Engine::berthd_with(dir, &[])
+    }
+
+    /// berthd with extra daemon flags.
+    pub fn berthd_with(dir: &Path, extra: &[&str]) -> Engine {
+        std::fs::create_dir_all(dir).unwrap();
         let bin_dir = Path::new(BERTH).parent().unwrap().to_path_buf();
         // Always ask cargo (a no-op when fresh): `cargo test -p berth` does not rebuild them.
         {
@@ -84,6 +91,7 @@ impl Engine {
             .arg("--pidfile")
             .arg(dir.join("berthd.pid"))
             .args(["--bridge", "none"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -214,9 +222,16 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for t in ["sh", "cat", "echo", "sleep", "true"] {
+    for t in [
+        "sh", "cat", "echo", "sleep", "true", "mkdir", "rm", "ls", "wc", "unshare", "mount", "ip",
+        "touch", "httpd", "wget",
+    ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(t)).unwrap();
     }
+    for d in ["tmp", "etc", "mnt"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let tar = dir.join("rootfs.tar");
     assert!(Command::new("tar")
         .arg("-C")
