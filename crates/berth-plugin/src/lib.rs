@@ -3,10 +3,12 @@
 //! checking `Implements`) and keeps it, and [`Client`] makes the JSON calls with dockerd's `Accept`
 //! header, retries while a plugin is still starting, per-call time limits and the protocol's error
 //! fields turned into [`PluginError`]s. [`volume`] and [`authz`] are the typed interfaces.
+//! [`managed`] runs managed ("v2") plugins and registers them here once their socket answers.
 //! No HTTP server types here: berthd maps these errors to API statuses.
 
 pub mod authz;
 pub mod discovery;
+pub mod managed;
 mod tls;
 pub mod transport;
 pub mod volume;
@@ -35,6 +37,9 @@ pub enum PluginError {
     /// No plugin of that name in the plugin directories.
     #[error("plugin \"{0}\" not found")]
     NotFound(String),
+    /// A managed plugin that is installed but not enabled.
+    #[error("plugin {0} found but disabled")]
+    Disabled(String),
     /// A spec file that does not parse.
     #[error("plugin spec {}: {msg}", path.display())]
     BadSpec { path: PathBuf, msg: String },
@@ -232,6 +237,38 @@ impl Client {
     }
 }
 
+/// Where a managed plugin's paths are on the host: a volume's `Mountpoint` under the propagated
+/// mount is under `<plugin dir>/propagated-mount`, any other path is inside its root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathScope {
+    /// The plugin's root filesystem on the host.
+    pub rootfs: PathBuf,
+    /// (`PropagatedMount` inside, its host directory).
+    pub propagated: Option<(String, PathBuf)>,
+}
+
+impl PathScope {
+    /// The host path of a path the plugin gave (dockerd's `ScopedPath`).
+    pub fn host_path(&self, inside: &str) -> String {
+        let join = |base: &std::path::Path, rest: &str| {
+            let rest = rest.trim_start_matches('/');
+            if rest.is_empty() {
+                base.display().to_string()
+            } else {
+                base.join(rest).display().to_string()
+            }
+        };
+        if let Some((pm, host)) = &self.propagated {
+            if let Some(rest) = inside.strip_prefix(pm.as_str()) {
+                if rest.is_empty() || rest.starts_with('/') {
+                    return join(host, rest);
+                }
+            }
+        }
+        join(&self.rootfs, inside)
+    }
+}
+
 /// An activated plugin.
 pub struct Plugin {
     /// Where it was found.
@@ -240,6 +277,8 @@ pub struct Plugin {
     pub implements: Vec<String>,
     /// Its client.
     pub client: Client,
+    /// A managed plugin's host paths (None: a legacy plugin, whose paths are the host's).
+    pub paths: Option<PathScope>,
 }
 
 impl Plugin {
@@ -261,6 +300,8 @@ pub struct Plugins {
     settings: Settings,
     transport: TransportFactory,
     active: Mutex<BTreeMap<String, Arc<Plugin>>>,
+    /// The managed plugins by name: enabled (registered) or not.
+    managed: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Plugins {
@@ -284,6 +325,7 @@ impl Plugins {
             settings,
             transport,
             active: Mutex::new(BTreeMap::new()),
+            managed: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -298,17 +340,74 @@ impl Plugins {
     }
 
     fn cached(&self, name: &str) -> Option<Arc<Plugin>> {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = active.get(name) {
+            return Some(p.clone());
+        }
+        // A managed plugin answers to its name without the tag too (`-d vp` is `vp:latest`).
+        let full = managed::normalize(name);
+        active.get(&full).filter(|p| p.paths.is_some()).cloned()
+    }
+
+    /// Register an enabled managed plugin: reached at `addr`, implementing what its configuration
+    /// says (no `Plugin.Activate`, as dockerd does for managed plugins), its paths in `paths`.
+    pub fn register_managed(
+        &self,
+        name: &str,
+        addr: discovery::Addr,
+        implements: Vec<String>,
+        paths: PathScope,
+    ) {
+        let client = Client::new(name, (self.transport)(&addr), self.settings.clone());
+        let p = Plugin {
+            spec: discovery::Spec {
+                name: name.to_string(),
+                addr,
+                source: paths.rootfs.clone(),
+            },
+            implements,
+            client,
+            paths: Some(paths),
+        };
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+            .insert(name.to_string(), Arc::new(p));
+        self.managed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), true);
+    }
+
+    /// A managed plugin that is disabled (`removed`: gone): looking it up fails at once.
+    pub fn unregister_managed(&self, name: &str, removed: bool) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        let mut m = self.managed.lock().unwrap_or_else(|e| e.into_inner());
+        if removed {
+            m.remove(name);
+        } else {
+            m.insert(name.to_string(), false);
+        }
+    }
+
+    /// Whether `name` is a managed plugin, and if so whether it is enabled.
+    pub fn managed_state(&self, name: &str) -> Option<bool> {
+        let m = self.managed.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(name)
+            .or_else(|| m.get(&managed::normalize(name)))
+            .copied()
     }
 
     /// Plugin `name`, activated, implementing `interface`.
     pub async fn get(&self, name: &str, interface: &str) -> Result<Arc<Plugin>, PluginError> {
         let p = match self.cached(name) {
             Some(p) => p,
+            None if self.managed_state(name) == Some(false) => {
+                return Err(PluginError::Disabled(name.to_string()))
+            }
             None => {
                 let spec = self.lookup_with_retry(name).await?;
                 let p = Arc::new(self.activate(spec).await?);
@@ -360,6 +459,7 @@ impl Plugins {
             spec,
             implements: a.implements,
             client,
+            paths: None,
         })
     }
 
@@ -367,8 +467,20 @@ impl Plugins {
     /// activate come back as errors beside them (dockerd logs those and lists the rest).
     pub async fn all(&self, interface: &str) -> (Vec<Arc<Plugin>>, Vec<PluginError>) {
         let (mut ok, mut errs) = (Vec::new(), Vec::new());
-        for spec in discovery::scan(&self.dirs) {
-            match self.get(&spec.name, interface).await {
+        let managed: Vec<String> = self
+            .managed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let names = discovery::scan(&self.dirs)
+            .into_iter()
+            .map(|s| s.name)
+            .chain(managed);
+        for name in names {
+            match self.get(&name, interface).await {
                 Ok(p) => ok.push(p),
                 Err(PluginError::NotImplemented { .. }) => {}
                 Err(e) => errs.push(e),

@@ -1,7 +1,7 @@
 //! The `VolumeDriver` interface: every method of dockerd's volume plugin protocol, typed.
 //! Names and field spellings are the protocol's (`Name`, `Opts`, `ID`, `Mountpoint`, `Status`).
 
-use crate::{Client, PluginError};
+use crate::{Client, PathScope, Plugin, PluginError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,12 +94,32 @@ struct Caps {
 #[derive(Clone)]
 pub struct VolumeDriver {
     client: Client,
+    paths: Option<PathScope>,
 }
 
 impl VolumeDriver {
     /// The volume interface of an activated plugin's client.
     pub fn new(client: Client) -> VolumeDriver {
-        VolumeDriver { client }
+        VolumeDriver {
+            client,
+            paths: None,
+        }
+    }
+
+    /// The volume interface of an activated plugin: a managed plugin's mount points (paths
+    /// inside it) come back as host paths.
+    pub fn of(p: &Plugin) -> VolumeDriver {
+        VolumeDriver {
+            client: p.client.clone(),
+            paths: p.paths.clone(),
+        }
+    }
+
+    fn host(&self, mp: String) -> String {
+        match &self.paths {
+            Some(s) if !mp.is_empty() => s.host_path(&mp),
+            _ => mp,
+        }
     }
 
     /// The plugin's name.
@@ -145,7 +165,7 @@ impl VolumeDriver {
                 msg: "no Mountpoint in the answer".into(),
             });
         }
-        Ok(r.mountpoint)
+        Ok(self.host(r.mountpoint))
     }
 
     /// `VolumeDriver.Unmount` for the `id` that mounted it.
@@ -165,7 +185,7 @@ impl VolumeDriver {
             .client
             .call("VolumeDriver.Path", Some(&NameReq { name }), t)
             .await?;
-        Ok(r.mountpoint)
+        Ok(self.host(r.mountpoint))
     }
 
     /// `VolumeDriver.Get`: the volume, or the plugin's error (e.g. "no such volume").
@@ -175,12 +195,17 @@ impl VolumeDriver {
             .client
             .call("VolumeDriver.Get", Some(&NameReq { name }), t)
             .await?;
-        r.volume.ok_or_else(|| PluginError::Remote {
-            name: self.name().to_string(),
-            method: "VolumeDriver.Get".into(),
-            status: 200,
-            msg: "no such volume".into(),
-        })
+        r.volume
+            .map(|mut v| {
+                v.mountpoint = self.host(std::mem::take(&mut v.mountpoint));
+                v
+            })
+            .ok_or_else(|| PluginError::Remote {
+                name: self.name().to_string(),
+                method: "VolumeDriver.Get".into(),
+                status: 200,
+                msg: "no such volume".into(),
+            })
     }
 
     /// `VolumeDriver.List`.
@@ -190,7 +215,13 @@ impl VolumeDriver {
             .client
             .call("VolumeDriver.List", Some(&serde_json::json!({})), t)
             .await?;
-        Ok(r.volumes)
+        Ok(r.volumes
+            .into_iter()
+            .map(|mut v| {
+                v.mountpoint = self.host(std::mem::take(&mut v.mountpoint));
+                v
+            })
+            .collect())
     }
 
     /// `VolumeDriver.Capabilities` (optional: a plugin without it is `local`).
