@@ -100,6 +100,8 @@ pub struct Daemon {
     pub profiles: Arc<crate::profiles::Profiles>,
     /// Legacy plugins (volume, authz; network and IPAM later), activated on first use.
     pub plugins: Arc<berth_plugin::Plugins>,
+    /// Managed plugins (`docker plugin ...`), run as containers and registered in `plugins`.
+    pub managed: crate::plugins::Managed,
 }
 
 /// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
@@ -231,6 +233,14 @@ impl Daemon {
             cfg.plugin_settings.clone(),
         ));
         let networks = open_networks(&cfg, bridge.as_deref(), &plugins)?;
+        // Managed plugins run on Berth's own runtime (the configured default if it is missing).
+        let plugin_runtime = live
+            .runtimes
+            .get("berth")
+            .or_else(|| live.runtimes.get(&live.default_runtime))
+            .cloned()
+            .unwrap_or_else(|| std::path::PathBuf::from("berth-runtime"));
+        let managed = crate::plugins::open(&cfg, plugin_runtime, plugins.clone())?;
         let execs = crate::containers::exec::Execs::new(cfg.exec_root.clone());
         let d = Arc::new(Daemon {
             cfg,
@@ -249,7 +259,16 @@ impl Daemon {
             volume_mounts: Default::default(),
             profiles,
             plugins,
+            managed,
         });
+        // Enabled plugins first: the containers' plugin volumes need them.
+        let d2 = d.clone();
+        let errs = tokio::task::spawn_blocking(move || d2.managed.manager.restore())
+            .await
+            .unwrap_or_default();
+        for e in errs {
+            crate::log!(3, "restoring a managed plugin: {e}");
+        }
         crate::containers::recover::restore(&d, records).await;
         Ok(d)
     }

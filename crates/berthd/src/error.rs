@@ -86,7 +86,7 @@ impl ApiError {
         };
         match e {
             E::NotFound(_) => ApiError::NotFound(msg),
-            E::NotImplemented { .. } => ApiError::BadRequest(msg),
+            E::NotImplemented { .. } | E::Disabled(_) => ApiError::BadRequest(msg),
             E::Unavailable { .. } | E::Remote { .. } | E::Protocol { .. } | E::BadSpec { .. } => {
                 ApiError::Internal(msg)
             }
@@ -155,6 +155,23 @@ impl From<crate::volumes::local::LocalError> for ApiError {
 }
 
 /// Result of a handler.
+impl From<berth_plugin::managed::ManagedError> for ApiError {
+    fn from(e: berth_plugin::managed::ManagedError) -> Self {
+        use berth_plugin::managed::ManagedError as E;
+        match e {
+            E::NotFound(_) => ApiError::NotFound(e.to_string()),
+            E::AlreadyExists(_)
+            | E::Enabled(_)
+            | E::AlreadyEnabled(_)
+            | E::AlreadyDisabled(_)
+            | E::InUse { .. }
+            | E::SetWhileEnabled => ApiError::Conflict(e.to_string()),
+            E::BadName(_) | E::Config(_) => ApiError::BadRequest(e.to_string()),
+            E::Start { .. } | E::Io { .. } => ApiError::internal(e),
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
@@ -166,6 +183,17 @@ mod tests {
         assert_eq!(ApiError::NotFound("x".into()).status(), 404);
         assert_eq!(ApiError::Conflict("x".into()).status(), 409);
         assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
+    }
+
+    #[test]
+    fn managed_plugin_errors() {
+        use berth_plugin::managed::ManagedError as E;
+        assert_eq!(ApiError::from(E::NotFound("vp".into())).status(), 404);
+        assert_eq!(ApiError::from(E::Enabled("vp:latest".into())).status(), 409);
+        assert_eq!(ApiError::from(E::SetWhileEnabled).status(), 409);
+        assert_eq!(ApiError::from(E::BadName("A B".into())).status(), 400);
+        let e = ApiError::from(E::Enabled("vp:latest".into()));
+        assert_eq!(e.to_string(), "plugin vp:latest is enabled");
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod live;
 mod logging;
 mod net_plugins;
 mod plugin_volumes;
+mod plugins;
 mod profiles;
 mod store;
 mod time;

@@ -25,7 +25,7 @@ async fn driver(d: &Daemon, name: &str) -> ApiResult<VolumeDriver> {
         .get(name, berth_plugin::VOLUME)
         .await
         .map_err(|e| ApiError::plugin(&format!("error looking up volume plugin {name}"), e))?;
-    Ok(VolumeDriver::new(p.client.clone()))
+    Ok(VolumeDriver::of(&p))
 }
 
 fn record(d: &Daemon, name: &str) -> ApiResult<Option<Volume>> {
@@ -68,6 +68,14 @@ pub async fn create(
     }
     volumes::validate_name(name)?;
     let vd = driver(d, driver_name).await?;
+    // A managed plugin's volumes name it in full (`vp:latest`), as dockerd records them.
+    let full;
+    let driver_name = if d.plugins.managed_state(driver_name).is_some() {
+        full = berth_plugin::managed::normalize(driver_name);
+        full.as_str()
+    } else {
+        driver_name
+    };
     let fail = |e| ApiError::plugin(&format!("create {name}"), e);
     let scope = vd.capabilities().await.map_err(fail)?;
     match vd.get(name).await {
@@ -148,7 +156,7 @@ async fn find_unrecorded(
 ) -> Option<(VolumeDriver, PluginVolume, berth_plugin::volume::Scope)> {
     let (plugins, _) = d.plugins.all(berth_plugin::VOLUME).await;
     for p in plugins {
-        let vd = VolumeDriver::new(p.client.clone());
+        let vd = VolumeDriver::of(&p);
         if let Ok(pv) = vd.get(name).await {
             let scope = vd
                 .capabilities()
@@ -167,7 +175,7 @@ pub async fn merge(d: &Daemon, vols: &mut Vec<Volume>) -> Vec<String> {
     let (plugins, errs) = d.plugins.all(berth_plugin::VOLUME).await;
     let mut warnings: Vec<String> = errs.into_iter().map(|e| e.to_string()).collect();
     for p in plugins {
-        let vd = VolumeDriver::new(p.client.clone());
+        let vd = VolumeDriver::of(&p);
         let listed = match vd.list().await {
             Ok(l) => l,
             Err(e) => {

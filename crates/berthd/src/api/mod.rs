@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod images;
 mod networks;
+mod plugins;
 mod profiles;
 mod prune;
 mod registry;
@@ -383,6 +384,37 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
             images::delete(&d, &name.join("/"), &q).await
         }
 
+        (&M::GET, ["plugins"]) => plugins::list(&d, &q),
+        (&M::GET, ["plugins", "privileges"]) => {
+            plugins::privileges(&d, &q, &req.headers().clone()).await
+        }
+        (&M::POST, ["plugins", "pull"]) => {
+            let headers = req.headers().clone();
+            plugins::pull(&d, &q, &headers, req.into_body()).await
+        }
+        (&M::POST, ["plugins", "create"]) => plugins::create(&d, &q, req).await,
+        (&M::GET, ["plugins", name @ .., "json"]) if !name.is_empty() => {
+            plugins::inspect(&d, &name.join("/"))
+        }
+        (&M::POST, ["plugins", name @ .., "enable"]) if !name.is_empty() => {
+            plugins::enable(&d, &name.join("/"), &q).await
+        }
+        (&M::POST, ["plugins", name @ .., "disable"]) if !name.is_empty() => {
+            plugins::disable(&d, &name.join("/"), &q).await
+        }
+        (&M::POST, ["plugins", name @ .., "push"]) if !name.is_empty() => {
+            plugins::push(&d, &name.join("/"), &req.headers().clone()).await
+        }
+        (&M::POST, ["plugins", name @ .., "set"]) if !name.is_empty() => {
+            plugins::set(&d, &name.join("/"), req.into_body()).await
+        }
+        (&M::POST, ["plugins", name @ .., "upgrade"]) if !name.is_empty() => {
+            let headers = req.headers().clone();
+            plugins::upgrade(&d, &name.join("/"), &q, &headers, req.into_body()).await
+        }
+        (&M::DELETE, ["plugins", name @ ..]) if !name.is_empty() => {
+            plugins::remove(&d, &name.join("/"), &q).await
+        }
         (&M::GET, ["berth", "v1", "profiles"]) => profiles::list(&d),
         (&M::GET, ["berth", "v1", "profiles", name]) => profiles::inspect(&d, name),
         (&M::DELETE, ["berth", "v1", "profiles", name]) => profiles::delete(&d, name),

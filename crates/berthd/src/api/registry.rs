@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::Sender;
 
 /// Credentials from `X-Registry-Auth` (base64url JSON `{username, password, serveraddress}`; `e30=` is none).
-fn header_credentials(h: &HeaderMap) -> Option<Credentials> {
+pub(crate) fn header_credentials(h: &HeaderMap) -> Option<Credentials> {
     let raw = h.get("X-Registry-Auth")?.to_str().ok()?.trim();
     let bytes = base64::engine::general_purpose::URL_SAFE
         .decode(raw)
@@ -44,7 +44,7 @@ fn header_credentials(h: &HeaderMap) -> Option<Credentials> {
 
 /// A client for `host`: plain http if it is an insecure registry (127.0.0.0/8 always is, as with
 /// dockerd, plus `--insecure-registry`), or an `http://` mirror.
-fn client_for(
+pub(crate) fn client_for(
     reg: &crate::live::Registries,
     host: &str,
     creds: Option<Credentials>,
@@ -68,6 +68,30 @@ fn client_for(
         ..Default::default()
     })
     .map_err(|e| e.to_string())
+}
+
+/// Where to get `r` from, in order: for a Docker Hub name each `registry-mirrors` entry (the same
+/// repository on the mirror, without the Hub credentials), then the registry itself (managed
+/// plugins are fetched this way).
+pub(crate) fn sources(
+    d: &Daemon,
+    r: &Reference,
+    creds: Option<Credentials>,
+) -> Vec<Result<(Client, Reference), String>> {
+    let reg = d.live().registries;
+    let mut out = Vec::new();
+    if r.registry() == "docker.io" {
+        for m in &reg.mirrors {
+            let host = mirror_host(m);
+            out.push(
+                r.with_registry(host)
+                    .map_err(|e| format!("mirror {m}: {e}"))
+                    .and_then(|from| client_for(&reg, host, None).map(|c| (c, from))),
+            );
+        }
+    }
+    out.push(client_for(&reg, r.api_host(), creds).map(|c| (c, r.clone())));
+    out
 }
 
 /// The host[:port] of a mirror URL (`http://127.0.0.1:5000/` -> `127.0.0.1:5000`).

@@ -249,7 +249,7 @@ pub fn group_ids(x: &HostExtra, rootfs: &std::path::Path) -> Result<Vec<u32>, St
         .collect()
 }
 
-fn device_node(path: &str) -> Option<(char, u64, u64, u32)> {
+pub(crate) fn device_node(path: &str) -> Option<(char, u64, u64, u32)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     let md = std::fs::metadata(path).ok()?;
     let kind = if md.file_type().is_char_device() {
