@@ -58,7 +58,15 @@ fn plugin_context(dir: &Path) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins/managed_volume.rs");
     let bin = dir.join("managed_volume");
     let st = Command::new(rustc())
-        .args(["--edition", "2021", "-C", "opt-level=1", "-o"])
+        .args([
+            "--edition",
+            "2021",
+            "-C",
+            "opt-level=1",
+            "-C",
+            "strip=symbols",
+            "-o",
+        ])
         .arg(&bin)
         .arg(&src)
         .status()
@@ -70,7 +78,7 @@ fn plugin_context(dir: &Path) -> PathBuf {
         r#"{
   "Description": "Berth test volume plugin",
   "Documentation": "https://example.invalid/mvp",
-  "Entrypoint": ["/bin/mvp"],
+  "Entrypoint": ["/bin/sh", "-c", "trap 'exit 0' TERM; /bin/mvp \"$0\" & wait"],
   "Args": {"Name": "args", "Settable": ["value"], "Value": ["mvp.sock"]},
   "Env": [{"Name": "DEBUG", "Settable": ["value"], "Value": "0"}],
   "Interface": {"Types": ["docker.volumedriver/1.0"], "Socket": "mvp.sock"},
