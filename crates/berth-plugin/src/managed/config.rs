@@ -206,11 +206,72 @@ pub fn implements_of(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// The spelling of each field name; dockerd (Go) matches JSON keys without regard to case, so
+/// `"entrypoint"` is `Entrypoint` (the SDK's test plugin is all lower case).
+const FIELDS: &[&str] = &[
+    "AllowAllDevices",
+    "Args",
+    "Capabilities",
+    "Description",
+    "Destination",
+    "Devices",
+    "DockerVersion",
+    "Documentation",
+    "Entrypoint",
+    "Env",
+    "GID",
+    "Interface",
+    "IpcHost",
+    "Linux",
+    "Mounts",
+    "Name",
+    "Network",
+    "Options",
+    "Path",
+    "PidHost",
+    "PropagatedMount",
+    "ProtocolScheme",
+    "Settable",
+    "Socket",
+    "Source",
+    "Type",
+    "Types",
+    "UID",
+    "User",
+    "Value",
+    "WorkDir",
+];
+
+fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("rootfs") {
+                        return ("rootfs".to_string(), v);
+                    }
+                    let k = FIELDS
+                        .iter()
+                        .find(|f| f.eq_ignore_ascii_case(&k))
+                        .map(|f| f.to_string())
+                        .unwrap_or(k);
+                    (k, canonical_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical_keys).collect()),
+        other => other,
+    }
+}
+
 impl Config {
-    /// Parse and check a `config.json`.
+    /// Parse and check a `config.json` (keys in any case, as dockerd reads them).
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let c: Config =
+        let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let c: Config = serde_json::from_value(canonical_keys(v))
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -511,6 +572,22 @@ mod tests {
             ConfigError::NotSettable("DEBUG.path".into())
         );
         assert_eq!(s.set(&c, &["=1".into()]).unwrap_err(), ConfigError::Format);
+    }
+
+    #[test]
+    fn keys_match_in_any_case() {
+        let c = Config::parse(
+            br#"{"description":"d","entrypoint":["/dummy"],"network":{"type":"host"},
+                "interface":{"types":["docker.volumedriver/1.0"],"socket":"dummy.sock"},
+                "env":[{"name":"DEBUG","settable":["value"],"value":"0"}],
+                "rootfs":{"type":"layers","diff_ids":["sha256:x"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.entrypoint, ["/dummy"]);
+        assert_eq!(c.network.kind, "host");
+        assert_eq!(c.interface.socket, "dummy.sock");
+        assert_eq!(c.env[0].value.as_deref(), Some("0"));
+        assert_eq!(c.rootfs.unwrap().kind, "layers");
     }
 
     #[test]
