@@ -251,7 +251,12 @@ fn a_managed_volume_plugin_from_create_to_registry_and_back() {
     assert!(!host_file.exists(), "the plugin removed the volume");
     d.ok(&["plugin", "disable", &name]);
     assert_eq!(inspect(&d, &name)["Enabled"], false);
-    assert!(!d.dir.path().join("exec/plugins/sock").join(&id).exists());
+    assert!(!d
+        .dir
+        .path()
+        .join("exec/plugins/sock")
+        .join(&id[..12])
+        .exists());
 
     // push, rm, install from the registry.
     let out = d.ok(&["plugin", "push", &name]);

@@ -291,8 +291,9 @@ impl Manager {
         self.root.join(id)
     }
 
+    /// `<sock-root>/<id[..12]>`: short, so the socket's path fits in a unix address (108 bytes).
     fn socket_dir(&self, id: &str) -> PathBuf {
-        self.sock_root.join(id)
+        self.sock_root.join(&id[..12.min(id.len())])
     }
 
     fn save(&self, s: &Stored) -> Result<(), ManagedError> {

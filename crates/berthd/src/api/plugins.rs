@@ -41,13 +41,25 @@ fn event(d: &Daemon, action: &str, id: &str, name: &str) {
     );
 }
 
+/// Docker's JSON message stream (chunked, one message a chunk: the SDK decodes it only so).
 fn lines(msgs: &[Value]) -> Resp {
-    let mut out = Vec::new();
-    for m in msgs {
-        out.extend_from_slice(&serde_json::to_vec(m).unwrap_or_default());
-        out.extend_from_slice(b"\r\n");
-    }
-    http::full(StatusCode::OK, "application/json", Bytes::from(out))
+    let chunks: Vec<Bytes> = msgs
+        .iter()
+        .map(|m| {
+            let mut b = serde_json::to_vec(m).unwrap_or_default();
+            b.extend_from_slice(b"\r\n");
+            Bytes::from(b)
+        })
+        .collect();
+    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        for c in chunks {
+            if tx.send(c).await.is_err() {
+                break;
+            }
+        }
+    });
+    resp
 }
 
 /// `GET /plugins` (filters `capability`, `enable`).
