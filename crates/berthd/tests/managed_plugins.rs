@@ -318,6 +318,19 @@ fn a_managed_volume_plugin_from_create_to_registry_and_back() {
     assert_eq!(out.trim(), "written-by-a-container");
     d.ok(&["volume", "rm", "vol2"]);
 
+    // upgrade (from its own reference) wants it disabled, keeps id and settings, and it runs again.
+    let e = err(&d, &["plugin", "upgrade", "--grant-all-permissions", &name]);
+    assert!(e.contains("disabled"), "{e}");
+    d.ok(&["plugin", "disable", &name]);
+    d.ok(&["plugin", "set", &name, "DEBUG=1"]);
+    d.ok(&["plugin", "upgrade", "--grant-all-permissions", &name]);
+    let p = inspect(&d, &name);
+    assert_eq!(p["Id"], id2.as_str());
+    assert_eq!(p["Settings"]["Env"][0], "DEBUG=1");
+    d.ok(&["plugin", "enable", &name]);
+    use_volume(&d, &name, "vol3");
+    d.ok(&["volume", "rm", "vol3"]);
+
     // rm -f disables and removes it; nothing is left behind.
     d.ok(&["plugin", "rm", "-f", &name]);
     assert!(err(&d, &["plugin", "inspect", &name]).contains("not found"));
