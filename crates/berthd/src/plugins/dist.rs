@@ -263,3 +263,87 @@ pub fn fetch_layer(
         .fetch_blob(store, r, &c.layer_digest, size, progress)
         .map_err(|e| DistError::Failed(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(dir: &Path, config: Option<&str>, extra: &[(&str, &[u8])]) -> std::path::PathBuf {
+        let path = dir.join("ctx.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        if let Some(c) = config {
+            add("config.json", c.as_bytes());
+        }
+        add("rootfs/bin/plugin", b"#!/bin/sh\n");
+        add("README", b"not part of the rootfs");
+        for (n, d) in extra {
+            add(n, d);
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "rootfs/bin/sh", "plugin").unwrap();
+        b.finish().unwrap();
+        path
+    }
+
+    const CONFIG: &str = r#"{"entrypoint":["/bin/plugin"],
+        "interface":{"types":["docker.volumedriver/1.0"],"socket":"p.sock"}}"#;
+
+    #[test]
+    fn a_context_becomes_a_layer_and_a_config() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("store")).unwrap();
+        let ctx = context(t.path(), Some(CONFIG), &[]);
+        let c = from_context(&store, &ctx).unwrap();
+        assert_eq!(c.config.entrypoint, ["/bin/plugin"]);
+        let diff = &c.config.rootfs.as_ref().unwrap().diff_ids[0];
+        assert!(diff.starts_with("sha256:"));
+        // The config blob carries the layer's diff id; the layer holds only rootfs/, unprefixed.
+        let blob: Config =
+            serde_json::from_slice(&store.read_blob(&c.config_digest).unwrap()).unwrap();
+        assert_eq!(blob.rootfs, c.config.rootfs);
+        let root = t.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        unpack(&store, &c.layer_digest, &root).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("bin/plugin")).unwrap(),
+            b"#!/bin/sh\n"
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("bin/sh")).unwrap(),
+            Path::new("plugin")
+        );
+        assert!(!root.join("README").exists() && !root.join("config.json").exists());
+        let m = manifest(&store, &c).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&store.read_blob(&m.digest).unwrap()).unwrap();
+        assert_eq!(v["config"]["mediaType"], MEDIA_TYPE_CONFIG);
+        assert_eq!(v["layers"][0]["digest"], c.layer_digest.to_string());
+    }
+
+    #[test]
+    fn bad_contexts_are_refused_and_leave_no_temp_files() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("store")).unwrap();
+        let none = context(t.path(), None, &[]);
+        let e = from_context(&store, &none).unwrap_err();
+        assert!(matches!(e, DistError::Invalid(_)), "{e}");
+        assert!(e.to_string().contains("config not found"));
+        let bad = context(t.path(), Some(r#"{"entrypoint":[]}"#), &[]);
+        assert!(matches!(
+            from_context(&store, &bad),
+            Err(DistError::Invalid(_))
+        ));
+        let tmp = store.temp_path("x");
+        let left: Vec<_> = std::fs::read_dir(tmp.parent().unwrap()).unwrap().collect();
+        assert!(left.is_empty(), "temp files left: {left:?}");
+    }
+}
