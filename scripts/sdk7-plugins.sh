@@ -22,7 +22,7 @@ cleanup() {
         kill -9 "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
+    { grep " $work" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     rm -rf "$work" || { sleep 2; rm -rf "$work"; }

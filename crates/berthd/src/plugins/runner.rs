@@ -327,7 +327,12 @@ impl Runner for ShimRunner {
 
     fn cleanup(&self, id: &str, propagated: Option<&Path>) {
         if let Some(p) = propagated {
-            let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+            // Every bind stacked there (one per start whose check missed an earlier one).
+            for _ in 0..8 {
+                if nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH).is_err() {
+                    break;
+                }
+            }
         }
         let _ = std::fs::remove_dir_all(self.run_dir(id));
         let _ = std::fs::remove_file(self.shim_socket(id));
