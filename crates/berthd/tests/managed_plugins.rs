@@ -196,6 +196,23 @@ fn a_managed_volume_plugin_from_create_to_registry_and_back() {
     // A disabled plugin's driver is refused at once.
     assert!(err(&d, &["volume", "create", "-d", &name, "early"]).contains("disabled"));
 
+    // A plugin that exits before serving its socket: enable fails clearly and leaves nothing running.
+    let good = std::fs::read_to_string(ctx.join("config.json")).unwrap();
+    assert!(good.contains(r#"/bin/mvp \"$0\" & wait"#));
+    std::fs::write(
+        ctx.join("config.json"),
+        good.replace(r#"/bin/mvp \"$0\" & wait"#, "exit 3"),
+    )
+    .unwrap();
+    d.ok(&["plugin", "create", "broken", ctx.to_str().unwrap()]);
+    std::fs::write(ctx.join("config.json"), good).unwrap();
+    let broken = inspect(&d, "broken")["Id"].as_str().unwrap().to_string();
+    let e = err(&d, &["plugin", "enable", "broken"]);
+    assert!(e.contains("exited before serving its socket"), "{e}");
+    assert_eq!(inspect(&d, "broken")["Enabled"], false);
+    d.ok(&["plugin", "rm", "broken"]);
+    nothing_left(&d, &broken);
+
     // set: only what the config lets users set.
     d.ok(&["plugin", "set", &name, "DEBUG=1"]);
     assert_eq!(inspect(&d, &name)["Settings"]["Env"][0], "DEBUG=1");

@@ -259,11 +259,16 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
     if name.is_empty() {
         return Err(ApiError::BadRequest("name is required".into()));
     }
-    d.managed.manager.claimable(&name)?;
+    // The body is read before the name is checked: a refusal while the client still sends the
+    // context would reach it as a broken connection instead of the message.
     let tmp = d.managed.store.temp_path("plugin-context");
     if let Err(e) = http::body_to_file(req.into_body(), &tmp).await {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
+    }
+    if let Err(e) = d.managed.manager.claimable(&name) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
     }
     let d2 = d.clone();
     let tmp2 = tmp.clone();
