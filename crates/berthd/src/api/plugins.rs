@@ -144,14 +144,10 @@ async fn get_and_install(
     d: &Arc<Daemon>,
     remote: &str,
     headers: &HeaderMap,
-    body: ReqBody,
+    accepted: Vec<Privilege>,
     install: impl FnOnce(&Daemon, &Reference, Content) -> ApiResult<String> + Send + 'static,
 ) -> ApiResult<Resp> {
     let r = parse_remote(remote)?;
-    let accepted: Vec<Privilege> = http::body_json::<Option<Vec<Privilege>>>(body, 1 << 20)
-        .await
-        .unwrap_or_default()
-        .unwrap_or_default();
     let (d2, h) = (d.clone(), headers.clone());
     blocking(move || {
         let (client, from, c, size) = fetch(&d2, &r, &h)?;
@@ -191,6 +187,17 @@ fn unpack_into(d: &Daemon, c: &Content) -> impl FnOnce(&std::path::Path) -> Resu
     move |root| dist::unpack(&store, &layer, root)
 }
 
+/// The privileges a pull or upgrade accepts (its body; read before anything can be refused).
+async fn accepted(body: ReqBody) -> ApiResult<Vec<Privilege>> {
+    let b = http::body_bytes(body, 1 << 20).await?;
+    if b.iter().all(|c| c.is_ascii_whitespace()) {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice::<Option<Vec<Privilege>>>(&b)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ApiError::BadRequest(format!("invalid privileges: {e}")))
+}
+
 /// `POST /plugins/pull?remote=&name=` with the accepted privileges.
 pub async fn pull(
     d: &Arc<Daemon>,
@@ -198,13 +205,14 @@ pub async fn pull(
     headers: &HeaderMap,
     body: ReqBody,
 ) -> ApiResult<Resp> {
+    let accepted = accepted(body).await?;
     let remote = q.get("remote").unwrap_or("").to_string();
     let alias = q.get("name").unwrap_or("").to_string();
     // Checked before anything is fetched.
     let local = if alias.is_empty() { &remote } else { &alias };
     let full = d.managed.manager.claimable(local)?;
     let local = local.clone();
-    let mut resp = get_and_install(d, &remote, headers, body, move |d, r, c| {
+    let mut resp = get_and_install(d, &remote, headers, accepted, move |d, r, c| {
         let digests = (c.config_digest.to_string(), c.layer_digest.to_string());
         let fill = unpack_into(d, &c);
         let p = d
@@ -230,6 +238,7 @@ pub async fn upgrade(
     headers: &HeaderMap,
     body: ReqBody,
 ) -> ApiResult<Resp> {
+    let accepted = accepted(body).await?;
     let s = d.managed.manager.find(name)?;
     if s.plugin.enabled {
         return Err(ApiError::Conflict(format!(
@@ -239,7 +248,7 @@ pub async fn upgrade(
     }
     let remote = q.get("remote").unwrap_or("").to_string();
     let name = s.plugin.name.clone();
-    get_and_install(d, &remote, headers, body, move |d, r, c| {
+    get_and_install(d, &remote, headers, accepted, move |d, r, c| {
         let digests = (c.config_digest.to_string(), c.layer_digest.to_string());
         let fill = unpack_into(d, &c);
         let (p, old) = d
