@@ -113,7 +113,12 @@ make_images() {
     [ -x /bin/busybox ] || { echo "needs busybox-static" >&2; exit 2; }
     tmp=$(mktemp -d)
     local bb=$tmp/bb
-    mkdir -p "$bb"/{bin,etc,dev,proc,sys,tmp,root,home,var/spool/mail,var/www,usr/sbin,usr/bin}
+    # No proc or sys: docker-library's busybox rootfs has neither (the runtime
+    # makes the mount points), and mask.bats' "prohibit symlink /proc|/sys"
+    # replace them with symlinks (`ln -s /symlink rootfs/proc` would make a
+    # link inside an existing directory instead, and the test could not fail
+    # the way it means to).
+    mkdir -p "$bb"/{bin,etc,dev,tmp,root,home,var/spool/mail,var/www,usr/sbin,usr/bin}
     chmod 1777 "$bb/tmp"
     cp /bin/busybox "$bb/bin/busybox"
     local a

@@ -52,11 +52,18 @@ impl DeviceRule {
                 ))
             }
         };
-        let access = d.access().clone().unwrap_or_else(|| "rwm".to_string());
-        if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+        let asked = d.access().clone().unwrap_or_else(|| "rwm".to_string());
+        // Letters other than r, w and m name no device access the kernel
+        // knows: they are dropped, as runc does (its tests deny "rwa"), so
+        // they can neither widen nor narrow the rule. Nothing left is an error.
+        let access: String = ['r', 'w', 'm']
+            .into_iter()
+            .filter(|c| asked.contains(*c))
+            .collect();
+        if access.is_empty() {
             return Err(Error::invalid(
                 "devices.access",
-                format!("{access:?} is not a subset of \"rwm\""),
+                format!("{asked:?} names none of \"rwm\""),
             ));
         }
         let fix = |v: Option<i64>| v.filter(|n| *n >= 0);
@@ -316,6 +323,17 @@ mod tests {
             .build()
             .unwrap();
         assert!(DeviceRule::from_oci(&fifo).is_err());
+    }
+
+    /// runc's update.bats denies "rwa": the unknown letter is dropped, the
+    /// known ones kept in the kernel's order.
+    #[test]
+    fn unknown_access_letters_are_dropped() {
+        let r = rule(false, LinuxDeviceType::C, Some(1), Some(11), "rwa");
+        assert_eq!(r.v1_string(), "c 1:11 rw");
+        assert_eq!(r.v1_file(), "devices.deny");
+        let r = rule(true, LinuxDeviceType::C, Some(1), Some(3), "mwr");
+        assert_eq!(r.access, "rwm");
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub enum Error {
         controller: String,
         resource: String,
     },
+    /// A `unified` key names a controller the cgroup2 hierarchy does not
+    /// have (on a cgroup v1 host, any v1-only controller). runc's words
+    /// ("invalid configuration") lead, as callers grep them.
+    #[error("invalid configuration: unified key {key:?} needs controller {controller}, which the cgroup2 hierarchy here does not have")]
+    UnifiedControllerMissing { key: String, controller: String },
     /// The systemd cgroup driver was requested; it is not implemented.
     #[error(
         "the systemd cgroup driver is not supported (cgroupsPath {0:?}); use the cgroupfs driver"

@@ -410,7 +410,9 @@ fn unified_keys_need_a_cgroup2_mount() {
     );
     let missing = res(json!({"unified": {"io.max": "8:0 rbps=1"}}));
     let e = manager(&h).set(&missing).unwrap_err();
-    assert!(matches!(e, Error::ControllerMissing { .. }), "{e}");
+    assert!(matches!(e, Error::UnifiedControllerMissing { .. }), "{e}");
+    // runc's words lead: its callers grep "invalid configuration".
+    assert!(e.to_string().starts_with("invalid configuration: "), "{e}");
 }
 
 #[test]
@@ -604,7 +606,7 @@ fn invalid_specs_write_nothing() {
     for bad in [
         json!({"cpu": {"cpus": "0"}, "hugepageLimits": [{"pageSize": "huge", "limit": 1}]}),
         json!({"cpu": {"cpus": "0"}, "memory": {"swappiness": 200}}),
-        json!({"cpu": {"cpus": "0"}, "devices": [{"allow": true, "access": "rwx"}]}),
+        json!({"cpu": {"cpus": "0"}, "devices": [{"allow": true, "access": "xa"}]}),
         json!({"cpu": {"cpus": "0"}, "unified": {"memory.max": "1"}}),
     ] {
         assert!(m.set(&res(bad.clone())).is_err(), "{bad}");

@@ -423,9 +423,9 @@ pub(crate) fn write_unified(dir: &Path, unified: &HashMap<String, String>) -> Re
         if let Err(e) = write(dir, k, v) {
             if !fsutil::exists(dir, k) {
                 let ctrl = k.split('.').next().unwrap_or(k);
-                return Err(Error::ControllerMissing {
+                return Err(Error::UnifiedControllerMissing {
+                    key: k.to_string(),
                     controller: ctrl.to_string(),
-                    resource: format!("unified key {k:?}"),
                 });
             }
             return Err(e);

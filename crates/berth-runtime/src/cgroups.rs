@@ -60,6 +60,17 @@ impl Cgroup {
                 m.path().display()
             )));
         }
+        // A cgroup shared with processes already there works, but kill --all
+        // and delete would reach them too: warn, in runc's words.
+        if let Ok(pids) = m.pids() {
+            if !pids.is_empty() {
+                crate::log::warn(&format!(
+                    "container's cgroup is not empty: {} process(es) found ({})",
+                    pids.len(),
+                    m.path().display()
+                ));
+            }
+        }
         Ok(Some(Cgroup(m)))
     }
 
@@ -110,13 +121,15 @@ impl Cgroup {
                     .any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
                 return Err(Error::Usage(format!(
-                    "--cgroup: {sub:?} is not a sub-cgroup path"
+                    "--cgroup: {sub} is not a sub cgroup path"
                 )));
             }
             let dir = base.join(rel);
             if !dir.is_dir() {
+                // runc's words (callers grep them): the exec would fail
+                // adding its pid there; nothing has been started yet.
                 return Err(Error::Usage(format!(
-                    "--cgroup: sub-cgroup {} does not exist",
+                    "--cgroup: sub-cgroup {sub} does not exist: adding pid to {}/cgroup.procs: no such file or directory",
                     dir.display()
                 )));
             }

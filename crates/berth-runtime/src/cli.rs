@@ -517,6 +517,15 @@ pub fn main() -> i32 {
         return 0;
     }
     let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    if matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_))
+    ) {
+        // The commands that clone a process: the argument parser's code is
+        // done with, so its pages are unmapped (they stay in the page cache)
+        // and the peak RSS is what one stage maps, not the sum of all.
+        berth_sys::drop_readonly_segments();
+    }
     match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -13,7 +13,11 @@ use crate::error::{Error, Result};
 pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
         run_one(hook, state_json).map_err(|e| {
-            Error::Hook(format!("{kind} hook #{i} ({}): {e}", hook.path().display()))
+            // "error running hook" is runc's wording, which callers grep.
+            Error::Hook(format!(
+                "{kind} hook #{i} ({}): error running hook: {e}",
+                hook.path().display()
+            ))
         })?;
     }
     Ok(())
@@ -122,12 +126,40 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     }
     let mut msg = match status.code() {
         Some(c) => format!("exited with status {c}"),
-        None => format!("killed by {status}"),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            let sig = status.signal().unwrap_or(0);
+            format!("killed by signal {sig}: {}", signal_text(sig))
+        }
     };
     if !stderr.is_empty() {
         msg.push_str(&format!(": {stderr}"));
     }
     Err(msg)
+}
+
+/// What a signal means, in the words of Go's and libc's signal tables
+/// (runc's hook errors say "signal: bad system call").
+fn signal_text(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        libc::SIGXCPU => "CPU time limit exceeded",
+        libc::SIGXFSZ => "file size limit exceeded",
+        libc::SIGSYS => "bad system call",
+        _ => "other signal",
+    }
 }
 
 #[cfg(test)]

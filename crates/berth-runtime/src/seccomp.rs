@@ -62,7 +62,7 @@ pub fn compile(spec: &Spec, cache: &berth_seccomp::ProgramCache) -> Result<Optio
         Some(path) => Some((
             UnixStream::connect(path).map_err(|e| {
                 Error::Seccomp(format!(
-                    "linux.seccomp.listenerPath: connect {}: {e}",
+                    "failed to connect with seccomp agent at linux.seccomp.listenerPath {}: {e}",
                     path.display()
                 ))
             })?,

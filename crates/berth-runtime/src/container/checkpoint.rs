@@ -200,15 +200,7 @@ pub fn dump_args(
         }
     }
     if let Some(parent) = &flags.parent_path {
-        if parent.is_absolute() {
-            return Err(Error::Usage("--parent-path must be relative".into()));
-        }
-        if !images.join(parent).is_dir() {
-            return Err(Error::Usage(format!(
-                "invalid --parent-path: {} is not a directory",
-                images.join(parent).display()
-            )));
-        }
+        check_parent_path(parent, images)?;
         push(
             &mut args,
             &["--prev-images-dir", &parent.display().to_string()],
@@ -247,6 +239,21 @@ pub fn dump_args(
     Ok(args)
 }
 
+/// `--parent-path` is relative to the image directory and names a
+/// directory there (a pre-dump's images).
+fn check_parent_path(parent: &Path, images: &Path) -> Result<()> {
+    if parent.is_absolute() {
+        return Err(Error::Usage("--parent-path must be relative".into()));
+    }
+    if !images.join(parent).is_dir() {
+        return Err(Error::Usage(format!(
+            "invalid --parent-path: {} is not a directory",
+            images.join(parent).display()
+        )));
+    }
+    Ok(())
+}
+
 /// Masked paths of the config that are files in the running container.
 fn masked_files(st: &State, spec: &Spec) -> Vec<String> {
     spec.linux()
@@ -274,6 +281,12 @@ pub fn checkpoint(root: &Path, id: &str, flags: &CriuFlags, criu: &dyn Criu) -> 
             "the config saved for container {id} is missing or unreadable"
         ))
     })?;
+    // The flags are checked first: a bad one is the caller's mistake
+    // whatever else stands in the way (runc checks them before criu too).
+    let images = image_dir(flags)?;
+    if let Some(parent) = &flags.parent_path {
+        check_parent_path(parent, &images)?;
+    }
     let v1_host = st
         .cgroup
         .as_ref()
@@ -292,7 +305,6 @@ pub fn checkpoint(root: &Path, id: &str, flags: &CriuFlags, criu: &dyn Criu) -> 
             "checkpoint: a /sys/fs/cgroup mount on a cgroup v1 host is not supported yet".into(),
         ));
     }
-    let images = image_dir(flags)?;
     let args = dump_args(&st, &spec, flags, &images, &masked_files(&st, &spec))?;
     // What init's stdio were, so restore can hand over the caller's pipes.
     let fds: Vec<String> = (0..3)

@@ -278,10 +278,22 @@ fn create_in(
 
     // Asked before the clone: in a new user namespace init is nobody at first.
     let runtime_is_root = nix::unistd::geteuid().is_root();
+    // The config's parsing and the seccomp compiler are done with: unmap
+    // their code (it stays in the page cache), so neither init nor the rest
+    // of create keeps it mapped.
+    berth_sys::drop_readonly_segments();
+    // The stage lines of --debug use runc's words (nsexec, init): scripts
+    // and runc's own tests grep them.
+    crate::log_debug!(
+        "nsexec container setup: cloning init of {} with {:?}",
+        opts.id,
+        plan.clone_flags
+    );
     let forked = berth_sys::clone_fork(plan.clone_flags.bits()).ctx("clone container init")?;
     let pid = match forked {
         Forked::Child => {
             drop(parent_sock);
+            crate::log_debug!("child process in init(): container {}", opts.id);
             init::init_main(InitArgs {
                 bundle,
                 opts,

@@ -375,9 +375,17 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
             .with_ctx(|| format!("join the {name} namespace of init (pid {})", st.pid))?;
     }
 
+    // The stage lines of --debug use runc's words (nsexec, init, setns_init):
+    // scripts and runc's own tests grep them.
+    crate::log_debug!(
+        "nsexec container setup: exec {} joins init's namespaces (pid {})",
+        st.id,
+        st.pid
+    );
     let pid = match berth_sys::clone_fork(0).ctx("clone the exec process")? {
         Forked::Child => {
             drop(parent_sock);
+            crate::log_debug!("child process in init(): exec process of {}", st.id);
             child_main(Child {
                 st: &st,
                 process: &process,
@@ -532,6 +540,8 @@ fn child_setup(c: &mut Child) -> Result<i32> {
         Some(l) => l.prepare(None)?,
         None => None,
     };
+    // Said before the last steps, as a filter loaded there may deny the write.
+    crate::log_debug!("setns_init: about to exec {:?}", process.args());
     init::prepare_exec(
         &ExecSetup {
             process,

@@ -232,6 +232,10 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     // capabilities, but still during create, as runc does: a notify agent
     // gets its listener before `start` (it may answer syscalls made until
     // then), and the startContainer hooks run under the filter.
+    // Said before the filter goes in, which may deny the log's write.
+    crate::log_debug!(
+        "init: closing the pipe to signal completion (set-up done, waiting for start)"
+    );
     if let Some(f) = a.seccomp.take() {
         f.load(&a.opts.id, &a.bundle.dir, host_pid)?;
     }

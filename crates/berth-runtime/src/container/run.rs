@@ -85,6 +85,9 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Resul
         Some(sock) => Some(recv_fd(&sock)?),
         None => None,
     };
+    // The foreground runtime waits as long as the container runs: it keeps
+    // mapped only the code of the wait loop (and of delete, after).
+    berth_sys::drop_readonly_segments();
     let code = supervise(created.pid, sfd.as_ref().expect("foreground"), master);
     let _ = sigset.thread_unblock();
     if keep {
