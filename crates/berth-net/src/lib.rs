@@ -431,10 +431,13 @@ impl BridgeNetwork {
         driver.mtu = u.mtu;
         driver.ipv6 = u.pool6.as_ref().map(|p| (p.subnet, p.gateway));
         let ipam6 = match &u.pool6 {
-            Some(p) => Some(Mutex::new(
-                ipam6::Ipam6::open(p.subnet, p.gateway, &ipam6_file(&u.ipam_file))?
-                    .with_range(p.ip_range),
-            )),
+            Some(p) => Some(Mutex::new(ipam6::Ipam6::open_pool(
+                p.subnet,
+                p.gateway,
+                p.ip_range,
+                Vec::new(),
+                &ipam6_file(&u.ipam_file),
+            )?)),
             None => None,
         };
         let ipam = match u.remote_ipam {
@@ -490,7 +493,6 @@ impl BridgeNetwork {
             .setup_ipv6(&self.driver.bridge, subnet, self.internal)?;
         self.ipam6 = Some(Mutex::new(ipam6::Ipam6::open(
             subnet,
-            subnet.gateway(),
             &state_dir.join(format!("{}.ipam6.json", self.name)),
         )?));
         Ok(())
