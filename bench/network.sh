@@ -105,6 +105,30 @@ for what, pat in (("setup", r"network setup of \w+: (\d+) us"),
             print(f"berthd's own timing of the network {what}, {label}: median {statistics.median(part):.2f} ms, "
                   f"max {max(part):.2f} ms over {len(part)} runs")
 PY
+echo "== run --rm, paired: --network none and benchnet one right after the other (order alternating), $runs pairs"
+# A busy machine slows whole runs by more than the network costs; differences within a pair cancel most of it.
+python3 - "$docker" "$work" "$runs" <<'PY'
+import os, statistics, subprocess, sys, time
+docker, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for h, name in (("berth", "berthd"), ("docker", "dockerd")):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{work}/{h}.sock")
+    def run(net):
+        t = time.perf_counter()
+        subprocess.run([docker, "run", "--rm", "--network", net, "bb:bench", "true"], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        return (time.perf_counter() - t) * 1e3
+    for _ in range(3):
+        run("none"), run("benchnet")
+    d = []
+    for i in range(n):
+        order = ("none", "benchnet") if i % 2 == 0 else ("benchnet", "none")
+        t = {net: run(net) for net in order}
+        d.append(t["benchnet"] - t["none"])
+    q = statistics.quantiles(d, n=4)
+    print(f"{name}: the user network adds {statistics.median(d):.1f} ms to a run "
+          f"(median of {n} paired differences; quartiles {q[0]:.1f} .. {q[2]:.1f} ms)")
+PY
+
 echo "== DNS: mean answer time for a container name (1000 UDP queries from the client's namespace)"
 for h in berth docker; do
     export DOCKER_HOST="unix://$work/$h.sock"
