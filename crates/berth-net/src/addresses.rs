@@ -44,14 +44,54 @@ impl RemoteState {
     }
 }
 
+/// Registers an IPAM plugin when it is first needed.
+pub type Connect = Arc<dyn Fn() -> RemoteResult<RemoteIpam> + Send + Sync>;
+
 /// A pool at a remote IPAM plugin.
 #[derive(Clone)]
 pub struct RemoteAddresses {
-    pub ipam: Arc<RemoteIpam>,
+    /// The registered plugin; None until first needed (a network reopened at a restart).
+    ipam: Arc<Mutex<Option<Arc<RemoteIpam>>>>,
+    connect: Option<Connect>,
     pub state: RemoteState,
 }
 
 impl RemoteAddresses {
+    /// A pool made before (a daemon restart): the plugin is registered again at its first
+    /// call, as dockerd looks it up only when it needs it, so a network and its running
+    /// containers come back even while the plugin is down.
+    pub fn reopen(connect: Connect, state: RemoteState) -> RemoteAddresses {
+        RemoteAddresses {
+            ipam: Arc::default(),
+            connect: Some(connect),
+            state,
+        }
+    }
+
+    /// A pool at a plugin registered already.
+    pub fn registered(ipam: Arc<RemoteIpam>, state: RemoteState) -> RemoteAddresses {
+        RemoteAddresses {
+            ipam: Arc::new(Mutex::new(Some(ipam))),
+            connect: None,
+            state,
+        }
+    }
+
+    /// The registered plugin (registering it now if it was not).
+    fn plugin(&self) -> RemoteResult<Arc<RemoteIpam>> {
+        let mut slot = self.ipam.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let connect = self.connect.as_ref().ok_or_else(|| RemoteError::Plugin {
+            method: "IpamDriver".into(),
+            message: "the plugin is not registered".into(),
+        })?;
+        let p = Arc::new(connect()?);
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
     /// Ask the plugin for a pool (`subnet`, `ip_range` if given; the plugin's choice else) and
     /// its gateway (`gateway` if given). The pool is released again if the gateway fails.
     pub fn request(
@@ -77,22 +117,21 @@ impl RemoteAddresses {
                 why: format!("gateway {gw} is not a host address of {}", pool.subnet),
             });
         }
-        Ok(RemoteAddresses {
+        Ok(RemoteAddresses::registered(
             ipam,
-            state: RemoteState {
+            RemoteState {
                 pool,
                 gateway: gw,
                 gateway_prefix: gw_prefix,
             },
-        })
+        ))
     }
 
     /// Give back the gateway and the pool (every step runs).
     pub fn release_all(&self) -> RemoteResult<()> {
-        let gw = self
-            .ipam
-            .release_address(&self.state.pool, self.state.gateway);
-        let pool = self.ipam.release_pool(&self.state.pool);
+        let ipam = self.plugin()?;
+        let gw = ipam.release_address(&self.state.pool, self.state.gateway);
+        let pool = ipam.release_pool(&self.state.pool);
         gw.and(pool)
     }
 }
@@ -137,11 +176,12 @@ impl Addresses {
                 Ok((a, ipam.subnet().prefix))
             }
             Addresses::Remote(r) => {
-                let (a, _) = r.ipam.request_address(&r.state.pool, want, false, mac)?;
+                let ipam = r.plugin()?;
+                let (a, _) = ipam.request_address(&r.state.pool, want, false, mac)?;
                 let pool = &r.state.pool.subnet;
                 if a == pool.network || a == pool.broadcast() || a == r.state.gateway {
                     // Not ours to keep, but the plugin thinks it gave it: give it back.
-                    let _ = r.ipam.release_address(&r.state.pool, a);
+                    let _ = ipam.release_address(&r.state.pool, a);
                     return Err(RemoteError::Garbage {
                         method: "IpamDriver.RequestAddress".into(),
                         why: format!("{a} is not a free host address of {pool}"),
@@ -164,8 +204,8 @@ impl Addresses {
         match self {
             Addresses::Local(m) => Addresses::leases(m).release(owner),
             Addresses::Remote(r) => r
-                .ipam
-                .release_address(&r.state.pool, addr)
+                .plugin()
+                .and_then(|p| p.release_address(&r.state.pool, addr))
                 .map_err(net_error),
         }
     }
@@ -304,6 +344,44 @@ mod tests {
             let e = a.allocate("c1", None).unwrap_err().to_string();
             assert!(e.contains("IpamDriver.RequestAddress"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_reopened_pool_registers_its_plugin_when_first_needed() {
+        let p = plugin("10.5.0.0/24", "10.5.0.1/24", "10.5.0.2/24");
+        let state = request(&p).unwrap().state;
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p2, up2) = (p.clone(), up.clone());
+        let connect: Connect = Arc::new(move || {
+            if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(RemoteError::Plugin {
+                    method: "IpamDriver tipam".into(),
+                    message: "connection refused".into(),
+                });
+            }
+            let call: Arc<dyn PluginCall> = p2.clone();
+            RemoteIpam::register(call)
+        });
+        let before = methods(&p).len();
+        // Reopened with the plugin down: nothing is called yet, a request says why it fails.
+        let a = Addresses::Remote(RemoteAddresses::reopen(connect, state));
+        assert_eq!(methods(&p).len(), before);
+        let e = a.allocate("c1", None).unwrap_err().to_string();
+        assert!(e.contains("connection refused"), "{e}");
+        // The plugin is back: registered once, then used.
+        up.store(true, std::sync::atomic::Ordering::SeqCst);
+        a.release("c0", Ipv4Addr::new(10, 5, 0, 9)).unwrap();
+        a.destroy().unwrap();
+        assert_eq!(
+            methods(&p)[before..],
+            [
+                "IpamDriver.GetCapabilities",
+                "IpamDriver.GetDefaultAddressSpaces",
+                "IpamDriver.ReleaseAddress",
+                "IpamDriver.ReleaseAddress",
+                "IpamDriver.ReleasePool",
+            ]
+        );
     }
 
     #[test]

@@ -302,10 +302,13 @@ impl Networks {
         }
         let remote_ipam = match fresh {
             Some(r) => Some(r),
-            None if !default_ipam(&cfg.ipam_driver) => Some(RemoteAddresses {
-                ipam: Arc::new(self.plugins()?.ipam(&cfg.ipam_driver)?),
-                state: self.load_remote(cfg)?,
-            }),
+            None if !default_ipam(&cfg.ipam_driver) => {
+                let (plugins, name) = (self.plugins()?.clone(), cfg.ipam_driver.clone());
+                Some(RemoteAddresses::reopen(
+                    Arc::new(move || plugins.ipam(&name)),
+                    self.load_remote(cfg)?,
+                ))
+            }
             None => None,
         };
         if on_parent(cfg) {

@@ -449,10 +449,10 @@ impl Plugins {
         let addresses = if default_ipam(ipam_driver) {
             Addresses::local(local_pool, ipam_file)?
         } else {
-            Addresses::Remote(RemoteAddresses {
-                ipam: Arc::new(self.ipam(ipam_driver)?),
-                state: state.clone(),
-            })
+            Addresses::Remote(RemoteAddresses::registered(
+                Arc::new(self.ipam(ipam_driver)?),
+                state.clone(),
+            ))
         };
         Ok(RemoteNetwork::reopen(
             id,
