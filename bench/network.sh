@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # User-defined networks, berthd beside a private dockerd (same docker CLI, same busybox image):
-#  1. `run --rm` on a user network vs `--network none` (hyperfine, all four in one run: the difference is the
-#     network setup and teardown);
+#  1. `run --rm` on a user network vs `--network none` (hyperfine, all four in one run: the difference of
+#     the medians is the network setup and teardown; whole runs are noisy on a shared machine, so there
+#     are warmups, medians, and berthd's own timing of the setup and teardown from its debug log);
 #  2. DNS: mean time of a container-name lookup from inside a container (busybox nslookup in a loop, so
 #     it includes the nslookup process; compare the two daemons, not the absolute figure);
 #  3. TCP throughput between two containers on one user network (iperf3 from the host, run inside the
-#     containers' network namespaces with nsenter) beside host loopback.
+#     containers' network namespaces with nsenter) beside host loopback: rounds of loopback, berthd,
+#     dockerd one after the other (so a busy moment hits all three), the median of each.
 # dockerd runs with --iptables=false and no default bridge (it must not touch the host's firewall);
 # berthd gets a bridge and chains of its own. Everything stays on loopback and the two test networks.
-# Usage: bash bench/network.sh [runs]   (as root; PROFILE=debug uses the debug build instead of release)
+# Usage: bash bench/network.sh [runs] [iperf-rounds]   (as root; defaults 40 and 3; PROFILE=debug uses the
+# debug build instead of release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-20}
+runs=${1:-40}
+rounds=${2:-3}
 profile=${PROFILE:-release}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 flag=--release; [ "$profile" = debug ] && flag=
@@ -53,7 +57,7 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
 
 "$target/$profile/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
-    --exec-root "$work/berth-exec" --bridge "$bridge" --bip "10.228.$tag.1/24" --log-level error \
+    --exec-root "$work/berth-exec" --bridge "$bridge" --bip "10.228.$tag.1/24" --log-level debug \
     2>"$work/berthd.log" &
 pids+=($!)
 dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
@@ -75,7 +79,55 @@ for h in berth docker; do
         cmds+=(-n "$name --network $net" "env DOCKER_HOST=unix://$work/$h.sock $docker run --rm --network $net bb:bench true")
     done
 done
-hyperfine -N --warmup 3 --runs "$runs" "${cmds[@]}"
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/run.json" "${cmds[@]}"
+python3 - "$work/run.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: x["times"] for x in json.load(open(sys.argv[1]))["results"]}
+med = {k: statistics.median(v) * 1e3 for k, v in r.items()}
+for k, v in med.items():
+    print(f"{k}: median {v:.1f} ms")
+add = {}
+for name in ("berthd", "dockerd"):
+    add[name] = med[f"{name} --network benchnet"] - med[f"{name} --network none"]
+    print(f"{name}: the user network adds {add[name]:.1f} ms to a run (difference of the medians)")
+ratio = lambda n: med[f"berthd --network {n}"] / med[f"dockerd --network {n}"]
+print(f"berthd/dockerd: {ratio('none'):.2f} with --network none, {ratio('benchnet'):.2f} on the user network")
+PY
+# hyperfine ran berthd's `--network none` runs first (warmups included), then those on benchnet.
+python3 - "$work/berthd.log" $((runs + 5)) <<'PY'
+import re, statistics, sys
+text, n = open(sys.argv[1]).read(), int(sys.argv[2])
+for what, pat in (("setup", r"network setup of \w+: (\d+) us"),
+                  ("teardown", r"user networks teardown of \w+: (\d+) us")):
+    v = [int(x) / 1e3 for x in re.findall(pat, text)]
+    for label, part in (("--network none", v[:n]), ("benchnet", v[n:2 * n])):
+        if part:
+            print(f"berthd's own timing of the network {what}, {label}: median {statistics.median(part):.2f} ms, "
+                  f"max {max(part):.2f} ms over {len(part)} runs")
+PY
+echo "== run --rm, paired: --network none and benchnet one right after the other (order alternating), $runs pairs"
+# A busy machine slows whole runs by more than the network costs; differences within a pair cancel most of it.
+python3 - "$docker" "$work" "$runs" <<'PY'
+import os, statistics, subprocess, sys, time
+docker, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for h, name in (("berth", "berthd"), ("docker", "dockerd")):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{work}/{h}.sock")
+    def run(net):
+        t = time.perf_counter()
+        subprocess.run([docker, "run", "--rm", "--network", net, "bb:bench", "true"], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        return (time.perf_counter() - t) * 1e3
+    for _ in range(3):
+        run("none"), run("benchnet")
+    d = []
+    for i in range(n):
+        order = ("none", "benchnet") if i % 2 == 0 else ("benchnet", "none")
+        t = {net: run(net) for net in order}
+        d.append(t["benchnet"] - t["none"])
+    q = statistics.quantiles(d, n=4)
+    print(f"{name}: the user network adds {statistics.median(d):.1f} ms to a run "
+          f"(median of {n} paired differences; quartiles {q[0]:.1f} .. {q[2]:.1f} ms)")
+PY
 
 echo "== DNS: mean answer time for a container name (1000 UDP queries from the client's namespace)"
 for h in berth docker; do
@@ -99,22 +151,41 @@ print(f"{(time.perf_counter() - t0) / n * 1e6:.0f} us per query (resolver {serve
 PY
 done
 
-echo "== TCP throughput (iperf3, 5 s)"
-iperf3 -s -1 -B 127.0.0.1 -p 5299 >/dev/null 2>&1 & iperf_pid=$!
-sleep 0.5
-lo=$(iperf3 -c 127.0.0.1 -p 5299 -t 5 -J | awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}')
-wait "$iperf_pid" 2>/dev/null || true; iperf_pid=
-echo "host loopback: $(awk "BEGIN {printf \"%.2f\", $lo / 1e9}") Gbit/s"
+echo "== TCP throughput (iperf3, 5 s, $rounds rounds of loopback, berthd, dockerd; medians)"
+# iperf3 between two namespaces: the server in $1's, the client in $2's, to address $3.
+iperf() {
+    local srv_ns=$1 cli_ns=$2 addr=$3
+    nsenter --net="$srv_ns" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & iperf_pid=$!
+    sleep 0.5
+    nsenter --net="$cli_ns" iperf3 -c "$addr" -p 5299 -t 5 -J |
+        awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}'
+    wait "$iperf_pid" 2>/dev/null || true; iperf_pid=
+}
+declare -A ns_srv ns_cli ip_srv
 for h in berth docker; do
     export DOCKER_HOST="unix://$work/$h.sock"
-    srv_pid=$("$docker" inspect -f '{{.State.Pid}}' srv)
-    cli_pid=$("$docker" inspect -f '{{.State.Pid}}' cli)
-    srv_ip=$("$docker" inspect -f '{{(index .NetworkSettings.Networks "benchnet").IPAddress}}' srv)
-    nsenter --net="/proc/$srv_pid/ns/net" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & iperf_pid=$!
-    sleep 0.5
-    bps=$(nsenter --net="/proc/$cli_pid/ns/net" iperf3 -c "$srv_ip" -p 5299 -t 5 -J |
-        awk -F: '/"bits_per_second"/ {v=$2} END {gsub(/[ ,]/, "", v); print v}')
-    wait "$iperf_pid" 2>/dev/null || true; iperf_pid=
-    echo "$h: container to container $(awk "BEGIN {printf \"%.2f (%.0f%% of loopback)\", $bps / 1e9, 100 * $bps / $lo}") Gbit/s"
-    "$docker" rm -f srv cli >/dev/null
+    ns_srv[$h]=/proc/$("$docker" inspect -f '{{.State.Pid}}' srv)/ns/net
+    ns_cli[$h]=/proc/$("$docker" inspect -f '{{.State.Pid}}' cli)/ns/net
+    ip_srv[$h]=$("$docker" inspect -f '{{(index .NetworkSettings.Networks "benchnet").IPAddress}}' srv)
 done
+: > "$work/iperf.txt"
+for _ in $(seq "$rounds"); do
+    echo "loopback $(iperf /proc/self/ns/net /proc/self/ns/net 127.0.0.1)" >> "$work/iperf.txt"
+    for h in berth docker; do
+        echo "$h $(iperf "${ns_srv[$h]}" "${ns_cli[$h]}" "${ip_srv[$h]}")" >> "$work/iperf.txt"
+    done
+done
+python3 - "$work/iperf.txt" <<'PY'
+import collections, statistics, sys
+v = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    k, bps = line.split()
+    v[k].append(float(bps))
+lo = statistics.median(v["loopback"])
+print(f"host loopback: {lo / 1e9:.2f} Gbit/s (rounds: {', '.join(f'{x / 1e9:.2f}' for x in v['loopback'])})")
+for k in ("berth", "docker"):
+    m = statistics.median(v[k])
+    print(f"{k}: container to container {m / 1e9:.2f} Gbit/s, {100 * m / lo:.0f}% of loopback "
+          f"(rounds: {', '.join(f'{x / 1e9:.2f}' for x in v[k])})")
+PY
+for h in berth docker; do DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f srv cli >/dev/null; done

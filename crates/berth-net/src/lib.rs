@@ -12,6 +12,7 @@
 //! CNI ones ([`cni_net`] over [`cni`]) and those of Docker network plugins
 //! ([`remote_net`] over [`remote`]).
 
+pub mod addresses;
 pub mod bridge;
 mod cmd;
 pub mod cni;
@@ -362,7 +363,7 @@ impl UserNetwork for BridgeNetwork {
 pub struct BridgeNetwork {
     pub name: String,
     driver: bridge::BridgeDriver,
-    ipam: Mutex<Ipam>,
+    ipam: addresses::Addresses,
     firewall: Box<dyn Firewall>,
     proxies: Mutex<HashMap<String, Vec<Proxy>>>,
     /// No NAT and no way out (`--internal`).
@@ -379,6 +380,9 @@ pub struct UserBridge {
     pub bridge_name: String,
     pub pool: model::IpamPool,
     pub ipam_file: std::path::PathBuf,
+    /// The pool at a remote IPAM plugin (`--ipam-driver`); None: the daemon's own leases in
+    /// `ipam_file`.
+    pub remote_ipam: Option<addresses::RemoteAddresses>,
     pub firewall: Box<dyn Firewall>,
     pub internal: bool,
     /// `com.docker.network.bridge.enable_icc=false`.
@@ -408,7 +412,7 @@ impl BridgeNetwork {
         Ok(BridgeNetwork {
             name: name.to_string(),
             driver,
-            ipam: Mutex::new(ipam),
+            ipam: addresses::Addresses::Local(Mutex::new(ipam)),
             firewall,
             proxies: Mutex::default(),
             internal: false,
@@ -427,24 +431,23 @@ impl BridgeNetwork {
         driver.mtu = u.mtu;
         driver.ipv6 = u.pool6.as_ref().map(|p| (p.subnet, p.gateway));
         let ipam6 = match &u.pool6 {
-            Some(p) => Some(Mutex::new(
-                ipam6::Ipam6::open(p.subnet, p.gateway, &ipam6_file(&u.ipam_file))?
-                    .with_range(p.ip_range),
-            )),
+            Some(p) => Some(Mutex::new(ipam6::Ipam6::open_pool(
+                p.subnet,
+                p.gateway,
+                p.ip_range,
+                Vec::new(),
+                &ipam6_file(&u.ipam_file),
+            )?)),
             None => None,
         };
-        let reserved = u.pool.aux.values().copied().collect();
-        let ipam = Ipam::open_pool(
-            u.pool.subnet,
-            u.pool.gateway,
-            u.pool.ip_range,
-            reserved,
-            &u.ipam_file,
-        )?;
+        let ipam = match u.remote_ipam {
+            Some(r) => addresses::Addresses::Remote(r),
+            None => addresses::Addresses::local(&u.pool, &u.ipam_file)?,
+        };
         let net = BridgeNetwork {
             name: u.name,
             driver,
-            ipam: Mutex::new(ipam),
+            ipam,
             firewall: u.firewall,
             proxies: Mutex::default(),
             internal: u.internal,
@@ -490,7 +493,6 @@ impl BridgeNetwork {
             .setup_ipv6(&self.driver.bridge, subnet, self.internal)?;
         self.ipam6 = Some(Mutex::new(ipam6::Ipam6::open(
             subnet,
-            subnet.gateway(),
             &state_dir.join(format!("{}.ipam6.json", self.name)),
         )?));
         Ok(())
@@ -538,23 +540,19 @@ impl BridgeNetwork {
                 "{a}: the network has no IPv6 subnet"
             )));
         }
-        let addr = self
-            .ipam
-            .lock()
-            .expect("ipam lock")
-            .allocate(container_id, want)?;
+        let addr = self.ipam.allocate(container_id, want)?;
         let v6 = match &self.ipam6 {
             Some(i) => match i.lock().expect("ipam6 lock").allocate(container_id, want6) {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+                    let _ = self.ipam.release(container_id, addr);
                     return Err(e);
                 }
             },
             None => None,
         };
         let release = || {
-            let _ = self.ipam.lock().expect("ipam lock").release(container_id);
+            let _ = self.ipam.release(container_id, addr);
             if let Some(i) = &self.ipam6 {
                 let _ = i.lock().expect("ipam6 lock").release(container_id);
             }
@@ -651,7 +649,7 @@ impl BridgeNetwork {
         if let Err(e) = self.driver.disconnect(container_id) {
             errors.push(e.to_string());
         }
-        if let Err(e) = self.ipam.lock().expect("ipam lock").release(container_id) {
+        if let Err(e) = self.ipam.release(container_id, addr) {
             errors.push(e.to_string());
         }
         if let Some(i) = &self.ipam6 {
@@ -689,7 +687,7 @@ impl BridgeNetwork {
     /// Remove the bridge, the rules and the address leases (the network is deleted).
     pub fn destroy(&self) -> Result<()> {
         let removed = self.remove();
-        let leases = self.ipam.lock().expect("ipam lock").destroy();
+        let leases = self.ipam.destroy();
         let leases6 = match &self.ipam6 {
             Some(i) => i.lock().expect("ipam6 lock").destroy(),
             None => Ok(()),

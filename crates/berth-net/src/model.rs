@@ -424,23 +424,28 @@ pub fn check_request_with(req: &CreateRequest, plugins: bool) -> Result<(), Mode
         }
     }
     if !matches!(req.ipam_driver.as_str(), "" | "default") {
-        if plugins && !builtin_driver(&req.driver) {
-            // A plugin network driver with a plugin IPAM driver.
-        } else if plugins {
+        let ipam = &req.ipam_driver;
+        if !plugins {
             return Err(ModelError::Unsupported(format!(
-                "IPAM driver {:?} with the {} driver is not supported yet",
-                req.ipam_driver,
-                if req.driver.is_empty() {
-                    "bridge"
-                } else {
-                    &req.driver
-                }
+                "IPAM driver {ipam:?} not found: berthd has the default one only"
             )));
-        } else {
+        }
+        if req.driver == "cni" {
             return Err(ModelError::Unsupported(format!(
-                "IPAM driver {:?} not found: berthd has the default one only",
-                req.ipam_driver
+                "IPAM driver {ipam:?}: a CNI network's addresses come from the IPAM plugin of its conflist"
             )));
+        }
+        if builtin_driver(&req.driver) {
+            if req.enable_ipv6 || !split_pools(&req.pools).1.is_empty() {
+                return Err(ModelError::Unsupported(format!(
+                    "IPv6 pools from IPAM driver {ipam:?} are not supported yet"
+                )));
+            }
+            if req.pools.iter().any(|p| !p.aux.is_empty()) {
+                return Err(ModelError::Unsupported(format!(
+                    "auxiliary addresses with IPAM driver {ipam:?} are not supported yet"
+                )));
+            }
         }
     }
     check_options(&req.options)?;

@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::addresses::{Addresses, RemoteAddresses};
 use crate::cni::{ConfList, RealExec, Runner};
 use crate::cni_net::{CniDirs, CniNetwork, OPT_CONFIG};
 use crate::dns::{Directory, DnsServer, Upstream};
@@ -21,7 +22,7 @@ use crate::ipam::Subnet;
 use crate::model::{
     self, CreateRequest, IpamPool, ModelError, NetworkConfig, NetworkStore, PREDEFINED,
 };
-use crate::remote_net::{default_ipam, Plugins, PoolChoice, RemoteState};
+use crate::remote_net::{default_ipam, Plugins};
 use crate::sublink::{SublinkDriver, SublinkNetwork};
 use crate::vlan::{self, Parent};
 use crate::{Attachment, BridgeNetwork, PortMapping, UserBridge, UserNetwork};
@@ -38,6 +39,9 @@ pub enum NetError {
 }
 
 pub type NetResult<T> = std::result::Result<T, NetError>;
+
+#[path = "networks_plugins.rs"]
+mod plugins;
 
 /// How the registry makes things.
 pub struct Settings {
@@ -218,7 +222,7 @@ impl Networks {
             .map(|e| e.cfg.clone())
             .collect();
         for cfg in user {
-            match this.bring_up(&cfg) {
+            match this.bring_up(&cfg, None) {
                 Ok(live) => {
                     if let Some(e) = this.lock().get_mut(&cfg.id) {
                         e.live = Some(live);
@@ -237,7 +241,8 @@ impl Networks {
 
     /// The bridge, rules and resolver of a user network (the parent link and lease file of
     /// a macvlan or ipvlan one).
-    fn bring_up(&self, cfg: &NetworkConfig) -> NetResult<Live> {
+    /// `fresh`: the pool an IPAM plugin just gave (at a restart, the stored one is used).
+    fn bring_up(&self, cfg: &NetworkConfig, fresh: Option<RemoteAddresses>) -> NetResult<Live> {
         if cfg.driver == "cni" {
             let list = ConfList::read(&self.conflist_file(cfg))?;
             let net = CniNetwork::new(list, self.cni_runner()?);
@@ -255,10 +260,7 @@ impl Networks {
             .ok_or_else(|| ModelError::Invalid("the network has no address pool".into()))?;
         if !model::builtin_driver(&cfg.driver) {
             let plugins = self.plugins()?;
-            let state: RemoteState = std::fs::read(self.remote_file(cfg))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| ModelError::Store(format!("{}: no plugin state", cfg.name)))?;
+            let state = self.load_remote(cfg)?;
             let net = plugins.reopen(
                 &cfg.id,
                 &cfg.driver,
@@ -272,6 +274,17 @@ impl Networks {
                 _dns: None,
             });
         }
+        let remote_ipam = match fresh {
+            Some(r) => Some(r),
+            None if !default_ipam(&cfg.ipam_driver) => {
+                let (plugins, name) = (self.plugins()?.clone(), cfg.ipam_driver.clone());
+                Some(RemoteAddresses::reopen(
+                    Arc::new(move || plugins.ipam(&name)),
+                    self.load_remote(cfg)?,
+                ))
+            }
+            None => None,
+        };
         if on_parent(cfg) {
             let parent = parent_of(cfg)?;
             if cfg.parent_made {
@@ -287,7 +300,11 @@ impl Networks {
                 default_route: !cfg.internal && !matches!(parent, Parent::Dummy(_)),
                 tag: cfg.id[..6].to_string(),
             };
-            let net = SublinkNetwork::open(driver, &pool, &self.ipam_file(cfg))?;
+            let ipam = match remote_ipam {
+                Some(r) => Addresses::Remote(r),
+                None => Addresses::local(&pool, &self.ipam_file(cfg))?,
+            };
+            let net = SublinkNetwork::open(driver, ipam)?;
             return Ok(Live {
                 net: Arc::new(net),
                 _dns: None,
@@ -298,6 +315,7 @@ impl Networks {
             bridge_name: cfg.bridge.clone(),
             pool: pool.clone(),
             ipam_file: self.ipam_file(cfg),
+            remote_ipam,
             firewall: (self.settings.firewall)(),
             internal: cfg.internal,
             no_icc: cfg
@@ -328,80 +346,6 @@ impl Networks {
         Ok(Live {
             net: Arc::new(net),
             _dns: Some(dns),
-        })
-    }
-
-    /// A plugin network's pool and gateway at its plugins.
-    fn remote_file(&self, cfg: &NetworkConfig) -> PathBuf {
-        self.settings
-            .state_dir
-            .join(format!("{}.remote.json", cfg.id))
-    }
-
-    fn plugins(&self) -> NetResult<&Plugins> {
-        self.settings.plugins.as_ref().ok_or_else(|| {
-            ModelError::Unsupported("this daemon runs without network plugins".into()).into()
-        })
-    }
-
-    /// Make a network of a plugin driver; its pool goes into `cfg`.
-    fn create_remote(
-        &self,
-        cfg: &mut NetworkConfig,
-        req: &CreateRequest,
-        local: Option<IpamPool>,
-    ) -> NetResult<Live> {
-        let plugins = self.plugins()?;
-        let parse = |what: &str, v: &Option<String>| -> NetResult<Option<Subnet>> {
-            match v.as_deref().filter(|s| !s.is_empty()) {
-                Some(s) => Ok(Some(s.parse().map_err(|e: crate::Error| {
-                    ModelError::Invalid(format!("invalid {what}: {e}"))
-                })?)),
-                None => Ok(None),
-            }
-        };
-        let empty = model::PoolRequest::default();
-        let want = req.pools.first().unwrap_or(&empty);
-        let choice = match &local {
-            Some(p) => PoolChoice::Local(p),
-            None => PoolChoice::Remote {
-                subnet: parse("subnet", &want.subnet)?,
-                ip_range: parse("ip-range", &want.ip_range)?,
-                gateway: match want.gateway.as_deref().filter(|g| !g.is_empty()) {
-                    Some(g) => Some(g.parse().map_err(|_| {
-                        ModelError::Invalid(format!("invalid gateway address {g:?}"))
-                    })?),
-                    None => None,
-                },
-            },
-        };
-        let net = plugins.create(
-            &cfg.id,
-            &cfg.driver,
-            &cfg.ipam_driver,
-            choice,
-            &req.ipam_options.clone().unwrap_or_default(),
-            &cfg.options,
-            &self.ipam_file(cfg),
-        )?;
-        let s = &net.state;
-        cfg.pools = vec![local.unwrap_or(IpamPool {
-            subnet: s.pool.subnet,
-            ip_range: None,
-            gateway: s.gateway,
-            aux: BTreeMap::new(),
-            gateway_given: true,
-        })];
-        let file = self.remote_file(cfg);
-        let saved = std::fs::create_dir_all(&self.settings.state_dir)
-            .and_then(|()| std::fs::write(&file, serde_json::to_vec(s).expect("json")));
-        if let Err(e) = saved {
-            let _ = crate::UserNetwork::destroy(&net);
-            return Err(ModelError::Store(format!("{}: {e}", file.display())).into());
-        }
-        Ok(Live {
-            net: Arc::new(net),
-            _dns: None,
         })
     }
 
@@ -552,7 +496,7 @@ impl Networks {
                 aux: BTreeMap::new(),
                 gateway_given: false,
             })
-        } else if plugin_driver && !default_ipam(&req.ipam_driver) {
+        } else if !default_ipam(&req.ipam_driver) {
             None // the IPAM plugin's
         } else {
             Some(model::plan_pool(
@@ -642,13 +586,21 @@ impl Networks {
         let up = if plugin_driver {
             self.create_remote(&mut cfg, &req, pool)
         } else {
-            self.bring_up(&cfg)
+            self.request_remote_pool(&mut cfg, &req, &in_use)
+                .and_then(|fresh| {
+                    self.bring_up(&cfg, fresh.clone()).inspect_err(|_| {
+                        if let Some(r) = fresh {
+                            let _ = r.release_all();
+                        }
+                    })
+                })
         };
         let live = match up {
             Ok(l) => l,
             Err(e) => {
                 drop_made(&made);
                 let _ = std::fs::remove_file(self.conflist_file(&cfg));
+                let _ = std::fs::remove_file(self.remote_file(&cfg));
                 return Err(e);
             }
         };
@@ -703,9 +655,7 @@ impl Networks {
         if e.cfg.driver == "cni" {
             let _ = std::fs::remove_file(self.conflist_file(&e.cfg));
         }
-        if !model::builtin_driver(&e.cfg.driver) {
-            let _ = std::fs::remove_file(self.remote_file(&e.cfg));
-        }
+        let _ = std::fs::remove_file(self.remote_file(&e.cfg));
         destroyed?;
         Ok(())
     }

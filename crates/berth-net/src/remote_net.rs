@@ -15,12 +15,11 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use crate::addresses::RemoteAddresses;
 use crate::error::Result;
-use crate::ipam::{Ipam, Subnet};
+use crate::ipam::Subnet;
 use crate::netlink::{self, Netlink};
 use crate::remote::{
     endpoint_options, JoinInfo, PluginCall, RemoteError, RemoteIpam, RemoteNetworkDriver,
@@ -111,67 +110,10 @@ impl Sandbox for KernelSandbox {
     }
 }
 
-/// What a remote network keeps across daemon restarts (its pool and gateway at the plugin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteState {
-    pub pool: RemotePool,
-    pub gateway: Ipv4Addr,
-    pub gateway_prefix: u8,
-}
-
-/// Where a remote network's addresses come from: a remote IPAM plugin, or the daemon's own
-/// IPAM (`--ipam-driver default`), whose leases live in a file as for bridge networks.
-pub enum Addresses {
-    Remote(RemoteIpam),
-    Local(Mutex<Ipam>),
-}
+pub use crate::addresses::{Addresses, RemoteState};
 
 /// The address space dockerd's own IPAM names its local pools in.
 pub const LOCAL_SPACE: &str = "LocalDefault";
-
-impl Addresses {
-    fn local(&self) -> Option<std::sync::MutexGuard<'_, Ipam>> {
-        match self {
-            Addresses::Local(m) => Some(m.lock().unwrap_or_else(|e| e.into_inner())),
-            Addresses::Remote(_) => None,
-        }
-    }
-
-    fn request(
-        &self,
-        pool: &RemotePool,
-        owner: &str,
-        want: Option<Ipv4Addr>,
-        mac: Option<&str>,
-    ) -> RemoteResult<(Ipv4Addr, u8)> {
-        match self {
-            Addresses::Remote(r) => r.request_address(pool, want, false, mac),
-            Addresses::Local(_) => {
-                let a = self.local().expect("local").allocate(owner, want)?;
-                Ok((a, pool.subnet.prefix))
-            }
-        }
-    }
-
-    fn release(&self, pool: &RemotePool, owner: &str, addr: Ipv4Addr) -> RemoteResult<()> {
-        match self {
-            Addresses::Remote(r) => r.release_address(pool, addr),
-            Addresses::Local(_) => Ok(self.local().expect("local").release(owner)?),
-        }
-    }
-
-    /// The network goes: its gateway and pool (the lease file of a local pool).
-    fn release_all(&self, pool: &RemotePool, gateway: Ipv4Addr) -> RemoteResult<()> {
-        match self {
-            Addresses::Remote(r) => {
-                let gw = r.release_address(pool, gateway);
-                let p = r.release_pool(pool);
-                gw.and(p)
-            }
-            Addresses::Local(_) => Ok(self.local().expect("local").destroy()?),
-        }
-    }
-}
 
 /// A network of a remote driver.
 pub struct RemoteNetwork {
@@ -202,29 +144,24 @@ impl RemoteNetwork {
         options: &BTreeMap<String, String>,
         sandbox: Arc<dyn Sandbox>,
     ) -> RemoteResult<RemoteNetwork> {
-        let pool = ipam.request_pool(subnet, ip_range, ipam_options)?;
-        let (gw, gw_prefix) = match ipam.request_address(&pool, gateway, true, None) {
-            Ok(g) => g,
-            Err(e) => {
-                let _ = ipam.release_pool(&pool);
-                return Err(e);
-            }
-        };
-        if let Err(e) = driver.create_network(id, options, &pool, (gw, gw_prefix), &BTreeMap::new())
-        {
-            let _ = ipam.release_address(&pool, gw);
-            let _ = ipam.release_pool(&pool);
+        let addresses =
+            RemoteAddresses::request(Arc::new(ipam), subnet, ip_range, gateway, ipam_options)?;
+        let state = addresses.state.clone();
+        if let Err(e) = driver.create_network(
+            id,
+            options,
+            &state.pool,
+            (state.gateway, state.gateway_prefix),
+            &BTreeMap::new(),
+        ) {
+            let _ = addresses.release_all();
             return Err(e);
         }
         Ok(RemoteNetwork {
             id: id.to_string(),
             driver,
-            ipam: Addresses::Remote(ipam),
-            state: RemoteState {
-                pool,
-                gateway: gw,
-                gateway_prefix: gw_prefix,
-            },
+            ipam: Addresses::Remote(addresses),
+            state,
             sandbox,
         })
     }
@@ -248,13 +185,7 @@ impl RemoteNetwork {
             gateway: pool.gateway,
             gateway_prefix: pool.subnet.prefix,
         };
-        let mut ipam = Ipam::open_pool(
-            pool.subnet,
-            pool.gateway,
-            pool.ip_range,
-            pool.aux.values().copied().collect(),
-            ipam_file,
-        )?;
+        let ipam = Addresses::local(pool, ipam_file)?;
         if let Err(e) = driver.create_network(
             id,
             options,
@@ -268,7 +199,7 @@ impl RemoteNetwork {
         Ok(RemoteNetwork {
             id: id.to_string(),
             driver,
-            ipam: Addresses::Local(Mutex::new(ipam)),
+            ipam,
             state,
             sandbox,
         })
@@ -306,13 +237,10 @@ impl RemoteNetwork {
                 .collect::<Vec<_>>()
                 .join(":")
         });
-        let pool = &self.state.pool;
-        let (addr, prefix) = self
-            .ipam
-            .request(pool, container_id, want, mac.as_deref())?;
+        let (addr, prefix) = self.ipam.request(container_id, want, mac.as_deref())?;
         let options = endpoint_options(ports);
         let release = || {
-            let _ = self.ipam.release(pool, container_id, addr);
+            let _ = self.ipam.release(container_id, addr);
         };
         if let Err(e) =
             self.driver
@@ -380,10 +308,7 @@ impl RemoteNetwork {
             &|| self.driver.revoke_external_connectivity(&self.id, &eid),
             &|| self.driver.leave(&self.id, &eid),
             &|| self.driver.delete_endpoint(&self.id, &eid),
-            &|| {
-                self.ipam
-                    .release(&self.state.pool, container_id, att.endpoint.address)
-            },
+            &|| Ok(self.ipam.release(container_id, att.endpoint.address)?),
         ];
         for step in steps {
             if let Err(e) = step() {
@@ -398,7 +323,7 @@ impl RemoteNetwork {
     }
 
     fn destroy_remote(&self) -> RemoteResult<()> {
-        let addresses = self.ipam.release_all(&self.state.pool, self.state.gateway);
+        let addresses = self.ipam.destroy().map_err(RemoteError::from);
         let net = self.driver.delete_network(&self.id);
         addresses.and(net)
     }
@@ -466,6 +391,11 @@ impl Plugins {
             })
     }
 
+    /// The IPAM plugin `name`, registered (GetCapabilities, GetDefaultAddressSpaces).
+    pub fn ipam(&self, name: &str) -> RemoteResult<RemoteIpam> {
+        RemoteIpam::register(self.find(name, "IpamDriver")?)
+    }
+
     /// Make network `id` of driver `driver` at the plugins. `pool` is the daemon's own pool when
     /// `ipam_driver` is the default one (else the request goes to the IPAM plugin).
     #[allow(clippy::too_many_arguments)]
@@ -489,7 +419,7 @@ impl Plugins {
                 ip_range,
                 gateway,
             } => {
-                let ipam = RemoteIpam::register(self.find(ipam_driver, "IpamDriver")?)?;
+                let ipam = self.ipam(ipam_driver)?;
                 RemoteNetwork::create(
                     id,
                     d,
@@ -517,15 +447,12 @@ impl Plugins {
     ) -> RemoteResult<RemoteNetwork> {
         let d = RemoteNetworkDriver::register(self.find(driver, "NetworkDriver")?)?;
         let addresses = if default_ipam(ipam_driver) {
-            Addresses::Local(Mutex::new(Ipam::open_pool(
-                local_pool.subnet,
-                local_pool.gateway,
-                local_pool.ip_range,
-                local_pool.aux.values().copied().collect(),
-                ipam_file,
-            )?))
+            Addresses::local(local_pool, ipam_file)?
         } else {
-            Addresses::Remote(RemoteIpam::register(self.find(ipam_driver, "IpamDriver")?)?)
+            Addresses::Remote(RemoteAddresses::registered(
+                Arc::new(self.ipam(ipam_driver)?),
+                state.clone(),
+            ))
         };
         Ok(RemoteNetwork::reopen(
             id,

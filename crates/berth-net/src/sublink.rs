@@ -8,10 +8,10 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Mutex;
 
+use crate::addresses::Addresses;
 use crate::error::{Error, Result};
-use crate::ipam::{Ipam, Subnet};
+use crate::ipam::Subnet;
 use crate::netlink::{self, Netlink, Sublink};
 use crate::{Attachment, Endpoint, NetnsRef, NetworkDriver, PortMapping, UserNetwork};
 
@@ -175,32 +175,15 @@ impl NetworkDriver for SublinkDriver {
 /// A macvlan or ipvlan network: its driver and its address leases.
 pub struct SublinkNetwork {
     driver: SublinkDriver,
-    ipam: Mutex<Ipam>,
+    ipam: Addresses,
 }
 
 impl SublinkNetwork {
-    /// Open the network over an existing parent; leases live in `ipam_file`.
-    pub fn open(
-        driver: SublinkDriver,
-        pool: &crate::model::IpamPool,
-        ipam_file: &Path,
-    ) -> Result<Self> {
+    /// Open the network over an existing parent, its addresses from `ipam` (the daemon's
+    /// leases or a remote IPAM plugin's pool).
+    pub fn open(driver: SublinkDriver, ipam: Addresses) -> Result<Self> {
         driver.ensure()?;
-        let ipam = Ipam::open_pool(
-            pool.subnet,
-            pool.gateway,
-            pool.ip_range,
-            pool.aux.values().copied().collect(),
-            ipam_file,
-        )?;
-        Ok(SublinkNetwork {
-            driver,
-            ipam: Mutex::new(ipam),
-        })
-    }
-
-    fn leases(&self) -> std::sync::MutexGuard<'_, Ipam> {
-        self.ipam.lock().unwrap_or_else(|e| e.into_inner())
+        Ok(SublinkNetwork { driver, ipam })
     }
 }
 
@@ -215,7 +198,7 @@ impl UserNetwork for SublinkNetwork {
     ) -> Result<Attachment> {
         // As with dockerd, published ports mean nothing here: the container is on the
         // parent's segment with an address of its own.
-        let addr = self.leases().allocate(container_id, want)?;
+        let addr = self.ipam.allocate(container_id, want)?;
         match self.driver.connect(container_id, netns, addr, mac) {
             Ok(endpoint) => Ok(Attachment {
                 endpoint,
@@ -224,7 +207,7 @@ impl UserNetwork for SublinkNetwork {
                 dns: Vec::new(),
             }),
             Err(e) => {
-                let _ = self.leases().release(container_id);
+                let _ = self.ipam.release(container_id, addr);
                 Err(e)
             }
         }
@@ -232,7 +215,7 @@ impl UserNetwork for SublinkNetwork {
 
     fn detach(&self, container_id: &str, att: &Attachment) -> Result<()> {
         let link = self.driver.disconnect_endpoint(container_id, &att.endpoint);
-        let lease = self.leases().release(container_id);
+        let lease = self.ipam.release(container_id, att.endpoint.address);
         link.and(lease)
     }
 
@@ -245,6 +228,6 @@ impl UserNetwork for SublinkNetwork {
     }
 
     fn destroy(&self) -> Result<()> {
-        self.leases().destroy()
+        self.ipam.destroy()
     }
 }
