@@ -461,7 +461,8 @@ impl BridgeNetwork {
             }
             .and_then(|()| {
                 if net.no_icc {
-                    net.firewall.block_icc(&net.driver.bridge)
+                    net.firewall
+                        .block_icc(&net.driver.bridge, net.driver.ipv6.is_some())
                 } else {
                     Ok(())
                 }
@@ -669,7 +670,8 @@ impl BridgeNetwork {
     /// Remove the bridge and the network's rules.
     pub fn remove(&self) -> Result<()> {
         if self.no_icc {
-            self.firewall.unblock_icc(&self.driver.bridge);
+            self.firewall
+                .unblock_icc(&self.driver.bridge, self.driver.ipv6.is_some());
         }
         if let Some((s6, _)) = self.driver.ipv6 {
             self.firewall

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::ipam6::Subnet6;
 
 impl Iptables {
-    fn ensure_chains6(&self) -> Result<()> {
+    pub(super) fn ensure_chains6(&self) -> Result<()> {
         V6.ensure_chain("nat", &self.post_chain())?;
         V6.ensure_chain("filter", &self.fwd_chain())?;
         V6.ensure_chain("filter", &self.iso1_chain())?;
