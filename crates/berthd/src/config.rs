@@ -532,6 +532,22 @@ mod tests {
     }
 
     #[test]
+    fn firewall_backend_from_the_file_or_the_flag() {
+        let f = with_file(r#"{"firewall-backend": "nftables"}"#, &[]).unwrap();
+        assert_eq!(f.firewall_backend, "nftables");
+        let f = with_file("{}", &[]).unwrap();
+        assert_eq!(f.firewall_backend, "iptables");
+        let e = with_file("{}", &["--firewall-backend", "pf"]).unwrap_err();
+        assert!(e.contains("pf") && e.contains("nftables"), "{e}");
+        let f = with_file("{}", &["--firewall-prefix", "BT12_3"]).unwrap();
+        assert_eq!(f.firewall_prefix.as_deref(), Some("BT12_3"));
+        for bad in ["", "A-B", "X2345678901234567"] {
+            let e = with_file("{}", &["--firewall-prefix", bad]).unwrap_err();
+            assert!(e.contains("want 1-16 letters, digits or _"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn a_key_in_both_places_is_refused_as_dockerd_does() {
         let e = with_file(r#"{"data-root": "/y"}"#, &["--data-root", "/x"]).unwrap_err();
         assert!(

@@ -150,7 +150,10 @@ fn dnat_hits(t: &Net, backend: &str, port: u16) -> u64 {
             } else {
                 l.strip_prefix('[')?
             };
-            n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok()
+            n.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
         })
         .sum()
 }

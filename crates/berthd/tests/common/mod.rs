@@ -167,7 +167,7 @@ impl Berthd {
             .arg(self.dir.path().join("berthd.pid"))
             .args(
                 (!self.extra.iter().any(|a| a == "--firewall-prefix"))
-                    .then(|| ["--firewall-prefix", self.firewall_prefix.as_str()])
+                    .then_some(["--firewall-prefix", self.firewall_prefix.as_str()])
                     .into_iter()
                     .flatten(),
             )
