@@ -5,7 +5,7 @@
 //! into them go with the last rule of the daemon's networks (`unused.rs`).
 //! [`nft::Nftables`] is the nftables back end behind the same trait.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::RwLock;
 
 mod ipv6;
@@ -59,6 +59,15 @@ pub trait Firewall: Send + Sync {
     }
     fn unblock_icc(&self, bridge: &str, ipv6: bool) {
         let _ = (bridge, ipv6);
+    }
+    /// A published port's IPv6 side: DNAT of IPv6 traffic to the container's IPv6 address.
+    fn publish6(&self, bridge: &str, container: Ipv6Addr, port: &PortMapping) -> Result<()> {
+        let _ = (bridge, container, port);
+        Ok(())
+    }
+    fn unpublish6(&self, bridge: &str, container: Ipv6Addr, port: &PortMapping) -> Result<()> {
+        let _ = (bridge, container, port);
+        Ok(())
     }
     /// A dual-stack network's IPv6 side: isolation, forwarding and (unless
     /// `internal`) masquerade for `subnet`, as for IPv4.
@@ -359,6 +368,9 @@ impl Firewall for Iptables {
     }
 
     fn publish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
+        if matches!(p.host_ip, Some(std::net::IpAddr::V6(_))) {
+            return Ok(());
+        }
         let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.ensure_chains()?;
         let (dnat, accept) = (
@@ -466,6 +478,17 @@ impl Firewall for Iptables {
     fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
         let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.setup6(bridge, subnet, internal)
+    }
+
+    fn publish6(&self, bridge: &str, container: Ipv6Addr, p: &PortMapping) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
+        self.publish6(bridge, container, p)
+    }
+
+    fn unpublish6(&self, bridge: &str, container: Ipv6Addr, p: &PortMapping) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
+        Iptables::unpublish6(self, bridge, container, p);
+        Ok(())
     }
 
     fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {

@@ -1,8 +1,8 @@
 //! The firewall back ends (`--firewall-backend iptables|nftables`) through the stock docker CLI:
 //! the same rules do the same things in both (isolation between networks over IPv4 and IPv6,
 //! `--internal`, `enable_icc=false` over both families, masquerade, published ports DNATed from
-//! the host's own non-loopback address), and the last network removed takes every chain, jump
-//! and table of the daemon with it.
+//! the host's own non-loopback address, IPv4 and IPv6, and `-p [::1]:P:80`), and the last
+//! network removed takes every chain, jump and table of the daemon with it.
 
 mod common;
 
@@ -132,7 +132,7 @@ fn dnat_hits(t: &Net, backend: &str, port: u16) -> u64 {
             ],
         )
     } else {
-        host("iptables-save", &["-c", "-t", "nat"])
+        host("iptables-save", &["-c", "-t", "nat"]) + &host("ip6tables-save", &["-c", "-t", "nat"])
     };
     let dnat = format!("{}-DNAT", t.chain);
     lines
@@ -156,6 +156,23 @@ fn dnat_hits(t: &Net, backend: &str, port: u16) -> u64 {
                 .ok()
         })
         .sum()
+}
+
+/// What `url` answers (busybox wget, retried while the server starts).
+fn get(url: &str) -> String {
+    let mut got = String::new();
+    for _ in 0..50 {
+        let o = Command::new("timeout")
+            .args(["5", "busybox", "wget", "-q", "-O", "-", url])
+            .output()
+            .unwrap();
+        got = String::from_utf8_lossy(&o.stdout).into_owned();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    got
 }
 
 fn rules_do_what_they_say(backend: &str, salt: u32) {
@@ -264,25 +281,45 @@ fn rules_do_what_they_say(backend: &str, salt: u32) {
         "-c",
         "echo hello-from-b > /tmp/i; exec busybox httpd -f -p 80 -h /tmp",
     ]);
-    let before = dnat_hits(&t, backend, port);
-    let mut got = String::new();
-    for _ in 0..50 {
-        let o = Command::new("timeout")
-            .args(["5", "busybox", "wget", "-q", "-O", "-"])
-            .arg(format!("http://10.218.{x}.1:{port}/i"))
-            .output()
-            .unwrap();
-        got = String::from_utf8_lossy(&o.stdout).into_owned();
-        if got.contains("hello-from-b") {
-            break;
+    // Over IPv4 and, the network being dual-stack, over IPv6 to the bridge's IPv6 address
+    // (DNAT to the container's IPv6 address) and to [::1] (the relay).
+    for url in [
+        format!("http://10.218.{x}.1:{port}/i"),
+        format!("http://[fd00:e2{x:02x}::1]:{port}/i"),
+        format!("http://[::1]:{port}/i"),
+    ] {
+        let before = dnat_hits(&t, backend, port);
+        assert!(
+            get(&url).contains("hello-from-b"),
+            "{backend}: nothing from {url}"
+        );
+        if !url.contains("[::1]") {
+            assert!(
+                dnat_hits(&t, backend, port) > before,
+                "{backend}: the DNAT rule of {port} saw nothing of {url}"
+            );
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(got.contains("hello-from-b"), "{backend}: {got}");
-    assert!(
-        dnat_hits(&t, backend, port) > before,
-        "{backend}: the DNAT rule of {port} saw nothing"
-    );
+    // Published on [::1] only: answers there, not on 127.0.0.1; `docker port` says so.
+    let port6 = port + 500;
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web6",
+        "--network",
+        "b",
+        "-p",
+        &format!("[::1]:{port6}:80/tcp"),
+        "bb:1",
+        "sh",
+        "-c",
+        "echo hello-over-v6 > /tmp/i; exec busybox httpd -f -p 80 -h /tmp",
+    ]);
+    assert!(get(&format!("http://[::1]:{port6}/i")).contains("hello-over-v6"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port6)).is_err());
+    let o = t.d.ok(&["port", "web6"]);
+    assert!(o.contains(&format!("[::1]:{port6}")), "{o}");
     // Masquerade of both families for a network with a way out.
     let rules = if backend == "nftables" {
         host(

@@ -259,6 +259,9 @@ impl Firewall for Nftables {
     }
 
     fn publish(&self, bridge: &str, container: std::net::Ipv4Addr, p: &PortMapping) -> Result<()> {
+        if matches!(p.host_ip, Some(IpAddr::V6(_))) {
+            return Ok(());
+        }
         let c = IpAddr::V4(container);
         self.replace(
             &port_tag(bridge, c, p),
@@ -273,6 +276,23 @@ impl Firewall for Nftables {
         p: &PortMapping,
     ) -> Result<()> {
         self.remove(&port_tag(bridge, IpAddr::V4(container), p))
+    }
+
+    fn publish6(&self, bridge: &str, container: std::net::Ipv6Addr, p: &PortMapping) -> Result<()> {
+        let c = IpAddr::V6(container);
+        self.replace(
+            &port_tag(bridge, c, p),
+            &[("published", port_rule(bridge, c, p))],
+        )
+    }
+
+    fn unpublish6(
+        &self,
+        bridge: &str,
+        container: std::net::Ipv6Addr,
+        p: &PortMapping,
+    ) -> Result<()> {
+        self.remove(&port_tag(bridge, IpAddr::V6(container), p))
     }
 
     fn setup_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
