@@ -43,6 +43,9 @@ fn teardown_is_total(backend: &str) {
     let x = std::process::id() % 200 + 20 + u32::from(backend == "nftables");
     let prefix = d.firewall_prefix.clone();
     assert!(ours_left(&prefix).is_empty(), "{:?}", ours_left(&prefix));
+    // `docker info` names the back end, as dockerd 28 does.
+    let o = d.ok(&["info", "-f", "{{.FirewallBackend.Driver}}"]);
+    assert_eq!(o.trim(), backend);
     d.ok(&[
         "network",
         "create",
