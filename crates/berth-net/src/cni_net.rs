@@ -37,8 +37,8 @@ pub struct CniNetwork {
 
 /// A free host port for `-p CONTAINER` (portmap needs a number).
 fn free_port(p: &PortMapping) -> Result<u16> {
-    let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let at = SocketAddr::new(ip.into(), 0);
+    let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+    let at = SocketAddr::new(ip, 0);
     let port = if p.protocol == "udp" {
         std::net::UdpSocket::bind(at).and_then(|s| s.local_addr())
     } else {

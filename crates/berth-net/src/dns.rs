@@ -254,6 +254,9 @@ pub struct Records {
     /// container id -> its own upstream servers (`--dns`).
     servers: BTreeMap<String, Vec<SocketAddr>>,
     turn: AtomicUsize,
+    /// The network's name (lower case): reverse lookups answer `NAME.NETWORK`, and
+    /// `NAME.NETWORK` resolves as `NAME` does, as with Docker's resolver.
+    domain: String,
 }
 
 impl Records {
@@ -299,6 +302,23 @@ impl Records {
         }
     }
 
+    /// The network's name, for the `NAME.NETWORK` forms.
+    pub fn set_domain(&mut self, network: &str) {
+        self.domain = network.to_ascii_lowercase();
+    }
+
+    /// The key of `name` in `names`: itself, or without `.NETWORK` when only that form is known.
+    fn key<'a>(&self, name: &'a str) -> &'a str {
+        let n = name.trim_end_matches('.');
+        if self.names.contains_key(n) || self.domain.is_empty() {
+            return n;
+        }
+        n.strip_suffix(self.domain.as_str())
+            .and_then(|s| s.strip_suffix('.'))
+            .filter(|s| !s.is_empty())
+            .unwrap_or(n)
+    }
+
     /// Remove every name of a container.
     pub fn remove(&mut self, container_id: &str) {
         self.owners.remove(container_id);
@@ -314,7 +334,7 @@ impl Records {
 
     /// The addresses of `name`, rotated one step per lookup (round-robin).
     pub fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
-        let list = self.names.get(name.trim_end_matches('.'))?;
+        let list = self.names.get(self.key(name))?;
         let mut addrs: Vec<Ipv4Addr> = list.iter().map(|(_, a)| *a).collect();
         addrs.dedup();
         let k = self.turn.fetch_add(1, Ordering::Relaxed) % addrs.len();
@@ -324,7 +344,7 @@ impl Records {
 
     /// The IPv6 addresses of `name`'s containers (round-robin too).
     pub fn lookup6(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
-        let list = self.names.get(name.trim_end_matches('.'))?;
+        let list = self.names.get(self.key(name))?;
         let mut addrs: Vec<Ipv6Addr> = list
             .iter()
             .filter_map(|(c, _)| self.v6.get(c).copied())
@@ -343,7 +363,12 @@ impl Records {
             IpAddr::V4(a) => self.owner(a)?,
             IpAddr::V6(a) => self.v6.iter().find(|(_, x)| **x == a)?.0.as_str(),
         };
-        self.primary.get(who).cloned()
+        let name = self.primary.get(who)?;
+        Some(if self.domain.is_empty() {
+            name.clone()
+        } else {
+            format!("{name}.{}", self.domain)
+        })
     }
 
     /// The container that has `addr` on this network.
@@ -829,6 +854,15 @@ mod tests {
             assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "{rev}");
             assert_eq!(&reply[q.end + 12..], b"\x03web\x00", "{rev}");
         }
+        assert!(up.0.lock().unwrap().is_empty());
+        // With the network's name: `NAME.NETWORK` in reverse answers, and it resolves too.
+        r.set_domain("Front");
+        let qq = query("2.0.0.10.in-addr.arpa", TYPE_PTR);
+        let reply = resolve(&qq, &r, &up).unwrap();
+        let q = parse_query(&qq).unwrap();
+        assert_eq!(&reply[q.end + 12..], b"\x03web\x05front\x00");
+        assert_eq!(r.lookup("www.front."), Some(vec![a]));
+        assert_eq!(r.lookup("www.back"), None);
         assert!(up.0.lock().unwrap().is_empty());
         // An address nobody here has goes upstream.
         resolve(&query("9.0.0.10.in-addr.arpa", TYPE_PTR), &r, &up).unwrap();

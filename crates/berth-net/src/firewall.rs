@@ -1,11 +1,33 @@
 //! NAT and forwarding rules with iptables (nf_tables backed on Debian):
 //! masquerade for a network's subnet, forwarding to and from its bridge, and
 //! DNAT for published ports, each in Berth's own chains so they can be listed
-//! and removed without touching anyone else's rules.
+//! and removed without touching anyone else's rules. The chains and the jumps
+//! into them go with the last rule of the daemon's networks (`unused.rs`).
+//! [`nft::Nftables`] is the nftables back end behind the same trait.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::RwLock;
 
 mod ipv6;
+pub mod nft;
+mod unused;
+
+pub use nft::Nftables;
+
+/// Held for reading while rules are added, for writing while they are removed: a removal may
+/// take the chains (or the nft table) away once nothing of ours is left, and an addition running
+/// at the same time in this process must not lose its rules with them.
+pub(crate) static RULES: RwLock<()> = RwLock::new(());
+
+/// Turn on br_netfilter's hook for `family` ("iptables" or "ip6tables"), so traffic between
+/// two ports of one bridge meets the firewall.
+pub(crate) fn bridge_nf_call(family: &str) -> Result<()> {
+    std::fs::write(format!("/proc/sys/net/bridge/bridge-nf-call-{family}"), "1").map_err(
+        crate::error::io(format!(
+            "enable net.bridge.bridge-nf-call-{family} (is br_netfilter loaded?)"
+        )),
+    )
+}
 
 use crate::cmd::run;
 use crate::error::Result;
@@ -29,13 +51,23 @@ pub trait Firewall: Send + Sync {
         let _ = (bridge, subnet);
         Ok(())
     }
-    /// `enable_icc=false`: containers of the bridge cannot reach each other.
-    fn block_icc(&self, bridge: &str) -> Result<()> {
-        let _ = bridge;
+    /// `enable_icc=false`: containers of the bridge cannot reach each other
+    /// (over IPv6 too when `ipv6`).
+    fn block_icc(&self, bridge: &str, ipv6: bool) -> Result<()> {
+        let _ = (bridge, ipv6);
         Ok(())
     }
-    fn unblock_icc(&self, bridge: &str) {
-        let _ = bridge;
+    fn unblock_icc(&self, bridge: &str, ipv6: bool) {
+        let _ = (bridge, ipv6);
+    }
+    /// A published port's IPv6 side: DNAT of IPv6 traffic to the container's IPv6 address.
+    fn publish6(&self, bridge: &str, container: Ipv6Addr, port: &PortMapping) -> Result<()> {
+        let _ = (bridge, container, port);
+        Ok(())
+    }
+    fn unpublish6(&self, bridge: &str, container: Ipv6Addr, port: &PortMapping) -> Result<()> {
+        let _ = (bridge, container, port);
+        Ok(())
     }
     /// A dual-stack network's IPv6 side: isolation, forwarding and (unless
     /// `internal`) masquerade for `subnet`, as for IPv4.
@@ -275,6 +307,7 @@ fn port_rule(bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Vec<String> 
 
 impl Firewall for Iptables {
     fn setup_network(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         // Containers reach the outside only if the host forwards packets.
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(crate::error::io("enable net.ipv4.ip_forward"))?;
@@ -306,6 +339,7 @@ impl Firewall for Iptables {
     }
 
     fn teardown_network(&self, bridge: &str, subnet: Subnet) -> Result<()> {
+        let _held = RULES.write().unwrap_or_else(|e| e.into_inner());
         self.unisolate(bridge);
         let s = subnet.to_string();
         delete_rule(
@@ -329,10 +363,15 @@ impl Firewall for Iptables {
                 "ACCEPT",
             ],
         );
+        self.release_if_unused();
         Ok(())
     }
 
     fn publish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
+        if matches!(p.host_ip, Some(std::net::IpAddr::V6(_))) {
+            return Ok(());
+        }
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.ensure_chains()?;
         let (dnat, accept) = (
             port_rule(bridge, container, p),
@@ -369,6 +408,7 @@ impl Firewall for Iptables {
     }
 
     fn unpublish(&self, bridge: &str, container: Ipv4Addr, p: &PortMapping) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         let (dnat, accept) = (
             port_rule(bridge, container, p),
             forward_rule(bridge, container, p),
@@ -390,6 +430,7 @@ impl Firewall for Iptables {
     }
 
     fn setup_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.ensure_chains()?;
         self.isolate(bridge)?;
         let iso1 = self.iso1_chain();
@@ -410,41 +451,53 @@ impl Firewall for Iptables {
         )
     }
 
-    fn block_icc(&self, bridge: &str) -> Result<()> {
+    fn block_icc(&self, bridge: &str, ipv6: bool) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         // Bridged traffic meets iptables only with br_netfilter's hook on.
-        std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1").map_err(
-            crate::error::io("enable net.bridge.bridge-nf-call-iptables (is br_netfilter loaded?)"),
-        )?;
+        bridge_nf_call("iptables")?;
         self.ensure_chains()?;
-        let iso1 = self.iso1_chain();
         let rule = ["-i", bridge, "-o", bridge, "-j", "DROP"];
-        let mut check = vec!["-t", "filter", "-C", &iso1];
-        check.extend_from_slice(&rule);
-        if ipt(&check).is_err() {
-            let mut add = vec!["-t", "filter", "-I", &iso1, "1"];
-            add.extend_from_slice(&rule);
-            ipt(&add)?;
+        V4.ensure_first("filter", &self.iso1_chain(), &rule)?;
+        if ipv6 {
+            bridge_nf_call("ip6tables")?;
+            self.ensure_chains6()?;
+            V6.ensure_first("filter", &self.iso1_chain(), &rule)?;
         }
         Ok(())
     }
 
-    fn unblock_icc(&self, bridge: &str) {
-        delete_rule(
-            "filter",
-            &self.iso1_chain(),
-            &["-i", bridge, "-o", bridge, "-j", "DROP"],
-        );
+    fn unblock_icc(&self, bridge: &str, ipv6: bool) {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
+        let rule = ["-i", bridge, "-o", bridge, "-j", "DROP"];
+        delete_rule("filter", &self.iso1_chain(), &rule);
+        if ipv6 {
+            V6.delete_rule("filter", &self.iso1_chain(), &rule);
+        }
     }
 
     fn setup_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.setup6(bridge, subnet, internal)
     }
 
+    fn publish6(&self, bridge: &str, container: Ipv6Addr, p: &PortMapping) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
+        self.publish6(bridge, container, p)
+    }
+
+    fn unpublish6(&self, bridge: &str, container: Ipv6Addr, p: &PortMapping) -> Result<()> {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
+        Iptables::unpublish6(self, bridge, container, p);
+        Ok(())
+    }
+
     fn teardown_ipv6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
+        let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
         self.teardown6(bridge, subnet, internal)
     }
 
     fn teardown_internal(&self, bridge: &str, _subnet: Subnet) -> Result<()> {
+        let _held = RULES.write().unwrap_or_else(|e| e.into_inner());
         self.unisolate(bridge);
         for rule in internal_rules(bridge) {
             delete_rule("filter", &self.iso1_chain(), &strs(&rule));
@@ -454,6 +507,7 @@ impl Firewall for Iptables {
             &self.fwd_chain(),
             &["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
         );
+        self.release_if_unused();
         Ok(())
     }
 }
@@ -496,6 +550,11 @@ fn strs(v: &[String]) -> Vec<&str> {
 impl Iptables {
     /// Remove this instance's chains and the jumps into them (IPv6 ones too).
     pub fn purge(&self) {
+        let _held = RULES.write().unwrap_or_else(|e| e.into_inner());
+        self.purge_chains();
+    }
+
+    fn purge_chains(&self) {
         READY
             .lock()
             .unwrap_or_else(|e| e.into_inner())

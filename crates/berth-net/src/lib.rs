@@ -35,7 +35,7 @@ pub mod sublink;
 pub mod vlan;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -114,7 +114,8 @@ pub trait NetworkDriver: Send + Sync {
 /// One published port: `[host_ip:]host_port:container_port/protocol`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
-    pub host_ip: Option<Ipv4Addr>,
+    /// `None`: every address of the host, IPv4 and IPv6.
+    pub host_ip: Option<IpAddr>,
     /// 0 asks for any free port.
     pub host_port: u16,
     pub container_port: u16,
@@ -155,7 +156,20 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
         Some(_) => return Err(bad("the protocol must be tcp or udp")),
         None => (spec, "tcp".to_string()),
     };
+    // `[::1]:8080:80`: an IPv6 host address in brackets.
+    let (bracketed, rest) = match rest.strip_prefix('[') {
+        Some(r) => match r.split_once("]:") {
+            Some((ip, r)) => (Some(ip), r),
+            None => return Err(bad("an IPv6 host address needs ]: after it")),
+        },
+        None => (None, rest),
+    };
     let parts: Vec<&str> = rest.split(':').collect();
+    let parts = match (bracketed, parts.as_slice()) {
+        (None, _) => parts,
+        (Some(ip), [h, c]) => vec![ip, *h, *c],
+        (Some(_), _) => return Err(bad("want [IPv6]:host:container")),
+    };
     let (ip, host, container) = match parts.as_slice() {
         [c] => (None, "", *c),
         [h, c] => (None, *h, *c),
@@ -165,8 +179,8 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>> {
     let host_ip = match ip {
         None | Some("") => None,
         Some(ip) => Some(
-            ip.parse::<Ipv4Addr>()
-                .map_err(|_| bad("the host address is not IPv4"))?,
+            ip.parse::<IpAddr>()
+                .map_err(|_| bad("the host address is not an IP address"))?,
         ),
     };
     let range = |s: &str, what: &str| -> Result<(u16, u16)> {
@@ -464,7 +478,8 @@ impl BridgeNetwork {
             }
             .and_then(|()| {
                 if net.no_icc {
-                    net.firewall.block_icc(&net.driver.bridge)
+                    net.firewall
+                        .block_icc(&net.driver.bridge, net.driver.ipv6.is_some())
                 } else {
                     Ok(())
                 }
@@ -572,7 +587,7 @@ impl BridgeNetwork {
             }),
             _ => None,
         };
-        match self.publish(container_id, addr, ports) {
+        match self.publish(container_id, addr, v6, ports) {
             Ok(ports) => Ok(Attachment {
                 endpoint,
                 ports,
@@ -590,33 +605,48 @@ impl BridgeNetwork {
         &self,
         container_id: &str,
         addr: Ipv4Addr,
+        addr6: Option<Ipv6Addr>,
         ports: &[PortMapping],
     ) -> Result<Vec<PortMapping>> {
         let mut done: Vec<PortMapping> = Vec::new();
         let mut relays = Vec::new();
         let result = (|| {
             for p in ports {
-                let listen = SocketAddr::new(
-                    p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).into(),
-                    p.host_port,
-                );
-                let target = SocketAddr::new(addr.into(), p.container_port);
-                let relay = if p.protocol == "udp" {
-                    Proxy::udp(listen, target)?
-                } else {
-                    Proxy::tcp(listen, target)?
+                // Without a host address: one dual-stack socket on [::] answers IPv4 and IPv6
+                // (0.0.0.0 on a host without IPv6), relayed to the container's IPv4 address as
+                // Docker's proxy does; an IPv6 host address goes to the container's IPv6
+                // address when it has one.
+                let target_ip = match (p.host_ip, addr6) {
+                    (Some(IpAddr::V6(_)), Some(a6)) => IpAddr::V6(a6),
+                    _ => IpAddr::V4(addr),
+                };
+                let target = SocketAddr::new(target_ip, p.container_port);
+                let relay = match p.host_ip {
+                    Some(ip) => relay(&p.protocol, SocketAddr::new(ip, p.host_port), target)?,
+                    None => relay(
+                        &p.protocol,
+                        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), p.host_port),
+                        target,
+                    )
+                    .or_else(|_| {
+                        relay(
+                            &p.protocol,
+                            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), p.host_port),
+                            target,
+                        )
+                    })?,
                 };
                 let mut bound = p.clone();
                 bound.host_port = relay.local_addr().port();
                 relays.push(relay);
-                self.firewall.publish(&self.driver.bridge, addr, &bound)?;
+                self.firewall_publish(addr, addr6, &bound)?;
                 done.push(bound);
             }
             Ok(())
         })();
         if let Err(e) = result {
             for p in &done {
-                let _ = self.firewall.unpublish(&self.driver.bridge, addr, p);
+                self.firewall_unpublish(addr, addr6, p);
             }
             return Err(e);
         }
@@ -627,20 +657,72 @@ impl BridgeNetwork {
         Ok(done)
     }
 
+    /// The DNAT rules of a port: IPv4 unless the host address is IPv6; IPv6 too when the
+    /// container has an IPv6 address and the host address is IPv6 or any.
+    fn firewall_publish(
+        &self,
+        addr: Ipv4Addr,
+        addr6: Option<Ipv6Addr>,
+        p: &PortMapping,
+    ) -> Result<()> {
+        let b = &self.driver.bridge;
+        if !matches!(p.host_ip, Some(IpAddr::V6(_))) {
+            self.firewall.publish(b, addr, p)?;
+        }
+        if let (Some(a6), false) = (addr6, matches!(p.host_ip, Some(IpAddr::V4(_)))) {
+            if let Err(e) = self.firewall.publish6(b, a6, p) {
+                let _ = self.firewall.unpublish(b, addr, p);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn firewall_unpublish(
+        &self,
+        addr: Ipv4Addr,
+        addr6: Option<Ipv6Addr>,
+        p: &PortMapping,
+    ) -> Vec<String> {
+        let b = &self.driver.bridge;
+        let mut errors = Vec::new();
+        if !matches!(p.host_ip, Some(IpAddr::V6(_))) {
+            if let Err(e) = self.firewall.unpublish(b, addr, p) {
+                errors.push(e.to_string());
+            }
+        }
+        if let (Some(a6), false) = (addr6, matches!(p.host_ip, Some(IpAddr::V4(_)))) {
+            if let Err(e) = self.firewall.unpublish6(b, a6, p) {
+                errors.push(e.to_string());
+            }
+        }
+        errors
+    }
+
+    /// The container's IPv6 address on this network, if it has one.
+    fn addr6_of(&self, container_id: &str) -> Option<Ipv6Addr> {
+        let i = self.ipam6.as_ref()?.lock().expect("ipam6 lock");
+        let found = i
+            .allocated()
+            .find(|(_, owner)| owner.as_str() == container_id)
+            .map(|(a, _)| *a);
+        found
+    }
+
     /// After a daemon restart: the container's interface and address are still
     /// there, but the port relays died with the old daemon; start them again
     /// (and make sure the rules are in place) for `ports` as recorded.
     pub fn restore(&self, container_id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
-        self.publish(container_id, addr, ports).map(|_| ())
+        let addr6 = self.addr6_of(container_id);
+        self.publish(container_id, addr, addr6, ports).map(|_| ())
     }
 
     /// Undo `attach`. Every step runs; errors are reported together.
     pub fn detach(&self, container_id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
         let mut errors = Vec::new();
+        let addr6 = self.addr6_of(container_id);
         for p in ports {
-            if let Err(e) = self.firewall.unpublish(&self.driver.bridge, addr, p) {
-                errors.push(e.to_string());
-            }
+            errors.extend(self.firewall_unpublish(addr, addr6, p));
         }
         self.proxies
             .lock()
@@ -667,7 +749,8 @@ impl BridgeNetwork {
     /// Remove the bridge and the network's rules.
     pub fn remove(&self) -> Result<()> {
         if self.no_icc {
-            self.firewall.unblock_icc(&self.driver.bridge);
+            self.firewall
+                .unblock_icc(&self.driver.bridge, self.driver.ipv6.is_some());
         }
         if let Some((s6, _)) = self.driver.ipv6 {
             self.firewall
@@ -696,6 +779,15 @@ impl BridgeNetwork {
     }
 }
 
+/// A userland relay of `protocol` from `listen` to `target`.
+fn relay(protocol: &str, listen: SocketAddr, target: SocketAddr) -> Result<Proxy> {
+    if protocol == "udp" {
+        Proxy::udp(listen, target)
+    } else {
+        Proxy::tcp(listen, target)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,7 +809,7 @@ mod tests {
         assert_eq!(
             p,
             vec![PortMapping {
-                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_ip: Some(Ipv4Addr::LOCALHOST.into()),
                 host_port: 8080,
                 container_port: 80,
                 protocol: "tcp".into()
@@ -731,8 +823,15 @@ mod tests {
         let p = parse_port_spec("127.0.0.1::80").unwrap();
         assert_eq!(
             (p[0].host_ip, p[0].host_port),
-            (Some(Ipv4Addr::LOCALHOST), 0)
+            (Some(Ipv4Addr::LOCALHOST.into()), 0)
         );
+        let p = parse_port_spec("[::1]:8080:80/udp").unwrap();
+        assert_eq!(
+            (p[0].host_ip, p[0].host_port, p[0].protocol.as_str()),
+            (Some("::1".parse().unwrap()), 8080, "udp")
+        );
+        let p = parse_port_spec("[::]::80").unwrap();
+        assert_eq!(p[0].host_ip, Some(Ipv6Addr::UNSPECIFIED.into()));
         let p = parse_port_spec("8000-8002:80-82").unwrap();
         assert_eq!(
             p.iter()
@@ -747,6 +846,8 @@ mod tests {
             "8000-8001:80",
             "0",
             "localhost:80:80",
+            "[::1:8080:80",
+            "[::1]:1:2:3",
         ] {
             assert!(parse_port_spec(bad).is_err(), "{bad}");
         }

@@ -718,8 +718,12 @@ impl Networks {
 
     /// A connected container's names, IPv6 address and DNS servers in the network's resolver.
     fn register(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
+        let domain = self.lock().get(id).map(|e| e.cfg.name.clone());
         let mut dir = self.names();
         let records = dir.network(id);
+        if let Some(d) = domain {
+            records.set_domain(&d);
+        }
         records.add(container_id, &names.names, att.endpoint.address);
         records.add_links(container_id, &names.links);
         if let Some(v6) = att.ipv6 {

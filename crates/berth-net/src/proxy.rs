@@ -66,7 +66,12 @@ impl Proxy {
                     if let Some(u) = map.get(&client) {
                         u.clone()
                     } else {
-                        let Ok(u) = UdpSocket::bind(("0.0.0.0", 0)) else {
+                        let any: SocketAddr = if target.is_ipv6() {
+                            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                        } else {
+                            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                        };
+                        let Ok(u) = UdpSocket::bind(any) else {
                             continue;
                         };
                         if u.connect(target).is_err() {

@@ -73,6 +73,14 @@ pub struct Flags {
     /// Add NAT and published-port rules with iptables
     #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set)]
     pub iptables: bool,
+    /// Where those rules go: iptables (chains BERTH-* in iptables and ip6tables) or nftables
+    /// (table inet berth)
+    #[arg(long = "firewall-backend", default_value = "iptables", value_parser = ["iptables", "nftables"])]
+    pub firewall_backend: String,
+    /// The daemon's own chain prefix (PREFIX-FORWARD, ...) and nft table (berth_prefix), so
+    /// daemons sharing a host (tests) keep their rules apart; letters, digits, _ (at most 16)
+    #[arg(long = "firewall-prefix", hide = true, value_parser = firewall_prefix)]
+    pub firewall_prefix: Option<String>,
     /// Require clients on TCP sockets to present a certificate signed by --tlscacert
     #[arg(long = "tlsverify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
     pub tlsverify: bool,
@@ -240,6 +248,7 @@ pub const KEYS: &[Key] = &[
     key("cni-config-dir", "cni-config-dir", string),
     key("security-profiles", "security-profiles", string),
     key("iptables", "iptables", boolean),
+    key("firewall-backend", "firewall-backend", string),
     key("ip-forward", "ip-forward", boolean),
     key("tlsverify", "tlsverify", boolean),
     key("tlscacert", "tlscacert", string),
@@ -268,6 +277,17 @@ pub const KEYS: &[Key] = &[
     key("authorization-plugins", "authorization-plugin", strings),
     key("shutdown-timeout", "shutdown-timeout", scalar),
 ];
+
+/// A chain prefix iptables takes (its chain names hold at most 28 characters).
+fn firewall_prefix(s: &str) -> Result<String, String> {
+    let ok =
+        !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("want 1-16 letters, digits or _".into())
+    }
+}
 
 fn string(v: &Value) -> Result<Vec<String>, String> {
     v.as_str()
@@ -509,6 +529,22 @@ mod tests {
         assert_eq!(f.shutdown_timeout, 3);
         assert_eq!(f.registry_mirrors, ["http://m:5000"]);
         assert_eq!(f.bridge, "none");
+    }
+
+    #[test]
+    fn firewall_backend_from_the_file_or_the_flag() {
+        let f = with_file(r#"{"firewall-backend": "nftables"}"#, &[]).unwrap();
+        assert_eq!(f.firewall_backend, "nftables");
+        let f = with_file("{}", &[]).unwrap();
+        assert_eq!(f.firewall_backend, "iptables");
+        let e = with_file("{}", &["--firewall-backend", "pf"]).unwrap_err();
+        assert!(e.contains("pf") && e.contains("nftables"), "{e}");
+        let f = with_file("{}", &["--firewall-prefix", "BT12_3"]).unwrap();
+        assert_eq!(f.firewall_prefix.as_deref(), Some("BT12_3"));
+        for bad in ["", "A-B", "X2345678901234567"] {
+            let e = with_file("{}", &["--firewall-prefix", bad]).unwrap_err();
+            assert!(e.contains("want 1-16 letters, digits or _"), "{bad}: {e}");
+        }
     }
 
     #[test]

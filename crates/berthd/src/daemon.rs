@@ -43,6 +43,10 @@ pub struct Config {
     pub fixed_cidr_v6: Option<String>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
+    /// `--firewall-backend nftables`: the rules in an nft table instead.
+    pub nftables: bool,
+    /// `--firewall-prefix`: the daemon's own chain prefix and nft table.
+    pub firewall_prefix: Option<String>,
     /// `--userns-remap`: the user namespace mapping containers run with.
     pub remap: Option<Arc<crate::userns::Remap>>,
     /// `--init`: containers that do not say run under berth-init.
@@ -104,23 +108,45 @@ pub struct Daemon {
     pub managed: crate::plugins::Managed,
 }
 
-/// The firewall of this daemon's networks: one set of chains per default bridge, so daemons with
-/// other bridges keep apart (`BERTH` for berth0, and for daemons without a default bridge).
+/// The firewall of this daemon's networks: one set of chains (or one nft table) per default
+/// bridge, so daemons with other bridges keep apart (`BERTH` for berth0, and for daemons without
+/// a default bridge), unless `--firewall-prefix` names them.
 fn make_firewall(
     cfg: &Config,
 ) -> Box<dyn Fn() -> Box<dyn berth_net::firewall::Firewall> + Send + Sync> {
     if !cfg.iptables {
         return Box::new(|| Box::new(berth_net::firewall::NoFirewall));
     }
-    let chain = match cfg.bridge.as_deref() {
-        None | Some("berth0") => "BERTH".to_string(),
-        Some(name) => name.to_uppercase().chars().take(10).collect(),
-    };
+    let chain = firewall_prefix(cfg);
+    if cfg.nftables {
+        let table = nft_table(&chain);
+        return Box::new(move || Box::new(berth_net::firewall::Nftables::new(&table)));
+    }
     Box::new(move || {
         Box::new(berth_net::firewall::Iptables {
             chain: chain.clone(),
         })
     })
+}
+
+/// The chain prefix of this daemon's iptables rules.
+pub fn firewall_prefix(cfg: &Config) -> String {
+    if let Some(p) = &cfg.firewall_prefix {
+        return p.clone();
+    }
+    match cfg.bridge.as_deref() {
+        None | Some("berth0") => "BERTH".to_string(),
+        Some(name) => name.to_uppercase().chars().take(10).collect(),
+    }
+}
+
+/// The nft table of a chain prefix: `berth` for BERTH, else `berth_<prefix>` in lower case.
+pub fn nft_table(prefix: &str) -> String {
+    if prefix == "BERTH" {
+        "berth".into()
+    } else {
+        format!("berth_{}", prefix.to_lowercase())
+    }
 }
 
 /// The registry of networks (predefined and user-defined), from the database.

@@ -189,6 +189,9 @@ fn main() -> Result<()> {
         }
         None => None,
     };
+    if f.iptables && f.firewall_backend == "nftables" && !berth_net::firewall::nft::available() {
+        bail!("--firewall-backend nftables: the nft command is missing (Debian package nftables)");
+    }
     if f.ip_forward && f.bridge != "none" {
         if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
             crate::log!(2, "ip-forward: enable net.ipv4.ip_forward: {e}");
@@ -225,6 +228,8 @@ fn main() -> Result<()> {
             None
         },
         iptables: f.iptables,
+        nftables: f.firewall_backend == "nftables",
+        firewall_prefix: f.firewall_prefix.clone(),
         init: f.init,
         remap,
         init_binary: f

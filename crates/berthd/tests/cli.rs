@@ -724,9 +724,9 @@ fn bridge_network_and_published_ports() {
     }
     let tag = std::process::id() % 1000;
     let bridge = format!("btd{tag}");
-    let chain = bridge.to_uppercase();
     let bip = format!("10.217.{}.1/24", tag % 200 + 10);
     let mut d = Berthd::start_with(&["--bridge", &bridge, "--bip", &bip]);
+    let chain = d.firewall_prefix.clone();
     // The bridge and berthd's iptables chains for it, removed whatever happens.
     struct Cleanup(String, String);
     impl Drop for Cleanup {

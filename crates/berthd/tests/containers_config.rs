@@ -436,8 +436,8 @@ impl BridgeDaemon {
         let prefix = format!("10.219.{}.", tag % 200 + 10);
         let d = Berthd::start_with(&["--bridge", &bridge, "--bip", &format!("{prefix}1/24")]);
         BridgeDaemon {
+            chain: d.firewall_prefix.clone(),
             d,
-            chain: bridge.to_uppercase(),
             bridge,
             prefix,
         }

@@ -19,7 +19,24 @@ use std::time::{Duration, Instant};
 #[test]
 fn user_networks_resolve_isolate_and_clean_up() {
     skip_unless_ready!("user_networks_resolve_isolate_and_clean_up");
-    let mut t = Net::start(0);
+    user_networks("iptables", 0);
+}
+
+/// The same with `--firewall-backend nftables`.
+#[test]
+fn user_networks_with_nftables() {
+    skip_unless_ready!("user_networks_with_nftables");
+    if Command::new("nft").arg("--version").output().is_err() {
+        println!("skipped: user_networks_with_nftables: no nft command (Debian package nftables)");
+        return;
+    }
+    user_networks("nftables", 6);
+}
+
+fn user_networks(backend: &str, salt: u32) {
+    let mut t = Net::start_with(salt, |_| {
+        vec!["--firewall-backend".to_string(), backend.to_string()]
+    });
     let x = t.x;
     let (s1, s2) = (format!("10.219.{x}.0/24"), format!("10.220.{x}.0/24"));
     let id1 = t.d.ok(&["network", "create", "--subnet", &s1, "front"]);
@@ -181,7 +198,7 @@ fn user_networks_resolve_isolate_and_clean_up() {
         let veth = format!("v{}", &cid[..8]);
         assert!(!links.contains(&veth), "veth {veth} left behind: {links}");
     }
-    let rules = host("iptables-save", &[]);
+    let rules = host("iptables-save", &[]) + &host("nft", &["list", "ruleset"]);
     for b in &bridges {
         assert!(!rules.contains(b.as_str()), "rules of {b} left behind");
     }

@@ -2,14 +2,66 @@
 //! same names as the IPv4 ones: Docker's two-stage isolation between bridges,
 //! forwarding to and from the bridge, and masquerade of the subnet for a way
 //! out (Docker's default NAT mode for IPv6); an internal network gets the
-//! drops instead. Published ports stay IPv4 (the relay listens there).
+//! drops instead. A published port gets an IPv6 DNAT rule to the container's
+//! IPv6 address (the relay answers loopback, as for IPv4).
+
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::{strs, Iptables, V6};
 use crate::error::Result;
 use crate::ipam6::Subnet6;
+use crate::PortMapping;
+
+/// The DNAT and FORWARD rules of a port published to `container`.
+fn port_rules6(
+    fw: &Iptables,
+    bridge: &str,
+    container: Ipv6Addr,
+    p: &PortMapping,
+) -> [(&'static str, String, Vec<String>); 2] {
+    let mut dnat = vec!["-p".to_string(), p.protocol.clone()];
+    if let Some(IpAddr::V6(ip)) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        dnat.extend(["-d".into(), format!("{ip}/128")]);
+    }
+    dnat.extend(
+        [
+            "!",
+            "-i",
+            bridge,
+            "--dport",
+            &p.host_port.to_string(),
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &format!("[{container}]:{}", p.container_port),
+        ]
+        .map(String::from),
+    );
+    let accept = [
+        "-d",
+        &format!("{container}/128"),
+        "!",
+        "-i",
+        bridge,
+        "-o",
+        bridge,
+        "-p",
+        &p.protocol,
+        "--dport",
+        &p.container_port.to_string(),
+        "-j",
+        "ACCEPT",
+    ]
+    .map(String::from)
+    .to_vec();
+    [
+        ("nat", fw.nat_chain(), dnat),
+        ("filter", fw.fwd_chain(), accept),
+    ]
+}
 
 impl Iptables {
-    fn ensure_chains6(&self) -> Result<()> {
+    pub(super) fn ensure_chains6(&self) -> Result<()> {
         V6.ensure_chain("nat", &self.post_chain())?;
         V6.ensure_chain("filter", &self.fwd_chain())?;
         V6.ensure_chain("filter", &self.iso1_chain())?;
@@ -110,6 +162,47 @@ impl Iptables {
         Ok(())
     }
 
+    pub(super) fn publish6(
+        &self,
+        bridge: &str,
+        container: Ipv6Addr,
+        p: &PortMapping,
+    ) -> Result<()> {
+        self.ensure_chains6()?;
+        let nat = self.nat_chain();
+        V6.ensure_chain("nat", &nat)?;
+        V6.ensure_rule(
+            "nat",
+            "PREROUTING",
+            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
+        )?;
+        V6.ensure_rule(
+            "nat",
+            "OUTPUT",
+            &[
+                "!",
+                "-d",
+                "::1/128",
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                &nat,
+            ],
+        )?;
+        for (table, chain, rule) in port_rules6(self, bridge, container, p) {
+            V6.ensure_rule(table, &chain, &strs(&rule))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn unpublish6(&self, bridge: &str, container: Ipv6Addr, p: &PortMapping) {
+        for (table, chain, rule) in port_rules6(self, bridge, container, p) {
+            V6.delete_rule(table, &chain, &strs(&rule));
+        }
+    }
+
     pub(super) fn teardown6(&self, bridge: &str, subnet: Subnet6, internal: bool) {
         for (table, chain, rule, _) in self.rules6(bridge, subnet, internal) {
             V6.delete_rule(table, &chain, &strs(&rule));
@@ -119,9 +212,31 @@ impl Iptables {
 
 /// Remove the IPv6 chains of `fw` and the jumps into them.
 pub(super) fn purge(fw: &Iptables) {
+    let nat = fw.nat_chain();
+    V6.delete_rule(
+        "nat",
+        "PREROUTING",
+        &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
+    );
+    V6.delete_rule(
+        "nat",
+        "OUTPUT",
+        &[
+            "!",
+            "-d",
+            "::1/128",
+            "-m",
+            "addrtype",
+            "--dst-type",
+            "LOCAL",
+            "-j",
+            &nat,
+        ],
+    );
     V6.delete_rule("nat", "POSTROUTING", &["-j", &fw.post_chain()]);
     V6.delete_rule("filter", "FORWARD", &["-j", &fw.fwd_chain()]);
     for (table, chain) in [
+        ("nat", nat),
         ("nat", fw.post_chain()),
         ("filter", fw.fwd_chain()),
         ("filter", fw.iso1_chain()),

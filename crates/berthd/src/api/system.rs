@@ -164,6 +164,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
         "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "FirewallBackend": firewall_backend(d),
         "Debug": live.debug,
         "NFd": nfd,
         "OomKillDisable": false,
@@ -321,5 +322,19 @@ pub fn not_a_swarm_node(first: &str, rest: &[&str]) -> ApiError {
              to connect this node to swarm and try again."
                 .into(),
         )
+    }
+}
+
+/// `FirewallBackend` as dockerd 28 reports it: the driver, and for Berth the table or chains.
+fn firewall_backend(d: &Daemon) -> serde_json::Value {
+    if !d.cfg.iptables {
+        return serde_json::Value::Null;
+    }
+    let prefix = crate::daemon::firewall_prefix(&d.cfg);
+    if d.cfg.nftables {
+        json!({"Driver": "nftables",
+               "Info": [["Table", format!("inet {}", crate::daemon::nft_table(&prefix))]]})
+    } else {
+        json!({"Driver": "iptables", "Info": [["Chains", format!("{prefix}-*")]]})
     }
 }

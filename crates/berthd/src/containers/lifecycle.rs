@@ -291,7 +291,7 @@ pub fn port_mappings(c: &Container) -> ApiResult<Vec<berth_net::PortMapping>> {
                 let host_ip = match b["HostIp"].as_str().unwrap_or("") {
                     "" => None,
                     ip => Some(ip.parse().map_err(|_| {
-                        ApiError::BadRequest(format!("invalid HostIp {ip:?} for {key}: IPv4 only"))
+                        ApiError::BadRequest(format!("invalid HostIp {ip:?} for {key}"))
                     })?),
                 };
                 let host_port = match b["HostPort"].as_str().unwrap_or("") {

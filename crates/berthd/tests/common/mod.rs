@@ -87,6 +87,36 @@ pub struct Berthd {
     pub sock: PathBuf,
     /// Extra daemon flags.
     pub extra: Vec<String>,
+    /// The daemon's `--firewall-prefix` (its iptables chains; its nft table is
+    /// `berth_<prefix in lower case>`): unique per daemon, so daemons running at the same time
+    /// never share chains and the host ends clean.
+    pub firewall_prefix: String,
+}
+
+/// A chain prefix no other test daemon on the host has: pid and a counter.
+fn unique_prefix() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("BT{}_{n}", std::process::id())
+}
+
+/// The prefix `extra` sets, or a new one.
+fn prefix_of(extra: &[&str]) -> String {
+    extra
+        .iter()
+        .position(|a| *a == "--firewall-prefix")
+        .and_then(|i| extra.get(i + 1))
+        .map_or_else(unique_prefix, |p| p.to_string())
+}
+
+/// Remove every rule a daemon with `prefix` may have left: its iptables and ip6tables chains and
+/// the jumps into them, and its nft table.
+pub fn purge_firewall(prefix: &str) {
+    berth_net::firewall::Iptables {
+        chain: prefix.to_string(),
+    }
+    .purge();
+    berth_net::firewall::Nftables::new(&format!("berth_{}", prefix.to_lowercase())).purge();
 }
 
 impl Berthd {
@@ -109,6 +139,7 @@ impl Berthd {
             child: None,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            firewall_prefix: prefix_of(extra),
         };
         d.spawn();
         d
@@ -134,6 +165,12 @@ impl Berthd {
             .arg(self.dir.path().join("exec"))
             .arg("--pidfile")
             .arg(self.dir.path().join("berthd.pid"))
+            .args(
+                (!self.extra.iter().any(|a| a == "--firewall-prefix"))
+                    .then_some(["--firewall-prefix", self.firewall_prefix.as_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.extra)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -275,6 +312,7 @@ impl Berthd {
             child: None,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            firewall_prefix: prefix_of(extra),
         };
         d.spawn();
         d
@@ -288,8 +326,11 @@ impl Drop for Berthd {
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
                 let _ = self.docker(&["rm", "-f", id]);
             }
+            // The user networks' bridges and rules go through the daemon's own teardown.
+            let _ = self.docker(&["network", "prune", "-f"]);
         }
         self.kill9();
+        purge_firewall(&self.firewall_prefix);
         let dir = self.dir.path().to_string_lossy().into_owned();
         // Shims of containers left behind (a failed test): only ours, found by our unique directory.
         if let Ok(rd) = std::fs::read_dir("/proc") {

@@ -1,4 +1,4 @@
-//! A test daemon with its own default bridge and iptables chains, for the network tests:
+//! A test daemon with its own default bridge and firewall chains (or nft table), for the network tests:
 //! everything it may leave on the host is removed when it drops.
 
 use super::Berthd;
@@ -23,7 +23,6 @@ impl Net {
         let tag = std::process::id() % 1000;
         let x = (tag * 2 + salt) % 250 + 2;
         let bridge = format!("btn{tag}{salt}");
-        let chain = bridge.to_uppercase();
         let bip = format!("10.218.{x}.1/24");
         let mut args = vec!["--bridge".to_string(), bridge.clone(), "--bip".into(), bip];
         args.extend(extra(x));
@@ -31,9 +30,9 @@ impl Net {
         let d = Berthd::start_with(&args);
         d.import_busybox("bb:1");
         Net {
+            chain: d.firewall_prefix.clone(),
             d,
             bridge,
-            chain,
             x,
         }
     }
@@ -81,10 +80,7 @@ impl Drop for Net {
         for b in bridges.iter().chain([&self.bridge]) {
             let _ = Command::new("ip").args(["link", "del", b]).output();
         }
-        berth_net::firewall::Iptables {
-            chain: self.chain.clone(),
-        }
-        .purge();
+        super::purge_firewall(&self.chain);
     }
 }
 
