@@ -1,8 +1,8 @@
-//! `POST /build`: the classic builder's parameters and tar context (plain, gzip or zstd) mapped to
+//! `POST /build`: the classic builder's parameters and tar context (plain, gzip, bzip2, xz or zstd) mapped to
 //! berth-build, and its progress as the classic JSON stream (`{"stream": ...}`, `{"aux": {"ID": ...}}`,
 //! `{"errorDetail": ...}`), objects separated by `\r\n`.
 
-use crate::builder::{Images, Layers, Runner};
+use crate::builder::{Images, Layers, Runner, SharedCatalog};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
@@ -138,17 +138,6 @@ fn prepare(
     opts: &mut BuildOptions,
 ) -> Result<(), String> {
     let f = std::fs::File::open(tar).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 6];
-    {
-        use std::io::Read;
-        let _ = std::fs::File::open(tar).and_then(|mut f| f.read(&mut head));
-    }
-    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(
-            "the build context is bzip2 or xz compressed: send it plain, gzip or zstd compressed"
-                .into(),
-        );
-    }
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
     let eo = berth_image::extract::ExtractOptions {
@@ -159,9 +148,9 @@ fn prepare(
         clean_dotdot: true,
         ..Default::default()
     };
-    let r = berth_image::compression::decompress_bounded(f, d.images.max_uncompressed())
+    let r = berth_image::compression::decompress_archive(f, d.images.max_uncompressed())
         .map_err(|e| e.to_string())?;
-    berth_image::extract::extract_layer(r, &ctx, &eo, None)
+    berth_image::extract::extract_archive(r, &ctx, &eo)
         .map_err(|e| format!("unpacking the build context: {e}"))?;
     let name = if dockerfile.is_empty() {
         "Dockerfile"
@@ -205,6 +194,7 @@ pub async fn build(
         .join(crate::containers::model::random_hex());
     std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
     let tar = dir.join("context.tar");
+    let t0 = std::time::Instant::now();
     if let Err(e) = http::body_to_file(req.into_body(), &tar).await {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);
@@ -217,13 +207,20 @@ pub async fn build(
             tx: tx.clone(),
             quiet,
         };
+        let received = t0.elapsed();
         let res = prepare(&d, &tar, &dir, &dockerfile, &mut opts)
             .map_err(|msg| (msg, None))
             .and_then(|()| {
+                crate::log!(
+                    0,
+                    "build: context received in {received:?}, unpacked in {:?}",
+                    t0.elapsed() - received
+                );
                 let _ = std::fs::remove_file(&tar);
-                let mut images = Images::new(d.clone(), dir.clone(), creds);
+                let cat = SharedCatalog::default();
+                let mut images = Images::new(d.clone(), dir.clone(), creds, cat.clone());
                 let mut runner = Runner { d: d.clone(), rt };
-                let mut layers = Layers::new(d.clone());
+                let mut layers = Layers::new(d.clone(), cat);
                 berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out).map_err(
                     |e| {
                         // A failed RUN carries its exit code, as dockerd's errorDetail does.
@@ -242,9 +239,14 @@ pub async fn build(
             }
             let _ = tx.blocking_send(line(json!({"errorDetail": detail, "error": msg})));
         }
+        crate::log!(0, "build: done in {:?}", t0.elapsed());
+        // The response ends here: the client does not wait for the build directory to go.
+        drop(out);
+        drop(tx);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             crate::log!(2, "build: removing {}: {e}", dir.display());
         }
+        crate::log!(0, "build: cleaned up in {:?}", t0.elapsed());
     });
     Ok(resp)
 }
@@ -331,6 +333,8 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
             }
         }
     }
+    // The remembered COPY --from checksums: cheap to compute again, and their images may be gone.
+    let _ = std::fs::remove_dir_all(crate::builder::checksums_dir(d));
     let _ = berth_image::gc::collect_with_grace(
         &d.images,
         Some(&d.snap),
