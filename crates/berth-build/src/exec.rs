@@ -688,6 +688,50 @@ impl Builder<'_> {
                 return Ok(());
             }
         }
+        // As the classic builder, a metadata step is committed from a container made (never
+        // started) with the step's command.
+        let meta = match (&layer, st.image.clone()) {
+            (Layer::None, Some(image)) => {
+                let mut config = key.clone();
+                config.healthcheck = None;
+                let c = self.runner.create(&RunStep {
+                    image,
+                    config,
+                    host: self.opts.host.clone(),
+                })?;
+                self.out
+                    .stream(&format!(" ---> Running in {}\n", short(&c)));
+                Some(c)
+            }
+            _ => None,
+        };
+        let res = self.commit_image(st, run, key, layer, meta.clone());
+        if let Some(c) = meta {
+            if self.opts.rm || self.opts.force_rm || res.is_err() {
+                let removed = self.runner.remove(&c);
+                if res.is_ok() {
+                    removed?;
+                    self.out
+                        .stream(&format!("Removing intermediate container {}\n", short(&c)));
+                }
+            }
+        }
+        let (id, show) = res?;
+        if show {
+            self.out.stream(&format!(" ---> {}\n", short(&id)));
+        }
+        Ok(())
+    }
+
+    /// Commit the image of a step; returns its ID and whether the caller shows it.
+    fn commit_image(
+        &mut self,
+        st: &mut State,
+        run: ContainerConfig,
+        key: ContainerConfig,
+        layer: Layer,
+        meta: Option<String>,
+    ) -> Result<(String, bool), BuildError> {
         let mut cfg = st.config.clone();
         cfg.created = Some(berth_image::config::now_rfc3339());
         let empty = layer == Layer::None;
@@ -702,7 +746,7 @@ impl Builder<'_> {
         cfg.parent = st.image.clone();
         cfg.container = match &layer {
             Layer::Container(c) => Some(c.clone()),
-            _ => None,
+            _ => meta,
         };
         let show = !matches!(layer, Layer::Container(_));
         let id = self
@@ -712,12 +756,9 @@ impl Builder<'_> {
             Ok(b) => b.config,
             Err(_) => cfg,
         };
-        if show {
-            self.out.stream(&format!(" ---> {}\n", short(&id)));
-        }
-        st.image = Some(id);
+        st.image = Some(id.clone());
         st.config = cfg;
-        Ok(())
+        Ok((id, show))
     }
 
     fn run_step(&mut self, ins: &Instruction, st: &mut State) -> Result<(), BuildError> {

@@ -22,6 +22,8 @@ struct World {
     rootfs_asked: Vec<String>,
     /// Remembered COPY --from checksums.
     checksums: BTreeMap<String, String>,
+    /// Containers of metadata steps.
+    meta: Vec<String>,
     n: usize,
 }
 
@@ -91,6 +93,12 @@ impl StepRunner for Fake {
         let mut w = self.0.borrow_mut();
         w.n += 1;
         let id = format!("c{:063}", w.n);
+        let cmd = step.config.cmd.clone().unwrap_or_default();
+        if cmd.last().is_some_and(|c| c.starts_with("#(nop) ")) {
+            // A metadata step's container: made and removed, never run.
+            w.meta.push(id.clone());
+            return Ok(id);
+        }
         w.runs.push(step.clone());
         w.created.push(id.clone());
         Ok(id)
@@ -257,9 +265,29 @@ fn builds_every_metadata_instruction() {
         "{hist:?}"
     );
     assert!(hist.iter().any(|h| h.starts_with("/bin/sh -c #(nop) COPY file:") && h.ends_with(" in /app/sub/ ")), "{hist:?}");
-    assert_eq!(w.removed.len(), 1);
+    // As the classic builder: a container per metadata step (never run), all removed.
+    assert_eq!(w.meta.len(), 12);
+    let mut made: Vec<&String> = w.meta.iter().chain(&w.created).collect();
+    made.sort();
+    let mut removed: Vec<&String> = w.removed.iter().collect();
+    removed.sort();
+    assert_eq!(removed, made);
+    assert_eq!(w.configs[&id].container.as_ref(), w.meta.last());
     assert_eq!(w.tags["out:1"], id);
     let text = out.concat();
+    let env_step: Vec<&str> = text.split("Step 4/16 : ").nth(1).unwrap().lines().collect();
+    assert_eq!(env_step[0], "ENV A=x B=\"y z\"", "{text}");
+    let c = short(&w.meta[1]);
+    assert_eq!(env_step[1], format!(" ---> Running in {c}"), "{text}");
+    assert_eq!(
+        env_step[2],
+        format!("Removing intermediate container {c}"),
+        "{text}"
+    );
+    assert!(
+        env_step[3].starts_with(" ---> ") && env_step[4].starts_with("Step 5/16"),
+        "{text}"
+    );
     assert!(
         text.starts_with("Step 1/16 : ARG BASE=busybox\nStep 2/16 : FROM $BASE\n ---> "),
         "{text}"
