@@ -11,17 +11,22 @@
 # Measured 2026-12-06 (2 shared cores, 7 other builds running; `bash bench/build.sh 3 5`), two runs:
 #   cold:   berthd 668 / 1356 ms, dockerd classic 1679 / 2925 ms (berthd/dockerd 0.40 / 0.46), buildah 8.1 s
 #   cached: berthd 261 / 219 ms, dockerd classic 117 / 126 ms (1.73-2.24x dockerd), buildah 683 / 918 ms
-# Profiled then (berthd's debug log, perf): of a cached rebuild's ~540 ms in berthd, flattening the
-# build stage for COPY --from took ~330 ms, unpacking the context ~100 ms (hashed twice, unasked),
-# hashing the COPY sources ~40 ms, and SHA-256 itself ran at a quarter of its speed (opt-level "s"
-# kept the SHA instructions out of line). Now: the COPY --from checksum is remembered per source
-# image ID (no flattening when cached), the context is unpacked without digests, hashing crates
-# are built at opt-level 3, image lookups read the store once per build, an unchanged tag is not
-# rewritten and the response ends before the build directory is removed. Server side ~28 ms
-# (context upload 18, unpack 4, COPY checksum 4). `bash bench/build.sh 3 10`, load average 14:
-#   cold:   berthd 1605 ms, dockerd classic 6245 ms (0.26), buildah 9.7 s
-#   cached: berthd 51 ms, dockerd classic 267 ms (0.19), buildah 1.7 s; the CLI alone 22 ms
-#   (without it, berthd / dockerd = 0.12).
+# Profiled then (berthd's debug log, perf; load average 12): of a cached rebuild's ~540 ms in
+# berthd, flattening the build stage for COPY --from took ~330 ms, unpacking the context ~100 ms
+# (hashed twice, unasked), hashing the COPY sources ~40 ms, and SHA-256 itself ran at a quarter
+# of its speed (opt-level "s" kept the SHA instructions out of line). Now: the COPY --from
+# checksum is remembered per source image ID (no flattening when cached), the context is kept in
+# memory and unpacked without digests, hashing crates are built at opt-level 3, image lookups
+# read the store once per build, an unchanged tag is not rewritten and the response ends before
+# the build directory is removed. Server side 12-26 ms (receiving the context as the CLI sends it
+# 4-16, unpacking 4, the COPY checksum and lookups ~5). Three runs, load average 6-14
+# (`bash bench/build.sh 3 10` twice, `1 20` once):
+#   cold:   berthd 1605 / 1394 / 1539 ms, dockerd classic 6245 / 4560 / 5070 ms (0.26 / 0.31 / 0.30)
+#   cached: berthd 51 / 58 / 55 ms, dockerd classic 267 / 266 / 233 ms (0.19 / 0.22 / 0.23),
+#           the CLI alone 22 / 30 / 21 ms; without it berthd / dockerd = 0.12 / 0.12 / 0.16.
+#   The first run's berthd lacked the last two changes (metadata-step containers, the context in
+#   memory). At this load the cached ratio sits at the goal of 0.2, noise either side (berthd's
+#   runs ranged 26-104 ms); the docker CLI's own time is 0.08-0.11 of dockerd's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}
