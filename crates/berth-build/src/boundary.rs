@@ -47,6 +47,14 @@ pub trait ImageSource {
     fn lstat(&mut self, id: &str, path: &str) -> Result<Option<FileMeta>, BuildError>;
     /// A directory with the image's whole filesystem, valid until the build ends.
     fn rootfs(&mut self, id: &str) -> Result<PathBuf, BuildError>;
+    /// The checksum remembered for `key`, which names a `COPY --from` of an image (its ID fixes its
+    /// files) with everything else that goes into the checksum, so a cached step needs no root
+    /// file system; `None` when unknown.
+    fn remembered_checksum(&mut self, _key: &str) -> Option<String> {
+        None
+    }
+    /// Remember `sum` for `key` (see [`ImageSource::remembered_checksum`]).
+    fn remember_checksum(&mut self, _key: &str, _sum: &str) {}
 }
 
 /// Resources and network of RUN containers (POST /build's parameters).
@@ -104,6 +112,13 @@ pub enum Layer {
     Tar(PathBuf),
     /// The changes a RUN container made.
     Container(String),
+    /// The `index`th layer of an existing image (a `cachefrom` image's step taken over).
+    Existing {
+        /// The image.
+        image: String,
+        /// Which of its layers (0: the bottom one).
+        index: usize,
+    },
 }
 
 /// The image store: the cache's lookups, commits and tags.

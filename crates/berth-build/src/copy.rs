@@ -1,6 +1,6 @@
 //! COPY and ADD: sources resolved inside their root (the context, or a stage's or image's file
-//! system), wildcards, directories copied by their contents, ADD's local tar auto-extraction (gzip,
-//! zstd or plain), URLs refused; the content checksum the cache keys on; and the layer tar, written
+//! system), wildcards, directories copied by their contents, ADD's local tar auto-extraction (plain,
+//! gzip, bzip2, xz or zstd), URLs refused; the content checksum the cache keys on; and the layer tar, written
 //! directly (owners root unless `--chown`, modes kept unless `--chmod`, new parent directories made
 //! with the `--chown` owner, existing ones keeping the image's metadata).
 
@@ -159,12 +159,12 @@ fn is_url(s: &str) -> bool {
         || l.starts_with("git://")
 }
 
-/// Whether a file is a tar archive ADD unpacks (plain, gzip or zstd compressed).
+/// Whether a file is a tar archive ADD unpacks (plain, gzip, bzip2, xz or zstd compressed).
 pub fn is_archive(p: &Path) -> bool {
     let Ok(f) = fs::File::open(p) else {
         return false;
     };
-    let Ok((_, mut r)) = berth_image::compression::decompress(f) else {
+    let Ok(mut r) = berth_image::compression::decompress_archive(f, u64::MAX) else {
         return false;
     };
     let mut head = [0u8; 512];
@@ -467,7 +467,10 @@ impl CopyPlan {
         src: &Path,
         dest: &str,
     ) -> io::Result<()> {
-        let (_, r) = berth_image::compression::decompress(fs::File::open(src)?)?;
+        let r = berth_image::compression::decompress_archive(
+            fs::File::open(src)?,
+            berth_image::compression::DEFAULT_MAX_UNCOMPRESSED,
+        )?;
         let mut a = tar::Archive::new(r);
         for e in a.entries()? {
             let mut e = e?;

@@ -109,6 +109,9 @@ struct Builder<'a> {
     stages: Vec<(Option<String>, Option<String>)>,
     /// With `cachefrom`: the only images the cache may use.
     cache_allowed: Option<BTreeSet<String>>,
+    /// With `cachefrom`: the images, matched by their history where no local image is a hit
+    /// (pulled images have no parent chain here).
+    cache_sources: Vec<BaseImage>,
     busted: bool,
 }
 
@@ -137,6 +140,7 @@ pub fn build(
         total: plan.total_steps,
         stages: vec![],
         cache_allowed: None,
+        cache_sources: vec![],
         busted: false,
     };
     b.cache_from()?;
@@ -274,28 +278,6 @@ impl Builder<'_> {
             "Step {}/{} : {}\n",
             self.step, self.total, ins.original
         ));
-    }
-
-    fn cache_from(&mut self) -> Result<(), BuildError> {
-        if self.opts.cache_from.is_empty() {
-            return Ok(());
-        }
-        let mut allowed = BTreeSet::new();
-        for name in &self.opts.cache_from {
-            let mut sink: Vec<String> = Vec::new();
-            let Ok(img) = self.images.get(name, false, &mut sink) else {
-                continue;
-            };
-            let mut cur = Some(img.id);
-            while let Some(id) = cur {
-                if !allowed.insert(id.clone()) {
-                    break;
-                }
-                cur = self.layers.parent(&id)?;
-            }
-        }
-        self.cache_allowed = Some(allowed);
-        Ok(())
     }
 
     fn meta_vars(&self) -> Vec<(String, String)> {
@@ -691,45 +673,6 @@ impl Builder<'_> {
         self.commit(st, run, key, Layer::None, None)
     }
 
-    /// Reuse a cached image for this step, if there is one.
-    fn probe(
-        &mut self,
-        st: &State,
-        key: &ContainerConfig,
-    ) -> Result<Option<BaseImage>, BuildError> {
-        if self.opts.no_cache || self.busted {
-            return Ok(None);
-        }
-        let want = serde_json::to_value(key).ok();
-        let mut hits: Vec<BaseImage> = self
-            .layers
-            .children(st.image.as_deref())?
-            .into_iter()
-            .filter(|c| c.config.container_config == want)
-            .filter(|c| {
-                self.cache_allowed
-                    .as_ref()
-                    .is_none_or(|a| a.contains(&c.id))
-            })
-            .collect();
-        // The newest, as Docker picks.
-        hits.sort_by(|a, b| a.config.created.cmp(&b.config.created));
-        match hits.pop() {
-            Some(h) => Ok(Some(h)),
-            None => {
-                self.busted = true;
-                Ok(None)
-            }
-        }
-    }
-
-    fn use_cached(&mut self, st: &mut State, hit: BaseImage) {
-        self.out.stream(" ---> Using cache\n");
-        self.out.stream(&format!(" ---> {}\n", short(&hit.id)));
-        st.image = Some(hit.id);
-        st.config = hit.config;
-    }
-
     /// Commit a step (after a cache probe, unless `probed` says it was done already).
     fn commit(
         &mut self,
@@ -740,11 +683,55 @@ impl Builder<'_> {
         probed: Option<()>,
     ) -> Result<(), BuildError> {
         if probed.is_none() {
-            if let Some(hit) = self.probe(st, &key)? {
+            if let Some(hit) = self.probe(st, &key, &run)? {
                 self.use_cached(st, hit);
                 return Ok(());
             }
         }
+        // As the classic builder, a metadata step is committed from a container made (never
+        // started) with the step's command.
+        let meta = match (&layer, st.image.clone()) {
+            (Layer::None, Some(image)) => {
+                let mut config = key.clone();
+                config.healthcheck = None;
+                let c = self.runner.create(&RunStep {
+                    image,
+                    config,
+                    host: self.opts.host.clone(),
+                })?;
+                self.out
+                    .stream(&format!(" ---> Running in {}\n", short(&c)));
+                Some(c)
+            }
+            _ => None,
+        };
+        let res = self.commit_image(st, run, key, layer, meta.clone());
+        if let Some(c) = meta {
+            if self.opts.rm || self.opts.force_rm || res.is_err() {
+                let removed = self.runner.remove(&c);
+                if res.is_ok() {
+                    removed?;
+                    self.out
+                        .stream(&format!("Removing intermediate container {}\n", short(&c)));
+                }
+            }
+        }
+        let (id, show) = res?;
+        if show {
+            self.out.stream(&format!(" ---> {}\n", short(&id)));
+        }
+        Ok(())
+    }
+
+    /// Commit the image of a step; returns its ID and whether the caller shows it.
+    fn commit_image(
+        &mut self,
+        st: &mut State,
+        run: ContainerConfig,
+        key: ContainerConfig,
+        layer: Layer,
+        meta: Option<String>,
+    ) -> Result<(String, bool), BuildError> {
         let mut cfg = st.config.clone();
         cfg.created = Some(berth_image::config::now_rfc3339());
         let empty = layer == Layer::None;
@@ -759,7 +746,7 @@ impl Builder<'_> {
         cfg.parent = st.image.clone();
         cfg.container = match &layer {
             Layer::Container(c) => Some(c.clone()),
-            _ => None,
+            _ => meta,
         };
         let show = !matches!(layer, Layer::Container(_));
         let id = self
@@ -769,12 +756,9 @@ impl Builder<'_> {
             Ok(b) => b.config,
             Err(_) => cfg,
         };
-        if show {
-            self.out.stream(&format!(" ---> {}\n", short(&id)));
-        }
-        st.image = Some(id);
+        st.image = Some(id.clone());
         st.config = cfg;
-        Ok(())
+        Ok((id, show))
     }
 
     fn run_step(&mut self, ins: &Instruction, st: &mut State) -> Result<(), BuildError> {
@@ -810,7 +794,7 @@ impl Builder<'_> {
         let run = st.run();
         let mut key = run.clone();
         key.cmd = Some(key_cmd);
-        if let Some(hit) = self.probe(st, &key)? {
+        if let Some(hit) = self.probe(st, &key, &run)? {
             self.use_cached(st, hit);
             return Ok(());
         }
@@ -872,6 +856,7 @@ impl Builder<'_> {
     }
 }
 
+mod cache;
 mod copy_step;
 #[cfg(test)]
 mod tests;

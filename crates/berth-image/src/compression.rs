@@ -76,6 +76,45 @@ pub fn decompress_bounded<'a, R: Read + Send + 'a>(
     })
 }
 
+/// Whether `head` starts a bzip2 stream: `BZh1`..`BZh9`, then a block's or the end's magic (a
+/// plain tar whose first name starts with `BZh` is not one).
+fn is_bzip2(head: &[u8]) -> bool {
+    head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && (head[4..10] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]
+            || head[4..10] == [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
+}
+
+/// xz's stream header magic.
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// The memory an xz stream's dictionary may take (`xz -9` needs 64 MiB).
+const XZ_MEM_LIMIT_KB: u32 = 256 * 1024;
+
+/// [`decompress_bounded`] for archives people hand over (a build context, a file `ADD` unpacks),
+/// which Docker also takes bzip2 or xz compressed.
+pub fn decompress_archive<'a, R: Read + Send + 'a>(
+    r: R,
+    limit: u64,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let mut br = BufReader::with_capacity(256 * 1024, r);
+    let head = br.fill_buf()?;
+    if is_bzip2(head) {
+        return Ok(Box::new(Bounded::new(
+            bzip2::bufread::MultiBzDecoder::new(br),
+            limit,
+        )));
+    }
+    if head.starts_with(&XZ_MAGIC) {
+        return Ok(Box::new(Bounded::new(
+            lzma_rust2::XzReader::new_mem_limit(br, true, XZ_MEM_LIMIT_KB),
+            limit,
+        )));
+    }
+    decompress_bounded(br, limit)
+}
+
 /// The default bound on what one decompressed stream (a loaded archive, a layer) may hold: 64 GiB.
 pub const DEFAULT_MAX_UNCOMPRESSED: u64 = 64 << 30;
 
@@ -185,6 +224,55 @@ impl<W: Write> Write for Compressor<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archives_in_every_compression_docker_takes() {
+        let tar = b"a tar, or anything".repeat(1000);
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
+        xz.write_all(&tar).unwrap();
+        let xz = xz.finish().unwrap();
+        let mut gz = Compressor::new(Vec::new(), Compression::Gzip).unwrap();
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zs = Compressor::new(Vec::new(), Compression::Zstd).unwrap();
+        zs.write_all(&tar).unwrap();
+        let zs = zs.finish().unwrap();
+        for (name, c) in [
+            ("plain", &tar),
+            ("bzip2", &bz),
+            ("xz", &xz),
+            ("gzip", &gz),
+            ("zstd", &zs),
+        ] {
+            let mut out = Vec::new();
+            decompress_archive(&c[..], u64::MAX)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert!(out == tar, "{name}");
+        }
+        // A bounded bzip2 or xz stream stops at its bound.
+        for c in [&bz, &xz] {
+            let e = decompress_archive(&c[..], 100)
+                .unwrap()
+                .read_to_end(&mut Vec::new())
+                .unwrap_err();
+            assert!(is_too_large(&e), "{e}");
+        }
+        // A plain tar whose first name starts with BZh stays plain.
+        let mut fake = b"BZh9-notes.txt".to_vec();
+        fake.resize(600, 0);
+        let mut out = Vec::new();
+        decompress_archive(&fake[..], u64::MAX)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, fake);
+    }
 
     #[test]
     fn bounded_reads_up_to_the_limit_and_no_further() {

@@ -222,6 +222,18 @@ pub fn extract_layer<R: Read>(
     })
 }
 
+/// Extract an uncompressed tar that is no layer (a build context) into `root`: no digests are
+/// computed, since none is checked. Returns the entries skipped.
+pub fn extract_archive<R: Read>(
+    r: R,
+    root: &Path,
+    opts: &ExtractOptions,
+) -> Result<Vec<String>, ExtractError> {
+    let mut ex = Extractor::new(root, opts.clone())?;
+    ex.run(r)?;
+    Ok(ex.skipped)
+}
+
 struct Extractor {
     root: OwnedFd,
     root_path: PathBuf,

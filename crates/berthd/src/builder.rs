@@ -1,11 +1,13 @@
 //! berth-build's boundaries over berthd: base images and file lookups from the image store and the
 //! snapshotter's layer directories ([`Images`]), RUN steps as ordinary containers created, attached,
 //! started, waited and removed through `containers::*` ([`Runner`]), and commits, the cache's child
-//! lookups and tags over the store ([`Layers`]). The build runs on a blocking thread; the async
-//! container calls are driven from it with the runtime handle.
+//! lookups and tags over the store ([`Layers`]). Both look images up in one [`Catalog`], the store's
+//! listing read once per build. The build runs on a blocking thread; the async container calls are
+//! driven from it with the runtime handle.
 
 use crate::containers::registry::PendingAttach;
 use crate::daemon::Daemon;
+use crate::images::Image;
 use berth_build::{
     BaseImage, BuildError, FileMeta, ImageSource, Layer, LayerStore, Output, RunStep, StepRunner,
 };
@@ -15,10 +17,12 @@ use berth_image::image::{self, ImageInfo};
 use berth_image::snapshot::{chain_ids, Snapshotter};
 use berth_image::{media, Digest};
 use serde_json::json;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
@@ -27,8 +31,44 @@ fn engine(e: impl std::fmt::Display) -> BuildError {
     BuildError::Engine(e.to_string())
 }
 
-fn find(d: &Daemon, name: &str) -> Result<crate::images::Image, BuildError> {
-    crate::images::find(d, name).map_err(|e| BuildError::Image(e.to_string()))
+/// The image store's listing for one build: read once (every step's lookups would otherwise read
+/// and parse each image's manifest and config again), read again when a name is not in it (a pull,
+/// another client's tag), and kept current with the build's own commits.
+#[derive(Default)]
+pub struct Catalog {
+    all: Option<BTreeMap<String, Image>>,
+}
+
+/// The catalog [`Images`] and [`Layers`] share (a build runs on one thread).
+pub type SharedCatalog = Rc<RefCell<Catalog>>;
+
+impl Catalog {
+    fn listing(&mut self, d: &Daemon) -> Result<&BTreeMap<String, Image>, BuildError> {
+        let all = match self.all.take() {
+            Some(a) => a,
+            None => crate::images::list(d).map_err(engine)?,
+        };
+        Ok(self.all.insert(all))
+    }
+
+    fn find(&mut self, d: &Daemon, name: &str) -> Result<Image, BuildError> {
+        if let Some(i) = crate::images::find_in(self.listing(d)?, name) {
+            return Ok(i);
+        }
+        self.all = None;
+        crate::images::find_in(self.listing(d)?, name)
+            .ok_or_else(|| BuildError::Image(format!("No such image: {name}")))
+    }
+
+    fn forget(&mut self) {
+        self.all = None;
+    }
+
+    fn add(&mut self, img: Image) {
+        if let Some(m) = self.all.as_mut() {
+            m.insert(img.id(), img);
+        }
+    }
 }
 
 /// Base images, lookups and root filesystems.
@@ -39,6 +79,7 @@ pub struct Images {
     pub scratch: PathBuf,
     /// Credentials by registry host (`X-Registry-Config`).
     pub creds: BTreeMap<String, berth_image::registry::Credentials>,
+    cat: SharedCatalog,
     rootfs: BTreeMap<String, PathBuf>,
     unpacked: BTreeMap<String, Vec<PathBuf>>,
 }
@@ -49,11 +90,13 @@ impl Images {
         d: Arc<Daemon>,
         scratch: PathBuf,
         creds: BTreeMap<String, berth_image::registry::Credentials>,
+        cat: SharedCatalog,
     ) -> Self {
         Images {
             d,
             scratch,
             creds,
+            cat,
             rootfs: BTreeMap::new(),
             unpacked: BTreeMap::new(),
         }
@@ -64,7 +107,7 @@ impl Images {
         if let Some(v) = self.unpacked.get(id) {
             return Ok(v.clone());
         }
-        let img = find(&self.d, id)?;
+        let img = self.cat.borrow_mut().find(&self.d, id)?;
         image::unpack(&self.d.images, &self.d.snap, &img.info).map_err(engine)?;
         let dirs: Vec<PathBuf> = chain_ids(&img.info.diff_ids)
             .iter()
@@ -142,11 +185,13 @@ impl ImageSource for Images {
         pull: bool,
         out: &mut dyn Output,
     ) -> Result<BaseImage, BuildError> {
-        let local = crate::images::find(&self.d, name);
+        let local = self.cat.borrow_mut().find(&self.d, name);
         let is_id = name.starts_with("sha256:");
         if !is_id && (pull || local.is_err()) {
             let mut status = |s: String| out.stream(&format!("{s}\n"));
-            if let Err(e) = crate::api::pull_blocking(&self.d, name, &self.creds, &mut status) {
+            let pulled = crate::api::pull_blocking(&self.d, name, &self.creds, &mut status);
+            self.cat.borrow_mut().forget();
+            if let Err(e) = pulled {
                 if local.is_err() {
                     return Err(BuildError::Image(format!(
                         "pull access denied for {name}, repository does not exist or may require 'docker login': {e}"
@@ -156,7 +201,7 @@ impl ImageSource for Images {
         }
         let img = match local {
             Ok(i) if !pull => i,
-            _ => find(&self.d, name)?,
+            _ => self.cat.borrow_mut().find(&self.d, name)?,
         };
         Ok(BaseImage {
             id: img.id(),
@@ -173,16 +218,52 @@ impl ImageSource for Images {
         if let Some(p) = self.rootfs.get(id) {
             return Ok(p.clone());
         }
-        let img = find(&self.d, id)?;
+        let img = self.cat.borrow_mut().find(&self.d, id)?;
         let dest = self
             .scratch
             .join(format!("rootfs-{}", &img.info.config_digest.hex()[..16]));
         std::fs::create_dir_all(&dest)
             .map_err(|e| BuildError::io("creating a root file system", e))?;
+        let t0 = std::time::Instant::now();
         image::flatten(&self.d.images, &img.info, &dest, &Default::default()).map_err(engine)?;
+        crate::log!(0, "build: flattened {id} in {:?}", t0.elapsed());
         self.rootfs.insert(id.to_string(), dest.clone());
         Ok(dest)
     }
+
+    fn remembered_checksum(&mut self, key: &str) -> Option<String> {
+        let sum = std::fs::read_to_string(checksum_path(&self.d, key)).ok()?;
+        let (kind, hex) = sum.split_once(':')?;
+        let valid = matches!(kind, "file" | "dir" | "multi")
+            && hex.len() == 64
+            && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then_some(sum)
+    }
+
+    fn remember_checksum(&mut self, key: &str, sum: &str) {
+        // Best effort: a checksum not remembered is computed again next time.
+        let path = checksum_path(&self.d, key);
+        let tmp = path.with_extension(format!("tmp-{}", crate::containers::model::random_hex()));
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, sum))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            crate::log!(2, "build: remembering a COPY --from checksum: {e}");
+        }
+    }
+}
+
+/// Where the checksum of a `COPY --from` is remembered: `<data-root>/build-checksums/<sha256 of key>`
+/// (`POST /build/prune` empties it).
+pub fn checksums_dir(d: &Daemon) -> PathBuf {
+    d.cfg.data_root.join("build-checksums")
+}
+
+fn checksum_path(d: &Daemon, key: &str) -> PathBuf {
+    checksums_dir(d).join(Digest::of(key.as_bytes()).hex())
 }
 
 /// RUN steps as containers.
@@ -331,15 +412,20 @@ impl StepRunner for Runner {
 pub struct Layers {
     /// The daemon.
     pub d: Arc<Daemon>,
-    /// Images by parent, read once per build (every step's cache lookup asks) and kept current
-    /// with the build's own commits.
+    cat: SharedCatalog,
+    /// Images by parent, made from the catalog once per build (every step's cache lookup asks)
+    /// and kept current with the build's own commits.
     by_parent: Option<BTreeMap<Option<String>, Vec<BaseImage>>>,
 }
 
 impl Layers {
-    /// Over `d`.
-    pub fn new(d: Arc<Daemon>) -> Self {
-        Layers { d, by_parent: None }
+    /// Over `d`, looking images up in `cat`.
+    pub fn new(d: Arc<Daemon>, cat: SharedCatalog) -> Self {
+        Layers {
+            d,
+            cat,
+            by_parent: None,
+        }
     }
 }
 
@@ -352,13 +438,13 @@ impl LayerStore for Layers {
     fn children(&mut self, parent: Option<&str>) -> Result<Vec<BaseImage>, BuildError> {
         if self.by_parent.is_none() {
             let mut m: BTreeMap<Option<String>, Vec<BaseImage>> = BTreeMap::new();
-            for i in crate::images::list(&self.d).map_err(engine)?.into_values() {
+            for i in self.cat.borrow_mut().listing(&self.d)?.values() {
                 if i.info.config.container_config.is_some() {
                     m.entry(i.info.config.parent.clone())
                         .or_default()
                         .push(BaseImage {
                             id: i.id(),
-                            config: i.info.config,
+                            config: i.info.config.clone(),
                         });
                 }
             }
@@ -371,7 +457,7 @@ impl LayerStore for Layers {
     }
 
     fn parent(&mut self, id: &str) -> Result<Option<String>, BuildError> {
-        Ok(find(&self.d, id)?.info.config.parent)
+        Ok(self.cat.borrow_mut().find(&self.d, id)?.info.config.parent)
     }
 
     fn commit(
@@ -382,7 +468,7 @@ impl LayerStore for Layers {
     ) -> Result<String, BuildError> {
         let d = &self.d;
         let base: Option<ImageInfo> = match parent {
-            Some(p) => Some(find(d, p)?.info),
+            Some(p) => Some(self.cat.borrow_mut().find(d, p)?.info),
             None => None,
         };
         let mut layers = base.as_ref().map(|b| b.layers.clone()).unwrap_or_default();
@@ -392,7 +478,7 @@ impl LayerStore for Layers {
             .unwrap_or_default();
         config.rootfs.kind = "layers".into();
         let new = match &layer {
-            Layer::None => None,
+            Layer::None | Layer::Existing { .. } => None,
             Layer::Tar(p) => Some(store_tar(d, p)?),
             Layer::Container(c) => {
                 let tmp = d.images.temp_path("build-layer");
@@ -413,6 +499,17 @@ impl LayerStore for Layers {
             layers.push(media::descriptor(media::OCI_LAYER_GZIP, &digest, size));
             config.rootfs.diff_ids.push(diff_id.to_string());
         }
+        if let Layer::Existing { image, index } = &layer {
+            let src = self.cat.borrow_mut().find(d, image)?.info;
+            let (Some(desc), Some(diff_id)) = (src.layers.get(*index), src.diff_ids.get(*index))
+            else {
+                return Err(BuildError::Engine(format!(
+                    "image {image} has no layer {index}"
+                )));
+            };
+            layers.push(desc.clone());
+            config.rootfs.diff_ids.push(diff_id.to_string());
+        }
         let _g = d.image_lock.blocking_lock();
         let rec = image::write_image(&d.images, &config, layers, false).map_err(engine)?;
         d.images
@@ -425,9 +522,13 @@ impl LayerStore for Layers {
                 .or_default()
                 .push(BaseImage {
                     id: id.clone(),
-                    config: info.config,
+                    config: info.config.clone(),
                 });
         }
+        self.cat.borrow_mut().add(Image {
+            info,
+            keys: vec![rec.digest.as_str().to_string()],
+        });
         Ok(id)
     }
 
@@ -435,13 +536,17 @@ impl LayerStore for Layers {
         let d = &self.d;
         let key = crate::images::key_of(name)
             .ok_or_else(|| BuildError::Invalid(format!("invalid reference format: {name}")))?;
+        let img = self.cat.borrow_mut().find(d, id)?;
         let _g = d.image_lock.blocking_lock();
-        let before = crate::images::list(d).map_err(engine)?;
-        let img = find(d, id)?;
-        d.images
-            .set_ref(&key, img.info.record.clone())
-            .map_err(engine)?;
-        crate::api::keep_replaced_as_dangling(d, &before).map_err(engine)?;
+        // An unchanged rebuild names the image the tag already names: nothing to write.
+        if d.images.get_ref(&key).map_err(engine)?.as_ref() != Some(&img.info.record) {
+            let before = crate::images::list(d).map_err(engine)?;
+            d.images
+                .set_ref(&key, img.info.record.clone())
+                .map_err(engine)?;
+            crate::api::keep_replaced_as_dangling(d, &before).map_err(engine)?;
+            self.cat.borrow_mut().forget();
+        }
         let fam = berth_image::Reference::parse(&key)
             .map(|r| r.familiar())
             .unwrap_or_default();

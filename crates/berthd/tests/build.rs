@@ -102,6 +102,21 @@ fn multi_stage_build_config_cache_and_target() {
     assert!(out.contains("Step 4/23 : RUN mkdir -p /out"), "{out}");
     assert!(out.contains(" ---> Running in "), "{out}");
     assert!(out.contains("Removing intermediate container "), "{out}");
+    // A metadata step runs nothing but is committed from a container, as dockerd 20.10 prints.
+    let label: Vec<&str> = out
+        .split("Step 6/23 : LABEL org.test.kind=final\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take(3)
+        .collect();
+    assert!(label[0].starts_with(" ---> Running in "), "{out}");
+    assert_eq!(
+        label[1],
+        format!("Removing intermediate container {}", &label[0][17..]),
+        "{out}"
+    );
+    assert!(label[2].starts_with(" ---> "), "{out}");
     assert!(
         out.contains("Successfully tagged built:1\nSuccessfully tagged built:alt"),
         "{out}"

@@ -148,8 +148,9 @@ impl Builder<'_> {
                     .map_err(|_| BuildError::Invalid(format!("invalid chmod parameter: {m}")))
             })
             .transpose()?;
-        let (root, ignore) = match ins.flag("from") {
-            None => (self.opts.context.clone(), Some(&self.opts.ignore)),
+        // The source: the context, or another stage's or an image's files (by image ID).
+        let from = match ins.flag("from") {
+            None => None,
             Some(f) => {
                 let lf = f.to_ascii_lowercase();
                 let by_name = self
@@ -166,24 +167,52 @@ impl Builder<'_> {
                     }
                     (None, Err(_)) => Some(self.images.get(f, self.opts.pull, self.out)?.id),
                 };
-                let id = id.ok_or_else(|| {
+                Some(id.ok_or_else(|| {
                     BuildError::Invalid(format!("stage {f} made no image to copy from"))
-                })?;
-                (self.images.rootfs(&id)?, None)
+                })?)
             }
         };
-        let plan = copy::resolve(&CopyRequest {
-            root: &root,
-            ignore,
-            sources: srcs.to_vec(),
-            dest: dest.clone(),
-            dest_is_dir,
-            add,
-            chown,
-            chmod,
-            keyword: &ins.keyword,
-        })?;
-        let sum = plan.checksum()?;
+        let resolve = |b: &mut Self| -> Result<copy::CopyPlan, BuildError> {
+            let (root, ignore) = match &from {
+                None => (b.opts.context.clone(), Some(&b.opts.ignore)),
+                Some(id) => (b.images.rootfs(id)?, None),
+            };
+            copy::resolve(&CopyRequest {
+                root: &root,
+                ignore,
+                sources: srcs.to_vec(),
+                dest: dest.clone(),
+                dest_is_dir,
+                add,
+                chown,
+                chmod,
+                keyword: &ins.keyword,
+            })
+        };
+        // An image's files are fixed by its ID, so the checksum of a COPY --from is remembered
+        // under everything that goes into it: a cached step then needs no root file system.
+        let memo = from.as_ref().map(|id| {
+            format!(
+                "{id}\0{srcs:?}\0{dest}\0{dest_is_dir}\0{add}\0{chown:?}\0{chmod:?}\0{}",
+                ins.keyword
+            )
+        });
+        let mut plan = None;
+        let sum = match memo
+            .as_ref()
+            .and_then(|k| self.images.remembered_checksum(k))
+        {
+            Some(sum) => sum,
+            None => {
+                let p = resolve(self)?;
+                let sum = p.checksum()?;
+                if let Some(k) = &memo {
+                    self.images.remember_checksum(k, &sum);
+                }
+                plan = Some(p);
+                sum
+            }
+        };
         let run = st.run();
         let mut key = run.clone();
         let mut cmd = st.shell();
@@ -194,10 +223,14 @@ impl Builder<'_> {
         };
         cmd.push(format!("#(nop) {} {sum} in {shown} ", ins.keyword));
         key.cmd = Some(cmd);
-        if let Some(hit) = self.probe(st, &key)? {
+        if let Some(hit) = self.probe(st, &key, &run)? {
             self.use_cached(st, hit);
             return Ok(());
         }
+        let plan = match plan {
+            Some(p) => p,
+            None => resolve(self)?,
+        };
         let mut existing = BTreeMap::new();
         if let Some(id) = st.image.clone() {
             for p in &plan.parents {

@@ -16,6 +16,14 @@ struct World {
     exits: BTreeMap<String, i32>,
     layers: Vec<Layer>,
     rootfs: BTreeMap<String, PathBuf>,
+    /// Handed out for any image not in `rootfs`.
+    any_rootfs: Option<PathBuf>,
+    /// Images whose root file system was asked for.
+    rootfs_asked: Vec<String>,
+    /// Remembered COPY --from checksums.
+    checksums: BTreeMap<String, String>,
+    /// Containers of metadata steps.
+    meta: Vec<String>,
     n: usize,
 }
 
@@ -61,12 +69,22 @@ impl ImageSource for Fake {
         })
     }
     fn rootfs(&mut self, id: &str) -> Result<PathBuf, BuildError> {
-        self.0
-            .borrow()
-            .rootfs
+        let mut w = self.0.borrow_mut();
+        w.rootfs_asked.push(id.to_string());
+        w.rootfs
             .get(id)
+            .or(w.any_rootfs.as_ref())
             .cloned()
             .ok_or_else(|| BuildError::Image(format!("no rootfs for {id}")))
+    }
+    fn remembered_checksum(&mut self, key: &str) -> Option<String> {
+        self.0.borrow().checksums.get(key).cloned()
+    }
+    fn remember_checksum(&mut self, key: &str, sum: &str) {
+        self.0
+            .borrow_mut()
+            .checksums
+            .insert(key.to_string(), sum.to_string());
     }
 }
 
@@ -75,6 +93,12 @@ impl StepRunner for Fake {
         let mut w = self.0.borrow_mut();
         w.n += 1;
         let id = format!("c{:063}", w.n);
+        let cmd = step.config.cmd.clone().unwrap_or_default();
+        if cmd.last().is_some_and(|c| c.starts_with("#(nop) ")) {
+            // A metadata step's container: made and removed, never run.
+            w.meta.push(id.clone());
+            return Ok(id);
+        }
         w.runs.push(step.clone());
         w.created.push(id.clone());
         Ok(id)
@@ -126,7 +150,10 @@ impl LayerStore for Fake {
             // The tar is there to read when the store commits it.
             assert!(std::fs::metadata(p).unwrap().len() > 0);
         }
-        if layer != Layer::None {
+        if let Layer::Existing { image, index } = &layer {
+            let d = w.configs[image].rootfs.diff_ids[*index].clone();
+            config.rootfs.diff_ids.push(d);
+        } else if layer != Layer::None {
             config.rootfs.diff_ids.push(format!("sha256:{:064}", w.n));
         }
         let id = format!("sha256:{:064x}", w.n);
@@ -238,9 +265,29 @@ fn builds_every_metadata_instruction() {
         "{hist:?}"
     );
     assert!(hist.iter().any(|h| h.starts_with("/bin/sh -c #(nop) COPY file:") && h.ends_with(" in /app/sub/ ")), "{hist:?}");
-    assert_eq!(w.removed.len(), 1);
+    // As the classic builder: a container per metadata step (never run), all removed.
+    assert_eq!(w.meta.len(), 12);
+    let mut made: Vec<&String> = w.meta.iter().chain(&w.created).collect();
+    made.sort();
+    let mut removed: Vec<&String> = w.removed.iter().collect();
+    removed.sort();
+    assert_eq!(removed, made);
+    assert_eq!(w.configs[&id].container.as_ref(), w.meta.last());
     assert_eq!(w.tags["out:1"], id);
     let text = out.concat();
+    let env_step: Vec<&str> = text.split("Step 4/16 : ").nth(1).unwrap().lines().collect();
+    assert_eq!(env_step[0], "ENV A=x B=\"y z\"", "{text}");
+    let c = short(&w.meta[1]);
+    assert_eq!(env_step[1], format!(" ---> Running in {c}"), "{text}");
+    assert_eq!(
+        env_step[2],
+        format!("Removing intermediate container {c}"),
+        "{text}"
+    );
+    assert!(
+        env_step[3].starts_with(" ---> ") && env_step[4].starts_with("Step 5/16"),
+        "{text}"
+    );
     assert!(
         text.starts_with("Step 1/16 : ARG BASE=busybox\nStep 2/16 : FROM $BASE\n ---> "),
         "{text}"
@@ -362,6 +409,101 @@ fn stages_target_copy_from_and_arg_scoping() {
         w.configs[&id].config.clone().unwrap().cmd.unwrap(),
         ["/bin/sh", "-c", "run"]
     );
+}
+
+#[test]
+fn a_cached_copy_from_needs_no_root_file_system() {
+    let (f, ctx) = world();
+    let rootfs = tempfile::tempdir().unwrap();
+    std::fs::write(rootfs.path().join("built"), "artifact").unwrap();
+    f.0.borrow_mut().any_rootfs = Some(rootfs.path().to_path_buf());
+    let df = |make: &str| {
+        format!("FROM busybox AS build\nRUN {make}\nFROM busybox\nCOPY --from=build /built /usr/local/bin/\n")
+    };
+    let o = opts(ctx.path(), &df("make"));
+    let first = go(&f, &o).0.unwrap().id;
+    assert_eq!(f.0.borrow().rootfs_asked.len(), 1);
+    assert_eq!(f.0.borrow().checksums.len(), 1);
+
+    // No root file system to be had: the unchanged rebuild takes the checksum remembered for the
+    // stage's image and every step from the cache.
+    f.0.borrow_mut().any_rootfs = None;
+    let (r, out) = go(&f, &o);
+    assert_eq!(r.unwrap().id, first);
+    assert_eq!(out.concat().matches("Using cache").count(), 2, "{out:?}");
+    assert_eq!(f.0.borrow().rootfs_asked.len(), 1);
+
+    // Another stage image (its RUN changed): nothing remembered for it, its files are read; they
+    // are the same files, so the COPY is the first build's.
+    let o2 = opts(ctx.path(), &df("make all"));
+    let e = go(&f, &o2).0.unwrap_err();
+    assert!(e.to_string().contains("no rootfs"), "{e}");
+    f.0.borrow_mut().any_rootfs = Some(rootfs.path().to_path_buf());
+    assert_eq!(go(&f, &o2).0.unwrap().id, first);
+    assert_eq!(f.0.borrow().rootfs_asked.len(), 3);
+    assert_eq!(f.0.borrow().checksums.len(), 2);
+}
+
+#[test]
+fn cache_from_a_pulled_image_matches_its_history() {
+    let (f, ctx) = world();
+    {
+        // A base image with a history entry for its layer, as real ones have.
+        let mut w = f.0.borrow_mut();
+        let base = w.tags["busybox"].clone();
+        w.configs.get_mut(&base).unwrap().history = vec![History {
+            created_by: Some("ADD rootfs.tar /".into()),
+            ..Default::default()
+        }];
+    }
+    let df = "FROM busybox\nENV A=1\nCOPY app.txt /app/\nRUN make\nCMD [\"run\"]\n";
+    let o = opts(ctx.path(), df);
+    let built = go(&f, &o).0.unwrap().id;
+    // What a pull of it gives: the same config, no local parent chain, no intermediate images.
+    {
+        let mut w = f.0.borrow_mut();
+        let mut cfg = w.configs[&built].clone();
+        cfg.parent = Some("sha256:elsewhere".into());
+        let base = w.tags["busybox"].clone();
+        w.configs.retain(|id, _| *id == base);
+        w.configs.insert("sha256:pulled".into(), cfg);
+        w.tags.insert("reg/app:1".into(), "sha256:pulled".into());
+        w.runs.clear();
+        w.created.clear();
+    }
+    let mut with = o.clone();
+    with.cache_from = vec!["reg/app:1".into()];
+    let (r, out) = go(&f, &with);
+    assert_eq!(r.unwrap().id, "sha256:pulled", "{out:?}");
+    assert_eq!(out.concat().matches("Using cache").count(), 4, "{out:?}");
+    let w = f.0.borrow();
+    assert!(w.runs.is_empty(), "nothing ran");
+    // The steps before the last were made here from the pulled image's history and layers.
+    let pulled = &w.configs["sha256:pulled"];
+    let made: Vec<&ImageConfig> = w
+        .configs
+        .values()
+        .filter(|c| c.history.len() > 1 && c.history.len() < pulled.history.len())
+        .collect();
+    assert_eq!(made.len(), 3);
+    for c in made {
+        let n = c.history.len();
+        assert_eq!(c.history[..], pulled.history[..n]);
+        let layers = c
+            .history
+            .iter()
+            .filter(|h| h.empty_layer != Some(true))
+            .count();
+        assert_eq!(c.rootfs.diff_ids[..], pulled.rootfs.diff_ids[..layers]);
+    }
+    drop(w);
+    // A Dockerfile that differs from it: the steps before the difference match, the rest run.
+    let mut other = with.clone();
+    other.dockerfile = df.replace("RUN make", "RUN make all");
+    let (r, out) = go(&f, &other);
+    assert_ne!(r.unwrap().id, "sha256:pulled");
+    assert_eq!(out.concat().matches("Using cache").count(), 2, "{out:?}");
+    assert_eq!(f.0.borrow().runs.len(), 1);
 }
 
 #[test]

@@ -1,8 +1,8 @@
-//! `POST /build`: the classic builder's parameters and tar context (plain, gzip or zstd) mapped to
+//! `POST /build`: the classic builder's parameters and tar context (plain, gzip, bzip2, xz or zstd) mapped to
 //! berth-build, and its progress as the classic JSON stream (`{"stream": ...}`, `{"aux": {"ID": ...}}`,
 //! `{"errorDetail": ...}`), objects separated by `\r\n`.
 
-use crate::builder::{Images, Layers, Runner};
+use crate::builder::{Images, Layers, Runner, SharedCatalog};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
@@ -129,26 +129,64 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
     })
 }
 
+/// A context up to this size is kept in memory as it arrives; a larger one goes to a file.
+const IN_MEMORY: usize = 32 << 20;
+
+/// The context as received.
+enum Received {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Read the request body: into memory up to `limit` bytes (an everyday context is written to disk
+/// once, unpacked, not twice), else into `spill`.
+async fn receive(mut body: http::ReqBody, spill: &Path, limit: usize) -> ApiResult<Received> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let mut mem = Vec::new();
+    let mut file: Option<tokio::io::BufWriter<tokio::fs::File>> = None;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        if let Some(f) = file.as_mut() {
+            f.write_all(data).await.map_err(ApiError::internal)?;
+            continue;
+        }
+        mem.extend_from_slice(data);
+        if mem.len() > limit {
+            let f = tokio::fs::File::create(spill)
+                .await
+                .map_err(ApiError::internal)?;
+            let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
+            f.write_all(&mem).await.map_err(ApiError::internal)?;
+            mem = Vec::new();
+            file = Some(f);
+        }
+    }
+    match file {
+        Some(mut f) => {
+            f.flush().await.map_err(ApiError::internal)?;
+            Ok(Received::File(spill.to_path_buf()))
+        }
+        None => Ok(Received::Memory(mem)),
+    }
+}
+
 /// Unpack the context tar into `dir`; read the Dockerfile and `.dockerignore`.
 fn prepare(
     d: &Daemon,
-    tar: &Path,
+    tar: Received,
     dir: &Path,
     dockerfile: &str,
     opts: &mut BuildOptions,
 ) -> Result<(), String> {
-    let f = std::fs::File::open(tar).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 6];
-    {
-        use std::io::Read;
-        let _ = std::fs::File::open(tar).and_then(|mut f| f.read(&mut head));
-    }
-    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(
-            "the build context is bzip2 or xz compressed: send it plain, gzip or zstd compressed"
-                .into(),
-        );
-    }
+    let f: Box<dyn std::io::Read + Send> = match tar {
+        Received::Memory(v) => Box::new(std::io::Cursor::new(v)),
+        Received::File(p) => Box::new(std::fs::File::open(&p).map_err(|e| e.to_string())?),
+    };
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
     let eo = berth_image::extract::ExtractOptions {
@@ -159,9 +197,9 @@ fn prepare(
         clean_dotdot: true,
         ..Default::default()
     };
-    let r = berth_image::compression::decompress_bounded(f, d.images.max_uncompressed())
+    let r = berth_image::compression::decompress_archive(f, d.images.max_uncompressed())
         .map_err(|e| e.to_string())?;
-    berth_image::extract::extract_layer(r, &ctx, &eo, None)
+    berth_image::extract::extract_archive(r, &ctx, &eo)
         .map_err(|e| format!("unpacking the build context: {e}"))?;
     let name = if dockerfile.is_empty() {
         "Dockerfile"
@@ -204,11 +242,14 @@ pub async fn build(
         .join("build")
         .join(crate::containers::model::random_hex());
     std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
-    let tar = dir.join("context.tar");
-    if let Err(e) = http::body_to_file(req.into_body(), &tar).await {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e);
-    }
+    let t0 = std::time::Instant::now();
+    let tar = match receive(req.into_body(), &dir.join("context.tar"), IN_MEMORY).await {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     let rt = tokio::runtime::Handle::current();
@@ -217,13 +258,20 @@ pub async fn build(
             tx: tx.clone(),
             quiet,
         };
-        let res = prepare(&d, &tar, &dir, &dockerfile, &mut opts)
+        let received = t0.elapsed();
+        let res = prepare(&d, tar, &dir, &dockerfile, &mut opts)
             .map_err(|msg| (msg, None))
             .and_then(|()| {
-                let _ = std::fs::remove_file(&tar);
-                let mut images = Images::new(d.clone(), dir.clone(), creds);
+                crate::log!(
+                    0,
+                    "build: context received in {received:?}, unpacked in {:?}",
+                    t0.elapsed() - received
+                );
+                let _ = std::fs::remove_file(dir.join("context.tar"));
+                let cat = SharedCatalog::default();
+                let mut images = Images::new(d.clone(), dir.clone(), creds, cat.clone());
                 let mut runner = Runner { d: d.clone(), rt };
-                let mut layers = Layers::new(d.clone());
+                let mut layers = Layers::new(d.clone(), cat);
                 berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out).map_err(
                     |e| {
                         // A failed RUN carries its exit code, as dockerd's errorDetail does.
@@ -242,9 +290,14 @@ pub async fn build(
             }
             let _ = tx.blocking_send(line(json!({"errorDetail": detail, "error": msg})));
         }
+        crate::log!(0, "build: done in {:?}", t0.elapsed());
+        // The response ends here: the client does not wait for the build directory to go.
+        drop(out);
+        drop(tx);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             crate::log!(2, "build: removing {}: {e}", dir.display());
         }
+        crate::log!(0, "build: cleaned up in {:?}", t0.elapsed());
     });
     Ok(resp)
 }
@@ -331,6 +384,8 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
             }
         }
     }
+    // The remembered COPY --from checksums: cheap to compute again, and their images may be gone.
+    let _ = std::fs::remove_dir_all(crate::builder::checksums_dir(d));
     let _ = berth_image::gc::collect_with_grace(
         &d.images,
         Some(&d.snap),
@@ -346,6 +401,27 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn small_contexts_stay_in_memory_large_ones_go_to_a_file() {
+        use http_body_util::BodyExt;
+        let body = |b: &'static [u8]| {
+            http_body_util::Full::new(Bytes::from_static(b))
+                .map_err(|never| match never {})
+                .boxed()
+        };
+        let t = tempfile::tempdir().unwrap();
+        let spill = t.path().join("context.tar");
+        match receive(body(b"0123456789"), &spill, 10).await.unwrap() {
+            Received::Memory(v) => assert_eq!(v, b"0123456789"),
+            Received::File(_) => panic!("a context within the limit went to a file"),
+        }
+        assert!(!spill.exists());
+        match receive(body(b"0123456789x"), &spill, 10).await.unwrap() {
+            Received::File(p) => assert_eq!(std::fs::read(p).unwrap(), b"0123456789x"),
+            Received::Memory(_) => panic!("a context over the limit stayed in memory"),
+        }
+    }
 
     #[test]
     fn parameters() {

@@ -90,10 +90,14 @@ pub fn key_of(name: &str) -> Option<String> {
 
 /// Find an image by name, ID or ID prefix; 404 `No such image: <name>`.
 pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
-    let all = list(d)?;
+    find_in(&list(d)?, name).ok_or_else(|| ApiError::NotFound(format!("No such image: {name}")))
+}
+
+/// [`find`] in a listing already read.
+pub fn find_in(all: &BTreeMap<String, Image>, name: &str) -> Option<Image> {
     if let Some(k) = key_of(name) {
         if let Some(img) = all.values().find(|i| i.keys.contains(&k)) {
-            return Ok(img.clone());
+            return Some(img.clone());
         }
     }
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
@@ -103,10 +107,10 @@ pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
             .filter(|i| i.info.config_digest.hex().starts_with(hex))
             .collect();
         if m.len() == 1 {
-            return Ok(m[0].clone());
+            return Some(m[0].clone());
         }
     }
-    Err(ApiError::NotFound(format!("No such image: {name}")))
+    None
 }
 
 /// IDs of images that some image names as its parent (a build's intermediate images have children).

@@ -1,0 +1,192 @@
+//! `POST /build` with the context compressed every way the Engine API takes it (plain, gzip,
+//! bzip2, xz, zstd), sent by the Python `docker` SDK (`custom_context` with `encoding`, as a
+//! program that packs its own context does; the docker CLI only sends plain or gzip), and
+//! `--cache-from` of a pulled image through the stock docker CLI.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// docker-py sends each file as the context and prints one line per build: `tag ok|error text`.
+const SEND: &str = r#"
+import docker, sys
+api = docker.APIClient(base_url="unix://" + sys.argv[1], version="auto")
+for arg in sys.argv[2:]:
+    tag, enc, path = arg.split(",")
+    with open(path, "rb") as f:
+        kw = {"encoding": enc} if enc != "plain" else {}
+        out = list(api.build(fileobj=f, custom_context=True, tag=tag, decode=True, **kw))
+    err = [o["error"] for o in out if "error" in o]
+    text = "".join(o.get("stream", "") for o in out)
+    print(tag, "error " + err[0] if err else "ok " + str(text.count("Using cache")))
+"#;
+
+#[test]
+fn contexts_in_every_compression_build_the_same_image() {
+    skip_unless_ready!("contexts_in_every_compression_build_the_same_image");
+    if Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        println!(
+            "skipped: contexts_in_every_compression_build_the_same_image: no python3 docker SDK"
+        );
+        return;
+    }
+    let tools = ["gzip", "bzip2", "xz", "zstd"];
+    if let Some(t) = tools.iter().find(|t| {
+        Command::new(t)
+            .arg("--version")
+            .output()
+            .map_or(true, |o| !o.status.success())
+    }) {
+        println!("skipped: contexts_in_every_compression_build_the_same_image: no {t}");
+        return;
+    }
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    let src = ctx.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox:latest\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("hello.txt"), "hello from a packed context\n").unwrap();
+    let tar = ctx.path().join("ctx.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tar)
+        .args(["Dockerfile", "hello.txt"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut args = vec![
+        "-c".to_string(),
+        SEND.to_string(),
+        d.sock.display().to_string(),
+    ];
+    args.push(format!("ctx:plain,plain,{}", tar.display()));
+    for (tool, enc) in [
+        ("gzip", "gzip"),
+        ("bzip2", "bzip2"),
+        ("xz", "xz"),
+        ("zstd", "zstd"),
+    ] {
+        let out = Command::new(tool).arg("-c").arg(&tar).output().unwrap();
+        assert!(out.status.success(), "{tool}");
+        let p = ctx.path().join(format!("ctx.tar.{tool}"));
+        std::fs::write(&p, &out.stdout).unwrap();
+        args.push(format!("ctx:{tool},{enc},{}", p.display()));
+    }
+    let o = Command::new("python3").args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        d.log()
+    );
+    // The first build makes the COPY step; every other context has the same file, so the same
+    // checksum: all from the cache, the same image.
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "ctx:plain ok 0",
+            "ctx:gzip ok 2",
+            "ctx:bzip2 ok 2",
+            "ctx:xz ok 2",
+            "ctx:zstd ok 2",
+        ],
+        "{}",
+        d.log()
+    );
+    let ids: Vec<String> = ["plain", "gzip", "bzip2", "xz", "zstd"]
+        .iter()
+        .map(|t| d.ok(&["image", "inspect", "-f", "{{.Id}}", &format!("ctx:{t}")]))
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "ctx:xz"]),
+        "hello from a packed context\n"
+    );
+
+    // Not a tar in any of them: a clear error in the stream, nothing built.
+    let junk = ctx.path().join("junk.xz");
+    std::fs::write(&junk, b"\xfd7zXZ\0 not really xz").unwrap();
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            SEND,
+            &d.sock.display().to_string(),
+            &format!("ctx:junk,xz,{}", junk.display()),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.starts_with("ctx:junk error "), "{text}");
+    assert!(text.contains("unpacking the build context"), "{text}");
+}
+
+/// `docker build --cache-from` of an image pulled from a registry (no parent chain here): its
+/// steps match by history, the result is the pulled image, nothing runs.
+#[test]
+fn cache_from_a_pulled_image_reuses_its_steps() {
+    skip_unless_ready!("cache_from_a_pulled_image_reuses_its_steps");
+    let d = Berthd::start();
+    let Some(reg) = Registry::start(d.dir.path(), false) else {
+        println!("skipped: cache_from_a_pulled_image_reuses_its_steps: docker-registry is missing");
+        return;
+    };
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:latest\nENV MODE=x\nCOPY app.txt /app/\nRUN echo built > /app/built\nCMD [\"cat\", \"/app/built\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("app.txt"), "app\n").unwrap();
+    let c = ctx.path().to_str().unwrap();
+    let name = format!("{}/app:1", reg.host);
+    let build = |args: &[&str]| {
+        let mut a = vec!["build", "--network", "none"];
+        a.extend_from_slice(args);
+        a.push(c);
+        let o = d.docker(&a);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{text}\n{}", d.log());
+        text
+    };
+    build(&["-t", &name]);
+    d.ok(&["push", &name]);
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", &name]);
+    // Only busybox stays: the image and its intermediate images go, then it comes back by pull.
+    d.ok(&["rmi", &name]);
+    assert_eq!(d.ok(&["images", "-aq"]).lines().count(), 1);
+    d.ok(&["pull", &name]);
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", &name]), id);
+
+    // Without --cache-from the pulled image is no cache (no parent chain): the RUN runs.
+    let out = build(&["-t", "plain:1"]);
+    assert!(!out.contains("Using cache"), "{out}");
+    assert!(out.contains("Running in"), "{out}");
+    d.ok(&["rmi", "plain:1"]);
+
+    let out = build(&["--cache-from", &name, "-t", "again:1"]);
+    assert_eq!(out.matches("Using cache").count(), 4, "{out}");
+    assert!(!out.contains("Running in"), "{out}");
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "again:1"]), id);
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "again:1"]),
+        "built\n"
+    );
+}
