@@ -29,7 +29,12 @@ pub struct RootfsContext<'a> {
 }
 
 /// Everything before pivot_root: propagation, the rootfs bind, mounts, devices.
-pub fn prepare(ctx: &RootfsContext) -> Result<()> {
+/// `cgroups_ready` is called (it may be called more than once) before the
+/// first step that needs init in its cgroups: a cgroup mount (it binds init's
+/// own cgroups, or mounts the namespace's root) and the device nodes (the
+/// devices controller checks mknod). The steps before it overlap with the
+/// runtime's placing init in its cgroups.
+pub fn prepare(ctx: &RootfsContext, cgroups_ready: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -60,6 +65,9 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_is_bind = true;
         }
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            cgroups_ready()?;
+        }
         mount_one(ctx, m, ctx.idmapped.get(i).and_then(Option::as_ref)).map_err(|e| match e {
             Error::Io { context, source } => Error::Io {
                 context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
@@ -68,6 +76,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
             other => other,
         })?;
     }
+    cgroups_ready()?;
     if !dev_is_bind {
         create_devices(ctx)?;
         dev_symlinks(ctx.rootfs)?;

@@ -12,6 +12,8 @@ use crate::error::{Context, Error, Result};
 pub enum Msg {
     /// Runtime to init: carry on. Carries init's pid in the runtime's pid namespace.
     Continue(i32),
+    /// Runtime to init: init is in its cgroups and their limits are set.
+    CgroupsPlaced,
     /// Init to runtime: the mounts are ready, run the prestart and createRuntime hooks.
     HooksReady,
     /// Init to runtime: set up, waiting on the exec fifo.
@@ -26,6 +28,7 @@ impl Channel {
     pub fn send(&mut self, msg: &Msg) -> Result<()> {
         let (tag, payload): (u8, Vec<u8>) = match msg {
             Msg::Continue(pid) => (b'C', pid.to_le_bytes().to_vec()),
+            Msg::CgroupsPlaced => (b'G', Vec::new()),
             Msg::HooksReady => (b'H', Vec::new()),
             Msg::Ready => (b'R', Vec::new()),
             Msg::Failed(m) => (b'E', m.as_bytes().to_vec()),
@@ -59,6 +62,7 @@ impl Channel {
             b'C' if len == 4 => Msg::Continue(i32::from_le_bytes([
                 payload[0], payload[1], payload[2], payload[3],
             ])),
+            b'G' => Msg::CgroupsPlaced,
             b'H' => Msg::HooksReady,
             b'R' => Msg::Ready,
             b'E' => Msg::Failed(String::from_utf8_lossy(&payload).into_owned()),
@@ -114,6 +118,7 @@ mod tests {
         let (mut a, mut b) = (Channel(a), Channel(b));
         for m in [
             Msg::Continue(4242),
+            Msg::CgroupsPlaced,
             Msg::HooksReady,
             Msg::Ready,
             Msg::Failed("mount /proc: permission denied".into()),

@@ -440,3 +440,83 @@ fn find_cgroup_dir(name: &str) -> Option<std::path::PathBuf> {
     }
     walk(std::path::Path::new("/sys/fs/cgroup"), name, 4)
 }
+
+/// Init sets up its mounts while the runtime places it in its cgroups; the
+/// hooks and the user's process must still all see it there: the
+/// createRuntime hook (through the state's pid), the createContainer hook
+/// (forked by init, so in init's cgroups) and the process itself.
+#[test]
+fn hooks_and_process_see_init_in_its_cgroups() {
+    require_root!();
+    let cg = format!("/berth-order-test-{}", std::process::id());
+    let b = Bundle::new(|c| {
+        c["linux"]["cgroupsPath"] = json!(cg);
+        c["process"]["args"] = json!(["cat", "/proc/self/cgroup"]);
+    });
+    let log = b.tmp.path().join("cgroups");
+    std::fs::create_dir(&log).unwrap();
+    let l = log.to_str().unwrap();
+    b.set_config(|c| {
+        c["hooks"] = json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!(
+                "read -r s; pid=$(echo \"$s\" | grep -o '\"pid\":[0-9]*' | cut -d: -f2); \
+                 cat /proc/$pid/cgroup > {l}/createRuntime")]}],
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!(
+                "cat /proc/self/cgroup > {l}/createContainer")]}],
+        });
+    });
+    let out = b.run(&["run", "placed"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    // Every v1 hierarchy (or the v2 one) names the container's cgroup.
+    let in_cgroup = |what: &str, table: &str| {
+        let own: Vec<&str> = table
+            .lines()
+            .filter(|l| !l.contains(":name=") && !l.ends_with(":/"))
+            .collect();
+        assert!(
+            table.lines().any(|l| l.ends_with(&format!(":{cg}"))),
+            "{what} outside {cg}: {table}"
+        );
+        for line in own {
+            assert!(
+                line.ends_with(&format!(":{cg}")),
+                "{what}: {line} in {table}"
+            );
+        }
+    };
+    in_cgroup("process", &text(&out));
+    for hook in ["createRuntime", "createContainer"] {
+        let table = std::fs::read_to_string(log.join(hook)).unwrap();
+        in_cgroup(hook, &table);
+    }
+}
+
+/// A set-up step of init that fails while the runtime is still placing it in
+/// its cgroups is reported in init's words (not as a failed cgroup move of a
+/// process that has exited), and the cgroup and state are removed.
+#[test]
+fn init_failure_during_cgroup_placement_is_reported_and_undone() {
+    require_root!();
+    let name = format!("berth-order-fail-{}", std::process::id());
+    let b = Bundle::new(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+        c["process"]["args"] = json!(["true"]);
+        // The first mount fails at once, before any cgroup mount.
+        c["mounts"].as_array_mut().unwrap().insert(
+            0,
+            json!({"destination": "/x", "type": "no-such-fs", "source": "none"}),
+        );
+    });
+    let out = b.run(&["run", "failing"]);
+    assert!(!out.status.success());
+    let err = err_text(&out);
+    assert!(
+        err.contains("mounts[0]") && err.contains("/x"),
+        "not init's reason: {err}"
+    );
+    assert!(
+        !b.root.join("failing").exists(),
+        "state directory left behind"
+    );
+    assert_eq!(find_cgroup_dir(&name), None, "cgroup left behind");
+}

@@ -327,18 +327,20 @@ fn create_in(
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, adj)?;
     }
-    if let Some(cg) = cgroup {
-        let cg = undo.cgroup.insert(cg);
-        cg.apply(pid.as_raw())?;
-        crate::log_debug!(
-            "create {}: init placed in cgroup {}",
-            opts.id,
-            cg.path().display()
-        );
-        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-        cg.set(&cgroups::with_default_devices(res, spec))?;
-    }
+    // Init sets up its mounts while we place it in its cgroups (the first
+    // move into a cgroup v1 hierarchy waits for an RCU grace period); it
+    // waits for `CgroupsPlaced` before anything the cgroups govern.
     sync.send(&Msg::Continue(pid.as_raw()))?;
+    let placed = match cgroup {
+        Some(cg) => {
+            let cg = undo.cgroup.insert(cg);
+            place_in_cgroup(cg, pid, spec, &opts.id)
+        }
+        None => Ok(()),
+    };
+    if let Err(e) = placed.and_then(|()| sync.send(&Msg::CgroupsPlaced)) {
+        return Err(init_failure_or(&mut sync, undo, e));
+    }
     let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir, runtime_is_root)?
         .into_iter()
         .flatten()
@@ -401,6 +403,27 @@ fn create_in(
         send_pidfd(path, pid.as_raw())?;
     }
     Ok(Created { state: st, pid })
+}
+
+fn place_in_cgroup(cg: &cgroups::Cgroup, pid: Pid, spec: &Spec, id: &str) -> Result<()> {
+    cg.apply(pid.as_raw())?;
+    crate::log_debug!("create {id}: init placed in cgroup {}", cg.path().display());
+    let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    cg.set(&cgroups::with_default_devices(res, spec))
+}
+
+/// A step of ours failed while init went on with its set-up: stop init, and
+/// report init's own failure if it had one (an init that already exited
+/// makes the cgroup move fail with ESRCH, which would hide the cause).
+fn init_failure_or(sync: &mut Channel, undo: &mut Undo, ours: Error) -> Error {
+    if let Some(pid) = undo.pid.take() {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    }
+    match sync.recv() {
+        Ok(Some(Msg::Failed(m))) => Error::Init(m),
+        _ => ours,
+    }
 }
 
 /// Without pivot_root the host's mounts stay under the container's root in

@@ -78,8 +78,13 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    // The runtime places us in our cgroups while we set up what does not
+    // need them; `cgroups_placed` waits for its word, once.
+    let mut placed = false;
     let wanted = crate::idmap::indices(&a.bundle.spec, a.runtime_is_root);
     if !wanted.is_empty() {
+        // The runtime sends the trees after the cgroups are done.
+        cgroups_placed(&mut a.sync, &mut placed, a.plan.new_cgroup)?;
         let mut trees = crate::sync::recv_fds(&a.sync.0)?.into_iter();
         let count = a.bundle.spec.mounts().as_ref().map_or(0, Vec::len);
         a.idmapped = (0..count)
@@ -112,9 +117,6 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     if a.plan.new_user {
         become_root()?;
     }
-    if a.plan.new_cgroup {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare the cgroup namespace")?;
-    }
     if !a.opts.no_new_keyring {
         if let Err(e) = berth_sys::join_session_keyring(&a.opts.id) {
             // Kernels without keyrings, or a user namespace without quota,
@@ -141,8 +143,11 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         idmapped: &a.idmapped,
     };
     let own_mount_ns = a.plan.own_mount_ns();
+    let new_cgroup = a.plan.new_cgroup;
     if own_mount_ns {
-        rootfs::prepare(&ctx)?;
+        rootfs::prepare(&ctx, &mut || {
+            cgroups_placed(&mut a.sync, &mut placed, new_cgroup)
+        })?;
     } else {
         a.proc_fds = Some(
             crate::mounts::open_fd(
@@ -152,6 +157,8 @@ fn setup(a: &mut InitArgs) -> Result<()> {
             .ctx("open /proc/self/fd")?,
         );
     }
+    // Nothing from here on (hooks, the user's process) runs outside the cgroups.
+    cgroups_placed(&mut a.sync, &mut placed, new_cgroup)?;
 
     a.sync.send(&Msg::HooksReady)?;
     a.sync.expect(&Msg::Continue(0))?;
@@ -240,6 +247,21 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         f.load(&a.opts.id, &a.bundle.dir, host_pid)?;
     }
     a.sync.send(&Msg::Ready)?;
+    Ok(())
+}
+
+/// Wait (once) for the runtime's word that init is in its cgroups with their
+/// limits set, then enter a new cgroup namespace if the config asks for one:
+/// its root is the cgroup init is in when it unshares.
+fn cgroups_placed(sync: &mut Channel, placed: &mut bool, new_cgroup: bool) -> Result<()> {
+    if *placed {
+        return Ok(());
+    }
+    sync.expect(&Msg::CgroupsPlaced)?;
+    *placed = true;
+    if new_cgroup {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare the cgroup namespace")?;
+    }
     Ok(())
 }
 
