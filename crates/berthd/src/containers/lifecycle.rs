@@ -460,7 +460,7 @@ pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String) {
     });
 }
 
-async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
+pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     let Ok(c) = d.containers.get(id) else { return };
     let p = Paths::new(d, id, &c.runtime);
     let (code, finished, err) = match shim::read_exit_file(&p) {

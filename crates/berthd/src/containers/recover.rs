@@ -106,6 +106,12 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
         let p = Paths::new(d, &id, &c.runtime);
         match c.state.status {
             Status::Running => {
+                if shim::read_exit_file(&p).is_some() {
+                    // It exited while no daemon watched: record that before the API answers, so
+                    // no client sees it running.
+                    lifecycle::on_exit(d, &id, None).await;
+                    continue;
+                }
                 if runtime_state(&p, &id) {
                     finish_start(d, &c, &p).await;
                 }
