@@ -37,7 +37,11 @@ fn request(
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).expect("read response head"), 1, "no head");
+        assert_eq!(
+            common::read_some(&mut s, &mut b).expect("read response head"),
+            1,
+            "no head"
+        );
         head.push(b[0]);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
@@ -341,7 +345,7 @@ fn read_until(s: &mut UnixStream, want: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
     while !got.windows(want.len()).any(|w| w == want) {
-        let n = s.read(&mut b).expect("read");
+        let n = common::read_some(s, &mut b).expect("read");
         assert!(
             n > 0,
             "EOF before {:?}: {:?}",
@@ -357,7 +361,7 @@ fn read_until(s: &mut UnixStream, want: &[u8]) -> Vec<u8> {
 fn closed(s: &mut UnixStream) -> bool {
     let mut b = [0u8; 4096];
     loop {
-        match s.read(&mut b) {
+        match common::read_some(s, &mut b) {
             Ok(0) => return true,
             Ok(_) => continue,
             Err(e)

@@ -57,7 +57,6 @@ fn grow_log(path: &PathBuf, mib: usize) {
 
 /// `docker logs NAME` read as it comes (not held): its line count, first and last bytes.
 fn stream_logs(d: &Berthd, name: &str) -> (usize, Vec<u8>, Vec<u8>) {
-    use std::io::Read;
     let mut child = std::process::Command::new(common::docker_cli().unwrap())
         .args(["logs", name])
         .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
@@ -69,7 +68,7 @@ fn stream_logs(d: &Berthd, name: &str) -> (usize, Vec<u8>, Vec<u8>) {
     let (mut lines, mut head, mut tail) = (0, Vec::new(), Vec::new());
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = out.read(&mut buf).expect("read docker logs");
+        let n = common::read_some(&mut out, &mut buf).expect("read docker logs");
         if n == 0 {
             break;
         }
@@ -156,7 +155,7 @@ fn logs_of_a_large_log_keep_memory_bounded() {
 /// `POST /containers/NAME/attach?logs=1&stream=0&stdout=1&stderr=1` read as it comes: the bytes
 /// after the response head, and the last of them.
 fn attach_replay(d: &Berthd, name: &str) -> (usize, Vec<u8>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
     write!(
         s,
@@ -169,7 +168,7 @@ fn attach_replay(d: &Berthd, name: &str) -> (usize, Vec<u8>) {
     let (mut head, mut bytes, mut tail) = (Vec::new(), 0usize, Vec::new());
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = s.read(&mut buf).expect("read the attach stream");
+        let n = common::read_some(&mut s, &mut buf).expect("read the attach stream");
         if n == 0 {
             break;
         }

@@ -359,3 +359,14 @@ impl Drop for Berthd {
         }
     }
 }
+
+/// One `read`, again when a signal interrupted it (a stop and continue of the test process, as
+/// under a tracer, ends a blocked read with a timeout set in EINTR even without handlers).
+pub fn read_some(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
