@@ -500,8 +500,14 @@ async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     }) else {
         return;
     };
-    if let Err(e) = persist(d, &c) {
-        crate::log!(3, "recording exit of {id}: {e}");
+    // A `--rm` container's next write is its removal (`Removing`, then the delete): one synced
+    // write fewer on `run --rm`'s path. If berthd dies before that, the record still says running,
+    // and recovery finds the exit file and removes the container, as it removes every auto-remove
+    // container that is not running.
+    if !c.spec.auto_remove {
+        if let Err(e) = persist(d, &c) {
+            crate::log!(3, "recording exit of {id}: {e}");
+        }
     }
     d.containers.notify_exit(id, code);
     let mut attrs = crate::events::container_attrs(&c);
