@@ -18,6 +18,13 @@ pub(super) fn persist(d: &Daemon, c: &Container) -> ApiResult<()> {
     d.db.update(&c.id, &c.name, c).map_err(ApiError::internal)
 }
 
+/// [`persist`] without waiting for the disk: for a record a host crash makes moot (it stops every
+/// container; recovery then takes the record for what the last synced write said).
+fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
+    d.db.update_with(&c.id, &c.name, c, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)
+}
+
 fn signal_arg(sig: &str) -> ApiResult<String> {
     let s = sig.trim();
     if s.is_empty() {
@@ -256,7 +263,9 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         c.state.finished_at = time::ZERO.into();
         c.state.error.clear();
     })?;
-    persist(d, &c)?;
+    // Running survives a berthd crash (recovery finishes the start); after a host crash the
+    // container is not running whatever the record says.
+    persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
     spawn_waiter(d.clone(), c.id.clone());
     if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
@@ -825,7 +834,10 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     .await
     .map_err(ApiError::internal)??;
     crate::crash::point("rm:files");
-    d.db.delete(&c.id).map_err(ApiError::internal)?;
+    // `Removing` was synced before the files went: if a host crash loses this delete, recovery
+    // finishes the removal.
+    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
     d.events.emit(
