@@ -137,12 +137,7 @@ impl StateStore {
         Ok(())
     }
 
-    /// Delete a container's row.
-    pub fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.delete_with(id, Durability::Synced)
-    }
-
-    /// [`StateStore::delete`] with the durability the write needs.
+    /// Delete a container's row, with the durability the write needs.
     pub fn delete_with(&self, id: &str, durability: Durability) -> Result<(), StoreError> {
         let conn = self.lock();
         with_durability(&conn, durability, |c| {
@@ -372,7 +367,7 @@ mod tests {
         let all: Vec<serde_json::Value> = s.all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(s.meta_or_init("id", || "two".into()).unwrap(), "one");
-        s.delete("a1").unwrap();
+        s.delete_with("a1", Durability::Synced).unwrap();
         assert!(s.all::<serde_json::Value>().unwrap().is_empty());
     }
 
