@@ -61,17 +61,21 @@ fn kill_event(d: &Daemon, c: &Container, sig: &str) {
 
 /// Mount the container's rootfs. A `--rm` container's writable layer goes with it, so it is mounted
 /// volatile: its unmount at the exit then does not wait for a sync of the whole upper filesystem
-/// (what every other writer on that disk has dirty: tens of milliseconds on a busy host).
-fn mount_rootfs(snap: &OverlaySnapshotter, c: &Container, p: &Paths) -> ApiResult<()> {
+/// (what every other writer on that disk has dirty: tens of milliseconds on a busy host). Not with
+/// user namespaces: `modes::idmap_rootfs` mounts that root again (plain, idmapped) over the same work
+/// dir, which overlayfs refuses once a volatile mount marked it.
+fn mount_rootfs(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     let _ = OverlaySnapshotter::unmount(&p.rootfs);
     std::fs::create_dir_all(&p.rootfs).map_err(ApiError::internal)?;
-    snap.mount_with(&c.id, &p.rootfs, c.spec.auto_remove)
+    let volatile = c.spec.auto_remove && super::modes::remap(d, c).is_none();
+    d.snap
+        .mount_with(&c.id, &p.rootfs, volatile)
         .map_err(ApiError::internal)
 }
 
 fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
-    mount_rootfs(&d.snap, c, p)?;
+    mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
     let mut c = c.clone();
     c.spec.binds = crate::volumes::attach::mount_for(d, &c, &p.run_dir)?;
