@@ -260,15 +260,48 @@ impl OverlaySnapshotter {
 
     /// Mount snapshot `key` on `target` (root only).
     pub fn mount(&self, key: &str, target: &Path) -> Result<(), SnapshotError> {
+        self.mount_with(key, target, false)
+    }
+
+    /// Mount snapshot `key` on `target`; with `volatile`, for a writable layer that is thrown away
+    /// after this mount (a `--rm` container's), overlayfs skips every sync of the upper filesystem,
+    /// above all the `syncfs` of the whole upper filesystem at unmount, which waits for every dirty
+    /// page of every other writer on that disk. A kernel without the option (before 5.10) gets the
+    /// plain mount.
+    pub fn mount_with(
+        &self,
+        key: &str,
+        target: &Path,
+        volatile: bool,
+    ) -> Result<(), SnapshotError> {
         let m = self.mounts(key)?.remove(0);
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(m.options.join(",").as_str()),
-        )
-        .map_err(|source| SnapshotError::Mount {
+        // A volatile mount leaves `work/work/incompat/volatile`, and overlayfs refuses the next
+        // mount while it is there (the upper layer may be torn if the host crashed meanwhile). Only
+        // layers that are thrown away are mounted volatile, and a host crash has them removed before
+        // anything mounts them again, so a mark found here is from an orderly unmount.
+        let mark = self.active_dir(key)?.join("work/work/incompat/volatile");
+        if mark.exists() {
+            fs::remove_dir_all(&mark).map_err(io_err(&mark))?;
+        }
+        let options = m.options.join(",");
+        let attempt = |opts: &str| {
+            nix::mount::mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(opts),
+            )
+        };
+        let res = if volatile {
+            match attempt(&format!("{options},volatile")) {
+                Err(nix::errno::Errno::EINVAL) => attempt(&options),
+                r => r,
+            }
+        } else {
+            attempt(&options)
+        };
+        res.map_err(|source| SnapshotError::Mount {
             target: target.to_path_buf(),
             source,
         })

@@ -210,3 +210,46 @@ fn exported_filesystem_reimports() {
     );
     assert_eq!(again.config.defaults().working_dir, "/data");
 }
+
+/// The options of the mount at `target`, from this process's mountinfo.
+fn super_options(target: &std::path::Path) -> Option<String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let t = target.display().to_string();
+    info.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.get(4) == Some(&t.as_str())).then(|| f.last().unwrap_or(&"").to_string())
+    })
+}
+
+#[test]
+fn volatile_mount_skips_syncs_and_mounts_again() {
+    if !common::is_root() {
+        println!("skipped: volatile_mount_skips_syncs_and_mounts_again: mounts need root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let snap = OverlaySnapshotter::open(t.path().join("snap")).unwrap();
+    snap.prepare("rm1", None).unwrap();
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    snap.mount_with("rm1", &mnt, true).unwrap();
+    let opts = super_options(&mnt).expect("mounted");
+    fs::write(mnt.join("f"), b"kept").unwrap();
+    OverlaySnapshotter::unmount(&mnt).unwrap();
+    // Shown as `fsync=volatile` since Linux 6.6.
+    if !opts
+        .split(',')
+        .any(|o| o == "volatile" || o == "fsync=volatile")
+    {
+        println!("skipped: volatile_mount_skips_syncs_and_mounts_again: kernel without overlay volatile ({opts})");
+        return;
+    }
+    // overlayfs refuses a work dir a volatile mount used until its mark is gone: a second start of
+    // the same snapshot (volatile or not) must still mount, with what the first one wrote.
+    for volatile in [true, false] {
+        snap.mount_with("rm1", &mnt, volatile).unwrap();
+        let r = fs::read(mnt.join("f"));
+        OverlaySnapshotter::unmount(&mnt).unwrap();
+        assert_eq!(r.unwrap(), b"kept");
+    }
+}

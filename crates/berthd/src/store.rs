@@ -1,4 +1,5 @@
-//! The daemon's state store: SQLite (WAL, synchronous=FULL) in `<data-root>/berthd.db`.
+//! The daemon's state store: SQLite (WAL, synchronous=FULL but for the writes a host crash makes
+//! moot, see [`Durability`]) in `<data-root>/berthd.db`.
 //!
 //! Containers are rows `(id, name UNIQUE, data JSON)`, so reserving a name and creating a container is one
 //! transaction, and a crash leaves either the whole container or nothing. `meta` holds daemon-wide values
@@ -21,6 +22,33 @@ pub enum StoreError {
     /// A row did not decode.
     #[error("state database: bad record {0}: {1}")]
     Decode(String, serde_json::Error),
+}
+
+/// What a write must survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// A host crash (power loss): the commit waits for the disk (an fsync of the WAL).
+    Synced,
+    /// A crash of berthd (the kernel has the write at once), not of the host: for states a host
+    /// crash makes moot (it stops every container) and writes whose loss leaves a state recovery
+    /// finishes. The WAL is written in order, so the next synced commit makes it durable too.
+    Unsynced,
+}
+
+/// Run `f` with the connection's `synchronous` for `d` (NORMAL in WAL mode: no fsync at commit),
+/// then back to FULL.
+fn with_durability<R>(
+    conn: &Connection,
+    d: Durability,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    if d == Durability::Synced {
+        return f(conn);
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let r = f(conn);
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    r
 }
 
 /// A handle on the database (one connection; calls are short).
@@ -87,18 +115,34 @@ impl StateStore {
         name: &str,
         data: &T,
     ) -> Result<(), StoreError> {
+        self.update_with(id, name, data, Durability::Synced)
+    }
+
+    /// [`StateStore::update`] with the durability the write needs.
+    pub fn update_with<T: serde::Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        data: &T,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(data).expect("record serializes");
-        self.lock().execute(
-            "UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1",
-            params![id, name, json],
-        )?;
+        let conn = self.lock();
+        with_durability(&conn, durability, |c| {
+            c.execute(
+                "UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1",
+                params![id, name, json],
+            )
+        })?;
         Ok(())
     }
 
-    /// Delete a container's row.
-    pub fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.lock()
-            .execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+    /// Delete a container's row, with the durability the write needs.
+    pub fn delete_with(&self, id: &str, durability: Durability) -> Result<(), StoreError> {
+        let conn = self.lock();
+        with_durability(&conn, durability, |c| {
+            c.execute("DELETE FROM containers WHERE id = ?1", params![id])
+        })?;
         Ok(())
     }
 
@@ -323,7 +367,39 @@ mod tests {
         let all: Vec<serde_json::Value> = s.all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(s.meta_or_init("id", || "two".into()).unwrap(), "one");
-        s.delete("a1").unwrap();
+        s.delete_with("a1", Durability::Synced).unwrap();
         assert!(s.all::<serde_json::Value>().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsynced_writes_are_kept_and_leave_the_next_ones_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let synchronous = |s: &StateStore| -> i64 {
+            s.lock()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        {
+            // Dropped without a checkpoint's sync, as by a berthd killed: the next open has them.
+            let s = StateStore::open(&p).unwrap();
+            s.insert("a1", "web", &serde_json::json!({"x": 1})).unwrap();
+            s.insert("b2", "db", &serde_json::json!({"x": 1})).unwrap();
+            s.update_with(
+                "a1",
+                "web2",
+                &serde_json::json!({"x": 2}),
+                Durability::Unsynced,
+            )
+            .unwrap();
+            s.delete_with("b2", Durability::Unsynced).unwrap();
+            assert_eq!(synchronous(&s), 2, "back to FULL");
+            std::mem::forget(s);
+        }
+        let s = StateStore::open(&p).unwrap();
+        let all: Vec<serde_json::Value> = s.all().unwrap();
+        assert_eq!(all, vec![serde_json::json!({"x": 2})]);
+        // The name moved with the unsynced update.
+        s.insert("c3", "web", &serde_json::json!({})).unwrap();
     }
 }

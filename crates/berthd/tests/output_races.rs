@@ -2,7 +2,7 @@
 //! line although the container is removed before the client reads (docker-py's
 //! `containers.run(remove=True)` does create, start, logs follow, wait, rm, then reads); a client that
 //! never reads its attach stream does not keep `rm -f` from removing a container that floods stdout;
-//! shims leave no sockets behind.
+//! shims leave no sockets behind; `logs` merges lines into frames without mixing streams.
 
 mod common;
 
@@ -173,4 +173,93 @@ fn shims_leave_no_sockets() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "sockets left in {}: {left:?}", s.display());
+}
+
+/// The frames of a multiplexed stream: (stream, payload) each.
+fn frames(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        assert!(b.len() >= 8 + len, "a frame cut short");
+        out.push((b[0], b[8..8 + len].to_vec()));
+        b = &b[8 + len..];
+    }
+    assert!(b.is_empty(), "bytes after the last frame");
+    out
+}
+
+#[test]
+fn logs_merge_lines_into_frames_but_never_streams() {
+    skip_unless_ready!("logs_merge_lines_into_frames_but_never_streams");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // Runs of stdout lines with a stderr line between them.
+    let script = "for i in $(seq 1 300); do echo out$i; if [ $((i % 100)) = 0 ]; then echo err$i >&2; fi; done";
+    d.ok(&["run", "--name", "mix", "bb:1", "sh", "-c", script]);
+    let want = |s: u8| -> Vec<String> {
+        match s {
+            1 => (1..=300).map(|i| format!("out{i}\n")).collect(),
+            _ => (1..=3).map(|i| format!("err{}\n", i * 100)).collect(),
+        }
+    };
+    // Every frame holds whole lines of one stream.
+    let lines = |fs: &[(u8, Vec<u8>)]| -> Vec<(u8, String)> {
+        fs.iter()
+            .flat_map(|(s, p)| {
+                assert!(p.ends_with(b"\n"), "a frame ends mid-line: {p:?}");
+                String::from_utf8_lossy(p)
+                    .split_inclusive('\n')
+                    .map(|l| (*s, l.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let of = |ls: &[(u8, String)], s: u8| -> Vec<String> {
+        ls.iter()
+            .filter(|l| l.0 == s)
+            .map(|l| l.1.clone())
+            .collect()
+    };
+    // Following (docker-py's `logs(stream=True)` iterates these frames): a frame per line, in the
+    // log's order (the two pipes' lines interleave as the shim read them).
+    let (st, body) = call(
+        &d,
+        "GET",
+        "/v1.41/containers/mix/logs?stdout=1&stderr=1&follow=1",
+        "",
+    );
+    assert_eq!(st, 200);
+    let followed = frames(&body);
+    let order = lines(&followed);
+    assert_eq!(followed.len(), 303);
+    assert_eq!((of(&order, 1), of(&order, 2)), (want(1), want(2)));
+    // Not following: the same lines in the same order, a frame per run of one stream.
+    let (st, body) = call(
+        &d,
+        "GET",
+        "/v1.41/containers/mix/logs?stdout=1&stderr=1",
+        "",
+    );
+    assert_eq!(st, 200);
+    let merged = frames(&body);
+    assert_eq!(lines(&merged), order);
+    let runs = 1 + order.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    assert_eq!(merged.len(), runs, "frames: {merged:?}");
+    assert!(runs <= 7, "{runs} runs of one stream");
+    let (st, body) = call(
+        &d,
+        "GET",
+        "/v1.41/containers/mix/logs?stdout=1&stderr=1&timestamps=1&tail=150",
+        "",
+    );
+    assert_eq!(st, 200);
+    let stamped = lines(&frames(&body));
+    assert_eq!(stamped.len(), 150);
+    assert!(stamped
+        .iter()
+        .all(|(_, l)| l.contains("Z out") || l.contains("Z err")));
+    // Through the CLI: each stream gets its own lines.
+    let o = d.docker(&["logs", "mix"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want(1).concat());
+    assert_eq!(String::from_utf8_lossy(&o.stderr), want(2).concat());
 }

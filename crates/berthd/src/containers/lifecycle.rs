@@ -18,6 +18,13 @@ pub(super) fn persist(d: &Daemon, c: &Container) -> ApiResult<()> {
     d.db.update(&c.id, &c.name, c).map_err(ApiError::internal)
 }
 
+/// [`persist`] without waiting for the disk: for a record a host crash makes moot (it stops every
+/// container; recovery then takes the record for what the last synced write said).
+fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
+    d.db.update_with(&c.id, &c.name, c, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)
+}
+
 fn signal_arg(sig: &str) -> ApiResult<String> {
     let s = sig.trim();
     if s.is_empty() {
@@ -52,15 +59,23 @@ fn kill_event(d: &Daemon, c: &Container, sig: &str) {
     d.events.container(c, "kill", &[("signal", signal)]);
 }
 
-fn mount_rootfs(snap: &OverlaySnapshotter, id: &str, p: &Paths) -> ApiResult<()> {
+/// Mount the container's rootfs. A `--rm` container's writable layer goes with it, so it is mounted
+/// volatile: its unmount at the exit then does not wait for a sync of the whole upper filesystem
+/// (what every other writer on that disk has dirty: tens of milliseconds on a busy host). Not with
+/// user namespaces: `modes::idmap_rootfs` mounts that root again (plain, idmapped) over the same work
+/// dir, which overlayfs refuses once a volatile mount marked it.
+fn mount_rootfs(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     let _ = OverlaySnapshotter::unmount(&p.rootfs);
     std::fs::create_dir_all(&p.rootfs).map_err(ApiError::internal)?;
-    snap.mount(id, &p.rootfs).map_err(ApiError::internal)
+    let volatile = c.spec.auto_remove && super::modes::remap(d, c).is_none();
+    d.snap
+        .mount_with(&c.id, &p.rootfs, volatile)
+        .map_err(ApiError::internal)
 }
 
 fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
-    mount_rootfs(&d.snap, &c.id, p)?;
+    mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
     let mut c = c.clone();
     c.spec.binds = crate::volumes::attach::mount_for(d, &c, &p.run_dir)?;
@@ -252,7 +267,9 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         c.state.finished_at = time::ZERO.into();
         c.state.error.clear();
     })?;
-    persist(d, &c)?;
+    // Running survives a berthd crash (recovery finishes the start); after a host crash the
+    // container is not running whatever the record says.
+    persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
     spawn_waiter(d.clone(), c.id.clone());
     if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
@@ -496,8 +513,14 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     }) else {
         return;
     };
-    if let Err(e) = persist(d, &c) {
-        crate::log!(3, "recording exit of {id}: {e}");
+    // A `--rm` container's next write is its removal (`Removing`, then the delete): one synced
+    // write fewer on `run --rm`'s path. If berthd dies before that, the record still says running,
+    // and recovery finds the exit file and removes the container, as it removes every auto-remove
+    // container that is not running.
+    if !c.spec.auto_remove {
+        if let Err(e) = persist(d, &c) {
+            crate::log!(3, "recording exit of {id}: {e}");
+        }
     }
     d.containers.notify_exit(id, code);
     let mut attrs = crate::events::container_attrs(&c);
@@ -815,7 +838,10 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     .await
     .map_err(ApiError::internal)??;
     crate::crash::point("rm:files");
-    d.db.delete(&c.id).map_err(ApiError::internal)?;
+    // `Removing` was synced before the files went: if a host crash loses this delete, recovery
+    // finishes the removal.
+    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
     d.events.emit(
