@@ -276,16 +276,14 @@ pub fn process_env(s: &RunSpec, home: &str) -> Vec<String> {
     env
 }
 
-fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
+pub(crate) fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
     json!({"destination": dest, "type": typ, "source": src, "options": opts})
 }
 
-/// Build config.json. `dir` holds hosts, hostname, resolv.conf; `rootfs` is the mounted root.
-pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, SpecError> {
-    let s = &c.spec;
-    let user = resolve_user(rootfs, &s.user)?;
-    let ro_sys = if s.privileged { "rw" } else { "ro" };
-    let mut mounts = vec![
+/// The kernel file systems every container (and every managed plugin) gets, in dockerd's order:
+/// /proc, /dev, /dev/pts, /sys (`sys_opt` is "ro" or "rw"), /dev/mqueue, /dev/shm.
+pub(crate) fn base_mounts(sys_opt: &str) -> Vec<Value> {
+    vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount(
             "/dev",
@@ -310,13 +308,7 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", ro_sys],
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &[ro_sys, "nosuid", "noexec", "nodev"],
+            &["nosuid", "noexec", "nodev", sys_opt],
         ),
         mount(
             "/dev/mqueue",
@@ -330,7 +322,25 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
         ),
-    ];
+    ]
+}
+
+/// Build config.json. `dir` holds hosts, hostname, resolv.conf; `rootfs` is the mounted root.
+pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, SpecError> {
+    let s = &c.spec;
+    let user = resolve_user(rootfs, &s.user)?;
+    let ro_sys = if s.privileged { "rw" } else { "ro" };
+    let mut mounts = base_mounts(ro_sys);
+    // After /sys, before /dev/mqueue, as dockerd orders them.
+    mounts.insert(
+        4,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[ro_sys, "nosuid", "noexec", "nodev"],
+        ),
+    );
     let user_dests: Vec<&str> = s
         .binds
         .iter()

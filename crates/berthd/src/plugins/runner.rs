@@ -4,6 +4,7 @@
 //! `rootfs/` as the root, writable as with dockerd); output goes to `plugin.log` there. Synchronous:
 //! the manager calls it on blocking threads.
 
+use crate::containers::spec::{base_mounts, mount};
 use berth_plugin::managed::{RunSpec, Runner};
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -23,52 +24,9 @@ pub struct ShimRunner {
     pub run_root: PathBuf,
 }
 
-fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
-    json!({"destination": dest, "type": typ, "source": src, "options": opts})
-}
-
 /// The OCI configuration of a plugin (dockerd's `InitSpec` over its default spec).
 pub fn oci_config(s: &RunSpec) -> Value {
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-        ),
-    ];
+    let mut mounts = base_mounts("ro");
     for m in &s.mounts {
         let o: Vec<&str> = m.options.iter().map(String::as_str).collect();
         mounts.push(mount(&m.destination, &m.kind, &m.source, &o));
