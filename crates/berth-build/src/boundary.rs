@@ -145,6 +145,11 @@ pub trait Output {
     fn stream(&mut self, text: &str);
     /// The final image's ID, before `Successfully built` (the `{"aux": {"ID": ...}}` message).
     fn aux_id(&mut self, _id: &str) {}
+    /// Whether the client has gone: the build stops before its next step, as dockerd cancels a
+    /// build whose client disconnected.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 impl Output for Vec<String> {

@@ -145,7 +145,7 @@ pub fn build(
     };
     b.cache_from()?;
     for ins in &plan.meta_args {
-        b.print_step(ins);
+        b.print_step(ins)?;
         let meta: Vec<(String, String)> = b
             .args
             .meta
@@ -159,10 +159,10 @@ pub fn build(
     }
     let mut last = None;
     for stage in &plan.stages {
-        b.print_step(&stage.from);
+        b.print_step(&stage.from)?;
         let mut st = b.from(&stage.from)?;
         for ins in &stage.commands {
-            b.print_step(ins);
+            b.print_step(ins)?;
             b.dispatch(ins, &mut st)?;
         }
         b.stages.push((stage.name.clone(), st.image.clone()));
@@ -272,12 +272,16 @@ fn ports(words: &[String]) -> Result<Vec<String>, BuildError> {
 }
 
 impl Builder<'_> {
-    fn print_step(&mut self, ins: &Instruction) {
+    fn print_step(&mut self, ins: &Instruction) -> Result<(), BuildError> {
+        if self.out.cancelled() {
+            return Err(BuildError::Cancelled);
+        }
         self.step += 1;
         self.out.stream(&format!(
             "Step {}/{} : {}\n",
             self.step, self.total, ins.original
         ));
+        Ok(())
     }
 
     fn meta_vars(&self) -> Vec<(String, String)> {

@@ -57,6 +57,9 @@ pub enum BuildError {
     /// The engine failed (container, store).
     #[error("{0}")]
     Engine(String),
+    /// The client went away; the build stopped before its next step.
+    #[error("context canceled")]
+    Cancelled,
     /// Reading the context or writing a layer failed.
     #[error("{context}: {source}")]
     Io {

@@ -190,3 +190,59 @@ fn cache_from_a_pulled_image_reuses_its_steps() {
         "built\n"
     );
 }
+
+/// A client that goes away mid-build (docker-py's `build()` left unread does this) stops the
+/// build, as dockerd cancels it: no more RUN containers appear once the client is gone.
+#[test]
+fn a_build_stops_when_its_client_goes() {
+    use std::io::Write;
+    skip_unless_ready!("a_build_stops_when_its_client_goes");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    let src = ctx.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut df = String::from("FROM busybox:latest\n");
+    for i in 0..6 {
+        df.push_str(&format!("RUN sleep 1 && echo step{i}\n"));
+    }
+    std::fs::write(src.join("Dockerfile"), df).unwrap();
+    let tar = ctx.path().join("ctx.tar");
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let body = std::fs::read(&tar).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "POST /build?rm=0 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    // Read until the first RUN step has started, then hang up.
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("Step 2/7") {
+        let n = read_some(&mut s, &mut b).expect("read the build stream");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&b[..n]);
+    }
+    drop(s);
+    // Uncancelled, the six RUN steps would leave six containers (rm=0) within about 6 s.
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    let ids = d.ok(&["ps", "-aq"]);
+    let n = ids.lines().count();
+    assert!(
+        (1..=3).contains(&n),
+        "{n} build containers after the client left (6 without cancelling)"
+    );
+}

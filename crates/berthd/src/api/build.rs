@@ -40,6 +40,10 @@ impl Output for Stream {
                 .blocking_send(line(json!({ "stream": format!("{id}\n") })));
         }
     }
+    fn cancelled(&self) -> bool {
+        // The response body is dropped once the connection is gone.
+        self.tx.is_closed()
+    }
 }
 
 fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, k: &str) -> ApiResult<T> {
