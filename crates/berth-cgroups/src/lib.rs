@@ -128,7 +128,27 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// with controllers enabled in the parents' `cgroup.subtree_control`)
     /// and move `pid` into it. Fine on an existing cgroup: this is also how
     /// `exec` joins a process to a running container.
-    fn apply(&self, pid: Pid) -> Result<()>;
+    fn apply(&self, pid: Pid) -> Result<()> {
+        self.apply_joined(pid, Joined::default())
+    }
+    /// [`CgroupManager::apply`] for a process that entered part of the
+    /// cgroup on its own (see [`Joined`]): creates everything, moves `pid`
+    /// only where it did not.
+    fn apply_joined(&self, pid: Pid, joined: Joined) -> Result<()>;
+    /// Create the cgroup2 directory (pure v2, or the hybrid layout's
+    /// unified one) with its controllers, and return it, for a child to be
+    /// cloned straight into it (`CLONE_INTO_CGROUP`). `None` on pure v1.
+    fn prepare_clone_target(&self) -> Result<Option<PathBuf>>;
+    /// The cgroup2 directory of [`CgroupManager::prepare_clone_target`],
+    /// without creating anything (`exec` into an existing cgroup).
+    fn clone_target(&self) -> Option<PathBuf>;
+    /// The v1 `tasks` files of the cgroup, one per hierarchy: a
+    /// single-threaded process that writes `0` to each, through descriptors
+    /// opened by a privileged caller, moves itself into every v1 hierarchy.
+    /// Unlike a move by pid, a thread's move of itself skips the kernel's
+    /// global threadgroup lock, whose first writer waits for an RCU grace
+    /// period (about 15 ms on a small VM). Empty on v2.
+    fn self_join_files(&self) -> Vec<PathBuf>;
     /// Move `pid` into the already existing cgroup (`exec`). Unlike
     /// [`CgroupManager::apply`] it never creates anything, so joining a
     /// container whose cgroup is gone is an error.
@@ -187,6 +207,16 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
         }
         result
     }
+}
+
+/// Which parts of its cgroup a process entered by itself, for
+/// [`CgroupManager::apply_joined`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Joined {
+    /// Cloned into [`CgroupManager::prepare_clone_target`]'s directory.
+    pub cgroup2: bool,
+    /// Writes `0` to [`CgroupManager::self_join_files`] itself.
+    pub v1_by_self: bool,
 }
 
 /// The inputs a manager is built from. Building again from the same

@@ -23,7 +23,7 @@ use crate::fsutil::{self, write};
 use crate::layout::{CgroupPaths, CgroupVersion};
 use crate::oom::OomNotifier;
 use crate::stats::Stats;
-use crate::{v2, CgroupManager, FreezerState, Pid, SetOutcome};
+use crate::{v2, CgroupManager, FreezerState, Joined, Pid, SetOutcome};
 
 /// Manager for cgroup v1 and hybrid layouts.
 #[derive(Debug, Clone)]
@@ -389,7 +389,7 @@ impl CgroupManager for V1Manager {
             .unwrap_or_default()
     }
 
-    fn apply(&self, pid: Pid) -> Result<()> {
+    fn apply_joined(&self, pid: Pid, joined: Joined) -> Result<()> {
         for (ctrl, dir) in &self.paths.v1 {
             fsutil::create_dirs(dir)?;
             if ctrl == "cpuset" {
@@ -411,13 +411,34 @@ impl CgroupManager for V1Manager {
             fsutil::create_dirs(u)?;
         }
         let pid_s = pid.as_raw().to_string();
-        for dir in self.unique_dirs() {
-            write(dir, "cgroup.procs", &pid_s)?;
+        if !joined.v1_by_self {
+            for dir in self.unique_dirs() {
+                write(dir, "cgroup.procs", &pid_s)?;
+            }
         }
-        if let Some(u) = self.unified() {
+        if let Some(u) = self.unified().filter(|_| !joined.cgroup2) {
             write(u, "cgroup.procs", &pid_s)?;
         }
         Ok(())
+    }
+
+    fn prepare_clone_target(&self) -> Result<Option<PathBuf>> {
+        let Some(u) = self.unified() else {
+            return Ok(None);
+        };
+        fsutil::create_dirs(u)?;
+        Ok(Some(u.to_path_buf()))
+    }
+
+    fn clone_target(&self) -> Option<PathBuf> {
+        self.unified().map(Path::to_path_buf)
+    }
+
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        self.unique_dirs()
+            .into_iter()
+            .map(|d| d.join("tasks"))
+            .collect()
     }
 
     fn set(&self, r: &LinuxResources) -> Result<SetOutcome> {

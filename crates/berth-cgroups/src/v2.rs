@@ -24,7 +24,7 @@ use crate::fsutil::{self, write};
 use crate::layout::{CgroupPaths, CgroupVersion};
 use crate::oom::OomNotifier;
 use crate::stats::{is_page_size, Stats};
-use crate::{CgroupManager, FreezerState, Pid, SetOutcome};
+use crate::{CgroupManager, FreezerState, Joined, Pid, SetOutcome};
 
 const LAYOUT: &str = "cgroup v2";
 
@@ -209,9 +209,25 @@ impl CgroupManager for V2Manager {
         self.dir.clone()
     }
 
-    fn apply(&self, pid: Pid) -> Result<()> {
+    fn apply_joined(&self, pid: Pid, joined: Joined) -> Result<()> {
         create_and_enable(&self.mount, &self.dir)?;
+        if joined.cgroup2 {
+            return Ok(());
+        }
         write(&self.dir, "cgroup.procs", &pid.as_raw().to_string())
+    }
+
+    fn prepare_clone_target(&self) -> Result<Option<PathBuf>> {
+        create_and_enable(&self.mount, &self.dir)?;
+        Ok(Some(self.dir.clone()))
+    }
+
+    fn clone_target(&self) -> Option<PathBuf> {
+        Some(self.dir.clone())
+    }
+
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        Vec::new()
     }
 
     fn set(&self, r: &LinuxResources) -> Result<SetOutcome> {

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use berth_cgroups::{CgroupManager, CgroupPaths, FreezerState, Pid};
+use std::os::fd::OwnedFd;
+
+use berth_cgroups::{CgroupManager, CgroupPaths, FreezerState, Joined, Pid};
+use nix::fcntl::OFlag;
 use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::error::{Error, Result};
@@ -83,6 +86,60 @@ impl Cgroup {
 
     pub fn apply(&self, pid: i32) -> Result<()> {
         self.0.apply(Pid::from_raw(pid)).map_err(err)
+    }
+
+    /// [`Cgroup::apply`] for a process that entered part of the cgroup on
+    /// its own (cloned into the cgroup2 directory, or joining the v1
+    /// hierarchies through [`Cgroup::self_join_files`]).
+    pub fn apply_joined(&self, pid: i32, joined: Joined) -> Result<()> {
+        self.0.apply_joined(Pid::from_raw(pid), joined).map_err(err)
+    }
+
+    /// The cgroup2 directory opened for `CLONE_INTO_CGROUP`; `create`
+    /// makes it first (with its controllers), else it must exist.
+    pub fn clone_target(&self, create: bool) -> Result<Option<OwnedFd>> {
+        let dir = if create {
+            self.0.prepare_clone_target().map_err(err)?
+        } else {
+            self.0.clone_target()
+        };
+        let Some(dir) = dir else {
+            return Ok(None);
+        };
+        crate::mounts::open_fd(&dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY)
+            .map(Some)
+            .map_err(|e| Error::Cgroup(format!("open {}: {e}", dir.display())))
+    }
+
+    /// The v1 `tasks` files, opened for writing, for a single-threaded
+    /// process to move itself in with `0` (see
+    /// `CgroupManager::self_join_files`). The cgroup must exist.
+    pub fn self_join_files(&self) -> Result<Vec<OwnedFd>> {
+        self.0
+            .self_join_files()
+            .iter()
+            .map(|f| {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(OFlag::O_CLOEXEC.bits())
+                    .open(f)
+                    .map(OwnedFd::from)
+                    .map_err(|e| Error::Cgroup(format!("open {}: {e}", f.display())))
+            })
+            .collect()
+    }
+
+    /// [`Cgroup::add_process`] for a process that entered part of the
+    /// cgroup on its own (see [`Cgroup::apply_joined`]).
+    pub fn add_joined(&self, pid: i32, joined: Joined) -> Result<()> {
+        if !self.0.exists() {
+            return Err(Error::Cgroup(format!(
+                "{}: no such cgroup",
+                self.0.path().display()
+            )));
+        }
+        self.apply_joined(pid, joined)
     }
 
     /// Move `pid` into the existing cgroup (`exec`); never creates it.

@@ -12,8 +12,11 @@ use crate::error::{Context, Error, Result};
 pub enum Msg {
     /// Runtime to init: carry on. Carries init's pid in the runtime's pid namespace.
     Continue(i32),
-    /// Runtime to init: init is in its cgroups and their limits are set.
-    CgroupsPlaced,
+    /// Runtime to init: init's cgroups exist with their limits set, and it is
+    /// in the cgroup2 one; init itself joins the v1 hierarchies through the
+    /// `tasks` descriptors that follow (the count), see
+    /// `berth_cgroups::CgroupManager::self_join_files`.
+    CgroupsPlaced(u32),
     /// Init to runtime: the mounts are ready, run the prestart and createRuntime hooks.
     HooksReady,
     /// Init to runtime: set up, waiting on the exec fifo.
@@ -28,7 +31,7 @@ impl Channel {
     pub fn send(&mut self, msg: &Msg) -> Result<()> {
         let (tag, payload): (u8, Vec<u8>) = match msg {
             Msg::Continue(pid) => (b'C', pid.to_le_bytes().to_vec()),
-            Msg::CgroupsPlaced => (b'G', Vec::new()),
+            Msg::CgroupsPlaced(n) => (b'G', n.to_le_bytes().to_vec()),
             Msg::HooksReady => (b'H', Vec::new()),
             Msg::Ready => (b'R', Vec::new()),
             Msg::Failed(m) => (b'E', m.as_bytes().to_vec()),
@@ -62,7 +65,9 @@ impl Channel {
             b'C' if len == 4 => Msg::Continue(i32::from_le_bytes([
                 payload[0], payload[1], payload[2], payload[3],
             ])),
-            b'G' => Msg::CgroupsPlaced,
+            b'G' if len == 4 => Msg::CgroupsPlaced(u32::from_le_bytes([
+                payload[0], payload[1], payload[2], payload[3],
+            ])),
             b'H' => Msg::HooksReady,
             b'R' => Msg::Ready,
             b'E' => Msg::Failed(String::from_utf8_lossy(&payload).into_owned()),
@@ -84,7 +89,8 @@ impl Channel {
     }
 }
 
-/// Pass descriptors (idmapped mount trees) to init in one message.
+/// Pass descriptors (cgroup `tasks` files, idmapped mount trees) to init in
+/// one message.
 pub fn send_fds(sock: &UnixStream, fds: &[std::os::fd::OwnedFd]) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
@@ -97,14 +103,14 @@ pub fn send_fds(sock: &UnixStream, fds: &[std::os::fd::OwnedFd]) -> Result<()> {
         MsgFlags::empty(),
         None,
     )
-    .ctx("pass mount trees to container init")?;
+    .ctx("pass descriptors to container init")?;
     Ok(())
 }
 
 /// Receive what [`send_fds`] sent.
 pub fn recv_fds(sock: &UnixStream) -> Result<Vec<std::os::fd::OwnedFd>> {
     use std::os::fd::AsFd;
-    let (fds, _) = berth_sys::recv_fds(sock.as_fd()).ctx("receive mount trees from the runtime")?;
+    let (fds, _) = berth_sys::recv_fds(sock.as_fd()).ctx("receive descriptors from the runtime")?;
     Ok(fds)
 }
 
@@ -118,7 +124,7 @@ mod tests {
         let (mut a, mut b) = (Channel(a), Channel(b));
         for m in [
             Msg::Continue(4242),
-            Msg::CgroupsPlaced,
+            Msg::CgroupsPlaced(9),
             Msg::HooksReady,
             Msg::Ready,
             Msg::Failed("mount /proc: permission denied".into()),

@@ -5,11 +5,12 @@
 //! parked on the exec fifo. Any failure undoes all of it.
 
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use berth_cgroups::Joined;
 use berth_sys::Forked;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -289,7 +290,13 @@ fn create_in(
         opts.id,
         plan.clone_flags
     );
-    let forked = berth_sys::clone_fork(plan.clone_flags.bits()).ctx("clone container init")?;
+    // The cgroup goes in the undo list before anything of it exists.
+    undo.cgroup = cgroup;
+    let target = match undo.cgroup.as_ref() {
+        Some(cg) => cg.clone_target(true)?,
+        None => None,
+    };
+    let (forked, joined) = clone_into(plan.clone_flags.bits(), target, "clone container init")?;
     let pid = match forked {
         Forked::Child => {
             drop(parent_sock);
@@ -331,14 +338,18 @@ fn create_in(
     // move into a cgroup v1 hierarchy waits for an RCU grace period); it
     // waits for `CgroupsPlaced` before anything the cgroups govern.
     sync.send(&Msg::Continue(pid.as_raw()))?;
-    let placed = match cgroup {
-        Some(cg) => {
-            let cg = undo.cgroup.insert(cg);
-            place_in_cgroup(cg, pid, spec, &opts.id)
-        }
-        None => Ok(()),
+    let placed = match undo.cgroup.as_ref() {
+        Some(cg) => place_in_cgroup(cg, pid, spec, &opts.id, joined),
+        None => Ok(Vec::new()),
     };
-    if let Err(e) = placed.and_then(|()| sync.send(&Msg::CgroupsPlaced)) {
+    let told = placed.and_then(|files| {
+        sync.send(&Msg::CgroupsPlaced(files.len() as u32))?;
+        if !files.is_empty() {
+            crate::sync::send_fds(&sync.0, &files)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = told {
         return Err(init_failure_or(&mut sync, undo, e));
     }
     let trees: Vec<OwnedFd> = crate::idmap::prepare(spec, &bundle.dir, runtime_is_root)?
@@ -405,11 +416,47 @@ fn create_in(
     Ok(Created { state: st, pid })
 }
 
-fn place_in_cgroup(cg: &cgroups::Cgroup, pid: Pid, spec: &Spec, id: &str) -> Result<()> {
-    cg.apply(pid.as_raw())?;
-    crate::log_debug!("create {id}: init placed in cgroup {}", cg.path().display());
+/// Clone (fork-like, see `berth_sys::clone_fork`), straight into the
+/// cgroup2 directory `target` when there is one (`CLONE_INTO_CGROUP`: a move
+/// by pid afterwards would wait for an RCU grace period). A kernel that
+/// cannot (before 5.7, or a directory it refuses) gets a plain clone, and
+/// the returned [`Joined`] says the move by pid is still to do.
+pub(crate) fn clone_into(
+    flags: i32,
+    target: Option<OwnedFd>,
+    what: &'static str,
+) -> Result<(Forked, Joined)> {
+    let mut joined = Joined::default();
+    if let Some(target) = target {
+        match berth_sys::clone_fork_into_cgroup(flags, target.as_fd()) {
+            Ok(forked) => {
+                joined.cgroup2 = true;
+                return Ok((forked, joined));
+            }
+            Err(e) => crate::log_debug!("clone3 into the cgroup2 directory: {e}; cloning plainly"),
+        }
+    }
+    let forked = berth_sys::clone_fork(flags).ctx(what)?;
+    Ok((forked, joined))
+}
+
+/// Create init's cgroup, put init in it where it is not yet and set the
+/// limits. Init joins the v1 hierarchies itself, before anything the
+/// cgroups govern, through the returned `tasks` descriptors.
+fn place_in_cgroup(
+    cg: &cgroups::Cgroup,
+    pid: Pid,
+    spec: &Spec,
+    id: &str,
+    mut joined: Joined,
+) -> Result<Vec<OwnedFd>> {
+    joined.v1_by_self = true;
+    cg.apply_joined(pid.as_raw(), joined)?;
+    let files = cg.self_join_files()?;
+    crate::log_debug!("create {id}: cgroup {} ready for init", cg.path().display());
     let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    cg.set(&cgroups::with_default_devices(res, spec))
+    cg.set(&cgroups::with_default_devices(res, spec))?;
+    Ok(files)
 }
 
 /// A step of ours failed while init went on with its set-up: stop init, and

@@ -382,7 +382,16 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
         st.id,
         st.pid
     );
-    let pid = match berth_sys::clone_fork(0).ctx("clone the exec process")? {
+    // The process enters the container's cgroup on its own: cloned into the
+    // cgroup2 directory, and writing 0 to each v1 `tasks` (inherited
+    // descriptors) first thing; a move by pid would wait for an RCU grace
+    // period.
+    let (target, cgroup_files) = match &cgroup {
+        Some(cg) => (cg.clone_target(false)?, cg.self_join_files()?),
+        None => (None, Vec::new()),
+    };
+    let (forked, mut joined) = super::create::clone_into(0, target, "clone the exec process")?;
+    let pid = match forked {
         Forked::Child => {
             drop(parent_sock);
             crate::log_debug!("child process in init(): exec process of {}", st.id);
@@ -395,6 +404,7 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
                 seccomp,
                 landlock,
                 preserve_fds: opts.preserve_fds,
+                cgroup_files,
             })
         }
         Forked::Parent(pid) => {
@@ -409,9 +419,11 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
     let mut guard = KillOnDrop(Some(pid));
     drop(child_sock);
     drop(console);
+    joined.v1_by_self = !cgroup_files.is_empty();
+    drop(cgroup_files);
     let mut sync = Channel(parent_sock);
     if let Some(cg) = &cgroup {
-        cg.add_process(pid.as_raw())?;
+        cg.add_joined(pid.as_raw(), joined)?;
     }
     if let Some(adj) = process.oom_score_adj() {
         super::create::set_oom_score_adj(pid, adj)?;
@@ -484,6 +496,8 @@ struct Child<'a> {
     seccomp: Option<Filter>,
     landlock: Option<crate::landlock::Landlock>,
     preserve_fds: i32,
+    /// The container's v1 `tasks` files: writing 0 moves this process in.
+    cgroup_files: Vec<std::os::fd::OwnedFd>,
 }
 
 /// The cloned child. Never returns: it execs or reports and exits.
@@ -507,6 +521,9 @@ fn child_setup(c: &mut Child) -> Result<i32> {
     // Processes of the container must not reach the runtime's memory or
     // binary through /proc/<pid> before the exec; exec resets this.
     berth_sys::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    for f in std::mem::take(&mut c.cgroup_files) {
+        nix::unistd::write(&f, b"0").ctx("join the container's cgroup (write 0 to tasks)")?;
+    }
     let host_pid = match c.sync.expect(&Msg::Continue(0))? {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),

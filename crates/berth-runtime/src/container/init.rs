@@ -257,7 +257,25 @@ fn cgroups_placed(sync: &mut Channel, placed: &mut bool, new_cgroup: bool) -> Re
     if *placed {
         return Ok(());
     }
-    sync.expect(&Msg::CgroupsPlaced)?;
+    let count = match sync.expect(&Msg::CgroupsPlaced(0))? {
+        Msg::CgroupsPlaced(n) => n as usize,
+        _ => unreachable!("expect checks the message kind"),
+    };
+    if count > 0 {
+        // Move ourselves (one thread: init is single-threaded) into each v1
+        // hierarchy by writing 0 to its `tasks`, through descriptors the
+        // runtime opened: cheaper than the runtime's move by pid.
+        let files = crate::sync::recv_fds(&sync.0)?;
+        if files.len() != count {
+            return Err(Error::Init(format!(
+                "expected {count} cgroup descriptors, got {}",
+                files.len()
+            )));
+        }
+        for f in files {
+            nix::unistd::write(&f, b"0").ctx("join the container's cgroup (write 0 to tasks)")?;
+        }
+    }
     *placed = true;
     if new_cgroup {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare the cgroup namespace")?;

@@ -179,6 +179,11 @@ pub fn sh(edit: impl FnOnce(&mut Value), script: &str) -> (i32, String, String) 
         c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
         edit(c);
     });
-    let out = b.run(&["run", "sh-test"]);
+    // Each call its own id: the default cgroup is named after it, and tests
+    // run in parallel (one's delete would remove another's cgroup).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("sh-test-{}-{n}", std::process::id());
+    let out = b.run(&["run", &id]);
     (out.status.code().unwrap_or(-1), text(&out), err_text(&out))
 }
