@@ -319,6 +319,26 @@ impl Daemon {
             .cloned()
     }
 
+    /// Start the kernel's cgroup-migration grace period ahead of a container
+    /// start (see `containers::warmup`), unless the default runtime is
+    /// Berth's own: berth-runtime's processes enter their cgroups without a
+    /// move by pid, so for them the warm-up would only cost a grace period
+    /// and a moment of the global lock that every fork takes.
+    pub fn warm_cgroups(&self) {
+        let name = self.default_runtime();
+        let ours = name == "berth"
+            || self
+                .runtime_path(&name)
+                .and_then(|p| {
+                    p.file_name()
+                        .map(|f| f.to_string_lossy().starts_with("berth-runtime"))
+                })
+                .unwrap_or(false);
+        if !ours {
+            self.warmup.kick();
+        }
+    }
+
     /// The runtime of containers that name none.
     pub fn default_runtime(&self) -> String {
         self.live

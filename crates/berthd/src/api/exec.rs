@@ -34,7 +34,7 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<ReqBody>) -> ApiRes
     let id = d.execs.create(&c, body)?;
     d.events.container(&c, &action, &[("execID", id.clone())]);
     // The exec process is migrated into the container's cgroup at start: see containers::warmup.
-    d.warmup.kick();
+    d.warm_cgroups();
     Ok(http::json_response(
         StatusCode::CREATED,
         &json!({ "Id": id }),

@@ -346,7 +346,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::GET | &M::HEAD, ["_ping"]) => {
             // The docker CLI pings before every command; when that command is `run`, the
             // container's cgroup migration follows within milliseconds (see containers::warmup).
-            d.warmup.kick();
+            d.warm_cgroups();
             system::ping(&m)
         }
         (&M::GET, ["version"]) => system::version(&d),

@@ -35,7 +35,7 @@ pub async fn create(
     let req: CreateRequest = serde_json::from_value(body.clone())
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
     // A start usually follows within milliseconds: let its cgroup migration find the way clear.
-    d.warmup.kick();
+    d.warm_cgroups();
     let image_name = req
         .image
         .clone()

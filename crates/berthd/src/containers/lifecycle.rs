@@ -161,7 +161,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             c.id
         )));
     }
-    d.warmup.kick();
+    d.warm_cgroups();
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
     let mut c2 = c.clone();

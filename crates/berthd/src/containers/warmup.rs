@@ -15,6 +15,11 @@
 //! for about one more grace period after the last migration). One warm-up is in flight at a time;
 //! where berthd cannot find its cgroup it does nothing. A kick no start follows costs one write and
 //! a grace period of the kernel's time.
+//!
+//! Only runtimes that move processes by pid need it: berth-runtime's init and exec processes enter
+//! their cgroups on their own (cloned into the cgroup2 directory, and a thread's write of `0` to each
+//! v1 `tasks` file, which skips the lock), so `Daemon::warm_cgroups` kicks only when the default
+//! runtime is another one (runc, crun).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
