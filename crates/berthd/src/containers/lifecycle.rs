@@ -162,6 +162,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         )));
     }
     d.warmup.kick();
+    // The shim of its last run may still be deleting the runtime's state of this id.
+    d.containers.shim_gone(&c.id).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
     let mut c2 = c.clone();
@@ -472,14 +474,29 @@ pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String) {
             Err(_) => return,
         };
         let p = Paths::new(&d, &id, &c.runtime);
-        let code = shim::wait_exit(&p.socket).await;
-        on_exit(&d, &id, code).await;
+        let Some(exit) = shim::wait_exit(&p.socket).await else {
+            on_exit(&d, &id, None).await;
+            return;
+        };
+        // The shim deletes the runtime's state after it told us: the exit is handled (and a
+        // `--rm` container removed) meanwhile, and what needs the id free again waits for it.
+        d.containers.set_shim_busy(&id, true);
+        let code = exit.code;
+        let (d2, id2) = (d.clone(), id.clone());
+        tokio::spawn(async move {
+            if !exit.cleaned().await && p.runtime_root.join(&id2).exists() {
+                let _ = shim::runtime_cmd(&d2, &c.runtime, &p, &["delete", "--force", &id2]).await;
+            }
+            d2.containers.set_shim_busy(&id2, false);
+        });
+        on_exit(&d, &id, Some(code)).await;
     });
 }
 
 pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     let Ok(c) = d.containers.get(id) else { return };
     let p = Paths::new(d, id, &c.runtime);
+    let shim_answered = code.is_some();
     let (code, finished, err) = match shim::read_exit_file(&p) {
         Some((code, at)) => (code, at, String::new()),
         None => (
@@ -492,7 +509,7 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
             },
         ),
     };
-    if p.runtime_root.join(id).exists() {
+    if !shim_answered && p.runtime_root.join(id).exists() {
         // The shim died before deleting the runtime's state (it was killed).
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", id]).await;
     }
@@ -529,7 +546,7 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     crate::log!(0, "container {id} exited with {code}");
     if c.spec.auto_remove {
         crate::crash::point("exit:autoremove");
-        if let Err(e) = remove(d, id, true, true).await {
+        if let Err(e) = remove_with(d, id, true, true, false).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
     } else if c.state.restarting {
@@ -752,6 +769,18 @@ pub async fn stop(
 
 /// `DELETE /containers/{id}`.
 pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
+    remove_with(d, key, force, volumes, true).await
+}
+
+/// [`remove`]; `teardown`: take down what an interrupted operation may have left of the process
+/// side first (not after [`on_exit`], which did).
+async fn remove_with(
+    d: &Arc<Daemon>,
+    key: &str,
+    force: bool,
+    volumes: bool,
+    teardown: bool,
+) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
@@ -797,7 +826,7 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
         .await;
     }
     let c = d.containers.get(&c.id)?;
-    if c.state.status != Status::Running {
+    if teardown && c.state.status != Status::Running {
         // Whatever an interrupted start left (a parked init holding the rootfs, its shim).
         super::recover::teardown(d, &c).await;
     }
@@ -805,7 +834,14 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
     let c = d
         .containers
         .modify(&c.id, |c| c.state.status = Status::Removing)?;
-    persist(d, &c)?;
+    // An auto-remove container needs no synced `Removing`: whatever its record says after a host
+    // crash (created, running, exited), recovery removes it, as it removes every auto-remove
+    // container that does not run. One fsync fewer on `run --rm`'s path.
+    if c.spec.auto_remove {
+        persist_unsynced(d, &c)?;
+    } else {
+        persist(d, &c)?;
+    }
     let p = Paths::new(d, &c.id, &c.runtime);
     let (d2, id) = (d.clone(), c.id.clone());
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
