@@ -213,3 +213,51 @@ fn copy_stdin(from: &mut impl Read, shared: &Shared) {
         shared.close_stdin();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask_wait(shared: &Arc<Shared>) -> BufReader<UnixStream> {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(b"wait\n").unwrap();
+        let shared = shared.clone();
+        std::thread::spawn(move || handle(server, &shared))
+            .join()
+            .unwrap();
+        BufReader::new(client)
+    }
+
+    fn rest(mut r: BufReader<UnixStream>) -> String {
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn waiters_hear_the_exit_then_done_once_the_state_is_deleted() {
+        let shared = Arc::new(Shared::new(None, false, None));
+        let early = ask_wait(&shared);
+        let _ = shared.finish(3);
+        // One that asks between the exit and the delete gets the code at once, `done` later.
+        let between = ask_wait(&shared);
+        let mut first = String::new();
+        let mut early = early;
+        early.read_line(&mut first).unwrap();
+        assert_eq!(first, "3\n");
+        shared.deleted(true);
+        assert_eq!(rest(early), "done\n");
+        assert_eq!(rest(between), "3\ndone\n");
+        assert_eq!(rest(ask_wait(&shared)), "3\ndone\n");
+    }
+
+    #[test]
+    fn a_failed_delete_ends_the_wait_without_done() {
+        let shared = Arc::new(Shared::new(None, false, None));
+        let w = ask_wait(&shared);
+        let _ = shared.finish(0);
+        shared.deleted(false);
+        assert_eq!(rest(w), "0\n");
+        assert_eq!(rest(ask_wait(&shared)), "0\n");
+    }
+}
