@@ -9,8 +9,8 @@
 //!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
 //! - serves its unix socket ([`server`]): `attach`, `wait`,
 //! - reaps every process reparented to it, and when the container's init exits, records the status in
-//!   the exit file (atomically), runs `<runtime> delete`, answers the waiters, closes the attached
-//!   streams and exits.
+//!   the exit file (atomically), answers the waiters, closes the attached streams, runs
+//!   `<runtime> delete`, tells the waiters `done` and exits.
 //!
 //! berthd runs `<runtime> start` itself once it has connected the attached clients.
 
@@ -200,12 +200,20 @@ fn run(a: &args::Args) -> Result<()> {
     }
     logger.flush();
     write_exit_file(a, code)?;
-    // The runtime's state goes before anyone hears of the exit, so berthd can remove every file then.
-    let _ = Command::new(&a.runtime)
+    // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
+    let _ = fs::remove_file(&a.socket);
+    // The exit is known and recorded: the waiters and the attached clients hear of it now, before
+    // the runtime's state goes (berthd's `run --rm` finishes meanwhile). The waiters' connections
+    // stay open until then, and get `done` once the state is deleted, so berthd knows when the id
+    // is free for the runtime again.
+    let clients = shared.finish(code);
+    // Its log goes to ours: the run directory may already be gone (removal), and runc refuses a
+    // `--log` it cannot open.
+    let deleted = Command::new(&a.runtime)
         .arg("--root")
         .arg(&a.runtime_root)
         .arg("--log")
-        .arg(&a.runtime_log)
+        .arg("/proc/self/fd/2")
         .arg("--log-format")
         .arg("json")
         .arg("delete")
@@ -213,11 +221,9 @@ fn run(a: &args::Args) -> Result<()> {
         .arg(&a.id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
-    let _ = fs::remove_file(&a.socket);
-    let clients = shared.finish(code);
+        .status()
+        .is_ok_and(|s| s.success());
+    shared.deleted(deleted);
     let deadline = std::time::Instant::now() + outbox::DRAIN;
     for c in clients {
         c.wait_done(deadline);

@@ -1,6 +1,7 @@
 //! The shim's unix socket. A client sends one line, then:
 //!
-//! - `wait\n`: gets `<exit code>\n` when the container exits;
+//! - `wait\n`: gets `<exit code>\n` when the container exits, then `done\n` once the runtime's state
+//!   is deleted (nothing if that failed), and the end of the stream;
 //! - `attach <stdin> <stdout> <stderr>\n` (each `0` or `1`): gets the container's output from then on in
 //!   Docker's multiplexed framing (`[stream, 0, 0, 0, u32 BE length]` + payload), and, with stdin, its
 //!   further bytes go to the container's stdin (or terminal);
@@ -29,6 +30,8 @@ struct Inner {
     attachers: Vec<Attacher>,
     waiters: Vec<UnixStream>,
     exit: Option<i32>,
+    /// Whether `<runtime> delete` succeeded, once it ran.
+    deleted: Option<bool>,
 }
 
 /// State shared by the output copiers, the socket server and the main thread.
@@ -86,12 +89,13 @@ impl Shared {
         });
     }
 
-    /// The container exited: answer waiters, end attached streams (after what is queued for them);
-    /// returns the attached clients' queues, to wait for.
+    /// The container exited: answer waiters (their connections stay open until [`Shared::deleted`]),
+    /// end attached streams (after what is queued for them); returns the attached clients' queues,
+    /// to wait for.
     pub fn finish(&self, code: i32) -> Vec<Arc<Outbox>> {
         let mut g = self.lock();
         g.exit = Some(code);
-        for mut w in g.waiters.drain(..) {
+        for w in g.waiters.iter_mut() {
             let _ = writeln!(w, "{code}");
         }
         g.attachers
@@ -101,6 +105,17 @@ impl Shared {
                 a.out
             })
             .collect()
+    }
+
+    /// The runtime's state is deleted (`ok`) or could not be: tell the waiters and let them go.
+    pub fn deleted(&self, ok: bool) {
+        let mut g = self.lock();
+        g.deleted = Some(ok);
+        for mut w in g.waiters.drain(..) {
+            if ok {
+                let _ = w.write_all(b"done\n");
+            }
+        }
     }
 
     fn close_stdin(&self) {
@@ -129,12 +144,16 @@ fn handle(conn: UnixStream, shared: &Shared) {
     match words.as_slice() {
         ["wait"] => {
             let mut g = shared.lock();
-            match g.exit {
-                Some(code) => {
-                    let mut c = conn;
-                    let _ = writeln!(c, "{code}");
+            let mut c = conn;
+            if let Some(code) = g.exit {
+                let _ = writeln!(c, "{code}");
+            }
+            match g.deleted {
+                Some(true) => {
+                    let _ = c.write_all(b"done\n");
                 }
-                None => g.waiters.push(conn),
+                Some(false) => {}
+                None => g.waiters.push(c),
             }
         }
         ["attach", i, o, e] => {
@@ -192,5 +211,53 @@ fn copy_stdin(from: &mut impl Read, shared: &Shared) {
     }
     if shared.stdin_once {
         shared.close_stdin();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask_wait(shared: &Arc<Shared>) -> BufReader<UnixStream> {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(b"wait\n").unwrap();
+        let shared = shared.clone();
+        std::thread::spawn(move || handle(server, &shared))
+            .join()
+            .unwrap();
+        BufReader::new(client)
+    }
+
+    fn rest(mut r: BufReader<UnixStream>) -> String {
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn waiters_hear_the_exit_then_done_once_the_state_is_deleted() {
+        let shared = Arc::new(Shared::new(None, false, None));
+        let early = ask_wait(&shared);
+        let _ = shared.finish(3);
+        // One that asks between the exit and the delete gets the code at once, `done` later.
+        let between = ask_wait(&shared);
+        let mut first = String::new();
+        let mut early = early;
+        early.read_line(&mut first).unwrap();
+        assert_eq!(first, "3\n");
+        shared.deleted(true);
+        assert_eq!(rest(early), "done\n");
+        assert_eq!(rest(between), "3\ndone\n");
+        assert_eq!(rest(ask_wait(&shared)), "3\ndone\n");
+    }
+
+    #[test]
+    fn a_failed_delete_ends_the_wait_without_done() {
+        let shared = Arc::new(Shared::new(None, false, None));
+        let w = ask_wait(&shared);
+        let _ = shared.finish(0);
+        shared.deleted(false);
+        assert_eq!(rest(w), "0\n");
+        assert_eq!(rest(ask_wait(&shared)), "0\n");
     }
 }

@@ -630,6 +630,64 @@ fn restart_policies() {
     assert_eq!(s.trim(), "exited", "a stopped container stays stopped");
 }
 
+/// The shim reports an exit (and closes the attached streams) before it deletes the runtime's
+/// state: a `start` or `rm` that comes right after must wait for that, not fail on the runtime's
+/// "already exists" or leave the state behind.
+#[test]
+fn start_and_rm_right_after_an_exit() {
+    skip_unless_ready!("start_and_rm_right_after_an_exit");
+    // A runtime whose `delete` takes its time (as with a busy cgroup), so the race is certain.
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow-delete");
+    let runtime = Path::new(env!("CARGO_BIN_EXE_berthd")).with_file_name("berth-runtime");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = delete ] && sleep 0.3; done\nexec {} \"$@\"\n",
+        runtime.display()
+    );
+    std::fs::write(&slow, script).unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = Berthd::start_with(&["--add-runtime", &format!("slow={}", slow.display())]);
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "create",
+        "--name",
+        "again",
+        "--runtime",
+        "slow",
+        "--network",
+        "none",
+        "bb:1",
+        "echo",
+        "hi",
+    ]);
+    for i in 1..=6 {
+        // The next start follows the wait's answer at once (the CLI's own start-up would hide
+        // the race).
+        let (status, body) = d.http("POST", "/containers/again/start", None);
+        assert_eq!(status, 204, "start {i}: {body}");
+        let (status, body) = d.http("POST", "/containers/again/wait", None);
+        assert_eq!(status, 200, "wait {i}: {body}");
+        assert!(body.contains("\"StatusCode\":0"), "wait {i}: {body}");
+    }
+    assert_eq!(d.ok(&["logs", "again"]), "hi\n".repeat(6));
+    d.ok(&["rm", "again"]);
+    let runtime_root = d.dir.path().join("exec").join("runtime");
+    let left: Vec<_> = walk_names(&runtime_root);
+    assert!(left.is_empty(), "runtime state left behind: {left:?}");
+}
+
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.file_name().to_string_lossy().into_owned());
+        if e.path().is_dir() {
+            out.extend(walk_names(&e.path()));
+        }
+    }
+    out.retain(|n| n.len() == 64);
+    out
+}
+
 #[test]
 fn update_limits() {
     skip_unless_ready!("update_limits");

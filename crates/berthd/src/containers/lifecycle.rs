@@ -4,12 +4,13 @@
 
 use super::model::{Container, Status};
 use super::registry::Events;
+pub use super::removal::remove;
 use super::shim::{self, Paths};
 use super::spec;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::time;
-use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+use berth_image::snapshot::OverlaySnapshotter;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub(super) fn persist(d: &Daemon, c: &Container) -> ApiResult<()> {
 
 /// [`persist`] without waiting for the disk: for a record a host crash makes moot (it stops every
 /// container; recovery then takes the record for what the last synced write said).
-fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
+pub(super) fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
     d.db.update_with(&c.id, &c.name, c, crate::store::Durability::Unsynced)
         .map_err(ApiError::internal)
 }
@@ -48,7 +49,7 @@ fn signal_arg(sig: &str) -> ApiResult<String> {
 }
 
 /// The `kill` event, with the signal's number as Docker gives it.
-fn kill_event(d: &Daemon, c: &Container, sig: &str) {
+pub(super) fn kill_event(d: &Daemon, c: &Container, sig: &str) {
     let number = sig.parse::<i32>().ok().or_else(|| {
         format!("SIG{sig}")
             .parse::<nix::sys::signal::Signal>()
@@ -151,6 +152,9 @@ pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
 
 /// `start` with the container's operation lock held.
 async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
+    // Microseconds of each step for the debug log (where `run`'s time goes).
+    let clock = std::time::Instant::now();
+    let us = || clock.elapsed().as_micros();
     let c = d.containers.get(key)?;
     if c.state.status == Status::Running {
         return Err(ApiError::NotModified);
@@ -162,6 +166,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         )));
     }
     d.warm_cgroups();
+    // The shim of its last run may still be deleting the runtime's state of this id.
+    d.containers.shim_gone(&c.id).await;
     let p = Paths::new(d, &c.id, &c.runtime);
     // Links: the environment and hosts entries of the linked containers, as they are now.
     let mut c2 = c.clone();
@@ -223,7 +229,9 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         return Err(start_failed(d, &c, &p, e).await);
     }
     crate::crash::point("start:mounted");
+    let t_bundle = us();
     let spawned = shim::spawn(d, &c, &p).await;
+    let t_created = us();
     // The runtime has made the container's mounts: the temporary subpath binds can go.
     crate::volumes::attach::release_subpaths(&p.run_dir);
     let pid = match spawned {
@@ -272,6 +280,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
     spawn_waiter(d.clone(), c.id.clone());
+    let t_ready = us();
     if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(ApiError::internal(format!(
@@ -286,7 +295,13 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         crate::events::container_attrs(&c),
     );
     super::health::start_monitor(d, &c, true);
-    crate::log!(0, "started container {} pid {pid}", c.id);
+    crate::log!(
+        0,
+        "started container {} pid {pid} (us from the request: bundle {t_bundle}, shim and runtime \
+         create {t_created}, ready to start {t_ready}, runtime start done {})",
+        c.id,
+        us()
+    );
     Ok(())
 }
 
@@ -472,14 +487,30 @@ pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String) {
             Err(_) => return,
         };
         let p = Paths::new(&d, &id, &c.runtime);
-        let code = shim::wait_exit(&p.socket).await;
-        on_exit(&d, &id, code).await;
+        let Some(exit) = shim::wait_exit(&p.socket).await else {
+            on_exit(&d, &id, None).await;
+            return;
+        };
+        // The shim deletes the runtime's state after it told us: the exit is handled (and a
+        // `--rm` container removed) meanwhile, and what needs the id free again waits for it.
+        d.containers.set_shim_busy(&id, true);
+        let code = exit.code;
+        let (d2, id2) = (d.clone(), id.clone());
+        tokio::spawn(async move {
+            if !exit.cleaned().await && p.runtime_root.join(&id2).exists() {
+                let _ = shim::runtime_cmd(&d2, &c.runtime, &p, &["delete", "--force", &id2]).await;
+            }
+            d2.containers.set_shim_busy(&id2, false);
+        });
+        on_exit(&d, &id, Some(code)).await;
     });
 }
 
 pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
+    let clock = std::time::Instant::now();
     let Ok(c) = d.containers.get(id) else { return };
     let p = Paths::new(d, id, &c.runtime);
+    let shim_answered = code.is_some();
     let (code, finished, err) = match shim::read_exit_file(&p) {
         Some((code, at)) => (code, at, String::new()),
         None => (
@@ -492,7 +523,7 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
             },
         ),
     };
-    if p.runtime_root.join(id).exists() {
+    if !shim_answered && p.runtime_root.join(id).exists() {
         // The shim died before deleting the runtime's state (it was killed).
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", id]).await;
     }
@@ -526,10 +557,14 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     let mut attrs = crate::events::container_attrs(&c);
     attrs.insert("exitCode".into(), code.to_string());
     d.events.emit("container", "die", id, attrs);
-    crate::log!(0, "container {id} exited with {code}");
+    crate::log!(
+        0,
+        "container {id} exited with {code} (recorded in {} us)",
+        clock.elapsed().as_micros()
+    );
     if c.spec.auto_remove {
         crate::crash::point("exit:autoremove");
-        if let Err(e) = remove(d, id, true, true).await {
+        if let Err(e) = super::removal::remove_with(d, id, true, true, false).await {
             crate::log!(3, "auto-removing {id}: {e}");
         }
     } else if c.state.restarting {
@@ -600,7 +635,7 @@ pub(super) fn schedule_restart(d: Arc<Daemon>, c: Container) {
 
 /// Record that the user stopped it (the restart policy leaves it alone until the next start; a
 /// pending restart is cancelled).
-fn mark_stopped_by_user(d: &Daemon, id: &str) {
+pub(super) fn mark_stopped_by_user(d: &Daemon, id: &str) {
     if let Ok(c) = d.containers.modify(id, |c| {
         c.state.stopped_by_user = true;
         c.state.restarting = false;
@@ -609,7 +644,7 @@ fn mark_stopped_by_user(d: &Daemon, id: &str) {
     }
 }
 
-async fn wait_for_exit(
+pub(super) async fn wait_for_exit(
     rx: &mut tokio::sync::watch::Receiver<Events>,
     exits: u64,
     limit: Duration,
@@ -658,7 +693,7 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<()> {
 }
 
 /// Thaw a paused container before signalling it (a frozen process cannot act on the signal).
-async fn thaw(d: &Arc<Daemon>, c: &Container) {
+pub(super) async fn thaw(d: &Arc<Daemon>, c: &Container) {
     if c.state.paused {
         let p = Paths::new(d, &c.id, &c.runtime);
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["resume", &c.id]).await;
@@ -748,117 +783,4 @@ pub async fn stop(
             c.id
         )))
     }
-}
-
-/// `DELETE /containers/{id}`.
-pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
-    let lock = d.containers.op_lock(key)?;
-    let _g = lock.lock().await;
-    let c = d.containers.get(key)?;
-    if c.is_active() && !force {
-        let procedure = if c.state.paused {
-            "Unpause and then stop the container before attempting removal or force remove"
-        } else {
-            "Stop the container before attempting removal or force remove"
-        };
-        return Err(ApiError::Conflict(format!(
-            "You cannot remove a {} container {}. {procedure}",
-            c.status_str(),
-            c.id
-        )));
-    }
-    if c.is_restarting() {
-        mark_stopped_by_user(d, &c.id);
-    }
-    if c.state.status == Status::Running {
-        let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
-            return Ok(());
-        };
-        let exits = rx.borrow().exits;
-        mark_stopped_by_user(d, &c.id);
-        thaw(d, &c).await;
-        let p = Paths::new(d, &c.id, &c.runtime);
-        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
-        kill_event(d, &c, "KILL");
-        crate::crash::point("rm:killed");
-        if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
-            return Err(ApiError::internal(format!(
-                "could not kill running container {}, cannot remove",
-                c.id
-            )));
-        }
-        // The watch says "not running" as soon as the exit handler updates the record, before it
-        // writes it: let it finish (it is immediate), or its write of `exited` could land after
-        // ours of `Removing`, and an interrupted removal would come back as an exited container.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            rx.wait_for(|e| e.exits > exits || e.removed),
-        )
-        .await;
-    }
-    let c = d.containers.get(&c.id)?;
-    if c.state.status != Status::Running {
-        // Whatever an interrupted start left (a parked init holding the rootfs, its shim).
-        super::recover::teardown(d, &c).await;
-    }
-    // From here on it goes, even if berthd dies half-way: the next start finishes the removal.
-    let c = d
-        .containers
-        .modify(&c.id, |c| c.state.status = Status::Removing)?;
-    persist(d, &c)?;
-    let p = Paths::new(d, &c.id, &c.runtime);
-    let (d2, id) = (d.clone(), c.id.clone());
-    tokio::task::spawn_blocking(move || -> ApiResult<()> {
-        let _ = OverlaySnapshotter::unmount(&p.rootfs);
-        match d2.snap.remove(&id) {
-            Ok(()) | Err(berth_image::snapshot::SnapshotError::NotFound(_)) => {}
-            Err(e) => return Err(ApiError::internal(e)),
-        }
-        for dir in [&p.dir, &p.run_dir] {
-            // Moved aside at once and deleted off the request's path.
-            if super::trash::discard(dir) {
-                continue;
-            }
-            // A late writer (the runtime's log) can race one pass; a second pass finishes.
-            let first = std::fs::remove_dir_all(dir);
-            let res = match first {
-                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-                    std::fs::remove_dir_all(dir)
-                }
-                other => other,
-            };
-            match res {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    crate::crash::point("rm:files");
-    // `Removing` was synced before the files went: if a host crash loses this delete, recovery
-    // finishes the removal.
-    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
-        .map_err(ApiError::internal)?;
-    d.containers.remove(&c.id);
-    d.execs.forget_container(&c.id);
-    d.events.emit(
-        "container",
-        "destroy",
-        &c.id,
-        crate::events::container_attrs(&c),
-    );
-    if volumes {
-        for b in c.spec.binds.iter().filter(|b| b.anonymous) {
-            if let Some(v) = &b.volume {
-                if let Err(e) = crate::plugin_volumes::remove(d, v, true).await {
-                    crate::log!(2, "removing volume {v} of {}: {e}", c.id);
-                }
-            }
-        }
-    }
-    crate::log!(0, "removed container {}", c.id);
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
 //! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
-//! ([`lifecycle`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
+//! ([`lifecycle`]), removal ([`removal`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
 //! ([`health`]) and resource updates ([`update`]).
 
 pub mod create;
@@ -19,6 +19,7 @@ pub mod names;
 pub mod netconn;
 pub mod recover;
 pub mod registry;
+pub mod removal;
 pub mod shim;
 pub mod spec;
 pub mod trash;

@@ -30,6 +30,8 @@ fn runtime_state(p: &Paths, id: &str) -> bool {
 /// veth the record never heard of).
 pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
     let p = Paths::new(d, &c.id, &c.runtime);
+    // A shim that reported the exit may still be deleting the runtime's state.
+    d.containers.shim_gone(&c.id).await;
     if runtime_state(&p, &c.id) || shim_answers(&p) {
         crate::log!(
             2,
@@ -40,8 +42,14 @@ pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
         loop {
             // Until the shim is gone: one still inside `<runtime> create` parks an init later.
             let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
-            let waited =
-                tokio::time::timeout(Duration::from_millis(500), shim::wait_exit(&p.socket)).await;
+            // Until the shim also deleted the runtime's state (or gave up), so the two deletes
+            // do not race.
+            let waited = tokio::time::timeout(Duration::from_millis(500), async {
+                if let Some(exit) = shim::wait_exit(&p.socket).await {
+                    exit.cleaned().await;
+                }
+            })
+            .await;
             if waited.is_ok() || t.elapsed() > TEARDOWN_LIMIT {
                 break;
             }

@@ -20,6 +20,9 @@ pub struct Events {
     pub running: bool,
     /// Removed.
     pub removed: bool,
+    /// Its shim reported the exit and is still deleting the runtime's state (the id is not free
+    /// for the runtime yet).
+    pub shim_busy: bool,
 }
 
 /// An attach made before `start`: `start` connects it to the shim and hands over the stream.
@@ -51,6 +54,9 @@ pub struct Registry {
 }
 
 const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+
+/// How long [`Registry::shim_gone`] waits for a shim's `<runtime> delete`.
+const SHIM_CLEANUP: Duration = Duration::from_secs(10);
 
 impl Registry {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -153,6 +159,22 @@ impl Registry {
                 ev.running = false;
             });
         }
+    }
+
+    /// Mark the shim as deleting the runtime's state after the exit it reported (or done with it).
+    pub fn set_shim_busy(&self, id: &str, busy: bool) {
+        if let Some(e) = self.lock().by_id.get(id) {
+            e.events.send_modify(|ev| ev.shim_busy = busy);
+        }
+    }
+
+    /// Until the shim that reported the container's exit has deleted the runtime's state (at most
+    /// [`SHIM_CLEANUP`]): what creates the container again or takes down its leftovers waits.
+    pub async fn shim_gone(&self, key: &str) {
+        let Ok(Ok(mut rx)) = self.subscribe(key) else {
+            return;
+        };
+        let _ = tokio::time::timeout(SHIM_CLEANUP, rx.wait_for(|e| !e.shim_busy)).await;
     }
 
     /// Watch a container's events; `Err(code)` if it was removed recently (tombstone).

@@ -175,13 +175,31 @@ pub async fn attach(
     Ok(s)
 }
 
+/// The exit the shim reported; the shim deletes the runtime's state after it said so.
+pub struct Exit {
+    /// The container's exit code.
+    pub code: i32,
+    rest: BufReader<UnixStream>,
+}
+
+impl Exit {
+    /// Wait until the shim is done with the runtime's state: true once it says it deleted it,
+    /// false if it could not (or went away without saying).
+    pub async fn cleaned(mut self) -> bool {
+        let mut line = String::new();
+        self.rest.read_line(&mut line).await.is_ok() && line.trim() == "done"
+    }
+}
+
 /// Wait for the container's exit through the shim; `None` if the shim is gone without saying.
-pub async fn wait_exit(socket: &std::path::Path) -> Option<i32> {
+pub async fn wait_exit(socket: &std::path::Path) -> Option<Exit> {
     let mut s = UnixStream::connect(socket).await.ok()?;
     s.write_all(b"wait\n").await.ok()?;
+    let mut rest = BufReader::new(s);
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).await.ok()?;
-    line.trim().parse().ok()
+    rest.read_line(&mut line).await.ok()?;
+    let code = line.trim().parse().ok()?;
+    Some(Exit { code, rest })
 }
 
 /// What the shim recorded in the exit file.

@@ -1,0 +1,152 @@
+//! Removing a container: `DELETE /containers/{id}` and a `--rm` container's removal after its exit.
+//! `Removing` is recorded before anything is deleted (the next start finishes an interrupted
+//! removal); the directories are moved aside and deleted off the request's path.
+
+use super::lifecycle::{
+    kill_event, mark_stopped_by_user, persist, persist_unsynced, thaw, wait_for_exit,
+};
+use super::model::Status;
+use super::shim::{self, Paths};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, ApiResult};
+use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `DELETE /containers/{id}`.
+pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
+    remove_with(d, key, force, volumes, true).await
+}
+
+/// [`remove`]; `teardown`: take down what an interrupted operation may have left of the process
+/// side first (not after [`super::lifecycle::on_exit`], which did).
+pub(super) async fn remove_with(
+    d: &Arc<Daemon>,
+    key: &str,
+    force: bool,
+    volumes: bool,
+    teardown: bool,
+) -> ApiResult<()> {
+    let clock = std::time::Instant::now();
+    let lock = d.containers.op_lock(key)?;
+    let _g = lock.lock().await;
+    let c = d.containers.get(key)?;
+    if c.is_active() && !force {
+        let procedure = if c.state.paused {
+            "Unpause and then stop the container before attempting removal or force remove"
+        } else {
+            "Stop the container before attempting removal or force remove"
+        };
+        return Err(ApiError::Conflict(format!(
+            "You cannot remove a {} container {}. {procedure}",
+            c.status_str(),
+            c.id
+        )));
+    }
+    if c.is_restarting() {
+        mark_stopped_by_user(d, &c.id);
+    }
+    if c.state.status == Status::Running {
+        let Ok(mut rx) = d.containers.subscribe(&c.id)? else {
+            return Ok(());
+        };
+        let exits = rx.borrow().exits;
+        mark_stopped_by_user(d, &c.id);
+        thaw(d, &c).await;
+        let p = Paths::new(d, &c.id, &c.runtime);
+        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+        kill_event(d, &c, "KILL");
+        crate::crash::point("rm:killed");
+        if !wait_for_exit(&mut rx, exits, Duration::from_secs(30)).await {
+            return Err(ApiError::internal(format!(
+                "could not kill running container {}, cannot remove",
+                c.id
+            )));
+        }
+        // The watch says "not running" as soon as the exit handler updates the record, before it
+        // writes it: let it finish (it is immediate), or its write of `exited` could land after
+        // ours of `Removing`, and an interrupted removal would come back as an exited container.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            rx.wait_for(|e| e.exits > exits || e.removed),
+        )
+        .await;
+    }
+    let c = d.containers.get(&c.id)?;
+    if teardown && c.state.status != Status::Running {
+        // Whatever an interrupted start left (a parked init holding the rootfs, its shim).
+        super::recover::teardown(d, &c).await;
+    }
+    // From here on it goes, even if berthd dies half-way: the next start finishes the removal.
+    let c = d
+        .containers
+        .modify(&c.id, |c| c.state.status = Status::Removing)?;
+    // An auto-remove container needs no synced `Removing`: whatever its record says after a host
+    // crash (created, running, exited), recovery removes it, as it removes every auto-remove
+    // container that does not run. One fsync fewer on `run --rm`'s path.
+    if c.spec.auto_remove {
+        persist_unsynced(d, &c)?;
+    } else {
+        persist(d, &c)?;
+    }
+    let p = Paths::new(d, &c.id, &c.runtime);
+    let (d2, id) = (d.clone(), c.id.clone());
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        let _ = OverlaySnapshotter::unmount(&p.rootfs);
+        match d2.snap.remove(&id) {
+            Ok(()) | Err(berth_image::snapshot::SnapshotError::NotFound(_)) => {}
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+        for dir in [&p.dir, &p.run_dir] {
+            // Moved aside at once and deleted off the request's path.
+            if super::trash::discard(dir) {
+                continue;
+            }
+            // A late writer (the runtime's log) can race one pass; a second pass finishes.
+            let first = std::fs::remove_dir_all(dir);
+            let res = match first {
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    std::fs::remove_dir_all(dir)
+                }
+                other => other,
+            };
+            match res {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    crate::crash::point("rm:files");
+    // `Removing` was synced before the files went: if a host crash loses this delete, recovery
+    // finishes the removal.
+    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)?;
+    d.containers.remove(&c.id);
+    d.execs.forget_container(&c.id);
+    d.events.emit(
+        "container",
+        "destroy",
+        &c.id,
+        crate::events::container_attrs(&c),
+    );
+    if volumes {
+        for b in c.spec.binds.iter().filter(|b| b.anonymous) {
+            if let Some(v) = &b.volume {
+                if let Err(e) = crate::plugin_volumes::remove(d, v, true).await {
+                    crate::log!(2, "removing volume {v} of {}: {e}", c.id);
+                }
+            }
+        }
+    }
+    crate::log!(
+        0,
+        "removed container {} (in {} us)",
+        c.id,
+        clock.elapsed().as_micros()
+    );
+    Ok(())
+}
