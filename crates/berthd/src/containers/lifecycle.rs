@@ -410,9 +410,10 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
         return;
     };
     let id2 = id.to_string();
-    let res =
-        tokio::task::spawn_blocking(move || net.detach(&id2, att.endpoint.address, &att.ports))
-            .await;
+    let res = tokio::task::spawn_blocking(move || {
+        net.detach_exited(&id2, att.endpoint.address, &att.ports)
+    })
+    .await;
     if let Ok(Err(e)) = res {
         crate::log!(3, "disconnecting {id} from the bridge: {e}");
     }
@@ -496,10 +497,12 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         // The shim died before deleting the runtime's state (it was killed).
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", id]).await;
     }
+    // First, so the deletion of its veths (off this path, see `disconnect_all`) runs while the
+    // rest is undone.
+    disconnect_network(d, id).await;
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     release_volumes(d, &c, &p, true).await;
-    disconnect_network(d, id).await;
     crate::plugin_volumes::release(d, id).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
@@ -832,6 +835,10 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
             }
+        }
+        // The veths its exit left to berth-net's reaper: gone when `rm` returns.
+        if let Err(e) = d2.networks.settle_exited(&id) {
+            crate::log!(3, "removing the interfaces of {id}: {e}");
         }
         Ok(())
     })
