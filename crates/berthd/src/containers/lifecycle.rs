@@ -754,6 +754,25 @@ pub async fn stop(
 }
 
 /// `DELETE /containers/{id}`.
+/// `docker rm`: [`remove`], returning once the container's veths are gone too. Its exit left
+/// them to berth-net's reaper (the kernel is busy with the dead namespace then); an explicit
+/// removal waits for them, the auto-removal `run --rm` waits on does not.
+pub async fn remove_settled(
+    d: &Arc<Daemon>,
+    key: &str,
+    force: bool,
+    volumes: bool,
+) -> ApiResult<()> {
+    let id = d.containers.get(key)?.id;
+    remove(d, key, force, volumes).await?;
+    let d2 = d.clone();
+    let settled = tokio::task::spawn_blocking(move || d2.networks.settle_exited(&id)).await;
+    if let Ok(Err(e)) = settled {
+        crate::log!(3, "removing the interfaces of {key}: {e}");
+    }
+    Ok(())
+}
+
 pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
@@ -835,10 +854,6 @@ pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> A
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
             }
-        }
-        // The veths its exit left to berth-net's reaper: gone when `rm` returns.
-        if let Err(e) = d2.networks.settle_exited(&id) {
-            crate::log!(3, "removing the interfaces of {id}: {e}");
         }
         Ok(())
     })
