@@ -5,10 +5,11 @@
 # host's setting is not touched; the bridge's namespace gets berthd-like FORWARD and MASQUERADE
 # rules, so conntrack and nat are active there as on a host running berthd.
 # Usage: bash bench/br-netfilter.sh [rounds] [seconds]   (as root; iperf3, iptables; defaults 3 5)
-# Figures (2-core VM, load ~10 from other builds, 4 s runs, Gbit/s): loopback 28.0/36.0/32.4,
-# bridge-nf-call-iptables=1 27.6/15.7/15.9, =0 34.1/31.3/31.4: with it off a veth pair over a
-# bridge matches loopback; on, it runs at about half that. br_netfilter's default is 1 (this
-# kernel has it built in), so berthd sets only an icc=false bridge's own flag (see ARCHITECTURE.md).
+# Figures (2-core VM, 2026-12-06, `7 4`, load ~3): loopback median 39.8 Gbit/s; with
+# bridge-nf-call-iptables=1 34.1 (86%), with 0 33.6 (84%): no cost beyond the noise. A run under
+# load ~10 showed 15.7-27.6 against 31-34 (half speed), which a quiet host did not confirm: judge
+# only alternating rounds on a quiet host. br_netfilter's default is 1 (built into this kernel);
+# berthd sets only an icc=false bridge's own flag (see ARCHITECTURE.md).
 set -eu
 rounds=${1:-3}; secs=${2:-5}
 H=bnfH$$; C1=bnfA$$; C2=bnfB$$

@@ -22,10 +22,9 @@ pub(crate) static RULES: RwLock<()> = RwLock::new(());
 /// Pass the traffic between two ports of `bridge` through iptables (and ip6tables with `ipv6`),
 /// which `enable_icc=false` needs: br_netfilter's per-bridge flag (`nf_call_iptables`), not the
 /// host-wide `net.bridge.bridge-nf-call-iptables`, which would send every bridge of the host
-/// through the firewall (Docker's, libvirt's, and every other network of ours: bridged TCP
-/// between two containers runs at about half the speed with it on, here). A host that has it
-/// on (br_netfilter's own default) keeps it so. Without br_netfilter the flag would do nothing:
-/// that is an error, as before.
+/// through the firewall (Docker's, libvirt's, every other network of ours), against what the
+/// host's administrator chose. A host that has it on (br_netfilter's own default) keeps it so.
+/// Without br_netfilter the flag would do nothing: that is an error, as before.
 pub fn bridge_nf_call(bridge: &str, ipv6: bool) -> Result<()> {
     for family in ["iptables", "ip6tables"]
         .iter()
