@@ -23,7 +23,10 @@
 #   run 2 (load ~5-10): +2.4 ms (medians 52.3 -> 54.7) / +10.3 ms paired (-4.0-17.5, noise);
 #   setup 1.39, teardown 1.25 ms; dockerd +104.8 / +139.8 ms; iperf3 berthd 70%, dockerd 38%.
 #   Interleaved A/B of the old and new berthd (30 random-order pairs each, same run): old +20.5
-#   ms (12.0-33.4), new +2.0 ms (-0.4-5.5). Throughput between containers is noise-bound here
+#   ms (12.0-33.4), new +2.0 ms (-0.4-5.5); a second A/B at load ~5.5 was noise-bound (old +6.0,
+#   new +3.6 ms, quartiles about -5 .. 16), but berthd's own teardown timing over both A/Bs (same
+#   host, same minutes) was old 14.30 ms median (9.92-18.65, n=99), new 1.26 ms (0.55-1.69,
+#   n=129); setup 1.76 against 1.73 ms. Throughput between containers is noise-bound here
 #   (rounds vary 17-29 Gbit/s); bench/br-netfilter.sh shows br_netfilter costs nothing beyond
 #   that noise, and veth and bridge run at the kernel's defaults, as Docker's (MTU 1500, TSO/GSO
 #   on, GRO off; GRO on did not help).
