@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ipam::Subnet;
 use crate::ipam6::Subnet6;
 use crate::netlink::{self, Netlink};
+use crate::reaper;
 use crate::{Endpoint, NetworkDriver};
 
 pub struct BridgeDriver {
@@ -106,27 +107,29 @@ impl NetworkDriver for BridgeDriver {
     }
 
     fn disconnect(&self, container_id: &str) -> Result<()> {
-        let host = self.host_veth(container_id);
-        match netlink::index(&host) {
-            // The pair goes with the container's namespace, which may be going right now (ENODEV):
-            // gone already is what was asked for.
-            Ok(idx) => match Netlink::open()?.delete_link(idx) {
-                Err(_) if netlink::index(&host).is_err() => Ok(()),
-                other => other,
-            },
-            Err(_) => Ok(()),
-        }
+        reaper::delete_link(&self.host_veth(container_id))
     }
 
     fn remove(&self) -> Result<()> {
-        match netlink::index(&self.bridge) {
+        // No veth of an exited container may outlive its bridge.
+        let settled = reaper::global().settle(&self.bridge);
+        let removed = match netlink::index(&self.bridge) {
             Ok(idx) => Netlink::open()?.delete_link(idx),
             Err(_) => Ok(()),
-        }
+        };
+        removed.and(settled)
     }
 }
 
 impl BridgeDriver {
+    /// [`NetworkDriver::disconnect`] for a container whose process has exited: the host end of
+    /// its veth is deleted by the [`reaper`], off the caller's path (the kernel is usually
+    /// removing the pair with the container's namespace right then, holding the rtnl lock);
+    /// [`reaper::Reaper::settle_owner`] waits for it.
+    pub fn disconnect_exited(&self, container_id: &str) {
+        reaper::global().defer(&self.bridge, &self.host_veth(container_id), container_id);
+    }
+
     /// [`NetworkDriver::connect`] with an IPv6 address too (`addr6`, on a
     /// dual-stack network): the interface gets both and a default route for
     /// each family; on an IPv4-only network its IPv6 is turned off.
@@ -139,6 +142,10 @@ impl BridgeDriver {
         mac: Option<[u8; 6]>,
     ) -> Result<Endpoint> {
         let host = self.host_veth(container_id);
+        // The veths of containers that exited go first (the same host name, on a restart; an
+        // old interface still answering for an address handed out again, otherwise). A link
+        // that cannot be deleted shows as the creation's error below when it is in the way.
+        let _ = reaper::global().settle(&self.bridge);
         // Made in the container's namespace under a name of ours, renamed to ethN there.
         let peer = format!("{}p", &host[..host.len().min(14)]);
         let mut nl = Netlink::open()?;

@@ -19,14 +19,26 @@ pub use nft::Nftables;
 /// at the same time in this process must not lose its rules with them.
 pub(crate) static RULES: RwLock<()> = RwLock::new(());
 
-/// Turn on br_netfilter's hook for `family` ("iptables" or "ip6tables"), so traffic between
-/// two ports of one bridge meets the firewall.
-pub(crate) fn bridge_nf_call(family: &str) -> Result<()> {
-    std::fs::write(format!("/proc/sys/net/bridge/bridge-nf-call-{family}"), "1").map_err(
-        crate::error::io(format!(
-            "enable net.bridge.bridge-nf-call-{family} (is br_netfilter loaded?)"
-        )),
-    )
+/// Pass the traffic between two ports of `bridge` through iptables (and ip6tables with `ipv6`),
+/// which `enable_icc=false` needs: br_netfilter's per-bridge flag (`nf_call_iptables`), not the
+/// host-wide `net.bridge.bridge-nf-call-iptables`, which would send every bridge of the host
+/// through the firewall (Docker's, libvirt's, every other network of ours), against what the
+/// host's administrator chose. A host that has it on (br_netfilter's own default) keeps it so.
+/// Without br_netfilter the flag would do nothing: that is an error, as before.
+pub fn bridge_nf_call(bridge: &str, ipv6: bool) -> Result<()> {
+    for family in ["iptables", "ip6tables"]
+        .iter()
+        .take(if ipv6 { 2 } else { 1 })
+    {
+        let sysctl = format!("/proc/sys/net/bridge/bridge-nf-call-{family}");
+        if !std::path::Path::new(&sysctl).exists() {
+            return Err(crate::Error::Unsupported(format!(
+                "{sysctl} is missing (is br_netfilter loaded?): enable_icc=false needs it"
+            )));
+        }
+    }
+    let index = crate::netlink::index(bridge)?;
+    crate::netlink::Netlink::open()?.set_bridge_nf_call(index, ipv6)
 }
 
 use crate::cmd::run;
@@ -453,13 +465,12 @@ impl Firewall for Iptables {
 
     fn block_icc(&self, bridge: &str, ipv6: bool) -> Result<()> {
         let _held = RULES.read().unwrap_or_else(|e| e.into_inner());
-        // Bridged traffic meets iptables only with br_netfilter's hook on.
-        bridge_nf_call("iptables")?;
+        // Bridged traffic meets iptables only with br_netfilter's hook on for the bridge.
+        bridge_nf_call(bridge, ipv6)?;
         self.ensure_chains()?;
         let rule = ["-i", bridge, "-o", bridge, "-j", "DROP"];
         V4.ensure_first("filter", &self.iso1_chain(), &rule)?;
         if ipv6 {
-            bridge_nf_call("ip6tables")?;
             self.ensure_chains6()?;
             V6.ensure_first("filter", &self.iso1_chain(), &rule)?;
         }

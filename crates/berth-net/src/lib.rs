@@ -29,6 +29,7 @@ pub mod model;
 pub mod netlink;
 pub mod networks;
 pub mod proxy;
+pub mod reaper;
 pub mod remote;
 pub mod remote_net;
 pub mod sublink;
@@ -309,6 +310,11 @@ pub trait UserNetwork: Send + Sync {
     ) -> Result<Attachment>;
     /// Undo `attach`; every step runs.
     fn detach(&self, container_id: &str, att: &Attachment) -> Result<()>;
+    /// [`UserNetwork::detach`] for a container whose process has exited (drivers may then
+    /// finish the kernel's part off the caller's path).
+    fn detach_exited(&self, container_id: &str, att: &Attachment) -> Result<()> {
+        self.detach(container_id, att)
+    }
     /// After a daemon restart, for a container still attached: what died with the old daemon.
     fn restore(&self, container_id: &str, att: &Attachment) -> Result<()>;
     /// Take the network's kernel parts down (a failed bring-up), keeping its leases.
@@ -347,6 +353,9 @@ impl UserNetwork for BridgeNetwork {
     }
     fn detach(&self, container_id: &str, att: &Attachment) -> Result<()> {
         BridgeNetwork::detach(self, container_id, att.endpoint.address, &att.ports)
+    }
+    fn detach_exited(&self, container_id: &str, att: &Attachment) -> Result<()> {
+        BridgeNetwork::detach_exited(self, container_id, att.endpoint.address, &att.ports)
     }
     fn restore(&self, container_id: &str, att: &Attachment) -> Result<()> {
         BridgeNetwork::restore(self, container_id, att.endpoint.address, &att.ports)
@@ -719,6 +728,27 @@ impl BridgeNetwork {
 
     /// Undo `attach`. Every step runs; errors are reported together.
     pub fn detach(&self, container_id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
+        self.detach_with(container_id, addr, ports, false)
+    }
+
+    /// [`BridgeNetwork::detach`] for a container whose process has exited: the same, but its
+    /// veth is deleted off the caller's path ([`bridge::BridgeDriver::disconnect_exited`]).
+    pub fn detach_exited(
+        &self,
+        container_id: &str,
+        addr: Ipv4Addr,
+        ports: &[PortMapping],
+    ) -> Result<()> {
+        self.detach_with(container_id, addr, ports, true)
+    }
+
+    fn detach_with(
+        &self,
+        container_id: &str,
+        addr: Ipv4Addr,
+        ports: &[PortMapping],
+        exited: bool,
+    ) -> Result<()> {
         let mut errors = Vec::new();
         let addr6 = self.addr6_of(container_id);
         for p in ports {
@@ -728,7 +758,9 @@ impl BridgeNetwork {
             .lock()
             .expect("proxies lock")
             .remove(container_id);
-        if let Err(e) = self.driver.disconnect(container_id) {
+        if exited {
+            self.driver.disconnect_exited(container_id);
+        } else if let Err(e) = self.driver.disconnect(container_id) {
             errors.push(e.to_string());
         }
         if let Err(e) = self.ipam.release(container_id, addr) {

@@ -39,6 +39,9 @@ const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
+/// `IFLA_BR_NF_CALL_IPTABLES`; `_IP6TABLES` is the next one (u8 each).
+const IFLA_BR_NF_CALL_IPTABLES: u16 = 36;
+const IFLA_BR_NF_CALL_IP6TABLES: u16 = 37;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const IFLA_IPVLAN_MODE: u16 = 1;
 const IFLA_IPVLAN_FLAGS: u16 = 2;
@@ -244,6 +247,31 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
             &ifinfo(0, 0, 0),
             &[Attr::str(IFLA_IFNAME, name), info],
+        )
+        .map(|_| ())
+    }
+
+    /// Pass the bridged traffic of one bridge (`index`) through iptables (and ip6tables with
+    /// `ipv6`), as `ip link set BR type bridge nf_call_iptables 1` does: br_netfilter filters a
+    /// bridge whose flag or whose namespace's `bridge-nf-call-*` sysctl is on.
+    pub fn set_bridge_nf_call(&mut self, index: u32, ipv6: bool) -> Result<()> {
+        let mut data = vec![Attr::bytes(IFLA_BR_NF_CALL_IPTABLES, &[1])];
+        if ipv6 {
+            data.push(Attr::bytes(IFLA_BR_NF_CALL_IP6TABLES, &[1]));
+        }
+        let info = Attr::nested(
+            IFLA_LINKINFO,
+            &[
+                Attr::str(IFLA_INFO_KIND, "bridge"),
+                Attr::nested(IFLA_INFO_DATA, &data),
+            ],
+        );
+        self.request(
+            &format!("set nf_call_iptables on link {index}"),
+            RTM_NEWLINK,
+            0,
+            &ifinfo(index as i32, 0, 0),
+            &[info],
         )
         .map(|_| ())
     }

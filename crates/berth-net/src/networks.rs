@@ -740,6 +740,28 @@ impl Networks {
         Ok(())
     }
 
+    /// [`Networks::disconnect`] for a container whose process has exited: the driver may finish
+    /// the kernel's part (a bridge's veth) off the caller's path.
+    pub fn disconnect_exited(
+        &self,
+        id: &str,
+        container_id: &str,
+        att: &Attachment,
+    ) -> NetResult<()> {
+        let net = self.live(id)?;
+        self.names().network(id).remove(container_id);
+        net.detach_exited(container_id, att)?;
+        Ok(())
+    }
+
+    /// Wait until the interfaces of exited container `container_id` that
+    /// [`Networks::disconnect_exited`] (or the default bridge's `detach_exited`) left to be
+    /// deleted off the exit path are gone (its removal calls this).
+    pub fn settle_exited(&self, container_id: &str) -> NetResult<()> {
+        crate::reaper::global().settle_owner(container_id)?;
+        Ok(())
+    }
+
     /// Replace a connected container's names (after a rename); its addresses stay.
     pub fn refresh_names(&self, id: &str, container_id: &str, att: &Attachment, names: &DnsNames) {
         self.names().network(id).remove(container_id);

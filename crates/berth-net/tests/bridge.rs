@@ -261,3 +261,124 @@ fn bridge_network_connects_publishes_and_cleans_up() {
     .to_string();
     assert!(!links.contains(&format!(" {bridge}:")), "bridge left");
 }
+
+/// The links of the namespace at `ns` (`ip -o -d link` there).
+fn links_in(ns: &Netns) -> String {
+    String::from_utf8_lossy(&ns.run(&["ip", "-o", "-d", "link"]).stdout).to_string()
+}
+
+/// `enable_icc=false` needs br_netfilter for its bridge, and only there: in a namespace of the
+/// test's own whose `bridge-nf-call-iptables` is 0, the bridge gets br_netfilter's per-bridge
+/// flags and the namespace-wide sysctls stay 0 (every other bridge unfiltered, at full speed).
+#[test]
+fn bridge_filtering_is_turned_on_per_bridge() {
+    if let Some(why) = skip() {
+        eprintln!("{why}");
+        return;
+    }
+    let ns = Netns::new();
+    std::thread::sleep(Duration::from_millis(100));
+    let sysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    if !ns.run(&["test", "-e", sysctl]).status.success() {
+        eprintln!("skipped: no br_netfilter ({sysctl} is missing)");
+        return;
+    }
+    let path = ns.path();
+    let after = std::thread::spawn(move || -> Vec<String> {
+        let f = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let families = ["iptables", "ip6tables"];
+        for fam in families {
+            std::fs::write(format!("/proc/sys/net/bridge/bridge-nf-call-{fam}"), "0").unwrap();
+        }
+        let mut nl = berth_net::netlink::Netlink::open().unwrap();
+        nl.create_bridge("bricc").unwrap();
+        nl.create_bridge("brother").unwrap();
+        berth_net::firewall::bridge_nf_call("bricc", true).unwrap();
+        families
+            .iter()
+            .map(|fam| {
+                std::fs::read_to_string(format!("/proc/sys/net/bridge/bridge-nf-call-{fam}"))
+                    .unwrap()
+            })
+            .collect()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        after,
+        ["0\n", "0\n"],
+        "the namespace-wide sysctls were changed"
+    );
+    let links = links_in(&ns);
+    let line = |name: &str| {
+        links
+            .lines()
+            .find(|l| l.contains(&format!(": {name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {links}"))
+            .to_string()
+    };
+    let icc = line("bricc");
+    assert!(
+        icc.contains("nf_call_iptables 1") && icc.contains("nf_call_ip6tables 1"),
+        "{icc}"
+    );
+    let other = line("brother");
+    assert!(other.contains("nf_call_iptables 0"), "{other}");
+}
+
+/// An exited container's veth goes off the exit path (`detach_exited`), but never outlives its
+/// bridge: removing the network settles it first.
+#[test]
+fn an_exited_containers_veth_goes_before_its_bridge() {
+    if let Some(why) = skip() {
+        eprintln!("{why}");
+        return;
+    }
+    let tag = std::process::id() % 10000;
+    let bridge = format!("bx{tag}");
+    let subnet = format!("10.214.{}.0/24", tag % 200 + 20).parse().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let a = Netns::new();
+    std::thread::sleep(Duration::from_millis(100));
+    let net = BridgeNetwork::open(
+        "test",
+        &bridge,
+        subnet,
+        state.path(),
+        Box::new(berth_net::firewall::NoFirewall),
+    )
+    .unwrap();
+    let cleanup = HostCleanup {
+        bridge: bridge.clone(),
+        veths: vec![berth_net::bridge::BridgeDriver::new(&bridge, subnet).host_veth("exited-a")],
+        firewall: Iptables {
+            chain: format!("BX{tag}"),
+        },
+        server: None,
+    };
+    let att = net.attach("exited-a", &a.path(), &[], None, None).unwrap();
+    // The namespace stays alive (as one shared with another container would): only berthd's
+    // deletion takes the pair away.
+    net.detach_exited("exited-a", att.endpoint.address, &[])
+        .unwrap();
+    net.remove().unwrap();
+    let host = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        !host.contains(&format!(" {}@", att.endpoint.host_interface)),
+        "veth left: {host}"
+    );
+    assert!(!host.contains(&format!(" {bridge}:")), "bridge left");
+    assert!(
+        !links_in(&a).contains(&att.endpoint.interface),
+        "the container end is left"
+    );
+    drop(cleanup);
+}

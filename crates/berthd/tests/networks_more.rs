@@ -399,7 +399,16 @@ fn cycles_and_crash_leave_nothing_behind() {
         args.extend(["bb:1", "true"]);
         t.d.ok(&args);
     }
-    let left = leftovers(&t, &id);
+    // `run --rm` does not wait for the veth (the kernel takes it with the dead namespace, or
+    // berthd's reaper right after): give it a moment.
+    let mut left = leftovers(&t, &id);
+    for _ in 0..30 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = leftovers(&t, &id);
+    }
     assert!(left.is_empty(), "after {cycles} run/rm cycles: {left:?}");
 
     // Three containers; one dies while berthd is down.

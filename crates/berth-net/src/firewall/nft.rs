@@ -308,11 +308,8 @@ impl Firewall for Nftables {
     }
 
     fn block_icc(&self, bridge: &str, ipv6: bool) -> Result<()> {
-        // Bridged traffic meets the forward hook only with br_netfilter's hooks on.
-        super::bridge_nf_call("iptables")?;
-        if ipv6 {
-            super::bridge_nf_call("ip6tables")?;
-        }
+        // Bridged traffic meets the forward hook only with br_netfilter's hooks on for the bridge.
+        super::bridge_nf_call(bridge, ipv6)?;
         let b = quoted(bridge);
         self.replace(
             &format!("icc {bridge}"),

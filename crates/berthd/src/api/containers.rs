@@ -586,7 +586,7 @@ pub async fn delete(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         crate::containers::links::remove(d, key).await?;
         return Ok(http::empty(StatusCode::NO_CONTENT));
     }
-    lifecycle::remove(d, key, q.bool("force"), q.bool("v")).await?;
+    lifecycle::remove_settled(d, key, q.bool("force"), q.bool("v")).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 

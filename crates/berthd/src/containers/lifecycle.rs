@@ -4,7 +4,7 @@
 
 use super::model::{Container, Status};
 use super::registry::Events;
-pub use super::removal::remove;
+pub use super::removal::{remove, remove_settled};
 use super::shim::{self, Paths};
 use super::spec;
 use crate::daemon::Daemon;
@@ -425,9 +425,10 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
         return;
     };
     let id2 = id.to_string();
-    let res =
-        tokio::task::spawn_blocking(move || net.detach(&id2, att.endpoint.address, &att.ports))
-            .await;
+    let res = tokio::task::spawn_blocking(move || {
+        net.detach_exited(&id2, att.endpoint.address, &att.ports)
+    })
+    .await;
     if let Ok(Err(e)) = res {
         crate::log!(3, "disconnecting {id} from the bridge: {e}");
     }
@@ -527,10 +528,12 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
         // The shim died before deleting the runtime's state (it was killed).
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["delete", "--force", id]).await;
     }
+    // First, so the deletion of its veths (off this path, see `disconnect_all`) runs while the
+    // rest is undone.
+    disconnect_network(d, id).await;
     let rootfs = p.rootfs.clone();
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     release_volumes(d, &c, &p, true).await;
-    disconnect_network(d, id).await;
     crate::plugin_volumes::release(d, id).await;
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;

@@ -327,11 +327,17 @@ pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
     if c.state.endpoints.is_empty() {
         return;
     }
-    for (net_id, att) in c.state.endpoints.clone() {
-        if let Err(e) = detach_one(d, id, &net_id, att).await {
-            crate::log!(3, "disconnecting {id} from network {net_id}: {e}");
+    // Its process is gone: the veths go off this path (berth-net's reaper), which `run --rm`
+    // waits on.
+    let (d2, id2, endpoints) = (d.clone(), id.to_string(), c.state.endpoints.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        for (net_id, att) in endpoints {
+            if let Err(e) = d2.networks.disconnect_exited(&net_id, &id2, &att) {
+                crate::log!(3, "disconnecting {id2} from network {net_id}: {e}");
+            }
         }
-    }
+    })
+    .await;
     // The caller (exit or failed start) persists the record.
     let _ = d.containers.modify(id, |c| c.state.endpoints.clear());
 }

@@ -13,7 +13,26 @@ use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `DELETE /containers/{id}`.
+/// `DELETE /containers/{id}`: [`remove`], returning once the container's veths are gone too. Its
+/// exit left them to berth-net's reaper (the kernel is busy with the dead namespace then); an
+/// explicit removal waits for them, the auto-removal `run --rm` waits on does not.
+pub async fn remove_settled(
+    d: &Arc<Daemon>,
+    key: &str,
+    force: bool,
+    volumes: bool,
+) -> ApiResult<()> {
+    let id = d.containers.get(key)?.id;
+    remove(d, key, force, volumes).await?;
+    let d2 = d.clone();
+    let settled = tokio::task::spawn_blocking(move || d2.networks.settle_exited(&id)).await;
+    if let Ok(Err(e)) = settled {
+        crate::log!(3, "removing the interfaces of {key}: {e}");
+    }
+    Ok(())
+}
+
+/// Remove a container (also the clean-up of `--rm`, recovery and the builder).
 pub async fn remove(d: &Arc<Daemon>, key: &str, force: bool, volumes: bool) -> ApiResult<()> {
     remove_with(d, key, force, volumes, true).await
 }
