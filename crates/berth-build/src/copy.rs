@@ -351,6 +351,15 @@ impl CopyPlan {
     /// The checksum the cache keys on: `file:<sha256>`, `dir:<sha256>` or `multi:<sha256>` over the
     /// destinations, types, modes, owners and contents.
     pub fn checksum(&self) -> Result<String, BuildError> {
+        self.checksum_with(&|_| None)
+    }
+
+    /// [`CopyPlan::checksum`], taking a regular file's content digest from `known` (by its
+    /// source path) when it has it.
+    pub fn checksum_with(
+        &self,
+        known: &dyn Fn(&Path) -> Option<String>,
+    ) -> Result<String, BuildError> {
         let mut h = Sha256::new();
         h.update(format!("{:?} {:?}\n", self.chown, self.chmod));
         for e in &self.entries {
@@ -359,8 +368,12 @@ impl CopyPlan {
                     let md = fs::symlink_metadata(src)
                         .map_err(|e| BuildError::io(format!("stat {}", src.display()), e))?;
                     let content = if md.is_file() {
-                        hash_file(src)
-                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?
+                        match known(src) {
+                            Some(c) => c,
+                            None => hash_file(src).map_err(|e| {
+                                BuildError::io(format!("reading {}", src.display()), e)
+                            })?,
+                        }
                     } else if md.file_type().is_symlink() {
                         fs::read_link(src)
                             .map(|t| t.to_string_lossy().into_owned())
@@ -371,8 +384,11 @@ impl CopyPlan {
                     h.update(format!("{dest}\0{:o}\0{}\n", md.mode(), content));
                 }
                 Entry::Archive { src, dest } => {
-                    let c = hash_file(src)
-                        .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
+                    let c = match known(src) {
+                        Some(c) => c,
+                        None => hash_file(src)
+                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?,
+                    };
                     h.update(format!("archive {dest}\0{c}\n"));
                 }
             }

@@ -205,7 +205,16 @@ impl Builder<'_> {
             Some(sum) => sum,
             None => {
                 let p = resolve(self)?;
-                let sum = p.checksum()?;
+                // A context file's digest was taken as the context was unpacked.
+                let ctx = &self.opts.context;
+                let digests = &self.opts.context_digests;
+                let known = |src: &std::path::Path| -> Option<String> {
+                    if from.is_some() {
+                        return None;
+                    }
+                    digests.get(src.strip_prefix(ctx).ok()?).cloned()
+                };
+                let sum = p.checksum_with(&known)?;
                 if let Some(k) = &memo {
                     self.images.remember_checksum(k, &sum);
                 }
