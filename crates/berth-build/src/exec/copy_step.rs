@@ -64,7 +64,9 @@ impl Builder<'_> {
                 return Err(bad());
             };
             let root = b.images.rootfs(&id)?;
-            Ok(std::fs::read_to_string(root.join(file)).unwrap_or_default())
+            // The image's own file, its symlinks followed inside its root file system.
+            let path = copy::in_root(&root, file, true)?;
+            Ok(std::fs::read_to_string(path).unwrap_or_default())
         };
         let (uid, primary) = match u.parse::<u32>() {
             Ok(n) => (n, n),
