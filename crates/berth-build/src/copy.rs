@@ -94,6 +94,56 @@ pub fn clean_source(src: &str) -> Result<String, BuildError> {
     Ok(out.join("/"))
 }
 
+/// `root`/`rel` with the symlinks on the way followed inside `root`, as Docker resolves COPY sources
+/// in scope: an absolute target restarts at the root and `..` stops there, so a context's (or an
+/// image's) symlink never leads to the host's files. The last component is followed only with
+/// `follow_last` (a directory to list; a source itself is copied as what it is).
+pub fn in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf, BuildError> {
+    let mut parts: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(String::from)
+        .collect();
+    let last = if follow_last { None } else { parts.pop_back() };
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(p) = parts.pop_front() {
+        if p == "." {
+            continue;
+        }
+        if p == ".." {
+            done.pop();
+            continue;
+        }
+        let cand = root.join(done.join("/")).join(&p);
+        match fs::symlink_metadata(&cand) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(BuildError::Copy(format!(
+                        "too many levels of symbolic links resolving {rel}"
+                    )));
+                }
+                let t = fs::read_link(&cand)
+                    .map_err(|e| BuildError::io(format!("reading the link {rel}"), e))?;
+                let t = t.to_string_lossy();
+                if t.starts_with('/') {
+                    done.clear();
+                }
+                for x in t.split('/').rev().filter(|x| !x.is_empty()) {
+                    parts.push_front(x.to_string());
+                }
+            }
+            _ => done.push(p),
+        }
+    }
+    let mut out = root.join(done.join("/"));
+    if let Some(l) = last {
+        out.push(l);
+    }
+    Ok(out)
+}
+
 /// Join an absolute image path and a relative one (`/a` + `b/c` = `/a/b/c`).
 pub fn join_abs(base: &str, rel: &str) -> String {
     let rel = rel.trim_start_matches('/');
@@ -114,14 +164,14 @@ fn expand(root: &Path, pattern: &str, ignore: Option<&Ignore>) -> Result<Vec<Str
     for part in parts {
         let mut next = Vec::new();
         for base in &found {
-            let dir = root.join(base);
+            let dir = in_root(root, base, true)?;
             if !has_meta(part) {
                 let p = if base.is_empty() {
                     part.to_string()
                 } else {
                     format!("{base}/{part}")
                 };
-                if fs::symlink_metadata(root.join(&p)).is_ok() {
+                if fs::symlink_metadata(in_root(root, &p, false)?).is_ok() {
                     next.push(p);
                 }
                 continue;
@@ -202,7 +252,7 @@ pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
         let excluded = req
             .ignore
             .is_some_and(|i| !rel.is_empty() && i.ignored(&rel));
-        if excluded || fs::symlink_metadata(req.root.join(&rel)).is_err() {
+        if excluded || fs::symlink_metadata(in_root(req.root, &rel, false)?).is_err() {
             return Err(BuildError::Copy(format!(
                 "{} failed: file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist",
                 req.keyword
@@ -226,7 +276,7 @@ pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
     let mut entries = Vec::new();
     let mut kind = "file";
     for (rel, _) in &items {
-        let src = req.root.join(rel);
+        let src = in_root(req.root, rel, false)?;
         let md =
             fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {rel}"), e))?;
         if md.is_dir() {
@@ -305,7 +355,7 @@ fn walk(
     ignore: Option<&Ignore>,
     out: &mut Vec<Entry>,
 ) -> Result<(), BuildError> {
-    let dir = root.join(rel);
+    let dir = in_root(root, rel, true)?;
     let mut names: Vec<String> = fs::read_dir(&dir)
         .map_err(|e| BuildError::io(format!("reading {rel}"), e))?
         .filter_map(|e| e.ok())
@@ -319,7 +369,7 @@ fn walk(
             format!("{rel}/{n}")
         };
         let ignored = ignore.is_some_and(|i| i.ignored(&r));
-        let src = root.join(&r);
+        let src = dir.join(&n);
         let md = fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {r}"), e))?;
         let d = join_abs(dest, &n);
         if md.is_dir() {
@@ -351,6 +401,15 @@ impl CopyPlan {
     /// The checksum the cache keys on: `file:<sha256>`, `dir:<sha256>` or `multi:<sha256>` over the
     /// destinations, types, modes, owners and contents.
     pub fn checksum(&self) -> Result<String, BuildError> {
+        self.checksum_with(&|_| None)
+    }
+
+    /// [`CopyPlan::checksum`], taking a regular file's content digest from `known` (by its
+    /// source path) when it has it.
+    pub fn checksum_with(
+        &self,
+        known: &dyn Fn(&Path) -> Option<String>,
+    ) -> Result<String, BuildError> {
         let mut h = Sha256::new();
         h.update(format!("{:?} {:?}\n", self.chown, self.chmod));
         for e in &self.entries {
@@ -359,8 +418,12 @@ impl CopyPlan {
                     let md = fs::symlink_metadata(src)
                         .map_err(|e| BuildError::io(format!("stat {}", src.display()), e))?;
                     let content = if md.is_file() {
-                        hash_file(src)
-                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?
+                        match known(src) {
+                            Some(c) => c,
+                            None => hash_file(src).map_err(|e| {
+                                BuildError::io(format!("reading {}", src.display()), e)
+                            })?,
+                        }
                     } else if md.file_type().is_symlink() {
                         fs::read_link(src)
                             .map(|t| t.to_string_lossy().into_owned())
@@ -371,8 +434,11 @@ impl CopyPlan {
                     h.update(format!("{dest}\0{:o}\0{}\n", md.mode(), content));
                 }
                 Entry::Archive { src, dest } => {
-                    let c = hash_file(src)
-                        .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
+                    let c = match known(src) {
+                        Some(c) => c,
+                        None => hash_file(src)
+                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?,
+                    };
                     h.update(format!("archive {dest}\0{c}\n"));
                 }
             }
@@ -630,6 +696,38 @@ mod tests {
         assert!(c1.starts_with("file:"));
         fs::write(t.path().join("one.txt"), "changed").unwrap();
         assert_ne!(resolve(&r).unwrap().checksum().unwrap(), c1);
+    }
+
+    #[test]
+    fn symlinks_in_a_source_path_stay_inside_the_root() {
+        let t = ctx();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "host").unwrap();
+        fs::create_dir_all(outside.path().join("d")).unwrap();
+        fs::write(outside.path().join("d/f"), "host").unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("../../src", t.path().join("up")).unwrap();
+        // Through a link that points out of the context: resolved inside it, so not found.
+        for src in ["out/secret", "out/d", "out/*"] {
+            let e = resolve(&req(t.path(), None, &[src], "/x/", true)).unwrap_err();
+            assert!(
+                e.to_string().contains("no source files") || e.to_string().contains("not found"),
+                "{src}: {e}"
+            );
+        }
+        // A relative link climbing above the root stops at it: up/a.txt is src/a.txt.
+        let p = resolve(&req(t.path(), None, &["up/a.txt"], "/x", false)).unwrap();
+        assert_eq!(
+            p.entries,
+            [Entry::Path {
+                src: t.path().join("src/a.txt"),
+                dest: "/x".into()
+            }]
+        );
+        let p = resolve(&req(t.path(), None, &["up/sub"], "/x", false)).unwrap();
+        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let n: Vec<String> = names(&layer).into_iter().map(|x| x.0).collect();
+        assert_eq!(n, ["x", "x/b.txt"]);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct BuildOptions {
     pub cache_from: Vec<String>,
     /// A directory for the layer files being written.
     pub scratch: PathBuf,
+    /// SHA-256 (hex) of the context's regular files by their path in it, taken as the context was
+    /// unpacked (exact: see `berth_image::extract::extract_archive_with_digests`); a file not in
+    /// it is read and hashed.
+    pub context_digests: std::collections::HashMap<PathBuf, String>,
 }
 
 /// What a build made.

@@ -138,3 +138,50 @@ fn overlay_whiteouts_and_diff_round_trip() {
         vec!["a/", "a/.wh.x", "b/", "b/.wh..wh..opq", "b/new"]
     );
 }
+
+/// A build context's files hashed as they are written: each digest is the content left at its
+/// path, and an archive that could change a hashed file afterwards (a path given twice, a write
+/// through a symlink) yields none rather than a stale one.
+#[test]
+fn context_digests_are_exact_or_absent() {
+    use berth_image::extract::extract_archive_with_digests;
+    use sha2::Digest as _;
+    let opts = ExtractOptions {
+        whiteouts: WhiteoutMode::Literal,
+        same_owner: false,
+        xattrs: false,
+        clean_dotdot: true,
+        ..Default::default()
+    };
+    let sha = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let run = |layer: Vec<u8>| {
+        let t = tempfile::tempdir().unwrap();
+        let (_, d) = extract_archive_with_digests(&layer[..], t.path(), &opts).unwrap();
+        (t, d)
+    };
+    let (t, d) = run(LayerBuilder::default()
+        .dir("src")
+        .file("src/a", b"one", 0o644)
+        .file("./src/sub/b", b"two", 0o600)
+        .symlink("ln", "src/a")
+        .build());
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[std::path::Path::new("src/a")], sha(b"one"));
+    assert_eq!(d[std::path::Path::new("src/sub/b")], sha(b"two"));
+    assert_eq!(fs::read(t.path().join("src/sub/b")).unwrap(), b"two");
+    // The same path twice: the second content is what is on disk, so no digest is kept.
+    let (t, d) = run(LayerBuilder::default()
+        .file("f", b"first", 0o644)
+        .file("f", b"second", 0o644)
+        .build());
+    assert_eq!(fs::read(t.path().join("f")).unwrap(), b"second");
+    assert!(d.is_empty(), "{d:?}");
+    // A file hashed, then overwritten through a symlinked directory: none kept either.
+    let (t, d) = run(LayerBuilder::default()
+        .file("real/f", b"first", 0o644)
+        .symlink("via", "real")
+        .raw(tar::EntryType::Regular, b"via/f", b"", b"other")
+        .build());
+    assert_eq!(fs::read(t.path().join("real/f")).unwrap(), b"other");
+    assert!(d.is_empty(), "{d:?}");
+}

@@ -64,7 +64,9 @@ impl Builder<'_> {
                 return Err(bad());
             };
             let root = b.images.rootfs(&id)?;
-            Ok(std::fs::read_to_string(root.join(file)).unwrap_or_default())
+            // The image's own file, its symlinks followed inside its root file system.
+            let path = copy::in_root(&root, file, true)?;
+            Ok(std::fs::read_to_string(path).unwrap_or_default())
         };
         let (uid, primary) = match u.parse::<u32>() {
             Ok(n) => (n, n),
@@ -205,7 +207,16 @@ impl Builder<'_> {
             Some(sum) => sum,
             None => {
                 let p = resolve(self)?;
-                let sum = p.checksum()?;
+                // A context file's digest was taken as the context was unpacked.
+                let ctx = &self.opts.context;
+                let digests = &self.opts.context_digests;
+                let known = |src: &std::path::Path| -> Option<String> {
+                    if from.is_some() {
+                        return None;
+                    }
+                    digests.get(src.strip_prefix(ctx).ok()?).cloned()
+                };
+                let sum = p.checksum_with(&known)?;
                 if let Some(k) = &memo {
                     self.images.remember_checksum(k, &sum);
                 }

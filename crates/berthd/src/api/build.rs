@@ -133,64 +133,82 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
     })
 }
 
-/// A context up to this size is kept in memory as it arrives; a larger one goes to a file.
-const IN_MEMORY: usize = 32 << 20;
-
-/// The context as received.
-enum Received {
-    Memory(Vec<u8>),
-    File(PathBuf),
+/// How the request body reaches the blocking thread that unpacks it while it arrives.
+enum Chunk {
+    Data(Bytes),
+    /// The body ended here (a missing end means the client went away mid-body).
+    End,
+    Failed(String),
 }
 
-/// Read the request body: into memory up to `limit` bytes (an everyday context is written to disk
-/// once, unpacked, not twice), else into `spill`.
-async fn receive(mut body: http::ReqBody, spill: &Path, limit: usize) -> ApiResult<Received> {
+/// Frames in flight between the connection and the unpacking thread (a bounded memory).
+const IN_FLIGHT: usize = 64;
+
+/// The request body as a `Read`, fed frame by frame by [`forward`].
+struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+    cur: Bytes,
+    ended: bool,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Chunk::Data(b)) => self.cur = b,
+                Some(Chunk::End) => self.ended = true,
+                Some(Chunk::Failed(e)) => return Err(std::io::Error::other(e)),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the client went away before the whole context arrived",
+                    ))
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}
+
+/// Read the request body into `tx` as it comes. The reader may stop early (the tar's end, or an
+/// error it reports itself): the rest of the body is still read, so the client finishes sending.
+async fn forward(mut body: http::ReqBody, tx: tokio::sync::mpsc::Sender<Chunk>) -> ApiResult<()> {
     use http_body_util::BodyExt;
-    use tokio::io::AsyncWriteExt;
-    let mut mem = Vec::new();
-    let mut file: Option<tokio::io::BufWriter<tokio::fs::File>> = None;
+    let mut open = true;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
-        let Some(data) = frame.data_ref() else {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = format!("reading request body: {e}");
+                let _ = tx.send(Chunk::Failed(msg.clone())).await;
+                return Err(ApiError::BadRequest(msg));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
             continue;
         };
-        if let Some(f) = file.as_mut() {
-            f.write_all(data).await.map_err(ApiError::internal)?;
-            continue;
-        }
-        mem.extend_from_slice(data);
-        if mem.len() > limit {
-            let f = tokio::fs::File::create(spill)
-                .await
-                .map_err(ApiError::internal)?;
-            let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
-            f.write_all(&mem).await.map_err(ApiError::internal)?;
-            mem = Vec::new();
-            file = Some(f);
+        if open && !data.is_empty() {
+            open = tx.send(Chunk::Data(data)).await.is_ok();
         }
     }
-    match file {
-        Some(mut f) => {
-            f.flush().await.map_err(ApiError::internal)?;
-            Ok(Received::File(spill.to_path_buf()))
-        }
-        None => Ok(Received::Memory(mem)),
-    }
+    let _ = tx.send(Chunk::End).await;
+    Ok(())
 }
 
-/// Unpack the context tar into `dir`; read the Dockerfile and `.dockerignore`.
+/// Unpack the context tar into `dir` as it arrives; read the Dockerfile and `.dockerignore`.
 fn prepare(
     d: &Daemon,
-    tar: Received,
+    f: BodyReader,
     dir: &Path,
     dockerfile: &str,
     opts: &mut BuildOptions,
 ) -> Result<(), String> {
-    let f: Box<dyn std::io::Read + Send> = match tar {
-        Received::Memory(v) => Box::new(std::io::Cursor::new(v)),
-        Received::File(p) => Box::new(std::fs::File::open(&p).map_err(|e| e.to_string())?),
-    };
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
     let eo = berth_image::extract::ExtractOptions {
@@ -203,8 +221,9 @@ fn prepare(
     };
     let r = berth_image::compression::decompress_archive(f, d.images.max_uncompressed())
         .map_err(|e| e.to_string())?;
-    berth_image::extract::extract_archive(r, &ctx, &eo)
+    let (_, digests) = berth_image::extract::extract_archive_with_digests(r, &ctx, &eo)
         .map_err(|e| format!("unpacking the build context: {e}"))?;
+    opts.context_digests = digests;
     let name = if dockerfile.is_empty() {
         "Dockerfile"
     } else {
@@ -247,31 +266,30 @@ pub async fn build(
         .join(crate::containers::model::random_hex());
     std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
     let t0 = std::time::Instant::now();
-    let tar = match receive(req.into_body(), &dir.join("context.tar"), IN_MEMORY).await {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
+    // The context is unpacked on the build's thread while it arrives: when its last byte is in,
+    // little of the unpacking is left.
+    let (ctx_tx, ctx_rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
     let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     let rt = tokio::runtime::Handle::current();
+    let body = BodyReader {
+        rx: ctx_rx,
+        cur: Bytes::new(),
+        ended: false,
+    };
     tokio::task::spawn_blocking(move || {
         let mut out = Stream {
             tx: tx.clone(),
             quiet,
         };
-        let received = t0.elapsed();
-        let res = prepare(&d, tar, &dir, &dockerfile, &mut opts)
+        let res = prepare(&d, body, &dir, &dockerfile, &mut opts)
             .map_err(|msg| (msg, None))
             .and_then(|()| {
                 crate::log!(
                     0,
-                    "build: context received in {received:?}, unpacked in {:?}",
-                    t0.elapsed() - received
+                    "build: context received and unpacked in {:?}",
+                    t0.elapsed()
                 );
-                let _ = std::fs::remove_file(dir.join("context.tar"));
                 let cat = SharedCatalog::default();
                 let mut images = Images::new(d.clone(), dir.clone(), creds, cat.clone());
                 let mut runner = Runner { d: d.clone(), rt };
@@ -303,6 +321,10 @@ pub async fn build(
         }
         crate::log!(0, "build: cleaned up in {:?}", t0.elapsed());
     });
+    // A body that fails to arrive is the request's error (the build's thread stops on it and
+    // removes its directory).
+    forward(req.into_body(), ctx_tx).await?;
+    crate::log!(0, "build: context received in {:?}", t0.elapsed());
     Ok(resp)
 }
 
@@ -406,25 +428,52 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn small_contexts_stay_in_memory_large_ones_go_to_a_file() {
+    fn body(parts: &[&'static [u8]]) -> http::ReqBody {
         use http_body_util::BodyExt;
-        let body = |b: &'static [u8]| {
-            http_body_util::Full::new(Bytes::from_static(b))
-                .map_err(|never| match never {})
-                .boxed()
+        let frames: Vec<Result<hyper::body::Frame<Bytes>, hyper::Error>> = parts
+            .iter()
+            .map(|p| Ok(hyper::body::Frame::data(Bytes::from_static(p))))
+            .collect();
+        http_body_util::StreamBody::new(tokio_stream::iter(frames)).boxed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_context_is_read_as_it_arrives_and_a_cut_body_is_an_error() {
+        use std::io::Read;
+        let read_all = |rx| {
+            tokio::task::spawn_blocking(move || {
+                let mut r = BodyReader {
+                    rx,
+                    cur: Bytes::new(),
+                    ended: false,
+                };
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).map(|_| v).map_err(|e| e.kind())
+            })
         };
-        let t = tempfile::tempdir().unwrap();
-        let spill = t.path().join("context.tar");
-        match receive(body(b"0123456789"), &spill, 10).await.unwrap() {
-            Received::Memory(v) => assert_eq!(v, b"0123456789"),
-            Received::File(_) => panic!("a context within the limit went to a file"),
-        }
-        assert!(!spill.exists());
-        match receive(body(b"0123456789x"), &spill, 10).await.unwrap() {
-            Received::File(p) => assert_eq!(std::fs::read(p).unwrap(), b"0123456789x"),
-            Received::Memory(_) => panic!("a context over the limit stayed in memory"),
-        }
+        // Whole: every frame in order, then the end.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let reading = read_all(rx);
+        forward(body(&[b"0123", b"", b"45", b"6789"]), tx)
+            .await
+            .unwrap();
+        assert_eq!(reading.await.unwrap().unwrap(), b"0123456789");
+        // A reader that stops early does not stop the body being read to its end.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        drop(rx);
+        forward(body(&[b"a", b"b", b"c"]), tx).await.unwrap();
+        // The sender gone without the end (the client went away mid-body): an error, never a
+        // short context taken for a whole one.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let reading = read_all(rx);
+        tx.send(Chunk::Data(Bytes::from_static(b"part")))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(
+            reading.await.unwrap().unwrap_err(),
+            std::io::ErrorKind::UnexpectedEof
+        );
     }
 
     #[test]
