@@ -253,6 +253,19 @@ impl OverlaySnapshotter {
         }])
     }
 
+    /// The keys of the writable snapshots there are.
+    pub fn active_keys(&self) -> Result<Vec<String>, SnapshotError> {
+        let ad = self.root.join("active");
+        let mut keys = Vec::new();
+        for e in fs::read_dir(&ad).map_err(io_err(&ad))? {
+            let e = e.map_err(io_err(&ad))?;
+            if let Some(k) = e.file_name().to_str().filter(|k| valid_key(k)) {
+                keys.push(k.to_string());
+            }
+        }
+        Ok(keys)
+    }
+
     /// The upper dir of a writable snapshot.
     pub fn upper_dir(&self, key: &str) -> Result<PathBuf, SnapshotError> {
         Ok(self.active_dir(key)?.join("upper"))

@@ -83,11 +83,23 @@ impl StateStore {
     }
 
     /// Insert a new container; fails with [`StoreError::NameInUse`] if the name is taken.
+    #[cfg(test)]
     pub fn insert<T: serde::Serialize>(
         &self,
         id: &str,
         name: &str,
         data: &T,
+    ) -> Result<(), StoreError> {
+        self.insert_with(id, name, data, Durability::Synced)
+    }
+
+    /// [`StateStore::insert`] with the durability the write needs.
+    pub fn insert_with<T: serde::Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        data: &T,
+        durability: Durability,
     ) -> Result<(), StoreError> {
         let conn = self.lock();
         let owner: Option<String> = conn
@@ -101,10 +113,12 @@ impl StateStore {
             return Err(StoreError::NameInUse(name.to_string(), owner));
         }
         let json = serde_json::to_string(data).expect("record serializes");
-        conn.execute(
-            "INSERT INTO containers (id, name, data) VALUES (?1, ?2, ?3)",
-            params![id, name, json],
-        )?;
+        with_durability(&conn, durability, |c| {
+            c.execute(
+                "INSERT INTO containers (id, name, data) VALUES (?1, ?2, ?3)",
+                params![id, name, json],
+            )
+        })?;
         Ok(())
     }
 
@@ -393,12 +407,22 @@ mod tests {
             )
             .unwrap();
             s.delete_with("b2", Durability::Unsynced).unwrap();
+            s.insert_with(
+                "d4",
+                "rm",
+                &serde_json::json!({"x": 4}),
+                Durability::Unsynced,
+            )
+            .unwrap();
             assert_eq!(synchronous(&s), 2, "back to FULL");
             std::mem::forget(s);
         }
         let s = StateStore::open(&p).unwrap();
         let all: Vec<serde_json::Value> = s.all().unwrap();
-        assert_eq!(all, vec![serde_json::json!({"x": 2})]);
+        assert_eq!(
+            all,
+            vec![serde_json::json!({"x": 2}), serde_json::json!({"x": 4})]
+        );
         // The name moved with the unsynced update.
         s.insert("c3", "web", &serde_json::json!({})).unwrap();
     }

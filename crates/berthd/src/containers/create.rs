@@ -488,11 +488,21 @@ pub async fn create(
         let _ = d.snap.remove(&id);
         return Err(ApiError::internal(e));
     }
+    crate::crash::point("create:prepared");
+    // An auto-remove container's record is not synced: a host crash stops it anyway, and whatever
+    // of it the disk keeps goes at the next start (a record: recovery removes every auto-remove
+    // container that does not run; its snapshot and directories without one:
+    // `recover::sweep_orphans`). One fsync fewer on `run --rm`'s path.
+    let durability = if c.spec.auto_remove {
+        crate::store::Durability::Unsynced
+    } else {
+        crate::store::Durability::Synced
+    };
     // The name is reserved by the insert (the name column is unique); a generated one that a
     // concurrent create took meanwhile is replaced, as Docker does.
     let mut attempt = 0;
     let inserted = loop {
-        match d.db.insert(&id, &c.name, &c) {
+        match d.db.insert_with(&id, &c.name, &c, durability) {
             Err(StoreError::NameInUse(..)) if generated && attempt + 1 < super::names::TRIES => {
                 attempt += 1;
                 c.name = random_name(d, attempt);

@@ -106,6 +106,9 @@ async fn finish_start(d: &Arc<Daemon>, c: &Container, p: &Paths) {
 
 /// After a restart: load every record and bring each to a state the user can act on.
 pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
+    let ids: std::collections::HashSet<String> = records.iter().map(|c| c.id.clone()).collect();
+    let d2 = d.clone();
+    let _ = tokio::task::spawn_blocking(move || sweep_orphans(&d2, &ids)).await;
     let mut remove = Vec::new();
     for c in records {
         let id = c.id.clone();
@@ -163,6 +166,41 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
         }
     }
     sweep_sockets(d);
+}
+
+/// Remove what a container without a record left: its snapshot and its directories. A create cut
+/// off before its insert leaves them, and so does a host crash that lost an auto-remove container's
+/// unsynced insert (see `create`). Runs before the API answers, so no create is under way.
+fn sweep_orphans(d: &Daemon, ids: &std::collections::HashSet<String>) {
+    let orphan = |name: &str| !name.starts_with('.') && !ids.contains(name);
+    match d.snap.active_keys() {
+        Ok(keys) => {
+            for k in keys.iter().filter(|k| orphan(k)) {
+                crate::log!(2, "removing the snapshot of unknown container {k}");
+                if let Err(e) = berth_image::snapshot::Snapshotter::remove(&d.snap, k) {
+                    crate::log!(3, "removing snapshot {k}: {e}");
+                }
+            }
+        }
+        Err(e) => crate::log!(3, "listing the snapshots: {e}"),
+    }
+    for root in [&d.cfg.data_root, &d.cfg.exec_root] {
+        let parent = root.join("containers");
+        let Ok(rd) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !orphan(&name) || !e.path().is_dir() {
+                continue;
+            }
+            crate::log!(2, "removing the directory of unknown container {name}");
+            let _ = OverlaySnapshotter::unmount(&e.path().join("rootfs"));
+            if !super::trash::discard(&e.path()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// Remove the shim sockets no shim answers on (a shim killed, or one from before this fix).
