@@ -716,4 +716,18 @@ mod tests {
         f.remove_layer(&a).unwrap();
         assert!(f.layers().unwrap().is_empty());
     }
+
+    #[test]
+    fn active_keys_lists_the_writable_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = OverlaySnapshotter::open(dir.path()).unwrap();
+        assert!(s.active_keys().unwrap().is_empty());
+        s.prepare("c1", None).unwrap();
+        s.prepare("c2", None).unwrap();
+        let mut keys = s.active_keys().unwrap();
+        keys.sort();
+        assert_eq!(keys, ["c1", "c2"]);
+        s.remove("c1").unwrap();
+        assert_eq!(s.active_keys().unwrap(), ["c2"]);
+    }
 }
