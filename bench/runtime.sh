@@ -77,14 +77,14 @@ echo "## memory (kB)"
 # Peak RSS counts the binary's file-backed pages (shared page cache); the
 # parked init's anonymous RSS is the memory a created container really costs.
 # A binary's pages count by the page-cache folios they sit in, and those depend on how the
-# file reached the cache (written whole by a linker or cp: large folios, mapped a folio at a
-# time; read back by page faults: read-ahead's folios): 300 kB apart for the same berth
-# binary. So each binary is dropped from the cache (GNU dd's nocache) and read back by one
-# run before its five are measured, the way a binary is cached after a reboot.
+# file reached the cache (written whole by a linker or cp: large folios, mapped a folio at
+# a time; read back by page faults: read-ahead's folios): 300 kB apart for the same berth
+# binary. So each binary is written back, dropped from the cache (GNU dd's nocache) and
+# read back by one run before its five are measured, as a binary is cached after a reboot.
 printf '%-14s %12s %16s %16s %16s %10s\n' runtime "peak RSS run" "parked init RSS" "parked init anon" "parked init file" "binary"
 for r in $runtimes; do
     bin=${!r}
-    dd if="$bin" iflag=nocache count=0 status=none
+    sync "$bin" && dd if="$bin" iflag=nocache count=0 status=none
     "$bin" --root "$work/$r" run -b "$b" rss >/dev/null 2>&1
     peaks=()
     for i in 1 2 3 4 5; do
