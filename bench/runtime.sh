@@ -9,6 +9,14 @@
 # BERTH_BENCH_BASE=/path/to/older/berth-runtime adds that binary as a fourth
 # command ("berth-base") to `run` and the memory table, to compare a change
 # with what it replaces in the same run.
+# Figures (release profile as in Cargo.toml, 2 shared cores, load ~1.5-2.5, 30 runs, after the
+# DT_RELR link; berth-base = main at ab33cb3): `run` back to back berth 4.22 ms, crun/berth 1.34
+# (0.75x crun; goal 0.7x), base/berth 0.98; 100 ms apart berth 6.46 ms, crun/berth 4.16;
+# create+start+delete crun/berth 1.86; list 2.09. Peak RSS of `run` (binaries read back into
+# the page cache): berth 3364 kB, crun 3396 (3312-3440 over runs), base 3404; parked init
+# 688 kB (crun 2132). With the state directories on a tmpfs instead of ext4 /tmp the `run`
+# ratio was 0.70-0.75x (ext4 scans its recently deleted inodes at every create, and a run
+# creates four: the state directory, exec.fifo, config.json, state.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -76,9 +84,16 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/list.json" \
 echo "## memory (kB)"
 # Peak RSS counts the binary's file-backed pages (shared page cache); the
 # parked init's anonymous RSS is the memory a created container really costs.
+# A binary's pages count by the page-cache folios they sit in, and those depend on how the
+# file reached the cache (written whole by a linker or cp: large folios, mapped a folio at
+# a time; read back by page faults: read-ahead's folios): 300 kB apart for the same berth
+# binary. So each binary is written back, dropped from the cache (GNU dd's nocache) and
+# read back by one run before its five are measured, as a binary is cached after a reboot.
 printf '%-14s %12s %16s %16s %16s %10s\n' runtime "peak RSS run" "parked init RSS" "parked init anon" "parked init file" "binary"
 for r in $runtimes; do
     bin=${!r}
+    sync "$bin" && dd if="$bin" iflag=nocache count=0 status=none
+    "$bin" --root "$work/$r" run -b "$b" rss >/dev/null 2>&1
     peaks=()
     for i in 1 2 3 4 5; do
         peaks+=("$(/usr/bin/time -f %M "$bin" --root "$work/$r" run -b "$b" rss 2>&1 >/dev/null | tail -1)")

@@ -26,6 +26,11 @@ fn main() {
         println!("cargo:rerun-if-changed={dir}/logs/HEAD");
     }
     static_pie::link_bins_static(&[("seccomp", &["libseccomp.a"])]);
+    // Relative relocations packed as DT_RELR (binutils 2.38+, glibc 2.36+):
+    // the ~10,000 that a static PIE applies to itself at every start shrink
+    // from 240 kB of RELA entries, all read (and so resident) by each start,
+    // to a few kB of bitmaps.
+    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../berth-init/static_pie.rs");
 }
