@@ -171,26 +171,9 @@ impl Iptables {
         self.ensure_chains6()?;
         let nat = self.nat_chain();
         V6.ensure_chain("nat", &nat)?;
-        V6.ensure_rule(
-            "nat",
-            "PREROUTING",
-            &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
-        )?;
-        V6.ensure_rule(
-            "nat",
-            "OUTPUT",
-            &[
-                "!",
-                "-d",
-                "::1/128",
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-j",
-                &nat,
-            ],
-        )?;
+        for (chain, rule) in nat_jumps6(&nat) {
+            V6.ensure_rule("nat", chain, &rule)?;
+        }
         for (table, chain, rule) in port_rules6(self, bridge, container, p) {
             V6.ensure_rule(table, &chain, &strs(&rule))?;
         }
@@ -210,29 +193,22 @@ impl Iptables {
     }
 }
 
+/// The jumps into the IPv6 DNAT chain `nat`: one list, so what `purge` deletes is exactly what
+/// publishing added.
+fn nat_jumps6(nat: &str) -> [(&'static str, Vec<&str>); 2] {
+    let local = ["-m", "addrtype", "--dst-type", "LOCAL", "-j", nat];
+    [
+        ("PREROUTING", local.to_vec()),
+        ("OUTPUT", [&["!", "-d", "::1/128"][..], &local[..]].concat()),
+    ]
+}
+
 /// Remove the IPv6 chains of `fw` and the jumps into them.
 pub(super) fn purge(fw: &Iptables) {
     let nat = fw.nat_chain();
-    V6.delete_rule(
-        "nat",
-        "PREROUTING",
-        &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &nat],
-    );
-    V6.delete_rule(
-        "nat",
-        "OUTPUT",
-        &[
-            "!",
-            "-d",
-            "::1/128",
-            "-m",
-            "addrtype",
-            "--dst-type",
-            "LOCAL",
-            "-j",
-            &nat,
-        ],
-    );
+    for (chain, rule) in nat_jumps6(&nat) {
+        V6.delete_rule("nat", chain, &rule);
+    }
     V6.delete_rule("nat", "POSTROUTING", &["-j", &fw.post_chain()]);
     V6.delete_rule("filter", "FORWARD", &["-j", &fw.fwd_chain()]);
     for (table, chain) in [
