@@ -17,9 +17,9 @@ fn stderr(o: &std::process::Output) -> String {
 fn raw(d: &Berthd, path: &str, headers: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n{body}"
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n{body}")
+            .as_bytes(),
     )
     .unwrap();
     let mut resp = String::new();

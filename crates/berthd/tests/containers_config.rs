@@ -128,10 +128,12 @@ fn log_drivers_and_rotation() {
 fn attach_replay(d: &Berthd, name: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    write!(
-        s,
-        "POST /v1.47/containers/{name}/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+    s.write_all(
+        format!(
+            "POST /v1.47/containers/{name}/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\n\
          Upgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .unwrap();
     let mut raw = Vec::new();

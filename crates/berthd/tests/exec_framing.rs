@@ -28,10 +28,12 @@ fn exec_stream(
     let id = v["Id"].as_str().unwrap().to_string();
     let start = format!(r#"{{"Detach":false,"Tty":{start_tty}}}"#);
     let mut s = UnixStream::connect(&d.sock).unwrap();
-    write!(
-        s,
+    s.write_all(
+        format!(
         "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
         start.len()
+        )
+        .as_bytes(),
     )
     .unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -113,10 +115,12 @@ fn exec_detach_keys_in_docker_py_spelling() {
     let id = v["Id"].as_str().unwrap().to_string();
     let start = r#"{"Detach":false,"Tty":true}"#;
     let mut s = UnixStream::connect(&d.sock).unwrap();
-    write!(
-        s,
+    s.write_all(
+        format!(
         "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
         start.len()
+        )
+        .as_bytes(),
     )
     .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
