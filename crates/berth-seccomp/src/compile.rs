@@ -91,10 +91,11 @@ pub(crate) fn compile_at(seccomp: &LinuxSeccomp, optimize: u32) -> Result<Filter
     // and again on every syscall that cache misses; with Docker's default profile (~970
     // instructions as a list) the attach took ~1.1 ms, as a tree ~0.4 ms. The verdicts are the
     // same (compile_tests.rs runs both programs over every syscall number).
-    ctx.set_ctl_optimize(optimize).map_err(|source| Error::Attr {
-        attr: "binary tree (SCMP_FLTATR_CTL_OPTIMIZE)",
-        source,
-    })?;
+    ctx.set_ctl_optimize(optimize)
+        .map_err(|source| Error::Attr {
+            attr: "binary tree (SCMP_FLTATR_CTL_OPTIMIZE)",
+            source,
+        })?;
 
     for &arch in seccomp.architectures().iter().flatten() {
         ctx.add_arch(scmp_arch(arch))

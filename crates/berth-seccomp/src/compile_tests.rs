@@ -272,7 +272,12 @@ fn run_bpf(prog: &[u8], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
     let insn = |pc: usize| {
         let c = &prog[pc * 8..pc * 8 + 8];
         let k = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
-        (u16::from_ne_bytes([c[0], c[1]]), c[2] as usize, c[3] as usize, k)
+        (
+            u16::from_ne_bytes([c[0], c[1]]),
+            c[2] as usize,
+            c[3] as usize,
+            k,
+        )
     };
     let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
     let mut pc = 0;
@@ -394,7 +399,10 @@ fn tree_program_gives_the_list_programs_verdicts_for_dockers_default_profile() {
         .map(|c| c.to_string())
         .collect();
     let kernel = crate::KernelVersion { major: 6, minor: 1 };
-    for caps in [caps, vec!["CAP_SYS_ADMIN".to_string(), "CAP_SYS_PTRACE".into()]] {
+    for caps in [
+        caps,
+        vec!["CAP_SYS_ADMIN".to_string(), "CAP_SYS_PTRACE".into()],
+    ] {
         let sc = crate::docker_to_oci_for_kernel(&crate::default_profile(), &caps, "amd64", kernel)
             .unwrap();
         assert_tree_matches_list(&sc);
