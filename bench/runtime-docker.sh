@@ -18,8 +18,12 @@
 #                  bash bench/runtime-docker.sh --regenerate
 # BERTH_BENCH_BIN=/path/to/berth-runtime times that binary instead of target/release's (no
 # build); BERTH_BENCH_BASE=/path/to/older/berth-runtime adds it as "berth-base".
-# Figures (release with thin LTO and 16 codegen units, 2 shared cores at load 3-4, 60 rounds,
-# 2026-12-06): see ARCHITECTURE.md, "What create costs with Docker's config".
+# Figures (release with thin LTO and 16 codegen units, 2 shared cores at load ~7, 100 rounds,
+# 2026-12-06, berth-base = main at 1079503, seccomp as a linear list): total median berth
+# 24.8-26.6 ms, base/berth 1.05-1.10 (per round 1.00-1.05), runc/berth 5.3-5.4, crun/berth
+# 2.8-2.9 (create alone 5.7-6.5 and 3.6-4.0), the minimal bundle within 10% of Docker's config.
+# The host layout (unified mounted, as berthd runs) at load 3.7: see ARCHITECTURE.md, the table
+# "What `create` costs with the config berthd writes".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 template="$PWD/bench/docker-default.config.json"
@@ -141,8 +145,11 @@ for name, _, _ in runs:
     m = med[name]
     p25 = statistics.quantiles(times[name]["total"], n=4)[0]
     print(f"{name:14s} {m['create']:7.2f} {m['start']:7.2f} {m['delete']:7.2f} {m['total']:7.2f} {p25:7.2f}")
-print("## ratios of median totals (above 1: berth is faster)")
+print("## ratios to berth (above 1: berth is faster): of median totals, and the median of per-round ratios")
 b = med["berth"]["total"]
 for name, _, _ in runs[1:]:
-    print(f"{name}/berth {med[name]['total'] / b:.2f} (create {med[name]['create'] / med['berth']['create']:.2f})")
+    paired = {s: statistics.median(x / y for x, y in zip(times[name][s], times["berth"][s]))
+              for s in ("create", "total")}
+    print(f"{name}/berth total {med[name]['total'] / b:.2f} (per round {paired['total']:.2f}),"
+          f" create {med[name]['create'] / med['berth']['create']:.2f} (per round {paired['create']:.2f})")
 PY
