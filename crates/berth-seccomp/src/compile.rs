@@ -63,6 +63,15 @@ pub struct Filter {
 /// Nothing is installed in the calling process. Errors name the syscall,
 /// action, architecture or flag at fault.
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
+    compile_at(seccomp, OPTIMIZE_TREE)
+}
+
+/// libseccomp's `SCMP_FLTATR_CTL_OPTIMIZE` level: 1 is a linear list of syscall numbers, 2 a
+/// binary tree of them.
+pub(crate) const OPTIMIZE_TREE: u32 = 2;
+
+/// [`compile`] with libseccomp's optimisation level `optimize` (the tests compare the levels).
+pub(crate) fn compile_at(seccomp: &LinuxSeccomp, optimize: u32) -> Result<Filter> {
     let default_action = seccomp.default_action();
     if default_action == LinuxSeccompAction::ScmpActNotify {
         return Err(Error::NotifyAsDefault);
@@ -77,6 +86,16 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
         attr: "no_new_privs (SCMP_FLTATR_CTL_NNP)",
         source,
     })?;
+    // A binary tree of syscall numbers instead of libseccomp's linear list: when the kernel
+    // attaches a filter it runs it once per syscall number (to cache the ones always allowed),
+    // and again on every syscall that cache misses; with Docker's default profile (~970
+    // instructions as a list) the attach took ~1.1 ms, as a tree ~0.4 ms. The verdicts are the
+    // same (compile_tests.rs runs both programs over every syscall number).
+    ctx.set_ctl_optimize(optimize)
+        .map_err(|source| Error::Attr {
+            attr: "binary tree (SCMP_FLTATR_CTL_OPTIMIZE)",
+            source,
+        })?;
 
     for &arch in seccomp.architectures().iter().flatten() {
         ctx.add_arch(scmp_arch(arch))

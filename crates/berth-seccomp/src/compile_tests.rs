@@ -259,3 +259,184 @@ fn notify_filters_become_programs_that_ask_for_the_listener() {
     let program = compile(&sc).unwrap().program(&sc).unwrap().unwrap();
     assert!(program.uses_notify());
 }
+
+/// Runs a classic BPF seccomp program on one `struct seccomp_data` (nr, arch, instruction
+/// pointer, six 64-bit arguments; host byte order) and returns its verdict.
+fn run_bpf(prog: &[u8], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_ne_bytes());
+    data[4..8].copy_from_slice(&arch.to_ne_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+    }
+    let insn = |pc: usize| {
+        let c = &prog[pc * 8..pc * 8 + 8];
+        let k = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
+        (
+            u16::from_ne_bytes([c[0], c[1]]),
+            c[2] as usize,
+            c[3] as usize,
+            k,
+        )
+    };
+    let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
+    let mut pc = 0;
+    loop {
+        let (code, jt, jf, k) = insn(pc);
+        pc += 1;
+        let jump = |taken: bool| if taken { jt } else { jf };
+        match code {
+            0x20 => {
+                let o = k as usize;
+                a = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
+            }
+            0x00 => a = k,
+            0x01 => x = k,
+            0x60 => a = mem[k as usize],
+            0x61 => x = mem[k as usize],
+            0x02 => mem[k as usize] = a,
+            0x03 => mem[k as usize] = x,
+            0x07 => x = a,
+            0x87 => a = x,
+            0x54 => a &= k,
+            0x44 => a |= k,
+            0x5c => a &= x,
+            0x05 => pc += k as usize,
+            0x15 => pc += jump(a == k),
+            0x25 => pc += jump(a > k),
+            0x35 => pc += jump(a >= k),
+            0x45 => pc += jump(a & k != 0),
+            0x1d => pc += jump(a == x),
+            0x2d => pc += jump(a > x),
+            0x3d => pc += jump(a >= x),
+            0x4d => pc += jump(a & x != 0),
+            0x06 => return k,
+            0x16 => return a,
+            other => panic!("instruction {other:#x} at {} not emulated", pc - 1),
+        }
+    }
+}
+
+/// The program libseccomp makes with optimisation level `optimize`, behind the ENOSYS stub.
+fn program_at(sc: &LinuxSeccomp, optimize: u32) -> Vec<u8> {
+    let filter = compile_at(sc, optimize).unwrap();
+    filter.program(sc).unwrap().unwrap().insns().to_vec()
+}
+
+/// Every syscall number (and, for the syscalls whose rules test arguments, arguments around
+/// each value the profile compares with) gets the same verdict from the binary-tree program
+/// the runtime loads as from libseccomp's plain list: the optimisation changes the speed only.
+fn assert_tree_matches_list(sc: &LinuxSeccomp) {
+    let list = program_at(sc, 1);
+    let tree = program_at(sc, OPTIMIZE_TREE);
+    assert_ne!(list, tree, "the tree program differs from the list");
+    const X86_64: u32 = 0xC000_003E;
+    const I386: u32 = 0x4000_0003;
+    const AARCH64: u32 = 0xC000_00B7;
+    const X32_BIT: u32 = 0x4000_0000;
+    let mut values = vec![0u64, u64::MAX, 1 << 32, 0xFFFF_FFFF];
+    let mut with_args = std::collections::BTreeSet::new();
+    for s in sc.syscalls().iter().flatten() {
+        let Some(args) = s.args() else { continue };
+        for a in args {
+            for v in [a.value(), a.value_two().unwrap_or(0)] {
+                values.extend([v, v.wrapping_add(1), v.wrapping_sub(1), v | (1 << 40)]);
+            }
+        }
+        for name in s.names() {
+            for (arch, audit) in [
+                (ScmpArch::X8664, X86_64),
+                (ScmpArch::X32, X86_64),
+                (ScmpArch::X86, I386),
+            ] {
+                if let Ok(nr) = ScmpSyscall::from_name_by_arch(name, arch) {
+                    let nr = nr.as_raw_syscall() as u32;
+                    with_args.insert((audit, nr));
+                    with_args.insert((audit, nr | X32_BIT));
+                }
+            }
+        }
+    }
+    values.sort_unstable();
+    values.dedup();
+    let mut checked = 0usize;
+    let mut same = |nr: u32, arch: u32, args: [u64; 6]| {
+        let (l, t) = (
+            run_bpf(&list, nr, arch, args),
+            run_bpf(&tree, nr, arch, args),
+        );
+        assert_eq!(
+            l, t,
+            "verdict of syscall {nr:#x} on arch {arch:#x} with {args:x?}: list {l:#x}, tree {t:#x}"
+        );
+        checked += 1;
+    };
+    for arch in [X86_64, I386, AARCH64] {
+        let high = if arch == X86_64 { X32_BIT } else { 0 };
+        for nr in (0..1100).chain(high..high + 1100).chain([u32::MAX]) {
+            same(nr, arch, [0; 6]);
+            same(nr, arch, [u64::MAX; 6]);
+            if !with_args.contains(&(arch, nr)) {
+                continue;
+            }
+            for &v in &values {
+                same(nr, arch, [v; 6]);
+                for i in 0..6 {
+                    let mut args = [0; 6];
+                    args[i] = v;
+                    same(nr, arch, args);
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "only {checked} cases");
+}
+
+#[test]
+fn tree_program_gives_the_list_programs_verdicts_for_dockers_default_profile() {
+    let caps: Vec<String> = crate::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let kernel = crate::KernelVersion { major: 6, minor: 1 };
+    for caps in [
+        caps,
+        vec!["CAP_SYS_ADMIN".to_string(), "CAP_SYS_PTRACE".into()],
+    ] {
+        let sc = crate::docker_to_oci_for_kernel(&crate::default_profile(), &caps, "amd64", kernel)
+            .unwrap();
+        assert_tree_matches_list(&sc);
+        // The emulator sees what the kernel would: getpid allowed, reboot EPERM, a syscall
+        // newer than the profile ENOSYS (the stub), an arch not listed killed.
+        let tree = program_at(&sc, OPTIMIZE_TREE);
+        assert_eq!(run_bpf(&tree, 39, 0xC000_003E, [0; 6]), 0x7fff_0000);
+        assert_eq!(run_bpf(&tree, 169, 0xC000_003E, [0; 6]), 0x0005_0001);
+        assert_eq!(run_bpf(&tree, 1000, 0xC000_003E, [0; 6]), 0x0005_0026);
+        assert_eq!(run_bpf(&tree, 39, 0xC000_00B7, [0; 6]) & 0xffff_0000, 0);
+    }
+}
+
+#[test]
+fn tree_program_gives_the_list_programs_verdicts_for_argument_rules() {
+    assert_tree_matches_list(&spec(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_NE"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 2114060288, "valueTwo": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["socket"], "action": "SCMP_ACT_KILL",
+             "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+                      {"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["mmap", "mprotect"], "action": "SCMP_ACT_TRAP",
+             "args": [{"index": 2, "value": 4, "valueTwo": 4, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 2, "value": 4096, "op": "SCMP_CMP_GT"}]},
+            {"names": ["write"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_LE"}]},
+            {"names": ["getpid", "getppid", "mount", "umount2", "reboot", "kexec_load"],
+             "action": "SCMP_ACT_ERRNO"}
+        ]
+    })));
+}

@@ -52,6 +52,12 @@ impl Program {
         Ok(Program { insns, flags })
     }
 
+    /// The instructions (8 bytes each, host byte order).
+    #[cfg(test)]
+    pub(crate) fn insns(&self) -> &[u8] {
+        &self.insns
+    }
+
     /// Number of BPF instructions.
     pub fn len(&self) -> usize {
         self.insns.len() / 8
@@ -124,8 +130,9 @@ impl ProgramCache {
         let v = libseccomp::ScmpVersion::current().ok()?;
         let uts = nix::sys::utsname::uname().ok()?;
         h.update(format!(
-            "\0berth-seccomp {} enosys-stub\0libseccomp {}.{}.{}\0{}\0{}\0{}",
+            "\0berth-seccomp {} enosys-stub optimize={}\0libseccomp {}.{}.{}\0{}\0{}\0{}",
             env!("CARGO_PKG_VERSION"),
+            crate::compile::OPTIMIZE_TREE,
             v.major,
             v.minor,
             v.micro,
