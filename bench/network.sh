@@ -11,7 +11,7 @@
 # dockerd runs with --iptables=false and no default bridge (it must not touch the host's firewall);
 # berthd gets a bridge and chains of its own. Everything stays on loopback and the two test networks.
 # Usage: bash bench/network.sh [runs] [iperf-rounds]   (as root; defaults 40 and 3; PROFILE=debug uses the
-# debug build instead of release)
+# debug build instead of release; IPERF_ONLY=1 measures only the throughput, part 3)
 # Figures (2-core VM shared with other builds, 2026-12-06, release with thin LTO, `20 3`):
 #   before the exit path stopped deleting the veth (last session, quiet host): the user network
 #   added 11.9 ms (medians) / 15.2 ms (paired, quartiles 10.8-21.0) to a berthd `run --rm`;
@@ -89,6 +89,7 @@ for h in berth docker; do
     DOCKER_HOST="unix://$work/$h.sock" "$docker" network create --subnet "${subnet[$h]}" benchnet >/dev/null
 done
 
+if [ -z "${IPERF_ONLY:-}" ]; then
 echo "== run --rm: user network vs none"
 cmds=()
 for h in berth docker; do
@@ -147,11 +148,14 @@ for h, name in (("berth", "berthd"), ("docker", "dockerd")):
           f"(median of {n} paired differences; quartiles {q[0]:.1f} .. {q[2]:.1f} ms)")
 PY
 
-echo "== DNS: mean answer time for a container name (1000 UDP queries from the client's namespace)"
+fi
+
+[ -z "${IPERF_ONLY:-}" ] && echo "== DNS: mean answer time for a container name (1000 UDP queries from the client's namespace)"
 for h in berth docker; do
     export DOCKER_HOST="unix://$work/$h.sock"
     "$docker" run -d --name srv --network benchnet bb:bench sleep 600 >/dev/null
     "$docker" run -d --name cli --network benchnet bb:bench sleep 600 >/dev/null
+    [ -n "${IPERF_ONLY:-}" ] && continue
     ns=$("$docker" exec cli sh -c 'while read -r k v; do [ "$k" = nameserver ] && echo "$v" && break; done < /etc/resolv.conf')
     cli_pid=$("$docker" inspect -f '{{.State.Pid}}' cli)
     nsenter --net="/proc/$cli_pid/ns/net" python3 - "$ns" srv <<'PY'
