@@ -30,6 +30,18 @@
 #   (rounds vary 17-29 Gbit/s); bench/br-netfilter.sh shows br_netfilter costs nothing beyond
 #   that noise, and veth and bridge run at the kernel's defaults, as Docker's (MTU 1500, TSO/GSO
 #   on, GRO off; GRO on did not help).
+#   With BIG TCP on the veths (192 KiB GSO/GRO sizes, berthd's default on Linux 6.7+, MTU still
+#   1500; same day, load 4-10, `20 5` and IPERF_ONLY=1 `20 9`), three runs, medians of interleaved
+#   rounds: berthd 28.1 / 38.1 / 32.8 Gbit/s = 112% / 106% / 90% of host loopback (25.1 / 36.0 /
+#   36.4), dockerd 79% / 70% / 65%. Same binary, `--big-tcp=false` beside the default (9
+#   interleaved rounds): 16.9 against 24.8 Gbit/s (84% and 123% of loopback's 20.2), the default
+#   ahead in every round. Setup with and without (300 interleaved `run --rm` each): 2.90 and 2.62
+#   ms median, quartiles 1.78-5.00 and 1.69-5.03 (noise; creating the veth pair itself, 200 each:
+#   432 and 414 us). bench/net-ceiling.sh has the kernel's ceiling without berthd.
+#   The method is fair to the containers: client and server run under nsenter from this script
+#   in all three cases (same cgroup, same iperf3 flags: one stream, 128 KiB writes, 5 s), only
+#   the namespaces differ. Host loopback itself is held to 64 KiB packets (lo's gso_max_size),
+#   which is why containers with BIG TCP can pass it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-40}
