@@ -312,8 +312,28 @@ impl Netlink {
     /// (if given): moving a link between namespaces afterwards costs an RCU grace
     /// period (10-15 ms here), making it there does not. `big_tcp`: the GSO/GRO
     /// size limits of both ends (generic and IPv4, see [`crate::bridge::big_tcp_size`]);
-    /// None leaves the kernel's 64 KiB.
+    /// None leaves the kernel's 64 KiB, and so does a kernel that refuses the sizes (EINVAL:
+    /// a veth whose `tso_max_size` is smaller): the pair is made again without them.
     pub fn create_veth_into(
+        &mut self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        peer_mac: Option<[u8; 6]>,
+        peer_ns: Option<&OwnedFd>,
+        big_tcp: Option<u32>,
+    ) -> Result<()> {
+        match self.new_veth(name, peer, mtu, peer_mac, peer_ns, big_tcp) {
+            Err(Error::Command { stderr, .. })
+                if big_tcp.is_some() && stderr.contains("EINVAL") =>
+            {
+                self.new_veth(name, peer, mtu, peer_mac, peer_ns, None)
+            }
+            other => other,
+        }
+    }
+
+    fn new_veth(
         &mut self,
         name: &str,
         peer: &str,
@@ -705,19 +725,22 @@ mod tests {
     struct FakeKernel {
         sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
         errno: i32,
+        /// The answers to the first requests, before `errno` for all others.
+        script: std::collections::VecDeque<i32>,
         pending: Option<Vec<u8>>,
     }
 
     impl Wire for FakeKernel {
         fn send(&mut self, msg: &[u8]) -> std::result::Result<(), nix::errno::Errno> {
             self.sent.lock().unwrap().push(msg.to_vec());
+            let errno = self.script.pop_front().unwrap_or(self.errno);
             let mut ack = Vec::new();
             ack.extend_from_slice(&36u32.to_ne_bytes());
             ack.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
             ack.extend_from_slice(&0u16.to_ne_bytes());
             ack.extend_from_slice(&msg[8..12]); // seq
             ack.extend_from_slice(&0u32.to_ne_bytes());
-            ack.extend_from_slice(&(-self.errno).to_ne_bytes());
+            ack.extend_from_slice(&(-errno).to_ne_bytes());
             ack.extend_from_slice(&msg[..16]);
             self.pending = Some(ack);
             Ok(())
@@ -729,11 +752,19 @@ mod tests {
         }
     }
 
-    fn fake(errno: i32) -> (Netlink, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    type Sent = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    fn fake(errno: i32) -> (Netlink, Sent) {
+        fake_script(&[], errno)
+    }
+
+    /// A fake answering the first requests with `script`, then `errno`.
+    fn fake_script(script: &[i32], errno: i32) -> (Netlink, Sent) {
         let sent = std::sync::Arc::default();
         let nl = Netlink::over(Box::new(FakeKernel {
             sent: std::sync::Arc::clone(&sent),
             errno,
+            script: script.iter().copied().collect(),
             pending: None,
         }));
         (nl, sent)
@@ -860,6 +891,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_kernel_refusing_the_big_tcp_sizes_gets_a_plain_veth() {
+        let has_sizes = |msg: &[u8]| {
+            attrs(&msg[32..])
+                .iter()
+                .any(|(k, _)| *k == IFLA_GSO_MAX_SIZE)
+        };
+        let (mut nl, sent) = fake_script(&[libc::EINVAL], 0);
+        nl.create_veth_into("vh", "vp", 1500, None, None, Some(196608))
+            .unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2, "made again");
+        assert!(has_sizes(&sent[0]) && !has_sizes(&sent[1]));
+        // Other refusals are the caller's error, and without BIG TCP nothing is retried.
+        let (mut nl, sent) = fake(libc::EEXIST);
+        let e = nl
+            .create_veth_into("vh", "vp", 1500, None, None, Some(196608))
+            .unwrap_err();
+        assert!(e.to_string().contains("EEXIST"), "{e}");
+        assert_eq!(sent.lock().unwrap().len(), 1);
+        let (mut nl, sent) = fake(libc::EINVAL);
+        assert!(nl
+            .create_veth_into("vh", "vp", 1500, None, None, None)
+            .is_err());
+        assert_eq!(sent.lock().unwrap().len(), 1);
     }
 
     #[test]
