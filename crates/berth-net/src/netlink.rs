@@ -36,6 +36,17 @@ const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_GSO_MAX_SIZE: u16 = 41;
+const IFLA_GRO_MAX_SIZE: u16 = 58;
+const IFLA_GSO_IPV4_MAX_SIZE: u16 = 63;
+const IFLA_GRO_IPV4_MAX_SIZE: u16 = 64;
+/// The four size limits of BIG TCP, in the order [`LinkSizes`] holds them.
+const GSO_GRO_SIZES: [u16; 4] = [
+    IFLA_GSO_MAX_SIZE,
+    IFLA_GRO_MAX_SIZE,
+    IFLA_GSO_IPV4_MAX_SIZE,
+    IFLA_GRO_IPV4_MAX_SIZE,
+];
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -156,6 +167,16 @@ impl Sublink {
             Sublink::Vlan { id } => vec![Attr::bytes(IFLA_VLAN_ID, &id.to_ne_bytes())],
         }
     }
+}
+
+/// A link's GSO/GRO size limits (bytes): how large a packet the stack may build for it
+/// before segmenting, and how large GRO may merge received ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSizes {
+    pub gso_max_size: u32,
+    pub gro_max_size: u32,
+    pub gso_ipv4_max_size: u32,
+    pub gro_ipv4_max_size: u32,
 }
 
 /// A route socket in the calling thread's network namespace.
@@ -284,12 +305,15 @@ impl Netlink {
         mtu: u32,
         peer_mac: Option<[u8; 6]>,
     ) -> Result<()> {
-        self.create_veth_into(name, peer, mtu, peer_mac, None)
+        self.create_veth_into(name, peer, mtu, peer_mac, None, None)
     }
 
     /// A veth pair whose peer is made right in the network namespace `peer_ns`
     /// (if given): moving a link between namespaces afterwards costs an RCU grace
-    /// period (10-15 ms here), making it there does not.
+    /// period (10-15 ms here), making it there does not. `big_tcp`: the GSO/GRO
+    /// size limits of both ends (generic and IPv4, see [`crate::bridge::big_tcp_size`]);
+    /// None leaves the kernel's 64 KiB, and so does a kernel that refuses the sizes (EINVAL:
+    /// a veth whose `tso_max_size` is smaller): the pair is made again without them.
     pub fn create_veth_into(
         &mut self,
         name: &str,
@@ -297,10 +321,36 @@ impl Netlink {
         mtu: u32,
         peer_mac: Option<[u8; 6]>,
         peer_ns: Option<&OwnedFd>,
+        big_tcp: Option<u32>,
     ) -> Result<()> {
+        match self.new_veth(name, peer, mtu, peer_mac, peer_ns, big_tcp) {
+            Err(Error::Command { stderr, .. })
+                if big_tcp.is_some() && stderr.contains("EINVAL") =>
+            {
+                self.new_veth(name, peer, mtu, peer_mac, peer_ns, None)
+            }
+            other => other,
+        }
+    }
+
+    fn new_veth(
+        &mut self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        peer_mac: Option<[u8; 6]>,
+        peer_ns: Option<&OwnedFd>,
+        big_tcp: Option<u32>,
+    ) -> Result<()> {
+        let sizes: Vec<Attr> = big_tcp
+            .map(|size| GSO_GRO_SIZES.iter().map(|&k| Attr::u32(k, size)).collect())
+            .unwrap_or_default();
         let mut peer_data = ifinfo(0, 0, 0);
         Attr::str(IFLA_IFNAME, peer).encode(&mut peer_data);
         Attr::u32(IFLA_MTU, mtu).encode(&mut peer_data);
+        for a in &sizes {
+            a.encode(&mut peer_data);
+        }
         if let Some(mac) = peer_mac {
             Attr::bytes(IFLA_ADDRESS, &mac).encode(&mut peer_data);
         }
@@ -314,12 +364,15 @@ impl Netlink {
                 Attr::nested(IFLA_INFO_DATA, &[Attr::bytes(VETH_INFO_PEER, &peer_data)]),
             ],
         );
+        let mut attrs = vec![Attr::str(IFLA_IFNAME, name), Attr::u32(IFLA_MTU, mtu)];
+        attrs.extend(sizes);
+        attrs.push(info);
         self.request(
             &format!("create veth {name}/{peer}"),
             RTM_NEWLINK,
             NLM_F_CREATE | NLM_F_EXCL,
             &ifinfo(0, 0, 0),
-            &[Attr::str(IFLA_IFNAME, name), Attr::u32(IFLA_MTU, mtu), info],
+            &attrs,
         )
         .map(|_| ())
     }
@@ -416,6 +469,41 @@ impl Netlink {
 
     /// The link's hardware address, as aa:bb:cc:dd:ee:ff.
     pub fn mac(&mut self, index: u32) -> Result<String> {
+        let attrs = self.link_attrs(index)?;
+        Ok(attrs
+            .iter()
+            .find(|(k, _)| *k == IFLA_ADDRESS)
+            .map(|(_, v)| {
+                v.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
+            .unwrap_or_default())
+    }
+
+    /// The link's GSO and GRO size limits, as `ip -d link` shows them (0: the kernel has no
+    /// such limit, as before Linux 6.3 for the IPv4 ones).
+    pub fn link_sizes(&mut self, index: u32) -> Result<LinkSizes> {
+        let attrs = self.link_attrs(index)?;
+        let get = |kind: u16| {
+            attrs
+                .iter()
+                .find(|(k, v)| *k == kind && v.len() >= 4)
+                .map(|(_, v)| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes")))
+                .unwrap_or(0)
+        };
+        let [gso, gro, gso4, gro4] = GSO_GRO_SIZES.map(get);
+        Ok(LinkSizes {
+            gso_max_size: gso,
+            gro_max_size: gro,
+            gso_ipv4_max_size: gso4,
+            gro_ipv4_max_size: gro4,
+        })
+    }
+
+    /// The top-level attributes of a link (RTM_GETLINK), as (kind, payload).
+    fn link_attrs(&mut self, index: u32) -> Result<Vec<(u16, Vec<u8>)>> {
         let reply = self.request(
             &format!("get link {index}"),
             RTM_GETLINK,
@@ -423,6 +511,7 @@ impl Netlink {
             &ifinfo(index as i32, 0, 0),
             &[],
         )?;
+        let mut out = Vec::new();
         let mut off = 16;
         while off + 4 <= reply.len() {
             let len = u16::from_ne_bytes([reply[off], reply[off + 1]]) as usize;
@@ -430,16 +519,10 @@ impl Netlink {
             if len < 4 || off + len > reply.len() {
                 break;
             }
-            if kind == IFLA_ADDRESS {
-                return Ok(reply[off + 4..off + len]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"));
-            }
+            out.push((kind, reply[off + 4..off + len].to_vec()));
             off += (len + 3) & !3;
         }
-        Ok(String::new())
+        Ok(out)
     }
 
     /// Add `addr/prefix` to a link; an address already there is fine.
@@ -642,19 +725,22 @@ mod tests {
     struct FakeKernel {
         sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
         errno: i32,
+        /// The answers to the first requests, before `errno` for all others.
+        script: std::collections::VecDeque<i32>,
         pending: Option<Vec<u8>>,
     }
 
     impl Wire for FakeKernel {
         fn send(&mut self, msg: &[u8]) -> std::result::Result<(), nix::errno::Errno> {
             self.sent.lock().unwrap().push(msg.to_vec());
+            let errno = self.script.pop_front().unwrap_or(self.errno);
             let mut ack = Vec::new();
             ack.extend_from_slice(&36u32.to_ne_bytes());
             ack.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
             ack.extend_from_slice(&0u16.to_ne_bytes());
             ack.extend_from_slice(&msg[8..12]); // seq
             ack.extend_from_slice(&0u32.to_ne_bytes());
-            ack.extend_from_slice(&(-self.errno).to_ne_bytes());
+            ack.extend_from_slice(&(-errno).to_ne_bytes());
             ack.extend_from_slice(&msg[..16]);
             self.pending = Some(ack);
             Ok(())
@@ -666,11 +752,19 @@ mod tests {
         }
     }
 
-    fn fake(errno: i32) -> (Netlink, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    type Sent = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    fn fake(errno: i32) -> (Netlink, Sent) {
+        fake_script(&[], errno)
+    }
+
+    /// A fake answering the first requests with `script`, then `errno`.
+    fn fake_script(script: &[i32], errno: i32) -> (Netlink, Sent) {
         let sent = std::sync::Arc::default();
         let nl = Netlink::over(Box::new(FakeKernel {
             sent: std::sync::Arc::clone(&sent),
             errno,
+            script: script.iter().copied().collect(),
             pending: None,
         }));
         (nl, sent)
@@ -766,6 +860,64 @@ mod tests {
             ("dm-x", None, "dummy")
         );
         assert!(data.is_empty());
+    }
+
+    #[test]
+    fn veth_ends_both_get_the_big_tcp_sizes_and_keep_the_mtu() {
+        let (mut nl, sent) = fake(0);
+        nl.create_veth_into("vh", "vp", 1400, None, None, Some(196608))
+            .unwrap();
+        nl.create_veth_into("vh2", "vp2", 1500, None, None, None)
+            .unwrap();
+        let sent = sent.lock().unwrap();
+        let u32_of = |v: Vec<u8>| u32::from_ne_bytes(v[..4].try_into().unwrap());
+        for (msg, want) in [(&sent[0], Some(196608)), (&sent[1], None)] {
+            let top = attrs(&msg[32..]);
+            let (_, _, kind, data) = new_link(msg);
+            assert_eq!(kind, "veth");
+            // The peer: its ifinfomsg (16 bytes), then its attributes.
+            let peer = attrs(&find(&data, VETH_INFO_PEER)[16..]);
+            for end in [&top, &peer] {
+                assert_eq!(
+                    u32_of(find(end, IFLA_MTU)),
+                    if want.is_some() { 1400 } else { 1500 }
+                );
+                for k in GSO_GRO_SIZES {
+                    let got = end
+                        .iter()
+                        .find(|(a, _)| *a == k)
+                        .map(|(_, v)| u32_of(v.clone()));
+                    assert_eq!(got, want, "attribute {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_refusing_the_big_tcp_sizes_gets_a_plain_veth() {
+        let has_sizes = |msg: &[u8]| {
+            attrs(&msg[32..])
+                .iter()
+                .any(|(k, _)| *k == IFLA_GSO_MAX_SIZE)
+        };
+        let (mut nl, sent) = fake_script(&[libc::EINVAL], 0);
+        nl.create_veth_into("vh", "vp", 1500, None, None, Some(196608))
+            .unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2, "made again");
+        assert!(has_sizes(&sent[0]) && !has_sizes(&sent[1]));
+        // Other refusals are the caller's error, and without BIG TCP nothing is retried.
+        let (mut nl, sent) = fake(libc::EEXIST);
+        let e = nl
+            .create_veth_into("vh", "vp", 1500, None, None, Some(196608))
+            .unwrap_err();
+        assert!(e.to_string().contains("EEXIST"), "{e}");
+        assert_eq!(sent.lock().unwrap().len(), 1);
+        let (mut nl, sent) = fake(libc::EINVAL);
+        assert!(nl
+            .create_veth_into("vh", "vp", 1500, None, None, None)
+            .is_err());
+        assert_eq!(sent.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -33,6 +33,79 @@ fn user_networks_with_nftables() {
     user_networks("nftables", 6);
 }
 
+/// Both ends of `container`'s veth on `network`, as `ip -d link` shows them (in the container's
+/// namespace and on the host): the MTU asked for, and BIG TCP's GSO/GRO sizes on a kernel that
+/// segments what a device cannot take (6.7+; the kernel's 64 KiB before, or with `big` false), the
+/// IPv4 ones too.
+fn veth_sizes(t: &Net, container: &str, network: &str, mtu: u64, big: bool) {
+    let pid = t.d.ok(&["inspect", "-f", "{{.State.Pid}}", container]);
+    let netns = format!("/proc/{}/ns/net", pid.trim());
+    let id = t.d.ok(&["network", "inspect", "-f", "{{.Id}}", network]);
+    let bridge = format!("br-{}", &id.trim()[..12]);
+    let inside = host(
+        "nsenter",
+        &[
+            &format!("--net={netns}"),
+            "ip",
+            "-d",
+            "-j",
+            "link",
+            "show",
+            "eth0",
+        ],
+    );
+    let outside = host("ip", &["-d", "-j", "link", "show", "master", &bridge]);
+    let want = match berth_net::bridge::big_tcp_size() {
+        Some(size) if big => size,
+        _ => 65536,
+    };
+    for links in [&inside, &outside] {
+        let links: serde_json::Value = serde_json::from_str(links).expect(links);
+        let link = &links[0];
+        assert_eq!(link["mtu"], mtu, "{link}");
+        assert_eq!(link["gso_max_size"], want, "{link}");
+        assert_eq!(link["gro_max_size"], want, "{link}");
+    }
+    // The IPv4 limits (iproute2 before 6.3 does not show them), read over rtnetlink.
+    use berth_net::netlink::{self, Netlink};
+    let v4 = |s: netlink::LinkSizes| (s.gso_ipv4_max_size, s.gro_ipv4_max_size);
+    let inside = netlink::in_netns(std::path::Path::new(&netns), |nl| {
+        nl.link_sizes(netlink::index("eth0")?)
+    })
+    .unwrap();
+    let peer: serde_json::Value = serde_json::from_str(&outside).unwrap();
+    let host_end = peer[0]["ifname"].as_str().unwrap();
+    let outside = Netlink::open()
+        .and_then(|mut nl| nl.link_sizes(netlink::index(host_end)?))
+        .unwrap();
+    for sizes in [inside, outside] {
+        // Kernels before 6.3 have no IPv4 limits (0 here).
+        let old = want == 65536 && v4(sizes) == (0, 0);
+        assert!(old || v4(sizes) == (want, want), "{sizes:?}");
+    }
+}
+
+/// `--big-tcp=false`: the veths keep the kernel's 64 KiB sizes (as Docker's), MTU 1500.
+#[test]
+fn big_tcp_can_be_turned_off() {
+    skip_unless_ready!("big_tcp_can_be_turned_off");
+    let t = Net::start_with(8, |_| vec!["--big-tcp=false".to_string()]);
+    let subnet = format!("10.238.{}.0/24", t.x);
+    t.d.ok(&["network", "create", "--subnet", &subnet, "plain"]);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p1",
+        "--network",
+        "plain",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    veth_sizes(&t, "p1", "plain", 1500, false);
+}
+
 fn user_networks(backend: &str, salt: u32) {
     let mut t = Net::start_with(salt, |_| {
         vec!["--firewall-backend".to_string(), backend.to_string()]
@@ -359,6 +432,7 @@ fn internal_networks_ports_and_listing() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("mtu 1400"), "{out}");
+    veth_sizes(&t, "lonely", "noicc", 1400, true);
     t.d.ok(&["rm", "-f", "lonely"]);
     t.d.ok(&["network", "rm", "noicc"]);
     let o = t.d.docker(&[
