@@ -402,16 +402,14 @@ fn walk(
     Ok(())
 }
 
-/// A regular file's SHA-256: the one the tree knows, or read.
+/// A regular file's content digest: the one the tree knows, or read.
 fn hash_file(root: &dyn Tree, p: &str) -> Result<String, BuildError> {
     if let Some(d) = root.digest(p) {
         return Ok(d);
     }
     let read = || -> io::Result<String> {
         let mut f = root.open(p)?;
-        let mut h = Sha256::new();
-        io::copy(&mut f, &mut h)?;
-        Ok(hex::encode(h.finalize()))
+        crate::tree::content_digest(&mut f)
     };
     read().map_err(|e| BuildError::io(format!("reading {}", shown(p).display()), e))
 }

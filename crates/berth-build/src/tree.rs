@@ -8,7 +8,6 @@
 //! nothing here follows symlinks: [`crate::copy::in_root`] resolves them inside the root.
 
 use crate::BuildError;
-use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -48,6 +47,15 @@ impl Meta {
     }
 }
 
+/// The content digest COPY's checksum takes of a regular file: BLAKE3 (256 bits, hex). Any
+/// collision-resistant hash keeps the cache exact; BLAKE3 runs several times faster than SHA-256
+/// here (SIMD), and a cached rebuild hashes its whole context.
+pub fn content_digest(r: &mut dyn Read) -> io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    io::copy(r, &mut h)?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
 /// A file tree COPY and ADD read from.
 pub trait Tree: Send + Sync + std::fmt::Debug {
     /// `lstat` of `rel` (the last component not followed).
@@ -58,7 +66,7 @@ pub trait Tree: Send + Sync + std::fmt::Debug {
     fn read_dir(&self, rel: &str) -> io::Result<Vec<String>>;
     /// A regular file's content.
     fn open(&self, rel: &str) -> io::Result<Box<dyn Read + Send + '_>>;
-    /// A regular file's SHA-256 (hex) when the tree already knows it.
+    /// A regular file's [`content_digest`] when the tree already knows it.
     fn digest(&self, _rel: &str) -> Option<String> {
         None
     }
@@ -107,7 +115,7 @@ impl Tree for DirTree {
 #[derive(Clone, Debug)]
 enum Data {
     None,
-    Mem(Arc<[u8]>),
+    Mem(Arc<Vec<u8>>),
     /// At this offset of the spill file (its length is the size).
     Spilled(u64),
 }
@@ -309,14 +317,14 @@ impl MemTree {
 
     /// Read a file's content, hashing it; in memory while the budget allows, else spilled.
     fn store(&mut self, r: &mut dyn Read, size: u64) -> io::Result<(Data, u64, String)> {
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         if self.in_memory + size <= self.budget {
             let mut v = Vec::with_capacity(size as usize);
             r.read_to_end(&mut v)?;
             h.update(&v);
             self.in_memory += v.len() as u64;
             let n = v.len() as u64;
-            return Ok((Data::Mem(v.into()), n, hex::encode(h.finalize())));
+            return Ok((Data::Mem(Arc::new(v)), n, h.finalize().to_hex().to_string()));
         }
         if self.spill.is_none() {
             fs::create_dir_all(&self.spill_dir)?;
@@ -338,7 +346,7 @@ impl MemTree {
         }
         w.flush()?;
         self.spill_len += n;
-        Ok((Data::Spilled(offset), n, hex::encode(h.finalize())))
+        Ok((Data::Spilled(offset), n, h.finalize().to_hex().to_string()))
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> io::Result<()> {
@@ -674,7 +682,8 @@ mod tests {
         top.sort();
         assert_eq!(top, ["hard", "into", "link", "pipe", "run.sh", "src", "x"]);
         let digest = mem.digest("src/a.txt").unwrap();
-        assert_eq!(digest, hex::encode(Sha256::digest(b"alpha\n")));
+        assert_eq!(digest, content_digest(&mut &b"alpha\n"[..]).unwrap());
+        assert_eq!(digest, blake3::hash(b"alpha\n").to_hex().as_str());
         assert_eq!(
             mem.lstat("nope").unwrap_err().kind(),
             io::ErrorKind::NotFound
@@ -711,7 +720,10 @@ mod tests {
         for (i, p) in parts.iter().enumerate() {
             let name = format!("f{i}");
             assert_eq!(&mem.read_followed(&name).unwrap(), p, "{name}");
-            assert_eq!(mem.digest(&name).unwrap(), hex::encode(Sha256::digest(p)));
+            assert_eq!(
+                mem.digest(&name).unwrap(),
+                blake3::hash(p).to_hex().as_str()
+            );
         }
         // A file replaced frees its memory for later ones.
         let mut b = tar::Builder::new(Vec::new());
