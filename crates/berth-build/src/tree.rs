@@ -115,7 +115,8 @@ impl Tree for DirTree {
 #[derive(Clone, Debug)]
 enum Data {
     None,
-    Mem(Arc<Vec<u8>>),
+    /// At this offset of the tree's slab (its length is the size).
+    Mem(usize),
     /// At this offset of the spill file (its length is the size).
     Spilled(u64),
 }
@@ -143,16 +144,49 @@ impl Node {
     }
 }
 
-/// A build context in memory: every entry's metadata, and file contents up to a budget (the rest
-/// in one unnamed temporary file).
-#[derive(Debug)]
+/// The slab of the last build context, kept for the next one: its pages stay mapped, so reading a
+/// context no larger than the last one takes no page faults (fresh memory cost more CPU than the
+/// copy itself). Only a slab of at most [`SLAB_KEPT`] bytes is kept.
+static SLAB: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// The largest slab kept between builds.
+pub const SLAB_KEPT: usize = 16 << 20;
+
+/// A build context in memory: every entry's metadata, and file contents up to a budget in one slab
+/// (the rest in one unnamed temporary file).
 pub struct MemTree {
     nodes: BTreeMap<String, Node>,
     budget: u64,
-    in_memory: u64,
+    /// File contents, appended as they arrive (a replaced file's bytes stay: the budget bounds the
+    /// slab, not what is still named).
+    slab: Vec<u8>,
     spill_dir: PathBuf,
     spill: Option<fs::File>,
     spill_len: u64,
+}
+
+impl std::fmt::Debug for MemTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemTree")
+            .field("entries", &self.nodes.len())
+            .field("in_memory", &self.slab.len())
+            .field("spilled", &self.spill_len)
+            .finish()
+    }
+}
+
+impl Drop for MemTree {
+    fn drop(&mut self) {
+        let mut slab = std::mem::take(&mut self.slab);
+        if slab.capacity() <= SLAB_KEPT {
+            if let Ok(mut kept) = SLAB.lock() {
+                if slab.capacity() > kept.capacity() {
+                    slab.clear();
+                    *kept = slab;
+                }
+            }
+        }
+    }
 }
 
 impl Default for MemTree {
@@ -214,7 +248,10 @@ impl MemTree {
         MemTree {
             nodes,
             budget,
-            in_memory: 0,
+            slab: SLAB
+                .lock()
+                .map(|mut s| std::mem::take(&mut *s))
+                .unwrap_or_default(),
             spill_dir,
             spill: None,
             spill_len: 0,
@@ -236,7 +273,7 @@ impl MemTree {
 
     /// Bytes of file contents held in memory.
     pub fn in_memory(&self) -> u64 {
-        self.in_memory
+        self.slab.len() as u64
     }
 
     /// Bytes of file contents in the spill file.
@@ -292,9 +329,6 @@ impl MemTree {
 
     fn remove(&mut self, path: &str) {
         if let Some(n) = self.nodes.remove(path) {
-            if let Data::Mem(b) = &n.data {
-                self.in_memory -= b.len() as u64;
-            }
             if n.meta.is_dir() {
                 let prefix = format!("{path}/");
                 let below: Vec<String> = self
@@ -304,12 +338,7 @@ impl MemTree {
                     .map(|(k, _)| k.clone())
                     .collect();
                 for k in below {
-                    if let Some(Node {
-                        data: Data::Mem(b), ..
-                    }) = self.nodes.remove(&k)
-                    {
-                        self.in_memory -= b.len() as u64;
-                    }
+                    self.nodes.remove(&k);
                 }
             }
         }
@@ -318,13 +347,13 @@ impl MemTree {
     /// Read a file's content, hashing it; in memory while the budget allows, else spilled.
     fn store(&mut self, r: &mut dyn Read, size: u64) -> io::Result<(Data, u64, String)> {
         let mut h = blake3::Hasher::new();
-        if self.in_memory + size <= self.budget {
-            let mut v = Vec::with_capacity(size as usize);
-            r.read_to_end(&mut v)?;
-            h.update(&v);
-            self.in_memory += v.len() as u64;
-            let n = v.len() as u64;
-            return Ok((Data::Mem(Arc::new(v)), n, h.finalize().to_hex().to_string()));
+        if self.slab.len() as u64 + size <= self.budget {
+            let at = self.slab.len();
+            self.slab.reserve(size as usize);
+            r.take(size).read_to_end(&mut self.slab)?;
+            h.update(&self.slab[at..]);
+            let n = (self.slab.len() - at) as u64;
+            return Ok((Data::Mem(at), n, h.finalize().to_hex().to_string()));
         }
         if self.spill.is_none() {
             fs::create_dir_all(&self.spill_dir)?;
@@ -421,12 +450,8 @@ impl MemTree {
             if target.meta.is_dir() {
                 return Err(broken());
             }
-            let n = target.clone();
-            if let Data::Mem(b) = &n.data {
-                // Shared with its target, counted once more: the budget bounds what is held.
-                self.in_memory += b.len() as u64;
-            }
-            n
+            // Shares its target's bytes.
+            target.clone()
         } else if kind.is_fifo() {
             Node {
                 meta: Meta {
@@ -526,7 +551,7 @@ impl Tree for MemTree {
             ));
         }
         match &n.data {
-            Data::Mem(b) => Ok(Box::new(&b[..])),
+            Data::Mem(at) => Ok(Box::new(&self.slab[*at..*at + n.meta.size as usize])),
             Data::Spilled(at) => Ok(Box::new(SpillReader {
                 f: self.spill.as_ref().ok_or_else(|| not_found(rel))?,
                 at: *at,
@@ -725,12 +750,13 @@ mod tests {
                 blake3::hash(p).to_hex().as_str()
             );
         }
-        // A file replaced frees its memory for later ones.
+        // A replaced file's bytes still count: the budget bounds all that is held.
         let mut b = tar::Builder::new(Vec::new());
         let mut h = header(tar::EntryType::Regular, 0o644, 1);
         b.append_data(&mut h, "f0", &b"z"[..]).unwrap();
         mem.unpack(&b.into_inner().unwrap()[..]).unwrap();
-        assert_eq!(mem.in_memory(), 1);
+        assert_eq!(mem.in_memory(), 601);
+        assert_eq!(mem.read_followed("f0").unwrap(), b"z");
         // Nothing spilled, nothing written: the spill directory is never made.
         let mut small = MemTree::new(1000, dir.path().join("never"));
         small.unpack(&context_tar()[..]).unwrap();
