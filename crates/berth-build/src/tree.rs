@@ -158,8 +158,10 @@ pub struct MemTree {
     nodes: BTreeMap<String, Node>,
     budget: u64,
     /// File contents, appended as they arrive (a replaced file's bytes stay: the budget bounds the
-    /// slab, not what is still named).
+    /// slab, not what is still named). Its length is what was ever written (a kept slab is not
+    /// zeroed again); `used` is this tree's part.
     slab: Vec<u8>,
+    used: usize,
     spill_dir: PathBuf,
     spill: Option<fs::File>,
     spill_len: u64,
@@ -169,7 +171,7 @@ impl std::fmt::Debug for MemTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemTree")
             .field("entries", &self.nodes.len())
-            .field("in_memory", &self.slab.len())
+            .field("in_memory", &self.used)
             .field("spilled", &self.spill_len)
             .finish()
     }
@@ -177,11 +179,10 @@ impl std::fmt::Debug for MemTree {
 
 impl Drop for MemTree {
     fn drop(&mut self) {
-        let mut slab = std::mem::take(&mut self.slab);
+        let slab = std::mem::take(&mut self.slab);
         if slab.capacity() <= SLAB_KEPT {
             if let Ok(mut kept) = SLAB.lock() {
                 if slab.capacity() > kept.capacity() {
-                    slab.clear();
                     *kept = slab;
                 }
             }
@@ -252,6 +253,7 @@ impl MemTree {
                 .lock()
                 .map(|mut s| std::mem::take(&mut *s))
                 .unwrap_or_default(),
+            used: 0,
             spill_dir,
             spill: None,
             spill_len: 0,
@@ -273,7 +275,7 @@ impl MemTree {
 
     /// Bytes of file contents held in memory.
     pub fn in_memory(&self) -> u64 {
-        self.slab.len() as u64
+        self.used as u64
     }
 
     /// Bytes of file contents in the spill file.
@@ -347,13 +349,15 @@ impl MemTree {
     /// Read a file's content, hashing it; in memory while the budget allows, else spilled.
     fn store(&mut self, r: &mut dyn Read, size: u64) -> io::Result<(Data, u64, String)> {
         let mut h = blake3::Hasher::new();
-        if self.slab.len() as u64 + size <= self.budget {
-            let at = self.slab.len();
-            self.slab.reserve(size as usize);
-            r.take(size).read_to_end(&mut self.slab)?;
-            h.update(&self.slab[at..]);
-            let n = (self.slab.len() - at) as u64;
-            return Ok((Data::Mem(at), n, h.finalize().to_hex().to_string()));
+        if self.used as u64 + size <= self.budget {
+            let (at, end) = (self.used, self.used + size as usize);
+            if self.slab.len() < end {
+                self.slab.resize(end, 0);
+            }
+            r.read_exact(&mut self.slab[at..end])?;
+            h.update(&self.slab[at..end]);
+            self.used = end;
+            return Ok((Data::Mem(at), size, h.finalize().to_hex().to_string()));
         }
         if self.spill.is_none() {
             fs::create_dir_all(&self.spill_dir)?;
@@ -757,6 +761,15 @@ mod tests {
         mem.unpack(&b.into_inner().unwrap()[..]).unwrap();
         assert_eq!(mem.in_memory(), 601);
         assert_eq!(mem.read_followed("f0").unwrap(), b"z");
+        // The next tree may reuse the slab: it reads only what it wrote itself.
+        drop(mem);
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header(tar::EntryType::Regular, 0o644, 3);
+        b.append_data(&mut h, "g", &b"new"[..]).unwrap();
+        let mut next = MemTree::new(1000, spill.clone());
+        next.unpack(&b.into_inner().unwrap()[..]).unwrap();
+        assert_eq!(next.read_followed("g").unwrap(), b"new");
+        assert_eq!(next.in_memory(), 3);
         // Nothing spilled, nothing written: the spill directory is never made.
         let mut small = MemTree::new(1000, dir.path().join("never"));
         small.unpack(&context_tar()[..]).unwrap();
