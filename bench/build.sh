@@ -41,6 +41,31 @@
 #   The cached goal of 0.2 is out of reach at this load: the docker CLI alone, against a server
 #   that answers as soon as it has the context, takes 0.17-0.24 of dockerd's time; berthd adds
 #   5-14 ms to it.
+# Then (2026-12-06, release with thin LTO and 16 CGUs; berthd's debug log, strace -f -tt -T, perf,
+# and berthd's CPU time from /proc over 20 cached builds): the CLI never waited on berthd while
+# sending (berthd sat in epoll_wait between the CLI's writes, up to 20 ms at once; reads of
+# 16-256 KiB), and the end of the answer came 1-2 ms after the last byte (aux and stream in one
+# writev, the chunked end in a second). A cached rebuild made 9 files and directories (build dir,
+# context dir, src, 6 files) in ~490 8 KiB writes and removed them; berthd spent 10.5-12.5 ms of
+# CPU on it, mostly SHA-256 of the 4 MB context, copies, and page faults on fresh memory (with
+# their memory-cgroup charging). Now the context is held in memory (nothing written: see
+# ARCHITECTURE.md, --build-context-memory), its files digested with BLAKE3, and its slab of file
+# contents kept for the next build: 6-6.5 ms of CPU per cached build. A/B on the same host (old
+# and new berthd side by side, hyperfine 40 runs each, load 3-6, medians): before 31.6 ms, now
+# 25.2 ms, the CLI alone 18.8 ms (berthd's share 12.8 -> 6.4 ms). Three runs of this script,
+# load average 4.9-5.9 (`bash bench/build.sh 3 10`, then `2 20` twice):
+#   cold:   berthd 573 / 1034 / 1423 ms, dockerd classic 2179 / 3329 / 3949 ms (0.26 / 0.31 / 0.36)
+#   cached: berthd 34 / 28 / 29 ms, dockerd classic 170 / 150 / 145 ms (0.20 / 0.19 / 0.20),
+#           the CLI alone 19 / 20 / 19 ms; without it berthd / dockerd = 0.10 / 0.06 / 0.08.
+#   At the goal of 0.2, not clearly under it: the CLI alone is 0.11-0.13 of dockerd's time, and
+#   berthd's 6-6.5 ms of CPU (receiving 4 MB, copying it, hashing it) shares 2 loaded cores with it.
+# With the kept slab no longer zeroed, on a quiet host (load 2; `3 10`, then `2 20`): A/B medians
+# before 22.4 ms, now 15.4 ms, the CLI alone 15.0 ms; this script:
+#   cold:   berthd 449 / 543 ms, dockerd classic 1659 / 2071 ms (0.27 / 0.26)
+#   cached: berthd 19 / 22 ms, dockerd classic 86 / 88 ms (0.22 / 0.25), the CLI alone 17 / 20 ms
+#           (0.20 / 0.23 of dockerd by itself); without it berthd / dockerd = 0.03 / 0.02.
+#   Here dockerd's cached rebuild is fast enough that the docker CLI's own time is at or above a
+#   fifth of it: berthd adds 2 ms to the CLI, and the goal is out of reach for any server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}

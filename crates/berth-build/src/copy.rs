@@ -6,28 +6,26 @@
 
 use crate::boundary::FileMeta;
 use crate::ignore::Ignore;
+use crate::tree::{shown, Meta, Tree};
 use crate::BuildError;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 
 /// One thing to put in the layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// A regular file, a directory or a symlink from the source root, at `dest`.
     Path {
-        /// Absolute path of the source.
-        src: PathBuf,
+        /// The source, relative to its tree's root.
+        src: String,
         /// Absolute path in the image.
         dest: String,
     },
     /// A tar archive (ADD) whose contents go under `dest`.
     Archive {
-        /// The archive.
-        src: PathBuf,
+        /// The archive, relative to its tree's root.
+        src: String,
         /// Absolute directory in the image.
         dest: String,
     },
@@ -49,10 +47,10 @@ pub struct CopyPlan {
 }
 
 /// What COPY/ADD asks.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CopyRequest<'a> {
-    /// The source root.
-    pub root: &'a Path,
+    /// The source tree.
+    pub root: &'a dyn Tree,
     /// `.dockerignore` (context sources only).
     pub ignore: Option<&'a Ignore>,
     /// Sources as written (substituted).
@@ -94,11 +92,11 @@ pub fn clean_source(src: &str) -> Result<String, BuildError> {
     Ok(out.join("/"))
 }
 
-/// `root`/`rel` with the symlinks on the way followed inside `root`, as Docker resolves COPY sources
-/// in scope: an absolute target restarts at the root and `..` stops there, so a context's (or an
-/// image's) symlink never leads to the host's files. The last component is followed only with
-/// `follow_last` (a directory to list; a source itself is copied as what it is).
-pub fn in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf, BuildError> {
+/// `rel` with the symlinks on the way followed inside `root` (a path relative to it), as Docker
+/// resolves COPY sources in scope: an absolute target restarts at the root and `..` stops there, so
+/// a context's (or an image's) symlink never leads to the host's files. The last component is
+/// followed only with `follow_last` (a directory to list; a source itself is copied as what it is).
+pub fn in_root(root: &dyn Tree, rel: &str, follow_last: bool) -> Result<String, BuildError> {
     let mut parts: std::collections::VecDeque<String> = rel
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
@@ -115,18 +113,22 @@ pub fn in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf, Bui
             done.pop();
             continue;
         }
-        let cand = root.join(done.join("/")).join(&p);
-        match fs::symlink_metadata(&cand) {
-            Ok(m) if m.file_type().is_symlink() => {
+        let mut cand = done.join("/");
+        if !cand.is_empty() {
+            cand.push('/');
+        }
+        cand.push_str(&p);
+        match root.lstat(&cand) {
+            Ok(m) if m.is_symlink() => {
                 hops += 1;
                 if hops > 40 {
                     return Err(BuildError::Copy(format!(
                         "too many levels of symbolic links resolving {rel}"
                     )));
                 }
-                let t = fs::read_link(&cand)
+                let t = root
+                    .read_link(&cand)
                     .map_err(|e| BuildError::io(format!("reading the link {rel}"), e))?;
-                let t = t.to_string_lossy();
                 if t.starts_with('/') {
                     done.clear();
                 }
@@ -137,11 +139,10 @@ pub fn in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf, Bui
             _ => done.push(p),
         }
     }
-    let mut out = root.join(done.join("/"));
     if let Some(l) = last {
-        out.push(l);
+        done.push(l);
     }
-    Ok(out)
+    Ok(done.join("/"))
 }
 
 /// Join an absolute image path and a relative one (`/a` + `b/c` = `/a/b/c`).
@@ -158,7 +159,11 @@ pub fn join_abs(base: &str, rel: &str) -> String {
 }
 
 /// Expand one source pattern to relative paths under `root` (element by element, as Go's Glob).
-fn expand(root: &Path, pattern: &str, ignore: Option<&Ignore>) -> Result<Vec<String>, BuildError> {
+fn expand(
+    root: &dyn Tree,
+    pattern: &str,
+    ignore: Option<&Ignore>,
+) -> Result<Vec<String>, BuildError> {
     let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
     let mut found = vec![String::new()];
     for part in parts {
@@ -171,16 +176,17 @@ fn expand(root: &Path, pattern: &str, ignore: Option<&Ignore>) -> Result<Vec<Str
                 } else {
                     format!("{base}/{part}")
                 };
-                if fs::symlink_metadata(in_root(root, &p, false)?).is_ok() {
+                if root.lstat(&in_root(root, &p, false)?).is_ok() {
                     next.push(p);
                 }
                 continue;
             }
-            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            let Ok(rd) = root.read_dir(&dir) else {
+                continue;
+            };
             let pat: Vec<char> = part.chars().collect();
             let mut names: Vec<String> = rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
+                .into_iter()
                 .filter(|n| crate::ignore::glob(&pat, &n.chars().collect::<Vec<_>>()))
                 .collect();
             names.sort();
@@ -210,8 +216,8 @@ fn is_url(s: &str) -> bool {
 }
 
 /// Whether a file is a tar archive ADD unpacks (plain, gzip, bzip2, xz or zstd compressed).
-pub fn is_archive(p: &Path) -> bool {
-    let Ok(f) = fs::File::open(p) else {
+pub fn is_archive(root: &dyn Tree, p: &str) -> bool {
+    let Ok(f) = root.open(p) else {
         return false;
     };
     let Ok(mut r) = berth_image::compression::decompress_archive(f, u64::MAX) else {
@@ -252,7 +258,7 @@ pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
         let excluded = req
             .ignore
             .is_some_and(|i| !rel.is_empty() && i.ignored(&rel));
-        if excluded || fs::symlink_metadata(in_root(req.root, &rel, false)?).is_err() {
+        if excluded || req.root.lstat(&in_root(req.root, &rel, false)?).is_err() {
             return Err(BuildError::Copy(format!(
                 "{} failed: file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist",
                 req.keyword
@@ -277,14 +283,16 @@ pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
     let mut kind = "file";
     for (rel, _) in &items {
         let src = in_root(req.root, rel, false)?;
-        let md =
-            fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {rel}"), e))?;
+        let md = req
+            .root
+            .lstat(&src)
+            .map_err(|e| BuildError::io(format!("stat {rel}"), e))?;
         if md.is_dir() {
             kind = "dir";
             walk(req.root, rel, &req.dest, req.ignore, &mut entries)?;
         } else {
             let base = rel.rsplit('/').next().unwrap_or(rel);
-            if req.add && md.is_file() && is_archive(&src) {
+            if req.add && md.is_file() && is_archive(req.root, &src) {
                 entries.push(Entry::Archive {
                     src,
                     dest: req.dest.clone(),
@@ -349,18 +357,16 @@ pub fn resolve(req: &CopyRequest) -> Result<CopyPlan, BuildError> {
 
 /// A directory's contents (not itself), sorted, ignored paths skipped.
 fn walk(
-    root: &Path,
+    root: &dyn Tree,
     rel: &str,
     dest: &str,
     ignore: Option<&Ignore>,
     out: &mut Vec<Entry>,
 ) -> Result<(), BuildError> {
     let dir = in_root(root, rel, true)?;
-    let mut names: Vec<String> = fs::read_dir(&dir)
-        .map_err(|e| BuildError::io(format!("reading {rel}"), e))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
+    let mut names: Vec<String> = root
+        .read_dir(&dir)
+        .map_err(|e| BuildError::io(format!("reading {rel}"), e))?;
     names.sort();
     for n in names {
         let r = if rel.is_empty() {
@@ -369,8 +375,14 @@ fn walk(
             format!("{rel}/{n}")
         };
         let ignored = ignore.is_some_and(|i| i.ignored(&r));
-        let src = dir.join(&n);
-        let md = fs::symlink_metadata(&src).map_err(|e| BuildError::io(format!("stat {r}"), e))?;
+        let src = if dir.is_empty() {
+            n.clone()
+        } else {
+            format!("{dir}/{n}")
+        };
+        let md = root
+            .lstat(&src)
+            .map_err(|e| BuildError::io(format!("stat {r}"), e))?;
         let d = join_abs(dest, &n);
         if md.is_dir() {
             if ignored && !ignore.is_some_and(Ignore::has_exceptions) {
@@ -390,55 +402,42 @@ fn walk(
     Ok(())
 }
 
-fn hash_file(p: &Path) -> io::Result<String> {
-    let mut f = fs::File::open(p)?;
-    let mut h = Sha256::new();
-    io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+/// A regular file's content digest: the one the tree knows, or read.
+fn hash_file(root: &dyn Tree, p: &str) -> Result<String, BuildError> {
+    if let Some(d) = root.digest(p) {
+        return Ok(d);
+    }
+    let read = || -> io::Result<String> {
+        let mut f = root.open(p)?;
+        crate::tree::content_digest(&mut f)
+    };
+    read().map_err(|e| BuildError::io(format!("reading {}", shown(p).display()), e))
 }
 
 impl CopyPlan {
     /// The checksum the cache keys on: `file:<sha256>`, `dir:<sha256>` or `multi:<sha256>` over the
-    /// destinations, types, modes, owners and contents.
-    pub fn checksum(&self) -> Result<String, BuildError> {
-        self.checksum_with(&|_| None)
-    }
-
-    /// [`CopyPlan::checksum`], taking a regular file's content digest from `known` (by its
-    /// source path) when it has it.
-    pub fn checksum_with(
-        &self,
-        known: &dyn Fn(&Path) -> Option<String>,
-    ) -> Result<String, BuildError> {
+    /// destinations, types, modes, owners and contents (a file's digest taken from the tree when
+    /// it knows it, as a context's are, taken while it was unpacked).
+    pub fn checksum(&self, root: &dyn Tree) -> Result<String, BuildError> {
         let mut h = Sha256::new();
         h.update(format!("{:?} {:?}\n", self.chown, self.chmod));
         for e in &self.entries {
             match e {
                 Entry::Path { src, dest } => {
-                    let md = fs::symlink_metadata(src)
-                        .map_err(|e| BuildError::io(format!("stat {}", src.display()), e))?;
+                    let md = root
+                        .lstat(src)
+                        .map_err(|e| BuildError::io(format!("stat {}", shown(src).display()), e))?;
                     let content = if md.is_file() {
-                        match known(src) {
-                            Some(c) => c,
-                            None => hash_file(src).map_err(|e| {
-                                BuildError::io(format!("reading {}", src.display()), e)
-                            })?,
-                        }
-                    } else if md.file_type().is_symlink() {
-                        fs::read_link(src)
-                            .map(|t| t.to_string_lossy().into_owned())
-                            .unwrap_or_default()
+                        hash_file(root, src)?
+                    } else if md.is_symlink() {
+                        root.read_link(src).unwrap_or_default()
                     } else {
                         String::new()
                     };
-                    h.update(format!("{dest}\0{:o}\0{}\n", md.mode(), content));
+                    h.update(format!("{dest}\0{:o}\0{}\n", md.mode, content));
                 }
                 Entry::Archive { src, dest } => {
-                    let c = match known(src) {
-                        Some(c) => c,
-                        None => hash_file(src)
-                            .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?,
-                    };
+                    let c = hash_file(root, src)?;
                     h.update(format!("archive {dest}\0{c}\n"));
                 }
             }
@@ -450,6 +449,7 @@ impl CopyPlan {
     /// directories that exist (others are made 0755, owned by `--chown`'s owner or root).
     pub fn write_layer<W: Write>(
         &self,
+        root: &dyn Tree,
         w: W,
         existing: &BTreeMap<String, FileMeta>,
     ) -> Result<W, BuildError> {
@@ -478,49 +478,51 @@ impl CopyPlan {
         }
         for e in &self.entries {
             match e {
-                Entry::Path { src, dest } => self.append_path(&mut b, src, dest).map_err(ioe)?,
+                Entry::Path { src, dest } => {
+                    self.append_path(root, &mut b, src, dest).map_err(ioe)?
+                }
                 Entry::Archive { src, dest } => {
-                    self.append_archive(&mut b, src, dest).map_err(ioe)?
+                    self.append_archive(root, &mut b, src, dest).map_err(ioe)?
                 }
             }
         }
         b.into_inner().map_err(ioe)
     }
 
-    fn header(&self, md: &fs::Metadata) -> tar::Header {
+    fn header(&self, md: &Meta) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         let (uid, gid) = self.chown.unwrap_or((0, 0));
         h.set_uid(uid as u64);
         h.set_gid(gid as u64);
-        let mode = self.chmod.unwrap_or(md.permissions().mode() & 0o7777);
+        let mode = self.chmod.unwrap_or(md.mode & 0o7777);
         h.set_mode(mode);
-        h.set_mtime(md.mtime().max(0) as u64);
+        h.set_mtime(md.mtime.max(0) as u64);
         h
     }
 
     fn append_path<W: Write>(
         &self,
+        root: &dyn Tree,
         b: &mut tar::Builder<W>,
-        src: &Path,
+        src: &str,
         dest: &str,
     ) -> io::Result<()> {
-        let md = fs::symlink_metadata(src)?;
+        let md = root.lstat(src)?;
         let mut h = self.header(&md);
         let name = dest.trim_start_matches('/');
-        let ft = md.file_type();
-        if ft.is_dir() {
+        if md.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_size(0);
             b.append_data(&mut h, name, io::empty())
-        } else if ft.is_symlink() {
+        } else if md.is_symlink() {
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_size(0);
             h.set_mode(0o777);
-            b.append_link(&mut h, name, fs::read_link(src)?)
-        } else if ft.is_file() {
+            b.append_link(&mut h, name, root.read_link(src)?)
+        } else if md.is_file() {
             h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(md.len());
-            b.append_data(&mut h, name, fs::File::open(src)?)
+            h.set_size(md.size);
+            b.append_data(&mut h, name, root.open(src)?)
         } else {
             // Devices, fifos and sockets of a context are not copied (as Docker's archiver skips sockets).
             Ok(())
@@ -529,12 +531,13 @@ impl CopyPlan {
 
     fn append_archive<W: Write>(
         &self,
+        root: &dyn Tree,
         b: &mut tar::Builder<W>,
-        src: &Path,
+        src: &str,
         dest: &str,
     ) -> io::Result<()> {
         let r = berth_image::compression::decompress_archive(
-            fs::File::open(src)?,
+            root.open(src)?,
             berth_image::compression::DEFAULT_MAX_UNCOMPRESSED,
         )?;
         let mut a = tar::Archive::new(r);
@@ -592,6 +595,8 @@ impl CopyPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::DirTree;
+    use std::fs;
 
     fn ctx() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
@@ -606,7 +611,7 @@ mod tests {
     }
 
     fn req<'a>(
-        root: &'a Path,
+        root: &'a dyn Tree,
         ig: Option<&'a Ignore>,
         srcs: &[&str],
         dest: &str,
@@ -643,32 +648,34 @@ mod tests {
     #[test]
     fn directory_contents_wildcards_and_ignore() {
         let t = ctx();
+        let root = DirTree(t.path().to_path_buf());
         let ig = Ignore::parse("*/*.log\n");
-        let p = resolve(&req(t.path(), Some(&ig), &["src"], "/app", false)).unwrap();
+        let p = resolve(&req(&root, Some(&ig), &["src"], "/app", false)).unwrap();
         assert_eq!(p.kind, "dir");
-        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let layer = p.write_layer(&root, Vec::new(), &BTreeMap::new()).unwrap();
         let n: Vec<String> = names(&layer).into_iter().map(|x| x.0).collect();
         assert_eq!(n, ["app", "app/a.txt", "app/sub", "app/sub/b.txt"]);
-        let p = resolve(&req(t.path(), None, &["*.txt"], "/d/", true)).unwrap();
+        let p = resolve(&req(&root, None, &["*.txt"], "/d/", true)).unwrap();
         assert_eq!(p.kind, "multi");
-        let e = resolve(&req(t.path(), None, &["*.txt"], "/d", false)).unwrap_err();
+        let e = resolve(&req(&root, None, &["*.txt"], "/d", false)).unwrap_err();
         assert!(
             e.to_string()
                 .contains("must be a directory and end with a /"),
             "{e}"
         );
-        let e = resolve(&req(t.path(), Some(&ig), &["src/skip.log"], "/x", false)).unwrap_err();
+        let e = resolve(&req(&root, Some(&ig), &["src/skip.log"], "/x", false)).unwrap_err();
         assert!(e.to_string().contains("excluded by .dockerignore"), "{e}");
-        let e = resolve(&req(t.path(), None, &["../etc/passwd"], "/x", false)).unwrap_err();
+        let e = resolve(&req(&root, None, &["../etc/passwd"], "/x", false)).unwrap_err();
         assert!(e.to_string().contains("outside the build context"), "{e}");
-        let e = resolve(&req(t.path(), None, &["nomatch*"], "/x/", true)).unwrap_err();
+        let e = resolve(&req(&root, None, &["nomatch*"], "/x/", true)).unwrap_err();
         assert!(e.to_string().contains("no source files"), "{e}");
     }
 
     #[test]
     fn owners_modes_parents_and_checksum() {
         let t = ctx();
-        let mut r = req(t.path(), None, &["one.txt"], "/usr/local/bin/", true);
+        let root = DirTree(t.path().to_path_buf());
+        let mut r = req(&root, None, &["one.txt"], "/usr/local/bin/", true);
         r.chown = Some((7, 8));
         r.chmod = Some(0o700);
         let p = resolve(&r).unwrap();
@@ -682,7 +689,7 @@ mod tests {
             },
         )]
         .into();
-        let layer = p.write_layer(Vec::new(), &existing).unwrap();
+        let layer = p.write_layer(&root, Vec::new(), &existing).unwrap();
         assert_eq!(
             names(&layer),
             [
@@ -692,15 +699,16 @@ mod tests {
                 ("usr/local/bin/one.txt".to_string(), 7, 0o700),
             ]
         );
-        let c1 = p.checksum().unwrap();
+        let c1 = p.checksum(&root).unwrap();
         assert!(c1.starts_with("file:"));
         fs::write(t.path().join("one.txt"), "changed").unwrap();
-        assert_ne!(resolve(&r).unwrap().checksum().unwrap(), c1);
+        assert_ne!(resolve(&r).unwrap().checksum(&root).unwrap(), c1);
     }
 
     #[test]
     fn symlinks_in_a_source_path_stay_inside_the_root() {
         let t = ctx();
+        let root = DirTree(t.path().to_path_buf());
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("secret"), "host").unwrap();
         fs::create_dir_all(outside.path().join("d")).unwrap();
@@ -709,23 +717,23 @@ mod tests {
         std::os::unix::fs::symlink("../../src", t.path().join("up")).unwrap();
         // Through a link that points out of the context: resolved inside it, so not found.
         for src in ["out/secret", "out/d", "out/*"] {
-            let e = resolve(&req(t.path(), None, &[src], "/x/", true)).unwrap_err();
+            let e = resolve(&req(&root, None, &[src], "/x/", true)).unwrap_err();
             assert!(
                 e.to_string().contains("no source files") || e.to_string().contains("not found"),
                 "{src}: {e}"
             );
         }
         // A relative link climbing above the root stops at it: up/a.txt is src/a.txt.
-        let p = resolve(&req(t.path(), None, &["up/a.txt"], "/x", false)).unwrap();
+        let p = resolve(&req(&root, None, &["up/a.txt"], "/x", false)).unwrap();
         assert_eq!(
             p.entries,
             [Entry::Path {
-                src: t.path().join("src/a.txt"),
+                src: "src/a.txt".into(),
                 dest: "/x".into()
             }]
         );
-        let p = resolve(&req(t.path(), None, &["up/sub"], "/x", false)).unwrap();
-        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let p = resolve(&req(&root, None, &["up/sub"], "/x", false)).unwrap();
+        let layer = p.write_layer(&root, Vec::new(), &BTreeMap::new()).unwrap();
         let n: Vec<String> = names(&layer).into_iter().map(|x| x.0).collect();
         assert_eq!(n, ["x", "x/b.txt"]);
     }
@@ -733,6 +741,7 @@ mod tests {
     #[test]
     fn add_extracts_local_archives_and_refuses_urls() {
         let t = ctx();
+        let root = DirTree(t.path().to_path_buf());
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(2);
@@ -743,10 +752,10 @@ mod tests {
         h.set_size(1);
         b.append_data(&mut h, "../../evil", &b"e"[..]).unwrap_or(());
         fs::write(t.path().join("a.tar"), b.into_inner().unwrap()).unwrap();
-        let mut r = req(t.path(), None, &["a.tar"], "/opt", false);
+        let mut r = req(&root, None, &["a.tar"], "/opt", false);
         r.add = true;
         let p = resolve(&r).unwrap();
-        let layer = p.write_layer(Vec::new(), &BTreeMap::new()).unwrap();
+        let layer = p.write_layer(&root, Vec::new(), &BTreeMap::new()).unwrap();
         let n = names(&layer);
         assert!(n.contains(&("opt/x/y.txt".to_string(), 5, 0o640)), "{n:?}");
         assert!(n.iter().all(|(p, _, _)| p.starts_with("opt")), "{n:?}");

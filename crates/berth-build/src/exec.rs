@@ -20,8 +20,8 @@ use std::path::PathBuf;
 pub struct BuildOptions {
     /// The Dockerfile's text.
     pub dockerfile: String,
-    /// The context directory.
-    pub context: PathBuf,
+    /// The context: held in memory as it was unpacked (berthd), or a directory.
+    pub context: crate::tree::Context,
     /// Its `.dockerignore`.
     pub ignore: Ignore,
     /// Names for the result.
@@ -44,12 +44,8 @@ pub struct BuildOptions {
     pub host: HostOptions,
     /// `--cache-from` images: when given, only they (and their parents) serve as cache.
     pub cache_from: Vec<String>,
-    /// A directory for the layer files being written.
+    /// A directory for the layer files being written, made when a step first needs it.
     pub scratch: PathBuf,
-    /// SHA-256 (hex) of the context's regular files by their path in it, taken as the context was
-    /// unpacked (exact: see `berth_image::extract::extract_archive_with_digests`); a file not in
-    /// it is read and hashed.
-    pub context_digests: std::collections::HashMap<PathBuf, String>,
 }
 
 /// What a build made.

@@ -5,6 +5,7 @@
 //! - [`ignore`]: `.dockerignore` patterns.
 //! - [`plan`]: build args and `ARG` scoping, stages, `--target`, the step count.
 //! - [`copy`]: COPY/ADD sources (wildcards, directories, local tar extraction), their checksum and layer.
+//! - [`tree`]: the trees COPY reads: a directory, or a context held in memory as it was unpacked.
 //! - [`exec`]: the executor: one step at a time, the classic layer cache (an image whose parent is the
 //!   current image and whose `ContainerConfig` equals this step's is reused), progress lines.
 //! - [`boundary`]: the traits at its edges ([`ImageSource`], [`StepRunner`], [`LayerStore`], [`Output`]);
@@ -17,6 +18,7 @@ pub mod ignore;
 pub mod parser;
 pub mod plan;
 pub mod shell;
+pub mod tree;
 
 pub use boundary::{
     BaseImage, FileMeta, HostOptions, ImageSource, Layer, LayerStore, Output, RunStep, StepRunner,

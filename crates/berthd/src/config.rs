@@ -112,6 +112,10 @@ pub struct Flags {
     /// and leave nothing behind
     #[arg(long = "max-uncompressed-size", default_value = "64g", value_parser = parse_size)]
     pub max_uncompressed_size: u64,
+    /// File contents of one build's context kept in memory (bytes, or with a k/m/g/t suffix);
+    /// the rest goes to an unnamed temporary file under the data root
+    #[arg(long = "build-context-memory", default_value = "64m", value_parser = parse_size)]
+    pub build_context_memory: u64,
     /// Apply the learned profile an image carries (label run.berth.profile) to its containers
     /// by default (enforce), or never (off)
     #[arg(long = "security-profiles", default_value = "enforce", value_parser = ["enforce", "off"])]
@@ -263,6 +267,7 @@ pub const KEYS: &[Key] = &[
     key("init-path", "init-path", string),
     key("userns-remap", "userns-remap", string),
     key("max-uncompressed-size", "max-uncompressed-size", scalar),
+    key("build-context-memory", "build-context-memory", scalar),
     key("labels", "label", strings),
     key("insecure-registries", "insecure-registry", strings),
     key("registry-mirrors", "registry-mirror", strings),

@@ -56,6 +56,9 @@ pub struct Config {
     /// `--max-uncompressed-size`: the most one decompressed stream (a loaded archive, a layer)
     /// may hold.
     pub max_uncompressed: u64,
+    /// `--build-context-memory`: file contents of one build context held in memory (the rest
+    /// spills to an unnamed file in `<data-root>/build`).
+    pub build_context_memory: u64,
     /// `--security-profiles=enforce`: images' learned profiles apply by default.
     pub security_profiles: bool,
     /// Log driver, DNS and ulimits of containers that set none.

@@ -238,6 +238,7 @@ fn main() -> Result<()> {
             .clone()
             .unwrap_or_else(|| live::sibling("berth-init")),
         max_uncompressed: f.max_uncompressed_size,
+        build_context_memory: f.build_context_memory,
         security_profiles: f.security_profiles == "enforce",
         defaults,
         experimental: f.experimental,

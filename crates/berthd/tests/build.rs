@@ -189,12 +189,22 @@ fn multi_stage_build_config_cache_and_target() {
     let all = d.ok(&["images", "-aq"]);
     assert!(all.lines().count() > 20, "{all}");
 
-    // An unchanged rebuild: every step from the cache, the same ID, no container run.
+    // An unchanged rebuild: every step from the cache, the same ID, no container run, and no
+    // file written (the context stays in memory; a build directory made and removed would change
+    // the mtime of <data-root>/build).
+    let builds = d.dir.path().join("data/build");
+    let seen = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let before = seen(&builds);
     let (ok, out) = build(&d, &["-t", "built:1", "--build-arg", "GREETING=hi", c]);
     assert!(ok, "{out}");
     assert_eq!(out.matches(" ---> Using cache").count(), 20, "{out}");
     assert!(!out.contains("Running in"), "{out}");
     assert_eq!(inspect(&d, "built:1")["Id"], id.as_str());
+    assert_eq!(
+        seen(&builds),
+        before,
+        "a cached rebuild wrote under {builds:?}"
+    );
 
     // A changed file rebuilds from its COPY on; the steps before stay cached.
     std::fs::write(ctx.path().join("app.txt"), "app v2\n").unwrap();

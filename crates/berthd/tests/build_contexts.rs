@@ -1,7 +1,8 @@
 //! `POST /build` with the context compressed every way the Engine API takes it (plain, gzip,
 //! bzip2, xz, zstd), sent by the Python `docker` SDK (`custom_context` with `encoding`, as a
-//! program that packs its own context does; the docker CLI only sends plain or gzip), and
-//! `--cache-from` of a pulled image through the stock docker CLI.
+//! program that packs its own context does; the docker CLI only sends plain or gzip),
+//! `--cache-from` of a pulled image through the stock docker CLI, and a context larger than
+//! `--build-context-memory` (its file contents spilled to disk).
 
 mod common;
 
@@ -245,4 +246,61 @@ fn a_build_stops_when_its_client_goes() {
         (1..=3).contains(&n),
         "{n} build containers after the client left (6 without cancelling)"
     );
+}
+
+/// A context whose files do not fit `--build-context-memory` builds as one that does: the files
+/// past the budget are read back from the spill file, hashed the same (an unchanged rebuild is
+/// all cache with the same ID, a changed file rebuilds from its COPY on), and nothing is left
+/// under the data root.
+#[test]
+fn a_context_over_the_memory_budget_builds_and_caches_the_same() {
+    skip_unless_ready!("a_context_over_the_memory_budget_builds_and_caches_the_same");
+    let d = Berthd::start_with(&["--bridge", "none", "--build-context-memory", "4k"]);
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    std::fs::create_dir(c.join("data")).unwrap();
+    // 10 files of 1800 bytes: two fit the budget, the rest spill.
+    let mut all = String::new();
+    for i in 0..10 {
+        let text: String = (0..100)
+            .map(|l| format!("file {i} line {l:05}\n"))
+            .collect();
+        assert_eq!(text.len(), 1800);
+        std::fs::write(c.join(format!("data/f{i}.txt")), &text).unwrap();
+        all.push_str(&text);
+    }
+    std::fs::write(
+        c.join("Dockerfile"),
+        "FROM busybox:latest\nCOPY data /data\nRUN cat /data/* > /all\nCMD [\"cat\", \"/all\"]\n",
+    )
+    .unwrap();
+    let dir = c.to_str().unwrap();
+    let build = |tag: &str| {
+        let o = d.docker_in(&["build", "--network", "none", "-t", tag, dir], None);
+        let out =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{out}");
+        out
+    };
+    build("spill:1");
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", "spill:1"]);
+    assert_eq!(d.ok(&["run", "--rm", "--network", "none", "spill:1"]), all);
+    let out = build("spill:1");
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "spill:1"]), id);
+    // A file past the budget changed: the COPY and what follows run again.
+    std::fs::write(c.join("data/f9.txt"), "changed\n").unwrap();
+    let out = build("spill:2");
+    assert!(!out.contains("Using cache"), "{out}");
+    let changed = all[..9 * 1800].to_string() + "changed\n";
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "spill:2"]),
+        changed
+    );
+    // The spill file had no name; the build directories are gone.
+    let left: Vec<_> = std::fs::read_dir(d.dir.path().join("data/build"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
 }

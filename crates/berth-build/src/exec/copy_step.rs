@@ -3,6 +3,8 @@
 //! cache, and the layer committed.
 
 use super::*;
+use crate::tree::{DirTree, Tree};
+use std::sync::Arc;
 
 impl Builder<'_> {
     fn resolve_in_image(&mut self, image: Option<&str>, path: &str) -> Result<String, BuildError> {
@@ -63,10 +65,14 @@ impl Builder<'_> {
             let Some(id) = st.image.clone() else {
                 return Err(bad());
             };
-            let root = b.images.rootfs(&id)?;
+            let root = DirTree(b.images.rootfs(&id)?);
             // The image's own file, its symlinks followed inside its root file system.
             let path = copy::in_root(&root, file, true)?;
-            Ok(std::fs::read_to_string(path).unwrap_or_default())
+            let mut s = String::new();
+            if let Ok(mut f) = root.open(&path) {
+                let _ = std::io::Read::read_to_string(&mut f, &mut s);
+            }
+            Ok(s)
         };
         let (uid, primary) = match u.parse::<u32>() {
             Ok(n) => (n, n),
@@ -174,13 +180,14 @@ impl Builder<'_> {
                 })?)
             }
         };
-        let resolve = |b: &mut Self| -> Result<copy::CopyPlan, BuildError> {
-            let (root, ignore) = match &from {
-                None => (b.opts.context.clone(), Some(&b.opts.ignore)),
-                Some(id) => (b.images.rootfs(id)?, None),
+        type Resolved = (copy::CopyPlan, Arc<dyn Tree>);
+        let resolve = |b: &mut Self| -> Result<Resolved, BuildError> {
+            let (root, ignore): (Arc<dyn Tree>, _) = match &from {
+                None => (b.opts.context.0.clone(), Some(&b.opts.ignore)),
+                Some(id) => (Arc::new(DirTree(b.images.rootfs(id)?)), None),
             };
-            copy::resolve(&CopyRequest {
-                root: &root,
+            let plan = copy::resolve(&CopyRequest {
+                root: &*root,
                 ignore,
                 sources: srcs.to_vec(),
                 dest: dest.clone(),
@@ -189,7 +196,8 @@ impl Builder<'_> {
                 chown,
                 chmod,
                 keyword: &ins.keyword,
-            })
+            })?;
+            Ok((plan, root))
         };
         // An image's files are fixed by its ID, so the checksum of a COPY --from is remembered
         // under everything that goes into it: a cached step then needs no root file system.
@@ -208,15 +216,7 @@ impl Builder<'_> {
             None => {
                 let p = resolve(self)?;
                 // A context file's digest was taken as the context was unpacked.
-                let ctx = &self.opts.context;
-                let digests = &self.opts.context_digests;
-                let known = |src: &std::path::Path| -> Option<String> {
-                    if from.is_some() {
-                        return None;
-                    }
-                    digests.get(src.strip_prefix(ctx).ok()?).cloned()
-                };
-                let sum = p.checksum_with(&known)?;
+                let sum = p.0.checksum(&*p.1)?;
                 if let Some(k) = &memo {
                     self.images.remember_checksum(k, &sum);
                 }
@@ -238,7 +238,7 @@ impl Builder<'_> {
             self.use_cached(st, hit);
             return Ok(());
         }
-        let plan = match plan {
+        let (plan, root) = match plan {
             Some(p) => p,
             None => resolve(self)?,
         };
@@ -252,11 +252,12 @@ impl Builder<'_> {
                 }
             }
         }
-        let tmp = tempfile::NamedTempFile::new_in(&self.opts.scratch)
+        let tmp = std::fs::create_dir_all(&self.opts.scratch)
+            .and_then(|()| tempfile::NamedTempFile::new_in(&self.opts.scratch))
             .map_err(|e| BuildError::io("creating a layer file", e))?;
         {
             let w = std::io::BufWriter::new(tmp.as_file());
-            let mut w = plan.write_layer(w, &existing)?;
+            let mut w = plan.write_layer(&*root, w, &existing)?;
             std::io::Write::flush(&mut w).map_err(|e| BuildError::io("writing a layer file", e))?;
         }
         self.commit(st, run, key, Layer::Tar(tmp.path().to_path_buf()), Some(()))

@@ -187,7 +187,7 @@ fn world() -> (Fake, tempfile::TempDir) {
 fn opts(ctx: &std::path::Path, df: &str) -> BuildOptions {
     BuildOptions {
         dockerfile: df.into(),
-        context: ctx.to_path_buf(),
+        context: crate::tree::Context(std::sync::Arc::new(crate::tree::DirTree(ctx.to_path_buf()))),
         ignore: Ignore::parse("secret.txt\n"),
         tags: vec!["out:1".into()],
         rm: true,

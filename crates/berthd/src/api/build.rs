@@ -201,7 +201,9 @@ async fn forward(mut body: http::ReqBody, tx: tokio::sync::mpsc::Sender<Chunk>) 
     Ok(())
 }
 
-/// Unpack the context tar into `dir` as it arrives; read the Dockerfile and `.dockerignore`.
+/// Read the context tar into memory as it arrives (file contents above `--build-context-memory`
+/// go to an unnamed file in `<data-root>/build`); read the Dockerfile and `.dockerignore` from it.
+/// Nothing is written to disk for a context that fits: a cached build makes no file.
 fn prepare(
     d: &Daemon,
     f: BodyReader,
@@ -209,21 +211,12 @@ fn prepare(
     dockerfile: &str,
     opts: &mut BuildOptions,
 ) -> Result<(), String> {
-    let ctx = dir.join("context");
-    std::fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
-    let eo = berth_image::extract::ExtractOptions {
-        whiteouts: berth_image::extract::WhiteoutMode::Literal,
-        allow_devices: false,
-        same_owner: false,
-        xattrs: false,
-        clean_dotdot: true,
-        ..Default::default()
-    };
     let r = berth_image::compression::decompress_archive(f, d.images.max_uncompressed())
         .map_err(|e| e.to_string())?;
-    let (_, digests) = berth_image::extract::extract_archive_with_digests(r, &ctx, &eo)
+    let spill = d.cfg.data_root.join("build");
+    let mut tree = berth_build::tree::MemTree::new(d.cfg.build_context_memory, spill);
+    tree.unpack(r)
         .map_err(|e| format!("unpacking the build context: {e}"))?;
-    opts.context_digests = digests;
     let name = if dockerfile.is_empty() {
         "Dockerfile"
     } else {
@@ -231,15 +224,17 @@ fn prepare(
     };
     let rel = berth_build::copy::clean_source(name)
         .map_err(|_| format!("the Dockerfile ({name}) must be within the build context"))?;
-    let mut path = ctx.join(&rel);
-    if !path.is_file() && dockerfile.is_empty() {
-        path = ctx.join("dockerfile");
-    }
-    opts.dockerfile = std::fs::read_to_string(&path)
-        .map_err(|_| format!("Cannot locate specified Dockerfile: {name}"))?;
-    let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
-    opts.ignore = berth_build::ignore::Ignore::parse(&ignore);
-    opts.context = ctx;
+    let text = match tree.read_followed(&rel) {
+        Err(_) if dockerfile.is_empty() => tree.read_followed("dockerfile"),
+        r => r,
+    };
+    opts.dockerfile = text
+        .ok()
+        .and_then(|t| String::from_utf8(t).ok())
+        .ok_or_else(|| format!("Cannot locate specified Dockerfile: {name}"))?;
+    let ignore = tree.read_followed(".dockerignore").unwrap_or_default();
+    opts.ignore = berth_build::ignore::Ignore::parse(&String::from_utf8_lossy(&ignore));
+    opts.context = berth_build::tree::Context(Arc::new(tree));
     opts.scratch = dir.to_path_buf();
     Ok(())
 }
@@ -264,7 +259,6 @@ pub async fn build(
         .data_root
         .join("build")
         .join(crate::containers::model::random_hex());
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
     let t0 = std::time::Instant::now();
     // The context is unpacked on the build's thread while it arrives: when its last byte is in,
     // little of the unpacking is left.
@@ -316,8 +310,12 @@ pub async fn build(
         // The response ends here: the client does not wait for the build directory to go.
         drop(out);
         drop(tx);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            crate::log!(2, "build: removing {}: {e}", dir.display());
+        // A step that needed it made the build directory (a layer file, a flattened stage).
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                crate::log!(2, "build: removing {}: {e}", dir.display())
+            }
+            _ => {}
         }
         crate::log!(0, "build: cleaned up in {:?}", t0.elapsed());
     });
