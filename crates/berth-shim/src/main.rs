@@ -2,8 +2,9 @@
 //!
 //! berthd starts it for `start`; it double-forks (the first process exits at once, the second calls
 //! `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
-//! `<runtime> create` with the container's stdio pipes (the container's init is reparented to it when
-//! `create` exits), reports `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
+//! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
+//! (the container's init is reparented to it when the runtime exits), reports `ok <pid>` (or
+//! `error <message>`) on its stdout to berthd, and from then on:
 //!
 //! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients
 //!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
@@ -12,7 +13,9 @@
 //!   the exit file (atomically), answers the waiters, closes the attached streams, runs
 //!   `<runtime> delete`, tells the waiters `done` and exits.
 //!
-//! berthd runs `<runtime> start` itself once it has connected the attached clients.
+//! berthd runs `<runtime> start` itself once it has connected the attached clients. A container
+//! started with `--start` runs from the shim's `ok` on, but its output stays in its pipes until
+//! berthd has connected those clients and says `start` on the socket (or a `wait` comes).
 
 mod args;
 mod console;
@@ -104,9 +107,13 @@ fn run(a: &args::Args) -> Result<()> {
         .arg("--log")
         .arg(&a.runtime_log)
         .arg("--log-format")
-        .arg("json")
-        .arg("create")
-        .arg("--bundle")
+        .arg("json");
+    if a.start {
+        cmd.arg("run").arg("--detach");
+    } else {
+        cmd.arg("create");
+    }
+    cmd.arg("--bundle")
         .arg(&a.bundle)
         .arg("--pid-file")
         .arg(&pid_file);
@@ -172,7 +179,7 @@ fn run(a: &args::Args) -> Result<()> {
         .trim()
         .parse()
         .context("parse pid file")?;
-    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty));
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
     let logger = Arc::new(if a.no_log {
         log::JsonLog::disabled()
     } else {
@@ -261,6 +268,9 @@ fn write_exit_file(a: &args::Args, code: i32) -> Result<()> {
 }
 
 fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::Shared) {
+    // A container started with `run` writes into its pipes (or terminal) until berthd has
+    // connected the clients that attached before the start: none of them misses its first output.
+    shared.wait_released();
     let mut buf = vec![0u8; 32 * 1024];
     let mut log_state = log::LineBuffer::default();
     loop {

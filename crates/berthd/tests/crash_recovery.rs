@@ -37,6 +37,18 @@ struct Case {
 const RUN: &[&str] = &["run", "-d", "--name", "cc", "bb:1", "sleep", "1000"];
 const CREATE: &[&str] = &["create", "--name", "cc", "bb:1", "sleep", "1000"];
 const START: &[&str] = &["start", "cc"];
+/// Without a network, the shim starts the container in one runtime call (`run --detach`) and
+/// holds its output until berthd releases it.
+const CREATE_NONE: &[&str] = &[
+    "create",
+    "--name",
+    "cc",
+    "--network",
+    "none",
+    "bb:1",
+    "sleep",
+    "1000",
+];
 
 fn cases() -> Vec<Case> {
     let start = |step, expect| Case {
@@ -71,6 +83,34 @@ fn cases() -> Vec<Case> {
         start("start:network", Expect::Startable),
         start("start:persisted", Expect::Running),
         start("start:started", Expect::Running),
+        Case {
+            step: "start:shim",
+            setup: &[CREATE_NONE],
+            crash: Some(START),
+            expect: Expect::Startable,
+        },
+        Case {
+            step: "start:persisted",
+            setup: &[CREATE_NONE],
+            crash: Some(START),
+            expect: Expect::Running,
+        },
+        Case {
+            step: "start:shim",
+            setup: &[],
+            crash: Some(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--name",
+                "cc",
+                "bb:1",
+                "sleep",
+                "1000",
+            ]),
+            expect: Expect::Gone,
+        },
         Case {
             step: "start:shim",
             setup: &[],

@@ -1,5 +1,6 @@
 //! Talking to a container's shim and runtime: where its files are, starting the shim (which runs
-//! `<runtime> create`), `<runtime> start` and `kill`, and waiting for the exit on the shim's socket.
+//! `<runtime> create`, or `<runtime> run --detach` for a container with nothing to set up between
+//! the two), `<runtime> start` and `kill`, and waiting for the exit on the shim's socket.
 
 use crate::daemon::Daemon;
 use std::path::PathBuf;
@@ -60,7 +61,14 @@ impl Paths {
 }
 
 /// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
-pub async fn spawn(d: &Daemon, c: &super::model::Container, p: &Paths) -> Result<i32, ShimError> {
+/// `run`: the shim runs the container at once (`<runtime> run --detach`) and holds its output until
+/// [`release`].
+pub async fn spawn(
+    d: &Daemon,
+    c: &super::model::Container,
+    p: &Paths,
+    run: bool,
+) -> Result<i32, ShimError> {
     let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
     let (stdin, stdin_once, tty) = (s.open_stdin, s.stdin_once, s.tty);
     let runtime_bin = d
@@ -96,6 +104,9 @@ pub async fn spawn(d: &Daemon, c: &super::model::Container, p: &Paths) -> Result
     }
     if tty {
         cmd.arg("--tty");
+    }
+    if run {
+        cmd.arg("--start");
     }
     cmd.args(super::logconfig::shim_args(&s.log));
     let mut child = cmd
@@ -150,6 +161,23 @@ pub async fn runtime_cmd(
         } else {
             msg
         }))
+    }
+}
+
+/// Let the output of a container the shim started at once flow (its attached clients are connected).
+pub async fn release(socket: &std::path::Path) -> Result<(), ShimError> {
+    let mut s = UnixStream::connect(socket)
+        .await
+        .map_err(ShimError::Socket)?;
+    s.write_all(b"start\n").await.map_err(ShimError::Socket)?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .await
+        .map_err(ShimError::Socket)?;
+    match line.trim() {
+        "ok" => Ok(()),
+        other => Err(ShimError::Failed(format!("shim said {other:?} to start"))),
     }
 }
 
