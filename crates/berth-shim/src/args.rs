@@ -31,6 +31,9 @@ pub struct Args {
     /// Start the container at once (`<runtime> run --detach`, no separate `start`); its output is
     /// held (left in its pipes) until a client sends `start` or `wait` on the socket.
     pub start: bool,
+    /// Where the shim's own stderr goes (berthd opens it for a shim it starts for one container; a
+    /// standby shim, started before its container was known, opens it itself).
+    pub shim_log: Option<PathBuf>,
     /// `none`: keep no log (attached clients still get the output).
     pub no_log: bool,
     /// Rotate the log when it reaches this many bytes (0: never).
@@ -63,6 +66,7 @@ impl Args {
                         "--log-path" => a.log_path = v.into(),
                         "--socket" => a.socket = v.into(),
                         "--exit-file" => a.exit_file = v.into(),
+                        "--shim-log" => a.shim_log = Some(v.into()),
                         "--log-driver" => match v.as_str() {
                             "json-file" => a.no_log = false,
                             "none" => a.no_log = true,

@@ -1,6 +1,7 @@
 //! berth-shim: one small, synchronous process per container.
 //!
-//! berthd starts it for `start`; it double-forks (the first process exits at once, the second calls
+//! berthd starts it for `start`, or ahead of need with `--standby` (it then reads the container's
+//! arguments, NUL-separated, from its stdin until berthd closes it); it double-forks (the first process exits at once, the second calls
 //! `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
 //! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
 //! (the container's init is reparented to it when the runtime exits), reports `ok <pid>` (or
@@ -35,11 +36,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 fn main() {
-    let args = match args::Args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("berth-shim: {e:#}");
-            std::process::exit(2);
+    // `--standby`: started ahead of need; the container's arguments come later on stdin.
+    let standby = std::env::args().nth(1).as_deref() == Some("--standby");
+    let args = if standby {
+        None
+    } else {
+        match args::Args::parse(std::env::args().skip(1)) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("berth-shim: {e:#}");
+                std::process::exit(2);
+            }
         }
     };
     // First fork: the parent returns to berthd at once; the child leads a new session.
@@ -55,6 +62,27 @@ fn main() {
         println!("error setsid: {e}");
         berth_sys::exit_now(1);
     }
+    let args = match args.map_or_else(standby_args, |a| Ok(Some(a))) {
+        Ok(Some(a)) => a,
+        // berthd closed the standby's stdin without a container for it (it exits, or has no
+        // more use for it).
+        Ok(None) => std::process::exit(0),
+        Err(e) => {
+            println!("error {}", format!("{e:#}").replace('\n', " "));
+            std::process::exit(1);
+        }
+    };
+    if let Some(path) = &args.shim_log {
+        match File::create(path) {
+            Ok(f) => {
+                let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+            }
+            Err(e) => {
+                println!("error shim log {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        }
+    }
     let code = match run(&args) {
         Ok(()) => 0,
         Err(e) => {
@@ -69,6 +97,24 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// A standby shim's arguments: NUL-separated on its stdin, up to its end (berthd closes it once
+/// written); `None` if it closed it without any.
+fn standby_args() -> Result<Option<args::Args>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .context("read the arguments")?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let words = buf
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned());
+    args::Args::parse(words).map(Some)
 }
 
 /// Make descriptors 0-2 point at /dev/null (stdout last, after berthd got its answer).

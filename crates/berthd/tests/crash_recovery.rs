@@ -182,6 +182,10 @@ fn leftover_processes(dir: &str, ids: &[String], daemon: u32) -> Vec<String> {
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        // The running daemon's standby shim (checked after the last kill below).
+        if cmd.contains(dir) && cmd.contains("--standby") {
+            continue;
+        }
         if cmd.contains(dir) || ids.iter().any(|id| cg.contains(&format!("/berth/{id}"))) {
             out.push(format!("{name}: {cmd}"));
         }
@@ -324,5 +328,33 @@ fn kill_9_at_every_step_recovers_and_leaves_nothing() {
     assert!(
         !log.contains("disconnecting"),
         "taking containers off the bridge failed:\n{log}"
+    );
+    // The standby shim a daemon keeps goes with it, even with a kill -9.
+    let dir = d.dir.path().to_string_lossy().into_owned();
+    let standby = |dir: &str| {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains("--standby") && cmd.contains(dir) {
+                found.push(cmd);
+            }
+        }
+        found
+    };
+    let t = Instant::now();
+    while standby(&dir).is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!standby(&dir).is_empty(), "no standby shim: {}", d.log());
+    d.kill9();
+    let t = Instant::now();
+    while !standby(&dir).is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        standby(&dir),
+        Vec::<String>::new(),
+        "standby shims outlived berthd"
     );
 }

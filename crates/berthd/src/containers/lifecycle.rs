@@ -331,6 +331,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         },
         us()
     );
+    // The next start's shim, off this one's path.
+    shim::refill(d);
     Ok(())
 }
 

@@ -60,9 +60,81 @@ impl Paths {
     }
 }
 
+/// A shim started ahead of need (`berth-shim --standby`): forked into its own session, waiting
+/// for a container's arguments on its stdin. `start` hands it its container instead of spawning a
+/// shim: the fork and exec of the shim and its first fork are then off `start`'s path (a freshly
+/// forked process also waits longest for a CPU on a busy host). berthd keeps one; when berthd
+/// exits, even by `kill -9`, the standby reads the end of its stdin and exits.
+pub struct Standby {
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+/// The standby shim, if one is ready, and whether one is being started.
+#[derive(Default)]
+pub struct StandbySlot {
+    ready: std::sync::Mutex<Option<Standby>>,
+    filling: std::sync::atomic::AtomicBool,
+}
+
+impl StandbySlot {
+    fn take(&self) -> Option<Standby> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Start a standby shim in the background unless one is ready or being started.
+pub fn refill(d: &std::sync::Arc<Daemon>) {
+    use std::sync::atomic::Ordering;
+    let slot = &d.shim_standby;
+    if slot.filling.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if slot
+        .ready
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+    {
+        slot.filling.store(false, Ordering::Release);
+        return;
+    }
+    let d = d.clone();
+    tokio::spawn(async move {
+        match start_standby(&d).await {
+            Ok(sb) => {
+                *d.shim_standby
+                    .ready
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(sb)
+            }
+            Err(e) => crate::log!(2, "starting a standby shim: {e}"),
+        }
+        d.shim_standby.filling.store(false, Ordering::Release);
+    });
+}
+
+async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
+    let mut child = tokio::process::Command::new(&d.cfg.shim)
+        .arg("--standby")
+        // Names whose standby it is (to find one left behind), no argument of the shim's.
+        .arg(&d.cfg.exec_root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(ShimError::Failed("standby shim without pipes".into()));
+    };
+    // The first process exits at once (the shim forks ahead of need too); reap it.
+    let _ = child.wait().await;
+    Ok(Standby { stdin, stdout })
+}
+
 /// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
 /// `run`: the shim runs the container at once (`<runtime> run --detach`) and holds its output until
-/// [`release`].
+/// [`release`]. Takes the standby shim if one is ready.
 pub async fn spawn(
     d: &Daemon,
     c: &super::model::Container,
@@ -70,51 +142,72 @@ pub async fn spawn(
     run: bool,
 ) -> Result<i32, ShimError> {
     let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
-    let (stdin, stdin_once, tty) = (s.open_stdin, s.stdin_once, s.tty);
     let runtime_bin = d
         .runtime_path(runtime)
         .ok_or_else(|| ShimError::Failed(format!("unknown runtime {runtime:?}")))?;
-    let shim_log = std::fs::File::create(p.run_dir.join("shim.log"))
-        .map_err(|e| ShimError::Spawn("shim log".into(), e))?;
-    let mut cmd = tokio::process::Command::new(&d.cfg.shim);
-    cmd.arg("--id")
-        .arg(id)
-        .arg("--bundle")
-        .arg(&p.dir)
-        .arg("--runtime")
-        .arg(runtime_bin)
-        .arg("--runtime-root")
-        .arg(&p.runtime_root)
-        .arg("--runtime-log")
-        .arg(p.run_dir.join("runtime.log"))
-        .arg("--log-path")
-        .arg(&p.log)
-        .arg("--socket")
-        .arg(&p.socket)
-        .arg("--exit-file")
-        .arg(&p.exit_file)
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    for (flag, value) in [
+        ("--id", std::path::Path::new(id)),
+        ("--bundle", &p.dir),
+        ("--runtime", &runtime_bin),
+        ("--runtime-root", &p.runtime_root),
+        ("--runtime-log", &p.run_dir.join("runtime.log")),
+        ("--log-path", &p.log),
+        ("--socket", &p.socket),
+        ("--exit-file", &p.exit_file),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    for (flag, on) in [
+        ("--stdin", s.open_stdin),
+        ("--stdin-once", s.stdin_once),
+        ("--tty", s.tty),
+        ("--start", run),
+    ] {
+        if on {
+            args.push(flag.into());
+        }
+    }
+    args.extend(
+        super::logconfig::shim_args(&s.log)
+            .into_iter()
+            .map(Into::into),
+    );
+    let shim_log = p.run_dir.join("shim.log");
+    if let Some(sb) = d.shim_standby.take() {
+        let mut words = args.clone();
+        words.push("--shim-log".into());
+        words.push(shim_log.clone().into());
+        let mut buf = Vec::new();
+        for w in &words {
+            buf.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(w.as_os_str()));
+            buf.push(0);
+        }
+        let Standby { mut stdin, stdout } = sb;
+        // A standby that died meanwhile (killed) refuses the write: start one as before.
+        if stdin.write_all(&buf).await.is_ok() {
+            drop(stdin);
+            return answer(stdout, p).await;
+        }
+    }
+    let log_file =
+        std::fs::File::create(&shim_log).map_err(|e| ShimError::Spawn("shim log".into(), e))?;
+    let mut child = tokio::process::Command::new(&d.cfg.shim)
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(shim_log));
-    if stdin {
-        cmd.arg("--stdin");
-    }
-    if stdin_once {
-        cmd.arg("--stdin-once");
-    }
-    if tty {
-        cmd.arg("--tty");
-    }
-    if run {
-        cmd.arg("--start");
-    }
-    cmd.args(super::logconfig::shim_args(&s.log));
-    let mut child = cmd
+        .stderr(Stdio::from(log_file))
         .spawn()
         .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;
     let out = child.stdout.take().expect("piped stdout");
     // The first process exits at once (the shim double-forks); reap it.
     let _ = child.wait().await;
+    answer(out, p).await
+}
+
+/// The shim's `ok <pid>` or `error <message>` (nothing: it died; its log may say why).
+async fn answer(out: tokio::process::ChildStdout, p: &Paths) -> Result<i32, ShimError> {
     let mut line = String::new();
     BufReader::new(out)
         .read_line(&mut line)
