@@ -22,6 +22,7 @@ mod args;
 mod console;
 mod log;
 mod outbox;
+mod prefork;
 mod server;
 mod time;
 
@@ -62,6 +63,18 @@ fn main() {
         println!("error setsid: {e}");
         berth_sys::exit_now(1);
     }
+    // A standby forks the runtime's process ahead too (while it is still single-threaded).
+    let runner = if standby {
+        match prefork::Runner::fork() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                println!("error {}", format!("{e:#}").replace('\n', " "));
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     let args = match args.map_or_else(standby_args, |a| Ok(Some(a))) {
         Ok(Some(a)) => a,
         // berthd closed the standby's stdin without a container for it (it exits, or has no
@@ -83,7 +96,7 @@ fn main() {
             }
         }
     }
-    let code = match run(&args) {
+    let code = match run(&args, runner) {
         Ok(()) => 0,
         Err(e) => {
             // Still connected to berthd's pipe if the failure came before `ok`.
@@ -140,7 +153,7 @@ fn runtime_error(log: &std::path::Path) -> String {
         .unwrap_or_else(|| "runtime create failed".into())
 }
 
-fn run(a: &args::Args) -> Result<()> {
+fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let _ = fs::remove_file(&a.socket);
     let listener =
@@ -177,6 +190,12 @@ fn run(a: &args::Args) -> Result<()> {
             .stderr(Stdio::null());
         stdin_w = None;
         Some((std::thread::spawn(move || console::receive(l)), path))
+    } else if let Some((out_r, err_r, in_w)) = runner.as_mut().and_then(|r| r.take_ends()) {
+        // The forked runtime process holds the other ends.
+        stdin_w = a.stdin.then_some(in_w);
+        outputs.push((out_r, 1));
+        outputs.push((err_r, 2));
+        None
     } else {
         let (out_r, out_w) = nix::unistd::pipe()?;
         let (err_r, err_w) = nix::unistd::pipe()?;
@@ -196,9 +215,19 @@ fn run(a: &args::Args) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
-    let status = cmd
-        .status()
-        .with_context(|| format!("run {}", a.runtime.display()));
+    let status = match runner {
+        Some(r) => {
+            let stdio = if a.tty {
+                prefork::Stdio3::Null
+            } else {
+                prefork::Stdio3::Pipes { stdin: a.stdin }
+            };
+            r.run(&cmd, stdio)
+        }
+        None => cmd
+            .status()
+            .with_context(|| format!("run {}", a.runtime.display())),
+    };
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
