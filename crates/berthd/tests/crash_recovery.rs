@@ -182,8 +182,12 @@ fn leftover_processes(dir: &str, ids: &[String], daemon: u32) -> Vec<String> {
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
-        // The running daemon's standby shim (checked after the last kill below).
-        if cmd.contains(dir) && cmd.contains("--standby") {
+        // The running daemon's idle standby shim and its forked runtime process, which still read
+        // berthd's pipe (checked after the last kill below). A standby that took a container
+        // keeps its command line but has /dev/null there: that one counts.
+        let idle = std::fs::read_link(e.path().join("fd/0"))
+            .is_ok_and(|l| l.to_string_lossy().starts_with("pipe:"));
+        if cmd.contains(dir) && cmd.contains("--standby") && idle {
             continue;
         }
         if cmd.contains(dir) || ids.iter().any(|id| cg.contains(&format!("/berth/{id}"))) {
