@@ -115,21 +115,36 @@ pub fn refill(d: &std::sync::Arc<Daemon>) {
 }
 
 async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
-    let mut child = tokio::process::Command::new(&d.cfg.shim)
-        .arg("--standby")
-        // Names whose standby it is (to find one left behind), no argument of the shim's.
-        .arg(&d.cfg.exec_root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+    let (shim, exec_root) = (d.cfg.shim.clone(), d.cfg.exec_root.clone());
+    let name = shim.display().to_string();
+    let spawn_err = |e| ShimError::Spawn(name.clone(), e);
+    // On a blocking thread: the spawn's vfork stops the calling thread until the exec, which on a
+    // busy host took milliseconds, and a tokio worker stopped there holds up the tasks queued on
+    // it (the exit of the container just started among them).
+    let (stdin, stdout) = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(&shim)
+            .arg("--standby")
+            // Names whose standby it is (to find one left behind), no argument of the shim's.
+            .arg(&exec_root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pipes = (child.stdin.take(), child.stdout.take());
+        // The first process exits at once (the shim forks ahead of need too); reap it.
+        let _ = child.wait();
+        Ok(pipes)
+    })
+    .await
+    .map_err(|e| ShimError::Failed(format!("standby shim: {e}")))?
+    .map_err(spawn_err)?;
+    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
         return Err(ShimError::Failed("standby shim without pipes".into()));
     };
-    // The first process exits at once (the shim forks ahead of need too); reap it.
-    let _ = child.wait().await;
-    Ok(Standby { stdin, stdout })
+    Ok(Standby {
+        stdin: tokio::process::ChildStdin::from_std(stdin).map_err(spawn_err)?,
+        stdout: tokio::process::ChildStdout::from_std(stdout).map_err(spawn_err)?,
+    })
 }
 
 /// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
