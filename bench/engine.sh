@@ -18,6 +18,8 @@
 # 200 interleaved rounds of bench/run-ab.sh (2026-12-06, load 4.7-6.7, thin LTO): main at 1079503 59.4 ms
 # median, with the standby shim (its runtime process forked ahead) and the one-call start without a network
 # 51.9, dockerd 394.9 (0.150x -> 0.132x); berthd's own share (ping received to removal done) 40.6 -> 30.6.
+# 120 more rounds (load 4.6-5.8): 53.2 -> 46.6 / 49.6 ms (standby spawned on a tokio worker / on a blocking
+# thread), dockerd 379.9: 0.140x -> 0.123x / 0.130x.
 # Where run --rm's time goes (berthd's debug log, microseconds per step): see ARCHITECTURE.md.
 # berth-shim's PSS below includes berthd's idle standby shim and its forked runtime process (~270 kB).
 set -euo pipefail
