@@ -1,8 +1,9 @@
 //! berth-shim: one small, synchronous process per container.
 //!
 //! berthd starts it for `start`, or ahead of need with `--standby` (it then reads the container's
-//! arguments, NUL-separated, from its stdin until berthd closes it); it double-forks (the first process exits at once, the second calls
-//! `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
+//! arguments, NUL-separated, from its stdin until berthd closes it, having forked the runtime's
+//! process ahead too: [`prefork`]); it double-forks (the first process exits at once, the second
+//! calls `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
 //! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
 //! (the container's init is reparented to it when the runtime exits), reports `ok <pid>` (or
 //! `error <message>`) on its stdout to berthd, and from then on:
