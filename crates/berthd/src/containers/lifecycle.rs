@@ -291,6 +291,19 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     // container is not running whatever the record says.
     persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
+    let start_event = |c: &Container| {
+        d.events.emit(
+            "container",
+            "start",
+            &c.id,
+            crate::events::container_attrs(c),
+        )
+    };
+    if at_once {
+        // It runs already, and its waiter may report the exit before `release` returns: `start`
+        // comes first.
+        start_event(&c);
+    }
     spawn_waiter(d.clone(), c.id.clone());
     let t_ready = us();
     let started = if at_once {
@@ -311,12 +324,9 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         )));
     }
     crate::crash::point("start:started");
-    d.events.emit(
-        "container",
-        "start",
-        &c.id,
-        crate::events::container_attrs(&c),
-    );
+    if !at_once {
+        start_event(&c);
+    }
     super::health::start_monitor(d, &c, true);
     crate::log!(
         0,
