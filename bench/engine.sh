@@ -15,7 +15,13 @@
 # supervisor PSS per container 311 kB (berth-shim) / 2.9 MB (containerd-shim) / 391 kB (conmon).
 # 150 interleaved rounds (2026-12-06, load 1.8-2.6, thin LTO): berthd at ab33cb3 42.2 ms mean / 39.4 median,
 # with the --rm container's create insert unsynced 41.7 / 39.6, dockerd 272.7 / 266.5 (0.155x -> 0.153x).
+# 200 interleaved rounds of bench/run-ab.sh (2026-12-06, load 4.7-6.7, thin LTO): main at 1079503 59.4 ms
+# median, with the standby shim (its runtime process forked ahead) and the one-call start without a network
+# 51.9, dockerd 394.9 (0.150x -> 0.132x); berthd's own share (ping received to removal done) 40.6 -> 30.6.
+# 120 more rounds (load 4.6-5.8): 53.2 -> 46.6 / 49.6 ms (standby spawned on a tokio worker / on a blocking
+# thread), dockerd 379.9: 0.140x -> 0.123x / 0.130x.
 # Where run --rm's time goes (berthd's debug log, microseconds per step): see ARCHITECTURE.md.
+# berth-shim's PSS below includes berthd's idle standby shim and its forked runtime process (~270 kB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -87,7 +93,7 @@ for h in "${engines[@]}"; do
     echo "$h: $n sequential run -d: $(awk "BEGIN {printf \"%.2f\", $end - $start}") s"
     hyperfine -N --runs 10 -n "$h ps ($n running)" "env DOCKER_HOST=$DOCKER_HOST $docker ps -q"
     case $h in
-        berth) pattern="berth-shim --id.*$work" ;;
+        berth) pattern="berth-shim .*$work" ;;
         docker) pattern="containerd-shim.*" ;;
         podman) pattern="conmon.*$work" ;;
     esac

@@ -1,4 +1,4 @@
-//! The shim's command line (berthd is its only caller): `--name value` pairs and two switches.
+//! The shim's command line (berthd is its only caller): `--name value` pairs and switches.
 
 use anyhow::{anyhow, bail, Result};
 use std::path::PathBuf;
@@ -28,6 +28,12 @@ pub struct Args {
     pub stdin_once: bool,
     /// Give the container a terminal (the runtime sends its master over a console socket).
     pub tty: bool,
+    /// Start the container at once (`<runtime> run --detach`, no separate `start`); its output is
+    /// held (left in its pipes) until a client sends `start` or `wait` on the socket.
+    pub start: bool,
+    /// Where the shim's own stderr goes (berthd opens it for a shim it starts for one container; a
+    /// standby shim, started before its container was known, opens it itself).
+    pub shim_log: Option<PathBuf>,
     /// `none`: keep no log (attached clients still get the output).
     pub no_log: bool,
     /// Rotate the log when it reaches this many bytes (0: never).
@@ -48,6 +54,7 @@ impl Args {
                 "--stdin" => a.stdin = true,
                 "--stdin-once" => a.stdin_once = true,
                 "--tty" => a.tty = true,
+                "--start" => a.start = true,
                 _ => {
                     let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
                     match flag.as_str() {
@@ -59,6 +66,7 @@ impl Args {
                         "--log-path" => a.log_path = v.into(),
                         "--socket" => a.socket = v.into(),
                         "--exit-file" => a.exit_file = v.into(),
+                        "--shim-log" => a.shim_log = Some(v.into()),
                         "--log-driver" => match v.as_str() {
                             "json-file" => a.no_log = false,
                             "none" => a.no_log = true,
@@ -107,7 +115,7 @@ mod tests {
                 .collect();
         let a = Args::parse(v.into_iter()).unwrap();
         assert_eq!(a.id, "c");
-        assert!(a.stdin && !a.stdin_once);
+        assert!(a.stdin && !a.stdin_once && !a.start);
         assert_eq!((a.no_log, a.log_max_size, a.log_max_file), (false, 0, 1));
         let v = "--id c --bundle /b --runtime /r --runtime-root /rr --runtime-log /rl \
                  --log-path /l --socket /s --exit-file /e --log-max-size 1000 --log-max-file 3";

@@ -1,9 +1,12 @@
 //! berth-shim: one small, synchronous process per container.
 //!
-//! berthd starts it for `start`; it double-forks (the first process exits at once, the second calls
-//! `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
-//! `<runtime> create` with the container's stdio pipes (the container's init is reparented to it when
-//! `create` exits), reports `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
+//! berthd starts it for `start`, or ahead of need with `--standby` (it then reads the container's
+//! arguments, NUL-separated, from its stdin until berthd closes it, having forked the runtime's
+//! process ahead too: [`prefork`]); it double-forks (the first process exits at once, the second
+//! calls `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
+//! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
+//! (the container's init is reparented to it when the runtime exits), reports `ok <pid>` (or
+//! `error <message>`) on its stdout to berthd, and from then on:
 //!
 //! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients
 //!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
@@ -12,12 +15,15 @@
 //!   the exit file (atomically), answers the waiters, closes the attached streams, runs
 //!   `<runtime> delete`, tells the waiters `done` and exits.
 //!
-//! berthd runs `<runtime> start` itself once it has connected the attached clients.
+//! berthd runs `<runtime> start` itself once it has connected the attached clients. A container
+//! started with `--start` runs from the shim's `ok` on, but its output stays in its pipes until
+//! berthd has connected those clients and says `start` on the socket (or a `wait` comes).
 
 mod args;
 mod console;
 mod log;
 mod outbox;
+mod prefork;
 mod server;
 mod time;
 
@@ -32,11 +38,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 fn main() {
-    let args = match args::Args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("berth-shim: {e:#}");
-            std::process::exit(2);
+    // `--standby`: started ahead of need; the container's arguments come later on stdin.
+    let standby = std::env::args().nth(1).as_deref() == Some("--standby");
+    let args = if standby {
+        None
+    } else {
+        match args::Args::parse(std::env::args().skip(1)) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("berth-shim: {e:#}");
+                std::process::exit(2);
+            }
         }
     };
     // First fork: the parent returns to berthd at once; the child leads a new session.
@@ -52,7 +64,40 @@ fn main() {
         println!("error setsid: {e}");
         berth_sys::exit_now(1);
     }
-    let code = match run(&args) {
+    // A standby forks the runtime's process ahead too (while it is still single-threaded).
+    let runner = if standby {
+        match prefork::Runner::fork() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                println!("error {}", format!("{e:#}").replace('\n', " "));
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
+    let args = match args.map_or_else(standby_args, |a| Ok(Some(a))) {
+        Ok(Some(a)) => a,
+        // berthd closed the standby's stdin without a container for it (it exits, or has no
+        // more use for it).
+        Ok(None) => std::process::exit(0),
+        Err(e) => {
+            println!("error {}", format!("{e:#}").replace('\n', " "));
+            std::process::exit(1);
+        }
+    };
+    if let Some(path) = &args.shim_log {
+        match File::create(path) {
+            Ok(f) => {
+                let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+            }
+            Err(e) => {
+                println!("error shim log {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let code = match run(&args, runner) {
         Ok(()) => 0,
         Err(e) => {
             // Still connected to berthd's pipe if the failure came before `ok`.
@@ -66,6 +111,24 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// A standby shim's arguments: NUL-separated on its stdin, up to its end (berthd closes it once
+/// written); `None` if it closed it without any.
+fn standby_args() -> Result<Option<args::Args>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .context("read the arguments")?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let words = buf
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned());
+    args::Args::parse(words).map(Some)
 }
 
 /// Make descriptors 0-2 point at /dev/null (stdout last, after berthd got its answer).
@@ -91,7 +154,7 @@ fn runtime_error(log: &std::path::Path) -> String {
         .unwrap_or_else(|| "runtime create failed".into())
 }
 
-fn run(a: &args::Args) -> Result<()> {
+fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let _ = fs::remove_file(&a.socket);
     let listener =
@@ -104,9 +167,13 @@ fn run(a: &args::Args) -> Result<()> {
         .arg("--log")
         .arg(&a.runtime_log)
         .arg("--log-format")
-        .arg("json")
-        .arg("create")
-        .arg("--bundle")
+        .arg("json");
+    if a.start {
+        cmd.arg("run").arg("--detach");
+    } else {
+        cmd.arg("create");
+    }
+    cmd.arg("--bundle")
         .arg(&a.bundle)
         .arg("--pid-file")
         .arg(&pid_file);
@@ -124,6 +191,12 @@ fn run(a: &args::Args) -> Result<()> {
             .stderr(Stdio::null());
         stdin_w = None;
         Some((std::thread::spawn(move || console::receive(l)), path))
+    } else if let Some((out_r, err_r, in_w)) = runner.as_mut().and_then(|r| r.take_ends()) {
+        // The forked runtime process holds the other ends.
+        stdin_w = a.stdin.then_some(in_w);
+        outputs.push((out_r, 1));
+        outputs.push((err_r, 2));
+        None
     } else {
         let (out_r, out_w) = nix::unistd::pipe()?;
         let (err_r, err_w) = nix::unistd::pipe()?;
@@ -143,9 +216,19 @@ fn run(a: &args::Args) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
-    let status = cmd
-        .status()
-        .with_context(|| format!("run {}", a.runtime.display()));
+    let status = match runner {
+        Some(r) => {
+            let stdio = if a.tty {
+                prefork::Stdio3::Null
+            } else {
+                prefork::Stdio3::Pipes { stdin: a.stdin }
+            };
+            r.run(&cmd, stdio)
+        }
+        None => cmd
+            .status()
+            .with_context(|| format!("run {}", a.runtime.display())),
+    };
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
@@ -172,7 +255,7 @@ fn run(a: &args::Args) -> Result<()> {
         .trim()
         .parse()
         .context("parse pid file")?;
-    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty));
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
     let logger = Arc::new(if a.no_log {
         log::JsonLog::disabled()
     } else {
@@ -261,6 +344,9 @@ fn write_exit_file(a: &args::Args, code: i32) -> Result<()> {
 }
 
 fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::Shared) {
+    // A container started with `run` writes into its pipes (or terminal) until berthd has
+    // connected the clients that attached before the start: none of them misses its first output.
+    shared.wait_released();
     let mut buf = vec![0u8; 32 * 1024];
     let mut log_state = log::LineBuffer::default();
     loop {

@@ -5,7 +5,10 @@
 //! - `attach <stdin> <stdout> <stderr>\n` (each `0` or `1`): gets the container's output from then on in
 //!   Docker's multiplexed framing (`[stream, 0, 0, 0, u32 BE length]` + payload), and, with stdin, its
 //!   further bytes go to the container's stdin (or terminal);
-//! - `resize <rows> <cols>\n`: sets the terminal size of a tty container, answers `ok`.
+//! - `resize <rows> <cols>\n`: sets the terminal size of a tty container, answers `ok`;
+//! - `start\n`: lets the output of a container started with `--start` flow (to the log and the
+//!   attached clients), answers `ok`. A `wait` does the same: whoever waits for the exit needs the
+//!   output drained first.
 //!
 //! An attach is answered `ok\n` once the client is registered; the shim closes the stream after the
 //! last output. Each client is written to by its own thread from a bounded queue ([`crate::outbox`]):
@@ -17,7 +20,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 struct Attacher {
     out: Arc<Outbox>,
@@ -40,12 +43,21 @@ pub struct Shared {
     pty: Option<OwnedFd>,
     stdin: Mutex<Option<File>>,
     stdin_once: bool,
+    /// Whether the output is still held (see [`Shared::wait_released`]).
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl Shared {
     /// `stdin`: the write end of the container's stdin pipe, if it has one; `pty`: the terminal
-    /// master of a tty container (its input goes there too).
-    pub fn new(stdin: Option<OwnedFd>, stdin_once: bool, pty: Option<OwnedFd>) -> Shared {
+    /// master of a tty container (its input goes there too); `held`: the output waits for
+    /// [`Shared::release`].
+    pub fn new(
+        stdin: Option<OwnedFd>,
+        stdin_once: bool,
+        pty: Option<OwnedFd>,
+        held: bool,
+    ) -> Shared {
         let stdin = match (&pty, stdin) {
             (Some(m), _) => m.try_clone().ok().map(File::from),
             (None, s) => s.map(File::from),
@@ -56,6 +68,22 @@ impl Shared {
             // A terminal stays open for the container's life.
             stdin_once: stdin_once && pty.is_none(),
             pty,
+            held: Mutex::new(held),
+            released: Condvar::new(),
+        }
+    }
+
+    /// Let the output flow.
+    pub fn release(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.released.notify_all();
+    }
+
+    /// Return once the output may flow.
+    pub fn wait_released(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            held = self.released.wait(held).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -143,6 +171,7 @@ fn handle(conn: UnixStream, shared: &Shared) {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         ["wait"] => {
+            shared.release();
             let mut g = shared.lock();
             let mut c = conn;
             if let Some(code) = g.exit {
@@ -180,6 +209,11 @@ fn handle(conn: UnixStream, shared: &Shared) {
             if *i == "1" {
                 copy_stdin(&mut reader, shared);
             }
+        }
+        ["start"] => {
+            shared.release();
+            let mut c = conn;
+            let _ = c.write_all(b"ok\n");
         }
         ["resize", h, w] => {
             let mut c = conn;
@@ -236,7 +270,7 @@ mod tests {
 
     #[test]
     fn waiters_hear_the_exit_then_done_once_the_state_is_deleted() {
-        let shared = Arc::new(Shared::new(None, false, None));
+        let shared = Arc::new(Shared::new(None, false, None, false));
         let early = ask_wait(&shared);
         let _ = shared.finish(3);
         // One that asks between the exit and the delete gets the code at once, `done` later.
@@ -251,9 +285,76 @@ mod tests {
         assert_eq!(rest(ask_wait(&shared)), "3\ndone\n");
     }
 
+    fn ask(shared: &Arc<Shared>, line: &[u8]) -> String {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(line).unwrap();
+        let shared = shared.clone();
+        std::thread::spawn(move || handle(server, &shared));
+        let mut answer = String::new();
+        BufReader::new(client).read_line(&mut answer).unwrap();
+        answer
+    }
+
+    fn copier(shared: &Arc<Shared>) -> std::sync::mpsc::Receiver<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            shared.wait_released();
+            let _ = tx.send(());
+        });
+        rx
+    }
+
+    #[test]
+    fn held_output_flows_after_start_or_wait() {
+        let short = std::time::Duration::from_millis(100);
+        let shared = Arc::new(Shared::new(None, false, None, true));
+        let flowing = copier(&shared);
+        assert!(
+            flowing.recv_timeout(short).is_err(),
+            "released before start"
+        );
+        // An attach does not release it: that is what the hold waits for.
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(b"attach 0 1 1\n").unwrap();
+        let s2 = shared.clone();
+        std::thread::spawn(move || handle(server, &s2))
+            .join()
+            .unwrap();
+        assert!(
+            flowing.recv_timeout(short).is_err(),
+            "released by an attach"
+        );
+        assert_eq!(ask(&shared, b"start\n"), "ok\n");
+        flowing
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        // A second start is harmless; a wait releases too.
+        assert_eq!(ask(&shared, b"start\n"), "ok\n");
+        let shared = Arc::new(Shared::new(None, false, None, true));
+        let flowing = copier(&shared);
+        let _waiter = {
+            let (mut client, server) = UnixStream::pair().unwrap();
+            client.write_all(b"wait\n").unwrap();
+            let s2 = shared.clone();
+            std::thread::spawn(move || handle(server, &s2))
+                .join()
+                .unwrap();
+            client
+        };
+        flowing
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        // Not held at all without `--start`.
+        let flowing = copier(&Arc::new(Shared::new(None, false, None, false)));
+        flowing
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+    }
+
     #[test]
     fn a_failed_delete_ends_the_wait_without_done() {
-        let shared = Arc::new(Shared::new(None, false, None));
+        let shared = Arc::new(Shared::new(None, false, None, false));
         let w = ask_wait(&shared);
         let _ = shared.finish(0);
         shared.deleted(false);

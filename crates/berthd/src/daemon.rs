@@ -101,6 +101,8 @@ pub struct Daemon {
     pub networks: berth_net::networks::Networks,
     /// Starts the kernel's cgroup-migration grace period ahead of a container start.
     pub warmup: crate::containers::warmup::Warmup,
+    /// A shim started ahead of the next container start.
+    pub shim_standby: crate::containers::shim::StandbySlot,
     /// The local volumes with a filesystem mounted, and the containers holding each.
     pub volume_mounts: crate::volumes::local::Active,
     /// Learned security profiles and the learning runs in progress.
@@ -285,6 +287,7 @@ impl Daemon {
             bridge,
             networks,
             warmup: crate::containers::warmup::Warmup::detect(),
+            shim_standby: Default::default(),
             volume_mounts: Default::default(),
             profiles,
             plugins,
@@ -299,6 +302,7 @@ impl Daemon {
             crate::log!(3, "restoring a managed plugin: {e}");
         }
         crate::containers::recover::restore(&d, records).await;
+        crate::containers::shim::refill(&d);
         Ok(d)
     }
 

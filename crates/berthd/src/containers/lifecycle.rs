@@ -143,6 +143,17 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether nothing has to happen between `<runtime> create` and `<runtime> start`: no interface to
+/// give a parked init (the default bridge, user networks). The shim then starts such a container
+/// in one runtime invocation (`run --detach`: one process and one round trip fewer) and holds its
+/// output until the clients that attached before the start are connected ([`shim::release`]).
+fn starts_at_once(d: &Daemon, c: &Container) -> bool {
+    let mode = c.spec.network_mode.as_str();
+    let bridged = mode == "default" && d.bridge.is_some();
+    let user = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
+    !bridged && !user && c.spec.networks.is_empty()
+}
+
 /// `POST /containers/{id}/start`.
 pub async fn start(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
@@ -230,7 +241,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     }
     crate::crash::point("start:mounted");
     let t_bundle = us();
-    let spawned = shim::spawn(d, &c, &p).await;
+    let at_once = starts_at_once(d, &c);
+    let spawned = shim::spawn(d, &c, &p, at_once).await;
     let t_created = us();
     // The runtime has made the container's mounts: the temporary subpath binds can go.
     crate::volumes::attach::release_subpaths(&p.run_dir);
@@ -279,29 +291,58 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     // container is not running whatever the record says.
     persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
+    let start_event = |c: &Container| {
+        d.events.emit(
+            "container",
+            "start",
+            &c.id,
+            crate::events::container_attrs(c),
+        )
+    };
+    if at_once {
+        // It runs already, and its waiter may report the exit before `release` returns: `start`
+        // comes first.
+        start_event(&c);
+    }
     spawn_waiter(d.clone(), c.id.clone());
     let t_ready = us();
-    if let Err(e) = shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await {
+    let started = if at_once {
+        // It runs already; its output waited in its pipes for the clients connected above. The
+        // waiter's `wait` releases it too: a shim that is gone by now (the container exited at
+        // once, its output drained) has nothing left to release.
+        if let Err(e) = shim::release(&p.socket).await {
+            crate::log!(0, "releasing the output of {}: {e}", c.id);
+        }
+        Ok(())
+    } else {
+        shim::runtime_cmd(d, &c.runtime, &p, &["start", &c.id]).await
+    };
+    if let Err(e) = started {
         let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
         return Err(ApiError::internal(format!(
             "failed to start container: {e}"
         )));
     }
     crate::crash::point("start:started");
-    d.events.emit(
-        "container",
-        "start",
-        &c.id,
-        crate::events::container_attrs(&c),
-    );
+    if !at_once {
+        start_event(&c);
+    }
     super::health::start_monitor(d, &c, true);
     crate::log!(
         0,
         "started container {} pid {pid} (us from the request: bundle {t_bundle}, shim and runtime \
-         create {t_created}, ready to start {t_ready}, runtime start done {})",
+         {} {t_created}, ready to start {t_ready}, {} done {})",
         c.id,
+        if at_once { "run" } else { "create" },
+        if at_once {
+            "output release"
+        } else {
+            "runtime start"
+        },
         us()
     );
+    // The next start's shim, off this one's path.
+    shim::refill(d);
     Ok(())
 }
 

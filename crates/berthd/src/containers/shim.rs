@@ -1,5 +1,6 @@
 //! Talking to a container's shim and runtime: where its files are, starting the shim (which runs
-//! `<runtime> create`), `<runtime> start` and `kill`, and waiting for the exit on the shim's socket.
+//! `<runtime> create`, or `<runtime> run --detach` for a container with nothing to set up between
+//! the two), `<runtime> start` and `kill`, and waiting for the exit on the shim's socket.
 
 use crate::daemon::Daemon;
 use std::path::PathBuf;
@@ -59,51 +60,169 @@ impl Paths {
     }
 }
 
+/// A shim started ahead of need (`berth-shim --standby`): forked into its own session, waiting
+/// for a container's arguments on its stdin. `start` hands it its container instead of spawning a
+/// shim: the fork and exec of the shim and its first fork are then off `start`'s path (a freshly
+/// forked process also waits longest for a CPU on a busy host). berthd keeps one; when berthd
+/// exits, even by `kill -9`, the standby reads the end of its stdin and exits.
+pub struct Standby {
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+/// The standby shim, if one is ready, and whether one is being started.
+#[derive(Default)]
+pub struct StandbySlot {
+    ready: std::sync::Mutex<Option<Standby>>,
+    filling: std::sync::atomic::AtomicBool,
+}
+
+impl StandbySlot {
+    fn take(&self) -> Option<Standby> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Start a standby shim in the background unless one is ready or being started.
+pub fn refill(d: &std::sync::Arc<Daemon>) {
+    use std::sync::atomic::Ordering;
+    let slot = &d.shim_standby;
+    if slot.filling.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if slot
+        .ready
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+    {
+        slot.filling.store(false, Ordering::Release);
+        return;
+    }
+    let d = d.clone();
+    tokio::spawn(async move {
+        match start_standby(&d).await {
+            Ok(sb) => {
+                *d.shim_standby
+                    .ready
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(sb)
+            }
+            Err(e) => crate::log!(2, "starting a standby shim: {e}"),
+        }
+        d.shim_standby.filling.store(false, Ordering::Release);
+    });
+}
+
+async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
+    let (shim, exec_root) = (d.cfg.shim.clone(), d.cfg.exec_root.clone());
+    let name = shim.display().to_string();
+    let spawn_err = |e| ShimError::Spawn(name.clone(), e);
+    // On a blocking thread: the spawn's vfork stops the calling thread until the exec, which on a
+    // busy host took milliseconds, and a tokio worker stopped there holds up the tasks queued on
+    // it (the exit of the container just started among them).
+    let (stdin, stdout) = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(&shim)
+            .arg("--standby")
+            // Names whose standby it is (to find one left behind), no argument of the shim's.
+            .arg(&exec_root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pipes = (child.stdin.take(), child.stdout.take());
+        // The first process exits at once (the shim forks ahead of need too); reap it.
+        let _ = child.wait();
+        Ok(pipes)
+    })
+    .await
+    .map_err(|e| ShimError::Failed(format!("standby shim: {e}")))?
+    .map_err(spawn_err)?;
+    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+        return Err(ShimError::Failed("standby shim without pipes".into()));
+    };
+    Ok(Standby {
+        stdin: tokio::process::ChildStdin::from_std(stdin).map_err(spawn_err)?,
+        stdout: tokio::process::ChildStdout::from_std(stdout).map_err(spawn_err)?,
+    })
+}
+
 /// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
-pub async fn spawn(d: &Daemon, c: &super::model::Container, p: &Paths) -> Result<i32, ShimError> {
+/// `run`: the shim runs the container at once (`<runtime> run --detach`) and holds its output until
+/// [`release`]. Takes the standby shim if one is ready.
+pub async fn spawn(
+    d: &Daemon,
+    c: &super::model::Container,
+    p: &Paths,
+    run: bool,
+) -> Result<i32, ShimError> {
     let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
-    let (stdin, stdin_once, tty) = (s.open_stdin, s.stdin_once, s.tty);
     let runtime_bin = d
         .runtime_path(runtime)
         .ok_or_else(|| ShimError::Failed(format!("unknown runtime {runtime:?}")))?;
-    let shim_log = std::fs::File::create(p.run_dir.join("shim.log"))
-        .map_err(|e| ShimError::Spawn("shim log".into(), e))?;
-    let mut cmd = tokio::process::Command::new(&d.cfg.shim);
-    cmd.arg("--id")
-        .arg(id)
-        .arg("--bundle")
-        .arg(&p.dir)
-        .arg("--runtime")
-        .arg(runtime_bin)
-        .arg("--runtime-root")
-        .arg(&p.runtime_root)
-        .arg("--runtime-log")
-        .arg(p.run_dir.join("runtime.log"))
-        .arg("--log-path")
-        .arg(&p.log)
-        .arg("--socket")
-        .arg(&p.socket)
-        .arg("--exit-file")
-        .arg(&p.exit_file)
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    for (flag, value) in [
+        ("--id", std::path::Path::new(id)),
+        ("--bundle", &p.dir),
+        ("--runtime", &runtime_bin),
+        ("--runtime-root", &p.runtime_root),
+        ("--runtime-log", &p.run_dir.join("runtime.log")),
+        ("--log-path", &p.log),
+        ("--socket", &p.socket),
+        ("--exit-file", &p.exit_file),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    for (flag, on) in [
+        ("--stdin", s.open_stdin),
+        ("--stdin-once", s.stdin_once),
+        ("--tty", s.tty),
+        ("--start", run),
+    ] {
+        if on {
+            args.push(flag.into());
+        }
+    }
+    args.extend(
+        super::logconfig::shim_args(&s.log)
+            .into_iter()
+            .map(Into::into),
+    );
+    let shim_log = p.run_dir.join("shim.log");
+    if let Some(sb) = d.shim_standby.take() {
+        let mut words = args.clone();
+        words.push("--shim-log".into());
+        words.push(shim_log.clone().into());
+        let mut buf = Vec::new();
+        for w in &words {
+            buf.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(w.as_os_str()));
+            buf.push(0);
+        }
+        let Standby { mut stdin, stdout } = sb;
+        // A standby that died meanwhile (killed) refuses the write: start one as before.
+        if stdin.write_all(&buf).await.is_ok() {
+            drop(stdin);
+            return answer(stdout, p).await;
+        }
+    }
+    let log_file =
+        std::fs::File::create(&shim_log).map_err(|e| ShimError::Spawn("shim log".into(), e))?;
+    let mut child = tokio::process::Command::new(&d.cfg.shim)
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(shim_log));
-    if stdin {
-        cmd.arg("--stdin");
-    }
-    if stdin_once {
-        cmd.arg("--stdin-once");
-    }
-    if tty {
-        cmd.arg("--tty");
-    }
-    cmd.args(super::logconfig::shim_args(&s.log));
-    let mut child = cmd
+        .stderr(Stdio::from(log_file))
         .spawn()
         .map_err(|e| ShimError::Spawn(d.cfg.shim.display().to_string(), e))?;
     let out = child.stdout.take().expect("piped stdout");
     // The first process exits at once (the shim double-forks); reap it.
     let _ = child.wait().await;
+    answer(out, p).await
+}
+
+/// The shim's `ok <pid>` or `error <message>` (nothing: it died; its log may say why).
+async fn answer(out: tokio::process::ChildStdout, p: &Paths) -> Result<i32, ShimError> {
     let mut line = String::new();
     BufReader::new(out)
         .read_line(&mut line)
@@ -150,6 +269,23 @@ pub async fn runtime_cmd(
         } else {
             msg
         }))
+    }
+}
+
+/// Let the output of a container the shim started at once flow (its attached clients are connected).
+pub async fn release(socket: &std::path::Path) -> Result<(), ShimError> {
+    let mut s = UnixStream::connect(socket)
+        .await
+        .map_err(ShimError::Socket)?;
+    s.write_all(b"start\n").await.map_err(ShimError::Socket)?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .await
+        .map_err(ShimError::Socket)?;
+    match line.trim() {
+        "ok" => Ok(()),
+        other => Err(ShimError::Failed(format!("shim said {other:?} to start"))),
     }
 }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Interleaved A/B rounds of `docker run --rm --network none IMG true`: berthd builds (each from its own
+# directory of berthd, berth-shim and berth-runtime binaries) and a private dockerd, one run on each per
+# round in turn, so load changes on the host hit all of them alike. Prints mean, median, p25 and p75 per
+# engine and the ratios to dockerd's median.
+# Usage: ROUNDS=50 GAP_MS=100 bash bench/run-ab.sh DIR_A DIR_B [DIR_C ...]
+#   (as root; NO_DOCKERD=1 leaves dockerd out; LOG_LEVEL=debug and KEEP=DIR keep berthd's logs, with
+#   microseconds per step of start, exit and removal, as DIR/a.log, b.log, ...)
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
+rounds=${ROUNDS:-50}
+gap=${GAP_MS:-100}
+docker=$(command -v docker)
+work=$(mktemp -d /tmp/berth-ab.XXXXXX)
+names=(a b c d e f)
+engines=()
+declare -A dirs
+for ((i = 1; i <= $#; i++)); do
+    h=${names[i - 1]}
+    engines+=("$h")
+    dirs[$h]=$(realpath "${!i}")
+done
+berths=("${engines[@]}")
+if [ -z "${NO_DOCKERD:-}" ]; then engines+=(docker); fi
+pids=()
+cleanup() {
+    set +e
+    for h in "${engines[@]}"; do
+        ids=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" ps -aq 2>/dev/null || true)
+        [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done; fi
+    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
+    return 0
+}
+trap cleanup EXIT
+
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/"
+for x in sh true sleep; do ln -s busybox "$work/rootfs/bin/$x"; done
+echo "root:x:0:0:root:/root:/bin/sh" >"$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -cf "$work/bb.tar" .
+
+for h in "${berths[@]}"; do
+    "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
+        --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
+    pids+=($!)
+done
+if [[ " ${engines[*]} " == *" docker "* ]]; then
+    dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+        -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
+        --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
+    pids+=($!)
+fi
+for h in "${engines[@]}"; do
+    for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
+    DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
+    for _ in 1 2 3; do DOCKER_HOST="unix://$work/$h.sock" "$docker" run --rm --network none bb:bench true; done
+done
+sleep 1
+for i in $(seq "$rounds"); do
+    for h in "${engines[@]}"; do
+        t0=$(date +%s%N)
+        DOCKER_HOST="unix://$work/$h.sock" "$docker" run --rm --network none bb:bench true
+        t1=$(date +%s%N)
+        echo "$(((t1 - t0) / 1000))" >>"$work/$h.times"
+        sleep "$(awk "BEGIN {print $gap / 1000}")"
+    done
+done
+for h in "${engines[@]}"; do
+    sort -n "$work/$h.times" | awk -v h="$h" '{v[NR] = $1; s += $1} END {
+        printf "%s: mean %.1f ms, median %.1f, p25 %.1f, p75 %.1f (%d runs)\n", h, s / NR / 1000,
+            v[int((NR + 1) / 2)] / 1000, v[int(NR / 4) + 1] / 1000, v[int(NR * 3 / 4)] / 1000, NR
+    }' | tee -a "$work/summary"
+done
+if [[ " ${engines[*]} " == *" docker "* ]]; then
+    med() { sort -n "$work/$1.times" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+    d=$(med docker)
+    for h in "${berths[@]}"; do
+        echo "$h (${dirs[$h]}): median $(awk "BEGIN {printf \"%.3f\", $(med "$h") / $d}")x dockerd's"
+    done
+fi
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
