@@ -54,7 +54,7 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
 
 "$target/release/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
-    --exec-root "$work/berth-exec" --log-level error 2>"$work/berthd.log" &
+    --exec-root "$work/berth-exec" --bridge none --log-level error 2>"$work/berthd.log" &
 pids+=($!); berthd_pid=$!
 dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
     -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \

@@ -46,7 +46,7 @@ tar -C "$work/rootfs" -cf "$work/bb.tar" .
 
 for h in "${berths[@]}"; do
     "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
-        --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
+        --bridge none --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
     pids+=($!)
 done
 if [[ " ${engines[*]} " == *" docker "* ]]; then
