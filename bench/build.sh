@@ -66,6 +66,10 @@
 #           (0.20 / 0.23 of dockerd by itself); without it berthd / dockerd = 0.03 / 0.02.
 #   Here dockerd's cached rebuild is fast enough that the docker CLI's own time is at or above a
 #   fifth of it: berthd adds 2 ms to the CLI, and the goal is out of reach for any server.
+# Session close (2026-12-06 11:55-11:57, quiet host, load 1.0, release as in Cargo.toml; `2 10`, then
+# `1 30` twice): cold 0.24 / 0.25 / 0.23 of dockerd (berthd 420 / 409 / 426 ms); cached berthd 15 / 17
+# / 18 ms, dockerd classic 71 / 81 / 73 ms (0.21 / 0.21 / 0.25), the CLI alone 11 / 14 / 12 ms
+# (0.15-0.17 of dockerd by itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}

@@ -22,6 +22,11 @@
 # thread), dockerd 379.9: 0.140x -> 0.123x / 0.130x.
 # Where run --rm's time goes (berthd's debug log, microseconds per step): see ARCHITECTURE.md.
 # berth-shim's PSS below includes berthd's idle standby shim and its forked runtime process (~270 kB).
+# Session close (2026-12-06 11:43-11:46, quiet host, load 1.1-1.6, release as in Cargo.toml, main at
+# a1dc7f8 with the one-call start and the standby shim): run --rm berthd 26.6 / 30.4 / 29.2 ms, dockerd
+# 221.9 / 233.2 / 204.2 ms (means of 30 / 40 / 40): 0.120x / 0.130x / 0.143x; bench/run-ab.sh, 100
+# interleaved rounds 100 ms apart: medians 27.9 against 203.2 ms, 0.137x. podman 355 ms (112-779).
+# 10 sequential run -d 0.20 s / 1.79 s / 0.66 s; idle RSS berthd 11 MB; supervisor PSS 295 kB each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}

@@ -17,6 +17,12 @@
 # 688 kB (crun 2132). With the state directories on a tmpfs instead of ext4 /tmp the `run`
 # ratio was 0.70-0.75x (ext4 scans its recently deleted inodes at every create, and a run
 # creates four: the state directory, exec.fifo, config.json, state.json).
+# Session close (2026-12-06 11:46, quiet host, load 1.1, release as in Cargo.toml, `30`): run back to
+# back berth 3.83 ms median, crun/berth 1.23 (0.81x; crun's median 4.71 ms, faster than in earlier
+# runs), runc/berth 3.06; 100 ms apart berth 5.52 ms, crun/berth 4.15; create+start+delete
+# crun/berth 1.72; list 1.86. Peak RSS of run: berth 3364 kB, crun 3392; parked init 688 against
+# 2180 kB. bench/runtime-ab.sh, 300 interleaved rounds (12:09, load 1.2-1.7): berth 5.66 ms median,
+# crun 9.25 (0.61x; interleaved, crun's runs do not follow each other and meet the cgroup lock idle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
