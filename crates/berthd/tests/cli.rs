@@ -646,7 +646,14 @@ fn start_and_rm_right_after_an_exit() {
     );
     std::fs::write(&slow, script).unwrap();
     std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let d = Berthd::start_with(&["--add-runtime", &format!("slow={}", slow.display())]);
+    // No default bridge: the container runs with --network none, and a bridge would stay on the
+    // host after the test.
+    let d = Berthd::start_with(&[
+        "--bridge",
+        "none",
+        "--add-runtime",
+        &format!("slow={}", slow.display()),
+    ]);
     d.import_busybox("bb:1");
     d.ok(&[
         "create",
