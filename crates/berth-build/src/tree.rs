@@ -219,25 +219,12 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-/// An entry's path, `..` resolved lexically (one climbing above the root is refused, as unpacking
-/// a context on disk does); `None` for a name that is not UTF-8 (COPY cannot name it either).
+/// An entry's path, `..` resolved lexically as unpacking a context on disk does (berth-image's
+/// [`berth_image::extract::clean_entry_path`]: one climbing above the root is refused); `None`
+/// for a name that is not UTF-8 (COPY cannot name it either).
 fn clean(raw: &[u8]) -> io::Result<Option<Vec<String>>> {
-    let Ok(s) = std::str::from_utf8(raw) else {
-        return Ok(None);
-    };
-    let mut out: Vec<String> = Vec::new();
-    for c in s.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if out.pop().is_none() && !s.starts_with('/') {
-                    return Err(bad(format!("entry {s:?} has a '..' component")));
-                }
-            }
-            c => out.push(c.to_string()),
-        }
-    }
-    Ok(Some(out))
+    let comps = berth_image::extract::clean_entry_path(raw).map_err(|e| bad(e.to_string()))?;
+    Ok(comps.into_iter().map(|c| c.into_string().ok()).collect())
 }
 
 impl MemTree {

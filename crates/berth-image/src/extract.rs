@@ -10,7 +10,7 @@ use crate::compression::{decompress, Compression};
 use crate::digest::{Digest, HashingReader};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timestamps};
 use rustix::io::Errno;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
@@ -234,44 +234,6 @@ pub fn extract_archive<R: Read>(
     Ok(ex.skipped)
 }
 
-/// The SHA-256 (hex) of each regular file an extraction wrote, by its path in the archive
-/// (relative, cleaned), taken as the file was written.
-pub type FileDigests = HashMap<PathBuf, String>;
-
-/// [`extract_archive`], hashing each regular file as it is written (the classic builder's tarsum
-/// of its context, which COPY's checksum then needs not read again). The digests are exact: a
-/// path's digest is the content of the file at that path once extraction ends, else the path is
-/// absent. Any entry that could change a written file afterwards (one replacing an existing path,
-/// one reached through a symlink, a whiteout) drops them all: such archives are rare (the docker
-/// CLI never sends one) and are then hashed by reading the files.
-pub fn extract_archive_with_digests<R: Read>(
-    r: R,
-    root: &Path,
-    opts: &ExtractOptions,
-) -> Result<(Vec<String>, FileDigests), ExtractError> {
-    let mut ex = Extractor::new(root, opts.clone())?;
-    ex.digests = Some(HashMap::new());
-    ex.run(r)?;
-    Ok((ex.skipped, ex.digests.unwrap_or_default()))
-}
-
-/// A writer that hashes what it writes.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: sha2::Sha256,
-}
-
-impl<W: io::Write> io::Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        sha2::Digest::update(&mut self.hasher, &buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 struct Extractor {
     root: OwnedFd,
     root_path: PathBuf,
@@ -279,8 +241,6 @@ struct Extractor {
     created: HashSet<Vec<OsString>>,
     dirs: Vec<(Vec<OsString>, u32, u64)>,
     skipped: Vec<String>,
-    /// With [`extract_archive_with_digests`]: the files' digests while they are exact.
-    digests: Option<FileDigests>,
 }
 
 fn open_dir_at<Fd: AsFd>(dir: Fd, name: &OsStr) -> Result<OwnedFd, Errno> {
@@ -356,7 +316,6 @@ impl Extractor {
             created: HashSet::new(),
             dirs: Vec::new(),
             skipped: Vec::new(),
-            digests: None,
         })
     }
 
@@ -405,8 +364,6 @@ impl Extractor {
                         return Err(ExtractError::NotADirectory(display.to_string()));
                     }
                     links += 1;
-                    // A write through a symlink may land on a file already hashed.
-                    self.digests = None;
                     if links > 40 {
                         return Err(ExtractError::SymlinkLoop(display.to_string()));
                     }
@@ -509,7 +466,6 @@ impl Extractor {
             _ => nb.strip_prefix(b".wh."),
         };
         if let Some(hidden) = whiteout {
-            self.digests = None;
             if hidden == b".wh..opq" {
                 match self.opts.whiteouts {
                     WhiteoutMode::Overlay => rustix::fs::fsetxattr(
@@ -555,11 +511,6 @@ impl Extractor {
         let existing = exists_at(&parent, &name).map_err(fs_err(&display, "stat"))?;
         if let Some(st) = &existing {
             let was_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
-            // Anything but a directory declared again replaces what was there (perhaps a file
-            // already hashed, or a directory holding some).
-            if !(was_dir && kind.is_dir()) {
-                self.digests = None;
-            }
             if self.opts.no_overwrite_dir_non_dir && was_dir != kind.is_dir() {
                 let what = |dir: bool| if dir { "directory" } else { "non-directory" };
                 return Err(ExtractError::Overwrite {
@@ -600,24 +551,11 @@ impl Extractor {
             )
             .map_err(fs_err(&display, "create file"))?;
             let mut f = File::from(fd);
-            let write_err = |e| ExtractError::Fs {
+            io::copy(entry, &mut f).map_err(|e| ExtractError::Fs {
                 path: display.clone(),
                 op: "write file",
                 source: e,
-            };
-            if self.digests.is_some() {
-                let mut w = HashingWriter {
-                    inner: &mut f,
-                    hasher: <sha2::Sha256 as sha2::Digest>::new(),
-                };
-                io::copy(entry, &mut w).map_err(write_err)?;
-                let sum = hex::encode(sha2::Digest::finalize(w.hasher));
-                if let Some(m) = self.digests.as_mut() {
-                    m.insert(full.iter().collect(), sum);
-                }
-            } else {
-                io::copy(entry, &mut f).map_err(write_err)?;
-            }
+            })?;
             self.owner_fd(&f, uid, gid, &display)?;
             rustix::fs::fchmod(&f, Mode::from_raw_mode(mode)).map_err(fs_err(&display, "chmod"))?;
             self.xattrs_fd(&f, &xattrs);
