@@ -124,10 +124,7 @@ fn standby_args() -> Result<Option<args::Args>> {
     if buf.is_empty() {
         return Ok(None);
     }
-    let words = buf
-        .split(|b| *b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| String::from_utf8_lossy(w).into_owned());
+    let words = prefork::words(&buf).map(|w| w.to_string_lossy().into_owned());
     args::Args::parse(words).map(Some)
 }
 

@@ -93,6 +93,14 @@ impl Runner {
     }
 }
 
+/// The words of a NUL-separated list (what berthd writes to a standby's stdin, what the standby
+/// writes to its forked process), empty ones skipped.
+pub fn words(buf: &[u8]) -> impl Iterator<Item = &OsStr> {
+    buf.split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(OsStr::from_bytes)
+}
+
 /// The forked side: wait for the command, then become it (exit 0 if the standby closed the
 /// control pipe without one, 127 if the exec failed).
 fn child(mut control: File, out_w: OwnedFd, err_w: OwnedFd, in_r: OwnedFd) -> ! {
@@ -100,10 +108,7 @@ fn child(mut control: File, out_w: OwnedFd, err_w: OwnedFd, in_r: OwnedFd) -> ! 
     if control.read_to_end(&mut buf).is_err() || buf.is_empty() {
         berth_sys::exit_now(0);
     }
-    let mut words = buf
-        .split(|b| *b == 0)
-        .filter(|w| !w.is_empty())
-        .map(OsStr::from_bytes);
+    let mut words = words(&buf);
     let (Some(mode), Some(program)) = (words.next(), words.next()) else {
         berth_sys::exit_now(127);
     };

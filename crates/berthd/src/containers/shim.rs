@@ -274,18 +274,27 @@ pub async fn runtime_cmd(
 
 /// Let the output of a container the shim started at once flow (its attached clients are connected).
 pub async fn release(socket: &std::path::Path) -> Result<(), ShimError> {
+    command(socket, "start").await
+}
+
+/// Send the shim one command line and take its answer: `ok`, or `error <message>`.
+async fn command(socket: &std::path::Path, line: &str) -> Result<(), ShimError> {
     let mut s = UnixStream::connect(socket)
         .await
         .map_err(ShimError::Socket)?;
-    s.write_all(b"start\n").await.map_err(ShimError::Socket)?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
+    s.write_all(format!("{line}\n").as_bytes())
         .await
         .map_err(ShimError::Socket)?;
-    match line.trim() {
+    let mut answer = String::new();
+    BufReader::new(s)
+        .read_line(&mut answer)
+        .await
+        .map_err(ShimError::Socket)?;
+    match answer.trim() {
         "ok" => Ok(()),
-        other => Err(ShimError::Failed(format!("shim said {other:?} to start"))),
+        other => Err(ShimError::Failed(
+            other.trim_start_matches("error ").to_string(),
+        )),
     }
 }
 
@@ -352,21 +361,5 @@ pub fn read_exit_file(p: &Paths) -> Option<(i32, String)> {
 
 /// Set the terminal size of a tty container.
 pub async fn resize(socket: &std::path::Path, rows: u16, cols: u16) -> Result<(), ShimError> {
-    let mut s = UnixStream::connect(socket)
-        .await
-        .map_err(ShimError::Socket)?;
-    s.write_all(format!("resize {rows} {cols}\n").as_bytes())
-        .await
-        .map_err(ShimError::Socket)?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .await
-        .map_err(ShimError::Socket)?;
-    match line.trim() {
-        "ok" => Ok(()),
-        other => Err(ShimError::Failed(
-            other.trim_start_matches("error ").to_string(),
-        )),
-    }
+    command(socket, &format!("resize {rows} {cols}")).await
 }
