@@ -27,7 +27,7 @@
 #   new +3.6 ms, quartiles about -5 .. 16), but berthd's own teardown timing over both A/Bs (same
 #   host, same minutes) was old 14.30 ms median (9.92-18.65, n=99), new 1.26 ms (0.55-1.69,
 #   n=129); setup 1.76 against 1.73 ms. Throughput between containers is noise-bound here
-#   (rounds vary 17-29 Gbit/s); bench/br-netfilter.sh shows br_netfilter costs nothing beyond
+#   (rounds vary 17-29 Gbit/s); bench/net-ceiling.sh shows br_netfilter costs nothing beyond
 #   that noise, and veth and bridge run at the kernel's defaults, as Docker's (MTU 1500, TSO/GSO
 #   on, GRO off; GRO on did not help).
 #   With BIG TCP on the veths (192 KiB GSO/GRO sizes, berthd's default on Linux 6.7+, MTU still
