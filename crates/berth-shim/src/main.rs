@@ -28,11 +28,12 @@ mod server;
 mod time;
 
 use anyhow::{bail, Context, Result};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -258,6 +259,7 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     } else {
         log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
     });
+    shared.expect_copiers(outputs.len());
     let readers: Vec<_> = outputs
         .into_iter()
         .map(|(fd, stream)| {
@@ -346,15 +348,86 @@ fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::
     shared.wait_released();
     let mut buf = vec![0u8; 32 * 1024];
     let mut log_state = log::LineBuffer::default();
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
+    // First what is waiting in the pipe now (bounded: a container that writes without pause does
+    // not hold up the `start` answer), then the rest as it comes.
+    let mut backlog = HELD_OUTPUT_MAX;
+    let mut ended = false;
+    while backlog > 0 {
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        if !matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+            break;
+        }
+        match read_some(&mut f, &mut buf) {
+            Some(n) => {
+                logger.write(stream, &mut log_state, &buf[..n]);
+                shared.broadcast(stream, &buf[..n]);
+                backlog = backlog.saturating_sub(n);
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if ended {
+        logger.finish(stream, &mut log_state);
+        shared.copier_drained();
+        return;
+    }
+    logger.flush();
+    shared.copier_drained();
+    while let Some(n) = read_some(&mut f, &mut buf) {
         logger.write(stream, &mut log_state, &buf[..n]);
         shared.broadcast(stream, &buf[..n]);
     }
     logger.finish(stream, &mut log_state);
+}
+
+/// At most this much held output is logged before a `start` is answered.
+const HELD_OUTPUT_MAX: usize = 1 << 20;
+
+/// One read: `None` at the end of the stream (or an error, which ends it too).
+fn read_some(f: &mut File, buf: &mut [u8]) -> Option<usize> {
+    loop {
+        match f.read(buf) {
+            Ok(0) => return None,
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a container wrote before berthd's `start` is in the log when `start` is answered (the
+    /// container still runs: the pipe has not ended), so `docker start` then `docker logs` shows it.
+    #[test]
+    fn start_is_answered_once_the_held_output_is_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.json");
+        let logger = Arc::new(log::JsonLog::open(&path, 0, 1).unwrap());
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut w = File::from(w);
+        w.write_all(b"written before start\n").unwrap();
+        let shared = Arc::new(server::Shared::new(None, false, None, true));
+        shared.expect_copiers(1);
+        let copier = {
+            let (shared, logger) = (shared.clone(), logger.clone());
+            std::thread::spawn(move || copy_output(File::from(r), 1, &logger, &shared))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "", "logged while held");
+        shared.release();
+        shared.wait_drained();
+        let logged = fs::read_to_string(&path).unwrap();
+        assert!(logged.contains("written before start"), "{logged:?}");
+        // Later output still flows, and the end of the stream ends the copier.
+        w.write_all(b"after\n").unwrap();
+        drop(w);
+        copier.join().unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("after"));
+    }
 }

@@ -7,7 +7,7 @@
 //!   further bytes go to the container's stdin (or terminal);
 //! - `resize <rows> <cols>\n`: sets the terminal size of a tty container, answers `ok`;
 //! - `start\n`: lets the output of a container started with `--start` flow (to the log and the
-//!   attached clients), answers `ok`. A `wait` does the same: whoever waits for the exit needs the
+//!   attached clients), answers `ok` once what the container wrote before is in the log. A `wait` does the same: whoever waits for the exit needs the
 //!   output drained first.
 //!
 //! An attach is answered `ok\n` once the client is registered; the shim closes the stream after the
@@ -46,6 +46,10 @@ pub struct Shared {
     /// Whether the output is still held (see [`Shared::wait_released`]).
     held: Mutex<bool>,
     released: Condvar,
+    /// Output copiers that have not yet passed on what was waiting in their pipe at the release
+    /// (see [`Shared::wait_drained`]).
+    undrained: Mutex<usize>,
+    drained: Condvar,
 }
 
 impl Shared {
@@ -70,6 +74,32 @@ impl Shared {
             pty,
             held: Mutex::new(held),
             released: Condvar::new(),
+            undrained: Mutex::new(0),
+            drained: Condvar::new(),
+        }
+    }
+
+    /// `n` output copiers will each call [`Shared::copier_drained`] once.
+    pub fn expect_copiers(&self, n: usize) {
+        *self.undrained.lock().unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    /// An output copier has logged (and sent to the attached clients) what its pipe held when the
+    /// output was released, or its stream ended.
+    pub fn copier_drained(&self) {
+        let mut n = self.undrained.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Return once every copier has passed on what was held: a `start` is answered after the output
+    /// the container wrote before it is in the log, so `docker start` then `docker logs` sees it.
+    pub fn wait_drained(&self) {
+        let mut n = self.undrained.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.drained.wait(n).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -212,6 +242,7 @@ fn handle(conn: UnixStream, shared: &Shared) {
         }
         ["start"] => {
             shared.release();
+            shared.wait_drained();
             let mut c = conn;
             let _ = c.write_all(b"ok\n");
         }
