@@ -571,3 +571,36 @@ fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
     walk(std::path::Path::new("/sys/fs/cgroup"), name, 4, &mut out);
     out
 }
+
+/// A new network namespace is init's own, not the host's, holds only a
+/// loopback that is up, and is the one the runtime's hooks see at init's pid.
+#[test]
+fn new_network_namespace_has_loopback_up_and_hooks_see_it() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags"
+        ])
+    });
+    let seen = b.tmp.path().join("hook-net");
+    let seen_s = seen.to_str().unwrap().to_string();
+    b.set_config(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("pid=$(grep -o '\"pid\":[0-9]*' | cut -d: -f2); readlink /proc/$pid/ns/net > {seen_s}")]}]});
+    });
+    let out = b.run(&["run", "netns"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let text = text(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(lines[0].starts_with("net:["), "{text}");
+    assert_ne!(lines[0], host.to_str().unwrap(), "the host's namespace");
+    assert_eq!(lines[1], "lo", "devices: {text}");
+    let flags = u32::from_str_radix(lines[2].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "loopback down: {text}");
+    let hook = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(hook.trim(), lines[0], "hooks saw another namespace");
+}
