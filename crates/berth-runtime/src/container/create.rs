@@ -176,6 +176,10 @@ pub fn create_with(
     console: Option<UnixStream>,
 ) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    // The config's parser is done with: unmap its code before this stage
+    // maps its own, so the peak RSS is one stage's (`run` of /bin/true:
+    // 3364 -> 2980 kB, for 26 more page faults).
+    berth_sys::drop_readonly_segments();
     let process = bundle.spec.process().as_ref().expect("validated");
     if process.terminal().unwrap_or(false) && console.is_none() {
         return Err(Error::Config(
