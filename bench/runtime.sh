@@ -23,6 +23,15 @@
 # crun/berth 1.72; list 1.86. Peak RSS of run: berth 3364 kB, crun 3392; parked init 688 against
 # 2180 kB. bench/runtime-ab.sh, 300 interleaved rounds (12:09, load 1.2-1.7): berth 5.66 ms median,
 # crun 9.25 (0.61x; interleaved, crun's runs do not follow each other and meet the cgroup lock idle).
+# Session 5 (2026-12-06 13:51, host NOT quiet: load 4-8 from other builds, so times are 4-5x the
+# quiet ones and hyperfine's blocks are noise: run crun/berth 0.99, base/berth 0.85 this time;
+# BERTH_BENCH_BASE = main at 817df28, `30`). Peak RSS of run: berth 2980 kB (base 3364), crun 3388
+# (3296-3400 over the session's runs); parked init 684 kB (crun 2168). bench/runtime-ab.sh, 300-400
+# interleaved rounds at load 6-8: this round's head against base 0.961, 0.986 and 1.047 (medians;
+# per-round 0.969, 0.989, 0.994), head/crun 0.62. The round's changes: 770 -> 687 syscalls per run
+# (cgroup dirs with one mkdir/rmdir, config.json written during init's mounts, run's teardown from
+# memory) and a page sweep once the config is loaded (26 more faults, peak RSS -384 kB). Where the
+# time goes, beside crun: ARCHITECTURE.md, the paragraph "Time of `run` /bin/true".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}

@@ -158,6 +158,18 @@ pub(crate) fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Create `dir` and every missing parent. Returns the directories that were created, outermost first.
 pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    // Usually only the leaf is missing: one mkdir, no lookups of each parent first.
+    match fs::create_dir(dir) {
+        Ok(()) => return Ok(vec![dir.to_path_buf()]),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    }
     let mut missing = Vec::new();
     let mut cur = dir;
     while !cur.exists() {
@@ -187,8 +199,13 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 /// `EBUSY` is retried briefly (the kernel may still be tearing down exited
 /// tasks). Every failure is collected into `errs`; a missing `dir` is fine.
 pub(crate) fn remove_tree(dir: &Path, errs: &mut Vec<(PathBuf, std::io::Error)>) {
-    if !dir.exists() {
-        return;
+    // A container's cgroup rarely has children: one rmdir does it, without
+    // a lookup and a directory listing first. Children (EBUSY on cgroupfs),
+    // tasks still leaving, or a fake tree's files take the walk below.
+    match fs::remove_dir(dir) {
+        Ok(()) => return,
+        Err(e) if e.kind() == ErrorKind::NotFound => return,
+        Err(_) => {}
     }
     match subdirs(dir) {
         Ok(subs) => {

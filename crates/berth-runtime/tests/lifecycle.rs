@@ -520,3 +520,87 @@ fn init_failure_during_cgroup_placement_is_reported_and_undone() {
     );
     assert_eq!(find_cgroup_dir(&name), None, "cgroup left behind");
 }
+
+/// A foreground `run` tears down what it made once its process exits: the
+/// cgroup in every hierarchy (made with its missing parent) and the state
+/// directory, and the id can be used again at once.
+#[test]
+fn run_removes_its_cgroups_and_state() {
+    require_root!();
+    let parent = format!("berth-run-gone-{}", std::process::id());
+    let b = Bundle::new(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{parent}/inner"));
+        c["process"]["args"] = json!(["sh", "-c", "grep -c inner /proc/self/cgroup"]);
+    });
+    for _ in 0..2 {
+        let out = b.run(&["run", "gone"]);
+        assert!(out.status.success(), "{}", err_text(&out));
+        assert_ne!(text(&out).trim(), "0", "not in its cgroup");
+        assert!(!b.root.join("gone").exists(), "state directory left behind");
+        let parents = cgroup_dirs_named(&parent);
+        assert!(!parents.is_empty(), "no cgroup made");
+        let left: Vec<_> = parents
+            .iter()
+            .map(|p| p.join("inner"))
+            .filter(|p| p.exists())
+            .collect();
+        assert!(left.is_empty(), "cgroup left behind: {left:?}");
+    }
+    // The runtime leaves the parent it made (as runc does): remove it.
+    for p in cgroup_dirs_named(&parent) {
+        std::fs::remove_dir(&p).unwrap();
+    }
+}
+
+/// Every directory named `name` in the first levels of every hierarchy.
+fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, name: &str, depth: u32, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if !p.is_dir() || p.is_symlink() {
+                continue;
+            }
+            if e.file_name() == name {
+                out.push(p);
+            } else if depth > 0 {
+                walk(&p, name, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("/sys/fs/cgroup"), name, 4, &mut out);
+    out
+}
+
+/// A new network namespace is init's own, not the host's, holds only a
+/// loopback that is up, and is the one the runtime's hooks see at init's pid.
+#[test]
+fn new_network_namespace_has_loopback_up_and_hooks_see_it() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags"
+        ])
+    });
+    let seen = b.tmp.path().join("hook-net");
+    let seen_s = seen.to_str().unwrap().to_string();
+    b.set_config(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("pid=$(grep -o '\"pid\":[0-9]*' | cut -d: -f2); readlink /proc/$pid/ns/net > {seen_s}")]}]});
+    });
+    let out = b.run(&["run", "netns"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let text = text(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(lines[0].starts_with("net:["), "{text}");
+    assert_ne!(lines[0], host.to_str().unwrap(), "the host's namespace");
+    assert_eq!(lines[1], "lo", "devices: {text}");
+    let flags = u32::from_str_radix(lines[2].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "loopback down: {text}");
+    let hook = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(hook.trim(), lines[0], "hooks saw another namespace");
+}

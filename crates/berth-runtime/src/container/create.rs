@@ -176,6 +176,10 @@ pub fn create_with(
     console: Option<UnixStream>,
 ) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    // The config's parser is done with: unmap its code before this stage
+    // maps its own, so the peak RSS is one stage's (`run` of /bin/true:
+    // 3364 -> 2980 kB, for 26 more page faults).
+    berth_sys::drop_readonly_segments();
     let process = bundle.spec.process().as_ref().expect("validated");
     if process.terminal().unwrap_or(false) && console.is_none() {
         return Err(Error::Config(
@@ -359,6 +363,26 @@ fn create_in(
     if !trees.is_empty() {
         crate::sync::send_fds(&sync.0, &trees)?;
     }
+    // Keep the config for delete's poststop hooks and for exec, even if the
+    // bundle goes away. Written while init does its mounts (the file is
+    // read only once state.json exists, which comes after `Ready`).
+    // process.landlock does not survive the spec types: it travels in its
+    // annotation, so `exec` applies the same rules.
+    let config = match &bundle.landlock {
+        Some(l) => {
+            let mut saved = spec.clone();
+            let mut ann = saved.annotations().clone().unwrap_or_default();
+            ann.insert(
+                crate::landlock::ANNOTATION.to_string(),
+                l.to_json().to_string(),
+            );
+            saved.set_annotations(Some(ann));
+            serde_json::to_vec(&saved)
+        }
+        None => serde_json::to_vec(spec),
+    }
+    .expect("spec serializes");
+    state::write_atomic(&dir.join(CONFIG_FILE), &config)?;
     sync.expect(&Msg::HooksReady)?;
     crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
 
@@ -387,25 +411,6 @@ fn create_in(
     sync.expect(&Msg::Ready)?;
     crate::log_debug!("create {}: init is parked on the exec fifo", opts.id);
 
-    // Keep the config for delete's poststop hooks and for exec, even if the
-    // bundle goes away.
-    // process.landlock does not survive the spec types: it travels in its
-    // annotation, so `exec` applies the same rules.
-    let config = match &bundle.landlock {
-        Some(l) => {
-            let mut saved = spec.clone();
-            let mut ann = saved.annotations().clone().unwrap_or_default();
-            ann.insert(
-                crate::landlock::ANNOTATION.to_string(),
-                l.to_json().to_string(),
-            );
-            saved.set_annotations(Some(ann));
-            serde_json::to_vec(&saved)
-        }
-        None => serde_json::to_vec(spec),
-    }
-    .expect("spec serializes");
-    state::write_atomic(&dir.join(CONFIG_FILE), &config)?;
     st.save(dir.parent().expect("state dir has a parent"))?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
@@ -60,6 +61,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// Tear down a stopped container. Every step runs even if an earlier one
 /// failed; the errors are reported together.
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
+    destroy_with(root, st, super::start::saved_spec(root, st).as_ref())
+}
+
+/// `destroy` with the container's config already in hand (a foreground
+/// `run` that has just reaped init), instead of read back from the state
+/// directory.
+pub(crate) fn destroy_with(root: &Path, st: &State, spec: Option<&Spec>) -> Result<()> {
     let mut errors = Vec::new();
     if let Some(cg) = Cgroup::from_state(st) {
         if st.shared_pid_ns {
@@ -73,15 +81,19 @@ pub fn destroy(root: &Path, st: &State) -> Result<()> {
             errors.push(e.to_string());
         }
     }
-    if let Some(spec) = super::start::saved_spec(root, st) {
+    if let Some(spec) = spec {
         if let Some(h) = spec.hooks() {
             let json =
                 serde_json::to_string(&st.hook_state(Status::Stopped)).expect("state serializes");
             hooks::run_all_warn("poststop", h.poststop().as_ref(), &json);
         }
     }
-    if let Err(e) = fs::remove_dir_all(st.dir(root)) {
-        errors.push(format!("remove state directory: {e}"));
+    match fs::remove_dir_all(st.dir(root)) {
+        // Someone else's delete got there first: the container is gone either way.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            errors.push(format!("remove state directory: {e}"))
+        }
+        _ => {}
     }
     if errors.is_empty() {
         Ok(())

@@ -93,7 +93,13 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Resul
     if keep {
         return code;
     }
-    if let Err(e) = super::delete::delete(root, &st.id, true) {
+    // Init is reaped (supervise returns Ok only then): tear down with the
+    // state and config in hand rather than reading both back.
+    let removed = match &code {
+        Ok(_) => super::delete::destroy_with(root, &st, Some(&bundle.spec)),
+        Err(_) => super::delete::delete(root, &st.id, true),
+    };
+    if let Err(e) = removed {
         crate::log::warn(&format!("remove container after run: {e}"));
     }
     code
