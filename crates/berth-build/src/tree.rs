@@ -341,8 +341,19 @@ impl MemTree {
             if self.slab.len() < end {
                 self.slab.resize(end, 0);
             }
-            r.read_exact(&mut self.slab[at..end])?;
-            h.update(&self.slab[at..end]);
+            // Each piece is hashed as it comes: when the context's last byte is in, only that
+            // piece is left to hash.
+            let mut pos = at;
+            while pos < end {
+                let k = match r.read(&mut self.slab[pos..end]) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                h.update(&self.slab[pos..pos + k]);
+                pos += k;
+            }
             self.used = end;
             return Ok((Data::Mem(at), size, h.finalize().to_hex().to_string()));
         }
