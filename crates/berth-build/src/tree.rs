@@ -346,6 +346,17 @@ impl MemTree {
         if self.used as u64 + size <= self.budget {
             let (at, end) = (self.used, self.used + size as usize);
             if self.slab.len() < end {
+                if self.slab.capacity() < end {
+                    // Grown into a new allocation and the old one freed (not `realloc`, which
+                    // glibc does with `mremap` for large blocks): freeing a large block raises
+                    // glibc's mmap threshold to its size (mallopt(3), M_MMAP_THRESHOLD), so the
+                    // connection's read buffers then come from memory malloc keeps instead of
+                    // fresh pages faulted in on every request (~700 faults per cached rebuild
+                    // of bench/build.sh once the slab was kept and never freed).
+                    let mut grown = Vec::with_capacity(end.max(self.slab.capacity() * 2));
+                    grown.extend_from_slice(&self.slab);
+                    self.slab = grown;
+                }
                 self.slab.resize(end, 0);
             }
             // Each piece is hashed as it comes: when the context's last byte is in, only that
