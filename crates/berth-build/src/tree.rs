@@ -190,9 +190,11 @@ impl Drop for MemTree {
     }
 }
 
+/// An empty tree that never holds a file (a build's default context): it leaves the kept slab
+/// to the next context read with [`MemTree::new`].
 impl Default for MemTree {
     fn default() -> Self {
-        MemTree::new(0, std::env::temp_dir())
+        MemTree::with_slab(0, std::env::temp_dir(), Vec::new())
     }
 }
 
@@ -231,15 +233,20 @@ impl MemTree {
     /// An empty tree (only its root) keeping up to `budget` bytes of file contents in memory and
     /// the rest in a temporary file made in `spill_dir` when first needed.
     pub fn new(budget: u64, spill_dir: PathBuf) -> MemTree {
+        let slab = SLAB
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        MemTree::with_slab(budget, spill_dir, slab)
+    }
+
+    fn with_slab(budget: u64, spill_dir: PathBuf, slab: Vec<u8>) -> MemTree {
         let mut nodes = BTreeMap::new();
         nodes.insert(String::new(), Node::dir(0o755, now()));
         MemTree {
             nodes,
             budget,
-            slab: SLAB
-                .lock()
-                .map(|mut s| std::mem::take(&mut *s))
-                .unwrap_or_default(),
+            slab,
             used: 0,
             spill_dir,
             spill: None,
@@ -339,10 +346,32 @@ impl MemTree {
         if self.used as u64 + size <= self.budget {
             let (at, end) = (self.used, self.used + size as usize);
             if self.slab.len() < end {
+                if self.slab.capacity() < end {
+                    // Grown into a new allocation and the old one freed (not `realloc`, which
+                    // glibc does with `mremap` for large blocks): freeing a large block raises
+                    // glibc's mmap threshold to its size (mallopt(3), M_MMAP_THRESHOLD), so the
+                    // connection's read buffers then come from memory malloc keeps instead of
+                    // fresh pages faulted in on every request (~700 faults per cached rebuild
+                    // of bench/build.sh once the slab was kept and never freed).
+                    let mut grown = Vec::with_capacity(end.max(self.slab.capacity() * 2));
+                    grown.extend_from_slice(&self.slab);
+                    self.slab = grown;
+                }
                 self.slab.resize(end, 0);
             }
-            r.read_exact(&mut self.slab[at..end])?;
-            h.update(&self.slab[at..end]);
+            // Each piece is hashed as it comes: when the context's last byte is in, only that
+            // piece is left to hash.
+            let mut pos = at;
+            while pos < end {
+                let k = match r.read(&mut self.slab[pos..end]) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                h.update(&self.slab[pos..pos + k]);
+                pos += k;
+            }
             self.used = end;
             return Ok((Data::Mem(at), size, h.finalize().to_hex().to_string()));
         }
@@ -636,6 +665,23 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// berthd makes the build's options (their context a default, empty tree) before it reads
+    /// the context: that tree must leave the slab the last build kept, or every context is read
+    /// into fresh memory (zeroed and faulted in again: 4 MB per cached rebuild of bench/build.sh).
+    #[test]
+    fn a_default_tree_leaves_the_kept_slab_to_the_next_context() {
+        *SLAB.lock().unwrap() = Vec::with_capacity(1 << 20);
+        let empty = MemTree::default();
+        assert_eq!(
+            empty.slab.capacity(),
+            0,
+            "the default tree took the kept slab"
+        );
+        drop(empty);
+        // (Other tests may read contexts at the same time and take the slab: only a default
+        // tree's own is checked.)
     }
 
     #[test]

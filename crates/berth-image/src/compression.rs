@@ -61,7 +61,15 @@ pub fn decompress_bounded<'a, R: Read + Send + 'a>(
     r: R,
     limit: u64,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
-    let mut br = BufReader::with_capacity(256 * 1024, r);
+    bounded_buffered(BufReader::with_capacity(256 * 1024, r), limit)
+}
+
+/// [`decompress_bounded`] over a reader that is already buffered (no second buffer, no copy
+/// through it).
+fn bounded_buffered<'a, R: BufRead + Send + 'a>(
+    mut br: R,
+    limit: u64,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     let c = Compression::detect(br.fill_buf()?);
     Ok(match c {
         Compression::None => Box::new(Bounded::new(br, limit)),
@@ -98,7 +106,16 @@ pub fn decompress_archive<'a, R: Read + Send + 'a>(
     r: R,
     limit: u64,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
-    let mut br = BufReader::with_capacity(256 * 1024, r);
+    decompress_archive_buffered(BufReader::with_capacity(256 * 1024, r), limit)
+}
+
+/// [`decompress_archive`] over a reader that is already buffered: a plain tar is read straight from
+/// `br`'s buffers (a request body's frames), with no copy through another buffer. `br.fill_buf()`
+/// must hold the stream's first 10 bytes (or all of a shorter stream) for the magic to be told.
+pub fn decompress_archive_buffered<'a, R: BufRead + Send + 'a>(
+    mut br: R,
+    limit: u64,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     let head = br.fill_buf()?;
     if is_bzip2(head) {
         return Ok(Box::new(Bounded::new(
@@ -112,7 +129,7 @@ pub fn decompress_archive<'a, R: Read + Send + 'a>(
             limit,
         )));
     }
-    decompress_bounded(br, limit)
+    bounded_buffered(br, limit)
 }
 
 /// The default bound on what one decompressed stream (a loaded archive, a layer) may hold: 64 GiB.

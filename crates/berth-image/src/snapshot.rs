@@ -426,6 +426,10 @@ impl Snapshotter for OverlaySnapshotter {
             known.insert(l.chain_id.clone());
             todo.push(l);
         }
+        // Every layer already there (a cached build step's image): no worker to start.
+        if todo.is_empty() {
+            return Ok(());
+        }
         // Each layer unpacks into its own directory, so all can be unpacked at once; they are committed
         // bottom first so a layer never appears before its parent.
         let workers = std::thread::available_parallelism()

@@ -43,6 +43,11 @@ pub struct Catalog {
 pub type SharedCatalog = Rc<RefCell<Catalog>>;
 
 impl Catalog {
+    /// A catalog starting from a listing already read (while the build's context arrived).
+    pub fn preloaded(all: Option<BTreeMap<String, Image>>) -> SharedCatalog {
+        Rc::new(RefCell::new(Catalog { all }))
+    }
+
     fn listing(&mut self, d: &Daemon) -> Result<&BTreeMap<String, Image>, BuildError> {
         let all = match self.all.take() {
             Some(a) => a,

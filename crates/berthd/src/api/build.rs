@@ -2,7 +2,7 @@
 //! berth-build, and its progress as the classic JSON stream (`{"stream": ...}`, `{"aux": {"ID": ...}}`,
 //! `{"errorDetail": ...}`), objects separated by `\r\n`.
 
-use crate::builder::{Images, Layers, Runner, SharedCatalog};
+use crate::builder::{Catalog, Images, Layers, Runner};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Query, Resp};
@@ -151,27 +151,66 @@ struct BodyReader {
     ended: bool,
 }
 
-impl std::io::Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            if self.ended {
-                return Ok(0);
+impl BodyReader {
+    /// The next frame (`None` at the body's end).
+    fn recv(&mut self) -> std::io::Result<Option<Bytes>> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.rx.blocking_recv() {
+            Some(Chunk::Data(b)) => Ok(Some(b)),
+            Some(Chunk::End) => {
+                self.ended = true;
+                Ok(None)
             }
-            match self.rx.blocking_recv() {
-                Some(Chunk::Data(b)) => self.cur = b,
-                Some(Chunk::End) => self.ended = true,
-                Some(Chunk::Failed(e)) => return Err(std::io::Error::other(e)),
-                None => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the client went away before the whole context arrived",
-                    ))
-                }
+            Some(Chunk::Failed(e)) => Err(std::io::Error::other(e)),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the client went away before the whole context arrived",
+            )),
+        }
+    }
+
+    /// Join frames until at least `n` bytes are at hand (or the body ended), so the archive's
+    /// magic is told from its first bytes whatever sizes the client's chunks have.
+    fn gather(&mut self, n: usize) -> std::io::Result<()> {
+        while self.cur.len() < n {
+            let Some(b) = self.recv()? else {
+                return Ok(());
+            };
+            let mut v = bytes::BytesMut::with_capacity(self.cur.len() + b.len());
+            v.extend_from_slice(&self.cur);
+            v.extend_from_slice(&b);
+            self.cur = v.freeze();
+        }
+        Ok(())
+    }
+}
+
+/// The frames are the buffers: a plain tar is read from them with no copy through another buffer.
+impl std::io::BufRead for BodyReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.cur.is_empty() {
+            match self.recv()? {
+                Some(b) => self.cur = b,
+                None => break,
             }
         }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
+        Ok(&self.cur)
+    }
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.cur.len());
         bytes::Buf::advance(&mut self.cur, n);
+    }
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let have = self.fill_buf()?;
+        let n = buf.len().min(have.len());
+        buf[..n].copy_from_slice(&have[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
@@ -206,12 +245,13 @@ async fn forward(mut body: http::ReqBody, tx: tokio::sync::mpsc::Sender<Chunk>) 
 /// Nothing is written to disk for a context that fits: a cached build makes no file.
 fn prepare(
     d: &Daemon,
-    f: BodyReader,
+    mut f: BodyReader,
     dir: &Path,
     dockerfile: &str,
     opts: &mut BuildOptions,
 ) -> Result<(), String> {
-    let r = berth_image::compression::decompress_archive(f, d.images.max_uncompressed())
+    f.gather(16).map_err(|e| e.to_string())?;
+    let r = berth_image::compression::decompress_archive_buffered(f, d.images.max_uncompressed())
         .map_err(|e| e.to_string())?;
     let spill = d.cfg.data_root.join("build");
     let mut tree = berth_build::tree::MemTree::new(d.cfg.build_context_memory, spill);
@@ -266,6 +306,12 @@ pub async fn build(
     let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
     let d = d.clone();
     let rt = tokio::runtime::Handle::current();
+    // The store's listing is read while the context arrives, off the path from its last byte to
+    // the answer (a name the build asks for that is not in it is looked up again).
+    let listing = {
+        let d = d.clone();
+        tokio::task::spawn_blocking(move || crate::images::list(&d).ok())
+    };
     let body = BodyReader {
         rx: ctx_rx,
         cur: Bytes::new(),
@@ -284,7 +330,7 @@ pub async fn build(
                     "build: context received and unpacked in {:?}",
                     t0.elapsed()
                 );
-                let cat = SharedCatalog::default();
+                let cat = Catalog::preloaded(rt.block_on(listing).ok().flatten());
                 let mut images = Images::new(d.clone(), dir.clone(), creds, cat.clone());
                 let mut runner = Runner { d: d.clone(), rt };
                 let mut layers = Layers::new(d.clone(), cat);
@@ -472,6 +518,61 @@ mod tests {
             reading.await.unwrap().unwrap_err(),
             std::io::ErrorKind::UnexpectedEof
         );
+    }
+
+    /// A context in any compression is told by its magic and unpacked from the body's frames
+    /// themselves, whatever sizes the client's chunks have (here 1 to 7 bytes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_context_in_small_frames_is_unpacked_in_every_compression() {
+        use berth_build::tree::Tree;
+        use berth_image::compression::{Compression, Compressor};
+        use std::io::{Read, Write};
+        let mut plain = tar::Builder::new(Vec::new());
+        let content: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        plain.append_data(&mut h, "dir/file", &content[..]).unwrap();
+        let plain = plain.into_inner().unwrap();
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut w = Compressor::new(Vec::new(), c).unwrap();
+            w.write_all(&plain).unwrap();
+            let body_bytes = w.finish().unwrap();
+            let frames: Vec<&'static [u8]> = {
+                let leaked: &'static [u8] = Box::leak(body_bytes.into_boxed_slice());
+                let mut v = Vec::new();
+                let (mut at, mut k) = (0, 1);
+                while at < leaked.len() {
+                    let n = k.min(leaked.len() - at);
+                    v.push(&leaked[at..at + n]);
+                    at += n;
+                    k = k % 7 + 1;
+                }
+                v
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+            let unpacking = tokio::task::spawn_blocking(move || {
+                let mut r = BodyReader {
+                    rx,
+                    cur: Bytes::new(),
+                    ended: false,
+                };
+                r.gather(16).unwrap();
+                let plain =
+                    berth_image::compression::decompress_archive_buffered(r, u64::MAX).unwrap();
+                let mut t = berth_build::tree::MemTree::new(1 << 20, std::env::temp_dir());
+                t.unpack(plain).unwrap();
+                let mut got = Vec::new();
+                t.open("dir/file").unwrap().read_to_end(&mut got).unwrap();
+                (got, t.digest("dir/file"))
+            });
+            forward(body(&frames), tx).await.unwrap();
+            let (got, digest) = unpacking.await.unwrap();
+            assert!(got == content, "{c:?}: the file's content differs");
+            let want = berth_build::tree::content_digest(&mut &content[..]).unwrap();
+            assert_eq!(digest, Some(want), "{c:?}: the digest taken while reading");
+        }
     }
 
     #[test]
