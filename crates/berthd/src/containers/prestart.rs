@@ -31,7 +31,7 @@ const KEEP: Duration = Duration::from_secs(10);
 /// A container's bundle made ahead of its start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prestage {
-    /// Asked for at create, not made yet (a `start` that takes it first makes its own).
+    /// Asked for at create, being made.
     Wanted,
     /// Made from this view of the container (its JSON) at this moment.
     Made {
@@ -76,17 +76,25 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
     let Ok(c) = d.containers.get(id) else {
         return;
     };
-    if !eligible(d, &c) || !d.containers.set_prestage(id, Some(Prestage::Wanted)) {
+    if !eligible(d, &c) {
+        return;
+    }
+    // Taken here, before the create is answered (no one else knows the id yet), so the start
+    // that follows waits for the bundle instead of racing to make its own (on a busy host the
+    // task below may wait milliseconds for a CPU).
+    let Ok(lock) = d.containers.op_lock(id) else {
+        return;
+    };
+    let Ok(guard) = lock.clone().try_lock_owned() else {
+        return;
+    };
+    if !d.containers.set_prestage(id, Some(Prestage::Wanted)) {
         return;
     }
     let (d, id) = (d.clone(), id.to_string());
     tokio::spawn(async move {
-        let Ok(lock) = d.containers.op_lock(&id) else {
-            return;
-        };
         let at = {
-            let _g = lock.lock().await;
-            // A start (or a removal) came first.
+            let _g = guard;
             if d.containers.take_prestage(&id) != Some(Prestage::Wanted) {
                 return;
             }
@@ -113,6 +121,7 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
             if made.ok() != Some(true) {
                 return;
             }
+            crate::crash::point("prestart:made");
             let at = Instant::now();
             crate::log!(0, "bundle of {id} made ahead of its start");
             d.containers
