@@ -71,8 +71,18 @@ fn mounted(p: &Paths) -> bool {
     }
 }
 
+/// Whether bundles are made ahead: `BERTHD_PRESTART=off` in berthd's environment turns it off (for
+/// the A/B rounds of `bench/run-ab.sh` with one binary).
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("BERTHD_PRESTART").as_deref() != Ok("off"))
+}
+
 /// Right after a create: make the bundle of an eligible container in the background.
 pub fn begin(d: &Arc<Daemon>, id: &str) {
+    if !enabled() {
+        return;
+    }
     let Ok(c) = d.containers.get(id) else {
         return;
     };
