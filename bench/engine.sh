@@ -27,6 +27,10 @@
 # 221.9 / 233.2 / 204.2 ms (means of 30 / 40 / 40): 0.120x / 0.130x / 0.143x; bench/run-ab.sh, 100
 # interleaved rounds 100 ms apart: medians 27.9 against 203.2 ms, 0.137x. podman 355 ms (112-779).
 # 10 sequential run -d 0.20 s / 1.79 s / 0.66 s; idle RSS berthd 11 MB; supervisor PSS 295 kB each.
+# runperf5 (2026-12-06 13:47-14:05, thin LTO, load 2-6 from other builds: no quiet host): a --rm
+# container's bundle made ahead of its start, spare snapshot directories, one hand-over and one
+# store write fewer at its exit and removal; bench/run-ab.sh rounds against main at 817df28 (medians):
+# see its header and ARCHITECTURE.md. berthd's own share fell 28.2 -> 25.6 ms (80 rounds, debug log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}

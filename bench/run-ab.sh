@@ -6,6 +6,12 @@
 # Usage: ROUNDS=50 GAP_MS=100 bash bench/run-ab.sh DIR_A DIR_B [DIR_C ...]
 #   (as root; NO_DOCKERD=1 leaves dockerd out; LOG_LEVEL=debug and KEEP=DIR keep berthd's logs, with
 #   microseconds per step of start, exit and removal, as DIR/a.log, b.log, ...)
+# One binary with and without the bundle made ahead of a --rm start: a DIR whose `berthd` is a script
+# `BERTHD_PRESTART=off exec /path/to/berthd "$@"` (berthd finds the shim and runtime beside the real one).
+# 2026-12-06 (thin LTO, 2-core VM shared with 4 builds, load 4.6-5.1), 150 rounds: main at 817df28
+# 39.9 ms median, with the runperf5 changes 38.2, the same without the bundle made ahead 40.8, dockerd
+# 296.9 (0.134x -> 0.129x); at load 3.6-5: 44.4 / 44.6 / 44.5, dockerd 342.0 (0.130x each). At these
+# loads the difference is inside the spread between rounds (-1.7 to +2.1 ms): see ARCHITECTURE.md.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
 rounds=${ROUNDS:-50}

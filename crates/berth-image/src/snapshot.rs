@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 /// Errors from snapshotters.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +153,42 @@ pub trait Snapshotter: Send + Sync {
 pub struct OverlaySnapshotter {
     root: PathBuf,
     lock: Mutex<()>,
+    /// Empty snapshot directories (`upper`, `work`) made ahead in `tmp/`: `prepare` renames one
+    /// into place instead of making three directories on `create`'s path (a first mkdir in a new
+    /// directory took 0.2-0.4 ms each on this ext4).
+    spares: Arc<Mutex<Vec<PathBuf>>>,
+    /// Wakes the thread that makes the next spare (it ends with the snapshotter).
+    refill: Mutex<Option<SyncSender<()>>>,
+}
+
+/// Start the thread that keeps one spare snapshot directory ready.
+fn start_refill(root: PathBuf, spares: Arc<Mutex<Vec<PathBuf>>>) -> Option<SyncSender<()>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("snapshot-spare".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                if !spares.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                    continue;
+                }
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let dir = root.join("tmp").join(format!("spare-{stamp}"));
+                if ["upper", "work"]
+                    .iter()
+                    .all(|d| fs::create_dir_all(dir.join(d)).is_ok())
+                {
+                    spares.lock().unwrap_or_else(|e| e.into_inner()).push(dir);
+                } else {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            }
+        })
+        .ok()?;
+    let _ = tx.try_send(());
+    Some(tx)
 }
 
 fn valid_key(k: &str) -> bool {
@@ -175,14 +212,21 @@ impl OverlaySnapshotter {
         if let Ok(rd) = fs::read_dir(root.join("tmp")) {
             let old: Vec<PathBuf> = rd
                 .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("rm-"))
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("rm-") || name.starts_with("spare-")
+                })
                 .map(|e| e.path())
                 .collect();
             delete_in_background(old);
         }
+        let spares = Arc::new(Mutex::new(Vec::new()));
+        let refill = start_refill(root.clone(), spares.clone());
         Ok(OverlaySnapshotter {
             root,
             lock: Mutex::new(()),
+            spares,
+            refill: Mutex::new(refill),
         })
     }
 
@@ -470,8 +514,29 @@ impl Snapshotter for OverlaySnapshotter {
         if dir.exists() {
             return Err(SnapshotError::Exists(key.to_string()));
         }
-        for d in [dir.join("upper"), dir.join("work")] {
-            fs::create_dir_all(&d).map_err(io_err(&d))?;
+        let spare = self.spares.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let placed = match spare {
+            Some(s) => match fs::rename(&s, &dir) {
+                Ok(()) => true,
+                Err(_) => {
+                    delete_in_background(vec![s]);
+                    false
+                }
+            },
+            None => false,
+        };
+        if let Some(tx) = self
+            .refill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let _ = tx.try_send(());
+        }
+        if !placed {
+            for d in [dir.join("upper"), dir.join("work")] {
+                fs::create_dir_all(&d).map_err(io_err(&d))?;
+            }
         }
         write_parent(&dir, parent)?;
         self.mounts_for(&dir)

@@ -253,3 +253,47 @@ fn volatile_mount_skips_syncs_and_mounts_again() {
         assert_eq!(r.unwrap(), b"kept");
     }
 }
+
+/// `prepare` takes a spare directory made ahead (renamed into place): each snapshot gets its own
+/// empty `upper` and `work`, one spare is kept ready, and spares a crash left go at the next open.
+#[test]
+fn prepare_uses_spare_directories_made_ahead() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("snap");
+    fs::create_dir_all(root.join("tmp").join("spare-1").join("upper")).unwrap();
+    let snap = OverlaySnapshotter::open(&root).unwrap();
+    let spares = || -> Vec<String> {
+        fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("spare-"))
+            .collect()
+    };
+    let ready = || {
+        let t0 = std::time::Instant::now();
+        while spares().len() != 1 || spares() == ["spare-1"] {
+            assert!(t0.elapsed().as_secs() < 10, "no spare made: {:?}", spares());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    ready();
+    let before = spares();
+    for key in ["one", "two", "three"] {
+        snap.prepare(key, None).unwrap();
+        let dir = root.join("active").join(key);
+        for d in ["upper", "work"] {
+            let entries = fs::read_dir(dir.join(d)).unwrap().count();
+            assert_eq!(entries, 0, "{key}/{d} is not empty");
+        }
+        // Put something in it: the next snapshot must not see it.
+        fs::write(dir.join("upper").join("f"), key).unwrap();
+    }
+    assert!(
+        !spares().contains(&before[0]),
+        "the spare was not used: {:?}",
+        spares()
+    );
+    ready();
+    assert!(snap.prepare("one", None).is_err(), "a key prepared twice");
+}

@@ -37,6 +37,16 @@ struct Case {
 const RUN: &[&str] = &["run", "-d", "--name", "cc", "bb:1", "sleep", "1000"];
 const CREATE: &[&str] = &["create", "--name", "cc", "bb:1", "sleep", "1000"];
 const START: &[&str] = &["start", "cc"];
+const RUN_RM_NONE: &[&str] = &[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "--name",
+    "cc",
+    "bb:1",
+    "true",
+];
 /// Without a network, the shim starts the container in one runtime call (`run --detach`) and
 /// holds its output until berthd releases it.
 const CREATE_NONE: &[&str] = &[
@@ -133,6 +143,20 @@ fn cases() -> Vec<Case> {
             step: "rm:files",
             setup: &[RUN],
             crash: Some(&["rm", "-f", "cc"]),
+            expect: Expect::Gone,
+        },
+        // A `--rm` container's bundle made ahead of its start (its rootfs mounted): removed.
+        Case {
+            step: "prestart:made",
+            setup: &[],
+            crash: Some(RUN_RM_NONE),
+            expect: Expect::Gone,
+        },
+        // Its auto-removal deletes the record before the files: what has no record goes.
+        Case {
+            step: "rm:files",
+            setup: &[],
+            crash: Some(RUN_RM_NONE),
             expect: Expect::Gone,
         },
         Case {
@@ -282,8 +306,9 @@ fn kill_9_at_every_step_recovers_and_leaves_nothing() {
             let o = d.docker(cmd);
             assert!(
                 !o.status.success(),
-                "{}: docker {cmd:?} succeeded, the step was never reached",
-                case.step
+                "{}: docker {cmd:?} succeeded, the step was never reached\n{}",
+                case.step,
+                d.log()
             );
         }
         wait_dead(&mut d);

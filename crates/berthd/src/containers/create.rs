@@ -539,6 +539,8 @@ pub async fn create(
         crate::events::container_attrs(&c),
     );
     d.containers.insert(c);
+    // `docker run --rm`'s attach, wait and start requests follow: its bundle is made meanwhile.
+    super::prestart::begin(d, &id);
     let mut warnings = vec![];
     if d.bridge.is_none() && run_network_is_default(d, &id) {
         warnings.push(

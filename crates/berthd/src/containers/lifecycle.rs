@@ -74,7 +74,7 @@ fn mount_rootfs(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
         .map_err(ApiError::internal)
 }
 
-fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
+pub(super) fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
@@ -143,11 +143,49 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     Ok(())
 }
 
+/// The container as its start sees it, what its bundle is made from: the environment and hosts
+/// entries of the linked containers as they are now, `host-gateway` resolved, the daemon's DNS
+/// settings and ulimits where it sets none, a user network's resolver.
+pub(super) fn start_view(d: &Daemon, c: &Container) -> ApiResult<Container> {
+    let mut c2 = c.clone();
+    let r = super::links::resolve(d, c)?;
+    c2.spec.env.splice(0..0, r.env);
+    c2.spec.extra.extra_hosts.extend(r.hosts);
+    // `host-gateway` is the host's address on the default bridge, as with dockerd.
+    if let Some(h) = c2
+        .spec
+        .extra
+        .extra_hosts
+        .iter()
+        .find(|(_, ip)| ip == super::hostextra::HOST_GATEWAY)
+    {
+        let Some(gw) = d.bridge.as_ref().map(|b| b.subnet().gateway()) else {
+            return Err(ApiError::BadRequest(format!(
+                "unable to derive the IP value for host-gateway of {}: berthd runs without a default bridge",
+                h.0
+            )));
+        };
+        for (_, ip) in c2.spec.extra.extra_hosts.iter_mut() {
+            if ip == super::hostextra::HOST_GATEWAY {
+                *ip = gw.to_string();
+            }
+        }
+    }
+    d.cfg.defaults.apply_at_start(&mut c2.spec.extra);
+    // On a user network the container asks the network's resolver (on the gateway), which
+    // forwards what it does not know to the container's `--dns` servers if it has any (as
+    // Docker's embedded resolver does), else to the host's.
+    if let Some(gw) = super::netconn::nameserver(d, c) {
+        c2.spec.extra.dns = vec![gw.to_string()];
+    }
+    Ok(c2)
+}
+
 /// Whether nothing has to happen between `<runtime> create` and `<runtime> start`: no interface to
 /// give a parked init (the default bridge, user networks). The shim then starts such a container
 /// in one runtime invocation (`run --detach`: one process and one round trip fewer) and holds its
 /// output until the clients that attached before the start are connected ([`shim::release`]).
-fn starts_at_once(d: &Daemon, c: &Container) -> bool {
+pub(super) fn starts_at_once(d: &Daemon, c: &Container) -> bool {
     let mode = c.spec.network_mode.as_str();
     let bridged = mode == "default" && d.bridge.is_some();
     let user = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
@@ -180,44 +218,12 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     // The shim of its last run may still be deleting the runtime's state of this id.
     d.containers.shim_gone(&c.id).await;
     let p = Paths::new(d, &c.id, &c.runtime);
-    // Links: the environment and hosts entries of the linked containers, as they are now.
-    let mut c2 = c.clone();
-    match super::links::resolve(d, &c) {
-        Ok(r) => {
-            c2.spec.env.splice(0..0, r.env);
-            c2.spec.extra.extra_hosts.extend(r.hosts);
-        }
+    // A bundle made ahead of this start (`prestart`): taken here, so one not made yet is not.
+    let staged = d.containers.take_prestage(&c.id);
+    let mut c2 = match start_view(d, &c) {
+        Ok(v) => v,
         Err(e) => return Err(start_failed(d, &c, &p, e).await),
-    }
-    // `host-gateway` is the host's address on the default bridge, as with dockerd.
-    if let Some(h) = c2
-        .spec
-        .extra
-        .extra_hosts
-        .iter_mut()
-        .find(|(_, ip)| ip == super::hostextra::HOST_GATEWAY)
-    {
-        let Some(gw) = d.bridge.as_ref().map(|b| b.subnet().gateway()) else {
-            let e = ApiError::BadRequest(format!(
-                "unable to derive the IP value for host-gateway of {}: berthd runs without a default bridge",
-                h.0
-            ));
-            return Err(start_failed(d, &c, &p, e).await);
-        };
-        for (_, ip) in c2.spec.extra.extra_hosts.iter_mut() {
-            if ip == super::hostextra::HOST_GATEWAY {
-                *ip = gw.to_string();
-            }
-        }
-    }
-    // The daemon's DNS settings and ulimits where the container sets none.
-    d.cfg.defaults.apply_at_start(&mut c2.spec.extra);
-    // On a user network the container asks the network's resolver (on the gateway), which
-    // forwards what it does not know to the container's `--dns` servers if it has any (as
-    // Docker's embedded resolver does), else to the host's.
-    if let Some(gw) = super::netconn::nameserver(d, &c) {
-        c2.spec.extra.dns = vec![gw.to_string()];
-    }
+    };
     // Plugin volumes: mounted by their plugins for this container; the record shows where.
     if let Err(e) = crate::plugin_volumes::mount_for(d, &mut c2).await {
         return Err(start_failed(d, &c, &p, e).await);
@@ -230,12 +236,16 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             }
         }
     });
-    let d2 = d.clone();
-    let p2 = Paths::new(d, &c.id, &c.runtime);
-    let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
-        .await
-        .map_err(ApiError::internal)
-        .and_then(|r| r);
+    let prepared = if super::prestart::matches(staged, &c2, &p) {
+        Ok(())
+    } else {
+        let d2 = d.clone();
+        let p2 = Paths::new(d, &c.id, &c.runtime);
+        tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
+            .await
+            .map_err(ApiError::internal)
+            .and_then(|r| r)
+    };
     if let Err(e) = prepared {
         return Err(start_failed(d, &c, &p, e).await);
     }
@@ -572,10 +582,17 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     // First, so the deletion of its veths (off this path, see `disconnect_all`) runs while the
     // rest is undone.
     disconnect_network(d, id).await;
-    let rootfs = p.rootfs.clone();
-    let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    // A `--rm` container's removal, next, unmounts its rootfs in the same blocking call as the
+    // rest of its files: one hand-over to a blocking thread fewer before `wait` is answered.
+    if !c.spec.auto_remove {
+        let rootfs = p.rootfs.clone();
+        let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
+    }
     release_volumes(d, &c, &p, true).await;
-    crate::plugin_volumes::release(d, id).await;
+    // Only volumes are mounted by plugins (a query of the store fewer without any).
+    if c.spec.binds.iter().any(|b| b.volume.is_some()) {
+        crate::plugin_volumes::release(d, id).await;
+    }
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
         c.state.paused = false;

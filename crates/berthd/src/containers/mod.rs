@@ -1,5 +1,5 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]), creation ([`create`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
+//! shim and runtime calls ([`shim`]), creation ([`create`]), the bundle made ahead of a `--rm` start ([`prestart`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
 //! ([`lifecycle`]), removal ([`removal`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
 //! ([`health`]) and resource updates ([`update`]).
 
@@ -17,6 +17,7 @@ pub mod modes;
 pub mod mounts;
 pub mod names;
 pub mod netconn;
+pub mod prestart;
 pub mod recover;
 pub mod registry;
 pub mod removal;

@@ -38,6 +38,7 @@ struct Entry {
     events: watch::Sender<Events>,
     op: Arc<tokio::sync::Mutex<()>>,
     pending: Vec<PendingAttach>,
+    prestage: Option<super::prestart::Prestage>,
 }
 
 #[derive(Default)]
@@ -78,6 +79,7 @@ impl Registry {
                 events: tx,
                 op: Arc::new(tokio::sync::Mutex::new(())),
                 pending: Vec::new(),
+                prestage: None,
             },
         );
     }
@@ -219,6 +221,26 @@ impl Registry {
             .get_mut(id)
             .map(|e| std::mem::take(&mut e.pending))
             .unwrap_or_default()
+    }
+
+    /// Set (or clear) the bundle made ahead of `start` ([`super::prestart`]); false if the
+    /// container is gone.
+    pub(super) fn set_prestage(&self, id: &str, p: Option<super::prestart::Prestage>) -> bool {
+        match self.lock().by_id.get_mut(id) {
+            Some(e) => {
+                e.prestage = p;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Take the bundle made ahead of `start`, if any.
+    pub(super) fn take_prestage(&self, id: &str) -> Option<super::prestart::Prestage> {
+        self.lock()
+            .by_id
+            .get_mut(id)
+            .and_then(|e| e.prestage.take())
     }
 
     /// Whether a name is used by another container than `id`.
