@@ -74,7 +74,9 @@ fn mount_rootfs(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
         .map_err(ApiError::internal)
 }
 
-fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
+/// Mount the root, write the /etc files and config.json; `netns`: the path of a network namespace
+/// berthd made for the container (see [`own_netns`]), which the runtime then joins.
+fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths, netns: Option<&str>) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
@@ -119,6 +121,9 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
     let mut cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
     super::modes::apply(d, c, &mut cfg)?;
+    if let Some(path) = netns {
+        super::modes::set_namespace(&mut cfg, "network", path.to_string());
+    }
     if let Some(name) = c.labels().get(crate::profiles::LEARN_LABEL) {
         if c.spec.privileged || c.spec.seccomp_unconfined {
             return Err(ApiError::BadRequest(format!(
@@ -143,15 +148,50 @@ fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether nothing has to happen between `<runtime> create` and `<runtime> start`: no interface to
-/// give a parked init (the default bridge, user networks). The shim then starts such a container
-/// in one runtime invocation (`run --detach`: one process and one round trip fewer) and holds its
-/// output until the clients that attached before the start are connected ([`shim::release`]).
+/// Whether the container has no network of its own to set up (none, host, `container:`, or no
+/// default bridge). The shim then starts it in one runtime invocation (`run --detach`: one process
+/// and one round trip fewer) and holds its output until the clients that attached before the start
+/// are connected ([`shim::release`]). A networked one starts so too when berthd makes its namespace
+/// ([`own_netns`]); otherwise its interfaces go to the init the runtime parks between `create`
+/// and `start`.
 fn starts_at_once(d: &Daemon, c: &Container) -> bool {
     let mode = c.spec.network_mode.as_str();
     let bridged = mode == "default" && d.bridge.is_some();
     let user = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
     !bridged && !user && c.spec.networks.is_empty()
+}
+
+/// Whether berthd makes the network namespace of a networked container before the runtime runs
+/// (held by a descriptor, see [`berth_net::netns`]) and sets up its interfaces in it, so the
+/// container starts in one runtime call as one without a network does. Bridge networks only (the
+/// default bridge and user bridge networks): macvlan, ipvlan, CNI and plugin endpoints record the
+/// namespace's path for their teardown, which must stay valid while the container runs, so they
+/// keep `create` (the runtime makes the namespace), setup in `/proc/<init>/ns/net`, `start`. Not with
+/// user namespaces either: a namespace owned by the host's user namespace would keep the
+/// container's root from its own network settings (sysctls).
+fn own_netns(d: &Daemon, c: &Container) -> bool {
+    super::modes::remap(d, c).is_none()
+        && c.spec
+            .networks
+            .keys()
+            .all(|id| d.networks.find(id).is_ok_and(|n| n.driver == "bridge"))
+}
+
+/// Give a starting container its interfaces, addresses and published ports: on the default
+/// bridge and on every user network it is configured for, inside the namespace at `netns`.
+async fn setup_network(d: &Arc<Daemon>, c: &Container, p: &Paths, netns: &str) -> ApiResult<()> {
+    let t0 = std::time::Instant::now();
+    let connected = match connect_network(d, c, p, netns).await {
+        Ok(()) => super::netconn::connect_all(d, c, netns, &p.dir.join("hosts")).await,
+        Err(e) => Err(e),
+    };
+    crate::log!(
+        0,
+        "network setup of {}: {} us",
+        c.id,
+        t0.elapsed().as_micros()
+    );
+    connected
 }
 
 /// `POST /containers/{id}/start`.
@@ -230,19 +270,54 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             }
         }
     });
+    let no_network = starts_at_once(d, &c);
+    // A networked container's namespace, made here so its interfaces are ready before it runs.
+    let netns = if !no_network && own_netns(d, &c) {
+        let t0 = std::time::Instant::now();
+        match tokio::task::spawn_blocking(berth_net::netns::Netns::create).await {
+            Ok(Ok(ns)) => {
+                crate::log!(
+                    0,
+                    "network namespace of {}: {} us",
+                    c.id,
+                    t0.elapsed().as_micros()
+                );
+                Some(ns)
+            }
+            Ok(Err(e)) => {
+                let e = ApiError::internal(format!("creating a network namespace: {e}"));
+                return Err(start_failed(d, &c, &p, e).await);
+            }
+            Err(e) => return Err(start_failed(d, &c, &p, ApiError::internal(e)).await),
+        }
+    } else {
+        None
+    };
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
-    let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
-        .await
-        .map_err(ApiError::internal)
-        .and_then(|r| r);
+    let ns_path = netns.as_ref().map(|n| n.path().to_string());
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2, ns_path.as_deref()))
+            .await
+            .map_err(ApiError::internal)
+            .and_then(|r| r);
     if let Err(e) = prepared {
         return Err(start_failed(d, &c, &p, e).await);
     }
     crate::crash::point("start:mounted");
+    if let Some(ns) = &netns {
+        if let Err(e) = setup_network(d, &c, &p, ns.path()).await {
+            // Dropping the namespace takes the container ends of its veths with it.
+            drop(netns);
+            return Err(start_failed(d, &c, &p, e).await);
+        }
+        crate::crash::point("start:network");
+    }
     let t_bundle = us();
-    let at_once = starts_at_once(d, &c);
+    let at_once = no_network || netns.is_some();
     let spawned = shim::spawn(d, &c, &p, at_once).await;
+    // The runtime has joined it (or failed): the container's init holds it now.
+    drop(netns);
     let t_created = us();
     // The runtime has made the container's mounts: the temporary subpath binds can go.
     crate::volumes::attach::release_subpaths(&p.run_dir);
@@ -254,24 +329,16 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
     };
     crate::crash::point("start:shim");
-    // Init is parked in its namespaces until `start`: give it its interface,
-    // address and published ports now, so the program starts networked.
-    let t0 = std::time::Instant::now();
-    let connected = match connect_network(d, &c, &p, pid).await {
-        Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
-        Err(e) => Err(e),
-    };
-    crate::log!(
-        0,
-        "network setup of {}: {} us",
-        c.id,
-        t0.elapsed().as_micros()
-    );
-    if let Err(e) = connected {
-        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
-        return Err(start_failed(d, &c, &p, e).await);
+    if !at_once {
+        // Init is parked in the namespaces the runtime made until `start`: give it its
+        // interface, address and published ports now, so the program starts networked.
+        let netns = format!("/proc/{pid}/ns/net");
+        if let Err(e) = setup_network(d, &c, &p, &netns).await {
+            let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+            return Err(start_failed(d, &c, &p, e).await);
+        }
+        crate::crash::point("start:network");
     }
-    crate::crash::point("start:network");
     for pending in d.containers.take_pending(&c.id) {
         if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
             let _ = pending.tx.send(s);
@@ -407,7 +474,7 @@ pub fn port_mappings(c: &Container) -> ApiResult<Vec<berth_net::PortMapping>> {
 
 /// Put a created container (init parked, pid known) on the default bridge:
 /// veth + address + ports, its IP in its /etc/hosts, the attachment recorded.
-async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) -> ApiResult<()> {
+async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, netns: &str) -> ApiResult<()> {
     if c.spec.network_mode != "default" {
         return Ok(());
     }
@@ -420,9 +487,10 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) ->
         None => None,
     };
     let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
+    let netns = netns.to_string();
     let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
         let att = net
-            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None, mac)
+            .attach(&id, &netns, &ports, None, mac)
             .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
         // The file is bind-mounted into the container: append in place.
         use std::io::Write;

@@ -186,13 +186,14 @@ pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
     net.pools.first().map(|p| p.gateway)
 }
 
-/// Put one container (its init at `pid`) on one user network.
+/// Put one container on one user network; `netns`: the path of its network namespace
+/// (`/proc/<init>/ns/net`, or one berthd made for a start, see [`berth_net::netns`]).
 async fn attach_one(
     d: &Arc<Daemon>,
     c: &Container,
     net_id: &str,
     e: &EndpointSpec,
-    pid: i32,
+    netns: &str,
 ) -> ApiResult<berth_net::Attachment> {
     let ports = if e.network == c.spec.network_mode {
         super::lifecycle::port_mappings(c)?
@@ -204,35 +205,29 @@ async fn attach_one(
         None => None,
     };
     let names = dns_scope(c, e);
-    let (d2, net_id, cid, want) = (
+    let (d2, net_id, cid, want, netns) = (
         d.clone(),
         net_id.to_string(),
         c.id.clone(),
         (e.ipv4, e.ipv6),
+        netns.to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        d2.networks.connect_dual(
-            &net_id,
-            &cid,
-            &format!("/proc/{pid}/ns/net"),
-            &ports,
-            want,
-            mac,
-            &names,
-        )
+        d2.networks
+            .connect_dual(&net_id, &cid, &netns, &ports, want, mac, &names)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::from)
 }
 
-/// Put a starting container on every user network it is configured for.
-/// On failure, what was made is undone and the error returned.
+/// Put a starting container (its network namespace at `netns`) on every user network it is
+/// configured for. On failure, what was made is undone and the error returned.
 /// The container's own address goes into its /etc/hosts (`hosts`), as Docker writes it.
 pub async fn connect_all(
     d: &Arc<Daemon>,
     c: &Container,
-    pid: i32,
+    netns: &str,
     hosts: &std::path::Path,
 ) -> ApiResult<()> {
     let mode = c.spec.network_mode.as_str();
@@ -242,7 +237,7 @@ pub async fn connect_all(
         return Err(ApiError::NotFound(format!("network {mode} not found")));
     }
     for (net_id, e) in &c.spec.networks {
-        match attach_one(d, c, net_id, e, pid).await {
+        match attach_one(d, c, net_id, e, netns).await {
             Ok(att) => {
                 if e.network == c.spec.network_mode
                     && !att.dns.is_empty()
@@ -414,7 +409,8 @@ pub async fn connect(
         c.spec.networks.insert(net.id.clone(), e.clone());
     })?;
     if c.state.status == Status::Running && c.state.pid > 0 {
-        match attach_one(d, &c, &net.id, &e, c.state.pid).await {
+        let netns = format!("/proc/{}/ns/net", c.state.pid);
+        match attach_one(d, &c, &net.id, &e, &netns).await {
             Ok(att) => {
                 d.containers.modify(&c.id, |c| {
                     c.state.endpoints.insert(net.id.clone(), att.clone());
