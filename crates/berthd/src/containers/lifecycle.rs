@@ -177,12 +177,27 @@ fn own_netns(d: &Daemon, c: &Container) -> bool {
             .all(|id| d.networks.find(id).is_ok_and(|n| n.driver == "bridge"))
 }
 
+/// The network namespace the next start of a networked container takes (made after each such start).
+static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
+
 /// Give a starting container its interfaces, addresses and published ports: on the default
 /// bridge and on every user network it is configured for, inside the namespace at `netns`.
-async fn setup_network(d: &Arc<Daemon>, c: &Container, p: &Paths, netns: &str) -> ApiResult<()> {
+/// Returns the lines its /etc/hosts gets for its own addresses ([`append_hosts`]), which the
+/// caller writes once the bundle's files exist.
+async fn setup_network(
+    d: &Arc<Daemon>,
+    c: &Container,
+    p: &Paths,
+    netns: &str,
+) -> ApiResult<String> {
     let t0 = std::time::Instant::now();
-    let connected = match connect_network(d, c, p, netns).await {
-        Ok(()) => super::netconn::connect_all(d, c, netns, &p.dir.join("hosts")).await,
+    let connected = match connect_network(d, c, netns).await {
+        Ok(mut lines) => super::netconn::connect_all(d, c, netns, &p.dir)
+            .await
+            .map(|more| {
+                lines.push_str(&more);
+                lines
+            }),
         Err(e) => Err(e),
     };
     crate::log!(
@@ -271,10 +286,15 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
     });
     let no_network = starts_at_once(d, &c);
-    // A networked container's namespace, made here so its interfaces are ready before it runs.
+    // A networked container's namespace, made (or taken ready) here so its interfaces are set up
+    // before it runs: at the same time as the bundle.
     let netns = if !no_network && own_netns(d, &c) {
         let t0 = std::time::Instant::now();
-        match tokio::task::spawn_blocking(berth_net::netns::Netns::create).await {
+        let taken = match SPARE_NETNS.ready() {
+            Some(ns) => Ok(Ok(ns)),
+            None => tokio::task::spawn_blocking(|| SPARE_NETNS.take()).await,
+        };
+        match taken {
             Ok(Ok(ns)) => {
                 crate::log!(
                     0,
@@ -296,25 +316,32 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let ns_path = netns.as_ref().map(|n| n.path().to_string());
-    let prepared =
+    let bundle = async {
         tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2, ns_path.as_deref()))
             .await
             .map_err(ApiError::internal)
-            .and_then(|r| r);
+            .and_then(|r| r)
+    };
+    let network = async {
+        match &netns {
+            Some(ns) => setup_network(d, &c, &p, ns.path()).await,
+            None => Ok(String::new()),
+        }
+    };
+    let (prepared, networked) = tokio::join!(bundle, network);
+    let prepared = prepared.and_then(|()| networked.and_then(|lines| append_hosts(&p, &lines)));
     if let Err(e) = prepared {
+        // Dropping the namespace takes the container ends of its veths with it.
+        drop(netns);
         return Err(start_failed(d, &c, &p, e).await);
     }
     crate::crash::point("start:mounted");
-    if let Some(ns) = &netns {
-        if let Err(e) = setup_network(d, &c, &p, ns.path()).await {
-            // Dropping the namespace takes the container ends of its veths with it.
-            drop(netns);
-            return Err(start_failed(d, &c, &p, e).await);
-        }
+    if netns.is_some() {
         crate::crash::point("start:network");
     }
     let t_bundle = us();
-    let at_once = no_network || netns.is_some();
+    let own_netns_used = netns.is_some();
+    let at_once = no_network || own_netns_used;
     let spawned = shim::spawn(d, &c, &p, at_once).await;
     // The runtime has joined it (or failed): the container's init holds it now.
     drop(netns);
@@ -333,7 +360,10 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         // Init is parked in the namespaces the runtime made until `start`: give it its
         // interface, address and published ports now, so the program starts networked.
         let netns = format!("/proc/{pid}/ns/net");
-        if let Err(e) = setup_network(d, &c, &p, &netns).await {
+        let connected = setup_network(d, &c, &p, &netns)
+            .await
+            .and_then(|lines| append_hosts(&p, &lines));
+        if let Err(e) = connected {
             let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
             return Err(start_failed(d, &c, &p, e).await);
         }
@@ -408,8 +438,11 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         },
         us()
     );
-    // The next start's shim, off this one's path.
+    // The next start's shim and network namespace, off this one's path.
     shim::refill(d);
+    if own_netns_used {
+        SPARE_NETNS.refill();
+    }
     Ok(())
 }
 
@@ -474,50 +507,50 @@ pub fn port_mappings(c: &Container) -> ApiResult<Vec<berth_net::PortMapping>> {
 
 /// Put a created container (init parked, pid known) on the default bridge:
 /// veth + address + ports, its IP in its /etc/hosts, the attachment recorded.
-async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, netns: &str) -> ApiResult<()> {
+async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResult<String> {
     if c.spec.network_mode != "default" {
-        return Ok(());
+        return Ok(String::new());
     }
     let Some(net) = d.bridge.clone() else {
-        return Ok(());
+        return Ok(String::new());
     };
     let ports = port_mappings(c)?;
     let mac = match &c.spec.mac_address {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
     };
-    let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
-    let netns = netns.to_string();
-    let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
-        let att = net
-            .attach(&id, &netns, &ports, None, mac)
-            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
-        // The file is bind-mounted into the container: append in place.
-        use std::io::Write;
-        let mut line = format!(
-            "{}	{hostname}
-",
-            att.endpoint.address
-        );
-        if let Some(v6) = att.ipv6 {
-            line.push_str(&format!("{}\t{hostname}\n", v6.address));
-        }
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&hosts)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(ApiError::internal)?;
-        Ok(att)
+    let (id, netns) = (c.id.clone(), netns.to_string());
+    let att = tokio::task::spawn_blocking(move || {
+        net.attach(&id, &netns, &ports, None, mac)
+            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))
     })
     .await
     .map_err(ApiError::internal)??;
+    let hostname = &c.spec.hostname;
+    let mut lines = format!("{}\t{hostname}\n", att.endpoint.address);
+    if let Some(v6) = att.ipv6 {
+        lines.push_str(&format!("{}\t{hostname}\n", v6.address));
+    }
     let c = d
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
     persist(d, &c)?;
     let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
     let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
-    Ok(())
+    Ok(lines)
+}
+
+/// Append a container's own addresses to its /etc/hosts (bind-mounted into it: in place).
+fn append_hosts(p: &Paths, lines: &str) -> ApiResult<()> {
+    use std::io::Write;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.dir.join("hosts"))
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(ApiError::internal)
 }
 
 /// Take a container off the bridge and its user networks (after it exited, or when its start failed).

@@ -223,19 +223,22 @@ async fn attach_one(
 
 /// Put a starting container (its network namespace at `netns`) on every user network it is
 /// configured for. On failure, what was made is undone and the error returned.
-/// The container's own address goes into its /etc/hosts (`hosts`), as Docker writes it.
+/// Returns the lines of its own addresses for its /etc/hosts, as Docker writes it (the caller
+/// appends them once the bundle's files exist). Servers a driver gives (a CNI result, never a
+/// bridge network's, whose setup may run beside the bundle's) go into its resolv.conf in `dir`.
 pub async fn connect_all(
     d: &Arc<Daemon>,
     c: &Container,
     netns: &str,
-    hosts: &std::path::Path,
-) -> ApiResult<()> {
+    dir: &std::path::Path,
+) -> ApiResult<String> {
     let mode = c.spec.network_mode.as_str();
     let user_mode = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
     if user_mode && !c.spec.networks.values().any(|e| e.network == mode) {
         // Its network was removed while it was stopped (as dockerd, the start fails).
         return Err(ApiError::NotFound(format!("network {mode} not found")));
     }
+    let mut lines = String::new();
     for (net_id, e) in &c.spec.networks {
         match attach_one(d, c, net_id, e, netns).await {
             Ok(att) => {
@@ -244,26 +247,12 @@ pub async fn connect_all(
                     && c.spec.extra.dns.is_empty()
                 {
                     // DNS the network's driver gave (a CNI result): the servers of resolv.conf.
-                    write_nameservers(&hosts.with_file_name("resolv.conf"), &att.dns);
+                    write_nameservers(&dir.join("resolv.conf"), &att.dns);
                 }
                 if e.network == c.spec.network_mode {
-                    // The file is bind-mounted into the container: append in place.
-                    use std::io::Write;
-                    let mut line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    lines.push_str(&format!("{}\t{}\n", att.endpoint.address, c.spec.hostname));
                     if let Some(v6) = att.ipv6 {
-                        line.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
-                    }
-                    let written = std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(hosts)
-                        .and_then(|mut f| f.write_all(line.as_bytes()));
-                    if let Err(e) = written {
-                        crate::log!(
-                            3,
-                            "adding {} to the hosts file of {}: {e}",
-                            line.trim(),
-                            c.id
-                        );
+                        lines.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
                     }
                 }
                 d.containers.modify(&c.id, |c| {
@@ -280,7 +269,7 @@ pub async fn connect_all(
         }
     }
     // The caller persists the record with the rest of the start.
-    Ok(())
+    Ok(lines)
 }
 
 /// Replace the `nameserver` lines of a container's resolv.conf in place (it is bind-mounted).
