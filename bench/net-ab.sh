@@ -101,6 +101,15 @@ text = open(log).read()
 seq = ["none", "benchnet"] * 3
 for i in sorted(none):
     seq += ["none", "benchnet"] if i % 2 else ["benchnet", "none"]
+starts = re.findall(r"started container \w+ pid \d+ \(us from the request: bundle (\d+), shim and "
+                    r"runtime (\w+) (\d+), ready to start \d+, .*? done (\d+)\)", text)
+if len(starts) == len(seq):
+    for net in ("none", "benchnet"):
+        mine = [x for x, n in zip(starts, seq) if n == net][3:]
+        med = lambda k: statistics.median(int(x[k]) for x in mine) / 1e3
+        kinds = sorted({x[1] for x in mine})
+        print(f"  start of a container on {net} (ms from berthd receiving it, medians): bundle "
+              f"(and network) {med(0):.2f}, runtime {'/'.join(kinds)} returned {med(2):.2f}, started {med(3):.2f}")
 for what, pat in (("namespace made", r"network namespace of \w+: (\d+) us"),
                   ("network setup", r"network setup of \w+: (\d+) us"),
                   ("teardown", r"user networks teardown of \w+: (\d+) us")):
