@@ -49,7 +49,7 @@
 # 1.73 ms, teardown 1.35 ms median; dockerd +120.2 ms. DNS 21 us against dockerd's 34 us. iperf3:
 # berthd 71%, dockerd 73% of loopback 41.6 Gbit/s (its rounds 31.6-52.9); then IPERF_ONLY=1 `20 7`:
 # berthd 94%, dockerd 89% of 33.0 Gbit/s.
-# Networked containers in one runtime call (2026-12-06 13:50-14:03, release with thin LTO and 16
+# Networked containers in one runtime call (2026-12-06 13:50-13:59, release with thin LTO and 16
 # codegen units, `30 3`; berthd makes the namespace ahead, sets up the network beside the bundle,
 # then `run --detach`): run 1 (load 1.8-5.8): +0.0 ms (medians 48.2 -> 48.2) / +3.2 ms paired
 # (-10.5 .. 22.4); setup 4.61 ms median (wall time, beside the bundle), namespace 0 (the spare),
