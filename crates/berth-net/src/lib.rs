@@ -27,6 +27,7 @@ pub mod ipvlan;
 pub mod macvlan;
 pub mod model;
 pub mod netlink;
+pub mod netns;
 pub mod networks;
 pub mod proxy;
 pub mod reaper;

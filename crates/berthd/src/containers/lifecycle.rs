@@ -74,7 +74,14 @@ fn mount_rootfs(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
         .map_err(ApiError::internal)
 }
 
-pub(super) fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<()> {
+/// Mount the root, write the /etc files and config.json; `netns`: the path of a network namespace
+/// berthd made for the container (see [`own_netns`]), which the runtime then joins.
+pub(super) fn prepare_bundle(
+    d: &Daemon,
+    c: &Container,
+    p: &Paths,
+    netns: Option<&str>,
+) -> ApiResult<()> {
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
@@ -119,6 +126,9 @@ pub(super) fn prepare_bundle(d: &Daemon, c: &Container, p: &Paths) -> ApiResult<
     spec::write_etc_files(&c.spec, &p.dir).map_err(fail)?;
     let mut cfg = spec::oci_config(c, &p.rootfs, &p.dir).map_err(fail)?;
     super::modes::apply(d, c, &mut cfg)?;
+    if let Some(path) = netns {
+        super::modes::set_namespace(&mut cfg, "network", path.to_string());
+    }
     if let Some(name) = c.labels().get(crate::profiles::LEARN_LABEL) {
         if c.spec.privileged || c.spec.seccomp_unconfined {
             return Err(ApiError::BadRequest(format!(
@@ -181,15 +191,65 @@ pub(super) fn start_view(d: &Daemon, c: &Container) -> ApiResult<Container> {
     Ok(c2)
 }
 
-/// Whether nothing has to happen between `<runtime> create` and `<runtime> start`: no interface to
-/// give a parked init (the default bridge, user networks). The shim then starts such a container
-/// in one runtime invocation (`run --detach`: one process and one round trip fewer) and holds its
-/// output until the clients that attached before the start are connected ([`shim::release`]).
+/// Whether the container has no network of its own to set up (none, host, `container:`, or no
+/// default bridge). The shim then starts it in one runtime invocation (`run --detach`: one process
+/// and one round trip fewer) and holds its output until the clients that attached before the start
+/// are connected ([`shim::release`]). A networked one starts so too when berthd makes its namespace
+/// ([`own_netns`]); otherwise its interfaces go to the init the runtime parks between `create`
+/// and `start`.
 pub(super) fn starts_at_once(d: &Daemon, c: &Container) -> bool {
     let mode = c.spec.network_mode.as_str();
     let bridged = mode == "default" && d.bridge.is_some();
     let user = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
     !bridged && !user && c.spec.networks.is_empty()
+}
+
+/// Whether berthd makes the network namespace of a networked container before the runtime runs
+/// (held by a descriptor, see [`berth_net::netns`]) and sets up its interfaces in it, so the
+/// container starts in one runtime call as one without a network does. Bridge networks only (the
+/// default bridge and user bridge networks): macvlan, ipvlan, CNI and plugin endpoints record the
+/// namespace's path for their teardown, which must stay valid while the container runs, so they
+/// keep `create` (the runtime makes the namespace), setup in `/proc/<init>/ns/net`, `start`. Not with
+/// user namespaces either: a namespace owned by the host's user namespace would keep the
+/// container's root from its own network settings (sysctls).
+fn own_netns(d: &Daemon, c: &Container) -> bool {
+    super::modes::remap(d, c).is_none()
+        && c.spec
+            .networks
+            .keys()
+            .all(|id| d.networks.find(id).is_ok_and(|n| n.driver == "bridge"))
+}
+
+/// The network namespace the next start of a networked container takes (made after each such start).
+static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
+
+/// Give a starting container its interfaces, addresses and published ports: on the default
+/// bridge and on every user network it is configured for, inside the namespace at `netns`.
+/// Returns the lines its /etc/hosts gets for its own addresses ([`append_hosts`]), which the
+/// caller writes once the bundle's files exist.
+async fn setup_network(
+    d: &Arc<Daemon>,
+    c: &Container,
+    p: &Paths,
+    netns: &str,
+) -> ApiResult<String> {
+    let t0 = std::time::Instant::now();
+    let connected = match connect_network(d, c, netns).await {
+        Ok(mut lines) => super::netconn::connect_all(d, c, netns, &p.dir)
+            .await
+            .map(|more| {
+                lines.push_str(&more);
+                lines
+            }),
+        Err(e) => Err(e),
+    };
+    crate::log!(
+        0,
+        "network setup of {}: {} us",
+        c.id,
+        t0.elapsed().as_micros()
+    );
+    connected
 }
 
 /// `POST /containers/{id}/start`.
@@ -236,23 +296,72 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
             }
         }
     });
-    let prepared = if super::prestart::matches(staged, &c2, &p) {
-        Ok(())
+    let no_network = starts_at_once(d, &c);
+    // A networked container's namespace, made (or taken ready) here so its interfaces are set up
+    // before it runs: at the same time as the bundle.
+    let netns = if !no_network && own_netns(d, &c) {
+        let t0 = std::time::Instant::now();
+        let taken = match SPARE_NETNS.ready() {
+            Some(ns) => Ok(Ok(ns)),
+            None => tokio::task::spawn_blocking(|| SPARE_NETNS.take()).await,
+        };
+        match taken {
+            Ok(Ok(ns)) => {
+                crate::log!(
+                    0,
+                    "network namespace of {}: {} us",
+                    c.id,
+                    t0.elapsed().as_micros()
+                );
+                Some(ns)
+            }
+            Ok(Err(e)) => {
+                let e = ApiError::internal(format!("creating a network namespace: {e}"));
+                return Err(start_failed(d, &c, &p, e).await);
+            }
+            Err(e) => return Err(start_failed(d, &c, &p, ApiError::internal(e)).await),
+        }
     } else {
-        let d2 = d.clone();
-        let p2 = Paths::new(d, &c.id, &c.runtime);
-        tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2))
+        None
+    };
+    let d2 = d.clone();
+    let p2 = Paths::new(d, &c.id, &c.runtime);
+    let ns_path = netns.as_ref().map(|n| n.path().to_string());
+    // A bundle made ahead (a --rm container with no network to set up, see prestart.rs) is used
+    // as it is when the container is unchanged.
+    let made_ahead = netns.is_none() && super::prestart::matches(staged, &c2, &p);
+    let bundle = async move {
+        if made_ahead {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || prepare_bundle(&d2, &c2, &p2, ns_path.as_deref()))
             .await
             .map_err(ApiError::internal)
             .and_then(|r| r)
     };
+    let network = async {
+        match &netns {
+            Some(ns) => setup_network(d, &c, &p, ns.path()).await,
+            None => Ok(String::new()),
+        }
+    };
+    let (prepared, networked) = tokio::join!(bundle, network);
+    let prepared = prepared.and_then(|()| networked.and_then(|lines| append_hosts(&p, &lines)));
     if let Err(e) = prepared {
+        // Dropping the namespace takes the container ends of its veths with it.
+        drop(netns);
         return Err(start_failed(d, &c, &p, e).await);
     }
     crate::crash::point("start:mounted");
+    if netns.is_some() {
+        crate::crash::point("start:network");
+    }
     let t_bundle = us();
-    let at_once = starts_at_once(d, &c);
+    let own_netns_used = netns.is_some();
+    let at_once = no_network || own_netns_used;
     let spawned = shim::spawn(d, &c, &p, at_once).await;
+    // The runtime has joined it (or failed): the container's init holds it now.
+    drop(netns);
     let t_created = us();
     // The runtime has made the container's mounts: the temporary subpath binds can go.
     crate::volumes::attach::release_subpaths(&p.run_dir);
@@ -264,24 +373,19 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
     };
     crate::crash::point("start:shim");
-    // Init is parked in its namespaces until `start`: give it its interface,
-    // address and published ports now, so the program starts networked.
-    let t0 = std::time::Instant::now();
-    let connected = match connect_network(d, &c, &p, pid).await {
-        Ok(()) => super::netconn::connect_all(d, &c, pid, &p.dir.join("hosts")).await,
-        Err(e) => Err(e),
-    };
-    crate::log!(
-        0,
-        "network setup of {}: {} us",
-        c.id,
-        t0.elapsed().as_micros()
-    );
-    if let Err(e) = connected {
-        let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
-        return Err(start_failed(d, &c, &p, e).await);
+    if !at_once {
+        // Init is parked in the namespaces the runtime made until `start`: give it its
+        // interface, address and published ports now, so the program starts networked.
+        let netns = format!("/proc/{pid}/ns/net");
+        let connected = setup_network(d, &c, &p, &netns)
+            .await
+            .and_then(|lines| append_hosts(&p, &lines));
+        if let Err(e) = connected {
+            let _ = shim::runtime_cmd(d, &c.runtime, &p, &["kill", &c.id, "KILL"]).await;
+            return Err(start_failed(d, &c, &p, e).await);
+        }
+        crate::crash::point("start:network");
     }
-    crate::crash::point("start:network");
     for pending in d.containers.take_pending(&c.id) {
         if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
             let _ = pending.tx.send(s);
@@ -351,8 +455,11 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         },
         us()
     );
-    // The next start's shim, off this one's path.
+    // The next start's shim and network namespace, off this one's path.
     shim::refill(d);
+    if own_netns_used {
+        SPARE_NETNS.refill();
+    }
     Ok(())
 }
 
@@ -417,49 +524,50 @@ pub fn port_mappings(c: &Container) -> ApiResult<Vec<berth_net::PortMapping>> {
 
 /// Put a created container (init parked, pid known) on the default bridge:
 /// veth + address + ports, its IP in its /etc/hosts, the attachment recorded.
-async fn connect_network(d: &Arc<Daemon>, c: &Container, p: &Paths, pid: i32) -> ApiResult<()> {
+async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResult<String> {
     if c.spec.network_mode != "default" {
-        return Ok(());
+        return Ok(String::new());
     }
     let Some(net) = d.bridge.clone() else {
-        return Ok(());
+        return Ok(String::new());
     };
     let ports = port_mappings(c)?;
     let mac = match &c.spec.mac_address {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
     };
-    let (id, hosts, hostname) = (c.id.clone(), p.dir.join("hosts"), c.spec.hostname.clone());
-    let att = tokio::task::spawn_blocking(move || -> ApiResult<berth_net::Attachment> {
-        let att = net
-            .attach(&id, &format!("/proc/{pid}/ns/net"), &ports, None, mac)
-            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))?;
-        // The file is bind-mounted into the container: append in place.
-        use std::io::Write;
-        let mut line = format!(
-            "{}	{hostname}
-",
-            att.endpoint.address
-        );
-        if let Some(v6) = att.ipv6 {
-            line.push_str(&format!("{}\t{hostname}\n", v6.address));
-        }
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&hosts)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(ApiError::internal)?;
-        Ok(att)
+    let (id, netns) = (c.id.clone(), netns.to_string());
+    let att = tokio::task::spawn_blocking(move || {
+        net.attach(&id, &netns, &ports, None, mac)
+            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))
     })
     .await
     .map_err(ApiError::internal)??;
+    let hostname = &c.spec.hostname;
+    let mut lines = format!("{}\t{hostname}\n", att.endpoint.address);
+    if let Some(v6) = att.ipv6 {
+        lines.push_str(&format!("{}\t{hostname}\n", v6.address));
+    }
     let c = d
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
     persist(d, &c)?;
     let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
     let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
-    Ok(())
+    Ok(lines)
+}
+
+/// Append a container's own addresses to its /etc/hosts (bind-mounted into it: in place).
+fn append_hosts(p: &Paths, lines: &str) -> ApiResult<()> {
+    use std::io::Write;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.dir.join("hosts"))
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(ApiError::internal)
 }
 
 /// Take a container off the bridge and its user networks (after it exited, or when its start failed).

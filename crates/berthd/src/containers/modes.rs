@@ -102,7 +102,7 @@ fn running_pid(d: &Daemon, self_id: &str, id: &str, what: &str) -> ApiResult<(Co
 }
 
 /// Point a namespace of the config at a path (adding it when the config had none of that type).
-fn set_namespace(cfg: &mut Value, typ: &str, path: String) {
+pub(super) fn set_namespace(cfg: &mut Value, typ: &str, path: String) {
     let entry = json!({"type": typ, "path": path});
     match cfg["linux"]["namespaces"].as_array_mut() {
         Some(ns) => {

@@ -186,13 +186,14 @@ pub fn nameserver(d: &Daemon, c: &Container) -> Option<Ipv4Addr> {
     net.pools.first().map(|p| p.gateway)
 }
 
-/// Put one container (its init at `pid`) on one user network.
+/// Put one container on one user network; `netns`: the path of its network namespace
+/// (`/proc/<init>/ns/net`, or one berthd made for a start, see [`berth_net::netns`]).
 async fn attach_one(
     d: &Arc<Daemon>,
     c: &Container,
     net_id: &str,
     e: &EndpointSpec,
-    pid: i32,
+    netns: &str,
 ) -> ApiResult<berth_net::Attachment> {
     let ports = if e.network == c.spec.network_mode {
         super::lifecycle::port_mappings(c)?
@@ -204,71 +205,54 @@ async fn attach_one(
         None => None,
     };
     let names = dns_scope(c, e);
-    let (d2, net_id, cid, want) = (
+    let (d2, net_id, cid, want, netns) = (
         d.clone(),
         net_id.to_string(),
         c.id.clone(),
         (e.ipv4, e.ipv6),
+        netns.to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        d2.networks.connect_dual(
-            &net_id,
-            &cid,
-            &format!("/proc/{pid}/ns/net"),
-            &ports,
-            want,
-            mac,
-            &names,
-        )
+        d2.networks
+            .connect_dual(&net_id, &cid, &netns, &ports, want, mac, &names)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::from)
 }
 
-/// Put a starting container on every user network it is configured for.
-/// On failure, what was made is undone and the error returned.
-/// The container's own address goes into its /etc/hosts (`hosts`), as Docker writes it.
+/// Put a starting container (its network namespace at `netns`) on every user network it is
+/// configured for. On failure, what was made is undone and the error returned.
+/// Returns the lines of its own addresses for its /etc/hosts, as Docker writes it (the caller
+/// appends them once the bundle's files exist). Servers a driver gives (a CNI result, never a
+/// bridge network's, whose setup may run beside the bundle's) go into its resolv.conf in `dir`.
 pub async fn connect_all(
     d: &Arc<Daemon>,
     c: &Container,
-    pid: i32,
-    hosts: &std::path::Path,
-) -> ApiResult<()> {
+    netns: &str,
+    dir: &std::path::Path,
+) -> ApiResult<String> {
     let mode = c.spec.network_mode.as_str();
     let user_mode = !matches!(mode, "default" | "none" | "host") && !mode.starts_with("container:");
     if user_mode && !c.spec.networks.values().any(|e| e.network == mode) {
         // Its network was removed while it was stopped (as dockerd, the start fails).
         return Err(ApiError::NotFound(format!("network {mode} not found")));
     }
+    let mut lines = String::new();
     for (net_id, e) in &c.spec.networks {
-        match attach_one(d, c, net_id, e, pid).await {
+        match attach_one(d, c, net_id, e, netns).await {
             Ok(att) => {
                 if e.network == c.spec.network_mode
                     && !att.dns.is_empty()
                     && c.spec.extra.dns.is_empty()
                 {
                     // DNS the network's driver gave (a CNI result): the servers of resolv.conf.
-                    write_nameservers(&hosts.with_file_name("resolv.conf"), &att.dns);
+                    write_nameservers(&dir.join("resolv.conf"), &att.dns);
                 }
                 if e.network == c.spec.network_mode {
-                    // The file is bind-mounted into the container: append in place.
-                    use std::io::Write;
-                    let mut line = format!("{}\t{}\n", att.endpoint.address, c.spec.hostname);
+                    lines.push_str(&format!("{}\t{}\n", att.endpoint.address, c.spec.hostname));
                     if let Some(v6) = att.ipv6 {
-                        line.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
-                    }
-                    let written = std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(hosts)
-                        .and_then(|mut f| f.write_all(line.as_bytes()));
-                    if let Err(e) = written {
-                        crate::log!(
-                            3,
-                            "adding {} to the hosts file of {}: {e}",
-                            line.trim(),
-                            c.id
-                        );
+                        lines.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
                     }
                 }
                 d.containers.modify(&c.id, |c| {
@@ -285,7 +269,7 @@ pub async fn connect_all(
         }
     }
     // The caller persists the record with the rest of the start.
-    Ok(())
+    Ok(lines)
 }
 
 /// Replace the `nameserver` lines of a container's resolv.conf in place (it is bind-mounted).
@@ -414,7 +398,8 @@ pub async fn connect(
         c.spec.networks.insert(net.id.clone(), e.clone());
     })?;
     if c.state.status == Status::Running && c.state.pid > 0 {
-        match attach_one(d, &c, &net.id, &e, c.state.pid).await {
+        let netns = format!("/proc/{}/ns/net", c.state.pid);
+        match attach_one(d, &c, &net.id, &e, &netns).await {
             Ok(att) => {
                 d.containers.modify(&c.id, |c| {
                     c.state.endpoints.insert(net.id.clone(), att.clone());

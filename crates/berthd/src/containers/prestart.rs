@@ -121,7 +121,7 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
             let k = key(&view);
             let (d2, p) = (d.clone(), Paths::new(&d, &id, &c.runtime));
             let made = tokio::task::spawn_blocking(move || {
-                let r = prepare_bundle(&d2, &view, &p);
+                let r = prepare_bundle(&d2, &view, &p, None);
                 if r.is_err() {
                     let _ = OverlaySnapshotter::unmount(&p.rootfs);
                 }
