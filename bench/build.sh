@@ -101,6 +101,10 @@
 #   a CLI alone measured minutes apart. What is left of berthd's CPU is receiving 4 MB (the
 #   kernel's copy, ~30%), BLAKE3 of it, one copy into the slab, and ~180 context switches (one
 #   wakeup per 28 KiB chunk).
+# Session close (2026-12-06 14:38-14:44, quiet host, load 1.4-1.7, release as in Cargo.toml, main at
+# 3c17fb2), two runs of `2 10`: cold berthd 487 / 403 ms, dockerd classic 2305 / 1729 ms (0.21 /
+# 0.23), buildah 7.7 / 7.9 s; cached berthd 24 / 29 ms, dockerd classic 110 / 98 ms (0.22 / 0.29),
+# buildah 538 / 429 ms; the docker CLI alone 20 / 20 ms (0.18 / 0.20 of dockerd's cached build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}

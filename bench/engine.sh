@@ -31,6 +31,11 @@
 # container's bundle made ahead of its start, spare snapshot directories, one hand-over and one
 # store write fewer at its exit and removal; bench/run-ab.sh rounds against main at 817df28 (medians):
 # see its header and ARCHITECTURE.md. berthd's own share fell 28.2 -> 25.6 ms (80 rounds, debug log).
+# Session close (2026-12-06 14:34, quiet host, load 1.2, release as in Cargo.toml, main at 3c17fb2;
+# this host ran slower than at the last close: dockerd 220-279 ms against 204-233): engine.sh `40`:
+# berthd 33.5 ms, dockerd 220.7 ms (means): 0.152x; podman 351 ms. bench/run-ab.sh, 100 rounds 100 ms
+# apart: 32.5 against 247.3 ms (medians), 0.131x; then main at 817df28 (the last close), this main and
+# dockerd interleaved: 38.1 / 36.1 / 278.8 ms, 0.137x -> 0.130x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}

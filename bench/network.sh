@@ -59,6 +59,12 @@
 # 68% of 38.0 Gbit/s. Whole runs stay noise-bound on this shared host; bench/net-ab.sh's
 # interleaved A/B against the code before (figures in ARCHITECTURE.md, "Network namespaces made by
 # berthd") and berthd's own start timing (+7.6 -> +3.1 ms from request to started) show the gain.
+# Session close (2026-12-06 14:35-14:43, quiet host, load 1.0-1.9, release as in Cargo.toml, main at
+# 3c17fb2: networked containers in one runtime call), two runs of `30 5`: the user network adds
+# +1.7 / +3.4 ms (medians 36.8 -> 38.5, 0.15x / 0.14x dockerd with none) and +3.9 / +4.0 ms paired
+# (quartiles 0.7 .. 5.5 and 0.4 .. 7.1); setup 2.78 / 4.22 ms median (beside the bundle), namespace 0
+# (the spare), teardown 2.11 / 2.14 ms; dockerd +127.8 / +107.6 ms. DNS 29 against 55 us. iperf3:
+# berthd 93% / 98%, dockerd 82% / 88% of loopback 32.9 / 37.7 Gbit/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-40}
