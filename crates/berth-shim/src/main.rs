@@ -345,12 +345,12 @@ fn write_exit_file(a: &args::Args, code: i32) -> Result<()> {
 fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::Shared) {
     // A container started with `run` writes into its pipes (or terminal) until berthd has
     // connected the clients that attached before the start: none of them misses its first output.
-    shared.wait_released();
+    let held = shared.wait_released();
     let mut buf = vec![0u8; 32 * 1024];
     let mut log_state = log::LineBuffer::default();
-    // First what is waiting in the pipe now (bounded: a container that writes without pause does
-    // not hold up the `start` answer), then the rest as it comes.
-    let mut backlog = HELD_OUTPUT_MAX;
+    // Held output: first what is waiting in the pipe now (bounded: a container that writes without
+    // pause does not hold up the `start` answer), then the rest as it comes.
+    let mut backlog = if held { HELD_OUTPUT_MAX } else { 0 };
     let mut ended = false;
     while backlog > 0 {
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
@@ -374,7 +374,7 @@ fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::
         shared.copier_drained();
         return;
     }
-    logger.flush();
+    // (`write` has flushed every complete line.)
     shared.copier_drained();
     while let Some(n) = read_some(&mut f, &mut buf) {
         logger.write(stream, &mut log_state, &buf[..n]);
@@ -429,5 +429,24 @@ mod tests {
         drop(w);
         copier.join().unwrap();
         assert!(fs::read_to_string(&path).unwrap().contains("after"));
+
+        // The same when the release comes before the copier even runs (a busy host).
+        let path = dir.path().join("log2.json");
+        let logger = Arc::new(log::JsonLog::open(&path, 0, 1).unwrap());
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut w = File::from(w);
+        w.write_all(b"also before start\n").unwrap();
+        let shared = Arc::new(server::Shared::new(None, false, None, true));
+        shared.expect_copiers(1);
+        shared.release();
+        let copier = {
+            let (shared, logger) = (shared.clone(), logger.clone());
+            std::thread::spawn(move || copy_output(File::from(r), 1, &logger, &shared))
+        };
+        shared.wait_drained();
+        let logged = fs::read_to_string(&path).unwrap();
+        assert!(logged.contains("also before start"), "{logged:?}");
+        drop(w);
+        copier.join().unwrap();
     }
 }

@@ -43,7 +43,9 @@ pub struct Shared {
     pty: Option<OwnedFd>,
     stdin: Mutex<Option<File>>,
     stdin_once: bool,
-    /// Whether the output is still held (see [`Shared::wait_released`]).
+    /// Whether the output was held from the start (`--start`), and whether it still is (see
+    /// [`Shared::wait_released`]).
+    holds: bool,
     held: Mutex<bool>,
     released: Condvar,
     /// Output copiers that have not yet passed on what was waiting in their pipe at the release
@@ -72,6 +74,7 @@ impl Shared {
             // A terminal stays open for the container's life.
             stdin_once: stdin_once && pty.is_none(),
             pty,
+            holds: held,
             held: Mutex::new(held),
             released: Condvar::new(),
             undrained: Mutex::new(0),
@@ -109,12 +112,14 @@ impl Shared {
         self.released.notify_all();
     }
 
-    /// Return once the output may flow.
-    pub fn wait_released(&self) {
+    /// Return once the output may flow; whether it was held at all (`--start`), even if the
+    /// release came before this call.
+    pub fn wait_released(&self) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         while *held {
             held = self.released.wait(held).unwrap_or_else(|e| e.into_inner());
         }
+        self.holds
     }
 
     fn resize(&self, rows: u16, cols: u16) -> bool {
