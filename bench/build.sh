@@ -105,6 +105,7 @@
 # 3c17fb2), two runs of `2 10`: cold berthd 487 / 403 ms, dockerd classic 2305 / 1729 ms (0.21 /
 # 0.23), buildah 7.7 / 7.9 s; cached berthd 24 / 29 ms, dockerd classic 110 / 98 ms (0.22 / 0.29),
 # buildah 538 / 429 ms; the docker CLI alone 20 / 20 ms (0.18 / 0.20 of dockerd's cached build).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}
@@ -120,17 +121,14 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
     buildah "${B[@]}" rm --all >/dev/null 2>&1
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" || true; done
+    bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
 }
 trap cleanup EXIT
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true sleep cat ls mkdir cp echo wc; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
-tar -C "$work/rootfs" -cf "$work/bb.tar" .
+mkdir -p "$work/rootfs/tmp"
+bench_image_tar "$work" sh true sleep cat ls mkdir cp echo wc
 
 ctx=$work/ctx
 mkdir -p "$ctx/src"

@@ -36,6 +36,7 @@
 # berthd 33.5 ms, dockerd 220.7 ms (means): 0.152x; podman 351 ms. bench/run-ab.sh, 100 rounds 100 ms
 # apart: 32.5 against 247.3 ms (medians), 0.131x; then main at 817df28 (the last close), this main and
 # dockerd interleaved: 38.1 / 36.1 / 278.8 ms, 0.137x -> 0.130x.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -55,17 +56,13 @@ cleanup() {
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" || true; done
+    bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
 }
 trap cleanup EXIT
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
-tar -C "$work/rootfs" -cf "$work/bb.tar" .
+bench_image_tar "$work" sh true sleep
 
 "$target/release/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
     --exec-root "$work/berth-exec" --bridge none --log-level error 2>"$work/berthd.log" &

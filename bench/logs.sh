@@ -8,6 +8,7 @@
 # binaries when given several.
 # Usage: bash bench/logs.sh [BERTHD...]   (as root; default: target/release/berthd, built here)
 #        SIZES="50 400 2048" to choose the sizes; NO_DOCKERD=1 to leave dockerd out.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
@@ -25,7 +26,7 @@ cleanup() {
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     fi
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    bench_unmount_under "$work"
     rm -rf "$work"
     return 0
 }
@@ -88,8 +89,7 @@ PY
     docker rm -f big >/dev/null
     kill "$pid"; wait "$pid" 2>/dev/null || true
     pid=
-    { grep " $work" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r |
-        while read -r m; do umount -l "$m"; done
+    bench_unmount_under "$work"
 }
 
 if [ -z "${NO_DOCKERD:-}" ]; then

@@ -7,6 +7,7 @@
 # of the paired differences, and berthd's own timings from its debug log (namespace made, network
 # setup, teardown of a networked container).
 # Usage: ROUNDS=40 GAP_MS=50 bash bench/net-ab.sh DIR_A [DIR_B ...]   (as root)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/net-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
 rounds=${ROUNDS:-40}
@@ -35,26 +36,16 @@ cleanup() {
     for h in "${engines[@]}"; do
         chain="NAB$tag$h"
         iptables-save | grep -q "$chain" || continue
-        iptables -w -D FORWARD -j "$chain-FORWARD" 2>/dev/null
-        iptables -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
-        iptables -w -t nat -D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
-        iptables -w -t nat -D POSTROUTING -j "$chain-POSTROUTING" 2>/dev/null
-        for c in FORWARD ISO1 ISO2; do iptables -w -F "$chain-$c" 2>/dev/null; done
-        for c in FORWARD ISO1 ISO2; do iptables -w -X "$chain-$c" 2>/dev/null; done
-        for c in DNAT POSTROUTING; do iptables -w -t nat -F "$chain-$c" 2>/dev/null; iptables -w -t nat -X "$chain-$c" 2>/dev/null; done
+        bench_drop_bridge_chains "$chain"
     done
     if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; for h in "${engines[@]}"; do cp "$work/$h.log" "$KEEP"/; done; fi
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
 }
 trap cleanup EXIT
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-for x in sh true sleep; do ln -s busybox "$work/rootfs/bin/$x"; done
-echo "root:x:0:0:root:/root:/bin/sh" >"$work/rootfs/etc/passwd"
-tar -C "$work/rootfs" -cf "$work/bb.tar" .
+bench_image_tar "$work" sh true sleep
 
 n=0
 for h in "${engines[@]}"; do

@@ -65,6 +65,7 @@
 # (quartiles 0.7 .. 5.5 and 0.4 .. 7.1); setup 2.78 / 4.22 ms median (beside the bundle), namespace 0
 # (the spare), teardown 2.11 / 2.14 ms; dockerd +127.8 / +107.6 ms. DNS 29 against 55 us. iperf3:
 # berthd 93% / 98%, dockerd 82% / 88% of loopback 32.9 / 37.7 Gbit/s.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-40}
@@ -89,25 +90,14 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
     ip link del "$bridge" 2>/dev/null
-    chain=$(echo "$bridge" | tr a-z A-Z)
-    iptables -w -D FORWARD -j "$chain-FORWARD" 2>/dev/null
-    iptables -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
-    iptables -w -t nat -D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j "$chain-DNAT" 2>/dev/null
-    iptables -w -t nat -D POSTROUTING -j "$chain-POSTROUTING" 2>/dev/null
-    for c in FORWARD ISO1 ISO2; do iptables -w -F "$chain-$c" 2>/dev/null; done
-    for c in FORWARD ISO1 ISO2; do iptables -w -X "$chain-$c" 2>/dev/null; done
-    for c in DNAT POSTROUTING; do iptables -w -t nat -F "$chain-$c" 2>/dev/null; iptables -w -t nat -X "$chain-$c" 2>/dev/null; done
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    bench_drop_bridge_chains "$bridge"
+    bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
 }
 trap cleanup EXIT
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true sleep nslookup; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
-tar -C "$work/rootfs" -cf "$work/bb.tar" .
+bench_image_tar "$work" sh true sleep nslookup
 
 "$target/$profile/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
     --exec-root "$work/berth-exec" --bridge "$bridge" --bip "10.228.$tag.1/24" --log-level debug \

@@ -12,6 +12,7 @@
 # 39.9 ms median, with the runperf5 changes 38.2, the same without the bundle made ahead 40.8, dockerd
 # 296.9 (0.134x -> 0.129x); at load 3.6-5: 44.4 / 44.6 / 44.5, dockerd 342.0 (0.130x each). At these
 # loads the difference is inside the spread between rounds (-1.7 to +2.1 ms): see ARCHITECTURE.md.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
 rounds=${ROUNDS:-50}
@@ -38,17 +39,13 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
     if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done; fi
-    grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
 }
 trap cleanup EXIT
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-for x in sh true sleep; do ln -s busybox "$work/rootfs/bin/$x"; done
-echo "root:x:0:0:root:/root:/bin/sh" >"$work/rootfs/etc/passwd"
-tar -C "$work/rootfs" -cf "$work/bb.tar" .
+bench_image_tar "$work" sh true sleep
 
 for h in "${berths[@]}"; do
     "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
