@@ -36,3 +36,16 @@ bench_drop_bridge_chains() {
     done
     return 0
 }
+
+# bench_name_dirs DIR...: the A/B scripts' builds, named a, b, c... (at most six): sets the array
+# `engines` to the names and the associative array `dirs` to each name's directory.
+bench_name_dirs() {
+    local names=(a b c d e f) i=0 d
+    engines=()
+    declare -gA dirs
+    for d in "$@"; do
+        engines+=("${names[i]}")
+        dirs[${names[i]}]=$(realpath "$d")
+        i=$((i + 1))
+    done
+}

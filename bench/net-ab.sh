@@ -15,14 +15,7 @@ gap=${GAP_MS:-50}
 docker=$(command -v docker)
 work=$(mktemp -d /tmp/berth-netab.XXXXXX)
 tag=$(( $$ % 200 + 20 ))
-names=(a b c d e f)
-engines=()
-declare -A dirs
-for ((i = 1; i <= $#; i++)); do
-    h=${names[i - 1]}
-    engines+=("$h")
-    dirs[$h]=$(realpath "${!i}")
-done
+bench_name_dirs "$@"
 pids=()
 cleanup() {
     set +e

@@ -19,14 +19,7 @@ rounds=${ROUNDS:-50}
 gap=${GAP_MS:-100}
 docker=$(command -v docker)
 work=$(mktemp -d /tmp/berth-ab.XXXXXX)
-names=(a b c d e f)
-engines=()
-declare -A dirs
-for ((i = 1; i <= $#; i++)); do
-    h=${names[i - 1]}
-    engines+=("$h")
-    dirs[$h]=$(realpath "${!i}")
-done
+bench_name_dirs "$@"
 berths=("${engines[@]}")
 if [ -z "${NO_DOCKERD:-}" ]; then engines+=(docker); fi
 pids=()
