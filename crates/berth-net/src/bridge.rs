@@ -39,24 +39,15 @@ pub struct BridgeDriver {
 /// netfilter, a third of the per-packet work; nothing changes on any wire, as the MTU stays
 /// and a packet leaving through a device with smaller limits is segmented by software GSO
 /// first (`gso_features_check`, Linux 6.7; the IPv4 limits exist since 6.3). So only on a
-/// 64-bit kernel of 6.7 or later, unless turned off ([`set_big_tcp`], berthd's `--big-tcp=false`);
-/// None elsewhere (the kernel's defaults, as Docker leaves them).
+/// 64-bit kernel of 6.7 or later; None elsewhere (the kernel's defaults, as Docker leaves them).
+/// A network made with [`BridgeDriver::new`] uses it unless told otherwise (berthd's
+/// `--big-tcp=false` gives its networks None).
 pub fn big_tcp_size() -> Option<u32> {
     static SIZE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
-    if !BIG_TCP.load(std::sync::atomic::Ordering::Relaxed) {
-        return None;
-    }
     *SIZE.get_or_init(|| {
         let uts = nix::sys::utsname::uname().ok()?;
         big_tcp_for(&uts.release().to_string_lossy())
     })
-}
-
-static BIG_TCP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Turn BIG TCP sizes for the veths made from now on on or off (on by default), daemon-wide.
-pub fn set_big_tcp(on: bool) {
-    BIG_TCP.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// [`big_tcp_size`] for a kernel release string such as `6.18.44-fc`.

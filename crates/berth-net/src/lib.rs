@@ -417,6 +417,8 @@ pub struct UserBridge {
     pub veth_tag: String,
     /// The IPv6 pool of a dual-stack network.
     pub pool6: Option<model::IpamPool6>,
+    /// The veths' GSO/GRO size limits ([`bridge::big_tcp_size`]; None: the kernel's).
+    pub big_tcp: Option<u32>,
 }
 
 impl BridgeNetwork {
@@ -454,6 +456,7 @@ impl BridgeNetwork {
         driver.default_route = !u.internal;
         driver.mtu = u.mtu;
         driver.ipv6 = u.pool6.as_ref().map(|p| (p.subnet, p.gateway));
+        driver.big_tcp = u.big_tcp;
         let ipam6 = match &u.pool6 {
             Some(p) => Some(Mutex::new(ipam6::Ipam6::open_pool(
                 p.subnet,
@@ -506,6 +509,12 @@ impl BridgeNetwork {
             return Err(e);
         }
         Ok(net)
+    }
+
+    /// The GSO/GRO size limits of the veths made from now on ([`bridge::big_tcp_size`] unless
+    /// set; None: the kernel's).
+    pub fn set_big_tcp(&mut self, size: Option<u32>) {
+        self.driver.big_tcp = size;
     }
 
     /// Make the network dual-stack (the default bridge with `--ipv6 --fixed-cidr-v6`): the

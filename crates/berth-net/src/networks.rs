@@ -64,6 +64,9 @@ pub struct Settings {
     /// `default-address-pools`: where networks without a subnet take one (empty: Docker's
     /// 172.17-31.0.0/16 and 192.168.0-240.0/20).
     pub address_pools: Vec<model::AddressPool>,
+    /// The GSO/GRO size limits of user bridge networks' veths ([`crate::bridge::big_tcp_size`];
+    /// None: the kernel's).
+    pub big_tcp: Option<u32>,
 }
 
 /// A user network's running parts (bridge networks have a resolver).
@@ -329,6 +332,7 @@ impl Networks {
                 .unwrap_or(1500),
             veth_tag: cfg.id[..6].to_string(),
             pool6: cfg.pools6.first().filter(|_| cfg.enable_ipv6).cloned(),
+            big_tcp: self.settings.big_tcp,
         })?;
         let dns = DnsServer::start(
             SocketAddr::new(pool.gateway.into(), self.settings.dns_port),
@@ -808,6 +812,7 @@ mod tests {
             plugins: None,
             default_bridge6: None,
             address_pools: Vec::new(),
+            big_tcp: None,
         }
     }
 

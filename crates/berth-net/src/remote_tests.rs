@@ -511,6 +511,7 @@ fn the_registry_drives_plugin_networks_in_dockerds_order_across_a_restart() {
         default_bridge: None,
         default_bridge6: None,
         address_pools: Vec::new(),
+        big_tcp: None,
         dns_port: 0,
         cni: None,
         plugins: Some(Plugins {

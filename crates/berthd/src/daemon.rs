@@ -41,6 +41,8 @@ pub struct Config {
     pub cni_config_dir: PathBuf,
     /// `--ipv6 --fixed-cidr-v6 CIDR`: the default bridge's IPv6 subnet.
     pub fixed_cidr_v6: Option<String>,
+    /// `--big-tcp`: the GSO/GRO size limits of bridge networks' veths (None: the kernel's).
+    pub big_tcp: Option<u32>,
     /// Whether to manage iptables rules.
     pub iptables: bool,
     /// `--firewall-backend nftables`: the rules in an nft table instead.
@@ -178,6 +180,7 @@ fn open_networks(
         default_bridge: bridge.map(|b| (b.bridge_name().to_string(), b.subnet())),
         default_bridge6: bridge.and_then(|b| b.subnet6()),
         address_pools: cfg.address_pools.clone(),
+        big_tcp: cfg.big_tcp,
         dns_port: 53,
         cni: Some(berth_net::cni_net::CniDirs {
             plugin_dir: cfg.cni_plugin_dir.clone(),
@@ -217,6 +220,7 @@ fn open_bridge(cfg: &Config) -> anyhow::Result<Option<Arc<berth_net::BridgeNetwo
         &cfg.data_root.join("network"),
         firewall,
     )?;
+    net.set_big_tcp(cfg.big_tcp);
     if let Some(v6) = &cfg.fixed_cidr_v6 {
         let subnet6: berth_net::ipam6::Subnet6 = v6
             .parse()

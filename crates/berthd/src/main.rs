@@ -192,7 +192,6 @@ fn main() -> Result<()> {
     if f.iptables && f.firewall_backend == "nftables" && !berth_net::firewall::nft::available() {
         bail!("--firewall-backend nftables: the nft command is missing (Debian package nftables)");
     }
-    berth_net::bridge::set_big_tcp(f.big_tcp);
     if f.ip_forward && f.bridge != "none" {
         if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
             crate::log!(2, "ip-forward: enable net.ipv4.ip_forward: {e}");
@@ -228,6 +227,7 @@ fn main() -> Result<()> {
         } else {
             None
         },
+        big_tcp: f.big_tcp.then(berth_net::bridge::big_tcp_size).flatten(),
         iptables: f.iptables,
         nftables: f.firewall_backend == "nftables",
         firewall_prefix: f.firewall_prefix.clone(),

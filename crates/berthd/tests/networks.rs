@@ -40,8 +40,6 @@ fn user_networks_with_nftables() {
 fn veth_sizes(t: &Net, container: &str, network: &str, mtu: u64, big: bool) {
     let pid = t.d.ok(&["inspect", "-f", "{{.State.Pid}}", container]);
     let netns = format!("/proc/{}/ns/net", pid.trim());
-    let id = t.d.ok(&["network", "inspect", "-f", "{{.Id}}", network]);
-    let bridge = format!("br-{}", &id.trim()[..12]);
     let inside = host(
         "nsenter",
         &[
@@ -54,7 +52,21 @@ fn veth_sizes(t: &Net, container: &str, network: &str, mtu: u64, big: bool) {
             "eth0",
         ],
     );
-    let outside = host("ip", &["-d", "-j", "link", "show", "master", &bridge]);
+    // The host end: the link eth0's peer index names, on this network's bridge.
+    let eth0: serde_json::Value = serde_json::from_str(&inside).expect(&inside);
+    let peer_index = eth0[0]["link_index"].as_u64().expect("eth0 names its peer");
+    let id = t.d.ok(&["network", "inspect", "-f", "{{.Id}}", network]);
+    let bridge = match network {
+        "bridge" => t.bridge.clone(),
+        _ => format!("br-{}", &id.trim()[..12]),
+    };
+    let on_bridge = host("ip", &["-d", "-j", "link", "show", "master", &bridge]);
+    let on_bridge: Vec<serde_json::Value> = serde_json::from_str(&on_bridge).expect(&on_bridge);
+    let outside = on_bridge
+        .into_iter()
+        .find(|l| l["ifindex"].as_u64() == Some(peer_index))
+        .map(|l| serde_json::Value::Array(vec![l]).to_string())
+        .expect("the container's veth is on the network's bridge");
     let want = match berth_net::bridge::big_tcp_size() {
         Some(size) if big => size,
         _ => 65536,
@@ -104,6 +116,9 @@ fn big_tcp_can_be_turned_off() {
         "1000",
     ]);
     veth_sizes(&t, "p1", "plain", 1500, false);
+    // The default bridge's containers too.
+    t.d.ok(&["run", "-d", "--name", "p0", "bb:1", "sleep", "1000"]);
+    veth_sizes(&t, "p0", "bridge", 1500, false);
 }
 
 fn user_networks(backend: &str, salt: u32) {
