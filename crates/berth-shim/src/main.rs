@@ -214,6 +214,21 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
+    // Without a terminal the container's outputs are known now: the log, the copiers and the
+    // socket's server are made while the runtime runs (on another CPU), not after it returned.
+    let mut early = None;
+    let mut late = None;
+    if console.is_none() {
+        early = Some(serve(
+            a,
+            std::mem::take(&mut outputs),
+            stdin_w,
+            None,
+            listener,
+        )?);
+    } else {
+        late = Some((stdin_w, listener));
+    }
     let status = match runner {
         Some(r) => {
             let stdio = if a.tty {
@@ -253,25 +268,11 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         .trim()
         .parse()
         .context("parse pid file")?;
-    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
-    let logger = Arc::new(if a.no_log {
-        log::JsonLog::disabled()
-    } else {
-        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
-    });
-    shared.expect_copiers(outputs.len());
-    let readers: Vec<_> = outputs
-        .into_iter()
-        .map(|(fd, stream)| {
-            let shared = shared.clone();
-            let logger = logger.clone();
-            std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
-        })
-        .collect();
-    {
-        let shared = shared.clone();
-        std::thread::spawn(move || server::serve(listener, shared));
-    }
+    let (shared, logger, readers) = match (early, late) {
+        (Some(served), _) => served,
+        (None, Some((stdin_w, listener))) => serve(a, outputs, stdin_w, pty, listener)?,
+        (None, None) => unreachable!("one of the two is set"),
+    };
     println!("ok {pid}");
     std::io::stdout().flush()?;
     detach_stdio()?;
@@ -314,6 +315,41 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
 }
 
 /// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// The threads serving a container: open its json-file log, start a copier per output stream
+/// (each waits for the release of a held output first) and the socket's server.
+fn serve(
+    a: &args::Args,
+    outputs: Vec<(OwnedFd, u8)>,
+    stdin_w: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+    listener: UnixListener,
+) -> Result<(
+    Arc<server::Shared>,
+    Arc<log::JsonLog>,
+    Vec<std::thread::JoinHandle<()>>,
+)> {
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
+    let logger = Arc::new(if a.no_log {
+        log::JsonLog::disabled()
+    } else {
+        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+    });
+    shared.expect_copiers(outputs.len());
+    let readers: Vec<_> = outputs
+        .into_iter()
+        .map(|(fd, stream)| {
+            let shared = shared.clone();
+            let logger = logger.clone();
+            std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
+        })
+        .collect();
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || server::serve(listener, shared));
+    }
+    Ok((shared, logger, readers))
+}
+
 fn reap_until(init: Pid) -> i32 {
     loop {
         match waitpid(None, None) {
