@@ -315,6 +315,13 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
 }
 
 /// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// What serves a running container: the state its socket's server shares, its log, its copiers.
+type Served = (
+    Arc<server::Shared>,
+    Arc<log::JsonLog>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
 /// The threads serving a container: open its json-file log, start a copier per output stream
 /// (each waits for the release of a held output first) and the socket's server.
 fn serve(
@@ -323,11 +330,7 @@ fn serve(
     stdin_w: Option<OwnedFd>,
     pty: Option<OwnedFd>,
     listener: UnixListener,
-) -> Result<(
-    Arc<server::Shared>,
-    Arc<log::JsonLog>,
-    Vec<std::thread::JoinHandle<()>>,
-)> {
+) -> Result<Served> {
     let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
     let logger = Arc::new(if a.no_log {
         log::JsonLog::disabled()
