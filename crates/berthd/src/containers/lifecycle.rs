@@ -224,9 +224,13 @@ fn own_netns(d: &Daemon, c: &Container) -> bool {
 /// a namespace berthd made (the spare, loopback up: what the runtime would make in its clone,
 /// 0.3-2 ms of the kernel's time on the start's path) rather than one the runtime makes. Not for
 /// `host` and `container:` modes (they join another), nor with user namespaces (see [`own_netns`]).
+/// `BERTHD_NONE_NETNS=off` in berthd's environment leaves it to the runtime (for the A/B rounds of
+/// `bench/run-ab.sh` with one binary).
 pub(super) fn fresh_netns(d: &Daemon, c: &Container) -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *ON.get_or_init(|| std::env::var("BERTHD_NONE_NETNS").as_deref() != Ok("off"));
     let mode = c.spec.network_mode.as_str();
-    starts_at_once(d, c)
+    on && starts_at_once(d, c)
         && mode != "host"
         && !mode.starts_with("container:")
         && c.spec.modes.net_container.is_none()
