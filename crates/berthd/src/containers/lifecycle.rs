@@ -485,12 +485,29 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         },
         us()
     );
-    // The next start's shim and network namespace, off this one's path.
-    shim::refill(d);
-    if own_netns_used {
-        SPARE_NETNS.refill();
+    // The next start's shim and network namespace, off this one's path: for a `--rm` container
+    // once it is removed (its client waits for that: making a process and a namespace, 1-3 ms of
+    // CPU, would compete with its exit and removal on a busy 2-core host), or a second after its
+    // start if it still runs; else now.
+    if c.spec.auto_remove {
+        let d = d.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            refill_spares(&d);
+        });
+    } else {
+        shim::refill(d);
+        if own_netns_used {
+            SPARE_NETNS.refill();
+        }
     }
     Ok(())
+}
+
+/// Make the next standby shim and spare network namespace unless they are ready or being made.
+pub(super) fn refill_spares(d: &Arc<Daemon>) {
+    shim::refill(d);
+    SPARE_NETNS.refill();
 }
 
 /// The published ports a container asks for: `HostConfig.PortBindings`, plus

@@ -178,5 +178,9 @@ pub(super) async fn remove_with(
         c.id,
         clock.elapsed().as_micros()
     );
+    if c.spec.auto_remove {
+        // Its start left the next start's standby shim and namespace for now.
+        super::lifecycle::refill_spares(d);
+    }
     Ok(())
 }
