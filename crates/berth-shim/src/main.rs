@@ -214,8 +214,22 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
+    let running = match runner {
+        Some(r) => {
+            let stdio = if a.tty {
+                prefork::Stdio3::Null
+            } else {
+                prefork::Stdio3::Pipes { stdin: a.stdin }
+            };
+            Running::Preforked(r.begin(&cmd, stdio)?)
+        }
+        None => Running::Child(
+            cmd.spawn()
+                .with_context(|| format!("run {}", a.runtime.display()))?,
+        ),
+    };
     // Without a terminal the container's outputs are known now: the log, the copiers and the
-    // socket's server are made while the runtime runs (on another CPU), not after it returned.
+    // socket's server are made while the runtime runs (on another CPU), not before or after it.
     let mut early = None;
     let mut late = None;
     if console.is_none() {
@@ -225,26 +239,30 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
             stdin_w,
             None,
             listener,
-        )?);
+        ));
     } else {
         late = Some((stdin_w, listener));
     }
-    let status = match runner {
-        Some(r) => {
-            let stdio = if a.tty {
-                prefork::Stdio3::Null
-            } else {
-                prefork::Stdio3::Pipes { stdin: a.stdin }
-            };
-            r.run(&cmd, stdio)
-        }
-        None => cmd
-            .status()
-            .with_context(|| format!("run {}", a.runtime.display())),
+    let status = match running {
+        Running::Preforked(r) => r.wait(),
+        Running::Child(mut c) => c
+            .wait()
+            .with_context(|| format!("wait for {}", a.runtime.display())),
     };
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
+    let early = match early {
+        Some(Err(e)) => {
+            // Nothing would serve the container the runtime made: take it down again.
+            if status.success() {
+                delete_container(a);
+            }
+            return Err(e);
+        }
+        Some(Ok(served)) => Some(served),
+        None => None,
+    };
     if let Some((t, path)) = console {
         if !status.success() {
             // Unblock the receiver if the runtime never connected.
@@ -292,7 +310,19 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     let clients = shared.finish(code);
     // Its log goes to ours: the run directory may already be gone (removal), and runc refuses a
     // `--log` it cannot open.
-    let deleted = Command::new(&a.runtime)
+    let deleted = delete_container(a);
+    shared.deleted(deleted);
+    let deadline = std::time::Instant::now() + outbox::DRAIN;
+    for c in clients {
+        c.wait_done(deadline);
+    }
+    Ok(())
+}
+
+/// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// `<runtime> delete --force <id>` (its log to the shim's): whether it succeeded.
+fn delete_container(a: &args::Args) -> bool {
+    Command::new(&a.runtime)
         .arg("--root")
         .arg(&a.runtime_root)
         .arg("--log")
@@ -305,16 +335,17 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    shared.deleted(deleted);
-    let deadline = std::time::Instant::now() + outbox::DRAIN;
-    for c in clients {
-        c.wait_done(deadline);
-    }
-    Ok(())
+        .is_ok_and(|s| s.success())
 }
 
-/// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// The runtime's process while it runs.
+enum Running {
+    /// The process the standby forked ahead.
+    Preforked(prefork::Started),
+    /// One spawned now.
+    Child(std::process::Child),
+}
+
 /// What serves a running container: the state its socket's server shares, its log, its copiers.
 type Served = (
     Arc<server::Shared>,
