@@ -407,33 +407,24 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
         crate::crash::point("start:network");
     }
-    // The attaches made before the start are connected to the shim while the record is written
-    // (each waits for the shim's answer meanwhile).
-    let attached = async {
-        for pending in d.containers.take_pending(&c.id) {
-            if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
-                let _ = pending.tx.send(s);
-            }
+    for pending in d.containers.take_pending(&c.id) {
+        if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
+            let _ = pending.tx.send(s);
         }
-    };
-    let recorded = async {
-        let now = time::now_rfc3339_nano();
-        let c = d.containers.modify(&c.id, |c| {
-            c.state.status = Status::Running;
-            c.state.stopped_by_user = false;
-            c.state.restarting = false;
-            c.state.pid = pid;
-            c.state.started_at = now.clone();
-            c.state.finished_at = time::ZERO.into();
-            c.state.error.clear();
-        })?;
-        // Running survives a berthd crash (recovery finishes the start); after a host crash the
-        // container is not running whatever the record says.
-        persist_unsynced(d, &c)?;
-        Ok::<_, ApiError>(c)
-    };
-    let ((), recorded) = tokio::join!(attached, recorded);
-    let c = recorded?;
+    }
+    let now = time::now_rfc3339_nano();
+    let c = d.containers.modify(&c.id, |c| {
+        c.state.status = Status::Running;
+        c.state.stopped_by_user = false;
+        c.state.restarting = false;
+        c.state.pid = pid;
+        c.state.started_at = now.clone();
+        c.state.finished_at = time::ZERO.into();
+        c.state.error.clear();
+    })?;
+    // Running survives a berthd crash (recovery finishes the start); after a host crash the
+    // container is not running whatever the record says.
+    persist_unsynced(d, &c)?;
     crate::crash::point("start:persisted");
     let start_event = |c: &Container| {
         d.events.emit(
