@@ -16,7 +16,8 @@
 # main at d4fa2ff 51.9 ms median, with the runperf6 changes 49.2, those without the deferred refills
 # 51.9, dockerd 472.0 (0.110x -> 0.104x); berthd's share 30.2 -> 27.1 ms (steps: ARCHITECTURE.md).
 # Again at 16:25 (load 3.7-4.7): 41.6 / 43.1 ms, dockerd 319.3 (0.130x / 0.135x), berthd's share
-# 22.5 / 22.3: at these loads the client's difference is inside the spread between rounds.
+# 22.5 / 22.3; at 16:33 (load 4.8-5.5) 47.5 / 51.2 ms, dockerd 465.9 (0.102x / 0.110x): at these loads
+# the client's difference is inside the spread between rounds.
 # A DIR whose `berthd` script sets BERTHD_NONE_NETNS=off leaves `--network none`'s namespace to the runtime.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
