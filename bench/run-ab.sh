@@ -12,6 +12,13 @@
 # 39.9 ms median, with the runperf5 changes 38.2, the same without the bundle made ahead 40.8, dockerd
 # 296.9 (0.134x -> 0.129x); at load 3.6-5: 44.4 / 44.6 / 44.5, dockerd 342.0 (0.130x each). At these
 # loads the difference is inside the spread between rounds (-1.7 to +2.1 ms): see ARCHITECTURE.md.
+# 2026-12-06 16:14 (fat LTO as in Cargo.toml, load 4.1-4.3 from other builds), 150 rounds, LOG_LEVEL=debug:
+# main at d4fa2ff 51.9 ms median, with the runperf6 changes 49.2, those without the deferred refills
+# 51.9, dockerd 472.0 (0.110x -> 0.104x); berthd's share 30.2 -> 27.1 ms (steps: ARCHITECTURE.md).
+# Again at 16:25 (load 3.7-4.7): 41.6 / 43.1 ms, dockerd 319.3 (0.130x / 0.135x), berthd's share
+# 22.5 / 22.3; at 16:33 (load 4.8-5.5) 47.5 / 51.2 ms, dockerd 465.9 (0.102x / 0.110x): at these loads
+# the client's difference is inside the spread between rounds.
+# A DIR whose `berthd` script sets BERTHD_NONE_NETNS=off leaves `--network none`'s namespace to the runtime.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }

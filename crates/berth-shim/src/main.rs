@@ -214,22 +214,55 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
-    let status = match runner {
+    let running = match runner {
         Some(r) => {
             let stdio = if a.tty {
                 prefork::Stdio3::Null
             } else {
                 prefork::Stdio3::Pipes { stdin: a.stdin }
             };
-            r.run(&cmd, stdio)
+            Running::Preforked(r.begin(&cmd, stdio)?)
         }
-        None => cmd
-            .status()
-            .with_context(|| format!("run {}", a.runtime.display())),
+        None => Running::Child(
+            cmd.spawn()
+                .with_context(|| format!("run {}", a.runtime.display()))?,
+        ),
+    };
+    // Without a terminal the container's outputs are known now: the log, the copiers and the
+    // socket's server are made while the runtime runs (on another CPU), not before or after it.
+    let mut early = None;
+    let mut late = None;
+    if console.is_none() {
+        early = Some(serve(
+            a,
+            std::mem::take(&mut outputs),
+            stdin_w,
+            None,
+            listener,
+        ));
+    } else {
+        late = Some((stdin_w, listener));
+    }
+    let status = match running {
+        Running::Preforked(r) => r.wait(),
+        Running::Child(mut c) => c
+            .wait()
+            .with_context(|| format!("wait for {}", a.runtime.display())),
     };
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
+    let early = match early {
+        Some(Err(e)) => {
+            // Nothing would serve the container the runtime made: take it down again.
+            if status.success() {
+                delete_container(a);
+            }
+            return Err(e);
+        }
+        Some(Ok(served)) => Some(served),
+        None => None,
+    };
     if let Some((t, path)) = console {
         if !status.success() {
             // Unblock the receiver if the runtime never connected.
@@ -253,25 +286,11 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         .trim()
         .parse()
         .context("parse pid file")?;
-    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
-    let logger = Arc::new(if a.no_log {
-        log::JsonLog::disabled()
-    } else {
-        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
-    });
-    shared.expect_copiers(outputs.len());
-    let readers: Vec<_> = outputs
-        .into_iter()
-        .map(|(fd, stream)| {
-            let shared = shared.clone();
-            let logger = logger.clone();
-            std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
-        })
-        .collect();
-    {
-        let shared = shared.clone();
-        std::thread::spawn(move || server::serve(listener, shared));
-    }
+    let (shared, logger, readers) = match (early, late) {
+        (Some(served), _) => served,
+        (None, Some((stdin_w, listener))) => serve(a, outputs, stdin_w, pty, listener)?,
+        (None, None) => unreachable!("one of the two is set"),
+    };
     println!("ok {pid}");
     std::io::stdout().flush()?;
     detach_stdio()?;
@@ -291,7 +310,19 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     let clients = shared.finish(code);
     // Its log goes to ours: the run directory may already be gone (removal), and runc refuses a
     // `--log` it cannot open.
-    let deleted = Command::new(&a.runtime)
+    let deleted = delete_container(a);
+    shared.deleted(deleted);
+    let deadline = std::time::Instant::now() + outbox::DRAIN;
+    for c in clients {
+        c.wait_done(deadline);
+    }
+    Ok(())
+}
+
+/// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// `<runtime> delete --force <id>` (its log to the shim's): whether it succeeded.
+fn delete_container(a: &args::Args) -> bool {
+    Command::new(&a.runtime)
         .arg("--root")
         .arg(&a.runtime_root)
         .arg("--log")
@@ -304,16 +335,55 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    shared.deleted(deleted);
-    let deadline = std::time::Instant::now() + outbox::DRAIN;
-    for c in clients {
-        c.wait_done(deadline);
-    }
-    Ok(())
+        .is_ok_and(|s| s.success())
 }
 
-/// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// The runtime's process while it runs.
+enum Running {
+    /// The process the standby forked ahead.
+    Preforked(prefork::Started),
+    /// One spawned now.
+    Child(std::process::Child),
+}
+
+/// What serves a running container: the state its socket's server shares, its log, its copiers.
+type Served = (
+    Arc<server::Shared>,
+    Arc<log::JsonLog>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+/// The threads serving a container: open its json-file log, start a copier per output stream
+/// (each waits for the release of a held output first) and the socket's server.
+fn serve(
+    a: &args::Args,
+    outputs: Vec<(OwnedFd, u8)>,
+    stdin_w: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+    listener: UnixListener,
+) -> Result<Served> {
+    let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
+    let logger = Arc::new(if a.no_log {
+        log::JsonLog::disabled()
+    } else {
+        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+    });
+    shared.expect_copiers(outputs.len());
+    let readers: Vec<_> = outputs
+        .into_iter()
+        .map(|(fd, stream)| {
+            let shared = shared.clone();
+            let logger = logger.clone();
+            std::thread::spawn(move || copy_output(File::from(fd), stream, &logger, &shared))
+        })
+        .collect();
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || server::serve(listener, shared));
+    }
+    Ok((shared, logger, readers))
+}
+
 fn reap_until(init: Pid) -> i32 {
     loop {
         match waitpid(None, None) {

@@ -64,8 +64,8 @@ impl Runner {
     }
 
     /// Run `cmd` (its program and arguments; its stdio settings are not used) in the forked
-    /// process and wait for it.
-    pub fn run(mut self, cmd: &Command, stdio: Stdio3) -> Result<std::process::ExitStatus> {
+    /// process; [`Started::wait`] waits for it.
+    pub fn begin(mut self, cmd: &Command, stdio: Stdio3) -> Result<Started> {
         let mode: &[u8] = match stdio {
             Stdio3::Pipes { stdin: true } => b"pipes-stdin",
             Stdio3::Pipes { stdin: false } => b"pipes",
@@ -81,6 +81,18 @@ impl Runner {
             .write_all(&buf)
             .context("hand over the runtime's command")?;
         drop(self.control);
+        Ok(Started { pid: self.pid })
+    }
+}
+
+/// The runtime's process, running the command it was handed.
+pub struct Started {
+    pid: Pid,
+}
+
+impl Started {
+    /// Wait for the runtime's process to end.
+    pub fn wait(self) -> Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         loop {
             match waitpid(self.pid, None) {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::net::{host, Net};
+use common::Berthd;
 use std::path::{Path, PathBuf};
 
 /// A runtime that logs each call's arguments to `<dir>/calls` and runs berth-runtime.
@@ -357,4 +358,139 @@ fn a_failed_network_setup_leaves_nothing() {
     t.d.ok(&["network", "disconnect", "fb", "f1"]);
     t.d.ok(&["start", "f1"]);
     t.d.ok(&["start", "f2"]);
+}
+
+/// The network namespace a process of the host is in (`net:[inode]`).
+fn netns_of_pid(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Until berthd holds at most its spare namespace (the next is made after a start, off its path).
+fn settled(pid: u32) -> Vec<String> {
+    let t = std::time::Instant::now();
+    loop {
+        let held = netns_fds(pid);
+        if held.len() <= 1 || t.elapsed() > std::time::Duration::from_secs(5) {
+            return held;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_container_without_a_network_runs_in_a_fresh_namespace_of_its_own() {
+    skip_unless_ready!("a_container_without_a_network_runs_in_a_fresh_namespace_of_its_own");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let pid = d.child.as_ref().expect("daemon").id();
+    let host_ns = netns_of_pid("self");
+    let show = "readlink /proc/self/ns/net; ip -o link; cat /sys/class/net/lo/flags";
+    // `--rm` (its bundle and namespace made ahead of the start), a plain one, and one with no
+    // network option on a daemon without a bridge: only `lo`, up (flags 0x9: UP|LOOPBACK), in a
+    // namespace that is not the host's (the kernel reuses a freed namespace's inode number).
+    for args in [
+        &["run", "--rm", "--network", "none"][..],
+        &["run", "--name", "kept", "--network", "none"][..],
+        &["run", "--rm"][..],
+    ] {
+        let out = d.ok(&[args, &["bb:1", "sh", "-c", show]].concat());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{args:?}: {out}");
+        assert_ne!(lines[0], host_ns, "{args:?}: {out}");
+        assert!(
+            lines[1].starts_with("1: lo: <LOOPBACK,UP"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(lines[2], "0x9", "{args:?}: {out}");
+    }
+    d.ok(&["rm", "kept"]);
+    // Two running at once (one made ahead, one not) never share one, nor hold berthd's spare.
+    let a = d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let b = d.ok(&["run", "-d", "--network", "none", "bb:1", "sleep", "60"]);
+    let ns: Vec<String> = [a.trim(), b.trim()]
+        .iter()
+        .map(|id| netns_of_pid(d.ok(&["inspect", "-f", "{{.State.Pid}}", id]).trim()))
+        .collect();
+    assert_ne!(ns[0], ns[1]);
+    assert!(!ns.contains(&host_ns));
+    for n in &ns {
+        assert!(!settled(pid).contains(n), "berthd still holds {n}");
+    }
+    d.ok(&["rm", "-f", a.trim(), b.trim()]);
+
+    // Nothing leaks: a start that fails after taking its namespace, a `--rm` container removed
+    // before its start (its namespace was made ahead), many runs: berthd's descriptors stay as
+    // they were, with at most the one spare namespace among them.
+    let fds = || {
+        let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let l = std::fs::read_link(e.path()).unwrap_or_default();
+                format!("{} {}", e.file_name().to_string_lossy(), l.display())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let spare_ns = spare(pid);
+    let before = fds();
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "/no/such/program",
+    ]);
+    assert!(!o.status.success());
+    d.ok(&[
+        "create",
+        "--rm",
+        "--name",
+        "never",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    d.ok(&["rm", "never"]);
+    let held = settled(pid);
+    assert!(held.len() <= 1, "{held:?}");
+    assert!(!held.contains(&spare_ns[0]), "a used namespace still held");
+    for i in 0..5 {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "bb:1",
+            "echo",
+            &i.to_string(),
+        ]);
+        assert_eq!(out, format!("{i}\n"));
+    }
+    spare(pid);
+    let t = std::time::Instant::now();
+    while fds().len() > before.len() && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = fds();
+    assert!(
+        after.len() <= before.len(),
+        "berthd's descriptors grew: {before:?} -> {after:?}"
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
 }

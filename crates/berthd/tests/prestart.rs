@@ -89,3 +89,82 @@ fn a_rm_container_changed_between_create_and_start_runs_as_changed() {
         "mounts left: {mounts}"
     );
 }
+
+/// The id in a create's answer (`{"Id":"...","Warnings":[]}`).
+fn created_id(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect(body);
+    v["Id"].as_str().expect(body).to_string()
+}
+
+#[test]
+fn a_rm_containers_name_is_taken_again_only_once_it_is_gone() {
+    skip_unless_ready!("a_rm_containers_name_is_taken_again_only_once_it_is_gone");
+    let mut d = Berthd::start();
+    d.import_busybox("bb:1");
+    // The plain case: `docker run --name X` right after `docker run --rm --name X` returned.
+    for i in 0..3 {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--name",
+            "again",
+            "--network",
+            "none",
+            "bb:1",
+            "echo",
+            &i.to_string(),
+        ]);
+        assert_eq!(out, format!("{i}\n"));
+        d.ok(&[
+            "run",
+            "--name",
+            "again",
+            "--network",
+            "none",
+            "bb:1",
+            "true",
+        ]);
+        d.ok(&["rm", "again"]);
+    }
+    // A create racing the removal of an exited `--rm` container of that name (held 300 ms after
+    // its files are gone, where a record deleted earlier left the name free in the store while
+    // the old container still answered to it): the create gets the name only once the old one
+    // is gone, and from then on the name leads to the new container.
+    d.kill9();
+    d.spawn_env(&[("BERTHD_PAUSE_AT", "rm:files:300")]);
+    let body =
+        r#"{"Image":"bb:1","Cmd":["true"],"HostConfig":{"NetworkMode":"none","AutoRemove":true}}"#;
+    for _ in 0..4 {
+        let old = d.ok(&[
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "again",
+            "--network",
+            "none",
+            "bb:1",
+            "true",
+        ]);
+        let t = std::time::Instant::now();
+        let new = loop {
+            let (status, b) = d.http("POST", "/containers/create?name=again", Some(body));
+            match status {
+                201 => break created_id(&b),
+                409 => assert!(t.elapsed().as_secs() < 10, "the name stays taken: {b}"),
+                _ => panic!("create: {status} {b}"),
+            }
+        };
+        assert_ne!(new, old.trim());
+        let (status, b) = d.http("GET", "/containers/again/json", None);
+        assert_eq!(status, 200, "{b}");
+        assert_eq!(created_id(&b), new, "the name leads to the old container");
+        let (status, b) = d.http("GET", &format!("/containers/{}/json", old.trim()), None);
+        assert_eq!(status, 404, "the old container is still there: {b}");
+        assert_eq!(d.ok(&["start", "-a", "again"]), "");
+        let t = std::time::Instant::now();
+        while !d.ok(&["ps", "-aq"]).is_empty() && t.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -220,8 +220,25 @@ fn own_netns(d: &Daemon, c: &Container) -> bool {
             .all(|id| d.networks.find(id).is_ok_and(|n| n.driver == "bridge"))
 }
 
-/// The network namespace the next start of a networked container takes (made after each such start).
-static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
+/// Whether a container without a network to set up (`--network none`, or no default bridge) gets
+/// a namespace berthd made (the spare, loopback up: what the runtime would make in its clone,
+/// 0.3-2 ms of the kernel's time on the start's path) rather than one the runtime makes. Not for
+/// `host` and `container:` modes (they join another), nor with user namespaces (see [`own_netns`]).
+/// `BERTHD_NONE_NETNS=off` in berthd's environment leaves it to the runtime (for the A/B rounds of
+/// `bench/run-ab.sh` with one binary).
+pub(super) fn fresh_netns(d: &Daemon, c: &Container) -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *ON.get_or_init(|| std::env::var("BERTHD_NONE_NETNS").as_deref() != Ok("off"));
+    let mode = c.spec.network_mode.as_str();
+    on && starts_at_once(d, c)
+        && mode != "host"
+        && !mode.starts_with("container:")
+        && c.spec.modes.net_container.is_none()
+        && super::modes::remap(d, c).is_none()
+}
+
+/// The network namespace the next start of a container takes (made after each such start).
+pub(super) static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
 
 /// Give a starting container its interfaces, addresses and published ports: on the default
 /// bridge and on every user network it is configured for, inside the namespace at `netns`.
@@ -297,9 +314,16 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
     });
     let no_network = starts_at_once(d, &c);
+    // A bundle made ahead (a --rm container with no network to set up, see prestart.rs) is used
+    // as it is when the container is unchanged, with the namespace its config.json names.
+    let staged = super::prestart::matches(staged, &c2, &p);
+    let made_ahead = staged.is_some();
     // A networked container's namespace, made (or taken ready) here so its interfaces are set up
-    // before it runs: at the same time as the bundle.
-    let netns = if !no_network && own_netns(d, &c) {
+    // before it runs: at the same time as the bundle. A `--network none` one's too (the spare,
+    // its loopback up), so the runtime joins one instead of making it.
+    let netns = if let Some(ns) = staged {
+        ns
+    } else if (!no_network && own_netns(d, &c)) || fresh_netns(d, &c) {
         let t0 = std::time::Instant::now();
         let taken = match SPARE_NETNS.ready() {
             Some(ns) => Ok(Ok(ns)),
@@ -327,9 +351,6 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let d2 = d.clone();
     let p2 = Paths::new(d, &c.id, &c.runtime);
     let ns_path = netns.as_ref().map(|n| n.path().to_string());
-    // A bundle made ahead (a --rm container with no network to set up, see prestart.rs) is used
-    // as it is when the container is unchanged.
-    let made_ahead = netns.is_none() && super::prestart::matches(staged, &c2, &p);
     let bundle = async move {
         if made_ahead {
             return Ok(());
@@ -341,8 +362,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     };
     let network = async {
         match &netns {
-            Some(ns) => setup_network(d, &c, &p, ns.path()).await,
-            None => Ok(String::new()),
+            Some(ns) if !no_network => setup_network(d, &c, &p, ns.path()).await,
+            _ => Ok(String::new()),
         }
     };
     let (prepared, networked) = tokio::join!(bundle, network);
@@ -353,7 +374,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         return Err(start_failed(d, &c, &p, e).await);
     }
     crate::crash::point("start:mounted");
-    if netns.is_some() {
+    if netns.is_some() && !no_network {
         crate::crash::point("start:network");
     }
     let t_bundle = us();
@@ -455,12 +476,29 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         },
         us()
     );
-    // The next start's shim and network namespace, off this one's path.
-    shim::refill(d);
-    if own_netns_used {
-        SPARE_NETNS.refill();
+    // The next start's shim and network namespace, off this one's path: for a `--rm` container
+    // once it is removed (its client waits for that: making a process and a namespace, 1-3 ms of
+    // CPU, would compete with its exit and removal on a busy 2-core host), or a second after its
+    // start if it still runs; else now.
+    if c.spec.auto_remove {
+        let d = d.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            refill_spares(&d);
+        });
+    } else {
+        shim::refill(d);
+        if own_netns_used {
+            SPARE_NETNS.refill();
+        }
     }
     Ok(())
+}
+
+/// Make the next standby shim and spare network namespace unless they are ready or being made.
+pub(super) fn refill_spares(d: &Arc<Daemon>) {
+    shim::refill(d);
+    SPARE_NETNS.refill();
 }
 
 /// The published ports a container asks for: `HostConfig.PortBindings`, plus

@@ -12,12 +12,16 @@
 //! `export` mount and unmount it themselves) and it is recent (the host's resolv.conf may change);
 //! else it makes the bundle again as before. One not started within [`KEEP`] is unmounted; a
 //! removal unmounts it as any rootfs, and after a berthd restart recovery does (created containers).
+//! Its config.json names the network namespace berthd made for it (the spare, see
+//! [`super::lifecycle::fresh_netns`]), held with the bundle: the start hands it to the runtime, and
+//! a bundle that is not used (changed, stale, removed, or its keeping time over) drops it.
 
-use super::lifecycle::{prepare_bundle, start_view, starts_at_once};
+use super::lifecycle::{fresh_netns, prepare_bundle, start_view, starts_at_once, SPARE_NETNS};
 use super::model::{Container, Status};
 use super::shim::Paths;
 use crate::daemon::Daemon;
 use berth_image::snapshot::OverlaySnapshotter;
+use berth_net::netns::Netns;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +33,7 @@ const FRESH: Duration = Duration::from_secs(2);
 const KEEP: Duration = Duration::from_secs(10);
 
 /// A container's bundle made ahead of its start.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Prestage {
     /// Asked for at create, being made.
     Wanted,
@@ -39,6 +43,9 @@ pub enum Prestage {
         view: String,
         /// When it was made.
         at: Instant,
+        /// The network namespace its config.json names (a `--network none` container's, see
+        /// [`fresh_netns`]): held until the runtime has joined it, or dropped with the bundle.
+        netns: Option<Netns>,
     },
 }
 
@@ -105,7 +112,7 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
     tokio::spawn(async move {
         let at = {
             let _g = guard;
-            if d.containers.take_prestage(&id) != Some(Prestage::Wanted) {
+            if !matches!(d.containers.take_prestage(&id), Some(Prestage::Wanted)) {
                 return;
             }
             let Ok(c) = d.containers.get(&id) else {
@@ -120,22 +127,31 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
             };
             let k = key(&view);
             let (d2, p) = (d.clone(), Paths::new(&d, &id, &c.runtime));
+            let wants_netns = fresh_netns(&d, &c);
             let made = tokio::task::spawn_blocking(move || {
-                let r = prepare_bundle(&d2, &view, &p, None);
+                // The spare made after the last start (or one made now); the next is made
+                // after this container's start, off the client's path.
+                let netns = match wants_netns.then(|| SPARE_NETNS.take()).transpose() {
+                    Ok(n) => n,
+                    // `start` makes the bundle and reports it.
+                    Err(_) => return None,
+                };
+                let r = prepare_bundle(&d2, &view, &p, netns.as_ref().map(Netns::path));
                 if r.is_err() {
                     let _ = OverlaySnapshotter::unmount(&p.rootfs);
+                    return None;
                 }
-                r.is_ok()
+                Some(netns)
             })
             .await;
-            if made.ok() != Some(true) {
+            let Ok(Some(netns)) = made else {
                 return;
-            }
+            };
             crate::crash::point("prestart:made");
             let at = Instant::now();
             crate::log!(0, "bundle of {id} made ahead of its start");
             d.containers
-                .set_prestage(&id, Some(Prestage::Made { view: k, at }));
+                .set_prestage(&id, Some(Prestage::Made { view: k, at, netns }));
             at
         };
         tokio::time::sleep(KEEP).await;
@@ -161,10 +177,15 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
 }
 
 /// In `start`, with the operation lock held: whether `staged` (taken from the registry) is the
-/// bundle `start` would make for `view` now.
-pub(super) fn matches(staged: Option<Prestage>, view: &Container, p: &Paths) -> bool {
-    let Some(Prestage::Made { view: k, at }) = staged else {
-        return false;
+/// bundle `start` would make for `view` now; if so, `Some` with the network namespace its
+/// config.json names (else that namespace is dropped here).
+pub(super) fn matches(
+    staged: Option<Prestage>,
+    view: &Container,
+    p: &Paths,
+) -> Option<Option<Netns>> {
+    let Some(Prestage::Made { view: k, at, netns }) = staged else {
+        return None;
     };
-    at.elapsed() < FRESH && mounted(p) && k == key(view)
+    (at.elapsed() < FRESH && mounted(p) && k == key(view)).then_some(netns)
 }

@@ -92,7 +92,15 @@ impl Registry {
             return Ok(key.to_string());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(e) = inner.by_id.values().find(|e| e.c.name == name) {
+        // A container being removed keeps its name until its record is deleted, and the entry
+        // goes right after that; a new container that took the name in between is the one
+        // the name means.
+        let mut named = inner.by_id.values().filter(|e| e.c.name == name);
+        if let Some(first) = named.next() {
+            let e = match first.c.state.status {
+                Status::Removing => named.next().unwrap_or(first),
+                _ => first,
+            };
             return Ok(e.c.id.clone());
         }
         let matches: Vec<&String> = inner
@@ -290,6 +298,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(r.name_owner("db").as_deref(), Some("abd456"));
+    }
+
+    #[test]
+    fn a_name_leads_to_the_new_container_not_one_being_removed() {
+        for order in [["old1", "new1"], ["new1", "old1"]] {
+            let r = Registry::default();
+            for id in order {
+                let mut c = ctr(id, "web");
+                if id == "old1" {
+                    c.state.status = Status::Removing;
+                }
+                r.insert(c);
+            }
+            assert_eq!(r.id_of("web").unwrap(), "new1");
+            assert_eq!(r.get("/web").unwrap().id, "new1");
+        }
     }
 
     #[test]

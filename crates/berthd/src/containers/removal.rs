@@ -109,15 +109,12 @@ pub(super) async fn remove_with(
     let c = d
         .containers
         .modify(&c.id, |c| c.state.status = Status::Removing)?;
-    // An auto-remove container's record goes first, unsynced, and no `Removing` is written: if
-    // berthd dies before its files are gone, the next start removes what has no record
-    // (`recover::sweep_orphans`), and after a host crash whatever its record says (created,
-    // running, exited), recovery removes it, as it removes every auto-remove container that does
-    // not run. One write to the store fewer on `run --rm`'s path.
-    if c.spec.auto_remove {
-        d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
-            .map_err(ApiError::internal)?;
-    } else {
+    // An auto-remove container writes no `Removing` (one write to the store fewer on `run --rm`'s
+    // path): if berthd dies before its record is deleted, recovery removes it whatever its record
+    // says (created, running, exited), as it removes every auto-remove container that does not
+    // run; after the record's delete, the next start removes what has no record
+    // (`recover::sweep_orphans`).
+    if !c.spec.auto_remove {
         persist(d, &c)?;
     }
     let p = Paths::new(d, &c.id, &c.runtime);
@@ -150,12 +147,14 @@ pub(super) async fn remove_with(
         Ok(())
     })?;
     crate::crash::point("rm:files");
-    // `Removing` was synced before the files went: if a host crash loses this delete, recovery
-    // finishes the removal.
-    if !c.spec.auto_remove {
-        d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
-            .map_err(ApiError::internal)?;
-    }
+    // `Removing` (or, for an auto-remove container, the recovery of those) covers a crash until
+    // here and a host crash that loses this delete: recovery finishes the removal. The record
+    // and the in-memory entry go together, with nothing awaited between: once the store lets a
+    // new container take the name, the name leads to it alone (`wait ... removed` is answered
+    // here, after the unmount and the snapshot's removal: `docker rmi` of the image right after
+    // `run --rm` finds it unused).
+    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+        .map_err(ApiError::internal)?;
     d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
     d.events.emit(
@@ -179,5 +178,9 @@ pub(super) async fn remove_with(
         c.id,
         clock.elapsed().as_micros()
     );
+    if c.spec.auto_remove {
+        // Its start left the next start's standby shim and namespace for now.
+        super::lifecycle::refill_spares(d);
+    }
     Ok(())
 }
