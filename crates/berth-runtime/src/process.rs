@@ -275,20 +275,25 @@ pub fn set_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
     Ok(())
 }
 
-/// Find the program the way execvp would, with the container's PATH.
+/// Find the program the way execvp would, with the container's PATH. The errors say what runc's
+/// do (`stat PATH: no such file or directory`, `permission denied` for a directory or a file
+/// without an execute bit, `executable file not found in $PATH`): the docker CLI picks its exit
+/// code from those words (127 for the first and last, 126 for the second).
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let is_exec = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    use std::os::unix::fs::PermissionsExt;
+    let check = |p: &Path| -> std::result::Result<(), String> {
+        match std::fs::metadata(p) {
+            Err(e) => Err(format!("stat {}: {}", p.display(), errno_words(&e))),
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+            Ok(_) => Err("permission denied".to_string()),
+        }
     };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        if is_exec(&p) {
-            return Ok(p);
-        }
-        return Err(Error::Init(format!(
-            "exec: {arg0:?}: no such executable file in the container"
-        )));
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err(why) => Err(Error::Init(format!("exec: {arg0:?}: {why}"))),
+        };
     }
     let path = env
         .iter()
@@ -297,13 +302,22 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(arg0);
-        if is_exec(&candidate) {
+        if check(&candidate).is_ok() {
             return Ok(candidate);
         }
     }
     Err(Error::Init(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
     )))
+}
+
+/// An I/O error as the C library words it, in lower case and without Rust's `(os error N)`:
+/// `no such file or directory`.
+fn errno_words(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    }
 }
 
 /// The environment for exec; HOME is added from /etc/passwd when missing.
@@ -341,7 +355,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not found in $PATH"), "{err}");
-        assert!(find_executable("/etc/passwd", &env).is_err());
+        // runc's words, which the docker CLI turns into exit codes 127 and 126.
+        let err = |p: &str| find_executable(p, &env).unwrap_err().to_string();
+        assert!(
+            err("/no/such/prog").ends_with(
+                "exec: \"/no/such/prog\": stat /no/such/prog: no such file or directory"
+            ),
+            "{}",
+            err("/no/such/prog")
+        );
+        assert!(
+            err("/etc/passwd").ends_with("exec: \"/etc/passwd\": permission denied"),
+            "{}",
+            err("/etc/passwd")
+        );
+        assert!(
+            err("/etc").ends_with("exec: \"/etc\": permission denied"),
+            "{}",
+            err("/etc")
+        );
     }
 
     #[test]

@@ -166,8 +166,12 @@ fn run_logs_stop_rm() {
         Some(b"piped\n"),
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "piped\n");
-    let o = d.docker(&["run", "--rm", "--network", "none", "bb:1", "nosuchcmd"]);
-    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    // The CLI's exit codes for a program that cannot start come from the runtime's words, as
+    // runc says them: missing 127, a directory (or no execute bit) 126.
+    for (prog, code) in [("nosuchcmd", 127), ("/no/such/prog", 127), ("/etc", 126)] {
+        let o = d.docker(&["run", "--rm", "--network", "none", "bb:1", prog]);
+        assert_eq!(o.status.code(), Some(code), "{prog}: {o:?}");
+    }
     let o = d.docker(&[
         "run",
         "--rm",
