@@ -1,7 +1,12 @@
-//! Container state on disk: `<root>/<id>/state.json`, the exec fifo and a
-//! copy of the config. The state survives a crash of the runtime; the status
-//! is derived from the kernel (is init alive, is the fifo still there) rather
-//! than stored, so it can never go stale.
+//! Container state on disk: `<root>/<id>/state.json`, which also holds a
+//! copy of the config (its `config` field), and the exec fifo while a
+//! container made by `create` waits for `start`. The state survives a crash
+//! of the runtime; the status is derived from the kernel (is init alive, is
+//! the fifo still there) rather than stored, so it can never go stale.
+//!
+//! Older versions kept the config in a file of its own, `config.json`, and
+//! made the fifo for `run` too: a state directory they wrote (a container
+//! that outlived an upgrade) is read the same way, see [`saved_spec`].
 
 use std::collections::HashMap;
 use std::fs;
@@ -16,7 +21,10 @@ use crate::error::{Context, Error, Result};
 pub const OCI_VERSION: &str = "1.2.0";
 
 pub const STATE_FILE: &str = "state.json";
+/// The config's own file, as older versions wrote it (read, never written).
 pub const CONFIG_FILE: &str = "config.json";
+/// The field of state.json holding the config.
+const CONFIG_FIELD: &str = "config";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// A container's status, as the runtime-spec names them.
@@ -138,11 +146,29 @@ impl State {
             .map_err(|e| Error::Config(format!("state of container {id} is corrupt: {e}")))
     }
 
-    /// Write the state atomically (temporary file, fsync-free rename).
-    pub fn save(&self, root: &Path) -> Result<()> {
+    /// Write the state atomically (temporary file, fsync-free rename),
+    /// with `config` (the container's config, serialized) inside it. A
+    /// state directory an older version wrote keeps its config.json, and
+    /// `config` is then left out (`update` rewrites that file instead).
+    pub fn save(&self, root: &Path, config: Option<&[u8]>) -> Result<()> {
         let dir = container_dir(root, &self.id)?;
-        let data = serde_json::to_vec(self).expect("state serializes");
-        write_atomic(&dir.join(STATE_FILE), &data)
+        write_atomic(&dir.join(STATE_FILE), &self.to_json(config))
+    }
+
+    /// The state as state.json holds it: the state's own fields, then
+    /// `config` (already-serialized JSON, spliced in rather than parsed
+    /// back, so the config is serialized once, while init does its mounts).
+    pub fn to_json(&self, config: Option<&[u8]>) -> Vec<u8> {
+        let mut data = serde_json::to_vec(self).expect("state serializes");
+        if let Some(config) = config {
+            // The state is a JSON object with fields: drop its closing brace.
+            debug_assert_eq!(data.last(), Some(&b'}'));
+            data.pop();
+            data.extend_from_slice(format!(",\"{CONFIG_FIELD}\":").as_bytes());
+            data.extend_from_slice(config);
+            data.push(b'}');
+        }
+        data
     }
 
     pub fn dir(&self, root: &Path) -> PathBuf {
@@ -210,6 +236,38 @@ impl State {
     }
 }
 
+/// The config saved when the container was made: the `config` field of
+/// state.json, or an older version's config.json beside it. `None` when
+/// neither can be read.
+pub fn saved_spec(root: &Path, st: &State) -> Option<oci_spec::runtime::Spec> {
+    let dir = st.dir(root);
+    let data = fs::read(dir.join(STATE_FILE)).ok()?;
+    #[derive(Deserialize)]
+    struct WithConfig {
+        config: Option<oci_spec::runtime::Spec>,
+    }
+    match serde_json::from_slice::<WithConfig>(&data) {
+        Ok(WithConfig { config: Some(spec) }) => Some(spec),
+        Ok(WithConfig { config: None }) => {
+            let data = fs::read(dir.join(CONFIG_FILE)).ok()?;
+            serde_json::from_slice(&data).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// Replace the saved config (`update`): inside state.json, or in an older
+/// version's config.json where that is where it lives.
+pub fn save_spec(root: &Path, st: &State, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let config = serde_json::to_vec(spec).expect("spec serializes");
+    let old = st.dir(root).join(CONFIG_FILE);
+    if old.exists() {
+        write_atomic(&old, &config)
+    } else {
+        st.save(root, Some(&config))
+    }
+}
+
 /// State letter and start time (clock ticks) of a process, from /proc/pid/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -246,6 +304,32 @@ mod tests {
         for bad in ["", ".hidden", "a/b", "../x", "a b"] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn config_is_spliced_into_the_state_and_read_back() {
+        let st = State {
+            id: "c1".into(),
+            pid: 7,
+            pid_start: 9,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            cgroup: None,
+            annotations: HashMap::new(),
+            shared_pid_ns: false,
+        };
+        let spec = oci_spec::runtime::Spec::default();
+        let config = serde_json::to_vec(&spec).unwrap();
+        let data = st.to_json(Some(&config));
+        let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(v["id"], "c1");
+        assert_eq!(v["config"], serde_json::to_value(&spec).unwrap());
+        // The state itself loads with the config beside it, and without.
+        let back: State = serde_json::from_slice(&data).unwrap();
+        assert_eq!((back.id.as_str(), back.pid), ("c1", 7));
+        let bare: serde_json::Value = serde_json::from_slice(&st.to_json(None)).unwrap();
+        assert!(bare.get("config").is_none());
     }
 
     #[test]

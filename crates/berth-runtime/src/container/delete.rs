@@ -61,7 +61,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// Tear down a stopped container. Every step runs even if an earlier one
 /// failed; the errors are reported together.
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
-    destroy_with(root, st, super::start::saved_spec(root, st).as_ref())
+    destroy_with(root, st, crate::state::saved_spec(root, st).as_ref())
 }
 
 /// `destroy` with the container's config already in hand (a foreground
