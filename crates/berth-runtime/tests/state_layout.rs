@@ -184,3 +184,58 @@ fn state_directory_of_an_older_version_is_read() {
     assert!(out.status.success(), "start: {}", err_text(&out));
     drive_running(&b, "oldc", marker.path());
 }
+
+/// The names in the state root, sorted.
+fn root_names(b: &Bundle) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&b.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn removed_state_directory_is_reused_by_the_next_container() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    let out = b.run(&["run", "r1"]);
+    assert!(out.status.success(), "run: {}", err_text(&out));
+    // The emptied directory stays as the root's one spare, not a container.
+    assert_eq!(root_names(&b), [".spare"]);
+    assert_eq!(std::fs::read_dir(b.root.join(".spare")).unwrap().count(), 0);
+    let list = b.run(&["list", "-q"]);
+    assert_eq!(text(&list), "");
+    assert!(!b.run(&["state", ".spare"]).status.success());
+
+    // The next container takes it (its inode), and gives it back.
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(b.root.join(".spare")).unwrap().ino();
+    b.set_config(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "r2"]);
+    assert!(ok, "run -d: {err}");
+    assert_eq!(root_names(&b), ["r2"]);
+    assert_eq!(std::fs::metadata(b.root.join("r2")).unwrap().ino(), ino);
+    // An id in use is refused, and the spare it did not take stays.
+    std::fs::create_dir(b.root.join(".spare")).unwrap();
+    std::fs::set_permissions(
+        b.root.join(".spare"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let (ok, err) = b.detached(&["run", "-d", "r2"]);
+    assert!(!ok && err.contains("exists"), "second r2: {err}");
+    assert_eq!(root_names(&b), [".spare", "r2"]);
+    assert!(b.run(&["delete", "-f", "r2"]).status.success());
+    // One spare at most: the second directory is removed.
+    assert_eq!(root_names(&b), [".spare"]);
+
+    // A spare that is not empty is not reused as it is: a leftover exec.fifo
+    // would make the new container read `created`.
+    std::fs::write(b.root.join(".spare/exec.fifo"), "").unwrap();
+    let (ok, err) = b.detached(&["run", "-d", "r3"]);
+    assert!(ok, "run -d: {err}");
+    assert_eq!(files(&b, "r3"), ["state.json"]);
+    assert_eq!(b.state("r3")["status"], "running");
+    assert!(b.run(&["delete", "-f", "r3"]).status.success());
+}

@@ -245,14 +245,7 @@ pub fn create_with(
         .mode(0o700)
         .create(root)
         .with_ctx(|| format!("create state root {}", root.display()))?;
-    let dir = root.join(&opts.id);
-    match fs::DirBuilder::new().mode(0o711).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Exists(opts.id.clone()))
-        }
-        Err(e) => return Err(e).with_ctx(|| format!("create {}", dir.display())),
-    }
+    let dir = state::claim_dir(root, &opts.id)?;
     let mut undo = Undo {
         dir: dir.clone(),
         pid: None,

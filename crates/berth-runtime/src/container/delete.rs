@@ -88,12 +88,10 @@ pub(crate) fn destroy_with(root: &Path, st: &State, spec: Option<&Spec>) -> Resu
             hooks::run_all_warn("poststop", h.poststop().as_ref(), &json);
         }
     }
-    match fs::remove_dir_all(st.dir(root)) {
-        // Someone else's delete got there first: the container is gone either way.
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            errors.push(format!("remove state directory: {e}"))
-        }
-        _ => {}
+    // Someone else's delete getting there first is no error: the container
+    // is gone either way.
+    if let Err(e) = state::remove_dir(root, &st.dir(root)) {
+        errors.push(format!("remove state directory: {e}"))
     }
     if errors.is_empty() {
         Ok(())
