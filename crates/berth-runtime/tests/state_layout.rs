@@ -239,3 +239,24 @@ fn removed_state_directory_is_reused_by_the_next_container() {
     assert_eq!(b.state("r3")["status"], "running");
     assert!(b.run(&["delete", "-f", "r3"]).status.success());
 }
+
+#[test]
+fn concurrent_runs_share_the_spare_without_clashing() {
+    require_root!();
+    // Four runs at a time in one root, each repeated: every claim and
+    // park of the one spare directory races the others'.
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let b = &b;
+            s.spawn(move || {
+                for i in 0..8 {
+                    let id = format!("c{t}-{i}");
+                    let out = b.run(&["run", &id]);
+                    assert!(out.status.success(), "{id}: {}", err_text(&out));
+                }
+            });
+        }
+    });
+    assert_eq!(root_names(&b), [".spare"]);
+}
