@@ -240,8 +240,13 @@ impl State {
 /// the next `create` to claim (a name no container can have: ids never start
 /// with a dot). On ext4 mounted with `discard` (this project's VMs) freeing a
 /// directory's block waits for the disk's discard: 2-3 ms per rmdir, half of
-/// a `run` of /bin/true; a rename each way costs microseconds.
+/// a `run` of /bin/true; a rename each way costs microseconds. The spare
+/// keeps the last state.json as `state.tmp` too, which the next state write
+/// truncates and renames into place: a run allocates no inode (on ext4 each
+/// allocation scans the recently deleted ones).
 pub const SPARE_DIR: &str = ".spare";
+/// The temporary name state.json is written under ([`write_atomic`]).
+const STATE_TMP: &str = "state.tmp";
 
 /// Claim `<root>/<id>` for a new container: the spare directory renamed to
 /// it (never over an existing one), or a new directory (mode 0711). An id in
@@ -259,7 +264,16 @@ pub fn claim_dir(root: &Path, id: &str) -> Result<PathBuf> {
                 m.is_dir()
                     && m.uid() == nix::unistd::geteuid().as_raw()
                     && m.mode() & 0o7777 == 0o711
-            }) && fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
+            }) && fs::read_dir(&dir).is_ok_and(|d| {
+                d.into_iter().all(|e| {
+                    e.is_ok_and(|e| {
+                        // A regular file of its own (a hard link's target
+                        // would be truncated by the next write).
+                        e.file_name() == STATE_TMP
+                            && e.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1)
+                    })
+                })
+            });
             if ours {
                 return Ok(dir);
             }
@@ -279,9 +293,10 @@ pub fn claim_dir(root: &Path, id: &str) -> Result<PathBuf> {
     }
 }
 
-/// Remove a container's state directory: emptied, then parked as the
-/// root's spare directory (see [`SPARE_DIR`]) if there is none, else
-/// removed. A directory already gone is no error (another delete won).
+/// Remove a container's state directory: emptied (state.json kept as
+/// `state.tmp`), then parked as the root's spare directory (see
+/// [`SPARE_DIR`]) if there is none, else removed. A directory already gone
+/// is no error (another delete won).
 pub fn remove_dir(root: &Path, dir: &Path) -> std::io::Result<()> {
     use nix::fcntl::{renameat2, RenameFlags};
     let entries = match fs::read_dir(dir) {
@@ -289,17 +304,24 @@ pub fn remove_dir(root: &Path, dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    let ignore_gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
     for e in entries {
         let e = e?;
-        match remove_any(&e.path()) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        let name = e.file_name();
+        if name != STATE_FILE && name != STATE_TMP {
+            ignore_gone(remove_any(&e.path()))?;
         }
     }
+    let tmp = dir.join(STATE_TMP);
+    ignore_gone(fs::rename(dir.join(STATE_FILE), &tmp))?;
     let spare = root.join(SPARE_DIR);
     if renameat2(None, dir, None, &spare, RenameFlags::RENAME_NOREPLACE).is_ok() {
         return Ok(());
     }
+    ignore_gone(fs::remove_file(&tmp))?;
     match fs::remove_dir(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -359,9 +381,11 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Write a file by writing a temporary sibling and renaming it over.
+/// Write a file by writing a temporary sibling (`x.json` -> `x.tmp`,
+/// truncated if it exists) and renaming it over.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
+    debug_assert!(path.file_name() != Some(STATE_FILE.as_ref()) || tmp.ends_with(STATE_TMP));
     let mut f = fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
     f.write_all(data)
         .with_ctx(|| format!("write {}", tmp.display()))?;

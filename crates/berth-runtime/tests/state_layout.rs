@@ -201,21 +201,25 @@ fn removed_state_directory_is_reused_by_the_next_container() {
     let b = Bundle::new(|c| c["process"]["args"] = json!(["true"]));
     let out = b.run(&["run", "r1"]);
     assert!(out.status.success(), "run: {}", err_text(&out));
-    // The emptied directory stays as the root's one spare, not a container.
+    // The emptied directory stays as the root's one spare, not a container,
+    // with the last state file under the name the next one is written as.
     assert_eq!(root_names(&b), [".spare"]);
-    assert_eq!(std::fs::read_dir(b.root.join(".spare")).unwrap().count(), 0);
+    assert_eq!(files(&b, ".spare"), ["state.tmp"]);
     let list = b.run(&["list", "-q"]);
     assert_eq!(text(&list), "");
     assert!(!b.run(&["state", ".spare"]).status.success());
 
-    // The next container takes it (its inode), and gives it back.
+    // The next container takes both (their inodes: none is allocated).
     use std::os::unix::fs::MetadataExt;
-    let ino = std::fs::metadata(b.root.join(".spare")).unwrap().ino();
+    let ino = |p: &str| std::fs::metadata(b.root.join(p)).unwrap().ino();
+    let (dir_ino, file_ino) = (ino(".spare"), ino(".spare/state.tmp"));
     b.set_config(|c| c["process"]["args"] = json!(["sleep", "60"]));
     let (ok, err) = b.detached(&["run", "-d", "r2"]);
     assert!(ok, "run -d: {err}");
     assert_eq!(root_names(&b), ["r2"]);
-    assert_eq!(std::fs::metadata(b.root.join("r2")).unwrap().ino(), ino);
+    assert_eq!(files(&b, "r2"), ["state.json"]);
+    assert_eq!((ino("r2"), ino("r2/state.json")), (dir_ino, file_ino));
+    assert_eq!(b.state("r2")["status"], "running");
     // An id in use is refused, and the spare it did not take stays.
     std::fs::create_dir(b.root.join(".spare")).unwrap();
     std::fs::set_permissions(
@@ -229,6 +233,16 @@ fn removed_state_directory_is_reused_by_the_next_container() {
     assert!(b.run(&["delete", "-f", "r2"]).status.success());
     // One spare at most: the second directory is removed.
     assert_eq!(root_names(&b), [".spare"]);
+
+    // A state.tmp with another name (a hard link) is not written through.
+    let outside = b.tmp.path().join("outside");
+    std::fs::write(&outside, "keep").unwrap();
+    let _ = std::fs::remove_file(b.root.join(".spare/state.tmp"));
+    std::fs::hard_link(&outside, b.root.join(".spare/state.tmp")).unwrap();
+    let (ok, err) = b.detached(&["run", "-d", "r4"]);
+    assert!(ok, "run -d: {err}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    assert!(b.run(&["delete", "-f", "r4"]).status.success());
 
     // A spare that is not empty is not reused as it is: a leftover exec.fifo
     // would make the new container read `created`.
