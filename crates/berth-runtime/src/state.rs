@@ -381,14 +381,26 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Write a file by writing a temporary sibling (`x.json` -> `x.tmp`,
-/// truncated if it exists) and renaming it over.
+/// Write a file by writing a temporary sibling (`x.json` -> `x.tmp`, reused
+/// if it exists) and renaming it over. An existing temporary file is
+/// overwritten and then cut to length, never truncated to zero first: ext4
+/// forces the blocks of a file written after a truncation to zero to be
+/// allocated at close (`auto_da_alloc`), and freeing them later waits for a
+/// discard on this project's VMs; overwritten, the data stays delayed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     debug_assert!(path.file_name() != Some(STATE_FILE.as_ref()) || tmp.ends_with(STATE_TMP));
-    let mut f = fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&tmp)
+        .with_ctx(|| format!("create {}", tmp.display()))?;
     f.write_all(data)
         .with_ctx(|| format!("write {}", tmp.display()))?;
+    f.set_len(data.len() as u64)
+        .with_ctx(|| format!("write {}", tmp.display()))?;
+    drop(f);
     fs::rename(&tmp, path).with_ctx(|| format!("rename {} into place", path.display()))
 }
 
@@ -433,6 +445,16 @@ mod tests {
         assert_eq!((back.id.as_str(), back.pid), ("c1", 7));
         let bare: serde_json::Value = serde_json::from_slice(&st.to_json(None)).unwrap();
         assert!(bare.get("config").is_none());
+    }
+
+    #[test]
+    fn write_atomic_reuses_a_longer_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(dir.path().join("state.tmp"), "x".repeat(100)).unwrap();
+        write_atomic(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert!(!dir.path().join("state.tmp").exists());
     }
 
     #[test]
