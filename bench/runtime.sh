@@ -37,6 +37,18 @@
 # 0.79x), runc/berth 3.73 / 3.63; 100 ms apart crun/berth 4.95 / 3.66; create+start+delete 2.21 /
 # 1.72; list 2.44 / 2.18. Peak RSS of run: berth 2980 kB, crun 3364 / 3376; parked init 684 kB
 # against 2272 / 2204.
+# Session 6 (2026-12-06 16:11-16:14, host NOT quiet: load 3.6-5 from other builds; release as in
+# Cargo.toml; BERTH_BENCH_BASE = this round's start, d4fa2ff; `30`, two runs): run back to back
+# berth 4.60 / 12.06 ms median, crun/berth 4.98 / 1.66, base/berth 3.49 / 1.33 (hyperfine's blocks
+# swing with the load: not figures of record); 100 ms apart crun/berth 3.26 / 2.73; create+start+
+# delete 1.17 / 1.79. Peak RSS of run: berth 2988 kB, crun 3388 / 3392, base 3100; parked init
+# 680 kB (crun 2080 / 2276). bench/runtime-ab.sh, 400 interleaved rounds (load 3.6-5): head/crun
+# 0.461 (per-round 0.462), head/base 0.798 (0.799). The round's changes: a run's state directory
+# holds one file (the config inside state.json, no exec.fifo: init is released over the sync
+# socket), and a removed container's emptied directory (with its state file as state.tmp) is parked
+# as <root>/.spare for the next create; per 100 runs (perf stat -a, ext4 tracepoints) base made
+# 406 inodes and 102 discards (rmdir of the state directory: ~2-3 ms each at load 6, the disk's
+# discard), head 0-5 and 0. Syscalls per run 689 -> 659 (strace -f -c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
