@@ -67,11 +67,11 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Resul
         sigset.thread_block().ctx("block signals")?;
         Some(SignalFd::with_flags(&sigset, SfdFlags::SFD_CLOEXEC).ctx("signalfd")?)
     };
-    // Init waits on the sync channel, not an exec fifo: it is released
-    // right here, and the state (written once, config inside) is recorded
-    // while init execs.
+    // Init waits on the sync channel, not an exec fifo: the state (written
+    // once, config inside), the pid file and the pidfd go out first, as
+    // `create` gives them before `start`, then init is released.
     let mut created = create_with(root, opts, &bundle, console, Park::Sync)?;
-    if let Err(e) = created.release().and_then(|()| created.record(root, opts)) {
+    if let Err(e) = created.record(root, opts).and_then(|()| created.release()) {
         let _ = kill(created.pid, Signal::SIGKILL);
         let _ = waitpid(created.pid, None);
         let _ = super::delete::destroy_with(root, &created.state, Some(&bundle.spec));
