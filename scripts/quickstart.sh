@@ -49,8 +49,9 @@ stop() {
         echo "quickstart: removed the docker context berth"
     fi
     rm -rf "$state"
-    # The exec root's empty directories and the runtime's seccomp cache (anything in use stays).
-    rm -rf /run/berth/runtime/*/.seccomp-cache
+    # The exec root's empty directories, the runtime's seccomp cache and its spare state
+    # directory (a removed container's, kept for the next one; anything in use stays).
+    rm -rf /run/berth/runtime/*/.seccomp-cache /run/berth/runtime/*/.spare
     [ -d /run/berth ] && find /run/berth -depth -type d -empty -delete 2>/dev/null || true
     echo "quickstart: stopped (state in /var/lib/berth is kept; remove it by hand if you want it gone)"
 }

@@ -50,7 +50,16 @@ pub fn prepare(ctx: &RootfsContext, cgroups_ready: &mut dyn FnMut() -> Result<()
     };
     mount(NONE, "/", NONE, prop, NONE)
         .ctx("set propagation of / in the container's mount namespace")?;
-    make_parent_private(ctx.rootfs)?;
+    // After a recursive change to slave or private (the default rslave) no
+    // mount in the namespace is shared, the rootfs's parent included: no
+    // need to read the mount table (a host with many mounts makes that
+    // read cost, once per container).
+    let none_shared = prop.contains(MsFlags::MS_REC)
+        && prop.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)
+        && !prop.contains(MsFlags::MS_SHARED);
+    if !none_shared {
+        make_parent_private(ctx.rootfs)?;
+    }
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,

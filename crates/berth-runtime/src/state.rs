@@ -1,7 +1,12 @@
-//! Container state on disk: `<root>/<id>/state.json`, the exec fifo and a
-//! copy of the config. The state survives a crash of the runtime; the status
-//! is derived from the kernel (is init alive, is the fifo still there) rather
-//! than stored, so it can never go stale.
+//! Container state on disk: `<root>/<id>/state.json`, which also holds a
+//! copy of the config (its `config` field), and the exec fifo while a
+//! container made by `create` waits for `start`. The state survives a crash
+//! of the runtime; the status is derived from the kernel (is init alive, is
+//! the fifo still there) rather than stored, so it can never go stale.
+//!
+//! Older versions kept the config in a file of its own, `config.json`, and
+//! made the fifo for `run` too: a state directory they wrote (a container
+//! that outlived an upgrade) is read the same way, see [`saved_spec`].
 
 use std::collections::HashMap;
 use std::fs;
@@ -16,7 +21,10 @@ use crate::error::{Context, Error, Result};
 pub const OCI_VERSION: &str = "1.2.0";
 
 pub const STATE_FILE: &str = "state.json";
+/// The config's own file, as older versions wrote it (read, never written).
 pub const CONFIG_FILE: &str = "config.json";
+/// The field of state.json holding the config.
+const CONFIG_FIELD: &str = "config";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// A container's status, as the runtime-spec names them.
@@ -138,11 +146,29 @@ impl State {
             .map_err(|e| Error::Config(format!("state of container {id} is corrupt: {e}")))
     }
 
-    /// Write the state atomically (temporary file, fsync-free rename).
-    pub fn save(&self, root: &Path) -> Result<()> {
+    /// Write the state atomically (temporary file, fsync-free rename),
+    /// with `config` (the container's config, serialized) inside it. A
+    /// state directory an older version wrote keeps its config.json, and
+    /// `config` is then left out (`update` rewrites that file instead).
+    pub fn save(&self, root: &Path, config: Option<&[u8]>) -> Result<()> {
         let dir = container_dir(root, &self.id)?;
-        let data = serde_json::to_vec(self).expect("state serializes");
-        write_atomic(&dir.join(STATE_FILE), &data)
+        write_atomic(&dir.join(STATE_FILE), &self.to_json(config))
+    }
+
+    /// The state as state.json holds it: the state's own fields, then
+    /// `config` (already-serialized JSON, spliced in rather than parsed
+    /// back, so the config is serialized once, while init does its mounts).
+    pub fn to_json(&self, config: Option<&[u8]>) -> Vec<u8> {
+        let mut data = serde_json::to_vec(self).expect("state serializes");
+        if let Some(config) = config {
+            // The state is a JSON object with fields: drop its closing brace.
+            debug_assert_eq!(data.last(), Some(&b'}'));
+            data.pop();
+            data.extend_from_slice(format!(",\"{CONFIG_FIELD}\":").as_bytes());
+            data.extend_from_slice(config);
+            data.push(b'}');
+        }
+        data
     }
 
     pub fn dir(&self, root: &Path) -> PathBuf {
@@ -210,6 +236,139 @@ impl State {
     }
 }
 
+/// The emptied state directory a removed container leaves in the root for
+/// the next `create` to claim (a name no container can have: ids never start
+/// with a dot). On ext4 mounted with `discard` (this project's VMs) freeing a
+/// directory's block waits for the disk's discard: 2-3 ms per rmdir, half of
+/// a `run` of /bin/true; a rename each way costs microseconds. The spare
+/// keeps the last state.json as `state.tmp` too, which the next state write
+/// truncates and renames into place: a run allocates no inode (on ext4 each
+/// allocation scans the recently deleted ones).
+pub const SPARE_DIR: &str = ".spare";
+/// The temporary name state.json is written under ([`write_atomic`]).
+const STATE_TMP: &str = "state.tmp";
+
+/// Claim `<root>/<id>` for a new container: the spare directory renamed to
+/// it (never over an existing one), or a new directory (mode 0711). An id in
+/// use is [`Error::Exists`].
+pub fn claim_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let dir = root.join(id);
+    let spare = root.join(SPARE_DIR);
+    match renameat2(None, &spare, None, &dir, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => {
+            // Only this runtime parks directories there, emptied; anything
+            // else found under the name is not reused.
+            let ours = fs::symlink_metadata(&dir).is_ok_and(|m| {
+                m.is_dir()
+                    && m.uid() == nix::unistd::geteuid().as_raw()
+                    && m.mode() & 0o7777 == 0o711
+            }) && fs::read_dir(&dir).is_ok_and(|d| {
+                d.into_iter().all(|e| {
+                    e.is_ok_and(|e| {
+                        // A regular file of its own (a hard link's target
+                        // would be truncated by the next write).
+                        e.file_name() == STATE_TMP
+                            && e.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1)
+                    })
+                })
+            });
+            if ours {
+                return Ok(dir);
+            }
+            remove_any(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
+        }
+        Err(nix::errno::Errno::EEXIST) => return Err(Error::Exists(id.to_string())),
+        // No spare (ENOENT), or a kernel or file system without
+        // RENAME_NOREPLACE: a new directory.
+        Err(_) => {}
+    }
+    match fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::Exists(id.to_string()))
+        }
+        Err(e) => Err(e).with_ctx(|| format!("create {}", dir.display())),
+    }
+}
+
+/// Remove a container's state directory: emptied (state.json kept as
+/// `state.tmp`), then parked as the root's spare directory (see
+/// [`SPARE_DIR`]) if there is none, else removed. A directory already gone
+/// is no error (another delete won).
+pub fn remove_dir(root: &Path, dir: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    let entries = match fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let ignore_gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        if name != STATE_FILE && name != STATE_TMP {
+            ignore_gone(remove_any(&e.path()))?;
+        }
+    }
+    let tmp = dir.join(STATE_TMP);
+    ignore_gone(fs::rename(dir.join(STATE_FILE), &tmp))?;
+    let spare = root.join(SPARE_DIR);
+    if renameat2(None, dir, None, &spare, RenameFlags::RENAME_NOREPLACE).is_ok() {
+        return Ok(());
+    }
+    ignore_gone(fs::remove_file(&tmp))?;
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Remove a file, or a directory with what it holds (not following links).
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(path)?.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+/// The config saved when the container was made: the `config` field of
+/// state.json, or an older version's config.json beside it. `None` when
+/// neither can be read.
+pub fn saved_spec(root: &Path, st: &State) -> Option<oci_spec::runtime::Spec> {
+    let dir = st.dir(root);
+    let data = fs::read(dir.join(STATE_FILE)).ok()?;
+    #[derive(Deserialize)]
+    struct WithConfig {
+        config: Option<oci_spec::runtime::Spec>,
+    }
+    match serde_json::from_slice::<WithConfig>(&data) {
+        Ok(WithConfig { config: Some(spec) }) => Some(spec),
+        Ok(WithConfig { config: None }) => {
+            let data = fs::read(dir.join(CONFIG_FILE)).ok()?;
+            serde_json::from_slice(&data).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// Replace the saved config (`update`): inside state.json, or in an older
+/// version's config.json where that is where it lives.
+pub fn save_spec(root: &Path, st: &State, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let config = serde_json::to_vec(spec).expect("spec serializes");
+    let old = st.dir(root).join(CONFIG_FILE);
+    if old.exists() {
+        write_atomic(&old, &config)
+    } else {
+        st.save(root, Some(&config))
+    }
+}
+
 /// State letter and start time (clock ticks) of a process, from /proc/pid/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -222,12 +381,26 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Write a file by writing a temporary sibling and renaming it over.
+/// Write a file by writing a temporary sibling (`x.json` -> `x.tmp`, reused
+/// if it exists) and renaming it over. An existing temporary file is
+/// overwritten and then cut to length, never truncated to zero first: ext4
+/// forces the blocks of a file written after a truncation to zero to be
+/// allocated at close (`auto_da_alloc`), and freeing them later waits for a
+/// discard on this project's VMs; overwritten, the data stays delayed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
+    debug_assert!(path.file_name() != Some(STATE_FILE.as_ref()) || tmp.ends_with(STATE_TMP));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&tmp)
+        .with_ctx(|| format!("create {}", tmp.display()))?;
     f.write_all(data)
         .with_ctx(|| format!("write {}", tmp.display()))?;
+    f.set_len(data.len() as u64)
+        .with_ctx(|| format!("write {}", tmp.display()))?;
+    drop(f);
     fs::rename(&tmp, path).with_ctx(|| format!("rename {} into place", path.display()))
 }
 
@@ -246,6 +419,42 @@ mod tests {
         for bad in ["", ".hidden", "a/b", "../x", "a b"] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn config_is_spliced_into_the_state_and_read_back() {
+        let st = State {
+            id: "c1".into(),
+            pid: 7,
+            pid_start: 9,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            cgroup: None,
+            annotations: HashMap::new(),
+            shared_pid_ns: false,
+        };
+        let spec = oci_spec::runtime::Spec::default();
+        let config = serde_json::to_vec(&spec).unwrap();
+        let data = st.to_json(Some(&config));
+        let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(v["id"], "c1");
+        assert_eq!(v["config"], serde_json::to_value(&spec).unwrap());
+        // The state itself loads with the config beside it, and without.
+        let back: State = serde_json::from_slice(&data).unwrap();
+        assert_eq!((back.id.as_str(), back.pid), ("c1", 7));
+        let bare: serde_json::Value = serde_json::from_slice(&st.to_json(None)).unwrap();
+        assert!(bare.get("config").is_none());
+    }
+
+    #[test]
+    fn write_atomic_reuses_a_longer_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(dir.path().join("state.tmp"), "x".repeat(100)).unwrap();
+        write_atomic(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert!(!dir.path().join("state.tmp").exists());
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub enum Msg {
     CgroupsPlaced(u32),
     /// Init to runtime: the mounts are ready, run the prestart and createRuntime hooks.
     HooksReady,
-    /// Init to runtime: set up, waiting on the exec fifo.
+    /// Init to runtime: set up, waiting on the exec fifo (or for `Start`).
     Ready,
+    /// Runtime to init (`run`, no exec fifo): go on and exec.
+    Start,
     /// Init to runtime: this step failed.
     Failed(String),
 }
@@ -29,20 +31,42 @@ pub struct Channel(pub UnixStream);
 
 impl Channel {
     pub fn send(&mut self, msg: &Msg) -> Result<()> {
+        self.0
+            .write_all(&Self::frame(msg))
+            .ctx("sync with container init: write")
+    }
+
+    /// [`Channel::send`] without SIGPIPE when init has gone (a foreground
+    /// `run` blocks the signal and would forward it to init): EPIPE instead.
+    pub fn send_nosignal(&mut self, msg: &Msg) -> Result<()> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let buf = Self::frame(msg);
+        let mut done = 0;
+        while done < buf.len() {
+            match send(self.0.as_raw_fd(), &buf[done..], MsgFlags::MSG_NOSIGNAL) {
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).ctx("sync with container init: write"),
+            }
+        }
+        Ok(())
+    }
+
+    fn frame(msg: &Msg) -> Vec<u8> {
         let (tag, payload): (u8, Vec<u8>) = match msg {
             Msg::Continue(pid) => (b'C', pid.to_le_bytes().to_vec()),
             Msg::CgroupsPlaced(n) => (b'G', n.to_le_bytes().to_vec()),
             Msg::HooksReady => (b'H', Vec::new()),
             Msg::Ready => (b'R', Vec::new()),
+            Msg::Start => (b'S', Vec::new()),
             Msg::Failed(m) => (b'E', m.as_bytes().to_vec()),
         };
         let mut buf = Vec::with_capacity(5 + payload.len());
         buf.push(tag);
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         buf.extend_from_slice(&payload);
-        self.0
-            .write_all(&buf)
-            .ctx("sync with container init: write")
+        buf
     }
 
     /// Receive one message; `None` when the other side closed the channel.
@@ -70,6 +94,7 @@ impl Channel {
             ])),
             b'H' => Msg::HooksReady,
             b'R' => Msg::Ready,
+            b'S' => Msg::Start,
             b'E' => Msg::Failed(String::from_utf8_lossy(&payload).into_owned()),
             t => return Err(Error::Init(format!("unexpected sync message {t:#x}"))),
         };
@@ -127,6 +152,7 @@ mod tests {
             Msg::CgroupsPlaced(9),
             Msg::HooksReady,
             Msg::Ready,
+            Msg::Start,
             Msg::Failed("mount /proc: permission denied".into()),
         ] {
             a.send(&m).unwrap();

@@ -548,8 +548,10 @@ fn update_changes_the_cgroup_and_the_saved_config() {
         "100663296"
     );
     assert_eq!(cgroup_file(&b, "upd", "pids", "pids.max", "pids.max"), "33");
+    // The saved config lives inside state.json.
     let saved: Value =
-        serde_json::from_slice(&std::fs::read(b.root.join("upd/config.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(b.root.join("upd/state.json")).unwrap()).unwrap();
+    let saved = &saved["config"];
     assert_eq!(saved["linux"]["resources"]["memory"]["limit"], 100663296);
     assert_eq!(saved["linux"]["resources"]["pids"]["limit"], 33);
 

@@ -76,6 +76,23 @@ fn unbindable_rootfs_propagation() {
     }
 }
 
+/// A shared root propagation leaves the rootfs's parent shared, which
+/// pivot_root refuses: the runtime makes that parent private first (it skips
+/// reading the mount table only when the propagation was set recursively to
+/// slave or private, so nothing is shared).
+#[test]
+fn shared_rootfs_propagation_runs() {
+    require_root!();
+    for prop in ["shared", "rshared", "slave", "private"] {
+        let b = Bundle::new(|c| {
+            c["linux"]["rootfsPropagation"] = json!(prop);
+            c["process"]["args"] = json!(["true"]);
+        });
+        let out = b.run(&["run", "shared"]);
+        assert!(out.status.success(), "{prop}: {}", err_text(&out));
+    }
+}
+
 /// runc's help.bats and version.bats: installed as `runc` (a drop-in), the
 /// runtime's help and version name it `runc`, as scripts that parse
 /// `runc --version` or `runc -h` expect; under its own name it says its own.

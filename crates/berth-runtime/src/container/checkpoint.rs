@@ -276,7 +276,7 @@ pub fn checkpoint(root: &Path, id: &str, flags: &CriuFlags, criu: &dyn Criu) -> 
             action: "cannot checkpoint a container that is not running".into(),
         });
     }
-    let spec = super::start::saved_spec(root, &st).ok_or_else(|| {
+    let spec = crate::state::saved_spec(root, &st).ok_or_else(|| {
         Error::Config(format!(
             "the config saved for container {id} is missing or unreadable"
         ))
@@ -575,8 +575,7 @@ pub fn restore(
         shared_pid_ns: !new_pid,
     };
     let config = serde_json::to_vec(spec).expect("spec serializes");
-    crate::state::write_atomic(&dir.join(crate::state::CONFIG_FILE), &config)?;
-    st.save(root)?;
+    st.save(root, Some(&config))?;
     if let Some(p) = &opts.pid_file {
         super::create::write_pid_file(p, pid)?;
     }

@@ -2,7 +2,8 @@
 //! directory, clones the container's init straight into its new namespaces
 //! (no re-exec of the runtime binary), writes id maps, places init in its
 //! cgroup, runs the runtime-side hooks, and records the state once init is
-//! parked on the exec fifo. Any failure undoes all of it.
+//! parked: on the exec fifo for a later `start`, or (for `run`, which
+//! releases init itself) on the sync channel. Any failure undoes all of it.
 
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,7 +26,7 @@ use crate::container::init::{self, InitArgs};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::spec::Bundle;
-use crate::state::{self, State, Status, CONFIG_FILE, EXEC_FIFO};
+use crate::state::{self, State, Status, EXEC_FIFO};
 use crate::sync::{Channel, Msg};
 
 /// The flags of `create` (and `run`).
@@ -154,10 +155,62 @@ impl NsPlan {
     }
 }
 
+/// How init, once set up, waits to be released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// On the exec fifo in the state directory, for `start` (another
+    /// process) to open; the state is recorded before `create` returns.
+    Fifo,
+    /// On the sync channel, for the caller (`run`) to release through
+    /// [`Created::release`]; the caller records the state
+    /// ([`Created::record`]). No fifo is made: a run's state directory holds
+    /// one file.
+    Sync,
+}
+
 /// A created container: its state, and init's pid for a foreground `run`.
 pub struct Created {
     pub state: State,
     pub pid: Pid,
+    /// The channel init waits on ([`Park::Sync`]).
+    sync: Option<Channel>,
+    /// The config as state.json keeps it, serialized.
+    config: Vec<u8>,
+}
+
+impl Created {
+    /// Let init (parked on the sync channel) go on to exec. An init that
+    /// has died since it reported ready makes this fail.
+    pub fn release(&mut self) -> Result<()> {
+        let mut sync = self
+            .sync
+            .take()
+            .expect("release is for a container parked on the sync channel");
+        if let Err(e) = sync.send_nosignal(&Msg::Start) {
+            return Err(match self.state.init_alive() {
+                true => e,
+                false => Error::State {
+                    id: self.state.id.clone(),
+                    status: "stopped".into(),
+                    action: "init exited before start".into(),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Write state.json (with the config), then the pid file and the pidfd,
+    /// as `create` does before it returns.
+    pub fn record(&self, root: &Path, opts: &CreateOptions) -> Result<()> {
+        self.state.save(root, Some(&self.config))?;
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, self.pid.as_raw())?;
+        }
+        if let Some(path) = &opts.pidfd_socket {
+            send_pidfd(path, self.pid.as_raw())?;
+        }
+        Ok(())
+    }
 }
 
 /// Create a container. `console` is the socket init sends the terminal's
@@ -165,7 +218,7 @@ pub struct Created {
 pub fn create(root: &Path, opts: &CreateOptions, console: Option<UnixStream>) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
-    create_with(root, opts, &bundle, console)
+    create_with(root, opts, &bundle, console, Park::Fifo)
 }
 
 /// [`create`] with the bundle already loaded.
@@ -174,6 +227,7 @@ pub fn create_with(
     opts: &CreateOptions,
     bundle: &Bundle,
     console: Option<UnixStream>,
+    park: Park,
 ) -> Result<Created> {
     state::validate_id(&opts.id)?;
     // The config's parser is done with: unmap its code before this stage
@@ -191,20 +245,16 @@ pub fn create_with(
         .mode(0o700)
         .create(root)
         .with_ctx(|| format!("create state root {}", root.display()))?;
-    let dir = root.join(&opts.id);
-    match fs::DirBuilder::new().mode(0o711).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Exists(opts.id.clone()))
-        }
-        Err(e) => return Err(e).with_ctx(|| format!("create {}", dir.display())),
-    }
+    let dir = state::claim_dir(root, &opts.id)?;
     let mut undo = Undo {
         dir: dir.clone(),
         pid: None,
         cgroup: None,
     };
-    let created = create_in(bundle, opts, console, root, &dir, &mut undo)?;
+    let created = create_in(bundle, opts, console, root, &dir, park, &mut undo)?;
+    if park == Park::Fifo {
+        created.record(root, opts)?;
+    }
     undo.disarm();
     Ok(created)
 }
@@ -247,6 +297,7 @@ fn create_in(
     console: Option<UnixStream>,
     root: &Path,
     dir: &Path,
+    park: Park,
     undo: &mut Undo,
 ) -> Result<Created> {
     let spec = &bundle.spec;
@@ -267,15 +318,10 @@ fn create_in(
         crate::rootfs::warn_shared_mount_ns(spec);
     }
 
-    let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
-    // Any user init becomes must be able to write it; the umask would stop that.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
-            .ctx("chmod exec fifo")?;
-    }
-    let fifo = crate::mounts::open_fd(&fifo_path, OFlag::O_PATH).ctx("open exec fifo")?;
+    let fifo = match park {
+        Park::Fifo => Some(make_exec_fifo(dir)?),
+        Park::Sync => None,
+    };
 
     let (parent_sock, child_sock) = UnixStream::pair().ctx("create sync socketpair")?;
     let created = state::now_rfc3339();
@@ -364,10 +410,9 @@ fn create_in(
         crate::sync::send_fds(&sync.0, &trees)?;
     }
     // Keep the config for delete's poststop hooks and for exec, even if the
-    // bundle goes away. Written while init does its mounts (the file is
-    // read only once state.json exists, which comes after `Ready`).
-    // process.landlock does not survive the spec types: it travels in its
-    // annotation, so `exec` applies the same rules.
+    // bundle goes away: state.json holds it. Serialized while init does its
+    // mounts. process.landlock does not survive the spec types: it travels
+    // in its annotation, so `exec` applies the same rules.
     let config = match &bundle.landlock {
         Some(l) => {
             let mut saved = spec.clone();
@@ -382,7 +427,6 @@ fn create_in(
         None => serde_json::to_vec(spec),
     }
     .expect("spec serializes");
-    state::write_atomic(&dir.join(CONFIG_FILE), &config)?;
     sync.expect(&Msg::HooksReady)?;
     crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
 
@@ -409,16 +453,26 @@ fn create_in(
     }
     sync.send(&Msg::Continue(pid.as_raw()))?;
     sync.expect(&Msg::Ready)?;
-    crate::log_debug!("create {}: init is parked on the exec fifo", opts.id);
+    crate::log_debug!("create {}: init is parked ({park:?})", opts.id);
+    Ok(Created {
+        state: st,
+        pid,
+        sync: (park == Park::Sync).then_some(sync),
+        config,
+    })
+}
 
-    st.save(dir.parent().expect("state dir has a parent"))?;
-    if let Some(pid_file) = &opts.pid_file {
-        write_pid_file(pid_file, pid.as_raw())?;
+/// Make the exec fifo `start` opens, and open it (O_PATH) for init.
+fn make_exec_fifo(dir: &Path) -> Result<OwnedFd> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
+    // Any user init becomes must be able to write it; the umask would stop that.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&fifo_path, fs::Permissions::from_mode(0o622))
+            .ctx("chmod exec fifo")?;
     }
-    if let Some(path) = &opts.pidfd_socket {
-        send_pidfd(path, pid.as_raw())?;
-    }
-    Ok(Created { state: st, pid })
+    crate::mounts::open_fd(&fifo_path, OFlag::O_PATH).ctx("open exec fifo")
 }
 
 /// Clone (fork-like, see `berth_sys::clone_fork`), straight into the

@@ -61,7 +61,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// Tear down a stopped container. Every step runs even if an earlier one
 /// failed; the errors are reported together.
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
-    destroy_with(root, st, super::start::saved_spec(root, st).as_ref())
+    destroy_with(root, st, crate::state::saved_spec(root, st).as_ref())
 }
 
 /// `destroy` with the container's config already in hand (a foreground
@@ -88,12 +88,10 @@ pub(crate) fn destroy_with(root: &Path, st: &State, spec: Option<&Spec>) -> Resu
             hooks::run_all_warn("poststop", h.poststop().as_ref(), &json);
         }
     }
-    match fs::remove_dir_all(st.dir(root)) {
-        // Someone else's delete got there first: the container is gone either way.
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            errors.push(format!("remove state directory: {e}"))
-        }
-        _ => {}
+    // Someone else's delete getting there first is no error: the container
+    // is gone either way.
+    if let Err(e) = state::remove_dir(root, &st.dir(root)) {
+        errors.push(format!("remove state directory: {e}"))
     }
     if errors.is_empty() {
         Ok(())

@@ -317,7 +317,7 @@ pub fn exec(root: &Path, opts: &ExecOptions) -> Result<i32> {
         }
         _ => {}
     }
-    let spec = super::start::saved_spec(root, &st).ok_or_else(|| {
+    let spec = crate::state::saved_spec(root, &st).ok_or_else(|| {
         Error::Config(format!(
             "the config saved for container {} is missing or unreadable",
             st.id

@@ -1,7 +1,8 @@
 //! The container's init before it becomes the user's program. It runs in the
 //! cloned child, already inside its new namespaces, and does, in order:
 //! join namespaces by path, mounts, pivot_root, masks, terminal, limits,
-//! user and capabilities, Landlock, seccomp, then waits on the exec fifo for `start` and execs.
+//! user and capabilities, Landlock, seccomp, then waits for `start` (on the exec fifo, or for
+//! `run` on the sync channel) and execs.
 //! Until it is parked it reports every failure to the runtime over the sync
 //! channel; it never returns.
 
@@ -30,7 +31,9 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Bundle,
     pub opts: &'a CreateOptions,
     pub sync: Channel,
-    pub fifo: OwnedFd,
+    /// The exec fifo (O_PATH) `start` opens; `None` when the runtime
+    /// releases init over the sync channel instead (`run`).
+    pub fifo: Option<OwnedFd>,
     pub console: Option<UnixStream>,
     pub plan: &'a NsPlan,
     pub seccomp: Option<Filter>,
@@ -148,7 +151,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         rootfs::prepare(&ctx, &mut || {
             cgroups_placed(&mut a.sync, &mut placed, new_cgroup)
         })?;
-    } else {
+    } else if a.fifo.is_some() {
         a.proc_fds = Some(
             crate::mounts::open_fd(
                 Path::new("/proc/self/fd"),
@@ -220,7 +223,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     // The rules resolve their paths in the container's root; the exec
     // fifo, opened after they are in force, keeps its write right.
     let mut landlock = match &a.bundle.landlock {
-        Some(l) => l.prepare(Some(a.fifo.as_fd()))?,
+        Some(l) => l.prepare(a.fifo.as_ref().map(|f| f.as_fd()))?,
         None => None,
     };
     prepare_exec(
@@ -385,35 +388,24 @@ pub(crate) fn become_root() -> Result<()> {
     Ok(())
 }
 
-/// Runs after `start`: wait on the fifo, startContainer hooks, exec.
+/// Runs after `start`: wait on the fifo (or the sync channel), startContainer hooks, exec.
 fn finish(a: &mut InitArgs) -> Result<Never> {
-    let fifo = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
-    // Init may stay parked for long: give back the heap it no longer needs
-    // and the binary's pages mapped so far (they come back from the page
-    // cache after `start`).
-    berth_sys::trim_heap();
-    let open = |path: String| {
-        let path = CString::new(path).expect("a /proc path has no NUL");
-        berth_sys::open_write_lean(&path)
-    };
-    // Blocks until `start` opens the read end.
-    let w = match a.proc_fds.take() {
-        // The rootfs has no /proc: open the fifo relative to the host's
-        // /proc/self/fd, then go back to the process's working directory.
-        Some(dir) => {
-            nix::unistd::fchdir(dir.as_raw_fd()).ctx("fchdir to /proc/self/fd")?;
-            let opened = open(a.fifo.as_raw_fd().to_string()).ctx("open exec fifo");
-            let cwd = a.bundle.spec.process().as_ref().expect("validated").cwd();
-            chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
-            opened?
+    match a.fifo.take() {
+        Some(fifo) => wait_on_fifo(a, fifo)?,
+        None => {
+            // `run` releases us at once: nothing to give back first.
+            match a.sync.recv() {
+                Ok(Some(Msg::Start)) => {}
+                Ok(None) => {
+                    return Err(Error::Init(
+                        "the runtime went away before starting the container".into(),
+                    ))
+                }
+                Ok(Some(m)) => return Err(Error::Init(format!("expected Start, got {m:?}"))),
+                Err(e) => return Err(e),
+            }
         }
-        None => open(fifo.clone()).with_ctx(|| {
-            format!("open exec fifo through {fifo} (the container needs /proc mounted)")
-        })?,
-    };
-    let mut w = fs::File::from(w);
-    std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
-    drop(w);
+    }
     let spec = &a.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     if let Some(h) = spec.hooks() {
@@ -592,5 +584,38 @@ fn apply_lsm(process: &oci_spec::runtime::Process) -> Result<()> {
         fs::write("/proc/self/attr/exec", label)
             .with_ctx(|| format!("process.selinuxLabel: apply {label}"))?;
     }
+    Ok(())
+}
+
+/// Block until `start` opens the exec fifo's read end, and write init's
+/// byte to it.
+fn wait_on_fifo(a: &mut InitArgs, fifo_fd: OwnedFd) -> Result<()> {
+    let fifo = format!("/proc/self/fd/{}", fifo_fd.as_raw_fd());
+    // Init may stay parked for long: give back the heap it no longer needs
+    // and the binary's pages mapped so far (they come back from the page
+    // cache after `start`).
+    berth_sys::trim_heap();
+    let open = |path: String| {
+        let path = CString::new(path).expect("a /proc path has no NUL");
+        berth_sys::open_write_lean(&path)
+    };
+    // Blocks until `start` opens the read end.
+    let w = match a.proc_fds.take() {
+        // The rootfs has no /proc: open the fifo relative to the host's
+        // /proc/self/fd, then go back to the process's working directory.
+        Some(dir) => {
+            nix::unistd::fchdir(dir.as_raw_fd()).ctx("fchdir to /proc/self/fd")?;
+            let opened = open(fifo_fd.as_raw_fd().to_string()).ctx("open exec fifo");
+            let cwd = a.bundle.spec.process().as_ref().expect("validated").cwd();
+            chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+            opened?
+        }
+        None => open(fifo.clone()).with_ctx(|| {
+            format!("open exec fifo through {fifo} (the container needs /proc mounted)")
+        })?,
+    };
+    let mut w = fs::File::from(w);
+    std::io::Write::write_all(&mut w, b"0").ctx("write exec fifo")?;
+    drop(w);
     Ok(())
 }

@@ -16,7 +16,7 @@ use nix::sys::termios::{self, SetArg};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::create::{create_with, CreateOptions};
+use super::create::{create_with, CreateOptions, Park};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::spec::Bundle;
@@ -67,12 +67,17 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Resul
         sigset.thread_block().ctx("block signals")?;
         Some(SignalFd::with_flags(&sigset, SfdFlags::SFD_CLOEXEC).ctx("signalfd")?)
     };
-    let created = create_with(root, opts, &bundle, console)?;
-    let st = created.state;
-    if let Err(e) = super::start::release(root, &st) {
-        let _ = super::delete::delete(root, &st.id, true);
+    // Init waits on the sync channel, not an exec fifo: the state (written
+    // once, config inside), the pid file and the pidfd go out first, as
+    // `create` gives them before `start`, then init is released.
+    let mut created = create_with(root, opts, &bundle, console, Park::Sync)?;
+    if let Err(e) = created.record(root, opts).and_then(|()| created.release()) {
+        let _ = kill(created.pid, Signal::SIGKILL);
+        let _ = waitpid(created.pid, None);
+        let _ = super::delete::destroy_with(root, &created.state, Some(&bundle.spec));
         return Err(e);
     }
+    let st = &created.state;
     if let Some(h) = bundle.spec.hooks() {
         let json =
             serde_json::to_string(&st.hook_state(Status::Running)).expect("state serializes");
@@ -96,7 +101,7 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool, keep: bool) -> Resul
     // Init is reaped (supervise returns Ok only then): tear down with the
     // state and config in hand rather than reading both back.
     let removed = match &code {
-        Ok(_) => super::delete::destroy_with(root, &st, Some(&bundle.spec)),
+        Ok(_) => super::delete::destroy_with(root, st, Some(&bundle.spec)),
         Err(_) => super::delete::delete(root, &st.id, true),
     };
     if let Err(e) = removed {

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use oci_spec::runtime::Spec;
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
-use crate::state::{State, Status, CONFIG_FILE, EXEC_FIFO};
+use crate::state::{State, Status, EXEC_FIFO};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let (st, status) = super::load(root, id)?;
@@ -36,7 +35,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     release(root, &st)?;
-    if let Some(spec) = saved_spec(root, &st) {
+    if let Some(spec) = crate::state::saved_spec(root, &st) {
         if let Some(h) = spec.hooks() {
             let json =
                 serde_json::to_string(&st.hook_state(Status::Running)).expect("state serializes");
@@ -94,10 +93,4 @@ impl NonBlock for fs::OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         self.custom_flags(OFlag::O_NONBLOCK.bits())
     }
-}
-
-/// The config saved at create time.
-pub fn saved_spec(root: &Path, st: &State) -> Option<Spec> {
-    let data = fs::read(st.dir(root).join(CONFIG_FILE)).ok()?;
-    serde_json::from_slice(&data).ok()
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
 
 use crate::error::{Context, Error, Result};
-use crate::state::{self, CONFIG_FILE};
+use crate::state;
 
 /// runc's `update` flags; strings where runc takes strings.
 #[derive(Debug, Clone, Default)]
@@ -42,13 +42,9 @@ pub fn update(root: &Path, id: &str, flags: &UpdateFlags) -> Result<()> {
     let (st, _) = super::load_live(root, id, "container not running")?;
     let request = request(flags)?;
     let cg = super::cgroup_of(&st, "its resources cannot change")?;
-    let config_path = st.dir(root).join(CONFIG_FILE);
-    let data = std::fs::read(&config_path)
-        .with_ctx(|| format!("read the saved config {}", config_path.display()))?;
-    let mut spec: Spec = serde_json::from_slice(&data).map_err(|e| {
+    let mut spec: Spec = state::saved_spec(root, &st).ok_or_else(|| {
         Error::Config(format!(
-            "saved config {} is corrupt: {e}",
-            config_path.display()
+            "the config saved for container {id} is missing or unreadable"
         ))
     })?;
     let mut linux = spec.linux().clone().unwrap_or_default();
@@ -61,10 +57,7 @@ pub fn update(root: &Path, id: &str, flags: &UpdateFlags) -> Result<()> {
     cg.set(&apply)?;
     linux.set_resources(Some(resources));
     spec.set_linux(Some(linux));
-    state::write_atomic(
-        &config_path,
-        &serde_json::to_vec(&spec).expect("spec serializes"),
-    )
+    state::save_spec(root, &st, &spec)
 }
 
 /// The resources the flags (or the `--resources` JSON) ask for.
