@@ -268,9 +268,12 @@ pub fn claim_dir(root: &Path, id: &str) -> Result<PathBuf> {
                 d.into_iter().all(|e| {
                     e.is_ok_and(|e| {
                         // A regular file of its own (a hard link's target
-                        // would be truncated by the next write).
+                        // would be truncated by the next write), readable by
+                        // its owner only (an older version's state was not).
                         e.file_name() == STATE_TMP
-                            && e.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1)
+                            && e.metadata().is_ok_and(|m| {
+                                m.is_file() && m.nlink() == 1 && m.mode() & 0o777 == 0o600
+                            })
                     })
                 })
             });
@@ -315,8 +318,20 @@ pub fn remove_dir(root: &Path, dir: &Path) -> std::io::Result<()> {
             ignore_gone(remove_any(&e.path()))?;
         }
     }
+    // Nothing of the removed container stays in the spare: its state (with
+    // its config, whose environment may hold secrets) is overwritten with
+    // zeros of the same length, which keeps the file's blocks (freeing them
+    // would cost a discard, see [`SPARE_DIR`]).
+    let state = dir.join(STATE_FILE);
+    if let Ok(mut f) = fs::OpenOptions::new().write(true).open(&state) {
+        let len = f.metadata().map_or(0, |m| m.len());
+        if f.write_all(&vec![0; len as usize]).is_err() {
+            drop(f);
+            ignore_gone(fs::remove_file(&state))?;
+        }
+    }
     let tmp = dir.join(STATE_TMP);
-    ignore_gone(fs::rename(dir.join(STATE_FILE), &tmp))?;
+    ignore_gone(fs::rename(&state, &tmp))?;
     let spare = root.join(SPARE_DIR);
     if renameat2(None, dir, None, &spare, RenameFlags::RENAME_NOREPLACE).is_ok() {
         return Ok(());
@@ -390,10 +405,14 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     debug_assert!(path.file_name() != Some(STATE_FILE.as_ref()) || tmp.ends_with(STATE_TMP));
+    use std::os::unix::fs::OpenOptionsExt;
+    // The state holds the config, whose environment may hold secrets: the
+    // owner's only.
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(&tmp)
         .with_ctx(|| format!("create {}", tmp.display()))?;
     f.write_all(data)
@@ -455,6 +474,32 @@ mod tests {
         write_atomic(&path, b"{}").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         assert!(!dir.path().join("state.tmp").exists());
+    }
+
+    #[test]
+    fn the_spare_keeps_nothing_of_the_removed_container() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = claim_dir(root.path(), "c1").unwrap();
+        write_atomic(&dir.join(STATE_FILE), b"{\"env\":\"PASSWORD=hunter2\"}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join(STATE_FILE)), 0o600);
+        remove_dir(root.path(), &dir).unwrap();
+        let kept = root.path().join(SPARE_DIR).join(STATE_TMP);
+        let data = fs::read(&kept).unwrap();
+        assert!(
+            data.iter().all(|b| *b == 0),
+            "{:?}",
+            String::from_utf8_lossy(&data)
+        );
+        // Claimed again: the same directory, no older state readable in it.
+        let dir = claim_dir(root.path(), "c2").unwrap();
+        assert!(dir.join(STATE_TMP).exists());
+        // A spare whose state file others could read (an older version's) is not reused.
+        remove_dir(root.path(), &dir).unwrap();
+        fs::set_permissions(&kept, fs::Permissions::from_mode(0o644)).unwrap();
+        let dir = claim_dir(root.path(), "c3").unwrap();
+        assert!(!dir.join(STATE_TMP).exists());
     }
 
     #[test]
