@@ -135,55 +135,30 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
 
 /// How the request body reaches the blocking thread that unpacks it while it arrives.
 enum Chunk {
-    /// The frames read since the last batch, in order.
-    Data(Vec<Bytes>),
+    Data(Bytes),
     /// The body ended here (a missing end means the client went away mid-body).
     End,
     Failed(String),
 }
 
-/// Batches in flight between the connection and the unpacking thread (a bounded memory:
-/// each batch holds about [`BATCH`] bytes, the last of a body less).
-const IN_FLIGHT: usize = 16;
+/// Frames in flight between the connection and the unpacking thread (a bounded memory).
+const IN_FLIGHT: usize = 64;
 
-/// Bytes gathered before the unpacking thread is woken. The docker CLI sends its context in
-/// chunks of 4 and 28 KiB, each a frame: handing each over woke the thread ~250 times per
-/// 4 MB context. What is still unsent when the body ends goes at once, so at most this much
-/// is left to copy and hash after the last byte.
-const BATCH: usize = 128 * 1024;
-
-/// The request body as a `Read`, fed batch by batch by [`forward`].
+/// The request body as a `Read`, fed frame by frame by [`forward`].
 struct BodyReader {
     rx: tokio::sync::mpsc::Receiver<Chunk>,
     cur: Bytes,
-    /// The rest of the current batch.
-    queued: std::collections::VecDeque<Bytes>,
     ended: bool,
 }
 
 impl BodyReader {
-    fn new(rx: tokio::sync::mpsc::Receiver<Chunk>) -> BodyReader {
-        BodyReader {
-            rx,
-            cur: Bytes::new(),
-            queued: Default::default(),
-            ended: false,
-        }
-    }
-
     /// The next frame (`None` at the body's end).
     fn recv(&mut self) -> std::io::Result<Option<Bytes>> {
-        if let Some(b) = self.queued.pop_front() {
-            return Ok(Some(b));
-        }
         if self.ended {
             return Ok(None);
         }
         match self.rx.blocking_recv() {
-            Some(Chunk::Data(v)) => {
-                self.queued = v.into();
-                Ok(self.queued.pop_front())
-            }
+            Some(Chunk::Data(b)) => Ok(Some(b)),
             Some(Chunk::End) => {
                 self.ended = true;
                 Ok(None)
@@ -240,14 +215,11 @@ impl std::io::Read for BodyReader {
     }
 }
 
-/// Read the request body into `tx` as it comes, in batches of about [`BATCH`] bytes. The
-/// reader may stop early (the tar's end, or an error it reports itself): the rest of the body
-/// is still read, so the client finishes sending.
+/// Read the request body into `tx` as it comes. The reader may stop early (the tar's end, or an
+/// error it reports itself): the rest of the body is still read, so the client finishes sending.
 async fn forward(mut body: http::ReqBody, tx: tokio::sync::mpsc::Sender<Chunk>) -> ApiResult<()> {
     use http_body_util::BodyExt;
     let mut open = true;
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut size = 0;
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(f) => f,
@@ -261,23 +233,10 @@ async fn forward(mut body: http::ReqBody, tx: tokio::sync::mpsc::Sender<Chunk>) 
             continue;
         };
         if open && !data.is_empty() {
-            size += data.len();
-            batch.push(data);
-            if size >= BATCH {
-                size = 0;
-                open = tx
-                    .send(Chunk::Data(std::mem::take(&mut batch)))
-                    .await
-                    .is_ok();
-            }
+            open = tx.send(Chunk::Data(data)).await.is_ok();
         }
     }
-    if open && !batch.is_empty() {
-        open = tx.send(Chunk::Data(batch)).await.is_ok();
-    }
-    if open {
-        let _ = tx.send(Chunk::End).await;
-    }
+    let _ = tx.send(Chunk::End).await;
     Ok(())
 }
 
@@ -353,7 +312,11 @@ pub async fn build(
         let d = d.clone();
         tokio::task::spawn_blocking(move || crate::images::list(&d).ok())
     };
-    let body = BodyReader::new(ctx_rx);
+    let body = BodyReader {
+        rx: ctx_rx,
+        cur: Bytes::new(),
+        ended: false,
+    };
     tokio::task::spawn_blocking(move || {
         let mut out = Stream {
             tx: tx.clone(),
@@ -540,7 +503,11 @@ mod tests {
         use std::io::Read;
         let read_all = |rx| {
             tokio::task::spawn_blocking(move || {
-                let mut r = BodyReader::new(rx);
+                let mut r = BodyReader {
+                    rx,
+                    cur: Bytes::new(),
+                    ended: false,
+                };
                 let mut v = Vec::new();
                 r.read_to_end(&mut v).map(|_| v).map_err(|e| e.kind())
             })
@@ -552,16 +519,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(reading.await.unwrap().unwrap(), b"0123456789");
-        // A body of many frames crosses batches: every byte in order, the last part at its end.
-        let big: Vec<&'static [u8]> = (0..(3 * BATCH / 1000 + 7))
-            .map(|i| &*Box::leak(vec![(i % 251) as u8; 1000 + i % 3].into_boxed_slice()))
-            .collect();
-        let want: Vec<u8> = big.concat();
-        assert!(want.len() > 3 * BATCH);
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let reading = read_all(rx);
-        forward(body(&big), tx).await.unwrap();
-        assert!(reading.await.unwrap().unwrap() == want);
         // A reader that stops early does not stop the body being read to its end.
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         drop(rx);
@@ -570,7 +527,7 @@ mod tests {
         // short context taken for a whole one.
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let reading = read_all(rx);
-        tx.send(Chunk::Data(vec![Bytes::from_static(b"part")]))
+        tx.send(Chunk::Data(Bytes::from_static(b"part")))
             .await
             .unwrap();
         drop(tx);
@@ -613,7 +570,11 @@ mod tests {
             };
             let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
             let unpacking = tokio::task::spawn_blocking(move || {
-                let mut r = BodyReader::new(rx);
+                let mut r = BodyReader {
+                    rx,
+                    cur: Bytes::new(),
+                    ended: false,
+                };
                 r.gather(16).unwrap();
                 let plain =
                     berth_image::compression::decompress_archive_buffered(r, u64::MAX).unwrap();
