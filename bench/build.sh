@@ -124,7 +124,11 @@
 # and 18.3 / 17.4 / 17.0 ms: berthd's share 0.4-1.4 ms either way, the answer's coalescing
 # neutral within noise. This script (`2 10`, load 3-5): cold berthd 542 ms, dockerd classic
 # 2512 ms (0.22), buildah 8.2 s; cached berthd 33 ms, dockerd classic 154 ms (0.21), buildah
-# 552 ms, the docker CLI alone 29 ms (0.19 of dockerd by itself).
+# 552 ms, the docker CLI alone 29 ms (0.19 of dockerd by itself). `1 30` (load falling from 3 to
+# 0.1): cold 449 / 1715 ms (0.26); cached berthd 19.4 +- 2.2 ms, dockerd classic 84.3 +- 7.7 ms
+# (0.23), buildah 632 ms, the CLI alone 30.5 +- 3.1 ms: measured right after buildah's series (its
+# vfs writes), slower than berthd itself, so that series' order moves the CLI's row by more than
+# berthd's whole share.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
