@@ -105,6 +105,30 @@
 # 3c17fb2), two runs of `2 10`: cold berthd 487 / 403 ms, dockerd classic 2305 / 1729 ms (0.21 /
 # 0.23), buildah 7.7 / 7.9 s; cached berthd 24 / 29 ms, dockerd classic 110 / 98 ms (0.22 / 0.29),
 # buildah 538 / 429 ms; the docker CLI alone 20 / 20 ms (0.18 / 0.20 of dockerd's cached build).
+# Then (2026-12-06 15:35-16:45, buildperf5; release with thin LTO and 16 CGUs, load 2-5 from the
+# other helpers' builds). Why berthd costs more than the stub, the CLI's side (strace -f -tt of the
+# CLI against each): the CLI does the same against both (HEAD /_ping, then POST /v1.NN/build with
+# the chunked tar in ~250 writes of 4 and 28 KiB plus the chunk lines; API 1.47 from berthd, 1.41
+# from the stub, nothing else it reacts to), and exits ~0.4 ms after its last read. One
+# difference: berthd sent the response's head alone as soon as the context was in and the lines
+# and the chunked end after the build, so the CLI read twice (207 bytes, then 195); the stub's
+# answer came in one read. Now the head waits (up to 20 ms) for the build's lines and end: one
+# read of 402 bytes. The server's side (perf stat over 30-50 cached builds, alternating): berthd
+# 3.9-7.7 ms of CPU per build, ~160-230 context switches; the stub 2.1 ms, 160; the CLI 18.7 ms of
+# CPU (user+sys) per build on the 2 cores it shares with them. berthd's profile: BLAKE3 (AVX-512
+# assembly, at full speed) 15%, the copy into the slab 10%, the kernel's copy out of the socket
+# 10%, scheduling and futex wakeups ~10%, malloc/free of hyper's read buffers ~7%. Handing the
+# context to the unpacking thread in 128 KiB batches instead of frame by frame was tried and
+# dropped: context switches and CPU unchanged within noise, medians 0.5-3 ms worse. Interleaved
+# A/B (old berthd, new berthd, the stub; 120 rounds each, medians): load 4.7, 17.9 / 18.9 / 17.5 ms
+# and 18.3 / 17.4 / 17.0 ms: berthd's share 0.4-1.4 ms either way, the answer's coalescing
+# neutral within noise. This script (`2 10`, load 3-5): cold berthd 542 ms, dockerd classic
+# 2512 ms (0.22), buildah 8.2 s; cached berthd 33 ms, dockerd classic 154 ms (0.21), buildah
+# 552 ms, the docker CLI alone 29 ms (0.19 of dockerd by itself). `1 30` (load falling from 3 to
+# 0.1): cold 449 / 1715 ms (0.26); cached berthd 19.4 +- 2.2 ms, dockerd classic 84.3 +- 7.7 ms
+# (0.23), buildah 632 ms, the CLI alone 30.5 +- 3.1 ms: measured right after buildah's series (its
+# vfs writes), slower than berthd itself, so that series' order moves the CLI's row by more than
+# berthd's whole share.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

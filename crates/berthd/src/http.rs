@@ -55,15 +55,28 @@ pub fn ok_json(v: &impl serde::Serialize) -> ApiResult<Resp> {
 /// A streamed response: the sender's chunks are written as they come (headers go out at once).
 pub fn streamed(status: StatusCode, content_type: &str) -> (mpsc::Sender<Bytes>, Resp) {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let stream =
-        tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |b| {
-            Ok::<_, std::io::Error>(Frame::data(b))
-        });
+    (tx, streamed_from(status, content_type, Vec::new(), rx))
+}
+
+/// A streamed response whose body is `first` (taken from `rx` already), then the rest of `rx`:
+/// pieces at hand when the response is returned go out in the same write as the head (and the
+/// body's end too when `rx` is closed already).
+pub fn streamed_from(
+    status: StatusCode,
+    content_type: &str,
+    first: Vec<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+) -> Resp {
+    let rest = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let stream = tokio_stream::StreamExt::map(
+        tokio_stream::StreamExt::chain(tokio_stream::iter(first), rest),
+        |b| Ok::<_, std::io::Error>(Frame::data(b)),
+    );
     let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     *r.status_mut() = status;
     r.headers_mut()
         .insert("Content-Type", content_type.parse().expect("content type"));
-    (tx, r)
+    r
 }
 
 /// A `Write` that feeds a streamed response from a blocking thread.
@@ -234,6 +247,27 @@ pub async fn body_to_file(mut body: ReqBody, path: &std::path::Path) -> ApiResul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The piece taken before the response was made comes first, then the rest in order.
+    #[tokio::test]
+    async fn a_streamed_body_starts_with_the_piece_at_hand() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(Bytes::from_static(b"b")).await.unwrap();
+        tx.send(Bytes::from_static(b"c")).await.unwrap();
+        drop(tx);
+        let r = streamed_from(
+            StatusCode::OK,
+            "text/plain",
+            vec![Bytes::from_static(b"a")],
+            rx,
+        );
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"abc");
+        let (_tx, rx) = mpsc::channel::<Bytes>(1);
+        drop(_tx);
+        let r = streamed_from(StatusCode::OK, "text/plain", Vec::new(), rx);
+        assert!(r.into_body().collect().await.unwrap().to_bytes().is_empty());
+    }
 
     #[test]
     fn query_and_filters() {

@@ -303,7 +303,7 @@ pub async fn build(
     // The context is unpacked on the build's thread while it arrives: when its last byte is in,
     // little of the unpacking is left.
     let (ctx_tx, ctx_rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
-    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let (tx, mut progress) = tokio::sync::mpsc::channel::<Bytes>(16);
     let d = d.clone();
     let rt = tokio::runtime::Handle::current();
     // The store's listing is read while the context arrives, off the path from its last byte to
@@ -369,8 +369,25 @@ pub async fn build(
     // removes its directory).
     forward(req.into_body(), ctx_tx).await?;
     crate::log!(0, "build: context received in {:?}", t0.elapsed());
-    Ok(resp)
+    // The head waits a moment for the build's lines (a cached build's whole answer comes well
+    // under a millisecond after the context's last byte): the client then reads head, lines
+    // and the body's end at once instead of waking for each. A build that takes longer (one
+    // running steps) gets its head and first lines after the wait and streams the rest.
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    let mut first = Vec::new();
+    while let Ok(Some(b)) = tokio::time::timeout_at(deadline, progress.recv()).await {
+        first.push(b);
+    }
+    Ok(http::streamed_from(
+        StatusCode::OK,
+        "application/json",
+        first,
+        progress,
+    ))
 }
+
+/// How long the response's head waits for the build's lines once the context is in.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `GET /system/df`'s `BuildCache`: one record per cached build step.
 pub fn cache_records(d: &Daemon) -> ApiResult<Vec<Value>> {
