@@ -179,8 +179,19 @@ pub(super) async fn remove_with(
         clock.elapsed().as_micros()
     );
     if c.spec.auto_remove {
-        // Its start left the next start's standby shim and namespace for now.
-        super::lifecycle::refill_spares(d);
+        // Its start left the next start's standby shim and namespace for now; made a few
+        // milliseconds later still, once the `wait` answered above has reached the client and
+        // the client has exited (making a process and a namespace, 1-3 ms of CPU, competed
+        // with both on a 2-core host).
+        let d = d.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REFILL_AFTER_REMOVAL).await;
+            super::lifecycle::refill_spares(&d);
+        });
     }
     Ok(())
 }
+
+/// How long after an auto-remove container's removal the next standby shim and spare namespace
+/// are made.
+const REFILL_AFTER_REMOVAL: std::time::Duration = std::time::Duration::from_millis(5);
