@@ -129,6 +129,10 @@
 # (0.23), buildah 632 ms, the CLI alone 30.5 +- 3.1 ms: measured right after buildah's series (its
 # vfs writes), slower than berthd itself, so that series' order moves the CLI's row by more than
 # berthd's whole share.
+# Session close (2026-12-06 17:00-17:01, quiet host, load 0.7-1.0, release as in Cargo.toml, main at
+# 3811a47), `2 10` twice: cold berthd 406 / 541 ms, dockerd classic 2041 / 2186 ms (0.20 / 0.25),
+# buildah 8.1 / 7.8 s; cached berthd 16 / 16 ms, dockerd classic 84 / 75 ms (0.19 / 0.21), buildah
+# 511 / 438 ms, the docker CLI alone 13 / 14 ms (0.15 / 0.19 of dockerd by itself).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

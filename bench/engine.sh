@@ -36,6 +36,10 @@
 # berthd 33.5 ms, dockerd 220.7 ms (means): 0.152x; podman 351 ms. bench/run-ab.sh, 100 rounds 100 ms
 # apart: 32.5 against 247.3 ms (medians), 0.131x; then main at 817df28 (the last close), this main and
 # dockerd interleaved: 38.1 / 36.1 / 278.8 ms, 0.137x -> 0.130x.
+# Session close (2026-12-06 17:13 and 17:16, quiet host at the start of each, load 1.7 / 3.4, release
+# as in Cargo.toml, main at c33bbd4), `40` twice: berthd 17.3 / 18.8 ms, dockerd 146.9 / 172.7 ms,
+# podman 363 / 307 ms (means): 0.118x / 0.109x of dockerd. Back to back (hyperfine) both engines run
+# faster than 100 ms apart (bench/run-ab.sh, same half hour: 0.123-0.132x of dockerd's median).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

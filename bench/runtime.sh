@@ -54,6 +54,14 @@
 # <root>/.spare for the next create; per 100 runs (perf stat -a, ext4 tracepoints) base made 400
 # inodes and 100 discards (the rmdir of the state directory waits for the disk's discard, ~2-3 ms
 # at load 6), head 0 and 0; init reads the mount table once less. Syscalls per run 689 -> 660.
+# Session close (2026-12-06 16:57-17:19, quiet host, load 0.1-0.9 except the fourth run (2.7, right
+# after engine.sh); release as in Cargo.toml, main at 3811a47; `30` four times, the third with
+# BERTH_BENCH_BASE = d4fa2ff): run back to back berth 4.97 / 4.11 / 5.26 / 5.67 ms median, crun/berth
+# 2.06 / 1.44 / 1.48 / 1.14 (0.49x / 0.69x / 0.68x / 0.88x; crun's own median swung 6.8-12 ms
+# between runs: its rmdir of the state directory waits for this disk's discard), base/berth 1.12;
+# 100 ms apart crun/berth 4.96 / 4.61 / 4.49 / 4.2; create+start+delete 1.5 / 2.34 / 2.32 / 1.57;
+# list 2.16 / 1.49 / 2.88 / 2.1. Peak RSS of run: berth 3004 kB (base 2868 in the same run), crun
+# 3312-3400; parked init 684-688 kB against crun 2104-2172.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
