@@ -23,7 +23,7 @@
 # d4fa2ff (a), 3811a47 (b) and with the refills 5 ms after a removal (c, c33bbd4). 100 rounds a/b:
 # 26.8 / 26.7 ms, dockerd 206.0 (0.130x each); 80 rounds a/b with LOG_LEVEL=debug: 30.3 / 30.4,
 # dockerd 230.0 (0.132x each; berthd's share 16.2 -> 15.0 ms, shim and runtime 7.6 -> 6.3, exit 0.57
-# -> 0.46, removal 0.91 -> 0.59); 100 rounds a/b/c: 31.9 / 31.0 / 29.8, dockerd 241.6 (0.132x /
+# -> 0.46, removal 0.91 -> 0.59); 100 rounds a/b/c: 31.8 / 31.0 / 29.8, dockerd 241.6 (0.132x /
 # 0.128x / 0.123x); 100 rounds b/c: 33.0 / 32.7, dockerd 255.7 (0.129x / 0.128x).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
