@@ -61,7 +61,10 @@
 # between runs: its rmdir of the state directory waits for this disk's discard), base/berth 1.12;
 # 100 ms apart crun/berth 4.96 / 4.61 / 4.49 / 4.2; create+start+delete 1.5 / 2.34 / 2.32 / 1.57;
 # list 2.16 / 1.49 / 2.88 / 2.1. Peak RSS of run: berth 3004 kB (base 2868 in the same run), crun
-# 3312-3400; parked init 684-688 kB against crun 2104-2172.
+# 3312-3400; parked init 684-688 kB against crun 2104-2172. The same with /tmp a tmpfs (the state
+# directories there, as on hosts whose /run is a tmpfs; `unshare -m` + `mount -t tmpfs tmpfs /tmp`,
+# 17:39, load 0.1, BERTH_BENCH_BASE = d4fa2ff): run berth 3.9 ms, crun/berth 1.24 (0.81x), base/berth
+# 0.96: without ext4's discard the state-directory reuse gains nothing and the goal is not met there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
