@@ -178,7 +178,6 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     // Output sources: (fd, stream) pairs; the pty master for a terminal.
     let mut outputs: Vec<(OwnedFd, u8)> = Vec::new();
     let stdin_w: Option<OwnedFd>;
-    let mut pty: Option<OwnedFd> = None;
     let console = if a.tty {
         let path = a.socket.with_extension("console");
         let _ = fs::remove_file(&path);
@@ -252,44 +251,49 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
-    let early = match early {
-        Some(Err(e)) => {
-            // Nothing would serve the container the runtime made: take it down again.
+    // From here on the runtime may have made a container: whatever keeps the shim from serving it
+    // (the log, the terminal, the pid file) takes it down again, so nothing runs unsupervised.
+    let after = || -> Result<(i32, Served)> {
+        let early = early.transpose()?;
+        let mut pty = None;
+        if let Some((t, path)) = console {
+            if !status.success() {
+                // Unblock the receiver if the runtime never connected.
+                let _ = std::os::unix::net::UnixStream::connect(&path);
+            }
+            let master = t
+                .join()
+                .map_err(|_| anyhow::anyhow!("console thread panicked"))?;
+            let _ = fs::remove_file(&path);
+            if status.success() {
+                let master = master.context("receive the terminal from the runtime")?;
+                outputs.push((master.try_clone()?, 1));
+                pty = Some(master);
+            }
+        }
+        if !status.success() {
+            bail!("{}", runtime_error(&a.runtime_log));
+        }
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .context("read pid file")?
+            .trim()
+            .parse()
+            .context("parse pid file")?;
+        let served = match (early, late) {
+            (Some(served), _) => served,
+            (None, Some((stdin_w, listener))) => serve(a, outputs, stdin_w, pty, listener)?,
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        Ok((pid, served))
+    };
+    let (pid, (shared, logger, readers)) = match after() {
+        Ok(v) => v,
+        Err(e) => {
             if status.success() {
                 delete_container(a);
             }
             return Err(e);
         }
-        Some(Ok(served)) => Some(served),
-        None => None,
-    };
-    if let Some((t, path)) = console {
-        if !status.success() {
-            // Unblock the receiver if the runtime never connected.
-            let _ = std::os::unix::net::UnixStream::connect(&path);
-        }
-        let master = t
-            .join()
-            .map_err(|_| anyhow::anyhow!("console thread panicked"))?;
-        let _ = fs::remove_file(&path);
-        if status.success() {
-            let master = master.context("receive the terminal from the runtime")?;
-            outputs.push((master.try_clone()?, 1));
-            pty = Some(master);
-        }
-    }
-    if !status.success() {
-        bail!("{}", runtime_error(&a.runtime_log));
-    }
-    let pid: i32 = fs::read_to_string(&pid_file)
-        .context("read pid file")?
-        .trim()
-        .parse()
-        .context("parse pid file")?;
-    let (shared, logger, readers) = match (early, late) {
-        (Some(served), _) => served,
-        (None, Some((stdin_w, listener))) => serve(a, outputs, stdin_w, pty, listener)?,
-        (None, None) => unreachable!("one of the two is set"),
     };
     println!("ok {pid}");
     std::io::stdout().flush()?;
@@ -319,7 +323,6 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     Ok(())
 }
 
-/// Reap every child until `init` exits; its exit code (128+n for signal n).
 /// `<runtime> delete --force <id>` (its log to the shim's): whether it succeeded.
 fn delete_container(a: &args::Args) -> bool {
     Command::new(&a.runtime)
@@ -384,6 +387,7 @@ fn serve(
     Ok((shared, logger, readers))
 }
 
+/// Reap every child until `init` exits; its exit code (128+n for signal n).
 fn reap_until(init: Pid) -> i32 {
     loop {
         match waitpid(None, None) {

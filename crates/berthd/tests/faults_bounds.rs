@@ -585,3 +585,49 @@ fn a_pulled_bomb_stops_at_the_limit_when_unpacked() {
     assert_eq!(count_files(&overlay.join("tmp")), 0, "partial layer left");
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
 }
+
+/// The processes whose command line is exactly `args`.
+fn processes_running(args: &[&str]) -> usize {
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| *c == want)
+        .count()
+}
+
+/// A shim that cannot serve the container the runtime made (here its json-file log cannot be
+/// opened) takes the container down again: the start fails with the reason, nothing of it runs
+/// or stays in the runtime's state, and once the log can be written the same container starts.
+#[test]
+fn a_start_whose_log_cannot_be_opened_leaves_nothing_running() {
+    skip_unless_ready!("a_start_whose_log_cannot_be_opened_leaves_nothing_running");
+    let d = Berthd::start();
+    d.import_busybox("bb");
+    let cmd = ["sleep", "4243"];
+    let id = d.ok(&[
+        &["create", "--name", "nolog", "--network", "none", "bb"][..],
+        &cmd,
+    ]
+    .concat());
+    let id = id.trim();
+    let log = log_path(&d, "nolog");
+    let _ = std::fs::remove_file(&log);
+    std::fs::create_dir(&log).expect("a directory where the log goes");
+    let o = d.docker(&["start", "nolog"]);
+    assert!(!o.status.success(), "started without a log: {o:?}");
+    let state = d.dir.path().join("exec/runtime/berth").join(id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while (processes_running(&cmd) > 0 || state.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(processes_running(&cmd), 0, "the container still runs");
+    assert!(!state.exists(), "the runtime still has {}", state.display());
+    std::fs::remove_dir(&log).unwrap();
+    d.ok(&["start", "nolog"]);
+    assert_eq!(processes_running(&cmd), 1);
+    d.ok(&["rm", "-f", "nolog"]);
+}
