@@ -55,7 +55,9 @@ pub fn error(msg: &str) {
             write("error", msg);
         }
     }
-    eprintln!("berth-runtime: {msg}");
+    // One write, so whoever reads the pipe (berthd's exec) gets the line whole.
+    let line = format!("berth-runtime: {msg}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 pub fn warn(msg: &str) {

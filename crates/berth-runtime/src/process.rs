@@ -311,6 +311,18 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     )))
 }
 
+/// Enter process.cwd. The error is worded as runc's (`chdir to cwd ("/x") set in config.json
+/// failed: no such file or directory`), which dockerd passes on to the client of a failed exec.
+pub fn chdir_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(|e| {
+        Error::Init(format!(
+            "chdir to cwd ({:?}) set in config.json failed: {}",
+            cwd.display().to_string(),
+            errno_words(&std::io::Error::from(e))
+        ))
+    })
+}
+
 /// An I/O error as the C library words it, in lower case and without Rust's `(os error N)`:
 /// `no such file or directory`.
 fn errno_words(e: &std::io::Error) -> String {

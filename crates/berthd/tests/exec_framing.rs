@@ -136,8 +136,8 @@ fn exec_detach_keys_in_docker_py_spelling() {
 }
 
 #[test]
-fn tty_exec_that_cannot_start_says_why_with_126() {
-    skip_unless_ready!("tty_exec_that_cannot_start_says_why_with_126");
+fn exec_that_cannot_start_says_why_as_dockerd_with_126() {
+    skip_unless_ready!("exec_that_cannot_start_says_why_as_dockerd_with_126");
     let d = Berthd::start();
     d.import_busybox("bb:1");
     d.ok(&[
@@ -162,11 +162,37 @@ fn tty_exec_that_cannot_start_says_why_with_126() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert_eq!(o.status.code(), Some(126), "exec {tty:?}: {all}");
-        assert!(
-            all.contains("no-such-program"),
+        // dockerd's words, on stdout, which scripts match.
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "OCI runtime exec failed: exec failed: unable to start container process: \
+             exec: \"no-such-program\": executable file not found in $PATH: unknown\r\n",
             "exec {tty:?} said: {all:?}"
         );
     }
+    let o = d.docker(&["exec", "-w", "/no/such/dir", "ct", "true"]);
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(
+            "unable to start container process: chdir to cwd (\"/no/such/dir\") set in \
+             config.json failed: no such file or directory: unknown"
+        ),
+        "{o:?}"
+    );
+    // A program whose own first words on stderr look like the runtime's keeps them, and its code.
+    let o = d.docker(&[
+        "exec",
+        "ct",
+        "sh",
+        "-c",
+        "echo 'berth-runtime: exec failed: mine' >&2; echo out; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "berth-runtime: exec failed: mine\n"
+    );
     // A quick program's terminal output arrives, and its code.
     let o = d.docker(&["exec", "-t", "ct", "sh", "-c", "printf done; exit 4"]);
     assert_eq!(o.status.code(), Some(4));

@@ -317,7 +317,7 @@ pub(crate) fn prepare_exec(
     process::set_scheduling(process)?;
     process::set_cpu_affinity(process)?;
 
-    chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+    process::chdir_cwd(cwd)?;
     // A leaked descriptor of a host directory must never become the cwd
     // (the CVE-2024-21626 class): the kernel reports a cwd outside our root
     // as unreachable, which getcwd turns into an error.
@@ -607,7 +607,7 @@ fn wait_on_fifo(a: &mut InitArgs, fifo_fd: OwnedFd) -> Result<()> {
             nix::unistd::fchdir(dir.as_raw_fd()).ctx("fchdir to /proc/self/fd")?;
             let opened = open(fifo_fd.as_raw_fd().to_string()).ctx("open exec fifo");
             let cwd = a.bundle.spec.process().as_ref().expect("validated").cwd();
-            chdir(cwd.as_path()).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
+            process::chdir_cwd(cwd)?;
             opened?
         }
         None => open(fifo.clone()).with_ctx(|| {

@@ -154,17 +154,27 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiR
             })),
             _ => None,
         };
-        // The runtime's own failure ("exec failed: ...") comes first on stderr.
+        // The runtime's own failure ("exec failed: ...") comes first on stderr. When the first
+        // thing on stderr reads like it, it is held until the runtime's exit says whose it was.
         let mut first_err: Vec<u8> = Vec::new();
+        let mut held: Option<Bytes> = None;
+        let mut first = true;
         while let Some(frame) = rx.recv().await {
             if frame[0] == 2 && first_err.len() < 4096 {
                 first_err.extend_from_slice(&frame[8..]);
             }
-            let wanted = if frame[0] == 2 { want_err } else { want_out };
-            let bytes = if framed { &frame[..] } else { &frame[8..] };
-            if let (true, Some(w)) = (wanted, cw.as_mut()) {
-                if w.write_all(bytes).await.is_err() {
-                    cw = None;
+            if std::mem::take(&mut first) && frame[0] == 2 && frame[8..].starts_with(RUNTIME_FAILED)
+            {
+                held = Some(frame);
+                continue;
+            }
+            for frame in held.take().into_iter().chain(Some(frame)) {
+                let wanted = if frame[0] == 2 { want_err } else { want_out };
+                let bytes = if framed { &frame[..] } else { &frame[8..] };
+                if let (true, Some(w)) = (wanted, cw.as_mut()) {
+                    if w.write_all(bytes).await.is_err() {
+                        cw = None;
+                    }
                 }
             }
         }
@@ -177,6 +187,20 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiR
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
         let code = runtime_failure_code(code, &first_err);
+        if let Some(frame) = held {
+            // Ours: said as dockerd says it, on stdout. Else the program's own first words.
+            let (kind, text) = match (code, docker_exec_failure(&frame[8..])) {
+                (126, Some(msg)) => (1, format!("{msg}\r\n").into_bytes()),
+                _ => (2, frame[8..].to_vec()),
+            };
+            let wanted = if kind == 2 { want_err } else { want_out };
+            if let (true, Some(w)) = (wanted, cw.as_mut()) {
+                if framed {
+                    let _ = w.write_all(&frame_header(kind, text.len())).await;
+                }
+                let _ = w.write_all(&text).await;
+            }
+        }
         // The client reads the exit code right after the stream ends: record it first.
         exec::finished(&d2, &id2, code);
         if let Some(mut w) = cw {
@@ -191,6 +215,21 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiR
     } else {
         "application/vnd.docker.raw-stream"
     }))
+}
+
+/// How berth-runtime begins the message of an exec whose process it could not start.
+const RUNTIME_FAILED: &[u8] = b"berth-runtime: exec failed: ";
+
+/// berth-runtime's failure to start an exec's process (`berth-runtime: exec failed: WHY`) in
+/// dockerd's words, which scripts match: `OCI runtime exec failed: exec failed: unable to start
+/// container process: WHY: unknown`. None for anything else.
+fn docker_exec_failure(stderr: &[u8]) -> Option<String> {
+    let why = stderr.strip_prefix(RUNTIME_FAILED)?;
+    let why = String::from_utf8_lossy(why);
+    let why = why.lines().next().unwrap_or_default().trim();
+    Some(format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {why}: unknown"
+    ))
 }
 
 /// Docker's code for an exec whose process could not be started (not found, not executable, bad
@@ -283,7 +322,10 @@ async fn launch_tty(
             }
             let code = status.ok().and_then(|s| s.code()).unwrap_or(126);
             exec::finished(d, &e.id, code);
-            Err(ApiError::BadRequest(format!("exec failed: {}", msg.trim())))
+            Err(ApiError::BadRequest(
+                docker_exec_failure(msg.as_bytes())
+                    .unwrap_or_else(|| format!("exec failed: {}", msg.trim())),
+            ))
         }
     }
 }
@@ -403,7 +445,9 @@ async fn start_tty(
         exec::finished(&d2, &id2, code);
         if let Some(mut w) = client_w {
             if code == 126 && !why.is_empty() {
-                let msg = format!("{}\r\n", String::from_utf8_lossy(&why).trim_end());
+                let msg = docker_exec_failure(&why)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&why).trim_end().to_string());
+                let msg = format!("{msg}\r\n");
                 if framed {
                     let _ = w.write_all(&frame_header(1, msg.len())).await;
                 }
