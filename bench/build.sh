@@ -5,9 +5,21 @@
 # RUN steps get no network on berthd and dockerd (--network none); buildah runs them with --isolation chroot,
 # which shares the host network
 # (its OCI isolation needs a cgroup layout this machine's hybrid v1 one is not).
-# Usage: bash bench/build.sh [cold-runs] [cached-runs]   (as root)
-# The last row times the docker CLI against a server that answers /build once it has read the
-# context: the CLI's own share, which no engine can go under.
+# Usage: bash bench/build.sh [cold-runs] [cached-runs] [rounds]   (as root; GAP_MS=50 between runs)
+# What it prints, in order:
+# 1. hyperfine, cold builds (cold-runs each, default 5): berthd, dockerd classic, buildah.
+# 2. The cached rebuild in interleaved rounds (default 40; the goal's figure): per round one rebuild
+#    on berthd, one on dockerd and one by the docker CLI alone against a server that answers /build
+#    as soon as it has read the context (bench_build_stub: the CLI's own share, which no engine can
+#    go under), the order rotated each round, so load that comes and goes on a shared host hits all
+#    three alike. Medians, quartiles and means; berthd / dockerd is the ratio of the medians. "berthd
+#    over the CLI alone" is the median of the per-round differences: berthd's own share.
+# 3. hyperfine, cached rebuilds (cached-runs each after a warm-up, default 10): berthd, dockerd,
+#    buildah and the CLI alone, one series after the other; then the means of 1 and 3 and their
+#    ratios, as the figures below up to 2026-12-06 17:01 were taken. Series measured one after the
+#    other move with the load between them (once the CLI alone, right after buildah's writes, came
+#    out slower than berthd itself): for berthd against dockerd and the CLI, read 2.
+# The figures below up to the session close of 2026-12-06 17:00 are of 1 and 3 only.
 # Measured 2026-12-06 (2 shared cores, 7 other builds running; `bash bench/build.sh 3 5`), two runs:
 #   cold:   berthd 668 / 1356 ms, dockerd classic 1679 / 2925 ms (berthd/dockerd 0.40 / 0.46), buildah 8.1 s
 #   cached: berthd 261 / 219 ms, dockerd classic 117 / 126 ms (1.73-2.24x dockerd), buildah 683 / 918 ms
@@ -138,6 +150,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}
 cached=${2:-10}
+rounds=${3:-40}
+gap=${GAP_MS:-50}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 CARGO_TARGET_DIR=$target cargo build --release -p berthd -p berth-shim -p berth-runtime >&2
 docker=$(command -v docker)
@@ -157,24 +171,8 @@ trap cleanup EXIT
 
 mkdir -p "$work/rootfs/tmp"
 bench_image_tar "$work" sh true sleep cat ls mkdir cp echo wc
-
+bench_build_project "$work"
 ctx=$work/ctx
-mkdir -p "$ctx/src"
-for i in 1 2 3 4; do head -c 1000000 /dev/urandom > "$ctx/src/part$i.bin"; done
-echo "app" > "$ctx/app.txt"
-cat > "$ctx/Dockerfile" <<'DF'
-FROM bb:bench AS build
-COPY src /src
-RUN cat /src/* > /blob && wc -c /blob > /size
-RUN /bin/busybox md5sum /blob > /blob.md5
-RUN mkdir -p /out && cp /blob.md5 /size /out/
-FROM bb:bench
-COPY --from=build /out /out
-COPY app.txt /app/
-RUN ls /out > /listing
-RUN echo done > /done
-CMD ["cat", "/listing"]
-DF
 
 "$target/release/berthd" -H "unix://$work/berth.sock" --data-root "$work/berth-data" \
     --exec-root "$work/berth-exec" --bridge none --log-level error 2>"$work/berthd.log" &
@@ -183,49 +181,7 @@ dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfil
     -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
     --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
 pids+=($!)
-# The docker CLI's own share: a server that answers /build as soon as it has read the context.
-cat > "$work/stub.py" <<'PY'
-import os, socket, sys, threading
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(16)
-ID = "sha256:" + "ab" * 32
-def serve(c):
-    f = c.makefile("rb")
-    while True:
-        line = f.readline()
-        if not line:
-            return
-        method, target, _ = line.decode().split(" ", 2)
-        h = {}
-        while True:
-            x = f.readline().decode()
-            if x in ("\r\n", ""):
-                break
-            k, v = x.split(":", 1)
-            h[k.strip().lower()] = v.strip()
-        if h.get("transfer-encoding") == "chunked":
-            while True:
-                n = int(f.readline().strip(), 16)
-                f.read(n)
-                f.readline()
-                if n == 0:
-                    break
-        elif "content-length" in h:
-            f.read(int(h["content-length"]))
-        if "/build" in target:
-            body = ('{"aux":{"ID":"%s"}}\r\n{"stream":"%s\\n"}\r\n' % (ID, ID)).encode()
-        elif "/_ping" in target:
-            body = b"OK"
-        else:
-            body = b'{"ApiVersion":"1.41","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"}'
-        head = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
-        head += "Content-Length: %d\r\n\r\n" % len(body)
-        c.sendall(head.encode() + (b"" if method == "HEAD" else body))
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-PY
-python3 "$work/stub.py" "$work/stub.sock" &
+bench_build_stub "$work/stub.sock"
 pids+=($!)
 for h in berth docker; do
     for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
@@ -250,11 +206,43 @@ hyperfine -N --runs "$cold" --export-json "$work/cold.json" \
     -n "berthd cold" "$(dk berth --no-cache)" \
     -n "dockerd classic cold" "$(dk docker --no-cache)" \
     -n "buildah cold" "$(bh --no-cache)"
+
+# The cached rebuild in interleaved rounds: the same command as hyperfine's below. The cold
+# builds' writes go to disk first, and one round that is not counted warms all three up.
+declare -A sock=([berthd]=berth [dockerd]=docker [cli-alone]=stub)
+rebuild() {
+    DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/${sock[$1]}.sock" "$docker" build -q --network none \
+        -t out:bench "$ctx" >/dev/null 2>"$work/rebuild.err" || {
+        cat "$work/rebuild.err" >&2
+        return 1
+    }
+}
+sync
+mkdir -p "$work/warm" "$work/rounds"
+bench_rounds "$work/warm" 1 "$gap" rebuild berthd dockerd cli-alone
+load0=$(cut -d' ' -f1 /proc/loadavg)
+bench_rounds "$work/rounds" "$rounds" "$gap" rebuild berthd dockerd cli-alone
+echo "Cached rebuild, $rounds interleaved rounds (load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)):"
+bench_rounds_summary "$work/rounds" dockerd berthd dockerd cli-alone
+python3 - "$work/rounds" <<'PY'
+import statistics as st, sys
+t = {n: [int(x) / 1000 for x in open(f"{sys.argv[1]}/{n}.times")] for n in ("berthd", "dockerd", "cli-alone")}
+m = {n: st.median(v) for n, v in t.items()}
+b = [x - c for x, c in zip(t["berthd"], t["cli-alone"])]
+d = [x - c for x, c in zip(t["dockerd"], t["cli-alone"])]
+q1, _, q3 = st.quantiles(b, n=4, method="inclusive")
+print(f"  berthd / dockerd = {m['berthd'] / m['dockerd']:.3f} (medians); the CLI alone / dockerd = "
+      f"{m['cli-alone'] / m['dockerd']:.3f}")
+print(f"  berthd over the CLI alone: median {st.median(b):.1f} ms (p25 {q1:.1f}, p75 {q3:.1f}); "
+      f"dockerd over it {st.median(d):.1f} ms; ratio {st.median(b) / st.median(d):.3f}")
+PY
+
 hyperfine -N --warmup 1 --runs "$cached" --export-json "$work/cached.json" \
     -n "berthd cached" "$(dk berth "")" \
     -n "dockerd classic cached" "$(dk docker "")" \
     -n "buildah cached" "$(bh "")" \
     -n "docker CLI alone (a server that answers at once)" "$(dk stub "")"
+echo "Means of the hyperfine series (cold, then cached one series after the other):"
 python3 - "$work/cold.json" "$work/cached.json" <<'PY'
 import json, sys
 for f in sys.argv[1:]:
