@@ -3,16 +3,17 @@
 # unchanged project, every step from the cache): berthd builds (each from its own directory of
 # berthd, berth-shim and berth-runtime binaries), the docker CLI alone against a server that answers
 # as soon as it has read the context (bench_build_stub), and a private dockerd with its classic
-# builder, one rebuild on each per round, the order rotated each round. Prints median, quartiles and
+# builder, one rebuild on each per round, every order of them in turn (bench_rounds; ROUNDS best a
+# multiple of their number of orders: 6 for three, 24 for four). Prints median, quartiles and
 # mean per engine, each median over the CLI alone's, and each berthd's share over the CLI alone (the
 # median of the per-round differences).
-# Usage: ROUNDS=60 GAP_MS=50 bash bench/build-ab.sh DIR_A DIR_B [DIR_C ...]
+# Usage: ROUNDS=48 GAP_MS=50 bash bench/build-ab.sh DIR_A DIR_B [DIR_C ...]
 #   (as root; NO_DOCKERD=1 leaves dockerd out; LOG_LEVEL=debug and KEEP=DIR keep berthd's logs as
 #   DIR/a.log, b.log, ...)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/build-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
-rounds=${ROUNDS:-60}
+rounds=${ROUNDS:-48}
 gap=${GAP_MS:-50}
 docker=$(command -v docker)
 work=$(mktemp -d /tmp/berth-build-ab.XXXXXX)

@@ -5,14 +5,15 @@
 # RUN steps get no network on berthd and dockerd (--network none); buildah runs them with --isolation chroot,
 # which shares the host network
 # (its OCI isolation needs a cgroup layout this machine's hybrid v1 one is not).
-# Usage: bash bench/build.sh [cold-runs] [cached-runs] [rounds]   (as root; GAP_MS=50 between runs)
+# Usage: bash bench/build.sh [cold-runs] [cached-runs] [rounds]   (as root; GAP_MS=50 between runs;
+#   KEEP=DIR keeps the rounds' times: DIR/NAME.times, one line per round, and DIR/order)
 # What it prints, in order:
 # 1. hyperfine, cold builds (cold-runs each, default 5): berthd, dockerd classic, buildah.
-# 2. The cached rebuild in interleaved rounds (default 40; the goal's figure): per round one rebuild
+# 2. The cached rebuild in interleaved rounds (default 42; the goal's figure): per round one rebuild
 #    on berthd, one on dockerd and one by the docker CLI alone against a server that answers /build
 #    as soon as it has read the context (bench_build_stub: the CLI's own share, which no engine can
-#    go under), the order rotated each round, so load that comes and goes on a shared host hits all
-#    three alike. Medians, quartiles and means; berthd / dockerd is the ratio of the medians. "berthd
+#    go under), the six orders of the three in turn (bench_rounds), so load that comes and goes on a
+#    shared host hits all three alike. Medians, quartiles and means; berthd / dockerd is the ratio of the medians. "berthd
 #    over the CLI alone" is the median of the per-round differences: berthd's own share.
 # 3. hyperfine, cached rebuilds (cached-runs each after a warm-up, default 10): berthd, dockerd,
 #    buildah and the CLI alone, one series after the other; then the means of 1 and 3 and their
@@ -150,7 +151,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cold=${1:-5}
 cached=${2:-10}
-rounds=${3:-40}
+rounds=${3:-42}
 gap=${GAP_MS:-50}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 CARGO_TARGET_DIR=$target cargo build --release -p berthd -p berth-shim -p berth-runtime >&2
@@ -236,6 +237,7 @@ print(f"  berthd / dockerd = {m['berthd'] / m['dockerd']:.3f} (medians); the CLI
 print(f"  berthd over the CLI alone: median {st.median(b):.1f} ms (p25 {q1:.1f}, p75 {q3:.1f}); "
       f"dockerd over it {st.median(d):.1f} ms; ratio {st.median(b) / st.median(d):.3f}")
 PY
+[ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$work"/rounds/* "$KEEP"/; }
 
 hyperfine -N --warmup 1 --runs "$cached" --export-json "$work/cached.json" \
     -n "berthd cached" "$(dk berth "")" \

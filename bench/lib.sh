@@ -122,20 +122,24 @@ while True:
 }
 
 # bench_rounds DIR ROUNDS GAP_MS FUNC NAME...: ROUNDS rounds of `FUNC NAME`, one run per NAME and
-# round, the order rotated by one each round (so no NAME always follows the same one), GAP_MS
-# between runs. Each run's wall time in microseconds goes to DIR/NAME.times, line i for round i
-# (so the NAMEs' runs of one round can be paired). FUNC's output is the caller's business.
+# round, GAP_MS between runs. The rounds take every order of the NAMEs in turn, so each NAME runs
+# first, in between and last, and right after each other NAME, alike (a rotation alone puts each
+# NAME after one of the others twice as often as after another: after a dockerd build, which
+# leaves work behind, the next run of the docker CLI was ~1 ms slower). Each run's wall time in
+# microseconds goes to DIR/NAME.times, line i for round i (so the NAMEs' runs of one round can be
+# paired), and "NAME microseconds" in the order run to DIR/order. FUNC's output is the caller's.
 bench_rounds() {
-    local dir=$1 rounds=$2 gap=$3 fn=$4 r i t0 t1 name
+    local dir=$1 rounds=$2 gap=$3 fn=$4 r t0 t1 name orders
     shift 4
-    local names=("$@") n=$#
+    mapfile -t orders < <(python3 -c 'import itertools, sys
+for p in itertools.permutations(sys.argv[1:]): print(*p)' "$@")
     for ((r = 0; r < rounds; r++)); do
-        for ((i = 0; i < n; i++)); do
-            name=${names[(r + i) % n]}
+        for name in ${orders[r % ${#orders[@]}]}; do
             t0=$EPOCHREALTIME
             "$fn" "$name"
             t1=$EPOCHREALTIME
             echo $((${t1//[.,]/} - ${t0//[.,]/})) >>"$dir/$name.times"
+            echo "$name $((${t1//[.,]/} - ${t0//[.,]/}))" >>"$dir/order"
             sleep "$(awk "BEGIN {print $gap / 1000}")"
         done
     done
