@@ -5,7 +5,7 @@
 # RUN steps get no network on berthd and dockerd (--network none); buildah runs them with --isolation chroot,
 # which shares the host network
 # (its OCI isolation needs a cgroup layout this machine's hybrid v1 one is not).
-# Usage: bash bench/build.sh [cold-runs] [cached-runs] [rounds]   (as root; GAP_MS=50 between runs;
+# Usage: bash bench/build.sh [cold-runs] [cached-runs] [rounds]   (as root; GAP_MS=50 between runs, 5x between rounds;
 #   KEEP=DIR keeps the rounds' times: DIR/NAME.times, one line per round, and DIR/order)
 # What it prints, in order:
 # 1. hyperfine, cold builds (cold-runs each, default 5): berthd, dockerd classic, buildah.

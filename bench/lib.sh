@@ -122,12 +122,14 @@ while True:
 }
 
 # bench_rounds DIR ROUNDS GAP_MS FUNC NAME...: ROUNDS rounds of `FUNC NAME`, one run per NAME and
-# round, GAP_MS between runs. The rounds take every order of the NAMEs in turn, so each NAME runs
-# first, in between and last, and right after each other NAME, alike (a rotation alone puts each
-# NAME after one of the others twice as often as after another: after a dockerd build, which
-# leaves work behind, the next run of the docker CLI was ~1 ms slower). Each run's wall time in
-# microseconds goes to DIR/NAME.times, line i for round i (so the NAMEs' runs of one round can be
-# paired), and "NAME microseconds" in the order run to DIR/order. FUNC's output is the caller's.
+# round, GAP_MS between runs and five times that between rounds. The rounds take every order of the
+# NAMEs in turn, so within a round each NAME runs first, in between and last, and right after each
+# other NAME, alike; the longer pause between rounds damps what the last run of a round leaves to
+# the first of the next (a rotation alone put each NAME after one of the others twice as often as
+# after another: the docker CLI right after a dockerd build was ~1 ms slower than after berthd's).
+# Each run's wall time in microseconds goes to DIR/NAME.times, line i for round i (so the NAMEs'
+# runs of one round can be paired), and "NAME microseconds" in the order run to DIR/order. FUNC's
+# output is the caller's business.
 bench_rounds() {
     local dir=$1 rounds=$2 gap=$3 fn=$4 r t0 t1 name orders
     shift 4
@@ -142,6 +144,7 @@ for p in itertools.permutations(sys.argv[1:]): print(*p)' "$@")
             echo "$name $((${t1//[.,]/} - ${t0//[.,]/}))" >>"$dir/order"
             sleep "$(awk "BEGIN {print $gap / 1000}")"
         done
+        sleep "$(awk "BEGIN {print $gap * 4 / 1000}")"
     done
 }
 
