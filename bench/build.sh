@@ -162,20 +162,22 @@
 #   slows more than the CLI under load, so both ratios fall as load rises); berthd adds 0.4-4 ms to
 #   the CLI. An A/A check (`bash bench/build-ab.sh DIR DIR`, the same binaries twice, 48 rounds,
 #   load 5-7): the two estimates of berthd's share came out -0.4 and 1.7 ms, so differences under
-#   ~2 ms are not resolved at such loads. The goal of 0.2 is met when the CLI alone is well under
-#   0.2 of dockerd's time, and out of any server's reach when it is at or above it.
+#   ~2 ms are not resolved at such loads (NO_DOCKERD=1, 96 rounds, load 2-3.6: 1.34 and 1.33 ms,
+#   though the two medians of the whole rebuild differed by 1.6 ms). The goal of 0.2 is met when
+#   the CLI alone is well under 0.2 of dockerd's time, and out of any server's reach when it is at
+#   or above it.
 # Then where berthd's share goes (base as above; debug log over 30 cached rebuilds, perf stat and
-# perf record over 30-40, strace -f -tt -T of berthd and the CLI over 5): the CLI's ~350 writes of
-# the context never waited on berthd (the longest 0.27 ms, under strace), so socket buffers are
+# perf record over 30-40, strace -f -tt -T of berthd and the CLI over 5): the CLI's 300-350 writes
+# of the context never waited on berthd (the longest 0.27 ms, under strace), so socket buffers are
 # not in the way; the tar's end marker arrives before the body's last two chunks and the build runs
 # while they come: from the body's last byte to the build's end median 0.36 ms (p25 0.29, p75
-# 0.41, at most 0.91; in 2 builds of 30 it had ended before it). The 20 ms hold-back ends as soon as the build's sender closes, so it never
-# delayed a cached answer: head, both lines and the chunked end leave in one writev of 402 bytes
-# right after the build. berthd spends 5.2 ms of CPU and ~220 context switches per rebuild: the
-# kernel's context switches 16%, the copy into the slab 11%, the kernel's copy out of the socket
-# 10%, malloc/free ~5%, berthd's own code (BLAKE3 among it) 29%. Nothing changed: what is left is
-# receiving 4 MB as the CLI sends it; cutting it by the ~0.5 ms a copy costs would not show above
-# the A/A noise.
+# 0.41, at most 0.91; in 2 builds of 30 it had ended before it). The 20 ms hold-back ends as soon
+# as the build's sender closes, so it never delayed a cached answer: head, both lines and the
+# chunked end leave in one writev of 402 bytes right after the build. berthd spends 5.2 ms of CPU
+# and ~220 context switches per rebuild: the kernel's context switches 16%, memmove 11% (the copy
+# into the slab among it), the kernel's copy out of the socket 10%, malloc/free ~5%, berthd's own
+# code (BLAKE3 among it) 29%. Nothing changed: what is left is receiving 4 MB as the CLI sends it,
+# and cutting it by the ~0.5 ms a copy costs would not show above the A/A noise.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
