@@ -49,3 +49,117 @@ bench_name_dirs() {
         i=$((i + 1))
     done
 }
+
+# bench_build_project DIR: bench/build.sh's project in DIR/ctx: a two-stage Dockerfile over bb:bench
+# (see bench_image_tar; it needs the applets sh cat ls mkdir cp echo wc) with five RUN steps, a
+# COPY of 4 MB of random files in src/ and a COPY --from. A build's image prints
+# "blob.md5\nsize" when run.
+bench_build_project() {
+    local ctx=$1/ctx i
+    mkdir -p "$ctx/src"
+    for i in 1 2 3 4; do head -c 1000000 /dev/urandom >"$ctx/src/part$i.bin"; done
+    echo "app" >"$ctx/app.txt"
+    cat >"$ctx/Dockerfile" <<'DF'
+FROM bb:bench AS build
+COPY src /src
+RUN cat /src/* > /blob && wc -c /blob > /size
+RUN /bin/busybox md5sum /blob > /blob.md5
+RUN mkdir -p /out && cp /blob.md5 /size /out/
+FROM bb:bench
+COPY --from=build /out /out
+COPY app.txt /app/
+RUN ls /out > /listing
+RUN echo done > /done
+CMD ["cat", "/listing"]
+DF
+}
+
+# bench_build_stub SOCKET: starts (in the background; its PID in $!) a server on SOCKET that answers
+# `docker build` as soon as it has read the context (and _ping and version at once): timing the
+# docker CLI against it gives the CLI's own share of a build, which no engine can go under.
+bench_build_stub() {
+    python3 -c '
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+ID = "sha256:" + "ab" * 32
+def serve(c):
+    f = c.makefile("rb")
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        method, target, _ = line.decode().split(" ", 2)
+        h = {}
+        while True:
+            x = f.readline().decode()
+            if x in ("\r\n", ""):
+                break
+            k, v = x.split(":", 1)
+            h[k.strip().lower()] = v.strip()
+        if h.get("transfer-encoding") == "chunked":
+            while True:
+                n = int(f.readline().strip(), 16)
+                f.read(n)
+                f.readline()
+                if n == 0:
+                    break
+        elif "content-length" in h:
+            f.read(int(h["content-length"]))
+        if "/build" in target:
+            body = ("{\"aux\":{\"ID\":\"%s\"}}\r\n{\"stream\":\"%s\\n\"}\r\n" % (ID, ID)).encode()
+        elif "/_ping" in target:
+            body = b"OK"
+        else:
+            body = b"{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\",\"Os\":\"linux\",\"Arch\":\"amd64\"}"
+        head = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
+        head += "Content-Length: %d\r\n\r\n" % len(body)
+        c.sendall(head.encode() + (b"" if method == "HEAD" else body))
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+' "$1" &
+}
+
+# bench_rounds DIR ROUNDS GAP_MS FUNC NAME...: ROUNDS rounds of `FUNC NAME`, one run per NAME and
+# round, GAP_MS between runs and five times that between rounds. The rounds take every order of the
+# NAMEs in turn, so within a round each NAME runs first, in between and last, and right after each
+# other NAME, alike; the longer pause between rounds damps what the last run of a round leaves to
+# the first of the next (a rotation alone put each NAME after one of the others twice as often as
+# after another: the docker CLI right after a dockerd build was ~1 ms slower than after berthd's).
+# Each run's wall time in microseconds goes to DIR/NAME.times, line i for round i (so the NAMEs'
+# runs of one round can be paired), and "NAME microseconds" in the order run to DIR/order. FUNC's
+# output is the caller's business.
+bench_rounds() {
+    local dir=$1 rounds=$2 gap=$3 fn=$4 r t0 t1 name orders
+    shift 4
+    mapfile -t orders < <(python3 -c 'import itertools, sys
+for p in itertools.permutations(sys.argv[1:]): print(*p)' "$@")
+    for ((r = 0; r < rounds; r++)); do
+        for name in ${orders[r % ${#orders[@]}]}; do
+            t0=$EPOCHREALTIME
+            "$fn" "$name"
+            t1=$EPOCHREALTIME
+            echo $((${t1//[.,]/} - ${t0//[.,]/})) >>"$dir/$name.times"
+            echo "$name $((${t1//[.,]/} - ${t0//[.,]/}))" >>"$dir/order"
+            sleep "$(awk "BEGIN {print $gap / 1000}")"
+        done
+        sleep "$(awk "BEGIN {print $gap * 4 / 1000}")"
+    done
+}
+
+# bench_rounds_summary DIR REF NAME...: for each NAME (bench_rounds' DIR/NAME.times): mean, median
+# and quartiles in ms, and its median over REF's (one of the NAMEs).
+bench_rounds_summary() {
+    python3 - "$@" <<'PY'
+import statistics as st, sys
+d, ref, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+t = {n: [int(x) / 1000 for x in open(f"{d}/{n}.times")] for n in names}
+m = {n: st.median(v) for n, v in t.items()}
+w = max(map(len, names))
+for n, v in t.items():
+    q1, _, q3 = st.quantiles(v, n=4, method="inclusive")
+    print(f"  {n:<{w}}  median {m[n]:6.1f} ms  p25 {q1:6.1f}  p75 {q3:6.1f}  mean {st.mean(v):6.1f}"
+          f"  ({len(v)} runs)  median / {ref}'s {m[n] / m[ref]:.3f}")
+PY
+}
