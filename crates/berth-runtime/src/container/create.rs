@@ -174,8 +174,6 @@ pub struct Created {
     pub pid: Pid,
     /// The channel init waits on ([`Park::Sync`]).
     sync: Option<Channel>,
-    /// The config as state.json keeps it, serialized.
-    config: Vec<u8>,
 }
 
 impl Created {
@@ -199,10 +197,11 @@ impl Created {
         Ok(())
     }
 
-    /// Write state.json (with the config), then the pid file and the pidfd,
-    /// as `create` does before it returns.
+    /// Put state.json (with the config, written while init set up) in
+    /// place, then write the pid file and send the pidfd, as `create` does
+    /// before it returns.
     pub fn record(&self, root: &Path, opts: &CreateOptions) -> Result<()> {
-        self.state.save(root, Some(&self.config))?;
+        self.state.commit(root)?;
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, self.pid.as_raw())?;
         }
@@ -427,8 +426,12 @@ fn create_in(
         None => serde_json::to_vec(spec),
     }
     .expect("spec serializes");
-    sync.expect(&Msg::HooksReady)?;
-    crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
+    // Init stops at `HooksReady` only for the hooks that run now.
+    let hooks = crate::hooks::during_create(spec);
+    if hooks {
+        sync.expect(&Msg::HooksReady)?;
+        crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
+    }
 
     let pid_start = state::proc_stat(pid.as_raw())
         .map(|(_, s)| s)
@@ -444,21 +447,27 @@ fn create_in(
         annotations,
         shared_pid_ns: !plan.new_pid,
     };
-    if let Some(h) = spec.hooks() {
-        let json =
-            serde_json::to_string(&st.hook_state(Status::Creating)).expect("state serializes");
-        #[allow(deprecated)]
-        hooks::run_all("prestart", h.prestart().as_ref(), &json)?;
-        hooks::run_all("createRuntime", h.create_runtime().as_ref(), &json)?;
+    if hooks {
+        if let Some(h) = spec.hooks() {
+            let json =
+                serde_json::to_string(&st.hook_state(Status::Creating)).expect("state serializes");
+            #[allow(deprecated)]
+            hooks::run_all("prestart", h.prestart().as_ref(), &json)?;
+            hooks::run_all("createRuntime", h.create_runtime().as_ref(), &json)?;
+        }
+        sync.send(&Msg::Continue(pid.as_raw()))?;
     }
-    sync.send(&Msg::Continue(pid.as_raw()))?;
+    // The state file is written (not yet renamed into place) while init
+    // finishes its set-up: `record`, after `Ready`, only renames it, so the
+    // state still appears once init is ready, as before.
+    st.stage(root, Some(&config))?;
+    drop(config);
     sync.expect(&Msg::Ready)?;
     crate::log_debug!("create {}: init is parked ({park:?})", opts.id);
     Ok(Created {
         state: st,
         pid,
         sync: (park == Park::Sync).then_some(sync),
-        config,
     })
 }
 

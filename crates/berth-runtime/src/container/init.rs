@@ -163,8 +163,12 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     // Nothing from here on (hooks, the user's process) runs outside the cgroups.
     cgroups_placed(&mut a.sync, &mut placed, new_cgroup)?;
 
-    a.sync.send(&Msg::HooksReady)?;
-    a.sync.expect(&Msg::Continue(0))?;
+    if crate::hooks::during_create(spec) {
+        // The runtime runs prestart and createRuntime now; without them
+        // there is nothing to stop for (a round trip on the critical path).
+        a.sync.send(&Msg::HooksReady)?;
+        a.sync.expect(&Msg::Continue(0))?;
+    }
 
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hook_state = |status: Status| {
