@@ -383,12 +383,11 @@ fn create_in(
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, adj)?;
     }
-    // Init sets up its mounts while we place it in its cgroups (the first
-    // move into a cgroup v1 hierarchy waits for an RCU grace period); it
-    // waits for `CgroupsPlaced` before anything the cgroups govern.
+    // Init sets up its mounts while we make its cgroups; it waits for
+    // `CgroupsPlaced` before its first step that needs to be in them.
     sync.send(&Msg::Continue(pid.as_raw()))?;
     let placed = match undo.cgroup.as_ref() {
-        Some(cg) => place_in_cgroup(cg, pid, spec, &opts.id, joined),
+        Some(cg) => place_in_cgroup(cg, pid, &opts.id, joined),
         None => Ok(Vec::new()),
     };
     let told = placed.and_then(|files| {
@@ -407,6 +406,17 @@ fn create_in(
         .collect();
     if !trees.is_empty() {
         crate::sync::send_fds(&sync.0, &trees)?;
+    }
+    // The limits go in once init is in its cgroups (runc too sets them
+    // after the move), while init goes on with its mounts instead of
+    // waiting for them (a dozen device rules, each written on its own). No
+    // hook or user program runs before they are in force: `Continue` after
+    // `HooksReady`, and `Start`, come after this.
+    if let Some(cg) = undo.cgroup.as_ref() {
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        if let Err(e) = cg.set(&cgroups::with_default_devices(res, spec)) {
+            return Err(init_failure_or(&mut sync, undo, e));
+        }
     }
     // Keep the config for delete's poststop hooks and for exec, even if the
     // bundle goes away: state.json holds it. Serialized while init does its
@@ -514,7 +524,6 @@ pub(crate) fn clone_into(
 fn place_in_cgroup(
     cg: &cgroups::Cgroup,
     pid: Pid,
-    spec: &Spec,
     id: &str,
     mut joined: Joined,
 ) -> Result<Vec<OwnedFd>> {
@@ -522,8 +531,6 @@ fn place_in_cgroup(
     cg.apply_joined(pid.as_raw(), joined)?;
     let files = cg.self_join_files()?;
     crate::log_debug!("create {id}: cgroup {} ready for init", cg.path().display());
-    let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    cg.set(&cgroups::with_default_devices(res, spec))?;
     Ok(files)
 }
 

@@ -257,8 +257,8 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Wait (once) for the runtime's word that init is in its cgroups with their
-/// limits set, then enter a new cgroup namespace if the config asks for one:
+/// Wait (once) for the runtime's word that init's cgroups exist (it joins
+/// the v1 ones itself, here; their limits follow before `Start`), then enter a new cgroup namespace if the config asks for one:
 /// its root is the cgroup init is in when it unshares.
 fn cgroups_placed(sync: &mut Channel, placed: &mut bool, new_cgroup: bool) -> Result<()> {
     if *placed {
