@@ -31,6 +31,49 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Files of one cgroup directory kept open across writes: each value still
+/// goes in a `write(2)` of its own (a v1 `devices.allow` takes one rule per
+/// write), without opening the file again for every value (a dozen device
+/// rules per container).
+pub(crate) struct OpenFiles<'a> {
+    dir: &'a Path,
+    files: Vec<(&'a str, fs::File)>,
+}
+
+impl<'a> OpenFiles<'a> {
+    pub(crate) fn new(dir: &'a Path) -> OpenFiles<'a> {
+        OpenFiles {
+            dir,
+            files: Vec::new(),
+        }
+    }
+
+    /// [`write`] `value` to `dir/file`, through the descriptor opened by
+    /// the first write to that file.
+    pub(crate) fn write(&mut self, file: &'a str, value: &str) -> Result<()> {
+        let path = self.dir.join(file);
+        #[cfg(test)]
+        log::record(&path, value);
+        let res = match self.files.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, f)) => f.write_all(value.as_bytes()),
+            None => OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    f.write_all(value.as_bytes())?;
+                    self.files.push((file, f));
+                    Ok(())
+                }),
+        };
+        res.map_err(|source| Error::Write {
+            path,
+            value: value.to_string(),
+            source,
+        })
+    }
+}
+
 /// The error for a cgroup directory that does not exist (any more).
 pub(crate) fn not_found(dir: &Path) -> Error {
     Error::Read {

@@ -449,8 +449,9 @@ impl CgroupManager for V1Manager {
         if let Some(list) = r.devices().as_deref().filter(|l| !l.is_empty()) {
             let rules = rules_from_oci(list)?;
             let dir = self.need("devices", "devices")?;
+            let mut files = fsutil::OpenFiles::new(dir);
             for rule in &rules {
-                write(dir, rule.v1_file(), &rule.v1_string())?;
+                files.write(rule.v1_file(), &rule.v1_string())?;
             }
         }
         if let Some(m) = r.memory() {

@@ -5,9 +5,22 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Spec};
 
 use crate::error::{Error, Result};
+
+/// Whether the config has a hook that runs while init is set up (prestart,
+/// createRuntime, createContainer): only then do init and the runtime stop
+/// at `HooksReady` for them. Both sides ask the same config.
+pub fn during_create(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
+        #[allow(deprecated)]
+        let prestart = h.prestart();
+        [prestart, h.create_runtime(), h.create_container()]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    })
+}
 
 /// Run `hooks` in order; the first failure stops the list and is returned.
 pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<()> {

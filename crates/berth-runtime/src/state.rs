@@ -155,6 +155,21 @@ impl State {
         write_atomic(&dir.join(STATE_FILE), &self.to_json(config))
     }
 
+    /// [`State::save`] in two steps: write the temporary file now, and
+    /// [`State::commit`] renames it into place later (the state is then
+    /// visible). The writing overlaps with init's set-up.
+    pub fn stage(&self, root: &Path, config: Option<&[u8]>) -> Result<()> {
+        let dir = container_dir(root, &self.id)?;
+        write_tmp(&dir.join(STATE_FILE), &self.to_json(config)).map(drop)
+    }
+
+    /// Rename the file [`State::stage`] wrote into place.
+    pub fn commit(&self, root: &Path) -> Result<()> {
+        let path = container_dir(root, &self.id)?.join(STATE_FILE);
+        let tmp = path.with_extension("tmp");
+        fs::rename(&tmp, &path).with_ctx(|| format!("rename {} into place", path.display()))
+    }
+
     /// The state as state.json holds it: the state's own fields, then
     /// `config` (already-serialized JSON, spliced in rather than parsed
     /// back, so the config is serialized once, while init does its mounts).
@@ -403,6 +418,13 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 /// allocated at close (`auto_da_alloc`), and freeing them later waits for a
 /// discard on this project's VMs; overwritten, the data stays delayed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = write_tmp(path, data)?;
+    fs::rename(&tmp, path).with_ctx(|| format!("rename {} into place", path.display()))
+}
+
+/// The first half of [`write_atomic`]: write `path`'s temporary sibling,
+/// and return its path.
+fn write_tmp(path: &Path, data: &[u8]) -> Result<PathBuf> {
     let tmp = path.with_extension("tmp");
     debug_assert!(path.file_name() != Some(STATE_FILE.as_ref()) || tmp.ends_with(STATE_TMP));
     use std::os::unix::fs::OpenOptionsExt;
@@ -420,7 +442,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     f.set_len(data.len() as u64)
         .with_ctx(|| format!("write {}", tmp.display()))?;
     drop(f);
-    fs::rename(&tmp, path).with_ctx(|| format!("rename {} into place", path.display()))
+    Ok(tmp)
 }
 
 /// The current time as RFC 3339 with nanoseconds, UTC (runc's `created`).

@@ -314,6 +314,53 @@ fn failing_prestart_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn limit_the_kernel_refuses_fails_run_and_leaves_nothing() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists() {
+        eprintln!("skipped: no cgroup v1 cpuset hierarchy");
+        return;
+    }
+    // Init joins its cgroups before the limits are written: a limit the
+    // kernel refuses (a CPU this machine lacks) must still fail the run
+    // before the program starts, and take init, the cgroups and the state
+    // away with it.
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "echo started > /started"]);
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["resources"]["cpu"] = json!({"cpus": "4095"});
+    });
+    let pid_file = b.tmp.path().join("pid");
+    let out = b.run(&["run", "--pid-file", pid_file.to_str().unwrap(), "badlimit"]);
+    assert!(!out.status.success());
+    assert!(err_text(&out).contains("cpuset.cpus"), "{}", err_text(&out));
+    assert!(
+        !b.dir.join("rootfs/started").exists(),
+        "the program ran without its limits"
+    );
+    assert!(
+        !b.root.join("badlimit").exists(),
+        "state directory left behind"
+    );
+    assert!(!pid_file.exists(), "pid file left behind");
+    let rootfs = b.dir.join("rootfs").canonicalize().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(root) = std::fs::read_link(entry.path().join("root")) {
+            assert_ne!(root, rootfs, "a process was left running in the container");
+        }
+    }
+    assert!(find_cgroup_dir("badlimit").is_none(), "cgroup left behind");
+    b.set_config(|c| {
+        c["linux"]["resources"]
+            .as_object_mut()
+            .unwrap()
+            .remove("cpu");
+    });
+    let out = b.run(&["run", "badlimit"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(b.dir.join("rootfs/started").exists());
+}
+
+#[test]
 fn invalid_config_names_the_field() {
     require_root!();
     let b = Bundle::new(|c| c["linux"]["namespaces"][0]["type"] = json!("pidd"));

@@ -174,8 +174,6 @@ pub struct Created {
     pub pid: Pid,
     /// The channel init waits on ([`Park::Sync`]).
     sync: Option<Channel>,
-    /// The config as state.json keeps it, serialized.
-    config: Vec<u8>,
 }
 
 impl Created {
@@ -199,10 +197,11 @@ impl Created {
         Ok(())
     }
 
-    /// Write state.json (with the config), then the pid file and the pidfd,
-    /// as `create` does before it returns.
+    /// Put state.json (with the config, written while init set up) in
+    /// place, then write the pid file and send the pidfd, as `create` does
+    /// before it returns.
     pub fn record(&self, root: &Path, opts: &CreateOptions) -> Result<()> {
-        self.state.save(root, Some(&self.config))?;
+        self.state.commit(root)?;
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, self.pid.as_raw())?;
         }
@@ -384,12 +383,11 @@ fn create_in(
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, adj)?;
     }
-    // Init sets up its mounts while we place it in its cgroups (the first
-    // move into a cgroup v1 hierarchy waits for an RCU grace period); it
-    // waits for `CgroupsPlaced` before anything the cgroups govern.
+    // Init sets up its mounts while we make its cgroups; it waits for
+    // `CgroupsPlaced` before its first step that needs to be in them.
     sync.send(&Msg::Continue(pid.as_raw()))?;
     let placed = match undo.cgroup.as_ref() {
-        Some(cg) => place_in_cgroup(cg, pid, spec, &opts.id, joined),
+        Some(cg) => place_in_cgroup(cg, pid, &opts.id, joined),
         None => Ok(Vec::new()),
     };
     let told = placed.and_then(|files| {
@@ -409,6 +407,17 @@ fn create_in(
     if !trees.is_empty() {
         crate::sync::send_fds(&sync.0, &trees)?;
     }
+    // The limits go in once init is in its cgroups (runc too sets them
+    // after the move), while init goes on with its mounts instead of
+    // waiting for them (a dozen device rules, each written on its own). No
+    // hook or user program runs before they are in force: `Continue` after
+    // `HooksReady`, and `Start`, come after this.
+    if let Some(cg) = undo.cgroup.as_ref() {
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        if let Err(e) = cg.set(&cgroups::with_default_devices(res, spec)) {
+            return Err(init_failure_or(&mut sync, undo, e));
+        }
+    }
     // Keep the config for delete's poststop hooks and for exec, even if the
     // bundle goes away: state.json holds it. Serialized while init does its
     // mounts. process.landlock does not survive the spec types: it travels
@@ -427,8 +436,12 @@ fn create_in(
         None => serde_json::to_vec(spec),
     }
     .expect("spec serializes");
-    sync.expect(&Msg::HooksReady)?;
-    crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
+    // Init stops at `HooksReady` only for the hooks that run now.
+    let hooks = crate::hooks::during_create(spec);
+    if hooks {
+        sync.expect(&Msg::HooksReady)?;
+        crate::log_debug!("create {}: mounts done, running runtime hooks", opts.id);
+    }
 
     let pid_start = state::proc_stat(pid.as_raw())
         .map(|(_, s)| s)
@@ -444,21 +457,27 @@ fn create_in(
         annotations,
         shared_pid_ns: !plan.new_pid,
     };
-    if let Some(h) = spec.hooks() {
-        let json =
-            serde_json::to_string(&st.hook_state(Status::Creating)).expect("state serializes");
-        #[allow(deprecated)]
-        hooks::run_all("prestart", h.prestart().as_ref(), &json)?;
-        hooks::run_all("createRuntime", h.create_runtime().as_ref(), &json)?;
+    if hooks {
+        if let Some(h) = spec.hooks() {
+            let json =
+                serde_json::to_string(&st.hook_state(Status::Creating)).expect("state serializes");
+            #[allow(deprecated)]
+            hooks::run_all("prestart", h.prestart().as_ref(), &json)?;
+            hooks::run_all("createRuntime", h.create_runtime().as_ref(), &json)?;
+        }
+        sync.send(&Msg::Continue(pid.as_raw()))?;
     }
-    sync.send(&Msg::Continue(pid.as_raw()))?;
+    // The state file is written (not yet renamed into place) while init
+    // finishes its set-up: `record`, after `Ready`, only renames it, so the
+    // state still appears once init is ready, as before.
+    st.stage(root, Some(&config))?;
+    drop(config);
     sync.expect(&Msg::Ready)?;
     crate::log_debug!("create {}: init is parked ({park:?})", opts.id);
     Ok(Created {
         state: st,
         pid,
         sync: (park == Park::Sync).then_some(sync),
-        config,
     })
 }
 
@@ -505,7 +524,6 @@ pub(crate) fn clone_into(
 fn place_in_cgroup(
     cg: &cgroups::Cgroup,
     pid: Pid,
-    spec: &Spec,
     id: &str,
     mut joined: Joined,
 ) -> Result<Vec<OwnedFd>> {
@@ -513,8 +531,6 @@ fn place_in_cgroup(
     cg.apply_joined(pid.as_raw(), joined)?;
     let files = cg.self_join_files()?;
     crate::log_debug!("create {id}: cgroup {} ready for init", cg.path().display());
-    let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    cg.set(&cgroups::with_default_devices(res, spec))?;
     Ok(files)
 }
 

@@ -163,8 +163,12 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     // Nothing from here on (hooks, the user's process) runs outside the cgroups.
     cgroups_placed(&mut a.sync, &mut placed, new_cgroup)?;
 
-    a.sync.send(&Msg::HooksReady)?;
-    a.sync.expect(&Msg::Continue(0))?;
+    if crate::hooks::during_create(spec) {
+        // The runtime runs prestart and createRuntime now; without them
+        // there is nothing to stop for (a round trip on the critical path).
+        a.sync.send(&Msg::HooksReady)?;
+        a.sync.expect(&Msg::Continue(0))?;
+    }
 
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hook_state = |status: Status| {
@@ -253,8 +257,8 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Wait (once) for the runtime's word that init is in its cgroups with their
-/// limits set, then enter a new cgroup namespace if the config asks for one:
+/// Wait (once) for the runtime's word that init's cgroups exist (it joins
+/// the v1 ones itself, here; their limits follow before `Start`), then enter a new cgroup namespace if the config asks for one:
 /// its root is the cgroup init is in when it unshares.
 fn cgroups_placed(sync: &mut Channel, placed: &mut bool, new_cgroup: bool) -> Result<()> {
     if *placed {
