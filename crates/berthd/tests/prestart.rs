@@ -168,3 +168,106 @@ fn a_rm_containers_name_is_taken_again_only_once_it_is_gone() {
         }
     }
 }
+
+/// Processes whose root is inside `dir` (a container's init has its rootfs as root).
+fn processes_rooted_in(dir: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(root) = std::fs::read_link(e.path().join("root")) {
+            if root.to_string_lossy().contains(dir) {
+                found.push(format!("{name} {}", root.display()));
+            }
+        }
+    }
+    found
+}
+
+/// A `--rm` container prepared ahead of its start: its program does not run before the start,
+/// one never started leaves nothing behind once its keeping time is over (and still starts then),
+/// and a quick run's output arrives whole. (Also for a container made ahead up to a held init, as
+/// tried on the `prerun-hold` branch.)
+#[test]
+fn a_rm_container_made_ahead_runs_only_at_its_start_and_leaves_nothing_unstarted() {
+    skip_unless_ready!(
+        "a_rm_container_made_ahead_runs_only_at_its_start_and_leaves_nothing_unstarted"
+    );
+    let mut d = Berthd::start();
+    d.kill9();
+    d.spawn_env(&[("BERTHD_PRESTART_KEEP_MS", "1500")]);
+    d.import_busybox("bb:1");
+    let dir = d.dir.path().display().to_string();
+    let rm = ["create", "--rm", "--network", "none"];
+
+    // Not run before its start, however long that takes to come (within the keeping time).
+    let id = d.ok(&[
+        &rm[..],
+        &["--name", "early", "bb:1", "sh", "-c", "touch /ran; echo ok"],
+    ]
+    .concat());
+    let id = id.trim();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let marker = d
+        .dir
+        .path()
+        .join(format!("data/containers/{id}/rootfs/ran"));
+    assert!(!marker.exists(), "the program ran before its start");
+    assert_eq!(d.ok(&["start", "-a", "early"]), "ok\n");
+
+    // Never started: after the keeping time no process, runtime state, socket or mount is left.
+    let id = d.ok(&[&rm[..], &["--name", "idle", "bb:1", "echo", "late"]].concat());
+    let id = id.trim().to_string();
+    let runtime_state = || {
+        std::fs::read_dir(d.dir.path().join("exec/runtime"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|r| r.path().join(&id).exists())
+    };
+    let t = std::time::Instant::now();
+    while (!processes_rooted_in(&id).is_empty() || runtime_state() || rootfs_mounted(&d, &id))
+        && t.elapsed().as_secs() < 10
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        processes_rooted_in(&id),
+        Vec::<String>::new(),
+        "{}",
+        d.log()
+    );
+    assert!(!runtime_state(), "runtime state left: {}", d.log());
+    assert!(!rootfs_mounted(&d, &id), "rootfs left mounted");
+    assert!(
+        !d.dir.path().join("exec/s").join(&id[..16]).exists(),
+        "shim socket left"
+    );
+    // It still starts, made again.
+    assert_eq!(d.ok(&["start", "-a", "idle"]), "late\n");
+
+    // A quick run's output arrives whole, whatever its size.
+    // (Under 64 KiB: the harness reads the CLI's output once it exited.)
+    for n in [1, 3000, 10000] {
+        let script = format!("i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo $i; done");
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert_eq!(out.lines().count(), n, "run --rm, {n} lines");
+        assert_eq!(out.lines().last(), Some(n.to_string().as_str()));
+    }
+    let t = std::time::Instant::now();
+    while !d.ok(&["ps", "-aq"]).is_empty() && t.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(processes_rooted_in(&dir), Vec::<String>::new());
+}

@@ -32,6 +32,14 @@ const FRESH: Duration = Duration::from_secs(2);
 /// How long a bundle made ahead stays mounted for a start that does not come.
 const KEEP: Duration = Duration::from_secs(10);
 
+/// [`KEEP`], or `BERTHD_PRESTART_KEEP_MS` from berthd's environment (for the tests).
+fn keep() -> Duration {
+    std::env::var("BERTHD_PRESTART_KEEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(KEEP, Duration::from_millis)
+}
+
 /// A container's bundle made ahead of its start.
 #[derive(Debug)]
 pub enum Prestage {
@@ -154,7 +162,7 @@ pub fn begin(d: &Arc<Daemon>, id: &str) {
                 .set_prestage(&id, Some(Prestage::Made { view: k, at, netns }));
             at
         };
-        tokio::time::sleep(KEEP).await;
+        tokio::time::sleep(keep()).await;
         let _g = lock.lock().await;
         match d.containers.take_prestage(&id) {
             Some(Prestage::Made { at: made, .. }) if made == at => {}
