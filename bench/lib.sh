@@ -121,12 +121,109 @@ while True:
 ' "$1" &
 }
 
+# bench_run_stub SOCKET [API_VERSION]: starts (in the background; its PID in $!) a server on SOCKET
+# that answers what the docker CLI sends for `docker run --rm IMG CMD` without a TTY or stdin, at
+# once and with no output: _ping, version, create (201 and an ID), the attach (101, then held
+# open), the wait for removal (200 headers at once, {"StatusCode":0} once the start came) and the
+# start (204, then the attach is closed, as when the container's program exits, and the wait
+# answered). It advertises API_VERSION (default 1.47, berthd's). Timing the CLI against it gives
+# the CLI's own share of a run, which no engine can go under. A request it does not know gets a
+# 404 and a line on its stderr.
+bench_run_stub() {
+    python3 -c '
+import json, re, socket, sys, threading
+API = sys.argv[2] if len(sys.argv) > 2 else "1.47"
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+lock = threading.Lock()
+boxes = {}  # container ID -> {"started": Event, "detached": Event}
+count = [0]
+def box(cid):
+    with lock:
+        return boxes.setdefault(cid, {"started": threading.Event(), "detached": threading.Event()})
+def answer(c, method, status, body=b"", ctype="application/json"):
+    head = "HTTP/1.1 %s\r\nApi-Version: %s\r\nOstype: linux\r\nDocker-Experimental: false\r\n" % (status, API)
+    if body or status.startswith("200"):
+        head += "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))
+    c.sendall(head.encode() + b"\r\n" + (b"" if method == "HEAD" else body))
+def serve(c):
+    f = c.makefile("rb")
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        method, target, _ = line.decode().split(" ", 2)
+        h = {}
+        while True:
+            x = f.readline().decode()
+            if x in ("\r\n", ""):
+                break
+            k, v = x.split(":", 1)
+            h[k.strip().lower()] = v.strip()
+        if h.get("transfer-encoding") == "chunked":
+            while True:
+                n = int(f.readline().strip(), 16)
+                f.read(n)
+                f.readline()
+                if n == 0:
+                    break
+        elif "content-length" in h:
+            f.read(int(h["content-length"]))
+        path = re.sub(r"^/v[0-9.]+", "", target.split("?")[0])
+        m = re.fullmatch(r"/containers/([^/]+)/(attach|wait|start)", path)
+        if path == "/_ping":
+            answer(c, method, "200 OK", b"OK", "text/plain; charset=utf-8")
+        elif path == "/version":
+            v = {"ApiVersion": API, "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64", "Version": "stub"}
+            answer(c, method, "200 OK", json.dumps(v).encode())
+        elif path == "/containers/create" and method == "POST":
+            with lock:
+                count[0] += 1
+                cid = "%064x" % count[0]
+            box(cid)
+            answer(c, method, "201 Created", json.dumps({"Id": cid, "Warnings": []}).encode())
+        elif m and m.group(2) == "attach":
+            b = box(m.group(1))
+            c.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                      b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+            b["started"].wait(60)
+            c.shutdown(socket.SHUT_RDWR)
+            f.close()
+            c.close()
+            b["detached"].set()
+            return
+        elif m and m.group(2) == "wait":
+            b = box(m.group(1))
+            c.sendall(("HTTP/1.1 200 OK\r\nApi-Version: %s\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n" % API).encode())
+            b["started"].wait(60)
+            b["detached"].wait(5)
+            body = b"{\"Error\":null,\"StatusCode\":0}\n"
+            c.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+            with lock:
+                boxes.pop(m.group(1), None)
+        elif m and m.group(2) == "start":
+            answer(c, method, "204 No Content")
+            box(m.group(1))["started"].set()
+        else:
+            print("bench_run_stub: no answer for %s %s" % (method, target), file=sys.stderr, flush=True)
+            answer(c, method, "404 Not Found", b"{\"message\":\"not in the stub\"}")
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+' "$@" &
+}
+
 # bench_rounds DIR ROUNDS GAP_MS FUNC NAME...: ROUNDS rounds of `FUNC NAME`, one run per NAME and
 # round, GAP_MS between runs and five times that between rounds. The rounds take every order of the
 # NAMEs in turn, so within a round each NAME runs first, in between and last, and right after each
 # other NAME, alike; the longer pause between rounds damps what the last run of a round leaves to
 # the first of the next (a rotation alone put each NAME after one of the others twice as often as
 # after another: the docker CLI right after a dockerd build was ~1 ms slower than after berthd's).
+# The orders come as the rotations of one cycle after those of the next (abcd bcda cdab dabc, abdc
+# ...), so every N rounds of N NAMEs give each NAME each place once even when ROUNDS is not a
+# multiple of N! (60 rounds in itertools' sequence of orders put none of the last two of five NAMEs
+# first, and the last 12 of them only the first two of four).
 # Each run's wall time in microseconds goes to DIR/NAME.times, line i for round i (so the NAMEs'
 # runs of one round can be paired), and "NAME microseconds" in the order run to DIR/order. FUNC's
 # output is the caller's business.
@@ -134,7 +231,9 @@ bench_rounds() {
     local dir=$1 rounds=$2 gap=$3 fn=$4 r t0 t1 name orders
     shift 4
     mapfile -t orders < <(python3 -c 'import itertools, sys
-for p in itertools.permutations(sys.argv[1:]): print(*p)' "$@")
+for p in itertools.permutations(sys.argv[2:]):
+    c = [sys.argv[1], *p]
+    for i in range(len(c)): print(*c[i:], *c[:i])' "$@")
     for ((r = 0; r < rounds; r++)); do
         for name in ${orders[r % ${#orders[@]}]}; do
             t0=$EPOCHREALTIME

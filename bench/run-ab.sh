@@ -3,9 +3,20 @@
 # directory of berthd, berth-shim and berth-runtime binaries) and a private dockerd, one run on each per
 # round in turn, so load changes on the host hit all of them alike. Prints mean, median, p25 and p75 per
 # engine and the ratios to dockerd's median.
-# Usage: ROUNDS=50 GAP_MS=100 bash bench/run-ab.sh DIR_A DIR_B [DIR_C ...]
+# With CLI_ALONE=1 (the default; 0 leaves it out) the rounds also time the docker CLI alone against a
+# server that answers the run at once (bench_run_stub: "cli-alone", the client's floor, which no
+# engine can go under), and it prints each engine's median over the CLI alone's, each engine's share
+# (the median of its per-round differences from the CLI alone, with p25 and p75) and each berthd's
+# share over dockerd's.
+# Usage: ROUNDS=60 GAP_MS=100 bash bench/run-ab.sh DIR_A DIR_B [DIR_C ...]
 #   (as root; NO_DOCKERD=1 leaves dockerd out; LOG_LEVEL=debug and KEEP=DIR keep berthd's logs, with
-#   microseconds per step of start, exit and removal, as DIR/a.log, b.log, ...)
+#   microseconds per step of start, exit and removal, as DIR/a.log, b.log, ..., and the rounds'
+#   times as DIR/NAME.times, one line per round, and DIR/order)
+# The rounds take every order of the engines in turn (bench_rounds; GAP_MS between runs, 5x that
+# between rounds; ROUNDS best a multiple of the number of engines) and time each run from bash's
+# EPOCHREALTIME. Up to 2026-12-06 17:12 (the figures below until then) the order was fixed (the
+# berthds, then dockerd) and each run timed with two `date +%s%N`, which counted one fork and exec
+# of date in every run.
 # One binary with and without the bundle made ahead of a --rm start: a DIR whose `berthd` is a script
 # `BERTHD_PRESTART=off exec /path/to/berthd "$@"` (berthd finds the shim and runtime beside the real one).
 # 2026-12-06 (thin LTO, 2-core VM shared with 4 builds, load 4.6-5.1), 150 rounds: main at 817df28
@@ -34,17 +45,23 @@ docker=$(command -v docker)
 work=$(mktemp -d /tmp/berth-ab.XXXXXX)
 bench_name_dirs "$@"
 berths=("${engines[@]}")
+if [ "${CLI_ALONE:-1}" != 0 ]; then engines+=(cli-alone); fi
 if [ -z "${NO_DOCKERD:-}" ]; then engines+=(docker); fi
 pids=()
 cleanup() {
     set +e
     for h in "${engines[@]}"; do
+        [ "$h" = cli-alone ] && continue
         ids=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" ps -aq 2>/dev/null || true)
         [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
-    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done; fi
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP"
+        for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done
+        cp "$work"/rounds/* "$KEEP"/ 2>/dev/null
+    fi
     bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
     return 0
@@ -64,32 +81,50 @@ if [[ " ${engines[*]} " == *" docker "* ]]; then
         --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
     pids+=($!)
 fi
+if [[ " ${engines[*]} " == *" cli-alone "* ]]; then
+    bench_run_stub "$work/cli-alone.sock"
+    pids+=($!)
+fi
+run() { DOCKER_HOST="unix://$work/$1.sock" "$docker" run --rm --network none bb:bench true; }
 for h in "${engines[@]}"; do
     for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
-    DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
-    for _ in 1 2 3; do DOCKER_HOST="unix://$work/$h.sock" "$docker" run --rm --network none bb:bench true; done
+    [ "$h" = cli-alone ] || DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
+    for _ in 1 2 3; do run "$h"; done
 done
 sleep 1
-for i in $(seq "$rounds"); do
-    for h in "${engines[@]}"; do
-        t0=$(date +%s%N)
-        DOCKER_HOST="unix://$work/$h.sock" "$docker" run --rm --network none bb:bench true
-        t1=$(date +%s%N)
-        echo "$(((t1 - t0) / 1000))" >>"$work/$h.times"
-        sleep "$(awk "BEGIN {print $gap / 1000}")"
-    done
-done
+mkdir -p "$work/rounds"
+load0=$(cut -d' ' -f1 /proc/loadavg)
+bench_rounds "$work/rounds" "$rounds" "$gap" run "${engines[@]}"
 for h in "${engines[@]}"; do
-    sort -n "$work/$h.times" | awk -v h="$h" '{v[NR] = $1; s += $1} END {
+    sort -n "$work/rounds/$h.times" | awk -v h="$h" '{v[NR] = $1; s += $1} END {
         printf "%s: mean %.1f ms, median %.1f, p25 %.1f, p75 %.1f (%d runs)\n", h, s / NR / 1000,
             v[int((NR + 1) / 2)] / 1000, v[int(NR / 4) + 1] / 1000, v[int(NR * 3 / 4)] / 1000, NR
     }' | tee -a "$work/summary"
 done
 if [[ " ${engines[*]} " == *" docker "* ]]; then
-    med() { sort -n "$work/$1.times" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+    med() { sort -n "$work/rounds/$1.times" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
     d=$(med docker)
     for h in "${berths[@]}"; do
         echo "$h (${dirs[$h]}): median $(awk "BEGIN {printf \"%.3f\", $(med "$h") / $d}")x dockerd's"
     done
 fi
+if [[ " ${engines[*]} " == *" cli-alone "* ]]; then
+    python3 - "$work/rounds" "${engines[@]}" <<'PY'
+import statistics as st, sys
+d, names = sys.argv[1], [n for n in sys.argv[2:] if n != "cli-alone"]
+t = lambda n: [int(x) / 1000 for x in open(f"{d}/{n}.times")]
+cli = t("cli-alone")
+share = {}
+for n in names:
+    s = [x - c for x, c in zip(t(n), cli)]
+    q1, share[n], q3 = st.quantiles(s, n=4, method="inclusive")
+    print(f"{n}: median {st.median(t(n)) / st.median(cli):.3f}x the CLI alone's; share over the CLI alone "
+          f"{share[n]:.1f} ms (p25 {q1:.1f}, p75 {q3:.1f})")
+if "docker" in share:
+    for n in names:
+        if n != "docker":
+            print(f"{n}: share {share[n] / share['docker']:.3f}x dockerd's")
+PY
+fi
+echo "load at the first round: $load0"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
