@@ -36,6 +36,20 @@
 # dockerd 230.0 (0.132x each; berthd's share 16.2 -> 15.0 ms, shim and runtime 7.6 -> 6.3, exit 0.57
 # -> 0.46, removal 0.91 -> 0.59); 100 rounds a/b/c: 31.8 / 31.0 / 29.8, dockerd 241.6 (0.132x /
 # 0.128x / 0.123x); 100 rounds b/c: 33.0 / 32.7, dockerd 255.7 (0.129x / 0.128x).
+# With the CLI alone (2026-12-06 19:19-19:24, release as in Cargo.toml from main at 782886d, load
+# 0.9-2.4 with the lead's conformance suites; `ROUNDS=60 GAP_MS=100 bash bench/run-ab.sh DIR`, DIR
+# a copy of target/release's four binaries): medians a 34.3 / 33.0 ms, the CLI alone 19.8 / 23.0,
+# dockerd 260.8 / 279.0 (a 0.131x / 0.118x dockerd's; the CLI alone 0.076x / 0.082x); berthd's share
+# 13.5 ms (p25 10.2, p75 16.6) / 9.0 (6.2, 13.6), dockerd's 241.2 / 259.1, berthd's share 0.056x /
+# 0.035x dockerd's. A/A (two copies of DIR, 60 rounds, load 0.9-1.3 rising during the run): 43.6 /
+# 43.4 ms, the CLI alone 26.1, dockerd 329.1 (0.133x / 0.132x); shares 17.5 / 18.3 ms, 0.057x /
+# 0.060x dockerd's 304.9. So of a run on berthd ~60-70% is the client's own: at 0.12x dockerd's
+# time berthd may add at most 0.12x dockerd's minus the CLI alone, 11.5 ms in the first run above.
+# Beside it (bench_rounds, 60 rounds, load 1.0-1.3): the stub advertising API 1.41 (dockerd's)
+# instead of 1.47: 25.6 / 25.4 ms, no difference; `docker --version` 13.4 ms and /bin/true 1.2
+# against the stub's run 23.5 ms: the CLI's start is over half of its floor. The stub answers each
+# request in 0.15-0.6 ms (strace -f -tt of the CLI, under which the CLI spent ~5 ms between
+# create's answer and the attach).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
