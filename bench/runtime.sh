@@ -5,7 +5,7 @@
 # crun 1.8 refuses this machine's hybrid cgroup layout, so everything runs
 # in a private mount namespace with /sys/fs/cgroup/unified unmounted, and
 # the bundle says ociVersion 1.0.2 (crun 1.8 refuses newer ones).
-# Usage: bash bench/runtime.sh [runs]   (as root)
+# Usage: bash bench/runtime.sh [runs]   (as root; BLOCKS=8 pairs of alternating blocks of `run`)
 # BERTH_BENCH_BASE=/path/to/older/berth-runtime adds that binary as a fourth
 # command ("berth-base") to `run` and the memory table, to compare a change
 # with what it replaces in the same run.
@@ -65,6 +65,15 @@
 # directories there, as on hosts whose /run is a tmpfs; `unshare -m` + `mount -t tmpfs tmpfs /tmp`,
 # 17:39, load 0.1, BERTH_BENCH_BASE = d4fa2ff): run berth 3.9 ms, crun/berth 1.24 (0.81x), base/berth
 # 0.96: without ext4's discard the state-directory reuse gains nothing and the goal is not met there.
+# Session 10 (2026-12-06 19:08-19:35, quiet host, load 0.3-1.3, release as in Cargo.toml, main at
+# 782886d+; this VM ran everything ~1.4x slower than the last session's: /bin/true 0.8 ms, docker
+# --version 14.5 ms): `30` three times and `60` twice, run back to back crun/berth 1.46 / 1.79 / 1.33 /
+# 1.13 / 1.38 (0.68x / 0.56x / 0.75x / 0.88x / 0.72x; berth 5.9-8.0 ms median); then with the
+# alternating pairs of blocks (`30`, 8 pairs) three times: median of the pairs' ratios 0.692 / 0.715 /
+# 0.697 (pairs from 0.51 to 0.79; berth's block medians 5.3-8.2 ms, crun's 8.7-11.3), single blocks
+# 0.74x / 0.64x / 0.72x. 100 ms apart crun/berth 3.2-3.5. Peak RSS of run: berth 3008 kB, crun
+# 3356-3400; parked init 680-684 kB (crun 2068-2240). bench/runtime-ab.sh 300 interleaved rounds:
+# berth/crun 0.621 (ext4), 0.516 (BERTH_AB_TMPFS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -101,6 +110,33 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" \
     -n runc "$runc --root $work/runc run -b $b bench" \
     -n crun "$crun --root $work/crun run -b $b bench" \
     ${base:+-n berth-base "$base --root $work/base run -b $b bench"}
+
+# The same back-to-back runs of berth-runtime and crun in alternating blocks (the order swapped
+# every pair), so a load that comes and goes during the run lands on both: one block each is
+# what the table above compares, and on this VM one block's median moves by 20-30% from block to
+# block. Per pair the ratio of the two blocks' medians; the figure is the median of those ratios.
+blocks=${BLOCKS:-8}
+echo "## run /bin/true back to back, $blocks alternating pairs of blocks of $runs runs (berth-runtime, crun)"
+for ((k = 0; k < blocks; k++)); do
+    order="berth crun"
+    if ((k % 2)); then order="crun berth"; fi
+    for r in $order; do
+        hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/blk-$r-$k.json" \
+            -n "$r" "${!r} --root $work/$r run -b $b bench" >/dev/null
+    done
+done
+python3 - "$work" "$blocks" <<'PY' | tee "$work/blocks.txt"
+import json, statistics as st, sys
+w, n = sys.argv[1], int(sys.argv[2])
+med = {r: [json.load(open(f"{w}/blk-{r}-{k}.json"))["results"][0]["median"] * 1000 for k in range(n)]
+       for r in ("berth", "crun")}
+ratios = [b / c for b, c in zip(med["berth"], med["crun"])]
+for r, v in med.items():
+    print(f"  {r:<6} block medians (ms): " + " ".join(f"{x:.2f}" for x in v))
+print("  berth/crun per pair: " + " ".join(f"{x:.2f}" for x in ratios))
+print(f"  median of the pairs' ratios {st.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f});"
+      f" pairs at or under 0.7: {sum(x <= 0.7 for x in ratios)} of {n}")
+PY
 
 # Back to back, the runs above keep the kernel's cgroup lock warm for runtimes that move
 # processes by pid (runc, crun): its first writer after a quiet spell waits for an RCU grace
@@ -163,3 +199,4 @@ for f in run spaced csd list; do
         | "\($f): berth \($m["berth-runtime"]*1000 | .*100|round/100) ms, runc/berth \($m.runc/$m["berth-runtime"] | .*100|round/100), crun/berth \($m.crun/$m["berth-runtime"] | .*100|round/100)"
         + (if $m["berth-base"] then ", base/berth \($m["berth-base"]/$m["berth-runtime"] | .*100|round/100)" else "" end)' "$work/$f.json"
 done
+echo "run, $blocks alternating pairs of blocks: $(tail -1 "$work/blocks.txt" | sed 's/^ *//')"
