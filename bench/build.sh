@@ -178,6 +178,11 @@
 # into the slab among it), the kernel's copy out of the socket 10%, malloc/free ~5%, berthd's own
 # code (BLAKE3 among it) 29%. Nothing changed: what is left is receiving 4 MB as the CLI sends it,
 # and cutting it by the ~0.5 ms a copy costs would not show above the A/A noise.
+# Session 10 close (2026-12-06 19:15 and 19:31, quiet host, load 1.3 / 0.9, main at 782886d; this VM
+# ran the docker CLI ~1.6x slower than at the last close: `docker --version` 14.5 ms), `2 10` and
+# `1 10`: interleaved medians berthd 24.3 / 24.7 ms, dockerd 100.3 / 105.9, the CLI alone 22.2 / 22.8:
+# berthd / dockerd 0.242 / 0.233 with the CLI alone at 0.222 / 0.216 (over the goal by itself);
+# berthd over the CLI alone 2.1 / 1.3 ms. Cold: berthd 470 ms, dockerd 2424, buildah 8102 (0.19x).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

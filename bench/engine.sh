@@ -40,6 +40,9 @@
 # as in Cargo.toml, main at c33bbd4), `40` twice: berthd 17.3 / 18.8 ms, dockerd 146.9 / 172.7 ms,
 # podman 363 / 307 ms (means): 0.118x / 0.109x of dockerd. Back to back (hyperfine) both engines run
 # faster than 100 ms apart (bench/run-ab.sh, same half hour: 0.123-0.132x of dockerd's median).
+# Session 10 (2026-12-06 19:10, quiet host, load 1.6 after the release build, main at 782886d; this
+# VM was ~1.4x slower than at the last close), `40`: berthd 37.3 ms, dockerd 254.2 ms, podman 359.7
+# (means): 0.147x of dockerd.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -50,6 +50,10 @@
 # against the stub's run 23.5 ms: the CLI's start is over half of its floor. The stub answers each
 # request in 0.15-0.6 ms (strace -f -tt of the CLI, under which the CLI spent ~5 ms between
 # create's answer and the attach).
+# Session 10 close (2026-12-06 19:27, quiet host, load 0.3-0.5, main at 782886d), 100 rounds: berthd
+# 37.1 ms median, the CLI alone 23.7, dockerd 284.9: 0.130x dockerd's; berthd's share 13.1 ms (p25
+# 10.3, p75 16.3), dockerd's 260.4, 0.050x. Earlier (19:13, load 1.5-2.2, 100 rounds, without the
+# CLI-alone row) main at 958d8a4 / 782886d: 44.1 / 45.3 ms, dockerd 324.6 (0.136x / 0.140x).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
