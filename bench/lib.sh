@@ -1,4 +1,5 @@
 # Pieces the bench scripts share; sourced by them (`. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"`).
+bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # bench_image_tar DIR APPLET...: a busybox-static root at DIR/rootfs (the applets as links to
 # busybox; /etc/passwd with root when it has an etc/) packed as DIR/bb.tar. Make extra directories
@@ -78,47 +79,7 @@ DF
 # `docker build` as soon as it has read the context (and _ping and version at once): timing the
 # docker CLI against it gives the CLI's own share of a build, which no engine can go under.
 bench_build_stub() {
-    python3 -c '
-import socket, sys, threading
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(16)
-ID = "sha256:" + "ab" * 32
-def serve(c):
-    f = c.makefile("rb")
-    while True:
-        line = f.readline()
-        if not line:
-            return
-        method, target, _ = line.decode().split(" ", 2)
-        h = {}
-        while True:
-            x = f.readline().decode()
-            if x in ("\r\n", ""):
-                break
-            k, v = x.split(":", 1)
-            h[k.strip().lower()] = v.strip()
-        if h.get("transfer-encoding") == "chunked":
-            while True:
-                n = int(f.readline().strip(), 16)
-                f.read(n)
-                f.readline()
-                if n == 0:
-                    break
-        elif "content-length" in h:
-            f.read(int(h["content-length"]))
-        if "/build" in target:
-            body = ("{\"aux\":{\"ID\":\"%s\"}}\r\n{\"stream\":\"%s\\n\"}\r\n" % (ID, ID)).encode()
-        elif "/_ping" in target:
-            body = b"OK"
-        else:
-            body = b"{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\",\"Os\":\"linux\",\"Arch\":\"amd64\"}"
-        head = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
-        head += "Content-Length: %d\r\n\r\n" % len(body)
-        c.sendall(head.encode() + (b"" if method == "HEAD" else body))
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-' "$1" &
+    python3 "$bench_lib_dir/stub.py" build "$1" &
 }
 
 # bench_run_stub SOCKET [API_VERSION]: starts (in the background; its PID in $!) a server on SOCKET
@@ -130,88 +91,7 @@ while True:
 # the CLI's own share of a run, which no engine can go under. A request it does not know gets a
 # 404 and a line on its stderr.
 bench_run_stub() {
-    python3 -c '
-import json, re, socket, sys, threading
-API = sys.argv[2] if len(sys.argv) > 2 else "1.47"
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(16)
-lock = threading.Lock()
-boxes = {}  # container ID -> {"started": Event, "detached": Event}
-count = [0]
-def box(cid):
-    with lock:
-        return boxes.setdefault(cid, {"started": threading.Event(), "detached": threading.Event()})
-def answer(c, method, status, body=b"", ctype="application/json"):
-    head = "HTTP/1.1 %s\r\nApi-Version: %s\r\nOstype: linux\r\nDocker-Experimental: false\r\n" % (status, API)
-    if body or status.startswith("200"):
-        head += "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))
-    c.sendall(head.encode() + b"\r\n" + (b"" if method == "HEAD" else body))
-def serve(c):
-    f = c.makefile("rb")
-    while True:
-        line = f.readline()
-        if not line:
-            return
-        method, target, _ = line.decode().split(" ", 2)
-        h = {}
-        while True:
-            x = f.readline().decode()
-            if x in ("\r\n", ""):
-                break
-            k, v = x.split(":", 1)
-            h[k.strip().lower()] = v.strip()
-        if h.get("transfer-encoding") == "chunked":
-            while True:
-                n = int(f.readline().strip(), 16)
-                f.read(n)
-                f.readline()
-                if n == 0:
-                    break
-        elif "content-length" in h:
-            f.read(int(h["content-length"]))
-        path = re.sub(r"^/v[0-9.]+", "", target.split("?")[0])
-        m = re.fullmatch(r"/containers/([^/]+)/(attach|wait|start)", path)
-        if path == "/_ping":
-            answer(c, method, "200 OK", b"OK", "text/plain; charset=utf-8")
-        elif path == "/version":
-            v = {"ApiVersion": API, "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64", "Version": "stub"}
-            answer(c, method, "200 OK", json.dumps(v).encode())
-        elif path == "/containers/create" and method == "POST":
-            with lock:
-                count[0] += 1
-                cid = "%064x" % count[0]
-            box(cid)
-            answer(c, method, "201 Created", json.dumps({"Id": cid, "Warnings": []}).encode())
-        elif m and m.group(2) == "attach":
-            b = box(m.group(1))
-            c.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                      b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-            b["started"].wait(60)
-            c.shutdown(socket.SHUT_RDWR)
-            f.close()
-            c.close()
-            b["detached"].set()
-            return
-        elif m and m.group(2) == "wait":
-            b = box(m.group(1))
-            c.sendall(("HTTP/1.1 200 OK\r\nApi-Version: %s\r\nContent-Type: application/json\r\n"
-                       "Transfer-Encoding: chunked\r\n\r\n" % API).encode())
-            b["started"].wait(60)
-            b["detached"].wait(5)
-            body = b"{\"Error\":null,\"StatusCode\":0}\n"
-            c.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
-            with lock:
-                boxes.pop(m.group(1), None)
-        elif m and m.group(2) == "start":
-            answer(c, method, "204 No Content")
-            box(m.group(1))["started"].set()
-        else:
-            print("bench_run_stub: no answer for %s %s" % (method, target), file=sys.stderr, flush=True)
-            answer(c, method, "404 Not Found", b"{\"message\":\"not in the stub\"}")
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-' "$@" &
+    python3 "$bench_lib_dir/stub.py" run "$@" &
 }
 
 # bench_rounds DIR ROUNDS GAP_MS FUNC NAME...: ROUNDS rounds of `FUNC NAME`, one run per NAME and
