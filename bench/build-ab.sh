@@ -24,8 +24,7 @@ if [ -z "${NO_DOCKERD:-}" ]; then engines+=(docker); fi
 pids=()
 cleanup() {
     set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    bench_stop_pids
     if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done; fi
     bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2
@@ -36,17 +35,7 @@ trap cleanup EXIT
 mkdir -p "$work/rootfs/tmp"
 bench_image_tar "$work" sh true sleep cat ls mkdir cp echo wc
 bench_build_project "$work"
-for h in "${berths[@]}"; do
-    "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
-        --bridge none --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
-    pids+=($!)
-done
-if [[ " ${engines[*]} " == *" docker "* ]]; then
-    dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-        -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
-        --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
-    pids+=($!)
-fi
+bench_start_engines "$work"
 bench_build_stub "$work/cli-alone.sock"
 pids+=($!)
 rebuild() {

@@ -198,8 +198,7 @@ pids=()
 B=(--root "$work/buildah-root" --runroot "$work/buildah-run" --storage-driver vfs)
 cleanup() {
     set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    bench_stop_pids
     buildah "${B[@]}" rm --all >/dev/null 2>&1
     bench_unmount_under "$work"
     rm -rf "$work" 2>/dev/null || echo "some files of $work could not be removed" >&2

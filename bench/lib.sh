@@ -75,6 +75,33 @@ CMD ["cat", "/listing"]
 DF
 }
 
+# bench_start_engines WORK: a berthd for each NAME in the array berths (dirs[NAME]/berthd, socket
+# WORK/NAME.sock, data and exec roots beside it, no bridge, LOG_LEVEL (error), its log WORK/NAME.log)
+# and, when the array engines holds "docker", a private dockerd on WORK/docker.sock (no bridge, no
+# iptables, overlay2); their PIDs are added to the array pids.
+bench_start_engines() {
+    local work=$1 h
+    for h in "${berths[@]}"; do
+        "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
+            --bridge none --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
+        pids+=($!)
+    done
+    if [[ " ${engines[*]} " == *" docker "* ]]; then
+        dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+            -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
+            --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
+        pids+=($!)
+    fi
+}
+
+# bench_stop_pids: sends SIGTERM to every PID in the array pids (the processes the bench started)
+# and waits up to 20 s for each to go.
+bench_stop_pids() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+}
+
 # bench_build_stub SOCKET: starts (in the background; its PID in $!) a server on SOCKET that answers
 # `docker build` as soon as it has read the context (and _ping and version at once): timing the
 # docker CLI against it gives the CLI's own share of a build, which no engine can go under.

@@ -24,8 +24,7 @@ cleanup() {
         [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1
         DOCKER_HOST="unix://$work/$h.sock" "$docker" network prune -f >/dev/null 2>&1
     done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    bench_stop_pids
     for h in "${engines[@]}"; do
         chain="NAB$tag$h"
         iptables-save | grep -q "$chain" || continue

@@ -87,8 +87,7 @@ cleanup() {
         DOCKER_HOST="unix://$work/$h.sock" "$docker" network prune -f >/dev/null 2>&1
     done
     [ -n "${iperf_pid:-}" ] && kill "$iperf_pid" 2>/dev/null
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    bench_stop_pids
     ip link del "$bridge" 2>/dev/null
     bench_drop_bridge_chains "$bridge"
     bench_unmount_under "$work"

@@ -73,8 +73,7 @@ cleanup() {
         ids=$(DOCKER_HOST="unix://$work/$h.sock" "$docker" ps -aq 2>/dev/null || true)
         [ -n "$ids" ] && DOCKER_HOST="unix://$work/$h.sock" "$docker" rm -f $ids >/dev/null 2>&1
     done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    bench_stop_pids
     if [ -n "${KEEP:-}" ]; then
         mkdir -p "$KEEP"
         for h in "${berths[@]}"; do cp "$work/$h.log" "$KEEP"/; done
@@ -88,17 +87,7 @@ trap cleanup EXIT
 
 bench_image_tar "$work" sh true sleep
 
-for h in "${berths[@]}"; do
-    "${dirs[$h]}/berthd" -H "unix://$work/$h.sock" --data-root "$work/$h-data" --exec-root "$work/$h-exec" \
-        --bridge none --log-level "${LOG_LEVEL:-error}" 2>"$work/$h.log" &
-    pids+=($!)
-done
-if [[ " ${engines[*]} " == *" docker "* ]]; then
-    dockerd --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-        -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip-masq=false \
-        --storage-driver=overlay2 --log-level=error 2>"$work/dockerd.log" &
-    pids+=($!)
-fi
+bench_start_engines "$work"
 if [[ " ${engines[*]} " == *" cli-alone "* ]]; then
     bench_run_stub "$work/cli-alone.sock"
     pids+=($!)
