@@ -186,6 +186,33 @@ fn user_networks(backend: &str, salt: u32) {
     let front = &eps["front"];
     assert_eq!(front["NetworkID"], id1.as_str());
     assert_eq!(front["Aliases"], serde_json::json!(["www"]));
+    // A client of API 1.44 or older (docker-py 7's default) also finds the short id among the
+    // aliases, as dockerd shows it to them.
+    let (st, old) = t.d.http("GET", "/v1.44/containers/web/json", None);
+    assert_eq!(st, 200, "{old}");
+    let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+    assert_eq!(
+        old["NetworkSettings"]["Networks"]["front"]["Aliases"],
+        serde_json::json!(["www", short])
+    );
+    // The endpoint's driver options come back as they were sent.
+    let (st, made) = t.d.http(
+        "POST",
+        "/v1.44/containers/create?name=opts",
+        Some(
+            r#"{"Image":"bb:1","Cmd":["true"],"HostConfig":{"NetworkMode":"front"},
+                "NetworkingConfig":{"EndpointsConfig":{"front":{"DriverOpts":{"key1":"a"}}}}}"#,
+        ),
+    );
+    assert_eq!(st, 201, "{made}");
+    let opts = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{json (index .NetworkSettings.Networks \"front\").DriverOpts}}",
+        "opts",
+    ]);
+    assert_eq!(opts.trim(), r#"{"key1":"a"}"#);
+    t.d.ok(&["rm", "opts"]);
     assert_eq!(front["IPPrefixLen"], 24);
     assert_eq!(front["Gateway"], format!("10.219.{x}.1"));
     assert_eq!(front["EndpointID"].as_str().unwrap_or("").len(), 64);

@@ -218,7 +218,7 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 }
 
 /// `GET /containers/json`.
-pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&[
         "status", "id", "name", "label", "exited", "ancestor", "before", "since", "health",
@@ -249,7 +249,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             "State": c.status_str(),
             "Status": status_line(&c),
             "HostConfig": {"NetworkMode": network_mode(&c)},
-            "NetworkSettings": {"Networks": network_settings(d, &c)["Networks"].clone()},
+            "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
             "Mounts": mounts(&c),
         }));
     }
@@ -263,7 +263,7 @@ pub fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
 
 /// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's
 /// shape (top-level fields for the default network, and `Networks.bridge`).
-fn network_settings(d: &Daemon, c: &Container) -> Value {
+fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
     let bridge_id = d.networks.find("bridge").map(|n| n.id).unwrap_or_default();
     let mut ports = serde_json::Map::new();
     for key in c.config["ExposedPorts"]
@@ -280,7 +280,7 @@ fn network_settings(d: &Daemon, c: &Container) -> Value {
         "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
         "Networks": {},
     });
-    let user = user_endpoints(c);
+    let user = user_endpoints(c, api);
     let published = c
         .state
         .network
@@ -361,10 +361,17 @@ fn echo_bridge_endpoint(c: &Container, entry: &mut Value) {
     }
 }
 
-/// `NetworkSettings.Networks` entries of the user networks (addresses while it runs).
-fn user_endpoints(c: &Container) -> Value {
+/// `NetworkSettings.Networks` entries of the user networks (addresses while it runs). A client
+/// of API 1.44 or older also finds the container's short id among the `Aliases`, as dockerd
+/// lists it there for them (newer ones find it in `DNSNames` only).
+fn user_endpoints(c: &Container, api: (u32, u32)) -> Value {
     let mut out = serde_json::Map::new();
     for (id, e) in &c.spec.networks {
+        let mut aliases = e.aliases.clone();
+        let short = &c.id[..12.min(c.id.len())];
+        if api < (1, 45) && !aliases.iter().any(|a| a == short) {
+            aliases.push(short.to_string());
+        }
         let v6 = c.state.endpoints.get(id).and_then(|a| a.ipv6);
         let att = c.state.endpoints.get(id).map(|a| &a.endpoint);
         let ipam = if e.ipv4.is_none() && e.ipv6.is_none() {
@@ -384,9 +391,10 @@ fn user_endpoints(c: &Container) -> Value {
             json!({
                 "IPAMConfig": ipam,
                 "Links": if e.links.is_empty() { Value::Null } else { json!(e.links) },
-                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                 "MacAddress": att.map(|a| a.mac.clone()).or(e.mac.clone()).unwrap_or_default(),
-                "DriverOpts": null, "NetworkID": id,
+                "DriverOpts": if e.driver_opts.is_empty() { Value::Null } else { json!(e.driver_opts) },
+                "NetworkID": id,
                 "EndpointID": if att.is_some() { e.endpoint_id.as_str() } else { "" },
                 "Gateway": att.map(|a| a.gateway.to_string()).unwrap_or_default(),
                 "IPAddress": att.map(|a| a.address.to_string()).unwrap_or_default(),
@@ -459,7 +467,7 @@ fn host_config(c: &Container) -> Value {
 }
 
 /// `GET /containers/{id}/json`.
-pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
+pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let s = &c.state;
@@ -526,7 +534,7 @@ pub fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
         "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
-        "NetworkSettings": network_settings(d, &c),
+        "NetworkSettings": network_settings(d, &c, api),
     }))
 }
 

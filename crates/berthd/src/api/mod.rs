@@ -44,6 +44,15 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
+/// The API version a request's path names (`/v1.44/...`), or ours when it names none.
+fn request_api(path: &str) -> (u32, u32) {
+    path.strip_prefix("/v")
+        .and_then(|r| r.split('/').next())
+        .and_then(parse_version)
+        .or_else(|| parse_version(API_VERSION))
+        .unwrap_or((1, 47))
+}
+
 fn bind(path: &std::path::Path, group: Option<nix::unistd::Gid>) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -443,15 +452,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
             networks::disconnect(&d, id, req.into_body()).await
         }
         (&M::POST, ["volumes", "create"]) => volumes::create(&d, req.into_body()).await,
-        (&M::POST, ["volumes", "prune"]) => {
-            let api = full
-                .strip_prefix("/v")
-                .and_then(|r| r.split('/').next())
-                .and_then(parse_version)
-                .or_else(|| parse_version(API_VERSION))
-                .unwrap_or((1, 47));
-            volumes::prune(&d, &q, api).await
-        }
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(&d, &q, request_api(&full)).await,
         (&M::PUT, ["volumes", name]) => volumes::update(&d, name).await,
         (&M::GET, ["volumes"]) => volumes::list(&d, &q).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(&d, name).await,
@@ -460,8 +461,8 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::POST, ["build", "prune"]) => build::prune(&d, &q).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
-        (&M::GET, ["containers", "json"]) => containers::list(&d, &q),
-        (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id),
+        (&M::GET, ["containers", "json"]) => containers::list(&d, &q, request_api(&full)),
+        (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id, request_api(&full)),
         (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,
         (&M::POST, ["containers", id, "stop"]) => containers::stop(&d, id, &q).await,
         (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,

@@ -217,6 +217,9 @@ pub struct EndpointSpec {
     pub links: Vec<String>,
     /// 64 hex digits, stable while the container is on the network.
     pub endpoint_id: String,
+    /// `DriverOpts` as sent, echoed by inspect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A container.
@@ -348,6 +351,7 @@ pub struct NetworkingConfigRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointRequest {
     pub mac_address: Option<String>,
+    pub driver_opts: Option<BTreeMap<String, String>>,
     pub aliases: Option<Vec<String>>,
     pub links: Option<Vec<String>>,
     #[serde(rename = "IPAMConfig")]

@@ -94,6 +94,7 @@ pub fn endpoint_spec(
         ipv6,
         mac,
         endpoint_id: super::model::random_hex(),
+        driver_opts: req.driver_opts.clone().unwrap_or_default(),
     })
 }
 
