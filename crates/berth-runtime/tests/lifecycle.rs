@@ -95,7 +95,15 @@ fn create_start_kill_delete_state_machine() {
     let out = b.run(&["start", "life"]);
     assert!(out.status.success(), "start: {}", err_text(&out));
     assert_eq!(b.state("life")["status"], "running");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    // `start` returns once init is told to go (as runc's): its exec may come a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cmdline = loop {
+        let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        if c.starts_with(b"sleep\x0060") || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert!(cmdline.starts_with(b"sleep\x0060"), "{cmdline:?}");
     let out = b.run(&["start", "life"]);
     assert!(!out.status.success(), "a second start must fail");
