@@ -240,6 +240,9 @@ pub(super) fn fresh_netns(d: &Daemon, c: &Container) -> bool {
 /// The network namespace the next start of a container takes (made after each such start).
 pub(super) static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
 
+/// The data directory the next create takes (made after each start, see [`super::spare_dir`]).
+pub(super) static SPARE_DIR: super::spare_dir::SpareDir = super::spare_dir::SpareDir::new();
+
 /// Give a starting container its interfaces, addresses and published ports: on the default
 /// bridge and on every user network it is configured for, inside the namespace at `netns`.
 /// Returns the lines its /etc/hosts gets for its own addresses ([`append_hosts`]), which the
@@ -491,14 +494,22 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         if own_netns_used {
             SPARE_NETNS.refill();
         }
+        refill_spare_dir(d);
     }
     Ok(())
 }
 
-/// Make the next standby shim and spare network namespace unless they are ready or being made.
+/// Make the next standby shim, spare network namespace and spare data directory unless they are
+/// ready or being made.
 pub(super) fn refill_spares(d: &Arc<Daemon>) {
     shim::refill(d);
     SPARE_NETNS.refill();
+    refill_spare_dir(d);
+}
+
+/// Make the next spare data directory for a create (see [`super::spare_dir`]).
+pub fn refill_spare_dir(d: &Daemon) {
+    SPARE_DIR.refill(&d.cfg.data_root.join("containers"));
 }
 
 /// The published ports a container asks for: `HostConfig.PortBindings`, plus
