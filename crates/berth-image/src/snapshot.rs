@@ -176,9 +176,12 @@ fn start_refill(root: PathBuf, spares: Arc<Mutex<Vec<PathBuf>>>) -> Option<SyncS
                     .map(|d| d.as_nanos())
                     .unwrap_or(0);
                 let dir = root.join("tmp").join(format!("spare-{stamp}"));
+                // With an empty `parent` file (read as none): the snapshot's parent is written
+                // over it, making no inode on the create's path.
                 if ["upper", "work"]
                     .iter()
                     .all(|d| fs::create_dir_all(dir.join(d)).is_ok())
+                    && fs::File::create(dir.join("parent")).is_ok()
                 {
                     spares.lock().unwrap_or_else(|e| e.into_inner()).push(dir);
                 } else {

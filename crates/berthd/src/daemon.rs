@@ -308,6 +308,7 @@ impl Daemon {
         crate::containers::recover::restore(&d, records).await;
         crate::containers::shim::refill(&d);
         crate::containers::spare_dir::sweep(&d.cfg.data_root.join("containers"));
+        crate::containers::spare_dir::sweep(&d.cfg.exec_root.join("containers"));
         crate::containers::lifecycle::refill_spare_dir(&d);
         Ok(d)
     }

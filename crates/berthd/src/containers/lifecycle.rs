@@ -82,6 +82,7 @@ pub(super) fn prepare_bundle(
     p: &Paths,
     netns: Option<&str>,
 ) -> ApiResult<()> {
+    SPARE_RUN_DIR.take_as(&p.run_dir);
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
@@ -240,8 +241,12 @@ pub(super) fn fresh_netns(d: &Daemon, c: &Container) -> bool {
 /// The network namespace the next start of a container takes (made after each such start).
 pub(super) static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
 
-/// The data directory the next create takes (made after each start, see [`super::spare_dir`]).
-pub(super) static SPARE_DIR: super::spare_dir::SpareDir = super::spare_dir::SpareDir::new();
+/// The data directory the next create takes and the run directory the next start takes (made
+/// after each start, see [`super::spare_dir`]).
+pub(super) static SPARE_DIR: super::spare_dir::SpareDir =
+    super::spare_dir::SpareDir::new(super::spare_dir::DATA_DIRS, super::spare_dir::DATA_FILES);
+pub(super) static SPARE_RUN_DIR: super::spare_dir::SpareDir =
+    super::spare_dir::SpareDir::new(&[], &[]);
 
 /// Give a starting container its interfaces, addresses and published ports: on the default
 /// bridge and on every user network it is configured for, inside the namespace at `netns`.
@@ -507,9 +512,11 @@ pub(super) fn refill_spares(d: &Arc<Daemon>) {
     refill_spare_dir(d);
 }
 
-/// Make the next spare data directory for a create (see [`super::spare_dir`]).
+/// Make the next spare data directory for a create and run directory for a start (see
+/// [`super::spare_dir`]).
 pub fn refill_spare_dir(d: &Daemon) {
     SPARE_DIR.refill(&d.cfg.data_root.join("containers"));
+    SPARE_RUN_DIR.refill(&d.cfg.exec_root.join("containers"));
 }
 
 /// The published ports a container asks for: `HostConfig.PortBindings`, plus

@@ -1,7 +1,8 @@
-//! A container's data directory made ahead of need: `<data-root>/containers/.spare-<stamp>`, with
+//! A container's directories made ahead of need: `<data-root>/containers/.spare-<stamp>`, with
 //! its `rootfs` mount point and the empty files a start writes into (hostname, hosts, resolv.conf,
-//! config.json). A create renames it to the container's id, so neither the create nor the start
-//! makes a new inode on its path: on this ext4 without a journal every inode made in a fresh
+//! config.json), and its (empty) run directory under `<exec-root>/containers`. A create (the data
+//! directory) and a start (the run directory) rename them to the container's id, so neither makes
+//! a new inode on its path: on this ext4 without a journal every inode made in a fresh
 //! directory scans the recently deleted ones (0.4-3 ms each under `run --rm` churn), and writing
 //! over an empty file makes none. The spare is made on a thread of its own, after a start (after
 //! the removal of a `--rm` container) and at start-up; a name starting with a dot is never taken
@@ -12,18 +13,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// The files a start writes into the container's directory, made empty ahead.
-const FILES: [&str; 4] = ["hostname", "hosts", "resolv.conf", "config.json"];
+/// The data directory's mount point for the root, and the files a start writes there.
+pub const DATA_DIRS: &[&str] = &["rootfs"];
+pub const DATA_FILES: &[&str] = &["hostname", "hosts", "resolv.conf", "config.json"];
 
-/// One spare directory, and whether the next is being made.
+/// One spare directory of a shape (its subdirectories and empty files), and whether the next is
+/// being made.
 pub struct SpareDir {
+    dirs: &'static [&'static str],
+    files: &'static [&'static str],
     ready: Mutex<Option<PathBuf>>,
     filling: AtomicBool,
 }
 
 impl SpareDir {
-    pub const fn new() -> Self {
+    pub const fn new(dirs: &'static [&'static str], files: &'static [&'static str]) -> Self {
         SpareDir {
+            dirs,
+            files,
             ready: Mutex::new(None),
             filling: AtomicBool::new(false),
         }
@@ -50,8 +57,8 @@ impl SpareDir {
         }
     }
 
-    /// Make the next spare under `parent` (`<data-root>/containers`) on a thread of its own,
-    /// unless one is ready or being made.
+    /// Make the next spare under `parent` (`<data-root>/containers` or `<exec-root>/containers`)
+    /// on a thread of its own, unless one is ready or being made.
     pub fn refill(&'static self, parent: &Path) {
         if self
             .ready
@@ -66,7 +73,7 @@ impl SpareDir {
         let spawned = std::thread::Builder::new()
             .name("spare-dir".into())
             .spawn(move || {
-                match make(&parent) {
+                match make(&parent, self.dirs, self.files) {
                     Ok(dir) => *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir),
                     Err(e) => crate::log!(2, "making a spare container directory: {e}"),
                 }
@@ -78,14 +85,8 @@ impl SpareDir {
     }
 }
 
-impl Default for SpareDir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Made under a temporary name and renamed whole, so a spare is complete or absent.
-fn make(parent: &Path) -> std::io::Result<PathBuf> {
+fn make(parent: &Path, dirs: &[&str], files: &[&str]) -> std::io::Result<PathBuf> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_nanos())
@@ -93,8 +94,11 @@ fn make(parent: &Path) -> std::io::Result<PathBuf> {
     let tmp = parent.join(format!(".spare-tmp-{stamp}"));
     let dir = parent.join(format!(".spare-{stamp}"));
     let made = (|| {
-        std::fs::create_dir_all(tmp.join("rootfs"))?;
-        for f in FILES {
+        std::fs::create_dir_all(&tmp)?;
+        for d in dirs {
+            std::fs::create_dir(tmp.join(d))?;
+        }
+        for f in files {
             std::fs::File::create(tmp.join(f))?;
         }
         std::fs::rename(&tmp, &dir)
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_spare_becomes_the_directory_with_its_files_and_is_made_again() {
-        static SPARE: SpareDir = SpareDir::new();
+        static SPARE: SpareDir = SpareDir::new(DATA_DIRS, DATA_FILES);
         let root = tempfile::tempdir().unwrap();
         let parent = root.path().join("containers");
         std::fs::create_dir_all(&parent).unwrap();
@@ -137,7 +141,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(dest.join("rootfs").is_dir());
-        for f in FILES {
+        for f in DATA_FILES {
             assert_eq!(std::fs::metadata(dest.join(f)).unwrap().len(), 0, "{f}");
         }
         // Never over an existing directory.
