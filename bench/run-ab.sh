@@ -54,6 +54,9 @@
 # 37.1 ms median, the CLI alone 23.7, dockerd 284.9: 0.130x dockerd's; berthd's share 13.1 ms (p25
 # 10.3, p75 16.3), dockerd's 260.4, 0.050x. Earlier (19:13, load 1.5-2.2, 100 rounds, without the
 # CLI-alone row) main at 958d8a4 / 782886d: 44.1 / 45.3 ms, dockerd 324.6 (0.136x / 0.140x).
+# The spare directories (20:01, quiet, load 1.1, 100 rounds): main at 864803f / with the data
+# directory made ahead / with the run directory and the snapshot's parent file too: 0.134x / 0.131x /
+# 0.128x dockerd's median (319.4 ms); berthd's share over the CLI alone 18.1 / 15.4 / 15.4 ms.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
