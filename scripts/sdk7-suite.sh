@@ -36,6 +36,9 @@ for t in busybox:buildroot-2014.02 alpine:3.10 alpine:latest; do docker tag busy
 name=$(echo "$host" | tr -c 'a-zA-Z0-9\n' '_')
 # The context tests write ~/.docker: a fresh home per run, so a run never sees an earlier one's.
 rm -rf "$work/home-$name"
+# The context tests also leave a `contexts` store beside the tests directory (seen after a run:
+# $tests/../contexts with a context `test`); the next run's context tests then fail on it.
+rm -rf "$(dirname "$tests")/contexts"
 mkdir -p "$work/home-$name"
 export HOME="$work/home-$name"
 # SDK7_FILES=PATTERN runs the files matching it instead (e.g. `plugin`: scripts/sdk7-plugins.sh).
