@@ -307,9 +307,8 @@ impl Daemon {
         }
         crate::containers::recover::restore(&d, records).await;
         crate::containers::shim::refill(&d);
-        crate::containers::spare_dir::sweep(&d.cfg.data_root.join("containers"));
-        crate::containers::spare_dir::sweep(&d.cfg.exec_root.join("containers"));
-        crate::containers::lifecycle::refill_spare_dir(&d);
+        crate::containers::spares::sweep_all(&d);
+        crate::containers::spares::refill_dirs(&d);
         Ok(d)
     }
 

@@ -486,8 +486,8 @@ pub async fn create(
     let dirs = Paths::new(d, &id, &c.runtime);
     // The directory made ahead, or made now. An auto-remove container's start leaves the next
     // spare until after its removal (as the standby shim); any other create makes it now.
-    if super::lifecycle::SPARE_DIR.take_as(&dirs.dir) && !c.spec.auto_remove {
-        super::lifecycle::refill_spare_dir(d);
+    if super::spares::DATA_DIR.take_as(&dirs.dir) && !c.spec.auto_remove {
+        super::spares::refill_dirs(d);
     }
     if let Err(e) = std::fs::create_dir_all(&dirs.rootfs) {
         let _ = d.snap.remove(&id);

@@ -6,6 +6,7 @@ use super::model::{Container, Status};
 use super::registry::Events;
 pub use super::removal::{remove, remove_settled};
 use super::shim::{self, Paths};
+use super::spares;
 use super::spec;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -82,7 +83,7 @@ pub(super) fn prepare_bundle(
     p: &Paths,
     netns: Option<&str>,
 ) -> ApiResult<()> {
-    SPARE_RUN_DIR.take_as(&p.run_dir);
+    spares::RUN_DIR.take_as(&p.run_dir);
     std::fs::create_dir_all(&p.run_dir).map_err(ApiError::internal)?;
     mount_rootfs(d, c, p)?;
     // The volumes' filesystems and subpaths, as the runtime will mount them.
@@ -238,16 +239,6 @@ pub(super) fn fresh_netns(d: &Daemon, c: &Container) -> bool {
         && super::modes::remap(d, c).is_none()
 }
 
-/// The network namespace the next start of a container takes (made after each such start).
-pub(super) static SPARE_NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
-
-/// The data directory the next create takes and the run directory the next start takes (made
-/// after each start, see [`super::spare_dir`]).
-pub(super) static SPARE_DIR: super::spare_dir::SpareDir =
-    super::spare_dir::SpareDir::new(super::spare_dir::DATA_DIRS, super::spare_dir::DATA_FILES);
-pub(super) static SPARE_RUN_DIR: super::spare_dir::SpareDir =
-    super::spare_dir::SpareDir::new(&[], &[]);
-
 /// Give a starting container its interfaces, addresses and published ports: on the default
 /// bridge and on every user network it is configured for, inside the namespace at `netns`.
 /// Returns the lines its /etc/hosts gets for its own addresses ([`append_hosts`]), which the
@@ -333,9 +324,9 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         ns
     } else if (!no_network && own_netns(d, &c)) || fresh_netns(d, &c) {
         let t0 = std::time::Instant::now();
-        let taken = match SPARE_NETNS.ready() {
+        let taken = match spares::NETNS.ready() {
             Some(ns) => Ok(Ok(ns)),
-            None => tokio::task::spawn_blocking(|| SPARE_NETNS.take()).await,
+            None => tokio::task::spawn_blocking(|| spares::NETNS.take()).await,
         };
         match taken {
             Ok(Ok(ns)) => {
@@ -492,31 +483,16 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         let d = d.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            refill_spares(&d);
+            spares::refill_all(&d);
         });
     } else {
         shim::refill(d);
         if own_netns_used {
-            SPARE_NETNS.refill();
+            spares::NETNS.refill();
         }
-        refill_spare_dir(d);
+        spares::refill_dirs(d);
     }
     Ok(())
-}
-
-/// Make the next standby shim, spare network namespace and spare data directory unless they are
-/// ready or being made.
-pub(super) fn refill_spares(d: &Arc<Daemon>) {
-    shim::refill(d);
-    SPARE_NETNS.refill();
-    refill_spare_dir(d);
-}
-
-/// Make the next spare data directory for a create and run directory for a start (see
-/// [`super::spare_dir`]).
-pub fn refill_spare_dir(d: &Daemon) {
-    SPARE_DIR.refill(&d.cfg.data_root.join("containers"));
-    SPARE_RUN_DIR.refill(&d.cfg.exec_root.join("containers"));
 }
 
 /// The published ports a container asks for: `HostConfig.PortBindings`, plus

@@ -1,5 +1,5 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]), creation ([`create`], from a data directory made ahead: [`spare_dir`]), the bundle made ahead of a `--rm` start ([`prestart`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
+//! shim and runtime calls ([`shim`]), creation ([`create`], from a data directory made ahead: [`spares`]), the bundle made ahead of a `--rm` start ([`prestart`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
 //! ([`lifecycle`]), removal ([`removal`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
 //! ([`health`]) and resource updates ([`update`]).
 
@@ -22,7 +22,7 @@ pub mod recover;
 pub mod registry;
 pub mod removal;
 pub mod shim;
-pub mod spare_dir;
+pub mod spares;
 pub mod spec;
 pub mod trash;
 pub mod update;

@@ -16,9 +16,10 @@
 //! [`super::lifecycle::fresh_netns`]), held with the bundle: the start hands it to the runtime, and
 //! a bundle that is not used (changed, stale, removed, or its keeping time over) drops it.
 
-use super::lifecycle::{fresh_netns, prepare_bundle, start_view, starts_at_once, SPARE_NETNS};
+use super::lifecycle::{fresh_netns, prepare_bundle, start_view, starts_at_once};
 use super::model::{Container, Status};
 use super::shim::Paths;
+use super::spares::NETNS as SPARE_NETNS;
 use crate::daemon::Daemon;
 use berth_image::snapshot::OverlaySnapshotter;
 use berth_net::netns::Netns;

@@ -186,7 +186,7 @@ pub(super) async fn remove_with(
         let d = d.clone();
         tokio::spawn(async move {
             tokio::time::sleep(REFILL_AFTER_REMOVAL).await;
-            super::lifecycle::refill_spares(&d);
+            super::spares::refill_all(&d);
         });
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! A container's directories made ahead of need: `<data-root>/containers/.spare-<stamp>`, with
+//! What a container's create and start take ready-made instead of making on their path: the
+//! spare network namespace ([`NETNS`]), and its directories made ahead of need: `<data-root>/containers/.spare-<stamp>`, with
 //! its `rootfs` mount point and the empty files a start writes into (hostname, hosts, resolv.conf,
 //! config.json), and its (empty) run directory under `<exec-root>/containers`. A create (the data
 //! directory) and a start (the run directory) rename them to the container's id, so neither makes
@@ -9,13 +10,42 @@
 //! for a container's (ids are hex), and recovery's sweep leaves it alone; a half-made one from a
 //! crash is removed at start-up.
 
+use crate::daemon::Daemon;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// The data directory's mount point for the root, and the files a start writes there.
 pub const DATA_DIRS: &[&str] = &["rootfs"];
 pub const DATA_FILES: &[&str] = &["hostname", "hosts", "resolv.conf", "config.json"];
+
+/// The network namespace the next start of a container takes (made after each such start).
+pub static NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
+/// The data directory the next create takes.
+pub static DATA_DIR: SpareDir = SpareDir::new(DATA_DIRS, DATA_FILES);
+/// The run directory (in the exec root) the next start takes.
+pub static RUN_DIR: SpareDir = SpareDir::new(&[], &[]);
+
+/// Make the next standby shim, spare network namespace and spare directories unless they are
+/// ready or being made.
+pub fn refill_all(d: &Arc<Daemon>) {
+    super::shim::refill(d);
+    NETNS.refill();
+    refill_dirs(d);
+}
+
+/// Make the next spare data directory (for a create) and run directory (for a start).
+pub fn refill_dirs(d: &Daemon) {
+    DATA_DIR.refill(&d.cfg.data_root.join("containers"));
+    RUN_DIR.refill(&d.cfg.exec_root.join("containers"));
+}
+
+/// At start-up, before the first spares are made: remove what a previous run left.
+pub fn sweep_all(d: &Daemon) {
+    sweep(&d.cfg.data_root.join("containers"));
+    sweep(&d.cfg.exec_root.join("containers"));
+}
 
 /// One spare directory of a shape (its subdirectories and empty files), and whether the next is
 /// being made.
@@ -42,13 +72,14 @@ impl SpareDir {
         let Some(spare) = self.ready.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return false;
         };
-        if dest.exists() {
-            // Never over something already there; the spare stays for the next create.
-            *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(spare);
-            return false;
-        }
-        match std::fs::rename(&spare, dest) {
+        use nix::fcntl::{renameat2, RenameFlags};
+        // Never over something already there (one step, no check then rename): the spare stays.
+        match renameat2(None, &spare, None, dest, RenameFlags::RENAME_NOREPLACE) {
             Ok(()) => true,
+            Err(nix::errno::Errno::EEXIST) => {
+                *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(spare);
+                false
+            }
             Err(e) => {
                 crate::log!(2, "taking the spare directory {}: {e}", spare.display());
                 let _ = std::fs::remove_dir_all(&spare);
