@@ -491,6 +491,7 @@ pub async fn create(
     }
     if let Err(e) = std::fs::create_dir_all(&dirs.rootfs) {
         let _ = d.snap.remove(&id);
+        let _ = std::fs::remove_dir_all(&dirs.dir);
         return Err(ApiError::internal(e));
     }
     crate::crash::point("create:prepared");
