@@ -186,11 +186,13 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiR
             .await
             .map(|s| s.code().unwrap_or(137))
             .unwrap_or(126);
+        // The runtime's own failure exits 255; a program that exits 126 itself keeps its words.
+        let runtime_failed = code == 255;
         let code = runtime_failure_code(code, &first_err);
         if let Some(frame) = held {
             // Ours: said as dockerd says it, on stdout. Else the program's own first words.
-            let (kind, text) = match (code, docker_exec_failure(&frame[8..])) {
-                (126, Some(msg)) => (1, format!("{msg}\r\n").into_bytes()),
+            let (kind, text) = match (runtime_failed, docker_exec_failure(&frame[8..])) {
+                (true, Some(msg)) => (1, format!("{msg}\r\n").into_bytes()),
                 _ => (2, frame[8..].to_vec()),
             };
             let wanted = if kind == 2 { want_err } else { want_out };
