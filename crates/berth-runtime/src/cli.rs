@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::spec;
 use crate::state::{State, OCI_VERSION};
 
+mod fast;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
@@ -496,13 +498,18 @@ pub fn version_text(prog: &str) -> String {
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
     use clap::FromArgMatches;
-    let prog = prog_name();
-    let parsed = command(&prog)
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The lines engines send on every container skip clap's command tree.
+    let parsed = match fast::parse(&args) {
+        Some(c) => Ok(c),
+        None => command(&prog_name())
+            .try_get_matches_from(&args)
+            .and_then(|m| Cli::from_arg_matches(&m)),
+    };
     let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
+            let prog = prog_name();
             if let Some(topic) = unknown_help_topic(&e) {
                 // runc's answer (and exit status) to `help foo` / `foo -h`.
                 eprintln!("{prog}: No help topic for '{topic}'");
@@ -513,7 +520,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.version {
-        print!("{}", version_text(&prog));
+        print!("{}", version_text(&prog_name()));
         return 0;
     }
     let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
@@ -521,9 +528,11 @@ pub fn main() -> i32 {
         cli.command,
         Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_))
     ) {
-        // The commands that clone a process: the argument parser's code is
-        // done with, so its pages are unmapped (they stay in the page cache)
-        // and the peak RSS is what one stage maps, not the sum of all.
+        // The commands that clone a process: the start-up's and the
+        // argument parser's code is done with, so its pages are unmapped
+        // (they stay in the page cache) and the peak RSS is what one stage
+        // maps, not the sum of all (without this drop after the fast
+        // reading, `run`'s peak is 3272 kB instead of 2760, for 19 faults).
         berth_sys::drop_readonly_segments();
     }
     match dispatch(&cli) {
