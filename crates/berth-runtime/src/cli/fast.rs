@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Cli, Command, CreateArgs};
+use super::{Cli, Command, CreateArgs, ExecArgs};
 
 /// The commands read here.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,7 @@ enum Verb {
     State,
     Delete,
     Kill,
+    Exec,
 }
 
 /// Reads `args` (the program's name first) when it is one of the plain
@@ -53,6 +54,27 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
     };
     let mut seen_local: Vec<&'static str> = Vec::new();
     let (mut detach, mut keep, mut force, mut all) = (false, false, false, false);
+    let mut exec = ExecArgs {
+        console_socket: None,
+        cwd: None,
+        env: Vec::new(),
+        tty: false,
+        user: None,
+        additional_gids: Vec::new(),
+        process: None,
+        detach: false,
+        pid_file: None,
+        pidfd_socket: None,
+        process_label: None,
+        apparmor: None,
+        no_new_privs: false,
+        cap: Vec::new(),
+        preserve_fds: 0,
+        cgroup: Vec::new(),
+        ignore_paused: false,
+        id: String::new(),
+        command: Vec::new(),
+    };
     let mut positionals: Vec<String> = Vec::new();
 
     let mut it = args.iter().skip(1);
@@ -67,8 +89,13 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
                     "state" => Verb::State,
                     "delete" => Verb::Delete,
                     "kill" => Verb::Kill,
+                    "exec" => Verb::Exec,
                     _ => return None,
                 });
+            } else if verb == Some(Verb::Exec) && !positionals.is_empty() {
+                // The command: this argument and every one after it.
+                exec.command = command_from(std::iter::once(arg).chain(rest(&mut it)?))?;
+                break;
             } else {
                 if arg.is_empty() {
                     return None;
@@ -76,6 +103,14 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
                 positionals.push(arg.to_string());
             }
             continue;
+        }
+        if arg == "--" && verb == Some(Verb::Exec) && !positionals.is_empty() {
+            exec.command = command_from(rest(&mut it)?)?;
+            break;
+        }
+        // A flag between an exec's id and its command: clap's to read.
+        if verb == Some(Verb::Exec) && !positionals.is_empty() {
+            return None;
         }
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v)),
@@ -128,9 +163,26 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
             (Verb::Run, "--keep") => "keep",
             (Verb::Delete, "-f" | "--force") => "force",
             (Verb::Kill, "-a" | "--all") => "all",
+            (Verb::Exec, "--console-socket") => "exec-console-socket",
+            (Verb::Exec, "--cwd") => "cwd",
+            (Verb::Exec, "-e" | "--env") => "env",
+            (Verb::Exec, "-t" | "--tty") => "tty",
+            (Verb::Exec, "-u" | "--user") => "user",
+            (Verb::Exec, "-p" | "--process") => "process",
+            (Verb::Exec, "-d" | "--detach") => "exec-detach",
+            (Verb::Exec, "--pid-file") => "exec-pid-file",
+            (Verb::Exec, "--pidfd-socket") => "exec-pidfd-socket",
+            (Verb::Exec, "--process-label") => "process-label",
+            (Verb::Exec, "--apparmor") => "apparmor",
+            (Verb::Exec, "--no-new-privs") => "no-new-privs",
+            (Verb::Exec, "-c" | "--cap") => "cap",
+            (Verb::Exec, "--preserve-fds") => "exec-preserve-fds",
+            (Verb::Exec, "--cgroup") => "cgroup",
+            (Verb::Exec, "--ignore-paused") => "ignore-paused",
             _ => return None,
         };
-        if seen_local.contains(&local) {
+        let repeats = matches!(local, "env" | "cap" | "cgroup");
+        if seen_local.contains(&local) && !repeats {
             return None;
         }
         seen_local.push(local);
@@ -147,6 +199,22 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
             "keep" => keep = flag()?,
             "force" => force = flag()?,
             "all" => all = flag()?,
+            "exec-console-socket" => exec.console_socket = Some(PathBuf::from(value()?)),
+            "cwd" => exec.cwd = Some(value()?),
+            "env" => exec.env.push(value()?),
+            "tty" => exec.tty = flag()?,
+            "user" => exec.user = Some(value()?),
+            "process" => exec.process = Some(PathBuf::from(value()?)),
+            "exec-detach" => exec.detach = flag()?,
+            "exec-pid-file" => exec.pid_file = Some(PathBuf::from(value()?)),
+            "exec-pidfd-socket" => exec.pidfd_socket = Some(PathBuf::from(value()?)),
+            "process-label" => exec.process_label = Some(value()?),
+            "apparmor" => exec.apparmor = Some(value()?),
+            "no-new-privs" => exec.no_new_privs = flag()?,
+            "cap" => exec.cap.push(value()?),
+            "exec-preserve-fds" => exec.preserve_fds = value()?.parse().ok()?,
+            "cgroup" => exec.cgroup.push(value()?),
+            "ignore-paused" => exec.ignore_paused = flag()?,
             _ => return None,
         }
     }
@@ -173,11 +241,28 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
             id,
             signal: pos.next().unwrap_or_else(|| "SIGTERM".into()),
         },
+        Verb::Exec => {
+            exec.id = id;
+            Command::Exec(exec)
+        }
     });
     if pos.next().is_some() {
         return None;
     }
     Some(cli)
+}
+
+/// The arguments left, as text; `None` for one that is not UTF-8.
+fn rest<'a>(it: &mut impl Iterator<Item = &'a OsString>) -> Option<Vec<&'a str>> {
+    it.map(|a| a.to_str()).collect()
+}
+
+/// An exec's command as clap takes it; `None` (clap's to read) for an
+/// empty argument or a second `--`.
+fn command_from<'a>(args: impl IntoIterator<Item = &'a str>) -> Option<Vec<String>> {
+    args.into_iter()
+        .map(|a| (!a.is_empty() && a != "--").then(|| a.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -236,6 +321,22 @@ mod tests {
             "kill -a c1 SIGUSR1",
             "--log-format=json --root=/r state c1",
             "run --pidfd-socket /s --pid-file /p c1",
+            // exec: containerd, berthd (docker exec, health checks), by hand
+            "--root /r --log /l --log-format json exec --process /p.json --detach --pid-file /p.pid c1",
+            "--root /r --log /l --log-format json exec --process /p.json --detach --pid-file /p.pid --console-socket /s c1",
+            "--root /r exec --process /x.json c1",
+            "--root /r exec --cwd /tmp -e A=1 -e B=2 -c CAP_SYS_ADMIN -c CAP_NET_ADMIN c1 -- sh -c true",
+            "--root /r exec --tty --console-socket /s -e TERM=xterm c1 -- sh",
+            "--root /r exec --pid-file /run/h.pid c1 -- /bin/sh -c exit 1",
+            "exec c1 ls -l /",
+            "exec c1 sh -c --cwd",
+            "exec c1 sh --root /x",
+            "exec -t -u 1000:1000 --no-new-privs --ignore-paused c1 id",
+            "exec --cgroup a --cgroup b:c --preserve-fds 2 c1 true",
+            "exec --apparmor p --process-label l --pidfd-socket /s c1 true",
+            "exec c1",
+            "exec c1 --",
+            "exec --user c1 true",
         ];
         for line in lines {
             let args = argv(line);
@@ -255,7 +356,6 @@ mod tests {
             "help run",
             "list",
             "ls -q",
-            "exec c1 true",
             "spec",
             "--rootless spec",
             "run",
@@ -278,6 +378,15 @@ mod tests {
             "run --preserve-fds x c1",
             "run --preserve-fds -1 c1",
             "create -- c1",
+            "exec -- c1 true",
+            "exec c1 -t true",
+            "exec c1 --root /x true",
+            "exec c1 --debug true",
+            "exec c1 true -- x",
+            "exec c1 -- a -- b",
+            "exec -g 10 c1 true",
+            "exec -e c1",
+            "exec -td c1 true",
             "frobnicate c1",
         ];
         for line in lines {
