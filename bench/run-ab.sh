@@ -57,6 +57,9 @@
 # The spare directories (20:01, quiet, load 1.1, 100 rounds): main at 864803f / with the data
 # directory made ahead / with the run directory and the snapshot's parent file too: 0.134x / 0.131x /
 # 0.128x dockerd's median (319.4 ms); berthd's share over the CLI alone 18.1 / 15.4 / 15.4 ms.
+# startpath (2026-12-06 22:28, load 0.75-0.9, 150 rounds): main at f46e149 37.1 ms median, with the
+# early attach/wait connections, the deferred trash and the spare run directory's files 34.8, the CLI
+# alone 22.0, dockerd 275.2 (0.135x / 0.126x); shares 14.7 / 12.7 ms; per-round difference -2.15 ms.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }

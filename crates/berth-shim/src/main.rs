@@ -5,8 +5,9 @@
 //! process ahead too: [`prefork`]); it double-forks (the first process exits at once, the second
 //! calls `setsid`), so it is no child of berthd and outlives it. It then becomes a child subreaper, runs
 //! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
-//! (the container's init is reparented to it when the runtime exits), reports `ok <pid>` (or
-//! `error <message>`) on its stdout to berthd, and from then on:
+//! (the container's init is reparented to it when the runtime exits), reports `listening` once the
+//! runtime runs and its socket is bound (connections wait there until it serves them), then
+//! `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
 //!
 //! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients
 //!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
@@ -227,6 +228,11 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
                 .with_context(|| format!("run {}", a.runtime.display()))?,
         ),
     };
+    // The socket is bound (and listening): berthd may connect its attaches and its `wait` while
+    // the runtime runs, instead of after the answer. Said once the runtime has its command line.
+    // A failed write (berthd gone) is not this step's to handle: the runtime runs already.
+    let _ = writeln!(std::io::stdout(), "listening");
+    let _ = std::io::stdout().flush();
     // Without a terminal the container's outputs are known now: the log, the copiers and the
     // socket's server are made while the runtime runs (on another CPU), not before or after it.
     let mut early = None;

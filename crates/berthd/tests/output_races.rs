@@ -2,7 +2,8 @@
 //! line although the container is removed before the client reads (docker-py's
 //! `containers.run(remove=True)` does create, start, logs follow, wait, rm, then reads); a client that
 //! never reads its attach stream does not keep `rm -f` from removing a container that floods stdout;
-//! shims leave no sockets behind; `logs` merges lines into frames without mixing streams.
+//! shims leave no sockets behind; `run --rm` gets a burst of output whole; `logs` merges lines into
+//! frames without mixing streams.
 
 mod common;
 
@@ -173,6 +174,50 @@ fn shims_leave_no_sockets() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "sockets left in {}: {left:?}", s.display());
+}
+
+/// `run --rm` attaches before its start: a program that writes more at once than its pipes hold
+/// (the output waits there until the attach is connected to the shim, which is done while the
+/// runtime runs) still hands the client every line in order, and a start the runtime refuses ends
+/// the client's run with the error instead of leaving it attached.
+#[test]
+fn run_attached_before_start_gets_a_burst_whole() {
+    skip_unless_ready!("run_attached_before_start_gets_a_burst_whole");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    for _ in 0..3 {
+        // Read while it runs (the harness's `docker` reads the output only after the exit, and
+        // the CLI would block on a full pipe).
+        let o = std::process::Command::new(docker_cli().expect("docker"))
+            .args(["run", "--rm", "--network", "none", "bb:1", "sh", "-c"])
+            .arg("i=0; while [ $i -lt 60000 ]; do i=$((i+1)); echo $i; done")
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 60000, "last line {:?}", lines.last());
+        let first_wrong = lines
+            .iter()
+            .enumerate()
+            .find(|(i, l)| **l != (i + 1).to_string());
+        assert!(first_wrong.is_none(), "out of order at {first_wrong:?}");
+    }
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/etc/hostname:/bin",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(!o.stderr.is_empty());
 }
 
 /// The frames of a multiplexed stream: (stream, payload) each.

@@ -379,7 +379,21 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     let t_bundle = us();
     let own_netns_used = netns.is_some();
     let at_once = no_network || own_netns_used;
-    let spawned = shim::spawn(d, &c, &p, at_once).await;
+    // The attaches that came before the start, and the waiter's `wait`, are connected while the
+    // runtime runs (the shim's socket is bound before it), not after its return: the attached
+    // streams go to their clients at once, and the `wait` (which lets a held output flow) follows
+    // them. The exit it brings is handled once the record says running (`spawn_waiter` below).
+    let mut early_wait = None;
+    let spawned = match shim::spawn(d, &c, &p, at_once).await {
+        Ok(mut s) => {
+            if s.listening().await {
+                connect_pending(d, &c.id, &p).await;
+                early_wait = shim::ask_wait(&p.socket).await.ok();
+            }
+            s.answer(&p).await
+        }
+        Err(e) => Err(e),
+    };
     // The runtime has joined it (or failed): the container's init holds it now.
     drop(netns);
     let t_created = us();
@@ -406,11 +420,8 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         }
         crate::crash::point("start:network");
     }
-    for pending in d.containers.take_pending(&c.id) {
-        if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
-            let _ = pending.tx.send(s);
-        }
-    }
+    // Attaches that came while the runtime ran (as a rule none).
+    connect_pending(d, &c.id, &p).await;
     let now = time::now_rfc3339_nano();
     let c = d.containers.modify(&c.id, |c| {
         c.state.status = Status::Running;
@@ -438,7 +449,7 @@ async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
         // comes first.
         start_event(&c);
     }
-    spawn_waiter(d.clone(), c.id.clone());
+    spawn_waiter(d.clone(), c.id.clone(), early_wait);
     let t_ready = us();
     let started = if at_once {
         // It runs already; its output waited in its pipes for the clients connected above. The
@@ -628,6 +639,15 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
     }
 }
 
+/// Connect the attaches queued for `start` to the container's shim and hand each its stream.
+async fn connect_pending(d: &Daemon, id: &str, p: &Paths) {
+    for pending in d.containers.take_pending(id) {
+        if let Ok(s) = shim::attach(&p.socket, pending.flags).await {
+            let _ = pending.tx.send(s);
+        }
+    }
+}
+
 /// A start that failed before the process ran: unmount, record the error, drop waiting attaches, and
 /// remove an auto-remove container (its client waits for the removal); returns the error to report.
 async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) -> ApiError {
@@ -671,15 +691,20 @@ pub(super) async fn release_volumes(d: &Arc<Daemon>, c: &Container, p: &Paths, e
     .await;
 }
 
-/// Watch the shim until the container exits, then record it.
-pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String) {
+/// Watch the shim until the container exits, then record it; `asked`: a connection that asked the
+/// shim for the exit already (`shim::ask_wait`).
+pub(super) fn spawn_waiter(d: Arc<Daemon>, id: String, asked: Option<tokio::net::UnixStream>) {
     tokio::spawn(async move {
         let c = match d.containers.get(&id) {
             Ok(c) => c,
             Err(_) => return,
         };
         let p = Paths::new(&d, &id, &c.runtime);
-        let Some(exit) = shim::wait_exit(&p.socket).await else {
+        let exit = match asked {
+            Some(s) => shim::exit_of(s).await,
+            None => shim::wait_exit(&p.socket).await,
+        };
+        let Some(exit) = exit else {
             on_exit(&d, &id, None).await;
             return;
         };

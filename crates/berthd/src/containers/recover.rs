@@ -139,7 +139,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                 }
                 super::netconn::restore(d, &c).await;
                 super::health::start_monitor(d, &c, false);
-                lifecycle::spawn_waiter(d.clone(), id);
+                lifecycle::spawn_waiter(d.clone(), id, None);
                 continue;
             }
             Status::Removing | Status::Dead => {

@@ -147,15 +147,64 @@ async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
     })
 }
 
-/// Start the shim for a prepared bundle; returns the container's init pid once `create` succeeded.
-/// `run`: the shim runs the container at once (`<runtime> run --detach`) and holds its output until
-/// [`release`]. Takes the standby shim if one is ready.
+/// A shim handed its container: it says `listening` once the runtime runs and its socket is bound,
+/// then `ok <pid>` or `error <message>`.
+pub struct Spawned {
+    out: BufReader<tokio::process::ChildStdout>,
+    /// A line read while looking for `listening` that was the answer itself.
+    first: Option<String>,
+}
+
+impl Spawned {
+    /// Wait until the shim's socket is bound (true: connections to it are served, even while the
+    /// runtime still runs), or the shim answered without it (false: it failed).
+    pub async fn listening(&mut self) -> bool {
+        let mut line = String::new();
+        let _ = self.out.read_line(&mut line).await;
+        if line.trim() == "listening" {
+            return true;
+        }
+        self.first = Some(line);
+        false
+    }
+
+    /// The container's init pid once the runtime's `create` (or `run`) succeeded.
+    pub async fn answer(mut self, p: &Paths) -> Result<i32, ShimError> {
+        let line = match self.first.take() {
+            Some(line) => line,
+            None => {
+                let mut line = String::new();
+                self.out
+                    .read_line(&mut line)
+                    .await
+                    .map_err(|e| ShimError::Spawn("shim".into(), e))?;
+                line
+            }
+        };
+        let line = line.trim();
+        if let Some(pid) = line.strip_prefix("ok ") {
+            return pid
+                .parse()
+                .map_err(|_| ShimError::Failed(format!("shim said {line:?}")));
+        }
+        let msg = line.strip_prefix("error ").unwrap_or(line);
+        if msg.is_empty() {
+            let log = std::fs::read_to_string(p.run_dir.join("shim.log")).unwrap_or_default();
+            return Err(ShimError::Failed(format!("shim exited: {}", log.trim())));
+        }
+        Err(ShimError::Failed(msg.to_string()))
+    }
+}
+
+/// Start the shim for a prepared bundle (its answer: [`Spawned`]). `run`: the shim runs the
+/// container at once (`<runtime> run --detach`) and holds its output until [`release`] (or a
+/// `wait`). Takes the standby shim if one is ready.
 pub async fn spawn(
     d: &Daemon,
     c: &super::model::Container,
     p: &Paths,
     run: bool,
-) -> Result<i32, ShimError> {
+) -> Result<Spawned, ShimError> {
     let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
     let runtime_bin = d
         .runtime_path(runtime)
@@ -203,7 +252,10 @@ pub async fn spawn(
         // A standby that died meanwhile (killed) refuses the write: start one as before.
         if stdin.write_all(&buf).await.is_ok() {
             drop(stdin);
-            return answer(stdout, p).await;
+            return Ok(Spawned {
+                out: BufReader::new(stdout),
+                first: None,
+            });
         }
     }
     let log_file =
@@ -218,28 +270,10 @@ pub async fn spawn(
     let out = child.stdout.take().expect("piped stdout");
     // The first process exits at once (the shim double-forks); reap it.
     let _ = child.wait().await;
-    answer(out, p).await
-}
-
-/// The shim's `ok <pid>` or `error <message>` (nothing: it died; its log may say why).
-async fn answer(out: tokio::process::ChildStdout, p: &Paths) -> Result<i32, ShimError> {
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .await
-        .map_err(|e| ShimError::Spawn("shim".into(), e))?;
-    let line = line.trim();
-    if let Some(pid) = line.strip_prefix("ok ") {
-        return pid
-            .parse()
-            .map_err(|_| ShimError::Failed(format!("shim said {line:?}")));
-    }
-    let msg = line.strip_prefix("error ").unwrap_or(line);
-    if msg.is_empty() {
-        let log = std::fs::read_to_string(p.run_dir.join("shim.log")).unwrap_or_default();
-        return Err(ShimError::Failed(format!("shim exited: {}", log.trim())));
-    }
-    Err(ShimError::Failed(msg.to_string()))
+    Ok(Spawned {
+        out: BufReader::new(out),
+        first: None,
+    })
 }
 
 /// Run `<runtime> --root R <args...>`; the error carries the runtime's message.
@@ -338,8 +372,19 @@ impl Exit {
 
 /// Wait for the container's exit through the shim; `None` if the shim is gone without saying.
 pub async fn wait_exit(socket: &std::path::Path) -> Option<Exit> {
-    let mut s = UnixStream::connect(socket).await.ok()?;
-    s.write_all(b"wait\n").await.ok()?;
+    exit_of(ask_wait(socket).await.ok()?).await
+}
+
+/// Connect to the shim and ask for the exit (which also lets a held output flow); the answer
+/// comes on the stream ([`exit_of`]).
+pub async fn ask_wait(socket: &std::path::Path) -> std::io::Result<UnixStream> {
+    let mut s = UnixStream::connect(socket).await?;
+    s.write_all(b"wait\n").await?;
+    Ok(s)
+}
+
+/// The exit the shim reports on a stream from [`ask_wait`]; `None` if the shim is gone without saying.
+pub async fn exit_of(s: UnixStream) -> Option<Exit> {
     let mut rest = BufReader::new(s);
     let mut line = String::new();
     rest.read_line(&mut line).await.ok()?;

@@ -1,7 +1,8 @@
 //! What a container's create and start take ready-made instead of making on their path: the
 //! spare network namespace ([`NETNS`]), and its directories made ahead of need: `<data-root>/containers/.spare-<stamp>`, with
 //! its `rootfs` mount point and the empty files a start writes into (hostname, hosts, resolv.conf,
-//! config.json), and its (empty) run directory under `<exec-root>/containers`. A create (the data
+//! config.json), and its run directory under `<exec-root>/containers` (with the empty files the
+//! shim and the runtime write there, [`RUN_FILES`]). A create (the data
 //! directory) and a start (the run directory) rename them to the container's id, so neither makes
 //! a new inode on its path: on this ext4 without a journal every inode made in a fresh
 //! directory scans the recently deleted ones (0.4-3 ms each under `run --rm` churn), and writing
@@ -24,8 +25,12 @@ pub const DATA_FILES: &[&str] = &["hostname", "hosts", "resolv.conf", "config.js
 pub static NETNS: berth_net::netns::Spare = berth_net::netns::Spare::new();
 /// The data directory the next create takes.
 pub static DATA_DIR: SpareDir = SpareDir::new(DATA_DIRS, DATA_FILES);
+/// The files a container's shim and runtime write in its run directory, made empty ahead: the
+/// shim's log (opened before it hands the runtime its command line), the runtime's log, and the
+/// exit file's temporary name (written on the exit's path, then renamed to `exit.json`).
+pub const RUN_FILES: &[&str] = &["shim.log", "runtime.log", "exit.tmp"];
 /// The run directory (in the exec root) the next start takes.
-pub static RUN_DIR: SpareDir = SpareDir::new(&[], &[]);
+pub static RUN_DIR: SpareDir = SpareDir::new(&[], RUN_FILES);
 
 /// Make the next standby shim, spare network namespace and spare directories unless they are
 /// ready or being made.
