@@ -198,9 +198,17 @@ impl Registry {
         Ok(Ok(g.by_id[&id].events.subscribe()))
     }
 
-    /// Forget a container (after its files are gone); wakes `wait ... removed`.
-    pub fn remove(&self, id: &str) {
+    /// Forget a container (after its files are gone) once `delete_record` (the store's delete
+    /// of its record) succeeds, both under the registry's lock: a create that finds the name
+    /// free in the store cannot be followed by a lookup that still finds the old container by
+    /// id or name. Wakes `wait ... removed`.
+    pub fn remove_after<E>(
+        &self,
+        id: &str,
+        delete_record: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut g = self.lock();
+        delete_record()?;
         if let Some(e) = g.by_id.remove(id) {
             g.tombstones
                 .insert(id.to_string(), (e.c.state.exit_code, Instant::now()));
@@ -209,6 +217,7 @@ impl Registry {
                 ev.running = false;
             });
         }
+        Ok(())
     }
 
     /// Queue an attach until `start`.

@@ -149,13 +149,15 @@ pub(super) async fn remove_with(
     crate::crash::point("rm:files");
     // `Removing` (or, for an auto-remove container, the recovery of those) covers a crash until
     // here and a host crash that loses this delete: recovery finishes the removal. The record
-    // and the in-memory entry go together, with nothing awaited between: once the store lets a
+    // and the in-memory entry go together, under the registry's lock: once the store lets a
     // new container take the name, the name leads to it alone (`wait ... removed` is answered
     // here, after the unmount and the snapshot's removal: `docker rmi` of the image right after
     // `run --rm` finds it unused).
-    d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+    d.containers
+        .remove_after(&c.id, || {
+            d.db.delete_with(&c.id, crate::store::Durability::Unsynced)
+        })
         .map_err(ApiError::internal)?;
-    d.containers.remove(&c.id);
     d.execs.forget_container(&c.id);
     d.events.emit(
         "container",
