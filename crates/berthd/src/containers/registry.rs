@@ -332,7 +332,11 @@ mod tests {
         let mut rx = r.subscribe("web").unwrap().unwrap();
         r.notify_exit("abc123", 7);
         assert_eq!(rx.borrow_and_update().exits, 1);
-        r.remove("abc123");
+        // A record the store fails to delete keeps the container.
+        assert_eq!(r.remove_after("abc123", || Err("disk")), Err("disk"));
+        assert!(!rx.borrow().removed);
+        assert!(r.get("abc123").is_ok());
+        r.remove_after("abc123", || Ok::<(), ()>(())).unwrap();
         assert!(rx.borrow().removed);
         // A `wait` that arrives after the removal still learns the exit code.
         assert_eq!(r.subscribe("abc123").unwrap().unwrap_err(), 3);
