@@ -257,7 +257,8 @@ fn main() -> Result<()> {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("write pid file {}", p.display()))?;
         }
-        let res = api::serve(d, argv).await;
+        let res = api::serve(d.clone(), argv).await;
+        containers::spares::sweep_at_exit(&d);
         if let Some(p) = &f.pidfile {
             let _ = std::fs::remove_file(p);
         }

@@ -52,6 +52,15 @@ pub fn sweep_all(d: &Daemon) {
     sweep(&d.cfg.exec_root.join("containers"));
 }
 
+/// At shutdown: the spare directories (the run directory's holds files, so an emptied exec root
+/// would not go with `find -empty`) and the trash's leftovers go with berthd.
+pub fn sweep_at_exit(d: &Daemon) {
+    sweep_all(d);
+    for root in [&d.cfg.data_root, &d.cfg.exec_root] {
+        super::trash::empty_now(&root.join("containers"));
+    }
+}
+
 /// One spare directory of a shape (its subdirectories and empty files), and whether the next is
 /// being made.
 pub struct SpareDir {

@@ -40,6 +40,22 @@ pub fn sweep(parent: &Path) {
     delete(rd.flatten().map(|e| e.path()).collect());
 }
 
+/// Empty the trash of the directories under `parent` now, and remove it (at shutdown: what the
+/// thread had not reached yet would otherwise stay until the next start).
+pub fn empty_now(parent: &Path) {
+    let trash = parent.join(".trash");
+    let Ok(rd) = std::fs::read_dir(&trash) else {
+        return;
+    };
+    for e in rd.flatten() {
+        // The thread may be deleting the same tree: a second pass finishes what it raced.
+        if std::fs::remove_dir_all(e.path()).is_err() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(&trash);
+}
+
 /// How long the trash waits after a discard before it deletes: a `run --rm`'s removal answers its
 /// client's `wait` right after the discard, and the deletion (a dozen unlinks and rmdirs, a
 /// directory tree each) competed with the client's exit for a CPU on a busy 2-core host.
