@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod compression;
 pub mod config;
+pub mod deleter;
 pub mod digest;
 pub mod extract;
 pub mod gc;

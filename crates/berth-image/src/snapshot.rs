@@ -635,43 +635,11 @@ impl Snapshotter for OverlaySnapshotter {
     }
 }
 
-/// Delete directories that were moved aside, on the one thread that does so (started at the first
-/// use: no thread is spawned on a removal's path), 5 ms after the last of them came: a removal's
-/// caller answers its client meanwhile, and the deletion competed with that client for a CPU on
-/// a busy host. A failure (or no thread) leaves them for the next [`OverlaySnapshotter::open`].
+/// Delete directories that were moved aside, off the caller's path ([`crate::deleter`]). A
+/// failure (or no thread) leaves them for the next [`OverlaySnapshotter::open`].
 fn delete_in_background(dirs: Vec<PathBuf>) {
-    static DELETER: std::sync::OnceLock<Mutex<Option<std::sync::mpsc::Sender<PathBuf>>>> =
-        std::sync::OnceLock::new();
-    const DELAY: std::time::Duration = std::time::Duration::from_millis(5);
-    if dirs.is_empty() {
-        return;
-    }
-    let slot = DELETER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
-        let started = std::thread::Builder::new()
-            .name("snapshot-rm".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < 64 {
-                        let Ok(more) = rx.recv_timeout(DELAY) else {
-                            break;
-                        };
-                        batch.push(more);
-                    }
-                    for d in batch {
-                        let _ = fs::remove_dir_all(&d);
-                    }
-                }
-            });
-        Mutex::new(started.ok().map(|_| tx))
-    });
-    let tx = slot.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(tx) = tx.as_ref() {
-        for d in dirs {
-            let _ = tx.send(d);
-        }
-    }
+    static DELETER: crate::deleter::Deleter = crate::deleter::Deleter::new("snapshot-rm");
+    DELETER.delete(dirs);
 }
 
 /// Layers (chain ID → parent) and snapshots (key → parent) of the fake.

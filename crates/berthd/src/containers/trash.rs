@@ -56,50 +56,12 @@ pub fn empty_now(parent: &Path) {
     let _ = std::fs::remove_dir(&trash);
 }
 
-/// How long the trash waits after a discard before it deletes: a `run --rm`'s removal answers its
-/// client's `wait` right after the discard, and the deletion (a dozen unlinks and rmdirs, a
-/// directory tree each) competed with the client's exit for a CPU on a busy 2-core host.
-const DELAY: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// Hand directories to the one thread that deletes the trash (started at the first use): no thread
-/// is spawned on a removal's path, and the deletion waits [`DELAY`] after the last discard.
+/// Hand directories to the one thread that deletes the trash ([`berth_image::deleter`]): no
+/// thread is spawned on a removal's path, and the deletion waits a few milliseconds after the
+/// last discard (a `run --rm`'s removal answers its client's `wait` right after the discard, and
+/// the deletion competed with the client's exit for a CPU on a busy 2-core host). Without the
+/// thread the trash waits for the next start's sweep.
 fn delete(dirs: Vec<PathBuf>) {
-    use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
-    static TRASH: OnceLock<Mutex<Option<Sender<PathBuf>>>> = OnceLock::new();
-    if dirs.is_empty() {
-        return;
-    }
-    let slot = TRASH.get_or_init(|| {
-        let (tx, rx) = channel::<PathBuf>();
-        let started = std::thread::Builder::new()
-            .name("trash".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    // Until the discards stop for a moment (at most 64 at a time).
-                    while batch.len() < 64 {
-                        let Ok(more) = rx.recv_timeout(DELAY) else {
-                            break;
-                        };
-                        batch.push(more);
-                    }
-                    for d in batch {
-                        if std::fs::remove_dir_all(&d).is_err() {
-                            // A late writer (the runtime's log) can race one pass; a second
-                            // pass finishes.
-                            let _ = std::fs::remove_dir_all(&d);
-                        }
-                    }
-                }
-            });
-        Mutex::new(started.ok().map(|_| tx))
-    });
-    let tx = slot.lock().unwrap_or_else(|e| e.into_inner());
-    // Without the thread (it could not be started) the trash waits for the next start's sweep.
-    if let Some(tx) = tx.as_ref() {
-        for d in dirs {
-            let _ = tx.send(d);
-        }
-    }
+    static TRASH: berth_image::deleter::Deleter = berth_image::deleter::Deleter::new("trash");
+    TRASH.delete(dirs);
 }
