@@ -226,8 +226,14 @@ impl Runner for ShimRunner {
             .map_err(|e| format!("running {}: {e}", self.shim.display()))?;
         let out = child.stdout.take().expect("piped stdout");
         let _ = child.wait();
+        // The shim's answer, after its `listening` (said once its socket is bound).
+        let mut out = std::io::BufReader::new(out);
         let mut line = String::new();
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        while {
+            line.clear();
+            let _ = out.read_line(&mut line);
+            line.trim() == "listening"
+        } {}
         let line = line.trim();
         if !line.starts_with("ok ") {
             let msg = line.strip_prefix("error ").unwrap_or(line);
