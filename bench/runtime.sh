@@ -74,6 +74,12 @@
 # 0.74x / 0.64x / 0.72x. 100 ms apart crun/berth 3.2-3.5. Peak RSS of run: berth 3008 kB, crun
 # 3356-3400; parked init 680-684 kB (crun 2068-2240). bench/runtime-ab.sh 300 interleaved rounds:
 # berth/crun 0.621 (ext4), 0.516 (BERTH_AB_TMPFS=1).
+# Session 11 (2026-12-06 23:16-23:19, quiet host, load 1.1-1.6, main at 129cd5a: the command line read
+# without clap, no drop before init's clone), `30` five times: run back to back crun/berth 2.15 / 1.53 /
+# 1.63 / 1.73 / 1.68 (0.47x / 0.65x / 0.61x / 0.58x / 0.60x; berth 5.4-7.8 ms median); median of the
+# alternating pairs' ratios 0.701 / 0.644 / 0.647 / 0.652 / 0.624 (pairs 0.51-0.77). 100 ms apart
+# crun/berth 3.33-3.7; create+start+delete 1.95-2.49; list 1.79-2.3. Peak RSS of run: berth 2896 kB, crun
+# 3324-3372; parked init 704-712 kB (crun 2108-2300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
