@@ -6,6 +6,7 @@
 pub mod create;
 pub mod defaults;
 pub mod exec;
+pub mod exit;
 pub mod health;
 pub mod hostextra;
 pub mod lifecycle;

@@ -120,7 +120,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                 if shim::read_exit_file(&p).is_some() {
                     // It exited while no daemon watched: record that before the API answers, so
                     // no client sees it running.
-                    lifecycle::on_exit(d, &id, None).await;
+                    super::exit::on_exit(d, &id, None).await;
                     continue;
                 }
                 if runtime_state(&p, &id) {
@@ -139,7 +139,7 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
                 }
                 super::netconn::restore(d, &c).await;
                 super::health::start_monitor(d, &c, false);
-                lifecycle::spawn_waiter(d.clone(), id, None);
+                super::exit::spawn_waiter(d.clone(), id, None);
                 continue;
             }
             Status::Removing | Status::Dead => {
@@ -155,9 +155,9 @@ pub async fn restore(d: &Arc<Daemon>, records: Vec<Container>) {
         } else if c.is_restarting()
             || (c.state.status == Status::Exited
                 && matches!(c.spec.restart_policy.as_str(), "always" | "unless-stopped")
-                && lifecycle::should_restart(&c))
+                && super::exit::should_restart(&c))
         {
-            lifecycle::schedule_restart(d.clone(), c);
+            super::exit::schedule_restart(d.clone(), c);
         }
     }
     for id in remove {

@@ -2,7 +2,8 @@
 //! `Removing` is recorded before anything is deleted (the next start finishes an interrupted
 //! removal); the directories are moved aside and deleted off the request's path.
 
-use super::lifecycle::{kill_event, mark_stopped_by_user, persist, thaw, wait_for_exit};
+use super::exit::mark_stopped_by_user;
+use super::lifecycle::{kill_event, persist, thaw, wait_for_exit};
 use super::model::Status;
 use super::shim::{self, Paths};
 use crate::daemon::Daemon;
