@@ -155,13 +155,41 @@ pub struct Spawned {
     first: Option<String>,
 }
 
+/// The line a shim says on its stdout once its socket is bound, before its answer.
+pub const LISTENING: &str = "listening";
+
+/// A shim's answer line: `ok <pid>` gives the pid, `error <message>` (or anything else) the
+/// message; an empty message means the shim died without one (its log may say why).
+pub fn parse_answer(line: &str) -> Result<i32, String> {
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("ok ") {
+        return pid.parse().map_err(|_| format!("shim said {line:?}"));
+    }
+    Err(line.strip_prefix("error ").unwrap_or(line).to_string())
+}
+
+/// A shim's answer from its stdout, read by a blocking caller (the managed plugin runner): the
+/// first line after [`LISTENING`].
+pub fn read_answer_blocking(out: impl std::io::Read) -> Result<i32, String> {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(out);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let _ = out.read_line(&mut line);
+        if line.trim() != LISTENING {
+            return parse_answer(&line);
+        }
+    }
+}
+
 impl Spawned {
     /// Wait until the shim's socket is bound (true: connections to it are served, even while the
     /// runtime still runs), or the shim answered without it (false: it failed).
     pub async fn listening(&mut self) -> bool {
         let mut line = String::new();
         let _ = self.out.read_line(&mut line).await;
-        if line.trim() == "listening" {
+        if line.trim() == LISTENING {
             return true;
         }
         self.first = Some(line);
@@ -181,18 +209,14 @@ impl Spawned {
                 line
             }
         };
-        let line = line.trim();
-        if let Some(pid) = line.strip_prefix("ok ") {
-            return pid
-                .parse()
-                .map_err(|_| ShimError::Failed(format!("shim said {line:?}")));
-        }
-        let msg = line.strip_prefix("error ").unwrap_or(line);
-        if msg.is_empty() {
-            let log = std::fs::read_to_string(p.run_dir.join("shim.log")).unwrap_or_default();
-            return Err(ShimError::Failed(format!("shim exited: {}", log.trim())));
-        }
-        Err(ShimError::Failed(msg.to_string()))
+        parse_answer(&line).map_err(|msg| {
+            if msg.is_empty() {
+                let log = std::fs::read_to_string(p.run_dir.join("shim.log")).unwrap_or_default();
+                ShimError::Failed(format!("shim exited: {}", log.trim()))
+            } else {
+                ShimError::Failed(msg)
+            }
+        })
     }
 }
 
@@ -407,4 +431,25 @@ pub fn read_exit_file(p: &Paths) -> Option<(i32, String)> {
 /// Set the terminal size of a tty container.
 pub async fn resize(socket: &std::path::Path, rows: u16, cols: u16) -> Result<(), ShimError> {
     command(socket, &format!("resize {rows} {cols}")).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shims_answer_is_read_after_its_listening_line() {
+        assert_eq!(read_answer_blocking(&b"listening\nok 42\n"[..]), Ok(42));
+        assert_eq!(read_answer_blocking(&b"ok 7\n"[..]), Ok(7));
+        assert_eq!(
+            read_answer_blocking(&b"listening\nerror no such image\n"[..]),
+            Err("no such image".into())
+        );
+        // A shim that died says nothing: the caller looks in its log.
+        assert_eq!(
+            read_answer_blocking(&b"listening\n"[..]),
+            Err(String::new())
+        );
+        assert_eq!(parse_answer("ok x"), Err("shim said \"ok x\"".into()));
+    }
 }

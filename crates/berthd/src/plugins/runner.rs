@@ -7,7 +7,6 @@
 use crate::containers::spec::{base_mounts, mount};
 use berth_plugin::managed::{RunSpec, Runner};
 use serde_json::{json, Value};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -226,21 +225,11 @@ impl Runner for ShimRunner {
             .map_err(|e| format!("running {}: {e}", self.shim.display()))?;
         let out = child.stdout.take().expect("piped stdout");
         let _ = child.wait();
-        // The shim's answer, after its `listening` (said once its socket is bound).
-        let mut out = std::io::BufReader::new(out);
-        let mut line = String::new();
-        while {
-            line.clear();
-            let _ = out.read_line(&mut line);
-            line.trim() == "listening"
-        } {}
-        let line = line.trim();
-        if !line.starts_with("ok ") {
-            let msg = line.strip_prefix("error ").unwrap_or(line);
+        if let Err(msg) = crate::containers::shim::read_answer_blocking(out) {
             let msg = if msg.is_empty() {
                 std::fs::read_to_string(run_dir.join("shim.log")).unwrap_or_default()
             } else {
-                msg.to_string()
+                msg
             };
             return Err(format!("creating its container: {}", msg.trim()));
         }
