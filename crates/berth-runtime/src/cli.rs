@@ -12,6 +12,7 @@ use crate::spec;
 use crate::state::{State, OCI_VERSION};
 
 mod fast;
+mod standby;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -463,9 +464,8 @@ const HELP_TEMPLATE: &str =
 
 /// The name the runtime was invoked by: installed as `runc` (a drop-in),
 /// help and version say `runc`, as scripts that parse them expect.
-fn prog_name() -> String {
-    std::env::args_os()
-        .next()
+fn prog_name(args: &[std::ffi::OsString]) -> String {
+    args.first()
         .map(PathBuf::from)
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .filter(|n| !n.is_empty() && n != "exe")
@@ -497,20 +497,36 @@ pub fn version_text(prog: &str) -> String {
 
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
-    use clap::FromArgMatches;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if standby::is_standby(&args) {
+        // Started ahead of need by berth-shim: the command line comes later.
+        return match standby::wait(&args[0]) {
+            Ok(Some(args)) => run_args(args),
+            Ok(None) => 0,
+            Err(e) => {
+                eprintln!("berth-runtime standby: {e}");
+                127
+            }
+        };
+    }
+    run_args(args)
+}
+
+/// Run `args` (the program's name first) as the command line.
+fn run_args(args: Vec<std::ffi::OsString>) -> i32 {
+    use clap::FromArgMatches;
     // The lines engines send on every container skip clap's command tree.
     let parsed = match fast::parse(&args) {
         Some(c) => Ok(c),
-        None => command(&prog_name())
+        None => command(&prog_name(&args))
             .try_get_matches_from(&args)
             .and_then(|m| Cli::from_arg_matches(&m)),
     };
     let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
-            let prog = prog_name();
-            if let Some(topic) = unknown_help_topic(&e) {
+            let prog = prog_name(&args);
+            if let Some(topic) = unknown_help_topic(&e, &args) {
                 // runc's answer (and exit status) to `help foo` / `foo -h`.
                 eprintln!("{prog}: No help topic for '{topic}'");
                 return 3;
@@ -520,7 +536,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.version {
-        print!("{}", version_text(&prog_name()));
+        print!("{}", version_text(&prog_name(&args)));
         return 0;
     }
     let _ = crate::log::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
@@ -545,12 +561,16 @@ pub fn main() -> i32 {
 }
 
 /// The unknown command of `help foo` or `foo -h`.
-fn unknown_help_topic(e: &clap::Error) -> Option<String> {
+fn unknown_help_topic(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if e.kind() != ErrorKind::InvalidSubcommand {
         return None;
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let wants_help =
         args.iter().any(|a| a == "-h" || a == "--help") || args.iter().any(|a| a == "help");
     match e.get(ContextKind::InvalidSubcommand) {

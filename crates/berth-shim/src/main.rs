@@ -40,8 +40,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 fn main() {
-    // `--standby`: started ahead of need; the container's arguments come later on stdin.
+    // `--standby MARK [RUNTIME]`: started ahead of need; the container's arguments come later on
+    // stdin. MARK (berthd's exec root) only names whose standby it is; RUNTIME, Berth's own, is
+    // exec'd ahead as a standby runtime too.
     let standby = std::env::args().nth(1).as_deref() == Some("--standby");
+    let standby_runtime = standby
+        .then(|| std::env::args_os().nth(3).map(std::path::PathBuf::from))
+        .flatten();
     let args = if standby {
         None
     } else {
@@ -68,7 +73,7 @@ fn main() {
     }
     // A standby forks the runtime's process ahead too (while it is still single-threaded).
     let runner = if standby {
-        match prefork::Runner::fork() {
+        match prefork::Runner::fork(standby_runtime.as_deref()) {
             Ok(r) => Some(r),
             Err(e) => {
                 println!("error {}", format!("{e:#}").replace('\n', " "));

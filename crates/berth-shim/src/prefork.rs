@@ -3,6 +3,12 @@
 //! execs the runtime. On a busy host a freshly forked process waits the longest for a CPU (the
 //! shim's fork and exec of the runtime took 2 ms there); forked while the standby idles, that
 //! wait is off `start`'s path, and the start pays only the exec.
+//!
+//! Given Berth's own runtime (berthd names it when it is the default), the process execs it ahead
+//! too, as `<runtime> --standby`: the container's pipes on descriptors 0-2 and the control pipe on
+//! 3. The runtime then reads the same words from it and runs them as its command line (or execs
+//! them if they name another program), so the start does not wait for the runtime's exec and
+//! start-up either.
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
@@ -11,9 +17,10 @@ use nix::unistd::Pid;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// How the runtime's process gets its stdio.
@@ -38,8 +45,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 impl Runner {
-    /// Fork it. The caller must be single-threaded.
-    pub fn fork() -> Result<Runner> {
+    /// Fork it; with `runtime` (Berth's own), the process execs it ahead as a standby runtime.
+    /// The caller must be single-threaded.
+    pub fn fork(runtime: Option<&Path>) -> Result<Runner> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (in_r, in_w) = pipe()?;
@@ -47,7 +55,10 @@ impl Runner {
         match berth_sys::fork().context("fork the runtime's process")? {
             berth_sys::Forked::Child => {
                 drop((out_r, err_r, in_w, ctl_w));
-                child(File::from(ctl_r), out_w, err_w, in_r)
+                match runtime {
+                    Some(rt) => standby_runtime(rt, [in_r, out_w, err_w, ctl_r]),
+                    None => child(File::from(ctl_r), out_w, err_w, in_r),
+                }
             }
             berth_sys::Forked::Parent(pid) => Ok(Runner {
                 pid,
@@ -112,6 +123,41 @@ pub fn words(buf: &[u8]) -> impl Iterator<Item = &OsStr> {
         .filter(|w| !w.is_empty())
         .map(OsStr::from_bytes)
 }
+
+/// The forked side with a standby runtime: put `fds` on descriptors 0-3 and exec `runtime
+/// --standby` (exit 127 if that fails: the shim's hand-over then fails, and the start with it).
+fn standby_runtime(runtime: &Path, fds: [OwnedFd; 4]) -> ! {
+    use nix::fcntl::{fcntl, FcntlArg};
+    // Copies above the targets first, so that no target overwrites a source still to be placed.
+    let mut high = Vec::with_capacity(fds.len());
+    for fd in &fds {
+        match fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)) {
+            Ok(h) => high.push(h),
+            Err(_) => berth_sys::exit_now(127),
+        }
+    }
+    drop(fds);
+    for (target, h) in (0..).zip(high) {
+        // The new descriptor is without close-on-exec (the copies are, and go at the exec).
+        if nix::unistd::dup2(h, target).is_err() {
+            berth_sys::exit_now(127);
+        }
+        let _ = nix::unistd::close(h);
+    }
+    // As Command's exec does: no signal ignored (Rust ignores SIGPIPE) or blocked in the runtime.
+    let _ = berth_sys::reset_signals();
+    let (Ok(prog), Ok(flag)) = (
+        std::ffi::CString::new(runtime.as_os_str().as_bytes()),
+        std::ffi::CString::new(STANDBY_FLAG),
+    ) else {
+        berth_sys::exit_now(127);
+    };
+    let _ = nix::unistd::execv(&prog, &[prog.as_c_str(), flag.as_c_str()]);
+    berth_sys::exit_now(127);
+}
+
+/// The argument berth-runtime's standby is started with.
+const STANDBY_FLAG: &str = "--standby";
 
 /// The forked side: wait for the command, then become it (exit 0 if the standby closed the
 /// control pipe without one, 127 if the exec failed).

@@ -338,18 +338,18 @@ impl Daemon {
     /// move by pid, so for them the warm-up would only cost a grace period
     /// and a moment of the global lock that every fork takes.
     pub fn warm_cgroups(&self) {
-        let name = self.default_runtime();
-        let ours = name == "berth"
-            || self
-                .runtime_path(&name)
-                .and_then(|p| {
-                    p.file_name()
-                        .map(|f| f.to_string_lossy().starts_with("berth-runtime"))
-                })
-                .unwrap_or(false);
+        let ours = self.default_runtime() == "berth" || self.own_default_runtime().is_some();
         if !ours {
             self.warmup.kick();
         }
+    }
+
+    /// The default runtime's binary if it is Berth's own (berth-runtime, by its file name).
+    pub fn own_default_runtime(&self) -> Option<PathBuf> {
+        self.runtime_path(&self.default_runtime()).filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("berth-runtime"))
+        })
     }
 
     /// The runtime of containers that name none.

@@ -116,6 +116,9 @@ pub fn refill(d: &std::sync::Arc<Daemon>) {
 
 async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
     let (shim, exec_root) = (d.cfg.shim.clone(), d.cfg.exec_root.clone());
+    // Berth's own runtime is started ahead too (`berth-runtime --standby`, see berth-shim's
+    // prefork), off the start's path; a container of another runtime has it exec'd at the start.
+    let runtime = d.own_default_runtime();
     let name = shim.display().to_string();
     let spawn_err = |e| ShimError::Spawn(name.clone(), e);
     // On a blocking thread: the spawn's vfork stops the calling thread until the exec, which on a
@@ -126,6 +129,7 @@ async fn start_standby(d: &Daemon) -> Result<Standby, ShimError> {
             .arg("--standby")
             // Names whose standby it is (to find one left behind), no argument of the shim's.
             .arg(&exec_root)
+            .args(runtime)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

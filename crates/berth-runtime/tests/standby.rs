@@ -1,0 +1,110 @@
+//! `berth-runtime --standby`, as berth-shim starts it ahead of a container: the command line comes
+//! later, NUL-separated, on descriptor 3 (here a file bash opens there), after a stdio mode.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{text, Bundle, BIN};
+
+/// Run a standby runtime handed `words` (mode, program, arguments) on descriptor 3, with `input`
+/// on its stdin.
+fn standby(words: &[&str], input: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = dir.path().join("ctl");
+    let mut buf = Vec::new();
+    for w in words {
+        buf.extend_from_slice(w.as_bytes());
+        buf.push(0);
+    }
+    std::fs::write(&ctl, buf).unwrap();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(r#"exec 3<"$1"; exec "$2" --standby"#)
+        .args(["bash", ctl.to_str().unwrap(), BIN])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_command_line_on_descriptor_3_runs_in_the_standby() {
+    let out = standby(&["pipes", BIN, "--version"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out).contains("version"), "{}", text(&out));
+    // `null` (a terminal's container): the output goes nowhere.
+    let out = standby(&["null", BIN, "--version"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out), "");
+}
+
+#[test]
+fn another_program_is_execd_with_the_words() {
+    let out = standby(
+        &["pipes-stdin", "/bin/sh", "-c", "cat; echo \"$0\""],
+        "from stdin\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out), "from stdin\n/bin/sh\n");
+    // `pipes`: no stdin for the container, whatever the pipe holds.
+    let out = standby(&["pipes", "/bin/sh", "-c", "cat; echo end"], "unread\n");
+    assert_eq!(text(&out), "end\n");
+}
+
+#[test]
+fn an_empty_or_bad_hand_over_ends_it() {
+    let out = standby(&[], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = standby(&["sockets", BIN, "--version"], "");
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown stdio mode"),
+        "{out:?}"
+    );
+    // No descriptor 3 at all.
+    let out = Command::new(BIN).arg("--standby").output().unwrap();
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("descriptor 3"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_container_run_from_the_standby_gets_its_stdio_and_not_descriptor_3() {
+    require_root!();
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "cat; ls /proc/self/fd"]);
+    });
+    let (root, bundle) = (b.root.to_str().unwrap(), b.dir.to_str().unwrap());
+    let out = standby(
+        &[
+            "pipes-stdin",
+            BIN,
+            "--root",
+            root,
+            "run",
+            "--bundle",
+            bundle,
+            "standby1",
+        ],
+        "to the container\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let got = text(&out);
+    let mut lines = got.lines();
+    assert_eq!(lines.next(), Some("to the container"));
+    // 0-2 and ls's own directory descriptor: nothing of the hand-over.
+    let fds: Vec<&str> = lines.collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{got}");
+}
