@@ -10,6 +10,7 @@ pub mod cli;
 pub mod container;
 pub mod error;
 pub mod features;
+pub mod handover;
 pub mod hooks;
 pub mod idmap;
 pub mod landlock;

@@ -108,3 +108,62 @@ fn a_container_run_from_the_standby_gets_its_stdio_and_not_descriptor_3() {
     let fds: Vec<&str> = lines.collect();
     assert_eq!(fds, ["0", "1", "2", "3"], "{got}");
 }
+
+/// A standby whose descriptor 3 is a socket (as berth-shim gives it) sends the container's mount
+/// namespace back over it once init is set up, so the shim can hold it past init's exit.
+#[test]
+fn a_standby_on_a_socket_hands_back_the_containers_mount_namespace() {
+    require_root!();
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: no python3 to hold the socket");
+        return;
+    }
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    });
+    let pid_file = b.tmp.path().join("init.pid");
+    let script = r#"
+import fcntl, os, socket, subprocess, sys
+rt, root, bundle, pid_file = sys.argv[1:5]
+a, theirs = socket.socketpair()
+# Ours above 3, theirs on 3 (for the runtime) and nowhere else.
+ours = socket.socket(fileno=fcntl.fcntl(a.fileno(), fcntl.F_DUPFD_CLOEXEC, 10))
+a.close()
+if theirs.fileno() == 3:
+    theirs.detach()
+    os.set_inheritable(3, True)
+else:
+    os.dup2(theirs.fileno(), 3)
+    theirs.close()
+words = ["pipes", rt, "--root", root, "run", "--detach", "--bundle", bundle,
+         "--pid-file", pid_file, "standby2"]
+p = subprocess.Popen([rt, "--standby"], pass_fds=[3], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(3)
+ours.sendall(b"\0".join(w.encode() for w in words) + b"\0")
+ours.shutdown(socket.SHUT_WR)
+print("runtime", p.wait())
+msg, fds, _, _ = socket.recv_fds(ours, 16, 4, socket.MSG_DONTWAIT)
+pid = open(pid_file).read().strip()
+ns = os.fstat(fds[0]).st_ino
+print("word", msg.decode())
+print("container's", ns == os.stat(f"/proc/{pid}/ns/mnt").st_ino)
+print("ours", ns == os.stat("/proc/self/ns/mnt").st_ino)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, BIN])
+        .arg(&b.root)
+        .arg(&b.dir)
+        .arg(&pid_file)
+        .output()
+        .unwrap();
+    let got = text(&out);
+    let _ = b.run(&["delete", "--force", "standby2"]);
+    assert!(out.status.success(), "{got}{}", common::err_text(&out));
+    assert_eq!(
+        got,
+        "runtime 0\nword mnt\ncontainer's True\nours False\n",
+        "{}",
+        common::err_text(&out)
+    );
+}

@@ -216,7 +216,7 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         None
     };
     cmd.arg(&a.id);
-    let running = match runner {
+    let mut running = match runner {
         Some(r) => {
             let stdio = if a.tty {
                 prefork::Stdio3::Null
@@ -266,6 +266,11 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     // The container's ends of the pipes must not stay open here.
     drop(cmd);
     let status = status?;
+    // Held until the exit is told (see below).
+    let mount_ns = match &running {
+        Running::Preforked(r) if status.success() => r.mount_namespace(),
+        _ => None,
+    };
     // From here on the runtime may have made a container: whatever keeps the shim from serving it
     // (the log, the terminal, the pid file) takes it down again, so nothing runs unsupervised.
     let after = || -> Result<(i32, Served)> {
@@ -327,6 +332,9 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     // stay open until then, and get `done` once the state is deleted, so berthd knows when the id
     // is free for the runtime again.
     let clients = shared.finish(code);
+    // The container's mount namespace was held so that init's exit did not wait for its teardown
+    // (an RCU grace period, then every mount); it goes now, after the exit is told.
+    drop(mount_ns);
     // Its log goes to ours: the run directory may already be gone (removal), and runc refuses a
     // `--log` it cannot open.
     let deleted = delete_container(a);
@@ -366,10 +374,10 @@ enum Running {
 
 impl Running {
     /// Wait for it to end.
-    fn wait(self) -> Result<std::process::ExitStatus> {
+    fn wait(&mut self) -> Result<std::process::ExitStatus> {
         match self {
             Running::Preforked(r) => r.wait(),
-            Running::Child(mut c) => c.wait().context("wait for the runtime"),
+            Running::Child(c) => c.wait().context("wait for the runtime"),
         }
     }
 }

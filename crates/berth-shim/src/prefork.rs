@@ -8,7 +8,8 @@
 //! too, as `<runtime> --standby`: the container's pipes on descriptors 0-2 and the control pipe on
 //! 3. The runtime then reads the same words from it and runs them as its command line (or execs
 //! them if they name another program), so the start does not wait for the runtime's exec and
-//! start-up either.
+//! start-up either. The control channel is a socket: the runtime sends the container's mount
+//! namespace back over it ([`Started::mount_namespace`]).
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
@@ -17,8 +18,9 @@ use nix::unistd::Pid;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -35,7 +37,7 @@ pub enum Stdio3 {
 /// The forked process, and the shim's ends of the pipes it holds the other ends of.
 pub struct Runner {
     pid: Pid,
-    control: File,
+    control: UnixStream,
     /// Read ends of stdout and stderr, write end of stdin.
     ends: Option<(OwnedFd, OwnedFd, OwnedFd)>,
 }
@@ -51,7 +53,8 @@ impl Runner {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (in_r, in_w) = pipe()?;
-        let (ctl_r, ctl_w) = pipe()?;
+        let (ctl_r, ctl_w) = UnixStream::pair().context("socketpair")?;
+        let (ctl_r, ctl_w) = (OwnedFd::from(ctl_r), ctl_w);
         match berth_sys::fork().context("fork the runtime's process")? {
             berth_sys::Forked::Child => {
                 drop((out_r, err_r, in_w, ctl_w));
@@ -62,7 +65,7 @@ impl Runner {
             }
             berth_sys::Forked::Parent(pid) => Ok(Runner {
                 pid,
-                control: File::from(ctl_w),
+                control: ctl_w,
                 ends: Some((out_r, err_r, in_w)),
             }),
         }
@@ -90,20 +93,35 @@ impl Runner {
         }
         self.control
             .write_all(&buf)
+            .and_then(|()| self.control.shutdown(std::net::Shutdown::Write))
             .context("hand over the runtime's command")?;
-        drop(self.control);
-        Ok(Started { pid: self.pid })
+        Ok(Started {
+            pid: self.pid,
+            control: self.control,
+        })
     }
 }
 
 /// The runtime's process, running the command it was handed.
 pub struct Started {
     pid: Pid,
+    control: UnixStream,
 }
 
 impl Started {
+    /// The container's mount namespace, if the runtime sent it (a standby berth-runtime does,
+    /// once init is set up): held, init's exit leaves its teardown to this descriptor's close.
+    /// Asked once the runtime has ended; never waits.
+    pub fn mount_namespace(&self) -> Option<OwnedFd> {
+        self.control.set_nonblocking(true).ok()?;
+        match berth_sys::recv_fd(self.control.as_fd()) {
+            Ok(Some((fd, word))) if word == b"mnt" => Some(fd),
+            _ => None,
+        }
+    }
+
     /// Wait for the runtime's process to end.
-    pub fn wait(self) -> Result<std::process::ExitStatus> {
+    pub fn wait(&self) -> Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         loop {
             match waitpid(self.pid, None) {

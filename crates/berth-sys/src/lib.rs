@@ -871,6 +871,21 @@ pub fn trim_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
+/// Take descriptor `fd`, handed to this process at its exec by agreement with the process that
+/// started it (berth-shim gives berth-runtime's standby its control socket as descriptor 3), and
+/// mark it close-on-exec. Fails with EBADF when it is not open. Call it once, at start-up, before
+/// anything else in the process could own that number.
+pub fn take_inherited_fd(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl on an integer descriptor touches no memory; a closed one fails with EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (the fcntl above) and, by the caller's agreement with the
+    // process that exec'd this one, nothing else in this process owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// The sockets systemd passed to this process (socket activation): `LISTEN_FDS` descriptors from
 /// fd 3 on, when `LISTEN_PID` is this process. The variables are removed so children do not see
 /// them; each descriptor is marked close-on-exec. Empty when nothing was passed.

@@ -8,7 +8,8 @@
 //! three from /dev/null, for a terminal), the program, and its arguments. If the program is this
 //! binary (the same path it was started by), the arguments run here as a command line; any other
 //! program (another runtime chosen for that container) is exec'd with them. A pipe closed without
-//! a word ends the standby with status 0.
+//! a word ends the standby with status 0. A socket on descriptor 3 stays open for what the runtime
+//! hands back to the shim (`crate::handover`).
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsRawFd;
@@ -52,22 +53,23 @@ pub fn wait(me: &OsStr) -> Result<Option<Vec<OsString>>, String> {
     Ok(Some(args))
 }
 
-/// The whole of descriptor 3, which is then closed (nothing the runtime starts inherits it).
-fn read_control() -> nix::Result<Vec<u8>> {
+/// The whole of descriptor 3 (up to its end: the shim shuts its side down for writing). A socket
+/// is kept, close-on-exec, for the hand-over back to the shim (`crate::handover`); anything else
+/// is closed. Nothing the runtime starts inherits it.
+fn read_control() -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let fd = berth_sys::take_inherited_fd(CONTROL_FD)?;
+    let is_socket = nix::sys::stat::fstat(fd.as_raw_fd())
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+    let mut file = std::fs::File::from(fd);
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let res = loop {
-        match nix::unistd::read(CONTROL_FD, &mut chunk) {
-            Ok(0) => break Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => break Err(e),
-        }
-    };
-    if res != Err(nix::errno::Errno::EBADF) {
-        let _ = nix::unistd::close(CONTROL_FD);
+    file.read_to_end(&mut buf)?;
+    if is_socket {
+        crate::handover::set_socket(std::os::unix::net::UnixStream::from(
+            std::os::fd::OwnedFd::from(file),
+        ));
     }
-    res.map(|()| buf)
+    Ok(buf)
 }
 
 /// Put /dev/null where the mode says the container's pipes are not used.

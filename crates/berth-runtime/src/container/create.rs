@@ -208,6 +208,7 @@ impl Created {
         if let Some(path) = &opts.pidfd_socket {
             send_pidfd(path, self.pid.as_raw())?;
         }
+        crate::handover::send_mount_namespace(self.pid.as_raw());
         Ok(())
     }
 }
