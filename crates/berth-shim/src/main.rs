@@ -315,9 +315,12 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
             return Err(e);
         }
     };
-    println!("ok {pid}");
-    std::io::stdout().flush()?;
-    detach_stdio()?;
+    // berthd may be gone (it exited, or was killed, while the runtime ran): the container still
+    // gets its shim, and a restarted berthd finds it by its socket. A panic here (println!) would
+    // have left it unsupervised.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "ok {pid}").and_then(|()| out.flush());
+    let _ = detach_stdio();
 
     let code = reap_until(Pid::from_raw(pid));
     for r in readers {

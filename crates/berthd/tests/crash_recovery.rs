@@ -89,6 +89,7 @@ fn cases() -> Vec<Case> {
             expect: Expect::Gone,
         },
         start("start:mounted", Expect::Startable),
+        start("start:listening", Expect::Startable),
         start("start:shim", Expect::Startable),
         start("start:network", Expect::Startable),
         start("start:persisted", Expect::Running),

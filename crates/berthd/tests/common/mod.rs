@@ -219,22 +219,45 @@ impl Berthd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("run docker");
-        if let Some(input) = stdin {
+        // Input and output move on their own threads: a CLI that writes more than a pipe holds
+        // (64 KB) before it exits, or before it reads its input, must not stall here.
+        let writer = stdin.map(|input| {
             let mut w = child.stdin.take().expect("stdin");
-            w.write_all(input).expect("write stdin");
-        }
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = w.write_all(&input);
+            })
+        });
+        let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(child.stdout.take().map(|o| Box::new(o) as _));
+        let err = drain(child.stderr.take().map(|e| Box::new(e) as _));
         let t = Instant::now();
-        loop {
-            if child.try_wait().expect("wait docker").is_some() {
-                break;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait docker") {
+                break status;
             }
             if t.elapsed() > Duration::from_secs(60) {
                 let _ = child.kill();
                 panic!("docker {args:?} hung; berthd log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(w) = writer {
+            let _ = w.join();
         }
-        child.wait_with_output().expect("docker output")
+        Output {
+            status,
+            stdout: out.join().expect("stdout reader"),
+            stderr: err.join().expect("stderr reader"),
+        }
     }
 
     /// Run docker, assert success, return stdout.
