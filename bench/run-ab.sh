@@ -60,6 +60,12 @@
 # startpath (2026-12-06 22:28, load 0.75-0.9, 150 rounds): main at f46e149 37.1 ms median, with the
 # early attach/wait connections, the deferred trash and the spare run directory's files 34.8, the CLI
 # alone 22.0, dockerd 275.2 (0.135x / 0.126x); shares 14.7 / 12.7 ms; per-round difference -2.15 ms.
+# Session 12 (2026-12-07 00:20-00:56, quiet host, 150 rounds each, the VM's speed moving between runs:
+# dockerd 254-312 ms, the CLI alone 19.7-24.4): main at af92f3f (a) against the standby runtime (b),
+# the socket bound after the hand-over (c) and the mount namespace held (d): 0.125x / 0.124x / 0.120x
+# (shares 11.8 / 12.3 / 10.4 ms); a / c / d 0.121x / 0.120x / 0.120x (11.0 / 10.4 / 10.0 ms); a and
+# the session's final code 0.119x / 0.117x (11.3 / 11.0 ms). Per-round differences from a (medians):
+# -0.4 and -0.1 ms (b), -1.5 and -0.8 (c), -0.8 and -0.7 (d, final).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
