@@ -529,19 +529,10 @@ fn update_changes_the_cgroup_and_the_saved_config() {
     let out = b.run(&["update", "--resources", res.to_str().unwrap(), "upd"]);
     assert!(out.status.success(), "{}", err_text(&out));
     assert_eq!(cgroup_file(&b, "upd", "pids", "pids.max", "pids.max"), "33");
-    let mut child = b
-        .cmd(&["update", "-r", "-", "upd"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"memory": {"limit": 100663296}}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_input(
+        &mut b.cmd(&["update", "-r", "-", "upd"]),
+        br#"{"memory": {"limit": 100663296}}"#,
+    );
     assert!(out.status.success(), "{}", err_text(&out));
     assert_eq!(
         cgroup_file(&b, "upd", "memory", "memory.limit_in_bytes", "memory.max"),

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{text, Bundle, BIN};
+use common::{output_with_input, text, Bundle, BIN};
 
 /// Run a standby runtime handed `words` (mode, program, arguments) on descriptor 3, with `input`
 /// on its stdin.
@@ -19,22 +18,13 @@ fn standby(words: &[&str], input: &str) -> Output {
         buf.push(0);
     }
     std::fs::write(&ctl, buf).unwrap();
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(r#"exec 3<"$1"; exec "$2" --standby"#)
-        .args(["bash", ctl.to_str().unwrap(), BIN])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_input(
+        Command::new("bash")
+            .arg("-c")
+            .arg(r#"exec 3<"$1"; exec "$2" --standby"#)
+            .args(["bash", ctl.to_str().unwrap(), BIN]),
+        input.as_bytes(),
+    )
 }
 
 #[test]

@@ -165,6 +165,19 @@ impl Drop for Bundle {
     }
 }
 
+/// Run `cmd` with `input` on its stdin (closed after it) and its stdout and stderr collected.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
