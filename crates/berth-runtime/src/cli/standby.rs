@@ -29,6 +29,11 @@ pub fn is_standby(args: &[OsString]) -> bool {
 /// Wait for the command line; `None` if the pipe closed without one. Sets up stdio as asked, and
 /// execs a program other than `me` (this process's own name, as started).
 pub fn wait(me: &OsStr) -> Result<Option<Vec<OsString>>, String> {
+    // It may wait long (until the next container's start): what the start-up touched of the
+    // binary's read-only pages and the heap it freed go back first (the pages stay in the page
+    // cache and fault back in as `run` needs them), as init does before it parks.
+    berth_sys::drop_readonly_segments();
+    berth_sys::trim_heap();
     let buf =
         read_control().map_err(|e| format!("reading the command line on descriptor 3: {e}"))?;
     if buf.is_empty() {
