@@ -20,6 +20,7 @@ pub mod digest;
 pub mod extract;
 pub mod gc;
 pub mod image;
+pub mod init_layer;
 pub mod layout;
 pub mod media;
 pub mod pack;

@@ -275,7 +275,16 @@ impl OverlaySnapshotter {
         let upper = dir.join("upper");
         let work = dir.join("work");
         let lowers = match &parent {
-            Some(p) => self.lowers(p)?,
+            Some(p) => {
+                // The image's init layer (see [`Self::ensure_init_layer`]) tops its layers.
+                let init = self.layer_dir(p).join("init");
+                let mut l = Vec::new();
+                if init.is_dir() {
+                    l.push(init);
+                }
+                l.extend(self.lowers(p)?);
+                l
+            }
             None => {
                 // overlayfs needs a lower dir; an empty one stands in.
                 let e = dir.join("empty");
@@ -387,6 +396,35 @@ fn write_parent(dir: &Path, parent: Option<&Digest>) -> Result<(), SnapshotError
 }
 
 impl OverlaySnapshotter {
+    /// Make the init layer of the image whose top layer is `top`, unless it exists: the `entries`
+    /// no layer of it has ([`crate::init_layer`]), kept as `layers/<top>/init` (it goes with that
+    /// layer) and mounted as the topmost lower directory of every snapshot prepared on `top`.
+    pub fn ensure_init_layer(
+        &self,
+        top: &Digest,
+        entries: &[crate::init_layer::InitEntry],
+    ) -> Result<(), SnapshotError> {
+        let dst = self.layer_dir(top).join("init");
+        if dst.is_dir() {
+            return Ok(());
+        }
+        let lowers = self.lowers(top)?;
+        let tmp = tempfile::Builder::new()
+            .prefix("init-")
+            .tempdir_in(self.root.join("tmp"))
+            .map_err(io_err(&self.root))?;
+        let dir = tmp.path().join("init");
+        fs::create_dir(&dir).map_err(io_err(&dir))?;
+        crate::init_layer::build(&dir, &lowers, entries).map_err(io_err(&dir))?;
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(io_err(&dir))?;
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if dst.is_dir() {
+            return Ok(()); // another create made it meanwhile
+        }
+        fs::rename(&dir, &dst).map_err(io_err(&dst))
+    }
+
     /// Unpack a layer into a fresh temporary layer directory.
     fn extract_tmp(
         &self,

@@ -26,6 +26,21 @@ fn random_name(d: &Daemon, attempt: usize) -> String {
     n
 }
 
+/// The mount targets of a container's default mounts that sit in its root file system (those
+/// inside /dev's tmpfs and sysfs are made there): an image lacking them gets them in its init
+/// layer, as dockerd's init layer has them.
+const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
+    use berth_image::init_layer::InitEntry::{Dir, File};
+    &[
+        Dir("proc"),
+        Dir("sys"),
+        Dir("dev"),
+        File("etc/hosts"),
+        File("etc/hostname"),
+        File("etc/resolv.conf"),
+    ]
+};
+
 /// `POST /containers/create`: returns the new id.
 pub async fn create(
     d: &Arc<Daemon>,
@@ -436,6 +451,12 @@ pub async fn create(
     let id2 = id.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
         berth_image::image::unpack(&d2.images, &d2.snap, &info)?;
+        if let Some(top) = info.top_chain_id() {
+            // Once per image; without it the runtime makes the targets in the container's layer.
+            if let Err(e) = d2.snap.ensure_init_layer(&top, MOUNT_TARGETS) {
+                crate::log!(2, "init layer of {top}: {e}");
+            }
+        }
         d2.snap
             .prepare(&id2, info.top_chain_id().as_ref())
             .map_err(ApiError::internal)?;
