@@ -1,8 +1,9 @@
 //! Snapshots: read-only layers identified by chain ID, shared by every image and container above them, and
 //! one writable upper+work dir per container, mounted with overlayfs.
 //!
-//! Layout under the root: `layers/<chain hex>/{diff/, parent, diff_id}` and `active/<key>/{upper/, work/,
-//! parent}`. Reference counts are derived from that layout (children layers plus active snapshots), so they
+//! Layout under the root: `layers/<chain hex>/{diff/, parent, diff_id, init/}` (`init/`: the image's
+//! init layer when that chain is an image's top, see [`crate::init_layer`]) and `active/<key>/{upper/,
+//! work/, parent}`. Reference counts are derived from that layout (children layers plus active snapshots), so they
 //! cannot drift from what is on disk.
 
 use crate::digest::Digest;
