@@ -553,7 +553,9 @@ fn subpath_and_nocopy() {
                 "/etc"
             ]
         ),
-        "group\npasswd\n"
+        // The image's files and, as with dockerd (whose copy also takes its init layer's
+        // hostname, hosts and resolv.conf), the mount targets of the image's init layer.
+        "group\nhostname\nhosts\npasswd\nresolv.conf\n"
     );
 }
 
