@@ -65,7 +65,9 @@
 # the socket bound after the hand-over (c) and the mount namespace held (d): 0.125x / 0.124x / 0.120x
 # (shares 11.8 / 12.3 / 10.4 ms); a / c / d 0.121x / 0.120x / 0.120x (11.0 / 10.4 / 10.0 ms); a and
 # the session's final code 0.119x / 0.117x (11.3 / 11.0 ms). Per-round differences from a (medians):
-# -0.4 and -0.1 ms (b), -1.5 and -0.8 (c), -0.8 and -0.7 (d, final).
+# -0.4 and -0.1 ms (b), -1.5 and -0.8 (c), -0.8 and -0.7 (d). With the init layer per image too
+# (02:18 and 02:23, load 0.3-1.8): a 0.125x / 0.127x, final 0.118x / 0.119x (shares 14.3 -> 10.8 and
+# 12.4 -> 10.4 ms; per round -2.57 and -2.45 ms, faster in 104 and 105 of 150).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
