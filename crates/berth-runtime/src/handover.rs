@@ -8,7 +8,6 @@
 //! exit is known. Best effort: a runtime started any other way has no socket, and a failed send
 //! only leaves the teardown where it was.
 
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 
@@ -19,7 +18,8 @@ pub fn set_socket(s: UnixStream) {
     *SOCKET.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
 }
 
-/// Send the mount namespace of init (`pid`, alive) to the shim, once; nothing without a socket.
+/// Send the mount namespace of init (`pid`, alive) to the shim, once, named `mnt` (as a console
+/// master goes to its socket); nothing without a socket.
 pub fn send_mount_namespace(pid: i32) {
     let Some(sock) = SOCKET.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
@@ -27,14 +27,9 @@ pub fn send_mount_namespace(pid: i32) {
     let Ok(ns) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) else {
         return;
     };
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [ns.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"mnt")];
-    let _ = sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
+    let _ = crate::container::init::send_fd(
+        &sock,
+        &std::os::fd::OwnedFd::from(ns),
+        std::path::Path::new("mnt"),
     );
 }

@@ -1,12 +1,12 @@
 //! The runtime's process of a standby shim, forked ahead of need along with the container's stdio
-//! pipes: it waits on a control pipe for the runtime's command line, then sets up its stdio and
+//! pipes: it waits on a control socket for the runtime's command line, then sets up its stdio and
 //! execs the runtime. On a busy host a freshly forked process waits the longest for a CPU (the
 //! shim's fork and exec of the runtime took 2 ms there); forked while the standby idles, that
 //! wait is off `start`'s path, and the start pays only the exec.
 //!
 //! Given Berth's own runtime (berthd names it when it is the default), the process execs it ahead
-//! too, as `<runtime> --standby`: the container's pipes on descriptors 0-2 and the control pipe on
-//! 3. The runtime then reads the same words from it and runs them as its command line (or execs
+//! too, as `<runtime> --standby`: the container's pipes on descriptors 0-2 and the control socket
+//! on 3. The runtime then reads the same words from it and runs them as its command line (or execs
 //! them if they name another program), so the start does not wait for the runtime's exec and
 //! start-up either. The control channel is a socket: the runtime sends the container's mount
 //! namespace back over it ([`Started::mount_namespace`]).
@@ -178,7 +178,7 @@ fn standby_runtime(runtime: &Path, fds: [OwnedFd; 4]) -> ! {
 const STANDBY_FLAG: &str = "--standby";
 
 /// The forked side: wait for the command, then become it (exit 0 if the standby closed the
-/// control pipe without one, 127 if the exec failed).
+/// control socket without one, 127 if the exec failed).
 fn child(mut control: File, out_w: OwnedFd, err_w: OwnedFd, in_r: OwnedFd) -> ! {
     let mut buf = Vec::new();
     if control.read_to_end(&mut buf).is_err() || buf.is_empty() {

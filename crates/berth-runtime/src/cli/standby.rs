@@ -3,12 +3,12 @@
 //! relocations, glibc's start-up, whose CPU probes trap to the hypervisor on a VM: 0.5-0.7 ms here).
 //!
 //! The shim execs `<runtime> --standby` with the container's stdio pipes on descriptors 0-2 and
-//! a pipe on descriptor 3. Once it knows the container it writes, NUL-separated, up to the pipe's
-//! end: how stdio is to be set up (`pipes-stdin`, `pipes`: stdin from /dev/null, or `null`: all
+//! a socket on descriptor 3 (a pipe or a file works too, without the hand-over). Once it knows the
+//! container it writes, NUL-separated, up to its end (a shutdown for writing): how stdio is to be set up (`pipes-stdin`, `pipes`: stdin from /dev/null, or `null`: all
 //! three from /dev/null, for a terminal), the program, and its arguments. If the program is this
 //! binary (the same path it was started by), the arguments run here as a command line; any other
-//! program (another runtime chosen for that container) is exec'd with them. A pipe closed without
-//! a word ends the standby with status 0. A socket on descriptor 3 stays open for what the runtime
+//! program (another runtime chosen for that container) is exec'd with them. An end without a word
+//! ends the standby with status 0. A socket on descriptor 3 stays open for what the runtime
 //! hands back to the shim (`crate::handover`).
 
 use std::ffi::{OsStr, OsString};
@@ -26,7 +26,7 @@ pub fn is_standby(args: &[OsString]) -> bool {
     args.len() == 2 && args[1] == FLAG
 }
 
-/// Wait for the command line; `None` if the pipe closed without one. Sets up stdio as asked, and
+/// Wait for the command line; `None` if descriptor 3 ended without one. Sets up stdio as asked, and
 /// execs a program other than `me` (this process's own name, as started).
 pub fn wait(me: &OsStr) -> Result<Option<Vec<OsString>>, String> {
     // It may wait long (until the next container's start): what the start-up touched of the
