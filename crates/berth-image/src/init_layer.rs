@@ -93,17 +93,19 @@ mod tests {
         InitEntry::File("etc/resolv.conf"),
     ];
 
-    #[test]
-    fn only_what_no_layer_has_is_made() {
+    /// Two empty layers (top, base) and an empty init layer, in a temporary directory.
+    fn layers() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
         let t = tempfile::tempdir().unwrap();
-        let (top, base, out) = (
-            t.path().join("top"),
-            t.path().join("base"),
-            t.path().join("out"),
-        );
+        let [top, base, out] = ["top", "base", "out"].map(|n| t.path().join(n));
         for d in [&top, &base, &out] {
             fs::create_dir(d).unwrap();
         }
+        (t, top, base, out)
+    }
+
+    #[test]
+    fn only_what_no_layer_has_is_made() {
+        let (_t, top, base, out) = layers();
         fs::create_dir(base.join("proc")).unwrap();
         fs::create_dir(base.join("etc")).unwrap();
         fs::set_permissions(base.join("etc"), fs::Permissions::from_mode(0o750)).unwrap();
@@ -123,15 +125,7 @@ mod tests {
 
     #[test]
     fn a_whiteout_in_a_higher_layer_hides_the_lower_entry() {
-        let t = tempfile::tempdir().unwrap();
-        let (top, base, out) = (
-            t.path().join("top"),
-            t.path().join("base"),
-            t.path().join("out"),
-        );
-        for d in [&top, &base, &out] {
-            fs::create_dir(d).unwrap();
-        }
+        let (_t, top, base, out) = layers();
         fs::create_dir(base.join("sys")).unwrap();
         // overlay's whiteout: a character device 0/0 (needs CAP_MKNOD: root).
         let wh = nix::sys::stat::mknod(

@@ -212,13 +212,16 @@ impl OverlaySnapshotter {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
-        // What removals moved aside and a crash kept from being deleted.
+        // What removals moved aside, and what a crash left half-made (an unpacked layer, an init
+        // layer), kept from being deleted. Nothing else works in this root yet.
         if let Ok(rd) = fs::read_dir(root.join("tmp")) {
             let old: Vec<PathBuf> = rd
                 .flatten()
                 .filter(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    name.starts_with("rm-") || name.starts_with("spare-")
+                    ["rm-", "spare-", TMP_LAYER, TMP_INIT]
+                        .iter()
+                        .any(|p| name.starts_with(p))
                 })
                 .map(|e| e.path())
                 .collect();
@@ -388,6 +391,11 @@ impl OverlaySnapshotter {
     }
 }
 
+/// Prefixes of the temporary directories under `tmp/`: a layer being unpacked, an init layer being
+/// made.
+const TMP_LAYER: &str = "layer-";
+const TMP_INIT: &str = "init-";
+
 fn write_parent(dir: &Path, parent: Option<&Digest>) -> Result<(), SnapshotError> {
     if let Some(p) = parent {
         let f = dir.join("parent");
@@ -410,10 +418,7 @@ impl OverlaySnapshotter {
             return Ok(());
         }
         let lowers = self.lowers(top)?;
-        let tmp = tempfile::Builder::new()
-            .prefix("init-")
-            .tempdir_in(self.root.join("tmp"))
-            .map_err(io_err(&self.root))?;
+        let tmp = self.tmp_dir(TMP_INIT)?;
         let dir = tmp.path().join("init");
         fs::create_dir(&dir).map_err(io_err(&dir))?;
         crate::init_layer::build(&dir, &lowers, entries).map_err(io_err(&dir))?;
@@ -426,6 +431,14 @@ impl OverlaySnapshotter {
         fs::rename(&dir, &dst).map_err(io_err(&dst))
     }
 
+    /// A fresh directory under `tmp/` named `prefix...`, removed when dropped (unless kept).
+    fn tmp_dir(&self, prefix: &str) -> Result<tempfile::TempDir, SnapshotError> {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(self.root.join("tmp"))
+            .map_err(io_err(&self.root))
+    }
+
     /// Unpack a layer into a fresh temporary layer directory.
     fn extract_tmp(
         &self,
@@ -433,10 +446,7 @@ impl OverlaySnapshotter {
         layer: &mut dyn Read,
         diff_id: &Digest,
     ) -> Result<tempfile::TempDir, SnapshotError> {
-        let tmp = tempfile::Builder::new()
-            .prefix("layer-")
-            .tempdir_in(self.root.join("tmp"))
-            .map_err(io_err(&self.root))?;
+        let tmp = self.tmp_dir(TMP_LAYER)?;
         let diff = tmp.path().join("diff");
         fs::create_dir(&diff).map_err(io_err(&diff))?;
         let opts = ExtractOptions {
@@ -832,5 +842,28 @@ mod tests {
         assert_eq!(keys, ["c1", "c2"]);
         s.remove("c1").unwrap();
         assert_eq!(s.active_keys().unwrap(), ["c2"]);
+    }
+
+    #[test]
+    fn what_a_crash_left_half_made_goes_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(OverlaySnapshotter::open(dir.path()).unwrap());
+        let tmp = dir.path().join("tmp");
+        let left = [format!("{TMP_INIT}x1"), format!("{TMP_LAYER}x2")];
+        for n in &left {
+            fs::create_dir_all(tmp.join(n).join("diff")).unwrap();
+        }
+        fs::create_dir(tmp.join("someone-elses")).unwrap();
+        let _s = OverlaySnapshotter::open(dir.path()).unwrap();
+        // Deleted in the background (batched a few ms after the last one came).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while left.iter().any(|n| tmp.join(n).exists()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still there: {left:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(tmp.join("someone-elses").exists());
     }
 }
