@@ -9,6 +9,9 @@
 # (the median of its per-round differences from the CLI alone, with p25 and p75) and each berthd's
 # share over dockerd's.
 # Usage: ROUNDS=60 GAP_MS=100 bash bench/run-ab.sh DIR_A DIR_B [DIR_C ...]
+#   (BURST=N: each engine's turn is N runs back to back, as hyperfine runs them in bench/engine.sh, so
+#   each run after the first meets what the one before left running; the times are per run, the
+#   turn's total over N)
 #   (as root; NO_DOCKERD=1 leaves dockerd out; LOG_LEVEL=debug and KEEP=DIR keep berthd's logs, with
 #   microseconds per step of start, exit and removal, as DIR/a.log, b.log, ..., and the rounds'
 #   times as DIR/NAME.times, one line per round, and DIR/order)
@@ -106,16 +109,21 @@ if [[ " ${engines[*]} " == *" cli-alone "* ]]; then
     bench_run_stub "$work/cli-alone.sock"
     pids+=($!)
 fi
-run() { DOCKER_HOST="unix://$work/$1.sock" "$docker" run --rm --network none bb:bench true; }
+burst=${BURST:-1}
+run1() { DOCKER_HOST="unix://$work/$1.sock" "$docker" run --rm --network none bb:bench true; }
+run() { local i; for ((i = 0; i < burst; i++)); do run1 "$1"; done; }
 for h in "${engines[@]}"; do
     for _ in $(seq 100); do DOCKER_HOST="unix://$work/$h.sock" "$docker" version >/dev/null 2>&1 && break; sleep 0.3; done
     [ "$h" = cli-alone ] || DOCKER_HOST="unix://$work/$h.sock" "$docker" import "$work/bb.tar" bb:bench >/dev/null
-    for _ in 1 2 3; do run "$h"; done
+    for _ in 1 2 3; do run1 "$h"; done
 done
 sleep 1
 mkdir -p "$work/rounds"
 load0=$(cut -d' ' -f1 /proc/loadavg)
 bench_rounds "$work/rounds" "$rounds" "$gap" run "${engines[@]}"
+if [ "$burst" != 1 ]; then
+    for f in "$work"/rounds/*.times; do awk -v n="$burst" '{printf "%d\n", $1 / n}' "$f" >"$f.1" && mv "$f.1" "$f"; done
+fi
 for h in "${engines[@]}"; do
     sort -n "$work/rounds/$h.times" | awk -v h="$h" '{v[NR] = $1; s += $1} END {
         printf "%s: mean %.1f ms, median %.1f, p25 %.1f, p75 %.1f (%d runs)\n", h, s / NR / 1000,
