@@ -503,7 +503,11 @@ pub fn main() -> i32 {
         return match standby::wait(&args[0]) {
             Ok(Some(args)) => {
                 crate::STANDBY_START.store(true, std::sync::atomic::Ordering::Relaxed);
-                run_args(args)
+                let code = run_args(args);
+                if code == 0 {
+                    crate::handover::tell_done();
+                }
+                code
             }
             Ok(None) => 0,
             Err(e) => {
