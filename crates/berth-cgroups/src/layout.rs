@@ -11,7 +11,6 @@
 //! relative path `<container-id>`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -169,7 +168,7 @@ pub fn parse_layout(mountinfo: &str, root: &Path) -> Result<Layout> {
 /// Read `mountinfo` (normally `/proc/self/mountinfo`) and detect the layout
 /// under `root`.
 pub fn detect_layout(mountinfo: &Path, root: &Path) -> Result<Layout> {
-    let text = fs::read_to_string(mountinfo).map_err(|source| Error::Read {
+    let text = berth_sys::read_generated_string(mountinfo).map_err(|source| Error::Read {
         path: mountinfo.to_path_buf(),
         source,
     })?;

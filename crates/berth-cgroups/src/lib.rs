@@ -290,7 +290,7 @@ impl ManagerConfig {
 }
 
 fn read_text(p: &Path) -> Result<String> {
-    std::fs::read_to_string(p).map_err(|source| Error::Read {
+    berth_sys::read_generated_string(p).map_err(|source| Error::Read {
         path: p.to_path_buf(),
         source,
     })

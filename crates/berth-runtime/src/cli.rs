@@ -501,7 +501,14 @@ pub fn main() -> i32 {
     if standby::is_standby(&args) {
         // Started ahead of need by berth-shim: the command line comes later.
         return match standby::wait(&args[0]) {
-            Ok(Some(args)) => run_args(args),
+            Ok(Some(args)) => {
+                crate::STANDBY_START.store(true, std::sync::atomic::Ordering::Relaxed);
+                let code = run_args(args);
+                if code == 0 {
+                    crate::handover::tell_done();
+                }
+                code
+            }
             Ok(None) => 0,
             Err(e) => {
                 eprintln!("berth-runtime standby: {e}");
@@ -549,7 +556,7 @@ fn run_args(args: Vec<std::ffi::OsString>) -> i32 {
         // (they stay in the page cache) and the peak RSS is what one stage
         // maps, not the sum of all (without this drop after the fast
         // reading, `run`'s peak is 3272 kB instead of 2760, for 19 faults).
-        berth_sys::drop_readonly_segments();
+        crate::drop_stage_pages();
     }
     match dispatch(&cli) {
         Ok(code) => code,

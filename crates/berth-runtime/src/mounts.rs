@@ -396,7 +396,8 @@ pub struct MountInfo {
 }
 
 pub fn mountinfo() -> Result<Vec<MountInfo>> {
-    let data = fs::read("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let data = berth_sys::read_generated(Path::new("/proc/self/mountinfo"))
+        .ctx("read /proc/self/mountinfo")?;
     Ok(parse_mountinfo(&data))
 }
 

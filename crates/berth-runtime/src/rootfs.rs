@@ -333,7 +333,8 @@ fn symlink_co_mounted(dir: &Path, name: &std::ffi::OsStr) {
 fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> Result<()> {
     let target = prepare_target(ctx.rootfs, m.destination(), false)?;
     let infos = mounts::mountinfo()?;
-    let own = fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
+    let own = berth_sys::read_generated_string(Path::new("/proc/self/cgroup"))
+        .ctx("read /proc/self/cgroup")?;
     let flags = opts.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
     let v1 = pick_hierarchies(&infos, "cgroup");

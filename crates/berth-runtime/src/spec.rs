@@ -42,10 +42,15 @@ impl Bundle {
         let data = std::fs::read(&path).with_ctx(|| format!("read {}", path.display()))?;
         let spec = parse_config(&data)?;
         validate(&spec)?;
-        // Extensions the spec types drop: read them from the raw document.
-        let raw: Value = serde_json::from_slice(&data)
-            .map_err(|e| Error::Config(format!("config.json: {e}")))?;
-        let landlock = crate::landlock::Landlock::from_config(&raw)?;
+        // Extensions the spec types drop: read them from the raw document, parsed a second time
+        // only when it may hold one (the word, or an escape that could spell it).
+        let landlock = if may_hold_landlock(&data) {
+            let raw: Value = serde_json::from_slice(&data)
+                .map_err(|e| Error::Config(format!("config.json: {e}")))?;
+            crate::landlock::Landlock::from_config(&raw)?
+        } else {
+            None
+        };
         let root = spec.root().as_ref().ok_or_else(|| {
             Error::Config("root: missing (the container needs a root filesystem)".into())
         })?;
@@ -69,6 +74,13 @@ impl Bundle {
             landlock,
         })
     }
+}
+
+/// Whether a config document may carry Landlock rules (`process.landlock`, or the annotation
+/// [`crate::landlock::ANNOTATION`]): it has the word, or a `\u` escape, which could spell it.
+fn may_hold_landlock(data: &[u8]) -> bool {
+    let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+    has(b"landlock") || has(b"\\u")
 }
 
 /// Checks that serde cannot make: required fields, absolute paths, duplicates.
@@ -329,6 +341,31 @@ pub fn to_pretty_json(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn landlock_rules_are_read_even_when_an_escape_spells_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let rules = json!({
+            "ruleset": {"handledAccessFS": ["write_file"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["write_file"], "paths": ["/tmp"]}]}
+        });
+        let load = |text: String| {
+            std::fs::write(dir.path().join("config.json"), text).unwrap();
+            Bundle::load(dir.path()).unwrap().landlock
+        };
+        let mut v = example_config(false);
+        v["root"]["path"] = json!("rootfs");
+        assert!(load(v.to_string()).is_none(), "no rules in the example");
+        v["process"]["landlock"] = rules;
+        assert!(load(v.to_string()).is_some(), "process.landlock");
+        let escaped = v.to_string().replace("\"landlock\"", "\"landl\\u006fck\"");
+        assert!(!escaped.contains("landlock"), "{escaped}");
+        assert!(
+            load(escaped).is_some(),
+            "process.landlock spelled with an escape"
+        );
+    }
 
     #[test]
     fn example_config_parses_and_validates() {

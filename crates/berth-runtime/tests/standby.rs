@@ -100,7 +100,9 @@ fn a_container_run_from_the_standby_gets_its_stdio_and_not_descriptor_3() {
 }
 
 /// A standby whose descriptor 3 is a socket (as berth-shim gives it) sends the container's mount
-/// namespace back over it once init is set up, so the shim can hold it past init's exit.
+/// namespace back over it once init is set up, so the shim can hold it past init's exit, then
+/// `done` once its command has succeeded (the shim goes on without waiting for its exit); a
+/// command that fails ends the socket without it.
 #[test]
 fn a_standby_on_a_socket_hands_back_the_containers_mount_namespace() {
     require_root!();
@@ -139,6 +141,23 @@ ns = os.fstat(fds[0]).st_ino
 print("word", msg.decode())
 print("container's", ns == os.stat(f"/proc/{pid}/ns/mnt").st_ino)
 print("ours", ns == os.stat("/proc/self/ns/mnt").st_ino)
+print("then", ours.recv(16).decode(), "end", ours.recv(16) == b"")
+# The same id again: the run fails, and says nothing.
+a, theirs = socket.socketpair()
+ours = socket.socket(fileno=fcntl.fcntl(a.fileno(), fcntl.F_DUPFD_CLOEXEC, 10))
+a.close()
+if theirs.fileno() != 3:
+    os.dup2(theirs.fileno(), 3)
+    theirs.close()
+else:
+    theirs.detach()
+os.set_inheritable(3, True)
+p = subprocess.Popen([rt, "--standby"], pass_fds=[3], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(3)
+ours.sendall(b"\0".join(w.encode() for w in words) + b"\0")
+ours.shutdown(socket.SHUT_WR)
+print("again", p.wait() != 0, ours.recv(16) == b"")
 "#;
     let out = Command::new("python3")
         .args(["-c", script, BIN])
@@ -152,7 +171,7 @@ print("ours", ns == os.stat("/proc/self/ns/mnt").st_ino)
     assert!(out.status.success(), "{got}{}", common::err_text(&out));
     assert_eq!(
         got,
-        "runtime 0\nword mnt\ncontainer's True\nours False\n",
+        "runtime 0\nword mnt\ncontainer's True\nours False\nthen done end True\nagain True True\n",
         "{}",
         common::err_text(&out)
     );

@@ -267,7 +267,7 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     drop(cmd);
     let status = status?;
     // Held until the exit is told (see below).
-    let mount_ns = match &running {
+    let mount_ns = match &mut running {
         Running::Preforked(r) if status.success() => r.mount_namespace(),
         _ => None,
     };

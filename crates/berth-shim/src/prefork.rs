@@ -98,6 +98,7 @@ impl Runner {
         Ok(Started {
             pid: self.pid,
             control: self.control,
+            mount_ns: None,
         })
     }
 }
@@ -106,23 +107,46 @@ impl Runner {
 pub struct Started {
     pid: Pid,
     control: UnixStream,
+    mount_ns: Option<OwnedFd>,
 }
+
+/// What a standby berth-runtime says on the control socket once its command has succeeded, before
+/// its own exit (berth-runtime's `handover::DONE`).
+const DONE: &[u8] = b"done";
 
 impl Started {
     /// The container's mount namespace, if the runtime sent it (a standby berth-runtime does,
     /// once init is set up): held, init's exit leaves its teardown to this descriptor's close.
-    /// Asked once the runtime has ended; never waits.
-    pub fn mount_namespace(&self) -> Option<OwnedFd> {
-        self.control.set_nonblocking(true).ok()?;
-        match berth_sys::recv_fd(self.control.as_fd()) {
-            Ok(Some((fd, word))) if word == b"mnt" => Some(fd),
-            _ => None,
-        }
+    /// Taken once [`Started::wait`] has returned.
+    pub fn mount_namespace(&mut self) -> Option<OwnedFd> {
+        self.mount_ns.take()
     }
 
-    /// Wait for the runtime's process to end.
-    pub fn wait(&self) -> Result<std::process::ExitStatus> {
+    /// Wait until the runtime's command has succeeded or its process has ended. A standby
+    /// berth-runtime sends the container's mount namespace, then says [`DONE`] before it exits:
+    /// its exit status is then 0, and the shim goes on at once (it reaps the process later, with
+    /// the others it reaps). Any other process's end is waited for.
+    pub fn wait(&mut self) -> Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
+        let mut said = Vec::new();
+        loop {
+            match berth_sys::recv_fds(self.control.as_fd()) {
+                // The end of the socket without the word: the process ends without success, or
+                // is another program (which never had the socket).
+                Ok((fds, payload)) if fds.is_empty() && payload.is_empty() => break,
+                Ok((fds, payload)) => {
+                    if payload.starts_with(b"mnt") {
+                        self.mount_ns = fds.into_iter().next();
+                    }
+                    said.extend_from_slice(&payload);
+                    if said.ends_with(DONE) {
+                        return Ok(ExitStatusExt::from_raw(0));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
         loop {
             match waitpid(self.pid, None) {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(ExitStatusExt::from_raw(c << 8)),

@@ -863,6 +863,36 @@ pub fn open_write_lean(path: &std::ffi::CStr) -> io::Result<std::os::fd::OwnedFd
 /// file-system rules only.
 pub mod landlock;
 
+/// Read a file the kernel makes as it is read (`/proc/self/mountinfo`, `/proc/self/cgroup`):
+/// into a 16 KiB buffer, so a few kB take one read and the end a second, where `fs::read`
+/// (the size says 0) asks for 32 bytes first, then twice as many each time (9 reads of a 3 kB
+/// mountinfo, each one made anew by the kernel), after a `statx` for the size.
+pub fn read_generated(path: &std::path::Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// [`read_generated`], as text (UTF-8, else `InvalidData`).
+pub fn read_generated_string(path: &std::path::Path) -> io::Result<String> {
+    String::from_utf8(read_generated(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Give the heap's free memory back to the kernel (glibc's malloc_trim),
 /// so a long-lived process keeps only the heap pages it still uses.
 pub fn trim_heap() {

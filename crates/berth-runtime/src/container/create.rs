@@ -233,7 +233,7 @@ pub fn create_with(
     // The config's parser is done with: unmap its code before this stage
     // maps its own, so the peak RSS is one stage's (`run` of /bin/true:
     // 3364 -> 2980 kB, for 26 more page faults).
-    berth_sys::drop_readonly_segments();
+    crate::drop_stage_pages();
     let process = bundle.spec.process().as_ref().expect("validated");
     if process.terminal().unwrap_or(false) && console.is_none() {
         return Err(Error::Config(
