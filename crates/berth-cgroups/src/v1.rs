@@ -393,16 +393,7 @@ impl CgroupManager for V1Manager {
         for (ctrl, dir) in &self.paths.v1 {
             fsutil::create_dirs(dir)?;
             if ctrl == "cpuset" {
-                // New cpusets start empty and refuse tasks until filled, and
-                // so does a parent someone made and never set up: fill every
-                // empty level top-down from the hierarchy's root, as runc does.
-                let levels: Vec<&Path> = dir
-                    .ancestors()
-                    .take_while(|d| d.join("cpuset.cpus").exists())
-                    .collect();
-                for d in levels.into_iter().rev() {
-                    copy_cpuset_from_parent(d)?;
-                }
+                fill_cpuset(dir)?;
             }
         }
         // Hybrid: join the cgroup2 tree too, but enable its controllers in
@@ -595,24 +586,40 @@ impl CgroupManager for V1Manager {
     }
 }
 
-/// Fill an empty `cpuset.cpus` / `cpuset.mems` from the parent directory.
-fn copy_cpuset_from_parent(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else {
-        return Ok(());
-    };
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        // A missing file only happens on a fake tree: nothing to fill.
-        let Some(cur) = fsutil::read_opt(dir, file)? else {
-            continue;
+/// New cpusets start empty and refuse tasks until filled, and so does a parent someone made and
+/// never set up: read the levels from `dir` up to the first whose `cpuset.cpus` and `cpuset.mems`
+/// are both set (its ancestors are then too: a cpuset holds a subset of its parent's), or to the
+/// hierarchy's top, where the files end; then, top-down, each empty file takes its parent's value,
+/// as runc fills them. Each file is read once.
+fn fill_cpuset(dir: &Path) -> Result<()> {
+    const FILES: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
+    let mut levels: Vec<(&Path, [String; 2])> = Vec::new();
+    for d in dir.ancestors() {
+        // A missing file: above the hierarchy's top (or a fake tree).
+        let (Some(cpus), Some(mems)) = (
+            fsutil::read_opt(d, FILES[0])?,
+            fsutil::read_opt(d, FILES[1])?,
+        ) else {
+            break;
         };
-        if !cur.trim().is_empty() {
-            continue;
+        let vals = [cpus.trim().to_string(), mems.trim().to_string()];
+        let full = vals.iter().all(|v| !v.is_empty());
+        levels.push((d, vals));
+        if full {
+            break;
         }
-        if let Some(p) = fsutil::read_opt(parent, file)? {
-            if !p.trim().is_empty() {
-                write(dir, file, p.trim())?;
+    }
+    let mut above: Option<[String; 2]> = None;
+    for (d, mut vals) in levels.into_iter().rev() {
+        if let Some(parent) = &above {
+            for i in 0..2 {
+                if vals[i].is_empty() && !parent[i].is_empty() {
+                    write(d, FILES[i], &parent[i])?;
+                    vals[i].clone_from(&parent[i]);
+                }
             }
         }
+        above = Some(vals);
     }
     Ok(())
 }
