@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -69,32 +69,72 @@ pub fn prepare(ctx: &RootfsContext, cgroups_ready: &mut dyn FnMut() -> Result<()
     )
     .with_ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
 
-    let mut dev_is_bind = false;
-    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        if m.destination() == Path::new("/dev") && is_bind(m) {
-            dev_is_bind = true;
-        }
-        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
-            cgroups_ready()?;
-        }
-        mount_one(ctx, m, ctx.idmapped.get(i).and_then(Option::as_ref)).map_err(|e| match e {
+    let mounts: Vec<&Mount> = ctx.spec.mounts().iter().flatten().collect();
+    let dev_is_bind = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && is_bind(m));
+    let mount_at = |i: usize| {
+        mount_one(ctx, mounts[i], ctx.idmapped.get(i).and_then(Option::as_ref)).map_err(|e| match e
+        {
             Error::Io { context, source } => Error::Io {
-                context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
+                context: format!(
+                    "mounts[{i}] ({}): {context}",
+                    mounts[i].destination().display()
+                ),
                 source,
             },
             other => other,
-        })?;
+        })
+    };
+    // The cgroup mounts need the runtime's word that init's cgroups exist: those that share no
+    // path with a later mount (Docker's /sys/fs/cgroup) come last, after the devices, so the
+    // runtime makes the cgroups while init mounts the rest instead of init waiting for them.
+    let mut last = Vec::new();
+    for i in 0..mounts.len() {
+        if is_cgroup(mounts[i]) {
+            if can_come_last(&mounts, i) {
+                last.push(i);
+                continue;
+            }
+            cgroups_ready()?;
+        }
+        mount_at(i)?;
     }
-    cgroups_ready()?;
     if !dev_is_bind {
         create_devices(ctx)?;
         dev_symlinks(ctx.rootfs)?;
+    }
+    cgroups_ready()?;
+    for i in last {
+        mount_at(i)?;
     }
     if ctx.terminal {
         // The pty is bind-mounted here once it exists (after pivot_root).
         prepare_target(ctx.rootfs, Path::new("/dev/console"), true)?;
     }
     Ok(())
+}
+
+fn is_cgroup(m: &Mount) -> bool {
+    matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
+}
+
+/// Whether `mounts[i]` may be made after every later mount (and the devices, in /dev) without a
+/// change in what the container sees: no later mount is at, below or above its destination, both
+/// absolute paths without `.` or `..`, and its own is not /dev or below it.
+fn can_come_last(mounts: &[&Mount], i: usize) -> bool {
+    let plain = |p: &Path| {
+        p.is_absolute()
+            && p.components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+    };
+    let dest = mounts[i].destination();
+    plain(dest)
+        && !dest.starts_with("/dev")
+        && mounts[i + 1..].iter().all(|m| {
+            let other = m.destination();
+            plain(other) && !other.starts_with(dest) && !dest.starts_with(other)
+        })
 }
 
 fn is_bind(m: &Mount) -> bool {
@@ -363,6 +403,13 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
         Some("mode=755"),
     )
     .with_ctx(|| format!("mount tmpfs on {}", target.path.display()))?;
+    let ro = if opts.flags.contains(MsFlags::MS_RDONLY) {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    };
+    // The hierarchies' binds get the mount's flags in one pass at the end (below).
+    let mut binds = Vec::new();
     for h in v1.iter().chain(v2.iter()) {
         let Some(name) = h.mount_point.file_name() else {
             continue;
@@ -433,16 +480,41 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
             NONE,
         )
         .with_ctx(|| format!("bind cgroup {} on {}", source.display(), dest.display()))?;
-        let ro = if opts.flags.contains(MsFlags::MS_RDONLY) {
-            MsFlags::MS_RDONLY
-        } else {
-            MsFlags::empty()
-        };
-        remount_bind(&dest, flags | ro)?;
         symlink_co_mounted(&target.path, name);
+        binds.push(dest);
     }
-    if opts.flags.contains(MsFlags::MS_RDONLY) {
-        remount_bind(&target.path, flags | MsFlags::MS_RDONLY)?;
+    // One mount_setattr over the tmpfs and every bind below it (Linux 5.12 or later), where a
+    // statfs and a remount per hierarchy took ~20 system calls; a flag it sets no other way
+    // (an access-time mode), or an older kernel, gets those remounts.
+    let attrs = [
+        (MsFlags::MS_RDONLY, berth_sys::mount_attr::RDONLY),
+        (MsFlags::MS_NOSUID, berth_sys::mount_attr::NOSUID),
+        (MsFlags::MS_NODEV, berth_sys::mount_attr::NODEV),
+        (MsFlags::MS_NOEXEC, berth_sys::mount_attr::NOEXEC),
+    ]
+    .iter()
+    .filter(|(f, _)| (flags | ro).contains(*f))
+    .fold(0, |acc, (_, a)| acc | a);
+    let one_pass = !flags.contains(MsFlags::MS_RELATIME)
+        && match berth_sys::mount_setattr_recursive(&target.path, attrs, 0) {
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => false,
+            Err(e) => {
+                return Err(e).with_ctx(|| {
+                    format!(
+                        "set the flags of the cgroup mounts on {}",
+                        target.path.display()
+                    )
+                })
+            }
+        };
+    if !one_pass {
+        for dest in &binds {
+            remount_bind(dest, flags | ro)?;
+        }
+        if !ro.is_empty() {
+            remount_bind(&target.path, flags | ro)?;
+        }
     }
     Ok(())
 }
