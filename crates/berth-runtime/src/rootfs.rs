@@ -888,6 +888,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cgroup_mount_comes_last_only_when_no_later_mount_shares_its_path() {
+        let m = |dest: &str, typ: &str| {
+            oci_spec::runtime::MountBuilder::default()
+                .destination(dest)
+                .typ(typ)
+                .build()
+                .unwrap()
+        };
+        let docker = [
+            m("/proc", "proc"),
+            m("/sys", "sysfs"),
+            m("/sys/fs/cgroup", "cgroup"),
+            m("/dev/mqueue", "mqueue"),
+            m("/etc/hosts", "bind"),
+        ];
+        let refs: Vec<&Mount> = docker.iter().collect();
+        assert!(can_come_last(&refs, 2), "Docker's list");
+        for later in [
+            "/sys/fs/cgroup/memory",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/sys/fs/../fs/x",
+        ] {
+            let list = [m("/sys/fs/cgroup", "cgroup"), m(later, "bind")];
+            let refs: Vec<&Mount> = list.iter().collect();
+            assert!(!can_come_last(&refs, 0), "a later mount at {later}");
+        }
+        for own in ["/dev/cgroup", "sys/fs/cgroup", "/sys/fs/../cgroup"] {
+            let list = [m(own, "cgroup")];
+            let refs: Vec<&Mount> = list.iter().collect();
+            assert!(!can_come_last(&refs, 0), "its own destination {own}");
+        }
+    }
+
+    #[test]
     fn one_mount_per_cgroup_hierarchy_the_root_under_sys_fs_cgroup() {
         let info = b"\
 90 25 0:26 /sub /tmp/y/pids rw - cgroup cgroup rw,pids
