@@ -123,7 +123,9 @@ fn main() {
 /// A standby shim's arguments: NUL-separated on its stdin, up to its end (berthd closes it once
 /// written); `None` if it closed it without any.
 fn standby_args() -> Result<Option<args::Args>> {
-    let mut buf = Vec::new();
+    // Room for a container's arguments (~1 kB): read in one call once they come, not in the
+    // 32-byte probe and doubling reads an empty buffer gets.
+    let mut buf = Vec::with_capacity(8192);
     std::io::stdin()
         .lock()
         .read_to_end(&mut buf)

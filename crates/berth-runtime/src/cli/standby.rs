@@ -67,7 +67,9 @@ fn read_control() -> std::io::Result<Vec<u8>> {
     let is_socket = nix::sys::stat::fstat(fd.as_raw_fd())
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
     let mut file = std::fs::File::from(fd);
-    let mut buf = Vec::new();
+    // Room for the command line (~0.5 kB): read in one call once it comes, not in the 32-byte
+    // probe and doubling reads an empty buffer gets.
+    let mut buf = Vec::with_capacity(8192);
     file.read_to_end(&mut buf)?;
     if is_socket {
         crate::handover::set_socket(std::os::unix::net::UnixStream::from(
