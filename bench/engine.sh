@@ -43,6 +43,9 @@
 # Session 10 (2026-12-06 19:10, quiet host, load 1.6 after the release build, main at 782886d; this
 # VM was ~1.4x slower than at the last close), `40`: berthd 37.3 ms, dockerd 254.2 ms, podman 359.7
 # (means): 0.147x of dockerd.
+# Session 13 (2026-12-07 04:16, load 1.0, main at b6802e8), `40` twice (podman 340 ms in the first):
+# berthd 33.5 / 33.8 ms, dockerd 269.8 / 255.7 ms (means, back to back): 0.124x / 0.132x. A run right after
+# another pays for the kernel's teardown of the one before (see ARCHITECTURE.md, "Back to back").
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

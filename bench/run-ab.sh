@@ -71,6 +71,11 @@
 # -0.4 and -0.1 ms (b), -1.5 and -0.8 (c), -0.8 and -0.7 (d). With the init layer per image too
 # (02:18 and 02:23, load 0.3-1.8): a 0.125x / 0.127x, final 0.118x / 0.119x (shares 14.3 -> 10.8 and
 # 12.4 -> 10.4 ms; per round -2.57 and -2.45 ms, faster in 104 and 105 of 150).
+# Session 13 (2026-12-07 04:08-04:13, load 0.4-2.0): main at 8104a45 (a) against b6802e8 (b: init
+# mounts /sys/fs/cgroup last, standby runtime keeps its pages, `done` before the runtime's exit,
+# fewer reads). 150 rounds: 0.114x / 0.113x of dockerd's median (283.6 ms), shares 10.3 / 10.0 ms,
+# per round -0.65 ms (faster in 79). BURST=4 (back to back, 60 rounds): 0.128x / 0.119x (244.9 ms),
+# shares 11.1 / 10.0, per turn -1.61 ms (36 of 60).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }

@@ -7,7 +7,9 @@
 //! `<runtime> create` (or with `--start`, `<runtime> run --detach`) with the container's stdio pipes
 //! (the container's init is reparented to it when the runtime exits), reports `listening` once the
 //! runtime runs and its socket is bound (connections wait there until it serves them), then
-//! `ok <pid>` (or `error <message>`) on its stdout to berthd, and from then on:
+//! `ok <pid>` (or `error <message>`) on its stdout to berthd once the runtime has made the container
+//! (a standby berth-runtime says `done` on its control socket before it exits; any other runtime's
+//! exit is waited for), and from then on:
 //!
 //! - copies the container's stdout and stderr into a json-file log ([`log`]) and to attached clients
 //!   (each through a bounded queue, [`outbox`]: a client that does not read is dropped, never waited for),
