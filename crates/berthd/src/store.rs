@@ -45,9 +45,11 @@ fn with_durability<R>(
     if d == Durability::Synced {
         return f(conn);
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+        .execute([])?;
     let r = f(conn);
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.prepare_cached("PRAGMA synchronous = FULL")?
+        .execute([])?;
     r
 }
 
@@ -103,21 +105,16 @@ impl StateStore {
     ) -> Result<(), StoreError> {
         let conn = self.lock();
         let owner: Option<String> = conn
-            .query_row(
-                "SELECT id FROM containers WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM containers WHERE name = ?1")?
+            .query_row(params![name], |r| r.get(0))
             .optional()?;
         if let Some(owner) = owner {
             return Err(StoreError::NameInUse(name.to_string(), owner));
         }
         let json = serde_json::to_string(data).expect("record serializes");
         with_durability(&conn, durability, |c| {
-            c.execute(
-                "INSERT INTO containers (id, name, data) VALUES (?1, ?2, ?3)",
-                params![id, name, json],
-            )
+            c.prepare_cached("INSERT INTO containers (id, name, data) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, name, json])
         })?;
         Ok(())
     }
@@ -143,10 +140,8 @@ impl StateStore {
         let json = serde_json::to_string(data).expect("record serializes");
         let conn = self.lock();
         with_durability(&conn, durability, |c| {
-            c.execute(
-                "UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1",
-                params![id, name, json],
-            )
+            c.prepare_cached("UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1")?
+                .execute(params![id, name, json])
         })?;
         Ok(())
     }
@@ -155,7 +150,8 @@ impl StateStore {
     pub fn delete_with(&self, id: &str, durability: Durability) -> Result<(), StoreError> {
         let conn = self.lock();
         with_durability(&conn, durability, |c| {
-            c.execute("DELETE FROM containers WHERE id = ?1", params![id])
+            c.prepare_cached("DELETE FROM containers WHERE id = ?1")?
+                .execute(params![id])
         })?;
         Ok(())
     }
