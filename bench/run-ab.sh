@@ -75,7 +75,9 @@
 # mounts /sys/fs/cgroup last, standby runtime keeps its pages, `done` before the runtime's exit,
 # fewer reads). 150 rounds: 0.114x / 0.113x of dockerd's median (283.6 ms), shares 10.3 / 10.0 ms,
 # per round -0.65 ms (faster in 79). BURST=4 (back to back, 60 rounds): 0.128x / 0.119x (244.9 ms),
-# shares 11.1 / 10.0, per turn -1.61 ms (36 of 60).
+# shares 11.1 / 10.0, per turn -1.61 ms (36 of 60). With d43e231 (04:47-04:54): 0.116x / 0.115x
+# (269.9 ms; -0.77 ms per round, faster in 86 of 150); BURST=4 0.124x / 0.123x (242.7 ms; -1.02 ms,
+# 44 of 60).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
