@@ -46,6 +46,9 @@
 # Session 13 (2026-12-07 04:16, load 1.0, main at b6802e8), `40` twice (podman 340 ms in the first):
 # berthd 33.5 / 33.8 ms, dockerd 269.8 / 255.7 ms (means, back to back): 0.124x / 0.132x. A run right after
 # another pays for the kernel's teardown of the one before (see ARCHITECTURE.md, "Back to back").
+# It now prints the medians too. With d43e231 (05:13-05:15), twice: berthd 28.2 / 31.8 ms median
+# (28.9 / 32.5 mean), dockerd 237.5 / 251.1 (244.2 / 251.1): 0.119x / 0.127x of the median, 0.118x
+# / 0.129x of the mean; podman 280.7 / 311.7 median.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,7 +106,18 @@ for h in "${engines[@]}"; do
     name=$h; [ "$h" = berth ] && name=berthd; [ "$h" = docker ] && name=dockerd
     cmds+=(-n "$name" "env DOCKER_HOST=unix://$work/$h.sock $docker run --rm --network none bb:bench true")
 done
-hyperfine -N --warmup 3 --runs "$runs" "${cmds[@]}"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" "${cmds[@]}"
+# hyperfine's summary compares means; the medians too, which berthd's right tail moves less.
+python3 - "$work/run.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+d = r.get("dockerd")
+for name, x in r.items():
+    line = f"{name}: median {x['median'] * 1000:.1f} ms, mean {x['mean'] * 1000:.1f} ms"
+    if d and name != "dockerd":
+        line += f" ({x['median'] / d['median']:.3f}x / {x['mean'] / d['mean']:.3f}x dockerd's)"
+    print(line)
+PY
 
 for h in "${engines[@]}"; do
     export DOCKER_HOST="unix://$work/$h.sock"
