@@ -125,11 +125,38 @@ impl Started {
     /// Wait until the runtime's command has succeeded or its process has ended. A standby
     /// berth-runtime sends the container's mount namespace, then says [`DONE`] before it exits:
     /// its exit status is then 0, and the shim goes on at once (it reaps the process later, with
-    /// the others it reaps). Any other process's end is waited for.
+    /// the others it reaps). Any other process's end is waited for. The end is watched on a pidfd
+    /// too, not only as the socket's end: a container's init the runtime left parked holds a copy
+    /// of the socket, so a runtime killed before it took init down would never end it.
     pub fn wait(&mut self) -> Result<std::process::ExitStatus> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
         use std::os::unix::process::ExitStatusExt;
+        let pidfd = berth_sys::pidfd_open(self.pid.as_raw()).ok();
         let mut said = Vec::new();
+        // Whether the runtime's process has ended: what it said is then all there.
+        let mut ended = false;
         loop {
+            if let (Some(p), false) = (&pidfd, ended) {
+                let mut fds = [
+                    PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(p.as_fd(), PollFlags::POLLIN),
+                ];
+                match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break,
+                }
+                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                if !ready(&fds[0]) {
+                    if !ready(&fds[1]) {
+                        continue;
+                    }
+                    ended = true;
+                    if self.control.set_nonblocking(true).is_err() {
+                        break;
+                    }
+                }
+            }
             match berth_sys::recv_fds(self.control.as_fd()) {
                 // The end of the socket without the word: the process ends without success, or
                 // is another program (which never had the socket).
@@ -144,6 +171,7 @@ impl Started {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // Nothing more to read from a process that has ended (or a broken socket).
                 Err(_) => break,
             }
         }
@@ -230,4 +258,42 @@ fn child(mut control: File, out_w: OwnedFd, err_w: OwnedFd, in_r: OwnedFd) -> ! 
     let e = cmd.exec();
     eprintln!("berth-shim: exec {}: {e}", program.to_string_lossy());
     berth_sys::exit_now(127);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(cmd: &str) -> (Started, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        // Reaped by `Started::wait` (or the test), by its pid, as the shim reaps the runtime.
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new("sh").args(["-c", cmd]).spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let s = Started {
+            pid,
+            control: ours,
+            mount_ns: None,
+        };
+        (s, theirs)
+    }
+
+    #[test]
+    fn a_runtime_that_ends_is_seen_though_another_process_holds_the_socket() {
+        // `theirs` stays open here, as a parked init's copy would: no end of the socket comes.
+        let (mut s, _theirs) = started("exit 3");
+        let status = s.wait().unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert!(s.mount_namespace().is_none());
+    }
+
+    #[test]
+    fn done_is_success_before_the_runtime_ends() {
+        let (mut s, mut theirs) = started("sleep 30");
+        theirs.write_all(DONE).unwrap();
+        let status = s.wait().unwrap();
+        assert!(status.success());
+        let _ = nix::sys::signal::kill(s.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(s.pid, None);
+    }
 }
