@@ -484,8 +484,9 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
         binds.push(dest);
     }
     // One mount_setattr over the tmpfs and every bind below it (Linux 5.12 or later), where a
-    // statfs and a remount per hierarchy took ~20 system calls; a flag it sets no other way
-    // (an access-time mode), or an older kernel, gets those remounts.
+    // statfs and a remount per hierarchy took ~20 system calls. A flag it sets no other way (an
+    // access-time mode), or any refusal of the call (ENOSYS before 5.12), gets those remounts,
+    // which keep the flags the kernel locks and name the mount that fails.
     let attrs = [
         (MsFlags::MS_RDONLY, berth_sys::mount_attr::RDONLY),
         (MsFlags::MS_NOSUID, berth_sys::mount_attr::NOSUID),
@@ -496,18 +497,7 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
     .filter(|(f, _)| (flags | ro).contains(*f))
     .fold(0, |acc, (_, a)| acc | a);
     let one_pass = !flags.contains(MsFlags::MS_RELATIME)
-        && match berth_sys::mount_setattr_recursive(&target.path, attrs, 0) {
-            Ok(()) => true,
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => false,
-            Err(e) => {
-                return Err(e).with_ctx(|| {
-                    format!(
-                        "set the flags of the cgroup mounts on {}",
-                        target.path.display()
-                    )
-                })
-            }
-        };
+        && berth_sys::mount_setattr_recursive(&target.path, attrs, 0).is_ok();
     if !one_pass {
         for dest in &binds {
             remount_bind(dest, flags | ro)?;
