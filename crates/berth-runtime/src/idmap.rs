@@ -131,7 +131,7 @@ pub fn prepare(
                     } else {
                         bundle.join(source)
                     };
-                    let tree = berth_sys::bind_tree(&source, recursive)
+                    let tree = berth_sys::mount_api::bind_tree(&source, recursive)
                         .with_ctx(|| format!("mounts[{i}]: bind source {}", source.display()))?;
                     out.push(Some(tree));
                 }
@@ -164,7 +164,7 @@ pub fn prepare(
             bundle.join(source)
         };
         let userns = userns_with_maps(&uids, &gids)?;
-        let tree = berth_sys::idmapped_tree(&source, recursive, userns.as_fd())
+        let tree = berth_sys::mount_api::idmapped_tree(&source, recursive, userns.as_fd())
             .with_ctx(|| format!("mounts[{i}]: idmap {}", source.display()))?;
         out.push(Some(tree));
     }

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use berth_sys::mount_attr as attr;
+use berth_sys::mount_api::mount_attr as attr;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 

@@ -203,7 +203,7 @@ fn mount_one(
         match idmapped {
             Some(tree) => {
                 use std::os::fd::AsFd;
-                berth_sys::attach_mount(tree.as_fd(), target.fd()).with_ctx(|| {
+                berth_sys::mount_api::attach_mount(tree.as_fd(), target.fd()).with_ctx(|| {
                     format!("attach {} on {}", source.display(), target.path.display())
                 })?;
             }
@@ -304,7 +304,7 @@ fn set_recursive_attrs(opts: &mounts::MountOptions, path: &Path) -> Result<()> {
     if !opts.has_recursive_attrs() {
         return Ok(());
     }
-    match berth_sys::mount_setattr_recursive(path, opts.rec_set, opts.rec_clr) {
+    match berth_sys::mount_api::mount_setattr_recursive(path, opts.rec_set, opts.rec_clr) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Err(Error::Unsupported(format!(
             "recursive mount options (rro, rnosuid, ...) on {} need mount_setattr (Linux 5.12 or later)",
@@ -488,16 +488,16 @@ fn mount_cgroup(ctx: &RootfsContext, m: &Mount, opts: &mounts::MountOptions) -> 
     // access-time mode), or any refusal of the call (ENOSYS before 5.12), gets those remounts,
     // which keep the flags the kernel locks and name the mount that fails.
     let attrs = [
-        (MsFlags::MS_RDONLY, berth_sys::mount_attr::RDONLY),
-        (MsFlags::MS_NOSUID, berth_sys::mount_attr::NOSUID),
-        (MsFlags::MS_NODEV, berth_sys::mount_attr::NODEV),
-        (MsFlags::MS_NOEXEC, berth_sys::mount_attr::NOEXEC),
+        (MsFlags::MS_RDONLY, berth_sys::mount_api::mount_attr::RDONLY),
+        (MsFlags::MS_NOSUID, berth_sys::mount_api::mount_attr::NOSUID),
+        (MsFlags::MS_NODEV, berth_sys::mount_api::mount_attr::NODEV),
+        (MsFlags::MS_NOEXEC, berth_sys::mount_api::mount_attr::NOEXEC),
     ]
     .iter()
     .filter(|(f, _)| (flags | ro).contains(*f))
     .fold(0, |acc, (_, a)| acc | a);
     let one_pass = !flags.contains(MsFlags::MS_RELATIME)
-        && berth_sys::mount_setattr_recursive(&target.path, attrs, 0).is_ok();
+        && berth_sys::mount_api::mount_setattr_recursive(&target.path, attrs, 0).is_ok();
     if !one_pass {
         for dest in &binds {
             remount_bind(dest, flags | ro)?;

@@ -155,7 +155,8 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
             let Ok(md) = std::fs::metadata(src) else {
                 continue; // made at start; nothing to show yet
             };
-            let tree = berth_sys::clone_tree(src).map_err(|e| format!("{}: {e}", m.source))?;
+            let tree =
+                berth_sys::mount_api::clone_tree(src).map_err(|e| format!("{}: {e}", m.source))?;
             trees.push((tree, m, md.is_dir()));
         }
     }
@@ -188,7 +189,7 @@ fn enter_root(rootfs: &str, mounts: &[HelperMount], readonly_root: bool) -> Resu
                 .open(dest)
                 .map_err(|e| format!("mount point {}: {e}", m.destination))?
         };
-        berth_sys::attach_mount(
+        berth_sys::mount_api::attach_mount(
             std::os::fd::AsFd::as_fd(&tree),
             std::os::fd::AsFd::as_fd(&target),
         )

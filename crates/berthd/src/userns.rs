@@ -284,8 +284,12 @@ impl Remap {
             if let Some(lowers) = o.strip_prefix("lowerdir=") {
                 let mut paths = Vec::new();
                 for l in lowers.split(':') {
-                    let tree = berth_sys::idmapped_tree(Path::new(l), false, self.userns.as_fd())
-                        .map_err(io(format!("idmap layer {l}")))?;
+                    let tree = berth_sys::mount_api::idmapped_tree(
+                        Path::new(l),
+                        false,
+                        self.userns.as_fd(),
+                    )
+                    .map_err(io(format!("idmap layer {l}")))?;
                     paths.push(format!("/proc/self/fd/{}", tree.as_raw_fd()));
                     trees.push(tree);
                 }
