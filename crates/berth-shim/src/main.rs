@@ -456,8 +456,10 @@ fn write_exit_file(a: &args::Args, code: i32) -> Result<()> {
     // any process). Not synced: it lives in the exec root, whose state means nothing after a host
     // crash (the container died with the host), and an fsync on the exit path waits for every
     // other writer's dirty data on that disk (1 to 10 ms measured here on a busy host).
+    // The spare run directory holds an empty `exit.tmp` (no inode made on the exit's path): it is
+    // written over, not truncated first, or ext4 would start writing it to disk at its close.
     let tmp = a.exit_file.with_extension("tmp");
-    fs::write(&tmp, body.to_string().as_bytes())?;
+    berth_sys::overwrite(&tmp, body.to_string().as_bytes())?;
     fs::rename(&tmp, &a.exit_file)?;
     Ok(())
 }

@@ -739,6 +739,29 @@ pub fn read_generated_string(path: &std::path::Path) -> io::Result<String> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Make `bytes` the whole content of `path` (made if missing, mode 0644 under the umask), as
+/// `fs::write` does, but over the old content instead of truncating it first. ext4 (unless
+/// mounted `noauto_da_alloc`) takes a truncation to zero followed by new data as a file being
+/// replaced and starts writing it to disk at its close: the block allocation and the device's
+/// I/O on the caller's path, for a file (a bundle's config.json, a spare's hostname) that is
+/// usually deleted before writeback would ever have written it. Shrinking to a non-zero length,
+/// as here when the new content is shorter, is no such sign. Not atomic for a reader that reads
+/// meanwhile, just as `fs::write` is not.
+pub fn overwrite(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.write_all(bytes)?;
+    let len = bytes.len() as u64;
+    if f.metadata()?.len() > len {
+        f.set_len(len)?;
+    }
+    Ok(())
+}
+
 /// Give the heap's free memory back to the kernel (glibc's malloc_trim),
 /// so a long-lived process keeps only the heap pages it still uses.
 pub fn trim_heap() {
@@ -806,6 +829,24 @@ mod tests {
                 assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 7));
             }
         }
+    }
+
+    #[test]
+    fn overwrite_leaves_just_the_new_content() {
+        let dir = std::env::temp_dir().join(format!("berth-sys-overwrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("hosts");
+        overwrite(&f, b"made\n").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"made\n");
+        overwrite(&f, b"a longer second text\n").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"a longer second text\n");
+        // Shorter: nothing of the old text is left after it.
+        overwrite(&f, b"short\n").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"short\n");
+        overwrite(&f, b"").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"");
+        assert!(overwrite(&dir.join("missing/x"), b"x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn rss_file_kb() -> u64 {

@@ -146,9 +146,11 @@ pub(super) fn prepare_bundle(
             &std::path::PathBuf::from(format!("{}.learn", p.socket.display())),
         )?;
     }
-    std::fs::write(
-        p.dir.join("config.json"),
-        serde_json::to_vec_pretty(&cfg).expect("config serializes"),
+    // Not truncated first (ext4 would start writing it to disk at its close): see
+    // berth_sys::overwrite.
+    berth_sys::overwrite(
+        &p.dir.join("config.json"),
+        &serde_json::to_vec_pretty(&cfg).expect("config serializes"),
     )
     .map_err(ApiError::internal)?;
     let _ = std::fs::remove_file(&p.exit_file);

@@ -466,7 +466,10 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
 /// Write hosts, hostname and resolv.conf for the container into `dir`.
 pub fn write_etc_files(s: &RunSpec, dir: &Path) -> Result<(), SpecError> {
     let w = |name: &str, body: String| {
-        std::fs::write(dir.join(name), body).map_err(|e| SpecError::Io(name.to_string(), e))
+        // Over a spare's empty file or the last start's (a restart), never truncated first: see
+        // berth_sys::overwrite.
+        berth_sys::overwrite(&dir.join(name), body.as_bytes())
+            .map_err(|e| SpecError::Io(name.to_string(), e))
     };
     w("hostname", format!("{}\n", s.hostname))?;
     let hosts = if s.network_mode == "host" {
