@@ -49,6 +49,11 @@
 # It now prints the medians too. With d43e231 (05:13-05:15), twice: berthd 28.2 / 31.8 ms median
 # (28.9 / 32.5 mean), dockerd 237.5 / 251.1 (244.2 / 251.1): 0.119x / 0.127x of the median, 0.118x
 # / 0.129x of the mean; podman 280.7 / 311.7 median.
+# Session 14 (2026-12-07 07:00-07:06, load 0.9-1.3, main at afe419d), `40` twice: berthd 25.4 / 29.3 ms
+# median (25.7 / 29.0 mean), dockerd 209.0 / 236.6 (211.5 / 240.4): 0.122x / 0.124x of the median,
+# 0.121x / 0.121x of the mean; podman 341.8 / 262.7 median. Idle RSS berthd 11.4 / 11.3 MB, dockerd
+# and containerd 113.0 / 113.3 MB, podman service 42.7 / 44.6 MB; 50 sequential run -d 1.20 / 1.35 s,
+# 9.38 / 10.19 s, 3.74 / 4.27 s; supervisor PSS 246-247 / 2665-2684 / 369 kB per container.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

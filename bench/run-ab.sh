@@ -78,6 +78,10 @@
 # shares 11.1 / 10.0, per turn -1.61 ms (36 of 60). With d43e231 (04:47-04:54): 0.116x / 0.115x
 # (269.9 ms; -0.77 ms per round, faster in 86 of 150); BURST=4 0.124x / 0.123x (242.7 ms; -1.02 ms,
 # 44 of 60).
+# Session 14 (2026-12-07 06:53-07:00, load 0.5-1.3): main at 6aef68f (a) against afe419d (b: bundle
+# files and exit.tmp written over instead of truncated, the default seccomp section kept). 150
+# rounds: 0.112x / 0.112x of dockerd's median (223.3 ms), the CLI alone 17.3, shares 7.9 / 7.5 ms.
+# BURST=4 (60 rounds): 0.120x / 0.115x (221.8 ms), the CLI alone 16.6, shares 9.2 / 8.9 ms.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
