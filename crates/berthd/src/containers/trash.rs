@@ -15,15 +15,24 @@ pub fn discard(dir: &Path) -> bool {
     let (Some(trash), Some(name)) = (trash_of(dir), dir.file_name()) else {
         return false;
     };
-    if std::fs::create_dir_all(&trash).is_err() {
-        return false;
-    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let aside = trash.join(format!("{}-{stamp}", name.to_string_lossy()));
-    match std::fs::rename(dir, &aside) {
+    // The trash is made when a rename finds it missing, not tried before every removal (a
+    // `mkdir` that fails with EEXIST on the path of each `run --rm`'s answer).
+    let mut moved = std::fs::rename(dir, &aside);
+    if matches!(&moved, Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        && dir.exists()
+        && !trash.is_dir()
+    {
+        if std::fs::create_dir_all(&trash).is_err() {
+            return false;
+        }
+        moved = std::fs::rename(dir, &aside);
+    }
+    match moved {
         Ok(()) => {
             delete(vec![aside]);
             true
@@ -64,4 +73,36 @@ pub fn empty_now(parent: &Path) {
 fn delete(dirs: Vec<PathBuf>) {
     static TRASH: berth_image::deleter::Deleter = berth_image::deleter::Deleter::new("trash");
     TRASH.delete(dirs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discard_makes_the_trash_when_missing_and_the_directory_goes() {
+        let root = tempfile::tempdir().unwrap();
+        let parent = root.path().join("containers");
+        for n in ["a", "b"] {
+            std::fs::create_dir_all(parent.join(n).join("rootfs")).unwrap();
+            std::fs::write(parent.join(n).join("config.json"), "{}").unwrap();
+        }
+        // The first makes `.trash`, the second finds it.
+        assert!(discard(&parent.join("a")));
+        assert!(parent.join(".trash").is_dir());
+        assert!(discard(&parent.join("b")));
+        assert!(!parent.join("a").exists() && !parent.join("b").exists());
+        // One that is not there is gone already.
+        assert!(discard(&parent.join("missing")));
+        // The thread deletes what was moved aside.
+        let t = std::time::Instant::now();
+        while std::fs::read_dir(parent.join(".trash"))
+            .unwrap()
+            .next()
+            .is_some()
+        {
+            assert!(t.elapsed().as_secs() < 10, "the trash was not emptied");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
