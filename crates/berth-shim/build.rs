@@ -5,7 +5,9 @@
 mod static_pie;
 
 fn main() {
-    static_pie::link_bins_static(&[]);
+    // berth-runtime's library (the in-process delete) links libseccomp; the static archive, as
+    // for the runtime's binary (the delete itself calls none of it).
+    static_pie::link_bins_static(&[("seccomp", &["libseccomp.a"])]);
     // Relative relocations packed as DT_RELR: fewer pages read at each start.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     println!("cargo:rerun-if-changed=build.rs");

@@ -274,3 +274,62 @@ fn concurrent_runs_share_the_spare_without_clashing() {
     });
     assert_eq!(root_names(&b), [".spare"]);
 }
+
+/// The container's cgroup directory, from its init's /proc/PID/cgroup: the pids hierarchy's under
+/// cgroup v1, the unified one's under v2.
+fn cgroup_dir(pid: i64) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.split_once(prefix).map(|(_, p)| p.to_string()))
+    };
+    match line(":pids:") {
+        Some(p) => Path::new("/sys/fs/cgroup/pids").join(p.trim_start_matches('/')),
+        None => Path::new("/sys/fs/cgroup").join(line("0::").unwrap().trim_start_matches('/')),
+    }
+}
+
+/// What berth-shim runs in its own process once it has reaped a container's init: a stopped
+/// container without poststop hooks goes (its state and its cgroup); a running one, or one whose
+/// saved config has poststop hooks, is left to the full `delete`, untouched.
+#[test]
+fn delete_exited_removes_a_stopped_container_and_leaves_hooks_to_delete() {
+    require_root!();
+    use berth_runtime::container::delete::delete_exited;
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "plain"]);
+    assert!(ok, "run -d: {err}");
+    let cgroup = cgroup_dir(b.state("plain")["pid"].as_i64().unwrap());
+    assert!(cgroup.is_dir(), "{}", cgroup.display());
+    assert!(
+        !delete_exited(&b.root, "plain").unwrap(),
+        "running: not deleted"
+    );
+    assert_eq!(b.state("plain")["status"], "running");
+    assert!(b.run(&["kill", "plain", "KILL"]).status.success());
+    wait_stopped(&b, "plain");
+    assert!(delete_exited(&b.root, "plain").unwrap());
+    assert!(
+        !b.run(&["state", "plain"]).status.success(),
+        "state is gone"
+    );
+    assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
+    // Nothing there now: left to the full delete, which says so.
+    assert!(!delete_exited(&b.root, "plain").unwrap());
+
+    let marker = tempfile::NamedTempFile::new().unwrap();
+    let b = sleeper(marker.path());
+    let (ok, err) = b.detached(&["run", "-d", "hooked"]);
+    assert!(ok, "run -d: {err}");
+    assert!(b.run(&["kill", "hooked", "KILL"]).status.success());
+    wait_stopped(&b, "hooked");
+    assert!(
+        !delete_exited(&b.root, "hooked").unwrap(),
+        "hooks: not deleted"
+    );
+    assert_eq!(b.state("hooked")["status"], "stopped");
+    let out = b.run(&["delete", "hooked"]);
+    assert!(out.status.success(), "delete: {}", err_text(&out));
+    let hooked = std::fs::read_to_string(marker.path()).unwrap_or_default();
+    assert!(hooked.contains("\"id\":\"hooked\""), "poststop: {hooked:?}");
+}

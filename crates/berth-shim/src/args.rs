@@ -40,6 +40,10 @@ pub struct Args {
     pub log_max_size: u64,
     /// Log files kept, the live one included (at least 1).
     pub log_max_file: u32,
+    /// The runtime is Berth's own, the one the standby shim forked ahead: a container's delete
+    /// runs in the shim's process instead of an exec of `<runtime> delete`. Not on the command
+    /// line: set when the container's runtime is the standby's.
+    pub own_runtime: bool,
 }
 
 impl Args {

@@ -687,6 +687,35 @@ fn start_and_rm_right_after_an_exit() {
     assert!(left.is_empty(), "runtime state left behind: {left:?}");
 }
 
+/// A container that exits leaves neither the runtime's state nor its cgroups (berth-shim deletes
+/// them once it has told the exit: in its own process for Berth's runtime), and starts again.
+#[test]
+fn an_exited_container_leaves_no_runtime_state_or_cgroup() {
+    skip_unless_ready!("an_exited_container_leaves_no_runtime_state_or_cgroup");
+    let d = Berthd::start_with(&["--bridge", "none"]);
+    d.import_busybox("bb:1");
+    let id = d.ok(&["run", "-d", "--network", "none", "bb:1", "true"]);
+    let id = id.trim();
+    assert_eq!(d.ok(&["wait", id]).trim(), "0");
+    let left = || {
+        let mut left = walk_names(&d.dir.path().join("exec").join("runtime"));
+        for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let p = ctl.path().join("berth").join(id);
+            if p.exists() {
+                left.push(p.display().to_string());
+            }
+        }
+        left
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(left(), Vec::<String>::new(), "{}", d.log());
+    assert_eq!(d.ok(&["start", "-a", id]), "");
+    d.ok(&["rm", id]);
+}
+
 fn walk_names(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
