@@ -54,6 +54,13 @@
 # 0.121x / 0.121x of the mean; podman 341.8 / 262.7 median. Idle RSS berthd 11.4 / 11.3 MB, dockerd
 # and containerd 113.0 / 113.3 MB, podman service 42.7 / 44.6 MB; 50 sequential run -d 1.20 / 1.35 s,
 # 9.38 / 10.19 s, 3.74 / 4.27 s; supervisor PSS 246-247 / 2665-2684 / 369 kB per container.
+# Session 15 (2026-12-07, a fresh VM; `40` five times): main at 03036a0 (10:07) berthd 25.1 ms median, dockerd
+# 207.3 (0.121x); with d5e39a7 (the shim deletes a container of Berth's runtime in its own process)
+# 10:31 / 10:33 / 10:53 / 10:55: berthd 31.4 / 41.9 / 25.3 / 30.2, dockerd 304.0 / 277.8 / 209.0 /
+# 258.0: 0.103x / 0.151x / 0.121x / 0.117x of the median. This VM's speed drifted within minutes
+# (berthd 25 to 42 ms, dockerd 207 to 304); bench/run-ab.sh's interleaved rounds see through that.
+# Idle RSS berthd 11.1-11.5 MB, dockerd and containerd 113-116 MB, podman 43-45 MB; supervisor PSS
+# 246-247 / 2652-2675 / 370 kB; 50 sequential run -d 1.24-1.69 s / 8.2-12.6 s / 3.9-5.0 s.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -82,6 +82,10 @@
 # files and exit.tmp written over instead of truncated, the default seccomp section kept). 150
 # rounds: 0.112x / 0.112x of dockerd's median (223.3 ms), the CLI alone 17.3, shares 7.9 / 7.5 ms.
 # BURST=4 (60 rounds): 0.120x / 0.115x (221.8 ms), the CLI alone 16.6, shares 9.2 / 8.9 ms.
+# Session 15 (2026-12-07 10:34-10:40, load 1.1-2.3): main at 03036a0 (a) against d5e39a7 (b: the shim
+# deletes a container of Berth's runtime in its own process). 150 rounds: 0.122x / 0.118x of dockerd's
+# median (250.4 ms), the CLI alone 20.3, shares 10.6 / 9.2 ms, per-round median -1.71 ms (faster in 98
+# of 150). BURST=4 (60 rounds): 0.125x / 0.122x (241.8 ms), shares 10.5 / 10.6 ms, +0.06 ms (29 of 60).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bash bench/run-ab.sh DIR_A [DIR_B ...]" >&2; exit 2; }
