@@ -40,9 +40,9 @@ pub struct Args {
     pub log_max_size: u64,
     /// Log files kept, the live one included (at least 1).
     pub log_max_file: u32,
-    /// The runtime is Berth's own, the one the standby shim forked ahead: a container's delete
-    /// runs in the shim's process instead of an exec of `<runtime> delete`. Not on the command
-    /// line: set when the container's runtime is the standby's.
+    /// The runtime is Berth's own berth-runtime, built with this shim (`--own-runtime`, which
+    /// berthd gives for its default runtime): a container's delete runs in the shim's process
+    /// instead of an exec of `<runtime> delete`.
     pub own_runtime: bool,
 }
 
@@ -59,6 +59,7 @@ impl Args {
                 "--stdin-once" => a.stdin_once = true,
                 "--tty" => a.tty = true,
                 "--start" => a.start = true,
+                "--own-runtime" => a.own_runtime = true,
                 _ => {
                     let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
                     match flag.as_str() {
@@ -119,12 +120,14 @@ mod tests {
                 .collect();
         let a = Args::parse(v.into_iter()).unwrap();
         assert_eq!(a.id, "c");
-        assert!(a.stdin && !a.stdin_once && !a.start);
+        assert!(a.stdin && !a.stdin_once && !a.start && !a.own_runtime);
         assert_eq!((a.no_log, a.log_max_size, a.log_max_file), (false, 0, 1));
         let v = "--id c --bundle /b --runtime /r --runtime-root /rr --runtime-log /rl \
-                 --log-path /l --socket /s --exit-file /e --log-max-size 1000 --log-max-file 3";
+                 --log-path /l --socket /s --exit-file /e --log-max-size 1000 --log-max-file 3 \
+                 --own-runtime";
         let a = Args::parse(v.split_whitespace().map(String::from)).unwrap();
         assert_eq!((a.log_max_size, a.log_max_file), (1000, 3));
+        assert!(a.own_runtime);
         assert!(Args::parse(["--id".to_string(), "c".into()].into_iter()).is_err());
     }
 }

@@ -106,10 +106,6 @@ fn main() {
             }
         }
     }
-    let args = args::Args {
-        own_runtime: standby_runtime.as_deref() == Some(args.runtime.as_path()),
-        ..args
-    };
     let code = match run(&args, runner) {
         Ok(()) => 0,
         Err(e) => {

@@ -256,6 +256,11 @@ pub async fn spawn(
         ("--stdin-once", s.stdin_once),
         ("--tty", s.tty),
         ("--start", run),
+        // Berth's own runtime: the shim deletes the container's state in its own process.
+        (
+            "--own-runtime",
+            d.own_default_runtime().as_deref() == Some(runtime_bin.as_path()),
+        ),
     ] {
         if on {
             args.push(flag.into());
