@@ -134,6 +134,11 @@ pub fn container_dir(root: &Path, id: &str) -> Result<PathBuf> {
 
 impl State {
     pub fn load(root: &Path, id: &str) -> Result<State> {
+        Self::load_with_text(root, id).map(|(st, _)| st)
+    }
+
+    /// [`State::load`], with the file's bytes too (they hold the saved config).
+    pub fn load_with_text(root: &Path, id: &str) -> Result<(State, Vec<u8>)> {
         let dir = container_dir(root, id)?;
         let data = match fs::read(dir.join(STATE_FILE)) {
             Ok(d) => d,
@@ -142,8 +147,9 @@ impl State {
             }
             Err(e) => return Err(e).with_ctx(|| format!("read state of {id}")),
         };
-        serde_json::from_slice(&data)
-            .map_err(|e| Error::Config(format!("state of container {id} is corrupt: {e}")))
+        let st = serde_json::from_slice(&data)
+            .map_err(|e| Error::Config(format!("state of container {id} is corrupt: {e}")))?;
+        Ok((st, data))
     }
 
     /// Write the state atomically (temporary file, fsync-free rename),

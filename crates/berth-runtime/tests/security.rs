@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{err_text, sh, text, Bundle};
+use common::{cgroup_dir, err_text, sh, text, Bundle};
 use serde_json::{json, Value};
 
 /// Bit of a capability in /proc/self/status masks.
@@ -273,19 +273,6 @@ fn user_namespace_maps_ids() {
     let meta = std::fs::metadata(vol.join("made-inside")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (200000, 200000));
     assert!(b.run(&["delete", "-f", "userns"]).status.success());
-}
-
-/// A container started detached, its cgroup paths read from state.json.
-fn cgroup_dir(b: &Bundle, id: &str, controller: &str) -> std::path::PathBuf {
-    let state: Value =
-        serde_json::from_slice(&std::fs::read(b.root.join(id).join("state.json")).unwrap())
-            .unwrap();
-    let cg = &state["cgroup"];
-    let p = cg["v1"][controller]
-        .as_str()
-        .or_else(|| cg["unified"].as_str())
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
-    std::path::PathBuf::from(p)
 }
 
 fn wait_stopped(b: &Bundle, id: &str) {

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{err_text, text, Bundle};
+use common::{cgroup_dir, err_text, text, Bundle};
 use serde_json::{json, Value};
 
 /// The names in a container's state directory, sorted.
@@ -275,20 +275,6 @@ fn concurrent_runs_share_the_spare_without_clashing() {
     assert_eq!(root_names(&b), [".spare"]);
 }
 
-/// The container's cgroup directory, from its init's /proc/PID/cgroup: the pids hierarchy's under
-/// cgroup v1, the unified one's under v2.
-fn cgroup_dir(pid: i64) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let line = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.split_once(prefix).map(|(_, p)| p.to_string()))
-    };
-    match line(":pids:") {
-        Some(p) => Path::new("/sys/fs/cgroup/pids").join(p.trim_start_matches('/')),
-        None => Path::new("/sys/fs/cgroup").join(line("0::").unwrap().trim_start_matches('/')),
-    }
-}
-
 /// What berth-shim runs in its own process once it has reaped a container's init: a stopped
 /// container without poststop hooks goes (its state and its cgroup); a running one, or one whose
 /// saved config has poststop hooks, is left to the full `delete`, untouched.
@@ -299,7 +285,7 @@ fn delete_exited_removes_a_stopped_container_and_leaves_hooks_to_delete() {
     let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
     let (ok, err) = b.detached(&["run", "-d", "plain"]);
     assert!(ok, "run -d: {err}");
-    let cgroup = cgroup_dir(b.state("plain")["pid"].as_i64().unwrap());
+    let cgroup = cgroup_dir(&b, "plain", "pids");
     assert!(cgroup.is_dir(), "{}", cgroup.display());
     assert!(
         !delete_exited(&b.root, "plain").unwrap(),

@@ -66,24 +66,23 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// `Ok(false)`: not that case (no state, init still alive, or a saved config that names
 /// poststop hooks), nothing was done: run the full `delete`.
 pub fn delete_exited(root: &Path, id: &str) -> Result<bool> {
-    let st = match State::load(root, id) {
-        Ok(st) => st,
+    let (st, text) = match State::load_with_text(root, id) {
+        Ok(v) => v,
         Err(Error::NotFound(_)) => return Ok(false),
         Err(e) => return Err(e),
     };
-    if st.init_alive() || may_have_poststop(root, &st) {
+    if st.init_alive() || may_have_poststop(root, &st, &text) {
         return Ok(false);
     }
     destroy_with(root, &st, None).map(|()| true)
 }
 
-/// Whether the config saved with the state (in state.json, or config.json beside it, as
-/// [`state::saved_spec`] reads it) may name poststop hooks: the word anywhere in either file.
-fn may_have_poststop(root: &Path, st: &State) -> bool {
-    let dir = st.dir(root);
-    [state::STATE_FILE, state::CONFIG_FILE]
-        .iter()
-        .any(|f| fs::read(dir.join(f)).is_ok_and(|d| d.windows(8).any(|w| w == b"poststop")))
+/// Whether the config saved with the state (inside state.json, whose bytes are `state_text`, or
+/// in config.json beside it, as [`state::saved_spec`] reads it) may name poststop hooks: the word
+/// anywhere in either.
+fn may_have_poststop(root: &Path, st: &State, state_text: &[u8]) -> bool {
+    let named = |d: &[u8]| d.windows(8).any(|w| w == b"poststop");
+    named(state_text) || fs::read(st.dir(root).join(state::CONFIG_FILE)).is_ok_and(|d| named(&d))
 }
 
 /// Tear down a stopped container. Every step runs even if an earlier one

@@ -205,3 +205,17 @@ pub fn sh(edit: impl FnOnce(&mut Value), script: &str) -> (i32, String, String) 
     let out = b.run(&["run", &id]);
     (out.status.code().unwrap_or(-1), text(&out), err_text(&out))
 }
+
+/// A container's cgroup directory for `controller` (the unified one where the controller has no
+/// v1 hierarchy), read from its state.json.
+pub fn cgroup_dir(b: &Bundle, id: &str, controller: &str) -> PathBuf {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(b.root.join(id).join("state.json")).unwrap())
+            .unwrap();
+    let cg = &state["cgroup"];
+    let p = cg["v1"][controller]
+        .as_str()
+        .or_else(|| cg["unified"].as_str())
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
+    PathBuf::from(p)
+}
