@@ -222,6 +222,11 @@ fn everyday_verbs(d: &Engine, dir: &Path) {
         "true",
     ]);
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    // A program the runtime cannot start: 127 when it is missing, 126 when it is not executable.
+    for (program, code) in [("no-such-program", 127), ("/etc", 126)] {
+        let o = d.berth(&["run", "--rm", "--network", "none", "cli-test:v1", program]);
+        assert_eq!(o.status.code(), Some(code), "{program}: {}", show(&o));
+    }
 }
 
 /// `berth build`: tags, build args, another Dockerfile name, .dockerignore, -q, and a failing RUN's

@@ -209,8 +209,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
     }
     if a.detach {
-        c.request("POST", &format!("/containers/{id}/start"), &[], Body::Empty)?
-            .ok()?;
+        start_for_run(c, &id)?;
         println!("{id}");
         return Ok(0);
     }
@@ -228,8 +227,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
             Body::Empty,
         )?
         .ok()?;
-    c.request("POST", &format!("/containers/{id}/start"), &[], Body::Empty)?
-        .ok()?;
+    start_for_run(c, &id)?;
     let resize = |c: &Client| {
         if let Ok((rows, cols)) =
             berth_sys::window_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
@@ -254,6 +252,56 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         bail!("{msg}");
     }
     Ok(status["StatusCode"].as_i64().unwrap_or(0) as i32)
+}
+
+/// `run`'s start: a refusal from the daemon becomes a [`StartFailed`] with docker's exit code.
+fn start_for_run(c: &Client, id: &str) -> Result<()> {
+    let refused = match c
+        .request("POST", &format!("/containers/{id}/start"), &[], Body::Empty)?
+        .ok()
+    {
+        Ok(_) => return Ok(()),
+        Err(e) => e.downcast::<DaemonError>()?,
+    };
+    Err(StartFailed {
+        code: start_exit_code(&refused.message),
+        refused,
+    }
+    .into())
+}
+
+/// A container `run` created but the daemon could not start.
+#[derive(Debug)]
+pub struct StartFailed {
+    /// What `run` exits with.
+    pub code: i32,
+    refused: DaemonError,
+}
+
+impl std::fmt::Display for StartFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.refused.fmt(f)
+    }
+}
+
+impl std::error::Error for StartFailed {}
+
+/// The exit code docker's `run` gives a start the daemon refused, from the words of the runtime's
+/// error: 127 when the program is missing, 126 when it cannot be executed, else 125.
+fn start_exit_code(message: &str) -> i32 {
+    if ["executable file not found", "no such file or directory"]
+        .iter()
+        .any(|w| message.contains(w))
+    {
+        127
+    } else if ["permission denied", "is a directory"]
+        .iter()
+        .any(|w| message.contains(w))
+    {
+        126
+    } else {
+        125
+    }
 }
 
 /// Relay a hijacked stream: our stdin to it (if asked), its output to ours.

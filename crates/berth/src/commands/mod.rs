@@ -9,7 +9,7 @@ mod system;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::{Client, DaemonError, Endpoint};
+use crate::client::{Client, Endpoint};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -195,9 +195,11 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e:#}");
-            // docker run reports its own failures (not the container's) as 125.
-            match (&cli.command, e.downcast_ref::<DaemonError>()) {
-                (Cmd::Run(_), _) => 125,
+            // docker run reports its own failures (not the container's) as 125, a start the
+            // daemon refused by what kept the program from running (126, 127).
+            match (&cli.command, e.downcast_ref::<containers::StartFailed>()) {
+                (Cmd::Run(_), Some(s)) => s.code,
+                (Cmd::Run(_), None) => 125,
                 _ => 1,
             }
         }
