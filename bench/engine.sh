@@ -6,7 +6,8 @@
 # podman 4.3's crun refuses this machine's hybrid cgroup layout, so its service runs in a private mount
 # namespace with /sys/fs/cgroup/unified unmounted (the CLI reaches it through its socket as usual); it gets
 # containers.conf default ulimits under root's hard limits (root here lacks CAP_SYS_RESOURCE).
-# Usage: bash bench/engine.sh [runs] [containers]   (as root; set NO_PODMAN=1 to leave podman out)
+# Usage: bash bench/engine.sh [runs] [containers]   (as root; set NO_PODMAN=1 to leave podman out,
+# BATCHES=N to split the runs of `run --rm` into N batches, default 4)
 # Measured here (release with thin LTO, 2-core VM shared with other builds, 2026-12-06): run --rm 45.5 ms
 # (berthd) / 262 ms (dockerd 20.10) / 570 ms (podman 4.3) means over 20 runs, 0.17x; in interleaved rounds
 # (150 each, same host, same hour) berthd's median went 48.9 -> 46.9 ms when the shim started answering
@@ -113,21 +114,42 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 containerd_pid=$(pgrep -P "$dockerd_pid" containerd || true)
 echo "idle RSS (kB): berthd $(rss "$berthd_pid"); dockerd $(rss "$dockerd_pid") + containerd $( [ -n "$containerd_pid" ] && rss "$containerd_pid" || echo n/a)$( [ -n "$podman_pid" ] && echo "; podman service $(rss "$podman_pid")")"
 
-cmds=()
+# The runs go in BATCHES hyperfine batches (default 4), the engines in a rotated order in each, so a
+# drift of this VM's speed over the minutes of the run (seen here: berthd 25-42 ms, dockerd 207-304 ms
+# in runs half an hour apart) falls on every engine alike instead of on whichever ran while it was slow.
+batches=${BATCHES:-4}
+per=$(( (runs + batches - 1) / batches ))
+names=()
 for h in "${engines[@]}"; do
     name=$h; [ "$h" = berth ] && name=berthd; [ "$h" = docker ] && name=dockerd
-    cmds+=(-n "$name" "env DOCKER_HOST=unix://$work/$h.sock $docker run --rm --network none bb:bench true")
+    names+=("$name")
 done
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" "${cmds[@]}"
-# hyperfine's summary compares means; the medians too, which berthd's right tail moves less.
-python3 - "$work/run.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-d = r.get("dockerd")
-for name, x in r.items():
-    line = f"{name}: median {x['median'] * 1000:.1f} ms, mean {x['mean'] * 1000:.1f} ms"
+for ((b = 0; b < batches; b++)); do
+    cmds=()
+    for ((i = 0; i < ${#engines[@]}; i++)); do
+        j=$(( (i + b) % ${#engines[@]} ))
+        cmds+=(-n "${names[$j]}" "env DOCKER_HOST=unix://$work/${engines[$j]}.sock $docker run --rm --network none bb:bench true")
+    done
+    hyperfine -N --style basic --warmup 3 --runs "$per" --export-json "$work/run-$b.json" "${cmds[@]}"
+done
+# The medians and means over all batches; the spread of the per-batch ratios shows how much the host
+# drifted meanwhile.
+python3 - "$work"/run-*.json <<'PY'
+import json, statistics, sys
+times, per_batch = {}, []
+for f in sys.argv[1:]:
+    r = {x["command"]: x["times"] for x in json.load(open(f))["results"]}
+    per_batch.append(r)
+    for name, t in r.items():
+        times.setdefault(name, []).extend(t)
+d = times.get("dockerd")
+for name, t in times.items():
+    med, mean = statistics.median(t) * 1000, statistics.mean(t) * 1000
+    line = f"{name}: median {med:.1f} ms, mean {mean:.1f} ms over {len(t)} runs"
     if d and name != "dockerd":
-        line += f" ({x['median'] / d['median']:.3f}x / {x['mean'] / d['mean']:.3f}x dockerd's)"
+        line += f" ({statistics.median(t) / statistics.median(d):.3f}x / {statistics.mean(t) / statistics.mean(d):.3f}x dockerd's"
+        ratios = [statistics.median(b[name]) / statistics.median(b["dockerd"]) for b in per_batch]
+        line += f"; per batch {' '.join(f'{x:.3f}x' for x in ratios)})"
     print(line)
 PY
 
