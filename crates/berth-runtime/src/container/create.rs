@@ -387,8 +387,17 @@ fn create_in(
     // Init sets up its mounts while we make its cgroups; it waits for
     // `CgroupsPlaced` before its first step that needs to be in them.
     sync.send(&Msg::Continue(pid.as_raw()))?;
+    let (devices, limits) = split_device_rules(cgroups::with_default_devices(
+        spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+        spec,
+    ));
+    // The device rules go in before init joins: on cgroup v1 they are a
+    // deny-all and then each allow, and an init already inside could meet
+    // that window with an open or a mknod of /dev (refused: a start that
+    // fails now and then).
     let placed = match undo.cgroup.as_ref() {
-        Some(cg) => place_in_cgroup(cg, pid, &opts.id, joined),
+        Some(cg) => place_in_cgroup(cg, pid, &opts.id, joined)
+            .and_then(|files| cg.set(&devices).map(|()| files)),
         None => Ok(Vec::new()),
     };
     let told = placed.and_then(|files| {
@@ -408,14 +417,12 @@ fn create_in(
     if !trees.is_empty() {
         crate::sync::send_fds(&sync.0, &trees)?;
     }
-    // The limits go in once init is in its cgroups (runc too sets them
-    // after the move), while init goes on with its mounts instead of
-    // waiting for them (a dozen device rules, each written on its own). No
-    // hook or user program runs before they are in force: `Continue` after
-    // `HooksReady`, and `Start`, come after this.
+    // The other limits go in once init is in its cgroups (runc too sets
+    // them after the move), while init goes on with its mounts instead of
+    // waiting for them. No hook or user program runs before they are in
+    // force: `Continue` after `HooksReady`, and `Start`, come after this.
     if let Some(cg) = undo.cgroup.as_ref() {
-        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-        if let Err(e) = cg.set(&cgroups::with_default_devices(res, spec)) {
+        if let Err(e) = cg.set(&limits) {
             return Err(init_failure_or(&mut sync, undo, e));
         }
     }
@@ -533,6 +540,19 @@ fn place_in_cgroup(
     let files = cg.self_join_files()?;
     crate::log_debug!("create {id}: cgroup {} ready for init", cg.path().display());
     Ok(files)
+}
+
+/// The resources split in two: the device rules alone, and everything else.
+fn split_device_rules(
+    mut all: oci_spec::runtime::LinuxResources,
+) -> (
+    oci_spec::runtime::LinuxResources,
+    oci_spec::runtime::LinuxResources,
+) {
+    let mut devices = oci_spec::runtime::LinuxResources::default();
+    devices.set_devices(all.devices().clone());
+    all.set_devices(None);
+    (devices, all)
 }
 
 /// A step of ours failed while init went on with its set-up: stop init, and
