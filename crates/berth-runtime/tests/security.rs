@@ -492,6 +492,25 @@ fn runtime_binary_is_unreachable_from_a_shared_pid_namespace() {
     let _ = a.run(&["delete", "-f", "victim-a"]);
 }
 
+/// An exec'd process leads a session and process group of its own, terminal
+/// or not, as with runc: left in its caller's group (the engine's shim),
+/// `kill(0, SIGKILL)` from inside the container would reach that host process.
+#[test]
+fn exec_process_leads_its_own_session() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "sess"]);
+    assert!(ok, "{err}");
+    let out = b.run(&["exec", "sess", "cat", "/proc/self/stat"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    // pid (comm) state ppid pgrp session ...; comm "cat" has no spaces.
+    let stat = text(&out);
+    let f: Vec<&str> = stat.split_whitespace().collect();
+    assert_eq!((f[4], f[5]), (f[0], f[0]), "pid, pgrp, session: {stat}");
+    let out = b.run(&["delete", "-f", "sess"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
 /// linux.seccomp.listenerPath: SCMP_ACT_NOTIFY rules hand the listener and
 /// the container's state to an agent, which then decides the syscall.
 #[test]

@@ -546,9 +546,13 @@ fn child_setup(c: &mut Child) -> Result<i32> {
     if let Err(e) = berth_sys::join_session_keyring(&c.st.id) {
         crate::log::debug(&format!("new session keyring: {e}"));
     }
+    // A session (and process group) of its own, terminal or not, as runc
+    // does: left in the caller's group, `kill(0, sig)` from the container
+    // would reach the engine's shim and whatever else shares that group on
+    // the host, outside the container's pid namespace.
+    nix::unistd::setsid().ctx("setsid")?;
     let process = c.process;
     if process.terminal().unwrap_or(false) {
-        nix::unistd::setsid().ctx("setsid")?;
         init::setup_terminal(c.console.take(), process, false)?;
     }
     // The container's Landlock rules (create keeps them in the saved
