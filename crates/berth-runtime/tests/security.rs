@@ -511,6 +511,38 @@ fn exec_process_leads_its_own_session() {
     assert!(out.status.success(), "{}", err_text(&out));
 }
 
+/// Init joins a session keyring named `_ses.<id>` that its root may search,
+/// and every exec joins that same keyring, as with runc.
+#[test]
+fn exec_joins_the_session_keyring_of_init() {
+    require_root!();
+    if !std::path::Path::new("/proc/keys").exists() {
+        eprintln!("skipped: kernel without keyrings (/proc/keys missing)");
+        return;
+    }
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "60"]);
+        c["linux"]["maskedPaths"] = json!([]);
+    });
+    let (ok, err) = b.detached(&["run", "-d", "keyring-ses"]);
+    assert!(ok, "{err}");
+    let ring = || {
+        let out = b.run(&["exec", "keyring-ses", "cat", "/proc/keys"]);
+        assert!(out.status.success(), "{}", err_text(&out));
+        let keys = text(&out);
+        let rings: Vec<String> = keys
+            .lines()
+            .filter(|l| l.contains(" _ses.keyring-ses: "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect();
+        assert_eq!(rings.len(), 1, "{keys}");
+        rings[0].clone()
+    };
+    assert_eq!(ring(), ring(), "two execs, two session keyrings");
+    let out = b.run(&["delete", "-f", "keyring-ses"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
 /// linux.seccomp.listenerPath: SCMP_ACT_NOTIFY rules hand the listener and
 /// the container's state to an agent, which then decides the syscall.
 #[test]

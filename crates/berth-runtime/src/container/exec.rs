@@ -541,9 +541,10 @@ fn child_setup(c: &mut Child) -> Result<i32> {
         }
     }
     c.joins.child.clear();
-    // A session keyring of its own, as init has, so the process never sees
-    // the caller's keys; kernels without keyrings go on without one.
-    if let Err(e) = berth_sys::join_session_keyring(&c.st.id) {
+    // The container's session keyring (made by init, joined by name as runc
+    // does), so the process never sees the caller's keys; kernels without
+    // keyrings go on without one.
+    if let Err(e) = berth_sys::join_session_keyring(&init::session_keyring_name(&c.st.id)) {
         crate::log::debug(&format!("new session keyring: {e}"));
     }
     // A session (and process group) of its own, terminal or not, as runc

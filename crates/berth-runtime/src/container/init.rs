@@ -121,10 +121,24 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         become_root()?;
     }
     if !a.opts.no_new_keyring {
-        if let Err(e) = berth_sys::join_session_keyring(&a.opts.id) {
+        match berth_sys::join_session_keyring(&session_keyring_name(&a.opts.id)) {
+            // Searchable by the container's root (by "other" in a user
+            // namespace), as runc makes it, so `exec` joins this keyring
+            // by name instead of making one of its own.
+            Ok(serial) => {
+                let user_ns = a.plan.new_user
+                    || a.plan
+                        .joins
+                        .iter()
+                        .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
+                let search = if user_ns { 0x08 } else { 0x08_0000 };
+                if let Err(e) = berth_sys::add_key_permissions(serial, search) {
+                    crate::log::debug(&format!("session keyring permissions: {e}"));
+                }
+            }
             // Kernels without keyrings, or a user namespace without quota,
             // refuse this; the container works without it.
-            crate::log::debug(&format!("new session keyring: {e}"));
+            Err(e) => crate::log::debug(&format!("new session keyring: {e}")),
         }
     }
     if a.plan.new_net {
@@ -381,6 +395,12 @@ pub(crate) fn prepare_exec(
     }
     berth_sys::cloexec_from(keep).ctx("mark descriptors close-on-exec")?;
     Ok(())
+}
+
+/// The session keyring of container `id`, runc's name for it: init makes it,
+/// `exec` joins it.
+pub(crate) fn session_keyring_name(id: &str) -> String {
+    format!("_ses.{id}")
 }
 
 /// In a new or joined user namespace, become its root (uid and gid 0).
