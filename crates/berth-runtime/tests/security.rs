@@ -543,6 +543,48 @@ fn exec_joins_the_session_keyring_of_init() {
     assert!(out.status.success(), "{}", err_text(&out));
 }
 
+/// Stdio on the host's /dev/null (engines pass it for a stdin they do not
+/// attach) is the container's /dev/null inside, for init as with runc and for
+/// exec: through /proc/self/fd/0 the container's root could chmod the host's.
+#[test]
+fn stdio_on_the_hosts_dev_null_becomes_the_containers() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let node = |p: String| {
+        let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        (m.dev(), m.ino())
+    };
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    // `detached` gives the runtime the host's /dev/null as stdin and stdout.
+    let (ok, err) = b.detached(&["run", "-d", "devnull"]);
+    assert!(ok, "{err}");
+    let pid = b.state("devnull")["pid"].as_i64().unwrap();
+    let ours = node(format!("/proc/{pid}/root/dev/null"));
+    assert_ne!(
+        ours,
+        node("/dev/null".into()),
+        "the config makes its own /dev"
+    );
+    assert_eq!(node(format!("/proc/{pid}/fd/0")), ours, "init's stdin");
+    assert_eq!(node(format!("/proc/{pid}/fd/1")), ours, "init's stdout");
+    let out = b
+        .cmd(&[
+            "exec",
+            "devnull",
+            "sh",
+            "-c",
+            "stat -L -c '%d %i' /proc/self/fd/0 /dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let lines: Vec<String> = text(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], lines[1], "exec's stdin: {lines:?}");
+    let out = b.run(&["delete", "-f", "devnull"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
 /// linux.seccomp.listenerPath: SCMP_ACT_NOTIFY rules hand the listener and
 /// the container's state to an agent, which then decides the syscall.
 #[test]

@@ -212,6 +212,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     } else {
         rootfs::chroot_into(&a.bundle.rootfs)?;
     }
+    rootfs::reopen_dev_null()?;
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).with_ctx(|| format!("hostname: set {name:?}"))?;
     }
