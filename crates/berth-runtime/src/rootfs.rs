@@ -779,7 +779,8 @@ pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// Once in the container's root: stdio left on a /dev/null other than the container's (the
 /// host's, which engines pass for a stdin they do not attach) is pointed at the container's, as
 /// runc does for init. Through /proc/self/fd/N the container's root could otherwise chmod or
-/// chown the host's /dev/null. A /dev bound from the host has the same node: left alone.
+/// chown the host's /dev/null. Any /dev/null there is reopened read-write, as runc's (a /dev
+/// bound from the host has the same node, but its stdin then reads as runc's does).
 pub fn reopen_dev_null() -> Result<()> {
     use nix::sys::stat::fstat;
     use std::os::unix::fs::OpenOptionsExt;
@@ -801,10 +802,7 @@ pub fn reopen_dev_null() -> Result<()> {
     for fd in 0..3 {
         // A closed descriptor stays closed.
         let Ok(st) = fstat(fd) else { continue };
-        if is_chr(st.st_mode)
-            && st.st_rdev == ours.st_rdev
-            && (st.st_dev, st.st_ino) != (ours.st_dev, ours.st_ino)
-        {
+        if is_chr(st.st_mode) && st.st_rdev == ours.st_rdev {
             nix::unistd::dup2(null.as_raw_fd(), fd)
                 .with_ctx(|| format!("put the container's /dev/null on fd {fd}"))?;
         }

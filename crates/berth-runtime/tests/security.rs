@@ -559,6 +559,12 @@ fn stdio_on_the_hosts_dev_null_becomes_the_containers() {
     let (ok, err) = b.detached(&["run", "-d", "devnull"]);
     assert!(ok, "{err}");
     let pid = b.state("devnull")["pid"].as_i64().unwrap();
+    // Init reopens after `Start`, on its way to the exec: wait for the exec.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "init never exec'd sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let ours = node(format!("/proc/{pid}/root/dev/null"));
     assert_ne!(
         ours,

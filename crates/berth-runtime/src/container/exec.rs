@@ -542,8 +542,11 @@ fn child_setup(c: &mut Child) -> Result<i32> {
     }
     c.joins.child.clear();
     // Beyond runc (which does this for init only): an exec'd process gets no
-    // descriptor of the host's /dev/null either.
-    crate::rootfs::reopen_dev_null()?;
+    // descriptor of the host's /dev/null either (unless the container's own
+    // cannot be opened: device rules that deny it).
+    if let Err(e) = crate::rootfs::reopen_dev_null() {
+        crate::log::debug(&format!("stdio on the container's /dev/null: {e}"));
+    }
     // The container's session keyring (made by init, joined by name as runc
     // does), so the process never sees the caller's keys; kernels without
     // keyrings go on without one.

@@ -212,7 +212,6 @@ fn setup(a: &mut InitArgs) -> Result<()> {
     } else {
         rootfs::chroot_into(&a.bundle.rootfs)?;
     }
-    rootfs::reopen_dev_null()?;
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).with_ctx(|| format!("hostname: set {name:?}"))?;
     }
@@ -430,6 +429,13 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
                 Err(e) => return Err(e),
             }
         }
+    }
+    // Only now are the device rules surely in force (the runtime writes them
+    // while init sets up, and an open meeting their rewrite is refused). Under
+    // the container's user, seccomp filter and Landlock rules already: one
+    // that forbids the open leaves stdio as it was.
+    if let Err(e) = rootfs::reopen_dev_null() {
+        crate::log::debug(&format!("stdio on the container's /dev/null: {e}"));
     }
     let spec = &a.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
