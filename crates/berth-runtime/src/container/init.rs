@@ -46,6 +46,9 @@ pub struct InitArgs<'a> {
     /// the chroot, through which the exec fifo is reopened (the rootfs has
     /// no /proc then).
     pub proc_fds: Option<OwnedFd>,
+    /// Init's pid in the runtime's pid namespace, from `Continue` (0 until then): the state's
+    /// pid for the startContainer hooks, as runc gives them.
+    pub host_pid: i32,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -81,6 +84,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    a.host_pid = host_pid;
     // The runtime places us in our cgroups while we set up what does not
     // need them; `cgroups_placed` waits for its word, once.
     let mut placed = false;
@@ -445,7 +449,7 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
             oci_version: OCI_VERSION,
             id: &a.opts.id,
             status: Status::Created,
-            pid: 0,
+            pid: a.host_pid,
             bundle: &a.bundle.dir,
             annotations: &annotations,
         })
