@@ -332,12 +332,30 @@ fn errno_words(e: &std::io::Error) -> String {
     }
 }
 
-/// The environment for exec; HOME is added from /etc/passwd when missing.
+/// The environment for exec, as runc sets it: a name given twice keeps its first place and its
+/// last value, and HOME, when missing or empty, comes from /etc/passwd (or is `/`).
 pub fn final_env(process: &Process) -> Vec<CString> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
-        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
-        env.push(format!("HOME={home}"));
+    let mut env: Vec<String> = Vec::new();
+    for kv in process.env().iter().flatten() {
+        let name = kv.split_once('=').map_or(kv.as_str(), |(n, _)| n);
+        match env
+            .iter_mut()
+            .find(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == name)
+        {
+            Some(e) => e.clone_from(kv),
+            None => env.push(kv.clone()),
+        }
+    }
+    let home = |e: &String| e.strip_prefix("HOME=").map(str::is_empty);
+    if !env.iter().any(|e| home(e) == Some(false)) {
+        let value = format!(
+            "HOME={}",
+            home_of(process.user().uid()).unwrap_or_else(|| "/".into())
+        );
+        match env.iter_mut().find(|e| home(e) == Some(true)) {
+            Some(e) => *e = value,
+            None => env.push(value),
+        }
     }
     env.into_iter()
         .filter_map(|kv| CString::new(kv).ok())
@@ -355,6 +373,30 @@ fn home_of(uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_keeps_the_last_value_of_a_name_and_fills_an_empty_home() {
+        let p: Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/",
+            "args": ["sh"],
+            "user": {"uid": 4242, "gid": 0},
+            "env": ["A=1", "HOME=", "B=x", "A=2"]
+        }))
+        .unwrap();
+        let env: Vec<String> = final_env(&p)
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        // uid 4242 has no /etc/passwd line here: runc's default home.
+        assert_eq!(env, ["A=2", "HOME=/", "B=x"]);
+        let mut p = p;
+        p.set_env(Some(vec!["HOME=/h".into(), "HOME=".into()]));
+        let env: Vec<String> = final_env(&p)
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        assert_eq!(env, ["HOME=/"]);
+    }
 
     #[test]
     fn executable_lookup_uses_path() {

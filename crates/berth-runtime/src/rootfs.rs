@@ -776,6 +776,40 @@ pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// Once in the container's root: stdio left on a /dev/null other than the container's (the
+/// host's, which engines pass for a stdin they do not attach) is pointed at the container's, as
+/// runc does for init. Through /proc/self/fd/N the container's root could otherwise chmod or
+/// chown the host's /dev/null. Any /dev/null there is reopened read-write, as runc's (a /dev
+/// bound from the host has the same node, but its stdin then reads as runc's does).
+pub fn reopen_dev_null() -> Result<()> {
+    use nix::sys::stat::fstat;
+    use std::os::unix::fs::OpenOptionsExt;
+    let null = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_CLOEXEC)
+        .open("/dev/null")
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).ctx("open the container's /dev/null"),
+    };
+    let ours = fstat(null.as_raw_fd()).ctx("stat the container's /dev/null")?;
+    let is_chr = |mode: nix::libc::mode_t| mode & SFlag::S_IFMT.bits() == SFlag::S_IFCHR.bits();
+    if !is_chr(ours.st_mode) {
+        return Ok(());
+    }
+    for fd in 0..3 {
+        // A closed descriptor stays closed.
+        let Ok(st) = fstat(fd) else { continue };
+        if is_chr(st.st_mode) && st.st_rdev == ours.st_rdev {
+            nix::unistd::dup2(null.as_raw_fd(), fd)
+                .with_ctx(|| format!("put the container's /dev/null on fd {fd}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// After pivot_root: masked paths, read-only paths, a read-only root, and
 /// the root's propagation.
 pub fn finish(spec: &Spec) -> Result<()> {

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{err_text, sh, text, Bundle};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn spec_config_runs_with_output_and_exit_code() {
@@ -268,7 +268,10 @@ fn hooks_run_in_order_with_state_on_stdin() {
             "prestart": [hook("prestart", "/bin/sh", &log_s)],
             "createRuntime": [hook("createRuntime", "/bin/sh", &log_s)],
             "createContainer": [hook("createContainer", "/bin/sh", &log_s)],
-            "startContainer": [hook("startContainer", "/bin/sh", "/shared/log")],
+            "startContainer": [
+                hook("startContainer", "/bin/sh", "/shared/log"),
+                {"path": "/bin/sh", "args": ["sh", "-c", "cat > /shared/state"]}
+            ],
             "poststart": [hook("poststart", "/bin/sh", &log_s)],
             "poststop": [hook("poststop", "/bin/sh", &log_s)],
         });
@@ -287,6 +290,10 @@ fn hooks_run_in_order_with_state_on_stdin() {
     );
     let inside = std::fs::read_to_string(shared.join("log")).unwrap();
     assert_eq!(inside, "startContainer \"status\":\"created\"\n");
+    // Init's pid as the runtime sees it, as runc gives it (it was left out).
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(shared.join("state")).unwrap()).unwrap();
+    assert!(state["pid"].as_i64().unwrap_or(0) > 1, "{state}");
 }
 
 #[test]

@@ -492,6 +492,105 @@ fn runtime_binary_is_unreachable_from_a_shared_pid_namespace() {
     let _ = a.run(&["delete", "-f", "victim-a"]);
 }
 
+/// An exec'd process leads a session and process group of its own, terminal
+/// or not, as with runc: left in its caller's group (the engine's shim),
+/// `kill(0, SIGKILL)` from inside the container would reach that host process.
+#[test]
+fn exec_process_leads_its_own_session() {
+    require_root!();
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let (ok, err) = b.detached(&["run", "-d", "sess"]);
+    assert!(ok, "{err}");
+    let out = b.run(&["exec", "sess", "cat", "/proc/self/stat"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    // pid (comm) state ppid pgrp session ...; comm "cat" has no spaces.
+    let stat = text(&out);
+    let f: Vec<&str> = stat.split_whitespace().collect();
+    assert_eq!((f[4], f[5]), (f[0], f[0]), "pid, pgrp, session: {stat}");
+    let out = b.run(&["delete", "-f", "sess"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
+/// Init joins a session keyring named `_ses.<id>` that its root may search,
+/// and every exec joins that same keyring, as with runc.
+#[test]
+fn exec_joins_the_session_keyring_of_init() {
+    require_root!();
+    if !std::path::Path::new("/proc/keys").exists() {
+        eprintln!("skipped: kernel without keyrings (/proc/keys missing)");
+        return;
+    }
+    let b = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sleep", "60"]);
+        c["linux"]["maskedPaths"] = json!([]);
+    });
+    let (ok, err) = b.detached(&["run", "-d", "keyring-ses"]);
+    assert!(ok, "{err}");
+    let ring = || {
+        let out = b.run(&["exec", "keyring-ses", "cat", "/proc/keys"]);
+        assert!(out.status.success(), "{}", err_text(&out));
+        let keys = text(&out);
+        let rings: Vec<String> = keys
+            .lines()
+            .filter(|l| l.contains(" _ses.keyring-ses: "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect();
+        assert_eq!(rings.len(), 1, "{keys}");
+        rings[0].clone()
+    };
+    assert_eq!(ring(), ring(), "two execs, two session keyrings");
+    let out = b.run(&["delete", "-f", "keyring-ses"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
+/// Stdio on the host's /dev/null (engines pass it for a stdin they do not
+/// attach) is the container's /dev/null inside, for init as with runc and for
+/// exec: through /proc/self/fd/0 the container's root could chmod the host's.
+#[test]
+fn stdio_on_the_hosts_dev_null_becomes_the_containers() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let node = |p: String| {
+        let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        (m.dev(), m.ino())
+    };
+    let b = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    // `detached` gives the runtime the host's /dev/null as stdin and stdout.
+    let (ok, err) = b.detached(&["run", "-d", "devnull"]);
+    assert!(ok, "{err}");
+    let pid = b.state("devnull")["pid"].as_i64().unwrap();
+    // Init reopens after `Start`, on its way to the exec: wait for the exec.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "init never exec'd sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ours = node(format!("/proc/{pid}/root/dev/null"));
+    assert_ne!(
+        ours,
+        node("/dev/null".into()),
+        "the config makes its own /dev"
+    );
+    assert_eq!(node(format!("/proc/{pid}/fd/0")), ours, "init's stdin");
+    assert_eq!(node(format!("/proc/{pid}/fd/1")), ours, "init's stdout");
+    let out = b
+        .cmd(&[
+            "exec",
+            "devnull",
+            "sh",
+            "-c",
+            "stat -L -c '%d %i' /proc/self/fd/0 /dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let lines: Vec<String> = text(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], lines[1], "exec's stdin: {lines:?}");
+    let out = b.run(&["delete", "-f", "devnull"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}
+
 /// linux.seccomp.listenerPath: SCMP_ACT_NOTIFY rules hand the listener and
 /// the container's state to an agent, which then decides the syscall.
 #[test]

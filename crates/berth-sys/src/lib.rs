@@ -245,15 +245,51 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Join a new session keyring with the given name (what runc does unless
-/// `--no-new-keyring`), so containers do not share the caller's keys.
-pub fn join_session_keyring(name: &str) -> io::Result<()> {
+/// Join the session keyring called `name`, made anew unless one of that name
+/// is searchable by the caller (what runc does unless `--no-new-keyring`), so
+/// containers do not share the caller's keys. Returns its serial.
+pub fn join_session_keyring(name: &str) -> io::Result<i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads a NUL-terminated string from
     // the pointer, which points into a live CString.
     let ret =
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    i32::try_from(ret).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// Add permission bits (KEY_USR_SEARCH, KEY_OTH_SEARCH, ...) to a key's.
+pub fn add_key_permissions(serial: i32, bits: u32) -> io::Result<()> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    const KEYCTL_DESCRIBE: libc::c_long = 6;
+    // "type;uid;gid;perm;description": the perm field comes early, so a
+    // description cut short does not matter.
+    let mut buf = [0u8; 256];
+    // SAFETY: keyctl(DESCRIBE) writes at most `buf.len()` bytes into the live
+    // local buffer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = usize::try_from(ret).unwrap_or(0).min(buf.len());
+    let perm = std::str::from_utf8(&buf[..len])
+        .ok()
+        .and_then(|d| d.split(';').nth(3))
+        .and_then(|p| u32::from_str_radix(p, 16).ok())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: keyctl(SETPERM) takes two integers and no pointers.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm | bits) };
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }

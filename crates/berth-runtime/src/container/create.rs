@@ -362,6 +362,7 @@ fn create_in(
                 idmapped: Vec::new(),
                 runtime_is_root,
                 proc_fds: None,
+                host_pid: 0,
             })
         }
         Forked::Parent(pid) => {

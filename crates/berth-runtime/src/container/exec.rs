@@ -541,14 +541,25 @@ fn child_setup(c: &mut Child) -> Result<i32> {
         }
     }
     c.joins.child.clear();
-    // A session keyring of its own, as init has, so the process never sees
-    // the caller's keys; kernels without keyrings go on without one.
-    if let Err(e) = berth_sys::join_session_keyring(&c.st.id) {
+    // Beyond runc (which does this for init only): an exec'd process gets no
+    // descriptor of the host's /dev/null either (unless the container's own
+    // cannot be opened: device rules that deny it).
+    if let Err(e) = crate::rootfs::reopen_dev_null() {
+        crate::log::debug(&format!("stdio on the container's /dev/null: {e}"));
+    }
+    // The container's session keyring (made by init, joined by name as runc
+    // does), so the process never sees the caller's keys; kernels without
+    // keyrings go on without one.
+    if let Err(e) = berth_sys::join_session_keyring(&init::session_keyring_name(&c.st.id)) {
         crate::log::debug(&format!("new session keyring: {e}"));
     }
+    // A session (and process group) of its own, terminal or not, as runc
+    // does: left in the caller's group, `kill(0, sig)` from the container
+    // would reach the engine's shim and whatever else shares that group on
+    // the host, outside the container's pid namespace.
+    nix::unistd::setsid().ctx("setsid")?;
     let process = c.process;
     if process.terminal().unwrap_or(false) {
-        nix::unistd::setsid().ctx("setsid")?;
         init::setup_terminal(c.console.take(), process, false)?;
     }
     // The container's Landlock rules (create keeps them in the saved

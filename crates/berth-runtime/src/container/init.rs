@@ -46,6 +46,9 @@ pub struct InitArgs<'a> {
     /// the chroot, through which the exec fifo is reopened (the rootfs has
     /// no /proc then).
     pub proc_fds: Option<OwnedFd>,
+    /// Init's pid in the runtime's pid namespace, from `Continue` (0 until then): the state's
+    /// pid for the startContainer hooks, as runc gives them.
+    pub host_pid: i32,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -81,6 +84,7 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         Msg::Continue(pid) => pid,
         _ => unreachable!("expect checks the message kind"),
     };
+    a.host_pid = host_pid;
     // The runtime places us in our cgroups while we set up what does not
     // need them; `cgroups_placed` waits for its word, once.
     let mut placed = false;
@@ -121,10 +125,24 @@ fn setup(a: &mut InitArgs) -> Result<()> {
         become_root()?;
     }
     if !a.opts.no_new_keyring {
-        if let Err(e) = berth_sys::join_session_keyring(&a.opts.id) {
+        match berth_sys::join_session_keyring(&session_keyring_name(&a.opts.id)) {
+            // Searchable by the container's root (by "other" in a user
+            // namespace), as runc makes it, so `exec` joins this keyring
+            // by name instead of making one of its own.
+            Ok(serial) => {
+                let user_ns = a.plan.new_user
+                    || a.plan
+                        .joins
+                        .iter()
+                        .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
+                let search = if user_ns { 0x08 } else { 0x08_0000 };
+                if let Err(e) = berth_sys::add_key_permissions(serial, search) {
+                    crate::log::debug(&format!("session keyring permissions: {e}"));
+                }
+            }
             // Kernels without keyrings, or a user namespace without quota,
             // refuse this; the container works without it.
-            crate::log::debug(&format!("new session keyring: {e}"));
+            Err(e) => crate::log::debug(&format!("new session keyring: {e}")),
         }
     }
     if a.plan.new_net {
@@ -383,6 +401,12 @@ pub(crate) fn prepare_exec(
     Ok(())
 }
 
+/// The session keyring of container `id`, runc's name for it: init makes it,
+/// `exec` joins it.
+pub(crate) fn session_keyring_name(id: &str) -> String {
+    format!("_ses.{id}")
+}
+
 /// In a new or joined user namespace, become its root (uid and gid 0).
 pub(crate) fn become_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -410,6 +434,13 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
             }
         }
     }
+    // Only now are the device rules surely in force (the runtime writes them
+    // while init sets up, and an open meeting their rewrite is refused). Under
+    // the container's user, seccomp filter and Landlock rules already: one
+    // that forbids the open leaves stdio as it was.
+    if let Err(e) = rootfs::reopen_dev_null() {
+        crate::log::debug(&format!("stdio on the container's /dev/null: {e}"));
+    }
     let spec = &a.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     if let Some(h) = spec.hooks() {
@@ -418,7 +449,7 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
             oci_version: OCI_VERSION,
             id: &a.opts.id,
             status: Status::Created,
-            pid: 0,
+            pid: a.host_pid,
             bundle: &a.bundle.dir,
             annotations: &annotations,
         })
