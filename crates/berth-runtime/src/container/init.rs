@@ -434,10 +434,8 @@ fn finish(a: &mut InitArgs) -> Result<Never> {
             }
         }
     }
-    // Only now are the device rules surely in force (the runtime writes them
-    // while init sets up, and an open meeting their rewrite is refused). Under
-    // the container's user, seccomp filter and Landlock rules already: one
-    // that forbids the open leaves stdio as it was.
+    // Under the container's user, seccomp filter and Landlock rules already:
+    // one that forbids the open leaves stdio as it was.
     if let Err(e) = rootfs::reopen_dev_null() {
         crate::log::debug(&format!("stdio on the container's /dev/null: {e}"));
     }
