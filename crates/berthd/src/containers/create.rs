@@ -78,7 +78,11 @@ pub async fn create(
     let defaults = img.info.config.defaults();
     let id = model::random_hex();
 
-    let user_entrypoint = req.entrypoint.map(|e| e.into_vec());
+    // `--entrypoint ''` sends `[""]`: it resets the image's entrypoint, as an empty list does.
+    let user_entrypoint =
+        req.entrypoint
+            .map(|e| e.into_vec())
+            .map(|e| if e == [""] { vec![] } else { e });
     let user_cmd = req.cmd.map(|c| c.into_vec()).unwrap_or_default();
     let (entrypoint, cmd) = match user_entrypoint {
         Some(ep) if !ep.is_empty() => (ep, user_cmd),
