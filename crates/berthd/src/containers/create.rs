@@ -573,7 +573,9 @@ pub async fn create(
     // `docker run --rm`'s attach, wait and start requests follow: its bundle is made meanwhile.
     super::prestart::begin(d, &id);
     let mut warnings = vec![];
-    if d.bridge.is_none() && run_network_is_default(d, &id) {
+    // Only when a bridge was asked for and failed: with `--bridge none` loopback only is the
+    // daemon's setting, and dockerd says nothing either.
+    if d.bridge.is_none() && d.cfg.bridge.is_some() && run_network_is_default(d, &id) {
         warnings.push(
             "the default bridge network is not available (see berthd's log): the container has only a loopback interface"
                 .to_string(),
