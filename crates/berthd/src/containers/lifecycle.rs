@@ -715,13 +715,14 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
-    if c.state.status != Status::Running {
+    // Unpausing a container that is not running: dockerd says it is not paused.
+    if c.state.status != Status::Running && pause {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",
             c.id
         )));
     }
-    if c.state.paused == pause {
+    if c.state.paused == pause || c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is {}paused",
             c.id,
