@@ -571,10 +571,8 @@ pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         Err(ApiError::NotModified) => {}
         Err(e) => return Err(e),
     }
+    // RestartCount counts the restart policy's restarts only: dockerd leaves it as it is here.
     let id = d.containers.id_of(key)?;
-    let c = d.containers.modify(&id, |c| c.restart_count += 1)?;
-    d.db.update(&c.id, &c.name, &c)
-        .map_err(ApiError::internal)?;
     lifecycle::start(d, &id).await?;
     if let Ok(c) = d.containers.get(&id) {
         d.events.container(&c, "restart", &[]);
