@@ -160,11 +160,48 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
     if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
         return Ok(false);
     }
-    if !f.get("name").is_empty()
-        && !f
-            .get("name")
-            .iter()
-            .any(|n| c.name.contains(n.trim_start_matches('/')))
+    // A regular expression over the name with and without its leading `/` (dockerd's; one that
+    // does not compile matches nothing, as there).
+    if !f.get("name").is_empty() {
+        let slashed = format!("/{}", c.name);
+        let ok = f.get("name").iter().any(|n| {
+            regex::Regex::new(n).is_ok_and(|re| re.is_match(&slashed) || re.is_match(&c.name))
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // `volume=`: a mount's volume name or its destination.
+    if !f.get("volume").is_empty() {
+        let m = mounts(c);
+        let ok = f.get("volume").iter().any(|v| {
+            m.as_array().into_iter().flatten().any(|m| {
+                m["Name"].as_str() == Some(v.as_str())
+                    || m["Destination"].as_str() == Some(v.as_str())
+            })
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // `network=`: a network the container is on, by name or ID.
+    if !f.get("network").is_empty() {
+        let nets = network_settings(d, c, (1, 47))["Networks"].clone();
+        let ok = nets.as_object().into_iter().flatten().any(|(name, ep)| {
+            f.get("network").iter().any(|want| {
+                want == name
+                    || ep["NetworkID"]
+                        .as_str()
+                        .is_some_and(|id| !id.is_empty() && id.starts_with(want.as_str()))
+            })
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // Linux has one isolation, `default`; and outside a swarm no container is a task.
+    if f.get("isolation").iter().any(|i| i != "default")
+        || f.get("is-task").iter().any(|t| t == "true" || t == "1")
     {
         return Ok(false);
     }
@@ -221,7 +258,19 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&[
-        "status", "id", "name", "label", "exited", "ancestor", "before", "since", "health",
+        "status",
+        "id",
+        "name",
+        "label",
+        "exited",
+        "ancestor",
+        "before",
+        "since",
+        "health",
+        "volume",
+        "network",
+        "isolation",
+        "is-task",
     ])?;
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
