@@ -284,6 +284,11 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         if !filter_match(d, &c, &f)? {
             continue;
         }
+        let mut sized = json!({});
+        if q.bool("size") {
+            let (rw, root) = sizes(d, &c);
+            sized = json!({"SizeRw": rw, "SizeRootFs": root});
+        }
         out.push(json!({
             "Id": c.id,
             "Names": std::iter::once(format!("/{}", c.name))
@@ -301,6 +306,12 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
             "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
             "Mounts": mounts(&c),
         }));
+        if let (Some(o), Some(extra)) = (
+            out.last_mut().and_then(Value::as_object_mut),
+            sized.as_object(),
+        ) {
+            o.extend(extra.clone());
+        }
     }
     if let Some(n) = q.int("limit")? {
         if n > 0 {
@@ -516,7 +527,19 @@ fn host_config(c: &Container) -> Value {
 }
 
 /// `GET /containers/{id}/json`.
-pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
+/// `SizeRw` and `SizeRootFs` (`size=1` of list and inspect): the bytes in the container's own
+/// layer, and those plus its image's.
+fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
+    let rw = d
+        .snap
+        .upper_dir(&c.id)
+        .map(|u| crate::containers::removal::blocking_here(|| super::prune::disk_usage(&u)))
+        .unwrap_or(0) as i64;
+    let image = crate::images::find(d, &c.image_id).map_or(0, |i| i.size());
+    (rw, image + rw)
+}
+
+pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let s = &c.state;
@@ -548,7 +571,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
     } else {
         json!(links)
     };
-    ok_json(&json!({
+    let mut out = json!({
         "Id": c.id,
         "Created": c.created,
         "Path": c.path(),
@@ -584,7 +607,13 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
         "Mounts": mounts(&c),
         "Config": config,
         "NetworkSettings": network_settings(d, &c, api),
-    }))
+    });
+    if size {
+        let (rw, root) = sizes(d, &c);
+        out["SizeRw"] = json!(rw);
+        out["SizeRootFs"] = json!(root);
+    }
+    ok_json(&out)
 }
 
 /// `POST /containers/{id}/start`.

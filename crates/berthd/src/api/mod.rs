@@ -462,7 +462,9 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q, request_api(&full)),
-        (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id, request_api(&full)),
+        (&M::GET, ["containers", id, "json"]) => {
+            containers::inspect(&d, id, request_api(&full), q.bool("size"))
+        }
         (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,
         (&M::POST, ["containers", id, "stop"]) => containers::stop(&d, id, &q).await,
         (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,
