@@ -38,13 +38,17 @@ fn glob(pat: &str, s: &str) -> bool {
     m(pat.as_bytes(), s.as_bytes())
 }
 
-fn matches_reference(img: &Image, pats: &[String]) -> bool {
-    pats.iter().any(|p| {
-        img.repo_tags().iter().any(|t| {
-            let repo = t.rsplit_once(':').map(|(r, _)| r).unwrap_or(t);
-            glob(p, t) || glob(p, repo)
-        })
-    })
+/// Whether a familiar name (`bb:v1`, `bb@sha256:...`) matches one of the patterns, whole or by its
+/// repository (dockerd's `FamiliarMatch`).
+fn matches_reference(name: &str, pats: &[String]) -> bool {
+    let repo = match name.split_once('@') {
+        Some((r, _)) => r,
+        None => name
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or(name, |(r, _)| r),
+    };
+    pats.iter().any(|p| glob(p, name) || glob(p, repo))
 }
 
 fn labels(img: &Image) -> Value {
@@ -60,14 +64,28 @@ fn labels(img: &Image) -> Value {
 /// `GET /images/json`.
 pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["dangling", "reference", "label"])?;
+    f.only(&["dangling", "reference", "label", "before", "since"])?;
     let mut out = Vec::new();
     let all_images = images::list(d)?;
+    // `before=IMAGE` / `since=IMAGE`: created before / after that image (the latest given wins).
+    let created_of = |key: &str| -> ApiResult<Option<i64>> {
+        match f.get(key).last() {
+            Some(name) => images::find_in(&all_images, name)
+                .map(|i| Some(created_unix(&i)))
+                .ok_or_else(|| images::not_found(name)),
+            None => Ok(None),
+        }
+    };
+    let (before, since) = (created_of("before")?, created_of("since")?);
     let parents = images::parents(&all_images);
     for img in all_images.into_values() {
         let dangling = img.repo_tags().is_empty();
         // Untagged images with children are a build's intermediate images: shown only with `all`.
         if dangling && parents.contains(&img.id()) && !q.bool("all") {
+            continue;
+        }
+        let created = created_unix(&img);
+        if before.is_some_and(|b| created >= b) || since.is_some_and(|t| created <= t) {
             continue;
         }
         if let Some(v) = f.get("dangling").first() {
@@ -84,8 +102,14 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 continue;
             }
         }
-        if !f.get("reference").is_empty() && !matches_reference(&img, f.get("reference")) {
-            continue;
+        // As dockerd: with a reference filter the image shows only the names that match it.
+        let (mut repo_tags, mut repo_digests) = (img.repo_tags(), img.repo_digests());
+        if !f.get("reference").is_empty() {
+            repo_tags.retain(|t| matches_reference(t, f.get("reference")));
+            repo_digests.retain(|t| matches_reference(t, f.get("reference")));
+            if repo_tags.is_empty() && repo_digests.is_empty() {
+                continue;
+            }
         }
         if !f.get("label").is_empty() {
             let l = labels(&img);
@@ -109,8 +133,8 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 "Id": img.id(),
                 "Labels": labels(&img),
                 "ParentId": img.info.config.parent.clone().unwrap_or_default(),
-                "RepoDigests": img.repo_digests(),
-                "RepoTags": img.repo_tags(),
+                "RepoDigests": repo_digests,
+                "RepoTags": repo_tags,
                 "SharedSize": -1,
                 "Size": size,
                 "VirtualSize": size,
