@@ -276,6 +276,37 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<ReqBody>) -> ApiResu
     Ok(http::full(StatusCode::OK, "application/json", body))
 }
 
+/// Whether a file (any compression) starts as a tar archive: a header block with a good checksum,
+/// or the end-of-archive zeros. A file that is no tar at all fails here, before it becomes a layer.
+fn check_tar_start(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let (_, mut r) = berth_image::compression::decompress(std::fs::File::open(path)?)?;
+    let mut block = [0u8; 512];
+    r.read_exact(&mut block).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => std::io::Error::other("unexpected EOF"),
+        _ => e,
+    })?;
+    if block.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    let stored = tar::Header::from_byte_slice(&block).cksum().ok();
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    if stored != Some(sum) {
+        return Err(std::io::Error::other("archive/tar: invalid tar header"));
+    }
+    Ok(())
+}
+
 /// `POST /images/create`: `fromSrc` (import a rootfs tarball from the body); pulling is not served yet.
 pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let Some(src) = q.get("fromSrc") else {
@@ -302,10 +333,20 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
         None => None,
     };
     let changes = q.all("changes");
+    let comment = match q.get("message").unwrap_or("") {
+        "" => format!("Imported from {src}"),
+        m => m.to_string(),
+    };
     let tmp = temp_file(d, "import");
     if let Err(e) = http::body_to_file(req.into_body(), &tmp).await {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
+    }
+    if let Err(e) = check_tar_start(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ApiError::BadRequest(format!(
+            "Error processing tar file: {e}"
+        )));
     }
     let _g = d.image_lock.lock().await;
     let before = images::list(d)?;
@@ -318,7 +359,9 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
     let key2 = key.clone().unwrap_or(temp_name.clone());
     let res = tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
         let f = std::fs::File::open(&tmp2)?;
-        let rec = berth_image::image::import_rootfs(&d2.images, f, &key2, &changes)?;
+        let rec = berth_image::image::import_rootfs_with_comment(
+            &d2.images, f, &key2, &changes, &comment,
+        )?;
         let info = berth_image::image::resolve(&d2.images, &rec)?;
         Ok((rec, info.config_digest))
     })
