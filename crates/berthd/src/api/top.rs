@@ -74,9 +74,12 @@ async fn ps_with_args(args: &str, pids: &[i32]) -> ApiResult<Resp> {
         .await
         .map_err(|e| ApiError::internal(format!("running ps: {e}")))?;
     if !out.status.success() {
+        // ps's first line says what is wrong; its usage text follows.
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
         return Err(ApiError::internal(format!(
             "ps: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            first.unwrap_or("failed")
         )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
