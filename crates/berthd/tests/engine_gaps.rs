@@ -348,6 +348,14 @@ fn run_options_checked_like_dockerd() {
         assert_eq!(code, 125, "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
+    // A missing network is no missing image: the CLI pulls after a 404 from create.
+    let (code, err) = fails(
+        &d,
+        &["run", "--rm", "--network", "nosuchnet", "bb:1", "true"],
+    );
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    assert!(!err.contains("Unable to find image"), "{err}");
     // Nothing was left half-made by the refusals.
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     // A missing command: the daemon's message once (not the runtime's line on the container's

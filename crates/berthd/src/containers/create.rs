@@ -130,7 +130,11 @@ pub async fn create(
         "host" => "host".into(),
         other => match &modes.net_container {
             Some(id) => format!("container:{id}"),
-            None => super::netconn::user_network_mode(d, other)?,
+            // Not a 404: the CLI takes a 404 from create for a missing image and pulls it.
+            None => super::netconn::user_network_mode(d, other).map_err(|e| match e {
+                ApiError::NotFound(m) => ApiError::BadRequest(m),
+                e => e,
+            })?,
         },
     };
     let networks = super::netconn::endpoints_at_create(
