@@ -612,6 +612,22 @@ fn ps_top_and_inspect_like_dockerd() {
         "{top}"
     );
 
+    // A ps error is ps's own first line, without its usage text.
+    let (_, err) = fails(&d, &["top", "vv", "-bogus"]);
+    assert!(err.contains("ps: ") && !err.contains("Usage"), "{err}");
+    // A negative tail is every line.
+    d.ok(&[
+        "run",
+        "--name",
+        "lg",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo 1; echo 2",
+    ]);
+    assert_eq!(d.ok(&["logs", "--tail", "-1", "lg"]), "1\n2\n");
     if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
         d.ok(&["create", "--name", "mem", "--memory", "64m", "bb:1", "true"]);
         assert_eq!(
