@@ -279,12 +279,23 @@ pub fn write_image(
 }
 
 /// Import a rootfs tarball (any compression) as a one-layer image named `name`, applying Dockerfile-style
-/// `changes` to its config (as `docker import --change`).
+/// `changes` to its config (as `docker import --change`); its history says "Imported from -".
 pub fn import_rootfs<R: Read>(
     store: &Store,
     r: R,
     name: &str,
     changes: &[String],
+) -> Result<ImageRecord, ImageError> {
+    import_rootfs_with_comment(store, r, name, changes, "Imported from -")
+}
+
+/// [`import_rootfs`] with the history's comment (`docker import -m`).
+pub fn import_rootfs_with_comment<R: Read>(
+    store: &Store,
+    r: R,
+    name: &str,
+    changes: &[String],
+    comment: &str,
 ) -> Result<ImageRecord, ImageError> {
     let (digest, size, diff_id) = store_layer(store, r, Compression::Gzip)?;
     let mut config = ImageConfig::new_for_host(vec![diff_id.to_string()]);
@@ -293,8 +304,8 @@ pub fn import_rootfs<R: Read>(
     config.config = Some(cc);
     config.history.push(History {
         created: config.created.clone(),
-        created_by: Some("berth import".into()),
-        comment: Some("imported rootfs".into()),
+        created_by: None,
+        comment: Some(comment.to_string()),
         empty_layer: None,
     });
     let rec = write_image(

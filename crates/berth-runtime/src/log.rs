@@ -48,11 +48,17 @@ fn write(level: &str, msg: &str) {
     }
 }
 
-/// Record an error. It always reaches stderr too, since that is what a person sees.
+/// Record an error. It reaches stderr too, since that is what a person sees, unless a JSON log
+/// file takes it: then an engine reads the error from there, and stderr is the container's own
+/// (a shim's pipe), where the line would show up in `docker run` and `docker logs` besides the
+/// engine's message.
 pub fn error(msg: &str) {
     if let Some(logger) = LOGGER.get() {
         if logger.file.is_some() {
             write("error", msg);
+            if logger.json {
+                return;
+            }
         }
     }
     // One write, so whoever reads the pipe (berthd's exec) gets the line whole.

@@ -110,7 +110,7 @@ impl From<berth_image::image::ImageError> for ApiError {
     fn from(e: berth_image::image::ImageError) -> Self {
         use berth_image::image::ImageError as E;
         match e {
-            E::NotFound(n) => ApiError::NotFound(format!("No such image: {n}")),
+            E::NotFound(n) => crate::images::not_found(&n),
             E::Reference(r) => ApiError::BadRequest(r.to_string()),
             other => ApiError::internal(other),
         }

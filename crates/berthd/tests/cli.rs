@@ -438,8 +438,8 @@ fn diff_commit_export_rename_prune() {
         "C /bin\nD /bin/ls\nC /etc\nC /etc/passwd\nA /new\n"
     );
     d.ok(&["rename", "cc", "cc2"]);
-    let hist = d.ok(&["history", "--format", "{{.CreatedBy}}", "bb:1"]);
-    assert_eq!(hist, "berth import\n");
+    let hist = d.ok(&["history", "--format", "{{.CreatedBy}}|{{.Comment}}", "bb:1"]);
+    assert_eq!(hist, "|Imported from -\n");
     let o = d.docker(&["rename", "cc2", "cc2"]);
     assert!(!o.status.success());
     let id = d.ok(&["commit", "cc2", "committed:1"]);

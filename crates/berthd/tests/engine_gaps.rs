@@ -241,19 +241,40 @@ fn exec_as_another_user_gets_that_users_groups_only() {
         "sleep",
         "600",
     ]);
+    // The primary group is among the supplementary ones, as with dockerd since 20.10.18.
     assert_eq!(
         d.ok(&["exec", "gr", "id"]).trim(),
-        "uid=0(root) gid=0(root) groups=10(wheel)"
+        "uid=0(root) gid=0(root) groups=0(root),10(wheel)"
     );
     // Not root's wheel group on top of its own (the runtime's -u/-g would add to init's).
     assert_eq!(
         d.ok(&["exec", "-u", "www", "gr", "id"]).trim(),
-        "uid=33(www) gid=33 groups=50(extra)"
+        "uid=33(www) gid=33 groups=33,50(extra)"
     );
     // user:group names the one group.
     assert_eq!(
         d.ok(&["exec", "-u", "www:wheel", "gr", "id"]).trim(),
-        "uid=33(www) gid=10(wheel)"
+        "uid=33(www) gid=10(wheel) groups=10(wheel)"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-u",
+            "www",
+            "grp:1",
+            "id"
+        ])
+        .trim(),
+        "uid=33(www) gid=33 groups=33,50(extra)"
+    );
+    // HOME is the exec user's, as runc sets it for dockerd.
+    assert_eq!(
+        d.ok(&["exec", "-u", "www", "gr", "sh", "-c", "echo $HOME"])
+            .trim(),
+        "/"
     );
     // The container's environment, the exec's additions and working directory still apply.
     let out = d.ok(&[
@@ -270,4 +291,371 @@ fn exec_as_another_user_gets_that_users_groups_only() {
         "echo $FOO $BAR $PWD",
     ]);
     assert_eq!(out.trim(), "1 2 /etc");
+}
+
+/// A docker command that must fail: its exit code and stderr.
+fn fails(d: &Berthd, args: &[&str]) -> (i32, String) {
+    let o = d.docker(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// What `docker run` and `create` accept and refuse, as dockerd 20.10 does: `--entrypoint ''`
+/// resets the image's entrypoint, bad limits fail at create with dockerd's words, a missing
+/// command's start failure says so once and records 127.
+#[test]
+fn run_options_checked_like_dockerd() {
+    skip_unless_ready!("run_options_checked_like_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let args = run(&["--entrypoint", "", "bb:1", "echo", "x"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(d.ok(&args), "x\n");
+    for (extra, want) in [
+        (&["--entrypoint", "", "bb:1"][..], "No command specified"),
+        (
+            &["--cpus", "99", "bb:1", "true"][..],
+            "Range of CPUs is from 0.01 to",
+        ),
+        (
+            &["--memory", "64m", "--memory-swap", "32m", "bb:1", "true"][..],
+            "Minimum memoryswap limit should be larger than memory limit",
+        ),
+        (
+            &["--cpus", "1", "--cpu-quota", "50000", "bb:1", "true"][..],
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ),
+        (
+            &["--cpuset-cpus", "4095", "bb:1", "true"][..],
+            "Requested CPUs are not available - requested 4095",
+        ),
+        (
+            &["--stop-signal", "SIGBOGUS", "bb:1", "true"][..],
+            "Invalid signal: SIGBOGUS",
+        ),
+    ] {
+        let a = run(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (code, err) = fails(&d, &a);
+        assert_eq!(code, 125, "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    // A missing network is no missing image: the CLI pulls after a 404 from create.
+    let (code, err) = fails(
+        &d,
+        &["run", "--rm", "--network", "nosuchnet", "bb:1", "true"],
+    );
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    assert!(!err.contains("Unable to find image"), "{err}");
+    // Nothing was left half-made by the refusals.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    // A missing command: the daemon's message once (not the runtime's line on the container's
+    // stderr besides), exit code 127 recorded.
+    let (code, err) = fails(
+        &d,
+        &[
+            "run",
+            "--name",
+            "nf",
+            "--network",
+            "none",
+            "bb:1",
+            "nosuchcmd",
+        ],
+    );
+    assert_eq!(code, 127, "{err}");
+    assert_eq!(err.matches("executable file not found").count(), 1, "{err}");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "nf"]).trim(),
+        "127"
+    );
+    d.ok(&["rm", "nf"]);
+    // --cpu-quota alone applies.
+    let q = run(&[
+        "--cpu-quota",
+        "50000",
+        "bb:1",
+        "cat",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ]);
+    let q: Vec<&str> = q.iter().map(String::as_str).collect();
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists() {
+        assert_eq!(d.ok(&q).trim(), "50000");
+    }
+}
+
+/// Container commands' answers as dockerd gives them: exec in a paused container, unpause of one
+/// that is not running, a manual restart (not a policy's: RestartCount stays), `cp -a` keeping the
+/// archive's owners (or giving the files the container's configured user).
+#[test]
+fn container_commands_answer_like_dockerd() {
+    skip_unless_ready!("container_commands_answer_like_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pz",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&["pause", "pz"]);
+    let (code, err) = fails(&d, &["exec", "pz", "true"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Container pz is paused, unpause the container before exec"),
+        "{err}"
+    );
+    d.ok(&["unpause", "pz"]);
+    d.ok(&["restart", "-t", "0", "pz"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "pz"])
+            .trim(),
+        "0 running"
+    );
+    d.ok(&[
+        "create",
+        "--name",
+        "cz",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let (_, err) = fails(&d, &["unpause", "cz"]);
+    assert!(err.contains("is not paused"), "{err}");
+    // The archive's owners stay, with `-a` too; `-a` into a container whose config names a user
+    // gives that user the files (dockerd's copyUIDGID).
+    d.ok(&[
+        "create",
+        "--name",
+        "cu",
+        "-u",
+        "1000:1000",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let f = d.dir.path().join("owned.txt");
+    std::fs::write(&f, "x").unwrap();
+    std::os::unix::fs::chown(&f, Some(1234), Some(4321)).unwrap();
+    let f = f.to_str().unwrap();
+    d.ok(&["cp", f, "cz:/tmp/plain"]);
+    d.ok(&["cp", "-a", f, "cz:/tmp/kept"]);
+    d.ok(&["cp", "-a", f, "cu:/tmp/user"]);
+    let owners = |c: &str| {
+        let out = d.docker(&["cp", &format!("{c}:/tmp"), "-"]);
+        let mut a = tar::Archive::new(&out.stdout[..]);
+        let mut owners = vec![];
+        for e in a.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            owners.push(format!(
+                "{} {}:{}",
+                e.path().unwrap().display(),
+                h.uid().unwrap(),
+                h.gid().unwrap()
+            ));
+        }
+        owners.sort();
+        owners
+    };
+    assert_eq!(
+        owners("cz"),
+        ["tmp/ 0:0", "tmp/kept 1234:4321", "tmp/plain 1234:4321"]
+    );
+    assert_eq!(owners("cu"), ["tmp/ 0:0", "tmp/user 1000:1000"]);
+    d.ok(&["rm", "-f", "cu"]);
+    d.ok(&["rm", "-f", "pz", "cz"]);
+}
+
+/// Image commands as dockerd answers them: `images NAME` and `reference=` show only the matching
+/// names, `before`/`since` filters, a missing image's 404 with its tag, `commit` without a name
+/// leaves no name behind and keeps a replaced image as dangling, `import` refuses what is no tar
+/// and keeps `-m` as the comment.
+#[test]
+fn image_commands_answer_like_dockerd() {
+    skip_unless_ready!("image_commands_answer_like_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["tag", "bb:1", "bb:2"]);
+    d.ok(&["tag", "bb:1", "other/name:x"]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = d.ok(&a).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["bb:2"]), ["bb:2"]);
+    assert_eq!(names(&["--filter", "reference=bb"]), ["bb:1", "bb:2"]);
+    assert_eq!(names(&["--filter", "reference=*/name"]), ["other/name:x"]);
+    let (_, err) = fails(&d, &["image", "inspect", "nosuch"]);
+    assert!(err.contains("No such image: nosuch:latest"), "{err}");
+    let (_, err) = fails(&d, &["images", "--filter", "before=nosuch"]);
+    assert!(err.contains("No such image: nosuch:latest"), "{err}");
+
+    d.ok(&["run", "--name", "wk", "--network", "none", "bb:1", "true"]);
+    let first = d.ok(&["commit", "wk", "snap:1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = d.ok(&["commit", "wk", "snap:1"]);
+    assert_ne!(first, second);
+    // The replaced snap:1 dangles.
+    assert_eq!(
+        names(&[]),
+        ["<none>:<none>", "bb:1", "bb:2", "other/name:x", "snap:1"]
+    );
+    assert_eq!(
+        names(&["--filter", "since=bb:1"]),
+        ["<none>:<none>", "snap:1"]
+    );
+    assert_eq!(
+        names(&["--filter", "before=snap:1", "--filter", "dangling=true"]),
+        ["<none>:<none>"]
+    );
+    // An unnamed commit is an untagged image, with no name of berthd's own left behind.
+    let id = d.ok(&["commit", "wk"]);
+    assert!(names(&[]).iter().all(|n| !n.contains("berth-commit")));
+    assert!(d.ok(&["images", "-q", "--no-trunc"]).contains(id.trim()));
+
+    let bad = d.dir.path().join("bad.tar");
+    std::fs::write(&bad, "not a tar\n").unwrap();
+    let (_, err) = fails(&d, &["import", bad.to_str().unwrap(), "bad:1"]);
+    assert!(err.contains("Error processing tar file"), "{err}");
+    assert!(names(&["bad"]).is_empty());
+    let out = d.docker(&["export", "wk"]);
+    assert!(out.status.success());
+    let tar = d.dir.path().join("w.tar");
+    std::fs::write(&tar, &out.stdout).unwrap();
+    d.ok(&["import", "-m", "my note", tar.to_str().unwrap(), "imp:1"]);
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Comment}}", "imp:1"])
+            .trim(),
+        "my note"
+    );
+    d.ok(&["rm", "wk"]);
+}
+
+/// `ps` filters dockerd has (`volume`, `network`, `isolation`, `is-task`, `name` as a regular
+/// expression over `/name` too), sizes with `-s`, `top` with ps arguments, the default swap of a
+/// memory limit, a working directory that is a file.
+#[test]
+fn ps_top_and_inspect_like_dockerd() {
+    skip_unless_ready!("ps_top_and_inspect_like_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "vv",
+        "-v",
+        "psvol:/data",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "other",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let ps = |filter: &str| {
+        d.ok(&["ps", "-a", "--format", "{{.Names}}", "--filter", filter])
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ps("volume=psvol"), ["vv"]);
+    assert_eq!(ps("volume=/data"), ["vv"]);
+    assert_eq!(ps("network=none").len(), 2);
+    assert_eq!(ps("isolation=default").len(), 2);
+    assert_eq!(ps("is-task=false").len(), 2);
+    assert_eq!(ps("name=^/vv$"), ["vv"]);
+    assert_eq!(ps("name=^vv$"), ["vv"]);
+    assert_eq!(ps("name=/oth"), ["other"]);
+
+    let sized = d.ok(&["inspect", "-s", "-f", "{{if .SizeRootFs}}root{{end}}", "vv"]);
+    assert_eq!(sized.trim(), "root");
+    let ps_size = d.ok(&["ps", "-s", "--format", "{{.Size}}", "--filter", "name=vv"]);
+    assert!(ps_size.contains("(virtual "), "{ps_size}");
+
+    let top = d.ok(&["top", "vv", "-o", "pid,comm"]);
+    let mut lines = top.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["PID", "COMMAND"]
+    );
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().nth(1),
+        Some("sleep"),
+        "{top}"
+    );
+
+    // A ps error is ps's own first line, without its usage text.
+    let (_, err) = fails(&d, &["top", "vv", "-bogus"]);
+    assert!(err.contains("ps: ") && !err.contains("Usage"), "{err}");
+    // A negative tail is every line.
+    d.ok(&[
+        "run",
+        "--name",
+        "lg",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo 1; echo 2",
+    ]);
+    assert_eq!(d.ok(&["logs", "--tail", "-1", "lg"]), "1\n2\n");
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        d.ok(&["create", "--name", "mem", "--memory", "64m", "bb:1", "true"]);
+        assert_eq!(
+            d.ok(&["inspect", "-f", "{{.HostConfig.MemorySwap}}", "mem"])
+                .trim(),
+            "134217728"
+        );
+        let (_, err) = fails(&d, &["update", "--memory", "256m", "mem"]);
+        assert!(
+            err.contains("Memory limit should be smaller than already set memoryswap limit"),
+            "{err}"
+        );
+    }
+    d.ok(&[
+        "create",
+        "--name",
+        "wdf",
+        "-w",
+        "/etc/passwd",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    let (_, err) = fails(&d, &["start", "wdf"]);
+    assert!(
+        err.contains("Cannot mkdir: /etc/passwd is not a directory"),
+        "{err}"
+    );
+    d.ok(&["rm", "-f", "vv"]);
 }

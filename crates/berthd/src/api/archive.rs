@@ -248,7 +248,12 @@ pub async fn put(d: &Arc<Daemon>, key: &str, q: &Query, req: Request<ReqBody>) -
     let opts = HelperOptions {
         no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
         readonly_root: root.readonly,
-        chown_to: q.bool("copyUIDGID").then(|| root.user.clone()),
+        // dockerd's copyUIDGID: owned by the container's user when its config names one; else
+        // the archive's own owners stay (the CLI sends root's unless `cp -a`).
+        chown_to: q
+            .bool("copyUIDGID")
+            .then(|| root.user.clone())
+            .filter(|u| !u.is_empty()),
     };
     let mut cmd = helper("put", &root, &path, opts)?;
     cmd.stdin(Stdio::piped());

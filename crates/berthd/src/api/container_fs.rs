@@ -171,13 +171,16 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
         (r, "") => Some(r.to_string()),
         (r, t) => Some(format!("{r}:{t}")),
     };
+    // Without a name the image is kept under a temporary one, dropped below: its store key is the
+    // normalized reference, as the commit writes it.
     let key_name = match &name {
         Some(n) => crate::images::key_of(n)
             .ok_or_else(|| ApiError::BadRequest(format!("invalid reference format: {n}")))?,
-        None => format!(
+        None => crate::images::key_of(&format!(
             "berth-commit-{}:tmp",
             &crate::containers::model::random_hex()[..16]
-        ),
+        ))
+        .ok_or_else(|| ApiError::internal("temporary commit name"))?,
     };
     let non_empty = |k: &str| q.get(k).filter(|v| !v.is_empty()).map(str::to_string);
     let meta = berth_image::image::CommitMeta {
@@ -198,6 +201,8 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
             .await
             .is_ok();
     let _g = d.image_lock.lock().await;
+    // An image the new one takes the name from stays, untagged (dockerd's dangling image).
+    let before = crate::images::list(d);
     let (d2, id, k2) = (d.clone(), c.id.clone(), key_name.clone());
     let res = tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
         let rec = berth_image::image::commit(&d2.images, &d2.snap, &id, &base.info, &k2, &meta)?;
@@ -217,7 +222,10 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
         d.images
             .set_ref(rec.digest.as_str(), rec.clone())
             .map_err(ApiError::internal)?;
-        let _ = d.images.remove_ref(&key_name);
+        d.images.remove_ref(&key_name).map_err(ApiError::internal)?;
+    }
+    if let Ok(before) = &before {
+        super::images::keep_replaced_as_dangling(d, before)?;
     }
     let id: Digest = cdigest;
     d.events.container(

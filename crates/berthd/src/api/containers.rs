@@ -160,11 +160,48 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
     if !f.get("id").is_empty() && !f.get("id").iter().any(|p| c.id.starts_with(p.as_str())) {
         return Ok(false);
     }
-    if !f.get("name").is_empty()
-        && !f
-            .get("name")
-            .iter()
-            .any(|n| c.name.contains(n.trim_start_matches('/')))
+    // A regular expression over the name with and without its leading `/` (dockerd's; one that
+    // does not compile matches nothing, as there).
+    if !f.get("name").is_empty() {
+        let slashed = format!("/{}", c.name);
+        let ok = f.get("name").iter().any(|n| {
+            regex::Regex::new(n).is_ok_and(|re| re.is_match(&slashed) || re.is_match(&c.name))
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // `volume=`: a mount's volume name or its destination.
+    if !f.get("volume").is_empty() {
+        let m = mounts(c);
+        let ok = f.get("volume").iter().any(|v| {
+            m.as_array().into_iter().flatten().any(|m| {
+                m["Name"].as_str() == Some(v.as_str())
+                    || m["Destination"].as_str() == Some(v.as_str())
+            })
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // `network=`: a network the container is on, by name or ID.
+    if !f.get("network").is_empty() {
+        let nets = network_settings(d, c, (1, 47))["Networks"].clone();
+        let ok = nets.as_object().into_iter().flatten().any(|(name, ep)| {
+            f.get("network").iter().any(|want| {
+                want == name
+                    || ep["NetworkID"]
+                        .as_str()
+                        .is_some_and(|id| !id.is_empty() && id.starts_with(want.as_str()))
+            })
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    // Linux has one isolation, `default`; and outside a swarm no container is a task.
+    if f.get("isolation").iter().any(|i| i != "default")
+        || f.get("is-task").iter().any(|t| t == "true" || t == "1")
     {
         return Ok(false);
     }
@@ -221,7 +258,19 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&[
-        "status", "id", "name", "label", "exited", "ancestor", "before", "since", "health",
+        "status",
+        "id",
+        "name",
+        "label",
+        "exited",
+        "ancestor",
+        "before",
+        "since",
+        "health",
+        "volume",
+        "network",
+        "isolation",
+        "is-task",
     ])?;
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
@@ -234,6 +283,11 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         }
         if !filter_match(d, &c, &f)? {
             continue;
+        }
+        let mut sized = json!({});
+        if q.bool("size") {
+            let (rw, root) = sizes(d, &c);
+            sized = json!({"SizeRw": rw, "SizeRootFs": root});
         }
         out.push(json!({
             "Id": c.id,
@@ -252,6 +306,12 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
             "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
             "Mounts": mounts(&c),
         }));
+        if let (Some(o), Some(extra)) = (
+            out.last_mut().and_then(Value::as_object_mut),
+            sized.as_object(),
+        ) {
+            o.extend(extra.clone());
+        }
     }
     if let Some(n) = q.int("limit")? {
         if n > 0 {
@@ -467,7 +527,19 @@ fn host_config(c: &Container) -> Value {
 }
 
 /// `GET /containers/{id}/json`.
-pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
+/// `SizeRw` and `SizeRootFs` (`size=1` of list and inspect): the bytes in the container's own
+/// layer, and those plus its image's.
+fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
+    let rw = d
+        .snap
+        .upper_dir(&c.id)
+        .map(|u| crate::containers::removal::blocking_here(|| super::prune::disk_usage(&u)))
+        .unwrap_or(0) as i64;
+    let image = crate::images::find(d, &c.image_id).map_or(0, |i| i.size());
+    (rw, image + rw)
+}
+
+pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let s = &c.state;
@@ -499,7 +571,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
     } else {
         json!(links)
     };
-    ok_json(&json!({
+    let mut out = json!({
         "Id": c.id,
         "Created": c.created,
         "Path": c.path(),
@@ -535,7 +607,13 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32)) -> ApiResult<Resp> {
         "Mounts": mounts(&c),
         "Config": config,
         "NetworkSettings": network_settings(d, &c, api),
-    }))
+    });
+    if size {
+        let (rw, root) = sizes(d, &c);
+        out["SizeRw"] = json!(rw);
+        out["SizeRootFs"] = json!(root);
+    }
+    ok_json(&out)
 }
 
 /// `POST /containers/{id}/start`.
@@ -571,10 +649,8 @@ pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         Err(ApiError::NotModified) => {}
         Err(e) => return Err(e),
     }
+    // RestartCount counts the restart policy's restarts only: dockerd leaves it as it is here.
     let id = d.containers.id_of(key)?;
-    let c = d.containers.modify(&id, |c| c.restart_count += 1)?;
-    d.db.update(&c.id, &c.name, &c)
-        .map_err(ApiError::internal)?;
     lifecycle::start(d, &id).await?;
     if let Ok(c) = d.containers.get(&id) {
         d.events.container(&c, "restart", &[]);

@@ -27,6 +27,11 @@ pub async fn create(d: &Arc<Daemon>, key: &str, req: Request<ReqBody>) -> ApiRes
             c.id
         )));
     }
+    if c.state.paused {
+        return Err(ApiError::Conflict(format!(
+            "Container {key} is paused, unpause the container before exec"
+        )));
+    }
     let action = format!(
         "exec_create: {}",
         body.cmd.as_deref().unwrap_or_default().join(" ")
@@ -73,6 +78,12 @@ pub async fn start(d: &Arc<Daemon>, id: &str, mut req: Request<ReqBody>) -> ApiR
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",
+            c.id
+        )));
+    }
+    if c.state.paused {
+        return Err(ApiError::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
             c.id
         )));
     }

@@ -38,13 +38,17 @@ fn glob(pat: &str, s: &str) -> bool {
     m(pat.as_bytes(), s.as_bytes())
 }
 
-fn matches_reference(img: &Image, pats: &[String]) -> bool {
-    pats.iter().any(|p| {
-        img.repo_tags().iter().any(|t| {
-            let repo = t.rsplit_once(':').map(|(r, _)| r).unwrap_or(t);
-            glob(p, t) || glob(p, repo)
-        })
-    })
+/// Whether a familiar name (`bb:v1`, `bb@sha256:...`) matches one of the patterns, whole or by its
+/// repository (dockerd's `FamiliarMatch`).
+fn matches_reference(name: &str, pats: &[String]) -> bool {
+    let repo = match name.split_once('@') {
+        Some((r, _)) => r,
+        None => name
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or(name, |(r, _)| r),
+    };
+    pats.iter().any(|p| glob(p, name) || glob(p, repo))
 }
 
 fn labels(img: &Image) -> Value {
@@ -60,14 +64,28 @@ fn labels(img: &Image) -> Value {
 /// `GET /images/json`.
 pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let f = q.filters()?;
-    f.only(&["dangling", "reference", "label"])?;
+    f.only(&["dangling", "reference", "label", "before", "since"])?;
     let mut out = Vec::new();
     let all_images = images::list(d)?;
+    // `before=IMAGE` / `since=IMAGE`: created before / after that image (the latest given wins).
+    let created_of = |key: &str| -> ApiResult<Option<i64>> {
+        match f.get(key).last() {
+            Some(name) => images::find_in(&all_images, name)
+                .map(|i| Some(created_unix(&i)))
+                .ok_or_else(|| images::not_found(name)),
+            None => Ok(None),
+        }
+    };
+    let (before, since) = (created_of("before")?, created_of("since")?);
     let parents = images::parents(&all_images);
     for img in all_images.into_values() {
         let dangling = img.repo_tags().is_empty();
         // Untagged images with children are a build's intermediate images: shown only with `all`.
         if dangling && parents.contains(&img.id()) && !q.bool("all") {
+            continue;
+        }
+        let created = created_unix(&img);
+        if before.is_some_and(|b| created >= b) || since.is_some_and(|t| created <= t) {
             continue;
         }
         if let Some(v) = f.get("dangling").first() {
@@ -84,8 +102,14 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 continue;
             }
         }
-        if !f.get("reference").is_empty() && !matches_reference(&img, f.get("reference")) {
-            continue;
+        // As dockerd: with a reference filter the image shows only the names that match it.
+        let (mut repo_tags, mut repo_digests) = (img.repo_tags(), img.repo_digests());
+        if !f.get("reference").is_empty() {
+            repo_tags.retain(|t| matches_reference(t, f.get("reference")));
+            repo_digests.retain(|t| matches_reference(t, f.get("reference")));
+            if repo_tags.is_empty() && repo_digests.is_empty() {
+                continue;
+            }
         }
         if !f.get("label").is_empty() {
             let l = labels(&img);
@@ -109,8 +133,8 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 "Id": img.id(),
                 "Labels": labels(&img),
                 "ParentId": img.info.config.parent.clone().unwrap_or_default(),
-                "RepoDigests": img.repo_digests(),
-                "RepoTags": img.repo_tags(),
+                "RepoDigests": repo_digests,
+                "RepoTags": repo_tags,
                 "SharedSize": -1,
                 "Size": size,
                 "VirtualSize": size,
@@ -252,6 +276,37 @@ pub async fn load(d: &Arc<Daemon>, _q: &Query, req: Request<ReqBody>) -> ApiResu
     Ok(http::full(StatusCode::OK, "application/json", body))
 }
 
+/// Whether a file (any compression) starts as a tar archive: a header block with a good checksum,
+/// or the end-of-archive zeros. A file that is no tar at all fails here, before it becomes a layer.
+fn check_tar_start(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let (_, mut r) = berth_image::compression::decompress(std::fs::File::open(path)?)?;
+    let mut block = [0u8; 512];
+    r.read_exact(&mut block).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => std::io::Error::other("unexpected EOF"),
+        _ => e,
+    })?;
+    if block.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    let stored = tar::Header::from_byte_slice(&block).cksum().ok();
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    if stored != Some(sum) {
+        return Err(std::io::Error::other("archive/tar: invalid tar header"));
+    }
+    Ok(())
+}
+
 /// `POST /images/create`: `fromSrc` (import a rootfs tarball from the body); pulling is not served yet.
 pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiResult<Resp> {
     let Some(src) = q.get("fromSrc") else {
@@ -278,10 +333,20 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
         None => None,
     };
     let changes = q.all("changes");
+    let comment = match q.get("message").unwrap_or("") {
+        "" => format!("Imported from {src}"),
+        m => m.to_string(),
+    };
     let tmp = temp_file(d, "import");
     if let Err(e) = http::body_to_file(req.into_body(), &tmp).await {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
+    }
+    if let Err(e) = check_tar_start(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ApiError::BadRequest(format!(
+            "Error processing tar file: {e}"
+        )));
     }
     let _g = d.image_lock.lock().await;
     let before = images::list(d)?;
@@ -294,7 +359,9 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
     let key2 = key.clone().unwrap_or(temp_name.clone());
     let res = tokio::task::spawn_blocking(move || -> Result<_, berth_image::image::ImageError> {
         let f = std::fs::File::open(&tmp2)?;
-        let rec = berth_image::image::import_rootfs(&d2.images, f, &key2, &changes)?;
+        let rec = berth_image::image::import_rootfs_with_comment(
+            &d2.images, f, &key2, &changes, &comment,
+        )?;
         let info = berth_image::image::resolve(&d2.images, &rec)?;
         Ok((rec, info.config_digest))
     })

@@ -440,7 +440,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::GET, ["containers", id, "archive"]) => archive::get(&d, id, &q).await,
         (&M::PUT, ["containers", id, "archive"]) => archive::put(&d, id, &q, req).await,
         (&M::GET, ["containers", id, "stats"]) => stats::stats(&d, id, &q).await,
-        (&M::GET, ["containers", id, "top"]) => top::top(&d, id),
+        (&M::GET, ["containers", id, "top"]) => top::top(&d, id, q.get("ps_args")).await,
         (&M::GET, ["containers", id, "changes"]) => container_fs::changes(&d, id).await,
         (&M::GET, ["networks"]) => networks::list(&d, &q).await,
         (&M::POST, ["networks", "create"]) => networks::create(&d, req.into_body()).await,
@@ -462,7 +462,9 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
         (&M::GET, ["system", "df"]) => system::df(&d).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q, request_api(&full)),
-        (&M::GET, ["containers", id, "json"]) => containers::inspect(&d, id, request_api(&full)),
+        (&M::GET, ["containers", id, "json"]) => {
+            containers::inspect(&d, id, request_api(&full), q.bool("size"))
+        }
         (&M::POST, ["containers", id, "start"]) => containers::start(&d, id).await,
         (&M::POST, ["containers", id, "stop"]) => containers::stop(&d, id, &q).await,
         (&M::POST, ["containers", id, "restart"]) => containers::restart(&d, id, &q).await,

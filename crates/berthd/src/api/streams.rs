@@ -234,12 +234,14 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
+    // A negative count is every line, as dockerd takes it.
     let tail: Option<usize> = match q.get("tail") {
         None | Some("") | Some("all") => None,
-        Some(n) => Some(
-            n.parse()
+        Some(n) => usize::try_from(
+            n.parse::<i64>()
                 .map_err(|_| ApiError::BadRequest(format!("invalid tail {n:?}")))?,
-        ),
+        )
+        .ok(),
     };
     let follow = q.bool("follow");
     let path = Paths::new(d, &c.id, &c.runtime).log;

@@ -1,5 +1,7 @@
 //! `GET /containers/{id}/top`: the container's processes in `ps -ef` columns. The processes are those
-//! in the pid namespace of the container's init, read from /proc.
+//! in the pid namespace of the container's init, read from /proc. With `ps_args` (`docker top C
+//! aux`), the host's `ps` with those arguments gives the columns, as dockerd does, and its rows
+//! of the container's processes are kept.
 
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
@@ -62,8 +64,56 @@ fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// The rows of `ps ARGS` (run on the host) for the processes `pids`: dockerd's way, the last
+/// column taking the rest of the line.
+async fn ps_with_args(args: &str, pids: &[i32]) -> ApiResult<Resp> {
+    let out = tokio::process::Command::new("ps")
+        .args(args.split_whitespace())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ApiError::internal(format!("running ps: {e}")))?;
+    if !out.status.success() {
+        // ps's first line says what is wrong; its usage text follows.
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
+        return Err(ApiError::internal(format!(
+            "ps: {}",
+            first.unwrap_or("failed")
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let pid_col = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| ApiError::internal("Couldn't find PID field in ps output"))?;
+    let mut rows = vec![];
+    for line in lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < titles.len() {
+            continue;
+        }
+        if f[pid_col].parse().is_ok_and(|p: i32| pids.contains(&p)) {
+            let mut row: Vec<String> = f[..titles.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            row.push(f[titles.len() - 1..].join(" "));
+            rows.push(row);
+        }
+    }
+    ok_json(&json!({"Titles": titles, "Processes": rows}))
+}
+
 /// The handler.
-pub fn top(d: &Daemon, key: &str) -> ApiResult<Resp> {
+pub async fn top(d: &Daemon, key: &str, ps_args: Option<&str>) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     if c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
@@ -87,6 +137,10 @@ pub fn top(d: &Daemon, key: &str) -> ApiResult<Resp> {
         .filter_map(read_proc)
         .collect();
     procs.sort_by_key(|p| p.pid);
+    if let Some(args) = ps_args.filter(|a| !a.trim().is_empty() && a.trim() != "-ef") {
+        let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+        return ps_with_args(args, &pids).await;
+    }
     let rows: Vec<Vec<String>> = procs
         .iter()
         .map(|p| {

@@ -78,7 +78,11 @@ pub async fn create(
     let defaults = img.info.config.defaults();
     let id = model::random_hex();
 
-    let user_entrypoint = req.entrypoint.map(|e| e.into_vec());
+    // `--entrypoint ''` sends `[""]`: it resets the image's entrypoint, as an empty list does.
+    let user_entrypoint =
+        req.entrypoint
+            .map(|e| e.into_vec())
+            .map(|e| if e == [""] { vec![] } else { e });
     let user_cmd = req.cmd.map(|c| c.into_vec()).unwrap_or_default();
     let (entrypoint, cmd) = match user_entrypoint {
         Some(ep) if !ep.is_empty() => (ep, user_cmd),
@@ -126,7 +130,11 @@ pub async fn create(
         "host" => "host".into(),
         other => match &modes.net_container {
             Some(id) => format!("container:{id}"),
-            None => super::netconn::user_network_mode(d, other)?,
+            // Not a 404: the CLI takes a 404 from create for a missing image and pulls it.
+            None => super::netconn::user_network_mode(d, other).map_err(|e| match e {
+                ApiError::NotFound(m) => ApiError::BadRequest(m),
+                e => e,
+            })?,
         },
     };
     let networks = super::netconn::endpoints_at_create(
@@ -228,7 +236,15 @@ pub async fn create(
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
-    let extra = super::hostextra::parse(hc.extra.clone())?;
+    let mut extra = super::hostextra::parse(hc.extra.clone())?;
+    // dockerd's default swap with a memory limit: as much again, where swap is accounted.
+    let default_swap = (hc.memory.unwrap_or(0) > 0
+        && extra.memory_swap == 0
+        && std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists())
+    .then(|| hc.memory.unwrap_or(0).saturating_mul(2));
+    if let Some(s) = default_swap {
+        extra.memory_swap = s;
+    }
     let log = super::logconfig::parse(Some(d.cfg.defaults.log_config(hc.log_config.clone())))?;
     let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
@@ -250,6 +266,26 @@ pub async fn create(
             "Minimum memory limit allowed is 6MB".into(),
         ));
     }
+    // dockerd refuses an unknown stop signal at create (real-time ones pass: systemd's RTMIN+3).
+    if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        let up = sig.trim().to_ascii_uppercase();
+        if !up.trim_start_matches("SIG").starts_with("RTM") {
+            super::lifecycle::signal_arg(sig)?;
+        }
+    }
+    let (ncpu, online) = super::resources::host_cpus();
+    super::resources::check(
+        &super::resources::Limits {
+            memory: hc.memory.unwrap_or(0),
+            memory_swap: hc.extra.memory_swap.unwrap_or(0),
+            nano_cpus: hc.nano_cpus.unwrap_or(0),
+            cpu_quota: hc.extra.cpu_quota.unwrap_or(0),
+            cpu_period: hc.extra.cpu_period.unwrap_or(0),
+            cpuset_cpus: hc.extra.cpuset_cpus.as_deref().unwrap_or(""),
+        },
+        ncpu,
+        &online,
+    )?;
     let mut binds = hc
         .binds
         .clone()
@@ -400,6 +436,9 @@ pub async fn create(
     let mut host_config = Value::Null;
     if let Some(o) = config.as_object_mut() {
         host_config = o.remove("HostConfig").unwrap_or(Value::Null);
+        if let Some(s) = default_swap {
+            host_config["MemorySwap"] = json!(s);
+        }
         o.remove("NetworkingConfig");
         o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
@@ -569,7 +608,9 @@ pub async fn create(
     // `docker run --rm`'s attach, wait and start requests follow: its bundle is made meanwhile.
     super::prestart::begin(d, &id);
     let mut warnings = vec![];
-    if d.bridge.is_none() && run_network_is_default(d, &id) {
+    // Only when a bridge was asked for and failed: with `--bridge none` loopback only is the
+    // daemon's setting, and dockerd says nothing either.
+    if d.bridge.is_none() && d.cfg.bridge.is_some() && run_network_is_default(d, &id) {
         warnings.push(
             "the default bridge network is not available (see berthd's log): the container has only a loopback interface"
                 .to_string(),

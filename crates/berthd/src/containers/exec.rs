@@ -267,7 +267,8 @@ pub fn spawn(
         Some(u) => {
             let user = spec::resolve_user(&p.rootfs, u)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let file = write_process(&p, e, &user, console.is_some())?;
+            let home_set = c.spec.env.iter().any(|kv| kv.starts_with("HOME="));
+            let file = write_process(&p, e, &user, console.is_some(), home_set)?;
             cmd.arg("--process").arg(file);
         }
         None => {
@@ -322,12 +323,14 @@ pub fn process_file(p: &Paths, exec_id: &str) -> std::path::PathBuf {
 }
 
 /// The OCI process of an exec run as `user`: the container's process (from its bundle) with the
-/// exec's command, environment, working directory, terminal and capabilities.
+/// exec's command, environment, working directory, terminal and capabilities; HOME the user's
+/// unless the container's config sets it (`home_set`).
 fn write_process(
     p: &Paths,
     e: &Exec,
     user: &spec::User,
     terminal: bool,
+    home_set: bool,
 ) -> ApiResult<std::path::PathBuf> {
     let bundle = std::fs::read(p.dir.join("config.json")).map_err(ApiError::internal)?;
     let cfg: serde_json::Value = serde_json::from_slice(&bundle).map_err(ApiError::internal)?;
@@ -342,6 +345,10 @@ fn write_process(
     proc["terminal"] = serde_json::json!(terminal);
     let mut env: Vec<String> = serde_json::from_value(proc["env"].clone()).unwrap_or_default();
     let mut extra: Vec<String> = e.req.env.clone().unwrap_or_default();
+    // HOME is the exec user's, unless the container's config sets it (as runc does for dockerd).
+    if !home_set {
+        extra.insert(0, format!("HOME={}", user.home));
+    }
     if terminal && !extra.iter().chain(&env).any(|kv| kv.starts_with("TERM=")) {
         extra.push("TERM=xterm".into());
     }

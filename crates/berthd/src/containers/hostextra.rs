@@ -48,6 +48,8 @@ pub struct ExtraRequest {
     pub cpu_shares: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub memory_swap: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<i64>,
 }
 
 /// The validated settings kept in the container's record.
@@ -72,6 +74,8 @@ pub struct HostExtra {
     pub cpu_shares: i64,
     pub cpuset_cpus: String,
     pub memory_swap: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
 }
 
 pub const ULIMITS: &[&str] = &[
@@ -184,6 +188,8 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         cpu_shares: r.cpu_shares.unwrap_or(0),
         cpuset_cpus: r.cpuset_cpus.unwrap_or_default(),
         memory_swap: r.memory_swap.unwrap_or(0),
+        cpu_quota: r.cpu_quota.unwrap_or(0),
+        cpu_period: r.cpu_period.unwrap_or(0),
     })
 }
 
@@ -365,9 +371,15 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         cfg["process"]["user"]["additionalGids"] = json!(gids);
     }
     let res = &mut cfg["linux"]["resources"];
-    if x.cpu_shares > 0 || !x.cpuset_cpus.is_empty() {
+    if x.cpu_shares > 0 || !x.cpuset_cpus.is_empty() || x.cpu_quota > 0 || x.cpu_period > 0 {
         if !res["cpu"].is_object() {
             res["cpu"] = json!({});
+        }
+        if x.cpu_quota > 0 {
+            res["cpu"]["quota"] = json!(x.cpu_quota);
+        }
+        if x.cpu_period > 0 {
+            res["cpu"]["period"] = json!(x.cpu_period);
         }
         if x.cpu_shares > 0 {
             res["cpu"]["shares"] = json!(x.cpu_shares);

@@ -27,7 +27,7 @@ pub(super) fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
         .map_err(ApiError::internal)
 }
 
-fn signal_arg(sig: &str) -> ApiResult<String> {
+pub(super) fn signal_arg(sig: &str) -> ApiResult<String> {
     let s = sig.trim();
     if s.is_empty() {
         return Ok("KILL".into());
@@ -96,7 +96,14 @@ pub(super) fn prepare_bundle(
         let cwd = crate::volumes::resolve_in_root(&p.rootfs, &c.spec.cwd).ok_or_else(|| {
             ApiError::BadRequest(format!("working directory {}: too many links", c.spec.cwd))
         })?;
-        std::fs::create_dir_all(&cwd).map_err(ApiError::internal)?;
+        if cwd.exists() && !cwd.is_dir() {
+            return Err(ApiError::BadRequest(format!(
+                "Cannot mkdir: {} is not a directory",
+                c.spec.cwd
+            )));
+        }
+        std::fs::create_dir_all(&cwd)
+            .map_err(|e| ApiError::internal(format!("Cannot mkdir: {}: {e}", c.spec.cwd)))?;
     }
     for b in c
         .spec
@@ -662,9 +669,18 @@ async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) ->
     let _ = tokio::task::spawn_blocking(move || OverlaySnapshotter::unmount(&rootfs)).await;
     release_volumes(d, c, p, false).await;
     let msg = e.to_string();
+    // dockerd's codes: 127 when the command is missing, 126 when it cannot be run, else 128.
+    let code =
+        if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+            127
+        } else if msg.contains("permission denied") {
+            126
+        } else {
+            128
+        };
     if let Ok(c) = d.containers.modify(&c.id, |c| {
         c.state.error = msg.clone();
-        c.state.exit_code = 128;
+        c.state.exit_code = code;
     }) {
         if let Err(e) = persist(d, &c) {
             crate::log!(3, "recording start failure of {}: {e}", c.id);
@@ -715,13 +731,14 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<()> {
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
-    if c.state.status != Status::Running {
+    // Unpausing a container that is not running: dockerd says it is not paused.
+    if c.state.status != Status::Running && pause {
         return Err(ApiError::Conflict(format!(
             "Container {} is not running",
             c.id
         )));
     }
-    if c.state.paused == pause {
+    if c.state.paused == pause || c.state.status != Status::Running {
         return Err(ApiError::Conflict(format!(
             "Container {} is {}paused",
             c.id,

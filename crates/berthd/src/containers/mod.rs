@@ -22,6 +22,7 @@ pub mod prestart;
 pub mod recover;
 pub mod registry;
 pub mod removal;
+pub mod resources;
 pub mod shim;
 pub mod spares;
 pub mod spec;

@@ -35,7 +35,7 @@ pub async fn remove_settled(
 /// to a blocking thread: on a busy host a hand-over waits for that thread to get a CPU (0.5 to
 /// several ms measured here), and a `--rm` removal is on the path of `run`'s answer. On the
 /// multi-threaded runtime the worker's other tasks move to another thread meanwhile.
-fn blocking_here<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn blocking_here<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),

@@ -23,7 +23,22 @@ pub struct UpdateRequest {
 }
 
 /// Apply an update; returns Docker's warnings.
-pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<Vec<String>> {
+pub async fn update(d: &Arc<Daemon>, key: &str, mut u: UpdateRequest) -> ApiResult<Vec<String>> {
+    // The CLI sends every field, zero for those not given: zero (empty) leaves a limit as it is,
+    // as in dockerd (PidsLimit only comes when given: there 0 means unlimited).
+    for v in [
+        &mut u.memory,
+        &mut u.nano_cpus,
+        &mut u.cpu_shares,
+        &mut u.memory_swap,
+    ] {
+        if *v == Some(0) {
+            *v = None;
+        }
+    }
+    if u.cpuset_cpus.as_deref() == Some("") {
+        u.cpuset_cpus = None;
+    }
     let lock = d.containers.op_lock(key)?;
     let _g = lock.lock().await;
     let c = d.containers.get(key)?;
@@ -42,6 +57,27 @@ pub async fn update(d: &Arc<Daemon>, key: &str, u: UpdateRequest) -> ApiResult<V
             "invalid CpuShares: must not be negative".into(),
         ));
     }
+    let memory = u.memory.unwrap_or(c.spec.memory);
+    if u.memory_swap.is_none() && c.spec.extra.memory_swap > 0 && memory > c.spec.extra.memory_swap
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+            c.id
+        )));
+    }
+    let (ncpu, online) = super::resources::host_cpus();
+    super::resources::check(
+        &super::resources::Limits {
+            memory,
+            memory_swap: u.memory_swap.unwrap_or(c.spec.extra.memory_swap),
+            nano_cpus: u.nano_cpus.unwrap_or(c.spec.nano_cpus),
+            cpu_quota: c.spec.extra.cpu_quota,
+            cpu_period: c.spec.extra.cpu_period,
+            cpuset_cpus: u.cpuset_cpus.as_deref().unwrap_or(""),
+        },
+        ncpu,
+        &online,
+    )?;
     let policy = match &u.restart_policy {
         Some(r) => {
             let name = r

@@ -90,7 +90,17 @@ pub fn key_of(name: &str) -> Option<String> {
 
 /// Find an image by name, ID or ID prefix; 404 `No such image: <name>`.
 pub fn find(d: &Daemon, name: &str) -> ApiResult<Image> {
-    find_in(&list(d)?, name).ok_or_else(|| ApiError::NotFound(format!("No such image: {name}")))
+    find_in(&list(d)?, name).ok_or_else(|| not_found(name))
+}
+
+/// dockerd's 404 for a missing image: a name as its familiar reference with the tag
+/// (`busybox` -> `busybox:latest`), an ID as given.
+pub fn not_found(name: &str) -> ApiError {
+    let shown = match Reference::parse(name) {
+        Ok(r) if !name.starts_with("sha256:") => r.familiar(),
+        _ => name.to_string(),
+    };
+    ApiError::NotFound(format!("No such image: {shown}"))
 }
 
 /// [`find`] in a listing already read.
