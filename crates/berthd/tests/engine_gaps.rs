@@ -509,6 +509,9 @@ fn image_commands_answer_like_dockerd() {
     let (_, err) = fails(&d, &["images", "--filter", "before=nosuch"]);
     assert!(err.contains("No such image: nosuch:latest"), "{err}");
 
+    // Image times have a resolution of one second: the commits come a second after bb:1 (so
+    // `since=bb:1` takes them) and after each other (else they would be the same image).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     d.ok(&["run", "--name", "wk", "--network", "none", "bb:1", "true"]);
     let first = d.ok(&["commit", "wk", "snap:1"]);
     std::thread::sleep(std::time::Duration::from_millis(1100));
