@@ -1,0 +1,132 @@
+//! Compose projects as users write them, through the real Compose v2 (the docker CLI plugin) and
+//! Compose v1 (Debian's docker-compose), where berthd once answered differently from dockerd.
+//! Each test runs its own berthd with its own default bridge; project networks get subnets
+//! 10.247.x.0/24 from the test's third octet, so parallel daemons never share one; each test ends
+//! with `down` and checks nothing is left.
+
+mod common;
+
+use common::net::Net;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Compose v2: `BERTH_TEST_COMPOSE2`, else the plugin where scripts/compose-v2.sh or Debian put it.
+fn compose_v2() -> Option<PathBuf> {
+    [
+        std::env::var("BERTH_TEST_COMPOSE2").unwrap_or_default(),
+        "/usr/local/lib/docker/cli-plugins/docker-compose".into(),
+        "/usr/lib/docker/cli-plugins/docker-compose".into(),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Compose v1 (Debian's docker-compose 1.29).
+fn compose_v1() -> Option<PathBuf> {
+    Some(PathBuf::from("/usr/bin/docker-compose")).filter(|p| p.is_file())
+}
+
+/// One project directory and the Compose binaries that drive it against the test's daemon.
+struct Project<'a> {
+    t: &'a Net,
+    dir: PathBuf,
+    name: &'a str,
+}
+
+impl<'a> Project<'a> {
+    fn new(t: &'a Net, name: &'a str, file: &str) -> Project<'a> {
+        let dir = t.d.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("docker-compose.yml"), file).unwrap();
+        Project { t, dir, name }
+    }
+
+    /// Run `compose -p NAME ARGS`: (success, stdout + stderr).
+    fn run(&self, compose: &Path, args: &[&str]) -> (bool, String) {
+        let o = Command::new(compose)
+            .args(["-p", self.name])
+            .args(args)
+            .current_dir(&self.dir)
+            .env("DOCKER_HOST", format!("unix://{}", self.t.d.sock.display()))
+            .env("DOCKER_CONFIG", self.t.d.dir.path().join("docker-config"))
+            .output()
+            .expect("run compose");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), out)
+    }
+
+    /// [`Project::run`] that must succeed: its output.
+    fn ok(&self, compose: &Path, args: &[&str]) -> String {
+        let (ok, out) = self.run(compose, args);
+        assert!(ok, "compose {args:?}: {out}\n{}", self.t.d.log());
+        out
+    }
+
+    /// `down`, then nothing of the project is left: no container, network or volume.
+    fn down_leaves_nothing(&self, compose: &Path) {
+        self.ok(compose, &["down", "-v", "-t", "0", "--remove-orphans"]);
+        assert!(self.t.d.ok(&["ps", "-aq"]).trim().is_empty());
+        let nets = self.t.d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+        assert!(!nets.contains(self.name), "{nets}");
+        assert!(self.t.d.ok(&["volume", "ls", "-q"]).trim().is_empty());
+        assert!(self.t.user_bridges().is_empty());
+    }
+}
+
+/// `links:` on a project network (where Docker leaves the legacy links to the endpoint's aliases):
+/// `up` and `run` work with v2 and v1, the linking service resolves the alias, another does not.
+#[test]
+fn compose_links_on_a_project_network() {
+    skip_unless_ready!("compose_links_on_a_project_network");
+    let composes: Vec<PathBuf> = [compose_v2(), compose_v1()].into_iter().flatten().collect();
+    if composes.is_empty() {
+        println!("skipped: compose_links_on_a_project_network: no Compose v1 or v2");
+        return;
+    }
+    let t = Net::start(11);
+    let x = t.x;
+    let p = Project::new(
+        &t,
+        "blinks",
+        &format!(
+            r#"services:
+  db:
+    image: bb:1
+    command: ["sleep", "1000"]
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    links: ["db:mydb"]
+  other:
+    image: bb:1
+    command: ["sleep", "1000"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.247.{x}.0/24
+"#
+        ),
+    );
+    for compose in &composes {
+        p.ok(compose, &["up", "-d"]);
+        let out = p.ok(
+            compose,
+            &["exec", "-T", "web", "busybox", "nslookup", "mydb"],
+        );
+        assert!(out.contains(&format!("10.247.{x}.")), "{out}");
+        let (found, out) = p.run(
+            compose,
+            &["exec", "-T", "other", "busybox", "nslookup", "mydb"],
+        );
+        assert!(!found, "another service resolves the link's alias: {out}");
+        let out = p.ok(compose, &["run", "--rm", "web", "echo", "one-off"]);
+        assert!(out.contains("one-off"), "{out}");
+        p.down_leaves_nothing(compose);
+    }
+}
