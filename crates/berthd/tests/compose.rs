@@ -130,3 +130,44 @@ networks:
         p.down_leaves_nothing(compose);
     }
 }
+
+/// `expose:` ports show in `ps` while the service runs (`81/tcp`, as dockerd lists them), and not
+/// once it stopped.
+#[test]
+fn compose_ps_lists_exposed_ports() {
+    skip_unless_ready!("compose_ps_lists_exposed_ports");
+    let Some(compose) = compose_v2() else {
+        println!("skipped: compose_ps_lists_exposed_ports: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+        return;
+    };
+    let t = Net::start(12);
+    let x = t.x;
+    let p = Project::new(
+        &t,
+        "bexpose",
+        &format!(
+            r#"services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    expose: ["81", "53/udp"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.247.{x}.0/24
+"#
+        ),
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let ports = p.ok(&compose, &["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(ports.trim(), "53/udp, 81/tcp");
+    assert_eq!(
+        t.d.ok(&["ps", "--format", "{{.Ports}}"]).trim(),
+        "53/udp, 81/tcp"
+    );
+    p.ok(&compose, &["stop", "-t", "0"]);
+    let ports = p.ok(&compose, &["ps", "-a", "--format", "{{.Ports}}|"]);
+    assert_eq!(ports.trim(), "|");
+    p.down_leaves_nothing(&compose);
+}
