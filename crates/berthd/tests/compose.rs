@@ -171,3 +171,42 @@ networks:
     assert_eq!(ports.trim(), "|");
     p.down_leaves_nothing(&compose);
 }
+
+/// A service's `user:` and a one-off's default user get dockerd's groups: the primary group is
+/// also the supplementary one (`id` prints `groups=1000`, `groups=0(root)`).
+#[test]
+fn compose_service_user_has_its_group() {
+    skip_unless_ready!("compose_service_user_has_its_group");
+    let Some(compose) = compose_v2() else {
+        println!("skipped: compose_service_user_has_its_group: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+        return;
+    };
+    let t = Net::start(13);
+    let x = t.x;
+    let p = Project::new(
+        &t,
+        "busers",
+        &format!(
+            r#"services:
+  app:
+    image: bb:1
+    user: "1000:1000"
+    command: ["sleep", "1000"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.247.{x}.0/24
+"#
+        ),
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(&compose, &["exec", "-T", "app", "id"]);
+    assert_eq!(out.trim(), "uid=1000 gid=1000 groups=1000");
+    let out = p.ok(&compose, &["run", "--rm", "-T", "-u", "0", "app", "id"]);
+    assert!(
+        out.contains("uid=0(root) gid=0(root) groups=0(root)"),
+        "{out}"
+    );
+    p.down_leaves_nothing(&compose);
+}

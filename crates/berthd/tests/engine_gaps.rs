@@ -243,17 +243,17 @@ fn exec_as_another_user_gets_that_users_groups_only() {
     ]);
     assert_eq!(
         d.ok(&["exec", "gr", "id"]).trim(),
-        "uid=0(root) gid=0(root) groups=10(wheel)"
+        "uid=0(root) gid=0(root) groups=0(root),10(wheel)"
     );
     // Not root's wheel group on top of its own (the runtime's -u/-g would add to init's).
     assert_eq!(
         d.ok(&["exec", "-u", "www", "gr", "id"]).trim(),
-        "uid=33(www) gid=33 groups=50(extra)"
+        "uid=33(www) gid=33 groups=33,50(extra)"
     );
-    // user:group names the one group.
+    // user:group names the one group (dockerd lists it as the supplementary one too).
     assert_eq!(
         d.ok(&["exec", "-u", "www:wheel", "gr", "id"]).trim(),
-        "uid=33(www) gid=10(wheel)"
+        "uid=33(www) gid=10(wheel) groups=10(wheel)"
     );
     // The container's environment, the exec's additions and working directory still apply.
     let out = d.ok(&[

@@ -234,18 +234,19 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, SpecError> {
             None => g.parse().map_err(|_| SpecError::NoGroup(g.to_string()))?,
         };
     }
-    // Supplementary groups come from /etc/group only for `user` alone: `user:group` names the one
-    // group the process has (as runc's user lookup, which Docker uses).
-    let additional = if uname.is_empty() || g.is_some() {
-        vec![]
-    } else {
-        group
-            .iter()
-            .filter(|e| e.len() >= 4 && e[3].split(',').any(|m| m == uname))
-            .filter_map(|e| e[2].parse().ok())
-            .filter(|g| *g != gid)
-            .collect()
-    };
+    // The supplementary groups start with the primary group (Docker's spec has it there, so `id`
+    // says `groups=0(root)`); /etc/group adds the user's others only for `user` alone:
+    // `user:group` names the one group the process has (as runc's user lookup, which Docker uses).
+    let mut additional = vec![gid];
+    if !uname.is_empty() && g.is_none() {
+        additional.extend(
+            group
+                .iter()
+                .filter(|e| e.len() >= 4 && e[3].split(',').any(|m| m == uname))
+                .filter_map(|e| e[2].parse::<u32>().ok())
+                .filter(|g| *g != gid),
+        );
+    }
     Ok(User {
         uid,
         gid,
@@ -573,11 +574,11 @@ mod tests {
         .unwrap();
         assert_eq!(resolve_user(d.path(), "").unwrap().home, "/root");
         let u = resolve_user(d.path(), "www").unwrap();
-        assert_eq!((u.uid, u.gid, u.additional.clone()), (33, 33, vec![50]));
+        assert_eq!((u.uid, u.gid, u.additional.clone()), (33, 33, vec![33, 50]));
         let u = resolve_user(d.path(), "1000:extra").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 50));
         let u = resolve_user(d.path(), "www:root").unwrap();
-        assert_eq!((u.uid, u.gid, u.additional), (33, 0, vec![]));
+        assert_eq!((u.uid, u.gid, u.additional), (33, 0, vec![0]));
         assert!(resolve_user(d.path(), "nobody").is_err());
     }
 
