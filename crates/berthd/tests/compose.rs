@@ -210,3 +210,45 @@ networks:
     );
     p.down_leaves_nothing(&compose);
 }
+
+/// `top` prints each process's start time in `ps -ef`'s STIME column (`HH:MM` today), as dockerd.
+#[test]
+fn compose_top_shows_start_times() {
+    skip_unless_ready!("compose_top_shows_start_times");
+    let Some(compose) = compose_v2() else {
+        println!("skipped: compose_top_shows_start_times: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+        return;
+    };
+    let t = Net::start(14);
+    let x = t.x;
+    let p = Project::new(
+        &t,
+        "btop",
+        &format!(
+            r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.247.{x}.0/24
+"#
+        ),
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(&compose, &["top", "app"]);
+    let row = out
+        .lines()
+        .find(|l| l.contains("sleep 1000"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // SERVICE # UID PID PPID C STIME TTY TIME CMD
+    let stime = row.split_whitespace().nth(6).unwrap_or_default();
+    let b = stime.as_bytes();
+    assert!(
+        b.len() == 5 && b[2] == b':' && stime.replace(':', "").bytes().all(|c| c.is_ascii_digit()),
+        "{out}"
+    );
+    p.down_leaves_nothing(&compose);
+}
