@@ -252,3 +252,46 @@ networks:
     );
     p.down_leaves_nothing(&compose);
 }
+
+/// `logs -f` of a service that prints its last lines as it exits shows them before Compose's
+/// `exited with code` (which follows the `die` event), as with dockerd: the exit waits for the
+/// followers to pass the lines on. Three rounds (the race lost most rounds before).
+#[test]
+fn compose_logs_follow_gets_the_last_lines_before_the_exit() {
+    skip_unless_ready!("compose_logs_follow_gets_the_last_lines_before_the_exit");
+    let Some(compose) = compose_v2() else {
+        println!("skipped: compose_logs_follow_gets_the_last_lines_before_the_exit: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+        return;
+    };
+    let t = Net::start(15);
+    let x = t.x;
+    let p = Project::new(
+        &t,
+        "blogs",
+        &format!(
+            r#"services:
+  job:
+    image: bb:1
+    command: ["sh", "-c", "sleep 1; echo one; echo two; echo LAST; exit 3"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.247.{x}.0/24
+"#
+        ),
+    );
+    for _ in 0..3 {
+        p.ok(&compose, &["up", "-d"]);
+        let out = p.ok(&compose, &["logs", "-f", "job"]);
+        let last = out
+            .find("LAST")
+            .unwrap_or_else(|| panic!("no last line: {out}"));
+        let exited = out
+            .find("exited with code 3")
+            .unwrap_or_else(|| panic!("no exit: {out}"));
+        assert!(last < exited, "the exit came before the last lines: {out}");
+        p.ok(&compose, &["rm", "-s", "-f"]);
+    }
+    p.down_leaves_nothing(&compose);
+}
