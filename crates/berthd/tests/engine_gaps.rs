@@ -251,7 +251,7 @@ fn exec_as_another_user_gets_that_users_groups_only() {
         d.ok(&["exec", "-u", "www", "gr", "id"]).trim(),
         "uid=33(www) gid=33 groups=33,50(extra)"
     );
-    // user:group names the one group.
+    // user:group names the one group (dockerd lists it as the supplementary one too).
     assert_eq!(
         d.ok(&["exec", "-u", "www:wheel", "gr", "id"]).trim(),
         "uid=33(www) gid=10(wheel) groups=10(wheel)"

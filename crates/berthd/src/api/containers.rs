@@ -469,7 +469,8 @@ fn user_endpoints(c: &Container, api: (u32, u32)) -> Value {
     Value::Object(out)
 }
 
-/// `Ports` of the container list.
+/// `Ports` of the container list: the published ports, and while the container is on a network
+/// the exposed ones nothing publishes (`PrivatePort` alone; `docker ps` shows `81/tcp`), as dockerd.
 fn list_ports(c: &Container) -> Value {
     let mut out = Vec::new();
     let published = c
@@ -483,6 +484,24 @@ fn list_ports(c: &Container) -> Value {
                 "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
                 "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.protocol,
             }));
+        }
+    }
+    if c.state.network.is_some() || !c.state.endpoints.is_empty() {
+        let exposed = c.config["ExposedPorts"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter_map(|k| {
+                let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                Some((port.parse::<u16>().ok()?, proto.to_string()))
+            });
+        for (port, proto) in exposed {
+            if !out
+                .iter()
+                .any(|p| p["PrivatePort"] == port && p["Type"] == proto.as_str())
+            {
+                out.push(json!({"PrivatePort": port, "Type": proto}));
+            }
         }
     }
     Value::Array(out)

@@ -3,6 +3,7 @@
 
 use crate::containers::logfile;
 use crate::containers::model::Status;
+use crate::containers::registry::FollowerDone;
 use crate::containers::shim::{self, Paths};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -274,6 +275,10 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         if !follow {
             return;
         }
+        // Woken at the exit (which waits for this to pass on the last lines before `die`); the
+        // sender it then holds is dropped when this returns.
+        let mut exit = d.containers.follow_exit(&id);
+        let mut _done: Option<FollowerDone> = None;
         loop {
             let running = d
                 .containers
@@ -293,11 +298,28 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
                 continue;
             }
             if !running {
+                // Until the client's connection has taken what is queued (briefly).
+                for _ in 0..50 {
+                    if tx.capacity() == tx.max_capacity() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
                 return;
             }
+            let woken = async {
+                match exit.as_mut() {
+                    Some(rx) => rx.await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
                 _ = tx.closed() => return,
+                done = woken => {
+                    exit = None;
+                    _done = done;
+                }
             }
         }
     });

@@ -8,12 +8,15 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ok_json, Resp};
 use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Proc {
     uid: u32,
     pid: i32,
     ppid: i32,
     cpu_secs: u64,
+    /// Start, in seconds after boot.
+    start_secs: u64,
     cmd: String,
 }
 
@@ -26,6 +29,7 @@ fn read_proc(pid: i32) -> Option<Proc> {
     let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
     let ppid = f.get(1)?.parse().ok()?;
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let start_ticks: u64 = f.get(19)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("{base}/status")).ok()?;
     let uid = status
         .lines()
@@ -45,12 +49,42 @@ fn read_proc(pid: i32) -> Option<Proc> {
         pid,
         ppid,
         cpu_secs: ticks / 100,
+        start_secs: start_ticks / 100,
         cmd: if cmd.is_empty() {
             format!("[{comm}]")
         } else {
             cmd
         },
     })
+}
+
+/// The boot time, in seconds since the epoch (`btime` of /proc/stat).
+fn boot_time() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `ps -ef`'s STIME (in UTC): `HH:MM` for a process started in the last 24 hours, else `MonDD`,
+/// else the year when that is not this year's.
+fn stime(start: u64, now: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let at = |t: u64| berth_time::rfc3339_nano(UNIX_EPOCH + Duration::from_secs(t));
+    let (s, n) = (at(start), at(now));
+    if start + 24 * 3600 > now {
+        return s[11..16].to_string();
+    }
+    if s[..4] != n[..4] {
+        return s[..4].to_string();
+    }
+    let month: usize = s[5..7].parse().unwrap_or(1);
+    format!("{}{}", MONTHS[month.clamp(1, 12) - 1], &s[8..10])
 }
 
 fn user_name(uid: u32) -> String {
@@ -141,6 +175,10 @@ pub async fn top(d: &Daemon, key: &str, ps_args: Option<&str>) -> ApiResult<Resp
         let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
         return ps_with_args(args, &pids).await;
     }
+    let boot = boot_time();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let rows: Vec<Vec<String>> = procs
         .iter()
         .map(|p| {
@@ -150,7 +188,7 @@ pub async fn top(d: &Daemon, key: &str, ps_args: Option<&str>) -> ApiResult<Resp
                 p.pid.to_string(),
                 p.ppid.to_string(),
                 "0".into(),
-                "-".into(),
+                boot.map_or_else(|| "-".into(), |b| stime(b + p.start_secs, now)),
                 "?".into(),
                 format!("{:02}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60),
                 p.cmd.clone(),
@@ -161,4 +199,19 @@ pub async fn top(d: &Daemon, key: &str, ps_args: Option<&str>) -> ApiResult<Resp
         "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
         "Processes": rows,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stime;
+
+    #[test]
+    fn stime_is_ps_ef_s() {
+        // 2026-12-07T12:05:00Z
+        let now = 1_796_645_100;
+        assert_eq!(stime(now - 60, now), "12:04");
+        assert_eq!(stime(now - 20 * 3600, now), "16:05");
+        assert_eq!(stime(now - 3 * 86400, now), "Dec04");
+        assert_eq!(stime(now - 400 * 86400, now), "2025");
+    }
 }

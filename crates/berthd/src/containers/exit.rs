@@ -98,6 +98,9 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
             crate::log!(3, "recording exit of {id}: {e}");
         }
     }
+    d.containers
+        .flush_followers(id, Duration::from_millis(250))
+        .await;
     d.containers.notify_exit(id, code);
     let mut attrs = crate::events::container_attrs(&c);
     attrs.insert("exitCode".into(), code.to_string());

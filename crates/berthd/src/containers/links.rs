@@ -35,14 +35,30 @@ fn parse_one(s: &str) -> ApiResult<(String, String)> {
 }
 
 /// Validate `HostConfig.Links` at create time: every child exists and is not on the host's network.
+/// On a user-defined network Docker ignores them: the endpoint's `Links` (which the CLI and
+/// Compose send beside them) are what the network's resolver answers.
 pub fn parse(d: &Daemon, links: &[String], network_mode: &str) -> ApiResult<Vec<Link>> {
     if links.is_empty() {
         return Ok(vec![]);
     }
-    if network_mode != "default" {
-        return Err(ApiError::BadRequest(format!(
-            "conflicting options: links can only be used on the default bridge network, not with network mode {network_mode:?}"
-        )));
+    match network_mode {
+        "default" => {}
+        "host" => {
+            return Err(ApiError::BadRequest(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+            ))
+        }
+        m if m.starts_with("container:") => {
+            return Err(ApiError::BadRequest(
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior".into(),
+            ))
+        }
+        "none" => {
+            return Err(ApiError::BadRequest(format!(
+                "conflicting options: links can only be used on the default bridge network, not with network mode {network_mode:?}"
+            )))
+        }
+        _ => return Ok(vec![]),
     }
     let mut out: Vec<Link> = Vec::new();
     for s in links {

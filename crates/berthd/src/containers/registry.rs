@@ -33,12 +33,18 @@ pub struct PendingAttach {
     pub tx: oneshot::Sender<tokio::net::UnixStream>,
 }
 
+/// What a log follower gets when its container exits: dropped once it has passed on every line
+/// (see [`Registry::flush_followers`]).
+pub type FollowerDone = oneshot::Sender<()>;
+
 struct Entry {
     c: Container,
     events: watch::Sender<Events>,
     op: Arc<tokio::sync::Mutex<()>>,
     pending: Vec<PendingAttach>,
     prestage: Option<super::prestart::Prestage>,
+    /// `logs --follow` requests to wake at the exit.
+    followers: Vec<oneshot::Sender<FollowerDone>>,
 }
 
 #[derive(Default)]
@@ -80,6 +86,7 @@ impl Registry {
                 op: Arc::new(tokio::sync::Mutex::new(())),
                 pending: Vec::new(),
                 prestage: None,
+                followers: Vec::new(),
             },
         );
     }
@@ -169,6 +176,42 @@ impl Registry {
                 ev.running = false;
             });
         }
+    }
+
+    /// A `logs --follow` of the container: woken at its exit by [`Registry::flush_followers`].
+    pub fn follow_exit(&self, id: &str) -> Option<oneshot::Receiver<FollowerDone>> {
+        let mut g = self.lock();
+        let e = g.by_id.get_mut(id)?;
+        e.followers.retain(|f| !f.is_closed());
+        let (tx, rx) = oneshot::channel();
+        e.followers.push(tx);
+        Some(rx)
+    }
+
+    /// At an exit, before the `die` event: wake the container's log followers and wait (at most
+    /// `limit`) until each has passed on the last lines, so a client that follows both sees the
+    /// output before the exit, as with dockerd.
+    pub async fn flush_followers(&self, id: &str, limit: Duration) {
+        let followers = match self.lock().by_id.get_mut(id) {
+            Some(e) => std::mem::take(&mut e.followers),
+            None => return,
+        };
+        let mut done = Vec::new();
+        for f in followers {
+            let (tx, rx) = oneshot::channel();
+            if f.send(tx).is_ok() {
+                done.push(rx);
+            }
+        }
+        if done.is_empty() {
+            return;
+        }
+        let all = async {
+            for rx in done {
+                let _ = rx.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, all).await;
     }
 
     /// Mark the shim as deleting the runtime's state after the exit it reported (or done with it).
