@@ -62,6 +62,13 @@
 # (berthd 25 to 42 ms, dockerd 207 to 304); bench/run-ab.sh's interleaved rounds see through that.
 # Idle RSS berthd 11.1-11.5 MB, dockerd and containerd 113-116 MB, podman 43-45 MB; supervisor PSS
 # 246-247 / 2652-2675 / 370 kB; 50 sequential run -d 1.24-1.69 s / 8.2-12.6 s / 3.9-5.0 s.
+# Session 16 (2026-12-07 13:40, load 1.0, main at 223e815 with the three audits' fixes; `40`, now in 4
+# batches with the engines rotated): berthd 28.5 ms median, dockerd 218.0, podman 266.2: 0.131x of
+# dockerd's median (per batch 0.142x / 0.123x / 0.130x / 0.133x). Idle RSS berthd 11.7 MB, dockerd and
+# containerd 112.3 MB, podman service 43.6 MB; 50 sequential run -d 1.51 / 9.98 / 4.15 s; supervisor PSS
+# 250 / 2666 / 369 kB. bench/run-ab.sh right after (session start c259cc3 / this main): 150 rounds 100
+# ms apart 36.5 / 36.8 ms against dockerd's 314.4 (0.116x / 0.117x), back to back (BURST=4, 60 rounds)
+# 33.9 / 32.6 against 267.2 (0.127x / 0.122x).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
