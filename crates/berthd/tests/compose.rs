@@ -35,11 +35,26 @@ struct Project<'a> {
 }
 
 impl<'a> Project<'a> {
-    fn new(t: &'a Net, name: &'a str, file: &str) -> Project<'a> {
+    /// A project of `services` (the file's `services:` section), its default network on the
+    /// test's subnet 10.247.x.0/24.
+    fn new(t: &'a Net, name: &'a str, services: &str) -> Project<'a> {
         let dir = t.d.dir.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
+        let file = format!(
+            "{services}networks:\n  default:\n    ipam:\n      config:\n        - subnet: 10.247.{}.0/24\n",
+            t.x
+        );
         std::fs::write(dir.join("docker-compose.yml"), file).unwrap();
         Project { t, dir, name }
+    }
+
+    /// Compose v2 for a test, or why the test skips.
+    fn v2(test: &str) -> Option<PathBuf> {
+        let c = compose_v2();
+        if c.is_none() {
+            println!("skipped: {test}: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+        }
+        c
     }
 
     /// Run `compose -p NAME ARGS`: (success, stdout + stderr).
@@ -89,12 +104,10 @@ fn compose_links_on_a_project_network() {
         return;
     }
     let t = Net::start(11);
-    let x = t.x;
     let p = Project::new(
         &t,
         "blinks",
-        &format!(
-            r#"services:
+        r#"services:
   db:
     image: bb:1
     command: ["sleep", "1000"]
@@ -105,13 +118,7 @@ fn compose_links_on_a_project_network() {
   other:
     image: bb:1
     command: ["sleep", "1000"]
-networks:
-  default:
-    ipam:
-      config:
-        - subnet: 10.247.{x}.0/24
-"#
-        ),
+"#,
     );
     for compose in &composes {
         p.ok(compose, &["up", "-d"]);
@@ -119,7 +126,7 @@ networks:
             compose,
             &["exec", "-T", "web", "busybox", "nslookup", "mydb"],
         );
-        assert!(out.contains(&format!("10.247.{x}.")), "{out}");
+        assert!(out.contains(&format!("10.247.{}.", t.x)), "{out}");
         let (found, out) = p.run(
             compose,
             &["exec", "-T", "other", "busybox", "nslookup", "mydb"],
@@ -136,28 +143,19 @@ networks:
 #[test]
 fn compose_ps_lists_exposed_ports() {
     skip_unless_ready!("compose_ps_lists_exposed_ports");
-    let Some(compose) = compose_v2() else {
-        println!("skipped: compose_ps_lists_exposed_ports: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+    let Some(compose) = Project::v2("compose_ps_lists_exposed_ports") else {
         return;
     };
     let t = Net::start(12);
-    let x = t.x;
     let p = Project::new(
         &t,
         "bexpose",
-        &format!(
-            r#"services:
+        r#"services:
   web:
     image: bb:1
     command: ["sleep", "1000"]
     expose: ["81", "53/udp"]
-networks:
-  default:
-    ipam:
-      config:
-        - subnet: 10.247.{x}.0/24
-"#
-        ),
+"#,
     );
     p.ok(&compose, &["up", "-d"]);
     let ports = p.ok(&compose, &["ps", "--format", "{{.Ports}}"]);
@@ -177,28 +175,19 @@ networks:
 #[test]
 fn compose_service_user_has_its_group() {
     skip_unless_ready!("compose_service_user_has_its_group");
-    let Some(compose) = compose_v2() else {
-        println!("skipped: compose_service_user_has_its_group: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+    let Some(compose) = Project::v2("compose_service_user_has_its_group") else {
         return;
     };
     let t = Net::start(13);
-    let x = t.x;
     let p = Project::new(
         &t,
         "busers",
-        &format!(
-            r#"services:
+        r#"services:
   app:
     image: bb:1
     user: "1000:1000"
     command: ["sleep", "1000"]
-networks:
-  default:
-    ipam:
-      config:
-        - subnet: 10.247.{x}.0/24
-"#
-        ),
+"#,
     );
     p.ok(&compose, &["up", "-d"]);
     let out = p.ok(&compose, &["exec", "-T", "app", "id"]);
@@ -215,27 +204,18 @@ networks:
 #[test]
 fn compose_top_shows_start_times() {
     skip_unless_ready!("compose_top_shows_start_times");
-    let Some(compose) = compose_v2() else {
-        println!("skipped: compose_top_shows_start_times: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+    let Some(compose) = Project::v2("compose_top_shows_start_times") else {
         return;
     };
     let t = Net::start(14);
-    let x = t.x;
     let p = Project::new(
         &t,
         "btop",
-        &format!(
-            r#"services:
+        r#"services:
   app:
     image: bb:1
     command: ["sleep", "1000"]
-networks:
-  default:
-    ipam:
-      config:
-        - subnet: 10.247.{x}.0/24
-"#
-        ),
+"#,
     );
     p.ok(&compose, &["up", "-d"]);
     let out = p.ok(&compose, &["top", "app"]);
@@ -259,27 +239,19 @@ networks:
 #[test]
 fn compose_logs_follow_gets_the_last_lines_before_the_exit() {
     skip_unless_ready!("compose_logs_follow_gets_the_last_lines_before_the_exit");
-    let Some(compose) = compose_v2() else {
-        println!("skipped: compose_logs_follow_gets_the_last_lines_before_the_exit: no Compose v2 plugin (scripts/compose-v2.sh installs it)");
+    let Some(compose) = Project::v2("compose_logs_follow_gets_the_last_lines_before_the_exit")
+    else {
         return;
     };
     let t = Net::start(15);
-    let x = t.x;
     let p = Project::new(
         &t,
         "blogs",
-        &format!(
-            r#"services:
+        r#"services:
   job:
     image: bb:1
     command: ["sh", "-c", "sleep 1; echo one; echo two; echo LAST; exit 3"]
-networks:
-  default:
-    ipam:
-      config:
-        - subnet: 10.247.{x}.0/24
-"#
-        ),
+"#,
     );
     for _ in 0..3 {
         p.ok(&compose, &["up", "-d"]);
