@@ -391,6 +391,27 @@ fn run_options_checked_like_dockerd() {
     if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists() {
         assert_eq!(d.ok(&q).trim(), "50000");
     }
+    // A real-time stop signal by name (systemd's SIGRTMIN+3) is taken at create and by `stop`
+    // (which refused it as an invalid signal, leaving the container running).
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rt",
+        "--network",
+        "none",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    d.ok(&["stop", "-t", "1", "rt"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "rt"]).trim(),
+        "exited"
+    );
+    d.ok(&["rm", "rt"]);
 }
 
 /// Container commands' answers as dockerd gives them: exec in a paused container, unpause of one

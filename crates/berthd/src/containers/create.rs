@@ -266,12 +266,9 @@ pub async fn create(
             "Minimum memory limit allowed is 6MB".into(),
         ));
     }
-    // dockerd refuses an unknown stop signal at create (real-time ones pass: systemd's RTMIN+3).
+    // dockerd refuses an unknown stop signal at create.
     if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
-        let up = sig.trim().to_ascii_uppercase();
-        if !up.trim_start_matches("SIG").starts_with("RTM") {
-            super::lifecycle::signal_arg(sig)?;
-        }
+        super::lifecycle::signal_arg(sig)?;
     }
     let (ncpu, online) = super::resources::host_cpus();
     super::resources::check(

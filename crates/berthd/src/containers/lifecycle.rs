@@ -40,6 +40,9 @@ pub(super) fn signal_arg(sig: &str) -> ApiResult<String> {
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up).to_string();
+    if let Some(n) = realtime_signal(&name) {
+        return Ok(n.to_string());
+    }
     if format!("SIG{name}")
         .parse::<nix::sys::signal::Signal>()
         .is_err()
@@ -47,6 +50,29 @@ pub(super) fn signal_arg(sig: &str) -> ApiResult<String> {
         return Err(ApiError::BadRequest(format!("Invalid signal: {sig}")));
     }
     Ok(name)
+}
+
+/// A real-time signal by Docker's names (`RTMIN`, `RTMIN+3`, `RTMAX-1`; systemd stops on
+/// `SIGRTMIN+3`): its number, where the C library's SIGRTMIN is 34 and SIGRTMAX 64.
+fn realtime_signal(name: &str) -> Option<u32> {
+    const MIN: u32 = 34;
+    const MAX: u32 = 64;
+    let n = if let Some(r) = name.strip_prefix("RTMIN") {
+        match r.strip_prefix('+') {
+            Some(k) => MIN.checked_add(k.parse().ok()?)?,
+            None if r.is_empty() => MIN,
+            None => return None,
+        }
+    } else if let Some(r) = name.strip_prefix("RTMAX") {
+        match r.strip_prefix('-') {
+            Some(k) => MAX.checked_sub(k.parse().ok()?)?,
+            None if r.is_empty() => MAX,
+            None => return None,
+        }
+    } else {
+        return None;
+    };
+    (MIN..=MAX).contains(&n).then_some(n)
 }
 
 /// The `kill` event, with the signal's number as Docker gives it.
@@ -851,5 +877,22 @@ pub async fn stop(
             "container {} did not exit after SIGKILL",
             c.id
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signal_arg;
+
+    #[test]
+    fn signals_by_name_number_and_real_time_name() {
+        assert_eq!(signal_arg("SIGTERM").unwrap(), "TERM");
+        assert_eq!(signal_arg("9").unwrap(), "9");
+        assert_eq!(signal_arg("SIGRTMIN+3").unwrap(), "37");
+        assert_eq!(signal_arg("rtmin").unwrap(), "34");
+        assert_eq!(signal_arg("RTMAX-1").unwrap(), "63");
+        for bad in ["SIGBOGUS", "RTMIN+31", "RTMAX-31", "RTMIN3", "65"] {
+            assert!(signal_arg(bad).is_err(), "{bad}");
+        }
     }
 }
