@@ -284,12 +284,7 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         if !filter_match(d, &c, &f)? {
             continue;
         }
-        let mut sized = json!({});
-        if q.bool("size") {
-            let (rw, root) = sizes(d, &c);
-            sized = json!({"SizeRw": rw, "SizeRootFs": root});
-        }
-        out.push(json!({
+        let mut entry = json!({
             "Id": c.id,
             "Names": std::iter::once(format!("/{}", c.name))
                 .chain(crate::containers::links::link_names(&everyone, &c.id))
@@ -305,13 +300,13 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
             "HostConfig": {"NetworkMode": network_mode(&c)},
             "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
             "Mounts": mounts(&c),
-        }));
-        if let (Some(o), Some(extra)) = (
-            out.last_mut().and_then(Value::as_object_mut),
-            sized.as_object(),
-        ) {
-            o.extend(extra.clone());
+        });
+        if q.bool("size") {
+            let (rw, root) = sizes(d, &c);
+            entry["SizeRw"] = json!(rw);
+            entry["SizeRootFs"] = json!(root);
         }
+        out.push(entry);
     }
     if let Some(n) = q.int("limit")? {
         if n > 0 {

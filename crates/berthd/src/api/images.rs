@@ -289,19 +289,10 @@ fn check_tar_start(path: &std::path::Path) -> std::io::Result<()> {
     if block.iter().all(|b| *b == 0) {
         return Ok(());
     }
-    let stored = tar::Header::from_byte_slice(&block).cksum().ok();
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(*b)
-            }
-        })
-        .sum();
-    if stored != Some(sum) {
+    let header = tar::Header::from_byte_slice(&block);
+    let mut summed = header.clone();
+    summed.set_cksum();
+    if header.cksum().ok() != summed.cksum().ok() {
         return Err(std::io::Error::other("archive/tar: invalid tar header"));
     }
     Ok(())
