@@ -70,6 +70,8 @@ pub fn ensure_helpers(bin_dir: &Path) {
                 "-p",
                 "berth-init",
             ])
+            // `cargo test --release` runs binaries from target/release: build those.
+            .args(bin_dir.ends_with("release").then_some("--release"))
             .env("CARGO_TARGET_DIR", target)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
