@@ -233,6 +233,11 @@ impl Client {
         Ok(c)
     }
 
+    /// Whether the agreed API version is at least `major.minor`.
+    pub fn api_at_least(&self, major: u32, minor: u32) -> bool {
+        parse_version(self.prefix.trim_start_matches("/v")).is_some_and(|v| v >= (major, minor))
+    }
+
     fn connect(&self) -> Result<Conn> {
         Ok(match &self.endpoint {
             Endpoint::Unix(p) => Conn::Unix(UnixStream::connect(p).with_context(|| {

@@ -156,6 +156,29 @@ pub fn human(n: u64) -> String {
     format!("{s}{}", units[u])
 }
 
+/// Sizes in binary units as docker's `stats` prints them (`%.4g`): `1.5MiB`, `7.681GiB`.
+pub fn binary(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    // Four significant digits, trailing zeros dropped.
+    let int_digits = if v < 1.0 {
+        1
+    } else {
+        (v.log10().floor() as usize) + 1
+    };
+    let decimals = 4usize.saturating_sub(int_digits);
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", units[u])
+}
+
 /// "5 minutes ago" from a unix time.
 pub fn ago(unix: i64) -> String {
     let now = std::time::SystemTime::now()
@@ -173,13 +196,17 @@ pub fn ago(unix: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-/// Print rows as a table with columns padded to the widest cell.
+/// Print rows as a table as docker's tab writer does: each column as wide as its widest cell
+/// plus three spaces, and at least ten.
 pub fn table(head: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             w[i] = w[i].max(c.chars().count());
         }
+    }
+    for x in &mut w {
+        *x = (*x + 3).max(10) - 3;
     }
     let mut out = io::stdout().lock();
     let line = |cells: Vec<String>| {
@@ -211,6 +238,9 @@ mod tests {
         assert_eq!(human(512), "512B");
         assert_eq!(human(1_980_000), "1.98MB");
         assert_eq!(human(4_000_000), "4MB");
+        assert_eq!(binary(1023), "1023B");
+        assert_eq!(binary(1536 * 1024), "1.5MiB");
+        assert_eq!(binary(12_345_678), "11.77MiB");
     }
 
     #[test]

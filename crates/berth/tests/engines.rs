@@ -336,3 +336,257 @@ fn build_against_berthd() {
     let d = Engine::berthd(tmp.path());
     build_verbs(&d, tmp.path());
 }
+
+#[test]
+fn management_verbs_against_dockerd() {
+    if let Some(why) = skip_reason(true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::dockerd(tmp.path());
+    management_verbs(&d, tmp.path(), "10.231.1");
+}
+
+#[test]
+fn management_verbs_against_berthd() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::berthd(tmp.path());
+    management_verbs(&d, tmp.path(), "10.231.2");
+}
+
+/// Networks, volumes and the verbs beyond the everyday ones (pause, rename, top, diff, cp, commit,
+/// history, export, stats, events, the prunes), the same against dockerd and berthd. `net` is the
+/// first three octets of the test's private subnets.
+fn management_verbs(d: &Engine, dir: &Path, net: &str) {
+    let ok = |args: &[&str]| {
+        let o = d.berth(args);
+        assert!(o.status.success(), "berth {args:?}: {}", show(&o));
+        text(&o)
+    };
+    let tar = busybox_tar(dir);
+    ok(&["import", tar.to_str().unwrap(), "cli-mgmt:v1"]);
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+
+    // Volumes and networks.
+    assert_eq!(
+        ok(&["volume", "create", "--label", "k=v", "mvol"]),
+        "mvol\n"
+    );
+    assert!(ok(&["volume", "ls", "-q"]).lines().any(|l| l == "mvol"));
+    let v: serde_json::Value = serde_json::from_str(&ok(&["volume", "inspect", "mvol"])).unwrap();
+    assert_eq!(v[0]["Labels"]["k"], "v");
+    let subnet = format!("{net}.0/24");
+    let id = ok(&["network", "create", "--subnet", &subnet, "mnet"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = ok(&["network", "ls"]);
+    assert!(
+        ls.starts_with("NETWORK ID     NAME ") && ls.contains(" mnet "),
+        "{ls}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&["network", "inspect", "mnet"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], subnet.as_str());
+
+    // A container on both, then what the container verbs show of it.
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "m1",
+        "--network",
+        "mnet",
+        "-v",
+        "mvol:/data",
+        "cli-mgmt:v1",
+        "sh",
+        "-c",
+        "mkdir /made; echo hi > /data/f; exec sleep 60",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.berth(&["exec", "m1", "cat", "/data/f"]).status.success() {
+        assert!(Instant::now() < deadline, "the container did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok(&["top", "m1"]).contains("sleep 60"));
+    assert_eq!(ok(&["pause", "m1"]), "m1\n");
+    let v: serde_json::Value = serde_json::from_str(&ok(&["inspect", "m1"])).unwrap();
+    assert_eq!(v[0]["State"]["Paused"], true);
+    assert_eq!(ok(&["unpause", "m1"]), "m1\n");
+    ok(&["rename", "m1", "m2"]);
+    assert!(ok(&["ps"]).contains(" m2\n"));
+    assert!(ok(&["diff", "m2"]).lines().any(|l| l == "A /made"));
+    let st = ok(&["stats", "--no-stream", "m2"]);
+    assert!(
+        st.starts_with("CONTAINER ID") && st.contains(" m2 "),
+        "{st}"
+    );
+
+    // A second network, connected live with an alias, then let go.
+    ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{net}0.0/24"),
+        "mnet2",
+    ]);
+    ok(&["network", "connect", "--alias", "other", "mnet2", "m2"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&["inspect", "m2"])).unwrap();
+    let ep = &v[0]["NetworkSettings"]["Networks"]["mnet2"];
+    assert!(ep["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{net}0.")));
+    assert!(ep["Aliases"].to_string().contains("other"), "{ep}");
+    ok(&["network", "disconnect", "mnet2", "m2"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&["inspect", "m2"])).unwrap();
+    assert!(v[0]["NetworkSettings"]["Networks"]["mnet2"].is_null());
+
+    // cp both ways: into a directory, renamed, a directory's content, and as a tar.
+    let host = dir.join("cp");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("one.txt"), "one\n").unwrap();
+    std::fs::write(host.join("tree/sub/two.txt"), "two\n").unwrap();
+    let h = |p: &str| host.join(p).to_str().unwrap().to_string();
+    ok(&["cp", &h("one.txt"), "m2:/data/"]);
+    ok(&["cp", &h("one.txt"), "m2:/renamed.txt"]);
+    ok(&["cp", &h("tree"), "m2:/tree"]);
+    assert_eq!(ok(&["exec", "m2", "cat", "/data/one.txt"]), "one\n");
+    assert_eq!(ok(&["exec", "m2", "cat", "/renamed.txt"]), "one\n");
+    assert_eq!(ok(&["exec", "m2", "cat", "/tree/sub/two.txt"]), "two\n");
+    ok(&["cp", "m2:/tree", &h("back")]);
+    ok(&["cp", "m2:/data/f", &h("f-copy")]);
+    ok(&["cp", "m2:/tree/.", &h("content")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("back/sub/two.txt")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("f-copy")).unwrap(),
+        "hi\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("content/sub/two.txt")).unwrap(),
+        "two\n"
+    );
+    let o = d.berth(&["cp", "m2:/etc/passwd", "-"]);
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["passwd"]);
+    let o = d.berth(&["cp", "m2:/no/such", &h("x")]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+
+    // commit, history, export.
+    let img = ok(&[
+        "commit",
+        "-m",
+        "made by the test",
+        "m2",
+        "cli-mgmt:committed",
+    ]);
+    assert!(img.starts_with("sha256:"), "{img}");
+    let hist = ok(&["history", "cli-mgmt:committed"]);
+    assert!(
+        hist.starts_with("IMAGE ") && hist.contains("made by the test"),
+        "{hist}"
+    );
+    let exported = dir.join("exported.tar");
+    ok(&["export", "-o", exported.to_str().unwrap(), "m2"]);
+    let f = std::fs::File::open(&exported).unwrap();
+    assert!(tar::Archive::new(f)
+        .entries()
+        .unwrap()
+        .any(|e| e.unwrap().path().unwrap().to_str() == Some("made/")));
+
+    // events: the pause and the rename seen since the test began.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let until = until.to_string();
+    let ev = ok(&[
+        "events",
+        "--since",
+        &start.to_string(),
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+    ]);
+    assert!(
+        ev.lines()
+            .any(|l| l.contains(" container pause ") && l.contains("name=m1")),
+        "{ev}"
+    );
+    assert!(ev.contains(" container rename "), "{ev}");
+
+    // Removal and the prunes.
+    ok(&["rm", "-f", "m2"]);
+    assert_eq!(ok(&["network", "rm", "mnet", "mnet2"]), "mnet\nmnet2\n");
+    assert_eq!(ok(&["volume", "rm", "mvol"]), "mvol\n");
+    ok(&[
+        "run",
+        "--name",
+        "stopped",
+        "--network",
+        "none",
+        "cli-mgmt:v1",
+        "true",
+    ]);
+    let stopped = ok(&["inspect", "stopped"]);
+    let stopped: serde_json::Value = serde_json::from_str(&stopped).unwrap();
+    let out = ok(&["container", "prune", "-f"]);
+    assert!(
+        out.starts_with("Deleted Containers:\n")
+            && out.contains(stopped[0]["Id"].as_str().unwrap())
+            && out.contains("Total reclaimed space:"),
+        "{out}"
+    );
+    ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{net}1.0/24"),
+        "unused",
+    ]);
+    assert_eq!(
+        ok(&["network", "prune", "-f"]),
+        "Deleted Networks:\nunused\n"
+    );
+    ok(&["volume", "create", "leftover"]);
+    let out = ok(&["volume", "prune", "-f", "-a"]);
+    assert!(out.contains("leftover\n"), "{out}");
+    let out = ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: cli-mgmt:committed"), "{out}");
+    let df = ok(&["system", "df"]);
+    assert!(
+        df.starts_with("TYPE ") && df.contains("\nContainers      0 "),
+        "{df}"
+    );
+    // A missing network or volume is an error that names it.
+    let o = d.berth(&["network", "rm", "no-such-net"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-such-net"),
+        "{}",
+        show(&o)
+    );
+}

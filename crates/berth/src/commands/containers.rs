@@ -550,7 +550,7 @@ pub struct StopArgs {
 
 /// Apply `f` to each name, printing the name on success (docker's output);
 /// the exit code is 1 if any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut code = 0;
     for n in names {
         match f(n) {
@@ -643,28 +643,6 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<i32> {
         .ok()?;
         Ok(())
     })
-}
-
-pub fn inspect(c: &Client, names: &[String]) -> Result<i32> {
-    if names.is_empty() {
-        bail!("\"berth inspect\" requires at least 1 argument");
-    }
-    let mut out = Vec::new();
-    let mut code = 0;
-    for n in names {
-        match c
-            .get(&format!("/containers/{}/json", q(n)))
-            .or_else(|_| c.get(&format!("/images/{}/json", q(n))))
-        {
-            Ok(v) => out.push(v),
-            Err(_) => {
-                eprintln!("Error: No such object: {n}");
-                code = 1;
-            }
-        }
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(code)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<i32> {
 }
 
 /// Split `name[:tag]` (a port in the registry host is not a tag).
-fn split_tag(image: &str) -> (&str, &str) {
+pub(super) fn split_tag(image: &str) -> (&str, &str) {
     if image.contains('@') {
         return (image, "");
     }
@@ -101,7 +101,7 @@ fn config_path() -> PathBuf {
     dir.join("config.json")
 }
 
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

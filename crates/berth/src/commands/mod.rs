@@ -3,9 +3,13 @@
 mod audit;
 mod build;
 mod containers;
+mod cp;
 mod images;
+mod manage;
+mod network;
 mod profiles;
 mod system;
+mod volume;
 
 use clap::{Parser, Subcommand};
 
@@ -45,8 +49,62 @@ pub enum Cmd {
     Kill(containers::KillArgs),
     /// Remove containers
     Rm(containers::RmArgs),
-    /// Show low-level information on containers or images
+    /// Show low-level information on containers, images, networks or volumes
     Inspect { names: Vec<String> },
+    /// Pause all processes within containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Display the running processes of a container
+    Top {
+        container: String,
+        /// Options for ps (e.g. -o pid,comm)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// List port mappings of a container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private_port: Option<String>,
+    },
+    /// Copy files between a container and the local file system
+    Cp(cp::CpArgs),
+    /// Inspect changes to files on a container's file system
+    Diff { container: String },
+    /// Export a container's file system as a tar archive
+    Export(manage::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(manage::CommitArgs),
+    /// Display a live stream of containers' resource usage
+    Stats(manage::StatsArgs),
+    /// Show the history of an image
+    History(manage::HistoryArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
+    /// Manage containers (prune)
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images (prune, history)
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
+    /// Manage berthd (df, prune, events, info)
+    #[command(subcommand)]
+    System(system::SystemCmd),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// List images
@@ -83,6 +141,151 @@ pub enum Cmd {
     },
     /// Write man pages (berth.1 and one per subcommand) into a directory
     Man { dir: std::path::PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Remove unused images
+    Prune(manage::ImagePruneArgs),
+    /// Show the history of an image
+    History(manage::HistoryArgs),
+}
+
+/// The flags every prune takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. until=24h, label=k=v)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+/// docker's prompt before a prune: `true` to go on (`force`, or the user answered y).
+pub fn confirm(force: bool, warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    if force {
+        return Ok(true);
+    }
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes {
+        println!("Total reclaimed space: 0B");
+    }
+    Ok(yes)
+}
+
+/// The path of a prune with its `--filter` flags.
+pub fn prune_path(base: &str, filter: &[String]) -> anyhow::Result<String> {
+    Ok(match filters_query(filter)? {
+        Some(f) => format!("{base}?filters={f}"),
+        None => base.to_string(),
+    })
+}
+
+/// `KEY=VALUE` flags as a JSON object (a flag without `=` has an empty value).
+pub fn key_values(flags: &[String], what: &str) -> anyhow::Result<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for f in flags {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        if k.is_empty() {
+            anyhow::bail!("invalid {what} {f:?}: want KEY=VALUE");
+        }
+        m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    Ok(serde_json::Value::Object(m))
+}
+
+/// A JSON array's strings.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The first 12 characters of an id, without its `sha256:`.
+pub fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// Inspect each name with `get`, printing the JSON array of what was found; 1 if any was not.
+pub fn inspect_each(
+    names: &[String],
+    get: impl Fn(&str) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<i32> {
+    let mut out = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match get(n) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("{e:#}");
+                code = 1;
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(code)
+}
+
+use containers::each;
+
+/// A Go duration as docker's flags take them: `1h30m`, `90s`, `500ms`, `1.5s`, `0s`; a bare `0`.
+pub fn go_duration(s: &str) -> Option<std::time::Duration> {
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * unit;
+        rest = &rest[u_end..];
+    }
+    (!s.is_empty() && total.is_finite()).then(|| std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(go_duration("10"), None);
+        assert_eq!(go_duration("1x"), None);
+        assert_eq!(go_duration(""), None);
+    }
 }
 
 /// Shells `berth completion` writes scripts for.
@@ -146,6 +349,21 @@ pub fn filters_query(flags: &[String]) -> anyhow::Result<Option<String>> {
     Ok((!filters.is_empty()).then(|| crate::client::q(&Value::Object(filters).to_string())))
 }
 
+/// `inspect NAME...`: each name as a container, an image, a network or a volume, in docker's order.
+fn inspect(c: &Client, names: &[String]) -> anyhow::Result<i32> {
+    if names.is_empty() {
+        anyhow::bail!("\"berth inspect\" requires at least 1 argument");
+    }
+    use crate::client::q;
+    inspect_each(names, |n| {
+        c.get(&format!("/containers/{}/json", q(n)))
+            .or_else(|_| c.get(&format!("/images/{n}/json")))
+            .or_else(|_| c.get(&format!("/networks/{}", q(n))))
+            .or_else(|_| c.get(&format!("/volumes/{}", q(n))))
+            .map_err(|_| anyhow::anyhow!("Error: No such object: {n}"))
+    })
+}
+
 /// Parse, run, and turn errors into docker's messages and exit codes.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -173,7 +391,35 @@ pub fn main() -> i32 {
             Cmd::Start { containers: names } => containers::start(&client, names),
             Cmd::Kill(a) => containers::kill(&client, a),
             Cmd::Rm(a) => containers::rm(&client, a),
-            Cmd::Inspect { names } => containers::inspect(&client, names),
+            Cmd::Inspect { names } => inspect(&client, names),
+            Cmd::Pause { containers: n } => manage::simple(&client, "pause", n),
+            Cmd::Unpause { containers: n } => manage::simple(&client, "unpause", n),
+            Cmd::Rename {
+                container,
+                new_name,
+            } => manage::rename(&client, container, new_name),
+            Cmd::Top { container, ps_args } => manage::top(&client, container, ps_args),
+            Cmd::Port {
+                container,
+                private_port,
+            } => manage::port(&client, container, private_port.as_deref()),
+            Cmd::Cp(a) => cp::cp(&client, a),
+            Cmd::Diff { container } => manage::diff(&client, container),
+            Cmd::Export(a) => manage::export(&client, a),
+            Cmd::Commit(a) => manage::commit(&client, a),
+            Cmd::Stats(a) => manage::stats(&client, a),
+            Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => manage::history(&client, a),
+            Cmd::Events(a) => system::events(&client, a),
+            Cmd::Container(ContainerCmd::Prune(a)) => manage::prune_containers(&client, a),
+            Cmd::Image(ImageCmd::Prune(a)) => {
+                if let Some(space) = manage::prune_images(&client, a, true)? {
+                    println!("Total reclaimed space: {}", crate::streams::human(space));
+                }
+                Ok(0)
+            }
+            Cmd::Network(n) => network::main(&client, n),
+            Cmd::Volume(v) => volume::main(&client, v),
+            Cmd::System(s) => system::main(&client, s),
             Cmd::Build(a) => build::build(&client, a),
             Cmd::Images(a) => images::list(&client, a),
             Cmd::Pull { image } => images::pull(&client, image),

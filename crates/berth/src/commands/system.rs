@@ -1,6 +1,7 @@
 //! version and info.
 
 use anyhow::Result;
+use serde_json::Value;
 
 use crate::client::Client;
 
@@ -73,4 +74,398 @@ pub fn info(c: &Client) -> Result<i32> {
         crate::streams::human(n("MemTotal") as u64)
     );
     Ok(0)
+}
+
+/// The `system` verbs.
+#[derive(clap::Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show disk usage
+    Df {
+        /// Show each image, container, volume and cache record
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// Show daemon information
+    Info,
+}
+
+pub fn main(c: &Client, cmd: &SystemCmd) -> Result<i32> {
+    match cmd {
+        SystemCmd::Df { verbose } => df(c, *verbose),
+        SystemCmd::Prune(a) => prune(c, a),
+        SystemCmd::Events(a) => events(c, a),
+        SystemCmd::Info => info(c),
+    }
+}
+
+/// `part` of `whole` as docker's RECLAIMABLE column shows it: `1.2MB (50%)`.
+fn share(part: u64, whole: u64, with_pct: bool) -> String {
+    let h = crate::streams::human(part);
+    if !with_pct {
+        return h;
+    }
+    let pct = if whole > 0 {
+        part as f64 * 100.0 / whole as f64
+    } else {
+        0.0
+    };
+    format!("{h} ({pct:.0}%)")
+}
+
+pub fn df(c: &Client, verbose: bool) -> Result<i32> {
+    let d = c.get("/system/df")?;
+    let list = |k: &str| d[k].as_array().cloned().unwrap_or_default();
+    let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0) as u64;
+    let images = list("Images");
+    let containers = list("Containers");
+    let volumes = list("Volumes");
+    let cache = list("BuildCache");
+    let layers = n(&d, "LayersSize");
+    let img_active = images.iter().filter(|i| n(i, "Containers") > 0).count();
+    // An unused image frees what it does not share with others.
+    let img_free: u64 = images
+        .iter()
+        .filter(|i| n(i, "Containers") == 0)
+        .map(|i| n(i, "Size").saturating_sub(n(i, "SharedSize")))
+        .sum();
+    let running = |ct: &Value| ct["State"].as_str() == Some("running");
+    let ct_size: u64 = containers.iter().map(|ct| n(ct, "SizeRw")).sum();
+    let ct_free: u64 = containers
+        .iter()
+        .filter(|ct| !running(ct))
+        .map(|ct| n(ct, "SizeRw"))
+        .sum();
+    let vol_size = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
+    let vol_used = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    let vols_size: u64 = volumes.iter().map(vol_size).sum();
+    let vols_free: u64 = volumes.iter().filter(|v| !vol_used(v)).map(vol_size).sum();
+    let in_use = |b: &Value| b["InUse"].as_bool().unwrap_or(false);
+    let cache_size: u64 = cache
+        .iter()
+        .filter(|b| !b["Shared"].as_bool().unwrap_or(false))
+        .map(|b| n(b, "Size"))
+        .sum();
+    let cache_free: u64 = cache
+        .iter()
+        .filter(|b| !in_use(b) && !b["Shared"].as_bool().unwrap_or(false))
+        .map(|b| n(b, "Size"))
+        .sum();
+    let h = crate::streams::human;
+    let rows = vec![
+        vec![
+            "Images".into(),
+            images.len().to_string(),
+            img_active.to_string(),
+            h(layers),
+            share(img_free.min(layers), layers, true),
+        ],
+        vec![
+            "Containers".into(),
+            containers.len().to_string(),
+            containers
+                .iter()
+                .filter(|ct| running(ct))
+                .count()
+                .to_string(),
+            h(ct_size),
+            share(ct_free, ct_size, true),
+        ],
+        vec![
+            "Local Volumes".into(),
+            volumes.len().to_string(),
+            volumes.iter().filter(|v| vol_used(v)).count().to_string(),
+            h(vols_size),
+            share(vols_free, vols_size, true),
+        ],
+        vec![
+            "Build Cache".into(),
+            cache.len().to_string(),
+            cache.iter().filter(|b| in_use(b)).count().to_string(),
+            h(cache_size),
+            share(cache_free, cache_size, false),
+        ],
+    ];
+    crate::streams::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+    if !verbose {
+        return Ok(0);
+    }
+    println!("\nImages space usage:\n");
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|i| {
+            let tag = super::strings(&i["RepoTags"])
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "<none>:<none>".into());
+            let (repo, tag) = tag.rsplit_once(':').unwrap_or((&tag, "<none>"));
+            vec![
+                repo.to_string(),
+                tag.to_string(),
+                super::short_id(i["Id"].as_str().unwrap_or("")),
+                crate::streams::ago(i["Created"].as_i64().unwrap_or(0)),
+                h(n(i, "Size")),
+                h(n(i, "SharedSize")),
+                h(n(i, "Size").saturating_sub(n(i, "SharedSize"))),
+                n(i, "Containers").to_string(),
+            ]
+        })
+        .collect();
+    crate::streams::table(
+        &[
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+            "CONTAINERS",
+        ],
+        &rows,
+    );
+    println!("\nContainers space usage:\n");
+    let rows: Vec<Vec<String>> = containers
+        .iter()
+        .map(|ct| {
+            vec![
+                super::short_id(ct["Id"].as_str().unwrap_or("")),
+                ct["Image"].as_str().unwrap_or("").to_string(),
+                format!("{:?}", ct["Command"].as_str().unwrap_or("")),
+                h(n(ct, "SizeRw")),
+                crate::streams::ago(ct["Created"].as_i64().unwrap_or(0)),
+                ct["Status"].as_str().unwrap_or("").to_string(),
+                super::strings(&ct["Names"])
+                    .iter()
+                    .map(|s| s.trim_start_matches('/'))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    crate::streams::table(
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "SIZE",
+            "CREATED",
+            "STATUS",
+            "NAMES",
+        ],
+        &rows,
+    );
+    println!("\nLocal Volumes space usage:\n");
+    let rows: Vec<Vec<String>> = volumes
+        .iter()
+        .map(|v| {
+            vec![
+                v["Name"].as_str().unwrap_or("").to_string(),
+                v["UsageData"]["RefCount"].as_i64().unwrap_or(0).to_string(),
+                h(vol_size(v)),
+            ]
+        })
+        .collect();
+    crate::streams::table(&["VOLUME NAME", "LINKS", "SIZE"], &rows);
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Prune anonymous volumes too
+    #[arg(long)]
+    volumes: bool,
+    #[command(flatten)]
+    prune: super::PruneArgs,
+}
+
+pub fn prune(c: &Client, a: &SystemPruneArgs) -> Result<i32> {
+    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+    if a.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if a.all {
+        "  - all images without at least one container associated to them\n  - all build cache"
+    } else {
+        "  - all dangling images\n  - unused build cache"
+    });
+    if !super::confirm(a.prune.force, &warning)? {
+        return Ok(0);
+    }
+    use super::manage::print_pruned;
+    let filter = &a.prune.filter;
+    let mut total = 0u64;
+    let r = c.post(
+        &super::prune_path("/containers/prune", filter)?,
+        serde_json::json!({}),
+    )?;
+    print_pruned(
+        "Deleted Containers:",
+        &super::strings(&r["ContainersDeleted"]),
+    );
+    total += r["SpaceReclaimed"].as_u64().unwrap_or(0);
+    let r = c.post(
+        &super::prune_path("/networks/prune", filter)?,
+        serde_json::json!({}),
+    )?;
+    print_pruned("Deleted Networks:", &super::strings(&r["NetworksDeleted"]));
+    if a.volumes {
+        let r = c.post(
+            &super::prune_path("/volumes/prune", filter)?,
+            serde_json::json!({}),
+        )?;
+        print_pruned("Deleted Volumes:", &super::strings(&r["VolumesDeleted"]));
+        total += r["SpaceReclaimed"].as_u64().unwrap_or(0);
+    }
+    let images = super::manage::ImagePruneArgs {
+        all: a.all,
+        prune: super::PruneArgs {
+            force: true,
+            filter: filter.clone(),
+        },
+    };
+    total += super::manage::prune_images(c, &images, false)?.unwrap_or(0);
+    let mut path = super::prune_path("/build/prune", filter)?;
+    if a.all {
+        path.push_str(if path.contains('?') {
+            "&all=1"
+        } else {
+            "?all=1"
+        });
+    }
+    let r = c.post(&path, serde_json::json!({}))?;
+    print_pruned(
+        "Deleted build cache objects:",
+        &super::strings(&r["CachesDeleted"]),
+    );
+    total += r["SpaceReclaimed"].as_u64().unwrap_or(0);
+    println!("Total reclaimed space: {}", crate::streams::human(total));
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Show events created since this time (a timestamp, or a duration such as 10m before now)
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this time (a timestamp, or a duration before now)
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter output (container=, event=, image=, label=, type=, volume=, network=, daemon=)
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Print each event as a JSON line
+    #[arg(long = "format", value_parser = ["json"])]
+    format: Option<String>,
+}
+
+/// A `--since`/`--until` value for the API: a duration before now becomes a unix time, as the
+/// docker CLI sends it; anything else goes as given (the daemon parses timestamps).
+fn event_time(s: &str) -> String {
+    match super::go_duration(s) {
+        Some(d) => {
+            let t = std::time::SystemTime::now()
+                .checked_sub(d)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+        }
+        _ => s.to_string(),
+    }
+}
+
+/// One event as the docker CLI prints it:
+/// `2026-12-07T14:50:00.123456789Z container start ID (image=x, name=y)`.
+fn event_line(e: &Value) -> String {
+    let mut out = String::new();
+    if let Some(t) = e["timeNano"].as_u64().filter(|t| *t > 0) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(t);
+        out.push_str(&berth_time::rfc3339_nano(t));
+        out.push(' ');
+    }
+    out.push_str(&format!(
+        "{} {} {}",
+        e["Type"].as_str().unwrap_or(""),
+        e["Action"].as_str().unwrap_or(""),
+        e["Actor"]["ID"].as_str().unwrap_or("")
+    ));
+    let mut attrs: Vec<(String, String)> = e["Actor"]["Attributes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .collect();
+    attrs.sort();
+    if !attrs.is_empty() {
+        let a: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(" ({})", a.join(", ")));
+    }
+    out
+}
+
+pub fn events(c: &Client, a: &EventsArgs) -> Result<i32> {
+    use std::io::{BufRead, Write};
+    let mut query = Vec::new();
+    if let Some(s) = &a.since {
+        query.push(format!("since={}", crate::client::q(&event_time(s))));
+    }
+    if let Some(u) = &a.until {
+        query.push(format!("until={}", crate::client::q(&event_time(u))));
+    }
+    if let Some(f) = super::filters_query(&a.filter)? {
+        query.push(format!("filters={f}"));
+    }
+    let mut path = "/events".to_string();
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
+    }
+    let r = c
+        .request("GET", &path, &[], crate::client::Body::Empty)?
+        .ok()?;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::BufReader::new(r).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(e) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if a.format.is_some() {
+            writeln!(out, "{}", e)?;
+        } else {
+            writeln!(out, "{}", event_line(&e))?;
+        }
+        out.flush()?;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_print_like_docker() {
+        let e = serde_json::json!({
+            "Type": "container", "Action": "start",
+            "Actor": {"ID": "abc", "Attributes": {"name": "web", "image": "bb"}},
+            "timeNano": 1_795_853_179_519_068_068u64,
+        });
+        assert_eq!(
+            event_line(&e),
+            "2026-11-28T08:06:19.519068068Z container start abc (image=bb, name=web)"
+        );
+        assert_eq!(share(50, 200, true), "50B (25%)");
+        assert_eq!(event_time("1700000000"), "1700000000");
+        assert!(event_time("10m").contains('.'));
+        assert!(event_time("0s").contains('.'));
+    }
 }

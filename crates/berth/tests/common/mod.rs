@@ -73,6 +73,8 @@ impl Engine {
                     "-p",
                     "berth-runtime",
                 ])
+                // `cargo test --release` runs binaries from target/release: build those.
+                .args(bin_dir.ends_with("release").then_some("--release"))
                 .env("CARGO_TARGET_DIR", bin_dir.parent().unwrap())
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()

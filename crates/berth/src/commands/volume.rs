@@ -1,0 +1,161 @@
+//! `berth volume`: create, ls, inspect, rm, prune, with docker's flags and output.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{confirm, each, key_values};
+use crate::client::{q, Body, Client};
+use crate::streams;
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a volume
+    Create(CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show low-level information on volumes
+    Inspect {
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove volumes
+    #[command(alias = "remove")]
+    Rm {
+        /// Force the removal of volumes
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove unused local volumes
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Volume driver name
+    #[arg(short = 'd', long, default_value = "local")]
+    driver: String,
+    /// Driver specific options (KEY=VALUE)
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
+    /// Metadata (KEY=VALUE)
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// The volume's name (generated when missing)
+    #[arg(long = "name", conflicts_with = "volume")]
+    name: Option<String>,
+    volume: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Only show volume names
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Filter output (dangling=true, driver=, label=, name=)
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    #[command(flatten)]
+    prune: super::PruneArgs,
+}
+
+pub fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
+    match cmd {
+        VolumeCmd::Create(a) => {
+            let name = a.name.as_ref().or(a.volume.as_ref());
+            let body = json!({
+                "Name": name.cloned().unwrap_or_default(),
+                "Driver": a.driver,
+                "DriverOpts": key_values(&a.opt, "--opt")?,
+                "Labels": key_values(&a.labels, "--label")?,
+            });
+            let r = c.post("/volumes/create", body)?;
+            println!("{}", r["Name"].as_str().unwrap_or(""));
+            Ok(0)
+        }
+        VolumeCmd::Ls(a) => ls(c, a),
+        VolumeCmd::Inspect { volumes } => {
+            super::inspect_each(volumes, |n| c.get(&format!("/volumes/{}", q(n))))
+        }
+        VolumeCmd::Rm { force, volumes } => each(volumes, |n| {
+            c.request(
+                "DELETE",
+                &format!("/volumes/{}?force={}", q(n), u8::from(*force)),
+                &[],
+                Body::Empty,
+            )?
+            .ok()?;
+            Ok(())
+        }),
+        VolumeCmd::Prune(a) => {
+            // Before API 1.42 the daemon prunes every unused volume, named or not.
+            let all = a.all || !c.api_at_least(1, 42);
+            let warning = if all {
+                "WARNING! This will remove all local volumes not used by at least one container."
+            } else {
+                "WARNING! This will remove anonymous local volumes not used by at least one container."
+            };
+            if !confirm(a.prune.force, warning)? {
+                return Ok(0);
+            }
+            let mut filter = a.prune.filter.clone();
+            if a.all && c.api_at_least(1, 42) {
+                filter.push("all=true".into());
+            }
+            let r = c.post(&super::prune_path("/volumes/prune", &filter)?, json!({}))?;
+            let names = super::strings(&r["VolumesDeleted"]);
+            if !names.is_empty() {
+                println!("Deleted Volumes:");
+                for n in names {
+                    println!("{n}");
+                }
+                println!();
+            }
+            println!(
+                "Total reclaimed space: {}",
+                streams::human(r["SpaceReclaimed"].as_u64().unwrap_or(0))
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn ls(c: &Client, a: &LsArgs) -> Result<i32> {
+    let mut path = "/volumes".to_string();
+    if let Some(f) = super::filters_query(&a.filter)? {
+        path.push_str(&format!("?filters={f}"));
+    }
+    let r = c.get(&path)?;
+    let mut list: Vec<Value> = r["Volumes"].as_array().cloned().unwrap_or_default();
+    list.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
+    for w in super::strings(&r["Warnings"]) {
+        eprintln!("WARNING: {w}");
+    }
+    if a.quiet {
+        for v in &list {
+            println!("{}", v["Name"].as_str().unwrap_or(""));
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            vec![
+                v["Driver"].as_str().unwrap_or("").to_string(),
+                v["Name"].as_str().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    streams::table(&["DRIVER", "VOLUME NAME"], &rows);
+    Ok(0)
+}
