@@ -358,9 +358,21 @@ pub fn commit(
     config.container = meta.container.clone();
     config.container_config = meta.container_config.clone();
     config.parent = meta.parent.clone();
+    // dockerd's history names the committed container's command.
+    let created_by = meta
+        .container_config
+        .as_ref()
+        .and_then(|c| c["Cmd"].as_array())
+        .map(|cmd| {
+            cmd.iter()
+                .filter_map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
     config.history.push(History {
         created: config.created.clone(),
-        created_by: Some("berth commit".into()),
+        created_by: Some(created_by),
         comment: meta.comment.clone(),
         ..Default::default()
     });

@@ -504,8 +504,16 @@ fn management_verbs(d: &Engine, dir: &Path, net: &str) {
     assert!(img.starts_with("sha256:"), "{img}");
     let hist = ok(&["history", "cli-mgmt:committed"]);
     assert!(
-        hist.starts_with("IMAGE ") && hist.contains("made by the test"),
+        hist.starts_with("IMAGE ")
+            && hist.contains("made by the test")
+            && hist.contains("sh -c mkdir /made;"),
         "{hist}"
+    );
+    // The imported base is a local parent: its ID, not <missing>.
+    let ids = ok(&["history", "-q", "cli-mgmt:committed"]);
+    assert!(
+        ids.lines().count() == 2 && !ids.contains("<missing>"),
+        "{ids}"
     );
     let exported = dir.join("exported.tar");
     ok(&["export", "-o", exported.to_str().unwrap(), "m2"]);
@@ -575,7 +583,11 @@ fn management_verbs(d: &Engine, dir: &Path, net: &str) {
     let out = ok(&["volume", "prune", "-f", "-a"]);
     assert!(out.contains("leftover\n"), "{out}");
     let out = ok(&["image", "prune", "-a", "-f"]);
-    assert!(out.contains("untagged: cli-mgmt:committed"), "{out}");
+    assert!(
+        out.contains("untagged: cli-mgmt:committed") && out.contains("untagged: cli-mgmt:v1"),
+        "{out}"
+    );
+    assert_eq!(ok(&["images", "-q"]), "");
     let df = ok(&["system", "df"]);
     assert!(
         df.starts_with("TYPE ") && df.contains("\nContainers      0 "),

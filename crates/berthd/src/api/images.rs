@@ -645,46 +645,52 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
     let mut layer_sizes = std::collections::BTreeMap::new();
     let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
-    let all = images::list(d)?;
-    let parents = images::parents(&all);
-    for img in all.into_values() {
-        if used.contains(&img.id())
-            || (only_dangling && !img.repo_tags().is_empty())
-            || parents.contains(&img.id())
-        {
-            continue;
-        }
-        let labels = img
-            .info
-            .config
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.clone())
-            .unwrap_or_default();
-        if !super::prune::labels_match(&f, &labels)
-            || !super::prune::created_before(img.info.config.created.as_deref(), until)
-        {
-            continue;
-        }
-        for k in &img.keys {
-            d.images.remove_ref(k).map_err(ApiError::internal)?;
-            if Digest::parse(k).is_err() {
-                let fam = Reference::parse(k)
-                    .map(|r| r.familiar())
-                    .unwrap_or_else(|_| k.clone());
-                d.events.emit(
-                    "image",
-                    "untag",
-                    &img.id(),
-                    [("name".to_string(), fam.clone())].into(),
-                );
-                deleted.push(json!({ "Untagged": fam }));
+    // Rounds, as dockerd's deletions take the parents they leave unused along: an image with a
+    // child waits until the child is gone (a later round), and one whose child stays, stays.
+    let mut round = true;
+    while std::mem::take(&mut round) {
+        let all = images::list(d)?;
+        let parents = images::parents(&all);
+        for img in all.into_values() {
+            if used.contains(&img.id())
+                || (only_dangling && !img.repo_tags().is_empty())
+                || parents.contains(&img.id())
+            {
+                continue;
             }
-        }
-        deleted.push(json!({ "Deleted": img.id() }));
-        for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
-            let dir = d.snap.layer_diff_dir(&ch);
-            layer_sizes.insert(ch, super::prune::disk_usage(&dir));
+            let labels = img
+                .info
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default();
+            if !super::prune::labels_match(&f, &labels)
+                || !super::prune::created_before(img.info.config.created.as_deref(), until)
+            {
+                continue;
+            }
+            for k in &img.keys {
+                d.images.remove_ref(k).map_err(ApiError::internal)?;
+                if Digest::parse(k).is_err() {
+                    let fam = Reference::parse(k)
+                        .map(|r| r.familiar())
+                        .unwrap_or_else(|_| k.clone());
+                    d.events.emit(
+                        "image",
+                        "untag",
+                        &img.id(),
+                        [("name".to_string(), fam.clone())].into(),
+                    );
+                    deleted.push(json!({ "Untagged": fam }));
+                }
+            }
+            deleted.push(json!({ "Deleted": img.id() }));
+            for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
+                let dir = d.snap.layer_diff_dir(&ch);
+                layer_sizes.insert(ch, super::prune::disk_usage(&dir));
+            }
+            round = true;
         }
     }
     // Blobs no name reaches any more are garbage: freed now or, if fresh, by the next collection.
@@ -746,9 +752,19 @@ pub async fn history(d: &Daemon, name: &str) -> ApiResult<Resp> {
         }));
     }
     rows.reverse();
-    if let Some(top) = rows.first_mut() {
-        top["Id"] = json!(img.id());
-        top["Tags"] = json!(img.repo_tags());
+    // As dockerd: the newest entries take the IDs (and tags) of the image and its local parents,
+    // one each, while the parent chain lasts.
+    let mut cur = Some(img);
+    for row in rows.iter_mut() {
+        let Some(i) = cur else { break };
+        row["Id"] = json!(i.id());
+        row["Tags"] = json!(i.repo_tags());
+        cur = i
+            .info
+            .config
+            .parent
+            .as_deref()
+            .and_then(|p| images::find(d, p).ok());
     }
     ok_json(&rows)
 }
