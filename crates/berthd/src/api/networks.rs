@@ -141,7 +141,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
     }
     let mut out = Vec::new();
-    for net in d.networks.list() {
+    for net in d.networks.list().into_iter().filter(|n| !disabled(n)) {
         let keep = any("driver", &|x| x == net.driver)
             && any("id", &|x| net.id.starts_with(x))
             && any("name", &|x| net.name.contains(x))
@@ -162,9 +162,18 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     ok_json(&out)
 }
 
+/// The default bridge of a berthd started with `--bridge none`: dockerd then has no `bridge`
+/// network, so it is neither listed nor inspected.
+fn disabled(net: &NetworkConfig) -> bool {
+    net.predefined && net.name == "bridge" && net.bridge.is_empty()
+}
+
 /// `GET /networks/{id}`.
 pub async fn inspect(d: &Daemon, key: &str) -> ApiResult<Resp> {
     let net = d.networks.find(key)?;
+    if disabled(&net) {
+        return Err(ApiError::NotFound(format!("network {key} not found")));
+    }
     ok_json(&network_json(d, &net, true))
 }
 
