@@ -99,6 +99,21 @@ fn login_push_pull_against_berthd() {
     );
     let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
     assert_eq!(text(&o), "pulled\n", "{}", show(&o));
+
+    // The saved credentials are the owner's alone; logout forgets them, and a push then fails.
+    let cfg = d.dir.join("client/config.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cfg).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let o = d.berth(&["logout", &reg.host]);
+    assert_eq!(
+        text(&o),
+        format!("Removing login credentials for {}\n", reg.host),
+        "{}",
+        show(&o)
+    );
+    assert!(!std::fs::read_to_string(&cfg).unwrap().contains(&reg.host));
+    assert!(!d.berth(&["push", &name]).status.success());
 }
 
 fn everyday_verbs(d: &Engine, dir: &Path) {

@@ -212,17 +212,50 @@ pub fn login(c: &Client, a: &LoginArgs) -> Result<i32> {
         .unwrap_or_else(|| json!({}));
     cfg["auths"][&server] =
         json!({"auth": base64(format!("{}:{password}", a.username).as_bytes(), false)});
+    write_config(&path, &cfg)?;
+    println!("{}", r["Status"].as_str().unwrap_or("Login Succeeded"));
+    Ok(0)
+}
+
+/// Replace the client's config.json; the new file is private to its owner from the start (it
+/// holds credentials).
+fn write_config(path: &std::path::Path, cfg: &Value) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&cfg)?)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(cfg)?))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, &path)?;
-    println!("{}", r["Status"].as_str().unwrap_or("Login Succeeded"));
+    written.with_context(|| format!("write {}", path.display()))
+}
+
+/// `logout [SERVER]`: forget the saved credentials of a registry (Docker Hub by default).
+pub fn logout(server: Option<&str>) -> Result<i32> {
+    let server = server.unwrap_or("https://index.docker.io/v1/");
+    let path = config_path();
+    let mut cfg: Value = std::fs::read(&path)
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_else(|| json!({}));
+    let removed = cfg["auths"]
+        .as_object_mut()
+        .and_then(|m| m.remove(server))
+        .is_some();
+    if !removed {
+        println!("Not logged in to {server}");
+        return Ok(0);
+    }
+    println!("Removing login credentials for {server}");
+    write_config(&path, &cfg)?;
     Ok(0)
 }
 

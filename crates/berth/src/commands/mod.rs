@@ -115,6 +115,8 @@ pub enum Cmd {
     Push { image: String },
     /// Log in to a registry
     Login(images::LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Load images from a tar archive (docker save format)
     Load(images::LoadArgs),
     /// Save images to a tar archive
@@ -376,6 +378,12 @@ pub fn main() -> i32 {
                 1
             })
         }
+        Cmd::Logout { server } => {
+            return images::logout(server.as_deref()).unwrap_or_else(|e| {
+                eprintln!("{e:#}");
+                1
+            })
+        }
         _ => {}
     }
     let run = || -> anyhow::Result<i32> {
@@ -426,6 +434,7 @@ pub fn main() -> i32 {
             Cmd::Push { image } => images::push(&client, image),
             Cmd::Login(a) => images::login(&client, a),
             Cmd::Load(a) => images::load(&client, a),
+            Cmd::Logout { .. } => Ok(0),
             Cmd::Save(a) => images::save(&client, a),
             Cmd::Import(a) => images::import(&client, a),
             Cmd::Tag { source, target } => images::tag(&client, source, target),
