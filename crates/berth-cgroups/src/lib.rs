@@ -62,6 +62,7 @@ mod testutil;
 
 use std::path::{Path, PathBuf};
 
+pub use berth_sys::SigNum;
 pub use convert::{
     blkio_weight_to_io_weight, cpu_shares_to_weight, cpu_shares_to_weight_linear, memory_swap_to_v2,
 };
@@ -185,12 +186,13 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// Send `signal` to every process in the cgroup (`kill --all`). The
     /// cgroup is frozen meanwhile when a freezer is available, so no task
     /// can fork away unseen, and thawed afterwards (also on error).
-    /// Processes that exit on their own meanwhile (`ESRCH`) are fine.
-    fn signal_all(&self, signal: Signal) -> Result<()> {
+    /// Processes that exit on their own meanwhile (`ESRCH`) are fine. Any
+    /// signal number goes, real-time ones (SIGRTMIN+3) included.
+    fn signal_all(&self, signal: SigNum) -> Result<()> {
         let frozen = self.freeze().is_ok();
         let result = (|| {
             for pid in self.pids()? {
-                match nix::sys::signal::kill(pid, signal) {
+                match berth_sys::signal::kill(pid, Some(signal)) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(source) => {
                         return Err(Error::Sys {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_cgroups::{
     create, detect_layout, CgroupManager, CgroupVersion, Error, FreezerState, ManagerConfig, Pid,
-    Signal,
+    SigNum, Signal,
 };
 use nix::sys::signal::kill;
 use oci_spec::runtime::LinuxResources;
@@ -240,11 +240,20 @@ fn real_v1_or_hybrid() {
         }
         other => panic!("destroy of a populated cgroup: {other:?}"),
     }
-    // kill --all: freeze, signal every task, thaw.
-    g.cg.signal_all(Signal::SIGKILL).unwrap();
-    for c in &mut g.children {
-        let _ = c.wait();
-    }
+    // kill --all: freeze, signal every task, thaw. A real-time signal
+    // (SIGRTMIN+3, whose default action ends the process) goes like any.
+    let rt = SigNum::new(37).unwrap();
+    g.cg.signal_all(rt).unwrap();
+    // The sleeps die of it (the forker may have exited already, refused its forks).
+    let signals: Vec<i32> = g
+        .children
+        .iter_mut()
+        .filter_map(|c| std::os::unix::process::ExitStatusExt::signal(&c.wait().unwrap()))
+        .collect();
+    assert!(
+        signals.len() >= 2 && signals.iter().all(|s| *s == 37),
+        "{signals:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !g.cg.pids().unwrap().is_empty() && Instant::now() < deadline {
         sleep(Duration::from_millis(20));

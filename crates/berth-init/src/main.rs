@@ -4,12 +4,13 @@
 //! to it, and exits with the command's status (128+n when signal n killed it).
 //!
 //! All signals but the synchronous ones (faults, and the terminal stops) stay blocked and are taken with
-//! `sigwait`, so nothing runs in a signal handler. The command is forked and gets an empty mask and
+//! `sigwait`, so nothing runs in a signal handler. Real-time signals (SIGRTMIN+3, systemd's stop signal)
+//! are forwarded like the others, through berth-sys (nix's `Signal` has none). The command is forked and gets an empty mask and
 //! default dispositions before its exec.
 
+use berth_sys::signal::{kill, sigwait, waitpid, Waited};
 use nix::errno::Errno;
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -28,15 +29,6 @@ const SYNCHRONOUS: [Signal; 9] = [
     Signal::SIGTTOU,
 ];
 
-/// The exit status a shell would report for a wait status of the command.
-fn exit_code(st: WaitStatus) -> Option<i32> {
-    match st {
-        WaitStatus::Exited(_, code) => Some(code),
-        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
-        _ => None,
-    }
-}
-
 /// The command after an optional `--`.
 fn command(args: Vec<OsString>) -> Vec<OsString> {
     match args.first() {
@@ -49,9 +41,9 @@ fn command(args: Vec<OsString>) -> Vec<OsString> {
 fn reap(child: Pid) -> Option<i32> {
     let mut code = None;
     loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return code,
-            Ok(st) if st.pid() == Some(child) => code = exit_code(st).or(code),
+        match waitpid(None, true) {
+            Ok(Waited::StillAlive) | Err(Errno::ECHILD) => return code,
+            Ok(st) if st.pid() == Some(child) => code = st.exit_code().or(code),
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
                 eprintln!("berth-init: waitpid: {e}");
@@ -99,17 +91,16 @@ fn run() -> i32 {
         }
     };
     loop {
-        match set.wait() {
-            Ok(Signal::SIGCHLD) => {
+        match sigwait(&set) {
+            Ok(sig) if sig.standard() == Some(Signal::SIGCHLD) => {
                 if let Some(code) = reap(child) {
                     return code;
                 }
             }
             Ok(sig) => {
                 // The command may already be gone (its SIGCHLD is next); nothing to do then.
-                let _ = kill(child, sig);
+                let _ = kill(child, Some(sig));
             }
-            // Real-time signals have no `Signal`; they are consumed and dropped.
             Err(_) => {}
         }
     }
@@ -122,17 +113,6 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_map_like_a_shell() {
-        let p = Pid::from_raw(5);
-        assert_eq!(exit_code(WaitStatus::Exited(p, 3)), Some(3));
-        assert_eq!(
-            exit_code(WaitStatus::Signaled(p, Signal::SIGTERM, false)),
-            Some(143)
-        );
-        assert_eq!(exit_code(WaitStatus::StillAlive), None);
-    }
 
     #[test]
     fn double_dash_is_optional() {

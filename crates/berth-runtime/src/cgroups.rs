@@ -236,7 +236,7 @@ impl Cgroup {
             .collect())
     }
 
-    pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+    pub fn signal_all(&self, sig: berth_sys::SigNum) -> Result<()> {
         self.0.signal_all(sig).map_err(err)
     }
 

@@ -671,6 +671,21 @@ fn exec_forwards_signals_and_passes_preserved_fds() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
         json!([init])
     );
+    // A real-time signal (SIGRTMIN+3) is forwarded too, and the death by it reaped: 128 + 37.
+    let child = b
+        .cmd(&["exec", "sig", "sleep", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the exec'd sleep", || {
+        let out = b.run(&["ps", "-f", "json", "sig"]);
+        serde_json::from_slice::<Vec<i64>>(&out.stdout).is_ok_and(|p| p.len() == 2)
+    });
+    let runtime = nix::unistd::Pid::from_raw(child.id() as i32);
+    berth_sys::signal::kill(runtime, berth_sys::SigNum::new(37)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(165), "{}", err_text(&out));
 
     // fd 3 of the caller reaches the process with --preserve-fds 1.
     let file = b.tmp.path().join("fd3");

@@ -32,7 +32,6 @@ mod time;
 
 use anyhow::{bail, Context, Result};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -446,12 +445,17 @@ fn serve(
     Ok((shared, logger, readers))
 }
 
-/// Reap every child until `init` exits; its exit code (128+n for signal n).
+/// Reap every child until `init` exits; its exit code (128+n for signal n, a
+/// real-time one too: nix's `waitpid` reaps such a child and then fails with
+/// EINVAL, losing its status).
 fn reap_until(init: Pid) -> i32 {
     loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(p, c)) if p == init => return c,
-            Ok(WaitStatus::Signaled(p, s, _)) if p == init => return 128 + s as i32,
+        match berth_sys::signal::waitpid(None, false) {
+            Ok(w) if w.pid() == Some(init) => {
+                if let Some(code) = w.exit_code() {
+                    return code;
+                }
+            }
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
             // No children left at all: init is gone without us seeing it (should not happen).

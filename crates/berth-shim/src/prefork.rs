@@ -12,8 +12,8 @@
 //! namespace back over it ([`Started::mount_namespace`]).
 
 use anyhow::{bail, Context, Result};
+use berth_sys::signal::Waited;
 use nix::fcntl::OFlag;
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -176,9 +176,9 @@ impl Started {
             }
         }
         loop {
-            match waitpid(self.pid, None) {
-                Ok(WaitStatus::Exited(_, c)) => return Ok(ExitStatusExt::from_raw(c << 8)),
-                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(ExitStatusExt::from_raw(s as i32)),
+            match berth_sys::signal::waitpid(Some(self.pid), false) {
+                Ok(Waited::Exited(_, c)) => return Ok(ExitStatusExt::from_raw(c << 8)),
+                Ok(Waited::Signaled(_, s)) => return Ok(ExitStatusExt::from_raw(s.as_raw())),
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => bail!("wait for the runtime: {e}"),
             }
@@ -294,6 +294,6 @@ mod tests {
         let status = s.wait().unwrap();
         assert!(status.success());
         let _ = nix::sys::signal::kill(s.pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(s.pid, None);
+        let _ = nix::sys::wait::waitpid(s.pid, None);
     }
 }

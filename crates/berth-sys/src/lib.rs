@@ -745,6 +745,10 @@ pub mod mount_api;
 /// file-system rules only.
 pub mod landlock;
 
+/// Signals by number (real-time ones included): `kill`, `waitpid`, `sigwait`.
+pub mod signal;
+pub use signal::SigNum;
+
 /// Read a file the kernel makes as it is read (`/proc/self/mountinfo`, `/proc/self/cgroup`):
 /// into a 16 KiB buffer, so a few kB take one read and the end a second, where `fs::read`
 /// (the size says 0) asks for 32 bytes first, then twice as many each time (9 reads of a 3 kB

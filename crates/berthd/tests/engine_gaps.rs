@@ -414,6 +414,69 @@ fn run_options_checked_like_dockerd() {
     d.ok(&["rm", "rt"]);
 }
 
+/// Wait until `name`'s log has `line` (its trap is set); false after 20 s.
+fn wait_for_log(d: &Berthd, name: &str, line: &str) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(20) {
+        if d.ok(&["logs", name]).lines().any(|l| l == line) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// Real-time signals reach the container's process as with dockerd and runc: `docker kill -s 37`
+/// runs the process's trap, `docker stop` of a `--stop-signal SIGRTMIN+3` container (systemd's) ends
+/// it by its trap (exit 0, not the SIGKILL after the timeout), `--init` forwards one, and a process a
+/// real-time signal kills exits 128+n. The runtime refused them ("unknown signal \"37\""), berth-init
+/// panicked on one, and the shim recorded 255 for a death by one.
+#[test]
+fn real_time_signals_reach_the_process() {
+    skip_unless_ready!("real_time_signals_reach_the_process");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // busybox sh traps real-time signals by number only.
+    let trap = "trap 'echo got 37; exit 0' 37; echo ready; while :; do sleep 1; done";
+    let run = |name: &str, extra: &[&str], cmd: &[&str]| {
+        let mut a = vec!["run", "-d", "--name", name, "--network", "none"];
+        a.extend_from_slice(extra);
+        a.push("bb:1");
+        a.extend_from_slice(cmd);
+        d.ok(&a);
+    };
+    let exit_code = |name: &str| d.ok(&["wait", name]).trim().to_string();
+
+    run("rk", &[], &["sh", "-c", trap]);
+    assert!(wait_for_log(&d, "rk", "ready"), "{}", d.ok(&["logs", "rk"]));
+    d.ok(&["kill", "-s", "37", "rk"]);
+    assert_eq!(exit_code("rk"), "0");
+    assert_eq!(d.ok(&["logs", "rk"]), "ready\ngot 37\n");
+
+    run("rs", &["--stop-signal", "SIGRTMIN+3"], &["sh", "-c", trap]);
+    assert!(wait_for_log(&d, "rs", "ready"), "{}", d.ok(&["logs", "rs"]));
+    d.ok(&["stop", "-t", "30", "rs"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "rs"]).trim(),
+        "0"
+    );
+    assert_eq!(d.ok(&["logs", "rs"]), "ready\ngot 37\n");
+
+    // Through berth-init to its command, by name as the CLI passes it.
+    let trap3 = "trap 'echo got 37; exit 3' 37; echo ready; while :; do sleep 1; done";
+    run("ri", &["--init"], &["sh", "-c", trap3]);
+    assert!(wait_for_log(&d, "ri", "ready"), "{}", d.ok(&["logs", "ri"]));
+    d.ok(&["kill", "-s", "RTMIN+3", "ri"]);
+    assert_eq!(exit_code("ri"), "3");
+
+    // Not a pid namespace's init (which ignores signals it has no handler for): the signal kills.
+    run("rh", &["--pid", "host"], &["sleep", "60"]);
+    d.ok(&["kill", "-s", "37", "rh"]);
+    assert_eq!(exit_code("rh"), "165");
+
+    d.ok(&["rm", "rk", "rs", "ri", "rh"]);
+}
+
 /// Container commands' answers as dockerd gives them: exec in a paused container, unpause of one
 /// that is not running, a manual restart (not a policy's: RestartCount stays), `cp -a` keeping the
 /// archive's owners (or giving the files the container's configured user).

@@ -8,12 +8,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use berth_sys::signal::Waited;
+use berth_sys::SigNum;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::create::{create_with, CreateOptions, Park};
@@ -206,8 +208,11 @@ pub(crate) fn supervise(pid: Pid, sfd: &SignalFd, master: Option<OwnedFd>) -> Re
             let Ok(Some(info)) = sfd.read_signal() else {
                 continue;
             };
-            let sig = Signal::try_from(info.ssi_signo as i32).ok();
-            match sig {
+            // Real-time signals too (nix's `Signal` has none): runc forwards every one.
+            let Some(sig) = SigNum::new(info.ssi_signo as i32) else {
+                continue;
+            };
+            match sig.standard() {
                 Some(Signal::SIGCHLD) => {
                     if let Some(code) = reap(pid)? {
                         break Ok(code);
@@ -218,10 +223,9 @@ pub(crate) fn supervise(pid: Pid, sfd: &SignalFd, master: Option<OwnedFd>) -> Re
                         copy_winsize(stdin_fd, m.as_fd());
                     }
                 }
-                Some(s) => {
-                    let _ = kill(pid, s);
+                _ => {
+                    let _ = berth_sys::signal::kill(pid, Some(sig));
                 }
-                None => {}
             }
         }
     };
@@ -258,14 +262,14 @@ fn copy_winsize(from: BorrowedFd, to: BorrowedFd) {
     }
 }
 
-/// Reap exited children; the exit code once init itself has exited.
+/// Reap exited children; the exit code once init itself has exited (128+n
+/// when signal n, a real-time one too, killed it).
 fn reap(init: Pid) -> Result<Option<i32>> {
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, code)) if p == init => return Ok(Some(code)),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == init => return Ok(Some(128 + sig as i32)),
-            Ok(WaitStatus::StillAlive) => return Ok(None),
-            Ok(_) => continue,
+        match berth_sys::signal::waitpid(None, true) {
+            Ok(Waited::StillAlive) => return Ok(None),
+            Ok(w) if w.pid() == Some(init) && w.exit_code().is_some() => return Ok(w.exit_code()),
+            Ok(_) => {}
             Err(Errno::ECHILD) => return Ok(None),
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).ctx("wait for container init"),
