@@ -7,6 +7,10 @@
 //! `max-file - 1` is dropped), `<log>` becomes `<log>.1`, and a new empty `<log>` is started. With
 //! `max-file` 1 the live file is truncated instead. Readers take `<log>.N` .. `<log>.1`, then `<log>`.
 //! The `none` driver keeps no file at all ([`JsonLog::disabled`]).
+//!
+//! With attributes (the json-file driver's `labels`, `env`, `tag` options), each line carries them
+//! as dockerd's do, between `stream` and `time`: `{"log":..,"stream":..,"attrs":{..},"time":..}`.
+//! berthd computes the object once per start; a line copies it as it is.
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
@@ -31,6 +35,8 @@ pub struct JsonLog {
     path: PathBuf,
     max_size: u64,
     max_file: u32,
+    /// `,"attrs":{...}`, or empty.
+    attrs: String,
     /// `None`: the `none` driver.
     sink: Option<Mutex<Sink>>,
 }
@@ -71,8 +77,15 @@ impl JsonLog {
             path: path.to_path_buf(),
             max_size,
             max_file: max_file.max(1),
+            attrs: String::new(),
             sink: Some(Mutex::new(open_append(path)?)),
         })
+    }
+
+    /// Every line carries `attrs` (a JSON object, as berthd passes it).
+    pub fn with_attrs(mut self, attrs: Option<&str>) -> JsonLog {
+        self.attrs = attrs.map(|a| format!(",\"attrs\":{a}")).unwrap_or_default();
+        self
     }
 
     /// The `none` driver: every write is dropped.
@@ -81,6 +94,7 @@ impl JsonLog {
             path: PathBuf::new(),
             max_size: 0,
             max_file: 1,
+            attrs: String::new(),
             sink: None,
         }
     }
@@ -107,13 +121,17 @@ impl JsonLog {
 
     fn entry(&self, stream: u8, bytes: &[u8]) {
         let Some(sink) = &self.sink else { return };
-        let v = serde_json::json!({
-            "log": String::from_utf8_lossy(bytes),
-            "stream": stream_name(stream),
-            "time": crate::time::now_rfc3339_nano(),
-        });
-        let mut line = serde_json::to_vec(&v).unwrap_or_default();
-        line.push(b'\n');
+        let mut line = Vec::with_capacity(bytes.len() + self.attrs.len() + 80);
+        line.extend_from_slice(b"{\"log\":");
+        // A string always serialises.
+        let _ = serde_json::to_writer(&mut line, &String::from_utf8_lossy(bytes));
+        line.extend_from_slice(b",\"stream\":\"");
+        line.extend_from_slice(stream_name(stream).as_bytes());
+        line.push(b'"');
+        line.extend_from_slice(self.attrs.as_bytes());
+        line.extend_from_slice(b",\"time\":\"");
+        line.extend_from_slice(crate::time::now_rfc3339_nano().as_bytes());
+        line.extend_from_slice(b"\"}\n");
         let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
         if self.max_size > 0 && s.size >= self.max_size {
             if let Err(e) = self.rotate(&mut s) {
@@ -193,6 +211,27 @@ mod tests {
         assert_eq!(v[0]["log"], "hello\n");
         assert_eq!(v[1]["log"], "wor");
         assert_eq!(v[2]["stream"], "stderr");
+    }
+
+    #[test]
+    fn lines_carry_the_attributes_as_dockerd_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let l = JsonLog::open(&p, 0, 1)
+            .unwrap()
+            .with_attrs(Some(r#"{"a":"1","tag":"web"}"#));
+        let mut b = LineBuffer::default();
+        l.write(2, &mut b, b"x \"q\"\n");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"log":"x \"q\"\n","stream":"stderr","attrs":{"a":"1","tag":"web"},"time":""#
+            ),
+            "{text}"
+        );
+        let v = entries(&p);
+        assert_eq!(v[0]["attrs"]["tag"], "web");
+        assert!(v[0]["time"].as_str().unwrap().ends_with('Z'));
     }
 
     #[test]

@@ -429,6 +429,7 @@ fn serve(
         log::JsonLog::disabled()
     } else {
         log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+            .with_attrs(a.log_attrs.as_deref())
     });
     shared.expect_copiers(outputs.len());
     let readers: Vec<_> = outputs

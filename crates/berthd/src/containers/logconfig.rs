@@ -3,6 +3,10 @@
 //! rotate it, the shim does the writing) and `none` (nothing is kept, `logs` cannot read). `local`
 //! is accepted as json-file with the local driver's default limits (20 MB per file, 5 files), since
 //! berthd has no binary log format: the files stay readable JSON lines.
+//!
+//! json-file also takes dockerd's attribute options (`labels`, `labels-regex`, `env`, `env-regex`,
+//! `tag`: [`super::logattrs`]); `local` refuses them, as dockerd's does. `mode` (`blocking`) is
+//! checked for every driver but `none`, before the driver's own options, as dockerd checks it.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -95,14 +99,32 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 max_file: 1,
             })
         }
-        other => {
+        _ => (0, 1),
+    };
+    // Every driver's options, checked before the driver's own (and its existence), as dockerd does.
+    let mode = options.get("mode").map(String::as_str).unwrap_or("");
+    match mode {
+        "" | "blocking" => {}
+        "non-blocking" => {
             return Err(bad(format!(
-                "logger: no log driver named '{other}' is registered"
+                "log opt 'mode=non-blocking' of the {driver} log driver is not supported by berthd"
             )))
         }
-    };
+        _ => return Err(bad(format!("logger: logging mode not supported: {mode}"))),
+    }
+    if options.contains_key("max-buffer-size") {
+        return Err(bad(
+            "logger: max-buffer-size option is only supported with 'mode=non-blocking'".into(),
+        ));
+    }
+    if driver != "json-file" && driver != "local" {
+        return Err(bad(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )));
+    }
     for (k, v) in &options {
         match k.as_str() {
+            "mode" => {}
             "max-size" => {
                 max_size = human_size(v)
                     .filter(|n| *n > 0)
@@ -126,12 +148,10 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 }
                 _ => return Err(bad(format!("invalid value for compress: {v:?}"))),
             },
-            "mode" if v == "blocking" => {}
-            "labels" | "labels-regex" | "env" | "env-regex" | "tag" | "mode"
-            | "max-buffer-size" => {
-                return Err(bad(format!(
-                    "log opt '{k}' of the {driver} log driver is not supported by berthd"
-                )))
+            // The json-file driver's attributes (the local driver has none in dockerd).
+            "labels" | "labels-regex" | "env" | "env-regex" | "tag" if driver == "json-file" => {}
+            _ if driver == "local" => {
+                return Err(bad(format!("unknown log opt '{k}' for log driver local")))
             }
             _ => {
                 return Err(bad(format!(
@@ -139,6 +159,10 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 )))
             }
         }
+    }
+    if driver == "json-file" {
+        super::logattrs::validate(&options)
+            .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
     }
     Ok(LogSettings {
         driver,
@@ -148,17 +172,55 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
     })
 }
 
-/// The shim's flags for these settings.
-pub fn shim_args(s: &LogSettings) -> Vec<String> {
+/// The attributes of `c`'s log lines as a JSON object (`None`: none), computed at each start: the
+/// tag can name the container, which a rename changes.
+pub fn attrs_json(c: &super::model::Container) -> Result<Option<String>, String> {
+    let s = &c.spec.log;
+    if s.driver_name() != "json-file" || s.options.is_empty() {
+        return Ok(None);
+    }
+    let labels: BTreeMap<String, String> = c
+        .config
+        .get("Labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default();
+    let info = super::logattrs::LogInfo {
+        id: &c.id,
+        name: &c.name,
+        image_id: &c.image_id,
+        image_name: c.config.get("Image").and_then(|i| i.as_str()).unwrap_or(""),
+        env: &c.spec.env,
+        labels: &labels,
+    };
+    let a = super::logattrs::attrs_json(&s.options, &info)?;
+    // They go on the shim's command line, where one argument is at most 128 KiB.
+    if a.as_ref().is_some_and(|a| a.len() > MAX_ATTRS) {
+        return Err(format!(
+            "the log attributes (labels, env, tag) are over {} KiB",
+            MAX_ATTRS >> 10
+        ));
+    }
+    Ok(a)
+}
+
+/// The most bytes of attributes a log line carries.
+const MAX_ATTRS: usize = 64 << 10;
+
+/// The shim's flags for these settings and the lines' attributes ([`attrs_json`]).
+pub fn shim_args(s: &LogSettings, attrs: Option<String>) -> Vec<String> {
     if !s.readable() {
         return vec!["--log-driver".into(), "none".into()];
     }
-    vec![
+    let mut v = vec![
         "--log-max-size".into(),
         s.max_size.to_string(),
         "--log-max-file".into(),
         s.max_file.max(1).to_string(),
-    ]
+    ];
+    if let Some(a) = attrs {
+        v.extend(["--log-attrs".into(), a]);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -195,6 +257,51 @@ mod tests {
         assert!(parse(req("json-file", &[("max-file", "0")])).is_err());
         assert!(parse(req("json-file", &[("max-size", "-1")])).is_err());
         assert!(parse(req("json-file", &[("bogus", "1")])).is_err());
+    }
+
+    #[test]
+    fn attribute_options_and_modes() {
+        let ok = [
+            ("labels", "a,b"),
+            ("labels-regex", "^com\\."),
+            ("env", "E"),
+            ("env-regex", "^E"),
+            ("tag", "{{.Name}}/{{.ID}}"),
+            ("mode", "blocking"),
+        ];
+        let s = parse(req("json-file", &ok)).unwrap();
+        assert_eq!(s.options["tag"], "{{.Name}}/{{.ID}}");
+        let msg =
+            |kind: &str, opts: &[(&str, &str)]| parse(req(kind, opts)).unwrap_err().to_string();
+        assert_eq!(
+            msg("local", &[("labels", "a")]),
+            "unknown log opt 'labels' for log driver local"
+        );
+        assert_eq!(
+            msg("json-file", &[("bogus", "1")]),
+            "unknown log opt 'bogus' for json-file log driver"
+        );
+        let e = msg("json-file", &[("tag", "{{.Foo}}")]);
+        assert!(
+            e.starts_with("failed to initialize logging driver: tag \"{{.Foo}}\": unsupported"),
+            "{e}"
+        );
+        assert!(msg("json-file", &[("env-regex", "(")]).contains("env-regex"));
+        assert_eq!(
+            msg("json-file", &[("mode", "foo")]),
+            "logger: logging mode not supported: foo"
+        );
+        // As dockerd: the mode is checked before the driver exists.
+        assert_eq!(
+            msg("asdf", &[("mode", "foo")]),
+            "logger: logging mode not supported: foo"
+        );
+        assert_eq!(
+            msg("local", &[("max-buffer-size", "1m")]),
+            "logger: max-buffer-size option is only supported with 'mode=non-blocking'"
+        );
+        // `none` takes anything.
+        assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
     }
 
     #[test]
