@@ -202,7 +202,29 @@ fn log_attributes_and_details() {
     ]);
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("unknown log opt 'labels' for log driver local"));
-    d.ok(&["rm", "attrs", "plain"]);
+
+    // mode=non-blocking (a queue the shim's writer thread empties) keeps what fits in it.
+    d.ok(&[
+        "run",
+        "--name",
+        "nb",
+        "--network",
+        "none",
+        "--log-opt",
+        "mode=non-blocking",
+        "--log-opt",
+        "max-buffer-size=4m",
+        "--log-opt",
+        "env=E",
+        "-e",
+        "E=z",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo one; echo two",
+    ]);
+    assert_eq!(d.ok(&["logs", "--details", "nb"]), "E=z one\nE=z two\n");
+    d.ok(&["rm", "attrs", "plain", "nb"]);
 }
 
 /// `POST /containers/{name}/attach?logs=1&stream=0&stdout=1` upgraded by hand: the payloads of the

@@ -5,8 +5,11 @@
 //! berthd has no binary log format: the files stay readable JSON lines.
 //!
 //! json-file also takes dockerd's attribute options (`labels`, `labels-regex`, `env`, `env-regex`,
-//! `tag`: [`super::logattrs`]); `local` refuses them, as dockerd's does. `mode` (`blocking`) is
-//! checked for every driver but `none`, before the driver's own options, as dockerd checks it.
+//! `tag`: [`super::logattrs`]); `local` refuses them, as dockerd's does. `mode` and
+//! `max-buffer-size` are checked for every driver but `none`, before the driver's own options, as
+//! dockerd checks them. `mode=non-blocking` is dockerd's: the shim queues the lines (1 MB unless
+//! `max-buffer-size` says otherwise) for a writer thread and drops those that find the queue full,
+//! so a container never waits for its log file.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -33,6 +36,9 @@ pub struct LogSettings {
     pub max_size: u64,
     /// Files kept, the live one included (1: the live file is truncated instead of rotated).
     pub max_file: u32,
+    /// `mode=non-blocking`: at most this many bytes of lines wait to be written (`None`: blocking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_buffer: Option<u64>,
 }
 
 impl LogSettings {
@@ -79,6 +85,27 @@ fn human_size(s: &str) -> Option<u64> {
     (v.is_finite() && v >= 0.0).then_some(v as u64)
 }
 
+/// dockerd's buffer for `mode=non-blocking` without `max-buffer-size`.
+const DEFAULT_MAX_BUFFER: u64 = 1_000_000;
+
+/// Docker's `RAMInBytes`: a number with an optional binary unit (`k`, `kb`, `KiB`, `m`, ... `p`).
+fn ram_in_bytes(s: &str) -> Option<u64> {
+    let re = regex::Regex::new(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$").ok()?;
+    let c = re.captures(s)?;
+    let n: f64 = c[1].parse().ok()?;
+    let shift = c
+        .get(2)
+        .map_or(0, |u| match u.as_str().to_ascii_lowercase().as_str() {
+            "k" => 10,
+            "m" => 20,
+            "g" => 30,
+            "t" => 40,
+            _ => 50,
+        });
+    let v = n * (1u64 << shift) as f64;
+    (v.is_finite() && v < u64::MAX as f64).then_some(v as u64)
+}
+
 /// Validate the request (a missing or empty `Type` is the default driver).
 pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
     let r = r.unwrap_or_default();
@@ -97,25 +124,30 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 options,
                 max_size: 0,
                 max_file: 1,
+                max_buffer: None,
             })
         }
         _ => (0, 1),
     };
     // Every driver's options, checked before the driver's own (and its existence), as dockerd does.
     let mode = options.get("mode").map(String::as_str).unwrap_or("");
-    match mode {
-        "" | "blocking" => {}
-        "non-blocking" => {
-            return Err(bad(format!(
-                "log opt 'mode=non-blocking' of the {driver} log driver is not supported by berthd"
-            )))
-        }
+    let non_blocking = match mode {
+        "" | "blocking" => false,
+        "non-blocking" => true,
         _ => return Err(bad(format!("logger: logging mode not supported: {mode}"))),
-    }
-    if options.contains_key("max-buffer-size") {
-        return Err(bad(
-            "logger: max-buffer-size option is only supported with 'mode=non-blocking'".into(),
-        ));
+    };
+    let mut max_buffer = non_blocking.then_some(DEFAULT_MAX_BUFFER);
+    if let Some(v) = options.get("max-buffer-size") {
+        if !non_blocking {
+            return Err(bad(
+                "logger: max-buffer-size option is only supported with 'mode=non-blocking'".into(),
+            ));
+        }
+        max_buffer = Some(ram_in_bytes(v).ok_or_else(|| {
+            bad(format!(
+                "error parsing option max-buffer-size: invalid size: '{v}'"
+            ))
+        })?);
     }
     if driver != "json-file" && driver != "local" {
         return Err(bad(format!(
@@ -124,7 +156,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
     }
     for (k, v) in &options {
         match k.as_str() {
-            "mode" => {}
+            "mode" | "max-buffer-size" => {}
             "max-size" => {
                 max_size = human_size(v)
                     .filter(|n| *n > 0)
@@ -169,6 +201,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
         options,
         max_size,
         max_file,
+        max_buffer,
     })
 }
 
@@ -219,6 +252,9 @@ pub fn shim_args(s: &LogSettings, attrs: Option<String>) -> Vec<String> {
     ];
     if let Some(a) = attrs {
         v.extend(["--log-attrs".into(), a]);
+    }
+    if let Some(n) = s.max_buffer {
+        v.extend(["--log-max-buffer".into(), n.to_string()]);
     }
     v
 }
@@ -300,12 +336,32 @@ mod tests {
             msg("local", &[("max-buffer-size", "1m")]),
             "logger: max-buffer-size option is only supported with 'mode=non-blocking'"
         );
+        assert_eq!(
+            msg(
+                "json-file",
+                &[("mode", "non-blocking"), ("max-buffer-size", "lots")]
+            ),
+            "error parsing option max-buffer-size: invalid size: 'lots'"
+        );
+        let nb = |opts: &[(&str, &str)]| parse(req("local", opts)).unwrap().max_buffer;
+        assert_eq!(nb(&[("mode", "non-blocking")]), Some(1_000_000));
+        assert_eq!(
+            nb(&[("mode", "non-blocking"), ("max-buffer-size", "4m")]),
+            Some(4 << 20)
+        );
+        assert_eq!(nb(&[("mode", "blocking")]), None);
+        let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
+        assert_eq!(shim_args(&s, None)[4..], ["--log-max-buffer", "1000000"]);
         // `none` takes anything.
         assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
     }
 
     #[test]
     fn sizes() {
+        assert_eq!(ram_in_bytes("4m"), Some(4 << 20));
+        assert_eq!(ram_in_bytes("1.5 KiB"), Some(1536));
+        assert_eq!(ram_in_bytes("10"), Some(10));
+        assert_eq!(ram_in_bytes("1x"), None);
         assert_eq!(human_size("1k"), Some(1000));
         assert_eq!(human_size("1.5m"), Some(1_500_000));
         assert_eq!(human_size("20"), Some(20));
