@@ -40,6 +40,10 @@ pub struct Args {
     pub log_max_size: u64,
     /// Log files kept, the live one included (at least 1).
     pub log_max_file: u32,
+    /// The `attrs` JSON object every log line carries (labels, env, tag), compact.
+    pub log_attrs: Option<String>,
+    /// `mode=non-blocking`: at most this many bytes of lines wait for the log's writer thread.
+    pub log_max_buffer: Option<u64>,
     /// The runtime is Berth's own berth-runtime, built with this shim (`--own-runtime`, which
     /// berthd gives for its default runtime): a container's delete runs in the shim's process
     /// instead of an exec of `<runtime> delete`.
@@ -82,6 +86,18 @@ impl Args {
                         }
                         "--log-max-file" => {
                             a.log_max_file = v.parse().map_err(|_| anyhow!("bad {flag} {v:?}"))?
+                        }
+                        "--log-max-buffer" => {
+                            a.log_max_buffer =
+                                Some(v.parse().map_err(|_| anyhow!("bad {flag} {v:?}"))?)
+                        }
+                        "--log-attrs" => {
+                            // An object of strings, written again compact: the log stays JSON lines.
+                            let m: std::collections::BTreeMap<String, String> =
+                                serde_json::from_str(&v).map_err(|e| anyhow!("bad {flag}: {e}"))?;
+                            a.log_attrs = (!m.is_empty())
+                                .then(|| serde_json::to_string(&m))
+                                .transpose()?;
                         }
                         _ => bail!("unknown flag {flag}"),
                     }
@@ -127,7 +143,24 @@ mod tests {
                  --own-runtime";
         let a = Args::parse(v.split_whitespace().map(String::from)).unwrap();
         assert_eq!((a.log_max_size, a.log_max_file), (1000, 3));
-        assert!(a.own_runtime);
+        assert!(a.own_runtime && a.log_attrs.is_none() && a.log_max_buffer.is_none());
+        let with = |attrs: &str| {
+            let mut v: Vec<String> = "--id c --bundle /b --runtime /r --runtime-root /rr \
+                 --runtime-log /rl --log-path /l --socket /s --exit-file /e --log-attrs"
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            v.push(attrs.into());
+            Args::parse(v.into_iter())
+        };
+        let a = with("{ \"tag\": \"web\",\n \"a\":\"1\" }").unwrap();
+        assert_eq!(a.log_attrs.as_deref(), Some(r#"{"a":"1","tag":"web"}"#));
+        assert!(with("{}").unwrap().log_attrs.is_none());
+        let v = "--id c --bundle /b --runtime /r --runtime-root /rr --runtime-log /rl \
+                 --log-path /l --socket /s --exit-file /e --log-max-buffer 4096";
+        let a = Args::parse(v.split_whitespace().map(String::from)).unwrap();
+        assert_eq!(a.log_max_buffer, Some(4096));
+        assert!(with("[1]").is_err() && with("{\"a\":1}").is_err());
         assert!(Args::parse(["--id".to_string(), "c".into()].into_iter()).is_err());
     }
 }

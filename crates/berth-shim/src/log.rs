@@ -7,12 +7,23 @@
 //! `max-file - 1` is dropped), `<log>` becomes `<log>.1`, and a new empty `<log>` is started. With
 //! `max-file` 1 the live file is truncated instead. Readers take `<log>.N` .. `<log>.1`, then `<log>`.
 //! The `none` driver keeps no file at all ([`JsonLog::disabled`]).
+//!
+//! With attributes (the json-file driver's `labels`, `env`, `tag` options), each line carries them
+//! as dockerd's do, between `stream` and `time`: `{"log":..,"stream":..,"attrs":{..},"time":..}`.
+//! berthd computes the object once per start; a line copies it as it is.
+//!
+//! `mode=non-blocking` ([`JsonLog::non_blocking`]) is dockerd's: the copiers queue the lines, up to
+//! `max-buffer-size` bytes, for a writer thread, and a line that finds the queue full is dropped
+//! (as dockerd 20.10 drops it), so a container whose log cannot keep up (a slow or stalled disk)
+//! loses lines instead of blocking on its output. The queue is drained before a `start` with held
+//! output is answered and before the exit is recorded, as dockerd drains its buffer at close.
 
 use anyhow::{Context, Result};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
 const MAX_LINE: usize = 16 * 1024;
 
@@ -26,13 +37,40 @@ struct Sink {
     size: u64,
 }
 
-/// The log file, shared by the stdout and stderr copiers.
-pub struct JsonLog {
+/// The files of the log and their rotation.
+struct Files {
     path: PathBuf,
     max_size: u64,
     max_file: u32,
+    sink: Mutex<Sink>,
+}
+
+/// The lines queued for the writer thread (non-blocking mode).
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Lines arrived (the writer waits).
+    ready: Condvar,
+    /// The writer has written everything queued ([`JsonLog::flush`] waits).
+    idle: Condvar,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    lines: VecDeque<Vec<u8>>,
+    /// Of the queued lines and those the writer is writing.
+    bytes: usize,
+    writing: bool,
+}
+
+/// The log file, shared by the stdout and stderr copiers.
+pub struct JsonLog {
     /// `None`: the `none` driver.
-    sink: Option<Mutex<Sink>>,
+    files: Option<Arc<Files>>,
+    /// `,"attrs":{...}`, or empty.
+    attrs: String,
+    /// Non-blocking mode's queue.
+    queue: Option<Arc<Queue>>,
 }
 
 fn stream_name(stream: u8) -> &'static str {
@@ -63,28 +101,7 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-impl JsonLog {
-    /// Open (appending; a restarted container continues its log), rotating at `max_size` bytes
-    /// (0: never) and keeping `max_file` files.
-    pub fn open(path: &Path, max_size: u64, max_file: u32) -> Result<JsonLog> {
-        Ok(JsonLog {
-            path: path.to_path_buf(),
-            max_size,
-            max_file: max_file.max(1),
-            sink: Some(Mutex::new(open_append(path)?)),
-        })
-    }
-
-    /// The `none` driver: every write is dropped.
-    pub fn disabled() -> JsonLog {
-        JsonLog {
-            path: PathBuf::new(),
-            max_size: 0,
-            max_file: 1,
-            sink: None,
-        }
-    }
-
+impl Files {
     /// Shift the numbered files up, move the live file to `.1` and start a new one (or truncate
     /// the live file when only one is kept).
     fn rotate(&self, sink: &mut Sink) -> Result<()> {
@@ -105,31 +122,143 @@ impl JsonLog {
         Ok(())
     }
 
-    fn entry(&self, stream: u8, bytes: &[u8]) {
-        let Some(sink) = &self.sink else { return };
-        let v = serde_json::json!({
-            "log": String::from_utf8_lossy(bytes),
-            "stream": stream_name(stream),
-            "time": crate::time::now_rfc3339_nano(),
-        });
-        let mut line = serde_json::to_vec(&v).unwrap_or_default();
-        line.push(b'\n');
-        let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+    /// Write one line, rotating first when the file is full.
+    fn append(&self, line: &[u8]) {
+        let mut s = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         if self.max_size > 0 && s.size >= self.max_size {
             if let Err(e) = self.rotate(&mut s) {
                 eprintln!("berth-shim: rotating {}: {e:#}", self.path.display());
             }
         }
-        if s.w.write_all(&line).is_ok() {
+        if s.w.write_all(line).is_ok() {
             s.size += line.len() as u64;
+        }
+    }
+
+    fn flush(&self) {
+        let mut s = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = s.w.flush();
+    }
+}
+
+impl Queue {
+    /// Queue a line, or drop it when the queue is full (a line bigger than the whole queue is
+    /// taken when nothing else waits, as dockerd's ring takes it).
+    fn push(&self, line: Vec<u8>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.bytes + line.len() > self.max_bytes && (st.writing || !st.lines.is_empty()) {
+            return;
+        }
+        st.bytes += line.len();
+        st.lines.push_back(line);
+        self.ready.notify_one();
+    }
+
+    /// The writer thread: everything queued, then a flush (readers see lines as they come).
+    fn run(&self, files: &Files) {
+        loop {
+            let batch = {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                while st.lines.is_empty() {
+                    st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                st.writing = true;
+                std::mem::take(&mut st.lines)
+            };
+            let mut bytes = 0;
+            for l in &batch {
+                files.append(l);
+                bytes += l.len();
+            }
+            files.flush();
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.bytes -= bytes;
+            st.writing = false;
+            if st.lines.is_empty() {
+                self.idle.notify_all();
+            }
+        }
+    }
+
+    /// Wait until the writer has written every queued line.
+    fn drain(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !st.lines.is_empty() || st.writing {
+            st = self.idle.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl JsonLog {
+    /// Open (appending; a restarted container continues its log), rotating at `max_size` bytes
+    /// (0: never) and keeping `max_file` files.
+    pub fn open(path: &Path, max_size: u64, max_file: u32) -> Result<JsonLog> {
+        Ok(JsonLog {
+            files: Some(Arc::new(Files {
+                path: path.to_path_buf(),
+                max_size,
+                max_file: max_file.max(1),
+                sink: Mutex::new(open_append(path)?),
+            })),
+            attrs: String::new(),
+            queue: None,
+        })
+    }
+
+    /// Every line carries `attrs` (a JSON object, as berthd passes it).
+    pub fn with_attrs(mut self, attrs: Option<&str>) -> JsonLog {
+        self.attrs = attrs.map(|a| format!(",\"attrs\":{a}")).unwrap_or_default();
+        self
+    }
+
+    /// Non-blocking mode: lines go through a queue of at most `max_bytes` to a writer thread.
+    pub fn non_blocking(mut self, max_bytes: usize) -> JsonLog {
+        let Some(files) = self.files.clone() else {
+            return self;
+        };
+        let q = Arc::new(Queue {
+            state: Mutex::new(QueueState::default()),
+            ready: Condvar::new(),
+            idle: Condvar::new(),
+            max_bytes,
+        });
+        let writer = q.clone();
+        std::thread::spawn(move || writer.run(&files));
+        self.queue = Some(q);
+        self
+    }
+
+    /// The `none` driver: every write is dropped.
+    pub fn disabled() -> JsonLog {
+        JsonLog {
+            files: None,
+            attrs: String::new(),
+            queue: None,
+        }
+    }
+
+    fn entry(&self, stream: u8, bytes: &[u8]) {
+        let Some(files) = &self.files else { return };
+        let mut line = Vec::with_capacity(bytes.len() + self.attrs.len() + 80);
+        line.extend_from_slice(b"{\"log\":");
+        // A string always serialises.
+        let _ = serde_json::to_writer(&mut line, &String::from_utf8_lossy(bytes));
+        line.extend_from_slice(b",\"stream\":\"");
+        line.extend_from_slice(stream_name(stream).as_bytes());
+        line.push(b'"');
+        line.extend_from_slice(self.attrs.as_bytes());
+        line.extend_from_slice(b",\"time\":\"");
+        line.extend_from_slice(crate::time::now_rfc3339_nano().as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        match &self.queue {
+            Some(q) => q.push(line),
+            None => files.append(&line),
         }
     }
 
     /// Log the complete lines of `data`, keeping a trailing partial line in `buf`.
     pub fn write(&self, stream: u8, buf: &mut LineBuffer, data: &[u8]) {
-        if self.sink.is_none() {
-            return;
-        }
+        let Some(files) = &self.files else { return };
         buf.0.extend_from_slice(data);
         let mut start = 0;
         while let Some(i) = buf.0[start..].iter().position(|&b| b == b'\n') {
@@ -142,9 +271,9 @@ impl JsonLog {
             start += MAX_LINE;
         }
         buf.0.drain(..start);
-        // Readers (`docker logs -f`) see lines as they come.
-        if start > 0 {
-            self.flush();
+        // Readers (`docker logs -f`) see lines as they come (the writer thread flushes its own).
+        if start > 0 && self.queue.is_none() {
+            files.flush();
         }
     }
 
@@ -157,11 +286,13 @@ impl JsonLog {
         self.flush();
     }
 
-    /// Flush to the file.
+    /// Everything logged so far to the file (non-blocking mode: once the writer wrote the queue).
     pub fn flush(&self) {
-        if let Some(sink) = &self.sink {
-            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = s.w.flush();
+        if let Some(q) = &self.queue {
+            q.drain();
+        }
+        if let Some(files) = &self.files {
+            files.flush();
         }
     }
 }
@@ -193,6 +324,56 @@ mod tests {
         assert_eq!(v[0]["log"], "hello\n");
         assert_eq!(v[1]["log"], "wor");
         assert_eq!(v[2]["stream"], "stderr");
+    }
+
+    #[test]
+    fn lines_carry_the_attributes_as_dockerd_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let l = JsonLog::open(&p, 0, 1)
+            .unwrap()
+            .with_attrs(Some(r#"{"a":"1","tag":"web"}"#));
+        let mut b = LineBuffer::default();
+        l.write(2, &mut b, b"x \"q\"\n");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"log":"x \"q\"\n","stream":"stderr","attrs":{"a":"1","tag":"web"},"time":""#
+            ),
+            "{text}"
+        );
+        let v = entries(&p);
+        assert_eq!(v[0]["attrs"]["tag"], "web");
+        assert!(v[0]["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn non_blocking_drops_what_the_queue_cannot_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.log");
+        // Each entry is ~75 bytes: three fit.
+        let l = JsonLog::open(&p, 0, 1).unwrap().non_blocking(250);
+        let mut b = LineBuffer::default();
+        {
+            // A stalled disk: the writer waits for the file.
+            let _stall = l.files.as_ref().unwrap().sink.lock().unwrap();
+            for i in 0..10 {
+                l.write(1, &mut b, format!("line {i}\n").as_bytes());
+            }
+        }
+        // Once the writer caught up, lines are taken again.
+        l.flush();
+        l.write(1, &mut b, b"after\n");
+        l.flush();
+        let logs: Vec<String> = entries(&p)
+            .iter()
+            .map(|v| v["log"].as_str().unwrap().to_string())
+            .collect();
+        let kept = logs.len() - 1;
+        assert!((2..=4).contains(&kept), "{logs:?}");
+        let want: Vec<String> = (0..kept).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(logs[..kept], want[..]);
+        assert_eq!(logs[kept], "after\n");
     }
 
     #[test]

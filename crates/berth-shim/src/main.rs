@@ -424,10 +424,16 @@ fn serve(
     listener: UnixListener,
 ) -> Result<Served> {
     let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
-    let logger = Arc::new(if a.no_log {
-        log::JsonLog::disabled()
-    } else {
-        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+    let logger = Arc::new(match (a.no_log, a.log_max_buffer) {
+        (true, _) => log::JsonLog::disabled(),
+        (false, max) => {
+            let l = log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+                .with_attrs(a.log_attrs.as_deref());
+            match max {
+                Some(max) => l.non_blocking(usize::try_from(max).unwrap_or(usize::MAX)),
+                None => l,
+            }
+        }
     });
     shared.expect_copiers(outputs.len());
     let readers: Vec<_> = outputs
@@ -513,7 +519,8 @@ fn copy_output(mut f: File, stream: u8, logger: &log::JsonLog, shared: &server::
         shared.copier_drained();
         return;
     }
-    // (`write` has flushed every complete line.)
+    // (`write` has flushed every complete line; in non-blocking mode they are written now.)
+    logger.flush();
     shared.copier_drained();
     while let Some(n) = read_some(&mut f, &mut buf) {
         logger.write(stream, &mut log_state, &buf[..n]);

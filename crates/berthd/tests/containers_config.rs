@@ -123,6 +123,110 @@ fn log_drivers_and_rotation() {
     assert_eq!(replay, logs, "attach replay differs from logs");
 }
 
+/// The json-file driver's `labels`, `env` and `tag` options: the named labels and variables and
+/// the rendered tag are each line's attributes, which `docker logs --details` prints before the
+/// line as dockerd 20.10 does (compared by hand: the same commands on dockerd print the same).
+#[test]
+fn log_attributes_and_details() {
+    skip_unless_ready!("log_attributes_and_details");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "--name",
+        "attrs",
+        "--network",
+        "none",
+        "--log-opt",
+        "labels=a,missing",
+        "--label",
+        "a=1 2/3",
+        "--label",
+        "b=2",
+        "--log-opt",
+        "env=E",
+        "-e",
+        "E=x",
+        "-e",
+        "F=y",
+        "--log-opt",
+        "tag={{.Name}}",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2",
+    ]);
+    let o = d.docker(&["logs", "--details", "attrs"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "E=x,a=1+2%2F3,tag=attrs hello\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "E=x,a=1+2%2F3,tag=attrs oops\n"
+    );
+    let o = d.docker(&["logs", "attrs"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
+    // A line without attributes gets only the separating space, as with dockerd.
+    d.ok(&[
+        "run",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        "bb:1",
+        "echo",
+        "p",
+    ]);
+    assert_eq!(d.ok(&["logs", "--details", "plain"]), " p\n");
+
+    // A tag marker berthd does not render is refused at create, saying which it renders.
+    let o = d.docker(&["create", "--log-opt", "tag={{.Hostname}}", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unsupported template action {{.Hostname}}") && err.contains("{{.ImageName}}"),
+        "{err}"
+    );
+    // The local driver has no attributes in dockerd either.
+    let o = d.docker(&[
+        "create",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "labels=a",
+        "bb:1",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("unknown log opt 'labels' for log driver local"));
+
+    // mode=non-blocking (a queue the shim's writer thread empties) keeps what fits in it.
+    d.ok(&[
+        "run",
+        "--name",
+        "nb",
+        "--network",
+        "none",
+        "--log-opt",
+        "mode=non-blocking",
+        "--log-opt",
+        "max-buffer-size=4m",
+        "--log-opt",
+        "env=E",
+        "-e",
+        "E=z",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo one; echo two",
+    ]);
+    assert_eq!(d.ok(&["logs", "--details", "nb"]), "E=z one\nE=z two\n");
+    d.ok(&["rm", "attrs", "plain", "nb"]);
+}
+
 /// `POST /containers/{name}/attach?logs=1&stream=0&stdout=1` upgraded by hand: the payloads of the
 /// multiplexed frames that come back.
 fn attach_replay(d: &Berthd, name: &str) -> String {

@@ -75,6 +75,12 @@ fn validate_and_dockerds_merge_errors() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = validate(r#"{"log-opts": {"max-size": "lots"}}"#, &[]);
     assert_eq!(code, 1, "{err}");
+    let (code, _, err) = validate(r#"{"log-opts": {"tag": "{{.Foo}}"}}"#, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("unsupported template action {{.Foo}}"),
+        "{err}"
+    );
     let (code, _, err) = validate(r#"{"registry-mirrors": ["mirror.example"]}"#, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("mirror.example"), "{err}");

@@ -150,6 +150,7 @@ pub fn prepare(d: &Arc<Daemon>, key: &str, o: &AttachOpts) -> ApiResult<(Live, L
         stdout: o.flags.1,
         stderr: o.flags.2,
         timestamps: false,
+        details: false,
         tty: o.raw,
         since: None,
         until: None,

@@ -30,6 +30,8 @@ pub struct LogOpts {
     pub stderr: bool,
     /// Each line prefixed with its time.
     pub timestamps: bool,
+    /// Each line prefixed with its attributes (`--details`).
+    pub details: bool,
     /// Without the 8-byte stream headers.
     pub tty: bool,
     /// Lines from then on.
@@ -88,6 +90,13 @@ struct Entry<'a> {
     stream: Cow<'a, str>,
     #[serde(borrow, default)]
     time: Cow<'a, str>,
+    /// The json-file driver's extra attributes (sorted by key, as `details` prints them).
+    #[serde(default)]
+    attrs: Option<std::collections::BTreeMap<String, String>>,
+    /// `details`: `key=value,...` and a space (only the space without attributes), as dockerd
+    /// prints them: sorted by key, each side query-escaped.
+    #[serde(skip)]
+    details: String,
 }
 
 impl Entry<'_> {
@@ -113,12 +122,50 @@ fn wanted<'a>(line: &'a [u8], o: &LogOpts) -> Option<Entry<'a>> {
             return None;
         }
     }
+    let mut e = e;
+    if o.details {
+        e.details = details(e.attrs.as_ref());
+    }
     Some(e)
+}
+
+/// The `--details` prefix of a line with these attributes.
+fn details(attrs: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    let mut s = String::new();
+    for (i, (k, v)) in attrs.into_iter().flatten().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        query_escape(k, &mut s);
+        s.push('=');
+        query_escape(v, &mut s);
+    }
+    s.push(' ');
+    s
+}
+
+/// Go's `url.QueryEscape`: unreserved characters as they are, a space as `+`, the other bytes as
+/// `%XX`.
+fn query_escape(v: &str, out: &mut String) {
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+/// The payload's length: the line with its prefixes.
+fn payload_len(e: &Entry, o: &LogOpts) -> usize {
+    e.log.len() + e.details.len() + if o.timestamps { e.time.len() + 1 } else { 0 }
 }
 
 /// Append the frame of a wanted line to `out`.
 fn push_frame(e: &Entry, o: &LogOpts, out: &mut Vec<u8>) {
-    let len = e.log.len() + if o.timestamps { e.time.len() + 1 } else { 0 };
+    let len = payload_len(e, o);
     if !o.tty {
         out.extend_from_slice(&[e.stream(), 0, 0, 0]);
         out.extend_from_slice(&(len as u32).to_be_bytes());
@@ -131,6 +178,7 @@ fn push_payload(e: &Entry, o: &LogOpts, out: &mut Vec<u8>) {
         out.extend_from_slice(e.time.as_bytes());
         out.push(b' ');
     }
+    out.extend_from_slice(e.details.as_bytes());
     out.extend_from_slice(e.log.as_bytes());
 }
 
@@ -163,7 +211,7 @@ impl Framer {
         if !self.merge || o.tty {
             return push_frame(e, o, &mut self.buf);
         }
-        let add = e.log.len() + if o.timestamps { e.time.len() + 1 } else { 0 };
+        let add = payload_len(e, o);
         let stream = e.stream();
         match self.open {
             Some((at, s)) if s == stream && self.buf.len() - at - 8 + add <= MERGED_FRAME => {
@@ -214,7 +262,7 @@ fn batches(buf: &[u8], o: &LogOpts) -> Vec<Bytes> {
     out
 }
 
-/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=`.
+/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=&details=`.
 pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     if !c.spec.log.readable() {
@@ -226,6 +274,7 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
         timestamps: q.bool("timestamps"),
+        details: q.bool("details"),
         tty: c.spec.tty,
         since: unix_time(q, "since")?,
         until: unix_time(q, "until")?,
@@ -351,4 +400,43 @@ pub async fn resize(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
         &[("height", h.to_string()), ("width", w.to_string())],
     );
     Ok(http::empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_print_the_attributes_as_dockerd_does() {
+        let o = LogOpts {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            details: true,
+            tty: true,
+            since: None,
+            until: None,
+        };
+        let line = br#"{"log":"hi\n","stream":"stdout","attrs":{"a":"1","F":"a b&c=d,\u00e9~*","tag":"x/y"},"time":"T"}"#;
+        let mut out = Vec::new();
+        push_frame(&wanted(line, &o).unwrap(), &o, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "T F=a+b%26c%3Dd%2C%C3%A9~%2A,a=1,tag=x%2Fy hi\n"
+        );
+        // Without attributes: only the space; without `details`: nothing.
+        let plain = br#"{"log":"hi\n","stream":"stdout","time":"T"}"#;
+        let mut out = Vec::new();
+        push_frame(&wanted(plain, &o).unwrap(), &o, &mut out);
+        assert_eq!(out, b"T  hi\n");
+        let o = LogOpts {
+            details: false,
+            timestamps: false,
+            tty: false,
+            ..o
+        };
+        let mut out = Vec::new();
+        push_frame(&wanted(line, &o).unwrap(), &o, &mut out);
+        assert_eq!(out, b"\x01\0\0\0\0\0\0\x03hi\n");
+    }
 }

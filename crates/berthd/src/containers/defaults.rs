@@ -151,6 +151,11 @@ mod tests {
     fn bad_defaults_are_refused() {
         assert!(defaults(&["--log-driver=syslogx"]).is_err());
         assert!(defaults(&["--log-opt=max-size=huge"]).is_err());
+        assert!(defaults(&["--log-opt=tag={{.Foo}}"]).is_err());
+        assert!(defaults(&["--log-opt=labels-regex=("]).is_err());
+        assert!(defaults(&["--log-driver=local", "--log-opt=env=E"]).is_err());
+        let d = defaults(&["--log-opt=labels=a", "--log-opt=tag={{.Name}}"]).unwrap();
+        assert_eq!(d.log_opts["tag"], "{{.Name}}");
         assert!(defaults(&["--dns=not-an-ip"]).is_err());
         assert!(defaults(&["--default-ulimit=nofile=10:5"]).is_err());
         assert!(defaults(&["--default-ulimit=bogus=1"]).is_err());

@@ -3,6 +3,13 @@
 //! rotate it, the shim does the writing) and `none` (nothing is kept, `logs` cannot read). `local`
 //! is accepted as json-file with the local driver's default limits (20 MB per file, 5 files), since
 //! berthd has no binary log format: the files stay readable JSON lines.
+//!
+//! json-file also takes dockerd's attribute options (`labels`, `labels-regex`, `env`, `env-regex`,
+//! `tag`: [`super::logattrs`]); `local` refuses them, as dockerd's does. `mode` and
+//! `max-buffer-size` are checked for every driver but `none`, before the driver's own options, as
+//! dockerd checks them. `mode=non-blocking` is dockerd's: the shim queues the lines (1 MB unless
+//! `max-buffer-size` says otherwise) for a writer thread and drops those that find the queue full,
+//! so a container never waits for its log file.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -29,6 +36,9 @@ pub struct LogSettings {
     pub max_size: u64,
     /// Files kept, the live one included (1: the live file is truncated instead of rotated).
     pub max_file: u32,
+    /// `mode=non-blocking`: at most this many bytes of lines wait to be written (`None`: blocking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_buffer: Option<u64>,
 }
 
 impl LogSettings {
@@ -75,6 +85,27 @@ fn human_size(s: &str) -> Option<u64> {
     (v.is_finite() && v >= 0.0).then_some(v as u64)
 }
 
+/// dockerd's buffer for `mode=non-blocking` without `max-buffer-size`.
+const DEFAULT_MAX_BUFFER: u64 = 1_000_000;
+
+/// Docker's `RAMInBytes`: a number with an optional binary unit (`k`, `kb`, `KiB`, `m`, ... `p`).
+fn ram_in_bytes(s: &str) -> Option<u64> {
+    let re = regex::Regex::new(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$").ok()?;
+    let c = re.captures(s)?;
+    let n: f64 = c[1].parse().ok()?;
+    let shift = c
+        .get(2)
+        .map_or(0, |u| match u.as_str().to_ascii_lowercase().as_str() {
+            "k" => 10,
+            "m" => 20,
+            "g" => 30,
+            "t" => 40,
+            _ => 50,
+        });
+    let v = n * (1u64 << shift) as f64;
+    (v.is_finite() && v < u64::MAX as f64).then_some(v as u64)
+}
+
 /// Validate the request (a missing or empty `Type` is the default driver).
 pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
     let r = r.unwrap_or_default();
@@ -93,16 +124,39 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 options,
                 max_size: 0,
                 max_file: 1,
+                max_buffer: None,
             })
         }
-        other => {
-            return Err(bad(format!(
-                "logger: no log driver named '{other}' is registered"
-            )))
-        }
+        _ => (0, 1),
     };
+    // Every driver's options, checked before the driver's own (and its existence), as dockerd does.
+    let mode = options.get("mode").map(String::as_str).unwrap_or("");
+    let non_blocking = match mode {
+        "" | "blocking" => false,
+        "non-blocking" => true,
+        _ => return Err(bad(format!("logger: logging mode not supported: {mode}"))),
+    };
+    let mut max_buffer = non_blocking.then_some(DEFAULT_MAX_BUFFER);
+    if let Some(v) = options.get("max-buffer-size") {
+        if !non_blocking {
+            return Err(bad(
+                "logger: max-buffer-size option is only supported with 'mode=non-blocking'".into(),
+            ));
+        }
+        max_buffer = Some(ram_in_bytes(v).ok_or_else(|| {
+            bad(format!(
+                "error parsing option max-buffer-size: invalid size: '{v}'"
+            ))
+        })?);
+    }
+    if driver != "json-file" && driver != "local" {
+        return Err(bad(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )));
+    }
     for (k, v) in &options {
         match k.as_str() {
+            "mode" | "max-buffer-size" => {}
             "max-size" => {
                 max_size = human_size(v)
                     .filter(|n| *n > 0)
@@ -126,12 +180,10 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 }
                 _ => return Err(bad(format!("invalid value for compress: {v:?}"))),
             },
-            "mode" if v == "blocking" => {}
-            "labels" | "labels-regex" | "env" | "env-regex" | "tag" | "mode"
-            | "max-buffer-size" => {
-                return Err(bad(format!(
-                    "log opt '{k}' of the {driver} log driver is not supported by berthd"
-                )))
+            // The json-file driver's attributes (the local driver has none in dockerd).
+            "labels" | "labels-regex" | "env" | "env-regex" | "tag" if driver == "json-file" => {}
+            _ if driver == "local" => {
+                return Err(bad(format!("unknown log opt '{k}' for log driver local")))
             }
             _ => {
                 return Err(bad(format!(
@@ -140,25 +192,71 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
             }
         }
     }
+    if driver == "json-file" {
+        super::logattrs::validate(&options)
+            .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
+    }
     Ok(LogSettings {
         driver,
         options,
         max_size,
         max_file,
+        max_buffer,
     })
 }
 
-/// The shim's flags for these settings.
-pub fn shim_args(s: &LogSettings) -> Vec<String> {
+/// The attributes of `c`'s log lines as a JSON object (`None`: none), computed at each start: the
+/// tag can name the container, which a rename changes.
+pub fn attrs_json(c: &super::model::Container) -> Result<Option<String>, String> {
+    let s = &c.spec.log;
+    if s.driver_name() != "json-file" || s.options.is_empty() {
+        return Ok(None);
+    }
+    let labels: BTreeMap<String, String> = c
+        .config
+        .get("Labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default();
+    let info = super::logattrs::LogInfo {
+        id: &c.id,
+        name: &c.name,
+        image_id: &c.image_id,
+        image_name: c.config.get("Image").and_then(|i| i.as_str()).unwrap_or(""),
+        env: &c.spec.env,
+        labels: &labels,
+    };
+    let a = super::logattrs::attrs_json(&s.options, &info)?;
+    // They go on the shim's command line, where one argument is at most 128 KiB.
+    if a.as_ref().is_some_and(|a| a.len() > MAX_ATTRS) {
+        return Err(format!(
+            "the log attributes (labels, env, tag) are over {} KiB",
+            MAX_ATTRS >> 10
+        ));
+    }
+    Ok(a)
+}
+
+/// The most bytes of attributes a log line carries.
+const MAX_ATTRS: usize = 64 << 10;
+
+/// The shim's flags for these settings and the lines' attributes ([`attrs_json`]).
+pub fn shim_args(s: &LogSettings, attrs: Option<String>) -> Vec<String> {
     if !s.readable() {
         return vec!["--log-driver".into(), "none".into()];
     }
-    vec![
+    let mut v = vec![
         "--log-max-size".into(),
         s.max_size.to_string(),
         "--log-max-file".into(),
         s.max_file.max(1).to_string(),
-    ]
+    ];
+    if let Some(a) = attrs {
+        v.extend(["--log-attrs".into(), a]);
+    }
+    if let Some(n) = s.max_buffer {
+        v.extend(["--log-max-buffer".into(), n.to_string()]);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -198,7 +296,72 @@ mod tests {
     }
 
     #[test]
+    fn attribute_options_and_modes() {
+        let ok = [
+            ("labels", "a,b"),
+            ("labels-regex", "^com\\."),
+            ("env", "E"),
+            ("env-regex", "^E"),
+            ("tag", "{{.Name}}/{{.ID}}"),
+            ("mode", "blocking"),
+        ];
+        let s = parse(req("json-file", &ok)).unwrap();
+        assert_eq!(s.options["tag"], "{{.Name}}/{{.ID}}");
+        let msg =
+            |kind: &str, opts: &[(&str, &str)]| parse(req(kind, opts)).unwrap_err().to_string();
+        assert_eq!(
+            msg("local", &[("labels", "a")]),
+            "unknown log opt 'labels' for log driver local"
+        );
+        assert_eq!(
+            msg("json-file", &[("bogus", "1")]),
+            "unknown log opt 'bogus' for json-file log driver"
+        );
+        let e = msg("json-file", &[("tag", "{{.Foo}}")]);
+        assert!(
+            e.starts_with("failed to initialize logging driver: tag \"{{.Foo}}\": unsupported"),
+            "{e}"
+        );
+        assert!(msg("json-file", &[("env-regex", "(")]).contains("env-regex"));
+        assert_eq!(
+            msg("json-file", &[("mode", "foo")]),
+            "logger: logging mode not supported: foo"
+        );
+        // As dockerd: the mode is checked before the driver exists.
+        assert_eq!(
+            msg("asdf", &[("mode", "foo")]),
+            "logger: logging mode not supported: foo"
+        );
+        assert_eq!(
+            msg("local", &[("max-buffer-size", "1m")]),
+            "logger: max-buffer-size option is only supported with 'mode=non-blocking'"
+        );
+        assert_eq!(
+            msg(
+                "json-file",
+                &[("mode", "non-blocking"), ("max-buffer-size", "lots")]
+            ),
+            "error parsing option max-buffer-size: invalid size: 'lots'"
+        );
+        let nb = |opts: &[(&str, &str)]| parse(req("local", opts)).unwrap().max_buffer;
+        assert_eq!(nb(&[("mode", "non-blocking")]), Some(1_000_000));
+        assert_eq!(
+            nb(&[("mode", "non-blocking"), ("max-buffer-size", "4m")]),
+            Some(4 << 20)
+        );
+        assert_eq!(nb(&[("mode", "blocking")]), None);
+        let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
+        assert_eq!(shim_args(&s, None)[4..], ["--log-max-buffer", "1000000"]);
+        // `none` takes anything.
+        assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
+    }
+
+    #[test]
     fn sizes() {
+        assert_eq!(ram_in_bytes("4m"), Some(4 << 20));
+        assert_eq!(ram_in_bytes("1.5 KiB"), Some(1536));
+        assert_eq!(ram_in_bytes("10"), Some(10));
+        assert_eq!(ram_in_bytes("1x"), None);
         assert_eq!(human_size("1k"), Some(1000));
         assert_eq!(human_size("1.5m"), Some(1_500_000));
         assert_eq!(human_size("20"), Some(20));

@@ -11,6 +11,7 @@ pub mod health;
 pub mod hostextra;
 pub mod lifecycle;
 pub mod links;
+pub mod logattrs;
 pub mod logconfig;
 pub mod logfile;
 pub mod model;

@@ -266,8 +266,10 @@ pub async fn spawn(
             args.push(flag.into());
         }
     }
+    let attrs = super::logconfig::attrs_json(c)
+        .map_err(|e| ShimError::Failed(format!("failed to initialize logging driver: {e}")))?;
     args.extend(
-        super::logconfig::shim_args(&s.log)
+        super::logconfig::shim_args(&s.log, attrs)
             .into_iter()
             .map(Into::into),
     );
