@@ -146,13 +146,16 @@ impl Client {
         };
         let mut seen = BTreeSet::new();
         let mut blobs = VecDeque::new();
-        for d in std::iter::once(manifest.config()).chain(manifest.layers().iter()) {
+        for (i, d) in std::iter::once(manifest.config())
+            .chain(manifest.layers().iter())
+            .enumerate()
+        {
             let dd = media::desc_digest(d)?;
             if seen.insert(dd.clone()) {
                 if !store.has_blob(&dd) {
                     created.push(dd.clone());
                 }
-                blobs.push_back((dd, d.size()));
+                blobs.push_back((dd, d.size(), i > 0));
             }
         }
         self.fetch_blobs(store, r, blobs, progress)?;
@@ -160,12 +163,14 @@ impl Client {
         Ok(top)
     }
 
-    /// Fetch blobs with up to `parallel` workers.
+    /// Fetch blobs (digest, size, whether it is a layer) with up to `parallel` workers; a
+    /// layer's size unpacked is measured and recorded once it is in the store, as Docker shows
+    /// image sizes (a layer that cannot be measured now is measured when first asked for).
     fn fetch_blobs(
         &self,
         store: &Store,
         r: &Reference,
-        blobs: VecDeque<(Digest, u64)>,
+        blobs: VecDeque<(Digest, u64, bool)>,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<(), RegistryError> {
         let workers = self.opts.parallel.max(1).min(blobs.len().max(1));
@@ -181,7 +186,7 @@ impl Client {
                     {
                         return;
                     }
-                    let Some((d, size)) =
+                    let Some((d, size, layer)) =
                         queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
                     else {
                         return;
@@ -192,6 +197,9 @@ impl Client {
                             .unwrap_or_else(|e| e.into_inner())
                             .get_or_insert(e);
                         return;
+                    }
+                    if layer {
+                        let _ = store.measure_layer(&d);
                     }
                 });
             }

@@ -13,15 +13,19 @@ use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// When an image was made, to the nanosecond where its config says so (berthd's before wrote
+/// whole seconds; the zero time when it says nothing readable): what `since`/`before` compare and
+/// the list is ordered by, as dockerd does.
+fn created_at(img: &Image) -> std::time::SystemTime {
+    berth_image::config::created_time(img.info.config.created.as_deref())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// [`created_at`] in seconds since the epoch, as the API shows it.
 fn created_unix(img: &Image) -> i64 {
-    img.info
-        .config
-        .created
-        .as_deref()
-        .and_then(crate::time::parse_rfc3339)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    created_at(img)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Shell-style match of `*` and `?` (what Docker's `reference` filter uses).
@@ -68,10 +72,10 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let mut out = Vec::new();
     let all_images = images::list(d)?;
     // `before=IMAGE` / `since=IMAGE`: created before / after that image (the latest given wins).
-    let created_of = |key: &str| -> ApiResult<Option<i64>> {
+    let created_of = |key: &str| -> ApiResult<Option<std::time::SystemTime>> {
         match f.get(key).last() {
             Some(name) => images::find_in(&all_images, name)
-                .map(|i| Some(created_unix(&i)))
+                .map(|i| Some(created_at(&i)))
                 .ok_or_else(|| images::not_found(name)),
             None => Ok(None),
         }
@@ -84,7 +88,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         if dangling && parents.contains(&img.id()) && !q.bool("all") {
             continue;
         }
-        let created = created_unix(&img);
+        let created = created_at(&img);
         if before.is_some_and(|b| created >= b) || since.is_some_and(|t| created <= t) {
             continue;
         }
@@ -124,9 +128,9 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 continue;
             }
         }
-        let size = img.size();
+        let size = img.size(&d.images);
         out.push((
-            created_unix(&img),
+            created,
             json!({
                 "Containers": -1,
                 "Created": created_unix(&img),
@@ -148,6 +152,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
 /// `GET /images/{name}/json`.
 pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
+    let size = img.size(&d.images);
     let cfg = &img.info.config;
     let cc = cfg.config.clone().unwrap_or_default();
     let container_config = json!({
@@ -190,8 +195,8 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         "Architecture": cfg.architecture,
         "Variant": cfg.variant,
         "Os": cfg.os,
-        "Size": img.size(),
-        "VirtualSize": img.size(),
+        "Size": size,
+        "VirtualSize": size,
         "GraphDriver": {"Data": {"UpperDir": upper}, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
         "Metadata": {"LastTagTime": crate::time::ZERO},
@@ -710,7 +715,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
 pub async fn history(d: &Daemon, name: &str) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
     let cfg = &img.info.config;
-    let mut layer_sizes = img.info.layers.iter().map(|l| l.size() as i64);
+    let mut layer_sizes = img.layer_sizes(&d.images).into_iter();
     let mut rows: Vec<Value> = Vec::new();
     let hist = if cfg.history.is_empty() {
         // No history: one entry per layer.
