@@ -146,16 +146,13 @@ impl Client {
         };
         let mut seen = BTreeSet::new();
         let mut blobs = VecDeque::new();
-        for (i, d) in std::iter::once(manifest.config())
-            .chain(manifest.layers().iter())
-            .enumerate()
-        {
+        for d in std::iter::once(manifest.config()).chain(manifest.layers().iter()) {
             let dd = media::desc_digest(d)?;
             if seen.insert(dd.clone()) {
                 if !store.has_blob(&dd) {
                     created.push(dd.clone());
                 }
-                blobs.push_back((dd, d.size(), i > 0));
+                blobs.push_back((dd, d.size()));
             }
         }
         self.fetch_blobs(store, r, blobs, progress)?;
@@ -163,14 +160,12 @@ impl Client {
         Ok(top)
     }
 
-    /// Fetch blobs (digest, size, whether it is a layer) with up to `parallel` workers; a
-    /// layer's size unpacked is measured and recorded once it is in the store, as Docker shows
-    /// image sizes (a layer that cannot be measured now is measured when first asked for).
+    /// Fetch blobs with up to `parallel` workers.
     fn fetch_blobs(
         &self,
         store: &Store,
         r: &Reference,
-        blobs: VecDeque<(Digest, u64, bool)>,
+        blobs: VecDeque<(Digest, u64)>,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<(), RegistryError> {
         let workers = self.opts.parallel.max(1).min(blobs.len().max(1));
@@ -186,7 +181,7 @@ impl Client {
                     {
                         return;
                     }
-                    let Some((d, size, layer)) =
+                    let Some((d, size)) =
                         queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
                     else {
                         return;
@@ -197,9 +192,6 @@ impl Client {
                             .unwrap_or_else(|e| e.into_inner())
                             .get_or_insert(e);
                         return;
-                    }
-                    if layer {
-                        let _ = store.measure_layer(&d);
                     }
                 });
             }
