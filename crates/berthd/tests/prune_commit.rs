@@ -337,6 +337,30 @@ fn image_sizes_are_unpacked_and_commits_in_a_row_differ() {
         );
     }
     d.ok(&["rm", "ww"]);
+
+    // Pulled into a daemon that has none of its layers: the same sizes.
+    let Some(reg) = Registry::start(d.dir.path(), false) else {
+        println!("skipped: the pull part of image_sizes_are_unpacked_and_commits_in_a_row_differ: docker-registry is missing");
+        return;
+    };
+    let name = format!("{}/snap:1", reg.host);
+    d.ok(&["tag", "snap:1", &name]);
+    d.ok(&["push", &name]);
+    let other = Berthd::start();
+    other.ok(&["pull", &name]);
+    assert_eq!(
+        other
+            .ok(&["image", "inspect", "-f", "{{.Size}}", &name])
+            .trim(),
+        (base + layer).to_string()
+    );
+    assert_eq!(
+        other
+            .ok(&["history", "--format", "{{.Size}}", &name])
+            .lines()
+            .collect::<Vec<_>>(),
+        [format!("{layer}B"), human(base)]
+    );
 }
 
 #[test]
