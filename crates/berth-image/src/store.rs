@@ -81,6 +81,9 @@ pub struct Store {
     max_uncompressed: std::sync::Arc<AtomicU64>,
     /// The layer sizes read or written so far (`layer-sizes/`), so a listing reads each once.
     layer_sizes: std::sync::Arc<std::sync::Mutex<HashMap<Digest, u64>>>,
+    /// Held while a layer is measured: one asking for a size another is measuring waits for that
+    /// answer instead of decompressing the same blob again.
+    measuring: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -105,6 +108,7 @@ impl Store {
                 crate::compression::DEFAULT_MAX_UNCOMPRESSED,
             )),
             layer_sizes: Default::default(),
+            measuring: Default::default(),
         })
     }
 
@@ -386,6 +390,10 @@ impl Store {
     /// (decompressed within the store's bound) and recorded. Layers stored before sizes were
     /// kept are measured here, once each.
     pub fn measure_layer(&self, d: &Digest) -> Result<u64, StoreError> {
+        if let Some(n) = self.layer_size(d) {
+            return Ok(n);
+        }
+        let _one_at_a_time = self.measuring.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = self.layer_size(d) {
             return Ok(n);
         }
