@@ -319,6 +319,14 @@ fn image_sizes_are_unpacked_and_commits_in_a_row_differ() {
         ]),
         "snap:2\nsnap:1\n"
     );
+    // `VirtualSize` is `Size` where the API still has it (before 1.44, so dockerd 20.10's 1.41).
+    for (v, want) in [("1.41", Some(base)), ("1.47", None)] {
+        let (st, body) = d.http("GET", &format!("/v{v}/images/bb:1/json"), None);
+        assert_eq!(st, 200, "{body}");
+        let img: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(img["VirtualSize"].as_i64(), want, "API {v}");
+        assert_eq!(img["Size"].as_i64(), Some(base), "API {v}");
+    }
     // Every layer once; bb:1's layer is in all three images, the commits' in two.
     let (st, body) = d.http("GET", "/v1.47/system/df", None);
     assert_eq!(st, 200, "{body}");

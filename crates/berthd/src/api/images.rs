@@ -65,8 +65,17 @@ fn labels(img: &Image) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// `VirtualSize` beside `Size` (the same number): API 1.44 dropped it, as dockerd 25 did.
+pub(crate) fn virtual_size(v: &mut Value, api: (u32, u32)) {
+    if api >= (1, 44) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("VirtualSize");
+        }
+    }
+}
+
 /// `GET /images/json`.
-pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+pub async fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&["dangling", "reference", "label", "before", "since"])?;
     let mut out = Vec::new();
@@ -129,9 +138,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
             }
         }
         let size = img.size(&d.images);
-        out.push((
-            created,
-            json!({
+        let mut entry = json!({
                 "Containers": -1,
                 "Created": created_unix(&img),
                 "Id": img.id(),
@@ -142,15 +149,16 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 "SharedSize": -1,
                 "Size": size,
                 "VirtualSize": size,
-            }),
-        ));
+        });
+        virtual_size(&mut entry, api);
+        out.push((created, entry));
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
     ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
 }
 
 /// `GET /images/{name}/json`.
-pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
+pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
     let size = img.size(&d.images);
     let cfg = &img.info.config;
@@ -180,7 +188,7 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         .layer_diff_dir(&img.info.top_chain_id().unwrap_or_else(|| Digest::of(b"")))
         .display()
         .to_string();
-    ok_json(&json!({
+    let mut v = json!({
         "Id": img.id(),
         "RepoTags": img.repo_tags(),
         "RepoDigests": img.repo_digests(),
@@ -200,7 +208,9 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         "GraphDriver": {"Data": {"UpperDir": upper}, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
         "Metadata": {"LastTagTime": crate::time::ZERO},
-    }))
+    });
+    virtual_size(&mut v, api);
+    ok_json(&v)
 }
 
 /// Names (manifest digest -> keys) before a change, to keep replaced images as dangling after it.

@@ -207,7 +207,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
 
 /// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
 /// and the build cache (the untagged images of build steps).
-pub async fn df(d: &Daemon) -> ApiResult<Resp> {
+pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
     let containers = d.containers.all();
     let images = crate::images::list(d)?;
     let usage = crate::images::disk_usage(&images, &d.images);
@@ -249,12 +249,14 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         .map(|i| {
             let n = containers.iter().filter(|c| c.image_id == i.id()).count();
             let size = usage.size.get(&i.id()).copied().unwrap_or(0);
-            json!({
+            let mut v = json!({
                 "Containers": n, "Created": created_unix(i.info.config.created.as_deref()), "Id": i.id(), "Labels": null, "ParentId": "",
                 "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(),
                 "SharedSize": usage.shared.get(&i.id()).copied().unwrap_or(0),
                 "Size": size, "VirtualSize": size,
-            })
+            });
+            super::images::virtual_size(&mut v, api);
+            v
         })
         .collect();
     let cs: Vec<_> = containers
