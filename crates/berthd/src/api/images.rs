@@ -139,16 +139,16 @@ pub async fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         }
         let size = img.size(&d.images);
         let mut entry = json!({
-                "Containers": -1,
-                "Created": created_unix(&img),
-                "Id": img.id(),
-                "Labels": labels(&img),
-                "ParentId": img.info.config.parent.clone().unwrap_or_default(),
-                "RepoDigests": repo_digests,
-                "RepoTags": repo_tags,
-                "SharedSize": -1,
-                "Size": size,
-                "VirtualSize": size,
+            "Containers": -1,
+            "Created": created_unix(&img),
+            "Id": img.id(),
+            "Labels": labels(&img),
+            "ParentId": img.info.config.parent.clone().unwrap_or_default(),
+            "RepoDigests": repo_digests,
+            "RepoTags": repo_tags,
+            "SharedSize": -1,
+            "Size": size,
+            "VirtualSize": size,
         });
         virtual_size(&mut entry, api);
         out.push((created, entry));
