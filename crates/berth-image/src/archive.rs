@@ -141,13 +141,25 @@ fn check_entries(
             f.rewind()?;
             let c = Compression::detect(&head[..n]);
             // The diffID: the blob's own digest for a plain tar, else hashed while decompressing
-            // (bounded: nothing of the decompressed data is kept).
+            // (bounded: nothing of the decompressed data is kept). The layer's size unpacked is
+            // measured on the same read (a plain tar is read for it alone).
+            let known = store.layer_size(&d);
             let diff_id = if c == Compression::None {
+                if known.is_none() {
+                    let n = crate::layer_size::measure(io::BufReader::new(f))?;
+                    let _ = store.set_layer_size(&d, n);
+                }
                 d.clone()
             } else {
                 let (_, plain) = decompress(f)?;
                 let plain = crate::compression::Bounded::new(plain, store.max_uncompressed());
-                HashingReader::new(plain).finish()?.0
+                let mut hr = HashingReader::new(plain);
+                let n = crate::layer_size::measure(&mut hr)?;
+                let diff_id = hr.finish()?.0;
+                if known.is_none() && diff_id.as_str() == config.rootfs.diff_ids[i] {
+                    let _ = store.set_layer_size(&d, n);
+                }
+                diff_id
             };
             if diff_id.as_str() != config.rootfs.diff_ids[i] {
                 return Err(ArchiveError::DiffId {

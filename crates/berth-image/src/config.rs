@@ -242,30 +242,17 @@ impl RuntimeDefaults {
     }
 }
 
-/// Current time as RFC 3339 (UTC, seconds).
+/// Current time as dockerd writes an image's `created` (RFC 3339 in UTC to the nanosecond, Go's
+/// `RFC3339Nano`): two commits in one second make two images, and `since`/`before` and the
+/// newest-first order tell them apart.
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    berth_time::rfc3339_go(std::time::SystemTime::now())
+}
+
+/// A config's or history entry's `created` as a time: ours (to the nanosecond, or to the second
+/// as berthd wrote them before) and other tools' alike; `None` when absent or unreadable.
+pub fn created_time(created: Option<&str>) -> Option<std::time::SystemTime> {
+    created.and_then(berth_time::parse_rfc3339)
 }
 
 fn json_or_shell(rest: &str, shell: bool) -> Vec<String> {
@@ -393,6 +380,21 @@ mod tests {
         assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "top -b"]);
         assert!(c.exposed_ports.unwrap().contains_key("53/udp"));
         assert!(apply_changes(&mut ContainerConfig::default(), &["RUN x".to_string()]).is_err());
-        assert_eq!(now_rfc3339().len(), 20);
+        let now = now_rfc3339();
+        let t = created_time(Some(&now)).unwrap();
+        assert_eq!(
+            berth_time::rfc3339_go(t),
+            now,
+            "read back to the nanosecond"
+        );
+        assert!(
+            created_time(Some("2026-12-07T14:30:20Z"))
+                < created_time(Some("2026-12-07T14:30:20.5Z"))
+        );
+        assert!(
+            created_time(Some("2026-12-07T14:30:20.52Z"))
+                > created_time(Some("2026-12-07T14:30:20.5Z"))
+        );
+        assert_eq!(created_time(None), None);
     }
 }

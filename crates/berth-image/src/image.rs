@@ -218,6 +218,7 @@ pub fn flatten(
 }
 
 /// Store a layer tar (any compression) compressing it with `compression`; returns (blob digest, size, diffID).
+/// Its size unpacked ([`crate::layer_size`]) is measured on the way and recorded with the blob.
 pub fn store_layer<R: Read>(
     store: &Store,
     r: R,
@@ -230,14 +231,14 @@ pub fn store_layer<R: Read>(
     let res = (|| {
         let f = BufWriter::new(File::create(&tmp)?);
         let mut c = Compressor::new(HashingWriter::new(f), compression)?;
-        io::copy(&mut hr, &mut c)?;
+        let unpacked = crate::layer_size::measure_through(&mut hr, &mut c)?;
         let hw = c.finish()?;
         let (mut f, digest, size) = hw.finish();
         f.flush()?;
         let (diff_id, _) = hr.finish()?;
-        Ok::<_, io::Error>((digest, size, diff_id))
+        Ok::<_, io::Error>((digest, size, diff_id, unpacked))
     })();
-    let (digest, size, diff_id) = match res {
+    let (digest, size, diff_id, unpacked) = match res {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -245,6 +246,8 @@ pub fn store_layer<R: Read>(
         }
     };
     store.commit_ingested(&tmp, &digest, Some(size))?;
+    // Unrecorded (a failed write), it is measured again when first asked for.
+    let _ = store.set_layer_size(&digest, unpacked);
     Ok((digest, size, diff_id))
 }
 

@@ -124,9 +124,17 @@ fn ingest_tree(
     let bytes = store.read_blob(digest).map_err(ImageError::from)?;
     match media::parse(&bytes, media_type).map_err(ImageError::from)? {
         Parsed::Manifest(m) => {
-            for d in std::iter::once(m.config()).chain(m.layers().iter()) {
+            for (i, d) in std::iter::once(m.config())
+                .chain(m.layers().iter())
+                .enumerate()
+            {
                 let dd = media::desc_digest(d).map_err(ImageError::from)?;
                 src.ingest(store, &format!("blobs/sha256/{}", dd.hex()), Some(&dd))?;
+                // A layer's size unpacked, as Docker shows image sizes (one that cannot be
+                // measured now is measured when first asked for).
+                if i > 0 {
+                    let _ = store.measure_layer(&dd);
+                }
             }
         }
         Parsed::Index(idx) => {

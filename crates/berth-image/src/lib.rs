@@ -10,6 +10,7 @@
 //! - [`image`]: resolving, unpacking, rootfs import, filesystem export, commit.
 //! - [`config`]: image config and the runtime defaults the engine needs.
 //! - [`registry`]: a Distribution API v2 client (pull/push, auth, mounts, resumable parallel pulls).
+//! - [`layer_size`]: a layer's size unpacked, as Docker reports image sizes.
 //! - [`gc`]: garbage collection of blobs and layers.
 
 pub mod archive;
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod gc;
 pub mod image;
 pub mod init_layer;
+pub mod layer_size;
 pub mod layout;
 pub mod media;
 pub mod pack;

@@ -2,10 +2,11 @@
 //!
 //! Layout under the root: `blobs/sha256/<hex>` (immutable, verified on write), `ingest/` (temporary files
 //! renamed into place once their digest checks out), `refs.json` (names to manifest descriptors, updated
-//! atomically under an exclusive lock on `refs.lock`).
+//! atomically under an exclusive lock on `refs.lock`), `layer-sizes/<hex>` (a layer blob's size
+//! unpacked, as Docker reports it: see [`crate::layer_size`]; it goes with its blob).
 
 use crate::digest::{Digest, HashingReader};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -78,15 +79,27 @@ pub struct Store {
     root: PathBuf,
     /// Bound on one decompressed stream (see [`crate::compression::Bounded`]).
     max_uncompressed: std::sync::Arc<AtomicU64>,
+    /// The layer sizes read or written so far (`layer-sizes/`), so a listing reads each once.
+    layer_sizes: std::sync::Arc<std::sync::Mutex<HashMap<Digest, u64>>>,
+    /// Held while a layer is measured: one asking for a size another is measuring waits for that
+    /// answer instead of decompressing the same blob again.
+    measuring: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The directory of the layer sizes.
+const LAYER_SIZES: &str = "layer-sizes";
 
 impl Store {
     /// Open (creating if needed) a store rooted at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Store, StoreError> {
         let root = root.as_ref().to_path_buf();
-        for d in [root.join("blobs/sha256"), root.join("ingest")] {
+        for d in [
+            root.join("blobs/sha256"),
+            root.join("ingest"),
+            root.join(LAYER_SIZES),
+        ] {
             fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
         Ok(Store {
@@ -94,6 +107,8 @@ impl Store {
             max_uncompressed: std::sync::Arc::new(AtomicU64::new(
                 crate::compression::DEFAULT_MAX_UNCOMPRESSED,
             )),
+            layer_sizes: Default::default(),
+            measuring: Default::default(),
         })
     }
 
@@ -297,8 +312,10 @@ impl Store {
         })
     }
 
-    /// Delete a blob; returns whether it existed.
+    /// Delete a blob (and its layer size); returns whether it existed.
     pub fn delete_blob(&self, d: &Digest) -> Result<bool, StoreError> {
+        self.sizes().remove(d);
+        let _ = fs::remove_file(self.layer_size_path(d));
         let p = self.blob_path(d);
         match fs::remove_file(&p) {
             Ok(()) => Ok(true),
@@ -332,6 +349,61 @@ impl Store {
             .iter()
             .filter_map(|d| self.blob_size(d))
             .sum()
+    }
+
+    fn layer_size_path(&self, d: &Digest) -> PathBuf {
+        self.root.join(LAYER_SIZES).join(d.hex())
+    }
+
+    fn sizes(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, u64>> {
+        self.layer_sizes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The recorded unpacked size of layer blob `d` ([`crate::layer_size`]), if there is one.
+    pub fn layer_size(&self, d: &Digest) -> Option<u64> {
+        if let Some(n) = self.sizes().get(d) {
+            return Some(*n);
+        }
+        let n = fs::read_to_string(self.layer_size_path(d))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        self.sizes().insert(d.clone(), n);
+        Some(n)
+    }
+
+    /// Record the unpacked size of layer blob `d` (written whole or not at all).
+    pub fn set_layer_size(&self, d: &Digest, size: u64) -> Result<(), StoreError> {
+        let p = self.layer_size_path(d);
+        let tmp = self.temp_path("size");
+        let res = fs::write(&tmp, size.to_string()).and_then(|()| fs::rename(&tmp, &p));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(StoreError::Io { path: p, source: e });
+        }
+        self.sizes().insert(d.clone(), size);
+        Ok(())
+    }
+
+    /// The unpacked size of layer blob `d`: the recorded one, else measured from the blob now
+    /// (decompressed within the store's bound) and recorded. Layers stored before sizes were
+    /// kept are measured here, once each.
+    pub fn measure_layer(&self, d: &Digest) -> Result<u64, StoreError> {
+        if let Some(n) = self.layer_size(d) {
+            return Ok(n);
+        }
+        let _one_at_a_time = self.measuring.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = self.layer_size(d) {
+            return Ok(n);
+        }
+        let p = self.blob_path(d);
+        let f = self.open_blob(d)?;
+        let n = crate::compression::decompress_bounded(f, self.max_uncompressed())
+            .and_then(crate::layer_size::measure)
+            .map_err(io_err(&p))?;
+        self.set_layer_size(d, n)?;
+        Ok(n)
     }
 
     fn refs_path(&self) -> PathBuf {
@@ -435,6 +507,36 @@ mod tests {
         );
         assert!(s.delete_blob(&d).unwrap());
         assert!(matches!(s.read_blob(&d), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn layer_sizes_are_measured_once_kept_and_go_with_their_blob() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1234);
+        b.append_data(&mut h, "f", &[0u8; 1234][..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut gz =
+            crate::compression::Compressor::new(Vec::new(), crate::compression::Compression::Gzip)
+                .unwrap();
+        gz.write_all(&tar).unwrap();
+        let d = s.write_blob(&gz.finish().unwrap()).unwrap();
+        assert_eq!(s.layer_size(&d), None);
+        assert_eq!(s.measure_layer(&d).unwrap(), 1234);
+        // Kept for a store opened later, and not measured again.
+        let again = Store::open(t.path()).unwrap();
+        assert_eq!(again.layer_size(&d), Some(1234));
+        again.set_layer_size(&d, 99).unwrap();
+        assert_eq!(again.measure_layer(&d).unwrap(), 99);
+        assert!(again.delete_blob(&d).unwrap());
+        assert_eq!(again.layer_size(&d), None);
+        assert!(!t.path().join(LAYER_SIZES).join(d.hex()).exists());
+        assert!(matches!(
+            again.measure_layer(&d),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -266,3 +266,64 @@ fn docker_archive_with_several_images_round_trips() {
         serde_json::from_slice(&src.read(&store2, "repositories").unwrap()).unwrap();
     assert!(repos["berth.test/busybox"]["also"].is_string());
 }
+
+/// Each layer's size unpacked (what `docker images` shows) is kept with its blob by an import,
+/// a docker archive load and an OCI layout import, and measured from the blob for a layer stored
+/// without one: the bytes of the files plus the symbolic links' targets, not the blob's size.
+#[test]
+fn layer_sizes_unpacked_are_kept_through_import_load_and_layouts() {
+    let t = tempfile::tempdir().unwrap();
+    let store = sample_store(t.path());
+    common::generated_image(&store, "berth.test/second:1", 4, &[5_000]);
+    let bb = fs::metadata(common::busybox().unwrap()).unwrap().len();
+    // busybox_rootfs: the binary, `sh -> busybox`, `berth\n` and that many random bytes.
+    let rootfs = |extra: u64| bb + "busybox".len() as u64 + "berth\n".len() as u64 + extra;
+    let sizes = |s: &Store, name: &str| -> Vec<(Digest, Option<u64>)> {
+        let info = resolve(s, &lookup(s, name).unwrap()).unwrap();
+        info.layers
+            .iter()
+            .map(|l| {
+                let d = berth_image::media::desc_digest(l).unwrap();
+                let n = s.layer_size(&d);
+                (d, n)
+            })
+            .collect()
+    };
+    let imported = sizes(&store, "berth.test/busybox:1");
+    assert_eq!(
+        imported[0].1,
+        Some(rootfs(100_000)),
+        "recorded by the import"
+    );
+    assert!(
+        store.blob_size(&imported[0].0).unwrap() < rootfs(100_000),
+        "a gzip blob"
+    );
+    let second = sizes(&store, "berth.test/second:1");
+    let want = vec![Some(rootfs(1_000)), Some(5_000)];
+    assert_eq!(second.iter().map(|(_, n)| *n).collect::<Vec<_>>(), want);
+    // A layer stored without its size (as before sizes were kept) is measured when asked.
+    fs::remove_file(t.path().join("store/layer-sizes").join(second[1].0.hex())).unwrap();
+    let store = Store::open(t.path().join("store")).unwrap();
+    assert_eq!(store.layer_size(&second[1].0), None);
+    assert_eq!(store.measure_layer(&second[1].0).unwrap(), 5_000);
+    assert_eq!(store.layer_size(&second[1].0), Some(5_000));
+
+    let names = ["berth.test/busybox:1", "berth.test/second:1"];
+    let mut buf = Vec::new();
+    export_docker_archive(&store, &names, &mut TarSink::new(&mut buf)).unwrap();
+    let loaded = Store::open(t.path().join("loaded")).unwrap();
+    import_docker_archive(&loaded, &Source::scan_tar(&loaded, &buf[..]).unwrap()).unwrap();
+    let dir = t.path().join("layout");
+    export_oci_layout(&store, &names, &mut DirSink(dir.clone())).unwrap();
+    let oci = Store::open(t.path().join("oci")).unwrap();
+    import_oci_layout(&oci, &Source::dir(&dir), None).unwrap();
+    for s in [&loaded, &oci] {
+        assert_eq!(sizes(s, "berth.test/busybox:1")[0].1, Some(rootfs(100_000)));
+        let got: Vec<Option<u64>> = sizes(s, "berth.test/second:1")
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(got, want);
+    }
+}

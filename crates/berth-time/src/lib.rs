@@ -37,6 +37,16 @@ pub fn now_rfc3339_nano() -> String {
     rfc3339_nano(SystemTime::now())
 }
 
+/// Format a time as Go's `time.RFC3339Nano` does, how dockerd writes an image config's `created`:
+/// the fraction's trailing zeros dropped, no fraction for a whole second
+/// (`2026-12-07T14:30:20.06631637Z`, `2026-12-07T14:30:20Z`).
+pub fn rfc3339_go(t: SystemTime) -> String {
+    let mut s = rfc3339_nano(t);
+    s.pop(); // the `Z`
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +59,28 @@ mod tests {
         assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
         let leap = UNIX_EPOCH + Duration::new(951_782_400, 5);
         assert_eq!(rfc3339_nano(leap), "2000-02-29T00:00:00.000000005Z");
+    }
+
+    #[test]
+    fn formats_like_go() {
+        let t = |s, n| UNIX_EPOCH + Duration::new(s, n);
+        assert_eq!(
+            rfc3339_go(t(1_796_653_820, 66_316_370)),
+            "2026-12-07T14:30:20.06631637Z"
+        );
+        assert_eq!(rfc3339_go(t(1_796_653_820, 0)), "2026-12-07T14:30:20Z");
+        assert_eq!(
+            rfc3339_go(t(1_796_653_820, 500_000_000)),
+            "2026-12-07T14:30:20.5Z"
+        );
+        assert_eq!(rfc3339_go(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        // What it writes, the parser reads back to the nanosecond.
+        for n in [0, 1, 66_316_370, 999_999_999] {
+            assert_eq!(
+                parse_rfc3339(&rfc3339_go(t(1_796_653_820, n))),
+                Some(t(1_796_653_820, n))
+            );
+        }
     }
 }
 

@@ -593,12 +593,10 @@ fn image_commands_answer_like_dockerd() {
     let (_, err) = fails(&d, &["images", "--filter", "before=nosuch"]);
     assert!(err.contains("No such image: nosuch:latest"), "{err}");
 
-    // Image times have a resolution of one second: the commits come a second after bb:1 (so
-    // `since=bb:1` takes them) and after each other (else they would be the same image).
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Image times are to the nanosecond: commits right after bb:1's import are `since=bb:1`, and
+    // two in a row are two images.
     d.ok(&["run", "--name", "wk", "--network", "none", "bb:1", "true"]);
     let first = d.ok(&["commit", "wk", "snap:1"]);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let second = d.ok(&["commit", "wk", "snap:1"]);
     assert_ne!(first, second);
     // The replaced snap:1 dangles.

@@ -1,6 +1,6 @@
 //! End-to-end tests of the image-side endpoints the Python SDK reaches: prune filters (containers and
-//! images) with the space reclaimed, commit metadata, load errors in the stream, and
-//! `/distribution/{name}/json` against a local registry.
+//! images) with the space reclaimed, commit metadata, image sizes as dockerd reports them, load
+//! errors in the stream, and `/distribution/{name}/json` against a local registry.
 
 mod common;
 
@@ -212,6 +212,162 @@ fn commit_records_what_docker_records() {
     assert_eq!(
         (st["Running"].as_bool(), st["Paused"].as_bool()),
         (Some(true), Some(false))
+    );
+}
+
+/// What dockerd's size of an unpacked layer directory is: the bytes of everything but directories
+/// (a symbolic link's target's length), walked here by hand.
+fn unpacked_size(dir: &std::path::Path) -> i64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let md = p.symlink_metadata().unwrap();
+        total += if md.is_dir() {
+            unpacked_size(&p)
+        } else {
+            md.len() as i64
+        };
+    }
+    total
+}
+
+/// The CLI's size (`units.HumanSizeWithPrecision(n, 3)`): three significant digits, decimal units.
+fn human(n: i64) -> String {
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < 4 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{}", ["B", "kB", "MB", "GB", "TB"][unit])
+}
+
+/// Image sizes are the layers' unpacked sizes, as dockerd reports them (not the gzip blobs
+/// berthd stores): `images`, `image inspect`, `history`, `system df`; and image times are to the
+/// nanosecond, so two commits of one container in a row are two images.
+#[test]
+fn image_sizes_are_unpacked_and_commits_in_a_row_differ() {
+    skip_unless_ready!("image_sizes_are_unpacked_and_commits_in_a_row_differ");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let base = unpacked_size(&d.dir.path().join("rootfs"));
+    assert!(base > 1_000_000, "{base}");
+    let size = |name: &str| -> i64 {
+        d.ok(&["image", "inspect", "-f", "{{.Size}}", name])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(size("bb:1"), base);
+    assert_eq!(
+        d.ok(&["images", "--format", "{{.Size}}", "bb:1"]).trim(),
+        human(base)
+    );
+    assert_eq!(
+        d.ok(&["history", "--format", "{{.Size}}", "bb:1"]).trim(),
+        human(base)
+    );
+
+    let target = "/a/long/target/of/a/link";
+    d.ok(&[
+        "run",
+        "--name",
+        "ww",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!(
+            "echo 12345678 > /f; busybox mkdir /d; echo abc > /d/g; busybox ln -s {target} /l"
+        ),
+    ]);
+    let layer = (9 + 4 + target.len()) as i64;
+    let first = d.ok(&["commit", "ww", "snap:1"]);
+    let second = d.ok(&["commit", "ww", "snap:2"]);
+    assert_ne!(first.trim(), second.trim(), "two commits, two images");
+    let created = d.ok(&["image", "inspect", "-f", "{{.Created}}", "snap:1"]);
+    assert!(created.trim().contains('.'), "no fraction in {created}");
+    assert_eq!(size("snap:1"), base + layer);
+    assert_eq!(
+        d.ok(&["history", "--format", "{{.Size}}", "snap:1"])
+            .lines()
+            .collect::<Vec<_>>(),
+        [format!("{layer}B"), human(base)]
+    );
+    // Newest first, each after bb:1 though made in the same second.
+    assert_eq!(
+        d.ok(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            "since=bb:1"
+        ]),
+        "snap:2\nsnap:1\n"
+    );
+    // `VirtualSize` is `Size` where the API still has it (before 1.44, so dockerd 20.10's 1.41).
+    for (v, want) in [("1.41", Some(base)), ("1.47", None)] {
+        let (st, body) = d.http("GET", &format!("/v{v}/images/bb:1/json"), None);
+        assert_eq!(st, 200, "{body}");
+        let img: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(img["VirtualSize"].as_i64(), want, "API {v}");
+        assert_eq!(img["Size"].as_i64(), Some(base), "API {v}");
+    }
+    // Every layer once; bb:1's layer is in all three images, the commits' in two.
+    let (st, body) = d.http("GET", "/v1.47/system/df", None);
+    assert_eq!(st, 200, "{body}");
+    let df: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(df["LayersSize"], base + layer);
+    for img in df["Images"].as_array().unwrap() {
+        let (want, shared) = if img["RepoTags"][0] == "bb:1" {
+            (base, base)
+        } else {
+            (base + layer, base + layer)
+        };
+        assert_eq!(
+            (img["Size"].as_i64(), img["SharedSize"].as_i64()),
+            (Some(want), Some(shared)),
+            "{img}"
+        );
+    }
+    d.ok(&["rm", "ww"]);
+
+    // Pulled into a daemon that has none of its layers: the same sizes.
+    let Some(reg) = Registry::start(d.dir.path(), false) else {
+        println!("skipped: the pull part of image_sizes_are_unpacked_and_commits_in_a_row_differ: docker-registry is missing");
+        return;
+    };
+    let name = format!("{}/snap:1", reg.host);
+    d.ok(&["tag", "snap:1", &name]);
+    d.ok(&["push", &name]);
+    let other = Berthd::start();
+    other.ok(&["pull", &name]);
+    assert_eq!(
+        other
+            .ok(&["image", "inspect", "-f", "{{.Size}}", &name])
+            .trim(),
+        (base + layer).to_string()
+    );
+    assert_eq!(
+        other
+            .ok(&["history", "--format", "{{.Size}}", &name])
+            .lines()
+            .collect::<Vec<_>>(),
+        [format!("{layer}B"), human(base)]
     );
 }
 

@@ -52,7 +52,9 @@ impl Builder<'_> {
             })
             .collect();
         // The newest, as Docker picks.
-        hits.sort_by(|a, b| a.config.created.cmp(&b.config.created));
+        // By time, not by text: a whole second has no fraction and a fraction has no trailing
+        // zeros, so `...:05Z` sorts after `...:05.5Z` and `...:05.5Z` after `...:05.52Z`.
+        hits.sort_by_key(|h| berth_image::config::created_time(h.config.created.as_deref()));
         if let Some(h) = hits.pop() {
             return Ok(Some(h));
         }

@@ -394,7 +394,7 @@ pub fn cache_records(d: &Daemon) -> ApiResult<Vec<Value>> {
     let all = crate::images::list(d)?;
     let used: Vec<String> = d.containers.all().into_iter().map(|c| c.image_id).collect();
     let in_use = crate::images::in_use_ancestors(&all, &used);
-    Ok(crate::images::build_cache(&all)
+    Ok(crate::images::build_cache(&all, &d.images)
         .into_iter()
         .map(|(img, size)| {
             let cfg = &img.info.config;
@@ -446,7 +446,7 @@ pub async fn prune(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
     };
     let mut deleted = Vec::new();
     let mut reclaimed: i64 = 0;
-    for (img, size) in crate::images::build_cache(&all) {
+    for (img, size) in crate::images::build_cache(&all, &d.images) {
         if keep.contains(&img.id()) {
             continue;
         }

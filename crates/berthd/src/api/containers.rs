@@ -549,7 +549,7 @@ fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
         .upper_dir(&c.id)
         .map(|u| crate::containers::removal::blocking_here(|| super::prune::disk_usage(&u)))
         .unwrap_or(0) as i64;
-    let image = crate::images::find(d, &c.image_id).map_or(0, |i| i.size());
+    let image = crate::images::find(d, &c.image_id).map_or(0, |i| i.size(&d.images));
     (rw, image + rw)
 }
 

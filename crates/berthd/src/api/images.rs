@@ -13,15 +13,19 @@ use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// When an image was made, to the nanosecond where its config says so (berthd's before wrote
+/// whole seconds; the zero time when it says nothing readable): what `since`/`before` compare and
+/// the list is ordered by, as dockerd does.
+fn created_at(img: &Image) -> std::time::SystemTime {
+    berth_image::config::created_time(img.info.config.created.as_deref())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// [`created_at`] in seconds since the epoch, as the API shows it.
 fn created_unix(img: &Image) -> i64 {
-    img.info
-        .config
-        .created
-        .as_deref()
-        .and_then(crate::time::parse_rfc3339)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    created_at(img)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Shell-style match of `*` and `?` (what Docker's `reference` filter uses).
@@ -61,17 +65,26 @@ fn labels(img: &Image) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// `VirtualSize` beside `Size` (the same number): API 1.44 dropped it, as dockerd 25 did.
+pub(crate) fn virtual_size(v: &mut Value, api: (u32, u32)) {
+    if api >= (1, 44) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("VirtualSize");
+        }
+    }
+}
+
 /// `GET /images/json`.
-pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
+pub async fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     let f = q.filters()?;
     f.only(&["dangling", "reference", "label", "before", "since"])?;
     let mut out = Vec::new();
     let all_images = images::list(d)?;
     // `before=IMAGE` / `since=IMAGE`: created before / after that image (the latest given wins).
-    let created_of = |key: &str| -> ApiResult<Option<i64>> {
+    let created_of = |key: &str| -> ApiResult<Option<std::time::SystemTime>> {
         match f.get(key).last() {
             Some(name) => images::find_in(&all_images, name)
-                .map(|i| Some(created_unix(&i)))
+                .map(|i| Some(created_at(&i)))
                 .ok_or_else(|| images::not_found(name)),
             None => Ok(None),
         }
@@ -84,7 +97,7 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         if dangling && parents.contains(&img.id()) && !q.bool("all") {
             continue;
         }
-        let created = created_unix(&img);
+        let created = created_at(&img);
         if before.is_some_and(|b| created >= b) || since.is_some_and(|t| created <= t) {
             continue;
         }
@@ -124,30 +137,30 @@ pub async fn list(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 continue;
             }
         }
-        let size = img.size();
-        out.push((
-            created_unix(&img),
-            json!({
-                "Containers": -1,
-                "Created": created_unix(&img),
-                "Id": img.id(),
-                "Labels": labels(&img),
-                "ParentId": img.info.config.parent.clone().unwrap_or_default(),
-                "RepoDigests": repo_digests,
-                "RepoTags": repo_tags,
-                "SharedSize": -1,
-                "Size": size,
-                "VirtualSize": size,
-            }),
-        ));
+        let size = img.size(&d.images);
+        let mut entry = json!({
+            "Containers": -1,
+            "Created": created_unix(&img),
+            "Id": img.id(),
+            "Labels": labels(&img),
+            "ParentId": img.info.config.parent.clone().unwrap_or_default(),
+            "RepoDigests": repo_digests,
+            "RepoTags": repo_tags,
+            "SharedSize": -1,
+            "Size": size,
+            "VirtualSize": size,
+        });
+        virtual_size(&mut entry, api);
+        out.push((created, entry));
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
     ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
 }
 
 /// `GET /images/{name}/json`.
-pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
+pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
+    let size = img.size(&d.images);
     let cfg = &img.info.config;
     let cc = cfg.config.clone().unwrap_or_default();
     let container_config = json!({
@@ -175,7 +188,7 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         .layer_diff_dir(&img.info.top_chain_id().unwrap_or_else(|| Digest::of(b"")))
         .display()
         .to_string();
-    ok_json(&json!({
+    let mut v = json!({
         "Id": img.id(),
         "RepoTags": img.repo_tags(),
         "RepoDigests": img.repo_digests(),
@@ -190,12 +203,14 @@ pub async fn inspect(d: &Daemon, name: &str) -> ApiResult<Resp> {
         "Architecture": cfg.architecture,
         "Variant": cfg.variant,
         "Os": cfg.os,
-        "Size": img.size(),
-        "VirtualSize": img.size(),
+        "Size": size,
+        "VirtualSize": size,
         "GraphDriver": {"Data": {"UpperDir": upper}, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
         "Metadata": {"LastTagTime": crate::time::ZERO},
-    }))
+    });
+    virtual_size(&mut v, api);
+    ok_json(&v)
 }
 
 /// Names (manifest digest -> keys) before a change, to keep replaced images as dangling after it.
@@ -716,7 +731,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
 pub async fn history(d: &Daemon, name: &str) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
     let cfg = &img.info.config;
-    let mut layer_sizes = img.info.layers.iter().map(|l| l.size() as i64);
+    let mut layer_sizes = img.layer_sizes(&d.images).into_iter();
     let mut rows: Vec<Value> = Vec::new();
     let hist = if cfg.history.is_empty() {
         // No history: one entry per layer.

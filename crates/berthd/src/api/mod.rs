@@ -362,7 +362,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::GET, ["info"]) => system::info(&d).await,
         (&M::GET, ["events"]) => events::events(&d, &q).await,
 
-        (&M::GET, ["images", "json"]) => images::list(&d, &q).await,
+        (&M::GET, ["images", "json"]) => images::list(&d, &q, request_api(&full)).await,
         (&M::POST, ["images", "load"]) => images::load(&d, &q, req).await,
         (&M::POST, ["images", "create"]) => images::create(&d, &q, req).await,
         (&M::GET, ["images", "get"]) => images::save(&d, q.all("names")).await,
@@ -373,7 +373,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
             images::history(&d, &name.join("/")).await
         }
         (&M::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
-            images::inspect(&d, &name.join("/")).await
+            images::inspect(&d, &name.join("/"), request_api(&full)).await
         }
         (&M::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(&d, &name.join("/"), &q).await
@@ -460,7 +460,7 @@ async fn route(d: Arc<Daemon>, req: Request<ReqBody>) -> ApiResult<Resp> {
         (&M::POST, ["build"]) => build::build(&d, &q, req).await,
         (&M::POST, ["build", "prune"]) => build::prune(&d, &q).await,
         (&M::POST, ["commit"]) => container_fs::commit(&d, &q, req).await,
-        (&M::GET, ["system", "df"]) => system::df(&d).await,
+        (&M::GET, ["system", "df"]) => system::df(&d, request_api(&full)).await,
         (&M::GET, ["containers", "json"]) => containers::list(&d, &q, request_api(&full)),
         (&M::GET, ["containers", id, "json"]) => {
             containers::inspect(&d, id, request_api(&full), q.bool("size"))

@@ -223,6 +223,7 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
                     // `RepoDigests`: the repository by the digest the registry serves it under.
                     record_repo_digest(&d2, &r, &rec.digest, &rec);
+                    measure_layers_later(&d2, &rec);
                     d2.events.emit("image", "pull", &r.familiar(), [("name".to_string(), r.familiar())].into());
                     send(&tx, json!({"status": format!("Status: Downloaded newer image for {}", r.familiar())}));
                 }
@@ -264,6 +265,7 @@ pub fn pull_blocking(
         &|_: &Progress| {},
     )?;
     record_repo_digest(d, &r, &rec.digest, &rec);
+    measure_layers_later(d, &rec);
     status(format!("Digest: {}", rec.digest));
     status(format!(
         "Status: Downloaded newer image for {}",
@@ -276,6 +278,33 @@ pub fn pull_blocking(
         [("name".to_string(), r.familiar())].into(),
     );
     Ok(())
+}
+
+/// Measure a pulled image's layers unpacked (the sizes `docker images` shows, kept by the store)
+/// on a thread of their own, off the pull's path: a pull decompresses nothing, and measuring a
+/// 200 MB image's layers made it several times slower. A size asked for before this got to it is
+/// measured then (the same number).
+fn measure_layers_later(d: &Daemon, rec: &berth_image::ImageRecord) {
+    let store = d.images.clone();
+    let Ok(info) = berth_image::image::resolve(&store, rec) else {
+        return;
+    };
+    let todo: Vec<berth_image::Digest> = info
+        .layers
+        .iter()
+        .filter_map(|l| berth_image::media::desc_digest(l).ok())
+        .filter(|l| store.layer_size(l).is_none())
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("layer-sizes".into())
+        .spawn(move || {
+            for l in todo {
+                let _ = store.measure_layer(&l);
+            }
+        });
 }
 
 /// `X-Registry-Config` (base64 JSON: registry host -> auth config), as `POST /build` gets it.

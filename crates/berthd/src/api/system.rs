@@ -207,11 +207,10 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
 
 /// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
 /// and the build cache (the untagged images of build steps).
-pub async fn df(d: &Daemon) -> ApiResult<Resp> {
+pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
     let containers = d.containers.all();
     let images = crate::images::list(d)?;
-    let image_size: std::collections::BTreeMap<String, i64> =
-        images.values().map(|i| (i.id(), i.size())).collect();
+    let usage = crate::images::disk_usage(&images, &d.images);
     // The sizes are walks of directories: on a blocking thread, all at once.
     let uppers: Vec<Option<std::path::PathBuf>> = containers
         .iter()
@@ -238,23 +237,33 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
     })
     .await
     .map_err(ApiError::internal)?;
-    let layers: i64 = images.values().map(|i| i.size()).sum();
-    let imgs: Vec<_> = images
-        .values()
+    // Newest first, as dockerd lists them.
+    let mut by_age: Vec<&crate::images::Image> = images.values().collect();
+    by_age.sort_by_key(|i| {
+        std::cmp::Reverse(berth_image::config::created_time(
+            i.info.config.created.as_deref(),
+        ))
+    });
+    let imgs: Vec<_> = by_age
+        .into_iter()
         .map(|i| {
             let n = containers.iter().filter(|c| c.image_id == i.id()).count();
-            json!({
+            let size = usage.size.get(&i.id()).copied().unwrap_or(0);
+            let mut v = json!({
                 "Containers": n, "Created": created_unix(i.info.config.created.as_deref()), "Id": i.id(), "Labels": null, "ParentId": "",
-                "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(), "SharedSize": 0,
-                "Size": i.size(), "VirtualSize": i.size(),
-            })
+                "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(),
+                "SharedSize": usage.shared.get(&i.id()).copied().unwrap_or(0),
+                "Size": size, "VirtualSize": size,
+            });
+            super::images::virtual_size(&mut v, api);
+            v
         })
         .collect();
     let cs: Vec<_> = containers
         .iter()
         .zip(&rw)
         .map(|(c, rw)| {
-            let base = image_size.get(&c.image_id).copied().unwrap_or(0);
+            let base = usage.size.get(&c.image_id).copied().unwrap_or(0);
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
                 "ImageID": c.image_id, "Command": c.spec.args.join(" "),
@@ -265,7 +274,7 @@ pub async fn df(d: &Daemon) -> ApiResult<Resp> {
         })
         .collect();
     ok_json(&json!({
-        "LayersSize": layers,
+        "LayersSize": usage.layers,
         "Images": imgs,
         "Containers": cs,
         "Volumes": vols

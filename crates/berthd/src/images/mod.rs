@@ -5,7 +5,7 @@
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use berth_image::image::{self, ImageInfo};
-use berth_image::{Digest, ImageRecord, Reference};
+use berth_image::{Digest, ImageRecord, Reference, Store};
 use std::collections::BTreeMap;
 
 /// One image.
@@ -45,11 +45,75 @@ impl Image {
             .collect()
     }
 
-    /// Uncompressed size of the layers (Docker reports unpacked sizes; layer blob sizes are close enough
-    /// for uncompressed archives).
-    pub fn size(&self) -> i64 {
-        self.info.layers.iter().map(|l| l.size() as i64).sum()
+    /// The sizes of its layers unpacked, bottom first, as dockerd reports them (berth-image's
+    /// `layer_size`): recorded when a layer is stored; one stored before berthd kept them is
+    /// measured from its blob now, once. A layer that cannot be measured (its blob is unreadable)
+    /// counts its blob's size.
+    pub fn layer_sizes(&self, store: &Store) -> Vec<i64> {
+        self.info
+            .layers
+            .iter()
+            .map(|l| {
+                let Ok(d) = berth_image::media::desc_digest(l) else {
+                    return l.size() as i64;
+                };
+                store
+                    .layer_size(&d)
+                    .or_else(|| {
+                        crate::containers::removal::blocking_here(|| store.measure_layer(&d)).ok()
+                    })
+                    .unwrap_or(l.size()) as i64
+            })
+            .collect()
     }
+
+    /// Its size: its layers' unpacked ([`Image::layer_sizes`]).
+    pub fn size(&self, store: &Store) -> i64 {
+        self.layer_sizes(store).iter().sum()
+    }
+}
+
+/// `system df`'s numbers for images, as dockerd counts them: each image's size, the part of it in
+/// layers another image has too (`SharedSize`), and every layer once (`LayersSize`). Layers are
+/// told apart by chain ID, as dockerd's layer store does.
+pub struct DiskUsage {
+    /// Image ID -> size.
+    pub size: BTreeMap<String, i64>,
+    /// Image ID -> shared size.
+    pub shared: BTreeMap<String, i64>,
+    /// All layers once.
+    pub layers: i64,
+}
+
+/// [`DiskUsage`] of these images.
+pub fn disk_usage(all: &BTreeMap<String, Image>, store: &Store) -> DiskUsage {
+    // Chain ID -> (its layer's size, how many images have it).
+    let mut chains: BTreeMap<Digest, (i64, usize)> = BTreeMap::new();
+    let mut per_image = Vec::new();
+    for (id, img) in all {
+        let sizes = img.layer_sizes(store);
+        let ids = berth_image::snapshot::chain_ids(&img.info.diff_ids);
+        for (c, n) in ids.iter().zip(&sizes) {
+            chains.entry(c.clone()).or_insert((*n, 0)).1 += 1;
+        }
+        per_image.push((id.clone(), ids, sizes));
+    }
+    let mut out = DiskUsage {
+        size: BTreeMap::new(),
+        shared: BTreeMap::new(),
+        layers: chains.values().map(|(n, _)| n).sum(),
+    };
+    for (id, ids, sizes) in per_image {
+        let shared = ids
+            .iter()
+            .zip(&sizes)
+            .filter(|(c, _)| chains.get(*c).is_some_and(|(_, users)| *users > 1))
+            .map(|(_, n)| n)
+            .sum();
+        out.size.insert(id.clone(), sizes.iter().sum());
+        out.shared.insert(id, shared);
+    }
+    out
 }
 
 /// Every image, by ID.
@@ -131,8 +195,8 @@ pub fn parents(all: &BTreeMap<String, Image>) -> std::collections::BTreeSet<Stri
 }
 
 /// The build cache: untagged images a build made (they have a parent and the step's
-/// `ContainerConfig`), with the size of the layer each added.
-pub fn build_cache(all: &BTreeMap<String, Image>) -> Vec<(Image, i64)> {
+/// `ContainerConfig`), with the size of the layer each added (unpacked).
+pub fn build_cache(all: &BTreeMap<String, Image>, store: &Store) -> Vec<(Image, i64)> {
     all.values()
         .filter(|i| i.repo_tags().is_empty() && i.repo_digests().is_empty())
         .filter(|i| i.info.config.parent.is_some() && i.info.config.container_config.is_some())
@@ -145,13 +209,7 @@ pub fn build_cache(all: &BTreeMap<String, Image>) -> Vec<(Image, i64)> {
                 .and_then(|p| all.get(p))
                 .map(|p| p.info.layers.len())
                 .unwrap_or(0);
-            let own: i64 = i
-                .info
-                .layers
-                .iter()
-                .skip(parent_layers)
-                .map(|l| l.size() as i64)
-                .sum();
+            let own: i64 = i.layer_sizes(store).iter().skip(parent_layers).sum();
             (i.clone(), own)
         })
         .collect()
