@@ -1,0 +1,981 @@
+//! The options `run` and `create` share (docker CLI 28's names, short forms and value syntax),
+//! and the one place where they become the body and query of `POST /containers/create`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{ArgAction, Args};
+use serde_json::{json, Map, Value};
+
+use super::optparse::{self as p, Parsed};
+use crate::client::q;
+
+/// The options `run` shares with `create` and `profile learn`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(disable_help_flag = true)]
+pub struct RunOpts {
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Environment variables (KEY=VALUE, or KEY to take it from here)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Bind mounts or volumes (SRC:DST[:ro])
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=..,target=..,readonly,...)
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified containers
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Publish ports ([IP:][HOST:]CONTAINER[/PROTO])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Network mode (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Labels (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    /// Restart policy (no, always, unless-stopped, on-failure[:max-retries])
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    pub health_retries: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long = "health-start-interval", allow_hyphen_values = true)]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges, ...)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Give extended privileges to the container
+    #[arg(long)]
+    pub privileged: bool,
+    /// User namespace to use
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// PID namespace to use
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Which of the container's streams the caller attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// When `run` and `create` pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    Always,
+    Missing,
+    Never,
+}
+
+/// A `POST /containers/create` ready to send, and what the verb does around it.
+#[derive(Debug)]
+pub struct CreateRequest {
+    /// `/containers/create?...`
+    pub path: String,
+    pub body: Value,
+    pub streams: Streams,
+    pub pull: Pull,
+    pub cidfile: Option<String>,
+}
+
+/// A flag's value docker would refuse, worded as docker words it.
+fn flag<T>(name: &str, value: &str, f: impl FnOnce(&str) -> Parsed<T>) -> Result<T> {
+    f(value).map_err(|e| anyhow!("invalid argument {value:?} for \"{name}\" flag: {e}"))
+}
+
+/// An optional flag through its parser.
+fn opt<T>(
+    name: &str,
+    value: &Option<String>,
+    f: impl FnOnce(&str) -> Parsed<T>,
+) -> Result<Option<T>> {
+    value.as_deref().map(|v| flag(name, v, f)).transpose()
+}
+
+/// Set `key` when the value is not its type's zero (as Go's omitempty leaves it out).
+fn set(obj: &mut Map<String, Value>, key: &str, v: impl Into<Value>) {
+    let v = v.into();
+    let empty = match &v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    };
+    if !empty {
+        obj.insert(key.to_string(), v);
+    }
+}
+
+/// Networks that are not user-defined: no aliases there.
+fn user_defined(network: &str) -> bool {
+    !matches!(network, "" | "default" | "bridge" | "host" | "none")
+        && !network.starts_with("container:")
+}
+
+/// `-e KEY` takes the variable from the caller's environment, as docker does.
+pub fn env_list(env: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in env {
+        if e.starts_with('=') {
+            bail!(
+                "invalid argument {e:?} for \"-e, --env\" flag: invalid environment variable: {e}"
+            );
+        }
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+/// `-p` into ExposedPorts and PortBindings.
+pub fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
+    let mut exposed = Map::new();
+    let mut bindings = Map::new();
+    for spec in specs {
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) if p == "tcp" || p == "udp" => (r, p),
+            Some(_) => bail!("invalid port {spec:?}: the protocol must be tcp or udp"),
+            None => (spec.as_str(), "tcp"),
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, cport) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [ip, h, c] => (*ip, *h, *c),
+            _ => bail!("invalid port {spec:?}: use [IP:][HOST:]CONTAINER[/PROTO]"),
+        };
+        cport
+            .parse::<u16>()
+            .map_err(|_| anyhow!("invalid port {spec:?}: {cport:?} is not a port number"))?;
+        if !host.is_empty() {
+            host.parse::<u16>()
+                .map_err(|_| anyhow!("invalid port {spec:?}: {host:?} is not a port number"))?;
+        }
+        let key = format!("{cport}/{proto}");
+        exposed.insert(key.clone(), json!({}));
+        let entry = bindings.entry(key).or_insert_with(|| json!([]));
+        entry
+            .as_array_mut()
+            .expect("bindings are arrays")
+            .push(json!({"HostIp": ip, "HostPort": host}));
+    }
+    Ok((exposed, bindings))
+}
+
+/// `-v`: a spec with a source is a bind (or named volume) for Binds, a bare path an anonymous
+/// volume for Config.Volumes; a relative source (`./data`) is made absolute, as docker does.
+fn volumes(specs: &[String]) -> (Vec<String>, Map<String, Value>) {
+    let mut binds = Vec::new();
+    let mut anonymous = Map::new();
+    for spec in specs {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let is_mode = |m: &str| {
+            m.split(',').all(|o| {
+                matches!(
+                    o,
+                    "ro" | "rw"
+                        | "z"
+                        | "Z"
+                        | "nocopy"
+                        | "shared"
+                        | "rshared"
+                        | "slave"
+                        | "rslave"
+                        | "private"
+                        | "rprivate"
+                )
+            })
+        };
+        if parts.len() == 1 || (parts.len() == 2 && is_mode(parts[1])) {
+            anonymous.insert(spec.clone(), json!({}));
+            continue;
+        }
+        let src = parts[0];
+        if src == "." || src == ".." || src.starts_with("./") || src.starts_with("../") {
+            if let Ok(cwd) = std::env::current_dir() {
+                let abs: std::path::PathBuf = cwd.join(src).components().collect();
+                binds.push(format!("{}{}", abs.display(), &spec[src.len()..]));
+                continue;
+            }
+        }
+        binds.push(spec.clone());
+    }
+    (binds, anonymous)
+}
+
+/// Whether `s` is a MAC address as Go's `net.ParseMAC` reads one.
+fn valid_mac(s: &str) -> bool {
+    let groups: Vec<&str> = s.split([':', '-']).collect();
+    matches!(groups.len(), 6 | 8 | 20)
+        && groups
+            .iter()
+            .all(|g| g.len() == 2 && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The namespace modes docker checks before sending (`--pid`, `--uts`, `--userns`, `--cgroupns`).
+fn namespace_mode(flag: &str, kind: &str, value: &Option<String>, ok: &[&str]) -> Result<String> {
+    let v = value.clone().unwrap_or_default();
+    let container = flag == "--pid" && v.strip_prefix("container:").is_some_and(|n| !n.is_empty());
+    if v.is_empty() || ok.contains(&v.as_str()) || container {
+        Ok(v)
+    } else {
+        bail!("{flag}: invalid {kind} mode")
+    }
+}
+
+impl RunOpts {
+    /// The create request these options make: `name` for `--name`, `detach` for `run -d`,
+    /// `auto_remove` for `--rm`, `api` the agreed API version (for where the MAC address goes).
+    pub fn create_request(
+        &self,
+        name: Option<&str>,
+        detach: bool,
+        auto_remove: bool,
+        api: (u32, u32),
+    ) -> Result<CreateRequest> {
+        let o = self;
+        let mut cfg = Map::new();
+        let mut hc = Map::new();
+
+        // Streams.
+        let mut streams = Streams::default();
+        for a in &o.attach {
+            match flag("-a, --attach", a, |v| match v.to_lowercase().as_str() {
+                s @ ("stdin" | "stdout" | "stderr") => Ok(s.to_string()),
+                _ => Err("valid streams are STDIN, STDOUT and STDERR".to_string()),
+            })?
+            .as_str()
+            {
+                "stdin" => streams.stdin = true,
+                "stdout" => streams.stdout = true,
+                _ => streams.stderr = true,
+            }
+        }
+        if o.attach.is_empty() {
+            streams.stdout = true;
+            streams.stderr = true;
+        }
+        if o.interactive {
+            streams.stdin = true;
+        }
+        if detach {
+            if !o.attach.is_empty() {
+                bail!("conflicting options: cannot specify both --attach and --detach");
+            }
+            streams = Streams::default();
+        }
+        set(&mut cfg, "AttachStdin", streams.stdin);
+        set(&mut cfg, "AttachStdout", streams.stdout);
+        set(&mut cfg, "AttachStderr", streams.stderr);
+        set(&mut cfg, "Tty", o.tty);
+        set(&mut cfg, "OpenStdin", o.interactive);
+        set(&mut cfg, "StdinOnce", o.interactive && streams.stdin);
+
+        // The process.
+        cfg.insert("Image".into(), json!(o.image));
+        set(&mut cfg, "Cmd", json!(o.command));
+        if let Some(e) = &o.entrypoint {
+            cfg.insert("Entrypoint".into(), json!([e]));
+        }
+        let mut env = Vec::new();
+        for f in &o.env_file {
+            env.extend(p::kv_file(f, |k| std::env::var(k).ok()).map_err(|e| anyhow!(e))?);
+        }
+        env.extend(env_list(&o.env)?);
+        set(&mut cfg, "Env", json!(env));
+        set(
+            &mut cfg,
+            "WorkingDir",
+            o.workdir.clone().unwrap_or_default(),
+        );
+        set(&mut cfg, "User", o.user.clone().unwrap_or_default());
+        set(&mut cfg, "Hostname", o.hostname.clone().unwrap_or_default());
+        set(
+            &mut cfg,
+            "Domainname",
+            o.domainname.clone().unwrap_or_default(),
+        );
+        set(&mut hc, "GroupAdd", json!(o.group_add));
+        let mut labels = Vec::new();
+        for f in &o.label_file {
+            labels.extend(p::kv_file(f, |_| None).map_err(|e| anyhow!(e))?);
+        }
+        labels.extend(o.labels.iter().cloned());
+        cfg.insert("Labels".into(), json!(p::kv_map(&labels)));
+        set(
+            &mut cfg,
+            "StopSignal",
+            o.stop_signal.clone().unwrap_or_default(),
+        );
+        if let Some(t) = opt("--stop-timeout", &o.stop_timeout, p::go_int)? {
+            cfg.insert("StopTimeout".into(), json!(t));
+        }
+        if o.init {
+            hc.insert("Init".into(), json!(true));
+        }
+
+        // Health.
+        let durations = [
+            ("--health-interval", &o.health_interval, "Interval"),
+            ("--health-timeout", &o.health_timeout, "Timeout"),
+            (
+                "--health-start-period",
+                &o.health_start_period,
+                "StartPeriod",
+            ),
+            (
+                "--health-start-interval",
+                &o.health_start_interval,
+                "StartInterval",
+            ),
+        ];
+        let mut health = Map::new();
+        let mut have_health = o.health_cmd.as_deref().is_some_and(|c| !c.is_empty());
+        for (name, value, key) in durations {
+            let d = opt(name, value, p::go_duration)?.unwrap_or(0);
+            have_health |= d != 0;
+            health.insert(key.into(), json!(d));
+        }
+        let retries = opt("--health-retries", &o.health_retries, p::go_int)?.unwrap_or(0);
+        have_health |= retries != 0;
+        if o.no_healthcheck {
+            if have_health {
+                bail!("--no-healthcheck conflicts with --health-* options");
+            }
+            cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+        } else if have_health {
+            for (name, _, key) in durations {
+                if health[key].as_i64().unwrap_or(0) < 0 {
+                    bail!("{name} cannot be negative");
+                }
+            }
+            if retries < 0 {
+                bail!("--health-retries cannot be negative");
+            }
+            let mut h = Map::new();
+            if let Some(cmd) = o.health_cmd.as_deref().filter(|c| !c.is_empty()) {
+                h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+            }
+            for (_, _, key) in durations {
+                set(&mut h, key, health[key].clone());
+            }
+            set(&mut h, "Retries", retries);
+            cfg.insert("Healthcheck".into(), Value::Object(h));
+        }
+
+        // Storage.
+        let (binds, anonymous) = volumes(&o.volumes);
+        set(&mut hc, "Binds", json!(binds));
+        set(&mut cfg, "Volumes", Value::Object(anonymous));
+        let mounts = o
+            .mounts
+            .iter()
+            .map(|m| flag("--mount", m, p::mount))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "Mounts", json!(mounts));
+        let tmpfs: BTreeMap<&str, &str> = o
+            .tmpfs
+            .iter()
+            .map(|t| t.split_once(':').unwrap_or((t.as_str(), "")))
+            .collect();
+        set(&mut hc, "Tmpfs", json!(tmpfs));
+        set(&mut hc, "VolumesFrom", json!(o.volumes_from));
+        set(&mut hc, "ReadonlyRootfs", o.read_only);
+
+        // Resources.
+        let size = |name: &str, v: &Option<String>| opt(name, v, p::ram_in_bytes);
+        set(&mut hc, "Memory", size("-m, --memory", &o.memory)?);
+        let swap = opt("--memory-swap", &o.memory_swap, |v| {
+            if v == "-1" {
+                Ok(-1)
+            } else {
+                p::ram_in_bytes(v)
+            }
+        })?;
+        set(&mut hc, "MemorySwap", swap);
+        set(
+            &mut hc,
+            "MemoryReservation",
+            size("--memory-reservation", &o.memory_reservation)?,
+        );
+        set(&mut hc, "ShmSize", size("--shm-size", &o.shm_size)?);
+        if let Some(s) = opt("--memory-swappiness", &o.memory_swappiness, p::go_int)? {
+            if s != -1 && !(0..=100).contains(&s) {
+                bail!("invalid value: {s}. Valid memory swappiness range is 0-100");
+            }
+            hc.insert("MemorySwappiness".into(), json!(s));
+        }
+        set(&mut hc, "NanoCpus", opt("--cpus", &o.cpus, p::nano_cpus)?);
+        set(
+            &mut hc,
+            "CpuShares",
+            opt("-c, --cpu-shares", &o.cpu_shares, p::go_int)?,
+        );
+        set(
+            &mut hc,
+            "CpuPeriod",
+            opt("--cpu-period", &o.cpu_period, p::go_int)?,
+        );
+        set(
+            &mut hc,
+            "CpuQuota",
+            opt("--cpu-quota", &o.cpu_quota, p::go_int)?,
+        );
+        set(
+            &mut hc,
+            "CpusetCpus",
+            o.cpuset_cpus.clone().unwrap_or_default(),
+        );
+        set(
+            &mut hc,
+            "CpusetMems",
+            o.cpuset_mems.clone().unwrap_or_default(),
+        );
+        if let Some(n) = opt("--pids-limit", &o.pids_limit, p::go_int)? {
+            hc.insert("PidsLimit".into(), json!(n));
+        }
+        let weight = opt("--blkio-weight", &o.blkio_weight, |v| p::go_uint(v, 16))?;
+        set(&mut hc, "BlkioWeight", weight);
+        set(&mut hc, "OomKillDisable", o.oom_kill_disable);
+        set(
+            &mut hc,
+            "OomScoreAdj",
+            opt("--oom-score-adj", &o.oom_score_adj, p::go_int)?,
+        );
+        let mut ulimits = BTreeMap::new();
+        for u in &o.ulimit {
+            let v = flag("--ulimit", u, p::ulimit)?;
+            ulimits.insert(v["Name"].as_str().unwrap_or_default().to_string(), v);
+        }
+        set(
+            &mut hc,
+            "Ulimits",
+            json!(ulimits.into_values().collect::<Vec<_>>()),
+        );
+        let devices = o
+            .device
+            .iter()
+            .map(|d| p::device(d).map_err(|e| anyhow!(e)))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "Devices", json!(devices));
+        let mut sysctls = BTreeMap::new();
+        for s in &o.sysctl {
+            let (k, v) = flag("--sysctl", s, p::sysctl)?;
+            sysctls.insert(k, v);
+        }
+        set(&mut hc, "Sysctls", json!(sysctls));
+        set(
+            &mut hc,
+            "CgroupParent",
+            o.cgroup_parent.clone().unwrap_or_default(),
+        );
+
+        // Lifecycle and logging.
+        let restart = match &o.restart {
+            Some(r) => p::restart_policy(r).map_err(|e| anyhow!(e))?,
+            None => json!({"Name": "no"}),
+        };
+        let restarts = !matches!(restart["Name"].as_str(), Some("no" | ""));
+        if auto_remove && restarts {
+            bail!("conflicting options: cannot specify both --restart and --rm");
+        }
+        if o.restart.is_some() {
+            hc.insert("RestartPolicy".into(), restart);
+        }
+        set(&mut hc, "AutoRemove", auto_remove);
+        let driver = o.log_driver.clone().unwrap_or_default();
+        if driver == "none" && !o.log_opt.is_empty() {
+            bail!("invalid logging opts for driver none");
+        }
+        if !driver.is_empty() || !o.log_opt.is_empty() {
+            hc.insert(
+                "LogConfig".into(),
+                json!({"Type": driver, "Config": p::kv_map(&o.log_opt)}),
+            );
+        }
+        if let Some(r) = &o.runtime {
+            hc.insert("Runtime".into(), json!(r));
+        }
+        set(
+            &mut hc,
+            "ContainerIDFile",
+            o.cidfile.clone().unwrap_or_default(),
+        );
+
+        // Network.
+        let (mut exposed, bindings) = ports(&o.publish)?;
+        for e in &o.expose {
+            for port in p::expose(e).map_err(|e| anyhow!(e))? {
+                exposed.insert(port, json!({}));
+            }
+        }
+        set(&mut cfg, "ExposedPorts", Value::Object(exposed));
+        set(&mut hc, "PortBindings", Value::Object(bindings));
+        set(&mut hc, "PublishAllPorts", o.publish_all);
+        let network = o.network.clone().unwrap_or_default();
+        set(&mut hc, "NetworkMode", network.clone());
+        let extra_hosts = o
+            .add_host
+            .iter()
+            .map(|h| flag("--add-host", h, p::extra_host))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "ExtraHosts", json!(extra_hosts));
+        let dns = o
+            .dns
+            .iter()
+            .map(|d| flag("--dns", d, p::ip_address))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "Dns", json!(dns));
+        set(&mut hc, "DnsSearch", json!(o.dns_search));
+        set(&mut hc, "DnsOptions", json!(o.dns_option));
+        if !o.network_alias.is_empty() && !user_defined(&network) {
+            bail!("network-scoped aliases are only supported for user-defined networks");
+        }
+        let mut endpoint = Map::new();
+        set(&mut endpoint, "Aliases", json!(o.network_alias));
+        let mut ipam = Map::new();
+        set(&mut ipam, "IPv4Address", o.ip.clone().unwrap_or_default());
+        set(&mut ipam, "IPv6Address", o.ip6.clone().unwrap_or_default());
+        set(&mut endpoint, "IPAMConfig", Value::Object(ipam));
+        if let Some(mac) = &o.mac_address {
+            if !valid_mac(mac) {
+                bail!("{mac} is not a valid mac address");
+            }
+            // The endpoint's since API 1.44; before, the container's (deprecated since).
+            if api >= (1, 44) {
+                endpoint.insert("MacAddress".into(), json!(mac));
+            } else {
+                cfg.insert("MacAddress".into(), json!(mac));
+            }
+        }
+        if !endpoint.is_empty() {
+            let net = if network.is_empty() {
+                "default"
+            } else {
+                &network
+            };
+            cfg.insert(
+                "NetworkingConfig".into(),
+                json!({"EndpointsConfig": {net: endpoint}}),
+            );
+        }
+
+        // Security and namespaces.
+        set(&mut hc, "CapAdd", json!(o.cap_add));
+        set(&mut hc, "CapDrop", json!(o.cap_drop));
+        set(&mut hc, "Privileged", o.privileged);
+        let mut security_opt = Vec::new();
+        for s in &o.security_opt {
+            // As docker does: seccomp=FILE sends the file's content.
+            match s.split_once(['=', ':']) {
+                Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
+                    let json = std::fs::read_to_string(v)
+                        .with_context(|| format!("opening seccomp profile ({v})"))?;
+                    security_opt.push(format!("seccomp={json}"));
+                }
+                _ => security_opt.push(s.clone()),
+            }
+        }
+        set(&mut hc, "SecurityOpt", json!(security_opt));
+        set(
+            &mut hc,
+            "PidMode",
+            namespace_mode("--pid", "PID", &o.pid, &["host"])?,
+        );
+        set(
+            &mut hc,
+            "UTSMode",
+            namespace_mode("--uts", "UTS", &o.uts, &["host"])?,
+        );
+        let userns = namespace_mode("--userns", "USER", &o.userns, &["host"])?;
+        set(&mut hc, "UsernsMode", userns);
+        let cgroupns = namespace_mode("--cgroupns", "CGROUP", &o.cgroupns, &["host", "private"])?;
+        set(&mut hc, "CgroupnsMode", cgroupns);
+        set(&mut hc, "IpcMode", o.ipc.clone().unwrap_or_default());
+
+        // Where it goes.
+        let pull = match o.pull.as_str() {
+            "always" => Pull::Always,
+            "missing" => Pull::Missing,
+            "never" => Pull::Never,
+            other => bail!(
+                "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+            ),
+        };
+        let mut query = Vec::new();
+        if let Some(n) = name {
+            query.push(format!("name={}", q(n)));
+        }
+        if let Some(pf) = &o.platform {
+            query.push(format!("platform={}", q(pf)));
+        }
+        let path = if query.is_empty() {
+            "/containers/create".to_string()
+        } else {
+            format!("/containers/create?{}", query.join("&"))
+        };
+        cfg.insert("HostConfig".into(), Value::Object(hc));
+        Ok(CreateRequest {
+            path,
+            body: Value::Object(cfg),
+            streams,
+            pull,
+            cidfile: o.cidfile.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: RunOpts,
+    }
+
+    fn body(args: &[&str]) -> Result<Value> {
+        let cli = Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied()))?;
+        Ok(cli.opts.create_request(None, false, false, (1, 47))?.body)
+    }
+
+    #[test]
+    fn ports_become_bindings() {
+        let (exposed, bindings) = ports(&["127.0.0.1:8080:80".into(), "53/udp".into()]).unwrap();
+        assert!(exposed.contains_key("80/tcp") && exposed.contains_key("53/udp"));
+        assert_eq!(
+            bindings["80/tcp"],
+            json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+        );
+        assert_eq!(bindings["53/udp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert!(ports(&["80/sctp".into()]).is_err());
+        assert!(ports(&["x:80".into()]).is_err());
+    }
+
+    #[test]
+    fn flags_map_to_the_api_fields() {
+        let b = body(&[
+            "-m",
+            "512m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "1.5",
+            "-c",
+            "512",
+            "--restart",
+            "on-failure:3",
+            "--tmpfs",
+            "/run:size=1m",
+            "--tmpfs",
+            "/t",
+            "--add-host",
+            "a:1.2.3.4",
+            "--ulimit",
+            "nofile=10:20",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1m30s",
+            "-h",
+            "box",
+            "-v",
+            "/anon",
+            "-v",
+            "/a:/b:ro",
+            "--pids-limit",
+            "-1",
+            "--init",
+            "bb",
+            "true",
+        ])
+        .unwrap();
+        let hc = &b["HostConfig"];
+        assert_eq!(hc["Memory"], 512 << 20);
+        assert_eq!(hc["MemorySwap"], -1);
+        assert_eq!(hc["NanoCpus"], 1_500_000_000);
+        assert_eq!(hc["CpuShares"], 512);
+        assert_eq!(
+            hc["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(hc["Tmpfs"], json!({"/run": "size=1m", "/t": ""}));
+        assert_eq!(hc["ExtraHosts"], json!(["a:1.2.3.4"]));
+        assert_eq!(
+            hc["Ulimits"],
+            json!([{"Name": "nofile", "Soft": 10, "Hard": 20}])
+        );
+        assert_eq!(hc["Binds"], json!(["/a:/b:ro"]));
+        assert_eq!(hc["PidsLimit"], -1);
+        assert_eq!(hc["Init"], true);
+        assert_eq!(b["Volumes"], json!({"/anon": {}}));
+        assert_eq!(b["Hostname"], "box");
+        assert_eq!(
+            b["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64})
+        );
+        assert_eq!(b["Cmd"], json!(["true"]));
+    }
+
+    #[test]
+    fn refusals_read_like_docker() {
+        let err = |args: &[&str]| format!("{:#}", body(args).unwrap_err());
+        assert_eq!(
+            err(&["-m", "10x", "bb"]),
+            "invalid argument \"10x\" for \"-m, --memory\" flag: invalid suffix: 'x'"
+        );
+        assert_eq!(
+            err(&["--health-interval", "10", "bb"]),
+            "invalid argument \"10\" for \"--health-interval\" flag: time: missing unit in duration \"10\""
+        );
+        assert_eq!(
+            err(&["--no-healthcheck", "--health-cmd", "x", "bb"]),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        assert_eq!(err(&["--pid", "bogus", "bb"]), "--pid: invalid PID mode");
+        assert_eq!(
+            err(&["--network-alias", "a", "bb"]),
+            "network-scoped aliases are only supported for user-defined networks"
+        );
+        assert!(err(&["--pull", "bogus", "bb"]).starts_with("invalid pull option: 'bogus'"));
+        let cli = Cli::try_parse_from(["run", "--restart", "always", "bb"]).unwrap();
+        assert_eq!(
+            format!(
+                "{:#}",
+                cli.opts
+                    .create_request(None, false, true, (1, 47))
+                    .unwrap_err()
+            ),
+            "conflicting options: cannot specify both --restart and --rm"
+        );
+    }
+
+    #[test]
+    fn attach_streams() {
+        let streams = |args: &[&str], detach| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied())).unwrap();
+            cli.opts
+                .create_request(None, detach, false, (1, 47))
+                .map(|r| r.streams)
+        };
+        let s = |stdin, stdout, stderr| Streams {
+            stdin,
+            stdout,
+            stderr,
+        };
+        assert_eq!(streams(&["bb"], false).unwrap(), s(false, true, true));
+        assert_eq!(streams(&["-i", "bb"], false).unwrap(), s(true, true, true));
+        assert_eq!(
+            streams(&["-a", "STDOUT", "bb"], false).unwrap(),
+            s(false, true, false)
+        );
+        assert_eq!(
+            streams(&["-i", "bb"], true).unwrap(),
+            s(false, false, false)
+        );
+        assert!(streams(&["-a", "stdout", "bb"], true).is_err());
+        assert!(streams(&["-a", "x", "bb"], false).is_err());
+    }
+}
