@@ -135,6 +135,14 @@ impl std::fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
+    if a.detach && !a.opts.attach.is_empty() {
+        eprintln!("conflicting options: cannot specify both --attach and --detach");
+        return Ok(1);
+    }
+    if a.opts.tty && a.opts.interactive && !a.detach && !stdin_is_terminal() {
+        eprintln!("the input device is not a TTY");
+        return Ok(1);
+    }
     let req = a
         .opts
         .create_request(a.name.as_deref(), a.detach, a.rm, c.api_version())
@@ -165,6 +173,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
     start_for_run(c, &id)?;
     if a.opts.tty {
         resize(c, &id);
+    } else if a.opts.sig_proxy {
+        proxy_signals(c, &id);
     }
     relay(conn, s.stdin, a.opts.tty && !multiplexed)?;
     let status = wait.json()?;
@@ -175,6 +185,42 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         bail!("{msg}");
     }
     Ok(status["StatusCode"].as_i64().unwrap_or(0) as i32)
+}
+
+fn stdin_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// `--sig-proxy`: the signals someone sends us go to the container instead (as docker run does
+/// without a terminal); the container's exit then ends the run.
+fn proxy_signals(c: &Client, id: &str) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(sig);
+    }
+    // Blocked here, in the thread that reads the stream, and in the threads started after.
+    if set.thread_block().is_err() {
+        return;
+    }
+    let (c, id) = (c.clone(), id.to_string());
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            let _ = c.request(
+                "POST",
+                &format!("/containers/{id}/kill?signal={}", sig.as_str()),
+                &[],
+                Body::Empty,
+            );
+        }
+    });
 }
 
 /// Tell the daemon our terminal's size.
@@ -230,7 +276,7 @@ pub struct AttachArgs {
     /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     no_stdin: bool,
-    /// Proxy all received signals to the process (accepted; berth does not forward signals)
+    /// Proxy all received signals to the process
     #[arg(long = "sig-proxy", default_value = "true", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     sig_proxy: bool,
     /// Override the key sequence for detaching a container
@@ -242,7 +288,6 @@ pub struct AttachArgs {
 /// `berth attach`: the running container's output (and our stdin, if it keeps one open), then
 /// its exit code.
 pub fn attach(c: &Client, a: &AttachArgs) -> Result<i32> {
-    let _ = a.sig_proxy;
     let info = c.get(&format!("/containers/{}/json", q(&a.container)))?;
     if info["State"]["Running"].as_bool() != Some(true) {
         bail!("You cannot attach to a stopped container, start it first");
@@ -253,6 +298,12 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<i32> {
     let id = info["Id"].as_str().unwrap_or(&a.container).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    if tty && stdin && !stdin_is_terminal() {
+        bail!("the input device is not a TTY");
+    }
+    if a.sig_proxy && !tty {
+        proxy_signals(c, &id);
+    }
     let mut path = format!(
         "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
         if stdin { "&stdin=1" } else { "" }

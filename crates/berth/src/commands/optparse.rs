@@ -415,6 +415,85 @@ pub fn expose(s: &str) -> Parsed<Vec<String>> {
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
 }
 
+/// `PATH:VALUE` for the block IO flags, with docker's checks of the path.
+fn device_value(s: &str) -> Parsed<(&str, &str)> {
+    match s.split_once(':') {
+        Some((k, v)) if !k.is_empty() => {
+            if k.starts_with("/dev/") {
+                Ok((k, v))
+            } else {
+                Err(format!("bad format for device path: {s}"))
+            }
+        }
+        _ => Err(format!("bad format: {s}")),
+    }
+}
+
+/// `--blkio-weight-device PATH:WEIGHT` (10 to 1000, or 0).
+pub fn weight_device(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    match v.parse::<u16>() {
+        Ok(w) if w == 0 || (10..=1000).contains(&w) => Ok(json!({"Path": path, "Weight": w})),
+        _ => Err(format!("invalid weight for device: {s}")),
+    }
+}
+
+/// `--device-read-bps`/`--device-write-bps PATH:RATE` (a size: `1mb`).
+pub fn throttle_bps(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    let rate = ram_in_bytes(v).map_err(|_| {
+        format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. \
+             Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+        )
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--device-read-iops`/`--device-write-iops PATH:RATE`.
+pub fn throttle_iops(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    let rate = go_uint(v, 64).map_err(|_| {
+        format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>. \
+             Number must be a positive integer"
+        )
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--link NAME[:ALIAS]`, sent as written.
+pub fn link(s: &str) -> Parsed<String> {
+    if s.is_empty() {
+        return Err("empty string specified for links".into());
+    }
+    if s.split(':').count() > 2 {
+        return Err(format!("bad format for links: {s}"));
+    }
+    Ok(s.to_string())
+}
+
+/// `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMISSIONS'` (`c 1:3 mr`, `a *:* rwm`).
+pub fn device_cgroup_rule(s: &str) -> Parsed<String> {
+    let bad = || format!("invalid device cgroup format '{s}'");
+    let parts: Vec<&str> = s.split(' ').collect();
+    let [kind, numbers, perms] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let number = |n: &str| n == "*" || (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    let ok = matches!(*kind, "a" | "b" | "c")
+        && numbers
+            .split_once(':')
+            .is_some_and(|(a, b)| number(a) && number(b))
+        && (1..=3).contains(&perms.len())
+        && perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
 /// One `--mount` flag (docker's comma-separated `key=value` list) as a Mount.
 pub fn mount(s: &str) -> Parsed<Value> {
     let mut ty = "volume".to_string();
@@ -820,6 +899,38 @@ mod tests {
             Err("rel is not an absolute path".into())
         );
         assert!(device("/a:/b:r:x").unwrap_err().contains("bad format"));
+    }
+
+    #[test]
+    fn block_io_links_and_cgroup_rules() {
+        assert_eq!(
+            weight_device("/dev/sda:200"),
+            Ok(json!({"Path": "/dev/sda", "Weight": 200}))
+        );
+        assert_eq!(
+            weight_device("/dev/sda:5"),
+            Err("invalid weight for device: /dev/sda:5".into())
+        );
+        assert_eq!(
+            throttle_bps("/dev/sda:1mb"),
+            Ok(json!({"Path": "/dev/sda", "Rate": 1 << 20}))
+        );
+        assert_eq!(throttle_bps("/dev/sda"), Err("bad format: /dev/sda".into()));
+        assert_eq!(
+            throttle_bps("sda:1"),
+            Err("bad format for device path: sda:1".into())
+        );
+        assert!(throttle_iops("/dev/sda:x")
+            .unwrap_err()
+            .starts_with("invalid rate for device: /dev/sda:x."));
+        assert_eq!(link("db:alias"), Ok("db:alias".into()));
+        assert_eq!(link("a:b:c"), Err("bad format for links: a:b:c".into()));
+        assert_eq!(device_cgroup_rule("c 1:3 mr"), Ok("c 1:3 mr".into()));
+        assert_eq!(device_cgroup_rule("a *:* rwm"), Ok("a *:* rwm".into()));
+        assert_eq!(
+            device_cgroup_rule("bad"),
+            Err("invalid device cgroup format 'bad'".into())
+        );
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub struct RunOpts {
     /// Mount volumes from the specified containers
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver")]
+    pub volume_driver: Option<String>,
+    /// Storage driver options for the container
+    #[arg(long = "storage-opt")]
+    pub storage_opt: Vec<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -71,6 +77,12 @@ pub struct RunOpts {
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -99,6 +111,12 @@ pub struct RunOpts {
     /// Container NIS domain name
     #[arg(long)]
     pub domainname: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime)
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Container isolation technology
+    #[arg(long)]
+    pub isolation: Option<String>,
     /// Runtime to use for this container
     #[arg(long)]
     pub runtime: Option<String>,
@@ -153,6 +171,27 @@ pub struct RunOpts {
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    /// Block IO weight (relative device weight, PATH:WEIGHT)
+    #[arg(long = "blkio-weight-device")]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (PATH:RATE)
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (PATH:RATE)
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (PATH:RATE)
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device (PATH:RATE)
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<String>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<String>,
     /// Tune host's OOM preferences (-1000 to 1000)
     #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
     pub oom_score_adj: Option<String>,
@@ -162,6 +201,9 @@ pub struct RunOpts {
     /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])
     #[arg(long)]
     pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     /// Sysctl options (KEY=VALUE)
     #[arg(long)]
     pub sysctl: Vec<String>,
@@ -234,6 +276,9 @@ pub struct RunOpts {
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,
+    /// Proxy received signals to the process (run only; not with -t)
+    #[arg(long = "sig-proxy", default_value = "true", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pub pull: String,
@@ -579,6 +624,19 @@ impl RunOpts {
             .collect();
         set(&mut hc, "Tmpfs", json!(tmpfs));
         set(&mut hc, "VolumesFrom", json!(o.volumes_from));
+        set(
+            &mut hc,
+            "VolumeDriver",
+            o.volume_driver.clone().unwrap_or_default(),
+        );
+        let mut storage = BTreeMap::new();
+        for s in &o.storage_opt {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow!("invalid storage option"))?;
+            storage.insert(k, v);
+        }
+        set(&mut hc, "StorageOpt", json!(storage));
         set(&mut hc, "ReadonlyRootfs", o.read_only);
 
         // Resources.
@@ -635,6 +693,54 @@ impl RunOpts {
         }
         let weight = opt("--blkio-weight", &o.blkio_weight, |v| p::go_uint(v, 16))?;
         set(&mut hc, "BlkioWeight", weight);
+        for (name, values, key, parse) in [
+            (
+                "--blkio-weight-device",
+                &o.blkio_weight_device,
+                "BlkioWeightDevice",
+                p::weight_device as fn(&str) -> Parsed<Value>,
+            ),
+            (
+                "--device-read-bps",
+                &o.device_read_bps,
+                "BlkioDeviceReadBps",
+                p::throttle_bps,
+            ),
+            (
+                "--device-write-bps",
+                &o.device_write_bps,
+                "BlkioDeviceWriteBps",
+                p::throttle_bps,
+            ),
+            (
+                "--device-read-iops",
+                &o.device_read_iops,
+                "BlkioDeviceReadIOps",
+                p::throttle_iops,
+            ),
+            (
+                "--device-write-iops",
+                &o.device_write_iops,
+                "BlkioDeviceWriteIOps",
+                p::throttle_iops,
+            ),
+        ] {
+            let list = values
+                .iter()
+                .map(|v| flag(name, v, parse))
+                .collect::<Result<Vec<_>>>()?;
+            set(&mut hc, key, json!(list));
+        }
+        set(
+            &mut hc,
+            "CpuRealtimePeriod",
+            opt("--cpu-rt-period", &o.cpu_rt_period, p::go_int)?,
+        );
+        set(
+            &mut hc,
+            "CpuRealtimeRuntime",
+            opt("--cpu-rt-runtime", &o.cpu_rt_runtime, p::go_int)?,
+        );
         set(&mut hc, "OomKillDisable", o.oom_kill_disable);
         set(
             &mut hc,
@@ -657,6 +763,12 @@ impl RunOpts {
             .map(|d| p::device(d).map_err(|e| anyhow!(e)))
             .collect::<Result<Vec<_>>>()?;
         set(&mut hc, "Devices", json!(devices));
+        let rules = o
+            .device_cgroup_rule
+            .iter()
+            .map(|r| flag("--device-cgroup-rule", r, p::device_cgroup_rule))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "DeviceCgroupRules", json!(rules));
         let mut sysctls = BTreeMap::new();
         for s in &o.sysctl {
             let (k, v) = flag("--sysctl", s, p::sysctl)?;
@@ -692,6 +804,21 @@ impl RunOpts {
                 json!({"Type": driver, "Config": p::kv_map(&o.log_opt)}),
             );
         }
+        if !o.annotation.is_empty() {
+            if api < (1, 43) {
+                bail!(
+                    "\"--annotation\" requires API version 1.43, but the Docker daemon API version is {}.{}",
+                    api.0,
+                    api.1
+                );
+            }
+            hc.insert("Annotations".into(), json!(p::kv_map(&o.annotation)));
+        }
+        set(
+            &mut hc,
+            "Isolation",
+            o.isolation.clone().unwrap_or_default(),
+        );
         if let Some(r) = &o.runtime {
             hc.insert("Runtime".into(), json!(r));
         }
@@ -719,6 +846,12 @@ impl RunOpts {
             .map(|h| flag("--add-host", h, p::extra_host))
             .collect::<Result<Vec<_>>>()?;
         set(&mut hc, "ExtraHosts", json!(extra_hosts));
+        let links = o
+            .link
+            .iter()
+            .map(|l| flag("--link", l, p::link))
+            .collect::<Result<Vec<_>>>()?;
+        set(&mut hc, "Links", json!(links));
         let dns = o
             .dns
             .iter()
@@ -735,6 +868,7 @@ impl RunOpts {
         let mut ipam = Map::new();
         set(&mut ipam, "IPv4Address", o.ip.clone().unwrap_or_default());
         set(&mut ipam, "IPv6Address", o.ip6.clone().unwrap_or_default());
+        set(&mut ipam, "LinkLocalIPs", json!(o.link_local_ip));
         set(&mut endpoint, "IPAMConfig", Value::Object(ipam));
         if let Some(mac) = &o.mac_address {
             if !valid_mac(mac) {
