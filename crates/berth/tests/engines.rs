@@ -391,6 +391,40 @@ fn login_push_pull_against_berthd() {
     let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
     assert_eq!(text(&o), "pulled\n", "{}", show(&o));
 
+    // run pulls a missing image, and with --pull always any image, showing the progress on
+    // stderr as docker does: stdout keeps only the container's output.
+    assert!(d.berth(&["rmi", &name]).status.success());
+    let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "missing"]);
+    assert_eq!(text(&o), "missing\n", "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Unable to find image"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&[
+        "run",
+        "--pull",
+        "always",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "always",
+    ]);
+    assert_eq!(text(&o), "always\n", "{}", show(&o));
+    assert!(!o.stderr.is_empty(), "{}", show(&o));
+    let o = d.berth(&[
+        "run",
+        "--pull",
+        "never",
+        "--rm",
+        "--network",
+        "none",
+        "cli-reg:none",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+
     // The saved credentials are the owner's alone; logout forgets them, and a push then fails.
     let cfg = d.dir.join("client/config.json");
     let mode =

@@ -83,7 +83,7 @@ impl Drop for CidFile {
 fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<String> {
     let cidfile = req.cidfile.as_deref().map(CidFile::create).transpose()?;
     if req.pull == Pull::Always {
-        super::images::pull(c, &opts.image)?;
+        pull_to_stderr(c, &opts.image)?;
     }
     let created = match c.post(&req.path, req.body.clone()) {
         Ok(v) => v,
@@ -93,7 +93,7 @@ fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<S
                     .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
         {
             eprintln!("Unable to find image '{}' locally", opts.image);
-            super::images::pull(c, &opts.image)?;
+            pull_to_stderr(c, &opts.image)?;
             c.post(&req.path, req.body.clone())?
         }
         Err(e) => return Err(e),
@@ -109,6 +109,22 @@ fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<S
         f.write(&id)?;
     }
     Ok(id)
+}
+
+/// `pull`, its progress on stderr as docker's `run` and `create` show it: stdout stays for the
+/// container's id or output.
+fn pull_to_stderr(c: &Client, image: &str) -> Result<()> {
+    use nix::unistd::{dup, dup2};
+    std::io::stdout().flush()?;
+    let saved = dup(1).context("duplicate stdout")?;
+    dup2(2, 1).context("point stdout at stderr")?;
+    let pulled = super::images::pull(c, image);
+    let _ = std::io::stdout().flush();
+    let restored = dup2(saved, 1).context("restore stdout");
+    let _ = nix::unistd::close(saved);
+    pulled?;
+    restored?;
+    Ok(())
 }
 
 /// `berth create`: the container, not started; its id on stdout.
