@@ -424,6 +424,24 @@ fn login_push_pull_against_berthd() {
         "cli-reg:none",
     ]);
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    let o = d.berth(&[
+        "run",
+        "-q",
+        "--pull",
+        "always",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "quiet",
+    ]);
+    assert_eq!(
+        (text(&o).as_str(), o.stderr.is_empty()),
+        ("quiet\n", true),
+        "{}",
+        show(&o)
+    );
 
     // The saved credentials are the owner's alone; logout forgets them, and a push then fails.
     let cfg = d.dir.join("client/config.json");
@@ -557,7 +575,7 @@ fn everyday_verbs(d: &Engine, dir: &Path) {
         "--network",
         "none",
         "-p",
-        "80/sctp",
+        "80/foo",
         "cli-test:v1",
         "true",
     ]);

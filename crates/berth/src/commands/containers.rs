@@ -83,7 +83,7 @@ impl Drop for CidFile {
 fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<String> {
     let cidfile = req.cidfile.as_deref().map(CidFile::create).transpose()?;
     if req.pull == Pull::Always {
-        pull_to_stderr(c, &opts.image)?;
+        pull_to_stderr(c, &opts.image, opts.quiet)?;
     }
     let created = match c.post(&req.path, req.body.clone()) {
         Ok(v) => v,
@@ -93,7 +93,7 @@ fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<S
                     .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
         {
             eprintln!("Unable to find image '{}' locally", opts.image);
-            pull_to_stderr(c, &opts.image)?;
+            pull_to_stderr(c, &opts.image, opts.quiet)?;
             c.post(&req.path, req.body.clone())?
         }
         Err(e) => return Err(e),
@@ -111,13 +111,16 @@ fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<S
     Ok(id)
 }
 
-/// `pull`, its progress on stderr as docker's `run` and `create` show it: stdout stays for the
-/// container's id or output.
-fn pull_to_stderr(c: &Client, image: &str) -> Result<()> {
+/// `pull`, its progress on stderr as docker's `run` and `create` show it (nowhere with `quiet`):
+/// stdout stays for the container's id or output.
+fn pull_to_stderr(c: &Client, image: &str, quiet: bool) -> Result<()> {
     use nix::unistd::{dup, dup2};
+    use std::os::fd::AsRawFd;
     std::io::stdout().flush()?;
+    let null = std::fs::File::options().write(true).open("/dev/null")?;
+    let to = if quiet { null.as_raw_fd() } else { 2 };
     let saved = dup(1).context("duplicate stdout")?;
-    dup2(2, 1).context("point stdout at stderr")?;
+    dup2(to, 1).context("point stdout at stderr")?;
     let pulled = super::images::pull(c, image);
     let _ = std::io::stdout().flush();
     let restored = dup2(saved, 1).context("restore stdout");
@@ -170,12 +173,15 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         println!("{id}");
         return Ok(0);
     }
-    let attach = format!(
+    let mut attach = format!(
         "/containers/{id}/attach?stream=1{}{}{}",
         if s.stdin { "&stdin=1" } else { "" },
         if s.stdout { "&stdout=1" } else { "" },
         if s.stderr { "&stderr=1" } else { "" },
     );
+    if let Some(k) = &a.opts.detach_keys {
+        attach.push_str(&format!("&detachKeys={}", q(k)));
+    }
     let (conn, multiplexed) = c.hijack(&attach, None)?;
     let condition = if a.rm { "removed" } else { "next-exit" };
     let wait = c

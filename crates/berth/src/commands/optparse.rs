@@ -494,6 +494,69 @@ pub fn device_cgroup_rule(s: &str) -> Parsed<String> {
     }
 }
 
+/// `PORT[-PORT]` as docker's `ParsePortRange` reads it.
+fn port_range(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b) = (go_uint(a, 16).ok()?, go_uint(b, 16).ok()?);
+    (b >= a).then_some((a, b))
+}
+
+/// `-p [IP:][HOST[-HOST]:]CONTAINER[-CONTAINER][/PROTO]`: (`PORT/PROTO`, host IP, host port) for
+/// each container port.
+pub fn port_spec(s: &str) -> Parsed<Vec<(String, String, String)>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let n = parts.len();
+    let (ip, host, container) = match n {
+        1 => (String::new(), "", parts[0]),
+        2 => (String::new(), parts[0], parts[1]),
+        _ => (parts[..n - 2].join(":"), parts[n - 2], parts[n - 1]),
+    };
+    let (container, proto) = match container.split_once('/') {
+        _ if container.is_empty() || container.starts_with('/') => ("", ""),
+        Some((c, p)) if !p.is_empty() => (c, p.split('/').next().unwrap_or(p)),
+        Some((c, _)) => (c, "tcp"),
+        None => (container, "tcp"),
+    };
+    let ip = match ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
+        Some(inner) => inner.to_string(),
+        None => ip,
+    };
+    if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
+        return Err(format!("invalid IP address: {ip}"));
+    }
+    if container.is_empty() {
+        return Err(format!("no port specified: {s}<empty>"));
+    }
+    let (start, end) =
+        port_range(container).ok_or_else(|| format!("invalid containerPort: {container}"))?;
+    let (host_start, host_end) = if host.is_empty() {
+        (0, 0)
+    } else {
+        port_range(host).ok_or_else(|| format!("invalid hostPort: {host}"))?
+    };
+    if !host.is_empty() && end - start != host_end - host_start && end != start {
+        return Err(format!(
+            "invalid ranges specified for container and host Ports: {container} and {host}"
+        ));
+    }
+    let proto = proto.to_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    Ok((0..=end - start)
+        .map(|i| {
+            let host_port = if host.is_empty() {
+                String::new()
+            } else if start == end && host_start != host_end {
+                format!("{host_start}-{host_end}")
+            } else {
+                (host_start + i).to_string()
+            };
+            (format!("{}/{proto}", start + i), ip.clone(), host_port)
+        })
+        .collect())
+}
+
 /// One `--mount` flag (docker's comma-separated `key=value` list) as a Mount.
 pub fn mount(s: &str) -> Parsed<Value> {
     let mut ty = "volume".to_string();
@@ -931,6 +994,43 @@ mod tests {
             device_cgroup_rule("bad"),
             Err("invalid device cgroup format 'bad'".into())
         );
+    }
+
+    #[test]
+    fn port_specs() {
+        let one = |k: &str, ip: &str, h: &str| vec![(k.to_string(), ip.to_string(), h.to_string())];
+        assert_eq!(port_spec("80"), Ok(one("80/tcp", "", "")));
+        assert_eq!(port_spec("53/udp"), Ok(one("53/udp", "", "")));
+        assert_eq!(port_spec("80/sctp"), Ok(one("80/sctp", "", "")));
+        assert_eq!(
+            port_spec("127.0.0.1::80"),
+            Ok(one("80/tcp", "127.0.0.1", ""))
+        );
+        assert_eq!(port_spec("[::1]:8080:80"), Ok(one("80/tcp", "::1", "8080")));
+        assert_eq!(
+            port_spec("8000-8001:80"),
+            Ok(one("80/tcp", "", "8000-8001"))
+        );
+        assert_eq!(
+            port_spec("8000-8001:80-81"),
+            Ok(vec![
+                ("80/tcp".into(), "".into(), "8000".into()),
+                ("81/tcp".into(), "".into(), "8001".into())
+            ])
+        );
+        for (spec, err) in [
+            ("x:80", "invalid hostPort: x"),
+            ("80/foo", "invalid proto: foo"),
+            ("80-x", "invalid containerPort: 80-x"),
+            ("99999", "invalid containerPort: 99999"),
+            ("1.2.3.x:80:80", "invalid IP address: 1.2.3.x"),
+            (
+                "8000-8002:80-81",
+                "invalid ranges specified for container and host Ports: 80-81 and 8000-8002",
+            ),
+        ] {
+            assert_eq!(port_spec(spec), Err(err.to_string()), "{spec}");
+        }
     }
 
     #[test]

@@ -276,6 +276,12 @@ pub struct RunOpts {
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Override the key sequence for detaching a container (run only)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Proxy received signals to the process (run only; not with -t)
     #[arg(long = "sig-proxy", default_value = "true", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
@@ -376,32 +382,14 @@ pub fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>
     let mut exposed = Map::new();
     let mut bindings = Map::new();
     for spec in specs {
-        let (rest, proto) = match spec.rsplit_once('/') {
-            Some((r, p)) if p == "tcp" || p == "udp" => (r, p),
-            Some(_) => bail!("invalid port {spec:?}: the protocol must be tcp or udp"),
-            None => (spec.as_str(), "tcp"),
-        };
-        let parts: Vec<&str> = rest.split(':').collect();
-        let (ip, host, cport) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [ip, h, c] => (*ip, *h, *c),
-            _ => bail!("invalid port {spec:?}: use [IP:][HOST:]CONTAINER[/PROTO]"),
-        };
-        cport
-            .parse::<u16>()
-            .map_err(|_| anyhow!("invalid port {spec:?}: {cport:?} is not a port number"))?;
-        if !host.is_empty() {
-            host.parse::<u16>()
-                .map_err(|_| anyhow!("invalid port {spec:?}: {host:?} is not a port number"))?;
+        for (key, ip, host) in p::port_spec(spec).map_err(|e| anyhow!(e))? {
+            exposed.insert(key.clone(), json!({}));
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            entry
+                .as_array_mut()
+                .expect("bindings are arrays")
+                .push(json!({"HostIp": ip, "HostPort": host}));
         }
-        let key = format!("{cport}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        let entry = bindings.entry(key).or_insert_with(|| json!([]));
-        entry
-            .as_array_mut()
-            .expect("bindings are arrays")
-            .push(json!({"HostIp": ip, "HostPort": host}));
     }
     Ok((exposed, bindings))
 }
@@ -983,7 +971,7 @@ mod tests {
             json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
         );
         assert_eq!(bindings["53/udp"], json!([{"HostIp": "", "HostPort": ""}]));
-        assert!(ports(&["80/sctp".into()]).is_err());
+        assert!(ports(&["80/foo".into()]).is_err());
         assert!(ports(&["x:80".into()]).is_err());
     }
 
