@@ -7,8 +7,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
+use super::createbody::env_list;
 pub use super::runopts::RunOpts;
-use super::runopts::{env_list, CreateRequest, Pull};
+use super::runopts::{CreateRequest, Pull};
 use crate::client::{q, Body, Client, Conn, DaemonError};
 use crate::streams;
 

@@ -4,6 +4,7 @@ mod audit;
 mod build;
 mod containers;
 mod cp;
+mod createbody;
 mod images;
 mod manage;
 mod network;
