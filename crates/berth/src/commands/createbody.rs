@@ -557,8 +557,6 @@ impl RunOpts {
         set(cfg, "ExposedPorts", Value::Object(exposed));
         set(hc, "PortBindings", Value::Object(bindings));
         set(hc, "PublishAllPorts", o.publish_all);
-        let network = o.network.clone().unwrap_or_default();
-        set(hc, "NetworkMode", network.clone());
         let extra_hosts = o
             .add_host
             .iter()
@@ -579,39 +577,122 @@ impl RunOpts {
         set(hc, "Dns", json!(dns));
         set(hc, "DnsSearch", json!(o.dns_search));
         set(hc, "DnsOptions", json!(o.dns_option));
-        if !o.network_alias.is_empty() && !user_defined(&network) {
-            bail!("network-scoped aliases are only supported for user-defined networks");
+        let endpoints = self.endpoints(&links, api)?;
+        let first = endpoints
+            .first()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        if first != "default" {
+            hc.insert("NetworkMode".into(), json!(first));
         }
-        let mut endpoint = Map::new();
-        set(&mut endpoint, "Aliases", json!(o.network_alias));
-        let mut ipam = Map::new();
-        set(&mut ipam, "IPv4Address", o.ip.clone().unwrap_or_default());
-        set(&mut ipam, "IPv6Address", o.ip6.clone().unwrap_or_default());
-        set(&mut ipam, "LinkLocalIPs", json!(o.link_local_ip));
-        set(&mut endpoint, "IPAMConfig", Value::Object(ipam));
-        if let Some(mac) = &o.mac_address {
-            if !valid_mac(mac) {
-                bail!("{mac} is not a valid mac address");
-            }
-            // The endpoint's since API 1.44; before, the container's (deprecated since).
-            if api >= (1, 44) {
-                endpoint.insert("MacAddress".into(), json!(mac));
-            } else {
+        // Without options, a single network needs no endpoint: the daemon makes it.
+        let single_plain = endpoints.len() == 1 && endpoints[0].1.is_empty();
+        if api < (1, 44) {
+            if let Some(mac) = &o.mac_address {
+                // Before 1.44 the address is the container's (deprecated since).
                 cfg.insert("MacAddress".into(), json!(mac));
             }
         }
-        if !endpoint.is_empty() {
-            let net = if network.is_empty() {
-                "default"
-            } else {
-                &network
-            };
-            cfg.insert(
-                "NetworkingConfig".into(),
-                json!({"EndpointsConfig": {net: endpoint}}),
-            );
+        if !single_plain {
+            let eps: Map<String, Value> = endpoints
+                .into_iter()
+                .map(|(n, e)| (n, Value::Object(e)))
+                .collect();
+            cfg.insert("NetworkingConfig".into(), json!({ "EndpointsConfig": eps }));
         }
         Ok(())
+    }
+
+    /// `--network` flags (or the default network) with their endpoint settings; the first takes
+    /// `--network-alias`, `--ip`, `--ip6`, `--mac-address`, `--link-local-ip` and `--link`.
+    fn endpoints(
+        &self,
+        links: &[String],
+        api: (u32, u32),
+    ) -> Result<Vec<(String, Map<String, Value>)>> {
+        let o = self;
+        let mut nets = o
+            .network
+            .iter()
+            .map(|n| flag("--network", n, p::network))
+            .collect::<Result<Vec<_>>>()?;
+        if nets.is_empty() {
+            nets.push(p::NetworkAttachment {
+                target: "default".into(),
+                ..Default::default()
+            });
+        }
+        let first = &mut nets[0];
+        let conflict = |what: &str| anyhow!("conflicting options: cannot specify both {what}");
+        if !o.network_alias.is_empty() {
+            if !first.aliases.is_empty() {
+                return Err(conflict("--network-alias and per-network alias"));
+            }
+            first.aliases = o.network_alias.clone();
+        }
+        for (flag_value, per_network, what) in [
+            (&o.ip, &mut first.ipv4, "--ip and per-network IPv4 address"),
+            (
+                &o.ip6,
+                &mut first.ipv6,
+                "--ip6 and per-network IPv6 address",
+            ),
+            (
+                &o.mac_address,
+                &mut first.mac,
+                "--mac-address and per-network MAC address",
+            ),
+        ] {
+            if let Some(v) = flag_value {
+                if !per_network.is_empty() {
+                    return Err(conflict(what));
+                }
+                *per_network = v.clone();
+            }
+        }
+        if !o.link_local_ip.is_empty() {
+            if !first.link_local.is_empty() {
+                return Err(conflict(
+                    "--link-local-ip and per-network link-local IP addresses",
+                ));
+            }
+            first.link_local = o.link_local_ip.clone();
+        }
+        let user = nets.iter().filter(|n| user_defined(&n.target)).count();
+        if user != 0 && user != nets.len() {
+            bail!(
+                "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+            );
+        }
+        let mut out: Vec<(String, Map<String, Value>)> = Vec::new();
+        for (i, n) in nets.into_iter().enumerate() {
+            if out.iter().any(|(t, _)| *t == n.target) {
+                bail!("network {:?} is specified multiple times", n.target);
+            }
+            if !n.aliases.is_empty() && !user_defined(&n.target) {
+                bail!("network-scoped aliases are only supported for user-defined networks");
+            }
+            if !n.mac.is_empty() && !valid_mac(&n.mac) {
+                bail!("{} is not a valid mac address", n.mac);
+            }
+            let mut ep = Map::new();
+            set(&mut ep, "Aliases", json!(n.aliases));
+            if i == 0 && user_defined(&n.target) {
+                set(&mut ep, "Links", json!(links));
+            }
+            let mut ipam = Map::new();
+            set(&mut ipam, "IPv4Address", n.ipv4);
+            set(&mut ipam, "IPv6Address", n.ipv6);
+            set(&mut ipam, "LinkLocalIPs", json!(n.link_local));
+            set(&mut ep, "IPAMConfig", Value::Object(ipam));
+            if api >= (1, 44) {
+                set(&mut ep, "MacAddress", n.mac);
+            }
+            set(&mut ep, "DriverOpts", json!(n.driver_opts));
+            set(&mut ep, "GwPriority", n.gw_priority);
+            out.push((n.target, ep));
+        }
+        Ok(out)
     }
 
     /// Capabilities, security options, privileges and namespaces.

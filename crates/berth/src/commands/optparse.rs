@@ -557,6 +557,67 @@ pub fn port_spec(s: &str) -> Parsed<Vec<(String, String, String)>> {
         .collect())
 }
 
+/// One `--network`, in docker's short form (a name) or long form.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NetworkAttachment {
+    pub target: String,
+    pub aliases: Vec<String>,
+    pub ipv4: String,
+    pub ipv6: String,
+    pub mac: String,
+    pub link_local: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub gw_priority: i64,
+}
+
+/// `--network NAME` or `--network name=NAME,alias=A,ip=IP,ip6=IP,mac-address=MAC,
+/// link-local-ip=IP,driver-opt=K=V,gw-priority=N` (lower-cased, as docker does). Docker takes
+/// the long form when some `word=word` appears.
+pub fn network(s: &str) -> Parsed<NetworkAttachment> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = s.as_bytes();
+    let long = (1..bytes.len().saturating_sub(1))
+        .any(|i| bytes[i] == b'=' && word(bytes[i - 1]) && word(bytes[i + 1]));
+    let mut n = NetworkAttachment::default();
+    if !long {
+        n.target = s.to_string();
+        return Ok(n);
+    }
+    for field in csv_fields(s)? {
+        let lower = field.to_lowercase();
+        let (key, value) = lower
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| format!("invalid field {field}"))?;
+        let (key, value) = (key.trim(), value.trim().to_string());
+        match key {
+            "name" => n.target = value,
+            "alias" => n.aliases.push(value),
+            "ip" => n.ipv4 = value,
+            "ip6" => n.ipv6 = value,
+            "mac-address" => n.mac = value,
+            "link-local-ip" => n.link_local.push(value),
+            "driver-opt" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or("invalid key value pair format in driver options")?;
+                n.driver_opts.insert(k.trim().into(), v.trim().into());
+            }
+            "gw-priority" => {
+                n.gw_priority = value
+                    .parse()
+                    .map_err(|_| format!("invalid gw-priority ({value}): invalid syntax"))?;
+            }
+            _ => return Err(format!("invalid field key {key}")),
+        }
+    }
+    if n.target.is_empty() {
+        return Err("network name/id is not specified".into());
+    }
+    Ok(n)
+}
+
 /// One `--mount` flag (docker's comma-separated `key=value` list) as a Mount.
 pub fn mount(s: &str) -> Parsed<Value> {
     let mut ty = "volume".to_string();
@@ -1031,6 +1092,44 @@ mod tests {
         ] {
             assert_eq!(port_spec(spec), Err(err.to_string()), "{spec}");
         }
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            network("n1"),
+            Ok(NetworkAttachment {
+                target: "n1".into(),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            network("container:x").map(|n| n.target),
+            Ok("container:x".into())
+        );
+        let n =
+            network("name=N1,alias=A,alias=b,ip=10.0.0.2,driver-opt=k=v,gw-priority=5").unwrap();
+        assert_eq!(
+            (n.target.as_str(), n.aliases, n.ipv4.as_str(), n.gw_priority),
+            ("n1", vec!["a".to_string(), "b".into()], "10.0.0.2", 5)
+        );
+        assert_eq!(n.driver_opts.get("k").map(String::as_str), Some("v"));
+        assert_eq!(
+            network("name=n1,bogus=1"),
+            Err("invalid field key bogus".into())
+        );
+        assert_eq!(
+            network("alias=x"),
+            Err("network name/id is not specified".into())
+        );
+        assert_eq!(
+            network("name=n1,driver-opt=bad"),
+            Err("invalid key value pair format in driver options".into())
+        );
+        assert_eq!(
+            network("name=n1,gw-priority=x"),
+            Err("invalid gw-priority (x): invalid syntax".into())
+        );
     }
 
     #[test]

@@ -56,11 +56,12 @@ pub struct RunOpts {
     /// Expose a port or a range of ports
     #[arg(long)]
     pub expose: Vec<String>,
-    /// Network mode (bridge, none, host, container:NAME, or a network's name)
-    #[arg(long)]
-    pub network: Option<String>,
+    /// Connect to a network (bridge, none, host, container:NAME, a network's name, or
+    /// name=NAME,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,driver-opt=K=V)
+    #[arg(long, alias = "net")]
+    pub network: Vec<String>,
     /// Add network-scoped alias for the container
-    #[arg(long = "network-alias")]
+    #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
