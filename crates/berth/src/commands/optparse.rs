@@ -625,6 +625,8 @@ pub fn mount(s: &str) -> Parsed<Value> {
     let mut volume = Map::new();
     let mut bind = Map::new();
     let mut tmpfs = Map::new();
+    let mut image = Map::new();
+    let mut recursive = String::new();
     let mut labels = Map::new();
     let mut driver = Map::new();
     let mut driver_opts = Map::new();
@@ -689,6 +691,21 @@ pub fn mount(s: &str) -> Parsed<Value> {
                     driver.entry("Options").or_insert(json!({}));
                 }
             }
+            "bind-recursive" => match val {
+                "enabled" => recursive.clear(),
+                "disabled" => {
+                    bind.insert("NonRecursive".into(), json!(true));
+                }
+                "writable" | "readonly" => recursive = val.to_string(),
+                _ => {
+                    return Err(format!(
+                        "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ))
+                }
+            },
+            "image-subpath" => {
+                image.insert("Subpath".into(), json!(val));
+            }
             "volume-driver" => {
                 driver.insert("Name".into(), json!(val));
             }
@@ -717,6 +734,21 @@ pub fn mount(s: &str) -> Parsed<Value> {
     {
         return Err("target is required".into());
     }
+    if !recursive.is_empty() {
+        if m.get("ReadOnly") != Some(&json!(true)) {
+            return Err(format!(
+                "option 'bind-recursive={recursive}' requires 'readonly' to be specified in conjunction"
+            ));
+        }
+        if recursive == "writable" {
+            bind.insert("ReadOnlyNonRecursive".into(), json!(true));
+        } else {
+            if bind.get("Propagation") != Some(&json!("rprivate")) {
+                return Err("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction".into());
+            }
+            bind.insert("ReadOnlyForceRecursive".into(), json!(true));
+        }
+    }
     if !labels.is_empty() {
         volume.insert("Labels".into(), Value::Object(labels));
     }
@@ -730,6 +762,7 @@ pub fn mount(s: &str) -> Parsed<Value> {
         (volume, "volume", "VolumeOptions"),
         (bind, "bind", "BindOptions"),
         (tmpfs, "tmpfs", "TmpfsOptions"),
+        (image, "image", "ImageOptions"),
     ] {
         if opts.is_empty() {
             continue;
@@ -1184,6 +1217,18 @@ mod tests {
             (
                 "type=bind,dst=/x,volume-nocopy",
                 "cannot mix 'volume-*' options with mount type 'bind'",
+            ),
+            (
+                "type=bind,src=/a,dst=/b,bind-recursive=writable",
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction",
+            ),
+            (
+                "type=bind,src=/a,dst=/b,bind-recursive=readonly,ro",
+                "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction",
+            ),
+            (
+                "type=volume,dst=/b,image-subpath=/x",
+                "cannot mix 'image-*' options with mount type 'volume'",
             ),
             (
                 "type=volume,dst=/x,tmpfs-size=1m",
