@@ -46,19 +46,30 @@ fn user_defined(network: &str) -> bool {
         && !network.starts_with("container:")
 }
 
-/// `-e KEY` takes the variable from the caller's environment, as docker does.
+/// `-e`: `KEY` takes the variable from the caller's environment (left out when unset), and a
+/// later `-e` for the same key replaces the earlier in its place, as docker does.
 pub fn env_list(env: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for e in env {
         if e.starts_with('=') {
             bail!(
                 "invalid argument {e:?} for \"-e, --env\" flag: invalid environment variable: {e}"
             );
         }
-        if e.contains('=') {
-            out.push(e.clone());
+        let entry = if e.contains('=') {
+            e.clone()
         } else if let Ok(v) = std::env::var(e) {
-            out.push(format!("{e}={v}"));
+            format!("{e}={v}")
+        } else {
+            continue;
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_string();
+        match out
+            .iter_mut()
+            .find(|o| o.split('=').next() == Some(key.as_str()))
+        {
+            Some(earlier) => *earlier = entry,
+            None => out.push(entry),
         }
     }
     Ok(out)
@@ -703,14 +714,23 @@ impl RunOpts {
         set(hc, "Privileged", o.privileged);
         let mut security_opt = Vec::new();
         for s in &o.security_opt {
-            // As docker does: seccomp=FILE sends the file's content.
-            match s.split_once(['=', ':']) {
+            let kv = s
+                .split_once('=')
+                .or_else(|| s.split_once(':'))
+                .filter(|(_, v)| !v.is_empty());
+            match kv {
+                None if s == "no-new-privileges" => security_opt.push(s.clone()),
+                None => bail!("Invalid --security-opt: {s:?}"),
+                // As docker does: seccomp=FILE sends the file's content, compacted.
                 Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
-                    let json = std::fs::read_to_string(v)
-                        .with_context(|| format!("opening seccomp profile ({v})"))?;
-                    security_opt.push(format!("seccomp={json}"));
+                    let text = std::fs::read_to_string(v)
+                        .with_context(|| format!("opening seccomp profile ({v}) failed"))?;
+                    let profile: Value = serde_json::from_str(&text).map_err(|e| {
+                        anyhow!("compacting json for seccomp profile ({v}) failed: {e}")
+                    })?;
+                    security_opt.push(format!("seccomp={profile}"));
                 }
-                _ => security_opt.push(s.clone()),
+                Some(_) => security_opt.push(s.clone()),
             }
         }
         set(hc, "SecurityOpt", json!(security_opt));
@@ -825,6 +845,8 @@ mod tests {
             json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64})
         );
         assert_eq!(b["Cmd"], json!(["true"]));
+        let b = body(&["-e", "A=1", "-e", "B=2", "-e", "A=3", "bb"]).unwrap();
+        assert_eq!(b["Env"], json!(["A=3", "B=2"]));
     }
 
     #[test]
