@@ -93,44 +93,46 @@ pub fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>
 }
 
 /// `-v`: a spec with a source is a bind (or named volume) for Binds, a bare path an anonymous
-/// volume for Config.Volumes; a relative source (`./data`) is made absolute, as docker does.
-fn volumes(specs: &[String]) -> (Vec<String>, Map<String, Value>) {
+/// volume for Config.Volumes; a relative source (`./data`, `../data`) is made absolute, as docker
+/// does.
+fn volumes(specs: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
     let mut binds = Vec::new();
     let mut anonymous = Map::new();
     for spec in specs {
         let parts: Vec<&str> = spec.split(':').collect();
-        let is_mode = |m: &str| {
-            m.split(',').all(|o| {
-                matches!(
-                    o,
-                    "ro" | "rw"
-                        | "z"
-                        | "Z"
-                        | "nocopy"
-                        | "shared"
-                        | "rshared"
-                        | "slave"
-                        | "rslave"
-                        | "private"
-                        | "rprivate"
-                )
-            })
-        };
-        if parts.len() == 1 || (parts.len() == 2 && is_mode(parts[1])) {
+        if parts.iter().any(|p| p.is_empty()) {
+            bail!("invalid spec: {spec}: empty section between colons");
+        }
+        if parts.len() == 1 {
             anonymous.insert(spec.clone(), json!({}));
             continue;
         }
         let src = parts[0];
         if src == "." || src == ".." || src.starts_with("./") || src.starts_with("../") {
             if let Ok(cwd) = std::env::current_dir() {
-                let abs: std::path::PathBuf = cwd.join(src).components().collect();
-                binds.push(format!("{}{}", abs.display(), &spec[src.len()..]));
+                binds.push(format!("{}{}", clean(&cwd.join(src)), &spec[src.len()..]));
                 continue;
             }
         }
         binds.push(spec.clone());
     }
-    (binds, anonymous)
+    Ok((binds, anonymous))
+}
+
+/// A path with `.` and `..` resolved by name, as Go's `filepath.Clean` does.
+fn clean(path: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out.display().to_string()
 }
 
 /// Whether `s` is a MAC address as Go's `net.ParseMAC` reads one.
@@ -336,7 +338,7 @@ impl RunOpts {
     /// `-v`, `--mount`, `--tmpfs`, `--volumes-from`, `--read-only`, storage options.
     fn storage(&self, cfg: &mut Map<String, Value>, hc: &mut Map<String, Value>) -> Result<()> {
         let o = self;
-        let (binds, anonymous) = volumes(&o.volumes);
+        let (binds, anonymous) = volumes(&o.volumes)?;
         set(hc, "Binds", json!(binds));
         set(cfg, "Volumes", Value::Object(anonymous));
         let mounts = o
@@ -845,6 +847,13 @@ mod tests {
             json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64})
         );
         assert_eq!(b["Cmd"], json!(["true"]));
+        assert_eq!(clean(std::path::Path::new("/tmp/a/../x/./y")), "/tmp/x/y");
+        let b = body(&["-v", "/a:ro", "-v", "/b", "bb"]).unwrap();
+        assert_eq!(
+            (&b["HostConfig"]["Binds"], &b["Volumes"]),
+            (&json!(["/a:ro"]), &json!({"/b": {}}))
+        );
+        assert!(body(&["-v", ":/x", "bb"]).is_err());
         let b = body(&["-e", "A=1", "-e", "B=2", "-e", "A=3", "bb"]).unwrap();
         assert_eq!(b["Env"], json!(["A=3", "B=2"]));
     }
