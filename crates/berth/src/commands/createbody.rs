@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Map, Value};
 
 use super::optparse::{self as p, Parsed};
@@ -725,8 +725,12 @@ impl RunOpts {
                 None => bail!("Invalid --security-opt: {s:?}"),
                 // As docker does: seccomp=FILE sends the file's content, compacted.
                 Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
-                    let text = std::fs::read_to_string(v)
-                        .with_context(|| format!("opening seccomp profile ({v}) failed"))?;
+                    let text = std::fs::read_to_string(v).map_err(|e| {
+                        anyhow!(
+                            "opening seccomp profile ({v}) failed: {}",
+                            p::open_error(v, &e)
+                        )
+                    })?;
                     let profile: Value = serde_json::from_str(&text).map_err(|e| {
                         anyhow!("compacting json for seccomp profile ({v}) failed: {e}")
                     })?;

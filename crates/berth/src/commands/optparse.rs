@@ -802,22 +802,25 @@ fn csv_fields(s: &str) -> Parsed<Vec<String>> {
     Ok(fields)
 }
 
+/// A failed open as Go words it: `open PATH: no such file or directory`.
+pub fn open_error(path: &str, e: &std::io::Error) -> String {
+    let msg = e
+        .raw_os_error()
+        .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
+        .unwrap_or_else(|| e.to_string());
+    let mut chars = msg.chars();
+    let msg: String = chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default();
+    format!("open {path}: {msg}")
+}
+
 /// The lines of an `--env-file` or `--label-file` as `KEY=VALUE`: blank lines and `#` comments
 /// skipped, leading blanks trimmed, values kept as written; a bare `KEY` takes `lookup(KEY)` and
 /// is left out when that gives nothing.
 pub fn kv_file(path: &str, lookup: impl Fn(&str) -> Option<String>) -> Parsed<Vec<String>> {
-    let data = std::fs::read(path).map_err(|e| {
-        let msg = e
-            .raw_os_error()
-            .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
-            .unwrap_or_else(|| e.to_string());
-        let mut lower = msg.chars();
-        let msg = lower
-            .next()
-            .map(|c| c.to_lowercase().chain(lower).collect::<String>())
-            .unwrap_or_default();
-        format!("open {path}: {msg}")
-    })?;
+    let data = std::fs::read(path).map_err(|e| open_error(path, &e))?;
     let text = String::from_utf8(data)
         .map_err(|_| format!("env file {path} contains invalid utf8 bytes"))?;
     let invalid = |why: String| format!("invalid env file ({path}): {why}");
