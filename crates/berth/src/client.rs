@@ -238,6 +238,11 @@ impl Client {
         parse_version(self.prefix.trim_start_matches("/v")).is_some_and(|v| v >= (major, minor))
     }
 
+    /// The API version agreed with the daemon.
+    pub fn api_version(&self) -> (u32, u32) {
+        parse_version(self.prefix.trim_start_matches("/v")).unwrap_or((1, 24))
+    }
+
     fn connect(&self) -> Result<Conn> {
         Ok(match &self.endpoint {
             Endpoint::Unix(p) => Conn::Unix(UnixStream::connect(p).with_context(|| {

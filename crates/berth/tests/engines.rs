@@ -43,6 +43,297 @@ fn everyday_verbs_against_berthd() {
     everyday_verbs(&d, tmp.path());
 }
 
+#[test]
+fn run_options_against_dockerd() {
+    if let Some(why) = skip_reason(true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::dockerd(tmp.path());
+    run_options(&d, tmp.path());
+}
+
+#[test]
+fn run_options_against_berthd() {
+    if let Some(why) = skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-cli-")
+        .tempdir()
+        .unwrap();
+    let d = Engine::berthd(tmp.path());
+    run_options(&d, tmp.path());
+}
+
+/// docker run's everyday options through `berth create`/`run`: what inspect shows and what the
+/// container sees; then `create` + `start` + `wait`, `attach`, `--cidfile`, `--pull never`.
+fn run_options(d: &Engine, dir: &Path) {
+    let tar = busybox_tar(dir);
+    assert!(d
+        .berth(&["import", tar.to_str().unwrap(), "cli-opts:v1"])
+        .status
+        .success());
+    let env_file = dir.join("app.env");
+    std::fs::write(&env_file, "# settings\nFROM_FILE=yes\n\n  SPACED=a b\n").unwrap();
+    let label_file = dir.join("app.labels");
+    std::fs::write(&label_file, "tier=web\nowner=ops\n").unwrap();
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("f"), "from the host\n").unwrap();
+    let bind = format!("type=bind,src={},dst=/host,ro", shared.display());
+    let common: Vec<&str> = vec![
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--pids-limit",
+        "50",
+        "--read-only",
+        "--tmpfs",
+        "/run2:size=2m",
+        "--mount",
+        "type=tmpfs,dst=/scratch,tmpfs-size=1m",
+        "--mount",
+        &bind,
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "example.test",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--label-file",
+        label_file.to_str().unwrap(),
+        "-l",
+        "owner=dev",
+        "--ulimit",
+        "nofile=512:1024",
+        "--sysctl",
+        "kernel.shm_rmid_forced=1",
+        "-h",
+        "box",
+    ];
+
+    // What the daemon keeps.
+    let mut args = vec!["create", "--name", "cli-opts"];
+    args.extend(&common);
+    args.extend([
+        "--restart",
+        "on-failure:2",
+        "--cpus",
+        "0.5",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1m30s",
+        "--health-retries",
+        "2",
+        "--stop-signal",
+        "SIGUSR1",
+        "--stop-timeout",
+        "7",
+        "--init",
+        "cli-opts:v1",
+        "true",
+    ]);
+    let o = d.berth(&args);
+    assert!(
+        o.status.success() && text(&o).trim().len() == 64,
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["inspect", "cli-opts"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (hc, cfg) = (&v[0]["HostConfig"], &v[0]["Config"]);
+    assert_eq!(hc["Memory"], 64 << 20);
+    assert_eq!(hc["MemoryReservation"], 32 << 20);
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+    assert_eq!(hc["PidsLimit"], 50);
+    assert_eq!(
+        hc["RestartPolicy"],
+        serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2})
+    );
+    assert_eq!(hc["ReadonlyRootfs"], true);
+    assert_eq!(hc["Init"], true);
+    assert_eq!(hc["Tmpfs"], serde_json::json!({"/run2": "size=2m"}));
+    assert_eq!(
+        hc["Mounts"][0],
+        serde_json::json!({"Type": "tmpfs", "Target": "/scratch",
+                           "TmpfsOptions": {"SizeBytes": 1 << 20}})
+    );
+    assert_eq!(hc["Mounts"][1]["ReadOnly"], true);
+    assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.1.2.3"]));
+    assert_eq!(hc["Dns"], serde_json::json!(["10.0.0.53"]));
+    assert_eq!(hc["DnsSearch"], serde_json::json!(["example.test"]));
+    assert_eq!(
+        hc["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 512, "Hard": 1024}])
+    );
+    assert_eq!(
+        hc["Sysctls"],
+        serde_json::json!({"kernel.shm_rmid_forced": "1"})
+    );
+    assert_eq!(
+        cfg["Labels"],
+        serde_json::json!({"tier": "web", "owner": "dev"})
+    );
+    let env: Vec<&str> = cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        env.contains(&"FROM_FILE=yes") && env.contains(&"SPACED=a b"),
+        "{env:?}"
+    );
+    assert_eq!(
+        cfg["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64,
+                           "Retries": 2})
+    );
+    assert_eq!(cfg["StopSignal"], "SIGUSR1");
+    assert_eq!(cfg["StopTimeout"], 7);
+    assert_eq!(cfg["Hostname"], "box");
+    assert!(d.berth(&["rm", "cli-opts"]).status.success());
+
+    // What the container sees.
+    let mut args = vec!["run", "--rm"];
+    args.extend(&common);
+    args.extend([
+        "cli-opts:v1",
+        "sh",
+        "-c",
+        "b=busybox; $b grep db /etc/hosts; $b grep nameserver /etc/resolv.conf; \
+         ulimit -n; ulimit -Hn; $b grep -E ' /(scratch|run2) ' /proc/mounts | $b cut -d' ' -f1-3; \
+         cat /proc/sys/kernel/shm_rmid_forced; $b hostname; echo $FROM_FILE; cat /host/f; \
+         touch /x 2>/dev/null || echo read-only",
+    ]);
+    let o = d.berth(&args);
+    let out = text(&o);
+    assert!(o.status.success(), "{}", show(&o));
+    let mut lines: Vec<&str> = out.lines().collect();
+    // The two tmpfs lines come in the daemon's mount order.
+    lines[4..6].sort();
+    assert_eq!(
+        lines,
+        [
+            "10.1.2.3\tdb",
+            "nameserver 10.0.0.53",
+            "512",
+            "1024",
+            "tmpfs /run2 tmpfs",
+            "tmpfs /scratch tmpfs",
+            "1",
+            "box",
+            "yes",
+            "from the host",
+            "read-only",
+        ],
+        "{}",
+        show(&o)
+    );
+
+    // create, start, wait.
+    let o = d.berth(&[
+        "create",
+        "--name",
+        "cli-exit",
+        "--network",
+        "none",
+        "cli-opts:v1",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(d.berth(&["start", "cli-exit"]).status.success());
+    let o = d.berth(&["wait", "cli-exit"]);
+    assert_eq!(
+        (o.status.code(), text(&o).as_str()),
+        (Some(0), "7\n"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&["wait", "cli-no-such"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(d.berth(&["rm", "cli-exit"]).status.success());
+
+    // attach: our stdin to a waiting container, its output back, its exit code ours.
+    let o = d.berth(&[
+        "create",
+        "-i",
+        "--name",
+        "cli-att",
+        "--network",
+        "none",
+        "cli-opts:v1",
+        "sh",
+        "-c",
+        "read x; echo got $x; exit 5",
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(d.berth(&["start", "cli-att"]).status.success());
+    let o = d.berth_stdin(&["attach", "cli-att"], b"hello\n");
+    assert_eq!(
+        (o.status.code(), text(&o).as_str()),
+        (Some(5), "got hello\n"),
+        "{}",
+        show(&o)
+    );
+    assert!(d.berth(&["rm", "cli-att"]).status.success());
+
+    // --cidfile gets the id; a second container with the same file is refused.
+    let cid = dir.join("cid");
+    let cid_s = cid.to_str().unwrap();
+    let o = d.berth(&["create", "--cidfile", cid_s, "cli-opts:v1", "true"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let id = text(&o);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    let o = d.berth(&["create", "--cidfile", cid_s, "cli-opts:v1", "true"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("container ID file found"),
+        "{}",
+        show(&o)
+    );
+    assert!(d.berth(&["rm", id.trim()]).status.success());
+
+    // Refusals before the daemon is asked: docker's words, exit 125; --pull never does not pull.
+    for (args, words) in [
+        (
+            &["run", "--rm", "-m", "10x", "cli-opts:v1"][..],
+            "invalid argument \"10x\" for \"-m, --memory\" flag: invalid suffix: 'x'",
+        ),
+        (
+            &["create", "--restart", "always", "--rm", "cli-opts:v1"][..],
+            "conflicting options: cannot specify both --restart and --rm",
+        ),
+        (
+            &["run", "--pull", "never", "cli-opts:missing"][..],
+            "No such image: cli-opts:missing",
+        ),
+    ] {
+        let o = d.berth(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(words),
+            "{args:?}: {}",
+            show(&o)
+        );
+    }
+    assert!(d.berth(&["ps", "-aq"]).stdout.is_empty());
+}
+
 /// login, push and pull (with progress) through a local registry.
 #[test]
 fn login_push_pull_against_berthd() {
@@ -99,6 +390,58 @@ fn login_push_pull_against_berthd() {
     );
     let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
     assert_eq!(text(&o), "pulled\n", "{}", show(&o));
+
+    // run pulls a missing image, and with --pull always any image, showing the progress on
+    // stderr as docker does: stdout keeps only the container's output.
+    assert!(d.berth(&["rmi", &name]).status.success());
+    let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "missing"]);
+    assert_eq!(text(&o), "missing\n", "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Unable to find image"),
+        "{}",
+        show(&o)
+    );
+    let o = d.berth(&[
+        "run",
+        "--pull",
+        "always",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "always",
+    ]);
+    assert_eq!(text(&o), "always\n", "{}", show(&o));
+    assert!(!o.stderr.is_empty(), "{}", show(&o));
+    let o = d.berth(&[
+        "run",
+        "--pull",
+        "never",
+        "--rm",
+        "--network",
+        "none",
+        "cli-reg:none",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    let o = d.berth(&[
+        "run",
+        "-q",
+        "--pull",
+        "always",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "quiet",
+    ]);
+    assert_eq!(
+        (text(&o).as_str(), o.stderr.is_empty()),
+        ("quiet\n", true),
+        "{}",
+        show(&o)
+    );
 
     // The saved credentials are the owner's alone; logout forgets them, and a push then fails.
     let cfg = d.dir.join("client/config.json");
@@ -232,7 +575,7 @@ fn everyday_verbs(d: &Engine, dir: &Path) {
         "--network",
         "none",
         "-p",
-        "80/sctp",
+        "80/foo",
         "cli-test:v1",
         "true",
     ]);

@@ -1,11 +1,15 @@
-//! Container verbs: run, ps, logs, exec, stop, start, restart, kill, rm, inspect.
+//! Container verbs: run, create, ps, logs, exec, stop, start, restart, kill, rm, inspect, wait,
+//! attach.
 
 use std::io::{Read, Write};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
+use super::createbody::env_list;
+pub use super::runopts::RunOpts;
+use super::runopts::{CreateRequest, Pull};
 use crate::client::{q, Body, Client, Conn, DaemonError};
 use crate::streams;
 
@@ -23,181 +27,75 @@ pub struct RunArgs {
     pub opts: RunOpts,
 }
 
-/// The options `run` shares with `profile learn`.
-#[derive(Args, Debug, Clone)]
-pub struct RunOpts {
-    /// Keep stdin open
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Allocate a terminal
-    #[arg(short = 't', long)]
-    pub tty: bool,
-    /// Environment variables (KEY=VALUE, or KEY to take it from here)
-    #[arg(short = 'e', long = "env")]
-    pub env: Vec<String>,
-    /// Bind mounts or volumes (SRC:DST[:ro])
-    #[arg(short = 'v', long = "volume")]
-    pub volumes: Vec<String>,
-    /// Publish ports ([IP:][HOST:]CONTAINER[/PROTO])
-    #[arg(short = 'p', long = "publish")]
-    pub publish: Vec<String>,
-    /// Network mode (bridge, none, host, container:NAME)
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Remove the container when it exits
     #[arg(long)]
-    pub network: Option<String>,
-    #[arg(short = 'w', long)]
-    pub workdir: Option<String>,
-    #[arg(short = 'u', long)]
-    pub user: Option<String>,
+    pub rm: bool,
+    /// Assign a name to the container
     #[arg(long)]
-    pub entrypoint: Option<String>,
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Runtime to use for this container
-    #[arg(long)]
-    pub runtime: Option<String>,
-    /// Labels (KEY=VALUE)
-    #[arg(short = 'l', long = "label")]
-    pub labels: Vec<String>,
-    /// Add Linux capabilities
-    #[arg(long = "cap-add")]
-    pub cap_add: Vec<String>,
-    /// Drop Linux capabilities
-    #[arg(long = "cap-drop")]
-    pub cap_drop: Vec<String>,
-    /// Security options (seccomp=FILE|unconfined, no-new-privileges, ...)
-    #[arg(long = "security-opt")]
-    pub security_opt: Vec<String>,
-    /// Give extended privileges to the container
-    #[arg(long)]
-    pub privileged: bool,
-    pub image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub opts: RunOpts,
 }
 
-/// `-e KEY` takes the variable from the caller's environment, as docker does.
-fn env_list(env: &[String]) -> Vec<String> {
-    env.iter()
-        .filter_map(|e| {
-            if e.contains('=') {
-                Some(e.clone())
-            } else {
-                std::env::var(e).ok().map(|v| format!("{e}={v}"))
-            }
-        })
-        .collect()
+/// The `--cidfile` of `run`/`create`: made before the container, so that a second run with the
+/// same file stops early; removed again if no container came of it.
+struct CidFile {
+    path: String,
+    written: bool,
 }
 
-/// `-p` into ExposedPorts and PortBindings.
-fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
-    let mut exposed = Map::new();
-    let mut bindings = Map::new();
-    for spec in specs {
-        let (rest, proto) = match spec.rsplit_once('/') {
-            Some((r, p)) if p == "tcp" || p == "udp" => (r, p),
-            Some(_) => bail!("invalid port {spec:?}: the protocol must be tcp or udp"),
-            None => (spec.as_str(), "tcp"),
-        };
-        let parts: Vec<&str> = rest.split(':').collect();
-        let (ip, host, cport) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [ip, h, c] => (*ip, *h, *c),
-            _ => bail!("invalid port {spec:?}: use [IP:][HOST:]CONTAINER[/PROTO]"),
-        };
-        cport
-            .parse::<u16>()
-            .map_err(|_| anyhow!("invalid port {spec:?}: {cport:?} is not a port number"))?;
-        if !host.is_empty() {
-            host.parse::<u16>()
-                .map_err(|_| anyhow!("invalid port {spec:?}: {host:?} is not a port number"))?;
+impl CidFile {
+    fn create(path: &str) -> Result<CidFile> {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(_) => Ok(CidFile {
+                path: path.to_string(),
+                written: false,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "container ID file found, make sure the other container isn't running or delete {path}"
+            ),
+            Err(e) => Err(e).context("failed to create the container ID file"),
         }
-        let key = format!("{cport}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        let entry = bindings.entry(key).or_insert_with(|| json!([]));
-        entry
-            .as_array_mut()
-            .expect("bindings are arrays")
-            .push(json!({"HostIp": ip, "HostPort": host}));
     }
-    Ok((exposed, bindings))
+
+    fn write(mut self, id: &str) -> Result<()> {
+        std::fs::write(&self.path, id).context("failed to write the container ID to the file")?;
+        self.written = true;
+        Ok(())
+    }
 }
 
-pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
-    let (exposed, bindings) = ports(&a.opts.publish)?;
-    let mut host_config = json!({
-        "Binds": a.opts.volumes,
-        "PortBindings": bindings,
-        "AutoRemove": a.rm,
-    });
-    if let Some(n) = &a.opts.network {
-        host_config["NetworkMode"] = json!(n);
-    }
-    if let Some(r) = &a.opts.runtime {
-        host_config["Runtime"] = json!(r);
-    }
-    host_config["CapAdd"] = json!(a.opts.cap_add);
-    host_config["CapDrop"] = json!(a.opts.cap_drop);
-    host_config["Privileged"] = json!(a.opts.privileged);
-    let mut security_opt = Vec::new();
-    for o in &a.opts.security_opt {
-        // As docker does: seccomp=FILE sends the file's content.
-        match o.split_once(['=', ':']) {
-            Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
-                let json = std::fs::read_to_string(v)
-                    .with_context(|| format!("opening seccomp profile ({v})"))?;
-                security_opt.push(format!("seccomp={json}"));
-            }
-            _ => security_opt.push(o.clone()),
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if !self.written {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
-    host_config["SecurityOpt"] = json!(security_opt);
-    let mut labels = Map::new();
-    for l in &a.opts.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), json!(v));
+}
+
+/// `POST /containers/create` as `run` and `create` send it: the image pulled first (`--pull
+/// always`), or when the daemon has none (`missing`); the id written to `--cidfile`.
+fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<String> {
+    let cidfile = req.cidfile.as_deref().map(CidFile::create).transpose()?;
+    if req.pull == Pull::Always {
+        pull_to_stderr(c, &opts.image, opts.quiet)?;
     }
-    let mut config = json!({
-        "Image": a.opts.image,
-        "Env": env_list(&a.opts.env),
-        "Tty": a.opts.tty,
-        "OpenStdin": a.opts.interactive,
-        "StdinOnce": a.opts.interactive,
-        "AttachStdin": a.opts.interactive && !a.detach,
-        "AttachStdout": !a.detach,
-        "AttachStderr": !a.detach,
-        "ExposedPorts": exposed,
-        "HostConfig": host_config,
-        "Labels": labels,
-    });
-    if !a.opts.command.is_empty() {
-        config["Cmd"] = json!(a.opts.command);
-    }
-    if let Some(e) = &a.opts.entrypoint {
-        config["Entrypoint"] = json!([e]);
-    }
-    for (key, val) in [
-        ("WorkingDir", &a.opts.workdir),
-        ("User", &a.opts.user),
-        ("Hostname", &a.opts.hostname),
-    ] {
-        if let Some(v) = val {
-            config[key] = json!(v);
-        }
-    }
-    let path = match &a.name {
-        Some(n) => format!("/containers/create?name={}", q(n)),
-        None => "/containers/create".to_string(),
-    };
-    let created = match c.post(&path, config.clone()) {
+    let created = match c.post(&req.path, req.body.clone()) {
         Ok(v) => v,
         Err(e)
-            if e.downcast_ref::<DaemonError>()
-                .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
+            if req.pull == Pull::Missing
+                && e.downcast_ref::<DaemonError>()
+                    .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
         {
-            eprintln!("Unable to find image '{}' locally", a.opts.image);
-            super::images::pull(c, &a.opts.image)?;
-            c.post(&path, config)?
+            eprintln!("Unable to find image '{}' locally", opts.image);
+            pull_to_stderr(c, &opts.image, opts.quiet)?;
+            c.post(&req.path, req.body.clone())?
         }
         Err(e) => return Err(e),
     };
@@ -208,15 +106,83 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
     for w in created["Warnings"].as_array().into_iter().flatten() {
         eprintln!("WARNING: {}", w.as_str().unwrap_or_default());
     }
-    if a.detach {
+    if let Some(f) = cidfile {
+        f.write(&id)?;
+    }
+    Ok(id)
+}
+
+/// `pull`, its progress on stderr as docker's `run` and `create` show it (nowhere with `quiet`):
+/// stdout stays for the container's id or output.
+fn pull_to_stderr(c: &Client, image: &str, quiet: bool) -> Result<()> {
+    use nix::unistd::{dup, dup2};
+    use std::os::fd::AsRawFd;
+    std::io::stdout().flush()?;
+    let null = std::fs::File::options().write(true).open("/dev/null")?;
+    let to = if quiet { null.as_raw_fd() } else { 2 };
+    let saved = dup(1).context("duplicate stdout")?;
+    dup2(to, 1).context("point stdout at stderr")?;
+    let pulled = super::images::pull(c, image);
+    let _ = std::io::stdout().flush();
+    let restored = dup2(saved, 1).context("restore stdout");
+    let _ = nix::unistd::close(saved);
+    pulled?;
+    restored?;
+    Ok(())
+}
+
+/// `berth create`: the container, not started; its id on stdout.
+pub fn create(c: &Client, a: &CreateArgs) -> Result<i32> {
+    let req = a
+        .opts
+        .create_request(a.name.as_deref(), false, a.rm, c.api_version())
+        .map_err(Invalid)?;
+    let id = create_container(c, &a.opts, &req)?;
+    println!("{id}");
+    Ok(0)
+}
+
+/// Options docker refuses before it asks the daemon anything (exit 125 for `create` too).
+#[derive(Debug)]
+pub struct Invalid(pub anyhow::Error);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
+    if a.detach && !a.opts.attach.is_empty() {
+        eprintln!("conflicting options: cannot specify both --attach and --detach");
+        return Ok(1);
+    }
+    if a.opts.tty && a.opts.interactive && !a.detach && !stdin_is_terminal() {
+        eprintln!("the input device is not a TTY");
+        return Ok(1);
+    }
+    let req = a
+        .opts
+        .create_request(a.name.as_deref(), a.detach, a.rm, c.api_version())
+        .map_err(Invalid)?;
+    let id = create_container(c, &a.opts, &req)?;
+    let s = req.streams;
+    if !(s.stdin || s.stdout || s.stderr) {
         start_for_run(c, &id)?;
         println!("{id}");
         return Ok(0);
     }
-    let attach = format!(
-        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-        if a.opts.interactive { "&stdin=1" } else { "" }
+    let mut attach = format!(
+        "/containers/{id}/attach?stream=1{}{}{}",
+        if s.stdin { "&stdin=1" } else { "" },
+        if s.stdout { "&stdout=1" } else { "" },
+        if s.stderr { "&stderr=1" } else { "" },
     );
+    if let Some(k) = &a.opts.detach_keys {
+        attach.push_str(&format!("&detachKeys={}", q(k)));
+    }
     let (conn, multiplexed) = c.hijack(&attach, None)?;
     let condition = if a.rm { "removed" } else { "next-exit" };
     let wait = c
@@ -228,22 +194,12 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         )?
         .ok()?;
     start_for_run(c, &id)?;
-    let resize = |c: &Client| {
-        if let Ok((rows, cols)) =
-            berth_sys::window_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
-        {
-            let _ = c.request(
-                "POST",
-                &format!("/containers/{id}/resize?h={rows}&w={cols}"),
-                &[],
-                Body::Empty,
-            );
-        }
-    };
     if a.opts.tty {
-        resize(c);
+        resize(c, &id);
+    } else if a.opts.sig_proxy {
+        proxy_signals(c, &id);
     }
-    relay(conn, a.opts.interactive, a.opts.tty && !multiplexed)?;
+    relay(conn, s.stdin, a.opts.tty && !multiplexed)?;
     let status = wait.json()?;
     if let Some(msg) = status["Error"]["Message"]
         .as_str()
@@ -252,6 +208,150 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         bail!("{msg}");
     }
     Ok(status["StatusCode"].as_i64().unwrap_or(0) as i32)
+}
+
+fn stdin_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// `--sig-proxy`: the signals someone sends us go to the container instead (as docker run does
+/// without a terminal); the container's exit then ends the run.
+fn proxy_signals(c: &Client, id: &str) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(sig);
+    }
+    // Blocked here, in the thread that reads the stream, and in the threads started after.
+    if set.thread_block().is_err() {
+        return;
+    }
+    let (c, id) = (c.clone(), id.to_string());
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            let _ = c.request(
+                "POST",
+                &format!("/containers/{id}/kill?signal={}", sig.as_str()),
+                &[],
+                Body::Empty,
+            );
+        }
+    });
+}
+
+/// Tell the daemon our terminal's size.
+fn resize(c: &Client, id: &str) {
+    if let Ok((rows, cols)) = berth_sys::window_size(std::os::fd::AsFd::as_fd(&std::io::stdin())) {
+        let _ = c.request(
+            "POST",
+            &format!("/containers/{id}/resize?h={rows}&w={cols}"),
+            &[],
+            Body::Empty,
+        );
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `berth wait`: each container's exit code, one a line, once it stops.
+pub fn wait(c: &Client, a: &WaitArgs) -> Result<i32> {
+    let mut code = 0;
+    for n in &a.containers {
+        let status = c
+            .request(
+                "POST",
+                &format!("/containers/{}/wait", q(n)),
+                &[],
+                Body::Empty,
+            )
+            .and_then(|r| r.ok())
+            .and_then(|r| r.json());
+        match status {
+            Ok(s) => match s["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+                Some(msg) => {
+                    eprintln!("{msg}");
+                    code = 1;
+                }
+                None => println!("{}", s["StatusCode"].as_i64().unwrap_or(0)),
+            },
+            Err(e) => {
+                eprintln!("{e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value = "true", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    container: String,
+}
+
+/// `berth attach`: the running container's output (and our stdin, if it keeps one open), then
+/// its exit code.
+pub fn attach(c: &Client, a: &AttachArgs) -> Result<i32> {
+    let info = c.get(&format!("/containers/{}/json", q(&a.container)))?;
+    if info["State"]["Running"].as_bool() != Some(true) {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    if info["State"]["Paused"].as_bool() == Some(true) {
+        bail!("You cannot attach to a paused container, unpause it first");
+    }
+    let id = info["Id"].as_str().unwrap_or(&a.container).to_string();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    if tty && stdin && !stdin_is_terminal() {
+        bail!("the input device is not a TTY");
+    }
+    if a.sig_proxy && !tty {
+        proxy_signals(c, &id);
+    }
+    let mut path = format!(
+        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
+        if stdin { "&stdin=1" } else { "" }
+    );
+    if let Some(k) = &a.detach_keys {
+        path.push_str(&format!("&detachKeys={}", q(k)));
+    }
+    let (conn, multiplexed) = c.hijack(&path, None)?;
+    if tty && stdin {
+        resize(c, &id);
+    }
+    relay(conn, stdin, tty && !multiplexed)?;
+    // The stream ends when the container exits (its code is ours) or when we detached (0); the
+    // daemon may close the stream a moment before it records the exit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let state = c.get(&format!("/containers/{id}/json"))?["State"].clone();
+        if state["Running"].as_bool() != Some(true) {
+            return Ok(state["ExitCode"].as_i64().unwrap_or(0) as i32);
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// `run`'s start: a refusal from the daemon becomes a [`StartFailed`] with docker's exit code.
@@ -510,7 +610,7 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<i32> {
         "AttachStderr": !a.detach,
         "Tty": a.tty,
         "Cmd": a.command,
-        "Env": env_list(&a.env),
+        "Env": env_list(&a.env)?,
     });
     if let Some(u) = &a.user {
         body["User"] = json!(u);
@@ -643,22 +743,4 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<i32> {
         .ok()?;
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_become_bindings() {
-        let (exposed, bindings) = ports(&["127.0.0.1:8080:80".into(), "53/udp".into()]).unwrap();
-        assert!(exposed.contains_key("80/tcp") && exposed.contains_key("53/udp"));
-        assert_eq!(
-            bindings["80/tcp"],
-            json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
-        );
-        assert_eq!(bindings["53/udp"], json!([{"HostIp": "", "HostPort": ""}]));
-        assert!(ports(&["80/sctp".into()]).is_err());
-        assert!(ports(&["x:80".into()]).is_err());
-    }
 }

@@ -4,10 +4,13 @@ mod audit;
 mod build;
 mod containers;
 mod cp;
+mod createbody;
 mod images;
 mod manage;
 mod network;
+mod optparse;
 mod profiles;
+mod runopts;
 mod system;
 mod volume;
 
@@ -33,6 +36,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Create and run a container
     Run(Box<containers::RunArgs>),
+    /// Create a new container (without starting it)
+    Create(Box<containers::CreateArgs>),
     /// List containers
     Ps(containers::PsArgs),
     /// Fetch a container's logs
@@ -49,6 +54,10 @@ pub enum Cmd {
     Kill(containers::KillArgs),
     /// Remove containers
     Rm(containers::RmArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
+    /// Attach to a running container's input and output
+    Attach(containers::AttachArgs),
     /// Show low-level information on containers, images, networks or volumes
     Inspect { names: Vec<String> },
     /// Pause all processes within containers
@@ -391,6 +400,7 @@ pub fn main() -> i32 {
         let client = Client::new(endpoint.clone())?;
         match &cli.command {
             Cmd::Run(a) => containers::run(&client, a),
+            Cmd::Create(a) => containers::create(&client, a),
             Cmd::Ps(a) => containers::ps(&client, a),
             Cmd::Logs(a) => containers::logs(&client, a),
             Cmd::Exec(a) => containers::exec(&client, a),
@@ -399,6 +409,8 @@ pub fn main() -> i32 {
             Cmd::Start { containers: names } => containers::start(&client, names),
             Cmd::Kill(a) => containers::kill(&client, a),
             Cmd::Rm(a) => containers::rm(&client, a),
+            Cmd::Wait(a) => containers::wait(&client, a),
+            Cmd::Attach(a) => containers::attach(&client, a),
             Cmd::Inspect { names } => inspect(&client, names),
             Cmd::Pause { containers: n } => manage::simple(&client, "pause", n),
             Cmd::Unpause { containers: n } => manage::simple(&client, "unpause", n),
@@ -455,6 +467,8 @@ pub fn main() -> i32 {
             match (&cli.command, e.downcast_ref::<containers::StartFailed>()) {
                 (Cmd::Run(_), Some(s)) => s.code,
                 (Cmd::Run(_), None) => 125,
+                // create: refused options 125, the daemon's refusals 1.
+                (Cmd::Create(_), _) if e.is::<containers::Invalid>() => 125,
                 _ => 1,
             }
         }

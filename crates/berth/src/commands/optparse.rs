@@ -1,0 +1,1304 @@
+//! Parsers for the values of `run`/`create` flags, with the syntax and the error texts of the
+//! docker CLI: Go durations, docker's sizes, `--mount`, `--ulimit`, `--add-host`, `--device`,
+//! `--restart`, `--cpus`, `--expose`, env and label files. Each returns the API's shape of the
+//! value, or the message docker gives (without the flag name: the caller adds that).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value};
+
+/// A parser's complaint, worded as docker's.
+pub type Parsed<T> = Result<T, String>;
+
+/// A size as docker's `RAMInBytes` reads it: a number, then an optional `b`, or `k`, `m`, `g`,
+/// `t`, `p` with an optional `b` or `ib`, in binary units (`1k` = 1024, `1.5g`), case-insensitive.
+pub fn ram_in_bytes(s: &str) -> Parsed<i64> {
+    let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        return Err(format!("invalid size: '{s}'"));
+    };
+    let (num, suffix) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..=sep], &s[sep + 1..])
+    };
+    let size = go_float(num)?;
+    if size < 0.0 {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    if suffix.is_empty() {
+        return Ok(size as i64);
+    }
+    let bad = || Err(format!("invalid suffix: '{suffix}'"));
+    if suffix.len() > 3 {
+        return bad();
+    }
+    let lower = suffix.to_ascii_lowercase();
+    let bad = || Err(format!("invalid suffix: '{lower}'"));
+    let mut chars = lower.chars();
+    let unit = match chars.next() {
+        Some('b') if lower.len() == 1 => return Ok(size as i64),
+        Some('k') => 1u64 << 10,
+        Some('m') => 1 << 20,
+        Some('g') => 1 << 30,
+        Some('t') => 1 << 40,
+        Some('p') => 1 << 50,
+        _ => return bad(),
+    };
+    match chars.as_str() {
+        "" | "b" | "ib" => Ok((size * unit as f64) as i64),
+        _ => bad(),
+    }
+}
+
+/// Go's `strconv.ParseFloat` for the plain decimal forms, with its error text.
+fn go_float(s: &str) -> Parsed<f64> {
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    match s.parse::<f64>() {
+        Ok(v) if ok => Ok(v),
+        _ => Err(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`, what docker's integer flags use (`0x`, `0o`, `0b`, a
+/// leading `0` for octal).
+pub fn go_int(s: &str) -> Parsed<i64> {
+    let syntax = || format!("strconv.ParseInt: parsing {s:?}: invalid syntax");
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = digits.to_ascii_lowercase();
+    let (radix, body) = if let Some(b) = lower.strip_prefix("0x") {
+        (16, b)
+    } else if let Some(b) = lower.strip_prefix("0o") {
+        (8, b)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        (2, b)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        return Err(syntax());
+    }
+    let magnitude = u128::from_str_radix(body, radix).map_err(|_| syntax())?;
+    let v = if neg {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
+    i64::try_from(v).map_err(|_| format!("strconv.ParseInt: parsing {s:?}: value out of range"))
+}
+
+/// Go's `strconv.ParseUint(s, 10, bits)`.
+pub fn go_uint(s: &str, bits: u32) -> Parsed<u64> {
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("strconv.ParseUint: parsing {s:?}: invalid syntax"));
+    }
+    match s.parse::<u64>() {
+        Ok(v) if bits >= 64 || v < (1u64 << bits) => Ok(v),
+        _ => Err(format!(
+            "strconv.ParseUint: parsing {s:?}: value out of range"
+        )),
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A Go duration (`1m30s`, `500ms`, `1.5h`, `-2s`, `0`) in nanoseconds.
+pub fn go_duration(orig: &str) -> Parsed<i64> {
+    let invalid = || format!("time: invalid duration {orig:?}");
+    let (neg, mut s) = match orig.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, orig.strip_prefix('+').unwrap_or(orig)),
+    };
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let int_part = &s[..int_len];
+        s = &s[int_len..];
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let frac_len = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            frac_part = &rest[..frac_len];
+            s = &rest[frac_len..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        if unit.is_empty() {
+            return Err(format!("time: missing unit in duration {orig:?}"));
+        }
+        let nanos: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
+        };
+        let whole: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        total = total
+            .checked_add(whole.checked_mul(nanos).ok_or_else(invalid)?)
+            .ok_or_else(invalid)?;
+        // The fraction, truncated to whole nanoseconds as Go does.
+        let mut scale: u128 = 1;
+        let mut frac: u128 = 0;
+        for d in frac_part.bytes().take(30) {
+            frac = frac * 10 + u128::from(d - b'0');
+            scale *= 10;
+        }
+        total += frac * nanos / scale;
+        if total > i64::MAX as u128 {
+            return Err(invalid());
+        }
+    }
+    let total = total as i64;
+    Ok(if neg { -total } else { total })
+}
+
+/// `--cpus`: a rational number of CPUs as nano-CPUs (`1.5` = 1500000000).
+pub fn nano_cpus(s: &str) -> Parsed<i64> {
+    let bad = || format!("failed to parse {s} as a rational number");
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    // num / den, exactly.
+    let (num, den): (i128, i128) = if let Some((a, b)) = body.split_once('/') {
+        let a = a.parse::<i128>().map_err(|_| bad())?;
+        let b = b.parse::<i128>().map_err(|_| bad())?;
+        if b == 0 {
+            return Err(bad());
+        }
+        (a, b)
+    } else {
+        let (mantissa, exp) = match body.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i32>().map_err(|_| bad())?),
+            None => (body, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if (int_part.is_empty() && frac_part.is_empty())
+            || !int_part
+                .chars()
+                .chain(frac_part.chars())
+                .all(|c| c.is_ascii_digit())
+            || frac_part.len() > 30
+            || exp.abs() > 30
+        {
+            return Err(bad());
+        }
+        let digits = format!("{int_part}{frac_part}");
+        let mut num = digits.parse::<i128>().map_err(|_| bad())?;
+        let mut den = 10i128.pow(frac_part.len() as u32);
+        if exp >= 0 {
+            num = num.checked_mul(10i128.pow(exp as u32)).ok_or_else(bad)?;
+        } else {
+            den = den.checked_mul(10i128.pow((-exp) as u32)).ok_or_else(bad)?;
+        }
+        (num, den)
+    };
+    let scaled = num.checked_mul(1_000_000_000).ok_or_else(bad)?;
+    if scaled % den != 0 {
+        return Err("value is too precise".into());
+    }
+    let v = i64::try_from(scaled / den).map_err(|_| bad())?;
+    Ok(if neg { -v } else { v })
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]` as a RestartPolicy.
+pub fn restart_policy(s: &str) -> Parsed<Value> {
+    let (name, count) = s.split_once(':').unwrap_or((s, ""));
+    if s.contains(':') && name.is_empty() {
+        return Err("invalid restart policy format: no policy provided before colon".into());
+    }
+    let mut policy = json!({ "Name": name });
+    if !count.is_empty() {
+        let n: i64 = count.parse().map_err(|_| {
+            "invalid restart policy format: maximum retry count must be an integer".to_string()
+        })?;
+        policy["MaximumRetryCount"] = json!(n);
+    }
+    Ok(policy)
+}
+
+/// `--add-host NAME:IP` (or `NAME=IP`, `NAME:[IPv6]`, `NAME:host-gateway`) as the API's `NAME:IP`.
+pub fn extra_host(s: &str) -> Parsed<String> {
+    let (name, ip) = s
+        .split_once('=')
+        .or_else(|| s.split_once(':'))
+        .filter(|(k, _)| !k.is_empty() && !k.contains(':'))
+        .ok_or_else(|| format!("bad format for add-host: {s:?}"))?;
+    let mut ip = ip;
+    if ip != "host-gateway" {
+        if ip.len() > 2 && ip.starts_with('[') && ip.ends_with(']') {
+            ip = &ip[1..ip.len() - 1];
+        }
+        if ip.trim().parse::<IpAddr>().is_err() {
+            return Err(format!("invalid IP address in add-host: {ip:?}"));
+        }
+    }
+    Ok(format!("{name}:{ip}"))
+}
+
+/// `--dns IP`: the address in its canonical form.
+pub fn ip_address(s: &str) -> Parsed<String> {
+    match s.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => Ok(v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string())),
+        Ok(ip) => Ok(ip.to_string()),
+        Err(_) => Err(format!("IP address is not correctly formatted: {s}")),
+    }
+}
+
+const ULIMITS: [&str; 15] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// `--ulimit NAME=SOFT[:HARD]` as `{"Name","Soft","Hard"}`.
+pub fn ulimit(s: &str) -> Parsed<Value> {
+    let (name, limits) = s
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {s}"))?;
+    if !ULIMITS.contains(&name) {
+        return Err(format!("invalid ulimit type: {name}"));
+    }
+    let int = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
+    };
+    let parts: Vec<&str> = limits.split(':').collect();
+    let (soft, hard) = match parts.as_slice() {
+        [soft] => (int(soft)?, int(soft)?),
+        [soft, hard] => {
+            let hard = int(hard)?;
+            (int(soft)?, hard)
+        }
+        _ => {
+            return Err(format!(
+                "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
+            ))
+        }
+    };
+    if hard != -1 && soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    Ok(json!({ "Name": name, "Soft": soft, "Hard": hard }))
+}
+
+/// Permissions of a device's cgroup rule: some of `r`, `w`, `m`, each once.
+fn device_mode(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= 3
+        && m.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+        && m.chars().enumerate().all(|(i, c)| !m[..i].contains(c))
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` as a DeviceMapping.
+pub fn device(s: &str) -> Parsed<Value> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() > 3 || parts[0].is_empty() {
+        return Err(format!("bad format for path: {s}"));
+    }
+    let host = parts[0];
+    let (container, mode) = match parts.as_slice() {
+        [_] => (host, "rwm"),
+        [_, m] if device_mode(m) => (host, *m),
+        [_, c] => (*c, "rwm"),
+        [_, c, m] => {
+            if !device_mode(m) {
+                return Err(format!("bad mode specified: {m}"));
+            }
+            (*c, *m)
+        }
+        _ => unreachable!("split gives one to three parts here"),
+    };
+    // docker checks the container's side only; the daemon checks the host's.
+    if !container.starts_with('/') {
+        return Err(format!("{container} is not an absolute path"));
+    }
+    Ok(json!({
+        "PathOnHost": host,
+        "PathInContainer": container,
+        "CgroupPermissions": mode,
+    }))
+}
+
+/// `--sysctl KEY=VALUE`, only the namespaced ones docker lets through.
+pub fn sysctl(s: &str) -> Parsed<(String, String)> {
+    const ALLOWED: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let not_allowed = || format!("sysctl '{s}' is not allowed");
+    let (k, v) = s.split_once('=').ok_or_else(not_allowed)?;
+    if ALLOWED.contains(&k) || k.starts_with("net.") || k.starts_with("fs.mqueue.") {
+        Ok((k.to_string(), v.to_string()))
+    } else {
+        Err(not_allowed())
+    }
+}
+
+/// `--expose PORT[-PORT][/PROTO]`: the ExposedPorts keys.
+pub fn expose(s: &str) -> Parsed<Vec<String>> {
+    let (ports, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+    let fail = |e: String| format!("invalid range format for --expose: {s}, error: {e}");
+    if ports.is_empty() {
+        return Err(fail("empty string specified for ports".into()));
+    }
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => {
+            let a = go_uint(a, 16).map_err(fail)?;
+            let b = go_uint(b.split('-').next().unwrap_or(b), 16).map_err(fail)?;
+            if b < a {
+                return Err(fail(format!("invalid range specified for port: {ports}")));
+            }
+            (a, b)
+        }
+        None => {
+            let p = go_uint(ports, 16).map_err(fail)?;
+            (p, p)
+        }
+    };
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// `PATH:VALUE` for the block IO flags, with docker's checks of the path.
+fn device_value(s: &str) -> Parsed<(&str, &str)> {
+    match s.split_once(':') {
+        Some((k, v)) if !k.is_empty() => {
+            if k.starts_with("/dev/") {
+                Ok((k, v))
+            } else {
+                Err(format!("bad format for device path: {s}"))
+            }
+        }
+        _ => Err(format!("bad format: {s}")),
+    }
+}
+
+/// `--blkio-weight-device PATH:WEIGHT` (10 to 1000, or 0).
+pub fn weight_device(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    match v.parse::<u16>() {
+        Ok(w) if w == 0 || (10..=1000).contains(&w) => Ok(json!({"Path": path, "Weight": w})),
+        _ => Err(format!("invalid weight for device: {s}")),
+    }
+}
+
+/// `--device-read-bps`/`--device-write-bps PATH:RATE` (a size: `1mb`).
+pub fn throttle_bps(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    let rate = ram_in_bytes(v).map_err(|_| {
+        format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. \
+             Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+        )
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--device-read-iops`/`--device-write-iops PATH:RATE`.
+pub fn throttle_iops(s: &str) -> Parsed<Value> {
+    let (path, v) = device_value(s)?;
+    let rate = go_uint(v, 64).map_err(|_| {
+        format!(
+            "invalid rate for device: {s}. The correct format is <device-path>:<number>. \
+             Number must be a positive integer"
+        )
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--link NAME[:ALIAS]`, sent as written.
+pub fn link(s: &str) -> Parsed<String> {
+    if s.is_empty() {
+        return Err("empty string specified for links".into());
+    }
+    if s.split(':').count() > 2 {
+        return Err(format!("bad format for links: {s}"));
+    }
+    Ok(s.to_string())
+}
+
+/// `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMISSIONS'` (`c 1:3 mr`, `a *:* rwm`).
+pub fn device_cgroup_rule(s: &str) -> Parsed<String> {
+    let bad = || format!("invalid device cgroup format '{s}'");
+    let parts: Vec<&str> = s.split(' ').collect();
+    let [kind, numbers, perms] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let number = |n: &str| n == "*" || (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    let ok = matches!(*kind, "a" | "b" | "c")
+        && numbers
+            .split_once(':')
+            .is_some_and(|(a, b)| number(a) && number(b))
+        && (1..=3).contains(&perms.len())
+        && perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
+/// `PORT[-PORT]` as docker's `ParsePortRange` reads it.
+fn port_range(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b) = (go_uint(a, 16).ok()?, go_uint(b, 16).ok()?);
+    (b >= a).then_some((a, b))
+}
+
+/// `-p [IP:][HOST[-HOST]:]CONTAINER[-CONTAINER][/PROTO]`: (`PORT/PROTO`, host IP, host port) for
+/// each container port.
+pub fn port_spec(s: &str) -> Parsed<Vec<(String, String, String)>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let n = parts.len();
+    let (ip, host, container) = match n {
+        1 => (String::new(), "", parts[0]),
+        2 => (String::new(), parts[0], parts[1]),
+        _ => (parts[..n - 2].join(":"), parts[n - 2], parts[n - 1]),
+    };
+    let (container, proto) = match container.split_once('/') {
+        _ if container.is_empty() || container.starts_with('/') => ("", ""),
+        Some((c, p)) if !p.is_empty() => (c, p.split('/').next().unwrap_or(p)),
+        Some((c, _)) => (c, "tcp"),
+        None => (container, "tcp"),
+    };
+    let ip = match ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
+        Some(inner) => inner.to_string(),
+        None => ip,
+    };
+    if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
+        return Err(format!("invalid IP address: {ip}"));
+    }
+    if container.is_empty() {
+        return Err(format!("no port specified: {s}<empty>"));
+    }
+    let (start, end) =
+        port_range(container).ok_or_else(|| format!("invalid containerPort: {container}"))?;
+    let (host_start, host_end) = if host.is_empty() {
+        (0, 0)
+    } else {
+        port_range(host).ok_or_else(|| format!("invalid hostPort: {host}"))?
+    };
+    if !host.is_empty() && end - start != host_end - host_start && end != start {
+        return Err(format!(
+            "invalid ranges specified for container and host Ports: {container} and {host}"
+        ));
+    }
+    let proto = proto.to_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    Ok((0..=end - start)
+        .map(|i| {
+            let host_port = if host.is_empty() {
+                String::new()
+            } else if start == end && host_start != host_end {
+                format!("{host_start}-{host_end}")
+            } else {
+                (host_start + i).to_string()
+            };
+            (format!("{}/{proto}", start + i), ip.clone(), host_port)
+        })
+        .collect())
+}
+
+/// One `--network`, in docker's short form (a name) or long form.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NetworkAttachment {
+    pub target: String,
+    pub aliases: Vec<String>,
+    pub ipv4: String,
+    pub ipv6: String,
+    pub mac: String,
+    pub link_local: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub gw_priority: i64,
+}
+
+/// `--network NAME` or `--network name=NAME,alias=A,ip=IP,ip6=IP,mac-address=MAC,
+/// link-local-ip=IP,driver-opt=K=V,gw-priority=N` (lower-cased, as docker does). Docker takes
+/// the long form when some `word=word` appears.
+pub fn network(s: &str) -> Parsed<NetworkAttachment> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = s.as_bytes();
+    let long = (1..bytes.len().saturating_sub(1))
+        .any(|i| bytes[i] == b'=' && word(bytes[i - 1]) && word(bytes[i + 1]));
+    let mut n = NetworkAttachment::default();
+    if !long {
+        n.target = s.to_string();
+        return Ok(n);
+    }
+    for field in csv_fields(s)? {
+        let lower = field.to_lowercase();
+        let (key, value) = lower
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| format!("invalid field {field}"))?;
+        let (key, value) = (key.trim(), value.trim().to_string());
+        match key {
+            "name" => n.target = value,
+            "alias" => n.aliases.push(value),
+            "ip" => n.ipv4 = value,
+            "ip6" => n.ipv6 = value,
+            "mac-address" => n.mac = value,
+            "link-local-ip" => n.link_local.push(value),
+            "driver-opt" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or("invalid key value pair format in driver options")?;
+                n.driver_opts.insert(k.trim().into(), v.trim().into());
+            }
+            "gw-priority" => {
+                n.gw_priority = value
+                    .parse()
+                    .map_err(|_| format!("invalid gw-priority ({value}): invalid syntax"))?;
+            }
+            _ => return Err(format!("invalid field key {key}")),
+        }
+    }
+    if n.target.is_empty() {
+        return Err("network name/id is not specified".into());
+    }
+    Ok(n)
+}
+
+/// One `--mount` flag (docker's comma-separated `key=value` list) as a Mount.
+pub fn mount(s: &str) -> Parsed<Value> {
+    let mut ty = "volume".to_string();
+    let mut m = Map::new();
+    let mut volume = Map::new();
+    let mut bind = Map::new();
+    let mut tmpfs = Map::new();
+    let mut image = Map::new();
+    let mut recursive = String::new();
+    let mut labels = Map::new();
+    let mut driver = Map::new();
+    let mut driver_opts = Map::new();
+    let flag = |key: &str, val: &str| -> Parsed<bool> {
+        go_bool(val).ok_or_else(|| format!("invalid value for {key}: {val}"))
+    };
+    for field in csv_fields(s)? {
+        let Some((key, val)) = field.split_once('=') else {
+            match field.as_str() {
+                "readonly" | "ro" => m.insert("ReadOnly".into(), json!(true)),
+                "volume-nocopy" => volume.insert("NoCopy".into(), json!(true)),
+                "bind-nonrecursive" => bind.insert("NonRecursive".into(), json!(true)),
+                _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
+            };
+            continue;
+        };
+        match key {
+            "type" => ty = val.to_lowercase(),
+            "source" | "src" => {
+                let src = if val == "." || val.starts_with("./") {
+                    std::env::current_dir()
+                        .map(|d| d.join(val).components().collect::<std::path::PathBuf>())
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_else(|_| val.to_string())
+                } else {
+                    val.to_string()
+                };
+                m.insert("Source".into(), json!(src));
+            }
+            "target" | "dst" | "destination" => {
+                m.insert("Target".into(), json!(val));
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(flag(key, val)?));
+            }
+            "consistency" => {
+                m.insert("Consistency".into(), json!(val.to_lowercase()));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(val.to_lowercase()));
+            }
+            "bind-nonrecursive" => {
+                bind.insert("NonRecursive".into(), json!(flag(key, val)?));
+            }
+            "volume-nocopy" => {
+                let v = go_bool(val).ok_or_else(|| format!("invalid value for {key}: {val}"))?;
+                volume.insert("NoCopy".into(), json!(v));
+            }
+            "volume-label" | "volume-opt" => {
+                let (k, v) = val.split_once('=').unwrap_or((val, ""));
+                let target = if key == "volume-label" {
+                    &mut labels
+                } else {
+                    &mut driver_opts
+                };
+                if !k.is_empty() {
+                    target.insert(k.into(), json!(v));
+                }
+                if key == "volume-label" {
+                    volume.entry("Labels").or_insert(json!({}));
+                } else {
+                    driver.entry("Options").or_insert(json!({}));
+                }
+            }
+            "bind-recursive" => match val {
+                "enabled" => recursive.clear(),
+                "disabled" => {
+                    bind.insert("NonRecursive".into(), json!(true));
+                }
+                "writable" | "readonly" => recursive = val.to_string(),
+                _ => {
+                    return Err(format!(
+                        "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ))
+                }
+            },
+            "image-subpath" => {
+                image.insert("Subpath".into(), json!(val));
+            }
+            "volume-driver" => {
+                driver.insert("Name".into(), json!(val));
+            }
+            "volume-subpath" => {
+                volume.insert("Subpath".into(), json!(val));
+            }
+            "tmpfs-size" => {
+                let n = ram_in_bytes(val).map_err(|_| format!("invalid value for {key}: {val}"))?;
+                tmpfs.insert("SizeBytes".into(), json!(n));
+            }
+            "tmpfs-mode" => {
+                let mode = u32::from_str_radix(val, 8)
+                    .map_err(|_| format!("invalid value for {key}: {val}"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            _ => return Err(format!("unexpected key '{key}' in '{field}'")),
+        }
+    }
+    if ty.is_empty() {
+        return Err("type is required".into());
+    }
+    if m.get("Target")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        return Err("target is required".into());
+    }
+    if !recursive.is_empty() {
+        if m.get("ReadOnly") != Some(&json!(true)) {
+            return Err(format!(
+                "option 'bind-recursive={recursive}' requires 'readonly' to be specified in conjunction"
+            ));
+        }
+        if recursive == "writable" {
+            bind.insert("ReadOnlyNonRecursive".into(), json!(true));
+        } else {
+            if bind.get("Propagation") != Some(&json!("rprivate")) {
+                return Err("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction".into());
+            }
+            bind.insert("ReadOnlyForceRecursive".into(), json!(true));
+        }
+    }
+    if !labels.is_empty() {
+        volume.insert("Labels".into(), Value::Object(labels));
+    }
+    if !driver_opts.is_empty() {
+        driver.insert("Options".into(), Value::Object(driver_opts));
+    }
+    if !driver.is_empty() {
+        volume.insert("DriverConfig".into(), Value::Object(driver));
+    }
+    for (opts, kind, key) in [
+        (volume, "volume", "VolumeOptions"),
+        (bind, "bind", "BindOptions"),
+        (tmpfs, "tmpfs", "TmpfsOptions"),
+        (image, "image", "ImageOptions"),
+    ] {
+        if opts.is_empty() {
+            continue;
+        }
+        if ty != kind {
+            return Err(format!(
+                "cannot mix '{kind}-*' options with mount type '{ty}'"
+            ));
+        }
+        m.insert(key.into(), Value::Object(opts));
+    }
+    m.insert("Type".into(), json!(ty));
+    Ok(Value::Object(m))
+}
+
+/// One CSV record (what `--mount` is): commas separate fields, double quotes protect them.
+fn csv_fields(s: &str) -> Parsed<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("extraneous or missing \" in quoted-field".into());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
+/// A failed open as Go words it: `open PATH: no such file or directory`.
+pub fn open_error(path: &str, e: &std::io::Error) -> String {
+    let msg = e
+        .raw_os_error()
+        .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
+        .unwrap_or_else(|| e.to_string());
+    let mut chars = msg.chars();
+    let msg: String = chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default();
+    format!("open {path}: {msg}")
+}
+
+/// The lines of an `--env-file` or `--label-file` as `KEY=VALUE`: blank lines and `#` comments
+/// skipped, leading blanks trimmed, values kept as written; a bare `KEY` takes `lookup(KEY)` and
+/// is left out when that gives nothing.
+pub fn kv_file(path: &str, lookup: impl Fn(&str) -> Option<String>) -> Parsed<Vec<String>> {
+    let data = std::fs::read(path).map_err(|e| open_error(path, &e))?;
+    let text = String::from_utf8(data)
+        .map_err(|_| format!("env file {path} contains invalid utf8 bytes"))?;
+    let invalid = |why: String| format!("invalid env file ({path}): {why}");
+    let mut out = Vec::new();
+    for raw in text.trim_start_matches('\u{feff}').lines() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        if key.is_empty() {
+            return Err(invalid(format!("no variable name on line '{line}'")));
+        }
+        if key.contains(char::is_whitespace) {
+            return Err(invalid(format!("variable '{key}' contains whitespaces")));
+        }
+        match value.map(str::to_string).or_else(|| lookup(key)) {
+            Some(v) => out.push(format!("{key}={v}")),
+            None => continue,
+        }
+    }
+    Ok(out)
+}
+
+/// `KEY=VALUE` strings as a map (a bare `KEY` maps to ""), later keys winning.
+pub fn kv_map<'a>(items: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
+    items
+        .into_iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').unwrap_or((s.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_binary_like_docker_ram_in_bytes() {
+        for (s, n) in [
+            ("100", 100),
+            ("1.5", 1),
+            ("10b", 10),
+            ("0.5k", 512),
+            ("10kb", 10240),
+            ("1KiB", 1024),
+            ("512m", 512 << 20),
+            ("1MB", 1 << 20),
+            ("1.5g", 1536 << 20),
+            ("1G", 1 << 30),
+            ("1gib", 1 << 30),
+            ("1t", 1 << 40),
+            ("1 g", 1 << 30),
+        ] {
+            assert_eq!(ram_in_bytes(s), Ok(n), "{s}");
+        }
+        assert_eq!(ram_in_bytes("10x"), Err("invalid suffix: 'x'".into()));
+        assert_eq!(ram_in_bytes("10kbx"), Err("invalid suffix: 'kbx'".into()));
+        assert_eq!(ram_in_bytes("1kk"), Err("invalid suffix: 'kk'".into()));
+        assert_eq!(ram_in_bytes("-1"), Err("invalid size: '-1'".into()));
+        assert_eq!(ram_in_bytes("x"), Err("invalid size: 'x'".into()));
+        assert_eq!(
+            ram_in_bytes(" 1g"),
+            Err("strconv.ParseFloat: parsing \" 1\": invalid syntax".into())
+        );
+    }
+
+    #[test]
+    fn durations_are_go_durations() {
+        for (s, n) in [
+            ("0", 0),
+            ("1ns", 1),
+            ("100us", 100_000),
+            ("500ms", 500_000_000),
+            ("2s", 2_000_000_000),
+            ("1m30s", 90_000_000_000),
+            ("1.5h", 5_400_000_000_000),
+            ("-1s", -1_000_000_000),
+            (".5s", 500_000_000),
+            ("1h2m3s4ms", 3_723_004_000_000),
+        ] {
+            assert_eq!(go_duration(s), Ok(n), "{s}");
+        }
+        assert_eq!(
+            go_duration("10"),
+            Err("time: missing unit in duration \"10\"".into())
+        );
+        assert_eq!(
+            go_duration("1x"),
+            Err("time: unknown unit \"x\" in duration \"1x\"".into())
+        );
+        assert_eq!(go_duration(""), Err("time: invalid duration \"\"".into()));
+        assert_eq!(go_duration("s"), Err("time: invalid duration \"s\"".into()));
+        assert!(go_duration("9999999999h").is_err());
+    }
+
+    #[test]
+    fn integers_and_cpus() {
+        assert_eq!(go_int("512"), Ok(512));
+        assert_eq!(go_int("-1"), Ok(-1));
+        assert_eq!(go_int("0x10"), Ok(16));
+        assert_eq!(go_int("010"), Ok(8));
+        assert_eq!(
+            go_int("x"),
+            Err("strconv.ParseInt: parsing \"x\": invalid syntax".into())
+        );
+        assert!(go_int("99999999999999999999")
+            .unwrap_err()
+            .contains("out of range"));
+        assert_eq!(
+            go_uint("70000", 16),
+            Err("strconv.ParseUint: parsing \"70000\": value out of range".into())
+        );
+        assert_eq!(nano_cpus("1.5"), Ok(1_500_000_000));
+        assert_eq!(nano_cpus("2"), Ok(2_000_000_000));
+        assert_eq!(nano_cpus("3/2"), Ok(1_500_000_000));
+        assert_eq!(nano_cpus("1e-3"), Ok(1_000_000));
+        assert_eq!(nano_cpus("-1"), Ok(-1_000_000_000));
+        assert_eq!(
+            nano_cpus("0.0000000001"),
+            Err("value is too precise".into())
+        );
+        assert_eq!(
+            nano_cpus("x"),
+            Err("failed to parse x as a rational number".into())
+        );
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(restart_policy("always"), Ok(json!({"Name": "always"})));
+        assert_eq!(
+            restart_policy("on-failure:3"),
+            Ok(json!({"Name": "on-failure", "MaximumRetryCount": 3}))
+        );
+        assert_eq!(restart_policy("always:"), Ok(json!({"Name": "always"})));
+        assert!(restart_policy(":3")
+            .unwrap_err()
+            .contains("no policy provided"));
+        assert!(restart_policy("on-failure:x")
+            .unwrap_err()
+            .contains("must be an integer"));
+    }
+
+    #[test]
+    fn add_host_and_dns() {
+        assert_eq!(extra_host("a:1.2.3.4"), Ok("a:1.2.3.4".into()));
+        assert_eq!(extra_host("b=::1"), Ok("b:::1".into()));
+        assert_eq!(extra_host("c:[::1]"), Ok("c:::1".into()));
+        assert_eq!(extra_host("h:host-gateway"), Ok("h:host-gateway".into()));
+        assert_eq!(
+            extra_host("bad"),
+            Err("bad format for add-host: \"bad\"".into())
+        );
+        assert_eq!(
+            extra_host(":1.2.3.4"),
+            Err("bad format for add-host: \":1.2.3.4\"".into())
+        );
+        assert_eq!(
+            extra_host("a:notip"),
+            Err("invalid IP address in add-host: \"notip\"".into())
+        );
+        assert_eq!(ip_address("8.8.8.8"), Ok("8.8.8.8".into()));
+        assert_eq!(ip_address("0:0::1"), Ok("::1".into()));
+        assert_eq!(
+            ip_address("notip"),
+            Err("IP address is not correctly formatted: notip".into())
+        );
+    }
+
+    #[test]
+    fn ulimits() {
+        assert_eq!(
+            ulimit("nofile=1024:2048"),
+            Ok(json!({"Name": "nofile", "Soft": 1024, "Hard": 2048}))
+        );
+        assert_eq!(
+            ulimit("nproc=100"),
+            Ok(json!({"Name": "nproc", "Soft": 100, "Hard": 100}))
+        );
+        assert_eq!(
+            ulimit("nofile=-1"),
+            Ok(json!({"Name": "nofile", "Soft": -1, "Hard": -1}))
+        );
+        assert_eq!(
+            ulimit("nofile=2048:1024"),
+            Err("ulimit soft limit must be less than or equal to hard limit: 2048 > 1024".into())
+        );
+        assert_eq!(ulimit("bogus=1"), Err("invalid ulimit type: bogus".into()));
+        assert_eq!(
+            ulimit("nofile"),
+            Err("invalid ulimit argument: nofile".into())
+        );
+        assert!(ulimit("nofile=1:2:3").unwrap_err().contains("too many"));
+        assert_eq!(
+            ulimit("nofile=x"),
+            Err("strconv.ParseInt: parsing \"x\": invalid syntax".into())
+        );
+    }
+
+    #[test]
+    fn devices() {
+        let dev = |h: &str, c: &str, m: &str| json!({"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": m});
+        assert_eq!(
+            device("/dev/fuse"),
+            Ok(dev("/dev/fuse", "/dev/fuse", "rwm"))
+        );
+        assert_eq!(
+            device("/dev/null:/dev/mynull:r"),
+            Ok(dev("/dev/null", "/dev/mynull", "r"))
+        );
+        assert_eq!(
+            device("/dev/zero:rw"),
+            Ok(dev("/dev/zero", "/dev/zero", "rw"))
+        );
+        assert_eq!(device("/dev/zero:/z"), Ok(dev("/dev/zero", "/z", "rwm")));
+        assert_eq!(
+            device("/dev/null:/x:rwz"),
+            Err("bad mode specified: rwz".into())
+        );
+        assert_eq!(
+            device("/dev/null:/x:rr"),
+            Err("bad mode specified: rr".into())
+        );
+        assert_eq!(
+            device("relative"),
+            Err("relative is not an absolute path".into())
+        );
+        assert_eq!(
+            device("/dev/null:rel"),
+            Err("rel is not an absolute path".into())
+        );
+        assert!(device("/a:/b:r:x").unwrap_err().contains("bad format"));
+    }
+
+    #[test]
+    fn block_io_links_and_cgroup_rules() {
+        assert_eq!(
+            weight_device("/dev/sda:200"),
+            Ok(json!({"Path": "/dev/sda", "Weight": 200}))
+        );
+        assert_eq!(
+            weight_device("/dev/sda:5"),
+            Err("invalid weight for device: /dev/sda:5".into())
+        );
+        assert_eq!(
+            throttle_bps("/dev/sda:1mb"),
+            Ok(json!({"Path": "/dev/sda", "Rate": 1 << 20}))
+        );
+        assert_eq!(throttle_bps("/dev/sda"), Err("bad format: /dev/sda".into()));
+        assert_eq!(
+            throttle_bps("sda:1"),
+            Err("bad format for device path: sda:1".into())
+        );
+        assert!(throttle_iops("/dev/sda:x")
+            .unwrap_err()
+            .starts_with("invalid rate for device: /dev/sda:x."));
+        assert_eq!(link("db:alias"), Ok("db:alias".into()));
+        assert_eq!(link("a:b:c"), Err("bad format for links: a:b:c".into()));
+        assert_eq!(device_cgroup_rule("c 1:3 mr"), Ok("c 1:3 mr".into()));
+        assert_eq!(device_cgroup_rule("a *:* rwm"), Ok("a *:* rwm".into()));
+        assert_eq!(
+            device_cgroup_rule("bad"),
+            Err("invalid device cgroup format 'bad'".into())
+        );
+    }
+
+    #[test]
+    fn port_specs() {
+        let one = |k: &str, ip: &str, h: &str| vec![(k.to_string(), ip.to_string(), h.to_string())];
+        assert_eq!(port_spec("80"), Ok(one("80/tcp", "", "")));
+        assert_eq!(port_spec("53/udp"), Ok(one("53/udp", "", "")));
+        assert_eq!(port_spec("80/sctp"), Ok(one("80/sctp", "", "")));
+        assert_eq!(
+            port_spec("127.0.0.1::80"),
+            Ok(one("80/tcp", "127.0.0.1", ""))
+        );
+        assert_eq!(port_spec("[::1]:8080:80"), Ok(one("80/tcp", "::1", "8080")));
+        assert_eq!(
+            port_spec("8000-8001:80"),
+            Ok(one("80/tcp", "", "8000-8001"))
+        );
+        assert_eq!(
+            port_spec("8000-8001:80-81"),
+            Ok(vec![
+                ("80/tcp".into(), "".into(), "8000".into()),
+                ("81/tcp".into(), "".into(), "8001".into())
+            ])
+        );
+        for (spec, err) in [
+            ("x:80", "invalid hostPort: x"),
+            ("80/foo", "invalid proto: foo"),
+            ("80-x", "invalid containerPort: 80-x"),
+            ("99999", "invalid containerPort: 99999"),
+            ("1.2.3.x:80:80", "invalid IP address: 1.2.3.x"),
+            (
+                "8000-8002:80-81",
+                "invalid ranges specified for container and host Ports: 80-81 and 8000-8002",
+            ),
+        ] {
+            assert_eq!(port_spec(spec), Err(err.to_string()), "{spec}");
+        }
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            network("n1"),
+            Ok(NetworkAttachment {
+                target: "n1".into(),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            network("container:x").map(|n| n.target),
+            Ok("container:x".into())
+        );
+        let n =
+            network("name=N1,alias=A,alias=b,ip=10.0.0.2,driver-opt=k=v,gw-priority=5").unwrap();
+        assert_eq!(
+            (n.target.as_str(), n.aliases, n.ipv4.as_str(), n.gw_priority),
+            ("n1", vec!["a".to_string(), "b".into()], "10.0.0.2", 5)
+        );
+        assert_eq!(n.driver_opts.get("k").map(String::as_str), Some("v"));
+        assert_eq!(
+            network("name=n1,bogus=1"),
+            Err("invalid field key bogus".into())
+        );
+        assert_eq!(
+            network("alias=x"),
+            Err("network name/id is not specified".into())
+        );
+        assert_eq!(
+            network("name=n1,driver-opt=bad"),
+            Err("invalid key value pair format in driver options".into())
+        );
+        assert_eq!(
+            network("name=n1,gw-priority=x"),
+            Err("invalid gw-priority (x): invalid syntax".into())
+        );
+    }
+
+    #[test]
+    fn mounts() {
+        assert_eq!(
+            mount("type=bind,src=/tmp,dst=/x,ro,bind-propagation=rslave"),
+            Ok(
+                json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true,
+                      "BindOptions": {"Propagation": "rslave"}})
+            )
+        );
+        assert_eq!(
+            mount("type=volume,source=v1,target=/v,volume-opt=a=b,volume-opt=c=d,readonly=true"),
+            Ok(
+                json!({"Type": "volume", "Source": "v1", "Target": "/v", "ReadOnly": true,
+                      "VolumeOptions": {"DriverConfig": {"Options": {"a": "b", "c": "d"}}}})
+            )
+        );
+        assert_eq!(
+            mount("type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770"),
+            Ok(json!({"Type": "tmpfs", "Target": "/t",
+                      "TmpfsOptions": {"SizeBytes": 64 << 20, "Mode": 0o1770}}))
+        );
+        assert_eq!(
+            mount("target=/x"),
+            Ok(json!({"Type": "volume", "Target": "/x"}))
+        );
+        assert_eq!(
+            mount("type=bind,\"src=/a,b\",dst=/x,ro=0"),
+            Ok(json!({"Type": "bind", "Source": "/a,b", "Target": "/x", "ReadOnly": false}))
+        );
+        for (spec, err) in [
+            ("/x", "invalid field '/x' must be a key=value pair"),
+            ("type=bind,src=/tmp", "target is required"),
+            ("type=,dst=/x", "type is required"),
+            (
+                "type=volume,dst=/x,bogus=1",
+                "unexpected key 'bogus' in 'bogus=1'",
+            ),
+            (
+                "type=bind,dst=/x,readonly=maybe",
+                "invalid value for readonly: maybe",
+            ),
+            (
+                "type=tmpfs,dst=/t,tmpfs-size=x",
+                "invalid value for tmpfs-size: x",
+            ),
+            (
+                "type=tmpfs,dst=/t,tmpfs-mode=99",
+                "invalid value for tmpfs-mode: 99",
+            ),
+            (
+                "type=bind,dst=/x,volume-nocopy",
+                "cannot mix 'volume-*' options with mount type 'bind'",
+            ),
+            (
+                "type=bind,src=/a,dst=/b,bind-recursive=writable",
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction",
+            ),
+            (
+                "type=bind,src=/a,dst=/b,bind-recursive=readonly,ro",
+                "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction",
+            ),
+            (
+                "type=volume,dst=/b,image-subpath=/x",
+                "cannot mix 'image-*' options with mount type 'volume'",
+            ),
+            (
+                "type=volume,dst=/x,tmpfs-size=1m",
+                "cannot mix 'tmpfs-*' options with mount type 'volume'",
+            ),
+        ] {
+            assert_eq!(mount(spec), Err(err.to_string()), "{spec}");
+        }
+    }
+
+    #[test]
+    fn expose_ranges_and_sysctls() {
+        assert_eq!(expose("80"), Ok(vec!["80/tcp".to_string()]));
+        assert_eq!(
+            expose("1000-1002/udp"),
+            Ok(vec![
+                "1000/udp".into(),
+                "1001/udp".into(),
+                "1002/udp".into()
+            ])
+        );
+        assert!(expose("5-2")
+            .unwrap_err()
+            .contains("invalid range specified for port: 5-2"));
+        assert!(expose("x")
+            .unwrap_err()
+            .starts_with("invalid range format for --expose: x"));
+        assert_eq!(
+            sysctl("net.ipv4.ip_forward=1"),
+            Ok(("net.ipv4.ip_forward".into(), "1".into()))
+        );
+        assert_eq!(
+            sysctl("kernel.hostname=x"),
+            Err("sysctl 'kernel.hostname=x' is not allowed".into())
+        );
+    }
+
+    #[test]
+    fn env_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "\u{feff}A=1\r\n# comment\n\nB\nC=x y \n  D=2\nUNSET\n").unwrap();
+        let lookup = |k: &str| (k == "B").then(|| "from-here".to_string());
+        assert_eq!(
+            kv_file(f.to_str().unwrap(), lookup),
+            Ok(vec![
+                "A=1".to_string(),
+                "B=from-here".into(),
+                "C=x y ".into(),
+                "D=2".into()
+            ])
+        );
+        std::fs::write(&f, "export E=3\n").unwrap();
+        let p = f.to_str().unwrap();
+        assert_eq!(
+            kv_file(p, |_| None),
+            Err(format!(
+                "invalid env file ({p}): variable 'export E' contains whitespaces"
+            ))
+        );
+        std::fs::write(&f, "=bad\n").unwrap();
+        assert!(kv_file(p, |_| None)
+            .unwrap_err()
+            .ends_with("no variable name on line '=bad'"));
+        assert_eq!(
+            kv_file("/no/such/file", |_| None),
+            Err("open /no/such/file: no such file or directory".into())
+        );
+    }
+}
