@@ -253,52 +253,6 @@ pub fn inspect_each(
 
 use containers::each;
 
-/// A Go duration as docker's flags take them: `1h30m`, `90s`, `500ms`, `1.5s`, `0s`; a bare `0`.
-pub fn go_duration(s: &str) -> Option<std::time::Duration> {
-    if s == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * unit;
-        rest = &rest[u_end..];
-    }
-    (!s.is_empty() && total.is_finite()).then(|| std::time::Duration::from_secs_f64(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(go_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(go_duration("10"), None);
-        assert_eq!(go_duration("1x"), None);
-        assert_eq!(go_duration(""), None);
-    }
-}
-
 /// Shells `berth completion` writes scripts for.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum Shell {
