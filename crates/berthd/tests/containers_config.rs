@@ -1,6 +1,7 @@
 //! End-to-end tests of container configuration through the stock docker CLI: log drivers and
 //! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses;
-//! create's fields matched in any case (as Go's decoder does), real-time CPU limits.
+//! create's fields matched in any case (as Go's decoder does), real-time CPU limits, StorageOpt
+//! refused.
 
 mod common;
 
@@ -620,5 +621,21 @@ fn create_fields_in_any_case_and_realtime_cpu_limits() {
         out.contains("cpu real-time runtime cannot be higher than cpu real-time period"),
         "{out}"
     );
+    // A size limit berthd would not enforce is refused, as dockerd's overlay2 off xfs refuses it.
+    for (opt, msg) in [
+        (
+            "size",
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ),
+        ("foo", "Unknown option foo"),
+    ] {
+        let body = format!(
+            r#"{{"Image": "bb:1", "Cmd": ["true"], "HostConfig": {{"StorageOpt": {{"{opt}": "1G"}}}}}}"#
+        );
+        let (st, out) = d.http("POST", "/v1.41/containers/create", Some(&body));
+        assert_eq!(st, 500, "{out}");
+        assert!(out.contains(msg), "{out}");
+    }
     d.ok(&["rm", "cased"]);
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
 }

@@ -169,6 +169,23 @@ fn canonical_keys(o: &mut serde_json::Map<String, Value>, fields: &[&str]) {
     }
 }
 
+/// `HostConfig.StorageOpt`, refused as dockerd's overlay2 refuses it off xfs with project quotas:
+/// berthd has no per-container size limit, and a limit taken and not enforced would be a lie.
+fn storage_opt(v: Option<&Value>) -> ApiResult<()> {
+    let Some(opts) = v.and_then(Value::as_object).filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if let Some(k) = opts.keys().find(|k| !k.eq_ignore_ascii_case("size")) {
+        return Err(ApiError::Internal(format!(
+            "Unknown option {}",
+            k.to_lowercase()
+        )));
+    }
+    Err(ApiError::Internal(
+        "--storage-opt is supported only for overlay over xfs with 'pquota' mount option".into(),
+    ))
+}
+
 /// `POST /containers/create`: returns the new id.
 pub async fn create(
     d: &Arc<Daemon>,
@@ -179,6 +196,7 @@ pub async fn create(
         canonical_keys(o, CONFIG_FIELDS);
         if let Some(hc) = o.get_mut("HostConfig").and_then(Value::as_object_mut) {
             canonical_keys(hc, HOST_CONFIG_FIELDS);
+            storage_opt(hc.get("StorageOpt"))?;
         }
     }
     let req: CreateRequest = serde_json::from_value(body.clone())
