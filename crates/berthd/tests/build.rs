@@ -2,7 +2,9 @@
 //! instruction, build args, a .dockerignore and ADD of a local tar; the image's config and what it
 //! runs; the layer cache (an unchanged rebuild is all `Using cache` with the same ID, a changed file
 //! rebuilds from its COPY on); `--target`; a failing RUN's message with nothing left behind; and the
-//! intermediate images hidden from `docker images` and removed with the final image.
+//! intermediate images hidden from `docker images` and removed with the final image; an error found
+//! before the first step (no Dockerfile, one that does not parse) is the answer's status, as
+//! dockerd's, while one in a step comes in the stream.
 
 mod common;
 
@@ -551,4 +553,67 @@ fn config_matches_dockerds_classic_builder() {
     if let Err(e) = res {
         std::panic::resume_unwind(e);
     }
+}
+
+/// `POST /build` with the files as a tar context (`q=1` with `quiet`): (status, body).
+fn post_build(d: &Berthd, files: &[(&str, &str)], quiet: bool) -> (u16, String) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let o = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    let q = if quiet { "&q=1" } else { "" };
+    let mut req = format!(
+        "POST /v1.41/build?t=early{q} HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        o.stdout.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&o.stdout);
+    s.write_all(&req).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}
+
+#[test]
+fn errors_before_the_first_step_are_the_status() {
+    skip_unless_ready!("errors_before_the_first_step_are_the_status");
+    let d = Berthd::start();
+    d.import_busybox("busybox:latest");
+    // docker-py's regression test 443: an empty context raises APIError from build().
+    let (st, body) = post_build(&d, &[("other", "x")], false);
+    assert_eq!(st, 500, "{body}");
+    assert!(
+        body.contains(r#""message":"Cannot locate specified Dockerfile: Dockerfile""#),
+        "{body}"
+    );
+    let (st, body) = post_build(&d, &[("Dockerfile", "FOO bar\n")], false);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("dockerfile parse error line 1: unknown instruction: FOO"),
+        "{body}"
+    );
+    // Once a step has begun, a failure comes in the 200 stream, quiet or not.
+    let failing = [("Dockerfile", "FROM busybox\nCOPY nothere /\n")];
+    for quiet in [false, true] {
+        let (st, body) = post_build(&d, &failing, quiet);
+        assert_eq!(st, 200, "quiet {quiet}: {body}");
+        assert!(
+            body.contains(r#""error":"COPY failed"#),
+            "quiet {quiet}: {body}"
+        );
+    }
+    let (st, body) = post_build(&d, &[("Dockerfile", "FROM busybox\n")], true);
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains(r#"{"aux":{"ID":"sha256:"#), "{body}");
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests of container configuration through the stock docker CLI: log drivers and
-//! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses.
+//! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses;
+//! create's fields matched in any case (as Go's decoder does), real-time CPU limits, StorageOpt
+//! refused.
 
 mod common;
 
@@ -683,4 +685,61 @@ fn links_and_mac_address_on_the_bridge() {
     // Links to containers that do not exist are refused at create time.
     let o = d.docker(&["create", "--link", "nosuch:x", "bb:1", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("could not get container for nosuch"));
+}
+
+#[test]
+fn create_fields_in_any_case_and_realtime_cpu_limits() {
+    skip_unless_ready!("create_fields_in_any_case_and_realtime_cpu_limits");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // docker-py's create_host_config(cpu_rt_period=, cpu_rt_runtime=) sends CPURealtimePeriod.
+    let rt = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_period_us").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cpu,cpuacct/cpu.rt_period_us").exists();
+    let body = r#"{"image": "bb:1", "CMD": ["true"], "HostConfig": {"cpushares": 512,
+        "MEMORY": 8000000, "CPURealtimePeriod": 1000, "CPURealtimeRuntime": 500}}"#;
+    let (st, out) = d.http("POST", "/v1.41/containers/create?name=cased", Some(body));
+    if !rt {
+        assert_eq!(st, 400, "{out}");
+        assert!(
+            out.contains("does not support cgroup cpu real-time period"),
+            "{out}"
+        );
+        return;
+    }
+    assert_eq!(st, 201, "{out}");
+    let hc = inspect(
+        &d,
+        "cased",
+        "{{.HostConfig.CpuShares}} {{.HostConfig.Memory}} {{.HostConfig.CpuRealtimePeriod}} {{.HostConfig.CpuRealtimeRuntime}} {{.Config.Cmd}}",
+    );
+    assert_eq!(hc, "512 8000000 1000 500 [true]");
+    let raw = d.ok(&["inspect", "cased"]);
+    assert!(
+        !raw.contains("cpushares") && !raw.contains("CPURealtime"),
+        "{raw}"
+    );
+    let bad = r#"{"Image": "bb:1", "Cmd": ["true"], "HostConfig": {"CpuRealtimePeriod": 500, "CpuRealtimeRuntime": 1000}}"#;
+    let (st, out) = d.http("POST", "/v1.41/containers/create", Some(bad));
+    assert_eq!(st, 400, "{out}");
+    assert!(
+        out.contains("cpu real-time runtime cannot be higher than cpu real-time period"),
+        "{out}"
+    );
+    // A size limit berthd would not enforce is refused, as dockerd's overlay2 off xfs refuses it.
+    for (opt, msg) in [
+        (
+            "size",
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ),
+        ("foo", "Unknown option foo"),
+    ] {
+        let body = format!(
+            r#"{{"Image": "bb:1", "Cmd": ["true"], "HostConfig": {{"StorageOpt": {{"{opt}": "1G"}}}}}}"#
+        );
+        let (st, out) = d.http("POST", "/v1.41/containers/create", Some(&body));
+        assert_eq!(st, 500, "{out}");
+        assert!(out.contains(msg), "{out}");
+    }
+    d.ok(&["rm", "cased"]);
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
 }

@@ -158,6 +158,42 @@ fn pull_and_push_record_repo_digests() {
     );
     // It runs by digest.
     d.ok(&["run", "--rm", "--network", "none", &by_digest, "true"]);
+    // An error before the manifest is the answer's status, as dockerd's (docker-py's pull()
+    // raises on it; a 200 stream holding it passed for success): 404 for a repository the
+    // registry does not have, 500 for a registry that does not answer.
+    let (st, body) = d.http(
+        "POST",
+        &format!("/v1.41/images/create?fromImage={}/nosuch&tag=1", reg.host),
+        None,
+    );
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body.contains(&format!(
+            r#""message":"pull access denied for {}/nosuch, repository does not exist"#,
+            reg.host
+        )),
+        "{body}"
+    );
+    let (st, body) = d.http(
+        "POST",
+        "/v1.41/images/create?fromImage=127.0.0.1:1/x&tag=1",
+        None,
+    );
+    assert_eq!(st, 500, "{body}");
+    let o = d.docker(&["pull", &format!("{}/nosuch:1", reg.host)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("Error response from daemon: pull access denied"),
+        "{err}"
+    );
+    // A pull that gets its manifest streams as before.
+    let (st, body) = d.http(
+        "POST",
+        &format!("/v1.41/images/create?fromImage={}/bb&tag=1", reg.host),
+        None,
+    );
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("Pulling from bb"), "{body}");
 }
 
 #[test]

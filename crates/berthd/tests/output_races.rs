@@ -3,7 +3,8 @@
 //! `containers.run(remove=True)` does create, start, logs follow, wait, rm, then reads); a client that
 //! never reads its attach stream does not keep `rm -f` from removing a container that floods stdout;
 //! shims leave no sockets behind; `run --rm` gets a burst of output whole; `logs` merges lines into
-//! frames without mixing streams.
+//! frames without mixing streams; `top` right after a start lists the container's command, not the
+//! runtime's that was still about to exec it.
 
 mod common;
 
@@ -307,4 +308,33 @@ fn logs_merge_lines_into_frames_but_never_streams() {
     let o = d.docker(&["logs", "mix"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), want(1).concat());
     assert_eq!(String::from_utf8_lossy(&o.stderr), want(2).concat());
+}
+
+#[test]
+fn top_right_after_start_lists_the_command() {
+    skip_unless_ready!("top_right_after_start_lists_the_command");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // docker-py's models test: containers.run("alpine", "sleep 60", detach=True).top().
+    let create = serde_json::json!({"Image": "bb:1", "Cmd": ["sleep", "60"]}).to_string();
+    let mut wrong = Vec::new();
+    for _ in 0..20 {
+        let (st, body) = call(&d, "POST", "/v1.41/containers/create", &create);
+        assert_eq!(st, 201, "create: {}", String::from_utf8_lossy(&body));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let id = v["Id"].as_str().unwrap().to_string();
+        let (st, _) = call(&d, "POST", &format!("/v1.41/containers/{id}/start"), "");
+        assert_eq!(st, 204);
+        let (st, body) = call(&d, "GET", &format!("/v1.41/containers/{id}/top"), "");
+        assert_eq!(st, 200, "top: {}", String::from_utf8_lossy(&body));
+        let top: Value = serde_json::from_slice(&body).unwrap();
+        let rows = top["Processes"].as_array().unwrap();
+        let cmd = rows.first().and_then(|r| r.as_array()?.last()?.as_str());
+        if rows.len() != 1 || cmd != Some("sleep 60") {
+            wrong.push(top["Processes"].to_string());
+        }
+        let (st, _) = call(&d, "DELETE", &format!("/v1.41/containers/{id}?force=1"), "");
+        assert_eq!(st, 204);
+    }
+    assert!(wrong.is_empty(), "top after start: {wrong:#?}");
 }

@@ -177,8 +177,11 @@ pub struct Created {
 }
 
 impl Created {
-    /// Let init (parked on the sync channel) go on to exec. An init that
-    /// has died since it reported ready makes this fail.
+    /// Let init (parked on the sync channel) go on to exec, and return once it has: its end of
+    /// the channel is close-on-exec, so the end of the channel is the exec (or init's death).
+    /// Before it, init still runs the runtime's program: `docker top` right after `docker run
+    /// -d` listed `berth-runtime` as the container's command. An init that has died since it
+    /// reported ready makes this fail.
     pub fn release(&mut self) -> Result<()> {
         let mut sync = self
             .sync
@@ -194,6 +197,8 @@ impl Created {
                 },
             });
         }
+        // Init sends nothing after `Start`: what arrives is the end of the channel.
+        let _ = sync.recv();
         Ok(())
     }
 

@@ -24,15 +24,32 @@ fn line(v: Value) -> Bytes {
 struct Stream {
     tx: Sender<Bytes>,
     quiet: bool,
+    /// Whether the build has begun its steps (written or, quiet, held back a line): an error
+    /// before that is the response's status, as dockerd answers one before it has flushed
+    /// anything (400 for a Dockerfile that does not parse, 500 for one not in the context).
+    begun: bool,
+}
+
+impl Stream {
+    /// The build's first line: a quiet build, which holds its lines back, sends an empty chunk
+    /// instead so that the response's head goes out as dockerd's does (the handler drops it).
+    fn begin(&mut self) {
+        if !self.begun && self.quiet {
+            let _ = self.tx.blocking_send(Bytes::new());
+        }
+        self.begun = true;
+    }
 }
 
 impl Output for Stream {
     fn stream(&mut self, text: &str) {
+        self.begin();
         if !self.quiet {
             let _ = self.tx.blocking_send(line(json!({ "stream": text })));
         }
     }
     fn aux_id(&mut self, id: &str) {
+        self.begin();
         let _ = self.tx.blocking_send(line(json!({"aux": {"ID": id}})));
         if self.quiet {
             let _ = self
@@ -317,13 +334,17 @@ pub async fn build(
         cur: Bytes::new(),
         ended: false,
     };
+    let early = Arc::new(std::sync::Mutex::new(None::<ApiError>));
+    let early_tx = early.clone();
     tokio::task::spawn_blocking(move || {
+        let early = early_tx;
         let mut out = Stream {
             tx: tx.clone(),
             quiet,
+            begun: false,
         };
         let res = prepare(&d, body, &dir, &dockerfile, &mut opts)
-            .map_err(|msg| (msg, None))
+            .map_err(|msg| (msg, None, false))
             .and_then(|()| {
                 crate::log!(
                     0,
@@ -337,15 +358,32 @@ pub async fn build(
                 berth_build::build(&opts, &mut images, &mut runner, &mut layers, &mut out).map_err(
                     |e| {
                         // A failed RUN carries its exit code, as dockerd's errorDetail does.
+                        use berth_build::BuildError as E;
                         let code = match &e {
-                            berth_build::BuildError::RunFailed { code, .. } => Some(*code),
+                            E::RunFailed { code, .. } => Some(*code),
                             _ => None,
                         };
-                        (e.to_string(), code)
+                        let invalid =
+                            matches!(e, E::Parse { .. } | E::Substitution(_) | E::Invalid(_));
+                        (e.to_string(), code, invalid)
                     },
                 )
             });
-        if let Err((msg, code)) = res {
+        if let Err((msg, code, invalid)) = res {
+            if !out.begun {
+                // Nothing streamed yet: the handler answers with the status (it sees the
+                // channel end without a line).
+                let err = if invalid {
+                    ApiError::BadRequest(msg)
+                } else {
+                    ApiError::Internal(msg)
+                };
+                *early.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                drop(out);
+                drop(tx);
+                remove_build_dir(&dir);
+                return;
+            }
             let mut detail = json!({ "message": msg });
             if let Some(c) = code {
                 detail["code"] = json!(c);
@@ -356,13 +394,7 @@ pub async fn build(
         // The response ends here: the client does not wait for the build directory to go.
         drop(out);
         drop(tx);
-        // A step that needed it made the build directory (a layer file, a flattened stage).
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                crate::log!(2, "build: removing {}: {e}", dir.display())
-            }
-            _ => {}
-        }
+        remove_build_dir(&dir);
         crate::log!(0, "build: cleaned up in {:?}", t0.elapsed());
     });
     // A body that fails to arrive is the request's error (the build's thread stops on it and
@@ -372,9 +404,20 @@ pub async fn build(
     // The head waits a moment for the build's lines (a cached build's whole answer comes well
     // under a millisecond after the context's last byte): the client then reads head, lines
     // and the body's end at once instead of waking for each. A build that takes longer (one
-    // running steps) gets its head and first lines after the wait and streams the rest.
-    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    // running steps) gets its head and first lines after the wait and streams the rest. No
+    // head goes before the build's first line: a build that fails before it answers with the
+    // status alone.
     let mut first = Vec::new();
+    match progress.recv().await {
+        Some(b) if b.is_empty() => {}
+        Some(b) => first.push(b),
+        None => {
+            if let Some(err) = early.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(err);
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
     while let Ok(Some(b)) = tokio::time::timeout_at(deadline, progress.recv()).await {
         first.push(b);
     }
@@ -384,6 +427,16 @@ pub async fn build(
         first,
         progress,
     ))
+}
+
+/// A step that needed it made the build directory (a layer file, a flattened stage).
+fn remove_build_dir(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            crate::log!(2, "build: removing {}: {e}", dir.display())
+        }
+        _ => {}
+    }
 }
 
 /// How long the response's head waits for the build's lines once the context is in.

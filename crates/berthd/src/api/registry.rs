@@ -201,7 +201,12 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
     let r = Reference::parse(&name)
         .map_err(|e| ApiError::BadRequest(format!("invalid reference format: {e}")))?;
     let creds = header_credentials(headers);
-    let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    // An error before the registry has given the manifest (no such repository, no answer) is
+    // the response's status, as dockerd's (which writes nothing before it has the manifest):
+    // docker-py's pull() raises on it, while a 200 stream holding the error passed for success.
+    let early = Arc::new(std::sync::Mutex::new(None::<ApiError>));
+    let early_tx = early.clone();
     let d = d.clone();
     tokio::spawn(async move {
         let _g = d.image_lock.lock().await;
@@ -211,14 +216,24 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
         let res = tokio::task::spawn_blocking(move || {
             let tx = tx2;
             let reg = d2.live().registries;
-            send(&tx, json!({"status": format!("Pulling from {}", r.repository()),
-                "id": r.tag().unwrap_or("latest")}));
+            let begun = std::sync::atomic::AtomicBool::new(false);
             let progress = |p: &Progress| {
+                if !begun.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    send(&tx, json!({"status": format!("Pulling from {}", r.repository()),
+                        "id": r.tag().unwrap_or("latest")}));
+                }
                 if let Some(v) = progress_message(p, false) {
                     send(&tx, v);
                 }
             };
-            match pull_with_mirrors(&d2, &reg, &r, creds, &progress) {
+            let pulled = pull_with_mirrors(&d2, &reg, &r, creds, &progress);
+            if let Err(e) = &pulled {
+                if !begun.load(std::sync::atomic::Ordering::Relaxed) {
+                    *early_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(early_error(&r, e));
+                    return;
+                }
+            }
+            match pulled {
                 Ok(rec) => {
                     send(&tx, json!({"status": format!("Digest: {}", rec.digest)}));
                     // `RepoDigests`: the repository by the digest the registry serves it under.
@@ -238,7 +253,46 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
             crate::log!(2, "pull: {e}");
         }
     });
-    Ok(resp)
+    let mut first = Vec::new();
+    match rx.recv().await {
+        Some(b) => first.push(b),
+        None => {
+            if let Some(err) = early.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(err);
+            }
+        }
+    }
+    Ok(http::streamed_from(
+        StatusCode::OK,
+        "application/json",
+        first,
+        rx,
+    ))
+}
+
+/// A pull's error before the manifest as dockerd answers it: 404 with its "pull access denied"
+/// text when the registry does not have the repository or refuses the credentials, else 500.
+fn early_error(r: &Reference, e: &str) -> ApiError {
+    let denied = [
+        " answered 404",
+        " answered 401",
+        " answered 403",
+        "refused authentication",
+    ];
+    if denied.iter().any(|p| e.contains(p)) {
+        // The familiar name without tag or digest, as dockerd's message has it.
+        let f = r.familiar();
+        let f = f.split('@').next().unwrap_or_default();
+        let name = match f.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => n,
+            _ => f,
+        };
+        ApiError::NotFound(format!(
+            "pull access denied for {name}, repository does not exist or may require 'docker login': {e}"
+        ))
+    } else {
+        ApiError::Internal(e.to_string())
+    }
 }
 
 /// Pull `name` from its registry on this (blocking) thread, with `X-Registry-Config`-style credentials

@@ -41,12 +41,164 @@ const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
     ]
 };
 
+/// The create body's fields (`Config`'s, with `HostConfig` and `NetworkingConfig`).
+const CONFIG_FIELDS: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+    "HostConfig",
+    "NetworkingConfig",
+];
+
+/// `HostConfig`'s fields.
+const HOST_CONFIG_FIELDS: &[&str] = &[
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "ConsoleSize",
+    "Annotations",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "Isolation",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "Init",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "Mounts",
+];
+
+/// Each key of `o` under its field's name in `fields` when it differs only in case: dockerd's
+/// (Go's) decoder matches a field's name case-insensitively, and clients rely on it (docker-py
+/// sends `CPURealtimePeriod`). A key that also comes under its exact name gives way to it.
+fn canonical_keys(o: &mut serde_json::Map<String, Value>, fields: &[&str]) {
+    let renames: Vec<(String, &str)> = o
+        .keys()
+        .filter_map(|k| {
+            let f = fields
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(k) && **f != k)?;
+            Some((k.clone(), *f))
+        })
+        .collect();
+    for (k, f) in renames {
+        if let Some(v) = o.remove(&k) {
+            if !o.contains_key(f) {
+                o.insert(f.to_string(), v);
+            }
+        }
+    }
+}
+
+/// `HostConfig.StorageOpt`, refused as dockerd's overlay2 refuses it off xfs with project quotas:
+/// berthd has no per-container size limit, and a limit taken and not enforced would be a lie.
+fn storage_opt(v: Option<&Value>) -> ApiResult<()> {
+    let Some(opts) = v.and_then(Value::as_object).filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if let Some(k) = opts.keys().find(|k| !k.eq_ignore_ascii_case("size")) {
+        return Err(ApiError::Internal(format!(
+            "Unknown option {}",
+            k.to_lowercase()
+        )));
+    }
+    Err(ApiError::Internal(
+        "--storage-opt is supported only for overlay over xfs with 'pquota' mount option".into(),
+    ))
+}
+
 /// `POST /containers/create`: returns the new id.
 pub async fn create(
     d: &Arc<Daemon>,
     name: Option<&str>,
-    body: Value,
+    mut body: Value,
 ) -> ApiResult<(String, Vec<String>)> {
+    if let Some(o) = body.as_object_mut() {
+        canonical_keys(o, CONFIG_FIELDS);
+        if let Some(hc) = o.get_mut("HostConfig").and_then(Value::as_object_mut) {
+            canonical_keys(hc, HOST_CONFIG_FIELDS);
+            storage_opt(hc.get("StorageOpt"))?;
+        }
+    }
     let req: CreateRequest = serde_json::from_value(body.clone())
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
     // A start usually follows within milliseconds: let its cgroup migration find the way clear.

@@ -50,6 +50,8 @@ pub struct ExtraRequest {
     pub memory_swap: Option<i64>,
     pub cpu_quota: Option<i64>,
     pub cpu_period: Option<i64>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
 }
 
 /// The validated settings kept in the container's record.
@@ -76,6 +78,9 @@ pub struct HostExtra {
     pub memory_swap: i64,
     pub cpu_quota: i64,
     pub cpu_period: i64,
+    /// `CpuRealtimePeriod` and `CpuRealtimeRuntime` (microseconds; cgroup v1's cpu.rt_*).
+    pub cpu_rt_period: i64,
+    pub cpu_rt_runtime: i64,
 }
 
 pub const ULIMITS: &[&str] = &[
@@ -170,6 +175,22 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
             "Invalid value for OomScoreAdj, range is [-1000, 1000]".into()
         ));
     }
+    let (cpu_rt_period, cpu_rt_runtime) = (
+        r.cpu_realtime_period.unwrap_or(0),
+        r.cpu_realtime_runtime.unwrap_or(0),
+    );
+    for (v, what) in [(cpu_rt_period, "period"), (cpu_rt_runtime, "runtime")] {
+        if v > 0 && !cpu_realtime_supported() {
+            return Err(bad(format!(
+                "Your kernel does not support cgroup cpu real-time {what}"
+            )));
+        }
+    }
+    if cpu_rt_period != 0 && cpu_rt_runtime != 0 && cpu_rt_runtime > cpu_rt_period {
+        return Err(bad(
+            "cpu real-time runtime cannot be higher than cpu real-time period".into(),
+        ));
+    }
     Ok(HostExtra {
         dns: r.dns.unwrap_or_default(),
         dns_search: r.dns_search.unwrap_or_default(),
@@ -190,7 +211,17 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         memory_swap: r.memory_swap.unwrap_or(0),
         cpu_quota: r.cpu_quota.unwrap_or(0),
         cpu_period: r.cpu_period.unwrap_or(0),
+        cpu_rt_period,
+        cpu_rt_runtime,
     })
+}
+
+/// Whether the host's cgroups have real-time CPU limits (cgroup v1's cpu controller with
+/// CONFIG_RT_GROUP_SCHED; cgroup v2 has none).
+fn cpu_realtime_supported() -> bool {
+    ["cpu", "cpu,cpuacct"]
+        .iter()
+        .any(|c| std::path::Path::new(&format!("/sys/fs/cgroup/{c}/cpu.rt_period_us")).exists())
 }
 
 /// Extra lines for /etc/hosts.
@@ -386,6 +417,19 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         }
         if !x.cpuset_cpus.is_empty() {
             res["cpu"]["cpus"] = json!(x.cpuset_cpus);
+        }
+    }
+    // The runtime writes them to the container's cgroup: with no real-time budget in the parent
+    // (berthd sets none, as dockerd without --cpu-rt-runtime), the start then fails as dockerd's.
+    for (key, v) in [
+        ("realtimePeriod", x.cpu_rt_period),
+        ("realtimeRuntime", x.cpu_rt_runtime),
+    ] {
+        if v > 0 {
+            if !res["cpu"].is_object() {
+                res["cpu"] = json!({});
+            }
+            res["cpu"][key] = json!(v);
         }
     }
     if x.memory_swap != 0 && res["memory"].is_object() {
