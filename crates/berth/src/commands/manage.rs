@@ -214,8 +214,8 @@ pub struct HistoryArgs {
     /// Do not truncate the output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
-    /// Print sizes and dates in a human readable form
-    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set,
+    /// Print sizes and dates in a human readable form (docker's -H is berth's --host)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     human: bool,
     image: String,

@@ -30,7 +30,7 @@ pub enum VolumeCmd {
         volumes: Vec<String>,
     },
     /// Remove unused local volumes
-    Prune(PruneArgs),
+    Prune(VolumePruneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -61,7 +61,7 @@ pub struct LsArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct PruneArgs {
+pub struct VolumePruneArgs {
     /// Remove all unused volumes, not just anonymous ones
     #[arg(short = 'a', long)]
     all: bool,
