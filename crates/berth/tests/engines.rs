@@ -15,9 +15,10 @@ mod registry;
 use common::{busybox_tar, show, skip_reason, text, Engine};
 use registry::Registry;
 
-#[test]
-fn everyday_verbs_against_dockerd() {
-    if let Some(why) = skip_reason(true) {
+/// Run `verbs` against a private dockerd (`dockerd`) or berthd of its own, unless the machine
+/// lacks what that needs.
+fn against(dockerd: bool, verbs: impl FnOnce(&Engine, &Path)) {
+    if let Some(why) = skip_reason(dockerd) {
         eprintln!("skipped: {why}");
         return;
     }
@@ -25,50 +26,32 @@ fn everyday_verbs_against_dockerd() {
         .prefix("berth-cli-")
         .tempdir()
         .unwrap();
-    let d = Engine::dockerd(tmp.path());
-    everyday_verbs(&d, tmp.path());
+    let d = if dockerd {
+        Engine::dockerd(tmp.path())
+    } else {
+        Engine::berthd(tmp.path())
+    };
+    verbs(&d, tmp.path());
+}
+
+#[test]
+fn everyday_verbs_against_dockerd() {
+    against(true, everyday_verbs);
 }
 
 #[test]
 fn everyday_verbs_against_berthd() {
-    if let Some(why) = skip_reason(false) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::berthd(tmp.path());
-    everyday_verbs(&d, tmp.path());
+    against(false, everyday_verbs);
 }
 
 #[test]
 fn run_options_against_dockerd() {
-    if let Some(why) = skip_reason(true) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::dockerd(tmp.path());
-    run_options(&d, tmp.path());
+    against(true, run_options);
 }
 
 #[test]
 fn run_options_against_berthd() {
-    if let Some(why) = skip_reason(false) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::berthd(tmp.path());
-    run_options(&d, tmp.path());
+    against(false, run_options);
 }
 
 /// docker run's everyday options through `berth create`/`run`: what inspect shows and what the
@@ -669,58 +652,22 @@ fn build_verbs(e: &Engine, dir: &Path) {
 
 #[test]
 fn build_against_dockerd() {
-    if let Some(why) = skip_reason(true) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::dockerd(tmp.path());
-    build_verbs(&d, tmp.path());
+    against(true, build_verbs);
 }
 
 #[test]
 fn build_against_berthd() {
-    if let Some(why) = skip_reason(false) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::berthd(tmp.path());
-    build_verbs(&d, tmp.path());
+    against(false, build_verbs);
 }
 
 #[test]
 fn management_verbs_against_dockerd() {
-    if let Some(why) = skip_reason(true) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::dockerd(tmp.path());
-    management_verbs(&d, tmp.path(), "10.231.1");
+    against(true, |d, dir| management_verbs(d, dir, "10.231.1"));
 }
 
 #[test]
 fn management_verbs_against_berthd() {
-    if let Some(why) = skip_reason(false) {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("berth-cli-")
-        .tempdir()
-        .unwrap();
-    let d = Engine::berthd(tmp.path());
-    management_verbs(&d, tmp.path(), "10.231.2");
+    against(false, |d, dir| management_verbs(d, dir, "10.231.2"));
 }
 
 /// Networks, volumes and the verbs beyond the everyday ones (pause, rename, top, diff, cp, commit,
