@@ -743,3 +743,57 @@ fn create_fields_in_any_case_and_realtime_cpu_limits() {
     d.ok(&["rm", "cased"]);
     assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+/// `--oom-kill-disable`, `--memory-reservation` and `--memory-swappiness` reach the container's
+/// memory cgroup (they were accepted and ignored), with dockerd's checks.
+#[test]
+fn memory_oom_reservation_and_swappiness_apply() {
+    skip_unless_ready!("memory_oom_reservation_and_swappiness_apply");
+    let memcg = std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control");
+    if !memcg.exists() {
+        println!(
+            "skipped: memory_oom_reservation_and_swappiness_apply: no cgroup v1 memory controller"
+        );
+        return;
+    }
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--memory-swappiness",
+        "7",
+        "--oom-kill-disable",
+        "bb:1",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.oom_control",
+        "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+        "/sys/fs/cgroup/memory/memory.swappiness",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"oom_kill_disable 1"), "{out}");
+    assert!(
+        lines.contains(&"33554432") && lines.last() == Some(&"7"),
+        "{out}"
+    );
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory-reservation",
+        "1m",
+        "bb:1",
+        "true",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Minimum memory reservation allowed is 6MB"),
+        "{o:?}"
+    );
+}

@@ -48,6 +48,9 @@ pub struct ExtraRequest {
     pub cpu_shares: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: Option<bool>,
     pub cpu_quota: Option<i64>,
     pub cpu_period: Option<i64>,
     pub cpu_realtime_period: Option<i64>,
@@ -76,6 +79,11 @@ pub struct HostExtra {
     pub cpu_shares: i64,
     pub cpuset_cpus: String,
     pub memory_swap: i64,
+    /// `MemoryReservation` (the soft limit; 0: none).
+    pub memory_reservation: i64,
+    /// `MemorySwappiness` (0-100; `None`: the host's).
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
     pub cpu_quota: i64,
     pub cpu_period: i64,
     /// `CpuRealtimePeriod` and `CpuRealtimeRuntime` (microseconds; cgroup v1's cpu.rt_*).
@@ -191,6 +199,20 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
             "cpu real-time runtime cannot be higher than cpu real-time period".into(),
         ));
     }
+    // dockerd's checks and messages.
+    let memory_swappiness = match r.memory_swappiness {
+        None | Some(-1) => None,
+        Some(v) if (0..=100).contains(&v) => Some(v),
+        Some(v) => {
+            return Err(bad(format!(
+                "Invalid value: {v}, valid memory swappiness range is 0-100"
+            )))
+        }
+    };
+    let memory_reservation = r.memory_reservation.unwrap_or(0);
+    if memory_reservation > 0 && memory_reservation < 6 * 1024 * 1024 {
+        return Err(bad("Minimum memory reservation allowed is 6MB".into()));
+    }
     Ok(HostExtra {
         dns: r.dns.unwrap_or_default(),
         dns_search: r.dns_search.unwrap_or_default(),
@@ -209,6 +231,9 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         cpu_shares: r.cpu_shares.unwrap_or(0),
         cpuset_cpus: r.cpuset_cpus.unwrap_or_default(),
         memory_swap: r.memory_swap.unwrap_or(0),
+        memory_reservation,
+        memory_swappiness,
+        oom_kill_disable: r.oom_kill_disable.unwrap_or(false),
         cpu_quota: r.cpu_quota.unwrap_or(0),
         cpu_period: r.cpu_period.unwrap_or(0),
         cpu_rt_period,
@@ -434,6 +459,26 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
     }
     if x.memory_swap != 0 && res["memory"].is_object() {
         res["memory"]["swap"] = json!(x.memory_swap);
+    }
+    for (key, v, set) in [
+        (
+            "reservation",
+            json!(x.memory_reservation),
+            x.memory_reservation > 0,
+        ),
+        (
+            "swappiness",
+            json!(x.memory_swappiness),
+            x.memory_swappiness.is_some(),
+        ),
+        ("disableOOMKiller", json!(true), x.oom_kill_disable),
+    ] {
+        if set {
+            if !res["memory"].is_object() {
+                res["memory"] = json!({});
+            }
+            res["memory"][key] = v;
+        }
     }
     let mut devs = Vec::new();
     for d in &x.devices {
