@@ -69,6 +69,11 @@
 # 250 / 2666 / 369 kB. bench/run-ab.sh right after (session start c259cc3 / this main): 150 rounds 100
 # ms apart 36.5 / 36.8 ms against dockerd's 314.4 (0.116x / 0.117x), back to back (BURST=4, 60 rounds)
 # 33.9 / 32.6 against 267.2 (0.127x / 0.122x).
+# Session 17 (2026-12-07 16:36, load 1.9, main at cb60561 with five helpers' branches merged), `40`: berthd
+# 33.5 ms median, dockerd 265.5, podman 308.5: 0.126x of dockerd's median (per batch 0.126x / 0.137x /
+# 0.121x / 0.130x). Idle RSS berthd 12.1 MB, dockerd 73.6 + containerd 37.7 MB, podman 45.1 MB; 50 run -d
+# 1.65 / 10.05 / 4.40 s; supervisor PSS 251 / 2670 / 370 kB. bench/run-ab.sh (60 rounds 100 ms apart,
+# load 3.0-3.5 from a CI run): b0f6225 52.8 ms, 6646738 51.3, dockerd 412.1 (0.128x / 0.124x).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
