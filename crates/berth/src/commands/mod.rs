@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod cp;
 mod createbody;
+mod goparse;
 mod images;
 mod manage;
 mod network;

@@ -368,7 +368,7 @@ pub struct EventsArgs {
 /// A `--since`/`--until` value for the API: a duration before now becomes a unix time, as the
 /// docker CLI sends it; anything else goes as given (the daemon parses timestamps).
 fn event_time(s: &str) -> String {
-    match super::optparse::go_duration(s) {
+    match super::goparse::go_duration(s) {
         Ok(ns) if ns >= 0 => {
             let d = std::time::Duration::from_nanos(ns.unsigned_abs());
             let t = std::time::SystemTime::now()
