@@ -50,12 +50,21 @@ pub fn raw(mut r: impl Read) -> io::Result<()> {
 /// in place; otherwise plain status lines without bars. An error object ends
 /// it with an error.
 pub fn progress(r: impl Read, quiet: bool) -> Result<Vec<Value>> {
-    use std::io::BufRead;
     let tty = nix::unistd::isatty(1).unwrap_or(false);
+    progress_to(r, quiet, &mut io::stdout().lock(), tty)
+}
+
+/// [`progress`] onto `out` (bars and redraws when `tty`).
+pub fn progress_to(
+    r: impl Read,
+    quiet: bool,
+    out: &mut dyn Write,
+    tty: bool,
+) -> Result<Vec<Value>> {
+    use std::io::BufRead;
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut all = Vec::new();
     let mut drawn = 0usize;
-    let mut out = io::stdout().lock();
     for line in io::BufReader::new(r).lines() {
         let line = line?;
         let line = line.trim();

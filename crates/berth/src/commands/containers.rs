@@ -115,20 +115,10 @@ fn create_container(c: &Client, opts: &RunOpts, req: &CreateRequest) -> Result<S
 /// `pull`, its progress on stderr as docker's `run` and `create` show it (nowhere with `quiet`):
 /// stdout stays for the container's id or output.
 fn pull_to_stderr(c: &Client, image: &str, quiet: bool) -> Result<()> {
-    use nix::unistd::{dup, dup2};
-    use std::os::fd::AsRawFd;
-    std::io::stdout().flush()?;
-    let null = std::fs::File::options().write(true).open("/dev/null")?;
-    let to = if quiet { null.as_raw_fd() } else { 2 };
-    let saved = dup(1).context("duplicate stdout")?;
-    dup2(to, 1).context("point stdout at stderr")?;
-    let pulled = super::images::pull(c, image);
-    let _ = std::io::stdout().flush();
-    let restored = dup2(saved, 1).context("restore stdout");
-    let _ = nix::unistd::close(saved);
-    pulled?;
-    restored?;
-    Ok(())
+    let tty = nix::unistd::isatty(2).unwrap_or(false);
+    let mut err = std::io::stderr().lock();
+    let out: Option<(&mut dyn Write, bool)> = (!quiet).then_some((&mut err, tty));
+    super::images::pull_to(c, image, out)
 }
 
 /// `berth create`: the container, not started; its id on stdout.

@@ -149,6 +149,14 @@ fn registry_auth(image: &str) -> String {
 }
 
 pub fn pull(c: &Client, image: &str) -> Result<i32> {
+    let tty = nix::unistd::isatty(1).unwrap_or(false);
+    pull_to(c, image, Some((&mut std::io::stdout().lock(), tty)))?;
+    Ok(0)
+}
+
+/// Pull `image`, showing its progress on the given output (with bars when it is a terminal), or
+/// nowhere with `None`.
+pub(super) fn pull_to(c: &Client, image: &str, out: Option<(&mut dyn Write, bool)>) -> Result<()> {
     let (name, tag) = split_tag(image);
     let auth = registry_auth(image);
     let mut path = format!("/images/create?fromImage={}", q(name));
@@ -158,8 +166,11 @@ pub fn pull(c: &Client, image: &str) -> Result<i32> {
     let r = c
         .request("POST", &path, &[("X-Registry-Auth", &auth)], Body::Empty)?
         .ok()?;
-    streams::progress(r, false)?;
-    Ok(0)
+    match out {
+        Some((w, tty)) => streams::progress_to(r, false, w, tty)?,
+        None => streams::progress_to(r, true, &mut std::io::sink(), false)?,
+    };
+    Ok(())
 }
 
 pub fn push(c: &Client, image: &str) -> Result<i32> {
