@@ -780,3 +780,88 @@ networks:
     assert!(t.d.ok(&["ps", "-aq"]).trim().is_empty());
     assert!(t.user_bridges().is_empty());
 }
+
+/// `ps --filter publish=` / `expose=` find a running container by a port it publishes on the host
+/// or exposes (a single port, a range, a protocol), as dockerd's do; a malformed one is a 400
+/// with dockerd's words; and `system df -v` lists the containers as `ps -a` shows them.
+#[test]
+fn ps_filters_by_published_and_exposed_ports() {
+    skip_unless_ready!("ps_filters_by_published_and_exposed_ports");
+    let t = Net::start(4);
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "127.0.0.1::81/udp",
+        "--expose",
+        "90",
+        "bb:1",
+        "sleep",
+        "1000",
+    ]);
+    t.d.ok(&["run", "-d", "--name", "plain", "bb:1", "sleep", "1000"]);
+    t.d.ok(&[
+        "create", "--name", "stopped", "--expose", "90", "bb:1", "true",
+    ]);
+    let port = t.d.ok(&["port", "web", "80/tcp"]);
+    let port: u16 = port
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&port);
+    let udp = t.d.ok(&["port", "web", "81/udp"]);
+    let udp: u16 = udp.trim().rsplit(':').next().unwrap().parse().expect(&udp);
+    let names = |filter: &str| {
+        t.d.ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(names(&format!("publish={port}")), "web");
+    assert_eq!(names(&format!("publish={port}/udp")), "");
+    assert_eq!(names(&format!("publish={udp}/udp")), "web");
+    let lo = port.min(udp).saturating_sub(5);
+    let hi = port.max(udp).saturating_add(5);
+    assert_eq!(names(&format!("publish={lo}-{hi}/udp")), "web");
+    assert_eq!(names("expose=80"), "web");
+    assert_eq!(names("expose=80/tcp"), "web");
+    assert_eq!(names("expose=81"), "");
+    assert_eq!(names("expose=81/udp"), "web");
+    // Only a running container lists its ports: `stopped` exposes 90 but is not found.
+    assert_eq!(names("expose=90"), "web");
+    for (filter, msg) in [
+        (
+            "expose=1:2",
+            "filter for 'expose' should not contain ':': 1:2",
+        ),
+        ("publish=x", "error while looking up for publish x"),
+        (
+            "expose=90-80",
+            "Invalid range specified for the Port: 90-80",
+        ),
+    ] {
+        let (key, value) = filter.split_once('=').unwrap();
+        let filters = format!(r#"{{"{key}":["{value}"]}}"#);
+        let encoded: String = filters
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let path = format!("/v1.41/containers/json?all=1&filters={encoded}");
+        let (st, body) = t.d.http("GET", &path, None);
+        assert_eq!(st, 400, "{filter}: {body}");
+        assert!(body.contains(msg), "{filter}: {body}");
+    }
+    // system df -v: every container, with ps's status and command.
+    let df = t.d.ok(&["system", "df", "-v"]);
+    for want in ["web", "plain", "stopped", "Created", "Up "] {
+        assert!(df.contains(want), "{want}: {df}");
+    }
+}

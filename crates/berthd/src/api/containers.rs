@@ -11,6 +11,7 @@ use crate::http::{self, ok_json, Query, Resp};
 use crate::time;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// `POST /containers/create?name=`.
@@ -199,6 +200,21 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
             return Ok(false);
         }
     }
+    // `publish=` / `expose=`: a port (`80`, `80/udp`, a range `8000-8080/tcp`) the container
+    // publishes on the host / exposes, as its `Ports` list shows them (so only while it runs).
+    let (publish, expose) = (port_filter(f, "publish")?, port_filter(f, "expose")?);
+    if !publish.is_empty() || !expose.is_empty() {
+        let ports = list_ports(c);
+        let ok = ports.as_array().into_iter().flatten().any(|p| {
+            let proto = p["Type"].as_str().unwrap_or("tcp").to_string();
+            let port_of = |key: &str| p[key].as_u64().and_then(|n| u16::try_from(n).ok());
+            port_of("PublicPort").is_some_and(|n| publish.contains(&(n, proto.clone())))
+                || port_of("PrivatePort").is_some_and(|n| expose.contains(&(n, proto.clone())))
+        });
+        if !ok {
+            return Ok(false);
+        }
+    }
     // Linux has one isolation, `default`; and outside a swarm no container is a task.
     if f.get("isolation").iter().any(|i| i != "default")
         || f.get("is-task").iter().any(|t| t == "true" || t == "1")
@@ -256,6 +272,17 @@ fn filter_match(d: &Daemon, c: &Container, f: &http::Filters) -> ApiResult<bool>
 
 /// `GET /containers/json`.
 pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
+    ok_json(&summaries(d, q, api, true)?)
+}
+
+/// The containers' summaries `GET /containers/json` answers with (newest first); `GET /system/df`
+/// gives the same, without walking the writable layers here (`sizes`: false).
+pub fn summaries(
+    d: &Daemon,
+    q: &Query,
+    api: (u32, u32),
+    sizes_here: bool,
+) -> ApiResult<Vec<Value>> {
     let f = q.filters()?;
     f.only(&[
         "status",
@@ -271,6 +298,8 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         "network",
         "isolation",
         "is-task",
+        "publish",
+        "expose",
     ])?;
     let all = q.bool("all") || !f.get("status").is_empty() || !f.get("exited").is_empty();
     let mut cs: Vec<Container> = d.containers.all();
@@ -301,7 +330,7 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
             "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
             "Mounts": mounts(&c),
         });
-        if q.bool("size") {
+        if q.bool("size") && sizes_here {
             let (rw, root) = sizes(d, &c);
             entry["SizeRw"] = json!(rw);
             entry["SizeRootFs"] = json!(root);
@@ -313,7 +342,7 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
             out.truncate(n as usize);
         }
     }
-    ok_json(&out)
+    Ok(out)
 }
 
 /// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's
@@ -466,6 +495,40 @@ fn user_endpoints(c: &Container, api: (u32, u32)) -> Value {
 
 /// `Ports` of the container list: the published ports, and while the container is on a network
 /// the exposed ones nothing publishes (`PrivatePort` alone; `docker ps` shows `81/tcp`), as dockerd.
+/// The ports a `publish=` or `expose=` filter names, as dockerd reads them: `PORT[/PROTO]` or
+/// `START-END[/PROTO]`, the protocol `tcp` when left out.
+fn port_filter(f: &http::Filters, key: &str) -> ApiResult<HashSet<(u16, String)>> {
+    let mut out = HashSet::new();
+    for value in f.get(key) {
+        if value.contains(':') {
+            return Err(ApiError::BadRequest(format!(
+                "filter for '{key}' should not contain ':': {value}"
+            )));
+        }
+        let (range, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+        let bad = |why: String| {
+            ApiError::BadRequest(format!("error while looking up for {key} {value}: {why}"))
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| bad(format!("invalid port {p:?}")))
+        };
+        let (start, end) = match range.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(range)?, port(range)?),
+        };
+        if end < start {
+            return Err(bad(format!(
+                "Invalid range specified for the Port: {range}"
+            )));
+        }
+        for port in start..=end {
+            out.insert((port, proto.to_ascii_lowercase()));
+        }
+    }
+    Ok(out)
+}
+
 fn list_ports(c: &Container) -> Value {
     let mut out = Vec::new();
     let published = c

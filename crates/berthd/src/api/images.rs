@@ -55,7 +55,7 @@ fn matches_reference(name: &str, pats: &[String]) -> bool {
     pats.iter().any(|p| glob(p, name) || glob(p, repo))
 }
 
-fn labels(img: &Image) -> Value {
+pub(super) fn labels(img: &Image) -> Value {
     img.info
         .config
         .config

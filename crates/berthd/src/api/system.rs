@@ -4,7 +4,7 @@ use super::{API_VERSION, MIN_API_VERSION};
 use crate::containers::model::Status;
 use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{full, ok_json, Resp};
+use crate::http::{full, ok_json, Query, Resp};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -208,13 +208,20 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
 /// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
 /// and the build cache (the untagged images of build steps).
 pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
-    let containers = d.containers.all();
+    // As dockerd: the containers as `ps -a` lists them, with their sizes; the images as `images`
+    // lists them (a build's intermediate images left out).
+    let mut cs = super::containers::summaries(d, &Query::parse(Some("all=1")), api, false)?;
     let images = crate::images::list(d)?;
     let usage = crate::images::disk_usage(&images, &d.images);
     // The sizes are walks of directories: on a blocking thread, all at once.
-    let uppers: Vec<Option<std::path::PathBuf>> = containers
+    let uppers: Vec<(Option<std::path::PathBuf>, i64)> = cs
         .iter()
-        .map(|c| d.snap.upper_dir(&c.id).ok())
+        .map(|c| {
+            let id = c["Id"].as_str().unwrap_or_default();
+            let image = c["ImageID"].as_str().unwrap_or_default();
+            let base = usage.size.get(image).copied().unwrap_or(0);
+            (d.snap.upper_dir(id).ok(), base)
+        })
         .collect();
     // As dockerd: local volumes without driver options (a mounted device or host directory is
     // not the daemon's space, and walking it could mean walking the host).
@@ -227,7 +234,7 @@ pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
     let (rw, vol_sizes) = tokio::task::spawn_blocking(move || {
         let rw: Vec<u64> = uppers
             .iter()
-            .map(|u| u.as_deref().map(super::prune::disk_usage).unwrap_or(0))
+            .map(|(u, _)| u.as_deref().map(super::prune::disk_usage).unwrap_or(0))
             .collect();
         let vs: Vec<u64> = vol_dirs
             .iter()
@@ -237,8 +244,22 @@ pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
     })
     .await
     .map_err(ApiError::internal)?;
+    for (c, rw) in cs.iter_mut().zip(rw) {
+        let base = usage
+            .size
+            .get(c["ImageID"].as_str().unwrap_or_default())
+            .copied()
+            .unwrap_or(0);
+        c["SizeRw"] = json!(rw);
+        c["SizeRootFs"] = json!(base + rw as i64);
+    }
+    let containers = d.containers.all();
+    let parents = crate::images::parents(&images);
     // Newest first, as dockerd lists them.
-    let mut by_age: Vec<&crate::images::Image> = images.values().collect();
+    let mut by_age: Vec<&crate::images::Image> = images
+        .values()
+        .filter(|i| !(i.repo_tags().is_empty() && parents.contains(&i.id())))
+        .collect();
     by_age.sort_by_key(|i| {
         std::cmp::Reverse(berth_image::config::created_time(
             i.info.config.created.as_deref(),
@@ -250,27 +271,15 @@ pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
             let n = containers.iter().filter(|c| c.image_id == i.id()).count();
             let size = usage.size.get(&i.id()).copied().unwrap_or(0);
             let mut v = json!({
-                "Containers": n, "Created": created_unix(i.info.config.created.as_deref()), "Id": i.id(), "Labels": null, "ParentId": "",
+                "Containers": n, "Created": created_unix(i.info.config.created.as_deref()), "Id": i.id(),
+                "Labels": super::images::labels(i),
+                "ParentId": i.info.config.parent.clone().unwrap_or_default(),
                 "RepoDigests": i.repo_digests(), "RepoTags": i.repo_tags(),
                 "SharedSize": usage.shared.get(&i.id()).copied().unwrap_or(0),
                 "Size": size, "VirtualSize": size,
             });
             super::images::virtual_size(&mut v, api);
             v
-        })
-        .collect();
-    let cs: Vec<_> = containers
-        .iter()
-        .zip(&rw)
-        .map(|(c, rw)| {
-            let base = usage.size.get(&c.image_id).copied().unwrap_or(0);
-            json!({
-                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
-                "ImageID": c.image_id, "Command": c.spec.args.join(" "),
-                "Created": created_unix(Some(&c.created)),
-                "State": c.status_str(), "Status": c.status_str(),
-                "SizeRw": rw, "SizeRootFs": base + *rw as i64, "Labels": c.labels(), "Mounts": [],
-            })
         })
         .collect();
     ok_json(&json!({
