@@ -17,14 +17,23 @@ use std::path::{Path, PathBuf};
 /// A mount target, relative to the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitEntry {
+    /// A directory, mode 0755.
     Dir(&'static str),
+    /// An empty file, mode 0644.
     File(&'static str),
+    /// An empty file, mode 0755 (dockerd's `/.dockerenv`, which scripts test for).
+    Marker(&'static str),
+    /// A symbolic link to the second path (dockerd's `/etc/mtab` -> `/proc/mounts`).
+    Symlink(&'static str, &'static str),
 }
 
 impl InitEntry {
     fn path(&self) -> &'static str {
         match self {
-            InitEntry::Dir(p) | InitEntry::File(p) => p,
+            InitEntry::Dir(p)
+            | InitEntry::File(p)
+            | InitEntry::Marker(p)
+            | InitEntry::Symlink(p, _) => p,
         }
     }
 }
@@ -72,10 +81,16 @@ pub fn build(dir: &Path, lowers: &[PathBuf], entries: &[InitEntry]) -> io::Resul
                 fs::create_dir(&path)?;
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
             }
-            InitEntry::File(_) => {
+            InitEntry::File(_) | InitEntry::Marker(_) => {
+                let mode = if matches!(e, InitEntry::Marker(_)) {
+                    0o755
+                } else {
+                    0o644
+                };
                 fs::File::create(&path)?;
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
             }
+            InitEntry::Symlink(_, target) => std::os::unix::fs::symlink(target, &path)?,
         }
         made += 1;
     }
@@ -121,6 +136,29 @@ mod tests {
         assert_eq!(fs::read(out.join("etc/resolv.conf")).unwrap(), b"");
         let etc = fs::metadata(out.join("etc")).unwrap();
         assert_eq!(etc.mode() & 0o7777, 0o750, "etc keeps the image's mode");
+    }
+
+    #[test]
+    fn markers_and_links_are_made_unless_the_image_has_the_path() {
+        let (_t, top, base, out) = layers();
+        fs::create_dir(base.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../proc/self/mounts", base.join("etc/mtab")).unwrap();
+        let entries = [
+            InitEntry::Marker(".dockerenv"),
+            InitEntry::Symlink("etc/mtab", "/proc/mounts"),
+            InitEntry::Symlink("etc/other", "/proc/mounts"),
+        ];
+        assert_eq!(build(&out, &[top, base], &entries).unwrap(), 2);
+        let marker = fs::metadata(out.join(".dockerenv")).unwrap();
+        assert_eq!((marker.len(), marker.mode() & 0o7777), (0, 0o755));
+        assert!(
+            fs::symlink_metadata(out.join("etc/mtab")).is_err(),
+            "the image's own link stays visible"
+        );
+        assert_eq!(
+            fs::read_link(out.join("etc/other")).unwrap(),
+            Path::new("/proc/mounts")
+        );
     }
 
     #[test]

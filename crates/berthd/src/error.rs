@@ -45,6 +45,24 @@ impl ApiError {
         ApiError::Internal(e.to_string())
     }
 
+    /// The same error with `context` before its message (dockerd's `errors.Wrap`: the status
+    /// stays that of the cause).
+    pub fn context(self, context: &str) -> ApiError {
+        let wrap = |m: String| format!("{context}: {m}");
+        match self {
+            ApiError::BadRequest(m) => ApiError::BadRequest(wrap(m)),
+            ApiError::Unauthorized(m) => ApiError::Unauthorized(wrap(m)),
+            ApiError::Forbidden(m) => ApiError::Forbidden(wrap(m)),
+            ApiError::NotFound(m) => ApiError::NotFound(wrap(m)),
+            ApiError::Conflict(m) => ApiError::Conflict(wrap(m)),
+            ApiError::NotModified => ApiError::NotModified,
+            ApiError::TooLarge(m) => ApiError::TooLarge(wrap(m)),
+            ApiError::NotImplemented(m) => ApiError::NotImplemented(wrap(m)),
+            ApiError::Unavailable(m) => ApiError::Unavailable(wrap(m)),
+            ApiError::Internal(m) => ApiError::Internal(wrap(m)),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {

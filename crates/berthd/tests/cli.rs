@@ -442,6 +442,39 @@ fn diff_commit_export_rename_prune() {
     assert_eq!(hist, "|Imported from -\n");
     let o = d.docker(&["rename", "cc2", "cc2"]);
     assert!(!o.status.success());
+    // dockerd's words: the container is looked up first, the new name's errors are wrapped.
+    d.ok(&["create", "--name", "other", "bb:1", "true"]);
+    for (args, want) in [
+        (&["rename", "nosuch", "x"][..], "No such container: nosuch"),
+        (
+            &["rename", "cc2", "other"],
+            "Error when allocating new name: Conflict. The container name \"/other\" is already in use",
+        ),
+        (
+            &["rename", "cc2", "a b"],
+            "Error when allocating new name: Invalid container name (/a b)",
+        ),
+        (&["kill", "cc2"], "Cannot kill container: cc2: Container "),
+        (&["kill", "-s", "BOGUS", "cc2"], "Invalid signal: BOGUS"),
+    ] {
+        let o = d.docker(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+    }
+    // dockerd's init layer: /.dockerenv (scripts test for it) and /etc/mtab, in no diff.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            "stat -c '%a %s' /.dockerenv; readlink /etc/mtab"
+        ]),
+        "755 0\n/proc/mounts\n"
+    );
     let id = d.ok(&["commit", "cc2", "committed:1"]);
     assert!(id.trim().starts_with("sha256:"), "{id}");
     assert_eq!(

@@ -737,7 +737,12 @@ pub async fn restart(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 
 /// `POST /containers/{id}/kill?signal=`.
 pub async fn kill(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
-    lifecycle::kill(d, key, q.get("signal").unwrap_or("")).await?;
+    // As dockerd: the signal is checked first; what goes wrong after names the container.
+    let signal = q.get("signal").unwrap_or("");
+    lifecycle::signal_arg(signal)?;
+    lifecycle::kill(d, key, signal)
+        .await
+        .map_err(|e| e.context(&format!("Cannot kill container: {key}")))?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -786,22 +791,32 @@ pub async fn wait(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 
 /// `POST /containers/{id}/rename?name=`.
 pub async fn rename(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
-    let new = crate::containers::model::validate_name(q.get("name").unwrap_or(""))?;
+    // dockerd's order: both names given, the container found, then the new name checked.
+    let asked = q.get("name").unwrap_or("");
+    if asked.is_empty() || key.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Neither old nor new names may be empty".to_string(),
+        ));
+    }
     let id = d.containers.id_of(key)?;
     let lock = d.containers.op_lock(&id)?;
     let _g = lock.lock().await;
+    let old = d.containers.get(&id)?;
+    if asked.strip_prefix('/').unwrap_or(asked) == old.name {
+        return Err(ApiError::BadRequest(
+            "Renaming a container with the same name as its current name".to_string(),
+        ));
+    }
+    let slashed = format!("/{}", asked.strip_prefix('/').unwrap_or(asked));
+    let new = crate::containers::model::validate_name(&slashed)
+        .map_err(|e| ApiError::BadRequest(format!("Error when allocating new name: {e}")))?;
     if let Some(owner) = d.containers.name_owner(&new) {
-        if owner == id {
-            return Err(ApiError::BadRequest(
-                "Renaming a container with the same name as its current name".to_string(),
-            ));
-        }
         return Err(ApiError::Conflict(format!(
-            "Conflict. The container name \"/{new}\" is already in use by container \"{owner}\". \
-             You have to remove (or rename) that container to be able to reuse that name."
+            "Error when allocating new name: Conflict. The container name \"/{new}\" is already \
+             in use by container \"{owner}\". You have to remove (or rename) that container to be \
+             able to reuse that name."
         )));
     }
-    let old = d.containers.get(&id)?;
     let c = d.containers.modify(&id, |c| c.name = new.clone())?;
     if let Err(e) = d.db.update(&c.id, &c.name, &c) {
         let _ = d.containers.modify(&id, |c| c.name = old.name.clone());

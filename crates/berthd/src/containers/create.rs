@@ -27,10 +27,11 @@ fn random_name(d: &Daemon, attempt: usize) -> String {
 }
 
 /// The mount targets of a container's default mounts that sit in its root file system (those
-/// inside /dev's tmpfs and sysfs are made there): an image lacking them gets them in its init
-/// layer, as dockerd's init layer has them.
+/// inside /dev's tmpfs and sysfs are made there), and dockerd's `/.dockerenv` marker and
+/// `/etc/mtab` link: an image lacking them gets them in its init layer, as dockerd's init layer
+/// has them. (Changing the list means a new init layer name in berth-image's snapshotter.)
 const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
-    use berth_image::init_layer::InitEntry::{Dir, File};
+    use berth_image::init_layer::InitEntry::{Dir, File, Marker, Symlink};
     &[
         Dir("proc"),
         Dir("sys"),
@@ -38,6 +39,8 @@ const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
         File("etc/hosts"),
         File("etc/hostname"),
         File("etc/resolv.conf"),
+        Marker(".dockerenv"),
+        Symlink("etc/mtab", "/proc/mounts"),
     ]
 };
 

@@ -27,7 +27,7 @@ pub(super) fn persist_unsynced(d: &Daemon, c: &Container) -> ApiResult<()> {
         .map_err(ApiError::internal)
 }
 
-pub(super) fn signal_arg(sig: &str) -> ApiResult<String> {
+pub fn signal_arg(sig: &str) -> ApiResult<String> {
     let s = sig.trim();
     if s.is_empty() {
         return Ok("KILL".into());
