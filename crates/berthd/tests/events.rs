@@ -110,4 +110,19 @@ fn verbs_publish_dockers_events() {
     let starts = events(&d, r#"{"event":["exec_start"]}"#);
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert_eq!(starts[0]["Action"], "exec_start: echo hi");
+
+    // dockerd names the image of an untag event by its ID.
+    let untag = all.iter().find(|e| e["Action"] == "untag").expect("untag");
+    assert_eq!(untag["Actor"]["Attributes"]["name"], untag["Actor"]["ID"]);
+    // dockerd's other filters: scope, and network/volume/container by a prefix of name or ID.
+    d.ok(&["network", "create", "--internal", "evnet"]);
+    d.ok(&["network", "rm", "evnet"]);
+    let nets = events(&d, r#"{"network":["evn"],"scope":["local"]}"#);
+    let acts: Vec<&str> = nets.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(acts, ["create", "destroy"], "{nets:?}");
+    assert!(events(&d, r#"{"scope":["swarm"]}"#).is_empty());
+    assert_eq!(
+        events(&d, r#"{"container":["e"],"event":["die"]}"#).len(),
+        2
+    );
 }

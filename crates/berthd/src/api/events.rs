@@ -41,13 +41,19 @@ fn matches(e: &Event, f: &Filters) -> bool {
             let action = j["Action"].as_str().unwrap_or("");
             v == action || action.split_once(": ").is_some_and(|(a, _)| a == v)
         })
-        && any("container", &|v| {
-            kind == "container" && (id.starts_with(v) || attr("name") == v)
-        })
+        && any("scope", &|v| j["scope"].as_str().unwrap_or("local") == v)
+        // An object of that kind whose ID or name is the value or starts with it (dockerd's fuzzy
+        // match); swarm's kinds never occur outside a swarm.
+        && ["container", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config"]
+            .iter()
+            .all(|&k| {
+                any(k, &|v| {
+                    kind == k && (id.starts_with(v) || attr("name").starts_with(v))
+                })
+            })
         && any("image", &|v| {
             attr("image") == v || (kind == "image" && (id == v || attr("name") == v))
         })
-        && any("volume", &|v| kind == "volume" && id == v)
         && any("label", &|v| match v.split_once('=') {
             Some((k, val)) => attr(k) == val,
             None => !attr(v).is_empty(),
@@ -59,7 +65,22 @@ pub async fn events(d: &Arc<Daemon>, q: &Query) -> ApiResult<Resp> {
     let since = nanos(q, "since")?;
     let until = nanos(q, "until")?;
     let f = q.filters()?;
-    f.only(&["type", "event", "container", "image", "volume", "label"])?;
+    f.only(&[
+        "type",
+        "event",
+        "container",
+        "image",
+        "volume",
+        "label",
+        "network",
+        "daemon",
+        "plugin",
+        "scope",
+        "node",
+        "service",
+        "secret",
+        "config",
+    ])?;
     let (past, mut rx) = d.events.subscribe(since);
     let (tx, resp) = http::streamed(StatusCode::OK, "application/json");
     tokio::spawn(async move {

@@ -513,11 +513,12 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
             let fam = Reference::parse(k)
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| k.to_string());
+            // dockerd names the image by its ID in an untag event, not by the name that went.
             d.events.emit(
                 "image",
                 "untag",
                 &id,
-                [("name".to_string(), fam.clone())].into(),
+                [("name".to_string(), id.clone())].into(),
             );
             out.push(json!({ "Untagged": fam }));
         }
@@ -695,7 +696,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                         "image",
                         "untag",
                         &img.id(),
-                        [("name".to_string(), fam.clone())].into(),
+                        [("name".to_string(), img.id())].into(),
                     );
                     deleted.push(json!({ "Untagged": fam }));
                 }
