@@ -1,7 +1,7 @@
 //! The rest of `HostConfig` users rely on, validated at create time and applied to the OCI config:
 //! DNS settings and extra hosts (the container's resolv.conf and hosts), tmpfs mounts, ulimits,
 //! sysctls, /dev/shm size, OOM score, extra groups, devices, sharing the host's pid/ipc/uts namespaces,
-//! CPU shares and cpuset, memory+swap.
+//! CPU shares and cpuset, memory+swap, memory reservation and swappiness, block I/O weight.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,8 @@ pub struct ExtraRequest {
     pub cpu_period: Option<i64>,
     pub cpu_realtime_period: Option<i64>,
     pub cpu_realtime_runtime: Option<i64>,
+    pub cpuset_mems: Option<String>,
+    pub blkio_weight: Option<i64>,
 }
 
 /// The validated settings kept in the container's record.
@@ -89,6 +91,10 @@ pub struct HostExtra {
     /// `CpuRealtimePeriod` and `CpuRealtimeRuntime` (microseconds; cgroup v1's cpu.rt_*).
     pub cpu_rt_period: i64,
     pub cpu_rt_runtime: i64,
+    /// `CpusetMems` (memory nodes; empty: all).
+    pub cpuset_mems: String,
+    /// `BlkioWeight` (10-1000; 0: the default), where the host has it (see `super::resources`).
+    pub blkio_weight: i64,
 }
 
 pub const ULIMITS: &[&str] = &[
@@ -188,7 +194,7 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         r.cpu_realtime_runtime.unwrap_or(0),
     );
     for (v, what) in [(cpu_rt_period, "period"), (cpu_rt_runtime, "runtime")] {
-        if v > 0 && !cpu_realtime_supported() {
+        if v > 0 && !super::resources::host_support().cpu_realtime {
             return Err(bad(format!(
                 "Your kernel does not support cgroup cpu real-time {what}"
             )));
@@ -238,15 +244,9 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         cpu_period: r.cpu_period.unwrap_or(0),
         cpu_rt_period,
         cpu_rt_runtime,
+        cpuset_mems: r.cpuset_mems.unwrap_or_default(),
+        blkio_weight: r.blkio_weight.unwrap_or(0),
     })
-}
-
-/// Whether the host's cgroups have real-time CPU limits (cgroup v1's cpu controller with
-/// CONFIG_RT_GROUP_SCHED; cgroup v2 has none).
-fn cpu_realtime_supported() -> bool {
-    ["cpu", "cpu,cpuacct"]
-        .iter()
-        .any(|c| std::path::Path::new(&format!("/sys/fs/cgroup/{c}/cpu.rt_period_us")).exists())
 }
 
 /// Extra lines for /etc/hosts.
@@ -427,7 +427,12 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         cfg["process"]["user"]["additionalGids"] = json!(gids);
     }
     let res = &mut cfg["linux"]["resources"];
-    if x.cpu_shares > 0 || !x.cpuset_cpus.is_empty() || x.cpu_quota > 0 || x.cpu_period > 0 {
+    if x.cpu_shares > 0
+        || !x.cpuset_cpus.is_empty()
+        || !x.cpuset_mems.is_empty()
+        || x.cpu_quota > 0
+        || x.cpu_period > 0
+    {
         if !res["cpu"].is_object() {
             res["cpu"] = json!({});
         }
@@ -443,6 +448,12 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         if !x.cpuset_cpus.is_empty() {
             res["cpu"]["cpus"] = json!(x.cpuset_cpus);
         }
+        if !x.cpuset_mems.is_empty() {
+            res["cpu"]["mems"] = json!(x.cpuset_mems);
+        }
+    }
+    if x.blkio_weight > 0 {
+        res["blockIO"] = json!({"weight": x.blkio_weight});
     }
     // The runtime writes them to the container's cgroup: with no real-time budget in the parent
     // (berthd sets none, as dockerd without --cpu-rt-runtime), the start then fails as dockerd's.
