@@ -916,8 +916,9 @@ fn update_reaches_the_cgroup_and_survives_restarts() {
     if v1 && !blkio {
         let o = d.docker(&["update", "--blkio-weight", "300", "upd"]);
         assert!(o.status.success(), "{o:?}");
+        // The CLI prints an update's warnings on stdout, after the name.
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains(
+            String::from_utf8_lossy(&o.stdout).contains(
                 "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
             ),
             "{o:?}"
