@@ -207,6 +207,13 @@ pub async fn create(
                 super::resources::host_ncpu(),
                 false,
             )?;
+            let ports = hc
+                .get("PortBindings")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            if ports && hc.get("NetworkMode").and_then(Value::as_str) == Some("host") {
+                warnings.push("Published ports are discarded when using host network mode".into());
+            }
             // As dockerd: 0 and negative pid limits are no limit.
             if hc
                 .get("PidsLimit")
