@@ -7,9 +7,9 @@
 //! there when its file is in the controller's mount (`memory.memsw.*` only
 //! with swap accounting, `cpu.rt_*` only with `CONFIG_RT_GROUP_SCHED`,
 //! `blkio.weight` or `blkio.bfq.weight` only with CFQ or BFQ). cgroup v2:
-//! when the root's `cgroup.controllers` offers the controller; swappiness,
-//! kernel memory, the OOM-killer switch and real-time CPU limits do not
-//! exist there.
+//! when the root's `cgroup.controllers` offers the controller (swap limits
+//! when a child cgroup has `memory.swap.max`); swappiness, kernel memory,
+//! the OOM-killer switch and real-time CPU limits do not exist there.
 
 use std::path::Path;
 
@@ -111,13 +111,23 @@ fn support_v1(layout: &Layout) -> Support {
     s
 }
 
+/// Whether cgroup v2 accounts swap: the root has no memory files of its own,
+/// so look for `memory.swap.max` in its child cgroups (absent everywhere
+/// without swap accounting, and then a swap limit could not be written).
+fn swap_accounted_v2(root: &Path) -> bool {
+    std::fs::read_dir(root).is_ok_and(|dirs| {
+        dirs.flatten()
+            .any(|e| e.path().join("memory.swap.max").exists())
+    })
+}
+
 fn support_v2(root: &Path) -> Support {
     let offered = list(root, "cgroup.controllers");
     let on = |c: &str| offered.split_whitespace().any(|x| x == c);
     let mut s = Support::default();
     if on("memory") {
         s.memory_limit = true;
-        s.swap_limit = true;
+        s.swap_limit = swap_accounted_v2(root);
         s.memory_reservation = true;
     }
     if on("cpu") {
@@ -208,10 +218,13 @@ mod tests {
             ],
         );
         let s = support(&layout(&f));
-        assert!(s.memory_limit && s.swap_limit && s.memory_reservation);
+        assert!(s.memory_limit && s.memory_reservation);
+        assert!(!s.swap_limit, "no child cgroup with memory.swap.max");
         assert!(!s.memory_swappiness && !s.kernel_memory && !s.oom_kill_disable);
         assert!(s.cpu_shares && s.cpu_cfs && !s.cpu_realtime && s.pids_limit);
         assert_eq!(s.cpus, "0-3");
+        f.touch("system.slice", &["memory.swap.max"]);
+        assert!(support(&layout(&f)).swap_limit);
         assert!(!s.blkio_weight, "no io controller");
         let s = support(&layout(&Fake::v2("io")));
         assert!(s.blkio_weight && s.blkio_write_iops && !s.memory_limit);
