@@ -395,23 +395,14 @@ pub async fn create(
         ),
         None => ("no".to_string(), 0),
     };
-    match restart_policy.as_str() {
-        "no" | "always" | "unless-stopped" | "on-failure" => {}
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-            )))
-        }
-    }
-    if restart_max < 0 || (restart_max > 0 && restart_policy != "on-failure") {
-        return Err(ApiError::BadRequest(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative".into(),
-        ));
-    }
+    // dockerd 20.10's checks and words.
     if restart_policy != "no" && hc.auto_remove.unwrap_or(false) {
         return Err(ApiError::BadRequest(
-            "conflicting options: cannot specify both --restart and --rm".into(),
+            "can't create 'AutoRemove' container with restart policy".into(),
         ));
+    }
+    if let Some(r) = &hc.restart_policy {
+        super::update::check_restart(r)?;
     }
     let mut extra = super::hostextra::parse(hc.extra.clone())?;
     // dockerd's default swap with a memory limit: as much again (without swap accounting

@@ -110,8 +110,8 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
-/// dockerd's check of a restart policy (its 20.10 messages).
-fn check_restart(r: &RestartPolicyRequest) -> ApiResult<()> {
+/// dockerd's check of a restart policy (its 20.10 messages), at create and update.
+pub(super) fn check_restart(r: &RestartPolicyRequest) -> ApiResult<()> {
     let name = r.name.as_deref().unwrap_or("");
     let max = r.maximum_retry_count.unwrap_or(0);
     match name {
