@@ -20,6 +20,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// cgroup v1 refused a memory limit below what the cgroup uses (`EBUSY`);
+    /// runc's words, which callers show.
+    #[error("unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
+    MemoryBelowUsage { limit: i64, usage: u64, peak: u64 },
     /// Reading the cgroup file `path` failed.
     #[error("reading {}: {source}", path.display())]
     Read {

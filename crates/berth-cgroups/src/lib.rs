@@ -38,7 +38,8 @@
 //! `layout.rs` (mounts and paths), `convert.rs` (v1 -> v2 formulas),
 //! `devices.rs` (device rules and the v2 eBPF program), `stats.rs` (stats
 //! types), `v1.rs` / `v1_stats.rs`, `v2.rs` / `v2_stats.rs` (back ends),
-//! `oom.rs` (OOM notification), `validate.rs` (checks before any write).
+//! `oom.rs` (OOM notification), `validate.rs` (checks before any write),
+//! `support.rs` (what the host's cgroups can limit, as dockerd's sysinfo).
 
 mod convert;
 mod devices;
@@ -47,6 +48,7 @@ mod fsutil;
 mod layout;
 mod oom;
 mod stats;
+mod support;
 mod v1;
 mod v1_stats;
 mod v2;
@@ -81,6 +83,7 @@ pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Event, Hugetlb, Memory, MemoryEntry, Pids, Stats,
     Throttling,
 };
+pub use support::{host_support, support, Support};
 
 use oci_spec::runtime::LinuxResources;
 

@@ -613,3 +613,27 @@ fn invalid_specs_write_nothing() {
         assert!(f.writes().is_empty(), "{bad}");
     }
 }
+
+#[test]
+fn a_memory_limit_below_the_usage_is_reported_as_runc_does() {
+    let f = Fake::v1(&["memory"], None);
+    let dir = f.mk(
+        "memory/c",
+        &[
+            ("memory.usage_in_bytes", "30392320\n"),
+            ("memory.max_usage_in_bytes", "30973952\n"),
+        ],
+    );
+    let write_err = |errno: nix::errno::Errno| Error::Write {
+        path: dir.join("memory.limit_in_bytes"),
+        value: "10485760".into(),
+        source: std::io::Error::from_raw_os_error(errno as i32),
+    };
+    let e = crate::v1::below_usage(&dir, 10485760, write_err(nix::errno::Errno::EBUSY));
+    assert_eq!(
+        e.to_string(),
+        "unable to set memory limit to 10485760 (current usage: 30392320, peak usage: 30973952)"
+    );
+    let e = crate::v1::below_usage(&dir, 10485760, write_err(nix::errno::Errno::EINVAL));
+    assert!(e.to_string().starts_with("writing \"10485760\""), "{e}");
+}

@@ -300,3 +300,19 @@ fn invalid_v2_specs_write_nothing() {
         assert!(f.writes().is_empty(), "{bad}");
     }
 }
+
+/// `docker update --memory-reservation` / `--blkio-weight` / `--cpuset-mems` alone: each reaches
+/// its file and nothing else is written.
+#[test]
+fn an_update_of_one_limit_writes_only_its_file() {
+    let f = Fake::v2("cpuset cpu io memory pids");
+    f.touch("berth/c1", LEAF);
+    let m = manager(&f);
+    m.set(&res(json!({"memory": {"reservation": 50331648}})))
+        .unwrap();
+    assert_eq!(f.writes(), w(&[("berth/c1/memory.low", "50331648")]));
+    m.set(&res(json!({"blockIO": {"weight": 300}}))).unwrap();
+    assert_eq!(f.writes(), w(&[("berth/c1/io.weight", "2930")]));
+    m.set(&res(json!({"cpu": {"mems": "0"}}))).unwrap();
+    assert_eq!(f.writes(), w(&[("berth/c1/cpuset.mems", "0")]));
+}

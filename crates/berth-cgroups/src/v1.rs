@@ -125,7 +125,8 @@ impl V1Manager {
         }
         let write_limit = |v: i64| -> Result<()> {
             if v != 0 {
-                write(dir, "memory.limit_in_bytes", &v.to_string())?;
+                write(dir, "memory.limit_in_bytes", &v.to_string())
+                    .map_err(|e| below_usage(dir, v, e))?;
             }
             Ok(())
         };
@@ -591,6 +592,24 @@ impl CgroupManager for V1Manager {
 /// are both set (its ancestors are then too: a cpuset holds a subset of its parent's), or to the
 /// hierarchy's top, where the files end; then, top-down, each empty file takes its parent's value,
 /// as runc fills them. Each file is read once.
+/// A memory limit the kernel refused with `EBUSY` (the cgroup uses more than
+/// that and could not reclaim it) as runc reports it, with the usage.
+pub(crate) fn below_usage(dir: &Path, limit: i64, e: Error) -> Error {
+    let busy = matches!(&e, Error::Write { source, .. }
+        if source.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32));
+    if !busy {
+        return e;
+    }
+    let read = |f: &str| fsutil::read_u64(dir, f).ok().flatten();
+    match (
+        read("memory.usage_in_bytes"),
+        read("memory.max_usage_in_bytes"),
+    ) {
+        (Some(usage), Some(peak)) => Error::MemoryBelowUsage { limit, usage, peak },
+        _ => e,
+    }
+}
+
 fn fill_cpuset(dir: &Path) -> Result<()> {
     const FILES: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
     let mut levels: Vec<(&Path, [String; 2])> = Vec::new();

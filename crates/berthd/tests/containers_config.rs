@@ -1,7 +1,7 @@
 //! End-to-end tests of container configuration through the stock docker CLI: log drivers and
 //! rotation, mounts (`--mount`), restart policies and `docker update`, runtimes, links, MAC addresses;
 //! create's fields matched in any case (as Go's decoder does), real-time CPU limits, StorageOpt
-//! refused.
+//! refused; `docker update` of a running, paused and stopped container in its cgroup.
 
 mod common;
 
@@ -796,4 +796,174 @@ fn memory_oom_reservation_and_swappiness_apply() {
         String::from_utf8_lossy(&o.stderr).contains("Minimum memory reservation allowed is 6MB"),
         "{o:?}"
     );
+}
+
+/// The container's view of its cgroup limits, v1 or v2: memory soft limit, CPU shares (v2:
+/// weight), CFS quota and pids.
+fn cgroup_limits(d: &Berthd, name: &str) -> String {
+    d.ok(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "if [ -d /sys/fs/cgroup/memory ]; then \
+           cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares \
+               /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; \
+         else cat /sys/fs/cgroup/memory.low /sys/fs/cgroup/cpu.weight; \
+           cut -d' ' -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max; fi",
+    ])
+    .split_whitespace()
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// `docker update` reaches a running (and a paused) container's cgroup, memory reservation
+/// included; inspect shows it; a restart of the container and of berthd keeps it; and what
+/// dockerd refuses is refused with its status and message.
+#[test]
+fn update_reaches_the_cgroup_and_survives_restarts() {
+    skip_unless_ready!("update_reaches_the_cgroup_and_survives_restarts");
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/memory.soft_limit_in_bytes").exists();
+    // cgroup v2 converts the shares (512) to a weight (20) and keeps the reservation in memory.low.
+    let (want, want_paused) = if v1 {
+        ("50331648 512 50000 30", "41943040 512 50000 30")
+    } else {
+        ("50331648 20 50000 30", "41943040 20 50000 30")
+    };
+    let mut d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "upd",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    let id = inspect(&d, "upd", "{{.Id}}");
+    let o = d.docker(&[
+        "update",
+        "--memory-reservation",
+        "48m",
+        "--cpu-shares",
+        "512",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "30",
+        "upd",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(cgroup_limits(&d, "upd"), want);
+    let fields = "{{.HostConfig.MemoryReservation}} {{.HostConfig.CpuShares}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}";
+    assert_eq!(inspect(&d, "upd", fields), "50331648 512 500000000 30");
+
+    // Refused as dockerd refuses them: a memory limit above the (unset) swap limit, a CPU period
+    // beside --cpus, a restart policy on a --rm container (409); a missing container (404).
+    let o = d.docker(&["update", "--memory", "64m", "upd"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "Cannot update container {id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"
+        )),
+        "{o:?}"
+    );
+    let (st, out) = d.http(
+        "POST",
+        "/v1.41/containers/upd/update",
+        Some(r#"{"CpuPeriod": 50000}"#),
+    );
+    assert_eq!(st, 409, "{out}");
+    assert!(
+        out.contains("CPU Period cannot be updated as NanoCPUs has already been set"),
+        "{out}"
+    );
+    let (st, out) = d.http(
+        "POST",
+        "/v1.41/containers/nosuch/update",
+        Some(r#"{"Memory": 67108864}"#),
+    );
+    assert_eq!(
+        (st, out.trim()),
+        (404, r#"{"message":"No such container: nosuch"}"#)
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "gone",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    let o = d.docker(&["update", "--restart", "always", "gone"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("Restart policy cannot be updated because AutoRemove is enabled"),
+        "{o:?}"
+    );
+    d.ok(&["rm", "-f", "gone"]);
+
+    // A limit this kernel cannot apply: dropped with dockerd's warning, not recorded.
+    let blkio = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+        || std::path::Path::new("/sys/fs/cgroup/blkio/blkio.bfq.weight").exists();
+    if v1 && !blkio {
+        let o = d.docker(&["update", "--blkio-weight", "300", "upd"]);
+        assert!(o.status.success(), "{o:?}");
+        // The CLI prints an update's warnings on stdout, after the name.
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(
+                "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+            ),
+            "{o:?}"
+        );
+        assert_eq!(inspect(&d, "upd", "{{.HostConfig.BlkioWeight}}"), "0");
+    }
+
+    // Paused: applied too.
+    d.ok(&["pause", "upd"]);
+    d.ok(&["update", "--memory-reservation", "40m", "upd"]);
+    d.ok(&["unpause", "upd"]);
+    assert_eq!(cgroup_limits(&d, "upd"), want_paused);
+
+    // The next start, after berthd's too, applies the recorded limits.
+    d.ok(&["restart", "-t", "0", "upd"]);
+    assert_eq!(cgroup_limits(&d, "upd"), want_paused);
+    d.kill9();
+    d.spawn();
+    d.ok(&["restart", "-t", "0", "upd"]);
+    assert_eq!(cgroup_limits(&d, "upd"), want_paused);
+
+    // A stopped container takes them at its start.
+    d.ok(&[
+        "create",
+        "--name",
+        "later",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "update",
+        "--memory-reservation",
+        "48m",
+        "--cpu-shares",
+        "512",
+        "--cpu-quota",
+        "50000",
+        "--pids-limit",
+        "30",
+        "later",
+    ]);
+    d.ok(&["start", "later"]);
+    assert_eq!(cgroup_limits(&d, "later"), want);
+    d.ok(&["rm", "-f", "upd", "later"]);
 }

@@ -46,7 +46,7 @@ fn verbs_publish_dockers_events() {
         .to_string();
     d.ok(&["exec", "ev", "echo", "hi"]);
     d.ok(&["top", "ev"]);
-    d.ok(&["update", "--memory", "64m", "ev"]);
+    d.ok(&["update", "--memory", "64m", "--memory-swap", "128m", "ev"]);
     let out = d.dir.path().join("out.txt");
     d.ok(&["cp", "ev:/etc/passwd", out.to_str().unwrap()]);
     d.ok(&["cp", out.to_str().unwrap(), "ev:/tmp/"]);

@@ -642,6 +642,14 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         o.entry("OnBuild").or_insert(Value::Null);
     }
     let mut hc = host_config(&c);
+    // API 1.42 deprecated kernel memory; dockerd shows the fields before that.
+    if api < (1, 42) {
+        if let Some(o) = hc.as_object_mut() {
+            for k in ["KernelMemory", "KernelMemoryTCP"] {
+                o.entry(k).or_insert(json!(0));
+            }
+        }
+    }
     let links = crate::containers::links::inspect_form(d, &c);
     hc["Links"] = if links.is_empty() {
         Value::Null
@@ -872,11 +880,16 @@ pub async fn pause(d: &Arc<Daemon>, key: &str, pause: bool) -> ApiResult<Resp> {
 
 /// `POST /containers/{id}/update`.
 pub async fn update(d: &Arc<Daemon>, key: &str, req: Request<ReqBody>) -> ApiResult<Resp> {
-    let body: crate::containers::update::UpdateRequest =
-        http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
+    let body: Value = http::body_json(req.into_body(), http::SMALL_BODY_LIMIT).await?;
     let warnings = crate::containers::update::update(d, key, body).await?;
     if let Ok(c) = d.containers.get(key) {
         d.events.container(&c, "update", &[]);
     }
+    // dockerd answers null, not [], when there is nothing to warn about.
+    let warnings = if warnings.is_empty() {
+        Value::Null
+    } else {
+        json!(warnings)
+    };
     ok_json(&json!({ "Warnings": warnings }))
 }

@@ -151,6 +151,8 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
     let nfd = std::fs::read_dir("/proc/self/fd")
         .map(|r| r.count())
         .unwrap_or(0);
+    // What the host's cgroups can limit, as dockerd reports it.
+    let sys = crate::containers::resources::host_support();
     ok_json(&json!({
         "ID": d.engine_id,
         "Containers": all.len(),
@@ -161,13 +163,14 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "Plugins": plugins_info(d),
-        "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
-        "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+        "MemoryLimit": sys.memory_limit, "SwapLimit": sys.swap_limit, "KernelMemory": sys.kernel_memory,
+        "KernelMemoryTCP": sys.kernel_memory_tcp, "CpuCfsPeriod": sys.cpu_cfs, "CpuCfsQuota": sys.cpu_cfs,
+        "CPUShares": sys.cpu_shares, "CPUSet": sys.cpuset, "PidsLimit": sys.pids_limit,
         "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
         "FirewallBackend": firewall_backend(d),
         "Debug": live.debug,
         "NFd": nfd,
-        "OomKillDisable": false,
+        "OomKillDisable": sys.oom_kill_disable,
         "NGoroutines": 0,
         "SystemTime": crate::time::now_rfc3339_nano(),
         "LoggingDriver": d.cfg.defaults.log_driver,

@@ -153,7 +153,7 @@ const HOST_CONFIG_FIELDS: &[&str] = &[
 /// Each key of `o` under its field's name in `fields` when it differs only in case: dockerd's
 /// (Go's) decoder matches a field's name case-insensitively, and clients rely on it (docker-py
 /// sends `CPURealtimePeriod`). A key that also comes under its exact name gives way to it.
-fn canonical_keys(o: &mut serde_json::Map<String, Value>, fields: &[&str]) {
+pub(crate) fn canonical_keys(o: &mut serde_json::Map<String, Value>, fields: &[&str]) {
     let renames: Vec<(String, &str)> = o
         .keys()
         .filter_map(|k| {
@@ -195,11 +195,36 @@ pub async fn create(
     name: Option<&str>,
     mut body: Value,
 ) -> ApiResult<(String, Vec<String>)> {
+    // dockerd's resource checks come first (a bad limit fails even for a missing image); what the
+    // host cannot apply is dropped here, with its warning.
+    let mut warnings = vec![];
     if let Some(o) = body.as_object_mut() {
         canonical_keys(o, CONFIG_FIELDS);
         if let Some(hc) = o.get_mut("HostConfig").and_then(Value::as_object_mut) {
             canonical_keys(hc, HOST_CONFIG_FIELDS);
             storage_opt(hc.get("StorageOpt"))?;
+            super::resources::create_qos(hc)?;
+            warnings = super::resources::verify(
+                hc,
+                super::resources::host_support(),
+                super::resources::host_ncpu(),
+                false,
+            )?;
+            let ports = hc
+                .get("PortBindings")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            if ports && hc.get("NetworkMode").and_then(Value::as_str) == Some("host") {
+                warnings.push("Published ports are discarded when using host network mode".into());
+            }
+            // As dockerd: 0 and negative pid limits are no limit.
+            if hc
+                .get("PidsLimit")
+                .and_then(Value::as_i64)
+                .is_some_and(|p| p <= 0)
+            {
+                hc.insert("PidsLimit".into(), Value::Null);
+            }
         }
     }
     let req: CreateRequest = serde_json::from_value(body.clone())
@@ -373,30 +398,20 @@ pub async fn create(
         ),
         None => ("no".to_string(), 0),
     };
-    match restart_policy.as_str() {
-        "no" | "always" | "unless-stopped" | "on-failure" => {}
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-            )))
-        }
-    }
-    if restart_max < 0 || (restart_max > 0 && restart_policy != "on-failure") {
-        return Err(ApiError::BadRequest(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative".into(),
-        ));
-    }
+    // dockerd 20.10's checks and words.
     if restart_policy != "no" && hc.auto_remove.unwrap_or(false) {
         return Err(ApiError::BadRequest(
-            "conflicting options: cannot specify both --restart and --rm".into(),
+            "can't create 'AutoRemove' container with restart policy".into(),
         ));
     }
+    if let Some(r) = &hc.restart_policy {
+        super::update::check_restart(r)?;
+    }
     let mut extra = super::hostextra::parse(hc.extra.clone())?;
-    // dockerd's default swap with a memory limit: as much again, where swap is accounted.
-    let default_swap = (hc.memory.unwrap_or(0) > 0
-        && extra.memory_swap == 0
-        && std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists())
-    .then(|| hc.memory.unwrap_or(0).saturating_mul(2));
+    // dockerd's default swap with a memory limit: as much again (without swap accounting
+    // `resources::verify` has made it -1).
+    let default_swap = (hc.memory.unwrap_or(0) > 0 && extra.memory_swap == 0)
+        .then(|| hc.memory.unwrap_or(0).saturating_mul(2));
     if let Some(s) = default_swap {
         extra.memory_swap = s;
     }
@@ -409,35 +424,10 @@ pub async fn create(
         &hc.cap_drop.clone().unwrap_or_default(),
     )
     .map_err(ApiError::BadRequest)?;
-    for (what, v) in [("Memory", hc.memory), ("NanoCpus", hc.nano_cpus)] {
-        if v.unwrap_or(0) < 0 {
-            return Err(ApiError::BadRequest(format!(
-                "invalid {what}: must not be negative"
-            )));
-        }
-    }
-    if hc.memory.unwrap_or(0) > 0 && hc.memory.unwrap_or(0) < 6 * 1024 * 1024 {
-        return Err(ApiError::BadRequest(
-            "Minimum memory limit allowed is 6MB".into(),
-        ));
-    }
     // dockerd refuses an unknown stop signal at create.
     if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         super::lifecycle::signal_arg(sig)?;
     }
-    let (ncpu, online) = super::resources::host_cpus();
-    super::resources::check(
-        &super::resources::Limits {
-            memory: hc.memory.unwrap_or(0),
-            memory_swap: hc.extra.memory_swap.unwrap_or(0),
-            nano_cpus: hc.nano_cpus.unwrap_or(0),
-            cpu_quota: hc.extra.cpu_quota.unwrap_or(0),
-            cpu_period: hc.extra.cpu_period.unwrap_or(0),
-            cpuset_cpus: hc.extra.cpuset_cpus.as_deref().unwrap_or(""),
-        },
-        ncpu,
-        &online,
-    )?;
     let mut binds = hc
         .binds
         .clone()
@@ -759,7 +749,6 @@ pub async fn create(
     d.containers.insert(c);
     // `docker run --rm`'s attach, wait and start requests follow: its bundle is made meanwhile.
     super::prestart::begin(d, &id);
-    let mut warnings = vec![];
     // Only when a bridge was asked for and failed: with `--bridge none` loopback only is the
     // daemon's setting, and dockerd says nothing either.
     if d.bridge.is_none() && d.cfg.bridge.is_some() && run_network_is_default(d, &id) {

@@ -1,7 +1,7 @@
 //! The rest of `HostConfig` users rely on, validated at create time and applied to the OCI config:
 //! DNS settings and extra hosts (the container's resolv.conf and hosts), tmpfs mounts, ulimits,
 //! sysctls, /dev/shm size, OOM score, extra groups, devices, sharing the host's pid/ipc/uts namespaces,
-//! CPU shares and cpuset, memory+swap.
+//! CPU shares and cpuset, memory+swap, memory reservation and swappiness, block I/O weight.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,22 @@ pub struct DeviceMapping {
     pub path_on_host: String,
     pub path_in_container: String,
     pub cgroup_permissions: String,
+}
+
+/// `HostConfig.BlkioWeightDevice[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// `HostConfig.BlkioDevice{Read,Write}{Bps,IOps}[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
 }
 
 /// The request's fields (all optional).
@@ -55,6 +71,15 @@ pub struct ExtraRequest {
     pub cpu_period: Option<i64>,
     pub cpu_realtime_period: Option<i64>,
     pub cpu_realtime_runtime: Option<i64>,
+    pub cpuset_mems: Option<String>,
+    pub blkio_weight: Option<i64>,
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
 }
 
 /// The validated settings kept in the container's record.
@@ -89,6 +114,16 @@ pub struct HostExtra {
     /// `CpuRealtimePeriod` and `CpuRealtimeRuntime` (microseconds; cgroup v1's cpu.rt_*).
     pub cpu_rt_period: i64,
     pub cpu_rt_runtime: i64,
+    /// `CpusetMems` (memory nodes; empty: all).
+    pub cpuset_mems: String,
+    /// `BlkioWeight` (10-1000; 0: the default), where the host has it (see `super::resources`).
+    pub blkio_weight: i64,
+    /// Per-device weights and throttles (device paths, resolved at each start).
+    pub blkio_weight_device: Vec<WeightDevice>,
+    pub blkio_read_bps: Vec<ThrottleDevice>,
+    pub blkio_write_bps: Vec<ThrottleDevice>,
+    pub blkio_read_iops: Vec<ThrottleDevice>,
+    pub blkio_write_iops: Vec<ThrottleDevice>,
 }
 
 pub const ULIMITS: &[&str] = &[
@@ -188,7 +223,7 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         r.cpu_realtime_runtime.unwrap_or(0),
     );
     for (v, what) in [(cpu_rt_period, "period"), (cpu_rt_runtime, "runtime")] {
-        if v > 0 && !cpu_realtime_supported() {
+        if v > 0 && !super::resources::host_support().cpu_realtime {
             return Err(bad(format!(
                 "Your kernel does not support cgroup cpu real-time {what}"
             )));
@@ -238,15 +273,14 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         cpu_period: r.cpu_period.unwrap_or(0),
         cpu_rt_period,
         cpu_rt_runtime,
+        cpuset_mems: r.cpuset_mems.unwrap_or_default(),
+        blkio_weight: r.blkio_weight.unwrap_or(0),
+        blkio_weight_device: r.blkio_weight_device.unwrap_or_default(),
+        blkio_read_bps: r.blkio_device_read_bps.unwrap_or_default(),
+        blkio_write_bps: r.blkio_device_write_bps.unwrap_or_default(),
+        blkio_read_iops: r.blkio_device_read_iops.unwrap_or_default(),
+        blkio_write_iops: r.blkio_device_write_iops.unwrap_or_default(),
     })
-}
-
-/// Whether the host's cgroups have real-time CPU limits (cgroup v1's cpu controller with
-/// CONFIG_RT_GROUP_SCHED; cgroup v2 has none).
-fn cpu_realtime_supported() -> bool {
-    ["cpu", "cpu,cpuacct"]
-        .iter()
-        .any(|c| std::path::Path::new(&format!("/sys/fs/cgroup/{c}/cpu.rt_period_us")).exists())
 }
 
 /// Extra lines for /etc/hosts.
@@ -369,6 +403,54 @@ pub fn host_devices() -> Vec<Value> {
     out
 }
 
+/// A block device's numbers, as dockerd finds them at start (any path: the kernel refuses
+/// what is not a block device).
+fn dev_numbers(path: &str) -> Result<(u64, u64), String> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path).map_err(|e| {
+        let why = e.raw_os_error().map_or_else(
+            || e.to_string(),
+            |n| nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        );
+        format!("stat {path}: {why}")
+    })?;
+    let rdev = md.rdev();
+    Ok((nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev)))
+}
+
+/// `linux.resources.blockIO`: the weight and the per-device weights and throttles.
+fn block_io(x: &HostExtra) -> Result<serde_json::Map<String, Value>, String> {
+    let mut b = serde_json::Map::new();
+    if x.blkio_weight > 0 {
+        b.insert("weight".into(), json!(x.blkio_weight));
+    }
+    if !x.blkio_weight_device.is_empty() {
+        let mut list = Vec::new();
+        for w in &x.blkio_weight_device {
+            let (major, minor) = dev_numbers(&w.path)?;
+            list.push(json!({"major": major, "minor": minor, "weight": w.weight}));
+        }
+        b.insert("weightDevice".into(), Value::Array(list));
+    }
+    for (key, devs) in [
+        ("throttleReadBpsDevice", &x.blkio_read_bps),
+        ("throttleWriteBpsDevice", &x.blkio_write_bps),
+        ("throttleReadIOPSDevice", &x.blkio_read_iops),
+        ("throttleWriteIOPSDevice", &x.blkio_write_iops),
+    ] {
+        if devs.is_empty() {
+            continue;
+        }
+        let mut list = Vec::new();
+        for t in devs {
+            let (major, minor) = dev_numbers(&t.path)?;
+            list.push(json!({"major": major, "minor": minor, "rate": t.rate}));
+        }
+        b.insert(key.into(), Value::Array(list));
+    }
+    Ok(b)
+}
+
 /// Apply to a config built by [`super::spec::oci_config`].
 pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result<(), String> {
     // Namespaces shared with the host.
@@ -427,7 +509,12 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         cfg["process"]["user"]["additionalGids"] = json!(gids);
     }
     let res = &mut cfg["linux"]["resources"];
-    if x.cpu_shares > 0 || !x.cpuset_cpus.is_empty() || x.cpu_quota > 0 || x.cpu_period > 0 {
+    if x.cpu_shares > 0
+        || !x.cpuset_cpus.is_empty()
+        || !x.cpuset_mems.is_empty()
+        || x.cpu_quota > 0
+        || x.cpu_period > 0
+    {
         if !res["cpu"].is_object() {
             res["cpu"] = json!({});
         }
@@ -443,6 +530,13 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
         if !x.cpuset_cpus.is_empty() {
             res["cpu"]["cpus"] = json!(x.cpuset_cpus);
         }
+        if !x.cpuset_mems.is_empty() {
+            res["cpu"]["mems"] = json!(x.cpuset_mems);
+        }
+    }
+    let block_io = block_io(x)?;
+    if !block_io.is_empty() {
+        res["blockIO"] = Value::Object(block_io);
     }
     // The runtime writes them to the container's cgroup: with no real-time budget in the parent
     // (berthd sets none, as dockerd without --cpu-rt-runtime), the start then fails as dockerd's.
@@ -539,5 +633,38 @@ mod tests {
         assert!(
             parse(serde_json::from_value(json!({"ExtraHosts": ["x:notanip"]})).unwrap()).is_err()
         );
+    }
+
+    #[test]
+    fn block_io_devices_reach_the_config() {
+        let x = parse(
+            serde_json::from_value(json!({"BlkioWeight": 300,
+                "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1048576}],
+                "BlkioDeviceWriteIOps": [{"Path": "/dev/null", "Rate": 100}],
+                "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 200}]}))
+            .unwrap(),
+        )
+        .unwrap();
+        let mut cfg = json!({"process": {}, "linux": {"resources": {}}});
+        apply(&x, &mut cfg, std::path::Path::new("/nonexistent")).unwrap();
+        let b = &cfg["linux"]["resources"]["blockIO"];
+        assert_eq!(b["weight"], 300);
+        // /dev/null is 1:3.
+        assert_eq!(
+            b["throttleReadBpsDevice"],
+            json!([{"major": 1, "minor": 3, "rate": 1048576}])
+        );
+        assert_eq!(b["throttleWriteIOPSDevice"][0]["rate"], 100);
+        assert_eq!(b["weightDevice"][0]["weight"], 200);
+        assert!(b.get("throttleWriteBpsDevice").is_none());
+        let x = parse(
+            serde_json::from_value(
+                json!({"BlkioDeviceReadBps": [{"Path": "/dev/nonexistent", "Rate": 1}]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let e = apply(&x, &mut cfg, std::path::Path::new("/nonexistent")).unwrap_err();
+        assert_eq!(e, "stat /dev/nonexistent: no such file or directory");
     }
 }

@@ -223,7 +223,7 @@ pub struct EndpointSpec {
 }
 
 /// A container.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct Container {
     /// 64 hex digits.
     pub id: String,
