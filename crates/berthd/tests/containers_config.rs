@@ -407,6 +407,38 @@ fn runtimes_by_name() {
     );
     assert_eq!(st, 201, "{body}");
     assert_eq!(inspect(&d, "pyrunc", "{{.HostConfig.Runtime}}"), "runc");
+    // exec and health probes through runc (which reads a `--` after the id as the command).
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "runcexec",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "runcexec", "echo", "-n", "in runc"]),
+        "in runc"
+    );
+    assert_eq!(d.ok(&["exec", "-u", "root", "runcexec", "id", "-u"]), "0\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while inspect(&d, "runcexec", "{{.State.Health.Status}}") != "healthy" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe never passed through runc"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    d.ok(&["rm", "-f", "runcexec"]);
 }
 
 #[test]

@@ -104,7 +104,16 @@ pub(super) fn parse(args: &[OsString]) -> Option<Cli> {
             }
             continue;
         }
-        if arg == "--" && verb == Some(Verb::Exec) && !positionals.is_empty() {
+        if arg == "--" && verb == Some(Verb::Exec) {
+            if positionals.is_empty() {
+                // `exec [flags] -- ID COMMAND...` (berthd's form, runc's too): the id, then
+                // the command.
+                let id = it.next()?.to_str()?;
+                if id.is_empty() {
+                    return None;
+                }
+                positionals.push(id.to_string());
+            }
             exec.command = command_from(rest(&mut it)?)?;
             break;
         }
@@ -328,6 +337,10 @@ mod tests {
             "--root /r exec --cwd /tmp -e A=1 -e B=2 -c CAP_SYS_ADMIN -c CAP_NET_ADMIN c1 -- sh -c true",
             "--root /r exec --tty --console-socket /s -e TERM=xterm c1 -- sh",
             "--root /r exec --pid-file /run/h.pid c1 -- /bin/sh -c exit 1",
+            "--root /r exec --pid-file /run/h.pid -- c1 /bin/sh -c exit 1",
+            "--root /r exec --cwd /tmp -e A=1 -- c1 sh",
+            "--root /r exec --tty --console-socket /s -- c1 sh -c --cwd",
+            "exec -- c1",
             "exec c1 ls -l /",
             "exec c1 sh -c --cwd",
             "exec c1 sh --root /x",
@@ -378,7 +391,8 @@ mod tests {
             "run --preserve-fds x c1",
             "run --preserve-fds -1 c1",
             "create -- c1",
-            "exec -- c1 true",
+            "exec --",
+            "exec -- c1 --",
             "exec c1 -t true",
             "exec c1 --root /x true",
             "exec c1 --debug true",

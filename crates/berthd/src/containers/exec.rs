@@ -291,9 +291,10 @@ pub fn spawn(
             cmd.arg("-e").arg("TERM=xterm");
         }
     }
-    cmd.arg(&c.id);
+    // `-- ID COMMAND...`: runc takes a `--` after the id as the command's first word.
+    cmd.arg("--").arg(&c.id);
     if as_user.is_none() {
-        cmd.arg("--").args(e.req.cmd.iter().flatten());
+        cmd.args(e.req.cmd.iter().flatten());
     }
     let stdin = e.req.attach_stdin.unwrap_or(false) && console.is_none();
     // A detached exec's output goes nowhere, as in Docker; pipes nobody reads would end it with
