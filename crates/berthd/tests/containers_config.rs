@@ -797,3 +797,59 @@ fn memory_oom_reservation_and_swappiness_apply() {
         "{o:?}"
     );
 }
+
+/// `Config.Env` holds only what the image and the request set (null for neither, as dockerd: no
+/// `PATH` of berthd's own), the request's variables first; the process gets dockerd's environment:
+/// a default `PATH`, `HOSTNAME` and `TERM` replaced in place by the container's, `HOME` last.
+#[test]
+fn config_env_and_process_env_as_dockerd() {
+    skip_unless_ready!("config_env_and_process_env_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "plain", "bb:1", "true"]);
+    assert_eq!(inspect(&d, "plain", "{{json .Config.Env}}"), "null");
+    let env = d.ok(&["run", "--rm", "--network", "none", "bb:1", "env"]);
+    let lines: Vec<&str> = env.lines().collect();
+    assert_eq!(
+        lines[0], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "{env}"
+    );
+    assert!(lines[1].starts_with("HOSTNAME="), "{env}");
+    assert_eq!(lines[2..], ["HOME=/root"], "{env}");
+
+    d.ok(&["commit", "-c", "ENV A=1 PATH=/bin", "plain", "bb:env"]);
+    d.ok(&[
+        "create", "--name", "merged", "-e", "B=2", "-e", "A", "bb:env", "true",
+    ]);
+    assert_eq!(
+        inspect(&d, "merged", "{{json .Config.Env}}"),
+        r#"["B=2","A","PATH=/bin"]"#
+    );
+    let env = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-t",
+        "-e",
+        "B=2",
+        "-e",
+        "HOSTNAME=h1",
+        "-e",
+        "TERM=dumb",
+        "bb:env",
+        "env",
+    ]);
+    let lines: Vec<&str> = env.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(
+        lines,
+        [
+            "PATH=/bin",
+            "HOSTNAME=h1",
+            "TERM=dumb",
+            "B=2",
+            "A=1",
+            "HOME=/root"
+        ]
+    );
+}

@@ -259,18 +259,7 @@ pub async fn create(
     if args.is_empty() {
         return Err(ApiError::BadRequest("No command specified".into()));
     }
-    let mut env = defaults.env.clone();
-    for e in req.env.unwrap_or_default() {
-        let key = e.split('=').next().unwrap_or("").to_string();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(e);
-    }
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        );
-    }
+    let env = merge_env(req.env.unwrap_or_default(), &defaults.env);
     let modes = super::modes::parse(
         d,
         &body["HostConfig"],
@@ -591,7 +580,14 @@ pub async fn create(
         o.remove("NetworkingConfig");
         o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
-        o.insert("Env".into(), json!(env));
+        o.insert(
+            "Env".into(),
+            if env.is_empty() {
+                Value::Null
+            } else {
+                json!(env)
+            },
+        );
         o.insert("Cmd".into(), json!(cmd));
         let ep = if entrypoint.is_empty() {
             Value::Null
@@ -769,9 +765,45 @@ pub async fn create(
     Ok((id, warnings))
 }
 
+/// The container's `Config.Env` as dockerd merges it: the request's variables, then the image's
+/// whose names the request does not set. No `PATH` is added here: the process gets a default one
+/// at start (`spec::process_env`), and inspect shows only what the image and the request gave.
+fn merge_env(user: Vec<String>, image: &[String]) -> Vec<String> {
+    if user.is_empty() {
+        return image.to_vec();
+    }
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let keys: std::collections::HashSet<String> = user.iter().map(|e| key(e)).collect();
+    let mut env = user;
+    env.extend(image.iter().filter(|e| !keys.contains(&key(e))).cloned());
+    env
+}
+
 fn run_network_is_default(d: &Daemon, id: &str) -> bool {
     d.containers
         .get(id)
         .map(|c| c.spec.network_mode == "default")
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn env_merges_as_dockerd_does() {
+        let image = v(&["A=1", "B=2", "PATH=/bin"]);
+        assert_eq!(merge_env(vec![], &image), image);
+        assert_eq!(
+            merge_env(v(&["B=3", "C=4", "A"]), &image),
+            v(&["B=3", "C=4", "A", "PATH=/bin"])
+        );
+        // No PATH of its own when neither the image nor the request has one.
+        assert!(merge_env(v(&["X=1"]), &[]) == v(&["X=1"]));
+        assert!(merge_env(vec![], &[]).is_empty());
+    }
 }
