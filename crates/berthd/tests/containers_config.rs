@@ -853,3 +853,70 @@ fn config_env_and_process_env_as_dockerd() {
         ]
     );
 }
+
+/// inspect's `Mounts` as dockerd shows them: `Mode` is a `-v` entry's options as written (`z` for
+/// a named volume given none), `z` for `--mount type=volume`, empty for `--mount type=bind` (even
+/// read-only) and for `Config.Volumes`; `Propagation` only for binds; `--tmpfs` not listed.
+#[test]
+fn mounts_show_mode_and_propagation_as_dockerd() {
+    skip_unless_ready!("mounts_show_mode_and_propagation_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let h = d.dir.path().join("h");
+    std::fs::create_dir_all(&h).unwrap();
+    let h = h.to_str().unwrap();
+    d.ok(&[
+        "create",
+        "--name",
+        "mounts",
+        "-v",
+        &format!("{h}:/a:ro"),
+        "-v",
+        &format!("{h}:/b:z"),
+        "-v",
+        &format!("{h}:/c"),
+        "--mount",
+        &format!("type=bind,src={h},dst=/d,readonly"),
+        "-v",
+        "nv:/e",
+        "-v",
+        "/f",
+        "--tmpfs",
+        "/g",
+        "--mount",
+        "type=tmpfs,dst=/h",
+        "--mount",
+        "type=volume,src=nv,dst=/i,ro",
+        "-v",
+        "nv:/j:rw,nocopy",
+        "--mount",
+        &format!("type=bind,src={h},dst=/k,bind-propagation=rshared"),
+        "-v",
+        &format!("{h}:/l:ro,Z,rslave"),
+        "bb:1",
+        "true",
+    ]);
+    let got = inspect(
+        &d,
+        "mounts",
+        "{{range .Mounts}}{{.Destination}} {{.Type}} [{{.Mode}}] {{.RW}} [{{.Propagation}}];{{end}}",
+    );
+    let mut got: Vec<&str> = got.split(';').filter(|s| !s.is_empty()).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "/a bind [ro] false [rprivate]",
+            "/b bind [z] true [rprivate]",
+            "/c bind [] true [rprivate]",
+            "/d bind [] false [rprivate]",
+            "/e volume [z] true []",
+            "/f volume [] true []",
+            "/h tmpfs [] true []",
+            "/i volume [z] false []",
+            "/j volume [rw,nocopy] true []",
+            "/k bind [] true [rshared]",
+            "/l bind [ro,Z,rslave] false [rslave]",
+        ]
+    );
+}

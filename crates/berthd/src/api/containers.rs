@@ -108,15 +108,26 @@ fn mounts(c: &Container) -> Value {
         .spec
         .binds
         .iter()
-        .map(|b| match &b.volume {
-            Some(v) => json!({
-                "Type": "volume", "Name": v, "Source": b.source, "Destination": b.destination,
-                "Driver": "local", "Mode": if b.readonly { "ro" } else { "z" }, "RW": !b.readonly, "Propagation": "",
-            }),
-            None => json!({
-                "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": if b.readonly { "ro" } else { "" },
-                "RW": !b.readonly, "Propagation": b.propagation,
-            }),
+        .map(|b| {
+            // Containers made before the mode was kept: what it most likely was.
+            let mode = b.mode.clone().unwrap_or_else(|| {
+                match (b.readonly, b.volume.is_some()) {
+                    (true, _) => "ro",
+                    (false, true) => "z",
+                    (false, false) => "",
+                }
+                .into()
+            });
+            match &b.volume {
+                Some(v) => json!({
+                    "Type": "volume", "Name": v, "Source": b.source, "Destination": b.destination,
+                    "Driver": "local", "Mode": mode, "RW": !b.readonly, "Propagation": "",
+                }),
+                None => json!({
+                    "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": mode,
+                    "RW": !b.readonly, "Propagation": b.propagation,
+                }),
+            }
         })
         .chain(tmpfs)
         .collect::<Vec<_>>())

@@ -461,6 +461,7 @@ pub async fn create(
             propagation: "rprivate".into(),
             volume: Some(model::random_hex()),
             anonymous: true,
+            mode: Some(String::new()),
             ..Default::default()
         });
     }
