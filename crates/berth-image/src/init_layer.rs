@@ -14,20 +14,28 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A mount target, relative to the root.
+/// A mount target (or a file dockerd's init layer has), relative to the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitEntry {
+    /// A directory, 0755.
     Dir(&'static str),
+    /// An empty file, 0755 as dockerd makes them.
     File(&'static str),
+    /// A symlink to the second path (`etc/mtab` to `/proc/mounts`).
+    Symlink(&'static str, &'static str),
 }
 
 impl InitEntry {
     fn path(&self) -> &'static str {
         match self {
-            InitEntry::Dir(p) | InitEntry::File(p) => p,
+            InitEntry::Dir(p) | InitEntry::File(p) | InitEntry::Symlink(p, _) => p,
         }
     }
 }
+
+/// The init layer's directory name in its layer's directory: versioned, so an image whose layer
+/// predates an entry gets a new one with it (the old one goes with the layer).
+pub const DIR_NAME: &str = "init-2";
 
 /// What the merged view of `lowers` (topmost first, overlay's on-disk form) has at `rel`: the
 /// metadata of the topmost entry, or `None` when no layer has one or the topmost is a whiteout.
@@ -74,8 +82,9 @@ pub fn build(dir: &Path, lowers: &[PathBuf], entries: &[InitEntry]) -> io::Resul
             }
             InitEntry::File(_) => {
                 fs::File::create(&path)?;
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
             }
+            InitEntry::Symlink(_, target) => std::os::unix::fs::symlink(target, &path)?,
         }
         made += 1;
     }

@@ -281,11 +281,13 @@ impl OverlaySnapshotter {
         let lowers = match &parent {
             Some(p) => {
                 // The image's init layer (see [`Self::ensure_init_layer`]) tops its layers.
-                let init = self.layer_dir(p).join("init");
                 let mut l = Vec::new();
-                if init.is_dir() {
-                    l.push(init);
-                }
+                // The current one, or the one an older berthd made.
+                let init = [crate::init_layer::DIR_NAME, "init"]
+                    .map(|n| self.layer_dir(p).join(n))
+                    .into_iter()
+                    .find(|d| d.is_dir());
+                l.extend(init);
                 l.extend(self.lowers(p)?);
                 l
             }
@@ -413,7 +415,7 @@ impl OverlaySnapshotter {
         top: &Digest,
         entries: &[crate::init_layer::InitEntry],
     ) -> Result<(), SnapshotError> {
-        let dst = self.layer_dir(top).join("init");
+        let dst = self.layer_dir(top).join(crate::init_layer::DIR_NAME);
         if dst.is_dir() {
             return Ok(());
         }

@@ -920,3 +920,26 @@ fn mounts_show_mode_and_propagation_as_dockerd() {
         ]
     );
 }
+
+/// The root has what dockerd's init layer gives every container: /.dockerenv (empty, 0755) and
+/// /etc/mtab linking to /proc/mounts, /dev/console, /dev/pts and /dev/shm under the mounts.
+#[test]
+fn root_has_dockerds_init_layer_entries() {
+    skip_unless_ready!("root_has_dockerds_init_layer_entries");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "ls -l /.dockerenv; ls -l /etc/mtab; wc -l < /etc/mtab",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("-rwxr-xr-x"), "{out}");
+    assert!(lines[1].ends_with("/etc/mtab -> /proc/mounts"), "{out}");
+    assert_ne!(lines[2].trim(), "0", "{out}");
+}

@@ -30,14 +30,20 @@ fn random_name(d: &Daemon, attempt: usize) -> String {
 /// inside /dev's tmpfs and sysfs are made there): an image lacking them gets them in its init
 /// layer, as dockerd's init layer has them.
 const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
-    use berth_image::init_layer::InitEntry::{Dir, File};
+    use berth_image::init_layer::InitEntry::{Dir, File, Symlink};
     &[
         Dir("proc"),
         Dir("sys"),
         Dir("dev"),
+        Dir("dev/pts"),
+        Dir("dev/shm"),
+        File("dev/console"),
         File("etc/hosts"),
         File("etc/hostname"),
         File("etc/resolv.conf"),
+        // Not mount targets: what dockerd's init layer also has, and programs look for.
+        File(".dockerenv"),
+        Symlink("etc/mtab", "/proc/mounts"),
     ]
 };
 
