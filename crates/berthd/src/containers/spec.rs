@@ -190,6 +190,23 @@ fn read_db(rootfs: &Path, file: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The names the container's /etc/passwd and /etc/group give its ids, for the owner fields of
+/// its archives (`docker export`, `docker cp`), as dockerd names them.
+pub fn owners(rootfs: &Path) -> berth_image::pack::Owners {
+    let table = |file| {
+        read_db(rootfs, file)
+            .into_iter()
+            .filter_map(|e| Some((e.get(2)?.parse::<u32>().ok()?, e.first()?.clone())))
+            .filter(|(_, name)| !name.is_empty())
+            .rev() // the first line for an id wins
+            .collect()
+    };
+    berth_image::pack::Owners {
+        users: table("etc/passwd"),
+        groups: table("etc/group"),
+    }
+}
+
 /// Resolved user: uid, gid, additional gids, home.
 #[derive(Debug, PartialEq, Eq)]
 pub struct User {
