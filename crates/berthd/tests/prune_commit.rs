@@ -97,7 +97,8 @@ fn prune_filters_and_reclaimed_space() {
             "bb:1",
             "sh",
             "-c",
-            "busybox head -c 50000 /bin/busybox > /f",
+            // Contents of its own: a layer the other image does not share.
+            &format!("busybox head -c 50000 /bin/busybox > /f && echo {label} >> /f"),
         ]);
         d.ok(&["commit", "-c", &format!("LABEL {label}"), "src", name]);
         d.ok(&["rm", "src"]);
@@ -419,4 +420,80 @@ fn distribution_inspect_against_a_local_registry() {
         None,
     );
     assert_eq!(st, 404, "{body}");
+}
+
+/// Reclaimed space as dockerd counts it: the unpacked size of the layers no image keeps (files once
+/// per inode, symlinks their target's length), not image configs or compressed blobs; those
+/// layers are listed as `Deleted` after the images, by `image prune` and `rmi` alike. Container
+/// and volume prune count the same way.
+#[test]
+fn reclaimed_space_counts_released_layers_as_dockerd() {
+    skip_unless_ready!("reclaimed_space_counts_released_layers_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // A dangling image whose only layer bb:1 keeps (the same tar imported again): the image goes,
+    // nothing is reclaimed.
+    let tar = d.dir.path().join("rootfs.tar");
+    d.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+    let r = prune(&d, "images", "{}");
+    assert_eq!(r["ImagesDeleted"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["SpaceReclaimed"], 0, "{r}");
+
+    // A dangling image with a layer of its own: 6 + 4 bytes (the hard link once).
+    let write = "echo hello > /hello && mkdir /dd && echo abc > /dd/f && ln /hello /hl";
+    d.ok(&[
+        "run",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        write,
+    ]);
+    d.ok(&["commit", "c1", "mine:1"]);
+    d.ok(&["rm", "c1"]);
+    d.ok(&["tag", "bb:1", "mine:1"]);
+    let r = prune(&d, "images", "{}");
+    let deleted: Vec<&Value> = r["ImagesDeleted"].as_array().unwrap().iter().collect();
+    assert_eq!(deleted.len(), 2, "the image and its layer: {r}");
+    assert_eq!(r["SpaceReclaimed"], 10, "{r}");
+
+    d.ok(&[
+        "run",
+        "--name",
+        "c2",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        write,
+    ]);
+    d.ok(&["commit", "c2", "mine:2"]);
+    let out = d.ok(&["rmi", "mine:2"]);
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "untagged, the image, its layer: {out}"
+    );
+    let r = prune(&d, "containers", "{}");
+    assert_eq!(r["SpaceReclaimed"], 10, "{r}");
+
+    d.ok(&["volume", "create", "v1"]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "v1:/v",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo 12345 > /v/a && ln -s a /v/s && ln /v/a /v/b",
+    ]);
+    let r = prune(&d, "volumes", r#"{"all":["true"]}"#);
+    assert_eq!(r["SpaceReclaimed"], 7, "{r}");
 }

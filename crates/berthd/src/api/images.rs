@@ -593,16 +593,46 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     }
     out.push(json!({ "Deleted": id }));
     d.events.emit("image", "delete", &id, Default::default());
+    let mut gone = vec![img];
     if !q.bool("noprune") {
-        delete_unused_parents(d, &img, &mut out)?;
+        gone.extend(delete_unused_parents(d, &gone[0], &mut out)?);
     }
+    // dockerd lists the layers that went with the images (their chain IDs) after them.
+    let layers = layers_gone(d, &gone)?;
+    out.extend(
+        layers
+            .iter()
+            .map(|(l, _)| json!({ "Deleted": l.to_string() })),
+    );
     collect_garbage(d).await;
     ok_json(&out)
 }
 
+/// The layers of `gone` (images just deleted) that no image left has, each once, top first with
+/// its size unpacked: what dockerd's layer store releases with them, listed as `Deleted` and
+/// counted as reclaimed space (configs, manifests and compressed blobs are not).
+fn layers_gone(d: &Daemon, gone: &[Image]) -> ApiResult<Vec<(Digest, u64)>> {
+    let kept: std::collections::BTreeSet<Digest> = images::list(d)?
+        .values()
+        .flat_map(|i| berth_image::snapshot::chain_ids(&i.info.diff_ids))
+        .collect();
+    let mut out: Vec<(Digest, u64)> = Vec::new();
+    for img in gone {
+        let chains = berth_image::snapshot::chain_ids(&img.info.diff_ids);
+        let sizes = img.layer_sizes(&d.images);
+        for (c, size) in chains.into_iter().zip(sizes).rev() {
+            if !kept.contains(&c) && !out.iter().any(|(o, _)| *o == c) {
+                out.push((c, size.max(0) as u64));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// After an image went: its untagged parents (a build's intermediate images) that no other image
-/// descends from and no container uses go too, as dockerd prunes them.
-fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiResult<()> {
+/// descends from and no container uses go too, as dockerd prunes them. Returns them.
+fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiResult<Vec<Image>> {
+    let mut gone = Vec::new();
     let mut next = img.info.config.parent.clone();
     while let Some(pid) = next {
         let all = images::list(d)?;
@@ -621,8 +651,9 @@ fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiRe
         out.push(json!({ "Deleted": pid }));
         d.events.emit("image", "delete", &pid, Default::default());
         next = p.info.config.parent.clone();
+        gone.push(p.clone());
     }
-    Ok(())
+    Ok(gone)
 }
 
 /// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
@@ -657,9 +688,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let used: std::collections::BTreeSet<String> =
         d.containers.all().into_iter().map(|c| c.image_id).collect();
     let mut deleted = Vec::new();
-    // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
-    let mut layer_sizes = std::collections::BTreeMap::new();
-    let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
+    let mut gone = Vec::new();
     // Rounds, as dockerd's deletions take the parents they leave unused along: an image with a
     // child waits until the child is gone (a later round), and one whose child stays, stays.
     let mut round = true;
@@ -701,25 +730,18 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 }
             }
             deleted.push(json!({ "Deleted": img.id() }));
-            for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
-                let dir = d.snap.layer_diff_dir(&ch);
-                layer_sizes.insert(ch, super::prune::disk_usage(&dir));
-            }
+            gone.push(img);
             round = true;
         }
     }
-    // Blobs no name reaches any more are garbage: freed now or, if fresh, by the next collection.
-    let reachable_after = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
-    let unreferenced: u64 = reachable_before
-        .difference(&reachable_after)
-        .filter_map(|b| d.images.blob_size(b))
-        .sum();
-    let gc = collect_garbage(d).await;
-    let freed = unreferenced
-        + gc.layers_removed
+    let layers = layers_gone(d, &gone)?;
+    deleted.extend(
+        layers
             .iter()
-            .filter_map(|c| layer_sizes.get(c))
-            .sum::<u64>();
+            .map(|(l, _)| json!({ "Deleted": l.to_string() })),
+    );
+    let freed: u64 = layers.iter().map(|(_, size)| size).sum();
+    collect_garbage(d).await;
     ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": freed,
