@@ -943,3 +943,63 @@ fn root_has_dockerds_init_layer_entries() {
     assert!(lines[1].ends_with("/etc/mtab -> /proc/mounts"), "{out}");
     assert_ne!(lines[2].trim(), "0", "{out}");
 }
+
+/// inspect's Config merges the image's volumes and exposed ports with the request's, as dockerd's
+/// create does (Volumes null and ExposedPorts absent when neither has any); HostConfig shows no
+/// pids limit and the host's swappiness as null, not the CLI's 0 and -1.
+#[test]
+fn config_merges_image_volumes_and_ports_as_dockerd() {
+    skip_unless_ready!("config_merges_image_volumes_and_ports_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "plain", "bb:1", "true"]);
+    assert_eq!(
+        inspect(
+            &d,
+            "plain",
+            "{{json .Config.Volumes}} {{json .Config.ExposedPorts}} {{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}}"
+        ),
+        "null null null null"
+    );
+    let o = d.ok(&["inspect", "plain"]);
+    assert!(!o.contains("\"ExposedPorts\""), "{o}");
+    d.ok(&[
+        "commit",
+        "-c",
+        "VOLUME /iv",
+        "-c",
+        "EXPOSE 80",
+        "plain",
+        "bb:vol",
+    ]);
+    d.ok(&[
+        "create", "--name", "both", "--expose", "90", "-v", "/uv", "bb:vol", "true",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "both",
+            "{{json .Config.Volumes}} {{json .Config.ExposedPorts}}"
+        ),
+        r#"{"/iv":{},"/uv":{}} {"80/tcp":{},"90/tcp":{}}"#
+    );
+    d.ok(&[
+        "create",
+        "--name",
+        "limited",
+        "--pids-limit",
+        "5",
+        "--memory-swappiness",
+        "10",
+        "bb:1",
+        "true",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "limited",
+            "{{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}}"
+        ),
+        "5 10"
+    );
+}

@@ -584,6 +584,34 @@ pub async fn create(
         if let Some(s) = default_swap {
             host_config["MemorySwap"] = json!(s);
         }
+        // No limit and the host's swappiness show as null, as dockerd keeps them (the CLI sends
+        // 0 and -1).
+        if host_config["PidsLimit"].as_i64().is_some_and(|p| p <= 0) {
+            host_config["PidsLimit"] = Value::Null;
+        }
+        if host_config["MemorySwappiness"].as_i64() == Some(-1) {
+            host_config["MemorySwappiness"] = Value::Null;
+        }
+        // dockerd's merge: the request's volumes and exposed ports with the image's; for none,
+        // Volumes null and no ExposedPorts (omitted when empty).
+        for (key, image) in [
+            ("Volumes", &defaults.volumes),
+            ("ExposedPorts", &defaults.exposed_ports),
+        ] {
+            let mut m = o
+                .get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for k in image {
+                m.entry(k.clone()).or_insert(json!({}));
+            }
+            match (m.is_empty(), key) {
+                (true, "ExposedPorts") => o.remove(key),
+                (true, _) => o.insert(key.into(), Value::Null),
+                (false, _) => o.insert(key.into(), Value::Object(m)),
+            };
+        }
         o.remove("NetworkingConfig");
         o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
