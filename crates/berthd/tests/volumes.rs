@@ -554,8 +554,8 @@ fn subpath_and_nocopy() {
             ]
         ),
         // The image's files and, as with dockerd (whose copy also takes its init layer's
-        // hostname, hosts and resolv.conf), the mount targets of the image's init layer.
-        "group\nhostname\nhosts\npasswd\nresolv.conf\n"
+        // hostname, hosts, mtab and resolv.conf), what the image's init layer has in /etc.
+        "group\nhostname\nhosts\nmtab\npasswd\nresolv.conf\n"
     );
 }
 
