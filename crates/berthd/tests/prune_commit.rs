@@ -497,3 +497,20 @@ fn reclaimed_space_counts_released_layers_as_dockerd() {
     let r = prune(&d, "volumes", r#"{"all":["true"]}"#);
     assert_eq!(r["SpaceReclaimed"], 7, "{r}");
 }
+
+/// Image inspect leaves out what dockerd omits when empty: `Variant`, and `ExposedPorts` and
+/// `StopSignal` of its Config (they showed as null).
+#[test]
+fn image_inspect_omits_empty_fields_as_dockerd() {
+    skip_unless_ready!("image_inspect_omits_empty_fields_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let v = inspect(&d, "bb:1");
+    let o = v.as_object().unwrap();
+    assert!(!o.contains_key("Variant"), "{v}");
+    let c = v["Config"].as_object().unwrap();
+    assert!(
+        !c.contains_key("ExposedPorts") && !c.contains_key("StopSignal"),
+        "{v}"
+    );
+}

@@ -172,6 +172,20 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "OnBuild": cc.on_build, "Labels": cc.labels, "StopSignal": cc.stop_signal,
     });
     let mut container_config = container_config;
+    // Fields dockerd's Config omits when empty.
+    for k in ["ExposedPorts", "StopSignal"] {
+        let empty = match &container_config[k] {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            if let Some(o) = container_config.as_object_mut() {
+                o.remove(k);
+            }
+        }
+    }
     if let Some(h) = &cc.healthcheck {
         container_config["Healthcheck"] = json!(h);
     }
@@ -209,6 +223,11 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
         "Metadata": {"LastTagTime": crate::time::ZERO},
     });
+    if cfg.variant.as_deref().unwrap_or("").is_empty() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("Variant"); // omitted when empty, as dockerd does
+        }
+    }
     virtual_size(&mut v, api);
     ok_json(&v)
 }
