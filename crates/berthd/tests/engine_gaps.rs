@@ -780,3 +780,36 @@ fn ps_top_and_inspect_like_dockerd() {
     );
     d.ok(&["rm", "-f", "vv"]);
 }
+
+/// `docker info` reports what the host has, as dockerd does: the bridge netfilter switches as
+/// /proc/sys has them, OomKillDisable where cgroup v1's memory controller offers it, and the
+/// built-in macvlan and ipvlan drivers among the network plugins.
+#[test]
+fn info_reports_host_features_as_dockerd() {
+    skip_unless_ready!("info_reports_host_features_as_dockerd");
+    let d = Berthd::start();
+    let (st, body) = d.http("GET", "/v1.41/info", None);
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let on = |k: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/bridge/{k}")).is_ok_and(|s| s.trim() == "1")
+    };
+    assert_eq!(
+        v["BridgeNfIptables"],
+        on("bridge-nf-call-iptables"),
+        "{body}"
+    );
+    assert_eq!(
+        v["BridgeNfIp6tables"],
+        on("bridge-nf-call-ip6tables"),
+        "{body}"
+    );
+    let oom = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists();
+    assert_eq!(v["OomKillDisable"], oom, "{body}");
+    let nets = v["Plugins"]["Network"].to_string();
+    assert!(
+        nets.contains("\"macvlan\"") && nets.contains("\"ipvlan\""),
+        "{nets}"
+    );
+}

@@ -91,6 +91,12 @@ fn mem_total() -> u64 {
         .unwrap_or(0)
 }
 
+/// A `/proc/sys` switch that reads 1 (false when absent).
+fn sysctl_on(key: &str) -> bool {
+    std::fs::read_to_string(std::path::Path::new("/proc/sys").join(key))
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 fn cgroup_version() -> &'static str {
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "2"
@@ -127,7 +133,7 @@ fn plugins_info(d: &Daemon) -> serde_json::Value {
     };
     json!({
         "Volume": with(&["local"], berth_plugin::VOLUME),
-        "Network": with(&["bridge", "host", "null"], berth_plugin::NETWORK),
+        "Network": with(&["bridge", "host", "ipvlan", "macvlan", "null"], berth_plugin::NETWORK),
         "Authorization": if d.cfg.authz.is_empty() { json!(null) } else { json!(d.cfg.authz) },
         "Log": ["json-file", "local"],
     })
@@ -163,11 +169,13 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "Plugins": plugins_info(d),
         "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
         "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": sysctl_on("net/bridge/bridge-nf-call-iptables"), "BridgeNfIp6tables": sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         "FirewallBackend": firewall_backend(d),
         "Debug": live.debug,
         "NFd": nfd,
-        "OomKillDisable": false,
+        // cgroup v1's memory controller can turn the OOM killer off (`--oom-kill-disable`).
+        "OomKillDisable": cgroup_version() == "1"
+            && std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists(),
         "NGoroutines": 0,
         "SystemTime": crate::time::now_rfc3339_nano(),
         "LoggingDriver": d.cfg.defaults.log_driver,
