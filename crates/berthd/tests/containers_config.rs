@@ -1003,3 +1003,36 @@ fn config_merges_image_volumes_and_ports_as_dockerd() {
         "5 10"
     );
 }
+
+/// NetworkSettings.Ports lists exposed ports only while the container runs with an endpoint that
+/// maps them, as dockerd: {} when created, stopped, or on the host or no network.
+#[test]
+fn ports_listed_only_while_mapped() {
+    skip_unless_ready!("ports_listed_only_while_mapped");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "made", "--expose", "90", "bb:1", "true"]);
+    assert_eq!(inspect(&d, "made", "{{json .NetworkSettings.Ports}}"), "{}");
+    for net in ["none", "host"] {
+        let name = format!("on-{net}");
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            net,
+            "--expose",
+            "90",
+            "bb:1",
+            "sleep",
+            "30",
+        ]);
+        assert_eq!(
+            inspect(&d, &name, "{{json .NetworkSettings.Ports}}"),
+            "{}",
+            "{net}"
+        );
+        d.ok(&["rm", "-f", &name]);
+    }
+}

@@ -331,11 +331,16 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
 /// shape (top-level fields for the default network, and `Networks.bridge`).
 fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
     let bridge_id = d.networks.find("bridge").map(|n| n.id).unwrap_or_default();
+    // As dockerd: ports only while the container runs with an endpoint that maps them (not
+    // created, stopped, or on the host or no network).
+    let mapped = c.state.status == Status::Running
+        && (c.state.network.is_some() || !c.state.endpoints.is_empty());
     let mut ports = serde_json::Map::new();
     for key in c.config["ExposedPorts"]
         .as_object()
         .into_iter()
         .flat_map(|m| m.keys())
+        .filter(|_| mapped)
     {
         ports.insert(key.clone(), Value::Null);
     }
@@ -351,7 +356,8 @@ fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
         .state
         .network
         .as_ref()
-        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()));
+        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()))
+        .filter(|_| mapped);
     for p in published.iter().flat_map(|a| a.ports.iter()) {
         let key = format!("{}/{}", p.container_port, p.protocol);
         let entry = ports.entry(key).or_insert_with(|| json!([]));
