@@ -481,6 +481,30 @@ fn reclaimed_space_counts_released_layers_as_dockerd() {
     let r = prune(&d, "containers", "{}");
     assert_eq!(r["SpaceReclaimed"], 10, "{r}");
 
+    // A build's image and its intermediate one: each image's layer right after it.
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nRUN echo hi > /x\nRUN echo there > /y\n",
+    )
+    .unwrap();
+    d.ok(&["build", "-q", "-t", "chain:1", ctx.to_str().unwrap()]);
+    let images = d.ok(&["history", "-q", "--no-trunc", "chain:1"]);
+    let images: Vec<&str> = images.lines().take(2).collect();
+    let out = d.ok(&["rmi", "chain:1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0], "Untagged: chain:1");
+    assert_eq!(lines[1], format!("Deleted: {}", images[0]), "{out}");
+    assert_eq!(lines[3], format!("Deleted: {}", images[1]), "{out}");
+    for l in [lines[2], lines[4]] {
+        assert!(
+            l.starts_with("Deleted: sha256:") && !images.iter().any(|i| l.ends_with(i)),
+            "{out}"
+        );
+    }
+
     d.ok(&["volume", "create", "v1"]);
     d.ok(&[
         "run",

@@ -616,36 +616,54 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     if !q.bool("noprune") {
         gone.extend(delete_unused_parents(d, &gone[0], &mut out)?);
     }
-    // dockerd lists the layers that went with the images (their chain IDs) after them.
-    let layers = layers_gone(d, &gone)?;
-    out.extend(
-        layers
-            .iter()
-            .map(|(l, _)| json!({ "Deleted": l.to_string() })),
-    );
+    // dockerd lists the layers that went with each image (their chain IDs) after it.
+    list_released(&mut out, &layers_gone(d, &gone)?);
     collect_garbage(d).await;
     ok_json(&out)
 }
 
-/// The layers of `gone` (images just deleted) that no image left has, each once, top first with
-/// its size unpacked: what dockerd's layer store releases with them, listed as `Deleted` and
+/// The layers of `gone` (images just deleted, in the order they went) that no image left has,
+/// each with its size unpacked: what dockerd's layer store releases with each image (an image's
+/// layers its parents still had go with the parent), listed as `Deleted` after that image and
 /// counted as reclaimed space (configs, manifests and compressed blobs are not).
-fn layers_gone(d: &Daemon, gone: &[Image]) -> ApiResult<Vec<(Digest, u64)>> {
-    let kept: std::collections::BTreeSet<Digest> = images::list(d)?
-        .values()
-        .flat_map(|i| berth_image::snapshot::chain_ids(&i.info.diff_ids))
-        .collect();
-    let mut out: Vec<(Digest, u64)> = Vec::new();
-    for img in gone {
-        let chains = berth_image::snapshot::chain_ids(&img.info.diff_ids);
+fn layers_gone(d: &Daemon, gone: &[Image]) -> ApiResult<Vec<Released>> {
+    let chains_of = |i: &Image| berth_image::snapshot::chain_ids(&i.info.diff_ids);
+    let mut kept: std::collections::BTreeSet<Digest> =
+        images::list(d)?.values().flat_map(chains_of).collect();
+    // Going backwards, each image releases what neither the images left nor those gone after it
+    // (still there when it went) have.
+    let mut out = Vec::new();
+    for img in gone.iter().rev() {
         let sizes = img.layer_sizes(&d.images);
-        for (c, size) in chains.into_iter().zip(sizes).rev() {
-            if !kept.contains(&c) && !out.iter().any(|(o, _)| *o == c) {
-                out.push((c, size.max(0) as u64));
-            }
-        }
+        let released: Vec<(Digest, u64)> = chains_of(img)
+            .into_iter()
+            .zip(sizes)
+            .rev()
+            .filter(|(c, _)| !kept.contains(c))
+            .map(|(c, size)| (c, size.max(0) as u64))
+            .collect();
+        kept.extend(chains_of(img));
+        out.push((img.id(), released));
     }
+    out.reverse();
     Ok(out)
+}
+
+/// An image's ID and the layers (chain ID, unpacked size) that went with it.
+type Released = (String, Vec<(Digest, u64)>);
+
+/// `out` with each released layer as `{"Deleted": chain ID}` after its image's own `Deleted`.
+fn list_released(out: &mut Vec<Value>, layers: &[Released]) {
+    for (id, released) in layers {
+        let at = out
+            .iter()
+            .position(|e| e["Deleted"].as_str() == Some(id.as_str()))
+            .map_or(out.len(), |i| i + 1);
+        let items = released
+            .iter()
+            .map(|(l, _)| json!({ "Deleted": l.to_string() }));
+        out.splice(at..at, items);
+    }
 }
 
 /// After an image went: its untagged parents (a build's intermediate images) that no other image
@@ -754,12 +772,11 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
         }
     }
     let layers = layers_gone(d, &gone)?;
-    deleted.extend(
-        layers
-            .iter()
-            .map(|(l, _)| json!({ "Deleted": l.to_string() })),
-    );
-    let freed: u64 = layers.iter().map(|(_, size)| size).sum();
+    list_released(&mut deleted, &layers);
+    let freed: u64 = layers
+        .iter()
+        .flat_map(|(_, released)| released.iter().map(|(_, size)| size))
+        .sum();
     collect_garbage(d).await;
     ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
