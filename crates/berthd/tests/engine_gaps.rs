@@ -813,3 +813,66 @@ fn info_reports_host_features_as_dockerd() {
         "{nets}"
     );
 }
+
+/// `stats` carries the container's block I/O (what `docker stats` shows as BLOCK I/O) in
+/// dockerd's shape: on cgroup v1 every blkio list is a list (empty when the kernel reports
+/// nothing), entries with major, minor, op and value. An exec's inspect leaves out a user it was
+/// not given, as dockerd does.
+#[test]
+fn stats_blkio_and_exec_inspect_as_dockerd() {
+    skip_unless_ready!("stats_blkio_and_exec_inspect_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "io",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let (st, body) = d.http(
+        "GET",
+        "/v1.41/containers/io/stats?stream=0&one-shot=1",
+        None,
+    );
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let b = &v["blkio_stats"];
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        for k in [
+            "io_service_bytes_recursive",
+            "io_serviced_recursive",
+            "io_queue_recursive",
+            "sectors_recursive",
+        ] {
+            assert!(b[k].is_array(), "{k}: {b}");
+        }
+        for e in b["io_service_bytes_recursive"].as_array().unwrap() {
+            let o = e.as_object().unwrap();
+            assert!(
+                ["major", "minor", "op", "value"]
+                    .iter()
+                    .all(|k| o.contains_key(*k)),
+                "{e}"
+            );
+        }
+    }
+    let (st, body) = d.http(
+        "POST",
+        "/v1.41/containers/io/exec",
+        Some(r#"{"Cmd":["true"]}"#),
+    );
+    assert_eq!(st, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = d.http("GET", &format!("/v1.41/exec/{id}/json"), None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["ProcessConfig"].get("user").is_none(), "{body}");
+    d.ok(&["rm", "-f", "io"]);
+}
