@@ -1036,3 +1036,20 @@ fn ports_listed_only_while_mapped() {
         d.ok(&["rm", "-f", &name]);
     }
 }
+
+/// GraphDriver.Data names all four overlay directories, as dockerd's overlay2 does: LowerDir (the
+/// init layer and the image's layers, `:`-separated), UpperDir, WorkDir and MergedDir.
+#[test]
+fn graph_driver_lists_lower_and_work_dirs() {
+    skip_unless_ready!("graph_driver_lists_lower_and_work_dirs");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "gd", "bb:1", "true"]);
+    let lower = inspect(&d, "gd", "{{.GraphDriver.Data.LowerDir}}");
+    let work = inspect(&d, "gd", "{{.GraphDriver.Data.WorkDir}}");
+    let dirs: Vec<&str> = lower.split(':').collect();
+    assert_eq!(dirs.len(), 2, "the init layer and the image's one: {lower}");
+    for dir in dirs.iter().chain([&work.as_str()]) {
+        assert!(std::path::Path::new(dir).is_dir(), "{dir}");
+    }
+}

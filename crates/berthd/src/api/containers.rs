@@ -570,6 +570,21 @@ fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
     (rw, image + rw)
 }
 
+/// `GraphDriver.Data` as dockerd's overlay2 shows it: the lower (the image's init layer and
+/// layers, top first), upper, work and merged directories of the container's snapshot.
+fn graph_data(d: &Daemon, id: &str, merged: &std::path::Path, upper: String) -> Value {
+    let mut data = json!({"MergedDir": merged, "UpperDir": upper});
+    let mounts = berth_image::snapshot::Snapshotter::mounts(&d.snap, id).unwrap_or_default();
+    for o in mounts.iter().flat_map(|m| m.options.iter()) {
+        for (opt, key) in [("lowerdir=", "LowerDir"), ("workdir=", "WorkDir")] {
+            if let Some(v) = o.strip_prefix(opt) {
+                data[key] = json!(v);
+            }
+        }
+    }
+    data
+}
+
 pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
@@ -634,7 +649,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": hc,
-        "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
+        "GraphDriver": {"Data": graph_data(d, &c.id, &p.rootfs, upper), "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
         "NetworkSettings": network_settings(d, &c, api),
