@@ -217,37 +217,8 @@ fn comma_free_flags(ins: &Instruction, allowed: &[&str]) -> Result<(), BuildErro
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
 pub fn parse_duration(s: &str) -> Result<i64, BuildError> {
-    let bad = || BuildError::Invalid(format!("time: invalid duration {s:?}"));
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let num: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += num * mult;
-        rest = &rest[u..];
-    }
-    Ok(total as i64)
+    berth_image::config::parse_go_duration(s)
+        .ok_or_else(|| BuildError::Invalid(format!("time: invalid duration {s:?}")))
 }
 
 fn ports(words: &[String]) -> Result<Vec<String>, BuildError> {
