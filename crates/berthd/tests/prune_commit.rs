@@ -537,4 +537,23 @@ fn image_inspect_omits_empty_fields_as_dockerd() {
         !c.contains_key("ExposedPorts") && !c.contains_key("StopSignal"),
         "{v}"
     );
+    // A built image's ContainerConfig has every key dockerd shows, not only those the step set.
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM bb:1\nCMD [\"sh\"]\n").unwrap();
+    d.ok(&["build", "-q", "-t", "built:1", ctx.to_str().unwrap()]);
+    let v = inspect(&d, "built:1");
+    let cc = v["ContainerConfig"].as_object().unwrap();
+    for k in [
+        "Hostname",
+        "AttachStdin",
+        "Tty",
+        "Image",
+        "Volumes",
+        "WorkingDir",
+        "Entrypoint",
+        "OnBuild",
+    ] {
+        assert!(cc.contains_key(k), "{k}: {v}");
+    }
 }

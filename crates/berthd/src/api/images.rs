@@ -157,6 +157,35 @@ pub async fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
 }
 
+/// A stored container config (a build step's, a committed container's) with the keys dockerd
+/// always shows, at their zero values where it has none.
+fn with_config_defaults(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for (k, zero) in [
+            ("Hostname", json!("")),
+            ("Domainname", json!("")),
+            ("User", json!("")),
+            ("AttachStdin", json!(false)),
+            ("AttachStdout", json!(false)),
+            ("AttachStderr", json!(false)),
+            ("Tty", json!(false)),
+            ("OpenStdin", json!(false)),
+            ("StdinOnce", json!(false)),
+            ("Env", Value::Null),
+            ("Cmd", Value::Null),
+            ("Image", json!("")),
+            ("Volumes", Value::Null),
+            ("WorkingDir", json!("")),
+            ("Entrypoint", Value::Null),
+            ("OnBuild", Value::Null),
+            ("Labels", Value::Null),
+        ] {
+            o.entry(k).or_insert(zero);
+        }
+    }
+    v
+}
+
 /// `GET /images/{name}/json`.
 pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
@@ -210,7 +239,11 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "Comment": comment,
         "Created": cfg.created.clone().unwrap_or_else(|| crate::time::ZERO.to_string()),
         "Container": cfg.container.clone().unwrap_or_default(),
-        "ContainerConfig": cfg.container_config.clone().unwrap_or_else(|| container_config.clone()),
+        "ContainerConfig": cfg
+            .container_config
+            .clone()
+            .map(with_config_defaults)
+            .unwrap_or_else(|| container_config.clone()),
         "DockerVersion": "",
         "Author": cfg.author.clone().unwrap_or_default(),
         "Config": container_config,
