@@ -298,8 +298,10 @@ pub fn helper_main(args: &[String]) -> i32 {
                 b"./".to_vec()
             } else {
                 use std::os::unix::ffi::OsStrExt;
+                // The root itself is `/`, its entries `/bin/`, ... as dockerd names them (the
+                // CLI's rebasing expects that).
                 p.file_name()
-                    .map_or_else(|| b".".to_vec(), |n| n.as_bytes().to_vec())
+                    .map_or_else(|| b"/".to_vec(), |n| n.as_bytes().to_vec())
             };
             // Inside the root now: its /etc/passwd and /etc/group name the owners.
             let owners = crate::containers::spec::owners(Path::new("/"));

@@ -908,4 +908,16 @@ fn archives_name_dirs_links_and_owners_as_dockerd() {
     );
     assert_eq!(find("etc/mtab").map(|e| e.5), Some(s("/proc/mounts")));
     assert_eq!(find(".dockerenv").map(|e| e.2), Some(0o100755));
+
+    // The root is archived as `/` with `/bin/`, ... (dockerd's names): `docker cp c:/ DIR`
+    // fills DIR (it made nothing when the names were `./...`).
+    let (_, _, body) = call(&d, "GET", "/containers/src/archive?path=/", &[], b"");
+    assert_eq!(tar_entries(&body)[0].0, "/");
+    let out = d.dir.path().join("whole");
+    d.ok(&["cp", "src:/", out.to_str().unwrap()]);
+    assert!(
+        out.join("bin/busybox").is_file(),
+        "{:?}",
+        std::fs::read_dir(d.dir.path())
+    );
 }
