@@ -876,3 +876,38 @@ fn stats_blkio_and_exec_inspect_as_dockerd() {
     assert!(v["ProcessConfig"].get("user").is_none(), "{body}");
     d.ok(&["rm", "-f", "io"]);
 }
+
+/// `system df` lists containers as `ps` does (newest first, the status line, mounts, ports,
+/// networks) with their sizes: `docker system df -v` shows "Exited (0) ..." and the volumes.
+#[test]
+fn system_df_lists_containers_as_ps_does() {
+    skip_unless_ready!("system_df_lists_containers_as_ps_does");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["run", "--name", "old", "--network", "none", "bb:1", "true"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "new",
+        "--network",
+        "none",
+        "-v",
+        "dfv:/v",
+        "bb:1",
+        "true",
+    ]);
+    let (st, body) = d.http("GET", "/v1.41/system/df", None);
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cs = v["Containers"].as_array().unwrap();
+    assert_eq!(cs[0]["Names"][0], "/new", "{body}");
+    assert!(
+        cs[0]["Status"].as_str().unwrap().starts_with("Exited (0)"),
+        "{body}"
+    );
+    assert_eq!(cs[0]["Mounts"][0]["Name"], "dfv", "{body}");
+    assert!(
+        cs[0]["SizeRw"].is_number() && cs[0]["HostConfig"].is_object(),
+        "{body}"
+    );
+}

@@ -295,23 +295,7 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         if !filter_match(d, &c, &f)? {
             continue;
         }
-        let mut entry = json!({
-            "Id": c.id,
-            "Names": std::iter::once(format!("/{}", c.name))
-                .chain(crate::containers::links::link_names(&everyone, &c.id))
-                .collect::<Vec<_>>(),
-            "Image": c.image_name(),
-            "ImageID": c.image_id,
-            "Command": command_line(&c),
-            "Created": unix(&c.created),
-            "Ports": list_ports(&c),
-            "Labels": c.labels(),
-            "State": c.status_str(),
-            "Status": status_line(&c),
-            "HostConfig": {"NetworkMode": network_mode(&c)},
-            "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
-            "Mounts": mounts(&c),
-        });
+        let mut entry = summary(d, &c, &everyone, api);
         if q.bool("size") {
             let (rw, root) = sizes(d, &c);
             entry["SizeRw"] = json!(rw);
@@ -325,6 +309,27 @@ pub fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
         }
     }
     ok_json(&out)
+}
+
+/// A container as `GET /containers/json` (and `system df`) lists it; `everyone` for link names.
+pub fn summary(d: &Daemon, c: &Container, everyone: &[Container], api: (u32, u32)) -> Value {
+    json!({
+        "Id": c.id,
+        "Names": std::iter::once(format!("/{}", c.name))
+            .chain(crate::containers::links::link_names(everyone, &c.id))
+            .collect::<Vec<_>>(),
+        "Image": c.image_name(),
+        "ImageID": c.image_id,
+        "Command": command_line(c),
+        "Created": unix(&c.created),
+        "Ports": list_ports(c),
+        "Labels": c.labels(),
+        "State": c.status_str(),
+        "Status": status_line(c),
+        "HostConfig": {"NetworkMode": network_mode(c)},
+        "NetworkSettings": {"Networks": network_settings(d, c, api)["Networks"].clone()},
+        "Mounts": mounts(c),
+    })
 }
 
 /// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's

@@ -216,7 +216,8 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
 /// `GET /system/df`: images, containers (their writable layers' sizes) and volumes (their sizes);
 /// and the build cache (the untagged images of build steps).
 pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
-    let containers = d.containers.all();
+    let mut containers = d.containers.all();
+    containers.sort_by(|a, b| b.created.cmp(&a.created)); // newest first, as dockerd lists them
     let images = crate::images::list(d)?;
     let usage = crate::images::disk_usage(&images, &d.images);
     // The sizes are walks of directories: on a blocking thread, all at once.
@@ -271,14 +272,12 @@ pub async fn df(d: &Daemon, api: (u32, u32)) -> ApiResult<Resp> {
         .iter()
         .zip(&rw)
         .map(|(c, rw)| {
+            // As `ps` lists it (status line, mounts, ports, networks), with its sizes.
             let base = usage.size.get(&c.image_id).copied().unwrap_or(0);
-            json!({
-                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image_name(),
-                "ImageID": c.image_id, "Command": c.spec.args.join(" "),
-                "Created": created_unix(Some(&c.created)),
-                "State": c.status_str(), "Status": c.status_str(),
-                "SizeRw": rw, "SizeRootFs": base + *rw as i64, "Labels": c.labels(), "Mounts": [],
-            })
+            let mut v = super::containers::summary(d, c, &containers, api);
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(base + *rw as i64);
+            v
         })
         .collect();
     ok_json(&json!({
