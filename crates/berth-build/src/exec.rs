@@ -215,39 +215,25 @@ fn comma_free_flags(ins: &Instruction, allowed: &[&str]) -> Result<(), BuildErro
     Ok(())
 }
 
+/// A list as Go's `%v` prints it (`[/bin/sh -c]`), how dockerd's history shows SHELL and VOLUME.
+fn go_list(v: &[String]) -> String {
+    format!("[{}]", v.join(" "))
+}
+
+/// A list as Go's `%q` prints it (`["/bin/sh" "-c"]`), how dockerd's history shows CMD and
+/// ENTRYPOINT.
+fn go_quoted_list(v: &[String]) -> String {
+    let items: Vec<String> = v
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
 pub fn parse_duration(s: &str) -> Result<i64, BuildError> {
-    let bad = || BuildError::Invalid(format!("time: invalid duration {s:?}"));
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let num: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += num * mult;
-        rest = &rest[u..];
-    }
-    Ok(total as i64)
+    berth_image::config::parse_go_duration(s)
+        .ok_or_else(|| BuildError::Invalid(format!("time: invalid duration {s:?}")))
 }
 
 fn ports(words: &[String]) -> Result<Vec<String>, BuildError> {
@@ -531,13 +517,17 @@ impl Builder<'_> {
                 comment = format!("USER {u}");
             }
             "EXPOSE" => {
-                let p = ports(&self.words(ins, st)?)?;
+                let words = self.words(ins, st)?;
+                let p = ports(&words)?;
                 let mut m = run.exposed_ports.take().unwrap_or_default();
                 for x in &p {
                     m.insert(x.clone(), Empty {});
                 }
                 run.exposed_ports = Some(m);
-                comment = format!("EXPOSE {}", p.join(" "));
+                // The ports as written (`80`, not `80/tcp`) and sorted, as dockerd records them.
+                let mut shown = words.clone();
+                shown.sort();
+                comment = format!("EXPOSE {}", shown.join(" "));
             }
             "VOLUME" => {
                 let v = self.words(ins, st)?;
@@ -551,7 +541,7 @@ impl Builder<'_> {
                     m.insert(x.clone(), Empty {});
                 }
                 run.volumes = Some(m);
-                comment = format!("VOLUME {v:?}");
+                comment = format!("VOLUME {}", go_list(&v));
             }
             "STOPSIGNAL" => {
                 let s = shell::word(Self::raw(ins), self.escape, &st.env_vars())?;
@@ -565,7 +555,7 @@ impl Builder<'_> {
                     ));
                 };
                 run.shell = Some(v.clone());
-                comment = format!("SHELL {v:?}");
+                comment = format!("SHELL {}", go_list(v));
             }
             "CMD" | "ENTRYPOINT" => {
                 let v = match &ins.args {
@@ -585,7 +575,7 @@ impl Builder<'_> {
                         run.cmd = None;
                     }
                 }
-                comment = format!("{kw} {}", serde_json::to_string(&v).unwrap_or_default());
+                comment = format!("{kw} {}", go_quoted_list(&v));
             }
             "HEALTHCHECK" => {
                 comma_free_flags(
@@ -672,7 +662,14 @@ impl Builder<'_> {
         }
         let mut key = run.clone();
         let mut cmd = st.shell();
-        cmd.push(format!("#(nop) {comment}"));
+        // As dockerd's classic builder: two words (its history reads `#(nop)  CMD ...`), but one
+        // for WORKDIR (`#(nop) WORKDIR /app`).
+        if kw == "WORKDIR" {
+            cmd.push(format!("#(nop) {comment}"));
+        } else {
+            cmd.push("#(nop) ".into());
+            cmd.push(comment);
+        }
         key.cmd = Some(cmd);
         self.commit(st, run, key, Layer::None, None)
     }

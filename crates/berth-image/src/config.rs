@@ -10,8 +10,95 @@ pub enum ConfigError {
     #[error("malformed image config: {0}")]
     Json(#[from] serde_json::Error),
     /// A change instruction is not understood.
-    #[error("unsupported config change {0:?}: expected CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL or STOPSIGNAL")]
+    #[error("unsupported config change {0:?}: expected CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME or WORKDIR")]
     Change(String),
+    /// A change instruction's arguments are wrong (dockerd's words).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A Go duration (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds; `None` if it is not one.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[u..];
+    }
+    Some(total as i64)
+}
+
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+/// [--retries=N] CMD ...|NONE` as dockerd's commit reads it.
+fn healthcheck(rest: &str) -> Result<Healthcheck, ConfigError> {
+    let mut h = Healthcheck::default();
+    let mut rest = rest.trim_start();
+    let mut flags = 0;
+    while let Some(f) = rest.strip_prefix("--") {
+        let end = f.find(char::is_whitespace).unwrap_or(f.len());
+        let (name, value) = f[..end].split_once('=').unwrap_or((&f[..end], ""));
+        let dur = || {
+            parse_go_duration(value)
+                .ok_or_else(|| ConfigError::Invalid(format!("time: invalid duration {value:?}")))
+        };
+        match name {
+            "interval" => h.interval = Some(dur()?),
+            "timeout" => h.timeout = Some(dur()?),
+            "start-period" => h.start_period = Some(dur()?),
+            "start-interval" => h.start_interval = Some(dur()?),
+            "retries" => {
+                h.retries = Some(
+                    value
+                        .parse()
+                        .map_err(|_| ConfigError::Invalid(format!("invalid --retries: {value}")))?,
+                )
+            }
+            other => return Err(ConfigError::Invalid(format!("Unknown flag: {other}"))),
+        }
+        flags += 1;
+        rest = f[end..].trim_start();
+    }
+    let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let args = args.trim();
+    h.test = Some(match kind.to_ascii_uppercase().as_str() {
+        "NONE" if flags > 0 => {
+            return Err(ConfigError::Invalid(
+                "HEALTHCHECK NONE takes no flags".into(),
+            ))
+        }
+        "NONE" => vec!["NONE".into()],
+        "CMD" => match serde_json::from_str::<Vec<String>>(args) {
+            Ok(v) if args.starts_with('[') => [vec!["CMD".to_string()], v].concat(),
+            _ => vec!["CMD-SHELL".into(), args.to_string()],
+        },
+        _ => {
+            return Err(ConfigError::Invalid(format!(
+                "Unknown type {kind:?} in HEALTHCHECK (try CMD)"
+            )))
+        }
+    });
+    Ok(h)
 }
 
 fn is_empty_map<T>(m: &Option<BTreeMap<String, T>>) -> bool {
@@ -283,6 +370,19 @@ pub fn apply_changes(c: &mut ContainerConfig, changes: &[String]) -> Result<(), 
             "WORKDIR" => c.working_dir = Some(rest.to_string()),
             "USER" => c.user = Some(rest.to_string()),
             "STOPSIGNAL" => c.stop_signal = Some(rest.to_string()),
+            "HEALTHCHECK" => c.healthcheck = Some(healthcheck(rest)?),
+            "ONBUILD" => {
+                let (kw, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                let kw = kw.to_ascii_uppercase();
+                if matches!(kw.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                    return Err(ConfigError::Invalid(format!(
+                        "{kw} isn't allowed as an ONBUILD trigger"
+                    )));
+                }
+                c.on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(format!("{kw} {}", args.trim_start()));
+            }
             "ENV" => {
                 let env = c.env.get_or_insert_with(Vec::new);
                 if rest.contains('=') {
@@ -337,6 +437,39 @@ pub fn apply_changes(c: &mut ContainerConfig, changes: &[String]) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commit_changes_healthcheck_and_onbuild_as_dockerd() {
+        let mut c = ContainerConfig::default();
+        apply_changes(
+            &mut c,
+            &[
+                "HEALTHCHECK --interval=5s --retries=2 CMD true".into(),
+                "ONBUILD run echo hi".into(),
+            ],
+        )
+        .unwrap();
+        let h = c.healthcheck.clone().unwrap();
+        assert_eq!(h.test, Some(vec!["CMD-SHELL".into(), "true".into()]));
+        assert_eq!((h.interval, h.retries), (Some(5_000_000_000), Some(2)));
+        assert_eq!(c.on_build, Some(vec!["RUN echo hi".into()]));
+        apply_changes(&mut c, &[r#"HEALTHCHECK CMD ["true","x"]"#.into()]).unwrap();
+        assert_eq!(
+            c.healthcheck.unwrap().test,
+            Some(vec!["CMD".into(), "true".into(), "x".into()])
+        );
+        for (bad, msg) in [
+            ("HEALTHCHECK --bogus=1 CMD true", "Unknown flag: bogus"),
+            (
+                "HEALTHCHECK FOO",
+                "Unknown type \"FOO\" in HEALTHCHECK (try CMD)",
+            ),
+            ("ONBUILD FROM x", "FROM isn't allowed as an ONBUILD trigger"),
+        ] {
+            let e = apply_changes(&mut ContainerConfig::default(), &[bad.into()]).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+        }
+    }
 
     #[test]
     fn docker_config_to_defaults() {

@@ -321,12 +321,18 @@ pub fn import_rootfs_with_comment<R: Read>(
     Ok(rec)
 }
 
-/// Export a container's (merged, mounted or flattened) filesystem as an uncompressed tar.
-pub fn export_fs<W: Write>(root: &Path, w: W) -> Result<W, ImageError> {
-    Ok(crate::pack::pack_dir(
+/// Export a container's (merged, mounted or flattened) filesystem as an uncompressed tar, the
+/// owners named from `owners` (the container's accounts).
+pub fn export_fs<W: Write>(
+    root: &Path,
+    w: W,
+    owners: &crate::pack::Owners,
+) -> Result<W, ImageError> {
+    Ok(crate::pack::pack_dir_owned(
         root,
         w,
         crate::pack::PackMode::Plain,
+        owners,
     )?)
 }
 

@@ -14,29 +14,28 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A mount target, relative to the root.
+/// A mount target (or a file dockerd's init layer has), relative to the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitEntry {
-    /// A directory, mode 0755.
+    /// A directory, 0755.
     Dir(&'static str),
-    /// An empty file, mode 0644.
+    /// An empty file, 0755 as dockerd makes them.
     File(&'static str),
-    /// An empty file, mode 0755 (dockerd's `/.dockerenv`, which scripts test for).
-    Marker(&'static str),
-    /// A symbolic link to the second path (dockerd's `/etc/mtab` -> `/proc/mounts`).
+    /// A symlink to the second path (`etc/mtab` to `/proc/mounts`).
     Symlink(&'static str, &'static str),
 }
 
 impl InitEntry {
     fn path(&self) -> &'static str {
         match self {
-            InitEntry::Dir(p)
-            | InitEntry::File(p)
-            | InitEntry::Marker(p)
-            | InitEntry::Symlink(p, _) => p,
+            InitEntry::Dir(p) | InitEntry::File(p) | InitEntry::Symlink(p, _) => p,
         }
     }
 }
+
+/// The init layer's directory name in its layer's directory: versioned, so an image whose layer
+/// predates an entry gets a new one with it (the old one goes with the layer).
+pub const DIR_NAME: &str = "init-2";
 
 /// What the merged view of `lowers` (topmost first, overlay's on-disk form) has at `rel`: the
 /// metadata of the topmost entry, or `None` when no layer has one or the topmost is a whiteout.
@@ -81,14 +80,9 @@ pub fn build(dir: &Path, lowers: &[PathBuf], entries: &[InitEntry]) -> io::Resul
                 fs::create_dir(&path)?;
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
             }
-            InitEntry::File(_) | InitEntry::Marker(_) => {
-                let mode = if matches!(e, InitEntry::Marker(_)) {
-                    0o755
-                } else {
-                    0o644
-                };
+            InitEntry::File(_) => {
                 fs::File::create(&path)?;
-                fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
             }
             InitEntry::Symlink(_, target) => std::os::unix::fs::symlink(target, &path)?,
         }
@@ -136,29 +130,6 @@ mod tests {
         assert_eq!(fs::read(out.join("etc/resolv.conf")).unwrap(), b"");
         let etc = fs::metadata(out.join("etc")).unwrap();
         assert_eq!(etc.mode() & 0o7777, 0o750, "etc keeps the image's mode");
-    }
-
-    #[test]
-    fn markers_and_links_are_made_unless_the_image_has_the_path() {
-        let (_t, top, base, out) = layers();
-        fs::create_dir(base.join("etc")).unwrap();
-        std::os::unix::fs::symlink("../proc/self/mounts", base.join("etc/mtab")).unwrap();
-        let entries = [
-            InitEntry::Marker(".dockerenv"),
-            InitEntry::Symlink("etc/mtab", "/proc/mounts"),
-            InitEntry::Symlink("etc/other", "/proc/mounts"),
-        ];
-        assert_eq!(build(&out, &[top, base], &entries).unwrap(), 2);
-        let marker = fs::metadata(out.join(".dockerenv")).unwrap();
-        assert_eq!((marker.len(), marker.mode() & 0o7777), (0, 0o755));
-        assert!(
-            fs::symlink_metadata(out.join("etc/mtab")).is_err(),
-            "the image's own link stays visible"
-        );
-        assert_eq!(
-            fs::read_link(out.join("etc/other")).unwrap(),
-            Path::new("/proc/mounts")
-        );
     }
 
     #[test]

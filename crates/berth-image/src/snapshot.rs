@@ -281,17 +281,13 @@ impl OverlaySnapshotter {
         let lowers = match &parent {
             Some(p) => {
                 // The image's init layer (see [`Self::ensure_init_layer`]) tops its layers.
-                // One made before the init layer's entries last changed serves until the
-                // current one is made (at the image's next container create).
-                let dir = self.layer_dir(p);
                 let mut l = Vec::new();
-                if let Some(init) = [INIT_DIR, "init"]
-                    .map(|n| dir.join(n))
+                // The current one, or the one an older berthd made.
+                let init = [crate::init_layer::DIR_NAME, "init"]
+                    .map(|n| self.layer_dir(p).join(n))
                     .into_iter()
-                    .find(|i| i.is_dir())
-                {
-                    l.push(init);
-                }
+                    .find(|d| d.is_dir());
+                l.extend(init);
                 l.extend(self.lowers(p)?);
                 l
             }
@@ -401,10 +397,6 @@ impl OverlaySnapshotter {
 /// made.
 const TMP_LAYER: &str = "layer-";
 const TMP_INIT: &str = "init-";
-/// The init layer's directory in its layer's: a new name each time the entries engines pass
-/// change (`init`: before `/.dockerenv` and `/etc/mtab`), so images made before get the new
-/// entries at their next container create; the old one goes with its layer.
-const INIT_DIR: &str = "init2";
 
 fn write_parent(dir: &Path, parent: Option<&Digest>) -> Result<(), SnapshotError> {
     if let Some(p) = parent {
@@ -416,14 +408,14 @@ fn write_parent(dir: &Path, parent: Option<&Digest>) -> Result<(), SnapshotError
 
 impl OverlaySnapshotter {
     /// Make the init layer of the image whose top layer is `top`, unless it exists: the `entries`
-    /// no layer of it has ([`crate::init_layer`]), kept as `layers/<top>/init2` (it goes with that
+    /// no layer of it has ([`crate::init_layer`]), kept as `layers/<top>/init` (it goes with that
     /// layer) and mounted as the topmost lower directory of every snapshot prepared on `top`.
     pub fn ensure_init_layer(
         &self,
         top: &Digest,
         entries: &[crate::init_layer::InitEntry],
     ) -> Result<(), SnapshotError> {
-        let dst = self.layer_dir(top).join(INIT_DIR);
+        let dst = self.layer_dir(top).join(crate::init_layer::DIR_NAME);
         if dst.is_dir() {
             return Ok(());
         }

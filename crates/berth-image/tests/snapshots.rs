@@ -188,7 +188,7 @@ fn exported_filesystem_reimports() {
     let flat = t.path().join("flat");
     fs::create_dir(&flat).unwrap();
     berth_image::image::flatten(&store, &info, &flat, &Default::default()).unwrap();
-    let tar = berth_image::image::export_fs(&flat, Vec::new()).unwrap();
+    let tar = berth_image::image::export_fs(&flat, Vec::new(), &Default::default()).unwrap();
     let rec = import_rootfs(
         &store,
         &tar[..],

@@ -696,6 +696,9 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             print_json(&st.view(status), true);
         }
         Command::Kill { all, id, signal } => {
+            // As runc: the container is looked up first, so a missing one is the error even
+            // when the signal is bad too.
+            container::load(root, id)?;
             let sig = container::kill::parse_signal(signal)?;
             container::kill::kill(root, id, sig, *all)?;
         }

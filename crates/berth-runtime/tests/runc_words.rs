@@ -251,3 +251,48 @@ fn checkpoint_checks_the_parent_path_first() {
     let out = b.run(&["delete", "-f", "predump"]);
     assert!(out.status.success(), "{}", err_text(&out));
 }
+
+/// A missing container is the error of every command that names one, before anything else about
+/// the command line is read (runc looks the container up first): `kill nosuch 99` says the
+/// container does not exist, not that the signal is unknown. Exit codes are runc's: 1, 255 for
+/// exec, 0 for `delete --force`.
+#[test]
+fn a_missing_container_is_the_error_before_a_bad_signal() {
+    let root = tempfile::tempdir().unwrap();
+    for (args, code) in [
+        (&["kill", "nosuch", "99"][..], 1),
+        (&["kill", "nosuch", "FOO"], 1),
+        (&["kill", "nosuch"], 1),
+        (&["delete", "nosuch"], 1),
+        (&["state", "nosuch"], 1),
+        (&["start", "nosuch"], 1),
+        (&["pause", "nosuch"], 1),
+        (&["resume", "nosuch"], 1),
+        (&["exec", "nosuch", "true"], 255),
+    ] {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            err_text(&out)
+        );
+        assert!(
+            err_text(&out).contains("does not exist"),
+            "{args:?}: {}",
+            err_text(&out)
+        );
+    }
+    let out = std::process::Command::new(common::BIN)
+        .arg("--root")
+        .arg(root.path())
+        .args(["delete", "--force", "nosuch"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+}

@@ -44,22 +44,43 @@ pub fn go_mode(md: &std::fs::Metadata) -> u64 {
     m
 }
 
-fn stat_json(path: &Path) -> std::io::Result<serde_json::Value> {
+/// `X-Docker-Container-Path-Stat`'s JSON, its keys in dockerd's order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PathStat {
+    name: String,
+    size: u64,
+    mode: u64,
+    mtime: String,
+    /// For a symlink, where it leads: the path with every link in it followed, inside the root
+    /// (dockerd's `/d/f` for `/d/sl -> f`).
+    link_target: String,
+}
+
+/// The stat of `path`, the helper's root being the container's.
+fn stat_json(path: &Path) -> std::io::Result<PathStat> {
     let md = std::fs::symlink_metadata(path)?;
     let link = if md.file_type().is_symlink() {
-        std::fs::read_link(path)?.display().to_string()
+        let shown = path.to_string_lossy();
+        match crate::volumes::resolve_in_root(Path::new("/"), &shown) {
+            Some(p) => p.display().to_string(),
+            None => std::fs::read_link(path)?.display().to_string(),
+        }
     } else {
         String::new()
     };
     let mtime = std::time::UNIX_EPOCH
         + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec().max(0) as u32);
-    Ok(serde_json::json!({
-        "name": path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into()),
-        "size": md.len(),
-        "mode": go_mode(&md),
-        "mtime": crate::time::rfc3339_nano(mtime),
-        "linkTarget": link,
-    }))
+    Ok(PathStat {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into()),
+        size: md.len(),
+        mode: go_mode(&md),
+        mtime: crate::time::rfc3339_nano(mtime),
+        link_target: link,
+    })
 }
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
@@ -223,86 +244,6 @@ fn contents_only(path: &str) -> bool {
     path == "." || path.ends_with("/.")
 }
 
-/// A directory's contents with names under `./` (`./`, `./a`, `./a/b`), as dockerd archives
-/// `DIR/.`: the CLI renames the entries by replacing that leading `.`. The tar crate drops `./`
-/// from the names it is given, so headers are written here with their names as they are (GNU
-/// long-name records for long ones).
-fn append_contents<W: Write>(b: &mut tar::Builder<W>, dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut stack = vec![(dir.to_path_buf(), "./".to_string().into_bytes())];
-    while let Some((path, name)) = stack.pop() {
-        let md = std::fs::symlink_metadata(&path)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
-        let ft = md.file_type();
-        let mut name = name;
-        if ft.is_dir() && !name.ends_with(b"/") {
-            name.push(b'/');
-        }
-        if ft.is_symlink() {
-            let target = std::fs::read_link(&path)?;
-            raw_name(b, &mut h, target.as_os_str().as_bytes(), true)?;
-            h.set_size(0);
-        }
-        raw_name(b, &mut h, &name, false)?;
-        if ft.is_file() {
-            h.set_cksum();
-            b.append(&h, std::fs::File::open(&path)?)?;
-        } else {
-            if !ft.is_symlink() && !ft.is_file() {
-                h.set_size(0);
-            }
-            h.set_cksum();
-            b.append(&h, std::io::empty())?;
-        }
-        if ft.is_dir() {
-            let mut kids: Vec<_> = std::fs::read_dir(&path)?.flatten().collect();
-            kids.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
-            for e in kids {
-                let mut n = name.clone();
-                n.extend_from_slice(e.file_name().as_bytes());
-                stack.push((e.path(), n));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Put `name` in the header's name (or, `link`, link name) field as it is; one too long for the
-/// field goes first as a GNU long-name (`L`) or long-link (`K`) record.
-fn raw_name<W: Write>(
-    b: &mut tar::Builder<W>,
-    h: &mut tar::Header,
-    name: &[u8],
-    link: bool,
-) -> std::io::Result<()> {
-    let field = if link {
-        &mut h.as_old_mut().linkname
-    } else {
-        &mut h.as_old_mut().name
-    };
-    field.fill(0);
-    if name.len() <= field.len() {
-        field[..name.len()].copy_from_slice(name);
-        return Ok(());
-    }
-    let n = field.len();
-    field.copy_from_slice(&name[..n]);
-    let mut long = tar::Header::new_gnu();
-    long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
-    long.set_mode(0o644);
-    long.set_entry_type(if link {
-        tar::EntryType::GNULongLink
-    } else {
-        tar::EntryType::GNULongName
-    });
-    let mut data = name.to_vec();
-    data.push(0);
-    long.set_size(data.len() as u64);
-    long.set_cksum();
-    b.append(&long, data.as_slice())
-}
-
 /// The helper's entry point (`args` after `__archive`): `OP ROOTFS PATH PUT-OPTIONS [SRC DST ro|rw]...`;
 /// returns the exit code.
 pub fn helper_main(args: &[String]) -> i32 {
@@ -339,30 +280,33 @@ pub fn helper_main(args: &[String]) -> i32 {
     match op.as_str() {
         "stat" => match stat_json(p).map(|mut v| {
             if contents_only(path) {
-                v["name"] = ".".into();
+                v.name = ".".into();
             }
             v
         }) {
             Ok(v) => {
-                let _ = writeln!(out.lock(), "{v}");
+                let json = serde_json::to_string(&v).expect("a stat serializes");
+                let _ = writeln!(out.lock(), "{json}");
                 0
             }
             Err(e) => fail(1, format!("{path}: {e}")),
         },
         "get" => {
-            let name = p
-                .file_name()
-                .map(|n| n.to_os_string())
-                .unwrap_or_else(|| ".".into());
-            let mut b = tar::Builder::new(std::io::BufWriter::new(out.lock()));
-            b.follow_symlinks(false);
-            let res = if md.is_dir() && contents_only(path) {
-                append_contents(&mut b, p)
-            } else if md.is_dir() {
-                b.append_dir_all(&name, p)
+            // `DIR/.` is the directory's contents, named `./...`: the CLI renames the entries by
+            // replacing that leading `.`.
+            let name: Vec<u8> = if md.is_dir() && contents_only(path) {
+                b"./".to_vec()
             } else {
-                b.append_path_with_name(p, &name)
+                use std::os::unix::ffi::OsStrExt;
+                // The root itself is `/`, its entries `/bin/`, ... as dockerd names them (the
+                // CLI's rebasing expects that).
+                p.file_name()
+                    .map_or_else(|| b"/".to_vec(), |n| n.as_bytes().to_vec())
             };
+            // Inside the root now: its /etc/passwd and /etc/group name the owners.
+            let owners = crate::containers::spec::owners(Path::new("/"));
+            let mut b = tar::Builder::new(std::io::BufWriter::new(out.lock()));
+            let res = berth_image::pack::append_tree(&mut b, p, &name, &owners);
             match res.and_then(|_| b.into_inner()).and_then(|mut w| w.flush()) {
                 Ok(()) => 0,
                 Err(e) => fail(1, format!("archiving {path}: {e}")),
@@ -424,10 +368,10 @@ mod tests {
         std::fs::write(&f, "x").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(go_mode(&std::fs::metadata(&f).unwrap()), 0o644);
-        let v = stat_json(&f).unwrap();
-        assert_eq!(
-            (v["name"].as_str(), v["size"].as_u64()),
-            (Some("f"), Some(1))
+        let v = serde_json::to_string(&stat_json(&f).unwrap()).unwrap();
+        assert!(
+            v.starts_with(r#"{"name":"f","size":1,"mode":420,"mtime":""#),
+            "{v}"
         );
     }
 }

@@ -19,9 +19,38 @@ pub struct Volume {
     pub driver: String,
     pub mountpoint: String,
     pub created_at: String,
+    /// null when empty, as dockerd shows a volume's labels and options.
+    #[serde(serialize_with = "null_if_empty", deserialize_with = "map_or_null")]
     pub labels: BTreeMap<String, String>,
+    #[serde(serialize_with = "null_if_empty", deserialize_with = "map_or_null")]
     pub options: BTreeMap<String, String>,
     pub scope: String,
+}
+
+fn null_if_empty<S: serde::Serializer>(
+    m: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if m.is_empty() {
+        s.serialize_none()
+    } else {
+        m.serialize(s)
+    }
+}
+
+fn map_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A volume's `CreatedAt` as dockerd's local driver writes it: RFC 3339 in whole seconds.
+fn created_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    crate::time::rfc3339_go(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// Docker's volume name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -85,7 +114,7 @@ pub fn create(
         name: name.to_string(),
         driver: "local".into(),
         mountpoint: data.display().to_string(),
-        created_at: crate::time::now_rfc3339_nano(),
+        created_at: created_now(),
         labels,
         options,
         scope: "local".into(),

@@ -818,3 +818,106 @@ fn cp_of_a_directorys_contents() {
         "b\n"
     );
 }
+
+/// (name as written, type, mode, uname, gname, link name) of each entry of a tar.
+fn tar_entries(tar: &[u8]) -> Vec<(String, char, u32, String, String, String)> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default();
+            (
+                name,
+                h.entry_type().as_byte() as char,
+                h.mode().unwrap(),
+                h.username().unwrap().unwrap_or("").to_string(),
+                h.groupname().unwrap().unwrap_or("").to_string(),
+                link,
+            )
+        })
+        .collect()
+}
+
+/// Archives of a container's files as dockerd makes them (`docker cp` out, `docker export`):
+/// directories end in `/` at every depth, a file's second link is a hard link entry, modes carry
+/// the type bits, and owners are named from the container's own /etc/passwd and /etc/group (an id
+/// they do not name goes without). The stat header's keys come in dockerd's order, a symlink's
+/// `linkTarget` resolved in the container. The container's root has dockerd's init-layer
+/// entries: /.dockerenv and /etc/mtab.
+#[test]
+fn archives_name_dirs_links_and_owners_as_dockerd() {
+    skip_unless_ready!("archives_name_dirs_links_and_owners_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "mkdir -p /d/sub/deep && echo hi > /d/f && ln -s f /d/sl && ln /d/f /d/hl && \
+         echo x > /d/sub/n && chown 4242:4243 /d/sub/n && echo y > /d/sub/u && chown 1:1 /d/sub/u && \
+         echo foo:x:4242:4242::/:/bin/sh >> /etc/passwd && echo grp:x:4243: >> /etc/group",
+    ]);
+    let (st, head, body) = call(&d, "GET", "/containers/src/archive?path=/d", &[], b"");
+    assert_eq!(st, 200, "{head}");
+    let got = tar_entries(&body);
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        got,
+        [
+            (s("d/"), '5', 0o40755, s("root"), s("root"), s("")),
+            (s("d/f"), '0', 0o100644, s("root"), s("root"), s("")),
+            (s("d/hl"), '1', 0o100644, s("root"), s("root"), s("d/f")),
+            (s("d/sl"), '2', 0o120777, s("root"), s("root"), s("f")),
+            (s("d/sub/"), '5', 0o40755, s("root"), s("root"), s("")),
+            (s("d/sub/deep/"), '5', 0o40755, s("root"), s("root"), s("")),
+            (s("d/sub/n"), '0', 0o100644, s("foo"), s("grp"), s("")),
+            (s("d/sub/u"), '0', 0o100644, s(""), s(""), s("")),
+        ]
+    );
+    let (st, head, _) = call(&d, "HEAD", "/containers/src/archive?path=/d/sl", &[], b"");
+    assert_eq!(st, 200, "{head}");
+    let stat = base64::engine::general_purpose::STANDARD
+        .decode(header(&head, "X-Docker-Container-Path-Stat").unwrap())
+        .unwrap();
+    let stat = String::from_utf8(stat).unwrap();
+    assert!(
+        stat.starts_with(r#"{"name":"sl","size":1,"mode":134218239,"mtime":""#),
+        "{stat}"
+    );
+    assert!(stat.ends_with(r#","linkTarget":"/d/f"}"#), "{stat}");
+
+    let o = d.docker(&["export", "src"]);
+    assert!(o.status.success());
+    let got = tar_entries(&o.stdout);
+    let find = |n: &str| got.iter().find(|e| e.0 == n).cloned();
+    assert_eq!(find("d/sub/").map(|e| e.1), Some('5'), "{got:?}");
+    assert_eq!(
+        find("d/sub/n").map(|e| (e.3, e.4)),
+        Some((s("foo"), s("grp")))
+    );
+    assert_eq!(find("etc/mtab").map(|e| e.5), Some(s("/proc/mounts")));
+    assert_eq!(find(".dockerenv").map(|e| e.2), Some(0o100755));
+
+    // The root is archived as `/` with `/bin/`, ... (dockerd's names): `docker cp c:/ DIR`
+    // fills DIR (it made nothing when the names were `./...`).
+    let (_, _, body) = call(&d, "GET", "/containers/src/archive?path=/", &[], b"");
+    assert_eq!(tar_entries(&body)[0].0, "/");
+    let out = d.dir.path().join("whole");
+    d.ok(&["cp", "src:/", out.to_str().unwrap()]);
+    assert!(
+        out.join("bin/busybox").is_file(),
+        "{:?}",
+        std::fs::read_dir(d.dir.path())
+    );
+}

@@ -530,6 +530,21 @@ fn config_matches_dockerds_classic_builder() {
         ] {
             assert_eq!(ours["Config"][k], theirs[0]["Config"][k], "Config.{k}");
         }
+        // The metadata steps' history reads as dockerd's (`#(nop)  CMD ["a" "b"]`, `SHELL
+        // [/bin/sh -c]`, `EXPOSE` as written); HEALTHCHECK's Go struct dump aside.
+        let nop = |out: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(out)
+                .lines()
+                .filter(|l| l.contains("#(nop)") && !l.contains("HEALTHCHECK"))
+                .filter(|l| !l.contains(" COPY ") && !l.contains(" ADD "))
+                .map(str::to_string)
+                .collect()
+        };
+        let fmt = ["history", "--no-trunc", "--format", "{{.CreatedBy}}"];
+        let theirs_h = nop(&docker(&[&fmt[..], &["ref:1"]].concat()).stdout);
+        let ours_h = nop(d.ok(&[&fmt[..], &["ours:1"]].concat()).as_bytes());
+        assert!(!theirs_h.is_empty());
+        assert_eq!(ours_h, theirs_h);
         let run = |img: &str, theirs: bool| {
             let args = ["run", "--rm", "--network", "none", img];
             let o = if theirs {

@@ -999,3 +999,259 @@ fn update_reaches_the_cgroup_and_survives_restarts() {
     assert_eq!(cgroup_limits(&d, "later"), want);
     d.ok(&["rm", "-f", "upd", "later"]);
 }
+
+/// `Config.Env` holds only what the image and the request set (null for neither, as dockerd: no
+/// `PATH` of berthd's own), the request's variables first; the process gets dockerd's environment:
+/// a default `PATH`, `HOSTNAME` and `TERM` replaced in place by the container's, `HOME` last.
+#[test]
+fn config_env_and_process_env_as_dockerd() {
+    skip_unless_ready!("config_env_and_process_env_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "plain", "bb:1", "true"]);
+    assert_eq!(inspect(&d, "plain", "{{json .Config.Env}}"), "null");
+    let env = d.ok(&["run", "--rm", "--network", "none", "bb:1", "env"]);
+    let lines: Vec<&str> = env.lines().collect();
+    assert_eq!(
+        lines[0], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "{env}"
+    );
+    assert!(lines[1].starts_with("HOSTNAME="), "{env}");
+    assert_eq!(lines[2..], ["HOME=/root"], "{env}");
+
+    d.ok(&["commit", "-c", "ENV A=1 PATH=/bin", "plain", "bb:env"]);
+    d.ok(&[
+        "create", "--name", "merged", "-e", "B=2", "-e", "A", "bb:env", "true",
+    ]);
+    assert_eq!(
+        inspect(&d, "merged", "{{json .Config.Env}}"),
+        r#"["B=2","A","PATH=/bin"]"#
+    );
+    let env = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-t",
+        "-e",
+        "B=2",
+        "-e",
+        "HOSTNAME=h1",
+        "-e",
+        "TERM=dumb",
+        "bb:env",
+        "env",
+    ]);
+    let lines: Vec<&str> = env.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(
+        lines,
+        [
+            "PATH=/bin",
+            "HOSTNAME=h1",
+            "TERM=dumb",
+            "B=2",
+            "A=1",
+            "HOME=/root"
+        ]
+    );
+}
+
+/// inspect's `Mounts` as dockerd shows them: `Mode` is a `-v` entry's options as written (`z` for
+/// a named volume given none), `z` for `--mount type=volume`, empty for `--mount type=bind` (even
+/// read-only) and for `Config.Volumes`; `Propagation` only for binds; `--tmpfs` not listed.
+#[test]
+fn mounts_show_mode_and_propagation_as_dockerd() {
+    skip_unless_ready!("mounts_show_mode_and_propagation_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let h = d.dir.path().join("h");
+    std::fs::create_dir_all(&h).unwrap();
+    let h = h.to_str().unwrap();
+    d.ok(&[
+        "create",
+        "--name",
+        "mounts",
+        "-v",
+        &format!("{h}:/a:ro"),
+        "-v",
+        &format!("{h}:/b:z"),
+        "-v",
+        &format!("{h}:/c"),
+        "--mount",
+        &format!("type=bind,src={h},dst=/d,readonly"),
+        "-v",
+        "nv:/e",
+        "-v",
+        "/f",
+        "--tmpfs",
+        "/g",
+        "--mount",
+        "type=tmpfs,dst=/h",
+        "--mount",
+        "type=volume,src=nv,dst=/i,ro",
+        "-v",
+        "nv:/j:rw,nocopy",
+        "--mount",
+        &format!("type=bind,src={h},dst=/k,bind-propagation=rshared"),
+        "-v",
+        &format!("{h}:/l:ro,Z,rslave"),
+        "bb:1",
+        "true",
+    ]);
+    let got = inspect(
+        &d,
+        "mounts",
+        "{{range .Mounts}}{{.Destination}} {{.Type}} [{{.Mode}}] {{.RW}} [{{.Propagation}}];{{end}}",
+    );
+    let mut got: Vec<&str> = got.split(';').filter(|s| !s.is_empty()).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "/a bind [ro] false [rprivate]",
+            "/b bind [z] true [rprivate]",
+            "/c bind [] true [rprivate]",
+            "/d bind [] false [rprivate]",
+            "/e volume [z] true []",
+            "/f volume [] true []",
+            "/h tmpfs [] true []",
+            "/i volume [z] false []",
+            "/j volume [rw,nocopy] true []",
+            "/k bind [] true [rshared]",
+            "/l bind [ro,Z,rslave] false [rslave]",
+        ]
+    );
+}
+
+/// The root has what dockerd's init layer gives every container: /.dockerenv (empty, 0755) and
+/// /etc/mtab linking to /proc/mounts, /dev/console, /dev/pts and /dev/shm under the mounts.
+#[test]
+fn root_has_dockerds_init_layer_entries() {
+    skip_unless_ready!("root_has_dockerds_init_layer_entries");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "ls -l /.dockerenv; ls -l /etc/mtab; wc -l < /etc/mtab",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("-rwxr-xr-x"), "{out}");
+    assert!(lines[1].ends_with("/etc/mtab -> /proc/mounts"), "{out}");
+    assert_ne!(lines[2].trim(), "0", "{out}");
+}
+
+/// inspect's Config merges the image's volumes and exposed ports with the request's, as dockerd's
+/// create does (Volumes null and ExposedPorts absent when neither has any); HostConfig shows no
+/// pids limit and the host's swappiness as null, not the CLI's 0 and -1.
+#[test]
+fn config_merges_image_volumes_and_ports_as_dockerd() {
+    skip_unless_ready!("config_merges_image_volumes_and_ports_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "plain", "bb:1", "true"]);
+    assert_eq!(
+        inspect(
+            &d,
+            "plain",
+            "{{json .Config.Volumes}} {{json .Config.ExposedPorts}} {{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}}"
+        ),
+        "null null null null"
+    );
+    let o = d.ok(&["inspect", "plain"]);
+    assert!(!o.contains("\"ExposedPorts\""), "{o}");
+    d.ok(&[
+        "commit",
+        "-c",
+        "VOLUME /iv",
+        "-c",
+        "EXPOSE 80",
+        "plain",
+        "bb:vol",
+    ]);
+    d.ok(&[
+        "create", "--name", "both", "--expose", "90", "-v", "/uv", "bb:vol", "true",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "both",
+            "{{json .Config.Volumes}} {{json .Config.ExposedPorts}}"
+        ),
+        r#"{"/iv":{},"/uv":{}} {"80/tcp":{},"90/tcp":{}}"#
+    );
+    d.ok(&[
+        "create",
+        "--name",
+        "limited",
+        "--pids-limit",
+        "5",
+        "--memory-swappiness",
+        "10",
+        "bb:1",
+        "true",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "limited",
+            "{{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}}"
+        ),
+        "5 10"
+    );
+}
+
+/// NetworkSettings.Ports lists exposed ports only while the container runs with an endpoint that
+/// maps them, as dockerd: {} when created, stopped, or on the host or no network.
+#[test]
+fn ports_listed_only_while_mapped() {
+    skip_unless_ready!("ports_listed_only_while_mapped");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "made", "--expose", "90", "bb:1", "true"]);
+    assert_eq!(inspect(&d, "made", "{{json .NetworkSettings.Ports}}"), "{}");
+    for net in ["none", "host"] {
+        let name = format!("on-{net}");
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            net,
+            "--expose",
+            "90",
+            "bb:1",
+            "sleep",
+            "30",
+        ]);
+        assert_eq!(
+            inspect(&d, &name, "{{json .NetworkSettings.Ports}}"),
+            "{}",
+            "{net}"
+        );
+        d.ok(&["rm", "-f", &name]);
+    }
+}
+
+/// GraphDriver.Data names all four overlay directories, as dockerd's overlay2 does: LowerDir (the
+/// init layer and the image's layers, `:`-separated), UpperDir, WorkDir and MergedDir.
+#[test]
+fn graph_driver_lists_lower_and_work_dirs() {
+    skip_unless_ready!("graph_driver_lists_lower_and_work_dirs");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["create", "--name", "gd", "bb:1", "true"]);
+    let lower = inspect(&d, "gd", "{{.GraphDriver.Data.LowerDir}}");
+    let work = inspect(&d, "gd", "{{.GraphDriver.Data.WorkDir}}");
+    let dirs: Vec<&str> = lower.split(':').collect();
+    assert_eq!(dirs.len(), 2, "the init layer and the image's one: {lower}");
+    for dir in dirs.iter().chain([&work.as_str()]) {
+        assert!(std::path::Path::new(dir).is_dir(), "{dir}");
+    }
+}

@@ -780,3 +780,134 @@ fn ps_top_and_inspect_like_dockerd() {
     );
     d.ok(&["rm", "-f", "vv"]);
 }
+
+/// `docker info` reports what the host has, as dockerd does: the bridge netfilter switches as
+/// /proc/sys has them, OomKillDisable where cgroup v1's memory controller offers it, and the
+/// built-in macvlan and ipvlan drivers among the network plugins.
+#[test]
+fn info_reports_host_features_as_dockerd() {
+    skip_unless_ready!("info_reports_host_features_as_dockerd");
+    let d = Berthd::start();
+    let (st, body) = d.http("GET", "/v1.41/info", None);
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let on = |k: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/bridge/{k}")).is_ok_and(|s| s.trim() == "1")
+    };
+    assert_eq!(
+        v["BridgeNfIptables"],
+        on("bridge-nf-call-iptables"),
+        "{body}"
+    );
+    assert_eq!(
+        v["BridgeNfIp6tables"],
+        on("bridge-nf-call-ip6tables"),
+        "{body}"
+    );
+    let oom = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists();
+    assert_eq!(v["OomKillDisable"], oom, "{body}");
+    let nets = v["Plugins"]["Network"].to_string();
+    assert!(
+        nets.contains("\"macvlan\"") && nets.contains("\"ipvlan\""),
+        "{nets}"
+    );
+}
+
+/// `stats` carries the container's block I/O (what `docker stats` shows as BLOCK I/O) in
+/// dockerd's shape: on cgroup v1 every blkio list is a list (empty when the kernel reports
+/// nothing), entries with major, minor, op and value. An exec's inspect leaves out a user it was
+/// not given, as dockerd does.
+#[test]
+fn stats_blkio_and_exec_inspect_as_dockerd() {
+    skip_unless_ready!("stats_blkio_and_exec_inspect_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "io",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let (st, body) = d.http(
+        "GET",
+        "/v1.41/containers/io/stats?stream=0&one-shot=1",
+        None,
+    );
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let b = &v["blkio_stats"];
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        for k in [
+            "io_service_bytes_recursive",
+            "io_serviced_recursive",
+            "io_queue_recursive",
+            "sectors_recursive",
+        ] {
+            assert!(b[k].is_array(), "{k}: {b}");
+        }
+        for e in b["io_service_bytes_recursive"].as_array().unwrap() {
+            let o = e.as_object().unwrap();
+            assert!(
+                ["major", "minor", "op", "value"]
+                    .iter()
+                    .all(|k| o.contains_key(*k)),
+                "{e}"
+            );
+        }
+    }
+    let (st, body) = d.http(
+        "POST",
+        "/v1.41/containers/io/exec",
+        Some(r#"{"Cmd":["true"]}"#),
+    );
+    assert_eq!(st, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = d.http("GET", &format!("/v1.41/exec/{id}/json"), None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["ProcessConfig"].get("user").is_none(), "{body}");
+    d.ok(&["rm", "-f", "io"]);
+}
+
+/// `system df` lists containers as `ps` does (newest first, the status line, mounts, ports,
+/// networks) with their sizes: `docker system df -v` shows "Exited (0) ..." and the volumes.
+#[test]
+fn system_df_lists_containers_as_ps_does() {
+    skip_unless_ready!("system_df_lists_containers_as_ps_does");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    d.ok(&["run", "--name", "old", "--network", "none", "bb:1", "true"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "new",
+        "--network",
+        "none",
+        "-v",
+        "dfv:/v",
+        "bb:1",
+        "true",
+    ]);
+    let (st, body) = d.http("GET", "/v1.41/system/df", None);
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cs = v["Containers"].as_array().unwrap();
+    assert_eq!(cs[0]["Names"][0], "/new", "{body}");
+    assert!(
+        cs[0]["Status"].as_str().unwrap().starts_with("Exited (0)"),
+        "{body}"
+    );
+    assert_eq!(cs[0]["Mounts"][0]["Name"], "dfv", "{body}");
+    assert!(
+        cs[0]["SizeRw"].is_number() && cs[0]["HostConfig"].is_object(),
+        "{body}"
+    );
+}

@@ -97,7 +97,8 @@ fn prune_filters_and_reclaimed_space() {
             "bb:1",
             "sh",
             "-c",
-            "busybox head -c 50000 /bin/busybox > /f",
+            // Contents of its own: a layer the other image does not share.
+            &format!("busybox head -c 50000 /bin/busybox > /f && echo {label} >> /f"),
         ]);
         d.ok(&["commit", "-c", &format!("LABEL {label}"), "src", name]);
         d.ok(&["rm", "src"]);
@@ -419,4 +420,140 @@ fn distribution_inspect_against_a_local_registry() {
         None,
     );
     assert_eq!(st, 404, "{body}");
+}
+
+/// Reclaimed space as dockerd counts it: the unpacked size of the layers no image keeps (files once
+/// per inode, symlinks their target's length), not image configs or compressed blobs; those
+/// layers are listed as `Deleted` after the images, by `image prune` and `rmi` alike. Container
+/// and volume prune count the same way.
+#[test]
+fn reclaimed_space_counts_released_layers_as_dockerd() {
+    skip_unless_ready!("reclaimed_space_counts_released_layers_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // A dangling image whose only layer bb:1 keeps (the same tar imported again): the image goes,
+    // nothing is reclaimed.
+    let tar = d.dir.path().join("rootfs.tar");
+    d.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+    let r = prune(&d, "images", "{}");
+    assert_eq!(r["ImagesDeleted"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["SpaceReclaimed"], 0, "{r}");
+
+    // A dangling image with a layer of its own: 6 + 4 bytes (the hard link once).
+    let write = "echo hello > /hello && mkdir /dd && echo abc > /dd/f && ln /hello /hl";
+    d.ok(&[
+        "run",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        write,
+    ]);
+    d.ok(&["commit", "c1", "mine:1"]);
+    d.ok(&["rm", "c1"]);
+    d.ok(&["tag", "bb:1", "mine:1"]);
+    let r = prune(&d, "images", "{}");
+    let deleted: Vec<&Value> = r["ImagesDeleted"].as_array().unwrap().iter().collect();
+    assert_eq!(deleted.len(), 2, "the image and its layer: {r}");
+    assert_eq!(r["SpaceReclaimed"], 10, "{r}");
+
+    d.ok(&[
+        "run",
+        "--name",
+        "c2",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        write,
+    ]);
+    d.ok(&["commit", "c2", "mine:2"]);
+    let out = d.ok(&["rmi", "mine:2"]);
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "untagged, the image, its layer: {out}"
+    );
+    let r = prune(&d, "containers", "{}");
+    assert_eq!(r["SpaceReclaimed"], 10, "{r}");
+
+    // A build's image and its intermediate one: each image's layer right after it.
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nRUN echo hi > /x\nRUN echo there > /y\n",
+    )
+    .unwrap();
+    d.ok(&["build", "-q", "-t", "chain:1", ctx.to_str().unwrap()]);
+    let images = d.ok(&["history", "-q", "--no-trunc", "chain:1"]);
+    let images: Vec<&str> = images.lines().take(2).collect();
+    let out = d.ok(&["rmi", "chain:1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0], "Untagged: chain:1");
+    assert_eq!(lines[1], format!("Deleted: {}", images[0]), "{out}");
+    assert_eq!(lines[3], format!("Deleted: {}", images[1]), "{out}");
+    for l in [lines[2], lines[4]] {
+        assert!(
+            l.starts_with("Deleted: sha256:") && !images.iter().any(|i| l.ends_with(i)),
+            "{out}"
+        );
+    }
+
+    d.ok(&["volume", "create", "v1"]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "v1:/v",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo 12345 > /v/a && ln -s a /v/s && ln /v/a /v/b",
+    ]);
+    let r = prune(&d, "volumes", r#"{"all":["true"]}"#);
+    assert_eq!(r["SpaceReclaimed"], 7, "{r}");
+}
+
+/// Image inspect leaves out what dockerd omits when empty: `Variant`, and `ExposedPorts` and
+/// `StopSignal` of its Config (they showed as null).
+#[test]
+fn image_inspect_omits_empty_fields_as_dockerd() {
+    skip_unless_ready!("image_inspect_omits_empty_fields_as_dockerd");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let v = inspect(&d, "bb:1");
+    let o = v.as_object().unwrap();
+    assert!(!o.contains_key("Variant"), "{v}");
+    let c = v["Config"].as_object().unwrap();
+    assert!(
+        !c.contains_key("ExposedPorts") && !c.contains_key("StopSignal"),
+        "{v}"
+    );
+    // A built image's ContainerConfig has every key dockerd shows, not only those the step set.
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM bb:1\nCMD [\"sh\"]\n").unwrap();
+    d.ok(&["build", "-q", "-t", "built:1", ctx.to_str().unwrap()]);
+    let v = inspect(&d, "built:1");
+    let cc = v["ContainerConfig"].as_object().unwrap();
+    for k in [
+        "Hostname",
+        "AttachStdin",
+        "Tty",
+        "Image",
+        "Volumes",
+        "WorkingDir",
+        "Entrypoint",
+        "OnBuild",
+    ] {
+        assert!(cc.contains_key(k), "{k}: {v}");
+    }
 }

@@ -554,8 +554,8 @@ fn subpath_and_nocopy() {
             ]
         ),
         // The image's files and, as with dockerd (whose copy also takes its init layer's
-        // hostname, hosts and resolv.conf), the mount targets of the image's init layer.
-        "group\nhostname\nhosts\npasswd\nresolv.conf\n"
+        // hostname, hosts, mtab and resolv.conf), what the image's init layer has in /etc.
+        "group\nhostname\nhosts\nmtab\npasswd\nresolv.conf\n"
     );
 }
 
@@ -786,4 +786,38 @@ fn local_mount_refcount_across_a_daemon_restart() {
     assert!(!mounted(&mp), "unmounted with its last user");
     d.ok(&["rm", "first"]);
     d.ok(&["volume", "rm", "tv"]);
+}
+
+/// A volume's `Labels` and `Options` are null when it has none and `CreatedAt` is in whole
+/// seconds, as dockerd's local driver shows them (inspect and ls alike).
+#[test]
+fn volume_fields_shown_as_dockerd() {
+    skip_unless_ready!("volume_fields_shown_as_dockerd");
+    let d = Berthd::start();
+    d.ok(&["volume", "create", "plain"]);
+    let out = d.ok(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{json .Labels}} {{json .Options}} {{.CreatedAt}}",
+        "plain",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[..2], ["null", "null"], "{out}");
+    assert!(
+        f[2].len() == 20 && f[2].ends_with('Z') && !f[2].contains('.'),
+        "{out}"
+    );
+    d.ok(&["volume", "create", "--label", "a=b", "labelled"]);
+    let out = d.ok(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{json .Labels}}",
+        "labelled",
+    ]);
+    assert_eq!(out.trim(), r#"{"a":"b"}"#);
+    let (st, body) = d.http("GET", "/v1.41/volumes", None);
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains(r#""Labels":null"#), "{body}");
 }

@@ -40,7 +40,10 @@ pub async fn export(d: &Arc<Daemon>, key: &str) -> ApiResult<Resp> {
                     return;
                 }
             }
-            if let Err(e) = berth_image::image::export_fs(&p.rootfs, http::ChannelWriter(tx)) {
+            let owners = crate::containers::spec::owners(&p.rootfs);
+            if let Err(e) =
+                berth_image::image::export_fs(&p.rootfs, http::ChannelWriter(tx), &owners)
+            {
                 crate::log!(2, "export {}: {e}", c.id);
             }
             if !running {

@@ -109,15 +109,26 @@ fn mounts(c: &Container) -> Value {
         .spec
         .binds
         .iter()
-        .map(|b| match &b.volume {
-            Some(v) => json!({
-                "Type": "volume", "Name": v, "Source": b.source, "Destination": b.destination,
-                "Driver": "local", "Mode": if b.readonly { "ro" } else { "z" }, "RW": !b.readonly, "Propagation": "",
-            }),
-            None => json!({
-                "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": if b.readonly { "ro" } else { "" },
-                "RW": !b.readonly, "Propagation": b.propagation,
-            }),
+        .map(|b| {
+            // Containers made before the mode was kept: what it most likely was.
+            let mode = b.mode.clone().unwrap_or_else(|| {
+                match (b.readonly, b.volume.is_some()) {
+                    (true, _) => "ro",
+                    (false, true) => "z",
+                    (false, false) => "",
+                }
+                .into()
+            });
+            match &b.volume {
+                Some(v) => json!({
+                    "Type": "volume", "Name": v, "Source": b.source, "Destination": b.destination,
+                    "Driver": "local", "Mode": mode, "RW": !b.readonly, "Propagation": "",
+                }),
+                None => json!({
+                    "Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": mode,
+                    "RW": !b.readonly, "Propagation": b.propagation,
+                }),
+            }
         })
         .chain(tmpfs)
         .collect::<Vec<_>>())
@@ -313,23 +324,7 @@ pub fn summaries(
         if !filter_match(d, &c, &f)? {
             continue;
         }
-        let mut entry = json!({
-            "Id": c.id,
-            "Names": std::iter::once(format!("/{}", c.name))
-                .chain(crate::containers::links::link_names(&everyone, &c.id))
-                .collect::<Vec<_>>(),
-            "Image": c.image_name(),
-            "ImageID": c.image_id,
-            "Command": command_line(&c),
-            "Created": unix(&c.created),
-            "Ports": list_ports(&c),
-            "Labels": c.labels(),
-            "State": c.status_str(),
-            "Status": status_line(&c),
-            "HostConfig": {"NetworkMode": network_mode(&c)},
-            "NetworkSettings": {"Networks": network_settings(d, &c, api)["Networks"].clone()},
-            "Mounts": mounts(&c),
-        });
+        let mut entry = summary(d, &c, &everyone, api);
         if q.bool("size") && sizes_here {
             let (rw, root) = sizes(d, &c);
             entry["SizeRw"] = json!(rw);
@@ -345,15 +340,41 @@ pub fn summaries(
     Ok(out)
 }
 
+/// A container as `GET /containers/json` (and `system df`) lists it; `everyone` for link names.
+pub fn summary(d: &Daemon, c: &Container, everyone: &[Container], api: (u32, u32)) -> Value {
+    json!({
+        "Id": c.id,
+        "Names": std::iter::once(format!("/{}", c.name))
+            .chain(crate::containers::links::link_names(everyone, &c.id))
+            .collect::<Vec<_>>(),
+        "Image": c.image_name(),
+        "ImageID": c.image_id,
+        "Command": command_line(c),
+        "Created": unix(&c.created),
+        "Ports": list_ports(c),
+        "Labels": c.labels(),
+        "State": c.status_str(),
+        "Status": status_line(c),
+        "HostConfig": {"NetworkMode": network_mode(c)},
+        "NetworkSettings": {"Networks": network_settings(d, c, api)["Networks"].clone()},
+        "Mounts": mounts(c),
+    })
+}
+
 /// `NetworkSettings` of inspect: the bridge endpoint while it runs, Docker's
 /// shape (top-level fields for the default network, and `Networks.bridge`).
 fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
     let bridge_id = d.networks.find("bridge").map(|n| n.id).unwrap_or_default();
+    // As dockerd: ports only while the container runs with an endpoint that maps them (not
+    // created, stopped, or on the host or no network).
+    let mapped = c.state.status == Status::Running
+        && (c.state.network.is_some() || !c.state.endpoints.is_empty());
     let mut ports = serde_json::Map::new();
     for key in c.config["ExposedPorts"]
         .as_object()
         .into_iter()
         .flat_map(|m| m.keys())
+        .filter(|_| mapped)
     {
         ports.insert(key.clone(), Value::Null);
     }
@@ -369,7 +390,8 @@ fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
         .state
         .network
         .as_ref()
-        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()));
+        .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()))
+        .filter(|_| mapped);
     for p in published.iter().flat_map(|a| a.ports.iter()) {
         let key = format!("{}/{}", p.container_port, p.protocol);
         let entry = ports.entry(key).or_insert_with(|| json!([]));
@@ -616,6 +638,21 @@ fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
     (rw, image + rw)
 }
 
+/// `GraphDriver.Data` as dockerd's overlay2 shows it: the lower (the image's init layer and
+/// layers, top first), upper, work and merged directories of the container's snapshot.
+fn graph_data(d: &Daemon, id: &str, merged: &std::path::Path, upper: String) -> Value {
+    let mut data = json!({"MergedDir": merged, "UpperDir": upper});
+    let mounts = berth_image::snapshot::Snapshotter::mounts(&d.snap, id).unwrap_or_default();
+    for o in mounts.iter().flat_map(|m| m.options.iter()) {
+        for (opt, key) in [("lowerdir=", "LowerDir"), ("workdir=", "WorkDir")] {
+            if let Some(v) = o.strip_prefix(opt) {
+                data[key] = json!(v);
+            }
+        }
+    }
+    data
+}
+
 pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<Resp> {
     let c = d.containers.get(key)?;
     let p = Paths::new(d, &c.id, &c.runtime);
@@ -688,7 +725,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": hc,
-        "GraphDriver": {"Data": {"MergedDir": p.rootfs, "UpperDir": upper}, "Name": "overlay2"},
+        "GraphDriver": {"Data": graph_data(d, &c.id, &p.rootfs, upper), "Name": "overlay2"},
         "Mounts": mounts(&c),
         "Config": config,
         "NetworkSettings": network_settings(d, &c, api),

@@ -508,6 +508,16 @@ pub fn resize(d: &Daemon, id: &str, q: &http::Query) -> ApiResult<Resp> {
 pub fn inspect(d: &Daemon, id: &str) -> ApiResult<Resp> {
     let e = d.execs.get(id)?;
     let cmd = e.req.cmd.clone().unwrap_or_default();
+    let mut process = json!({
+        "arguments": cmd.get(1..).unwrap_or(&[]),
+        "entrypoint": cmd.first(),
+        "privileged": e.req.privileged.unwrap_or(false),
+        "tty": e.req.tty.unwrap_or(false),
+    });
+    // Left out when not given, as dockerd does (`user,omitempty`).
+    if let Some(u) = e.req.user.as_deref().filter(|u| !u.is_empty()) {
+        process["user"] = json!(u);
+    }
     http::ok_json(&json!({
         "CanRemove": false,
         "ContainerID": e.container,
@@ -517,13 +527,7 @@ pub fn inspect(d: &Daemon, id: &str) -> ApiResult<Resp> {
         "OpenStderr": e.req.attach_stderr.unwrap_or(false),
         "OpenStdin": e.req.attach_stdin.unwrap_or(false),
         "OpenStdout": e.req.attach_stdout.unwrap_or(false),
-        "ProcessConfig": {
-            "arguments": cmd.get(1..).unwrap_or(&[]),
-            "entrypoint": cmd.first(),
-            "privileged": e.req.privileged.unwrap_or(false),
-            "tty": e.req.tty.unwrap_or(false),
-            "user": e.req.user.clone().unwrap_or_default(),
-        },
+        "ProcessConfig": process,
         "Running": e.running,
         "Pid": e.pid,
     }))

@@ -157,6 +157,35 @@ pub async fn list(d: &Daemon, q: &Query, api: (u32, u32)) -> ApiResult<Resp> {
     ok_json(&out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
 }
 
+/// A stored container config (a build step's, a committed container's) with the keys dockerd
+/// always shows, at their zero values where it has none.
+fn with_config_defaults(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for (k, zero) in [
+            ("Hostname", json!("")),
+            ("Domainname", json!("")),
+            ("User", json!("")),
+            ("AttachStdin", json!(false)),
+            ("AttachStdout", json!(false)),
+            ("AttachStderr", json!(false)),
+            ("Tty", json!(false)),
+            ("OpenStdin", json!(false)),
+            ("StdinOnce", json!(false)),
+            ("Env", Value::Null),
+            ("Cmd", Value::Null),
+            ("Image", json!("")),
+            ("Volumes", Value::Null),
+            ("WorkingDir", json!("")),
+            ("Entrypoint", Value::Null),
+            ("OnBuild", Value::Null),
+            ("Labels", Value::Null),
+        ] {
+            o.entry(k).or_insert(zero);
+        }
+    }
+    v
+}
+
 /// `GET /images/{name}/json`.
 pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp> {
     let img = images::find(d, name)?;
@@ -172,6 +201,20 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "OnBuild": cc.on_build, "Labels": cc.labels, "StopSignal": cc.stop_signal,
     });
     let mut container_config = container_config;
+    // Fields dockerd's Config omits when empty.
+    for k in ["ExposedPorts", "StopSignal"] {
+        let empty = match &container_config[k] {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            if let Some(o) = container_config.as_object_mut() {
+                o.remove(k);
+            }
+        }
+    }
     if let Some(h) = &cc.healthcheck {
         container_config["Healthcheck"] = json!(h);
     }
@@ -196,7 +239,11 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "Comment": comment,
         "Created": cfg.created.clone().unwrap_or_else(|| crate::time::ZERO.to_string()),
         "Container": cfg.container.clone().unwrap_or_default(),
-        "ContainerConfig": cfg.container_config.clone().unwrap_or_else(|| container_config.clone()),
+        "ContainerConfig": cfg
+            .container_config
+            .clone()
+            .map(with_config_defaults)
+            .unwrap_or_else(|| container_config.clone()),
         "DockerVersion": "",
         "Author": cfg.author.clone().unwrap_or_default(),
         "Config": container_config,
@@ -209,6 +256,11 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
         "Metadata": {"LastTagTime": crate::time::ZERO},
     });
+    if cfg.variant.as_deref().unwrap_or("").is_empty() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("Variant"); // omitted when empty, as dockerd does
+        }
+    }
     virtual_size(&mut v, api);
     ok_json(&v)
 }
@@ -594,16 +646,64 @@ pub async fn delete(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     }
     out.push(json!({ "Deleted": id }));
     d.events.emit("image", "delete", &id, Default::default());
+    let mut gone = vec![img];
     if !q.bool("noprune") {
-        delete_unused_parents(d, &img, &mut out)?;
+        gone.extend(delete_unused_parents(d, &gone[0], &mut out)?);
     }
+    // dockerd lists the layers that went with each image (their chain IDs) after it.
+    list_released(&mut out, &layers_gone(d, &gone)?);
     collect_garbage(d).await;
     ok_json(&out)
 }
 
+/// The layers of `gone` (images just deleted, in the order they went) that no image left has,
+/// each with its size unpacked: what dockerd's layer store releases with each image (an image's
+/// layers its parents still had go with the parent), listed as `Deleted` after that image and
+/// counted as reclaimed space (configs, manifests and compressed blobs are not).
+fn layers_gone(d: &Daemon, gone: &[Image]) -> ApiResult<Vec<Released>> {
+    let chains_of = |i: &Image| berth_image::snapshot::chain_ids(&i.info.diff_ids);
+    let mut kept: std::collections::BTreeSet<Digest> =
+        images::list(d)?.values().flat_map(chains_of).collect();
+    // Going backwards, each image releases what neither the images left nor those gone after it
+    // (still there when it went) have.
+    let mut out = Vec::new();
+    for img in gone.iter().rev() {
+        let sizes = img.layer_sizes(&d.images);
+        let released: Vec<(Digest, u64)> = chains_of(img)
+            .into_iter()
+            .zip(sizes)
+            .rev()
+            .filter(|(c, _)| !kept.contains(c))
+            .map(|(c, size)| (c, size.max(0) as u64))
+            .collect();
+        kept.extend(chains_of(img));
+        out.push((img.id(), released));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// An image's ID and the layers (chain ID, unpacked size) that went with it.
+type Released = (String, Vec<(Digest, u64)>);
+
+/// `out` with each released layer as `{"Deleted": chain ID}` after its image's own `Deleted`.
+fn list_released(out: &mut Vec<Value>, layers: &[Released]) {
+    for (id, released) in layers {
+        let at = out
+            .iter()
+            .position(|e| e["Deleted"].as_str() == Some(id.as_str()))
+            .map_or(out.len(), |i| i + 1);
+        let items = released
+            .iter()
+            .map(|(l, _)| json!({ "Deleted": l.to_string() }));
+        out.splice(at..at, items);
+    }
+}
+
 /// After an image went: its untagged parents (a build's intermediate images) that no other image
-/// descends from and no container uses go too, as dockerd prunes them.
-fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiResult<()> {
+/// descends from and no container uses go too, as dockerd prunes them. Returns them.
+fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiResult<Vec<Image>> {
+    let mut gone = Vec::new();
     let mut next = img.info.config.parent.clone();
     while let Some(pid) = next {
         let all = images::list(d)?;
@@ -622,8 +722,9 @@ fn delete_unused_parents(d: &Daemon, img: &Image, out: &mut Vec<Value>) -> ApiRe
         out.push(json!({ "Deleted": pid }));
         d.events.emit("image", "delete", &pid, Default::default());
         next = p.info.config.parent.clone();
+        gone.push(p.clone());
     }
-    Ok(())
+    Ok(gone)
 }
 
 /// Remove unreferenced blobs and layers (a minute's grace for blobs written by imports in flight).
@@ -658,9 +759,7 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
     let used: std::collections::BTreeSet<String> =
         d.containers.all().into_iter().map(|c| c.image_id).collect();
     let mut deleted = Vec::new();
-    // Unpacked layers of the pruned images, measured before they go, and the blobs only they used.
-    let mut layer_sizes = std::collections::BTreeMap::new();
-    let reachable_before = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
+    let mut gone = Vec::new();
     // Rounds, as dockerd's deletions take the parents they leave unused along: an image with a
     // child waits until the child is gone (a later round), and one whose child stays, stays.
     let mut round = true;
@@ -702,25 +801,17 @@ pub async fn prune(d: &Daemon, q: &Query) -> ApiResult<Resp> {
                 }
             }
             deleted.push(json!({ "Deleted": img.id() }));
-            for ch in berth_image::snapshot::chain_ids(&img.info.diff_ids) {
-                let dir = d.snap.layer_diff_dir(&ch);
-                layer_sizes.insert(ch, super::prune::disk_usage(&dir));
-            }
+            gone.push(img);
             round = true;
         }
     }
-    // Blobs no name reaches any more are garbage: freed now or, if fresh, by the next collection.
-    let reachable_after = berth_image::gc::reachable_blobs(&d.images).unwrap_or_default();
-    let unreferenced: u64 = reachable_before
-        .difference(&reachable_after)
-        .filter_map(|b| d.images.blob_size(b))
+    let layers = layers_gone(d, &gone)?;
+    list_released(&mut deleted, &layers);
+    let freed: u64 = layers
+        .iter()
+        .flat_map(|(_, released)| released.iter().map(|(_, size)| size))
         .sum();
-    let gc = collect_garbage(d).await;
-    let freed = unreferenced
-        + gc.layers_removed
-            .iter()
-            .filter_map(|c| layer_sizes.get(c))
-            .sum::<u64>();
+    collect_garbage(d).await;
     ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) },
         "SpaceReclaimed": freed,

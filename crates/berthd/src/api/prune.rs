@@ -104,13 +104,15 @@ pub fn labels_match(f: &Filters, labels: &BTreeMap<String, String>) -> bool {
         && !f.get("label!").iter().any(|w| label_matches(labels, w))
 }
 
-/// Bytes used by the files under `dir` (not following symlinks, not crossing into other mounts).
+/// Bytes of the files under `dir` (not following symlinks, not crossing into other mounts), a file
+/// with several links once, as dockerd sizes layers and volumes.
 pub fn disk_usage(dir: &std::path::Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let Ok(top) = std::fs::symlink_metadata(dir) else {
         return 0;
     };
     let mut total = 0;
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
@@ -124,7 +126,7 @@ pub fn disk_usage(dir: &std::path::Path) -> u64 {
                 if md.dev() == top.dev() {
                     stack.push(e.path());
                 }
-            } else {
+            } else if md.nlink() < 2 || seen.insert((md.dev(), md.ino())) {
                 total += md.len();
             }
         }

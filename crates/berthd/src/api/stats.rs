@@ -40,8 +40,51 @@ fn mem_total() -> u64 {
         .unwrap_or(0)
 }
 
-/// One sample: (read time, cpu_stats, memory_stats, pids_stats).
-async fn sample(d: &Daemon, c: &Container) -> Option<(String, Value, Value, Value)> {
+/// One sample, in Docker's shapes.
+struct Sample {
+    read: String,
+    cpu: Value,
+    memory: Value,
+    pids: Value,
+    blkio: Value,
+}
+
+/// Docker's blkio lists (cgroup v1's names) from the runtime's (runc's) `blkio`: each entry with
+/// its major, minor, op and value (the runtime leaves zeros out). A list the runtime does not
+/// report is empty on cgroup v1, as dockerd shows it, and null on v2.
+fn blkio_stats(b: &Value) -> Value {
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let mut out = serde_json::Map::new();
+    for (ours, theirs) in [
+        ("io_service_bytes_recursive", "ioServiceBytesRecursive"),
+        ("io_serviced_recursive", "ioServicedRecursive"),
+        ("io_queue_recursive", "ioQueueRecursive"),
+        ("io_service_time_recursive", "ioServiceTimeRecursive"),
+        ("io_wait_time_recursive", "ioWaitTimeRecursive"),
+        ("io_merged_recursive", "ioMergedRecursive"),
+        ("io_time_recursive", "ioTimeRecursive"),
+        ("sectors_recursive", "sectorsRecursive"),
+    ] {
+        let list = match b[theirs].as_array() {
+            Some(entries) => json!(entries
+                .iter()
+                .map(|e| json!({
+                    "major": e["major"].as_u64().unwrap_or(0),
+                    "minor": e["minor"].as_u64().unwrap_or(0),
+                    "op": e["op"].as_str().unwrap_or(""),
+                    "value": e["value"].as_u64().unwrap_or(0),
+                }))
+                .collect::<Vec<_>>()),
+            None if v1 => json!([]),
+            None => Value::Null,
+        };
+        out.insert(ours.into(), list);
+    }
+    Value::Object(out)
+}
+
+/// One sample of the container's cgroup.
+async fn sample(d: &Daemon, c: &Container) -> Option<Sample> {
     let runtime = d.runtime_path(&c.runtime)?;
     let p = Paths::new(d, &c.id, &c.runtime);
     let out = tokio::process::Command::new(runtime)
@@ -84,12 +127,13 @@ async fn sample(d: &Daemon, c: &Container) -> Option<(String, Value, Value, Valu
         "limit": limit,
     });
     let pids = json!({"current": data["pids"]["current"].as_u64().unwrap_or(0)});
-    Some((
-        crate::time::now_rfc3339_nano(),
-        cpu_stats,
-        memory_stats,
+    Some(Sample {
+        read: crate::time::now_rfc3339_nano(),
+        cpu: cpu_stats,
+        memory: memory_stats,
         pids,
-    ))
+        blkio: blkio_stats(&data["blkio"]),
+    })
 }
 
 fn empty_cpu() -> Value {
@@ -97,24 +141,18 @@ fn empty_cpu() -> Value {
         "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}})
 }
 
-fn document(
-    c: &Container,
-    cur: Option<&(String, Value, Value, Value)>,
-    pre: Option<&(String, Value, Value, Value)>,
-) -> Value {
+fn document(c: &Container, cur: Option<&Sample>, pre: Option<&Sample>) -> Value {
     let zero = crate::time::ZERO.to_string();
     let mut doc = json!({
-        "read": cur.map(|s| s.0.clone()).unwrap_or_else(|| zero.clone()),
-        "preread": pre.map(|s| s.0.clone()).unwrap_or(zero),
-        "pids_stats": cur.map(|s| s.3.clone()).unwrap_or(json!({})),
-        "blkio_stats": {"io_service_bytes_recursive": null, "io_serviced_recursive": null,
-            "io_queue_recursive": null, "io_service_time_recursive": null, "io_wait_time_recursive": null,
-            "io_merged_recursive": null, "io_time_recursive": null, "sectors_recursive": null},
+        "read": cur.map(|s| s.read.clone()).unwrap_or_else(|| zero.clone()),
+        "preread": pre.map(|s| s.read.clone()).unwrap_or(zero),
+        "pids_stats": cur.map(|s| s.pids.clone()).unwrap_or(json!({})),
+        "blkio_stats": cur.map(|s| s.blkio.clone()).unwrap_or_else(|| blkio_stats(&Value::Null)),
         "num_procs": 0,
         "storage_stats": {},
-        "cpu_stats": cur.map(|s| s.1.clone()).unwrap_or_else(empty_cpu),
-        "precpu_stats": pre.map(|s| s.1.clone()).unwrap_or_else(empty_cpu),
-        "memory_stats": cur.map(|s| s.2.clone()).unwrap_or(json!({})),
+        "cpu_stats": cur.map(|s| s.cpu.clone()).unwrap_or_else(empty_cpu),
+        "precpu_stats": pre.map(|s| s.cpu.clone()).unwrap_or_else(empty_cpu),
+        "memory_stats": cur.map(|s| s.memory.clone()).unwrap_or(json!({})),
         "name": format!("/{}", c.name),
         "id": c.id,
     });

@@ -91,6 +91,12 @@ fn mem_total() -> u64 {
         .unwrap_or(0)
 }
 
+/// A `/proc/sys` switch that reads 1 (false when absent).
+fn sysctl_on(key: &str) -> bool {
+    std::fs::read_to_string(std::path::Path::new("/proc/sys").join(key))
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 fn cgroup_version() -> &'static str {
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "2"
@@ -127,7 +133,7 @@ fn plugins_info(d: &Daemon) -> serde_json::Value {
     };
     json!({
         "Volume": with(&["local"], berth_plugin::VOLUME),
-        "Network": with(&["bridge", "host", "null"], berth_plugin::NETWORK),
+        "Network": with(&["bridge", "host", "ipvlan", "macvlan", "null"], berth_plugin::NETWORK),
         "Authorization": if d.cfg.authz.is_empty() { json!(null) } else { json!(d.cfg.authz) },
         "Log": ["json-file", "local"],
     })
@@ -166,7 +172,7 @@ pub async fn info(d: &Daemon) -> ApiResult<Resp> {
         "MemoryLimit": sys.memory_limit, "SwapLimit": sys.swap_limit, "KernelMemory": sys.kernel_memory,
         "KernelMemoryTCP": sys.kernel_memory_tcp, "CpuCfsPeriod": sys.cpu_cfs, "CpuCfsQuota": sys.cpu_cfs,
         "CPUShares": sys.cpu_shares, "CPUSet": sys.cpuset, "PidsLimit": sys.pids_limit,
-        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "IPv4Forwarding": std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"), "BridgeNfIptables": sysctl_on("net/bridge/bridge-nf-call-iptables"), "BridgeNfIp6tables": sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         "FirewallBackend": firewall_backend(d),
         "Debug": live.debug,
         "NFd": nfd,

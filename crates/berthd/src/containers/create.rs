@@ -27,19 +27,23 @@ fn random_name(d: &Daemon, attempt: usize) -> String {
 }
 
 /// The mount targets of a container's default mounts that sit in its root file system (those
-/// inside /dev's tmpfs and sysfs are made there), and dockerd's `/.dockerenv` marker and
-/// `/etc/mtab` link: an image lacking them gets them in its init layer, as dockerd's init layer
-/// has them. (Changing the list means a new init layer name in berth-image's snapshotter.)
+/// inside /dev's tmpfs and sysfs are made there): an image lacking them gets them in its init
+/// layer, as dockerd's init layer has them. (Changing the list means a new
+/// `berth_image::init_layer::DIR_NAME`.)
 const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
-    use berth_image::init_layer::InitEntry::{Dir, File, Marker, Symlink};
+    use berth_image::init_layer::InitEntry::{Dir, File, Symlink};
     &[
         Dir("proc"),
         Dir("sys"),
         Dir("dev"),
+        Dir("dev/pts"),
+        Dir("dev/shm"),
+        File("dev/console"),
         File("etc/hosts"),
         File("etc/hostname"),
         File("etc/resolv.conf"),
-        Marker(".dockerenv"),
+        // Not mount targets: what dockerd's init layer also has, and programs look for.
+        File(".dockerenv"),
         Symlink("etc/mtab", "/proc/mounts"),
     ]
 };
@@ -287,18 +291,7 @@ pub async fn create(
     if args.is_empty() {
         return Err(ApiError::BadRequest("No command specified".into()));
     }
-    let mut env = defaults.env.clone();
-    for e in req.env.unwrap_or_default() {
-        let key = e.split('=').next().unwrap_or("").to_string();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(e);
-    }
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        );
-    }
+    let env = merge_env(req.env.unwrap_or_default(), &defaults.env);
     let modes = super::modes::parse(
         d,
         &body["HostConfig"],
@@ -465,6 +458,7 @@ pub async fn create(
             propagation: "rprivate".into(),
             volume: Some(model::random_hex()),
             anonymous: true,
+            mode: Some(String::new()),
             ..Default::default()
         });
     }
@@ -581,10 +575,45 @@ pub async fn create(
         if let Some(s) = default_swap {
             host_config["MemorySwap"] = json!(s);
         }
+        // No limit and the host's swappiness show as null, as dockerd keeps them (the CLI sends
+        // 0 and -1).
+        if host_config["PidsLimit"].as_i64().is_some_and(|p| p <= 0) {
+            host_config["PidsLimit"] = Value::Null;
+        }
+        if host_config["MemorySwappiness"].as_i64() == Some(-1) {
+            host_config["MemorySwappiness"] = Value::Null;
+        }
+        // dockerd's merge: the request's volumes and exposed ports with the image's; for none,
+        // Volumes null and no ExposedPorts (omitted when empty).
+        for (key, image) in [
+            ("Volumes", &defaults.volumes),
+            ("ExposedPorts", &defaults.exposed_ports),
+        ] {
+            let mut m = o
+                .get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for k in image {
+                m.entry(k.clone()).or_insert(json!({}));
+            }
+            match (m.is_empty(), key) {
+                (true, "ExposedPorts") => o.remove(key),
+                (true, _) => o.insert(key.into(), Value::Null),
+                (false, _) => o.insert(key.into(), Value::Object(m)),
+            };
+        }
         o.remove("NetworkingConfig");
         o.remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
-        o.insert("Env".into(), json!(env));
+        o.insert(
+            "Env".into(),
+            if env.is_empty() {
+                Value::Null
+            } else {
+                json!(env)
+            },
+        );
         o.insert("Cmd".into(), json!(cmd));
         let ep = if entrypoint.is_empty() {
             Value::Null
@@ -761,9 +790,45 @@ pub async fn create(
     Ok((id, warnings))
 }
 
+/// The container's `Config.Env` as dockerd merges it: the request's variables, then the image's
+/// whose names the request does not set. No `PATH` is added here: the process gets a default one
+/// at start (`spec::process_env`), and inspect shows only what the image and the request gave.
+fn merge_env(user: Vec<String>, image: &[String]) -> Vec<String> {
+    if user.is_empty() {
+        return image.to_vec();
+    }
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let keys: std::collections::HashSet<String> = user.iter().map(|e| key(e)).collect();
+    let mut env = user;
+    env.extend(image.iter().filter(|e| !keys.contains(&key(e))).cloned());
+    env
+}
+
 fn run_network_is_default(d: &Daemon, id: &str) -> bool {
     d.containers
         .get(id)
         .map(|c| c.spec.network_mode == "default")
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn env_merges_as_dockerd_does() {
+        let image = v(&["A=1", "B=2", "PATH=/bin"]);
+        assert_eq!(merge_env(vec![], &image), image);
+        assert_eq!(
+            merge_env(v(&["B=3", "C=4", "A"]), &image),
+            v(&["B=3", "C=4", "A", "PATH=/bin"])
+        );
+        // No PATH of its own when neither the image nor the request has one.
+        assert!(merge_env(v(&["X=1"]), &[]) == v(&["X=1"]));
+        assert!(merge_env(vec![], &[]).is_empty());
+    }
 }

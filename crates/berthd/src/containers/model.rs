@@ -105,6 +105,11 @@ pub struct Bind {
     /// A path inside the volume mounted instead of its root (`VolumeOptions.Subpath`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subpath: String,
+    /// `Mode` in inspect's `Mounts`, as dockerd shows it: a `Binds` entry's options as written
+    /// (`z` for a named volume given none), `z` for a volume of `HostConfig.Mounts`, empty for its
+    /// binds and for `Config.Volumes`. `None` in containers made before berthd kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 /// What the OCI config is generated from (resolved at create time).
@@ -439,12 +444,18 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
             "invalid volume specification: '{s}': mount path must be absolute"
         )));
     }
+    let mode = if opts.is_empty() && volume.is_some() {
+        "z"
+    } else {
+        opts
+    };
     let mut b = Bind {
         source: src.to_string(),
         destination: dst.to_string(),
         readonly: false,
         propagation: "rprivate".into(),
         volume,
+        mode: Some(mode.to_string()),
         ..Default::default()
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
@@ -498,7 +509,13 @@ mod tests {
         let b = parse_bind("/h:/c:ro,rshared").unwrap();
         assert!(b.readonly);
         assert_eq!(b.propagation, "rshared");
-        assert_eq!(parse_bind("vol:/c").unwrap().volume.as_deref(), Some("vol"));
+        assert_eq!(b.mode.as_deref(), Some("ro,rshared"));
+        let v = parse_bind("vol:/c").unwrap();
+        assert_eq!(
+            (v.volume.as_deref(), v.mode.as_deref()),
+            (Some("vol"), Some("z"))
+        );
+        assert_eq!(parse_bind("/h:/c").unwrap().mode.as_deref(), Some(""));
         assert!(parse_bind("bad/name:/c").is_err());
         assert!(parse_bind("/h:c").is_err());
     }

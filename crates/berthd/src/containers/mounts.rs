@@ -166,6 +166,7 @@ pub fn parse(list: Vec<MountRequest>, taken: &[String]) -> ApiResult<Parsed> {
                     readonly,
                     propagation,
                     non_recursive: o.non_recursive.unwrap_or(false),
+                    mode: Some(String::new()),
                     ..Default::default()
                 });
             }
@@ -211,6 +212,7 @@ pub fn parse(list: Vec<MountRequest>, taken: &[String]) -> ApiResult<Parsed> {
                     volume_driver: dc.name.unwrap_or_default(),
                     volume_options: dc.options.unwrap_or_default(),
                     subpath,
+                    mode: Some("z".into()),
                     ..Default::default()
                 });
             }

@@ -190,6 +190,23 @@ fn read_db(rootfs: &Path, file: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The names the container's /etc/passwd and /etc/group give its ids, for the owner fields of
+/// its archives (`docker export`, `docker cp`), as dockerd names them.
+pub fn owners(rootfs: &Path) -> berth_image::pack::Owners {
+    let table = |file| {
+        read_db(rootfs, file)
+            .into_iter()
+            .filter_map(|e| Some((e.get(2)?.parse::<u32>().ok()?, e.first()?.clone())))
+            .filter(|(_, name)| !name.is_empty())
+            .rev() // the first line for an id wins
+            .collect()
+    };
+    berth_image::pack::Owners {
+        users: table("etc/passwd"),
+        groups: table("etc/group"),
+    }
+}
+
 /// Resolved user: uid, gid, additional gids, home.
 #[derive(Debug, PartialEq, Eq)]
 pub struct User {
@@ -260,17 +277,38 @@ fn env_has(env: &[String], key: &str) -> bool {
         .any(|e| e.split_once('=').map(|(k, _)| k) == Some(key) || e == key)
 }
 
-/// The process environment: PATH default, HOSTNAME, the container's env, HOME, TERM for a tty.
+/// The process environment as dockerd makes it: a default `PATH`, `HOSTNAME` and, with a tty,
+/// `TERM=xterm`, each replaced in place by the container's own (links' variables, then
+/// `Config.Env`), whose other variables follow; a name without `=` unsets one of those. `HOME` last
+/// when nothing set it (as runc adds it).
 pub fn process_env(s: &RunSpec, home: &str) -> Vec<String> {
-    let mut env = Vec::new();
-    if !env_has(&s.env, "PATH") {
-        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
-    }
-    env.push(format!("HOSTNAME={}", s.hostname));
-    if s.tty && !env_has(&s.env, "TERM") {
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("HOSTNAME={}", s.hostname),
+    ];
+    if s.tty {
         env.push("TERM=xterm".into());
     }
-    env.extend(s.env.iter().cloned());
+    let mut unset = Vec::new();
+    for e in &s.env {
+        let key = e.split_once('=').map(|(k, _)| k);
+        let Some(key) = key else {
+            unset.push(e.as_str());
+            continue;
+        };
+        match env
+            .iter()
+            .position(|x| x.split_once('=').map(|(k, _)| k) == Some(key))
+        {
+            Some(i) => env[i] = e.clone(),
+            None => env.push(e.clone()),
+        }
+    }
+    env.retain(|x| {
+        !unset
+            .iter()
+            .any(|u| x.split_once('=').map(|(k, _)| k) == Some(u))
+    });
     if !env_has(&env, "HOME") {
         env.push(format!("HOME={home}"));
     }
