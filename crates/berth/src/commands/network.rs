@@ -17,10 +17,7 @@ pub enum NetworkCmd {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show low-level information on networks
-    Inspect {
-        #[arg(required = true)]
-        networks: Vec<String>,
-    },
+    Inspect(super::inspect::FormatArgs),
     /// Remove networks
     #[command(alias = "remove")]
     Rm {
@@ -114,8 +111,8 @@ pub fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
     match cmd {
         NetworkCmd::Create(a) => create(c, a),
         NetworkCmd::Ls(a) => ls(c, a),
-        NetworkCmd::Inspect { networks } => {
-            super::inspect_each(networks, |n| c.get(&format!("/networks/{}", q(n))))
+        NetworkCmd::Inspect(a) => {
+            super::inspect::objects(c, super::inspect::Kind::Network, false, a)
         }
         NetworkCmd::Rm { networks } => each(networks, |n| {
             c.request("DELETE", &format!("/networks/{}", q(n)), &[], Body::Empty)?

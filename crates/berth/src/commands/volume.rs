@@ -16,10 +16,7 @@ pub enum VolumeCmd {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show low-level information on volumes
-    Inspect {
-        #[arg(required = true)]
-        volumes: Vec<String>,
-    },
+    Inspect(super::inspect::FormatArgs),
     /// Remove volumes
     #[command(alias = "remove")]
     Rm {
@@ -84,9 +81,7 @@ pub fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
             Ok(0)
         }
         VolumeCmd::Ls(a) => ls(c, a),
-        VolumeCmd::Inspect { volumes } => {
-            super::inspect_each(volumes, |n| c.get(&format!("/volumes/{}", q(n))))
-        }
+        VolumeCmd::Inspect(a) => super::inspect::objects(c, super::inspect::Kind::Volume, false, a),
         VolumeCmd::Rm { force, volumes } => each(volumes, |n| {
             c.request(
                 "DELETE",
