@@ -1,4 +1,4 @@
-//! Container verbs: run, create, ps, logs, exec, stop, start, restart, kill, rm, inspect, wait,
+//! Container verbs: run, create, logs, exec, stop, start, restart, kill, rm, inspect, wait,
 //! attach.
 
 use std::io::{Read, Write};
@@ -456,96 +456,6 @@ impl Drop for RawTerminal {
 }
 
 #[derive(Args, Debug)]
-pub struct PsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short = 'a', long)]
-    all: bool,
-    /// Only display container ids
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Filter output (e.g. status=exited, label=k=v, name=x)
-    #[arg(short = 'f', long = "filter")]
-    filter: Vec<String>,
-}
-
-pub fn ps(c: &Client, a: &PsArgs) -> Result<i32> {
-    let mut path = format!("/containers/json?all={}", u8::from(a.all));
-    if let Some(f) = super::filters_query(&a.filter)? {
-        path.push_str(&format!("&filters={f}"));
-    }
-    let list = c.get(&path)?;
-    let list = list.as_array().cloned().unwrap_or_default();
-    if a.quiet {
-        for ct in &list {
-            println!(
-                "{}",
-                &ct["Id"].as_str().unwrap_or("")[..12.min(ct["Id"].as_str().unwrap_or("").len())]
-            );
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|ct| {
-            let id = ct["Id"].as_str().unwrap_or("");
-            let cmd = ct["Command"].as_str().unwrap_or("");
-            let cmd = if cmd.chars().count() > 20 {
-                format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
-            } else {
-                format!("\"{cmd}\"")
-            };
-            let ports: Vec<String> = ct["Ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| match p["PublicPort"].as_u64() {
-                    Some(pp) => format!(
-                        "{}:{}->{}/{}",
-                        p["IP"].as_str().unwrap_or(""),
-                        pp,
-                        p["PrivatePort"],
-                        p["Type"].as_str().unwrap_or("tcp")
-                    ),
-                    None => format!(
-                        "{}/{}",
-                        p["PrivatePort"],
-                        p["Type"].as_str().unwrap_or("tcp")
-                    ),
-                })
-                .collect();
-            let names: Vec<String> = ct["Names"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string()))
-                .collect();
-            vec![
-                id[..12.min(id.len())].to_string(),
-                ct["Image"].as_str().unwrap_or("").to_string(),
-                cmd,
-                streams::ago(ct["Created"].as_i64().unwrap_or(0)),
-                ct["Status"].as_str().unwrap_or("").to_string(),
-                ports.join(", "),
-                names.join(","),
-            ]
-        })
-        .collect();
-    streams::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &rows,
-    );
-    Ok(0)
-}
-
-#[derive(Args, Debug)]
 pub struct LogsArgs {
     /// Follow log output
     #[arg(short = 'f', long)]
@@ -673,16 +583,28 @@ pub fn start(c: &Client, names: &[String]) -> Result<i32> {
     if names.is_empty() {
         bail!("\"berth start\" requires at least 1 container");
     }
-    each(names, |n| {
-        c.request(
-            "POST",
-            &format!("/containers/{}/start", q(n)),
-            &[],
-            Body::Empty,
-        )?
-        .ok()?;
-        Ok(())
-    })
+    let mut failed = Vec::new();
+    for n in names {
+        let started = c
+            .request(
+                "POST",
+                &format!("/containers/{}/start", q(n)),
+                &[],
+                Body::Empty,
+            )
+            .and_then(|r| r.ok());
+        match started {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e:#}");
+                failed.push(n.as_str());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("Error: failed to start containers: {}", failed.join(", "));
+    }
+    Ok(0)
 }
 
 #[derive(Args, Debug)]

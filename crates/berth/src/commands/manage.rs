@@ -29,13 +29,19 @@ pub fn rename(c: &Client, old: &str, new: &str) -> Result<i32> {
     if new.is_empty() {
         bail!("Error: Neither old nor new names may be empty");
     }
-    c.request(
-        "POST",
-        &format!("/containers/{}/rename?name={}", q(old), q(new)),
-        &[],
-        Body::Empty,
-    )?
-    .ok()?;
+    let renamed = c
+        .request(
+            "POST",
+            &format!("/containers/{}/rename?name={}", q(old), q(new)),
+            &[],
+            Body::Empty,
+        )
+        .and_then(|r| r.ok());
+    if let Err(e) = renamed {
+        // docker prints the daemon's answer, then its own line.
+        eprintln!("{e:#}");
+        bail!("Error: failed to rename container named {old}");
+    }
     Ok(0)
 }
 

@@ -8,11 +8,13 @@ mod createbody;
 mod goparse;
 mod images;
 mod inspect;
+mod listfmt;
 mod manage;
 mod network;
 mod optparse;
 mod ordered;
 mod profiles;
+mod ps;
 mod runopts;
 mod system;
 mod template;
@@ -44,7 +46,7 @@ pub enum Cmd {
     #[command(flatten)]
     Container(ContainerVerb),
     /// List containers
-    Ps(containers::PsArgs),
+    Ps(ps::PsArgs),
     /// Remove one or more containers
     Rm(containers::RmArgs),
     /// Return low-level information on Docker objects
@@ -246,7 +248,7 @@ pub fn main() -> i32 {
         let client = Client::new(endpoint.clone())?;
         match &cli.command {
             Cmd::Container(v) => verbs::container(&client, v),
-            Cmd::Ps(a) => containers::ps(&client, a),
+            Cmd::Ps(a) => ps::ps(&client, a),
             Cmd::Rm(a) => containers::rm(&client, a),
             Cmd::Inspect(a) => inspect::inspect(&client, a),
             Cmd::Events(a) => system::events(&client, a),

@@ -6,6 +6,12 @@
 
 use super::ordered::Json;
 
+/// The functions a template can call.
+const FUNCS: &[&str] = &[
+    "json", "join", "split", "lower", "upper", "title", "pad", "truncate", "index", "len", "print",
+    "printf", "println", "not", "and", "or", "eq", "ne", "lt", "le", "gt", "ge",
+];
+
 /// A template error, worded as Go words it (docker adds its own prefix).
 #[derive(Debug, PartialEq)]
 pub struct TemplateError(pub String);
@@ -251,7 +257,8 @@ impl Words {
         Ok(match tok {
             Tok::Field(p) => Arg::Field(p, at),
             Tok::Var(n, p) => Arg::Var(n, p, at),
-            Tok::Ident(f) => Arg::Func(f),
+            Tok::Ident(f) if FUNCS.contains(&f.as_str()) => Arg::Func(f),
+            Tok::Ident(f) => return Err(TemplateError(format!("function {f:?} not defined"))),
             Tok::Lit(j) => Arg::Lit(j),
             Tok::Open => {
                 let inner = self.pipe()?;
@@ -363,7 +370,7 @@ fn parse_list(it: &mut std::vec::IntoIter<Piece>) -> R<(Vec<Node>, Close)> {
                     branches.push((cond, body));
                     match end {
                         Close::End => break vec![],
-                        Close::Eof => return Err(TemplateError(format!("unexpected EOF in {kw}"))),
+                        Close::Eof => return Err(TemplateError("unexpected EOF".into())),
                         Close::Else(None) => {
                             let (body, end) = parse_list(it)?;
                             if !matches!(end, Close::End) {
@@ -393,7 +400,7 @@ fn parse_list(it: &mut std::vec::IntoIter<Piece>) -> R<(Vec<Node>, Close)> {
                 let otherwise = match end {
                     Close::End => vec![],
                     Close::Else(None) => parse_list(it)?.0,
-                    _ => return Err(TemplateError("unexpected EOF in range".into())),
+                    _ => return Err(TemplateError("unexpected EOF".into())),
                 };
                 nodes.push(Node::Range(pipe, body, otherwise));
             }
@@ -404,7 +411,12 @@ fn parse_list(it: &mut std::vec::IntoIter<Piece>) -> R<(Vec<Node>, Close)> {
 }
 
 impl Template {
+    /// Parse a template; errors read `template: :1: ...` as Go's.
     pub fn parse(src: &str) -> R<Template> {
+        Template::parse_nodes(src).map_err(|e| TemplateError(format!("template: :1: {}", e.0)))
+    }
+
+    fn parse_nodes(src: &str) -> R<Template> {
         let mut it = pieces(src)?.into_iter();
         let (nodes, end) = parse_list(&mut it)?;
         match end {
@@ -412,17 +424,29 @@ impl Template {
                 src: src.to_string(),
                 nodes,
             }),
-            Close::End => Err(TemplateError("template: :1: unexpected {{end}}".into())),
-            Close::Else(_) => Err(TemplateError("template: :1: unexpected {{else}}".into())),
+            Close::End => Err(TemplateError("unexpected {{end}}".into())),
+            Close::Else(_) => Err(TemplateError("unexpected {{else}}".into())),
         }
     }
 
     /// The template applied to `data`.
     pub fn render(&self, data: &Json) -> R<String> {
+        self.exec(data, None)
+    }
+
+    /// The template applied to a row of a list (docker's formatter contexts): `{{json .}}`
+    /// escapes `<`, `>` and `&` as Go's `json.Marshal` does, and a field the row lacks is
+    /// reported as missing from `type_name`.
+    pub fn render_row(&self, data: &Json, type_name: &str) -> R<String> {
+        self.exec(data, Some(type_name))
+    }
+
+    fn exec(&self, data: &Json, row_type: Option<&str>) -> R<String> {
         let mut ex = Exec {
             src: &self.src,
             vars: vec![("$".to_string(), V(data.clone(), None))],
             out: String::new(),
+            row_type,
         };
         let dot = V(data.clone(), None);
         ex.list(&self.nodes, &dot)?;
@@ -439,6 +463,8 @@ struct Exec<'a> {
     src: &'a str,
     vars: Vec<(String, V)>,
     out: String,
+    /// The formatter context type when rendering a list's row.
+    row_type: Option<&'a str>,
 }
 
 /// Fields the Engine API's objects hold as Go maps (the others are structs).
@@ -657,7 +683,30 @@ impl Exec<'_> {
                 .map(|a| self.arg(a, dot))
                 .collect::<R<Vec<V>>>()?;
             args.extend(piped);
+            if let (Some(_), "json", [arg]) = (self.row_type, f.as_str(), args.as_slice()) {
+                if Some(&arg.0) == self.vars.first().map(|v| &v.1 .0) {
+                    return Ok(V(Json::Str(go_marshal(&arg.0)), None));
+                }
+            }
             return call(f, &args);
+        }
+        // A row's methods with an argument (`{{.Label "com.example"}}`): the row carries their
+        // values under the method's name behind a NUL, which no template can spell.
+        if let (Some(_), Some(Arg::Field(path, at)), [key]) =
+            (self.row_type, cmd.first(), &cmd[1..])
+        {
+            if let Some((name, parent)) = path.split_last() {
+                let obj = self.walk(dot.clone(), parent, *at, "")?;
+                if let Some(table) = obj.0.get(&format!("\0{name}")) {
+                    let key = text_of(&self.arg(key, dot)?);
+                    // A header row's table is null: its title is the key itself.
+                    let found = match table {
+                        Json::Null => Json::Str(key),
+                        t => t.get(&key).cloned().unwrap_or(Json::Str(String::new())),
+                    };
+                    return Ok(V(found, None));
+                }
+            }
         }
         if cmd.len() > 1 || piped.is_some() {
             return Err(TemplateError(format!(
@@ -715,6 +764,16 @@ impl Exec<'_> {
                 Json::Obj(_) => match v.0.get(name) {
                     Some(x) => V(x.clone(), Some(name.clone())),
                     None if map => V(Json::Str("<no value>".into()), None),
+                    None if self.row_type.is_some() => {
+                        return Err(self.err_at(
+                            at,
+                            &shown,
+                            &format!(
+                                "can't evaluate field {name} in type {}",
+                                self.row_type.unwrap_or_default()
+                            ),
+                        ))
+                    }
                     None => {
                         return Err(self.err_at(
                             at,
@@ -749,6 +808,31 @@ impl Exec<'_> {
         }
         Ok(v)
     }
+}
+
+/// JSON as Go's `json.Marshal` writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped.
+fn go_marshal(v: &Json) -> String {
+    let shown = match v {
+        Json::Obj(m) => Json::Obj(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('\0'))
+                .cloned()
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let mut out = String::new();
+    for c in shown.compact().chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn text_of(v: &V) -> String {
@@ -987,9 +1071,7 @@ fn call(f: &str, args: &[V]) -> R<V> {
                 _ => o != Less,
             })
         }
-        _ => Err(TemplateError(format!(
-            "template: :1: function {f:?} not defined"
-        ))),
+        _ => Err(TemplateError(format!("function {f:?} not defined"))),
     }
 }
 

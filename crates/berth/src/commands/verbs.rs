@@ -5,7 +5,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::{build, containers, cp, images, inspect, manage, update, PruneArgs};
+use super::{build, containers, cp, images, inspect, manage, ps, update, PruneArgs};
 use crate::client::Client;
 
 /// Container verbs with the same name at the top level and under `container`.
@@ -62,7 +62,7 @@ pub enum ContainerCmd {
     Verb(ContainerVerb),
     /// List containers
     #[command(visible_aliases = ["list", "ps"])]
-    Ls(containers::PsArgs),
+    Ls(ps::PsArgs),
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(containers::RmArgs),
@@ -189,7 +189,7 @@ pub fn container(c: &Client, v: &ContainerVerb) -> Result<i32> {
 pub fn container_group(c: &Client, cmd: &ContainerCmd) -> Result<i32> {
     match cmd {
         ContainerCmd::Verb(v) => container(c, v),
-        ContainerCmd::Ls(a) => containers::ps(c, a),
+        ContainerCmd::Ls(a) => ps::ps(c, a),
         ContainerCmd::Rm(a) => containers::rm(c, a),
         ContainerCmd::Inspect(a) => inspect::containers(c, a),
         ContainerCmd::Prune(a) => manage::prune_containers(c, a),
