@@ -907,3 +907,289 @@ fn management_verbs(d: &Engine, dir: &Path, net: &str) {
         show(&o)
     );
 }
+
+#[test]
+fn group_verbs_against_dockerd() {
+    against(true, group_verbs);
+}
+
+#[test]
+fn group_verbs_against_berthd() {
+    against(false, group_verbs);
+}
+
+/// docker's `container` and `image` groups, `update`, and the `--format`/`--type` flags of `ps`
+/// and `inspect`: what berth prints, and where the stock docker CLI is here, that it prints the
+/// same as docker does against the same engine.
+fn group_verbs(d: &Engine, dir: &Path) {
+    let ok = |args: &[&str]| {
+        let o = d.berth(args);
+        assert!(o.status.success(), "berth {args:?}: {}", show(&o));
+        text(&o)
+    };
+    // The same output and exit code from berth and the docker CLI.
+    let same = |args: &[&str]| {
+        let b = d.berth(args);
+        if common::docker_cli().is_some() {
+            let k = d.docker(args);
+            assert_eq!(
+                (text(&b), b.status.code()),
+                (text(&k), k.status.code()),
+                "berth and docker differ on {args:?}:\nberth {}\ndocker {}",
+                show(&b),
+                show(&k)
+            );
+        }
+        b
+    };
+    let tar = busybox_tar(dir);
+    let id = ok(&["image", "import", tar.to_str().unwrap(), "cli-groups:v1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert!(ok(&["image", "ls"]).contains("cli-groups "));
+    assert_eq!(ok(&["image", "list", "-q"]).trim(), &id.trim()[7..19]);
+    let img = text(&same(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        "cli-groups:v1",
+    ]));
+    assert_eq!(img, id);
+    assert_eq!(
+        ok(&[
+            "inspect",
+            "--type",
+            "image",
+            "-f",
+            "{{.Id}}",
+            "cli-groups:v1"
+        ]),
+        id
+    );
+    ok(&["image", "tag", "cli-groups:v1", "cli-groups:v2"]);
+    assert_eq!(
+        ok(&["image", "rm", "cli-groups:v2"]),
+        "Untagged: cli-groups:v2\n"
+    );
+
+    // A container made and driven through `container VERB`.
+    let cid = ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "g1",
+        "--network",
+        "none",
+        "-l",
+        "tier=web",
+        "cli-groups:v1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(cid.trim().len(), 64, "{cid}");
+    let ls = same(&[
+        "container",
+        "ls",
+        "--format",
+        "{{.Names}} {{.Label \"tier\"}} {{.Labels}} {{.State}} {{.Networks}}",
+    ]);
+    assert_eq!(text(&ls), "g1 web tier=web running none\n");
+    let ls = same(&[
+        "container",
+        "ps",
+        "-a",
+        "--format",
+        "table {{.ID}}\t{{.Names}}",
+    ]);
+    assert_eq!(
+        text(&ls),
+        format!("CONTAINER ID   NAMES\n{}   g1\n", &cid[..12])
+    );
+    assert_eq!(
+        ok(&["container", "list", "-q", "--no-trunc"]).trim(),
+        cid.trim()
+    );
+    let json = ok(&["container", "ls", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&row["Names"], &row["Labels"], &row["State"]),
+        (&"g1".into(), &"tier=web".into(), &"running".into())
+    );
+    let o = same(&[
+        "container",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.State.Status}} {{.Config.Cmd}} {{index .Config.Labels \"tier\"}}",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "/g1 running [sleep 60] web\n");
+    let v: serde_json::Value = serde_json::from_str(&ok(&["container", "inspect", "g1"])).unwrap();
+    assert_eq!(v[0]["Id"], cid.trim());
+    // Each group's inspect looks at its own kind only; --type does the same for inspect.
+    for args in [
+        &["container", "inspect", "cli-groups:v1"][..],
+        &["image", "inspect", "g1"],
+        &["inspect", "--type", "volume", "g1"],
+    ] {
+        let o = d.berth(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", show(&o));
+        assert_eq!(text(&o), "[]\n", "{args:?}");
+    }
+    let o = same(&["inspect", "--type", "bogus", "g1"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("unknown type: \"bogus\""),
+        "{}",
+        show(&o)
+    );
+
+    // update: docker's output, the daemon's record, the cgroup.
+    let o = same(&[
+        "update",
+        "-m",
+        "48m",
+        "--memory-swap",
+        "96m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "40",
+        "--restart",
+        "on-failure:3",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "g1\n", "{}", show(&o));
+    let o = same(&[
+        "container",
+        "update",
+        "--memory-reservation",
+        "16m",
+        "-c",
+        "512",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "g1\n", "{}", show(&o));
+    assert_eq!(
+        ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} \
+             {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}} \
+             {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "g1",
+        ]),
+        "50331648 100663296 16777216 500000000 512 40 on-failure:3\n"
+    );
+    assert_eq!(
+        ok(&[
+            "container",
+            "exec",
+            "g1",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        ]),
+        "50331648\n"
+    );
+    let o = same(&["update", "-m", "64m", "g1", "no-such-ctr"]);
+    assert_eq!(text(&o), "g1\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No such container: no-such-ctr"),
+        "{}",
+        show(&o)
+    );
+    let o = same(&["update", "g1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "you must provide one or more flags when using this command"
+    );
+    let o = d.berth(&["container", "update", "-m", "lots", "g1"]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .starts_with("invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"));
+
+    // The rest of the container group.
+    assert!(ok(&["container", "top", "g1"]).contains("sleep 60"));
+    assert_eq!(ok(&["container", "pause", "g1"]), "g1\n");
+    assert_eq!(
+        ok(&["container", "inspect", "-f", "{{.State.Paused}}", "g1"]),
+        "true\n"
+    );
+    assert_eq!(ok(&["container", "unpause", "g1"]), "g1\n");
+    assert_eq!(
+        ok(&[
+            "container",
+            "exec",
+            "g1",
+            "sh",
+            "-c",
+            "echo hi > /made; echo done"
+        ]),
+        "done\n"
+    );
+    assert!(ok(&["container", "diff", "g1"])
+        .lines()
+        .any(|l| l == "A /made"));
+    let copied = dir.join("made");
+    ok(&["container", "cp", "g1:/made", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "hi\n");
+    assert!(ok(&["container", "stats", "--no-stream", "g1"]).contains(" g1 "));
+    ok(&["container", "rename", "g1", "g2"]);
+    let o = same(&["container", "rename", "no-such-ctr", "x"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("Error: failed to rename container named no-such-ctr"));
+    assert_eq!(ok(&["container", "stop", "-t", "1", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "start", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "restart", "-t", "1", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "kill", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "wait", "g2"]), "137\n");
+    let img = ok(&["container", "commit", "g2", "cli-groups:committed"]);
+    assert!(img.starts_with("sha256:"), "{img}");
+    assert_eq!(
+        ok(&["image", "history", "-q", "cli-groups:committed"])
+            .lines()
+            .count(),
+        2
+    );
+    let exported = dir.join("g2.tar");
+    ok(&[
+        "container",
+        "export",
+        "-o",
+        exported.to_str().unwrap(),
+        "g2",
+    ]);
+    assert!(std::fs::metadata(&exported).unwrap().len() > 0);
+    let saved = dir.join("committed.tar");
+    ok(&[
+        "image",
+        "save",
+        "-o",
+        saved.to_str().unwrap(),
+        "cli-groups:committed",
+    ]);
+    assert!(
+        ok(&["image", "remove", "cli-groups:committed"]).contains("Untagged: cli-groups:committed")
+    );
+    assert!(ok(&["image", "load", "-i", saved.to_str().unwrap()]).contains("cli-groups:committed"));
+    assert_eq!(ok(&["container", "remove", "g2"]), "g2\n");
+
+    // create + start + logs + attach-free wait, and the prunes.
+    ok(&[
+        "container",
+        "create",
+        "--name",
+        "g3",
+        "--network",
+        "none",
+        "cli-groups:v1",
+        "echo",
+        "from g3",
+    ]);
+    assert_eq!(ok(&["container", "start", "g3"]), "g3\n");
+    assert_eq!(ok(&["container", "wait", "g3"]), "0\n");
+    assert_eq!(ok(&["container", "logs", "g3"]), "from g3\n");
+    assert!(ok(&["container", "prune", "-f"]).contains("Deleted Containers:"));
+    assert!(ok(&["image", "prune", "-a", "-f"]).contains("untagged: cli-groups:v1"));
+    assert_eq!(ok(&["image", "ls", "-q"]), "");
+}
