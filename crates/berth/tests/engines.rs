@@ -1193,3 +1193,96 @@ fn group_verbs(d: &Engine, dir: &Path) {
     assert!(ok(&["image", "prune", "-a", "-f"]).contains("untagged: cli-groups:v1"));
     assert_eq!(ok(&["image", "ls", "-q"]), "");
 }
+
+#[test]
+fn plugin_verbs_against_dockerd() {
+    against(true, plugin_verbs);
+}
+
+#[test]
+fn plugin_verbs_against_berthd() {
+    against(false, plugin_verbs);
+}
+
+/// `plugin create/ls/inspect/set/disable/rm` with a plugin made here (busybox that never serves
+/// its socket, so it is never enabled) and `builder prune`, each as the docker CLI prints it.
+fn plugin_verbs(d: &Engine, dir: &Path) {
+    let same = |args: &[&str]| {
+        let b = d.berth(args);
+        if common::docker_cli().is_some() {
+            let k = d.docker(args);
+            assert_eq!(
+                (text(&b), b.status.code()),
+                (text(&k), k.status.code()),
+                "berth and docker differ on {args:?}:\nberth {}\ndocker {}",
+                show(&b),
+                show(&k)
+            );
+        }
+        b
+    };
+    let ctx = dir.join("plugin");
+    let root = ctx.join("rootfs");
+    for d in [
+        "bin",
+        "run/docker/plugins",
+        "proc",
+        "sys",
+        "dev",
+        "etc",
+        "tmp",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sleep")).unwrap();
+    std::fs::write(
+        ctx.join("config.json"),
+        r#"{"Description": "A berth CLI test plugin that never serves its socket at all",
+            "Documentation": "https://example.invalid/p", "Entrypoint": ["/bin/sleep", "1000"],
+            "Env": [{"Name": "DEBUG", "Settable": ["value"], "Value": "0"}],
+            "Interface": {"Types": ["docker.volumedriver/1.0"], "Socket": "p.sock"},
+            "Network": {"Type": "host"}}"#,
+    )
+    .unwrap();
+    let o = d.berth(&["plugin", "create", "cliplug", ctx.to_str().unwrap()]);
+    assert_eq!(text(&o), "cliplug\n", "{}", show(&o));
+    let ls = text(&same(&["plugin", "ls"]));
+    assert!(
+        ls.starts_with("ID             NAME             DESCRIPTION ")
+            && ls.contains(
+                "   cliplug:latest   A berth CLI test plugin that never serves it…   false\n"
+            ),
+        "{ls}"
+    );
+    same(&["plugin", "ls", "--no-trunc"]);
+    let id = text(&same(&["plugin", "list", "-q", "--no-trunc"]));
+    assert_eq!(id.trim().len(), 64, "{id}");
+    same(&["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"]);
+    same(&["plugin", "ls", "--format", "json"]);
+    let o = same(&[
+        "plugin",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.Enabled}} {{.Settings.Env}}",
+        "cliplug",
+    ]);
+    assert_eq!(text(&o), "cliplug:latest false [DEBUG=0]\n");
+    same(&["plugin", "set", "cliplug", "DEBUG=1"]);
+    let o = d.berth(&["plugin", "inspect", "-f", "{{.Settings.Env}}", "cliplug"]);
+    assert_eq!(text(&o), "[DEBUG=1]\n");
+    let o = d.berth(&["inspect", "--type", "plugin", "-f", "{{.Id}}", "cliplug"]);
+    assert_eq!(text(&o), id);
+    same(&["plugin", "disable", "cliplug"]);
+    let o = d.berth(&["plugin", "rm", "cliplug"]);
+    assert_eq!(text(&o), "cliplug\n", "{}", show(&o));
+    assert_eq!(same(&["plugin", "rm", "cliplug"]).status.code(), Some(1));
+    same(&["plugin", "ls", "-q"]);
+    same(&["plugin", "inspect", "cliplug"]);
+    let o = same(&["builder", "prune", "-f"]);
+    assert!(
+        text(&o).ends_with("Total reclaimed space: 0B\n"),
+        "{}",
+        show(&o)
+    );
+}

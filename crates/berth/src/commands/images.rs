@@ -129,7 +129,7 @@ pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// X-Registry-Auth for `image`: saved credentials, or `{}`.
-fn registry_auth(image: &str) -> String {
+pub(super) fn registry_auth(image: &str) -> String {
     let server = registry_of(image);
     let creds = std::fs::read(config_path())
         .ok()

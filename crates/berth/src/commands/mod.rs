@@ -13,6 +13,7 @@ mod manage;
 mod network;
 mod optparse;
 mod ordered;
+mod plugin;
 mod profiles;
 mod ps;
 mod runopts;
@@ -68,6 +69,12 @@ pub enum Cmd {
     /// Manage berthd (df, prune, events, info)
     #[command(subcommand)]
     System(system::SystemCmd),
+    /// Manage plugins
+    #[command(subcommand)]
+    Plugin(plugin::PluginCmd),
+    /// Manage builds (the build cache)
+    #[command(subcommand)]
+    Builder(plugin::BuilderCmd),
     #[command(flatten)]
     Image(ImageVerb),
     /// List images
@@ -257,6 +264,8 @@ pub fn main() -> i32 {
             Cmd::Network(n) => network::main(&client, n),
             Cmd::Volume(v) => volume::main(&client, v),
             Cmd::System(s) => system::main(&client, s),
+            Cmd::Plugin(p) => plugin::main(&client, p),
+            Cmd::Builder(b) => plugin::builder(&client, b),
             Cmd::Image(v) => verbs::image(&client, v),
             Cmd::ImageList(a) => images::list(&client, a),
             Cmd::Rmi(a) => images::rmi(&client, a),
