@@ -144,6 +144,11 @@ fn bar(detail: &Value) -> String {
 
 /// Sizes as docker prints them: 1000-based, three significant digits.
 pub fn human(n: u64) -> String {
+    human_digits(n, 3)
+}
+
+/// go-units' `HumanSizeWithPrecision`: 1000-based, `digits` significant digits.
+pub fn human_digits(n: u64, digits: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -151,13 +156,12 @@ pub fn human(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
+    let int_digits = if v < 1.0 {
         1
     } else {
-        2
+        (v.log10().floor() as usize) + 1
     };
+    let decimals = digits.saturating_sub(int_digits);
     let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_string();
@@ -259,6 +263,8 @@ mod tests {
         assert_eq!(human(512), "512B");
         assert_eq!(human(1_980_000), "1.98MB");
         assert_eq!(human(4_000_000), "4MB");
+        assert_eq!(human(123_456), "123kB");
+        assert_eq!(human_digits(1_982_321, 4), "1.982MB");
         assert_eq!(binary(1023), "1023B");
         assert_eq!(binary(1536 * 1024), "1.5MiB");
         assert_eq!(binary(12_345_678), "11.77MiB");

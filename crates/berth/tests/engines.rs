@@ -966,6 +966,39 @@ fn group_verbs(d: &Engine, dir: &Path) {
         ]),
         id
     );
+    let o = same(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}",
+    ]);
+    assert_eq!(
+        text(&o),
+        format!("cli-groups:v1 {} <none>\n", &id.trim()[7..19])
+    );
+    same(&[
+        "images",
+        "--format",
+        "table {{.Repository}}\t{{.Tag}}\t{{.Size}}",
+    ]);
+    same(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Internal}}",
+    ]);
+    ok(&["volume", "create", "--label", "k=v", "gvol"]);
+    let o = same(&[
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Name}}\t{{.Label \"k\"}}\t{{.Driver}}",
+    ]);
+    assert_eq!(
+        text(&o),
+        "VOLUME NAME   k         DRIVER\ngvol          v         local\n"
+    );
+    ok(&["volume", "rm", "gvol"]);
     ok(&["image", "tag", "cli-groups:v1", "cli-groups:v2"]);
     assert_eq!(
         ok(&["image", "rm", "cli-groups:v2"]),

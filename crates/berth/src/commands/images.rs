@@ -7,67 +7,196 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::listfmt::ListFormat;
+use super::ordered::Json;
 use crate::client::{base64, q, Body, Client};
 use crate::streams;
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
-    /// Show all images
+    /// Show all images (default hides intermediate images)
     #[arg(short = 'a', long)]
     all: bool,
-    /// Only show image ids
+    /// Only show image IDs
     #[arg(short = 'q', long)]
     quiet: bool,
     /// Filter output (dangling=true, reference=x, label=k=v, ...)
     #[arg(short = 'f', long = "filter")]
     filter: Vec<String>,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.Repository}}:{{.Tag}}')
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// [REPOSITORY[:TAG]]
+    reference: Option<String>,
 }
 
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const IMAGES_DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/// `images` (and `image ls`): a row per repository and tag, as docker's image context shows it.
 pub fn list(c: &Client, a: &ImagesArgs) -> Result<i32> {
-    let mut path = format!("/images/json?all={}", u8::from(a.all));
-    if let Some(f) = super::filters_query(&a.filter)? {
-        path.push_str(&format!("&filters={f}"));
+    let default = if a.digests {
+        IMAGES_DIGESTS_TABLE
+    } else {
+        IMAGES_TABLE
+    };
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(default), default)?;
+    let header = Json::Obj(
+        [
+            ("Containers", "CONTAINERS"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedSince", "CREATED"),
+            ("Digest", "DIGEST"),
+            ("ID", "IMAGE ID"),
+            ("Repository", "REPOSITORY"),
+            ("SharedSize", "SHARED SIZE"),
+            ("Size", "SIZE"),
+            ("Tag", "TAG"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("VirtualSize", "SIZE"),
+        ]
+        .iter()
+        .map(|(k, h)| (k.to_string(), Json::Str(h.to_string())))
+        .collect(),
+    );
+    let mut filter = a.filter.clone();
+    if let Some(r) = &a.reference {
+        filter.push(format!("reference={r}"));
+    }
+    let mut path = "/images/json".to_string();
+    let mut query = Vec::new();
+    if a.all {
+        query.push("all=1".to_string());
+    }
+    if let Some(f) = super::filters_query(&filter)? {
+        query.push(format!("filters={f}"));
+    }
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
     }
     let list = c.get(&path)?;
-    let short = |id: &str| {
-        id.trim_start_matches("sha256:")
-            .chars()
-            .take(12)
-            .collect::<String>()
+    let id = |img: &Value| {
+        let id = img["Id"].as_str().unwrap_or("");
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            super::short_id(id)
+        }
     };
     let mut rows = Vec::new();
     for img in list.as_array().into_iter().flatten() {
-        let id = short(img["Id"].as_str().unwrap_or(""));
-        if a.quiet {
-            println!("{id}");
-            continue;
-        }
-        let tags: Vec<String> = img["RepoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect();
-        let tags = if tags.is_empty() {
-            vec!["<none>:<none>".to_string()]
-        } else {
-            tags
-        };
-        for t in tags {
-            let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), "<none>"));
-            rows.push(vec![
-                repo.to_string(),
-                tag.to_string(),
-                id.clone(),
-                streams::ago(img["Created"].as_i64().unwrap_or(0)),
-                streams::human(img["Size"].as_u64().unwrap_or(0)),
-            ]);
+        for (repo, tag, digest) in image_rows(img, a.digests) {
+            if a.quiet {
+                println!("{}", id(img));
+            } else {
+                rows.push(image_row(img, id(img), repo, tag, digest));
+            }
         }
     }
-    if !a.quiet {
-        streams::table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    if a.quiet {
+        return Ok(0);
     }
+    list_format.print(&header, &rows, "*formatter.imageContext")?;
     Ok(0)
+}
+
+/// The (repository, tag, digest) rows of an image, as docker makes them: one per tag (per tag and
+/// digest with `--digests`), one for a repository known only by digest, `<none>` when dangling.
+fn image_rows(img: &Value, digests: bool) -> Vec<(String, String, String)> {
+    let none = || "<none>".to_string();
+    let tags: Vec<String> = super::strings(&img["RepoTags"])
+        .into_iter()
+        .filter(|t| t != "<none>:<none>")
+        .collect();
+    let mut by_digest: Vec<(String, String)> = super::strings(&img["RepoDigests"])
+        .into_iter()
+        .filter(|d| d != "<none>@<none>")
+        .filter_map(|d| {
+            d.split_once('@')
+                .map(|(r, d)| (r.to_string(), d.to_string()))
+        })
+        .collect();
+    if tags.is_empty() && by_digest.is_empty() {
+        return vec![(none(), none(), none())];
+    }
+    let mut rows = Vec::new();
+    for t in &tags {
+        let (repo, tag) = split_tag(t);
+        let ds: Vec<String> = by_digest
+            .iter()
+            .filter(|(r, _)| r == repo)
+            .map(|(_, d)| d.clone())
+            .collect();
+        if digests && !ds.is_empty() {
+            for d in ds {
+                rows.push((repo.to_string(), tag.to_string(), d));
+            }
+        } else {
+            rows.push((repo.to_string(), tag.to_string(), none()));
+        }
+    }
+    by_digest.retain(|(r, _)| !tags.iter().any(|t| split_tag(t).0 == r));
+    let mut seen = Vec::new();
+    for (repo, d) in by_digest {
+        if digests {
+            rows.push((repo, none(), d));
+        } else if !seen.contains(&repo) {
+            seen.push(repo.clone());
+            rows.push((repo, none(), none()));
+        }
+    }
+    rows
+}
+
+fn image_row(img: &Value, id: String, repo: String, tag: String, digest: String) -> Json {
+    let created = img["Created"].as_i64().unwrap_or(0);
+    let size = img["Size"].as_u64().unwrap_or(0);
+    let count = |k: &str| img[k].as_i64().unwrap_or(-1);
+    let (containers, shared) = (count("Containers"), count("SharedSize"));
+    let s = |v: String| Json::Str(v);
+    Json::Obj(vec![
+        (
+            "Containers".into(),
+            s(if containers < 0 {
+                "N/A".into()
+            } else {
+                containers.to_string()
+            }),
+        ),
+        ("CreatedAt".into(), s(super::ps::go_time(created))),
+        ("CreatedSince".into(), s(streams::ago(created))),
+        ("Digest".into(), s(digest)),
+        ("ID".into(), s(id)),
+        ("Repository".into(), s(repo)),
+        (
+            "SharedSize".into(),
+            s(if shared < 0 {
+                "N/A".into()
+            } else {
+                streams::human(shared as u64)
+            }),
+        ),
+        ("Size".into(), s(streams::human(size))),
+        ("Tag".into(), s(tag)),
+        (
+            "UniqueSize".into(),
+            s(if shared < 0 {
+                "N/A".into()
+            } else {
+                streams::human(size.saturating_sub(shared as u64))
+            }),
+        ),
+        ("VirtualSize".into(), s(streams::human_digits(size, 4))),
+    ])
 }
 
 /// Split `name[:tag]` (a port in the registry host is not a tag).

@@ -58,11 +58,10 @@ impl ListFormat {
     /// Render the rows (and, for a table, first the header: `header` holds each field's title),
     /// then print them.
     pub fn print(&self, header: &Json, rows: &[Json], type_name: &str) -> Result<()> {
-        let fail = |e| anyhow!("failed to execute template: {e}");
-        let head = self.template.render_row(header, type_name).map_err(fail)?;
+        let fail = |e| anyhow!("template parsing error: {e}");
         let mut out = String::new();
         if self.table {
-            out.push_str(&head);
+            out.push_str(&self.template.render_row(header, type_name).map_err(fail)?);
             out.push('\n');
         }
         for r in rows {
@@ -105,9 +104,81 @@ pub fn tabwrite(text: &str) -> String {
     out
 }
 
+/// A header row: each field's column title.
+pub fn header(titles: &[(&str, &str)]) -> Json {
+    Json::Obj(
+        titles
+            .iter()
+            .map(|(k, h)| (k.to_string(), Json::Str(h.to_string())))
+            .collect(),
+    )
+}
+
+/// `KEY=VALUE,...` of a labels object (sorted; Go's map order is random), and the labels as the
+/// table `{{.Label "KEY"}}` reads.
+pub fn labels(v: &serde_json::Value) -> (Json, Json) {
+    let mut l: Vec<(String, String)> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .collect();
+    l.sort();
+    let joined = l
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let table = Json::Obj(l.into_iter().map(|(k, v)| (k, Json::Str(v))).collect());
+    (Json::Str(joined), table)
+}
+
+/// An RFC 3339 time as Go's `time.Time.String()` prints it (`2026-12-07 17:40:33.738145579 +0000
+/// UTC`).
+pub fn go_time_string(rfc3339: &str) -> String {
+    let (date, rest) = rfc3339.split_once('T').unwrap_or((rfc3339, ""));
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let clock = match clock.split_once('.') {
+        Some((hms, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                hms.to_string()
+            } else {
+                format!("{hms}.{frac}")
+            }
+        }
+        None => clock.to_string(),
+    };
+    let zone = match zone {
+        "Z" | "" => "+0000 UTC".to_string(),
+        z => {
+            let z = z.replace(':', "");
+            format!("{z} {z}")
+        }
+    };
+    format!("{date} {clock} {zone}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_go() {
+        assert_eq!(
+            go_time_string("2026-12-07T17:40:33.738145579Z"),
+            "2026-12-07 17:40:33.738145579 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-12-07T17:40:33.5000Z"),
+            "2026-12-07 17:40:33.5 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-12-07T17:40:33+01:00"),
+            "2026-12-07 17:40:33 +0100 +0100"
+        );
+    }
 
     #[test]
     fn tables_align_as_go_tabwriter() {

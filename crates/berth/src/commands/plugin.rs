@@ -170,7 +170,6 @@ fn ls(c: &Client, a: &LsArgs) -> Result<i32> {
         .map(|(k, h)| (k.to_string(), Json::Str(h.to_string())))
         .collect(),
     );
-    list_format.check(&header, "*formatter.pluginContext")?;
     let path = match super::filters_query(&a.filter)? {
         Some(f) => format!("/plugins?filters={f}"),
         None => "/plugins".to_string(),

@@ -128,7 +128,7 @@ fn ellipsis(s: &str, n: usize) -> String {
 }
 
 /// Go's `time.Time.String()` of a unix time, in UTC.
-fn go_time(unix: i64) -> String {
+pub(super) fn go_time(unix: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
     let s = berth_time::rfc3339_nano(t);
     format!("{} {} +0000 UTC", &s[..10], &s[11..19])
