@@ -1171,7 +1171,10 @@ fn group_verbs(d: &Engine, dir: &Path) {
     let o = same(&["container", "rename", "no-such-ctr", "x"]);
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("Error: failed to rename container named no-such-ctr"));
-    assert_eq!(ok(&["container", "stop", "-t", "1", "g2"]), "g2\n");
+    assert_eq!(
+        ok(&["container", "stop", "-s", "KILL", "--timeout", "5", "g2"]),
+        "g2\n"
+    );
     assert_eq!(ok(&["container", "start", "g2"]), "g2\n");
     assert_eq!(ok(&["container", "restart", "-t", "1", "g2"]), "g2\n");
     assert_eq!(ok(&["container", "kill", "g2"]), "g2\n");
@@ -1222,6 +1225,46 @@ fn group_verbs(d: &Engine, dir: &Path) {
     assert_eq!(ok(&["container", "start", "g3"]), "g3\n");
     assert_eq!(ok(&["container", "wait", "g3"]), "0\n");
     assert_eq!(ok(&["container", "logs", "g3"]), "from g3\n");
+    let o = same(&[
+        "container",
+        "logs",
+        "--since",
+        "1h",
+        "--until",
+        "2099-01-01",
+        "g3",
+    ]);
+    assert_eq!(text(&o), "from g3\n");
+    let o = d.berth(&["container", "logs", "-t", "g3"]);
+    let line = text(&o);
+    assert!(
+        line.starts_with("20") && line.contains("Z from g3"),
+        "{}",
+        show(&o)
+    );
+    // start -a: the container's output and exit code are ours.
+    ok(&[
+        "container",
+        "create",
+        "--name",
+        "g4",
+        "--network",
+        "none",
+        "cli-groups:v1",
+        "sh",
+        "-c",
+        "echo attached; exit 3",
+    ]);
+    let o = d.berth(&["container", "start", "-a", "g4"]);
+    assert_eq!(
+        (o.status.code(), text(&o).as_str()),
+        (Some(3), "attached\n"),
+        "{}",
+        show(&o)
+    );
+    let o = same(&["container", "start", "-a", "g3", "g4"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("you cannot start and attach multiple containers at once"));
     assert!(ok(&["container", "prune", "-f"]).contains("Deleted Containers:"));
     assert!(ok(&["image", "prune", "-a", "-f"]).contains("untagged: cli-groups:v1"));
     assert_eq!(ok(&["image", "ls", "-q"]), "");

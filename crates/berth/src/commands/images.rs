@@ -473,6 +473,12 @@ pub struct ImportArgs {
     /// Apply a Dockerfile instruction (CMD, ENV, WORKDIR, ...)
     #[arg(short = 'c', long = "change")]
     change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
     /// A tarball file, or - for stdin
     file: String,
     /// repository[:tag]
@@ -486,6 +492,12 @@ pub fn import(c: &Client, a: &ImportArgs) -> Result<i32> {
         Box::new(std::fs::File::open(&a.file).with_context(|| format!("open {}", a.file))?)
     };
     let mut path = "/images/create?fromSrc=-".to_string();
+    if let Some(m) = &a.message {
+        path.push_str(&format!("&message={}", q(m)));
+    }
+    if let Some(p) = &a.platform {
+        path.push_str(&format!("&platform={}", q(p)));
+    }
     if let Some(r) = &a.reference {
         let (name, tag) = split_tag(r);
         path.push_str(&format!("&repo={}&tag={}", q(name), q(tag)));
@@ -517,9 +529,13 @@ pub fn tag(c: &Client, source: &str, target: &str) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct RmiArgs {
+    /// Force removal of the image
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    no_prune: bool,
+    #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 
@@ -529,7 +545,12 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<i32> {
         let r = c
             .request(
                 "DELETE",
-                &format!("/images/{}?force={}", img, u8::from(a.force)),
+                &format!(
+                    "/images/{}?force={}{}",
+                    img,
+                    u8::from(a.force),
+                    if a.no_prune { "&noprune=1" } else { "" }
+                ),
                 &[],
                 Body::Empty,
             )

@@ -365,20 +365,58 @@ pub struct EventsArgs {
     format: Option<String>,
 }
 
-/// A `--since`/`--until` value for the API: a duration before now becomes a unix time, as the
-/// docker CLI sends it; anything else goes as given (the daemon parses timestamps).
-fn event_time(s: &str) -> String {
-    match super::goparse::go_duration(s) {
-        Ok(ns) if ns >= 0 => {
-            let d = std::time::Duration::from_nanos(ns.unsigned_abs());
-            let t = std::time::SystemTime::now()
-                .checked_sub(d)
-                .unwrap_or(std::time::UNIX_EPOCH);
-            let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+/// A `--since`/`--until` value as the docker CLI sends it (its `GetTimestamp`): a duration before
+/// now as whole unix seconds, a date or time (`2026-12-07`, `...T18:00`, RFC 3339 with a zone;
+/// UTC without one) as `SECONDS.NANOS`, anything else as given.
+pub(super) fn api_time(s: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if let Ok(ns) = super::goparse::go_duration(s) {
+        if s != "0" {
+            let secs = now.as_nanos() as i128 - i128::from(ns);
+            return (secs.div_euclid(1_000_000_000)).to_string();
         }
-        _ => s.to_string(),
     }
+    if !s.contains('-') || s.len() < 10 {
+        return s.to_string();
+    }
+    let (date, rest) = s.split_at(10);
+    let rest = rest.strip_prefix('T').unwrap_or(rest);
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let parts: Vec<&str> = hms.split(':').filter(|p| !p.is_empty()).collect();
+    let field = |i: usize| parts.get(i).copied().unwrap_or("00");
+    let text = format!(
+        "{date}T{}:{}:{}{}Z",
+        field(0),
+        field(1),
+        field(2),
+        if frac.is_empty() {
+            String::new()
+        } else {
+            format!(".{frac}")
+        }
+    );
+    let offset = match zone {
+        "" | "Z" => Some(0i64),
+        z => {
+            let (sign, hm) = z.split_at(1);
+            let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
+            match (h.parse::<i64>(), m.parse::<i64>()) {
+                (Ok(h), Ok(m)) => Some(if sign == "-" { -1 } else { 1 } * (h * 3600 + m * 60)),
+                _ => None,
+            }
+        }
+    };
+    let Some(t) = offset.and_then(|o| Some((berth_time::parse_rfc3339(&text)?, o))) else {
+        return s.to_string();
+    };
+    let d =
+        t.0.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+    format!("{}.{:09}", d.as_secs() as i64 - t.1, d.subsec_nanos())
 }
 
 /// One event as the docker CLI prints it:
@@ -414,10 +452,10 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<i32> {
     use std::io::{BufRead, Write};
     let mut query = Vec::new();
     if let Some(s) = &a.since {
-        query.push(format!("since={}", crate::client::q(&event_time(s))));
+        query.push(format!("since={}", crate::client::q(&api_time(s))));
     }
     if let Some(u) = &a.until {
-        query.push(format!("until={}", crate::client::q(&event_time(u))));
+        query.push(format!("until={}", crate::client::q(&api_time(u))));
     }
     if let Some(f) = super::filters_query(&a.filter)? {
         query.push(format!("filters={f}"));
@@ -465,8 +503,15 @@ mod tests {
             "2026-11-28T08:06:19.519068068Z container start abc (image=bb, name=web)"
         );
         assert_eq!(share(50, 200, true), "50B (25%)");
-        assert_eq!(event_time("1700000000"), "1700000000");
-        assert!(event_time("10m").contains('.'));
-        assert!(event_time("0s").contains('.'));
+        assert_eq!(api_time("1700000000"), "1700000000");
+        assert!(api_time("10m").parse::<u64>().is_ok());
+        // What docker CLI 28 sent for these (recorded).
+        assert_eq!(api_time("2026-12-07"), "1796601600.000000000");
+        assert_eq!(api_time("2026-12-07T18:00:00"), "1796666400.000000000");
+        assert_eq!(
+            api_time("2026-12-07T19:00:00+01:00"),
+            "1796666400.000000000"
+        );
+        assert_eq!(api_time("2026-12-07T18:00"), "1796666400.000000000");
     }
 }

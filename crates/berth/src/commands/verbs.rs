@@ -22,7 +22,7 @@ pub enum ContainerVerb {
     /// Stop one or more running containers
     Stop(containers::StopArgs),
     /// Start one or more stopped containers
-    Start(Names),
+    Start(containers::StartArgs),
     /// Restart one or more containers
     Restart(containers::StopArgs),
     /// Kill one or more running containers
@@ -167,7 +167,7 @@ pub fn container(c: &Client, v: &ContainerVerb) -> Result<i32> {
         V::Exec(a) => containers::exec(c, a),
         V::Stop(a) => containers::stop(c, a, false),
         V::Restart(a) => containers::stop(c, a, true),
-        V::Start(a) => containers::start(c, &a.containers),
+        V::Start(a) => containers::start(c, a),
         V::Kill(a) => containers::kill(c, a),
         V::Wait(a) => containers::wait(c, a),
         V::Attach(a) => containers::attach(c, a),
