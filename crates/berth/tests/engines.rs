@@ -373,6 +373,12 @@ fn login_push_pull_against_berthd() {
     );
     let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
     assert_eq!(text(&o), "pulled\n", "{}", show(&o));
+    // -q: only the reference, as docker prints it; the same through `image pull`/`image push`.
+    let o = d.berth(&["image", "push", "-q", &name]);
+    assert_eq!(text(&o), format!("{name}\n"), "{}", show(&o));
+    assert!(d.berth(&["image", "rm", &name]).status.success());
+    let o = d.berth(&["image", "pull", "-q", &name]);
+    assert_eq!(text(&o), format!("{name}\n"), "{}", show(&o));
 
     // run pulls a missing image, and with --pull always any image, showing the progress on
     // stderr as docker does: stdout keeps only the container's output.

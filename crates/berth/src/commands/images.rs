@@ -277,20 +277,76 @@ pub(super) fn registry_auth(image: &str) -> String {
     }
 }
 
-pub fn pull(c: &Client, image: &str) -> Result<i32> {
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    image: String,
+}
+
+/// `pull`: the progress (bars on a terminal), or with `-q` only the reference pulled.
+pub fn pull(c: &Client, a: &PullArgs) -> Result<i32> {
+    let last = a.image.rsplit('/').next().unwrap_or("");
+    if a.all_tags && last.contains([':', '@']) {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
     let tty = nix::unistd::isatty(1).unwrap_or(false);
-    pull_to(c, image, Some((&mut std::io::stdout().lock(), tty)))?;
+    let mut stdout = std::io::stdout().lock();
+    let out: Option<(&mut dyn Write, bool)> = (!a.quiet).then_some((&mut stdout, tty));
+    pull_with(c, &a.image, a.platform.as_deref(), a.all_tags, out)?;
+    if a.quiet {
+        println!("{}", full_reference(&a.image, a.all_tags));
+    }
     Ok(0)
 }
 
-/// Pull `image`, showing its progress on the given output (with bars when it is a terminal), or
-/// nowhere with `None`.
+/// A reference as docker prints it in full: `docker.io/library/` before a Docker Hub name, and
+/// `:latest` when it has no tag or digest (and not every tag was asked for).
+fn full_reference(image: &str, all_tags: bool) -> String {
+    let first = image.split('/').next().unwrap_or("");
+    let has_registry = image.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let mut r = if has_registry {
+        image.to_string()
+    } else if image.contains('/') {
+        format!("docker.io/{image}")
+    } else {
+        format!("docker.io/library/{image}")
+    };
+    let last = r.rsplit('/').next().unwrap_or("");
+    if !all_tags && !last.contains([':', '@']) {
+        r.push_str(":latest");
+    }
+    r
+}
+
 pub(super) fn pull_to(c: &Client, image: &str, out: Option<(&mut dyn Write, bool)>) -> Result<()> {
+    pull_with(c, image, None, false, out)
+}
+
+/// `pull_to` for a platform, or for every tag of the repository.
+fn pull_with(
+    c: &Client,
+    image: &str,
+    platform: Option<&str>,
+    all_tags: bool,
+    out: Option<(&mut dyn Write, bool)>,
+) -> Result<()> {
     let (name, tag) = split_tag(image);
     let auth = registry_auth(image);
     let mut path = format!("/images/create?fromImage={}", q(name));
-    if !tag.is_empty() {
+    if !tag.is_empty() && !all_tags {
         path.push_str(&format!("&tag={}", q(tag)));
+    }
+    if let Some(p) = platform {
+        path.push_str(&format!("&platform={}", q(p)));
     }
     let r = c
         .request("POST", &path, &[("X-Registry-Auth", &auth)], Body::Empty)?
@@ -302,14 +358,34 @@ pub(super) fn pull_to(c: &Client, image: &str, out: Option<(&mut dyn Write, bool
     Ok(())
 }
 
-pub fn push(c: &Client, image: &str) -> Result<i32> {
-    let (name, tag) = split_tag(image);
-    let auth = registry_auth(image);
-    let path = format!("/images/{}/push?tag={}", name, q(tag));
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG]
+    image: String,
+}
+
+/// `push`: the progress, or with `-q` only the reference pushed.
+pub fn push(c: &Client, a: &PushArgs) -> Result<i32> {
+    let (name, tag) = split_tag(&a.image);
+    let auth = registry_auth(&a.image);
+    let path = if a.all_tags {
+        format!("/images/{name}/push")
+    } else {
+        format!("/images/{}/push?tag={}", name, q(tag))
+    };
     let r = c
         .request("POST", &path, &[("X-Registry-Auth", &auth)], Body::Empty)?
         .ok()?;
-    streams::progress(r, false)?;
+    streams::progress(r, a.quiet)?;
+    if a.quiet {
+        println!("{}", full_reference(&a.image, a.all_tags));
+    }
     Ok(0)
 }
 
@@ -594,5 +670,12 @@ mod tests {
             "https://index.docker.io/v1/"
         );
         assert_eq!(decode_base64("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(full_reference("bb", false), "docker.io/library/bb:latest");
+        assert_eq!(full_reference("me/bb:1", false), "docker.io/me/bb:1");
+        assert_eq!(
+            full_reference("localhost:5000/x", false),
+            "localhost:5000/x:latest"
+        );
+        assert_eq!(full_reference("localhost:5000/x", true), "localhost:5000/x");
     }
 }

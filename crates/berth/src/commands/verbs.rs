@@ -84,9 +84,9 @@ pub enum ImageVerb {
     /// Load an image from a tar archive or STDIN
     Load(images::LoadArgs),
     /// Download an image from a registry
-    Pull(ImageName),
+    Pull(images::PullArgs),
     /// Upload an image to a registry
-    Push(ImageName),
+    Push(images::PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(images::SaveArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -144,12 +144,6 @@ pub struct PortArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct ImageName {
-    /// NAME[:TAG]
-    pub image: String,
-}
-
-#[derive(Args, Debug)]
 pub struct TagArgs {
     /// SOURCE_IMAGE[:TAG]
     pub source: String,
@@ -204,8 +198,8 @@ pub fn image(c: &Client, v: &ImageVerb) -> Result<i32> {
         V::History(a) => manage::history(c, a),
         V::Import(a) => images::import(c, a),
         V::Load(a) => images::load(c, a),
-        V::Pull(a) => images::pull(c, &a.image),
-        V::Push(a) => images::push(c, &a.image),
+        V::Pull(a) => images::pull(c, a),
+        V::Push(a) => images::push(c, a),
         V::Save(a) => images::save(c, a),
         V::Tag(a) => images::tag(c, &a.source, &a.target),
     }
