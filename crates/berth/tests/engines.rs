@@ -952,6 +952,13 @@ fn group_verbs(d: &Engine, dir: &Path) {
     let id = ok(&["image", "import", tar.to_str().unwrap(), "cli-groups:v1"]);
     assert!(id.starts_with("sha256:"), "{id}");
     assert!(ok(&["image", "ls"]).contains("cli-groups "));
+    let v = same(&["version", "--format", "{{.Server.Version}} {{.Server.Os}}"]);
+    assert!(text(&v).ends_with(" linux\n"), "{}", show(&v));
+    same(&[
+        "info",
+        "-f",
+        "{{.ServerVersion}} {{.Images}} {{json .Runtimes}}",
+    ]);
     assert_eq!(ok(&["image", "list", "-q"]).trim(), &id.trim()[7..19]);
     let img = text(&same(&[
         "image",

@@ -87,9 +87,9 @@ pub enum Cmd {
     /// Log out from a registry
     Logout { server: Option<String> },
     /// Show client and daemon versions
-    Version,
+    Version(system::FormatArg),
     /// Show daemon information
-    Info,
+    Info(system::FormatArg),
     /// Check the engine, its containers and images against the CIS Docker Benchmark
     Audit(audit::AuditArgs),
     /// Least-privilege profiles learned from a run (berthd only)
@@ -271,8 +271,8 @@ pub fn main() -> i32 {
             Cmd::Rmi(a) => images::rmi(&client, a),
             Cmd::Login(a) => images::login(&client, a),
             Cmd::Logout { .. } => Ok(0),
-            Cmd::Version => system::version(&client),
-            Cmd::Info => system::info(&client),
+            Cmd::Version(a) => system::version(&client, a),
+            Cmd::Info(a) => system::info(&client, a),
             Cmd::Audit(a) => audit::audit(&client, &endpoint, a),
             Cmd::Profile(p) => profiles::main(&client, p),
             Cmd::Completion { .. } | Cmd::Man { .. } => Ok(0),

@@ -3,9 +3,53 @@
 use anyhow::Result;
 use serde_json::Value;
 
+use super::ordered::Json;
+use super::template::Template;
 use crate::client::Client;
 
-pub fn version(c: &Client) -> Result<i32> {
+/// `--format` of `version` and `info`.
+#[derive(clap::Args, Debug)]
+pub struct FormatArg {
+    /// Format output: 'json' or a Go template (e.g. '{{.Server.Version}}')
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+}
+
+/// `format` applied to `data` and printed (`json`: the data on one line).
+fn print_formatted(format: &str, data: &Json) -> Result<()> {
+    if format == "json" {
+        println!("{}", data.compact());
+        return Ok(());
+    }
+    let t = Template::parse(format).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = t.render(data).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{out}");
+    Ok(())
+}
+
+pub fn version(c: &Client, a: &FormatArg) -> Result<i32> {
+    if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
+        let (major, minor) = c.api_version();
+        let client = Json::Obj(vec![
+            (
+                "Version".into(),
+                Json::Str(env!("CARGO_PKG_VERSION").into()),
+            ),
+            ("ApiVersion".into(), Json::Str(format!("{major}.{minor}"))),
+            ("Os".into(), Json::Str(std::env::consts::OS.into())),
+            ("Arch".into(), Json::Str(go_arch().into())),
+        ]);
+        let server = c
+            .request("GET", "/version", &[], crate::client::Body::Empty)?
+            .ok()?
+            .text()?;
+        let data = Json::Obj(vec![
+            ("Client".into(), client),
+            ("Server".into(), Json::parse(&server)?),
+        ]);
+        print_formatted(f, &data)?;
+        return Ok(0);
+    }
     let v = c.get("/version")?;
     println!("Client:\n Version:    {}\n", env!("CARGO_PKG_VERSION"));
     println!("Server:");
@@ -36,7 +80,25 @@ pub fn version(c: &Client) -> Result<i32> {
     Ok(0)
 }
 
-pub fn info(c: &Client) -> Result<i32> {
+/// Go's name of this machine's architecture.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+pub fn info(c: &Client, a: &FormatArg) -> Result<i32> {
+    if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
+        let text = c
+            .request("GET", "/info", &[], crate::client::Body::Empty)?
+            .ok()?
+            .text()?;
+        print_formatted(f, &Json::parse(&text)?)?;
+        return Ok(0);
+    }
     let i = c.get("/info")?;
     let n = |k: &str| i[k].as_i64().unwrap_or(0);
     println!("Containers: {}", n("Containers"));
@@ -90,7 +152,7 @@ pub enum SystemCmd {
     /// Get real time events from the server
     Events(EventsArgs),
     /// Show daemon information
-    Info,
+    Info(FormatArg),
 }
 
 pub fn main(c: &Client, cmd: &SystemCmd) -> Result<i32> {
@@ -98,7 +160,7 @@ pub fn main(c: &Client, cmd: &SystemCmd) -> Result<i32> {
         SystemCmd::Df { verbose } => df(c, *verbose),
         SystemCmd::Prune(a) => prune(c, a),
         SystemCmd::Events(a) => events(c, a),
-        SystemCmd::Info => info(c),
+        SystemCmd::Info(a) => info(c, a),
     }
 }
 
