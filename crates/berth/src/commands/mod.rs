@@ -56,10 +56,10 @@ pub enum Cmd {
     Events(system::EventsArgs),
     /// Manage containers
     #[command(subcommand, name = "container")]
-    Containers(ContainerCmd),
+    ContainerGroup(ContainerCmd),
     /// Manage images
     #[command(subcommand, name = "image")]
-    Images(ImageCmd),
+    ImageGroup(ImageCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
@@ -259,8 +259,8 @@ pub fn main() -> i32 {
             Cmd::Rm(a) => containers::rm(&client, a),
             Cmd::Inspect(a) => inspect::inspect(&client, a),
             Cmd::Events(a) => system::events(&client, a),
-            Cmd::Containers(g) => verbs::container_group(&client, g),
-            Cmd::Images(g) => verbs::image_group(&client, g),
+            Cmd::ContainerGroup(g) => verbs::container_group(&client, g),
+            Cmd::ImageGroup(g) => verbs::image_group(&client, g),
             Cmd::Network(n) => network::main(&client, n),
             Cmd::Volume(v) => volume::main(&client, v),
             Cmd::System(s) => system::main(&client, s),
@@ -285,7 +285,7 @@ pub fn main() -> i32 {
             // docker run reports its own failures (not the container's) as 125, a start the
             // daemon refused by what kept the program from running (126, 127).
             let verb = match &cli.command {
-                Cmd::Container(v) | Cmd::Containers(ContainerCmd::Verb(v)) => Some(v),
+                Cmd::Container(v) | Cmd::ContainerGroup(ContainerCmd::Verb(v)) => Some(v),
                 _ => None,
             };
             match (verb, e.downcast_ref::<containers::StartFailed>()) {
