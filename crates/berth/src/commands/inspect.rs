@@ -165,15 +165,22 @@ fn show_each(
     get: impl Fn(&str) -> Result<Json>,
 ) -> Result<i32> {
     let mut found = Vec::new();
+    let mut rendered = 0;
     let mut code = 0;
     for n in names {
         match get(n) {
             Ok(v) => {
                 if let Some(Format::Template(t)) = f {
-                    let out = t
-                        .render(&v)
-                        .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-                    println!("{out}");
+                    match t.render(&v) {
+                        Ok(out) => {
+                            println!("{out}");
+                            rendered += 1;
+                        }
+                        Err(e) => {
+                            eprintln!("template parsing error: {e}");
+                            code = 1;
+                        }
+                    }
                 } else {
                     found.push(v);
                 }
@@ -188,6 +195,8 @@ fn show_each(
         }
     }
     match f {
+        // docker's template inspector writes one empty line when nothing rendered.
+        Some(Format::Template(_)) if rendered == 0 => println!(),
         Some(Format::Template(_)) => {}
         Some(Format::Json) => println!("{}", Json::Arr(found).compact()),
         None => println!("{}", Json::Arr(found).indented()),

@@ -95,7 +95,7 @@ fn lex(src: &str, base: usize) -> R<Vec<(Tok, usize, bool)>> {
     };
     while i < b.len() {
         let c = b[i];
-        let at = base + i;
+        let mut at = base + i;
         if c.is_ascii_whitespace() {
             i += 1;
             joined = false;
@@ -126,7 +126,15 @@ fn lex(src: &str, base: usize) -> R<Vec<(Tok, usize, bool)>> {
                 i += 1;
                 Tok::Declare
             }
-            b'.' => Tok::Field(path(&mut i)),
+            b'.' => {
+                // Go places a chain (`.A.B`) at its second field.
+                let start = i;
+                let p = path(&mut i);
+                if let Some(second) = src[start + 1..i].find('.') {
+                    at = base + start + 1 + second;
+                }
+                Tok::Field(p)
+            }
             b'$' => {
                 let start = i;
                 i += 1;
@@ -752,15 +760,22 @@ impl Exec<'_> {
     /// Follow `.A.B` from `v`: a missing key of a struct is an error (docker's raw fallback
     /// reads objects with missingkey=error), of a map `<no value>`.
     fn walk(&self, mut v: V, path: &[String], at: usize, head: &str) -> R<V> {
-        let mut shown = head.to_string();
+        // Go shows the whole chain in its errors.
+        let shown: String = std::iter::once(head.to_string())
+            .chain(path.iter().map(|n| format!(".{n}")))
+            .collect();
         for name in path {
-            shown.push('.');
-            shown.push_str(name);
             let map = is_map(v.1.as_deref(), &v.0);
             v = match &v.0 {
                 Json::Obj(_) => match v.0.get(name) {
                     Some(x) => V(x.clone(), Some(name.clone())),
                     None if map => V(Json::Str("<no value>".into()), None),
+                    // A map or slice field the daemon left out: Go's typed struct has it empty.
+                    None if self.row_type.is_none()
+                        && (MAPS.contains(&name.as_str()) || SLICES.contains(&name.as_str())) =>
+                    {
+                        V(Json::Null, Some(name.clone()))
+                    }
                     None if self.row_type.is_some() => {
                         return Err(self.err_at(
                             at,
@@ -874,6 +889,7 @@ mod tests {
             ("{{$n := .Name}}{{$n}}", "/u1"),
             ("{{printf \"%s:%d %q\" .Id .State.Pid .Name}}", "abc:42 \"/u1\""),
             ("{{.Config.Labels.a}}{{.Config.Labels.zz}}", "1<no value>"),
+            ("{{.Config.ExposedPorts}}|{{.Config.Shell}}", "map[]|[]"),
             ("{{(index .Config.Cmd 1)}} {{json (index .Config.Cmd 1)}}", "1000 \"1000\""),
             ("{{println .Id}}", "abc\n"),
             ("{{.}}", "{abc /u1 {running 42 true <nil>} {bb:1 [sleep 1000] [] map[a:1 b:2] [A=1]} {{no 0} []} []}"),
@@ -886,7 +902,7 @@ mod tests {
     fn errors_read_like_go() {
         assert_eq!(
             render("x {{.State.Nope}}", CT).unwrap_err(),
-            "template: :1:4: executing \"\" at <.State.Nope>: map has no entry for key \"Nope\""
+            "template: :1:10: executing \"\" at <.State.Nope>: map has no entry for key \"Nope\""
         );
         assert!(render("{{.Id", CT).is_err());
         assert!(render("{{if .Id}}x", CT).is_err());
