@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod cp;
 mod createbody;
+mod df;
 mod goparse;
 mod images;
 mod inspect;

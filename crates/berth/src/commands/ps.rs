@@ -159,7 +159,7 @@ fn ports(ct: &Value) -> String {
 
 /// One container as docker's container context shows it (every value a string, as `--format
 /// json` prints them).
-fn row(ct: &Value, trunc: bool) -> Json {
+pub(super) fn row(ct: &Value, trunc: bool) -> Json {
     let text = |k: &str| ct[k].as_str().unwrap_or("").to_string();
     let id = text("Id");
     let image = match text("Image") {

@@ -142,11 +142,7 @@ pub fn info(c: &Client, a: &FormatArg) -> Result<i32> {
 #[derive(clap::Subcommand, Debug)]
 pub enum SystemCmd {
     /// Show disk usage
-    Df {
-        /// Show each image, container, volume and cache record
-        #[arg(short = 'v', long)]
-        verbose: bool,
-    },
+    Df(super::df::DfArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
     /// Get real time events from the server
@@ -157,182 +153,11 @@ pub enum SystemCmd {
 
 pub fn main(c: &Client, cmd: &SystemCmd) -> Result<i32> {
     match cmd {
-        SystemCmd::Df { verbose } => df(c, *verbose),
+        SystemCmd::Df(a) => super::df::df(c, a),
         SystemCmd::Prune(a) => prune(c, a),
         SystemCmd::Events(a) => events(c, a),
         SystemCmd::Info(a) => info(c, a),
     }
-}
-
-/// `part` of `whole` as docker's RECLAIMABLE column shows it: `1.2MB (50%)`.
-fn share(part: u64, whole: u64, with_pct: bool) -> String {
-    let h = crate::streams::human(part);
-    if !with_pct {
-        return h;
-    }
-    let pct = if whole > 0 {
-        part as f64 * 100.0 / whole as f64
-    } else {
-        0.0
-    };
-    format!("{h} ({pct:.0}%)")
-}
-
-pub fn df(c: &Client, verbose: bool) -> Result<i32> {
-    let d = c.get("/system/df")?;
-    let list = |k: &str| d[k].as_array().cloned().unwrap_or_default();
-    let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0) as u64;
-    let images = list("Images");
-    let containers = list("Containers");
-    let volumes = list("Volumes");
-    let cache = list("BuildCache");
-    let layers = n(&d, "LayersSize");
-    let img_active = images.iter().filter(|i| n(i, "Containers") > 0).count();
-    // An unused image frees what it does not share with others.
-    let img_free: u64 = images
-        .iter()
-        .filter(|i| n(i, "Containers") == 0)
-        .map(|i| n(i, "Size").saturating_sub(n(i, "SharedSize")))
-        .sum();
-    let running = |ct: &Value| ct["State"].as_str() == Some("running");
-    let ct_size: u64 = containers.iter().map(|ct| n(ct, "SizeRw")).sum();
-    let ct_free: u64 = containers
-        .iter()
-        .filter(|ct| !running(ct))
-        .map(|ct| n(ct, "SizeRw"))
-        .sum();
-    let vol_size = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
-    let vol_used = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
-    let vols_size: u64 = volumes.iter().map(vol_size).sum();
-    let vols_free: u64 = volumes.iter().filter(|v| !vol_used(v)).map(vol_size).sum();
-    let in_use = |b: &Value| b["InUse"].as_bool().unwrap_or(false);
-    let cache_size: u64 = cache
-        .iter()
-        .filter(|b| !b["Shared"].as_bool().unwrap_or(false))
-        .map(|b| n(b, "Size"))
-        .sum();
-    let cache_free: u64 = cache
-        .iter()
-        .filter(|b| !in_use(b) && !b["Shared"].as_bool().unwrap_or(false))
-        .map(|b| n(b, "Size"))
-        .sum();
-    let h = crate::streams::human;
-    let rows = vec![
-        vec![
-            "Images".into(),
-            images.len().to_string(),
-            img_active.to_string(),
-            h(layers),
-            share(img_free.min(layers), layers, true),
-        ],
-        vec![
-            "Containers".into(),
-            containers.len().to_string(),
-            containers
-                .iter()
-                .filter(|ct| running(ct))
-                .count()
-                .to_string(),
-            h(ct_size),
-            share(ct_free, ct_size, true),
-        ],
-        vec![
-            "Local Volumes".into(),
-            volumes.len().to_string(),
-            volumes.iter().filter(|v| vol_used(v)).count().to_string(),
-            h(vols_size),
-            share(vols_free, vols_size, true),
-        ],
-        vec![
-            "Build Cache".into(),
-            cache.len().to_string(),
-            cache.iter().filter(|b| in_use(b)).count().to_string(),
-            h(cache_size),
-            share(cache_free, cache_size, false),
-        ],
-    ];
-    crate::streams::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
-    if !verbose {
-        return Ok(0);
-    }
-    println!("\nImages space usage:\n");
-    let rows: Vec<Vec<String>> = images
-        .iter()
-        .map(|i| {
-            let tag = super::strings(&i["RepoTags"])
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| "<none>:<none>".into());
-            let (repo, tag) = tag.rsplit_once(':').unwrap_or((&tag, "<none>"));
-            vec![
-                repo.to_string(),
-                tag.to_string(),
-                super::short_id(i["Id"].as_str().unwrap_or("")),
-                crate::streams::ago(i["Created"].as_i64().unwrap_or(0)),
-                h(n(i, "Size")),
-                h(n(i, "SharedSize")),
-                h(n(i, "Size").saturating_sub(n(i, "SharedSize"))),
-                n(i, "Containers").to_string(),
-            ]
-        })
-        .collect();
-    crate::streams::table(
-        &[
-            "REPOSITORY",
-            "TAG",
-            "IMAGE ID",
-            "CREATED",
-            "SIZE",
-            "SHARED SIZE",
-            "UNIQUE SIZE",
-            "CONTAINERS",
-        ],
-        &rows,
-    );
-    println!("\nContainers space usage:\n");
-    let rows: Vec<Vec<String>> = containers
-        .iter()
-        .map(|ct| {
-            vec![
-                super::short_id(ct["Id"].as_str().unwrap_or("")),
-                ct["Image"].as_str().unwrap_or("").to_string(),
-                format!("{:?}", ct["Command"].as_str().unwrap_or("")),
-                h(n(ct, "SizeRw")),
-                crate::streams::ago(ct["Created"].as_i64().unwrap_or(0)),
-                ct["Status"].as_str().unwrap_or("").to_string(),
-                super::strings(&ct["Names"])
-                    .iter()
-                    .map(|s| s.trim_start_matches('/'))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
-        })
-        .collect();
-    crate::streams::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "SIZE",
-            "CREATED",
-            "STATUS",
-            "NAMES",
-        ],
-        &rows,
-    );
-    println!("\nLocal Volumes space usage:\n");
-    let rows: Vec<Vec<String>> = volumes
-        .iter()
-        .map(|v| {
-            vec![
-                v["Name"].as_str().unwrap_or("").to_string(),
-                v["UsageData"]["RefCount"].as_i64().unwrap_or(0).to_string(),
-                h(vol_size(v)),
-            ]
-        })
-        .collect();
-    crate::streams::table(&["VOLUME NAME", "LINKS", "SIZE"], &rows);
-    Ok(0)
 }
 
 #[derive(clap::Args, Debug)]
@@ -564,7 +389,6 @@ mod tests {
             event_line(&e),
             "2026-11-28T08:06:19.519068068Z container start abc (image=bb, name=web)"
         );
-        assert_eq!(share(50, 200, true), "50B (25%)");
         assert_eq!(api_time("1700000000"), "1700000000");
         assert!(api_time("10m").parse::<u64>().is_ok());
         // What docker CLI 28 sent for these (recorded).
