@@ -1281,6 +1281,9 @@ fn group_verbs(d: &Engine, dir: &Path) {
     assert!(ok(&["container", "prune", "-f"]).contains("Deleted Containers:"));
     assert!(ok(&["image", "prune", "-a", "-f"]).contains("untagged: cli-groups:v1"));
     assert_eq!(ok(&["image", "ls", "-q"]), "");
+    let o = same(&["system", "df"]);
+    assert!(text(&o).starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"));
+    same(&["system", "df", "--format", "json"]);
 }
 
 #[test]
