@@ -646,6 +646,23 @@ fn build_verbs(e: &Engine, dir: &Path) {
         o.status.success() && id.trim().starts_with("sha256:") && id.lines().count() == 1,
         "{id}"
     );
+    // --iidfile: the same ID in a file, from a build that prints its steps.
+    let iid = dir.join("iid");
+    let o = e.berth(&[
+        "image",
+        "build",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-m",
+        "256m",
+        "-f",
+        df.to_str().unwrap(),
+        "--network",
+        "none",
+        c,
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id.trim());
     std::fs::write(ctx.join("Dockerfile"), "FROM bb:build\nRUN exit 7\n").unwrap();
     let o = e.berth(&["build", "--network", "none", c]);
     assert_eq!(o.status.code(), Some(1));
