@@ -83,6 +83,8 @@ impl Write for Conn {
 pub enum Body<'a> {
     Empty,
     Json(serde_json::Value),
+    /// JSON already written out (to keep its keys in a given order).
+    JsonText(String),
     /// A stream (tar archives): sent with chunked encoding.
     Stream(&'a mut dyn Read),
 }
@@ -298,8 +300,12 @@ impl Client {
                     head.push_str("Content-Length: 0\r\n");
                 }
             }
-            Body::Json(v) => {
-                let data = v.to_string();
+            Body::Json(_) | Body::JsonText(_) => {
+                let data = match &body {
+                    Body::Json(v) => v.to_string(),
+                    Body::JsonText(t) => t.clone(),
+                    _ => String::new(),
+                };
                 head.push_str(&format!(
                     "Content-Type: application/json\r\nContent-Length: {}\r\n",
                     data.len()
@@ -314,6 +320,7 @@ impl Client {
         match body {
             Body::Empty => {}
             Body::Json(v) => conn.write_all(v.to_string().as_bytes())?,
+            Body::JsonText(t) => conn.write_all(t.as_bytes())?,
             Body::Stream(r) => {
                 let mut buf = vec![0u8; 256 * 1024];
                 loop {

@@ -144,6 +144,11 @@ fn bar(detail: &Value) -> String {
 
 /// Sizes as docker prints them: 1000-based, three significant digits.
 pub fn human(n: u64) -> String {
+    human_digits(n, 3)
+}
+
+/// go-units' `HumanSizeWithPrecision`: 1000-based, `digits` significant digits.
+pub fn human_digits(n: u64, digits: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -151,13 +156,12 @@ pub fn human(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
+    let int_digits = if v < 1.0 {
         1
     } else {
-        2
+        (v.log10().floor() as usize) + 1
     };
+    let decimals = digits.saturating_sub(int_digits);
     let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_string();
@@ -188,21 +192,33 @@ pub fn binary(n: u64) -> String {
     format!("{s}{}", units[u])
 }
 
-/// "5 minutes ago" from a unix time.
+/// "5 minutes ago" from a unix time, in go-units' HumanDuration words as docker prints them.
 pub fn ago(unix: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let s = (now - unix).max(0);
-    let (n, unit) = match s {
-        0..=59 => return "Less than a minute ago".into(),
-        60..=3599 => (s / 60, "minute"),
-        3600..=86_399 => (s / 3600, "hour"),
-        86_400..=2_591_999 => (s / 86_400, "day"),
-        _ => (s / 2_592_000, "month"),
-    };
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+    format!("{} ago", human_duration((now - unix).max(0)))
+}
+
+/// go-units' `HumanDuration` of a number of seconds.
+pub fn human_duration(s: i64) -> String {
+    let minutes = s / 60;
+    // Hours round to the nearest, as go-units does.
+    let hours = (s + 1800) / 3600;
+    match s {
+        ..=0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
+    }
 }
 
 /// Print rows as a table as docker's tab writer does: each column as wide as its widest cell
@@ -247,9 +263,32 @@ mod tests {
         assert_eq!(human(512), "512B");
         assert_eq!(human(1_980_000), "1.98MB");
         assert_eq!(human(4_000_000), "4MB");
+        assert_eq!(human(123_456), "123kB");
+        assert_eq!(human_digits(1_982_321, 4), "1.982MB");
         assert_eq!(binary(1023), "1023B");
         assert_eq!(binary(1536 * 1024), "1.5MiB");
         assert_eq!(binary(12_345_678), "11.77MiB");
+    }
+
+    #[test]
+    fn durations_read_like_go_units() {
+        for (s, want) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (59, "59 seconds"),
+            (119, "About a minute"),
+            (120, "2 minutes"),
+            (3599, "59 minutes"),
+            (5399, "About an hour"),
+            (5400, "2 hours"),
+            (47 * 3600, "47 hours"),
+            (48 * 3600, "2 days"),
+            (14 * 86_400, "2 weeks"),
+            (60 * 86_400, "2 months"),
+            (2 * 365 * 86_400, "2 years"),
+        ] {
+            assert_eq!(human_duration(s), want, "{s}");
+        }
     }
 
     #[test]

@@ -373,6 +373,12 @@ fn login_push_pull_against_berthd() {
     );
     let o = d.berth(&["run", "--rm", "--network", "none", &name, "echo", "pulled"]);
     assert_eq!(text(&o), "pulled\n", "{}", show(&o));
+    // -q: only the reference, as docker prints it; the same through `image pull`/`image push`.
+    let o = d.berth(&["image", "push", "-q", &name]);
+    assert_eq!(text(&o), format!("{name}\n"), "{}", show(&o));
+    assert!(d.berth(&["image", "rm", &name]).status.success());
+    let o = d.berth(&["image", "pull", "-q", &name]);
+    assert_eq!(text(&o), format!("{name}\n"), "{}", show(&o));
 
     // run pulls a missing image, and with --pull always any image, showing the progress on
     // stderr as docker does: stdout keeps only the container's output.
@@ -640,6 +646,23 @@ fn build_verbs(e: &Engine, dir: &Path) {
         o.status.success() && id.trim().starts_with("sha256:") && id.lines().count() == 1,
         "{id}"
     );
+    // --iidfile: the same ID in a file, from a build that prints its steps.
+    let iid = dir.join("iid");
+    let o = e.berth(&[
+        "image",
+        "build",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-m",
+        "256m",
+        "-f",
+        df.to_str().unwrap(),
+        "--network",
+        "none",
+        c,
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id.trim());
     std::fs::write(ctx.join("Dockerfile"), "FROM bb:build\nRUN exit 7\n").unwrap();
     let o = e.berth(&["build", "--network", "none", c]);
     assert_eq!(o.status.code(), Some(1));
@@ -903,6 +926,471 @@ fn management_verbs(d: &Engine, dir: &Path, net: &str) {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no-such-net"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn group_verbs_against_dockerd() {
+    against(true, group_verbs);
+}
+
+#[test]
+fn group_verbs_against_berthd() {
+    against(false, group_verbs);
+}
+
+/// docker's `container` and `image` groups, `update`, and the `--format`/`--type` flags of `ps`
+/// and `inspect`: what berth prints, and where the stock docker CLI is here, that it prints the
+/// same as docker does against the same engine.
+fn group_verbs(d: &Engine, dir: &Path) {
+    let ok = |args: &[&str]| {
+        let o = d.berth(args);
+        assert!(o.status.success(), "berth {args:?}: {}", show(&o));
+        text(&o)
+    };
+    // The same output and exit code from berth and the docker CLI.
+    let same = |args: &[&str]| {
+        let b = d.berth(args);
+        if common::docker_cli().is_some() {
+            let k = d.docker(args);
+            assert_eq!(
+                (text(&b), b.status.code()),
+                (text(&k), k.status.code()),
+                "berth and docker differ on {args:?}:\nberth {}\ndocker {}",
+                show(&b),
+                show(&k)
+            );
+        }
+        b
+    };
+    let tar = busybox_tar(dir);
+    let id = ok(&["image", "import", tar.to_str().unwrap(), "cli-groups:v1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert!(ok(&["image", "ls"]).contains("cli-groups "));
+    let v = same(&["version", "--format", "{{.Server.Version}} {{.Server.Os}}"]);
+    assert!(text(&v).ends_with(" linux\n"), "{}", show(&v));
+    same(&[
+        "info",
+        "-f",
+        "{{.ServerVersion}} {{.Images}} {{json .Runtimes}}",
+    ]);
+    assert_eq!(ok(&["image", "list", "-q"]).trim(), &id.trim()[7..19]);
+    let img = text(&same(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        "cli-groups:v1",
+    ]));
+    assert_eq!(img, id);
+    assert_eq!(
+        ok(&[
+            "inspect",
+            "--type",
+            "image",
+            "-f",
+            "{{.Id}}",
+            "cli-groups:v1"
+        ]),
+        id
+    );
+    let o = same(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}",
+    ]);
+    assert_eq!(
+        text(&o),
+        format!("cli-groups:v1 {} <none>\n", &id.trim()[7..19])
+    );
+    same(&[
+        "images",
+        "--format",
+        "table {{.Repository}}\t{{.Tag}}\t{{.Size}}",
+    ]);
+    same(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Internal}}",
+    ]);
+    ok(&["volume", "create", "--label", "k=v", "gvol"]);
+    let o = same(&[
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Name}}\t{{.Label \"k\"}}\t{{.Driver}}",
+    ]);
+    assert_eq!(
+        text(&o),
+        "VOLUME NAME   k         DRIVER\ngvol          v         local\n"
+    );
+    ok(&["volume", "rm", "gvol"]);
+    ok(&["image", "tag", "cli-groups:v1", "cli-groups:v2"]);
+    assert_eq!(
+        ok(&["image", "rm", "cli-groups:v2"]),
+        "Untagged: cli-groups:v2\n"
+    );
+
+    // A container made and driven through `container VERB`.
+    let cid = ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "g1",
+        "--network",
+        "none",
+        "-l",
+        "tier=web",
+        "cli-groups:v1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(cid.trim().len(), 64, "{cid}");
+    let ls = same(&[
+        "container",
+        "ls",
+        "--format",
+        "{{.Names}} {{.Label \"tier\"}} {{.Labels}} {{.State}} {{.Networks}}",
+    ]);
+    assert_eq!(text(&ls), "g1 web tier=web running none\n");
+    let ls = same(&[
+        "container",
+        "ps",
+        "-a",
+        "--format",
+        "table {{.ID}}\t{{.Names}}",
+    ]);
+    assert_eq!(
+        text(&ls),
+        format!("CONTAINER ID   NAMES\n{}   g1\n", &cid[..12])
+    );
+    assert_eq!(
+        ok(&["container", "list", "-q", "--no-trunc"]).trim(),
+        cid.trim()
+    );
+    let json = ok(&["container", "ls", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&row["Names"], &row["Labels"], &row["State"]),
+        (&"g1".into(), &"tier=web".into(), &"running".into())
+    );
+    let o = same(&[
+        "container",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.State.Status}} {{.Config.Cmd}} {{index .Config.Labels \"tier\"}}",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "/g1 running [sleep 60] web\n");
+    let v: serde_json::Value = serde_json::from_str(&ok(&["container", "inspect", "g1"])).unwrap();
+    assert_eq!(v[0]["Id"], cid.trim());
+    // Each group's inspect looks at its own kind only; --type does the same for inspect.
+    for args in [
+        &["container", "inspect", "cli-groups:v1"][..],
+        &["image", "inspect", "g1"],
+        &["inspect", "--type", "volume", "g1"],
+    ] {
+        let o = d.berth(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", show(&o));
+        assert_eq!(text(&o), "[]\n", "{args:?}");
+    }
+    let o = same(&["inspect", "--type", "bogus", "g1"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("unknown type: \"bogus\""),
+        "{}",
+        show(&o)
+    );
+
+    // update: docker's output, the daemon's record, the cgroup.
+    let o = same(&[
+        "update",
+        "-m",
+        "48m",
+        "--memory-swap",
+        "96m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "40",
+        "--restart",
+        "on-failure:3",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "g1\n", "{}", show(&o));
+    let o = same(&[
+        "container",
+        "update",
+        "--memory-reservation",
+        "16m",
+        "-c",
+        "512",
+        "g1",
+    ]);
+    assert_eq!(text(&o), "g1\n", "{}", show(&o));
+    assert_eq!(
+        ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} \
+             {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}} \
+             {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "g1",
+        ]),
+        "50331648 100663296 16777216 500000000 512 40 on-failure:3\n"
+    );
+    assert_eq!(
+        ok(&[
+            "container",
+            "exec",
+            "g1",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        ]),
+        "50331648\n"
+    );
+    let o = same(&["update", "-m", "64m", "g1", "no-such-ctr"]);
+    assert_eq!(text(&o), "g1\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No such container: no-such-ctr"),
+        "{}",
+        show(&o)
+    );
+    let o = same(&["update", "g1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "you must provide one or more flags when using this command"
+    );
+    let o = d.berth(&["container", "update", "-m", "lots", "g1"]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .starts_with("invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"));
+
+    // The rest of the container group.
+    assert!(ok(&["container", "top", "g1"]).contains("sleep 60"));
+    assert_eq!(ok(&["container", "pause", "g1"]), "g1\n");
+    assert_eq!(
+        ok(&["container", "inspect", "-f", "{{.State.Paused}}", "g1"]),
+        "true\n"
+    );
+    assert_eq!(ok(&["container", "unpause", "g1"]), "g1\n");
+    assert_eq!(
+        ok(&[
+            "container",
+            "exec",
+            "g1",
+            "sh",
+            "-c",
+            "echo hi > /made; echo done"
+        ]),
+        "done\n"
+    );
+    assert!(ok(&["container", "diff", "g1"])
+        .lines()
+        .any(|l| l == "A /made"));
+    let copied = dir.join("made");
+    ok(&["container", "cp", "g1:/made", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "hi\n");
+    assert!(ok(&["container", "stats", "--no-stream", "g1"]).contains(" g1 "));
+    ok(&["container", "rename", "g1", "g2"]);
+    let o = same(&["container", "rename", "no-such-ctr", "x"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("Error: failed to rename container named no-such-ctr"));
+    assert_eq!(
+        ok(&["container", "stop", "-s", "KILL", "--timeout", "5", "g2"]),
+        "g2\n"
+    );
+    assert_eq!(ok(&["container", "start", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "restart", "-t", "1", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "kill", "g2"]), "g2\n");
+    assert_eq!(ok(&["container", "wait", "g2"]), "137\n");
+    let img = ok(&["container", "commit", "g2", "cli-groups:committed"]);
+    assert!(img.starts_with("sha256:"), "{img}");
+    assert_eq!(
+        ok(&["image", "history", "-q", "cli-groups:committed"])
+            .lines()
+            .count(),
+        2
+    );
+    let exported = dir.join("g2.tar");
+    ok(&[
+        "container",
+        "export",
+        "-o",
+        exported.to_str().unwrap(),
+        "g2",
+    ]);
+    assert!(std::fs::metadata(&exported).unwrap().len() > 0);
+    let saved = dir.join("committed.tar");
+    ok(&[
+        "image",
+        "save",
+        "-o",
+        saved.to_str().unwrap(),
+        "cli-groups:committed",
+    ]);
+    assert!(
+        ok(&["image", "remove", "cli-groups:committed"]).contains("Untagged: cli-groups:committed")
+    );
+    assert!(ok(&["image", "load", "-i", saved.to_str().unwrap()]).contains("cli-groups:committed"));
+    assert_eq!(ok(&["container", "remove", "g2"]), "g2\n");
+
+    // create + start + logs + attach-free wait, and the prunes.
+    ok(&[
+        "container",
+        "create",
+        "--name",
+        "g3",
+        "--network",
+        "none",
+        "cli-groups:v1",
+        "echo",
+        "from g3",
+    ]);
+    assert_eq!(ok(&["container", "start", "g3"]), "g3\n");
+    assert_eq!(ok(&["container", "wait", "g3"]), "0\n");
+    assert_eq!(ok(&["container", "logs", "g3"]), "from g3\n");
+    let o = same(&[
+        "container",
+        "logs",
+        "--since",
+        "1h",
+        "--until",
+        "2099-01-01",
+        "g3",
+    ]);
+    assert_eq!(text(&o), "from g3\n");
+    let o = d.berth(&["container", "logs", "-t", "g3"]);
+    let line = text(&o);
+    assert!(
+        line.starts_with("20") && line.contains("Z from g3"),
+        "{}",
+        show(&o)
+    );
+    // start -a: the container's output and exit code are ours.
+    ok(&[
+        "container",
+        "create",
+        "--name",
+        "g4",
+        "--network",
+        "none",
+        "cli-groups:v1",
+        "sh",
+        "-c",
+        "echo attached; exit 3",
+    ]);
+    let o = d.berth(&["container", "start", "-a", "g4"]);
+    assert_eq!(
+        (o.status.code(), text(&o).as_str()),
+        (Some(3), "attached\n"),
+        "{}",
+        show(&o)
+    );
+    let o = same(&["container", "start", "-a", "g3", "g4"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("you cannot start and attach multiple containers at once"));
+    assert!(ok(&["container", "prune", "-f"]).contains("Deleted Containers:"));
+    assert!(ok(&["image", "prune", "-a", "-f"]).contains("untagged: cli-groups:v1"));
+    assert_eq!(ok(&["image", "ls", "-q"]), "");
+    let o = same(&["system", "df"]);
+    assert!(text(&o).starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"));
+    same(&["system", "df", "--format", "json"]);
+}
+
+#[test]
+fn plugin_verbs_against_dockerd() {
+    against(true, plugin_verbs);
+}
+
+#[test]
+fn plugin_verbs_against_berthd() {
+    against(false, plugin_verbs);
+}
+
+/// `plugin create/ls/inspect/set/disable/rm` with a plugin made here (busybox that never serves
+/// its socket, so it is never enabled) and `builder prune`, each as the docker CLI prints it.
+fn plugin_verbs(d: &Engine, dir: &Path) {
+    let same = |args: &[&str]| {
+        let b = d.berth(args);
+        if common::docker_cli().is_some() {
+            let k = d.docker(args);
+            assert_eq!(
+                (text(&b), b.status.code()),
+                (text(&k), k.status.code()),
+                "berth and docker differ on {args:?}:\nberth {}\ndocker {}",
+                show(&b),
+                show(&k)
+            );
+        }
+        b
+    };
+    let ctx = dir.join("plugin");
+    let root = ctx.join("rootfs");
+    for d in [
+        "bin",
+        "run/docker/plugins",
+        "proc",
+        "sys",
+        "dev",
+        "etc",
+        "tmp",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sleep")).unwrap();
+    std::fs::write(
+        ctx.join("config.json"),
+        r#"{"Description": "A berth CLI test plugin that never serves its socket at all",
+            "Documentation": "https://example.invalid/p", "Entrypoint": ["/bin/sleep", "1000"],
+            "Env": [{"Name": "DEBUG", "Settable": ["value"], "Value": "0"}],
+            "Interface": {"Types": ["docker.volumedriver/1.0"], "Socket": "p.sock"},
+            "Network": {"Type": "host"}}"#,
+    )
+    .unwrap();
+    let o = d.berth(&["plugin", "create", "cliplug", ctx.to_str().unwrap()]);
+    assert_eq!(text(&o), "cliplug\n", "{}", show(&o));
+    let ls = text(&same(&["plugin", "ls"]));
+    assert!(
+        ls.starts_with("ID             NAME             DESCRIPTION ")
+            && ls.contains(
+                "   cliplug:latest   A berth CLI test plugin that never serves it…   false\n"
+            ),
+        "{ls}"
+    );
+    same(&["plugin", "ls", "--no-trunc"]);
+    let id = text(&same(&["plugin", "list", "-q", "--no-trunc"]));
+    assert_eq!(id.trim().len(), 64, "{id}");
+    same(&["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"]);
+    same(&["plugin", "ls", "--format", "json"]);
+    let o = same(&[
+        "plugin",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.Enabled}} {{.Settings.Env}}",
+        "cliplug",
+    ]);
+    assert_eq!(text(&o), "cliplug:latest false [DEBUG=0]\n");
+    same(&["plugin", "set", "cliplug", "DEBUG=1"]);
+    let o = d.berth(&["plugin", "inspect", "-f", "{{.Settings.Env}}", "cliplug"]);
+    assert_eq!(text(&o), "[DEBUG=1]\n");
+    let o = d.berth(&["inspect", "--type", "plugin", "-f", "{{.Id}}", "cliplug"]);
+    assert_eq!(text(&o), id);
+    same(&["plugin", "disable", "cliplug"]);
+    let o = d.berth(&["plugin", "rm", "cliplug"]);
+    assert_eq!(text(&o), "cliplug\n", "{}", show(&o));
+    assert_eq!(same(&["plugin", "rm", "cliplug"]).status.code(), Some(1));
+    same(&["plugin", "ls", "-q"]);
+    same(&["plugin", "inspect", "cliplug"]);
+    let o = same(&["builder", "prune", "-f"]);
+    assert!(
+        text(&o).ends_with("Total reclaimed space: 0B\n"),
         "{}",
         show(&o)
     );

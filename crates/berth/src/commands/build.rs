@@ -51,12 +51,39 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     add_host: Vec<String>,
-    /// Size of /dev/shm in bytes
+    /// Size of /dev/shm
     #[arg(long = "shm-size")]
-    shm_size: Option<i64>,
-    /// Memory limit in bytes
+    shm_size: Option<String>,
+    /// Memory limit
     #[arg(short = 'm', long)]
-    memory: Option<i64>,
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Set the parent cgroup for the RUN instructions during build
+    #[arg(long = "cgroup-parent")]
+    cgroup_parent: Option<String>,
+    /// Container isolation technology
+    #[arg(long)]
+    isolation: Option<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Squash newly built layers into a single new layer
+    #[arg(long)]
+    squash: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    iidfile: Option<String>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,
@@ -194,13 +221,30 @@ pub fn build(c: &Client, a: &BuildArgs) -> Result<i32> {
             q(&json!(a.cache_from).to_string())
         ));
     }
+    let size = |name: &str, v: &Option<String>| -> Result<Option<String>> {
+        v.as_deref()
+            .map(|v| match v {
+                "-1" if name == "--memory-swap" => Ok("-1".to_string()),
+                v => super::optparse::ram_in_bytes(v)
+                    .map(|n| n.to_string())
+                    .map_err(|e| anyhow!("invalid argument {v:?} for \"{name}\" flag: {e}")),
+            })
+            .transpose()
+    };
     for (k, v) in [
         ("target", a.target.clone()),
         ("platform", a.platform.clone()),
         ("cpusetcpus", a.cpuset_cpus.clone()),
-        ("shmsize", a.shm_size.map(|v| v.to_string())),
-        ("memory", a.memory.map(|v| v.to_string())),
+        ("cpusetmems", a.cpuset_mems.clone()),
+        ("shmsize", size("--shm-size", &a.shm_size)?),
+        ("memory", size("-m, --memory", &a.memory)?),
+        ("memswap", size("--memory-swap", &a.memory_swap)?),
         ("cpushares", a.cpu_shares.map(|v| v.to_string())),
+        ("cpuperiod", a.cpu_period.map(|v| v.to_string())),
+        ("cpuquota", a.cpu_quota.map(|v| v.to_string())),
+        ("cgroupparent", a.cgroup_parent.clone()),
+        ("isolation", a.isolation.clone()),
+        ("squash", a.squash.then(|| "1".to_string())),
     ] {
         if let Some(v) = v {
             path.push_str(&format!("&{k}={}", q(&v)));
@@ -208,6 +252,26 @@ pub fn build(c: &Client, a: &BuildArgs) -> Result<i32> {
     }
     if !a.add_host.is_empty() {
         path.push_str(&format!("&extrahosts={}", q(&a.add_host.join(","))));
+    }
+    if !a.ulimit.is_empty() {
+        let ulimits = a
+            .ulimit
+            .iter()
+            .map(|u| {
+                super::optparse::ulimit(u)
+                    .map_err(|e| anyhow!("invalid argument {u:?} for \"--ulimit\" flag: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        path.push_str(&format!("&ulimits={}", q(&json!(ulimits).to_string())));
+    }
+    // As docker: an old ID file goes before the build, so a failed build leaves none.
+    if let Some(f) = &a.iidfile {
+        match std::fs::remove_file(f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing image ID file {f}"))
+            }
+            _ => {}
+        }
     }
     let registry_config = base64(b"{}", true);
     let mut body: &[u8] = &context;
@@ -223,21 +287,25 @@ pub fn build(c: &Client, a: &BuildArgs) -> Result<i32> {
         )?
         .ok()?;
     let events = streams::progress(r, a.quiet)?;
+    // The ID: an `aux` message, or (dockerd in quiet mode) the one `stream` line.
+    let id = events
+        .iter()
+        .find_map(|e| e["aux"]["ID"].as_str().map(str::to_string))
+        .or_else(|| {
+            events
+                .iter()
+                .filter_map(|e| e["stream"].as_str())
+                .map(str::trim)
+                .find(|s| s.starts_with("sha256:"))
+                .map(str::to_string)
+        });
     if a.quiet {
-        // The ID: an `aux` message, or (dockerd in quiet mode) the one `stream` line.
-        let id = events
-            .iter()
-            .find_map(|e| e["aux"]["ID"].as_str())
-            .or_else(|| {
-                events
-                    .iter()
-                    .filter_map(|e| e["stream"].as_str())
-                    .map(str::trim)
-                    .find(|s| s.starts_with("sha256:"))
-            });
-        if let Some(id) = id {
+        if let Some(id) = &id {
             println!("{id}");
         }
+    }
+    if let (Some(f), Some(id)) = (&a.iidfile, &id) {
+        std::fs::write(f, id).with_context(|| format!("write image ID file {f}"))?;
     }
     Ok(0)
 }

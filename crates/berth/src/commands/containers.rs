@@ -1,4 +1,4 @@
-//! Container verbs: run, create, ps, logs, exec, stop, start, restart, kill, rm, inspect, wait,
+//! Container verbs: run, create, logs, exec, stop, start, restart, kill, rm, inspect, wait,
 //! attach.
 
 use std::io::{Read, Write};
@@ -394,6 +394,51 @@ fn start_exit_code(message: &str) -> i32 {
     }
 }
 
+fn start_attached(c: &Client, a: &StartArgs) -> Result<i32> {
+    let [name] = a.containers.as_slice() else {
+        bail!("you cannot start and attach multiple containers at once");
+    };
+    let info = c.get(&format!("/containers/{}/json", q(name)))?;
+    let id = info["Id"].as_str().unwrap_or(name).to_string();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    if tty && stdin && !stdin_is_terminal() {
+        bail!("the input device is not a TTY");
+    }
+    if !tty {
+        proxy_signals(c, &id);
+    }
+    let mut path = format!(
+        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
+        if stdin { "&stdin=1" } else { "" }
+    );
+    if let Some(k) = &a.detach_keys {
+        path.push_str(&format!("&detachKeys={}", q(k)));
+    }
+    let (conn, multiplexed) = c.hijack(&path, None)?;
+    let auto_remove = info["HostConfig"]["AutoRemove"].as_bool() == Some(true);
+    let condition = if auto_remove { "removed" } else { "next-exit" };
+    let wait = c
+        .request(
+            "POST",
+            &format!("/containers/{id}/wait?condition={condition}"),
+            &[],
+            Body::Empty,
+        )?
+        .ok()?;
+    c.request("POST", &format!("/containers/{id}/start"), &[], Body::Empty)?
+        .ok()?;
+    if tty && stdin {
+        resize(c, &id);
+    }
+    relay(conn, stdin, tty && !multiplexed)?;
+    if !a.attach {
+        return Ok(0);
+    }
+    let status = wait.json()?;
+    Ok(status["StatusCode"].as_i64().unwrap_or(0) as i32)
+}
+
 /// Relay a hijacked stream: our stdin to it (if asked), its output to ours.
 fn relay(conn: Conn, stdin: bool, raw: bool) -> Result<()> {
     let term = if raw && stdin {
@@ -456,96 +501,6 @@ impl Drop for RawTerminal {
 }
 
 #[derive(Args, Debug)]
-pub struct PsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short = 'a', long)]
-    all: bool,
-    /// Only display container ids
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Filter output (e.g. status=exited, label=k=v, name=x)
-    #[arg(short = 'f', long = "filter")]
-    filter: Vec<String>,
-}
-
-pub fn ps(c: &Client, a: &PsArgs) -> Result<i32> {
-    let mut path = format!("/containers/json?all={}", u8::from(a.all));
-    if let Some(f) = super::filters_query(&a.filter)? {
-        path.push_str(&format!("&filters={f}"));
-    }
-    let list = c.get(&path)?;
-    let list = list.as_array().cloned().unwrap_or_default();
-    if a.quiet {
-        for ct in &list {
-            println!(
-                "{}",
-                &ct["Id"].as_str().unwrap_or("")[..12.min(ct["Id"].as_str().unwrap_or("").len())]
-            );
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|ct| {
-            let id = ct["Id"].as_str().unwrap_or("");
-            let cmd = ct["Command"].as_str().unwrap_or("");
-            let cmd = if cmd.chars().count() > 20 {
-                format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
-            } else {
-                format!("\"{cmd}\"")
-            };
-            let ports: Vec<String> = ct["Ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| match p["PublicPort"].as_u64() {
-                    Some(pp) => format!(
-                        "{}:{}->{}/{}",
-                        p["IP"].as_str().unwrap_or(""),
-                        pp,
-                        p["PrivatePort"],
-                        p["Type"].as_str().unwrap_or("tcp")
-                    ),
-                    None => format!(
-                        "{}/{}",
-                        p["PrivatePort"],
-                        p["Type"].as_str().unwrap_or("tcp")
-                    ),
-                })
-                .collect();
-            let names: Vec<String> = ct["Names"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string()))
-                .collect();
-            vec![
-                id[..12.min(id.len())].to_string(),
-                ct["Image"].as_str().unwrap_or("").to_string(),
-                cmd,
-                streams::ago(ct["Created"].as_i64().unwrap_or(0)),
-                ct["Status"].as_str().unwrap_or("").to_string(),
-                ports.join(", "),
-                names.join(","),
-            ]
-        })
-        .collect();
-    streams::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &rows,
-    );
-    Ok(0)
-}
-
-#[derive(Args, Debug)]
 pub struct LogsArgs {
     /// Follow log output
     #[arg(short = 'f', long)]
@@ -553,18 +508,41 @@ pub struct LogsArgs {
     /// Number of lines to show from the end
     #[arg(short = 'n', long, default_value = "all")]
     tail: String,
+    /// Show logs since a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")
+    #[arg(long)]
+    until: Option<String>,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
     container: String,
 }
 
 pub fn logs(c: &Client, a: &LogsArgs) -> Result<i32> {
     let info = c.get(&format!("/containers/{}/json", q(&a.container)))?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let path = format!(
+    let mut path = format!(
         "/containers/{}/logs?stdout=1&stderr=1&tail={}{}",
         q(&a.container),
         q(&a.tail),
         if a.follow { "&follow=1" } else { "" }
     );
+    for (k, v) in [("since", &a.since), ("until", &a.until)] {
+        if let Some(v) = v {
+            path.push_str(&format!("&{k}={}", q(&super::system::api_time(v))));
+        }
+    }
+    if a.timestamps {
+        path.push_str("&timestamps=1");
+    }
+    if a.details {
+        path.push_str("&details=1");
+    }
     let r = c.request("GET", &path, &[], Body::Empty)?.ok()?;
     if tty {
         streams::raw(r)?;
@@ -588,6 +566,15 @@ pub struct ExecArgs {
     user: Option<String>,
     #[arg(short = 'w', long)]
     workdir: Option<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     command: Vec<String>,
@@ -607,6 +594,22 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<i32> {
     }
     if let Some(w) = &a.workdir {
         body["WorkingDir"] = json!(w);
+    }
+    if !a.env_file.is_empty() {
+        // As docker: the files' variables first, then -e.
+        let mut env = Vec::new();
+        for f in &a.env_file {
+            let lookup = |k: &str| std::env::var(k).ok();
+            env.extend(super::optparse::kv_file(f, lookup).map_err(|e| anyhow!(e))?);
+        }
+        env.extend(env_list(&a.env)?);
+        body["Env"] = json!(env);
+    }
+    if a.privileged {
+        body["Privileged"] = json!(true);
+    }
+    if let Some(k) = &a.detach_keys {
+        body["DetachKeys"] = json!(k);
     }
     let created = c.post(&format!("/containers/{}/exec", q(&a.container)), body)?;
     let id = created["Id"]
@@ -631,10 +634,18 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    /// Seconds to wait before killing
-    #[arg(short = 't', long)]
-    time: Option<u32>,
-    #[arg(required = true)]
+    /// Signal to send to the container
+    #[arg(short = 's', long)]
+    signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "timeout",
+        alias = "time",
+        allow_hyphen_values = true
+    )]
+    time: Option<i64>,
+    #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 
@@ -656,7 +667,18 @@ pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> R
 
 pub fn stop(c: &Client, a: &StopArgs, restart: bool) -> Result<i32> {
     let verb = if restart { "restart" } else { "stop" };
-    let t = a.time.map(|t| format!("?t={t}")).unwrap_or_default();
+    let mut query = Vec::new();
+    if let Some(s) = &a.signal {
+        query.push(format!("signal={}", q(s)));
+    }
+    if let Some(t) = a.time {
+        query.push(format!("t={t}"));
+    }
+    let t = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
     each(&a.containers, |n| {
         c.request(
             "POST",
@@ -669,20 +691,50 @@ pub fn stop(c: &Client, a: &StopArgs, restart: bool) -> Result<i32> {
     })
 }
 
-pub fn start(c: &Client, names: &[String]) -> Result<i32> {
-    if names.is_empty() {
-        bail!("\"berth start\" requires at least 1 container");
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long)]
+    attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// `start`: each container started and named; with `-a`/`-i`, the one container's streams
+/// attached before it starts and its exit code as ours (as `run` without `-d`).
+pub fn start(c: &Client, a: &StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        return start_attached(c, a);
     }
-    each(names, |n| {
-        c.request(
-            "POST",
-            &format!("/containers/{}/start", q(n)),
-            &[],
-            Body::Empty,
-        )?
-        .ok()?;
-        Ok(())
-    })
+    let names = &a.containers;
+    let mut failed = Vec::new();
+    for n in names {
+        let started = c
+            .request(
+                "POST",
+                &format!("/containers/{}/start", q(n)),
+                &[],
+                Body::Empty,
+            )
+            .and_then(|r| r.ok());
+        match started {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e:#}");
+                failed.push(n.as_str());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("Error: failed to start containers: {}", failed.join(", "));
+    }
+    Ok(0)
 }
 
 #[derive(Args, Debug)]
@@ -713,6 +765,9 @@ pub struct RmArgs {
     /// Remove anonymous volumes too
     #[arg(short = 'v', long)]
     volumes: bool,
+    /// Remove the specified link
+    #[arg(short = 'l', long)]
+    link: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -722,10 +777,11 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<i32> {
         c.request(
             "DELETE",
             &format!(
-                "/containers/{}?force={}&v={}",
+                "/containers/{}?force={}&v={}{}",
                 q(n),
                 u8::from(a.force),
-                u8::from(a.volumes)
+                u8::from(a.volumes),
+                if a.link { "&link=1" } else { "" }
             ),
             &[],
             Body::Empty,

@@ -11,12 +11,12 @@ use super::runopts::{CreateRequest, Pull, RunOpts, Streams};
 use crate::client::q;
 
 /// A flag's value docker would refuse, worded as docker words it.
-fn flag<T>(name: &str, value: &str, f: impl FnOnce(&str) -> Parsed<T>) -> Result<T> {
+pub(super) fn flag<T>(name: &str, value: &str, f: impl FnOnce(&str) -> Parsed<T>) -> Result<T> {
     f(value).map_err(|e| anyhow!("invalid argument {value:?} for \"{name}\" flag: {e}"))
 }
 
 /// An optional flag through its parser.
-fn opt<T>(
+pub(super) fn opt<T>(
     name: &str,
     value: &Option<String>,
     f: impl FnOnce(&str) -> Parsed<T>,
@@ -375,8 +375,8 @@ impl RunOpts {
     fn resources(&self, hc: &mut Map<String, Value>) -> Result<()> {
         let o = self;
         let size = |name: &str, v: &Option<String>| opt(name, v, p::ram_in_bytes);
-        set(hc, "Memory", size("-m, --memory", &o.memory)?);
-        let swap = opt("--memory-swap", &o.memory_swap, |v| {
+        set(hc, "Memory", size("-m, --memory", &o.limits.memory)?);
+        let swap = opt("--memory-swap", &o.limits.memory_swap, |v| {
             if v == "-1" {
                 Ok(-1)
             } else {
@@ -387,7 +387,7 @@ impl RunOpts {
         set(
             hc,
             "MemoryReservation",
-            size("--memory-reservation", &o.memory_reservation)?,
+            size("--memory-reservation", &o.limits.memory_reservation)?,
         );
         set(hc, "ShmSize", size("--shm-size", &o.shm_size)?);
         if let Some(s) = opt("--memory-swappiness", &o.memory_swappiness, p::go_int)? {
@@ -396,24 +396,38 @@ impl RunOpts {
             }
             hc.insert("MemorySwappiness".into(), json!(s));
         }
-        set(hc, "NanoCpus", opt("--cpus", &o.cpus, p::nano_cpus)?);
+        set(hc, "NanoCpus", opt("--cpus", &o.limits.cpus, p::nano_cpus)?);
         set(
             hc,
             "CpuShares",
-            opt("-c, --cpu-shares", &o.cpu_shares, p::go_int)?,
+            opt("-c, --cpu-shares", &o.limits.cpu_shares, p::go_int)?,
         );
         set(
             hc,
             "CpuPeriod",
-            opt("--cpu-period", &o.cpu_period, p::go_int)?,
+            opt("--cpu-period", &o.limits.cpu_period, p::go_int)?,
         );
-        set(hc, "CpuQuota", opt("--cpu-quota", &o.cpu_quota, p::go_int)?);
-        set(hc, "CpusetCpus", o.cpuset_cpus.clone().unwrap_or_default());
-        set(hc, "CpusetMems", o.cpuset_mems.clone().unwrap_or_default());
-        if let Some(n) = opt("--pids-limit", &o.pids_limit, p::go_int)? {
+        set(
+            hc,
+            "CpuQuota",
+            opt("--cpu-quota", &o.limits.cpu_quota, p::go_int)?,
+        );
+        set(
+            hc,
+            "CpusetCpus",
+            o.limits.cpuset_cpus.clone().unwrap_or_default(),
+        );
+        set(
+            hc,
+            "CpusetMems",
+            o.limits.cpuset_mems.clone().unwrap_or_default(),
+        );
+        if let Some(n) = opt("--pids-limit", &o.limits.pids_limit, p::go_int)? {
             hc.insert("PidsLimit".into(), json!(n));
         }
-        let weight = opt("--blkio-weight", &o.blkio_weight, |v| p::go_uint(v, 16))?;
+        let weight = opt("--blkio-weight", &o.limits.blkio_weight, |v| {
+            p::go_uint(v, 16)
+        })?;
         set(hc, "BlkioWeight", weight);
         for (name, values, key, parse) in [
             (
@@ -456,12 +470,12 @@ impl RunOpts {
         set(
             hc,
             "CpuRealtimePeriod",
-            opt("--cpu-rt-period", &o.cpu_rt_period, p::go_int)?,
+            opt("--cpu-rt-period", &o.limits.cpu_rt_period, p::go_int)?,
         );
         set(
             hc,
             "CpuRealtimeRuntime",
-            opt("--cpu-rt-runtime", &o.cpu_rt_runtime, p::go_int)?,
+            opt("--cpu-rt-runtime", &o.limits.cpu_rt_runtime, p::go_int)?,
         );
         set(hc, "OomKillDisable", o.oom_kill_disable);
         set(
@@ -513,7 +527,7 @@ impl RunOpts {
         api: (u32, u32),
     ) -> Result<()> {
         let o = self;
-        let restart = match &o.restart {
+        let restart = match &o.limits.restart {
             Some(r) => p::restart_policy(r).map_err(|e| anyhow!(e))?,
             None => json!({"Name": "no"}),
         };
@@ -521,7 +535,7 @@ impl RunOpts {
         if auto_remove && restarts {
             bail!("conflicting options: cannot specify both --restart and --rm");
         }
-        if o.restart.is_some() {
+        if o.limits.restart.is_some() {
             hc.insert("RestartPolicy".into(), restart);
         }
         set(hc, "AutoRemove", auto_remove);

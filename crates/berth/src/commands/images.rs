@@ -7,67 +7,196 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::listfmt::ListFormat;
+use super::ordered::Json;
 use crate::client::{base64, q, Body, Client};
 use crate::streams;
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
-    /// Show all images
+    /// Show all images (default hides intermediate images)
     #[arg(short = 'a', long)]
     all: bool,
-    /// Only show image ids
+    /// Only show image IDs
     #[arg(short = 'q', long)]
     quiet: bool,
     /// Filter output (dangling=true, reference=x, label=k=v, ...)
     #[arg(short = 'f', long = "filter")]
     filter: Vec<String>,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.Repository}}:{{.Tag}}')
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// [REPOSITORY[:TAG]]
+    reference: Option<String>,
 }
 
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const IMAGES_DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/// `images` (and `image ls`): a row per repository and tag, as docker's image context shows it.
 pub fn list(c: &Client, a: &ImagesArgs) -> Result<i32> {
-    let mut path = format!("/images/json?all={}", u8::from(a.all));
-    if let Some(f) = super::filters_query(&a.filter)? {
-        path.push_str(&format!("&filters={f}"));
+    let default = if a.digests {
+        IMAGES_DIGESTS_TABLE
+    } else {
+        IMAGES_TABLE
+    };
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(default), default)?;
+    let header = Json::Obj(
+        [
+            ("Containers", "CONTAINERS"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedSince", "CREATED"),
+            ("Digest", "DIGEST"),
+            ("ID", "IMAGE ID"),
+            ("Repository", "REPOSITORY"),
+            ("SharedSize", "SHARED SIZE"),
+            ("Size", "SIZE"),
+            ("Tag", "TAG"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("VirtualSize", "SIZE"),
+        ]
+        .iter()
+        .map(|(k, h)| (k.to_string(), Json::Str(h.to_string())))
+        .collect(),
+    );
+    let mut filter = a.filter.clone();
+    if let Some(r) = &a.reference {
+        filter.push(format!("reference={r}"));
+    }
+    let mut path = "/images/json".to_string();
+    let mut query = Vec::new();
+    if a.all {
+        query.push("all=1".to_string());
+    }
+    if let Some(f) = super::filters_query(&filter)? {
+        query.push(format!("filters={f}"));
+    }
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
     }
     let list = c.get(&path)?;
-    let short = |id: &str| {
-        id.trim_start_matches("sha256:")
-            .chars()
-            .take(12)
-            .collect::<String>()
+    let id = |img: &Value| {
+        let id = img["Id"].as_str().unwrap_or("");
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            super::short_id(id)
+        }
     };
     let mut rows = Vec::new();
     for img in list.as_array().into_iter().flatten() {
-        let id = short(img["Id"].as_str().unwrap_or(""));
-        if a.quiet {
-            println!("{id}");
-            continue;
-        }
-        let tags: Vec<String> = img["RepoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect();
-        let tags = if tags.is_empty() {
-            vec!["<none>:<none>".to_string()]
-        } else {
-            tags
-        };
-        for t in tags {
-            let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), "<none>"));
-            rows.push(vec![
-                repo.to_string(),
-                tag.to_string(),
-                id.clone(),
-                streams::ago(img["Created"].as_i64().unwrap_or(0)),
-                streams::human(img["Size"].as_u64().unwrap_or(0)),
-            ]);
+        for (repo, tag, digest) in image_rows(img, a.digests) {
+            if a.quiet {
+                println!("{}", id(img));
+            } else {
+                rows.push(image_row(img, id(img), repo, tag, digest));
+            }
         }
     }
-    if !a.quiet {
-        streams::table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    if a.quiet {
+        return Ok(0);
     }
+    list_format.print(&header, &rows, "*formatter.imageContext")?;
     Ok(0)
+}
+
+/// The (repository, tag, digest) rows of an image, as docker makes them: one per tag (per tag and
+/// digest with `--digests`), one for a repository known only by digest, `<none>` when dangling.
+fn image_rows(img: &Value, digests: bool) -> Vec<(String, String, String)> {
+    let none = || "<none>".to_string();
+    let tags: Vec<String> = super::strings(&img["RepoTags"])
+        .into_iter()
+        .filter(|t| t != "<none>:<none>")
+        .collect();
+    let mut by_digest: Vec<(String, String)> = super::strings(&img["RepoDigests"])
+        .into_iter()
+        .filter(|d| d != "<none>@<none>")
+        .filter_map(|d| {
+            d.split_once('@')
+                .map(|(r, d)| (r.to_string(), d.to_string()))
+        })
+        .collect();
+    if tags.is_empty() && by_digest.is_empty() {
+        return vec![(none(), none(), none())];
+    }
+    let mut rows = Vec::new();
+    for t in &tags {
+        let (repo, tag) = split_tag(t);
+        let ds: Vec<String> = by_digest
+            .iter()
+            .filter(|(r, _)| r == repo)
+            .map(|(_, d)| d.clone())
+            .collect();
+        if digests && !ds.is_empty() {
+            for d in ds {
+                rows.push((repo.to_string(), tag.to_string(), d));
+            }
+        } else {
+            rows.push((repo.to_string(), tag.to_string(), none()));
+        }
+    }
+    by_digest.retain(|(r, _)| !tags.iter().any(|t| split_tag(t).0 == r));
+    let mut seen = Vec::new();
+    for (repo, d) in by_digest {
+        if digests {
+            rows.push((repo, none(), d));
+        } else if !seen.contains(&repo) {
+            seen.push(repo.clone());
+            rows.push((repo, none(), none()));
+        }
+    }
+    rows
+}
+
+fn image_row(img: &Value, id: String, repo: String, tag: String, digest: String) -> Json {
+    let created = img["Created"].as_i64().unwrap_or(0);
+    let size = img["Size"].as_u64().unwrap_or(0);
+    let count = |k: &str| img[k].as_i64().unwrap_or(-1);
+    let (containers, shared) = (count("Containers"), count("SharedSize"));
+    let s = |v: String| Json::Str(v);
+    Json::Obj(vec![
+        (
+            "Containers".into(),
+            s(if containers < 0 {
+                "N/A".into()
+            } else {
+                containers.to_string()
+            }),
+        ),
+        ("CreatedAt".into(), s(super::ps::go_time(created))),
+        ("CreatedSince".into(), s(streams::ago(created))),
+        ("Digest".into(), s(digest)),
+        ("ID".into(), s(id)),
+        ("Repository".into(), s(repo)),
+        (
+            "SharedSize".into(),
+            s(if shared < 0 {
+                "N/A".into()
+            } else {
+                streams::human(shared as u64)
+            }),
+        ),
+        ("Size".into(), s(streams::human(size))),
+        ("Tag".into(), s(tag)),
+        (
+            "UniqueSize".into(),
+            s(if shared < 0 {
+                "N/A".into()
+            } else {
+                streams::human(size.saturating_sub(shared as u64))
+            }),
+        ),
+        ("VirtualSize".into(), s(streams::human_digits(size, 4))),
+    ])
 }
 
 /// Split `name[:tag]` (a port in the registry host is not a tag).
@@ -129,7 +258,7 @@ pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// X-Registry-Auth for `image`: saved credentials, or `{}`.
-fn registry_auth(image: &str) -> String {
+pub(super) fn registry_auth(image: &str) -> String {
     let server = registry_of(image);
     let creds = std::fs::read(config_path())
         .ok()
@@ -148,20 +277,76 @@ fn registry_auth(image: &str) -> String {
     }
 }
 
-pub fn pull(c: &Client, image: &str) -> Result<i32> {
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    image: String,
+}
+
+/// `pull`: the progress (bars on a terminal), or with `-q` only the reference pulled.
+pub fn pull(c: &Client, a: &PullArgs) -> Result<i32> {
+    let last = a.image.rsplit('/').next().unwrap_or("");
+    if a.all_tags && last.contains([':', '@']) {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
     let tty = nix::unistd::isatty(1).unwrap_or(false);
-    pull_to(c, image, Some((&mut std::io::stdout().lock(), tty)))?;
+    let mut stdout = std::io::stdout().lock();
+    let out: Option<(&mut dyn Write, bool)> = (!a.quiet).then_some((&mut stdout, tty));
+    pull_with(c, &a.image, a.platform.as_deref(), a.all_tags, out)?;
+    if a.quiet {
+        println!("{}", full_reference(&a.image, a.all_tags));
+    }
     Ok(0)
 }
 
-/// Pull `image`, showing its progress on the given output (with bars when it is a terminal), or
-/// nowhere with `None`.
+/// A reference as docker prints it in full: `docker.io/library/` before a Docker Hub name, and
+/// `:latest` when it has no tag or digest (and not every tag was asked for).
+fn full_reference(image: &str, all_tags: bool) -> String {
+    let first = image.split('/').next().unwrap_or("");
+    let has_registry = image.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let mut r = if has_registry {
+        image.to_string()
+    } else if image.contains('/') {
+        format!("docker.io/{image}")
+    } else {
+        format!("docker.io/library/{image}")
+    };
+    let last = r.rsplit('/').next().unwrap_or("");
+    if !all_tags && !last.contains([':', '@']) {
+        r.push_str(":latest");
+    }
+    r
+}
+
 pub(super) fn pull_to(c: &Client, image: &str, out: Option<(&mut dyn Write, bool)>) -> Result<()> {
+    pull_with(c, image, None, false, out)
+}
+
+/// `pull_to` for a platform, or for every tag of the repository.
+fn pull_with(
+    c: &Client,
+    image: &str,
+    platform: Option<&str>,
+    all_tags: bool,
+    out: Option<(&mut dyn Write, bool)>,
+) -> Result<()> {
     let (name, tag) = split_tag(image);
     let auth = registry_auth(image);
     let mut path = format!("/images/create?fromImage={}", q(name));
-    if !tag.is_empty() {
+    if !tag.is_empty() && !all_tags {
         path.push_str(&format!("&tag={}", q(tag)));
+    }
+    if let Some(p) = platform {
+        path.push_str(&format!("&platform={}", q(p)));
     }
     let r = c
         .request("POST", &path, &[("X-Registry-Auth", &auth)], Body::Empty)?
@@ -173,14 +358,34 @@ pub(super) fn pull_to(c: &Client, image: &str, out: Option<(&mut dyn Write, bool
     Ok(())
 }
 
-pub fn push(c: &Client, image: &str) -> Result<i32> {
-    let (name, tag) = split_tag(image);
-    let auth = registry_auth(image);
-    let path = format!("/images/{}/push?tag={}", name, q(tag));
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// NAME[:TAG]
+    image: String,
+}
+
+/// `push`: the progress, or with `-q` only the reference pushed.
+pub fn push(c: &Client, a: &PushArgs) -> Result<i32> {
+    let (name, tag) = split_tag(&a.image);
+    let auth = registry_auth(&a.image);
+    let path = if a.all_tags {
+        format!("/images/{name}/push")
+    } else {
+        format!("/images/{}/push?tag={}", name, q(tag))
+    };
     let r = c
         .request("POST", &path, &[("X-Registry-Auth", &auth)], Body::Empty)?
         .ok()?;
-    streams::progress(r, false)?;
+    streams::progress(r, a.quiet)?;
+    if a.quiet {
+        println!("{}", full_reference(&a.image, a.all_tags));
+    }
     Ok(0)
 }
 
@@ -344,6 +549,12 @@ pub struct ImportArgs {
     /// Apply a Dockerfile instruction (CMD, ENV, WORKDIR, ...)
     #[arg(short = 'c', long = "change")]
     change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
     /// A tarball file, or - for stdin
     file: String,
     /// repository[:tag]
@@ -357,6 +568,12 @@ pub fn import(c: &Client, a: &ImportArgs) -> Result<i32> {
         Box::new(std::fs::File::open(&a.file).with_context(|| format!("open {}", a.file))?)
     };
     let mut path = "/images/create?fromSrc=-".to_string();
+    if let Some(m) = &a.message {
+        path.push_str(&format!("&message={}", q(m)));
+    }
+    if let Some(p) = &a.platform {
+        path.push_str(&format!("&platform={}", q(p)));
+    }
     if let Some(r) = &a.reference {
         let (name, tag) = split_tag(r);
         path.push_str(&format!("&repo={}&tag={}", q(name), q(tag)));
@@ -388,9 +605,13 @@ pub fn tag(c: &Client, source: &str, target: &str) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct RmiArgs {
+    /// Force removal of the image
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    no_prune: bool,
+    #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 
@@ -400,7 +621,12 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<i32> {
         let r = c
             .request(
                 "DELETE",
-                &format!("/images/{}?force={}", img, u8::from(a.force)),
+                &format!(
+                    "/images/{}?force={}{}",
+                    img,
+                    u8::from(a.force),
+                    if a.no_prune { "&noprune=1" } else { "" }
+                ),
                 &[],
                 Body::Empty,
             )
@@ -444,5 +670,12 @@ mod tests {
             "https://index.docker.io/v1/"
         );
         assert_eq!(decode_base64("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(full_reference("bb", false), "docker.io/library/bb:latest");
+        assert_eq!(full_reference("me/bb:1", false), "docker.io/me/bb:1");
+        assert_eq!(
+            full_reference("localhost:5000/x", false),
+            "localhost:5000/x:latest"
+        );
+        assert_eq!(full_reference("localhost:5000/x", true), "localhost:5000/x");
     }
 }

@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::listfmt::ListFormat;
+use super::ordered::Json;
 use super::{confirm, each, short_id, strings, PruneArgs};
 use crate::client::{q, Body, Client};
 use crate::streams;
@@ -29,13 +31,19 @@ pub fn rename(c: &Client, old: &str, new: &str) -> Result<i32> {
     if new.is_empty() {
         bail!("Error: Neither old nor new names may be empty");
     }
-    c.request(
-        "POST",
-        &format!("/containers/{}/rename?name={}", q(old), q(new)),
-        &[],
-        Body::Empty,
-    )?
-    .ok()?;
+    let renamed = c
+        .request(
+            "POST",
+            &format!("/containers/{}/rename?name={}", q(old), q(new)),
+            &[],
+            Body::Empty,
+        )
+        .and_then(|r| r.ok());
+    if let Err(e) = renamed {
+        // docker prints the daemon's answer, then its own line.
+        eprintln!("{e:#}");
+        bail!("Error: failed to rename container named {old}");
+    }
     Ok(0)
 }
 
@@ -208,19 +216,23 @@ pub fn commit(c: &Client, a: &CommitArgs) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Only show image ids
+    /// Only show image IDs
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// Do not truncate the output
+    /// Don't truncate output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
-    /// Print sizes and dates in a human readable form (docker's -H is berth's --host)
+    /// Print sizes and dates in human readable format (docker's -H is berth's --host)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     human: bool,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.ID}} {{.Size}}')
+    #[arg(long)]
+    format: Option<String>,
     image: String,
 }
 
+/// `history`: the image's layers, newest first, as docker's history context shows them.
 pub fn history(c: &Client, a: &HistoryArgs) -> Result<i32> {
     let r = c.get(&format!("/images/{}/history", a.image))?;
     let id = |v: &Value| {
@@ -238,7 +250,22 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = list
+    let table = if a.human {
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    } else {
+        "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    };
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(table), table)?;
+    let header = super::listfmt::header(&[
+        ("Comment", "COMMENT"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("CreatedSince", "CREATED"),
+        ("ID", "IMAGE"),
+        ("Size", "SIZE"),
+    ]);
+    let rows: Vec<Json> = list
         .iter()
         .map(|v| {
             let by = v["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
@@ -249,27 +276,34 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<i32> {
             };
             let created = v["Created"].as_i64().unwrap_or(0);
             let size = v["Size"].as_u64().unwrap_or(0);
-            vec![
-                id(v),
-                if a.human {
-                    streams::ago(created)
-                } else {
-                    created.to_string()
-                },
-                by,
-                if a.human {
-                    streams::human(size)
-                } else {
-                    size.to_string()
-                },
-                v["Comment"].as_str().unwrap_or("").to_string(),
-            ]
+            let at = berth_time::rfc3339_go(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(created.max(0) as u64),
+            );
+            let s = |x: String| Json::Str(x);
+            Json::Obj(vec![
+                (
+                    "Comment".into(),
+                    s(v["Comment"].as_str().unwrap_or("").into()),
+                ),
+                ("CreatedAt".into(), s(at.clone())),
+                ("CreatedBy".into(), s(by)),
+                (
+                    "CreatedSince".into(),
+                    s(if a.human { streams::ago(created) } else { at }),
+                ),
+                ("ID".into(), s(id(v))),
+                (
+                    "Size".into(),
+                    s(if a.human {
+                        streams::human(size)
+                    } else {
+                        size.to_string()
+                    }),
+                ),
+            ])
         })
         .collect();
-    streams::table(
-        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-        &rows,
-    );
+    list_format.print(&header, &rows, "*formatter.historyContext")?;
     Ok(0)
 }
 
@@ -284,6 +318,9 @@ pub struct StatsArgs {
     /// Do not truncate the output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.Name}} {{.CPUPerc}}')
+    #[arg(long)]
+    format: Option<String>,
     containers: Vec<String>,
 }
 
@@ -363,20 +400,39 @@ fn stats_row(s: &Value, no_trunc: bool) -> Vec<String> {
     ]
 }
 
-const STATS_HEAD: [&str; 8] = [
-    "CONTAINER ID",
-    "NAME",
-    "CPU %",
-    "MEM USAGE / LIMIT",
-    "MEM %",
-    "NET I/O",
-    "BLOCK I/O",
-    "PIDS",
+const STATS_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+
+/// The fields of docker's stats context, in `stats_row`'s order after `Container`, with titles.
+const STATS_FIELDS: [(&str, &str); 9] = [
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
 ];
+
+/// A stats row as docker's context holds it (`container`: the name as asked for, or the id).
+fn stats_json(container: &str, cells: Vec<String>) -> Json {
+    let mut m: Vec<(String, Json)> = std::iter::once(container.to_string())
+        .chain(cells)
+        .zip(STATS_FIELDS.iter())
+        .map(|(v, (k, _))| (k.to_string(), Json::Str(v)))
+        .collect();
+    // `--format json` prints the keys in Go's sorted order.
+    m.sort_by(|a, b| a.0.cmp(&b.0));
+    Json::Obj(m)
+}
 
 /// `stats`: a sample per container (the daemon takes two readings a second apart for the CPU
 /// share); without `--no-stream` the table is redrawn until interrupted.
 pub fn stats(c: &Client, a: &StatsArgs) -> Result<i32> {
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(STATS_TABLE), STATS_TABLE)?;
+    let header = super::listfmt::header(&STATS_FIELDS);
     loop {
         let names: Vec<String> = if a.containers.is_empty() {
             let list = c.get(&format!("/containers/json?all={}", u8::from(a.all)))?;
@@ -403,7 +459,11 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Result<i32> {
         let mut rows = Vec::new();
         for (n, s) in names.iter().zip(samples) {
             match s {
-                Ok(v) => rows.push(stats_row(&v, a.no_trunc)),
+                // A container from the list goes by its short id, as in docker.
+                Ok(v) if a.containers.is_empty() => {
+                    rows.push(stats_json(&short_id(n), stats_row(&v, a.no_trunc)))
+                }
+                Ok(v) => rows.push(stats_json(n, stats_row(&v, a.no_trunc))),
                 // A container named on the command line must exist; one that went away meanwhile
                 // from the list is skipped.
                 Err(e) if !a.containers.is_empty() => bail!("{e:#} ({n})"),
@@ -413,7 +473,7 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Result<i32> {
         if !a.no_stream && std::io::stdout().is_terminal() {
             print!("\x1b[2J\x1b[H");
         }
-        streams::table(&STATS_HEAD, &rows);
+        list_format.print(&header, &rows, "*formatter.statsContext")?;
         if a.no_stream {
             return Ok(0);
         }

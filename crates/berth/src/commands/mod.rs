@@ -5,19 +5,29 @@ mod build;
 mod containers;
 mod cp;
 mod createbody;
+mod df;
 mod goparse;
 mod images;
+mod inspect;
+mod listfmt;
 mod manage;
 mod network;
 mod optparse;
+mod ordered;
+mod plugin;
 mod profiles;
+mod ps;
 mod runopts;
 mod system;
+mod template;
+mod update;
+mod verbs;
 mod volume;
 
 use clap::{Parser, Subcommand};
 
 use crate::client::{Client, Endpoint};
+use verbs::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,77 +45,22 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create and run a container
-    Run(Box<containers::RunArgs>),
-    /// Create a new container (without starting it)
-    Create(Box<containers::CreateArgs>),
+    #[command(flatten)]
+    Container(ContainerVerb),
     /// List containers
-    Ps(containers::PsArgs),
-    /// Fetch a container's logs
-    Logs(containers::LogsArgs),
-    /// Run a command in a running container
-    Exec(containers::ExecArgs),
-    /// Stop containers
-    Stop(containers::StopArgs),
-    /// Start stopped containers
-    Start { containers: Vec<String> },
-    /// Restart containers
-    Restart(containers::StopArgs),
-    /// Send a signal to containers
-    Kill(containers::KillArgs),
-    /// Remove containers
+    Ps(ps::PsArgs),
+    /// Remove one or more containers
     Rm(containers::RmArgs),
-    /// Block until containers stop, then print their exit codes
-    Wait(containers::WaitArgs),
-    /// Attach to a running container's input and output
-    Attach(containers::AttachArgs),
-    /// Show low-level information on containers, images, networks or volumes
-    Inspect { names: Vec<String> },
-    /// Pause all processes within containers
-    Pause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Unpause all processes within containers
-    Unpause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Rename a container
-    Rename { container: String, new_name: String },
-    /// Display the running processes of a container
-    Top {
-        container: String,
-        /// Options for ps (e.g. -o pid,comm)
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// List port mappings of a container
-    Port {
-        container: String,
-        /// PRIVATE_PORT[/PROTO]
-        private_port: Option<String>,
-    },
-    /// Copy files between a container and the local file system
-    Cp(cp::CpArgs),
-    /// Inspect changes to files on a container's file system
-    Diff { container: String },
-    /// Export a container's file system as a tar archive
-    Export(manage::ExportArgs),
-    /// Create a new image from a container's changes
-    Commit(manage::CommitArgs),
-    /// Display a live stream of containers' resource usage
-    Stats(manage::StatsArgs),
-    /// Show the history of an image
-    History(manage::HistoryArgs),
+    /// Return low-level information on Docker objects
+    Inspect(inspect::InspectArgs),
     /// Get real time events from the server
     Events(system::EventsArgs),
-    /// Manage containers (prune)
-    #[command(subcommand)]
-    Container(ContainerCmd),
-    /// Manage images (prune, history)
-    #[command(subcommand)]
-    Image(ImageCmd),
+    /// Manage containers
+    #[command(subcommand, name = "container")]
+    ContainerGroup(ContainerCmd),
+    /// Manage images
+    #[command(subcommand, name = "image")]
+    ImageGroup(ImageCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
@@ -115,32 +70,27 @@ pub enum Cmd {
     /// Manage berthd (df, prune, events, info)
     #[command(subcommand)]
     System(system::SystemCmd),
-    /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    /// Manage plugins
+    #[command(subcommand)]
+    Plugin(plugin::PluginCmd),
+    /// Manage builds (the build cache)
+    #[command(subcommand)]
+    Builder(plugin::BuilderCmd),
+    #[command(flatten)]
+    Image(ImageVerb),
     /// List images
-    Images(images::ImagesArgs),
-    /// Pull an image from a registry
-    Pull { image: String },
-    /// Push an image to a registry
-    Push { image: String },
+    #[command(name = "images")]
+    ImageList(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
     /// Log in to a registry
     Login(images::LoginArgs),
     /// Log out from a registry
     Logout { server: Option<String> },
-    /// Load images from a tar archive (docker save format)
-    Load(images::LoadArgs),
-    /// Save images to a tar archive
-    Save(images::SaveArgs),
-    /// Import a root file system tarball as an image
-    Import(images::ImportArgs),
-    /// Tag an image
-    Tag { source: String, target: String },
-    /// Remove images
-    Rmi(images::RmiArgs),
     /// Show client and daemon versions
-    Version,
+    Version(system::FormatArg),
     /// Show daemon information
-    Info,
+    Info(system::FormatArg),
     /// Check the engine, its containers and images against the CIS Docker Benchmark
     Audit(audit::AuditArgs),
     /// Least-privilege profiles learned from a run (berthd only)
@@ -153,20 +103,6 @@ pub enum Cmd {
     },
     /// Write man pages (berth.1 and one per subcommand) into a directory
     Man { dir: std::path::PathBuf },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ContainerCmd {
-    /// Remove all stopped containers
-    Prune(PruneArgs),
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ImageCmd {
-    /// Remove unused images
-    Prune(manage::ImagePruneArgs),
-    /// Show the history of an image
-    History(manage::HistoryArgs),
 }
 
 /// The flags every prune takes.
@@ -232,26 +168,6 @@ pub fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-/// Inspect each name with `get`, printing the JSON array of what was found; 1 if any was not.
-pub fn inspect_each(
-    names: &[String],
-    get: impl Fn(&str) -> anyhow::Result<serde_json::Value>,
-) -> anyhow::Result<i32> {
-    let mut out = Vec::new();
-    let mut code = 0;
-    for n in names {
-        match get(n) {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                eprintln!("{e:#}");
-                code = 1;
-            }
-        }
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(code)
-}
-
 use containers::each;
 
 /// Shells `berth completion` writes scripts for.
@@ -315,21 +231,6 @@ pub fn filters_query(flags: &[String]) -> anyhow::Result<Option<String>> {
     Ok((!filters.is_empty()).then(|| crate::client::q(&Value::Object(filters).to_string())))
 }
 
-/// `inspect NAME...`: each name as a container, an image, a network or a volume, in docker's order.
-fn inspect(c: &Client, names: &[String]) -> anyhow::Result<i32> {
-    if names.is_empty() {
-        anyhow::bail!("\"berth inspect\" requires at least 1 argument");
-    }
-    use crate::client::q;
-    inspect_each(names, |n| {
-        c.get(&format!("/containers/{}/json", q(n)))
-            .or_else(|_| c.get(&format!("/images/{n}/json")))
-            .or_else(|_| c.get(&format!("/networks/{}", q(n))))
-            .or_else(|_| c.get(&format!("/volumes/{}", q(n))))
-            .map_err(|_| anyhow::anyhow!("Error: No such object: {n}"))
-    })
-}
-
 /// Parse, run, and turn errors into docker's messages and exit codes.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -354,60 +255,25 @@ pub fn main() -> i32 {
         let endpoint = Endpoint::from_env(cli.host.as_deref())?;
         let client = Client::new(endpoint.clone())?;
         match &cli.command {
-            Cmd::Run(a) => containers::run(&client, a),
-            Cmd::Create(a) => containers::create(&client, a),
-            Cmd::Ps(a) => containers::ps(&client, a),
-            Cmd::Logs(a) => containers::logs(&client, a),
-            Cmd::Exec(a) => containers::exec(&client, a),
-            Cmd::Stop(a) => containers::stop(&client, a, false),
-            Cmd::Restart(a) => containers::stop(&client, a, true),
-            Cmd::Start { containers: names } => containers::start(&client, names),
-            Cmd::Kill(a) => containers::kill(&client, a),
+            Cmd::Container(v) => verbs::container(&client, v),
+            Cmd::Ps(a) => ps::ps(&client, a),
             Cmd::Rm(a) => containers::rm(&client, a),
-            Cmd::Wait(a) => containers::wait(&client, a),
-            Cmd::Attach(a) => containers::attach(&client, a),
-            Cmd::Inspect { names } => inspect(&client, names),
-            Cmd::Pause { containers: n } => manage::simple(&client, "pause", n),
-            Cmd::Unpause { containers: n } => manage::simple(&client, "unpause", n),
-            Cmd::Rename {
-                container,
-                new_name,
-            } => manage::rename(&client, container, new_name),
-            Cmd::Top { container, ps_args } => manage::top(&client, container, ps_args),
-            Cmd::Port {
-                container,
-                private_port,
-            } => manage::port(&client, container, private_port.as_deref()),
-            Cmd::Cp(a) => cp::cp(&client, a),
-            Cmd::Diff { container } => manage::diff(&client, container),
-            Cmd::Export(a) => manage::export(&client, a),
-            Cmd::Commit(a) => manage::commit(&client, a),
-            Cmd::Stats(a) => manage::stats(&client, a),
-            Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => manage::history(&client, a),
+            Cmd::Inspect(a) => inspect::inspect(&client, a),
             Cmd::Events(a) => system::events(&client, a),
-            Cmd::Container(ContainerCmd::Prune(a)) => manage::prune_containers(&client, a),
-            Cmd::Image(ImageCmd::Prune(a)) => {
-                if let Some(space) = manage::prune_images(&client, a, true)? {
-                    println!("Total reclaimed space: {}", crate::streams::human(space));
-                }
-                Ok(0)
-            }
+            Cmd::ContainerGroup(g) => verbs::container_group(&client, g),
+            Cmd::ImageGroup(g) => verbs::image_group(&client, g),
             Cmd::Network(n) => network::main(&client, n),
             Cmd::Volume(v) => volume::main(&client, v),
             Cmd::System(s) => system::main(&client, s),
-            Cmd::Build(a) => build::build(&client, a),
-            Cmd::Images(a) => images::list(&client, a),
-            Cmd::Pull { image } => images::pull(&client, image),
-            Cmd::Push { image } => images::push(&client, image),
-            Cmd::Login(a) => images::login(&client, a),
-            Cmd::Load(a) => images::load(&client, a),
-            Cmd::Logout { .. } => Ok(0),
-            Cmd::Save(a) => images::save(&client, a),
-            Cmd::Import(a) => images::import(&client, a),
-            Cmd::Tag { source, target } => images::tag(&client, source, target),
+            Cmd::Plugin(p) => plugin::main(&client, p),
+            Cmd::Builder(b) => plugin::builder(&client, b),
+            Cmd::Image(v) => verbs::image(&client, v),
+            Cmd::ImageList(a) => images::list(&client, a),
             Cmd::Rmi(a) => images::rmi(&client, a),
-            Cmd::Version => system::version(&client),
-            Cmd::Info => system::info(&client),
+            Cmd::Login(a) => images::login(&client, a),
+            Cmd::Logout { .. } => Ok(0),
+            Cmd::Version(a) => system::version(&client, a),
+            Cmd::Info(a) => system::info(&client, a),
             Cmd::Audit(a) => audit::audit(&client, &endpoint, a),
             Cmd::Profile(p) => profiles::main(&client, p),
             Cmd::Completion { .. } | Cmd::Man { .. } => Ok(0),
@@ -419,11 +285,15 @@ pub fn main() -> i32 {
             eprintln!("{e:#}");
             // docker run reports its own failures (not the container's) as 125, a start the
             // daemon refused by what kept the program from running (126, 127).
-            match (&cli.command, e.downcast_ref::<containers::StartFailed>()) {
-                (Cmd::Run(_), Some(s)) => s.code,
-                (Cmd::Run(_), None) => 125,
+            let verb = match &cli.command {
+                Cmd::Container(v) | Cmd::ContainerGroup(ContainerCmd::Verb(v)) => Some(v),
+                _ => None,
+            };
+            match (verb, e.downcast_ref::<containers::StartFailed>()) {
+                (Some(ContainerVerb::Run(_)), Some(s)) => s.code,
+                (Some(ContainerVerb::Run(_)), None) => 125,
                 // create: refused options 125, the daemon's refusals 1.
-                (Cmd::Create(_), _) if e.is::<containers::Invalid>() => 125,
+                (Some(ContainerVerb::Create(_)), _) if e.is::<containers::Invalid>() => 125,
                 _ => 1,
             }
         }

@@ -5,9 +5,10 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
+use super::listfmt::{self, ListFormat};
+use super::ordered::Json;
 use super::{confirm, each, key_values, short_id};
 use crate::client::{q, Body, Client};
-use crate::streams;
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -17,10 +18,7 @@ pub enum NetworkCmd {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show low-level information on networks
-    Inspect {
-        #[arg(required = true)]
-        networks: Vec<String>,
-    },
+    Inspect(super::inspect::FormatArgs),
     /// Remove networks
     #[command(alias = "remove")]
     Rm {
@@ -90,6 +88,9 @@ pub struct LsArgs {
     /// Filter output (driver=, name=, id=, label=, type=custom|builtin, dangling=true)
     #[arg(short = 'f', long = "filter")]
     filter: Vec<String>,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.Name}}')
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -114,8 +115,8 @@ pub fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
     match cmd {
         NetworkCmd::Create(a) => create(c, a),
         NetworkCmd::Ls(a) => ls(c, a),
-        NetworkCmd::Inspect { networks } => {
-            super::inspect_each(networks, |n| c.get(&format!("/networks/{}", q(n))))
+        NetworkCmd::Inspect(a) => {
+            super::inspect::objects(c, super::inspect::Kind::Network, false, a)
         }
         NetworkCmd::Rm { networks } => each(networks, |n| {
             c.request("DELETE", &format!("/networks/{}", q(n)), &[], Body::Empty)?
@@ -235,17 +236,46 @@ fn ls(c: &Client, a: &LsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = list
+    const TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(TABLE), TABLE)?;
+    let mut header = listfmt::header(&[
+        ("CreatedAt", "CREATED AT"),
+        ("Driver", "DRIVER"),
+        ("ID", "NETWORK ID"),
+        ("IPv4", "IPV4"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("Name", "NAME"),
+        ("Scope", "SCOPE"),
+    ]);
+    if let Json::Obj(m) = &mut header {
+        m.push(("\0Label".into(), Json::Null));
+    }
+    let rows: Vec<Json> = list
         .iter()
         .map(|n| {
-            vec![
-                id(n),
-                n["Name"].as_str().unwrap_or("").to_string(),
-                n["Driver"].as_str().unwrap_or("").to_string(),
-                n["Scope"].as_str().unwrap_or("").to_string(),
-            ]
+            let text = |k: &str| Json::Str(n[k].as_str().unwrap_or("").to_string());
+            let flag = |k: &str| Json::Str(n[k].as_bool().unwrap_or(false).to_string());
+            let (labels, table) = listfmt::labels(&n["Labels"]);
+            Json::Obj(vec![
+                (
+                    "CreatedAt".into(),
+                    Json::Str(listfmt::go_time_string(n["Created"].as_str().unwrap_or(""))),
+                ),
+                ("Driver".into(), text("Driver")),
+                ("ID".into(), Json::Str(id(n))),
+                ("IPv4".into(), flag("EnableIPv4")),
+                ("IPv6".into(), flag("EnableIPv6")),
+                ("Internal".into(), flag("Internal")),
+                ("Labels".into(), labels),
+                ("Name".into(), text("Name")),
+                ("Scope".into(), text("Scope")),
+                ("\0Label".into(), table),
+            ])
         })
         .collect();
-    streams::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows);
+    list_format.print(&header, &rows, "*formatter.networkContext")?;
     Ok(0)
 }

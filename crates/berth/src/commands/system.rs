@@ -3,9 +3,53 @@
 use anyhow::Result;
 use serde_json::Value;
 
+use super::ordered::Json;
+use super::template::Template;
 use crate::client::Client;
 
-pub fn version(c: &Client) -> Result<i32> {
+/// `--format` of `version` and `info`.
+#[derive(clap::Args, Debug)]
+pub struct FormatArg {
+    /// Format output: 'json' or a Go template (e.g. '{{.Server.Version}}')
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+}
+
+/// `format` applied to `data` and printed (`json`: the data on one line).
+fn print_formatted(format: &str, data: &Json) -> Result<()> {
+    if format == "json" {
+        println!("{}", data.compact());
+        return Ok(());
+    }
+    let t = Template::parse(format).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = t.render(data).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{out}");
+    Ok(())
+}
+
+pub fn version(c: &Client, a: &FormatArg) -> Result<i32> {
+    if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
+        let (major, minor) = c.api_version();
+        let client = Json::Obj(vec![
+            (
+                "Version".into(),
+                Json::Str(env!("CARGO_PKG_VERSION").into()),
+            ),
+            ("ApiVersion".into(), Json::Str(format!("{major}.{minor}"))),
+            ("Os".into(), Json::Str(std::env::consts::OS.into())),
+            ("Arch".into(), Json::Str(go_arch().into())),
+        ]);
+        let server = c
+            .request("GET", "/version", &[], crate::client::Body::Empty)?
+            .ok()?
+            .text()?;
+        let data = Json::Obj(vec![
+            ("Client".into(), client),
+            ("Server".into(), Json::parse(&server)?),
+        ]);
+        print_formatted(f, &data)?;
+        return Ok(0);
+    }
     let v = c.get("/version")?;
     println!("Client:\n Version:    {}\n", env!("CARGO_PKG_VERSION"));
     println!("Server:");
@@ -36,7 +80,25 @@ pub fn version(c: &Client) -> Result<i32> {
     Ok(0)
 }
 
-pub fn info(c: &Client) -> Result<i32> {
+/// Go's name of this machine's architecture.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+pub fn info(c: &Client, a: &FormatArg) -> Result<i32> {
+    if let Some(f) = a.format.as_deref().filter(|f| !f.is_empty()) {
+        let text = c
+            .request("GET", "/info", &[], crate::client::Body::Empty)?
+            .ok()?
+            .text()?;
+        print_formatted(f, &Json::parse(&text)?)?;
+        return Ok(0);
+    }
     let i = c.get("/info")?;
     let n = |k: &str| i[k].as_i64().unwrap_or(0);
     println!("Containers: {}", n("Containers"));
@@ -80,197 +142,22 @@ pub fn info(c: &Client) -> Result<i32> {
 #[derive(clap::Subcommand, Debug)]
 pub enum SystemCmd {
     /// Show disk usage
-    Df {
-        /// Show each image, container, volume and cache record
-        #[arg(short = 'v', long)]
-        verbose: bool,
-    },
+    Df(super::df::DfArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
     /// Get real time events from the server
     Events(EventsArgs),
     /// Show daemon information
-    Info,
+    Info(FormatArg),
 }
 
 pub fn main(c: &Client, cmd: &SystemCmd) -> Result<i32> {
     match cmd {
-        SystemCmd::Df { verbose } => df(c, *verbose),
+        SystemCmd::Df(a) => super::df::df(c, a),
         SystemCmd::Prune(a) => prune(c, a),
         SystemCmd::Events(a) => events(c, a),
-        SystemCmd::Info => info(c),
+        SystemCmd::Info(a) => info(c, a),
     }
-}
-
-/// `part` of `whole` as docker's RECLAIMABLE column shows it: `1.2MB (50%)`.
-fn share(part: u64, whole: u64, with_pct: bool) -> String {
-    let h = crate::streams::human(part);
-    if !with_pct {
-        return h;
-    }
-    let pct = if whole > 0 {
-        part as f64 * 100.0 / whole as f64
-    } else {
-        0.0
-    };
-    format!("{h} ({pct:.0}%)")
-}
-
-pub fn df(c: &Client, verbose: bool) -> Result<i32> {
-    let d = c.get("/system/df")?;
-    let list = |k: &str| d[k].as_array().cloned().unwrap_or_default();
-    let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0) as u64;
-    let images = list("Images");
-    let containers = list("Containers");
-    let volumes = list("Volumes");
-    let cache = list("BuildCache");
-    let layers = n(&d, "LayersSize");
-    let img_active = images.iter().filter(|i| n(i, "Containers") > 0).count();
-    // An unused image frees what it does not share with others.
-    let img_free: u64 = images
-        .iter()
-        .filter(|i| n(i, "Containers") == 0)
-        .map(|i| n(i, "Size").saturating_sub(n(i, "SharedSize")))
-        .sum();
-    let running = |ct: &Value| ct["State"].as_str() == Some("running");
-    let ct_size: u64 = containers.iter().map(|ct| n(ct, "SizeRw")).sum();
-    let ct_free: u64 = containers
-        .iter()
-        .filter(|ct| !running(ct))
-        .map(|ct| n(ct, "SizeRw"))
-        .sum();
-    let vol_size = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
-    let vol_used = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
-    let vols_size: u64 = volumes.iter().map(vol_size).sum();
-    let vols_free: u64 = volumes.iter().filter(|v| !vol_used(v)).map(vol_size).sum();
-    let in_use = |b: &Value| b["InUse"].as_bool().unwrap_or(false);
-    let cache_size: u64 = cache
-        .iter()
-        .filter(|b| !b["Shared"].as_bool().unwrap_or(false))
-        .map(|b| n(b, "Size"))
-        .sum();
-    let cache_free: u64 = cache
-        .iter()
-        .filter(|b| !in_use(b) && !b["Shared"].as_bool().unwrap_or(false))
-        .map(|b| n(b, "Size"))
-        .sum();
-    let h = crate::streams::human;
-    let rows = vec![
-        vec![
-            "Images".into(),
-            images.len().to_string(),
-            img_active.to_string(),
-            h(layers),
-            share(img_free.min(layers), layers, true),
-        ],
-        vec![
-            "Containers".into(),
-            containers.len().to_string(),
-            containers
-                .iter()
-                .filter(|ct| running(ct))
-                .count()
-                .to_string(),
-            h(ct_size),
-            share(ct_free, ct_size, true),
-        ],
-        vec![
-            "Local Volumes".into(),
-            volumes.len().to_string(),
-            volumes.iter().filter(|v| vol_used(v)).count().to_string(),
-            h(vols_size),
-            share(vols_free, vols_size, true),
-        ],
-        vec![
-            "Build Cache".into(),
-            cache.len().to_string(),
-            cache.iter().filter(|b| in_use(b)).count().to_string(),
-            h(cache_size),
-            share(cache_free, cache_size, false),
-        ],
-    ];
-    crate::streams::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
-    if !verbose {
-        return Ok(0);
-    }
-    println!("\nImages space usage:\n");
-    let rows: Vec<Vec<String>> = images
-        .iter()
-        .map(|i| {
-            let tag = super::strings(&i["RepoTags"])
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| "<none>:<none>".into());
-            let (repo, tag) = tag.rsplit_once(':').unwrap_or((&tag, "<none>"));
-            vec![
-                repo.to_string(),
-                tag.to_string(),
-                super::short_id(i["Id"].as_str().unwrap_or("")),
-                crate::streams::ago(i["Created"].as_i64().unwrap_or(0)),
-                h(n(i, "Size")),
-                h(n(i, "SharedSize")),
-                h(n(i, "Size").saturating_sub(n(i, "SharedSize"))),
-                n(i, "Containers").to_string(),
-            ]
-        })
-        .collect();
-    crate::streams::table(
-        &[
-            "REPOSITORY",
-            "TAG",
-            "IMAGE ID",
-            "CREATED",
-            "SIZE",
-            "SHARED SIZE",
-            "UNIQUE SIZE",
-            "CONTAINERS",
-        ],
-        &rows,
-    );
-    println!("\nContainers space usage:\n");
-    let rows: Vec<Vec<String>> = containers
-        .iter()
-        .map(|ct| {
-            vec![
-                super::short_id(ct["Id"].as_str().unwrap_or("")),
-                ct["Image"].as_str().unwrap_or("").to_string(),
-                format!("{:?}", ct["Command"].as_str().unwrap_or("")),
-                h(n(ct, "SizeRw")),
-                crate::streams::ago(ct["Created"].as_i64().unwrap_or(0)),
-                ct["Status"].as_str().unwrap_or("").to_string(),
-                super::strings(&ct["Names"])
-                    .iter()
-                    .map(|s| s.trim_start_matches('/'))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
-        })
-        .collect();
-    crate::streams::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "SIZE",
-            "CREATED",
-            "STATUS",
-            "NAMES",
-        ],
-        &rows,
-    );
-    println!("\nLocal Volumes space usage:\n");
-    let rows: Vec<Vec<String>> = volumes
-        .iter()
-        .map(|v| {
-            vec![
-                v["Name"].as_str().unwrap_or("").to_string(),
-                v["UsageData"]["RefCount"].as_i64().unwrap_or(0).to_string(),
-                h(vol_size(v)),
-            ]
-        })
-        .collect();
-    crate::streams::table(&["VOLUME NAME", "LINKS", "SIZE"], &rows);
-    Ok(0)
 }
 
 #[derive(clap::Args, Debug)]
@@ -365,20 +252,58 @@ pub struct EventsArgs {
     format: Option<String>,
 }
 
-/// A `--since`/`--until` value for the API: a duration before now becomes a unix time, as the
-/// docker CLI sends it; anything else goes as given (the daemon parses timestamps).
-fn event_time(s: &str) -> String {
-    match super::goparse::go_duration(s) {
-        Ok(ns) if ns >= 0 => {
-            let d = std::time::Duration::from_nanos(ns.unsigned_abs());
-            let t = std::time::SystemTime::now()
-                .checked_sub(d)
-                .unwrap_or(std::time::UNIX_EPOCH);
-            let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+/// A `--since`/`--until` value as the docker CLI sends it (its `GetTimestamp`): a duration before
+/// now as whole unix seconds, a date or time (`2026-12-07`, `...T18:00`, RFC 3339 with a zone;
+/// UTC without one) as `SECONDS.NANOS`, anything else as given.
+pub(super) fn api_time(s: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if let Ok(ns) = super::goparse::go_duration(s) {
+        if s != "0" {
+            let secs = now.as_nanos() as i128 - i128::from(ns);
+            return (secs.div_euclid(1_000_000_000)).to_string();
         }
-        _ => s.to_string(),
     }
+    if !s.contains('-') || s.len() < 10 {
+        return s.to_string();
+    }
+    let (date, rest) = s.split_at(10);
+    let rest = rest.strip_prefix('T').unwrap_or(rest);
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let parts: Vec<&str> = hms.split(':').filter(|p| !p.is_empty()).collect();
+    let field = |i: usize| parts.get(i).copied().unwrap_or("00");
+    let text = format!(
+        "{date}T{}:{}:{}{}Z",
+        field(0),
+        field(1),
+        field(2),
+        if frac.is_empty() {
+            String::new()
+        } else {
+            format!(".{frac}")
+        }
+    );
+    let offset = match zone {
+        "" | "Z" => Some(0i64),
+        z => {
+            let (sign, hm) = z.split_at(1);
+            let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
+            match (h.parse::<i64>(), m.parse::<i64>()) {
+                (Ok(h), Ok(m)) => Some(if sign == "-" { -1 } else { 1 } * (h * 3600 + m * 60)),
+                _ => None,
+            }
+        }
+    };
+    let Some(t) = offset.and_then(|o| Some((berth_time::parse_rfc3339(&text)?, o))) else {
+        return s.to_string();
+    };
+    let d =
+        t.0.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+    format!("{}.{:09}", d.as_secs() as i64 - t.1, d.subsec_nanos())
 }
 
 /// One event as the docker CLI prints it:
@@ -414,10 +339,10 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<i32> {
     use std::io::{BufRead, Write};
     let mut query = Vec::new();
     if let Some(s) = &a.since {
-        query.push(format!("since={}", crate::client::q(&event_time(s))));
+        query.push(format!("since={}", crate::client::q(&api_time(s))));
     }
     if let Some(u) = &a.until {
-        query.push(format!("until={}", crate::client::q(&event_time(u))));
+        query.push(format!("until={}", crate::client::q(&api_time(u))));
     }
     if let Some(f) = super::filters_query(&a.filter)? {
         query.push(format!("filters={f}"));
@@ -464,9 +389,15 @@ mod tests {
             event_line(&e),
             "2026-11-28T08:06:19.519068068Z container start abc (image=bb, name=web)"
         );
-        assert_eq!(share(50, 200, true), "50B (25%)");
-        assert_eq!(event_time("1700000000"), "1700000000");
-        assert!(event_time("10m").contains('.'));
-        assert!(event_time("0s").contains('.'));
+        assert_eq!(api_time("1700000000"), "1700000000");
+        assert!(api_time("10m").parse::<u64>().is_ok());
+        // What docker CLI 28 sent for these (recorded).
+        assert_eq!(api_time("2026-12-07"), "1796601600.000000000");
+        assert_eq!(api_time("2026-12-07T18:00:00"), "1796666400.000000000");
+        assert_eq!(
+            api_time("2026-12-07T19:00:00+01:00"),
+            "1796666400.000000000"
+        );
+        assert_eq!(api_time("2026-12-07T18:00"), "1796666400.000000000");
     }
 }

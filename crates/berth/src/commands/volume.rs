@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::listfmt::{self, ListFormat};
+use super::ordered::Json;
 use super::{confirm, each, key_values};
 use crate::client::{q, Body, Client};
 use crate::streams;
@@ -16,10 +18,7 @@ pub enum VolumeCmd {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show low-level information on volumes
-    Inspect {
-        #[arg(required = true)]
-        volumes: Vec<String>,
-    },
+    Inspect(super::inspect::FormatArgs),
     /// Remove volumes
     #[command(alias = "remove")]
     Rm {
@@ -58,6 +57,9 @@ pub struct LsArgs {
     /// Filter output (dangling=true, driver=, label=, name=)
     #[arg(short = 'f', long = "filter")]
     filter: Vec<String>,
+    /// Format output: 'table', 'table TEMPLATE', 'json', or a Go template (e.g. '{{.Name}}')
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -84,9 +86,7 @@ pub fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
             Ok(0)
         }
         VolumeCmd::Ls(a) => ls(c, a),
-        VolumeCmd::Inspect { volumes } => {
-            super::inspect_each(volumes, |n| c.get(&format!("/volumes/{}", q(n))))
-        }
+        VolumeCmd::Inspect(a) => super::inspect::objects(c, super::inspect::Kind::Volume, false, a),
         VolumeCmd::Rm { force, volumes } => each(volumes, |n| {
             c.request(
                 "DELETE",
@@ -147,15 +147,50 @@ fn ls(c: &Client, a: &LsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = list
+    const TABLE: &str = "table {{.Driver}}\t{{.Name}}";
+    let format = a.format.clone().filter(|f| !f.is_empty());
+    let list_format = ListFormat::parse(format.as_deref().unwrap_or(TABLE), TABLE)?;
+    let mut header = listfmt::header(&[
+        ("Availability", "AVAILABILITY"),
+        ("Driver", "DRIVER"),
+        ("Group", "GROUP"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Name", "VOLUME NAME"),
+        ("Scope", "SCOPE"),
+        ("Size", "SIZE"),
+        ("Status", "STATUS"),
+    ]);
+    if let Json::Obj(m) = &mut header {
+        m.push(("\0Label".into(), Json::Null));
+    }
+    let rows: Vec<Json> = list
         .iter()
         .map(|v| {
-            vec![
-                v["Driver"].as_str().unwrap_or("").to_string(),
-                v["Name"].as_str().unwrap_or("").to_string(),
-            ]
+            let text = |k: &str| Json::Str(v[k].as_str().unwrap_or("").to_string());
+            let na = || Json::Str("N/A".into());
+            let usage = |k: &str| match v["UsageData"][k].as_i64() {
+                Some(n) if n >= 0 && k == "Size" => Json::Str(streams::human(n as u64)),
+                Some(n) if n >= 0 => Json::Str(n.to_string()),
+                _ => na(),
+            };
+            let (labels, table) = listfmt::labels(&v["Labels"]);
+            Json::Obj(vec![
+                ("Availability".into(), na()),
+                ("Driver".into(), text("Driver")),
+                ("Group".into(), na()),
+                ("Labels".into(), labels),
+                ("Links".into(), usage("RefCount")),
+                ("Mountpoint".into(), text("Mountpoint")),
+                ("Name".into(), text("Name")),
+                ("Scope".into(), text("Scope")),
+                ("Size".into(), usage("Size")),
+                ("Status".into(), na()),
+                ("\0Label".into(), table),
+            ])
         })
         .collect();
-    streams::table(&["DRIVER", "VOLUME NAME"], &rows);
+    list_format.print(&header, &rows, "*formatter.volumeContext")?;
     Ok(0)
 }
