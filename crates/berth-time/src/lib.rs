@@ -114,9 +114,13 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 /// Docker's zero time.
 pub const ZERO: &str = "0001-01-01T00:00:00Z";
 
-/// Docker's human durations ("Less than a second", "3 seconds", "About a minute", "5 minutes", ...).
+/// Docker's human durations (go-units' `HumanDuration`: "Less than a second", "3 seconds", "About
+/// a minute", "5 minutes", "About an hour", hours rounded to the nearest, then days, weeks, months
+/// of 30 days and years).
 pub fn human_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
+    // Hours rounded to the nearest, as `int(d.Hours() + 0.5)`.
+    let hours = (d.as_secs_f64() / 3600.0 + 0.5) as u64;
     if s < 1 {
         "Less than a second".into()
     } else if s == 1 {
@@ -127,20 +131,41 @@ pub fn human_duration(d: std::time::Duration) -> String {
         "About a minute".into()
     } else if s < 3600 {
         format!("{} minutes", s / 60)
-    } else if s / 3600 == 1 {
+    } else if hours == 1 {
         "About an hour".into()
-    } else if s < 48 * 3600 {
-        format!("{} hours", s / 3600)
-    } else if s < 14 * 86_400 {
-        format!("{} days", s / 86_400)
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
     } else {
-        format!("{} weeks", s / (7 * 86_400))
+        format!("{} years", s / 3600 / 24 / 365)
     }
 }
 
 #[cfg(test)]
 mod more_tests {
     use super::*;
+
+    #[test]
+    fn human_durations_read_as_dockers() {
+        let h = |s: u64| human_duration(std::time::Duration::from_secs(s));
+        assert_eq!(h(0), "Less than a second");
+        assert_eq!(h(59), "59 seconds");
+        assert_eq!(h(119), "About a minute");
+        assert_eq!(h(3599), "59 minutes");
+        assert_eq!(h(5399), "About an hour");
+        assert_eq!(h(5400), "2 hours", "90 minutes round up");
+        assert_eq!(h(47 * 3600), "47 hours");
+        assert_eq!(h(13 * 86_400), "13 days");
+        assert_eq!(h(59 * 86_400), "8 weeks");
+        assert_eq!(h(60 * 86_400), "2 months");
+        assert_eq!(h(729 * 86_400), "24 months");
+        assert_eq!(h(800 * 86_400), "2 years");
+    }
 
     #[test]
     fn round_trip() {

@@ -201,24 +201,9 @@ pub fn ago(unix: i64) -> String {
     format!("{} ago", human_duration((now - unix).max(0)))
 }
 
-/// go-units' `HumanDuration` of a number of seconds.
+/// go-units' `HumanDuration` of a number of seconds (berth-time's).
 pub fn human_duration(s: i64) -> String {
-    let minutes = s / 60;
-    // Hours round to the nearest, as go-units does.
-    let hours = (s + 1800) / 3600;
-    match s {
-        ..=0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", s / 3600 / 24 / 365),
-    }
+    berth_time::human_duration(std::time::Duration::from_secs(s.max(0) as u64))
 }
 
 /// Print rows as a table as docker's tab writer does: each column as wide as its widest cell
