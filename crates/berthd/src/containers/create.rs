@@ -408,6 +408,7 @@ pub async fn create(
     if let Some(s) = default_swap {
         extra.memory_swap = s;
     }
+    let cgroupns_private = extra.cgroupns_private;
     let log = super::logconfig::parse(Some(d.cfg.defaults.log_config(hc.log_config.clone())))?;
     let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
@@ -582,6 +583,11 @@ pub async fn create(
         }
         if host_config["MemorySwappiness"].as_i64() == Some(-1) {
             host_config["MemorySwappiness"] = Value::Null;
+        }
+        // dockerd keeps the mode it chose for an empty one.
+        if host_config.is_object() {
+            host_config["CgroupnsMode"] =
+                json!(if cgroupns_private { "private" } else { "host" });
         }
         // dockerd's merge: the request's volumes and exposed ports with the image's; for none,
         // Volumes null and no ExposedPorts (omitted when empty).

@@ -59,6 +59,7 @@ pub struct ExtraRequest {
     pub devices: Option<Vec<DeviceMapping>>,
     pub pid_mode: Option<String>,
     pub ipc_mode: Option<String>,
+    pub cgroupns_mode: Option<String>,
     #[serde(rename = "UTSMode")]
     pub uts_mode: Option<String>,
     pub cpu_shares: Option<i64>,
@@ -101,6 +102,9 @@ pub struct HostExtra {
     pub host_pid: bool,
     pub host_ipc: bool,
     pub host_uts: bool,
+    /// `CgroupnsMode` `private`: a cgroup namespace of its own (the default on cgroup v2 only,
+    /// as dockerd's; see [`cgroupns_private`]).
+    pub cgroupns_private: bool,
     pub cpu_shares: i64,
     pub cpuset_cpus: String,
     pub memory_swap: i64,
@@ -158,6 +162,17 @@ fn host_or_private(v: &Option<String>, what: &str) -> ApiResult<bool> {
         other => Err(bad(format!(
             "invalid {what}: {other:?} is not supported yet"
         ))),
+    }
+}
+
+/// Whether `CgroupnsMode` gives the container a cgroup namespace of its own: `private`, or left
+/// empty on a host with cgroup v2 alone (dockerd's default there; `host` on v1 and hybrid hosts).
+pub fn cgroupns_private(mode: Option<&str>) -> ApiResult<bool> {
+    match mode.unwrap_or("") {
+        "" => Ok(std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()),
+        "private" => Ok(true),
+        "host" => Ok(false),
+        other => Err(bad(format!("invalid cgroup namespace mode: {other}"))),
     }
 }
 
@@ -263,6 +278,7 @@ pub fn parse(r: ExtraRequest) -> ApiResult<HostExtra> {
         host_pid: host_or_private(&r.pid_mode, "PidMode")?,
         host_ipc: host_or_private(&r.ipc_mode, "IpcMode")?,
         host_uts: host_or_private(&r.uts_mode, "UTSMode")?,
+        cgroupns_private: cgroupns_private(r.cgroupns_mode.as_deref())?,
         cpu_shares: r.cpu_shares.unwrap_or(0),
         cpuset_cpus: r.cpuset_cpus.unwrap_or_default(),
         memory_swap: r.memory_swap.unwrap_or(0),
@@ -461,6 +477,9 @@ pub fn apply(x: &HostExtra, cfg: &mut Value, rootfs: &std::path::Path) -> Result
                 || (t == "ipc" && x.host_ipc)
                 || (t == "uts" && x.host_uts))
         });
+        if x.cgroupns_private && !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
     }
     if x.host_uts {
         if let Some(o) = cfg.as_object_mut() {
