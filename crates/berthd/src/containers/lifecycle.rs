@@ -624,10 +624,10 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResu
     })
     .await
     .map_err(ApiError::internal)??;
-    let hostname = &c.spec.hostname;
-    let mut lines = format!("{}\t{hostname}\n", att.endpoint.address);
+    let names = c.hosts_names();
+    let mut lines = format!("{}\t{names}\n", att.endpoint.address);
     if let Some(v6) = att.ipv6 {
-        lines.push_str(&format!("{}\t{hostname}\n", v6.address));
+        lines.push_str(&format!("{}\t{names}\n", v6.address));
     }
     let c = d
         .containers

@@ -285,6 +285,17 @@ impl Container {
         }
     }
 
+    /// The names of its own /etc/hosts entry, as dockerd writes them: `host.domain host` with a
+    /// domain name (`Config.Domainname`), else the host name.
+    pub fn hosts_names(&self) -> String {
+        let (h, dom) = (&self.spec.hostname, &self.spec.domainname);
+        if dom.is_empty() {
+            h.clone()
+        } else {
+            format!("{h}.{dom} {h}")
+        }
+    }
+
     /// Image as the user named it.
     pub fn image_name(&self) -> &str {
         self.config["Image"].as_str().unwrap_or("")

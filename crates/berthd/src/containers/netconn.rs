@@ -251,9 +251,10 @@ pub async fn connect_all(
                     write_nameservers(&dir.join("resolv.conf"), &att.dns);
                 }
                 if e.network == c.spec.network_mode {
-                    lines.push_str(&format!("{}\t{}\n", att.endpoint.address, c.spec.hostname));
+                    let names = c.hosts_names();
+                    lines.push_str(&format!("{}\t{names}\n", att.endpoint.address));
                     if let Some(v6) = att.ipv6 {
-                        lines.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
+                        lines.push_str(&format!("{}\t{names}\n", v6.address));
                     }
                 }
                 d.containers.modify(&c.id, |c| {

@@ -490,6 +490,11 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         let own = all.split_off(kernel);
         all.extend(parents_first(own));
     }
+    // The NIS domain name (`Config.Domainname`), through its sysctl as dockerd sets it: the OCI
+    // config has no field for it.
+    if !s.domainname.is_empty() && !s.extra.host_uts {
+        cfg["linux"]["sysctl"]["kernel.domainname"] = json!(s.domainname);
+    }
     if s.privileged {
         let mut devs = super::hostextra::host_devices();
         if let Some(given) = cfg["linux"]["devices"].as_array() {
