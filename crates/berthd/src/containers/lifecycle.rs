@@ -633,6 +633,7 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResu
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
     persist(d, &c)?;
+    super::netconn::lifecycle_event(d, "connect", "bridge", &c.id);
     let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
     let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
     Ok(lines)
@@ -672,6 +673,7 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
     if let Ok(Err(e)) = res {
         crate::log!(3, "disconnecting {id} from the bridge: {e}");
     }
+    super::netconn::lifecycle_event(d, "disconnect", "bridge", id);
     if let Ok(c) = d.containers.modify(id, |c| c.state.network = None) {
         let _ = persist(d, &c);
     }

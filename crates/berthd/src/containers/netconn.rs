@@ -260,6 +260,7 @@ pub async fn connect_all(
                 d.containers.modify(&c.id, |c| {
                     c.state.endpoints.insert(net_id.clone(), att.clone());
                 })?;
+                lifecycle_event(d, "connect", net_id, &c.id);
             }
             Err(err) => {
                 disconnect_all(d, &c.id).await;
@@ -321,6 +322,7 @@ pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
             if let Err(e) = d2.networks.disconnect_exited(&net_id, &id2, &att) {
                 crate::log!(3, "disconnecting {id2} from network {net_id}: {e}");
             }
+            lifecycle_event(&d2, "disconnect", &net_id, &id2);
         }
     })
     .await;
@@ -418,6 +420,14 @@ pub async fn connect(
     persist(d, &d.containers.get(&c.id)?)?;
     connection_event(d, "connect", &net.id, &net.name, &net.driver, &c.id);
     Ok(())
+}
+
+/// The `connect`/`disconnect` event of a network a container joins as it starts or leaves as it
+/// stops, as dockerd reports them (`docker events --filter type=network`).
+pub(super) fn lifecycle_event(d: &Daemon, action: &str, net_id: &str, container: &str) {
+    if let Ok(net) = d.networks.find(net_id) {
+        connection_event(d, action, &net.id, &net.name, &net.driver, container);
+    }
 }
 
 /// The `connect`/`disconnect` event of a network (Docker's attributes: container, name, type).
