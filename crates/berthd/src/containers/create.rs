@@ -446,6 +446,18 @@ pub async fn create(
     let mounts = super::mounts::parse(hc.mounts.clone().unwrap_or_default(), &taken)?;
     binds.extend(mounts.binds);
     let tmpfs_mounts = mounts.tmpfs;
+    // `--volumes-from`: under the request's own mounts.
+    let taken: Vec<&str> = binds
+        .iter()
+        .map(|b| b.destination.as_str())
+        .chain(tmpfs_mounts.iter().map(|t| t.destination.as_str()))
+        .collect();
+    let from = super::volumes_from::resolve(
+        hc.volumes_from.as_deref().unwrap_or_default(),
+        &taken,
+        |name| Ok(d.containers.get(name)?.spec.binds),
+    )?;
+    binds.extend(from);
     // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a mount.
     let mut anon: Vec<String> = req
         .volumes

@@ -399,6 +399,7 @@ pub struct HostConfigRequest {
     pub log_config: Option<super::logconfig::LogConfigRequest>,
     pub mounts: Option<Vec<super::mounts::MountRequest>>,
     pub links: Option<Vec<String>>,
+    pub volumes_from: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }
