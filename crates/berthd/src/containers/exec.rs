@@ -293,7 +293,9 @@ pub fn spawn(
     }
     cmd.arg(&c.id);
     if as_user.is_none() {
-        cmd.arg("--").args(e.req.cmd.iter().flatten());
+        // The command right after the id, no `--`: runc (Go's flag parsing stops at the id) would
+        // take a `--` there for the command.
+        cmd.args(e.req.cmd.iter().flatten());
     }
     let stdin = e.req.attach_stdin.unwrap_or(false) && console.is_none();
     // A detached exec's output goes nowhere, as in Docker; pipes nobody reads would end it with

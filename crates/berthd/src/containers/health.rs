@@ -349,7 +349,7 @@ async fn exec_probe(d: &Daemon, c: &Container, probe: &Probe) -> Result<(i32, St
         .arg("--pid-file")
         .arg(&pid_file)
         .arg(&c.id)
-        .arg("--")
+        // No `--` before the command: runc would run it (see exec.rs).
         .args(&probe.argv)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
