@@ -240,7 +240,11 @@ pub async fn connect_all(
         return Err(ApiError::NotFound(format!("network {mode} not found")));
     }
     let mut lines = String::new();
-    for (net_id, e) in &c.spec.networks {
+    // By name: the first with a way out gets the default route, as Docker picks the gateway among
+    // a container's networks (and the interfaces are numbered in that order, not by network id).
+    let mut nets: Vec<(&String, &EndpointSpec)> = c.spec.networks.iter().collect();
+    nets.sort_by(|a, b| a.1.network.cmp(&b.1.network));
+    for (net_id, e) in nets {
         match attach_one(d, c, net_id, e, netns).await {
             Ok(att) => {
                 if e.network == c.spec.network_mode
