@@ -613,14 +613,23 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResu
         return Ok(String::new());
     };
     let ports = port_mappings(c)?;
+    if let Some(why) = super::ports::taken(d, &c.id, &ports) {
+        return Err(super::ports::endpoint_failure(&c.name, &c.id, why));
+    }
     let mac = match &c.spec.mac_address {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
     };
     let (id, netns) = (c.id.clone(), netns.to_string());
+    let name = c.name.clone();
     let att = tokio::task::spawn_blocking(move || {
         net.attach(&id, &netns, &ports, None, mac)
-            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))
+            .map_err(|e| match e {
+                why @ berth_net::Error::PortInUse { .. } => {
+                    super::ports::endpoint_failure(&name, &id, why)
+                }
+                e => ApiError::internal(format!("connect to the bridge network: {e}")),
+            })
     })
     .await
     .map_err(ApiError::internal)??;

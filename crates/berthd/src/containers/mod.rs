@@ -1,5 +1,5 @@
 //! Containers: the record ([`model`]), the live registry ([`registry`]), the OCI config ([`spec`]), the
-//! shim and runtime calls ([`shim`]), creation ([`create`], from a data directory made ahead: [`spares`]), the bundle made ahead of a `--rm` start ([`prestart`]), `--init` and joined namespaces ([`modes`]), the life cycle built from them
+//! shim and runtime calls ([`shim`]), creation ([`create`], from a data directory made ahead: [`spares`]), the bundle made ahead of a `--rm` start ([`prestart`]), `--init` and joined namespaces ([`modes`]), published ports that cannot be had ([`ports`]), the life cycle built from them
 //! ([`lifecycle`]), removal ([`removal`]), crash recovery at start-up ([`recover`]), exec instances ([`exec`]), health checks
 //! ([`health`]), resource updates ([`update`]) and the mounts of `--volumes-from` ([`volumes_from`]).
 
@@ -19,6 +19,7 @@ pub mod modes;
 pub mod mounts;
 pub mod names;
 pub mod netconn;
+pub mod ports;
 pub mod prestart;
 pub mod recover;
 pub mod registry;

@@ -201,6 +201,9 @@ async fn attach_one(
     } else {
         Vec::new()
     };
+    if let Some(why) = super::ports::taken(d, &c.id, &ports) {
+        return Err(super::ports::endpoint_failure(&c.name, &e.endpoint_id, why));
+    }
     let mac = match &e.mac {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
@@ -219,7 +222,12 @@ async fn attach_one(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(ApiError::from)
+    .map_err(|err| match err {
+        berth_net::networks::NetError::Net(why @ berth_net::Error::PortInUse { .. }) => {
+            super::ports::endpoint_failure(&c.name, &e.endpoint_id, why)
+        }
+        other => ApiError::from(other),
+    })
 }
 
 /// Put a starting container (its network namespace at `netns`) on every user network it is
@@ -268,6 +276,9 @@ pub async fn connect_all(
             }
             Err(err) => {
                 disconnect_all(d, &c.id).await;
+                if super::ports::is_endpoint_failure(&err) {
+                    return Err(err);
+                }
                 return Err(ApiError::BadRequest(format!(
                     "connect to network {}: {err}",
                     e.network
