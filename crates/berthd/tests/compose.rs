@@ -296,6 +296,16 @@ volumes:
     );
     std::fs::create_dir_all(p.dir.join("conf")).unwrap();
     std::fs::write(p.dir.join("conf/app.conf"), "key=value\n").unwrap();
+    // A missing source is the request's fault (400, as dockerd), not a missing image to pull.
+    let o =
+        t.d.docker(&["create", "--volumes-from", "nosuch", "bb:1", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("No such container: nosuch")
+            && !err.contains("Unable to find image"),
+        "{err}"
+    );
     p.ok(&compose, &["up", "-d"]);
     let out = p.ok(
         &compose,

@@ -455,7 +455,12 @@ pub async fn create(
     let from = super::volumes_from::resolve(
         hc.volumes_from.as_deref().unwrap_or_default(),
         &taken,
-        |name| Ok(d.containers.get(name)?.spec.binds),
+        // Not a 404 (dockerd's 400): the CLI takes a 404 from create for a missing image.
+        |name| match d.containers.get(name) {
+            Ok(c) => Ok(c.spec.binds),
+            Err(ApiError::NotFound(m)) => Err(ApiError::BadRequest(m)),
+            Err(e) => Err(e),
+        },
     )?;
     binds.extend(from);
     // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a mount.
