@@ -708,6 +708,25 @@ fn compose_network_mode_bridge_shows_as_given() {
         "bnetmode-app-1",
     ]);
     assert_eq!(mode.trim(), "bridge bridge");
+    // Its start shows as the default bridge's `connect` event.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = t.d.ok(&[
+        "events",
+        "--since",
+        "1",
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+    ]);
+    assert_eq!(events, "connect bridge bridge\n");
     t.d.ok(&["create", "--name", "plain", "bb:1", "true"]);
     let mode =
         t.d.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"]);
