@@ -17,6 +17,12 @@ pub enum Error {
     NotInSubnet { addr: String, subnet: String },
     #[error("address {0} is already in use")]
     InUse(String),
+    /// A published port's host address is taken (dockerd's words for it).
+    #[error("Error starting userland proxy: listen {protocol}{} {listen}: bind: address already in use", if listen.is_ipv4() { "4" } else { "6" })]
+    PortInUse {
+        protocol: String,
+        listen: std::net::SocketAddr,
+    },
     #[error("invalid port mapping {spec:?}: {why}")]
     BadPortMapping { spec: String, why: String },
     #[error("`{command}` failed: {stderr}")]

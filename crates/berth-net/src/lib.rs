@@ -823,11 +823,20 @@ impl BridgeNetwork {
 
 /// A userland relay of `protocol` from `listen` to `target`.
 fn relay(protocol: &str, listen: SocketAddr, target: SocketAddr) -> Result<Proxy> {
-    if protocol == "udp" {
+    let made = if protocol == "udp" {
         Proxy::udp(listen, target)
     } else {
         Proxy::tcp(listen, target)
-    }
+    };
+    made.map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Error::PortInUse {
+                protocol: protocol.to_string(),
+                listen,
+            }
+        }
+        other => other,
+    })
 }
 
 #[cfg(test)]

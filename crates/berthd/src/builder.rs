@@ -552,6 +552,7 @@ impl LayerStore for Layers {
             crate::api::keep_replaced_as_dangling(d, &before).map_err(engine)?;
             self.cat.borrow_mut().forget();
         }
+        crate::images::mark_tagged(d, &img.id());
         let fam = berth_image::Reference::parse(&key)
             .map(|r| r.familiar())
             .unwrap_or_default();

@@ -263,6 +263,29 @@ impl StateStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A meta value, if set.
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Set a meta value (written without waiting for the disk: see [`Durability::Unsynced`]).
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        with_durability(&conn, Durability::Unsynced, |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+        })?;
+        Ok(())
+    }
+
     /// A meta value, set to `init()` the first time.
     pub fn meta_or_init(
         &self,

@@ -267,3 +267,470 @@ fn compose_logs_follow_gets_the_last_lines_before_the_exit() {
     }
     p.down_leaves_nothing(&compose);
 }
+
+/// `volumes_from:` gives the service the other one's named volume and bind mount at the same
+/// places (what one writes the other reads), and Compose v1's `:ro` makes them read-only; `down -v`
+/// takes the volume with the containers.
+#[test]
+fn compose_volumes_from_shares_the_mounts() {
+    skip_unless_ready!("compose_volumes_from_shares_the_mounts");
+    let Some(compose) = Project::v2("compose_volumes_from_shares_the_mounts") else {
+        return;
+    };
+    let t = Net::start(16);
+    let p = Project::new(
+        &t,
+        "bvolfrom",
+        r#"services:
+  writer:
+    image: bb:1
+    command: ["sh", "-c", "echo written > /data/w.txt; exec sleep 1000"]
+    volumes: ["data:/data", "./conf:/conf:ro"]
+  reader:
+    image: bb:1
+    command: ["sleep", "1000"]
+    volumes_from: ["writer:ro"]
+volumes:
+  data:
+"#,
+    );
+    std::fs::create_dir_all(p.dir.join("conf")).unwrap();
+    std::fs::write(p.dir.join("conf/app.conf"), "key=value\n").unwrap();
+    // A missing source is the request's fault (400, as dockerd), not a missing image to pull.
+    let o =
+        t.d.docker(&["create", "--volumes-from", "nosuch", "bb:1", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("No such container: nosuch")
+            && !err.contains("Unable to find image"),
+        "{err}"
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(
+        &compose,
+        &[
+            "exec",
+            "-T",
+            "reader",
+            "cat",
+            "/data/w.txt",
+            "/conf/app.conf",
+        ],
+    );
+    assert_eq!(out, "written\nkey=value\n");
+    // Compose v2 passes the container alone (no mode): the volume is shared both ways.
+    p.ok(
+        &compose,
+        &[
+            "exec",
+            "-T",
+            "reader",
+            "sh",
+            "-c",
+            "echo back > /data/r.txt",
+        ],
+    );
+    let out = p.ok(&compose, &["exec", "-T", "writer", "cat", "/data/r.txt"]);
+    assert_eq!(out, "back\n");
+    p.down_leaves_nothing(&compose);
+    if let Some(v1) = compose_v1() {
+        p.ok(&v1, &["up", "-d"]);
+        let out = p.ok(&v1, &["exec", "-T", "reader", "cat", "/data/w.txt"]);
+        assert_eq!(out.trim(), "written");
+        let (wrote, out) = p.run(
+            &v1,
+            &["exec", "-T", "reader", "busybox", "touch", "/data/x"],
+        );
+        assert!(!wrote && out.contains("Read-only file system"), "{out}");
+        p.down_leaves_nothing(&v1);
+    }
+}
+
+/// A bind mount inside a volume's destination shows on top of the volume whatever order the
+/// service lists them in (the mounts go on parents first, as dockerd sorts them).
+#[test]
+fn compose_nested_mounts_go_on_parents_first() {
+    skip_unless_ready!("compose_nested_mounts_go_on_parents_first");
+    let Some(compose) = Project::v2("compose_nested_mounts_go_on_parents_first") else {
+        return;
+    };
+    let t = Net::start(17);
+    let p = Project::new(
+        &t,
+        "bnested",
+        r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+    tmpfs: ["/data/sub/scratch"]
+    volumes:
+      - ./sub:/data/sub
+      - data:/data
+volumes:
+  data:
+"#,
+    );
+    std::fs::create_dir_all(p.dir.join("sub")).unwrap();
+    std::fs::write(p.dir.join("sub/s.txt"), "from the host\n").unwrap();
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(
+        &compose,
+        &[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "cat /data/sub/s.txt && grep -q ' /data/sub/scratch ' /proc/mounts && echo scratch",
+        ],
+    );
+    assert_eq!(out, "from the host\nscratch\n");
+    p.down_leaves_nothing(&compose);
+}
+
+/// `domainname:` reaches the container: `hostname -d` prints it and /etc/hosts names the
+/// container `host.domain host`, as with dockerd.
+#[test]
+fn compose_domainname_reaches_the_container() {
+    skip_unless_ready!("compose_domainname_reaches_the_container");
+    let Some(compose) = Project::v2("compose_domainname_reaches_the_container") else {
+        return;
+    };
+    let t = Net::start(18);
+    let p = Project::new(
+        &t,
+        "bdomain",
+        r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+    hostname: apphost
+    domainname: example.test
+"#,
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(
+        &compose,
+        &[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "hostname; busybox hostname -d; cat /etc/hosts",
+        ],
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("apphost"), "{out}");
+    assert_eq!(lines.next(), Some("example.test"), "{out}");
+    let own = format!("10.247.{}.", t.x);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&own) && l.ends_with("\tapphost.example.test apphost")),
+        "{out}"
+    );
+    p.down_leaves_nothing(&compose);
+}
+
+/// `images` shows when the service's image was last tagged (the harness imported it just now),
+/// not Docker's zero time ("292 years ago").
+#[test]
+fn compose_images_shows_when_the_image_was_tagged() {
+    skip_unless_ready!("compose_images_shows_when_the_image_was_tagged");
+    let Some(compose) = Project::v2("compose_images_shows_when_the_image_was_tagged") else {
+        return;
+    };
+    let t = Net::start(19);
+    let p = Project::new(
+        &t,
+        "bimages",
+        r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+"#,
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(&compose, &["images"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("bimages-app-1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.ends_with(" ago") && !row.contains("years"), "{out}");
+    let tagged = t.d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Metadata.LastTagTime}}",
+        "bb:1",
+    ]);
+    assert!(!tagged.starts_with("0001-01-01"), "{tagged}");
+    p.down_leaves_nothing(&compose);
+}
+
+/// `up` and `stop` show in `docker events` as the project network's `connect` and `disconnect`,
+/// one per container, as dockerd reports them.
+#[test]
+fn compose_up_and_stop_report_network_events() {
+    skip_unless_ready!("compose_up_and_stop_report_network_events");
+    let Some(compose) = Project::v2("compose_up_and_stop_report_network_events") else {
+        return;
+    };
+    let t = Net::start(20);
+    let p = Project::new(
+        &t,
+        "bnetev",
+        r#"services:
+  a:
+    image: bb:1
+    command: ["sleep", "1000"]
+  b:
+    image: bb:1
+    command: ["sleep", "1000"]
+"#,
+    );
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    p.ok(&compose, &["up", "-d"]);
+    p.ok(&compose, &["stop", "-t", "0"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let out = t.d.ok(&[
+        "events",
+        "--since",
+        &start,
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+    ]);
+    let count = |what: &str| out.lines().filter(|l| *l == what).count();
+    assert_eq!(count("create bnetev_default bridge"), 1, "{out}");
+    assert_eq!(count("connect bnetev_default bridge"), 2, "{out}");
+    assert_eq!(count("disconnect bnetev_default bridge"), 2, "{out}");
+    p.down_leaves_nothing(&compose);
+}
+
+/// A service on runc (`runtime: runc`) takes `exec` and its health check as one on Berth's own
+/// runtime does: `up --wait` sees it healthy and `exec` runs the command (runc took a `--` after
+/// the container id for the command to run).
+#[test]
+fn compose_exec_and_health_checks_on_runc() {
+    skip_unless_ready!("compose_exec_and_health_checks_on_runc");
+    let Some(compose) = Project::v2("compose_exec_and_health_checks_on_runc") else {
+        return;
+    };
+    let has_runc = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()));
+    if !has_runc {
+        println!("skipped: compose_exec_and_health_checks_on_runc: no runc on PATH");
+        return;
+    }
+    let t = Net::start(21);
+    let p = Project::new(
+        &t,
+        "brunc",
+        r#"services:
+  app:
+    image: bb:1
+    runtime: runc
+    command: ["sh", "-c", "touch /tmp/ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "ls", "/tmp/ready"]
+      interval: 1s
+      retries: 30
+"#,
+    );
+    p.ok(&compose, &["up", "-d", "--wait"]);
+    let out = p.ok(&compose, &["ps", "--format", "{{.Health}}"]);
+    assert_eq!(out.trim(), "healthy");
+    let out = p.ok(
+        &compose,
+        &["exec", "-T", "app", "sh", "-c", "echo $((6 * 7))"],
+    );
+    assert_eq!(out, "42\n");
+    let (ok, _) = p.run(&compose, &["exec", "-T", "app", "ls", "-d", "/nonexistent"]);
+    assert!(!ok);
+    p.down_leaves_nothing(&compose);
+}
+
+/// A service on two networks gets its default route from the one whose name sorts first (as
+/// Docker picks the gateway), whichever order the file lists them in, and its interfaces follow
+/// that order.
+#[test]
+fn compose_default_route_goes_to_the_first_network_by_name() {
+    skip_unless_ready!("compose_default_route_goes_to_the_first_network_by_name");
+    let Some(compose) = Project::v2("compose_default_route_goes_to_the_first_network_by_name")
+    else {
+        return;
+    };
+    let t = Net::start(22);
+    let x = t.x;
+    let p = Project::new(&t, "broute", "services: {}\n");
+    // On two networks of its own (no default one): the file is written whole.
+    std::fs::write(
+        p.dir.join("docker-compose.yml"),
+        format!(
+            r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [zeta, alpha]
+networks:
+  zeta:
+    ipam:
+      config:
+        - subnet: 10.248.{x}.0/24
+  alpha:
+    ipam:
+      config:
+        - subnet: 10.249.{x}.0/24
+"#
+        ),
+    )
+    .unwrap();
+    p.ok(&compose, &["up", "-d"]);
+    let out = p.ok(&compose, &["exec", "-T", "app", "busybox", "ip", "route"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("default via 10.249.{x}.1 dev eth0"))),
+        "{out}"
+    );
+    assert!(out.contains(&format!("10.248.{x}.0/24 dev eth1")), "{out}");
+    p.down_leaves_nothing(&compose);
+}
+
+/// A published port that is taken fails the start with dockerd's words: `port is already
+/// allocated` when another container has it, the proxy's `address already in use` when a host
+/// process holds it.
+#[test]
+fn compose_taken_ports_fail_with_dockerd_messages() {
+    skip_unless_ready!("compose_taken_ports_fail_with_dockerd_messages");
+    let Some(compose) = Project::v2("compose_taken_ports_fail_with_dockerd_messages") else {
+        return;
+    };
+    let t = Net::start(23);
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = Project::new(
+        &t,
+        "bports",
+        &format!(
+            r#"services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    ports: ["127.0.0.1:{free_port}:80"]
+  clash:
+    image: bb:1
+    command: ["sleep", "1000"]
+    ports: ["127.0.0.1:{held_port}:80"]
+    profiles: [clash]
+"#
+        ),
+    );
+    p.ok(&compose, &["up", "-d", "web"]);
+    let (ok, out) = p.run(
+        &compose,
+        &["run", "--rm", "-T", "--service-ports", "web", "true"],
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("driver failed programming external connectivity on endpoint bports-web-run-")
+            && out.contains(&format!(
+                "Bind for 127.0.0.1:{free_port} failed: port is already allocated"
+            )),
+        "{out}"
+    );
+    let (ok, out) = p.run(&compose, &["--profile", "clash", "up", "-d", "clash"]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!(
+            "Error starting userland proxy: listen tcp4 127.0.0.1:{held_port}: bind: address already in use"
+        )),
+        "{out}"
+    );
+    drop(held);
+    p.ok(
+        &compose,
+        &[
+            "--profile",
+            "clash",
+            "down",
+            "-v",
+            "-t",
+            "0",
+            "--remove-orphans",
+        ],
+    );
+    p.down_leaves_nothing(&compose);
+}
+
+/// `network_mode: bridge` puts the service on the default bridge and inspect shows the mode as
+/// the file gave it (`bridge`), as dockerd does; `docker run` without one shows `default`.
+#[test]
+fn compose_network_mode_bridge_shows_as_given() {
+    skip_unless_ready!("compose_network_mode_bridge_shows_as_given");
+    let Some(compose) = Project::v2("compose_network_mode_bridge_shows_as_given") else {
+        return;
+    };
+    let t = Net::start(24);
+    let p = Project::new(
+        &t,
+        "bnetmode",
+        r#"services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+    network_mode: bridge
+"#,
+    );
+    p.ok(&compose, &["up", "-d"]);
+    let mode = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+        "bnetmode-app-1",
+    ]);
+    assert_eq!(mode.trim(), "bridge bridge");
+    // Its start shows as the default bridge's `connect` event.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = t.d.ok(&[
+        "events",
+        "--since",
+        "1",
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+    ]);
+    assert_eq!(events, "connect bridge bridge\n");
+    t.d.ok(&["create", "--name", "plain", "bb:1", "true"]);
+    let mode =
+        t.d.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"]);
+    assert_eq!(mode.trim(), "default");
+    t.d.ok(&["rm", "plain"]);
+    p.down_leaves_nothing(&compose);
+}

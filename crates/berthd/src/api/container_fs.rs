@@ -226,6 +226,8 @@ pub async fn commit(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
             .set_ref(rec.digest.as_str(), rec.clone())
             .map_err(ApiError::internal)?;
         d.images.remove_ref(&key_name).map_err(ApiError::internal)?;
+    } else {
+        crate::images::mark_tagged(d, &format!("sha256:{}", cdigest.hex()));
     }
     if let Ok(before) = &before {
         super::images::keep_replaced_as_dangling(d, before)?;

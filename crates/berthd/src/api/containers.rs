@@ -93,9 +93,11 @@ fn unix(ts: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// `HostConfig.NetworkMode` as dockerd shows it: the default bridge as the request named it
+/// (`bridge` for `--network bridge` and Compose's `network_mode: bridge`, else `default`).
 fn network_mode(c: &Container) -> &str {
     match c.spec.network_mode.as_str() {
-        "default" => "default",
+        "default" if c.host_config["NetworkMode"] == "bridge" => "bridge",
         other => other,
     }
 }

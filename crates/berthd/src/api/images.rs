@@ -254,7 +254,7 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         "VirtualSize": size,
         "GraphDriver": {"Data": {"UpperDir": upper}, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids},
-        "Metadata": {"LastTagTime": crate::time::ZERO},
+        "Metadata": {"LastTagTime": images::last_tag_time(d, &img.id())},
     });
     if cfg.variant.as_deref().unwrap_or("").is_empty() {
         if let Some(o) = v.as_object_mut() {
@@ -432,6 +432,8 @@ pub async fn create(d: &Arc<Daemon>, q: &Query, req: Request<ReqBody>) -> ApiRes
             .set_ref(rec.digest.as_str(), rec.clone())
             .map_err(ApiError::internal)?;
         let _ = berth_image::image::remove(&d.images, &temp_name);
+    } else {
+        images::mark_tagged(d, &format!("sha256:{}", cdigest.hex()));
     }
     keep_replaced_as_dangling(d, &before)?;
     d.events.emit(
@@ -508,6 +510,7 @@ pub async fn tag(d: &Daemon, name: &str, q: &Query) -> ApiResult<Resp> {
     for k in img.keys.iter().filter(|k| Digest::parse(k).is_ok()) {
         let _ = d.images.remove_ref(k);
     }
+    images::mark_tagged(d, &img.id());
     keep_replaced_as_dangling(d, &before)?;
     d.events.emit(
         "image",

@@ -433,6 +433,23 @@ pub async fn create(
     let mounts = super::mounts::parse(hc.mounts.clone().unwrap_or_default(), &taken)?;
     binds.extend(mounts.binds);
     let tmpfs_mounts = mounts.tmpfs;
+    // `--volumes-from`: under the request's own mounts.
+    let taken: Vec<&str> = binds
+        .iter()
+        .map(|b| b.destination.as_str())
+        .chain(tmpfs_mounts.iter().map(|t| t.destination.as_str()))
+        .collect();
+    let from = super::volumes_from::resolve(
+        hc.volumes_from.as_deref().unwrap_or_default(),
+        &taken,
+        // Not a 404 (dockerd's 400): the CLI takes a 404 from create for a missing image.
+        |name| match d.containers.get(name) {
+            Ok(c) => Ok(c.spec.binds),
+            Err(ApiError::NotFound(m)) => Err(ApiError::BadRequest(m)),
+            Err(e) => Err(e),
+        },
+    )?;
+    binds.extend(from);
     // Anonymous volumes: `-v /path` (Config.Volumes) and the image's VOLUMEs not covered by a mount.
     let mut anon: Vec<String> = req
         .volumes

@@ -613,26 +613,36 @@ async fn connect_network(d: &Arc<Daemon>, c: &Container, netns: &str) -> ApiResu
         return Ok(String::new());
     };
     let ports = port_mappings(c)?;
+    if let Some(why) = super::ports::taken(d, &c.id, &ports) {
+        return Err(super::ports::endpoint_failure(&c.name, &c.id, why));
+    }
     let mac = match &c.spec.mac_address {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
     };
     let (id, netns) = (c.id.clone(), netns.to_string());
+    let name = c.name.clone();
     let att = tokio::task::spawn_blocking(move || {
         net.attach(&id, &netns, &ports, None, mac)
-            .map_err(|e| ApiError::internal(format!("connect to the bridge network: {e}")))
+            .map_err(|e| match e {
+                why @ berth_net::Error::PortInUse { .. } => {
+                    super::ports::endpoint_failure(&name, &id, why)
+                }
+                e => ApiError::internal(format!("connect to the bridge network: {e}")),
+            })
     })
     .await
     .map_err(ApiError::internal)??;
-    let hostname = &c.spec.hostname;
-    let mut lines = format!("{}\t{hostname}\n", att.endpoint.address);
+    let names = c.hosts_names();
+    let mut lines = format!("{}\t{names}\n", att.endpoint.address);
     if let Some(v6) = att.ipv6 {
-        lines.push_str(&format!("{}\t{hostname}\n", v6.address));
+        lines.push_str(&format!("{}\t{names}\n", v6.address));
     }
     let c = d
         .containers
         .modify(&c.id, |c| c.state.network = Some(att.clone()))?;
     persist(d, &c)?;
+    super::netconn::lifecycle_event(d, "connect", "bridge", &c.id);
     let (d2, ip) = (d.clone(), att.endpoint.address.to_string());
     let _ = tokio::task::spawn_blocking(move || super::links::refresh_parents(&d2, &c, &ip)).await;
     Ok(lines)
@@ -672,6 +682,7 @@ pub(super) async fn disconnect_network(d: &Arc<Daemon>, id: &str) {
     if let Ok(Err(e)) = res {
         crate::log!(3, "disconnecting {id} from the bridge: {e}");
     }
+    super::netconn::lifecycle_event(d, "disconnect", "bridge", id);
     if let Ok(c) = d.containers.modify(id, |c| c.state.network = None) {
         let _ = persist(d, &c);
     }

@@ -290,6 +290,17 @@ impl Container {
         }
     }
 
+    /// The names of its own /etc/hosts entry, as dockerd writes them: `host.domain host` with a
+    /// domain name (`Config.Domainname`), else the host name.
+    pub fn hosts_names(&self) -> String {
+        let (h, dom) = (&self.spec.hostname, &self.spec.domainname);
+        if dom.is_empty() {
+            h.clone()
+        } else {
+            format!("{h}.{dom} {h}")
+        }
+    }
+
     /// Image as the user named it.
     pub fn image_name(&self) -> &str {
         self.config["Image"].as_str().unwrap_or("")
@@ -393,6 +404,7 @@ pub struct HostConfigRequest {
     pub log_config: Option<super::logconfig::LogConfigRequest>,
     pub mounts: Option<Vec<super::mounts::MountRequest>>,
     pub links: Option<Vec<String>>,
+    pub volumes_from: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: super::hostextra::ExtraRequest,
 }

@@ -201,6 +201,9 @@ async fn attach_one(
     } else {
         Vec::new()
     };
+    if let Some(why) = super::ports::taken(d, &c.id, &ports) {
+        return Err(super::ports::endpoint_failure(&c.name, &e.endpoint_id, why));
+    }
     let mac = match &e.mac {
         Some(m) => Some(berth_net::parse_mac(m).map_err(|e| ApiError::BadRequest(e.to_string()))?),
         None => None,
@@ -219,7 +222,12 @@ async fn attach_one(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(ApiError::from)
+    .map_err(|err| match err {
+        berth_net::networks::NetError::Net(why @ berth_net::Error::PortInUse { .. }) => {
+            super::ports::endpoint_failure(&c.name, &e.endpoint_id, why)
+        }
+        other => ApiError::from(other),
+    })
 }
 
 /// Put a starting container (its network namespace at `netns`) on every user network it is
@@ -240,7 +248,11 @@ pub async fn connect_all(
         return Err(ApiError::NotFound(format!("network {mode} not found")));
     }
     let mut lines = String::new();
-    for (net_id, e) in &c.spec.networks {
+    // By name: the first with a way out gets the default route, as Docker picks the gateway among
+    // a container's networks (and the interfaces are numbered in that order, not by network id).
+    let mut nets: Vec<(&String, &EndpointSpec)> = c.spec.networks.iter().collect();
+    nets.sort_by(|a, b| a.1.network.cmp(&b.1.network));
+    for (net_id, e) in nets {
         match attach_one(d, c, net_id, e, netns).await {
             Ok(att) => {
                 if e.network == c.spec.network_mode
@@ -251,17 +263,22 @@ pub async fn connect_all(
                     write_nameservers(&dir.join("resolv.conf"), &att.dns);
                 }
                 if e.network == c.spec.network_mode {
-                    lines.push_str(&format!("{}\t{}\n", att.endpoint.address, c.spec.hostname));
+                    let names = c.hosts_names();
+                    lines.push_str(&format!("{}\t{names}\n", att.endpoint.address));
                     if let Some(v6) = att.ipv6 {
-                        lines.push_str(&format!("{}\t{}\n", v6.address, c.spec.hostname));
+                        lines.push_str(&format!("{}\t{names}\n", v6.address));
                     }
                 }
                 d.containers.modify(&c.id, |c| {
                     c.state.endpoints.insert(net_id.clone(), att.clone());
                 })?;
+                lifecycle_event(d, "connect", net_id, &c.id);
             }
             Err(err) => {
                 disconnect_all(d, &c.id).await;
+                if super::ports::is_endpoint_failure(&err) {
+                    return Err(err);
+                }
                 return Err(ApiError::BadRequest(format!(
                     "connect to network {}: {err}",
                     e.network
@@ -320,6 +337,7 @@ pub async fn disconnect_all(d: &Arc<Daemon>, id: &str) {
             if let Err(e) = d2.networks.disconnect_exited(&net_id, &id2, &att) {
                 crate::log!(3, "disconnecting {id2} from network {net_id}: {e}");
             }
+            lifecycle_event(&d2, "disconnect", &net_id, &id2);
         }
     })
     .await;
@@ -417,6 +435,14 @@ pub async fn connect(
     persist(d, &d.containers.get(&c.id)?)?;
     connection_event(d, "connect", &net.id, &net.name, &net.driver, &c.id);
     Ok(())
+}
+
+/// The `connect`/`disconnect` event of a network a container joins as it starts or leaves as it
+/// stops, as dockerd reports them (`docker events --filter type=network`).
+pub(super) fn lifecycle_event(d: &Daemon, action: &str, net_id: &str, container: &str) {
+    if let Ok(net) = d.networks.find(net_id) {
+        connection_event(d, action, &net.id, &net.name, &net.driver, container);
+    }
 }
 
 /// The `connect`/`disconnect` event of a network (Docker's attributes: container, name, type).

@@ -515,6 +515,24 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         "linux": linux,
     });
     super::hostextra::apply(&s.extra, &mut cfg, rootfs).map_err(SpecError::Extra)?;
+    if let Some(all) = cfg["mounts"].as_array_mut() {
+        // The kernel file systems stay first; the container's own mounts (with `HostConfig.Tmpfs`'s,
+        // which the line above added) follow, parents first.
+        let kernel = all
+            .iter()
+            .take_while(|m| {
+                m["type"] != "bind"
+                    && KERNEL_MOUNTS.contains(&m["destination"].as_str().unwrap_or(""))
+            })
+            .count();
+        let own = all.split_off(kernel);
+        all.extend(parents_first(own));
+    }
+    // The NIS domain name (`Config.Domainname`), through its sysctl as dockerd sets it: the OCI
+    // config has no field for it.
+    if !s.domainname.is_empty() && !s.extra.host_uts {
+        cfg["linux"]["sysctl"]["kernel.domainname"] = json!(s.domainname);
+    }
     if s.privileged {
         let mut devs = super::hostextra::host_devices();
         if let Some(given) = cfg["linux"]["devices"].as_array() {
@@ -527,6 +545,32 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         cfg["annotations"]["run.berth.landlock"] = json!(l);
     }
     Ok(cfg)
+}
+
+/// Where [`base_mounts`] and the cgroup file system go.
+const KERNEL_MOUNTS: &[&str] = &[
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/dev/mqueue",
+    "/dev/shm",
+];
+
+/// The container's own mounts in dockerd's order: by the depth of their destination, so a mount
+/// inside another one's destination (`./sub:/data/sub` beside `data:/data`) goes on top of it
+/// whatever order the request gave them in (stable: the same depth keeps the request's order).
+fn parents_first(mut own: Vec<Value>) -> Vec<Value> {
+    own.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .unwrap_or_default()
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .count()
+    });
+    own
 }
 
 /// Write hosts, hostname and resolv.conf for the container into `dir`.
@@ -594,6 +638,34 @@ mod tests {
         for caps in [&plain, &plain, &admin, &admin, &plain] {
             assert_eq!(default_seccomp(caps).unwrap(), fresh(caps));
         }
+    }
+
+    #[test]
+    fn mounts_go_on_after_the_ones_they_are_inside() {
+        let own = [
+            "/data/sub",
+            "/etc/hosts",
+            "/data",
+            "/data/sub/x",
+            "/a",
+            "/b/",
+        ]
+        .map(|d| mount(d, "bind", "/src", &[]));
+        let dests: Vec<String> = parents_first(own.to_vec())
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/data",
+                "/a",
+                "/b/",
+                "/data/sub",
+                "/etc/hosts",
+                "/data/sub/x"
+            ]
+        );
     }
 
     #[test]

@@ -147,6 +147,30 @@ pub fn list(d: &Daemon) -> ApiResult<BTreeMap<String, Image>> {
     Ok(out)
 }
 
+/// The meta key of an image's last tag time.
+fn tag_time_key(id: &str) -> String {
+    format!("image-tagged:{id}")
+}
+
+/// Record that a name was just put on the image `id` (`sha256:...`) by a tag, an import, a commit
+/// or a build: dockerd's `Metadata.LastTagTime`, which `docker compose images` shows as CREATED
+/// and `pull_policy: daily` goes by. A failure to record it is logged, never the request's.
+pub fn mark_tagged(d: &Daemon, id: &str) {
+    if let Err(e) =
+        d.db.meta_set(&tag_time_key(id), &crate::time::now_rfc3339_nano())
+    {
+        crate::log!(2, "recording the tag time of {id}: {e}");
+    }
+}
+
+/// When a name was last put on the image `id` (Docker's zero time if never: a pulled or loaded one).
+pub fn last_tag_time(d: &Daemon, id: &str) -> String {
+    d.db.meta_get(&tag_time_key(id))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| crate::time::ZERO.to_string())
+}
+
 /// The store key of a user-given name, if it parses as a reference (`busybox` -> `docker.io/library/busybox:latest`).
 pub fn key_of(name: &str) -> Option<String> {
     image::ref_key(name).ok()
