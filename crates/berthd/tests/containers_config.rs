@@ -1255,3 +1255,110 @@ fn graph_driver_lists_lower_and_work_dirs() {
         assert!(std::path::Path::new(dir).is_dir(), "{dir}");
     }
 }
+
+/// dockerd's namespace defaults: a container with a network namespace of its own lets any user
+/// bind ports below 1024 and ping (its `--sysctl` wins; the host network keeps the host's), and
+/// `--cgroupns private` gives it a cgroup namespace of its own, where its cgroup is the root
+/// (host: the host's namespace; an unknown mode is refused).
+#[test]
+fn network_sysctl_defaults_and_cgroup_namespaces() {
+    skip_unless_ready!("network_sysctl_defaults_and_cgroup_namespaces");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let sysctls =
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range";
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        d.ok(&all).split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(
+        run(&[
+            "--network",
+            "none",
+            "-u",
+            "1000",
+            "bb:1",
+            "sh",
+            "-c",
+            sysctls
+        ]),
+        "0 0 2147483647"
+    );
+    assert_eq!(
+        run(&[
+            "--network",
+            "none",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=1024",
+            "bb:1",
+            "sh",
+            "-c",
+            sysctls,
+        ]),
+        "1024 0 2147483647"
+    );
+    let host = |f: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{f}"))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let want = format!(
+        "{} {}",
+        host("ip_unprivileged_port_start"),
+        host("ping_group_range")
+    );
+    assert_eq!(
+        run(&["--network", "host", "bb:1", "sh", "-c", sysctls]),
+        want
+    );
+
+    let host_ns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let host_ns = host_ns.to_string_lossy().to_string();
+    let probe = "readlink /proc/self/ns/cgroup; grep -c ':/$' /proc/self/cgroup || true";
+    let private = run(&[
+        "--network",
+        "none",
+        "--cgroupns",
+        "private",
+        "bb:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let (ns, roots) = private.split_once(' ').unwrap();
+    assert_ne!(ns, host_ns, "{private}");
+    assert!(
+        roots.parse::<u32>().unwrap() > 0,
+        "its cgroups are the root: {private}"
+    );
+    let shared = run(&[
+        "--network",
+        "none",
+        "--cgroupns",
+        "host",
+        "bb:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert!(shared.starts_with(&format!("{host_ns} ")), "{shared}");
+    d.ok(&["create", "--name", "cgdefault", "bb:1", "true"]);
+    let v2_only = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(
+        inspect(&d, "cgdefault", "{{.HostConfig.CgroupnsMode}}"),
+        if v2_only { "private" } else { "host" }
+    );
+    let (st, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"bb:1","Cmd":["true"],"HostConfig":{"CgroupnsMode":"bogus"}}"#),
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("invalid cgroup namespace mode: bogus"),
+        "{body}"
+    );
+}

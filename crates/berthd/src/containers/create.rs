@@ -603,8 +603,7 @@ pub async fn create(
         }
         // dockerd keeps the mode it chose for an empty one.
         if host_config.is_object() {
-            host_config["CgroupnsMode"] =
-                json!(if cgroupns_private { "private" } else { "host" });
+            host_config["CgroupnsMode"] = json!(if cgroupns_private { "private" } else { "host" });
         }
         // dockerd's merge: the request's volumes and exposed ports with the image's; for none,
         // Volumes null and no ExposedPorts (omitted when empty).

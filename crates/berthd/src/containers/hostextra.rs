@@ -176,6 +176,23 @@ pub fn cgroupns_private(mode: Option<&str>) -> ApiResult<bool> {
     }
 }
 
+/// dockerd's sysctls for a container with a network namespace of its own (not the host's, not
+/// another container's), under the ones the request sets: any user may bind ports below 1024
+/// and open ICMP echo sockets in it (the latter not in a remapped user namespace, where the
+/// kernel refuses the range). Only those the host's kernel has.
+pub fn default_net_sysctls(cfg: &mut Value, remapped: bool) {
+    let mut add = |key: &str, value: &str| {
+        let known = std::path::Path::new("/proc/sys").join(key.replace('.', "/"));
+        if known.exists() && cfg["linux"]["sysctl"].get(key).is_none() {
+            cfg["linux"]["sysctl"][key] = json!(value);
+        }
+    };
+    if !remapped {
+        add("net.ipv4.ping_group_range", "0 2147483647");
+    }
+    add("net.ipv4.ip_unprivileged_port_start", "0");
+}
+
 /// `--add-host name:host-gateway`: the host's address as containers reach it (the default
 /// bridge's gateway), put in at each start.
 pub const HOST_GATEWAY: &str = "host-gateway";

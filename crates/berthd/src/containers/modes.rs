@@ -205,6 +205,9 @@ pub fn apply(d: &Daemon, c: &Container, cfg: &mut Value) -> ApiResult<()> {
             }));
         }
     }
+    if m.net_container.is_none() && c.spec.network_mode != "host" {
+        super::hostextra::default_net_sysctls(cfg, remap(d, c).is_some());
+    }
     Ok(())
 }
 

@@ -529,8 +529,11 @@ pub fn oci_config(c: &Container, rootfs: &Path, dir: &Path) -> Result<Value, Spe
         all.extend(parents_first(own));
     }
     // The NIS domain name (`Config.Domainname`), through its sysctl as dockerd sets it: the OCI
-    // config has no field for it.
-    if !s.domainname.is_empty() && !s.extra.host_uts {
+    // config has no field for it. A `--sysctl kernel.domainname=` given wins, as in dockerd.
+    if !s.domainname.is_empty()
+        && !s.extra.host_uts
+        && cfg["linux"]["sysctl"].get("kernel.domainname").is_none()
+    {
         cfg["linux"]["sysctl"]["kernel.domainname"] = json!(s.domainname);
     }
     if s.privileged {
