@@ -317,14 +317,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<i32> {
     if a.sig_proxy && !tty {
         proxy_signals(c, &id);
     }
-    let mut path = format!(
-        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-        if stdin { "&stdin=1" } else { "" }
-    );
-    if let Some(k) = &a.detach_keys {
-        path.push_str(&format!("&detachKeys={}", q(k)));
-    }
-    let (conn, multiplexed) = c.hijack(&path, None)?;
+    let (conn, multiplexed) = open_attach(c, &id, stdin, a.detach_keys.as_deref())?;
     if tty && stdin {
         resize(c, &id);
     }
@@ -394,6 +387,24 @@ fn start_exit_code(message: &str) -> i32 {
     }
 }
 
+/// The attach stream of container `id` (its output, and our stdin if `stdin`), as `attach` and
+/// `start -a` open it; with whether it is multiplexed.
+fn open_attach(
+    c: &Client,
+    id: &str,
+    stdin: bool,
+    detach_keys: Option<&str>,
+) -> Result<(crate::client::Conn, bool)> {
+    let mut path = format!(
+        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
+        if stdin { "&stdin=1" } else { "" }
+    );
+    if let Some(k) = detach_keys {
+        path.push_str(&format!("&detachKeys={}", q(k)));
+    }
+    c.hijack(&path, None)
+}
+
 fn start_attached(c: &Client, a: &StartArgs) -> Result<i32> {
     let [name] = a.containers.as_slice() else {
         bail!("you cannot start and attach multiple containers at once");
@@ -408,14 +419,7 @@ fn start_attached(c: &Client, a: &StartArgs) -> Result<i32> {
     if !tty {
         proxy_signals(c, &id);
     }
-    let mut path = format!(
-        "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-        if stdin { "&stdin=1" } else { "" }
-    );
-    if let Some(k) = &a.detach_keys {
-        path.push_str(&format!("&detachKeys={}", q(k)));
-    }
-    let (conn, multiplexed) = c.hijack(&path, None)?;
+    let (conn, multiplexed) = open_attach(c, &id, stdin, a.detach_keys.as_deref())?;
     let auto_remove = info["HostConfig"]["AutoRemove"].as_bool() == Some(true);
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let wait = c
