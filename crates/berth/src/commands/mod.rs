@@ -11,6 +11,7 @@ mod images;
 mod inspect;
 mod listfmt;
 mod manage;
+mod mountopt;
 mod network;
 mod optparse;
 mod ordered;
