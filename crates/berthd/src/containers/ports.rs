@@ -33,6 +33,11 @@ fn overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
 /// `Bind for IP:PORT failed: port is already allocated` for the first of `wanted` (the ports
 /// container `id` is about to publish) that another running container publishes already.
 pub fn taken(d: &Daemon, id: &str, wanted: &[PortMapping]) -> Option<String> {
+    // Every start on a network passes here: without a fixed host port there is nothing to look
+    // for, and no copy of every container's record to make.
+    if wanted.iter().all(|w| w.host_port == 0) {
+        return None;
+    }
     let others: Vec<Container> = d
         .containers
         .all()
