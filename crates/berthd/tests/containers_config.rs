@@ -1020,9 +1020,14 @@ fn config_env_and_process_env_as_dockerd() {
     assert_eq!(lines[2..], ["HOME=/root"], "{env}");
 
     d.ok(&["commit", "-c", "ENV A=1 PATH=/bin", "plain", "bb:env"]);
-    d.ok(&[
-        "create", "--name", "merged", "-e", "B=2", "-e", "A", "bb:env", "true",
-    ]);
+    // Through the API with a fixed order: docker CLI 28 removes duplicate `-e`s on its side and
+    // does not keep the flags' order (seen: `["A","B=2"]` in one run of four).
+    let (st, body) = d.http(
+        "POST",
+        "/v1.41/containers/create?name=merged",
+        Some(r#"{"Image":"bb:env","Cmd":["true"],"Env":["B=2","A"]}"#),
+    );
+    assert_eq!(st, 201, "{body}");
     assert_eq!(
         inspect(&d, "merged", "{{json .Config.Env}}"),
         r#"["B=2","A","PATH=/bin"]"#
