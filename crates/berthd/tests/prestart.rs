@@ -28,6 +28,15 @@ fn a_rm_container_changed_between_create_and_start_runs_as_changed() {
     d.ok(&["cp", &src.display().to_string(), "cp:/added"]);
     assert_eq!(d.ok(&["start", "-a", "cp"]), "copied in\n");
 
+    // `export` of it mounts the rootfs on its own too: the start mounts it again, and the
+    // container sees what `cp` put there.
+    d.ok(&[&rm[..], &["--name", "ex", "bb:1", "cat", "/added"]].concat());
+    d.ok(&["cp", &src.display().to_string(), "ex:/added"]);
+    let tar = d.dir.path().join("ex.tar");
+    d.ok(&["export", "-o", &tar.display().to_string(), "ex"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+    assert_eq!(d.ok(&["start", "-a", "ex"]), "copied in\n");
+
     // `update`: the limit it sets is the one the container runs with.
     d.ok(&[
         &rm[..],
@@ -270,4 +279,79 @@ fn a_rm_container_made_ahead_runs_only_at_its_start_and_leaves_nothing_unstarted
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(processes_rooted_in(&dir), Vec::<String>::new());
+}
+
+/// `docker run --rm` with its bundle made ahead of its start: each run's events come in Docker's
+/// order (create, attach, start, die, destroy), its exit code and both output streams arrive, with
+/// a terminal too.
+#[test]
+fn a_rm_run_made_ahead_keeps_dockers_event_order_and_output() {
+    skip_unless_ready!("a_rm_run_made_ahead_keeps_dockers_event_order_and_output");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut names = Vec::new();
+    for i in 0..8 {
+        let name = format!("ord{i}");
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+        names.push(name);
+    }
+    let tty = d.ok(&[
+        "run",
+        "--rm",
+        "-t",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "tty",
+    ]);
+    assert!(tty.starts_with("/dev/pts/"), "{tty:?}");
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let lines = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Action}}",
+    ]);
+    for name in &names {
+        let acts: Vec<&str> = lines
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{name} ")))
+            .collect();
+        assert_eq!(
+            acts,
+            ["create", "attach", "start", "die", "destroy"],
+            "{name}: {lines}"
+        );
+    }
 }
