@@ -7,7 +7,8 @@
 # (VmHWM, reset before each read); then berthd's times as fractions of dockerd's. Compares berthd
 # binaries when given several.
 # Usage: bash bench/logs.sh [BERTHD...]   (as root; default: target/release/berthd, built here)
-#        SIZES="50 400 2048" to choose the sizes; NO_DOCKERD=1 to leave dockerd out.
+#        SIZES="50 400 2048" to choose the sizes; NO_DOCKERD=1 to leave dockerd out; REPS=N reads
+#        per measure (the median is kept; default 5).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,16 +40,22 @@ export DOCKER_HOST=unix://$work/s.sock
 
 peak() { [ -r "/proc/$pid/status" ] && awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
 now() { date +%s.%N; }
-# label, key, command...: prints seconds and (for berthd) peak KiB; keeps the seconds as times[key].
+# label, key, command...: runs the command REPS times (default 5; one read of a 50 MiB log through
+# berthd varied 85-155 ms here) and prints the median seconds and (for berthd) the peak KiB over
+# all of them; keeps the median as times[key].
+reps=${REPS:-5}
 declare -A times
 timed() {
     local label=$1 key=$2; shift 2
     [ "$engine" = berthd ] && echo 5 > "/proc/$pid/clear_refs"
-    local t0 t1 s
-    t0=$(now)
-    "$@" > /dev/null 2>&1
-    t1=$(now)
-    s=$(echo "$t1 - $t0" | bc)
+    local t0 t1 s all=() i
+    for ((i = 0; i < reps; i++)); do
+        t0=$(now)
+        "$@" > /dev/null 2>&1
+        t1=$(now)
+        all+=("$(echo "$t1 - $t0" | bc)")
+    done
+    s=$(printf '%s\n' "${all[@]}" | sort -n | sed -n "$(( (reps + 1) / 2 ))p")
     times[$key]=$s
     if [ "$engine" = berthd ]; then
         printf '  %-22s %6.2f s  peak RSS %7d KiB\n' "$label" "$s" "$(peak)"

@@ -129,6 +129,101 @@ fn wanted<'a>(line: &'a [u8], o: &LogOpts) -> Option<Entry<'a>> {
     Some(e)
 }
 
+/// The shim's own layout of a line without attributes, `{"log":"...","stream":"stdout|stderr",
+/// "time":"..."}`: the log's JSON string as written (escaped), its stream and its time. `None` for
+/// any other line (with `attrs`, another order, a control byte): [`wanted`] parses those. Reading
+/// the whole log takes this path for nearly every line: no parse into a struct, no string made
+/// per line (the newline every line ends with is an escape), the text unescaped straight into the
+/// frame ([`unescape_into`]).
+fn plain_line(line: &[u8]) -> Option<(&[u8], u8, &[u8])> {
+    let rest = line.strip_prefix(b"{\"log\":\"")?;
+    let mut i = 0;
+    let log_end = loop {
+        let j = i + rest[i..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        match rest[j] {
+            b'"' => break j,
+            // An escape: its next byte is not the string's end.
+            b'\\' if j + 1 < rest.len() => i = j + 2,
+            _ => return None,
+        }
+    };
+    let (log, rest) = (&rest[..log_end], &rest[log_end..]);
+    let (stream, rest) = if let Some(r) = rest.strip_prefix(b"\",\"stream\":\"stdout\",\"time\":\"")
+    {
+        (1, r)
+    } else {
+        (
+            2,
+            rest.strip_prefix(b"\",\"stream\":\"stderr\",\"time\":\"")?,
+        )
+    };
+    let time = rest.strip_suffix(b"\"}")?;
+    (!time.iter().any(|&b| b == b'"' || b == b'\\')).then_some((log, stream, time))
+}
+
+/// Append the text of a JSON string's body (`raw`, as [`plain_line`] found it) to `out`, its
+/// escapes undone; `None` (with `out` as it was) for an escape JSON does not have or a lone
+/// surrogate, which serde refuses too.
+fn unescape_into(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    let mut rest = raw;
+    let undo = |out: &mut Vec<u8>| {
+        out.truncate(start);
+        None
+    };
+    while let Some(i) = rest.iter().position(|&b| b == b'\\') {
+        out.extend_from_slice(&rest[..i]);
+        let Some(&c) = rest.get(i + 1) else {
+            return undo(out);
+        };
+        rest = &rest[i + 2..];
+        let b = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hex = |r: &[u8]| -> Option<u32> {
+                    let h = std::str::from_utf8(r.get(..4)?).ok()?;
+                    u32::from_str_radix(h, 16).ok()
+                };
+                let Some(mut cp) = hex(rest) else {
+                    return undo(out);
+                };
+                rest = &rest[4..];
+                if (0xD800..0xDC00).contains(&cp) {
+                    let low = rest.strip_prefix(b"\\u").and_then(hex);
+                    match low {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            rest = &rest[6..];
+                        }
+                        _ => return undo(out),
+                    }
+                } else if (0xDC00..0xE000).contains(&cp) {
+                    return undo(out);
+                }
+                let Some(ch) = char::from_u32(cp) else {
+                    return undo(out);
+                };
+                let mut enc = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut enc).as_bytes());
+                continue;
+            }
+            _ => return undo(out),
+        };
+        out.push(b);
+    }
+    out.extend_from_slice(rest);
+    Some(())
+}
+
 /// The `--details` prefix of a line with these attributes.
 fn details(attrs: Option<&std::collections::BTreeMap<String, String>>) -> String {
     let mut s = String::new();
@@ -226,6 +321,43 @@ impl Framer {
         }
     }
 
+    /// [`Framer::push`] of a line [`plain_line`] split (`log` still escaped); false if its text
+    /// does not unescape (nothing was added: the caller parses the line instead).
+    fn push_plain(&mut self, log: &[u8], stream: u8, time: &[u8], o: &LogOpts) -> bool {
+        let prefix = if o.timestamps { time.len() + 1 } else { 0 };
+        // The text is at most as long as its escaped form: the merge test takes that bound.
+        let fits = |at: usize, buf: &[u8]| buf.len() - at - 8 + prefix + log.len() <= MERGED_FRAME;
+        let (at, mark) = match self.open {
+            Some((at, s)) if self.merge && !o.tty && s == stream && fits(at, &self.buf) => {
+                (Some(at), self.buf.len())
+            }
+            _ => {
+                let mark = self.buf.len();
+                if !o.tty {
+                    self.buf.extend_from_slice(&[stream, 0, 0, 0, 0, 0, 0, 0]);
+                }
+                (None, mark)
+            }
+        };
+        if o.timestamps {
+            self.buf.extend_from_slice(time);
+            self.buf.push(b' ');
+        }
+        if unescape_into(log, &mut self.buf).is_none() {
+            self.buf.truncate(mark);
+            return false;
+        }
+        if !o.tty {
+            let header = at.unwrap_or(mark);
+            let len = (self.buf.len() - header - 8) as u32;
+            self.buf[header + 4..header + 8].copy_from_slice(&len.to_be_bytes());
+            if self.merge && at.is_none() {
+                self.open = Some((mark, stream));
+            }
+        }
+        true
+    }
+
     fn len(&self) -> usize {
         self.buf.len()
     }
@@ -310,8 +442,24 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
             let mut batch = Framer::new(!follow);
             let keep = |l: &[u8]| wanted(l, &o2).is_some();
             let cursor = snapshot.replay(tail, &keep, &mut |l| {
-                if let Some(e) = wanted(l, &o2) {
-                    batch.push(&e, &o2);
+                // The shim's plain lines without a parse, when no option needs their time or
+                // attributes; the rest through serde.
+                let plain = (!o2.details && o2.since.is_none() && o2.until.is_none())
+                    .then(|| plain_line(l))
+                    .flatten();
+                let done = match plain {
+                    Some((_, stream, _))
+                        if (stream == 1 && !o2.stdout) || (stream == 2 && !o2.stderr) =>
+                    {
+                        true
+                    }
+                    Some((log, stream, time)) => batch.push_plain(log, stream, time, &o2),
+                    None => false,
+                };
+                if !done {
+                    if let Some(e) = wanted(l, &o2) {
+                        batch.push(&e, &o2);
+                    }
                 }
                 batch.len() < BATCH || tx2.blocking_send(batch.take()).is_ok()
             })?;
@@ -405,6 +553,82 @@ pub async fn resize(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The frames of `lines` through the plain path where it applies, and through serde alone.
+    fn both_ways(lines: &[&[u8]], o: &LogOpts, merge: bool) -> (Vec<u8>, Vec<u8>, usize) {
+        let (mut fast, mut slow, mut plain) = (Framer::new(merge), Framer::new(merge), 0);
+        for l in lines {
+            let took = match plain_line(l) {
+                Some((_, st, _)) if (st == 1 && !o.stdout) || (st == 2 && !o.stderr) => true,
+                Some((log, st, time)) => fast.push_plain(log, st, time, o),
+                None => false,
+            };
+            if took {
+                plain += 1;
+            } else if let Some(e) = wanted(l, o) {
+                fast.push(&e, o);
+            }
+            if let Some(e) = wanted(l, o) {
+                slow.push(&e, o);
+            }
+        }
+        (fast.take().to_vec(), slow.take().to_vec(), plain)
+    }
+
+    #[test]
+    fn plain_lines_frame_as_parsed_ones() {
+        let lines: Vec<&[u8]> = vec![
+            br#"{"log":"hello\n","stream":"stdout","time":"2026-12-05T10:00:00.000000001Z"}"#,
+            br#"{"log":"tab\t quote \" slash \/ back \\ \u00e9 \ud83d\ude00 \u0001\r\n","stream":"stderr","time":"T2"}"#,
+            br#"{"log":"no newline","stream":"stderr","time":"T3"}"#,
+            br#"{"log":"","stream":"stdout","time":"T4"}"#,
+            br#"{"log":"with attrs\n","stream":"stdout","attrs":{"a":"1"},"time":"T5"}"#,
+            br#"{"stream":"stdout","log":"reordered\n","time":"T6"}"#,
+            br#"{"log":"lone \udc00 surrogate","stream":"stdout","time":"T7"}"#,
+            br#"{"log":"bad \x escape","stream":"stdout","time":"T8"}"#,
+            b"not json at all",
+            "{\"log\":\"utf8 \u{e9} raw\",\"stream\":\"stdout\",\"time\":\"T9\"}".as_bytes(),
+            br#"{"log":"tail\n","stream":"stdout","time":"T10"}"#,
+        ];
+        let opts = |stdout, stderr, timestamps, tty| LogOpts {
+            stdout,
+            stderr,
+            timestamps,
+            details: false,
+            tty,
+            since: None,
+            until: None,
+        };
+        for o in [
+            opts(true, true, false, false),
+            opts(true, true, true, false),
+            opts(true, false, false, false),
+            opts(false, true, true, false),
+            opts(true, true, true, true),
+        ] {
+            for merge in [true, false] {
+                let (fast, slow, plain) = both_ways(&lines, &o, merge);
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&slow),
+                    "merge {merge}, timestamps {}, tty {}",
+                    o.timestamps,
+                    o.tty
+                );
+                // Every line in the shim's layout took the plain path, and so did an unwanted
+                // stream's (dropped unparsed); the lone surrogate and the bad escape of a wanted
+                // stream fell back (and serde drops them too).
+                let expected = if o.stdout { 6 } else { 8 };
+                assert_eq!(plain, expected, "stdout {} merge {merge}", o.stdout);
+            }
+        }
+        let mut out = Vec::new();
+        assert!(unescape_into(br"a\u00e9\ud83d\ude00\n", &mut out).is_some());
+        assert_eq!(out, "a\u{e9}\u{1F600}\n".as_bytes());
+        out.clear();
+        assert!(unescape_into(br"cut \", &mut out).is_none());
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn details_print_the_attributes_as_dockerd_does() {
