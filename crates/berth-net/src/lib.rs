@@ -124,6 +124,14 @@ pub struct PortMapping {
     pub protocol: String,
 }
 
+/// Whether a port published without a host address is also served on IPv6: its relay listens on
+/// one dual-stack socket on `[::]` when the host has IPv6 (see `publish`), and then, as dockerd,
+/// the container's port bindings list `::` beside `0.0.0.0`. Probed once.
+pub fn any_address_dual_stack() -> bool {
+    static DUAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DUAL.get_or_init(|| std::net::TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok())
+}
+
 /// Parse a MAC address (`02:42:ac:11:00:0a`, `-` separators too) for a container's interface: it
 /// must be unicast (the kernel refuses a multicast address on an ethernet link).
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {

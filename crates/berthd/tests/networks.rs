@@ -865,3 +865,97 @@ fn ps_filters_by_published_and_exposed_ports() {
         assert!(df.contains(want), "{want}: {df}");
     }
 }
+
+/// A port published without a host address is served on IPv4 and, on a host with IPv6, on IPv6
+/// too (the relay's socket is dual-stack), and listed as dockerd lists it: `0.0.0.0` and `::` in
+/// `docker port`, `ps` and inspect. An address given keeps only that one.
+#[test]
+fn a_port_published_on_any_address_is_listed_and_served_on_both_families() {
+    skip_unless_ready!("a_port_published_on_any_address_is_listed_and_served_on_both_families");
+    let t = Net::start(5);
+    let www = t.d.dir.path().join("www5");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello on any address\n").unwrap();
+    t.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "any",
+        "-p",
+        "80",
+        "-p",
+        "127.0.0.1::81",
+        "-v",
+        &format!("{}:/www", www.display()),
+        "bb:1",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let listed = t.d.ok(&["port", "any", "80/tcp"]);
+    let port: u16 = listed
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("0.0.0.0:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 0.0.0.0 binding: {listed}"));
+    let get = |ip: std::net::IpAddr| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((ip, port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let answers = |ip: std::net::IpAddr| {
+        let t0 = Instant::now();
+        while !get(ip).is_some_and(|b| b.contains("hello on any address")) {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    };
+    assert!(
+        answers(std::net::Ipv4Addr::LOCALHOST.into()),
+        "{}",
+        t.d.log()
+    );
+    let ps =
+        t.d.ok(&["ps", "--format", "{{.Ports}}", "--filter", "name=any"]);
+    let one = t.d.ok(&["port", "any", "81/tcp"]);
+    assert_eq!(one.trim().lines().count(), 1, "{one}");
+    assert!(one.trim().starts_with("127.0.0.1:"), "{one}");
+    let inspect = t.d.ok(&[
+        "inspect",
+        "-f",
+        "{{range (index .NetworkSettings.Ports \"80/tcp\")}}{{.HostIp}} {{end}}",
+        "any",
+    ]);
+    if std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_err() {
+        println!("skipped: the IPv6 half (this host has no IPv6)");
+        assert_eq!(listed.trim().lines().count(), 1, "{listed}");
+        assert_eq!(inspect.trim(), "0.0.0.0");
+        return;
+    }
+    assert_eq!(
+        listed.trim().lines().collect::<Vec<_>>(),
+        [format!("0.0.0.0:{port}"), format!("[::]:{port}")],
+        "{listed}"
+    );
+    assert_eq!(inspect.trim(), "0.0.0.0 ::");
+    assert!(
+        ps.contains(&format!("0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp")),
+        "{ps}"
+    );
+    assert!(
+        answers(std::net::Ipv6Addr::LOCALHOST.into()),
+        "no answer on [::1]:{port}"
+    );
+}

@@ -400,10 +400,10 @@ fn network_settings(d: &Daemon, c: &Container, api: (u32, u32)) -> Value {
         if !entry.is_array() {
             *entry = json!([]);
         }
-        entry.as_array_mut().expect("array").push(json!({
-            "HostIp": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-            "HostPort": p.host_port.to_string(),
-        }));
+        let list = entry.as_array_mut().expect("array");
+        for ip in binding_ips(p) {
+            list.push(json!({"HostIp": ip, "HostPort": p.host_port.to_string()}));
+        }
     }
     let Some(att) = &c.state.network else {
         ns["Ports"] = Value::Object(ports);
@@ -553,6 +553,16 @@ fn port_filter(f: &http::Filters, key: &str) -> ApiResult<HashSet<(u16, String)>
     Ok(out)
 }
 
+/// The host addresses a published port is bound to, as dockerd lists them: its own, or for one
+/// without `0.0.0.0` and, on a host with IPv6 (the relay's socket is dual-stack), `::` too.
+fn binding_ips(p: &berth_net::PortMapping) -> Vec<String> {
+    match p.host_ip {
+        Some(ip) => vec![ip.to_string()],
+        None if berth_net::any_address_dual_stack() => vec!["0.0.0.0".into(), "::".into()],
+        None => vec!["0.0.0.0".into()],
+    }
+}
+
 fn list_ports(c: &Container) -> Value {
     let mut out = Vec::new();
     let published = c
@@ -562,10 +572,12 @@ fn list_ports(c: &Container) -> Value {
         .or_else(|| c.state.endpoints.values().find(|a| !a.ports.is_empty()));
     if let Some(att) = published {
         for p in &att.ports {
-            out.push(json!({
-                "IP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.protocol,
-            }));
+            for ip in binding_ips(p) {
+                out.push(json!({
+                    "IP": ip, "PrivatePort": p.container_port, "PublicPort": p.host_port,
+                    "Type": p.protocol,
+                }));
+            }
         }
     }
     if c.state.network.is_some() || !c.state.endpoints.is_empty() {
