@@ -42,9 +42,64 @@ pub fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> R
 
 /// A JSON response.
 pub fn json_response(status: StatusCode, v: &impl serde::Serialize) -> Resp {
-    let mut body = serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec());
+    let mut body = match serde_json::to_value(v) {
+        Ok(mut value) => {
+            go_order(&mut value, None);
+            serde_json::to_vec(&value).unwrap_or_else(|_| b"null".to_vec())
+        }
+        Err(_) => b"null".to_vec(),
+    };
     body.push(b'\n');
     full(status, "application/json", body)
+}
+
+/// The fields of the Engine API that are Go maps (dockerd's encoding sorts their keys); the
+/// other objects are Go structs, whose fields keep the order the handlers write them in (dockerd's
+/// declaration order).
+const GO_MAPS: &[&str] = &[
+    "Labels",
+    "Options",
+    "DriverOpts",
+    "Ports",
+    "Networks",
+    "ExposedPorts",
+    "Volumes",
+    "Sysctls",
+    "StorageOpt",
+    "Tmpfs",
+    "Data",
+    "Containers",
+    "Status",
+    "Attributes",
+    "Runtimes",
+    "IndexConfigs",
+    "Annotations",
+    "networks",
+];
+
+/// Give `v` dockerd's key order: the objects under a Go map's field (and `LogConfig.Config`)
+/// sorted, as Go's JSON encoder writes maps; struct-like objects left in their order.
+pub fn go_order(v: &mut serde_json::Value, parent: Option<&str>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, child) in o.iter_mut() {
+                if let serde_json::Value::Object(m) = child {
+                    if GO_MAPS.contains(&k.as_str())
+                        || (k == "Config" && parent == Some("LogConfig"))
+                    {
+                        m.sort_keys();
+                    }
+                }
+                go_order(child, Some(k));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for child in a {
+                go_order(child, parent);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// 200 with JSON.

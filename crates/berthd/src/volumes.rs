@@ -15,13 +15,14 @@ use std::path::PathBuf;
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "PascalCase")]
 pub struct Volume {
-    pub name: String,
-    pub driver: String,
-    pub mountpoint: String,
+    // In dockerd's order (its generated type's fields are alphabetical).
     pub created_at: String,
+    pub driver: String,
     /// null when empty, as dockerd shows a volume's labels and options.
     #[serde(serialize_with = "null_if_empty", deserialize_with = "map_or_null")]
     pub labels: BTreeMap<String, String>,
+    pub mountpoint: String,
+    pub name: String,
     #[serde(serialize_with = "null_if_empty", deserialize_with = "map_or_null")]
     pub options: BTreeMap<String, String>,
     pub scope: String,

@@ -911,3 +911,91 @@ fn system_df_lists_containers_as_ps_does() {
         "{body}"
     );
 }
+
+/// The keys of `v` (an object) in the order the answer has them.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Answers list their fields in dockerd's order (its structs' declaration order: `docker inspect`
+/// reads as dockerd's does), and Go maps (labels, options, sysctls) sorted by key, as Go's encoder
+/// writes them, whatever order the client sent them in.
+#[test]
+fn answers_keep_dockerds_key_order() {
+    skip_unless_ready!("answers_keep_dockerds_key_order");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let body = r#"{"Image":"bb:1","Cmd":["true"],"Labels":{"zeta":"1","alpha":"2","mid":"3"},
+        "HostConfig":{"Sysctls":{"net.ipv4.ip_forward":"1","kernel.msgmax":"65536"},"Tmpfs":{"/t":""},"NetworkMode":"none"}}"#;
+    let (status, out) = d.http("POST", "/containers/create?name=order", Some(body));
+    assert_eq!(status, 201, "{out}");
+    d.ok(&["volume", "create", "--label", "b=1", "--label", "a=2", "vo"]);
+    let (_, out) = d.http("GET", "/containers/order/json", None);
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        keys(&c)[..8],
+        [
+            "Id",
+            "Created",
+            "Path",
+            "Args",
+            "State",
+            "Image",
+            "ResolvConfPath",
+            "HostnamePath"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        keys(&c["State"])[..4],
+        ["Status", "Running", "Paused", "Restarting"]
+    );
+    assert_eq!(keys(&c["Config"]["Labels"]), ["alpha", "mid", "zeta"]);
+    assert_eq!(
+        keys(&c["HostConfig"]["Sysctls"]),
+        ["kernel.msgmax", "net.ipv4.ip_forward"]
+    );
+    let hc = keys(&c["HostConfig"]);
+    let at = |k: &str| {
+        hc.iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {hc:?}"))
+    };
+    assert_eq!(hc[..3], ["Binds", "ContainerIDFile", "LogConfig"]);
+    assert!(
+        at("SecurityOpt") < at("Tmpfs") && at("Tmpfs") < at("UTSMode"),
+        "{hc:?}"
+    );
+    assert!(
+        at("ShmSize") < at("Sysctls") && at("Sysctls") < at("Runtime"),
+        "{hc:?}"
+    );
+    assert!(
+        at("Runtime") < at("ConsoleSize") && at("ConsoleSize") < at("Isolation"),
+        "{hc:?}"
+    );
+    // Volumes, history and top: dockerd's generated types, whose fields are alphabetical.
+    let (_, out) = d.http("GET", "/volumes/vo", None);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        keys(&v),
+        [
+            "CreatedAt",
+            "Driver",
+            "Labels",
+            "Mountpoint",
+            "Name",
+            "Options",
+            "Scope"
+        ]
+    );
+    assert_eq!(keys(&v["Labels"]), ["a", "b"]);
+    let (_, out) = d.http("GET", "/images/bb:1/history", None);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        keys(&h[0]),
+        ["Comment", "Created", "CreatedBy", "Id", "Size", "Tags"]
+    );
+}

@@ -606,11 +606,12 @@ fn host_config(c: &Container) -> Value {
         "Binds": null, "ContainerIDFile": "",
         "LogConfig": {"Type": c.spec.log.driver_name(), "Config": c.spec.log.options},
         "NetworkMode": network_mode(c), "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
+        "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "CapAdd": null,
         "CapDrop": null, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
         "GroupAdd": null, "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
         "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
-        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "Isolation": "",
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": c.runtime, "ConsoleSize": [0, 0],
+        "Isolation": "",
         "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
         "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
         "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
@@ -636,7 +637,97 @@ fn host_config(c: &Container) -> Value {
             }
         }
     }
+    in_order(&mut hc, HOST_CONFIG_ORDER);
     hc
+}
+
+/// dockerd's order of `HostConfig`'s fields (its struct's, the embedded resources after
+/// `Isolation`); a field it omits when empty takes its place when set.
+const HOST_CONFIG_ORDER: &[&str] = &[
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "ConsoleSize",
+    "Isolation",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "Mounts",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "Init",
+];
+
+/// Put an object's keys named in `order` first, in that order; the others follow as they were.
+fn in_order(v: &mut Value, order: &[&str]) {
+    let Some(o) = v.as_object_mut() else {
+        return;
+    };
+    let mut rest = std::mem::take(o);
+    for k in order {
+        if let Some(x) = rest.shift_remove(*k) {
+            o.insert((*k).to_string(), x);
+        }
+    }
+    o.extend(rest);
 }
 
 /// `GET /containers/{id}/json`.
@@ -655,7 +746,9 @@ fn sizes(d: &Daemon, c: &Container) -> (i64, i64) {
 /// `GraphDriver.Data` as dockerd's overlay2 shows it: the lower (the image's init layer and
 /// layers, top first), upper, work and merged directories of the container's snapshot.
 fn graph_data(d: &Daemon, id: &str, merged: &std::path::Path, upper: String) -> Value {
-    let mut data = json!({"MergedDir": merged, "UpperDir": upper});
+    // dockerd's order: LowerDir, MergedDir, UpperDir, WorkDir.
+    let mut data =
+        json!({"LowerDir": null, "MergedDir": merged, "UpperDir": upper, "WorkDir": null});
     let mounts = berth_image::snapshot::Snapshotter::mounts(&d.snap, id).unwrap_or_default();
     for o in mounts.iter().flat_map(|m| m.options.iter()) {
         for (opt, key) in [("lowerdir=", "LowerDir"), ("workdir=", "WorkDir")] {
@@ -663,6 +756,9 @@ fn graph_data(d: &Daemon, id: &str, merged: &std::path::Path, upper: String) -> 
                 data[key] = json!(v);
             }
         }
+    }
+    if let Some(o) = data.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
     }
     data
 }

@@ -69,7 +69,7 @@ pub(super) fn labels(img: &Image) -> Value {
 pub(crate) fn virtual_size(v: &mut Value, api: (u32, u32)) {
     if api >= (1, 44) {
         if let Some(o) = v.as_object_mut() {
-            o.remove("VirtualSize");
+            o.shift_remove("VirtualSize");
         }
     }
 }
@@ -211,7 +211,7 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
         };
         if empty {
             if let Some(o) = container_config.as_object_mut() {
-                o.remove(k);
+                o.shift_remove(k);
             }
         }
     }
@@ -258,7 +258,7 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
     });
     if cfg.variant.as_deref().unwrap_or("").is_empty() {
         if let Some(o) = v.as_object_mut() {
-            o.remove("Variant"); // omitted when empty, as dockerd does
+            o.shift_remove("Variant"); // omitted when empty, as dockerd does
         }
     }
     virtual_size(&mut v, api);
@@ -852,13 +852,14 @@ pub async fn history(d: &Daemon, name: &str) -> ApiResult<Resp> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
+        // dockerd's order (alphabetical).
         rows.push(json!({
-            "Id": "<missing>",
+            "Comment": h.comment.clone().unwrap_or_default(),
             "Created": created,
             "CreatedBy": h.created_by.clone().unwrap_or_default(),
-            "Tags": null,
+            "Id": "<missing>",
             "Size": size,
-            "Comment": h.comment.clone().unwrap_or_default(),
+            "Tags": null,
         }));
     }
     rows.reverse();

@@ -143,7 +143,7 @@ async fn ps_with_args(args: &str, pids: &[i32]) -> ApiResult<Resp> {
             rows.push(row);
         }
     }
-    ok_json(&json!({"Titles": titles, "Processes": rows}))
+    ok_json(&json!({"Processes": rows, "Titles": titles}))
 }
 
 /// The handler.
@@ -196,8 +196,8 @@ pub async fn top(d: &Daemon, key: &str, ps_args: Option<&str>) -> ApiResult<Resp
         })
         .collect();
     ok_json(&json!({
-        "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
         "Processes": rows,
+        "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
     }))
 }
 

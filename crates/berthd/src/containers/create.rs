@@ -168,7 +168,7 @@ pub(crate) fn canonical_keys(o: &mut serde_json::Map<String, Value>, fields: &[&
         })
         .collect();
     for (k, f) in renames {
-        if let Some(v) = o.remove(&k) {
+        if let Some(v) = o.shift_remove(&k) {
             if !o.contains_key(f) {
                 o.insert(f.to_string(), v);
             }
@@ -589,7 +589,7 @@ pub async fn create(
     let mut config = body;
     let mut host_config = Value::Null;
     if let Some(o) = config.as_object_mut() {
-        host_config = o.remove("HostConfig").unwrap_or(Value::Null);
+        host_config = o.shift_remove("HostConfig").unwrap_or(Value::Null);
         if let Some(s) = default_swap {
             host_config["MemorySwap"] = json!(s);
         }
@@ -620,13 +620,13 @@ pub async fn create(
                 m.entry(k.clone()).or_insert(json!({}));
             }
             match (m.is_empty(), key) {
-                (true, "ExposedPorts") => o.remove(key),
+                (true, "ExposedPorts") => o.shift_remove(key),
                 (true, _) => o.insert(key.into(), Value::Null),
                 (false, _) => o.insert(key.into(), Value::Object(m)),
             };
         }
-        o.remove("NetworkingConfig");
-        o.remove("Runtime");
+        o.shift_remove("NetworkingConfig");
+        o.shift_remove("Runtime");
         o.insert("Hostname".into(), json!(hostname));
         o.insert(
             "Env".into(),
@@ -658,7 +658,7 @@ pub async fn create(
             .and_then(|h| serde_json::to_value(h).ok());
         match super::health::merge(o.get("Healthcheck"), image_hc.as_ref()) {
             Some(h) => o.insert("Healthcheck".into(), h),
-            None => o.remove("Healthcheck"),
+            None => o.shift_remove("Healthcheck"),
         };
     }
     let c = Container {
