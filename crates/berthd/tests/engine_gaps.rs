@@ -927,7 +927,8 @@ fn answers_keep_dockerds_key_order() {
     skip_unless_ready!("answers_keep_dockerds_key_order");
     let d = Berthd::start();
     d.import_busybox("bb:1");
-    let body = r#"{"Image":"bb:1","Cmd":["true"],"Labels":{"zeta":"1","alpha":"2","mid":"3"},
+    // The fields in another order than dockerd's (as a client's dict may send them).
+    let body = r#"{"Labels":{"zeta":"1","alpha":"2","mid":"3"},"Cmd":["true"],"Image":"bb:1","Tty":false,"User":"","Hostname":"h",
         "HostConfig":{"Sysctls":{"net.ipv4.ip_forward":"1","kernel.msgmax":"65536"},"Tmpfs":{"/t":""},"NetworkMode":"none"}}"#;
     let (status, out) = d.http("POST", "/containers/create?name=order", Some(body));
     assert_eq!(status, 201, "{out}");
@@ -953,6 +954,17 @@ fn answers_keep_dockerds_key_order() {
         ["Status", "Running", "Paused", "Restarting"]
     );
     assert_eq!(keys(&c["Config"]["Labels"]), ["alpha", "mid", "zeta"]);
+    let cfg = keys(&c["Config"]);
+    let at = |k: &str| {
+        cfg.iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {cfg:?}"))
+    };
+    assert_eq!(cfg[..3], ["Hostname", "Domainname", "User"], "{cfg:?}");
+    assert!(
+        at("Tty") < at("Cmd") && at("Cmd") < at("Image") && at("Image") < at("Labels"),
+        "{cfg:?}"
+    );
     assert_eq!(
         keys(&c["HostConfig"]["Sysctls"]),
         ["kernel.msgmax", "net.ipv4.ip_forward"]

@@ -716,8 +716,38 @@ const HOST_CONFIG_ORDER: &[&str] = &[
     "Init",
 ];
 
+/// dockerd's order of a container's (and an image's) `Config` fields; the ones it omits when empty
+/// take their places when set.
+pub(super) const CONFIG_ORDER: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+];
+
 /// Put an object's keys named in `order` first, in that order; the others follow as they were.
-fn in_order(v: &mut Value, order: &[&str]) {
+pub(super) fn in_order(v: &mut Value, order: &[&str]) {
     let Some(o) = v.as_object_mut() else {
         return;
     };
@@ -788,6 +818,8 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         o.entry("Volumes").or_insert(Value::Null);
         o.entry("OnBuild").or_insert(Value::Null);
     }
+    // In dockerd's order whatever order the client sent the fields in.
+    in_order(&mut config, CONFIG_ORDER);
     let mut hc = host_config(&c);
     // API 1.42 deprecated kernel memory; dockerd shows the fields before that.
     if api < (1, 42) {

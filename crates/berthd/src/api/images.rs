@@ -221,6 +221,7 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
     if let Some(sh) = &cc.shell {
         container_config["Shell"] = json!(sh);
     }
+    super::containers::in_order(&mut container_config, super::containers::CONFIG_ORDER);
     let comment = cfg
         .history
         .last()
@@ -243,6 +244,10 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
             .container_config
             .clone()
             .map(with_config_defaults)
+            .map(|mut v| {
+                super::containers::in_order(&mut v, super::containers::CONFIG_ORDER);
+                v
+            })
             .unwrap_or_else(|| container_config.clone()),
         "DockerVersion": "",
         "Author": cfg.author.clone().unwrap_or_default(),
