@@ -508,27 +508,28 @@ pub fn resize(d: &Daemon, id: &str, q: &http::Query) -> ApiResult<Resp> {
 pub fn inspect(d: &Daemon, id: &str) -> ApiResult<Resp> {
     let e = d.execs.get(id)?;
     let cmd = e.req.cmd.clone().unwrap_or_default();
+    // dockerd's order (its structs').
     let mut process = json!({
-        "arguments": cmd.get(1..).unwrap_or(&[]),
-        "entrypoint": cmd.first(),
-        "privileged": e.req.privileged.unwrap_or(false),
         "tty": e.req.tty.unwrap_or(false),
+        "entrypoint": cmd.first(),
+        "arguments": cmd.get(1..).unwrap_or(&[]),
+        "privileged": e.req.privileged.unwrap_or(false),
     });
     // Left out when not given, as dockerd does (`user,omitempty`).
     if let Some(u) = e.req.user.as_deref().filter(|u| !u.is_empty()) {
         process["user"] = json!(u);
     }
     http::ok_json(&json!({
+        "ID": e.id,
+        "Running": e.running,
+        "ExitCode": e.exit_code,
+        "ProcessConfig": process,
+        "OpenStdin": e.req.attach_stdin.unwrap_or(false),
+        "OpenStderr": e.req.attach_stderr.unwrap_or(false),
+        "OpenStdout": e.req.attach_stdout.unwrap_or(false),
         "CanRemove": false,
         "ContainerID": e.container,
         "DetachKeys": "",
-        "ExitCode": e.exit_code,
-        "ID": e.id,
-        "OpenStderr": e.req.attach_stderr.unwrap_or(false),
-        "OpenStdin": e.req.attach_stdin.unwrap_or(false),
-        "OpenStdout": e.req.attach_stdout.unwrap_or(false),
-        "ProcessConfig": process,
-        "Running": e.running,
         "Pid": e.pid,
     }))
 }
