@@ -169,7 +169,12 @@ fn host_or_private(v: &Option<String>, what: &str) -> ApiResult<bool> {
 /// empty on a host with cgroup v2 alone (dockerd's default there; `host` on v1 and hybrid hosts).
 pub fn cgroupns_private(mode: Option<&str>) -> ApiResult<bool> {
     match mode.unwrap_or("") {
-        "" => Ok(std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()),
+        "" => {
+            // The host's cgroup layout, looked at once.
+            static V2_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            Ok(*V2_ONLY
+                .get_or_init(|| std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()))
+        }
         "private" => Ok(true),
         "host" => Ok(false),
         other => Err(bad(format!("invalid cgroup namespace mode: {other}"))),

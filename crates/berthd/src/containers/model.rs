@@ -490,12 +490,25 @@ pub fn parse_bind(s: &str) -> ApiResult<Bind> {
 
 /// 64 random hex digits.
 pub fn random_hex() -> String {
-    use std::io::Read;
     let mut b = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
+    random_fill(&mut b);
+    let mut out = String::with_capacity(64);
+    for x in b {
+        use std::fmt::Write;
+        let _ = write!(out, "{x:02x}");
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    out
+}
+
+/// The kernel's random bytes (`getrandom`; /dev/urandom where that call is missing).
+pub fn random_fill(b: &mut [u8]) {
+    if berth_sys::random_bytes(b).is_ok() {
+        return;
+    }
+    use std::io::Read;
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(b);
+    }
 }
 
 /// Docker's engine ID shape (`XXXX:XXXX:...`, 12 groups).

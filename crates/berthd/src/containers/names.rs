@@ -181,11 +181,8 @@ pub const TRIES: usize = 6;
 
 /// A uniformly chosen index below `n` from the kernel's random bytes.
 fn random_below(n: usize) -> usize {
-    use std::io::Read;
     let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
+    super::model::random_fill(&mut b);
     (u64::from_le_bytes(b) % n as u64) as usize
 }
 

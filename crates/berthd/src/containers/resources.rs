@@ -21,9 +21,11 @@ pub fn host_support() -> &'static Support {
     SUPPORT.get_or_init(berth_cgroups::host_support)
 }
 
-/// The host's CPU count.
+/// The host's CPU count, read once (as dockerd's `runtime.NumCPU()`: std's reads the cgroup's
+/// quota files each time, on every create).
 pub fn host_ncpu() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn int(o: &Map<String, Value>, k: &str) -> i64 {
