@@ -984,8 +984,9 @@ fn answers_keep_dockerds_key_order() {
         at("ShmSize") < at("Sysctls") && at("Sysctls") < at("Runtime"),
         "{hc:?}"
     );
+    // Where the struct of dockerd at API 1.47 has it (20.10's had it after Runtime).
     assert!(
-        at("Runtime") < at("ConsoleSize") && at("ConsoleSize") < at("Isolation"),
+        at("VolumesFrom") < at("ConsoleSize") && at("ConsoleSize") < at("CapAdd"),
         "{hc:?}"
     );
     // Volumes, history and top: dockerd's generated types, whose fields are alphabetical.

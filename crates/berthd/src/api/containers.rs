@@ -637,114 +637,9 @@ fn host_config(c: &Container) -> Value {
             }
         }
     }
-    in_order(&mut hc, HOST_CONFIG_ORDER);
+    in_order(&mut hc, crate::containers::create::HOST_CONFIG_FIELDS);
     hc
 }
-
-/// dockerd's order of `HostConfig`'s fields (its struct's, the embedded resources after
-/// `Isolation`); a field it omits when empty takes its place when set.
-const HOST_CONFIG_ORDER: &[&str] = &[
-    "Binds",
-    "ContainerIDFile",
-    "LogConfig",
-    "NetworkMode",
-    "PortBindings",
-    "RestartPolicy",
-    "AutoRemove",
-    "VolumeDriver",
-    "VolumesFrom",
-    "CapAdd",
-    "CapDrop",
-    "CgroupnsMode",
-    "Dns",
-    "DnsOptions",
-    "DnsSearch",
-    "ExtraHosts",
-    "GroupAdd",
-    "IpcMode",
-    "Cgroup",
-    "Links",
-    "OomScoreAdj",
-    "PidMode",
-    "Privileged",
-    "PublishAllPorts",
-    "ReadonlyRootfs",
-    "SecurityOpt",
-    "StorageOpt",
-    "Tmpfs",
-    "UTSMode",
-    "UsernsMode",
-    "ShmSize",
-    "Sysctls",
-    "Runtime",
-    "ConsoleSize",
-    "Isolation",
-    "CpuShares",
-    "Memory",
-    "NanoCpus",
-    "CgroupParent",
-    "BlkioWeight",
-    "BlkioWeightDevice",
-    "BlkioDeviceReadBps",
-    "BlkioDeviceWriteBps",
-    "BlkioDeviceReadIOps",
-    "BlkioDeviceWriteIOps",
-    "CpuPeriod",
-    "CpuQuota",
-    "CpuRealtimePeriod",
-    "CpuRealtimeRuntime",
-    "CpusetCpus",
-    "CpusetMems",
-    "Devices",
-    "DeviceCgroupRules",
-    "DeviceRequests",
-    "KernelMemory",
-    "KernelMemoryTCP",
-    "MemoryReservation",
-    "MemorySwap",
-    "MemorySwappiness",
-    "OomKillDisable",
-    "PidsLimit",
-    "Ulimits",
-    "CpuCount",
-    "CpuPercent",
-    "IOMaximumIOps",
-    "IOMaximumBandwidth",
-    "Mounts",
-    "MaskedPaths",
-    "ReadonlyPaths",
-    "Init",
-];
-
-/// dockerd's order of a container's (and an image's) `Config` fields; the ones it omits when empty
-/// take their places when set.
-pub(super) const CONFIG_ORDER: &[&str] = &[
-    "Hostname",
-    "Domainname",
-    "User",
-    "AttachStdin",
-    "AttachStdout",
-    "AttachStderr",
-    "ExposedPorts",
-    "Tty",
-    "OpenStdin",
-    "StdinOnce",
-    "Env",
-    "Cmd",
-    "Healthcheck",
-    "ArgsEscaped",
-    "Image",
-    "Volumes",
-    "WorkingDir",
-    "Entrypoint",
-    "NetworkDisabled",
-    "MacAddress",
-    "OnBuild",
-    "Labels",
-    "StopSignal",
-    "StopTimeout",
-    "Shell",
-];
 
 /// Put an object's keys named in `order` first, in that order; the others follow as they were.
 pub(super) fn in_order(v: &mut Value, order: &[&str]) {
@@ -819,7 +714,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         o.entry("OnBuild").or_insert(Value::Null);
     }
     // In dockerd's order whatever order the client sent the fields in.
-    in_order(&mut config, CONFIG_ORDER);
+    in_order(&mut config, crate::containers::create::CONFIG_FIELDS);
     let mut hc = host_config(&c);
     // API 1.42 deprecated kernel memory; dockerd shows the fields before that.
     if api < (1, 42) {

@@ -221,7 +221,10 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
     if let Some(sh) = &cc.shell {
         container_config["Shell"] = json!(sh);
     }
-    super::containers::in_order(&mut container_config, super::containers::CONFIG_ORDER);
+    super::containers::in_order(
+        &mut container_config,
+        crate::containers::create::CONFIG_FIELDS,
+    );
     let comment = cfg
         .history
         .last()
@@ -245,7 +248,7 @@ pub async fn inspect(d: &Daemon, name: &str, api: (u32, u32)) -> ApiResult<Resp>
             .clone()
             .map(with_config_defaults)
             .map(|mut v| {
-                super::containers::in_order(&mut v, super::containers::CONFIG_ORDER);
+                super::containers::in_order(&mut v, crate::containers::create::CONFIG_FIELDS);
                 v
             })
             .unwrap_or_else(|| container_config.clone()),

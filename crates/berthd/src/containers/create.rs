@@ -48,8 +48,9 @@ const MOUNT_TARGETS: &[berth_image::init_layer::InitEntry] = {
     ]
 };
 
-/// The create body's fields (`Config`'s, with `HostConfig` and `NetworkingConfig`).
-const CONFIG_FIELDS: &[&str] = &[
+/// The create body's fields (`Config`'s in dockerd's order, with `HostConfig` and
+/// `NetworkingConfig`).
+pub(crate) const CONFIG_FIELDS: &[&str] = &[
     "Hostname",
     "Domainname",
     "User",
@@ -79,8 +80,9 @@ const CONFIG_FIELDS: &[&str] = &[
     "NetworkingConfig",
 ];
 
-/// `HostConfig`'s fields.
-const HOST_CONFIG_FIELDS: &[&str] = &[
+/// `HostConfig`'s fields, in dockerd's order (its struct's, the embedded resources after `Isolation`):
+/// the create's keys are matched to them, and inspect lists them so.
+pub(crate) const HOST_CONFIG_FIELDS: &[&str] = &[
     "Binds",
     "ContainerIDFile",
     "LogConfig",
@@ -142,16 +144,16 @@ const HOST_CONFIG_FIELDS: &[&str] = &[
     "MemorySwap",
     "MemorySwappiness",
     "OomKillDisable",
-    "Init",
     "PidsLimit",
     "Ulimits",
     "CpuCount",
     "CpuPercent",
     "IOMaximumIOps",
     "IOMaximumBandwidth",
+    "Mounts",
     "MaskedPaths",
     "ReadonlyPaths",
-    "Mounts",
+    "Init",
 ];
 
 /// Each key of `o` under its field's name in `fields` when it differs only in case: dockerd's
