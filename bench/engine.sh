@@ -74,6 +74,11 @@
 # 0.121x / 0.130x). Idle RSS berthd 12.1 MB, dockerd 73.6 + containerd 37.7 MB, podman 45.1 MB; 50 run -d
 # 1.65 / 10.05 / 4.40 s; supervisor PSS 251 / 2670 / 370 kB. bench/run-ab.sh (60 rounds 100 ms apart,
 # load 3.0-3.5 from a CI run): b0f6225 52.8 ms, 6646738 51.3, dockerd 412.1 (0.128x / 0.124x).
+# Session 19 (2026-12-07, `40` three times): 20:55 (load 0.2) berthd 30.8 ms median, dockerd 232.4, podman
+# 365.3: 0.132x (per batch 0.121x / 0.126x / 0.113x / 0.146x); 21:38 (the host slow: load 2) 52.8 / 390.3 /
+# 401.8: 0.135x; 22:17 (load 1.0) 28.1 / 217.9 / 282.8: 0.129x (0.127x / 0.138x / 0.131x / 0.127x). Idle
+# RSS berthd 11.9-13.3 MB, dockerd 74 + containerd 38 MB, podman 43 MB; 50 run -d 1.33-1.87 / 9.90-13.42 /
+# 3.86-5.17 s; supervisor PSS 250-251 / 2647-2676 / 370 kB.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
