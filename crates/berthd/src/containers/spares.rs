@@ -6,7 +6,7 @@
 //! directory) and a start (the run directory) rename them to the container's id, so neither makes
 //! a new inode on its path: on this ext4 without a journal every inode made in a fresh
 //! directory scans the recently deleted ones (0.4-3 ms each under `run --rm` churn), and writing
-//! over an empty file makes none. The spare is made on a thread of its own, after a start (after
+//! over an empty file makes none. The spares are made on one thread of their own, after a start (after
 //! the removal of a `--rm` container) and at start-up; a name starting with a dot is never taken
 //! for a container's (ids are hex), and recovery's sweep leaves it alone; a half-made one from a
 //! crash is removed at start-up.
@@ -114,20 +114,44 @@ impl SpareDir {
         {
             return;
         }
-        let parent = parent.to_path_buf();
-        let spawned = std::thread::Builder::new()
-            .name("spare-dir".into())
-            .spawn(move || {
-                match make(&parent, self.dirs, self.files) {
-                    Ok(dir) => *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir),
-                    Err(e) => crate::log!(2, "making a spare container directory: {e}"),
-                }
-                self.filling.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
+        let sent = worker().is_some_and(|tx| tx.send((self, parent.to_path_buf())).is_ok());
+        if !sent {
             self.filling.store(false, Ordering::Release);
         }
     }
+
+    /// Make the next spare under `parent` (on the worker).
+    fn fill(&self, parent: &Path) {
+        match make(parent, self.dirs, self.files) {
+            Ok(dir) => *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir),
+            Err(e) => crate::log!(2, "making a spare container directory: {e}"),
+        }
+        self.filling.store(false, Ordering::Release);
+    }
+}
+
+/// A spare to make, and the directory it goes in.
+type Job = (&'static SpareDir, PathBuf);
+
+/// The one thread that makes the spare directories, started at the first refill (a thread
+/// started per spare cost a thread's creation and exit twice per `run --rm`); `None` if it could
+/// not be started (the creates and starts then make their directories themselves).
+fn worker() -> Option<&'static std::sync::mpsc::Sender<Job>> {
+    static TX: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("spare-dir".into())
+            .spawn(move || {
+                for (spare, parent) in rx {
+                    spare.fill(&parent);
+                }
+            })
+            .ok()?;
+        Some(tx)
+    })
+    .as_ref()
 }
 
 /// Made under a temporary name and renamed whole, so a spare is complete or absent.
