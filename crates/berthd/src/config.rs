@@ -15,7 +15,11 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 /// berthd's flags (dockerd's names).
 #[derive(Parser, Debug, Clone)]
-#[command(name = "berthd", about = "The Berth engine daemon (Docker Engine API)")]
+#[command(
+    name = "berthd",
+    version,
+    about = "The Berth engine daemon (Docker Engine API)"
+)]
 pub struct Flags {
     /// Daemon socket to listen on: unix:///path, tcp://host:port (with --tlsverify only), or
     /// fd:// (the sockets systemd passes, LISTEN_FDS)

@@ -643,3 +643,21 @@ fn userns_remap_runs_containers_as_subordinate_ids() {
         d.ok(&a);
     }
 }
+
+/// `berthd --version` (and `-V`) prints its version and exits, as `dockerd --version` does, instead
+/// of refusing the flag; the version is the one `docker version` reports for the engine.
+#[test]
+fn version_flag_prints_the_version() {
+    for flag in ["--version", "-V"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg(flag)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{flag}: {o:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            format!("berthd {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
