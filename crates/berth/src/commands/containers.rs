@@ -174,15 +174,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<i32> {
         attach.push_str(&format!("&detachKeys={}", q(k)));
     }
     let (conn, multiplexed) = c.hijack(&attach, None)?;
-    let condition = if a.rm { "removed" } else { "next-exit" };
-    let wait = c
-        .request(
-            "POST",
-            &format!("/containers/{id}/wait?condition={condition}"),
-            &[],
-            Body::Empty,
-        )?
-        .ok()?;
+    let wait = request_wait(c, &id, a.rm)?;
     start_for_run(c, &id)?;
     if a.opts.tty {
         resize(c, &id);
@@ -389,6 +381,19 @@ fn start_exit_code(message: &str) -> i32 {
 
 /// The attach stream of container `id` (its output, and our stdin if `stdin`), as `attach` and
 /// `start -a` open it; with whether it is multiplexed.
+/// `POST /containers/{id}/wait` for its next exit, or for its removal (`removed`: an auto-remove
+/// container); the answer's body comes when that happens.
+fn request_wait(c: &Client, id: &str, removed: bool) -> Result<crate::client::Response> {
+    let condition = if removed { "removed" } else { "next-exit" };
+    c.request(
+        "POST",
+        &format!("/containers/{id}/wait?condition={condition}"),
+        &[],
+        Body::Empty,
+    )?
+    .ok()
+}
+
 fn open_attach(
     c: &Client,
     id: &str,
@@ -421,15 +426,7 @@ fn start_attached(c: &Client, a: &StartArgs) -> Result<i32> {
     }
     let (conn, multiplexed) = open_attach(c, &id, stdin, a.detach_keys.as_deref())?;
     let auto_remove = info["HostConfig"]["AutoRemove"].as_bool() == Some(true);
-    let condition = if auto_remove { "removed" } else { "next-exit" };
-    let wait = c
-        .request(
-            "POST",
-            &format!("/containers/{id}/wait?condition={condition}"),
-            &[],
-            Body::Empty,
-        )?
-        .ok()?;
+    let wait = request_wait(c, &id, auto_remove)?;
     c.request("POST", &format!("/containers/{id}/start"), &[], Body::Empty)?
         .ok()?;
     if tty && stdin {

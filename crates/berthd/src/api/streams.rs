@@ -40,6 +40,13 @@ pub struct LogOpts {
     pub until: Option<std::time::SystemTime>,
 }
 
+impl LogOpts {
+    /// Whether lines of `stream` (1 stdout, 2 stderr) are wanted.
+    fn wants(&self, stream: u8) -> bool {
+        (stream == 1 && self.stdout) || (stream == 2 && self.stderr)
+    }
+}
+
 /// The whole log at `path`, rotated files first, as frames in chunks of about [`BATCH`] bytes (what
 /// `attach?logs=1` replays; nothing with the `none` driver, which writes no file). Read on a
 /// blocking thread that stays a few chunks ahead of the receiver, so a large log is never held in
@@ -48,18 +55,13 @@ pub fn log_stream(path: &std::path::Path, o: &LogOpts) -> tokio::sync::mpsc::Rec
     let (path, o) = (path.to_path_buf(), o.clone());
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::new();
+        let mut batch = Framer::new(false);
         logfile::replay(&path, None, &|_| true, &mut |l| {
-            if let Some(e) = wanted(l, &o) {
-                push_frame(&e, &o, &mut batch);
-            }
-            batch.len() < BATCH
-                || tx
-                    .blocking_send(Bytes::from(std::mem::take(&mut batch)))
-                    .is_ok()
+            batch.push_line(l, &o);
+            batch.len() < BATCH || tx.blocking_send(batch.take()).is_ok()
         });
         if !batch.is_empty() {
-            let _ = tx.blocking_send(Bytes::from(batch));
+            let _ = tx.blocking_send(batch.take());
         }
     });
     rx
@@ -113,7 +115,7 @@ impl Entry<'_> {
 fn wanted<'a>(line: &'a [u8], o: &LogOpts) -> Option<Entry<'a>> {
     let e: Entry = serde_json::from_slice(line).ok()?;
     let stream = e.stream();
-    if (stream == 1 && !o.stdout) || (stream == 2 && !o.stderr) {
+    if !o.wants(stream) {
         return None;
     }
     if o.since.is_some() || o.until.is_some() {
@@ -321,6 +323,21 @@ impl Framer {
         }
     }
 
+    /// Frame one line of the log if `o` wants it: a plain line of the shim's ([`plain_line`])
+    /// without a parse when no option needs its time or attributes, any other through serde.
+    fn push_line(&mut self, line: &[u8], o: &LogOpts) {
+        if !o.details && o.since.is_none() && o.until.is_none() {
+            if let Some((log, stream, time)) = plain_line(line) {
+                if !o.wants(stream) || self.push_plain(log, stream, time, o) {
+                    return;
+                }
+            }
+        }
+        if let Some(e) = wanted(line, o) {
+            self.push(&e, o);
+        }
+    }
+
     /// [`Framer::push`] of a line [`plain_line`] split (`log` still escaped); false if its text
     /// does not unescape (nothing was added: the caller parses the line instead).
     fn push_plain(&mut self, log: &[u8], stream: u8, time: &[u8], o: &LogOpts) -> bool {
@@ -379,17 +396,15 @@ const BATCH: usize = 64 << 10;
 /// The frames of the lines in `buf`, in chunks of about [`BATCH`] bytes.
 fn batches(buf: &[u8], o: &LogOpts) -> Vec<Bytes> {
     let mut out = Vec::new();
-    let mut batch = Vec::new();
+    let mut batch = Framer::new(false);
     for l in buf.split(|b| *b == b'\n') {
-        if let Some(e) = wanted(l, o) {
-            push_frame(&e, o, &mut batch);
-            if batch.len() >= BATCH {
-                out.push(Bytes::from(std::mem::take(&mut batch)));
-            }
+        batch.push_line(l, o);
+        if batch.len() >= BATCH {
+            out.push(batch.take());
         }
     }
     if !batch.is_empty() {
-        out.push(Bytes::from(batch));
+        out.push(batch.take());
     }
     out
 }
@@ -442,25 +457,7 @@ pub async fn logs(d: &Arc<Daemon>, key: &str, q: &Query) -> ApiResult<Resp> {
             let mut batch = Framer::new(!follow);
             let keep = |l: &[u8]| wanted(l, &o2).is_some();
             let cursor = snapshot.replay(tail, &keep, &mut |l| {
-                // The shim's plain lines without a parse, when no option needs their time or
-                // attributes; the rest through serde.
-                let plain = (!o2.details && o2.since.is_none() && o2.until.is_none())
-                    .then(|| plain_line(l))
-                    .flatten();
-                let done = match plain {
-                    Some((_, stream, _))
-                        if (stream == 1 && !o2.stdout) || (stream == 2 && !o2.stderr) =>
-                    {
-                        true
-                    }
-                    Some((log, stream, time)) => batch.push_plain(log, stream, time, &o2),
-                    None => false,
-                };
-                if !done {
-                    if let Some(e) = wanted(l, &o2) {
-                        batch.push(&e, &o2);
-                    }
-                }
+                batch.push_line(l, &o2);
                 batch.len() < BATCH || tx2.blocking_send(batch.take()).is_ok()
             })?;
             (batch.is_empty() || tx2.blocking_send(batch.take()).is_ok()).then_some(cursor)
@@ -559,7 +556,7 @@ mod tests {
         let (mut fast, mut slow, mut plain) = (Framer::new(merge), Framer::new(merge), 0);
         for l in lines {
             let took = match plain_line(l) {
-                Some((_, st, _)) if (st == 1 && !o.stdout) || (st == 2 && !o.stderr) => true,
+                Some((_, st, _)) if !o.wants(st) => true,
                 Some((log, st, time)) => fast.push_plain(log, st, time, o),
                 None => false,
             };
