@@ -1,5 +1,7 @@
 //! JSON that keeps the daemon's key order: what `inspect` prints and what `{{json ...}}` writes
-//! come out in the order the daemon sent them, as docker's do (serde_json's `Value` sorts keys).
+//! come out in the order the daemon sent them, as docker's do. Written when serde_json's `Value`
+//! sorted keys; the workspace now builds serde_json with `preserve_order`, so `Value` keeps them
+//! too and this type could give way to it.
 
 use std::fmt;
 
