@@ -42,6 +42,9 @@ pub struct Args {
     pub log_max_file: u32,
     /// The `attrs` JSON object every log line carries (labels, env, tag), compact.
     pub log_attrs: Option<String>,
+    /// A remote log driver (`--log-remote`, a [`berth_logdriver::Spec`] as JSON): every line goes
+    /// to it too (after the json-file log, unless `--log-driver none`).
+    pub log_remote: Option<berth_logdriver::Spec>,
     /// `mode=non-blocking`: at most this many bytes of lines wait for the log's writer thread.
     pub log_max_buffer: Option<u64>,
     /// The runtime is Berth's own berth-runtime, built with this shim (`--own-runtime`, which
@@ -86,6 +89,11 @@ impl Args {
                         }
                         "--log-max-file" => {
                             a.log_max_file = v.parse().map_err(|_| anyhow!("bad {flag} {v:?}"))?
+                        }
+                        "--log-remote" => {
+                            a.log_remote = Some(
+                                serde_json::from_str(&v).map_err(|e| anyhow!("bad {flag}: {e}"))?,
+                            )
                         }
                         "--log-max-buffer" => {
                             a.log_max_buffer =

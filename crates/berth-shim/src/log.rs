@@ -57,20 +57,46 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueState {
-    lines: VecDeque<Vec<u8>>,
+    lines: VecDeque<Entry>,
     /// Of the queued lines and those the writer is writing.
     bytes: usize,
     writing: bool,
 }
 
+/// One line of output on its way to the log.
+struct Entry {
+    stream: u8,
+    /// As read, with its newline if it had one.
+    text: Vec<u8>,
+    time: std::time::SystemTime,
+}
+
+/// A remote log driver (syslog, gelf, ...), fed every line after the file.
+struct Remote {
+    driver: Mutex<Box<dyn berth_logdriver::Logger>>,
+    name: String,
+    /// The last send failed (its error was reported; the next ones are not, until one succeeds).
+    failing: std::sync::atomic::AtomicBool,
+}
+
 /// The log file, shared by the stdout and stderr copiers.
 pub struct JsonLog {
-    /// `None`: the `none` driver.
+    /// `None`: the `none` driver, or a remote driver without its local copy.
     files: Option<Arc<Files>>,
     /// `,"attrs":{...}`, or empty.
-    attrs: String,
+    attrs: Arc<str>,
     /// Non-blocking mode's queue.
     queue: Option<Arc<Queue>>,
+    /// A remote driver.
+    remote: Option<Arc<Remote>>,
+}
+
+/// What writes an entry: the file (with the lines' attributes) and the remote driver.
+#[derive(Clone)]
+struct Writer {
+    files: Option<Arc<Files>>,
+    attrs: Arc<str>,
+    remote: Option<Arc<Remote>>,
 }
 
 fn stream_name(stream: u8) -> &'static str {
@@ -144,18 +170,19 @@ impl Files {
 impl Queue {
     /// Queue a line, or drop it when the queue is full (a line bigger than the whole queue is
     /// taken when nothing else waits, as dockerd's ring takes it).
-    fn push(&self, line: Vec<u8>) {
+    fn push(&self, line: Entry) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.bytes + line.len() > self.max_bytes && (st.writing || !st.lines.is_empty()) {
+        let n = line.text.len();
+        if st.bytes + n > self.max_bytes && (st.writing || !st.lines.is_empty()) {
             return;
         }
-        st.bytes += line.len();
+        st.bytes += n;
         st.lines.push_back(line);
         self.ready.notify_one();
     }
 
     /// The writer thread: everything queued, then a flush (readers see lines as they come).
-    fn run(&self, files: &Files) {
+    fn run(&self, w: &Writer) {
         loop {
             let batch = {
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,10 +194,12 @@ impl Queue {
             };
             let mut bytes = 0;
             for l in &batch {
-                files.append(l);
-                bytes += l.len();
+                w.write(l);
+                bytes += l.text.len();
             }
-            files.flush();
+            if let Some(files) = &w.files {
+                files.flush();
+            }
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.bytes -= bytes;
             st.writing = false;
@@ -189,6 +218,71 @@ impl Queue {
     }
 }
 
+impl Remote {
+    /// Send one line (its newline off); a failure is reported once until a send succeeds again.
+    fn send(&self, stream: u8, text: &[u8], time: std::time::SystemTime) {
+        use std::sync::atomic::Ordering;
+        let (line, partial) = match text.strip_suffix(b"\n") {
+            Some(l) => (l, false),
+            None => (text, true),
+        };
+        let m = berth_logdriver::Message {
+            line,
+            stream: if stream == 2 {
+                berth_logdriver::Stream::Stderr
+            } else {
+                berth_logdriver::Stream::Stdout
+            },
+            time,
+            partial,
+        };
+        let r = self
+            .driver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log(&m);
+        match r {
+            Ok(()) => self.failing.store(false, Ordering::Relaxed),
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "berth-shim: {} log driver: {e} (lines are dropped until a send succeeds)",
+                        self.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// The entry's JSON line in the file, then the entry to the remote driver.
+    fn write(&self, e: &Entry) {
+        if let Some(files) = &self.files {
+            files.append(&json_line(e.stream, &e.text, e.time, &self.attrs));
+        }
+        if let Some(r) = &self.remote {
+            r.send(e.stream, &e.text, e.time);
+        }
+    }
+}
+
+/// `{"log":..,"stream":..[,"attrs":..],"time":..}` and its newline.
+fn json_line(stream: u8, text: &[u8], time: std::time::SystemTime, attrs: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(text.len() + attrs.len() + 80);
+    line.extend_from_slice(b"{\"log\":");
+    // A string always serialises.
+    let _ = serde_json::to_writer(&mut line, &String::from_utf8_lossy(text));
+    line.extend_from_slice(b",\"stream\":\"");
+    line.extend_from_slice(stream_name(stream).as_bytes());
+    line.push(b'"');
+    line.extend_from_slice(attrs.as_bytes());
+    line.extend_from_slice(b",\"time\":\"");
+    line.extend_from_slice(berth_time::rfc3339_nano(time).as_bytes());
+    line.extend_from_slice(b"\"}\n");
+    line
+}
+
 impl JsonLog {
     /// Open (appending; a restarted container continues its log), rotating at `max_size` bytes
     /// (0: never) and keeping `max_file` files.
@@ -200,22 +294,48 @@ impl JsonLog {
                 max_file: max_file.max(1),
                 sink: Mutex::new(open_append(path)?),
             })),
-            attrs: String::new(),
-            queue: None,
+            ..JsonLog::disabled()
         })
     }
 
     /// Every line carries `attrs` (a JSON object, as berthd passes it).
     pub fn with_attrs(mut self, attrs: Option<&str>) -> JsonLog {
-        self.attrs = attrs.map(|a| format!(",\"attrs\":{a}")).unwrap_or_default();
+        self.attrs = attrs
+            .map(|a| format!(",\"attrs\":{a}"))
+            .unwrap_or_default()
+            .into();
         self
     }
 
-    /// Non-blocking mode: lines go through a queue of at most `max_bytes` to a writer thread.
+    /// Every line goes to `driver` (named `name` in the shim's log) too, after the file.
+    pub fn with_remote(mut self, name: &str, driver: Box<dyn berth_logdriver::Logger>) -> JsonLog {
+        self.remote = Some(Arc::new(Remote {
+            driver: Mutex::new(driver),
+            name: name.to_string(),
+            failing: Default::default(),
+        }));
+        self
+    }
+
+    fn writer(&self) -> Writer {
+        Writer {
+            files: self.files.clone(),
+            attrs: self.attrs.clone(),
+            remote: self.remote.clone(),
+        }
+    }
+
+    /// Nothing is kept or sent.
+    fn is_off(&self) -> bool {
+        self.files.is_none() && self.remote.is_none()
+    }
+
+    /// Non-blocking mode: lines go through a queue of at most `max_bytes` (of output, as dockerd
+    /// counts them) to a writer thread.
     pub fn non_blocking(mut self, max_bytes: usize) -> JsonLog {
-        let Some(files) = self.files.clone() else {
+        if self.is_off() {
             return self;
-        };
+        }
         let q = Arc::new(Queue {
             state: Mutex::new(QueueState::default()),
             ready: Condvar::new(),
@@ -223,7 +343,8 @@ impl JsonLog {
             max_bytes,
         });
         let writer = q.clone();
-        std::thread::spawn(move || writer.run(&files));
+        let w = self.writer();
+        std::thread::spawn(move || writer.run(&w));
         self.queue = Some(q);
         self
     }
@@ -232,33 +353,36 @@ impl JsonLog {
     pub fn disabled() -> JsonLog {
         JsonLog {
             files: None,
-            attrs: String::new(),
+            attrs: Arc::from(""),
             queue: None,
+            remote: None,
         }
     }
 
     fn entry(&self, stream: u8, bytes: &[u8]) {
-        let Some(files) = &self.files else { return };
-        let mut line = Vec::with_capacity(bytes.len() + self.attrs.len() + 80);
-        line.extend_from_slice(b"{\"log\":");
-        // A string always serialises.
-        let _ = serde_json::to_writer(&mut line, &String::from_utf8_lossy(bytes));
-        line.extend_from_slice(b",\"stream\":\"");
-        line.extend_from_slice(stream_name(stream).as_bytes());
-        line.push(b'"');
-        line.extend_from_slice(self.attrs.as_bytes());
-        line.extend_from_slice(b",\"time\":\"");
-        line.extend_from_slice(crate::time::now_rfc3339_nano().as_bytes());
-        line.extend_from_slice(b"\"}\n");
+        let time = std::time::SystemTime::now();
         match &self.queue {
-            Some(q) => q.push(line),
-            None => files.append(&line),
+            Some(q) => q.push(Entry {
+                stream,
+                text: bytes.to_vec(),
+                time,
+            }),
+            None => {
+                if let Some(files) = &self.files {
+                    files.append(&json_line(stream, bytes, time, &self.attrs));
+                }
+                if let Some(r) = &self.remote {
+                    r.send(stream, bytes, time);
+                }
+            }
         }
     }
 
     /// Log the complete lines of `data`, keeping a trailing partial line in `buf`.
     pub fn write(&self, stream: u8, buf: &mut LineBuffer, data: &[u8]) {
-        let Some(files) = &self.files else { return };
+        if self.is_off() {
+            return;
+        }
         buf.0.extend_from_slice(data);
         let mut start = 0;
         while let Some(i) = buf.0[start..].iter().position(|&b| b == b'\n') {
@@ -273,7 +397,9 @@ impl JsonLog {
         buf.0.drain(..start);
         // Readers (`docker logs -f`) see lines as they come (the writer thread flushes its own).
         if start > 0 && self.queue.is_none() {
-            files.flush();
+            if let Some(files) = &self.files {
+                files.flush();
+            }
         }
     }
 
@@ -351,8 +477,8 @@ mod tests {
     fn non_blocking_drops_what_the_queue_cannot_hold() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("n.log");
-        // Each entry is ~75 bytes: three fit.
-        let l = JsonLog::open(&p, 0, 1).unwrap().non_blocking(250);
+        // Each line is 7 bytes of output: three fit.
+        let l = JsonLog::open(&p, 0, 1).unwrap().non_blocking(25);
         let mut b = LineBuffer::default();
         {
             // A stalled disk: the writer waits for the file.

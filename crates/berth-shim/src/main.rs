@@ -163,6 +163,18 @@ fn runtime_error(log: &std::path::Path) -> String {
 
 fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    // A remote log driver connects before the container runs: one that cannot reach its endpoint
+    // fails the start with nothing made, as with dockerd.
+    let remote = a
+        .log_remote
+        .as_ref()
+        .map(|spec| {
+            berth_logdriver::open(spec)
+                .map(|d| (spec.driver.clone(), d))
+                .map_err(|e| anyhow::anyhow!("failed to initialize logging driver: {e}"))
+        })
+        .transpose()?;
+    let mut remote = Some(remote);
     let pid_file = a.bundle.join("init.pid");
     let _ = fs::remove_file(&pid_file);
     let mut cmd = Command::new(&a.runtime);
@@ -261,9 +273,10 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
             stdin_w,
             None,
             listener,
+            remote.take().flatten(),
         ));
     } else {
-        late = Some((stdin_w, listener));
+        late = Some((stdin_w, listener, remote.take().flatten()));
     }
     let status = running.wait();
     // The container's ends of the pipes must not stay open here.
@@ -304,7 +317,9 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
             .context("parse pid file")?;
         let served = match (early, late) {
             (Some(served), _) => served,
-            (None, Some((stdin_w, listener))) => serve(a, outputs, stdin_w, pty, listener)?,
+            (None, Some((stdin_w, listener, remote))) => {
+                serve(a, outputs, stdin_w, pty, listener, remote)?
+            }
             (None, None) => unreachable!("one of the two is set"),
         };
         Ok((pid, served))
@@ -414,7 +429,8 @@ type Served = (
     Vec<std::thread::JoinHandle<()>>,
 );
 
-/// The threads serving a container: open its json-file log, start a copier per output stream
+/// The threads serving a container: open its json-file log (and hand it the remote driver, if
+/// any), start a copier per output stream
 /// (each waits for the release of a held output first) and the socket's server.
 fn serve(
     a: &args::Args,
@@ -422,19 +438,22 @@ fn serve(
     stdin_w: Option<OwnedFd>,
     pty: Option<OwnedFd>,
     listener: UnixListener,
+    remote: Option<(String, Box<dyn berth_logdriver::Logger>)>,
 ) -> Result<Served> {
     let shared = Arc::new(server::Shared::new(stdin_w, a.stdin_once, pty, a.start));
-    let logger = Arc::new(match (a.no_log, a.log_max_buffer) {
-        (true, _) => log::JsonLog::disabled(),
-        (false, max) => {
-            let l = log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
-                .with_attrs(a.log_attrs.as_deref());
-            match max {
-                Some(max) => l.non_blocking(usize::try_from(max).unwrap_or(usize::MAX)),
-                None => l,
-            }
-        }
-    });
+    let mut l = if a.no_log {
+        log::JsonLog::disabled()
+    } else {
+        log::JsonLog::open(&a.log_path, a.log_max_size, a.log_max_file)?
+            .with_attrs(a.log_attrs.as_deref())
+    };
+    if let Some((name, driver)) = remote {
+        l = l.with_remote(&name, driver);
+    }
+    if let Some(max) = a.log_max_buffer {
+        l = l.non_blocking(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    let logger = Arc::new(l);
     shared.expect_copiers(outputs.len());
     let readers: Vec<_> = outputs
         .into_iter()

@@ -47,6 +47,59 @@ pub fn rfc3339_go(t: SystemTime) -> String {
     format!("{s}Z")
 }
 
+/// `t` shifted by `offset` seconds east of UTC: (date, seconds into the day).
+fn local_parts(t: SystemTime, offset: i32) -> ((i64, u32, u32), i64, u32) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64 + i64::from(offset);
+    (
+        civil(secs.div_euclid(86_400)),
+        secs.rem_euclid(86_400),
+        d.subsec_nanos(),
+    )
+}
+
+/// Go's `time.RFC3339` in a zone `offset` seconds east of UTC (`Z` for UTC, else `+hh:mm`), with
+/// `digits` (0, 3, 6 or 9) of the second's fraction, as syslog's RFC 5424 stamps are made
+/// (`2026-12-07T14:30:20Z`, `2026-12-07T15:30:20.066316+01:00`).
+pub fn rfc3339_offset(t: SystemTime, offset: i32, digits: u32) -> String {
+    let ((y, mo, da), rem, nanos) = local_parts(t, offset);
+    let mut s = format!(
+        "{y:04}-{mo:02}-{da:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    );
+    if digits > 0 {
+        let digits = digits.min(9);
+        let frac = nanos / 10u32.pow(9 - digits);
+        s.push_str(&format!(".{frac:0w$}", w = digits as usize));
+    }
+    if offset == 0 {
+        s.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let a = offset.unsigned_abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", a / 3600, (a / 60) % 60));
+    }
+    s
+}
+
+/// Go's `time.Stamp` (`Jan _2 15:04:05`) in a zone `offset` seconds east of UTC: the BSD syslog
+/// stamp.
+pub fn syslog_stamp(t: SystemTime, offset: i32) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let ((_, mo, da), rem, _) = local_parts(t, offset);
+    format!(
+        "{} {da:>2} {:02}:{:02}:{:02}",
+        MONTHS[(mo as usize).saturating_sub(1) % 12],
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +112,22 @@ mod tests {
         assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
         let leap = UNIX_EPOCH + Duration::new(951_782_400, 5);
         assert_eq!(rfc3339_nano(leap), "2000-02-29T00:00:00.000000005Z");
+    }
+
+    #[test]
+    fn local_stamps() {
+        let t = UNIX_EPOCH + Duration::new(1_796_653_820, 66_316_370);
+        assert_eq!(rfc3339_offset(t, 0, 0), "2026-12-07T14:30:20Z");
+        assert_eq!(
+            rfc3339_offset(t, 3600, 6),
+            "2026-12-07T15:30:20.066316+01:00"
+        );
+        assert_eq!(
+            rfc3339_offset(t, -(5 * 3600 + 1800), 3),
+            "2026-12-07T09:00:20.066-05:30"
+        );
+        assert_eq!(syslog_stamp(t, 0), "Dec  7 14:30:20");
+        assert_eq!(syslog_stamp(t, 86_400 * 5), "Dec 12 14:30:20");
     }
 
     #[test]

@@ -751,7 +751,7 @@ pub fn inspect(d: &Daemon, key: &str, api: (u32, u32), size: bool) -> ApiResult<
         "ResolvConfPath": p.dir.join("resolv.conf"),
         "HostnamePath": p.dir.join("hostname"),
         "HostsPath": p.dir.join("hosts"),
-        "LogPath": if c.spec.log.readable() { json!(p.log) } else { json!("") },
+        "LogPath": if c.spec.log.readable() && !c.spec.log.is_remote() { json!(p.log) } else { json!("") },
         "Name": format!("/{}", c.name),
         "RestartCount": c.restart_count,
         "Driver": "overlay2",

@@ -131,11 +131,14 @@ fn plugins_info(d: &Daemon) -> serde_json::Value {
         v.extend(d.plugins.active(iface));
         v
     };
+    let mut log = vec!["json-file", "local"];
+    log.extend(berth_logdriver::DRIVERS);
+    log.sort_unstable();
     json!({
         "Volume": with(&["local"], berth_plugin::VOLUME),
         "Network": with(&["bridge", "host", "ipvlan", "macvlan", "null"], berth_plugin::NETWORK),
         "Authorization": if d.cfg.authz.is_empty() { json!(null) } else { json!(d.cfg.authz) },
-        "Log": ["json-file", "local"],
+        "Log": log,
     })
 }
 

@@ -118,6 +118,12 @@ fn render_tag(pieces: &[Piece], info: &LogInfo) -> String {
     s
 }
 
+/// `template` rendered for `info` (a remote driver's tag, its default template when the user gave
+/// none).
+pub fn tag(template: &str, info: &LogInfo) -> Result<String, String> {
+    Ok(render_tag(&parse_tag(template)?, info))
+}
+
 fn regex(opt: &str, re: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(re).map_err(|e| {
         let why = e.to_string();

@@ -39,12 +39,21 @@ pub struct LogSettings {
     /// `mode=non-blocking`: at most this many bytes of lines wait to be written (`None`: blocking).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_buffer: Option<u64>,
+    /// A remote driver's `cache-disabled`: no local copy is kept, `logs` cannot read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cache_disabled: bool,
 }
 
 impl LogSettings {
     /// Whether the output is kept (and `logs` can read it).
     pub fn readable(&self) -> bool {
-        self.driver != "none"
+        self.driver != "none" && !self.cache_disabled
+    }
+
+    /// A driver that sends the lines elsewhere (syslog, gelf, ...); the json-file log berthd
+    /// keeps beside it is the local copy dockerd calls its cache.
+    pub fn is_remote(&self) -> bool {
+        berth_logdriver::is_remote(&self.driver)
     }
 
     /// The driver's name as inspect shows it.
@@ -125,6 +134,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 max_size: 0,
                 max_file: 1,
                 max_buffer: None,
+                cache_disabled: false,
             })
         }
         _ => (0, 1),
@@ -148,6 +158,21 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 "error parsing option max-buffer-size: invalid size: '{v}'"
             ))
         })?);
+    }
+    if berth_logdriver::is_remote(&driver) {
+        berth_logdriver::validate(&driver, &options).map_err(bad)?;
+        super::logattrs::validate(&options)
+            .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
+        let cache = berth_logdriver::cache(&options).map_err(bad)?;
+        let (max_size, max_file) = cache.unwrap_or((0, 1));
+        return Ok(LogSettings {
+            driver,
+            options,
+            max_size,
+            max_file,
+            max_buffer,
+            cache_disabled: cache.is_none(),
+        });
     }
     if driver != "json-file" && driver != "local" {
         return Err(bad(format!(
@@ -202,6 +227,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
         max_size,
         max_file,
         max_buffer,
+        cache_disabled: false,
     })
 }
 
@@ -239,22 +265,87 @@ pub fn attrs_json(c: &super::model::Container) -> Result<Option<String>, String>
 /// The most bytes of attributes a log line carries.
 const MAX_ATTRS: usize = 64 << 10;
 
-/// The shim's flags for these settings and the lines' attributes ([`attrs_json`]).
-pub fn shim_args(s: &LogSettings, attrs: Option<String>) -> Vec<String> {
-    if !s.readable() {
-        return vec!["--log-driver".into(), "none".into()];
+/// What a remote driver is told of `c` ([`berth_logdriver::Spec`]), as JSON for the shim's
+/// command line (`None` for the other drivers). Computed at each start, as the attributes are; a
+/// host name in the driver's address is resolved here (the shim is a static program without the
+/// C library's name services).
+pub fn remote_spec(c: &super::model::Container) -> Result<Option<String>, String> {
+    let s = &c.spec.log;
+    if !s.is_remote() {
+        return Ok(None);
     }
-    let mut v = vec![
+    let labels: BTreeMap<String, String> = c
+        .config
+        .get("Labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default();
+    let image_name = c.config.get("Image").and_then(|i| i.as_str()).unwrap_or("");
+    let info = super::logattrs::LogInfo {
+        id: &c.id,
+        name: &c.name,
+        image_id: &c.image_id,
+        image_name,
+        env: &c.spec.env,
+        labels: &labels,
+    };
+    let mut extra = super::logattrs::attrs(&s.options, &info)?;
+    extra.remove("tag");
+    let template = s
+        .options
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .map_or(berth_logdriver::default_tag(&s.driver), String::as_str);
+    let mut spec = berth_logdriver::Spec {
+        driver: s.driver.clone(),
+        options: s.options.clone(),
+        info: berth_logdriver::Info {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            image_id: c.image_id.clone(),
+            image_name: image_name.to_string(),
+            command: c.spec.args.join(" "),
+            created: c.created.clone(),
+            hostname: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            tag: super::logattrs::tag(template, &info)?,
+            extra,
+        },
+    };
+    berth_logdriver::resolve(&mut spec)?;
+    let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+    // It goes on the shim's command line, where one argument is at most 128 KiB.
+    if json.len() > MAX_ATTRS {
+        return Err(format!(
+            "the log driver's settings and attributes are over {} KiB",
+            MAX_ATTRS >> 10
+        ));
+    }
+    Ok(Some(json))
+}
+
+/// The shim's flags for these settings, the lines' attributes ([`attrs_json`]) and a remote
+/// driver's spec ([`remote_spec`]).
+pub fn shim_args(s: &LogSettings, attrs: Option<String>, remote: Option<String>) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(r) = remote {
+        v.extend(["--log-remote".into(), r]);
+    }
+    if let Some(n) = s.max_buffer {
+        v.extend(["--log-max-buffer".into(), n.to_string()]);
+    }
+    if !s.readable() {
+        v.extend(["--log-driver".into(), "none".into()]);
+        return v;
+    }
+    v.extend([
         "--log-max-size".into(),
         s.max_size.to_string(),
         "--log-max-file".into(),
         s.max_file.max(1).to_string(),
-    ];
+    ]);
     if let Some(a) = attrs {
         v.extend(["--log-attrs".into(), a]);
-    }
-    if let Some(n) = s.max_buffer {
-        v.extend(["--log-max-buffer".into(), n.to_string()]);
     }
     v
 }

@@ -266,10 +266,11 @@ pub async fn spawn(
             args.push(flag.into());
         }
     }
-    let attrs = super::logconfig::attrs_json(c)
-        .map_err(|e| ShimError::Failed(format!("failed to initialize logging driver: {e}")))?;
+    let failed = |e| ShimError::Failed(format!("failed to initialize logging driver: {e}"));
+    let attrs = super::logconfig::attrs_json(c).map_err(failed)?;
+    let remote = super::logconfig::remote_spec(c).map_err(failed)?;
     args.extend(
-        super::logconfig::shim_args(&s.log, attrs)
+        super::logconfig::shim_args(&s.log, attrs, remote)
             .into_iter()
             .map(Into::into),
     );

@@ -1,0 +1,277 @@
+//! The sockets drivers write to: unix stream and datagram sockets, UDP and TCP, named by URLs as
+//! dockerd's options name them (`unix:///dev/log`, `udp://host:514`, `tcp://10.0.0.1:12201`).
+//!
+//! Host names are resolved by berthd when it makes the shim's [`crate::Spec`] ([`resolve`]): the
+//! shim is a static program without the C library's name services, so it only parses addresses.
+//! A write that fails is tried once more on a new connection (a syslog server restarted in
+//! between), as dockerd's syslog writer does.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a driver sends its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    Unix(PathBuf),
+    Unixgram(PathBuf),
+    Udp(String),
+    Tcp(String),
+}
+
+/// `scheme://rest` split, as Go's `url.Parse` reads such an address; the path for the unix
+/// schemes, `host:port` (the default port added when it has none) for the others.
+pub fn parse(address: &str, schemes: &[&str], default_port: u16) -> Result<Addr, String> {
+    let Some((scheme, rest)) = address.split_once("://") else {
+        // `host:port` without a scheme: Go takes `host` as the scheme.
+        let scheme = address.split(':').next().unwrap_or(address);
+        return Err(if scheme.is_empty() || scheme.contains(['/', '.']) {
+            format!("parse {address:?}: missing protocol scheme")
+        } else {
+            format!("unsupported scheme: '{scheme}'")
+        });
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!("unsupported scheme: '{scheme}'"));
+    }
+    match scheme {
+        "unix" | "unixgram" => {
+            let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            if path.is_empty() {
+                return Err(format!("{address}: no socket path"));
+            }
+            Ok(if scheme == "unix" {
+                Addr::Unix(path.into())
+            } else {
+                Addr::Unixgram(path.into())
+            })
+        }
+        _ => {
+            let host = rest.split('/').next().unwrap_or(rest);
+            if host.is_empty() {
+                return Err(format!("{address}: no host"));
+            }
+            let hostport = if has_port(host) {
+                host.to_string()
+            } else {
+                format!("{host}:{default_port}")
+            };
+            Ok(if scheme == "udp" {
+                Addr::Udp(hostport)
+            } else {
+                Addr::Tcp(hostport)
+            })
+        }
+    }
+}
+
+/// Whether `host` (`name`, `1.2.3.4`, `[::1]`, with or without `:port`) ends in a port.
+fn has_port(host: &str) -> bool {
+    match host.rsplit_once(':') {
+        None => false,
+        Some((h, p)) => {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']'))
+        }
+    }
+}
+
+/// `host:port` with the host resolved to an address (the first the resolver gives).
+pub fn resolve_hostport(hostport: &str) -> Result<String, String> {
+    if hostport.parse::<SocketAddr>().is_ok() {
+        return Ok(hostport.to_string());
+    }
+    let mut addrs = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("resolve {hostport}: {e}"))?;
+    addrs
+        .next()
+        .map(|a| a.to_string())
+        .ok_or_else(|| format!("resolve {hostport}: no address"))
+}
+
+/// Rewrite a `udp://`/`tcp://` address option with its host resolved (unix ones stay).
+pub fn resolve(address: &str) -> Result<String, String> {
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return Ok(address.to_string());
+    };
+    if matches!(scheme, "unix" | "unixgram") {
+        return Ok(address.to_string());
+    }
+    let host = rest.split('/').next().unwrap_or(rest);
+    if host.is_empty() || !has_port(host) {
+        return Ok(address.to_string());
+    }
+    Ok(format!("{scheme}://{}", resolve_hostport(host)?))
+}
+
+/// An open socket.
+enum Sock {
+    Unix(UnixStream),
+    Unixgram(UnixDatagram),
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+/// How long a connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn socket_addr(hostport: &str) -> io::Result<SocketAddr> {
+    hostport.parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{hostport}: not an IP address and port"),
+        )
+    })
+}
+
+fn connect(addr: &Addr) -> io::Result<Sock> {
+    Ok(match addr {
+        Addr::Unix(p) => Sock::Unix(UnixStream::connect(p)?),
+        Addr::Unixgram(p) => {
+            let s = UnixDatagram::unbound()?;
+            s.connect(p)?;
+            Sock::Unixgram(s)
+        }
+        Addr::Udp(hp) => {
+            let to = socket_addr(hp)?;
+            let any: SocketAddr = if to.is_ipv4() {
+                "0.0.0.0:0".parse().map_err(io::Error::other)?
+            } else {
+                "[::]:0".parse().map_err(io::Error::other)?
+            };
+            let s = UdpSocket::bind(any)?;
+            s.connect(to)?;
+            Sock::Udp(s)
+        }
+        Addr::Tcp(hp) => {
+            let s = TcpStream::connect_timeout(&socket_addr(hp)?, CONNECT_TIMEOUT)?;
+            let _ = s.set_nodelay(true);
+            Sock::Tcp(s)
+        }
+    })
+}
+
+/// Go's wording for a failed dial (`dial tcp 127.0.0.1:514: connect: connection refused`).
+pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
+    let (net, at) = match addr {
+        Addr::Unix(p) => ("unix", p.display().to_string()),
+        Addr::Unixgram(p) => ("unixgram", p.display().to_string()),
+        Addr::Udp(h) => ("udp", h.clone()),
+        Addr::Tcp(h) => ("tcp", h.clone()),
+    };
+    let why = e.to_string();
+    let why = why.split(" (os error").next().unwrap_or(&why).to_lowercase();
+    format!("dial {net} {at}: connect: {why}")
+}
+
+/// A connection that reconnects once when a write fails.
+pub struct Endpoint {
+    addr: Addr,
+    sock: Option<Sock>,
+}
+
+impl Endpoint {
+    /// Connect now (the start fails if this does).
+    pub fn dial(addr: Addr) -> Result<Endpoint, String> {
+        let sock = connect(&addr).map_err(|e| dial_error(&addr, &e))?;
+        Ok(Endpoint {
+            addr,
+            sock: Some(sock),
+        })
+    }
+
+    /// The address it sends to.
+    pub fn addr(&self) -> &Addr {
+        &self.addr
+    }
+
+    fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.sock.is_none() {
+            self.sock = Some(connect(&self.addr)?);
+        }
+        let r = match self.sock.as_mut() {
+            Some(Sock::Unix(s)) => s.write_all(bytes),
+            Some(Sock::Tcp(s)) => s.write_all(bytes),
+            Some(Sock::Unixgram(s)) => s.send(bytes).map(drop),
+            Some(Sock::Udp(s)) => s.send(bytes).map(drop),
+            None => Ok(()),
+        };
+        if r.is_err() {
+            self.sock = None;
+        }
+        r
+    }
+}
+
+impl crate::Conn for Endpoint {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_once(bytes).or_else(|_| self.write_once(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Conn;
+
+    const ALL: [&str; 4] = ["unix", "unixgram", "udp", "tcp"];
+
+    #[test]
+    fn addresses_parse_as_dockerd_reads_them() {
+        assert_eq!(
+            parse("udp://10.0.0.1", &ALL, 514),
+            Ok(Addr::Udp("10.0.0.1:514".into()))
+        );
+        assert_eq!(
+            parse("tcp://[::1]:1514", &ALL, 514),
+            Ok(Addr::Tcp("[::1]:1514".into()))
+        );
+        assert_eq!(
+            parse("tcp://[::1]", &ALL, 514),
+            Ok(Addr::Tcp("[::1]:514".into()))
+        );
+        assert_eq!(
+            parse("unix:///dev/log", &ALL, 514),
+            Ok(Addr::Unix("/dev/log".into()))
+        );
+        assert_eq!(
+            parse("http://x", &ALL, 514),
+            Err("unsupported scheme: 'http'".into())
+        );
+        assert_eq!(
+            parse("localhost:514", &ALL, 514),
+            Err("unsupported scheme: 'localhost'".into())
+        );
+        assert!(parse("udp://", &ALL, 514).is_err());
+    }
+
+    #[test]
+    fn names_resolve_and_addresses_stay() {
+        assert_eq!(resolve("udp://127.0.0.1:9"), Ok("udp://127.0.0.1:9".into()));
+        assert_eq!(resolve("unix:///dev/log"), Ok("unix:///dev/log".into()));
+        let r = resolve("tcp://localhost:9").unwrap();
+        assert!(r == "tcp://127.0.0.1:9" || r == "tcp://[::1]:9", "{r}");
+    }
+
+    #[test]
+    fn a_refused_dial_says_so_and_datagrams_arrive() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let e = Endpoint::dial(Addr::Tcp(format!("127.0.0.1:{port}")))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            format!("dial tcp 127.0.0.1:{port}: connect: connection refused")
+        );
+        let r = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut c = Endpoint::dial(Addr::Udp(r.local_addr().unwrap().to_string())).unwrap();
+        c.send(b"one").unwrap();
+        let mut buf = [0u8; 16];
+        let n = r.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+    }
+}
