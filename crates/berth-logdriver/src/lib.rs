@@ -11,6 +11,7 @@
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
 //! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
 
+pub mod journald;
 pub mod net;
 pub mod syslog;
 
@@ -20,7 +21,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 1] = ["syslog"];
+pub const DRIVERS: [&str; 2] = ["journald", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -124,7 +125,10 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         .collect();
     match driver {
         "syslog" => syslog::validate(&rest),
-        _ => Err(format!("logger: no log driver named '{driver}' is registered")),
+        "journald" => journald::validate(&rest),
+        _ => Err(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )),
     }
 }
 
@@ -136,13 +140,15 @@ pub fn default_tag(driver: &str) -> &'static str {
     }
 }
 
-/// The local copy `docker logs` reads, from the `cache-*` options as dockerd's
+/// The local copy `docker logs` reads for `driver`, from the `cache-*` options as dockerd's
 /// `loggerutils/cache` reads them: `None` with `cache-disabled`, else (max size in bytes, files).
-pub fn cache(opts: &BTreeMap<String, String>) -> Result<Option<(u64, u32)>, String> {
+/// journald keeps its copy even then: dockerd reads that driver's lines back from the journal,
+/// berthd from the copy.
+pub fn cache(driver: &str, opts: &BTreeMap<String, String>) -> Result<Option<(u64, u32)>, String> {
     if let Some(v) = opts.get("cache-disabled") {
         match parse_bool(v) {
-            Some(true) => return Ok(None),
-            Some(false) => {}
+            Some(true) if driver != "journald" => return Ok(None),
+            Some(_) => {}
             None => return Err(format!("invalid value for option cache-disabled: {v}")),
         }
     }
@@ -161,7 +167,8 @@ pub fn cache(opts: &BTreeMap<String, String>) -> Result<Option<(u64, u32)>, Stri
             .ok_or_else(|| format!("error parsing cache-max-file: invalid max-file: '{v}'"))?;
     }
     if let Some(v) = opts.get("cache-compress") {
-        parse_bool(v).ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
+        parse_bool(v)
+            .ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
     }
     Ok(Some((size, files)))
 }
@@ -219,6 +226,7 @@ pub fn resolve(spec: &mut Spec) -> Result<(), String> {
 pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
     match spec.driver.as_str() {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
+        "journald" => Ok(Box::new(journald::Journald::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }
@@ -257,15 +265,25 @@ mod tests {
 
     #[test]
     fn the_local_copy_follows_the_cache_options() {
-        assert_eq!(cache(&opts(&[])), Ok(Some((20 << 20, 5))));
-        assert_eq!(cache(&opts(&[("cache-disabled", "true")])), Ok(None));
+        assert_eq!(cache("syslog", &opts(&[])), Ok(Some((20 << 20, 5))));
         assert_eq!(
-            cache(&opts(&[("cache-max-size", "1m"), ("cache-max-file", "2")])),
+            cache("syslog", &opts(&[("cache-disabled", "true")])),
+            Ok(None)
+        );
+        assert_eq!(
+            cache(
+                "syslog",
+                &opts(&[("cache-max-size", "1m"), ("cache-max-file", "2")])
+            ),
             Ok(Some((1 << 20, 2)))
         );
-        assert!(cache(&opts(&[("cache-disabled", "yes")])).is_err());
-        assert!(cache(&opts(&[("cache-max-size", "lots")])).is_err());
-        assert!(cache(&opts(&[("cache-max-file", "0")])).is_err());
+        assert_eq!(
+            cache("journald", &opts(&[("cache-disabled", "true")])),
+            Ok(Some((20 << 20, 5)))
+        );
+        assert!(cache("syslog", &opts(&[("cache-disabled", "yes")])).is_err());
+        assert!(cache("syslog", &opts(&[("cache-max-size", "lots")])).is_err());
+        assert!(cache("syslog", &opts(&[("cache-max-file", "0")])).is_err());
     }
 
     #[test]

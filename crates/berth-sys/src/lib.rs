@@ -876,6 +876,22 @@ pub fn take_listen_fds() -> Vec<std::os::fd::OwnedFd> {
         .collect()
 }
 
+/// The local time zone's offset from UTC at `secs` since the epoch, in seconds east (what
+/// `localtime_r(3)` says from `TZ` or /etc/localtime; 0 if it cannot say). Log drivers stamp
+/// syslog lines in local time, as dockerd does.
+pub fn utc_offset(secs: i64) -> i32 {
+    let t: libc::time_t = secs;
+    // SAFETY: an all-zero `tm` is a valid value of the plain C struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers name live locals; localtime_r is the reentrant form.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,18 +982,3 @@ mod tests {
     }
 }
 
-/// The local time zone's offset from UTC at `secs` since the epoch, in seconds east (what
-/// `localtime_r(3)` says from `TZ` or /etc/localtime; 0 if it cannot say). Log drivers stamp
-/// syslog lines in local time, as dockerd does.
-pub fn utc_offset(secs: i64) -> i32 {
-    let t: libc::time_t = secs;
-    // SAFETY: an all-zero `tm` is a valid value of the plain C struct.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers name live locals; localtime_r is the reentrant form.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if ok {
-        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
-    } else {
-        0
-    }
-}

@@ -70,7 +70,12 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     got.sort();
     // local0 (16) * 8 + info (6) = 134 for stdout, + err (3) = 131 for stderr.
     let re = |pri: &str, text: &str| {
-        regex_like(&got, pri, &format!(" app-sys-udp["), &format!("]: {text}\n"))
+        regex_like(
+            &got,
+            pri,
+            " app-sys-udp[",
+            &format!("]: {text}\n"),
+        )
     };
     assert!(re("<131>", "err"), "{got:?}");
     assert!(re("<134>", "out"), "{got:?}");
@@ -78,7 +83,10 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     assert_eq!(d.ok(&["logs", "sys-udp"]).trim(), "out");
     let o = d.docker(&["logs", "sys-udp"]);
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "err");
-    assert_eq!(inspect(&d, "sys-udp", "{{.HostConfig.LogConfig.Type}}"), "syslog");
+    assert_eq!(
+        inspect(&d, "sys-udp", "{{.HostConfig.LogConfig.Type}}"),
+        "syslog"
+    );
     assert_eq!(inspect(&d, "sys-udp", "{{.LogPath}}"), "");
 
     // TCP with RFC 5424: the host's name, the tag (the short ID by default) as app name.
@@ -149,7 +157,10 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
         "via unix",
     ]);
     let got = datagrams(1, |b| ux.recv(b));
-    assert!(got[0].starts_with("<30>") && got[0].ends_with("]: via unix\n"), "{got:?}");
+    assert!(
+        got[0].starts_with("<30>") && got[0].ends_with("]: via unix\n"),
+        "{got:?}"
+    );
     let o = d.docker(&["logs", "sys-unix"]);
     assert!(!o.status.success());
     assert!(
@@ -171,11 +182,20 @@ fn remote_drivers_refuse_bad_options_and_unreachable_endpoints() {
     let d = Berthd::start();
     d.import_busybox("bb:1");
     for (opt, want) in [
-        ("syslog-address=http://127.0.0.1", "unsupported scheme: 'http'"),
+        (
+            "syslog-address=http://127.0.0.1",
+            "unsupported scheme: 'http'",
+        ),
         ("syslog-format=json", "Invalid syslog format"),
         ("syslog-facility=99", "invalid syslog facility"),
-        ("max-size=1m", "unknown log opt 'max-size' for syslog log driver"),
-        ("cache-disabled=maybe", "invalid value for option cache-disabled"),
+        (
+            "max-size=1m",
+            "unknown log opt 'max-size' for syslog log driver",
+        ),
+        (
+            "cache-disabled=maybe",
+            "invalid value for option cache-disabled",
+        ),
     ] {
         let o = d.docker(&[
             "create",
@@ -224,9 +244,141 @@ fn remote_drivers_refuse_bad_options_and_unreachable_endpoints() {
     let reader = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        BufReader::new(s).lines().map_while(Result::ok).collect::<Vec<_>>()
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
     });
     d.ok(&["start", "-a", "nowhere"]);
     let lines = reader.join().unwrap();
-    assert!(lines.len() == 1 && lines[0].ends_with("]: lost"), "{lines:?}");
+    assert!(
+        lines.len() == 1 && lines[0].ends_with("]: lost"),
+        "{lines:?}"
+    );
+}
+
+/// The fields of one native-protocol datagram.
+fn journal_fields(d: &[u8]) -> std::collections::BTreeMap<String, String> {
+    berth_logdriver::journald::parse(d)
+        .expect("a well-formed journal entry")
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
+}
+
+#[test]
+fn journald_gets_each_line_with_dockerds_fields() {
+    skip_unless_ready!("journald_gets_each_line_with_dockerds_fields");
+    // journald's socket path is fixed: the daemon runs in a mount namespace of its own where a
+    // socket of this test's is bound there (the host's /run/systemd stays as it is).
+    if !std::path::Path::new("/run/systemd").is_dir() {
+        eprintln!(
+            "skipping journald_gets_each_line_with_dockerds_fields: no /run/systemd to mount over"
+        );
+        return;
+    }
+    let jdir = tempfile::tempdir().unwrap();
+    let journal = UnixDatagram::bind(jdir.path().join("socket")).unwrap();
+    journal
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=1m,mode=0755 berth-test /run/systemd && mkdir /run/systemd/journal \
+         && mount --bind {} /run/systemd/journal && exec \"$@\"",
+        jdir.path().display()
+    );
+    let d = Berthd::start_wrapped(&[
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ]);
+    d.import_busybox("bb:1");
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "jd",
+        "--network",
+        "none",
+        "--label",
+        "com.example.tier=front",
+        "--log-driver",
+        "journald",
+        "--log-opt",
+        "labels=com.example.tier",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    let id = id.trim().to_string();
+    d.ok(&["wait", "jd"]);
+    let mut buf = vec![0u8; 65536];
+    let mut entries: Vec<_> = (0..2)
+        .map(|_| {
+            let n = journal.recv(&mut buf).expect("an entry within the timeout");
+            journal_fields(&buf[..n])
+        })
+        .collect();
+    entries.sort_by_key(|e| e["PRIORITY"].clone());
+    let (err, out) = (&entries[0], &entries[1]);
+    assert_eq!(out["MESSAGE"], "out");
+    assert_eq!(out["PRIORITY"], "6");
+    assert_eq!(err["MESSAGE"], "err");
+    assert_eq!(err["PRIORITY"], "3");
+    for e in &entries {
+        assert_eq!(e["CONTAINER_ID"], id[..12]);
+        assert_eq!(e["CONTAINER_ID_FULL"], id);
+        assert_eq!(e["CONTAINER_NAME"], "jd");
+        assert_eq!(e["CONTAINER_TAG"], id[..12]);
+        assert_eq!(e["SYSLOG_IDENTIFIER"], id[..12]);
+        assert_eq!(e["IMAGE_NAME"], "bb:1");
+        assert_eq!(e["COM_EXAMPLE_TIER"], "front");
+    }
+    // `docker logs` reads the local copy.
+    assert_eq!(d.ok(&["logs", "jd"]).trim(), "out");
+    let o = d.docker(&[
+        "create",
+        "--log-driver",
+        "journald",
+        "--log-opt",
+        "x=1",
+        "bb:1",
+        "true",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown log opt 'x' for journald log driver")
+    );
+}
+
+#[test]
+fn journald_without_a_journal_fails_the_start() {
+    skip_unless_ready!("journald_without_a_journal_fails_the_start");
+    if std::path::Path::new(berth_logdriver::journald::SOCKET).exists() {
+        eprintln!("skipping journald_without_a_journal_fails_the_start: this host runs journald");
+        return;
+    }
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let o = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--log-driver",
+        "journald",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to initialize logging driver: journald is not enabled on this host"),
+        "{err}"
+    );
 }

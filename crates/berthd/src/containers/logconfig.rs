@@ -163,7 +163,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
         berth_logdriver::validate(&driver, &options).map_err(bad)?;
         super::logattrs::validate(&options)
             .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
-        let cache = berth_logdriver::cache(&options).map_err(bad)?;
+        let cache = berth_logdriver::cache(&driver, &options).map_err(bad)?;
         let (max_size, max_file) = cache.unwrap_or((0, 1));
         return Ok(LogSettings {
             driver,
@@ -442,7 +442,7 @@ mod tests {
         );
         assert_eq!(nb(&[("mode", "blocking")]), None);
         let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
-        assert_eq!(shim_args(&s, None)[4..], ["--log-max-buffer", "1000000"]);
+        assert_eq!(shim_args(&s, None, None)[..2], ["--log-max-buffer", "1000000"]);
         // `none` takes anything.
         assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
     }

@@ -89,6 +89,8 @@ pub struct Berthd {
     pub sock: PathBuf,
     /// Extra daemon flags.
     pub extra: Vec<String>,
+    /// A program and its arguments the daemon is started under (`unshare ...`), empty for none.
+    pub wrap: Vec<String>,
     /// The daemon's `--firewall-prefix` (its iptables chains; its nft table is
     /// `berth_<prefix in lower case>`): unique per daemon, so daemons running at the same time
     /// never share chains and the host ends clean.
@@ -141,7 +143,30 @@ impl Berthd {
             child: None,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            wrap: Vec::new(),
             firewall_prefix: prefix_of(extra),
+        };
+        d.spawn();
+        d
+    }
+
+    /// Like `start`, with the daemon started under `wrap` (a program that ends by exec'ing its
+    /// arguments, so the child is the daemon).
+    pub fn start_wrapped(wrap: &[&str]) -> Berthd {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        ensure_helpers(bin.parent().expect("bin dir"));
+        let dir = tempfile::Builder::new()
+            .prefix("bd")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let sock = dir.path().join("b.sock");
+        let mut d = Berthd {
+            dir,
+            child: None,
+            sock,
+            extra: vec!["--bridge".into(), "none".into()],
+            wrap: wrap.iter().map(|s| s.to_string()).collect(),
+            firewall_prefix: unique_prefix(),
         };
         d.spawn();
         d
@@ -158,7 +183,15 @@ impl Berthd {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+        let mut cmd = match self.wrap.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(env!("CARGO_BIN_EXE_berthd"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_berthd")),
+        };
+        let child = cmd
             .arg("-H")
             .arg(format!("unix://{}", self.sock.display()))
             .arg("--data-root")
@@ -343,6 +376,7 @@ impl Berthd {
             child: None,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            wrap: Vec::new(),
             firewall_prefix: prefix_of(extra),
         };
         d.spawn();
