@@ -14,6 +14,7 @@
 pub mod journald;
 pub mod net;
 pub mod syslog;
+pub mod tls;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -89,6 +90,9 @@ pub struct Spec {
     pub driver: String,
     pub options: BTreeMap<String, String>,
     pub info: Info,
+    /// The address options as the user wrote them, before [`resolve`] put addresses in their
+    /// place (a TLS server's certificate is checked against the name).
+    pub names: BTreeMap<String, String>,
 }
 
 /// A driver that takes a container's lines.
@@ -215,7 +219,11 @@ const ADDRESSES: [&str; 1] = ["syslog-address"];
 pub fn resolve(spec: &mut Spec) -> Result<(), String> {
     for k in ADDRESSES {
         if let Some(a) = spec.options.get_mut(k) {
-            *a = net::resolve(a)?;
+            let resolved = net::resolve(a)?;
+            if resolved != *a {
+                spec.names
+                    .insert(k.to_string(), std::mem::replace(a, resolved));
+            }
         }
     }
     Ok(())

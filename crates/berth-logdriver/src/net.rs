@@ -19,6 +19,8 @@ pub enum Addr {
     Unixgram(PathBuf),
     Udp(String),
     Tcp(String),
+    /// TCP with TLS (`tcp+tls://`); the server's name for its certificate is given at dial.
+    Tls(String),
 }
 
 /// `scheme://rest` split, as Go's `url.Parse` reads such an address; the path for the unix
@@ -58,10 +60,10 @@ pub fn parse(address: &str, schemes: &[&str], default_port: u16) -> Result<Addr,
             } else {
                 format!("{host}:{default_port}")
             };
-            Ok(if scheme == "udp" {
-                Addr::Udp(hostport)
-            } else {
-                Addr::Tcp(hostport)
+            Ok(match scheme {
+                "udp" => Addr::Udp(hostport),
+                "tcp+tls" => Addr::Tls(hostport),
+                _ => Addr::Tcp(hostport),
             })
         }
     }
@@ -79,21 +81,27 @@ fn has_port(host: &str) -> bool {
     }
 }
 
-/// `host:port` with the host resolved to an address (the first the resolver gives).
+/// `host:port` with the host resolved to one address: its first IPv4 address, else its first
+/// (one address is dialed, where Go's dialer tries each in turn; a name with both, `localhost`,
+/// mostly has its server on IPv4).
 pub fn resolve_hostport(hostport: &str) -> Result<String, String> {
     if hostport.parse::<SocketAddr>().is_ok() {
         return Ok(hostport.to_string());
     }
-    let mut addrs = hostport
+    let addrs: Vec<SocketAddr> = hostport
         .to_socket_addrs()
-        .map_err(|e| format!("resolve {hostport}: {e}"))?;
+        .map_err(|e| format!("resolve {hostport}: {e}"))?
+        .collect();
     addrs
-        .next()
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
         .map(|a| a.to_string())
         .ok_or_else(|| format!("resolve {hostport}: no address"))
 }
 
-/// Rewrite a `udp://`/`tcp://` address option with its host resolved (unix ones stay).
+/// Rewrite a `udp://`/`tcp://`/`tcp+tls://` address option with its host resolved (unix ones
+/// stay).
 pub fn resolve(address: &str) -> Result<String, String> {
     let Some((scheme, rest)) = address.split_once("://") else {
         return Ok(address.to_string());
@@ -108,12 +116,27 @@ pub fn resolve(address: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{}", resolve_hostport(host)?))
 }
 
+/// The host part of `host:port` (without the brackets of an IPv6 address).
+pub fn host_of(hostport: &str) -> &str {
+    let h = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
+    h.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// An open socket.
 enum Sock {
     Unix(UnixStream),
     Unixgram(UnixDatagram),
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+/// What a TLS connection needs besides the address.
+#[derive(Clone)]
+pub struct Tls {
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    /// The name the server's certificate must carry (the address's host as the user wrote it).
+    pub server_name: String,
 }
 
 /// How long a connect may take.
@@ -128,7 +151,7 @@ fn socket_addr(hostport: &str) -> io::Result<SocketAddr> {
     })
 }
 
-fn connect(addr: &Addr) -> io::Result<Sock> {
+fn connect(addr: &Addr, tls: Option<&Tls>) -> io::Result<Sock> {
     Ok(match addr {
         Addr::Unix(p) => Sock::Unix(UnixStream::connect(p)?),
         Addr::Unixgram(p) => {
@@ -152,6 +175,19 @@ fn connect(addr: &Addr) -> io::Result<Sock> {
             let _ = s.set_nodelay(true);
             Sock::Tcp(s)
         }
+        Addr::Tls(hp) => {
+            let tls = tls.ok_or_else(|| io::Error::other("no TLS settings"))?;
+            let s = TcpStream::connect_timeout(&socket_addr(hp)?, CONNECT_TIMEOUT)?;
+            let _ = s.set_nodelay(true);
+            let name = rustls::pki_types::ServerName::try_from(tls.server_name.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let conn = rustls::ClientConnection::new(tls.config.clone(), name)
+                .map_err(io::Error::other)?;
+            let mut stream = rustls::StreamOwned::new(conn, s);
+            // The handshake now, so that a server that refuses us fails the start.
+            stream.conn.complete_io(&mut stream.sock)?;
+            Sock::Tls(Box::new(stream))
+        }
     })
 }
 
@@ -161,7 +197,7 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
         Addr::Unix(p) => ("unix", p.display().to_string()),
         Addr::Unixgram(p) => ("unixgram", p.display().to_string()),
         Addr::Udp(h) => ("udp", h.clone()),
-        Addr::Tcp(h) => ("tcp", h.clone()),
+        Addr::Tcp(h) | Addr::Tls(h) => ("tcp", h.clone()),
     };
     let why = e.to_string();
     let why = why
@@ -175,15 +211,26 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
 /// A connection that reconnects once when a write fails.
 pub struct Endpoint {
     addr: Addr,
+    tls: Option<Tls>,
     sock: Option<Sock>,
 }
 
 impl Endpoint {
     /// Connect now (the start fails if this does).
     pub fn dial(addr: Addr) -> Result<Endpoint, String> {
-        let sock = connect(&addr).map_err(|e| dial_error(&addr, &e))?;
+        Endpoint::dial_tls(addr, None)
+    }
+
+    /// Connect now, with TLS for [`Addr::Tls`].
+    pub fn dial_tls(addr: Addr, tls: Option<Tls>) -> Result<Endpoint, String> {
+        let sock = connect(&addr, tls.as_ref()).map_err(|e| match e.get_ref() {
+            // A TLS failure (the handshake, a certificate) says so rather than `connect:`.
+            Some(inner) if inner.is::<rustls::Error>() => format!("tls: {inner}"),
+            _ => dial_error(&addr, &e),
+        })?;
         Ok(Endpoint {
             addr,
+            tls,
             sock: Some(sock),
         })
     }
@@ -195,11 +242,12 @@ impl Endpoint {
 
     fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.sock.is_none() {
-            self.sock = Some(connect(&self.addr)?);
+            self.sock = Some(connect(&self.addr, self.tls.as_ref())?);
         }
         let r = match self.sock.as_mut() {
             Some(Sock::Unix(s)) => s.write_all(bytes),
             Some(Sock::Tcp(s)) => s.write_all(bytes),
+            Some(Sock::Tls(s)) => s.write_all(bytes).and_then(|()| s.flush()),
             Some(Sock::Unixgram(s)) => s.send(bytes).map(drop),
             Some(Sock::Udp(s)) => s.send(bytes).map(drop),
             None => Ok(()),
@@ -257,8 +305,12 @@ mod tests {
     fn names_resolve_and_addresses_stay() {
         assert_eq!(resolve("udp://127.0.0.1:9"), Ok("udp://127.0.0.1:9".into()));
         assert_eq!(resolve("unix:///dev/log"), Ok("unix:///dev/log".into()));
-        let r = resolve("tcp://localhost:9").unwrap();
-        assert!(r == "tcp://127.0.0.1:9" || r == "tcp://[::1]:9", "{r}");
+        assert_eq!(resolve("tcp://localhost:9"), Ok("tcp://127.0.0.1:9".into()));
+        assert_eq!(
+            resolve("tcp+tls://localhost"),
+            Ok("tcp+tls://localhost".into()),
+            "a name without its port stays for the driver's default"
+        );
     }
 
     #[test]

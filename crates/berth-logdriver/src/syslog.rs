@@ -9,8 +9,10 @@
 //! - `rfc5424micro`: the same with microseconds.
 //!
 //! Each message ends in a newline; the stamps are in the host's local time. PID is the shim's (the
-//! process that sends; dockerd's is the daemon's own). `tcp+tls` is refused at create: berthd
-//! has no TLS client in the shim.
+//! process that sends; dockerd's is the daemon's own). `tcp+tls://` takes dockerd's
+//! `syslog-tls-ca-cert` (added to the host's CA bundle), `syslog-tls-cert` and `syslog-tls-key`
+//! (a client certificate) and `syslog-tls-skip-verify` (present: the server is not verified); the
+//! RFC 5424 formats are then framed by their length (RFC 5425), as dockerd frames them.
 
 use crate::net::{self, Addr, Endpoint};
 use crate::{Conn, Logger, Message, Spec, Stream};
@@ -84,11 +86,6 @@ fn address(opts: &BTreeMap<String, String>) -> Result<Option<Addr>, String> {
     if a.is_empty() {
         return Ok(None);
     }
-    if a.starts_with("tcp+tls://") {
-        return Err(format!(
-            "syslog-address {a}: tcp+tls is not supported by berthd (use udp, tcp, unix or unixgram)"
-        ));
-    }
     let addr = net::parse(a, &SCHEMES, 514)?;
     if let Addr::Unix(p) | Addr::Unixgram(p) = &addr {
         std::fs::metadata(p).map_err(|e| {
@@ -147,6 +144,8 @@ pub struct Syslog<C: Conn = Endpoint> {
     hostname: String,
     tag: String,
     pid: u32,
+    /// Each message is preceded by its length and a space (RFC 5425's framing).
+    octet_counted: bool,
 }
 
 impl Syslog {
@@ -154,10 +153,42 @@ impl Syslog {
     pub fn open(spec: &Spec) -> Result<Syslog, String> {
         let o = &spec.options;
         let conn = match address(o)? {
+            Some(a @ Addr::Tls(_)) => {
+                let path = |k: &str| o.get(k).filter(|v| !v.is_empty()).map(Path::new);
+                let config = crate::tls::client_config(
+                    path("syslog-tls-ca-cert"),
+                    path("syslog-tls-cert"),
+                    path("syslog-tls-key"),
+                    // dockerd skips verification when the option is there at all.
+                    o.contains_key("syslog-tls-skip-verify"),
+                )?;
+                // The name the user wrote, not the address berthd resolved it to.
+                let written = spec
+                    .names
+                    .get("syslog-address")
+                    .or(o.get("syslog-address"))
+                    .map_or("", String::as_str);
+                let server_name = match net::parse(written, &SCHEMES, 514)? {
+                    Addr::Tls(hp) => net::host_of(&hp).to_string(),
+                    _ => String::new(),
+                };
+                Endpoint::dial_tls(
+                    a,
+                    Some(net::Tls {
+                        config,
+                        server_name,
+                    }),
+                )?
+            }
             Some(a) => Endpoint::dial(a)?,
             None => local()?,
         };
-        Syslog::with(conn, spec)
+        let mut s = Syslog::with(conn, spec)?;
+        // RFC 5425: over TLS, RFC 5424 messages are framed by their length.
+        s.octet_counted = matches!(s.format, Format::Rfc5424 | Format::Rfc5424Micro)
+            && o.get("syslog-address")
+                .is_some_and(|a| a.starts_with("tcp+tls://"));
+        Ok(s)
     }
 }
 
@@ -172,6 +203,7 @@ impl<C: Conn> Syslog<C> {
             hostname: spec.info.hostname.clone(),
             tag: spec.info.tag.clone(),
             pid: std::process::id(),
+            octet_counted: false,
         })
     }
 
@@ -215,6 +247,11 @@ impl<C: Conn> Syslog<C> {
         if !m.line.ends_with(b"\n") {
             out.push(b'\n');
         }
+        if self.octet_counted {
+            let mut framed = format!("{} ", out.len()).into_bytes();
+            framed.extend_from_slice(&out);
+            return framed;
+        }
         out
     }
 }
@@ -252,6 +289,7 @@ mod tests {
                 tag: "315ae5780d2f".into(),
                 ..Info::default()
             },
+            names: BTreeMap::new(),
         }
     }
 
@@ -298,6 +336,19 @@ mod tests {
     }
 
     #[test]
+    fn rfc5424_over_tls_is_framed_by_its_length() {
+        let t = UNIX_EPOCH + Duration::new(1_796_653_820, 0);
+        let mut s = Syslog::with(Sent::default(), &spec(&[("syslog-format", "rfc5424")])).unwrap();
+        s.pid = 42;
+        s.octet_counted = true;
+        let want = "<30>1 2026-12-07T14:30:20Z host1 315ae5780d2f 42 315ae5780d2f - hi\n";
+        assert_eq!(
+            String::from_utf8(s.render(&msg(b"hi", Stream::Stdout), t, 0)).unwrap(),
+            format!("{} {want}", want.len())
+        );
+    }
+
+    #[test]
     fn lines_go_out_one_message_each_and_empty_ones_not_at_all() {
         let sent = Sent::default();
         let mut s = Syslog::with(sent.clone(), &spec(&[])).unwrap();
@@ -330,9 +381,7 @@ mod tests {
             v(&[("syslog-format", "json")]),
             Err("Invalid syslog format".into())
         );
-        assert!(v(&[("syslog-address", "tcp+tls://127.0.0.1")])
-            .unwrap_err()
-            .contains("not supported"));
+        assert_eq!(v(&[("syslog-address", "tcp+tls://127.0.0.1")]), Ok(()));
         assert_eq!(
             v(&[("syslog-bogus", "1")]),
             Err("unknown log opt 'syslog-bogus' for syslog log driver".into())

@@ -69,14 +69,8 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     let mut got = datagrams(2, |b| udp.recv(b));
     got.sort();
     // local0 (16) * 8 + info (6) = 134 for stdout, + err (3) = 131 for stderr.
-    let re = |pri: &str, text: &str| {
-        regex_like(
-            &got,
-            pri,
-            " app-sys-udp[",
-            &format!("]: {text}\n"),
-        )
-    };
+    let re =
+        |pri: &str, text: &str| regex_like(&got, pri, " app-sys-udp[", &format!("]: {text}\n"));
     assert!(re("<131>", "err"), "{got:?}");
     assert!(re("<134>", "out"), "{got:?}");
     // The local copy: `docker logs` reads it as it reads a json-file log.
@@ -381,4 +375,172 @@ fn journald_without_a_journal_fails_the_start() {
         err.contains("failed to initialize logging driver: journald is not enabled on this host"),
         "{err}"
     );
+}
+
+/// A CA and a certificate for `localhost` it signed, made with openssl in `dir`: (ca, cert, key).
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test CA",
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &p("srv.key"),
+            "-out",
+            &p("srv.csr"),
+            "-subj",
+            "/CN=localhost",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p("srv.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("srv.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext"),
+        ],
+    ] {
+        let o = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {o:?}");
+    }
+    (p("ca.pem"), p("srv.pem"), p("srv.key"))
+}
+
+/// A TLS server on loopback: each connection's bytes (until its end, or a failed handshake: what
+/// came before) on the channel.
+fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &std::fs::read(cert).unwrap()[..])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut &std::fs::read(key).unwrap()[..])
+        .unwrap()
+        .unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { break };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            let mut got = Vec::new();
+            let _ = tls.read_to_end(&mut got);
+            if tx.send(got).is_err() {
+                break;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn syslog_over_tls_verifies_the_server_and_frames_rfc5424() {
+    skip_unless_ready!("syslog_over_tls_verifies_the_server_and_frames_rfc5424");
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let (port, rx) = tls_server(&cert, &key);
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let addr = format!("syslog-address=tcp+tls://localhost:{port}");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            &addr,
+        ];
+        for e in extra {
+            args.extend(["--log-opt", e]);
+        }
+        args.extend(["bb:1", "sh", "-c", "echo one; echo two"]);
+        d.docker(&args)
+    };
+    // The host's CAs do not know this server's: the start fails.
+    let o = run(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to initialize logging driver: tls: invalid peer certificate"),
+        "{err}"
+    );
+    let _ = rx.recv_timeout(Duration::from_secs(10));
+    // With its CA, over the name berthd resolved, RFC 5424 framed by length (RFC 5425).
+    let ca_opt = format!("syslog-tls-ca-cert={ca}");
+    let o = run(&[&ca_opt, "syslog-format=rfc5424"]);
+    assert!(o.status.success(), "{o:?}");
+    let got = String::from_utf8(rx.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    let mut rest = got.as_str();
+    let mut msgs = Vec::new();
+    while !rest.is_empty() {
+        let (len, after) = rest.split_once(' ').expect("a length, then a space");
+        let len: usize = len.parse().expect("a decimal length");
+        msgs.push(&after[..len]);
+        rest = &after[len..];
+    }
+    assert_eq!(msgs.len(), 2, "{got:?}");
+    assert!(
+        msgs[0].starts_with("<30>1 ") && msgs[0].ends_with(" - one\n"),
+        "{got:?}"
+    );
+    assert!(msgs[1].ends_with(" - two\n"), "{got:?}");
+    // Verification skipped at the user's word: no CA needed; the default format, newline-ended.
+    let o = run(&["syslog-tls-skip-verify=true"]);
+    assert!(o.status.success(), "{o:?}");
+    let got = String::from_utf8(rx.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert!(lines.len() == 2 && lines[1].ends_with("]: two"), "{got:?}");
 }

@@ -311,6 +311,7 @@ pub fn remote_spec(c: &super::model::Container) -> Result<Option<String>, String
             tag: super::logattrs::tag(template, &info)?,
             extra,
         },
+        names: BTreeMap::new(),
     };
     berth_logdriver::resolve(&mut spec)?;
     let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
@@ -442,7 +443,10 @@ mod tests {
         );
         assert_eq!(nb(&[("mode", "blocking")]), None);
         let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
-        assert_eq!(shim_args(&s, None, None)[..2], ["--log-max-buffer", "1000000"]);
+        assert_eq!(
+            shim_args(&s, None, None)[..2],
+            ["--log-max-buffer", "1000000"]
+        );
         // `none` takes anything.
         assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
     }
