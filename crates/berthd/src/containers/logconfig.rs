@@ -442,7 +442,10 @@ mod tests {
         );
         assert_eq!(nb(&[("mode", "blocking")]), None);
         let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
-        assert_eq!(shim_args(&s, None)[4..], ["--log-max-buffer", "1000000"]);
+        assert_eq!(
+            shim_args(&s, None, None)[..2],
+            ["--log-max-buffer", "1000000"]
+        );
         // `none` takes anything.
         assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
     }
