@@ -11,6 +11,8 @@
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
 //! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
 
+pub mod fluentd;
+pub mod msgpack;
 pub mod net;
 pub mod syslog;
 
@@ -20,7 +22,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 1] = ["syslog"];
+pub const DRIVERS: [&str; 2] = ["fluentd", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -99,6 +101,14 @@ pub trait Logger: Send {
 /// Where a driver's bytes go: one datagram or one write on a stream per message.
 pub trait Conn: Send {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+
+    /// Read what the other end answered (a driver whose protocol has answers: fluentd's acks).
+    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Drop the connection: the next send makes a new one.
+    fn reset(&mut self) {}
 }
 
 /// The options every driver takes besides its own: the attributes and the tag (dockerd's
@@ -124,7 +134,10 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         .collect();
     match driver {
         "syslog" => syslog::validate(&rest),
-        _ => Err(format!("logger: no log driver named '{driver}' is registered")),
+        "fluentd" => fluentd::validate(&rest),
+        _ => Err(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )),
     }
 }
 
@@ -161,7 +174,8 @@ pub fn cache(opts: &BTreeMap<String, String>) -> Result<Option<(u64, u32)>, Stri
             .ok_or_else(|| format!("error parsing cache-max-file: invalid max-file: '{v}'"))?;
     }
     if let Some(v) = opts.get("cache-compress") {
-        parse_bool(v).ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
+        parse_bool(v)
+            .ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
     }
     Ok(Some((size, files)))
 }
@@ -200,15 +214,19 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
     (v.is_finite() && v < u64::MAX as f64).then_some(v as u64)
 }
 
-/// The options that name a driver's endpoint.
-const ADDRESSES: [&str; 1] = ["syslog-address"];
+/// The options that name a driver's endpoint, and how each is resolved.
+type Resolver = fn(&str) -> Result<String, String>;
+const ADDRESSES: [(&str, Resolver); 2] = [
+    ("syslog-address", net::resolve),
+    ("fluentd-address", fluentd::resolve),
+];
 
 /// Resolve the host names in `spec`'s addresses (berthd does, before it hands the spec to the
 /// shim: [`net`]).
 pub fn resolve(spec: &mut Spec) -> Result<(), String> {
-    for k in ADDRESSES {
+    for (k, resolve) in ADDRESSES {
         if let Some(a) = spec.options.get_mut(k) {
-            *a = net::resolve(a)?;
+            *a = resolve(a)?;
         }
     }
     Ok(())
@@ -219,6 +237,7 @@ pub fn resolve(spec: &mut Spec) -> Result<(), String> {
 pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
     match spec.driver.as_str() {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
+        "fluentd" => Ok(Box::new(fluentd::Fluentd::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }

@@ -6,7 +6,7 @@
 //! A write that fails is tried once more on a new connection (a syslog server restarted in
 //! between), as dockerd's syslog writer does.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
@@ -72,7 +72,9 @@ fn has_port(host: &str) -> bool {
     match host.rsplit_once(':') {
         None => false,
         Some((h, p)) => {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']'))
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']'))
         }
     }
 }
@@ -162,7 +164,11 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
         Addr::Tcp(h) => ("tcp", h.clone()),
     };
     let why = e.to_string();
-    let why = why.split(" (os error").next().unwrap_or(&why).to_lowercase();
+    let why = why
+        .split(" (os error")
+        .next()
+        .unwrap_or(&why)
+        .to_lowercase();
     format!("dial {net} {at}: connect: {why}")
 }
 
@@ -170,16 +176,40 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
 pub struct Endpoint {
     addr: Addr,
     sock: Option<Sock>,
+    /// A stream socket's read and write timeouts (`None`: none), set on every new connection.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl Endpoint {
     /// Connect now (the start fails if this does).
     pub fn dial(addr: Addr) -> Result<Endpoint, String> {
-        let sock = connect(&addr).map_err(|e| dial_error(&addr, &e))?;
-        Ok(Endpoint {
+        let mut e = Endpoint::unconnected(addr);
+        e.connect()?;
+        Ok(e)
+    }
+
+    /// An endpoint that connects at its first write.
+    pub fn unconnected(addr: Addr) -> Endpoint {
+        Endpoint {
             addr,
-            sock: Some(sock),
-        })
+            sock: None,
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
+    /// Reads and writes on a stream socket fail after waiting this long (`None` or zero: they
+    /// wait as long as it takes).
+    pub fn with_timeouts(mut self, read: Option<Duration>, write: Option<Duration>) -> Endpoint {
+        self.read_timeout = read.filter(|d| !d.is_zero());
+        self.write_timeout = write.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Connect unless connected, with Go's wording for a failure.
+    pub fn connect(&mut self) -> Result<(), String> {
+        self.ensure().map_err(|e| dial_error(&self.addr, &e))
     }
 
     /// The address it sends to.
@@ -187,10 +217,27 @@ impl Endpoint {
         &self.addr
     }
 
-    fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn ensure(&mut self) -> io::Result<()> {
         if self.sock.is_none() {
-            self.sock = Some(connect(&self.addr)?);
+            let s = connect(&self.addr)?;
+            match &s {
+                Sock::Unix(u) => {
+                    u.set_read_timeout(self.read_timeout)?;
+                    u.set_write_timeout(self.write_timeout)?;
+                }
+                Sock::Tcp(t) => {
+                    t.set_read_timeout(self.read_timeout)?;
+                    t.set_write_timeout(self.write_timeout)?;
+                }
+                Sock::Unixgram(_) | Sock::Udp(_) => {}
+            }
+            self.sock = Some(s);
         }
+        Ok(())
+    }
+
+    fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.ensure()?;
         let r = match self.sock.as_mut() {
             Some(Sock::Unix(s)) => s.write_all(bytes),
             Some(Sock::Tcp(s)) => s.write_all(bytes),
@@ -208,6 +255,24 @@ impl Endpoint {
 impl crate::Conn for Endpoint {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_once(bytes).or_else(|_| self.write_once(bytes))
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = match self.sock.as_mut() {
+            Some(Sock::Unix(s)) => s.read(buf),
+            Some(Sock::Tcp(s)) => s.read(buf),
+            Some(Sock::Unixgram(s)) => s.recv(buf),
+            Some(Sock::Udp(s)) => s.recv(buf),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        };
+        if r.is_err() {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn reset(&mut self) {
+        self.sock = None;
     }
 }
 
