@@ -227,18 +227,14 @@ fn config(opts: &BTreeMap<String, String>) -> Result<Config, String> {
     }
     let v = get("fluentd-max-retries");
     if !v.is_empty() {
-        let n = v.parse::<u64>().map_err(|_| {
-            let why = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-                "value out of range"
-            } else {
-                "invalid syntax"
-            };
-            format!("strconv.ParseUint: parsing {v:?}: {why}")
-        })?;
+        // Go's ParseUint(v, 10, 32): digits only (no sign), at most 32 bits.
+        let out_of_range = || format!("strconv.ParseUint: parsing {v:?}: value out of range");
+        if !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("strconv.ParseUint: parsing {v:?}: invalid syntax"));
+        }
+        let n = v.parse::<u64>().map_err(|_| out_of_range())?;
         if n > u64::from(u32::MAX) {
-            return Err(format!(
-                "strconv.ParseUint: parsing {v:?}: value out of range"
-            ));
+            return Err(out_of_range());
         }
         if n > i32::MAX as u64 {
             return Err("invalid fluentd-max-retries: value out of range".into());
@@ -748,10 +744,11 @@ impl<C: Conn> Fluentd<C> {
                 ordinal: 0,
                 time: m.time,
             });
-            p.ordinal += 1;
+            p.ordinal = p.ordinal.saturating_add(1);
             Some((p.id.clone(), p.ordinal, false, p.time))
         } else {
-            slot.take().map(|p| (p.id, p.ordinal + 1, true, p.time))
+            slot.take()
+                .map(|p| (p.id, p.ordinal.saturating_add(1), true, p.time))
         };
         let time = piece.as_ref().map_or(m.time, |p| p.3);
         let mut record: Vec<(String, Vec<u8>)> = vec![
@@ -994,6 +991,16 @@ mod tests {
         assert_eq!(
             v(&[("fluentd-async", "maybe")]),
             Err("strconv.ParseBool: parsing \"maybe\": invalid syntax".into())
+        );
+        assert_eq!(
+            v(&[("fluentd-max-retries", "+1")]),
+            Err("strconv.ParseUint: parsing \"+1\": invalid syntax".into())
+        );
+        assert_eq!(
+            v(&[("fluentd-max-retries", "99999999999999999999999")]),
+            Err(
+                "strconv.ParseUint: parsing \"99999999999999999999999\": value out of range".into()
+            )
         );
         assert_eq!(
             v(&[("fluentd-max-retries", "-1")]),
