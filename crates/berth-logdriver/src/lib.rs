@@ -11,7 +11,9 @@
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
 //! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
 
+pub mod fluentd;
 pub mod journald;
+pub mod msgpack;
 pub mod net;
 pub mod syslog;
 pub mod tls;
@@ -22,7 +24,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 2] = ["journald", "syslog"];
+pub const DRIVERS: [&str; 3] = ["fluentd", "journald", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -104,6 +106,14 @@ pub trait Logger: Send {
 /// Where a driver's bytes go: one datagram or one write on a stream per message.
 pub trait Conn: Send {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+
+    /// Read what the other end answered (a driver whose protocol has answers: fluentd's acks).
+    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Drop the connection: the next send makes a new one.
+    fn reset(&mut self) {}
 }
 
 /// The options every driver takes besides its own: the attributes and the tag (dockerd's
@@ -130,6 +140,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
     match driver {
         "syslog" => syslog::validate(&rest),
         "journald" => journald::validate(&rest),
+        "fluentd" => fluentd::validate(&rest),
         _ => Err(format!(
             "logger: no log driver named '{driver}' is registered"
         )),
@@ -211,15 +222,19 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
     (v.is_finite() && v < u64::MAX as f64).then_some(v as u64)
 }
 
-/// The options that name a driver's endpoint.
-const ADDRESSES: [&str; 1] = ["syslog-address"];
+/// The options that name a driver's endpoint, and how each is resolved.
+type Resolver = fn(&str) -> Result<String, String>;
+const ADDRESSES: [(&str, Resolver); 2] = [
+    ("syslog-address", net::resolve),
+    ("fluentd-address", fluentd::resolve),
+];
 
 /// Resolve the host names in `spec`'s addresses (berthd does, before it hands the spec to the
 /// shim: [`net`]).
 pub fn resolve(spec: &mut Spec) -> Result<(), String> {
-    for k in ADDRESSES {
+    for (k, resolve) in ADDRESSES {
         if let Some(a) = spec.options.get_mut(k) {
-            let resolved = net::resolve(a)?;
+            let resolved = resolve(a)?;
             if resolved != *a {
                 spec.names
                     .insert(k.to_string(), std::mem::replace(a, resolved));
@@ -235,6 +250,7 @@ pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
     match spec.driver.as_str() {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
         "journald" => Ok(Box::new(journald::Journald::open(spec)?)),
+        "fluentd" => Ok(Box::new(fluentd::Fluentd::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }

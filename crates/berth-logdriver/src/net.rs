@@ -6,7 +6,7 @@
 //! A write that fails is tried once more on a new connection (a syslog server restarted in
 //! between), as dockerd's syslog writer does.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
@@ -213,6 +213,9 @@ pub struct Endpoint {
     addr: Addr,
     tls: Option<Tls>,
     sock: Option<Sock>,
+    /// A stream socket's read and write timeouts (`None`: none), set on every new connection.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl Endpoint {
@@ -223,15 +226,37 @@ impl Endpoint {
 
     /// Connect now, with TLS for [`Addr::Tls`].
     pub fn dial_tls(addr: Addr, tls: Option<Tls>) -> Result<Endpoint, String> {
-        let sock = connect(&addr, tls.as_ref()).map_err(|e| match e.get_ref() {
-            // A TLS failure (the handshake, a certificate) says so rather than `connect:`.
-            Some(inner) if inner.is::<rustls::Error>() => format!("tls: {inner}"),
-            _ => dial_error(&addr, &e),
-        })?;
-        Ok(Endpoint {
+        let mut e = Endpoint::unconnected(addr);
+        e.tls = tls;
+        e.connect()?;
+        Ok(e)
+    }
+
+    /// An endpoint that connects at its first write.
+    pub fn unconnected(addr: Addr) -> Endpoint {
+        Endpoint {
             addr,
-            tls,
-            sock: Some(sock),
+            tls: None,
+            sock: None,
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
+    /// Reads and writes on a stream socket fail after waiting this long (`None` or zero: they
+    /// wait as long as it takes).
+    pub fn with_timeouts(mut self, read: Option<Duration>, write: Option<Duration>) -> Endpoint {
+        self.read_timeout = read.filter(|d| !d.is_zero());
+        self.write_timeout = write.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Connect unless connected, with Go's wording for a failure (a TLS failure, the handshake or
+    /// a certificate, says so rather than `connect:`).
+    pub fn connect(&mut self) -> Result<(), String> {
+        self.ensure().map_err(|e| match e.get_ref() {
+            Some(inner) if inner.is::<rustls::Error>() => format!("tls: {inner}"),
+            _ => dial_error(&self.addr, &e),
         })
     }
 
@@ -240,10 +265,30 @@ impl Endpoint {
         &self.addr
     }
 
-    fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn ensure(&mut self) -> io::Result<()> {
         if self.sock.is_none() {
-            self.sock = Some(connect(&self.addr, self.tls.as_ref())?);
+            let s = connect(&self.addr, self.tls.as_ref())?;
+            let tcp = match &s {
+                Sock::Unix(u) => {
+                    u.set_read_timeout(self.read_timeout)?;
+                    u.set_write_timeout(self.write_timeout)?;
+                    None
+                }
+                Sock::Tcp(t) => Some(t),
+                Sock::Tls(t) => Some(&t.sock),
+                Sock::Unixgram(_) | Sock::Udp(_) => None,
+            };
+            if let Some(t) = tcp {
+                t.set_read_timeout(self.read_timeout)?;
+                t.set_write_timeout(self.write_timeout)?;
+            }
+            self.sock = Some(s);
         }
+        Ok(())
+    }
+
+    fn write_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.ensure()?;
         let r = match self.sock.as_mut() {
             Some(Sock::Unix(s)) => s.write_all(bytes),
             Some(Sock::Tcp(s)) => s.write_all(bytes),
@@ -262,6 +307,25 @@ impl Endpoint {
 impl crate::Conn for Endpoint {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_once(bytes).or_else(|_| self.write_once(bytes))
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = match self.sock.as_mut() {
+            Some(Sock::Unix(s)) => s.read(buf),
+            Some(Sock::Tcp(s)) => s.read(buf),
+            Some(Sock::Tls(s)) => s.read(buf),
+            Some(Sock::Unixgram(s)) => s.recv(buf),
+            Some(Sock::Udp(s)) => s.recv(buf),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        };
+        if r.is_err() {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn reset(&mut self) {
+        self.sock = None;
     }
 }
 

@@ -544,3 +544,376 @@ fn syslog_over_tls_verifies_the_server_and_frames_rfc5424() {
     let lines: Vec<&str> = got.lines().collect();
     assert!(lines.len() == 2 && lines[1].ends_with("]: two"), "{got:?}");
 }
+
+/// A MessagePack value, as much of the format as Forward-protocol events use (read here on its
+/// own, not with the crate's decoder).
+#[derive(Debug, Clone, PartialEq)]
+enum Mp {
+    Nil,
+    Int(i64),
+    Str(String),
+    Ext(i8, Vec<u8>),
+    Arr(Vec<Mp>),
+    Map(Vec<(Mp, Mp)>),
+}
+
+impl Mp {
+    fn get(&self, key: &str) -> Option<&Mp> {
+        match self {
+            Mp::Map(kv) => kv
+                .iter()
+                .find(|(k, _)| *k == Mp::Str(key.into()))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn str(&self) -> &str {
+        match self {
+            Mp::Str(s) => s,
+            v => panic!("not a string: {v:?}"),
+        }
+    }
+}
+
+/// The value at `b[*at..]` (`None`: more bytes are needed).
+fn mp(b: &[u8], at: &mut usize) -> Option<Mp> {
+    let take = |at: &mut usize, n: usize| -> Option<Vec<u8>> {
+        let v = b.get(*at..*at + n)?.to_vec();
+        *at += n;
+        Some(v)
+    };
+    let be = |at: &mut usize, n: usize| -> Option<u64> {
+        Some(
+            take(at, n)?
+                .iter()
+                .fold(0u64, |a, x| a << 8 | u64::from(*x)),
+        )
+    };
+    let t = *b.get(*at)?;
+    *at += 1;
+    let text = |v: Vec<u8>| Mp::Str(String::from_utf8(v).expect("UTF-8 text"));
+    let seq = |at: &mut usize, n: usize| -> Option<Vec<Mp>> { (0..n).map(|_| mp(b, at)).collect() };
+    let map = |at: &mut usize, n: usize| -> Option<Mp> {
+        let kv = seq(at, 2 * n)?;
+        Some(Mp::Map(
+            kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect(),
+        ))
+    };
+    Some(match t {
+        0x00..=0x7f => Mp::Int(i64::from(t)),
+        0x80..=0x8f => map(at, usize::from(t & 0xf))?,
+        0x90..=0x9f => Mp::Arr(seq(at, usize::from(t & 0xf))?),
+        0xa0..=0xbf => text(take(at, usize::from(t & 0x1f))?),
+        0xc0 => Mp::Nil,
+        0xcc..=0xcf => Mp::Int(be(at, 1 << (t - 0xcc))? as i64),
+        0xd0..=0xd3 => {
+            let n = 1 << (t - 0xd0);
+            let v = be(at, n)?;
+            Mp::Int(((v << (64 - 8 * n)) as i64) >> (64 - 8 * n))
+        }
+        0xd4..=0xd8 => {
+            let kind = take(at, 1)?[0] as i8;
+            Mp::Ext(kind, take(at, 1 << (t - 0xd4))?)
+        }
+        0xd9..=0xdb => {
+            let n = be(at, 1 << (t - 0xd9))? as usize;
+            text(take(at, n)?)
+        }
+        0xdc | 0xdd => {
+            let n = be(at, 2 << (t - 0xdc))? as usize;
+            Mp::Arr(seq(at, n)?)
+        }
+        0xde | 0xdf => {
+            let n = be(at, 2 << (t - 0xde))? as usize;
+            map(at, n)?
+        }
+        _ => panic!("unexpected MessagePack type {t:#x}"),
+    })
+}
+
+/// One Forward-protocol event: `[tag, time, record, option]`.
+#[derive(Debug)]
+struct Fwd {
+    tag: String,
+    time: Mp,
+    record: std::collections::BTreeMap<String, String>,
+    option: Mp,
+}
+
+/// Read events from `s` until it closes (or `max` arrived), answering each chunk with its ack.
+fn forward_events<S: std::io::Read + std::io::Write>(mut s: S, max: usize) -> Vec<Fwd> {
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while events.len() < max {
+        let mut at = 0;
+        if let Some(v) = mp(&buf, &mut at) {
+            buf.drain(..at);
+            let Mp::Arr(a) = v else {
+                panic!("an event is an array: {v:?}")
+            };
+            assert_eq!(a.len(), 4, "{a:?}");
+            let Mp::Map(r) = &a[2] else {
+                panic!("a record is a map: {a:?}")
+            };
+            if let Some(id) = a[3].get("chunk") {
+                // {"ack": id}
+                let id = id.str().as_bytes();
+                let mut ack = vec![0x81, 0xa3, b'a', b'c', b'k', 0xd9, id.len() as u8];
+                ack.extend_from_slice(id);
+                s.write_all(&ack).unwrap();
+            }
+            events.push(Fwd {
+                tag: a[0].str().to_string(),
+                time: a[1].clone(),
+                record: r
+                    .iter()
+                    .map(|(k, v)| (k.str().to_string(), v.str().to_string()))
+                    .collect(),
+                option: a[3].clone(),
+            });
+            continue;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    events
+}
+
+/// The first connection to `l`, waiting at most a minute for it.
+fn accept_tcp(l: &TcpListener) -> std::net::TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                return s;
+            }
+            Err(_) if t.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("no connection to {:?}: {e}", l.local_addr()),
+        }
+    }
+}
+
+#[test]
+fn fluentd_forwards_each_line_as_an_event_and_keeps_a_local_copy() {
+    skip_unless_ready!("fluentd_forwards_each_line_as_an_event_and_keeps_a_local_copy");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let info = d.ok(&["info", "--format", "{{json .Plugins.Log}}"]);
+    assert!(info.contains("\"fluentd\""), "{info}");
+
+    // TCP, the address without a scheme, a tag template, a label as an attribute.
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || forward_events(accept_tcp(&tcp), usize::MAX));
+    d.ok(&[
+        "run",
+        "--name",
+        "fl-tcp",
+        "--network",
+        "none",
+        "--label",
+        "app=web",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &format!("fluentd-address=127.0.0.1:{port}"),
+        "--log-opt",
+        "labels=app",
+        "--log-opt",
+        "tag={{.Name}}/{{.ID}}",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    let id = inspect(&d, "fl-tcp", "{{.Id}}");
+    // The shim closed its connection when the container ended.
+    let mut events = server.join().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    events.sort_by(|a, b| a.record["source"].cmp(&b.record["source"]));
+    for (e, (source, line)) in events.iter().zip([("stderr", "err"), ("stdout", "out")]) {
+        assert_eq!(e.tag, format!("fl-tcp/{}", &id[..12]));
+        assert!(matches!(e.time, Mp::Int(t) if t > 1_600_000_000), "{e:?}");
+        let want: std::collections::BTreeMap<String, String> = [
+            ("container_id", id.as_str()),
+            ("container_name", "/fl-tcp"),
+            ("source", source),
+            ("log", line),
+            ("app", "web"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(e.record, want);
+        assert_eq!(e.option, Mp::Map(vec![]));
+    }
+    // The local copy.
+    assert_eq!(d.ok(&["logs", "fl-tcp"]).trim(), "out");
+    let o = d.docker(&["logs", "fl-tcp"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "err");
+    assert_eq!(
+        inspect(&d, "fl-tcp", "{{.HostConfig.LogConfig.Type}}"),
+        "fluentd"
+    );
+
+    // A unix socket, the default tag, sub-second times and acks.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("fluent.sock");
+    let ux = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = ux.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        forward_events(s, usize::MAX)
+    });
+    d.ok(&[
+        "run",
+        "--name",
+        "fl-unix",
+        "--network",
+        "none",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &format!("fluentd-address=unix://{}", sock.display()),
+        "--log-opt",
+        "fluentd-sub-second-precision=true",
+        "--log-opt",
+        "fluentd-request-ack=true",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo one; echo two",
+    ]);
+    let id = inspect(&d, "fl-unix", "{{.Id}}");
+    let events = server.join().unwrap();
+    let lines: Vec<_> = events.iter().map(|e| e.record["log"].as_str()).collect();
+    assert_eq!(lines, ["one", "two"]);
+    for e in &events {
+        assert_eq!(e.tag, format!("docker.{}", &id[..12]));
+        assert!(matches!(&e.time, Mp::Ext(0, b) if b.len() == 8), "{e:?}");
+        assert!(e.option.get("chunk").is_some(), "{e:?}");
+    }
+}
+
+#[test]
+fn fluentd_refuses_bad_options_and_an_unreachable_endpoint_unless_async() {
+    skip_unless_ready!("fluentd_refuses_bad_options_and_an_unreachable_endpoint_unless_async");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    for (opt, want) in [
+        (
+            "fluentd-address=udp://127.0.0.1",
+            "invalid fluentd-address (udp://127.0.0.1): unsupported scheme: 'udp'",
+        ),
+        ("fluentd-address=tcp://127.0.0.1:99999", "invalid port"),
+        (
+            "fluentd-address=127.0.0.1:24224/x",
+            "should not contain a path element",
+        ),
+        ("fluentd-address=unix://", "path is empty"),
+        ("fluentd-address=tls://127.0.0.1", "tls is not supported"),
+        (
+            "fluentd-async=maybe",
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax",
+        ),
+        ("fluentd-retry-wait=5", "time: missing unit in duration \"5\""),
+        (
+            "fluentd-max-retries=-1",
+            "strconv.ParseUint: parsing \"-1\": invalid syntax",
+        ),
+        (
+            "fluentd-async-reconnect-interval=11s",
+            "invalid value for fluentd-async-reconnect-interval: value (\"11s\") must be between 100ms and 10s",
+        ),
+        (
+            "fluentd-write-timeout=-1s",
+            "invalid value for fluentd-write-timeout: value must be a duration that is non-negative",
+        ),
+        (
+            "fluentd-async-connect=true",
+            "unknown log opt 'fluentd-async-connect' for fluentd log driver",
+        ),
+    ] {
+        let o = d.docker(&[
+            "create",
+            "--log-driver",
+            "fluentd",
+            "--log-opt",
+            opt,
+            "bb:1",
+            "true",
+        ]);
+        assert!(!o.status.success(), "{opt}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{opt}: {err}");
+    }
+
+    // Nothing listens there: the start fails with dockerd's words and nothing runs.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("fluentd-address=tcp://127.0.0.1:{port}");
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "fl-nowhere",
+        "--network",
+        "none",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &addr,
+        "bb:1",
+        "echo",
+        "lost",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "failed to initialize logging driver: dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )),
+        "{err}"
+    );
+    assert_eq!(inspect(&d, "fl-nowhere", "{{.State.Status}}"), "created");
+
+    // Async: the start does not wait for the endpoint; the line waits for it instead.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fl-async",
+        "--network",
+        "none",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &addr,
+        "--log-opt",
+        "fluentd-async=true",
+        "--log-opt",
+        "fluentd-retry-wait=100ms",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo early; exec sleep 600",
+    ]);
+    assert_eq!(inspect(&d, "fl-async", "{{.State.Running}}"), "true");
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let events = forward_events(accept_tcp(&l), 1);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].record["log"], "early");
+    assert_eq!(events[0].record["container_name"], "/fl-async");
+    assert_eq!(d.ok(&["logs", "fl-async"]).trim(), "early");
+    d.ok(&["rm", "-f", "fl-async"]);
+}
