@@ -124,7 +124,9 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         .collect();
     match driver {
         "syslog" => syslog::validate(&rest),
-        _ => Err(format!("logger: no log driver named '{driver}' is registered")),
+        _ => Err(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )),
     }
 }
 
@@ -161,7 +163,8 @@ pub fn cache(opts: &BTreeMap<String, String>) -> Result<Option<(u64, u32)>, Stri
             .ok_or_else(|| format!("error parsing cache-max-file: invalid max-file: '{v}'"))?;
     }
     if let Some(v) = opts.get("cache-compress") {
-        parse_bool(v).ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
+        parse_bool(v)
+            .ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
     }
     Ok(Some((size, files)))
 }

@@ -72,7 +72,9 @@ fn has_port(host: &str) -> bool {
     match host.rsplit_once(':') {
         None => false,
         Some((h, p)) => {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']'))
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']'))
         }
     }
 }
@@ -162,7 +164,11 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
         Addr::Tcp(h) => ("tcp", h.clone()),
     };
     let why = e.to_string();
-    let why = why.split(" (os error").next().unwrap_or(&why).to_lowercase();
+    let why = why
+        .split(" (os error")
+        .next()
+        .unwrap_or(&why)
+        .to_lowercase();
     format!("dial {net} {at}: connect: {why}")
 }
 

@@ -93,7 +93,11 @@ fn address(opts: &BTreeMap<String, String>) -> Result<Option<Addr>, String> {
     if let Addr::Unix(p) | Addr::Unixgram(p) = &addr {
         std::fs::metadata(p).map_err(|e| {
             let why = e.to_string();
-            let why = why.split(" (os error").next().unwrap_or(&why).to_lowercase();
+            let why = why
+                .split(" (os error")
+                .next()
+                .unwrap_or(&why)
+                .to_lowercase();
             format!("stat {}: {why}", p.display())
         })?;
     }
@@ -104,8 +108,13 @@ fn address(opts: &BTreeMap<String, String>) -> Result<Option<Addr>, String> {
 pub fn validate(opts: &BTreeMap<String, String>) -> Result<(), String> {
     for k in opts.keys() {
         match k.as_str() {
-            "syslog-address" | "syslog-facility" | "syslog-tls-ca-cert" | "syslog-tls-cert"
-            | "syslog-tls-key" | "syslog-tls-skip-verify" | "syslog-format" => {}
+            "syslog-address"
+            | "syslog-facility"
+            | "syslog-tls-ca-cert"
+            | "syslog-tls-cert"
+            | "syslog-tls-key"
+            | "syslog-tls-skip-verify"
+            | "syslog-format" => {}
             _ => return Err(format!("unknown log opt '{k}' for syslog log driver")),
         }
     }

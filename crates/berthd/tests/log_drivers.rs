@@ -70,7 +70,12 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     got.sort();
     // local0 (16) * 8 + info (6) = 134 for stdout, + err (3) = 131 for stderr.
     let re = |pri: &str, text: &str| {
-        regex_like(&got, pri, &format!(" app-sys-udp["), &format!("]: {text}\n"))
+        regex_like(
+            &got,
+            pri,
+            &format!(" app-sys-udp["),
+            &format!("]: {text}\n"),
+        )
     };
     assert!(re("<131>", "err"), "{got:?}");
     assert!(re("<134>", "out"), "{got:?}");
@@ -78,7 +83,10 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     assert_eq!(d.ok(&["logs", "sys-udp"]).trim(), "out");
     let o = d.docker(&["logs", "sys-udp"]);
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "err");
-    assert_eq!(inspect(&d, "sys-udp", "{{.HostConfig.LogConfig.Type}}"), "syslog");
+    assert_eq!(
+        inspect(&d, "sys-udp", "{{.HostConfig.LogConfig.Type}}"),
+        "syslog"
+    );
     assert_eq!(inspect(&d, "sys-udp", "{{.LogPath}}"), "");
 
     // TCP with RFC 5424: the host's name, the tag (the short ID by default) as app name.
@@ -149,7 +157,10 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
         "via unix",
     ]);
     let got = datagrams(1, |b| ux.recv(b));
-    assert!(got[0].starts_with("<30>") && got[0].ends_with("]: via unix\n"), "{got:?}");
+    assert!(
+        got[0].starts_with("<30>") && got[0].ends_with("]: via unix\n"),
+        "{got:?}"
+    );
     let o = d.docker(&["logs", "sys-unix"]);
     assert!(!o.status.success());
     assert!(
@@ -171,11 +182,20 @@ fn remote_drivers_refuse_bad_options_and_unreachable_endpoints() {
     let d = Berthd::start();
     d.import_busybox("bb:1");
     for (opt, want) in [
-        ("syslog-address=http://127.0.0.1", "unsupported scheme: 'http'"),
+        (
+            "syslog-address=http://127.0.0.1",
+            "unsupported scheme: 'http'",
+        ),
         ("syslog-format=json", "Invalid syslog format"),
         ("syslog-facility=99", "invalid syslog facility"),
-        ("max-size=1m", "unknown log opt 'max-size' for syslog log driver"),
-        ("cache-disabled=maybe", "invalid value for option cache-disabled"),
+        (
+            "max-size=1m",
+            "unknown log opt 'max-size' for syslog log driver",
+        ),
+        (
+            "cache-disabled=maybe",
+            "invalid value for option cache-disabled",
+        ),
     ] {
         let o = d.docker(&[
             "create",
@@ -224,9 +244,15 @@ fn remote_drivers_refuse_bad_options_and_unreachable_endpoints() {
     let reader = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        BufReader::new(s).lines().map_while(Result::ok).collect::<Vec<_>>()
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
     });
     d.ok(&["start", "-a", "nowhere"]);
     let lines = reader.join().unwrap();
-    assert!(lines.len() == 1 && lines[0].ends_with("]: lost"), "{lines:?}");
+    assert!(
+        lines.len() == 1 && lines[0].ends_with("]: lost"),
+        "{lines:?}"
+    );
 }
