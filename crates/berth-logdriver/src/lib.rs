@@ -11,6 +11,7 @@
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
 //! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
 
+pub mod gelf;
 pub mod net;
 pub mod syslog;
 
@@ -20,7 +21,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 1] = ["syslog"];
+pub const DRIVERS: [&str; 2] = ["gelf", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -124,6 +125,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         .collect();
     match driver {
         "syslog" => syslog::validate(&rest),
+        "gelf" => gelf::validate(&rest),
         _ => Err(format!(
             "logger: no log driver named '{driver}' is registered"
         )),
@@ -204,7 +206,7 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
 }
 
 /// The options that name a driver's endpoint.
-const ADDRESSES: [&str; 1] = ["syslog-address"];
+const ADDRESSES: [&str; 2] = ["syslog-address", "gelf-address"];
 
 /// Resolve the host names in `spec`'s addresses (berthd does, before it hands the spec to the
 /// shim: [`net`]).
@@ -222,6 +224,7 @@ pub fn resolve(spec: &mut Spec) -> Result<(), String> {
 pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
     match spec.driver.as_str() {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
+        "gelf" => Ok(Box::new(gelf::Gelf::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }
