@@ -69,14 +69,8 @@ fn syslog_sends_each_line_and_keeps_a_local_copy() {
     let mut got = datagrams(2, |b| udp.recv(b));
     got.sort();
     // local0 (16) * 8 + info (6) = 134 for stdout, + err (3) = 131 for stderr.
-    let re = |pri: &str, text: &str| {
-        regex_like(
-            &got,
-            pri,
-            &format!(" app-sys-udp["),
-            &format!("]: {text}\n"),
-        )
-    };
+    let re =
+        |pri: &str, text: &str| regex_like(&got, pri, " app-sys-udp[", &format!("]: {text}\n"));
     assert!(re("<131>", "err"), "{got:?}");
     assert!(re("<134>", "out"), "{got:?}");
     // The local copy: `docker logs` reads it as it reads a json-file log.
