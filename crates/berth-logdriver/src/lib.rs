@@ -12,6 +12,7 @@
 //! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
 
 pub mod fluentd;
+pub mod gelf;
 pub mod journald;
 pub mod msgpack;
 pub mod net;
@@ -24,7 +25,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 3] = ["fluentd", "journald", "syslog"];
+pub const DRIVERS: [&str; 4] = ["fluentd", "gelf", "journald", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -141,6 +142,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         "syslog" => syslog::validate(&rest),
         "journald" => journald::validate(&rest),
         "fluentd" => fluentd::validate(&rest),
+        "gelf" => gelf::validate(&rest),
         _ => Err(format!(
             "logger: no log driver named '{driver}' is registered"
         )),
@@ -224,8 +226,9 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
 
 /// The options that name a driver's endpoint, and how each is resolved.
 type Resolver = fn(&str) -> Result<String, String>;
-const ADDRESSES: [(&str, Resolver); 2] = [
+const ADDRESSES: [(&str, Resolver); 3] = [
     ("syslog-address", net::resolve),
+    ("gelf-address", net::resolve),
     ("fluentd-address", fluentd::resolve),
 ];
 
@@ -251,6 +254,7 @@ pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
         "journald" => Ok(Box::new(journald::Journald::open(spec)?)),
         "fluentd" => Ok(Box::new(fluentd::Fluentd::open(spec)?)),
+        "gelf" => Ok(Box::new(gelf::Gelf::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }

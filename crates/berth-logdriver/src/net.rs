@@ -4,7 +4,8 @@
 //! Host names are resolved by berthd when it makes the shim's [`crate::Spec`] ([`resolve`]): the
 //! shim is a static program without the C library's name services, so it only parses addresses.
 //! A write that fails is tried once more on a new connection (a syslog server restarted in
-//! between), as dockerd's syslog writer does.
+//! between), as dockerd's syslog writer does; [`Endpoint::reconnecting`] sets another count and a
+//! delay between the tries (gelf's TCP options).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
@@ -208,7 +209,8 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
     format!("dial {net} {at}: connect: {why}")
 }
 
-/// A connection that reconnects once when a write fails.
+/// A connection that reconnects when a write fails (once and at once, unless
+/// [`Endpoint::reconnecting`] says otherwise).
 pub struct Endpoint {
     addr: Addr,
     tls: Option<Tls>,
@@ -216,6 +218,9 @@ pub struct Endpoint {
     /// A stream socket's read and write timeouts (`None`: none), set on every new connection.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// Tries after a failed write, each on a new connection, `delay` apart.
+    retries: u32,
+    delay: Duration,
 }
 
 impl Endpoint {
@@ -240,6 +245,8 @@ impl Endpoint {
             sock: None,
             read_timeout: None,
             write_timeout: None,
+            retries: 1,
+            delay: Duration::ZERO,
         }
     }
 
@@ -258,6 +265,16 @@ impl Endpoint {
             Some(inner) if inner.is::<rustls::Error>() => format!("tls: {inner}"),
             _ => dial_error(&self.addr, &e),
         })
+    }
+
+    /// Try a failed write again up to `retries` times, each on a new connection made `delay`
+    /// after the failure.
+    pub fn reconnecting(self, retries: u32, delay: Duration) -> Endpoint {
+        Endpoint {
+            retries,
+            delay,
+            ..self
+        }
     }
 
     /// The address it sends to.
@@ -306,7 +323,15 @@ impl Endpoint {
 
 impl crate::Conn for Endpoint {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.write_once(bytes).or_else(|_| self.write_once(bytes))
+        let mut r = self.write_once(bytes);
+        for _ in 0..self.retries {
+            if r.is_ok() {
+                break;
+            }
+            std::thread::sleep(self.delay);
+            r = self.write_once(bytes);
+        }
+        r
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {

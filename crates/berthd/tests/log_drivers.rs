@@ -917,3 +917,261 @@ fn fluentd_refuses_bad_options_and_an_unreachable_endpoint_unless_async() {
     assert_eq!(d.ok(&["logs", "fl-async"]).trim(), "early");
     d.ok(&["rm", "-f", "fl-async"]);
 }
+
+/// A GELF UDP datagram's JSON: gunzipped.
+fn gunzip(b: &[u8]) -> serde_json::Value {
+    use std::io::Read;
+    assert_eq!(&b[..2], &[0x1f, 0x8b], "gzip'd: {b:?}");
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_string(&mut s)
+        .expect("gzip");
+    serde_json::from_str(&s).expect("JSON")
+}
+
+/// The next GELF message on `s`, its chunks put together when it came in chunks, as bytes.
+fn gelf_datagram(s: &UdpSocket) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; 65536];
+    let n = s.recv(&mut buf).expect("a datagram within the timeout");
+    if buf[..2] != [0x1e, 0x0f] {
+        return (buf[..n].to_vec(), 1);
+    }
+    let id = buf[2..10].to_vec();
+    let count = usize::from(buf[11]);
+    let mut parts = vec![(buf[10], buf[12..n].to_vec())];
+    while parts.len() < count {
+        let n = s.recv(&mut buf).expect("the next chunk within the timeout");
+        assert!(n <= 1420, "a chunk of {n} bytes");
+        assert_eq!(&buf[..2], &[0x1e, 0x0f]);
+        assert_eq!(buf[2..10], id[..], "one message at a time");
+        assert_eq!(usize::from(buf[11]), count);
+        parts.push((buf[10], buf[12..n].to_vec()));
+    }
+    parts.sort();
+    let seqs: Vec<u8> = parts.iter().map(|p| p.0).collect();
+    assert_eq!(seqs, (0..count as u8).collect::<Vec<_>>());
+    (parts.into_iter().flat_map(|p| p.1).collect(), count)
+}
+
+#[test]
+fn gelf_sends_each_line_over_udp_and_tcp_and_keeps_a_local_copy() {
+    skip_unless_ready!("gelf_sends_each_line_over_udp_and_tcp_and_keeps_a_local_copy");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let info = d.ok(&["info", "--format", "{{json .Plugins.Log}}"]);
+    assert!(info.contains("\"gelf\""), "{info}");
+
+    // UDP: gzip'd JSON per line, with dockerd's fields and a label picked by `labels`.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let addr = format!("udp://{}", udp.local_addr().unwrap());
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gelf-udp",
+        "--network",
+        "none",
+        "--label",
+        "team=core",
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address={addr}"),
+        "--log-opt",
+        "labels=team",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo; echo err >&2",
+    ]);
+    let id = id.trim().to_string();
+    d.ok(&["wait", "gelf-udp"]);
+    let mut got: Vec<serde_json::Value> = (0..2)
+        .map(|_| {
+            let (b, chunks) = gelf_datagram(&udp);
+            assert_eq!(chunks, 1);
+            gunzip(&b)
+        })
+        .collect();
+    got.sort_by_key(|m| m["short_message"].as_str().unwrap_or("").to_string());
+    let (err, out) = (&got[0], &got[1]);
+    assert_eq!(out["short_message"], "out", "{got:?}");
+    assert_eq!(err["short_message"], "err", "{got:?}");
+    assert_eq!(out["level"], 6);
+    assert_eq!(err["level"], 3);
+    let created = inspect(&d, "gelf-udp", "{{.Created}}");
+    let image_id = inspect(&d, "gelf-udp", "{{.Image}}");
+    for m in [out, err] {
+        assert_eq!(m["version"], "1.1");
+        assert_eq!(m["host"], hostname().as_str());
+        assert!(m["timestamp"].as_f64().unwrap() > 1.5e9, "{m}");
+        assert_eq!(m["_container_id"], id.as_str());
+        assert_eq!(m["_container_name"], "gelf-udp");
+        assert_eq!(m["_image_name"], "bb:1");
+        assert_eq!(m["_image_id"], image_id.as_str());
+        assert_eq!(m["_command"], "sh -c echo out; echo; echo err >&2");
+        assert_eq!(m["_tag"], &id[..12]);
+        assert_eq!(m["_created"], created.as_str());
+        assert_eq!(m["_team"], "core");
+    }
+    // The empty line was not sent (the next message is the big one below), but the local copy
+    // has it: `docker logs` reads it as it reads a json-file log.
+    assert_eq!(d.ok(&["logs", "gelf-udp"]), "out\n\n");
+    let o = d.docker(&["logs", "gelf-udp"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    assert_eq!(
+        inspect(&d, "gelf-udp", "{{.HostConfig.LogConfig.Type}}"),
+        "gelf"
+    );
+
+    // A line that does not fit in one datagram even gzip'd (6000 hex digits of random bytes)
+    // arrives in chunks of one message id, and put together is the whole line.
+    d.ok(&[
+        "run",
+        "--name",
+        "gelf-big",
+        "--network",
+        "none",
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address={addr}"),
+        "bb:1",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo",
+    ]);
+    let (b, chunks) = gelf_datagram(&udp);
+    assert!(chunks > 1, "{chunks} chunk");
+    let m = gunzip(&b);
+    let line = m["short_message"].as_str().unwrap();
+    assert_eq!(line.len(), 6000, "{line}");
+    assert_eq!(m["_container_name"], "gelf-big");
+    assert_eq!(d.ok(&["logs", "gelf-big"]).trim_end(), line);
+
+    // TCP: the JSON uncompressed, each message ending in a NUL byte.
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", tcp.local_addr().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = tcp.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut all).unwrap();
+        all
+    });
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gelf-tcp",
+        "--network",
+        "none",
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address={addr}"),
+        "--log-opt",
+        "gelf-tcp-max-reconnect=1",
+        "--log-opt",
+        "tag={{.Name}}",
+        "bb:1",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; done",
+    ]);
+    d.ok(&["wait", "gelf-tcp"]);
+    d.ok(&["rm", "gelf-tcp"]);
+    // The shim closed its connection when the container ended.
+    let all = reader.join().unwrap();
+    assert_eq!(all.last(), Some(&0u8), "{all:?}");
+    let msgs: Vec<serde_json::Value> = all[..all.len() - 1]
+        .split(|b| *b == 0)
+        .map(|m| serde_json::from_slice(m).expect("plain JSON"))
+        .collect();
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    for (i, m) in msgs.iter().enumerate() {
+        assert_eq!(m["short_message"], format!("line{}", i + 1));
+        assert_eq!(m["_tag"], "gelf-tcp");
+        assert_eq!(m["level"], 6);
+    }
+}
+
+#[test]
+fn gelf_refuses_bad_options_and_unreachable_endpoints() {
+    skip_unless_ready!("gelf_refuses_bad_options_and_unreachable_endpoints");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let udp = "gelf-address=udp://127.0.0.1:12201";
+    let tcp = "gelf-address=tcp://127.0.0.1:12201";
+    for (opts, want) in [
+        (&[][..], "gelf-address is a required parameter"),
+        (
+            &["gelf-address=http://127.0.0.1:12201"][..],
+            "gelf: endpoint needs to be TCP or UDP",
+        ),
+        (
+            &["gelf-address=udp://127.0.0.1"][..],
+            "gelf: please provide gelf-address as proto://host:port",
+        ),
+        (
+            &[tcp, "gelf-compression-type=gzip"][..],
+            "compression is only supported on UDP",
+        ),
+        (
+            &[udp, "gelf-compression-level=12"][..],
+            r#"unknown value "12" for log opt "gelf-compression-level" for gelf log driver"#,
+        ),
+        (
+            &[udp, "gelf-tcp-max-reconnect=2"][..],
+            r#""gelf-tcp-max-reconnect" is only valid for TCP"#,
+        ),
+        (
+            &[tcp, "gelf-tcp-reconnect-delay=soon"][..],
+            r#""gelf-tcp-reconnect-delay" must be a positive integer"#,
+        ),
+        (
+            &[udp, "max-size=1m"][..],
+            r#"unknown log opt "max-size" for gelf log driver"#,
+        ),
+    ] {
+        let mut args = vec!["create", "--log-driver", "gelf"];
+        for o in opts {
+            args.extend(["--log-opt", o]);
+        }
+        args.extend(["bb:1", "true"]);
+        let o = d.docker(&args);
+        assert!(!o.status.success(), "{opts:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{opts:?}: {err}");
+    }
+    // Nothing listens there: the start fails with dockerd's words and nothing runs.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "gelf-nowhere",
+        "--network",
+        "none",
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address=tcp://127.0.0.1:{port}"),
+        "bb:1",
+        "echo",
+        "lost",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "failed to initialize logging driver: gelf: cannot connect to GELF endpoint: \
+             127.0.0.1:{port} dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )),
+        "{err}"
+    );
+    assert_eq!(inspect(&d, "gelf-nowhere", "{{.State.Status}}"), "created");
+}

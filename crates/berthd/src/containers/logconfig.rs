@@ -444,8 +444,15 @@ mod tests {
         assert_eq!(nb(&[("mode", "blocking")]), None);
         let s = parse(req("json-file", &[("mode", "non-blocking")])).unwrap();
         assert_eq!(
-            shim_args(&s, None, None)[..2],
-            ["--log-max-buffer", "1000000"]
+            shim_args(&s, None, None),
+            [
+                "--log-max-buffer",
+                "1000000",
+                "--log-max-size",
+                "0",
+                "--log-max-file",
+                "1"
+            ]
         );
         // `none` takes anything.
         assert!(parse(req("none", &[("tag", "{{.Foo}}")])).is_ok());
