@@ -9,13 +9,15 @@
 //! with dockerd) and gives every line of output to [`Logger::log`].
 //!
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
-//! boundary with the outside (a socket: [`net`]); tests give the formatters a fake one.
+//! boundary with the outside (a socket: [`net`], a log plugin's FIFO: [`plugin`]); tests give the
+//! formatters a fake one.
 
 pub mod fluentd;
 pub mod gelf;
 pub mod journald;
 pub mod msgpack;
 pub mod net;
+pub mod plugin;
 pub mod syslog;
 pub mod tls;
 
@@ -96,6 +98,10 @@ pub struct Spec {
     /// The address options as the user wrote them, before [`resolve`] put addresses in their
     /// place (a TLS server's certificate is checked against the name).
     pub names: BTreeMap<String, String>,
+    /// A log plugin's FIFO (berthd made it and told the plugin): the lines go there ([`plugin`]),
+    /// whatever the driver's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<std::path::PathBuf>,
 }
 
 /// A driver that takes a container's lines.
@@ -250,6 +256,9 @@ pub fn resolve(spec: &mut Spec) -> Result<(), String> {
 /// Connect the driver `spec` names (`failed to initialize logging driver: ...` is the caller's
 /// prefix to the error, as dockerd's).
 pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
+    if let Some(f) = &spec.fifo {
+        return Ok(Box::new(plugin::Plugin::open(f)?));
+    }
     match spec.driver.as_str() {
         "syslog" => Ok(Box::new(syslog::Syslog::open(spec)?)),
         "journald" => Ok(Box::new(journald::Journald::open(spec)?)),

@@ -290,6 +290,7 @@ mod tests {
                 ..Info::default()
             },
             names: BTreeMap::new(),
+            fifo: None,
         }
     }
 

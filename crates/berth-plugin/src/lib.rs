@@ -2,12 +2,14 @@
 //! code: [`discovery`] finds a plugin by name, [`Plugins`] activates it (`POST /Plugin.Activate`,
 //! checking `Implements`) and keeps it, and [`Client`] makes the JSON calls with dockerd's `Accept`
 //! header, retries while a plugin is still starting, per-call time limits and the protocol's error
-//! fields turned into [`PluginError`]s. [`volume`] and [`authz`] are the typed interfaces.
+//! fields turned into [`PluginError`]s. [`volume`], [`logdriver`] and [`authz`] are the typed
+//! interfaces.
 //! [`managed`] runs managed ("v2") plugins and registers them here once their socket answers.
 //! No HTTP server types here: berthd maps these errors to API statuses.
 
 pub mod authz;
 pub mod discovery;
+pub mod logdriver;
 pub mod managed;
 mod tls;
 pub mod transport;
@@ -30,6 +32,8 @@ pub const NETWORK: &str = "NetworkDriver";
 pub const IPAM: &str = "IpamDriver";
 /// Authorization plugins.
 pub const AUTHZ: &str = "authz";
+/// Log drivers.
+pub const LOG_DRIVER: &str = "LogDriver";
 
 /// What can go wrong with a plugin.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! Remote log drivers through the stock docker CLI, against endpoints the tests listen on
 //! (loopback and a unix socket in a temporary directory): what each driver sends, the local copy
 //! `docker logs` reads beside it (dockerd's dual logging) and `cache-disabled`, an unreachable
-//! endpoint failing the start with dockerd's words, and bad options refused at create.
+//! endpoint failing the start with dockerd's words, and bad options refused at create; a log
+//! plugin (tests/fixtures/plugins/log_plugin.py) reading its FIFO, stopped at the exit.
 
 mod common;
 
@@ -1174,4 +1175,186 @@ fn gelf_refuses_bad_options_and_unreachable_endpoints() {
         "{err}"
     );
     assert_eq!(inspect(&d, "gelf-nowhere", "{{.State.Status}}"), "created");
+}
+
+/// The entries a test log plugin decoded from its FIFOs: (file, source, line), once there are at
+/// least `n` (the plugin reads on its own thread).
+fn plugin_lines(p: &common::plugins::Plugin, n: usize) -> Vec<(String, String, String)> {
+    let path = format!("{}.lines", p.log_path().display());
+    let t = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let got: Vec<(String, String, String)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v["time_nano"].as_u64().unwrap_or(0) > 0, "a time: {l}");
+                assert_eq!(v["partial"], false, "{l}");
+                let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+                (s("file"), s("source"), s("line"))
+            })
+            .collect();
+        if got.len() >= n || t.elapsed() > Duration::from_secs(20) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn plugin_daemon(p: &common::plugins::Plugin) -> Berthd {
+    let flags = p.flags();
+    let f: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let d = Berthd::start_with(&f);
+    d.import_busybox("bb:1");
+    d
+}
+
+/// The calls of `method` the plugin got, their requests.
+fn requests(p: &common::plugins::Plugin, method: &str) -> Vec<serde_json::Value> {
+    p.calls()
+        .into_iter()
+        .filter(|(m, _)| m == method)
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[test]
+fn a_log_plugin_reads_each_line_from_its_fifo() {
+    skip_unless_ready!("a_log_plugin_reads_each_line_from_its_fifo");
+    let p = common::plugins::Plugin::start("log_plugin.py", "tlp");
+    let d = plugin_daemon(&p);
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "lp1",
+        "--network",
+        "none",
+        "--log-driver",
+        "tlp",
+        "--log-opt",
+        "zone=eu",
+        "--label",
+        "team=rs",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    let id = inspect(&d, "lp1", "{{.Id}}");
+    assert_eq!(inspect(&d, "lp1", "{{.HostConfig.LogConfig.Type}}"), "tlp");
+
+    // StartLogging: a FIFO, and what the container is, in dockerd's fields.
+    let starts = requests(&p, "LogDriver.StartLogging");
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    let file = starts[0]["File"].as_str().unwrap().to_string();
+    let info = &starts[0]["Info"];
+    assert_eq!(info["ContainerID"], id.as_str());
+    assert_eq!(info["ContainerName"], "/lp1");
+    assert_eq!(info["ContainerImageName"], "bb:1");
+    assert_eq!(info["ContainerEntrypoint"], "sh");
+    assert_eq!(
+        info["ContainerArgs"],
+        serde_json::json!(["-c", "echo out; echo err >&2"])
+    );
+    assert_eq!(info["Config"]["zone"], "eu");
+    assert_eq!(info["ContainerLabels"]["team"], "rs");
+    assert_eq!(info["DaemonName"], "docker");
+
+    // Each line, from its stream, through the FIFO.
+    let mut lines = plugin_lines(&p, 2);
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            (file.clone(), "stderr".into(), "err".into()),
+            (file.clone(), "stdout".into(), "out".into()),
+        ]
+    );
+    // StopLogging with the same file once it exited, and the FIFO is gone.
+    let stops = requests(&p, "LogDriver.StopLogging");
+    assert_eq!(stops, vec![serde_json::json!({ "File": file })]);
+    assert!(!std::path::Path::new(&file).exists(), "{file} is left");
+    // docker logs reads the local copy.
+    let logs = d.docker(&["logs", "lp1"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "err\n");
+
+    // A name no plugin has is refused at create, in dockerd's words.
+    let o = d.docker(&["create", "--log-driver", "nosuchlog", "bb:1", "true"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error looking up logging plugin nosuchlog: plugin \"nosuchlog\" not found"),
+        "{err}"
+    );
+
+    // A plugin that refuses StartLogging fails the start, and nothing runs.
+    let o = d.docker(&[
+        "run",
+        "--name",
+        "lp2",
+        "--network",
+        "none",
+        "--log-driver",
+        "tlp",
+        "--log-opt",
+        "refuse=no room for logs",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "failed to initialize logging driver: error creating logger: no room for logs"
+        ),
+        "{err}"
+    );
+    assert_eq!(inspect(&d, "lp2", "{{.State.Running}}"), "false");
+    assert_eq!(d.ok(&["ps", "-q"]).trim(), "");
+    // Its FIFO is gone, and it was not stopped (it never started).
+    let fifos = std::fs::read_dir(d.dir.path().join("exec/logging"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(fifos, 0, "FIFOs left behind");
+    assert_eq!(requests(&p, "LogDriver.StopLogging").len(), 1);
+    d.ok(&["rm", "-f", "lp1", "lp2"]);
+}
+
+#[test]
+fn a_log_plugin_is_stopped_at_an_exit_after_a_berthd_restart() {
+    skip_unless_ready!("a_log_plugin_is_stopped_at_an_exit_after_a_berthd_restart");
+    let p = common::plugins::Plugin::start("log_plugin.py", "tlr");
+    let mut d = plugin_daemon(&p);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lr1",
+        "--network",
+        "none",
+        "--log-driver",
+        "tlr",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo before; while [ ! -e /go ]; do sleep 0.1; done; echo after",
+    ]);
+    let starts = requests(&p, "LogDriver.StartLogging");
+    let file = starts[0]["File"].as_str().unwrap().to_string();
+    assert_eq!(plugin_lines(&p, 1).len(), 1);
+    d.kill9();
+    d.spawn();
+    d.ok(&["exec", "lr1", "sh", "-c", "echo > /go"]);
+    assert_eq!(d.ok(&["wait", "lr1"]).trim(), "0");
+    let lines: Vec<String> = plugin_lines(&p, 2).into_iter().map(|l| l.2).collect();
+    assert_eq!(lines, ["before", "after"]);
+    let stops = requests(&p, "LogDriver.StopLogging");
+    assert_eq!(stops, vec![serde_json::json!({ "File": file })]);
+    assert!(!std::path::Path::new(&file).exists(), "{file} is left");
+    assert_eq!(d.ok(&["logs", "lr1"]), "before\nafter\n");
+    d.ok(&["rm", "-f", "lr1"]);
 }

@@ -412,6 +412,9 @@ pub async fn create(
     }
     let cgroupns_private = extra.cgroupns_private;
     let log = super::logconfig::parse(Some(d.cfg.defaults.log_config(hc.log_config.clone())))?;
+    if log.plugin {
+        super::logplugin::check(d, &log.driver).await?;
+    }
     let links = super::links::parse(d, &hc.links.clone().unwrap_or_default(), &network_mode)?;
     let privileged = hc.privileged.unwrap_or(false);
     let caps = spec::capabilities(

@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn bad_defaults_are_refused() {
-        assert!(defaults(&["--log-driver=syslogx"]).is_err());
+        assert!(defaults(&["--log-driver=awslogs"]).is_err());
         assert!(defaults(&["--log-opt=max-size=huge"]).is_err());
         assert!(defaults(&["--log-opt=tag={{.Foo}}"]).is_err());
         assert!(defaults(&["--log-opt=labels-regex=("]).is_err());

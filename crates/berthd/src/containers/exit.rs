@@ -77,6 +77,10 @@ pub(super) async fn on_exit(d: &Arc<Daemon>, id: &str, code: Option<i32>) {
     if c.spec.binds.iter().any(|b| b.volume.is_some()) {
         crate::plugin_volumes::release(d, id).await;
     }
+    // The shim wrote every line before it reported the exit: the plugin can stop.
+    if c.spec.log.plugin {
+        super::logplugin::stop(d, &p).await;
+    }
     let Ok(c) = d.containers.modify(id, |c| {
         c.state.status = Status::Exited;
         c.state.paused = false;

@@ -419,7 +419,16 @@ pub(super) async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     // streams go to their clients at once, and the `wait` (which lets a held output flow) follows
     // them. The exit it brings is handled once the record says running (`spawn_waiter` below).
     let mut early_wait = None;
-    let spawned = match shim::spawn(d, &c, &p, at_once).await {
+    // A log plugin reads its FIFO from before the shim writes to it.
+    let log_plugin = match super::logplugin::start(d, &c, &p).await {
+        Ok(s) => s,
+        Err(e) => {
+            drop(netns);
+            return Err(start_failed(d, &c, &p, e).await);
+        }
+    };
+    let fifo = log_plugin.as_ref().map(|s| s.fifo.as_path());
+    let spawned = match shim::spawn(d, &c, &p, at_once, fifo).await {
         Ok(mut s) => {
             if s.listening().await {
                 connect_pending(d, &c.id, &p).await;
@@ -434,6 +443,8 @@ pub(super) async fn start_locked(d: &Arc<Daemon>, key: &str) -> ApiResult<()> {
     };
     // The runtime has joined it (or failed): the container's init holds it now.
     drop(netns);
+    // The shim has opened the FIFO (or failed).
+    drop(log_plugin);
     let t_created = us();
     // The runtime has made the container's mounts: the temporary subpath binds can go.
     crate::volumes::attach::release_subpaths(&p.run_dir);
@@ -700,6 +711,7 @@ async fn connect_pending(d: &Daemon, id: &str, p: &Paths) {
 /// A start that failed before the process ran: unmount, record the error, drop waiting attaches, and
 /// remove an auto-remove container (its client waits for the removal); returns the error to report.
 async fn start_failed(d: &Arc<Daemon>, c: &Container, p: &Paths, e: ApiError) -> ApiError {
+    super::logplugin::stop(d, p).await;
     disconnect_network(d, &c.id).await;
     crate::plugin_volumes::release(d, &c.id).await;
     let rootfs = p.rootfs.clone();

@@ -10,6 +10,9 @@
 //! dockerd checks them. `mode=non-blocking` is dockerd's: the shim queues the lines (1 MB unless
 //! `max-buffer-size` says otherwise) for a writer thread and drops those that find the queue full,
 //! so a container never waits for its log file.
+//!
+//! Any other name is a log plugin's (dockerd's `LogDriver` interface): looked up at create
+//! ([`super::logplugin`]), its options unchecked but for the common ones, as dockerd does.
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -42,6 +45,9 @@ pub struct LogSettings {
     /// A remote driver's `cache-disabled`: no local copy is kept, `logs` cannot read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cache_disabled: bool,
+    /// The driver is a log plugin ([`super::logplugin`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub plugin: bool,
 }
 
 impl LogSettings {
@@ -53,7 +59,7 @@ impl LogSettings {
     /// A driver that sends the lines elsewhere (syslog, gelf, ...); the json-file log berthd
     /// keeps beside it is the local copy dockerd calls its cache.
     pub fn is_remote(&self) -> bool {
-        berth_logdriver::is_remote(&self.driver)
+        self.plugin || berth_logdriver::is_remote(&self.driver)
     }
 
     /// The driver's name as inspect shows it.
@@ -65,6 +71,9 @@ impl LogSettings {
         }
     }
 }
+
+/// dockerd's own drivers that berthd does not have: these names are not looked up as plugins.
+const MISSING_BUILTINS: [&str; 5] = ["awslogs", "etwlogs", "gcplogs", "logentries", "splunk"];
 
 /// The default driver when the request names none.
 pub const DEFAULT_DRIVER: &str = "json-file";
@@ -135,6 +144,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
                 max_file: 1,
                 max_buffer: None,
                 cache_disabled: false,
+                plugin: false,
             })
         }
         _ => (0, 1),
@@ -172,9 +182,26 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
             max_file,
             max_buffer,
             cache_disabled: cache.is_none(),
+            plugin: false,
         });
     }
-    if driver != "json-file" && driver != "local" {
+    let builtin = ["json-file", "local"].contains(&driver.as_str());
+    if !builtin && !MISSING_BUILTINS.contains(&driver.as_str()) {
+        // A plugin (whether there is one is asked at create): only the local copy's options are
+        // read here, the plugin takes the rest as they are.
+        let cache = berth_logdriver::cache(&driver, &options).map_err(bad)?;
+        let (max_size, max_file) = cache.unwrap_or((0, 1));
+        return Ok(LogSettings {
+            driver,
+            options,
+            max_size,
+            max_file,
+            max_buffer,
+            cache_disabled: cache.is_none(),
+            plugin: true,
+        });
+    }
+    if !builtin {
         return Err(bad(format!(
             "logger: no log driver named '{driver}' is registered"
         )));
@@ -228,6 +255,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
         max_file,
         max_buffer,
         cache_disabled: false,
+        plugin: false,
     })
 }
 
@@ -268,11 +296,28 @@ const MAX_ATTRS: usize = 64 << 10;
 /// What a remote driver is told of `c` ([`berth_logdriver::Spec`]), as JSON for the shim's
 /// command line (`None` for the other drivers). Computed at each start, as the attributes are; a
 /// host name in the driver's address is resolved here (the shim is a static program without the
-/// C library's name services).
-pub fn remote_spec(c: &super::model::Container) -> Result<Option<String>, String> {
+/// C library's name services). A log plugin's lines go to `fifo` (made for this start), framed
+/// by the shim; what the plugin is told of the container it was told by berthd.
+pub fn remote_spec(
+    c: &super::model::Container,
+    fifo: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
     let s = &c.spec.log;
     if !s.is_remote() {
         return Ok(None);
+    }
+    if s.plugin {
+        let Some(fifo) = fifo else {
+            return Err(format!("log plugin {}: no FIFO made", s.driver));
+        };
+        let spec = berth_logdriver::Spec {
+            driver: s.driver.clone(),
+            fifo: Some(fifo.to_path_buf()),
+            ..Default::default()
+        };
+        return serde_json::to_string(&spec)
+            .map(Some)
+            .map_err(|e| e.to_string());
     }
     let labels: BTreeMap<String, String> = c
         .config
@@ -312,6 +357,7 @@ pub fn remote_spec(c: &super::model::Container) -> Result<Option<String>, String
             extra,
         },
         names: BTreeMap::new(),
+        fifo: None,
     };
     berth_logdriver::resolve(&mut spec)?;
     let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
@@ -380,8 +426,15 @@ mod tests {
         assert_eq!((s.max_size, s.max_file), (10_000, 3));
         assert_eq!(parse(req("local", &[])).unwrap().max_file, 5);
         assert!(!parse(req("none", &[])).unwrap().readable());
-        let e = parse(req("asdf", &[])).unwrap_err().to_string();
-        assert_eq!(e, "logger: no log driver named 'asdf' is registered");
+        let e = parse(req("awslogs", &[])).unwrap_err().to_string();
+        assert_eq!(e, "logger: no log driver named 'awslogs' is registered");
+        // Another name is a plugin's, its options its own (but the local copy's).
+        let s = parse(req("asdf", &[("any", "thing"), ("cache-max-file", "2")])).unwrap();
+        assert!(s.plugin && s.is_remote() && s.readable());
+        assert_eq!(s.max_file, 2);
+        let s = parse(req("asdf", &[("cache-disabled", "true")])).unwrap();
+        assert!(!s.readable());
+        assert!(parse(req("asdf", &[("cache-max-file", "0")])).is_err());
         assert!(parse(req("json-file", &[("max-file", "0")])).is_err());
         assert!(parse(req("json-file", &[("max-size", "-1")])).is_err());
         assert!(parse(req("json-file", &[("bogus", "1")])).is_err());

@@ -14,6 +14,7 @@ pub mod links;
 pub mod logattrs;
 pub mod logconfig;
 pub mod logfile;
+pub mod logplugin;
 pub mod model;
 pub mod modes;
 pub mod mounts;

@@ -66,6 +66,8 @@ pub async fn teardown(d: &Arc<Daemon>, c: &Container) {
     lifecycle::release_volumes(d, c, &p, false).await;
     // Plugin mounts a cut-off start or exit left (none for a container that never mounted one).
     crate::plugin_volumes::release(d, &c.id).await;
+    // A log plugin a cut-off start or exit left started.
+    super::logplugin::stop(d, &p).await;
     if c.state.network.is_some() {
         lifecycle::disconnect_network(d, &c.id).await;
     } else if let (Some(net), "default") = (d.bridge.clone(), c.spec.network_mode.as_str()) {

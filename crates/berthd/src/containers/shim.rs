@@ -226,12 +226,14 @@ impl Spawned {
 
 /// Start the shim for a prepared bundle (its answer: [`Spawned`]). `run`: the shim runs the
 /// container at once (`<runtime> run --detach`) and holds its output until [`release`] (or a
-/// `wait`). Takes the standby shim if one is ready.
+/// `wait`). `log_fifo`: a log plugin's FIFO (see `logplugin`). Takes the standby shim if one is
+/// ready.
 pub async fn spawn(
     d: &Daemon,
     c: &super::model::Container,
     p: &Paths,
     run: bool,
+    log_fifo: Option<&std::path::Path>,
 ) -> Result<Spawned, ShimError> {
     let (id, runtime, s) = (c.id.as_str(), c.runtime.as_str(), &c.spec);
     let runtime_bin = d
@@ -268,7 +270,7 @@ pub async fn spawn(
     }
     let failed = |e| ShimError::Failed(format!("failed to initialize logging driver: {e}"));
     let attrs = super::logconfig::attrs_json(c).map_err(failed)?;
-    let remote = super::logconfig::remote_spec(c).map_err(failed)?;
+    let remote = super::logconfig::remote_spec(c, log_fifo).map_err(failed)?;
     args.extend(
         super::logconfig::shim_args(&s.log, attrs, remote)
             .into_iter()
