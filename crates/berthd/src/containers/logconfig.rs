@@ -169,26 +169,18 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
             ))
         })?);
     }
-    if berth_logdriver::is_remote(&driver) {
-        berth_logdriver::validate(&driver, &options).map_err(bad)?;
-        super::logattrs::validate(&options)
-            .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
-        let cache = berth_logdriver::cache(&driver, &options).map_err(bad)?;
-        let (max_size, max_file) = cache.unwrap_or((0, 1));
-        return Ok(LogSettings {
-            driver,
-            options,
-            max_size,
-            max_file,
-            max_buffer,
-            cache_disabled: cache.is_none(),
-            plugin: false,
-        });
-    }
     let builtin = ["json-file", "local"].contains(&driver.as_str());
-    if !builtin && !MISSING_BUILTINS.contains(&driver.as_str()) {
-        // A plugin (whether there is one is asked at create): only the local copy's options are
-        // read here, the plugin takes the rest as they are.
+    let remote = berth_logdriver::is_remote(&driver);
+    // Any other name is a plugin's (whether there is one is asked at create), unless it is one of
+    // dockerd's own drivers berthd lacks.
+    let plugin = !builtin && !remote && !MISSING_BUILTINS.contains(&driver.as_str());
+    if remote || plugin {
+        // A plugin takes its options as they are; a remote driver's are checked as dockerd does.
+        if remote {
+            berth_logdriver::validate(&driver, &options).map_err(bad)?;
+            super::logattrs::validate(&options)
+                .map_err(|e| bad(format!("failed to initialize logging driver: {e}")))?;
+        }
         let cache = berth_logdriver::cache(&driver, &options).map_err(bad)?;
         let (max_size, max_file) = cache.unwrap_or((0, 1));
         return Ok(LogSettings {
@@ -198,7 +190,7 @@ pub fn parse(r: Option<LogConfigRequest>) -> ApiResult<LogSettings> {
             max_file,
             max_buffer,
             cache_disabled: cache.is_none(),
-            plugin: true,
+            plugin,
         });
     }
     if !builtin {

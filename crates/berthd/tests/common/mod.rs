@@ -131,6 +131,16 @@ impl Berthd {
     }
 
     pub fn start_with(extra: &[&str]) -> Berthd {
+        Berthd::start_under(&[], extra)
+    }
+
+    /// Like `start`, with the daemon started under `wrap` (a program that ends by exec'ing its
+    /// arguments, so the child is the daemon).
+    pub fn start_wrapped(wrap: &[&str]) -> Berthd {
+        Berthd::start_under(wrap, &["--bridge", "none"])
+    }
+
+    fn start_under(wrap: &[&str], extra: &[&str]) -> Berthd {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
         ensure_helpers(bin.parent().expect("bin dir"));
         let dir = tempfile::Builder::new()
@@ -143,30 +153,8 @@ impl Berthd {
             child: None,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            wrap: Vec::new(),
-            firewall_prefix: prefix_of(extra),
-        };
-        d.spawn();
-        d
-    }
-
-    /// Like `start`, with the daemon started under `wrap` (a program that ends by exec'ing its
-    /// arguments, so the child is the daemon).
-    pub fn start_wrapped(wrap: &[&str]) -> Berthd {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
-        ensure_helpers(bin.parent().expect("bin dir"));
-        let dir = tempfile::Builder::new()
-            .prefix("bd")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        let sock = dir.path().join("b.sock");
-        let mut d = Berthd {
-            dir,
-            child: None,
-            sock,
-            extra: vec!["--bridge".into(), "none".into()],
             wrap: wrap.iter().map(|s| s.to_string()).collect(),
-            firewall_prefix: unique_prefix(),
+            firewall_prefix: prefix_of(extra),
         };
         d.spawn();
         d
