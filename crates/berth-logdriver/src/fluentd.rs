@@ -18,7 +18,7 @@
 //! a thread sends the events while up to `fluentd-buffer-limit` of them wait for it, and a line
 //! that finds the buffer full is not sent. `fluentd-async-reconnect-interval` makes that thread
 //! reconnect periodically; `fluentd-write-timeout`/`fluentd-read-timeout` bound a write and the
-//! wait for an ack. `tls://` is refused at create: the shim has no TLS client.
+//! wait for an ack. `tls://` connects with TLS, the server verified against the host's CAs.
 
 use crate::msgpack::{self, Encoder, Value};
 use crate::net::{self, Addr, Endpoint};
@@ -283,13 +283,7 @@ pub fn validate(opts: &BTreeMap<String, String>) -> Result<(), String> {
     if let Some(k) = opts.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(format!("unknown log opt '{k}' for fluentd log driver"));
     }
-    let c = config(opts)?;
-    if let Location::Tcp { tls: true, .. } = c.location {
-        return Err(format!(
-            "fluentd-address {}: tls is not supported by berthd (use tcp or unix)",
-            opts.get("fluentd-address").map_or("", String::as_str)
-        ));
-    }
+    config(opts)?;
     Ok(())
 }
 
@@ -298,12 +292,9 @@ pub fn validate(opts: &BTreeMap<String, String>) -> Result<(), String> {
 /// shim reports those), stay as they are.
 pub fn resolve(address: &str) -> Result<String, String> {
     match parse_address(address) {
-        Ok(Location::Tcp {
-            host,
-            port,
-            tls: false,
-        }) => Ok(format!(
-            "tcp://{}",
+        Ok(Location::Tcp { host, port, tls }) => Ok(format!(
+            "{}://{}",
+            if tls { "tls" } else { "tcp" },
             net::resolve_hostport(&hostport(&host, port))?
         )),
         _ => Ok(address.to_string()),
@@ -676,14 +667,32 @@ impl Fluentd {
     /// Connect as `spec` says (async: in the background).
     pub fn open(spec: &Spec) -> Result<Fluentd, String> {
         let c = config(&spec.options)?;
+        let mut tls = None;
         let addr = match &c.location {
-            Location::Tcp { tls: true, .. } => {
-                return Err("fluentd-address: tls is not supported by berthd".into())
+            Location::Tcp {
+                host,
+                port,
+                tls: true,
+            } => {
+                // Verified against the host's CAs and the name the user wrote (dockerd sets no
+                // other TLS option for fluentd).
+                let written = spec.names.get("fluentd-address").map(String::as_str);
+                let server_name = match written.map(parse_address) {
+                    Some(Ok(Location::Tcp { host, .. })) => host,
+                    _ => host.clone(),
+                };
+                tls = Some(net::Tls {
+                    config: crate::tls::client_config(None, None, None, false)?,
+                    server_name,
+                });
+                Addr::Tls(hostport(host, *port))
             }
             Location::Tcp { host, port, .. } => Addr::Tcp(hostport(host, *port)),
             Location::Unix(p) => Addr::Unix(p.clone()),
         };
-        let mut conn = Endpoint::unconnected(addr).with_timeouts(c.read_timeout, c.write_timeout);
+        let mut conn = Endpoint::unconnected(addr)
+            .with_tls(tls)
+            .with_timeouts(c.read_timeout, c.write_timeout);
         if !c.async_send {
             conn.connect()?;
         }
@@ -951,9 +960,7 @@ mod tests {
             v(&[("fluentd-address", "udp://x")]),
             Err("invalid fluentd-address (udp://x): unsupported scheme: 'udp'".into())
         );
-        assert!(v(&[("fluentd-address", "tls://x")])
-            .unwrap_err()
-            .contains("tls is not supported by berthd"));
+        assert_eq!(v(&[("fluentd-address", "tls://x")]), Ok(()));
         let key = "fluentd-async-reconnect-interval";
         for bad in ["-1", "1", "-1s", "99ms", "11s"] {
             let e = v(&[(key, bad)]).unwrap_err();

@@ -231,8 +231,7 @@ impl Endpoint {
 
     /// Connect now, with TLS for [`Addr::Tls`].
     pub fn dial_tls(addr: Addr, tls: Option<Tls>) -> Result<Endpoint, String> {
-        let mut e = Endpoint::unconnected(addr);
-        e.tls = tls;
+        let mut e = Endpoint::unconnected(addr).with_tls(tls);
         e.connect()?;
         Ok(e)
     }
@@ -248,6 +247,12 @@ impl Endpoint {
             retries: 1,
             delay: Duration::ZERO,
         }
+    }
+
+    /// TLS for an [`Addr::Tls`] endpoint.
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Endpoint {
+        self.tls = tls;
+        self
     }
 
     /// Reads and writes on a stream socket fail after waiting this long (`None` or zero: they
