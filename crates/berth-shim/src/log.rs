@@ -209,12 +209,25 @@ impl Queue {
         }
     }
 
-    /// Wait until the writer has written every queued line.
-    fn drain(&self) {
+    /// Wait until the writer has written every queued line, giving up at `deadline` if there is
+    /// one: whether everything was written.
+    fn drain_until(&self, deadline: Option<std::time::Instant>) -> bool {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while !st.lines.is_empty() || st.writing {
-            st = self.idle.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = match deadline {
+                None => self.idle.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.idle
+                        .wait_timeout(st, left)
+                        .map_or_else(|e| e.into_inner().0, |(g, _)| g)
+                }
+            };
         }
+        true
     }
 }
 
@@ -414,12 +427,21 @@ impl JsonLog {
 
     /// Everything logged so far to the file (non-blocking mode: once the writer wrote the queue).
     pub fn flush(&self) {
-        if let Some(q) = &self.queue {
-            q.drain();
-        }
+        self.flush_until(None);
+    }
+
+    /// [`JsonLog::flush`], giving up on the queue at `deadline`: whether it was all written.
+    pub fn flush_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        let drained = self.queue.as_ref().is_none_or(|q| q.drain_until(deadline));
         if let Some(files) = &self.files {
             files.flush();
         }
+        drained
+    }
+
+    /// Whether a remote driver takes the lines too.
+    pub fn has_remote(&self) -> bool {
+        self.remote.is_some()
     }
 }
 

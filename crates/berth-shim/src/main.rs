@@ -341,10 +341,20 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
     let _ = detach_stdio();
 
     let code = reap_until(Pid::from_raw(pid));
-    for r in readers {
-        let _ = r.join();
+    // A remote log driver can hold the copiers without end (an endpoint gone away: fluentd retries
+    // forever by default): after init's exit its lines get `REMOTE_DRAIN`, as dockerd gives its
+    // logger at close, and the exit is recorded either way.
+    let deadline = logger
+        .has_remote()
+        .then(|| std::time::Instant::now() + REMOTE_DRAIN);
+    let all_read = join_until(readers, deadline);
+    if !logger.flush_until(deadline) || !all_read {
+        eprintln!(
+            "berth-shim {}: the log driver still held output {} s after the exit; the rest is dropped",
+            a.id,
+            REMOTE_DRAIN.as_secs()
+        );
     }
-    logger.flush();
     write_exit_file(a, code)?;
     // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
     let _ = fs::remove_file(&a.socket);
@@ -365,6 +375,31 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
         c.wait_done(deadline);
     }
     Ok(())
+}
+
+/// How long a remote log driver may still take the output once init has exited.
+const REMOTE_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Join the threads, giving up at `deadline` on those still running (they are left behind):
+/// whether all ended.
+fn join_until(
+    threads: Vec<std::thread::JoinHandle<()>>,
+    deadline: Option<std::time::Instant>,
+) -> bool {
+    if let Some(d) = deadline {
+        while threads.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < d {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    let mut all = true;
+    for t in threads {
+        if deadline.is_none() || t.is_finished() {
+            let _ = t.join();
+        } else {
+            all = false;
+        }
+    }
+    all
 }
 
 /// `<runtime> delete --force <id>` (its log to the shim's): whether it succeeded. With Berth's

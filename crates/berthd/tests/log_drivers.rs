@@ -1377,3 +1377,50 @@ fn a_log_plugin_is_stopped_at_an_exit_after_a_berthd_restart() {
     assert_eq!(d.ok(&["logs", "lr1"]), "before\nafter\n");
     d.ok(&["rm", "-f", "lr1"]);
 }
+
+#[test]
+fn an_endpoint_gone_away_does_not_hold_the_exit() {
+    skip_unless_ready!("an_endpoint_gone_away_does_not_hold_the_exit");
+    use std::io::Read;
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // A fluentd endpoint that takes the first event and goes away: by default the driver retries
+    // without end, which must not keep the container from being seen to exit.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let gone = std::thread::spawn(move || {
+        let mut s = accept_tcp(&l);
+        let mut buf = [0u8; 4096];
+        s.read(&mut buf).unwrap_or(0)
+    });
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "--network",
+        "none",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &format!("fluentd-address=tcp://127.0.0.1:{port}"),
+        "--log-opt",
+        "fluentd-retry-wait=100ms",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo one; sleep 1; echo two; sleep 0.2; echo three",
+    ]);
+    assert!(gone.join().unwrap() > 0, "the first event arrived");
+    let o = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(docker_cli().unwrap())
+        .args(["wait", "gone"])
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "docker wait did not return: {o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    // Every line reached the local copy before the driver took it.
+    assert_eq!(d.ok(&["logs", "gone"]), "one\ntwo\nthree\n");
+}
