@@ -734,3 +734,63 @@ fn compose_network_mode_bridge_shows_as_given() {
     t.d.ok(&["rm", "plain"]);
     p.down_leaves_nothing(&compose);
 }
+
+/// A service's `logging:` (driver and options) reaches the container with v2 and v1: each line goes
+/// to the syslog endpoint the test listens on, tagged with the container's name, and `logs` still
+/// reads the local copy.
+#[test]
+fn compose_logging_sends_to_syslog() {
+    skip_unless_ready!("compose_logging_sends_to_syslog");
+    let composes: Vec<PathBuf> = [compose_v2(), compose_v1()].into_iter().flatten().collect();
+    if composes.is_empty() {
+        println!("skipped: compose_logging_sends_to_syslog: no Compose v1 or v2");
+        return;
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let t = Net::start(25);
+    let p = Project::new(
+        &t,
+        "blogging",
+        &format!(
+            r#"services:
+  app:
+    image: bb:1
+    command: ["sh", "-c", "echo from-compose"]
+    logging:
+      driver: syslog
+      options:
+        syslog-address: "udp://{}"
+        tag: "{{{{.Name}}}}"
+"#,
+            udp.local_addr().unwrap()
+        ),
+    );
+    for compose in &composes {
+        p.ok(compose, &["up", "-d"]);
+        let mut buf = [0u8; 2048];
+        let n = udp.recv(&mut buf).expect("a syslog message");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let name = t.d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        let name = name.trim();
+        assert!(msg.starts_with("<30>"), "{msg}");
+        assert!(
+            msg.contains(&format!(" {name}[")) && msg.ends_with("]: from-compose\n"),
+            "{msg}"
+        );
+        assert_eq!(
+            t.d.ok(&[
+                "inspect",
+                "--format",
+                "{{.HostConfig.LogConfig.Type}}",
+                name
+            ])
+            .trim(),
+            "syslog"
+        );
+        let logs = p.ok(compose, &["logs", "--no-color", "app"]);
+        assert!(logs.contains("from-compose"), "{logs}");
+        p.down_leaves_nothing(compose);
+    }
+}
