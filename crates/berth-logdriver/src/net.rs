@@ -52,10 +52,8 @@ pub fn parse(address: &str, schemes: &[&str], default_port: u16) -> Result<Addr,
             })
         }
         _ => {
+            // No host is Go's "local system" (`udp://` dials `:514`): see `resolve_hostport`.
             let host = rest.split('/').next().unwrap_or(rest);
-            if host.is_empty() {
-                return Err(format!("{address}: no host"));
-            }
             let hostport = if has_port(host) {
                 host.to_string()
             } else {
@@ -89,6 +87,10 @@ pub fn resolve_hostport(hostport: &str) -> Result<String, String> {
     if hostport.parse::<SocketAddr>().is_ok() {
         return Ok(hostport.to_string());
     }
+    // Without a host Go dials the local system.
+    if let Some(port) = hostport.strip_prefix(':') {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
     let addrs: Vec<SocketAddr> = hostport
         .to_socket_addrs()
         .map_err(|e| format!("resolve {hostport}: {e}"))?
@@ -111,7 +113,11 @@ pub fn resolve(address: &str) -> Result<String, String> {
         return Ok(address.to_string());
     }
     let host = rest.split('/').next().unwrap_or(rest);
-    if host.is_empty() || !has_port(host) {
+    if host.is_empty() {
+        // Go's local system; the driver adds its default port.
+        return Ok(format!("{scheme}://127.0.0.1"));
+    }
+    if !has_port(host) {
         return Ok(address.to_string());
     }
     Ok(format!("{scheme}://{}", resolve_hostport(host)?))
@@ -392,7 +398,9 @@ mod tests {
             parse("localhost:514", &ALL, 514),
             Err("unsupported scheme: 'localhost'".into())
         );
-        assert!(parse("udp://", &ALL, 514).is_err());
+        assert_eq!(parse("udp://", &ALL, 514), Ok(Addr::Udp(":514".into())));
+        assert_eq!(resolve("udp://:514"), Ok("udp://127.0.0.1:514".into()));
+        assert_eq!(resolve("udp://"), Ok("udp://127.0.0.1".into()));
     }
 
     #[test]
