@@ -708,10 +708,14 @@ impl Queue {
         self.wake.notify_all();
     }
 
-    /// Tell the sender the output ended and give it a while to post what it holds.
+    /// Tell the sender the output ended and give it a while to post what it holds (once: a second
+    /// close, the drop after the shim's, does not wait again).
     fn close(&self) {
         let deadline = Instant::now() + CLOSE_WAIT;
         let mut st = self.lock();
+        if st.closing {
+            return;
+        }
         st.closing = true;
         self.wake.notify_all();
         while !st.done {

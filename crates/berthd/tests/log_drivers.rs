@@ -445,17 +445,15 @@ fn tls_files(dir: &std::path::Path) -> (String, String, String) {
     (p("ca.pem"), p("srv.pem"), p("srv.key"))
 }
 
-/// A TLS server on loopback: each connection's bytes (until its end, or a failed handshake: what
-/// came before) on the channel.
-fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
-    use std::io::Read;
+/// A TLS server's settings: its certificate and key.
+fn tls_config(cert: &str, key: &str) -> std::sync::Arc<rustls::ServerConfig> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut &std::fs::read(cert).unwrap()[..])
         .collect::<Result<_, _>>()
         .unwrap();
     let key = rustls_pemfile::private_key(&mut &std::fs::read(key).unwrap()[..])
         .unwrap()
         .unwrap();
-    let config = std::sync::Arc::new(
+    std::sync::Arc::new(
         rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -464,7 +462,14 @@ fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap(),
-    );
+    )
+}
+
+/// A TLS server on loopback: each connection's bytes (until its end, or a failed handshake: what
+/// came before) on the channel.
+fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let config = tls_config(cert, key);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1435,63 +1440,83 @@ struct HecRequest {
     body: Vec<u8>,
 }
 
-/// An HTTP server on loopback answering every request `200 OK` (as Splunk's collector does), each
-/// request sent on the channel; connections kept alive.
-fn hec_server() -> (u16, std::sync::mpsc::Receiver<HecRequest>) {
-    use std::io::{Read, Write};
+/// An HTTP server on loopback (with TLS when given its settings) answering every request `200 OK`
+/// (as Splunk's collector does), each request sent on the channel; connections kept alive.
+fn hec_server(
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (u16, std::sync::mpsc::Receiver<HecRequest>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
             let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let mut r = BufReader::new(s);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let method = parts.next().unwrap_or("").to_string();
-                    let path = parts.next().unwrap_or("").to_string();
-                    let mut headers = std::collections::BTreeMap::new();
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap();
-                        headers.insert(k.to_ascii_lowercase(), v.trim().to_string());
-                    }
-                    let n: usize = headers
-                        .get("content-length")
-                        .map_or(0, |v| v.parse().unwrap());
-                    let mut body = vec![0u8; n];
-                    r.read_exact(&mut body).unwrap();
-                    let answer = "{\"text\":\"Success\",\"code\":0}";
-                    let _ = write!(
-                        w,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    let _ = tx.send(HecRequest {
-                        method,
-                        path,
-                        headers,
-                        body,
-                    });
+            match &tls {
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let s = rustls::StreamOwned::new(conn, s);
+                    std::thread::spawn(move || hec_serve(s, &tx));
                 }
-            });
+                None => {
+                    std::thread::spawn(move || hec_serve(s, &tx));
+                }
+            }
         }
     });
     (port, rx)
+}
+
+/// Answer the requests of one connection.
+fn hec_serve<S: std::io::Read + std::io::Write>(s: S, tx: &std::sync::mpsc::Sender<HecRequest>) {
+    use std::io::Read;
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers = std::collections::BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            headers.insert(k.to_ascii_lowercase(), v.trim().to_string());
+        }
+        let n: usize = headers
+            .get("content-length")
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0u8; n];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = "{\"text\":\"Success\",\"code\":0}";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        let w = r.get_mut();
+        let _ = w
+            .write_all(head.as_bytes())
+            .and_then(|()| w.write_all(answer.as_bytes()))
+            .and_then(|()| w.flush());
+        let _ = tx.send(HecRequest {
+            method,
+            path,
+            headers,
+            body,
+        });
+    }
 }
 
 /// The events of POSTs from `rx` until there are `n` (a gzip body unzipped).
@@ -1529,7 +1554,7 @@ fn splunk_posts_each_line_as_an_event_and_keeps_a_local_copy() {
     d.import_busybox("bb:1");
     let info = d.ok(&["info", "--format", "{{json .Plugins.Log}}"]);
     assert!(info.contains("\"splunk\""), "{info}");
-    let (port, rx) = hec_server();
+    let (port, rx) = hec_server(None);
 
     // A host name (berthd resolves it for the shim; the server is still called by it), the
     // inline format, a source and a tag template.
@@ -1649,6 +1674,60 @@ fn splunk_posts_each_line_as_an_event_and_keeps_a_local_copy() {
     ]);
     let got = hec_events(&rx, 1);
     assert_eq!(got[0].1["event"], "raw plain words");
+}
+
+#[test]
+fn splunk_over_https_verifies_the_server() {
+    skip_unless_ready!("splunk_over_https_verifies_the_server");
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let (port, rx) = hec_server(Some(tls_config(&cert, &key)));
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let url = format!("splunk-url=https://localhost:{port}");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--log-driver",
+            "splunk",
+            "--log-opt",
+            &url,
+            "--log-opt",
+            "splunk-token=T",
+        ];
+        for e in extra {
+            args.extend(["--log-opt", e]);
+        }
+        args.extend(["bb:1", "echo", "secret"]);
+        d.docker(&args)
+    };
+    // The host's CAs do not know this server's: the check at start fails.
+    let o = run(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to initialize logging driver: Options \"https://localhost:")
+            && err.contains("invalid peer certificate"),
+        "{err}"
+    );
+    // With its CA, over the name berthd resolved.
+    let ca_opt = format!("splunk-capath={ca}");
+    let o = run(&[&ca_opt]);
+    assert!(o.status.success(), "{o:?}");
+    let got = hec_events(&rx, 1);
+    assert_eq!(got[0].1["event"]["line"], "secret");
+    assert_eq!(got[0].0.headers["authorization"], "Splunk T");
+    // A name the certificate does not carry is refused; skipping verification takes any.
+    let o = run(&[&ca_opt, "splunk-caname=splunk.example"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    let o = run(&["splunk-insecureskipverify=true"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(hec_events(&rx, 1)[0].1["event"]["line"], "secret");
 }
 
 #[test]
