@@ -258,15 +258,17 @@ fn config(spec: &Spec) -> Result<Config, String> {
         .get("splunk-token")
         .ok_or("splunk: splunk-token is expected")?
         .clone();
+    // It goes in a header: a line break there would end the header (Go's client refuses it too).
+    if token.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        return Err("net/http: invalid header field value for \"Authorization\"".into());
+    }
     let skip_verify = match opts.get("splunk-insecureskipverify") {
         Some(v) => go_bool(v)?,
         None => false,
     };
     let ca = opts.get("splunk-capath").map(std::path::Path::new);
     if let Some(ca) = ca {
-        std::fs::metadata(ca)
-            .and_then(|_| std::fs::File::open(ca))
-            .map_err(|e| format!("open {}: {}", ca.display(), go_io(&e)))?;
+        std::fs::File::open(ca).map_err(|e| format!("open {}: {}", ca.display(), go_io(&e)))?;
     }
     let server_name = opts
         .get("splunk-caname")
@@ -946,6 +948,10 @@ mod tests {
                 "{u}"
             );
         }
+        assert_eq!(
+            err(&[("splunk-token", "a\r\nX-Evil: 1")]),
+            "net/http: invalid header field value for \"Authorization\""
+        );
         assert_eq!(
             err(&[("splunk-gzip", "yes")]),
             "strconv.ParseBool: parsing \"yes\": invalid syntax"
