@@ -302,7 +302,7 @@ pub fn resolve(address: &str) -> Result<String, String> {
 }
 
 /// Go's `time.ParseDuration`, in nanoseconds.
-fn parse_duration(orig: &str) -> Result<i128, String> {
+pub(crate) fn parse_duration(orig: &str) -> Result<i128, String> {
     let invalid = || format!("time: invalid duration {orig:?}");
     let (neg, mut s) = match orig.as_bytes().first() {
         Some(b'-') => (true, &orig[1..]),

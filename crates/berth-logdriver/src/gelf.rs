@@ -202,7 +202,7 @@ fn reconnect(opts: &BTreeMap<String, String>) -> Result<(u32, Duration), String>
 /// A string in JSON as Go's encoder writes it: serde_json's escapes, plus `<`, `>`, `&`,
 /// U+2028 and U+2029 as `\u` escapes (they only occur inside strings, so this is safe on a
 /// whole document).
-fn go_json(v: &impl serde::Serialize) -> String {
+pub(crate) fn go_json(v: &impl serde::Serialize) -> String {
     let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
     if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
         return s;

@@ -2,22 +2,25 @@
 //! json-file log that berthd keeps (dockerd's "dual logging": `docker logs` still reads a local
 //! copy, unless `cache-disabled`).
 //!
-//! The crate has no HTTP types and no daemon state. berthd calls [`validate`] at create, as dockerd
-//! calls each driver's `ValidateLogOpt`, and [`cache`] for the local copy's limits, and at start
-//! hands the shim a [`Spec`] (the driver, its options, what the container is). The shim calls
-//! [`open`] before the container runs (a driver that cannot reach its endpoint fails the start, as
-//! with dockerd) and gives every line of output to [`Logger::log`].
+//! The crate has none of the Engine API's types and no daemon state. berthd calls [`validate`] at
+//! create, as dockerd calls each driver's `ValidateLogOpt`, and [`cache`] for the local copy's
+//! limits, and at start hands the shim a [`Spec`] (the driver, its options, what the container
+//! is). The shim calls [`open`] before the container runs (a driver that cannot reach its endpoint
+//! fails the start, as with dockerd), gives every line of output to [`Logger::log`], and calls
+//! [`Logger::close`] when the output ends (a batching driver sends what it holds).
 //!
 //! Each driver formats messages into bytes and writes them to a [`Conn`], the trait at the
-//! boundary with the outside (a socket: [`net`], a log plugin's FIFO: [`plugin`]); tests give the
-//! formatters a fake one.
+//! boundary with the outside (a socket: [`net`], a log plugin's FIFO: [`plugin`]; splunk speaks
+//! HTTP over one: [`http`]); tests give the formatters a fake one.
 
 pub mod fluentd;
 pub mod gelf;
+pub mod http;
 pub mod journald;
 pub mod msgpack;
 pub mod net;
 pub mod plugin;
+pub mod splunk;
 pub mod syslog;
 pub mod tls;
 
@@ -27,7 +30,7 @@ use std::io;
 use std::time::SystemTime;
 
 /// The drivers of this crate, by the name `--log-driver` gives them.
-pub const DRIVERS: [&str; 4] = ["fluentd", "gelf", "journald", "syslog"];
+pub const DRIVERS: [&str; 5] = ["fluentd", "gelf", "journald", "splunk", "syslog"];
 
 /// Whether `name` is one of this crate's drivers.
 pub fn is_remote(name: &str) -> bool {
@@ -108,6 +111,10 @@ pub struct Spec {
 pub trait Logger: Send {
     /// Send one message (an error is the shim's to report; the line still reaches the local log).
     fn log(&mut self, m: &Message) -> io::Result<()>;
+
+    /// The container's output ended: send what is held (a batching driver), waiting a while for
+    /// it. No line follows.
+    fn close(&mut self) {}
 }
 
 /// Where a driver's bytes go: one datagram or one write on a stream per message.
@@ -149,6 +156,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Str
         "journald" => journald::validate(&rest),
         "fluentd" => fluentd::validate(&rest),
         "gelf" => gelf::validate(&rest),
+        "splunk" => splunk::validate(&rest),
         _ => Err(format!(
             "logger: no log driver named '{driver}' is registered"
         )),
@@ -232,10 +240,11 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
 
 /// The options that name a driver's endpoint, and how each is resolved.
 type Resolver = fn(&str) -> Result<String, String>;
-const ADDRESSES: [(&str, Resolver); 3] = [
+const ADDRESSES: [(&str, Resolver); 4] = [
     ("syslog-address", net::resolve),
     ("gelf-address", net::resolve),
     ("fluentd-address", fluentd::resolve),
+    ("splunk-url", splunk::resolve),
 ];
 
 /// Resolve the host names in `spec`'s addresses (berthd does, before it hands the spec to the
@@ -264,6 +273,7 @@ pub fn open(spec: &Spec) -> Result<Box<dyn Logger>, String> {
         "journald" => Ok(Box::new(journald::Journald::open(spec)?)),
         "fluentd" => Ok(Box::new(fluentd::Fluentd::open(spec)?)),
         "gelf" => Ok(Box::new(gelf::Gelf::open(spec)?)),
+        "splunk" => Ok(Box::new(splunk::Splunk::open(spec)?)),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }

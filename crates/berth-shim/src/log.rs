@@ -439,6 +439,19 @@ impl JsonLog {
         drained
     }
 
+    /// The output ended: a batching remote driver sends what it holds (waiting a while). Not
+    /// when a copier is still inside the driver (an endpoint that never answers): the exit is not
+    /// held up for it.
+    pub fn close_remote(&self) {
+        if let Some(r) = &self.remote {
+            match r.driver.try_lock() {
+                Ok(mut d) => d.close(),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().close(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+    }
+
     /// Whether a remote driver takes the lines too.
     pub fn has_remote(&self) -> bool {
         self.remote.is_some()

@@ -355,6 +355,7 @@ fn run(a: &args::Args, mut runner: Option<prefork::Runner>) -> Result<()> {
             REMOTE_DRAIN.as_secs()
         );
     }
+    logger.close_remote();
     write_exit_file(a, code)?;
     // Unlinked before the waiters hear of the exit: a restart's new shim binds the same path.
     let _ = fs::remove_file(&a.socket);

@@ -445,17 +445,15 @@ fn tls_files(dir: &std::path::Path) -> (String, String, String) {
     (p("ca.pem"), p("srv.pem"), p("srv.key"))
 }
 
-/// A TLS server on loopback: each connection's bytes (until its end, or a failed handshake: what
-/// came before) on the channel.
-fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
-    use std::io::Read;
+/// A TLS server's settings: its certificate and key.
+fn tls_config(cert: &str, key: &str) -> std::sync::Arc<rustls::ServerConfig> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut &std::fs::read(cert).unwrap()[..])
         .collect::<Result<_, _>>()
         .unwrap();
     let key = rustls_pemfile::private_key(&mut &std::fs::read(key).unwrap()[..])
         .unwrap()
         .unwrap();
-    let config = std::sync::Arc::new(
+    std::sync::Arc::new(
         rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -464,7 +462,14 @@ fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap(),
-    );
+    )
+}
+
+/// A TLS server on loopback: each connection's bytes (until its end, or a failed handshake: what
+/// came before) on the channel.
+fn tls_server(cert: &str, key: &str) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let config = tls_config(cert, key);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1423,4 +1428,392 @@ fn an_endpoint_gone_away_does_not_hold_the_exit() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
     // Every line reached the local copy before the driver took it.
     assert_eq!(d.ok(&["logs", "gone"]), "one\ntwo\nthree\n");
+}
+
+/// A request an HTTP Event Collector got.
+#[derive(Debug, Clone)]
+struct HecRequest {
+    method: String,
+    path: String,
+    /// Names in lower case.
+    headers: std::collections::BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// An HTTP server on loopback (with TLS when given its settings) answering every request `200 OK`
+/// (as Splunk's collector does), each request sent on the channel; connections kept alive.
+fn hec_server(
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (u16, std::sync::mpsc::Receiver<HecRequest>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+            let tx = tx.clone();
+            match &tls {
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let s = rustls::StreamOwned::new(conn, s);
+                    std::thread::spawn(move || hec_serve(s, &tx));
+                }
+                None => {
+                    std::thread::spawn(move || hec_serve(s, &tx));
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Answer the requests of one connection.
+fn hec_serve<S: std::io::Read + std::io::Write>(s: S, tx: &std::sync::mpsc::Sender<HecRequest>) {
+    use std::io::Read;
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers = std::collections::BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            headers.insert(k.to_ascii_lowercase(), v.trim().to_string());
+        }
+        let n: usize = headers
+            .get("content-length")
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0u8; n];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = "{\"text\":\"Success\",\"code\":0}";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        let w = r.get_mut();
+        let _ = w
+            .write_all(head.as_bytes())
+            .and_then(|()| w.write_all(answer.as_bytes()))
+            .and_then(|()| w.flush());
+        let _ = tx.send(HecRequest {
+            method,
+            path,
+            headers,
+            body,
+        });
+    }
+}
+
+/// The events of POSTs from `rx` until there are `n` (a gzip body unzipped).
+fn hec_events(
+    rx: &std::sync::mpsc::Receiver<HecRequest>,
+    n: usize,
+) -> Vec<(HecRequest, serde_json::Value)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let req = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the events within the timeout");
+        if req.method != "POST" {
+            continue;
+        }
+        let body = if req.headers.get("content-encoding").map(String::as_str) == Some("gzip") {
+            let mut s = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&req.body[..]), &mut s)
+                .unwrap();
+            s
+        } else {
+            req.body.clone()
+        };
+        for v in serde_json::Deserializer::from_slice(&body).into_iter::<serde_json::Value>() {
+            got.push((req.clone(), v.unwrap()));
+        }
+    }
+    got
+}
+
+#[test]
+fn splunk_posts_each_line_as_an_event_and_keeps_a_local_copy() {
+    skip_unless_ready!("splunk_posts_each_line_as_an_event_and_keeps_a_local_copy");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let info = d.ok(&["info", "--format", "{{json .Plugins.Log}}"]);
+    assert!(info.contains("\"splunk\""), "{info}");
+    let (port, rx) = hec_server(None);
+
+    // A host name (berthd resolves it for the shim; the server is still called by it), the
+    // inline format, a source and a tag template.
+    d.ok(&[
+        "run",
+        "--name",
+        "sp-inline",
+        "--network",
+        "none",
+        "--log-driver",
+        "splunk",
+        "--log-opt",
+        &format!("splunk-url=http://localhost:{port}"),
+        "--log-opt",
+        "splunk-token=00000000-1111-2222-3333-444444444444",
+        "--log-opt",
+        "splunk-source=berth-test",
+        "--log-opt",
+        "tag=app-{{.Name}}",
+        "--label",
+        "team=web",
+        "--log-opt",
+        "labels=team",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    // The start checked the collector first.
+    let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str()),
+        ("OPTIONS", "/services/collector/event/1.0")
+    );
+    let mut got = hec_events(&rx, 2);
+    got.sort_by_key(|(_, v)| v["event"]["source"].as_str().unwrap_or("").to_string());
+    for (req, _) in &got {
+        assert_eq!(req.path, "/services/collector/event/1.0");
+        assert_eq!(
+            req.headers["authorization"],
+            "Splunk 00000000-1111-2222-3333-444444444444"
+        );
+        assert_eq!(req.headers["host"], format!("localhost:{port}"));
+    }
+    for ((_, v), (source, line)) in got.iter().zip([("stderr", "err"), ("stdout", "out")]) {
+        assert_eq!(
+            v["event"],
+            serde_json::json!({"line": line, "source": source, "tag": "app-sp-inline", "attrs": {"team": "web"}}),
+            "{v}"
+        );
+        assert_eq!(v["source"], "berth-test");
+        assert_eq!(v["host"], hostname());
+        let time = v["time"].as_str().unwrap();
+        let (secs, micros) = time.split_once('.').unwrap();
+        assert!(secs.len() >= 10 && micros.len() == 6, "{time}");
+        assert!(
+            v.get("index").is_none() && v.get("sourcetype").is_none(),
+            "{v}"
+        );
+    }
+    // The local copy.
+    assert_eq!(d.ok(&["logs", "sp-inline"]).trim(), "out");
+    let o = d.docker(&["logs", "sp-inline"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "err");
+
+    // json and gzip: a JSON line is the event's value; raw: the tag before the line.
+    d.ok(&[
+        "run",
+        "--name",
+        "sp-json",
+        "--network",
+        "none",
+        "--log-driver",
+        "splunk",
+        "--log-opt",
+        &format!("splunk-url=http://127.0.0.1:{port}"),
+        "--log-opt",
+        "splunk-token=T",
+        "--log-opt",
+        "splunk-format=json",
+        "--log-opt",
+        "splunk-gzip=true",
+        "--log-opt",
+        "splunk-verify-connection=false",
+        "--log-opt",
+        "splunk-index=main",
+        "bb:1",
+        "echo",
+        "{\"a\": [1, 2]}",
+    ]);
+    let got = hec_events(&rx, 1);
+    let (req, v) = &got[0];
+    assert_eq!(req.headers["content-encoding"], "gzip");
+    assert_eq!(v["event"]["line"], serde_json::json!({"a": [1, 2]}));
+    assert_eq!(v["index"], "main");
+    let id = inspect(&d, "sp-json", "{{.Id}}");
+    assert_eq!(v["event"]["tag"], id[..12]);
+    d.ok(&[
+        "run",
+        "--name",
+        "sp-raw",
+        "--network",
+        "none",
+        "--log-driver",
+        "splunk",
+        "--log-opt",
+        &format!("splunk-url=http://127.0.0.1:{port}"),
+        "--log-opt",
+        "splunk-token=T",
+        "--log-opt",
+        "splunk-format=raw",
+        "--log-opt",
+        "tag=raw",
+        "bb:1",
+        "echo",
+        "plain words",
+    ]);
+    let got = hec_events(&rx, 1);
+    assert_eq!(got[0].1["event"], "raw plain words");
+}
+
+#[test]
+fn splunk_over_https_verifies_the_server() {
+    skip_unless_ready!("splunk_over_https_verifies_the_server");
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let (port, rx) = hec_server(Some(tls_config(&cert, &key)));
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    let url = format!("splunk-url=https://localhost:{port}");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--log-driver",
+            "splunk",
+            "--log-opt",
+            &url,
+            "--log-opt",
+            "splunk-token=T",
+        ];
+        for e in extra {
+            args.extend(["--log-opt", e]);
+        }
+        args.extend(["bb:1", "echo", "secret"]);
+        d.docker(&args)
+    };
+    // The host's CAs do not know this server's: the check at start fails.
+    let o = run(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to initialize logging driver: Options \"https://localhost:")
+            && err.contains("invalid peer certificate"),
+        "{err}"
+    );
+    // With its CA, over the name berthd resolved.
+    let ca_opt = format!("splunk-capath={ca}");
+    let o = run(&[&ca_opt]);
+    assert!(o.status.success(), "{o:?}");
+    let got = hec_events(&rx, 1);
+    assert_eq!(got[0].1["event"]["line"], "secret");
+    assert_eq!(got[0].0.headers["authorization"], "Splunk T");
+    // A name the certificate does not carry is refused; skipping verification takes any.
+    let o = run(&[&ca_opt, "splunk-caname=splunk.example"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    let o = run(&["splunk-insecureskipverify=true"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(hec_events(&rx, 1)[0].1["event"]["line"], "secret");
+}
+
+#[test]
+fn splunk_refuses_bad_options_and_an_unreachable_endpoint() {
+    skip_unless_ready!("splunk_refuses_bad_options_and_an_unreachable_endpoint");
+    let d = Berthd::start();
+    d.import_busybox("bb:1");
+    // At create, as dockerd: the options' names.
+    let o = d.docker(&[
+        "create",
+        "--log-driver",
+        "splunk",
+        "--log-opt",
+        "splunk-url=http://127.0.0.1:1",
+        "--log-opt",
+        "splunk-tokn=T",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown log opt 'splunk-tokn' for splunk log driver"),
+        "{err}"
+    );
+
+    // At start, as dockerd: the values, and the collector that must answer.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("splunk-url=http://127.0.0.1:{port}");
+    for (name, opts, want) in [
+        (
+            "sp-nourl",
+            vec!["splunk-token=T"],
+            "failed to initialize logging driver: splunk: splunk-url is expected".to_string(),
+        ),
+        (
+            "sp-badurl",
+            vec!["splunk-url=http://127.0.0.1:1/x", "splunk-token=T"],
+            "splunk: expected format scheme://dns_name_or_ip:port for splunk-url".to_string(),
+        ),
+        (
+            "sp-nowhere",
+            vec![url.as_str(), "splunk-token=T"],
+            format!(
+                "failed to initialize logging driver: Options \"http://127.0.0.1:{port}/services/collector/event/1.0\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+            ),
+        ),
+        (
+            "sp-format",
+            vec![url.as_str(), "splunk-token=T", "splunk-verify-connection=false", "splunk-format=xml"],
+            "unknown format specified xml, supported formats are inline, json and raw".to_string(),
+        ),
+    ] {
+        let mut args = vec!["run", "--name", name, "--network", "none", "--log-driver", "splunk"];
+        for o in &opts {
+            args.extend(["--log-opt", o]);
+        }
+        args.extend(["bb:1", "echo", "lost"]);
+        let o = d.docker(&args);
+        assert!(!o.status.success(), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&want), "{name}: {err}");
+        assert_eq!(inspect(&d, name, "{{.State.Status}}"), "created", "{name}");
+    }
+
+    // Without the check, the container runs (its lines reach the local copy only).
+    d.ok(&[
+        "run",
+        "--name",
+        "sp-unchecked",
+        "--network",
+        "none",
+        "--log-driver",
+        "splunk",
+        "--log-opt",
+        &url,
+        "--log-opt",
+        "splunk-token=T",
+        "--log-opt",
+        "splunk-verify-connection=false",
+        "bb:1",
+        "echo",
+        "kept",
+    ]);
+    assert_eq!(d.ok(&["logs", "sp-unchecked"]).trim(), "kept");
 }

@@ -73,7 +73,7 @@ impl LogSettings {
 }
 
 /// dockerd's own drivers that berthd does not have: these names are not looked up as plugins.
-const MISSING_BUILTINS: [&str; 5] = ["awslogs", "etwlogs", "gcplogs", "logentries", "splunk"];
+const MISSING_BUILTINS: [&str; 4] = ["awslogs", "etwlogs", "gcplogs", "logentries"];
 
 /// The default driver when the request names none.
 pub const DEFAULT_DRIVER: &str = "json-file";
