@@ -483,11 +483,15 @@ fn a_container_without_a_network_runs_in_a_fresh_namespace_of_its_own() {
         assert_eq!(out, format!("{i}\n"));
     }
     spare(pid);
+    // One sample per look: the refills (a standby shim, a spare namespace) start a few
+    // milliseconds after the last removal, so a second look could catch a spawn in flight (its
+    // pipes both ends open) right after a first one saw the count settled.
     let t = std::time::Instant::now();
-    while fds().len() > before.len() && t.elapsed() < std::time::Duration::from_secs(5) {
+    let mut after = fds();
+    while after.len() > before.len() && t.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(50));
+        after = fds();
     }
-    let after = fds();
     assert!(
         after.len() <= before.len(),
         "berthd's descriptors grew: {before:?} -> {after:?}"
