@@ -20,6 +20,7 @@
 //! reconnect periodically; `fluentd-write-timeout`/`fluentd-read-timeout` bound a write and the
 //! wait for an ack. `tls://` connects with TLS, the server verified against the host's CAs.
 
+use crate::goval;
 use crate::msgpack::{self, Encoder, Value};
 use crate::net::{self, Addr, Endpoint};
 use crate::{Conn, Logger, Message, Spec, Stream};
@@ -176,14 +177,9 @@ struct Config {
     read_timeout: Option<Duration>,
 }
 
-/// Go's `strconv.ParseBool`, with its error.
-fn go_bool(v: &str) -> Result<bool, String> {
-    crate::parse_bool(v).ok_or_else(|| format!("strconv.ParseBool: parsing {v:?}: invalid syntax"))
-}
-
 /// A non-negative duration option (`fluentd-write-timeout`, `fluentd-read-timeout`).
 fn timeout(key: &str, v: &str) -> Result<Option<Duration>, String> {
-    let d = parse_duration(v)
+    let d = goval::parse_duration(v)
         .map_err(|e| format!("invalid value for {key}: value must be a duration: {e}"))?;
     if d < 0 {
         return Err(format!(
@@ -222,8 +218,9 @@ fn config(opts: &BTreeMap<String, String>) -> Result<Config, String> {
     let v = get("fluentd-retry-wait");
     if !v.is_empty() {
         // Whole milliseconds, as dockerd keeps it.
-        c.retry_wait =
-            Duration::from_millis(u64::try_from(parse_duration(v)? / 1_000_000).unwrap_or(0));
+        c.retry_wait = Duration::from_millis(
+            u64::try_from(goval::parse_duration(v)? / 1_000_000).unwrap_or(0),
+        );
     }
     let v = get("fluentd-max-retries");
     if !v.is_empty() {
@@ -243,17 +240,17 @@ fn config(opts: &BTreeMap<String, String>) -> Result<Config, String> {
     }
     let v = get("fluentd-async");
     if !v.is_empty() {
-        c.async_send = go_bool(v)?;
+        c.async_send = goval::parse_bool(v)?;
     }
     let v = get("fluentd-async-reconnect-interval");
     if !v.is_empty() {
         let key = "fluentd-async-reconnect-interval";
-        let d = parse_duration(v).map_err(|e| format!("invalid value for {key}: {e}"))?;
+        let d = goval::parse_duration(v).map_err(|e| format!("invalid value for {key}: {e}"))?;
         if d != 0 {
             if !(MIN_RECONNECT_INTERVAL..=MAX_RECONNECT_INTERVAL).contains(&d) {
                 return Err(format!(
                     "invalid value for {key}: value (\"{}\") must be between 100ms and 10s",
-                    duration_string(d)
+                    goval::duration_string(d)
                 ));
             }
             c.reconnect_interval = Some(nanos(d));
@@ -261,11 +258,11 @@ fn config(opts: &BTreeMap<String, String>) -> Result<Config, String> {
     }
     let v = get("fluentd-sub-second-precision");
     if !v.is_empty() {
-        c.sub_second = go_bool(v)?;
+        c.sub_second = goval::parse_bool(v)?;
     }
     let v = get("fluentd-request-ack");
     if !v.is_empty() {
-        c.request_ack = go_bool(v)?;
+        c.request_ack = goval::parse_bool(v)?;
     }
     let v = get("fluentd-write-timeout");
     if !v.is_empty() {
@@ -301,154 +298,13 @@ pub fn resolve(address: &str) -> Result<String, String> {
     }
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub(crate) fn parse_duration(orig: &str) -> Result<i128, String> {
-    let invalid = || format!("time: invalid duration {orig:?}");
-    let (neg, mut s) = match orig.as_bytes().first() {
-        Some(b'-') => (true, &orig[1..]),
-        Some(b'+') => (false, &orig[1..]),
-        _ => (false, orig),
-    };
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: i128 = 0;
-    while !s.is_empty() {
-        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
-        let n = digits(s);
-        let whole: i128 = if n > 0 {
-            s[..n].parse().map_err(|_| invalid())?
-        } else {
-            0
-        };
-        s = &s[n..];
-        let (mut frac, mut scale) = (0i128, 1i128);
-        let mut post = 0;
-        if let Some(r) = s.strip_prefix('.') {
-            post = digits(r);
-            for b in r[..post].bytes().take(18) {
-                frac = frac * 10 + i128::from(b - b'0');
-                scale *= 10;
-            }
-            s = &r[post..];
-        }
-        if n == 0 && post == 0 {
-            return Err(invalid());
-        }
-        let u = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
-        let (unit, tail) = s.split_at(u);
-        let mult: i128 = match unit {
-            "" => return Err(format!("time: missing unit in duration {orig:?}")),
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
-        };
-        total = whole
-            .checked_mul(mult)
-            .and_then(|w| w.checked_add(frac * mult / scale))
-            .and_then(|v| total.checked_add(v))
-            .filter(|t| *t <= i128::from(i64::MAX))
-            .ok_or_else(invalid)?;
-        s = tail;
-    }
-    Ok(if neg { -total } else { total })
-}
-
-/// Go's `Duration.String` (`99ms`, `1.5s`, `1m0s`).
-fn duration_string(d: i128) -> String {
-    if d == 0 {
-        return "0s".into();
-    }
-    let sign = if d < 0 { "-" } else { "" };
-    let u = d.unsigned_abs();
-    // `whole.fraction` of `u` in units of 10^digits, trailing zeros dropped.
-    let fixed = |u: u128, digits: u32| {
-        let unit = 10u128.pow(digits);
-        let frac = format!("{:0width$}", u % unit, width = digits as usize);
-        let frac = frac.trim_end_matches('0');
-        if frac.is_empty() {
-            format!("{}", u / unit)
-        } else {
-            format!("{}.{frac}", u / unit)
-        }
-    };
-    if u < 1_000 {
-        return format!("{sign}{u}ns");
-    }
-    if u < 1_000_000 {
-        return format!("{sign}{}µs", fixed(u, 3));
-    }
-    if u < 1_000_000_000 {
-        return format!("{sign}{}ms", fixed(u, 6));
-    }
-    let secs = u / 1_000_000_000;
-    let s = fixed(u % 60_000_000_000, 9);
-    let (m, h) = (secs / 60 % 60, secs / 3600);
-    if h > 0 {
-        format!("{sign}{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{sign}{m}m{s}s")
-    } else {
-        format!("{sign}{s}s")
-    }
-}
-
-/// Some bits that differ from call to call (ids, not secrets): the standard library's randomly
-/// keyed hasher over a counter and the clock.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNT.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
-}
-
-/// 64 hex digits, as dockerd's `stringid.GenerateRandomID`.
-fn random_id() -> String {
-    (0..4).map(|_| format!("{:016x}", random_u64())).collect()
-}
-
-/// Standard base64 with padding.
-fn base64(b: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, x)| acc | u32::from(*x) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A chunk id for an ack: the seconds (little-endian) and 8 random bytes, in base64, as
 /// fluent-logger-golang makes them.
 fn chunk_id(secs: i64) -> String {
+    use base64::Engine;
     let mut b = secs.to_le_bytes().to_vec();
-    b.extend_from_slice(&random_u64().to_le_bytes());
-    base64(&b)
+    b.extend_from_slice(&crate::random_bytes::<8>());
+    base64::engine::general_purpose::STANDARD.encode(&b)
 }
 
 /// A line that came in pieces: the id, ordinal and time its pieces share (dockerd's copier's).
@@ -749,7 +605,7 @@ impl<C: Conn> Fluentd<C> {
         let slot = &mut self.partial[usize::from(m.stream == Stream::Stderr)];
         let piece = if m.partial {
             let p = slot.get_or_insert_with(|| Partial {
-                id: random_id(),
+                id: crate::random_hex::<32>(),
                 ordinal: 0,
                 time: m.time,
             });
@@ -1046,37 +902,13 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_and_print_as_go_does() {
-        assert_eq!(parse_duration("1h2m3.5s"), Ok(3_723_500_000_000));
-        assert_eq!(parse_duration("-1.5ms"), Ok(-1_500_000));
-        assert_eq!(parse_duration(".5us"), Ok(500));
-        assert_eq!(parse_duration("0"), Ok(0));
-        assert_eq!(
-            parse_duration("3d"),
-            Err("time: unknown unit \"d\" in duration \"3d\"".into())
-        );
-        assert_eq!(
-            parse_duration(""),
-            Err("time: invalid duration \"\"".into())
-        );
-        assert_eq!(
-            parse_duration("."),
-            Err("time: invalid duration \".\"".into())
-        );
-        for (d, s) in [
-            (0, "0s"),
-            (99_000_000, "99ms"),
-            (1_500, "1.5µs"),
-            (11_000_000_000, "11s"),
-            (-1_000_000_000, "-1s"),
-            (60_000_000_000, "1m0s"),
-            (3_723_500_000_000, "1h2m3.5s"),
-        ] {
-            assert_eq!(duration_string(d), s);
-        }
-        assert_eq!(base64(b"any carnal pleas"), "YW55IGNhcm5hbCBwbGVhcw==");
-        assert_eq!(chunk_id(1).len(), 24);
-        assert_eq!(random_id().len(), 64);
+    fn a_chunk_id_is_the_seconds_and_random_bytes_in_base64() {
+        use base64::Engine;
+        let id = base64::engine::general_purpose::STANDARD
+            .decode(chunk_id(1))
+            .unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(id[..8], 1i64.to_le_bytes());
     }
 
     #[test]

@@ -199,28 +199,6 @@ fn reconnect(opts: &BTreeMap<String, String>) -> Result<(u32, Duration), String>
     Ok((max, Duration::from_secs(u64::from(delay))))
 }
 
-/// A string in JSON as Go's encoder writes it: serde_json's escapes, plus `<`, `>`, `&`,
-/// U+2028 and U+2029 as `\u` escapes (they only occur inside strings, so this is safe on a
-/// whole document).
-pub(crate) fn go_json(v: &impl serde::Serialize) -> String {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return s;
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Seconds since the epoch to the millisecond, as Go prints the float (`1796653820.066`,
 /// `1796653820.5`, `1796653820`).
 fn timestamp(t: SystemTime) -> String {
@@ -258,7 +236,7 @@ fn extra_fields(spec: &Spec) -> String {
         };
         extra.insert(key, v);
     }
-    let json = go_json(&extra);
+    let json = crate::goval::json(&extra);
     json.strip_prefix('{')
         .and_then(|j| j.strip_suffix('}'))
         .unwrap_or("")
@@ -358,8 +336,8 @@ impl<C: Conn> Gelf<C> {
         };
         let mut s = format!(
             "{{\"version\":\"1.1\",\"host\":{},\"short_message\":{},\"timestamp\":{},\"level\":{level}",
-            go_json(&self.host),
-            go_json(&String::from_utf8_lossy(m.line)),
+            crate::goval::json(&self.host),
+            crate::goval::json(&String::from_utf8_lossy(m.line)),
             timestamp(m.time),
         );
         if !self.extra.is_empty() {

@@ -81,9 +81,7 @@ impl<C: Conn> Journald<C> {
     /// A writer over `conn`.
     pub fn with(conn: C, spec: &Spec) -> Journald<C> {
         let i = &spec.info;
-        let mut epoch = [0u8; 32];
-        let _ = berth_sys::random_bytes(&mut epoch);
-        let epoch: String = epoch.iter().map(|b| format!("{b:02x}")).collect();
+        let epoch = crate::random_hex::<32>();
         let mut fields: Vec<(String, String)> = vec![
             (
                 "CONTAINER_ID".into(),

@@ -15,6 +15,7 @@
 
 pub mod fluentd;
 pub mod gelf;
+pub mod goval;
 pub mod http;
 pub mod journald;
 pub mod msgpack;
@@ -202,6 +203,30 @@ pub fn cache(driver: &str, opts: &BTreeMap<String, String>) -> Result<Option<(u6
             .ok_or_else(|| format!("error parsing cache-compress: invalid value '{v}'"))?;
     }
     Ok(Some((size, files)))
+}
+
+/// `N` bytes from the kernel's random source (the time's bytes if it cannot give them: ids that
+/// tell things apart, not secrets).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if berth_sys::random_bytes(&mut b).is_err() {
+        let t = std::time::UNIX_EPOCH
+            .elapsed()
+            .unwrap_or_default()
+            .as_nanos();
+        for (d, s) in b.iter_mut().zip(t.to_le_bytes().iter().cycle()) {
+            *d = *s;
+        }
+    }
+    b
+}
+
+/// `N` random bytes in hex (`random_hex::<32>()`: 64 digits, as dockerd's `GenerateRandomID`).
+pub fn random_hex<const N: usize>() -> String {
+    random_bytes::<N>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Go's `strconv.ParseBool`.

@@ -206,12 +206,7 @@ pub fn dial_error(addr: &Addr, e: &io::Error) -> String {
         Addr::Udp(h) => ("udp", h.clone()),
         Addr::Tcp(h) | Addr::Tls(h) => ("tcp", h.clone()),
     };
-    let why = e.to_string();
-    let why = why
-        .split(" (os error")
-        .next()
-        .unwrap_or(&why)
-        .to_lowercase();
+    let why = crate::goval::io_error(e);
     format!("dial {net} {at}: connect: {why}")
 }
 

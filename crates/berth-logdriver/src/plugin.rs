@@ -62,7 +62,7 @@ impl Plugin {
         Plugin {
             conn,
             pieces: [None, None],
-            new_id: random_id,
+            new_id: crate::random_hex::<32>,
         }
     }
 
@@ -71,17 +71,6 @@ impl Plugin {
         let f = Fifo::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
         Ok(Plugin::new(Box::new(f)))
     }
-}
-
-/// 64 random hex digits (dockerd's ids of a cut line's pieces).
-fn random_id() -> String {
-    let mut b = [0u8; 32];
-    if berth_sys::random_bytes(&mut b).is_err() {
-        // No randomness: the time still tells lines apart.
-        let t = UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos();
-        b[..16].copy_from_slice(&t.to_be_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Logger for Plugin {

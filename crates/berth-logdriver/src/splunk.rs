@@ -26,6 +26,7 @@
 //! URL's host), `splunk-insecureskipverify` no verification.
 //! `splunk-index-acknowledgment` sends a random `X-Splunk-Request-Channel` with each batch.
 
+use crate::goval;
 use crate::http::{Client, Request};
 use crate::net::{self, Addr, Endpoint};
 use crate::{Conn, Logger, Message, Spec};
@@ -190,27 +191,6 @@ pub fn resolve(url: &str) -> Result<String, String> {
     }
 }
 
-/// Go's `strconv.ParseBool`, with its error.
-fn go_bool(v: &str) -> Result<bool, String> {
-    crate::parse_bool(v).ok_or_else(|| format!("strconv.ParseBool: parsing {v:?}: invalid syntax"))
-}
-
-/// Go's `strconv.ParseInt(v, 10, 32)`, with its errors.
-fn go_int32(v: &str) -> Result<i32, String> {
-    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"));
-    }
-    v.parse()
-        .map_err(|_| format!("strconv.ParseInt: parsing {v:?}: value out of range"))
-}
-
-/// An `io::Error` as Go words it (no `(os error N)`, lower case).
-fn go_io(e: &io::Error) -> String {
-    let s = e.to_string();
-    s.split(" (os error").next().unwrap_or(&s).to_lowercase()
-}
-
 /// What an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -263,12 +243,13 @@ fn config(spec: &Spec) -> Result<Config, String> {
         return Err("net/http: invalid header field value for \"Authorization\"".into());
     }
     let skip_verify = match opts.get("splunk-insecureskipverify") {
-        Some(v) => go_bool(v)?,
+        Some(v) => goval::parse_bool(v)?,
         None => false,
     };
     let ca = opts.get("splunk-capath").map(std::path::Path::new);
     if let Some(ca) = ca {
-        std::fs::File::open(ca).map_err(|e| format!("open {}: {}", ca.display(), go_io(&e)))?;
+        std::fs::File::open(ca)
+            .map_err(|e| format!("open {}: {}", ca.display(), goval::io_error(&e)))?;
     }
     let server_name = opts
         .get("splunk-caname")
@@ -283,13 +264,13 @@ fn config(spec: &Spec) -> Result<Config, String> {
         None
     };
     let gzip = match opts.get("splunk-gzip") {
-        Some(v) => go_bool(v)?,
+        Some(v) => goval::parse_bool(v)?,
         None => false,
     };
     let level = match opts.get("splunk-gzip-level") {
         None => -1,
         Some(v) => {
-            let n = go_int32(v)?;
+            let n = goval::parse_int32(v)?;
             if !(-1..=9).contains(&n) {
                 return Err(format!(
                     "not supported level '{v}' for splunk-gzip-level (supported values between -1 and 9)"
@@ -299,11 +280,11 @@ fn config(spec: &Spec) -> Result<Config, String> {
         }
     };
     let index_ack = match opts.get("splunk-index-acknowledgment") {
-        Some(v) => go_bool(v)?,
+        Some(v) => goval::parse_bool(v)?,
         None => false,
     };
     let verify = match opts.get("splunk-verify-connection") {
-        Some(v) => go_bool(v)?,
+        Some(v) => goval::parse_bool(v)?,
         None => true,
     };
     let level = u32::try_from(level).unwrap_or_else(|_| Compression::default().level());
@@ -332,13 +313,13 @@ impl Timing {
         let var = |k: &str| std::env::var(format!("SPLUNK_LOGGING_DRIVER_{k}")).ok();
         let int = |k: &str, default: usize| {
             var(k)
-                .and_then(|v| go_int32(&v).ok())
+                .and_then(|v| goval::parse_int32(&v).ok())
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(default)
         };
         let frequency = var("POST_MESSAGES_FREQUENCY")
-            .and_then(|v| crate::fluentd::parse_duration(&v).ok())
+            .and_then(|v| goval::parse_duration(&v).ok())
             .and_then(|n| u64::try_from(n).ok())
             .filter(|n| *n > 0)
             .map_or(DEFAULT_FREQUENCY, Duration::from_nanos);
@@ -349,12 +330,6 @@ impl Timing {
             channel: int("CHANNEL_SIZE", DEFAULT_CHANNEL),
         }
     }
-}
-
-/// A JSON value as Go's encoder writes it: serde's, with `<`, `>`, `&`, U+2028 and U+2029
-/// escaped.
-fn go_json(v: &impl serde::Serialize) -> String {
-    crate::gelf::go_json(v)
 }
 
 /// `line` as the JSON value it is, compacted as Go's encoder writes a `json.RawMessage`; `None`
@@ -378,14 +353,7 @@ fn compact_json(line: &[u8]) -> Option<String> {
         } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
             continue;
         }
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
+        goval::push_json_char(&mut out, c);
     }
     Some(out)
 }
@@ -420,20 +388,20 @@ impl Events {
         let attrs = &spec.info.extra;
         let mut event_tail = String::new();
         if !tag.is_empty() {
-            event_tail.push_str(&format!(",\"tag\":{}", go_json(&tag)));
+            event_tail.push_str(&format!(",\"tag\":{}", goval::json(&tag)));
         }
         if !attrs.is_empty() {
-            event_tail.push_str(&format!(",\"attrs\":{}", go_json(attrs)));
+            event_tail.push_str(&format!(",\"attrs\":{}", goval::json(attrs)));
         }
         event_tail.push('}');
-        let mut tail = format!(",\"host\":{}", go_json(&spec.info.hostname));
+        let mut tail = format!(",\"host\":{}", goval::json(&spec.info.hostname));
         for (k, field) in [
             ("splunk-source", "source"),
             ("splunk-sourcetype", "sourcetype"),
             ("splunk-index", "index"),
         ] {
             if let Some(v) = opts.get(k).filter(|v| !v.is_empty()) {
-                tail.push_str(&format!(",\"{field}\":{}", go_json(v)));
+                tail.push_str(&format!(",\"{field}\":{}", goval::json(v)));
             }
         }
         tail.push('}');
@@ -463,11 +431,11 @@ impl Events {
                 }
                 let mut raw = self.prefix.clone();
                 raw.extend_from_slice(m.line);
-                let event = go_json(&String::from_utf8_lossy(&raw));
+                let event = goval::json(&String::from_utf8_lossy(&raw));
                 return Some(self.message(&event, m.time));
             }
-            Format::Json => compact_json(m.line).unwrap_or_else(|| go_json(&text)),
-            Format::Inline => go_json(&text),
+            Format::Json => compact_json(m.line).unwrap_or_else(|| goval::json(&text)),
+            Format::Inline => goval::json(&text),
         };
         let event = format!(
             "{{\"line\":{line},\"source\":\"{}\"{}",
@@ -542,7 +510,7 @@ impl<C: Conn> Poster<C> {
         let r = self
             .http
             .request(&req, MAX_RESPONSE)
-            .map_err(|e| format!("Options {:?}: {}", self.url, go_io(&e)))?;
+            .map_err(|e| format!("Options {:?}: {}", self.url, goval::io_error(&e)))?;
         if r.code != 200 {
             return Err(format!(
                 "splunk: failed to verify connection - {} - {}",
@@ -597,7 +565,7 @@ impl<C: Conn> Poster<C> {
         let r = self
             .http
             .request(&req, MAX_RESPONSE)
-            .map_err(|e| format!("Post {:?}: {}", self.url, go_io(&e)))?;
+            .map_err(|e| format!("Post {:?}: {}", self.url, goval::io_error(&e)))?;
         if r.code != 200 {
             return Err(format!(
                 "splunk: failed to send event - {} - {}",

@@ -88,15 +88,8 @@ fn address(opts: &BTreeMap<String, String>) -> Result<Option<Addr>, String> {
     }
     let addr = net::parse(a, &SCHEMES, 514)?;
     if let Addr::Unix(p) | Addr::Unixgram(p) = &addr {
-        std::fs::metadata(p).map_err(|e| {
-            let why = e.to_string();
-            let why = why
-                .split(" (os error")
-                .next()
-                .unwrap_or(&why)
-                .to_lowercase();
-            format!("stat {}: {why}", p.display())
-        })?;
+        std::fs::metadata(p)
+            .map_err(|e| format!("stat {}: {}", p.display(), crate::goval::io_error(&e)))?;
     }
     Ok(Some(addr))
 }

@@ -1,5 +1,6 @@
 //! berth-time: RFC 3339 timestamps with nanoseconds in UTC, as Docker and runc write them
-//! (`2026-11-28T08:06:19.519068068Z`), parsing them back, and Docker's human durations.
+//! (`2026-11-28T08:06:19.519068068Z`), parsing them back, Docker's human durations, and Go's duration
+//! syntax (`1m30s`) that docker's flags and dockerd's log options are written in.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -98,6 +99,116 @@ pub fn syslog_stamp(t: SystemTime, offset: i32) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+/// Go's `time.ParseDuration` (`1m30s`, `500ms`, `1.5h`, `-2s`, `0`), in nanoseconds, with its
+/// error messages (the docker CLI's flags and dockerd's log options are written in it).
+pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
+    let invalid = || format!("time: invalid duration {orig:?}");
+    let (neg, mut s) = match orig.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, orig.strip_prefix('+').unwrap_or(orig)),
+    };
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let int_part = &s[..int_len];
+        s = &s[int_len..];
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let frac_len = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            frac_part = &rest[..frac_len];
+            s = &rest[frac_len..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        if unit.is_empty() {
+            return Err(format!("time: missing unit in duration {orig:?}"));
+        }
+        let nanos: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
+        };
+        let whole: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        total = total
+            .checked_add(whole.checked_mul(nanos).ok_or_else(invalid)?)
+            .ok_or_else(invalid)?;
+        // The fraction, truncated to whole nanoseconds as Go does.
+        let mut scale: u128 = 1;
+        let mut frac: u128 = 0;
+        for d in frac_part.bytes().take(30) {
+            frac = frac * 10 + u128::from(d - b'0');
+            scale *= 10;
+        }
+        total += frac * nanos / scale;
+        if total > i64::MAX as u128 {
+            return Err(invalid());
+        }
+    }
+    let total = total as i64;
+    Ok(if neg { -total } else { total })
+}
+
+/// Go's `Duration.String` (`99ms`, `1.5s`, `1m0s`).
+pub fn go_duration_string(d: i128) -> String {
+    if d == 0 {
+        return "0s".into();
+    }
+    let sign = if d < 0 { "-" } else { "" };
+    let u = d.unsigned_abs();
+    // `whole.fraction` of `u` in units of 10^digits, trailing zeros dropped.
+    let fixed = |u: u128, digits: u32| {
+        let unit = 10u128.pow(digits);
+        let frac = format!("{:0width$}", u % unit, width = digits as usize);
+        let frac = frac.trim_end_matches('0');
+        if frac.is_empty() {
+            format!("{}", u / unit)
+        } else {
+            format!("{}.{frac}", u / unit)
+        }
+    };
+    if u < 1_000 {
+        return format!("{sign}{u}ns");
+    }
+    if u < 1_000_000 {
+        return format!("{sign}{}µs", fixed(u, 3));
+    }
+    if u < 1_000_000_000 {
+        return format!("{sign}{}ms", fixed(u, 6));
+    }
+    let secs = u / 1_000_000_000;
+    let s = fixed(u % 60_000_000_000, 9);
+    let (m, h) = (secs / 60 % 60, secs / 3600);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{s}s")
+    } else {
+        format!("{sign}{s}s")
+    }
 }
 
 #[cfg(test)]

@@ -111,72 +111,7 @@ pub fn go_bool(s: &str) -> Option<bool> {
 
 /// A Go duration (`1m30s`, `500ms`, `1.5h`, `-2s`, `0`) in nanoseconds.
 pub fn go_duration(orig: &str) -> Parsed<i64> {
-    let invalid = || format!("time: invalid duration {orig:?}");
-    let (neg, mut s) = match orig.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, orig.strip_prefix('+').unwrap_or(orig)),
-    };
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u128 = 0;
-    while !s.is_empty() {
-        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let int_part = &s[..int_len];
-        s = &s[int_len..];
-        let mut frac_part = "";
-        if let Some(rest) = s.strip_prefix('.') {
-            let frac_len = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            frac_part = &rest[..frac_len];
-            s = &rest[frac_len..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        if unit.is_empty() {
-            return Err(format!("time: missing unit in duration {orig:?}"));
-        }
-        let nanos: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {orig:?}")),
-        };
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
-        total = total
-            .checked_add(whole.checked_mul(nanos).ok_or_else(invalid)?)
-            .ok_or_else(invalid)?;
-        // The fraction, truncated to whole nanoseconds as Go does.
-        let mut scale: u128 = 1;
-        let mut frac: u128 = 0;
-        for d in frac_part.bytes().take(30) {
-            frac = frac * 10 + u128::from(d - b'0');
-            scale *= 10;
-        }
-        total += frac * nanos / scale;
-        if total > i64::MAX as u128 {
-            return Err(invalid());
-        }
-    }
-    let total = total as i64;
-    Ok(if neg { -total } else { total })
+    berth_time::parse_go_duration(orig)
 }
 
 #[cfg(test)]
